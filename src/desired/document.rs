@@ -1,0 +1,399 @@
+//! One file's top level: which lists it holds, and each entry read on its own so that a
+//! mistake in one user does not hide mistakes in the next. Pure: takes bytes, returns values
+//! and diagnostics.
+
+use crate::model::{Config, FileId, Group, License, Role, Span, Spanned, User};
+
+use super::diagnostic::Diagnostic;
+use super::yaml::{self, Limits, Node, NodeKind};
+
+/// What one resource file contributed.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedFile {
+    pub(crate) users: Vec<Spanned<User>>,
+    pub(crate) groups: Vec<Spanned<Group>>,
+    pub(crate) roles: Vec<Spanned<Role>>,
+    pub(crate) licenses: Vec<Spanned<License>>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+/// What `scimctl.yaml` contributed: the config (defaults where a section failed) and where
+/// each top-level section was written.
+#[derive(Debug, Default)]
+pub(crate) struct ParsedConfig {
+    pub(crate) config: Config,
+    pub(crate) target_span: Option<Span>,
+    pub(crate) diagnostics: Vec<Diagnostic>,
+}
+
+const RESOURCE_KEYS: &[&str] = &["users", "groups", "roles", "licenses"];
+const CONFIG_KEYS: &[&str] = &[
+    "target",
+    "ownership",
+    "collections",
+    "prune",
+    "safety",
+    "protected",
+    "policy",
+];
+
+/// Decodes UTF-8, pointing at the first invalid byte otherwise.
+pub(crate) fn decode(file: FileId, bytes: &[u8]) -> Result<&str, Diagnostic> {
+    std::str::from_utf8(bytes).map_err(|err| {
+        let valid = &bytes[..err.valid_up_to()];
+        #[allow(clippy::naive_bytecount)] // error path only, on at most one file
+        let line = valid.iter().filter(|b| **b == b'\n').count() + 1;
+        let line_start = valid.iter().rposition(|b| *b == b'\n').map_or(0, |i| i + 1);
+        let col = String::from_utf8_lossy(&valid[line_start..])
+            .chars()
+            .count()
+            + 1;
+        let byte = bytes[err.valid_up_to()];
+        Diagnostic::error(
+            Span::at(
+                file,
+                u32::try_from(line).unwrap_or(u32::MAX),
+                u32::try_from(col).unwrap_or(u32::MAX),
+            ),
+            format!("file is not valid UTF-8 (byte 0x{byte:02X}); save it as UTF-8"),
+        )
+    })
+}
+
+fn parse_root<'t>(
+    file: FileId,
+    text: &'t str,
+    limits: Limits,
+    what: &str,
+) -> Result<Option<Node<'t>>, Diagnostic> {
+    match yaml::parse(file, text, limits) {
+        Err(e) => Err(Diagnostic::error(e.span, e.message)),
+        Ok(None) => Err(Diagnostic::error(
+            Span::file(file),
+            format!("file is empty; expected a mapping with {what}"),
+        )),
+        Ok(Some(root)) if root.is_null() => Err(Diagnostic::error(
+            root.span,
+            format!("file holds no data; expected a mapping with {what}"),
+        )),
+        Ok(Some(root)) => Ok(Some(root)),
+    }
+}
+
+fn key_text<'n>(key: &'n Node<'_>) -> &'n str {
+    match &key.kind {
+        NodeKind::Scalar { text, .. } => text,
+        _ => "",
+    }
+}
+
+fn unknown_key(key: &str, known: &[&str], span: Span, file_kind: &str) -> Diagnostic {
+    let hint = if let Some(s) = yaml::suggest(key, known.iter().copied()) {
+        format!(" (did you mean `{s}`?)")
+    } else if file_kind == "resource" && CONFIG_KEYS.contains(&key) {
+        " (this belongs in scimctl.yaml)".to_owned()
+    } else if file_kind == "config" && RESOURCE_KEYS.contains(&key) {
+        " (users, groups, roles and licenses belong in other files of the directory)".to_owned()
+    } else {
+        format!(
+            "; expected one of {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    Diagnostic::error(span, format!("unknown top-level key `{key}`{hint}"))
+}
+
+fn items<'n, 'a>(
+    value: &'n Node<'a>,
+    key: &str,
+    diagnostics: &mut Vec<Diagnostic>,
+) -> &'n [Node<'a>] {
+    if let NodeKind::Seq(items) = &value.kind {
+        items
+    } else {
+        diagnostics.push(Diagnostic::error(
+            value.span,
+            format!(
+                "`{key}` must be a list, found {} (write `{key}: []` for none)",
+                value.describe()
+            ),
+        ));
+        &[]
+    }
+}
+
+fn collect<T: for<'de> serde::Deserialize<'de>>(
+    list: &[Node<'_>],
+    out: &mut Vec<Spanned<T>>,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    out.reserve(list.len());
+    for node in list {
+        match yaml::from_node::<Spanned<T>>(node) {
+            Ok(item) => out.push(item),
+            Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message)),
+        }
+    }
+}
+
+/// Reads a resource file: any of the top-level lists `users`, `groups`, `roles`, `licenses`.
+pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) -> ParsedFile {
+    let mut parsed = ParsedFile::default();
+    let text = match decode(file, bytes) {
+        Ok(text) => text,
+        Err(d) => {
+            parsed.diagnostics.push(d);
+            return parsed;
+        }
+    };
+    let what = "`users`, `groups`, `roles` or `licenses` lists";
+    let root = match parse_root(file, text, limits, what) {
+        Ok(Some(root)) => root,
+        Ok(None) => return parsed,
+        Err(d) => {
+            parsed.diagnostics.push(d);
+            return parsed;
+        }
+    };
+    let NodeKind::Map(entries) = &root.kind else {
+        parsed.diagnostics.push(Diagnostic::error(
+            root.span,
+            format!(
+                "expected a mapping with {what} at the top level, found {}",
+                root.describe()
+            ),
+        ));
+        return parsed;
+    };
+    for (key, value) in entries {
+        let name = key_text(key);
+        let diagnostics = &mut parsed.diagnostics;
+        match name {
+            "users" => collect(
+                items(value, name, diagnostics),
+                &mut parsed.users,
+                diagnostics,
+            ),
+            "groups" => collect(
+                items(value, name, diagnostics),
+                &mut parsed.groups,
+                diagnostics,
+            ),
+            "roles" => collect(
+                items(value, name, diagnostics),
+                &mut parsed.roles,
+                diagnostics,
+            ),
+            "licenses" => collect(
+                items(value, name, diagnostics),
+                &mut parsed.licenses,
+                diagnostics,
+            ),
+            other => diagnostics.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
+        }
+    }
+    parsed
+}
+
+fn section<T: for<'de> serde::Deserialize<'de>>(
+    value: &Node<'_>,
+    slot: &mut T,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match yaml::from_node::<T>(value) {
+        Ok(v) => *slot = v,
+        Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(value.span), e.message)),
+    }
+}
+
+/// Reads `scimctl.yaml`, section by section so that one bad section does not hide another.
+pub(crate) fn parse_config_file(file: FileId, bytes: &[u8], limits: Limits) -> ParsedConfig {
+    let mut parsed = ParsedConfig::default();
+    let text = match decode(file, bytes) {
+        Ok(text) => text,
+        Err(d) => {
+            parsed.diagnostics.push(d);
+            return parsed;
+        }
+    };
+    let what = "sections such as `target`, `ownership` or `policy`";
+    let root = match parse_root(file, text, limits, what) {
+        Ok(Some(root)) => root,
+        Ok(None) => return parsed,
+        Err(d) => {
+            parsed.diagnostics.push(d);
+            return parsed;
+        }
+    };
+    let NodeKind::Map(entries) = &root.kind else {
+        parsed.diagnostics.push(Diagnostic::error(
+            root.span,
+            format!("expected a mapping with {what}, found {}", root.describe()),
+        ));
+        return parsed;
+    };
+    let config = &mut parsed.config;
+    let diagnostics = &mut parsed.diagnostics;
+    for (key, value) in entries {
+        match key_text(key) {
+            "target" => {
+                parsed.target_span = Some(value.span);
+                let mut target = None;
+                section(value, &mut target, diagnostics);
+                config.target = target;
+            }
+            "ownership" => section(value, &mut config.ownership, diagnostics),
+            "collections" => section(value, &mut config.collections, diagnostics),
+            "prune" => section(value, &mut config.prune, diagnostics),
+            "safety" => section(value, &mut config.safety, diagnostics),
+            "protected" => section(value, &mut config.protected, diagnostics),
+            "policy" => section(value, &mut config.policy, diagnostics),
+            other => diagnostics.push(unknown_key(other, CONFIG_KEYS, key.span, "config")),
+        }
+    }
+    parsed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: FileId = FileId(0);
+
+    fn messages(parsed: &ParsedFile) -> Vec<String> {
+        parsed
+            .diagnostics
+            .iter()
+            .map(|d| format!("{}:{}: {}", d.span.line, d.span.col, d.message))
+            .collect()
+    }
+
+    // A clean file yields values with the position of each entry and field.
+    #[test]
+    fn reads_users_with_positions() {
+        let text = "users:\n  - userName: a@example.com\n    displayName: A\n    roles: [Agent, {name: Sup, divisions: [Home]}]\n";
+        let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        let user = &parsed.users[0];
+        assert_eq!((user.span.line, user.span.col), (2, 5));
+        assert_eq!((user.user_name.span.line, user.user_name.span.col), (2, 15));
+        let roles = user.roles.as_ref().unwrap();
+        assert_eq!(roles[1].name, "Sup");
+        assert_eq!(
+            roles[1].divisions.as_deref(),
+            Some(&["Home".to_owned()][..])
+        );
+        assert_eq!((roles[1].span.line, roles[1].span.col), (4, 20));
+    }
+
+    // One broken entry does not hide a broken neighbour: both are reported.
+    #[test]
+    fn reports_each_entry() {
+        let text = "users:\n  - userName: a\n    usrName: x\n  - displayName: B\n";
+        let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert_eq!(
+            messages(&parsed),
+            [
+                "3:5: unknown key `usrName` (did you mean `userName`?)",
+                "4:5: missing required key `userName`"
+            ]
+        );
+    }
+
+    // Strings keep their source text; a blank value is an error, not "unmanaged".
+    #[test]
+    fn scalars_are_schema_directed() {
+        let text = "users:\n  - userName: a\n    employeeNumber: 0042\n    active: yes\n  - userName: b\n    title:\n";
+        let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert_eq!(
+            messages(&parsed),
+            [
+                "4:13: expected `true` or `false`, found `yes` (YAML 1.2 booleans are only true and false)",
+                "6:10: expected a string, found an empty value"
+            ]
+        );
+        let text = "users:\n  - userName: a\n    employeeNumber: 0042\n";
+        let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert_eq!(
+            parsed.users[0]
+                .employee_number
+                .as_deref()
+                .map(String::as_str),
+            Some("0042")
+        );
+    }
+
+    // A literal password is refused without echoing it.
+    #[test]
+    fn literal_password_is_not_echoed() {
+        let text = "users:\n  - userName: a\n    password: hunter2-Secret\n";
+        let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+        let all = messages(&parsed).join("\n");
+        assert!(all.contains("a literal password is not allowed"), "{all}");
+        assert!(!all.contains("hunter2"), "{all}");
+    }
+
+    // Top-level shape problems name the key and suggest the fix.
+    #[test]
+    fn top_level_shapes() {
+        let parsed = parse_resource_file(F, b"user: []\ntarget: {}\n", Limits::DEFAULT);
+        assert_eq!(
+            messages(&parsed),
+            [
+                "1:1: unknown top-level key `user` (did you mean `users`?)",
+                "2:1: unknown top-level key `target` (this belongs in scimctl.yaml)"
+            ]
+        );
+        let parsed = parse_resource_file(F, b"- a\n- b\n", Limits::DEFAULT);
+        assert!(messages(&parsed)[0].starts_with("1:1: expected a mapping"));
+        let parsed = parse_resource_file(F, b"# nothing here\n", Limits::DEFAULT);
+        assert_eq!(
+            messages(&parsed),
+            [
+                "0:0: file is empty; expected a mapping with `users`, `groups`, `roles` or `licenses` lists"
+            ]
+        );
+    }
+
+    // Invalid UTF-8 is located at the first bad byte.
+    #[test]
+    fn non_utf8_is_located() {
+        let parsed = parse_resource_file(F, b"users:\n  - userName: ab\xff\n", Limits::DEFAULT);
+        assert_eq!(
+            messages(&parsed),
+            ["2:17: file is not valid UTF-8 (byte 0xFF); save it as UTF-8"]
+        );
+    }
+
+    // Config sections are read independently and keep defaults where they fail.
+    #[test]
+    fn config_sections() {
+        let text =
+            "policy:\n  maxGroupDepth: 3\nsafety:\n  maxDeletePercnt: 5\nprune:\n  users: delete\n";
+        let parsed = parse_config_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert_eq!(parsed.config.policy.max_group_depth.value, 3);
+        assert_eq!(parsed.config.prune.users, crate::model::UserPrune::Delete);
+        assert_eq!(parsed.diagnostics.len(), 1);
+        assert_eq!(parsed.diagnostics[0].span.line, 4);
+        let text =
+            "target:\n  kind: scim\n  url: https://x.example/scim/v2\n  token: {fromEnv: TOKEN}\n";
+        let parsed = parse_config_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+        assert!(matches!(
+            parsed.config.target,
+            Some(crate::model::Target::Scim { .. })
+        ));
+        let text = "target:\n  kind: sandbox\n  path: x.json\n  url: nope\nownership:\n  users: {selector: {nameSuffix: '@x.example'}}\n";
+        let parsed = parse_config_file(F, text.as_bytes(), Limits::DEFAULT);
+        assert_eq!(parsed.diagnostics.len(), 1, "{:?}", parsed.diagnostics);
+        assert!(
+            parsed.diagnostics[0].message.contains("unknown"),
+            "{:?}",
+            parsed.diagnostics
+        );
+    }
+}

@@ -1,0 +1,1236 @@
+//! Cross-file validation of desired state (product.md §5): every problem at once, each at the
+//! `path:line:col` that causes it, before any network call.
+//!
+//! Pure: the only outside facts it needs (whether an environment variable is set, whether a
+//! file is readable) come through [`Environment`], so tests decide them.
+
+use std::collections::{BTreeSet, HashMap};
+use std::path::{Path, PathBuf};
+
+use crate::model::permission::{Permission, RoleIndex, effective_permissions};
+use crate::model::{
+    Config, EmailType, Group, License, OwnershipMode, PasswordSource, PhoneNumber, Proficiency,
+    Role, SourceMap, Span, Spanned, Target, User,
+};
+
+use super::diagnostic::Diagnostic;
+
+/// Facts about the machine that validation may ask, and nothing more: it never reads a
+/// secret's value.
+pub trait Environment: Sync {
+    /// Whether the environment variable is set to a non-empty value.
+    fn var_is_set(&self, name: &str) -> bool;
+    /// `Ok` when the file exists and can be opened for reading; otherwise why not.
+    fn file_readable(&self, path: &Path) -> Result<(), String>;
+}
+
+/// Everything read from the directory, before validation.
+#[derive(Debug, Default)]
+pub struct Collected {
+    /// All users, in file order.
+    pub users: Vec<Spanned<User>>,
+    /// All groups, in file order.
+    pub groups: Vec<Spanned<Group>>,
+    /// All roles, in file order.
+    pub roles: Vec<Spanned<Role>>,
+    /// All licenses, in file order.
+    pub licenses: Vec<Spanned<License>>,
+    /// `scimctl.yaml`, or defaults.
+    pub config: Config,
+    /// Where `target:` is written, if it is.
+    pub target_span: Option<Span>,
+}
+
+/// Longest reason that is still "not a reason".
+const MIN_REASON_CHARS: usize = 10;
+/// Genesys Cloud's documented maximum of routing skills and of routing languages per user.
+const MAX_ROUTING_ENTRIES: usize = 50;
+
+/// Runs every check and returns all diagnostics (errors and warnings), unsorted.
+pub fn validate(state: &Collected, sources: &SourceMap, env: &dyn Environment) -> Vec<Diagnostic> {
+    let mut v = Validator {
+        state,
+        sources,
+        env,
+        out: Vec::new(),
+    };
+    v.config();
+    let names = v.names();
+    v.users(&names);
+    v.groups(&names);
+    v.roles(&names);
+    v.licenses(&names);
+    v.out
+}
+
+/// Lower-cased name → index, for every kind, with the first definition winning.
+struct Names {
+    users: HashMap<String, usize>,
+    previously: HashMap<String, usize>,
+    groups: HashMap<String, usize>,
+    roles: HashMap<String, usize>,
+    licenses: HashMap<String, usize>,
+}
+
+struct Validator<'s> {
+    state: &'s Collected,
+    sources: &'s SourceMap,
+    env: &'s dyn Environment,
+    out: Vec<Diagnostic>,
+}
+
+fn fold(name: &str) -> String {
+    name.to_lowercase()
+}
+
+impl Validator<'_> {
+    fn error(&mut self, span: Span, message: impl Into<String>) {
+        self.out.push(Diagnostic::error(span, message));
+    }
+
+    fn warning(&mut self, span: Span, message: impl Into<String>) {
+        self.out.push(Diagnostic::warning(span, message));
+    }
+
+    fn at(&self, span: Span) -> String {
+        self.sources.locate(span).to_string()
+    }
+
+    fn is_genesys(&self) -> bool {
+        matches!(self.state.config.target, Some(Target::Genesys { .. }))
+    }
+
+    /// Indexes every kind by folded name, reporting duplicates (across files) as it goes.
+    #[allow(clippy::too_many_lines)] // one check after another, each a few lines
+    fn names(&mut self) -> Names {
+        let state = self.state;
+        let mut users: HashMap<String, usize> = HashMap::new();
+        let mut external_ids: HashMap<&str, Span> = HashMap::new();
+        for (i, user) in state.users.iter().enumerate() {
+            let key = fold(&user.user_name);
+            if let Some(&first) = users.get(&key) {
+                let first_span = state.users[first].user_name.span;
+                self.error(
+                    user.user_name.span,
+                    format!(
+                        "duplicate userName `{}` (also at {})",
+                        *user.user_name,
+                        self.at(first_span)
+                    ),
+                );
+            } else {
+                users.insert(key, i);
+            }
+            if let Some(ext) = &user.external_id {
+                if let Some(first) = external_ids.get(ext.as_str()) {
+                    let msg = format!(
+                        "duplicate user externalId `{}` (also at {})",
+                        ext.value,
+                        self.at(*first)
+                    );
+                    self.error(ext.span, msg);
+                } else {
+                    external_ids.insert(ext.as_str(), ext.span);
+                }
+            }
+        }
+        let mut previously: HashMap<String, usize> = HashMap::new();
+        for (i, user) in state.users.iter().enumerate() {
+            for old in &user.previously {
+                let key = fold(old);
+                if let Some(&owner) = users.get(&key) {
+                    if owner == i {
+                        self.error(
+                            old.span,
+                            format!(
+                                "`{}` is this user's current userName; remove it from previously",
+                                old.value
+                            ),
+                        );
+                    } else {
+                        let msg = format!(
+                            "`{}` is listed in previously but is the current userName of another user ({}); a rename source must be unique",
+                            old.value,
+                            self.at(state.users[owner].user_name.span)
+                        );
+                        self.error(old.span, msg);
+                    }
+                } else if let Some(&other) = previously.get(&key) {
+                    if other != i {
+                        let msg = format!(
+                            "`{}` is also listed in previously of `{}`; a rename source must be unique",
+                            old.value, *state.users[other].user_name
+                        );
+                        self.error(old.span, msg);
+                    }
+                } else {
+                    previously.insert(key, i);
+                }
+            }
+        }
+
+        let mut groups: HashMap<String, usize> = HashMap::new();
+        let mut group_external: HashMap<&str, Span> = HashMap::new();
+        for (i, group) in state.groups.iter().enumerate() {
+            let key = fold(&group.display_name);
+            if let Some(&first) = groups.get(&key) {
+                let first_span = state.groups[first].display_name.span;
+                self.error(
+                    group.display_name.span,
+                    format!(
+                        "duplicate group `{}` (also at {})",
+                        *group.display_name,
+                        self.at(first_span)
+                    ),
+                );
+            } else {
+                groups.insert(key, i);
+            }
+            if let Some(ext) = &group.external_id {
+                if let Some(first) = group_external.get(ext.as_str()) {
+                    let msg = format!(
+                        "duplicate group externalId `{}` (also at {})",
+                        ext.value,
+                        self.at(*first)
+                    );
+                    self.error(ext.span, msg);
+                } else {
+                    group_external.insert(ext.as_str(), ext.span);
+                }
+            }
+        }
+        for (i, group) in state.groups.iter().enumerate() {
+            for old in &group.previously {
+                if let Some(&owner) = groups.get(&fold(old)) {
+                    let msg = if owner == i {
+                        format!(
+                            "`{}` is this group's current name; remove it from previously",
+                            old.value
+                        )
+                    } else {
+                        format!(
+                            "`{}` is listed in previously but is the name of another group",
+                            old.value
+                        )
+                    };
+                    self.error(old.span, msg);
+                }
+            }
+        }
+
+        let mut roles: HashMap<String, usize> = HashMap::new();
+        for (i, role) in state.roles.iter().enumerate() {
+            let key = fold(&role.name);
+            if let Some(&first) = roles.get(&key) {
+                let first_span = state.roles[first].name.span;
+                self.error(
+                    role.name.span,
+                    format!(
+                        "duplicate role `{}` (also at {})",
+                        *role.name,
+                        self.at(first_span)
+                    ),
+                );
+            } else {
+                roles.insert(key, i);
+            }
+        }
+        let mut licenses: HashMap<String, usize> = HashMap::new();
+        for (i, license) in state.licenses.iter().enumerate() {
+            let key = fold(&license.name);
+            if let Some(&first) = licenses.get(&key) {
+                let first_span = state.licenses[first].name.span;
+                self.error(
+                    license.name.span,
+                    format!(
+                        "duplicate license `{}` (also at {})",
+                        *license.name,
+                        self.at(first_span)
+                    ),
+                );
+            } else {
+                licenses.insert(key, i);
+            }
+        }
+        Names {
+            users,
+            previously,
+            groups,
+            roles,
+            licenses,
+        }
+    }
+
+    fn config(&mut self) {
+        let config = &self.state.config;
+        for denied in &config.policy.denied_permissions {
+            if let Err(e) = Permission::parse(denied) {
+                self.error(
+                    denied.span,
+                    format!("invalid denied permission `{}`: {e}", denied.value),
+                );
+            }
+        }
+        let depth = &config.policy.max_group_depth;
+        if depth.value == 0 || depth.value > 64 {
+            self.error(
+                depth.span,
+                format!(
+                    "maxGroupDepth must be between 1 and 64, found {}",
+                    depth.value
+                ),
+            );
+        }
+        let percent = &config.safety.max_delete_percent;
+        if percent.value > 100 {
+            self.error(
+                percent.span,
+                format!(
+                    "maxDeletePercent is a percentage (0-100), found {}",
+                    percent.value
+                ),
+            );
+        }
+        for mode in [
+            &config.ownership.users,
+            &config.ownership.groups,
+            &config.ownership.roles,
+        ] {
+            if let OwnershipMode::Selector(selector) = &mode.value
+                && selector.is_empty()
+            {
+                self.error(
+                    mode.span,
+                    "a selector needs at least one of nameSuffix, namePrefix or externalIdPrefix",
+                );
+            }
+        }
+        for name in config
+            .protected
+            .users
+            .iter()
+            .chain(&config.protected.groups)
+            .chain(&config.policy.admin_roles)
+        {
+            if name.trim().is_empty() {
+                self.error(name.span, "names must not be blank");
+            }
+        }
+        let span = self.state.target_span.unwrap_or(Span::UNKNOWN);
+        match &config.target {
+            Some(Target::Scim {
+                url,
+                requests_per_minute,
+                ..
+            }) => {
+                if let Err(why) = check_base_url(url) {
+                    self.error(span, format!("target url {why}"));
+                }
+                if *requests_per_minute == Some(0) {
+                    self.error(span, "requestsPerMinute must be at least 1");
+                }
+            }
+            Some(Target::Genesys {
+                region,
+                api_url,
+                login_url,
+                requests_per_minute,
+                ..
+            }) => {
+                match (region, api_url) {
+                    (None, None) => self.error(
+                        span,
+                        "a genesys target needs `region` (e.g. mypurecloud.com) or `apiUrl`",
+                    ),
+                    (Some(region), _) if !GENESYS_REGIONS.contains(&region.as_str()) => {
+                        let hint =
+                            crate::desired::yaml::suggest(region, GENESYS_REGIONS.iter().copied())
+                                .map(|s| format!(" (did you mean `{s}`?)"))
+                                .unwrap_or_default();
+                        self.error(span, format!("unknown Genesys Cloud region `{region}`{hint}; give the domain, e.g. mypurecloud.com or euw2.pure.cloud, or set apiUrl"));
+                    }
+                    _ => {}
+                }
+                for url in [api_url, login_url].into_iter().flatten() {
+                    if let Err(why) = check_base_url(url) {
+                        self.error(span, format!("target url {why}"));
+                    }
+                }
+                if *requests_per_minute == Some(0) {
+                    self.error(span, "requestsPerMinute must be at least 1");
+                }
+            }
+            Some(Target::Sandbox { .. }) | None => {}
+        }
+    }
+
+    #[allow(clippy::too_many_lines)] // one check per user attribute, in attribute order
+    fn users(&mut self, names: &Names) {
+        let state = self.state;
+        let role_index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
+        for user in &state.users {
+            let name = &user.user_name;
+            if name.trim().is_empty() {
+                self.error(name.span, "userName must not be blank");
+            } else if name.trim() != name.as_str() {
+                self.error(
+                    name.span,
+                    format!("userName `{}` has leading or trailing spaces", name.value),
+                );
+            } else if self.is_genesys()
+                && let Err(why) = check_email(name)
+            {
+                self.error(
+                    name.span,
+                    format!(
+                        "userName `{}` must be an email address on Genesys Cloud: {why}",
+                        name.value
+                    ),
+                );
+            }
+            if let Some(display) = &user.display_name {
+                if display.trim().is_empty() {
+                    self.error(display.span, "displayName must not be blank");
+                }
+            } else if self.is_genesys() {
+                self.error(
+                    user.span,
+                    format!(
+                        "user `{}` needs a displayName (required by Genesys Cloud on create)",
+                        name.value
+                    ),
+                );
+            }
+            if let Some(ext) = &user.external_id
+                && ext.trim().is_empty()
+            {
+                self.error(ext.span, "externalId must not be blank");
+            }
+            self.emails(user);
+            self.phones(user.phone_numbers.as_deref().unwrap_or_default());
+            if let Some(date) = &user.date_hire
+                && let Err(why) = check_date(date)
+            {
+                self.error(date.span, format!("dateHire `{}` {why}", date.value));
+            }
+            self.proficiencies("routingSkills", user.routing_skills.as_deref());
+            self.proficiencies("routingLanguages", user.routing_languages.as_deref());
+            if let Some(manager) = &user.manager {
+                if fold(manager) == fold(name) {
+                    self.error(
+                        manager.span,
+                        format!("user `{}` cannot be their own manager", name.value),
+                    );
+                } else if !names.users.contains_key(&fold(manager)) {
+                    let hint = self.hint_user(names, manager);
+                    self.error(
+                        manager.span,
+                        format!(
+                            "manager `{}` is not a user in desired state{hint}",
+                            manager.value
+                        ),
+                    );
+                }
+            }
+            let license = user.license.as_ref().and_then(|l| {
+                let found = names.licenses.get(&fold(l)).map(|&i| &state.licenses[i]);
+                if found.is_none() {
+                    let hint = suggest_in(l, state.licenses.iter().map(|x| x.name.as_str()));
+                    self.error(l.span, format!("unknown license `{}`{hint}", l.value));
+                }
+                found
+            });
+            let mut seen_roles = BTreeSet::new();
+            for grant in user.roles.iter().flatten() {
+                if !seen_roles.insert(fold(&grant.name)) {
+                    self.warning(grant.span, format!("role `{}` is listed twice", grant.name));
+                    continue;
+                }
+                if role_index.get(&grant.name).is_none() {
+                    let hint = suggest_in(&grant.name, state.roles.iter().map(|r| r.name.as_str()));
+                    self.error(grant.span, format!("unknown role `{}`{hint}", grant.name));
+                    continue;
+                }
+                if let Some(divisions) = &grant.divisions
+                    && (divisions.is_empty() || divisions.iter().any(|d| d.trim().is_empty()))
+                {
+                    self.error(
+                        grant.span,
+                        "divisions must be a non-empty list of division names",
+                    );
+                }
+                if let Some(license) = license {
+                    let allowed = license
+                        .allowed_roles
+                        .iter()
+                        .any(|r| fold(r) == fold(&grant.name));
+                    if !allowed {
+                        let list = license
+                            .allowed_roles
+                            .iter()
+                            .map(|r| r.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ");
+                        self.error(
+                            grant.span,
+                            format!(
+                                "role `{}` is not allowed by license `{}` (allowed: {list})",
+                                grant.name, *license.name
+                            ),
+                        );
+                    }
+                }
+            }
+            let mut seen_groups = BTreeSet::new();
+            for group in user.groups.iter().flatten() {
+                if !seen_groups.insert(fold(group)) {
+                    self.warning(
+                        group.span,
+                        format!("group `{}` is listed twice", group.value),
+                    );
+                } else if !names.groups.contains_key(&fold(group)) {
+                    let hint =
+                        suggest_in(group, state.groups.iter().map(|g| g.display_name.as_str()));
+                    self.error(group.span, format!("unknown group `{}`{hint}", group.value));
+                }
+            }
+            if let Some(password) = &user.password {
+                self.password(password);
+            }
+        }
+    }
+
+    fn hint_user(&self, names: &Names, name: &str) -> String {
+        if let Some(&i) = names.previously.get(&fold(name)) {
+            return format!(" (it was renamed to `{}`)", *self.state.users[i].user_name);
+        }
+        // Suggestions over tens of thousands of users would be slow and rarely right.
+        if self.state.users.len() <= 2_000 {
+            return suggest_in(name, self.state.users.iter().map(|u| u.user_name.as_str()));
+        }
+        String::new()
+    }
+
+    fn emails(&mut self, user: &User) {
+        let Some(emails) = &user.emails else { return };
+        let mut primaries = 0;
+        let mut seen = BTreeSet::new();
+        for email in emails {
+            if let Err(why) = check_email(&email.value.value) {
+                self.error(
+                    email.span,
+                    format!(
+                        "email `{}` is not a valid address: {why}",
+                        email.value.value
+                    ),
+                );
+            }
+            if email.primary == Some(true) {
+                primaries += 1;
+                if primaries == 2 {
+                    self.error(email.span, "only one email may be primary");
+                }
+            }
+            if !seen.insert(email.value.value.to_lowercase()) {
+                self.warning(
+                    email.span,
+                    format!("email `{}` is listed twice", email.value.value),
+                );
+            }
+            if self.is_genesys() && email.kind == Some(EmailType::Other) {
+                self.error(email.span, "on Genesys Cloud the `other` email is the read-only main address (the userName); use type `work`");
+            }
+        }
+    }
+
+    fn phones(&mut self, phones: &[Spanned<PhoneNumber>]) {
+        let mut primaries = 0;
+        for phone in phones {
+            if let Err(why) = check_phone(&phone.value.value) {
+                self.error(
+                    phone.span,
+                    format!("phone number `{}` {why}", phone.value.value),
+                );
+            }
+            if phone.primary == Some(true) {
+                primaries += 1;
+                if primaries == 2 {
+                    self.error(phone.span, "only one phone number may be primary");
+                }
+            }
+        }
+    }
+
+    fn proficiencies(&mut self, field: &str, list: Option<&[Spanned<Proficiency>]>) {
+        let Some(list) = list else { return };
+        if list.len() > MAX_ROUTING_ENTRIES {
+            self.error(
+                list[MAX_ROUTING_ENTRIES].span,
+                format!("at most {MAX_ROUTING_ENTRIES} {field} per user"),
+            );
+        }
+        let mut seen = BTreeSet::new();
+        for entry in list {
+            if entry.name.trim().is_empty() {
+                self.error(entry.span, format!("{field} names must not be blank"));
+            }
+            if !(0.0..=5.0).contains(&entry.proficiency) {
+                self.error(
+                    entry.span,
+                    format!(
+                        "proficiency of `{}` must be between 0 and 5, found {}",
+                        entry.name, entry.proficiency
+                    ),
+                );
+            }
+            // Skill names are case-sensitive on Genesys Cloud, so duplicates are exact matches.
+            if !seen.insert(entry.name.clone()) {
+                self.error(
+                    entry.span,
+                    format!("`{}` is listed twice in {field}", entry.name),
+                );
+            }
+        }
+    }
+
+    fn password(&mut self, password: &Spanned<PasswordSource>) {
+        match &password.value {
+            PasswordSource::Generate => {}
+            PasswordSource::FromEnv(var) => {
+                if !valid_env_name(var) {
+                    self.error(
+                        password.span,
+                        format!("`{var}` is not a valid environment variable name"),
+                    );
+                } else if !self.env.var_is_set(var) {
+                    self.error(
+                        password.span,
+                        format!("password environment variable `{var}` is not set (or is empty)"),
+                    );
+                }
+            }
+            PasswordSource::FromFile(path) => {
+                let resolved = self.resolve(password.span, path);
+                if let Err(why) = self.env.file_readable(&resolved) {
+                    self.error(
+                        password.span,
+                        format!(
+                            "password file `{}` is not readable: {why}",
+                            resolved.display()
+                        ),
+                    );
+                }
+            }
+        }
+    }
+
+    /// A path relative to the YAML file that names it.
+    fn resolve(&self, span: Span, path: &str) -> PathBuf {
+        let path = Path::new(path);
+        match self.sources.path(span.file).and_then(Path::parent) {
+            Some(dir) if path.is_relative() => dir.join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    fn groups(&mut self, names: &Names) {
+        let state = self.state;
+        // Edges between groups (for cycles and depth), with the span of the reference.
+        let mut nested: Vec<Vec<(usize, Span)>> = vec![Vec::new(); state.groups.len()];
+        for (gi, group) in state.groups.iter().enumerate() {
+            if group.display_name.trim().is_empty() {
+                self.error(group.display_name.span, "displayName must not be blank");
+            }
+            let mut seen = BTreeSet::new();
+            for member in group.members.iter().flatten() {
+                let key = fold(member);
+                if !seen.insert(key.clone()) {
+                    self.warning(
+                        member.span,
+                        format!("member `{}` is listed twice", member.value),
+                    );
+                    continue;
+                }
+                let as_user = names.users.contains_key(&key);
+                let as_group = names.groups.get(&key).copied();
+                match (as_user, as_group) {
+                    (true, Some(_)) => self.error(
+                        member.span,
+                        format!(
+                            "member `{}` is ambiguous: it names both a user and a group",
+                            member.value
+                        ),
+                    ),
+                    (true, None) => {}
+                    (false, Some(target)) if target == gi => {
+                        self.error(
+                            member.span,
+                            format!("group `{}` cannot contain itself", *group.display_name),
+                        );
+                    }
+                    (false, Some(target)) => nested[gi].push((target, member.span)),
+                    (false, None) => {
+                        let hint = if let Some(&i) = names.previously.get(&key) {
+                            format!(" (it was renamed to `{}`)", *state.users[i].user_name)
+                        } else {
+                            suggest_in(member, state.groups.iter().map(|g| g.display_name.as_str()))
+                        };
+                        self.error(
+                            member.span,
+                            format!(
+                                "member `{}` is neither a user nor a group in desired state{hint}",
+                                member.value
+                            ),
+                        );
+                    }
+                }
+            }
+        }
+        let label = |i: usize| state.groups[i].display_name.value.clone();
+        for cycle in find_cycles(&nested) {
+            let (last, span) = cycle.closing;
+            let path: Vec<String> = cycle
+                .path
+                .iter()
+                .map(|&i| label(i))
+                .chain([label(last)])
+                .collect();
+            self.error(span, format!("group nesting cycle: {}", path.join(" → ")));
+        }
+        let max = state.config.policy.max_group_depth.value as usize;
+        let depths = longest_chains(&nested);
+        let mut is_nested = vec![false; state.groups.len()];
+        for edges in &nested {
+            for &(child, _) in edges {
+                is_nested[child] = true;
+            }
+        }
+        for (gi, chain) in depths.iter().enumerate() {
+            // Report only the outermost group of an over-deep chain: its parents are deeper
+            // still, so the roots are exactly the groups nobody contains.
+            if chain.len() > max && !is_nested[gi] {
+                let path: Vec<String> = chain.iter().map(|&i| label(i)).collect();
+                self.error(
+                    state.groups[gi].display_name.span,
+                    format!(
+                        "group `{}` is nested {} levels deep ({}); policy.maxGroupDepth is {max}",
+                        label(gi),
+                        chain.len(),
+                        path.join(" → ")
+                    ),
+                );
+            }
+        }
+    }
+
+    fn roles(&mut self, names: &Names) {
+        let state = self.state;
+        let mut edges: Vec<Vec<(usize, Span)>> = vec![Vec::new(); state.roles.len()];
+        for (ri, role) in state.roles.iter().enumerate() {
+            if role.name.trim().is_empty() {
+                self.error(role.name.span, "role name must not be blank");
+            }
+            let mut seen = BTreeSet::new();
+            for permission in role.permissions.iter().flatten() {
+                if let Err(e) = Permission::parse(permission) {
+                    self.error(
+                        permission.span,
+                        format!("invalid permission `{}`: {e}", permission.value),
+                    );
+                }
+                if !seen.insert(permission.value.clone()) {
+                    self.warning(
+                        permission.span,
+                        format!("permission `{}` is listed twice", permission.value),
+                    );
+                }
+            }
+            for parent in &role.inherits {
+                match names.roles.get(&fold(parent)) {
+                    Some(&pi) if pi == ri => self.error(
+                        parent.span,
+                        format!("role `{}` cannot inherit itself", *role.name),
+                    ),
+                    Some(&pi) => edges[ri].push((pi, parent.span)),
+                    None => {
+                        let hint = suggest_in(parent, state.roles.iter().map(|r| r.name.as_str()));
+                        self.error(
+                            parent.span,
+                            format!(
+                                "role `{}` inherits unknown role `{}`{hint}",
+                                *role.name, parent.value
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(reason) = &role.allow_denied_permissions
+                && reason.reason.trim().chars().count() < MIN_REASON_CHARS
+            {
+                self.error(
+                        reason.span,
+                        format!("allowDeniedPermissions needs a written reason of at least {MIN_REASON_CHARS} characters"),
+                    );
+            }
+        }
+        for cycle in find_cycles(&edges) {
+            let (last, span) = cycle.closing;
+            let path: Vec<String> = cycle
+                .path
+                .iter()
+                .map(|&i| state.roles[i].name.value.clone())
+                .chain([state.roles[last].name.value.clone()])
+                .collect();
+            self.error(
+                span,
+                format!("role inheritance cycle: {}", path.join(" → ")),
+            );
+        }
+        self.denied_permissions();
+    }
+
+    /// Every role whose effective permissions (its own and inherited) overlap a denied pattern
+    /// needs its own written reason: inheriting from an excused role is not an excuse.
+    fn denied_permissions(&mut self) {
+        let state = self.state;
+        let denied: Vec<(Permission, &Spanned<String>)> = state
+            .config
+            .policy
+            .denied_permissions
+            .iter()
+            .filter_map(|d| Permission::parse(d).ok().map(|p| (p, d)))
+            .collect();
+        let index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
+        for role in &state.roles {
+            let grants = effective_permissions(&index, &role.name).unwrap_or_default();
+            let mut hits = Vec::new();
+            for grant in &grants {
+                let Ok(granted) = Permission::parse(&grant.permission) else {
+                    continue;
+                };
+                if let Some((_, pattern)) = denied.iter().find(|(d, _)| granted.overlaps(d)) {
+                    hits.push((grant, pattern));
+                }
+            }
+            match (&role.allow_denied_permissions, hits.is_empty()) {
+                (Some(reason), true) if !denied.is_empty() => {
+                    self.warning(reason.span, format!("role `{}` holds no denied permission; allowDeniedPermissions has no effect", *role.name));
+                }
+                (None, false) => {
+                    for (grant, pattern) in hits {
+                        let span = if grant.via.len() == 1 {
+                            grant.span
+                        } else {
+                            // Point at this role's own `inherits` entry that leads there.
+                            role.inherits
+                                .iter()
+                                .find(|p| fold(p) == fold(&grant.via[1]))
+                                .map_or(role.name.span, |p| p.span)
+                        };
+                        let how = if grant.via.len() == 1 {
+                            String::new()
+                        } else {
+                            format!(" (inherited via {})", grant.via.join(" → "))
+                        };
+                        self.error(
+                            span,
+                            format!(
+                                "role `{}` grants `{}`{how}, which policy.deniedPermissions forbids (`{}`); remove it or add allowDeniedPermissions with a reason",
+                                *role.name, grant.permission, pattern.value
+                            ),
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn licenses(&mut self, names: &Names) {
+        let state = self.state;
+        for license in &state.licenses {
+            if license.name.trim().is_empty() {
+                self.error(license.name.span, "license name must not be blank");
+            }
+            for role in &license.allowed_roles {
+                if !names.roles.contains_key(&fold(role)) {
+                    let hint = suggest_in(role, state.roles.iter().map(|r| r.name.as_str()));
+                    self.error(
+                        role.span,
+                        format!(
+                            "license `{}` allows unknown role `{}`{hint}",
+                            *license.name, role.value
+                        ),
+                    );
+                }
+            }
+        }
+    }
+}
+
+fn suggest_in<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    crate::desired::yaml::suggest(word, candidates)
+        .map(|s| format!(" (did you mean `{s}`?)"))
+        .unwrap_or_default()
+}
+
+/// A cycle found by [`find_cycles`]: the nodes on it from where it starts, and the edge
+/// (target, span of the reference) that closes it.
+struct Cycle {
+    path: Vec<usize>,
+    closing: (usize, Span),
+}
+
+/// Every back edge of a depth-first search over the graph, as a cycle. Iterative, so deep
+/// chains cannot overflow the stack; each back edge is reported once.
+fn find_cycles(edges: &[Vec<(usize, Span)>]) -> Vec<Cycle> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let mut mark = vec![Mark::New; edges.len()];
+    let mut cycles = Vec::new();
+    for start in 0..edges.len() {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        mark[start] = Mark::Active;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&(target, span)) = edges[node].get(*next) {
+                *next += 1;
+                match mark[target] {
+                    Mark::New => {
+                        mark[target] = Mark::Active;
+                        stack.push((target, 0));
+                    }
+                    Mark::Active => {
+                        let from = stack.iter().position(|(n, _)| *n == target).unwrap_or(0);
+                        let path = stack[from..].iter().map(|(n, _)| *n).collect();
+                        cycles.push(Cycle {
+                            path,
+                            closing: (target, span),
+                        });
+                    }
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+    cycles
+}
+
+/// For each node, a longest chain of nodes starting at it (itself first), ignoring edges that
+/// would revisit a node on the current chain (cycles are reported separately).
+fn longest_chains(edges: &[Vec<(usize, Span)>]) -> Vec<Vec<usize>> {
+    let n = edges.len();
+    let mut best: Vec<Option<Vec<usize>>> = vec![None; n];
+    let mut on_path = vec![false; n];
+    for start in 0..n {
+        if best[start].is_some() {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        on_path[start] = true;
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some(&(child, _)) = edges[node].get(*next) {
+                *next += 1;
+                if best[child].is_none() && !on_path[child] {
+                    on_path[child] = true;
+                    stack.push((child, 0));
+                }
+            } else {
+                let longest_child = edges[node]
+                    .iter()
+                    .filter_map(|(child, _)| best[*child].as_ref())
+                    .max_by_key(|chain| chain.len());
+                let mut chain = vec![node];
+                if let Some(rest) = longest_child {
+                    chain.extend(rest);
+                }
+                best[node] = Some(chain);
+                on_path[node] = false;
+                stack.pop();
+            }
+        }
+    }
+    best.into_iter().map(Option::unwrap_or_default).collect()
+}
+
+/// Genesys Cloud region domains (genesys-api.md §1, region hosts table).
+const GENESYS_REGIONS: &[&str] = &[
+    "mypurecloud.com",
+    "use2.us-gov-pure.cloud",
+    "usw2.pure.cloud",
+    "cac1.pure.cloud",
+    "sae1.pure.cloud",
+    "mxc1.pure.cloud",
+    "mypurecloud.ie",
+    "euw2.pure.cloud",
+    "mypurecloud.de",
+    "euc2.pure.cloud",
+    "mec1.pure.cloud",
+    "aps1.pure.cloud",
+    "mypurecloud.jp",
+    "apne2.pure.cloud",
+    "mypurecloud.com.au",
+    "apne3.pure.cloud",
+    "edee1.eusc-pure.cloud",
+];
+
+fn valid_env_name(name: &str) -> bool {
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// `https://` required, except for loopback hosts (local tests and the sandbox).
+fn check_base_url(url: &str) -> Result<(), String> {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(format!("`{url}` is not an absolute URL"));
+    };
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once('@').map_or(host, |(_, h)| h);
+    let hostname = if host.starts_with('[') {
+        host.split(']')
+            .next()
+            .map_or(host, |h| h.trim_start_matches('['))
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    if hostname.is_empty() {
+        return Err(format!("`{url}` has no host"));
+    }
+    match scheme {
+        "https" => Ok(()),
+        "http" if is_loopback(hostname) => Ok(()),
+        "http" => Err(format!(
+            "`{url}` must use https:// (plain http is only allowed for loopback addresses)"
+        )),
+        other => Err(format!("`{url}` has unsupported scheme `{other}`")),
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// A pragmatic RFC 5321 mailbox check: `local@domain`, dot-atom local part, a domain of at
+/// least two labels with a non-numeric top label.
+pub(crate) fn check_email(address: &str) -> Result<(), &'static str> {
+    if address.len() > 254 {
+        return Err("longer than 254 characters");
+    }
+    let Some((local, domain)) = address.rsplit_once('@') else {
+        return Err("missing `@`");
+    };
+    if local.is_empty() || local.len() > 64 {
+        return Err("the part before `@` must be 1 to 64 characters");
+    }
+    let atext = |c: char| c.is_alphanumeric() || "!#$%&'*+-/=?^_`{|}~".contains(c);
+    if local.starts_with('.')
+        || local.ends_with('.')
+        || local.contains("..")
+        || !local.chars().all(|c| c == '.' || atext(c))
+    {
+        return Err("the part before `@` has characters that are not allowed");
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    if labels.len() < 2 {
+        return Err("the domain needs a dot, e.g. example.com");
+    }
+    for label in &labels {
+        if label.is_empty()
+            || label.len() > 63
+            || label.starts_with('-')
+            || label.ends_with('-')
+            || !label.chars().all(|c| c.is_alphanumeric() || c == '-')
+        {
+            return Err("the domain is not a valid host name");
+        }
+    }
+    if labels
+        .last()
+        .is_some_and(|tld| tld.chars().all(|c| c.is_ascii_digit()))
+    {
+        return Err("the domain is not a valid host name");
+    }
+    Ok(())
+}
+
+/// E.164 (`+` and 2–15 digits, no leading zero in the country code) or an RFC 3966 global
+/// tel URI (`tel:+1-415-555-0123;ext=42`).
+pub(crate) fn check_phone(number: &str) -> Result<(), &'static str> {
+    const HINT: &str =
+        "is neither E.164 (e.g. +14155550123) nor a tel URI (e.g. tel:+1-415-555-0123;ext=12)";
+    let (digits_part, params) = if let Some(rest) = number.strip_prefix("tel:") {
+        let (num, params) = rest
+            .split_once(';')
+            .map_or((rest, None), |(n, p)| (n, Some(p)));
+        let Some(num) = num.strip_prefix('+') else {
+            return Err(HINT);
+        };
+        if !num
+            .chars()
+            .all(|c| c.is_ascii_digit() || "-.()".contains(c))
+        {
+            return Err(HINT);
+        }
+        (num, params)
+    } else {
+        let Some(num) = number.strip_prefix('+') else {
+            return Err(HINT);
+        };
+        if !num.chars().all(|c| c.is_ascii_digit()) {
+            return Err(HINT);
+        }
+        (num, None)
+    };
+    let digits: String = digits_part.chars().filter(char::is_ascii_digit).collect();
+    if digits.len() < 2 || digits.len() > 15 || digits.starts_with('0') {
+        return Err(HINT);
+    }
+    if let Some(params) = params {
+        for param in params.split(';') {
+            let (name, value) = param.split_once('=').unwrap_or((param, ""));
+            let name_ok =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-');
+            let value_ok = name != "ext"
+                || (!value.is_empty()
+                    && value
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || "-.()".contains(c)));
+            if !name_ok || !value_ok {
+                return Err("has a malformed tel URI parameter (e.g. ;ext=12)");
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `YYYY-MM-DD`, a real calendar date.
+fn check_date(date: &str) -> Result<(), &'static str> {
+    const SHAPE: &str = "is not a date in the form YYYY-MM-DD";
+    let parts: Vec<&str> = date.split('-').collect();
+    let [y, m, d] = parts.as_slice() else {
+        return Err(SHAPE);
+    };
+    if y.len() != 4 || m.len() != 2 || d.len() != 2 {
+        return Err(SHAPE);
+    }
+    let (Ok(year), Ok(month), Ok(day)) = (y.parse::<u32>(), m.parse::<u32>(), d.parse::<u32>())
+    else {
+        return Err(SHAPE);
+    };
+    let leap = (year % 4 == 0 && year % 100 != 0) || year % 400 == 0;
+    let days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return Err("has a month outside 01-12"),
+    };
+    if day == 0 || day > days {
+        return Err("has a day that does not exist in that month");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Emails: the common real shapes pass, the common mistakes fail.
+    #[test]
+    fn email_shapes() {
+        for ok in [
+            "a@example.com",
+            "first.last+tag@sub.example.co.uk",
+            "o'neil@example.ie",
+        ] {
+            assert!(check_email(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "plain",
+            "a@b",
+            "a@@example.com",
+            ".a@example.com",
+            "a..b@example.com",
+            "a b@example.com",
+            "a@-x.com",
+            "a@1.2.3.4",
+        ] {
+            assert!(check_email(bad).is_err(), "{bad}");
+        }
+    }
+
+    // Phones: E.164 and tel URIs with separators and extensions.
+    #[test]
+    fn phone_shapes() {
+        for ok in [
+            "+14155550123",
+            "+442071838750",
+            "tel:+1-415-555-0123",
+            "tel:+1-415-555-0123;ext=42",
+            "tel:+33.1.23.45.67.89",
+        ] {
+            assert!(check_phone(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "4155550123",
+            "+0155550123",
+            "+1 415 555 0123",
+            "+1234567890123456",
+            "tel:415-555-0123",
+            "tel:+1415;ext=",
+            "+1",
+        ] {
+            assert!(check_phone(bad).is_err(), "{bad}");
+        }
+    }
+
+    // Dates: calendar-correct, leap years included.
+    #[test]
+    fn date_shapes() {
+        assert!(check_date("2024-02-29").is_ok());
+        assert!(check_date("2023-02-29").is_err());
+        assert!(check_date("2023-13-01").is_err());
+        assert!(check_date("23-01-01").is_err());
+        assert!(check_date("2023-1-01").is_err());
+    }
+
+    // URLs: https everywhere, http only on loopback.
+    #[test]
+    fn base_urls() {
+        assert!(check_base_url("https://idp.example.com/scim/v2").is_ok());
+        assert!(check_base_url("http://127.0.0.1:8999/v2").is_ok());
+        assert!(check_base_url("http://localhost/v2").is_ok());
+        assert!(check_base_url("http://[::1]:80/v2").is_ok());
+        assert!(check_base_url("http://idp.example.com/scim").is_err());
+        assert!(check_base_url("http://127.0.0.1.example.com/").is_err());
+        assert!(check_base_url("ftp://x.example").is_err());
+        assert!(check_base_url("idp.example.com").is_err());
+    }
+
+    // Cycle detection reports each cycle once and terminates on self-contained loops.
+    #[test]
+    fn cycles_and_chains() {
+        let s = Span::UNKNOWN;
+        let edges = vec![vec![(1, s)], vec![(2, s)], vec![(0, s)], vec![(0, s)]];
+        let cycles = find_cycles(&edges);
+        assert_eq!(cycles.len(), 1);
+        assert_eq!(cycles[0].path, [0, 1, 2]);
+        let dag = vec![vec![(1, s), (2, s)], vec![(2, s)], vec![], vec![(0, s)]];
+        let chains = longest_chains(&dag);
+        assert_eq!(chains[3], [3, 0, 1, 2]);
+        assert_eq!(chains[2], [2]);
+    }
+}

@@ -1,0 +1,75 @@
+//! The crate's error type and the exit-code table (product.md §2).
+//!
+//! | code | meaning |
+//! |------|---------|
+//! | 0 | success, or no changes |
+//! | 1 | runtime failure (network, auth, some operations failed, not implemented) |
+//! | 2 | `plan --detailed-exitcode` found changes |
+//! | 3 | invalid desired state or configuration (nothing contacted, nothing written) |
+//! | 4 | refused by a safety rule (nothing written) |
+//! | 64 | usage error |
+
+use std::path::PathBuf;
+
+use crate::desired::LoadError;
+
+/// Exit codes, as a type so that no other number can be returned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ExitStatus {
+    /// Success, or no changes.
+    Success = 0,
+    /// Runtime failure.
+    Failure = 1,
+    /// `plan --detailed-exitcode` found changes.
+    Changes = 2,
+    /// Invalid desired state or configuration.
+    Invalid = 3,
+    /// Refused by a safety rule.
+    Refused = 4,
+    /// Usage error (sysexits `EX_USAGE`).
+    Usage = 64,
+}
+
+impl ExitStatus {
+    /// The numeric process exit code.
+    #[must_use]
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+/// Every error the CLI can end with. Each variant prints its whole story in its message.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The desired-state directory could not be loaded or is invalid.
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    /// A command whose issue has not landed yet.
+    #[error("`scimctl {0}` is not implemented yet")]
+    NotImplemented(&'static str),
+    /// Reading or writing a local file failed.
+    #[error("{}: {message}", path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// Committed JSON Schemas differ from the ones the code generates.
+    #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
+    StaleSchemas(Vec<String>),
+}
+
+impl Error {
+    /// The exit code this error ends the process with.
+    #[must_use]
+    pub fn exit_status(&self) -> ExitStatus {
+        match self {
+            Error::Load(_) => ExitStatus::Invalid,
+            Error::NotImplemented(_) | Error::File { .. } | Error::StaleSchemas(_) => {
+                ExitStatus::Failure
+            }
+        }
+    }
+}

@@ -1,0 +1,43 @@
+//! The `scimctl` binary: logging to stderr, then [`scimctl::cli::run`], then the exit code.
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    init_logging();
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let status = scimctl::cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    ExitCode::from(status.code())
+}
+
+/// Logs go to stderr only; stdout carries results. `SCIMCTL_LOG` (tracing filter syntax)
+/// overrides the level chosen by `-v`/`-q`.
+fn init_logging() {
+    let args: Vec<String> = std::env::args().collect();
+    let verbosity = args
+        .iter()
+        .take_while(|a| *a != "--")
+        .map(|a| match a.as_str() {
+            "--verbose" => 1,
+            s if s.starts_with('-') && !s.starts_with("--") && s[1..].chars().all(|c| c == 'v') => {
+                s.len() - 1
+            }
+            _ => 0,
+        })
+        .sum::<usize>();
+    let quiet = args.iter().any(|a| a == "-q" || a == "--quiet");
+    let level = match (quiet, verbosity) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        (false, 2) => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMCTL_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("scimctl={level}")));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

@@ -1,0 +1,19 @@
+//! A license tier as written in desired state (product.md §3). Pure data.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::span::Spanned;
+
+/// A license tier and the roles it entitles a user to hold.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct License {
+    /// The license's name; unique and used by users' `license`.
+    pub name: Spanned<String>,
+    /// Free-text description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<Spanned<String>>,
+    /// The only roles a user holding this license may be granted.
+    pub allowed_roles: Vec<Spanned<String>>,
+}

@@ -1,0 +1,281 @@
+//! Permissions: the `domain:entity:action` pattern language, and a role's effective permissions
+//! through `inherits` (product.md §3). Pure functions used by validation, the planner and
+//! `explain`.
+
+use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::fmt;
+
+use super::role::Role;
+use super::span::Span;
+
+/// A parsed permission pattern: `*`, or three segments `domain:entity:action`, each a name or
+/// `*`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Permission {
+    segments: [String; 3],
+}
+
+/// Why a permission string could not be parsed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PermissionError {
+    /// Not `*` and not three `:`-separated segments.
+    #[error(
+        "expected `domain:entity:action` (each a name or `*`) or `*`, found {segments} segment(s)"
+    )]
+    Shape {
+        /// How many segments were found.
+        segments: usize,
+    },
+    /// A segment is empty or holds characters other than letters, digits, `_`, `-` and `.`.
+    #[error("segment {index} (`{segment}`) must be `*` or letters, digits, `_`, `-`, `.`")]
+    Segment {
+        /// 1-based segment position.
+        index: usize,
+        /// The offending segment.
+        segment: String,
+    },
+}
+
+impl Permission {
+    /// Parses `*` or `domain:entity:action`.
+    pub fn parse(text: &str) -> Result<Permission, PermissionError> {
+        if text == "*" {
+            return Ok(Permission {
+                segments: ["*".into(), "*".into(), "*".into()],
+            });
+        }
+        let parts: Vec<&str> = text.split(':').collect();
+        let [domain, entity, action] = parts.as_slice() else {
+            return Err(PermissionError::Shape {
+                segments: parts.len(),
+            });
+        };
+        for (index, segment) in [domain, entity, action].into_iter().enumerate() {
+            let valid = *segment == "*"
+                || (!segment.is_empty()
+                    && segment
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.')));
+            if !valid {
+                return Err(PermissionError::Segment {
+                    index: index + 1,
+                    segment: (*segment).to_owned(),
+                });
+            }
+        }
+        Ok(Permission {
+            segments: [
+                (*domain).to_owned(),
+                (*entity).to_owned(),
+                (*action).to_owned(),
+            ],
+        })
+    }
+
+    /// Whether some concrete permission is granted by both patterns: segment by segment, the
+    /// two are equal or one of them is `*`. A granted `directory:*:*` overlaps a denied
+    /// `directory:user:delete`, and so does a granted `*`.
+    #[must_use]
+    pub fn overlaps(&self, other: &Permission) -> bool {
+        self.segments
+            .iter()
+            .zip(&other.segments)
+            .all(|(a, b)| a == "*" || b == "*" || a.eq_ignore_ascii_case(b))
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.segments.iter().all(|s| s == "*") {
+            f.write_str("*")
+        } else {
+            write!(
+                f,
+                "{}:{}:{}",
+                self.segments[0], self.segments[1], self.segments[2]
+            )
+        }
+    }
+}
+
+/// Roles by name (case-insensitive), for resolving `inherits`.
+#[derive(Debug, Default)]
+pub struct RoleIndex<'a> {
+    by_name: HashMap<String, &'a Role>,
+}
+
+impl<'a> RoleIndex<'a> {
+    /// Indexes roles by lower-cased name; on duplicate names the first one wins.
+    pub fn new(roles: impl IntoIterator<Item = &'a Role>) -> RoleIndex<'a> {
+        let mut by_name = HashMap::new();
+        for role in roles {
+            by_name.entry(role.name.to_lowercase()).or_insert(role);
+        }
+        RoleIndex { by_name }
+    }
+
+    /// The role called `name`, compared case-insensitively.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&'a Role> {
+        self.by_name.get(&name.to_lowercase()).copied()
+    }
+}
+
+/// One permission a role grants, and how.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Grant {
+    /// The permission as written in the role that declares it.
+    pub permission: String,
+    /// Role names from the role asked about to the role that declares the permission
+    /// (`[asked]` when declared directly); the shortest such chain.
+    pub via: Vec<String>,
+    /// Where the declaring role writes the permission.
+    pub span: Span,
+}
+
+/// The deduplicated permissions a role grants through itself and everything it inherits,
+/// sorted by permission. Cycle-safe: each role is visited once, so an inheritance cycle (which
+/// validation reports separately) cannot loop. Unknown inherited names are skipped.
+/// Returns `None` when `role` itself is unknown.
+#[must_use]
+pub fn effective_permissions(index: &RoleIndex<'_>, role: &str) -> Option<Vec<Grant>> {
+    let start = index.get(role)?;
+    let mut grants: BTreeMap<String, Grant> = BTreeMap::new();
+    let mut seen: HashSet<String> = HashSet::new();
+    // Breadth-first, so the first chain that reaches a permission is a shortest one.
+    let mut queue: VecDeque<(&Role, Vec<String>)> = VecDeque::new();
+    seen.insert(start.name.to_lowercase());
+    queue.push_back((start, vec![start.name.value.clone()]));
+    while let Some((current, chain)) = queue.pop_front() {
+        for permission in current.permissions.iter().flatten() {
+            grants
+                .entry(permission.value.clone())
+                .or_insert_with(|| Grant {
+                    permission: permission.value.clone(),
+                    via: chain.clone(),
+                    span: permission.span,
+                });
+        }
+        for parent in &current.inherits {
+            let Some(parent_role) = index.get(parent) else {
+                continue;
+            };
+            if seen.insert(parent_role.name.to_lowercase()) {
+                let mut next = chain.clone();
+                next.push(parent_role.name.value.clone());
+                queue.push_back((parent_role, next));
+            }
+        }
+    }
+    Some(grants.into_values().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Spanned;
+
+    fn role(name: &str, permissions: &[&str], inherits: &[&str]) -> Role {
+        Role {
+            name: Spanned::unspanned(name.to_owned()),
+            description: None,
+            permissions: Some(
+                permissions
+                    .iter()
+                    .map(|p| Spanned::unspanned((*p).to_owned()))
+                    .collect(),
+            ),
+            inherits: inherits
+                .iter()
+                .map(|p| Spanned::unspanned((*p).to_owned()))
+                .collect(),
+            allow_denied_permissions: None,
+        }
+    }
+
+    // Parsing accepts the documented shapes and names the bad segment otherwise.
+    #[test]
+    fn parse_shapes() {
+        assert!(Permission::parse("directory:user:edit").is_ok());
+        assert!(Permission::parse("routing:*:view").is_ok());
+        assert_eq!(Permission::parse("*").unwrap().to_string(), "*");
+        assert_eq!(
+            Permission::parse("directory:user").unwrap_err(),
+            PermissionError::Shape { segments: 2 }
+        );
+        assert!(matches!(
+            Permission::parse("a::b"),
+            Err(PermissionError::Segment { index: 2, .. })
+        ));
+        assert!(matches!(
+            Permission::parse("a:b c:d"),
+            Err(PermissionError::Segment { index: 2, .. })
+        ));
+    }
+
+    // Wildcards on either side overlap; distinct names do not.
+    #[test]
+    fn overlap_rules() {
+        let p = |s| Permission::parse(s).unwrap();
+        assert!(p("*").overlaps(&p("authorization:role:edit")));
+        assert!(p("authorization:*:*").overlaps(&p("authorization:role:edit")));
+        assert!(p("authorization:role:edit").overlaps(&p("authorization:*:edit")));
+        assert!(!p("routing:queue:view").overlaps(&p("authorization:*:*")));
+        assert!(!p("directory:user:view").overlaps(&p("directory:user:delete")));
+    }
+
+    // Inheritance is followed transitively, deduplicated, and each grant names its chain.
+    #[test]
+    fn effective_through_inheritance() {
+        let roles = [
+            role(
+                "Agent",
+                &["routing:queue:view", "conversation:call:accept"],
+                &[],
+            ),
+            role(
+                "Supervisor",
+                &["routing:queue:view", "analytics:report:view"],
+                &["Agent"],
+            ),
+            role("Manager", &["directory:user:view"], &["supervisor"]),
+        ];
+        let index = RoleIndex::new(&roles);
+        let grants = effective_permissions(&index, "Manager").unwrap();
+        let names: Vec<&str> = grants.iter().map(|g| g.permission.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "analytics:report:view",
+                "conversation:call:accept",
+                "directory:user:view",
+                "routing:queue:view"
+            ]
+        );
+        let accept = grants
+            .iter()
+            .find(|g| g.permission == "conversation:call:accept")
+            .unwrap();
+        assert_eq!(accept.via, ["Manager", "Supervisor", "Agent"]);
+        // routing:queue:view is reached first through Supervisor (shorter chain than Agent's).
+        let view = grants
+            .iter()
+            .find(|g| g.permission == "routing:queue:view")
+            .unwrap();
+        assert_eq!(view.via, ["Manager", "Supervisor"]);
+        assert!(effective_permissions(&index, "Nobody").is_none());
+    }
+
+    // A cycle terminates and still yields every permission on it.
+    #[test]
+    fn effective_is_cycle_safe() {
+        let roles = [
+            role("A", &["a:a:a"], &["B"]),
+            role("B", &["b:b:b"], &["C"]),
+            role("C", &["c:c:c"], &["A"]),
+        ];
+        let index = RoleIndex::new(&roles);
+        let grants = effective_permissions(&index, "B").unwrap();
+        assert_eq!(grants.len(), 3);
+    }
+}

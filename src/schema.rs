@@ -1,0 +1,142 @@
+//! JSON Schemas of the desired-state files, generated from the Rust types (schemars), so that
+//! editors can complete and check YAML (`# yaml-language-server: $schema=...`).
+//! Writes files only when asked; `check` compares without writing.
+
+use std::fs;
+use std::path::Path;
+
+use schemars::JsonSchema;
+use schemars::Schema;
+use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
+
+use crate::error::Error;
+use crate::model::{Config, ResourceFile};
+
+/// One generated schema file.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SchemaFile {
+    /// File name inside the schema directory.
+    pub name: &'static str,
+    /// Pretty-printed JSON with a trailing newline.
+    pub content: String,
+}
+
+fn render<T: JsonSchema>(title: &str, description: &str) -> String {
+    let mut settings = SchemaSettings::draft2020_12();
+    // A present key must hold a value (see desired::yaml), so optional fields are not nullable.
+    settings
+        .transforms
+        .push(Box::new(RecursiveTransform(strip_null)));
+    let mut schema = settings.into_generator().into_root_schema_for::<T>();
+    schema.insert("title".into(), title.into());
+    schema.insert("description".into(), description.into());
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// Removes the `null` alternative schemars adds for `Option` fields.
+fn strip_null(schema: &mut Schema) {
+    if let Some(serde_json::Value::Array(types)) = schema.get_mut("type") {
+        types.retain(|t| t != "null");
+        if types.len() == 1 {
+            let only = types[0].clone();
+            schema.insert("type".into(), only);
+        }
+    }
+    if let Some(serde_json::Value::Array(any_of)) = schema.get_mut("anyOf") {
+        any_of.retain(|s| s.get("type").and_then(serde_json::Value::as_str) != Some("null"));
+        if any_of.len() == 1 {
+            let only = any_of.remove(0);
+            schema.remove("anyOf");
+            if let serde_json::Value::Object(fields) = only {
+                for (k, v) in fields {
+                    schema.insert(k, v);
+                }
+            }
+        }
+    }
+}
+
+/// The schemas, in a fixed order.
+#[must_use]
+pub fn generate() -> Vec<SchemaFile> {
+    vec![
+        SchemaFile {
+            name: "desired-state.schema.json",
+            content: render::<ResourceFile>(
+                "scimctl desired state",
+                "A desired-state YAML file: any of the lists users, groups, roles and licenses.",
+            ),
+        },
+        SchemaFile {
+            name: "scimctl.schema.json",
+            content: render::<Config>(
+                "scimctl configuration",
+                "scimctl.yaml: target, ownership, collections, prune policy, safety, protected principals and policy.",
+            ),
+        },
+    ]
+}
+
+/// Writes every schema into `dir`, creating it if needed. Returns the names written.
+pub fn write(dir: &Path) -> Result<Vec<&'static str>, Error> {
+    fs::create_dir_all(dir).map_err(|e| Error::File {
+        path: dir.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let mut written = Vec::new();
+    for file in generate() {
+        let path = dir.join(file.name);
+        if fs::read_to_string(&path).ok().as_deref() != Some(file.content.as_str()) {
+            fs::write(&path, &file.content).map_err(|e| Error::File {
+                path: path.clone(),
+                message: e.to_string(),
+            })?;
+        }
+        written.push(file.name);
+    }
+    Ok(written)
+}
+
+/// The names of schemas in `dir` that are missing or differ from the generated ones.
+#[must_use]
+pub fn stale(dir: &Path) -> Vec<String> {
+    generate()
+        .into_iter()
+        .filter(|file| {
+            fs::read_to_string(dir.join(file.name)).ok().as_deref() != Some(file.content.as_str())
+        })
+        .map(|file| dir.join(file.name).display().to_string())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // The committed schemas/ match the types; regenerate with `cargo run -- schema` if not.
+    #[test]
+    fn committed_schemas_are_current() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas");
+        let stale = stale(&dir);
+        assert!(
+            stale.is_empty(),
+            "stale schema files {stale:?}: run `cargo run -- schema` and commit the result"
+        );
+    }
+
+    // The schemas describe the camelCase keys and refuse unknown ones.
+    #[test]
+    fn schema_shape() {
+        let files = generate();
+        let desired: serde_json::Value = serde_json::from_str(&files[0].content).unwrap();
+        let user = &desired["$defs"]["User"];
+        assert_eq!(user["additionalProperties"], false);
+        assert!(user["properties"]["userName"].is_object());
+        assert_eq!(user["required"], serde_json::json!(["userName"]));
+        let config: serde_json::Value = serde_json::from_str(&files[1].content).unwrap();
+        assert!(config["properties"]["policy"].is_object());
+    }
+}
