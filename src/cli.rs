@@ -226,7 +226,7 @@ where
             } else {
                 (ExitStatus::Success, out)
             };
-            let _ = write!(stream, "{}", e.render().ansi());
+            let _ = write!(stream, "{}", e.render());
             status
         }
     }

@@ -54,6 +54,9 @@ impl Diagnostic {
     }
 }
 
+/// Most diagnostics printed as text in one run.
+pub const MAX_TEXT_LINES: usize = 1000;
+
 /// Diagnostics together with the files they point into, sorted by path, line and column.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Report {
@@ -130,10 +133,18 @@ impl Report {
     }
 
     /// Writes one line per diagnostic: `path:line:col: message` for errors and
-    /// `path:line:col: warning: message` for warnings.
+    /// `path:line:col: warning: message` for warnings. Past [`MAX_TEXT_LINES`] the rest is
+    /// counted rather than printed (the JSON form always has everything).
     pub fn write_text(&self, out: &mut dyn Write) -> io::Result<()> {
-        for d in &self.diagnostics {
+        for d in self.diagnostics.iter().take(MAX_TEXT_LINES) {
             writeln!(out, "{}", self.line(d))?;
+        }
+        if self.diagnostics.len() > MAX_TEXT_LINES {
+            let more = self.diagnostics.len() - MAX_TEXT_LINES;
+            writeln!(
+                out,
+                "... and {more} more (`scimctl validate --format json` lists them all)"
+            )?;
         }
         Ok(())
     }

@@ -26,6 +26,10 @@ pub(crate) struct ParsedConfig {
     pub(crate) diagnostics: Vec<Diagnostic>,
 }
 
+/// Most problems reported for one file; past this the rest of the file is summarised, so that
+/// one broken generator cannot bury every other file's messages.
+pub(crate) const MAX_PROBLEMS_PER_FILE: usize = 50;
+
 const RESOURCE_KEYS: &[&str] = &["users", "groups", "roles", "licenses"];
 const CONFIG_KEYS: &[&str] = &[
     "target",
@@ -140,6 +144,18 @@ fn collect<T: for<'de> serde::Deserialize<'de>>(
     }
 }
 
+/// Keeps the first [`MAX_PROBLEMS_PER_FILE`] diagnostics of a file and counts the rest.
+fn cap(file: FileId, diagnostics: &mut Vec<Diagnostic>) {
+    if diagnostics.len() > MAX_PROBLEMS_PER_FILE {
+        let hidden = diagnostics.len() - MAX_PROBLEMS_PER_FILE;
+        diagnostics.truncate(MAX_PROBLEMS_PER_FILE);
+        diagnostics.push(Diagnostic::error(
+            Span::file(file),
+            format!("{hidden} more problems in this file are not shown; fix the ones above first"),
+        ));
+    }
+}
+
 /// Reads a resource file: any of the top-level lists `users`, `groups`, `roles`, `licenses`.
 pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) -> ParsedFile {
     let mut parsed = ParsedFile::default();
@@ -196,6 +212,7 @@ pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) ->
             other => diagnostics.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
         }
     }
+    cap(file, &mut parsed.diagnostics);
     parsed
 }
 
@@ -395,5 +412,154 @@ mod tests {
             "{:?}",
             parsed.diagnostics
         );
+    }
+
+    mod fuzz {
+        use proptest::prelude::*;
+
+        use super::super::*;
+        use super::F;
+        use crate::model::{
+            Email, EmailType, PasswordSource, Proficiency, ResourceFile, RoleGrant, Spanned, User,
+        };
+
+        /// Fragments of YAML syntax, including the awkward ones, to build hostile documents from.
+        const FRAGMENTS: &[&str] = &[
+            "users:",
+            "groups:",
+            "roles:",
+            "\n",
+            "  ",
+            "    ",
+            "- ",
+            "userName: ",
+            "members: ",
+            "a@b.example",
+            "&x ",
+            "*x",
+            "[",
+            "]",
+            "{",
+            "}",
+            ", ",
+            ": ",
+            "\t",
+            "'",
+            "\"",
+            "# c",
+            "---",
+            "...",
+            "? ",
+            "|",
+            ">",
+            "!!str ",
+            "!x ",
+            "\u{feff}",
+            "é",
+            "~",
+            "null",
+            "yes",
+            "0x1F",
+            "1e9",
+            "\\",
+            "%YAML 1.2",
+            "<<: *x",
+            "\r\n",
+        ];
+
+        fn soup() -> impl Strategy<Value = String> {
+            proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..80)
+                .prop_map(|parts| parts.concat())
+        }
+
+        fn name() -> impl Strategy<Value = String> {
+            "[a-z][a-z0-9.]{0,12}"
+        }
+
+        fn user() -> impl Strategy<Value = User> {
+            (
+                name(),
+                proptest::option::of("[A-Za-z0-9 '-]{1,20}"),
+                proptest::option::of("[0-9]{1,6}"),
+                proptest::option::of(any::<bool>()),
+                proptest::option::of(proptest::collection::vec(name(), 0..3)),
+                proptest::option::of(proptest::collection::vec((name(), 0_u8..=5), 0..3)),
+                any::<bool>(),
+            )
+                .prop_map(
+                    |(local, display, number, active, roles, skills, generate)| User {
+                        user_name: Spanned::unspanned(format!("{local}@example.com")),
+                        display_name: display.map(Spanned::unspanned),
+                        external_id: None,
+                        active: active.map(Spanned::unspanned),
+                        title: None,
+                        emails: Some(vec![Spanned::unspanned(Email {
+                            value: format!("{local}@example.com"),
+                            kind: Some(EmailType::Work),
+                            primary: Some(true),
+                        })]),
+                        phone_numbers: None,
+                        department: None,
+                        division: None,
+                        employee_number: number.map(Spanned::unspanned),
+                        date_hire: None,
+                        manager: None,
+                        routing_skills: skills.map(|s| {
+                            s.into_iter()
+                                .map(|(name, p)| {
+                                    Spanned::unspanned(Proficiency {
+                                        name,
+                                        proficiency: f64::from(p),
+                                    })
+                                })
+                                .collect()
+                        }),
+                        routing_languages: None,
+                        roles: roles.map(|r| {
+                            r.into_iter()
+                                .map(|n| Spanned::unspanned(RoleGrant::named(n)))
+                                .collect()
+                        }),
+                        groups: None,
+                        license: None,
+                        password: generate.then(|| Spanned::unspanned(PasswordSource::Generate)),
+                        previously: Vec::new(),
+                    },
+                )
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+            // Arbitrary bytes never panic the loader, and every error points into the file.
+            #[test]
+            fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..2048)) {
+                let parsed = parse_resource_file(F, &bytes, Limits::DEFAULT);
+                for d in &parsed.diagnostics {
+                    prop_assert_eq!(d.span.file, F);
+                }
+            }
+
+            // Documents assembled from YAML's sharp edges never panic, and errors are located.
+            #[test]
+            fn yaml_soup_never_panics(text in soup()) {
+                let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+                for d in &parsed.diagnostics {
+                    prop_assert_eq!(d.span.file, F);
+                    prop_assert!(!d.message.is_empty());
+                }
+            }
+
+            // Whatever the writer emits, the loader reads back as the same users, with no errors.
+            #[test]
+            fn written_users_read_back(users in proptest::collection::vec(user(), 0..6)) {
+                let file = ResourceFile { users: users.clone(), ..ResourceFile::default() };
+                let text = crate::desired::yaml::to_string(&file).unwrap();
+                let parsed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+                prop_assert!(parsed.diagnostics.is_empty(), "{:?}\n{}", parsed.diagnostics, text);
+                let read: Vec<User> = parsed.users.into_iter().map(Spanned::into_inner).collect();
+                prop_assert_eq!(read, users);
+            }
+        }
     }
 }

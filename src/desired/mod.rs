@@ -16,7 +16,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-pub use diagnostic::{Diagnostic, JsonDiagnostic, Report, Severity};
+pub use diagnostic::{Diagnostic, JsonDiagnostic, MAX_TEXT_LINES, Report, Severity};
 pub use state::{Counts, DesiredState};
 pub use validate::{Collected, Environment};
 pub use yaml::Limits;

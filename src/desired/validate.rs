@@ -1233,4 +1233,161 @@ mod tests {
         assert_eq!(chains[3], [3, 0, 1, 2]);
         assert_eq!(chains[2], [2]);
     }
+
+    mod checks {
+        use std::path::{Path, PathBuf};
+
+        use super::super::*;
+        use crate::desired::document::parse_resource_file;
+        use crate::desired::yaml::Limits;
+        use crate::model::{FileId, SourceMap};
+
+        /// An environment where only the named variables are set and only the named files exist.
+        struct FakeEnv {
+            vars: Vec<&'static str>,
+            files: Vec<PathBuf>,
+        }
+
+        impl Environment for FakeEnv {
+            fn var_is_set(&self, name: &str) -> bool {
+                self.vars.contains(&name)
+            }
+            fn file_readable(&self, path: &Path) -> Result<(), String> {
+                if self.files.iter().any(|f| f == path) {
+                    Ok(())
+                } else {
+                    Err("no such file".into())
+                }
+            }
+        }
+
+        fn check(yaml: &str, config: Config, env: &FakeEnv) -> Vec<String> {
+            let mut sources = SourceMap::new();
+            let id = sources.add(PathBuf::from("org/users/x.yaml"));
+            assert_eq!(id, FileId(0));
+            let parsed = parse_resource_file(id, yaml.as_bytes(), Limits::DEFAULT);
+            assert!(parsed.diagnostics.is_empty(), "{:?}", parsed.diagnostics);
+            let collected = Collected {
+                users: parsed.users,
+                groups: parsed.groups,
+                roles: parsed.roles,
+                licenses: parsed.licenses,
+                config,
+                target_span: None,
+            };
+            let mut out: Vec<String> = validate(&collected, &sources, env)
+                .into_iter()
+                .map(|d| {
+                    format!(
+                        "{}:{} {:?}: {}",
+                        d.span.line, d.span.col, d.severity, d.message
+                    )
+                })
+                .collect();
+            out.sort();
+            out
+        }
+
+        fn no_env() -> FakeEnv {
+            FakeEnv {
+                vars: Vec::new(),
+                files: Vec::new(),
+            }
+        }
+
+        fn denying(pattern: &str) -> Config {
+            Config {
+                policy: crate::model::Policy {
+                    denied_permissions: vec![Spanned::unspanned(pattern.to_owned())],
+                    ..crate::model::Policy::default()
+                },
+                ..Config::default()
+            }
+        }
+
+        // Inheriting a denied permission needs the inheriting role's own reason; the excused
+        // parent passes, and the error points at the child's `inherits` entry.
+        #[test]
+        fn denied_permissions_through_inheritance() {
+            let yaml = "roles:\n  - name: Admin\n    permissions: ['*']\n    allowDeniedPermissions: {reason: 'break-glass access, reviewed quarterly'}\n  - name: Deputy\n    permissions: [directory:user:view]\n    inherits: [Admin]\n";
+            let out = check(yaml, denying("authorization:*:*"), &no_env());
+            assert_eq!(out.len(), 1, "{out:?}");
+            assert!(
+                out[0].starts_with(
+                    "7:16 Error: role `Deputy` grants `*` (inherited via Deputy → Admin)"
+                ),
+                "{out:?}"
+            );
+        }
+
+        // A reason that is not one, and an override that excuses nothing, are both reported.
+        #[test]
+        fn override_reason_quality() {
+            let yaml = "roles:\n  - name: Admin\n    permissions: ['*']\n    allowDeniedPermissions: {reason: ok}\n  - name: Viewer\n    permissions: [routing:queue:view]\n    allowDeniedPermissions: {reason: just in case it is needed}\n";
+            let out = check(yaml, denying("authorization:*:*"), &no_env());
+            assert_eq!(out.len(), 2, "{out:?}");
+            assert!(
+                out[0].contains("needs a written reason of at least 10 characters"),
+                "{out:?}"
+            );
+            assert!(
+                out[1].contains("Warning: role `Viewer` holds no denied permission"),
+                "{out:?}"
+            );
+        }
+
+        // Password sources resolve against the environment; files relative to the YAML file.
+        #[test]
+        fn password_sources_resolve() {
+            let yaml = "users:\n  - userName: a@x.example\n    password: {fromEnv: SET_VAR}\n  - userName: b@x.example\n    password: {fromEnv: UNSET_VAR}\n  - userName: c@x.example\n    password: {fromFile: ../secrets/c.txt}\n  - userName: d@x.example\n    password: {fromFile: d.txt}\n  - userName: e@x.example\n    password: {fromEnv: 'BAD NAME'}\n";
+            let env = FakeEnv {
+                vars: vec!["SET_VAR"],
+                files: vec![PathBuf::from("org/users/../secrets/c.txt")],
+            };
+            let out = check(yaml, Config::default(), &env);
+            assert_eq!(
+                out,
+                [
+                    "11:15 Error: `BAD NAME` is not a valid environment variable name",
+                    "5:15 Error: password environment variable `UNSET_VAR` is not set (or is empty)",
+                    "9:15 Error: password file `org/users/d.txt` is not readable: no such file",
+                ]
+            );
+        }
+
+        // On a Genesys target userName must be an email and displayName is required.
+        #[test]
+        fn genesys_user_rules() {
+            let yaml = "users:\n  - userName: agent007\n";
+            let config = Config {
+                target: Some(crate::model::Target::Genesys {
+                    region: Some("mypurecloud.com".into()),
+                    client_id: crate::model::ValueSource::Literal("id".into()),
+                    client_secret: crate::model::SecretSource::FromEnv("SECRET".into()),
+                    api_url: None,
+                    login_url: None,
+                    requests_per_minute: None,
+                }),
+                ..Config::default()
+            };
+            let out = check(yaml, config, &no_env());
+            assert_eq!(out.len(), 2, "{out:?}");
+            assert!(
+                out[0].contains("must be an email address on Genesys Cloud"),
+                "{out:?}"
+            );
+            assert!(out[1].contains("needs a displayName"), "{out:?}");
+        }
+
+        // Renames: a previously-name may not be another user's current name, and a dangling
+        // reference to an old name says what it became.
+        #[test]
+        fn renames_are_unambiguous() {
+            let yaml = "users:\n  - userName: new@x.example\n    previously: [old@x.example, b@x.example]\n  - userName: b@x.example\n    manager: old@x.example\n";
+            let out = check(yaml, Config::default(), &no_env());
+            assert_eq!(out.len(), 2, "{out:?}");
+            assert!(out[0].contains("`b@x.example` is listed in previously but is the current userName of another user"), "{out:?}");
+            assert!(out[1].contains("manager `old@x.example` is not a user in desired state (it was renamed to `new@x.example`)"), "{out:?}");
+        }
+    }
 }

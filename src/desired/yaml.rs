@@ -39,11 +39,11 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// 8 MiB per file (about 25,000 users), 64 levels, one million nodes.
+    /// 8 MiB per file, 64 levels, half a million values (about 10,000 users per file).
     pub const DEFAULT: Limits = Limits {
         max_file_bytes: 8 << 20,
         max_depth: 64,
-        max_nodes: 1_000_000,
+        max_nodes: 500_000,
     };
 }
 
@@ -542,7 +542,7 @@ pub(crate) fn suggest<'c>(
     candidates
         .into_iter()
         .map(|c| (edit_distance(&word_lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.len() / 3).max(1))
+        .filter(|(d, c)| *d <= (c.chars().count() / 4).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }

@@ -57,7 +57,7 @@ pub enum Target {
         /// Static bearer token.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         token: Option<SecretSource>,
-        /// `OAuth2` client credentials, instead of a static token.
+        /// OAuth2 client credentials, instead of a static token.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         oauth: Option<OAuthClient>,
         /// Client-side rate limit in requests per minute.
@@ -85,7 +85,7 @@ pub enum Target {
     },
 }
 
-/// `OAuth2` client-credentials settings for a generic SCIM target.
+/// OAuth2 client-credentials settings for a generic SCIM target.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OAuthClient {

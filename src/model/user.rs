@@ -144,7 +144,7 @@ pub enum PhoneType {
     Zoomphone,
     /// 8x8 number (Genesys Cloud).
     Eightbyeight,
-    /// `RingCentral` number (Genesys Cloud).
+    /// RingCentral number (Genesys Cloud).
     Ringcentral,
     /// Any other number.
     Other,

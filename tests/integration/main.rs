@@ -1,1 +1,11 @@
-//! Integration tests: the real binary against fixture directories.
+//! Integration tests: the real `scimctl` binary against fixture directories.
+//!
+//! One test binary (`autotests = false`), one module per area.
+
+// Test helpers fail loudly: an unwrap here is an assertion.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod cli;
+mod example;
+mod hostile;
+mod support;

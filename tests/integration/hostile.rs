@@ -1,0 +1,181 @@
+//! Issue 2: hostile input fails cleanly: exit code 3, an error with its location, within 2 s
+//! and 200 MB, never a panic.
+
+use std::fmt::Write as _;
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use crate::support::{run_bounded, text};
+
+/// One hostile file, and what the error must say about it.
+struct Case {
+    name: &'static str,
+    bytes: Vec<u8>,
+    expect: &'static str,
+}
+
+fn billion_laughs() -> Vec<u8> {
+    let mut s = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+    for level in 1..10_u8 {
+        let (name, prev) = (char::from(b'a' + level), char::from(b'a' + level - 1));
+        let refs = vec![format!("*{prev}"); 9].join(", ");
+        let _ = writeln!(s, "{name}: &{name} [{refs}]");
+    }
+    s.push_str("users: *j\n");
+    s.into_bytes()
+}
+
+fn cases() -> Vec<Case> {
+    vec![
+        Case {
+            name: "empty.yaml",
+            bytes: Vec::new(),
+            expect: "empty.yaml: file is empty",
+        },
+        Case {
+            name: "comments.yaml",
+            bytes: b"# only a comment\n".to_vec(),
+            expect: "comments.yaml: file is empty",
+        },
+        Case {
+            name: "latin1.yaml",
+            bytes: b"users:\n  - userName: jos\xe9@example.com\n".to_vec(),
+            expect: "latin1.yaml:2:18: file is not valid UTF-8 (byte 0xE9)",
+        },
+        Case {
+            name: "list.yaml",
+            bytes: b"- userName: a\n".to_vec(),
+            expect: "list.yaml:1:1: expected a mapping",
+        },
+        Case {
+            name: "scalar.yaml",
+            bytes: b"just text\n".to_vec(),
+            expect: "scalar.yaml:1:1: expected a mapping",
+        },
+        Case {
+            name: "bomb.yaml",
+            bytes: billion_laughs(),
+            expect: "bomb.yaml:6:36: document expands to more than 500000 values",
+        },
+        Case {
+            name: "huge.yaml",
+            bytes: {
+                let mut v = b"users:\n".to_vec();
+                let line = b"  - userName: padding-padding-padding-padding@example.com\n";
+                while v.len() < 50 << 20 {
+                    v.extend_from_slice(line);
+                }
+                v
+            },
+            expect: "huge.yaml: file is 50.0 MiB; the limit is 8 MiB per file",
+        },
+        Case {
+            name: "deep-flow.yaml",
+            bytes: format!("users: {}{}", "[".repeat(10_000), "]".repeat(10_000)).into_bytes(),
+            expect: "deep-flow.yaml:1:",
+        },
+        Case {
+            name: "deep-block.yaml",
+            bytes: (0..1_000)
+                .fold(String::new(), |mut s, i| {
+                    let _ = writeln!(s, "{}k:", " ".repeat(i));
+                    s
+                })
+                .into_bytes(),
+            expect: "deep-block.yaml:65:65: nesting is deeper than 64 levels",
+        },
+        Case {
+            name: "long-list.yaml",
+            bytes: format!("users: [{}a]", "a,".repeat(2_000_000)).into_bytes(),
+            expect: "long-list.yaml:1:1000003: document expands to more than 500000 values",
+        },
+        Case {
+            name: "dup.yaml",
+            bytes: b"users:\n  - userName: a@example.com\n    userName: b@example.com\n".to_vec(),
+            expect: "dup.yaml:3:5: duplicate key `userName` (first at line 2:5)",
+        },
+        Case {
+            name: "tabs.yaml",
+            bytes: b"users:\n\t- userName: a@example.com\n".to_vec(),
+            expect: "tabs.yaml:2:2: tabs disallowed within this context (block indentation) (YAML does not allow tabs for indentation; use spaces)",
+        },
+        Case {
+            name: "docs.yaml",
+            bytes: b"users: []\n---\nusers: []\n".to_vec(),
+            expect: "docs.yaml:2:1: a file may hold only one YAML document",
+        },
+    ]
+}
+
+fn peak_child_rss_bytes() -> u64 {
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    // Linux reports ru_maxrss in KiB.
+    u64::try_from(usage.max_rss()).unwrap_or(0) * 1024
+}
+
+/// Each hostile file alone: exit 3, its located error, no panic, within 2 s.
+#[test]
+fn each_hostile_file_fails_cleanly() {
+    for case in cases() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("desired");
+        fs::create_dir(&dir).unwrap();
+        fs::write(dir.join(case.name), &case.bytes).unwrap();
+        let output = run_bounded(tmp.path(), &["validate", "desired"], Duration::from_secs(2));
+        let (_, stderr) = text(&output);
+        assert_eq!(output.status.code(), Some(3), "{}: {stderr}", case.name);
+        let expected = format!("desired{}{}", std::path::MAIN_SEPARATOR, case.expect);
+        assert!(
+            stderr.starts_with(&expected),
+            "{}: expected {expected:?}, got {stderr:?}",
+            case.name
+        );
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", case.name);
+    }
+    // RUSAGE_CHILDREN is the largest peak of any child this test process has waited for, so
+    // it bounds every hostile run above (other tests' children only make the check stricter).
+    let peak = peak_child_rss_bytes();
+    assert!(
+        peak < 200 << 20,
+        "a hostile run peaked at {} MiB",
+        peak >> 20
+    );
+    all_hostile_files_together();
+}
+
+/// All hostile files at once: every one is reported, still in bounded time. Called after the
+/// memory check above because it parses several hostile files at the same time.
+fn all_hostile_files_together() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    fs::create_dir(&dir).unwrap();
+    let cases = cases();
+    for case in &cases {
+        fs::write(dir.join(case.name), &case.bytes).unwrap();
+    }
+    let output = run_bounded(tmp.path(), &["validate", "desired"], Duration::from_secs(4));
+    let (_, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    for case in &cases {
+        let expected = format!(
+            "{}{}",
+            Path::new("desired").display(),
+            std::path::MAIN_SEPARATOR
+        );
+        assert!(
+            stderr.contains(&format!("{expected}{}", case.expect)),
+            "{} missing from {stderr}",
+            case.name
+        );
+    }
+    assert!(
+        stderr.ends_with(&format!(
+            "error: desired state is invalid: {} problems in {} files\n",
+            cases.len(),
+            cases.len()
+        )),
+        "{stderr}"
+    );
+}

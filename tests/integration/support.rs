@@ -1,0 +1,46 @@
+//! Running the built binary with a time limit, for the integration tests.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// A command for the `scimctl` binary built for these tests.
+pub(crate) fn scimctl() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_scimctl"))
+}
+
+/// Runs `scimctl args...` in `cwd`, killing it and failing the test if it outlives `limit`.
+/// Waiting happens on a channel with a deadline, so nothing sleeps.
+pub(crate) fn run_bounded(cwd: &Path, args: &[&str], limit: Duration) -> Output {
+    let child = scimctl()
+        .args(args)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn scimctl");
+    let pid = i32::try_from(child.id()).expect("pid fits in i32");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    if let Ok(output) = rx.recv_timeout(limit) {
+        output.expect("wait for scimctl")
+    } else {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+        panic!("scimctl {args:?} did not finish within {limit:?}");
+    }
+}
+
+/// Standard output and error of a finished run, as text.
+pub(crate) fn text(output: &Output) -> (String, String) {
+    (
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
