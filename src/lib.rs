@@ -11,4 +11,6 @@ pub mod cli;
 pub mod desired;
 pub mod error;
 pub mod model;
+pub mod sandbox;
 pub mod schema;
+pub mod scim;

@@ -1,0 +1,1 @@
+//! The embedded SCIM 2.0 sandbox: a local store served over loopback. (Being built.)

@@ -1,0 +1,1 @@
+//! The SCIM client layer: the only code that speaks HTTP to a tenant. (Being built.)
