@@ -1,0 +1,884 @@
+//! `ScimClient`: the reqwest implementation of the read and write traits, and the one loop
+//! every request goes through: rate limit → concurrency slot → auth header → send → classify
+//! → maybe wait and retry.
+//!
+//! Connection reuse, timeouts and rustls come from one `reqwest::Client`. Plain `http://` is
+//! refused unless the host is a loopback address. Nothing here logs a body or a header:
+//! tracing records method, path (no query), status, attempt and duration.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rand::{RngExt, SeedableRng};
+use reqwest::header::{self, HeaderMap, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::auth::{Authenticator, Credentials};
+use super::error::{ScimError, TransportKind};
+use super::limit::{AdaptiveConcurrency, TokenBucket};
+use super::retry::{RetryPolicy, server_delay};
+use super::wire::{
+    self, Group, ListResponse, PatchOperation, PatchRequest, ResourceKind, ServiceProviderConfig,
+    User,
+};
+
+/// The media type of SCIM bodies (RFC 7644 §3.1).
+const SCIM_JSON: &str = "application/scim+json";
+
+/// Everything needed to build a [`ScimClient`].
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// Base URL of the SCIM API, e.g. `https://idp.example.com/scim/v2`.
+    pub base_url: String,
+    /// How to authenticate.
+    pub credentials: Credentials,
+    /// Client-side rate limit; `None` for none.
+    pub requests_per_minute: Option<u32>,
+    /// Most requests in flight at once (lowered automatically on 429).
+    pub max_concurrency: usize,
+    /// Whole-request timeout; `None` for none.
+    pub timeout: Option<Duration>,
+    /// TCP connect timeout.
+    pub connect_timeout: Duration,
+    /// Retry policy and budget.
+    pub retry: RetryPolicy,
+    /// Page size for listings; `None` to take it from `/ServiceProviderConfig`.
+    pub page_size: Option<usize>,
+    /// Seed for backoff jitter, for reproducible tests; `None` seeds from the OS.
+    pub jitter_seed: Option<u64>,
+}
+
+impl ClientConfig {
+    /// Defaults for `base_url`: no auth, no rate limit, 8 in flight, 30 s timeout.
+    #[must_use]
+    pub fn new(base_url: impl Into<String>) -> ClientConfig {
+        ClientConfig {
+            base_url: base_url.into(),
+            credentials: Credentials::None,
+            requests_per_minute: None,
+            max_concurrency: 8,
+            timeout: Some(Duration::from_secs(30)),
+            connect_timeout: Duration::from_secs(5),
+            retry: RetryPolicy::default(),
+            page_size: None,
+            jitter_seed: None,
+        }
+    }
+}
+
+/// What the server supports, read once from `/ServiceProviderConfig`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[allow(clippy::struct_excessive_bools)] // one flag per ServiceProviderConfig feature
+pub struct Capabilities {
+    /// PATCH is supported (else updates use PUT).
+    pub patch: bool,
+    /// ETags are supported: writes carry `If-Match`.
+    pub etag: bool,
+    /// `sortBy` is supported.
+    pub sort: bool,
+    /// `/Bulk` is supported.
+    pub bulk: bool,
+    /// Filters are supported (lookups by natural key need them).
+    pub filter: bool,
+    /// Page size used for listings.
+    pub page_size: usize,
+    /// Whether the values came from the server (false: it had no usable config).
+    pub discovered: bool,
+}
+
+impl Capabilities {
+    /// Reads a service provider config; `page_size` overrides the page size.
+    #[must_use]
+    pub fn from_config(spc: &ServiceProviderConfig, page_size: Option<usize>) -> Capabilities {
+        let server_max = spc
+            .filter
+            .max_results
+            .filter(|&m| m > 0)
+            .map(|m| usize::try_from(m).unwrap_or(usize::MAX));
+        Capabilities {
+            patch: spc.patch.supported,
+            etag: spc.etag.supported,
+            sort: spc.sort.supported,
+            bulk: spc.bulk.supported,
+            filter: spc.filter.supported,
+            page_size: page_size
+                .or(server_max.map(|m| m.min(MAX_PAGE)))
+                .unwrap_or(DEFAULT_PAGE)
+                .max(1),
+            discovered: true,
+        }
+    }
+
+    /// What is assumed of a server without a usable `/ServiceProviderConfig`: PATCH and
+    /// filters (both near universal), no ETags, 100 per page.
+    #[must_use]
+    pub fn assumed(page_size: Option<usize>) -> Capabilities {
+        Capabilities {
+            patch: true,
+            etag: false,
+            sort: false,
+            bulk: false,
+            filter: true,
+            page_size: page_size.unwrap_or(DEFAULT_PAGE).max(1),
+            discovered: false,
+        }
+    }
+}
+
+/// Largest page requested even if the server allows more.
+const MAX_PAGE: usize = 1_000;
+/// Page size when the server names none.
+const DEFAULT_PAGE: usize = 100;
+
+/// Counters of one client, for benchmarks, tests and metrics.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// HTTP requests sent to the SCIM API (token requests not included).
+    pub requests: u64,
+    /// Responses by status code.
+    pub by_status: BTreeMap<u16, u64>,
+    /// Transport failures (connect, timeout, interrupted).
+    pub transport_errors: u64,
+    /// Retries made.
+    pub retries: u64,
+    /// 429 answers.
+    pub rate_limited: u64,
+    /// OAuth tokens fetched.
+    pub tokens_fetched: u64,
+    /// Time spent waiting for the client-side rate limit.
+    pub rate_limit_wait: Duration,
+}
+
+/// A SCIM resource type the client reads and writes.
+pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Users or Groups.
+    const KIND: ResourceKind;
+    /// Server id.
+    fn id(&self) -> Option<&str>;
+    /// ETag of this copy.
+    fn version(&self) -> Option<&str>;
+    /// `userName` or `displayName`.
+    fn natural_key(&self) -> &str;
+}
+
+impl Resource for User {
+    const KIND: ResourceKind = ResourceKind::User;
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+    fn version(&self) -> Option<&str> {
+        self.meta.version.as_deref()
+    }
+    fn natural_key(&self) -> &str {
+        &self.user_name
+    }
+}
+
+impl Resource for Group {
+    const KIND: ResourceKind = ResourceKind::Group;
+    fn id(&self) -> Option<&str> {
+        self.id.as_deref()
+    }
+    fn version(&self) -> Option<&str> {
+        self.meta.version.as_deref()
+    }
+    fn natural_key(&self) -> &str {
+        &self.display_name
+    }
+}
+
+/// The result of a create.
+#[derive(Clone, Debug)]
+pub struct Created<R> {
+    /// The resource as the server has it.
+    pub resource: R,
+    /// True when the POST's answer was lost and the object was found by its natural key.
+    pub recovered: bool,
+}
+
+/// The result of a PATCH: servers answer 200 with the resource or 204 with only an ETag.
+#[derive(Clone, Debug)]
+pub struct Patched<R> {
+    /// New ETag, when the server sent one.
+    pub version: Option<String>,
+    /// The resource, when the server sent it.
+    pub resource: Option<R>,
+}
+
+/// One page of a listing.
+#[derive(Clone, Debug)]
+pub struct Page<R> {
+    /// Total matching results over all pages, as the server reported with this page.
+    pub total: u64,
+    /// The page's resources.
+    pub resources: Vec<R>,
+}
+
+/// The reqwest SCIM client. Cheap to clone; clones share connections, limits, token cache,
+/// retry budget and counters.
+#[derive(Clone, Debug)]
+pub struct ScimClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    base: Url,
+    auth: Authenticator,
+    bucket: Option<TokenBucket>,
+    concurrency: AdaptiveConcurrency,
+    retry: RetryPolicy,
+    retries_used: AtomicU32,
+    page_size: Option<usize>,
+    capabilities: tokio::sync::OnceCell<Capabilities>,
+    jitter: Mutex<rand::rngs::StdRng>,
+    requests: AtomicU64,
+    transport_errors: AtomicU64,
+    rate_limited: AtomicU64,
+    by_status: Mutex<BTreeMap<u16, u64>>,
+}
+
+/// A request before it is sent: everything needed to send it again.
+struct Request<'a> {
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    body: Option<bytes_body::Body>,
+    if_match: Option<&'a str>,
+    idempotent: bool,
+}
+
+/// A request body serialised once and cloned cheaply per attempt.
+mod bytes_body {
+    /// JSON bytes.
+    pub(super) type Body = std::sync::Arc<[u8]>;
+}
+
+/// A response with its body read.
+struct Response {
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
+}
+
+/// Checks a base URL: absolute, http(s), and `https` unless the host is loopback.
+pub fn check_url(raw: &str) -> Result<Url, ScimError> {
+    let url =
+        Url::parse(raw).map_err(|e| ScimError::Config(format!("invalid URL `{raw}`: {e}")))?;
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if is_loopback(&url) => Ok(url),
+        "http" => Err(ScimError::Config(format!(
+            "refusing plain http to `{}`: https is required except for loopback addresses",
+            url.host_str().unwrap_or_default()
+        ))),
+        other => Err(ScimError::Config(format!(
+            "unsupported URL scheme `{other}` in `{raw}`"
+        ))),
+    }
+}
+
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+/// A transport error's description: reqwest's message without the URL, plus its root cause.
+pub(crate) fn transport_message(e: &reqwest::Error) -> String {
+    let mut message = if let Some(s) = e.status() {
+        s.to_string()
+    } else if e.is_connect() {
+        "connect failed".to_owned()
+    } else if e.is_timeout() {
+        "timed out".to_owned()
+    } else if e.is_body() || e.is_decode() {
+        "reading the response failed".to_owned()
+    } else {
+        "sending the request failed".to_owned()
+    };
+    let mut source = std::error::Error::source(e);
+    let mut last = None;
+    while let Some(s) = source {
+        last = Some(s.to_string());
+        source = s.source();
+    }
+    if let Some(root) = last {
+        message.push_str(": ");
+        message.push_str(&root);
+    }
+    message
+}
+
+fn transport_kind(e: &reqwest::Error) -> TransportKind {
+    if e.is_connect() {
+        TransportKind::Connect
+    } else if e.is_timeout() {
+        TransportKind::Timeout
+    } else {
+        TransportKind::Interrupted
+    }
+}
+
+impl ScimClient {
+    /// Builds a client. Fails on a bad or insecure URL, or when TLS cannot be set up.
+    pub fn new(config: ClientConfig) -> Result<ScimClient, ScimError> {
+        let mut base = check_url(&config.base_url)?;
+        if let Credentials::OAuth(o) = &config.credentials {
+            check_url(&o.token_url)?;
+        }
+        if !base.path().ends_with('/') {
+            let path = format!("{}/", base.path());
+            base.set_path(&path);
+        }
+        let mut builder = reqwest::Client::builder()
+            .use_rustls_tls()
+            .connect_timeout(config.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .user_agent(concat!("scimctl/", env!("CARGO_PKG_VERSION")))
+            .redirect(reqwest::redirect::Policy::none());
+        if let Some(t) = config.timeout {
+            builder = builder.timeout(t);
+        }
+        let http = builder
+            .build()
+            .map_err(|e| ScimError::Config(format!("cannot build the HTTP client: {e}")))?;
+        let jitter = match config.jitter_seed {
+            Some(seed) => rand::rngs::StdRng::seed_from_u64(seed),
+            None => rand::make_rng(),
+        };
+        Ok(ScimClient {
+            inner: Arc::new(Inner {
+                http,
+                base,
+                auth: Authenticator::new(config.credentials),
+                bucket: config.requests_per_minute.map(TokenBucket::per_minute),
+                concurrency: AdaptiveConcurrency::new(config.max_concurrency),
+                retry: config.retry,
+                retries_used: AtomicU32::new(0),
+                page_size: config.page_size,
+                capabilities: tokio::sync::OnceCell::new(),
+                jitter: Mutex::new(jitter),
+                requests: AtomicU64::new(0),
+                transport_errors: AtomicU64::new(0),
+                rate_limited: AtomicU64::new(0),
+                by_status: Mutex::new(BTreeMap::new()),
+            }),
+        })
+    }
+
+    /// The base URL (with a trailing slash).
+    #[must_use]
+    pub fn base_url(&self) -> &Url {
+        &self.inner.base
+    }
+
+    /// Counters so far.
+    #[must_use]
+    pub fn stats(&self) -> ClientStats {
+        let i = &self.inner;
+        ClientStats {
+            requests: i.requests.load(Ordering::Relaxed),
+            by_status: i
+                .by_status
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .clone(),
+            transport_errors: i.transport_errors.load(Ordering::Relaxed),
+            retries: u64::from(i.retries_used.load(Ordering::Relaxed)),
+            rate_limited: i.rate_limited.load(Ordering::Relaxed),
+            tokens_fetched: i.auth.tokens_fetched(),
+            rate_limit_wait: i
+                .bucket
+                .as_ref()
+                .map_or(Duration::ZERO, TokenBucket::waited),
+        }
+    }
+
+    /// Reads `/ServiceProviderConfig` once and remembers what the server supports. A server
+    /// without one (404, or a body that is not a config) gets [`Capabilities::assumed`].
+    pub async fn capabilities(&self) -> Result<Capabilities, ScimError> {
+        self.inner
+            .capabilities
+            .get_or_try_init(|| async {
+                let page = self.inner.page_size;
+                let request = Request {
+                    method: Method::GET,
+                    path: "ServiceProviderConfig",
+                    query: &[],
+                    body: None,
+                    if_match: None,
+                    idempotent: true,
+                };
+                let caps = match self.execute(&request).await {
+                    Ok(response) => {
+                        if let Ok(spc) =
+                            serde_json::from_slice::<ServiceProviderConfig>(&response.body)
+                        {
+                            Capabilities::from_config(&spc, page)
+                        } else {
+                            tracing::warn!(
+                                "ServiceProviderConfig is not valid JSON; assuming defaults"
+                            );
+                            Capabilities::assumed(page)
+                        }
+                    }
+                    Err(e) if e.is_not_found() => {
+                        tracing::warn!("server has no ServiceProviderConfig; assuming defaults");
+                        Capabilities::assumed(page)
+                    }
+                    Err(e) => return Err(e),
+                };
+                tracing::debug!(?caps, "capabilities");
+                Ok(caps)
+            })
+            .await
+            .cloned()
+    }
+
+    /// One page of `R`, starting at the 1-based `start_index`.
+    pub async fn list_page<R: Resource>(
+        &self,
+        start_index: u64,
+        count: usize,
+        filter: Option<&str>,
+    ) -> Result<Page<R>, ScimError> {
+        let mut query = vec![
+            ("startIndex", start_index.to_string()),
+            ("count", count.to_string()),
+        ];
+        if let Some(f) = filter {
+            query.push(("filter", f.to_owned()));
+        }
+        let request = Request {
+            method: Method::GET,
+            path: R::KIND.endpoint(),
+            query: &query,
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
+        let response = self.execute(&request).await?;
+        let list: ListResponse<R> = decode(&request, &response.body)?;
+        Ok(Page {
+            total: list.total_results,
+            resources: list.resources,
+        })
+    }
+
+    /// One resource by id.
+    pub async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
+        let path = resource_path(R::KIND, id);
+        let request = Request {
+            method: Method::GET,
+            path: &path,
+            query: &[],
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
+        let response = self.execute(&request).await?;
+        with_etag(decode(&request, &response.body)?, &response.headers)
+    }
+
+    /// The resource whose natural key (userName, displayName) equals `key`, compared
+    /// case-insensitively as SCIM servers do; `None` when there is none.
+    pub async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
+        let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
+        let page = self.list_page::<R>(1, 10, Some(&filter)).await?;
+        let mut exact = page
+            .resources
+            .into_iter()
+            .filter(|r| r.natural_key().eq_ignore_ascii_case(key));
+        Ok(exact.next())
+    }
+
+    /// Creates `resource`. If the POST's outcome is unknown (timeout, dropped connection,
+    /// 502/504), it is never blindly resent: the object is first looked up by its natural
+    /// key, and only sent again when it is not there.
+    pub async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
+        let body = to_body(resource)?;
+        let mut lookups = 0;
+        loop {
+            let request = Request {
+                method: Method::POST,
+                path: R::KIND.endpoint(),
+                query: &[],
+                body: Some(body.clone()),
+                if_match: None,
+                idempotent: false,
+            };
+            match self.execute(&request).await {
+                Ok(response) if response.body.is_empty() => {
+                    // Some servers answer 201 with no body: read it back.
+                    return self
+                        .find_by_key(resource.natural_key())
+                        .await?
+                        .map(|r| Created {
+                            resource: r,
+                            recovered: false,
+                        })
+                        .ok_or_else(|| ScimError::Decode {
+                            method: "POST".into(),
+                            path: self.path_of(R::KIND.endpoint()),
+                            message: "201 with no body, and the object cannot be found".into(),
+                        });
+                }
+                Ok(response) => {
+                    return Ok(Created {
+                        resource: with_etag(decode(&request, &response.body)?, &response.headers)?,
+                        recovered: false,
+                    });
+                }
+                Err(e) if e.is_ambiguous() && lookups < self.inner.retry.max_attempts => {
+                    lookups += 1;
+                    tracing::warn!(kind = %R::KIND, error = %e, "create outcome unknown; looking the object up before resending");
+                    if let Some(found) = self.find_by_key::<R>(resource.natural_key()).await? {
+                        return Ok(Created {
+                            resource: found,
+                            recovered: true,
+                        });
+                    }
+                    self.spend_retry(e)?;
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Applies PATCH operations. With `version`, sends `If-Match` (and only then is the
+    /// PATCH retried after an unknown outcome: a repeat is refused with 412 if the first
+    /// went through, which the applier handles by re-reading).
+    pub async fn patch<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        operations: &[PatchOperation],
+    ) -> Result<Patched<R>, ScimError> {
+        let path = resource_path(R::KIND, id);
+        let body = to_body(&PatchRequest::new(operations))?;
+        let request = Request {
+            method: Method::PATCH,
+            path: &path,
+            query: &[],
+            body: Some(body),
+            if_match: version,
+            idempotent: version.is_some(),
+        };
+        let response = self.execute(&request).await?;
+        let version = etag(&response.headers);
+        let resource = if response.body.is_empty() || response.status == StatusCode::NO_CONTENT {
+            None
+        } else {
+            Some(with_etag(
+                decode(&request, &response.body)?,
+                &response.headers,
+            )?)
+        };
+        Ok(Patched { version, resource })
+    }
+
+    /// Replaces a resource as a whole (PUT), for servers without PATCH.
+    pub async fn replace<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        resource: &R,
+    ) -> Result<R, ScimError> {
+        let path = resource_path(R::KIND, id);
+        let request = Request {
+            method: Method::PUT,
+            path: &path,
+            query: &[],
+            body: Some(to_body(resource)?),
+            if_match: version,
+            idempotent: true,
+        };
+        let response = self.execute(&request).await?;
+        with_etag(decode(&request, &response.body)?, &response.headers)
+    }
+
+    /// Deletes a resource. A 404 is returned as an error; callers that delete treat it as
+    /// done (see [`ScimError::is_not_found`]).
+    pub async fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let path = resource_path(kind, id);
+        let request = Request {
+            method: Method::DELETE,
+            path: &path,
+            query: &[],
+            body: None,
+            if_match: version,
+            idempotent: true,
+        };
+        self.execute(&request).await.map(drop)
+    }
+
+    fn path_of(&self, relative: &str) -> String {
+        format!("{}{relative}", self.inner.base.path())
+    }
+
+    /// Takes one retry from the budget, or ends with the error that wanted it.
+    fn spend_retry(&self, error: ScimError) -> Result<(), ScimError> {
+        let budget = self.inner.retry.budget;
+        let used = self.inner.retries_used.fetch_add(1, Ordering::Relaxed);
+        if used >= budget {
+            self.inner.retries_used.fetch_sub(1, Ordering::Relaxed);
+            return Err(ScimError::BudgetExhausted {
+                budget,
+                last: Box::new(error),
+            });
+        }
+        Ok(())
+    }
+
+    fn jitter(&self) -> f64 {
+        self.inner
+            .jitter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .random::<f64>()
+    }
+
+    fn count_status(&self, status: StatusCode) {
+        *self
+            .inner
+            .by_status
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .entry(status.as_u16())
+            .or_default() += 1;
+    }
+
+    /// Sends `request` with rate limiting, auth, and retries per the policy.
+    async fn execute(&self, request: &Request<'_>) -> Result<Response, ScimError> {
+        let inner = &self.inner;
+        let path = self.path_of(request.path);
+        let method = request.method.as_str();
+        let mut url = inner
+            .base
+            .join(request.path)
+            .map_err(|e| ScimError::Config(format!("bad request path `{path}`: {e}")))?;
+        if !request.query.is_empty() {
+            url.query_pairs_mut()
+                .extend_pairs(request.query.iter().map(|(k, v)| (*k, v.as_str())));
+        }
+        let mut attempt = 1;
+        let mut refreshed = false;
+        loop {
+            if let Some(bucket) = &inner.bucket {
+                bucket.acquire().await;
+            }
+            let slot = inner.concurrency.acquire().await;
+            let auth = inner.auth.header(&inner.http).await?;
+            let started = tokio::time::Instant::now();
+            let sent = self
+                .send_once(request, &url, auth.as_ref().map(|(v, _)| v))
+                .await;
+            drop(slot);
+            let error = match sent {
+                Ok(response) => {
+                    self.count_status(response.status);
+                    tracing::debug!(
+                        method,
+                        path = %path,
+                        status = response.status.as_u16(),
+                        attempt,
+                        ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                        "scim request"
+                    );
+                    if response.status.is_success() || response.status == StatusCode::NOT_MODIFIED {
+                        inner.concurrency.on_success();
+                        return Ok(response);
+                    }
+                    if response.status == StatusCode::UNAUTHORIZED
+                        && inner.auth.can_refresh()
+                        && !refreshed
+                    {
+                        refreshed = true;
+                        if let Some((_, id)) = auth {
+                            inner.auth.invalidate(id).await;
+                        }
+                        tracing::debug!(method, path = %path, "401: refreshing the token once");
+                        continue;
+                    }
+                    if response.status == StatusCode::TOO_MANY_REQUESTS {
+                        inner.rate_limited.fetch_add(1, Ordering::Relaxed);
+                        inner.concurrency.on_rate_limited();
+                    }
+                    let body = wire::ErrorBody::parse(&response.body);
+                    ScimError::Status {
+                        method: method.to_owned(),
+                        path: path.clone(),
+                        status: response.status,
+                        scim_type: body.scim_type.clone(),
+                        detail: body.description(),
+                        retry_after: server_delay(|name| {
+                            response.headers.get(name).and_then(|v| v.to_str().ok())
+                        }),
+                    }
+                }
+                Err(e) => {
+                    inner.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    ScimError::Transport {
+                        method: method.to_owned(),
+                        path: path.clone(),
+                        kind: transport_kind(&e),
+                        message: transport_message(&e),
+                    }
+                }
+            };
+            let Some(delay) =
+                inner
+                    .retry
+                    .classify(&error, attempt, request.idempotent, self.jitter())
+            else {
+                return Err(error);
+            };
+            tracing::debug!(method, path = %path, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
+            self.spend_retry(error)?;
+            tokio::time::sleep(delay).await;
+            attempt += 1;
+        }
+    }
+}
+
+impl ScimClient {
+    /// One attempt: build, send, read the whole body.
+    async fn send_once(
+        &self,
+        request: &Request<'_>,
+        url: &Url,
+        authorization: Option<&HeaderValue>,
+    ) -> Result<Response, reqwest::Error> {
+        let mut builder = self
+            .inner
+            .http
+            .request(request.method.clone(), url.clone())
+            .header(header::ACCEPT, SCIM_JSON);
+        if let Some(value) = authorization {
+            builder = builder.header(header::AUTHORIZATION, value.clone());
+        }
+        if let Some(v) = request.if_match {
+            builder = builder.header(header::IF_MATCH, v);
+        }
+        if let Some(body) = &request.body {
+            builder = builder
+                .header(header::CONTENT_TYPE, SCIM_JSON)
+                .body(body.to_vec());
+        }
+        self.inner.requests.fetch_add(1, Ordering::Relaxed);
+        let response = builder.send().await?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await?.to_vec();
+        Ok(Response {
+            status,
+            headers,
+            body,
+        })
+    }
+}
+
+fn resource_path(kind: ResourceKind, id: &str) -> String {
+    // Ids are opaque: percent-encode anything that is not a plain path character.
+    let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
+    format!("{}/{}", kind.endpoint(), encoded.replace('+', "%20"))
+}
+
+fn to_body<T: Serialize>(value: &T) -> Result<bytes_body::Body, ScimError> {
+    serde_json::to_vec(value)
+        .map(Into::into)
+        .map_err(|e| ScimError::Config(format!("cannot encode a request body: {e}")))
+}
+
+fn decode<T: DeserializeOwned>(request: &Request<'_>, body: &[u8]) -> Result<T, ScimError> {
+    serde_json::from_slice(body).map_err(|e| ScimError::Decode {
+        method: request.method.to_string(),
+        path: request.path.to_owned(),
+        message: format!(
+            "{:?} error at line {} column {}",
+            e.classify(),
+            e.line(),
+            e.column()
+        ),
+    })
+}
+
+fn etag(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get(header::ETAG)
+        .and_then(|v: &HeaderValue| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// Fills `meta.version` from the `ETag` header when the body lacks it.
+fn with_etag<R: Resource>(resource: R, headers: &HeaderMap) -> Result<R, ScimError> {
+    if resource.version().is_some() {
+        return Ok(resource);
+    }
+    let Some(tag) = etag(headers) else {
+        return Ok(resource);
+    };
+    let mut value = serde_json::to_value(&resource)
+        .map_err(|e| ScimError::Config(format!("re-encoding a resource: {e}")))?;
+    // `meta` is never serialised for writes; rebuild just the version.
+    value["meta"] = serde_json::json!({ "version": tag });
+    serde_json::from_value(value)
+        .map_err(|e| ScimError::Config(format!("re-decoding a resource: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// https everywhere, plain http only to loopback.
+    #[test]
+    fn url_rules() {
+        assert!(check_url("https://idp.example.com/scim/v2").is_ok());
+        assert!(check_url("http://127.0.0.1:8080/scim/v2").is_ok());
+        assert!(check_url("http://[::1]:8080/v2").is_ok());
+        assert!(check_url("http://localhost/v2").is_ok());
+        let err = check_url("http://idp.example.com/scim").expect_err("refused");
+        assert!(err.to_string().contains("https is required"), "{err}");
+        assert!(check_url("ftp://x/").is_err());
+        assert!(check_url("not a url").is_err());
+    }
+
+    /// Ids are encoded into the path; they can never add a segment or a query.
+    #[test]
+    fn ids_are_encoded() {
+        assert_eq!(
+            resource_path(ResourceKind::User, "a/b?c d"),
+            "Users/a%2Fb%3Fc%20d"
+        );
+        assert_eq!(
+            resource_path(ResourceKind::Group, "2819c223"),
+            "Groups/2819c223"
+        );
+    }
+
+    /// Page size: the override wins, else the server's maxResults capped at 1000, else 100.
+    #[test]
+    fn page_size_from_config() {
+        let mut spc = ServiceProviderConfig::default();
+        assert_eq!(Capabilities::from_config(&spc, None).page_size, 100);
+        spc.filter.max_results = Some(200);
+        assert_eq!(Capabilities::from_config(&spc, None).page_size, 200);
+        spc.filter.max_results = Some(50_000);
+        assert_eq!(Capabilities::from_config(&spc, None).page_size, 1000);
+        assert_eq!(Capabilities::from_config(&spc, Some(25)).page_size, 25);
+    }
+}

@@ -1,0 +1,258 @@
+//! Client-side limits on tokio time: a token bucket for requests per minute, and a
+//! concurrency limit that halves on 429 and grows back by one per window of successes
+//! (additive increase, multiplicative decrease).
+//!
+//! Both are shared by every request of one client. Neither holds a lock across an await.
+
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use tokio::sync::Notify;
+use tokio::time::Instant;
+
+/// A token bucket: `per_minute` requests a minute on average, bursts up to `burst`.
+#[derive(Debug)]
+pub struct TokenBucket {
+    per_second: f64,
+    burst: f64,
+    state: Mutex<Bucket>,
+    waited_ms: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Bucket {
+    tokens: f64,
+    last: Instant,
+}
+
+impl TokenBucket {
+    /// A bucket for `per_minute` requests a minute (at least 1), starting full. The burst is
+    /// one tenth of a minute's allowance (at least 1), so a fresh client does not spend a
+    /// whole minute's quota in its first second.
+    #[must_use]
+    pub fn per_minute(per_minute: u32) -> TokenBucket {
+        let per_minute = f64::from(per_minute.max(1));
+        let burst = (per_minute / 10.0).max(1.0);
+        TokenBucket {
+            per_second: per_minute / 60.0,
+            burst,
+            state: Mutex::new(Bucket {
+                tokens: burst,
+                last: Instant::now(),
+            }),
+            waited_ms: AtomicU64::new(0),
+        }
+    }
+
+    /// Waits until a request may be sent, and takes its token.
+    pub async fn acquire(&self) {
+        loop {
+            let wait = {
+                let mut bucket = self
+                    .state
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let now = Instant::now();
+                let elapsed = now.duration_since(bucket.last).as_secs_f64();
+                bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
+                bucket.last = now;
+                if bucket.tokens >= 1.0 {
+                    bucket.tokens -= 1.0;
+                    return;
+                }
+                Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second)
+            };
+            self.waited_ms.fetch_add(
+                u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                Ordering::Relaxed,
+            );
+            tokio::time::sleep(wait).await;
+        }
+    }
+
+    /// Total time spent waiting for tokens, for metrics.
+    #[must_use]
+    pub fn waited(&self) -> Duration {
+        Duration::from_millis(self.waited_ms.load(Ordering::Relaxed))
+    }
+}
+
+/// A concurrency limit that adapts to the server: halved on 429 (at most once a second, so
+/// one burst of 429s counts once), raised by one after `limit` successes, never above the
+/// configured maximum nor below 1.
+#[derive(Debug)]
+pub struct AdaptiveConcurrency {
+    max: usize,
+    state: Mutex<Window>,
+    freed: Notify,
+}
+
+#[derive(Debug)]
+struct Window {
+    limit: usize,
+    in_flight: usize,
+    successes: usize,
+    last_decrease: Option<Instant>,
+}
+
+/// A slot of [`AdaptiveConcurrency`]; the slot is freed on drop.
+#[derive(Debug)]
+pub struct Slot<'a> {
+    owner: &'a AdaptiveConcurrency,
+}
+
+impl Drop for Slot<'_> {
+    fn drop(&mut self) {
+        let mut w = self.owner.lock();
+        w.in_flight = w.in_flight.saturating_sub(1);
+        drop(w);
+        self.owner.freed.notify_waiters();
+    }
+}
+
+impl AdaptiveConcurrency {
+    /// At most `max` requests in flight (at least 1).
+    #[must_use]
+    pub fn new(max: usize) -> AdaptiveConcurrency {
+        let max = max.max(1);
+        AdaptiveConcurrency {
+            max,
+            state: Mutex::new(Window {
+                limit: max,
+                in_flight: 0,
+                successes: 0,
+                last_decrease: None,
+            }),
+            freed: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Window> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Waits for a free slot.
+    pub async fn acquire(&self) -> Slot<'_> {
+        loop {
+            let notified = self.freed.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            {
+                let mut w = self.lock();
+                if w.in_flight < w.limit {
+                    w.in_flight += 1;
+                    return Slot { owner: self };
+                }
+            }
+            notified.await;
+        }
+    }
+
+    /// The server said 429: halve the limit.
+    pub fn on_rate_limited(&self) {
+        let now = Instant::now();
+        let mut w = self.lock();
+        if w.last_decrease
+            .is_some_and(|t| now.duration_since(t) < Duration::from_secs(1))
+        {
+            return;
+        }
+        w.limit = (w.limit / 2).max(1);
+        w.successes = 0;
+        w.last_decrease = Some(now);
+        tracing::debug!(limit = w.limit, "rate limited: concurrency lowered");
+    }
+
+    /// A request succeeded: after a window of successes, allow one more in flight.
+    pub fn on_success(&self) {
+        let mut w = self.lock();
+        w.successes += 1;
+        if w.successes >= w.limit && w.limit < self.max {
+            w.limit += 1;
+            w.successes = 0;
+            drop(w);
+            self.freed.notify_waiters();
+        }
+    }
+
+    /// The current limit.
+    #[must_use]
+    pub fn limit(&self) -> usize {
+        self.lock().limit
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// 60 a minute with a burst of 6: six at once, then one a second, on the paused clock.
+    #[tokio::test(start_paused = true)]
+    async fn bucket_paces_requests() {
+        let bucket = TokenBucket::per_minute(60);
+        let start = Instant::now();
+        for _ in 0..6 {
+            bucket.acquire().await;
+        }
+        assert_eq!(start.elapsed(), Duration::ZERO);
+        for _ in 0..4 {
+            bucket.acquire().await;
+        }
+        let elapsed = start.elapsed();
+        assert!(
+            elapsed >= Duration::from_secs(4) && elapsed < Duration::from_millis(4100),
+            "{elapsed:?}"
+        );
+        assert!(bucket.waited() >= Duration::from_secs(4));
+    }
+
+    /// 300 a minute (Genesys's per-token limit): 100 requests take about 18 s after the
+    /// burst of 30.
+    #[tokio::test(start_paused = true)]
+    async fn bucket_holds_the_average() {
+        let bucket = TokenBucket::per_minute(300);
+        let start = Instant::now();
+        for _ in 0..100 {
+            bucket.acquire().await;
+        }
+        let secs = start.elapsed().as_secs_f64();
+        assert!((13.9..14.1).contains(&secs), "{secs}");
+    }
+
+    /// A 429 halves the limit once per second; successes grow it back to the maximum.
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_backs_off_and_recovers() {
+        let c = AdaptiveConcurrency::new(8);
+        c.on_rate_limited();
+        c.on_rate_limited();
+        assert_eq!(c.limit(), 4, "a burst of 429s counts once");
+        tokio::time::advance(Duration::from_secs(2)).await;
+        c.on_rate_limited();
+        assert_eq!(c.limit(), 2);
+        for _ in 0..100 {
+            c.on_success();
+        }
+        assert_eq!(c.limit(), 8);
+    }
+
+    /// Slots block at the limit and are freed on drop.
+    #[tokio::test(start_paused = true)]
+    async fn slots_are_bounded() {
+        let c = std::sync::Arc::new(AdaptiveConcurrency::new(2));
+        let a = c.acquire().await;
+        let _b = c.acquire().await;
+        let waiter = {
+            let c = c.clone();
+            tokio::spawn(async move {
+                let _slot = c.acquire().await;
+            })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished());
+        drop(a);
+        waiter.await.expect("third slot after a drop");
+    }
+}

@@ -1,0 +1,140 @@
+//! The live snapshot: every User and Group of a tenant, read with `startIndex`/`count`
+//! paging and no per-object reads.
+//!
+//! The first page tells `totalResults`; the other pages are then requested at once and the
+//! client's concurrency limit bounds how many are in flight. A listing is accepted only when
+//! it is consistent: every page reported the same total, and the ids read are unique and as
+//! many as the total. Otherwise something was created or deleted while we read (servers
+//! such as scim2-server order by random id, so a create can shift pages), and the listing is
+//! read again, a bounded number of times.
+
+use std::collections::HashSet;
+
+use tokio::task::JoinSet;
+
+use super::client::{Capabilities, Resource, ScimClient};
+use super::error::ScimError;
+use super::wire::{Group, User};
+
+/// How many times a listing is read before it is declared unstable.
+const LISTING_ATTEMPTS: u32 = 4;
+
+/// Every user and group of the tenant, as read at (about) one moment.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// All users.
+    pub users: Vec<User>,
+    /// All groups.
+    pub groups: Vec<Group>,
+}
+
+/// Reads the whole tenant: capabilities first (once per client), then users and groups
+/// side by side.
+pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
+    let caps = client.capabilities().await?;
+    let (users, groups) = tokio::join!(
+        list_all::<User>(client, &caps),
+        list_all::<Group>(client, &caps)
+    );
+    Ok(Snapshot {
+        users: users?,
+        groups: groups?,
+    })
+}
+
+/// Every resource of one kind, consistent across pages (see the module docs).
+pub async fn list_all<R: Resource>(
+    client: &ScimClient,
+    caps: &Capabilities,
+) -> Result<Vec<R>, ScimError> {
+    let mut why = String::new();
+    for attempt in 1..=LISTING_ATTEMPTS {
+        match read_once::<R>(client, caps.page_size).await? {
+            Ok(all) => return Ok(all),
+            Err(reason) => {
+                tracing::info!(endpoint = R::KIND.endpoint(), attempt, %reason, "listing changed while read; reading again");
+                why = reason;
+            }
+        }
+    }
+    Err(ScimError::Unstable {
+        endpoint: R::KIND.endpoint(),
+        attempts: LISTING_ATTEMPTS,
+        why,
+    })
+}
+
+/// One full read: `Ok(Ok(all))` when consistent, `Ok(Err(why))` when it must be read again.
+async fn read_once<R: Resource>(
+    client: &ScimClient,
+    page_size: usize,
+) -> Result<Result<Vec<R>, String>, ScimError> {
+    let first = client.list_page::<R>(1, page_size, None).await?;
+    let total = first.total;
+    let got = first.resources.len() as u64;
+    if got >= total {
+        return Ok(check(first.resources, total));
+    }
+    if got == 0 {
+        return Ok(Err(format!(
+            "first page is empty but totalResults is {total}"
+        )));
+    }
+    // A server may return fewer than asked (its own cap); page by what it returns.
+    let step = got.min(page_size as u64);
+    let mut tasks = JoinSet::new();
+    let mut start = 1 + step;
+    let mut index = 1usize;
+    while start <= total {
+        let client = client.clone();
+        let count = usize::try_from(step).unwrap_or(page_size);
+        tasks.spawn(async move {
+            (
+                index,
+                start,
+                client.list_page::<R>(start, count, None).await,
+            )
+        });
+        start += step;
+        index += 1;
+    }
+    let mut pages: Vec<Option<Vec<R>>> = (0..index).map(|_| None).collect();
+    pages[0] = Some(first.resources);
+    let mut problem = None;
+    while let Some(joined) = tasks.join_next().await {
+        let (i, start, page) =
+            joined.map_err(|e| ScimError::Config(format!("listing task failed: {e}")))?;
+        let page = page?;
+        if page.total != total && problem.is_none() {
+            problem = Some(format!(
+                "totalResults was {total} on the first page and {} at index {start}",
+                page.total
+            ));
+        }
+        pages[i] = Some(page.resources);
+    }
+    if let Some(p) = problem {
+        return Ok(Err(p));
+    }
+    let all: Vec<R> = pages.into_iter().flatten().flatten().collect();
+    Ok(check(all, total))
+}
+
+fn check<R: Resource>(all: Vec<R>, total: u64) -> Result<Vec<R>, String> {
+    if all.len() as u64 != total {
+        return Err(format!(
+            "read {} resources, totalResults is {total}",
+            all.len()
+        ));
+    }
+    let mut seen = HashSet::with_capacity(all.len());
+    for r in &all {
+        let Some(id) = r.id() else {
+            return Err("a resource has no id".into());
+        };
+        if !seen.insert(id) {
+            return Err(format!("id {id} was listed twice"));
+        }
+    }
+    Ok(all)
+}
