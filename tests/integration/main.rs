@@ -8,4 +8,6 @@
 mod cli;
 mod example;
 mod hostile;
+mod peer;
+mod scenarios;
 mod support;
