@@ -186,14 +186,81 @@ pub enum ExplainKind {
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Serve the sandbox store as a standalone SCIM 2.0 server.
-    Serve {
-        /// State file.
-        #[arg(long, default_value = ".scimctl/sandbox.json", value_name = "FILE")]
-        state: PathBuf,
-        /// Listen address (loopback by default).
-        #[arg(long, default_value = "127.0.0.1:8930", value_name = "ADDR")]
-        listen: String,
-    },
+    Serve(Box<ServeArgs>),
+}
+
+/// Options of `scimctl sandbox serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// State file (JSON), loaded at start and saved atomically after changes.
+    #[arg(long, default_value = ".scimctl/sandbox.json", value_name = "FILE")]
+    pub state: PathBuf,
+    /// Listen address; port 0 picks a free port (the URL is printed).
+    #[arg(long, default_value = "127.0.0.1:8930", value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+    /// Require `Authorization: Bearer <token>`, the token read from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "oauth_client_id")]
+    pub token_env: Option<String>,
+    /// Serve OAuth2 client credentials at /oauth/token for this client id and require its tokens.
+    #[arg(long, value_name = "ID", requires = "oauth_secret_env")]
+    pub oauth_client_id: Option<String>,
+    /// Environment variable holding the OAuth client secret.
+    #[arg(long, value_name = "VAR", requires = "oauth_client_id")]
+    pub oauth_secret_env: Option<String>,
+    /// Lifetime of issued OAuth tokens, in seconds.
+    #[arg(long, default_value_t = 3600, value_name = "SECS")]
+    pub token_ttl: u64,
+    /// Fault: latency added to every SCIM response, in milliseconds.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub latency_ms: u64,
+    /// Fault: answer 429 + Retry-After beyond N requests per window of SECS seconds.
+    #[arg(long, value_name = "N/SECS", value_parser = parse_rate_limit)]
+    pub rate_limit: Option<crate::sandbox::RateLimit>,
+    /// Fault: fraction (0 to 1) of SCIM requests answered with an error status.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub error_rate: f64,
+    /// Fault: the status of injected errors (500 or 503); both, alternating, when absent.
+    #[arg(long, value_name = "STATUS", value_parser = parse_error_status)]
+    pub error_status: Option<u16>,
+    /// Fault: fraction (0 to 1) of SCIM requests whose connection is dropped unanswered.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub drop_rate: f64,
+    /// Seed of the fault decisions, for reproducible runs.
+    #[arg(long, default_value_t = 0, value_name = "N")]
+    pub seed: u64,
+}
+
+fn parse_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(f) if (0.0..=1.0).contains(&f) => Ok(f),
+        _ => Err(format!("`{s}` is not a fraction between 0 and 1")),
+    }
+}
+
+fn parse_error_status(s: &str) -> Result<u16, String> {
+    match s {
+        "500" => Ok(500),
+        "503" => Ok(503),
+        _ => Err(format!("`{s}` is not 500 or 503")),
+    }
+}
+
+fn parse_rate_limit(s: &str) -> Result<crate::sandbox::RateLimit, String> {
+    let bad = || format!("`{s}` is not N/SECS, e.g. 300/60");
+    let (n, secs) = s.split_once('/').ok_or_else(bad)?;
+    let requests: u32 = n.trim().parse().map_err(|_| bad())?;
+    let secs: u64 = secs
+        .trim()
+        .trim_end_matches('s')
+        .parse()
+        .map_err(|_| bad())?;
+    if requests == 0 || secs == 0 {
+        return Err(bad());
+    }
+    Ok(crate::sandbox::RateLimit {
+        requests,
+        window: std::time::Duration::from_secs(secs),
+    })
 }
 
 impl Command {
@@ -237,6 +304,9 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
     let result = match &cli.command {
         Command::Validate { dir, format } => validate(dir, *format, out, err),
         Command::Schema { out: dir, check } => schema_cmd(dir, *check, out),
+        Command::Sandbox {
+            command: SandboxCommand::Serve(args),
+        } => sandbox_serve(args, out),
         other => Err(Error::NotImplemented(other.name()).into()),
     };
     match result {
@@ -353,6 +423,96 @@ fn schema_cmd(
         writeln!(out, "{}", dir.join(name).display())?;
     }
     Ok(ExitStatus::Success)
+}
+
+/// `scimctl sandbox serve`: start, print the URL, serve until SIGINT or SIGTERM, flush, stop.
+fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Failure> {
+    use crate::sandbox::{self, Faults, SandboxAuth, SandboxConfig};
+
+    let secret = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| Error::Config(format!("environment variable `{var}` is not set")))
+    };
+    let auth = match (
+        &args.token_env,
+        &args.oauth_client_id,
+        &args.oauth_secret_env,
+    ) {
+        (Some(var), _, _) => SandboxAuth::Bearer(secret(var)?),
+        (None, Some(id), Some(var)) => SandboxAuth::OAuth {
+            client_id: id.clone(),
+            client_secret: secret(var)?,
+            token_ttl: std::time::Duration::from_secs(args.token_ttl.max(1)),
+        },
+        _ => SandboxAuth::None,
+    };
+    if !args.listen.ip().is_loopback() {
+        tracing::warn!(
+            "sandbox: listening on {}, which is not a loopback address",
+            args.listen
+        );
+    }
+    let config = SandboxConfig {
+        state_path: Some(args.state.clone()),
+        auth,
+        clock: sandbox::Clock::system(),
+        faults: Faults {
+            latency: std::time::Duration::from_millis(args.latency_ms),
+            rate_limit: args.rate_limit,
+            error_rate: args.error_rate,
+            error_status: args.error_status,
+            drop_rate: args.drop_rate,
+            seed: args.seed,
+        },
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let running = runtime
+        .block_on(sandbox::start(config, args.listen))
+        .map_err(|e| Error::Sandbox(e.to_string()))?;
+    writeln!(
+        out,
+        "sandbox: serving SCIM 2.0 at {} (state {})",
+        running.base_url,
+        args.state.display()
+    )?;
+    out.flush()?;
+    runtime.block_on(shutdown_signal());
+    runtime
+        .block_on(running.shutdown())
+        .map_err(|e| Error::Sandbox(e.to_string()))?;
+    writeln!(
+        out,
+        "sandbox: stopped; state saved to {}",
+        args.state.display()
+    )?;
+    Ok(ExitStatus::Success)
+}
+
+/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 #[cfg(test)]

@@ -45,6 +45,12 @@ pub enum Error {
     /// The desired-state directory could not be loaded or is invalid.
     #[error(transparent)]
     Load(#[from] LoadError),
+    /// A configuration value given on the command line or environment is unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The embedded sandbox failed.
+    #[error("sandbox: {0}")]
+    Sandbox(String),
     /// A command whose issue has not landed yet.
     #[error("`scimctl {0}` is not implemented yet")]
     NotImplemented(&'static str),
@@ -66,10 +72,11 @@ impl Error {
     #[must_use]
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Load(_) => ExitStatus::Invalid,
-            Error::NotImplemented(_) | Error::File { .. } | Error::StaleSchemas(_) => {
-                ExitStatus::Failure
-            }
+            Error::Load(_) | Error::Config(_) => ExitStatus::Invalid,
+            Error::NotImplemented(_)
+            | Error::File { .. }
+            | Error::StaleSchemas(_)
+            | Error::Sandbox(_) => ExitStatus::Failure,
         }
     }
 }

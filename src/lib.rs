@@ -5,6 +5,9 @@
 //! - [`cli`]: the command line and exit codes (product.md §2);
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`schema`]: JSON Schemas generated from the model;
+//! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
+//! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
+//! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
 //! - [`model`]: the domain types and pure functions over them.
 
 pub mod cli;
@@ -14,3 +17,4 @@ pub mod model;
 pub mod sandbox;
 pub mod schema;
 pub mod scim;
+pub mod target;

@@ -1,1 +1,574 @@
-//! The embedded SCIM 2.0 sandbox: a local store served over loopback. (Being built.)
+//! The embedded SCIM 2.0 sandbox: an in-memory (optionally file-backed) user and group store
+//! served over HTTP on loopback, compatible for a client with the third-party `scim2-server`
+//! peer (see `/work/shared/peers/scim2-server-notes.md`), plus fault injection (latency, rate
+//! limit, 5xx, dropped connections) and counters for tests and benchmarks. This module owns the
+//! public API and the server's lifecycle (bind, load, serve, flush, stop); the request handling
+//! lives in `http`, the data in `store`, the state file in `persist`.
+//!
+//! Where it differs from the peer, on purpose: deleting a resource removes it from every
+//! group's members; group `displayName` is unique; PATCH answers 200 with the resource (the
+//! peer answers 204); unknown attributes are kept rather than refused; the default list order
+//! is creation order (stable while paging) rather than by id; `count` defaults to 100.
+
+mod auth;
+mod clock;
+mod connection;
+mod discovery;
+mod error;
+mod faults;
+mod filter;
+mod http;
+mod patch;
+mod persist;
+mod resource;
+mod stats;
+mod store;
+
+use std::fmt;
+use std::future::Future;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub use clock::Clock;
+pub use error::{SandboxError, ScimError};
+pub use persist::write_state_file;
+pub use resource::ResourceKind;
+pub use stats::{FaultCounts, MethodCounts, StatsSnapshot};
+pub use store::{SeedIds, Store};
+
+use connection::{SeverableListener, Severer};
+use http::{App, Outcome};
+use persist::Persister;
+
+/// How long [`RunningSandbox::shutdown`] waits for requests in flight before cutting them off.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// How to run a sandbox.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// `None`: memory only. `Some`: loaded at start if the file exists, saved atomically after
+    /// changes (batched) and on shutdown.
+    pub state_path: Option<PathBuf>,
+    /// What SCIM requests must present.
+    pub auth: SandboxAuth,
+    /// Injected latency and failures.
+    pub faults: Faults,
+    /// The wall clock stamped into `meta.created`/`lastModified` (default: the system clock).
+    pub clock: Clock,
+}
+
+impl Default for SandboxConfig {
+    /// Memory only, no auth, no faults, system clock.
+    fn default() -> Self {
+        SandboxConfig {
+            state_path: None,
+            auth: SandboxAuth::None,
+            faults: Faults::default(),
+            clock: Clock::system(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// Persists to `path`.
+    #[must_use]
+    pub fn with_state_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.state_path = Some(path.into());
+        self
+    }
+
+    /// Requires `auth`.
+    #[must_use]
+    pub fn with_auth(mut self, auth: SandboxAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// Injects `faults`.
+    #[must_use]
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = faults;
+        self
+    }
+
+    /// Stamps times from `clock`.
+    #[must_use]
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
+    }
+}
+
+/// What SCIM requests must present. Discovery endpoints never need anything.
+#[derive(Clone, Default)]
+pub enum SandboxAuth {
+    /// Nothing.
+    #[default]
+    None,
+    /// `Authorization: Bearer <this token>`.
+    Bearer(String),
+    /// OAuth 2.0 client credentials: tokens from `POST /oauth/token` (HTTP Basic
+    /// `client_id:client_secret`, `grant_type=client_credentials`), valid for `token_ttl`.
+    OAuth {
+        /// The client id.
+        client_id: String,
+        /// The client secret.
+        client_secret: String,
+        /// Lifetime of issued tokens (measured on `tokio::time`).
+        token_ttl: Duration,
+    },
+}
+
+impl fmt::Debug for SandboxAuth {
+    /// Secrets are redacted.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SandboxAuth::None => f.write_str("None"),
+            SandboxAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+            SandboxAuth::OAuth {
+                client_id,
+                token_ttl,
+                ..
+            } => f
+                .debug_struct("OAuth")
+                .field("client_id", client_id)
+                .field("client_secret", &"<redacted>")
+                .field("token_ttl", token_ttl)
+                .finish(),
+        }
+    }
+}
+
+/// Faults injected into SCIM resource requests (not into `/oauth/token`,
+/// `/ServiceProviderConfig`, `/Schemas` or `/ResourceTypes`, so discovery stays clean).
+#[derive(Clone, Debug, Default)]
+pub struct Faults {
+    /// Added to every response (`tokio::time::sleep`, so paused-clock tests do not wait).
+    pub latency: Duration,
+    /// Fixed window: more than `requests` in `window` gets 429 and `Retry-After` (whole
+    /// seconds, rounded up, until the window ends, at least 1).
+    pub rate_limit: Option<RateLimit>,
+    /// Fraction (0..1) of requests answered 503/500 (alternating) with an RFC 7644 error body,
+    /// before doing anything.
+    pub error_rate: f64,
+    /// The status of injected errors; `None` alternates 503 and 500.
+    pub error_status: Option<u16>,
+    /// Fraction (0..1) of requests whose connection is closed without a response, before doing
+    /// anything. The client sees a transport error.
+    pub drop_rate: f64,
+    /// Seed of the `StdRng` that decides, so a run is reproducible.
+    pub seed: u64,
+}
+
+/// A fixed-window rate limit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub requests: u32,
+    /// Window length.
+    pub window: Duration,
+}
+
+/// A sandbox serving in the background. Call [`RunningSandbox::shutdown`] to stop it and flush
+/// the state file; dropping it stops the server too, with a best-effort final flush.
+pub struct RunningSandbox {
+    /// `http://127.0.0.1:PORT/scim/v2`.
+    pub base_url: String,
+    /// The address actually bound.
+    pub addr: SocketAddr,
+    /// `http://127.0.0.1:PORT/oauth/token`.
+    pub token_url: String,
+    app: Arc<App>,
+    stop_server: Option<oneshot::Sender<()>>,
+    server: Option<JoinHandle<std::io::Result<()>>>,
+    stop_flusher: Option<oneshot::Sender<()>>,
+    flusher: Option<JoinHandle<Result<(), SandboxError>>>,
+}
+
+impl fmt::Debug for RunningSandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RunningSandbox")
+            .field("base_url", &self.base_url)
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RunningSandbox {
+    /// A copy of the request counters.
+    #[must_use]
+    pub fn stats(&self) -> StatsSnapshot {
+        self.app.stats.snapshot()
+    }
+
+    /// The store, to seed and inspect without HTTP.
+    #[must_use]
+    pub fn store(&self) -> Arc<Store> {
+        self.app.store.clone()
+    }
+
+    /// Stops accepting connections, lets requests in flight finish (at most 5 s), then writes
+    /// the state file one last time.
+    pub async fn shutdown(mut self) -> Result<(), SandboxError> {
+        if let Some(stop) = self.stop_server.take() {
+            let _ = stop.send(());
+        }
+        if let Some(mut server) = self.server.take() {
+            match tokio::time::timeout(SHUTDOWN_GRACE, &mut server).await {
+                Ok(Ok(result)) => result.map_err(SandboxError::Serve)?,
+                Ok(Err(join)) => {
+                    return Err(SandboxError::Serve(std::io::Error::other(join.to_string())));
+                }
+                Err(_) => {
+                    tracing::warn!(
+                        "sandbox: requests still running after {SHUTDOWN_GRACE:?}; cutting them off"
+                    );
+                    server.abort();
+                }
+            }
+        }
+        if let Some(stop) = self.stop_flusher.take() {
+            let _ = stop.send(());
+        }
+        if let Some(flusher) = self.flusher.take() {
+            flusher
+                .await
+                .map_err(|join| SandboxError::Serve(std::io::Error::other(join.to_string())))??;
+        }
+        Ok(())
+    }
+}
+
+impl Drop for RunningSandbox {
+    fn drop(&mut self) {
+        // Dropping the senders tells the server to stop and the flusher to write a last time;
+        // neither is awaited here.
+        self.stop_server.take();
+        self.stop_flusher.take();
+    }
+}
+
+/// The axum handler for every path: the request goes to the transport-independent
+/// [`App::handle`]; a "drop" verdict severs this request's connection.
+async fn entry(
+    State(app): State<Arc<App>>,
+    ConnectInfo(severer): ConnectInfo<Severer>,
+    request: Request,
+) -> Response {
+    match app.handle(request).await {
+        Outcome::Respond(response) => response,
+        Outcome::Drop => {
+            severer.sever();
+            // Never reaches the client: writing it fails because the connection is severed.
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
+}
+
+/// `http://host:port`, with loopback standing in for an unspecified (`0.0.0.0`/`::`) address.
+fn origin(addr: SocketAddr) -> String {
+    let mut shown = addr;
+    if addr.ip().is_unspecified() {
+        shown.set_ip(match addr.ip() {
+            IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
+        });
+    }
+    format!("http://{shown}")
+}
+
+/// Binds `addr` (port 0 picks a free port), loads the state file if configured, and serves in
+/// the background.
+pub async fn start(
+    config: SandboxConfig,
+    addr: SocketAddr,
+) -> Result<RunningSandbox, SandboxError> {
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    let bound = listener
+        .local_addr()
+        .map_err(|source| SandboxError::Bind { addr, source })?;
+    let origin = origin(bound);
+    let base_url = format!("{origin}/scim/v2");
+    let token_url = format!("{origin}/oauth/token");
+    let store = Arc::new(Store::new(base_url.clone(), config.clock.clone()));
+
+    let persister = match config.state_path.clone() {
+        Some(path) => {
+            let loading = store.clone();
+            let load_path = path.clone();
+            tokio::task::spawn_blocking(move || persist::load(&load_path, &loading))
+                .await
+                .map_err(|join| SandboxError::ReadState {
+                    path: path.clone(),
+                    source: std::io::Error::other(join.to_string()),
+                })??;
+            Some(Arc::new(Persister::new(path, store.generation())))
+        }
+        None => None,
+    };
+
+    let app = Arc::new(App::new(
+        store.clone(),
+        config.auth,
+        config.faults,
+        &base_url,
+    ));
+    let router = Router::new().fallback(entry).with_state(app.clone());
+    let (stop_server, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        axum::serve(
+            SeverableListener::new(listener),
+            router.into_make_service_with_connect_info::<Severer>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stopped.await;
+        })
+        .await
+    });
+    let (stop_flusher, flusher) = match persister {
+        Some(persister) => {
+            let (stop, stopped) = oneshot::channel();
+            (
+                Some(stop),
+                Some(tokio::spawn(persist::run_flusher(
+                    persister, store, stopped,
+                ))),
+            )
+        }
+        None => (None, None),
+    };
+    Ok(RunningSandbox {
+        base_url,
+        addr: bound,
+        token_url,
+        app,
+        stop_server: Some(stop_server),
+        server: Some(server),
+        stop_flusher,
+        flusher,
+    })
+}
+
+/// Runs a sandbox until `shutdown_signal` resolves (`scimctl sandbox serve`), then shuts it
+/// down gracefully and flushes the state file.
+pub async fn serve(
+    config: SandboxConfig,
+    addr: SocketAddr,
+    shutdown_signal: impl Future<Output = ()>,
+) -> Result<(), SandboxError> {
+    let state = match &config.state_path {
+        Some(path) => path.display().to_string(),
+        None => "in memory only".to_owned(),
+    };
+    let oauth = matches!(config.auth, SandboxAuth::OAuth { .. });
+    let sandbox = start(config, addr).await?;
+    tracing::info!(
+        "sandbox: serving SCIM 2.0 at {} (state {state})",
+        sandbox.base_url
+    );
+    if oauth {
+        tracing::info!("sandbox: OAuth token endpoint at {}", sandbox.token_url);
+    }
+    shutdown_signal.await;
+    tracing::info!("sandbox: shutting down");
+    sandbox.shutdown().await
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+
+    fn loopback() -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0))
+    }
+
+    // Over real TCP: create, list, the stats, and the advertised URLs.
+    #[tokio::test]
+    async fn serves_over_tcp() {
+        let sandbox = start(SandboxConfig::default(), loopback())
+            .await
+            .expect("starts");
+        assert_eq!(
+            sandbox.base_url,
+            format!("http://127.0.0.1:{}/scim/v2", sandbox.addr.port())
+        );
+        assert_eq!(
+            sandbox.token_url,
+            format!("http://127.0.0.1:{}/oauth/token", sandbox.addr.port())
+        );
+        let client = reqwest::Client::new();
+        let created = client
+            .post(format!("{}/Users", sandbox.base_url))
+            .json(&json!({"userName": "tcp@x"}))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(created.status(), 201);
+        assert_eq!(
+            created
+                .headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok()),
+            Some("application/scim+json")
+        );
+        let list: Value = client
+            .get(format!(
+                "{}/Users?filter=userName%20eq%20%22TCP@X%22",
+                sandbox.base_url
+            ))
+            .send()
+            .await
+            .expect("sent")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(list["totalResults"], 1);
+        let stats = sandbox.stats();
+        assert_eq!(
+            (stats.requests, stats.by_method.post, stats.by_method.get),
+            (2, 1, 1)
+        );
+        assert_eq!((stats.status(201), stats.status(200)), (1, 1));
+        assert_eq!(sandbox.store().count(ResourceKind::User), 1);
+        sandbox.shutdown().await.expect("stops");
+    }
+
+    // A dropped request reaches the client as a transport error, not as a status; the next
+    // request on a fresh connection works.
+    #[tokio::test]
+    async fn dropped_connection_is_a_transport_error() {
+        let faults = Faults {
+            drop_rate: 1.0,
+            ..Faults::default()
+        };
+        let sandbox = start(SandboxConfig::default().with_faults(faults), loopback())
+            .await
+            .expect("starts");
+        let client = reqwest::Client::new();
+        let err = client
+            .post(format!("{}/Users", sandbox.base_url))
+            .json(&json!({"userName": "x"}))
+            .send()
+            .await
+            .expect_err("dropped");
+        assert!(err.status().is_none(), "{err:?}");
+        assert!(
+            err.is_request() || err.is_connect() || err.is_body(),
+            "{err:?}"
+        );
+        // discovery is never faulted, even on the same client
+        let spc = client
+            .get(format!("{}/ServiceProviderConfig", sandbox.base_url))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(spc.status(), 200);
+        let stats = sandbox.stats();
+        assert_eq!(stats.faults.drops, 1);
+        assert_eq!(sandbox.store().count(ResourceKind::User), 0);
+        sandbox.shutdown().await.expect("stops");
+    }
+
+    // State survives a restart; the corrupt file is an error naming the path.
+    #[tokio::test]
+    async fn persists_across_restarts() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join(".scimctl/sandbox.json");
+        let config = || SandboxConfig::default().with_state_path(&path);
+        let first = start(config(), loopback()).await.expect("starts");
+        let client = reqwest::Client::new();
+        for i in 0..20 {
+            let reply = client
+                .post(format!("{}/Users", first.base_url))
+                .json(&json!({"userName": format!("u{i}"), "password": "never-stored"}))
+                .send()
+                .await
+                .expect("sent");
+            assert_eq!(reply.status(), 201);
+        }
+        first.shutdown().await.expect("stops and flushes");
+        let text = std::fs::read_to_string(&path).expect("state file");
+        assert!(!text.contains("never-stored"));
+        let second = start(config(), loopback()).await.expect("restarts");
+        assert_eq!(second.store().count(ResourceKind::User), 20);
+        let user = second.store().find(ResourceKind::User, "U7").expect("kept");
+        assert!(
+            user["meta"]["location"]
+                .as_str()
+                .is_some_and(|l| l.starts_with(&second.base_url))
+        );
+        second.shutdown().await.expect("stops");
+
+        std::fs::write(&path, "{\"version\":1,\"users\":[{]}").expect("corrupt it");
+        let err = start(config(), loopback()).await.expect_err("corrupt");
+        assert!(matches!(err, SandboxError::CorruptState { .. }));
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
+    }
+
+    // serve() runs until its signal and then flushes.
+    #[tokio::test]
+    async fn serve_until_signal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        persist::write_state_file(&path, vec![json!({"userName": "seeded"})], vec![])
+            .expect("seeded");
+        let (tx, rx) = oneshot::channel::<()>();
+        let config = SandboxConfig::default().with_state_path(&path);
+        let serving = tokio::spawn(serve(config, loopback(), async {
+            let _ = rx.await;
+        }));
+        tokio::task::yield_now().await;
+        tx.send(()).expect("serving");
+        serving.await.expect("joins").expect("clean stop");
+        let text = std::fs::read_to_string(&path).expect("state");
+        assert!(text.contains("seeded"));
+    }
+
+    // Secrets stay out of Debug output.
+    #[test]
+    fn auth_debug_is_redacted() {
+        let shown = format!(
+            "{:?} {:?}",
+            SandboxAuth::Bearer("tok-123".into()),
+            SandboxAuth::OAuth {
+                client_id: "id".into(),
+                client_secret: "sec-456".into(),
+                token_ttl: Duration::from_secs(1)
+            }
+        );
+        assert!(
+            !shown.contains("tok-123") && !shown.contains("sec-456"),
+            "{shown}"
+        );
+    }
+
+    // A busy port is a Bind error naming the address.
+    #[tokio::test]
+    async fn bind_error() {
+        let first = start(SandboxConfig::default(), loopback())
+            .await
+            .expect("starts");
+        let err = start(SandboxConfig::default(), first.addr)
+            .await
+            .expect_err("busy");
+        assert!(err.to_string().contains(&first.addr.to_string()));
+        first.shutdown().await.expect("stops");
+    }
+}

@@ -64,22 +64,14 @@ impl std::fmt::Display for ResourceKind {
     }
 }
 
-/// `meta` of a resource (RFC 7643 §3.1).
+/// `meta` of a resource (RFC 7643 §3.1): only what scimctl uses. `resourceType`, `created`
+/// and `location` are not kept: at 100,000 users they would cost tens of megabytes.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Meta {
-    /// `User` or `Group`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub resource_type: Option<String>,
-    /// Creation time (RFC 3339).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub created: Option<String>,
     /// Last modification time (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_modified: Option<String>,
-    /// Absolute URL of the resource.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
     /// Entity tag, e.g. `W/"3"`; sent back in `If-Match`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub version: Option<String>,
@@ -183,8 +175,9 @@ impl GenesysUser {
 #[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct User {
-    /// Schema URNs; filled in by [`User::with_schemas`] before a write.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Schema URNs; filled in by [`User::with_schemas`] before a write. Not read back: the
+    /// extensions present say the same, and a snapshot need not hold three URNs per user.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
     /// Server-assigned id; absent on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -229,9 +222,6 @@ pub struct User {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub roles: Vec<Reference>,
-    /// Groups the user belongs to (read-only; never written).
-    #[serde(default, deserialize_with = "lenient_vec", skip_serializing)]
-    pub groups: Vec<Reference>,
     /// Initial password (write-only).
     #[serde(default, skip_deserializing, skip_serializing_if = "Option::is_none")]
     pub password: Option<String>,
@@ -298,8 +288,8 @@ impl User {
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Group {
-    /// Schema URNs.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    /// Schema URNs; filled in by [`Group::with_schemas`] before a write, not read back.
+    #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
     /// Server-assigned id; absent on create.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -641,7 +631,6 @@ mod tests {
                 ..EnterpriseUser::default()
             }),
             genesys: Some(GenesysUser::default()),
-            groups: vec![Reference::default()],
             meta: Meta {
                 version: Some("W/\"1\"".into()),
                 ..Meta::default()
@@ -654,7 +643,7 @@ mod tests {
             json["schemas"],
             serde_json::json!([USER_SCHEMA, ENTERPRISE_SCHEMA])
         );
-        assert!(json.get("meta").is_none() && json.get("groups").is_none());
+        assert!(json.get("meta").is_none());
         assert!(json.get(GENESYS_SCHEMA).is_none());
     }
 

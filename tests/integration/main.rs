@@ -7,7 +7,9 @@
 
 mod cli;
 mod example;
+mod faults;
 mod hostile;
 mod peer;
+mod sandbox;
 mod scenarios;
 mod support;

@@ -9,8 +9,11 @@ use scimctl::scim::{ClientConfig, Credentials, ScimClient, Secret};
 use crate::scenarios;
 
 /// The peer's URL and token, or `None` (after saying so) when it is not running.
+#[allow(clippy::print_stderr)] // a skipped peer must be loud in the test output
 pub(crate) fn peer() -> Option<(String, String)> {
-    let url = std::env::var("SCIMCTL_PEER_URL").ok().filter(|u| !u.is_empty());
+    let url = std::env::var("SCIMCTL_PEER_URL")
+        .ok()
+        .filter(|u| !u.is_empty());
     let token = std::env::var("SCIMCTL_PEER_TOKEN").unwrap_or_default();
     match url {
         Some(url) => Some((url, token)),

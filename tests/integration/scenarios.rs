@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use scimctl::scim::wire::{EnterpriseUser, Group, MultiValue, PatchOpKind, Reference, User};
-use scimctl::scim::{PatchOperation, ResourceKind, ScimClient, ScimRead, ScimWrite};
+use scimctl::scim::{PatchOperation, ResourceKind, ScimClient, ScimRead};
 use serde_json::json;
 
 /// A user with core and enterprise attributes that both the RFC enterprise schema and the
@@ -42,9 +42,13 @@ pub(crate) fn user(prefix: &str, n: usize) -> User {
 
 /// Discovery, CRUD, uniqueness, ETags, group membership PATCH, PUT, DELETE and a paged
 /// snapshot, in that order.
+#[allow(clippy::too_many_lines)] // one story, told in order, each step depending on the last
 pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
     let caps = client.capabilities().await.expect("capabilities");
-    assert!(caps.discovered && caps.patch && caps.etag && caps.filter, "{caps:?}");
+    assert!(
+        caps.discovered && caps.patch && caps.etag && caps.filter,
+        "{caps:?}"
+    );
 
     // Create, read back, look up by natural key in another case.
     let ada = client.create(&user(prefix, 1)).await.expect("create user");
@@ -55,7 +59,9 @@ pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
     let read: User = client.get(&id).await.expect("get by id");
     assert_eq!(read.user_name, ada.user_name);
     assert_eq!(
-        read.enterprise.as_ref().and_then(|e| e.employee_number.as_deref()),
+        read.enterprise
+            .as_ref()
+            .and_then(|e| e.employee_number.as_deref()),
         Some("00001")
     );
     let found: Option<User> = client
@@ -155,9 +161,17 @@ pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
     let ids: BTreeSet<&str> = snap.users.iter().filter_map(|u| u.id.as_deref()).collect();
     assert_eq!(ids.len(), snap.users.len(), "no user listed twice");
     for u in made.iter().chain([&ada, &bob]) {
-        assert!(ids.contains(u.id.as_deref().expect("id")), "{} missing", u.user_name);
+        assert!(
+            ids.contains(u.id.as_deref().expect("id")),
+            "{} missing",
+            u.user_name
+        );
     }
-    assert!(snap.groups.iter().any(|g| g.id.as_deref() == Some(gid.as_str())));
+    assert!(
+        snap.groups
+            .iter()
+            .any(|g| g.id.as_deref() == Some(gid.as_str()))
+    );
 
     // DELETE, then 404 for the object and for a second DELETE.
     client

@@ -1,0 +1,159 @@
+//! Snapshot benchmark: read every user and group from the sandbox over loopback.
+//!
+//! The sandbox runs as a separate `scimctl sandbox serve` process on a pre-written state file,
+//! so the figures are the client's own: wall time of `snapshot` (discovery included, a fresh
+//! client each run), HTTP requests sent, and the peak resident memory of this process. The
+//! server's peak is printed beside it. Run with `cargo bench --bench snapshot`; the bounds
+//! of the issue are 0.5 s for 10,000 users + 1,000 groups and 3 s / 250 MB for 100,000 + 10,000.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use scimctl::scim::{ClientConfig, ScimClient, ScimRead};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+
+const RUNS: usize = 5;
+
+fn users(n: usize) -> Vec<Value> {
+    (0..n)
+        .map(|i| {
+            json!({
+                "schemas": [
+                    "urn:ietf:params:scim:schemas:core:2.0:User",
+                    "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+                    "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User"
+                ],
+                "id": format!("u{i:07}"),
+                "userName": format!("agent{i:06}@northwind.example"),
+                "externalId": format!("hr-{i:06}"),
+                "displayName": format!("Agent {i}"),
+                "active": true,
+                "title": "Support Agent",
+                "emails": [{"value": format!("agent{i:06}@northwind.example"), "type": "work", "primary": true}],
+                "phoneNumbers": [{"value": format!("+1415555{:04}", i % 10_000), "type": "work"}],
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "employeeNumber": format!("{i:06}"),
+                    "department": "Support",
+                    "division": "Home"
+                },
+                "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User": {
+                    "routingSkills": [{"name": "Billing", "proficiency": 3}]
+                }
+            })
+        })
+        .collect()
+}
+
+fn groups(n: usize, users: usize) -> Vec<Value> {
+    (0..n)
+        .map(|g| {
+            let members: Vec<Value> = (0..10)
+                .map(|k| json!({"value": format!("u{:07}", (g * 10 + k) % users), "type": "User"}))
+                .collect();
+            json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": format!("Team {g:05}"),
+                "externalId": format!("grp-{g:05}"),
+                "members": members
+            })
+        })
+        .collect()
+}
+
+/// Starts `scimctl sandbox serve` and returns it with the base URL it printed.
+fn serve(state: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
+        .arg(state)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start scimctl sandbox serve");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read the URL line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (child, url)
+}
+
+fn peak_kib(pid: Option<u32>) -> u64 {
+    let path = pid.map_or_else(
+        || "/proc/self/status".to_owned(),
+        |p| format!("/proc/{p}/status"),
+    );
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Writes the state file in a child process, so that building 110,000 JSON values does not
+/// count in this process's peak memory.
+fn seed_in_child(state: &std::path::Path, n_users: usize, n_groups: usize) {
+    let status = Command::new(std::env::current_exe().expect("own path"))
+        .env("SCIMCTL_BENCH_SEED", format!("{n_users},{n_groups}"))
+        .env("SCIMCTL_BENCH_STATE", state)
+        .status()
+        .expect("run the seeding child");
+    assert!(status.success(), "seeding failed");
+}
+
+fn main() {
+    if let Ok(spec) = std::env::var("SCIMCTL_BENCH_SEED") {
+        let (u, g) = spec.split_once(',').expect("users,groups");
+        let (u, g): (usize, usize) = (u.parse().expect("users"), g.parse().expect("groups"));
+        let state = std::env::var_os("SCIMCTL_BENCH_STATE").expect("state path");
+        scimctl::sandbox::write_state_file(std::path::Path::new(&state), users(u), groups(g, u))
+            .expect("seed");
+        return;
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    println!("snapshot benchmark: {RUNS} runs each, median shown");
+    for (n_users, n_groups) in [(10_000usize, 1_000usize), (100_000, 10_000)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("sandbox.json");
+        seed_in_child(&state, n_users, n_groups);
+        let (mut server, url) = serve(&state);
+        let mut times = Vec::new();
+        let mut requests = 0;
+        for _ in 0..RUNS {
+            let (elapsed, sent) = runtime.block_on(async {
+                let client = ScimClient::new(ClientConfig::new(url.clone())).expect("client");
+                let start = tokio::time::Instant::now();
+                let snap = client.snapshot().await.expect("snapshot");
+                let elapsed = start.elapsed();
+                assert_eq!(snap.users.len(), n_users);
+                assert_eq!(snap.groups.len(), n_groups);
+                (elapsed, client.stats().requests)
+            });
+            times.push(elapsed);
+            requests = sent;
+        }
+        times.sort();
+        let pages = n_users.div_ceil(1000) + n_groups.div_ceil(1000);
+        println!(
+            "{n_users:>7} users + {n_groups:>6} groups: median {:>6.0} ms (min {:.0} ms), {requests} requests = {pages} pages + {}, client peak RSS {} MiB, server peak RSS {} MiB",
+            times[RUNS / 2].as_secs_f64() * 1000.0,
+            times[0].as_secs_f64() * 1000.0,
+            requests - pages as u64,
+            peak_kib(None) / 1024,
+            peak_kib(Some(server.id())) / 1024,
+        );
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(i32::try_from(server.id()).expect("pid")),
+            nix::sys::signal::Signal::SIGTERM,
+        );
+        let _ = server.wait();
+    }
+}

@@ -1,0 +1,1403 @@
+//! The HTTP face of the sandbox: routing (`/scim/v2/...`, `/v2/...` or bare, resource segments
+//! case-insensitive, `/oauth/token`), the order in which a request meets latency, faults, auth
+//! and the store, request parsing (query parameters, content types, JSON bodies) and response
+//! shapes (RFC 7644 list and error bodies, `ETag`, `Location`, `Retry-After`).
+//!
+//! [`App::handle`] is transport-independent: it takes an `http::Request` and returns an
+//! [`Outcome`], so unit tests drive it directly (no sockets, pausable time) and the axum glue in
+//! `mod.rs` turns [`Outcome::Drop`] into a severed connection.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, to_bytes};
+use axum::extract::Request;
+use axum::http::header::{
+    ALLOW, CACHE_CONTROL, CONTENT_TYPE, ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION, PRAGMA,
+    RETRY_AFTER, WWW_AUTHENTICATE,
+};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+use tokio::time::Instant;
+
+use super::auth::{Authenticator, Denied, TokenRefusal, parse_form, percent_decode};
+use super::discovery::{Discovery, LIST_URN, list_of};
+use super::error::ScimError;
+use super::faults::{FaultInjector, RateWindow, Verdict};
+use super::filter::{AttrPath, Filter};
+use super::patch;
+use super::resource::{Projection, ResourceKind, etag, etag_matches};
+use super::stats::Stats;
+use super::store::{Entry, ListPage, ListQuery, MAX_RESULTS, Store};
+use super::{Faults, SandboxAuth};
+
+/// The media type of every SCIM response (RFC 7644 §3.1).
+const SCIM_JSON: &str = "application/scim+json";
+/// `count` when the request gives none.
+const DEFAULT_COUNT: usize = 100;
+/// Largest request body read (Genesys allows 512,000 bytes; this leaves room for big
+/// membership changes).
+const MAX_BODY: usize = 16 * 1024 * 1024;
+
+/// What to do with a request.
+#[derive(Debug)]
+pub(crate) enum Outcome {
+    /// Send this response.
+    Respond(Response),
+    /// Close the connection without a response (injected fault).
+    Drop,
+}
+
+/// Everything a request can reach; one per sandbox.
+#[derive(Debug)]
+pub(crate) struct App {
+    pub(crate) store: Arc<Store>,
+    pub(crate) stats: Stats,
+    auth: Authenticator,
+    faults: FaultInjector,
+    latency: Duration,
+    discovery: Discovery,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum Route {
+    Token,
+    ServiceProviderConfig,
+    ResourceTypes(Option<String>),
+    Schemas(Option<String>),
+    Collection(ResourceKind),
+    Search(ResourceKind),
+    Resource(ResourceKind, String),
+    NotImplemented(&'static str),
+    Unknown,
+}
+
+fn route(path: &str) -> Route {
+    // `+` is a literal plus in a path, unlike in a query string.
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(|s| percent_decode(&s.replace('+', "%2B")))
+        .collect();
+    let is = |s: &String, want: &str| s.eq_ignore_ascii_case(want);
+    if let [a, b] = segments.as_slice()
+        && is(a, "oauth")
+        && is(b, "token")
+    {
+        return Route::Token;
+    }
+    let mut rest = segments.as_slice();
+    if rest.first().is_some_and(|s| is(s, "scim")) {
+        rest = &rest[1..];
+    }
+    if rest.first().is_some_and(|s| is(s, "v2")) {
+        rest = &rest[1..];
+    }
+    let Some((first, tail)) = rest.split_first() else {
+        return Route::Unknown;
+    };
+    let kind = if is(first, "users") {
+        Some(ResourceKind::User)
+    } else if is(first, "groups") {
+        Some(ResourceKind::Group)
+    } else {
+        None
+    };
+    match (kind, tail) {
+        (Some(kind), []) => Route::Collection(kind),
+        (Some(kind), [s]) if s == ".search" => Route::Search(kind),
+        (Some(kind), [id]) => Route::Resource(kind, id.clone()),
+        (Some(_), _) => Route::Unknown,
+        (None, tail) => match (first.to_ascii_lowercase().as_str(), tail) {
+            ("serviceproviderconfig" | "serviceproviderconfigs", []) => {
+                Route::ServiceProviderConfig
+            }
+            ("resourcetypes", []) => Route::ResourceTypes(None),
+            ("resourcetypes", [id]) => Route::ResourceTypes(Some(id.clone())),
+            ("schemas", []) => Route::Schemas(None),
+            ("schemas", [urn]) => Route::Schemas(Some(urn.clone())),
+            ("bulk", []) => Route::NotImplemented("Bulk"),
+            ("me", _) => Route::NotImplemented("/Me"),
+            _ => Route::Unknown,
+        },
+    }
+}
+
+fn set_header(response: &mut Response, name: HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
+}
+
+fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+    let mut response = Response::new(body.into());
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+fn scim_json(status: StatusCode, body: &Value) -> Response {
+    with_body(
+        status,
+        SCIM_JSON,
+        serde_json::to_vec(body).unwrap_or_default(),
+    )
+}
+
+/// An RFC 7644 §3.12 error response.
+pub(crate) fn error_response(error: &ScimError) -> Response {
+    let status = StatusCode::from_u16(error.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    scim_json(status, &error.to_json())
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    let mut response = error_response(&ScimError::new(
+        405,
+        None,
+        format!("method not allowed; use {allow}"),
+    ));
+    set_header(&mut response, ALLOW, allow);
+    response
+}
+
+fn unauthorized(denied: Denied) -> Response {
+    let (detail, challenge) = match denied {
+        Denied::Missing => ("authentication required", "Bearer realm=\"SCIM\""),
+        Denied::Invalid => ("invalid or expired token", "Bearer error=\"invalid_token\""),
+    };
+    let mut response = error_response(&ScimError::new(401, None, detail));
+    set_header(&mut response, WWW_AUTHENTICATE, challenge);
+    response
+}
+
+fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Reads a JSON request body; SCIM bodies must say `application/scim+json` or
+/// `application/json` (the peer answers 415 otherwise, so the sandbox does too).
+async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
+    let media = header(headers, &CONTENT_TYPE).map(|ct| {
+        ct.split(';')
+            .next()
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+    });
+    if !matches!(
+        media.as_deref(),
+        Some("application/scim+json" | "application/json")
+    ) {
+        return Err(ScimError::new(
+            415,
+            None,
+            "Content-Type must be application/scim+json or application/json",
+        ));
+    }
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ScimError::new(
+            413,
+            None,
+            format!("request body unreadable or over {MAX_BODY} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("invalid JSON: {e}")))
+}
+
+/// List parameters, from a query string or a `.search` body.
+#[derive(Debug, Default)]
+struct ListParams {
+    filter: Option<String>,
+    start_index: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+}
+
+fn number(name: &str, text: &str) -> Result<i64, ScimError> {
+    text.trim()
+        .parse()
+        .map_err(|_| ScimError::invalid_value(format!("{name} must be an integer")))
+}
+
+impl ListParams {
+    fn from_query(pairs: &[(String, String)]) -> Result<Self, ScimError> {
+        let get = |name: &str| {
+            pairs
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                .map(|(_, v)| v.clone())
+        };
+        Ok(ListParams {
+            filter: get("filter"),
+            start_index: get("startIndex")
+                .map(|v| number("startIndex", &v))
+                .transpose()?,
+            count: get("count").map(|v| number("count", &v)).transpose()?,
+            attributes: get("attributes"),
+            excluded: get("excludedAttributes"),
+            sort_by: get("sortBy"),
+            sort_order: get("sortOrder"),
+        })
+    }
+
+    /// RFC 7644 §3.4.3 `SearchRequest`.
+    fn from_search(body: &Value) -> Result<Self, ScimError> {
+        let Value::Object(map) = body else {
+            return Err(ScimError::invalid_syntax(
+                "a search body must be a JSON object",
+            ));
+        };
+        let get = |name: &str| super::filter::get_ci(map, name).filter(|v| !v.is_null());
+        let text = |name: &str| -> Result<Option<String>, ScimError> {
+            match get(name) {
+                None => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(items)) => Ok(Some(
+                    items
+                        .iter()
+                        .filter_map(Value::as_str)
+                        .collect::<Vec<_>>()
+                        .join(","),
+                )),
+                Some(_) => Err(ScimError::invalid_value(format!("{name} must be a string"))),
+            }
+        };
+        let int = |name: &str| -> Result<Option<i64>, ScimError> {
+            match get(name) {
+                None => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| ScimError::invalid_value(format!("{name} must be an integer"))),
+                Some(Value::String(s)) => number(name, s).map(Some),
+                Some(_) => Err(ScimError::invalid_value(format!(
+                    "{name} must be an integer"
+                ))),
+            }
+        };
+        Ok(ListParams {
+            filter: text("filter")?,
+            start_index: int("startIndex")?,
+            count: int("count")?,
+            attributes: text("attributes")?,
+            excluded: text("excludedAttributes")?,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
+        })
+    }
+
+    /// RFC 7644 §3.4.2.4: `startIndex` below 1 means 1; `count` below 0 means 0 and is capped at
+    /// `maxResults`.
+    fn into_query(self) -> Result<(ListQuery, Option<Projection>), ScimError> {
+        let filter = self
+            .filter
+            .as_deref()
+            .filter(|f| !f.trim().is_empty())
+            .map(Filter::parse)
+            .transpose()?;
+        let start_index = usize::try_from(self.start_index.unwrap_or(1).max(1)).unwrap_or(1);
+        let count = match self.count {
+            None => DEFAULT_COUNT,
+            Some(c) => usize::try_from(c.max(0))
+                .unwrap_or(MAX_RESULTS)
+                .min(MAX_RESULTS),
+        };
+        let sort_by = match self
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(text) => Some(
+                AttrPath::parse(text)
+                    .ok_or_else(|| ScimError::invalid_value(format!("invalid sortBy `{text}`")))?,
+            ),
+        };
+        let descending = match self.sort_order.as_deref().map(str::trim) {
+            None | Some("") => false,
+            Some(order) if order.eq_ignore_ascii_case("ascending") => false,
+            Some(order) if order.eq_ignore_ascii_case("descending") => true,
+            Some(order) => {
+                return Err(ScimError::invalid_value(format!(
+                    "invalid sortOrder `{order}`"
+                )));
+            }
+        };
+        let projection =
+            Projection::from_params(self.attributes.as_deref(), self.excluded.as_deref())?;
+        Ok((
+            ListQuery {
+                filter,
+                start_index,
+                count,
+                sort_by,
+                descending,
+            },
+            projection,
+        ))
+    }
+}
+
+fn list_response(page: &ListPage, kind: ResourceKind, projection: Option<&Projection>) -> Response {
+    let size: usize = page.items.iter().map(|e| e.json.len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 192);
+    out.extend_from_slice(
+        format!(
+            "{{\"schemas\":[\"{LIST_URN}\"],\"totalResults\":{},\"startIndex\":{},\"itemsPerPage\":{},\"Resources\":[",
+            page.total,
+            page.start_index,
+            page.items.len()
+        )
+        .as_bytes(),
+    );
+    for (i, entry) in page.items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        match projection {
+            None => out.extend_from_slice(&entry.json),
+            Some(p) => {
+                let _ = serde_json::to_writer(&mut out, &p.apply(&entry.doc(), kind));
+            }
+        }
+    }
+    out.extend_from_slice(b"]}");
+    with_body(StatusCode::OK, SCIM_JSON, out)
+}
+
+fn resource_response(
+    status: StatusCode,
+    kind: ResourceKind,
+    entry: &Entry,
+    projection: Option<&Projection>,
+) -> Response {
+    let body = match projection {
+        None => Body::from(entry.json.clone()),
+        Some(p) => Body::from(serde_json::to_vec(&p.apply(&entry.doc(), kind)).unwrap_or_default()),
+    };
+    let mut response = with_body(status, SCIM_JSON, body);
+    set_header(&mut response, ETAG, &etag(entry.version));
+    response
+}
+
+fn add_rate_headers(response: &mut Response, window: RateWindow) {
+    // Genesys Cloud's names, so a client's reset-header handling can be exercised locally.
+    set_header(
+        response,
+        HeaderName::from_static("inin-ratelimit-count"),
+        &window.count.to_string(),
+    );
+    set_header(
+        response,
+        HeaderName::from_static("inin-ratelimit-allowed"),
+        &window.allowed.to_string(),
+    );
+    set_header(
+        response,
+        HeaderName::from_static("inin-ratelimit-reset"),
+        &window.reset.to_string(),
+    );
+}
+
+impl App {
+    pub(crate) fn new(
+        store: Arc<Store>,
+        auth: SandboxAuth,
+        faults: Faults,
+        base_url: &str,
+    ) -> Self {
+        let latency = faults.latency;
+        let auth = Authenticator::new(auth);
+        let discovery = Discovery::new(base_url, auth.required());
+        App {
+            store,
+            stats: Stats::default(),
+            auth,
+            faults: FaultInjector::new(faults),
+            latency,
+            discovery,
+        }
+    }
+
+    /// Handles one request: latency first, then routing; faults and auth apply to the SCIM
+    /// resource endpoints only (discovery and `/oauth/token` stay clean).
+    pub(crate) async fn handle(&self, request: Request) -> Outcome {
+        self.stats.request(request.method());
+        if !self.latency.is_zero() {
+            tokio::time::sleep(self.latency).await;
+        }
+        let outcome = self.dispatch(request).await;
+        if let Outcome::Respond(response) = &outcome {
+            self.stats.status(response.status().as_u16());
+        }
+        outcome
+    }
+
+    async fn dispatch(&self, request: Request) -> Outcome {
+        let route = route(request.uri().path());
+        let response = match route {
+            Route::Token => self.token(request).await,
+            Route::ServiceProviderConfig | Route::ResourceTypes(_) | Route::Schemas(_) => {
+                self.discovery(&route, request.method())
+            }
+            Route::NotImplemented(what) => error_response(&ScimError::new(
+                501,
+                None,
+                format!("{what} is not supported by the sandbox"),
+            )),
+            Route::Unknown => error_response(&ScimError::not_found(format!(
+                "no SCIM endpoint at {}",
+                request.uri().path()
+            ))),
+            Route::Collection(_) | Route::Search(_) | Route::Resource(..) => {
+                return self.scim(route, request).await;
+            }
+        };
+        Outcome::Respond(response)
+    }
+
+    fn discovery(&self, route: &Route, method: &Method) -> Response {
+        if method != Method::GET {
+            return method_not_allowed("GET");
+        }
+        let d = &self.discovery;
+        let found = match route {
+            Route::ServiceProviderConfig => Some(d.service_provider_config.clone()),
+            Route::ResourceTypes(None) => Some(list_of(&d.resource_types)),
+            Route::ResourceTypes(Some(id)) => d.resource_type(id).cloned(),
+            Route::Schemas(None) => Some(list_of(&d.schemas)),
+            Route::Schemas(Some(urn)) => d.schema(urn).cloned(),
+            _ => None,
+        };
+        match found {
+            Some(body) => scim_json(StatusCode::OK, &body),
+            None => error_response(&ScimError::not_found("no such resource type or schema")),
+        }
+    }
+
+    async fn token(&self, request: Request) -> Response {
+        if !self.auth.oauth() {
+            return error_response(&ScimError::not_found(
+                "the sandbox is not configured for OAuth",
+            ));
+        }
+        if request.method() != Method::POST {
+            return method_not_allowed("POST");
+        }
+        let (parts, body) = request.into_parts();
+        let Ok(form) = to_bytes(body, 64 * 1024).await else {
+            return with_body(
+                StatusCode::BAD_REQUEST,
+                "application/json",
+                r#"{"error":"invalid_request"}"#,
+            );
+        };
+        let (status, body) = match self.auth.issue(&parts.headers, &form, Instant::now()) {
+            Ok(issued) => {
+                self.stats.token_issued();
+                let body = json!({
+                    "access_token": issued.access_token,
+                    "token_type": "bearer",
+                    "expires_in": issued.expires_in,
+                });
+                (StatusCode::OK, body)
+            }
+            Err(TokenRefusal::InvalidClient) => {
+                (StatusCode::UNAUTHORIZED, json!({"error": "invalid_client"}))
+            }
+            Err(TokenRefusal::UnsupportedGrantType) => (
+                StatusCode::BAD_REQUEST,
+                json!({"error": "unsupported_grant_type"}),
+            ),
+            Err(TokenRefusal::InvalidRequest | TokenRefusal::NotEnabled) => {
+                (StatusCode::BAD_REQUEST, json!({"error": "invalid_request"}))
+            }
+        };
+        let mut response = with_body(
+            status,
+            "application/json",
+            serde_json::to_vec(&body).unwrap_or_default(),
+        );
+        // RFC 6749 §5.1.
+        set_header(&mut response, CACHE_CONTROL, "no-store");
+        set_header(&mut response, PRAGMA, "no-cache");
+        if status == StatusCode::UNAUTHORIZED {
+            set_header(&mut response, WWW_AUTHENTICATE, "Basic realm=\"oauth\"");
+        }
+        response
+    }
+
+    /// A SCIM resource request: faults (before anything else, so they have no side effect),
+    /// then auth, then the store.
+    async fn scim(&self, route: Route, request: Request) -> Outcome {
+        let now = Instant::now();
+        let (verdict, window) = self.faults.decide(now);
+        let mut response = match verdict {
+            Verdict::Drop => {
+                self.stats.fault_drop();
+                return Outcome::Drop;
+            }
+            Verdict::RateLimited { retry_after } => {
+                self.stats.fault_rate_limited();
+                let mut response = error_response(&ScimError::new(
+                    429,
+                    None,
+                    format!("rate limit exceeded; retry in {retry_after} s"),
+                ));
+                set_header(&mut response, RETRY_AFTER, &retry_after.to_string());
+                response
+            }
+            Verdict::Error(status) => {
+                self.stats.fault_error();
+                error_response(&ScimError::new(
+                    status,
+                    None,
+                    "injected fault (sandbox error_rate)",
+                ))
+            }
+            Verdict::Pass => match self.auth.check(request.headers(), now) {
+                Err(denied) => unauthorized(denied),
+                Ok(()) => self
+                    .resource_request(route, request)
+                    .await
+                    .unwrap_or_else(|e| error_response(&e)),
+            },
+        };
+        if let Some(window) = window {
+            add_rate_headers(&mut response, window);
+        }
+        Outcome::Respond(response)
+    }
+
+    async fn resource_request(
+        &self,
+        route: Route,
+        request: Request,
+    ) -> Result<Response, ScimError> {
+        let (parts, body) = request.into_parts();
+        let query = parts
+            .uri
+            .query()
+            .map(|q| parse_form(q.as_bytes()))
+            .unwrap_or_default();
+        let projection = || {
+            let get = |name: &str| {
+                query
+                    .iter()
+                    .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                    .map(|(_, v)| v.as_str())
+            };
+            Projection::from_params(get("attributes"), get("excludedAttributes"))
+        };
+        let if_match = header(&parts.headers, &IF_MATCH);
+        let store = &self.store;
+        let method = parts.method.clone();
+        match (route, method) {
+            (Route::Collection(kind), Method::GET) => {
+                let (query, projection) = ListParams::from_query(&query)?.into_query()?;
+                Ok(list_response(
+                    &store.list(kind, &query),
+                    kind,
+                    projection.as_ref(),
+                ))
+            }
+            (Route::Search(kind), Method::POST) => {
+                let body = read_json(&parts.headers, body).await?;
+                let (query, projection) = ListParams::from_search(&body)?.into_query()?;
+                Ok(list_response(
+                    &store.list(kind, &query),
+                    kind,
+                    projection.as_ref(),
+                ))
+            }
+            (Route::Collection(kind), Method::POST) => {
+                let projection = projection()?;
+                let body = read_json(&parts.headers, body).await?;
+                let entry = store.create(kind, body)?;
+                let mut response =
+                    resource_response(StatusCode::CREATED, kind, &entry, projection.as_ref());
+                set_header(&mut response, LOCATION, &store.location(kind, &entry.id));
+                Ok(response)
+            }
+            (Route::Resource(kind, id), Method::GET) => {
+                let projection = projection()?;
+                let entry = store.get_entry(kind, &id).ok_or_else(|| {
+                    ScimError::not_found(format!("{} {id} not found", kind.resource_type()))
+                })?;
+                if header(&parts.headers, &IF_NONE_MATCH)
+                    .is_some_and(|tag| etag_matches(tag, entry.version))
+                {
+                    let mut response = Response::new(Body::empty());
+                    *response.status_mut() = StatusCode::NOT_MODIFIED;
+                    set_header(&mut response, ETAG, &etag(entry.version));
+                    return Ok(response);
+                }
+                Ok(resource_response(
+                    StatusCode::OK,
+                    kind,
+                    &entry,
+                    projection.as_ref(),
+                ))
+            }
+            (Route::Resource(kind, id), Method::PUT) => {
+                let projection = projection()?;
+                let body = read_json(&parts.headers, body).await?;
+                let entry = store.replace(kind, &id, body, if_match)?;
+                Ok(resource_response(
+                    StatusCode::OK,
+                    kind,
+                    &entry,
+                    projection.as_ref(),
+                ))
+            }
+            (Route::Resource(kind, id), Method::PATCH) => {
+                let projection = projection()?;
+                let body = read_json(&parts.headers, body).await?;
+                let ops = patch::parse_body(&body)?;
+                let entry = store.patch(kind, &id, &ops, if_match)?;
+                Ok(resource_response(
+                    StatusCode::OK,
+                    kind,
+                    &entry,
+                    projection.as_ref(),
+                ))
+            }
+            (Route::Resource(kind, id), Method::DELETE) => {
+                store.delete(kind, &id, if_match)?;
+                let mut response = Response::new(Body::empty());
+                *response.status_mut() = StatusCode::NO_CONTENT;
+                Ok(response)
+            }
+            (Route::Collection(_), _) => Ok(method_not_allowed("GET, POST")),
+            (Route::Search(_), _) => Ok(method_not_allowed("POST")),
+            (_, _) => Ok(method_not_allowed("GET, PUT, PATCH, DELETE")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::UNIX_EPOCH;
+
+    use axum::http::Request as HttpRequest;
+
+    use super::*;
+    use crate::sandbox::RateLimit;
+    use crate::sandbox::clock::Clock;
+    use crate::sandbox::resource::{ENTERPRISE_URN, GENESYS_URN};
+
+    const BASE: &str = "http://127.0.0.1:9/scim/v2";
+
+    struct Reply {
+        status: u16,
+        headers: HeaderMap,
+        body: Value,
+    }
+
+    impl Reply {
+        fn header(&self, name: &str) -> Option<&str> {
+            self.headers.get(name).and_then(|v| v.to_str().ok())
+        }
+
+        fn scim_type(&self) -> Option<&str> {
+            self.body["scimType"].as_str()
+        }
+    }
+
+    fn app_with(auth: SandboxAuth, faults: Faults) -> App {
+        let store = Arc::new(Store::new(
+            BASE,
+            Clock::fixed(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        ));
+        App::new(store, auth, faults, BASE)
+    }
+
+    fn app() -> App {
+        app_with(SandboxAuth::None, Faults::default())
+    }
+
+    async fn send(app: &App, request: HttpRequest<Body>) -> Option<Reply> {
+        match app.handle(request).await {
+            Outcome::Drop => None,
+            Outcome::Respond(response) => {
+                let (parts, body) = response.into_parts();
+                let bytes = to_bytes(body, usize::MAX).await.expect("body");
+                let body = if bytes.is_empty() {
+                    Value::Null
+                } else {
+                    serde_json::from_slice(&bytes).expect("JSON body")
+                };
+                Some(Reply {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body,
+                })
+            }
+        }
+    }
+
+    async fn call_with(
+        app: &App,
+        method: &str,
+        uri: &str,
+        body: Option<Value>,
+        headers: &[(&str, &str)],
+    ) -> Reply {
+        let mut builder = HttpRequest::builder().method(method).uri(uri);
+        for (name, value) in headers {
+            builder = builder.header(*name, *value);
+        }
+        let body = match body {
+            Some(v) => {
+                builder = builder.header("content-type", "application/scim+json");
+                Body::from(serde_json::to_vec(&v).expect("json"))
+            }
+            None => Body::empty(),
+        };
+        send(app, builder.body(body).expect("request"))
+            .await
+            .expect("not dropped")
+    }
+
+    async fn call(app: &App, method: &str, uri: &str, body: Option<Value>) -> Reply {
+        call_with(app, method, uri, body, &[]).await
+    }
+
+    async fn create_user(app: &App, name: &str) -> String {
+        let reply = call(
+            app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": name})),
+        )
+        .await;
+        assert_eq!(reply.status, 201, "{}", reply.body);
+        reply.body["id"].as_str().expect("id").to_owned()
+    }
+
+    // Routing: prefixes, case-insensitive segments, .search, discovery, unknowns.
+    #[test]
+    fn routes() {
+        assert_eq!(
+            route("/scim/v2/Users"),
+            Route::Collection(ResourceKind::User)
+        );
+        assert_eq!(route("/v2/users/"), Route::Collection(ResourceKind::User));
+        assert_eq!(
+            route("/GROUPS/abc"),
+            Route::Resource(ResourceKind::Group, "abc".into())
+        );
+        assert_eq!(
+            route("/scim/v2/Groups/.search"),
+            Route::Search(ResourceKind::Group)
+        );
+        assert_eq!(route("/oauth/token"), Route::Token);
+        assert_eq!(
+            route("/scim/v2/Schemas/urn:a%3Ab"),
+            Route::Schemas(Some("urn:a:b".into()))
+        );
+        assert_eq!(
+            route("/scim/v2/ServiceProviderConfig"),
+            Route::ServiceProviderConfig
+        );
+        assert_eq!(route("/scim/v2/Bulk"), Route::NotImplemented("Bulk"));
+        assert_eq!(route("/scim/v2/Users/a/b"), Route::Unknown);
+        assert_eq!(route("/scim/v2"), Route::Unknown);
+        assert_eq!(route("/scim/v2/Nope"), Route::Unknown);
+    }
+
+    // POST then GET: 201, Location, ETag, meta; password never returned; 404 after DELETE.
+    #[tokio::test]
+    async fn create_get_delete() {
+        let app = app();
+        let created = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE_URN],
+                "userName": "alice@example.com", "password": "Secr3t!", "externalId": "hr-1",
+                "name": {"givenName": "Alice"},
+                ENTERPRISE_URN: {"employeeNumber": "42"},
+                GENESYS_URN: {"routingSkills": [{"name": "Sales", "proficiency": 2.5}]}
+            })),
+        )
+        .await;
+        assert_eq!(created.status, 201);
+        assert_eq!(created.header("content-type"), Some(SCIM_JSON));
+        let id = created.body["id"].as_str().expect("id");
+        let location = format!("{BASE}/Users/{id}");
+        assert_eq!(created.header("location"), Some(location.as_str()));
+        assert_eq!(created.header("etag"), Some("W/\"1\""));
+        assert_eq!(created.body["meta"]["location"], location);
+        assert_eq!(created.body["meta"]["version"], "W/\"1\"");
+        assert_eq!(
+            created.body["meta"]["created"],
+            created.body["meta"]["lastModified"]
+        );
+        assert!(created.body.get("password").is_none());
+        assert_eq!(
+            created.body[GENESYS_URN]["routingSkills"][0]["proficiency"],
+            2.5
+        );
+
+        let got = call(&app, "GET", &format!("/scim/v2/users/{id}"), None).await;
+        assert_eq!((got.status, &got.body), (200, &created.body));
+        assert_eq!(got.header("etag"), Some("W/\"1\""));
+        let not_modified = call_with(
+            &app,
+            "GET",
+            &format!("/v2/Users/{id}"),
+            None,
+            &[("if-none-match", "W/\"1\"")],
+        )
+        .await;
+        assert_eq!(not_modified.status, 304);
+        let projected = call(
+            &app,
+            "GET",
+            &format!("/scim/v2/Users/{id}?attributes=userName"),
+            None,
+        )
+        .await;
+        assert_eq!(
+            projected.body,
+            json!({"id": id, "userName": "alice@example.com",
+            "schemas": created.body["schemas"].clone()})
+        );
+
+        assert_eq!(
+            call(&app, "DELETE", &format!("/scim/v2/Users/{id}"), None)
+                .await
+                .status,
+            204
+        );
+        let gone = call(&app, "GET", &format!("/scim/v2/Users/{id}"), None).await;
+        assert_eq!(gone.status, 404);
+        assert_eq!(gone.body["status"], "404");
+        assert_eq!(
+            gone.body["schemas"][0],
+            "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+        assert_eq!(
+            call(&app, "DELETE", &format!("/scim/v2/Users/{id}"), None)
+                .await
+                .status,
+            404
+        );
+    }
+
+    // Request-level errors: missing userName, bad JSON, wrong content type, 405, 404, 501, 409.
+    #[tokio::test]
+    async fn request_errors() {
+        let app = app();
+        let reply = call(&app, "POST", "/scim/v2/Users", Some(json!({"name": {}}))).await;
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidValue"))
+        );
+        let bad = HttpRequest::post("/scim/v2/Users")
+            .header("content-type", "application/json; charset=utf-8")
+            .body(Body::from("{nope"))
+            .expect("request");
+        let reply = send(&app, bad).await.expect("reply");
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidSyntax"))
+        );
+        let untyped = HttpRequest::post("/scim/v2/Users")
+            .body(Body::from("{}"))
+            .expect("request");
+        assert_eq!(send(&app, untyped).await.expect("reply").status, 415);
+        let reply = call(&app, "PUT", "/scim/v2/Users", None).await;
+        assert_eq!(
+            (reply.status, reply.header("allow")),
+            (405, Some("GET, POST"))
+        );
+        assert_eq!(
+            call(&app, "POST", "/scim/v2/Users/x", None).await.status,
+            405
+        );
+        assert_eq!(call(&app, "GET", "/scim/v2/Nope", None).await.status, 404);
+        assert_eq!(call(&app, "POST", "/scim/v2/Bulk", None).await.status, 501);
+        create_user(&app, "Bob@X").await;
+        let reply = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": "bob@x"})),
+        )
+        .await;
+        assert_eq!((reply.status, reply.scim_type()), (409, Some("uniqueness")));
+        assert_eq!(reply.body["status"], "409");
+        let reply = call(
+            &app,
+            "POST",
+            "/scim/v2/Groups",
+            Some(json!({"displayName": "Ops"})),
+        )
+        .await;
+        assert_eq!(reply.status, 201);
+        let reply = call(
+            &app,
+            "POST",
+            "/scim/v2/Groups",
+            Some(json!({"displayName": "OPS"})),
+        )
+        .await;
+        assert_eq!(reply.status, 409);
+        let reply = call(&app, "GET", "/scim/v2/Users?count=abc", None).await;
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidValue"))
+        );
+        let reply = call(&app, "GET", "/scim/v2/Users?filter=userName%20eq", None).await;
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidFilter"))
+        );
+        let reply = call(&app, "GET", "/scim/v2/Users?sortOrder=sideways", None).await;
+        assert_eq!(reply.status, 400);
+    }
+
+    // List: ListResponse shape, 1-based paging, count limits, filters via query and .search.
+    #[tokio::test]
+    async fn listing() {
+        let app = app();
+        for i in 0..25 {
+            create_user(&app, &format!("user{i:02}@x")).await;
+        }
+        let page = call(&app, "GET", "/scim/v2/Users?startIndex=11&count=5", None).await;
+        assert_eq!(page.body["schemas"][0], LIST_URN);
+        assert_eq!(
+            (
+                page.body["totalResults"].as_u64(),
+                page.body["startIndex"].as_u64()
+            ),
+            (Some(25), Some(11))
+        );
+        assert_eq!(page.body["itemsPerPage"], 5);
+        assert_eq!(page.body["Resources"][0]["userName"], "user10@x");
+        let all = call(&app, "GET", "/scim/v2/Users", None).await;
+        assert_eq!(all.body["Resources"].as_array().map(Vec::len), Some(25));
+        let zero = call(&app, "GET", "/scim/v2/Users?count=0", None).await;
+        assert_eq!(
+            (
+                zero.body["totalResults"].as_u64(),
+                zero.body["itemsPerPage"].as_u64()
+            ),
+            (Some(25), Some(0))
+        );
+        let negative = call(&app, "GET", "/scim/v2/Users?startIndex=-4&count=-1", None).await;
+        assert_eq!(
+            (
+                negative.body["startIndex"].as_u64(),
+                negative.body["itemsPerPage"].as_u64()
+            ),
+            (Some(1), Some(0))
+        );
+        let past = call(&app, "GET", "/scim/v2/Users?startIndex=99", None).await;
+        assert_eq!(
+            (past.status, past.body["itemsPerPage"].as_u64()),
+            (200, Some(0))
+        );
+        let found = call(
+            &app,
+            "GET",
+            "/scim/v2/Users?filter=userName+eq+%22USER07%40X%22",
+            None,
+        )
+        .await;
+        assert_eq!(found.body["totalResults"], 1);
+        assert_eq!(found.body["Resources"][0]["userName"], "user07@x");
+        let sorted = call(
+            &app,
+            "GET",
+            "/scim/v2/Users?sortBy=userName&sortOrder=descending&count=2&attributes=userName",
+            None,
+        )
+        .await;
+        assert_eq!(
+            sorted.body["Resources"],
+            json!([
+                {"id": sorted.body["Resources"][0]["id"], "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "user24@x"},
+                {"id": sorted.body["Resources"][1]["id"], "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": "user23@x"}
+            ])
+        );
+        let searched = call(&app, "POST", "/scim/v2/Users/.search", Some(json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+            "filter": "userName sw \"user1\"", "startIndex": 2, "count": 3, "excludedAttributes": ["meta"]
+        })))
+        .await;
+        assert_eq!(searched.body["totalResults"], 10);
+        assert_eq!(searched.body["Resources"][0]["userName"], "user11@x");
+        assert!(searched.body["Resources"][0].get("meta").is_none());
+        let capped = call(&app, "GET", "/scim/v2/Users?count=5000", None).await;
+        assert_eq!(capped.status, 200);
+    }
+
+    // PUT replaces; PATCH answers 200 with the resource and ETag; If-Match mismatch is 412.
+    #[tokio::test]
+    async fn put_patch_if_match() {
+        let app = app();
+        let id = create_user(&app, "carol").await;
+        let uri = format!("/scim/v2/Users/{id}");
+        let put = call_with(
+            &app,
+            "PUT",
+            &uri,
+            Some(json!({"userName": "carol", "title": "Boss"})),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+        assert_eq!((put.status, put.header("etag")), (200, Some("W/\"2\"")));
+        assert_eq!(put.body["title"], "Boss");
+        let stale = call_with(
+            &app,
+            "PUT",
+            &uri,
+            Some(json!({"userName": "carol"})),
+            &[("if-match", "W/\"1\"")],
+        )
+        .await;
+        assert_eq!(stale.status, 412);
+        assert_eq!(stale.body["status"], "412");
+        let patch_body = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "CEO"}]});
+        let stale = call_with(
+            &app,
+            "PATCH",
+            &uri,
+            Some(patch_body.clone()),
+            &[("if-match", "\"1\"")],
+        )
+        .await;
+        assert_eq!(stale.status, 412);
+        let patched = call_with(
+            &app,
+            "PATCH",
+            &uri,
+            Some(patch_body),
+            &[("if-match", "\"2\"")],
+        )
+        .await;
+        assert_eq!(
+            (patched.status, patched.header("etag")),
+            (200, Some("W/\"3\""))
+        );
+        assert_eq!(patched.body["title"], "CEO");
+        let no_target = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(json!({"Operations": [
+            {"op": "replace", "path": "title", "value": "X"},
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@y"}]})),
+        )
+        .await;
+        assert_eq!(
+            (no_target.status, no_target.scim_type()),
+            (400, Some("noTarget"))
+        );
+        assert_eq!(call(&app, "GET", &uri, None).await.body["title"], "CEO");
+        let deleted = call_with(&app, "DELETE", &uri, None, &[("if-match", "W/\"2\"")]).await;
+        assert_eq!(deleted.status, 412);
+        assert_eq!(
+            call_with(&app, "DELETE", &uri, None, &[("if-match", "*")])
+                .await
+                .status,
+            204
+        );
+        let missing = call(&app, "PUT", &uri, Some(json!({"userName": "carol"}))).await;
+        assert_eq!(missing.status, 404);
+    }
+
+    // Discovery needs no auth; SCIM endpoints need the bearer token.
+    #[tokio::test]
+    async fn static_bearer() {
+        let app = app_with(SandboxAuth::Bearer("s3cret".into()), Faults::default());
+        let spc = call(&app, "GET", "/scim/v2/ServiceProviderConfig", None).await;
+        assert_eq!(spc.status, 200);
+        assert_eq!(
+            spc.body["authenticationSchemes"][0]["type"],
+            "oauthbearertoken"
+        );
+        assert_eq!(
+            call(&app, "GET", "/scim/v2/Schemas", None).await.status,
+            200
+        );
+        let rt = call(&app, "GET", "/scim/v2/ResourceTypes/User", None).await;
+        assert_eq!(rt.body["schemaExtensions"][0]["schema"], ENTERPRISE_URN);
+        let denied = call(&app, "GET", "/scim/v2/Users", None).await;
+        assert_eq!(
+            (denied.status, denied.header("www-authenticate")),
+            (401, Some("Bearer realm=\"SCIM\""))
+        );
+        let wrong = call_with(
+            &app,
+            "GET",
+            "/scim/v2/Users",
+            None,
+            &[("authorization", "Bearer nope")],
+        )
+        .await;
+        assert_eq!(wrong.status, 401);
+        let ok = call_with(
+            &app,
+            "GET",
+            "/scim/v2/Users",
+            None,
+            &[("authorization", "Bearer s3cret")],
+        )
+        .await;
+        assert_eq!(ok.status, 200);
+        assert_eq!(call(&app, "POST", "/oauth/token", None).await.status, 404);
+    }
+
+    // OAuth client credentials: token issue, use, expiry on the paused clock, bad credentials.
+    #[tokio::test(start_paused = true)]
+    async fn oauth_tokens() {
+        let app = app_with(
+            SandboxAuth::OAuth {
+                client_id: "cid".into(),
+                client_secret: "csecret".into(),
+                token_ttl: Duration::from_secs(300),
+            },
+            Faults::default(),
+        );
+        let form = |auth: &str| {
+            HttpRequest::post("/oauth/token")
+                .header("authorization", auth)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(Body::from("grant_type=client_credentials"))
+                .expect("request")
+        };
+        // "cid:csecret" and "cid:wrong" in base64
+        let denied = send(&app, form("Basic Y2lkOndyb25n")).await.expect("reply");
+        assert_eq!(
+            (denied.status, &denied.body),
+            (401, &json!({"error": "invalid_client"}))
+        );
+        let issued = send(&app, form("Basic Y2lkOmNzZWNyZXQ="))
+            .await
+            .expect("reply");
+        assert_eq!(issued.status, 200);
+        assert_eq!(issued.body["token_type"], "bearer");
+        assert_eq!(issued.body["expires_in"], 300);
+        assert_eq!(issued.header("cache-control"), Some("no-store"));
+        let bearer = format!(
+            "Bearer {}",
+            issued.body["access_token"].as_str().expect("token")
+        );
+        let ok = call_with(
+            &app,
+            "GET",
+            "/scim/v2/Groups",
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(ok.status, 200);
+        tokio::time::advance(Duration::from_secs(299)).await;
+        assert_eq!(
+            call_with(
+                &app,
+                "GET",
+                "/scim/v2/Groups",
+                None,
+                &[("authorization", &bearer)]
+            )
+            .await
+            .status,
+            200
+        );
+        tokio::time::advance(Duration::from_secs(1)).await;
+        let expired = call_with(
+            &app,
+            "GET",
+            "/scim/v2/Groups",
+            None,
+            &[("authorization", &bearer)],
+        )
+        .await;
+        assert_eq!(
+            (expired.status, expired.header("www-authenticate")),
+            (401, Some("Bearer error=\"invalid_token\""))
+        );
+        assert_eq!(app.stats.snapshot().tokens_issued, 1);
+    }
+
+    // 429 with Retry-After until the window ends; discovery is never limited; counted in stats.
+    #[tokio::test(start_paused = true)]
+    async fn rate_limit() {
+        let app = app_with(
+            SandboxAuth::None,
+            Faults {
+                rate_limit: Some(RateLimit {
+                    requests: 2,
+                    window: Duration::from_secs(60),
+                }),
+                ..Faults::default()
+            },
+        );
+        assert_eq!(call(&app, "GET", "/scim/v2/Users", None).await.status, 200);
+        tokio::time::advance(Duration::from_millis(20_500)).await;
+        assert_eq!(call(&app, "GET", "/scim/v2/Users", None).await.status, 200);
+        let limited = call(&app, "GET", "/scim/v2/Users", None).await;
+        assert_eq!(
+            (limited.status, limited.header("retry-after")),
+            (429, Some("40"))
+        );
+        assert_eq!(limited.body["status"], "429");
+        assert_eq!(limited.header("inin-ratelimit-reset"), Some("40"));
+        assert_eq!(
+            call(&app, "GET", "/scim/v2/ServiceProviderConfig", None)
+                .await
+                .status,
+            200
+        );
+        tokio::time::advance(Duration::from_secs(40)).await;
+        assert_eq!(call(&app, "GET", "/scim/v2/Users", None).await.status, 200);
+        let stats = app.stats.snapshot();
+        assert_eq!(
+            (
+                stats.faults.rate_limited,
+                stats.status(429),
+                stats.status(200)
+            ),
+            (1, 1, 4)
+        );
+        assert_eq!((stats.requests, stats.by_method.get), (5, 5));
+    }
+
+    // About error_rate of requests fail with 500/503 and an error body, with no side effect.
+    #[tokio::test]
+    async fn injected_errors() {
+        let app = app_with(
+            SandboxAuth::None,
+            Faults {
+                error_rate: 0.25,
+                seed: 42,
+                ..Faults::default()
+            },
+        );
+        let mut failed = 0;
+        for i in 0..1000 {
+            let reply = call(
+                &app,
+                "POST",
+                "/scim/v2/Users",
+                Some(json!({"userName": format!("u{i}")})),
+            )
+            .await;
+            match reply.status {
+                201 => {}
+                500 | 503 => {
+                    assert_eq!(reply.body["status"], reply.status.to_string());
+                    failed += 1;
+                }
+                other => panic!("unexpected {other}"),
+            }
+        }
+        assert!((200..300).contains(&failed), "{failed} of 1000 failed");
+        assert_eq!(app.store.count(ResourceKind::User), 1000 - failed);
+        let stats = app.stats.snapshot();
+        assert_eq!(usize::try_from(stats.faults.errors).ok(), Some(failed));
+        assert_eq!(
+            usize::try_from(stats.status(500) + stats.status(503)).ok(),
+            Some(failed)
+        );
+        assert_eq!(
+            call(&app, "GET", "/scim/v2/Schemas", None).await.status,
+            200
+        );
+    }
+
+    // Dropped requests have no side effect and are counted; the latency fault delays answers.
+    #[tokio::test(start_paused = true)]
+    async fn drops_and_latency() {
+        let app = app_with(
+            SandboxAuth::None,
+            Faults {
+                drop_rate: 0.5,
+                latency: Duration::from_millis(250),
+                seed: 1,
+                ..Faults::default()
+            },
+        );
+        let mut dropped = 0;
+        for i in 0..40 {
+            let request = HttpRequest::post("/scim/v2/Users")
+                .header("content-type", "application/json")
+                .body(Body::from(format!("{{\"userName\":\"u{i}\"}}")))
+                .expect("request");
+            let started = Instant::now();
+            match send(&app, request).await {
+                None => dropped += 1,
+                Some(reply) => assert_eq!(reply.status, 201),
+            }
+            assert_eq!(started.elapsed(), Duration::from_millis(250));
+        }
+        assert!((10..30).contains(&dropped), "{dropped}");
+        assert_eq!(app.store.count(ResourceKind::User), 40 - dropped);
+        assert_eq!(
+            usize::try_from(app.stats.snapshot().faults.drops).ok(),
+            Some(dropped)
+        );
+    }
+
+    // Groups: members, member filters, user deletion cleans up, PATCH on members.
+    #[tokio::test]
+    async fn groups_and_members() {
+        let app = app();
+        let a = create_user(&app, "a").await;
+        let b = create_user(&app, "b").await;
+        let group = call(
+            &app,
+            "POST",
+            "/scim/v2/Groups",
+            Some(json!({"displayName": "Team",
+            "members": [{"value": a, "type": "User"}]})),
+        )
+        .await;
+        assert_eq!(group.status, 201);
+        let gid = group.body["id"].as_str().expect("id").to_owned();
+        let uri = format!("/scim/v2/Groups/{gid}");
+        let patched = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(json!({"Operations": [
+            {"op": "add", "path": "members", "value": [{"value": b}, {"value": a}]}]})),
+        )
+        .await;
+        assert_eq!(patched.body["members"].as_array().map(Vec::len), Some(2));
+        let filter = format!(
+            "/scim/v2/Groups?filter=members%5Bvalue%20eq%20%22{b}%22%5D&excludedAttributes=members"
+        );
+        let found = call(&app, "GET", &filter, None).await;
+        assert_eq!(found.body["totalResults"], 1);
+        assert!(found.body["Resources"][0].get("members").is_none());
+        call(&app, "DELETE", &format!("/scim/v2/Users/{a}"), None).await;
+        let after = call(&app, "GET", &uri, None).await;
+        assert_eq!(after.body["members"], json!([{"value": b}]));
+        let removed = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(json!({"Operations": [
+            {"op": "remove", "path": format!("members[value eq \"{b}\"]")}]})),
+        )
+        .await;
+        assert_eq!(removed.status, 200);
+        assert!(removed.body.get("members").is_none());
+    }
+}

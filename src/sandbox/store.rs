@@ -1,0 +1,1431 @@
+//! The sandbox's resource store: users and groups in creation order, each kept as its
+//! serialized JSON (so a list page is mostly a memcpy and 110k resources stay small), with
+//! indexes on `id`, the case-folded name (`userName`/`displayName`, unique), `externalId` and
+//! group member values. It owns uniqueness, ETag versions, `meta` stamping, `If-Match`, atomic
+//! PATCH, member clean-up when a resource is deleted, and the change generation the persister
+//! watches. It does no I/O; the state file is `persist`'s business.
+//!
+//! Locking: one `std::sync::RwLock` around both collections, never held across an `.await`.
+//! Writes take it exclusively for a few microseconds (parse one resource, change it, serialize
+//! it); reads clone `Arc`s of the entries they need and drop it before building a response.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use axum::body::Bytes;
+use rand::RngExt;
+use serde_json::{Map, Value};
+use tokio::sync::Notify;
+
+use super::clock::{Clock, format_rfc3339};
+use super::error::ScimError;
+use super::filter::{AttrPath, Filter, IndexKey, leaves};
+use super::patch::{self, PatchOp};
+use super::resource::{self, ResourceKind, Stamp, etag_matches};
+
+/// Most resources one list page returns (`filter.maxResults` in `/ServiceProviderConfig`).
+pub(crate) const MAX_RESULTS: usize = 1000;
+
+/// One stored resource.
+#[derive(Debug)]
+pub(crate) struct Entry {
+    pub(crate) id: Arc<str>,
+    /// The whole resource as the server returns it (no password, `meta` included).
+    pub(crate) json: Bytes,
+    pub(crate) version: u64,
+    /// `userName`/`displayName`, lowercased: the uniqueness and sort key (shared with the
+    /// name index).
+    name_key: Arc<str>,
+    external_id: Option<Arc<str>>,
+}
+
+impl Entry {
+    /// The resource as a JSON object.
+    pub(crate) fn doc(&self) -> Map<String, Value> {
+        // The bytes were produced by serializing a `Map`, so this cannot fail; an empty object
+        // is the harmless answer if it somehow did.
+        serde_json::from_slice(&self.json).unwrap_or_default()
+    }
+}
+
+/// The ids under one index key: almost always one, so that case allocates nothing extra.
+#[derive(Clone, Debug)]
+enum IdSet {
+    One(Arc<str>),
+    Many(Vec<Arc<str>>),
+}
+
+impl IdSet {
+    fn insert(&mut self, id: &Arc<str>) {
+        match self {
+            IdSet::One(first) if first == id => {}
+            IdSet::One(first) => *self = IdSet::Many(vec![first.clone(), id.clone()]),
+            IdSet::Many(ids) => {
+                if !ids.contains(id) {
+                    ids.push(id.clone());
+                }
+            }
+        }
+    }
+
+    /// Removes `id`; `true` when the set is then empty.
+    fn remove(&mut self, id: &str) -> bool {
+        match self {
+            IdSet::One(only) => &**only == id,
+            IdSet::Many(ids) => {
+                ids.retain(|x| &**x != id);
+                ids.is_empty()
+            }
+        }
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, Arc<str>> {
+        match self {
+            IdSet::One(id) => std::slice::from_ref(id).iter(),
+            IdSet::Many(ids) => ids.iter(),
+        }
+    }
+}
+
+/// Adds `id` under `key`.
+fn index_add<K>(map: &mut HashMap<K, IdSet>, key: &str, id: &Arc<str>)
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq + for<'a> From<&'a str>,
+{
+    match map.get_mut(key) {
+        Some(set) => set.insert(id),
+        None => {
+            map.insert(K::from(key), IdSet::One(id.clone()));
+        }
+    }
+}
+
+/// Removes `id` from under `key`.
+fn index_remove<K>(map: &mut HashMap<K, IdSet>, key: &str, id: &str)
+where
+    K: std::borrow::Borrow<str> + std::hash::Hash + Eq,
+{
+    if let Some(set) = map.get_mut(key)
+        && set.remove(id)
+    {
+        map.remove(key);
+    }
+}
+
+/// Resources of one kind.
+#[derive(Debug)]
+struct Collection {
+    /// Creation order; `None` marks a deleted slot until the next compaction.
+    order: Vec<Option<Arc<Entry>>>,
+    tombstones: usize,
+    by_id: HashMap<Arc<str>, usize>,
+    by_name: HashMap<Arc<str>, Arc<str>>,
+    by_external: HashMap<Arc<str>, IdSet>,
+    /// Groups only: member `value` → ids of the groups listing it.
+    by_member: HashMap<Box<str>, IdSet>,
+}
+
+impl Collection {
+    fn new() -> Self {
+        Collection {
+            order: Vec::new(),
+            tombstones: 0,
+            by_id: HashMap::new(),
+            by_name: HashMap::new(),
+            by_external: HashMap::new(),
+            by_member: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.order.len() - self.tombstones
+    }
+
+    fn get(&self, id: &str) -> Option<&Arc<Entry>> {
+        self.order.get(*self.by_id.get(id)?)?.as_ref()
+    }
+
+    fn live(&self) -> impl Iterator<Item = &Arc<Entry>> {
+        self.order.iter().flatten()
+    }
+
+    /// Whether `name_key` is taken by a resource other than `except`.
+    fn name_taken(&self, name_key: &str, except: Option<&str>) -> bool {
+        self.by_name
+            .get(name_key)
+            .is_some_and(|id| Some(&**id) != except)
+    }
+
+    fn index(&mut self, entry: &Entry, members: &[String]) {
+        self.by_name
+            .insert(entry.name_key.clone(), entry.id.clone());
+        if let Some(external) = &entry.external_id {
+            match self.by_external.get_mut(&**external) {
+                Some(set) => set.insert(&entry.id),
+                None => {
+                    self.by_external
+                        .insert(external.clone(), IdSet::One(entry.id.clone()));
+                }
+            }
+        }
+        for member in members {
+            index_add(&mut self.by_member, member, &entry.id);
+        }
+    }
+
+    fn unindex(&mut self, entry: &Entry, members: &[String]) {
+        if self.by_name.get(&*entry.name_key) == Some(&entry.id) {
+            self.by_name.remove(&*entry.name_key);
+        }
+        if let Some(external) = &entry.external_id {
+            index_remove(&mut self.by_external, external, &entry.id);
+        }
+        for member in members {
+            index_remove(&mut self.by_member, member, &entry.id);
+        }
+    }
+
+    fn push(&mut self, entry: Entry, members: &[String]) -> Arc<Entry> {
+        self.index(&entry, members);
+        let entry = Arc::new(entry);
+        self.by_id.insert(entry.id.clone(), self.order.len());
+        self.order.push(Some(entry.clone()));
+        entry
+    }
+
+    /// Replaces the entry with the same id, keeping its place in creation order.
+    fn replace(&mut self, old_members: &[String], entry: Entry, members: &[String]) -> Arc<Entry> {
+        let Some(&slot) = self.by_id.get(&*entry.id) else {
+            return self.push(entry, members);
+        };
+        if let Some(old) = self.order[slot].take() {
+            self.unindex(&old, old_members);
+        }
+        self.index(&entry, members);
+        let entry = Arc::new(entry);
+        self.order[slot] = Some(entry.clone());
+        entry
+    }
+
+    fn remove(&mut self, id: &str, members: &[String]) -> Option<Arc<Entry>> {
+        let slot = self.by_id.remove(id)?;
+        let old = self.order[slot].take()?;
+        self.unindex(&old, members);
+        self.tombstones += 1;
+        // Compacting costs O(n) but happens after n/8 deletes, so deletes stay O(1) amortized.
+        if self.tombstones > 64 && self.tombstones * 8 > self.order.len() {
+            self.order.retain(Option::is_some);
+            self.tombstones = 0;
+            for (i, entry) in self.order.iter().enumerate() {
+                if let Some(entry) = entry {
+                    self.by_id.insert(entry.id.clone(), i);
+                }
+            }
+        }
+        Some(old)
+    }
+
+    /// `count` live entries after skipping `skip`, in creation order.
+    fn page(&self, skip: usize, count: usize) -> Vec<Arc<Entry>> {
+        if self.tombstones == 0 {
+            let start = skip.min(self.order.len());
+            let end = start.saturating_add(count).min(self.order.len());
+            self.order[start..end].iter().flatten().cloned().collect()
+        } else {
+            self.live().skip(skip).take(count).cloned().collect()
+        }
+    }
+
+    /// Entries found through index keys, in creation order.
+    fn lookup(&self, keys: &[IndexKey]) -> Vec<Arc<Entry>> {
+        let mut slots: Vec<usize> = Vec::new();
+        let mut add = |id: &str| {
+            if let Some(&slot) = self.by_id.get(id) {
+                slots.push(slot);
+            }
+        };
+        for key in keys {
+            match key {
+                IndexKey::Id(id) => add(id),
+                IndexKey::Name(name) => {
+                    if let Some(id) = self.by_name.get(name.as_str()) {
+                        add(id);
+                    }
+                }
+                IndexKey::ExternalId(external) => {
+                    for id in self
+                        .by_external
+                        .get(external.as_str())
+                        .into_iter()
+                        .flat_map(IdSet::iter)
+                    {
+                        add(id);
+                    }
+                }
+                IndexKey::Member(value) => {
+                    for id in self
+                        .by_member
+                        .get(value.as_str())
+                        .into_iter()
+                        .flat_map(IdSet::iter)
+                    {
+                        add(id);
+                    }
+                }
+            }
+        }
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+            .into_iter()
+            .filter_map(|slot| self.order[slot].clone())
+            .collect()
+    }
+}
+
+#[derive(Debug)]
+struct State {
+    users: Collection,
+    groups: Collection,
+    /// The last version handed out; one counter for every resource, like the peer's.
+    counter: u64,
+}
+
+impl State {
+    fn collection(&self, kind: ResourceKind) -> &Collection {
+        match kind {
+            ResourceKind::User => &self.users,
+            ResourceKind::Group => &self.groups,
+        }
+    }
+
+    fn collection_mut(&mut self, kind: ResourceKind) -> &mut Collection {
+        match kind {
+            ResourceKind::User => &mut self.users,
+            ResourceKind::Group => &mut self.groups,
+        }
+    }
+}
+
+/// A list request after parameter parsing (RFC 7644 §3.4.2).
+#[derive(Debug, Default)]
+pub(crate) struct ListQuery {
+    pub(crate) filter: Option<Filter>,
+    /// 1-based.
+    pub(crate) start_index: usize,
+    pub(crate) count: usize,
+    pub(crate) sort_by: Option<AttrPath>,
+    pub(crate) descending: bool,
+}
+
+/// One page of a list.
+#[derive(Debug)]
+pub(crate) struct ListPage {
+    pub(crate) total: usize,
+    pub(crate) start_index: usize,
+    pub(crate) items: Vec<Arc<Entry>>,
+}
+
+/// Ids the store assigned in a bulk seed, in the order given.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct SeedIds {
+    /// User ids.
+    pub users: Vec<String>,
+    /// Group ids.
+    pub groups: Vec<String>,
+}
+
+/// The sandbox's users and groups. Shared (`Arc`) between the HTTP layer, the persister and
+/// tests, which may seed and inspect it directly without HTTP.
+pub struct Store {
+    state: RwLock<State>,
+    clock: Clock,
+    /// `http://host:port/scim/v2`, for `meta.location`.
+    base_url: String,
+    /// Bumped by every change; the persister compares it with what it last wrote.
+    generation: AtomicU64,
+    changed: Notify,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("base_url", &self.base_url)
+            .field("users", &self.count(ResourceKind::User))
+            .field("groups", &self.count(ResourceKind::Group))
+            .finish_non_exhaustive()
+    }
+}
+
+/// A fresh random id: 32 lowercase hex digits, like a UUID without dashes (the peer's shape).
+fn new_id() -> String {
+    let n: u128 = rand::rng().random();
+    format!("{n:032x}")
+}
+
+impl Store {
+    /// An empty store whose resources live under `base_url`.
+    pub(crate) fn new(base_url: impl Into<String>, clock: Clock) -> Self {
+        Store {
+            state: RwLock::new(State {
+                users: Collection::new(),
+                groups: Collection::new(),
+                counter: 0,
+            }),
+            clock,
+            base_url: base_url.into(),
+            generation: AtomicU64::new(0),
+            changed: Notify::new(),
+        }
+    }
+
+    // A panic while holding the lock can only come from a bug in this module; the data is still
+    // consistent enough to serve, so poisoning is ignored rather than turned into more panics.
+    fn read(&self) -> RwLockReadGuard<'_, State> {
+        self.state.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn write(&self) -> RwLockWriteGuard<'_, State> {
+        self.state.write().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn touched(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.changed.notify_one();
+    }
+
+    /// The change generation (for the persister).
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Resolves after the next change (a change made before the call also counts once).
+    pub(crate) async fn changed(&self) {
+        self.changed.notified().await;
+    }
+
+    /// The resource's absolute URL.
+    pub(crate) fn location(&self, kind: ResourceKind, id: &str) -> String {
+        format!("{}/{}/{id}", self.base_url, kind.endpoint())
+    }
+
+    fn now(&self) -> String {
+        format_rfc3339(self.clock.now())
+    }
+
+    /// Stamps and serializes a prepared document.
+    fn entry(
+        kind: ResourceKind,
+        mut doc: Map<String, Value>,
+        name: &str,
+        stamp: &Stamp<'_>,
+    ) -> Result<Entry, ScimError> {
+        resource::stamp(&mut doc, kind, stamp);
+        let external_id = doc.get("externalId").and_then(Value::as_str).map(Arc::from);
+        // Most resources are under 1 KiB; starting there saves the doubling reallocations.
+        let mut json = Vec::with_capacity(1024);
+        serde_json::to_writer(&mut json, &doc)
+            .map_err(|e| ScimError::new(500, None, format!("cannot serialize resource: {e}")))?;
+        Ok(Entry {
+            id: Arc::from(stamp.id),
+            // Exact size: `Bytes::from(Vec)` would keep the vector's spare capacity, which is
+            // up to half of every stored resource.
+            json: Bytes::from(json.into_boxed_slice()),
+            version: stamp.version,
+            name_key: Arc::from(name.to_lowercase()),
+            external_id,
+        })
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Operations behind the HTTP endpoints
+
+    /// POST: creates a resource from a request body.
+    pub(crate) fn create(&self, kind: ResourceKind, body: Value) -> Result<Arc<Entry>, ScimError> {
+        let (doc, name) = resource::prepare(body, kind)?;
+        self.insert_prepared(kind, doc, &name, None)
+    }
+
+    fn insert_prepared(
+        &self,
+        kind: ResourceKind,
+        doc: Map<String, Value>,
+        name: &str,
+        id: Option<String>,
+    ) -> Result<Arc<Entry>, ScimError> {
+        let now = self.now();
+        let members = resource::member_values(&doc);
+        let mut state = self.write();
+        if state
+            .collection(kind)
+            .name_taken(&name.to_lowercase(), None)
+        {
+            return Err(ScimError::uniqueness(format!(
+                "a {} with {} {name:?} already exists",
+                kind.noun(),
+                kind.name_attr()
+            )));
+        }
+        let id = match id {
+            Some(id) if state.collection(kind).get(&id).is_some() => {
+                return Err(ScimError::uniqueness(format!("id {id:?} is taken")));
+            }
+            Some(id) => id,
+            None => loop {
+                let id = new_id();
+                if state.collection(kind).get(&id).is_none() {
+                    break id;
+                }
+            },
+        };
+        state.counter += 1;
+        let location = self.location(kind, &id);
+        let stamp = Stamp {
+            id: &id,
+            created: &now,
+            modified: &now,
+            version: state.counter,
+            location: &location,
+        };
+        let entry = Self::entry(kind, doc, name, &stamp)?;
+        let entry = state.collection_mut(kind).push(entry, &members);
+        drop(state);
+        self.touched();
+        Ok(entry)
+    }
+
+    /// GET one.
+    pub(crate) fn get_entry(&self, kind: ResourceKind, id: &str) -> Option<Arc<Entry>> {
+        self.read().collection(kind).get(id).cloned()
+    }
+
+    fn missing(kind: ResourceKind, id: &str) -> ScimError {
+        ScimError::not_found(format!("{} {id} not found", kind.resource_type()))
+    }
+
+    fn check_if_match(if_match: Option<&str>, entry: &Entry) -> Result<(), ScimError> {
+        match if_match {
+            Some(tag) if !etag_matches(tag, entry.version) => {
+                Err(ScimError::precondition_failed(format!(
+                    "resource has changed: current version is {}",
+                    resource::etag(entry.version)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// PUT: full replace; `id` and `meta.created` are kept, everything omitted goes.
+    pub(crate) fn replace(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        body: Value,
+        if_match: Option<&str>,
+    ) -> Result<Arc<Entry>, ScimError> {
+        let (doc, _) = resource::prepare(body, kind)?;
+        self.modify(kind, id, if_match, |_| Ok(doc))
+    }
+
+    /// PATCH: applies every operation to a copy and stores it only if all succeed. A PATCH
+    /// that changes nothing keeps the version (as the peer does).
+    pub(crate) fn patch(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        ops: &[PatchOp],
+        if_match: Option<&str>,
+    ) -> Result<Arc<Entry>, ScimError> {
+        self.modify(kind, id, if_match, |current| {
+            let mut doc = current.clone();
+            patch::apply(&mut doc, ops, kind)?;
+            resource::normalize(&mut doc, kind);
+            Ok(doc)
+        })
+    }
+
+    /// Read-modify-write of one resource under the write lock. `change` gets the stored
+    /// document without `id`/`meta` and returns the new one.
+    fn modify(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+        change: impl FnOnce(&Map<String, Value>) -> Result<Map<String, Value>, ScimError>,
+    ) -> Result<Arc<Entry>, ScimError> {
+        let now = self.now();
+        let mut state = self.write();
+        let current = state
+            .collection(kind)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Self::missing(kind, id))?;
+        Self::check_if_match(if_match, &current)?;
+        let mut old = current.doc();
+        let meta = old.remove("meta");
+        old.remove("id");
+        let created = meta
+            .as_ref()
+            .and_then(|m| m.get("created"))
+            .and_then(Value::as_str)
+            .map_or_else(|| now.clone(), str::to_owned);
+        let new = change(&old)?;
+        if new == old {
+            return Ok(current);
+        }
+        let name = resource::validate(&new, kind)?;
+        if state
+            .collection(kind)
+            .name_taken(&name.to_lowercase(), Some(id))
+        {
+            return Err(ScimError::uniqueness(format!(
+                "another {} has {} {name:?}",
+                kind.noun(),
+                kind.name_attr()
+            )));
+        }
+        let old_members = resource::member_values(&old);
+        let members = resource::member_values(&new);
+        state.counter += 1;
+        let location = self.location(kind, id);
+        let stamp = Stamp {
+            id,
+            created: &created,
+            modified: &now,
+            version: state.counter,
+            location: &location,
+        };
+        let entry = Self::entry(kind, new, &name, &stamp)?;
+        let entry = state
+            .collection_mut(kind)
+            .replace(&old_members, entry, &members);
+        drop(state);
+        self.touched();
+        Ok(entry)
+    }
+
+    /// DELETE; the resource also leaves every group that listed it as a member (the peer leaves
+    /// such dangling members behind).
+    pub(crate) fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        if_match: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let now = self.now();
+        let mut state = self.write();
+        let current = state
+            .collection(kind)
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Self::missing(kind, id))?;
+        Self::check_if_match(if_match, &current)?;
+        let members = if kind == ResourceKind::Group {
+            resource::member_values(&current.doc())
+        } else {
+            Vec::new()
+        };
+        state.collection_mut(kind).remove(id, &members);
+        let containing: Vec<Arc<str>> = state
+            .groups
+            .by_member
+            .get(id)
+            .map(|set| set.iter().cloned().collect())
+            .unwrap_or_default();
+        for group_id in containing {
+            let Some(group) = state.groups.get(&group_id).cloned() else {
+                continue;
+            };
+            let mut doc = group.doc();
+            let old_members = resource::member_values(&doc);
+            if let Some(Value::Array(list)) = doc.get_mut("members") {
+                list.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
+                if list.is_empty() {
+                    doc.remove("members");
+                }
+            }
+            let meta = doc.remove("meta");
+            let created = meta
+                .as_ref()
+                .and_then(|m| m.get("created"))
+                .and_then(Value::as_str)
+                .map_or_else(|| now.clone(), str::to_owned);
+            let name = resource::validate(&doc, ResourceKind::Group)?;
+            let new_members = resource::member_values(&doc);
+            state.counter += 1;
+            let location = self.location(ResourceKind::Group, &group_id);
+            let stamp = Stamp {
+                id: &group_id,
+                created: &created,
+                modified: &now,
+                version: state.counter,
+                location: &location,
+            };
+            let entry = Self::entry(ResourceKind::Group, doc, &name, &stamp)?;
+            state.groups.replace(&old_members, entry, &new_members);
+        }
+        drop(state);
+        self.touched();
+        Ok(())
+    }
+
+    /// GET list / POST .search: filter, sort and page.
+    pub(crate) fn list(&self, kind: ResourceKind, query: &ListQuery) -> ListPage {
+        let core = kind.core_urn();
+        let skip = query.start_index.saturating_sub(1);
+        let page = |items: Vec<Arc<Entry>>| {
+            let total = items.len();
+            let items = items.into_iter().skip(skip).take(query.count).collect();
+            ListPage {
+                total,
+                start_index: query.start_index,
+                items,
+            }
+        };
+        let sort_in_order = query
+            .sort_by
+            .as_ref()
+            .is_none_or(|p| is_creation_order(p, core));
+        let candidates = {
+            let state = self.read();
+            let collection = state.collection(kind);
+            match &query.filter {
+                None if sort_in_order && !query.descending => {
+                    return ListPage {
+                        total: collection.len(),
+                        start_index: query.start_index,
+                        items: collection.page(skip, query.count),
+                    };
+                }
+                None => collection.live().cloned().collect::<Vec<_>>(),
+                Some(filter) => match filter.index_hint(core, kind.name_attr()) {
+                    Some(keys) => collection.lookup(&keys),
+                    None => collection.live().cloned().collect(),
+                },
+            }
+        };
+        let mut items: Vec<Arc<Entry>> = match &query.filter {
+            Some(filter) => candidates
+                .into_iter()
+                .filter(|e| filter.matches(&e.doc(), core))
+                .collect(),
+            None => candidates,
+        };
+        if let Some(path) = query.sort_by.as_ref().filter(|_| !sort_in_order) {
+            sort_entries(&mut items, path, kind);
+        }
+        if query.descending {
+            items.reverse();
+        }
+        page(items)
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Direct access for tests, benchmarks and the state file
+
+    /// Creates one resource without HTTP, as POST would (a string `id` in `resource` is kept,
+    /// so fixtures can refer to each other). Returns the stored resource.
+    pub fn insert(&self, kind: ResourceKind, resource: Value) -> Result<Value, ScimError> {
+        let id = resource
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        let (doc, name) = resource::prepare(resource, kind)?;
+        let entry = self.insert_prepared(kind, doc, &name, id)?;
+        Ok(Value::Object(entry.doc()))
+    }
+
+    /// Bulk-creates users then groups (110k resources in well under a second in a release
+    /// build). A string `id` in a resource is kept, so groups can list seeded users as members;
+    /// otherwise one is assigned. Returns the ids in the order given. All-or-nothing: a refused
+    /// resource aborts before anything is stored.
+    pub fn seed(&self, users: Vec<Value>, groups: Vec<Value>) -> Result<SeedIds, ScimError> {
+        let incoming = parallel_map(numbered(users, groups), |(kind, index, value)| {
+            let id = value.get("id").and_then(Value::as_str).map(str::to_owned);
+            let (doc, name) = resource::prepare(value, kind).map_err(|e| at(kind, index, e))?;
+            Ok(Incoming::new(kind, index, id, doc, name))
+        })?;
+        let ids = self.bulk_insert(incoming, 0)?;
+        self.touched();
+        Ok(ids)
+    }
+
+    /// Checks a batch (names and given ids unique among themselves and against the store),
+    /// assigns ids and versions, stamps and serializes in parallel, then stores it: all or
+    /// nothing. `counter_floor` is the lowest the version counter may be afterwards.
+    fn bulk_insert(
+        &self,
+        incoming: Vec<Incoming>,
+        counter_floor: u64,
+    ) -> Result<SeedIds, ScimError> {
+        let now = self.now();
+        let mut state = self.write();
+        {
+            let mut names: HashMap<(ResourceKind, &str), usize> = HashMap::new();
+            let mut given: HashMap<(ResourceKind, &str), usize> = HashMap::new();
+            for item in &incoming {
+                let (kind, index) = (item.kind, item.index);
+                if state.collection(kind).name_taken(&item.name_key, None)
+                    || names.insert((kind, &item.name_key), index).is_some()
+                {
+                    let detail = format!("{} {:?} is taken", kind.name_attr(), item.name);
+                    return Err(at(kind, index, ScimError::uniqueness(detail)));
+                }
+                if let Some(id) = &item.id
+                    && (state.collection(kind).get(id).is_some()
+                        || given.insert((kind, id), index).is_some())
+                {
+                    let detail = format!("id {id:?} is taken");
+                    return Err(at(kind, index, ScimError::uniqueness(detail)));
+                }
+            }
+        }
+        let given_max = incoming.iter().filter_map(|i| i.version).max().unwrap_or(0);
+        let mut counter = state.counter.max(counter_floor).max(given_max);
+        let mut work = Vec::with_capacity(incoming.len());
+        for mut item in incoming {
+            let id = match item.id.take() {
+                Some(id) => id,
+                None => loop {
+                    let id = new_id();
+                    if state.collection(item.kind).get(&id).is_none() {
+                        break id;
+                    }
+                },
+            };
+            let version = item.version.unwrap_or_else(|| {
+                counter += 1;
+                counter
+            });
+            work.push((item, id, version));
+        }
+        let built = parallel_map(work, |(item, id, version)| {
+            let location = self.location(item.kind, &id);
+            let created = item.created.as_deref().unwrap_or(&now);
+            let modified = item.modified.as_deref().unwrap_or(&now);
+            let stamp = Stamp {
+                id: &id,
+                created,
+                modified,
+                version,
+                location: &location,
+            };
+            let members = resource::member_values(&item.doc);
+            let entry = Self::entry(item.kind, item.doc, &item.name, &stamp)
+                .map_err(|e| at(item.kind, item.index, e))?;
+            Ok((item.kind, entry, members))
+        })?;
+        let mut ids = SeedIds::default();
+        for (kind, entry, members) in built {
+            let id = entry.id.to_string();
+            state.collection_mut(kind).push(entry, &members);
+            match kind {
+                ResourceKind::User => ids.users.push(id),
+                ResourceKind::Group => ids.groups.push(id),
+            }
+        }
+        state.counter = counter;
+        Ok(ids)
+    }
+
+    /// How many resources of `kind` exist.
+    #[must_use]
+    pub fn count(&self, kind: ResourceKind) -> usize {
+        self.read().collection(kind).len()
+    }
+
+    /// One resource by id, as GET returns it.
+    #[must_use]
+    pub fn get(&self, kind: ResourceKind, id: &str) -> Option<Value> {
+        self.get_entry(kind, id).map(|e| Value::Object(e.doc()))
+    }
+
+    /// One resource by `userName` (users) or `displayName` (groups), case-insensitively.
+    #[must_use]
+    pub fn find(&self, kind: ResourceKind, name: &str) -> Option<Value> {
+        let state = self.read();
+        let collection = state.collection(kind);
+        let id = collection.by_name.get(name.to_lowercase().as_str())?;
+        collection.get(id).map(|e| Value::Object(e.doc()))
+    }
+
+    /// Every resource of `kind`, in creation order.
+    #[must_use]
+    pub fn all(&self, kind: ResourceKind) -> Vec<Value> {
+        let entries: Vec<Arc<Entry>> = self.read().collection(kind).live().cloned().collect();
+        entries.iter().map(|e| Value::Object(e.doc())).collect()
+    }
+
+    /// Deletes one resource as DELETE does; `false` if it did not exist.
+    pub fn remove(&self, kind: ResourceKind, id: &str) -> bool {
+        self.delete(kind, id, None).is_ok()
+    }
+
+    /// The serialized resources and version counter, for the state file.
+    pub(crate) fn snapshot(&self) -> Snapshot {
+        let state = self.read();
+        Snapshot {
+            generation: self.generation(),
+            users: state.users.live().map(|e| e.json.clone()).collect(),
+            groups: state.groups.live().map(|e| e.json.clone()).collect(),
+            counter: state.counter,
+        }
+    }
+
+    /// Loads resources read from a state file into an empty store. `meta.location` is
+    /// rewritten for this server's address; versions and timestamps are kept.
+    pub(crate) fn restore(
+        &self,
+        users: Vec<Value>,
+        groups: Vec<Value>,
+        counter: u64,
+    ) -> Result<(), String> {
+        let incoming = parallel_map(numbered(users, groups), |(kind, index, value)| {
+            let id = value
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| !id.is_empty())
+                .map(str::to_owned)
+                .ok_or_else(|| at(kind, index, ScimError::invalid_value("no id")))?;
+            let version = value.as_object().and_then(resource::parse_version);
+            let meta = value.get("meta").and_then(Value::as_object);
+            let stamp_of = |key: &str| {
+                meta.and_then(|m| m.get(key))
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            let (created, modified) = (stamp_of("created"), stamp_of("lastModified"));
+            let (doc, name) = resource::prepare(value, kind).map_err(|e| at(kind, index, e))?;
+            let mut item = Incoming::new(kind, index, Some(id), doc, name);
+            item.version = version;
+            item.created = created;
+            item.modified = modified;
+            Ok(item)
+        })
+        .map_err(|e: ScimError| e.detail)?;
+        self.bulk_insert(incoming, counter)
+            .map(|_| ())
+            .map_err(|e| e.detail)
+    }
+}
+
+/// One resource on its way into the store in bulk.
+struct Incoming {
+    kind: ResourceKind,
+    /// Position in the list given, for messages.
+    index: usize,
+    id: Option<String>,
+    version: Option<u64>,
+    created: Option<String>,
+    modified: Option<String>,
+    doc: Map<String, Value>,
+    name: String,
+    name_key: String,
+}
+
+impl Incoming {
+    fn new(
+        kind: ResourceKind,
+        index: usize,
+        id: Option<String>,
+        doc: Map<String, Value>,
+        name: String,
+    ) -> Self {
+        Incoming {
+            kind,
+            index,
+            id,
+            version: None,
+            created: None,
+            modified: None,
+            doc,
+            name_key: name.to_lowercase(),
+            name,
+        }
+    }
+}
+
+/// Users then groups, each with its kind and position.
+fn numbered(users: Vec<Value>, groups: Vec<Value>) -> Vec<(ResourceKind, usize, Value)> {
+    let mut all = Vec::with_capacity(users.len() + groups.len());
+    all.extend(
+        users
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (ResourceKind::User, i, v)),
+    );
+    all.extend(
+        groups
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| (ResourceKind::Group, i, v)),
+    );
+    all
+}
+
+/// Prefixes an error's detail with the resource it is about: `user #3: ...`.
+#[allow(clippy::needless_pass_by_value)] // used as a `map_err` adapter
+fn at(kind: ResourceKind, index: usize, error: ScimError) -> ScimError {
+    ScimError {
+        detail: format!("{} #{index}: {}", kind.noun(), error.detail),
+        ..error
+    }
+}
+
+/// Below this many items a bulk step runs on the calling thread.
+const PARALLEL_THRESHOLD: usize = usize::MAX;
+
+/// `items.into_iter().map(f).collect()`, spread over the machine's cores for big batches (a
+/// bulk seed or state-file load is CPU-bound: parse, validate, serialize). Order is kept, and
+/// the first error in order is returned.
+fn parallel_map<T, U, E>(items: Vec<T>, f: impl Fn(T) -> Result<U, E> + Sync) -> Result<Vec<U>, E>
+where
+    T: Send,
+    U: Send,
+    E: Send,
+{
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(8);
+    if threads < 2 || items.len() < PARALLEL_THRESHOLD {
+        return items.into_iter().map(f).collect();
+    }
+    let total = items.len();
+    let per_thread = total.div_ceil(threads);
+    let mut chunks: Vec<Vec<T>> = Vec::with_capacity(threads);
+    let mut rest = items.into_iter();
+    loop {
+        let chunk: Vec<T> = rest.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        chunks.push(chunk);
+    }
+    let f = &f;
+    let results: Vec<Result<Vec<U>, E>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = chunks
+            .into_iter()
+            .map(|chunk| scope.spawn(move || chunk.into_iter().map(f).collect()))
+            .collect();
+        handles
+            .into_iter()
+            .map(|handle| {
+                handle
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+            .collect()
+    });
+    let mut out = Vec::with_capacity(total);
+    for chunk in results {
+        out.extend(chunk?);
+    }
+    Ok(out)
+}
+
+/// A consistent copy of the store's contents (cheap: the JSON bytes are shared).
+#[derive(Debug)]
+pub(crate) struct Snapshot {
+    pub(crate) generation: u64,
+    pub(crate) users: Vec<Bytes>,
+    pub(crate) groups: Vec<Bytes>,
+    pub(crate) counter: u64,
+}
+
+fn is_creation_order(path: &AttrPath, core: &str) -> bool {
+    path.is_core(core)
+        && path.attr.eq_ignore_ascii_case("meta")
+        && path
+            .sub
+            .as_deref()
+            .is_some_and(|s| s.eq_ignore_ascii_case("created"))
+}
+
+/// Sort key of one resource: absent values sort last (RFC 7644 §3.4.2.3).
+#[derive(Debug, PartialEq, PartialOrd)]
+enum SortKey {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+    Missing,
+}
+
+fn sort_entries(items: &mut [Arc<Entry>], path: &AttrPath, kind: ResourceKind) {
+    let core = kind.core_urn();
+    let key_of = |entry: &Arc<Entry>| -> SortKey {
+        if path.is_core_attr(core, kind.name_attr()) {
+            return SortKey::Text(entry.name_key.to_string());
+        }
+        if path.is_core_attr(core, "id") {
+            return SortKey::Text(entry.id.to_string());
+        }
+        let doc = entry.doc();
+        match leaves(&doc, path, core).first() {
+            Some(Value::String(s)) => SortKey::Text(s.to_lowercase()),
+            Some(Value::Number(n)) => n.as_f64().map_or(SortKey::Missing, SortKey::Number),
+            Some(Value::Bool(b)) => SortKey::Bool(*b),
+            _ => SortKey::Missing,
+        }
+    };
+    let mut keyed: Vec<(SortKey, Arc<Entry>)> =
+        items.iter().map(|e| (key_of(e), e.clone())).collect();
+    keyed.sort_by(|a, b| a.0.partial_cmp(&b.0).unwrap_or(std::cmp::Ordering::Equal));
+    for (slot, (_, entry)) in items.iter_mut().zip(keyed) {
+        *slot = entry;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, UNIX_EPOCH};
+
+    use serde_json::json;
+
+    use super::*;
+
+    fn store() -> Store {
+        Store::new(
+            "http://sandbox.test/scim/v2",
+            Clock::fixed(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
+        )
+    }
+
+    fn query(filter: Option<&str>, start: usize, count: usize) -> ListQuery {
+        ListQuery {
+            filter: filter.map(|f| Filter::parse(f).expect("valid filter")),
+            start_index: start,
+            count,
+            ..ListQuery::default()
+        }
+    }
+
+    fn names(page: &ListPage) -> Vec<String> {
+        page.items
+            .iter()
+            .map(|e| e.doc()["userName"].as_str().unwrap_or_default().to_owned())
+            .collect()
+    }
+
+    // Creates stamp id/meta, names are unique case-insensitively, versions come from one counter.
+    #[test]
+    fn create_and_uniqueness() {
+        let s = store();
+        let a = s
+            .create(
+                ResourceKind::User,
+                json!({"userName": "Alice", "password": "pw"}),
+            )
+            .expect("created");
+        let doc = a.doc();
+        assert_eq!(a.id.len(), 32);
+        assert!(a.id.chars().all(|c| c.is_ascii_hexdigit()));
+        assert_eq!(doc["meta"]["version"], "W/\"1\"");
+        assert_eq!(doc["meta"]["resourceType"], "User");
+        assert_eq!(doc["meta"]["created"], "2027-01-15T08:00:00.000Z");
+        assert_eq!(
+            doc["meta"]["location"],
+            format!("http://sandbox.test/scim/v2/Users/{}", a.id)
+        );
+        assert!(doc.get("password").is_none());
+        let err = s
+            .create(ResourceKind::User, json!({"userName": "ALICE"}))
+            .expect_err("duplicate");
+        assert_eq!((err.status, err.scim_type), (409, Some("uniqueness")));
+        let g = s
+            .create(ResourceKind::Group, json!({"displayName": "Ops"}))
+            .expect("created");
+        assert_eq!(g.version, 2);
+        assert_eq!(
+            s.create(ResourceKind::Group, json!({"displayName": "ops"}))
+                .expect_err("dup")
+                .status,
+            409
+        );
+        // a user and a group may share a name
+        s.create(ResourceKind::Group, json!({"displayName": "alice"}))
+            .expect("other kind");
+    }
+
+    // Paging is 1-based, in creation order, stable when more resources are created.
+    #[test]
+    fn paging_and_order() {
+        let s = store();
+        for i in 0..10 {
+            s.create(ResourceKind::User, json!({"userName": format!("u{i}")}))
+                .expect("created");
+        }
+        let page = s.list(ResourceKind::User, &query(None, 4, 3));
+        assert_eq!(
+            (page.total, names(&page)),
+            (10, vec!["u3".into(), "u4".into(), "u5".into()])
+        );
+        s.create(ResourceKind::User, json!({"userName": "late"}))
+            .expect("created");
+        let page = s.list(ResourceKind::User, &query(None, 10, 5));
+        assert_eq!(names(&page), vec!["u9", "late"]);
+        assert_eq!(
+            s.list(ResourceKind::User, &query(None, 50, 5)).items.len(),
+            0
+        );
+        // deletes leave no holes, before and after compaction
+        let ids: Vec<String> = s
+            .all(ResourceKind::User)
+            .iter()
+            .map(|u| u["id"].as_str().unwrap_or_default().to_owned())
+            .collect();
+        assert!(s.remove(ResourceKind::User, &ids[0]));
+        let page = s.list(ResourceKind::User, &query(None, 1, 2));
+        assert_eq!(
+            (page.total, names(&page)),
+            (10, vec!["u1".into(), "u2".into()])
+        );
+        for i in 100..300 {
+            s.create(ResourceKind::User, json!({"userName": format!("x{i}")}))
+                .expect("created");
+        }
+        for id in &ids[1..] {
+            assert!(s.remove(ResourceKind::User, id));
+        }
+        let all = s.all(ResourceKind::User);
+        assert_eq!(all.len(), 200);
+        for user in all.iter().take(5) {
+            let id = user["id"].as_str().unwrap_or_default();
+            assert_eq!(s.get(ResourceKind::User, id).as_ref(), Some(user));
+        }
+        let page = s.list(ResourceKind::User, &query(None, 1, 1));
+        assert_eq!(names(&page), vec!["x100"]);
+    }
+
+    // Indexed and scanned filters give the same answers; sorting on name, id and others.
+    #[test]
+    fn filters_and_sorting() {
+        let s = store();
+        for (name, ext, active) in [
+            ("carol", "E3", true),
+            ("Alice", "E1", false),
+            ("bob", "E2", true),
+        ] {
+            s.create(
+                ResourceKind::User,
+                json!({"userName": name, "externalId": ext, "active": active, "title": name}),
+            )
+            .expect("created");
+        }
+        let find = |f: &str| names(&s.list(ResourceKind::User, &query(Some(f), 1, 100)));
+        assert_eq!(find(r#"userName eq "ALICE""#), vec!["Alice"]);
+        assert_eq!(find(r#"externalId eq "E2""#), vec!["bob"]);
+        assert!(find(r#"externalId eq "e2""#).is_empty());
+        assert_eq!(
+            find(r#"externalId eq "E2" and active eq false"#),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            find(r#"userName eq "bob" or userName eq "carol""#),
+            vec!["carol", "bob"]
+        );
+        assert_eq!(find("active eq true"), vec!["carol", "bob"]);
+        let alice = s.find(ResourceKind::User, "alice").expect("found");
+        assert_eq!(find(&format!("id eq {}", alice["id"])), vec!["Alice"]);
+        let sorted = |by: &str, desc: bool| {
+            let q = ListQuery {
+                sort_by: AttrPath::parse(by),
+                descending: desc,
+                ..query(None, 1, 100)
+            };
+            names(&s.list(ResourceKind::User, &q))
+        };
+        assert_eq!(sorted("userName", false), vec!["Alice", "bob", "carol"]);
+        assert_eq!(sorted("userName", true), vec!["carol", "bob", "Alice"]);
+        assert_eq!(sorted("title", false), vec!["Alice", "bob", "carol"]);
+        assert_eq!(sorted("meta.created", false), vec!["carol", "Alice", "bob"]);
+        assert_eq!(sorted("nickName", true), vec!["bob", "Alice", "carol"]);
+    }
+
+    // PUT keeps id and created; PATCH is atomic; If-Match guards both; no-op PATCH keeps the version.
+    #[test]
+    fn replace_patch_if_match() {
+        let s = store();
+        let a = s
+            .create(
+                ResourceKind::User,
+                json!({"userName": "a", "title": "T", "active": true}),
+            )
+            .expect("created");
+        s.create(ResourceKind::User, json!({"userName": "b"}))
+            .expect("created");
+        let put = s
+            .replace(
+                ResourceKind::User,
+                &a.id,
+                json!({"id": "ignored", "userName": "a2"}),
+                Some("W/\"1\""),
+            )
+            .expect("put");
+        let doc = put.doc();
+        assert_eq!(doc["id"], *a.id);
+        assert!(doc.get("title").is_none());
+        assert_eq!(put.version, 3);
+        let stale = s
+            .replace(
+                ResourceKind::User,
+                &a.id,
+                json!({"userName": "a3"}),
+                Some("W/\"1\""),
+            )
+            .expect_err("stale");
+        assert_eq!(stale.status, 412);
+        let dup = s
+            .replace(ResourceKind::User, &a.id, json!({"userName": "B"}), None)
+            .expect_err("dup");
+        assert_eq!(dup.status, 409);
+        let ops = patch::parse_body(&json!({"Operations": [
+            {"op": "replace", "path": "title", "value": "new"},
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x"}
+        ]}))
+        .expect("parses");
+        assert_eq!(
+            s.patch(ResourceKind::User, &a.id, &ops, None)
+                .expect_err("noTarget")
+                .scim_type,
+            Some("noTarget")
+        );
+        assert_eq!(
+            s.get_entry(ResourceKind::User, &a.id).map(|e| e.version),
+            Some(3)
+        );
+        assert!(
+            s.get(ResourceKind::User, &a.id)
+                .is_some_and(|d| d.get("title").is_none())
+        );
+        let rename = patch::parse_body(
+            &json!({"Operations": [{"op": "replace", "path": "userName", "value": "b"}]}),
+        )
+        .expect("parses");
+        assert_eq!(
+            s.patch(ResourceKind::User, &a.id, &rename, None)
+                .expect_err("dup")
+                .status,
+            409
+        );
+        let noop = patch::parse_body(
+            &json!({"Operations": [{"op": "replace", "path": "userName", "value": "a2"}]}),
+        )
+        .expect("parses");
+        assert_eq!(
+            s.patch(ResourceKind::User, &a.id, &noop, Some("*"))
+                .expect("noop")
+                .version,
+            3
+        );
+        assert_eq!(
+            s.patch(ResourceKind::User, &a.id, &noop, Some("\"2\""))
+                .expect_err("stale")
+                .status,
+            412
+        );
+        assert_eq!(
+            s.patch(ResourceKind::User, "nope", &noop, None)
+                .expect_err("missing")
+                .status,
+            404
+        );
+        let drop_name =
+            patch::parse_body(&json!({"Operations": [{"op": "remove", "path": "userName"}]}))
+                .expect("parses");
+        assert_eq!(
+            s.patch(ResourceKind::User, &a.id, &drop_name, None)
+                .expect_err("required")
+                .status,
+            400
+        );
+    }
+
+    // Deleting a user or group removes it from every group's members and bumps those groups.
+    #[test]
+    fn delete_cleans_memberships() {
+        let s = store();
+        let ids = s
+            .seed(
+                vec![json!({"userName": "a", "id": "ua"}), json!({"userName": "b", "id": "ub"})],
+                vec![
+                    json!({"displayName": "g1", "id": "g1", "members": [{"value": "ua"}, {"value": "ub"}]}),
+                    json!({"displayName": "g2", "id": "g2", "members": [{"value": "ua"}, {"value": "g1", "type": "Group"}]}),
+                ],
+            )
+            .expect("seeded");
+        assert_eq!(ids.users, vec!["ua", "ub"]);
+        let before = s.get_entry(ResourceKind::Group, "g1").map(|e| e.version);
+        s.delete(ResourceKind::User, "ua", None).expect("deleted");
+        assert_eq!(
+            s.get(ResourceKind::Group, "g1")
+                .map(|g| g["members"].clone()),
+            Some(json!([{"value": "ub"}]))
+        );
+        assert_ne!(
+            s.get_entry(ResourceKind::Group, "g1").map(|e| e.version),
+            before
+        );
+        s.delete(ResourceKind::Group, "g1", None).expect("deleted");
+        assert!(
+            s.get(ResourceKind::Group, "g2")
+                .is_some_and(|g| g.get("members").is_none())
+        );
+        let find = |f: &str| s.list(ResourceKind::Group, &query(Some(f), 1, 10)).total;
+        assert_eq!(find(r#"members[value eq "ub"]"#), 0);
+        assert_eq!(
+            s.delete(ResourceKind::User, "ua", None)
+                .expect_err("gone")
+                .status,
+            404
+        );
+    }
+
+    // Member filters use the index and see changes made through PATCH.
+    #[test]
+    fn member_index() {
+        let s = store();
+        s.seed(
+            vec![json!({"userName": "a", "id": "ua"})],
+            vec![json!({"displayName": "g", "id": "g"})],
+        )
+        .expect("seeded");
+        let count = |f: &str| s.list(ResourceKind::Group, &query(Some(f), 1, 10)).total;
+        assert_eq!(count(r#"members[value eq "ua"]"#), 0);
+        let add = patch::parse_body(
+            &json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": "ua"}]}]}),
+        )
+        .expect("parses");
+        s.patch(ResourceKind::Group, "g", &add, None)
+            .expect("patched");
+        assert_eq!(count(r#"members[value eq "ua"]"#), 1);
+        assert_eq!(count(r#"members.value eq "ua""#), 1);
+        assert_eq!(count(r#"members[value eq "ua" and type eq "User"]"#), 0);
+    }
+
+    // Seeding is all-or-nothing and fast.
+    #[test]
+    fn seed_validation() {
+        let s = store();
+        let err = s
+            .seed(
+                vec![json!({"userName": "a"}), json!({"userName": "A"})],
+                vec![],
+            )
+            .expect_err("dup");
+        assert_eq!(err.status, 409);
+        assert!(err.detail.contains("#1"), "{}", err.detail);
+        assert_eq!(s.count(ResourceKind::User), 0);
+        let err = s
+            .seed(vec![json!({"title": "x"})], vec![])
+            .expect_err("invalid");
+        assert!(err.detail.starts_with("user #0"), "{}", err.detail);
+        let users = (0..5000)
+            .map(|i| json!({"userName": format!("user{i}@x"), "active": true}))
+            .collect();
+        let ids = s.seed(users, vec![]).expect("seeded");
+        assert_eq!(ids.users.len(), 5000);
+        assert_eq!(s.count(ResourceKind::User), 5000);
+        assert!(s.find(ResourceKind::User, "USER4999@X").is_some());
+    }
+}

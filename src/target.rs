@@ -1,0 +1,207 @@
+//! Turning `scimctl.yaml`'s `target` (or `--target URL`) into a connected [`ScimClient`].
+//!
+//! The sandbox target starts the embedded store in-process on an ephemeral loopback port and
+//! reaches it through the same client layer as any tenant, so plan and apply behave the same
+//! against it. Credentials are read here, at connect time, straight into [`Secret`]; nothing
+//! else in the program sees them.
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use crate::model::{Config, OAuthClient, SecretSource, Target, ValueSource};
+use crate::sandbox::{self, RunningSandbox, SandboxConfig};
+use crate::scim::{ClientConfig, Credentials, OAuthSettings, ScimClient, ScimError, Secret};
+
+/// Where the sandbox keeps its state when `scimctl.yaml` names no path.
+pub const DEFAULT_SANDBOX_STATE: &str = ".scimctl/sandbox.json";
+
+/// A failure to reach the configured target.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// A credential could not be read.
+    #[error("target credential: {0}")]
+    Credential(String),
+    /// The client could not be built (bad URL, plain http to a remote host).
+    #[error("target: {0}")]
+    Client(#[from] ScimError),
+    /// The embedded sandbox did not start.
+    #[error("sandbox: {0}")]
+    Sandbox(#[from] sandbox::SandboxError),
+    /// A target kind whose issue has not landed yet.
+    #[error("target kind `{0}` is not implemented yet")]
+    NotImplemented(&'static str),
+}
+
+/// A client for the target, plus the embedded sandbox when that is the target (kept alive
+/// for as long as the connection is).
+#[derive(Debug)]
+pub struct Connection {
+    /// The client to read and write the tenant with.
+    pub client: ScimClient,
+    /// What the target is, for messages: a URL or `sandbox (<path>)`.
+    pub description: String,
+    sandbox: Option<RunningSandbox>,
+}
+
+impl Connection {
+    /// Stops the embedded sandbox, if any, flushing its state file.
+    pub async fn close(self) -> Result<(), TargetError> {
+        if let Some(s) = self.sandbox {
+            s.shutdown().await?;
+        }
+        Ok(())
+    }
+}
+
+/// Connects to the target: `override_url` (from `--target` or `SCIMCTL_TARGET`, with the
+/// token from `SCIMCTL_TOKEN`) wins over `scimctl.yaml`; no target at all means the sandbox.
+/// `config_dir` is the directory of `scimctl.yaml`, against which relative paths resolve.
+pub async fn connect(
+    config: &Config,
+    config_dir: &Path,
+    override_url: Option<&str>,
+) -> Result<Connection, TargetError> {
+    if let Some(url) = override_url {
+        let mut client = ClientConfig::new(url);
+        if let Some(token) = std::env::var("SCIMCTL_TOKEN")
+            .ok()
+            .filter(|t| !t.is_empty())
+        {
+            client.credentials = Credentials::Bearer(Secret::new(token));
+        }
+        return Ok(Connection {
+            client: ScimClient::new(client)?,
+            description: url.to_owned(),
+            sandbox: None,
+        });
+    }
+    match &config.target {
+        None => connect_sandbox(&PathBuf::from(DEFAULT_SANDBOX_STATE)).await,
+        Some(Target::Sandbox { path }) => {
+            let state = path.as_ref().map_or_else(
+                || PathBuf::from(DEFAULT_SANDBOX_STATE),
+                |p| config_dir.join(p),
+            );
+            connect_sandbox(&state).await
+        }
+        Some(Target::Scim {
+            url,
+            token,
+            oauth,
+            requests_per_minute,
+        }) => {
+            let mut client = ClientConfig::new(url.clone());
+            client.requests_per_minute = *requests_per_minute;
+            client.credentials = match (token, oauth) {
+                (Some(token), _) => Credentials::Bearer(read_secret(token, config_dir)?),
+                (None, Some(oauth)) => Credentials::OAuth(oauth_settings(oauth, config_dir)?),
+                (None, None) => Credentials::None,
+            };
+            Ok(Connection {
+                client: ScimClient::new(client)?,
+                description: url.clone(),
+                sandbox: None,
+            })
+        }
+        Some(Target::Genesys { .. }) => Err(TargetError::NotImplemented("genesys")),
+    }
+}
+
+async fn connect_sandbox(state: &Path) -> Result<Connection, TargetError> {
+    let running = sandbox::start(
+        SandboxConfig {
+            state_path: Some(state.to_path_buf()),
+            ..SandboxConfig::default()
+        },
+        SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+    )
+    .await?;
+    let mut client = ClientConfig::new(running.base_url.clone());
+    // In-process and on loopback: more parallelism than a remote tenant would welcome.
+    client.max_concurrency = 8;
+    Ok(Connection {
+        client: ScimClient::new(client)?,
+        description: format!("sandbox ({})", state.display()),
+        sandbox: Some(running),
+    })
+}
+
+fn oauth_settings(oauth: &OAuthClient, dir: &Path) -> Result<OAuthSettings, TargetError> {
+    Ok(OAuthSettings {
+        token_url: oauth.token_url.clone(),
+        client_id: match &oauth.client_id {
+            ValueSource::Literal(v) => v.clone(),
+            ValueSource::Source(s) => read_secret(s, dir)?.expose().to_owned(),
+        },
+        client_secret: read_secret(&oauth.client_secret, dir)?,
+        scope: oauth.scope.clone(),
+    })
+}
+
+/// Reads a secret from its source. Errors name the variable or file, never a value.
+pub fn read_secret(source: &SecretSource, dir: &Path) -> Result<Secret, TargetError> {
+    match source {
+        SecretSource::FromEnv(var) => match std::env::var(var) {
+            Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
+            _ => Err(TargetError::Credential(format!(
+                "environment variable `{var}` is not set"
+            ))),
+        },
+        SecretSource::FromFile(path) => {
+            let full = dir.join(path);
+            let text = std::fs::read_to_string(&full).map_err(|e| {
+                TargetError::Credential(format!("cannot read {}: {e}", full.display()))
+            })?;
+            let trimmed = text.trim_end_matches(['\r', '\n']);
+            if trimmed.is_empty() {
+                return Err(TargetError::Credential(format!(
+                    "{} is empty",
+                    full.display()
+                )));
+            }
+            Ok(Secret::new(trimmed))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A missing variable or file is named; nothing else is said.
+    #[test]
+    fn credential_errors_name_the_source() {
+        let err = read_secret(
+            &SecretSource::FromEnv("SCIMCTL_TEST_SURELY_UNSET".into()),
+            Path::new("."),
+        )
+        .expect_err("unset");
+        assert_eq!(
+            err.to_string(),
+            "target credential: environment variable `SCIMCTL_TEST_SURELY_UNSET` is not set"
+        );
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("token"), "abc\n").expect("write");
+        let secret =
+            read_secret(&SecretSource::FromFile("token".into()), dir.path()).expect("readable");
+        assert_eq!(secret.expose(), "abc");
+    }
+
+    /// Plain http to a remote host is refused before anything is sent.
+    #[tokio::test]
+    async fn remote_http_is_refused() {
+        let config = Config {
+            target: Some(Target::Scim {
+                url: "http://idp.example.com/scim/v2".into(),
+                token: None,
+                oauth: None,
+                requests_per_minute: None,
+            }),
+            ..Config::default()
+        };
+        let err = connect(&config, Path::new("."), None)
+            .await
+            .expect_err("refused");
+        assert!(err.to_string().contains("https is required"), "{err}");
+    }
+}
