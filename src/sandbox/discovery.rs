@@ -73,7 +73,10 @@ impl Discovery {
                 "description": "User Account",
                 "schema": USER_URN,
                 "schemaExtensions": extensions,
-                "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/User")}
+                "meta": {
+                    "resourceType": "ResourceType",
+                    "location": format!("{base_url}/ResourceTypes/User")
+                }
             }),
             json!({
                 "schemas": [RESOURCE_TYPE_URN],
@@ -82,7 +85,10 @@ impl Discovery {
                 "endpoint": "/Groups",
                 "description": "Group",
                 "schema": GROUP_URN,
-                "meta": {"resourceType": "ResourceType", "location": format!("{base_url}/ResourceTypes/Group")}
+                "meta": {
+                    "resourceType": "ResourceType",
+                    "location": format!("{base_url}/ResourceTypes/Group")
+                }
             }),
         ];
         let schemas = vec![

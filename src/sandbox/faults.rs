@@ -153,6 +153,18 @@ mod tests {
         assert_eq!(f.decide(Instant::now()).0, Verdict::Pass);
     }
 
+    // A fixed error_status replaces the 503/500 alternation.
+    #[test]
+    fn fixed_error_status() {
+        let f = FaultInjector::new(Faults {
+            error_rate: 1.0,
+            error_status: Some(502),
+            ..Faults::default()
+        });
+        let now = Instant::now();
+        assert!((0..5).all(|_| f.decide(now).0 == Verdict::Error(502)));
+    }
+
     // Error and drop fractions are roughly right, alternate 503/500, and repeat with the seed.
     #[test]
     fn rates_and_reproducibility() {

@@ -137,8 +137,10 @@ impl Literal {
 /// A parsed filter.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum Filter {
-    Or(Box<Filter>, Box<Filter>),
-    And(Box<Filter>, Box<Filter>),
+    /// Any of these (never fewer than two).
+    Or(Vec<Filter>),
+    /// All of these (never fewer than two).
+    And(Vec<Filter>),
     Not(Box<Filter>),
     Present(AttrPath),
     Compare {
@@ -168,7 +170,12 @@ impl Filter {
     /// Parses a filter; any syntax error is a 400 `invalidFilter`.
     pub(crate) fn parse(text: &str) -> Result<Filter, ScimError> {
         let tokens = tokenize(text).map_err(ScimError::invalid_filter)?;
-        let mut parser = Parser { tokens, pos: 0 };
+        let mut parser = Parser {
+            tokens,
+            pos: 0,
+            depth: 0,
+            terms: 0,
+        };
         let filter = parser.or_expr().map_err(ScimError::invalid_filter)?;
         if parser.pos != parser.tokens.len() {
             return Err(ScimError::invalid_filter(format!(
@@ -249,20 +256,16 @@ impl Filter {
             Filter::Elements { path, filter } if path.is_core_attr(core_urn, "members") => {
                 member_hint(filter)
             }
-            Filter::And(a, b) => {
-                match (
-                    a.index_hint(core_urn, name_attr),
-                    b.index_hint(core_urn, name_attr),
-                ) {
-                    (Some(x), Some(y)) => Some(if x.len() <= y.len() { x } else { y }),
-                    (x, y) => x.or(y),
-                }
-            }
-            Filter::Or(a, b) => {
-                let mut keys = a.index_hint(core_urn, name_attr)?;
-                keys.extend(b.index_hint(core_urn, name_attr)?);
+            // Any conjunct's keys will do; take the fewest.
+            Filter::And(all) => all
+                .iter()
+                .filter_map(|f| f.index_hint(core_urn, name_attr))
+                .min_by_key(Vec::len),
+            // Every disjunct needs keys.
+            Filter::Or(any) => any.iter().try_fold(Vec::new(), |mut keys, f| {
+                keys.extend(f.index_hint(core_urn, name_attr)?);
                 Some(keys)
-            }
+            }),
             _ => None,
         }
     }
@@ -281,12 +284,11 @@ fn member_hint(inner: &Filter) -> Option<Vec<IndexKey>> {
         {
             Some(vec![IndexKey::Member(text.clone())])
         }
-        Filter::And(a, b) => member_hint(a).or_else(|| member_hint(b)),
-        Filter::Or(a, b) => {
-            let mut keys = member_hint(a)?;
-            keys.extend(member_hint(b)?);
+        Filter::And(all) => all.iter().filter_map(member_hint).min_by_key(Vec::len),
+        Filter::Or(any) => any.iter().try_fold(Vec::new(), |mut keys, f| {
+            keys.extend(member_hint(f)?);
             Some(keys)
-        }
+        }),
         _ => None,
     }
 }
@@ -377,9 +379,17 @@ pub(crate) fn string_end(bytes: &[u8], start: usize) -> Option<usize> {
     None
 }
 
+/// Deepest nesting of parentheses, `not` and value filters accepted.
+const MAX_DEPTH: usize = 32;
+/// Most comparisons in one filter.
+const MAX_TERMS: usize = 1000;
+
 struct Parser {
     tokens: Vec<Token>,
     pos: usize,
+    /// Current nesting, bounded by [`MAX_DEPTH`] so hostile input cannot exhaust the stack.
+    depth: usize,
+    terms: usize,
 }
 
 impl Parser {
@@ -406,33 +416,53 @@ impl Parser {
     }
 
     fn or_expr(&mut self) -> Result<Filter, String> {
-        let mut left = self.and_expr()?;
+        let mut any = vec![self.and_expr()?];
         while self.peek_keyword("or") {
             self.pos += 1;
-            let right = self.and_expr()?;
-            left = Filter::Or(Box::new(left), Box::new(right));
+            any.push(self.and_expr()?);
         }
-        Ok(left)
+        Ok(if any.len() == 1 {
+            any.remove(0)
+        } else {
+            Filter::Or(any)
+        })
     }
 
     fn and_expr(&mut self) -> Result<Filter, String> {
-        let mut left = self.unary()?;
+        let mut all = vec![self.unary()?];
         while self.peek_keyword("and") {
             self.pos += 1;
-            let right = self.unary()?;
-            left = Filter::And(Box::new(left), Box::new(right));
+            all.push(self.unary()?);
         }
-        Ok(left)
+        Ok(if all.len() == 1 {
+            all.remove(0)
+        } else {
+            Filter::And(all)
+        })
+    }
+
+    /// Parses something nested one level deeper.
+    fn nested<T>(
+        &mut self,
+        parse: impl FnOnce(&mut Self) -> Result<T, String>,
+    ) -> Result<T, String> {
+        if self.depth >= MAX_DEPTH {
+            return Err(format!("filter nested deeper than {MAX_DEPTH} levels"));
+        }
+        self.depth += 1;
+        let parsed = parse(self);
+        self.depth -= 1;
+        parsed
     }
 
     fn unary(&mut self) -> Result<Filter, String> {
         if self.peek_keyword("not") && matches!(self.tokens.get(self.pos + 1), Some(Token::Open)) {
             self.pos += 1;
-            return Ok(Filter::Not(Box::new(self.unary()?)));
+            return Ok(Filter::Not(Box::new(self.nested(Self::unary)?)));
         }
         match self.next() {
             Some(Token::Open) => {
-                let inner = self.or_expr()?;
+                let inner = self.nested(Self::or_expr)?;
                 self.expect(&Token::Close)?;
                 Ok(inner)
             }
@@ -443,11 +473,15 @@ impl Parser {
     }
 
     fn attr_expr(&mut self, word: &str) -> Result<Filter, String> {
+        self.terms += 1;
+        if self.terms > MAX_TERMS {
+            return Err(format!("filter has more than {MAX_TERMS} comparisons"));
+        }
         let path =
             AttrPath::parse(word).ok_or_else(|| format!("invalid attribute path `{word}`"))?;
         if matches!(self.peek(), Some(Token::OpenBracket)) {
             self.pos += 1;
-            let inner = self.or_expr()?;
+            let inner = self.nested(Self::or_expr)?;
             self.expect(&Token::CloseBracket)?;
             return Ok(Filter::Elements {
                 path,
@@ -633,8 +667,8 @@ fn case_exact(path: &AttrPath, scope: &Scope<'_>) -> bool {
 
 fn eval(filter: &Filter, doc: &Map<String, Value>, scope: &Scope<'_>) -> bool {
     match filter {
-        Filter::Or(a, b) => eval(a, doc, scope) || eval(b, doc, scope),
-        Filter::And(a, b) => eval(a, doc, scope) && eval(b, doc, scope),
+        Filter::Or(any) => any.iter().any(|f| eval(f, doc, scope)),
+        Filter::And(all) => all.iter().all(|f| eval(f, doc, scope)),
         Filter::Not(inner) => !eval(inner, doc, scope),
         Filter::Present(path) => {
             if path.sub.is_none() {
@@ -892,6 +926,28 @@ mod tests {
             assert_eq!(err.status, 400, "{bad}");
             assert_eq!(err.scim_type, Some("invalidFilter"), "{bad}");
         }
+    }
+
+    // Hostile nesting and length are refused instead of exhausting the stack; long flat
+    // or-chains (batch lookups) are fine.
+    #[test]
+    fn limits() {
+        let deep = format!("{}userName pr{}", "(".repeat(100_000), ")".repeat(100_000));
+        assert_eq!(
+            Filter::parse(&deep).expect_err("deep").scim_type,
+            Some("invalidFilter")
+        );
+        let nots = format!("{}userName pr{}", "not (".repeat(40), ")".repeat(40));
+        assert!(Filter::parse(&nots).is_err());
+        let ok = format!("{}userName pr{}", "(".repeat(30), ")".repeat(30));
+        assert!(Filter::parse(&ok).is_ok());
+        let ids: Vec<String> = (0..1000).map(|i| format!("id eq \"{i}\"")).collect();
+        let many = Filter::parse(&ids.join(" or ")).expect("1000 terms");
+        assert_eq!(
+            many.index_hint(USER, "userName").map(|k| k.len()),
+            Some(1000)
+        );
+        assert!(Filter::parse(&format!("{} or id eq \"x\"", ids.join(" or "))).is_err());
     }
 
     // The store can answer indexed equality filters without a scan.

@@ -351,7 +351,11 @@ fn list_response(page: &ListPage, kind: ResourceKind, projection: Option<&Projec
     let mut out = Vec::with_capacity(size + 192);
     out.extend_from_slice(
         format!(
-            "{{\"schemas\":[\"{LIST_URN}\"],\"totalResults\":{},\"startIndex\":{},\"itemsPerPage\":{},\"Resources\":[",
+            concat!(
+                "{{\"schemas\":[\"{}\"],\"totalResults\":{},\"startIndex\":{},",
+                "\"itemsPerPage\":{},\"Resources\":["
+            ),
+            LIST_URN,
             page.total,
             page.start_index,
             page.items.len()

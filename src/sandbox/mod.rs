@@ -1,14 +1,16 @@
 //! The embedded SCIM 2.0 sandbox: an in-memory (optionally file-backed) user and group store
-//! served over HTTP on loopback, compatible for a client with the third-party `scim2-server`
-//! peer (see `/work/shared/peers/scim2-server-notes.md`), plus fault injection (latency, rate
-//! limit, 5xx, dropped connections) and counters for tests and benchmarks. This module owns the
-//! public API and the server's lifecycle (bind, load, serve, flush, stop); the request handling
-//! lives in `http`, the data in `store`, the state file in `persist`.
+//! served over HTTP on loopback, compatible for a client with the third-party peer (the Python
+//! package `scim2-server` 0.8.3, which the integration tests also run against), plus fault
+//! injection (latency, rate limit, 5xx, dropped connections) and counters for tests and
+//! benchmarks. This module owns the public API and the server's lifecycle (bind, load, serve,
+//! flush, stop); the request handling lives in `http`, the data in `store`, the state file in
+//! `persist`. It knows nothing of the SCIM client or the CLI.
 //!
 //! Where it differs from the peer, on purpose: deleting a resource removes it from every
 //! group's members; group `displayName` is unique; PATCH answers 200 with the resource (the
 //! peer answers 204); unknown attributes are kept rather than refused; the default list order
-//! is creation order (stable while paging) rather than by id; `count` defaults to 100.
+//! is creation order (stable while paging) rather than by id; `count` defaults to 100; bulk and
+//! root-level search are not offered.
 
 mod auth;
 mod clock;
@@ -158,8 +160,8 @@ pub struct Faults {
     /// Fixed window: more than `requests` in `window` gets 429 and `Retry-After` (whole
     /// seconds, rounded up, until the window ends, at least 1).
     pub rate_limit: Option<RateLimit>,
-    /// Fraction (0..1) of requests answered 503/500 (alternating) with an RFC 7644 error body,
-    /// before doing anything.
+    /// Fraction (0..1) of requests answered with an injected 5xx (see `error_status`) and an
+    /// RFC 7644 error body, before doing anything.
     pub error_rate: f64,
     /// The status of injected errors; `None` alternates 503 and 500.
     pub error_status: Option<u16>,
@@ -306,6 +308,7 @@ pub async fn start(
 
     let persister = match config.state_path.clone() {
         Some(path) => {
+            let existed = path.exists();
             let loading = store.clone();
             let load_path = path.clone();
             tokio::task::spawn_blocking(move || persist::load(&load_path, &loading))
@@ -314,7 +317,8 @@ pub async fn start(
                     path: path.clone(),
                     source: std::io::Error::other(join.to_string()),
                 })??;
-            Some(Arc::new(Persister::new(path, store.generation())))
+            let on_disk = existed.then(|| store.generation());
+            Some(Arc::new(Persister::new(path, on_disk)))
         }
         None => None,
     };
@@ -447,8 +451,8 @@ mod tests {
         sandbox.shutdown().await.expect("stops");
     }
 
-    // A dropped request reaches the client as a transport error, not as a status; the next
-    // request on a fresh connection works.
+    // A dropped request reaches the client as a transport error, not as a status, also on a
+    // reused keep-alive connection; discovery on the same client keeps working.
     #[tokio::test]
     async fn dropped_connection_is_a_transport_error() {
         let faults = Faults {
@@ -459,26 +463,26 @@ mod tests {
             .await
             .expect("starts");
         let client = reqwest::Client::new();
-        let err = client
-            .post(format!("{}/Users", sandbox.base_url))
-            .json(&json!({"userName": "x"}))
-            .send()
-            .await
-            .expect_err("dropped");
-        assert!(err.status().is_none(), "{err:?}");
-        assert!(
-            err.is_request() || err.is_connect() || err.is_body(),
-            "{err:?}"
-        );
-        // discovery is never faulted, even on the same client
-        let spc = client
-            .get(format!("{}/ServiceProviderConfig", sandbox.base_url))
-            .send()
-            .await
-            .expect("sent");
-        assert_eq!(spc.status(), 200);
+        let spc = format!("{}/ServiceProviderConfig", sandbox.base_url);
+        // Opens the pooled connection the next request reuses.
+        assert_eq!(client.get(&spc).send().await.expect("sent").status(), 200);
+        for _ in 0..2 {
+            let err = client
+                .post(format!("{}/Users", sandbox.base_url))
+                .json(&json!({"userName": "x"}))
+                .send()
+                .await
+                .expect_err("dropped");
+            assert!(err.status().is_none(), "{err:?}");
+            assert!(
+                err.is_request() || err.is_connect() || err.is_body(),
+                "{err:?}"
+            );
+        }
+        assert_eq!(client.get(&spc).send().await.expect("sent").status(), 200);
         let stats = sandbox.stats();
-        assert_eq!(stats.faults.drops, 1);
+        assert_eq!((stats.faults.drops, stats.requests), (2, 4));
+        assert_eq!(stats.status(200), 2);
         assert_eq!(sandbox.store().count(ResourceKind::User), 0);
         sandbox.shutdown().await.expect("stops");
     }
@@ -527,8 +531,7 @@ mod tests {
     async fn serve_until_signal() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
-        persist::write_state_file(&path, vec![json!({"userName": "seeded"})], vec![])
-            .expect("seeded");
+        persist::write_state_file(&path, &[json!({"userName": "seeded"})], &[]).expect("seeded");
         let (tx, rx) = oneshot::channel::<()>();
         let config = SandboxConfig::default().with_state_path(&path);
         let serving = tokio::spawn(serve(config, loopback(), async {

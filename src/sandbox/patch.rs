@@ -359,7 +359,8 @@ fn set_attr(
                 Ok(())
             }
             Some(Value::Array(_)) => Err(ScimError::invalid_path(format!(
-                "{attr} is multi-valued: select values with a filter, as in {attr}[type eq \"work\"].{sub}"
+                "{attr} is multi-valued: select values with a filter, \
+                 as in {attr}[type eq \"work\"].{sub}"
             ))),
             Some(_) => Err(ScimError::invalid_path(format!(
                 "{attr} has no sub-attributes"

@@ -62,7 +62,7 @@ pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
         )));
     }
     store
-        .restore(file.users, file.groups, file.counter)
+        .restore(&file.users, &file.groups, file.counter)
         .map_err(corrupt)
 }
 
@@ -142,10 +142,13 @@ pub(crate) struct Persister {
 }
 
 impl Persister {
-    pub(crate) fn new(path: PathBuf, loaded_generation: u64) -> Self {
+    /// A persister for `path`, whose current contents match store generation `on_disk`
+    /// (`None` when the file does not exist yet: the first flush then writes it even if
+    /// nothing changed, so a stopped sandbox always leaves its state file behind).
+    pub(crate) fn new(path: PathBuf, on_disk: Option<u64>) -> Self {
         Persister {
             path,
-            written: Mutex::new(Some(loaded_generation)),
+            written: Mutex::new(on_disk),
         }
     }
 
@@ -200,8 +203,8 @@ pub(crate) async fn run_flusher(
 /// would, in bulk. `meta.location` is fixed up when a sandbox loads the file.
 pub fn write_state_file(
     path: &Path,
-    users: Vec<Value>,
-    groups: Vec<Value>,
+    users: impl AsRef<[Value]>,
+    groups: impl AsRef<[Value]>,
 ) -> Result<super::SeedIds, SandboxError> {
     let store = Store::new("http://localhost/scim/v2", Clock::system());
     let ids = store.seed(users, groups).map_err(|e| {
@@ -246,9 +249,9 @@ mod tests {
         let path = dir.path().join("nested/state.json");
         let a = store();
         a.seed(
-            vec![json!({"userName": "a", "id": "ua", "password": "secret-pw",
+            &[json!({"userName": "a", "id": "ua", "password": "secret-pw",
                 "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Ops"}})],
-            vec![json!({"displayName": "g", "members": [{"value": "ua"}]})],
+            &[json!({"displayName": "g", "members": [{"value": "ua"}]})],
         )
         .expect("seeded");
         write_atomic(&path, &encode(&a.snapshot())).expect("written");
@@ -344,7 +347,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
         let store = Arc::new(store());
-        let persister = Arc::new(Persister::new(path.clone(), store.generation()));
+        let persister = Arc::new(Persister::new(path.clone(), Some(store.generation())));
         let (stop, stopped) = oneshot::channel();
         let task = tokio::spawn(run_flusher(persister.clone(), store.clone(), stopped));
         for i in 0..300 {
@@ -372,23 +375,42 @@ mod tests {
         assert_eq!(last["users"].as_array().map(Vec::len), Some(301));
     }
 
+    // A state file that did not exist is written on the final flush even without changes.
+    #[tokio::test]
+    async fn first_flush_creates_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("fresh.json");
+        let store = store();
+        let persister = Persister::new(path.clone(), None);
+        persister.flush(&store).await.expect("written");
+        let written: Value =
+            serde_json::from_slice(&fs::read(&path).expect("exists")).expect("json");
+        assert_eq!(
+            written,
+            serde_json::json!({"version": 1, "users": [], "groups": [], "counter": 0})
+        );
+        fs::remove_file(&path).expect("removed");
+        persister.flush(&store).await.expect("nothing to do");
+        assert!(!path.exists(), "unchanged store is not rewritten");
+    }
+
     // write_state_file seeds in bulk and the file loads.
     #[test]
     fn bulk_state_file() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("bulk.json");
-        let users = (0..2000)
+        let users: Vec<Value> = (0..2000)
             .map(|i| json!({"userName": format!("u{i}"), "id": format!("{i:032x}")}))
             .collect();
         let groups =
             vec![json!({"displayName": "all", "members": [{"value": format!("{:032x}", 7)}]})];
-        let ids = write_state_file(&path, users, groups).expect("written");
+        let ids = write_state_file(&path, &users, &groups).expect("written");
         assert_eq!(ids.users.len(), 2000);
         let s = store();
         load(&path, &s).expect("loads");
         assert_eq!(s.count(ResourceKind::User), 2000);
         assert_eq!(s.count(ResourceKind::Group), 1);
-        let err = write_state_file(&path, vec![json!({"userName": "x"})], vec![json!({})])
+        let err = write_state_file(&path, &[json!({"userName": "x"})], &[json!({})])
             .expect_err("invalid");
         assert!(
             matches!(

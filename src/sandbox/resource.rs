@@ -111,10 +111,49 @@ const CANONICAL: [&str; 28] = [
     "department",
 ];
 
+/// Whether `name` is one of [`CANONICAL`] or a known URN, spelled exactly.
+fn is_canonical(name: &str) -> bool {
+    matches!(
+        name,
+        "schemas"
+            | "id"
+            | "externalId"
+            | "meta"
+            | "userName"
+            | "name"
+            | "displayName"
+            | "nickName"
+            | "profileUrl"
+            | "title"
+            | "userType"
+            | "preferredLanguage"
+            | "locale"
+            | "timezone"
+            | "active"
+            | "password"
+            | "emails"
+            | "phoneNumbers"
+            | "ims"
+            | "photos"
+            | "addresses"
+            | "groups"
+            | "entitlements"
+            | "roles"
+            | "x509Certificates"
+            | "members"
+            | "employeeNumber"
+            | "department"
+            | USER_URN
+            | GROUP_URN
+            | ENTERPRISE_URN
+            | GENESYS_URN
+    )
+}
+
 /// The canonical spelling of a top-level attribute or extension URN, if the sandbox knows it.
 pub(crate) fn canonical(name: &str) -> &str {
-    // Most keys are already spelled canonically; an exact comparison (length first) is cheap.
-    if CANONICAL.contains(&name) || KNOWN_EXTENSIONS.contains(&name) {
+    // Most keys are already spelled canonically; a `match` on the exact spelling is cheap.
+    if is_canonical(name) {
         return name;
     }
     CANONICAL
@@ -199,40 +238,10 @@ pub(crate) fn prepare(
 pub(crate) fn normalize(doc: &mut Map<String, Value>, kind: ResourceKind) {
     doc.remove("password");
     doc.retain(|key, value| !(is_urn(key) && value.as_object().is_some_and(Map::is_empty)));
-    let listed: Vec<String> = match doc.get("schemas") {
-        Some(Value::Array(items)) => items
-            .iter()
-            .filter_map(|v| v.as_str().map(str::to_owned))
-            .collect(),
-        _ => Vec::new(),
-    };
-    let mut schemas = vec![Value::from(kind.core_urn())];
-    let add = |urn: &str, schemas: &mut Vec<Value>| {
-        if !schemas
-            .iter()
-            .any(|s| s.as_str().is_some_and(|s| s.eq_ignore_ascii_case(urn)))
-        {
-            schemas.push(Value::from(urn));
-        }
-    };
-    for urn in &listed {
-        if doc
-            .iter()
-            .any(|(k, v)| k.eq_ignore_ascii_case(urn) && v.is_object())
-        {
-            add(urn, &mut schemas);
-        }
-    }
-    let extensions: Vec<String> = doc
-        .iter()
-        .filter(|(k, v)| is_urn(k) && v.is_object())
-        .map(|(k, _)| k.clone())
+    let schemas: Vec<Value> = expected_schemas(doc, kind)
+        .into_iter()
+        .map(Value::from)
         .collect();
-    for urn in &extensions {
-        if !urn.eq_ignore_ascii_case(kind.core_urn()) {
-            add(urn, &mut schemas);
-        }
-    }
     doc.insert("schemas".to_owned(), Value::Array(schemas));
 
     if let Some(active) = doc.get_mut("active") {
@@ -256,6 +265,68 @@ pub(crate) fn normalize(doc: &mut Map<String, Value>, kind: ResourceKind) {
             None => true,
         });
     }
+}
+
+/// The `schemas` a resource carries: its core schema first, then every extension holding
+/// data, those already listed first (in their listed order and spelling), then the others in
+/// key order.
+pub(crate) fn expected_schemas(doc: &Map<String, Value>, kind: ResourceKind) -> Vec<&str> {
+    let has_data = |urn: &str| {
+        !urn.eq_ignore_ascii_case(kind.core_urn())
+            && doc.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case(urn) && v.as_object().is_some_and(|m| !m.is_empty())
+            })
+    };
+    let mut schemas = vec![kind.core_urn()];
+    if let Some(Value::Array(listed)) = doc.get("schemas") {
+        for urn in listed.iter().filter_map(Value::as_str) {
+            if is_urn(urn) && has_data(urn) {
+                push_unique(urn, &mut schemas);
+            }
+        }
+    }
+    for key in doc.keys() {
+        if is_urn(key) && has_data(key) {
+            push_unique(key, &mut schemas);
+        }
+    }
+    schemas
+}
+
+fn push_unique<'a>(urn: &'a str, schemas: &mut Vec<&'a str>) {
+    if !schemas.iter().any(|s| s.eq_ignore_ascii_case(urn)) {
+        schemas.push(urn);
+    }
+}
+
+/// Whether [`prepare`] would keep `doc` as it is, apart from dropping `id`, `meta`,
+/// `password` and (users) `groups` and rewriting `schemas`, which [`write_stamped`] does while
+/// serializing. Bulk seeding then reads the caller's document instead of copying it.
+pub(crate) fn is_normal(doc: &Map<String, Value>, kind: ResourceKind) -> bool {
+    let keys_ok = doc.iter().all(|(key, value)| {
+        canonical(key) == key.as_str()
+            && !(is_urn(key) && value.as_object().is_some_and(Map::is_empty))
+    });
+    let booleans_ok = !doc.get("active").is_some_and(Value::is_string)
+        && doc.values().all(|value| match value {
+            Value::Array(items) => items
+                .iter()
+                .all(|item| !item.get("primary").is_some_and(Value::is_string)),
+            _ => true,
+        });
+    let members_ok = kind == ResourceKind::User
+        || match doc.get("members") {
+            Some(Value::Array(members)) => {
+                let mut seen = std::collections::HashSet::new();
+                members.iter().all(|m| {
+                    m.get("value")
+                        .and_then(Value::as_str)
+                        .is_none_or(|v| seen.insert(v))
+                })
+            }
+            _ => true,
+        };
+    keys_ok && booleans_ok && members_ok
 }
 
 /// `"True"` → `true`, as the peer coerces Azure AD's string booleans.
@@ -354,16 +425,83 @@ pub(crate) struct Stamp<'a> {
     pub(crate) location: &'a str,
 }
 
-/// Sets `id` and `meta` (RFC 7643 §3.1).
-pub(crate) fn stamp(doc: &mut Map<String, Value>, kind: ResourceKind, stamp: &Stamp<'_>) {
-    doc.insert("id".to_owned(), Value::from(stamp.id));
-    let mut meta = Map::new();
-    meta.insert("resourceType".to_owned(), Value::from(kind.resource_type()));
-    meta.insert("created".to_owned(), Value::from(stamp.created));
-    meta.insert("lastModified".to_owned(), Value::from(stamp.modified));
-    meta.insert("location".to_owned(), Value::from(stamp.location));
-    meta.insert("version".to_owned(), Value::from(etag(stamp.version)));
-    doc.insert("meta".to_owned(), Value::Object(meta));
+/// Serializes `doc` as stored: `id` and `meta` (RFC 7643 §3.1) from `stamp`, `schemas` from
+/// `schemas` when given, and never `password` (nor a user's read-only `groups`); whatever `doc`
+/// holds under those names is ignored. Keys come out in the sorted order serializing the
+/// stamped map would give, but `doc` is neither copied nor changed, so bulk seeding can
+/// serialize the caller's documents as they are.
+pub(crate) fn write_stamped(
+    out: &mut Vec<u8>,
+    doc: &Map<String, Value>,
+    kind: ResourceKind,
+    stamp: &Stamp<'_>,
+    schemas: Option<&[&str]>,
+) -> serde_json::Result<()> {
+    let version = etag(stamp.version);
+    let meta = [
+        ("created", stamp.created),
+        ("lastModified", stamp.modified),
+        ("location", stamp.location),
+        ("resourceType", kind.resource_type()),
+        ("version", version.as_str()),
+    ];
+    let skip = |name: &str| {
+        matches!(name, "id" | "meta" | "password")
+            || (name == "schemas" && schemas.is_some())
+            || (name == "groups" && kind == ResourceKind::User)
+    };
+    // The attributes written from `stamp`/`schemas`, in sorted key order.
+    let mut injected = vec!["id", "meta"];
+    if schemas.is_some() {
+        injected.push("schemas");
+    }
+    let mut injected = injected.into_iter().peekable();
+    let mut first = true;
+    let mut write_key = |out: &mut Vec<u8>, name: &str| -> serde_json::Result<()> {
+        if !std::mem::take(&mut first) {
+            out.push(b',');
+        }
+        serde_json::to_writer(&mut *out, name)?;
+        out.push(b':');
+        Ok(())
+    };
+    let write_injected = |out: &mut Vec<u8>, name: &str| -> serde_json::Result<()> {
+        match name {
+            "id" => serde_json::to_writer(&mut *out, stamp.id),
+            "meta" => {
+                out.push(b'{');
+                for (i, (key, value)) in meta.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut *out, key)?;
+                    out.push(b':');
+                    serde_json::to_writer(&mut *out, value)?;
+                }
+                out.push(b'}');
+                Ok(())
+            }
+            _ => serde_json::to_writer(&mut *out, &schemas.unwrap_or_default()),
+        }
+    };
+    out.push(b'{');
+    for (name, value) in doc {
+        while let Some(next) = injected.next_if(|next| *next < name.as_str()) {
+            write_key(out, next)?;
+            write_injected(out, next)?;
+        }
+        if skip(name) {
+            continue;
+        }
+        write_key(out, name)?;
+        serde_json::to_writer(&mut *out, value)?;
+    }
+    for next in injected {
+        write_key(out, next)?;
+        write_injected(out, next)?;
+    }
+    out.push(b'}');
+    Ok(())
 }
 
 /// The weak entity tag of a version: `W/"n"`.
@@ -635,6 +773,73 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(member_values(&dup), vec!["a", "b"]);
+    }
+
+    // Writing id/meta while serializing gives exactly what serializing a stamped map gives;
+    // given schemas replace the document's; password and a user's groups never appear.
+    #[test]
+    fn stamped_serialization() {
+        let stamp = Stamp {
+            id: "abc",
+            created: "2026-01-01T00:00:00.000Z",
+            modified: "2026-01-02T00:00:00.000Z",
+            version: 7,
+            location: "http://x/scim/v2/Users/abc",
+        };
+        for doc in [
+            json!({}),
+            json!({"userName": "a", "active": true, "zeta": [1], "Apple": {"x": "\"q\""}}),
+            json!({"id": "old", "meta": {"stale": 1}, "externalId": "e", "name": {},
+                "members": [], "password": "never"}),
+        ] {
+            let doc = obj(doc);
+            let mut out = Vec::new();
+            write_stamped(&mut out, &doc, ResourceKind::Group, &stamp, None).expect("writes");
+            let mut expected = doc.clone();
+            expected.remove("password");
+            expected.insert("id".into(), json!("abc"));
+            expected.insert(
+                "meta".into(),
+                json!({"resourceType": "Group", "created": stamp.created,
+                    "lastModified": stamp.modified, "location": stamp.location,
+                    "version": "W/\"7\""}),
+            );
+            assert_eq!(
+                String::from_utf8(out).expect("utf-8"),
+                serde_json::to_string(&expected).expect("json")
+            );
+        }
+        let doc = obj(
+            json!({"userName": "u", "groups": [{"value": "g"}], "schemas": ["x"],
+            "zz": 1, ENTERPRISE_URN: {"department": "D"}}),
+        );
+        let schemas = expected_schemas(&doc, ResourceKind::User);
+        let mut out = Vec::new();
+        write_stamped(&mut out, &doc, ResourceKind::User, &stamp, Some(&schemas)).expect("writes");
+        let written: Map<String, Value> = serde_json::from_slice(&out).expect("json");
+        assert_eq!(written["schemas"], json!([USER_URN, ENTERPRISE_URN]));
+        assert!(written.get("groups").is_none());
+        assert_eq!(
+            (&written["userName"], &written["zz"]),
+            (&json!("u"), &json!(1))
+        );
+        assert_eq!(
+            serde_json::to_vec(&written).expect("json"),
+            out,
+            "sorted key order"
+        );
+        // is_normal spots what prepare would change
+        assert!(is_normal(&doc, ResourceKind::User));
+        for changed in [
+            json!({"UserName": "u"}),
+            json!({"active": "true"}),
+            json!({ENTERPRISE_URN: {}}),
+            json!({"emails": [{"primary": "True"}]}),
+        ] {
+            assert!(!is_normal(&obj(changed), ResourceKind::User));
+        }
+        let dup = obj(json!({"members": [{"value": "a"}, {"value": "a"}]}));
+        assert!(!is_normal(&dup, ResourceKind::Group));
     }
 
     // Weak comparison and lists in If-Match.
