@@ -470,6 +470,8 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
+    // Armed before the address is printed: whoever reads it may signal at once.
+    let stop = runtime.block_on(async { ShutdownSignal::arm() })?;
     let running = runtime
         .block_on(sandbox::start(config, args.listen))
         .map_err(|e| Error::Sandbox(e.to_string()))?;
@@ -480,7 +482,7 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
         args.state.display()
     )?;
     out.flush()?;
-    runtime.block_on(shutdown_signal());
+    runtime.block_on(stop.received());
     runtime
         .block_on(running.shutdown())
         .map_err(|e| Error::Sandbox(e.to_string()))?;
@@ -493,25 +495,42 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
 }
 
 /// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
-async fn shutdown_signal() {
+/// SIGTERM or SIGINT (Ctrl-C), listened for from the moment it is armed, so a signal sent
+/// between arming and waiting is not lost.
+struct ShutdownSignal {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+    term: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignal {
+    /// Installs the handlers; must run inside a tokio runtime.
+    fn arm() -> std::io::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(ShutdownSignal {
+                term: signal(SignalKind::terminate())?,
+                int: signal(SignalKind::interrupt())?,
+            })
         }
+        #[cfg(not(unix))]
+        Ok(ShutdownSignal {})
     }
-    #[cfg(not(unix))]
-    {
-        let _ = tokio::signal::ctrl_c().await;
+
+    /// Resolves on the first signal.
+    async fn received(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }
 

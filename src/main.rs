@@ -4,9 +4,11 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     init_logging();
-    let stdout = std::io::stdout();
-    let stderr = std::io::stderr();
-    let status = scimctl::cli::run(std::env::args_os(), &mut stdout.lock(), &mut stderr.lock());
+    // The handles lock per write, never for the whole command: log events from tokio worker
+    // threads also write to stderr, and holding its lock here would block them forever.
+    let mut stdout = std::io::LineWriter::new(std::io::stdout());
+    let status = scimctl::cli::run(std::env::args_os(), &mut stdout, &mut std::io::stderr());
+    let _ = std::io::Write::flush(&mut stdout);
     ExitCode::from(status.code())
 }
 
