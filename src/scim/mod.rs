@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod limit;
+pub mod live;
 pub mod retry;
 pub mod snapshot;
 pub mod wire;
@@ -18,6 +19,7 @@ use std::future::Future;
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{Capabilities, ClientConfig, ClientStats, Created, Patched, Resource, ScimClient};
 pub use error::ScimError;
+pub use live::{Live, LiveGroup, LiveUser};
 pub use snapshot::Snapshot;
 pub use wire::{PatchOperation, ResourceKind};
 

@@ -14,18 +14,19 @@ use tokio::task::JoinSet;
 
 use super::client::{Capabilities, Resource, ScimClient};
 use super::error::ScimError;
-use super::wire::{Group, User};
+use super::live::{LiveGroup, LiveUser};
 
 /// How many times a listing is read before it is declared unstable.
 const LISTING_ATTEMPTS: u32 = 4;
 
-/// Every user and group of the tenant, as read at (about) one moment.
+/// Every user and group of the tenant, as read at (about) one moment, each kept as the
+/// server's JSON and parsed on demand (see [`super::live`]).
 #[derive(Clone, Debug, Default)]
 pub struct Snapshot {
-    /// All users.
-    pub users: Vec<User>,
-    /// All groups.
-    pub groups: Vec<Group>,
+    /// All users, in the server's order.
+    pub users: Vec<LiveUser>,
+    /// All groups, in the server's order.
+    pub groups: Vec<LiveGroup>,
 }
 
 /// Reads the whole tenant: capabilities first (once per client), then users and groups
@@ -33,8 +34,8 @@ pub struct Snapshot {
 pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
     let caps = client.capabilities().await?;
     let (users, groups) = tokio::join!(
-        list_all::<User>(client, &caps),
-        list_all::<Group>(client, &caps)
+        list_all::<LiveUser>(client, &caps),
+        list_all::<LiveGroup>(client, &caps)
     );
     Ok(Snapshot {
         users: users?,
@@ -116,7 +117,9 @@ async fn read_once<R: Resource>(
     if let Some(p) = problem {
         return Ok(Err(p));
     }
-    let all: Vec<R> = pages.into_iter().flatten().flatten().collect();
+    // Sized by what arrived, never by what the server claims.
+    let mut all = Vec::with_capacity(pages.iter().flatten().map(Vec::len).sum());
+    all.extend(pages.into_iter().flatten().flatten());
     Ok(check(all, total))
 }
 

@@ -179,8 +179,12 @@ pub struct User {
     /// extensions present say the same, and a snapshot need not hold three URNs per user.
     #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
-    /// Server-assigned id; absent on create.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Server-assigned id; absent on create. Some servers send a number.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     /// Id in the system of record.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -291,8 +295,12 @@ pub struct Group {
     /// Schema URNs; filled in by [`Group::with_schemas`] before a write, not read back.
     #[serde(default, skip_deserializing, skip_serializing_if = "Vec::is_empty")]
     pub schemas: Vec<String>,
-    /// Server-assigned id; absent on create.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Server-assigned id; absent on create. Some servers send a number.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_string",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub id: Option<String>,
     /// Id in the system of record.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -9,7 +9,9 @@ use std::time::Duration;
 use scimctl::sandbox::{self, Faults, RateLimit, RunningSandbox, SandboxAuth, SandboxConfig};
 use scimctl::scim::retry::RetryPolicy;
 use scimctl::scim::wire::User;
-use scimctl::scim::{ClientConfig, Credentials, OAuthSettings, ScimClient, ScimRead, Secret};
+use scimctl::scim::{
+    ClientConfig, Credentials, OAuthSettings, Resource, ScimClient, ScimRead, Secret,
+};
 use serde_json::{Value, json};
 
 const CLIENT_ID: &str = "scimctl-fault-tests";
@@ -122,7 +124,7 @@ async fn snapshot_is_exact_under_faults() {
     let client = client(&sandbox, 50, budget);
     let started = tokio::time::Instant::now();
     let snap = client.snapshot().await.expect("snapshot completes");
-    let mut got: Vec<&str> = snap.users.iter().filter_map(|u| u.id.as_deref()).collect();
+    let mut got: Vec<&str> = snap.users.iter().filter_map(Resource::id).collect();
     got.sort_unstable();
     let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
     want.sort_unstable();

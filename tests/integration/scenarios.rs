@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 
 use scimctl::scim::wire::{EnterpriseUser, Group, MultiValue, PatchOpKind, Reference, User};
-use scimctl::scim::{PatchOperation, ResourceKind, ScimClient, ScimRead};
+use scimctl::scim::{PatchOperation, Resource, ResourceKind, ScimClient, ScimRead};
 use serde_json::json;
 
 /// A user with core and enterprise attributes that both the RFC enterprise schema and the
@@ -158,7 +158,7 @@ pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
     // A paged snapshot sees every object made here exactly once.
     let made: Vec<User> = futures_create(client, prefix, 3..=130).await;
     let snap = client.snapshot().await.expect("snapshot");
-    let ids: BTreeSet<&str> = snap.users.iter().filter_map(|u| u.id.as_deref()).collect();
+    let ids: BTreeSet<&str> = snap.users.iter().filter_map(Resource::id).collect();
     assert_eq!(ids.len(), snap.users.len(), "no user listed twice");
     for u in made.iter().chain([&ada, &bob]) {
         assert!(
@@ -167,11 +167,20 @@ pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
             u.user_name
         );
     }
-    assert!(
-        snap.groups
-            .iter()
-            .any(|g| g.id.as_deref() == Some(gid.as_str()))
-    );
+    assert!(snap.groups.iter().any(|g| g.id() == Some(gid.as_str())));
+    // Each listed resource parses on demand into what a GET returns.
+    let live_ada = snap
+        .users
+        .iter()
+        .find(|u| u.id() == ada.id.as_deref())
+        .expect("ada listed");
+    let parsed = live_ada.parse().expect("parses");
+    let fetched = client
+        .get::<User>(ada.id.as_deref().expect("id"))
+        .await
+        .expect("get");
+    assert_eq!(parsed, fetched);
+    assert_eq!(live_ada.natural_key(), fetched.user_name);
 
     // DELETE, then 404 for the object and for a second DELETE.
     client
