@@ -307,6 +307,23 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox_serve(args, out),
+        Command::Plan {
+            dir,
+            target,
+            format,
+            out: save,
+            detailed_exitcode,
+        } => plan_cmd(
+            &PlanArgs {
+                dir,
+                target: target.target.as_deref(),
+                format: *format,
+                save: save.as_deref(),
+                detailed_exitcode: *detailed_exitcode,
+            },
+            out,
+            err,
+        ),
         other => Err(Error::NotImplemented(other.name()).into()),
     };
     match result {
@@ -325,6 +342,123 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
             e.exit_status()
         }
     }
+}
+
+/// What `scimctl plan` was asked.
+struct PlanArgs<'a> {
+    dir: &'a std::path::Path,
+    target: Option<&'a str>,
+    format: PlanFormat,
+    save: Option<&'a std::path::Path>,
+    detailed_exitcode: bool,
+}
+
+/// SHA-256 over the files desired state was loaded from.
+fn hash_desired(state: &desired::DesiredState, dir: &std::path::Path) -> Result<String, Error> {
+    let mut files = Vec::with_capacity(state.sources.len());
+    for i in 0..state.sources.len() {
+        let id = crate::model::FileId(u32::try_from(i).unwrap_or(u32::MAX));
+        if let Some(path) = state.sources.path(id) {
+            let bytes = std::fs::read(path).map_err(|e| Error::File {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
+            files.push((path.to_path_buf(), bytes));
+        }
+    }
+    Ok(crate::plan::saved::desired_hash(
+        dir,
+        files.iter().map(|(p, b)| (p.as_path(), b.as_slice())),
+    ))
+}
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees
+/// half a plan.
+fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
+    let fail = |e: io::Error| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, bytes).map_err(fail)?;
+    std::fs::rename(&tmp, path).map_err(fail)
+}
+
+fn plan_cmd(
+    args: &PlanArgs<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    use crate::plan::{AttributeSupport, PlanOptions, render, saved::PlanDocument};
+    use crate::scim::ScimRead;
+    use std::io::IsTerminal;
+
+    let loaded = desired::load_dir(args.dir).map_err(Error::from)?;
+    loaded.warnings.write_text(err)?;
+    let state = loaded.state;
+    let hash = hash_desired(&state, args.dir)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (support, live, target) = runtime.block_on(async {
+        let connection = crate::target::connect(&state.config, args.dir, args.target).await?;
+        let started = tokio::time::Instant::now();
+        let read = async {
+            let (schemas, snapshot) =
+                tokio::join!(connection.client.schemas(), connection.client.snapshot());
+            Ok::<_, Error>((schemas?, snapshot?))
+        }
+        .await;
+        let description = connection.description.clone();
+        let requests = connection.client.stats().requests;
+        connection.close().await?;
+        let (schemas, snapshot) = read?;
+        tracing::info!(
+            target = %description,
+            users = snapshot.users.len(),
+            groups = snapshot.groups.len(),
+            requests,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "read the live tenant"
+        );
+        Ok::<_, Error>((
+            AttributeSupport::from_schemas(schemas.as_deref()),
+            snapshot,
+            description,
+        ))
+    })?;
+    drop(runtime);
+    let options = PlanOptions {
+        support,
+        allow_deletes: None,
+        actor: None,
+    };
+    let plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;
+    drop(live);
+    tracing::debug!(%target, changes = plan.changes.len(), "planned");
+    let document = || PlanDocument::new(&plan, hash.clone());
+    if let Some(path) = args.save {
+        let mut json = serde_json::to_vec_pretty(&document()).map_err(io::Error::other)?;
+        json.push(b'\n');
+        write_atomic(path, &json)?;
+    }
+    match args.format {
+        PlanFormat::Text => {
+            let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+            render::text(&plan, out, color)?;
+        }
+        PlanFormat::Markdown => render::markdown(&plan, out)?,
+        PlanFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &document()).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if args.detailed_exitcode && !plan.is_empty() {
+        ExitStatus::Changes
+    } else {
+        ExitStatus::Success
+    })
 }
 
 /// An error from a command, or a failed write to the output streams.

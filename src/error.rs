@@ -62,21 +62,50 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// The target could not be reached or configured.
+    #[error(transparent)]
+    Target(Box<crate::target::TargetError>),
+    /// The tenant answered with an error, or could not be reached.
+    #[error(transparent)]
+    Scim(Box<crate::scim::ScimError>),
+    /// No plan could be made (ambiguous matches, unreadable live objects).
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
     /// Committed JSON Schemas differ from the ones the code generates.
     #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
     StaleSchemas(Vec<String>),
 }
 
+impl From<crate::scim::ScimError> for Error {
+    fn from(e: crate::scim::ScimError) -> Error {
+        Error::Scim(Box::new(e))
+    }
+}
+
+impl From<crate::target::TargetError> for Error {
+    fn from(e: crate::target::TargetError) -> Error {
+        Error::Target(Box::new(e))
+    }
+}
+
 impl Error {
+    fn is_credential(&self) -> bool {
+        matches!(self, Error::Target(t) if matches!(**t, crate::target::TargetError::Credential(_)))
+    }
+
     /// The exit code this error ends the process with.
     #[must_use]
     pub fn exit_status(&self) -> ExitStatus {
         match self {
+            Error::Target(_) if self.is_credential() => ExitStatus::Invalid,
             Error::Load(_) | Error::Config(_) => ExitStatus::Invalid,
             Error::NotImplemented(_)
             | Error::File { .. }
             | Error::StaleSchemas(_)
-            | Error::Sandbox(_) => ExitStatus::Failure,
+            | Error::Sandbox(_)
+            | Error::Target(_)
+            | Error::Scim(_)
+            | Error::Plan(_) => ExitStatus::Failure,
         }
     }
 }

@@ -14,6 +14,7 @@ pub mod cli;
 pub mod desired;
 pub mod error;
 pub mod model;
+pub mod plan;
 pub mod sandbox;
 pub mod schema;
 pub mod scim;

@@ -69,6 +69,19 @@ impl DesiredState {
             .map(|&i| &self.users[i])
     }
 
+    /// Position in [`DesiredState::users`] of the user with this userName (case-insensitive).
+    #[must_use]
+    pub fn user_index(&self, user_name: &str) -> Option<usize> {
+        self.user_index.get(&user_name.to_lowercase()).copied()
+    }
+
+    /// Position in [`DesiredState::groups`] of the group with this displayName
+    /// (case-insensitive).
+    #[must_use]
+    pub fn group_index(&self, name: &str) -> Option<usize> {
+        self.group_index.get(&name.to_lowercase()).copied()
+    }
+
     /// The group with this displayName (case-insensitive).
     #[must_use]
     pub fn group(&self, name: &str) -> Option<&Spanned<Group>> {

@@ -299,6 +299,9 @@ fn group_attributes() -> Vec<Value> {
     vec![
         attr("displayName", "string").required().unique().simple(),
         attr("externalId", "string").exact().simple(),
+        // Not in RFC 7643's Group, but Genesys Cloud groups have one and the sandbox stands
+        // in for Genesys Cloud.
+        attr("description", "string").simple(),
         attr("members", "complex").multi().json(&[
             attr("value", "string")
                 .exact()
@@ -318,6 +321,8 @@ fn enterprise_attributes() -> Vec<Value> {
         attr("organization", "string").simple(),
         attr("division", "string").simple(),
         attr("department", "string").simple(),
+        // Genesys Cloud adds `dateHire` (YYYY-MM-DD) to the enterprise extension.
+        attr("dateHire", "string").simple(),
         attr("manager", "complex").json(&[
             attr("value", "string").exact().simple(),
             attr("$ref", "reference").simple(),

@@ -22,8 +22,8 @@ use super::error::{ScimError, TransportKind};
 use super::limit::{AdaptiveConcurrency, TokenBucket};
 use super::retry::{RetryPolicy, server_delay};
 use super::wire::{
-    self, Group, ListResponse, PatchOperation, PatchRequest, ResourceKind, ServiceProviderConfig,
-    User,
+    self, Group, ListResponse, PatchOperation, PatchRequest, ResourceKind, SchemaDefinition,
+    ServiceProviderConfig, User,
 };
 
 /// The media type of SCIM bodies (RFC 7644 §3.1).
@@ -442,6 +442,35 @@ impl ScimClient {
             })
             .await
             .cloned()
+    }
+
+    /// The server's schemas (`/Schemas`, RFC 7643 §7); `None` when it publishes none (404,
+    /// 501, or a body that is not a list of schemas), in which case callers assume every
+    /// attribute is supported.
+    pub async fn schemas(&self) -> Result<Option<Vec<SchemaDefinition>>, ScimError> {
+        let request = Request {
+            method: Method::GET,
+            path: "Schemas",
+            query: &[],
+            body: None,
+            if_match: None,
+            idempotent: true,
+        };
+        match self.execute(&request).await {
+            Ok(response) => {
+                let list = serde_json::from_slice::<ListResponse<SchemaDefinition>>(&response.body)
+                    .ok()
+                    .filter(|l| !l.resources.is_empty());
+                if list.is_none() {
+                    tracing::warn!(
+                        "/Schemas is not a list of schemas; assuming every attribute is supported"
+                    );
+                }
+                Ok(list.map(|l| l.resources))
+            }
+            Err(e) if e.is_not_found() || e.status().is_some_and(|s| s.as_u16() == 501) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// One page of `R`, starting at the 1-based `start_index`.

@@ -27,6 +27,10 @@ pub use wire::{PatchOperation, ResourceKind};
 pub trait ScimRead {
     /// What the server supports.
     fn capabilities(&self) -> impl Future<Output = Result<Capabilities, ScimError>> + Send;
+    /// The server's schemas, `None` when it publishes none.
+    fn schemas(
+        &self,
+    ) -> impl Future<Output = Result<Option<Vec<wire::SchemaDefinition>>, ScimError>> + Send;
     /// Every user and group.
     fn snapshot(&self) -> impl Future<Output = Result<Snapshot, ScimError>> + Send;
     /// One resource by id.
@@ -71,6 +75,9 @@ pub trait ScimWrite {
 impl ScimRead for ScimClient {
     async fn capabilities(&self) -> Result<Capabilities, ScimError> {
         ScimClient::capabilities(self).await
+    }
+    async fn schemas(&self) -> Result<Option<Vec<wire::SchemaDefinition>>, ScimError> {
+        ScimClient::schemas(self).await
     }
     async fn snapshot(&self) -> Result<Snapshot, ScimError> {
         snapshot::snapshot(self).await

@@ -308,6 +308,10 @@ pub struct Group {
     /// Group name.
     #[serde(default, deserialize_with = "lenient_string")]
     pub display_name: String,
+    /// Free-text description: not in the core Group schema, but Genesys Cloud groups (and
+    /// the sandbox) have one. Written only when the target's schemas list it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
     /// Members: users and groups, by id.
     #[serde(
         default,
@@ -345,6 +349,41 @@ pub struct ListResponse<T> {
     /// The results.
     #[serde(default, rename = "Resources", alias = "resources")]
     pub resources: Vec<T>,
+}
+
+/// A schema from `/Schemas` (RFC 7643 §7): its URN and top-level attributes.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaDefinition {
+    /// The schema URN.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub id: String,
+    /// Its attributes.
+    #[serde(default, deserialize_with = "lenient_vec")]
+    pub attributes: Vec<SchemaAttribute>,
+}
+
+/// One attribute of a [`SchemaDefinition`].
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SchemaAttribute {
+    /// Attribute name.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub name: String,
+    /// `readOnly`, `readWrite`, `immutable` or `writeOnly` (default `readWrite`).
+    #[serde(default)]
+    pub mutability: Option<String>,
+}
+
+impl SchemaAttribute {
+    /// Whether a client may write it.
+    #[must_use]
+    pub fn writable(&self) -> bool {
+        !self
+            .mutability
+            .as_deref()
+            .is_some_and(|m| m.eq_ignore_ascii_case("readOnly"))
+    }
 }
 
 /// One PATCH operation (RFC 7644 §3.5.2).

@@ -1,0 +1,620 @@
+//! Edits: what a change does to one resource, in terms the planner can compare and the
+//! applier can send.
+//!
+//! An [`Edit`] names a managed attribute ([`Attr`], [`Multi`]) rather than a raw SCIM path, and
+//! refers to other objects by [`Ref`] (kind, name and, once known, id), because a member or a
+//! manager may be created by the same plan. The same edits become a PATCH request
+//! ([`Edit::to_patch`]), the body of a create ([`apply`] on an empty object), or the server's
+//! response in the planner's property tests ([`apply`] on the live JSON).
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::scim::PatchOperation;
+use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, PatchOpKind, filter_literal};
+
+/// The schema an attribute lives in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Schema {
+    /// Core User or Group.
+    Core,
+    /// The enterprise User extension (RFC 7643 §4.3).
+    Enterprise,
+    /// The Genesys Cloud User extension.
+    Genesys,
+}
+
+impl Schema {
+    /// The extension URN, `None` for core attributes.
+    #[must_use]
+    pub fn urn(self) -> Option<&'static str> {
+        match self {
+            Schema::Core => None,
+            Schema::Enterprise => Some(ENTERPRISE_SCHEMA),
+            Schema::Genesys => Some(GENESYS_SCHEMA),
+        }
+    }
+}
+
+/// A single-valued attribute scimctl manages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Attr {
+    /// `userName`.
+    UserName,
+    /// `displayName` (users and groups).
+    DisplayName,
+    /// `externalId`.
+    ExternalId,
+    /// `active`.
+    Active,
+    /// `title`.
+    Title,
+    /// Group `description` (not in the SCIM core Group schema; Genesys Cloud has it).
+    Description,
+    /// Enterprise `employeeNumber`.
+    EmployeeNumber,
+    /// Enterprise `department`.
+    Department,
+    /// Enterprise `division`.
+    Division,
+    /// Genesys `dateHire` in the enterprise extension.
+    DateHire,
+    /// Enterprise `manager` (a reference to a user).
+    Manager,
+}
+
+impl Attr {
+    /// The attribute's name as YAML and SCIM spell it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Attr::UserName => "userName",
+            Attr::DisplayName => "displayName",
+            Attr::ExternalId => "externalId",
+            Attr::Active => "active",
+            Attr::Title => "title",
+            Attr::Description => "description",
+            Attr::EmployeeNumber => "employeeNumber",
+            Attr::Department => "department",
+            Attr::Division => "division",
+            Attr::DateHire => "dateHire",
+            Attr::Manager => "manager",
+        }
+    }
+
+    /// Where it lives.
+    #[must_use]
+    pub fn schema(self) -> Schema {
+        match self {
+            Attr::EmployeeNumber
+            | Attr::Department
+            | Attr::Division
+            | Attr::DateHire
+            | Attr::Manager => Schema::Enterprise,
+            _ => Schema::Core,
+        }
+    }
+
+    /// The SCIM attribute path (RFC 7644 §3.5.2), with the URN prefix for extensions.
+    #[must_use]
+    pub fn path(self) -> String {
+        scim_path(self.schema(), self.name())
+    }
+}
+
+/// A multi-valued attribute scimctl manages as a keyed set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Multi {
+    /// `emails`, keyed by `type`.
+    Emails,
+    /// `phoneNumbers`, keyed by `type`.
+    PhoneNumbers,
+    /// `roles`, keyed by `value` (the role name).
+    Roles,
+    /// Genesys `routingSkills`, keyed by `name`.
+    RoutingSkills,
+    /// Genesys `routingLanguages`, keyed by `name`.
+    RoutingLanguages,
+}
+
+impl Multi {
+    /// The attribute's name.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Multi::Emails => "emails",
+            Multi::PhoneNumbers => "phoneNumbers",
+            Multi::Roles => "roles",
+            Multi::RoutingSkills => "routingSkills",
+            Multi::RoutingLanguages => "routingLanguages",
+        }
+    }
+
+    /// Where it lives.
+    #[must_use]
+    pub fn schema(self) -> Schema {
+        match self {
+            Multi::RoutingSkills | Multi::RoutingLanguages => Schema::Genesys,
+            _ => Schema::Core,
+        }
+    }
+
+    /// The SCIM attribute path.
+    #[must_use]
+    pub fn path(self) -> String {
+        scim_path(self.schema(), self.name())
+    }
+}
+
+fn scim_path(schema: Schema, name: &str) -> String {
+    match schema.urn() {
+        None => name.to_owned(),
+        Some(urn) => format!("{urn}:{name}"),
+    }
+}
+
+/// How one value of a multi-valued attribute is picked out: the sub-attribute and its value,
+/// e.g. `type` = `work`.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct ValueKey {
+    /// `type`, `value` or `name`.
+    pub sub: String,
+    /// The value it must have.
+    pub equals: String,
+}
+
+impl ValueKey {
+    /// A key on sub-attribute `sub`.
+    #[must_use]
+    pub fn new(sub: &str, equals: &str) -> ValueKey {
+        ValueKey {
+            sub: sub.to_owned(),
+            equals: equals.to_owned(),
+        }
+    }
+
+    fn filter(&self) -> String {
+        format!("{} eq {}", self.sub, filter_literal(&self.equals))
+    }
+
+    /// Whether a value of the attribute has this key (case-insensitively, as SCIM's `eq` on
+    /// a case-insensitive string compares).
+    #[must_use]
+    pub fn matches(&self, item: &Value) -> bool {
+        item.get(&self.sub)
+            .and_then(Value::as_str)
+            .is_some_and(|s| s.eq_ignore_ascii_case(&self.equals))
+    }
+}
+
+/// The kind of an object a plan refers to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    /// A user.
+    User,
+    /// A group.
+    Group,
+}
+
+impl Kind {
+    /// `User` or `Group`, as SCIM member `type`s spell it.
+    #[must_use]
+    pub fn scim_type(self) -> &'static str {
+        match self {
+            Kind::User => "User",
+            Kind::Group => "Group",
+        }
+    }
+}
+
+impl std::fmt::Display for Kind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Kind::User => "user",
+            Kind::Group => "group",
+        })
+    }
+}
+
+/// A reference to another object: a member or a manager.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct Ref {
+    /// User or group.
+    pub kind: Kind,
+    /// Its userName or displayName, for people and for resolving objects created by the plan.
+    pub name: String,
+    /// Its live id; `None` when the same plan creates it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+}
+
+/// One change to one attribute.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "edit", rename_all = "camelCase")]
+pub enum Edit {
+    /// Sets a single-valued attribute (`add` when it is absent live, else `replace`).
+    Set {
+        /// The attribute.
+        attr: Attr,
+        /// Its new value.
+        value: Value,
+    },
+    /// Points `manager` at a user.
+    SetManager {
+        /// The manager.
+        to: Ref,
+    },
+    /// Adds values to a multi-valued attribute.
+    Add {
+        /// The attribute.
+        attr: Multi,
+        /// The values, as complex values.
+        values: Vec<Value>,
+    },
+    /// Replaces the values with `key` by `value`.
+    Replace {
+        /// The attribute.
+        attr: Multi,
+        /// Which values.
+        key: ValueKey,
+        /// The new value.
+        value: Value,
+    },
+    /// Removes the values with `key`.
+    Remove {
+        /// The attribute.
+        attr: Multi,
+        /// Which values.
+        key: ValueKey,
+    },
+    /// Adds group members.
+    AddMembers {
+        /// The members.
+        members: Vec<Ref>,
+    },
+    /// Removes group members (by live id: only live members can be removed).
+    RemoveMembers {
+        /// The members.
+        members: Vec<Ref>,
+    },
+}
+
+/// A reference to an object that has no id yet.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("{kind} {name:?} has no id yet")]
+pub struct Unresolved {
+    /// Its kind.
+    pub kind: Kind,
+    /// Its name.
+    pub name: String,
+}
+
+/// Finds ids of objects created earlier in the same apply.
+pub trait Resolve {
+    /// The id of `r`, if it is known.
+    fn id_of(&self, r: &Ref) -> Option<String>;
+}
+
+/// Resolves only references that already carry an id.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KnownIds;
+
+impl Resolve for KnownIds {
+    fn id_of(&self, r: &Ref) -> Option<String> {
+        r.id.clone()
+    }
+}
+
+fn resolve(r: &Ref, resolver: &dyn Resolve) -> Result<String, Unresolved> {
+    r.id.clone()
+        .or_else(|| resolver.id_of(r))
+        .ok_or_else(|| Unresolved {
+            kind: r.kind,
+            name: r.name.clone(),
+        })
+}
+
+fn member_value(r: &Ref, resolver: &dyn Resolve) -> Result<Value, Unresolved> {
+    Ok(json!({"value": resolve(r, resolver)?, "type": r.kind.scim_type()}))
+}
+
+impl Edit {
+    /// The SCIM PATCH operations for this edit. `present` says whether a single-valued
+    /// attribute is set live (an `add` then becomes a `replace`).
+    pub fn to_patch(
+        &self,
+        present: bool,
+        resolver: &dyn Resolve,
+    ) -> Result<Vec<PatchOperation>, Unresolved> {
+        let op = |op, path: String, value| PatchOperation {
+            op,
+            path: Some(path),
+            value,
+        };
+        let set = if present {
+            PatchOpKind::Replace
+        } else {
+            PatchOpKind::Add
+        };
+        Ok(match self {
+            Edit::Set { attr, value } => vec![op(set, attr.path(), Some(value.clone()))],
+            Edit::SetManager { to } => vec![op(
+                set,
+                Attr::Manager.path(),
+                Some(json!({"value": resolve(to, resolver)?})),
+            )],
+            Edit::Add { attr, values } => vec![op(
+                PatchOpKind::Add,
+                attr.path(),
+                Some(Value::Array(values.clone())),
+            )],
+            Edit::Replace { attr, key, value } => vec![op(
+                PatchOpKind::Replace,
+                format!("{}[{}]", attr.path(), key.filter()),
+                Some(value.clone()),
+            )],
+            Edit::Remove { attr, key } => vec![op(
+                PatchOpKind::Remove,
+                format!("{}[{}]", attr.path(), key.filter()),
+                None,
+            )],
+            Edit::AddMembers { members } => {
+                let values = members
+                    .iter()
+                    .map(|m| member_value(m, resolver))
+                    .collect::<Result<Vec<_>, _>>()?;
+                vec![op(
+                    PatchOpKind::Add,
+                    "members".into(),
+                    Some(Value::Array(values)),
+                )]
+            }
+            Edit::RemoveMembers { members } => members
+                .iter()
+                .map(|m| {
+                    let id = resolve(m, resolver)?;
+                    Ok(op(
+                        PatchOpKind::Remove,
+                        format!("members[value eq {}]", filter_literal(&id)),
+                        None,
+                    ))
+                })
+                .collect::<Result<Vec<_>, Unresolved>>()?,
+        })
+    }
+
+    /// The references this edit needs resolved before it can be sent.
+    pub fn refs(&self) -> impl Iterator<Item = &Ref> {
+        let (one, many): (Option<&Ref>, &[Ref]) = match self {
+            Edit::SetManager { to } => (Some(to), &[]),
+            Edit::AddMembers { members } | Edit::RemoveMembers { members } => (None, members),
+            _ => (None, &[]),
+        };
+        one.into_iter().chain(many)
+    }
+}
+
+/// The object that holds `schema`'s attributes in `doc`, created if `create`.
+fn container(
+    doc: &mut Map<String, Value>,
+    schema: Schema,
+    create: bool,
+) -> Option<&mut Map<String, Value>> {
+    match schema.urn() {
+        None => Some(doc),
+        Some(urn) => {
+            if !doc.contains_key(urn) {
+                if !create {
+                    return None;
+                }
+                doc.insert(urn.to_owned(), Value::Object(Map::new()));
+            }
+            doc.get_mut(urn).and_then(Value::as_object_mut)
+        }
+    }
+}
+
+/// Applies edits to a resource's JSON as a conforming server would: the body of a create
+/// (from an empty object) or the live state after a PATCH.
+pub fn apply(
+    doc: &mut Map<String, Value>,
+    edits: &[Edit],
+    resolver: &dyn Resolve,
+) -> Result<(), Unresolved> {
+    for edit in edits {
+        match edit {
+            Edit::Set { attr, value } => {
+                if let Some(c) = container(doc, attr.schema(), true) {
+                    c.insert(attr.name().to_owned(), value.clone());
+                }
+            }
+            Edit::SetManager { to } => {
+                let id = resolve(to, resolver)?;
+                if let Some(c) = container(doc, Schema::Enterprise, true) {
+                    c.insert("manager".to_owned(), json!({"value": id}));
+                }
+            }
+            Edit::Add { attr, values } => {
+                if let Some(c) = container(doc, attr.schema(), true) {
+                    let list = c
+                        .entry(attr.name())
+                        .or_insert_with(|| Value::Array(Vec::new()));
+                    if !list.is_array() {
+                        *list = Value::Array(Vec::new());
+                    }
+                    if let Value::Array(items) = list {
+                        items.extend(values.iter().cloned());
+                    }
+                }
+            }
+            Edit::Replace { attr, key, value } => {
+                if let Some(Value::Array(items)) =
+                    container(doc, attr.schema(), false).and_then(|c| c.get_mut(attr.name()))
+                {
+                    for item in items.iter_mut().filter(|i| key.matches(i)) {
+                        *item = value.clone();
+                    }
+                }
+            }
+            Edit::Remove { attr, key } => {
+                if let Some(c) = container(doc, attr.schema(), false)
+                    && let Some(Value::Array(items)) = c.get_mut(attr.name())
+                {
+                    items.retain(|i| !key.matches(i));
+                    if items.is_empty() {
+                        c.remove(attr.name());
+                    }
+                }
+            }
+            Edit::AddMembers { members } => {
+                let list = doc
+                    .entry("members")
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                if let Value::Array(items) = list {
+                    for m in members {
+                        let value = member_value(m, resolver)?;
+                        if !items.iter().any(|i| i.get("value") == value.get("value")) {
+                            items.push(value);
+                        }
+                    }
+                }
+            }
+            Edit::RemoveMembers { members } => {
+                let ids = members
+                    .iter()
+                    .map(|m| resolve(m, resolver))
+                    .collect::<Result<Vec<_>, _>>()?;
+                if let Some(Value::Array(items)) = doc.get_mut("members") {
+                    items.retain(|i| {
+                        !i.get("value")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| ids.iter().any(|id| id == v))
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user_ref(name: &str, id: Option<&str>) -> Ref {
+        Ref {
+            kind: Kind::User,
+            name: name.into(),
+            id: id.map(str::to_owned),
+        }
+    }
+
+    // Each edit becomes the RFC 7644 operation a reader would expect.
+    #[test]
+    fn patch_operations() {
+        let ops = |edit: &Edit, present| {
+            serde_json::to_value(edit.to_patch(present, &KnownIds).expect("resolved"))
+                .expect("json")
+        };
+        let title = Edit::Set {
+            attr: Attr::Title,
+            value: json!("Lead"),
+        };
+        assert_eq!(
+            ops(&title, false),
+            json!([{"op": "add", "path": "title", "value": "Lead"}])
+        );
+        assert_eq!(ops(&title, true)[0]["op"], "replace");
+        let dept = Edit::Set {
+            attr: Attr::Department,
+            value: json!("Ops"),
+        };
+        assert_eq!(
+            ops(&dept, true)[0]["path"],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+        );
+        let email = Edit::Replace {
+            attr: Multi::Emails,
+            key: ValueKey::new("type", "work"),
+            value: json!({"value": "a@x", "type": "work"}),
+        };
+        assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
+        let remove = Edit::RemoveMembers {
+            members: vec![user_ref("a", Some("id\"1")), user_ref("b", Some("2"))],
+        };
+        assert_eq!(
+            ops(&remove, true),
+            json!([
+                {"op": "remove", "path": r#"members[value eq "id\"1"]"#},
+                {"op": "remove", "path": r#"members[value eq "2"]"#}
+            ])
+        );
+        let pending = Edit::AddMembers {
+            members: vec![user_ref("new", None)],
+        };
+        assert_eq!(
+            pending.to_patch(true, &KnownIds).expect_err("no id"),
+            Unresolved {
+                kind: Kind::User,
+                name: "new".into()
+            }
+        );
+        assert_eq!(pending.refs().count(), 1);
+    }
+
+    // Applying edits to JSON behaves as a server applying the PATCH would.
+    #[test]
+    fn apply_like_a_server() {
+        let mut doc = Map::new();
+        let edits = vec![
+            Edit::Set {
+                attr: Attr::Division,
+                value: json!("Home"),
+            },
+            Edit::SetManager {
+                to: user_ref("boss", Some("b1")),
+            },
+            Edit::Add {
+                attr: Multi::Emails,
+                values: vec![
+                    json!({"value": "a@x", "type": "work"}),
+                    json!({"value": "h@x", "type": "home"}),
+                ],
+            },
+            Edit::Replace {
+                attr: Multi::Emails,
+                key: ValueKey::new("type", "WORK"),
+                value: json!({"value": "b@x", "type": "work"}),
+            },
+            Edit::Remove {
+                attr: Multi::Emails,
+                key: ValueKey::new("type", "home"),
+            },
+            Edit::AddMembers {
+                members: vec![user_ref("m", Some("m1")), user_ref("m", Some("m1"))],
+            },
+        ];
+        apply(&mut doc, &edits, &KnownIds).expect("applies");
+        assert_eq!(
+            Value::Object(doc.clone()),
+            json!({
+                ENTERPRISE_SCHEMA: {"division": "Home", "manager": {"value": "b1"}},
+                "emails": [{"value": "b@x", "type": "work"}],
+                "members": [{"value": "m1", "type": "User"}]
+            })
+        );
+        apply(
+            &mut doc,
+            &[Edit::RemoveMembers {
+                members: vec![user_ref("m", Some("m1"))],
+            }],
+            &KnownIds,
+        )
+        .expect("applies");
+        assert_eq!(doc["members"], json!([]));
+    }
+}

@@ -1,0 +1,388 @@
+//! The planner: a pure function from desired state and a live snapshot to a [`Plan`].
+//!
+//! [`plan`] does no I/O and reads no clock; the same inputs give the same plan, byte for byte
+//! once rendered. It compares only attributes written in YAML, matches objects as product.md
+//! §4 says (externalId, then name case-insensitively, then `previously`), resolves member and
+//! manager names to live ids or to objects the plan creates, decides what ownership and the
+//! prune policy remove, and holds destructive changes behind the safety brakes as blocked
+//! rows. Rendering lives in [`render`]; saved plans in [`saved`].
+
+mod diff;
+pub mod edit;
+mod matching;
+pub mod render;
+mod safety;
+pub mod saved;
+#[cfg(test)]
+mod tests;
+
+use std::collections::HashSet;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::desired::DesiredState;
+use crate::model::{SourceMap, Span};
+use crate::scim::Snapshot;
+
+pub use edit::{Attr, Edit, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
+
+/// What a change does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Create the object.
+    Create,
+    /// Change some of its attributes.
+    Patch,
+    /// Set `active: false` (reversible).
+    Deactivate,
+    /// Delete it.
+    Delete,
+}
+
+impl Action {
+    /// Whether the change takes something away (deactivate or delete): what the safety brakes
+    /// count.
+    #[must_use]
+    pub fn is_destructive(self) -> bool {
+        matches!(self, Action::Deactivate | Action::Delete)
+    }
+
+    /// Lower-case name, as in JSON plans.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Create => "create",
+            Action::Patch => "patch",
+            Action::Deactivate => "deactivate",
+            Action::Delete => "delete",
+        }
+    }
+}
+
+/// Where a change comes from.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", tag = "from")]
+pub enum Source {
+    /// The YAML entry of the object.
+    Yaml {
+        /// The file, as given on the command line.
+        file: String,
+        /// 1-based line.
+        line: u32,
+    },
+    /// The object is live but absent from desired state (a prune).
+    Absent,
+}
+
+impl Source {
+    /// The source of something written at `span`.
+    #[must_use]
+    pub fn at(sources: &SourceMap, span: Span) -> Source {
+        Source::Yaml {
+            file: sources
+                .path(span.file)
+                .map_or_else(|| "desired state".to_owned(), |p| p.display().to_string()),
+            line: span.line,
+        }
+    }
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::Absent => f.write_str("absent from desired state"),
+            Source::Yaml { file, line: 0 } => f.write_str(file),
+            Source::Yaml { file, line } => write!(f, "{file}:{line}"),
+        }
+    }
+}
+
+/// One attribute's difference, for people: scalar values before and after, or the values a
+/// set gains and loses.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttrDiff {
+    /// The attribute as YAML spells it (`title`, `emails[work]`, `members`).
+    pub attribute: String,
+    /// Live value (scalars), `None` when unset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<Value>,
+    /// Desired value (scalars), `None` when the attribute goes away.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after: Option<Value>,
+    /// Values a set gains (members, roles by name).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub added: Vec<String>,
+    /// Values a set loses.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub removed: Vec<String>,
+}
+
+/// One change to one object.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Change {
+    /// What it does.
+    pub action: Action,
+    /// User or group.
+    pub kind: Kind,
+    /// The object's name (desired name; the live name for prunes).
+    pub key: String,
+    /// Live id; `None` for creates.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// Live `meta.version` the change was computed against.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    /// Why: the YAML entry, or absence from desired state.
+    pub source: Source,
+    /// What changes, attribute by attribute.
+    pub diff: Vec<AttrDiff>,
+    /// The edits to send (for a create: the attributes of the new object).
+    pub edits: Vec<Edit>,
+    /// Attributes set live (so an edit of them is a `replace`, not an `add`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub present: Vec<Attr>,
+    /// Set when a safety rule holds the change back: the reason.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked: Option<String>,
+}
+
+impl Change {
+    /// The PATCH operations of this change.
+    pub fn patch_operations(
+        &self,
+        resolver: &dyn Resolve,
+    ) -> Result<Vec<crate::scim::PatchOperation>, Unresolved> {
+        let mut ops = Vec::new();
+        for edit in &self.edits {
+            let present = match edit {
+                Edit::Set { attr, .. } => self.present.contains(attr),
+                Edit::SetManager { .. } => self.present.contains(&Attr::Manager),
+                _ => true,
+            };
+            ops.extend(edit.to_patch(present, resolver)?);
+        }
+        Ok(ops)
+    }
+}
+
+/// A warning the plan carries: something written in YAML that this target cannot manage, or
+/// an object left alone on purpose.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Warning {
+    /// The message.
+    pub message: String,
+    /// Where, when it comes from YAML.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Source>,
+}
+
+/// Counts per action.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Objects to create.
+    pub create: usize,
+    /// Objects to patch.
+    pub patch: usize,
+    /// Users to deactivate.
+    pub deactivate: usize,
+    /// Objects to delete.
+    pub delete: usize,
+    /// Changes held back by a safety rule.
+    pub blocked: usize,
+    /// Desired objects already as desired.
+    pub noop: usize,
+}
+
+impl Summary {
+    /// Changes that would be applied (blocked ones excluded).
+    #[must_use]
+    pub fn changes(&self) -> usize {
+        self.create + self.patch + self.deactivate + self.delete
+    }
+}
+
+/// The result of planning.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Changes in a stable order: creates, patches, deactivations, deletes; groups before
+    /// users within each; then by name.
+    pub changes: Vec<Change>,
+    /// Warnings, in a stable order.
+    pub warnings: Vec<Warning>,
+    /// Desired objects that need nothing.
+    pub unchanged: usize,
+}
+
+impl Plan {
+    /// Counts per action.
+    #[must_use]
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            noop: self.unchanged,
+            ..Summary::default()
+        };
+        for c in &self.changes {
+            if c.blocked.is_some() {
+                s.blocked += 1;
+                continue;
+            }
+            match c.action {
+                Action::Create => s.create += 1,
+                Action::Patch => s.patch += 1,
+                Action::Deactivate => s.deactivate += 1,
+                Action::Delete => s.delete += 1,
+            }
+        }
+        s
+    }
+
+    /// Whether anything would be applied or is blocked.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.changes.is_empty()
+    }
+}
+
+/// Which attributes the target's schemas have (`/Schemas`, RFC 7643 §7). A server such as
+/// scim2-server refuses any attribute its schemas lack, so the planner does not write them
+/// and warns once instead.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct AttributeSupport {
+    /// `None`: the server did not say; everything is assumed supported.
+    known: Option<HashSet<(ResourceSchema, String)>>,
+}
+
+/// A schema of `/Schemas`, as far as the planner cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ResourceSchema {
+    /// Core User.
+    User,
+    /// Core Group.
+    Group,
+    /// Enterprise User extension.
+    Enterprise,
+    /// Genesys Cloud User extension.
+    Genesys,
+}
+
+impl AttributeSupport {
+    /// Everything supported (the server publishes no schemas).
+    #[must_use]
+    pub fn all() -> AttributeSupport {
+        AttributeSupport { known: None }
+    }
+
+    /// Exactly these writable attributes: (schema, attribute name).
+    pub fn only<'a>(attrs: impl IntoIterator<Item = (ResourceSchema, &'a str)>) -> Self {
+        AttributeSupport {
+            known: Some(
+                attrs
+                    .into_iter()
+                    .map(|(s, a)| (s, a.to_ascii_lowercase()))
+                    .collect(),
+            ),
+        }
+    }
+
+    /// Whether `name` of `schema` can be written.
+    #[must_use]
+    pub fn has(&self, schema: ResourceSchema, name: &str) -> bool {
+        self.known
+            .as_ref()
+            .is_none_or(|k| k.contains(&(schema, name.to_ascii_lowercase())))
+    }
+
+    /// What `/Schemas` says; `None` (no schemas published) supports everything.
+    #[must_use]
+    pub fn from_schemas(schemas: Option<&[crate::scim::wire::SchemaDefinition]>) -> Self {
+        use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
+        let Some(schemas) = schemas else {
+            return AttributeSupport::all();
+        };
+        let mut known = HashSet::new();
+        for schema in schemas {
+            let which = [
+                (USER_SCHEMA, ResourceSchema::User),
+                (GROUP_SCHEMA, ResourceSchema::Group),
+                (ENTERPRISE_SCHEMA, ResourceSchema::Enterprise),
+                (GENESYS_SCHEMA, ResourceSchema::Genesys),
+            ]
+            .into_iter()
+            .find(|(urn, _)| urn.eq_ignore_ascii_case(&schema.id));
+            let Some((_, which)) = which else { continue };
+            for attr in schema.attributes.iter().filter(|a| a.writable()) {
+                known.insert((which, attr.name.to_ascii_lowercase()));
+            }
+        }
+        // `userName` and a group's `displayName` identify objects; a server that lists
+        // schemas without them is taken not to mean it.
+        for (s, a) in [
+            (ResourceSchema::User, "username"),
+            (ResourceSchema::Group, "displayname"),
+        ] {
+            known.insert((s, a.to_owned()));
+        }
+        AttributeSupport { known: Some(known) }
+    }
+
+    fn user_attr(&self, schema: Schema, name: &str) -> bool {
+        let s = match schema {
+            Schema::Core => ResourceSchema::User,
+            Schema::Enterprise => ResourceSchema::Enterprise,
+            Schema::Genesys => ResourceSchema::Genesys,
+        };
+        self.has(s, name)
+    }
+}
+
+/// Options of one planning run.
+#[derive(Clone, Debug, Default)]
+pub struct PlanOptions {
+    /// What the target can store.
+    pub support: AttributeSupport,
+    /// `--allow-deletes N`: lifts the brakes when the plan has exactly N destructive changes.
+    pub allow_deletes: Option<usize>,
+    /// The userName scimctl runs as, if known: never deactivated or deleted.
+    pub actor: Option<String>,
+}
+
+/// Why no plan could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum PlanError {
+    /// Desired objects that cannot be matched to live ones unambiguously; every problem is
+    /// listed.
+    #[error("{} object(s) cannot be matched unambiguously:\n{}", .0.len(), .0.iter().map(|p| format!("  {p}")).collect::<Vec<_>>().join("\n"))]
+    Ambiguous(Vec<String>),
+    /// A live resource the plan needs could not be read.
+    #[error("live {kind} {id}: cannot read the server's JSON: {error}")]
+    Live {
+        /// Its kind.
+        kind: Kind,
+        /// Its id.
+        id: String,
+        /// The parse error.
+        error: String,
+    },
+}
+
+/// Plans the changes that make `live` match `desired`.
+pub fn plan(
+    desired: &DesiredState,
+    live: &Snapshot,
+    options: &PlanOptions,
+) -> Result<Plan, PlanError> {
+    let matched = matching::match_all(desired, live)?;
+    let mut plan = diff::diff(desired, live, &matched, options)?;
+    safety::apply_brakes(desired, live, &mut plan, options)?;
+    plan.changes.sort_by(|a, b| {
+        let rank = |c: &Change| (c.action, c.kind == Kind::User, c.key.to_lowercase());
+        rank(a).cmp(&rank(b)).then_with(|| a.id.cmp(&b.id))
+    });
+    plan.warnings.sort_by(|a, b| a.message.cmp(&b.message));
+    plan.warnings.dedup();
+    Ok(plan)
+}

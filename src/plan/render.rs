@@ -1,0 +1,279 @@
+//! Plans for people and machines: text for a terminal, Markdown for a pull-request comment,
+//! and the versioned JSON document (also the saved-plan format, see [`super::saved`]). Every
+//! renderer writes to any writer and depends only on the plan, so the output is stable.
+
+use std::fmt::Write as _;
+use std::io::{self, Write};
+
+use serde_json::Value;
+use similar::{ChangeTag, TextDiff};
+
+use super::{Action, AttrDiff, Change, Plan};
+
+/// The version of the JSON plan document.
+pub const JSON_VERSION: u32 = 1;
+
+/// GitHub refuses comments over 65,536 characters; Markdown plans stay below this.
+pub const MARKDOWN_LIMIT: usize = 60_000;
+
+/// The symbol and verb a change shows with.
+fn marker(change: &Change) -> (&'static str, &'static str) {
+    if change.blocked.is_some() {
+        return ("!", "BLOCKED");
+    }
+    match change.action {
+        Action::Create => ("+", "create"),
+        Action::Patch => ("~", "patch"),
+        Action::Deactivate => ("-", "deactivate"),
+        Action::Delete => ("-", "delete"),
+    }
+}
+
+/// The one-line summary: `3 to create, 1 to patch, ...`.
+#[must_use]
+pub fn summary_line(plan: &Plan) -> String {
+    let s = plan.summary();
+    if plan.is_empty() {
+        return format!("No changes. {} object(s) already as desired.", s.noop);
+    }
+    let mut line = format!(
+        "Plan: {} to create, {} to patch, {} to deactivate, {} to delete",
+        s.create, s.patch, s.deactivate, s.delete
+    );
+    if s.blocked > 0 {
+        let _ = write!(line, ", {} blocked", s.blocked);
+    }
+    let _ = write!(line, " ({} unchanged).", s.noop);
+    line
+}
+
+fn show(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("{s:?}"),
+        other => other.to_string(),
+    }
+}
+
+/// The lines an attribute diff contributes to the before and after pictures of its object.
+fn picture(diff: &AttrDiff, before: &mut String, after: &mut String) {
+    let name = &diff.attribute;
+    if let Some(b) = &diff.before {
+        let _ = writeln!(before, "{name}: {}", show(b));
+    }
+    if let Some(a) = &diff.after {
+        let _ = writeln!(after, "{name}: {}", show(a));
+    }
+    for r in &diff.removed {
+        let _ = writeln!(before, "{name}: {r}");
+    }
+    for a in &diff.added {
+        let _ = writeln!(after, "{name}: {a}");
+    }
+}
+
+/// The attribute-level diff of a change as `-`/`+` lines (computed with `similar`).
+#[must_use]
+pub fn diff_lines(change: &Change) -> Vec<(char, String)> {
+    let (mut before, mut after) = (String::new(), String::new());
+    for d in &change.diff {
+        picture(d, &mut before, &mut after);
+    }
+    let diff = TextDiff::from_lines(&before, &after);
+    diff.iter_all_changes()
+        .filter_map(|c| {
+            let sign = match c.tag() {
+                ChangeTag::Delete => '-',
+                ChangeTag::Insert => '+',
+                ChangeTag::Equal => return None,
+            };
+            Some((sign, c.value().trim_end_matches('\n').to_owned()))
+        })
+        .collect()
+}
+
+const RED: &str = "\x1b[31m";
+const GREEN: &str = "\x1b[32m";
+const YELLOW: &str = "\x1b[33m";
+const BOLD: &str = "\x1b[1m";
+const RESET: &str = "\x1b[0m";
+
+/// Text for a terminal or a log: one block per object, then the summary line. `color` adds
+/// ANSI colours (only ever on a terminal).
+pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    let paint = |code: &'static str| if color { code } else { "" };
+    for change in &plan.changes {
+        let (mark, verb) = marker(change);
+        let tint = match mark {
+            "+" => GREEN,
+            "~" => YELLOW,
+            _ => RED,
+        };
+        writeln!(
+            out,
+            "{}{mark} {verb}{} {} {}{}{}  ({})",
+            paint(tint),
+            change
+                .blocked
+                .as_ref()
+                .map(|_| format!(" {}", change.action.name()))
+                .unwrap_or_default(),
+            change.kind,
+            paint(BOLD),
+            change.key,
+            paint(RESET),
+            change.source
+        )?;
+        if let Some(reason) = &change.blocked {
+            writeln!(out, "    {}reason: {reason}{}", paint(RED), paint(RESET))?;
+        }
+        for (sign, line) in diff_lines(change) {
+            let tint = if sign == '+' { GREEN } else { RED };
+            writeln!(out, "    {}{sign} {line}{}", paint(tint), paint(RESET))?;
+        }
+    }
+    for w in &plan.warnings {
+        match &w.source {
+            Some(s) => writeln!(out, "warning: {s}: {}", w.message)?,
+            None => writeln!(out, "warning: {}", w.message)?,
+        }
+    }
+    if !plan.changes.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary_line(plan))
+}
+
+fn md_cell(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('|', "\\|")
+        .replace('\n', " ")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+fn html(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
+/// A fenced code block whose fence no line inside can close.
+fn fenced(lang: &str, body: &str) -> String {
+    let longest = body.split(|c| c != '`').map(str::len).max().unwrap_or(0);
+    let fence = "`".repeat(longest.max(2) + 1);
+    format!("{fence}{lang}\n{body}{fence}\n")
+}
+
+/// Markdown for a pull-request comment: the summary, a table of destructive and blocked
+/// changes first, then every change as a collapsed block. Stays under [`MARKDOWN_LIMIT`]
+/// characters, cutting whole entries and saying how many were cut.
+#[allow(clippy::too_many_lines)]
+pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    let s = plan.summary();
+    let mut doc = String::new();
+    let _ = writeln!(doc, "### scimctl plan\n\n{}\n", summary_line(plan));
+    if plan.is_empty() {
+        for w in &plan.warnings {
+            let _ = writeln!(doc, "> **warning:** {}", md_cell(&w.message));
+        }
+        return out.write_all(doc.as_bytes());
+    }
+    let _ = writeln!(
+        doc,
+        "| create | patch | deactivate | delete | blocked |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
+        s.create, s.patch, s.deactivate, s.delete, s.blocked
+    );
+    // Reserve room for the closing note.
+    let budget = MARKDOWN_LIMIT - 400;
+    let mut cut = 0usize;
+    let destructive: Vec<&Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.blocked.is_some() || c.action.is_destructive())
+        .collect();
+    if !destructive.is_empty() {
+        let _ = writeln!(
+            doc,
+            "#### Destructive and blocked changes\n\n| action | kind | name | from | reason |\n|---|---|---|---|---|"
+        );
+        for c in &destructive {
+            let (_, verb) = marker(c);
+            let row = format!(
+                "| {}{} | {} | `{}` | {} | {} |\n",
+                verb,
+                if c.blocked.is_some() {
+                    format!(" {}", c.action.name())
+                } else {
+                    String::new()
+                },
+                c.kind,
+                md_cell(&c.key).replace('`', "'"),
+                md_cell(&c.source.to_string()),
+                md_cell(c.blocked.as_deref().unwrap_or(""))
+            );
+            if doc.len() + row.len() > budget / 2 {
+                cut += 1;
+                continue;
+            }
+            doc.push_str(&row);
+        }
+        doc.push('\n');
+    }
+    if !plan.warnings.is_empty() {
+        for w in &plan.warnings {
+            let line = match &w.source {
+                Some(src) => format!(
+                    "> **warning** ({}): {}\n",
+                    md_cell(&src.to_string()),
+                    md_cell(&w.message)
+                ),
+                None => format!("> **warning:** {}\n", md_cell(&w.message)),
+            };
+            if doc.len() + line.len() < budget / 2 {
+                doc.push_str(&line);
+            }
+        }
+        doc.push('\n');
+    }
+    let _ = writeln!(doc, "#### Changes\n");
+    let mut ordered: Vec<&Change> = destructive.clone();
+    ordered.extend(
+        plan.changes
+            .iter()
+            .filter(|c| !(c.blocked.is_some() || c.action.is_destructive())),
+    );
+    let mut details_cut = 0usize;
+    for c in ordered {
+        let (_, verb) = marker(c);
+        let mut body = String::new();
+        for (sign, line) in diff_lines(c) {
+            let _ = writeln!(body, "{sign} {line}");
+        }
+        let block = format!(
+            "<details><summary>{} {} <code>{}</code> ({})</summary>\n\n{}\n</details>\n\n",
+            html(verb),
+            c.kind,
+            html(&c.key),
+            html(&c.source.to_string()),
+            if body.is_empty() {
+                String::from("(no attribute changes)\n")
+            } else {
+                fenced("diff", &body)
+            }
+        );
+        if doc.len() + block.len() > budget {
+            details_cut += 1;
+            continue;
+        }
+        doc.push_str(&block);
+    }
+    if cut > 0 || details_cut > 0 {
+        let _ = writeln!(
+            doc,
+            "_Truncated to stay under {MARKDOWN_LIMIT} characters: {cut} table row(s) and \
+             {details_cut} change detail(s) not shown. Run `scimctl plan --format json` for \
+             the whole plan._"
+        );
+    }
+    out.write_all(doc.as_bytes())
+}
