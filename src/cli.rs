@@ -90,6 +90,9 @@ pub enum Command {
         /// Exit 2 when the plan has changes.
         #[arg(long)]
         detailed_exitcode: bool,
+        /// Lift the safety brakes when the plan has exactly N deactivations and deletes.
+        #[arg(long, value_name = "N")]
+        allow_deletes: Option<usize>,
     },
     /// Execute a plan (fresh or saved) against the tenant.
     Apply {
@@ -313,6 +316,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
             format,
             out: save,
             detailed_exitcode,
+            allow_deletes,
         } => plan_cmd(
             &PlanArgs {
                 dir,
@@ -320,6 +324,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
                 format: *format,
                 save: save.as_deref(),
                 detailed_exitcode: *detailed_exitcode,
+                allow_deletes: *allow_deletes,
             },
             out,
             err,
@@ -351,6 +356,7 @@ struct PlanArgs<'a> {
     format: PlanFormat,
     save: Option<&'a std::path::Path>,
     detailed_exitcode: bool,
+    allow_deletes: Option<usize>,
 }
 
 /// SHA-256 over the files desired state was loaded from.
@@ -430,7 +436,7 @@ fn plan_cmd(
     drop(runtime);
     let options = PlanOptions {
         support,
-        allow_deletes: None,
+        allow_deletes: args.allow_deletes,
         actor: None,
     };
     let plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;

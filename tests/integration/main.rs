@@ -10,6 +10,7 @@ mod example;
 mod faults;
 mod hostile;
 mod peer;
+mod plan;
 mod sandbox;
 mod scenarios;
 mod support;

@@ -13,8 +13,19 @@ pub(crate) fn scimctl() -> Command {
 /// Runs `scimctl args...` in `cwd`, killing it and failing the test if it outlives `limit`.
 /// Waiting happens on a channel with a deadline, so nothing sleeps.
 pub(crate) fn run_bounded(cwd: &Path, args: &[&str], limit: Duration) -> Output {
+    run_bounded_with(cwd, args, &[], limit)
+}
+
+/// [`run_bounded`] with extra environment variables.
+pub(crate) fn run_bounded_with(
+    cwd: &Path,
+    args: &[&str],
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Output {
     let child = scimctl()
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
