@@ -434,6 +434,7 @@ fn plan_cmd(
         ))
     })?;
     drop(runtime);
+    tracing::debug!("connection closed");
     let options = PlanOptions {
         support,
         allow_deletes: args.allow_deletes,

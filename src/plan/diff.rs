@@ -34,6 +34,8 @@ struct Context<'a> {
     unsupported: Unsupported,
     /// Live id → kind and name, for showing members removed.
     names: Option<HashMap<&'a str, (Kind, &'a str)>>,
+    /// Answers of [`Context::supported`] so far (a handful of attributes, asked per object).
+    support_cache: Vec<(Schema, &'static str, bool)>,
 }
 
 fn parse_live<R: Resource>(kind: Kind, live: &Live<R>) -> Result<R, PlanError> {
@@ -84,7 +86,17 @@ impl<'a> Context<'a> {
 
     /// Whether the target stores `name` of `schema` for users; notes it when not.
     fn supported(&mut self, schema: Schema, name: &'static str, span: Span) -> bool {
-        if self.options.support.user_attr(schema, name) {
+        let known = self
+            .support_cache
+            .iter()
+            .find(|(s, n, _)| *s == schema && *n == name)
+            .map(|(_, _, ok)| *ok);
+        let ok = known.unwrap_or_else(|| {
+            let ok = self.options.support.user_attr(schema, name);
+            self.support_cache.push((schema, name, ok));
+            ok
+        });
+        if ok {
             return true;
         }
         let entry = self.unsupported.entry(name).or_insert((0, span));
@@ -128,6 +140,7 @@ pub(super) fn diff(
         protected_groups: lower_set(config.protected.groups.iter().map(|p| p.value.as_str())),
         unsupported: BTreeMap::new(),
         names: None,
+        support_cache: Vec::new(),
     };
     let mut plan = Plan::default();
     for (i, user) in desired.users.iter().enumerate() {
@@ -212,70 +225,153 @@ impl Diffs {
     }
 }
 
-/// One keyed value of a multi-valued attribute, desired or live.
-struct Keyed {
-    key: ValueKey,
-    value: Value,
-    /// How it shows in a diff.
-    label: String,
+/// One value of a keyed multi-valued attribute, borrowed from desired or live data. Nothing
+/// is allocated unless the value differs.
+#[derive(Clone, Copy)]
+struct Item<'a> {
+    /// The sub-attribute it is keyed by: `type`, `value` or `name`.
+    sub: &'static str,
+    /// The key's value.
+    key: &'a str,
+    /// `value` (contacts, roles) or `name` (proficiencies).
+    value: &'a str,
+    /// `type` of a contact.
+    kind: Option<&'a str>,
+    primary: Option<bool>,
+    proficiency: Option<f64>,
 }
 
-fn email_type(kind: Option<crate::model::EmailType>) -> Option<String> {
-    kind.map(|k| {
-        serde_json::to_value(k)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default()
-    })
-}
-
-fn contact(value: &str, kind: Option<&str>, primary: Option<bool>) -> (ValueKey, Value) {
-    let mut v = serde_json::Map::new();
-    v.insert("value".into(), Value::from(value));
-    let key = match kind {
-        Some(t) => {
-            v.insert("type".into(), Value::from(t));
-            ValueKey::new("type", t)
+impl Item<'_> {
+    fn contact<'a>(value: &'a str, kind: Option<&'a str>, primary: Option<bool>) -> Item<'a> {
+        match kind {
+            Some(t) => Item {
+                sub: "type",
+                key: t,
+                value,
+                kind,
+                primary,
+                proficiency: None,
+            },
+            None => Item {
+                sub: "value",
+                key: value,
+                value,
+                kind,
+                primary,
+                proficiency: None,
+            },
         }
-        None => ValueKey::new("value", value),
-    };
-    if let Some(p) = primary {
-        v.insert("primary".into(), Value::from(p));
     }
-    (key, Value::Object(v))
+
+    fn role(name: &str) -> Item<'_> {
+        Item {
+            sub: "value",
+            key: name,
+            value: name,
+            kind: None,
+            primary: None,
+            proficiency: None,
+        }
+    }
+
+    fn proficiency(name: &str, level: f64) -> Item<'_> {
+        Item {
+            sub: "name",
+            key: name,
+            value: name,
+            kind: None,
+            primary: None,
+            proficiency: Some(level),
+        }
+    }
+
+    fn same_key(&self, other: &Item<'_>) -> bool {
+        self.sub == other.sub && self.key.eq_ignore_ascii_case(other.key)
+    }
+
+    fn value_key(&self) -> ValueKey {
+        ValueKey::new(self.sub, self.key)
+    }
+
+    /// The complex value sent to the server.
+    fn to_json(self) -> Value {
+        let mut v = serde_json::Map::new();
+        if let Some(p) = self.proficiency {
+            v.insert("name".into(), Value::from(self.value));
+            v.insert("proficiency".into(), json!(p));
+            return Value::Object(v);
+        }
+        v.insert("value".into(), Value::from(self.value));
+        if let Some(t) = self.kind {
+            v.insert("type".into(), Value::from(t));
+        }
+        if let Some(p) = self.primary {
+            v.insert("primary".into(), Value::from(p));
+        }
+        Value::Object(v)
+    }
+
+    /// How it shows in a diff.
+    fn label(&self) -> String {
+        match (self.proficiency, self.kind) {
+            (Some(p), _) => format!("{} ({p})", self.value),
+            (None, Some(t)) => format!("{} ({t})", self.value),
+            (None, None) => self.value.to_owned(),
+        }
+    }
 }
 
-fn live_contacts(values: &[MultiValue], by_value: &HashSet<String>) -> Vec<Keyed> {
+fn email_type(kind: crate::model::EmailType) -> &'static str {
+    use crate::model::EmailType;
+    match kind {
+        EmailType::Work => "work",
+        EmailType::Home => "home",
+        EmailType::Other => "other",
+    }
+}
+
+fn phone_type(kind: crate::model::PhoneType) -> &'static str {
+    use crate::model::PhoneType;
+    match kind {
+        PhoneType::Work => "work",
+        PhoneType::Work2 => "work2",
+        PhoneType::Work3 => "work3",
+        PhoneType::Work4 => "work4",
+        PhoneType::Home => "home",
+        PhoneType::Mobile => "mobile",
+        PhoneType::Fax => "fax",
+        PhoneType::Pager => "pager",
+        PhoneType::Microsoftteams => "microsoftteams",
+        PhoneType::Zoomphone => "zoomphone",
+        PhoneType::Eightbyeight => "eightbyeight",
+        PhoneType::Ringcentral => "ringcentral",
+        PhoneType::Other => "other",
+    }
+}
+
+/// Live contacts as items: keyed by type, except those whose value a desired value without
+/// a type names (those are keyed by value, as the desired one is).
+fn live_contacts<'a>(values: &'a [MultiValue], by_value: &[&str]) -> Vec<Item<'a>> {
     values
         .iter()
         .map(|m| {
-            let (key, value) = match &m.kind {
-                Some(t) if !by_value.contains(&m.value.to_lowercase()) => {
-                    contact(&m.value, Some(t), m.primary)
-                }
-                _ => contact(&m.value, None, m.primary),
-            };
-            let label = keyed_label(&key, &m.value);
-            Keyed { key, value, label }
+            let untyped = by_value.iter().any(|v| v.eq_ignore_ascii_case(&m.value));
+            let mut item = Item::contact(&m.value, m.kind.as_deref(), m.primary);
+            if untyped {
+                item.sub = "value";
+                item.key = &m.value;
+            }
+            item
         })
         .collect()
 }
 
-fn keyed_label(key: &ValueKey, value: &str) -> String {
-    if key.sub == "type" {
-        format!("{value} ({})", key.equals)
-    } else {
-        value.to_owned()
-    }
-}
-
 /// Compares a keyed set: values to add, replace and (when `authoritative`) remove.
-#[allow(clippy::too_many_arguments)]
 fn keyed_set(
     attr: Multi,
-    want: &[Keyed],
-    have: &[Keyed],
-    same: impl Fn(&Value, &Value) -> bool,
+    want: &[Item<'_>],
+    have: &[Item<'_>],
+    same: fn(&Item<'_>, &Item<'_>) -> bool,
     authoritative: bool,
     out: &mut Diffs,
 ) {
@@ -283,39 +379,33 @@ fn keyed_set(
     let mut removed = Vec::new();
     let mut adds = Vec::new();
     for w in want {
-        let hits: Vec<&Keyed> = have
-            .iter()
-            .filter(|h| h.key.sub == w.key.sub && h.key.equals.eq_ignore_ascii_case(&w.key.equals))
-            .collect();
-        match hits.as_slice() {
-            [] => {
-                added.push(w.label.clone());
-                adds.push(w.value.clone());
+        let mut hits = have.iter().filter(|h| h.same_key(w));
+        match (hits.next(), hits.next()) {
+            (None, _) => {
+                added.push(w.label());
+                adds.push(w.to_json());
             }
-            [one] if same(&one.value, &w.value) => {}
-            _ => {
-                for h in &hits {
-                    removed.push(h.label.clone());
+            (Some(one), None) if same(one, w) => {}
+            (first, second) => {
+                for h in first.into_iter().chain(second).chain(hits) {
+                    removed.push(h.label());
                 }
-                added.push(w.label.clone());
+                added.push(w.label());
                 out.edits.push(Edit::Replace {
                     attr,
-                    key: w.key.clone(),
-                    value: w.value.clone(),
+                    key: w.value_key(),
+                    value: w.to_json(),
                 });
             }
         }
     }
     if authoritative {
         for h in have {
-            let wanted = want.iter().any(|w| {
-                w.key.sub == h.key.sub && w.key.equals.eq_ignore_ascii_case(&h.key.equals)
-            });
-            if !wanted {
-                removed.push(h.label.clone());
+            if !want.iter().any(|w| w.same_key(h)) {
+                removed.push(h.label());
                 out.edits.push(Edit::Remove {
                     attr,
-                    key: h.key.clone(),
+                    key: h.value_key(),
                 });
             }
         }
@@ -333,59 +423,29 @@ fn keyed_set(
     }
 }
 
-/// Whether two contact values agree: same value (emails case-insensitively) and, where the
-/// desired one says, the same `primary`.
-fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) -> bool {
-    move |live, want| {
-        let text = |v: &Value| {
-            v.get("value")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_owned()
-        };
-        let values_equal = if case_insensitive {
-            text(live).eq_ignore_ascii_case(&text(want))
-        } else {
-            text(live) == text(want)
-        };
-        let primary_ok = match want.get("primary").and_then(Value::as_bool) {
-            None => true,
-            Some(p) => {
-                live.get("primary")
-                    .and_then(Value::as_bool)
-                    .unwrap_or(false)
-                    == p
-            }
-        };
-        values_equal && primary_ok
-    }
+/// Whether two emails agree: same address, case-insensitively, and where the desired one
+/// says, the same `primary` (an unset live `primary` is false).
+fn same_email(live: &Item<'_>, want: &Item<'_>) -> bool {
+    live.value.eq_ignore_ascii_case(want.value) && same_primary(live, want)
 }
 
-fn same_proficiency(live: &Value, want: &Value) -> bool {
-    let p = |v: &Value| v.get("proficiency").and_then(Value::as_f64).unwrap_or(-1.0);
-    (p(live) - p(want)).abs() < 1e-9
+/// Phone numbers compare exactly.
+fn same_phone(live: &Item<'_>, want: &Item<'_>) -> bool {
+    live.value == want.value && same_primary(live, want)
 }
 
-fn proficiencies(values: &[crate::model::Proficiency]) -> Vec<Keyed> {
-    values
-        .iter()
-        .map(|p| Keyed {
-            key: ValueKey::new("name", &p.name),
-            value: json!({"name": p.name, "proficiency": p.proficiency}),
-            label: format!("{} ({})", p.name, p.proficiency),
-        })
-        .collect()
+fn same_primary(live: &Item<'_>, want: &Item<'_>) -> bool {
+    want.primary
+        .is_none_or(|p| live.primary.unwrap_or(false) == p)
 }
 
-fn live_proficiencies(values: &[wire::Proficiency]) -> Vec<Keyed> {
-    values
-        .iter()
-        .map(|p| Keyed {
-            key: ValueKey::new("name", &p.name),
-            value: json!({"name": p.name, "proficiency": p.proficiency}),
-            label: format!("{} ({})", p.name, p.proficiency),
-        })
-        .collect()
+fn same_proficiency(live: &Item<'_>, want: &Item<'_>) -> bool {
+    let level = |i: &Item<'_>| i.proficiency.unwrap_or(-1.0);
+    (level(live) - level(want)).abs() < 1e-9
+}
+
+fn same_role(_: &Item<'_>, _: &Item<'_>) -> bool {
+    true
 }
 
 #[allow(clippy::too_many_lines)]
@@ -396,10 +456,14 @@ fn user_change(
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Change>, PlanError> {
     let u = &user.value;
-    let parsed = live.map(|l| parse_live(Kind::User, l)).transpose()?;
-    let have = parsed.clone().unwrap_or_default();
-    let ent = have.enterprise.clone().unwrap_or_default();
-    let gen_ext = have.genesys.clone().unwrap_or_default();
+    let have = live
+        .map(|l| parse_live(Kind::User, l))
+        .transpose()?
+        .unwrap_or_default();
+    let no_ent = wire::EnterpriseUser::default();
+    let ent = have.enterprise.as_ref().unwrap_or(&no_ent);
+    let no_gen = wire::GenesysUser::default();
+    let gen_ext = have.genesys.as_ref().unwrap_or(&no_gen);
     let mut d = Diffs::default();
 
     if live.is_some() && !have.user_name.eq_ignore_ascii_case(&u.user_name.value) {
@@ -506,59 +570,48 @@ fn user_change(
     if let Some(emails) = &u.emails
         && ctx.supported(Schema::Core, "emails", user.span)
     {
-        let want: Vec<Keyed> = emails
+        let want: Vec<Item<'_>> = emails
             .iter()
             .map(|e| {
-                let e = &e.value;
-                let (key, value) = contact(&e.value, email_type(e.kind).as_deref(), e.primary);
-                let label = keyed_label(&key, &e.value);
-                Keyed { key, value, label }
+                Item::contact(
+                    &e.value.value,
+                    e.value.kind.map(email_type),
+                    e.value.primary,
+                )
             })
             .collect();
-        let by_value = want
+        let by_value: Vec<&str> = want
             .iter()
-            .filter(|w| w.key.sub == "value")
-            .map(|w| w.key.equals.to_lowercase())
+            .filter(|w| w.sub == "value")
+            .map(|w| w.key)
             .collect();
         let have_emails = live_contacts(&have.emails, &by_value);
-        keyed_set(
-            Multi::Emails,
-            &want,
-            &have_emails,
-            same_contact(true),
-            true,
-            &mut d,
-        );
+        keyed_set(Multi::Emails, &want, &have_emails, same_email, true, &mut d);
     }
     if let Some(phones) = &u.phone_numbers
         && ctx.supported(Schema::Core, "phoneNumbers", user.span)
     {
-        let want: Vec<Keyed> = phones
+        let want: Vec<Item<'_>> = phones
             .iter()
             .map(|p| {
-                let p = &p.value;
-                let kind = p.kind.map(|k| {
-                    serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                });
-                let (key, value) = contact(&p.value, kind.as_deref(), p.primary);
-                let label = keyed_label(&key, &p.value);
-                Keyed { key, value, label }
+                Item::contact(
+                    &p.value.value,
+                    p.value.kind.map(phone_type),
+                    p.value.primary,
+                )
             })
             .collect();
-        let by_value = want
+        let by_value: Vec<&str> = want
             .iter()
-            .filter(|w| w.key.sub == "value")
-            .map(|w| w.key.equals.to_lowercase())
+            .filter(|w| w.sub == "value")
+            .map(|w| w.key)
             .collect();
         let have_phones = live_contacts(&have.phone_numbers, &by_value);
         keyed_set(
             Multi::PhoneNumbers,
             &want,
             &have_phones,
-            same_contact(false),
+            same_phone,
             true,
             &mut d,
         );
@@ -578,16 +631,15 @@ fn user_change(
         if let Some(want) = want
             && ctx.supported(Schema::Genesys, attr.name(), user.span)
         {
-            let values: Vec<crate::model::Proficiency> =
-                want.iter().map(|p| p.value.clone()).collect();
-            keyed_set(
-                attr,
-                &proficiencies(&values),
-                &live_proficiencies(have_list),
-                same_proficiency,
-                true,
-                &mut d,
-            );
+            let want: Vec<Item<'_>> = want
+                .iter()
+                .map(|p| Item::proficiency(&p.value.name, p.value.proficiency))
+                .collect();
+            let have_items: Vec<Item<'_>> = have_list
+                .iter()
+                .map(|p| Item::proficiency(&p.name, p.proficiency))
+                .collect();
+            keyed_set(attr, &want, &have_items, same_proficiency, true, &mut d);
         }
     }
     if let Some(roles) = &u.roles
@@ -601,38 +653,28 @@ fn user_change(
                 source: Some(Source::at(&ctx.desired.sources, user.span)),
             });
         }
-        let mut seen = HashSet::new();
-        let want: Vec<Keyed> = roles
-            .iter()
-            .filter(|r| seen.insert(r.name.to_lowercase()))
-            .map(|r| Keyed {
-                key: ValueKey::new("value", &r.name),
-                value: json!({"value": r.name}),
-                label: r.name.clone(),
-            })
-            .collect();
-        let have_roles: Vec<Keyed> = have
-            .roles
-            .iter()
-            .map(|r| Keyed {
-                key: ValueKey::new("value", &r.value),
-                value: json!({"value": r.value}),
-                label: r.value.clone(),
-            })
-            .collect();
+        let mut want: Vec<Item<'_>> = Vec::with_capacity(roles.len());
+        for r in roles {
+            let item = Item::role(&r.value.name);
+            if !want.iter().any(|w| w.same_key(&item)) {
+                want.push(item);
+            }
+        }
+        let have_roles: Vec<Item<'_>> = have.roles.iter().map(|r| Item::role(&r.value)).collect();
         let authoritative =
             ctx.desired.config.collections.user_roles == CollectionMode::Authoritative;
         keyed_set(
             Multi::Roles,
             &want,
             &have_roles,
-            |_, _| true,
+            same_role,
             authoritative,
             &mut d,
         );
     }
 
-    let source = Source::at(&ctx.desired.sources, user.span);
+    let desired = ctx.desired;
+    let source = || Source::at(&desired.sources, user.span);
     let protected = ctx
         .protected_users
         .contains(&u.user_name.value.to_lowercase())
@@ -655,7 +697,7 @@ fn user_change(
                 key: u.user_name.value.clone(),
                 id: None,
                 version: None,
-                source,
+                source: source(),
                 diff,
                 edits: d.edits,
                 present: Vec::new(),
@@ -671,7 +713,7 @@ fn user_change(
                     l.natural_key(),
                     attrs.join(", ")
                 ),
-                source: Some(source),
+                source: Some(source()),
             });
             Ok(None)
         }
@@ -685,7 +727,7 @@ fn user_change(
             key: u.user_name.value.clone(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
-            source,
+            source: source(),
             diff: d.diff,
             edits: d.edits,
             present: d.present,
@@ -797,7 +839,8 @@ fn group_change(
             }
         }
     }
-    let source = Source::at(&ctx.desired.sources, group.span);
+    let desired = ctx.desired;
+    let source = || Source::at(&desired.sources, group.span);
     let protected = ctx
         .protected_groups
         .contains(&g.display_name.value.to_lowercase());
@@ -815,7 +858,7 @@ fn group_change(
                 key: g.display_name.value.clone(),
                 id: None,
                 version: None,
-                source,
+                source: source(),
                 diff,
                 edits: d.edits,
                 present: Vec::new(),
@@ -829,7 +872,7 @@ fn group_change(
                     "group {:?} is protected: not changed, though live differs",
                     l.natural_key()
                 ),
-                source: Some(source),
+                source: Some(source()),
             });
             Ok(None)
         }
@@ -839,7 +882,7 @@ fn group_change(
             key: g.display_name.value.clone(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
-            source,
+            source: source(),
             diff: d.diff,
             edits: d.edits,
             present: d.present,
