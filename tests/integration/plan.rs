@@ -107,7 +107,9 @@ fn diff_of<'a>(change: &'a Value, attribute: &str) -> &'a Value {
 }
 
 /// Seeds the tenant, writes desired state, and checks the plan lists exactly the expected
-/// changes; then checks a desired state identical to live plans nothing.
+/// changes; then checks a desired state identical to live plans nothing. One function: it
+/// reads top to bottom as the story of one tenant.
+#[allow(clippy::too_many_lines)]
 async fn plan_scenario(url: &str, token: &str, p: &str) {
     let client = client(url, token);
     let name = |local: &str| format!("{local}@{p}.example");
@@ -212,23 +214,23 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
     assert_eq!(plan["summary"]["blocked"], 1);
     assert_eq!(plan["summary"]["create"], 2);
     // Exactly the attributes that differ, with before and after.
-    let a = change(&plan, &name("alice"));
-    assert_eq!(diff_of(a, "title")["before"], "Agent");
-    assert_eq!(diff_of(a, "title")["after"], "Lead");
-    assert_eq!(diff_of(a, "department")["after"], "Support Ops");
-    assert_eq!(a["diff"].as_array().unwrap().len(), 3, "{a:#}");
-    assert_eq!(a["id"], alice.id.clone().unwrap().as_str());
-    assert!(a["version"].is_string(), "the live version is recorded");
-    let c = change(&plan, &name("carol.new"));
-    assert_eq!(diff_of(c, "userName")["before"], name("carol.old"));
-    assert_eq!(diff_of(c, "displayName")["after"], "Agent carol.new");
+    let pa = change(&plan, &name("alice"));
+    assert_eq!(diff_of(pa, "title")["before"], "Agent");
+    assert_eq!(diff_of(pa, "title")["after"], "Lead");
+    assert_eq!(diff_of(pa, "department")["after"], "Support Ops");
+    assert_eq!(pa["diff"].as_array().unwrap().len(), 3, "{pa:#}");
+    assert_eq!(pa["id"], alice.id.clone().unwrap().as_str());
+    assert!(pa["version"].is_string(), "the live version is recorded");
+    let pc = change(&plan, &name("carol.new"));
+    assert_eq!(diff_of(pc, "userName")["before"], name("carol.old"));
+    assert_eq!(diff_of(pc, "displayName")["after"], "Agent carol.new");
     assert_eq!(
-        c["diff"].as_array().unwrap().len(),
+        pc["diff"].as_array().unwrap().len(),
         3,
-        "userName, displayName, emails: {c:#}"
+        "userName, displayName, emails: {pc:#}"
     );
-    let s = change(&plan, &format!("{p} Support"));
-    let members = diff_of(s, "members");
+    let ps = change(&plan, &format!("{p} Support"));
+    let members = diff_of(ps, "members");
     assert_eq!(members["added"], serde_json::json!([name("bob")]));
     let mut removed: Vec<String> = members["removed"]
         .as_array()
@@ -238,15 +240,18 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
         .collect();
     removed.sort();
     assert_eq!(removed, vec![name("dave"), name("frank")]);
-    let b = change(&plan, &name("bob"));
-    assert_eq!(diff_of(b, "manager")["after"], name("alice"));
-    let d = change(&plan, &name("dave"));
-    assert_eq!(d["source"]["from"], "absent");
+    let pb = change(&plan, &name("bob"));
+    assert_eq!(diff_of(pb, "manager")["after"], name("alice"));
+    let pd = change(&plan, &name("dave"));
+    assert_eq!(pd["source"]["from"], "absent");
     assert!(
-        d["blocked"].as_str().unwrap().contains("--allow-deletes 1"),
-        "{d:#}"
+        pd["blocked"]
+            .as_str()
+            .unwrap()
+            .contains("--allow-deletes 1"),
+        "{pd:#}"
     );
-    let yaml_source = &a["source"];
+    let yaml_source = &pa["source"];
     assert!(
         yaml_source["file"]
             .as_str()
