@@ -3,8 +3,10 @@
 //! The sandbox runs as a separate `scimctl sandbox serve` process on a pre-written state file,
 //! so the figures are the client's own: wall time of `snapshot` (discovery included, a fresh
 //! client each run), HTTP requests sent, and the peak resident memory of this process. The
-//! server's peak is printed beside it. Run with `cargo bench --bench snapshot`; the bounds
-//! of the issue are 0.5 s for 10,000 users + 1,000 groups and 3 s / 250 MB for 100,000 + 10,000.
+//! server's peak is printed beside it, and then the start time and peak of a sandbox embedded
+//! in a fresh process (`sandbox::start`) loading the same state file. Run with
+//! `cargo bench --bench snapshot`; the bounds of the issue are 0.5 s for 10,000 users + 1,000
+//! groups and 3 s / 250 MB for 100,000 + 10,000.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -106,7 +108,34 @@ fn seed_in_child(state: &std::path::Path, n_users: usize, n_groups: usize) {
     assert!(status.success(), "seeding failed");
 }
 
+/// Starts the sandbox in a child process (`sandbox::start`, as tests embed it) on the state
+/// file, and returns the child's start time (load included) and peak RSS in KiB.
+fn start_in_child(state: &std::path::Path) -> (f64, u64) {
+    let output = Command::new(std::env::current_exe().expect("own path"))
+        .env("SCIMCTL_BENCH_START", state)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run the in-process child");
+    assert!(output.status.success(), "in-process start failed");
+    let text = String::from_utf8(output.stdout).expect("utf-8");
+    let (ms, kib) = text.trim().split_once(' ').expect("`ms kib`");
+    (ms.parse().expect("ms"), kib.parse().expect("kib"))
+}
+
 fn main() {
+    if let Some(state) = std::env::var_os("SCIMCTL_BENCH_START") {
+        let runtime = tokio::runtime::Runtime::new().expect("runtime");
+        let config = scimctl::sandbox::SandboxConfig::default().with_state_path(state);
+        let addr = "127.0.0.1:0".parse().expect("addr");
+        let (running, ms) = runtime.block_on(async {
+            let started = tokio::time::Instant::now();
+            let running = scimctl::sandbox::start(config, addr).await.expect("start");
+            (running, started.elapsed().as_secs_f64() * 1000.0)
+        });
+        runtime.block_on(running.shutdown()).expect("stop");
+        println!("{ms:.0} {}", peak_kib(None));
+        return;
+    }
     if let Ok(spec) = std::env::var("SCIMCTL_BENCH_SEED") {
         let (u, g) = spec.split_once(',').expect("users,groups");
         let (u, g): (usize, usize) = (u.parse().expect("users"), g.parse().expect("groups"));
@@ -155,5 +184,11 @@ fn main() {
             nix::sys::signal::Signal::SIGTERM,
         );
         let _ = server.wait();
+        let (ms, kib) = start_in_child(&state);
+        println!(
+            "{:>31}  in-process sandbox::start on the same state: {ms:.0} ms, peak RSS {} MiB",
+            "",
+            kib / 1024
+        );
     }
 }

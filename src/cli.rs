@@ -228,6 +228,10 @@ pub struct ServeArgs {
     /// Fault: fraction (0 to 1) of SCIM requests whose connection is dropped unanswered.
     #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = parse_fraction)]
     pub drop_rate: f64,
+    /// Fault: fraction (0 to 1) of SCIM writes (POST, PUT, PATCH, DELETE) carried out and then
+    /// answered by dropping the connection, so the client never learns they succeeded.
+    #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = parse_fraction)]
+    pub drop_after_rate: f64,
     /// Seed of the fault decisions, for reproducible runs.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
@@ -605,6 +609,7 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
             error_rate: args.error_rate,
             error_status: args.error_status,
             drop_rate: args.drop_rate,
+            drop_after_rate: args.drop_after_rate,
             seed: args.seed,
         },
     };
@@ -705,6 +710,14 @@ mod tests {
     fn exit_codes_for_usage() {
         assert_eq!(run_args(&["frobnicate"]).0, ExitStatus::Usage);
         assert_eq!(run_args(&["plan", "--format", "yaml"]).0, ExitStatus::Usage);
+        for rate in ["1.5", "-0.1", "NaN", "often"] {
+            for flag in ["--error-rate", "--drop-rate", "--drop-after-rate"] {
+                let arg = format!("{flag}={rate}");
+                let (status, _, err) = run_args(&["sandbox", "serve", &arg]);
+                assert_eq!(status, ExitStatus::Usage, "{flag} {rate}");
+                assert!(err.contains("is not a fraction between 0 and 1"), "{err}");
+            }
+        }
         let (status, out, _) = run_args(&["--help"]);
         assert_eq!(status, ExitStatus::Success);
         assert!(out.contains("validate"));

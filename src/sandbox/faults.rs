@@ -1,8 +1,9 @@
-//! Fault injection for SCIM requests: a fixed-window rate limit (429 with `Retry-After`), and
+//! Fault injection for SCIM requests: a fixed-window rate limit (429 with `Retry-After`),
 //! seeded random 500/503 answers and dropped connections, all decided before the request does
-//! anything. Decisions come from one `StdRng` seeded from [`Faults::seed`](super::Faults), so a
-//! run with the same seed and the same request order injects the same faults. Time is
-//! `tokio::time` (pausable).
+//! anything, and dropped connections after a write was carried out (decided before, acted on
+//! by the caller once the write succeeded). Decisions come from one `StdRng` seeded from
+//! [`Faults::seed`](super::Faults), so a run with the same seed and the same request order
+//! injects the same faults. Time is `tokio::time` (pausable).
 
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
@@ -22,6 +23,8 @@ pub(crate) enum Verdict {
     RateLimited { retry_after: u64 },
     /// Close the connection without an answer.
     Drop,
+    /// Serve it (a write), then close the connection instead of answering, if it succeeded.
+    DropAfter,
     /// Answer this 5xx status.
     Error(u16),
 }
@@ -70,8 +73,11 @@ impl FaultInjector {
     }
 
     /// The verdict for one SCIM request arriving at `now`, and the rate window after counting
-    /// it (when a rate limit is configured).
-    pub(crate) fn decide(&self, now: Instant) -> (Verdict, Option<RateWindow>) {
+    /// it (when a rate limit is configured). `write` says whether the request changes the
+    /// store (POST to a collection, PUT, PATCH, DELETE): only writes can get
+    /// [`Verdict::DropAfter`], and only they draw for it, so adding `drop_after_rate` leaves the
+    /// verdicts of reads as they were for the same seed.
+    pub(crate) fn decide(&self, now: Instant, write: bool) -> (Verdict, Option<RateWindow>) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         let mut window = None;
         if let Some(limit) = &self.faults.rate_limit {
@@ -107,6 +113,12 @@ impl FaultInjector {
             };
             return (Verdict::Error(status), window);
         }
+        if write
+            && self.faults.drop_after_rate > 0.0
+            && state.rng.random::<f64>() < self.faults.drop_after_rate
+        {
+            return (Verdict::DropAfter, window);
+        }
         (Verdict::Pass, window)
     }
 }
@@ -127,9 +139,9 @@ mod tests {
             ..Faults::default()
         });
         for _ in 0..3 {
-            assert_eq!(f.decide(Instant::now()).0, Verdict::Pass);
+            assert_eq!(f.decide(Instant::now(), false).0, Verdict::Pass);
         }
-        let (verdict, window) = f.decide(Instant::now());
+        let (verdict, window) = f.decide(Instant::now(), false);
         assert_eq!(verdict, Verdict::RateLimited { retry_after: 10 });
         assert_eq!(
             window,
@@ -141,16 +153,16 @@ mod tests {
         );
         tokio::time::advance(Duration::from_millis(7_500)).await;
         assert_eq!(
-            f.decide(Instant::now()).0,
+            f.decide(Instant::now(), false).0,
             Verdict::RateLimited { retry_after: 3 }
         );
         tokio::time::advance(Duration::from_millis(2_499)).await;
         assert_eq!(
-            f.decide(Instant::now()).0,
+            f.decide(Instant::now(), false).0,
             Verdict::RateLimited { retry_after: 1 }
         );
         tokio::time::advance(Duration::from_millis(1)).await;
-        assert_eq!(f.decide(Instant::now()).0, Verdict::Pass);
+        assert_eq!(f.decide(Instant::now(), false).0, Verdict::Pass);
     }
 
     // A fixed error_status replaces the 503/500 alternation.
@@ -162,7 +174,7 @@ mod tests {
             ..Faults::default()
         });
         let now = Instant::now();
-        assert!((0..5).all(|_| f.decide(now).0 == Verdict::Error(502)));
+        assert!((0..5).all(|_| f.decide(now, false).0 == Verdict::Error(502)));
     }
 
     // Error and drop fractions are roughly right, alternate 503/500, and repeat with the seed.
@@ -176,7 +188,9 @@ mod tests {
                 ..Faults::default()
             });
             let now = Instant::now();
-            (0..2000).map(|_| f.decide(now).0).collect::<Vec<_>>()
+            (0..2000)
+                .map(|_| f.decide(now, false).0)
+                .collect::<Vec<_>>()
         };
         let verdicts = run(7);
         assert_eq!(verdicts, run(7));
@@ -201,6 +215,66 @@ mod tests {
             drop_rate: f64::NAN,
             ..Faults::default()
         });
-        assert!(matches!(none.decide(Instant::now()).0, Verdict::Error(_)));
+        assert!(matches!(
+            none.decide(Instant::now(), false).0,
+            Verdict::Error(_)
+        ));
+    }
+
+    // Only writes are dropped after acting, at about the configured rate, reproducibly; reads
+    // never draw for it, so their verdicts are those of a run without the fault.
+    #[test]
+    fn drop_after_acting_is_for_writes() {
+        let injector = |drop_after_rate| {
+            FaultInjector::new(Faults {
+                drop_rate: 0.1,
+                drop_after_rate,
+                seed: 11,
+                ..Faults::default()
+            })
+        };
+        let now = Instant::now();
+        let reads =
+            |f: &FaultInjector| (0..500).map(|_| f.decide(now, false).0).collect::<Vec<_>>();
+        assert_eq!(reads(&injector(0.0)), reads(&injector(0.5)));
+        assert!(!reads(&injector(1.0)).contains(&Verdict::DropAfter));
+
+        let writes =
+            |f: &FaultInjector| (0..2000).map(|_| f.decide(now, true).0).collect::<Vec<_>>();
+        let verdicts = writes(&injector(0.3));
+        assert_eq!(verdicts, writes(&injector(0.3)));
+        let count = |v: Verdict| verdicts.iter().filter(|x| **x == v).count();
+        // 30 % of the 90 % not dropped before acting
+        assert!(
+            (470..620).contains(&count(Verdict::DropAfter)),
+            "{}",
+            count(Verdict::DropAfter)
+        );
+        assert!(
+            (150..250).contains(&count(Verdict::Drop)),
+            "{}",
+            count(Verdict::Drop)
+        );
+        assert_eq!(
+            count(Verdict::Pass) + count(Verdict::Drop) + count(Verdict::DropAfter),
+            2000
+        );
+
+        // At 1.0 every write that is not refused first is dropped after acting; a refusal
+        // (429 here) still comes first and is answered.
+        let all = FaultInjector::new(Faults {
+            drop_after_rate: 1.0,
+            rate_limit: Some(RateLimit {
+                requests: 2,
+                window: Duration::from_secs(60),
+            }),
+            ..Faults::default()
+        });
+        assert_eq!(all.decide(now, true).0, Verdict::DropAfter);
+        assert_eq!(all.decide(now, false).0, Verdict::Pass);
+        assert!(matches!(
+            all.decide(now, true).0,
+            Verdict::RateLimited { .. }
+        ));
     }
 }

@@ -124,6 +124,15 @@ fn route(path: &str) -> Route {
     }
 }
 
+/// Whether a request to `route` with `method` changes the store (`.search` does not).
+fn is_write(route: &Route, method: &Method) -> bool {
+    match route {
+        Route::Collection(_) => method == Method::POST,
+        Route::Resource(..) => [Method::PUT, Method::PATCH, Method::DELETE].contains(method),
+        _ => false,
+    }
+}
+
 fn set_header(response: &mut Response, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
@@ -540,10 +549,11 @@ impl App {
     }
 
     /// A SCIM resource request: faults (before anything else, so they have no side effect),
-    /// then auth, then the store.
+    /// then auth, then the store. A write with the drop-after verdict is carried out, and then
+    /// its connection is dropped instead of answered if it succeeded.
     async fn scim(&self, route: Route, request: Request) -> Outcome {
         let now = Instant::now();
-        let (verdict, window) = self.faults.decide(now);
+        let (verdict, window) = self.faults.decide(now, is_write(&route, request.method()));
         let mut response = match verdict {
             Verdict::Drop => {
                 self.stats.fault_drop();
@@ -567,13 +577,20 @@ impl App {
                     "injected fault (sandbox error_rate)",
                 ))
             }
-            Verdict::Pass => match self.auth.check(request.headers(), now) {
-                Err(denied) => unauthorized(denied),
-                Ok(()) => self
-                    .resource_request(route, request)
-                    .await
-                    .unwrap_or_else(|e| error_response(&e)),
-            },
+            Verdict::Pass | Verdict::DropAfter => {
+                let response = match self.auth.check(request.headers(), now) {
+                    Err(denied) => unauthorized(denied),
+                    Ok(()) => self
+                        .resource_request(route, request)
+                        .await
+                        .unwrap_or_else(|e| error_response(&e)),
+                };
+                if verdict == Verdict::DropAfter && response.status().is_success() {
+                    self.stats.fault_drop_after();
+                    return Outcome::Drop;
+                }
+                response
+            }
         };
         if let Some(window) = window {
             add_rate_headers(&mut response, window);
@@ -1355,6 +1372,79 @@ mod tests {
         assert_eq!(
             usize::try_from(app.stats.snapshot().faults.drops).ok(),
             Some(dropped)
+        );
+    }
+
+    // Drop after acting: successful writes are carried out and then dropped; reads, searches
+    // and failed writes are answered; faults before acting come first.
+    #[tokio::test]
+    async fn drops_after_acting() {
+        let app = app_with(
+            SandboxAuth::None,
+            Faults {
+                drop_after_rate: 1.0,
+                ..Faults::default()
+            },
+        );
+        let request = |method: &str, uri: &str, body: Option<Value>| {
+            let builder = HttpRequest::builder()
+                .method(method)
+                .uri(uri)
+                .header("content-type", "application/scim+json");
+            let body = body.map_or_else(Body::empty, |v| Body::from(v.to_string()));
+            builder.body(body).expect("request")
+        };
+        let create = request("POST", "/scim/v2/Users", Some(json!({"userName": "kept"})));
+        assert!(send(&app, create).await.is_none(), "dropped");
+        let id = app
+            .store
+            .find(ResourceKind::User, "kept")
+            .and_then(|u| u["id"].as_str().map(str::to_owned))
+            .expect("created although dropped");
+        // The same create again fails (409), and a failure is answered.
+        let again = request("POST", "/scim/v2/Users", Some(json!({"userName": "KEPT"})));
+        let reply = send(&app, again).await.expect("answered");
+        assert_eq!(reply.status, 409);
+        // Reads and searches are never writes.
+        let user_url = format!("/scim/v2/Users/{id}");
+        assert_eq!(call(&app, "GET", &user_url, None).await.status, 200);
+        let search = json!({"filter": "userName eq \"kept\""});
+        let reply = call(&app, "POST", "/scim/v2/Users/.search", Some(search)).await;
+        assert_eq!(reply.body["totalResults"], 1);
+        // PATCH and PUT are applied, then dropped.
+        let patch = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+            "Operations": [{"op": "replace", "path": "title", "value": "Lead"}]
+        });
+        assert!(
+            send(&app, request("PATCH", &user_url, Some(patch)))
+                .await
+                .is_none()
+        );
+        let stored = app.store.get(ResourceKind::User, &id).expect("kept");
+        assert_eq!(stored["title"], "Lead");
+        let put = json!({"userName": "kept", "title": "Chief"});
+        assert!(
+            send(&app, request("PUT", &user_url, Some(put)))
+                .await
+                .is_none()
+        );
+        let stored = app.store.get(ResourceKind::User, &id).expect("kept");
+        assert_eq!(stored["title"], "Chief");
+        // DELETE is carried out and dropped; repeated, it is a 404, answered.
+        assert!(
+            send(&app, request("DELETE", &user_url, None))
+                .await
+                .is_none()
+        );
+        assert_eq!(app.store.count(ResourceKind::User), 0);
+        assert_eq!(call(&app, "DELETE", &user_url, None).await.status, 404);
+        let stats = app.stats.snapshot();
+        assert_eq!((stats.faults.drops_after, stats.faults.drops), (4, 0));
+        assert_eq!(stats.requests, 8);
+        assert_eq!(
+            (stats.status(409), stats.status(200), stats.status(404)),
+            (1, 2, 1)
         );
     }
 

@@ -1,10 +1,10 @@
 //! The embedded SCIM 2.0 sandbox: an in-memory (optionally file-backed) user and group store
 //! served over HTTP on loopback, compatible for a client with the third-party peer (the Python
 //! package `scim2-server` 0.8.3, which the integration tests also run against), plus fault
-//! injection (latency, rate limit, 5xx, dropped connections) and counters for tests and
-//! benchmarks. This module owns the public API and the server's lifecycle (bind, load, serve,
-//! flush, stop); the request handling lives in `http`, the data in `store`, the state file in
-//! `persist`. It knows nothing of the SCIM client or the CLI.
+//! injection (latency, rate limit, 5xx, connections dropped before or after acting) and
+//! counters for tests and benchmarks. This module owns the public API and the server's
+//! lifecycle (bind, load, serve, flush, stop); the request handling lives in `http`, the data
+//! in `store`, the state file in `persist`. It knows nothing of the SCIM client or the CLI.
 //!
 //! Where it differs from the peer, on purpose: deleting a resource removes it from every
 //! group's members; group `displayName` is unique; PATCH answers 200 with the resource (the
@@ -168,6 +168,12 @@ pub struct Faults {
     /// Fraction (0..1) of requests whose connection is closed without a response, before doing
     /// anything. The client sees a transport error.
     pub drop_rate: f64,
+    /// Fraction (0..1) of writes (POST to `/Users` or `/Groups`, PUT, PATCH, DELETE) that are
+    /// carried out and then answered by closing the connection, so the client never learns
+    /// that they succeeded: a lost answer rather than a lost request. Writes that fail (4xx)
+    /// are answered as usual, since they changed nothing. Decided after the other faults, and
+    /// only for writes that none of them stopped.
+    pub drop_after_rate: f64,
     /// Seed of the `StdRng` that decides, so a run is reproducible.
     pub seed: u64,
 }

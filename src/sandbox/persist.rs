@@ -1,10 +1,12 @@
 //! The state file: `{"version":1,"users":[...],"groups":[...],"counter":n}`. Loading it at
-//! start (a corrupt file is an error naming the path, never a panic), writing it atomically
-//! (temporary file in the same directory, fsync, rename, fsync of the directory), and the
+//! start, streamed into the store a resource at a time (a corrupt file is an error naming the
+//! path, never a panic), writing it atomically and streamed from the stored JSON (temporary
+//! file in the same directory, fsync, rename, fsync of the directory), and the
 //! background flusher that batches writes: after a change it waits [`FLUSH_INTERVAL`] for more,
 //! then writes once, so 2,000 creates cost a handful of rewrites rather than 2,000. The final
 //! flush happens when the flusher is told to stop.
 
+use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -12,13 +14,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rand::RngExt;
-use serde::Deserialize;
+use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use tokio::sync::{Mutex, oneshot};
 
 use super::clock::Clock;
 use super::error::SandboxError;
-use super::store::{Snapshot, Store};
+use super::resource::ResourceKind;
+use super::store::{Restore, Snapshot, Store};
 
 /// The state file format's version.
 const FORMAT_VERSION: u32 = 1;
@@ -26,22 +29,14 @@ const FORMAT_VERSION: u32 = 1;
 /// How long the flusher waits after a change before writing, to batch further changes.
 pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct StateFile {
-    version: u32,
-    #[serde(default)]
-    users: Vec<Value>,
-    #[serde(default)]
-    groups: Vec<Value>,
-    #[serde(default)]
-    counter: u64,
-}
-
 /// Reads `path` into `store` if the file exists. A missing file is an empty store.
+///
+/// The file is parsed as it is read, and each resource goes into the store as soon as it is
+/// parsed, so neither the file nor a parsed tree of it is ever held whole: loading 100,000
+/// users needs little more memory than the store that results.
 pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
+    let file = match File::open(path) {
+        Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
         Err(source) => {
             return Err(SandboxError::ReadState {
@@ -54,45 +49,164 @@ pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
         path: path.to_owned(),
         reason,
     };
-    let file: StateFile = serde_json::from_slice(&bytes).map_err(|e| corrupt(e.to_string()))?;
-    if file.version != FORMAT_VERSION {
-        return Err(corrupt(format!(
-            "unsupported version {} (expected {FORMAT_VERSION})",
-            file.version
-        )));
+    let mut restore = store.restore();
+    let mut refused = None;
+    let mut reader =
+        serde_json::Deserializer::from_reader(io::BufReader::with_capacity(READ_BUFFER, file));
+    let read = StateSeed {
+        restore: &mut restore,
+        refused: &mut refused,
     }
-    store
-        .restore(&file.users, &file.groups, file.counter)
-        .map_err(corrupt)
-}
-
-/// Serializes a snapshot; the resources' cached JSON is copied as is.
-pub(crate) fn encode(snapshot: &Snapshot) -> Vec<u8> {
-    let size: usize = snapshot
-        .users
-        .iter()
-        .chain(&snapshot.groups)
-        .map(|b| b.len() + 2)
-        .sum();
-    let mut out = Vec::with_capacity(size + 64);
-    out.extend_from_slice(format!("{{\"version\":{FORMAT_VERSION},\"users\":[").as_bytes());
-    push_list(&mut out, &snapshot.users);
-    out.extend_from_slice(b"],\"groups\":[");
-    push_list(&mut out, &snapshot.groups);
-    out.extend_from_slice(format!("],\"counter\":{}}}\n", snapshot.counter).as_bytes());
-    out
-}
-
-fn push_list(out: &mut Vec<u8>, items: &[axum::body::Bytes]) {
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.extend_from_slice(b",\n");
-        } else {
-            out.push(b'\n');
+    .deserialize(&mut reader)
+    .and_then(|counter| reader.end().map(|()| counter));
+    let counter = match (read, refused) {
+        (Ok(counter), _) => counter,
+        // A refused resource or version: the reason, without serde's position.
+        (Err(_), Some(reason)) => return Err(corrupt(reason)),
+        (Err(e), None) if e.is_io() => {
+            return Err(SandboxError::ReadState {
+                path: path.to_owned(),
+                source: e.into(),
+            });
         }
-        out.extend_from_slice(item);
+        (Err(e), None) => return Err(corrupt(e.to_string())),
+    };
+    restore.finish(counter).map_err(corrupt)
+}
+
+/// How much of the state file is read at a time.
+const READ_BUFFER: usize = 256 * 1024;
+
+/// The state file's fields.
+const FIELDS: &[&str] = &["version", "users", "groups", "counter"];
+
+/// Reads the state file's object, handing each resource to `restore` as it is parsed; yields
+/// the `counter`. `refused` receives the reason when a resource or the version is refused
+/// (the error returned then only stops the parse).
+struct StateSeed<'r, 's> {
+    restore: &'r mut Restore<'s>,
+    refused: &'r mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for StateSeed<'_, '_> {
+    type Value = u64;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<u64, D::Error> {
+        deserializer.deserialize_map(self)
     }
 }
+
+impl<'de> Visitor<'de> for StateSeed<'_, '_> {
+    type Value = u64;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a sandbox state object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<u64, A::Error> {
+        let mut version = None;
+        let mut counter = None;
+        let mut lists = [false, false];
+        while let Some(key) = map.next_key::<String>()? {
+            match &*key {
+                "version" => {
+                    if version.is_some() {
+                        return Err(de::Error::duplicate_field("version"));
+                    }
+                    let found: u32 = map.next_value()?;
+                    if found != FORMAT_VERSION {
+                        *self.refused = Some(format!(
+                            "unsupported version {found} (expected {FORMAT_VERSION})"
+                        ));
+                        return Err(de::Error::custom("unsupported version"));
+                    }
+                    version = Some(found);
+                }
+                "counter" => {
+                    if counter.is_some() {
+                        return Err(de::Error::duplicate_field("counter"));
+                    }
+                    counter = Some(map.next_value::<u64>()?);
+                }
+                "users" | "groups" => {
+                    let (kind, name) = if key == "users" {
+                        (ResourceKind::User, "users")
+                    } else {
+                        (ResourceKind::Group, "groups")
+                    };
+                    let seen = &mut lists[usize::from(kind == ResourceKind::Group)];
+                    if std::mem::replace(seen, true) {
+                        return Err(de::Error::duplicate_field(name));
+                    }
+                    map.next_value_seed(ListSeed {
+                        kind,
+                        restore: self.restore,
+                        refused: self.refused,
+                    })?;
+                }
+                other => return Err(de::Error::unknown_field(other, FIELDS)),
+            }
+        }
+        if version.is_none() {
+            return Err(de::Error::missing_field("version"));
+        }
+        Ok(counter.unwrap_or(0))
+    }
+}
+
+/// Reads one list of resources (`users` or `groups`) into `restore`, one at a time.
+struct ListSeed<'r, 's> {
+    kind: ResourceKind,
+    restore: &'r mut Restore<'s>,
+    refused: &'r mut Option<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ListSeed<'_, '_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a list of resources")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(resource) = seq.next_element::<Value>()? {
+            if let Err(reason) = self.restore.add(self.kind, &resource) {
+                *self.refused = Some(reason);
+                return Err(de::Error::custom("resource refused"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Writes a snapshot as a state file; the resources' cached JSON is copied as is, one at a
+/// time, so no second copy of the store is built.
+pub(crate) fn encode(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
+    write!(out, "{{\"version\":{FORMAT_VERSION},\"users\":[")?;
+    write_list(out, &snapshot.users)?;
+    out.write_all(b"],\"groups\":[")?;
+    write_list(out, &snapshot.groups)?;
+    writeln!(out, "],\"counter\":{}}}", snapshot.counter)
+}
+
+fn write_list(out: &mut dyn Write, items: &[axum::body::Bytes]) -> io::Result<()> {
+    for (i, item) in items.iter().enumerate() {
+        out.write_all(if i > 0 { b",\n" } else { b"\n" })?;
+        out.write_all(item)?;
+    }
+    Ok(())
+}
+
+/// How much of the state file is written at a time.
+const WRITE_BUFFER: usize = 256 * 1024;
 
 /// The temporary file a write of `path` goes through: hidden, in the same directory (so the
 /// rename is atomic), unique per write.
@@ -104,10 +218,13 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{tag:016x}.tmp"))
 }
 
-/// Writes `bytes` to `path` so that a reader (or a crash) sees either the old or the new file,
-/// never a torn one: write a temporary file beside it, fsync it, rename it over `path`, fsync
-/// the directory. The directory is created if needed.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
+/// Writes what `write` produces to `path` so that a reader (or a crash) sees either the old or
+/// the new file, never a torn one: write a temporary file beside it (buffered), fsync it,
+/// rename it over `path`, fsync the directory. The directory is created if needed.
+pub(crate) fn write_atomic(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
         _ => PathBuf::from("."),
@@ -115,8 +232,9 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> io::Result<()> {
     fs::create_dir_all(&dir)?;
     let temp = temp_path(path);
     let written = (|| {
-        let mut file = File::create(&temp)?;
-        file.write_all(bytes)?;
+        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, File::create(&temp)?);
+        write(&mut out)?;
+        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
         drop(file);
         fs::rename(&temp, path)
@@ -161,9 +279,10 @@ impl Persister {
         let snapshot = store.snapshot();
         let generation = snapshot.generation;
         let path = self.path.clone();
-        let result = tokio::task::spawn_blocking(move || write_atomic(&path, &encode(&snapshot)))
-            .await
-            .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
+        let result =
+            tokio::task::spawn_blocking(move || write_atomic(&path, |out| encode(&snapshot, out)))
+                .await
+                .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
         result.map_err(|source| SandboxError::WriteState {
             path: self.path.clone(),
             source,
@@ -224,9 +343,12 @@ pub fn write_state_file(
             detail: e.detail,
         }
     })?;
-    write_atomic(path, &encode(&store.snapshot())).map_err(|source| SandboxError::WriteState {
-        path: path.to_owned(),
-        source,
+    let snapshot = store.snapshot();
+    write_atomic(path, |out| encode(&snapshot, out)).map_err(|source| {
+        SandboxError::WriteState {
+            path: path.to_owned(),
+            source,
+        }
     })?;
     Ok(ids)
 }
@@ -254,7 +376,7 @@ mod tests {
             &[json!({"displayName": "g", "members": [{"value": "ua"}]})],
         )
         .expect("seeded");
-        write_atomic(&path, &encode(&a.snapshot())).expect("written");
+        write_atomic(&path, |out| encode(&a.snapshot(), out)).expect("written");
         let text = fs::read_to_string(&path).expect("readable");
         assert!(!text.contains("secret-pw"));
         let value: Value = serde_json::from_str(&text).expect("json");
@@ -290,20 +412,99 @@ mod tests {
     fn atomic_replace() {
         let dir = tempfile::tempdir().expect("tempdir");
         let path = dir.path().join("state.json");
-        write_atomic(&path, b"old").expect("written");
+        write_atomic(&path, |out| out.write_all(b"old")).expect("written");
         let mut reader = File::open(&path).expect("open");
         fs::write(
             dir.path().join(".state.json.deadbeefdeadbeef.tmp"),
             b"{torn",
         )
         .expect("crash leftover");
-        write_atomic(&path, b"new").expect("written");
+        write_atomic(&path, |out| out.write_all(b"new")).expect("written");
         let mut old = String::new();
         io::Read::read_to_string(&mut reader, &mut old).expect("read");
         assert_eq!(old, "old");
         assert_eq!(fs::read(&path).expect("read"), b"new");
         assert!(temp_path(&path).starts_with(dir.path()));
         assert_ne!(temp_path(&path), temp_path(&path));
+    }
+
+    // Streaming load: fields in any order, resources without a version numbered after every
+    // version in the file and its counter (users first, in file order), the counter carried on.
+    #[test]
+    fn load_in_any_order_with_missing_versions() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        let text = r#"{"groups":[{"id":"g1","displayName":"ops","members":[{"value":"u2"}]},
+            {"id":"g2","displayName":"dev","meta":{"version":"W/\"3\""}}],
+            "counter":5,
+            "users":[{"id":"u1","userName":"a","meta":{"version":"W/\"9\"",
+                "created":"2026-01-01T00:00:00Z","lastModified":"2026-01-02T00:00:00Z"}},
+            {"id":"u2","userName":"b","meta":{"created":"2026-01-03T00:00:00Z"}}],
+            "version":1}"#;
+        fs::write(&path, text).expect("written");
+        let s = store();
+        load(&path, &s).expect("loads");
+        let version = |kind, id| s.get_entry(kind, id).expect("loaded").version;
+        assert_eq!(version(ResourceKind::User, "u1"), 9);
+        assert_eq!(version(ResourceKind::Group, "g2"), 3);
+        assert_eq!(version(ResourceKind::User, "u2"), 10);
+        assert_eq!(version(ResourceKind::Group, "g1"), 11);
+        let u2 = s.get(ResourceKind::User, "u2").expect("u2");
+        assert_eq!(u2["meta"]["version"], "W/\"10\"");
+        assert_eq!(u2["meta"]["created"], "2026-01-03T00:00:00Z");
+        assert_eq!(
+            u2["meta"]["location"],
+            "http://127.0.0.1:1/scim/v2/Users/u2"
+        );
+        let u1 = s.get(ResourceKind::User, "u1").expect("u1");
+        assert_eq!(u1["meta"]["lastModified"], "2026-01-02T00:00:00Z");
+        let names: Vec<Value> = s
+            .all(ResourceKind::Group)
+            .iter()
+            .map(|g| g["displayName"].clone())
+            .collect();
+        assert_eq!(names, [json!("ops"), json!("dev")], "file order kept");
+        let next = s
+            .create(ResourceKind::User, json!({"userName": "c"}))
+            .expect("created");
+        assert_eq!(next.version, 12);
+
+        // What is written reads back the same.
+        let copy = dir.path().join("copy.json");
+        write_atomic(&copy, |out| encode(&s.snapshot(), out)).expect("written");
+        let again = store();
+        load(&copy, &again).expect("loads");
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            assert_eq!(again.all(kind), s.all(kind));
+        }
+    }
+
+    // A file refused part-way leaves the store empty; so does a second load into a full store.
+    #[test]
+    fn refused_load_leaves_the_store_untouched() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("state.json");
+        fs::write(
+            &path,
+            r#"{"version":1,"users":[{"id":"1","userName":"a"},{"id":"1","userName":"b"}]}"#,
+        )
+        .expect("written");
+        let s = store();
+        let err = load(&path, &s).expect_err("duplicate id");
+        assert!(
+            err.to_string().contains("user #1: id \"1\" is taken"),
+            "{err}"
+        );
+        assert_eq!(s.count(ResourceKind::User), 0);
+        fs::write(
+            &path,
+            r#"{"version":1,"users":[{"id":"1","userName":"a"}]}"#,
+        )
+        .expect("written");
+        load(&path, &s).expect("loads");
+        let err = load(&path, &s).expect_err("already loaded");
+        assert!(err.to_string().contains("already holds resources"), "{err}");
+        assert_eq!(s.count(ResourceKind::User), 1);
     }
 
     // Corrupt files are errors that name the path; a missing file is an empty store.
@@ -331,6 +532,18 @@ mod tests {
                 "displayName is required",
             ),
             (r#"{"version":1,"extra":true}"#, "unknown field"),
+            (r#"{"users":[]}"#, "missing field `version`"),
+            (
+                r#"{"version":1,"users":[],"users":[]}"#,
+                "duplicate field `users`",
+            ),
+            (r#"{"version":1,"users":{}}"#, "invalid type: map"),
+            (
+                r#"{"version":1,"users":[3]}"#,
+                "user #0: a resource must be",
+            ),
+            (r#"{"version":1} trailing"#, "trailing characters"),
+            (r#"{"version":1,"users":[{"id":"1","userName":"a"}"#, "EOF"),
         ] {
             fs::write(&path, content).expect("written");
             let err = load(&path, &store()).expect_err(content);

@@ -30,8 +30,11 @@ pub struct MethodCounts {
 pub struct FaultCounts {
     /// 500/503 answers from `error_rate`.
     pub errors: u64,
-    /// Connections closed without an answer from `drop_rate`.
+    /// Connections closed without an answer from `drop_rate` (before acting).
     pub drops: u64,
+    /// Writes carried out whose connection was then closed without an answer, from
+    /// `drop_after_rate`.
+    pub drops_after: u64,
     /// 429 answers from `rate_limit`.
     pub rate_limited: u64,
 }
@@ -94,6 +97,10 @@ impl Stats {
 
     pub(crate) fn fault_drop(&self) {
         self.update(|s| s.faults.drops += 1);
+    }
+
+    pub(crate) fn fault_drop_after(&self) {
+        self.update(|s| s.faults.drops_after += 1);
     }
 
     pub(crate) fn fault_rate_limited(&self) {

@@ -769,19 +769,14 @@ impl Store {
             .into_iter()
             .map(|(kind, index, value)| Incoming::read(kind, index, value))
             .collect::<Result<Vec<_>, ScimError>>()?;
-        let ids = self.bulk_insert(incoming, 0)?;
+        let ids = self.bulk_insert(incoming)?;
         self.touched();
         Ok(ids)
     }
 
     /// Checks a batch (names and given ids unique among themselves and against the store),
-    /// assigns ids and versions, stamps and serializes, then stores it: all or
-    /// nothing. `counter_floor` is the lowest the version counter may be afterwards.
-    fn bulk_insert(
-        &self,
-        incoming: Vec<Incoming<'_>>,
-        counter_floor: u64,
-    ) -> Result<SeedIds, ScimError> {
+    /// assigns ids and versions, stamps and serializes, then stores it: all or nothing.
+    fn bulk_insert(&self, incoming: Vec<Incoming<'_>>) -> Result<SeedIds, ScimError> {
         let now = self.now();
         let mut state = self.write();
         {
@@ -811,8 +806,7 @@ impl Store {
                 }
             }
         }
-        let given_max = incoming.iter().filter_map(|i| i.version).max().unwrap_or(0);
-        let mut counter = state.counter.max(counter_floor).max(given_max);
+        let mut counter = state.counter;
         let mut work = Vec::with_capacity(incoming.len());
         for mut item in incoming {
             let id = match item.id.take() {
@@ -824,11 +818,8 @@ impl Store {
                     }
                 },
             };
-            let version = item.version.unwrap_or_else(|| {
-                counter += 1;
-                counter
-            });
-            work.push((item, id, version));
+            counter += 1;
+            work.push((item, id, counter));
         }
         let users = work
             .iter()
@@ -839,12 +830,10 @@ impl Store {
         // Build every entry before storing any, so a failure leaves the store untouched.
         let built = work.iter().map(|(item, id, version)| {
             let location = self.location(item.kind, id);
-            let created = item.created.as_deref().unwrap_or(&now);
-            let modified = item.modified.as_deref().unwrap_or(&now);
             let stamp = Stamp {
                 id,
-                created,
-                modified,
+                created: &now,
+                modified: &now,
                 version: *version,
                 location: &location,
             };
@@ -913,38 +902,143 @@ impl Store {
         }
     }
 
-    /// Loads resources read from a state file into an empty store. `meta.location` is
-    /// rewritten for this server's address; versions and timestamps are kept.
-    pub(crate) fn restore(
-        &self,
-        users: &[Value],
-        groups: &[Value],
-        counter: u64,
-    ) -> Result<(), String> {
-        let read = numbered(users, groups)
-            .into_iter()
-            .map(|(kind, index, value)| {
-                let mut item = Incoming::read(kind, index, value)?;
-                if item.id.as_deref().is_none_or(str::is_empty) {
-                    return Err(at(kind, index, ScimError::invalid_value("no id")));
-                }
-                item.version = value.as_object().and_then(resource::parse_version);
-                let meta = value.get("meta").and_then(Value::as_object);
+    /// Starts loading resources read from a state file into this (empty) store, one at a
+    /// time, so a caller can stream a large file without holding it parsed: see [`Restore`].
+    pub(crate) fn restore(&self) -> Restore<'_> {
+        Restore {
+            store: self,
+            users: Collection::new(),
+            groups: Collection::new(),
+            now: self.now(),
+            given_max: 0,
+            read: [0, 0],
+            unversioned: [Vec::new(), Vec::new()],
+        }
+    }
+}
+
+/// A state file on its way into a [`Store`]: each resource is checked (well-formed, an id,
+/// a unique name and id), stamped and serialized as it is added, so the caller can drop its
+/// parsed form at once; nothing reaches the store until [`Restore::finish`], so a file that
+/// fails half-way leaves the store empty. `meta.location` is rewritten for this server's
+/// address; versions and timestamps are kept. A resource without a version gets one above
+/// every version in the file and the file's counter, in file order (users first), as its
+/// creation would have.
+pub(crate) struct Restore<'a> {
+    store: &'a Store,
+    users: Collection,
+    groups: Collection,
+    /// Stamps resources without `meta.created`/`lastModified`.
+    now: String,
+    /// The highest version read.
+    given_max: u64,
+    /// Resources read so far, users and groups, for messages.
+    read: [usize; 2],
+    /// Slots (in creation order) of resources read without a version, users and groups.
+    unversioned: [Vec<usize>; 2],
+}
+
+fn slot_of(kind: ResourceKind) -> usize {
+    match kind {
+        ResourceKind::User => 0,
+        ResourceKind::Group => 1,
+    }
+}
+
+impl Restore<'_> {
+    fn collection(&mut self, kind: ResourceKind) -> &mut Collection {
+        match kind {
+            ResourceKind::User => &mut self.users,
+            ResourceKind::Group => &mut self.groups,
+        }
+    }
+
+    /// Adds the next resource of `kind`; the error names it (`user #3: no id`).
+    pub(crate) fn add(&mut self, kind: ResourceKind, value: &Value) -> Result<(), String> {
+        let index = self.read[slot_of(kind)];
+        self.read[slot_of(kind)] += 1;
+        let item = Incoming::read(kind, index, value).map_err(|e| e.detail)?;
+        let fail = |error: ScimError| at(kind, index, error).detail;
+        let Some(id) = item.id.as_deref().filter(|id| !id.is_empty()) else {
+            return Err(fail(ScimError::invalid_value("no id")));
+        };
+        let collection = self.collection(kind);
+        if collection.name_taken(&item.name_key, None) {
+            let name = item.doc.get(kind.name_attr()).and_then(Value::as_str);
+            let detail = format!(
+                "{} {:?} is taken",
+                kind.name_attr(),
+                name.unwrap_or_default()
+            );
+            return Err(fail(ScimError::uniqueness(detail)));
+        }
+        if collection.get(id).is_some() {
+            return Err(fail(ScimError::uniqueness(format!("id {id:?} is taken"))));
+        }
+        let meta = value.get("meta").and_then(Value::as_object);
+        let stamp_of = |key: &str| meta.and_then(|m| m.get(key)).and_then(Value::as_str);
+        let version = value.as_object().and_then(resource::parse_version);
+        let location = self.store.location(kind, id);
+        let stamp = Stamp {
+            id,
+            created: stamp_of("created").unwrap_or(&self.now),
+            modified: stamp_of("lastModified").unwrap_or(&self.now),
+            // Replaced in `finish` when the file gave none.
+            version: version.unwrap_or(0),
+            location: &location,
+        };
+        let members = resource::member_values(&item.doc);
+        let schemas = item.schemas.as_deref();
+        let entry = Store::entry(kind, &item.doc, &item.name_key, &stamp, schemas).map_err(fail)?;
+        let slot = self.collection(kind).order.len();
+        match version {
+            Some(version) => self.given_max = self.given_max.max(version),
+            None => self.unversioned[slot_of(kind)].push(slot),
+        }
+        self.collection(kind).push(entry, &members);
+        Ok(())
+    }
+
+    /// Versions the resources read without one, and puts everything into the store, whose
+    /// version counter continues from the highest version or `counter`, whichever is more.
+    pub(crate) fn finish(mut self, counter: u64) -> Result<(), String> {
+        let mut counter = counter.max(self.given_max);
+        for kind in [ResourceKind::User, ResourceKind::Group] {
+            for slot in std::mem::take(&mut self.unversioned[slot_of(kind)]) {
+                let collection = self.collection(kind);
+                let Some(entry) = collection.order[slot].clone() else {
+                    continue;
+                };
+                counter += 1;
+                let doc = entry.doc();
+                let meta = doc.get("meta").and_then(Value::as_object);
                 let stamp_of = |key: &str| {
                     meta.and_then(|m| m.get(key))
                         .and_then(Value::as_str)
-                        .map(str::to_owned)
+                        .unwrap_or_default()
                 };
-                item.created = stamp_of("created");
-                item.modified = stamp_of("lastModified");
-                Ok(item)
-            });
-        let incoming = read
-            .collect::<Result<Vec<_>, ScimError>>()
-            .map_err(|e| e.detail)?;
-        self.bulk_insert(incoming, counter)
-            .map(|_| ())
-            .map_err(|e| e.detail)
+                let location = self.store.location(kind, &entry.id);
+                let stamp = Stamp {
+                    id: &entry.id,
+                    created: stamp_of("created"),
+                    modified: stamp_of("lastModified"),
+                    version: counter,
+                    location: &location,
+                };
+                let members = resource::member_values(&doc);
+                let restamped = Store::entry(kind, &doc, &entry.name_key, &stamp, None)
+                    .map_err(|e| e.detail)?;
+                self.collection(kind).replace(&members, restamped, &members);
+            }
+        }
+        let mut state = self.store.write();
+        if state.users.len() + state.groups.len() > 0 {
+            return Err("the store already holds resources".to_owned());
+        }
+        state.users = self.users;
+        state.groups = self.groups;
+        state.counter = state.counter.max(counter);
+        Ok(())
     }
 }
 
@@ -954,9 +1048,6 @@ struct Incoming<'a> {
     /// Position in the list given, for messages.
     index: usize,
     id: Option<String>,
-    version: Option<u64>,
-    created: Option<String>,
-    modified: Option<String>,
     /// The caller's document when it is already in stored form, else a normalized copy.
     doc: Cow<'a, Map<String, Value>>,
     /// With a borrowed document: the `schemas` to write in place of its own.
@@ -985,9 +1076,6 @@ impl<'a> Incoming<'a> {
             kind,
             index,
             id,
-            version: None,
-            created: None,
-            modified: None,
             doc,
             schemas,
             name_key: name.to_lowercase(),

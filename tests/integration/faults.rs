@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use scimctl::sandbox::{self, Faults, RateLimit, RunningSandbox, SandboxAuth, SandboxConfig};
 use scimctl::scim::retry::RetryPolicy;
-use scimctl::scim::wire::User;
+use scimctl::scim::wire::{PatchOpKind, User};
 use scimctl::scim::{
-    ClientConfig, Credentials, OAuthSettings, Resource, ScimClient, ScimRead, Secret,
+    ClientConfig, Credentials, OAuthSettings, PatchOperation, Resource, ResourceKind, ScimClient,
+    ScimRead, Secret,
 };
 use serde_json::{Value, json};
 
@@ -116,6 +117,7 @@ async fn snapshot_is_exact_under_faults() {
         error_rate: 0.2,
         error_status: Some(503),
         drop_rate: 0.05,
+        drop_after_rate: 0.0,
         seed: 42,
     };
     let sandbox = start(faults, Duration::from_secs(30)).await;
@@ -259,12 +261,159 @@ async fn dropped_creates_are_looked_up_not_duplicated() {
         40,
         "no duplicates"
     );
-    // The sandbox drops before acting, so every lookup finds nothing and the POST is resent;
-    // lookups did happen (a create alone never GETs).
+    // `drop_rate` drops before acting, so every lookup finds nothing and the POST is resent;
+    // lookups did happen (a create alone never GETs). Answers lost after acting are
+    // `creates_dropped_after_acting_are_recovered`.
     assert_eq!(recovered, 0);
     let stats = sandbox.stats();
     assert!(
         stats.faults.drops > 0 && stats.by_method.get > 0,
+        "{stats:?}"
+    );
+    sandbox.shutdown().await.unwrap();
+}
+
+/// A create carried out by the server whose answer is lost (the connection dropped after
+/// acting) is found by its natural key and reported as recovered, never sent again: every
+/// user exists exactly once, with the id the client was given. Drops before acting are mixed
+/// in, so some lookups find nothing and the POST is rightly resent.
+#[tokio::test(start_paused = true)]
+async fn creates_dropped_after_acting_are_recovered() {
+    let faults = Faults {
+        drop_rate: 0.15,
+        drop_after_rate: 0.5,
+        seed: 5,
+        ..Faults::default()
+    };
+    let sandbox = start(faults, Duration::from_secs(3600)).await;
+    let client = client(&sandbox, 100, 500);
+    let n = 40;
+    let mut recovered = 0;
+    for i in 0..n {
+        let user = crate::scenarios::user("after", i);
+        let created = client.create(&user).await.expect("create converges");
+        recovered += u64::from(created.recovered);
+        let stored = sandbox
+            .store()
+            .find(sandbox::ResourceKind::User, &user.user_name)
+            .expect("stored");
+        assert_eq!(
+            created.resource.id.as_deref(),
+            stored["id"].as_str(),
+            "the client holds the one stored object"
+        );
+    }
+    let store = sandbox.store();
+    assert_eq!(store.count(sandbox::ResourceKind::User), n, "no duplicates");
+    let mut names: Vec<String> = store
+        .all(sandbox::ResourceKind::User)
+        .iter()
+        .filter_map(|u| u["userName"].as_str().map(str::to_lowercase))
+        .collect();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n);
+    let stats = sandbox.stats();
+    // Each answer lost after acting made exactly one create recovered: nothing else can.
+    assert!(recovered > 0, "{stats:?}");
+    assert_eq!(recovered, stats.faults.drops_after, "{stats:?}");
+    assert!(stats.faults.drops > 0, "{stats:?}");
+    // A POST is resent only after a drop before acting (which may also hit a lookup); token
+    // requests are POSTs too.
+    let n = u64::try_from(n).unwrap();
+    let creates = stats.by_method.post - stats.tokens_issued;
+    assert!(
+        creates >= n && creates <= n + stats.faults.drops,
+        "{stats:?}"
+    );
+    // Nothing the client asked for was refused as a duplicate.
+    assert_eq!(stats.status(409), 0, "{stats:?}");
+    sandbox.shutdown().await.unwrap();
+}
+
+/// Every write dropped after acting: a DELETE (idempotent, so retried) is carried out, and
+/// its retry meets 404. The client surfaces that 404 as an error, the documented contract
+/// being that callers treat a 404 on delete as done; with or without `If-Match`.
+#[tokio::test(start_paused = true)]
+async fn deletes_dropped_after_acting_meet_404_on_retry() {
+    let faults = Faults {
+        drop_after_rate: 1.0,
+        ..Faults::default()
+    };
+    let sandbox = start(faults, Duration::from_secs(3600)).await;
+    let ids = seed(&sandbox, 2, 0);
+    let client = client(&sandbox, 100, 50);
+    let version = client.get::<User>(&ids[1]).await.unwrap().meta.version;
+    assert!(version.is_some());
+    for (id, version) in [(&ids[0], None), (&ids[1], version.as_deref())] {
+        match client.delete(ResourceKind::User, id, version).await {
+            Ok(()) => {}
+            Err(e) => assert!(e.is_not_found(), "only a 404 may surface: {e}"),
+        }
+    }
+    assert_eq!(sandbox.store().count(sandbox::ResourceKind::User), 0);
+    let stats = sandbox.stats();
+    assert_eq!(stats.faults.drops_after, 2, "{stats:?}");
+    assert_eq!(
+        stats.by_method.delete, 4,
+        "each DELETE retried once: {stats:?}"
+    );
+    assert_eq!(stats.status(404), 2, "{stats:?}");
+    sandbox.shutdown().await.unwrap();
+}
+
+/// Every write dropped after acting: a PATCH with `If-Match` is applied once, and its retry
+/// is refused with 412 (the version moved), which the client surfaces; a PATCH without
+/// `If-Match` is not idempotent, so it is not retried, and its outcome surfaces as unknown.
+#[tokio::test(start_paused = true)]
+async fn patches_dropped_after_acting_are_applied_once() {
+    let faults = Faults {
+        drop_after_rate: 1.0,
+        ..Faults::default()
+    };
+    let sandbox = start(faults, Duration::from_secs(3600)).await;
+    let ids = seed(&sandbox, 1, 0);
+    let client = client(&sandbox, 100, 50);
+    let before = client.get::<User>(&ids[0]).await.unwrap();
+    let set_title = |title: &str| {
+        vec![PatchOperation {
+            op: PatchOpKind::Replace,
+            path: Some("title".into()),
+            value: Some(json!(title)),
+        }]
+    };
+
+    let err = client
+        .patch::<User>(&ids[0], before.meta.version.as_deref(), &set_title("Lead"))
+        .await
+        .expect_err("the retry finds the version moved");
+    assert!(err.is_precondition_failed(), "{err}");
+    let stored = sandbox
+        .store()
+        .get(sandbox::ResourceKind::User, &ids[0])
+        .unwrap();
+    assert_eq!(stored["title"], "Lead");
+    let stats = sandbox.stats();
+    assert_eq!(
+        (stats.by_method.patch, stats.status(412)),
+        (2, 1),
+        "{stats:?}"
+    );
+
+    let err = client
+        .patch::<User>(&ids[0], None, &set_title("Chief"))
+        .await
+        .expect_err("answer lost");
+    assert!(err.is_ambiguous(), "{err}");
+    let stored = sandbox
+        .store()
+        .get(sandbox::ResourceKind::User, &ids[0])
+        .unwrap();
+    assert_eq!(stored["title"], "Chief");
+    let stats = sandbox.stats();
+    assert_eq!(
+        (stats.by_method.patch, stats.faults.drops_after),
+        (3, 2),
         "{stats:?}"
     );
     sandbox.shutdown().await.unwrap();

@@ -133,14 +133,16 @@ async fn sandbox_serve_persists_across_restarts() {
 /// Fault flags are checked by clap: a bad fraction is a usage error (64).
 #[test]
 fn bad_fault_flags_are_usage_errors() {
-    let output = crate::support::scimctl()
-        .args(["sandbox", "serve", "--error-rate", "1.5"])
-        .output()
-        .unwrap();
-    assert_eq!(output.status.code(), Some(64));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("not a fraction between 0 and 1"),
-        "{stderr}"
-    );
+    for flag in ["--error-rate", "--drop-after-rate"] {
+        let output = crate::support::scimctl()
+            .args(["sandbox", "serve", flag, "1.5"])
+            .output()
+            .unwrap();
+        assert_eq!(output.status.code(), Some(64), "{flag}");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(
+            stderr.contains("not a fraction between 0 and 1"),
+            "{flag}: {stderr}"
+        );
+    }
 }
