@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::support::{run_bounded, text};
+use crate::support::{run_bounded, run_bounded_with, text};
 
 fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -104,4 +104,34 @@ fn schema_check_passes_on_committed_files() {
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_eq!(stdout, "schemas: schemas are current\n");
+}
+
+/// The README quickstart: `plan desired-state` against a fresh embedded sandbox (state file in
+/// the working directory) plans the whole example org as creates, groups first, and leaves the
+/// sandbox's state file behind.
+#[test]
+fn quickstart_plan_against_a_fresh_sandbox() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = repo().join("desired-state");
+    let output = run_bounded_with(
+        cwd.path(),
+        &[
+            "plan",
+            dir.to_str().unwrap(),
+            "--format",
+            "json",
+            "--detailed-exitcode",
+        ],
+        &[("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", "demo-only-Passw0rd!")],
+        Duration::from_secs(60),
+    );
+    let (stdout, stderr) = text(&output);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    let plan: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let changes = plan["changes"].as_array().unwrap();
+    assert_eq!(plan["summary"]["create"], 48, "40 users and 8 groups");
+    assert_eq!(changes.len(), 48);
+    assert!(changes.iter().all(|c| c["action"] == "create"));
+    assert!(changes[..8].iter().all(|c| c["kind"] == "group"));
+    assert!(cwd.path().join(".scimctl/sandbox.json").exists());
 }
