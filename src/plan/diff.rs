@@ -972,3 +972,298 @@ fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) {
         });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{
+        Action, Attr, AttributeSupport, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
+        ValueKey,
+    };
+    use crate::scim::wire::SchemaDefinition;
+
+    const THREE: &str = "users:
+  - userName: a@x.example
+    title: Lead
+    department: Ops
+    displayName: A
+  - userName: b@x.example
+    title: Agent
+    department: Ops
+  - userName: c@x.example
+    title: Agent
+";
+
+    fn supporting(support: AttributeSupport) -> PlanOptions {
+        PlanOptions {
+            support,
+            ..PlanOptions::default()
+        }
+    }
+
+    fn names_of(edits: &[Edit]) -> Vec<&'static str> {
+        edits
+            .iter()
+            .map(|e| match e {
+                Edit::Set { attr, .. } => attr.name(),
+                Edit::SetManager { .. } => "manager",
+                Edit::Add { attr, .. } | Edit::Replace { attr, .. } | Edit::Remove { attr, .. } => {
+                    attr.name()
+                }
+                Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+            })
+            .collect()
+    }
+
+    // An attribute the target cannot store gives one warning for all objects that set it
+    // (pointing at the first), and no edit, neither in creates nor in patches.
+    #[test]
+    fn unsupported_attributes_warn_once_and_are_not_written() {
+        let desired = desired_with("", THREE);
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example", "title": "Agent", "displayName": "Old"}),
+                json!({"id": "b", "userName": "b@x.example"}),
+            ],
+            &[],
+        );
+        let support = AttributeSupport::only([
+            (ResourceSchema::User, "userName"),
+            (ResourceSchema::User, "displayName"),
+        ]);
+        let plan = plan_ok(&desired, &live, &supporting(support));
+        let messages: Vec<(&str, String)> = plan
+            .warnings
+            .iter()
+            .map(|w| {
+                (
+                    w.message.as_str(),
+                    w.source
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    "`department` is set on 2 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                    "org.yaml:4".to_owned()
+                ),
+                (
+                    "`title` is set on 3 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                    "org.yaml:3".to_owned()
+                ),
+            ]
+        );
+        let a = change(&plan, Kind::User, "a@x.example").expect("displayName differs");
+        assert_eq!(names_of(&a.edits), vec!["displayName"]);
+        assert!(
+            change(&plan, Kind::User, "b@x.example").is_none(),
+            "{plan:#?}"
+        );
+        let c = change(&plan, Kind::User, "c@x.example").expect("created");
+        assert_eq!(c.action, Action::Create);
+        assert_eq!(names_of(&c.edits), vec!["userName"]);
+    }
+
+    // The same from the target's `/Schemas`: missing and read-only attributes are
+    // unsupported, userName always is.
+    #[test]
+    fn support_from_schemas() {
+        let schemas: Vec<SchemaDefinition> = serde_json::from_value(json!([
+            {"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": [
+                {"name": "displayName"}, {"name": "title", "mutability": "readOnly"}]},
+            {"id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "attributes": [
+                {"name": "Department", "mutability": "readWrite"}]},
+            {"id": "urn:example:unrelated", "attributes": [{"name": "title"}]}
+        ]))
+        .expect("schemas");
+        let support = AttributeSupport::from_schemas(Some(&schemas));
+        assert!(support.has(ResourceSchema::User, "USERNAME"));
+        assert!(support.has(ResourceSchema::Enterprise, "department"));
+        assert!(!support.has(ResourceSchema::User, "title"));
+        assert!(support.has(ResourceSchema::Group, "displayName"));
+        assert!(!support.has(ResourceSchema::Group, "description"));
+        assert_eq!(
+            AttributeSupport::from_schemas(None),
+            AttributeSupport::all()
+        );
+
+        let desired = desired_with("", THREE);
+        let plan = plan_ok(&desired, &snapshot(&[], &[]), &supporting(support));
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+        assert!(
+            plan.warnings[0]
+                .message
+                .starts_with("`title` is set on 3 object(s)")
+        );
+        let a = change(&plan, Kind::User, "a@x.example").expect("created");
+        assert_eq!(
+            names_of(&a.edits),
+            vec!["userName", "displayName", "department"]
+        );
+    }
+
+    // Protected principals are never changed: not patched though they differ (a warning says
+    // so), not pruned, not removed from a group whose members are authoritative.
+    #[test]
+    fn protected_objects_are_never_changed() {
+        let desired = desired_with(
+            "ownership: {users: all, groups: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\nprotected: {users: [Root@x.example, keep@x.example], groups: [Admins]}\n",
+            "users:\n  - userName: root@x.example\n    title: Boss\n  - userName: a@x.example\ngroups:\n  - displayName: Ops\n    members: [a@x.example]\n  - displayName: Admins\n    members: [a@x.example]\n",
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "r", "userName": "root@x.example", "title": "Root"}),
+                json!({"id": "k", "userName": "keep@x.example"}),
+                json!({"id": "a", "userName": "a@x.example"}),
+                json!({"id": "x", "userName": "x@x.example"}),
+            ],
+            &[
+                json!({"id": "ops", "displayName": "Ops", "members": [
+                    {"value": "k"}, {"value": "x"}, {"value": "r"}]}),
+                json!({"id": "adm", "displayName": "Admins", "members": [{"value": "r"}]}),
+            ],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        let touched: Vec<(&str, Action)> = plan
+            .changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            touched,
+            vec![("Ops", Action::Patch), ("x@x.example", Action::Delete)],
+            "{plan:#?}"
+        );
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(
+            ops.edits,
+            vec![
+                Edit::AddMembers {
+                    members: vec![Ref {
+                        kind: Kind::User,
+                        name: "a@x.example".into(),
+                        id: Some("a".into())
+                    }]
+                },
+                Edit::RemoveMembers {
+                    members: vec![Ref {
+                        kind: Kind::User,
+                        name: "x@x.example".into(),
+                        id: Some("x".into())
+                    }]
+                },
+            ],
+            "keep and root stay members"
+        );
+        let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                r#"group "Admins" is protected: not changed, though live differs"#,
+                r#"user "root@x.example" is protected: not changed, though live differs in title"#,
+            ]
+        );
+    }
+
+    // Group members: authoritative adds and removes, additive only adds.
+    #[test]
+    fn members_authoritative_or_additive() {
+        let resources = "users:\n  - userName: a@x.example\n  - userName: b@x.example\n    groups: [Ops]\ngroups:\n  - displayName: Ops\n    members: [a@x.example, Sub]\n  - displayName: Sub\n";
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example"}),
+                json!({"id": "x", "userName": "x@x.example"}),
+            ],
+            &[json!({"id": "ops", "displayName": "Ops", "members": [
+                {"value": "a", "type": "User"}, {"value": "x", "type": "User"}, {"value": "gone"}]})],
+        );
+        // Members are added in name order (the union of `members` and users' `groups`).
+        let added = vec![
+            Ref {
+                kind: Kind::Group,
+                name: "Sub".into(),
+                id: None,
+            },
+            Ref {
+                kind: Kind::User,
+                name: "b@x.example".into(),
+                id: None,
+            },
+        ];
+        let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(
+            ops.edits,
+            vec![
+                Edit::AddMembers {
+                    members: added.clone()
+                },
+                Edit::RemoveMembers {
+                    members: vec![
+                        Ref {
+                            kind: Kind::User,
+                            name: "x@x.example".into(),
+                            id: Some("x".into())
+                        },
+                        Ref {
+                            kind: Kind::User,
+                            name: "gone".into(),
+                            id: Some("gone".into())
+                        },
+                    ]
+                },
+            ]
+        );
+        assert_eq!(ops.diff[0].added, vec!["Sub", "b@x.example"]);
+        assert_eq!(ops.diff[0].removed, vec!["x@x.example", "gone"]);
+
+        let additive = desired_with("collections: {groupMembers: additive}\n", resources);
+        let plan = plan_ok(&additive, &live, &PlanOptions::default());
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(ops.edits, vec![Edit::AddMembers { members: added }]);
+        assert!(ops.diff[0].removed.is_empty());
+    }
+
+    // User roles: additive (the default) only adds, authoritative also removes; names
+    // compare case-insensitively.
+    #[test]
+    fn roles_additive_or_authoritative() {
+        let resources = "roles:\n  - name: Agent\n  - name: Supervisor\n  - name: Admin\nusers:\n  - userName: a@x.example\n    roles: [agent, Supervisor]\n";
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "Admin"}]})],
+            &[],
+        );
+        let add = Edit::Add {
+            attr: Multi::Roles,
+            values: vec![json!({"value": "Supervisor"})],
+        };
+        let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+        let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+        assert_eq!(a.edits, vec![add.clone()]);
+        assert_eq!(a.diff[0].added, vec!["Supervisor"]);
+
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", resources);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+        assert_eq!(
+            a.edits,
+            vec![
+                Edit::Remove {
+                    attr: Multi::Roles,
+                    key: ValueKey::new("value", "Admin")
+                },
+                add
+            ]
+        );
+        assert_eq!(a.diff[0].removed, vec!["Admin"]);
+        assert_eq!(Attr::Title.name(), "title");
+    }
+}

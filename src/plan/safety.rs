@@ -266,3 +266,290 @@ fn per_mille_text(n: usize, of: usize) -> String {
     let per_mille = (n * 1000 + of / 2) / of.max(1);
     format!("{}.{}", per_mille / 10, per_mille % 10)
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Action, Kind, Plan, PlanOptions};
+    use crate::scim::Snapshot;
+
+    fn users(names: &[&str]) -> Vec<Value> {
+        names
+            .iter()
+            .map(|n| json!({"id": format!("id-{n}"), "userName": n}))
+            .collect()
+    }
+
+    fn blocked(plan: &Plan) -> Vec<(&str, &str)> {
+        plan.changes
+            .iter()
+            .filter_map(|c| c.blocked.as_deref().map(|r| (c.key.as_str(), r)))
+            .collect()
+    }
+
+    fn allowing(n: Option<usize>) -> PlanOptions {
+        PlanOptions {
+            allow_deletes: n,
+            ..PlanOptions::default()
+        }
+    }
+
+    /// Desired keeps `kept` of the live users; every other live user is pruned (deleted).
+    fn prune_all_but(
+        config: &str,
+        kept: &[&str],
+        live: &[&str],
+    ) -> (crate::desired::DesiredState, Snapshot) {
+        let mut yaml = String::from("users:\n");
+        for name in kept {
+            yaml.push_str("  - userName: ");
+            yaml.push_str(name);
+            yaml.push('\n');
+        }
+        let desired = desired_with(
+            &format!("ownership: {{users: all}}\nprune: {{users: delete}}\n{config}"),
+            &yaml,
+        );
+        (desired, snapshot(&users(live), &[]))
+    }
+
+    // More destructive changes than maxDeleteCount hold all of them back, with the reason and
+    // the exact flag that lifts it; --allow-deletes lifts it only for exactly that number.
+    #[test]
+    fn count_threshold_and_allow_deletes() {
+        let (desired, live) = prune_all_but(
+            "safety: {maxDeleteCount: 2, maxDeletePercent: 100}\n",
+            &["k@x.example"],
+            &["k@x.example", "p@x.example", "q@x.example", "r@x.example"],
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        let held = blocked(&plan);
+        assert_eq!(held.len(), 3, "{plan:#?}");
+        assert!(held.iter().all(|(_, r)| *r
+            == "3 users to deactivate or delete is more than safety.maxDeleteCount (2); \
+                review them, then pass --allow-deletes 3"));
+        assert_eq!(plan.summary().blocked, 3);
+        assert_eq!(plan.summary().delete, 0);
+
+        let lifted = plan_ok(&desired, &live, &allowing(Some(3)));
+        assert!(blocked(&lifted).is_empty(), "{lifted:#?}");
+        assert_eq!(lifted.summary().delete, 3);
+
+        for wrong in [2, 4] {
+            let plan = plan_ok(&desired, &live, &allowing(Some(wrong)));
+            let held = blocked(&plan);
+            assert_eq!(held.len(), 3, "--allow-deletes {wrong} must not lift it");
+            assert!(
+                held[0].1.ends_with(&format!(
+                    "--allow-deletes {wrong} was given, but this plan has 3 destructive changes"
+                )),
+                "{}",
+                held[0].1
+            );
+        }
+
+        // At the count the brake does not hold.
+        let (desired, live) = prune_all_but(
+            "safety: {maxDeleteCount: 2, maxDeletePercent: 100}\n",
+            &["k@x.example"],
+            &["k@x.example", "p@x.example", "q@x.example"],
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        assert!(blocked(&plan).is_empty(), "{plan:#?}");
+        assert_eq!(plan.summary().delete, 2);
+    }
+
+    // The percentage is of the managed set (with ownership `all`, every live user): exactly
+    // the threshold passes, one more is held back.
+    #[test]
+    fn percent_threshold() {
+        let live: Vec<String> = (0..10).map(|i| format!("u{i}@x.example")).collect();
+        let live: Vec<&str> = live.iter().map(String::as_str).collect();
+        let config = "safety: {maxDeletePercent: 10, maxDeleteCount: 100}\n";
+        let (desired, snap) = prune_all_but(config, &live[1..], &live);
+        let plan = plan_ok(&desired, &snap, &allowing(None));
+        assert!(blocked(&plan).is_empty(), "1 of 10 is 10 %: {plan:#?}");
+        assert_eq!(plan.summary().delete, 1);
+
+        let (desired, snap) = prune_all_but(config, &live[2..], &live);
+        let plan = plan_ok(&desired, &snap, &allowing(None));
+        let held = blocked(&plan);
+        assert_eq!(held.len(), 2, "{plan:#?}");
+        assert!(
+            held[0].1.starts_with(
+                "2 of 10 managed users (20.0 %) is more than safety.maxDeletePercent (10 %)"
+            ),
+            "{}",
+            held[0].1
+        );
+        assert!(blocked(&plan_ok(&desired, &snap, &allowing(Some(2)))).is_empty());
+    }
+
+    // With ownership `listed`, the managed set is what desired state names: a desired user's
+    // own deactivation (`active: false`) counts against it.
+    #[test]
+    fn percent_of_the_listed_set() {
+        let desired = desired_with(
+            "safety: {maxDeletePercent: 50}\n",
+            "users:\n  - userName: a@x.example\n    active: false\n  - userName: b@x.example\n  - userName: c@x.example\n    active: false\n",
+        );
+        let live = snapshot(&users(&["a@x.example", "b@x.example", "c@x.example"]), &[]);
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        let held = blocked(&plan);
+        assert_eq!(held.len(), 2, "2 of 3 is over 50 %: {plan:#?}");
+        assert!(
+            held[0].1.starts_with("2 of 3 managed users (66.7 %)"),
+            "{}",
+            held[0].1
+        );
+        assert!(plan.changes.iter().all(|c| c.action == Action::Deactivate));
+    }
+
+    // Desired state without users never prunes every live user, and --allow-deletes does not
+    // lift that: an empty or misplaced directory looks the same as a deliberate purge.
+    #[test]
+    fn empty_desired_never_prunes_everything() {
+        let desired = desired_with(
+            "ownership: {users: all, groups: all}\nsafety: {maxDeletePercent: 100, maxDeleteCount: 100}\n",
+            "groups:\n  - displayName: Kept\n",
+        );
+        let live = snapshot(
+            &users(&["a@x.example", "b@x.example"]),
+            &[
+                json!({"id": "g1", "displayName": "Kept"}),
+                json!({"id": "g2", "displayName": "Gone"}),
+            ],
+        );
+        for allow in [None, Some(2), Some(3)] {
+            let plan = plan_ok(&desired, &live, &allowing(allow));
+            let held = blocked(&plan);
+            assert_eq!(held.len(), 2, "{plan:#?}");
+            assert!(held.iter().all(|(k, r)| k.ends_with("@x.example")
+                && r.starts_with(
+                    "desired state lists no users: refusing to prune all 2 live users"
+                )));
+            let gone = change(&plan, Kind::Group, "Gone").expect("groups are listed, so pruned");
+            assert_eq!(
+                (gone.action, gone.blocked.as_deref()),
+                (Action::Delete, None)
+            );
+        }
+    }
+
+    const ADMIN: &str = "roles:\n  - name: Admin\n  - name: Agent\n";
+
+    fn admin_config(extra: &str) -> String {
+        format!(
+            "ownership: {{users: all}}\npolicy: {{adminRoles: [admin]}}\nsafety: {{maxDeletePercent: 100}}\n{extra}"
+        )
+    }
+
+    // The last active holder of a `policy.adminRoles` role is neither deactivated nor stripped
+    // of the role; a second active holder, or a holder gained in the same plan, releases it.
+    #[test]
+    fn last_admin_is_kept() {
+        let live = snapshot(
+            &[
+                json!({"id": "r", "userName": "root@x.example", "roles": [{"value": "Admin"}]}),
+                json!({"id": "i", "userName": "idle@x.example", "active": false, "roles": [{"value": "Admin"}]}),
+                json!({"id": "a", "userName": "agent@x.example"}),
+            ],
+            &[],
+        );
+        // root is absent from desired state: its deactivation is held back.
+        let desired = desired_with(
+            &admin_config(""),
+            &format!(
+                "{ADMIN}users:\n  - userName: agent@x.example\n  - userName: idle@x.example\n"
+            ),
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        let held = blocked(&plan);
+        assert_eq!(
+            held,
+            vec![(
+                "root@x.example",
+                r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#
+            )],
+            "an inactive holder does not count: {plan:#?}"
+        );
+        // With authoritative roles, taking the role away is held back the same way.
+        let desired = desired_with(
+            &admin_config("collections: {userRoles: authoritative}\n"),
+            &format!(
+                "{ADMIN}users:\n  - userName: root@x.example\n    roles: [Agent]\n  - userName: agent@x.example\n  - userName: idle@x.example\n"
+            ),
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        let root = change(&plan, Kind::User, "root@x.example").expect("root is patched");
+        assert_eq!(root.action, Action::Patch);
+        assert!(
+            root.blocked
+                .as_deref()
+                .is_some_and(|r| r.contains("no active holder")),
+            "{root:#?}"
+        );
+        // --allow-deletes is about counts; it does not release this.
+        let plan = plan_ok(&desired, &live, &allowing(Some(0)));
+        assert!(change(&plan, Kind::User, "root@x.example").is_some_and(|c| c.blocked.is_some()));
+        // Someone else gains the role in the same plan: nothing is held back.
+        let desired = desired_with(
+            &admin_config("collections: {userRoles: authoritative}\n"),
+            &format!(
+                "{ADMIN}users:\n  - userName: root@x.example\n    roles: [Agent]\n  - userName: agent@x.example\n    roles: [Admin]\n  - userName: idle@x.example\n"
+            ),
+        );
+        assert!(blocked(&plan_ok(&desired, &live, &allowing(None))).is_empty());
+        // Another active holder stays: nothing is held back either.
+        let two = snapshot(
+            &[
+                json!({"id": "r", "userName": "root@x.example", "roles": [{"value": "Admin"}]}),
+                json!({"id": "s", "userName": "second@x.example", "roles": [{"value": "admin"}]}),
+            ],
+            &[],
+        );
+        let desired = desired_with(
+            &admin_config(""),
+            &format!("{ADMIN}users:\n  - userName: second@x.example\n"),
+        );
+        let plan = plan_ok(&desired, &two, &allowing(None));
+        assert!(blocked(&plan).is_empty(), "{plan:#?}");
+        assert_eq!(plan.summary().deactivate, 1);
+    }
+
+    // The account scimctl runs as is never deactivated or deleted, whatever the brakes say;
+    // its other changes go ahead.
+    #[test]
+    fn actor_is_never_pruned() {
+        let (desired, live) = prune_all_but(
+            "safety: {maxDeletePercent: 100, maxDeleteCount: 100}\n",
+            &["k@x.example"],
+            &["k@x.example", "Bot@x.example", "p@x.example"],
+        );
+        let options = PlanOptions {
+            actor: Some("bot@X.example".into()),
+            ..PlanOptions::default()
+        };
+        let plan = plan_ok(&desired, &live, &options);
+        assert_eq!(
+            blocked(&plan),
+            vec![(
+                "Bot@x.example",
+                "bot@X.example is the account scimctl runs as; it is never deactivated or deleted"
+            )]
+        );
+        assert!(change(&plan, Kind::User, "p@x.example").is_some_and(|c| c.blocked.is_none()));
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: bot@x.example\n    title: Robot\n",
+        );
+        let live = snapshot(&users(&["bot@x.example"]), &[]);
+        let plan = plan_ok(&desired, &live, &options);
+        assert!(
+            blocked(&plan).is_empty(),
+            "a patch of the actor is fine: {plan:#?}"
+        );
+    }
+}
