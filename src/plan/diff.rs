@@ -798,9 +798,15 @@ fn group_change(
         }
     }
     let source = Source::at(&ctx.desired.sources, group.span);
+    // Protected by either name: a group matched under an old name or by externalId is still
+    // the protected live group.
     let protected = ctx
         .protected_groups
-        .contains(&g.display_name.value.to_lowercase());
+        .contains(&g.display_name.value.to_lowercase())
+        || live.is_some_and(|l| {
+            ctx.protected_groups
+                .contains(&l.natural_key().to_lowercase())
+        });
     match live {
         None => {
             let mut diff = vec![AttrDiff {
@@ -1168,6 +1174,33 @@ mod tests {
             vec![
                 r#"group "Admins" is protected: not changed, though live differs"#,
                 r#"user "root@x.example" is protected: not changed, though live differs in title"#,
+            ]
+        );
+    }
+
+    // A protected group stays untouched when desired state reaches it under another name
+    // (`previously`, or its externalId): protection follows the live object, as for users.
+    #[test]
+    fn protected_group_matched_under_another_name() {
+        let desired = desired_with(
+            "protected: {groups: [Old Ops, Legacy]}\n",
+            "groups:\n  - displayName: Ops\n    previously: [old ops]\n  - displayName: Sales\n    externalId: crm-1\n",
+        );
+        let live = snapshot(
+            &[],
+            &[
+                json!({"id": "o", "displayName": "Old Ops"}),
+                json!({"id": "l", "displayName": "Legacy", "externalId": "crm-1"}),
+            ],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert!(plan.changes.is_empty(), "{plan:#?}");
+        let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                r#"group "Legacy" is protected: not changed, though live differs"#,
+                r#"group "Old Ops" is protected: not changed, though live differs"#,
             ]
         );
     }
