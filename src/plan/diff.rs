@@ -229,48 +229,98 @@ fn email_type(kind: Option<crate::model::EmailType>) -> Option<String> {
     })
 }
 
-fn contact(value: &str, kind: Option<&str>, primary: Option<bool>) -> (ValueKey, Value) {
+/// A contact (email or phone number) as SCIM writes it.
+fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Value {
     let mut v = serde_json::Map::new();
     v.insert("value".into(), Value::from(value));
-    let key = match kind {
-        Some(t) => {
-            v.insert("type".into(), Value::from(t));
-            ValueKey::new("type", t)
-        }
-        None => ValueKey::new("value", value),
-    };
+    if let Some(t) = kind {
+        v.insert("type".into(), Value::from(t));
+    }
     if let Some(p) = primary {
         v.insert("primary".into(), Value::from(p));
     }
-    (key, Value::Object(v))
+    Value::Object(v)
 }
 
-fn live_contacts(values: &[MultiValue], by_value: &HashSet<String>) -> Vec<Keyed> {
-    values
+fn contact_label(value: &str, kind: Option<&str>) -> String {
+    match kind {
+        Some(t) => format!("{value} ({t})"),
+        None => value.to_owned(),
+    }
+}
+
+/// Desired contacts as keyed values: one per address (the first where one is listed twice),
+/// keyed by `type` where no other desired value has that type, else by the address. A key
+/// two desired values shared would have both fight over the same live values forever.
+fn desired_contacts<'a>(
+    items: impl Iterator<Item = (&'a str, Option<String>, Option<bool>)>,
+) -> Vec<Keyed> {
+    let mut seen = HashSet::new();
+    let items: Vec<_> = items
+        .filter(|(value, _, _)| seen.insert(value.to_lowercase()))
+        .collect();
+    let shared = |t: &str| {
+        items
+            .iter()
+            .filter(|(_, k, _)| k.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(t)))
+            .count()
+            > 1
+    };
+    items
         .iter()
-        .map(|m| {
-            let (key, value) = match &m.kind {
-                Some(t) if !by_value.contains(&m.value.to_lowercase()) => {
-                    contact(&m.value, Some(t), m.primary)
-                }
-                _ => contact(&m.value, None, m.primary),
+        .map(|(value, kind, primary)| {
+            let key = match kind {
+                Some(t) if !shared(t) => ValueKey::new("type", t),
+                _ => ValueKey::new("value", value),
             };
-            let label = keyed_label(&key, &m.value);
-            Keyed { key, value, label }
+            Keyed {
+                key,
+                value: contact_json(value, kind.as_deref(), *primary),
+                label: contact_label(value, kind.as_deref()),
+            }
         })
         .collect()
 }
 
-fn keyed_label(key: &ValueKey, value: &str) -> String {
-    if key.sub == "type" {
-        format!("{value} ({})", key.equals)
-    } else {
-        value.to_owned()
-    }
+/// Live contacts as keyed values: by address where desired state keys that address, else by
+/// `type` (by address when untyped). The value keeps everything a filter can test.
+fn live_contacts(values: &[MultiValue], want: &[Keyed]) -> Vec<Keyed> {
+    let by_value: HashSet<String> = want
+        .iter()
+        .filter(|w| w.key.sub == "value")
+        .map(|w| w.key.equals.to_lowercase())
+        .collect();
+    values
+        .iter()
+        .map(|m| {
+            let key = match &m.kind {
+                Some(t) if !by_value.contains(&m.value.to_lowercase()) => ValueKey::new("type", t),
+                _ => ValueKey::new("value", &m.value),
+            };
+            Keyed {
+                key,
+                value: contact_json(&m.value, m.kind.as_deref(), m.primary),
+                label: contact_label(&m.value, m.kind.as_deref()),
+            }
+        })
+        .collect()
 }
 
-/// Compares a keyed set: values to add, replace and (when `authoritative`) remove.
-#[allow(clippy::too_many_arguments)]
+fn same_key(a: &ValueKey, b: &ValueKey) -> bool {
+    a.sub == b.sub && a.equals.eq_ignore_ascii_case(&b.equals)
+}
+
+/// What a change does to one live value of a keyed set.
+#[derive(Clone, Copy)]
+enum Fate<'a> {
+    Keep,
+    Replace(&'a Value),
+    Remove,
+}
+
+/// Compares a keyed set: values to add, replace and (when `authoritative`) remove. Each
+/// desired key claims every live value with that key; when they are not all as desired, one
+/// is replaced, or several are removed and the desired value added.
 fn keyed_set(
     attr: Multi,
     want: &[Keyed],
@@ -279,62 +329,153 @@ fn keyed_set(
     authoritative: bool,
     out: &mut Diffs,
 ) {
+    let mut keys: Vec<&ValueKey> = Vec::with_capacity(want.len());
+    let want: Vec<&Keyed> = want
+        .iter()
+        .filter(|w| {
+            let first = !keys.iter().any(|k| same_key(k, &w.key));
+            keys.push(&w.key);
+            first
+        })
+        .collect();
     let mut added = Vec::new();
     let mut removed = Vec::new();
+    let mut fate = vec![Fate::Keep; have.len()];
     let mut adds = Vec::new();
-    for w in want {
-        let hits: Vec<&Keyed> = have
-            .iter()
-            .filter(|h| h.key.sub == w.key.sub && h.key.equals.eq_ignore_ascii_case(&w.key.equals))
+    for w in &want {
+        let hits: Vec<usize> = (0..have.len())
+            .filter(|&i| same_key(&have[i].key, &w.key))
             .collect();
-        match hits.as_slice() {
-            [] => {
-                added.push(w.label.clone());
-                adds.push(w.value.clone());
+        if hits.iter().all(|&i| same(&have[i].value, &w.value)) && !hits.is_empty() {
+            continue;
+        }
+        for &i in &hits {
+            removed.push(have[i].label.clone());
+        }
+        added.push(w.label.clone());
+        if let [one] = hits.as_slice() {
+            fate[*one] = Fate::Replace(&w.value);
+        } else {
+            for &i in &hits {
+                fate[i] = Fate::Remove;
             }
-            [one] if same(&one.value, &w.value) => {}
-            _ => {
-                for h in &hits {
-                    removed.push(h.label.clone());
-                }
-                added.push(w.label.clone());
-                out.edits.push(Edit::Replace {
-                    attr,
-                    key: w.key.clone(),
-                    value: w.value.clone(),
-                });
-            }
+            adds.push(w.value.clone());
         }
     }
     if authoritative {
-        for h in have {
-            let wanted = want.iter().any(|w| {
-                w.key.sub == h.key.sub && w.key.equals.eq_ignore_ascii_case(&h.key.equals)
-            });
-            if !wanted {
+        for (i, h) in have.iter().enumerate() {
+            if !want.iter().any(|w| same_key(&w.key, &h.key)) {
                 removed.push(h.label.clone());
-                out.edits.push(Edit::Remove {
-                    attr,
-                    key: h.key.clone(),
-                });
+                fate[i] = Fate::Remove;
             }
         }
     }
-    if !adds.is_empty() {
-        out.edits.push(Edit::Add { attr, values: adds });
+    if added.is_empty() && removed.is_empty() {
+        return;
     }
-    if !added.is_empty() || !removed.is_empty() {
-        out.diff.push(AttrDiff {
-            attribute: attr.name().to_owned(),
-            added,
-            removed,
-            ..AttrDiff::default()
+    out.diff.push(AttrDiff {
+        attribute: attr.name().to_owned(),
+        added,
+        removed,
+        ..AttrDiff::default()
+    });
+    out.edits.extend(set_edits(attr, have, &fate, adds));
+}
+
+/// The edits that give each live value its fate, then add `adds`: removals, then
+/// replacements, each through a value filter that picks out exactly the values meant at that
+/// point (checked against the list as the earlier edits leave it), then one add. When no
+/// filter is exact (the live set holds a type twice and an address twice, say), a filter
+/// would also hit a value that must stay, so the whole attribute is replaced instead.
+fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -> Vec<Edit> {
+    // The list as the server holds it while the edits apply: (live index, value).
+    let mut list: Vec<(Option<usize>, Value)> = have
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (Some(i), h.value.clone()))
+        .collect();
+    let intended: Vec<Value> = have
+        .iter()
+        .zip(fate)
+        .filter_map(|(h, f)| match f {
+            Fate::Keep => Some(h.value.clone()),
+            Fate::Replace(v) => Some((*v).clone()),
+            Fate::Remove => None,
+        })
+        .chain(adds.iter().cloned())
+        .collect();
+    // A filter that matches exactly the entries of `list` at positions `targets`.
+    let exact = |list: &[(Option<usize>, Value)], targets: &[usize], candidates: Vec<ValueKey>| {
+        candidates.into_iter().find(|k| {
+            list.iter()
+                .enumerate()
+                .all(|(p, (_, v))| k.matches(v) == targets.contains(&p))
+        })
+    };
+    let candidates = |h: &Keyed, alone: bool| {
+        let mut keys = vec![h.key.clone()];
+        if alone {
+            for sub in ["value", "type", "name"] {
+                if let Some(s) = h.value.get(sub).and_then(Value::as_str) {
+                    keys.push(ValueKey::new(sub, s));
+                }
+            }
+        }
+        keys
+    };
+    let fallback = || {
+        vec![Edit::ReplaceAll {
+            attr,
+            values: intended.clone(),
+        }]
+    };
+    let mut edits = Vec::new();
+    let mut done = vec![false; have.len()];
+    for i in 0..have.len() {
+        if !matches!(fate[i], Fate::Remove) || done[i] {
+            continue;
+        }
+        let group: Vec<usize> = (i..have.len())
+            .filter(|&j| matches!(fate[j], Fate::Remove) && same_key(&have[j].key, &have[i].key))
+            .collect();
+        let targets: Vec<usize> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, (origin, _))| origin.is_some_and(|o| group.contains(&o)))
+            .map(|(p, _)| p)
+            .collect();
+        let Some(key) = exact(&list, &targets, candidates(&have[i], group.len() == 1)) else {
+            return fallback();
+        };
+        list.retain(|(_, v)| !key.matches(v));
+        for j in group {
+            done[j] = true;
+        }
+        edits.push(Edit::Remove { attr, key });
+    }
+    for (i, f) in fate.iter().enumerate() {
+        let Fate::Replace(value) = f else { continue };
+        let Some(p) = list.iter().position(|(origin, _)| *origin == Some(i)) else {
+            return fallback();
+        };
+        let Some(key) = exact(&list, &[p], candidates(&have[i], true)) else {
+            return fallback();
+        };
+        list[p] = (None, (*value).clone());
+        edits.push(Edit::Replace {
+            attr,
+            key,
+            value: (*value).clone(),
         });
     }
+    if !adds.is_empty() {
+        edits.push(Edit::Add { attr, values: adds });
+    }
+    edits
 }
 
 /// Whether two contact values agree: same value (emails case-insensitively) and, where the
-/// desired one says, the same `primary`.
+/// desired one says, the same `type` and `primary`.
 fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) -> bool {
     move |live, want| {
         let text = |v: &Value| {
@@ -357,7 +498,12 @@ fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) -> bool {
                     == p
             }
         };
-        values_equal && primary_ok
+        let type_ok = want.get("type").and_then(Value::as_str).is_none_or(|t| {
+            live.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|l| l.eq_ignore_ascii_case(t))
+        });
+        values_equal && type_ok && primary_ok
     }
 }
 
@@ -506,21 +652,12 @@ fn user_change(
     if let Some(emails) = &u.emails
         && ctx.supported(Schema::Core, "emails", user.span)
     {
-        let want: Vec<Keyed> = emails
-            .iter()
-            .map(|e| {
-                let e = &e.value;
-                let (key, value) = contact(&e.value, email_type(e.kind).as_deref(), e.primary);
-                let label = keyed_label(&key, &e.value);
-                Keyed { key, value, label }
-            })
-            .collect();
-        let by_value = want
-            .iter()
-            .filter(|w| w.key.sub == "value")
-            .map(|w| w.key.equals.to_lowercase())
-            .collect();
-        let have_emails = live_contacts(&have.emails, &by_value);
+        let want = desired_contacts(
+            emails
+                .iter()
+                .map(|e| (e.value.value.as_str(), email_type(e.kind), e.primary)),
+        );
+        let have_emails = live_contacts(&have.emails, &want);
         keyed_set(
             Multi::Emails,
             &want,
@@ -533,27 +670,16 @@ fn user_change(
     if let Some(phones) = &u.phone_numbers
         && ctx.supported(Schema::Core, "phoneNumbers", user.span)
     {
-        let want: Vec<Keyed> = phones
-            .iter()
-            .map(|p| {
-                let p = &p.value;
-                let kind = p.kind.map(|k| {
-                    serde_json::to_value(k)
-                        .ok()
-                        .and_then(|v| v.as_str().map(str::to_owned))
-                        .unwrap_or_default()
-                });
-                let (key, value) = contact(&p.value, kind.as_deref(), p.primary);
-                let label = keyed_label(&key, &p.value);
-                Keyed { key, value, label }
-            })
-            .collect();
-        let by_value = want
-            .iter()
-            .filter(|w| w.key.sub == "value")
-            .map(|w| w.key.equals.to_lowercase())
-            .collect();
-        let have_phones = live_contacts(&have.phone_numbers, &by_value);
+        let want = desired_contacts(phones.iter().map(|p| {
+            let kind = p.kind.map(|k| {
+                serde_json::to_value(k)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_default()
+            });
+            (p.value.value.as_str(), kind, p.primary)
+        }));
+        let have_phones = live_contacts(&have.phone_numbers, &want);
         keyed_set(
             Multi::PhoneNumbers,
             &want,
@@ -1015,9 +1141,10 @@ mod tests {
             .map(|e| match e {
                 Edit::Set { attr, .. } => attr.name(),
                 Edit::SetManager { .. } => "manager",
-                Edit::Add { attr, .. } | Edit::Replace { attr, .. } | Edit::Remove { attr, .. } => {
-                    attr.name()
-                }
+                Edit::Add { attr, .. }
+                | Edit::Replace { attr, .. }
+                | Edit::Remove { attr, .. }
+                | Edit::ReplaceAll { attr, .. } => attr.name(),
                 Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
             })
             .collect()
@@ -1262,6 +1389,135 @@ mod tests {
         let ops = change(&plan, Kind::Group, "Ops").expect("patched");
         assert_eq!(ops.edits, vec![Edit::AddMembers { members: added }]);
         assert!(ops.diff[0].removed.is_empty());
+    }
+
+    /// Plans `desired` against `live`, applies the plan with the simulated server and checks
+    /// that a second plan finds nothing; returns the first plan's edits of `key`.
+    fn settles(
+        desired: &crate::desired::DesiredState,
+        live: &crate::scim::Snapshot,
+        key: &str,
+    ) -> Vec<Edit> {
+        let plan = plan_ok(desired, live, &PlanOptions::default());
+        let after = crate::plan::tests::simulate(&plan, live);
+        let again = plan_ok(desired, &after, &PlanOptions::default());
+        assert!(again.is_empty(), "first: {plan:#?}\nagain: {again:#?}");
+        change(&plan, Kind::User, key)
+            .map(|c| c.edits.clone())
+            .unwrap_or_default()
+    }
+
+    // Desired contacts that share a key (a number listed twice, two work addresses) each get
+    // their own key, so they do not fight over one live value from plan to plan.
+    #[test]
+    fn repeated_desired_contacts_settle() {
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: a@x.example\n    phoneNumbers: [{value: '+14155550100'}, {value: '+14155550100', type: work}]\n    emails:\n      - {value: one@x.example, type: work}\n      - {value: two@x.example, type: work}\n      - {value: ONE@x.example}\n",
+        );
+        let live = snapshot(&[json!({"id": "a", "userName": "a@x.example"})], &[]);
+        assert_eq!(
+            settles(&desired, &live, "a@x.example"),
+            vec![
+                Edit::Add {
+                    attr: Multi::Emails,
+                    values: vec![
+                        json!({"value": "one@x.example", "type": "work"}),
+                        json!({"value": "two@x.example", "type": "work"}),
+                    ]
+                },
+                Edit::Add {
+                    attr: Multi::PhoneNumbers,
+                    values: vec![json!({"value": "+14155550100"})]
+                },
+            ]
+        );
+        // Live as desired, in another case and order: nothing to do.
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "emails": [{"value": "TWO@x.example", "type": "Work"}, {"value": "one@x.example", "type": "work"}],
+                     "phoneNumbers": [{"value": "+14155550100", "type": "mobile"}]})],
+            &[],
+        );
+        assert!(plan_ok(&desired, &live, &PlanOptions::default()).is_empty());
+    }
+
+    // Live values that share a key (a role held twice, two work addresses) are settled in one
+    // plan: all as desired is no change; otherwise the key's values are removed and the desired
+    // one added, rather than all of them replaced by the same value.
+    #[test]
+    fn repeated_live_values_settle() {
+        let desired = desired_with(
+            "",
+            "roles:\n  - name: Agent\nusers:\n  - userName: a@x.example\n    roles: [Agent]\n    emails: [{value: a@x.example, type: work}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "agent"}],
+                     "emails": [{"value": "a@x.example", "type": "work"}, {"value": "b@x.example", "type": "work"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "a@x.example"),
+            vec![
+                Edit::Remove {
+                    attr: Multi::Emails,
+                    key: ValueKey::new("type", "work")
+                },
+                Edit::Add {
+                    attr: Multi::Emails,
+                    values: vec![json!({"value": "a@x.example", "type": "work"})]
+                },
+            ]
+        );
+    }
+
+    // A removal or replacement targets exactly the values meant: by type where that is
+    // exact, else by address, and when neither is (the same type and the same address both
+    // held twice) the whole attribute is replaced, keeping the values that stay as they are.
+    #[test]
+    fn edits_target_exactly_the_values_meant() {
+        // Dropping `b (home)` by type would also drop `a (home)`, which stays: by address.
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: u@x.example\n    emails: [{value: a@x.example}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "b@x.example", "type": "home"}, {"value": "a@x.example", "type": "home"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "u@x.example"),
+            vec![Edit::Remove {
+                attr: Multi::Emails,
+                key: ValueKey::new("value", "b@x.example")
+            }]
+        );
+        // `v (work)` becomes `w (work)`; neither `type eq work` (z too) nor `value eq v`
+        // (v (home), which stays, too) picks it out alone.
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: u@x.example\n    emails: [{value: z@x.example}, {value: w@x.example, type: work}, {value: v@x.example, type: home}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "v@x.example", "type": "work"},
+                                {"value": "z@x.example", "type": "work", "primary": true},
+                                {"value": "v@x.example", "type": "home"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "u@x.example"),
+            vec![Edit::ReplaceAll {
+                attr: Multi::Emails,
+                values: vec![
+                    json!({"value": "w@x.example", "type": "work"}),
+                    json!({"value": "z@x.example", "type": "work", "primary": true}),
+                    json!({"value": "v@x.example", "type": "home"}),
+                ]
+            }]
+        );
     }
 
     // User roles: additive (the default) only adds, authoritative also removes; names
