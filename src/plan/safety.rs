@@ -74,18 +74,26 @@ fn empty_guard(desired: &DesiredState, plan: &mut Plan) {
     }
 }
 
-/// Whether a change takes admin role `role` away from its user.
-fn removes_role(change: &super::Change, admin: &HashSet<String>) -> Option<String> {
-    if change.kind != Kind::User {
-        return None;
-    }
-    change.edits.iter().find_map(|e| match e {
-        Edit::Remove {
-            attr: Multi::Roles,
-            key,
-        } if admin.contains(&key.equals.to_lowercase()) => Some(key.equals.clone()),
-        _ => None,
-    })
+/// Whether a change takes admin role `role` away from its user: removes it by name or (were
+/// roles ever replaced as a whole) leaves it out.
+fn takes_role(change: &super::Change, role: &str) -> bool {
+    let named = |v: &serde_json::Value| {
+        v.get("value")
+            .and_then(serde_json::Value::as_str)
+            .is_some_and(|n| n.eq_ignore_ascii_case(role))
+    };
+    change.kind == Kind::User
+        && change.edits.iter().any(|e| match e {
+            Edit::Remove {
+                attr: Multi::Roles,
+                key,
+            } => key.equals.eq_ignore_ascii_case(role),
+            Edit::ReplaceAll {
+                attr: Multi::Roles,
+                values,
+            } => !values.iter().any(named),
+            _ => false,
+        })
 }
 
 fn last_admin_guard(
@@ -106,7 +114,7 @@ fn last_admin_guard(
     let losing: HashSet<String> = plan
         .changes
         .iter()
-        .filter(|c| c.action.is_destructive() || removes_role(c, &admin).is_some())
+        .filter(|c| c.action.is_destructive() || admin.iter().any(|r| takes_role(c, r)))
         .filter_map(|c| c.id.clone())
         .collect();
     if losing.is_empty() {
@@ -154,8 +162,7 @@ fn last_admin_guard(
             let takes =
                 c.id.as_deref()
                     .is_some_and(|id| holders.iter().any(|h| h == id))
-                    && (c.action.is_destructive()
-                        || removes_role(c, &admin).is_some_and(|r| r.eq_ignore_ascii_case(role)));
+                    && (c.action.is_destructive() || takes_role(c, role));
             if takes {
                 block(
                     c,
@@ -517,6 +524,31 @@ mod tests {
         let plan = plan_ok(&desired, &two, &allowing(None));
         assert!(blocked(&plan).is_empty(), "{plan:#?}");
         assert_eq!(plan.summary().deactivate, 1);
+    }
+
+    // Each admin role is guarded on its own: a user who holds two and loses both is held
+    // back when they are the last holder of the second, even though the first has others.
+    #[test]
+    fn last_holder_of_each_admin_role() {
+        let config = "ownership: {users: listed}\npolicy: {adminRoles: [Admin, Security]}\ncollections: {userRoles: authoritative}\n";
+        let resources = "roles:\n  - name: Admin\n  - name: Security\n  - name: Agent\nusers:\n  - userName: x@x.example\n    roles: [Agent]\n";
+        let live = snapshot(
+            &[
+                json!({"id": "x", "userName": "x@x.example",
+                       "roles": [{"value": "Admin"}, {"value": "Security"}]}),
+                json!({"id": "y", "userName": "y@x.example", "roles": [{"value": "Admin"}]}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired_with(config, resources), &live, &allowing(None));
+        assert_eq!(
+            blocked(&plan),
+            vec![(
+                "x@x.example",
+                r#"would leave admin role "security" with no active holder (policy.adminRoles)"#
+            )],
+            "{plan:#?}"
+        );
     }
 
     // The account scimctl runs as is never deactivated or deleted, whatever the brakes say;
