@@ -1,9 +1,11 @@
 //! Planner tests that span its modules: fixtures the unit tests beside each planner module
 //! share, [`simulate`] (a conforming SCIM server applying a plan, in memory), and the property
-//! tests in `properties`.
+//! tests in [`properties`].
 //!
 //! The unit tests of one rule live next to the rule (`matching.rs`, `safety.rs`, `diff.rs`,
 //! `render.rs`, `saved.rs`); what is here is what they and the properties have in common.
+
+mod properties;
 
 use std::collections::HashMap;
 
@@ -186,12 +188,38 @@ impl Server {
     }
 }
 
+/// A replace through a value filter that matches nothing fails with `noTarget` (RFC 7644
+/// §3.5.2.3), so a plan must never send one.
+fn assert_has_target(doc: &Map<String, Value>, edit: &super::Edit, key: &str) {
+    let super::Edit::Replace {
+        attr, key: filter, ..
+    } = edit
+    else {
+        return;
+    };
+    let holder = match attr.schema().urn() {
+        None => Some(doc),
+        Some(urn) => doc.get(urn).and_then(Value::as_object),
+    };
+    let values = holder
+        .and_then(|h| h.get(attr.name()))
+        .and_then(Value::as_array);
+    assert!(
+        values.is_some_and(|v| v.iter().any(|item| filter.matches(item))),
+        "{key}: replace of {}[{} eq {:?}] matches nothing (noTarget)",
+        attr.name(),
+        filter.sub,
+        filter.equals
+    );
+}
+
 /// What `live` becomes when a conforming SCIM server applies `plan`: creates first (each gets
 /// a fresh id and `meta.version`; references between objects created in the same run resolve
 /// to those ids), then patches and deactivations (the edits applied to the server's JSON as
-/// RFC 7644 §3.5.2 says, with [`edit::apply`]), then deletes (which also drop the deleted
-/// object from group members). Every write bumps `meta.version`. Blocked changes are not
-/// applied. Panics when the plan refers to an object that is not live: that is a planner bug.
+/// RFC 7644 §3.5.2 says, with [`edit::apply`]; a replace whose filter matches nothing fails),
+/// then deletes (which also drop the deleted object from group members). Every write bumps
+/// `meta.version`. Blocked changes are not applied. Panics when the plan refers to an object
+/// that is not live, or sends what a server refuses: those are planner bugs.
 pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
     let mut server = Server::load(live);
     let applied = || plan.changes.iter().filter(|c| c.blocked.is_none());
@@ -213,7 +241,11 @@ pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
     for c in applied().filter(|c| matches!(c.action, Action::Patch | Action::Deactivate)) {
         let id = c.id.as_deref().expect("a patch names a live id");
         let mut doc = std::mem::take(server.find(c.kind, id));
-        edit::apply(&mut doc, &c.edits, &created).expect("every reference resolves");
+        for e in &c.edits {
+            assert_has_target(&doc, e, &c.key);
+            edit::apply(&mut doc, std::slice::from_ref(e), &created)
+                .expect("every reference resolves");
+        }
         server.stamp(&mut doc);
         *server.find(c.kind, id) = doc;
     }
