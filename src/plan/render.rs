@@ -277,3 +277,149 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     }
     out.write_all(doc.as_bytes())
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::saved::{PlanDocument, desired_hash};
+    use crate::plan::tests::{empty_plan, mixed_plan};
+    use crate::plan::{Edit, Kind, Source};
+
+    fn text_of(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        text(plan, &mut out, false).expect("renders");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn markdown_of(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        markdown(plan, &mut out).expect("renders");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn json_of(plan: &Plan) -> String {
+        let hash = desired_hash(
+            std::path::Path::new("org"),
+            [(
+                std::path::Path::new("org/org.yaml"),
+                b"users: []\n".as_slice(),
+            )],
+        );
+        serde_json::to_string_pretty(&PlanDocument::new(plan, hash)).expect("json")
+    }
+
+    // The three renderings of a plan with every kind of row, reviewed as snapshot files.
+    #[test]
+    fn mixed_plan_renders() {
+        let plan = mixed_plan();
+        insta::assert_snapshot!("text_mixed", text_of(&plan));
+        insta::assert_snapshot!("markdown_mixed", markdown_of(&plan));
+        insta::assert_snapshot!("json_mixed", json_of(&plan));
+    }
+
+    // Colour is only escape codes around the same text.
+    #[test]
+    fn colour_adds_only_escape_codes() {
+        let plan = mixed_plan();
+        let mut out = Vec::new();
+        text(&plan, &mut out, true).expect("renders");
+        let coloured = String::from_utf8(out).expect("utf-8");
+        assert!(
+            coloured.contains("\x1b[31m! BLOCKED deactivate"),
+            "{coloured}"
+        );
+        let mut stripped = coloured.clone();
+        for code in [RED, GREEN, YELLOW, BOLD, RESET] {
+            stripped = stripped.replace(code, "");
+        }
+        assert_eq!(stripped, text_of(&plan));
+    }
+
+    // A plan without changes says so in one line, and still shows its warnings.
+    #[test]
+    fn empty_plan_renders() {
+        let plan = empty_plan();
+        insta::assert_snapshot!("text_empty", text_of(&plan));
+        insta::assert_snapshot!("markdown_empty", markdown_of(&plan));
+        insta::assert_snapshot!("json_empty", json_of(&plan));
+    }
+
+    // A plan too big for a pull-request comment is cut to whole entries under the limit,
+    // and the note says how much is missing and where the rest is.
+    #[test]
+    fn huge_markdown_is_truncated() {
+        let change = |action, i: usize| Change {
+            action,
+            kind: Kind::User,
+            key: format!("user{i:04}@x.example"),
+            id: (action != Action::Create).then(|| format!("id-{i}")),
+            version: None,
+            source: if action == Action::Create {
+                Source::Yaml {
+                    file: "users/all.yaml".into(),
+                    line: u32::try_from(i).expect("small") * 3 + 1,
+                }
+            } else {
+                Source::Absent
+            },
+            diff: vec![AttrDiff {
+                attribute: "title".into(),
+                before: (action != Action::Create).then(|| json!("Agent")),
+                after: Some(json!(format!("Agent {i}"))),
+                ..AttrDiff::default()
+            }],
+            edits: vec![Edit::Set {
+                attr: crate::plan::Attr::Title,
+                value: json!(format!("Agent {i}")),
+            }],
+            present: Vec::new(),
+            blocked: None,
+        };
+        let plan = Plan {
+            changes: (0..1500)
+                .map(|i| change(Action::Create, i))
+                .chain((1500..2500).map(|i| change(Action::Delete, i)))
+                .collect(),
+            warnings: Vec::new(),
+            unchanged: 7,
+        };
+        let md = markdown_of(&plan);
+        assert!(md.len() <= MARKDOWN_LIMIT, "{} characters", md.len());
+        assert!(
+            md.len() > MARKDOWN_LIMIT - 2_000,
+            "the budget is used: {}",
+            md.len()
+        );
+        let note = md.lines().last().expect("a last line");
+        assert!(
+            note.starts_with("_Truncated to stay under 60000 characters: ")
+                && note
+                    .ends_with("not shown. Run `scimctl plan --format json` for the whole plan._"),
+            "{note}"
+        );
+        let numbers: Vec<usize> = note.split(' ').filter_map(|w| w.parse().ok()).collect();
+        let shown_rows = md
+            .lines()
+            .filter(|l| l.starts_with("| delete | user |"))
+            .count();
+        let shown_details = md.matches("<details>").count();
+        assert_eq!(numbers[1], 1000 - shown_rows, "table rows cut: {note}");
+        assert_eq!(numbers[2], 2500 - shown_details, "details cut: {note}");
+        assert!(shown_rows > 0 && shown_details > 0);
+        // Entries are whole: every details block that opens also closes.
+        assert_eq!(md.matches("</details>").count(), shown_details);
+        let head: Vec<&str> = md.lines().take(12).collect();
+        insta::assert_snapshot!("markdown_huge_head", head.join("\n"));
+    }
+
+    // Text a reviewer cannot mistake: Markdown cells escape pipes and angle brackets, and a
+    // diff fence is longer than any run of backticks inside it.
+    #[test]
+    fn markdown_escapes() {
+        assert_eq!(md_cell("a|b <c>\nd\\"), "a\\|b &lt;c&gt; d\\\\");
+        assert_eq!(fenced("diff", "x\n"), "```diff\nx\n```\n");
+        assert_eq!(fenced("diff", "a ```` b\n"), "`````diff\na ```` b\n`````\n");
+    }
+}

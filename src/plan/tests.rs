@@ -335,3 +335,99 @@ fn simulate_applies_like_a_server() {
     }
     assert_eq!(simulate(&blocked, &live).users, live.users);
 }
+
+/// A plan with a bit of everything, made by the planner from YAML and live JSON: creates
+/// (a group and a user whose manager and group are in the same plan), patches (a group
+/// renamed through `previously`, a user's scalars, emails and roles), deactivations (by
+/// `active: false` and by pruning), a delete, a blocked row (the actor) and warnings (a
+/// protected user, an attribute the target lacks, division-scoped roles). Renderer and
+/// saved-plan tests share it.
+pub(super) fn mixed_plan() -> Plan {
+    let desired = desired_with(
+        "ownership: {users: all, groups: all}
+prune: {users: deactivate, groups: delete}
+safety: {maxDeletePercent: 100, maxDeleteCount: 10}
+protected: {users: [root@x.example]}
+",
+        r#"roles:
+  - name: Agent
+  - name: Supervisor
+users:
+  - userName: ana@x.example
+    displayName: Ana Lima
+    title: Agent
+    division: Home
+    emails: [{value: ana@x.example, type: work, primary: true}]
+    roles: [Agent]
+    manager: bo@x.example
+    groups: [Ops]
+  - userName: bo@x.example
+    displayName: Bo Chen
+    title: Team Lead
+    emails: [{value: bo@x.example, type: work}]
+    roles: [Agent, {name: Supervisor, divisions: [Home]}]
+  - userName: cy@x.example
+    active: false
+  - userName: root@x.example
+    title: Root
+groups:
+  - displayName: Ops
+    members: [bo@x.example]
+  - displayName: Sales | EMEA
+    description: "Sales <EMEA>"
+    members: [cy@x.example]
+    previously: [Sales]
+"#,
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "u-bo", "userName": "bo@x.example", "displayName": "Bo Chen",
+                   "title": "Agent", "emails": [{"value": "bo.old@x.example", "type": "work"}],
+                   "roles": [{"value": "Agent"}], "meta": {"version": "W/\"3\""}}),
+            json!({"id": "u-cy", "userName": "cy@x.example", "active": true}),
+            json!({"id": "u-root", "userName": "root@x.example", "title": "Admin"}),
+            json!({"id": "u-dan", "userName": "dan@x.example"}),
+            json!({"id": "u-bot", "userName": "bot@x.example"}),
+        ],
+        &[
+            json!({"id": "g-sales", "displayName": "Sales", "description": "Sales",
+                   "members": [{"value": "u-cy"}, {"value": "u-dan"}]}),
+            json!({"id": "g-old", "displayName": "Old", "meta": {"version": "W/\"7\""}}),
+        ],
+    );
+    let mut support: Vec<(super::ResourceSchema, &str)> = [
+        "userName",
+        "displayName",
+        "title",
+        "emails",
+        "active",
+        "roles",
+    ]
+    .into_iter()
+    .map(|a| (super::ResourceSchema::User, a))
+    .collect();
+    support.push((super::ResourceSchema::Enterprise, "manager"));
+    support.push((super::ResourceSchema::Group, "description"));
+    let options = PlanOptions {
+        support: super::AttributeSupport::only(support),
+        allow_deletes: None,
+        actor: Some("bot@x.example".into()),
+    };
+    plan_ok(&desired, &live, &options)
+}
+
+/// A plan with no changes and one warning (a protected user that differs).
+pub(super) fn empty_plan() -> Plan {
+    let desired = desired_with(
+        "protected: {users: [root@x.example]}\n",
+        "users:\n  - userName: root@x.example\n    title: Root\n  - userName: ana@x.example\n",
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "u-root", "userName": "root@x.example", "title": "Admin"}),
+            json!({"id": "u-ana", "userName": "ana@x.example"}),
+        ],
+        &[],
+    );
+    plan_ok(&desired, &live, &PlanOptions::default())
+}
