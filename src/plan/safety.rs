@@ -4,13 +4,13 @@
 //! stay in the plan as rows with the reason; `--allow-deletes N` lifts the threshold brake
 //! when N is exactly the number of destructive changes.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use crate::desired::DesiredState;
 use crate::model::OwnershipMode;
 use crate::scim::{Resource, Snapshot};
 
-use super::{Action, Edit, Kind, Multi, Plan, PlanError, PlanOptions};
+use super::{Action, Attr, Edit, Kind, Multi, Plan, PlanError, PlanOptions};
 
 pub(super) fn apply_brakes(
     desired: &DesiredState,
@@ -96,6 +96,42 @@ fn takes_role(change: &super::Change, role: &str) -> bool {
         })
 }
 
+/// Whether the user a change writes is active once it is applied: as the change sets it, else
+/// as it was (`active_now`; a create without `active` makes an active account).
+fn active_after(change: &super::Change, active_now: bool) -> bool {
+    change
+        .edits
+        .iter()
+        .find_map(|e| match e {
+            Edit::Set {
+                attr: Attr::Active,
+                value,
+            } => value.as_bool(),
+            _ => None,
+        })
+        .unwrap_or(active_now)
+}
+
+/// Whether a change gives its user role `role`.
+fn grants_role(change: &super::Change, role: &str) -> bool {
+    change.kind == Kind::User
+        && change.edits.iter().any(|e| match e {
+            Edit::Add {
+                attr: Multi::Roles,
+                values,
+            }
+            | Edit::ReplaceAll {
+                attr: Multi::Roles,
+                values,
+            } => values.iter().any(|v| {
+                v.get("value")
+                    .and_then(serde_json::Value::as_str)
+                    .is_some_and(|n| n.eq_ignore_ascii_case(role))
+            }),
+            _ => false,
+        })
+}
+
 fn last_admin_guard(
     desired: &DesiredState,
     live: &Snapshot,
@@ -120,61 +156,104 @@ fn last_admin_guard(
     if losing.is_empty() {
         return Ok(());
     }
-    // Who holds each admin role now, among active users (every live user is read here, but
-    // only when the plan takes something from someone).
-    for role in &admin {
-        let mut holders = Vec::new();
-        for l in &live.users {
-            let user = l.parse().map_err(|e| PlanError::Live {
-                kind: Kind::User,
-                id: l.id().unwrap_or("?").to_owned(),
-                error: e.to_string(),
-            })?;
-            if user.active != Some(false)
-                && user
-                    .roles
-                    .iter()
-                    .any(|r| r.value.eq_ignore_ascii_case(role))
-            {
-                holders.push(l.id().unwrap_or_default().to_owned());
+    // Every live user's id, whether active, and roles (read here, but only when the plan
+    // takes something from someone).
+    let mut users = Vec::with_capacity(live.users.len());
+    for l in &live.users {
+        let user = l.parse().map_err(|e| PlanError::Live {
+            kind: Kind::User,
+            id: l.id().unwrap_or("?").to_owned(),
+            error: e.to_string(),
+        })?;
+        users.push((
+            l.id().unwrap_or_default().to_owned(),
+            user.active != Some(false),
+            user.roles,
+        ));
+    }
+    // Holding one change back can take away a role another relied on gaining, so this runs
+    // until nothing more is held back (each round holds back at least one more change).
+    loop {
+        let orphaned = orphaned_roles(&admin, &users, plan);
+        let mut more = false;
+        for (role, holders) in orphaned {
+            for c in &mut plan.changes {
+                let takes = c.blocked.is_none()
+                    && c.id.as_deref().is_some_and(|id| holders.contains(&id))
+                    && (c.action.is_destructive() || takes_role(c, &role));
+                if takes {
+                    more = true;
+                    block(
+                        c,
+                        format!(
+                            "would leave admin role {role:?} with no active holder \
+                             (policy.adminRoles)"
+                        ),
+                    );
+                }
             }
         }
-        let gained = plan.changes.iter().any(|c| {
-            c.kind == Kind::User
-                && !c.action.is_destructive()
-                && c.edits.iter().any(|e| match e {
-                    Edit::Add {
-                        attr: Multi::Roles,
-                        values,
-                    } => values.iter().any(|v| {
-                        v.get("value")
-                            .and_then(serde_json::Value::as_str)
-                            .is_some_and(|n| n.eq_ignore_ascii_case(role))
-                    }),
-                    _ => false,
-                })
-        });
-        let kept = holders.iter().any(|h| !losing.contains(h));
-        if holders.is_empty() || kept || gained {
-            continue;
-        }
-        for c in &mut plan.changes {
-            let takes =
-                c.id.as_deref()
-                    .is_some_and(|id| holders.iter().any(|h| h == id))
-                    && (c.action.is_destructive() || takes_role(c, role));
-            if takes {
-                block(
-                    c,
-                    format!(
-                        "would leave admin role {role:?} with no active holder \
-                         (policy.adminRoles)"
-                    ),
-                );
-            }
+        if !more {
+            return Ok(());
         }
     }
-    Ok(())
+}
+
+/// A live user as the last-admin guard sees it: id, whether active, roles.
+type Holder = (String, bool, Vec<crate::scim::wire::Reference>);
+
+/// Each admin role that has active holders now but would have none once the changes not held
+/// back are applied, with those holders' ids.
+fn orphaned_roles<'u>(
+    admin: &HashSet<String>,
+    users: &'u [Holder],
+    plan: &Plan,
+) -> Vec<(String, Vec<&'u str>)> {
+    // The user changes that go ahead, by live id.
+    let applied: HashMap<&str, &super::Change> = plan
+        .changes
+        .iter()
+        .filter(|c| c.kind == Kind::User && c.blocked.is_none())
+        .filter_map(|c| c.id.as_deref().map(|id| (id, c)))
+        .collect();
+    let mut out = Vec::new();
+    for role in admin {
+        let has = |roles: &[crate::scim::wire::Reference]| {
+            roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
+        };
+        let holders: Vec<&str> = users
+            .iter()
+            .filter(|(_, active, roles)| *active && has(roles))
+            .map(|(id, _, _)| id.as_str())
+            .collect();
+        if holders.is_empty() {
+            continue;
+        }
+        // An active account still holds it once the plan is applied: a live user the plan
+        // leaves alone, one whose change keeps or grants the role and leaves the account
+        // active, or a created one.
+        let held_after = users
+            .iter()
+            .any(|(id, active, roles)| match applied.get(id.as_str()) {
+                None => *active && has(roles),
+                Some(c) => {
+                    c.action != Action::Delete
+                        && active_after(c, *active)
+                        && ((has(roles) && !takes_role(c, role)) || grants_role(c, role))
+                }
+            })
+            || plan.changes.iter().any(|c| {
+                c.kind == Kind::User
+                    && c.action == Action::Create
+                    && c.blocked.is_none()
+                    && active_after(c, true)
+                    && grants_role(c, role)
+            });
+        if !held_after {
+            out.push((role.clone(), holders));
+        }
+    }
+    out
 }
 
 /// The number of live objects ownership covers: the managed set the thresholds are a share
@@ -509,6 +588,27 @@ mod tests {
             ),
         );
         assert!(blocked(&plan_ok(&desired, &live, &allowing(None))).is_empty());
+        // A role gained by an account that stays inactive, or is created inactive, is no
+        // active holder: the last one is still held back.
+        let desired = desired_with(
+            &admin_config("collections: {userRoles: authoritative}\n"),
+            &format!(
+                "{ADMIN}users:\n  - userName: root@x.example\n    roles: [Agent]\n  - userName: idle@x.example\n    roles: [Admin]\n  - userName: new@x.example\n    active: false\n    roles: [Admin]\n  - userName: agent@x.example\n"
+            ),
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        assert!(
+            change(&plan, Kind::User, "root@x.example").is_some_and(|c| c.blocked.is_some()),
+            "{plan:#?}"
+        );
+        // Gained by an inactive account that the same plan activates: released.
+        let desired = desired_with(
+            &admin_config("collections: {userRoles: authoritative}\n"),
+            &format!(
+                "{ADMIN}users:\n  - userName: root@x.example\n    roles: [Agent]\n  - userName: idle@x.example\n    active: true\n    roles: [Admin]\n  - userName: agent@x.example\n"
+            ),
+        );
+        assert!(blocked(&plan_ok(&desired, &live, &allowing(None))).is_empty());
         // Another active holder stays: nothing is held back either.
         let two = snapshot(
             &[
@@ -547,6 +647,36 @@ mod tests {
                 "x@x.example",
                 r#"would leave admin role "security" with no active holder (policy.adminRoles)"#
             )],
+            "{plan:#?}"
+        );
+    }
+
+    // A role gained in a change that is itself held back is not gained: here b would take
+    // over Supervisor from a while giving up Admin, its only holder; both are held back.
+    #[test]
+    fn held_back_changes_gain_nothing() {
+        let config = "policy: {adminRoles: [Admin, Supervisor]}\ncollections: {userRoles: authoritative}\nsafety: {maxDeletePercent: 100}\n";
+        let resources = "roles:\n  - name: Admin\n  - name: Supervisor\nusers:\n  - userName: a@x.example\n    active: false\n  - userName: b@x.example\n    roles: [Supervisor]\n";
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example", "roles": [{"value": "Supervisor"}]}),
+                json!({"id": "b", "userName": "b@x.example", "roles": [{"value": "Admin"}]}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired_with(config, resources), &live, &allowing(None));
+        assert_eq!(
+            blocked(&plan),
+            vec![
+                (
+                    "b@x.example",
+                    r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#
+                ),
+                (
+                    "a@x.example",
+                    r#"would leave admin role "supervisor" with no active holder (policy.adminRoles)"#
+                ),
+            ],
             "{plan:#?}"
         );
     }
