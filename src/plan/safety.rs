@@ -4,7 +4,7 @@
 //! stay in the plan as rows with the reason; `--allow-deletes N` lifts the threshold brake
 //! when N is exactly the number of destructive changes.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::desired::DesiredState;
 use crate::model::OwnershipMode;
@@ -137,7 +137,8 @@ fn last_admin_guard(
     live: &Snapshot,
     plan: &mut Plan,
 ) -> Result<(), PlanError> {
-    let admin: HashSet<String> = desired
+    // Ordered, so that a change held back for two roles always names the same one.
+    let admin: BTreeSet<String> = desired
         .config
         .policy
         .admin_roles
@@ -205,7 +206,7 @@ type Holder = (String, bool, Vec<crate::scim::wire::Reference>);
 /// Each admin role that has active holders now but would have none once the changes not held
 /// back are applied, with those holders' ids.
 fn orphaned_roles<'u>(
-    admin: &HashSet<String>,
+    admin: &BTreeSet<String>,
     users: &'u [Holder],
     plan: &Plan,
 ) -> Vec<(String, Vec<&'u str>)> {
@@ -678,6 +679,33 @@ mod tests {
                 ),
             ],
             "{plan:#?}"
+        );
+    }
+
+    // The same inputs give the same plan: a change held back for two roles names the same
+    // one every time.
+    #[test]
+    fn reasons_are_deterministic() {
+        let config = "policy: {adminRoles: [Security, Admin, Audit]}\nownership: {users: all}\nsafety: {maxDeletePercent: 100}\n";
+        let resources = "users:\n  - userName: b@x.example\n";
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example",
+                       "roles": [{"value": "Security"}, {"value": "Admin"}, {"value": "Audit"}]}),
+                json!({"id": "b", "userName": "b@x.example"}),
+            ],
+            &[],
+        );
+        let desired = desired_with(config, resources);
+        let reasons: std::collections::BTreeSet<String> = (0..32)
+            .map(|_| {
+                let plan = plan_ok(&desired, &live, &allowing(None));
+                blocked(&plan)[0].1.to_owned()
+            })
+            .collect();
+        assert_eq!(
+            reasons.into_iter().collect::<Vec<_>>(),
+            vec![r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#]
         );
     }
 
