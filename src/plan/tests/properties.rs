@@ -1078,6 +1078,29 @@ proptest! {
         }
     }
 
+    // The last-admin guard: an admin role with an active holder before the plan still has
+    // one after it is applied.
+    #[test]
+    fn admin_roles_keep_an_active_holder(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let after = simulate(&plan, &live);
+        let held = |tenant: &Snapshot, role: &str| {
+            tenant.users.iter().any(|u| {
+                let user = u.parse().expect("live users parse");
+                user.active != Some(false)
+                    && user.roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
+            })
+        };
+        for role in desired.config.policy.admin_roles.iter().map(|r| r.value.as_str()) {
+            prop_assert!(
+                !held(&live, role) || held(&after, role),
+                "admin role {role} lost its last active holder: {}",
+                show(&plan)
+            );
+        }
+    }
+
     // Desired state applied to an empty tenant is exactly desired state: planning it again
     // against the result finds every object as desired.
     #[test]
