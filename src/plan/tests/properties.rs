@@ -1101,6 +1101,25 @@ proptest! {
         }
     }
 
+    // A plan depends on what the tenant holds, not on the order the server lists it in, and
+    // survives being saved and read back.
+    #[test]
+    fn plans_are_stable_and_round_trip(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let mut reversed = live.clone();
+        reversed.users.reverse();
+        reversed.groups.reverse();
+        let again = crate::plan::plan(&desired, &reversed, &options)
+            .map_err(|e| TestCaseError::fail(format!("reordered listing: {e}")))?;
+        prop_assert_eq!(&again, &plan, "listing order changed the plan");
+        let doc = crate::plan::saved::PlanDocument::new(&plan, "0".repeat(64));
+        let text = serde_json::to_string(&doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let read = crate::plan::saved::PlanDocument::from_json(&text)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        prop_assert_eq!(read.plan(), plan);
+    }
+
     // Desired state applied to an empty tenant is exactly desired state: planning it again
     // against the result finds every object as desired.
     #[test]
