@@ -158,6 +158,54 @@ pub fn load_dir_with(
     })
 }
 
+/// Loads desired state from files held in memory, as [`load_dir`] would load a directory
+/// holding them: `(path, text)` pairs, where the path `scimctl.yaml` is the configuration.
+/// Paths are kept as given, so plans made from it name stable sources. No password source
+/// resolves (the environment is empty), so tests that need one use [`load_dir_with`].
+#[cfg(test)]
+pub(crate) fn load_texts(files: &[(&str, &str)]) -> Result<Loaded, LoadError> {
+    struct Empty;
+    impl Environment for Empty {
+        fn var_is_set(&self, _: &str) -> bool {
+            false
+        }
+        fn file_readable(&self, _: &Path) -> Result<(), String> {
+            Err("no such file".into())
+        }
+    }
+    let mut files = files.to_vec();
+    files.sort_unstable();
+    let mut sources = SourceMap::new();
+    let mut collected = Collected::default();
+    let mut diagnostics = Vec::new();
+    for (path, text) in files {
+        let id = sources.add(PathBuf::from(path));
+        if path == CONFIG_FILE {
+            let parsed = document::parse_config_file(id, text.as_bytes(), Limits::DEFAULT);
+            collected.config = parsed.config;
+            collected.target_span = parsed.target_span;
+            diagnostics.extend(parsed.diagnostics);
+        } else {
+            let parsed = document::parse_resource_file(id, text.as_bytes(), Limits::DEFAULT);
+            collected.users.extend(parsed.users);
+            collected.groups.extend(parsed.groups);
+            collected.roles.extend(parsed.roles);
+            collected.licenses.extend(parsed.licenses);
+            diagnostics.extend(parsed.diagnostics);
+        }
+    }
+    diagnostics.extend(validate::validate(&collected, &sources, &Empty));
+    let (errors, warnings): (Vec<_>, Vec<_>) =
+        diagnostics.into_iter().partition(Diagnostic::is_error);
+    if !errors.is_empty() {
+        return Err(LoadError::Invalid(Report::new(sources, errors)));
+    }
+    Ok(Loaded {
+        state: DesiredState::new(collected, sources.clone()),
+        warnings: Report::new(sources, warnings),
+    })
+}
+
 /// Collects `*.yaml` / `*.yml` files under `dir`, skipping hidden entries and the
 /// configuration file at the top. Symlinked directories are not followed (no loops); symlinked
 /// files are read.

@@ -225,109 +225,24 @@ impl Diffs {
     }
 }
 
-/// One value of a keyed multi-valued attribute, borrowed from desired or live data. Nothing
-/// is allocated unless the value differs.
-#[derive(Clone, Copy)]
-struct Item<'a> {
-    /// The sub-attribute it is keyed by: `type`, `value` or `name`.
-    sub: &'static str,
-    /// The key's value.
-    key: &'a str,
-    /// `value` (contacts, roles) or `name` (proficiencies).
-    value: &'a str,
-    /// `type` of a contact.
-    kind: Option<&'a str>,
-    primary: Option<bool>,
-    proficiency: Option<f64>,
-}
-
-impl Item<'_> {
-    fn contact<'a>(value: &'a str, kind: Option<&'a str>, primary: Option<bool>) -> Item<'a> {
-        match kind {
-            Some(t) => Item {
-                sub: "type",
-                key: t,
-                value,
-                kind,
-                primary,
-                proficiency: None,
-            },
-            None => Item {
-                sub: "value",
-                key: value,
-                value,
-                kind,
-                primary,
-                proficiency: None,
-            },
-        }
-    }
-
-    fn role(name: &str) -> Item<'_> {
-        Item {
-            sub: "value",
-            key: name,
-            value: name,
-            kind: None,
-            primary: None,
-            proficiency: None,
-        }
-    }
-
-    fn proficiency(name: &str, level: f64) -> Item<'_> {
-        Item {
-            sub: "name",
-            key: name,
-            value: name,
-            kind: None,
-            primary: None,
-            proficiency: Some(level),
-        }
-    }
-
-    fn same_key(&self, other: &Item<'_>) -> bool {
-        self.sub == other.sub && self.key.eq_ignore_ascii_case(other.key)
-    }
-
-    fn value_key(&self) -> ValueKey {
-        ValueKey::new(self.sub, self.key)
-    }
-
-    /// The complex value sent to the server.
-    fn to_json(self) -> Value {
-        let mut v = serde_json::Map::new();
-        if let Some(p) = self.proficiency {
-            v.insert("name".into(), Value::from(self.value));
-            v.insert("proficiency".into(), json!(p));
-            return Value::Object(v);
-        }
-        v.insert("value".into(), Value::from(self.value));
-        if let Some(t) = self.kind {
-            v.insert("type".into(), Value::from(t));
-        }
-        if let Some(p) = self.primary {
-            v.insert("primary".into(), Value::from(p));
-        }
-        Value::Object(v)
-    }
-
+/// One keyed value of a multi-valued attribute, desired or live.
+struct Keyed {
+    key: ValueKey,
+    value: Value,
     /// How it shows in a diff.
-    fn label(&self) -> String {
-        match (self.proficiency, self.kind) {
-            (Some(p), _) => format!("{} ({p})", self.value),
-            (None, Some(t)) => format!("{} ({t})", self.value),
-            (None, None) => self.value.to_owned(),
-        }
-    }
+    label: String,
 }
 
-fn email_type(kind: crate::model::EmailType) -> &'static str {
+fn email_type(kind: Option<crate::model::EmailType>) -> Option<String> {
     use crate::model::EmailType;
-    match kind {
-        EmailType::Work => "work",
-        EmailType::Home => "home",
-        EmailType::Other => "other",
-    }
+    kind.map(|k| {
+        match k {
+            EmailType::Work => "work",
+            EmailType::Home => "home",
+            EmailType::Other => "other",
+        }
+        .to_owned()
+    })
 }
 
 fn phone_type(kind: crate::model::PhoneType) -> &'static str {
@@ -349,103 +264,309 @@ fn phone_type(kind: crate::model::PhoneType) -> &'static str {
     }
 }
 
-/// Live contacts as items: keyed by type, except those whose value a desired value without
-/// a type names (those are keyed by value, as the desired one is).
-fn live_contacts<'a>(values: &'a [MultiValue], by_value: &[&str]) -> Vec<Item<'a>> {
-    values
+/// A contact (email or phone number) as SCIM writes it.
+fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Value {
+    let mut v = serde_json::Map::new();
+    v.insert("value".into(), Value::from(value));
+    if let Some(t) = kind {
+        v.insert("type".into(), Value::from(t));
+    }
+    if let Some(p) = primary {
+        v.insert("primary".into(), Value::from(p));
+    }
+    Value::Object(v)
+}
+
+fn contact_label(value: &str, kind: Option<&str>) -> String {
+    match kind {
+        Some(t) => format!("{value} ({t})"),
+        None => value.to_owned(),
+    }
+}
+
+/// Desired contacts as keyed values: one per address (the first where one is listed twice),
+/// keyed by `type` where no other desired value has that type, else by the address. A key
+/// two desired values shared would have both fight over the same live values forever.
+fn desired_contacts<'a>(
+    items: impl Iterator<Item = (&'a str, Option<String>, Option<bool>)>,
+) -> Vec<Keyed> {
+    let mut seen = HashSet::new();
+    let items: Vec<_> = items
+        .filter(|(value, _, _)| seen.insert(value.to_lowercase()))
+        .collect();
+    let shared = |t: &str| {
+        items
+            .iter()
+            .filter(|(_, k, _)| k.as_deref().is_some_and(|k| k.eq_ignore_ascii_case(t)))
+            .count()
+            > 1
+    };
+    items
         .iter()
-        .map(|m| {
-            let untyped = by_value.iter().any(|v| v.eq_ignore_ascii_case(&m.value));
-            let mut item = Item::contact(&m.value, m.kind.as_deref(), m.primary);
-            if untyped {
-                item.sub = "value";
-                item.key = &m.value;
+        .map(|(value, kind, primary)| {
+            let key = match kind {
+                Some(t) if !shared(t) => ValueKey::new("type", t),
+                _ => ValueKey::new("value", value),
+            };
+            Keyed {
+                key,
+                value: contact_json(value, kind.as_deref(), *primary),
+                label: contact_label(value, kind.as_deref()),
             }
-            item
         })
         .collect()
 }
 
-/// Compares a keyed set: values to add, replace and (when `authoritative`) remove.
+/// Live contacts as keyed values: by address where desired state keys that address, else by
+/// `type` (by address when untyped). The value keeps everything a filter can test.
+fn live_contacts(values: &[MultiValue], want: &[Keyed]) -> Vec<Keyed> {
+    let by_value: HashSet<String> = want
+        .iter()
+        .filter(|w| w.key.sub == "value")
+        .map(|w| w.key.equals.to_lowercase())
+        .collect();
+    values
+        .iter()
+        .map(|m| {
+            let key = match &m.kind {
+                Some(t) if !by_value.contains(&m.value.to_lowercase()) => ValueKey::new("type", t),
+                _ => ValueKey::new("value", &m.value),
+            };
+            Keyed {
+                key,
+                value: contact_json(&m.value, m.kind.as_deref(), m.primary),
+                label: contact_label(&m.value, m.kind.as_deref()),
+            }
+        })
+        .collect()
+}
+
+fn same_key(a: &ValueKey, b: &ValueKey) -> bool {
+    a.sub == b.sub && a.equals.eq_ignore_ascii_case(&b.equals)
+}
+
+/// What a change does to one live value of a keyed set.
+#[derive(Clone, Copy)]
+enum Fate<'a> {
+    Keep,
+    Replace(&'a Value),
+    Remove,
+}
+
+/// Compares a keyed set: values to add, replace and (when `authoritative`) remove. Each
+/// desired key claims every live value with that key; when they are not all as desired, one
+/// is replaced, or several are removed and the desired value added.
 fn keyed_set(
     attr: Multi,
-    want: &[Item<'_>],
-    have: &[Item<'_>],
-    same: fn(&Item<'_>, &Item<'_>) -> bool,
+    want: &[Keyed],
+    have: &[Keyed],
+    same: impl Fn(&Value, &Value) -> bool,
     authoritative: bool,
     out: &mut Diffs,
 ) {
+    let mut keys: Vec<&ValueKey> = Vec::with_capacity(want.len());
+    let want: Vec<&Keyed> = want
+        .iter()
+        .filter(|w| {
+            let first = !keys.iter().any(|k| same_key(k, &w.key));
+            keys.push(&w.key);
+            first
+        })
+        .collect();
     let mut added = Vec::new();
     let mut removed = Vec::new();
+    let mut fate = vec![Fate::Keep; have.len()];
     let mut adds = Vec::new();
-    for w in want {
-        let mut hits = have.iter().filter(|h| h.same_key(w));
-        match (hits.next(), hits.next()) {
-            (None, _) => {
-                added.push(w.label());
-                adds.push(w.to_json());
+    for w in &want {
+        let hits: Vec<usize> = (0..have.len())
+            .filter(|&i| same_key(&have[i].key, &w.key))
+            .collect();
+        if hits.iter().all(|&i| same(&have[i].value, &w.value)) && !hits.is_empty() {
+            continue;
+        }
+        for &i in &hits {
+            removed.push(have[i].label.clone());
+        }
+        added.push(w.label.clone());
+        if let [one] = hits.as_slice() {
+            fate[*one] = Fate::Replace(&w.value);
+        } else {
+            for &i in &hits {
+                fate[i] = Fate::Remove;
             }
-            (Some(one), None) if same(one, w) => {}
-            (first, second) => {
-                for h in first.into_iter().chain(second).chain(hits) {
-                    removed.push(h.label());
-                }
-                added.push(w.label());
-                out.edits.push(Edit::Replace {
-                    attr,
-                    key: w.value_key(),
-                    value: w.to_json(),
-                });
-            }
+            adds.push(w.value.clone());
         }
     }
     if authoritative {
-        for h in have {
-            if !want.iter().any(|w| w.same_key(h)) {
-                removed.push(h.label());
-                out.edits.push(Edit::Remove {
-                    attr,
-                    key: h.value_key(),
-                });
+        for (i, h) in have.iter().enumerate() {
+            if !want.iter().any(|w| same_key(&w.key, &h.key)) {
+                removed.push(h.label.clone());
+                fate[i] = Fate::Remove;
             }
         }
     }
-    if !adds.is_empty() {
-        out.edits.push(Edit::Add { attr, values: adds });
+    if added.is_empty() && removed.is_empty() {
+        return;
     }
-    if !added.is_empty() || !removed.is_empty() {
-        out.diff.push(AttrDiff {
-            attribute: attr.name().to_owned(),
-            added,
-            removed,
-            ..AttrDiff::default()
+    out.diff.push(AttrDiff {
+        attribute: attr.name().to_owned(),
+        added,
+        removed,
+        ..AttrDiff::default()
+    });
+    out.edits.extend(set_edits(attr, have, &fate, adds));
+}
+
+/// The edits that give each live value its fate, then add `adds`: removals, then
+/// replacements, each through a value filter that picks out exactly the values meant at that
+/// point (checked against the list as the earlier edits leave it), then one add. When no
+/// filter is exact (the live set holds a type twice and an address twice, say), a filter
+/// would also hit a value that must stay, so the whole attribute is replaced instead.
+fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -> Vec<Edit> {
+    // The list as the server holds it while the edits apply: (live index, value).
+    let mut list: Vec<(Option<usize>, Value)> = have
+        .iter()
+        .enumerate()
+        .map(|(i, h)| (Some(i), h.value.clone()))
+        .collect();
+    let intended: Vec<Value> = have
+        .iter()
+        .zip(fate)
+        .filter_map(|(h, f)| match f {
+            Fate::Keep => Some(h.value.clone()),
+            Fate::Replace(v) => Some((*v).clone()),
+            Fate::Remove => None,
+        })
+        .chain(adds.iter().cloned())
+        .collect();
+    // A filter that matches exactly the entries of `list` at positions `targets`.
+    let exact = |list: &[(Option<usize>, Value)], targets: &[usize], candidates: Vec<ValueKey>| {
+        candidates.into_iter().find(|k| {
+            list.iter()
+                .enumerate()
+                .all(|(p, (_, v))| k.matches(v) == targets.contains(&p))
+        })
+    };
+    let candidates = |h: &Keyed, alone: bool| {
+        let mut keys = vec![h.key.clone()];
+        if alone {
+            for sub in ["value", "type", "name"] {
+                if let Some(s) = h.value.get(sub).and_then(Value::as_str) {
+                    keys.push(ValueKey::new(sub, s));
+                }
+            }
+        }
+        keys
+    };
+    let fallback = || {
+        vec![Edit::ReplaceAll {
+            attr,
+            values: intended.clone(),
+        }]
+    };
+    let mut edits = Vec::new();
+    let mut done = vec![false; have.len()];
+    for i in 0..have.len() {
+        if !matches!(fate[i], Fate::Remove) || done[i] {
+            continue;
+        }
+        let group: Vec<usize> = (i..have.len())
+            .filter(|&j| matches!(fate[j], Fate::Remove) && same_key(&have[j].key, &have[i].key))
+            .collect();
+        let targets: Vec<usize> = list
+            .iter()
+            .enumerate()
+            .filter(|(_, (origin, _))| origin.is_some_and(|o| group.contains(&o)))
+            .map(|(p, _)| p)
+            .collect();
+        let Some(key) = exact(&list, &targets, candidates(&have[i], group.len() == 1)) else {
+            return fallback();
+        };
+        list.retain(|(_, v)| !key.matches(v));
+        for j in group {
+            done[j] = true;
+        }
+        edits.push(Edit::Remove { attr, key });
+    }
+    for (i, f) in fate.iter().enumerate() {
+        let Fate::Replace(value) = f else { continue };
+        let Some(p) = list.iter().position(|(origin, _)| *origin == Some(i)) else {
+            return fallback();
+        };
+        let Some(key) = exact(&list, &[p], candidates(&have[i], true)) else {
+            return fallback();
+        };
+        list[p] = (None, (*value).clone());
+        edits.push(Edit::Replace {
+            attr,
+            key,
+            value: (*value).clone(),
         });
     }
+    if !adds.is_empty() {
+        edits.push(Edit::Add { attr, values: adds });
+    }
+    edits
 }
 
-/// Whether two emails agree: same address, case-insensitively, and where the desired one
-/// says, the same `primary` (an unset live `primary` is false).
-fn same_email(live: &Item<'_>, want: &Item<'_>) -> bool {
-    live.value.eq_ignore_ascii_case(want.value) && same_primary(live, want)
+/// Whether two contact values agree: same value (emails case-insensitively) and, where the
+/// desired one says, the same `type` and `primary`.
+fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) -> bool {
+    move |live, want| {
+        let text = |v: &Value| {
+            v.get("value")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let values_equal = if case_insensitive {
+            text(live).eq_ignore_ascii_case(&text(want))
+        } else {
+            text(live) == text(want)
+        };
+        let primary_ok = match want.get("primary").and_then(Value::as_bool) {
+            None => true,
+            Some(p) => {
+                live.get("primary")
+                    .and_then(Value::as_bool)
+                    .unwrap_or(false)
+                    == p
+            }
+        };
+        let type_ok = want.get("type").and_then(Value::as_str).is_none_or(|t| {
+            live.get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|l| l.eq_ignore_ascii_case(t))
+        });
+        values_equal && type_ok && primary_ok
+    }
 }
 
-/// Phone numbers compare exactly.
-fn same_phone(live: &Item<'_>, want: &Item<'_>) -> bool {
-    live.value == want.value && same_primary(live, want)
+fn same_proficiency(live: &Value, want: &Value) -> bool {
+    let p = |v: &Value| v.get("proficiency").and_then(Value::as_f64).unwrap_or(-1.0);
+    (p(live) - p(want)).abs() < 1e-9
 }
 
-fn same_primary(live: &Item<'_>, want: &Item<'_>) -> bool {
-    want.primary
-        .is_none_or(|p| live.primary.unwrap_or(false) == p)
+fn proficiencies(values: &[crate::model::Proficiency]) -> Vec<Keyed> {
+    values
+        .iter()
+        .map(|p| Keyed {
+            key: ValueKey::new("name", &p.name),
+            value: json!({"name": p.name, "proficiency": p.proficiency}),
+            label: format!("{} ({})", p.name, p.proficiency),
+        })
+        .collect()
 }
 
-fn same_proficiency(live: &Item<'_>, want: &Item<'_>) -> bool {
-    let level = |i: &Item<'_>| i.proficiency.unwrap_or(-1.0);
-    (level(live) - level(want)).abs() < 1e-9
-}
-
-fn same_role(_: &Item<'_>, _: &Item<'_>) -> bool {
-    true
+fn live_proficiencies(values: &[wire::Proficiency]) -> Vec<Keyed> {
+    values
+        .iter()
+        .map(|p| Keyed {
+            key: ValueKey::new("name", &p.name),
+            value: json!({"name": p.name, "proficiency": p.proficiency}),
+            label: format!("{} ({})", p.name, p.proficiency),
+        })
+        .collect()
 }
 
 #[allow(clippy::too_many_lines)]
@@ -570,48 +691,34 @@ fn user_change(
     if let Some(emails) = &u.emails
         && ctx.supported(Schema::Core, "emails", user.span)
     {
-        let want: Vec<Item<'_>> = emails
-            .iter()
-            .map(|e| {
-                Item::contact(
-                    &e.value.value,
-                    e.value.kind.map(email_type),
-                    e.value.primary,
-                )
-            })
-            .collect();
-        let by_value: Vec<&str> = want
-            .iter()
-            .filter(|w| w.sub == "value")
-            .map(|w| w.key)
-            .collect();
-        let have_emails = live_contacts(&have.emails, &by_value);
-        keyed_set(Multi::Emails, &want, &have_emails, same_email, true, &mut d);
+        let want = desired_contacts(
+            emails
+                .iter()
+                .map(|e| (e.value.value.as_str(), email_type(e.kind), e.primary)),
+        );
+        let have_emails = live_contacts(&have.emails, &want);
+        keyed_set(
+            Multi::Emails,
+            &want,
+            &have_emails,
+            same_contact(true),
+            true,
+            &mut d,
+        );
     }
     if let Some(phones) = &u.phone_numbers
         && ctx.supported(Schema::Core, "phoneNumbers", user.span)
     {
-        let want: Vec<Item<'_>> = phones
-            .iter()
-            .map(|p| {
-                Item::contact(
-                    &p.value.value,
-                    p.value.kind.map(phone_type),
-                    p.value.primary,
-                )
-            })
-            .collect();
-        let by_value: Vec<&str> = want
-            .iter()
-            .filter(|w| w.sub == "value")
-            .map(|w| w.key)
-            .collect();
-        let have_phones = live_contacts(&have.phone_numbers, &by_value);
+        let want = desired_contacts(phones.iter().map(|p| {
+            let kind = p.kind.map(|k| phone_type(k).to_owned());
+            (p.value.value.as_str(), kind, p.primary)
+        }));
+        let have_phones = live_contacts(&have.phone_numbers, &want);
         keyed_set(
             Multi::PhoneNumbers,
             &want,
             &have_phones,
-            same_phone,
+            same_contact(false),
             true,
             &mut d,
         );
@@ -631,15 +738,16 @@ fn user_change(
         if let Some(want) = want
             && ctx.supported(Schema::Genesys, attr.name(), user.span)
         {
-            let want: Vec<Item<'_>> = want
-                .iter()
-                .map(|p| Item::proficiency(&p.value.name, p.value.proficiency))
-                .collect();
-            let have_items: Vec<Item<'_>> = have_list
-                .iter()
-                .map(|p| Item::proficiency(&p.name, p.proficiency))
-                .collect();
-            keyed_set(attr, &want, &have_items, same_proficiency, true, &mut d);
+            let values: Vec<crate::model::Proficiency> =
+                want.iter().map(|p| p.value.clone()).collect();
+            keyed_set(
+                attr,
+                &proficiencies(&values),
+                &live_proficiencies(have_list),
+                same_proficiency,
+                true,
+                &mut d,
+            );
         }
     }
     if let Some(roles) = &u.roles
@@ -653,21 +761,32 @@ fn user_change(
                 source: Some(Source::at(&ctx.desired.sources, user.span)),
             });
         }
-        let mut want: Vec<Item<'_>> = Vec::with_capacity(roles.len());
-        for r in roles {
-            let item = Item::role(&r.value.name);
-            if !want.iter().any(|w| w.same_key(&item)) {
-                want.push(item);
-            }
-        }
-        let have_roles: Vec<Item<'_>> = have.roles.iter().map(|r| Item::role(&r.value)).collect();
+        let mut seen = HashSet::new();
+        let want: Vec<Keyed> = roles
+            .iter()
+            .filter(|r| seen.insert(r.name.to_lowercase()))
+            .map(|r| Keyed {
+                key: ValueKey::new("value", &r.name),
+                value: json!({"value": r.name}),
+                label: r.name.clone(),
+            })
+            .collect();
+        let have_roles: Vec<Keyed> = have
+            .roles
+            .iter()
+            .map(|r| Keyed {
+                key: ValueKey::new("value", &r.value),
+                value: json!({"value": r.value}),
+                label: r.value.clone(),
+            })
+            .collect();
         let authoritative =
             ctx.desired.config.collections.user_roles == CollectionMode::Authoritative;
         keyed_set(
             Multi::Roles,
             &want,
             &have_roles,
-            same_role,
+            |_, _| true,
             authoritative,
             &mut d,
         );
@@ -841,9 +960,15 @@ fn group_change(
     }
     let desired = ctx.desired;
     let source = || Source::at(&desired.sources, group.span);
+    // Protected by either name: a group matched under an old name or by externalId is still
+    // the protected live group.
     let protected = ctx
         .protected_groups
-        .contains(&g.display_name.value.to_lowercase());
+        .contains(&g.display_name.value.to_lowercase())
+        || live.is_some_and(|l| {
+            ctx.protected_groups
+                .contains(&l.natural_key().to_lowercase())
+        });
     match live {
         None => {
             let mut diff = vec![AttrDiff {
@@ -1013,5 +1138,457 @@ fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) {
             present: Vec::new(),
             blocked: None,
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{
+        Action, Attr, AttributeSupport, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
+        ValueKey,
+    };
+    use crate::scim::wire::SchemaDefinition;
+
+    const THREE: &str = "users:
+  - userName: a@x.example
+    title: Lead
+    department: Ops
+    displayName: A
+  - userName: b@x.example
+    title: Agent
+    department: Ops
+  - userName: c@x.example
+    title: Agent
+";
+
+    fn supporting(support: AttributeSupport) -> PlanOptions {
+        PlanOptions {
+            support,
+            ..PlanOptions::default()
+        }
+    }
+
+    fn names_of(edits: &[Edit]) -> Vec<&'static str> {
+        edits
+            .iter()
+            .map(|e| match e {
+                Edit::Set { attr, .. } => attr.name(),
+                Edit::SetManager { .. } => "manager",
+                Edit::Add { attr, .. }
+                | Edit::Replace { attr, .. }
+                | Edit::Remove { attr, .. }
+                | Edit::ReplaceAll { attr, .. } => attr.name(),
+                Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+            })
+            .collect()
+    }
+
+    // An attribute the target cannot store gives one warning for all objects that set it
+    // (pointing at the first), and no edit, neither in creates nor in patches.
+    #[test]
+    fn unsupported_attributes_warn_once_and_are_not_written() {
+        let desired = desired_with("", THREE);
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example", "title": "Agent", "displayName": "Old"}),
+                json!({"id": "b", "userName": "b@x.example"}),
+            ],
+            &[],
+        );
+        let support = AttributeSupport::only([
+            (ResourceSchema::User, "userName"),
+            (ResourceSchema::User, "displayName"),
+        ]);
+        let plan = plan_ok(&desired, &live, &supporting(support));
+        let messages: Vec<(&str, String)> = plan
+            .warnings
+            .iter()
+            .map(|w| {
+                (
+                    w.message.as_str(),
+                    w.source
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            messages,
+            vec![
+                (
+                    "`department` is set on 2 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                    "org.yaml:4".to_owned()
+                ),
+                (
+                    "`title` is set on 3 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                    "org.yaml:3".to_owned()
+                ),
+            ]
+        );
+        let a = change(&plan, Kind::User, "a@x.example").expect("displayName differs");
+        assert_eq!(names_of(&a.edits), vec!["displayName"]);
+        assert!(
+            change(&plan, Kind::User, "b@x.example").is_none(),
+            "{plan:#?}"
+        );
+        let c = change(&plan, Kind::User, "c@x.example").expect("created");
+        assert_eq!(c.action, Action::Create);
+        assert_eq!(names_of(&c.edits), vec!["userName"]);
+    }
+
+    // The same from the target's `/Schemas`: missing and read-only attributes are
+    // unsupported, userName always is.
+    #[test]
+    fn support_from_schemas() {
+        let schemas: Vec<SchemaDefinition> = serde_json::from_value(json!([
+            {"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": [
+                {"name": "displayName"}, {"name": "title", "mutability": "readOnly"}]},
+            {"id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "attributes": [
+                {"name": "Department", "mutability": "readWrite"}]},
+            {"id": "urn:example:unrelated", "attributes": [{"name": "title"}]}
+        ]))
+        .expect("schemas");
+        let support = AttributeSupport::from_schemas(Some(&schemas));
+        assert!(support.has(ResourceSchema::User, "USERNAME"));
+        assert!(support.has(ResourceSchema::Enterprise, "department"));
+        assert!(!support.has(ResourceSchema::User, "title"));
+        assert!(support.has(ResourceSchema::Group, "displayName"));
+        assert!(!support.has(ResourceSchema::Group, "description"));
+        assert_eq!(
+            AttributeSupport::from_schemas(None),
+            AttributeSupport::all()
+        );
+
+        let desired = desired_with("", THREE);
+        let plan = plan_ok(&desired, &snapshot(&[], &[]), &supporting(support));
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+        assert!(
+            plan.warnings[0]
+                .message
+                .starts_with("`title` is set on 3 object(s)")
+        );
+        let a = change(&plan, Kind::User, "a@x.example").expect("created");
+        assert_eq!(
+            names_of(&a.edits),
+            vec!["userName", "displayName", "department"]
+        );
+    }
+
+    // Protected principals are never changed: not patched though they differ (a warning says
+    // so), not pruned, not removed from a group whose members are authoritative.
+    #[test]
+    fn protected_objects_are_never_changed() {
+        let desired = desired_with(
+            "ownership: {users: all, groups: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\nprotected: {users: [Root@x.example, keep@x.example], groups: [Admins]}\n",
+            "users:\n  - userName: root@x.example\n    title: Boss\n  - userName: a@x.example\ngroups:\n  - displayName: Ops\n    members: [a@x.example]\n  - displayName: Admins\n    members: [a@x.example]\n",
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "r", "userName": "root@x.example", "title": "Root"}),
+                json!({"id": "k", "userName": "keep@x.example"}),
+                json!({"id": "a", "userName": "a@x.example"}),
+                json!({"id": "x", "userName": "x@x.example"}),
+            ],
+            &[
+                json!({"id": "ops", "displayName": "Ops", "members": [
+                    {"value": "k"}, {"value": "x"}, {"value": "r"}]}),
+                json!({"id": "adm", "displayName": "Admins", "members": [{"value": "r"}]}),
+            ],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        let touched: Vec<(&str, Action)> = plan
+            .changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            touched,
+            vec![("Ops", Action::Patch), ("x@x.example", Action::Delete)],
+            "{plan:#?}"
+        );
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(
+            ops.edits,
+            vec![
+                Edit::AddMembers {
+                    members: vec![Ref {
+                        kind: Kind::User,
+                        name: "a@x.example".into(),
+                        id: Some("a".into())
+                    }]
+                },
+                Edit::RemoveMembers {
+                    members: vec![Ref {
+                        kind: Kind::User,
+                        name: "x@x.example".into(),
+                        id: Some("x".into())
+                    }]
+                },
+            ],
+            "keep and root stay members"
+        );
+        let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                r#"group "Admins" is protected: not changed, though live differs"#,
+                r#"user "root@x.example" is protected: not changed, though live differs in title"#,
+            ]
+        );
+    }
+
+    // A protected group stays untouched when desired state reaches it under another name
+    // (`previously`, or its externalId): protection follows the live object, as for users.
+    #[test]
+    fn protected_group_matched_under_another_name() {
+        let desired = desired_with(
+            "protected: {groups: [Old Ops, Legacy]}\n",
+            "groups:\n  - displayName: Ops\n    previously: [old ops]\n  - displayName: Sales\n    externalId: crm-1\n",
+        );
+        let live = snapshot(
+            &[],
+            &[
+                json!({"id": "o", "displayName": "Old Ops"}),
+                json!({"id": "l", "displayName": "Legacy", "externalId": "crm-1"}),
+            ],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert!(plan.changes.is_empty(), "{plan:#?}");
+        let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(
+            warnings,
+            vec![
+                r#"group "Legacy" is protected: not changed, though live differs"#,
+                r#"group "Old Ops" is protected: not changed, though live differs"#,
+            ]
+        );
+    }
+
+    // Group members: authoritative adds and removes, additive only adds.
+    #[test]
+    fn members_authoritative_or_additive() {
+        let resources = "users:\n  - userName: a@x.example\n  - userName: b@x.example\n    groups: [Ops]\ngroups:\n  - displayName: Ops\n    members: [a@x.example, Sub]\n  - displayName: Sub\n";
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example"}),
+                json!({"id": "x", "userName": "x@x.example"}),
+            ],
+            &[json!({"id": "ops", "displayName": "Ops", "members": [
+                {"value": "a", "type": "User"}, {"value": "x", "type": "User"}, {"value": "gone"}]})],
+        );
+        // Members are added in name order (the union of `members` and users' `groups`).
+        let added = vec![
+            Ref {
+                kind: Kind::Group,
+                name: "Sub".into(),
+                id: None,
+            },
+            Ref {
+                kind: Kind::User,
+                name: "b@x.example".into(),
+                id: None,
+            },
+        ];
+        let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(
+            ops.edits,
+            vec![
+                Edit::AddMembers {
+                    members: added.clone()
+                },
+                Edit::RemoveMembers {
+                    members: vec![
+                        Ref {
+                            kind: Kind::User,
+                            name: "x@x.example".into(),
+                            id: Some("x".into())
+                        },
+                        Ref {
+                            kind: Kind::User,
+                            name: "gone".into(),
+                            id: Some("gone".into())
+                        },
+                    ]
+                },
+            ]
+        );
+        assert_eq!(ops.diff[0].added, vec!["Sub", "b@x.example"]);
+        assert_eq!(ops.diff[0].removed, vec!["x@x.example", "gone"]);
+
+        let additive = desired_with("collections: {groupMembers: additive}\n", resources);
+        let plan = plan_ok(&additive, &live, &PlanOptions::default());
+        let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+        assert_eq!(ops.edits, vec![Edit::AddMembers { members: added }]);
+        assert!(ops.diff[0].removed.is_empty());
+    }
+
+    /// Plans `desired` against `live`, applies the plan with the simulated server and checks
+    /// that a second plan finds nothing; returns the first plan's edits of `key`.
+    fn settles(
+        desired: &crate::desired::DesiredState,
+        live: &crate::scim::Snapshot,
+        key: &str,
+    ) -> Vec<Edit> {
+        let plan = plan_ok(desired, live, &PlanOptions::default());
+        let after = crate::plan::tests::simulate(&plan, live);
+        let again = plan_ok(desired, &after, &PlanOptions::default());
+        assert!(again.is_empty(), "first: {plan:#?}\nagain: {again:#?}");
+        change(&plan, Kind::User, key)
+            .map(|c| c.edits.clone())
+            .unwrap_or_default()
+    }
+
+    // Desired contacts that share a key (a number listed twice, two work addresses) each get
+    // their own key, so they do not fight over one live value from plan to plan.
+    #[test]
+    fn repeated_desired_contacts_settle() {
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: a@x.example\n    phoneNumbers: [{value: '+14155550100'}, {value: '+14155550100', type: work}]\n    emails:\n      - {value: one@x.example, type: work}\n      - {value: two@x.example, type: work}\n      - {value: ONE@x.example}\n",
+        );
+        let live = snapshot(&[json!({"id": "a", "userName": "a@x.example"})], &[]);
+        assert_eq!(
+            settles(&desired, &live, "a@x.example"),
+            vec![
+                Edit::Add {
+                    attr: Multi::Emails,
+                    values: vec![
+                        json!({"value": "one@x.example", "type": "work"}),
+                        json!({"value": "two@x.example", "type": "work"}),
+                    ]
+                },
+                Edit::Add {
+                    attr: Multi::PhoneNumbers,
+                    values: vec![json!({"value": "+14155550100"})]
+                },
+            ]
+        );
+        // Live as desired, in another case and order: nothing to do.
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "emails": [{"value": "TWO@x.example", "type": "Work"}, {"value": "one@x.example", "type": "work"}],
+                     "phoneNumbers": [{"value": "+14155550100", "type": "mobile"}]})],
+            &[],
+        );
+        assert!(plan_ok(&desired, &live, &PlanOptions::default()).is_empty());
+    }
+
+    // Live values that share a key (a role held twice, two work addresses) are settled in one
+    // plan: all as desired is no change; otherwise the key's values are removed and the desired
+    // one added, rather than all of them replaced by the same value.
+    #[test]
+    fn repeated_live_values_settle() {
+        let desired = desired_with(
+            "",
+            "roles:\n  - name: Agent\nusers:\n  - userName: a@x.example\n    roles: [Agent]\n    emails: [{value: a@x.example, type: work}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "agent"}],
+                     "emails": [{"value": "a@x.example", "type": "work"}, {"value": "b@x.example", "type": "work"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "a@x.example"),
+            vec![
+                Edit::Remove {
+                    attr: Multi::Emails,
+                    key: ValueKey::new("type", "work")
+                },
+                Edit::Add {
+                    attr: Multi::Emails,
+                    values: vec![json!({"value": "a@x.example", "type": "work"})]
+                },
+            ]
+        );
+    }
+
+    // A removal or replacement targets exactly the values meant: by type where that is
+    // exact, else by address, and when neither is (the same type and the same address both
+    // held twice) the whole attribute is replaced, keeping the values that stay as they are.
+    #[test]
+    fn edits_target_exactly_the_values_meant() {
+        // Dropping `b (home)` by type would also drop `a (home)`, which stays: by address.
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: u@x.example\n    emails: [{value: a@x.example}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "b@x.example", "type": "home"}, {"value": "a@x.example", "type": "home"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "u@x.example"),
+            vec![Edit::Remove {
+                attr: Multi::Emails,
+                key: ValueKey::new("value", "b@x.example")
+            }]
+        );
+        // `v (work)` becomes `w (work)`; neither `type eq work` (z too) nor `value eq v`
+        // (v (home), which stays, too) picks it out alone.
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: u@x.example\n    emails: [{value: z@x.example}, {value: w@x.example, type: work}, {value: v@x.example, type: home}]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "v@x.example", "type": "work"},
+                                {"value": "z@x.example", "type": "work", "primary": true},
+                                {"value": "v@x.example", "type": "home"}]})],
+            &[],
+        );
+        assert_eq!(
+            settles(&desired, &live, "u@x.example"),
+            vec![Edit::ReplaceAll {
+                attr: Multi::Emails,
+                values: vec![
+                    json!({"value": "w@x.example", "type": "work"}),
+                    json!({"value": "z@x.example", "type": "work", "primary": true}),
+                    json!({"value": "v@x.example", "type": "home"}),
+                ]
+            }]
+        );
+    }
+
+    // User roles: additive (the default) only adds, authoritative also removes; names
+    // compare case-insensitively.
+    #[test]
+    fn roles_additive_or_authoritative() {
+        let resources = "roles:\n  - name: Agent\n  - name: Supervisor\n  - name: Admin\nusers:\n  - userName: a@x.example\n    roles: [agent, Supervisor]\n";
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "Admin"}]})],
+            &[],
+        );
+        let add = Edit::Add {
+            attr: Multi::Roles,
+            values: vec![json!({"value": "Supervisor"})],
+        };
+        let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+        let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+        assert_eq!(a.edits, vec![add.clone()]);
+        assert_eq!(a.diff[0].added, vec!["Supervisor"]);
+
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", resources);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+        assert_eq!(
+            a.edits,
+            vec![
+                Edit::Remove {
+                    attr: Multi::Roles,
+                    key: ValueKey::new("value", "Admin")
+                },
+                add
+            ]
+        );
+        assert_eq!(a.diff[0].removed, vec!["Admin"]);
+        assert_eq!(Attr::Title.name(), "title");
     }
 }

@@ -271,6 +271,15 @@ pub enum Edit {
         /// Which values.
         key: ValueKey,
     },
+    /// Replaces every value of a multi-valued attribute with `values` (none: removes the
+    /// attribute). Used only when no value filter picks out exactly the values a change
+    /// touches, e.g. when the live set holds the same type twice and the same address twice.
+    ReplaceAll {
+        /// The attribute.
+        attr: Multi,
+        /// Its new values, in order.
+        values: Vec<Value>,
+    },
     /// Adds group members.
     AddMembers {
         /// The members.
@@ -361,6 +370,15 @@ impl Edit {
                 PatchOpKind::Remove,
                 format!("{}[{}]", attr.path(), key.filter()),
                 None,
+            )],
+            // RFC 7644 §3.5.2.3: a replace without a value filter replaces all values.
+            Edit::ReplaceAll { attr, values } if values.is_empty() => {
+                vec![op(PatchOpKind::Remove, attr.path(), None)]
+            }
+            Edit::ReplaceAll { attr, values } => vec![op(
+                PatchOpKind::Replace,
+                attr.path(),
+                Some(Value::Array(values.clone())),
             )],
             Edit::AddMembers { members } => {
                 let values = members
@@ -470,6 +488,15 @@ pub fn apply(
                     }
                 }
             }
+            Edit::ReplaceAll { attr, values } => {
+                if let Some(c) = container(doc, attr.schema(), !values.is_empty()) {
+                    if values.is_empty() {
+                        c.remove(attr.name());
+                    } else {
+                        c.insert(attr.name().to_owned(), Value::Array(values.clone()));
+                    }
+                }
+            }
             Edit::AddMembers { members } => {
                 let list = doc
                     .entry("members")
@@ -543,6 +570,23 @@ mod tests {
             value: json!({"value": "a@x", "type": "work"}),
         };
         assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
+        let all = Edit::ReplaceAll {
+            attr: Multi::PhoneNumbers,
+            values: vec![json!({"value": "+1"})],
+        };
+        assert_eq!(
+            ops(&all, true),
+            json!([{"op": "replace", "path": "phoneNumbers", "value": [{"value": "+1"}]}])
+        );
+        let none = Edit::ReplaceAll {
+            attr: Multi::RoutingSkills,
+            values: Vec::new(),
+        };
+        assert_eq!(
+            ops(&none, true),
+            json!([{"op": "remove",
+                    "path": "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingSkills"}])
+        );
         let remove = Edit::RemoveMembers {
             members: vec![user_ref("a", Some("id\"1")), user_ref("b", Some("2"))],
         };
@@ -616,5 +660,17 @@ mod tests {
         )
         .expect("applies");
         assert_eq!(doc["members"], json!([]));
+        let all = |values: Vec<Value>| Edit::ReplaceAll {
+            attr: Multi::Emails,
+            values,
+        };
+        let two = vec![
+            json!({"value": "c@x"}),
+            json!({"value": "d@x", "type": "work"}),
+        ];
+        apply(&mut doc, &[all(two.clone())], &KnownIds).expect("applies");
+        assert_eq!(doc["emails"], Value::Array(two));
+        apply(&mut doc, &[all(Vec::new())], &KnownIds).expect("applies");
+        assert!(!doc.contains_key("emails"), "no values: no attribute");
     }
 }

@@ -194,3 +194,196 @@ pub(super) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Match
         Err(PlanError::Ambiguous(problems))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Action, Attr, Edit, Kind, PlanError, PlanOptions};
+
+    const ROLES: &str = "roles:\n  - name: Agent\n";
+
+    // externalId decides before the name: a live user with the desired externalId is the
+    // match even under another userName, and gets renamed rather than recreated.
+    #[test]
+    fn external_id_before_user_name() {
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: ana@x.example\n    externalId: hr-1\n",
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "ana.old@x.example", "externalId": "hr-1"}),
+                json!({"id": "b", "userName": "someone@x.example"}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+        let c = &plan.changes[0];
+        assert_eq!((c.action, c.id.as_deref()), (Action::Patch, Some("a")));
+        assert_eq!(
+            c.edits,
+            vec![Edit::Set {
+                attr: Attr::UserName,
+                value: json!("ana@x.example")
+            }]
+        );
+        assert_eq!(c.present, vec![Attr::UserName], "a rename is a replace");
+    }
+
+    // Without an externalId on one side, the name decides, case-insensitively; a live
+    // externalId the YAML does not write is no obstacle, and one the YAML writes is set.
+    #[test]
+    fn user_name_when_external_id_is_missing() {
+        let desired = desired_with(
+            "",
+            "users:\n  - userName: Ana@X.example\n  - userName: bo@x.example\n    externalId: hr-2\n",
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "ana@x.example", "externalId": "hr-9"}),
+                json!({"id": "b", "userName": "BO@x.example"}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert!(
+            change(&plan, Kind::User, "Ana@X.example").is_none(),
+            "{plan:#?}"
+        );
+        let bo = change(&plan, Kind::User, "bo@x.example").expect("bo gets its externalId");
+        assert_eq!(bo.id.as_deref(), Some("b"));
+        assert_eq!(
+            bo.edits,
+            vec![Edit::Set {
+                attr: Attr::ExternalId,
+                value: json!("hr-2")
+            }],
+            "userName differs only in case: not patched"
+        );
+        assert_eq!(plan.unchanged, 1);
+    }
+
+    // Group names match case-insensitively too; only the spelling is patched.
+    #[test]
+    fn group_names_case_insensitively() {
+        let desired = desired_with("", "groups:\n  - displayName: Sales Team\n");
+        let live = snapshot(&[], &[json!({"id": "g", "displayName": "SALES TEAM"})]);
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+        let c = &plan.changes[0];
+        assert_eq!((c.action, c.id.as_deref()), (Action::Patch, Some("g")));
+        assert_eq!(
+            c.edits,
+            vec![Edit::Set {
+                attr: Attr::DisplayName,
+                value: json!("Sales Team")
+            }]
+        );
+    }
+
+    // A name under `previously` matches when the current name does not, and the plan renames
+    // (users and groups alike) instead of creating and pruning.
+    #[test]
+    fn previously_is_a_rename() {
+        let desired = desired_with(
+            "ownership: {users: all, groups: all}\n",
+            "users:\n  - userName: new@x.example\n    previously: [old@x.example, older@x.example]\ngroups:\n  - displayName: Billing\n    previously: [Invoicing]\n",
+        );
+        let live = snapshot(
+            &[json!({"id": "u", "userName": "OLD@x.example"})],
+            &[json!({"id": "g", "displayName": "Invoicing"})],
+        );
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(plan.changes.len(), 2, "no create, no prune: {plan:#?}");
+        let user = change(&plan, Kind::User, "new@x.example").expect("renamed");
+        assert_eq!(
+            (user.action, user.id.as_deref()),
+            (Action::Patch, Some("u"))
+        );
+        assert_eq!(user.diff[0].before, Some(json!("OLD@x.example")));
+        assert_eq!(user.diff[0].after, Some(json!("new@x.example")));
+        let group = change(&plan, Kind::Group, "Billing").expect("renamed");
+        assert_eq!(group.id.as_deref(), Some("g"));
+        assert_eq!(
+            group.edits,
+            vec![Edit::Set {
+                attr: Attr::DisplayName,
+                value: json!("Billing")
+            }]
+        );
+        // The current name wins over a previous one when both are live.
+        let both = snapshot(
+            &[
+                json!({"id": "cur", "userName": "new@x.example"}),
+                json!({"id": "old", "userName": "old@x.example"}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired, &both, &PlanOptions::default());
+        assert!(change(&plan, Kind::User, "new@x.example").is_none());
+        let prune = change(&plan, Kind::User, "old@x.example").expect("the old one is pruned");
+        assert_eq!(
+            (prune.action, prune.id.as_deref()),
+            (Action::Deactivate, Some("old"))
+        );
+    }
+
+    // Every ambiguity is reported at once, each naming the live objects involved; nothing is
+    // guessed and no plan is made.
+    #[test]
+    fn ambiguities_are_all_listed() {
+        let desired = desired_with(
+            "",
+            &format!(
+                "{ROLES}users:
+  - userName: a@x.example
+    externalId: hr-a
+  - userName: b@x.example
+  - userName: c@x.example
+    previously: [c1@x.example, c2@x.example]
+  - userName: d@x.example
+  - userName: e@x.example
+    externalId: hr-d
+  - userName: f@x.example
+    externalId: hr-f
+groups:
+  - displayName: One
+    previously: [Old]
+  - displayName: Two
+    previously: [OLD]
+"
+            ),
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "a1", "userName": "a1@x.example", "externalId": "hr-a"}),
+                json!({"id": "a2", "userName": "a2@x.example", "externalId": "hr-a"}),
+                json!({"id": "b1", "userName": "b@x.example"}),
+                json!({"id": "b2", "userName": "B@x.example"}),
+                json!({"id": "c1", "userName": "c1@x.example"}),
+                json!({"id": "c2", "userName": "c2@x.example"}),
+                json!({"id": "d", "userName": "d@x.example", "externalId": "hr-d"}),
+                json!({"id": "f", "userName": "f@x.example", "externalId": "hr-other"}),
+            ],
+            &[json!({"id": "g", "displayName": "Old"})],
+        );
+        let err =
+            crate::plan::plan(&desired, &live, &PlanOptions::default()).expect_err("ambiguous");
+        let PlanError::Ambiguous(problems) = &err else {
+            panic!("{err}")
+        };
+        let expected = [
+            r#"user "a@x.example": externalId "hr-a" is held by live user "a1@x.example" (id a1, externalId "hr-a") and live user "a2@x.example" (id a2, externalId "hr-a")"#,
+            r#"user "b@x.example" matches live user "b@x.example" (id b1) and live user "B@x.example" (id b2)"#,
+            r#"user "c@x.example": its previous names match live user "c1@x.example" (id c1) and live user "c2@x.example" (id c2)"#,
+            r#"user "d@x.example" and user "e@x.example" both match live user "d@x.example" (id d, externalId "hr-d")"#,
+            r#"user "f@x.example": the name is taken by live user "f@x.example" (id f, externalId "hr-other"), whose externalId differs from "hr-f""#,
+            r#"group "One" and group "Two" both match live group "Old" (id g)"#,
+        ];
+        assert_eq!(problems, &expected, "{err}");
+        assert!(err.to_string().starts_with("6 object(s) cannot be matched"));
+    }
+}

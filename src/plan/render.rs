@@ -29,6 +29,29 @@ fn marker(change: &Change) -> (&'static str, &'static str) {
     }
 }
 
+/// How a change is named in Markdown: its verb, and for a blocked change also what it would
+/// have done (`BLOCKED deactivate`).
+fn md_verb(change: &Change) -> String {
+    let (_, verb) = marker(change);
+    if change.blocked.is_some() {
+        format!("{verb} {}", change.action.name())
+    } else {
+        verb.to_owned()
+    }
+}
+
+/// One warning as a Markdown quote line, with where it comes from.
+fn md_warning(w: &super::Warning) -> String {
+    match &w.source {
+        Some(src) => format!(
+            "> **warning** ({}): {}\n",
+            md_cell(&src.to_string()),
+            md_cell(&w.message)
+        ),
+        None => format!("> **warning:** {}\n", md_cell(&w.message)),
+    }
+}
+
 /// The one-line summary: `3 to create, 1 to patch, ...`.
 #[must_use]
 pub fn summary_line(plan: &Plan) -> String {
@@ -173,8 +196,21 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     let mut doc = String::new();
     let _ = writeln!(doc, "### scimctl plan\n\n{}\n", summary_line(plan));
     if plan.is_empty() {
+        let mut warnings_cut = 0usize;
         for w in &plan.warnings {
-            let _ = writeln!(doc, "> **warning:** {}", md_cell(&w.message));
+            let line = md_warning(w);
+            if doc.len() + line.len() < MARKDOWN_LIMIT - 400 {
+                doc.push_str(&line);
+            } else {
+                warnings_cut += 1;
+            }
+        }
+        if warnings_cut > 0 {
+            let _ = writeln!(
+                doc,
+                "\n_Truncated to stay under {MARKDOWN_LIMIT} characters: {warnings_cut} \
+                 warning(s) not shown. Run `scimctl plan --format json` for all of them._"
+            );
         }
         return out.write_all(doc.as_bytes());
     }
@@ -197,15 +233,9 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
             "#### Destructive and blocked changes\n\n| action | kind | name | from | reason |\n|---|---|---|---|---|"
         );
         for c in &destructive {
-            let (_, verb) = marker(c);
             let row = format!(
-                "| {}{} | {} | `{}` | {} | {} |\n",
-                verb,
-                if c.blocked.is_some() {
-                    format!(" {}", c.action.name())
-                } else {
-                    String::new()
-                },
+                "| {} | {} | `{}` | {} | {} |\n",
+                md_verb(c),
                 c.kind,
                 md_cell(&c.key).replace('`', "'"),
                 md_cell(&c.source.to_string()),
@@ -219,18 +249,14 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         doc.push('\n');
     }
+    let mut warnings_cut = 0usize;
     if !plan.warnings.is_empty() {
         for w in &plan.warnings {
-            let line = match &w.source {
-                Some(src) => format!(
-                    "> **warning** ({}): {}\n",
-                    md_cell(&src.to_string()),
-                    md_cell(&w.message)
-                ),
-                None => format!("> **warning:** {}\n", md_cell(&w.message)),
-            };
+            let line = md_warning(w);
             if doc.len() + line.len() < budget / 2 {
                 doc.push_str(&line);
+            } else {
+                warnings_cut += 1;
             }
         }
         doc.push('\n');
@@ -244,14 +270,13 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     );
     let mut details_cut = 0usize;
     for c in ordered {
-        let (_, verb) = marker(c);
         let mut body = String::new();
         for (sign, line) in diff_lines(c) {
             let _ = writeln!(body, "{sign} {line}");
         }
         let block = format!(
             "<details><summary>{} {} <code>{}</code> ({})</summary>\n\n{}\n</details>\n\n",
-            html(verb),
+            html(&md_verb(c)),
             c.kind,
             html(&c.key),
             html(&c.source.to_string()),
@@ -267,13 +292,201 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         doc.push_str(&block);
     }
-    if cut > 0 || details_cut > 0 {
+    if cut > 0 || warnings_cut > 0 || details_cut > 0 {
         let _ = writeln!(
             doc,
-            "_Truncated to stay under {MARKDOWN_LIMIT} characters: {cut} table row(s) and \
-             {details_cut} change detail(s) not shown. Run `scimctl plan --format json` for \
-             the whole plan._"
+            "_Truncated to stay under {MARKDOWN_LIMIT} characters: {cut} table row(s), \
+             {warnings_cut} warning(s) and {details_cut} change detail(s) not shown. Run \
+             `scimctl plan --format json` for the whole plan._"
         );
     }
     out.write_all(doc.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::saved::{PlanDocument, desired_hash};
+    use crate::plan::tests::{empty_plan, mixed_plan};
+    use crate::plan::{Edit, Kind, Source};
+
+    fn text_of(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        text(plan, &mut out, false).expect("renders");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn markdown_of(plan: &Plan) -> String {
+        let mut out = Vec::new();
+        markdown(plan, &mut out).expect("renders");
+        String::from_utf8(out).expect("utf-8")
+    }
+
+    fn json_of(plan: &Plan) -> String {
+        let hash = desired_hash(
+            std::path::Path::new("org"),
+            [(
+                std::path::Path::new("org/org.yaml"),
+                b"users: []\n".as_slice(),
+            )],
+        );
+        serde_json::to_string_pretty(&PlanDocument::new(plan, hash)).expect("json")
+    }
+
+    // The three renderings of a plan with every kind of row, reviewed as snapshot files.
+    #[test]
+    fn mixed_plan_renders() {
+        let plan = mixed_plan();
+        insta::assert_snapshot!("text_mixed", text_of(&plan));
+        insta::assert_snapshot!("markdown_mixed", markdown_of(&plan));
+        insta::assert_snapshot!("json_mixed", json_of(&plan));
+    }
+
+    // Colour is only escape codes around the same text.
+    #[test]
+    fn colour_adds_only_escape_codes() {
+        let plan = mixed_plan();
+        let mut out = Vec::new();
+        text(&plan, &mut out, true).expect("renders");
+        let coloured = String::from_utf8(out).expect("utf-8");
+        assert!(
+            coloured.contains("\x1b[31m! BLOCKED deactivate"),
+            "{coloured}"
+        );
+        let mut stripped = coloured.clone();
+        for code in [RED, GREEN, YELLOW, BOLD, RESET] {
+            stripped = stripped.replace(code, "");
+        }
+        assert_eq!(stripped, text_of(&plan));
+    }
+
+    // A plan without changes says so in one line, and still shows its warnings.
+    #[test]
+    fn empty_plan_renders() {
+        let plan = empty_plan();
+        insta::assert_snapshot!("text_empty", text_of(&plan));
+        insta::assert_snapshot!("markdown_empty", markdown_of(&plan));
+        insta::assert_snapshot!("json_empty", json_of(&plan));
+    }
+
+    // A plan too big for a pull-request comment is cut to whole entries under the limit,
+    // and the note says how much is missing and where the rest is.
+    #[test]
+    fn huge_markdown_is_truncated() {
+        let change = |action, i: usize| Change {
+            action,
+            kind: Kind::User,
+            key: format!("user{i:04}@x.example"),
+            id: (action != Action::Create).then(|| format!("id-{i}")),
+            version: None,
+            source: if action == Action::Create {
+                Source::Yaml {
+                    file: "users/all.yaml".into(),
+                    line: u32::try_from(i).expect("small") * 3 + 1,
+                }
+            } else {
+                Source::Absent
+            },
+            diff: vec![AttrDiff {
+                attribute: "title".into(),
+                before: (action != Action::Create).then(|| json!("Agent")),
+                after: Some(json!(format!("Agent {i}"))),
+                ..AttrDiff::default()
+            }],
+            edits: vec![Edit::Set {
+                attr: crate::plan::Attr::Title,
+                value: json!(format!("Agent {i}")),
+            }],
+            present: Vec::new(),
+            blocked: None,
+        };
+        let plan = Plan {
+            changes: (0..1500)
+                .map(|i| change(Action::Create, i))
+                .chain((1500..2500).map(|i| change(Action::Delete, i)))
+                .collect(),
+            warnings: Vec::new(),
+            unchanged: 7,
+        };
+        let md = markdown_of(&plan);
+        assert!(md.len() <= MARKDOWN_LIMIT, "{} characters", md.len());
+        assert!(
+            md.len() > MARKDOWN_LIMIT - 2_000,
+            "the budget is used: {}",
+            md.len()
+        );
+        let note = md.lines().last().expect("a last line");
+        assert!(
+            note.starts_with("_Truncated to stay under 60000 characters: ")
+                && note
+                    .ends_with("not shown. Run `scimctl plan --format json` for the whole plan._"),
+            "{note}"
+        );
+        let numbers: Vec<usize> = note.split(' ').filter_map(|w| w.parse().ok()).collect();
+        let shown_rows = md
+            .lines()
+            .filter(|l| l.starts_with("| delete | user |"))
+            .count();
+        let shown_details = md.matches("<details>").count();
+        assert_eq!(numbers[1], 1000 - shown_rows, "table rows cut: {note}");
+        assert_eq!(numbers[2], 0, "no warning cut: {note}");
+        assert_eq!(numbers[3], 2500 - shown_details, "details cut: {note}");
+        assert!(shown_rows > 0 && shown_details > 0);
+        // Entries are whole: every details block that opens also closes.
+        assert_eq!(md.matches("</details>").count(), shown_details);
+        let head: Vec<&str> = md.lines().take(12).collect();
+        insta::assert_snapshot!("markdown_huge_head", head.join("\n"));
+    }
+
+    // Warnings count against the limit too, in a plan with changes or without, and the
+    // note says how many were left out.
+    #[test]
+    fn many_warnings_are_truncated() {
+        let warnings: Vec<super::super::Warning> = (0..3000)
+            .map(|i| super::super::Warning {
+                message: format!("user \"u{i:04}@x.example\" is protected: not changed, though live differs in title"),
+                source: Some(Source::Yaml {
+                    file: "users.yaml".into(),
+                    line: i + 1,
+                }),
+            })
+            .collect();
+        let empty = Plan {
+            warnings: warnings.clone(),
+            ..Plan::default()
+        };
+        let md = markdown_of(&empty);
+        assert!(md.len() <= MARKDOWN_LIMIT, "{} characters", md.len());
+        let shown = md.matches("> **warning** (users.yaml:").count();
+        assert!(shown > 100, "{shown}");
+        assert!(
+            md.ends_with(&format!(
+                "_Truncated to stay under 60000 characters: {} warning(s) not shown. Run \
+                 `scimctl plan --format json` for all of them._\n",
+                3000 - shown
+            )),
+            "{}",
+            &md[md.len() - 300..]
+        );
+        let mut busy = mixed_plan();
+        busy.warnings = warnings;
+        let md = markdown_of(&busy);
+        assert!(md.len() <= MARKDOWN_LIMIT, "{} characters", md.len());
+        let shown = md.matches("> **warning** (users.yaml:").count();
+        assert!(md.contains(&format!(
+            "0 table row(s), {} warning(s) and 0 change detail(s) not shown",
+            3000 - shown
+        )));
+    }
+
+    // Text a reviewer cannot mistake: Markdown cells escape pipes and angle brackets, and a
+    // diff fence is longer than any run of backticks inside it.
+    #[test]
+    fn markdown_escapes() {
+        assert_eq!(md_cell("a|b <c>\nd\\"), "a\\|b &lt;c&gt; d\\\\");
+        assert_eq!(fenced("diff", "x\n"), "```diff\nx\n```\n");
+        assert_eq!(fenced("diff", "a ```` b\n"), "`````diff\na ```` b\n`````\n");
+    }
 }

@@ -138,3 +138,128 @@ impl PlanDocument {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::*;
+    use crate::plan::tests::mixed_plan;
+
+    fn saved() -> (PlanDocument, String) {
+        let doc = PlanDocument::new(&mixed_plan(), "ab".repeat(32));
+        let text = serde_json::to_string_pretty(&doc).expect("json");
+        (doc, text)
+    }
+
+    fn edited(text: &str, change: impl FnOnce(&mut Value)) -> String {
+        let mut value: Value = serde_json::from_str(text).expect("json");
+        change(&mut value);
+        value.to_string()
+    }
+
+    // A saved plan reads back as the same document and the same plan.
+    #[test]
+    fn round_trip() {
+        let (doc, text) = saved();
+        let read = PlanDocument::from_json(&text).expect("reads");
+        assert_eq!(read, doc);
+        assert_eq!(read.plan(), mixed_plan());
+        assert_eq!(read.summary, mixed_plan().summary());
+        // Compact JSON is the same document.
+        let compact = serde_json::to_string(&doc).expect("json");
+        assert_eq!(PlanDocument::from_json(&compact).expect("reads"), doc);
+    }
+
+    // Any edit of the changes, however small, breaks the checksum; so does dropping one.
+    #[test]
+    fn tampering_is_detected() {
+        let (_, text) = saved();
+        let tampered = [
+            edited(&text, |v| {
+                v["changes"][3]["edits"][0]["value"] = json!("CEO");
+            }),
+            edited(&text, |v| v["changes"][4]["blocked"] = Value::Null),
+            edited(&text, |v| {
+                v["changes"].as_array_mut().expect("changes").pop();
+            }),
+        ];
+        for text in tampered {
+            let err = PlanDocument::from_json(&text).expect_err("tampered");
+            assert!(matches!(err, SavedPlanError::Checksum), "{err}");
+            assert_eq!(
+                err.to_string(),
+                "the plan's checksum does not match its changes: it was edited or truncated"
+            );
+        }
+        // Warnings and the summary are not covered by the checksum, but still must parse.
+        let text = edited(&text, |v| v["summary"] = json!("lots"));
+        assert!(matches!(
+            PlanDocument::from_json(&text),
+            Err(SavedPlanError::Format(_))
+        ));
+    }
+
+    // Another format version is refused before anything else is read; so is anything that
+    // is not a plan.
+    #[test]
+    fn version_and_format() {
+        let (_, text) = saved();
+        let newer = edited(&text, |v| {
+            v["version"] = json!(2);
+            v["changes"] = json!("a shape version 1 does not know");
+        });
+        let err = PlanDocument::from_json(&newer).expect_err("version 2");
+        assert!(matches!(err, SavedPlanError::Version { found: 2 }), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "plan format version 2 is not supported (this scimctl reads 1)"
+        );
+        let huge = edited(&text, |v| v["version"] = json!(u64::MAX));
+        assert!(matches!(
+            PlanDocument::from_json(&huge),
+            Err(SavedPlanError::Version { found: u32::MAX })
+        ));
+        for (bad, why) in [
+            (text[..text.len() / 2].to_owned(), "EOF while parsing"),
+            (edited(&text, |v| v["version"] = json!("1")), "no `version`"),
+            ("[]".to_owned(), "no `version`"),
+        ] {
+            let err = PlanDocument::from_json(&bad).expect_err("not a plan");
+            assert!(matches!(err, SavedPlanError::Format(_)), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+    }
+
+    // The desired-state hash names files relative to the directory, in path order: the same
+    // files hash the same wherever the checkout is and however they were listed; any byte or
+    // name changes it.
+    #[test]
+    fn desired_hash_is_stable() {
+        let files = |root: &str| {
+            [
+                (format!("{root}/users/b.yaml"), b"users: []\n".to_vec()),
+                (format!("{root}/a.yaml"), b"groups: []\n".to_vec()),
+            ]
+        };
+        let hash = |root: &str, files: &[(String, Vec<u8>)]| {
+            desired_hash(
+                Path::new(root),
+                files
+                    .iter()
+                    .map(|(p, b)| (Path::new(p.as_str()), b.as_slice())),
+            )
+        };
+        let here = hash("/srv/org", &files("/srv/org"));
+        assert_eq!(here.len(), 64);
+        let mut elsewhere = files("/home/ci/checkout");
+        elsewhere.reverse();
+        assert_eq!(hash("/home/ci/checkout", &elsewhere), here);
+        let mut changed = files("/srv/org");
+        changed[0].1.push(b' ');
+        assert_ne!(hash("/srv/org", &changed), here);
+        let mut moved = files("/srv/org");
+        moved[0].0 = "/srv/org/users/c.yaml".into();
+        assert_ne!(hash("/srv/org", &moved), here);
+    }
+}

@@ -1,1 +1,433 @@
-//! Planner tests: see the submodules.
+//! Planner tests that span its modules: fixtures the unit tests beside each planner module
+//! share, [`simulate`] (a conforming SCIM server applying a plan, in memory), and the property
+//! tests in [`properties`].
+//!
+//! The unit tests of one rule live next to the rule (`matching.rs`, `safety.rs`, `diff.rs`,
+//! `render.rs`, `saved.rs`); what is here is what they and the properties have in common.
+
+mod properties;
+
+use std::collections::HashMap;
+
+use serde_json::{Map, Value, json};
+
+use crate::desired::DesiredState;
+use crate::scim::{Live, LiveGroup, LiveUser, Resource, Snapshot};
+
+use super::{Action, Kind, Plan, PlanOptions, Ref, Resolve, edit};
+
+/// Desired state from in-memory YAML files (`scimctl.yaml` is the configuration); panics with
+/// the loader's report when it is invalid, since a fixture must be valid.
+pub(super) fn desired(files: &[(&str, &str)]) -> DesiredState {
+    match crate::desired::load_texts(files) {
+        Ok(loaded) => loaded.state,
+        Err(crate::desired::LoadError::Invalid(report)) => {
+            let mut text = Vec::new();
+            report.write_text(&mut text).expect("report renders");
+            panic!("fixture is invalid:\n{}", String::from_utf8_lossy(&text));
+        }
+        Err(e) => panic!("fixture is invalid: {e}"),
+    }
+}
+
+/// Desired state from one `org.yaml` plus a `scimctl.yaml` (none when `config` is empty).
+pub(super) fn desired_with(config: &str, resources: &str) -> DesiredState {
+    if config.is_empty() {
+        desired(&[("org.yaml", resources)])
+    } else {
+        desired(&[("scimctl.yaml", config), ("org.yaml", resources)])
+    }
+}
+
+/// A live user from the server's JSON.
+pub(super) fn live_user(json: &Value) -> LiveUser {
+    Live::from_raw(serde_json::value::to_raw_value(json).expect("json")).expect("a user")
+}
+
+/// A live group from the server's JSON.
+pub(super) fn live_group(json: &Value) -> LiveGroup {
+    Live::from_raw(serde_json::value::to_raw_value(json).expect("json")).expect("a group")
+}
+
+/// A snapshot of these users and groups (the server's JSON of each).
+pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
+    Snapshot {
+        users: users.iter().map(live_user).collect(),
+        groups: groups.iter().map(live_group).collect(),
+    }
+}
+
+/// Plans with the given options, panicking on a planning error.
+pub(super) fn plan_ok(desired: &DesiredState, live: &Snapshot, options: &PlanOptions) -> Plan {
+    super::plan(desired, live, options).expect("plans")
+}
+
+/// The change for `key` (case-insensitively), if the plan has one.
+pub(super) fn change<'p>(plan: &'p Plan, kind: Kind, key: &str) -> Option<&'p super::Change> {
+    plan.changes
+        .iter()
+        .find(|c| c.kind == kind && c.key.eq_ignore_ascii_case(key))
+}
+
+/// Ids of the objects a run creates, by kind and lower-cased name: what an applier learns
+/// from each create's response and uses for later references.
+#[derive(Debug, Default)]
+struct CreatedIds(HashMap<(Kind, String), String>);
+
+impl Resolve for CreatedIds {
+    fn id_of(&self, r: &Ref) -> Option<String> {
+        r.id.clone()
+            .or_else(|| self.0.get(&(r.kind, r.name.to_lowercase())).cloned())
+    }
+}
+
+/// One resource on the simulated server.
+struct Stored {
+    id: String,
+    doc: Map<String, Value>,
+}
+
+/// The tenant of [`simulate`]: resources as JSON in listing order, and a write counter that
+/// gives fresh ids and versions.
+struct Server {
+    users: Vec<Stored>,
+    groups: Vec<Stored>,
+    writes: u64,
+}
+
+impl Server {
+    fn load(live: &Snapshot) -> Server {
+        fn stored<R: Resource>(l: &Live<R>) -> Stored {
+            let doc: Map<String, Value> = serde_json::from_str(l.raw()).expect("live JSON");
+            Stored {
+                id: l.id().expect("live resources have ids").to_owned(),
+                doc,
+            }
+        }
+        Server {
+            users: live.users.iter().map(stored).collect(),
+            groups: live.groups.iter().map(stored).collect(),
+            writes: 0,
+        }
+    }
+
+    fn collection(&mut self, kind: Kind) -> &mut Vec<Stored> {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Group => &mut self.groups,
+        }
+    }
+
+    /// A new `meta.version` for a resource just written.
+    fn stamp(&mut self, doc: &mut Map<String, Value>) {
+        self.writes += 1;
+        let version = Value::from(format!("W/\"sim-{}\"", self.writes));
+        match doc.get_mut("meta").and_then(Value::as_object_mut) {
+            Some(meta) => {
+                meta.insert("version".into(), version);
+            }
+            None => {
+                doc.insert("meta".into(), json!({ "version": version }));
+            }
+        }
+    }
+
+    fn find(&mut self, kind: Kind, id: &str) -> &mut Map<String, Value> {
+        &mut self
+            .collection(kind)
+            .iter_mut()
+            .find(|s| s.id == id)
+            .unwrap_or_else(|| panic!("the plan writes {kind} {id}, which is not live"))
+            .doc
+    }
+
+    /// Deletes a resource and, as servers do (the sandbox among them), drops it from every
+    /// group's members.
+    fn delete(&mut self, kind: Kind, id: &str) {
+        let list = self.collection(kind);
+        let before = list.len();
+        list.retain(|s| s.id != id);
+        assert_eq!(
+            list.len() + 1,
+            before,
+            "the plan deletes {kind} {id}, not live"
+        );
+        let mut touched = Vec::new();
+        for (i, g) in self.groups.iter_mut().enumerate() {
+            if let Some(Value::Array(members)) = g.doc.get_mut("members") {
+                let n = members.len();
+                members.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
+                if members.len() != n {
+                    touched.push(i);
+                }
+            }
+        }
+        for i in touched {
+            let mut doc = std::mem::take(&mut self.groups[i].doc);
+            self.stamp(&mut doc);
+            self.groups[i].doc = doc;
+        }
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let raw = |s: &Stored| {
+            serde_json::value::to_raw_value(&Value::Object(s.doc.clone())).expect("json")
+        };
+        Snapshot {
+            users: self
+                .users
+                .iter()
+                .map(|s| Live::from_raw(raw(s)).expect("a user"))
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|s| Live::from_raw(raw(s)).expect("a group"))
+                .collect(),
+        }
+    }
+}
+
+/// A replace through a value filter that matches nothing fails with `noTarget` (RFC 7644
+/// §3.5.2.3), so a plan must never send one.
+fn assert_has_target(doc: &Map<String, Value>, edit: &super::Edit, key: &str) {
+    let super::Edit::Replace {
+        attr, key: filter, ..
+    } = edit
+    else {
+        return;
+    };
+    let holder = match attr.schema().urn() {
+        None => Some(doc),
+        Some(urn) => doc.get(urn).and_then(Value::as_object),
+    };
+    let values = holder
+        .and_then(|h| h.get(attr.name()))
+        .and_then(Value::as_array);
+    assert!(
+        values.is_some_and(|v| v.iter().any(|item| filter.matches(item))),
+        "{key}: replace of {}[{} eq {:?}] matches nothing (noTarget)",
+        attr.name(),
+        filter.sub,
+        filter.equals
+    );
+}
+
+/// What `live` becomes when a conforming SCIM server applies `plan`: creates first (each gets
+/// a fresh id and `meta.version`; references between objects created in the same run resolve
+/// to those ids), then patches and deactivations (the edits applied to the server's JSON as
+/// RFC 7644 §3.5.2 says, with [`edit::apply`]; a replace whose filter matches nothing fails),
+/// then deletes (which also drop the deleted object from group members). Every write bumps
+/// `meta.version`. Blocked changes are not applied. Panics when the plan refers to an object
+/// that is not live, or sends what a server refuses: those are planner bugs.
+pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
+    let mut server = Server::load(live);
+    let applied = || plan.changes.iter().filter(|c| c.blocked.is_none());
+    let mut created = CreatedIds::default();
+    for c in applied().filter(|c| c.action == Action::Create) {
+        server.writes += 1;
+        let id = format!("new-{}-{}", c.kind, server.writes);
+        let previous = created.0.insert((c.kind, c.key.to_lowercase()), id);
+        assert!(previous.is_none(), "{} {} is created twice", c.kind, c.key);
+    }
+    for c in applied().filter(|c| c.action == Action::Create) {
+        let mut doc = Map::new();
+        edit::apply(&mut doc, &c.edits, &created).expect("every reference resolves");
+        let id = created.0[&(c.kind, c.key.to_lowercase())].clone();
+        doc.insert("id".into(), Value::from(id.clone()));
+        server.stamp(&mut doc);
+        server.collection(c.kind).push(Stored { id, doc });
+    }
+    for c in applied().filter(|c| matches!(c.action, Action::Patch | Action::Deactivate)) {
+        let id = c.id.as_deref().expect("a patch names a live id");
+        let mut doc = std::mem::take(server.find(c.kind, id));
+        for e in &c.edits {
+            assert_has_target(&doc, e, &c.key);
+            edit::apply(&mut doc, std::slice::from_ref(e), &created)
+                .expect("every reference resolves");
+        }
+        server.stamp(&mut doc);
+        *server.find(c.kind, id) = doc;
+    }
+    for c in applied().filter(|c| c.action == Action::Delete) {
+        server.delete(c.kind, c.id.as_deref().expect("a delete names a live id"));
+    }
+    server.snapshot()
+}
+
+// The simulated server does what the properties rely on: creates resolve references to each
+// other, patches change only what the edits say, deletes drop memberships, blocked rows stay
+// unapplied, and every write gets a new version.
+#[test]
+fn simulate_applies_like_a_server() {
+    let desired = desired_with(
+        "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\n",
+        "users:\n  - userName: boss@x.example\n  - userName: new@x.example\n    manager: boss@x.example\n    groups: [Ops]\n  - userName: kept@x.example\n    title: Lead\ngroups:\n  - displayName: Ops\n    members: [kept@x.example]\n",
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "k", "userName": "kept@x.example", "title": "Agent", "nickName": "K",
+                   "meta": {"version": "W/\"1\"", "created": "2024-01-01"}}),
+            json!({"id": "gone", "userName": "gone@x.example"}),
+        ],
+        &[json!({"id": "other", "displayName": "Other",
+                 "members": [{"value": "gone", "type": "User"}, {"value": "k"}]})],
+    );
+    let plan = plan_ok(&desired, &live, &PlanOptions::default());
+    let after = simulate(&plan, &live);
+    let user = |name: &str| {
+        after
+            .users
+            .iter()
+            .find(|u| u.natural_key() == name)
+            .unwrap_or_else(|| panic!("{name} is live"))
+            .parse()
+            .expect("parses")
+    };
+    let (boss, new, kept) = (
+        user("boss@x.example"),
+        user("new@x.example"),
+        user("kept@x.example"),
+    );
+    let boss_id = boss.id.clone().expect("created with an id");
+    assert!(boss_id.starts_with("new-user-"), "{boss_id}");
+    assert_eq!(
+        new.enterprise.and_then(|e| e.manager).map(|m| m.value),
+        Some(boss_id)
+    );
+    assert_eq!(kept.title.as_deref(), Some("Lead"));
+    assert_eq!(
+        kept.meta
+            .version
+            .as_deref()
+            .map(|v| v.starts_with("W/\"sim-")),
+        Some(true)
+    );
+    let kept_raw: Value = serde_json::from_str(after.users[0].raw()).expect("json");
+    assert_eq!(kept_raw["nickName"], "K", "unmanaged attributes stay");
+    assert_eq!(
+        kept_raw["meta"]["created"], "2024-01-01",
+        "meta keeps the rest"
+    );
+    assert!(
+        after.users.iter().all(|u| u.id() != Some("gone")),
+        "deleted"
+    );
+    let ops = after
+        .groups
+        .iter()
+        .find(|g| g.natural_key() == "Ops")
+        .expect("Ops created")
+        .parse()
+        .expect("parses");
+    let mut members: Vec<String> = ops.members.iter().map(|m| m.value.clone()).collect();
+    members.sort();
+    assert_eq!(members, vec!["k".to_owned(), new.id.clone().expect("id")]);
+    let other = after.groups[0].parse().expect("parses");
+    assert_eq!(other.members.len(), 1, "the deleted user left Other");
+    assert_eq!(other.members[0].value, "k");
+    assert!(other.meta.version.is_some(), "losing a member is a write");
+
+    // A blocked change is not applied.
+    let mut blocked = plan.clone();
+    for c in &mut blocked.changes {
+        c.blocked = Some("held".into());
+    }
+    assert_eq!(simulate(&blocked, &live).users, live.users);
+}
+
+/// A plan with a bit of everything, made by the planner from YAML and live JSON: creates
+/// (a group and a user whose manager and group are in the same plan), patches (a group
+/// renamed through `previously`, a user's scalars, emails and roles), deactivations (by
+/// `active: false` and by pruning), a delete, a blocked row (the actor) and warnings (a
+/// protected user, an attribute the target lacks, division-scoped roles). Renderer and
+/// saved-plan tests share it.
+pub(super) fn mixed_plan() -> Plan {
+    let desired = desired_with(
+        "ownership: {users: all, groups: all}
+prune: {users: deactivate, groups: delete}
+safety: {maxDeletePercent: 100, maxDeleteCount: 10}
+protected: {users: [root@x.example]}
+",
+        r#"roles:
+  - name: Agent
+  - name: Supervisor
+users:
+  - userName: ana@x.example
+    displayName: Ana Lima
+    title: Agent
+    division: Home
+    emails: [{value: ana@x.example, type: work, primary: true}]
+    roles: [Agent]
+    manager: bo@x.example
+    groups: [Ops]
+  - userName: bo@x.example
+    displayName: Bo Chen
+    title: Team Lead
+    emails: [{value: bo@x.example, type: work}]
+    roles: [Agent, {name: Supervisor, divisions: [Home]}]
+  - userName: cy@x.example
+    active: false
+  - userName: root@x.example
+    title: Root
+groups:
+  - displayName: Ops
+    members: [bo@x.example]
+  - displayName: Sales | EMEA
+    description: "Sales <EMEA>"
+    members: [cy@x.example]
+    previously: [Sales]
+"#,
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "u-bo", "userName": "bo@x.example", "displayName": "Bo Chen",
+                   "title": "Agent", "emails": [{"value": "bo.old@x.example", "type": "work"}],
+                   "roles": [{"value": "Agent"}], "meta": {"version": "W/\"3\""}}),
+            json!({"id": "u-cy", "userName": "cy@x.example", "active": true}),
+            json!({"id": "u-root", "userName": "root@x.example", "title": "Admin"}),
+            json!({"id": "u-dan", "userName": "dan@x.example"}),
+            json!({"id": "u-bot", "userName": "bot@x.example"}),
+        ],
+        &[
+            json!({"id": "g-sales", "displayName": "Sales", "description": "Sales",
+                   "members": [{"value": "u-cy"}, {"value": "u-dan"}]}),
+            json!({"id": "g-old", "displayName": "Old", "meta": {"version": "W/\"7\""}}),
+        ],
+    );
+    let mut support: Vec<(super::ResourceSchema, &str)> = [
+        "userName",
+        "displayName",
+        "title",
+        "emails",
+        "active",
+        "roles",
+    ]
+    .into_iter()
+    .map(|a| (super::ResourceSchema::User, a))
+    .collect();
+    support.push((super::ResourceSchema::Enterprise, "manager"));
+    support.push((super::ResourceSchema::Group, "description"));
+    let options = PlanOptions {
+        support: super::AttributeSupport::only(support),
+        allow_deletes: None,
+        actor: Some("bot@x.example".into()),
+    };
+    plan_ok(&desired, &live, &options)
+}
+
+/// A plan with no changes and one warning (a protected user that differs).
+pub(super) fn empty_plan() -> Plan {
+    let desired = desired_with(
+        "protected: {users: [root@x.example]}\n",
+        "users:\n  - userName: root@x.example\n    title: Root\n  - userName: ana@x.example\n",
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "u-root", "userName": "root@x.example", "title": "Admin"}),
+            json!({"id": "u-ana", "userName": "ana@x.example"}),
+        ],
+        &[],
+    );
+    plan_ok(&desired, &live, &PlanOptions::default())
+}

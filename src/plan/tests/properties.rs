@@ -1,0 +1,1245 @@
+//! Property tests of the planner (issue: "planner properties"): on random small pairs of
+//! desired state and a live tenant,
+//!
+//! * applying a plan with a conforming server ([`simulate`]) and planning again gives an empty
+//!   plan, unless a safety rule held something back, in which case exactly the held-back
+//!   changes remain;
+//! * a plan never changes an object outside ownership or a protected one;
+//! * a plan's edits touch only attributes written in YAML, and additive collections lose
+//!   nothing;
+//! * desired state applied to an empty tenant needs no further change.
+//!
+//! A [`World`] describes a tenant in slots: each user or group slot may have a desired side, a
+//! live side, or both, with attributes drawn from small pools so that equal and different
+//! values both come up often. Names are derived from the slot, so they never collide, and the
+//! live side may use the same name, another case, an old name listed in `previously`, or an
+//! unrelated name (matched only by `externalId`, if at all).
+
+use std::collections::HashSet;
+
+use proptest::collection::vec;
+use proptest::option;
+use proptest::prelude::*;
+use serde_json::{Map, Value, json};
+
+use crate::desired::validate::{Collected, Environment, validate};
+use crate::desired::{DesiredState, Diagnostic};
+use crate::model::{
+    CollectionMode, Collections, Config, Email, EmailType, Group, GroupPrune, Ownership,
+    OwnershipMode, PhoneNumber, PhoneType, Policy, Protected, Prune, Role, RoleGrant, Safety,
+    Selector, SourceMap, Spanned, User, UserPrune,
+};
+use crate::plan::{
+    Action, AttributeSupport, Change, Edit, Kind, Multi, Plan, PlanError, PlanOptions,
+    ResourceSchema, Source, plan,
+};
+use crate::scim::wire::ENTERPRISE_SCHEMA;
+use crate::scim::{Resource, Snapshot};
+
+use super::{simulate, snapshot};
+
+const MAX_USERS: usize = 6;
+const MAX_GROUPS: usize = 4;
+const DOMAINS: [&str; 2] = ["x.example", "y.example"];
+const GROUP_PREFIXES: [&str; 2] = ["Team", "Squad"];
+/// Role names desired state may grant; the last two may be `policy.adminRoles`.
+const ROLES: [&str; 3] = ["Agent", "Supervisor", "Admin"];
+/// Roles live users may hold: the desired ones and a case variant.
+const LIVE_ROLES: [&str; 4] = ["Agent", "Supervisor", "Admin", "admin"];
+/// Scalar values; two differ only in case (scalars compare case-sensitively).
+const WORDS: [&str; 3] = ["Alpha", "Beta", "alpha"];
+/// Email addresses; two differ only in case (emails compare case-insensitively).
+const EMAILS: [&str; 3] = ["one@mail.example", "ONE@mail.example", "two@mail.example"];
+const EMAIL_TYPES: [EmailType; 3] = [EmailType::Work, EmailType::Home, EmailType::Other];
+/// Email types as servers send them, one in another case.
+const LIVE_EMAIL_TYPES: [&str; 4] = ["work", "home", "other", "Work"];
+const PHONES: [&str; 2] = ["+14155550100", "+14155550111"];
+const PHONE_TYPES: [PhoneType; 3] = [PhoneType::Work, PhoneType::Mobile, PhoneType::Home];
+const LIVE_PHONE_TYPES: [&str; 3] = ["work", "mobile", "home"];
+/// Attributes a target may lack (`AttributeSupport::only`).
+const SUPPORTABLE: [(ResourceSchema, &str); 13] = [
+    (ResourceSchema::User, "displayName"),
+    (ResourceSchema::User, "externalId"),
+    (ResourceSchema::User, "active"),
+    (ResourceSchema::User, "title"),
+    (ResourceSchema::User, "emails"),
+    (ResourceSchema::User, "phoneNumbers"),
+    (ResourceSchema::User, "roles"),
+    (ResourceSchema::Enterprise, "employeeNumber"),
+    (ResourceSchema::Enterprise, "department"),
+    (ResourceSchema::Enterprise, "division"),
+    (ResourceSchema::Enterprise, "manager"),
+    (ResourceSchema::Group, "externalId"),
+    (ResourceSchema::Group, "description"),
+];
+
+/// One value of `emails` or `phoneNumbers`, as indexes into the pools.
+#[derive(Clone, Debug)]
+struct Contact {
+    value: usize,
+    kind: Option<usize>,
+    primary: Option<bool>,
+}
+
+/// A user's attributes on one side. On the desired side `None` means "not written"; on the
+/// live side, "not set". `external_id`: 0 none; 1 the slot's; 2 (live only) another one.
+#[derive(Clone, Debug)]
+struct Attrs {
+    external_id: u8,
+    display_name: Option<usize>,
+    title: Option<usize>,
+    department: Option<usize>,
+    division: Option<usize>,
+    employee_number: Option<usize>,
+    active: Option<bool>,
+    emails: Option<Vec<Contact>>,
+    phones: Option<Vec<Contact>>,
+    roles: Option<Vec<usize>>,
+    /// Another user slot.
+    manager: Option<usize>,
+    /// Group slots (desired side only: the `groups:` sugar).
+    groups: Option<Vec<usize>>,
+}
+
+/// How the live side of a slot is named, relative to the desired name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Naming {
+    /// The same name.
+    Same,
+    /// The same name in upper case.
+    Case,
+    /// The old name, which desired state lists under `previously` when the slot says so.
+    Renamed,
+    /// An unrelated name.
+    Legacy,
+}
+
+#[derive(Clone, Debug)]
+struct UserSlot {
+    domain: usize,
+    naming: Naming,
+    /// Whether desired state lists the old name under `previously`.
+    previously: bool,
+    desired: Option<Attrs>,
+    live: Option<Attrs>,
+}
+
+/// A group member: (is a group, slot).
+type Member = (bool, usize);
+
+#[derive(Clone, Debug)]
+struct GroupAttrs {
+    external_id: u8,
+    description: Option<usize>,
+    members: Option<Vec<Member>>,
+}
+
+#[derive(Clone, Debug)]
+struct GroupSlot {
+    prefix: usize,
+    naming: Naming,
+    previously: bool,
+    desired: Option<GroupAttrs>,
+    live: Option<GroupAttrs>,
+}
+
+/// `scimctl.yaml`, as choices.
+#[derive(Clone, Debug)]
+struct ConfigSpec {
+    /// 0 listed, 1 all, 2 userName suffix `@x.example`, 3 externalId prefix `hr-`.
+    own_users: u8,
+    /// 0 listed, 1 all, 2 displayName prefix `Team`.
+    own_groups: u8,
+    /// 0 deactivate, 1 delete, 2 none.
+    prune_users: u8,
+    prune_groups: bool,
+    members_authoritative: bool,
+    roles_authoritative: bool,
+    /// `policy.adminRoles`: 0 none, 1 `Admin`, 2 `Admin` and `Supervisor`.
+    admin_roles: u8,
+    /// (slot, use the live name rather than the desired one).
+    protected_users: Vec<(usize, bool)>,
+    protected_groups: Vec<(usize, bool)>,
+    /// `maxDeletePercent`, `maxDeleteCount`; `None`: out of the way (100 %, 1000).
+    thresholds: Option<(u32, u32)>,
+}
+
+#[derive(Clone, Debug)]
+struct World {
+    users: Vec<UserSlot>,
+    groups: Vec<GroupSlot>,
+    config: ConfigSpec,
+    /// Which of [`SUPPORTABLE`] the target has; `None`: everything.
+    support: Option<Vec<bool>>,
+    /// A user slot whose name scimctl runs as.
+    actor: Option<usize>,
+}
+
+fn word() -> impl Strategy<Value = Option<usize>> {
+    option::of(0..WORDS.len())
+}
+
+fn contact(values: usize, kinds: usize) -> impl Strategy<Value = Contact> {
+    (0..values, option::of(0..kinds), option::of(any::<bool>())).prop_map(
+        |(value, kind, primary)| Contact {
+            value,
+            kind,
+            primary,
+        },
+    )
+}
+
+fn attrs() -> impl Strategy<Value = Attrs> {
+    (
+        (
+            prop_oneof![4 => Just(0_u8), 4 => Just(1), 1 => Just(2)],
+            word(),
+            word(),
+            word(),
+            word(),
+            option::of(0..2_usize),
+        ),
+        (
+            option::of(any::<bool>()),
+            option::of(vec(contact(EMAILS.len(), LIVE_EMAIL_TYPES.len()), 0..4)),
+            option::of(vec(contact(PHONES.len(), LIVE_PHONE_TYPES.len()), 0..3)),
+            option::of(vec(0..LIVE_ROLES.len(), 0..4)),
+            option::of(0..MAX_USERS),
+            option::of(vec(0..MAX_GROUPS, 0..3)),
+        ),
+    )
+        .prop_map(
+            |(
+                (external_id, display_name, title, department, division, employee_number),
+                (active, emails, phones, roles, manager, groups),
+            )| Attrs {
+                external_id,
+                display_name,
+                title,
+                department,
+                division,
+                employee_number,
+                active,
+                emails,
+                phones,
+                roles,
+                manager,
+                groups,
+            },
+        )
+}
+
+fn naming() -> impl Strategy<Value = Naming> {
+    prop_oneof![
+        3 => Just(Naming::Same),
+        1 => Just(Naming::Case),
+        2 => Just(Naming::Renamed),
+        1 => Just(Naming::Legacy),
+    ]
+}
+
+fn user_slot() -> impl Strategy<Value = UserSlot> {
+    (
+        0..DOMAINS.len(),
+        naming(),
+        any::<bool>(),
+        option::weighted(0.8, attrs()),
+        option::weighted(0.7, attrs()),
+    )
+        .prop_map(|(domain, naming, previously, desired, live)| UserSlot {
+            domain,
+            naming,
+            previously,
+            desired,
+            live,
+        })
+}
+
+fn group_attrs() -> impl Strategy<Value = GroupAttrs> {
+    (
+        prop_oneof![4 => Just(0_u8), 4 => Just(1), 1 => Just(2)],
+        word(),
+        option::of(vec((any::<bool>(), 0..MAX_USERS), 0..5)),
+    )
+        .prop_map(|(external_id, description, members)| GroupAttrs {
+            external_id,
+            description,
+            members,
+        })
+}
+
+fn group_slot() -> impl Strategy<Value = GroupSlot> {
+    (
+        0..GROUP_PREFIXES.len(),
+        naming(),
+        any::<bool>(),
+        option::weighted(0.8, group_attrs()),
+        option::weighted(0.7, group_attrs()),
+    )
+        .prop_map(|(prefix, naming, previously, desired, live)| GroupSlot {
+            prefix,
+            naming,
+            previously,
+            desired,
+            live,
+        })
+}
+
+fn config_spec() -> impl Strategy<Value = ConfigSpec> {
+    (
+        (0..4_u8, 0..3_u8, 0..3_u8, any::<bool>()),
+        (any::<bool>(), any::<bool>(), 0..3_u8),
+        (
+            vec((0..MAX_USERS, any::<bool>()), 0..3),
+            vec((0..MAX_GROUPS, any::<bool>()), 0..2),
+        ),
+        option::weighted(0.3, (0..60_u32, 0..4_u32)),
+    )
+        .prop_map(
+            |(
+                (own_users, own_groups, prune_users, prune_groups),
+                (members_authoritative, roles_authoritative, admin_roles),
+                (protected_users, protected_groups),
+                thresholds,
+            )| ConfigSpec {
+                own_users,
+                own_groups,
+                prune_users,
+                prune_groups,
+                members_authoritative,
+                roles_authoritative,
+                admin_roles,
+                protected_users,
+                protected_groups,
+                thresholds,
+            },
+        )
+}
+
+fn world() -> impl Strategy<Value = World> {
+    (
+        vec(user_slot(), 0..=MAX_USERS),
+        vec(group_slot(), 0..=MAX_GROUPS),
+        config_spec(),
+        option::weighted(0.25, vec(any::<bool>(), SUPPORTABLE.len())),
+        option::weighted(0.2, 0..MAX_USERS),
+    )
+        .prop_map(|(users, groups, config, support, actor)| World {
+            users,
+            groups,
+            config,
+            support,
+            actor,
+        })
+}
+
+/// Validation may ask about the environment only for password sources, which worlds lack.
+struct NoEnvironment;
+
+impl Environment for NoEnvironment {
+    fn var_is_set(&self, _: &str) -> bool {
+        false
+    }
+    fn file_readable(&self, _: &std::path::Path) -> Result<(), String> {
+        Err("no such file".into())
+    }
+}
+
+fn sp<T>(value: T) -> Spanned<T> {
+    Spanned::unspanned(value)
+}
+
+/// Keeps only the first `primary: true` (validation allows one).
+fn one_primary(contacts: &[Contact]) -> Vec<Contact> {
+    let mut seen = false;
+    contacts
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            if c.primary == Some(true) {
+                if seen {
+                    c.primary = None;
+                }
+                seen = true;
+            }
+            c
+        })
+        .collect()
+}
+
+impl World {
+    fn user_name(&self, i: usize) -> String {
+        format!("u{i}@{}", DOMAINS[self.users[i].domain])
+    }
+
+    fn old_user_name(&self, i: usize) -> String {
+        format!("old{i}@{}", DOMAINS[self.users[i].domain])
+    }
+
+    fn live_user_name(&self, i: usize) -> String {
+        match self.users[i].naming {
+            Naming::Same => self.user_name(i),
+            Naming::Case => self.user_name(i).to_uppercase(),
+            Naming::Renamed => self.old_user_name(i),
+            Naming::Legacy => format!("legacy{i}@{}", DOMAINS[self.users[i].domain]),
+        }
+    }
+
+    fn group_name(&self, j: usize) -> String {
+        format!("{} {j}", GROUP_PREFIXES[self.groups[j].prefix])
+    }
+
+    fn old_group_name(&self, j: usize) -> String {
+        format!("{} old {j}", GROUP_PREFIXES[self.groups[j].prefix])
+    }
+
+    fn live_group_name(&self, j: usize) -> String {
+        match self.groups[j].naming {
+            Naming::Same => self.group_name(j),
+            Naming::Case => self.group_name(j).to_uppercase(),
+            Naming::Renamed => self.old_group_name(j),
+            Naming::Legacy => format!("{} legacy {j}", GROUP_PREFIXES[self.groups[j].prefix]),
+        }
+    }
+
+    fn desired_user(&self, i: usize) -> bool {
+        self.users.get(i).is_some_and(|s| s.desired.is_some())
+    }
+
+    fn live_user(&self, i: usize) -> bool {
+        self.users.get(i).is_some_and(|s| s.live.is_some())
+    }
+
+    fn desired_group(&self, j: usize) -> bool {
+        self.groups.get(j).is_some_and(|s| s.desired.is_some())
+    }
+
+    fn live_group(&self, j: usize) -> bool {
+        self.groups.get(j).is_some_and(|s| s.live.is_some())
+    }
+
+    fn user(&self, i: usize, a: &Attrs) -> User {
+        let slot = &self.users[i];
+        let text = |w: Option<usize>| w.map(|w| sp(WORDS[w].to_owned()));
+        User {
+            user_name: sp(self.user_name(i)),
+            display_name: text(a.display_name),
+            external_id: (a.external_id != 0).then(|| sp(format!("hr-{i}"))),
+            active: a.active.map(sp),
+            title: text(a.title),
+            emails: a.emails.as_ref().map(|list| {
+                one_primary(list)
+                    .into_iter()
+                    .map(|c| {
+                        sp(Email {
+                            value: EMAILS[c.value].to_owned(),
+                            kind: c.kind.map(|k| EMAIL_TYPES[k % EMAIL_TYPES.len()]),
+                            primary: c.primary,
+                        })
+                    })
+                    .collect()
+            }),
+            phone_numbers: a.phones.as_ref().map(|list| {
+                one_primary(list)
+                    .into_iter()
+                    .map(|c| {
+                        sp(PhoneNumber {
+                            value: PHONES[c.value].to_owned(),
+                            kind: c.kind.map(|k| PHONE_TYPES[k % PHONE_TYPES.len()]),
+                            primary: c.primary,
+                        })
+                    })
+                    .collect()
+            }),
+            department: text(a.department),
+            division: text(a.division),
+            employee_number: a.employee_number.map(|n| sp(format!("{:04}", n + 1))),
+            date_hire: None,
+            manager: a
+                .manager
+                .filter(|&m| m != i && self.desired_user(m))
+                .map(|m| sp(self.user_name(m))),
+            routing_skills: None,
+            routing_languages: None,
+            roles: a.roles.as_ref().map(|roles| {
+                roles
+                    .iter()
+                    .map(|&r| sp(RoleGrant::named(ROLES[r % ROLES.len()])))
+                    .collect()
+            }),
+            groups: a.groups.as_ref().map(|groups| {
+                groups
+                    .iter()
+                    .filter(|&&j| self.desired_group(j))
+                    .map(|&j| {
+                        // Names refer case-insensitively; write some in another case.
+                        let name = self.group_name(j);
+                        sp(if (i + j).is_multiple_of(2) {
+                            name
+                        } else {
+                            name.to_lowercase()
+                        })
+                    })
+                    .collect()
+            }),
+            license: None,
+            password: None,
+            previously: if slot.previously {
+                vec![sp(self.old_user_name(i))]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn group(&self, j: usize, a: &GroupAttrs) -> Group {
+        let slot = &self.groups[j];
+        Group {
+            display_name: sp(self.group_name(j)),
+            description: a.description.map(|w| sp(WORDS[w].to_owned())),
+            external_id: (a.external_id != 0).then(|| sp(format!("grp-{j}"))),
+            members: a.members.as_ref().map(|members| {
+                members
+                    .iter()
+                    .filter_map(|&(is_group, k)| {
+                        if is_group {
+                            // Only later groups, so nesting has no cycle.
+                            (k > j && self.desired_group(k)).then(|| sp(self.group_name(k)))
+                        } else {
+                            self.desired_user(k)
+                                .then(|| sp(self.user_name(k).to_uppercase()))
+                        }
+                    })
+                    .collect()
+            }),
+            previously: if slot.previously {
+                vec![sp(self.old_group_name(j))]
+            } else {
+                Vec::new()
+            },
+        }
+    }
+
+    fn config(&self) -> Config {
+        let c = &self.config;
+        let users = match c.own_users {
+            0 => OwnershipMode::Listed,
+            1 => OwnershipMode::All,
+            2 => OwnershipMode::Selector(Selector {
+                name_suffix: Some("@x.example".into()),
+                ..Selector::default()
+            }),
+            _ => OwnershipMode::Selector(Selector {
+                external_id_prefix: Some("hr-".into()),
+                ..Selector::default()
+            }),
+        };
+        let groups = match c.own_groups {
+            0 => OwnershipMode::Listed,
+            1 => OwnershipMode::All,
+            _ => OwnershipMode::Selector(Selector {
+                name_prefix: Some("Team".into()),
+                ..Selector::default()
+            }),
+        };
+        let mode = |authoritative| {
+            if authoritative {
+                CollectionMode::Authoritative
+            } else {
+                CollectionMode::Additive
+            }
+        };
+        let (percent, count) = c.thresholds.unwrap_or((100, 1000));
+        Config {
+            target: None,
+            ownership: Ownership {
+                users: sp(users),
+                groups: sp(groups),
+                roles: sp(OwnershipMode::Listed),
+            },
+            collections: Collections {
+                group_members: mode(c.members_authoritative),
+                user_roles: mode(c.roles_authoritative),
+            },
+            prune: Prune {
+                users: [UserPrune::Deactivate, UserPrune::Delete, UserPrune::None]
+                    [usize::from(c.prune_users % 3)],
+                groups: if c.prune_groups {
+                    GroupPrune::Delete
+                } else {
+                    GroupPrune::None
+                },
+            },
+            safety: Safety {
+                max_delete_percent: sp(percent),
+                max_delete_count: sp(count),
+            },
+            protected: Protected {
+                users: self.protected_users().into_iter().map(sp).collect(),
+                groups: self.protected_groups().into_iter().map(sp).collect(),
+            },
+            policy: Policy {
+                admin_roles: match c.admin_roles {
+                    0 => Vec::new(),
+                    1 => vec![sp(ROLES[2].to_owned())],
+                    _ => vec![sp(ROLES[2].to_owned()), sp(ROLES[1].to_owned())],
+                },
+                ..Policy::default()
+            },
+        }
+    }
+
+    fn protected_users(&self) -> Vec<String> {
+        self.config
+            .protected_users
+            .iter()
+            .filter(|(i, _)| *i < self.users.len())
+            .map(|&(i, live)| {
+                if live {
+                    self.live_user_name(i)
+                } else {
+                    self.user_name(i)
+                }
+            })
+            .collect()
+    }
+
+    fn protected_groups(&self) -> Vec<String> {
+        self.config
+            .protected_groups
+            .iter()
+            .filter(|(j, _)| *j < self.groups.len())
+            .map(|&(j, live)| {
+                if live {
+                    self.live_group_name(j)
+                } else {
+                    self.group_name(j)
+                }
+            })
+            .collect()
+    }
+
+    /// Whether ownership covers a live object absent from desired state (the oracle for the
+    /// selectors [`World::config`] writes).
+    fn owns(&self, kind: Kind, name: &str, external_id: Option<&str>) -> bool {
+        let name = name.to_lowercase();
+        match kind {
+            Kind::User => match self.config.own_users {
+                0 => false,
+                1 => true,
+                2 => name.ends_with("@x.example"),
+                _ => external_id.is_some_and(|e| e.starts_with("hr-")),
+            },
+            Kind::Group => match self.config.own_groups {
+                0 => false,
+                1 => true,
+                _ => name.starts_with("team"),
+            },
+        }
+    }
+
+    fn is_protected(&self, kind: Kind, name: &str) -> bool {
+        let list = match kind {
+            Kind::User => self.protected_users(),
+            Kind::Group => self.protected_groups(),
+        };
+        list.iter().any(|p| p.eq_ignore_ascii_case(name))
+    }
+
+    fn desired(&self) -> DesiredState {
+        let users: Vec<Spanned<User>> = self
+            .users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.desired.as_ref().map(|a| sp(self.user(i, a))))
+            .collect();
+        let groups: Vec<Spanned<Group>> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(j, s)| s.desired.as_ref().map(|a| sp(self.group(j, a))))
+            .collect();
+        let roles = ROLES
+            .iter()
+            .map(|name| {
+                sp(Role {
+                    name: sp((*name).to_owned()),
+                    description: None,
+                    permissions: None,
+                    inherits: Vec::new(),
+                    allow_denied_permissions: None,
+                })
+            })
+            .collect();
+        let collected = Collected {
+            users,
+            groups,
+            roles,
+            licenses: Vec::new(),
+            config: self.config(),
+            target_span: None,
+        };
+        let sources = SourceMap::new();
+        let errors: Vec<Diagnostic> = validate(&collected, &sources, &NoEnvironment)
+            .into_iter()
+            .filter(Diagnostic::is_error)
+            .collect();
+        assert!(
+            errors.is_empty(),
+            "the generator made invalid desired state: {errors:?}"
+        );
+        DesiredState::new(collected, sources)
+    }
+
+    fn live_contacts(contacts: &[Contact], values: &[&str], kinds: &[&str]) -> Value {
+        Value::Array(
+            contacts
+                .iter()
+                .map(|c| {
+                    let mut v = Map::new();
+                    v.insert("value".into(), Value::from(values[c.value]));
+                    if let Some(k) = c.kind {
+                        v.insert("type".into(), Value::from(kinds[k % kinds.len()]));
+                    }
+                    if let Some(p) = c.primary {
+                        v.insert("primary".into(), Value::from(p));
+                    }
+                    Value::Object(v)
+                })
+                .collect(),
+        )
+    }
+
+    fn live_user_json(&self, i: usize, a: &Attrs) -> Value {
+        let mut doc = Map::new();
+        doc.insert("id".into(), Value::from(format!("lu{i}")));
+        doc.insert("userName".into(), Value::from(self.live_user_name(i)));
+        match a.external_id {
+            1 => doc.insert("externalId".into(), Value::from(format!("hr-{i}"))),
+            2 => doc.insert("externalId".into(), Value::from(format!("hr-{i}-other"))),
+            _ => None,
+        };
+        for (key, w) in [("displayName", a.display_name), ("title", a.title)] {
+            if let Some(w) = w {
+                doc.insert(key.into(), Value::from(WORDS[w]));
+            }
+        }
+        if let Some(active) = a.active {
+            doc.insert("active".into(), Value::from(active));
+        }
+        if let Some(emails) = &a.emails {
+            doc.insert(
+                "emails".into(),
+                Self::live_contacts(emails, &EMAILS, &LIVE_EMAIL_TYPES),
+            );
+        }
+        if let Some(phones) = &a.phones {
+            doc.insert(
+                "phoneNumbers".into(),
+                Self::live_contacts(phones, &PHONES, &LIVE_PHONE_TYPES),
+            );
+        }
+        if let Some(roles) = &a.roles {
+            let roles: Vec<Value> = roles
+                .iter()
+                .map(|&r| json!({"value": LIVE_ROLES[r]}))
+                .collect();
+            doc.insert("roles".into(), Value::Array(roles));
+        }
+        let mut ent = Map::new();
+        for (key, w) in [("department", a.department), ("division", a.division)] {
+            if let Some(w) = w {
+                ent.insert(key.into(), Value::from(WORDS[w]));
+            }
+        }
+        if let Some(n) = a.employee_number {
+            ent.insert(
+                "employeeNumber".into(),
+                Value::from(format!("{:04}", n + 1)),
+            );
+        }
+        if let Some(m) = a.manager {
+            let id = if self.live_user(m) {
+                format!("lu{m}")
+            } else {
+                format!("gone-{m}")
+            };
+            ent.insert("manager".into(), json!({ "value": id }));
+        }
+        if !ent.is_empty() {
+            doc.insert(ENTERPRISE_SCHEMA.into(), Value::Object(ent));
+        }
+        // Something scimctl does not manage, which must survive every plan.
+        doc.insert("nickName".into(), Value::from(format!("nick{i}")));
+        doc.insert("meta".into(), json!({"version": "W/\"1\""}));
+        Value::Object(doc)
+    }
+
+    fn live_group_json(&self, j: usize, a: &GroupAttrs) -> Value {
+        let mut doc = Map::new();
+        doc.insert("id".into(), Value::from(format!("lg{j}")));
+        doc.insert("displayName".into(), Value::from(self.live_group_name(j)));
+        match a.external_id {
+            1 => doc.insert("externalId".into(), Value::from(format!("grp-{j}"))),
+            2 => doc.insert("externalId".into(), Value::from(format!("grp-{j}-other"))),
+            _ => None,
+        };
+        if let Some(w) = a.description {
+            doc.insert("description".into(), Value::from(WORDS[w]));
+        }
+        if let Some(members) = &a.members {
+            let members: Vec<Value> = members
+                .iter()
+                .filter(|&&(is_group, k)| !(is_group && k == j))
+                .map(
+                    |&(is_group, k)| match (is_group, self.live_group(k), self.live_user(k)) {
+                        (true, true, _) => json!({"value": format!("lg{k}"), "type": "Group"}),
+                        (false, _, true) => json!({"value": format!("lu{k}"), "type": "User"}),
+                        // A member id the listing does not have (deleted behind the server's back).
+                        _ => json!({"value": format!("gone-{k}")}),
+                    },
+                )
+                .collect();
+            doc.insert("members".into(), Value::Array(members));
+        }
+        doc.insert("meta".into(), json!({"version": "W/\"1\""}));
+        Value::Object(doc)
+    }
+
+    fn live(&self) -> Snapshot {
+        let users: Vec<Value> = self
+            .users
+            .iter()
+            .enumerate()
+            .filter_map(|(i, s)| s.live.as_ref().map(|a| self.live_user_json(i, a)))
+            .collect();
+        let groups: Vec<Value> = self
+            .groups
+            .iter()
+            .enumerate()
+            .filter_map(|(j, s)| s.live.as_ref().map(|a| self.live_group_json(j, a)))
+            .collect();
+        snapshot(&users, &groups)
+    }
+
+    fn options(&self) -> PlanOptions {
+        PlanOptions {
+            support: match &self.support {
+                None => AttributeSupport::all(),
+                Some(mask) => AttributeSupport::only(
+                    SUPPORTABLE
+                        .iter()
+                        .zip(mask)
+                        .filter(|(_, has)| **has)
+                        .map(|(attr, _)| *attr)
+                        .chain([
+                            (ResourceSchema::User, "userName"),
+                            (ResourceSchema::Group, "displayName"),
+                        ]),
+                ),
+            },
+            allow_deletes: None,
+            actor: self
+                .actor
+                .filter(|&i| i < self.users.len())
+                .map(|i| self.live_user_name(i)),
+        }
+    }
+}
+
+/// A plan as JSON, for failure messages.
+fn show(plan: &Plan) -> String {
+    serde_json::to_string_pretty(plan).unwrap_or_default()
+}
+
+/// What identifies a change across two plans.
+fn identity(c: &Change) -> (Action, Kind, String, Option<String>) {
+    (c.action, c.kind, c.key.to_lowercase(), c.id.clone())
+}
+
+/// Plans, treating an ambiguity as a legitimate outcome (`None`) that must list its problems.
+fn first_plan(
+    desired: &DesiredState,
+    live: &Snapshot,
+    options: &PlanOptions,
+) -> Result<Option<Plan>, TestCaseError> {
+    match plan(desired, live, options) {
+        Ok(p) => Ok(Some(p)),
+        Err(PlanError::Ambiguous(problems)) => {
+            prop_assert!(!problems.is_empty(), "an ambiguity lists its problems");
+            Ok(None)
+        }
+        Err(e) => Err(TestCaseError::fail(format!("planning failed: {e}"))),
+    }
+}
+
+/// The attributes of a desired object that YAML writes, as edits name them.
+fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'static str>> {
+    match kind {
+        Kind::User => {
+            let u = desired.user(key)?;
+            let mut out = HashSet::from(["userName"]);
+            for (name, set) in [
+                ("displayName", u.display_name.is_some()),
+                ("externalId", u.external_id.is_some()),
+                ("active", u.active.is_some()),
+                ("title", u.title.is_some()),
+                ("emails", u.emails.is_some()),
+                ("phoneNumbers", u.phone_numbers.is_some()),
+                ("department", u.department.is_some()),
+                ("division", u.division.is_some()),
+                ("employeeNumber", u.employee_number.is_some()),
+                ("manager", u.manager.is_some()),
+                ("roles", u.roles.is_some()),
+            ] {
+                if set {
+                    out.insert(name);
+                }
+            }
+            Some(out)
+        }
+        Kind::Group => {
+            let g = desired.group(key)?;
+            let mut out = HashSet::from(["displayName"]);
+            if g.external_id.is_some() {
+                out.insert("externalId");
+            }
+            if g.description.is_some() {
+                out.insert("description");
+            }
+            if desired.memberships().contains_key(&g.display_name.value) {
+                out.insert("members");
+            }
+            Some(out)
+        }
+    }
+}
+
+fn edit_attribute(edit: &Edit) -> &'static str {
+    match edit {
+        Edit::Set { attr, .. } => attr.name(),
+        Edit::SetManager { .. } => "manager",
+        Edit::Add { attr, .. }
+        | Edit::Replace { attr, .. }
+        | Edit::Remove { attr, .. }
+        | Edit::ReplaceAll { attr, .. } => attr.name(),
+        Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+
+    // Idempotence: after a conforming server applies a plan, planning again finds nothing,
+    // unless a safety rule held changes back; then exactly those remain.
+    #[test]
+    fn replanning_after_apply_is_empty(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(first) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let after = simulate(&first, &live);
+        let second = plan(&desired, &after, &options)
+            .map_err(|e| TestCaseError::fail(format!("replanning failed: {e}")))?;
+        let held: Vec<_> = first
+            .changes
+            .iter()
+            .filter(|c| c.blocked.is_some())
+            .map(identity)
+            .collect();
+        if held.is_empty() {
+            prop_assert!(
+                second.is_empty(),
+                "not idempotent.\nfirst plan: {}\nsecond plan: {}",
+                show(&first),
+                show(&second)
+            );
+        } else {
+            // Only what takes something away is ever held back.
+            for c in first.changes.iter().filter(|c| c.blocked.is_some()) {
+                let takes_role = c
+                    .edits
+                    .iter()
+                    .any(|e| matches!(e, Edit::Remove { attr: Multi::Roles, .. }));
+                prop_assert!(c.action.is_destructive() || takes_role, "{c:?}");
+            }
+            let mut again: Vec<_> = second.changes.iter().map(identity).collect();
+            let mut held = held;
+            again.sort();
+            held.sort();
+            prop_assert_eq!(
+                again,
+                held,
+                "held-back changes should be all that remains.\nfirst plan: {}\nsecond plan: {}",
+                show(&first),
+                show(&second)
+            );
+        }
+    }
+
+    // Ownership and protection: every change (blocked ones too, since --allow-deletes may
+    // release them) is to a desired object or to an owned, unprotected live one, and no group
+    // loses a protected member.
+    #[test]
+    fn never_touches_unowned_or_protected(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let find = |kind: Kind, id: &str| -> Option<(String, Option<String>)> {
+            match kind {
+                Kind::User => live
+                    .users
+                    .iter()
+                    .find(|u| u.id() == Some(id))
+                    .map(|u| (u.natural_key().to_owned(), u.external_id().map(str::to_owned))),
+                Kind::Group => live
+                    .groups
+                    .iter()
+                    .find(|g| g.id() == Some(id))
+                    .map(|g| (g.natural_key().to_owned(), g.external_id().map(str::to_owned))),
+            }
+        };
+        for c in &plan.changes {
+            let in_desired = match c.kind {
+                Kind::User => desired.user(&c.key).is_some(),
+                Kind::Group => desired.group(&c.key).is_some(),
+            };
+            let Some(id) = &c.id else {
+                prop_assert!(c.action == Action::Create && in_desired, "{c:?}");
+                continue;
+            };
+            let live_object = find(c.kind, id);
+            prop_assert!(live_object.is_some(), "the plan writes {} {id}, not live", c.kind);
+            let (name, external_id) = live_object.unwrap_or_default();
+            prop_assert!(
+                !world.is_protected(c.kind, &name) && !world.is_protected(c.kind, &c.key),
+                "protected {} {name:?} is changed: {}",
+                c.kind,
+                show(&plan)
+            );
+            match c.source {
+                Source::Absent => prop_assert!(
+                    c.action.is_destructive()
+                        && world.owns(c.kind, &name, external_id.as_deref()),
+                    "{} {name:?} is pruned outside ownership: {}",
+                    c.kind,
+                    show(&plan)
+                ),
+                Source::Yaml { .. } => prop_assert!(in_desired, "{c:?}"),
+            }
+            for edit in &c.edits {
+                if let Edit::RemoveMembers { members } = edit {
+                    for m in members {
+                        let id = m.id.as_deref().unwrap_or_default();
+                        if let Some((name, _)) = find(m.kind, id) {
+                            prop_assert!(
+                                !world.is_protected(m.kind, &name),
+                                "protected {} {name:?} loses a membership: {}",
+                                m.kind,
+                                show(&plan)
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    // Only attributes written in YAML are managed, and an additive collection never loses a
+    // value: patches of desired objects edit only what YAML writes.
+    #[test]
+    fn edits_only_touch_attributes_written_in_yaml(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let config = &desired.config.collections;
+        for c in plan.changes.iter().filter(|c| matches!(c.source, Source::Yaml { .. })) {
+            let allowed = written(&desired, c.kind, &c.key);
+            prop_assert!(allowed.is_some(), "{} {} is not desired", c.kind, c.key);
+            let allowed = allowed.unwrap_or_default();
+            for edit in &c.edits {
+                let attr = edit_attribute(edit);
+                prop_assert!(
+                    allowed.contains(attr),
+                    "{} {} edits {attr}, which YAML does not write: {}",
+                    c.kind,
+                    c.key,
+                    show(&plan)
+                );
+                let removes_role = matches!(edit, Edit::Remove { attr: Multi::Roles, .. });
+                prop_assert!(
+                    !removes_role || config.user_roles == CollectionMode::Authoritative,
+                    "additive roles lose a value: {}",
+                    show(&plan)
+                );
+                let removes_member = matches!(edit, Edit::RemoveMembers { .. });
+                prop_assert!(
+                    !removes_member || config.group_members == CollectionMode::Authoritative,
+                    "additive members lose a value: {}",
+                    show(&plan)
+                );
+            }
+        }
+    }
+
+    // The last-admin guard: an admin role with an active holder before the plan still has
+    // one after it is applied.
+    #[test]
+    fn admin_roles_keep_an_active_holder(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let after = simulate(&plan, &live);
+        let held = |tenant: &Snapshot, role: &str| {
+            tenant.users.iter().any(|u| {
+                let user = u.parse().expect("live users parse");
+                user.active != Some(false)
+                    && user.roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
+            })
+        };
+        for role in desired.config.policy.admin_roles.iter().map(|r| r.value.as_str()) {
+            prop_assert!(
+                !held(&live, role) || held(&after, role),
+                "admin role {role} lost its last active holder: {}",
+                show(&plan)
+            );
+        }
+    }
+
+    // A plan depends on what the tenant holds, not on the order the server lists it in, and
+    // survives being saved and read back.
+    #[test]
+    fn plans_are_stable_and_round_trip(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let mut reversed = live.clone();
+        reversed.users.reverse();
+        reversed.groups.reverse();
+        let again = crate::plan::plan(&desired, &reversed, &options)
+            .map_err(|e| TestCaseError::fail(format!("reordered listing: {e}")))?;
+        prop_assert_eq!(&again, &plan, "listing order changed the plan");
+        let doc = crate::plan::saved::PlanDocument::new(&plan, "0".repeat(64));
+        let text = serde_json::to_string(&doc).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let read = crate::plan::saved::PlanDocument::from_json(&text)
+            .map_err(|e| TestCaseError::fail(format!("{e}: {text}")))?;
+        prop_assert_eq!(read.plan(), plan);
+    }
+
+    // Desired state applied to an empty tenant is exactly desired state: planning it again
+    // against the result finds every object as desired.
+    #[test]
+    fn desired_applied_to_empty_tenant_needs_nothing(world in world()) {
+        let (desired, options) = (world.desired(), world.options());
+        let empty = Snapshot::default();
+        let fresh = plan(&desired, &empty, &options)
+            .map_err(|e| TestCaseError::fail(format!("planning against nothing failed: {e}")))?;
+        prop_assert_eq!(fresh.changes.len(), desired.users.len() + desired.groups.len());
+        prop_assert!(
+            fresh.changes.iter().all(|c| c.action == Action::Create && c.blocked.is_none()),
+            "{}",
+            show(&fresh)
+        );
+        let as_live = simulate(&fresh, &empty);
+        let again = plan(&desired, &as_live, &options)
+            .map_err(|e| TestCaseError::fail(format!("planning against d-as-live failed: {e}")))?;
+        prop_assert!(again.is_empty(), "first: {}\nagain: {}", show(&fresh), show(&again));
+        prop_assert_eq!(again.unchanged, desired.users.len() + desired.groups.len());
+    }
+}
+
+// The generators reach what the properties are about: without this, a change to them could
+// leave the properties passing on nothing but trivial worlds.
+#[test]
+fn worlds_cover_the_interesting_cases() {
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{Config, TestRunner};
+    use std::collections::BTreeMap;
+
+    let mut runner = TestRunner::new_with_rng(
+        Config::default(),
+        proptest::test_runner::TestRng::deterministic_rng(
+            proptest::test_runner::RngAlgorithm::ChaCha,
+        ),
+    );
+    let strategy = world();
+    let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+    for _ in 0..400 {
+        let world = strategy.new_tree(&mut runner).expect("a world").current();
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Ok(plan) = plan(&desired, &live, &options) else {
+            *seen.entry("ambiguous").or_default() += 1;
+            continue;
+        };
+        let mut note = |what| *seen.entry(what).or_default() += 1;
+        for c in &plan.changes {
+            note(match (c.action, c.kind) {
+                (Action::Create, Kind::User) => "create user",
+                (Action::Create, Kind::Group) => "create group",
+                (Action::Patch, Kind::User) => "patch user",
+                (Action::Patch, Kind::Group) => "patch group",
+                (Action::Deactivate, _) => "deactivate",
+                (Action::Delete, Kind::User) => "delete user",
+                (Action::Delete, Kind::Group) => "delete group",
+            });
+            if c.blocked.is_some() {
+                note("blocked");
+            }
+            for e in &c.edits {
+                note(match e {
+                    Edit::Set { attr, .. } if attr.name() == "userName" && c.id.is_some() => {
+                        "rename user"
+                    }
+                    Edit::Set { attr, .. }
+                        if attr.name() == "displayName"
+                            && c.kind == Kind::Group
+                            && c.id.is_some() =>
+                    {
+                        "rename group"
+                    }
+                    Edit::Set { .. } => "set",
+                    Edit::SetManager { .. } => "manager",
+                    Edit::Add { .. } => "add value",
+                    Edit::Replace { .. } => "replace value",
+                    Edit::Remove { .. } => "remove value",
+                    Edit::ReplaceAll { .. } => "replace all values",
+                    Edit::AddMembers { .. } => "add members",
+                    Edit::RemoveMembers { .. } => "remove members",
+                });
+            }
+        }
+        for w in &plan.warnings {
+            if w.message.contains("is protected") {
+                note("protected warning");
+            } else if w.message.contains("not managed on this target") {
+                note("unsupported warning");
+            }
+        }
+        if plan.is_empty() {
+            note("empty plan");
+        }
+    }
+    for what in [
+        "ambiguous",
+        "create user",
+        "create group",
+        "patch user",
+        "patch group",
+        "deactivate",
+        "delete user",
+        "delete group",
+        "blocked",
+        "rename user",
+        "rename group",
+        "set",
+        "manager",
+        "add value",
+        "replace value",
+        "remove value",
+        "replace all values",
+        "add members",
+        "remove members",
+        "protected warning",
+        "unsupported warning",
+        "empty plan",
+    ] {
+        assert!(
+            seen.get(what).copied().unwrap_or(0) > 0,
+            "no world had {what}: {seen:?}"
+        );
+    }
+}
