@@ -928,7 +928,15 @@ fn edit_attribute(edit: &Edit) -> &'static str {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // Failing seeds are kept beside this file (`properties.proptest-regressions`), not in a
+    // top-level directory, and replayed on every run.
+    #![proptest_config(ProptestConfig {
+        cases: 192,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     // Idempotence: after a conforming server applies a plan, planning again finds nothing,
     // unless a safety rule held changes back; then exactly those remain.
