@@ -7,6 +7,7 @@
 
 mod diagnostic;
 mod document;
+mod names;
 mod state;
 pub mod validate;
 pub mod yaml;
@@ -148,7 +149,8 @@ pub fn load_dir_with(
         }
     }
 
-    diagnostics.extend(validate::validate(&collected, &sources, env));
+    let (found, indexes) = validate::check(&collected, &sources, env);
+    diagnostics.extend(found);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
@@ -157,7 +159,7 @@ pub fn load_dir_with(
         all.extend(warnings);
         return Err(LoadError::Invalid(Report::new(sources, all)));
     }
-    let state = DesiredState::new(collected, sources.clone());
+    let state = DesiredState::new(collected, sources.clone(), indexes);
     Ok(Loaded {
         state,
         warnings: Report::new(sources, warnings),
