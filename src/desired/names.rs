@@ -47,8 +47,9 @@ impl NameIndex {
         matching: Matching,
         name: impl Fn(usize) -> Option<&'n str>,
     ) -> (NameIndex, Vec<(usize, usize)>) {
-        // At most three quarters full, so that probe sequences stay short.
-        let size = (count + count / 3 + 1).next_power_of_two();
+        // At most four fifths full: probe sequences stay a few slots long, and 100,000 names
+        // fit in 131,072 slots (1 MiB).
+        let size = (count + count / 4 + 1).next_power_of_two();
         let mut index = NameIndex {
             slots: vec![
                 Slot {
