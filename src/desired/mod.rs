@@ -252,10 +252,11 @@ fn parse_one(path: &Path, id: FileId, limits: Limits) -> ParsedFile {
 
 /// Most YAML, in bytes, that threads may have read ahead of the file being merged. Files are
 /// merged in path order as soon as they are parsed, so memory holds the merged state plus the
-/// values of at most this much YAML (plus the one file the merge waits for, whatever its size),
-/// however many files the directory has; 4 MiB is about 9,000 users, and for 100-user files a
-/// lead of 85 files, enough that a slow file rarely stops the other threads.
-const READ_AHEAD_BYTES: u64 = 4 << 20;
+/// entries of at most this much YAML waiting for their turn (plus the file the merge waits for,
+/// whatever its size), however many files the directory has. 16 MiB lets two files of the
+/// largest size be parsed at once, and gives 100-user files a lead of some 350 files, so a
+/// slow file rarely stops the other threads.
+const READ_AHEAD_BYTES: u64 = 16 << 20;
 
 /// Parses every file, on as many threads as there are cores when there is enough to share,
 /// and hands each result to `merge` in input order, so the merge is deterministic.
