@@ -5,6 +5,7 @@
 use crate::model::{Config, FileId, Group, License, Role, Span, Spanned, User};
 
 use super::diagnostic::Diagnostic;
+use super::intern::{Intern, Interner};
 use super::yaml::{self, Limits, Node, NodeKind};
 
 /// What one resource file contributed.
@@ -139,14 +140,15 @@ fn items<'n, 'a>(
     }
 }
 
-fn collect<T: for<'de> serde::Deserialize<'de>>(
+fn collect<T: for<'de> serde::Deserialize<'de> + Intern>(
     list: &[Node<'_>],
     out: &mut Vec<Spanned<T>>,
+    interner: &mut Interner,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     out.reserve(list.len());
     for node in list {
-        one(node, out, diagnostics);
+        one(node, out, interner, diagnostics);
     }
 }
 
@@ -163,13 +165,17 @@ fn cap(file: FileId, diagnostics: &mut Vec<Diagnostic>) {
 }
 
 /// Deserializes one entry of a top-level list into `out`, or reports why it cannot be read.
-fn one<T: for<'de> serde::Deserialize<'de>>(
+fn one<T: for<'de> serde::Deserialize<'de> + Intern>(
     node: &Node<'_>,
     out: &mut Vec<Spanned<T>>,
+    interner: &mut Interner,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     match yaml::from_node::<Spanned<T>>(node) {
-        Ok(item) => out.push(item),
+        Ok(mut item) => {
+            item.intern(interner);
+            out.push(item);
+        }
         Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message)),
     }
 }
@@ -191,15 +197,16 @@ pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) ->
         }
     };
     let what = "`users`, `groups`, `roles` or `licenses` lists";
+    let interner = &mut Interner::default();
     // (top-level entry, problem) for entries read while parsing.
     let mut streamed: Vec<(usize, Diagnostic)> = Vec::new();
     let mut sink = |entry: usize, key: &Node<'_>, item: Node<'_>| {
         let mut found = Vec::new();
         match key_text(key) {
-            "users" => one(&item, &mut parsed.users, &mut found),
-            "groups" => one(&item, &mut parsed.groups, &mut found),
-            "roles" => one(&item, &mut parsed.roles, &mut found),
-            "licenses" => one(&item, &mut parsed.licenses, &mut found),
+            "users" => one(&item, &mut parsed.users, interner, &mut found),
+            "groups" => one(&item, &mut parsed.groups, interner, &mut found),
+            "roles" => one(&item, &mut parsed.roles, interner, &mut found),
+            "licenses" => one(&item, &mut parsed.licenses, interner, &mut found),
             // Reported below, once, for the key.
             _ => {}
         }
@@ -238,21 +245,25 @@ pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) ->
             "users" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.users,
+                interner,
                 diagnostics,
             ),
             "groups" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.groups,
+                interner,
                 diagnostics,
             ),
             "roles" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.roles,
+                interner,
                 diagnostics,
             ),
             "licenses" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.licenses,
+                interner,
                 diagnostics,
             ),
             other => diagnostics.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
@@ -348,7 +359,7 @@ mod tests {
         assert_eq!(roles[1].name, "Sup");
         assert_eq!(
             roles[1].divisions.as_deref(),
-            Some(&["Home".to_owned()][..])
+            Some(&[crate::model::Text::from("Home")][..])
         );
         assert_eq!((roles[1].span.line, roles[1].span.col), (4, 20));
     }
@@ -385,7 +396,7 @@ mod tests {
             parsed.users[0]
                 .employee_number
                 .as_deref()
-                .map(String::as_str),
+                .map(crate::model::Text::as_str),
             Some("0042")
         );
     }
@@ -536,27 +547,27 @@ mod tests {
             )
                 .prop_map(
                     |(local, display, number, active, roles, skills, generate)| User {
-                        user_name: Spanned::unspanned(format!("{local}@example.com")),
-                        display_name: display.map(Spanned::unspanned),
+                        user_name: Spanned::unspanned(format!("{local}@example.com").into()),
+                        display_name: display.map(|d| Spanned::unspanned(d.into())),
                         external_id: None,
                         active: active.map(Spanned::unspanned),
                         title: None,
                         emails: Some(vec![Spanned::unspanned(Email {
-                            value: format!("{local}@example.com"),
+                            value: format!("{local}@example.com").into(),
                             kind: Some(EmailType::Work),
                             primary: Some(true),
                         })]),
                         phone_numbers: None,
                         department: None,
                         division: None,
-                        employee_number: number.map(Spanned::unspanned),
+                        employee_number: number.map(|n| Spanned::unspanned(n.into())),
                         date_hire: None,
                         manager: None,
                         routing_skills: skills.map(|s| {
                             s.into_iter()
                                 .map(|(name, p)| {
                                     Spanned::unspanned(Proficiency {
-                                        name,
+                                        name: name.into(),
                                         proficiency: f64::from(p),
                                     })
                                 })
@@ -606,14 +617,17 @@ mod tests {
                 ));
                 return parsed;
             };
+            let interner = &mut Interner::default();
             for (key, value) in entries {
                 let name = key_text(key);
                 let d = &mut parsed.diagnostics;
                 match name {
-                    "users" => collect(items(value, name, d), &mut parsed.users, d),
-                    "groups" => collect(items(value, name, d), &mut parsed.groups, d),
-                    "roles" => collect(items(value, name, d), &mut parsed.roles, d),
-                    "licenses" => collect(items(value, name, d), &mut parsed.licenses, d),
+                    "users" => collect(items(value, name, d), &mut parsed.users, interner, d),
+                    "groups" => collect(items(value, name, d), &mut parsed.groups, interner, d),
+                    "roles" => collect(items(value, name, d), &mut parsed.roles, interner, d),
+                    "licenses" => {
+                        collect(items(value, name, d), &mut parsed.licenses, interner, d);
+                    }
                     other => d.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
                 }
             }

@@ -7,6 +7,7 @@
 
 mod diagnostic;
 mod document;
+mod intern;
 mod names;
 mod state;
 pub mod validate;

@@ -99,23 +99,25 @@ impl DesiredState {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for group in &self.groups {
             if let Some(members) = &group.members {
-                let entry = out.entry(group.display_name.value.clone()).or_default();
+                let entry = out
+                    .entry(group.display_name.as_str().to_owned())
+                    .or_default();
                 for member in members {
                     let canonical = self
                         .user(member)
-                        .map(|u| u.user_name.value.clone())
-                        .or_else(|| self.group(member).map(|g| g.display_name.value.clone()))
-                        .unwrap_or_else(|| member.value.clone());
-                    entry.insert(canonical);
+                        .map(|u| u.user_name.as_str())
+                        .or_else(|| self.group(member).map(|g| g.display_name.as_str()))
+                        .unwrap_or(member.as_str());
+                    entry.insert(canonical.to_owned());
                 }
             }
         }
         for user in &self.users {
             for name in user.groups.iter().flatten() {
                 if let Some(group) = self.group(name) {
-                    out.entry(group.display_name.value.clone())
+                    out.entry(group.display_name.as_str().to_owned())
                         .or_default()
-                        .insert(user.user_name.value.clone());
+                        .insert(user.user_name.as_str().to_owned());
                 }
             }
         }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::model::permission::{Permission, RoleIndex, effective_permissions};
 use crate::model::{
     Config, EmailType, Group, License, OwnershipMode, PasswordSource, PhoneNumber, Proficiency,
-    Role, SourceMap, Span, Spanned, Target, User,
+    Role, SourceMap, Span, Spanned, Target, Text, User,
 };
 
 use super::diagnostic::Diagnostic;
@@ -161,7 +161,7 @@ impl Validator<'_> {
             self.error(name.span, msg);
         }
         let (_, duplicates) = NameIndex::build(state.users.len(), Matching::Exact, |i| {
-            state.users[i].external_id.as_deref().map(String::as_str)
+            state.users[i].external_id.as_deref().map(Text::as_str)
         });
         for (i, first) in duplicates {
             let (Some(ext), Some(first)) =
@@ -228,7 +228,7 @@ impl Validator<'_> {
             self.error(name.span, msg);
         }
         let (_, duplicates) = NameIndex::build(state.groups.len(), Matching::Exact, |i| {
-            state.groups[i].external_id.as_deref().map(String::as_str)
+            state.groups[i].external_id.as_deref().map(Text::as_str)
         });
         for (i, first) in duplicates {
             let (Some(ext), Some(first)) = (
@@ -728,7 +728,7 @@ impl Validator<'_> {
         let label = |i: usize| state.groups[i].display_name.value.clone();
         for cycle in find_cycles(&nested) {
             let (last, span) = cycle.closing;
-            let path: Vec<String> = cycle
+            let path: Vec<Text> = cycle
                 .path
                 .iter()
                 .map(|&i| label(i))
@@ -748,7 +748,7 @@ impl Validator<'_> {
             // Report only the outermost group of an over-deep chain: its parents are deeper
             // still, so the roots are exactly the groups nobody contains.
             if chain.len() > max && !is_nested[gi] {
-                let path: Vec<String> = chain.iter().map(|&i| label(i)).collect();
+                let path: Vec<Text> = chain.iter().map(|&i| label(i)).collect();
                 self.error(
                     state.groups[gi].display_name.span,
                     format!(
@@ -814,7 +814,7 @@ impl Validator<'_> {
         }
         for cycle in find_cycles(&edges) {
             let (last, span) = cycle.closing;
-            let path: Vec<String> = cycle
+            let path: Vec<Text> = cycle
                 .path
                 .iter()
                 .map(|&i| state.roles[i].name.value.clone())
