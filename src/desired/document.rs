@@ -5,6 +5,7 @@
 use crate::model::{Config, FileId, Group, License, Role, Span, Spanned, User};
 
 use super::diagnostic::Diagnostic;
+use super::intern::{Intern, Interner};
 use super::yaml::{self, Limits, Node, NodeKind};
 
 /// What one resource file contributed.
@@ -70,7 +71,16 @@ fn parse_root<'t>(
     limits: Limits,
     what: &str,
 ) -> Result<Option<Node<'t>>, Diagnostic> {
-    match yaml::parse(file, text, limits) {
+    check_root(file, yaml::parse(file, text, limits), what)
+}
+
+/// Turns a parse result into the root node, or the diagnostic for a file without data.
+fn check_root<'t>(
+    file: FileId,
+    parsed: Result<Option<Node<'t>>, yaml::SyntaxError>,
+    what: &str,
+) -> Result<Option<Node<'t>>, Diagnostic> {
+    match parsed {
         Err(e) => Err(Diagnostic::error(e.span, e.message)),
         Ok(None) => Err(Diagnostic::error(
             Span::file(file),
@@ -130,17 +140,15 @@ fn items<'n, 'a>(
     }
 }
 
-fn collect<T: for<'de> serde::Deserialize<'de>>(
+fn collect<T: for<'de> serde::Deserialize<'de> + Intern>(
     list: &[Node<'_>],
     out: &mut Vec<Spanned<T>>,
+    interner: &mut Interner,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
     out.reserve(list.len());
     for node in list {
-        match yaml::from_node::<Spanned<T>>(node) {
-            Ok(item) => out.push(item),
-            Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message)),
-        }
+        one(node, out, interner, diagnostics);
     }
 }
 
@@ -156,7 +164,29 @@ fn cap(file: FileId, diagnostics: &mut Vec<Diagnostic>) {
     }
 }
 
+/// Deserializes one entry of a top-level list into `out`, or reports why it cannot be read.
+fn one<T: for<'de> serde::Deserialize<'de> + Intern>(
+    node: &Node<'_>,
+    out: &mut Vec<Spanned<T>>,
+    interner: &mut Interner,
+    diagnostics: &mut Vec<Diagnostic>,
+) {
+    match yaml::from_node::<Spanned<T>>(node) {
+        Ok(mut item) => {
+            item.intern(interner);
+            out.push(item);
+        }
+        Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message)),
+    }
+}
+
 /// Reads a resource file: any of the top-level lists `users`, `groups`, `roles`, `licenses`.
+///
+/// Entries are read while the file is parsed, one at a time (see [`yaml::parse_streaming`]),
+/// so a large file never holds the nodes of all its users at once. Their problems wait in
+/// `streamed` until the file has parsed: a syntax error anywhere makes the file's only
+/// problem that error, and the rest are reported in document order with those found on the
+/// top-level keys.
 pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) -> ParsedFile {
     let mut parsed = ParsedFile::default();
     let text = match decode(file, bytes) {
@@ -167,10 +197,28 @@ pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) ->
         }
     };
     let what = "`users`, `groups`, `roles` or `licenses` lists";
-    let root = match parse_root(file, text, limits, what) {
+    let interner = &mut Interner::default();
+    // (top-level entry, problem) for entries read while parsing.
+    let mut streamed: Vec<(usize, Diagnostic)> = Vec::new();
+    let mut sink = |entry: usize, key: &Node<'_>, item: Node<'_>| {
+        let mut found = Vec::new();
+        match key_text(key) {
+            "users" => one(&item, &mut parsed.users, interner, &mut found),
+            "groups" => one(&item, &mut parsed.groups, interner, &mut found),
+            "roles" => one(&item, &mut parsed.roles, interner, &mut found),
+            "licenses" => one(&item, &mut parsed.licenses, interner, &mut found),
+            // Reported below, once, for the key.
+            _ => {}
+        }
+        streamed.extend(found.into_iter().map(|d| (entry, d)));
+    };
+    let root = yaml::parse_streaming(file, text, limits, &mut sink);
+    let root = match check_root(file, root, what) {
         Ok(Some(root)) => root,
         Ok(None) => return parsed,
         Err(d) => {
+            // Nothing read from a file that does not parse is kept.
+            parsed = ParsedFile::default();
             parsed.diagnostics.push(d);
             return parsed;
         }
@@ -185,28 +233,37 @@ pub(crate) fn parse_resource_file(file: FileId, bytes: &[u8], limits: Limits) ->
         ));
         return parsed;
     };
-    for (key, value) in entries {
+    let mut streamed = streamed.into_iter().peekable();
+    for (entry, (key, value)) in entries.iter().enumerate() {
         let name = key_text(key);
         let diagnostics = &mut parsed.diagnostics;
+        while let Some((_, d)) = streamed.next_if(|(e, _)| *e == entry) {
+            diagnostics.push(d);
+        }
+        // Lists that were not streamed (anchored, or repeated by an alias) are read here.
         match name {
             "users" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.users,
+                interner,
                 diagnostics,
             ),
             "groups" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.groups,
+                interner,
                 diagnostics,
             ),
             "roles" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.roles,
+                interner,
                 diagnostics,
             ),
             "licenses" => collect(
                 items(value, name, diagnostics),
                 &mut parsed.licenses,
+                interner,
                 diagnostics,
             ),
             other => diagnostics.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
@@ -302,7 +359,7 @@ mod tests {
         assert_eq!(roles[1].name, "Sup");
         assert_eq!(
             roles[1].divisions.as_deref(),
-            Some(&["Home".to_owned()][..])
+            Some(&[crate::model::Text::from("Home")][..])
         );
         assert_eq!((roles[1].span.line, roles[1].span.col), (4, 20));
     }
@@ -339,7 +396,7 @@ mod tests {
             parsed.users[0]
                 .employee_number
                 .as_deref()
-                .map(String::as_str),
+                .map(crate::model::Text::as_str),
             Some("0042")
         );
     }
@@ -415,6 +472,8 @@ mod tests {
     }
 
     mod fuzz {
+        use std::fmt::Write as _;
+
         use proptest::prelude::*;
 
         use super::super::*;
@@ -488,27 +547,27 @@ mod tests {
             )
                 .prop_map(
                     |(local, display, number, active, roles, skills, generate)| User {
-                        user_name: Spanned::unspanned(format!("{local}@example.com")),
-                        display_name: display.map(Spanned::unspanned),
+                        user_name: Spanned::unspanned(format!("{local}@example.com").into()),
+                        display_name: display.map(|d| Spanned::unspanned(d.into())),
                         external_id: None,
                         active: active.map(Spanned::unspanned),
                         title: None,
                         emails: Some(vec![Spanned::unspanned(Email {
-                            value: format!("{local}@example.com"),
+                            value: format!("{local}@example.com").into(),
                             kind: Some(EmailType::Work),
                             primary: Some(true),
                         })]),
                         phone_numbers: None,
                         department: None,
                         division: None,
-                        employee_number: number.map(Spanned::unspanned),
+                        employee_number: number.map(|n| Spanned::unspanned(n.into())),
                         date_hire: None,
                         manager: None,
                         routing_skills: skills.map(|s| {
                             s.into_iter()
                                 .map(|(name, p)| {
                                     Spanned::unspanned(Proficiency {
-                                        name,
+                                        name: name.into(),
                                         proficiency: f64::from(p),
                                     })
                                 })
@@ -526,6 +585,112 @@ mod tests {
                         previously: Vec::new(),
                     },
                 )
+        }
+
+        /// The loader before entries were read while parsing: the whole tree first, then each
+        /// entry. Reading while parsing must give exactly the same values and problems.
+        fn whole_tree(file: FileId, bytes: &[u8], limits: Limits) -> ParsedFile {
+            let mut parsed = ParsedFile::default();
+            let text = match decode(file, bytes) {
+                Ok(text) => text,
+                Err(d) => {
+                    parsed.diagnostics.push(d);
+                    return parsed;
+                }
+            };
+            let what = "`users`, `groups`, `roles` or `licenses` lists";
+            let root = match parse_root(file, text, limits, what) {
+                Ok(Some(root)) => root,
+                Ok(None) => return parsed,
+                Err(d) => {
+                    parsed.diagnostics.push(d);
+                    return parsed;
+                }
+            };
+            let NodeKind::Map(entries) = &root.kind else {
+                parsed.diagnostics.push(Diagnostic::error(
+                    root.span,
+                    format!(
+                        "expected a mapping with {what} at the top level, found {}",
+                        root.describe()
+                    ),
+                ));
+                return parsed;
+            };
+            let interner = &mut Interner::default();
+            for (key, value) in entries {
+                let name = key_text(key);
+                let d = &mut parsed.diagnostics;
+                match name {
+                    "users" => collect(items(value, name, d), &mut parsed.users, interner, d),
+                    "groups" => collect(items(value, name, d), &mut parsed.groups, interner, d),
+                    "roles" => collect(items(value, name, d), &mut parsed.roles, interner, d),
+                    "licenses" => {
+                        collect(items(value, name, d), &mut parsed.licenses, interner, d);
+                    }
+                    other => d.push(unknown_key(other, RESOURCE_KEYS, key.span, "resource")),
+                }
+            }
+            cap(file, &mut parsed.diagnostics);
+            parsed
+        }
+
+        /// Everything a parse produced, spans included.
+        fn outcome(parsed: &ParsedFile) -> String {
+            format!(
+                "{:?}\n{:?}\n{:?}\n{:?}\n{:?}",
+                parsed.diagnostics, parsed.users, parsed.groups, parsed.roles, parsed.licenses
+            )
+        }
+
+        /// Top-level entries built from lists, anchors, aliases, wrong shapes and broken entries:
+        /// mostly documents that parse, some that do not (an alias before its anchor).
+        fn entries() -> impl Strategy<Value = String> {
+            let keys = proptest::sample::subsequence(
+                vec!["users", "groups", "roles", "licenses", "user", "target"],
+                1..=6,
+            )
+            .prop_shuffle();
+            let item = prop_oneof![
+                8 => Just("{userName: a@x.example}"),
+                4 => Just("{userName: b@x.example, title: Agent, roles: [Agent, agent]}"),
+                2 => Just("{userName: c@x.example, bogus: 1}"),
+                2 => Just("{displayName: Team, members: [a@x.example]}"),
+                2 => Just("{name: Agent, permissions: ['a:b:c']}"),
+                2 => Just("{name: Std, allowedRoles: [Agent]}"),
+                2 => Just("&i {userName: d@x.example}"),
+                1 => Just("*i"),
+                1 => Just("{userName: e@x.example, roles: [Agent], title: Agent}"),
+                1 => Just("5"),
+                1 => Just("[1, 2]"),
+                1 => Just("{}"),
+            ];
+            let value = (
+                proptest::collection::vec(item, 0..5),
+                prop_oneof![4 => Just(""), 1 => Just("&l ")],
+                prop_oneof![1 => Just(0_u8), 1 => Just(1), 6 => Just(2), 12 => Just(3)],
+            )
+                .prop_map(|(items, anchor, shape)| match shape {
+                    0 => " *l".to_owned(),
+                    1 => " 7".to_owned(),
+                    2 => format!(" {anchor}[{}]", items.join(", ")),
+                    _ => items.iter().fold(format!(" {anchor}\n"), |mut out, i| {
+                        let _ = writeln!(out, "  - {i}");
+                        out
+                    }),
+                });
+            keys.prop_flat_map(move |keys| {
+                let n = keys.len();
+                (Just(keys), proptest::collection::vec(value.clone(), n))
+            })
+            .prop_map(|(keys, values)| {
+                keys.into_iter()
+                    .zip(values)
+                    .fold(String::new(), |mut out, (k, v)| {
+                        let _ = writeln!(out, "{k}:{v}");
+                        out
+                    })
+            })
         }
 
         proptest! {
@@ -547,6 +712,17 @@ mod tests {
                 for d in &parsed.diagnostics {
                     prop_assert_eq!(d.span.file, F);
                     prop_assert!(!d.message.is_empty());
+                }
+            }
+
+            // Reading entries while parsing changes nothing: same values, spans and problems, in
+            // the same order, as reading the whole tree first (also for hostile soup).
+            #[test]
+            fn streaming_matches_whole_tree(text in entries(), soup in soup()) {
+                for text in [&text, &soup] {
+                    let streamed = parse_resource_file(F, text.as_bytes(), Limits::DEFAULT);
+                    let whole = whole_tree(F, text.as_bytes(), Limits::DEFAULT);
+                    prop_assert_eq!(outcome(&streamed), outcome(&whole), "{}", text);
                 }
             }
 

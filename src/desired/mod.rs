@@ -7,14 +7,18 @@
 
 mod diagnostic;
 mod document;
+mod intern;
+mod names;
 mod state;
 pub mod validate;
 pub mod yaml;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
 pub use diagnostic::{Diagnostic, JsonDiagnostic, MAX_TEXT_LINES, Report, Severity};
 pub use state::{Counts, DesiredState};
@@ -120,15 +124,19 @@ pub fn load_dir_with(
         .find(|p| p.is_file());
     let ids: Vec<FileId> = files.iter().map(|p| sources.add(p.clone())).collect();
 
-    let parsed = parse_all(&files, &ids, limits);
     let mut collected = Collected::default();
-    for file in parsed {
+    parse_all(&files, &ids, limits, READ_AHEAD_BYTES, |file| {
         collected.users.extend(file.users);
         collected.groups.extend(file.groups);
         collected.roles.extend(file.roles);
         collected.licenses.extend(file.licenses);
         diagnostics.extend(file.diagnostics);
-    }
+    });
+    // The lists grew by doubling; what stays loaded should not keep the spare room.
+    collected.users.shrink_to_fit();
+    collected.groups.shrink_to_fit();
+    collected.roles.shrink_to_fit();
+    collected.licenses.shrink_to_fit();
     if let Some(path) = config_path {
         let id = sources.add(path.clone());
         match read_limited(&path, limits) {
@@ -142,7 +150,8 @@ pub fn load_dir_with(
         }
     }
 
-    diagnostics.extend(validate::validate(&collected, &sources, env));
+    let (found, indexes) = validate::check(&collected, &sources, env);
+    diagnostics.extend(found);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
@@ -151,7 +160,7 @@ pub fn load_dir_with(
         all.extend(warnings);
         return Err(LoadError::Invalid(Report::new(sources, all)));
     }
-    let state = DesiredState::new(collected, sources.clone());
+    let state = DesiredState::new(collected, sources.clone(), indexes);
     Ok(Loaded {
         state,
         warnings: Report::new(sources, warnings),
@@ -194,14 +203,15 @@ pub(crate) fn load_texts(files: &[(&str, &str)]) -> Result<Loaded, LoadError> {
             diagnostics.extend(parsed.diagnostics);
         }
     }
-    diagnostics.extend(validate::validate(&collected, &sources, &Empty));
+    let (found, indexes) = validate::check(&collected, &sources, &Empty);
+    diagnostics.extend(found);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
     if !errors.is_empty() {
         return Err(LoadError::Invalid(Report::new(sources, errors)));
     }
     Ok(Loaded {
-        state: DesiredState::new(collected, sources.clone()),
+        state: DesiredState::new(collected, sources.clone(), indexes),
         warnings: Report::new(sources, warnings),
     })
 }
@@ -290,45 +300,247 @@ fn parse_one(path: &Path, id: FileId, limits: Limits) -> ParsedFile {
     }
 }
 
-/// Parses every file, on as many threads as there are cores when there is enough to share.
-/// Results come back in input order, so the merge is deterministic.
-fn parse_all(files: &[PathBuf], ids: &[FileId], limits: Limits) -> Vec<ParsedFile> {
+/// Most YAML, in bytes, that threads may have read ahead of the file being merged. Files are
+/// merged in path order as soon as they are parsed, so memory holds the merged state plus the
+/// entries of at most this much YAML waiting for their turn (plus the file the merge waits for,
+/// whatever its size), however many files the directory has. 16 MiB lets two files of the
+/// largest size be parsed at once, and gives 100-user files a lead of some 350 files, so a
+/// slow file rarely stops the other threads.
+const READ_AHEAD_BYTES: u64 = 16 << 20;
+
+/// Parses every file, on as many threads as there are cores when there is enough to share,
+/// and hands each result to `merge` in input order, so the merge is deterministic.
+///
+/// Each result is merged and dropped as soon as it and every file before it are done, so no
+/// list of every file's values is ever built; threads wait rather than read more than
+/// `read_ahead` bytes ahead of the merge ([`READ_AHEAD_BYTES`] when loading).
+fn parse_all(
+    files: &[PathBuf],
+    ids: &[FileId],
+    limits: Limits,
+    read_ahead: u64,
+    mut merge: impl FnMut(ParsedFile),
+) {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(8)
         .min(files.len() / 2)
         .max(1);
     if threads == 1 {
-        return files
-            .iter()
-            .zip(ids)
-            .map(|(p, id)| parse_one(p, *id, limits))
-            .collect();
+        for (path, id) in files.iter().zip(ids) {
+            merge(parse_one(path, *id, limits));
+        }
+        return;
     }
     let next = AtomicUsize::new(0);
-    let mut slots: Vec<(usize, ParsedFile)> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (0..threads)
-            .map(|_| {
-                scope.spawn(|| {
-                    let mut done = Vec::new();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(path) = files.get(i) else { break };
-                        done.push((i, parse_one(path, ids[i], limits)));
+    let gate = Gate::new(read_ahead);
+    let (sender, receiver) = mpsc::channel::<(usize, u64, ParsedFile)>();
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            let sender = sender.clone();
+            let (next, gate) = (&next, &gate);
+            scope.spawn(move || {
+                // A panicking worker stops the others, so the merge below cannot wait forever.
+                let _stop = gate.stop_on_drop_if_panicking();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(path) = files.get(i) else { break };
+                    // A file that cannot be read costs nothing ahead; parsing reports it.
+                    let bytes = fs::metadata(path).map_or(0, |m| m.len());
+                    if !gate.admit(i, bytes) {
+                        break;
                     }
-                    done
-                })
+                    if sender
+                        .send((i, bytes, parse_one(path, ids[i], limits)))
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+            });
+        }
+        drop(sender);
+        // A panic in `merge` must release the workers too, or the scope would never end.
+        let _stop = gate.stop_on_drop_if_panicking();
+        let mut waiting: BTreeMap<usize, (u64, ParsedFile)> = BTreeMap::new();
+        let mut merged = 0;
+        while merged < files.len() {
+            let (bytes, parsed) = if let Some(ready) = waiting.remove(&merged) {
+                ready
+            } else {
+                // Every sender gone before the last file: a worker panicked; the scope
+                // re-raises that panic once it has joined the threads.
+                let Ok((i, bytes, parsed)) = receiver.recv() else {
+                    break;
+                };
+                if i != merged {
+                    waiting.insert(i, (bytes, parsed));
+                    continue;
+                }
+                (bytes, parsed)
+            };
+            merge(parsed);
+            merged += 1;
+            gate.merged(merged, bytes);
+        }
+    });
+}
+
+/// Keeps parsing threads within a byte budget of the merge.
+struct Gate {
+    budget: u64,
+    state: Mutex<GateState>,
+    progress: Condvar,
+}
+
+#[derive(Debug)]
+struct GateState {
+    /// Files merged so far: the next file to merge is this index.
+    merged: usize,
+    /// Bytes of the files admitted and not merged yet.
+    ahead: u64,
+    /// Everything must stop (a thread panicked).
+    stopped: bool,
+}
+
+impl Gate {
+    fn new(budget: u64) -> Gate {
+        Gate {
+            budget,
+            state: Mutex::new(GateState {
+                merged: 0,
+                ahead: 0,
+                stopped: false,
+            }),
+            progress: Condvar::new(),
+        }
+    }
+
+    /// Waits until file `index` of `bytes` may be parsed: it is the next file to merge, or it
+    /// fits in the budget with the files already ahead. `false` when parsing must stop instead.
+    fn admit(&self, index: usize, bytes: u64) -> bool {
+        let mut state = self.lock();
+        loop {
+            if state.stopped {
+                return false;
+            }
+            if index == state.merged || state.ahead.saturating_add(bytes) <= self.budget {
+                state.ahead = state.ahead.saturating_add(bytes);
+                return true;
+            }
+            state = self
+                .progress
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+
+    /// Records that `count` files are merged, the last of them `bytes` long.
+    fn merged(&self, count: usize, bytes: u64) {
+        let mut state = self.lock();
+        state.merged = count;
+        state.ahead = state.ahead.saturating_sub(bytes);
+        self.progress.notify_all();
+    }
+
+    fn stop(&self) {
+        self.lock().stopped = true;
+        self.progress.notify_all();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, GateState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// A guard that stops everything if it is dropped by a panic.
+    fn stop_on_drop_if_panicking(&self) -> StopOnPanic<'_> {
+        StopOnPanic(self)
+    }
+}
+
+struct StopOnPanic<'g>(&'g Gate);
+
+impl Drop for StopOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.stop();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Files come back in input order whatever thread parsed them, each exactly once, also
+    // when the read-ahead budget holds threads back: none, one file (about 30 bytes), or
+    // every file.
+    #[test]
+    fn parse_all_merges_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        let mut sources = SourceMap::new();
+        for i in 0..57 {
+            let path = dir.path().join(format!("r{i:02}.yaml"));
+            fs::write(&path, format!("roles:\n  - name: role-{i}\n")).unwrap();
+            files.push(path);
+        }
+        let ids: Vec<FileId> = files.iter().map(|p| sources.add(p.clone())).collect();
+        let expected: Vec<String> = (0..57).map(|i| format!("role-{i}")).collect();
+        for read_ahead in [0, 40, READ_AHEAD_BYTES] {
+            let mut names = Vec::new();
+            parse_all(&files, &ids, Limits::DEFAULT, read_ahead, |file| {
+                assert!(file.diagnostics.is_empty(), "{:?}", file.diagnostics);
+                names.extend(file.roles.into_iter().map(|r| r.value.name.value));
+            });
+            assert_eq!(names, expected, "read_ahead {read_ahead}");
+        }
+    }
+
+    // A panic while merging reaches the caller instead of leaving parsing threads waiting.
+    #[test]
+    fn a_panicking_merge_does_not_hang() {
+        let dir = tempfile::tempdir().unwrap();
+        let files: Vec<PathBuf> = (0..40)
+            .map(|i| {
+                let path = dir.path().join(format!("r{i:02}.yaml"));
+                fs::write(&path, "roles: []\n").unwrap();
+                path
             })
             .collect();
-        workers
-            .into_iter()
-            .flat_map(|w| {
-                // A worker only panics on a bug; surface it rather than lose files silently.
-                w.join()
-                    .unwrap_or_else(|payload| std::panic::resume_unwind(payload))
-            })
-            .collect()
-    });
-    slots.sort_by_key(|(i, _)| *i);
-    slots.into_iter().map(|(_, parsed)| parsed).collect()
+        let ids: Vec<FileId> = (0..40).map(FileId).collect();
+        let result = std::panic::catch_unwind(|| {
+            parse_all(&files, &ids, Limits::DEFAULT, 64, |_| {
+                panic!("merge failed")
+            });
+        });
+        assert!(result.is_err());
+    }
+
+    // The gate admits files while they fit in the budget, always admits the file the merge
+    // waits for, and releases every waiter when told to stop.
+    #[test]
+    fn gate_budget_and_stop() {
+        let gate = Gate::new(100);
+        assert!(
+            gate.admit(0, 500),
+            "the next file to merge goes in whatever its size"
+        );
+        assert!(!gate.lock().stopped);
+        std::thread::scope(|scope| {
+            // 500 bytes are ahead: file 1 must wait until file 0 is merged.
+            let waiter = scope.spawn(|| gate.admit(1, 60));
+            gate.merged(1, 500);
+            assert!(waiter.join().unwrap());
+        });
+        assert!(gate.admit(2, 40), "60 + 40 fit in 100");
+        assert_eq!(gate.lock().ahead, 100);
+        std::thread::scope(|scope| {
+            let waiter = scope.spawn(|| gate.admit(3, 1));
+            gate.stop();
+            assert!(!waiter.join().unwrap());
+        });
+        gate.merged(3, 100);
+        assert!(!gate.admit(3, 1), "a stopped gate stays stopped");
+    }
 }

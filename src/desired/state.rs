@@ -1,12 +1,12 @@
 //! [`DesiredState`]: validated desired state with lookups by name. Only the loader builds one,
 //! and only from input that passed validation.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::model::permission::{Grant, RoleIndex, effective_permissions};
 use crate::model::{Config, Group, License, Role, SourceMap, Spanned, User};
 
-use super::validate::Collected;
+use super::validate::{Collected, Indexes};
 
 /// Valid desired state: every reference resolves, names are unique, no cycles.
 #[derive(Debug)]
@@ -23,22 +23,12 @@ pub struct DesiredState {
     pub roles: Vec<Spanned<Role>>,
     /// Licenses in file order.
     pub licenses: Vec<Spanned<License>>,
-    user_index: HashMap<String, usize>,
-    group_index: HashMap<String, usize>,
-    role_index: HashMap<String, usize>,
-    license_index: HashMap<String, usize>,
-}
-
-fn index<T>(items: &[Spanned<T>], key: impl Fn(&T) -> &str) -> HashMap<String, usize> {
-    let mut map = HashMap::with_capacity(items.len());
-    for (i, item) in items.iter().enumerate() {
-        map.entry(key(&item.value).to_lowercase()).or_insert(i);
-    }
-    map
+    /// Positions by folded name, as validation built them from these very lists.
+    index: Indexes,
 }
 
 impl DesiredState {
-    pub(crate) fn new(collected: Collected, sources: SourceMap) -> DesiredState {
+    pub(crate) fn new(collected: Collected, sources: SourceMap, index: Indexes) -> DesiredState {
         let Collected {
             users,
             groups,
@@ -48,62 +38,67 @@ impl DesiredState {
             ..
         } = collected;
         DesiredState {
-            user_index: index(&users, |u| &u.user_name),
-            group_index: index(&groups, |g| &g.display_name),
-            role_index: index(&roles, |r| &r.name),
-            license_index: index(&licenses, |l| &l.name),
             sources,
             config,
             users,
             groups,
             roles,
             licenses,
+            index,
         }
     }
 
     /// The user with this userName (case-insensitive).
     #[must_use]
     pub fn user(&self, user_name: &str) -> Option<&Spanned<User>> {
-        self.user_index
-            .get(&user_name.to_lowercase())
-            .map(|&i| &self.users[i])
+        self.index
+            .users
+            .get(user_name, |i| &self.users[i].user_name)
+            .map(|i| &self.users[i])
     }
 
     /// Position in [`DesiredState::users`] of the user with this userName (case-insensitive).
     #[must_use]
     pub fn user_index(&self, user_name: &str) -> Option<usize> {
-        self.user_index.get(&user_name.to_lowercase()).copied()
+        self.index
+            .users
+            .get(user_name, |i| &self.users[i].user_name)
     }
 
     /// Position in [`DesiredState::groups`] of the group with this displayName
     /// (case-insensitive).
     #[must_use]
     pub fn group_index(&self, name: &str) -> Option<usize> {
-        self.group_index.get(&name.to_lowercase()).copied()
+        self.index
+            .groups
+            .get(name, |i| &self.groups[i].display_name)
     }
 
     /// The group with this displayName (case-insensitive).
     #[must_use]
     pub fn group(&self, name: &str) -> Option<&Spanned<Group>> {
-        self.group_index
-            .get(&name.to_lowercase())
-            .map(|&i| &self.groups[i])
+        self.index
+            .groups
+            .get(name, |i| &self.groups[i].display_name)
+            .map(|i| &self.groups[i])
     }
 
     /// The role with this name (case-insensitive).
     #[must_use]
     pub fn role(&self, name: &str) -> Option<&Spanned<Role>> {
-        self.role_index
-            .get(&name.to_lowercase())
-            .map(|&i| &self.roles[i])
+        self.index
+            .roles
+            .get(name, |i| &self.roles[i].name)
+            .map(|i| &self.roles[i])
     }
 
     /// The license with this name (case-insensitive).
     #[must_use]
     pub fn license(&self, name: &str) -> Option<&Spanned<License>> {
-        self.license_index
-            .get(&name.to_lowercase())
-            .map(|&i| &self.licenses[i])
+        self.index
+            .licenses
+            .get(name, |i| &self.licenses[i].name)
+            .map(|i| &self.licenses[i])
     }
 
     /// A role's effective permissions through inheritance, each with the chain granting it.
@@ -121,23 +116,25 @@ impl DesiredState {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for group in &self.groups {
             if let Some(members) = &group.members {
-                let entry = out.entry(group.display_name.value.clone()).or_default();
+                let entry = out
+                    .entry(group.display_name.as_str().to_owned())
+                    .or_default();
                 for member in members {
                     let canonical = self
                         .user(member)
-                        .map(|u| u.user_name.value.clone())
-                        .or_else(|| self.group(member).map(|g| g.display_name.value.clone()))
-                        .unwrap_or_else(|| member.value.clone());
-                    entry.insert(canonical);
+                        .map(|u| u.user_name.as_str())
+                        .or_else(|| self.group(member).map(|g| g.display_name.as_str()))
+                        .unwrap_or(member.as_str());
+                    entry.insert(canonical.to_owned());
                 }
             }
         }
         for user in &self.users {
             for name in user.groups.iter().flatten() {
                 if let Some(group) = self.group(name) {
-                    out.entry(group.display_name.value.clone())
+                    out.entry(group.display_name.as_str().to_owned())
                         .or_default()
-                        .insert(user.user_name.value.clone());
+                        .insert(user.user_name.as_str().to_owned());
                 }
             }
         }

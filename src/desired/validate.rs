@@ -10,10 +10,11 @@ use std::path::{Path, PathBuf};
 use crate::model::permission::{Permission, RoleIndex, effective_permissions};
 use crate::model::{
     Config, EmailType, Group, License, OwnershipMode, PasswordSource, PhoneNumber, Proficiency,
-    Role, SourceMap, Span, Spanned, Target, User,
+    Role, SourceMap, Span, Spanned, Target, Text, User,
 };
 
 use super::diagnostic::Diagnostic;
+use super::names::{Matching, NameIndex, fold_eq};
 
 /// Facts about the machine that validation may ask, and nothing more: it never reads a
 /// secret's value.
@@ -48,6 +49,15 @@ const MAX_ROUTING_ENTRIES: usize = 50;
 
 /// Runs every check and returns all diagnostics (errors and warnings), unsorted.
 pub fn validate(state: &Collected, sources: &SourceMap, env: &dyn Environment) -> Vec<Diagnostic> {
+    check(state, sources, env).0
+}
+
+/// [`validate`], also handing back the name indexes it built so the loaded state can keep them.
+pub(crate) fn check(
+    state: &Collected,
+    sources: &SourceMap,
+    env: &dyn Environment,
+) -> (Vec<Diagnostic>, Indexes) {
     let mut v = Validator {
         state,
         sources,
@@ -60,16 +70,50 @@ pub fn validate(state: &Collected, sources: &SourceMap, env: &dyn Environment) -
     v.groups(&names);
     v.roles(&names);
     v.licenses(&names);
-    v.out
+    (v.out, names.indexes)
 }
 
-/// Lower-cased name → index, for every kind, with the first definition winning.
+/// Positions by folded name of each kind, the first definition winning. Validation builds them
+/// and the loaded state keeps them for its lookups.
+#[derive(Debug)]
+pub(crate) struct Indexes {
+    pub(crate) users: NameIndex,
+    pub(crate) groups: NameIndex,
+    pub(crate) roles: NameIndex,
+    pub(crate) licenses: NameIndex,
+}
+
+/// What validation looks names up in.
 struct Names {
-    users: HashMap<String, usize>,
+    indexes: Indexes,
+    /// Folded earlier userName → the user listing it (few users have one).
     previously: HashMap<String, usize>,
-    groups: HashMap<String, usize>,
-    roles: HashMap<String, usize>,
-    licenses: HashMap<String, usize>,
+}
+
+impl Names {
+    fn user(&self, state: &Collected, name: &str) -> Option<usize> {
+        self.indexes
+            .users
+            .get(name, |i| state.users[i].user_name.as_str())
+    }
+
+    fn group(&self, state: &Collected, name: &str) -> Option<usize> {
+        self.indexes
+            .groups
+            .get(name, |i| state.groups[i].display_name.as_str())
+    }
+
+    fn role(&self, state: &Collected, name: &str) -> Option<usize> {
+        self.indexes
+            .roles
+            .get(name, |i| state.roles[i].name.as_str())
+    }
+
+    fn license(&self, state: &Collected, name: &str) -> Option<usize> {
+        self.indexes
+            .licenses
+            .get(name, |i| state.licenses[i].name.as_str())
+    }
 }
 
 struct Validator<'s> {
@@ -104,41 +148,40 @@ impl Validator<'_> {
     #[allow(clippy::too_many_lines)] // one check after another, each a few lines
     fn names(&mut self) -> Names {
         let state = self.state;
-        let mut users: HashMap<String, usize> = HashMap::new();
-        let mut external_ids: HashMap<&str, Span> = HashMap::new();
-        for (i, user) in state.users.iter().enumerate() {
-            let key = fold(&user.user_name);
-            if let Some(&first) = users.get(&key) {
-                let first_span = state.users[first].user_name.span;
-                self.error(
-                    user.user_name.span,
-                    format!(
-                        "duplicate userName `{}` (also at {})",
-                        *user.user_name,
-                        self.at(first_span)
-                    ),
-                );
-            } else {
-                users.insert(key, i);
-            }
-            if let Some(ext) = &user.external_id {
-                if let Some(first) = external_ids.get(ext.as_str()) {
-                    let msg = format!(
-                        "duplicate user externalId `{}` (also at {})",
-                        ext.value,
-                        self.at(*first)
-                    );
-                    self.error(ext.span, msg);
-                } else {
-                    external_ids.insert(ext.as_str(), ext.span);
-                }
-            }
+        let (users, duplicates) = NameIndex::build(state.users.len(), Matching::Folded, |i| {
+            Some(state.users[i].user_name.as_str())
+        });
+        for (i, first) in duplicates {
+            let (name, first) = (&state.users[i].user_name, &state.users[first].user_name);
+            let msg = format!(
+                "duplicate userName `{}` (also at {})",
+                name.value,
+                self.at(first.span)
+            );
+            self.error(name.span, msg);
         }
+        let (_, duplicates) = NameIndex::build(state.users.len(), Matching::Exact, |i| {
+            state.users[i].external_id.as_deref().map(Text::as_str)
+        });
+        for (i, first) in duplicates {
+            let (Some(ext), Some(first)) =
+                (&state.users[i].external_id, &state.users[first].external_id)
+            else {
+                continue;
+            };
+            let msg = format!(
+                "duplicate user externalId `{}` (also at {})",
+                ext.value,
+                self.at(first.span)
+            );
+            self.error(ext.span, msg);
+        }
+        let user_name = |i: usize| state.users[i].user_name.as_str();
         let mut previously: HashMap<String, usize> = HashMap::new();
         for (i, user) in state.users.iter().enumerate() {
             for old in &user.previously {
                 let key = fold(old);
-                if let Some(&owner) = users.get(&key) {
+                if let Some(owner) = users.get(old, user_name) {
                     if owner == i {
                         self.error(
                             old.span,
@@ -169,39 +212,42 @@ impl Validator<'_> {
             }
         }
 
-        let mut groups: HashMap<String, usize> = HashMap::new();
-        let mut group_external: HashMap<&str, Span> = HashMap::new();
-        for (i, group) in state.groups.iter().enumerate() {
-            let key = fold(&group.display_name);
-            if let Some(&first) = groups.get(&key) {
-                let first_span = state.groups[first].display_name.span;
-                self.error(
-                    group.display_name.span,
-                    format!(
-                        "duplicate group `{}` (also at {})",
-                        *group.display_name,
-                        self.at(first_span)
-                    ),
-                );
-            } else {
-                groups.insert(key, i);
-            }
-            if let Some(ext) = &group.external_id {
-                if let Some(first) = group_external.get(ext.as_str()) {
-                    let msg = format!(
-                        "duplicate group externalId `{}` (also at {})",
-                        ext.value,
-                        self.at(*first)
-                    );
-                    self.error(ext.span, msg);
-                } else {
-                    group_external.insert(ext.as_str(), ext.span);
-                }
-            }
+        let (groups, duplicates) = NameIndex::build(state.groups.len(), Matching::Folded, |i| {
+            Some(state.groups[i].display_name.as_str())
+        });
+        for (i, first) in duplicates {
+            let (name, first) = (
+                &state.groups[i].display_name,
+                &state.groups[first].display_name,
+            );
+            let msg = format!(
+                "duplicate group `{}` (also at {})",
+                name.value,
+                self.at(first.span)
+            );
+            self.error(name.span, msg);
         }
+        let (_, duplicates) = NameIndex::build(state.groups.len(), Matching::Exact, |i| {
+            state.groups[i].external_id.as_deref().map(Text::as_str)
+        });
+        for (i, first) in duplicates {
+            let (Some(ext), Some(first)) = (
+                &state.groups[i].external_id,
+                &state.groups[first].external_id,
+            ) else {
+                continue;
+            };
+            let msg = format!(
+                "duplicate group externalId `{}` (also at {})",
+                ext.value,
+                self.at(first.span)
+            );
+            self.error(ext.span, msg);
+        }
+        let group_name = |i: usize| state.groups[i].display_name.as_str();
         for (i, group) in state.groups.iter().enumerate() {
             for old in &group.previously {
-                if let Some(&owner) = groups.get(&fold(old)) {
+                if let Some(owner) = groups.get(old, group_name) {
                     let msg = if owner == i {
                         format!(
                             "`{}` is this group's current name; remove it from previously",
@@ -218,46 +264,39 @@ impl Validator<'_> {
             }
         }
 
-        let mut roles: HashMap<String, usize> = HashMap::new();
-        for (i, role) in state.roles.iter().enumerate() {
-            let key = fold(&role.name);
-            if let Some(&first) = roles.get(&key) {
-                let first_span = state.roles[first].name.span;
-                self.error(
-                    role.name.span,
-                    format!(
-                        "duplicate role `{}` (also at {})",
-                        *role.name,
-                        self.at(first_span)
-                    ),
-                );
-            } else {
-                roles.insert(key, i);
-            }
+        let (roles, duplicates) = NameIndex::build(state.roles.len(), Matching::Folded, |i| {
+            Some(state.roles[i].name.as_str())
+        });
+        for (i, first) in duplicates {
+            let (name, first) = (&state.roles[i].name, &state.roles[first].name);
+            let msg = format!(
+                "duplicate role `{}` (also at {})",
+                name.value,
+                self.at(first.span)
+            );
+            self.error(name.span, msg);
         }
-        let mut licenses: HashMap<String, usize> = HashMap::new();
-        for (i, license) in state.licenses.iter().enumerate() {
-            let key = fold(&license.name);
-            if let Some(&first) = licenses.get(&key) {
-                let first_span = state.licenses[first].name.span;
-                self.error(
-                    license.name.span,
-                    format!(
-                        "duplicate license `{}` (also at {})",
-                        *license.name,
-                        self.at(first_span)
-                    ),
-                );
-            } else {
-                licenses.insert(key, i);
-            }
+        let (licenses, duplicates) =
+            NameIndex::build(state.licenses.len(), Matching::Folded, |i| {
+                Some(state.licenses[i].name.as_str())
+            });
+        for (i, first) in duplicates {
+            let (name, first) = (&state.licenses[i].name, &state.licenses[first].name);
+            let msg = format!(
+                "duplicate license `{}` (also at {})",
+                name.value,
+                self.at(first.span)
+            );
+            self.error(name.span, msg);
         }
         Names {
-            users,
+            indexes: Indexes {
+                users,
+                groups,
+                roles,
+                licenses,
+            },
             previously,
-            groups,
-            roles,
-            licenses,
         }
     }
 
@@ -416,12 +455,12 @@ impl Validator<'_> {
             self.proficiencies("routingSkills", user.routing_skills.as_deref());
             self.proficiencies("routingLanguages", user.routing_languages.as_deref());
             if let Some(manager) = &user.manager {
-                if fold(manager) == fold(name) {
+                if fold_eq(manager, name) {
                     self.error(
                         manager.span,
                         format!("user `{}` cannot be their own manager", name.value),
                     );
-                } else if !names.users.contains_key(&fold(manager)) {
+                } else if names.user(state, manager).is_none() {
                     let hint = self.hint_user(names, manager);
                     self.error(
                         manager.span,
@@ -433,7 +472,7 @@ impl Validator<'_> {
                 }
             }
             let license = user.license.as_ref().and_then(|l| {
-                let found = names.licenses.get(&fold(l)).map(|&i| &state.licenses[i]);
+                let found = names.license(state, l).map(|i| &state.licenses[i]);
                 if found.is_none() {
                     let hint = suggest_in(l, state.licenses.iter().map(|x| x.name.as_str()));
                     self.error(l.span, format!("unknown license `{}`{hint}", l.value));
@@ -463,7 +502,7 @@ impl Validator<'_> {
                     let allowed = license
                         .allowed_roles
                         .iter()
-                        .any(|r| fold(r) == fold(&grant.name));
+                        .any(|r| fold_eq(r, &grant.name));
                     if !allowed {
                         let list = license
                             .allowed_roles
@@ -488,7 +527,7 @@ impl Validator<'_> {
                         group.span,
                         format!("group `{}` is listed twice", group.value),
                     );
-                } else if !names.groups.contains_key(&fold(group)) {
+                } else if names.group(state, group).is_none() {
                     let hint =
                         suggest_in(group, state.groups.iter().map(|g| g.display_name.as_str()));
                     self.error(group.span, format!("unknown group `{}`{hint}", group.value));
@@ -651,8 +690,8 @@ impl Validator<'_> {
                     );
                     continue;
                 }
-                let as_user = names.users.contains_key(&key);
-                let as_group = names.groups.get(&key).copied();
+                let as_user = names.user(state, member).is_some();
+                let as_group = names.group(state, member);
                 match (as_user, as_group) {
                     (true, Some(_)) => self.error(
                         member.span,
@@ -689,7 +728,7 @@ impl Validator<'_> {
         let label = |i: usize| state.groups[i].display_name.value.clone();
         for cycle in find_cycles(&nested) {
             let (last, span) = cycle.closing;
-            let path: Vec<String> = cycle
+            let path: Vec<Text> = cycle
                 .path
                 .iter()
                 .map(|&i| label(i))
@@ -709,7 +748,7 @@ impl Validator<'_> {
             // Report only the outermost group of an over-deep chain: its parents are deeper
             // still, so the roots are exactly the groups nobody contains.
             if chain.len() > max && !is_nested[gi] {
-                let path: Vec<String> = chain.iter().map(|&i| label(i)).collect();
+                let path: Vec<Text> = chain.iter().map(|&i| label(i)).collect();
                 self.error(
                     state.groups[gi].display_name.span,
                     format!(
@@ -746,12 +785,12 @@ impl Validator<'_> {
                 }
             }
             for parent in &role.inherits {
-                match names.roles.get(&fold(parent)) {
-                    Some(&pi) if pi == ri => self.error(
+                match names.role(state, parent) {
+                    Some(pi) if pi == ri => self.error(
                         parent.span,
                         format!("role `{}` cannot inherit itself", *role.name),
                     ),
-                    Some(&pi) => edges[ri].push((pi, parent.span)),
+                    Some(pi) => edges[ri].push((pi, parent.span)),
                     None => {
                         let hint = suggest_in(parent, state.roles.iter().map(|r| r.name.as_str()));
                         self.error(
@@ -775,7 +814,7 @@ impl Validator<'_> {
         }
         for cycle in find_cycles(&edges) {
             let (last, span) = cycle.closing;
-            let path: Vec<String> = cycle
+            let path: Vec<Text> = cycle
                 .path
                 .iter()
                 .map(|&i| state.roles[i].name.value.clone())
@@ -824,7 +863,7 @@ impl Validator<'_> {
                             // Point at this role's own `inherits` entry that leads there.
                             role.inherits
                                 .iter()
-                                .find(|p| fold(p) == fold(&grant.via[1]))
+                                .find(|p| fold_eq(p, &grant.via[1]))
                                 .map_or(role.name.span, |p| p.span)
                         };
                         let how = if grant.via.len() == 1 {
@@ -853,7 +892,7 @@ impl Validator<'_> {
                 self.error(license.name.span, "license name must not be blank");
             }
             for role in &license.allowed_roles {
-                if !names.roles.contains_key(&fold(role)) {
+                if names.role(state, role).is_none() {
                     let hint = suggest_in(role, state.roles.iter().map(|r| r.name.as_str()));
                     self.error(
                         role.span,

@@ -179,7 +179,27 @@ fn resolve_plain(text: &str) -> Plain {
 /// only). A leading byte-order mark is ignored.
 pub fn parse(file: FileId, text: &str, limits: Limits) -> Result<Option<Node<'_>>, SyntaxError> {
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
-    Builder::new(file, limits).run(text)
+    Builder::new(file, limits, None).run(text)
+}
+
+/// A receiver of list items from [`parse_streaming`]: the index of the top-level entry the list
+/// belongs to, that entry's key, and the item.
+pub type ItemSink<'s, 'a> = dyn FnMut(usize, &Node<'a>, Node<'a>) + 's;
+
+/// Parses one document like [`parse`], except that each item of a list that is the value of a
+/// top-level key goes to `sink` as soon as it is read, in document order, instead of into the
+/// tree, where such lists stay empty. A file of 10,000 users then never holds more than one
+/// user's nodes at a time. A list with an anchor is kept whole, since an alias may repeat it.
+/// Limits apply exactly as in [`parse`]; on an error, whatever `sink` received is to be
+/// discarded, since the file as a whole is invalid.
+pub fn parse_streaming<'a>(
+    file: FileId,
+    text: &'a str,
+    limits: Limits,
+    sink: &mut ItemSink<'_, 'a>,
+) -> Result<Option<Node<'a>>, SyntaxError> {
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    Builder::new(file, limits, Some(sink)).run(text)
 }
 
 enum Frame<'a> {
@@ -199,9 +219,11 @@ enum Frame<'a> {
     },
 }
 
-struct Builder<'a> {
+struct Builder<'a, 's> {
     file: FileId,
     limits: Limits,
+    /// Where items of top-level lists go instead of the tree, when streaming.
+    sink: Option<&'s mut ItemSink<'s, 'a>>,
     stack: Vec<Frame<'a>>,
     /// Anchored nodes by anchor id, with their size in nodes (for the expansion budget).
     anchors: Vec<Option<(Node<'a>, usize)>>,
@@ -210,11 +232,16 @@ struct Builder<'a> {
     documents: usize,
 }
 
-impl<'a> Builder<'a> {
-    fn new(file: FileId, limits: Limits) -> Builder<'a> {
+impl<'a, 's> Builder<'a, 's> {
+    fn new(
+        file: FileId,
+        limits: Limits,
+        sink: Option<&'s mut ItemSink<'s, 'a>>,
+    ) -> Builder<'a, 's> {
         Builder {
             file,
             limits,
+            sink,
             stack: Vec::new(),
             anchors: Vec::new(),
             nodes: 0,
@@ -421,6 +448,19 @@ impl<'a> Builder<'a> {
     }
 
     fn attach(&mut self, node: Node<'a>) -> Result<(), SyntaxError> {
+        if let (Some(sink), [top, list]) = (&mut self.sink, self.stack.as_slice())
+            && let (
+                Frame::Map {
+                    entries,
+                    key: Some(key),
+                    ..
+                },
+                Frame::Seq { anchor: 0, .. },
+            ) = (top, list)
+        {
+            sink(entries.len(), key, node);
+            return Ok(());
+        }
         let file = self.file;
         match self.stack.last_mut() {
             None => {
@@ -1073,4 +1113,88 @@ impl<'de> VariantAccess<'de> for VariantDe<'_, '_> {
 /// Renders a value as a YAML document.
 pub fn to_string<T: serde::Serialize>(value: &T) -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(value)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const F: FileId = FileId(0);
+
+    fn text<'n>(node: &'n Node<'_>) -> &'n str {
+        match &node.kind {
+            NodeKind::Scalar { text, .. } => text,
+            _ => "",
+        }
+    }
+
+    /// (entry, key, item) as a sink received them.
+    type Received = Vec<(usize, String, String)>;
+
+    /// Streams `yaml`, returning what the sink received and the tree left over.
+    fn stream(yaml: &str) -> (Received, Result<Option<Node<'_>>, SyntaxError>) {
+        let mut got = Vec::new();
+        let mut sink = |entry: usize, key: &Node<'_>, item: Node<'_>| {
+            let item = match &item.kind {
+                NodeKind::Map(entries) => format!("{{{}}}", text(&entries[0].1)),
+                _ => text(&item).to_owned(),
+            };
+            got.push((entry, text(key).to_owned(), item));
+        };
+        let root = parse_streaming(F, yaml, Limits::DEFAULT, &mut sink);
+        (got, root)
+    }
+
+    // Items of top-level lists arrive in order with their entry and key, and leave their lists
+    // empty; nested lists and other values stay in the tree.
+    #[test]
+    fn streams_top_level_list_items() {
+        let (got, root) = stream("a: [x, {k: y}]\nb: 1\nc:\n  - z\n  - [n, m]\nd: {e: [p]}\n");
+        let got: Vec<(usize, &str, &str)> = got
+            .iter()
+            .map(|(e, k, i)| (*e, k.as_str(), i.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [(0, "a", "x"), (0, "a", "{y}"), (2, "c", "z"), (2, "c", "")]
+        );
+        let root = root.unwrap().unwrap();
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!("{root:?}")
+        };
+        assert!(matches!(&entries[0].1.kind, NodeKind::Seq(items) if items.is_empty()));
+        assert_eq!(entries[0].1.span, Span::at(F, 1, 4));
+        assert!(matches!(&entries[3].1.kind, NodeKind::Map(inner) if inner.len() == 1));
+    }
+
+    // An anchored list is kept whole so that an alias can repeat it; aliases inside a streamed
+    // list arrive expanded, at the alias's position.
+    #[test]
+    fn anchored_lists_stay_and_aliases_expand() {
+        let (got, root) = stream("a: &l [x, &i y]\nb: [*i, z]\nc: *l\n");
+        let got: Vec<(usize, &str)> = got.iter().map(|(e, _, i)| (*e, i.as_str())).collect();
+        assert_eq!(got, [(1, "y"), (1, "z")]);
+        let root = root.unwrap().unwrap();
+        let NodeKind::Map(entries) = &root.kind else {
+            panic!("{root:?}")
+        };
+        for (_, value) in [&entries[0], &entries[2]] {
+            assert!(matches!(&value.kind, NodeKind::Seq(items) if items.len() == 2));
+        }
+    }
+
+    // A later error still fails the whole parse, after items were already handed over.
+    #[test]
+    fn errors_after_streaming_still_fail() {
+        let (got, root) = stream("a: [x]\na: [y]\n");
+        assert_eq!(got.len(), 1);
+        assert_eq!(
+            root.unwrap_err().message,
+            "duplicate key `a` (first at line 1:1)"
+        );
+        // A document that is not a mapping streams nothing.
+        let (got, root) = stream("- [x]\n- y\n");
+        assert!(got.is_empty());
+        assert!(root.unwrap().is_some());
+    }
 }

@@ -4,16 +4,17 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::span::Spanned;
+use super::text::Text;
 
 /// A license tier and the roles it entitles a user to hold.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct License {
     /// The license's name; unique and used by users' `license`.
-    pub name: Spanned<String>,
+    pub name: Spanned<Text>,
     /// Free-text description.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<Spanned<String>>,
+    pub description: Option<Spanned<Text>>,
     /// The only roles a user holding this license may be granted.
-    pub allowed_roles: Vec<Spanned<String>>,
+    pub allowed_roles: Vec<Spanned<Text>>,
 }

@@ -8,6 +8,7 @@ pub mod permission;
 mod role;
 mod source;
 mod span;
+mod text;
 mod user;
 
 pub use config::{
@@ -20,6 +21,7 @@ pub use role::{DeniedPermissionsOverride, Role};
 pub use source::{PasswordSource, SecretSource, ValueSource};
 pub use span::{FileId, Location, SourceMap, Span, Spanned};
 pub(crate) use span::{SPANNED_FIELDS, SPANNED_NAME};
+pub use text::Text;
 pub use user::{Email, EmailType, PhoneNumber, PhoneType, Proficiency, RoleGrant, User};
 
 use schemars::JsonSchema;

@@ -145,13 +145,13 @@ pub fn effective_permissions(index: &RoleIndex<'_>, role: &str) -> Option<Vec<Gr
     // Breadth-first, so the first chain that reaches a permission is a shortest one.
     let mut queue: VecDeque<(&Role, Vec<String>)> = VecDeque::new();
     seen.insert(start.name.to_lowercase());
-    queue.push_back((start, vec![start.name.value.clone()]));
+    queue.push_back((start, vec![start.name.as_str().to_owned()]));
     while let Some((current, chain)) = queue.pop_front() {
         for permission in current.permissions.iter().flatten() {
             grants
-                .entry(permission.value.clone())
+                .entry(permission.as_str().to_owned())
                 .or_insert_with(|| Grant {
-                    permission: permission.value.clone(),
+                    permission: permission.as_str().to_owned(),
                     via: chain.clone(),
                     span: permission.span,
                 });
@@ -162,7 +162,7 @@ pub fn effective_permissions(index: &RoleIndex<'_>, role: &str) -> Option<Vec<Gr
             };
             if seen.insert(parent_role.name.to_lowercase()) {
                 let mut next = chain.clone();
-                next.push(parent_role.name.value.clone());
+                next.push(parent_role.name.as_str().to_owned());
                 queue.push_back((parent_role, next));
             }
         }
@@ -177,17 +177,17 @@ mod tests {
 
     fn role(name: &str, permissions: &[&str], inherits: &[&str]) -> Role {
         Role {
-            name: Spanned::unspanned(name.to_owned()),
+            name: Spanned::unspanned(name.into()),
             description: None,
             permissions: Some(
                 permissions
                     .iter()
-                    .map(|p| Spanned::unspanned((*p).to_owned()))
+                    .map(|p| Spanned::unspanned((*p).into()))
                     .collect(),
             ),
             inherits: inherits
                 .iter()
-                .map(|p| Spanned::unspanned((*p).to_owned()))
+                .map(|p| Spanned::unspanned((*p).into()))
                 .collect(),
             allow_denied_permissions: None,
         }

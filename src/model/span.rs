@@ -9,7 +9,7 @@ use std::ops::{Deref, DerefMut};
 use std::path::{Path, PathBuf};
 
 use schemars::JsonSchema;
-use serde::de::{self, Deserialize, Deserializer, MapAccess, Visitor};
+use serde::de::{self, Deserialize, DeserializeSeed, Deserializer, MapAccess, Visitor};
 use serde::{Serialize, Serializer};
 
 /// Index of a source file in a [`SourceMap`].
@@ -244,8 +244,8 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Spanned<T>, A::Error> {
         let mut position = [0_u32; 3];
         for (slot, name) in position.iter_mut().zip(SPANNED_FIELDS) {
-            match map.next_key::<String>()? {
-                Some(key) if key == *name => *slot = map.next_value()?,
+            match map.next_key_seed(HandshakeKey(name))? {
+                Some(true) => *slot = map.next_value()?,
                 _ => {
                     return Err(de::Error::custom(
                         "spanned values can only be read from YAML",
@@ -253,8 +253,8 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
                 }
             }
         }
-        match map.next_key::<String>()? {
-            Some(key) if key == SPANNED_FIELDS[3] => {}
+        match map.next_key_seed(HandshakeKey(SPANNED_FIELDS[3]))? {
+            Some(true) => {}
             _ => {
                 return Err(de::Error::custom(
                     "spanned values can only be read from YAML",
@@ -264,6 +264,35 @@ impl<'de, T: Deserialize<'de>> Visitor<'de> for SpannedVisitor<T> {
         let value = map.next_value()?;
         let span = Span::at(FileId(position[0]), position[1], position[2]);
         Ok(Spanned { span, value })
+    }
+}
+
+/// Reads one key of the position handshake and tells whether it is the expected one, without
+/// allocating: every spanned value goes through four of these, so a `String` per key would be
+/// most of the loader's allocations.
+struct HandshakeKey(&'static str);
+
+impl<'de> DeserializeSeed<'de> for HandshakeKey {
+    type Value = bool;
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<bool, D::Error> {
+        deserializer.deserialize_identifier(self)
+    }
+}
+
+impl Visitor<'_> for HandshakeKey {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "the key `{}`", self.0)
+    }
+
+    fn visit_str<E: de::Error>(self, key: &str) -> Result<bool, E> {
+        Ok(key == self.0)
+    }
+
+    fn visit_bytes<E: de::Error>(self, key: &[u8]) -> Result<bool, E> {
+        Ok(key == self.0.as_bytes())
     }
 }
 
@@ -295,6 +324,20 @@ mod tests {
         let a = Spanned::new("x".to_owned(), Span::at(FileId(0), 1, 1));
         let b = Spanned::new("x".to_owned(), Span::at(FileId(3), 9, 4));
         assert_eq!(a, b);
+    }
+
+    // Only the YAML loader answers the position handshake; other deserializers are refused
+    // plainly, even when they imitate its keys.
+    #[test]
+    fn other_deserializers_are_refused() {
+        for json in [r#"{"$__file": 0}"#, r#"{"name": "x"}"#, "{}"] {
+            let err = serde_json::from_str::<Spanned<String>>(json).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("spanned values can only be read from YAML"),
+                "{json}: {err}"
+            );
+        }
     }
 
     // Locations print as path:line:col, or just the path for whole-file spans.

@@ -11,25 +11,26 @@ use serde::{Deserialize, Serialize, Serializer};
 
 use super::source::PasswordSource;
 use super::span::Spanned;
+use super::text::Text;
 
 /// One user of the tenant.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct User {
     /// Unique login name; an email address on Genesys Cloud. Matched case-insensitively.
-    pub user_name: Spanned<String>,
+    pub user_name: Spanned<Text>,
     /// Name shown to people. Required on create by Genesys Cloud.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub display_name: Option<Spanned<String>>,
+    pub display_name: Option<Spanned<Text>>,
     /// Identifier from the system of record (HRIS); preferred for matching live users.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub external_id: Option<Spanned<String>>,
+    pub external_id: Option<Spanned<Text>>,
     /// Whether the account is active. `false` deactivates it (reversible).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<Spanned<bool>>,
     /// Job title.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<Spanned<String>>,
+    pub title: Option<Spanned<Text>>,
     /// Email addresses. When present, the set is managed as a whole (keyed by type).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub emails: Option<Vec<Spanned<Email>>>,
@@ -38,19 +39,19 @@ pub struct User {
     pub phone_numbers: Option<Vec<Spanned<PhoneNumber>>>,
     /// Department (SCIM enterprise extension).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub department: Option<Spanned<String>>,
+    pub department: Option<Spanned<Text>>,
     /// Division name (SCIM enterprise extension; a Genesys Cloud division on that target).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub division: Option<Spanned<String>>,
+    pub division: Option<Spanned<Text>>,
     /// Employee number (SCIM enterprise extension). Always a string: write `"0042"`, not `42`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub employee_number: Option<Spanned<String>>,
+    pub employee_number: Option<Spanned<Text>>,
     /// Hire date, `YYYY-MM-DD` (SCIM enterprise extension as Genesys Cloud defines it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub date_hire: Option<Spanned<String>>,
+    pub date_hire: Option<Spanned<Text>>,
     /// The `userName` of this user's manager, who must also be in desired state.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub manager: Option<Spanned<String>>,
+    pub manager: Option<Spanned<Text>>,
     /// Genesys Cloud routing skills (at most 50), each with a proficiency from 0 to 5.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routing_skills: Option<Vec<Spanned<Proficiency>>>,
@@ -62,16 +63,16 @@ pub struct User {
     pub roles: Option<Vec<Spanned<RoleGrant>>>,
     /// Groups the user belongs to, by group name (the same as listing the user in the group).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub groups: Option<Vec<Spanned<String>>>,
+    pub groups: Option<Vec<Spanned<Text>>>,
     /// License tier; the user may only hold roles the license allows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub license: Option<Spanned<String>>,
+    pub license: Option<Spanned<Text>>,
     /// Initial password, set only when the user is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub password: Option<Spanned<PasswordSource>>,
     /// Earlier userNames of this user, so that a rename is a patch rather than delete + create.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub previously: Vec<Spanned<String>>,
+    pub previously: Vec<Spanned<Text>>,
 }
 
 /// An email address of a user.
@@ -79,7 +80,7 @@ pub struct User {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Email {
     /// The address.
-    pub value: String,
+    pub value: Text,
     /// Kind of address.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<EmailType>,
@@ -107,7 +108,7 @@ pub enum EmailType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PhoneNumber {
     /// The number, in E.164 or tel URI form.
-    pub value: String,
+    pub value: Text,
     /// Kind of number.
     #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
     pub kind: Option<PhoneType>,
@@ -155,7 +156,7 @@ pub enum PhoneType {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Proficiency {
     /// Skill or language name (case-sensitive on Genesys Cloud).
-    pub name: String,
+    pub name: Text,
     /// Proficiency from 0.0 to 5.0.
     pub proficiency: f64,
 }
@@ -164,15 +165,15 @@ pub struct Proficiency {
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct RoleGrant {
     /// The role's name.
-    pub name: String,
+    pub name: Text,
     /// Divisions the grant is limited to; `None` means the target's default scope.
-    pub divisions: Option<Vec<String>>,
+    pub divisions: Option<Vec<Text>>,
 }
 
 impl RoleGrant {
     /// A grant of `name` in the default scope.
     #[must_use]
-    pub fn named(name: impl Into<String>) -> RoleGrant {
+    pub fn named(name: impl Into<Text>) -> RoleGrant {
         RoleGrant {
             name: name.into(),
             divisions: None,
@@ -195,9 +196,9 @@ enum RoleGrantRepr {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ScopedGrant {
     /// The role's name.
-    name: String,
+    name: Text,
     /// Divisions the grant is limited to.
-    divisions: Vec<String>,
+    divisions: Vec<Text>,
 }
 
 impl Serialize for RoleGrant {
@@ -242,5 +243,22 @@ impl JsonSchema for RoleGrant {
     }
     fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
         RoleGrantRepr::json_schema(generator)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // 100,000 users are one list of these: keep the struct from growing unnoticed (each Text
+    // is 8 bytes; each Spanned value adds a 12-byte position).
+    #[test]
+    fn user_stays_compact() {
+        assert!(
+            size_of::<Spanned<User>>() <= 488,
+            "{}",
+            size_of::<Spanned<User>>()
+        );
+        assert_eq!(size_of::<Option<Spanned<Text>>>(), 24);
     }
 }

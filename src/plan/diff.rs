@@ -51,7 +51,7 @@ impl<'a> Context<'a> {
         let i = self.desired.user_index(name)?;
         Some(Ref {
             kind: Kind::User,
-            name: self.desired.users[i].user_name.value.clone(),
+            name: self.desired.users[i].user_name.value.to_string(),
             id: self.user_ids[i].map(str::to_owned),
         })
     }
@@ -60,7 +60,7 @@ impl<'a> Context<'a> {
         let i = self.desired.group_index(name)?;
         Some(Ref {
             kind: Kind::Group,
-            name: self.desired.groups[i].display_name.value.clone(),
+            name: self.desired.groups[i].display_name.value.to_string(),
             id: self.group_ids[i].map(str::to_owned),
         })
     }
@@ -151,7 +151,7 @@ pub(super) fn diff(
     let memberships = desired.memberships();
     for (i, group) in desired.groups.iter().enumerate() {
         let live_group = matched.groups[i].map(|l| &live.groups[l]);
-        let members = memberships.get(&group.display_name.value);
+        let members = memberships.get(group.display_name.value.as_str());
         let change = group_change(&mut ctx, group, live_group, members, &mut plan.warnings)?;
         push(&mut plan, change);
     }
@@ -184,7 +184,7 @@ fn lower_set<'a>(names: impl Iterator<Item = &'a str>) -> HashSet<String> {
 fn scalar(
     ctx: &mut Context<'_>,
     attr: Attr,
-    want: Option<&Spanned<String>>,
+    want: Option<&Spanned<crate::model::Text>>,
     have: Option<&str>,
     out: &mut Diffs,
 ) {
@@ -195,7 +195,11 @@ fn scalar(
     if have == Some(want.value.as_str()) {
         return;
     }
-    out.set(attr, have.map(Value::from), Value::from(want.value.clone()));
+    out.set(
+        attr,
+        have.map(Value::from),
+        Value::from(want.value.as_str()),
+    );
 }
 
 /// Diffs and edits being collected for one object.
@@ -591,12 +595,12 @@ fn user_change(
         d.set(
             Attr::UserName,
             Some(Value::from(have.user_name.clone())),
-            Value::from(u.user_name.value.clone()),
+            Value::from(u.user_name.value.to_string()),
         );
     } else if live.is_none() {
         d.edits.push(Edit::Set {
             attr: Attr::UserName,
-            value: Value::from(u.user_name.value.clone()),
+            value: Value::from(u.user_name.value.to_string()),
         });
     }
     scalar(
@@ -768,7 +772,7 @@ fn user_change(
             .map(|r| Keyed {
                 key: ValueKey::new("value", &r.name),
                 value: json!({"value": r.name}),
-                label: r.name.clone(),
+                label: r.name.to_string(),
             })
             .collect();
         let have_roles: Vec<Keyed> = have
@@ -806,14 +810,14 @@ fn user_change(
             // Creates carry every managed attribute; the diff shows them all.
             let mut diff = vec![AttrDiff {
                 attribute: "userName".into(),
-                after: Some(Value::from(u.user_name.value.clone())),
+                after: Some(Value::from(u.user_name.value.to_string())),
                 ..AttrDiff::default()
             }];
             diff.extend(d.diff);
             Ok(Some(Change {
                 action: Action::Create,
                 kind: Kind::User,
-                key: u.user_name.value.clone(),
+                key: u.user_name.value.to_string(),
                 id: None,
                 version: None,
                 source: source(),
@@ -843,7 +847,7 @@ fn user_change(
                 Action::Patch
             },
             kind: Kind::User,
-            key: u.user_name.value.clone(),
+            key: u.user_name.value.to_string(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
             source: source(),
@@ -870,13 +874,13 @@ fn group_change(
     if live.is_none() {
         d.edits.push(Edit::Set {
             attr: Attr::DisplayName,
-            value: Value::from(g.display_name.value.clone()),
+            value: Value::from(g.display_name.value.to_string()),
         });
     } else if have.display_name != g.display_name.value {
         d.set(
             Attr::DisplayName,
             Some(Value::from(have.display_name.clone())),
-            Value::from(g.display_name.value.clone()),
+            Value::from(g.display_name.value.to_string()),
         );
     }
     if let Some(e) = &g.external_id
@@ -886,7 +890,7 @@ fn group_change(
         d.set(
             Attr::ExternalId,
             have.external_id.clone().map(Value::from),
-            Value::from(e.value.clone()),
+            Value::from(e.value.as_str()),
         );
     }
     if let Some(desc) = &g.description
@@ -896,7 +900,7 @@ fn group_change(
         d.set(
             Attr::Description,
             have.description.clone().map(Value::from),
-            Value::from(desc.value.clone()),
+            Value::from(desc.value.as_str()),
         );
     }
     if let Some(members) = members {
@@ -973,14 +977,14 @@ fn group_change(
         None => {
             let mut diff = vec![AttrDiff {
                 attribute: "displayName".into(),
-                after: Some(Value::from(g.display_name.value.clone())),
+                after: Some(Value::from(g.display_name.value.to_string())),
                 ..AttrDiff::default()
             }];
             diff.extend(d.diff);
             Ok(Some(Change {
                 action: Action::Create,
                 kind: Kind::Group,
-                key: g.display_name.value.clone(),
+                key: g.display_name.value.to_string(),
                 id: None,
                 version: None,
                 source: source(),
@@ -1004,7 +1008,7 @@ fn group_change(
         Some(l) => Ok(Some(Change {
             action: Action::Patch,
             kind: Kind::Group,
-            key: g.display_name.value.clone(),
+            key: g.display_name.value.to_string(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
             source: source(),

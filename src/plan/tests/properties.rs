@@ -22,7 +22,7 @@ use proptest::option;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 
-use crate::desired::validate::{Collected, Environment, validate};
+use crate::desired::validate::{Collected, Environment};
 use crate::desired::{DesiredState, Diagnostic};
 use crate::model::{
     CollectionMode, Collections, Config, Email, EmailType, Group, GroupPrune, Ownership,
@@ -345,8 +345,8 @@ impl Environment for NoEnvironment {
     }
 }
 
-fn sp<T>(value: T) -> Spanned<T> {
-    Spanned::unspanned(value)
+fn sp<T, V: Into<T>>(value: V) -> Spanned<T> {
+    Spanned::unspanned(value.into())
 }
 
 /// Keeps only the first `primary: true` (validation allows one).
@@ -432,7 +432,7 @@ impl World {
                     .into_iter()
                     .map(|c| {
                         sp(Email {
-                            value: EMAILS[c.value].to_owned(),
+                            value: EMAILS[c.value].into(),
                             kind: c.kind.map(|k| EMAIL_TYPES[k % EMAIL_TYPES.len()]),
                             primary: c.primary,
                         })
@@ -444,7 +444,7 @@ impl World {
                     .into_iter()
                     .map(|c| {
                         sp(PhoneNumber {
-                            value: PHONES[c.value].to_owned(),
+                            value: PHONES[c.value].into(),
                             kind: c.kind.map(|k| PHONE_TYPES[k % PHONE_TYPES.len()]),
                             primary: c.primary,
                         })
@@ -680,15 +680,14 @@ impl World {
             target_span: None,
         };
         let sources = SourceMap::new();
-        let errors: Vec<Diagnostic> = validate(&collected, &sources, &NoEnvironment)
-            .into_iter()
-            .filter(Diagnostic::is_error)
-            .collect();
+        let (found, indexes) =
+            crate::desired::validate::check(&collected, &sources, &NoEnvironment);
+        let errors: Vec<Diagnostic> = found.into_iter().filter(Diagnostic::is_error).collect();
         assert!(
             errors.is_empty(),
             "the generator made invalid desired state: {errors:?}"
         );
-        DesiredState::new(collected, sources)
+        DesiredState::new(collected, sources, indexes)
     }
 
     fn live_contacts(contacts: &[Contact], values: &[&str], kinds: &[&str]) -> Value {
@@ -907,7 +906,10 @@ fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'st
             if g.description.is_some() {
                 out.insert("description");
             }
-            if desired.memberships().contains_key(&g.display_name.value) {
+            if desired
+                .memberships()
+                .contains_key(g.display_name.value.as_str())
+            {
                 out.insert("members");
             }
             Some(out)
