@@ -365,21 +365,19 @@ struct PlanArgs<'a> {
 
 /// SHA-256 over the files desired state was loaded from.
 fn hash_desired(state: &desired::DesiredState, dir: &std::path::Path) -> Result<String, Error> {
-    let mut files = Vec::with_capacity(state.sources.len());
-    for i in 0..state.sources.len() {
-        let id = crate::model::FileId(u32::try_from(i).unwrap_or(u32::MAX));
-        if let Some(path) = state.sources.path(id) {
-            let bytes = std::fs::read(path).map_err(|e| Error::File {
-                path: path.to_path_buf(),
-                message: e.to_string(),
-            })?;
-            files.push((path.to_path_buf(), bytes));
-        }
-    }
-    Ok(crate::plan::saved::desired_hash(
-        dir,
-        files.iter().map(|(p, b)| (p.as_path(), b.as_slice())),
-    ))
+    let paths = (0..state.sources.len()).filter_map(|i| {
+        state
+            .sources
+            .path(crate::model::FileId(u32::try_from(i).unwrap_or(u32::MAX)))
+    });
+    let mut failed = None;
+    let hash = crate::plan::saved::desired_hash_read(dir, paths, |path| {
+        std::fs::read(path).inspect_err(|_| failed = Some(path.to_path_buf()))
+    });
+    hash.map_err(|e| Error::File {
+        path: failed.unwrap_or_else(|| dir.to_path_buf()),
+        message: e.to_string(),
+    })
 }
 
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees

@@ -64,33 +64,53 @@ fn checksum(changes: &[Change]) -> String {
     hex(&Sha256::digest(bytes))
 }
 
+/// The `/`-separated path of `path` relative to `root`.
+fn relative_name(root: &Path, path: &Path) -> String {
+    let rel = path.strip_prefix(root).unwrap_or(path);
+    rel.components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
 /// SHA-256 over desired-state files: each file's path (relative to `root`, `/`-separated)
 /// and contents, in path order, so the hash does not depend on where the checkout lives.
 pub fn desired_hash<'a>(
     root: &Path,
     files: impl IntoIterator<Item = (&'a Path, &'a [u8])>,
 ) -> String {
-    let mut named: Vec<(String, &[u8])> = files
+    let files: Vec<(&Path, &[u8])> = files.into_iter().collect();
+    let read = |path: &Path| {
+        files
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, bytes)| bytes.to_vec())
+            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
+    };
+    desired_hash_read(root, files.iter().map(|(p, _)| *p), read).unwrap_or_default()
+}
+
+/// [`desired_hash`] reading each file with `read` when its turn comes, so only one file's
+/// bytes are held at a time (a 100,000-user directory is about 50 MB of YAML).
+pub fn desired_hash_read<'a>(
+    root: &Path,
+    paths: impl IntoIterator<Item = &'a Path>,
+    mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>,
+) -> std::io::Result<String> {
+    let mut named: Vec<(String, &Path)> = paths
         .into_iter()
-        .map(|(path, bytes)| {
-            let rel = path.strip_prefix(root).unwrap_or(path);
-            let name = rel
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy().into_owned())
-                .collect::<Vec<_>>()
-                .join("/");
-            (name, bytes)
-        })
+        .map(|path| (relative_name(root, path), path))
         .collect();
     named.sort();
     let mut hasher = Sha256::new();
-    for (name, bytes) in named {
+    for (name, path) in named {
+        let bytes = read(path)?;
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
+        hasher.update(&bytes);
     }
-    hex(&hasher.finalize())
+    Ok(hex(&hasher.finalize()))
 }
 
 impl PlanDocument {

@@ -44,11 +44,14 @@ impl<R: Resource> Live<R> {
             ResourceKind::Group => keys.display_name,
         };
         let boxed = |s: Option<KeyText<'_>>| s.and_then(KeyText::into_box);
+        let version = keys.meta.and_then(|m| boxed(m.version));
+        let (id, key, external_id) = (boxed(keys.id), boxed(key), boxed(keys.external_id));
+        let raw = compact(raw, R::KIND, version.as_deref())?;
         Ok(Live {
-            id: boxed(keys.id),
-            key: boxed(key).unwrap_or_default(),
-            external_id: boxed(keys.external_id),
-            version: keys.meta.and_then(|m| boxed(m.version)),
+            id,
+            key: key.unwrap_or_default(),
+            external_id,
+            version,
             raw,
             kind: PhantomData,
         })
@@ -68,7 +71,7 @@ impl<R: Resource> Live<R> {
         serde_json::from_str(self.raw.get())
     }
 
-    /// The JSON as the server sent it.
+    /// The JSON as the server sent it, less what scimctl never reads (see [`compact`]).
     #[must_use]
     pub fn raw(&self) -> &str {
         self.raw.get()
@@ -209,6 +212,46 @@ impl<'de: 'a, 'a> Deserialize<'de> for KeyText<'a> {
     }
 }
 
+/// Drops what scimctl never reads from a listed resource: `schemas` (the extensions present
+/// say the same), `meta` apart from `version`, and a user's read-only `groups`. On a typical
+/// server that is a third of each user's JSON (`meta.location` alone is a full URL), which
+/// at 100,000 users is the difference between fitting the plan's memory bound or not.
+/// Attributes are otherwise kept byte for byte; their order becomes sorted.
+fn compact(
+    raw: Box<RawValue>,
+    kind: ResourceKind,
+    version: Option<&str>,
+) -> Result<Box<RawValue>, serde_json::Error> {
+    let dropped = |key: &str| {
+        matches!(key, "schemas" | "meta") || (kind == ResourceKind::User && key == "groups")
+    };
+    let fields: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
+        serde_json::from_str(raw.get())?;
+    if !fields.keys().any(|k| dropped(k)) {
+        return Ok(raw);
+    }
+    let mut out = String::with_capacity(raw.get().len());
+    out.push('{');
+    for (key, value) in fields.iter().filter(|(k, _)| !dropped(k)) {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str(&serde_json::to_string(key)?);
+        out.push(':');
+        out.push_str(value.get());
+    }
+    if let Some(v) = version {
+        if out.len() > 1 {
+            out.push(',');
+        }
+        out.push_str("\"meta\":{\"version\":");
+        out.push_str(&serde_json::to_string(v)?);
+        out.push('}');
+    }
+    out.push('}');
+    RawValue::from_string(out)
+}
+
 /// A live user.
 pub type LiveUser = Live<wire::User>;
 /// A live group.
@@ -252,6 +295,35 @@ mod tests {
         let live = LiveUser::from_resource(&typed).expect("converts");
         assert_eq!((live.id(), live.version()), (Some("u1"), Some("W/\"9\"")));
         assert!(!format!("{live:?}").contains("meta"));
+    }
+
+    // What scimctl never reads is dropped from what a snapshot keeps; the rest is as sent.
+    #[test]
+    fn compacted() {
+        let json = r#"{"schemas": ["urn:x"], "id": "u1", "userName": "a",
+            "groups": [{"value": "g"}], "nickName": "K\u00e9",
+            "meta": {"version": "W/\"3\"", "created": "2024", "location": "http://x/Users/u1"}}"#;
+        let live: LiveUser = serde_json::from_str(json).expect("parses");
+        let kept: serde_json::Value = serde_json::from_str(live.raw()).expect("json");
+        assert_eq!(
+            kept,
+            serde_json::json!({"id": "u1", "userName": "a", "nickName": "Ké",
+                "meta": {"version": "W/\"3\""}})
+        );
+        assert_eq!(live.version(), Some("W/\"3\""));
+        assert!(
+            live.raw().contains(r#""nickName":"K\u00e9""#),
+            "values byte for byte"
+        );
+        // A group keeps its members; nothing to drop leaves the JSON untouched.
+        let group: LiveGroup = serde_json::from_str(
+            r#"{"id": "g", "displayName": "G", "members": [{"value": "u1"}]}"#,
+        )
+        .expect("parses");
+        assert_eq!(
+            group.raw(),
+            r#"{"id": "g", "displayName": "G", "members": [{"value": "u1"}]}"#
+        );
     }
 
     // A resource that is not an object is refused when listed; a bad attribute elsewhere is
