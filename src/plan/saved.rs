@@ -1,7 +1,8 @@
 //! The JSON plan document: what `plan --format json` prints and `plan --out` saves.
 //!
 //! Version 1 holds `version`, `summary` (a count per action), `desiredHash` (SHA-256 of the
-//! desired-state files), `checksum` (SHA-256 of the changes as written), `warnings`, and
+//! desired-state files), `checksum` (SHA-256 of
+//! `desiredHash`, `changes` and `warnings` as written), `warnings`, and
 //! `changes`: per change `action`, `kind`, `key`, live `id` and `version` (the `meta.version`
 //! it was computed against), `source`, the attribute-level `diff`, the `edits` to send, and
 //! `blocked` with the reason when a safety rule holds it back. `apply --plan` verifies the
@@ -25,7 +26,8 @@ pub struct PlanDocument {
     pub summary: Summary,
     /// SHA-256 of the desired-state files the plan was made from.
     pub desired_hash: String,
-    /// SHA-256 of `changes` as serialized here.
+    /// SHA-256 of `desiredHash`, `changes` and `warnings` as serialized here (the summary is
+    /// derived from the changes again when a plan is read).
     pub checksum: String,
     /// Changes in plan order.
     pub changes: Vec<Change>,
@@ -58,9 +60,11 @@ fn hex(bytes: &[u8]) -> String {
     })
 }
 
-/// SHA-256 over the changes' JSON.
-fn checksum(changes: &[Change]) -> String {
-    let bytes = serde_json::to_vec(changes).unwrap_or_default();
+/// SHA-256 over what a saved plan's meaning rests on: the desired-state hash, the changes
+/// and the warnings.
+fn checksum(desired_hash: &str, changes: &[Change], warnings: &[Warning]) -> String {
+    let covered = (desired_hash, changes, warnings);
+    let bytes = serde_json::to_vec(&covered).unwrap_or_default();
     hex(&Sha256::digest(bytes))
 }
 
@@ -117,11 +121,12 @@ impl PlanDocument {
     /// The document of `plan`, made from desired state with hash `desired_hash`.
     #[must_use]
     pub fn new(plan: &Plan, desired_hash: String) -> PlanDocument {
+        let checksum = checksum(&desired_hash, &plan.changes, &plan.warnings);
         PlanDocument {
             version: JSON_VERSION,
             summary: plan.summary(),
             desired_hash,
-            checksum: checksum(&plan.changes),
+            checksum,
             changes: plan.changes.clone(),
             warnings: plan.warnings.clone(),
         }
@@ -140,11 +145,13 @@ impl PlanDocument {
                 found: u32::try_from(found).unwrap_or(u32::MAX),
             });
         }
-        let doc: PlanDocument =
+        let mut doc: PlanDocument =
             serde_json::from_value(value).map_err(|e| SavedPlanError::Format(e.to_string()))?;
-        if checksum(&doc.changes) != doc.checksum {
+        if checksum(&doc.desired_hash, &doc.changes, &doc.warnings) != doc.checksum {
             return Err(SavedPlanError::Checksum);
         }
+        // The counts are derived from the changes, not trusted.
+        doc.summary = doc.plan().summary();
         Ok(doc)
     }
 
@@ -191,7 +198,8 @@ mod tests {
         assert_eq!(PlanDocument::from_json(&compact).expect("reads"), doc);
     }
 
-    // Any edit of the changes, however small, breaks the checksum; so does dropping one.
+    // Any edit of the changes, however small, breaks the checksum; so does dropping one, or
+    // editing the warnings or the desired-state hash.
     #[test]
     fn tampering_is_detected() {
         let (_, text) = saved();
@@ -203,6 +211,8 @@ mod tests {
             edited(&text, |v| {
                 v["changes"].as_array_mut().expect("changes").pop();
             }),
+            edited(&text, |v| v["warnings"] = json!([])),
+            edited(&text, |v| v["desiredHash"] = json!("cd".repeat(32))),
         ];
         for text in tampered {
             let err = PlanDocument::from_json(&text).expect_err("tampered");
@@ -212,7 +222,11 @@ mod tests {
                 "the plan's checksum does not match its changes: it was edited or truncated"
             );
         }
-        // Warnings and the summary are not covered by the checksum, but still must parse.
+        // The summary is derived again from the changes, so editing it changes nothing; it
+        // must still parse.
+        let inflated = edited(&text, |v| v["summary"]["delete"] = json!(999));
+        let read = PlanDocument::from_json(&inflated).expect("reads");
+        assert_eq!(read.summary, mixed_plan().summary());
         let text = edited(&text, |v| v["summary"] = json!("lots"));
         assert!(matches!(
             PlanDocument::from_json(&text),

@@ -71,7 +71,8 @@ impl<R: Resource> Live<R> {
         serde_json::from_str(self.raw.get())
     }
 
-    /// The JSON as the server sent it, less what scimctl never reads (see [`compact`]).
+    /// The JSON as the server sent it, less `schemas`, a user's read-only `groups`, and
+    /// everything of `meta` but `version`.
     #[must_use]
     pub fn raw(&self) -> &str {
         self.raw.get()
