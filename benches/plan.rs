@@ -12,13 +12,14 @@
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use tokio::time::Instant;
 
 use serde_json::{Value, json};
+
+mod common;
 
 const RUNS: usize = 5;
 const PER_FILE: usize = 100;
@@ -104,26 +105,6 @@ fn live_groups(groups: usize, users: usize) -> Vec<Value> {
         .collect()
 }
 
-fn serve(state: &Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimctl"))
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start scimctl sandbox serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the URL line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    (child, url)
-}
-
 /// Wrapper mode: runs the plan (args after the first), prints `elapsed_us peak_kib exit`.
 fn measure(args: &[String]) {
     let start = Instant::now();
@@ -150,12 +131,8 @@ fn main() {
         measure(&args[1..]);
         return;
     }
-    if let Ok(spec) = std::env::var("SCIMCTL_BENCH_SEED") {
-        let (u, g) = spec.split_once(',').expect("users,groups");
-        let (u, g): (usize, usize) = (u.parse().unwrap(), g.parse().unwrap());
-        let state = std::env::var_os("SCIMCTL_BENCH_STATE").expect("state path");
-        scimctl::sandbox::write_state_file(Path::new(&state), live_users(u), live_groups(g, u))
-            .expect("seed");
+    if let Some((u, g, state)) = common::seed_mode() {
+        scimctl::sandbox::write_state_file(&state, live_users(u), live_groups(g, u)).expect("seed");
         return;
     }
     println!("plan benchmark: {RUNS} runs each, median shown (process start to exit)");
@@ -168,13 +145,8 @@ fn main() {
         let desired = tmp.path().join("desired-state");
         write_desired(&desired, users, groups);
         let state = tmp.path().join("sandbox.json");
-        let seeded = Command::new(std::env::current_exe().unwrap())
-            .env("SCIMCTL_BENCH_SEED", format!("{users},{groups}"))
-            .env("SCIMCTL_BENCH_STATE", &state)
-            .status()
-            .unwrap();
-        assert!(seeded.success());
-        let (mut server, url) = serve(&state);
+        common::seed_in_child(&state, users, groups);
+        let (server, url) = common::serve(&state);
         let mut times = Vec::new();
         let mut peaks = Vec::new();
         for _ in 0..RUNS {
@@ -209,10 +181,6 @@ fn main() {
             let _ = std::fs::write(keep, format!("{} {url} {}\n", kept.display(), server.id()));
             continue;
         }
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(server.id()).unwrap()),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = server.wait();
+        common::stop(server);
     }
 }

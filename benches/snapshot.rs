@@ -12,8 +12,9 @@
 
 use scimctl::scim::{ClientConfig, ScimClient, ScimRead};
 use serde_json::{Value, json};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+
+mod common;
 
 const RUNS: usize = 5;
 
@@ -63,27 +64,6 @@ fn groups(n: usize, users: usize) -> Vec<Value> {
         .collect()
 }
 
-/// Starts `scimctl sandbox serve` and returns it with the base URL it printed.
-fn serve(state: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scimctl"))
-        .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
-        .arg(state)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start scimctl sandbox serve");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
-        .read_line(&mut line)
-        .expect("read the URL line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
-    (child, url)
-}
-
 fn peak_kib(pid: Option<u32>) -> u64 {
     let path = pid.map_or_else(
         || "/proc/self/status".to_owned(),
@@ -95,17 +75,6 @@ fn peak_kib(pid: Option<u32>) -> u64 {
         .find_map(|l| l.strip_prefix("VmHWM:"))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
         .unwrap_or(0)
-}
-
-/// Writes the state file in a child process, so that building 110,000 JSON values does not
-/// count in this process's peak memory.
-fn seed_in_child(state: &std::path::Path, n_users: usize, n_groups: usize) {
-    let status = Command::new(std::env::current_exe().expect("own path"))
-        .env("SCIMCTL_BENCH_SEED", format!("{n_users},{n_groups}"))
-        .env("SCIMCTL_BENCH_STATE", state)
-        .status()
-        .expect("run the seeding child");
-    assert!(status.success(), "seeding failed");
 }
 
 /// Starts the sandbox in a child process (`sandbox::start`, as tests embed it) on the state
@@ -136,12 +105,8 @@ fn main() {
         println!("{ms:.0} {}", peak_kib(None));
         return;
     }
-    if let Ok(spec) = std::env::var("SCIMCTL_BENCH_SEED") {
-        let (u, g) = spec.split_once(',').expect("users,groups");
-        let (u, g): (usize, usize) = (u.parse().expect("users"), g.parse().expect("groups"));
-        let state = std::env::var_os("SCIMCTL_BENCH_STATE").expect("state path");
-        scimctl::sandbox::write_state_file(std::path::Path::new(&state), users(u), groups(g, u))
-            .expect("seed");
+    if let Some((u, g, state)) = common::seed_mode() {
+        scimctl::sandbox::write_state_file(&state, users(u), groups(g, u)).expect("seed");
         return;
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -152,8 +117,8 @@ fn main() {
     for (n_users, n_groups) in [(10_000usize, 1_000usize), (100_000, 10_000)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let state = dir.path().join("sandbox.json");
-        seed_in_child(&state, n_users, n_groups);
-        let (mut server, url) = serve(&state);
+        common::seed_in_child(&state, n_users, n_groups);
+        let (server, url) = common::serve(&state);
         let mut times = Vec::new();
         let mut requests = 0;
         for _ in 0..RUNS {
@@ -179,11 +144,7 @@ fn main() {
             peak_kib(None) / 1024,
             peak_kib(Some(server.id())) / 1024,
         );
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(i32::try_from(server.id()).expect("pid")),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = server.wait();
+        common::stop(server);
         let (ms, kib) = start_in_child(&state);
         println!(
             "{:>31}  in-process sandbox::start on the same state: {ms:.0} ms, peak RSS {} MiB",

@@ -603,55 +603,29 @@ fn user_change(
             value: Value::from(u.user_name.value.to_string()),
         });
     }
-    scalar(
-        ctx,
-        Attr::DisplayName,
-        u.display_name.as_ref(),
-        have.display_name.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::ExternalId,
-        u.external_id.as_ref(),
-        have.external_id.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::Title,
-        u.title.as_ref(),
-        have.title.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::EmployeeNumber,
-        u.employee_number.as_ref(),
-        ent.employee_number.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::Department,
-        u.department.as_ref(),
-        ent.department.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::Division,
-        u.division.as_ref(),
-        ent.division.as_deref(),
-        &mut d,
-    );
-    scalar(
-        ctx,
-        Attr::DateHire,
-        u.date_hire.as_ref(),
-        ent.date_hire.as_deref(),
-        &mut d,
-    );
+    for (attr, want, live_value) in [
+        (
+            Attr::DisplayName,
+            &u.display_name,
+            have.display_name.as_deref(),
+        ),
+        (
+            Attr::ExternalId,
+            &u.external_id,
+            have.external_id.as_deref(),
+        ),
+        (Attr::Title, &u.title, have.title.as_deref()),
+        (
+            Attr::EmployeeNumber,
+            &u.employee_number,
+            ent.employee_number.as_deref(),
+        ),
+        (Attr::Department, &u.department, ent.department.as_deref()),
+        (Attr::Division, &u.division, ent.division.as_deref()),
+        (Attr::DateHire, &u.date_hire, ent.date_hire.as_deref()),
+    ] {
+        scalar(ctx, attr, want.as_ref(), live_value, &mut d);
+    }
     let mut deactivating = false;
     if let Some(active) = &u.active
         && ctx.supported(Schema::Core, "active", active.span)

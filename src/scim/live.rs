@@ -33,26 +33,43 @@ pub struct Live<R> {
 }
 
 impl<R: Resource> Live<R> {
-    /// Reads the keys out of one resource's JSON.
+    /// Reads the keys out of one resource's JSON and drops what scimctl never reads, in one
+    /// pass over its top-level attributes.
     pub fn from_raw(raw: Box<RawValue>) -> Result<Self, serde_json::Error> {
         if !raw.get().trim_start().starts_with('{') {
             return Err(de::Error::custom("a resource must be a JSON object"));
         }
-        let keys: Keys<'_> = serde_json::from_str(raw.get())?;
-        let key = match R::KIND {
-            ResourceKind::User => keys.user_name,
-            ResourceKind::Group => keys.display_name,
+        let (id, key, external_id, version, compacted) = {
+            let fields: Fields<'_> = serde_json::from_str(raw.get())?;
+            let text = |name: &str| -> Result<Option<Box<str>>, serde_json::Error> {
+                let value = fields
+                    .get(name)
+                    .map(|v| serde_json::from_str::<KeyText<'_>>(v.get()));
+                Ok(value.transpose()?.and_then(KeyText::into_box))
+            };
+            let meta = fields
+                .get("meta")
+                .map(|m| serde_json::from_str::<Option<MetaKeys<'_>>>(m.get()));
+            let version = meta
+                .transpose()?
+                .flatten()
+                .and_then(|m| m.version)
+                .and_then(KeyText::into_box);
+            let compacted = compact(&fields, R::KIND, version.as_deref())?;
+            (
+                text("id")?,
+                text(R::KIND.natural_key())?,
+                text("externalId")?,
+                version,
+                compacted,
+            )
         };
-        let boxed = |s: Option<KeyText<'_>>| s.and_then(KeyText::into_box);
-        let version = keys.meta.and_then(|m| boxed(m.version));
-        let (id, key, external_id) = (boxed(keys.id), boxed(key), boxed(keys.external_id));
-        let raw = compact(raw, R::KIND, version.as_deref())?;
         Ok(Live {
             id,
             key: key.unwrap_or_default(),
             external_id,
             version,
-            raw,
+            raw: compacted.unwrap_or(raw),
             kind: PhantomData,
         })
     }
@@ -142,23 +159,11 @@ impl<R> Serialize for Live<R> {
     }
 }
 
-/// What matching needs, borrowed from the JSON where it has no escapes. Everything else is
-/// skipped without being built.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Keys<'a> {
-    #[serde(default, borrow)]
-    id: Option<KeyText<'a>>,
-    #[serde(default, borrow)]
-    user_name: Option<KeyText<'a>>,
-    #[serde(default, borrow)]
-    display_name: Option<KeyText<'a>>,
-    #[serde(default, borrow)]
-    external_id: Option<KeyText<'a>>,
-    #[serde(default, borrow)]
-    meta: Option<MetaKeys<'a>>,
-}
+/// A resource's top-level attributes, each still as JSON text.
+type Fields<'a> = std::collections::BTreeMap<std::borrow::Cow<'a, str>, &'a RawValue>;
 
+/// `meta.version`, borrowed from the JSON where it has no escapes; the rest of `meta` is
+/// skipped without being built.
 #[derive(Deserialize)]
 struct MetaKeys<'a> {
     #[serde(default, borrow)]
@@ -219,19 +224,17 @@ impl<'de: 'a, 'a> Deserialize<'de> for KeyText<'a> {
 /// at 100,000 users is the difference between fitting the plan's memory bound or not.
 /// Attributes are otherwise kept byte for byte; their order becomes sorted.
 fn compact(
-    raw: Box<RawValue>,
+    fields: &Fields<'_>,
     kind: ResourceKind,
     version: Option<&str>,
-) -> Result<Box<RawValue>, serde_json::Error> {
+) -> Result<Option<Box<RawValue>>, serde_json::Error> {
     let dropped = |key: &str| {
         matches!(key, "schemas" | "meta") || (kind == ResourceKind::User && key == "groups")
     };
-    let fields: std::collections::BTreeMap<std::borrow::Cow<'_, str>, &RawValue> =
-        serde_json::from_str(raw.get())?;
     if !fields.keys().any(|k| dropped(k)) {
-        return Ok(raw);
+        return Ok(None);
     }
-    let mut out = String::with_capacity(raw.get().len());
+    let mut out = String::new();
     out.push('{');
     for (key, value) in fields.iter().filter(|(k, _)| !dropped(k)) {
         if out.len() > 1 {
@@ -250,7 +253,7 @@ fn compact(
         out.push('}');
     }
     out.push('}');
-    RawValue::from_string(out)
+    RawValue::from_string(out).map(Some)
 }
 
 /// A live user.

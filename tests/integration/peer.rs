@@ -4,8 +4,6 @@
 //! as `SCIMCTL_PEER_URL` and `SCIMCTL_PEER_TOKEN`. Under CI (`CI=true`) the peer is required;
 //! elsewhere a run without it says loudly that these tests were skipped.
 
-use scimctl::scim::{ClientConfig, Credentials, ScimClient, Secret};
-
 use crate::scenarios;
 
 /// The peer's URL and token, or `None` (after saying so) when it is not running.
@@ -29,19 +27,12 @@ pub(crate) fn peer() -> Option<(String, String)> {
     }
 }
 
-fn client(url: &str, token: &str, page_size: Option<usize>) -> ScimClient {
-    let mut config = ClientConfig::new(url);
-    config.credentials = Credentials::Bearer(Secret::new(token));
-    config.page_size = page_size;
-    ScimClient::new(config).unwrap()
-}
-
 /// Every client scenario passes against scim2-server, paging 25 at a time so the snapshot
 /// really pages.
 #[tokio::test]
 async fn scenarios_pass_against_scim2_server() {
     let Some((url, token)) = peer() else { return };
-    let client = client(&url, &token, Some(25));
+    let client = crate::support::bearer_client(&url, &token, Some(25));
     scenarios::run_all(&client, "peer-scenarios").await;
     assert_eq!(client.capabilities().await.unwrap().page_size, 25);
     let stats = client.stats();
@@ -52,7 +43,7 @@ async fn scenarios_pass_against_scim2_server() {
 #[tokio::test]
 async fn wrong_token_is_refused_by_scim2_server() {
     let Some((url, token)) = peer() else { return };
-    let client = client(&url, "not-the-token", None);
+    let client = crate::support::bearer_client(&url, "not-the-token", None);
     let err = client
         .get::<scimctl::scim::wire::User>("0000")
         .await

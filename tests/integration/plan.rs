@@ -8,18 +8,10 @@
 use std::path::Path;
 use std::time::Duration;
 
-use scimctl::sandbox::{self, SandboxAuth, SandboxConfig};
 use scimctl::scim::wire::{EnterpriseUser, Group, MultiValue, Reference, User};
-use scimctl::scim::{ClientConfig, Credentials, ScimClient, Secret};
 use serde_json::Value;
 
 use crate::support::{run_bounded_with, text};
-
-fn client(url: &str, token: &str) -> ScimClient {
-    let mut config = ClientConfig::new(url);
-    config.credentials = Credentials::Bearer(Secret::new(token));
-    ScimClient::new(config).unwrap()
-}
 
 fn live_user(name: &str, title: &str, external_id: Option<&str>) -> User {
     User {
@@ -111,7 +103,7 @@ fn diff_of<'a>(change: &'a Value, attribute: &str) -> &'a Value {
 /// reads top to bottom as the story of one tenant.
 #[allow(clippy::too_many_lines)]
 async fn plan_scenario(url: &str, token: &str, p: &str) {
-    let client = client(url, token);
+    let client = crate::support::bearer_client(url, token, None);
     let name = |local: &str| format!("{local}@{p}.example");
     let create = |u: User| {
         let client = client.clone();
@@ -349,15 +341,7 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn plan_against_the_sandbox() {
     let token = "plan-sandbox-token";
-    let running = sandbox::start(
-        SandboxConfig {
-            auth: SandboxAuth::Bearer(token.into()),
-            ..SandboxConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
+    let running = crate::support::bearer_sandbox(token).await;
     let url = running.base_url.clone();
     plan_scenario(&url, token, "plansandbox").await;
     running.shutdown().await.unwrap();

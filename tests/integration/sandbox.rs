@@ -6,34 +6,17 @@ use std::io::{BufRead, BufReader, Read};
 use std::process::{Child, Stdio};
 use std::time::Duration;
 
-use scimctl::sandbox::{self, SandboxAuth, SandboxConfig};
 use scimctl::scim::wire::User;
-use scimctl::scim::{ClientConfig, Credentials, ScimClient, Secret};
 
 use crate::scenarios;
-
-fn client(url: &str, token: &str, page_size: Option<usize>) -> ScimClient {
-    let mut config = ClientConfig::new(url);
-    config.credentials = Credentials::Bearer(Secret::new(token));
-    config.page_size = page_size;
-    ScimClient::new(config).unwrap()
-}
 
 /// Every client scenario passes against the sandbox, paging 25 at a time (the same
 /// scenarios as against scim2-server).
 #[tokio::test]
 async fn scenarios_pass_against_the_sandbox() {
     let token = "sandbox-scenario-token";
-    let running = sandbox::start(
-        SandboxConfig {
-            auth: SandboxAuth::Bearer(token.into()),
-            ..SandboxConfig::default()
-        },
-        "127.0.0.1:0".parse().unwrap(),
-    )
-    .await
-    .unwrap();
-    let client = client(&running.base_url, token, Some(25));
+    let running = crate::support::bearer_sandbox(token).await;
+    let client = crate::support::bearer_client(&running.base_url, token, Some(25));
     scenarios::run_all(&client, "sandbox-scenarios").await;
     assert_eq!(client.stats().retries, 0);
     // Pages were really fetched: 130 users at 25 a page, plus groups, plus discovery.
@@ -104,7 +87,7 @@ async fn sandbox_serve_persists_across_restarts() {
     let token = "serve-token-5c1d8e2f-never-printed";
 
     let (child, url, stdout) = serve(&state, token);
-    let first = client(&url, token, None);
+    let first = crate::support::bearer_client(&url, token, None);
     let created = first
         .create(&scenarios::user("serve", 1))
         .await
@@ -117,10 +100,10 @@ async fn sandbox_serve_persists_across_restarts() {
     assert!(state.is_file());
 
     let (child, url, stdout) = serve(&state, token);
-    let second = client(&url, token, None);
+    let second = crate::support::bearer_client(&url, token, None);
     let read: User = second.get(created.id.as_deref().unwrap()).await.unwrap();
     assert_eq!(read.user_name, created.user_name);
-    let wrong = client(&url, "wrong-token", None)
+    let wrong = crate::support::bearer_client(&url, "wrong-token", None)
         .get::<User>("x")
         .await
         .expect_err("401");

@@ -55,3 +55,30 @@ pub(crate) fn text(output: &Output) -> (String, String) {
         String::from_utf8_lossy(&output.stderr).into_owned(),
     )
 }
+
+/// A client for `url` with a static bearer token, paging `page_size` at a time when given.
+pub(crate) fn bearer_client(
+    url: &str,
+    token: &str,
+    page_size: Option<usize>,
+) -> scimctl::scim::ScimClient {
+    use scimctl::scim::{ClientConfig, Credentials, ScimClient, Secret};
+    let mut config = ClientConfig::new(url);
+    config.credentials = Credentials::Bearer(Secret::new(token));
+    config.page_size = page_size;
+    ScimClient::new(config).unwrap()
+}
+
+/// An in-memory sandbox on a free loopback port that wants `token` as a bearer token.
+pub(crate) async fn bearer_sandbox(token: &str) -> scimctl::sandbox::RunningSandbox {
+    use scimctl::sandbox::{self, SandboxAuth, SandboxConfig};
+    sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::Bearer(token.into()),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
