@@ -363,23 +363,6 @@ struct PlanArgs<'a> {
     allow_deletes: Option<usize>,
 }
 
-/// SHA-256 over the files desired state was loaded from.
-fn hash_desired(state: &desired::DesiredState, dir: &std::path::Path) -> Result<String, Error> {
-    let paths = (0..state.sources.len()).filter_map(|i| {
-        state
-            .sources
-            .path(crate::model::FileId(u32::try_from(i).unwrap_or(u32::MAX)))
-    });
-    let mut failed = None;
-    let hash = crate::plan::saved::desired_hash_read(dir, paths, |path| {
-        std::fs::read(path).inspect_err(|_| failed = Some(path.to_path_buf()))
-    });
-    hash.map_err(|e| Error::File {
-        path: failed.unwrap_or_else(|| dir.to_path_buf()),
-        message: e.to_string(),
-    })
-}
-
 /// Writes `bytes` to `path` through a temporary file and a rename, so a reader never sees
 /// half a plan.
 fn write_atomic(path: &std::path::Path, bytes: &[u8]) -> Result<(), Error> {
@@ -404,7 +387,7 @@ fn plan_cmd(
     let loaded = desired::load_dir(args.dir).map_err(Error::from)?;
     loaded.warnings.write_text(err)?;
     let state = loaded.state;
-    let hash = hash_desired(&state, args.dir)?;
+    let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;

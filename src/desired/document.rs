@@ -16,6 +16,8 @@ pub(crate) struct ParsedFile {
     pub(crate) roles: Vec<Spanned<Role>>,
     pub(crate) licenses: Vec<Spanned<License>>,
     pub(crate) diagnostics: Vec<Diagnostic>,
+    /// SHA-256 of the file's bytes, when it could be read.
+    pub(crate) digest: Option<[u8; 32]>,
 }
 
 /// What `scimctl.yaml` contributed: the config (defaults where a section failed) and where

@@ -125,13 +125,21 @@ pub fn load_dir_with(
     let ids: Vec<FileId> = files.iter().map(|p| sources.add(p.clone())).collect();
 
     let mut collected = Collected::default();
+    let mut digests = Vec::with_capacity(files.len());
     parse_all(&files, &ids, limits, READ_AHEAD_BYTES, |file| {
+        digests.push(file.digest);
         collected.users.extend(file.users);
         collected.groups.extend(file.groups);
         collected.roles.extend(file.roles);
         collected.licenses.extend(file.licenses);
         diagnostics.extend(file.diagnostics);
     });
+    // Files are merged in path order, the order of `ids`.
+    for (id, digest) in ids.iter().zip(digests) {
+        if let Some(d) = digest {
+            sources.set_digest(*id, d);
+        }
+    }
     // The lists grew by doubling; what stays loaded should not keep the spare room.
     collected.users.shrink_to_fit();
     collected.groups.shrink_to_fit();
@@ -141,6 +149,7 @@ pub fn load_dir_with(
         let id = sources.add(path.clone());
         match read_limited(&path, limits) {
             Ok(bytes) => {
+                sources.set_digest(id, digest(&bytes));
                 let parsed = document::parse_config_file(id, &bytes, limits);
                 collected.config = parsed.config;
                 collected.target_span = parsed.target_span;
@@ -189,6 +198,7 @@ pub(crate) fn load_texts(files: &[(&str, &str)]) -> Result<Loaded, LoadError> {
     let mut diagnostics = Vec::new();
     for (path, text) in files {
         let id = sources.add(PathBuf::from(path));
+        sources.set_digest(id, digest(text.as_bytes()));
         if path == CONFIG_FILE {
             let parsed = document::parse_config_file(id, text.as_bytes(), Limits::DEFAULT);
             collected.config = parsed.config;
@@ -290,9 +300,18 @@ fn read_limited(path: &Path, limits: Limits) -> Result<Vec<u8>, String> {
     Ok(bytes)
 }
 
+/// SHA-256 of a file's bytes, recorded in the [`SourceMap`] for plans to name the state by.
+fn digest(bytes: &[u8]) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(bytes).into()
+}
+
 fn parse_one(path: &Path, id: FileId, limits: Limits) -> ParsedFile {
     match read_limited(path, limits) {
-        Ok(bytes) => document::parse_resource_file(id, &bytes, limits),
+        Ok(bytes) => ParsedFile {
+            digest: Some(digest(&bytes)),
+            ..document::parse_resource_file(id, &bytes, limits)
+        },
         Err(message) => ParsedFile {
             diagnostics: vec![Diagnostic::error(Span::file(id), message)],
             ..ParsedFile::default()

@@ -73,6 +73,8 @@ impl Default for Span {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceMap {
     files: Vec<PathBuf>,
+    /// SHA-256 of each file's bytes as read, once it has been read.
+    digests: Vec<Option<[u8; 32]>>,
 }
 
 impl SourceMap {
@@ -89,7 +91,24 @@ impl SourceMap {
     pub fn add(&mut self, path: PathBuf) -> FileId {
         let id = u32::try_from(self.files.len()).unwrap_or(u32::MAX - 1);
         self.files.push(path);
+        self.digests.push(None);
         FileId(id)
+    }
+
+    /// Records the SHA-256 of the bytes read for `id` (the loader computes it as it reads,
+    /// so that a plan can name the exact desired state without reading the files again).
+    pub fn set_digest(&mut self, id: FileId, digest: [u8; 32]) {
+        if let Some(slot) = self.digests.get_mut(id.0 as usize) {
+            *slot = Some(digest);
+        }
+    }
+
+    /// Every file with the SHA-256 of what was read from it (`None` if it could not be read).
+    pub fn files(&self) -> impl Iterator<Item = (&Path, Option<&[u8; 32]>)> {
+        self.files
+            .iter()
+            .zip(&self.digests)
+            .map(|(p, d)| (p.as_path(), d.as_ref()))
     }
 
     /// The path of a file, if the id is known.

@@ -1,8 +1,8 @@
 //! The JSON plan document: what `plan --format json` prints and `plan --out` saves.
 //!
-//! Version 1 holds `version`, `summary` (a count per action), `desiredHash` (SHA-256 of the
-//! desired-state files), `checksum` (SHA-256 of
-//! `desiredHash`, `changes` and `warnings` as written), `warnings`, and
+//! Version 1 holds `version`, `summary` (a count per action), `desiredHash` (SHA-256 over
+//! each desired-state file's relative path and SHA-256, in path order), `checksum` (SHA-256
+//! of `desiredHash`, `changes` and `warnings` as written), `warnings`, and
 //! `changes`: per change `action`, `kind`, `key`, live `id` and `version` (the `meta.version`
 //! it was computed against), `source`, the attribute-level `diff`, the `edits` to send, and
 //! `blocked` with the reason when a safety rule holds it back. `apply --plan` verifies the
@@ -83,38 +83,38 @@ pub fn desired_hash<'a>(
     root: &Path,
     files: impl IntoIterator<Item = (&'a Path, &'a [u8])>,
 ) -> String {
-    let files: Vec<(&Path, &[u8])> = files.into_iter().collect();
-    let read = |path: &Path| {
-        files
-            .iter()
-            .find(|(p, _)| *p == path)
-            .map(|(_, bytes)| bytes.to_vec())
-            .ok_or_else(|| std::io::Error::from(std::io::ErrorKind::NotFound))
-    };
-    desired_hash_read(root, files.iter().map(|(p, _)| *p), read).unwrap_or_default()
+    let digests: Vec<(&Path, [u8; 32])> = files
+        .into_iter()
+        .map(|(path, bytes)| (path, Sha256::digest(bytes).into()))
+        .collect();
+    combine(root, digests.iter().map(|(p, d)| (*p, Some(d))))
 }
 
-/// [`desired_hash`] reading each file with `read` when its turn comes, so only one file's
-/// bytes are held at a time (a 100,000-user directory is about 50 MB of YAML).
-pub fn desired_hash_read<'a>(
+/// [`desired_hash`] of the files a desired state was loaded from, from the digests the
+/// loader recorded as it read them: no file is read again.
+#[must_use]
+pub fn desired_hash_of(root: &Path, sources: &crate::model::SourceMap) -> String {
+    combine(root, sources.files())
+}
+
+/// Hashes (relative name, length-prefixed; file digest) pairs in name order. A file that
+/// could not be read has no digest and counts by its name alone.
+fn combine<'a>(
     root: &Path,
-    paths: impl IntoIterator<Item = &'a Path>,
-    mut read: impl FnMut(&Path) -> std::io::Result<Vec<u8>>,
-) -> std::io::Result<String> {
-    let mut named: Vec<(String, &Path)> = paths
+    files: impl IntoIterator<Item = (&'a Path, Option<&'a [u8; 32]>)>,
+) -> String {
+    let mut named: Vec<(String, Option<&[u8; 32]>)> = files
         .into_iter()
-        .map(|path| (relative_name(root, path), path))
+        .map(|(path, digest)| (relative_name(root, path), digest))
         .collect();
     named.sort();
     let mut hasher = Sha256::new();
-    for (name, path) in named {
-        let bytes = read(path)?;
+    for (name, digest) in named {
         hasher.update((name.len() as u64).to_le_bytes());
         hasher.update(name.as_bytes());
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(&bytes);
+        hasher.update(digest.map_or(&[0u8; 32][..], |d| &d[..]));
     }
-    Ok(hex(&hasher.finalize()))
+    hex(&hasher.finalize())
 }
 
 impl PlanDocument {
@@ -295,5 +295,15 @@ mod tests {
         let mut moved = files("/srv/org");
         moved[0].0 = "/srv/org/users/c.yaml".into();
         assert_ne!(hash("/srv/org", &moved), here);
+        // The loader's recorded digests give the same hash without reading files again.
+        let loaded = crate::desired::load_texts(&[
+            ("org/users/b.yaml", "users: []\n"),
+            ("org/a.yaml", "groups: []\n"),
+        ])
+        .expect("loads");
+        assert_eq!(
+            desired_hash_of(Path::new("org"), &loaded.state.sources),
+            hash("/srv/org", &files("/srv/org"))
+        );
     }
 }
