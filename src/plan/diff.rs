@@ -22,7 +22,7 @@ use super::{
 type Unsupported = BTreeMap<&'static str, (usize, Span)>;
 
 /// Everything the per-object diffs share.
-struct Context<'a> {
+pub(super) struct Context<'a> {
     desired: &'a DesiredState,
     live: &'a Snapshot,
     options: &'a PlanOptions,
@@ -36,6 +36,9 @@ struct Context<'a> {
     names: Option<HashMap<&'a str, (Kind, &'a str)>>,
     /// Answers of [`Context::supported`] so far (a handful of attributes, asked per object).
     support_cache: Vec<(Schema, &'static str, bool)>,
+    /// Objects created since the snapshot (kind, lower-cased name → id): an applier that
+    /// re-plans one object mid-run refers to them by id, as the live object now does.
+    created: HashMap<(Kind, String), String>,
 }
 
 fn parse_live<R: Resource>(kind: Kind, live: &Live<R>) -> Result<R, PlanError> {
@@ -47,21 +50,72 @@ fn parse_live<R: Resource>(kind: Kind, live: &Live<R>) -> Result<R, PlanError> {
 }
 
 impl<'a> Context<'a> {
+    pub(super) fn new(
+        desired: &'a DesiredState,
+        live: &'a Snapshot,
+        matched: &Matched,
+        options: &'a PlanOptions,
+    ) -> Context<'a> {
+        let config = &desired.config;
+        Context {
+            desired,
+            live,
+            options,
+            user_ids: matched
+                .users
+                .iter()
+                .map(|m| m.and_then(|i| live.users[i].id()))
+                .collect(),
+            group_ids: matched
+                .groups
+                .iter()
+                .map(|m| m.and_then(|i| live.groups[i].id()))
+                .collect(),
+            protected_users: lower_set(config.protected.users.iter().map(|p| p.value.as_str())),
+            protected_groups: lower_set(config.protected.groups.iter().map(|p| p.value.as_str())),
+            unsupported: BTreeMap::new(),
+            names: None,
+            support_cache: Vec::new(),
+            created: HashMap::new(),
+        }
+    }
+
+    /// Notes an object created after the snapshot was taken.
+    pub(super) fn note_created(&mut self, kind: Kind, name: &str, id: &str) {
+        self.created
+            .insert((kind, name.to_lowercase()), id.to_owned());
+    }
+
+    fn created_id(&self, kind: Kind, name: &str) -> Option<String> {
+        if self.created.is_empty() {
+            return None;
+        }
+        self.created.get(&(kind, name.to_lowercase())).cloned()
+    }
+
     fn user_ref(&self, name: &str) -> Option<Ref> {
         let i = self.desired.user_index(name)?;
+        let name = self.desired.users[i].user_name.value.to_string();
+        let id = self.user_ids[i]
+            .map(str::to_owned)
+            .or_else(|| self.created_id(Kind::User, &name));
         Some(Ref {
             kind: Kind::User,
-            name: self.desired.users[i].user_name.value.to_string(),
-            id: self.user_ids[i].map(str::to_owned),
+            name,
+            id,
         })
     }
 
     fn group_ref(&self, name: &str) -> Option<Ref> {
         let i = self.desired.group_index(name)?;
+        let name = self.desired.groups[i].display_name.value.to_string();
+        let id = self.group_ids[i]
+            .map(str::to_owned)
+            .or_else(|| self.created_id(Kind::Group, &name));
         Some(Ref {
             kind: Kind::Group,
-            name: self.desired.groups[i].display_name.value.to_string(),
-            id: self.group_ids[i].map(str::to_owned),
+            name,
+            id,
         })
     }
 
@@ -121,27 +175,7 @@ pub(super) fn diff(
     matched: &Matched,
     options: &PlanOptions,
 ) -> Result<Plan, PlanError> {
-    let config = &desired.config;
-    let mut ctx = Context {
-        desired,
-        live,
-        options,
-        user_ids: matched
-            .users
-            .iter()
-            .map(|m| m.and_then(|i| live.users[i].id()))
-            .collect(),
-        group_ids: matched
-            .groups
-            .iter()
-            .map(|m| m.and_then(|i| live.groups[i].id()))
-            .collect(),
-        protected_users: lower_set(config.protected.users.iter().map(|p| p.value.as_str())),
-        protected_groups: lower_set(config.protected.groups.iter().map(|p| p.value.as_str())),
-        unsupported: BTreeMap::new(),
-        names: None,
-        support_cache: Vec::new(),
-    };
+    let mut ctx = Context::new(desired, live, matched, options);
     let mut plan = Plan::default();
     for (i, user) in desired.users.iter().enumerate() {
         let live_user = matched.users[i].map(|l| &live.users[l]);
@@ -574,7 +608,7 @@ fn live_proficiencies(values: &[wire::Proficiency]) -> Vec<Keyed> {
 }
 
 #[allow(clippy::too_many_lines)]
-fn user_change(
+pub(super) fn user_change(
     ctx: &mut Context<'_>,
     user: &Spanned<DesiredUser>,
     live: Option<&Live<wire::User>>,
@@ -834,7 +868,7 @@ fn user_change(
 }
 
 #[allow(clippy::too_many_lines)]
-fn group_change(
+pub(super) fn group_change(
     ctx: &mut Context<'_>,
     group: &Spanned<crate::model::Group>,
     live: Option<&Live<wire::Group>>,

@@ -11,6 +11,7 @@ mod diff;
 pub mod edit;
 mod matching;
 pub mod render;
+pub mod replan;
 mod safety;
 pub mod saved;
 #[cfg(test)]
@@ -26,6 +27,7 @@ use crate::model::{SourceMap, Span};
 use crate::scim::Snapshot;
 
 pub use edit::{Attr, Edit, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
+pub use replan::Replanner;
 
 /// What a change does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
