@@ -2,3 +2,4 @@
 //! passwords and progress reporting.
 
 pub mod audit;
+pub mod password;
