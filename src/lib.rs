@@ -3,6 +3,7 @@
 //!
 //! Layers, each depending only on the ones after it:
 //! - [`cli`]: the command line and exit codes (product.md §2);
+//! - [`apply`]: running a plan against the tenant, with audit log, initial passwords and progress;
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
@@ -10,6 +11,7 @@
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
 //! - [`model`]: the domain types and pure functions over them.
 
+pub mod apply;
 pub mod cli;
 pub mod desired;
 pub mod error;

@@ -1,0 +1,6 @@
+//! The applier: runs a reviewed plan against the tenant, with its audit log, initial
+//! passwords and progress reporting.
+
+pub mod audit;
+pub mod password;
+pub mod progress;
