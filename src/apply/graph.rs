@@ -1,0 +1,346 @@
+//! The order of an apply: a plan's changes as steps with dependencies (product.md §4: create
+//! groups and roles, then create and patch users, then memberships, then deactivate and
+//! delete).
+//!
+//! A create carries every attribute it can at once. What it cannot carry yet, a member or a
+//! manager that the same run creates, goes into a *link* step that patches the new object once
+//! both exist. A user whose manager is also new waits for the manager's create instead, so
+//! the reference rides in the create body; only managers that form a cycle fall back to a link.
+//! Steps that depend on nothing run as soon as the executor has room; deactivations and
+//! deletes wait until every other step has finished. Pure: no I/O.
+
+use std::collections::HashMap;
+
+use crate::plan::{Action, Change, Edit, Kind, Plan, Ref};
+
+/// What a step does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum StepKind {
+    /// Create the object with [`Step::edits`].
+    Create,
+    /// Patch an object created earlier in the run with references that needed its id or
+    /// another new object's id.
+    Link,
+    /// Patch (or deactivate) a live object.
+    Update,
+    /// Delete a live object.
+    Delete,
+}
+
+/// One unit of work.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) struct Step {
+    /// The change it belongs to (index into the plan's changes).
+    pub(crate) change: usize,
+    /// What it does.
+    pub(crate) kind: StepKind,
+    /// The edits it sends.
+    pub(crate) edits: Vec<Edit>,
+    /// Steps that must succeed first.
+    pub(crate) deps: Vec<usize>,
+    /// Whether it waits until every non-destructive step has finished.
+    pub(crate) last: bool,
+}
+
+/// The steps of a plan, blocked changes left out.
+#[derive(Debug, Default)]
+pub(crate) struct Graph {
+    /// Steps; dependencies point to earlier or later indices alike.
+    pub(crate) steps: Vec<Step>,
+    /// Per step, the steps that depend on it.
+    pub(crate) dependants: Vec<Vec<usize>>,
+}
+
+fn name_key(kind: Kind, name: &str) -> (Kind, String) {
+    (kind, name.to_lowercase())
+}
+
+/// Splits `edits` of a create into what the create can carry (references to live objects,
+/// and managers whose create comes first) and what must wait for a link step.
+fn split_create(edits: &[Edit], carry_manager: bool) -> (Vec<Edit>, Vec<Edit>) {
+    let mut now = Vec::new();
+    let mut later = Vec::new();
+    for edit in edits {
+        match edit {
+            Edit::AddMembers { members } => {
+                let (known, new): (Vec<Ref>, Vec<Ref>) =
+                    members.iter().cloned().partition(|m| m.id.is_some());
+                if !known.is_empty() {
+                    now.push(Edit::AddMembers { members: known });
+                }
+                if !new.is_empty() {
+                    later.push(Edit::AddMembers { members: new });
+                }
+            }
+            Edit::SetManager { to } if to.id.is_none() && !carry_manager => {
+                later.push(edit.clone());
+            }
+            _ => now.push(edit.clone()),
+        }
+    }
+    (now, later)
+}
+
+impl Graph {
+    /// Builds the steps of `plan`'s unblocked changes.
+    pub(crate) fn new(plan: &Plan) -> Graph {
+        let changes: Vec<(usize, &Change)> = plan
+            .changes
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| c.blocked.is_none())
+            .collect();
+        // The change that creates each new object.
+        let created: HashMap<(Kind, String), usize> = changes
+            .iter()
+            .filter(|(_, c)| c.action == Action::Create)
+            .map(|(i, c)| (name_key(c.kind, &c.key), *i))
+            .collect();
+        let new_manager = |c: &Change| {
+            c.edits.iter().find_map(|e| match e {
+                Edit::SetManager { to } if to.id.is_none() => {
+                    created.get(&name_key(Kind::User, &to.name)).copied()
+                }
+                _ => None,
+            })
+        };
+        let acyclic = acyclic_managers(&changes, new_manager);
+
+        let mut graph = Graph::default();
+        let mut create_step: HashMap<usize, usize> = HashMap::new();
+        // Creates first, so their step numbers are known to everything that refers to them.
+        for &(i, c) in changes.iter().filter(|(_, c)| c.action == Action::Create) {
+            let carry = acyclic.get(&i).copied().unwrap_or(true);
+            let (now, later) = split_create(&c.edits, carry);
+            create_step.insert(i, graph.steps.len());
+            graph.steps.push(Step {
+                change: i,
+                kind: StepKind::Create,
+                edits: now,
+                deps: Vec::new(),
+                last: false,
+            });
+            if !later.is_empty() {
+                graph.steps.push(Step {
+                    change: i,
+                    kind: StepKind::Link,
+                    edits: later,
+                    deps: Vec::new(),
+                    last: false,
+                });
+            }
+        }
+        let step_of = |r: &Ref| {
+            if r.id.is_some() {
+                return None;
+            }
+            created
+                .get(&name_key(r.kind, &r.name))
+                .and_then(|c| create_step.get(c))
+                .copied()
+        };
+        for s in 0..graph.steps.len() {
+            let step = &graph.steps[s];
+            let mut deps: Vec<usize> = step
+                .edits
+                .iter()
+                .flat_map(Edit::refs)
+                .filter_map(step_of)
+                .filter(|&d| d != s)
+                .collect();
+            if step.kind == StepKind::Link {
+                deps.push(create_step[&step.change]);
+            }
+            deps.sort_unstable();
+            deps.dedup();
+            graph.steps[s].deps = deps;
+        }
+        for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
+            let mut deps: Vec<usize> = c
+                .edits
+                .iter()
+                .flat_map(Edit::refs)
+                .filter_map(step_of)
+                .collect();
+            deps.sort_unstable();
+            deps.dedup();
+            graph.steps.push(Step {
+                change: i,
+                kind: if c.action == Action::Delete {
+                    StepKind::Delete
+                } else {
+                    StepKind::Update
+                },
+                edits: c.edits.clone(),
+                deps,
+                last: c.action.is_destructive(),
+            });
+        }
+        graph.dependants = vec![Vec::new(); graph.steps.len()];
+        for (s, step) in graph.steps.iter().enumerate() {
+            for &d in &step.deps {
+                graph.dependants[d].push(s);
+            }
+        }
+        graph
+    }
+}
+
+/// Per user create with a new manager: whether the manager's create can simply come first
+/// (`true`), or the two are on a cycle of new managers and the reference waits for a link
+/// (`false`). Kahn's algorithm over "is managed by" edges between creates.
+fn acyclic_managers(
+    changes: &[(usize, &Change)],
+    new_manager: impl Fn(&Change) -> Option<usize>,
+) -> HashMap<usize, bool> {
+    let by_index: HashMap<usize, &Change> = changes.iter().map(|&(i, c)| (i, c)).collect();
+    let mut edge: HashMap<usize, usize> = HashMap::new();
+    let mut indegree: HashMap<usize, usize> = HashMap::new();
+    for &(i, c) in changes {
+        if c.action != Action::Create || c.kind != Kind::User {
+            continue;
+        }
+        if let Some(m) = new_manager(c).filter(|m| by_index.contains_key(m)) {
+            edge.insert(i, m);
+            *indegree.entry(m).or_default() += 1;
+            indegree.entry(i).or_default();
+        }
+    }
+    // Remove nodes nobody waits on, repeatedly; what remains lies on (or leads only into)
+    // cycles: a node on a chain into a cycle is still freed once the cycle is broken, so
+    // only the nodes left with indegree > 0 are on cycles.
+    let mut queue: Vec<usize> = indegree
+        .iter()
+        .filter(|&(_, &d)| d == 0)
+        .map(|(&n, _)| n)
+        .collect();
+    while let Some(n) = queue.pop() {
+        if let Some(&m) = edge.get(&n)
+            && let Some(d) = indegree.get_mut(&m)
+        {
+            *d -= 1;
+            if *d == 0 {
+                queue.push(m);
+            }
+        }
+    }
+    edge.keys()
+        .map(|&n| (n, indegree.get(&n).copied().unwrap_or(0) == 0))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Graph, StepKind};
+    use crate::plan::{Action, Change, Edit, Kind, Plan, Ref, Source};
+
+    fn r(kind: Kind, name: &str, id: Option<&str>) -> Ref {
+        Ref {
+            kind,
+            name: name.into(),
+            id: id.map(str::to_owned),
+        }
+    }
+
+    fn change(action: Action, kind: Kind, key: &str, edits: Vec<Edit>) -> Change {
+        Change {
+            action,
+            kind,
+            key: key.into(),
+            id: (action != Action::Create).then(|| format!("id-{key}")),
+            version: None,
+            source: Source::Absent,
+            diff: Vec::new(),
+            edits,
+            present: Vec::new(),
+            blocked: None,
+        }
+    }
+
+    fn manager(name: &str) -> Edit {
+        Edit::SetManager {
+            to: r(Kind::User, name, None),
+        }
+    }
+
+    // A new group's new members wait for a link; live members ride in the create; managers
+    // that are new come first; a cycle of managers falls back to links; patches wait for
+    // the creates they refer to; deletes are last; blocked changes are left out.
+    #[test]
+    fn orders_by_dependency() {
+        let mut blocked = change(Action::Delete, Kind::User, "held", Vec::new());
+        blocked.blocked = Some("brake".into());
+        let plan = Plan {
+            changes: vec![
+                change(
+                    Action::Create,
+                    Kind::Group,
+                    "ops",
+                    vec![
+                        Edit::Set {
+                            attr: crate::plan::Attr::DisplayName,
+                            value: json!("ops"),
+                        },
+                        Edit::AddMembers {
+                            members: vec![
+                                r(Kind::User, "old", Some("u-old")),
+                                r(Kind::User, "ana", None),
+                            ],
+                        },
+                    ],
+                ),
+                change(Action::Create, Kind::User, "boss", Vec::new()),
+                change(Action::Create, Kind::User, "ana", vec![manager("boss")]),
+                change(Action::Create, Kind::User, "x", vec![manager("y")]),
+                change(Action::Create, Kind::User, "y", vec![manager("x")]),
+                change(
+                    Action::Patch,
+                    Kind::Group,
+                    "sales",
+                    vec![Edit::AddMembers {
+                        members: vec![r(Kind::User, "boss", None)],
+                    }],
+                ),
+                change(Action::Delete, Kind::Group, "old", Vec::new()),
+                blocked,
+            ],
+            ..Plan::default()
+        };
+        let g = Graph::new(&plan);
+        let find = |change: usize, kind: StepKind| {
+            g.steps
+                .iter()
+                .position(|s| s.change == change && s.kind == kind)
+                .unwrap_or_else(|| panic!("step {kind:?} of change {change}"))
+        };
+        let ops = find(0, StepKind::Create);
+        assert_eq!(g.steps[ops].deps, Vec::<usize>::new());
+        assert!(
+            matches!(&g.steps[ops].edits[1], Edit::AddMembers { members } if members.len() == 1 && members[0].id.is_some())
+        );
+        let link = find(0, StepKind::Link);
+        let mut want = vec![ops, find(2, StepKind::Create)];
+        want.sort_unstable();
+        assert_eq!(g.steps[link].deps, want);
+        assert_eq!(
+            g.steps[find(2, StepKind::Create)].deps,
+            vec![find(1, StepKind::Create)],
+            "ana waits for her new manager"
+        );
+        for c in [3, 4] {
+            let create = find(c, StepKind::Create);
+            assert!(g.steps[create].deps.is_empty(), "a manager cycle is broken");
+            assert_eq!(g.steps[find(c, StepKind::Link)].deps.len(), 2);
+        }
+        assert_eq!(
+            g.steps[find(5, StepKind::Update)].deps,
+            vec![find(1, StepKind::Create)]
+        );
+        let delete = find(6, StepKind::Delete);
+        assert!(g.steps[delete].last);
+        assert!(g.steps.iter().all(|s| s.change != 7), "blocked: not a step");
+        assert!(g.dependants[find(1, StepKind::Create)].contains(&find(5, StepKind::Update)));
+    }
+}

@@ -1,0 +1,328 @@
+//! Merging a planned change with what a fresh copy of the object needs now.
+//!
+//! When an object moved between plan and write, the applier re-plans it
+//! ([`Replanner`](crate::plan::Replanner)) and sends only the part of the fresh change that
+//! carries out what was planned: attributes the plan did not touch are left as the other
+//! writer left them (an unmanaged attribute is never in a change anyway), members and roles
+//! the plan did not add or remove stay as they are, and a single-valued attribute that the
+//! other writer changed to something else than the plan's `before` is an overlap: that
+//! operation fails, reported with both values. Pure.
+
+use std::collections::HashSet;
+
+use serde_json::Value;
+
+use crate::plan::{Action, AttrDiff, Change, Edit, Multi};
+
+/// What to do after a re-read.
+#[derive(Clone, Debug, PartialEq)]
+pub(crate) enum Merge {
+    /// The object is already as planned.
+    Nothing,
+    /// Send this change (against the fresh version it carries).
+    Send(Change),
+    /// Someone else changed an attribute this change sets: the reason, with both values.
+    Overlap(String),
+}
+
+/// The attribute an edit writes, as a diff names it (before any `[`).
+fn edit_root(edit: &Edit) -> &'static str {
+    match edit {
+        Edit::Set { attr, .. } => attr.name(),
+        Edit::SetManager { .. } => "manager",
+        Edit::Add { attr, .. }
+        | Edit::Replace { attr, .. }
+        | Edit::Remove { attr, .. }
+        | Edit::ReplaceAll { attr, .. } => attr.name(),
+        Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+    }
+}
+
+fn diff_root(d: &AttrDiff) -> &str {
+    d.attribute
+        .split_once('[')
+        .map_or(d.attribute.as_str(), |(root, _)| root)
+}
+
+fn show(v: Option<&Value>) -> String {
+    v.map_or_else(|| "(unset)".to_owned(), Value::to_string)
+}
+
+/// Lower-cased names a set diff of `planned` adds and removes, per attribute root.
+fn planned_elements(planned: &Change, root: &str) -> (HashSet<String>, HashSet<String>) {
+    let mut added = HashSet::new();
+    let mut removed = HashSet::new();
+    for d in planned.diff.iter().filter(|d| diff_root(d) == root) {
+        added.extend(d.added.iter().map(|s| s.to_lowercase()));
+        removed.extend(d.removed.iter().map(|s| s.to_lowercase()));
+    }
+    (added, removed)
+}
+
+/// Keeps of `edit` only the members or roles the plan meant to add or remove; `None` when
+/// nothing is left.
+fn restrict(edit: Edit, planned: &Change) -> Option<Edit> {
+    let keep = |names: &HashSet<String>, name: &str| names.contains(&name.to_lowercase());
+    match edit {
+        Edit::AddMembers { members } => {
+            let (added, _) = planned_elements(planned, "members");
+            let members: Vec<_> = members
+                .into_iter()
+                .filter(|m| keep(&added, &m.name))
+                .collect();
+            (!members.is_empty()).then_some(Edit::AddMembers { members })
+        }
+        Edit::RemoveMembers { members } => {
+            let (_, removed) = planned_elements(planned, "members");
+            let members: Vec<_> = members
+                .into_iter()
+                .filter(|m| {
+                    keep(&removed, &m.name) || m.id.as_deref().is_some_and(|id| keep(&removed, id))
+                })
+                .collect();
+            (!members.is_empty()).then_some(Edit::RemoveMembers { members })
+        }
+        Edit::Add {
+            attr: Multi::Roles,
+            values,
+        } => {
+            let (added, _) = planned_elements(planned, "roles");
+            let values: Vec<Value> = values
+                .into_iter()
+                .filter(|v| {
+                    v.get("value")
+                        .and_then(Value::as_str)
+                        .is_some_and(|n| keep(&added, n))
+                })
+                .collect();
+            (!values.is_empty()).then_some(Edit::Add {
+                attr: Multi::Roles,
+                values,
+            })
+        }
+        Edit::Remove {
+            attr: Multi::Roles,
+            key,
+        } => {
+            let (_, removed) = planned_elements(planned, "roles");
+            keep(&removed, &key.equals).then_some(Edit::Remove {
+                attr: Multi::Roles,
+                key,
+            })
+        }
+        other => Some(other),
+    }
+}
+
+/// Merges `planned` (what was planned, or what was last sent) with `fresh`, the change the
+/// fresh object needs (`None`: nothing).
+pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
+    let Some(fresh) = fresh else {
+        return Merge::Nothing;
+    };
+    // An adopted object (a create answered "already exists"): the plan had no `before`, so
+    // everything desired is sent.
+    if planned.action == Action::Create {
+        return Merge::Send(fresh);
+    }
+    for want in planned
+        .diff
+        .iter()
+        .filter(|d| d.added.is_empty() && d.removed.is_empty())
+    {
+        let Some(now) = fresh.diff.iter().find(|d| d.attribute == want.attribute) else {
+            continue; // already as desired
+        };
+        if now.before != want.before {
+            return Merge::Overlap(format!(
+                "`{}` changed on the target since the plan: planned {} → {}, but it is now {}",
+                want.attribute,
+                show(want.before.as_ref()),
+                show(want.after.as_ref()),
+                show(now.before.as_ref()),
+            ));
+        }
+    }
+    let roots: HashSet<&str> = planned.diff.iter().map(diff_root).collect();
+    let edits: Vec<Edit> = fresh
+        .edits
+        .iter()
+        .filter(|e| roots.contains(edit_root(e)))
+        .cloned()
+        .filter_map(|e| restrict(e, planned))
+        .collect();
+    if edits.is_empty() {
+        return Merge::Nothing;
+    }
+    let kept: HashSet<&str> = edits.iter().map(edit_root).collect();
+    let diff = fresh
+        .diff
+        .iter()
+        .filter(|d| kept.contains(diff_root(d)))
+        .cloned()
+        .collect();
+    Merge::Send(Change {
+        diff,
+        edits,
+        ..fresh
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::{Merge, merge};
+    use crate::plan::{Action, Attr, AttrDiff, Change, Edit, Kind, Multi, Ref, Source, ValueKey};
+
+    fn title(before: &str, after: &str) -> (AttrDiff, Edit) {
+        (
+            AttrDiff {
+                attribute: "title".into(),
+                before: Some(json!(before)),
+                after: Some(json!(after)),
+                ..AttrDiff::default()
+            },
+            Edit::Set {
+                attr: Attr::Title,
+                value: json!(after),
+            },
+        )
+    }
+
+    fn change(parts: Vec<(AttrDiff, Edit)>) -> Change {
+        let (diff, edits) = parts.into_iter().unzip();
+        Change {
+            action: Action::Patch,
+            kind: Kind::User,
+            key: "a@x.example".into(),
+            id: Some("u".into()),
+            version: Some("W/\"2\"".into()),
+            source: Source::Absent,
+            diff,
+            edits,
+            present: vec![Attr::Title],
+            blocked: None,
+        }
+    }
+
+    fn members(added: &[&str], removed: &[&str]) -> (AttrDiff, Edit) {
+        let refs = |names: &[&str]| {
+            names
+                .iter()
+                .map(|n| Ref {
+                    kind: Kind::User,
+                    name: (*n).into(),
+                    id: Some(format!("id-{n}")),
+                })
+                .collect::<Vec<_>>()
+        };
+        (
+            AttrDiff {
+                attribute: "members".into(),
+                added: added.iter().map(|s| (*s).into()).collect(),
+                removed: removed.iter().map(|s| (*s).into()).collect(),
+                ..AttrDiff::default()
+            },
+            if added.is_empty() {
+                Edit::RemoveMembers {
+                    members: refs(removed),
+                }
+            } else {
+                Edit::AddMembers {
+                    members: refs(added),
+                }
+            },
+        )
+    }
+
+    // Nothing left, the planned part of a fresh change, and an overlap with both values.
+    #[test]
+    fn merges_or_reports() {
+        let planned = change(vec![title("Agent", "Lead")]);
+        assert_eq!(merge(&planned, None), Merge::Nothing);
+
+        // Someone changed displayName (also managed, but not in this change): left alone.
+        let display = (
+            AttrDiff {
+                attribute: "displayName".into(),
+                before: Some(json!("Theirs")),
+                after: Some(json!("Ours")),
+                ..AttrDiff::default()
+            },
+            Edit::Set {
+                attr: Attr::DisplayName,
+                value: json!("Ours"),
+            },
+        );
+        let fresh = change(vec![title("Agent", "Lead"), display.clone()]);
+        let Merge::Send(sent) = merge(&planned, Some(fresh)) else {
+            panic!("sends the title");
+        };
+        assert_eq!(sent.edits, planned.edits);
+        assert_eq!(sent.diff.len(), 1);
+
+        // Only the unplanned attribute differs: the planned one is already done.
+        assert_eq!(merge(&planned, Some(change(vec![display]))), Merge::Nothing);
+
+        let Merge::Overlap(why) = merge(&planned, Some(change(vec![title("Manager", "Lead")])))
+        else {
+            panic!("an overlap");
+        };
+        assert!(why.contains("\"Agent\" → \"Lead\""), "{why}");
+        assert!(why.contains("now \"Manager\""), "{why}");
+    }
+
+    // A member someone else added, and a role someone else granted, stay.
+    #[test]
+    fn sets_keep_what_others_added() {
+        let planned = change(vec![members(&["ana"], &[])]);
+        let (mut d, _) = members(&["ana"], &[]);
+        d.removed = vec!["stranger".into()];
+        let fresh = Change {
+            diff: vec![d],
+            edits: vec![members(&["ana"], &[]).1, members(&[], &["stranger"]).1],
+            ..planned.clone()
+        };
+        let Merge::Send(sent) = merge(&planned, Some(fresh)) else {
+            panic!("sends the add");
+        };
+        assert_eq!(sent.edits, vec![members(&["ana"], &[]).1]);
+
+        let roles = |added: &[&str], removed: &[&str]| AttrDiff {
+            attribute: "roles".into(),
+            added: added.iter().map(|s| (*s).into()).collect(),
+            removed: removed.iter().map(|s| (*s).into()).collect(),
+            ..AttrDiff::default()
+        };
+        let planned = Change {
+            diff: vec![roles(&["Agent"], &[])],
+            edits: vec![Edit::Add {
+                attr: Multi::Roles,
+                values: vec![json!({"value": "Agent"})],
+            }],
+            ..planned
+        };
+        let fresh = Change {
+            diff: vec![roles(&["Agent"], &["Admin"])],
+            edits: vec![
+                Edit::Remove {
+                    attr: Multi::Roles,
+                    key: ValueKey::new("value", "Admin"),
+                },
+                Edit::Add {
+                    attr: Multi::Roles,
+                    values: vec![json!({"value": "Agent"})],
+                },
+            ],
+            ..planned.clone()
+        };
+        let Merge::Send(sent) = merge(&planned, Some(fresh)) else {
+            panic!("sends the grant");
+        };
+        assert_eq!(
+            sent.edits, planned.edits,
+            "Admin, granted by someone else, stays"
+        );
+    }
+}
