@@ -71,6 +71,10 @@ pub enum Error {
     /// No plan could be made (ambiguous matches, unreadable live objects).
     #[error(transparent)]
     Plan(#[from] crate::plan::PlanError),
+    /// Refused before writing anything: a safety rule, a stale saved plan, no
+    /// confirmation.
+    #[error("refused: {0}")]
+    Refused(String),
     /// Committed JSON Schemas differ from the ones the code generates.
     #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
     StaleSchemas(Vec<String>),
@@ -99,6 +103,7 @@ impl Error {
         match self {
             Error::Target(_) if self.is_credential() => ExitStatus::Invalid,
             Error::Load(_) | Error::Config(_) => ExitStatus::Invalid,
+            Error::Refused(_) => ExitStatus::Refused,
             Error::NotImplemented(_)
             | Error::File { .. }
             | Error::StaleSchemas(_)

@@ -59,8 +59,34 @@ impl Connection {
 pub async fn connect(
     config: &Config,
     config_dir: &Path,
-    override_url: Option<&str>,
+    overrides: &Overrides<'_>,
 ) -> Result<Connection, TargetError> {
+    let (mut client, description, sandbox) = configure(config, config_dir, overrides.url).await?;
+    if let Some(rpm) = overrides.requests_per_minute {
+        client.requests_per_minute = Some(rpm);
+    }
+    Ok(Connection {
+        client: ScimClient::new(client)?,
+        description,
+        sandbox,
+    })
+}
+
+/// What the command line says about the target, over `scimctl.yaml`.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Overrides<'a> {
+    /// `--target URL`: a plain SCIM 2.0 base URL.
+    pub url: Option<&'a str>,
+    /// `--requests-per-minute N`: the client-side rate limit.
+    pub requests_per_minute: Option<u32>,
+}
+
+/// The client settings, description and embedded sandbox (if any) of the target.
+async fn configure(
+    config: &Config,
+    config_dir: &Path,
+    override_url: Option<&str>,
+) -> Result<(ClientConfig, String, Option<RunningSandbox>), TargetError> {
     if let Some(url) = override_url {
         let mut client = ClientConfig::new(url);
         if let Some(token) = std::env::var("SCIMCTL_TOKEN")
@@ -69,11 +95,7 @@ pub async fn connect(
         {
             client.credentials = Credentials::Bearer(Secret::new(token));
         }
-        return Ok(Connection {
-            client: ScimClient::new(client)?,
-            description: url.to_owned(),
-            sandbox: None,
-        });
+        return Ok((client, url.to_owned(), None));
     }
     match &config.target {
         None => connect_sandbox(&PathBuf::from(DEFAULT_SANDBOX_STATE)).await,
@@ -97,17 +119,15 @@ pub async fn connect(
                 (None, Some(oauth)) => Credentials::OAuth(oauth_settings(oauth, config_dir)?),
                 (None, None) => Credentials::None,
             };
-            Ok(Connection {
-                client: ScimClient::new(client)?,
-                description: url.clone(),
-                sandbox: None,
-            })
+            Ok((client, url.clone(), None))
         }
         Some(Target::Genesys { .. }) => Err(TargetError::NotImplemented("genesys")),
     }
 }
 
-async fn connect_sandbox(state: &Path) -> Result<Connection, TargetError> {
+async fn connect_sandbox(
+    state: &Path,
+) -> Result<(ClientConfig, String, Option<RunningSandbox>), TargetError> {
     let running = sandbox::start(
         SandboxConfig {
             state_path: Some(state.to_path_buf()),
@@ -119,11 +139,11 @@ async fn connect_sandbox(state: &Path) -> Result<Connection, TargetError> {
     let mut client = ClientConfig::new(running.base_url.clone());
     // In-process and on loopback: more parallelism than a remote tenant would welcome.
     client.max_concurrency = 8;
-    Ok(Connection {
-        client: ScimClient::new(client)?,
-        description: format!("sandbox ({})", state.display()),
-        sandbox: Some(running),
-    })
+    Ok((
+        client,
+        format!("sandbox ({})", state.display()),
+        Some(running),
+    ))
 }
 
 fn oauth_settings(oauth: &OAuthClient, dir: &Path) -> Result<OAuthSettings, TargetError> {

@@ -2,5 +2,8 @@
 //! passwords and progress reporting.
 
 pub mod audit;
+pub mod engine;
+mod graph;
+mod merge;
 pub mod password;
 pub mod progress;

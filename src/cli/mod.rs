@@ -13,6 +13,8 @@ use crate::desired::{self, LoadError};
 use crate::error::{Error, ExitStatus};
 use crate::schema;
 
+mod apply;
+
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
 #[derive(Debug, Parser)]
@@ -59,6 +61,19 @@ pub struct TargetArgs {
     /// `SCIMCTL_TOKEN`).
     #[arg(long, env = "SCIMCTL_TARGET", value_name = "URL")]
     pub target: Option<String>,
+    /// Client-side rate limit in requests per minute, over the configured one (Genesys
+    /// Cloud: 300 per token).
+    #[arg(long, env = "SCIMCTL_REQUESTS_PER_MINUTE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub requests_per_minute: Option<u32>,
+}
+
+impl TargetArgs {
+    fn overrides(&self) -> crate::target::Overrides<'_> {
+        crate::target::Overrides {
+            url: self.target.as_deref(),
+            requests_per_minute: self.requests_per_minute,
+        }
+    }
 }
 
 /// The commands.
@@ -96,14 +111,10 @@ pub enum Command {
     },
     /// Execute a plan (fresh or saved) against the tenant.
     Apply {
-        /// Desired-state directory.
-        #[arg(
-            default_value = "desired-state",
-            value_name = "DIR",
-            conflicts_with = "plan"
-        )]
+        /// Desired-state directory (with `--plan`: the one the plan was made from).
+        #[arg(default_value = "desired-state", value_name = "DIR")]
         dir: PathBuf,
-        /// A plan saved by `plan --out`.
+        /// A plan saved by `plan --out`; refused if the desired state changed since.
         #[arg(long, value_name = "PLAN.json")]
         plan: Option<PathBuf>,
         /// Target override.
@@ -112,9 +123,22 @@ pub enum Command {
         /// Do not ask for confirmation (required when not on a terminal).
         #[arg(long)]
         yes: bool,
-        /// Lift the safety brake for exactly this many deletes/deactivations.
-        #[arg(long, value_name = "N")]
-        allow_deletes: Option<u32>,
+        /// Lift the safety brakes when the plan has exactly N deactivations and deletes
+        /// (with `--plan`, give it to `plan` instead).
+        #[arg(long, value_name = "N", conflicts_with = "plan")]
+        allow_deletes: Option<usize>,
+        /// Audit log: one JSON line per operation, appended.
+        #[arg(
+            long,
+            env = "SCIMCTL_AUDIT_LOG",
+            default_value = ".scimctl/audit.jsonl",
+            value_name = "FILE"
+        )]
+        audit_log: PathBuf,
+        /// Where generated initial passwords are written (mode 0600; default a new file
+        /// under `.scimctl/`).
+        #[arg(long, value_name = "FILE")]
+        password_file: Option<PathBuf>,
     },
     /// Reconcile continuously on file changes and on a drift timer.
     Watch {
@@ -324,11 +348,33 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
         } => plan_cmd(
             &PlanArgs {
                 dir,
-                target: target.target.as_deref(),
+                target: target.overrides(),
                 format: *format,
                 save: save.as_deref(),
                 detailed_exitcode: *detailed_exitcode,
                 allow_deletes: *allow_deletes,
+            },
+            out,
+            err,
+        ),
+        Command::Apply {
+            dir,
+            plan,
+            target,
+            yes,
+            allow_deletes,
+            audit_log,
+            password_file,
+        } => apply::apply_cmd(
+            &apply::ApplyArgs {
+                dir,
+                saved: plan.as_deref(),
+                target: target.overrides(),
+                yes: *yes,
+                allow_deletes: *allow_deletes,
+                audit_log,
+                password_file: password_file.as_deref(),
+                quiet: cli.quiet,
             },
             out,
             err,
@@ -356,7 +402,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
 /// What `scimctl plan` was asked.
 struct PlanArgs<'a> {
     dir: &'a std::path::Path,
-    target: Option<&'a str>,
+    target: crate::target::Overrides<'a>,
     format: PlanFormat,
     save: Option<&'a std::path::Path>,
     detailed_exitcode: bool,
@@ -392,7 +438,7 @@ fn plan_cmd(
         .enable_all()
         .build()?;
     let (support, live, target) = runtime.block_on(async {
-        let connection = crate::target::connect(&state.config, args.dir, args.target).await?;
+        let connection = crate::target::connect(&state.config, args.dir, &args.target).await?;
         let started = tokio::time::Instant::now();
         let read = async {
             let (schemas, snapshot) =
@@ -454,7 +500,7 @@ fn plan_cmd(
 }
 
 /// An error from a command, or a failed write to the output streams.
-enum Failure {
+pub(crate) enum Failure {
     Error(Error),
     Io(io::Error),
 }

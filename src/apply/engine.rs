@@ -1,0 +1,875 @@
+//! Carrying out a plan: the only code that writes to a tenant.
+//!
+//! [`run`] turns the plan into steps ([`Graph`]) and runs every step whose dependencies
+//! have succeeded, up to [`Settings::in_flight`] at once (the client's own rate limit and
+//! concurrency gate what reaches the wire). Deactivations and deletes start once everything
+//! else has finished. Each write carries `If-Match` with the version it was planned against
+//! when the server supports ETags; a write that meets a moved object (412, 409, Genesys
+//! `invalidVers`) or whose outcome is unknown re-reads that object, re-plans it with the
+//! planner's own rules ([`Replanner`]), merges ([`merge`]) and tries again, a bounded number of
+//! times. A create answered "already exists" adopts the live object; a delete answered 404 is
+//! done. A failed step never stops the others; the steps that needed it are skipped. The
+//! [`Observer`] hears of every finished operation (audit log, progress) and of each generated
+//! password, at once.
+
+use std::cell::RefCell;
+use std::collections::{HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
+use serde::Serialize;
+use serde_json::{Map, Value};
+
+use super::graph::{Graph, Step, StepKind};
+use super::merge::{Merge, merge};
+use super::password;
+use crate::desired::DesiredState;
+use crate::model::PasswordSource;
+use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions, Ref, Replanner, Resolve, Source};
+use crate::scim::wire::{Group, User};
+use crate::scim::{
+    Live, LiveGroup, LiveUser, Resource, ResourceKind, ScimError, ScimRead, ScimWrite, Secret,
+    Snapshot,
+};
+
+/// What [`run`] carries out.
+#[derive(Debug)]
+pub struct Input<'a> {
+    /// The plan; it must hold no blocked change (the caller refuses those first).
+    pub plan: &'a Plan,
+    /// The desired state it was made from (for re-planning and password sources).
+    pub desired: &'a DesiredState,
+    /// The options it was made with.
+    pub options: &'a PlanOptions,
+    /// The snapshot it was made from; `None` for a saved plan, in which case a fresh
+    /// snapshot is read the first time an object turns out to have moved.
+    pub snapshot: Option<Snapshot>,
+}
+
+/// How [`run`] behaves.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Send `If-Match` with the planned version (the server supports ETags).
+    pub etag: bool,
+    /// Most operations started and not finished at once.
+    pub in_flight: usize,
+    /// Re-reads (and re-sends) per operation after a moved object or an unknown outcome.
+    pub merge_attempts: u32,
+}
+
+impl Default for Settings {
+    fn default() -> Settings {
+        Settings {
+            etag: false,
+            in_flight: 32,
+            merge_attempts: 3,
+        }
+    }
+}
+
+/// How one operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Outcome {
+    /// Carried out as planned.
+    Done,
+    /// The target was already as planned (a delete met 404, a re-read showed the values).
+    AlreadyDone,
+    /// The object had moved since the plan; the planned change was merged with it and sent.
+    Merged,
+    /// Not carried out; the detail says why.
+    Failed,
+    /// Not attempted: it needed an operation that failed.
+    Skipped,
+}
+
+impl Outcome {
+    /// As the report and the audit log spell it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Outcome::Done => "done",
+            Outcome::AlreadyDone => "already done",
+            Outcome::Merged => "merged",
+            Outcome::Failed => "failed",
+            Outcome::Skipped => "skipped",
+        }
+    }
+
+    /// Whether the operation's purpose was reached.
+    #[must_use]
+    pub fn succeeded(self) -> bool {
+        matches!(self, Outcome::Done | Outcome::AlreadyDone | Outcome::Merged)
+    }
+}
+
+/// One operation (one change of the plan) as it ended.
+#[derive(Clone, Debug, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OpReport {
+    /// What was planned.
+    pub action: Action,
+    /// User or group.
+    pub kind: Kind,
+    /// Its name.
+    pub key: String,
+    /// Its id (for creates: the new id, when known).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The version it was planned against.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub before_version: Option<String>,
+    /// The version after the write, when the server said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub after_version: Option<String>,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why, for anything but a plain success.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// Every operation of a run, in plan order.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Report {
+    /// One per change that was not blocked.
+    pub ops: Vec<OpReport>,
+}
+
+impl Report {
+    /// How many operations ended with `outcome`.
+    #[must_use]
+    pub fn count(&self, outcome: Outcome) -> usize {
+        self.ops.iter().filter(|o| o.outcome == outcome).count()
+    }
+
+    /// Whether every operation reached its purpose.
+    #[must_use]
+    pub fn all_succeeded(&self) -> bool {
+        self.ops.iter().all(|o| o.outcome.succeeded())
+    }
+}
+
+/// Hears what [`run`] does, as it happens.
+pub trait Observer {
+    /// An operation finished (once per operation, in the order they finish).
+    fn finished(&mut self, op: &OpReport);
+    /// A user was just created with a generated password: deliver it (once).
+    fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String>;
+}
+
+/// The result of one step.
+#[derive(Debug)]
+struct StepResult {
+    outcome: Outcome,
+    detail: Option<String>,
+    id: Option<String>,
+    version: Option<String>,
+}
+
+impl StepResult {
+    fn new(outcome: Outcome, detail: Option<String>) -> StepResult {
+        StepResult {
+            outcome,
+            detail,
+            id: None,
+            version: None,
+        }
+    }
+
+    fn failed(why: impl Into<String>) -> StepResult {
+        StepResult::new(Outcome::Failed, Some(why.into()))
+    }
+}
+
+/// Ids of the objects the run created, by kind and lower-cased name.
+#[derive(Debug, Default)]
+struct Created(RefCell<HashMap<(Kind, String), String>>);
+
+impl Resolve for Created {
+    fn id_of(&self, r: &Ref) -> Option<String> {
+        r.id.clone().or_else(|| {
+            self.0
+                .borrow()
+                .get(&(r.kind, r.name.to_lowercase()))
+                .cloned()
+        })
+    }
+}
+
+/// A freshly read object.
+enum Fresh {
+    User(LiveUser),
+    Group(LiveGroup),
+}
+
+impl Fresh {
+    fn version(&self) -> Option<&str> {
+        match self {
+            Fresh::User(u) => u.version(),
+            Fresh::Group(g) => g.version(),
+        }
+    }
+}
+
+fn resource_kind(kind: Kind) -> ResourceKind {
+    match kind {
+        Kind::User => ResourceKind::User,
+        Kind::Group => ResourceKind::Group,
+    }
+}
+
+/// What the futures of one run share. They all run on the task that polls [`run`], so
+/// plain cells suffice; no borrow is held across an await.
+struct Shared<'a, 's, C> {
+    client: &'a C,
+    input: &'a Input<'a>,
+    settings: &'a Settings,
+    created: Created,
+    /// Per change: the id and version its create left (for its link step).
+    made: RefCell<HashMap<usize, (String, Option<String>)>>,
+    snapshot: &'s tokio::sync::OnceCell<Snapshot>,
+    replanner: RefCell<Option<Replanner<'s>>>,
+    observer: RefCell<&'a mut dyn Observer>,
+}
+
+impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
+where
+    'a: 's,
+{
+    fn change(&self, step: &Step) -> &'a Change {
+        &self.input.plan.changes[step.change]
+    }
+
+    fn if_match<'v>(&self, version: Option<&'v str>) -> Option<&'v str> {
+        if self.settings.etag { version } else { None }
+    }
+
+    fn note_created(&self, kind: Kind, name: &str, id: &str) {
+        self.created
+            .0
+            .borrow_mut()
+            .insert((kind, name.to_lowercase()), id.to_owned());
+        if let Some(r) = self.replanner.borrow_mut().as_mut() {
+            r.note_created(kind, name, id);
+        }
+    }
+
+    /// Makes sure a replanner exists, reading a fresh snapshot first when the plan came
+    /// without one.
+    async fn ensure_replanner(&self) -> Result<(), String> {
+        if self.replanner.borrow().is_some() {
+            return Ok(());
+        }
+        let snapshot = self
+            .snapshot
+            .get_or_try_init(|| self.client.snapshot())
+            .await
+            .map_err(|e| format!("re-reading the tenant: {e}"))?;
+        if self.replanner.borrow().is_some() {
+            return Ok(());
+        }
+        let mut replanner = Replanner::new(self.input.desired, snapshot, self.input.options)
+            .map_err(|e| e.to_string())?;
+        for ((kind, name), id) in self.created.0.borrow().iter() {
+            replanner.note_created(*kind, name, id);
+        }
+        *self.replanner.borrow_mut() = Some(replanner);
+        Ok(())
+    }
+
+    /// What `fresh` needs now to carry out `planned`.
+    async fn replan(&self, planned: &Change, fresh: &Fresh) -> Result<Option<Change>, String> {
+        if planned.source == Source::Absent {
+            // A prune: nothing desired about the object but that it is inactive (or gone).
+            let Fresh::User(user) = fresh else {
+                return Ok(None);
+            };
+            let active = user.parse().map_err(|e| e.to_string())?.active;
+            return Ok((active != Some(false)).then(|| Change {
+                version: user.version().map(str::to_owned),
+                ..planned.clone()
+            }));
+        }
+        self.ensure_replanner().await?;
+        let mut guard = self.replanner.borrow_mut();
+        let replanner = guard.as_mut().ok_or("no replanner")?;
+        let result = match fresh {
+            Fresh::User(u) => replanner.user(&planned.key, u),
+            Fresh::Group(g) => replanner.group(&planned.key, g),
+        };
+        result.map_err(|e| e.to_string())
+    }
+
+    async fn fetch(&self, kind: Kind, id: &str) -> Result<Option<Fresh>, ScimError> {
+        let fresh = match kind {
+            Kind::User => self
+                .client
+                .get::<User>(id)
+                .await
+                .and_then(|u| Ok(Fresh::User(Live::from_resource(&u).map_err(decode)?))),
+            Kind::Group => self
+                .client
+                .get::<Group>(id)
+                .await
+                .and_then(|g| Ok(Fresh::Group(Live::from_resource(&g).map_err(decode)?))),
+        };
+        match fresh {
+            Ok(f) => Ok(Some(f)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn patch(
+        &self,
+        kind: Kind,
+        id: &str,
+        version: Option<&str>,
+        ops: &[crate::scim::PatchOperation],
+    ) -> Result<Option<String>, ScimError> {
+        let version = self.if_match(version);
+        Ok(match kind {
+            Kind::User => {
+                let p = self.client.patch::<User>(id, version, ops).await?;
+                p.version
+                    .or_else(|| p.resource.and_then(|r| r.meta.version))
+            }
+            Kind::Group => {
+                let p = self.client.patch::<Group>(id, version, ops).await?;
+                p.version
+                    .or_else(|| p.resource.and_then(|r| r.meta.version))
+            }
+        })
+    }
+
+    async fn step(&self, step: &Step) -> StepResult {
+        let change = self.change(step);
+        match step.kind {
+            StepKind::Create => self.create(step, change).await,
+            StepKind::Link => {
+                let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
+                    return StepResult::failed("internal: the create left no id");
+                };
+                let sending = Change {
+                    edits: step.edits.clone(),
+                    id: Some(id.clone()),
+                    version: version.clone(),
+                    ..change.clone()
+                };
+                self.update(change.kind, &id, version, sending, change)
+                    .await
+            }
+            StepKind::Update => {
+                let Some(id) = change.id.clone() else {
+                    return StepResult::failed("internal: a patch without an id");
+                };
+                self.update(
+                    change.kind,
+                    &id,
+                    change.version.clone(),
+                    change.clone(),
+                    change,
+                )
+                .await
+            }
+            StepKind::Delete => self.delete(change).await,
+        }
+    }
+
+    /// Sends `sending` to object `id`, merging with a fresh copy when it moved.
+    async fn update(
+        &self,
+        kind: Kind,
+        id: &str,
+        mut version: Option<String>,
+        mut sending: Change,
+        planned: &Change,
+    ) -> StepResult {
+        let mut merged = false;
+        let mut attempt = 0;
+        loop {
+            let ops = match sending.patch_operations(&self.created) {
+                Ok(ops) => ops,
+                Err(e) => return StepResult::failed(format!("internal: {e}")),
+            };
+            if ops.is_empty() {
+                return StepResult::new(Outcome::AlreadyDone, None);
+            }
+            let error = match self.patch(kind, id, version.as_deref(), &ops).await {
+                Ok(after) => {
+                    let mut r = if merged {
+                        StepResult::new(
+                            Outcome::Merged,
+                            Some("the object changed since the plan; the planned change was merged with it".into()),
+                        )
+                    } else {
+                        StepResult::new(Outcome::Done, None)
+                    };
+                    r.id = Some(id.to_owned());
+                    r.version = after;
+                    return r;
+                }
+                Err(e) => e,
+            };
+            if error.is_not_found() {
+                return gone(planned);
+            }
+            let moved =
+                error.is_precondition_failed() || (self.settings.etag && error.is_conflict());
+            let unsure = error.is_ambiguous();
+            if !(moved || unsure) || attempt >= self.settings.merge_attempts {
+                return StepResult::failed(error.to_string());
+            }
+            attempt += 1;
+            let fresh = match self.fetch(kind, id).await {
+                Ok(Some(f)) => f,
+                Ok(None) => return gone(planned),
+                Err(e) => return StepResult::failed(format!("{error}; re-reading it: {e}")),
+            };
+            let next = match self.replan(planned, &fresh).await {
+                Ok(next) => next,
+                Err(e) => return StepResult::failed(format!("{error}; re-planning it: {e}")),
+            };
+            let fresh_version = fresh.version().map(str::to_owned);
+            match merge(planned, next) {
+                Merge::Nothing => {
+                    let detail = if moved {
+                        "the object already had the planned values when re-read"
+                    } else {
+                        "the answer was lost; a re-read shows the change in place"
+                    };
+                    let mut r = StepResult::new(
+                        if moved {
+                            Outcome::AlreadyDone
+                        } else {
+                            Outcome::Done
+                        },
+                        Some(detail.into()),
+                    );
+                    r.id = Some(id.to_owned());
+                    r.version = fresh_version;
+                    return r;
+                }
+                Merge::Overlap(why) => return StepResult::failed(why),
+                Merge::Send(next) => {
+                    if moved && next.edits == sending.edits && fresh_version == version {
+                        // Nothing moved: the server refuses the change itself.
+                        return StepResult::failed(error.to_string());
+                    }
+                    merged |= moved;
+                    version = fresh_version;
+                    sending = next;
+                }
+            }
+        }
+    }
+
+    async fn delete(&self, change: &Change) -> StepResult {
+        let Some(id) = change.id.as_deref() else {
+            return StepResult::failed("internal: a delete without an id");
+        };
+        let mut version = change.version.clone();
+        let mut attempt = 0;
+        loop {
+            let error = match self
+                .client
+                .delete(
+                    resource_kind(change.kind),
+                    id,
+                    self.if_match(version.as_deref()),
+                )
+                .await
+            {
+                Ok(()) => return StepResult::new(Outcome::Done, None),
+                Err(e) => e,
+            };
+            if error.is_not_found() {
+                return StepResult::new(Outcome::AlreadyDone, Some("already gone".into()));
+            }
+            let moved =
+                error.is_precondition_failed() || (self.settings.etag && error.is_conflict());
+            if !(moved || error.is_ambiguous()) || attempt >= self.settings.merge_attempts {
+                return StepResult::failed(error.to_string());
+            }
+            attempt += 1;
+            match self.fetch(change.kind, id).await {
+                Ok(None) => {
+                    return StepResult::new(Outcome::AlreadyDone, Some("gone when re-read".into()));
+                }
+                // Still absent from desired state: it goes, whatever changed.
+                Ok(Some(fresh)) => version = fresh.version().map(str::to_owned),
+                Err(e) => return StepResult::failed(format!("{error}; re-reading it: {e}")),
+            }
+        }
+    }
+
+    async fn create(&self, step: &Step, change: &Change) -> StepResult {
+        let mut doc = Map::new();
+        if let Err(e) = crate::plan::edit::apply(&mut doc, &step.edits, &self.created) {
+            return StepResult::failed(format!("internal: {e}"));
+        }
+        let doc = Value::Object(doc);
+        let result = match change.kind {
+            Kind::User => {
+                let mut user: User = match serde_json::from_value(doc) {
+                    Ok(u) => u,
+                    Err(e) => return StepResult::failed(format!("internal: {e}")),
+                };
+                let password = match self.password(change) {
+                    Ok(p) => p,
+                    Err(e) => return StepResult::failed(e),
+                };
+                user.password = password.as_ref().map(|(p, _)| p.expose().to_owned());
+                let created = self.client.create(&user.with_schemas()).await;
+                created.map(|c| {
+                    let generated = password.filter(|(_, g)| *g).map(|(p, _)| p);
+                    (
+                        c.resource.id,
+                        c.resource.meta.version,
+                        c.recovered,
+                        generated,
+                    )
+                })
+            }
+            Kind::Group => {
+                let group: Group = match serde_json::from_value(doc) {
+                    Ok(g) => g,
+                    Err(e) => return StepResult::failed(format!("internal: {e}")),
+                };
+                let created = self.client.create(&group.with_schemas()).await;
+                created.map(|c| (c.resource.id, c.resource.meta.version, c.recovered, None))
+            }
+        };
+        match result {
+            Ok((Some(id), version, recovered, generated)) => {
+                self.note_created(change.kind, &change.key, &id);
+                self.made
+                    .borrow_mut()
+                    .insert(step.change, (id.clone(), version.clone()));
+                let mut detail = recovered
+                    .then(|| "the answer was lost; found by name after the create".to_owned());
+                if let Some(secret) = generated {
+                    let delivered = self
+                        .observer
+                        .borrow_mut()
+                        .deliver_password(&change.key, &secret);
+                    if let Err(e) = delivered {
+                        let mut r = StepResult::failed(format!(
+                            "created, but the generated password could not be delivered: {e}"
+                        ));
+                        r.id = Some(id);
+                        return r;
+                    }
+                }
+                if detail.is_none()
+                    && change.kind == Kind::User
+                    && user_had_password(self.input.desired, &change.key)
+                {
+                    detail = Some("initial password set".into());
+                }
+                StepResult {
+                    outcome: Outcome::Done,
+                    detail,
+                    id: Some(id),
+                    version,
+                }
+            }
+            Ok((None, ..)) => StepResult::failed("the server answered the create without an id"),
+            Err(e) if e.is_conflict() => self.adopt(step, change, &e).await,
+            Err(e) => StepResult::failed(e.to_string()),
+        }
+    }
+
+    /// The user's initial password, and whether it was generated (and so must be
+    /// delivered). Read now, at apply time; never printed.
+    fn password(&self, change: &Change) -> Result<Option<(Secret, bool)>, String> {
+        let Some(user) = self.input.desired.user(&change.key) else {
+            return Ok(None);
+        };
+        let Some(source) = &user.password else {
+            return Ok(None);
+        };
+        let file = self.input.desired.sources.path(source.span.file);
+        let secret =
+            password::resolve(&source.value, file).map_err(|e| format!("initial password: {e}"))?;
+        Ok(Some((secret, source.value == PasswordSource::Generate)))
+    }
+
+    /// A create met "already exists": take the live object over and bring it in line.
+    async fn adopt(&self, step: &Step, change: &Change, error: &ScimError) -> StepResult {
+        let found = match change.kind {
+            Kind::User => self
+                .client
+                .find_by_key::<User>(&change.key)
+                .await
+                .map(|u| u.map(|u| Live::from_resource(&u).map(Fresh::User))),
+            Kind::Group => self
+                .client
+                .find_by_key::<Group>(&change.key)
+                .await
+                .map(|g| g.map(|g| Live::from_resource(&g).map(Fresh::Group))),
+        };
+        let fresh = match found {
+            Ok(Some(Ok(f))) => f,
+            Ok(None) => {
+                return StepResult::failed(format!(
+                    "{error}, but nothing of that name can be found"
+                ));
+            }
+            Ok(Some(Err(e))) => {
+                return StepResult::failed(format!("{error}; reading the existing object: {e}"));
+            }
+            Err(e) => return StepResult::failed(format!("{error}; looking it up: {e}")),
+        };
+        let (id, version) = match &fresh {
+            Fresh::User(u) => (u.id(), u.version()),
+            Fresh::Group(g) => (g.id(), g.version()),
+        };
+        let Some(id) = id.map(str::to_owned) else {
+            return StepResult::failed(format!("{error}; the existing object has no id"));
+        };
+        let version = version.map(str::to_owned);
+        self.note_created(change.kind, &change.key, &id);
+        self.made
+            .borrow_mut()
+            .insert(step.change, (id.clone(), version.clone()));
+        let next = match self.replan(change, &fresh).await {
+            Ok(next) => next,
+            Err(e) => return StepResult::failed(format!("{error}; re-planning it: {e}")),
+        };
+        let Some(next) = next.map(|c| without_unresolved(c, &self.created)) else {
+            let mut r = StepResult::new(
+                Outcome::AlreadyDone,
+                Some("it already existed, as desired".into()),
+            );
+            r.id = Some(id);
+            r.version = version;
+            return r;
+        };
+        let mut r = self.update(change.kind, &id, version, next, change).await;
+        if r.outcome.succeeded() {
+            r.outcome = Outcome::Merged;
+            r.detail = Some(
+                if change.kind == Kind::User && user_had_password(self.input.desired, &change.key) {
+                    "it already existed: adopted and brought in line (initial password not set)"
+                        .into()
+                } else {
+                    "it already existed: adopted and brought in line".into()
+                },
+            );
+        }
+        r
+    }
+}
+
+fn user_had_password(desired: &DesiredState, key: &str) -> bool {
+    desired.user(key).is_some_and(|u| u.password.is_some())
+}
+
+fn decode(e: serde_json::Error) -> ScimError {
+    ScimError::Decode {
+        method: "GET".into(),
+        path: String::new(),
+        message: e.to_string(),
+    }
+}
+
+/// The object is gone: done for a deactivation, a failure for anything else.
+fn gone(planned: &Change) -> StepResult {
+    if planned.action == Action::Deactivate && planned.source == Source::Absent {
+        StepResult::new(
+            Outcome::AlreadyDone,
+            Some("no longer exists on the target".into()),
+        )
+    } else {
+        StepResult::failed("deleted on the target since the plan; plan again to recreate it")
+    }
+}
+
+/// Drops references to objects that have no id yet (a link step of the run adds them).
+fn without_unresolved(mut change: Change, ids: &Created) -> Change {
+    change.edits = change
+        .edits
+        .into_iter()
+        .filter_map(|e| match e {
+            Edit::AddMembers { members } => {
+                let members: Vec<Ref> = members
+                    .into_iter()
+                    .filter(|m| ids.id_of(m).is_some())
+                    .collect();
+                (!members.is_empty()).then_some(Edit::AddMembers { members })
+            }
+            Edit::SetManager { to } if ids.id_of(&to).is_none() => None,
+            other => Some(other),
+        })
+        .collect();
+    change
+}
+
+/// Per change: how its steps have ended so far.
+struct Progress {
+    steps_left: usize,
+    report: OpReport,
+}
+
+type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'f>>;
+
+/// Carries out `input.plan` through `client`, telling `observer` as operations finish.
+pub async fn run<C: ScimRead + ScimWrite>(
+    client: &C,
+    input: &Input<'_>,
+    settings: &Settings,
+    observer: &mut dyn Observer,
+) -> Report {
+    let graph = Graph::new(input.plan);
+    let snapshot_cell = match &input.snapshot {
+        Some(s) => tokio::sync::OnceCell::new_with(Some(s.clone())),
+        None => tokio::sync::OnceCell::new(),
+    };
+    let shared = Shared {
+        client,
+        input,
+        settings,
+        created: Created::default(),
+        made: RefCell::new(HashMap::new()),
+        snapshot: &snapshot_cell,
+        replanner: RefCell::new(None),
+        observer: RefCell::new(observer),
+    };
+    let mut progress: HashMap<usize, Progress> = HashMap::new();
+    for step in &graph.steps {
+        let change = &input.plan.changes[step.change];
+        progress
+            .entry(step.change)
+            .or_insert_with(|| Progress {
+                steps_left: 0,
+                report: OpReport {
+                    action: change.action,
+                    kind: change.kind,
+                    key: change.key.clone(),
+                    id: change.id.clone(),
+                    before_version: change.version.clone(),
+                    after_version: None,
+                    outcome: Outcome::Done,
+                    detail: None,
+                },
+            })
+            .steps_left += 1;
+    }
+
+    let mut waiting: Vec<usize> = graph.steps.iter().map(|s| s.deps.len()).collect();
+    let mut settled = vec![false; graph.steps.len()];
+    let mut early_left = graph.steps.iter().filter(|s| !s.last).count();
+    let mut ready: VecDeque<usize> = VecDeque::new();
+    let mut held: Vec<usize> = Vec::new();
+    for (s, step) in graph.steps.iter().enumerate() {
+        if step.deps.is_empty() {
+            if step.last {
+                held.push(s)
+            } else {
+                ready.push_back(s)
+            }
+        }
+    }
+    let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
+    let shared = &shared;
+    let in_flight = settings.in_flight.max(1);
+    loop {
+        while running.len() < in_flight
+            && let Some(s) = ready.pop_front()
+        {
+            let step = &graph.steps[s];
+            running.push(Box::pin(async move { (s, shared.step(step).await) }));
+        }
+        let Some((s, result)) = running.next().await else {
+            if early_left == 0 && !held.is_empty() {
+                ready.extend(held.drain(..));
+                continue;
+            }
+            break;
+        };
+        let mut finished = vec![(s, result)];
+        while let Some((s, result)) = finished.pop() {
+            settled[s] = true;
+            let step = &graph.steps[s];
+            if !step.last {
+                early_left -= 1;
+            }
+            let ok = result.outcome.succeeded();
+            let change = &input.plan.changes[step.change];
+            if let Some(p) = progress.get_mut(&step.change) {
+                absorb(&mut p.report, step.kind, result, change);
+                p.steps_left -= 1;
+                if p.steps_left == 0 {
+                    shared.observer.borrow_mut().finished(&p.report);
+                }
+            }
+            for &d in &graph.dependants[s] {
+                if settled[d] || waiting[d] == usize::MAX {
+                    continue;
+                }
+                if ok {
+                    waiting[d] -= 1;
+                    if waiting[d] == 0 {
+                        if graph.steps[d].last {
+                            held.push(d)
+                        } else {
+                            ready.push_back(d)
+                        }
+                    }
+                } else {
+                    // Skipped, and reported through the same path as a finished step.
+                    let why = format!(
+                        "needs {} {}, which did not succeed",
+                        change.kind, change.key
+                    );
+                    waiting[d] = usize::MAX;
+                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why))));
+                }
+            }
+        }
+    }
+    let mut ops: Vec<(usize, OpReport)> =
+        progress.into_iter().map(|(c, p)| (c, p.report)).collect();
+    ops.sort_by_key(|(c, _)| *c);
+    Report {
+        ops: ops.into_iter().map(|(_, r)| r).collect(),
+    }
+}
+
+/// Folds one step's result into its operation's report.
+fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Change) {
+    if result.id.is_some() {
+        report.id = result.id;
+    }
+    if result.version.is_some() {
+        report.after_version = result.version;
+    }
+    if kind == StepKind::Link {
+        if !result.outcome.succeeded() && report.outcome.succeeded() {
+            let what = if change
+                .edits
+                .iter()
+                .any(|e| matches!(e, Edit::SetManager { .. }))
+            {
+                "members or manager"
+            } else {
+                "members"
+            };
+            report.outcome = Outcome::Failed;
+            report.detail = Some(format!(
+                "created, but its {what} could not be set: {}",
+                result.detail.unwrap_or_default()
+            ));
+        } else if result.outcome == Outcome::Merged && report.outcome == Outcome::Done {
+            report.outcome = Outcome::Merged;
+            report.detail = result.detail;
+        }
+        return;
+    }
+    report.outcome = result.outcome;
+    report.detail = result.detail;
+}

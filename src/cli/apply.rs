@@ -1,0 +1,326 @@
+//! `scimctl apply`: plan (or read a saved plan), show it, confirm, execute, report.
+//!
+//! Nothing is written unless the plan holds no blocked change, the desired state is the one
+//! a saved plan was made from, and the user said yes (`--yes`, or `yes` typed on a
+//! terminal). The audit log is opened before the first write, so a run that cannot record
+//! what it does never starts.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::Path;
+
+use super::Failure;
+use crate::apply::audit::{self, AuditLog, AuditRecord};
+use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
+use crate::apply::password::{self, PasswordDrop};
+use crate::apply::progress::{Progress, Tally};
+use crate::desired;
+use crate::error::{Error, ExitStatus};
+use crate::plan::saved::PlanDocument;
+use crate::plan::{AttributeSupport, Plan, PlanOptions, render};
+use crate::scim::{ScimRead, Secret};
+
+/// What `scimctl apply` was asked.
+pub(super) struct ApplyArgs<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) saved: Option<&'a Path>,
+    pub(super) target: crate::target::Overrides<'a>,
+    pub(super) yes: bool,
+    pub(super) allow_deletes: Option<usize>,
+    pub(super) audit_log: &'a Path,
+    pub(super) password_file: Option<&'a Path>,
+    pub(super) quiet: bool,
+}
+
+/// Writes audit records, draws progress and delivers generated passwords as the engine
+/// reports operations.
+struct CliObserver<'a> {
+    audit: AuditLog,
+    audit_error: Option<String>,
+    progress: Progress,
+    passwords: PasswordDrop,
+    actor: &'a str,
+    target: &'a str,
+    checksum: &'a str,
+    commit: Option<&'a str>,
+}
+
+impl Observer for CliObserver<'_> {
+    fn finished(&mut self, op: &OpReport) {
+        self.progress.record(match op.outcome {
+            Outcome::Done => Tally::Done,
+            Outcome::AlreadyDone => Tally::AlreadyDone,
+            Outcome::Merged => Tally::Merged,
+            Outcome::Failed => Tally::Failed,
+            Outcome::Skipped => Tally::Skipped,
+        });
+        let record = AuditRecord {
+            time: audit::now_rfc3339(),
+            actor: self.actor,
+            target: self.target,
+            plan_checksum: self.checksum,
+            git_commit: self.commit,
+            action: op.action.name(),
+            kind: match op.kind {
+                crate::plan::Kind::User => "user",
+                crate::plan::Kind::Group => "group",
+            },
+            key: &op.key,
+            id: op.id.as_deref(),
+            before_version: op.before_version.as_deref(),
+            after_version: op.after_version.as_deref(),
+            outcome: op.outcome.name(),
+            detail: op.detail.as_deref(),
+        };
+        if let Err(e) = self.audit.record(&record)
+            && self.audit_error.is_none()
+        {
+            tracing::error!(error = %e, "cannot write the audit log");
+            self.audit_error = Some(e.to_string());
+        }
+    }
+
+    fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+        self.passwords
+            .deliver(user_name, password)
+            .map_err(|e| e.to_string())
+    }
+}
+
+/// What was read before anything is written.
+struct Prepared {
+    plan: Plan,
+    options: PlanOptions,
+    snapshot: Option<crate::scim::Snapshot>,
+    etag: bool,
+    checksum: String,
+}
+
+fn read_saved(path: &Path, hash: &str) -> Result<PlanDocument, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let doc = PlanDocument::from_json(&text).map_err(|e| Error::File {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    if doc.desired_hash != hash {
+        return Err(Error::Refused(format!(
+            "the desired state changed since {} was saved; plan again",
+            path.display()
+        )));
+    }
+    Ok(doc)
+}
+
+#[allow(clippy::too_many_lines)] // one command, read top to bottom
+pub(super) fn apply_cmd(
+    args: &ApplyArgs<'_>,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    let loaded = desired::load_dir(args.dir).map_err(Error::from)?;
+    loaded.warnings.write_text(err)?;
+    let state = loaded.state;
+    let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
+    let saved = args.saved.map(|p| read_saved(p, &hash)).transpose()?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let connection = runtime
+        .block_on(crate::target::connect(
+            &state.config,
+            args.dir,
+            &args.target,
+        ))
+        .map_err(Error::from)?;
+    let client = connection.client.clone();
+    let prepared = runtime.block_on(async {
+        let capabilities = client.capabilities().await?;
+        let (schemas, snapshot) = if saved.is_some() {
+            (client.schemas().await?, None)
+        } else {
+            let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
+            (schemas?, Some(snapshot?))
+        };
+        let options = PlanOptions {
+            support: AttributeSupport::from_schemas(schemas.as_deref()),
+            allow_deletes: args.allow_deletes,
+            actor: None,
+        };
+        let (plan, checksum) = match (&saved, &snapshot) {
+            (Some(doc), _) => (doc.plan(), doc.checksum.clone()),
+            (None, Some(live)) => {
+                let plan = crate::plan::plan(&state, live, &options)?;
+                let checksum = PlanDocument::new(&plan, hash.clone()).checksum;
+                (plan, checksum)
+            }
+            (None, None) => unreachable!("a fresh plan always reads a snapshot"),
+        };
+        Ok::<_, Error>(Prepared {
+            plan,
+            options,
+            snapshot,
+            etag: capabilities.etag,
+            checksum,
+        })
+    });
+    let prepared = match prepared {
+        Ok(p) => p,
+        Err(e) => {
+            let _ = runtime.block_on(connection.close());
+            return Err(e.into());
+        }
+    };
+    let close = |runtime: &tokio::runtime::Runtime, connection: crate::target::Connection| {
+        runtime.block_on(connection.close()).map_err(Error::from)
+    };
+
+    let plan = &prepared.plan;
+    let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    render::text(plan, out, color)?;
+    out.flush()?;
+    let summary = plan.summary();
+    if summary.blocked > 0 {
+        close(&runtime, connection)?;
+        return Err(Error::Refused(format!(
+            "{} change(s) are blocked by a safety rule; nothing was written",
+            summary.blocked
+        ))
+        .into());
+    }
+    if summary.changes() == 0 {
+        close(&runtime, connection)?;
+        return Ok(ExitStatus::Success);
+    }
+    if !args.yes {
+        let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
+        if !interactive {
+            close(&runtime, connection)?;
+            return Err(Error::Refused(
+                "not on a terminal: give --yes to apply without confirmation; nothing was written"
+                    .into(),
+            )
+            .into());
+        }
+        write!(
+            err,
+            "\nApply {} change(s) to {}? Only `yes` is accepted: ",
+            summary.changes(),
+            connection.description
+        )?;
+        err.flush()?;
+        let mut answer = String::new();
+        io::stdin().lock().read_line(&mut answer)?;
+        if answer.trim() != "yes" {
+            close(&runtime, connection)?;
+            return Err(Error::Refused("apply cancelled; nothing was written".into()).into());
+        }
+    }
+
+    let audit_log = AuditLog::open(args.audit_log).map_err(|e| Error::File {
+        path: args.audit_log.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let state_dir = args
+        .audit_log
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stamp = audit::now_rfc3339().replace([':', '.'], "");
+    let drop_path = args.password_file.map_or_else(
+        || password::default_drop_path(state_dir, &stamp),
+        Path::to_path_buf,
+    );
+    let actor = audit::actor();
+    let commit = audit::git_commit(args.dir);
+    let terminal = io::stderr().is_terminal();
+    let total = u64::try_from(summary.changes()).unwrap_or(u64::MAX);
+    let progress = if args.quiet {
+        Progress::hidden(total)
+    } else {
+        Progress::new(total, terminal, "apply")
+    };
+    let mut observer = CliObserver {
+        audit: audit_log,
+        audit_error: None,
+        progress,
+        passwords: PasswordDrop::new(drop_path),
+        actor: &actor,
+        target: &connection.description,
+        checksum: &prepared.checksum,
+        commit: commit.as_deref(),
+    };
+    let settings = Settings {
+        etag: prepared.etag,
+        ..Settings::default()
+    };
+    let input = Input {
+        plan,
+        desired: &state,
+        options: &prepared.options,
+        snapshot: prepared.snapshot,
+    };
+    let started = tokio::time::Instant::now();
+    let report = runtime.block_on(engine::run(&client, &input, &settings, &mut observer));
+    let elapsed = started.elapsed();
+    observer.progress.finish();
+    let stats = client.stats();
+    let audit_error = observer.audit_error.take();
+    let delivered = observer
+        .passwords
+        .path()
+        .map(|p| (p.to_path_buf(), observer.passwords.count()));
+    let description = connection.description.clone();
+    drop(observer);
+    close(&runtime, connection)?;
+
+    writeln!(out)?;
+    for op in &report.ops {
+        write!(
+            out,
+            "{:<13} {:<10} {:<5} {}",
+            op.outcome.name(),
+            op.action.name(),
+            op.kind,
+            op.key
+        )?;
+        match &op.detail {
+            Some(d) => writeln!(out, ": {d}")?,
+            None => writeln!(out)?,
+        }
+    }
+    writeln!(
+        out,
+        "\nApplied to {description}: {} done, {} already done, {} merged, {} failed, {} skipped \
+         ({} requests in {:.1} s).",
+        report.count(Outcome::Done),
+        report.count(Outcome::AlreadyDone),
+        report.count(Outcome::Merged),
+        report.count(Outcome::Failed),
+        report.count(Outcome::Skipped),
+        stats.requests,
+        elapsed.as_secs_f64(),
+    )?;
+    out.flush()?;
+    if let Some((path, count)) = delivered {
+        writeln!(
+            err,
+            "{count} generated initial password(s) written to {} (mode 0600): deliver them, then delete the file.",
+            path.display()
+        )?;
+    }
+    if let Some(e) = audit_error {
+        return Err(Error::File {
+            path: args.audit_log.to_path_buf(),
+            message: format!("the audit log is incomplete: {e}"),
+        }
+        .into());
+    }
+    Ok(if report.all_succeeded() {
+        ExitStatus::Success
+    } else {
+        ExitStatus::Failure
+    })
+}
