@@ -1,0 +1,433 @@
+//! `scimctl apply` end to end: the real binary against the embedded sandbox (the README
+//! quickstart), an in-process sandbox, and python-scim's scim2-server.
+//!
+//! "Sends no write" is checked from the tenant's side: every write bumps a resource's
+//! `meta.version` on both servers, so identical versions before and after mean no write
+//! landed.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use scimctl::scim::wire::{Group, Reference, User};
+use scimctl::scim::{PatchOperation, Resource, ScimClient};
+use serde_json::{Value, json};
+
+use crate::support::{bearer_client, run_bounded_with, text};
+
+const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
+
+fn example_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+/// Runs `scimctl args...` in `cwd` with the demo password and `token`.
+fn scimctl(cwd: &Path, args: &[&str], token: &str) -> (i32, String, String) {
+    let output = run_bounded_with(
+        cwd,
+        args,
+        &[
+            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
+            ("SCIMCTL_TOKEN", token),
+        ],
+        Duration::from_secs(120),
+    );
+    let (out, err) = text(&output);
+    (output.status.code().unwrap_or(-1), out, err)
+}
+
+/// Every resource's id and version.
+async fn versions(client: &ScimClient) -> BTreeMap<String, Option<String>> {
+    use scimctl::scim::ScimRead;
+    let snapshot = client.snapshot().await.unwrap();
+    let users = snapshot
+        .users
+        .iter()
+        .map(|u| (u.id().unwrap().to_owned(), u.version().map(str::to_owned)));
+    let groups = snapshot
+        .groups
+        .iter()
+        .map(|g| (g.id().unwrap().to_owned(), g.version().map(str::to_owned)));
+    users.chain(groups).collect()
+}
+
+/// The lines of an audit log, each parsed.
+fn audit(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("audit line {l:?}: {e}")))
+        .collect()
+}
+
+/// The README quickstart: `apply desired-state --yes` into a fresh embedded sandbox creates
+/// the org, records it in the audit log, delivers generated passwords to a private file and
+/// nowhere else; then `plan` shows no changes and a second apply writes nothing.
+#[test]
+fn quickstart_apply_then_nothing_to_do() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = example_dir();
+    let dir = dir.to_str().unwrap();
+    let (code, out, err) = scimctl(cwd.path(), &["apply", dir, "--yes"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("48 done, 0 already done, 0 merged, 0 failed, 0 skipped"),
+        "{out}"
+    );
+
+    let records = audit(&cwd.path().join(".scimctl/audit.jsonl"));
+    assert_eq!(records.len(), 48);
+    assert!(records.iter().all(|r| r["outcome"] == "done"
+        && r["action"] == "create"
+        && r["planChecksum"].as_str().is_some_and(|c| c.len() == 64)));
+
+    // Three users have `password: generate`: one private file, one line each.
+    let drops: Vec<PathBuf> = std::fs::read_dir(cwd.path().join(".scimctl"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("initial-passwords-")
+        })
+        .collect();
+    assert_eq!(drops.len(), 1, "{drops:?}");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&drops[0]).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let delivered = std::fs::read_to_string(&drops[0]).unwrap();
+    let passwords: Vec<&str> = delivered
+        .lines()
+        .map(|l| l.split_once('\t').unwrap().1)
+        .collect();
+    assert_eq!(passwords.len(), 3, "{delivered}");
+    let audit_text = std::fs::read_to_string(cwd.path().join(".scimctl/audit.jsonl")).unwrap();
+    for secret in passwords.iter().copied().chain([DEMO_PASSWORD]) {
+        assert!(scimctl::apply::password::meets_policy(secret) || secret == DEMO_PASSWORD);
+        for (name, text) in [("stdout", &out), ("stderr", &err), ("audit", &audit_text)] {
+            assert!(!text.contains(secret), "a password reached {name}");
+        }
+    }
+
+    let (code, out, err) = scimctl(cwd.path(), &["plan", dir, "--detailed-exitcode"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+    let state = cwd.path().join(".scimctl/sandbox.json");
+    let before = std::fs::read(&state).unwrap();
+    let (code, out, err) = scimctl(cwd.path(), &["apply", dir, "--yes"], "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+    assert_eq!(std::fs::read(&state).unwrap(), before, "no write");
+    assert_eq!(
+        audit(&cwd.path().join(".scimctl/audit.jsonl")).len(),
+        48,
+        "nothing applied, nothing audited"
+    );
+}
+
+/// The example org into scim2-server converges: the plan afterwards is empty and a second
+/// apply writes nothing. (The peer lacks some attributes; the plan warns and leaves them.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_org_converges_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = example_dir();
+    let dir = dir.to_str().unwrap();
+    let (code, out, err) = scimctl(
+        cwd.path(),
+        &["apply", dir, "--target", &url, "--yes"],
+        &token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        !out.contains("failed ") && out.contains(" 0 failed, 0 skipped"),
+        "{out}"
+    );
+    let (code, out, err) = scimctl(
+        cwd.path(),
+        &["plan", dir, "--target", &url, "--detailed-exitcode"],
+        &token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let client = bearer_client(&url, &token, None);
+    let before = versions(&client).await;
+    let (code, out, err) = scimctl(
+        cwd.path(),
+        &["apply", dir, "--target", &url, "--yes"],
+        &token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+    assert_eq!(versions(&client).await, before, "the second apply wrote");
+}
+
+/// Nothing is written without `--yes` off a terminal, with a blocked change, or from a
+/// saved plan whose desired state changed; the unchanged saved plan applies.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refusals_write_nothing() {
+    let token = "apply-guard-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let url = running.base_url.clone();
+    let client = bearer_client(&url, token, None);
+    for name in ["old1@g.example", "old2@g.example"] {
+        let user = User {
+            user_name: name.into(),
+            ..User::default()
+        }
+        .with_schemas();
+        client.create(&user).await.unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write(
+        dir.path(),
+        "scimctl.yaml",
+        "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeleteCount: 1}\n",
+    );
+    write(
+        dir.path(),
+        "users.yaml",
+        "users:\n  - userName: new@g.example\n    title: Agent\n",
+    );
+    let before = versions(&client).await;
+
+    let (code, out, err) = scimctl(dir.path(), &["apply", d, "--target", &url], token);
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("blocked by a safety rule"), "{err}");
+    let (code, _, err) = scimctl(
+        dir.path(),
+        &["apply", d, "--target", &url, "--allow-deletes", "2"],
+        token,
+    );
+    assert_eq!(code, 4, "off a terminal, no --yes: {err}");
+    assert!(err.contains("give --yes"), "{err}");
+    assert_eq!(versions(&client).await, before);
+    assert!(!dir.path().join(".scimctl/audit.jsonl").exists());
+
+    // A saved plan, then the desired state changes: refused.
+    let plan_path = dir.path().join("plan.json");
+    let p = plan_path.to_str().unwrap();
+    let (code, _, err) = scimctl(
+        dir.path(),
+        &[
+            "plan",
+            d,
+            "--target",
+            &url,
+            "--allow-deletes",
+            "2",
+            "--out",
+            p,
+        ],
+        token,
+    );
+    assert_eq!(code, 0, "{err}");
+    write(
+        dir.path(),
+        "users.yaml",
+        "users:\n  - userName: new@g.example\n    title: Lead\n",
+    );
+    let (code, _, err) = scimctl(
+        dir.path(),
+        &["apply", d, "--plan", p, "--target", &url, "--yes"],
+        token,
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("desired state changed"), "{err}");
+    assert_eq!(versions(&client).await, before);
+
+    // Back as planned: it applies, deletes included.
+    write(
+        dir.path(),
+        "users.yaml",
+        "users:\n  - userName: new@g.example\n    title: Agent\n",
+    );
+    let (code, out, err) = scimctl(
+        dir.path(),
+        &["apply", d, "--plan", p, "--target", &url, "--yes"],
+        token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("3 done"), "{out}");
+    let after = versions(&client).await;
+    assert_eq!(after.len(), 1);
+    running.shutdown().await.unwrap();
+}
+
+fn by_name(users: &[User], name: &str) -> User {
+    users
+        .iter()
+        .find(|u| u.user_name == name)
+        .unwrap_or_else(|| panic!("{name} is live"))
+        .clone()
+}
+
+async fn users(client: &ScimClient) -> Vec<User> {
+    use scimctl::scim::ScimRead;
+    client
+        .snapshot()
+        .await
+        .unwrap()
+        .users
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .collect()
+}
+
+/// Someone else edits the tenant between `plan --out` and `apply --plan`: an unmanaged
+/// attribute survives the merge, a managed attribute changed to a third value fails only
+/// that operation with both values, a deleted user is reported, and a member someone else
+/// added to a group stays while the planned member is added.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn concurrent_edits_are_merged_or_reported() {
+    let token = "apply-merge-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let url = running.base_url.clone();
+    let client = bearer_client(&url, token, None);
+    let mut ids = BTreeMap::new();
+    for name in ["a", "b", "c", "d", "stranger"] {
+        let user = User {
+            user_name: format!("{name}@m.example"),
+            title: Some("Agent".into()),
+            ..User::default()
+        }
+        .with_schemas();
+        let created = client.create(&user).await.unwrap().resource;
+        ids.insert(name, created.id.unwrap());
+    }
+    let member = |n: &str| Reference {
+        value: ids[n].clone(),
+        kind: Some("User".into()),
+        display: None,
+    };
+    let group = Group {
+        display_name: "Support".into(),
+        members: vec![member("a")],
+        ..Group::default()
+    }
+    .with_schemas();
+    let group = client.create(&group).await.unwrap().resource;
+
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_str().unwrap();
+    write(
+        dir.path(),
+        "scimctl.yaml",
+        "collections: {groupMembers: authoritative}\n",
+    );
+    write(
+        dir.path(),
+        "org.yaml",
+        "users:\n  - userName: a@m.example\n    title: Lead\n  - userName: b@m.example\n    title: Lead\n\
+         \x20 - userName: c@m.example\n    title: Lead\n  - userName: d@m.example\n\
+         groups:\n  - displayName: Support\n    members: [a@m.example, d@m.example]\n",
+    );
+    let plan_path = dir.path().join("plan.json");
+    let p = plan_path.to_str().unwrap();
+    let (code, out, err) = scimctl(
+        dir.path(),
+        &["plan", d, "--target", &url, "--out", p],
+        token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // The other writer.
+    let op = |op: &str, path: &str, value: Value| -> PatchOperation {
+        serde_json::from_value(json!({"op": op, "path": path, "value": value})).unwrap()
+    };
+    client
+        .patch::<User>(&ids["a"], None, &[op("add", "nickName", json!("theirs"))])
+        .await
+        .unwrap();
+    client
+        .patch::<User>(&ids["b"], None, &[op("replace", "title", json!("Manager"))])
+        .await
+        .unwrap();
+    client
+        .delete(scimctl::scim::ResourceKind::User, &ids["c"], None)
+        .await
+        .unwrap();
+    client
+        .patch::<Group>(
+            group.id.as_deref().unwrap(),
+            None,
+            &[op(
+                "add",
+                "members",
+                json!([{"value": ids["stranger"], "type": "User"}]),
+            )],
+        )
+        .await
+        .unwrap();
+
+    let (code, out, err) = scimctl(
+        dir.path(),
+        &["apply", d, "--plan", p, "--target", &url, "--yes"],
+        token,
+    );
+    assert_eq!(code, 1, "two operations fail: {out}\n{err}");
+    let line = |key: &str| {
+        out.lines()
+            .find(|l| l.ends_with(key) || l.contains(&format!("{key}:")))
+            .unwrap_or_else(|| panic!("no report line for {key}: {out}"))
+            .to_owned()
+    };
+    assert!(line("a@m.example").starts_with("merged"), "{out}");
+    let b = line("b@m.example");
+    assert!(b.starts_with("failed"), "{b}");
+    assert!(
+        b.contains("\"Agent\" → \"Lead\"") && b.contains("now \"Manager\""),
+        "both values: {b}"
+    );
+    assert!(
+        line("c@m.example").contains("deleted on the target since the plan"),
+        "{out}"
+    );
+    assert!(line("Support").starts_with("merged"), "{out}");
+
+    let live = users(&client).await;
+    let a = by_name(&live, "a@m.example");
+    assert_eq!(a.title.as_deref(), Some("Lead"));
+    // Typed users drop attributes scimctl does not know: read the server's JSON.
+    let raw: Value = reqwest::Client::new()
+        .get(format!("{url}/Users/{}", ids["a"]))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        raw["nickName"], "theirs",
+        "the unmanaged attribute survives"
+    );
+    assert_eq!(
+        by_name(&live, "b@m.example").title.as_deref(),
+        Some("Manager")
+    );
+    let support: Group = client.get(group.id.as_deref().unwrap()).await.unwrap();
+    let mut members: Vec<&str> = support.members.iter().map(|m| m.value.as_str()).collect();
+    members.sort_unstable();
+    let mut want = vec![
+        ids["a"].as_str(),
+        ids["d"].as_str(),
+        ids["stranger"].as_str(),
+    ];
+    want.sort_unstable();
+    assert_eq!(members, want, "the planned member added, theirs kept");
+
+    let records = audit(&dir.path().join(".scimctl/audit.jsonl"));
+    assert_eq!(records.len(), 4);
+    running.shutdown().await.unwrap();
+}
