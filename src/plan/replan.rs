@@ -94,8 +94,10 @@ mod tests {
         let options = PlanOptions::default();
         let whole = plan_ok(&desired, &live, &options);
         let mut replanner = Replanner::new(&desired, &live, &options).expect("matches");
-        let fresh = live_user(&json!({"id": "ua", "userName": "a@x.example", "title": "Agent",
-                                      "nickName": "theirs", "meta": {"version": "W/\"9\""}}));
+        let fresh = live_user(
+            &json!({"id": "ua", "userName": "a@x.example", "title": "Agent",
+                                      "nickName": "theirs", "meta": {"version": "W/\"9\""}}),
+        );
         let change = replanner
             .user("A@x.example", &fresh)
             .expect("plans")
@@ -126,6 +128,9 @@ mod tests {
         };
         assert_eq!(members.len(), 1);
         assert_eq!(members[0].id.as_deref(), Some("stranger"));
-        assert_eq!(replanner.user("nobody@x.example", &done).expect("plans"), None);
+        assert_eq!(
+            replanner.user("nobody@x.example", &done).expect("plans"),
+            None
+        );
     }
 }
