@@ -219,7 +219,7 @@ mod tests {
             }),
             ..Config::default()
         };
-        let err = connect(&config, Path::new("."), None)
+        let err = connect(&config, Path::new("."), &Overrides::default())
             .await
             .expect_err("refused");
         assert!(err.to_string().contains("https is required"), "{err}");

@@ -305,16 +305,16 @@ where
 
     async fn fetch(&self, kind: Kind, id: &str) -> Result<Option<Fresh>, ScimError> {
         let fresh = match kind {
-            Kind::User => self
-                .client
-                .get::<User>(id)
-                .await
-                .and_then(|u| Ok(Fresh::User(Live::from_resource(&u).map_err(decode)?))),
-            Kind::Group => self
-                .client
-                .get::<Group>(id)
-                .await
-                .and_then(|g| Ok(Fresh::Group(Live::from_resource(&g).map_err(decode)?))),
+            Kind::User => self.client.get::<User>(id).await.and_then(|u| {
+                Ok(Fresh::User(
+                    Live::from_resource(&u).map_err(|e| decode(&e))?,
+                ))
+            }),
+            Kind::Group => self.client.get::<Group>(id).await.and_then(|g| {
+                Ok(Fresh::Group(
+                    Live::from_resource(&g).map_err(|e| decode(&e))?,
+                ))
+            }),
         };
         match fresh {
             Ok(f) => Ok(Some(f)),
@@ -669,7 +669,7 @@ fn user_had_password(desired: &DesiredState, key: &str) -> bool {
     desired.user(key).is_some_and(|u| u.password.is_some())
 }
 
-fn decode(e: serde_json::Error) -> ScimError {
+fn decode(e: &serde_json::Error) -> ScimError {
     ScimError::Decode {
         method: "GET".into(),
         path: String::new(),
@@ -739,26 +739,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         replanner: RefCell::new(None),
         observer: RefCell::new(observer),
     };
-    let mut progress: HashMap<usize, Progress> = HashMap::new();
-    for step in &graph.steps {
-        let change = &input.plan.changes[step.change];
-        progress
-            .entry(step.change)
-            .or_insert_with(|| Progress {
-                steps_left: 0,
-                report: OpReport {
-                    action: change.action,
-                    kind: change.kind,
-                    key: change.key.clone(),
-                    id: change.id.clone(),
-                    before_version: change.version.clone(),
-                    after_version: None,
-                    outcome: Outcome::Done,
-                    detail: None,
-                },
-            })
-            .steps_left += 1;
-    }
+    let mut progress = reports(&graph, input.plan);
 
     let mut waiting: Vec<usize> = graph.steps.iter().map(|s| s.deps.len()).collect();
     let mut settled = vec![false; graph.steps.len()];
@@ -768,9 +749,9 @@ pub async fn run<C: ScimRead + ScimWrite>(
     for (s, step) in graph.steps.iter().enumerate() {
         if step.deps.is_empty() {
             if step.last {
-                held.push(s)
+                held.push(s);
             } else {
-                ready.push_back(s)
+                ready.push_back(s);
             }
         }
     }
@@ -815,9 +796,9 @@ pub async fn run<C: ScimRead + ScimWrite>(
                     waiting[d] -= 1;
                     if waiting[d] == 0 {
                         if graph.steps[d].last {
-                            held.push(d)
+                            held.push(d);
                         } else {
-                            ready.push_back(d)
+                            ready.push_back(d);
                         }
                     }
                 } else {
@@ -838,6 +819,31 @@ pub async fn run<C: ScimRead + ScimWrite>(
     Report {
         ops: ops.into_iter().map(|(_, r)| r).collect(),
     }
+}
+
+/// One report per change that has steps, each counting the steps still to finish.
+fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
+    let mut progress: HashMap<usize, Progress> = HashMap::new();
+    for step in &graph.steps {
+        let change = &plan.changes[step.change];
+        progress
+            .entry(step.change)
+            .or_insert_with(|| Progress {
+                steps_left: 0,
+                report: OpReport {
+                    action: change.action,
+                    kind: change.kind,
+                    key: change.key.clone(),
+                    id: change.id.clone(),
+                    before_version: change.version.clone(),
+                    after_version: None,
+                    outcome: Outcome::Done,
+                    detail: None,
+                },
+            })
+            .steps_left += 1;
+    }
+    progress
 }
 
 /// Folds one step's result into its operation's report.

@@ -266,7 +266,7 @@ pub(super) fn apply_cmd(
     let report = runtime.block_on(engine::run(&client, &input, &settings, &mut observer));
     let elapsed = started.elapsed();
     observer.progress.finish();
-    let stats = client.stats();
+    let client_stats = client.stats();
     let audit_error = observer.audit_error.take();
     let delivered = observer
         .passwords
@@ -294,13 +294,13 @@ pub(super) fn apply_cmd(
     writeln!(
         out,
         "\nApplied to {description}: {} done, {} already done, {} merged, {} failed, {} skipped \
-         ({} requests in {:.1} s).",
+         ({} requests in {:.2} s).",
         report.count(Outcome::Done),
         report.count(Outcome::AlreadyDone),
         report.count(Outcome::Merged),
         report.count(Outcome::Failed),
         report.count(Outcome::Skipped),
-        stats.requests,
+        client_stats.requests,
         elapsed.as_secs_f64(),
     )?;
     out.flush()?;

@@ -395,8 +395,8 @@ async fn concurrent_edits_are_merged_or_reported() {
     );
     assert!(line("Support").starts_with("merged"), "{out}");
 
-    let live = users(&client).await;
-    let a = by_name(&live, "a@m.example");
+    let live_users = users(&client).await;
+    let a = by_name(&live_users, "a@m.example");
     assert_eq!(a.title.as_deref(), Some("Lead"));
     // Typed users drop attributes scimctl does not know: read the server's JSON.
     let raw: Value = reqwest::Client::new()
@@ -413,7 +413,7 @@ async fn concurrent_edits_are_merged_or_reported() {
         "the unmanaged attribute survives"
     );
     assert_eq!(
-        by_name(&live, "b@m.example").title.as_deref(),
+        by_name(&live_users, "b@m.example").title.as_deref(),
         Some("Manager")
     );
     let support: Group = client.get(group.id.as_deref().unwrap()).await.unwrap();
