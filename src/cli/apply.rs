@@ -136,6 +136,16 @@ pub(super) fn apply_cmd(
         ))
         .map_err(Error::from)?;
     let client = connection.client.clone();
+    if let Some(planned) = saved.as_ref().and_then(|d| d.target.as_deref())
+        && planned != connection.description
+    {
+        let refusal = format!(
+            "the plan was made against {planned}, not {}; nothing was written",
+            connection.description
+        );
+        let _ = runtime.block_on(connection.close());
+        return Err(Error::Refused(refusal).into());
+    }
     let prepared = runtime.block_on(async {
         let capabilities = client.capabilities().await?;
         let (schemas, snapshot) = if saved.is_some() {
@@ -153,7 +163,9 @@ pub(super) fn apply_cmd(
             (Some(doc), _) => (doc.plan(), doc.checksum.clone()),
             (None, Some(live)) => {
                 let plan = crate::plan::plan(&state, live, &options)?;
-                let checksum = PlanDocument::new(&plan, hash.clone()).checksum;
+                let checksum = PlanDocument::new(&plan, hash.clone())
+                    .with_target(&connection.description)
+                    .checksum;
                 (plan, checksum)
             }
             (None, None) => unreachable!("a fresh plan always reads a snapshot"),

@@ -474,7 +474,7 @@ fn plan_cmd(
     let plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;
     drop(live);
     tracing::debug!(%target, changes = plan.changes.len(), "planned");
-    let document = || PlanDocument::new(&plan, hash.clone());
+    let document = || PlanDocument::new(&plan, hash.clone()).with_target(&target);
     if let Some(path) = args.save {
         let mut json = serde_json::to_vec_pretty(&document()).map_err(io::Error::other)?;
         json.push(b'\n');

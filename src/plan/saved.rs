@@ -5,8 +5,9 @@
 //! of `desiredHash`, `changes` and `warnings` as written), `warnings`, and
 //! `changes`: per change `action`, `kind`, `key`, live `id` and `version` (the `meta.version`
 //! it was computed against), `source`, the attribute-level `diff`, the `edits` to send, and
-//! `blocked` with the reason when a safety rule holds it back. `apply --plan` verifies the
-//! checksum and the hash before sending anything.
+//! `blocked` with the reason when a safety rule holds it back, and the `target` it was made
+//! against. `apply --plan` verifies the checksum, the hash and the target before sending
+//! anything.
 
 use std::path::Path;
 
@@ -33,6 +34,10 @@ pub struct PlanDocument {
     pub changes: Vec<Change>,
     /// Warnings.
     pub warnings: Vec<Warning>,
+    /// The target the plan was made against (a URL, or the sandbox and its state file), so
+    /// `apply --plan` can refuse to send it anywhere else. Covered by the checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
 }
 
 /// Why a saved plan cannot be used.
@@ -62,9 +67,17 @@ fn hex(bytes: &[u8]) -> String {
 
 /// SHA-256 over what a saved plan's meaning rests on: the desired-state hash, the changes
 /// and the warnings.
-fn checksum(desired_hash: &str, changes: &[Change], warnings: &[Warning]) -> String {
-    let covered = (desired_hash, changes, warnings);
-    let bytes = serde_json::to_vec(&covered).unwrap_or_default();
+fn checksum(
+    desired_hash: &str,
+    changes: &[Change],
+    warnings: &[Warning],
+    target: Option<&str>,
+) -> String {
+    let bytes = match target {
+        None => serde_json::to_vec(&(desired_hash, changes, warnings)),
+        Some(t) => serde_json::to_vec(&(desired_hash, changes, warnings, t)),
+    }
+    .unwrap_or_default();
     hex(&Sha256::digest(bytes))
 }
 
@@ -121,7 +134,7 @@ impl PlanDocument {
     /// The document of `plan`, made from desired state with hash `desired_hash`.
     #[must_use]
     pub fn new(plan: &Plan, desired_hash: String) -> PlanDocument {
-        let checksum = checksum(&desired_hash, &plan.changes, &plan.warnings);
+        let checksum = checksum(&desired_hash, &plan.changes, &plan.warnings, None);
         PlanDocument {
             version: JSON_VERSION,
             summary: plan.summary(),
@@ -129,7 +142,21 @@ impl PlanDocument {
             checksum,
             changes: plan.changes.clone(),
             warnings: plan.warnings.clone(),
+            target: None,
         }
+    }
+
+    /// The same document, recording the target it was planned against.
+    #[must_use]
+    pub fn with_target(mut self, target: &str) -> PlanDocument {
+        self.target = Some(target.to_owned());
+        self.checksum = checksum(
+            &self.desired_hash,
+            &self.changes,
+            &self.warnings,
+            self.target.as_deref(),
+        );
+        self
     }
 
     /// Reads a saved plan, checking its version and checksum.
@@ -147,7 +174,13 @@ impl PlanDocument {
         }
         let mut doc: PlanDocument =
             serde_json::from_value(value).map_err(|e| SavedPlanError::Format(e.to_string()))?;
-        if checksum(&doc.desired_hash, &doc.changes, &doc.warnings) != doc.checksum {
+        let expected = checksum(
+            &doc.desired_hash,
+            &doc.changes,
+            &doc.warnings,
+            doc.target.as_deref(),
+        );
+        if expected != doc.checksum {
             return Err(SavedPlanError::Checksum);
         }
         // The counts are derived from the changes, not trusted.
@@ -221,6 +254,24 @@ mod tests {
                 err.to_string(),
                 "the plan's checksum does not match its changes: it was edited or truncated"
             );
+        }
+        // The target is covered too: a plan cannot be pointed at another tenant by editing it.
+        let aimed = PlanDocument::new(&mixed_plan(), "ab".repeat(32))
+            .with_target("https://a.example/scim/v2");
+        let aimed_text = serde_json::to_string(&aimed).expect("json");
+        assert_eq!(PlanDocument::from_json(&aimed_text).expect("reads"), aimed);
+        for text in [
+            edited(&aimed_text, |v| {
+                v["target"] = json!("https://b.example/scim/v2")
+            }),
+            edited(&aimed_text, |v| {
+                v.as_object_mut().expect("object").remove("target");
+            }),
+        ] {
+            assert!(matches!(
+                PlanDocument::from_json(&text),
+                Err(SavedPlanError::Checksum)
+            ));
         }
         // The summary is derived again from the changes, so editing it changes nothing; it
         // must still parse.

@@ -245,12 +245,32 @@ async fn refusals_write_nothing() {
     assert!(err.contains("desired state changed"), "{err}");
     assert_eq!(versions(&client).await, before);
 
-    // Back as planned: it applies, deletes included.
+    // Back as planned, but another tenant: refused.
     write(
         dir.path(),
         "users.yaml",
         "users:\n  - userName: new@g.example\n    title: Agent\n",
     );
+
+    let other = crate::support::bearer_sandbox(token).await;
+    let (code, _, err) = scimctl(
+        dir.path(),
+        &[
+            "apply",
+            d,
+            "--plan",
+            p,
+            "--target",
+            &other.base_url,
+            "--yes",
+        ],
+        token,
+    );
+    assert_eq!(code, 4, "{err}");
+    assert!(err.contains("the plan was made against"), "{err}");
+    other.shutdown().await.unwrap();
+
+    // The planned tenant: it applies, deletes included.
     let (code, out, err) = scimctl(
         dir.path(),
         &["apply", d, "--plan", p, "--target", &url, "--yes"],
