@@ -45,7 +45,7 @@ pub struct Input<'a> {
     pub options: &'a PlanOptions,
     /// The snapshot it was made from; `None` for a saved plan, in which case a fresh
     /// snapshot is read the first time an object turns out to have moved.
-    pub snapshot: Option<Snapshot>,
+    pub snapshot: Option<&'a Snapshot>,
 }
 
 /// How [`run`] behaves.
@@ -154,8 +154,10 @@ impl Report {
 
 /// Hears what [`run`] does, as it happens.
 pub trait Observer {
-    /// An operation finished (once per operation, in the order they finish).
-    fn finished(&mut self, op: &OpReport);
+    /// An operation finished (once per operation, in the order they finish). An error
+    /// (say, the audit log cannot be written) stops the run from starting anything new:
+    /// what is in flight finishes, everything else is reported skipped with the reason.
+    fn finished(&mut self, op: &OpReport) -> Result<(), String>;
     /// A user was just created with a generated password: deliver it (once).
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String>;
 }
@@ -230,7 +232,8 @@ struct Shared<'a, 's, C> {
     created: Created,
     /// Per change: the id and version its create left (for its link step).
     made: RefCell<HashMap<usize, (String, Option<String>)>>,
-    snapshot: &'s tokio::sync::OnceCell<Snapshot>,
+    /// A snapshot read during the run, when the plan came without one.
+    fetched: &'s tokio::sync::OnceCell<Snapshot>,
     replanner: RefCell<Option<Replanner<'s>>>,
     observer: RefCell<&'a mut dyn Observer>,
 }
@@ -263,11 +266,14 @@ where
         if self.replanner.borrow().is_some() {
             return Ok(());
         }
-        let snapshot = self
-            .snapshot
-            .get_or_try_init(|| self.client.snapshot())
-            .await
-            .map_err(|e| format!("re-reading the tenant: {e}"))?;
+        let snapshot: &'s Snapshot = match self.input.snapshot {
+            Some(s) => s,
+            None => self
+                .fetched
+                .get_or_try_init(|| self.client.snapshot())
+                .await
+                .map_err(|e| format!("re-reading the tenant: {e}"))?,
+        };
         if self.replanner.borrow().is_some() {
             return Ok(());
         }
@@ -717,6 +723,139 @@ struct Progress {
 
 type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'f>>;
 
+/// Which steps may start, and what each finished step means for the rest.
+struct Schedule<'g> {
+    graph: &'g Graph,
+    plan: &'g Plan,
+    /// Per step: dependencies not yet succeeded (`usize::MAX`: skipped already).
+    waiting: Vec<usize>,
+    settled: Vec<bool>,
+    /// Non-destructive steps not yet settled; destructive ones wait for zero.
+    early_left: usize,
+    ready: VecDeque<usize>,
+    held: Vec<usize>,
+    reports: HashMap<usize, Progress>,
+    /// Set when no new step may start (the observer failed): the reason.
+    stop: Option<String>,
+}
+
+impl<'g> Schedule<'g> {
+    fn new(graph: &'g Graph, plan: &'g Plan) -> Schedule<'g> {
+        let mut schedule = Schedule {
+            graph,
+            plan,
+            waiting: graph.steps.iter().map(|s| s.deps.len()).collect(),
+            settled: vec![false; graph.steps.len()],
+            early_left: graph.steps.iter().filter(|s| !s.last).count(),
+            ready: VecDeque::new(),
+            held: Vec::new(),
+            reports: reports(graph, plan),
+            stop: None,
+        };
+        for (s, step) in graph.steps.iter().enumerate() {
+            if step.deps.is_empty() {
+                schedule.release(s);
+            }
+        }
+        schedule
+    }
+
+    fn release(&mut self, s: usize) {
+        if self.graph.steps[s].last {
+            self.held.push(s);
+        } else {
+            self.ready.push_back(s);
+        }
+    }
+
+    /// The next step to start, if one may start now.
+    fn next_ready(&mut self) -> Option<usize> {
+        if self.stop.is_some() {
+            return None;
+        }
+        if self.ready.is_empty() && self.early_left == 0 {
+            self.ready.extend(self.held.drain(..));
+        }
+        self.ready.pop_front()
+    }
+
+    /// Records step `s`'s result, skips what needed it if it failed, releases what now may
+    /// run, and tells `observer` of every operation that is complete.
+    fn settle(&mut self, s: usize, result: StepResult, observer: &RefCell<&mut dyn Observer>) {
+        let mut finished = vec![(s, result)];
+        while let Some((s, result)) = finished.pop() {
+            self.settled[s] = true;
+            let step = &self.graph.steps[s];
+            if !step.last {
+                self.early_left -= 1;
+            }
+            let ok = result.outcome.succeeded();
+            let change = &self.plan.changes[step.change];
+            if let Some(p) = self.reports.get_mut(&step.change) {
+                absorb(&mut p.report, step.kind, result, change);
+                p.steps_left -= 1;
+                if p.steps_left == 0
+                    && let Err(why) = observer.borrow_mut().finished(&p.report)
+                    && self.stop.is_none()
+                {
+                    tracing::error!(%why, "stopping: no new operation starts");
+                    self.stop = Some(why);
+                }
+            }
+            for &d in &self.graph.dependants[s] {
+                if self.settled[d] || self.waiting[d] == usize::MAX {
+                    continue;
+                }
+                if ok {
+                    self.waiting[d] -= 1;
+                    if self.waiting[d] == 0 {
+                        self.release(d);
+                    }
+                } else {
+                    // Skipped, and reported through the same path as a finished step.
+                    let why = format!(
+                        "needs {} {}, which did not succeed",
+                        change.kind, change.key
+                    );
+                    self.waiting[d] = usize::MAX;
+                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why))));
+                }
+            }
+        }
+    }
+
+    /// Settles every step that never started (after a stop) as skipped.
+    fn skip_the_rest(&mut self, observer: &RefCell<&mut dyn Observer>) {
+        let why = format!(
+            "not started: {}",
+            self.stop
+                .clone()
+                .unwrap_or_else(|| "its dependencies never finished".into())
+        );
+        for s in 0..self.graph.steps.len() {
+            if !self.settled[s] && self.waiting[s] != usize::MAX {
+                self.settle(
+                    s,
+                    StepResult::new(Outcome::Skipped, Some(why.clone())),
+                    observer,
+                );
+            }
+        }
+    }
+
+    fn report(self) -> Report {
+        let mut ops: Vec<(usize, OpReport)> = self
+            .reports
+            .into_iter()
+            .map(|(c, p)| (c, p.report))
+            .collect();
+        ops.sort_by_key(|(c, _)| *c);
+        Report {
+            ops: ops.into_iter().map(|(_, r)| r).collect(),
+        }
+    }
+}
+
 /// Carries out `input.plan` through `client`, telling `observer` as operations finish.
 pub async fn run<C: ScimRead + ScimWrite>(
     client: &C,
@@ -725,100 +864,35 @@ pub async fn run<C: ScimRead + ScimWrite>(
     observer: &mut dyn Observer,
 ) -> Report {
     let graph = Graph::new(input.plan);
-    let snapshot_cell = match &input.snapshot {
-        Some(s) => tokio::sync::OnceCell::new_with(Some(s.clone())),
-        None => tokio::sync::OnceCell::new(),
-    };
+    let fetched = tokio::sync::OnceCell::new();
     let shared = Shared {
         client,
         input,
         settings,
         created: Created::default(),
         made: RefCell::new(HashMap::new()),
-        snapshot: &snapshot_cell,
+        fetched: &fetched,
         replanner: RefCell::new(None),
         observer: RefCell::new(observer),
     };
-    let mut progress = reports(&graph, input.plan);
-
-    let mut waiting: Vec<usize> = graph.steps.iter().map(|s| s.deps.len()).collect();
-    let mut settled = vec![false; graph.steps.len()];
-    let mut early_left = graph.steps.iter().filter(|s| !s.last).count();
-    let mut ready: VecDeque<usize> = VecDeque::new();
-    let mut held: Vec<usize> = Vec::new();
-    for (s, step) in graph.steps.iter().enumerate() {
-        if step.deps.is_empty() {
-            if step.last {
-                held.push(s);
-            } else {
-                ready.push_back(s);
-            }
-        }
-    }
-    let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     let shared = &shared;
+    let mut schedule = Schedule::new(&graph, input.plan);
+    let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     let in_flight = settings.in_flight.max(1);
     loop {
         while running.len() < in_flight
-            && let Some(s) = ready.pop_front()
+            && let Some(s) = schedule.next_ready()
         {
             let step = &graph.steps[s];
             running.push(Box::pin(async move { (s, shared.step(step).await) }));
         }
         let Some((s, result)) = running.next().await else {
-            if early_left == 0 && !held.is_empty() {
-                ready.extend(held.drain(..));
-                continue;
-            }
             break;
         };
-        let mut finished = vec![(s, result)];
-        while let Some((s, result)) = finished.pop() {
-            settled[s] = true;
-            let step = &graph.steps[s];
-            if !step.last {
-                early_left -= 1;
-            }
-            let ok = result.outcome.succeeded();
-            let change = &input.plan.changes[step.change];
-            if let Some(p) = progress.get_mut(&step.change) {
-                absorb(&mut p.report, step.kind, result, change);
-                p.steps_left -= 1;
-                if p.steps_left == 0 {
-                    shared.observer.borrow_mut().finished(&p.report);
-                }
-            }
-            for &d in &graph.dependants[s] {
-                if settled[d] || waiting[d] == usize::MAX {
-                    continue;
-                }
-                if ok {
-                    waiting[d] -= 1;
-                    if waiting[d] == 0 {
-                        if graph.steps[d].last {
-                            held.push(d);
-                        } else {
-                            ready.push_back(d);
-                        }
-                    }
-                } else {
-                    // Skipped, and reported through the same path as a finished step.
-                    let why = format!(
-                        "needs {} {}, which did not succeed",
-                        change.kind, change.key
-                    );
-                    waiting[d] = usize::MAX;
-                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why))));
-                }
-            }
-        }
+        schedule.settle(s, result, &shared.observer);
     }
-    let mut ops: Vec<(usize, OpReport)> =
-        progress.into_iter().map(|(c, p)| (c, p.report)).collect();
-    ops.sort_by_key(|(c, _)| *c);
-    Report {
-        ops: ops.into_iter().map(|(_, r)| r).collect(),
-    }
+    schedule.skip_the_rest(&shared.observer);
+    schedule.report()
 }
 
 /// One report per change that has steps, each counting the steps still to finish.

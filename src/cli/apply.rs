@@ -45,7 +45,7 @@ struct CliObserver<'a> {
 }
 
 impl Observer for CliObserver<'_> {
-    fn finished(&mut self, op: &OpReport) {
+    fn finished(&mut self, op: &OpReport) -> Result<(), String> {
         self.progress.record(match op.outcome {
             Outcome::Done => Tally::Done,
             Outcome::AlreadyDone => Tally::AlreadyDone,
@@ -71,12 +71,13 @@ impl Observer for CliObserver<'_> {
             outcome: op.outcome.name(),
             detail: op.detail.as_deref(),
         };
-        if let Err(e) = self.audit.record(&record)
-            && self.audit_error.is_none()
-        {
-            tracing::error!(error = %e, "cannot write the audit log");
-            self.audit_error = Some(e.to_string());
+        if let Err(e) = self.audit.record(&record) {
+            if self.audit_error.is_none() {
+                self.audit_error = Some(e.to_string());
+            }
+            return Err(format!("the audit log cannot be written: {e}"));
         }
+        Ok(())
     }
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
@@ -272,7 +273,7 @@ pub(super) fn apply_cmd(
         plan,
         desired: &state,
         options: &prepared.options,
-        snapshot: prepared.snapshot,
+        snapshot: prepared.snapshot.as_ref(),
     };
     let started = tokio::time::Instant::now();
     let report = runtime.block_on(engine::run(&client, &input, &settings, &mut observer));

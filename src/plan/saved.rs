@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(PlanDocument::from_json(&aimed_text).expect("reads"), aimed);
         for text in [
             edited(&aimed_text, |v| {
-                v["target"] = json!("https://b.example/scim/v2")
+                v["target"] = json!("https://b.example/scim/v2");
             }),
             edited(&aimed_text, |v| {
                 v.as_object_mut().expect("object").remove("target");
