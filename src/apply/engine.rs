@@ -1,16 +1,16 @@
 //! Carrying out a plan: the only code that writes to a tenant.
 //!
-//! [`run`] turns the plan into steps ([`Graph`]) and runs every step whose dependencies
-//! have succeeded, up to [`Settings::in_flight`] at once (the client's own rate limit and
-//! concurrency gate what reaches the wire). Deactivations and deletes start once everything
-//! else has finished. Each write carries `If-Match` with the version it was planned against
-//! when the server supports ETags; a write that meets a moved object (412, 409, Genesys
+//! [`run`] turns the plan into steps (creates, links, updates, deletes) and runs every step
+//! whose dependencies have succeeded, up to [`Settings::in_flight`] at once (the client's own
+//! rate limit and concurrency gate what reaches the wire). Deactivations and deletes start once
+//! everything else has finished. Each write carries `If-Match` with the version it was planned
+//! against when the server supports ETags; a write that meets a moved object (412, 409, Genesys
 //! `invalidVers`) or whose outcome is unknown re-reads that object, re-plans it with the
-//! planner's own rules ([`Replanner`]), merges ([`merge`]) and tries again, a bounded number of
-//! times. A create answered "already exists" adopts the live object; a delete answered 404 is
-//! done. A failed step never stops the others; the steps that needed it are skipped. The
-//! [`Observer`] hears of every finished operation (audit log, progress) and of each generated
-//! password, at once.
+//! planner's own rules ([`Replanner`]), keeps what the operation still has to do and tries
+//! again, a bounded number of times. A create answered "already exists" adopts the live
+//! object; a delete answered 404 is done. A failed step never stops the others; the steps that
+//! needed it are skipped. The [`Observer`] hears of every finished operation (audit log,
+//! progress) and of each generated password, at once.
 
 use std::cell::RefCell;
 use std::collections::{HashMap, VecDeque};
