@@ -7,3 +7,5 @@ mod graph;
 mod merge;
 pub mod password;
 pub mod progress;
+#[cfg(test)]
+mod tests;

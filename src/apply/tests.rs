@@ -1,0 +1,1039 @@
+//! Engine tests: [`run`] against [`Fake`], an in-memory tenant that answers like a SCIM server
+//! (ids, versions, `If-Match`, 404, 409 on a duplicate name) and can be told to fail.
+//!
+//! Each test makes a plan with the planner from YAML and the fake's own snapshot, changes the
+//! fake behind the plan's back where the test is about a moved object, runs the engine, and
+//! checks the report, what the observer heard, the requests the fake saw and the tenant it
+//! ends up with. The fake answers at once and yields only where a test asks it to, so every
+//! run is deterministic; nothing sleeps.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, MutexGuard};
+
+use reqwest::StatusCode;
+use serde_json::{Map, Value, json};
+
+use super::engine::{Input, Observer, OpReport, Outcome, Report, Settings, run};
+use crate::desired::DesiredState;
+use crate::plan::{Kind, Plan, PlanOptions};
+use crate::scim::error::TransportKind;
+use crate::scim::wire::{PatchOpKind, ResourceKind, SchemaDefinition};
+use crate::scim::{
+    Capabilities, Created, Live, PatchOperation, Patched, Resource, ScimError, ScimRead, ScimWrite,
+    Secret, Snapshot,
+};
+
+// ---------------------------------------------------------------------------------------
+// Fixtures
+
+/// Desired state from one `org.yaml` plus a `scimctl.yaml` (none when `config` is empty).
+fn desired(config: &str, resources: &str) -> DesiredState {
+    let mut files = vec![("org.yaml", resources)];
+    if !config.is_empty() {
+        files.push(("scimctl.yaml", config));
+    }
+    match crate::desired::load_texts(&files) {
+        Ok(loaded) => loaded.state,
+        Err(crate::desired::LoadError::Invalid(report)) => {
+            let mut text = Vec::new();
+            report.write_text(&mut text).expect("report renders");
+            panic!("fixture is invalid:\n{}", String::from_utf8_lossy(&text));
+        }
+        Err(e) => panic!("fixture is invalid: {e}"),
+    }
+}
+
+/// Ownership of the whole tenant, pruning by deactivating users and deleting groups, with
+/// the brakes off (the tests prune on purpose).
+const PRUNE_ALL: &str = "ownership: {users: all, groups: all}
+prune: {users: deactivate, groups: delete}
+safety: {maxDeletePercent: 100, maxDeleteCount: 100}
+";
+
+fn plan_of(desired: &DesiredState, live: &Snapshot, options: &PlanOptions) -> Plan {
+    crate::plan::plan(desired, live, options).expect("plans")
+}
+
+fn with_etags() -> Settings {
+    Settings {
+        etag: true,
+        ..Settings::default()
+    }
+}
+
+/// What the observer heard.
+#[derive(Debug, Default)]
+struct Heard {
+    finished: Vec<OpReport>,
+    passwords: Vec<String>,
+}
+
+impl Observer for Heard {
+    fn finished(&mut self, op: &OpReport) {
+        self.finished.push(op.clone());
+    }
+
+    fn deliver_password(&mut self, user_name: &str, _password: &Secret) -> Result<(), String> {
+        self.passwords.push(user_name.to_owned());
+        Ok(())
+    }
+}
+
+/// Runs `plan` against `fake`. `fresh`: the plan was just made from the fake's snapshot
+/// (`apply`); otherwise it is a saved plan (`apply --plan`), which carries no snapshot.
+async fn apply(
+    fake: &Fake,
+    desired: &DesiredState,
+    plan: &Plan,
+    options: &PlanOptions,
+    snapshot: Option<Snapshot>,
+    settings: &Settings,
+) -> (Report, Heard) {
+    let input = Input {
+        plan,
+        desired,
+        options,
+        snapshot,
+    };
+    let mut heard = Heard::default();
+    let report = run(fake, &input, settings, &mut heard).await;
+    (report, heard)
+}
+
+/// The report of the operation on `kind` `key`.
+fn op<'r>(report: &'r Report, kind: Kind, key: &str) -> &'r OpReport {
+    report
+        .ops
+        .iter()
+        .find(|o| o.kind == kind && o.key.eq_ignore_ascii_case(key))
+        .unwrap_or_else(|| panic!("no operation on {kind} {key}: {report:#?}"))
+}
+
+fn detail(op: &OpReport) -> &str {
+    op.detail.as_deref().unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// The fake tenant
+
+/// One request the fake received.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Request {
+    /// `POST`, `PATCH`, `DELETE`, `GET`, or `FIND` (a lookup by name).
+    method: &'static str,
+    kind: Kind,
+    /// The natural key for `POST` and `FIND`, else the id.
+    target: String,
+    /// The `If-Match` sent.
+    if_match: Option<String>,
+}
+
+impl Request {
+    fn is_write(&self) -> bool {
+        matches!(self.method, "POST" | "PATCH" | "DELETE")
+    }
+
+    fn is(&self, method: &str, kind: Kind, target: &str) -> bool {
+        self.method == method && self.kind == kind && self.target.eq_ignore_ascii_case(target)
+    }
+}
+
+/// Failures the fake is told to produce.
+#[derive(Debug, Default)]
+struct Faults {
+    /// Lower-cased natural key → the status its create is answered with (nothing created).
+    fail_create: HashMap<String, u16>,
+    /// Id → how many of its next PATCH requests are carried out, then answered with a timeout.
+    lose_patch_answer: HashMap<String, usize>,
+    /// Id → how many of its next PATCH requests time out before the fake acts on them.
+    drop_patch: HashMap<String, usize>,
+    /// Lower-cased natural key → how many times its create yields before it is handled (so
+    /// that other operations finish first).
+    slow_create: HashMap<String, usize>,
+}
+
+#[derive(Debug, Default)]
+struct State {
+    users: Vec<Map<String, Value>>,
+    groups: Vec<Map<String, Value>>,
+    /// Writes so far: each one's `meta.version` is `W/"<writes>"`.
+    writes: u64,
+    /// Ids handed out so far.
+    ids: u64,
+    log: Vec<Request>,
+    snapshots: usize,
+    faults: Faults,
+}
+
+/// An in-memory SCIM tenant.
+#[derive(Debug, Default)]
+struct Fake(Mutex<State>);
+
+fn kind_of(kind: ResourceKind) -> Kind {
+    match kind {
+        ResourceKind::User => Kind::User,
+        ResourceKind::Group => Kind::Group,
+    }
+}
+
+fn natural_key(kind: Kind) -> &'static str {
+    match kind {
+        Kind::User => "userName",
+        Kind::Group => "displayName",
+    }
+}
+
+fn endpoint(kind: Kind, target: &str) -> String {
+    match kind {
+        Kind::User => format!("/Users/{target}"),
+        Kind::Group => format!("/Groups/{target}"),
+    }
+}
+
+fn status(method: &str, kind: Kind, target: &str, code: u16, scim_type: Option<&str>) -> ScimError {
+    ScimError::Status {
+        method: method.into(),
+        path: endpoint(kind, target),
+        status: StatusCode::from_u16(code).expect("a status code"),
+        scim_type: scim_type.map(str::to_owned),
+        detail: Some("from the fake".into()),
+        retry_after: None,
+    }
+}
+
+fn lost(method: &str, kind: Kind, target: &str) -> ScimError {
+    ScimError::Transport {
+        method: method.into(),
+        path: endpoint(kind, target),
+        kind: TransportKind::Timeout,
+        message: "no answer".into(),
+    }
+}
+
+fn text<'d>(doc: &'d Map<String, Value>, key: &str) -> Option<&'d str> {
+    doc.get(key).and_then(Value::as_str)
+}
+
+fn version_of(doc: &Map<String, Value>) -> Option<&str> {
+    doc.get("meta")
+        .and_then(|m| m.get("version"))
+        .and_then(Value::as_str)
+}
+
+fn parse<R: Resource>(doc: &Map<String, Value>) -> Result<R, ScimError> {
+    serde_json::from_value(Value::Object(doc.clone())).map_err(|e| ScimError::Decode {
+        method: "GET".into(),
+        path: String::new(),
+        message: e.to_string(),
+    })
+}
+
+impl State {
+    fn collection(&mut self, kind: Kind) -> &mut Vec<Map<String, Value>> {
+        match kind {
+            Kind::User => &mut self.users,
+            Kind::Group => &mut self.groups,
+        }
+    }
+
+    fn position(&mut self, kind: Kind, id: &str) -> Option<usize> {
+        self.collection(kind)
+            .iter()
+            .position(|d| text(d, "id") == Some(id))
+    }
+
+    fn named(&mut self, kind: Kind, name: &str) -> Option<usize> {
+        self.collection(kind)
+            .iter()
+            .position(|d| text(d, natural_key(kind)).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+    }
+
+    /// A write: a new version for `doc`.
+    fn stamp(&mut self, doc: &mut Map<String, Value>) {
+        self.writes += 1;
+        doc.insert(
+            "meta".into(),
+            json!({"version": format!("W/\"{}\"", self.writes)}),
+        );
+    }
+
+    fn insert(&mut self, kind: Kind, mut doc: Map<String, Value>) -> String {
+        let id = if let Some(id) = text(&doc, "id") {
+            id.to_owned()
+        } else {
+            self.ids += 1;
+            let id = match kind {
+                Kind::User => format!("u{}", self.ids),
+                Kind::Group => format!("g{}", self.ids),
+            };
+            doc.insert("id".into(), Value::from(id.clone()));
+            id
+        };
+        self.stamp(&mut doc);
+        self.collection(kind).push(doc);
+        id
+    }
+
+    /// Removes an object and, as servers do, a user from every group's members.
+    fn remove(&mut self, kind: Kind, id: &str) -> bool {
+        let Some(at) = self.position(kind, id) else {
+            return false;
+        };
+        self.collection(kind).remove(at);
+        for g in 0..self.groups.len() {
+            let mut doc = std::mem::take(&mut self.groups[g]);
+            let mut touched = false;
+            if let Some(Value::Array(members)) = doc.get_mut("members") {
+                let n = members.len();
+                members.retain(|m| m.get("value").and_then(Value::as_str) != Some(id));
+                touched = members.len() != n;
+            }
+            if touched {
+                self.stamp(&mut doc);
+            }
+            self.groups[g] = doc;
+        }
+        true
+    }
+
+    fn snapshot(&self) -> Snapshot {
+        let raw = |d: &Map<String, Value>| {
+            serde_json::value::to_raw_value(&Value::Object(d.clone())).expect("json")
+        };
+        Snapshot {
+            users: self
+                .users
+                .iter()
+                .map(|d| Live::from_raw(raw(d)).expect("a user"))
+                .collect(),
+            groups: self
+                .groups
+                .iter()
+                .map(|d| Live::from_raw(raw(d)).expect("a group"))
+                .collect(),
+        }
+    }
+}
+
+/// Takes one from a fault counter; whether there was one.
+fn take(counter: &mut HashMap<String, usize>, key: &str) -> bool {
+    match counter.get_mut(key) {
+        Some(n) if *n > 0 => {
+            *n -= 1;
+            true
+        }
+        _ => false,
+    }
+}
+
+/// Applies PATCH operations as a server would, for the paths the planner sends
+/// ([`Edit::to_patch`](crate::plan::Edit::to_patch)): an attribute, optionally of an
+/// extension (`urn:…:name`), optionally narrowed by `[sub eq "literal"]`.
+fn apply_ops(doc: &mut Map<String, Value>, ops: &[PatchOperation]) -> Result<(), String> {
+    for op in ops {
+        let path = op.path.as_deref().ok_or("a PATCH without a path")?;
+        let (base, filter) = match path.split_once('[') {
+            Some((base, rest)) => {
+                let inner = rest.strip_suffix(']').ok_or("unclosed filter")?;
+                let (sub, literal) = inner.split_once(" eq ").ok_or("not an eq filter")?;
+                let literal: String = serde_json::from_str(literal).map_err(|e| e.to_string())?;
+                (base, Some((sub.to_owned(), literal)))
+            }
+            None => (path, None),
+        };
+        let (holder, name) = match base.rsplit_once(':') {
+            Some((urn, name)) => {
+                let holder = doc
+                    .entry(urn.to_owned())
+                    .or_insert_with(|| Value::Object(Map::new()))
+                    .as_object_mut()
+                    .ok_or("an extension that is not an object")?;
+                (holder, name)
+            }
+            None => (&mut *doc, base),
+        };
+        let matches = |item: &Value, (sub, literal): &(String, String)| {
+            item.get(sub)
+                .and_then(Value::as_str)
+                .is_some_and(|v| v.eq_ignore_ascii_case(literal))
+        };
+        match (op.op, filter, op.value.clone()) {
+            (PatchOpKind::Add, None, Some(Value::Array(values))) => {
+                let list = holder
+                    .entry(name.to_owned())
+                    .or_insert_with(|| Value::Array(Vec::new()));
+                let Value::Array(items) = list else {
+                    return Err(format!("{name} is not multi-valued"));
+                };
+                for v in values {
+                    let same = |i: &Value| {
+                        *i == v || (name == "members" && i.get("value") == v.get("value"))
+                    };
+                    if !items.iter().any(same) {
+                        items.push(v);
+                    }
+                }
+            }
+            (PatchOpKind::Add | PatchOpKind::Replace, None, Some(value)) => {
+                holder.insert(name.to_owned(), value);
+            }
+            (PatchOpKind::Replace, Some(f), Some(value)) => {
+                let Some(Value::Array(items)) = holder.get_mut(name) else {
+                    return Err(format!("noTarget: {path}"));
+                };
+                let mut hit = false;
+                for item in items.iter_mut().filter(|i| matches(i, &f)) {
+                    *item = value.clone();
+                    hit = true;
+                }
+                if !hit {
+                    return Err(format!("noTarget: {path}"));
+                }
+            }
+            (PatchOpKind::Remove, None, None) => {
+                holder.remove(name);
+            }
+            (PatchOpKind::Remove, Some(f), None) => {
+                if let Some(Value::Array(items)) = holder.get_mut(name) {
+                    items.retain(|i| !matches(i, &f));
+                    if items.is_empty() && name != "members" {
+                        holder.remove(name);
+                    }
+                }
+            }
+            (kind, _, _) => return Err(format!("the fake does not take {kind:?} {path}")),
+        }
+    }
+    Ok(())
+}
+
+impl Fake {
+    /// A tenant holding these users and groups (each gets a version; ids as given).
+    fn new(users: &[Value], groups: &[Value]) -> Fake {
+        let fake = Fake::default();
+        for u in users {
+            fake.insert(Kind::User, u);
+        }
+        for g in groups {
+            fake.insert(Kind::Group, g);
+        }
+        fake
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.0.lock().expect("the fake's lock")
+    }
+
+    /// Someone else creates an object; its id.
+    fn insert(&self, kind: Kind, doc: &Value) -> String {
+        let doc = doc.as_object().expect("an object").clone();
+        self.lock().insert(kind, doc)
+    }
+
+    /// Someone else changes an object (a new version).
+    fn tamper(&self, kind: Kind, id: &str, change: impl FnOnce(&mut Map<String, Value>)) {
+        let mut s = self.lock();
+        let at = s.position(kind, id).expect("the object exists");
+        let mut doc = std::mem::take(&mut s.collection(kind)[at]);
+        change(&mut doc);
+        s.stamp(&mut doc);
+        s.collection(kind)[at] = doc;
+    }
+
+    /// Someone else deletes an object.
+    fn delete_behind(&self, kind: Kind, id: &str) {
+        assert!(self.lock().remove(kind, id), "{kind} {id} exists");
+    }
+
+    fn faults(&self, set: impl FnOnce(&mut Faults)) {
+        set(&mut self.lock().faults);
+    }
+
+    /// The tenant as a listing would read it (not a request).
+    fn peek(&self) -> Snapshot {
+        self.lock().snapshot()
+    }
+
+    /// The stored object named `name`.
+    fn doc(&self, kind: Kind, name: &str) -> Map<String, Value> {
+        let mut s = self.lock();
+        let at = s
+            .named(kind, name)
+            .unwrap_or_else(|| panic!("{kind} {name} exists"));
+        s.collection(kind)[at].clone()
+    }
+
+    fn id(&self, kind: Kind, name: &str) -> String {
+        text(&self.doc(kind, name), "id").expect("an id").to_owned()
+    }
+
+    /// How many objects are named `name` (case-insensitively).
+    fn count(&self, kind: Kind, name: &str) -> usize {
+        self.lock()
+            .collection(kind)
+            .iter()
+            .filter(|d| text(d, natural_key(kind)).is_some_and(|n| n.eq_ignore_ascii_case(name)))
+            .count()
+    }
+
+    fn log(&self) -> Vec<Request> {
+        self.lock().log.clone()
+    }
+
+    fn writes(&self) -> Vec<Request> {
+        self.log().into_iter().filter(Request::is_write).collect()
+    }
+
+    /// How many requests were `method` on `kind` `target`.
+    fn sent(&self, method: &str, kind: Kind, target: &str) -> usize {
+        self.log()
+            .iter()
+            .filter(|r| r.is(method, kind, target))
+            .count()
+    }
+
+    fn snapshots(&self) -> usize {
+        self.lock().snapshots
+    }
+
+    fn record(&self, method: &'static str, kind: Kind, target: &str, if_match: Option<&str>) {
+        self.lock().log.push(Request {
+            method,
+            kind,
+            target: target.to_owned(),
+            if_match: if_match.map(str::to_owned),
+        });
+    }
+}
+
+impl ScimRead for Fake {
+    async fn capabilities(&self) -> Result<Capabilities, ScimError> {
+        Ok(Capabilities {
+            patch: true,
+            etag: true,
+            sort: false,
+            bulk: false,
+            filter: true,
+            page_size: 100,
+            discovered: true,
+        })
+    }
+
+    async fn schemas(&self) -> Result<Option<Vec<SchemaDefinition>>, ScimError> {
+        Ok(None)
+    }
+
+    async fn snapshot(&self) -> Result<Snapshot, ScimError> {
+        let mut s = self.lock();
+        s.snapshots += 1;
+        Ok(s.snapshot())
+    }
+
+    async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
+        let kind = kind_of(R::KIND);
+        self.record("GET", kind, id, None);
+        let mut s = self.lock();
+        let at = s
+            .position(kind, id)
+            .ok_or_else(|| status("GET", kind, id, 404, None))?;
+        parse(&s.collection(kind)[at])
+    }
+
+    async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
+        let kind = kind_of(R::KIND);
+        self.record("FIND", kind, key, None);
+        let mut s = self.lock();
+        match s.named(kind, key) {
+            Some(at) => parse(&s.collection(kind)[at]).map(Some),
+            None => Ok(None),
+        }
+    }
+}
+
+impl ScimWrite for Fake {
+    async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
+        let kind = kind_of(R::KIND);
+        let name = resource.natural_key().to_owned();
+        let yields = self
+            .lock()
+            .faults
+            .slow_create
+            .get(&name.to_lowercase())
+            .copied()
+            .unwrap_or(0);
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+        self.record("POST", kind, &name, None);
+        let mut s = self.lock();
+        if let Some(&code) = s.faults.fail_create.get(&name.to_lowercase()) {
+            return Err(status("POST", kind, "", code, None));
+        }
+        if s.named(kind, &name).is_some() {
+            return Err(status("POST", kind, "", 409, Some("uniqueness")));
+        }
+        let Ok(Value::Object(mut doc)) = serde_json::to_value(resource) else {
+            return Err(ScimError::Config("the fake takes JSON objects".into()));
+        };
+        doc.remove("schemas");
+        doc.remove("password");
+        let id = s.insert(kind, doc);
+        let at = s.position(kind, &id).expect("just stored");
+        Ok(Created {
+            resource: parse(&s.collection(kind)[at])?,
+            recovered: false,
+        })
+    }
+
+    async fn patch<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        operations: &[PatchOperation],
+    ) -> Result<Patched<R>, ScimError> {
+        let kind = kind_of(R::KIND);
+        self.record("PATCH", kind, id, version);
+        let mut s = self.lock();
+        if take(&mut s.faults.drop_patch, id) {
+            return Err(lost("PATCH", kind, id));
+        }
+        let at = s
+            .position(kind, id)
+            .ok_or_else(|| status("PATCH", kind, id, 404, None))?;
+        let mut doc = s.collection(kind)[at].clone();
+        if version.is_some_and(|v| Some(v) != version_of(&doc)) {
+            return Err(status("PATCH", kind, id, 412, None));
+        }
+        apply_ops(&mut doc, operations)
+            .map_err(|_| status("PATCH", kind, id, 400, Some("invalidValue")))?;
+        s.stamp(&mut doc);
+        s.collection(kind)[at] = doc.clone();
+        if take(&mut s.faults.lose_patch_answer, id) {
+            return Err(lost("PATCH", kind, id));
+        }
+        Ok(Patched {
+            version: version_of(&doc).map(str::to_owned),
+            resource: Some(parse(&doc)?),
+        })
+    }
+
+    async fn replace<R: Resource>(
+        &self,
+        _id: &str,
+        _version: Option<&str>,
+        _resource: &R,
+    ) -> Result<R, ScimError> {
+        Err(ScimError::Config("the fake takes no PUT".into()))
+    }
+
+    async fn delete(
+        &self,
+        kind: ResourceKind,
+        id: &str,
+        version: Option<&str>,
+    ) -> Result<(), ScimError> {
+        let kind = kind_of(kind);
+        self.record("DELETE", kind, id, version);
+        let mut s = self.lock();
+        let at = s
+            .position(kind, id)
+            .ok_or_else(|| status("DELETE", kind, id, 404, None))?;
+        if version.is_some_and(|v| Some(v) != version_of(&s.collection(kind)[at])) {
+            return Err(status("DELETE", kind, id, 412, None));
+        }
+        s.remove(kind, id);
+        Ok(())
+    }
+}
+
+/// Member ids of a stored group, sorted.
+fn member_ids(group: &Map<String, Value>) -> Vec<String> {
+    let mut ids: Vec<String> = group
+        .get("members")
+        .and_then(Value::as_array)
+        .map(|m| {
+            m.iter()
+                .filter_map(|m| m.get("value").and_then(Value::as_str))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+fn manager_of(user: &Map<String, Value>) -> Option<&str> {
+    user.get(crate::scim::wire::ENTERPRISE_SCHEMA)
+        .and_then(|e| e.get("manager"))
+        .and_then(|m| m.get("value"))
+        .and_then(Value::as_str)
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests
+
+// The fake itself: versions, If-Match, 404, 409, and PATCH as the planner sends it.
+#[tokio::test]
+async fn the_fake_answers_like_a_server() {
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "emails": [{"type": "work", "value": "a@x"}]}),
+        ],
+        &[],
+    );
+    let v1 = version_of(&fake.doc(Kind::User, "a@x.example"))
+        .expect("a version")
+        .to_owned();
+    let title = [PatchOperation {
+        op: PatchOpKind::Add,
+        path: Some("title".into()),
+        value: Some(json!("Lead")),
+    }];
+    let stale = fake
+        .patch::<crate::scim::wire::User>("a", Some("W/\"0\""), &title)
+        .await
+        .expect_err("stale");
+    assert!(stale.is_precondition_failed(), "{stale}");
+    let done = fake
+        .patch::<crate::scim::wire::User>("a", Some(&v1), &title)
+        .await
+        .expect("patched");
+    assert_ne!(done.version.as_deref(), Some(v1.as_str()), "a new version");
+    let missing = fake
+        .patch::<crate::scim::wire::User>("nobody", None, &title)
+        .await
+        .expect_err("404");
+    assert!(missing.is_not_found());
+    let dup = crate::scim::wire::User {
+        user_name: "A@X.example".into(),
+        ..crate::scim::wire::User::default()
+    };
+    assert!(fake.create(&dup).await.expect_err("409").is_conflict());
+    let email = [PatchOperation {
+        op: PatchOpKind::Replace,
+        path: Some(r#"emails[type eq "work"]"#.into()),
+        value: Some(json!({"type": "work", "value": "b@x"})),
+    }];
+    fake.patch::<crate::scim::wire::User>("a", None, &email)
+        .await
+        .expect("patched");
+    let doc = fake.doc(Kind::User, "a@x.example");
+    assert_eq!(doc["title"], "Lead");
+    assert_eq!(doc["emails"], json!([{"type": "work", "value": "b@x"}]));
+    assert_eq!(fake.sent("PATCH", Kind::User, "a"), 3);
+}
+
+// 1. Into a tenant holding only objects to prune: a group whose members are new users and a
+// user whose manager is new. Group creates start first, a user waits for a new manager (who
+// then rides in its create body), members are linked once their users exist, and the prunes
+// come last. Afterwards the tenant needs nothing.
+#[tokio::test]
+async fn a_fresh_apply_creates_in_dependency_order() {
+    let desired = desired(
+        PRUNE_ALL,
+        "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+    title: Agent
+groups:
+  - displayName: Ops
+    members: [ana@x.example, cy@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[json!({"id": "u-old", "userName": "old@x.example", "active": true})],
+        &[json!({"id": "g-old", "displayName": "Old"})],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(report.count(Outcome::Done), 6, "{report:#?}");
+    assert_eq!(heard.finished.len(), 6);
+    assert!(heard.passwords.is_empty());
+    assert!(
+        plan_of(&desired, &fake.peek(), &options).is_empty(),
+        "a re-plan is empty"
+    );
+
+    let (ana, boss, cy) = (
+        fake.id(Kind::User, "ana@x.example"),
+        fake.id(Kind::User, "boss@x.example"),
+        fake.id(Kind::User, "cy@x.example"),
+    );
+    let mut want = vec![ana.clone(), cy.clone()];
+    want.sort();
+    assert_eq!(member_ids(&fake.doc(Kind::Group, "Ops")), want);
+    assert_eq!(
+        manager_of(&fake.doc(Kind::User, "ana@x.example")),
+        Some(boss.as_str())
+    );
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, &ana),
+        0,
+        "the manager rode in the create"
+    );
+    assert_eq!(fake.count(Kind::Group, "Old"), 0);
+    assert_eq!(fake.snapshots(), 0, "the plan's snapshot serves");
+    assert_eq!(fake.doc(Kind::User, "old@x.example")["active"], false);
+    assert_eq!(
+        op(&report, Kind::Group, "Ops").id.as_deref(),
+        Some(fake.id(Kind::Group, "Ops").as_str())
+    );
+
+    let writes = fake.writes();
+    let at = |method: &str, kind: Kind, target: &str| {
+        writes
+            .iter()
+            .position(|r| r.is(method, kind, target))
+            .unwrap_or_else(|| panic!("{method} {kind} {target} in {writes:#?}"))
+    };
+    assert_eq!(writes.len(), 7, "{writes:#?}");
+    let group_create = at("POST", Kind::Group, "Ops");
+    for user in ["boss@x.example", "ana@x.example", "cy@x.example"] {
+        assert!(group_create < at("POST", Kind::User, user), "{writes:#?}");
+    }
+    assert!(at("POST", Kind::User, "boss@x.example") < at("POST", Kind::User, "ana@x.example"));
+    let link = at("PATCH", Kind::Group, &fake.id(Kind::Group, "Ops"));
+    assert!(
+        link > at("POST", Kind::User, "ana@x.example"),
+        "{writes:#?}"
+    );
+    assert!(link > at("POST", Kind::User, "cy@x.example"), "{writes:#?}");
+    let mut last: Vec<usize> = vec![
+        at("PATCH", Kind::User, "u-old"),
+        at("DELETE", Kind::Group, "g-old"),
+    ];
+    last.sort_unstable();
+    assert_eq!(last, vec![5, 6], "prunes come last: {writes:#?}");
+    assert!(
+        writes
+            .iter()
+            .filter(|r| r.method != "POST")
+            .all(|r| r.if_match.is_some()),
+        "every write to an existing object carries If-Match: {writes:#?}"
+    );
+
+    // A second apply of a new plan sends nothing.
+    let again = plan_of(&desired, &fake.peek(), &options);
+    let before = fake.log().len();
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &again,
+        &options,
+        Some(fake.peek()),
+        &with_etags(),
+    )
+    .await;
+    assert!(report.ops.is_empty());
+    assert_eq!(fake.log().len(), before);
+}
+
+/// Users boss, ana (managed by boss) and cy, new; dan, live, gets a title; group Ops, new,
+/// has boss and cy as members.
+fn skip_fixture() -> (DesiredState, Fake) {
+    let desired = desired(
+        "",
+        "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+  - userName: dan@x.example
+    title: Lead
+groups:
+  - displayName: Ops
+    members: [boss@x.example, cy@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[json!({"id": "u-dan", "userName": "dan@x.example", "title": "Agent"})],
+        &[],
+    );
+    (desired, fake)
+}
+
+// 2. A failed create fails only itself; what needs it is skipped, naming it; the rest goes
+// ahead. A group whose member could not be created is reported failed although it exists.
+#[tokio::test]
+async fn a_failed_create_skips_what_needs_it() {
+    let (desired, fake) = skip_fixture();
+    fake.faults(|f| {
+        f.fail_create.insert("boss@x.example".into(), 500);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let boss = op(&report, Kind::User, "boss@x.example");
+    assert_eq!(boss.outcome, Outcome::Failed);
+    assert!(detail(boss).contains("500"), "{boss:?}");
+    let ana = op(&report, Kind::User, "ana@x.example");
+    assert_eq!(ana.outcome, Outcome::Skipped);
+    assert!(detail(ana).contains("boss@x.example"), "{ana:?}");
+    assert_eq!(fake.sent("POST", Kind::User, "ana@x.example"), 0);
+    assert_eq!(fake.count(Kind::User, "ana@x.example"), 0);
+    assert_eq!(
+        op(&report, Kind::User, "cy@x.example").outcome,
+        Outcome::Done
+    );
+    assert_eq!(
+        op(&report, Kind::User, "dan@x.example").outcome,
+        Outcome::Done
+    );
+    assert_eq!(fake.doc(Kind::User, "dan@x.example")["title"], "Lead");
+
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Failed, "{ops:?}");
+    assert!(
+        detail(ops).starts_with("created, but its members could not be set"),
+        "{ops:?}"
+    );
+    assert!(detail(ops).contains("boss@x.example"), "{ops:?}");
+    assert_eq!(
+        ops.id.as_deref(),
+        Some(fake.id(Kind::Group, "Ops").as_str())
+    );
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        Vec::<String>::new(),
+        "the link step was not sent"
+    );
+    assert_eq!(heard.finished.len(), report.ops.len());
+    assert_eq!(report.count(Outcome::Failed), 2);
+    assert_eq!(report.count(Outcome::Skipped), 1);
+}
+
+// 3. Objects that moved between plan and write: a change to an attribute the plan does not
+// touch is kept and the plan merged in; a managed attribute changed to a third value fails
+// that operation with both values; an object deleted meanwhile fails; a prune that someone
+// else already carried out is already done.
+#[tokio::test]
+async fn moved_objects_are_merged_or_reported() {
+    let desired = desired(
+        "ownership: {users: all}
+prune: {users: deactivate}
+safety: {maxDeletePercent: 100, maxDeleteCount: 100}
+",
+        "users:
+  - userName: a@x.example
+    title: Lead
+  - userName: b@x.example
+    title: Lead
+  - userName: c@x.example
+    title: Lead
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "title": "Agent",
+                   "displayName": "A", "nickName": "ay"}),
+            json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
+            json!({"id": "c", "userName": "c@x.example", "title": "Agent"}),
+            json!({"id": "d", "userName": "d@x.example", "active": true}),
+        ],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    assert_eq!(plan.changes.len(), 4, "{plan:#?}");
+
+    fake.tamper(Kind::User, "a", |d| {
+        d.insert("displayName".into(), json!("Theirs"));
+    });
+    fake.tamper(Kind::User, "b", |d| {
+        d.insert("title".into(), json!("Manager"));
+    });
+    fake.delete_behind(Kind::User, "c");
+    fake.tamper(Kind::User, "d", |d| {
+        d.insert("active".into(), json!(false));
+    });
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let a = op(&report, Kind::User, "a@x.example");
+    assert_eq!(a.outcome, Outcome::Merged, "{a:?}");
+    let doc = fake.doc(Kind::User, "a@x.example");
+    assert_eq!(doc["title"], "Lead", "the planned attribute is written");
+    assert_eq!(
+        doc["displayName"], "Theirs",
+        "the other writer's change stays"
+    );
+    assert_eq!(doc["nickName"], "ay");
+    assert_eq!(a.after_version.as_deref(), version_of(&doc));
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "a"),
+        2,
+        "refused once, then merged"
+    );
+    assert_eq!(fake.sent("GET", Kind::User, "a"), 1);
+
+    let b = op(&report, Kind::User, "b@x.example");
+    assert_eq!(b.outcome, Outcome::Failed, "{b:?}");
+    assert!(detail(b).contains(r#""Agent" → "Lead""#), "{b:?}");
+    assert!(detail(b).contains(r#"now "Manager""#), "{b:?}");
+    assert_eq!(fake.doc(Kind::User, "b@x.example")["title"], "Manager");
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "b"),
+        1,
+        "an overlap is not sent"
+    );
+
+    let c = op(&report, Kind::User, "c@x.example");
+    assert_eq!(c.outcome, Outcome::Failed, "{c:?}");
+    assert!(detail(c).contains("deleted on the target"), "{c:?}");
+    assert_eq!(fake.count(Kind::User, "c@x.example"), 0, "not recreated");
+
+    let d = op(&report, Kind::User, "d@x.example");
+    assert_eq!(
+        (d.action, d.outcome),
+        (crate::plan::Action::Deactivate, Outcome::AlreadyDone),
+        "{d:?}"
+    );
+    assert_eq!(fake.sent("PATCH", Kind::User, "d"), 1);
+    assert_eq!(fake.doc(Kind::User, "d@x.example")["active"], false);
+    assert_eq!(heard.finished.len(), 4);
+}
+
+// 3b. A group patch that meets members someone else added: the planned member is added,
+// theirs stay, although group members are authoritative.
+#[tokio::test]
+async fn a_moved_group_keeps_members_others_added() {
+    let desired = desired(
+        "collections: {groupMembers: authoritative}\n",
+        "users:
+  - userName: a@x.example
+  - userName: b@x.example
+groups:
+  - displayName: Ops
+    members: [a@x.example, b@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example"}),
+            json!({"id": "b", "userName": "b@x.example"}),
+            json!({"id": "s", "userName": "stranger@x.example"}),
+        ],
+        &[json!({"id": "g", "displayName": "Ops", "members": [{"value": "a"}]})],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    fake.tamper(Kind::Group, "g", |d| {
+        d.insert("members".into(), json!([{"value": "a"}, {"value": "s"}]));
+    });
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    assert_eq!(report.ops.len(), 1);
+    assert_eq!(report.ops[0].outcome, Outcome::Merged, "{report:#?}");
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec!["a".to_owned(), "b".to_owned(), "s".to_owned()]
+    );
+}
