@@ -950,6 +950,11 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
         }
         return;
     }
+    if kind == StepKind::Create && result.outcome.succeeded() && !report.outcome.succeeded() {
+        // The link step was skipped before the create finished (a member's or the
+        // manager's create failed first): the object exists, its references do not.
+        return;
+    }
     report.outcome = result.outcome;
     report.detail = result.detail;
 }

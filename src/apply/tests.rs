@@ -1037,3 +1037,51 @@ groups:
         vec!["a".to_owned(), "b".to_owned(), "s".to_owned()]
     );
 }
+
+// 2b. The same when the member's create fails before the group's own create has finished:
+// the group's skipped link step must not be forgotten when the create then succeeds.
+#[tokio::test]
+async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
+    let (desired, fake) = skip_fixture();
+    fake.faults(|f| {
+        f.fail_create.insert("boss@x.example".into(), 500);
+        f.slow_create.insert("ops".into(), 5);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let posts: Vec<Request> = fake
+        .writes()
+        .into_iter()
+        .filter(|r| r.method == "POST")
+        .collect();
+    assert!(
+        posts
+            .last()
+            .is_some_and(|r| r.is("POST", Kind::Group, "Ops")),
+        "the group's create is answered last: {posts:#?}"
+    );
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Failed, "{ops:?}");
+    assert!(
+        detail(ops).starts_with("created, but its members could not be set"),
+        "{ops:?}"
+    );
+    assert_eq!(
+        ops.id.as_deref(),
+        Some(fake.id(Kind::Group, "Ops").as_str())
+    );
+    let heard_ops: Vec<&OpReport> = heard
+        .finished
+        .iter()
+        .filter(|o| o.kind == Kind::Group)
+        .collect();
+    assert_eq!(heard_ops.len(), 1);
+    assert_eq!(
+        heard_ops[0].outcome,
+        Outcome::Failed,
+        "the observer hears the same"
+    );
+}
