@@ -1085,3 +1085,123 @@ async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
         "the observer hears the same"
     );
 }
+
+// 4. Creates answered 409 (the objects appeared after the plan): each is adopted, brought in
+// line by a patch and reported merged; nothing is duplicated; unmanaged attributes stay; the
+// adopted group still gets the new member its link step adds.
+#[tokio::test]
+async fn a_create_that_meets_an_existing_object_adopts_it() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: e@x.example
+    displayName: E
+    title: Lead
+  - userName: f@x.example
+groups:
+  - displayName: Ops
+    members: [f@x.example]
+",
+    );
+    let fake = Fake::default();
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    assert_eq!(plan.summary().create, 3);
+    let e = fake.insert(
+        Kind::User,
+        &json!({"userName": "e@x.example", "title": "Agent", "nickName": "ee"}),
+    );
+    let g = fake.insert(Kind::Group, &json!({"displayName": "Ops"}));
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let user = op(&report, Kind::User, "e@x.example");
+    assert_eq!(user.outcome, Outcome::Merged, "{user:?}");
+    assert!(detail(user).contains("adopted"), "{user:?}");
+    assert_eq!(user.id.as_deref(), Some(e.as_str()));
+    assert_eq!(fake.count(Kind::User, "e@x.example"), 1, "no duplicate");
+    let doc = fake.doc(Kind::User, "e@x.example");
+    assert_eq!(doc["title"], "Lead");
+    assert_eq!(doc["displayName"], "E");
+    assert_eq!(doc["nickName"], "ee");
+    let sent: Vec<&'static str> = fake
+        .log()
+        .iter()
+        .filter(|r| r.target == "e@x.example" || r.target == e)
+        .map(|r| r.method)
+        .collect();
+    assert_eq!(sent, ["POST", "FIND", "PATCH"]);
+
+    let group = op(&report, Kind::Group, "Ops");
+    assert_eq!(group.outcome, Outcome::Merged, "{group:?}");
+    assert_eq!(group.id.as_deref(), Some(g.as_str()));
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1, "no duplicate");
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "f@x.example")]
+    );
+    assert_eq!(
+        op(&report, Kind::User, "f@x.example").outcome,
+        Outcome::Done
+    );
+    assert_eq!(heard.finished.len(), 3);
+    assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 5. Deletes: one answered 404 (someone deleted it first) is already done; one answered 412
+// (someone changed it) is re-read and deleted with the fresh version. A prune deactivation
+// of a user that is gone is already done too.
+#[tokio::test]
+async fn deletes_meet_gone_and_moved_objects() {
+    let desired = desired(
+        PRUNE_ALL,
+        "users:\n  - userName: keep@x.example\ngroups:\n  - displayName: Keep\n",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "keep", "userName": "keep@x.example"}),
+            json!({"id": "gone", "userName": "gone@x.example"}),
+        ],
+        &[
+            json!({"id": "keep", "displayName": "Keep"}),
+            json!({"id": "old1", "displayName": "Old1"}),
+            json!({"id": "old2", "displayName": "Old2"}),
+        ],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    assert_eq!(plan.summary().delete, 2, "{plan:#?}");
+    assert_eq!(plan.summary().deactivate, 1, "{plan:#?}");
+    fake.delete_behind(Kind::Group, "old1");
+    fake.tamper(Kind::Group, "old2", |d| {
+        d.insert("description".into(), json!("touched"));
+    });
+    fake.delete_behind(Kind::User, "gone");
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let old1 = op(&report, Kind::Group, "Old1");
+    assert_eq!(old1.outcome, Outcome::AlreadyDone, "{old1:?}");
+    let old2 = op(&report, Kind::Group, "Old2");
+    assert_eq!(old2.outcome, Outcome::Done, "{old2:?}");
+    assert_eq!(fake.count(Kind::Group, "Old2"), 0);
+    let deletes: Vec<Option<String>> = fake
+        .log()
+        .iter()
+        .filter(|r| r.is("DELETE", Kind::Group, "old2"))
+        .map(|r| r.if_match.clone())
+        .collect();
+    assert_eq!(
+        deletes.len(),
+        2,
+        "refused once, then sent with the fresh version"
+    );
+    assert_ne!(deletes[0], deletes[1]);
+    assert_eq!(fake.sent("GET", Kind::Group, "old2"), 1);
+    let gone = op(&report, Kind::User, "gone@x.example");
+    assert_eq!(gone.outcome, Outcome::AlreadyDone, "{gone:?}");
+    assert!(detail(gone).contains("no longer exists"), "{gone:?}");
+    assert!(report.all_succeeded());
+    assert_eq!(heard.finished.len(), 3);
+    assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
