@@ -150,6 +150,11 @@ struct Faults {
     /// Lower-cased natural key → how many times its create yields before it is handled (so
     /// that other operations finish first).
     slow_create: HashMap<String, usize>,
+    /// How many times a listing yields before it is read (so that several operations wait
+    /// for it at once).
+    slow_snapshot: usize,
+    /// Id → how many of its next GETs someone else changes it right after it was read.
+    churn_on_get: HashMap<String, usize>,
 }
 
 #[derive(Debug, Default)]
@@ -524,6 +529,10 @@ impl ScimRead for Fake {
     }
 
     async fn snapshot(&self) -> Result<Snapshot, ScimError> {
+        let yields = self.lock().faults.slow_snapshot;
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
         let mut s = self.lock();
         s.snapshots += 1;
         Ok(s.snapshot())
@@ -536,7 +545,13 @@ impl ScimRead for Fake {
         let at = s
             .position(kind, id)
             .ok_or_else(|| status("GET", kind, id, 404, None))?;
-        parse(&s.collection(kind)[at])
+        let read = parse(&s.collection(kind)[at]);
+        if take(&mut s.faults.churn_on_get, id) {
+            let mut doc = std::mem::take(&mut s.collection(kind)[at]);
+            s.stamp(&mut doc);
+            s.collection(kind)[at] = doc;
+        }
+        read
     }
 
     async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
@@ -1204,4 +1219,205 @@ async fn deletes_meet_gone_and_moved_objects() {
     assert!(report.all_succeeded());
     assert_eq!(heard.finished.len(), 3);
     assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 6. A PATCH carried out whose answer was lost, without ETags: the re-read shows it in
+// place, so it is done and not sent again. One that never arrived is sent again.
+#[tokio::test]
+async fn a_lost_answer_is_settled_by_a_re_read() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+    title: Lead
+  - userName: b@x.example
+    title: Lead
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "title": "Agent"}),
+            json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
+        ],
+        &[],
+    );
+    fake.faults(|f| {
+        f.lose_patch_answer.insert("a".into(), 1);
+        f.drop_patch.insert("b".into(), 1);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let settings = Settings::default();
+    assert!(!settings.etag);
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &settings).await;
+
+    let a = op(&report, Kind::User, "a@x.example");
+    assert_eq!(a.outcome, Outcome::Done, "{a:?}");
+    assert!(detail(a).contains("answer was lost"), "{a:?}");
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "a"),
+        1,
+        "applied once, not resent"
+    );
+    assert_eq!(fake.sent("GET", Kind::User, "a"), 1);
+    let b = op(&report, Kind::User, "b@x.example");
+    assert_eq!(b.outcome, Outcome::Done, "{b:?}");
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "b"),
+        2,
+        "never arrived: sent again"
+    );
+    for user in ["a@x.example", "b@x.example"] {
+        assert_eq!(fake.doc(Kind::User, user)["title"], "Lead");
+    }
+    assert!(
+        fake.log().iter().all(|r| r.if_match.is_none()),
+        "no If-Match without ETags"
+    );
+    assert_eq!(fake.snapshots(), 0);
+}
+
+// 6b. The same with ETags: the lost answer left a new version behind, which is no reason to
+// send the change again.
+#[tokio::test]
+async fn a_lost_answer_with_etags_is_done_once() {
+    let desired = desired("", "users:\n  - userName: a@x.example\n    title: Lead\n");
+    let fake = Fake::new(
+        &[json!({"id": "a", "userName": "a@x.example", "title": "Agent"})],
+        &[],
+    );
+    fake.faults(|f| {
+        f.lose_patch_answer.insert("a".into(), 1);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    assert_eq!(report.ops[0].outcome, Outcome::Done, "{report:#?}");
+    assert_eq!(fake.sent("PATCH", Kind::User, "a"), 1);
+    assert_eq!(
+        report.ops[0].after_version.as_deref(),
+        version_of(&fake.doc(Kind::User, "a@x.example"))
+    );
+}
+
+// 6c. An object that moves again after every re-read: the engine gives up after
+// `merge_attempts` re-reads and fails that operation, instead of looping.
+#[tokio::test]
+async fn merging_gives_up_after_the_configured_attempts() {
+    let desired = desired("", "users:\n  - userName: a@x.example\n    title: Lead\n");
+    let fake = Fake::new(
+        &[json!({"id": "a", "userName": "a@x.example", "title": "Agent"})],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    fake.tamper(Kind::User, "a", |d| {
+        d.insert("nickName".into(), json!("x"));
+    });
+    fake.faults(|f| {
+        f.churn_on_get.insert("a".into(), 100);
+    });
+    let settings = Settings {
+        merge_attempts: 2,
+        ..with_etags()
+    };
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &settings).await;
+    let a = &report.ops[0];
+    assert_eq!(a.outcome, Outcome::Failed, "{a:?}");
+    assert!(detail(a).contains("412"), "{a:?}");
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "a"),
+        3,
+        "the first try and two merges"
+    );
+    assert_eq!(fake.sent("GET", Kind::User, "a"), 2);
+    assert_eq!(fake.doc(Kind::User, "a@x.example")["title"], "Agent");
+}
+
+// 7. A saved plan (no snapshot): the first moved object makes the engine read the tenant,
+// once, however many operations need it at the same time; the merges come out as with a
+// snapshot, including a group patch that adds a user the run created.
+#[tokio::test]
+async fn a_saved_plan_reads_the_tenant_once_when_objects_moved() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+    title: Lead
+  - userName: b@x.example
+    title: Lead
+  - userName: n@x.example
+groups:
+  - displayName: Ops
+    members: [a@x.example, n@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "title": "Agent"}),
+            json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
+        ],
+        &[json!({"id": "g", "displayName": "Ops", "members": [{"value": "a"}]})],
+    );
+    let options = PlanOptions::default();
+    let plan = plan_of(&desired, &fake.peek(), &options);
+    assert_eq!(plan.changes.len(), 4, "{plan:#?}");
+    fake.tamper(Kind::User, "a", |d| {
+        d.insert("displayName".into(), json!("Theirs"));
+    });
+    fake.tamper(Kind::User, "b", |d| {
+        d.insert("nickName".into(), json!("bee"));
+    });
+    fake.tamper(Kind::Group, "g", |d| {
+        d.insert("externalId".into(), json!("ext-ops"));
+    });
+    fake.faults(|f| f.slow_snapshot = 3);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, None, &with_etags()).await;
+
+    assert_eq!(fake.snapshots(), 1, "read once");
+    assert_eq!(
+        op(&report, Kind::User, "a@x.example").outcome,
+        Outcome::Merged
+    );
+    assert_eq!(
+        op(&report, Kind::User, "b@x.example").outcome,
+        Outcome::Merged
+    );
+    assert_eq!(
+        op(&report, Kind::User, "n@x.example").outcome,
+        Outcome::Done
+    );
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
+    let group = fake.doc(Kind::Group, "Ops");
+    let mut want = vec!["a".to_owned(), fake.id(Kind::User, "n@x.example")];
+    want.sort();
+    assert_eq!(member_ids(&group), want);
+    assert_eq!(group["externalId"], "ext-ops");
+    let a = fake.doc(Kind::User, "a@x.example");
+    assert_eq!(
+        (&a["title"], &a["displayName"]),
+        (&json!("Lead"), &json!("Theirs"))
+    );
+    assert_eq!(fake.doc(Kind::User, "b@x.example")["nickName"], "bee");
+    assert_eq!(heard.finished.len(), 4);
+    assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 7b. A saved plan that meets no moved object reads no listing at all.
+#[tokio::test]
+async fn a_saved_plan_without_conflicts_reads_no_listing() {
+    let desired = desired("", "users:\n  - userName: a@x.example\n    title: Lead\n");
+    let fake = Fake::new(
+        &[json!({"id": "a", "userName": "a@x.example", "title": "Agent"})],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let plan = plan_of(&desired, &fake.peek(), &options);
+    let (report, _) = apply(&fake, &desired, &plan, &options, None, &with_etags()).await;
+    assert_eq!(report.ops[0].outcome, Outcome::Done);
+    assert_eq!(fake.snapshots(), 0);
 }
