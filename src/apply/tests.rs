@@ -15,7 +15,7 @@ use serde_json::{Map, Value, json};
 
 use super::engine::{Input, Observer, OpReport, Outcome, Report, Settings, run};
 use crate::desired::DesiredState;
-use crate::plan::{Kind, Plan, PlanOptions};
+use crate::plan::{Action, Kind, Plan, PlanOptions};
 use crate::scim::error::TransportKind;
 use crate::scim::wire::{PatchOpKind, ResourceKind, SchemaDefinition};
 use crate::scim::{
@@ -66,11 +66,17 @@ fn with_etags() -> Settings {
 struct Heard {
     finished: Vec<OpReport>,
     passwords: Vec<String>,
+    /// Fail from the n-th finished operation on, as an audit log whose disk filled would.
+    refuse_after: Option<usize>,
 }
 
 impl Observer for Heard {
-    fn finished(&mut self, op: &OpReport) {
+    fn finished(&mut self, op: &OpReport) -> Result<(), String> {
         self.finished.push(op.clone());
+        match self.refuse_after {
+            Some(n) if self.finished.len() >= n => Err("the audit log is full".to_owned()),
+            _ => Ok(()),
+        }
     }
 
     fn deliver_password(&mut self, user_name: &str, _password: &Secret) -> Result<(), String> {
@@ -93,7 +99,7 @@ async fn apply(
         plan,
         desired,
         options,
-        snapshot,
+        snapshot: snapshot.as_ref(),
     };
     let mut heard = Heard::default();
     let report = run(fake, &input, settings, &mut heard).await;
@@ -943,6 +949,8 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
     title: Lead
   - userName: c@x.example
     title: Lead
+  - userName: e@x.example
+    title: Lead
 ",
     );
     let fake = Fake::new(
@@ -952,13 +960,14 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
             json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
             json!({"id": "c", "userName": "c@x.example", "title": "Agent"}),
             json!({"id": "d", "userName": "d@x.example", "active": true}),
+            json!({"id": "e", "userName": "e@x.example", "title": "Agent"}),
         ],
         &[],
     );
     let options = PlanOptions::default();
     let live = fake.peek();
     let plan = plan_of(&desired, &live, &options);
-    assert_eq!(plan.changes.len(), 4, "{plan:#?}");
+    assert_eq!(plan.changes.len(), 5, "{plan:#?}");
 
     fake.tamper(Kind::User, "a", |d| {
         d.insert("displayName".into(), json!("Theirs"));
@@ -970,10 +979,13 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
     fake.tamper(Kind::User, "d", |d| {
         d.insert("active".into(), json!(false));
     });
+    fake.tamper(Kind::User, "e", |d| {
+        d.insert("title".into(), json!("Lead"));
+    });
     let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
 
-    let a = op(&report, Kind::User, "a@x.example");
-    assert_eq!(a.outcome, Outcome::Merged, "{a:?}");
+    let merged = op(&report, Kind::User, "a@x.example");
+    assert_eq!(merged.outcome, Outcome::Merged, "{merged:?}");
     let doc = fake.doc(Kind::User, "a@x.example");
     assert_eq!(doc["title"], "Lead", "the planned attribute is written");
     assert_eq!(
@@ -981,7 +993,7 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
         "the other writer's change stays"
     );
     assert_eq!(doc["nickName"], "ay");
-    assert_eq!(a.after_version.as_deref(), version_of(&doc));
+    assert_eq!(merged.after_version.as_deref(), version_of(&doc));
     assert_eq!(
         fake.sent("PATCH", Kind::User, "a"),
         2,
@@ -989,10 +1001,13 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
     );
     assert_eq!(fake.sent("GET", Kind::User, "a"), 1);
 
-    let b = op(&report, Kind::User, "b@x.example");
-    assert_eq!(b.outcome, Outcome::Failed, "{b:?}");
-    assert!(detail(b).contains(r#""Agent" → "Lead""#), "{b:?}");
-    assert!(detail(b).contains(r#"now "Manager""#), "{b:?}");
+    let overlap = op(&report, Kind::User, "b@x.example");
+    assert_eq!(overlap.outcome, Outcome::Failed, "{overlap:?}");
+    assert!(
+        detail(overlap).contains(r#""Agent" → "Lead""#),
+        "{overlap:?}"
+    );
+    assert!(detail(overlap).contains(r#"now "Manager""#), "{overlap:?}");
     assert_eq!(fake.doc(Kind::User, "b@x.example")["title"], "Manager");
     assert_eq!(
         fake.sent("PATCH", Kind::User, "b"),
@@ -1000,20 +1015,28 @@ safety: {maxDeletePercent: 100, maxDeleteCount: 100}
         "an overlap is not sent"
     );
 
-    let c = op(&report, Kind::User, "c@x.example");
-    assert_eq!(c.outcome, Outcome::Failed, "{c:?}");
-    assert!(detail(c).contains("deleted on the target"), "{c:?}");
+    let gone = op(&report, Kind::User, "c@x.example");
+    assert_eq!(gone.outcome, Outcome::Failed, "{gone:?}");
+    assert!(detail(gone).contains("deleted on the target"), "{gone:?}");
     assert_eq!(fake.count(Kind::User, "c@x.example"), 0, "not recreated");
 
-    let d = op(&report, Kind::User, "d@x.example");
+    let pruned = op(&report, Kind::User, "d@x.example");
     assert_eq!(
-        (d.action, d.outcome),
-        (crate::plan::Action::Deactivate, Outcome::AlreadyDone),
-        "{d:?}"
+        (pruned.action, pruned.outcome),
+        (Action::Deactivate, Outcome::AlreadyDone),
+        "{pruned:?}"
     );
     assert_eq!(fake.sent("PATCH", Kind::User, "d"), 1);
     assert_eq!(fake.doc(Kind::User, "d@x.example")["active"], false);
-    assert_eq!(heard.finished.len(), 4);
+
+    let same = op(&report, Kind::User, "e@x.example");
+    assert_eq!(
+        same.outcome,
+        Outcome::AlreadyDone,
+        "someone made the same change: {same:?}"
+    );
+    assert_eq!(fake.sent("PATCH", Kind::User, "e"), 1);
+    assert_eq!(heard.finished.len(), 5);
 }
 
 // 3b. A group patch that meets members someone else added: the planned member is added,
@@ -1420,4 +1443,277 @@ async fn a_saved_plan_without_conflicts_reads_no_listing() {
     let (report, _) = apply(&fake, &desired, &plan, &options, None, &with_etags()).await;
     assert_eq!(report.ops[0].outcome, Outcome::Done);
     assert_eq!(fake.snapshots(), 0);
+}
+
+// 8. The observer hears of every operation that is not blocked exactly once, as the report
+// has it, and the report lists them in plan order, whatever order they finished in.
+#[tokio::test]
+async fn each_operation_is_heard_once_and_reported_in_plan_order() {
+    let desired = desired(
+        PRUNE_ALL,
+        "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+  - userName: dan@x.example
+    title: Lead
+groups:
+  - displayName: Ops
+    members: [ana@x.example, cy@x.example]
+  - displayName: Sales
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "u-dan", "userName": "dan@x.example", "title": "Agent"}),
+            json!({"id": "u-old", "userName": "old@x.example"}),
+            json!({"id": "u-bot", "userName": "bot@x.example"}),
+        ],
+        &[json!({"id": "g-old", "displayName": "Old"})],
+    );
+    fake.faults(|f| {
+        f.fail_create.insert("cy@x.example".into(), 500);
+        f.slow_create.insert("sales".into(), 4);
+        f.slow_create.insert("boss@x.example".into(), 2);
+    });
+    let options = PlanOptions {
+        actor: Some("bot@x.example".into()),
+        ..PlanOptions::default()
+    };
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let blocked: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.blocked.is_some())
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(blocked, ["bot@x.example"], "the actor is held back");
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    let planned: Vec<(Action, Kind, &str)> = plan
+        .changes
+        .iter()
+        .filter(|c| c.blocked.is_none())
+        .map(|c| (c.action, c.kind, c.key.as_str()))
+        .collect();
+    let reported: Vec<(Action, Kind, &str)> = report
+        .ops
+        .iter()
+        .map(|o| (o.action, o.kind, o.key.as_str()))
+        .collect();
+    assert_eq!(reported, planned, "plan order, blocked left out");
+    assert_eq!(planned.len(), 8);
+
+    assert_eq!(
+        heard.finished.len(),
+        report.ops.len(),
+        "{:#?}",
+        heard.finished
+    );
+    for o in &report.ops {
+        let times: Vec<&OpReport> = heard
+            .finished
+            .iter()
+            .filter(|h| h.kind == o.kind && h.key == o.key)
+            .collect();
+        assert_eq!(times.len(), 1, "{} {} heard once", o.kind, o.key);
+        assert_eq!(
+            (times[0].outcome, &times[0].detail, &times[0].id),
+            (o.outcome, &o.detail, &o.id),
+            "heard as reported"
+        );
+    }
+    let heard_order: Vec<&str> = heard.finished.iter().map(|h| h.key.as_str()).collect();
+    let report_order: Vec<&str> = report.ops.iter().map(|o| o.key.as_str()).collect();
+    assert_ne!(
+        heard_order, report_order,
+        "finished out of plan order: {heard_order:?}"
+    );
+
+    let outcome = |kind, key| op(&report, kind, key).outcome;
+    assert_eq!(outcome(Kind::User, "cy@x.example"), Outcome::Failed);
+    assert_eq!(outcome(Kind::Group, "Ops"), Outcome::Failed);
+    assert_eq!(outcome(Kind::Group, "Sales"), Outcome::Done);
+    assert_eq!(outcome(Kind::User, "ana@x.example"), Outcome::Done);
+    assert_eq!(outcome(Kind::User, "old@x.example"), Outcome::Done);
+    assert_eq!(outcome(Kind::Group, "Old"), Outcome::Done);
+    assert!(
+        fake.log().iter().all(|r| r.target != "u-bot"),
+        "nothing is sent for a blocked change"
+    );
+}
+
+// Two new users who manage each other: neither create can carry the other's id, so both are
+// created bare and linked afterwards.
+#[tokio::test]
+async fn a_manager_cycle_is_linked_after_both_creates() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: x@x.example
+    manager: y@x.example
+  - userName: y@x.example
+    manager: x@x.example
+",
+    );
+    let fake = Fake::default();
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    assert!(
+        report.ops.iter().all(|o| o.outcome == Outcome::Done),
+        "{report:#?}"
+    );
+    let (x, y) = (
+        fake.id(Kind::User, "x@x.example"),
+        fake.id(Kind::User, "y@x.example"),
+    );
+    assert_eq!(
+        manager_of(&fake.doc(Kind::User, "x@x.example")),
+        Some(y.as_str())
+    );
+    assert_eq!(
+        manager_of(&fake.doc(Kind::User, "y@x.example")),
+        Some(x.as_str())
+    );
+    let methods: Vec<&str> = fake.writes().iter().map(|r| r.method).collect();
+    assert_eq!(methods, ["POST", "POST", "PATCH", "PATCH"]);
+    assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 2c. When the group's own create fails, the group reports that failure (not "created,
+// but"), its link step is not sent, and the members are still created.
+#[tokio::test]
+async fn a_failed_group_create_reports_its_own_failure() {
+    let (desired, fake) = skip_fixture();
+    fake.faults(|f| {
+        f.fail_create.insert("ops".into(), 503);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Failed, "{ops:?}");
+    assert!(detail(ops).contains("503"), "{ops:?}");
+    assert!(!detail(ops).contains("created"), "{ops:?}");
+    assert_eq!(report.count(Outcome::Failed), 1, "{report:#?}");
+    assert_eq!(report.count(Outcome::Done), 4, "{report:#?}");
+    assert_eq!(fake.count(Kind::Group, "Ops"), 0);
+    assert!(
+        fake.log()
+            .iter()
+            .all(|r| r.kind != Kind::Group || r.method == "POST")
+    );
+    assert_eq!(heard.finished.len(), 5);
+}
+
+// 1b. One operation at a time: the order is exactly the engine's (group creates, user
+// creates with a new manager after the manager, member links, then prunes).
+#[tokio::test]
+async fn one_at_a_time_the_order_is_exact() {
+    let desired = desired(
+        PRUNE_ALL,
+        "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+groups:
+  - displayName: Ops
+    members: [Ana@x.example, cy@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[json!({"id": "u-old", "userName": "old@x.example"})],
+        &[json!({"id": "g-old", "displayName": "Old"})],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let settings = Settings {
+        in_flight: 1,
+        ..with_etags()
+    };
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &settings).await;
+    assert!(report.all_succeeded(), "{report:#?}");
+    let ops = fake.id(Kind::Group, "Ops");
+    let writes: Vec<(&str, Kind, String)> = fake
+        .writes()
+        .into_iter()
+        .map(|r| (r.method, r.kind, r.target))
+        .collect();
+    let w = |method, kind, target: &str| (method, kind, target.to_owned());
+    assert_eq!(
+        writes,
+        [
+            w("POST", Kind::Group, "Ops"),
+            w("POST", Kind::User, "boss@x.example"),
+            w("POST", Kind::User, "cy@x.example"),
+            w("POST", Kind::User, "ana@x.example"),
+            w("PATCH", Kind::Group, &ops),
+            w("PATCH", Kind::User, "u-old"),
+            w("DELETE", Kind::Group, "g-old"),
+        ]
+    );
+    assert_eq!(member_ids(&fake.doc(Kind::Group, "Ops")).len(), 2);
+    assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 9. An observer that fails (the audit log cannot be written) stops new work: what was
+// already running finishes, nothing else starts, and every operation not started is reported
+// skipped with the observer's reason, so no write goes unrecorded.
+#[tokio::test]
+async fn a_failing_observer_stops_new_work() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+  - userName: b@x.example
+  - userName: c@x.example
+  - userName: d@x.example
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let settings = Settings {
+        in_flight: 1,
+        ..with_etags()
+    };
+    let mut heard = Heard {
+        refuse_after: Some(2),
+        ..Heard::default()
+    };
+    let report = run(&fake, &input, &settings, &mut heard).await;
+
+    let posts = fake.writes().len();
+    assert_eq!(
+        posts, 2,
+        "one at a time: the second record failed, nothing more starts"
+    );
+    assert_eq!(report.ops.len(), 4);
+    let skipped: Vec<&OpReport> = report
+        .ops
+        .iter()
+        .filter(|o| o.outcome == Outcome::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 2, "{report:#?}");
+    for o in skipped {
+        assert!(
+            detail(o).contains("the audit log is full"),
+            "the reason is given: {o:?}"
+        );
+    }
+    assert!(!report.all_succeeded());
 }
