@@ -77,6 +77,15 @@ impl Observer for CliObserver<'_> {
             }
             return Err(format!("the audit log cannot be written: {e}"));
         }
+        // After the audit record: whoever sees this line (an operator with -vv, a test that
+        // kills a run part-way) knows the operation is in the log.
+        tracing::debug!(
+            outcome = op.outcome.name(),
+            action = op.action.name(),
+            kind = %op.kind,
+            key = %op.key,
+            "operation finished"
+        );
         Ok(())
     }
 

@@ -6,6 +6,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod apply;
+mod apply_stress;
 mod cli;
 mod example;
 mod faults;
