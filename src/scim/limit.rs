@@ -11,7 +11,13 @@ use std::time::Duration;
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
-/// A token bucket: `per_minute` requests a minute on average, bursts up to `burst`.
+/// A token bucket that never lets more than `per_minute` requests through in any 60 seconds.
+///
+/// Servers count against a window (Genesys Cloud: 300 requests a minute per token), and a
+/// bucket that refilled at the full rate on top of its burst would overshoot every window by
+/// that burst and collect 429s. This one holds a small burst (a fiftieth of the allowance, at
+/// least 1) and refills at the allowance minus the burst, so burst plus a minute's refill is
+/// the allowance itself: for 300 a minute, 6 at once and then 294 a minute (98 %).
 #[derive(Debug)]
 pub struct TokenBucket {
     per_second: f64,
@@ -27,15 +33,17 @@ struct Bucket {
 }
 
 impl TokenBucket {
-    /// A bucket for `per_minute` requests a minute (at least 1), starting full. The burst is
-    /// one tenth of a minute's allowance (at least 1), so a fresh client does not spend a
-    /// whole minute's quota in its first second.
+    /// A bucket for at most `per_minute` requests (at least 1) in any 60 seconds, starting
+    /// full.
     #[must_use]
     pub fn per_minute(per_minute: u32) -> TokenBucket {
         let per_minute = f64::from(per_minute.max(1));
-        let burst = (per_minute / 10.0).max(1.0);
+        let burst = (per_minute / 50.0).floor().max(1.0);
+        // With an allowance of 1 the refill would be 0: refill at half instead (one request
+        // every two minutes after the first), which still keeps any 60 s to one request.
+        let refill = (per_minute - burst).max(per_minute / 2.0);
         TokenBucket {
-            per_second: per_minute / 60.0,
+            per_second: refill / 60.0,
             burst,
             state: Mutex::new(Bucket {
                 tokens: burst,
@@ -57,11 +65,16 @@ impl TokenBucket {
                 let elapsed = now.duration_since(bucket.last).as_secs_f64();
                 bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
                 bucket.last = now;
-                if bucket.tokens >= 1.0 {
-                    bucket.tokens -= 1.0;
+                // The refill is computed in floating point: a sleep of exactly the missing
+                // time can come back a rounding error short, and a wait that rounds to zero
+                // nanoseconds would spin (forever, on a paused clock). Accept that error and
+                // never wait less than a millisecond.
+                if bucket.tokens >= 1.0 - 1e-9 {
+                    bucket.tokens = (bucket.tokens - 1.0).max(0.0);
                     return;
                 }
                 Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second)
+                    .max(Duration::from_millis(1))
             };
             self.waited_ms.fetch_add(
                 u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
@@ -189,28 +202,25 @@ impl AdaptiveConcurrency {
 mod tests {
     use super::*;
 
-    /// 60 a minute with a burst of 6: six at once, then one a second, on the paused clock.
+    /// 60 a minute on the paused clock: one at once, then 59 a minute.
     #[tokio::test(start_paused = true)]
     async fn bucket_paces_requests() {
+        // 60 a minute: a burst of 1, then 59 a minute (one every 60/59 s).
         let bucket = TokenBucket::per_minute(60);
         let start = Instant::now();
-        for _ in 0..6 {
-            bucket.acquire().await;
-        }
+        bucket.acquire().await;
         assert_eq!(start.elapsed(), Duration::ZERO);
         for _ in 0..4 {
             bucket.acquire().await;
         }
-        let elapsed = start.elapsed();
-        assert!(
-            elapsed >= Duration::from_secs(4) && elapsed < Duration::from_millis(4100),
-            "{elapsed:?}"
-        );
+        let elapsed = start.elapsed().as_secs_f64();
+        let want = 4.0 * 60.0 / 59.0;
+        assert!((want - 0.01..want + 0.01).contains(&elapsed), "{elapsed}");
         assert!(bucket.waited() >= Duration::from_secs(4));
     }
 
-    /// 300 a minute (Genesys's per-token limit): 100 requests take about 18 s after the
-    /// burst of 30.
+    /// 300 a minute (Genesys's per-token limit): a burst of 6, then 294 a minute, so 100
+    /// requests take 94 / 4.9 s.
     #[tokio::test(start_paused = true)]
     async fn bucket_holds_the_average() {
         let bucket = TokenBucket::per_minute(300);
@@ -219,7 +229,42 @@ mod tests {
             bucket.acquire().await;
         }
         let secs = start.elapsed().as_secs_f64();
-        assert!((13.9..14.1).contains(&secs), "{secs}");
+        let want = 94.0 / 4.9;
+        assert!((want - 0.05..want + 0.05).contains(&secs), "{secs}");
+    }
+
+    /// Whatever the allowance, no 60 s window (counted from any request, as a server's
+    /// fixed window starts with the first request it sees) holds more than the allowance,
+    /// and a long run reaches at least 97 % of it.
+    #[tokio::test(start_paused = true)]
+    async fn no_window_exceeds_the_allowance() {
+        for per_minute in [1_u32, 2, 7, 60, 300, 1_000] {
+            let bucket = TokenBucket::per_minute(per_minute);
+            let start = Instant::now();
+            let mut sent = Vec::new();
+            while start.elapsed() < Duration::from_secs(300) {
+                bucket.acquire().await;
+                sent.push(start.elapsed());
+            }
+            for (i, at) in sent.iter().enumerate() {
+                let in_window = sent[i..]
+                    .iter()
+                    .take_while(|t| **t < *at + Duration::from_secs(60))
+                    .count();
+                assert!(
+                    in_window <= usize::try_from(per_minute).expect("small"),
+                    "{per_minute}/min: {in_window} requests in the minute from {at:?}"
+                );
+            }
+            if per_minute >= 60 {
+                let sent = u32::try_from(sent.len()).expect("a few thousand");
+                let rate = f64::from(sent) / 5.0;
+                assert!(
+                    rate >= 0.97 * f64::from(per_minute),
+                    "{per_minute}/min: {rate} a minute"
+                );
+            }
+        }
     }
 
     /// A 429 halves the limit once per second; successes grow it back to the maximum.
