@@ -7,9 +7,15 @@ use std::process::{Child, Command, Stdio};
 
 /// Starts `scimctl sandbox serve` on `state` and returns it with the base URL it printed.
 pub(crate) fn serve(state: &Path) -> (Child, String) {
+    serve_with(state, &[])
+}
+
+/// [`serve`] with extra flags (faults: latency, rate limit).
+pub(crate) fn serve_with(state: &Path, flags: &[&str]) -> (Child, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_scimctl"))
         .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
         .arg(state)
+        .args(flags)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()

@@ -325,6 +325,9 @@ pub(super) fn apply_cmd(
         client_stats.requests,
         elapsed.as_secs_f64(),
     )?;
+    if let Some(line) = throttling(&client_stats) {
+        writeln!(out, "{line}")?;
+    }
     out.flush()?;
     if let Some((path, count)) = delivered {
         writeln!(
@@ -345,4 +348,18 @@ pub(super) fn apply_cmd(
     } else {
         ExitStatus::Failure
     })
+}
+
+/// How much the server and the client's own limit slowed the run, when they did: 429 answers,
+/// retries and time spent waiting for the rate limit, for whoever tunes
+/// `--requests-per-minute`.
+fn throttling(stats: &crate::scim::ClientStats) -> Option<String> {
+    let waited = stats.rate_limit_wait.as_secs_f64();
+    if stats.rate_limited == 0 && stats.retries == 0 && waited < 0.01 {
+        return None;
+    }
+    Some(format!(
+        "Throttling: {} answered 429, {} retried, {waited:.1} s waiting for the client rate limit.",
+        stats.rate_limited, stats.retries
+    ))
 }

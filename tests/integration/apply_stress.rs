@@ -516,6 +516,14 @@ fn apply_converges_under_faults() {
     println!("fault test: {}", summary(&out));
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(unsuccessful(&out).is_empty(), "{out}");
+    let throttling = out
+        .lines()
+        .find(|l| l.starts_with("Throttling: "))
+        .unwrap_or_else(|| panic!("the 429s and retries are reported: {out}"));
+    assert!(
+        !throttling.starts_with("Throttling: 0 answered 429, 0 retried"),
+        "{throttling}"
+    );
     let records = audit(&cwd.join(".scimctl/audit.jsonl"));
     assert_eq!(records.len(), FAULT_USERS + FAULT_GROUPS);
     assert_created_once(&records);

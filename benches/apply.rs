@@ -1,0 +1,197 @@
+//! Apply benchmark: `scimctl apply --yes` end to end (process start to exit) against a separate
+//! `scimctl sandbox serve` process over loopback.
+//!
+//! 1. Creates: 10,000 users (100 a file) into an empty sandbox, a fresh server and state file
+//!    each run; median of 3 runs. The bound of the issue is 10 s.
+//! 2. Throttled: the sandbox adds 100 ms to every response and answers 429 beyond 300 requests
+//!    in a 60 s window; `scimctl apply --requests-per-minute 300` creates 720 users, which
+//!    takes a little over two minutes. Sustained throughput is the SCIM requests the client
+//!    sent (its own count, from the report) over the apply's own elapsed time; the 429 count
+//!    is the client's too. The bounds are at least 95 % of the limit and at most 1 % of
+//!    requests answered 429. One run: it is long, and its figures hardly vary.
+//!
+//! Run with `cargo bench --bench apply`; `SCIMCTL_BENCH_PART=creates` or `=throttled` runs one
+//! part only.
+
+#![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
+
+use std::fmt::Write as _;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use tokio::time::Instant;
+
+#[allow(
+    dead_code,
+    reason = "shared by the benchmarks; this one seeds no state file"
+)]
+mod common;
+
+const CREATE_RUNS: usize = 3;
+const CREATE_USERS: usize = 10_000;
+const THROTTLED_USERS: usize = 720;
+const LIMIT_PER_MINUTE: u32 = 300;
+const PER_FILE: usize = 100;
+
+/// Writes `users` users in files of [`PER_FILE`], with the attributes a real org carries.
+fn write_desired(dir: &Path, users: usize) {
+    std::fs::create_dir_all(dir.join("users")).unwrap();
+    std::fs::write(dir.join("scimctl.yaml"), "ownership: {users: listed}\n").unwrap();
+    for file in 0..users.div_ceil(PER_FILE) {
+        let mut yaml = String::from("users:\n");
+        for i in file * PER_FILE..((file + 1) * PER_FILE).min(users) {
+            let _ = write!(
+                yaml,
+                "  - userName: agent{i:06}@northwind.example\n    \
+                 displayName: Agent {i}\n    \
+                 emails: [{{value: agent{i:06}@northwind.example, type: work, primary: true}}]\n    \
+                 title: Support Agent\n    \
+                 department: Support\n    \
+                 employeeNumber: \"{i:06}\"\n"
+            );
+        }
+        std::fs::write(dir.join(format!("users/users-{file:03}.yaml")), yaml).unwrap();
+    }
+}
+
+/// What one apply printed: its summary figures.
+struct Applied {
+    wall_s: f64,
+    done: u64,
+    requests: u64,
+    elapsed_s: f64,
+    rate_limited: u64,
+}
+
+/// Runs `scimctl apply DIR --target URL --yes extra...` in `cwd` and reads its report.
+fn apply(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Applied {
+    let started = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .arg("apply")
+        .arg(dir)
+        .args(["--target", url, "--yes"])
+        .args(extra)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run scimctl apply");
+    let wall_s = started.elapsed().as_secs_f64();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "apply failed: {out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("Applied to "))
+        .unwrap_or_else(|| panic!("no summary in {out}"));
+    // "Applied to URL: N done, ... (R requests in S s)."
+    let number_before = |text: &str, word: &str| -> f64 {
+        let at = text
+            .find(word)
+            .unwrap_or_else(|| panic!("no {word:?} in {text}"));
+        text[..at]
+            .split_whitespace()
+            .next_back()
+            .and_then(|n| n.trim_start_matches('(').parse().ok())
+            .unwrap_or_else(|| panic!("no number before {word:?} in {text}"))
+    };
+    let rate_limited = out
+        .lines()
+        .find(|l| l.starts_with("Throttling: "))
+        .map_or(0.0, |l| number_before(l, " answered 429"));
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "counts printed as integers"
+    )]
+    let count = |f: f64| f as u64;
+    Applied {
+        wall_s,
+        done: count(number_before(summary, " done,")),
+        requests: count(number_before(summary, " requests in")),
+        elapsed_s: number_before(summary, " s)."),
+        rate_limited: count(rate_limited),
+    }
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "within bound" } else { "OVER BOUND" }
+}
+
+fn creates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    write_desired(&dir, CREATE_USERS);
+    let mut walls = Vec::new();
+    let mut engine = Vec::new();
+    let mut requests = 0;
+    for run in 0..CREATE_RUNS {
+        let cwd = tmp.path().join(format!("run-{run}"));
+        std::fs::create_dir_all(&cwd).unwrap();
+        let (server, url) = common::serve(&cwd.join("sandbox.json"));
+        let applied = apply(&cwd, &dir, &url, &[]);
+        common::stop(server);
+        assert_eq!(applied.done, CREATE_USERS as u64, "every user created");
+        walls.push(applied.wall_s);
+        engine.push(applied.elapsed_s);
+        requests = applied.requests;
+    }
+    let wall = median(walls);
+    println!(
+        "creates: {CREATE_USERS} users into an empty sandbox: median {wall:.2} s end to end \
+         ({:.2} s applying, {requests} requests; {CREATE_RUNS} runs); bound 10 s: {}",
+        median(engine),
+        verdict(wall <= 10.0)
+    );
+}
+
+fn throttled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    write_desired(&dir, THROTTLED_USERS);
+    let limit = format!("{LIMIT_PER_MINUTE}/60");
+    let (server, url) = common::serve_with(
+        &tmp.path().join("sandbox.json"),
+        &["--latency-ms", "100", "--rate-limit", &limit],
+    );
+    let rpm = LIMIT_PER_MINUTE.to_string();
+    let applied = apply(tmp.path(), &dir, &url, &["--requests-per-minute", &rpm]);
+    common::stop(server);
+    assert_eq!(applied.done, THROTTLED_USERS as u64, "every user created");
+    #[allow(clippy::cast_precision_loss, reason = "counts below a million")]
+    let (requests, limited) = (applied.requests as f64, applied.rate_limited as f64);
+    let per_minute = requests / applied.elapsed_s * 60.0;
+    let share = per_minute / f64::from(LIMIT_PER_MINUTE);
+    let limited_share = limited / requests;
+    println!(
+        "throttled: {THROTTLED_USERS} users, 100 ms latency, {LIMIT_PER_MINUTE}/min limit: \
+         {} requests in {:.1} s = {per_minute:.1}/min ({:.1} % of the limit; bound 95 %: {}), \
+         {} answered 429 ({:.2} %; bound 1 %: {}); {:.1} s end to end",
+        applied.requests,
+        applied.elapsed_s,
+        share * 100.0,
+        verdict(share >= 0.95),
+        applied.rate_limited,
+        limited_share * 100.0,
+        verdict(limited_share <= 0.01),
+        applied.wall_s,
+    );
+}
+
+fn main() {
+    let part = std::env::var("SCIMCTL_BENCH_PART").unwrap_or_default();
+    println!("apply benchmark (scimctl apply --yes against scimctl sandbox serve on loopback)");
+    if part.is_empty() || part == "creates" {
+        creates();
+    }
+    if part.is_empty() || part == "throttled" {
+        throttled();
+    }
+}
