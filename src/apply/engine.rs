@@ -160,6 +160,11 @@ pub trait Observer {
     fn finished(&mut self, op: &OpReport) -> Result<(), String>;
     /// A user was just created with a generated password: deliver it (once).
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String>;
+    /// Asked before every start: `Some(reason)` (say, SIGTERM arrived) starts nothing new.
+    /// What is in flight finishes; everything else is reported skipped with the reason.
+    fn stop_requested(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The result of one step.
@@ -880,9 +885,16 @@ pub async fn run<C: ScimRead + ScimWrite>(
     let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     let in_flight = settings.in_flight.max(1);
     loop {
-        while running.len() < in_flight
-            && let Some(s) = schedule.next_ready()
-        {
+        while running.len() < in_flight {
+            if schedule.stop.is_none()
+                && let Some(why) = shared.observer.borrow().stop_requested()
+            {
+                tracing::info!(%why, "stopping: no new operation starts");
+                schedule.stop = Some(why);
+            }
+            let Some(s) = schedule.next_ready() else {
+                break;
+            };
             let step = &graph.steps[s];
             running.push(Box::pin(async move { (s, shared.step(step).await) }));
         }

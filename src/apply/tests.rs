@@ -1717,3 +1717,64 @@ async fn a_failing_observer_stops_new_work() {
     }
     assert!(!report.all_succeeded());
 }
+
+// 9b. A stop requested between operations (SIGTERM in watch): what runs finishes, nothing
+// new starts, the rest is skipped with the reason.
+#[tokio::test]
+async fn a_requested_stop_starts_nothing_new() {
+    struct StopAfter {
+        heard: Heard,
+        after: usize,
+    }
+    impl Observer for StopAfter {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.heard.finished(op)
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.heard.deliver_password(user_name, password)
+        }
+        fn stop_requested(&self) -> Option<String> {
+            (self.heard.finished.len() >= self.after).then(|| "shutting down".to_owned())
+        }
+    }
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+  - userName: b@x.example
+  - userName: c@x.example
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let settings = Settings {
+        in_flight: 1,
+        ..with_etags()
+    };
+    let mut observer = StopAfter {
+        heard: Heard::default(),
+        after: 1,
+    };
+    let report = run(&fake, &input, &settings, &mut observer).await;
+    assert_eq!(fake.writes().len(), 1, "one create, then the stop");
+    let outcomes: Vec<Outcome> = report.ops.iter().map(|o| o.outcome).collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Done, Outcome::Skipped, Outcome::Skipped],
+        "{report:#?}"
+    );
+    assert!(detail(&report.ops[2]).contains("shutting down"));
+    assert_eq!(
+        observer.heard.finished.len(),
+        3,
+        "the skipped are heard too"
+    );
+}
