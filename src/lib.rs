@@ -21,3 +21,4 @@ pub mod sandbox;
 pub mod schema;
 pub mod scim;
 pub mod target;
+pub mod watch;

@@ -80,6 +80,47 @@ pub struct AuditRecord<'a> {
     pub detail: Option<&'a str>,
 }
 
+/// What every record of one run shares: who, where, which plan, which commit.
+#[derive(Clone, Copy, Debug)]
+pub struct RunContext<'a> {
+    /// Who ran scimctl ([`actor`]).
+    pub actor: &'a str,
+    /// The target, as the plan names it.
+    pub target: &'a str,
+    /// The checksum of the plan being applied.
+    pub plan_checksum: &'a str,
+    /// The desired state's commit ([`git_commit`]).
+    pub git_commit: Option<&'a str>,
+}
+
+impl<'a> RunContext<'a> {
+    /// The record of `op`, stamped now.
+    #[must_use]
+    pub fn record<'r>(&self, op: &'r crate::apply::engine::OpReport) -> AuditRecord<'r>
+    where
+        'a: 'r,
+    {
+        AuditRecord {
+            time: now_rfc3339(),
+            actor: self.actor,
+            target: self.target,
+            plan_checksum: self.plan_checksum,
+            git_commit: self.git_commit,
+            action: op.action.name(),
+            kind: match op.kind {
+                crate::plan::Kind::User => "user",
+                crate::plan::Kind::Group => "group",
+            },
+            key: &op.key,
+            id: op.id.as_deref(),
+            before_version: op.before_version.as_deref(),
+            after_version: op.after_version.as_deref(),
+            outcome: op.outcome.name(),
+            detail: op.detail.as_deref(),
+        }
+    }
+}
+
 /// An open audit log. Each [`AuditLog::record`] is on disk (in the page cache) before it returns.
 #[derive(Debug)]
 pub struct AuditLog {

@@ -9,7 +9,7 @@ use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
 
 use super::Failure;
-use crate::apply::audit::{self, AuditLog, AuditRecord};
+use crate::apply::audit::{self, AuditLog};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
 use crate::apply::password::{self, PasswordDrop};
 use crate::apply::progress::{Progress, Tally};
@@ -38,10 +38,7 @@ struct CliObserver<'a> {
     audit_error: Option<String>,
     progress: Progress,
     passwords: PasswordDrop,
-    actor: &'a str,
-    target: &'a str,
-    checksum: &'a str,
-    commit: Option<&'a str>,
+    run: audit::RunContext<'a>,
 }
 
 impl Observer for CliObserver<'_> {
@@ -53,24 +50,7 @@ impl Observer for CliObserver<'_> {
             Outcome::Failed => Tally::Failed,
             Outcome::Skipped => Tally::Skipped,
         });
-        let record = AuditRecord {
-            time: audit::now_rfc3339(),
-            actor: self.actor,
-            target: self.target,
-            plan_checksum: self.checksum,
-            git_commit: self.commit,
-            action: op.action.name(),
-            kind: match op.kind {
-                crate::plan::Kind::User => "user",
-                crate::plan::Kind::Group => "group",
-            },
-            key: &op.key,
-            id: op.id.as_deref(),
-            before_version: op.before_version.as_deref(),
-            after_version: op.after_version.as_deref(),
-            outcome: op.outcome.name(),
-            detail: op.detail.as_deref(),
-        };
+        let record = self.run.record(op);
         if let Err(e) = self.audit.record(&record) {
             if self.audit_error.is_none() {
                 self.audit_error = Some(e.to_string());
@@ -269,10 +249,12 @@ pub(super) fn apply_cmd(
         audit_error: None,
         progress,
         passwords: PasswordDrop::new(drop_path),
-        actor: &actor,
-        target: &connection.description,
-        checksum: &prepared.checksum,
-        commit: commit.as_deref(),
+        run: audit::RunContext {
+            actor: &actor,
+            target: &connection.description,
+            plan_checksum: &prepared.checksum,
+            git_commit: commit.as_deref(),
+        },
     };
     let settings = Settings {
         etag: prepared.etag,

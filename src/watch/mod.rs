@@ -1,0 +1,250 @@
+//! `scimctl watch`: the long-running reconciler.
+//!
+//! [`run_loop`] waits for a trigger (the start, a settled burst of file events, the drift
+//! timer, or a retry after a failure), runs one reconcile, records it, and schedules what
+//! comes next with the [`controller::Controller`]: exponential backoff after failures,
+//! quarantine after too many in a row. Every reconcile resets the drift timer. A stop
+//! (SIGTERM, SIGINT) lets the operation in flight finish, starts no new one, and ends the
+//! loop. The HTTP side ([`http`]) reads the shared [`Metrics`].
+
+pub mod controller;
+pub mod files;
+pub mod http;
+pub mod metrics;
+pub mod reconcile;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
+
+pub use controller::{Backoff, Controller, Transition};
+pub use metrics::Metrics;
+pub use reconcile::{Mode, ReconcileError, Reconciled, Reconciler};
+
+/// What started a reconcile.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Trigger {
+    /// The first reconcile.
+    Start,
+    /// Files changed (after the debounce).
+    Files,
+    /// The drift timer.
+    Resync,
+    /// A retry after a failure.
+    Retry,
+}
+
+impl Trigger {
+    /// The metric label.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Trigger::Start => "start",
+            Trigger::Files => "files",
+            Trigger::Resync => "resync",
+            Trigger::Retry => "retry",
+        }
+    }
+}
+
+/// Timing of the loop.
+#[derive(Clone, Copy, Debug)]
+pub struct Timing {
+    /// Drift resync interval.
+    pub interval: Duration,
+    /// Quiet time after the last file event before reconciling.
+    pub debounce: Duration,
+    /// Backoff and quarantine.
+    pub backoff: Backoff,
+}
+
+/// Something that reconciles once; [`Reconciler`] in the program, fakes in tests.
+pub trait Reconcile {
+    /// One reconcile.
+    fn reconcile(&mut self) -> impl Future<Output = Result<Reconciled, ReconcileError>>;
+}
+
+impl Reconcile for Reconciler {
+    fn reconcile(&mut self) -> impl Future<Output = Result<Reconciled, ReconcileError>> {
+        Reconciler::reconcile(self)
+    }
+}
+
+/// A stop request shared by the signal handler, the loop and the engine.
+#[derive(Clone, Debug)]
+pub struct Stop {
+    flag: Arc<AtomicBool>,
+    tx: Arc<watch::Sender<bool>>,
+    rx: watch::Receiver<bool>,
+}
+
+impl Default for Stop {
+    fn default() -> Stop {
+        let (tx, rx) = watch::channel(false);
+        Stop {
+            flag: Arc::new(AtomicBool::new(false)),
+            tx: Arc::new(tx),
+            rx,
+        }
+    }
+}
+
+impl Stop {
+    /// Requests the stop.
+    pub fn request(&self) {
+        self.flag.store(true, Ordering::Relaxed);
+        let _ = self.tx.send(true);
+    }
+
+    /// Whether a stop was requested.
+    #[must_use]
+    pub fn requested(&self) -> bool {
+        self.flag.load(Ordering::Relaxed)
+    }
+
+    /// The flag the engine polls before each start.
+    #[must_use]
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        self.flag.clone()
+    }
+
+    /// Resolves once a stop is requested.
+    pub async fn wait(&self) {
+        let mut rx = self.rx.clone();
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+}
+
+/// Hooks the loop calls as things happen (webhooks, logs); all optional.
+pub trait Events {
+    /// A reconcile finished.
+    fn reconciled(&mut self, _trigger: Trigger, _result: &Result<Reconciled, ReconcileError>) {}
+    /// Quarantine entered or left.
+    fn quarantine(&mut self, _transition: Transition, _failures: u32, _last_error: Option<&str>) {}
+}
+
+/// No hooks.
+#[derive(Debug, Default)]
+pub struct NoEvents;
+
+impl Events for NoEvents {}
+
+/// Runs reconciles until `stop`: one at the start, then on settled file events, on the drift
+/// timer and on retries. Returns when a stop is requested (after the reconcile in progress
+/// has stopped starting operations and finished the ones in flight).
+pub async fn run_loop<R: Reconcile>(
+    reconciler: &mut R,
+    mut files: mpsc::UnboundedReceiver<()>,
+    timing: Timing,
+    metrics: &Metrics,
+    events: &mut dyn Events,
+    stop: &Stop,
+) {
+    let mut controller = Controller::new(timing.backoff);
+    let mut trigger = Trigger::Start;
+    let mut files_open = true;
+    loop {
+        let started = Instant::now();
+        let result = reconciler.reconcile().await;
+        let took = started.elapsed();
+        if matches!(result, Err(ReconcileError::Stopped)) || stop.requested() {
+            tracing::info!("stopped");
+            return;
+        }
+        metrics.reconciled(trigger.name(), result.is_ok(), took, unix_now());
+        events.reconciled(trigger, &result);
+        let retry_in = match &result {
+            Ok(done) => {
+                tracing::info!(
+                    trigger = trigger.name(),
+                    drift = done.drift,
+                    applied = done.applied,
+                    blocked = done.blocked,
+                    elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                    "reconciled"
+                );
+                if controller.succeeded() == Transition::Left {
+                    tracing::warn!("quarantine left: the reconcile succeeded");
+                    events.quarantine(Transition::Left, 0, None);
+                }
+                None
+            }
+            Err(e) => {
+                metrics.failed(e.to_string());
+                let (wait, transition) = controller.failed();
+                tracing::error!(
+                    trigger = trigger.name(),
+                    failures = controller.failures(),
+                    retry_in_s = wait.as_secs_f64(),
+                    "reconcile failed: {e}"
+                );
+                if transition == Transition::Entered {
+                    tracing::error!(
+                        failures = controller.failures(),
+                        retry_in_s = wait.as_secs_f64(),
+                        "QUARANTINED after {} failed reconciles in a row: the drift timer is \
+                         suspended; a file change or the next retry tries again",
+                        controller.failures()
+                    );
+                    events.quarantine(
+                        Transition::Entered,
+                        controller.failures(),
+                        Some(&e.to_string()),
+                    );
+                }
+                Some(wait)
+            }
+        };
+        metrics.health(controller.quarantined(), controller.failures());
+
+        let now = Instant::now();
+        let retry_at = retry_in.map(|w| now + w);
+        // Quarantine suspends the drift timer: only the retry (or a file change) runs.
+        let resync_at = (!controller.quarantined()).then(|| now + timing.interval);
+        trigger = loop {
+            tokio::select! {
+                () = stop.wait() => {
+                    tracing::info!("stopped");
+                    return;
+                }
+                event = files.recv(), if files_open => {
+                    if event.is_none() {
+                        files_open = false;
+                        tracing::warn!("the file watcher stopped; only the drift timer remains");
+                        continue;
+                    }
+                    tokio::select! {
+                        () = stop.wait() => return,
+                        open = files::settle(&mut files, timing.debounce) => files_open = open,
+                    }
+                    break Trigger::Files;
+                }
+                () = sleep_until_some(resync_at) => break Trigger::Resync,
+                () = sleep_until_some(retry_at) => break Trigger::Retry,
+            }
+        };
+    }
+}
+
+async fn sleep_until_some(at: Option<Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Seconds since the Unix epoch, for the last-success gauge.
+fn unix_now() -> f64 {
+    #[allow(clippy::disallowed_methods)] // a wall-clock gauge; never used for waiting
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
+}
+
+#[cfg(test)]
+mod tests;

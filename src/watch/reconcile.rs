@@ -1,0 +1,389 @@
+//! One reconcile: load the desired state (keeping the last valid one when the files are
+//! invalid), read the tenant, plan, and then apply (`heal`) or only report (`report`).
+//!
+//! The connection to the target is made on the first reconcile and kept, so an embedded
+//! sandbox lives as long as watch does and a remote client keeps its token and limits. It is
+//! made again only when `scimctl.yaml`'s target changes. Writes go through the same engine,
+//! audit log and password drop as `scimctl apply`; a requested stop reaches the engine before
+//! each new operation.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::apply::audit::{self, AuditLog, RunContext};
+use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
+use crate::apply::password::{self, PasswordDrop};
+use crate::desired::{self, DesiredState, LoadError};
+use crate::plan::saved::PlanDocument;
+use crate::plan::{AttributeSupport, Kind, PlanOptions};
+use crate::scim::{ScimRead, Secret};
+use crate::target::{Connection, Overrides};
+
+use super::metrics::Metrics;
+
+/// What watch does with drift.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Mode {
+    /// Apply the plan.
+    Heal,
+    /// Only report the plan (metrics, log, webhooks); write nothing.
+    Report,
+}
+
+/// Why a reconcile did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum ReconcileError {
+    /// The files are invalid and there is no earlier valid state to fall back on.
+    #[error("the desired state is invalid and no earlier valid state is known")]
+    NoValidState,
+    /// The target could not be reached, read or planned against.
+    #[error("{0}")]
+    Target(String),
+    /// Some operations failed or were skipped.
+    #[error("{failed} operation(s) failed and {skipped} were skipped")]
+    Operations {
+        /// Operations that failed.
+        failed: usize,
+        /// Operations not carried out because something they needed failed.
+        skipped: usize,
+    },
+    /// A stop was requested before the reconcile finished.
+    #[error("stopped")]
+    Stopped,
+}
+
+/// What a successful reconcile did.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reconciled {
+    /// Changes the plan found (blocked ones included).
+    pub drift: usize,
+    /// Changes held back by a safety rule.
+    pub blocked: usize,
+    /// Operations applied (0 in report mode).
+    pub applied: usize,
+}
+
+/// Settings of the reconciler.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The desired-state directory.
+    pub dir: PathBuf,
+    /// Heal or report.
+    pub mode: Mode,
+    /// `--target URL`.
+    pub target_url: Option<String>,
+    /// `--requests-per-minute N`.
+    pub requests_per_minute: Option<u32>,
+    /// The audit log.
+    pub audit_log: PathBuf,
+}
+
+/// A valid desired state and the hash of its files.
+struct Good {
+    state: DesiredState,
+    hash: String,
+    /// The target section of `scimctl.yaml`, to notice when it changes.
+    target: String,
+}
+
+/// Reconciles on demand; owns the connection and the last valid desired state.
+pub struct Reconciler {
+    config: Config,
+    metrics: Arc<Metrics>,
+    stop: Arc<AtomicBool>,
+    audit: AuditLog,
+    actor: String,
+    connection: Option<(Connection, String)>,
+    last_good: Option<Good>,
+}
+
+impl std::fmt::Debug for Reconciler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reconciler")
+            .field("dir", &self.config.dir)
+            .field("mode", &self.config.mode)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Reconciler {
+    /// A reconciler that records into `metrics` and stops starting operations once `stop`
+    /// is set. Opens the audit log now, so a watch that cannot record never starts.
+    pub fn new(
+        config: Config,
+        metrics: Arc<Metrics>,
+        stop: Arc<AtomicBool>,
+    ) -> Result<Reconciler, audit::AuditError> {
+        let audit = AuditLog::open(&config.audit_log)?;
+        Ok(Reconciler {
+            config,
+            metrics,
+            stop,
+            audit,
+            actor: audit::actor(),
+            connection: None,
+            last_good: None,
+        })
+    }
+
+    /// Closes the connection (an embedded sandbox flushes its state file).
+    pub async fn close(mut self) {
+        if let Some((connection, _)) = self.connection.take()
+            && let Err(e) = connection.close().await
+        {
+            tracing::error!(error = %e, "closing the target");
+        }
+    }
+
+    /// Loads the files; on invalid files keeps (and returns) the last valid state.
+    async fn load(&mut self) -> Result<&Good, ReconcileError> {
+        let dir = self.config.dir.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let loaded = desired::load_dir(&dir);
+            let hash = loaded
+                .as_ref()
+                .ok()
+                .map(|l| crate::plan::saved::desired_hash_of(&dir, &l.state.sources));
+            (loaded, hash)
+        })
+        .await
+        .map_err(|e| ReconcileError::Target(format!("loading the desired state: {e}")))?;
+        match loaded {
+            (Ok(loaded), Some(hash)) => {
+                for line in loaded.warnings.to_string().lines() {
+                    tracing::warn!("{line}");
+                }
+                self.metrics.desired_invalid(None);
+                let target = format!("{:?}", loaded.state.config.target);
+                self.last_good = Some(Good {
+                    state: loaded.state,
+                    hash,
+                    target,
+                });
+            }
+            (Err(e), _) => {
+                let report = match &e {
+                    LoadError::Invalid(report) => report.to_string(),
+                    LoadError::Directory { .. } => e.to_string(),
+                };
+                for line in report.lines() {
+                    tracing::error!("{line}");
+                }
+                tracing::error!(
+                    "{e}; {}",
+                    if self.last_good.is_some() {
+                        "the last valid desired state stays in force"
+                    } else {
+                        "nothing is reconciled until it is fixed"
+                    }
+                );
+                self.metrics.desired_invalid(Some(report));
+            }
+            (Ok(_), None) => unreachable!("a loaded state always has a hash"),
+        }
+        self.last_good.as_ref().ok_or(ReconcileError::NoValidState)
+    }
+
+    /// One reconcile.
+    pub async fn reconcile(&mut self) -> Result<Reconciled, ReconcileError> {
+        self.load().await?;
+        if self.stop.load(Ordering::Relaxed) {
+            return Err(ReconcileError::Stopped);
+        }
+        self.connect().await?;
+        let good = self.last_good.as_ref().ok_or(ReconcileError::NoValidState)?;
+        let (connection, _) = self.connection.as_ref().ok_or(ReconcileError::Stopped)?;
+        let client = &connection.client;
+        let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
+        let capabilities = client.capabilities().await.map_err(|e| target_error(&e))?;
+        let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
+        let schemas = schemas.map_err(|e| target_error(&e))?;
+        let snapshot = snapshot.map_err(|e| target_error(&e))?;
+        let options = PlanOptions {
+            support: AttributeSupport::from_schemas(schemas.as_deref()),
+            allow_deletes: None,
+            actor: None,
+        };
+        let plan = crate::plan::plan(&good.state, &snapshot, &options)
+            .map_err(|e| target_error(&e))?;
+        let summary = plan.summary();
+        let count = |kind: Kind| {
+            u64::try_from(plan.changes.iter().filter(|c| c.kind == kind).count()).unwrap_or(0)
+        };
+        self.metrics.drift(
+            &[("user", count(Kind::User)), ("group", count(Kind::Group))],
+            u64::try_from(summary.blocked).unwrap_or(0),
+        );
+        let mut reconciled = Reconciled {
+            drift: summary.changes() + summary.blocked,
+            blocked: summary.blocked,
+            applied: 0,
+        };
+        if reconciled.drift == 0 {
+            tracing::debug!("no drift");
+            return Ok(reconciled);
+        }
+        let mut text = Vec::new();
+        let _ = crate::plan::render::text(&plan, &mut text, false);
+        let text = String::from_utf8_lossy(&text);
+        tracing::info!(
+            mode = ?self.config.mode,
+            create = summary.create,
+            patch = summary.patch,
+            deactivate = summary.deactivate,
+            delete = summary.delete,
+            blocked = summary.blocked,
+            "drift found\n{}",
+            text.trim_end()
+        );
+        if summary.blocked > 0 {
+            tracing::warn!(
+                blocked = summary.blocked,
+                "changes held back by a safety rule are not applied; lift the brake with `scimctl apply --allow-deletes N`"
+            );
+        }
+        if self.config.mode == Mode::Report || summary.changes() == 0 {
+            return Ok(reconciled);
+        }
+
+        let checksum = PlanDocument::new(&plan, good.hash.clone())
+            .with_target(&connection.description)
+            .checksum;
+        let commit = audit::git_commit(&self.config.dir);
+        let state_dir = self
+            .config
+            .audit_log
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        let stamp = audit::now_rfc3339().replace([':', '.'], "");
+        let mut observer = WatchObserver {
+            audit: &mut self.audit,
+            audit_error: None,
+            passwords: PasswordDrop::new(password::default_drop_path(state_dir, &stamp)),
+            run: RunContext {
+                actor: &self.actor,
+                target: &connection.description,
+                plan_checksum: &checksum,
+                git_commit: commit.as_deref(),
+            },
+            metrics: &self.metrics,
+            stop: &self.stop,
+        };
+        let input = Input {
+            plan: &plan,
+            desired: &good.state,
+            options: &options,
+            snapshot: Some(&snapshot),
+        };
+        let settings = Settings {
+            etag: capabilities.etag,
+            ..Settings::default()
+        };
+        let report = engine::run(client, &input, &settings, &mut observer).await;
+        if let Some(path) = observer.passwords.path() {
+            tracing::warn!(
+                count = observer.passwords.count(),
+                path = %path.display(),
+                "generated initial passwords written (mode 0600): deliver them, then delete the file"
+            );
+        }
+        if let Some(e) = observer.audit_error {
+            return Err(ReconcileError::Target(format!(
+                "the audit log cannot be written: {e}"
+            )));
+        }
+        let failed = report.count(Outcome::Failed);
+        let skipped = report.count(Outcome::Skipped);
+        reconciled.applied = report.ops.len() - failed - skipped;
+        tracing::info!(
+            done = report.count(Outcome::Done),
+            already_done = report.count(Outcome::AlreadyDone),
+            merged = report.count(Outcome::Merged),
+            failed,
+            skipped,
+            "applied"
+        );
+        if self.stop.load(Ordering::Relaxed) && skipped > 0 {
+            return Err(ReconcileError::Stopped);
+        }
+        if failed + skipped > 0 {
+            return Err(ReconcileError::Operations { failed, skipped });
+        }
+        Ok(reconciled)
+    }
+
+    /// Connects on first use, and again when `scimctl.yaml`'s target changed.
+    async fn connect(&mut self) -> Result<(), ReconcileError> {
+        let good = self.last_good.as_ref().ok_or(ReconcileError::NoValidState)?;
+        if let Some((_, target)) = &self.connection {
+            if *target == good.target {
+                return Ok(());
+            }
+            tracing::info!("the target in scimctl.yaml changed: reconnecting");
+            if let Some((old, _)) = self.connection.take() {
+                self.metrics.set_client(None);
+                let _ = old.close().await;
+            }
+        }
+        let overrides = Overrides {
+            url: self.config.target_url.as_deref(),
+            requests_per_minute: self.config.requests_per_minute,
+        };
+        let connection = crate::target::connect(&good.state.config, &self.config.dir, &overrides)
+            .await
+            .map_err(|e| ReconcileError::Target(e.to_string()))?;
+        tracing::info!(target = %connection.description, "connected");
+        self.metrics.set_client(Some(connection.client.clone()));
+        self.connection = Some((connection, good.target.clone()));
+        Ok(())
+    }
+
+    /// The connected target's description, once connected.
+    #[must_use]
+    pub fn target(&self) -> Option<&str> {
+        self.connection.as_ref().map(|(c, _)| c.description.as_str())
+    }
+}
+
+/// Audit, metrics and stop for the engine.
+struct WatchObserver<'a> {
+    audit: &'a mut AuditLog,
+    audit_error: Option<String>,
+    passwords: PasswordDrop,
+    run: RunContext<'a>,
+    metrics: &'a Metrics,
+    stop: &'a AtomicBool,
+}
+
+impl Observer for WatchObserver<'_> {
+    fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+        self.metrics.operation(op.action.name(), op.outcome.name());
+        if let Err(e) = self.audit.record(&self.run.record(op)) {
+            let why = format!("the audit log cannot be written: {e}");
+            self.audit_error.get_or_insert_with(|| e.to_string());
+            return Err(why);
+        }
+        tracing::debug!(
+            outcome = op.outcome.name(),
+            action = op.action.name(),
+            kind = %op.kind,
+            key = %op.key,
+            "operation finished"
+        );
+        Ok(())
+    }
+
+    fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+        self.passwords
+            .deliver(user_name, password)
+            .map_err(|e| e.to_string())
+    }
+
+    fn stop_requested(&self) -> Option<String> {
+        self.stop
+            .load(Ordering::Relaxed)
+            .then(|| "watch is shutting down".to_owned())
+    }
+}
