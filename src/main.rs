@@ -37,9 +37,13 @@ fn init_logging() {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("scimctl={level}")));
+    // Colour only for a person at a terminal: log files and CI logs get plain text.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none();
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(ansi)
         .with_target(false)
         .try_init();
 }

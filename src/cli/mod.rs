@@ -14,6 +14,7 @@ use crate::error::{Error, ExitStatus};
 use crate::schema;
 
 mod apply;
+mod watch;
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
@@ -141,20 +142,7 @@ pub enum Command {
         password_file: Option<PathBuf>,
     },
     /// Reconcile continuously on file changes and on a drift timer.
-    Watch {
-        /// Desired-state directory.
-        #[arg(default_value = "desired-state", value_name = "DIR")]
-        dir: PathBuf,
-        /// Target override.
-        #[command(flatten)]
-        target: TargetArgs,
-        /// Drift resync interval, e.g. 5m.
-        #[arg(long, default_value = "5m", value_name = "DURATION")]
-        interval: String,
-        /// Address for /healthz, /readyz and /metrics.
-        #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-        listen: String,
-    },
+    Watch(watch::WatchArgs),
     /// Write the live tenant as desired-state YAML.
     Export {
         /// Target override.
@@ -300,7 +288,7 @@ impl Command {
             Command::Validate { .. } => "validate",
             Command::Plan { .. } => "plan",
             Command::Apply { .. } => "apply",
-            Command::Watch { .. } => "watch",
+            Command::Watch(_) => "watch",
             Command::Export { .. } => "export",
             Command::Explain { .. } => "explain",
             Command::Schema { .. } => "schema",
@@ -379,6 +367,7 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
             out,
             err,
         ),
+        Command::Watch(args) => watch::watch_cmd(args, out),
         other => Err(Error::NotImplemented(other.name()).into()),
     };
     match result {
@@ -667,10 +656,9 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
     Ok(ExitStatus::Success)
 }
 
-/// Resolves on SIGINT (Ctrl-C) or, on Unix, SIGTERM.
 /// SIGTERM or SIGINT (Ctrl-C), listened for from the moment it is armed, so a signal sent
 /// between arming and waiting is not lost.
-struct ShutdownSignal {
+pub(crate) struct ShutdownSignal {
     #[cfg(unix)]
     term: tokio::signal::unix::Signal,
     #[cfg(unix)]
@@ -679,7 +667,7 @@ struct ShutdownSignal {
 
 impl ShutdownSignal {
     /// Installs the handlers; must run inside a tokio runtime.
-    fn arm() -> std::io::Result<Self> {
+    pub(crate) fn arm() -> std::io::Result<Self> {
         #[cfg(unix)]
         {
             use tokio::signal::unix::{SignalKind, signal};
@@ -693,7 +681,7 @@ impl ShutdownSignal {
     }
 
     /// Resolves on the first signal.
-    async fn received(mut self) {
+    pub(crate) async fn received(mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}

@@ -12,15 +12,14 @@ use tokio::sync::mpsc;
 /// returned channel. Keep the watcher alive for as long as events are wanted.
 pub fn watch(dir: &Path) -> notify::Result<(RecommendedWatcher, mpsc::UnboundedReceiver<()>)> {
     let (tx, rx) = mpsc::unbounded_channel();
-    let mut watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        match event {
+    let mut watcher =
+        notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) if matters(&event) => {
                 let _ = tx.send(());
             }
             Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "file watcher"),
-        }
-    })?;
+        })?;
     watcher.watch(dir, RecursiveMode::Recursive)?;
     Ok((watcher, rx))
 }
@@ -36,7 +35,10 @@ fn matters(event: &notify::Event) -> bool {
 }
 
 fn is_yaml(path: &Path) -> bool {
-    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
     !name.starts_with('.')
         && path
             .extension()
@@ -74,7 +76,10 @@ mod tests {
         let write = EventKind::Modify(ModifyKind::Any);
         assert!(matters(&event(write, "/d/users/a.yaml")));
         assert!(matters(&event(write, "/d/scimctl.YML")));
-        assert!(matters(&event(EventKind::Create(CreateKind::File), "/d/b.yaml")));
+        assert!(matters(&event(
+            EventKind::Create(CreateKind::File),
+            "/d/b.yaml"
+        )));
         assert!(!matters(&event(write, "/d/users/.a.yaml.swp")));
         assert!(!matters(&event(write, "/d/users/a.yaml~")));
         assert!(!matters(&event(write, "/d/4913")));

@@ -39,7 +39,10 @@ async fn readyz(State(metrics): State<Arc<Metrics>>) -> Response {
 
 async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
     (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
         metrics.render(),
     )
         .into_response()
@@ -72,7 +75,7 @@ mod tests {
         let (status, body) = get_text(&app, "/readyz").await;
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
         assert!(body.contains("no reconcile has finished yet"), "{body}");
-        metrics.reconciled("start", true, Duration::ZERO, 0.0);
+        metrics.reconciled("start", "success", Duration::ZERO, 0.0);
         assert_eq!(get_text(&app, "/readyz").await.0, StatusCode::OK);
         metrics.desired_invalid(Some("users.yaml:4:7: unknown field `titel`".into()));
         let (status, body) = get_text(&app, "/readyz").await;

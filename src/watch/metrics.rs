@@ -62,10 +62,17 @@ impl Metrics {
         *self.client.lock().unwrap_or_else(PoisonError::into_inner) = client;
     }
 
-    /// A reconcile finished: how it was triggered, whether it succeeded, how long it took.
-    pub fn reconciled(&self, trigger: &'static str, ok: bool, took: Duration, now_unix: f64) {
+    /// A reconcile finished: how it was triggered, its result (`success`, `failure`, or
+    /// `invalid`: no valid desired state yet), how long it took.
+    pub fn reconciled(
+        &self,
+        trigger: &'static str,
+        result: &'static str,
+        took: Duration,
+        now_unix: f64,
+    ) {
+        let ok = result == "success";
         let mut m = self.lock();
-        let result = if ok { "success" } else { "failure" };
         *m.reconciles.entry((trigger, result)).or_default() += 1;
         let secs = took.as_secs_f64();
         for (bucket, bound) in m.duration_buckets.iter_mut().zip(BUCKETS) {
@@ -128,11 +135,15 @@ impl Metrics {
         }
         if let Some(report) = &m.invalid {
             why.push(format!(
-                "the desired state is invalid; the last valid one stays in force:\n{report}"
+                "the desired state is invalid; the last valid one (if any) stays in force:\n{}",
+                report.trim_end()
             ));
         }
         if m.quarantined {
-            why.push(format!("quarantined after {} failed reconciles", m.failures));
+            why.push(format!(
+                "quarantined after {} failed reconciles",
+                m.failures
+            ));
         }
         if let Some(e) = &m.last_error {
             why.push(format!("the last reconcile failed: {e}"));
@@ -263,7 +274,10 @@ fn render_client(out: &mut String, stats: Option<&ClientStats>) {
         return;
     };
     for (status, n) in &stats.by_status {
-        let _ = writeln!(out, "scimctl_http_requests_total{{status=\"{status}\"}} {n}");
+        let _ = writeln!(
+            out,
+            "scimctl_http_requests_total{{status=\"{status}\"}} {n}"
+        );
     }
     if stats.transport_errors > 0 {
         let _ = writeln!(
@@ -295,8 +309,13 @@ mod tests {
     #[test]
     fn renders_what_was_recorded() {
         let m = Metrics::default();
-        m.reconciled("files", true, Duration::from_millis(300), 1_700_000_000.0);
-        m.reconciled("resync", false, Duration::from_secs(2), 1_700_000_060.0);
+        m.reconciled(
+            "files",
+            "success",
+            Duration::from_millis(300),
+            1_700_000_000.0,
+        );
+        m.reconciled("resync", "failure", Duration::from_secs(2), 1_700_000_060.0);
         m.drift(&[("user", 3), ("group", 1)], 2);
         m.operation("create", "done");
         m.operation("create", "done");
@@ -318,12 +337,20 @@ mod tests {
             "scimctl_consecutive_failures 5",
             "scimctl_desired_state_valid 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
         }
         for l in text.lines().filter(|l| !l.starts_with('#')) {
             let name = l.split(['{', ' ']).next().unwrap_or_default();
             assert!(
-                text.contains(&format!("# TYPE {}", name.trim_end_matches("_bucket").trim_end_matches("_sum").trim_end_matches("_count"))),
+                text.contains(&format!(
+                    "# TYPE {}",
+                    name.trim_end_matches("_bucket")
+                        .trim_end_matches("_sum")
+                        .trim_end_matches("_count")
+                )),
                 "no TYPE for {l}"
             );
         }
@@ -334,7 +361,7 @@ mod tests {
     fn readiness_names_every_reason() {
         let m = Metrics::default();
         assert_eq!(m.readiness().unwrap_err().0.len(), 1, "not yet reconciled");
-        m.reconciled("start", true, Duration::ZERO, 0.0);
+        m.reconciled("start", "success", Duration::ZERO, 0.0);
         assert_eq!(m.readiness(), Ok(()));
         m.desired_invalid(Some("a.yaml:1:1: oops".into()));
         m.health(true, 5);
@@ -344,7 +371,7 @@ mod tests {
         assert!(why[0].contains("a.yaml:1:1: oops"));
         m.desired_invalid(None);
         m.health(false, 0);
-        m.reconciled("files", true, Duration::ZERO, 1.0);
+        m.reconciled("files", "success", Duration::ZERO, 1.0);
         assert_eq!(m.readiness(), Ok(()));
     }
 }

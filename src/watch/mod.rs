@@ -155,7 +155,12 @@ pub async fn run_loop<R: Reconcile>(
             tracing::info!("stopped");
             return;
         }
-        metrics.reconciled(trigger.name(), result.is_ok(), took, unix_now());
+        let outcome = match &result {
+            Ok(_) => "success",
+            Err(ReconcileError::NoValidState) => "invalid",
+            Err(_) => "failure",
+        };
+        metrics.reconciled(trigger.name(), outcome, took, unix_now());
         events.reconciled(trigger, &result);
         let retry_in = match &result {
             Ok(done) => {
@@ -171,6 +176,11 @@ pub async fn run_loop<R: Reconcile>(
                     tracing::warn!("quarantine left: the reconcile succeeded");
                     events.quarantine(Transition::Left, 0, None);
                 }
+                None
+            }
+            Err(ReconcileError::NoValidState) => {
+                // Retrying cannot fix files; the next file event will.
+                tracing::warn!("waiting for a valid desired state");
                 None
             }
             Err(e) => {

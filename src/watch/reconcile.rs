@@ -192,7 +192,10 @@ impl Reconciler {
             return Err(ReconcileError::Stopped);
         }
         self.connect().await?;
-        let good = self.last_good.as_ref().ok_or(ReconcileError::NoValidState)?;
+        let good = self
+            .last_good
+            .as_ref()
+            .ok_or(ReconcileError::NoValidState)?;
         let (connection, _) = self.connection.as_ref().ok_or(ReconcileError::Stopped)?;
         let client = &connection.client;
         let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
@@ -205,8 +208,8 @@ impl Reconciler {
             allow_deletes: None,
             actor: None,
         };
-        let plan = crate::plan::plan(&good.state, &snapshot, &options)
-            .map_err(|e| target_error(&e))?;
+        let plan =
+            crate::plan::plan(&good.state, &snapshot, &options).map_err(|e| target_error(&e))?;
         let summary = plan.summary();
         let count = |kind: Kind| {
             u64::try_from(plan.changes.iter().filter(|c| c.kind == kind).count()).unwrap_or(0)
@@ -247,64 +250,27 @@ impl Reconciler {
             return Ok(reconciled);
         }
 
-        let checksum = PlanDocument::new(&plan, good.hash.clone())
-            .with_target(&connection.description)
-            .checksum;
-        let commit = audit::git_commit(&self.config.dir);
-        let state_dir = self
-            .config
-            .audit_log
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        let stamp = audit::now_rfc3339().replace([':', '.'], "");
-        let mut observer = WatchObserver {
-            audit: &mut self.audit,
-            audit_error: None,
-            passwords: PasswordDrop::new(password::default_drop_path(state_dir, &stamp)),
-            run: RunContext {
+        let (failed, skipped) = heal(
+            Heal {
+                config: &self.config,
+                metrics: &self.metrics,
+                stop: &self.stop,
+                audit: &mut self.audit,
                 actor: &self.actor,
                 target: &connection.description,
-                plan_checksum: &checksum,
-                git_commit: commit.as_deref(),
+                good,
             },
-            metrics: &self.metrics,
-            stop: &self.stop,
-        };
-        let input = Input {
-            plan: &plan,
-            desired: &good.state,
-            options: &options,
-            snapshot: Some(&snapshot),
-        };
-        let settings = Settings {
-            etag: capabilities.etag,
-            ..Settings::default()
-        };
-        let report = engine::run(client, &input, &settings, &mut observer).await;
-        if let Some(path) = observer.passwords.path() {
-            tracing::warn!(
-                count = observer.passwords.count(),
-                path = %path.display(),
-                "generated initial passwords written (mode 0600): deliver them, then delete the file"
-            );
-        }
-        if let Some(e) = observer.audit_error {
-            return Err(ReconcileError::Target(format!(
-                "the audit log cannot be written: {e}"
-            )));
-        }
-        let failed = report.count(Outcome::Failed);
-        let skipped = report.count(Outcome::Skipped);
-        reconciled.applied = report.ops.len() - failed - skipped;
-        tracing::info!(
-            done = report.count(Outcome::Done),
-            already_done = report.count(Outcome::AlreadyDone),
-            merged = report.count(Outcome::Merged),
-            failed,
-            skipped,
-            "applied"
-        );
+            client,
+            &Input {
+                plan: &plan,
+                desired: &good.state,
+                options: &options,
+                snapshot: Some(&snapshot),
+            },
+            capabilities.etag,
+        )
+        .await?;
+        reconciled.applied = summary.changes() - failed - skipped;
         if self.stop.load(Ordering::Relaxed) && skipped > 0 {
             return Err(ReconcileError::Stopped);
         }
@@ -316,7 +282,10 @@ impl Reconciler {
 
     /// Connects on first use, and again when `scimctl.yaml`'s target changed.
     async fn connect(&mut self) -> Result<(), ReconcileError> {
-        let good = self.last_good.as_ref().ok_or(ReconcileError::NoValidState)?;
+        let good = self
+            .last_good
+            .as_ref()
+            .ok_or(ReconcileError::NoValidState)?;
         if let Some((_, target)) = &self.connection {
             if *target == good.target {
                 return Ok(());
@@ -343,8 +312,83 @@ impl Reconciler {
     /// The connected target's description, once connected.
     #[must_use]
     pub fn target(&self) -> Option<&str> {
-        self.connection.as_ref().map(|(c, _)| c.description.as_str())
+        self.connection
+            .as_ref()
+            .map(|(c, _)| c.description.as_str())
     }
+}
+
+/// What [`heal`] needs from the reconciler.
+struct Heal<'a> {
+    config: &'a Config,
+    metrics: &'a Metrics,
+    stop: &'a AtomicBool,
+    audit: &'a mut AuditLog,
+    actor: &'a str,
+    target: &'a str,
+    good: &'a Good,
+}
+
+/// Applies `input.plan` with audit, metrics and the stop flag; returns the operations that
+/// failed and were skipped.
+async fn heal(
+    heal: Heal<'_>,
+    client: &crate::scim::ScimClient,
+    input: &Input<'_>,
+    etag: bool,
+) -> Result<(usize, usize), ReconcileError> {
+    let checksum = PlanDocument::new(input.plan, heal.good.hash.clone())
+        .with_target(heal.target)
+        .checksum;
+    let commit = audit::git_commit(&heal.config.dir);
+    let state_dir = heal
+        .config
+        .audit_log
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let stamp = audit::now_rfc3339().replace([':', '.'], "");
+    let mut observer = WatchObserver {
+        audit: heal.audit,
+        audit_error: None,
+        passwords: PasswordDrop::new(password::default_drop_path(state_dir, &stamp)),
+        run: RunContext {
+            actor: heal.actor,
+            target: heal.target,
+            plan_checksum: &checksum,
+            git_commit: commit.as_deref(),
+        },
+        metrics: heal.metrics,
+        stop: heal.stop,
+    };
+    let settings = Settings {
+        etag,
+        ..Settings::default()
+    };
+    let report = engine::run(client, input, &settings, &mut observer).await;
+    if let Some(path) = observer.passwords.path() {
+        tracing::warn!(
+            count = observer.passwords.count(),
+            path = %path.display(),
+            "generated initial passwords written (mode 0600): deliver them, then delete the file"
+        );
+    }
+    if let Some(e) = observer.audit_error {
+        return Err(ReconcileError::Target(format!(
+            "the audit log cannot be written: {e}"
+        )));
+    }
+    let failed = report.count(Outcome::Failed);
+    let skipped = report.count(Outcome::Skipped);
+    tracing::info!(
+        done = report.count(Outcome::Done),
+        already_done = report.count(Outcome::AlreadyDone),
+        merged = report.count(Outcome::Merged),
+        failed,
+        skipped,
+        "applied"
+    );
+    Ok((failed, skipped))
 }
 
 /// Audit, metrics and stop for the engine.

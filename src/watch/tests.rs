@@ -123,7 +123,8 @@ async fn quarantine_shows_on_readyz_and_metrics() {
     assert_eq!(fake.calls, [0, 1, 3, 1_003]);
     let why = metrics.readiness().unwrap_err().0;
     assert!(
-        why.iter().any(|w| w.contains("quarantined after 3 failed reconciles")),
+        why.iter()
+            .any(|w| w.contains("quarantined after 3 failed reconciles")),
         "{why:?}"
     );
     assert!(metrics.render().contains("scimctl_quarantined 1"));

@@ -16,3 +16,4 @@ mod plan;
 mod sandbox;
 mod scenarios;
 mod support;
+mod watch;

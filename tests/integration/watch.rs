@@ -1,0 +1,485 @@
+//! `scimctl watch` as a child process against a sandbox (and scim2-server): file edits and
+//! drift healed, report mode writing nothing, an invalid edit keeping the last valid state,
+//! SIGTERM in the middle of an apply.
+//!
+//! Progress is read from watch's own log lines on stderr, each awaited with a deadline; the
+//! tenant is read through scimctl's client. Nothing sleeps.
+
+use std::fmt::Write as _;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::Duration;
+
+use scimctl::scim::wire::{PatchOpKind, PatchOperation, User};
+use scimctl::scim::{ScimClient, ScimRead};
+use serde_json::json;
+use tokio::sync::mpsc;
+
+use crate::support::{bearer_client, scimctl};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+/// A running `scimctl watch` whose stderr lines arrive on a channel.
+struct Watch {
+    child: Option<Child>,
+    lines: mpsc::UnboundedReceiver<String>,
+    seen: Vec<String>,
+    base: String,
+}
+
+impl Watch {
+    fn start(cwd: &Path, dir: &Path, url: &str, token: &str, extra: &[&str], log: &str) -> Watch {
+        let mut child = scimctl()
+            .arg("watch")
+            .arg(dir)
+            .args(["--target", url, "--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("SCIMCTL_TOKEN", token)
+            .env("SCIMCTL_LOG", log)
+            .current_dir(cwd)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start scimctl watch");
+        let mut stdout = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        let base = first
+            .split_whitespace()
+            .find(|w| w.starts_with("http://"))
+            .unwrap_or_else(|| panic!("no address in {first:?}"))
+            .to_owned();
+        let (tx, lines) = mpsc::unbounded_channel();
+        let stderr = child.stderr.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        std::thread::spawn(move || {
+            let mut rest = String::new();
+            let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
+        });
+        Watch {
+            child: Some(child),
+            lines,
+            seen: Vec::new(),
+            base,
+        }
+    }
+
+    /// The next log line for which `want` holds, within [`LIMIT`].
+    async fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Ok(Some(line)) => {
+                    self.seen.push(line.clone());
+                    if want(&line) {
+                        return line;
+                    }
+                }
+                Ok(None) => panic!("watch ended before {what}:\n{}", self.seen.join("\n")),
+                Err(elapsed) => panic!(
+                    "no {what} within {LIMIT:?} ({elapsed}):\n{}",
+                    self.seen.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// The next `reconciled` line of `trigger`.
+    async fn reconciled(&mut self, trigger: &str) -> String {
+        let needle = format!("trigger=\"{trigger}\"");
+        self.wait_for(&format!("a {trigger} reconcile"), |l| {
+            l.contains(" reconciled ") && l.contains(&needle)
+        })
+        .await
+    }
+
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    /// SIGTERM; waits (bounded) for the exit and returns its code and the last log lines.
+    async fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        let mut child = self.child.take().unwrap();
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let waited = tokio::time::timeout(
+            LIMIT,
+            tokio::task::spawn_blocking(move || child.wait().unwrap()),
+        )
+        .await;
+        let status = waited.unwrap_or_else(|_| {
+            let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+            panic!("watch did not stop on SIGTERM")
+        });
+        let mut rest = std::mem::take(&mut self.seen);
+        while let Ok(line) = self.lines.try_recv() {
+            rest.push(line);
+        }
+        (status.unwrap().code(), rest)
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn write(dir: &Path, name: &str, text: &str) {
+    std::fs::write(dir.join(name), text).unwrap();
+}
+
+fn org(titles: &[(&str, &str)]) -> String {
+    let mut yaml = String::from("users:\n");
+    for (name, title) in titles {
+        let _ = write!(yaml, "  - userName: {name}@w.example\n    title: {title}\n");
+    }
+    yaml.push_str("groups:\n  - displayName: Watchers\n    members: [ana@w.example]\n");
+    yaml
+}
+
+async fn title_of(client: &ScimClient, name: &str) -> Option<String> {
+    let user: User = client
+        .find_by_key(&format!("{name}@w.example"))
+        .await
+        .unwrap()
+        .unwrap_or_else(|| panic!("{name} is not on the tenant"));
+    user.title
+}
+
+async fn set_title(client: &ScimClient, name: &str, title: &str) {
+    let user: User = client
+        .find_by_key(&format!("{name}@w.example"))
+        .await
+        .unwrap()
+        .unwrap();
+    let op = PatchOperation {
+        op: PatchOpKind::Replace,
+        path: Some("title".into()),
+        value: Some(json!(title)),
+    };
+    client
+        .patch::<User>(user.id.as_deref().unwrap(), None, &[op])
+        .await
+        .unwrap();
+}
+
+/// Heal mode end to end: the start applies everything; an edit is applied (and only it);
+/// drift made on the tenant is healed by the next resync; an invalid edit changes nothing,
+/// shows on /readyz with path:line:col and in metrics, and the fix makes watch ready again;
+/// SIGTERM exits 0.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn heals_edits_and_drift() {
+    let token = "watch-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let client = bearer_client(&running.base_url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Agent")]));
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        &running.base_url,
+        token,
+        &["--interval", "2s"],
+        "scimctl=info",
+    );
+    let line = watch.reconciled("start").await;
+    assert!(
+        line.contains("drift=3") && line.contains("applied=3"),
+        "{line}"
+    );
+    assert_eq!(title_of(&client, "ana").await.as_deref(), Some("Agent"));
+    assert_eq!(watch.get("/readyz").await.0, 200);
+
+    // An edit: only bo changes.
+    write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Lead")]));
+    let line = watch.reconciled("files").await;
+    assert!(
+        line.contains("drift=1") && line.contains("applied=1"),
+        "{line}"
+    );
+    assert_eq!(title_of(&client, "bo").await.as_deref(), Some("Lead"));
+
+    // Drift on the tenant: healed by the next resync.
+    set_title(&client, "ana", "Changed Elsewhere").await;
+    let line = watch
+        .wait_for("the drift healed", |l| {
+            l.contains(" reconciled ") && l.contains("trigger=\"resync\"") && l.contains("drift=1")
+        })
+        .await;
+    assert!(line.contains("applied=1"), "{line}");
+    assert_eq!(title_of(&client, "ana").await.as_deref(), Some("Agent"));
+
+    // An invalid edit: nothing reaches the tenant, /readyz and metrics say why.
+    write(
+        &dir,
+        "org.yaml",
+        &org(&[("ana", "Agent"), ("bo", "Lead")]).replace("title: Agent", "titel: Boss"),
+    );
+    let line = watch
+        .wait_for("the invalid edit reported", |l| l.contains("org.yaml:"))
+        .await;
+    assert!(
+        line.contains("ERROR") && line.contains("org.yaml:3:5"),
+        "{line}"
+    );
+    watch.reconciled("files").await;
+    let (status, body) = watch.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("org.yaml:3:5"), "{body}");
+    assert!(body.contains("last valid one"), "{body}");
+    let (_, metrics) = watch.get("/metrics").await;
+    assert!(
+        metrics.contains("scimctl_desired_state_valid 0"),
+        "{metrics}"
+    );
+    assert_eq!(
+        title_of(&client, "ana").await.as_deref(),
+        Some("Agent"),
+        "the last valid state stays in force"
+    );
+    // A resync meanwhile heals with the last valid state.
+    set_title(&client, "bo", "Changed Again").await;
+    watch
+        .wait_for("a resync with the last valid state", |l| {
+            l.contains(" reconciled ")
+                && l.contains("trigger=\"resync\"")
+                && l.contains("applied=1")
+        })
+        .await;
+    assert_eq!(title_of(&client, "bo").await.as_deref(), Some("Lead"));
+
+    // The fix: ready again.
+    write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Lead")]));
+    watch.reconciled("files").await;
+    let (status, body) = watch.get("/readyz").await;
+    assert_eq!((status, body.as_str()), (200, "ready\n"));
+    let (status, metrics) = watch.get("/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "scimctl_desired_state_valid 1",
+        "scimctl_quarantined 0",
+        "scimctl_drift{kind=\"user\"} 0",
+        "scimctl_operations_total{action=\"create\",outcome=\"done\"} 3",
+        "scimctl_operations_total{action=\"patch\",outcome=\"done\"} 3",
+    ] {
+        assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
+    }
+    assert!(metrics.contains("scimctl_http_requests_total{status=\"200\"}"));
+
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+    let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
+    assert_eq!(audit.lines().count(), 6, "{audit}");
+    for line in audit.lines() {
+        let record: serde_json::Value = serde_json::from_str(line).unwrap();
+        assert_eq!(record["outcome"], "done", "{line}");
+    }
+}
+
+/// Report mode: drift is found, logged and shown in metrics, and nothing is written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn report_mode_only_reports() {
+    let token = "watch-report-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let client = bearer_client(&running.base_url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(&dir, "org.yaml", &org(&[("ana", "Agent")]));
+    let (code, out, err) = {
+        let output = crate::support::run_bounded_with(
+            tmp.path(),
+            &[
+                "apply",
+                dir.to_str().unwrap(),
+                "--target",
+                &running.base_url,
+                "--yes",
+            ],
+            &[("SCIMCTL_TOKEN", token)],
+            LIMIT,
+        );
+        let (out, err) = crate::support::text(&output);
+        (output.status.code(), out, err)
+    };
+    assert_eq!(code, Some(0), "{out}\n{err}");
+    set_title(&client, "ana", "Changed Elsewhere").await;
+
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        &running.base_url,
+        token,
+        &["--interval", "1s", "--mode", "report"],
+        "scimctl=info",
+    );
+    let line = watch.reconciled("start").await;
+    assert!(
+        line.contains("drift=1") && line.contains("applied=0"),
+        "{line}"
+    );
+    let line = watch.reconciled("resync").await;
+    assert!(
+        line.contains("drift=1") && line.contains("applied=0"),
+        "{line}"
+    );
+    let (_, metrics) = watch.get("/metrics").await;
+    assert!(
+        metrics.contains("scimctl_drift{kind=\"user\"} 1"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains("scimctl_operations_total{"), "{metrics}");
+    assert_eq!(
+        title_of(&client, "ana").await.as_deref(),
+        Some("Changed Elsewhere")
+    );
+    let (code, lines) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("drift found") || l.contains("title")),
+        "the drift is logged: {lines:#?}"
+    );
+}
+
+/// SIGTERM in the middle of an apply: the operations in flight finish, none starts after,
+/// the process exits 0, the audit log is whole, and the next apply finishes the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_mid_apply_finishes_in_flight_and_stops() {
+    let token = "watch-term-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let client = bearer_client(&running.base_url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    let names: Vec<String> = (0..400).map(|i| format!("u{i:03}")).collect();
+    let titles: Vec<(&str, &str)> = names.iter().map(|n| (n.as_str(), "Agent")).collect();
+    write(&dir, "org.yaml", &org(&titles).replace("ana@", "u000@"));
+    // One request at a time, 40 a second: the apply takes ten seconds.
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        &running.base_url,
+        token,
+        &["--requests-per-minute", "2400"],
+        "scimctl=debug",
+    );
+    watch
+        .wait_for("the first finished operation", |l| {
+            l.contains("operation finished")
+        })
+        .await;
+    let (code, lines) = watch.terminate().await;
+    assert_eq!(code, Some(0), "{}", lines.join("\n"));
+    assert!(
+        lines.iter().any(|l| l.contains("no new operation starts")),
+        "{}",
+        lines.join("\n")
+    );
+
+    let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 401, "every operation is recorded once");
+    let users_done = records
+        .iter()
+        .filter(|r| r["kind"] == "user" && r["outcome"] == "done")
+        .count();
+    let users_skipped = records
+        .iter()
+        .filter(|r| r["kind"] == "user" && r["outcome"] == "skipped")
+        .count();
+    assert!((1..400).contains(&users_done), "{users_done} users created");
+    assert_eq!(users_done + users_skipped, 400, "{audit}");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["outcome"] == "skipped")
+            .all(|r| r["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("shutting down") || d.contains("did not succeed"))),
+        "{audit}"
+    );
+    let live = client.snapshot().await.unwrap();
+    assert_eq!(
+        live.users.len(),
+        users_done,
+        "only what was done is on the tenant"
+    );
+
+    let output = crate::support::run_bounded_with(
+        tmp.path(),
+        &[
+            "apply",
+            dir.to_str().unwrap(),
+            "--target",
+            &running.base_url,
+            "--yes",
+        ],
+        &[("SCIMCTL_TOKEN", token)],
+        LIMIT,
+    );
+    let (out, err) = crate::support::text(&output);
+    assert_eq!(output.status.code(), Some(0), "{out}\n{err}");
+    let live = client.snapshot().await.unwrap();
+    assert_eq!(live.users.len(), 400, "no duplicates, none missing");
+}
+
+/// Drift on scim2-server is healed by the next resync.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heals_drift_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let client = bearer_client(&url, &token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    let suffix = std::process::id();
+    let name = format!("watcher{suffix}");
+    write(
+        &dir,
+        "org.yaml",
+        &format!("users:\n  - userName: {name}@w.example\n    title: Agent\n"),
+    );
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        &url,
+        &token,
+        &["--interval", "1s"],
+        "scimctl=info",
+    );
+    let line = watch.reconciled("start").await;
+    assert!(line.contains("applied=1"), "{line}");
+    set_title(&client, &name, "Changed Elsewhere").await;
+    watch
+        .wait_for("the drift healed", |l| {
+            l.contains(" reconciled ")
+                && l.contains("trigger=\"resync\"")
+                && l.contains("applied=1")
+        })
+        .await;
+    assert_eq!(title_of(&client, &name).await.as_deref(), Some("Agent"));
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+}
