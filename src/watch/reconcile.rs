@@ -151,8 +151,11 @@ impl Reconciler {
         .map_err(|e| ReconcileError::Target(format!("loading the desired state: {e}")))?;
         match loaded {
             (Ok(loaded), Some(hash)) => {
-                for line in loaded.warnings.to_string().lines() {
-                    tracing::warn!("{line}");
+                // Warnings once per version of the files, not on every resync.
+                if self.last_good.as_ref().is_none_or(|g| g.hash != hash) {
+                    for line in loaded.warnings.to_string().lines() {
+                        tracing::warn!("{line}");
+                    }
                 }
                 self.metrics.desired_invalid(None);
                 let target = format!("{:?}", loaded.state.config.target);
