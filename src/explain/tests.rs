@@ -1,0 +1,1 @@
+//! Unit tests of `explain` on small desired states.
