@@ -44,6 +44,10 @@ pub(super) struct Memberships {
     group_parents: Vec<Vec<Step<usize>>>,
     /// Per group: whether its membership is written anywhere (and so managed).
     managed: Vec<bool>,
+    /// Every (group, member) edge recorded, so that a member written twice (in the group's
+    /// `members` and in the user's `groups`) is one edge, in constant time per entry even
+    /// for a group of 100,000 users.
+    edges: HashSet<(usize, Node)>,
 }
 
 impl Memberships {
@@ -55,6 +59,7 @@ impl Memberships {
             user_parents: vec![Vec::new(); state.users.len()],
             group_parents: vec![Vec::new(); state.groups.len()],
             managed: vec![false; state.groups.len()],
+            edges: HashSet::new(),
         };
         for (g, group) in state.groups.iter().enumerate() {
             let Some(members) = &group.members else {
@@ -82,7 +87,7 @@ impl Memberships {
 
     /// Records that `group` holds `member`, unless an earlier entry already says so.
     fn add(&mut self, group: usize, member: Node, span: Span) {
-        if self.members[group].iter().any(|s| s.to == member) {
+        if !self.edges.insert((group, member)) {
             return;
         }
         self.members[group].push(Step { to: member, span });

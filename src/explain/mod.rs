@@ -581,6 +581,7 @@ impl<'a> Context<'a> {
                         let previous = std::mem::replace(best, permission);
                         best.also_via = previous.also_via;
                         best.also_via.push(previous.chain[1].name.clone());
+                        best.also_via.retain(|r| *r != role_name);
                     }
                     Some(best) => {
                         if best.chain[1].name != role_name && !best.also_via.contains(&role_name) {
