@@ -3,7 +3,7 @@
 //! | code | meaning |
 //! |------|---------|
 //! | 0 | success, or no changes |
-//! | 1 | runtime failure (network, auth, some operations failed, not implemented) |
+//! | 1 | runtime failure (network, auth, some operations failed, not implemented); `explain` of an unknown name |
 //! | 2 | `plan --detailed-exitcode` found changes |
 //! | 3 | invalid desired state or configuration (nothing contacted, nothing written) |
 //! | 4 | refused by a safety rule (nothing written) |
@@ -75,6 +75,10 @@ pub enum Error {
     /// confirmation.
     #[error("refused: {0}")]
     Refused(String),
+    /// `explain` was asked about a name desired state does not have, or the tenant's objects
+    /// cannot be matched to desired ones.
+    #[error(transparent)]
+    Explain(#[from] crate::explain::ExplainError),
     /// Committed JSON Schemas differ from the ones the code generates.
     #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
     StaleSchemas(Vec<String>),
@@ -110,7 +114,8 @@ impl Error {
             | Error::Sandbox(_)
             | Error::Target(_)
             | Error::Scim(_)
-            | Error::Plan(_) => ExitStatus::Failure,
+            | Error::Plan(_)
+            | Error::Explain(_) => ExitStatus::Failure,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! - [`cli`]: the command line and exit codes (product.md §2);
 //! - [`apply`]: running a plan against the tenant, with audit log, initial passwords and progress;
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
+//! - [`explain`]: why a user, group or role has what it has, with the YAML chain behind it;
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod cli;
 pub mod desired;
 pub mod error;
+pub mod explain;
 pub mod model;
 pub mod plan;
 pub mod sandbox;

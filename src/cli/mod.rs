@@ -15,6 +15,7 @@ use crate::schema;
 
 mod apply;
 mod watch;
+mod explain;
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
@@ -51,6 +52,15 @@ pub enum PlanFormat {
     Text,
     /// Markdown for a pull-request comment.
     Markdown,
+    /// One versioned JSON document.
+    Json,
+}
+
+/// Output format of `explain`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ExplainFormat {
+    /// Sections with indented chains, for a terminal.
+    Text,
     /// One versioned JSON document.
     Json,
 }
@@ -152,16 +162,27 @@ pub enum Command {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
-    /// Show effective roles, permissions and memberships, and why.
+    /// Show effective roles, permissions and memberships, and why; from desired state alone,
+    /// or also against the tenant with --live or --target.
     Explain {
         /// What to explain.
         #[arg(value_enum)]
         kind: ExplainKind,
-        /// Its name.
+        /// Its name (userName, group displayName or role name; case-insensitive).
         name: String,
         /// Desired-state directory.
         #[arg(default_value = "desired-state", value_name = "DIR")]
         dir: PathBuf,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
+        /// Also read the configured target (scimctl.yaml, default the embedded sandbox) and
+        /// show where it differs; implied by --target.
+        #[arg(long)]
+        live: bool,
+        /// Target override; giving one also shows where the tenant differs.
+        #[command(flatten)]
+        target: TargetArgs,
     },
     /// Write the JSON Schemas of the YAML files.
     Schema {
@@ -368,6 +389,25 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
             err,
         ),
         Command::Watch(args) => watch::watch_cmd(args, out),
+        Command::Explain {
+            kind,
+            name,
+            dir,
+            format,
+            live,
+            target,
+        } => explain::explain_cmd(
+            &explain::ExplainArgs {
+                kind: *kind,
+                name,
+                dir,
+                format: *format,
+                live: *live || target.target.is_some(),
+                target: target.overrides(),
+            },
+            out,
+            err,
+        ),
         other => Err(Error::NotImplemented(other.name()).into()),
     };
     match result {

@@ -11,9 +11,9 @@ use super::{Kind, PlanError};
 
 /// Per desired object (in desired order), the index of its live match.
 #[derive(Debug, Default)]
-pub(super) struct Matched {
-    pub(super) users: Vec<Option<usize>>,
-    pub(super) groups: Vec<Option<usize>>,
+pub(crate) struct Matched {
+    pub(crate) users: Vec<Option<usize>>,
+    pub(crate) groups: Vec<Option<usize>>,
 }
 
 /// Live objects by lower-cased name and by externalId.
@@ -163,8 +163,8 @@ fn match_kind<R: Resource>(
     out
 }
 
-/// Matches every desired user and group.
-pub(super) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Matched, PlanError> {
+/// Matches every desired user and group (also used by `explain` to find one object live).
+pub(crate) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Matched, PlanError> {
     let mut problems = Vec::new();
     let users: Vec<Wanted<'_>> = desired
         .users

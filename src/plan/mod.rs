@@ -27,6 +27,7 @@ use crate::model::{SourceMap, Span};
 use crate::scim::Snapshot;
 
 pub use edit::{Attr, Edit, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
+pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;
 
 /// What a change does.
