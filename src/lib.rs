@@ -7,6 +7,7 @@
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
+//! - [`webhook`]: signed outbound event webhooks and the inbound HRIS termination endpoint;
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
 //! - [`model`]: the domain types and pure functions over them.
@@ -21,3 +22,4 @@ pub mod sandbox;
 pub mod schema;
 pub mod scim;
 pub mod target;
+pub mod webhook;

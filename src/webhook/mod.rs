@@ -1,0 +1,10 @@
+//! Webhooks: the signature scheme both directions share ([`signature`]), outbound event
+//! delivery ([`outbound`]), and the inbound HRIS termination endpoint ([`hris`]).
+//!
+//! These are building blocks for `scimctl watch`: this module decides nothing about when
+//! events happen or how a termination is carried out. It never logs a secret, a signature,
+//! a body or a whole webhook URL.
+
+pub mod signature;
+
+pub use signature::{Rejection, Verified, Verifier, sign};
