@@ -5,6 +5,8 @@
 //! events happen or how a termination is carried out. It never logs a secret, a signature,
 //! a body or a whole webhook URL.
 
+pub mod outbound;
 pub mod signature;
 
+pub use outbound::{Backoff, Event, Mode, Outcomes, WebhookConfig, WebhookStats, Webhooks, start};
 pub use signature::{Rejection, Verified, Verifier, sign};
