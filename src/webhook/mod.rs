@@ -5,8 +5,10 @@
 //! events happen or how a termination is carried out. It never logs a secret, a signature,
 //! a body or a whole webhook URL.
 
+pub mod hris;
 pub mod outbound;
 pub mod signature;
 
+pub use hris::{TerminateError, Terminated, TerminationSink, router};
 pub use outbound::{Backoff, Event, Mode, Outcomes, WebhookConfig, WebhookStats, Webhooks, start};
 pub use signature::{Rejection, Verified, Verifier, sign};
