@@ -7,6 +7,7 @@
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
+//! - [`overrides`]: facts from outside the YAML (HRIS terminations) that reconciles respect;
 //! - [`webhook`]: signed outbound event webhooks and the inbound HRIS termination endpoint;
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
@@ -17,6 +18,7 @@ pub mod cli;
 pub mod desired;
 pub mod error;
 pub mod model;
+pub mod overrides;
 pub mod plan;
 pub mod sandbox;
 pub mod schema;
