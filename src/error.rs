@@ -75,6 +75,9 @@ pub enum Error {
     /// confirmation.
     #[error("refused: {0}")]
     Refused(String),
+    /// The local overrides file (HRIS terminations) could not be read or written.
+    #[error(transparent)]
+    Overrides(#[from] crate::overrides::OverridesError),
     /// Committed JSON Schemas differ from the ones the code generates.
     #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
     StaleSchemas(Vec<String>),
@@ -107,6 +110,7 @@ impl Error {
             Error::NotImplemented(_)
             | Error::File { .. }
             | Error::StaleSchemas(_)
+            | Error::Overrides(_)
             | Error::Sandbox(_)
             | Error::Target(_)
             | Error::Scim(_)

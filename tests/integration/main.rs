@@ -11,6 +11,7 @@ mod cli;
 mod example;
 mod faults;
 mod hostile;
+mod overrides;
 mod peer;
 mod plan;
 mod sandbox;
