@@ -295,6 +295,12 @@ mod tests {
             sign(&secret, 1_700_000_000, br#"{"a":1}"#),
             format!("v1={expected}")
         );
+        // The value the README's shell example computes:
+        // printf '%s.%s' 1700000000 '{"a":1}' | openssl dgst -sha256 -hmac Jefe -r
+        assert_eq!(
+            expected,
+            "fa5f6481efc59da48b19c9dc10196c9953e5651f8304b3a318b6b87d70272e0a"
+        );
     }
 
     // A correctly signed request passes once, within the window either way.
