@@ -79,6 +79,9 @@ pub enum Error {
     /// cannot be matched to desired ones.
     #[error(transparent)]
     Explain(#[from] crate::explain::ExplainError),
+    /// The local overrides file (HRIS terminations) could not be read or written.
+    #[error(transparent)]
+    Overrides(#[from] crate::overrides::OverridesError),
     /// Committed JSON Schemas differ from the ones the code generates.
     #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
     StaleSchemas(Vec<String>),
@@ -111,6 +114,7 @@ impl Error {
             Error::NotImplemented(_)
             | Error::File { .. }
             | Error::StaleSchemas(_)
+            | Error::Overrides(_)
             | Error::Sandbox(_)
             | Error::Target(_)
             | Error::Scim(_)

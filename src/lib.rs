@@ -8,6 +8,8 @@
 //! - [`explain`]: why a user, group or role has what it has, with the YAML chain behind it;
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
+//! - [`overrides`]: facts from outside the YAML (HRIS terminations) that reconciles respect;
+//! - [`webhook`]: signed outbound event webhooks and the inbound HRIS termination endpoint;
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
 //! - [`model`]: the domain types and pure functions over them.
@@ -18,9 +20,11 @@ pub mod desired;
 pub mod error;
 pub mod explain;
 pub mod model;
+pub mod overrides;
 pub mod plan;
 pub mod sandbox;
 pub mod schema;
 pub mod scim;
 pub mod target;
 pub mod watch;
+pub mod webhook;

@@ -8,8 +8,8 @@
 //! reason written by scimctl, never a value copied from the tenant's answer.
 //!
 //! This module owns the file format and the stamp; it decides nothing about what to record.
-//! It is the one place allowed to read the wall clock ([`now_rfc3339`]): everything else takes
-//! its time from `tokio::time`.
+//! It is the one place allowed to read the wall clock ([`now_rfc3339`], and [`now_unix`] for
+//! webhook signatures): everything else takes its time from `tokio::time`.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -194,9 +194,23 @@ impl AuditLog {
 /// reads as the epoch rather than failing the apply.
 #[must_use]
 pub fn now_rfc3339() -> String {
+    format_rfc3339(since_epoch())
+}
+
+/// The current time as whole seconds since the Unix epoch: the timestamp webhook signatures
+/// carry and are checked against (a receiver compares it with its own wall clock, so tokio's
+/// clock cannot stand in for it).
+#[must_use]
+pub fn now_unix() -> i64 {
+    i64::try_from(since_epoch().as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The wall clock, as the time since the Unix epoch (the epoch itself for a clock set
+/// before 1970).
+fn since_epoch() -> Duration {
     #[allow(clippy::disallowed_methods)] // the audit stamp is the sanctioned wall-clock read
     let now = SystemTime::now();
-    format_rfc3339(now.duration_since(UNIX_EPOCH).unwrap_or_default())
+    now.duration_since(UNIX_EPOCH).unwrap_or_default()
 }
 
 /// Formats a time given as the duration since the Unix epoch, truncated to milliseconds.

@@ -13,8 +13,8 @@ use crate::apply::audit::{self, AuditLog};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
 use crate::apply::password::{self, PasswordDrop};
 use crate::apply::progress::{Progress, Tally};
-use crate::desired;
 use crate::error::{Error, ExitStatus};
+use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
 use crate::plan::{AttributeSupport, Plan, PlanOptions, render};
 use crate::scim::{ScimRead, Secret};
@@ -109,9 +109,10 @@ pub(super) fn apply_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    let loaded = desired::load_dir(args.dir).map_err(Error::from)?;
-    loaded.warnings.write_text(err)?;
-    let state = loaded.state;
+    let folded = super::load_folded(args.dir, err)?;
+    let state = folded.state;
+    // Over the files as read: folding overrides in leaves this hash alone, so a plan saved
+    // before or after a termination is refused or accepted for the files alone.
     let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
     let saved = args.saved.map(|p| read_saved(p, &hash)).transpose()?;
 
@@ -183,6 +184,10 @@ pub(super) fn apply_cmd(
     let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     render::text(plan, out, color)?;
     out.flush()?;
+    if let Some(refusal) = reactivates_terminated(plan, &folded.overrides) {
+        close(&runtime, connection)?;
+        return Err(Error::Refused(refusal).into());
+    }
     let summary = plan.summary();
     if summary.blocked > 0 {
         close(&runtime, connection)?;
@@ -194,6 +199,7 @@ pub(super) fn apply_cmd(
     }
     if summary.changes() == 0 {
         close(&runtime, connection)?;
+        forget_settled(&folded.path, &folded.settled)?;
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
@@ -225,6 +231,7 @@ pub(super) fn apply_cmd(
         path: args.audit_log.to_path_buf(),
         message: e.to_string(),
     })?;
+    forget_settled(&folded.path, &folded.settled)?;
     let state_dir = args
         .audit_log
         .parent()
@@ -330,6 +337,48 @@ pub(super) fn apply_cmd(
     } else {
         ExitStatus::Failure
     })
+}
+
+/// A refusal when `plan` (a saved one, made before a termination arrived) would activate a
+/// user the HRIS webhook terminated. A fresh plan never does: the overrides are folded in.
+fn reactivates_terminated(plan: &Plan, overrides: &Overrides) -> Option<String> {
+    use crate::plan::{Attr, Edit, Kind};
+    plan.changes.iter().find_map(|change| {
+        let termination = overrides.termination(&change.key)?;
+        let activates = change.kind == Kind::User
+            && change.edits.iter().any(|e| {
+                matches!(e, Edit::Set { attr: Attr::Active, value } if value.as_bool() == Some(true))
+            });
+        activates.then(|| {
+            format!(
+                "the plan activates {}, whom the HRIS webhook terminated at {}; plan again; \
+                 nothing was written",
+                change.key, termination.at
+            )
+        })
+    })
+}
+
+/// Forgets the terminations the YAML has caught up with. The file is read again first, so a
+/// termination recorded since this run started (by `scimctl watch`) is kept.
+fn forget_settled(path: &Path, settled: &[String]) -> Result<(), Error> {
+    if settled.is_empty() {
+        return Ok(());
+    }
+    let mut current = Overrides::load(path)?;
+    let mut forgotten = 0;
+    for user_name in settled {
+        forgotten += usize::from(current.forget(user_name));
+    }
+    if forgotten > 0 {
+        current.save(path)?;
+        tracing::info!(
+            forgotten,
+            path = %path.display(),
+            "overrides: forgot terminations the desired state now settles"
+        );
+    }
+    Ok(())
 }
 
 /// How much the server and the client's own limit slowed the run, when they did: 429 answers,

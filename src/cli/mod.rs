@@ -459,9 +459,8 @@ fn plan_cmd(
     use crate::scim::ScimRead;
     use std::io::IsTerminal;
 
-    let loaded = desired::load_dir(args.dir).map_err(Error::from)?;
-    loaded.warnings.write_text(err)?;
-    let state = loaded.state;
+    let state = load_folded(args.dir, err)?.state;
+    // Over the files as read: folding overrides in leaves this hash alone.
     let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -525,6 +524,38 @@ fn plan_cmd(
         ExitStatus::Changes
     } else {
         ExitStatus::Success
+    })
+}
+
+/// Desired state with the local overrides folded in (see [`crate::overrides`]).
+pub(crate) struct Folded {
+    /// The state as loaded, with terminated users made inactive.
+    pub(crate) state: desired::DesiredState,
+    /// The overrides file that was read.
+    pub(crate) path: PathBuf,
+    /// The overrides still open against this state.
+    pub(crate) overrides: crate::overrides::Overrides,
+    /// Users whose termination the YAML has caught up with (inactive, or not listed).
+    pub(crate) settled: Vec<String>,
+}
+
+/// Loads `dir`, folds in the overrides file (`$SCIMCTL_OVERRIDES`, else
+/// `.scimctl/overrides.json`), and prints the loader's warnings and the overrides' together,
+/// as `path:line:col: warning: message`.
+pub(crate) fn load_folded(dir: &std::path::Path, err: &mut dyn Write) -> Result<Folded, Failure> {
+    let loaded = desired::load_dir(dir).map_err(Error::from)?;
+    let path = crate::overrides::default_path();
+    let mut overrides = crate::overrides::Overrides::load(&path).map_err(Error::from)?;
+    let mut state = loaded.state;
+    let settled = overrides.prune_settled(&state);
+    let mut warnings = loaded.warnings.diagnostics().to_vec();
+    warnings.extend(overrides.fold(&mut state));
+    desired::Report::new(state.sources.clone(), warnings).write_text(err)?;
+    Ok(Folded {
+        state,
+        path,
+        overrides,
+        settled,
     })
 }
 

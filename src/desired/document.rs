@@ -42,6 +42,7 @@ const CONFIG_KEYS: &[&str] = &[
     "safety",
     "protected",
     "policy",
+    "watch",
 ];
 
 /// Decodes UTF-8, pointing at the first invalid byte otherwise.
@@ -328,6 +329,7 @@ pub(crate) fn parse_config_file(file: FileId, bytes: &[u8], limits: Limits) -> P
             "safety" => section(value, &mut config.safety, diagnostics),
             "protected" => section(value, &mut config.protected, diagnostics),
             "policy" => section(value, &mut config.policy, diagnostics),
+            "watch" => section(value, &mut config.watch, diagnostics),
             other => diagnostics.push(unknown_key(other, CONFIG_KEYS, key.span, "config")),
         }
     }

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use crate::model::permission::{Permission, RoleIndex, effective_permissions};
 use crate::model::{
     Config, EmailType, Group, License, OwnershipMode, PasswordSource, PhoneNumber, Proficiency,
-    Role, SourceMap, Span, Spanned, Target, Text, User,
+    Role, SecretSource, SourceMap, Span, Spanned, Target, Text, User,
 };
 
 use super::diagnostic::Diagnostic;
@@ -65,6 +65,7 @@ pub(crate) fn check(
         out: Vec::new(),
     };
     v.config();
+    v.watch();
     let names = v.names();
     v.users(&names);
     v.groups(&names);
@@ -400,6 +401,53 @@ impl Validator<'_> {
                 }
             }
             Some(Target::Sandbox { .. }) | None => {}
+        }
+    }
+
+    /// `watch:` webhook settings. Secrets are checked for shape only: plan and apply run in
+    /// places (CI) that do not hold watch's secrets; `watch` itself refuses to start without
+    /// them.
+    fn watch(&mut self) {
+        let watch = &self.state.config.watch;
+        if let Some(hooks) = &watch.webhooks {
+            if hooks.urls.is_empty() {
+                self.error(
+                    hooks.span,
+                    "webhooks need at least one URL in `urls`; leave `webhooks` out to send none",
+                );
+            }
+            for url in &hooks.urls {
+                if let Err(why) = check_base_url(url) {
+                    self.error(url.span, format!("webhook url {why}"));
+                }
+            }
+            match &hooks.secret {
+                Some(secret) => self.secret_shape(secret, "webhook"),
+                None => self.error(
+                    hooks.span,
+                    "webhooks need a `secret` ({fromEnv: VARIABLE} or {fromFile: PATH}) so that \
+                     receivers can verify the events",
+                ),
+            }
+        }
+        if let Some(hris) = &watch.hris {
+            self.secret_shape(&hris.secret, "hris");
+        }
+    }
+
+    fn secret_shape(&mut self, secret: &Spanned<SecretSource>, what: &str) {
+        match &secret.value {
+            SecretSource::FromEnv(var) if !valid_env_name(var) => self.error(
+                secret.span,
+                format!("{what} secret: `{var}` is not a valid environment variable name"),
+            ),
+            SecretSource::FromFile(path) if path.trim().is_empty() => {
+                self.error(
+                    secret.span,
+                    format!("{what} secret: the file name is empty"),
+                );
+            }
+            _ => {}
         }
     }
 
@@ -1244,6 +1292,61 @@ mod tests {
         assert!(check_date("2023-13-01").is_err());
         assert!(check_date("23-01-01").is_err());
         assert!(check_date("2023-1-01").is_err());
+    }
+
+    // `watch:` settings: webhook URLs like target URLs, a secret required for webhooks, secret
+    // shapes checked, each error at its path:line:col; a good section loads.
+    #[test]
+    fn watch_settings() {
+        let lines = |config: &str| -> Vec<String> {
+            match crate::desired::load_texts(&[("scimctl.yaml", config)]) {
+                Ok(_) => Vec::new(),
+                Err(crate::desired::LoadError::Invalid(report)) => report
+                    .diagnostics()
+                    .iter()
+                    .map(|d| report.line(d))
+                    .collect(),
+                Err(e) => panic!("{e}"),
+            }
+        };
+        let good = "watch:\n  webhooks:\n    urls: [https://hooks.example.com/scimctl, http://127.0.0.1:9000/x]\n    secret: {fromEnv: SCIMCTL_WEBHOOK_SECRET}\n  hris:\n    secret: {fromFile: hris.key}\n";
+        assert_eq!(lines(good), Vec::<String>::new());
+        let loaded = crate::desired::load_texts(&[("scimctl.yaml", good)]).unwrap();
+        let hooks = loaded.state.config.watch.webhooks.unwrap();
+        assert_eq!(hooks.urls.len(), 2);
+        assert_eq!(
+            hooks.secret.as_ref().map(|s| &s.value),
+            Some(&SecretSource::FromEnv("SCIMCTL_WEBHOOK_SECRET".into()))
+        );
+
+        let bad = "watch:\n  webhooks:\n    urls: [http://hooks.example.com/x, 'ftp://h/x']\n  hris:\n    secret: {fromEnv: 1BAD}\n";
+        assert_eq!(
+            lines(bad),
+            [
+                "scimctl.yaml:3:5: webhooks need a `secret` ({fromEnv: VARIABLE} or {fromFile: PATH}) so that receivers can verify the events",
+                "scimctl.yaml:3:12: webhook url `http://hooks.example.com/x` must use https:// (plain http is only allowed for loopback addresses)",
+                "scimctl.yaml:3:40: webhook url `ftp://h/x` has unsupported scheme `ftp`",
+                "scimctl.yaml:5:13: hris secret: `1BAD` is not a valid environment variable name",
+            ]
+        );
+        let empty = "watch:\n  webhooks: {urls: [], secret: {fromEnv: X}}\n";
+        assert_eq!(
+            lines(empty),
+            [
+                "scimctl.yaml:2:13: webhooks need at least one URL in `urls`; leave `webhooks` out to send none"
+            ]
+        );
+        assert_eq!(
+            lines("watch:\n  hris: {}\n"),
+            ["scimctl.yaml:2:9: missing required key `secret`"]
+        );
+        let literal = "watch:\n  hris: {secret: hunter2-literal}\n";
+        let out = lines(literal);
+        assert!(
+            out[0].contains("a literal secret is not allowed"),
+            "{out:?}"
+        );
+        assert!(!out[0].contains("hunter2"), "{out:?}");
     }
 
     // URLs: https everywhere, http only on loopback.

@@ -1,5 +1,5 @@
-//! `scimctl.yaml`: the target, ownership, prune policy, safety thresholds, protected principals
-//! and policy options (product.md §3–§5). Pure data with documented defaults.
+//! `scimctl.yaml`: the target, ownership, prune policy, safety thresholds, protected principals,
+//! policy options and `watch` settings (product.md §3–§5). Pure data with documented defaults.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -32,6 +32,9 @@ pub struct Config {
     /// Organisation policy checked by `validate`.
     #[serde(default)]
     pub policy: Policy,
+    /// `scimctl watch`: outbound webhooks and the inbound HRIS termination webhook.
+    #[serde(default)]
+    pub watch: Watch,
 }
 
 /// The tenant scimctl reconciles, selected by `kind`.
@@ -317,4 +320,36 @@ impl Default for Policy {
             admin_roles: Vec::new(),
         }
     }
+}
+
+/// Settings of `scimctl watch`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Watch {
+    /// Signed JSON events about applied changes, drift, blocked deletes and quarantine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub webhooks: Option<Spanned<WebhookSettings>>,
+    /// The inbound HRIS termination webhook (`POST /webhooks/hris/termination`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hris: Option<Spanned<HrisSettings>>,
+}
+
+/// Outbound webhooks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Receivers; every event goes to each. `https://` unless loopback.
+    pub urls: Vec<Spanned<String>>,
+    /// Key of the `X-Scimctl-Signature` HMAC: `{fromEnv: VAR}` or `{fromFile: PATH}`.
+    /// Required, so that receivers can tell scimctl's events from anyone else's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<Spanned<SecretSource>>,
+}
+
+/// The inbound HRIS termination webhook.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HrisSettings {
+    /// Key the HRIS signs requests with: `{fromEnv: VAR}` or `{fromFile: PATH}`.
+    pub secret: Spanned<SecretSource>,
 }

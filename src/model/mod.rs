@@ -12,8 +12,9 @@ mod text;
 mod user;
 
 pub use config::{
-    CollectionMode, Collections, Config, GroupPrune, OAuthClient, Ownership, OwnershipMode, Policy,
-    Protected, Prune, Safety, Selector, Target, UserPrune,
+    CollectionMode, Collections, Config, GroupPrune, HrisSettings, OAuthClient, Ownership,
+    OwnershipMode, Policy, Protected, Prune, Safety, Selector, Target, UserPrune, Watch,
+    WebhookSettings,
 };
 pub use group::Group;
 pub use license::License;

@@ -12,6 +12,7 @@ mod example;
 mod explain;
 mod faults;
 mod hostile;
+mod overrides;
 mod peer;
 mod plan;
 mod sandbox;

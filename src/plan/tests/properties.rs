@@ -586,6 +586,7 @@ impl World {
                 },
                 ..Policy::default()
             },
+            watch: crate::model::Watch::default(),
         }
     }
 
