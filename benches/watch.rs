@@ -30,7 +30,10 @@ use std::sync::mpsc;
 use std::time::Duration;
 use tokio::time::Instant;
 
-#[allow(dead_code, reason = "shared by the benchmarks; this one seeds no state file")]
+#[allow(
+    dead_code,
+    reason = "shared by the benchmarks; this one seeds no state file"
+)]
 mod common;
 
 const USERS: usize = 10_000;
@@ -184,7 +187,11 @@ async fn edit_latency(tmp: &Path, url: &str) -> String {
         percentile(&times, 0.5) * 1000.0,
         p95 * 1000.0,
         times[times.len() - 1] * 1000.0,
-        if p95 <= 1.0 { "within bound" } else { "OVER BOUND" },
+        if p95 <= 1.0 {
+            "within bound"
+        } else {
+            "OVER BOUND"
+        },
         ops.join(", ")
     )
 }

@@ -14,8 +14,8 @@ use crate::error::{Error, ExitStatus};
 use crate::schema;
 
 mod apply;
-mod watch;
 mod explain;
+mod watch;
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.

@@ -15,7 +15,11 @@ use clap::Args;
 use super::{Failure, ShutdownSignal, TargetArgs};
 use crate::desired::LoadError;
 use crate::error::{Error, ExitStatus};
-use crate::watch::{self, Backoff, Metrics, Mode, NoEvents, Reconciler, Stop, Timing};
+use crate::watch::events::WebhookEvents;
+use crate::watch::{
+    self, Backoff, Events, LoopSink, Metrics, Mode, NoEvents, Reconciler, Stop, Timing,
+};
+use crate::webhook::{Verifier, Webhooks};
 
 /// `scimctl watch` arguments.
 #[derive(Debug, Args)]
@@ -81,6 +85,7 @@ pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+#[allow(clippy::too_many_lines)] // one command, read top to bottom
 pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitStatus, Failure> {
     if !args.dir.is_dir() {
         return Err(Error::Load(LoadError::Directory {
@@ -102,6 +107,7 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
     }
     let metrics = Arc::new(Metrics::default());
     let stop = Stop::default();
+    let hooks = runtime.block_on(async { Hooks::configure(&args.dir) })?;
     let mut reconciler = Reconciler::new(
         watch::reconcile::Config {
             dir: args.dir.clone(),
@@ -109,6 +115,7 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
             target_url: args.target.target.clone(),
             requests_per_minute: args.target.requests_per_minute,
             audit_log: args.audit_log.clone(),
+            overrides: crate::overrides::default_path(),
         },
         metrics.clone(),
         stop.flag(),
@@ -120,9 +127,13 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
     let (_watcher, files) = watch::files::watch(&args.dir)
         .map_err(|e| io::Error::other(format!("watching {}: {e}", args.dir.display())))?;
 
+    let (sink, jobs) = LoopSink::new();
     let server = {
         let stop = stop.clone();
-        let app = watch::http::router(metrics.clone());
+        let mut app = watch::http::router(metrics.clone());
+        if let Some(verifier) = hooks.hris {
+            app = app.merge(crate::webhook::router(Arc::new(verifier), Arc::new(sink)));
+        }
         runtime.spawn(async move {
             axum::serve(listener, app)
                 .with_graceful_shutdown(async move { stop.wait().await })
@@ -157,20 +168,45 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
             ..Backoff::default()
         },
     };
+    let target = args
+        .target
+        .target
+        .clone()
+        .unwrap_or_else(|| "the configured target".into());
+    let mut events: Box<dyn Events> = match &hooks.webhooks {
+        Some(webhooks) => {
+            metrics.set_webhooks(webhooks.clone());
+            Box::new(WebhookEvents::new(webhooks.clone(), args.mode, target))
+        }
+        None => Box::new(NoEvents),
+    };
     runtime.block_on(watch::run_loop(
         &mut reconciler,
         files,
+        jobs,
         timing,
         &metrics,
-        &mut NoEvents,
+        events.as_mut(),
         &stop,
     ));
+    drop(events);
     runtime.block_on(reconciler.close());
+
     stop.request();
     match runtime.block_on(server) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),
         Err(e) => tracing::error!(error = %e, "the HTTP server task failed"),
+    }
+    metrics.clear_webhooks();
+    if let Some(webhooks) = hooks.webhooks.and_then(|w| Arc::try_unwrap(w).ok()) {
+        let stats = runtime.block_on(webhooks.shutdown());
+        tracing::info!(
+            delivered = stats.delivered,
+            failed = stats.failed,
+            dropped = stats.dropped,
+            "webhooks drained"
+        );
     }
     writeln!(out, "watch: stopped")?;
     Ok(ExitStatus::Success)
@@ -187,6 +223,52 @@ fn humane(d: Duration) -> String {
         format!("{}m", secs / 60)
     } else {
         format!("{secs}s")
+    }
+}
+
+/// The webhooks `scimctl.yaml` configures, built once at start. Their secrets must be there:
+/// watch refuses to start without them. A desired state that does not load at start leaves
+/// both off (with a warning) until watch is restarted.
+struct Hooks {
+    webhooks: Option<Arc<Webhooks>>,
+    hris: Option<Verifier>,
+}
+
+impl Hooks {
+    /// Must run inside the runtime (the delivery tasks are spawned on it).
+    fn configure(dir: &std::path::Path) -> Result<Hooks, Error> {
+        let config = match crate::desired::load_dir(dir) {
+            Ok(loaded) => loaded.state.config,
+            Err(e) => {
+                tracing::warn!(
+                    "{e}: webhooks and the HRIS endpoint stay off until watch restarts with a valid scimctl.yaml"
+                );
+                return Ok(Hooks {
+                    webhooks: None,
+                    hris: None,
+                });
+            }
+        };
+        let webhooks = match &config.watch.webhooks {
+            Some(settings) if !settings.value.urls.is_empty() => {
+                let outbound = crate::webhook::outbound_config(&settings.value, dir)
+                    .map_err(|e| Error::Config(format!("watch.webhooks: {e}")))?;
+                let client = reqwest::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .map_err(|e| Error::Config(format!("watch.webhooks: {e}")))?;
+                Some(Arc::new(crate::webhook::start(outbound, &client)))
+            }
+            _ => None,
+        };
+        let hris = config
+            .watch
+            .hris
+            .as_ref()
+            .map(|settings| crate::webhook::hris_verifier(&settings.value, dir))
+            .transpose()
+            .map_err(|e| Error::Config(format!("watch.hris: {e}")))?;
+        Ok(Hooks { webhooks, hris })
     }
 }
 

@@ -7,10 +7,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use crate::scim::{ClientStats, ScimClient};
+use crate::webhook::Webhooks;
 
 /// Upper bounds of the reconcile-duration histogram, in seconds.
 const BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0];
@@ -20,6 +21,7 @@ const BUCKETS: [f64; 11] = [0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.
 pub struct Metrics {
     inner: Mutex<Inner>,
     client: Mutex<Option<ScimClient>>,
+    webhooks: Mutex<Option<Arc<Webhooks>>>,
 }
 
 #[derive(Debug, Default)]
@@ -44,8 +46,6 @@ struct Inner {
     last_error: Option<String>,
     /// Whether any reconcile has finished yet.
     reconciled: bool,
-    /// Extra lines from other parts (webhooks), rendered as they come.
-    extra: Vec<String>,
 }
 
 /// Why `/readyz` says no.
@@ -120,9 +120,17 @@ impl Metrics {
         self.lock().invalid = report;
     }
 
-    /// Lines to render after the built-in ones (already in exposition format).
-    pub fn set_extra(&self, lines: Vec<String>) {
-        self.lock().extra = lines;
+    /// Lets go of the webhooks (before they are drained at shutdown).
+    pub fn clear_webhooks(&self) {
+        self.webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+    }
+
+    /// The outbound webhooks whose counters `/metrics` shows.
+    pub fn set_webhooks(&self, webhooks: Arc<Webhooks>) {
+        *self.webhooks.lock().unwrap_or_else(PoisonError::into_inner) = Some(webhooks);
     }
 
     /// `Ok` when the last reconcile succeeded, the desired state on disk is valid and the
@@ -227,9 +235,29 @@ impl Metrics {
             u8::from(m.invalid.is_none()),
         );
         render_client(&mut out, stats.as_ref());
-        for line in &m.extra {
-            out.push_str(line);
-            out.push('\n');
+        drop(m);
+        let hooks = self
+            .webhooks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .as_ref()
+            .map(|w| w.stats());
+        if let Some(h) = hooks {
+            let _ = writeln!(
+                out,
+                "# HELP scimctl_webhook_events_total Outbound webhook events by result.\n\
+                 # TYPE scimctl_webhook_events_total counter\n\
+                 scimctl_webhook_events_total{{result=\"delivered\"}} {}\n\
+                 scimctl_webhook_events_total{{result=\"failed\"}} {}\n\
+                 scimctl_webhook_events_total{{result=\"dropped\"}} {}\n\
+                 # HELP scimctl_webhook_retries_total Outbound webhook deliveries retried.\n\
+                 # TYPE scimctl_webhook_retries_total counter\n\
+                 scimctl_webhook_retries_total {}\n\
+                 # HELP scimctl_webhook_queued Outbound webhook events waiting.\n\
+                 # TYPE scimctl_webhook_queued gauge\n\
+                 scimctl_webhook_queued {}",
+                h.delivered, h.failed, h.dropped, h.retried, h.queued
+            );
         }
         out
     }

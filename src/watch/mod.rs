@@ -8,22 +8,26 @@
 //! loop. The HTTP side ([`http`]) reads the shared [`Metrics`].
 
 pub mod controller;
+pub mod events;
 pub mod files;
 pub mod http;
 pub mod metrics;
 pub mod reconcile;
 
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 pub use controller::{Backoff, Controller, Transition};
 pub use metrics::Metrics;
 pub use reconcile::{Mode, ReconcileError, Reconciled, Reconciler};
+
+use crate::webhook::{TerminateError, Terminated, TerminationSink};
 
 /// What started a reconcile.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -66,11 +70,69 @@ pub struct Timing {
 pub trait Reconcile {
     /// One reconcile.
     fn reconcile(&mut self) -> impl Future<Output = Result<Reconciled, ReconcileError>>;
+    /// An HRIS termination, carried out between reconciles.
+    fn terminate(
+        &mut self,
+        user_name: &str,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<Terminated, TerminateError>>;
 }
 
 impl Reconcile for Reconciler {
     fn reconcile(&mut self) -> impl Future<Output = Result<Reconciled, ReconcileError>> {
         Reconciler::reconcile(self)
+    }
+
+    fn terminate(
+        &mut self,
+        user_name: &str,
+        reason: Option<&str>,
+    ) -> impl Future<Output = Result<Terminated, TerminateError>> {
+        Reconciler::terminate(self, user_name, reason)
+    }
+}
+
+/// A verified HRIS termination on its way from the HTTP handler to the loop.
+#[derive(Debug)]
+pub struct TerminationJob {
+    user_name: String,
+    reason: Option<String>,
+    reply: oneshot::Sender<Result<Terminated, TerminateError>>,
+}
+
+/// The [`TerminationSink`] of the HRIS endpoint: hands each termination to the loop, which
+/// carries it out between reconciles, and waits for the answer.
+#[derive(Clone, Debug)]
+pub struct LoopSink {
+    jobs: mpsc::Sender<TerminationJob>,
+}
+
+impl LoopSink {
+    /// A sink and the receiver [`run_loop`] takes jobs from.
+    #[must_use]
+    pub fn new() -> (LoopSink, mpsc::Receiver<TerminationJob>) {
+        let (jobs, rx) = mpsc::channel(64);
+        (LoopSink { jobs }, rx)
+    }
+}
+
+impl TerminationSink for LoopSink {
+    fn terminate<'a>(
+        &'a self,
+        user_name: &'a str,
+        reason: Option<&'a str>,
+    ) -> Pin<Box<dyn Future<Output = Result<Terminated, TerminateError>> + Send + 'a>> {
+        Box::pin(async move {
+            let gone = || TerminateError::Unavailable("watch is shutting down".into());
+            let (reply, answer) = oneshot::channel();
+            let job = TerminationJob {
+                user_name: user_name.to_owned(),
+                reason: reason.map(str::to_owned),
+                reply,
+            };
+            self.jobs.send(job).await.map_err(|_| gone())?;
+            answer.await.map_err(|_| gone())?
+        })
     }
 }
 
@@ -134,11 +196,14 @@ pub struct NoEvents;
 impl Events for NoEvents {}
 
 /// Runs reconciles until `stop`: one at the start, then on settled file events, on the drift
-/// timer and on retries. Returns when a stop is requested (after the reconcile in progress
+/// timer and on retries; HRIS terminations from `terminations` are carried out between
+/// reconciles. Returns when a stop is requested (after the reconcile in progress
 /// has stopped starting operations and finished the ones in flight).
+#[allow(clippy::too_many_arguments)] // the loop's inputs, each used once
 pub async fn run_loop<R: Reconcile>(
     reconciler: &mut R,
     mut files: mpsc::UnboundedReceiver<()>,
+    mut terminations: mpsc::Receiver<TerminationJob>,
     timing: Timing,
     metrics: &Metrics,
     events: &mut dyn Events,
@@ -162,53 +227,7 @@ pub async fn run_loop<R: Reconcile>(
         };
         metrics.reconciled(trigger.name(), outcome, took, unix_now());
         events.reconciled(trigger, &result);
-        let retry_in = match &result {
-            Ok(done) => {
-                tracing::info!(
-                    trigger = trigger.name(),
-                    drift = done.drift,
-                    applied = done.applied,
-                    blocked = done.blocked,
-                    elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
-                    "reconciled"
-                );
-                if controller.succeeded() == Transition::Left {
-                    tracing::warn!("quarantine left: the reconcile succeeded");
-                    events.quarantine(Transition::Left, 0, None);
-                }
-                None
-            }
-            Err(ReconcileError::NoValidState) => {
-                // Retrying cannot fix files; the next file event will.
-                tracing::warn!("waiting for a valid desired state");
-                None
-            }
-            Err(e) => {
-                metrics.failed(e.to_string());
-                let (wait, transition) = controller.failed();
-                tracing::error!(
-                    trigger = trigger.name(),
-                    failures = controller.failures(),
-                    retry_in_s = wait.as_secs_f64(),
-                    "reconcile failed: {e}"
-                );
-                if transition == Transition::Entered {
-                    tracing::error!(
-                        failures = controller.failures(),
-                        retry_in_s = wait.as_secs_f64(),
-                        "QUARANTINED after {} failed reconciles in a row: the drift timer is \
-                         suspended; a file change or the next retry tries again",
-                        controller.failures()
-                    );
-                    events.quarantine(
-                        Transition::Entered,
-                        controller.failures(),
-                        Some(&e.to_string()),
-                    );
-                }
-                Some(wait)
-            }
-        };
+        let retry_in = settle(&result, trigger, took, &mut controller, metrics, events);
         metrics.health(controller.quarantined(), controller.failures());
 
         let now = Instant::now();
@@ -233,10 +252,81 @@ pub async fn run_loop<R: Reconcile>(
                     }
                     break Trigger::Files;
                 }
+                Some(job) = terminations.recv() => {
+                    let result = reconciler.terminate(&job.user_name, job.reason.as_deref()).await;
+                    match &result {
+                        Ok(done) => tracing::warn!(user = %job.user_name, ?done, "HRIS termination carried out"),
+                        Err(e) => tracing::error!(user = %job.user_name, "HRIS termination: {e}"),
+                    }
+                    let _ = job.reply.send(result);
+                    if stop.requested() {
+                        return;
+                    }
+                }
                 () = sleep_until_some(resync_at) => break Trigger::Resync,
                 () = sleep_until_some(retry_at) => break Trigger::Retry,
             }
         };
+    }
+}
+
+/// Logs a reconcile's result, tells `events`, and returns how long to wait before a retry
+/// (`None`: no retry needed).
+fn settle(
+    result: &Result<Reconciled, ReconcileError>,
+    trigger: Trigger,
+    took: Duration,
+    controller: &mut Controller,
+    metrics: &Metrics,
+    events: &mut dyn Events,
+) -> Option<Duration> {
+    match result {
+        Ok(done) => {
+            tracing::info!(
+                trigger = trigger.name(),
+                drift = done.drift,
+                applied = done.applied,
+                blocked = done.blocked,
+                elapsed_ms = u64::try_from(took.as_millis()).unwrap_or(u64::MAX),
+                "reconciled"
+            );
+            let failures = controller.failures();
+            if controller.succeeded() == Transition::Left {
+                tracing::warn!(failures, "quarantine left: the reconcile succeeded");
+                events.quarantine(Transition::Left, failures, None);
+            }
+            None
+        }
+        Err(ReconcileError::NoValidState) => {
+            // Retrying cannot fix files; the next file event will.
+            tracing::warn!("waiting for a valid desired state");
+            None
+        }
+        Err(e) => {
+            metrics.failed(e.to_string());
+            let (wait, transition) = controller.failed();
+            tracing::error!(
+                trigger = trigger.name(),
+                failures = controller.failures(),
+                retry_in_s = wait.as_secs_f64(),
+                "reconcile failed: {e}"
+            );
+            if transition == Transition::Entered {
+                tracing::error!(
+                    failures = controller.failures(),
+                    retry_in_s = wait.as_secs_f64(),
+                    "QUARANTINED after {} failed reconciles in a row: the drift timer is \
+                     suspended; a file change or the next retry tries again",
+                    controller.failures()
+                );
+                events.quarantine(
+                    Transition::Entered,
+                    controller.failures(),
+                    Some(&e.to_string()),
+                );
+            }
+            Some(wait)
+        }
     }
 }
 

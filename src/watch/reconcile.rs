@@ -7,6 +7,7 @@
 //! audit log and password drop as `scimctl apply`; a requested stop reaches the engine before
 //! each new operation.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -15,10 +16,12 @@ use crate::apply::audit::{self, AuditLog, RunContext};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
 use crate::apply::password::{self, PasswordDrop};
 use crate::desired::{self, DesiredState, LoadError};
+use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
 use crate::plan::{AttributeSupport, Kind, PlanOptions};
 use crate::scim::{ScimRead, Secret};
-use crate::target::{Connection, Overrides};
+use crate::target::Connection;
+use crate::webhook::{Outcomes, TerminateError, Terminated};
 
 use super::metrics::Metrics;
 
@@ -62,6 +65,14 @@ pub struct Reconciled {
     pub blocked: usize,
     /// Operations applied (0 in report mode).
     pub applied: usize,
+    /// The target, as plans name it.
+    pub target: String,
+    /// The plan's changes by action, then kind (blocked ones under `blocked`).
+    pub changes: BTreeMap<String, BTreeMap<String, u64>>,
+    /// The first safety rule's reason, when changes were held back.
+    pub blocked_reason: Option<String>,
+    /// The checksum of the plan applied and how its operations ended, in heal mode.
+    pub outcomes: Option<(String, Outcomes)>,
 }
 
 /// Settings of the reconciler.
@@ -77,6 +88,8 @@ pub struct Config {
     pub requests_per_minute: Option<u32>,
     /// The audit log.
     pub audit_log: PathBuf,
+    /// The overrides file (HRIS terminations).
+    pub overrides: PathBuf,
 }
 
 /// A valid desired state and the hash of its files.
@@ -96,6 +109,8 @@ pub struct Reconciler {
     actor: String,
     connection: Option<(Connection, String)>,
     last_good: Option<Good>,
+    /// The override warnings last logged, to log them again only when they change.
+    override_warnings: Vec<String>,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -124,6 +139,7 @@ impl Reconciler {
             actor: audit::actor(),
             connection: None,
             last_good: None,
+            override_warnings: Vec::new(),
         })
     }
 
@@ -158,9 +174,11 @@ impl Reconciler {
                     }
                 }
                 self.metrics.desired_invalid(None);
-                let target = format!("{:?}", loaded.state.config.target);
+                let mut state = loaded.state;
+                self.fold_overrides(&mut state)?;
+                let target = format!("{:?}", state.config.target);
                 self.last_good = Some(Good {
-                    state: loaded.state,
+                    state,
                     hash,
                     target,
                 });
@@ -225,35 +243,21 @@ impl Reconciler {
             drift: summary.changes() + summary.blocked,
             blocked: summary.blocked,
             applied: 0,
+            target: connection.description.clone(),
+            changes: changes_by_action(&plan),
+            blocked_reason: plan.changes.iter().find_map(|c| c.blocked.clone()),
+            outcomes: None,
         };
         if reconciled.drift == 0 {
             tracing::debug!("no drift");
             return Ok(reconciled);
         }
-        let mut text = Vec::new();
-        let _ = crate::plan::render::text(&plan, &mut text, false);
-        let text = String::from_utf8_lossy(&text);
-        tracing::info!(
-            mode = ?self.config.mode,
-            create = summary.create,
-            patch = summary.patch,
-            deactivate = summary.deactivate,
-            delete = summary.delete,
-            blocked = summary.blocked,
-            "drift found\n{}",
-            text.trim_end()
-        );
-        if summary.blocked > 0 {
-            tracing::warn!(
-                blocked = summary.blocked,
-                "changes held back by a safety rule are not applied; lift the brake with `scimctl apply --allow-deletes N`"
-            );
-        }
+        log_drift(&plan, self.config.mode);
         if self.config.mode == Mode::Report || summary.changes() == 0 {
             return Ok(reconciled);
         }
 
-        let (failed, skipped) = heal(
+        let (checksum, outcomes) = heal(
             Heal {
                 config: &self.config,
                 metrics: &self.metrics,
@@ -273,7 +277,10 @@ impl Reconciler {
             capabilities.etag,
         )
         .await?;
-        reconciled.applied = summary.changes() - failed - skipped;
+        let failed = usize::try_from(outcomes.failed).unwrap_or(usize::MAX);
+        let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
+        reconciled.applied = summary.changes().saturating_sub(failed + skipped);
+        reconciled.outcomes = Some((checksum, outcomes));
         if self.stop.load(Ordering::Relaxed) && skipped > 0 {
             return Err(ReconcileError::Stopped);
         }
@@ -281,6 +288,138 @@ impl Reconciler {
             return Err(ReconcileError::Operations { failed, skipped });
         }
         Ok(reconciled)
+    }
+
+    /// Folds the overrides file into a freshly loaded `state`: terminations the YAML has
+    /// caught up with are forgotten (heal mode only: report mode writes nothing), the rest
+    /// make their users inactive, with a warning logged whenever the set changes.
+    fn fold_overrides(&mut self, state: &mut DesiredState) -> Result<(), ReconcileError> {
+        let path = &self.config.overrides;
+        let local = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
+        let mut overrides = Overrides::load(path).map_err(|e| local(&e))?;
+        if self.config.mode == Mode::Heal {
+            let settled = overrides.prune_settled(state);
+            if !settled.is_empty() {
+                overrides.save(path).map_err(|e| local(&e))?;
+                tracing::info!(
+                    users = settled.join(", "),
+                    "the desired state caught up with these HRIS terminations; forgotten"
+                );
+            }
+        }
+        let folded = overrides.fold(state);
+        let report = desired::Report::new(state.sources.clone(), folded);
+        let warnings: Vec<String> = report
+            .diagnostics()
+            .iter()
+            .map(|d| report.line(d))
+            .collect();
+        if warnings != self.override_warnings {
+            for w in &warnings {
+                tracing::warn!("{w}");
+            }
+            self.override_warnings = warnings;
+        }
+        Ok(())
+    }
+
+    /// An HRIS termination: records the override, then deactivates the user at once through
+    /// the applier (in report mode too: the HRIS asked for it). The user must be in the
+    /// desired state; only that user's change is applied.
+    pub async fn terminate(
+        &mut self,
+        user_name: &str,
+        reason: Option<&str>,
+    ) -> Result<Terminated, TerminateError> {
+        let Some(good) = self.last_good.as_mut() else {
+            return Err(TerminateError::Unavailable(
+                "no valid desired state is loaded yet".into(),
+            ));
+        };
+        let Some(user) = good
+            .state
+            .users
+            .iter()
+            .find(|u| u.value.user_name.value.eq_ignore_ascii_case(user_name))
+        else {
+            return Err(TerminateError::UnknownUser(user_name.to_owned()));
+        };
+        let key = user.value.user_name.value.to_string();
+        let path = &self.config.overrides;
+        let failed = |e: &dyn std::fmt::Display| TerminateError::Failed(e.to_string());
+        let mut overrides = Overrides::load(path).map_err(|e| failed(&e))?;
+        if overrides.record_termination(&key, &audit::now_rfc3339(), reason) {
+            overrides.save(path).map_err(|e| failed(&e))?;
+        }
+        overrides.fold(&mut good.state);
+        tracing::warn!(user = %key, reason = reason.unwrap_or("-"), "HRIS termination recorded");
+
+        self.connect()
+            .await
+            .map_err(|e| TerminateError::Unavailable(e.to_string()))?;
+        let (Some(good), Some((connection, _))) = (self.last_good.as_ref(), &self.connection)
+        else {
+            return Err(TerminateError::Unavailable("not connected".into()));
+        };
+        let client = &connection.client;
+        let live: Option<crate::scim::wire::User> =
+            client.find_by_key(&key).await.map_err(|e| failed(&e))?;
+        let Some(live) = live else {
+            // Not on the tenant: the override keeps a later create inactive.
+            return Ok(Terminated::Accepted);
+        };
+        let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
+        let snapshot = crate::scim::Snapshot {
+            users: vec![live],
+            groups: Vec::new(),
+        };
+        let capabilities = client.capabilities().await.map_err(|e| failed(&e))?;
+        let schemas = client.schemas().await.map_err(|e| failed(&e))?;
+        let options = PlanOptions {
+            support: AttributeSupport::from_schemas(schemas.as_deref()),
+            // The HRIS asked for exactly this deactivation.
+            allow_deletes: Some(1),
+            actor: None,
+        };
+        let mut plan =
+            crate::plan::plan(&good.state, &snapshot, &options).map_err(|e| failed(&e))?;
+        plan.changes
+            .retain(|c| c.kind == Kind::User && c.key.eq_ignore_ascii_case(&key));
+        if plan.changes.is_empty() {
+            return Ok(Terminated::AlreadyInactive);
+        }
+        if plan.summary().blocked > 0 {
+            return Err(TerminateError::Failed(
+                "the deactivation is held back by a safety rule".into(),
+            ));
+        }
+        let (_, outcomes) = heal(
+            Heal {
+                config: &self.config,
+                metrics: &self.metrics,
+                stop: &self.stop,
+                audit: &mut self.audit,
+                actor: &self.actor,
+                target: &connection.description,
+                good,
+            },
+            client,
+            &Input {
+                plan: &plan,
+                desired: &good.state,
+                options: &options,
+                snapshot: Some(&snapshot),
+            },
+            capabilities.etag,
+        )
+        .await
+        .map_err(|e| failed(&e))?;
+        if outcomes.failed + outcomes.skipped > 0 {
+            return Err(TerminateError::Failed(format!(
+                "the deactivation of {key} did not succeed; see the audit log"
+            )));
+        }
+        Ok(Terminated::Deactivated)
     }
 
     /// Connects on first use, and again when `scimctl.yaml`'s target changed.
@@ -299,7 +438,7 @@ impl Reconciler {
                 let _ = old.close().await;
             }
         }
-        let overrides = Overrides {
+        let overrides = crate::target::Overrides {
             url: self.config.target_url.as_deref(),
             requests_per_minute: self.config.requests_per_minute,
         };
@@ -321,6 +460,48 @@ impl Reconciler {
     }
 }
 
+/// The plan's changes by action, then kind; blocked ones under `blocked`.
+fn changes_by_action(plan: &crate::plan::Plan) -> BTreeMap<String, BTreeMap<String, u64>> {
+    let mut changes: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for c in &plan.changes {
+        let action = if c.blocked.is_some() {
+            "blocked"
+        } else {
+            c.action.name()
+        };
+        *changes
+            .entry(action.to_owned())
+            .or_default()
+            .entry(c.kind.to_string())
+            .or_default() += 1;
+    }
+    changes
+}
+
+/// Logs the drift a plan found, as the plan's text.
+fn log_drift(plan: &crate::plan::Plan, mode: Mode) {
+    let summary = plan.summary();
+    let mut text = Vec::new();
+    let _ = crate::plan::render::text(plan, &mut text, false);
+    let text = String::from_utf8_lossy(&text);
+    tracing::info!(
+        ?mode,
+        create = summary.create,
+        patch = summary.patch,
+        deactivate = summary.deactivate,
+        delete = summary.delete,
+        blocked = summary.blocked,
+        "drift found\n{}",
+        text.trim_end()
+    );
+    if summary.blocked > 0 {
+        tracing::warn!(
+            blocked = summary.blocked,
+            "changes held back by a safety rule are not applied; lift the brake with `scimctl apply --allow-deletes N`"
+        );
+    }
+}
+
 /// What [`heal`] needs from the reconciler.
 struct Heal<'a> {
     config: &'a Config,
@@ -332,14 +513,14 @@ struct Heal<'a> {
     good: &'a Good,
 }
 
-/// Applies `input.plan` with audit, metrics and the stop flag; returns the operations that
-/// failed and were skipped.
+/// Applies `input.plan` with audit, metrics and the stop flag; returns the plan's checksum
+/// and how its operations ended.
 async fn heal(
     heal: Heal<'_>,
     client: &crate::scim::ScimClient,
     input: &Input<'_>,
     etag: bool,
-) -> Result<(usize, usize), ReconcileError> {
+) -> Result<(String, Outcomes), ReconcileError> {
     let checksum = PlanDocument::new(input.plan, heal.good.hash.clone())
         .with_target(heal.target)
         .checksum;
@@ -391,7 +572,15 @@ async fn heal(
         skipped,
         "applied"
     );
-    Ok((failed, skipped))
+    let count = |o| u64::try_from(report.count(o)).unwrap_or(u64::MAX);
+    let outcomes = Outcomes {
+        done: count(Outcome::Done),
+        already_done: count(Outcome::AlreadyDone),
+        merged: count(Outcome::Merged),
+        failed: count(Outcome::Failed),
+        skipped: count(Outcome::Skipped),
+    };
+    Ok((checksum, outcomes))
 }
 
 /// Audit, metrics and stop for the engine.

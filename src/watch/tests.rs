@@ -7,6 +7,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::*;
+use crate::webhook::{TerminateError, Terminated, TerminationSink};
 
 /// Answers from a script, recording when it was called (seconds since the start).
 struct Scripted {
@@ -30,6 +31,23 @@ impl Reconcile for Scripted {
             Err(ReconcileError::Target("connection refused".into()))
         }
     }
+
+    async fn terminate(
+        &mut self,
+        user_name: &str,
+        _reason: Option<&str>,
+    ) -> Result<Terminated, TerminateError> {
+        self.calls.push(self.start.elapsed().as_secs());
+        if user_name == "nobody" {
+            Err(TerminateError::UnknownUser(user_name.into()))
+        } else {
+            Ok(Terminated::Deactivated)
+        }
+    }
+}
+
+fn no_jobs() -> mpsc::Receiver<TerminationJob> {
+    LoopSink::new().1
 }
 
 #[derive(Default)]
@@ -74,14 +92,23 @@ async fn quarantine_is_entered_and_left() {
     let (_tx, rx) = mpsc::unbounded_channel();
     let metrics = Metrics::default();
     let mut heard = Heard::default();
-    run_loop(&mut fake, rx, timing(), &metrics, &mut heard, &stop).await;
+    run_loop(
+        &mut fake,
+        rx,
+        no_jobs(),
+        timing(),
+        &metrics,
+        &mut heard,
+        &stop,
+    )
+    .await;
 
     // start, +1, +2, +4, then quarantined: +1000 (no resync at 300), +1000 succeeds, then
     // the drift timer again: +300.
     assert_eq!(fake.calls, [0, 1, 3, 7, 1_007, 2_007, 2_307]);
     assert_eq!(
         heard.quarantine,
-        [(Transition::Entered, 4), (Transition::Left, 0)]
+        [(Transition::Entered, 4), (Transition::Left, 5)]
     );
     assert_eq!(
         heard.results.iter().map(|r| r.0).collect::<Vec<_>>(),
@@ -119,7 +146,7 @@ async fn quarantine_shows_on_readyz_and_metrics() {
     // three failures must be enough for quarantine here.
     let mut t = timing();
     t.backoff.quarantine_after = 3;
-    run_loop(&mut fake, rx, t, &metrics, &mut NoEvents, &stop).await;
+    run_loop(&mut fake, rx, no_jobs(), t, &metrics, &mut NoEvents, &stop).await;
     assert_eq!(fake.calls, [0, 1, 3, 1_003]);
     let why = metrics.readiness().unwrap_err().0;
     assert!(
@@ -152,7 +179,16 @@ async fn file_events_are_debounced_and_reset_the_timer() {
     });
     let metrics = Metrics::default();
     let mut heard = Heard::default();
-    run_loop(&mut fake, rx, timing(), &metrics, &mut heard, &stop).await;
+    run_loop(
+        &mut fake,
+        rx,
+        no_jobs(),
+        timing(),
+        &metrics,
+        &mut heard,
+        &stop,
+    )
+    .await;
     drop(sender.await);
     // start at 0; four events from 10 s, settled 200 ms after the last (10.35 s); the drift
     // timer then fires 300 s after that reconcile.
@@ -183,8 +219,54 @@ async fn a_stop_while_waiting_ends_the_loop() {
         })
     };
     let started = Instant::now();
-    run_loop(&mut fake, rx, timing(), &metrics, &mut NoEvents, &stop).await;
+    run_loop(
+        &mut fake,
+        rx,
+        no_jobs(),
+        timing(),
+        &metrics,
+        &mut NoEvents,
+        &stop,
+    )
+    .await;
     stopper.await.unwrap();
     assert_eq!(started.elapsed(), Duration::from_secs(42));
     assert_eq!(fake.calls, [0]);
+}
+
+/// A termination arriving between reconciles is carried out at once, answered through the
+/// sink, and does not disturb the drift timer.
+#[tokio::test(start_paused = true)]
+async fn terminations_are_carried_out_between_reconciles() {
+    let stop = Stop::default();
+    let mut fake = Scripted {
+        start: Instant::now(),
+        answers: VecDeque::new(),
+        calls: Vec::new(),
+        stop_after: Some((4, stop.clone())),
+    };
+    let (_tx, rx) = mpsc::unbounded_channel();
+    let (sink, jobs) = LoopSink::new();
+    let hris = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_secs(7)).await;
+        let first = sink.terminate("ana@x.example", Some("left")).await;
+        let second = sink.terminate("nobody", None).await;
+        (first, second)
+    });
+    let metrics = Metrics::default();
+    run_loop(
+        &mut fake,
+        rx,
+        jobs,
+        timing(),
+        &metrics,
+        &mut NoEvents,
+        &stop,
+    )
+    .await;
+    let (first, second) = hris.await.unwrap();
+    assert_eq!(first, Ok(Terminated::Deactivated));
+    assert_eq!(second, Err(TerminateError::UnknownUser("nobody".into())));
+    // start, the two terminations at 7 s, then the resync 300 s after the start.
+    assert_eq!(fake.calls, [0, 7, 7, 300]);
 }

@@ -30,6 +30,18 @@ struct Watch {
 
 impl Watch {
     fn start(cwd: &Path, dir: &Path, url: &str, token: &str, extra: &[&str], log: &str) -> Watch {
+        Watch::start_with(cwd, dir, url, token, extra, log, &[])
+    }
+
+    fn start_with(
+        cwd: &Path,
+        dir: &Path,
+        url: &str,
+        token: &str,
+        extra: &[&str],
+        log: &str,
+        env: &[(&str, &str)],
+    ) -> Watch {
         let mut child = scimctl()
             .arg("watch")
             .arg(dir)
@@ -37,6 +49,7 @@ impl Watch {
             .args(extra)
             .env("SCIMCTL_TOKEN", token)
             .env("SCIMCTL_LOG", log)
+            .envs(env.iter().copied())
             .current_dir(cwd)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -482,4 +495,170 @@ async fn heals_drift_on_scim2_server() {
     assert_eq!(title_of(&client, &name).await.as_deref(), Some("Agent"));
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
+}
+
+/// What a loopback webhook receiver got: each body, and whether its signature verified.
+type Received = std::sync::Arc<std::sync::Mutex<Vec<(serde_json::Value, bool)>>>;
+
+/// A webhook receiver on a free loopback port verifying with `secret`; returns its URL.
+async fn receiver(secret: &str, received: Received) -> String {
+    use axum::body::Bytes;
+    use axum::http::HeaderMap;
+    let verifier = std::sync::Arc::new(scimctl::webhook::Verifier::new(
+        scimctl::scim::Secret::new(secret.to_owned()),
+    ));
+    let app = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: HeaderMap, body: Bytes| {
+            let verifier = verifier.clone();
+            let received = received.clone();
+            async move {
+                let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+                let ok = verifier
+                    .verify(
+                        header("x-scimctl-timestamp"),
+                        header("x-scimctl-signature"),
+                        &body,
+                        scimctl::apply::audit::now_unix(),
+                    )
+                    .is_ok();
+                let value = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+                received.lock().unwrap().push((value, ok));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/hook")
+}
+
+/// POSTs a termination for `user` to watch's HRIS endpoint, signed with `secret` (or a
+/// tampered body when `tamper`); returns the status and body.
+async fn terminate(base: &str, secret: &str, body: &str, signed_body: &str) -> (u16, String) {
+    let timestamp = scimctl::apply::audit::now_unix();
+    let signature = scimctl::webhook::sign(
+        &scimctl::scim::Secret::new(secret.to_owned()),
+        timestamp,
+        signed_body.as_bytes(),
+    );
+    let response = reqwest::Client::new()
+        .post(format!("{base}/webhooks/hris/termination"))
+        .header("X-Scimctl-Timestamp", timestamp.to_string())
+        .header("X-Scimctl-Signature", signature)
+        .header("Content-Type", "application/json")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+/// Outbound webhooks carry signed drift and applied events; an HRIS termination through
+/// watch deactivates the user at once, is recorded in the overrides file and the audit log,
+/// and later reconciles keep the user inactive although the YAML still lists them active.
+/// Tampered, replayed and unknown-user requests change nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn hris_termination_and_outbound_webhooks() {
+    let token = "watch-hris-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let client = bearer_client(&running.base_url, token, None);
+    let received: Received = std::sync::Arc::default();
+    let hook = receiver("hook-secret", received.clone()).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        &format!(
+            "watch:\n  webhooks:\n    urls: [{hook}]\n    secret: {{fromEnv: TEST_HOOK_SECRET}}\n  \
+             hris:\n    secret: {{fromEnv: TEST_HRIS_SECRET}}\n"
+        ),
+    );
+    write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Agent")]));
+    let mut watch = Watch::start_with(
+        tmp.path(),
+        &dir,
+        &running.base_url,
+        token,
+        &["--interval", "1s"],
+        "scimctl=info",
+        &[
+            ("TEST_HOOK_SECRET", "hook-secret"),
+            ("TEST_HRIS_SECRET", "hris-secret"),
+        ],
+    );
+    watch.reconciled("start").await;
+
+    // A forged signature, then a request for a user the YAML does not have.
+    let body = r#"{"userName": "bo@w.example", "reason": "left the company"}"#;
+    let (status, _) = terminate(
+        &watch.base,
+        "hris-secret",
+        body,
+        r#"{"userName": "ana@w.example"}"#,
+    )
+    .await;
+    assert_eq!(status, 401, "a tampered body");
+    let (status, text) = terminate(
+        &watch.base,
+        "hris-secret",
+        r#"{"userName": "nobody@w.example"}"#,
+        r#"{"userName": "nobody@w.example"}"#,
+    )
+    .await;
+    assert_eq!(status, 404, "{text}");
+    let bo: User = client.find_by_key("bo@w.example").await.unwrap().unwrap();
+    assert_ne!(bo.active, Some(false), "nothing changed yet");
+
+    // The real one: deactivated at once.
+    let (status, text) = terminate(&watch.base, "hris-secret", body, body).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("deactivated"), "{text}");
+    let bo: User = client.find_by_key("bo@w.example").await.unwrap().unwrap();
+    assert_eq!(bo.active, Some(false));
+    let overrides = std::fs::read_to_string(tmp.path().join(".scimctl/overrides.json")).unwrap();
+    assert!(overrides.contains("bo@w.example") && overrides.contains("left the company"));
+    let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
+    assert!(
+        audit.lines().any(|l| l.contains("bo@w.example")
+            && l.contains("\"outcome\":\"done\"")
+            && !l.contains("\"action\":\"create\"")),
+        "{audit}"
+    );
+
+    // Later resyncs keep bo inactive; the YAML disagreeing is logged as a warning.
+    let line = watch.reconciled("resync").await;
+    assert!(line.contains("drift=0"), "{line}");
+    let bo: User = client.find_by_key("bo@w.example").await.unwrap().unwrap();
+    assert_eq!(bo.active, Some(false), "not re-activated");
+    assert!(
+        watch
+            .seen
+            .iter()
+            .any(|l| l.contains("WARN") && l.contains("org.yaml:") && l.contains("HRIS")),
+        "{}",
+        watch.seen.join("\n")
+    );
+
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+    let got = received.lock().unwrap().clone();
+    assert!(
+        got.iter().all(|(_, ok)| *ok),
+        "every event is signed: {got:#?}"
+    );
+    let kinds: Vec<&str> = got
+        .iter()
+        .filter_map(|(v, _)| v["event"].as_str())
+        .collect();
+    assert!(
+        kinds.contains(&"driftFound") && kinds.contains(&"applied"),
+        "{kinds:?}"
+    );
+    let applied = got.iter().find(|(v, _)| v["event"] == "applied").unwrap();
+    assert_eq!(applied.0["outcomes"]["done"], 3, "{applied:?}");
 }
