@@ -4,6 +4,7 @@
 //! Layers, each depending only on the ones after it:
 //! - [`cli`]: the command line and exit codes (product.md §2);
 //! - [`apply`]: running a plan against the tenant, with audit log, initial passwords and progress;
+//! - [`export`]: the live tenant written as desired-state YAML;
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`schema`]: JSON Schemas generated from the model;
 //! - [`target`]: `scimctl.yaml`'s target (or `--target`) turned into a connected client;
@@ -15,6 +16,7 @@ pub mod apply;
 pub mod cli;
 pub mod desired;
 pub mod error;
+pub mod export;
 pub mod model;
 pub mod plan;
 pub mod sandbox;

@@ -1,0 +1,1 @@
+//! Unit tests of the pure export: determinism, quoting, sorting, reference resolution.
