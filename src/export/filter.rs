@@ -196,9 +196,9 @@ impl Filters {
     /// Whether an object of `kind` whose attributes `value` answers is exported.
     pub fn keeps(&self, kind: FilterKind, value: impl Fn(Attribute) -> Option<String>) -> bool {
         let hit = |f: &Filter| f.matches(value(f.attribute).as_deref());
-        let mut includes = self.include.iter().filter(|f| f.kind() == kind).peekable();
-        let included = includes.peek().is_none() || includes.any(hit);
-        included && !self.exclude.iter().filter(|f| f.kind() == kind).any(hit)
+        let mut wanted = self.include.iter().filter(|f| f.kind() == kind).peekable();
+        let chosen = wanted.peek().is_none() || wanted.any(hit);
+        chosen && !self.exclude.iter().filter(|f| f.kind() == kind).any(hit)
     }
 }
 

@@ -146,9 +146,9 @@ fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
 }
 
 /// How many live objects hold each folded name and each non-empty externalId.
-fn counts<'a, R: Resource>(
-    live: &'a [crate::scim::Live<R>],
-) -> (HashMap<String, usize>, HashMap<&'a str, usize>) {
+fn counts<R: Resource>(
+    live: &[crate::scim::Live<R>],
+) -> (HashMap<String, usize>, HashMap<&str, usize>) {
     let mut names: HashMap<String, usize> = HashMap::with_capacity(live.len());
     let mut external: HashMap<&str, usize> = HashMap::with_capacity(live.len());
     for l in live {
@@ -718,8 +718,10 @@ fn proficiencies_of(list: &[wire::Proficiency]) -> Result<Vec<Spanned<Proficienc
         if !(0.0..=5.0).contains(&p.proficiency) {
             return Err(format!("{} has proficiency {}", p.name, p.proficiency));
         }
-        if !seen.insert(p.name.as_str()) {
-            return Err(format!("{} is listed twice", p.name));
+        // The planner keys routing entries by name case-insensitively, so `Billing` and
+        // `billing` would claim each other's live value.
+        if !seen.insert(fold(&p.name)) {
+            return Err(format!("{} is listed twice (case-insensitively)", p.name));
         }
     }
     Ok(list
@@ -1039,9 +1041,17 @@ pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
         departments.sort_unstable();
         departments.dedup();
         let without = users.iter().any(|u| u.department.is_none());
-        let mut who: Vec<String> = departments.iter().map(|d| format!("{d:?}")).collect();
+        let mut who = String::new();
+        if !departments.is_empty() {
+            let list: Vec<String> = departments.iter().map(|d| format!("{d:?}")).collect();
+            who = format!("of department {}", list.join(", "));
+        }
         if without {
-            who.push("no department".into());
+            who.push_str(if who.is_empty() {
+                "without a department"
+            } else {
+                " and without one"
+            });
         }
         let parts = chunks(users.iter().map(|u| yaml::item(&user_emit(u))).collect());
         let names = part_names(&format!("users/{slug}"), parts.len());
@@ -1052,8 +1062,7 @@ pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
                 String::new()
             };
             let header = format!(
-                "Users of department {} ({} users{part}), exported by scimctl export.",
-                who.join(", "),
+                "Users {who} ({} users{part}), exported by scimctl export.",
                 items.len()
             );
             files.insert(name, list_file(&header, "users", items));
