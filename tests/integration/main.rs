@@ -9,6 +9,7 @@ mod apply;
 mod apply_stress;
 mod cli;
 mod example;
+mod export;
 mod faults;
 mod hostile;
 mod peer;
