@@ -196,7 +196,7 @@ fn main() {
             requests - pages as u64,
             peaks[RUNS / 2] / 1024,
             peaks[RUNS - 1] / 1024,
-            bytes as f64 / f64::from(1u32 << 20),
+            f64::from(u32::try_from(bytes >> 10).unwrap()) / 1024.0,
         );
         assert_eq!(
             requests,

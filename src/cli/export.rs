@@ -91,9 +91,18 @@ pub(super) fn export_cmd(
         target: target_of(args),
         description: description.clone(),
     };
+    let read_at = started.elapsed();
     let export = crate::export::export(&snapshot, &options);
     drop(snapshot);
+    let rendered_at = started.elapsed();
     write::write_files(args.dir, &export.files, args.force).map_err(write_error)?;
+    tracing::debug!(
+        read_ms = read_at.as_millis(),
+        render_ms = rendered_at.saturating_sub(read_at).as_millis(),
+        write_ms = started.elapsed().saturating_sub(rendered_at).as_millis(),
+        files = export.files.len(),
+        "exported"
+    );
     if !args.quiet {
         for w in export.warnings.iter().take(MAX_WARNINGS) {
             writeln!(err, "warning: {w}")?;

@@ -1346,10 +1346,9 @@ fn plain_ok(s: &str, flow: bool) -> bool {
     if !s.chars().all(allowed) {
         return false;
     }
-    !matches!(
-        s.to_ascii_lowercase().as_str(),
-        "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n"
-    )
+    !["null", "true", "false", "yes", "no", "on", "off", "y", "n"]
+        .iter()
+        .any(|word| s.eq_ignore_ascii_case(word))
 }
 
 /// Characters a YAML file may not hold literally (outside the printable set of YAML 1.2
