@@ -4,6 +4,7 @@
 //! Layers, each depending only on the ones after it:
 //! - [`cli`]: the command line and exit codes (product.md §2);
 //! - [`apply`]: running a plan against the tenant, with audit log, initial passwords and progress;
+//! - [`export`]: the live tenant written as desired-state YAML;
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);
 //! - [`explain`]: why a user, group or role has what it has, with the YAML chain behind it;
 //! - [`schema`]: JSON Schemas generated from the model;
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod desired;
 pub mod error;
 pub mod explain;
+pub mod export;
 pub mod model;
 pub mod overrides;
 pub mod plan;

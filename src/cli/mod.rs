@@ -16,6 +16,7 @@ use crate::schema;
 mod apply;
 mod explain;
 mod watch;
+mod export;
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
@@ -153,14 +154,24 @@ pub enum Command {
     },
     /// Reconcile continuously on file changes and on a drift timer.
     Watch(watch::WatchArgs),
-    /// Write the live tenant as desired-state YAML.
+    /// Write the live tenant as desired-state YAML (`plan` on it then shows no changes).
     Export {
         /// Target override.
         #[command(flatten)]
         target: TargetArgs,
-        /// Directory to write.
+        /// Directory to write; must be new or empty unless --force.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Export only objects matching one of these: `[user.|group.]ATTRIBUTE=GLOB`, e.g.
+        /// `department=Support` or `group.displayName=Support*` (case-insensitive; `*`, `?`).
+        #[arg(long, value_name = "FILTER")]
+        include: Vec<crate::export::Filter>,
+        /// Leave out objects matching any of these, e.g. `userName=*@contractor.example`.
+        #[arg(long, value_name = "FILTER")]
+        exclude: Vec<crate::export::Filter>,
+        /// Write into a non-empty directory, replacing its YAML files (others stay).
+        #[arg(long)]
+        force: bool,
     },
     /// Show effective roles, permissions and memberships, and why; from desired state alone,
     /// or also against the tenant with --live or --target.
@@ -406,6 +417,25 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
                 target: target.overrides(),
             },
             out,
+            err,
+        ),
+        Command::Export {
+            target,
+            out: dir,
+            include,
+            exclude,
+            force,
+        } => export::export_cmd(
+            &export::ExportArgs {
+                dir,
+                target: target.overrides(),
+                filters: crate::export::Filters {
+                    include: include.clone(),
+                    exclude: exclude.clone(),
+                },
+                force: *force,
+                quiet: cli.quiet,
+            },
             err,
         ),
         other => Err(Error::NotImplemented(other.name()).into()),

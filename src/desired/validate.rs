@@ -1204,7 +1204,7 @@ pub(crate) fn check_phone(number: &str) -> Result<(), &'static str> {
 }
 
 /// `YYYY-MM-DD`, a real calendar date.
-fn check_date(date: &str) -> Result<(), &'static str> {
+pub(crate) fn check_date(date: &str) -> Result<(), &'static str> {
     const SHAPE: &str = "is not a date in the form YYYY-MM-DD";
     let parts: Vec<&str> = date.split('-').collect();
     let [y, m, d] = parts.as_slice() else {

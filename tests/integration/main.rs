@@ -10,6 +10,7 @@ mod apply_stress;
 mod cli;
 mod example;
 mod explain;
+mod export;
 mod faults;
 mod hostile;
 mod overrides;

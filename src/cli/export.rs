@@ -1,0 +1,138 @@
+//! `scimctl export`: read the whole tenant once, write it as desired-state YAML.
+//!
+//! The output directory is checked before the tenant is contacted, so a refusal costs no
+//! request. Reading is the snapshot `plan` uses (pages + 2 requests: `/ServiceProviderConfig`
+//! and `/Schemas`); turning it into files is pure ([`crate::export`]); the files are written
+//! atomically. Warnings and the summary go to `err`; nothing goes to stdout.
+
+use std::io::Write;
+use std::path::Path;
+
+use super::Failure;
+use crate::error::{Error, ExitStatus};
+use crate::export::write::{self, WriteError};
+use crate::export::{ExportOptions, Filters};
+use crate::model::{Config, SecretSource, Target};
+use crate::plan::AttributeSupport;
+use crate::scim::ScimRead;
+
+/// Warnings printed before the rest are only counted.
+const MAX_WARNINGS: usize = 50;
+
+/// What `scimctl export` was asked.
+pub(super) struct ExportArgs<'a> {
+    pub(super) dir: &'a Path,
+    pub(super) target: crate::target::Overrides<'a>,
+    pub(super) filters: Filters,
+    pub(super) force: bool,
+    pub(super) quiet: bool,
+}
+
+fn write_error(e: WriteError) -> Error {
+    match e {
+        e @ WriteError::NotEmpty { .. } => Error::Refused(e.to_string()),
+        WriteError::Io { path, message } => Error::File { path, message },
+    }
+}
+
+/// The `target:` the generated `scimctl.yaml` names: the `--target` URL, with the token
+/// variable it was read from when one was set; `None` (the default sandbox) otherwise.
+fn target_of(args: &ExportArgs<'_>) -> Option<Target> {
+    let url = args.target.url?;
+    let token_set = std::env::var_os("SCIMCTL_TOKEN").is_some_and(|t| !t.is_empty());
+    Some(Target::Scim {
+        url: url.to_owned(),
+        token: token_set.then(|| SecretSource::FromEnv("SCIMCTL_TOKEN".into())),
+        oauth: None,
+        requests_per_minute: args.target.requests_per_minute,
+    })
+}
+
+pub(super) fn export_cmd(
+    args: &ExportArgs<'_>,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    let started = tokio::time::Instant::now();
+    write::check_dir(args.dir, args.force).map_err(write_error)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (support, snapshot, description, requests) = runtime.block_on(async {
+        let connection =
+            crate::target::connect(&Config::default(), Path::new("."), &args.target).await?;
+        let read = async {
+            let (schemas, snapshot) =
+                tokio::join!(connection.client.schemas(), connection.client.snapshot());
+            Ok::<_, Error>((schemas?, snapshot?))
+        }
+        .await;
+        let description = connection.description.clone();
+        let requests = connection.client.stats().requests;
+        connection.close().await?;
+        let (schemas, snapshot) = read?;
+        Ok::<_, Error>((
+            AttributeSupport::from_schemas(schemas.as_deref()),
+            snapshot,
+            description,
+            requests,
+        ))
+    })?;
+    drop(runtime);
+    tracing::info!(
+        target = %description,
+        users = snapshot.users.len(),
+        groups = snapshot.groups.len(),
+        requests,
+        "read the live tenant"
+    );
+    let options = ExportOptions {
+        filters: args.filters.clone(),
+        support,
+        target: target_of(args),
+        description: description.clone(),
+    };
+    let read_at = started.elapsed();
+    let export = crate::export::export(&snapshot, &options);
+    drop(snapshot);
+    let rendered_at = started.elapsed();
+    write::write_files(args.dir, &export.files, args.force).map_err(write_error)?;
+    tracing::debug!(
+        read_ms = read_at.as_millis(),
+        render_ms = rendered_at.saturating_sub(read_at).as_millis(),
+        write_ms = started.elapsed().saturating_sub(rendered_at).as_millis(),
+        files = export.files.len(),
+        "exported"
+    );
+    if !args.quiet {
+        for w in export.warnings.iter().take(MAX_WARNINGS) {
+            writeln!(err, "warning: {w}")?;
+        }
+        if export.warnings.len() > MAX_WARNINGS {
+            writeln!(
+                err,
+                "warning: ... and {} more kinds of problem",
+                export.warnings.len() - MAX_WARNINGS
+            )?;
+        }
+        let roles = if export.roles > 0 {
+            format!(", {} role names", export.roles)
+        } else {
+            String::new()
+        };
+        writeln!(
+            err,
+            "Exported {} users in {} {}, {} groups{roles} to {} ({requests} requests in {:.2} s).",
+            export.users,
+            export.user_files,
+            if export.user_files == 1 {
+                "file"
+            } else {
+                "files"
+            },
+            export.groups,
+            args.dir.display(),
+            started.elapsed().as_secs_f64()
+        )?;
+    }
+    Ok(ExitStatus::Success)
+}
