@@ -15,8 +15,8 @@ use crate::schema;
 
 mod apply;
 mod explain;
-mod watch;
 mod export;
+mod watch;
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
