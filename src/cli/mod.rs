@@ -352,7 +352,27 @@ where
 
 /// Runs a parsed command, printing its error once.
 pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatus {
-    let result = match &cli.command {
+    match dispatch(cli, out, err) {
+        Ok(status) => status,
+        // A closed pipe (`scimctl ... | head`) is not an error worth a message.
+        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        Err(Failure::Io(e)) => {
+            let _ = writeln!(err, "error: {e}");
+            ExitStatus::Failure
+        }
+        Err(Failure::Error(e)) => {
+            if let Error::Load(LoadError::Invalid(report)) = &e {
+                let _ = report.write_text(err);
+            }
+            let _ = writeln!(err, "error: {e}");
+            e.exit_status()
+        }
+    }
+}
+
+/// Runs the command `cli` names.
+fn dispatch(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitStatus, Failure> {
+    match &cli.command {
         Command::Validate { dir, format } => validate(dir, *format, out, err),
         Command::Schema { out: dir, check } => schema_cmd(dir, *check, out),
         Command::Sandbox {
@@ -439,22 +459,6 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
             err,
         ),
         other => Err(Error::NotImplemented(other.name()).into()),
-    };
-    match result {
-        Ok(status) => status,
-        // A closed pipe (`scimctl ... | head`) is not an error worth a message.
-        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
-        Err(Failure::Io(e)) => {
-            let _ = writeln!(err, "error: {e}");
-            ExitStatus::Failure
-        }
-        Err(Failure::Error(e)) => {
-            if let Error::Load(LoadError::Invalid(report)) = &e {
-                let _ = report.write_text(err);
-            }
-            let _ = writeln!(err, "error: {e}");
-            e.exit_status()
-        }
     }
 }
 
