@@ -118,7 +118,7 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
             overrides: crate::overrides::default_path(),
         },
         metrics.clone(),
-        stop.flag(),
+        stop.clone(),
     )
     .map_err(|e| Error::File {
         path: args.audit_log.clone(),

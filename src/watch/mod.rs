@@ -168,12 +168,6 @@ impl Stop {
         self.flag.load(Ordering::Relaxed)
     }
 
-    /// The flag the engine polls before each start.
-    #[must_use]
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        self.flag.clone()
-    }
-
     /// Resolves once a stop is requested.
     pub async fn wait(&self) {
         let mut rx = self.rx.clone();

@@ -10,7 +10,6 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::apply::audit::{self, AuditLog, RunContext};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
@@ -23,6 +22,7 @@ use crate::scim::{ScimRead, Secret};
 use crate::target::Connection;
 use crate::webhook::{Outcomes, TerminateError, Terminated};
 
+use super::Stop;
 use super::metrics::Metrics;
 
 /// What watch does with drift.
@@ -104,7 +104,7 @@ struct Good {
 pub struct Reconciler {
     config: Config,
     metrics: Arc<Metrics>,
-    stop: Arc<AtomicBool>,
+    stop: Stop,
     audit: AuditLog,
     actor: String,
     connection: Option<(Connection, String)>,
@@ -128,7 +128,7 @@ impl Reconciler {
     pub fn new(
         config: Config,
         metrics: Arc<Metrics>,
-        stop: Arc<AtomicBool>,
+        stop: Stop,
     ) -> Result<Reconciler, audit::AuditError> {
         let audit = AuditLog::open(&config.audit_log)?;
         Ok(Reconciler {
@@ -209,7 +209,7 @@ impl Reconciler {
     /// One reconcile.
     pub async fn reconcile(&mut self) -> Result<Reconciled, ReconcileError> {
         self.load().await?;
-        if self.stop.load(Ordering::Relaxed) {
+        if self.stop.requested() {
             return Err(ReconcileError::Stopped);
         }
         self.connect().await?;
@@ -220,10 +220,17 @@ impl Reconciler {
         let (connection, _) = self.connection.as_ref().ok_or(ReconcileError::Stopped)?;
         let client = &connection.client;
         let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
-        let capabilities = client.capabilities().await.map_err(|e| target_error(&e))?;
-        let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
-        let schemas = schemas.map_err(|e| target_error(&e))?;
-        let snapshot = snapshot.map_err(|e| target_error(&e))?;
+        // Reading a large tenant under a rate limit takes a while; a stop ends it at once
+        // (nothing has been written yet).
+        let read = async {
+            let capabilities = client.capabilities().await?;
+            let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
+            Ok::<_, crate::scim::ScimError>((capabilities, schemas?, snapshot?))
+        };
+        let (capabilities, schemas, snapshot) = tokio::select! {
+            read = read => read.map_err(|e| target_error(&e))?,
+            () = self.stop.wait() => return Err(ReconcileError::Stopped),
+        };
         let options = PlanOptions {
             support: AttributeSupport::from_schemas(schemas.as_deref()),
             allow_deletes: None,
@@ -256,6 +263,9 @@ impl Reconciler {
         if self.config.mode == Mode::Report || summary.changes() == 0 {
             return Ok(reconciled);
         }
+        if self.stop.requested() {
+            return Err(ReconcileError::Stopped);
+        }
 
         let (checksum, outcomes) = heal(
             Heal {
@@ -281,7 +291,7 @@ impl Reconciler {
         let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
         reconciled.applied = summary.changes().saturating_sub(failed + skipped);
         reconciled.outcomes = Some((checksum, outcomes));
-        if self.stop.load(Ordering::Relaxed) && skipped > 0 {
+        if self.stop.requested() && skipped > 0 {
             return Err(ReconcileError::Stopped);
         }
         if failed + skipped > 0 {
@@ -506,7 +516,7 @@ fn log_drift(plan: &crate::plan::Plan, mode: Mode) {
 struct Heal<'a> {
     config: &'a Config,
     metrics: &'a Metrics,
-    stop: &'a AtomicBool,
+    stop: &'a Stop,
     audit: &'a mut AuditLog,
     actor: &'a str,
     target: &'a str,
@@ -590,7 +600,7 @@ struct WatchObserver<'a> {
     passwords: PasswordDrop,
     run: RunContext<'a>,
     metrics: &'a Metrics,
-    stop: &'a AtomicBool,
+    stop: &'a Stop,
 }
 
 impl Observer for WatchObserver<'_> {
@@ -619,7 +629,7 @@ impl Observer for WatchObserver<'_> {
 
     fn stop_requested(&self) -> Option<String> {
         self.stop
-            .load(Ordering::Relaxed)
+            .requested()
             .then(|| "watch is shutting down".to_owned())
     }
 }
