@@ -815,10 +815,10 @@ fn proficiencies_of(list: &[wire::Proficiency]) -> Result<Vec<Spanned<Proficienc
         if !(0.0..=5.0).contains(&p.proficiency) {
             return Err(format!("{} has proficiency {}", p.name, p.proficiency));
         }
-        // The planner keys routing entries by name case-insensitively, so `Billing` and
-        // `billing` would claim each other's live value.
-        if !seen.insert(fold(&p.name)) {
-            return Err(format!("{} is listed twice (case-insensitively)", p.name));
+        // Names are case-sensitive (as validation and the planner have them): only an exact
+        // repeat is one skill listed twice.
+        if !seen.insert(p.name.as_str()) {
+            return Err(format!("{} is listed twice", p.name));
         }
     }
     Ok(list

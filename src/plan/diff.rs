@@ -379,8 +379,18 @@ fn live_contacts(values: &[MultiValue], want: &[Keyed]) -> Vec<Keyed> {
         .collect()
 }
 
+/// Whether two keys name the same value. Routing skill and language names (`name`) are
+/// case-sensitive on Genesys Cloud (genesys-api.md: "the case-sensitive skill name"), as
+/// validation treats them; types and values compare as SCIM's `eq` does, ignoring case.
+/// (Edits still target values case-insensitively, see [`ValueKey::matches`], so a filter
+/// that could also hit a differently cased twin falls back to a whole-list replace.)
 fn same_key(a: &ValueKey, b: &ValueKey) -> bool {
-    a.sub == b.sub && a.equals.eq_ignore_ascii_case(&b.equals)
+    a.sub == b.sub
+        && if a.sub == "name" {
+            a.equals == b.equals
+        } else {
+            a.equals.eq_ignore_ascii_case(&b.equals)
+        }
 }
 
 /// What a change does to one live value of a keyed set.
@@ -1200,6 +1210,41 @@ mod tests {
 
     // An attribute the target cannot store gives one warning for all objects that set it
     // (pointing at the first), and no edit, neither in creates nor in patches.
+    // Skill names differing only in case are two skills, as validation and Genesys Cloud
+    // have them: a tenant holding both plans to nothing, and renaming `billing` to `Billing`
+    // replaces the one with the other, and the simulated server ends where desired.
+    #[test]
+    fn routing_skill_names_are_case_sensitive() {
+        let yaml = |skills: &str| {
+            format!("users:\n  - userName: a@x.example\n    routingSkills: [{skills}]\n")
+        };
+        let ext = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+        let live = snapshot(
+            &[json!({"id": "a", "userName": "a@x.example", ext: {"routingSkills": [
+                {"name": "Billing", "proficiency": 3}, {"name": "billing", "proficiency": 4}
+            ]}})],
+            &[],
+        );
+        let both = desired_with(
+            "",
+            &yaml("{name: Billing, proficiency: 3}, {name: billing, proficiency: 4}"),
+        );
+        assert!(plan_ok(&both, &live, &PlanOptions::default()).is_empty());
+
+        let one = desired_with("", &yaml("{name: Billing, proficiency: 3}"));
+        let plan = plan_ok(&one, &live, &PlanOptions::default());
+        let c = change(&plan, Kind::User, "a@x.example").expect("a patch of a");
+        let skills = c
+            .diff
+            .iter()
+            .find(|d| d.attribute == "routingSkills")
+            .unwrap_or_else(|| panic!("{c:#?}"));
+        assert_eq!(skills.removed, ["billing (4)"], "{c:#?}");
+        assert!(skills.added.is_empty(), "{c:#?}");
+        let after = crate::plan::tests::simulate(&plan, &live);
+        assert!(plan_ok(&one, &after, &PlanOptions::default()).is_empty());
+    }
+
     #[test]
     fn unsupported_attributes_warn_once_and_are_not_written() {
         let desired = desired_with("", THREE);
