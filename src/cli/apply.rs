@@ -153,7 +153,8 @@ pub(super) fn apply_cmd(
         let (plan, checksum) = match (&saved, &snapshot) {
             (Some(doc), _) => (doc.plan(), doc.checksum.clone()),
             (None, Some(live)) => {
-                let plan = crate::plan::plan(&state, live, &options)?;
+                let mut plan = crate::plan::plan(&state, live, &options)?;
+                plan.warnings.extend(folded.notices.iter().cloned());
                 let checksum = PlanDocument::new(&plan, hash.clone())
                     .with_target(&connection.description)
                     .checksum;

@@ -493,7 +493,7 @@ fn plan_cmd(
     use crate::scim::ScimRead;
     use std::io::IsTerminal;
 
-    let state = load_folded(args.dir, err)?.state;
+    let Folded { state, notices, .. } = load_folded(args.dir, err)?;
     // Over the files as read: folding overrides in leaves this hash alone.
     let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -533,7 +533,8 @@ fn plan_cmd(
         allow_deletes: args.allow_deletes,
         actor: None,
     };
-    let plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;
+    let mut plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;
+    plan.warnings.extend(notices);
     drop(live);
     tracing::debug!(%target, changes = plan.changes.len(), "planned");
     let document = || PlanDocument::new(&plan, hash.clone()).with_target(&target);
@@ -571,25 +572,35 @@ pub(crate) struct Folded {
     pub(crate) overrides: crate::overrides::Overrides,
     /// Users whose termination the YAML has caught up with (inactive, or not listed).
     pub(crate) settled: Vec<String>,
+    /// The overrides' warnings, for the plan to carry (so a pull-request comment shows them).
+    pub(crate) notices: Vec<crate::plan::Warning>,
 }
 
 /// Loads `dir`, folds in the overrides file (`$SCIMCTL_OVERRIDES`, else
-/// `.scimctl/overrides.json`), and prints the loader's warnings and the overrides' together,
-/// as `path:line:col: warning: message`.
+/// `.scimctl/overrides.json`), and prints the loader's warnings as `path:line:col: warning:
+/// message`. The overrides' warnings are returned for the plan to carry: they are about what
+/// the plan does, and belong in its text, Markdown and JSON.
 pub(crate) fn load_folded(dir: &std::path::Path, err: &mut dyn Write) -> Result<Folded, Failure> {
     let loaded = desired::load_dir(dir).map_err(Error::from)?;
     let path = crate::overrides::default_path();
     let mut overrides = crate::overrides::Overrides::load(&path).map_err(Error::from)?;
     let mut state = loaded.state;
     let settled = overrides.prune_settled(&state);
-    let mut warnings = loaded.warnings.diagnostics().to_vec();
-    warnings.extend(overrides.fold(&mut state));
-    desired::Report::new(state.sources.clone(), warnings).write_text(err)?;
+    loaded.warnings.write_text(err)?;
+    let notices = overrides
+        .fold(&mut state)
+        .into_iter()
+        .map(|d| crate::plan::Warning {
+            message: d.message,
+            source: Some(crate::plan::Source::at(&state.sources, d.span)),
+        })
+        .collect();
     Ok(Folded {
         state,
         path,
         overrides,
         settled,
+        notices,
     })
 }
 

@@ -1220,9 +1220,11 @@ mod tests {
         };
         let ext = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
         let live = snapshot(
-            &[json!({"id": "a", "userName": "a@x.example", ext: {"routingSkills": [
-                {"name": "Billing", "proficiency": 3}, {"name": "billing", "proficiency": 4}
-            ]}})],
+            &[
+                json!({"id": "a", "userName": "a@x.example", ext: {"routingSkills": [
+                    {"name": "Billing", "proficiency": 3}, {"name": "billing", "proficiency": 4}
+                ]}}),
+            ],
             &[],
         );
         let both = desired_with(

@@ -16,7 +16,8 @@ const USERS: &str = "users:
     displayName: Bo
 ";
 
-const WARNING: &str = "users.yaml:4:13: warning: ana@northwind.example: terminated by the HRIS webhook at 2026-11-23T10:00:00Z (left the company), so it stays inactive; mark the user `active: false` or remove them to settle this";
+/// The warning every plan carries (text, Markdown and JSON) while the YAML disagrees.
+const WARNING: &str = "ana@northwind.example: terminated by the HRIS webhook at 2026-11-23T10:00:00Z (left the company), so it stays inactive; mark the user `active: false` or remove them to settle this";
 
 const OVERRIDES: &str = r#"{
   "version": 1,
@@ -62,11 +63,19 @@ fn termination_override_from_plan_to_settled() {
         &["plan", "desired", "--format", "json", "--detailed-exitcode"],
     );
     assert_eq!(code, 2, "{out}\n{err}");
-    assert!(
-        err.lines().any(|l| l.ends_with(WARNING)),
-        "the warning, at the user's `active: true`:\n{err}"
-    );
     let plan: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let warning = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|w| w["message"] == WARNING)
+        .unwrap_or_else(|| panic!("the warning is in the plan document:\n{out}"));
+    assert!(
+        warning["source"].to_string().contains("users.yaml")
+            && warning["source"].to_string().contains('4'),
+        "at the user's `active: true`: {warning}"
+    );
+    assert!(!err.contains(WARNING), "said once, in the plan: {err}");
     let changes = plan["changes"].as_array().unwrap();
     assert_eq!(changes.len(), 1, "{out}");
     assert_eq!(
@@ -93,7 +102,17 @@ fn termination_override_from_plan_to_settled() {
     let (code, out, err) = scimctl(cwd, &["plan", "desired"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("No changes."), "{out}");
-    assert!(err.contains(WARNING), "{err}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("warning: ") && l.ends_with(&format!("users.yaml:4: {WARNING}"))),
+        "{out}"
+    );
+    let (code, out, err) = scimctl(cwd, &["plan", "desired", "--format", "markdown"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("terminated by the HRIS webhook"),
+        "a PR comment shows it: {out}"
+    );
 
     // A plan made without the override (here: the file moved away) would activate her; with
     // the override back, apply refuses it.
