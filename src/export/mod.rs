@@ -724,15 +724,7 @@ fn emails_of(values: &[MultiValue]) -> Result<Option<Vec<Spanned<Email>>>, Strin
         values
             .iter()
             .map(|v| {
-                let kind = v
-                    .kind
-                    .as_deref()
-                    .and_then(|t| match t.to_ascii_lowercase().as_str() {
-                        "work" => Some(EmailType::Work),
-                        "home" => Some(EmailType::Home),
-                        "other" => Some(EmailType::Other),
-                        _ => None,
-                    });
+                let kind = v.kind.as_deref().and_then(EmailType::parse);
                 Spanned::unspanned(Email {
                     value: Text::from(v.value.as_str()),
                     kind,
@@ -758,31 +750,12 @@ fn phones_of(values: &[MultiValue]) -> Result<Option<Vec<Spanned<PhoneNumber>>>,
             .map(|v| {
                 Spanned::unspanned(PhoneNumber {
                     value: Text::from(v.value.as_str()),
-                    kind: v.kind.as_deref().and_then(phone_type),
+                    kind: v.kind.as_deref().and_then(PhoneType::parse),
                     primary: v.primary.filter(|p| *p),
                 })
             })
             .collect(),
     ))
-}
-
-fn phone_type(t: &str) -> Option<PhoneType> {
-    Some(match t.to_ascii_lowercase().as_str() {
-        "work" => PhoneType::Work,
-        "work2" => PhoneType::Work2,
-        "work3" => PhoneType::Work3,
-        "work4" => PhoneType::Work4,
-        "home" => PhoneType::Home,
-        "mobile" => PhoneType::Mobile,
-        "fax" => PhoneType::Fax,
-        "pager" => PhoneType::Pager,
-        "microsoftteams" => PhoneType::Microsoftteams,
-        "zoomphone" => PhoneType::Zoomphone,
-        "eightbyeight" => PhoneType::Eightbyeight,
-        "ringcentral" => PhoneType::Ringcentral,
-        "other" => PhoneType::Other,
-        _ => return None,
-    })
 }
 
 /// What emails and phone numbers share: one primary at most, no address twice (the planner
@@ -967,7 +940,7 @@ fn user_emit(u: &User) -> Emit<'_> {
             Emit::List(
                 emails
                     .iter()
-                    .map(|e| contact_emit(&e.value.value, e.kind.map(email_type_name), e.primary))
+                    .map(|e| contact_emit(&e.value.value, e.kind.map(EmailType::name), e.primary))
                     .collect(),
             ),
         ));
@@ -978,7 +951,7 @@ fn user_emit(u: &User) -> Emit<'_> {
             Emit::List(
                 phones
                     .iter()
-                    .map(|p| contact_emit(&p.value.value, p.kind.map(phone_type_name), p.primary))
+                    .map(|p| contact_emit(&p.value.value, p.kind.map(PhoneType::name), p.primary))
                     .collect(),
             ),
         ));
@@ -1031,32 +1004,6 @@ fn contact_emit<'a>(value: &'a str, kind: Option<&'static str>, primary: Option<
         m.push(("primary", Emit::Bool(p)));
     }
     Emit::FlowMap(m)
-}
-
-fn email_type_name(t: EmailType) -> &'static str {
-    match t {
-        EmailType::Work => "work",
-        EmailType::Home => "home",
-        EmailType::Other => "other",
-    }
-}
-
-fn phone_type_name(t: PhoneType) -> &'static str {
-    match t {
-        PhoneType::Work => "work",
-        PhoneType::Work2 => "work2",
-        PhoneType::Work3 => "work3",
-        PhoneType::Work4 => "work4",
-        PhoneType::Home => "home",
-        PhoneType::Mobile => "mobile",
-        PhoneType::Fax => "fax",
-        PhoneType::Pager => "pager",
-        PhoneType::Microsoftteams => "microsoftteams",
-        PhoneType::Zoomphone => "zoomphone",
-        PhoneType::Eightbyeight => "eightbyeight",
-        PhoneType::Ringcentral => "ringcentral",
-        PhoneType::Other => "other",
-    }
 }
 
 fn group_emit(g: &Group) -> Emit<'_> {

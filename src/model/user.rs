@@ -151,6 +151,95 @@ pub enum PhoneType {
     Other,
 }
 
+impl EmailType {
+    /// Every type, in declaration order.
+    pub const ALL: [EmailType; 3] = [EmailType::Work, EmailType::Home, EmailType::Other];
+
+    /// The type as YAML and SCIM spell it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            EmailType::Work => "work",
+            EmailType::Home => "home",
+            EmailType::Other => "other",
+        }
+    }
+
+    /// The type a SCIM `type` names, ignoring case; `None` for one scimctl does not know.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<EmailType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(text))
+    }
+}
+
+impl PhoneType {
+    /// Every type, in declaration order.
+    pub const ALL: [PhoneType; 13] = [
+        PhoneType::Work,
+        PhoneType::Work2,
+        PhoneType::Work3,
+        PhoneType::Work4,
+        PhoneType::Home,
+        PhoneType::Mobile,
+        PhoneType::Fax,
+        PhoneType::Pager,
+        PhoneType::Microsoftteams,
+        PhoneType::Zoomphone,
+        PhoneType::Eightbyeight,
+        PhoneType::Ringcentral,
+        PhoneType::Other,
+    ];
+
+    /// The type as YAML and SCIM spell it.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            PhoneType::Work => "work",
+            PhoneType::Work2 => "work2",
+            PhoneType::Work3 => "work3",
+            PhoneType::Work4 => "work4",
+            PhoneType::Home => "home",
+            PhoneType::Mobile => "mobile",
+            PhoneType::Fax => "fax",
+            PhoneType::Pager => "pager",
+            PhoneType::Microsoftteams => "microsoftteams",
+            PhoneType::Zoomphone => "zoomphone",
+            PhoneType::Eightbyeight => "eightbyeight",
+            PhoneType::Ringcentral => "ringcentral",
+            PhoneType::Other => "other",
+        }
+    }
+
+    /// The type a SCIM `type` names, ignoring case; `None` for one scimctl does not know.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<PhoneType> {
+        Self::ALL
+            .into_iter()
+            .find(|t| t.name().eq_ignore_ascii_case(text))
+    }
+}
+
+#[cfg(test)]
+mod type_names {
+    use super::{EmailType, PhoneType};
+
+    /// `name` is serde's spelling, and `parse` reads it back in any case.
+    #[test]
+    fn names_match_serde_and_parse_back() {
+        for t in EmailType::ALL {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.name());
+            assert_eq!(EmailType::parse(&t.name().to_uppercase()), Some(t));
+        }
+        for t in PhoneType::ALL {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.name());
+            assert_eq!(PhoneType::parse(&t.name().to_uppercase()), Some(t));
+        }
+        assert_eq!(PhoneType::parse("satellite"), None);
+    }
+}
+
 /// A routing skill or language with its proficiency.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]

@@ -271,37 +271,6 @@ struct Keyed {
     label: String,
 }
 
-fn email_type(kind: Option<crate::model::EmailType>) -> Option<String> {
-    use crate::model::EmailType;
-    kind.map(|k| {
-        match k {
-            EmailType::Work => "work",
-            EmailType::Home => "home",
-            EmailType::Other => "other",
-        }
-        .to_owned()
-    })
-}
-
-fn phone_type(kind: crate::model::PhoneType) -> &'static str {
-    use crate::model::PhoneType;
-    match kind {
-        PhoneType::Work => "work",
-        PhoneType::Work2 => "work2",
-        PhoneType::Work3 => "work3",
-        PhoneType::Work4 => "work4",
-        PhoneType::Home => "home",
-        PhoneType::Mobile => "mobile",
-        PhoneType::Fax => "fax",
-        PhoneType::Pager => "pager",
-        PhoneType::Microsoftteams => "microsoftteams",
-        PhoneType::Zoomphone => "zoomphone",
-        PhoneType::Eightbyeight => "eightbyeight",
-        PhoneType::Ringcentral => "ringcentral",
-        PhoneType::Other => "other",
-    }
-}
-
 /// A contact (email or phone number) as SCIM writes it.
 fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Value {
     let mut v = serde_json::Map::new();
@@ -713,11 +682,13 @@ pub(super) fn user_change(
     if let Some(emails) = &u.emails
         && ctx.supported(Schema::Core, "emails", user.span)
     {
-        let want = desired_contacts(
-            emails
-                .iter()
-                .map(|e| (e.value.value.as_str(), email_type(e.kind), e.primary)),
-        );
+        let want = desired_contacts(emails.iter().map(|e| {
+            (
+                e.value.value.as_str(),
+                e.kind.map(|k| k.name().to_owned()),
+                e.primary,
+            )
+        }));
         let have_emails = live_contacts(&have.emails, &want);
         keyed_set(
             Multi::Emails,
@@ -732,7 +703,7 @@ pub(super) fn user_change(
         && ctx.supported(Schema::Core, "phoneNumbers", user.span)
     {
         let want = desired_contacts(phones.iter().map(|p| {
-            let kind = p.kind.map(|k| phone_type(k).to_owned());
+            let kind = p.kind.map(|k| k.name().to_owned());
             (p.value.value.as_str(), kind, p.primary)
         }));
         let have_phones = live_contacts(&have.phone_numbers, &want);
