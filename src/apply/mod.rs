@@ -7,5 +7,6 @@ mod graph;
 mod merge;
 pub mod password;
 pub mod progress;
+pub mod record;
 #[cfg(test)]
 mod tests;

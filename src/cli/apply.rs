@@ -11,8 +11,8 @@ use std::path::Path;
 use super::Failure;
 use crate::apply::audit::{self, AuditLog};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
-use crate::apply::password::{self, PasswordDrop};
 use crate::apply::progress::{Progress, Tally};
+use crate::apply::record::{self, Recorder};
 use crate::error::{Error, ExitStatus};
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
@@ -31,14 +31,10 @@ pub(super) struct ApplyArgs<'a> {
     pub(super) quiet: bool,
 }
 
-/// Writes audit records, draws progress and delivers generated passwords as the engine
-/// reports operations.
+/// Records each operation and draws progress as the engine reports them.
 struct CliObserver<'a> {
-    audit: AuditLog,
-    audit_error: Option<String>,
+    recorder: Recorder<'a>,
     progress: Progress,
-    passwords: PasswordDrop,
-    run: audit::RunContext<'a>,
 }
 
 impl Observer for CliObserver<'_> {
@@ -50,29 +46,11 @@ impl Observer for CliObserver<'_> {
             Outcome::Failed => Tally::Failed,
             Outcome::Skipped => Tally::Skipped,
         });
-        let record = self.run.record(op);
-        if let Err(e) = self.audit.record(&record) {
-            if self.audit_error.is_none() {
-                self.audit_error = Some(e.to_string());
-            }
-            return Err(format!("the audit log cannot be written: {e}"));
-        }
-        // After the audit record: whoever sees this line (an operator with -vv, a test that
-        // kills a run part-way) knows the operation is in the log.
-        tracing::debug!(
-            outcome = op.outcome.name(),
-            action = op.action.name(),
-            kind = %op.kind,
-            key = %op.key,
-            "operation finished"
-        );
-        Ok(())
+        self.recorder.finished(op)
     }
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
-        self.passwords
-            .deliver(user_name, password)
-            .map_err(|e| e.to_string())
+        self.recorder.deliver_password(user_name, password)
     }
 }
 
@@ -228,21 +206,10 @@ pub(super) fn apply_cmd(
         }
     }
 
-    let audit_log = AuditLog::open(args.audit_log).map_err(|e| Error::File {
+    let mut audit_log = AuditLog::open(args.audit_log).map_err(|e| Error::File {
         path: args.audit_log.to_path_buf(),
         message: e.to_string(),
     })?;
-    forget_settled(&folded.path, &folded.settled)?;
-    let state_dir = args
-        .audit_log
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stamp = audit::now_rfc3339().replace([':', '.'], "");
-    let drop_path = args.password_file.map_or_else(
-        || password::default_drop_path(state_dir, &stamp),
-        Path::to_path_buf,
-    );
     let actor = audit::actor();
     let commit = audit::git_commit(args.dir);
     let terminal = io::stderr().is_terminal();
@@ -253,16 +220,17 @@ pub(super) fn apply_cmd(
         Progress::new(total, terminal, "apply")
     };
     let mut observer = CliObserver {
-        audit: audit_log,
-        audit_error: None,
+        recorder: Recorder::new(
+            &mut audit_log,
+            audit::RunContext {
+                actor: &actor,
+                target: &connection.description,
+                plan_checksum: &prepared.checksum,
+                git_commit: commit.as_deref(),
+            },
+            record::password_path(args.audit_log, args.password_file),
+        ),
         progress,
-        passwords: PasswordDrop::new(drop_path),
-        run: audit::RunContext {
-            actor: &actor,
-            target: &connection.description,
-            plan_checksum: &prepared.checksum,
-            git_commit: commit.as_deref(),
-        },
     };
     let settings = Settings {
         etag: prepared.etag,
@@ -279,11 +247,11 @@ pub(super) fn apply_cmd(
     let elapsed = started.elapsed();
     observer.progress.finish();
     let client_stats = client.stats();
-    let audit_error = observer.audit_error.take();
+    let audit_error = observer.recorder.audit_error().map(str::to_owned);
     let delivered = observer
-        .passwords
-        .path()
-        .map(|p| (p.to_path_buf(), observer.passwords.count()));
+        .recorder
+        .delivered()
+        .map(|(path, count)| (path.to_path_buf(), count));
     let description = connection.description.clone();
     drop(observer);
     close(&runtime, connection)?;

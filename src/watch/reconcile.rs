@@ -8,12 +8,12 @@
 //! each new operation.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::apply::audit::{self, AuditLog, RunContext};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
-use crate::apply::password::{self, PasswordDrop};
+use crate::apply::record::{self, Recorder};
 use crate::desired::{self, DesiredState, LoadError};
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
@@ -102,11 +102,7 @@ struct Good {
 
 /// Reconciles on demand; owns the connection and the last valid desired state.
 pub struct Reconciler {
-    config: Config,
-    metrics: Arc<Metrics>,
-    stop: Stop,
-    audit: AuditLog,
-    actor: String,
+    applier: Applier,
     connection: Option<(Connection, String)>,
     last_good: Option<Good>,
     /// The override warnings last logged, to log them again only when they change.
@@ -116,8 +112,8 @@ pub struct Reconciler {
 impl std::fmt::Debug for Reconciler {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Reconciler")
-            .field("dir", &self.config.dir)
-            .field("mode", &self.config.mode)
+            .field("dir", &self.applier.config.dir)
+            .field("mode", &self.applier.config.mode)
             .finish_non_exhaustive()
     }
 }
@@ -132,11 +128,13 @@ impl Reconciler {
     ) -> Result<Reconciler, audit::AuditError> {
         let audit = AuditLog::open(&config.audit_log)?;
         Ok(Reconciler {
-            config,
-            metrics,
-            stop,
-            audit,
-            actor: audit::actor(),
+            applier: Applier {
+                config,
+                metrics,
+                stop,
+                audit,
+                actor: audit::actor(),
+            },
             connection: None,
             last_good: None,
             override_warnings: Vec::new(),
@@ -154,7 +152,7 @@ impl Reconciler {
 
     /// Loads the files; on invalid files keeps (and returns) the last valid state.
     async fn load(&mut self) -> Result<&Good, ReconcileError> {
-        let dir = self.config.dir.clone();
+        let dir = self.applier.config.dir.clone();
         let loaded = tokio::task::spawn_blocking(move || {
             let loaded = desired::load_dir(&dir);
             let hash = loaded
@@ -173,7 +171,7 @@ impl Reconciler {
                         tracing::warn!("{line}");
                     }
                 }
-                self.metrics.desired_invalid(None);
+                self.applier.metrics.desired_invalid(None);
                 let mut state = loaded.state;
                 self.fold_overrides(&mut state)?;
                 let target = format!("{:?}", state.config.target);
@@ -199,7 +197,7 @@ impl Reconciler {
                         "nothing is reconciled until it is fixed"
                     }
                 );
-                self.metrics.desired_invalid(Some(report));
+                self.applier.metrics.desired_invalid(Some(report));
             }
             (Ok(_), None) => unreachable!("a loaded state always has a hash"),
         }
@@ -209,7 +207,7 @@ impl Reconciler {
     /// One reconcile.
     pub async fn reconcile(&mut self) -> Result<Reconciled, ReconcileError> {
         self.load().await?;
-        if self.stop.requested() {
+        if self.applier.stop.requested() {
             return Err(ReconcileError::Stopped);
         }
         self.connect().await?;
@@ -229,7 +227,7 @@ impl Reconciler {
         };
         let (capabilities, schemas, snapshot) = tokio::select! {
             read = read => read.map_err(|e| target_error(&e))?,
-            () = self.stop.wait() => return Err(ReconcileError::Stopped),
+            () = self.applier.stop.wait() => return Err(ReconcileError::Stopped),
         };
         let options = PlanOptions {
             support: AttributeSupport::from_schemas(schemas.as_deref()),
@@ -242,7 +240,7 @@ impl Reconciler {
         let count = |kind: Kind| {
             u64::try_from(plan.changes.iter().filter(|c| c.kind == kind).count()).unwrap_or(0)
         };
-        self.metrics.drift(
+        self.applier.metrics.drift(
             &[("user", count(Kind::User)), ("group", count(Kind::Group))],
             u64::try_from(summary.blocked).unwrap_or(0),
         );
@@ -259,39 +257,25 @@ impl Reconciler {
             tracing::debug!("no drift");
             return Ok(reconciled);
         }
-        log_drift(&plan, self.config.mode);
-        if self.config.mode == Mode::Report || summary.changes() == 0 {
+        log_drift(&plan, self.applier.config.mode);
+        if self.applier.config.mode == Mode::Report || summary.changes() == 0 {
             return Ok(reconciled);
         }
-        if self.stop.requested() {
+        if self.applier.stop.requested() {
             return Err(ReconcileError::Stopped);
         }
 
-        let (checksum, outcomes) = heal(
-            Heal {
-                config: &self.config,
-                metrics: &self.metrics,
-                stop: &self.stop,
-                audit: &mut self.audit,
-                actor: &self.actor,
-                target: &connection.description,
-                good,
-            },
-            client,
-            &Input {
-                plan: &plan,
-                desired: &good.state,
-                options: &options,
-                snapshot: Some(&snapshot),
-            },
-            capabilities.etag,
-        )
-        .await?;
+        let read = Read {
+            options: &options,
+            snapshot: &snapshot,
+            etag: capabilities.etag,
+        };
+        let (checksum, outcomes) = self.applier.apply(good, connection, &plan, &read).await?;
         let failed = usize::try_from(outcomes.failed).unwrap_or(usize::MAX);
         let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
         reconciled.applied = summary.changes().saturating_sub(failed + skipped);
         reconciled.outcomes = Some((checksum, outcomes));
-        if self.stop.requested() && skipped > 0 {
+        if self.applier.stop.requested() && skipped > 0 {
             return Err(ReconcileError::Stopped);
         }
         if failed + skipped > 0 {
@@ -304,10 +288,10 @@ impl Reconciler {
     /// caught up with are forgotten (heal mode only: report mode writes nothing), the rest
     /// make their users inactive, with a warning logged whenever the set changes.
     fn fold_overrides(&mut self, state: &mut DesiredState) -> Result<(), ReconcileError> {
-        let path = &self.config.overrides;
+        let path = &self.applier.config.overrides;
         let local = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
         let mut overrides = Overrides::load(path).map_err(|e| local(&e))?;
-        if self.config.mode == Mode::Heal {
+        if self.applier.config.mode == Mode::Heal {
             let settled = overrides.prune_settled(state);
             if !settled.is_empty() {
                 overrides.save(path).map_err(|e| local(&e))?;
@@ -355,7 +339,7 @@ impl Reconciler {
             return Err(TerminateError::UnknownUser(user_name.to_owned()));
         };
         let key = user.value.user_name.value.to_string();
-        let path = &self.config.overrides;
+        let path = &self.applier.config.overrides;
         let failed = |e: &dyn std::fmt::Display| TerminateError::Failed(e.to_string());
         let mut overrides = Overrides::load(path).map_err(|e| failed(&e))?;
         if overrides.record_termination(&key, &audit::now_rfc3339(), reason) {
@@ -403,27 +387,16 @@ impl Reconciler {
                 "the deactivation is held back by a safety rule".into(),
             ));
         }
-        let (_, outcomes) = heal(
-            Heal {
-                config: &self.config,
-                metrics: &self.metrics,
-                stop: &self.stop,
-                audit: &mut self.audit,
-                actor: &self.actor,
-                target: &connection.description,
-                good,
-            },
-            client,
-            &Input {
-                plan: &plan,
-                desired: &good.state,
-                options: &options,
-                snapshot: Some(&snapshot),
-            },
-            capabilities.etag,
-        )
-        .await
-        .map_err(|e| failed(&e))?;
+        let read = Read {
+            options: &options,
+            snapshot: &snapshot,
+            etag: capabilities.etag,
+        };
+        let (_, outcomes) = self
+            .applier
+            .apply(good, connection, &plan, &read)
+            .await
+            .map_err(|e| failed(&e))?;
         if outcomes.failed + outcomes.skipped > 0 {
             return Err(TerminateError::Failed(format!(
                 "the deactivation of {key} did not succeed; see the audit log"
@@ -444,19 +417,22 @@ impl Reconciler {
             }
             tracing::info!("the target in scimctl.yaml changed: reconnecting");
             if let Some((old, _)) = self.connection.take() {
-                self.metrics.set_client(None);
+                self.applier.metrics.set_client(None);
                 let _ = old.close().await;
             }
         }
         let overrides = crate::target::Overrides {
-            url: self.config.target_url.as_deref(),
-            requests_per_minute: self.config.requests_per_minute,
+            url: self.applier.config.target_url.as_deref(),
+            requests_per_minute: self.applier.config.requests_per_minute,
         };
-        let connection = crate::target::connect(&good.state.config, &self.config.dir, &overrides)
-            .await
-            .map_err(|e| ReconcileError::Target(e.to_string()))?;
+        let connection =
+            crate::target::connect(&good.state.config, &self.applier.config.dir, &overrides)
+                .await
+                .map_err(|e| ReconcileError::Target(e.to_string()))?;
         tracing::info!(target = %connection.description, "connected");
-        self.metrics.set_client(Some(connection.client.clone()));
+        self.applier
+            .metrics
+            .set_client(Some(connection.client.clone()));
         self.connection = Some((connection, good.target.clone()));
         Ok(())
     }
@@ -512,93 +488,97 @@ fn log_drift(plan: &crate::plan::Plan, mode: Mode) {
     }
 }
 
-/// What [`heal`] needs from the reconciler.
-struct Heal<'a> {
-    config: &'a Config,
-    metrics: &'a Metrics,
-    stop: &'a Stop,
-    audit: &'a mut AuditLog,
-    actor: &'a str,
-    target: &'a str,
-    good: &'a Good,
+/// What applying needs: the settings, the metrics, the stop, the audit log and who runs
+/// it. Apart from the connection and the desired state, so both can be borrowed beside it.
+struct Applier {
+    config: Config,
+    metrics: Arc<Metrics>,
+    stop: Stop,
+    audit: AuditLog,
+    actor: String,
 }
 
-/// Applies `input.plan` with audit, metrics and the stop flag; returns the plan's checksum
-/// and how its operations ended.
-async fn heal(
-    heal: Heal<'_>,
-    client: &crate::scim::ScimClient,
-    input: &Input<'_>,
+/// What the read before a plan found, for applying it.
+struct Read<'a> {
+    options: &'a PlanOptions,
+    snapshot: &'a crate::scim::Snapshot,
     etag: bool,
-) -> Result<(String, Outcomes), ReconcileError> {
-    let checksum = PlanDocument::new(input.plan, heal.good.hash.clone())
-        .with_target(heal.target)
-        .checksum;
-    let commit = audit::git_commit(&heal.config.dir);
-    let state_dir = heal
-        .config
-        .audit_log
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let stamp = audit::now_rfc3339().replace([':', '.'], "");
-    let mut observer = WatchObserver {
-        audit: heal.audit,
-        audit_error: None,
-        passwords: PasswordDrop::new(password::default_drop_path(state_dir, &stamp)),
-        run: RunContext {
-            actor: heal.actor,
-            target: heal.target,
-            plan_checksum: &checksum,
-            git_commit: commit.as_deref(),
-        },
-        metrics: heal.metrics,
-        stop: heal.stop,
-    };
-    let settings = Settings {
-        etag,
-        ..Settings::default()
-    };
-    let report = engine::run(client, input, &settings, &mut observer).await;
-    if let Some(path) = observer.passwords.path() {
-        tracing::warn!(
-            count = observer.passwords.count(),
-            path = %path.display(),
-            "generated initial passwords written (mode 0600): deliver them, then delete the file"
+}
+
+impl Applier {
+    /// Applies `plan` (made from `good` and `read`) with audit, metrics and the stop flag;
+    /// returns the plan's checksum and how its operations ended.
+    async fn apply(
+        &mut self,
+        good: &Good,
+        connection: &Connection,
+        plan: &crate::plan::Plan,
+        read: &Read<'_>,
+    ) -> Result<(String, Outcomes), ReconcileError> {
+        let checksum = PlanDocument::new(plan, good.hash.clone())
+            .with_target(&connection.description)
+            .checksum;
+        let commit = audit::git_commit(&self.config.dir);
+        let mut observer = WatchObserver {
+            recorder: Recorder::new(
+                &mut self.audit,
+                RunContext {
+                    actor: &self.actor,
+                    target: &connection.description,
+                    plan_checksum: &checksum,
+                    git_commit: commit.as_deref(),
+                },
+                record::password_path(&self.config.audit_log, None),
+            ),
+            metrics: &self.metrics,
+            stop: &self.stop,
+        };
+        let settings = Settings {
+            etag: read.etag,
+            ..Settings::default()
+        };
+        let input = Input {
+            plan,
+            desired: &good.state,
+            options: read.options,
+            snapshot: Some(read.snapshot),
+        };
+        let report = engine::run(&connection.client, &input, &settings, &mut observer).await;
+        if let Some((path, count)) = observer.recorder.delivered() {
+            tracing::warn!(
+                count,
+                path = %path.display(),
+                "generated initial passwords written (mode 0600): deliver them, then delete the file"
+            );
+        }
+        if let Some(e) = observer.recorder.audit_error() {
+            return Err(ReconcileError::Target(format!(
+                "the audit log cannot be written: {e}"
+            )));
+        }
+        let count = |o| u64::try_from(report.count(o)).unwrap_or(u64::MAX);
+        let outcomes = Outcomes {
+            done: count(Outcome::Done),
+            already_done: count(Outcome::AlreadyDone),
+            merged: count(Outcome::Merged),
+            failed: count(Outcome::Failed),
+            skipped: count(Outcome::Skipped),
+        };
+        tracing::info!(
+            done = outcomes.done,
+            already_done = outcomes.already_done,
+            merged = outcomes.merged,
+            failed = outcomes.failed,
+            skipped = outcomes.skipped,
+            "applied"
         );
+        Ok((checksum, outcomes))
     }
-    if let Some(e) = observer.audit_error {
-        return Err(ReconcileError::Target(format!(
-            "the audit log cannot be written: {e}"
-        )));
-    }
-    let failed = report.count(Outcome::Failed);
-    let skipped = report.count(Outcome::Skipped);
-    tracing::info!(
-        done = report.count(Outcome::Done),
-        already_done = report.count(Outcome::AlreadyDone),
-        merged = report.count(Outcome::Merged),
-        failed,
-        skipped,
-        "applied"
-    );
-    let count = |o| u64::try_from(report.count(o)).unwrap_or(u64::MAX);
-    let outcomes = Outcomes {
-        done: count(Outcome::Done),
-        already_done: count(Outcome::AlreadyDone),
-        merged: count(Outcome::Merged),
-        failed: count(Outcome::Failed),
-        skipped: count(Outcome::Skipped),
-    };
-    Ok((checksum, outcomes))
 }
 
 /// Audit, metrics and stop for the engine.
 struct WatchObserver<'a> {
-    audit: &'a mut AuditLog,
-    audit_error: Option<String>,
-    passwords: PasswordDrop,
-    run: RunContext<'a>,
+    recorder: Recorder<'a>,
     metrics: &'a Metrics,
     stop: &'a Stop,
 }
@@ -606,25 +586,11 @@ struct WatchObserver<'a> {
 impl Observer for WatchObserver<'_> {
     fn finished(&mut self, op: &OpReport) -> Result<(), String> {
         self.metrics.operation(op.action.name(), op.outcome.name());
-        if let Err(e) = self.audit.record(&self.run.record(op)) {
-            let why = format!("the audit log cannot be written: {e}");
-            self.audit_error.get_or_insert_with(|| e.to_string());
-            return Err(why);
-        }
-        tracing::debug!(
-            outcome = op.outcome.name(),
-            action = op.action.name(),
-            kind = %op.kind,
-            key = %op.key,
-            "operation finished"
-        );
-        Ok(())
+        self.recorder.finished(op)
     }
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
-        self.passwords
-            .deliver(user_name, password)
-            .map_err(|e| e.to_string())
+        self.recorder.deliver_password(user_name, password)
     }
 
     fn stop_requested(&self) -> Option<String> {
