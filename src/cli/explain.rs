@@ -12,11 +12,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{ExplainFormat, ExplainKind, Failure};
+use super::{ExplainFormat, ExplainKind, Failure, TenantRead, read_tenant};
 use crate::desired;
 use crate::error::{Error, ExitStatus};
 use crate::explain::{self, Kind, LiveInput};
-use crate::scim::ScimRead;
 
 /// What `scimctl explain` was asked.
 pub(super) struct ExplainArgs<'a> {
@@ -58,17 +57,9 @@ pub(super) fn explain_cmd(
     };
     let subject = explain::find(&state, kind, args.name).map_err(Error::from)?;
     let explanation = if args.live {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .enable_all()
-            .build()?;
-        let (snapshot, target) = runtime.block_on(async {
-            let connection = crate::target::connect(&state.config, args.dir, &args.target).await?;
-            let snapshot = connection.client.snapshot().await;
-            let description = connection.description.clone();
-            connection.close().await?;
-            Ok::<_, Error>((snapshot?, description))
-        })?;
-        drop(runtime);
+        let TenantRead {
+            snapshot, target, ..
+        } = read_tenant(&state.config, args.dir, &args.target)?;
         let input = LiveInput {
             snapshot: &snapshot,
             target: &target,

@@ -8,13 +8,11 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::Failure;
+use super::{Failure, TenantRead, read_tenant};
 use crate::error::{Error, ExitStatus};
 use crate::export::write::{self, WriteError};
 use crate::export::{ExportOptions, Filters};
 use crate::model::{Config, SecretSource, Target};
-use crate::plan::AttributeSupport;
-use crate::scim::ScimRead;
 
 /// Warnings printed before the rest are only counted.
 const MAX_WARNINGS: usize = 50;
@@ -54,37 +52,12 @@ pub(super) fn export_cmd(
 ) -> Result<ExitStatus, Failure> {
     let started = tokio::time::Instant::now();
     write::check_dir(args.dir, args.force).map_err(write_error)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (support, snapshot, description, requests) = runtime.block_on(async {
-        let connection =
-            crate::target::connect(&Config::default(), Path::new("."), &args.target).await?;
-        let read = async {
-            let (schemas, snapshot) =
-                tokio::join!(connection.client.schemas(), connection.client.snapshot());
-            Ok::<_, Error>((schemas?, snapshot?))
-        }
-        .await;
-        let description = connection.description.clone();
-        let requests = connection.client.stats().requests;
-        connection.close().await?;
-        let (schemas, snapshot) = read?;
-        Ok::<_, Error>((
-            AttributeSupport::from_schemas(schemas.as_deref()),
-            snapshot,
-            description,
-            requests,
-        ))
-    })?;
-    drop(runtime);
-    tracing::info!(
-        target = %description,
-        users = snapshot.users.len(),
-        groups = snapshot.groups.len(),
+    let TenantRead {
+        support,
+        snapshot,
+        target: description,
         requests,
-        "read the live tenant"
-    );
+    } = read_tenant(&Config::default(), Path::new("."), &args.target)?;
     let options = ExportOptions {
         filters: args.filters.clone(),
         support,

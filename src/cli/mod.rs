@@ -489,45 +489,18 @@ fn plan_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    use crate::plan::{AttributeSupport, PlanOptions, render, saved::PlanDocument};
-    use crate::scim::ScimRead;
+    use crate::plan::{PlanOptions, render, saved::PlanDocument};
     use std::io::IsTerminal;
 
     let Folded { state, notices, .. } = load_folded(args.dir, err)?;
     // Over the files as read: folding overrides in leaves this hash alone.
     let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let (support, live, target) = runtime.block_on(async {
-        let connection = crate::target::connect(&state.config, args.dir, &args.target).await?;
-        let started = tokio::time::Instant::now();
-        let read = async {
-            let (schemas, snapshot) =
-                tokio::join!(connection.client.schemas(), connection.client.snapshot());
-            Ok::<_, Error>((schemas?, snapshot?))
-        }
-        .await;
-        let description = connection.description.clone();
-        let requests = connection.client.stats().requests;
-        connection.close().await?;
-        let (schemas, snapshot) = read?;
-        tracing::info!(
-            target = %description,
-            users = snapshot.users.len(),
-            groups = snapshot.groups.len(),
-            requests,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "read the live tenant"
-        );
-        Ok::<_, Error>((
-            AttributeSupport::from_schemas(schemas.as_deref()),
-            snapshot,
-            description,
-        ))
-    })?;
-    drop(runtime);
-    tracing::debug!("connection closed");
+    let TenantRead {
+        support,
+        snapshot: live,
+        target,
+        ..
+    } = read_tenant(&state.config, args.dir, &args.target)?;
     let options = PlanOptions {
         support,
         allow_deletes: args.allow_deletes,
@@ -560,6 +533,60 @@ fn plan_cmd(
     } else {
         ExitStatus::Success
     })
+}
+
+/// What one read of the tenant gives a command.
+pub(crate) struct TenantRead {
+    /// The attributes the target's `/Schemas` say it stores.
+    pub(crate) support: crate::plan::AttributeSupport,
+    /// Every user and group.
+    pub(crate) snapshot: crate::scim::Snapshot,
+    /// The target, as plans name it.
+    pub(crate) target: String,
+    /// SCIM requests sent.
+    pub(crate) requests: u64,
+}
+
+/// Connects to the target, reads its schemas and its whole tenant side by side, and closes
+/// the connection (an embedded sandbox saves its state), on a runtime of its own.
+pub(crate) fn read_tenant(
+    config: &crate::model::Config,
+    dir: &std::path::Path,
+    overrides: &crate::target::Overrides<'_>,
+) -> Result<TenantRead, Failure> {
+    use crate::scim::ScimRead;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let read = runtime.block_on(async {
+        let connection = crate::target::connect(config, dir, overrides).await?;
+        let started = tokio::time::Instant::now();
+        let read = async {
+            let (schemas, snapshot) =
+                tokio::join!(connection.client.schemas(), connection.client.snapshot());
+            Ok::<_, Error>((schemas?, snapshot?))
+        }
+        .await;
+        let target = connection.description.clone();
+        let requests = connection.client.stats().requests;
+        connection.close().await?;
+        let (schemas, snapshot) = read?;
+        tracing::info!(
+            %target,
+            users = snapshot.users.len(),
+            groups = snapshot.groups.len(),
+            requests,
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "read the live tenant"
+        );
+        Ok::<_, Error>(TenantRead {
+            support: crate::plan::AttributeSupport::from_schemas(schemas.as_deref()),
+            snapshot,
+            target,
+            requests,
+        })
+    })?;
+    Ok(read)
 }
 
 /// Desired state with the local overrides folded in (see [`crate::overrides`]).
