@@ -107,7 +107,6 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
     }
     let metrics = Arc::new(Metrics::default());
     let stop = Stop::default();
-    let hooks = runtime.block_on(async { Hooks::configure(&args.dir) })?;
     let mut reconciler = Reconciler::new(
         watch::reconcile::Config {
             dir: args.dir.clone(),
@@ -123,6 +122,10 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
     .map_err(|e| Error::File {
         path: args.audit_log.clone(),
         message: e.to_string(),
+    })?;
+    let hooks = runtime.block_on(async {
+        let config = reconciler.preload().await;
+        Hooks::configure(config, &args.dir)
     })?;
     let (_watcher, files) = watch::files::watch(&args.dir)
         .map_err(|e| io::Error::other(format!("watching {}: {e}", args.dir.display())))?;
@@ -226,9 +229,10 @@ fn humane(d: Duration) -> String {
     }
 }
 
-/// The webhooks `scimctl.yaml` configures, built once at start. Their secrets must be there:
-/// watch refuses to start without them. A desired state that does not load at start leaves
-/// both off (with a warning) until watch is restarted.
+/// The webhooks `scimctl.yaml` configures, built once at start from the desired state the
+/// reconciler preloaded. Their secrets must be there: watch refuses to start without them. A
+/// desired state that does not load at start leaves both off (with a warning) until watch is
+/// restarted.
 struct Hooks {
     webhooks: Option<Arc<Webhooks>>,
     hris: Option<Verifier>,
@@ -236,18 +240,18 @@ struct Hooks {
 
 impl Hooks {
     /// Must run inside the runtime (the delivery tasks are spawned on it).
-    fn configure(dir: &std::path::Path) -> Result<Hooks, Error> {
-        let config = match crate::desired::load_dir(dir) {
-            Ok(loaded) => loaded.state.config,
-            Err(e) => {
-                tracing::warn!(
-                    "{e}: webhooks and the HRIS endpoint stay off until watch restarts with a valid scimctl.yaml"
-                );
-                return Ok(Hooks {
-                    webhooks: None,
-                    hris: None,
-                });
-            }
+    fn configure(
+        config: Option<&crate::model::Config>,
+        dir: &std::path::Path,
+    ) -> Result<Hooks, Error> {
+        let Some(config) = config else {
+            tracing::warn!(
+                "webhooks and the HRIS endpoint stay off until watch restarts with a valid desired state"
+            );
+            return Ok(Hooks {
+                webhooks: None,
+                hris: None,
+            });
         };
         let webhooks = match &config.watch.webhooks {
             Some(settings) if !settings.value.urls.is_empty() => {

@@ -107,6 +107,8 @@ pub struct Reconciler {
     last_good: Option<Good>,
     /// The override warnings last logged, to log them again only when they change.
     override_warnings: Vec<String>,
+    /// The files were loaded by [`Reconciler::preload`] for the next reconcile.
+    preloaded: bool,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -138,6 +140,7 @@ impl Reconciler {
             connection: None,
             last_good: None,
             override_warnings: Vec::new(),
+            preloaded: false,
         })
     }
 
@@ -204,9 +207,26 @@ impl Reconciler {
         self.last_good.as_ref().ok_or(ReconcileError::NoValidState)
     }
 
+    /// Loads the desired state for the first reconcile, which then does not load it again,
+    /// and returns its configuration (`None` while the files are invalid): what watch needs
+    /// before it starts (webhooks, the HRIS secret).
+    pub async fn preload(&mut self) -> Option<&crate::model::Config> {
+        self.preloaded = true;
+        match self.load().await {
+            Ok(good) => Some(&good.state.config),
+            Err(_) => None,
+        }
+    }
+
     /// One reconcile.
     pub async fn reconcile(&mut self) -> Result<Reconciled, ReconcileError> {
-        self.load().await?;
+        if std::mem::take(&mut self.preloaded) {
+            self.last_good
+                .as_ref()
+                .ok_or(ReconcileError::NoValidState)?;
+        } else {
+            self.load().await?;
+        }
         if self.applier.stop.requested() {
             return Err(ReconcileError::Stopped);
         }
