@@ -7,15 +7,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use scimctl::scim::wire::{Group, Reference, User};
 use scimctl::scim::{PatchOperation, Resource, ScimClient};
 use serde_json::{Value, json};
 
-use crate::support::{bearer_client, run_bounded_with, text};
-
-const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
+use crate::support::{DEMO_PASSWORD, bearer_client, scimctl_with_token as scimctl};
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
@@ -23,21 +20,6 @@ fn example_dir() -> PathBuf {
 
 fn write(dir: &Path, name: &str, text: &str) {
     std::fs::write(dir.join(name), text).unwrap();
-}
-
-/// Runs `scimctl args...` in `cwd` with the demo password and `token`.
-fn scimctl(cwd: &Path, args: &[&str], token: &str) -> (i32, String, String) {
-    let output = run_bounded_with(
-        cwd,
-        args,
-        &[
-            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
-            ("SCIMCTL_TOKEN", token),
-        ],
-        Duration::from_secs(120),
-    );
-    let (out, err) = text(&output);
-    (output.status.code().unwrap_or(-1), out, err)
 }
 
 /// Every resource's id and version.

@@ -4,31 +4,14 @@
 //! where the tenant is changed behind scimctl's back and explain must say exactly how.
 
 use std::path::Path;
-use std::time::Duration;
 
 use scimctl::scim::wire::{Group, User};
 use scimctl::scim::{PatchOperation, Resource, ScimRead};
 use serde_json::{Value, json};
 
-use crate::support::{run_bounded_with, text};
+use crate::support::scimctl_with_token as scimctl;
 
-const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
 const SAM: &str = "sam.okafor@northwind.example";
-
-/// Runs `scimctl args...` in `cwd` with the demo password and `token`.
-fn scimctl(cwd: &Path, args: &[&str], token: &str) -> (i32, String, String) {
-    let output = run_bounded_with(
-        cwd,
-        args,
-        &[
-            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
-            ("SCIMCTL_TOKEN", token),
-        ],
-        Duration::from_secs(120),
-    );
-    let (out, err) = text(&output);
-    (output.status.code().unwrap_or(-1), out, err)
-}
 
 /// `explain ... --format json` in the repository, so sources read `desired-state/...`.
 fn explain_json(args: &[&str]) -> Value {

@@ -5,29 +5,11 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use crate::support::{run_bounded_with, text};
-
-const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
+use crate::support::{DEMO_PASSWORD, scimctl_with_token as scimctl};
 
 fn example_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
-}
-
-/// Runs `scimctl args...` in `cwd` with the demo password and `token`.
-fn scimctl(cwd: &Path, args: &[&str], token: &str) -> (i32, String, String) {
-    let output = run_bounded_with(
-        cwd,
-        args,
-        &[
-            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
-            ("SCIMCTL_TOKEN", token),
-        ],
-        Duration::from_secs(120),
-    );
-    let (out, err) = text(&output);
-    (output.status.code().unwrap_or(-1), out, err)
 }
 
 /// Every file under `dir`, by path relative to it, with its bytes.

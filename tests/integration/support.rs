@@ -48,6 +48,25 @@ pub(crate) fn run_bounded_with(
     }
 }
 
+/// The example org's demo password (`.cargo/config.toml` sets it for programs cargo runs).
+pub(crate) const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
+
+/// Runs `scimctl args...` in `cwd` with the demo password and `token` as `SCIMCTL_TOKEN`,
+/// within two minutes; returns the exit code, stdout and stderr.
+pub(crate) fn scimctl_with_token(cwd: &Path, args: &[&str], token: &str) -> (i32, String, String) {
+    let output = run_bounded_with(
+        cwd,
+        args,
+        &[
+            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
+            ("SCIMCTL_TOKEN", token),
+        ],
+        Duration::from_secs(120),
+    );
+    let (out, err) = text(&output);
+    (output.status.code().unwrap_or(-1), out, err)
+}
+
 /// Standard output and error of a finished run, as text.
 pub(crate) fn text(output: &Output) -> (String, String) {
     (
