@@ -50,6 +50,22 @@ pub struct ClientConfig {
     pub page_size: Option<usize>,
     /// Seed for backoff jitter, for reproducible tests; `None` seeds from the OS.
     pub jitter_seed: Option<u64>,
+    /// Which server family this is: plain SCIM 2.0, or Genesys Cloud with its quirks.
+    pub dialect: Dialect,
+}
+
+/// The server family a client speaks to. Business code never sees it: the client layer
+/// turns the same reads and writes into what each family understands.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Dialect {
+    /// RFC 7644 as written: `/Users`, `/Groups`, POST and DELETE of groups.
+    #[default]
+    Scim,
+    /// Genesys Cloud (genesys-api.md): lower-case SCIM paths under `/api/v2/scim/v2/`,
+    /// two-pass user listings, groups created, described and deleted through the Platform
+    /// API, member changes in chunks of 50, and reads retried while a new object is not yet
+    /// visible.
+    Genesys,
 }
 
 impl ClientConfig {
@@ -66,6 +82,7 @@ impl ClientConfig {
             retry: RetryPolicy::default(),
             page_size: None,
             jitter_seed: None,
+            dialect: Dialect::Scim,
         }
     }
 }
@@ -241,29 +258,36 @@ struct Inner {
     transport_errors: AtomicU64,
     rate_limited: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
+    dialect: Dialect,
+    /// Objects this client created, and when: a read that misses one of them soon after is
+    /// the server's eventual consistency, not a deletion (Genesys dialect only).
+    pub(super) created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 /// A request before it is sent: everything needed to send it again.
-struct Request<'a> {
-    method: Method,
-    path: &'a str,
-    query: &'a [(&'a str, String)],
-    body: Option<bytes_body::Body>,
-    if_match: Option<&'a str>,
-    idempotent: bool,
+pub(super) struct Request<'a> {
+    pub(super) method: Method,
+    pub(super) path: &'a str,
+    pub(super) query: &'a [(&'a str, String)],
+    pub(super) body: Option<bytes_body::Body>,
+    pub(super) if_match: Option<&'a str>,
+    pub(super) idempotent: bool,
+    /// A Platform API call (Genesys): plain JSON rather than SCIM JSON, and `path` is
+    /// absolute on the API host.
+    pub(super) platform: bool,
 }
 
 /// A request body serialised once and cloned cheaply per attempt.
-mod bytes_body {
+pub(super) mod bytes_body {
     /// JSON bytes.
-    pub(super) type Body = std::sync::Arc<[u8]>;
+    pub(crate) type Body = std::sync::Arc<[u8]>;
 }
 
 /// A response with its body read.
-struct Response {
-    status: StatusCode,
-    headers: HeaderMap,
-    body: Vec<u8>,
+pub(super) struct Response {
+    pub(super) status: StatusCode,
+    pub(super) headers: HeaderMap,
+    pub(super) body: Vec<u8>,
 }
 
 /// Checks a base URL: absolute, http(s), and `https` unless the host is loopback.
@@ -371,6 +395,8 @@ impl ScimClient {
                 transport_errors: AtomicU64::new(0),
                 rate_limited: AtomicU64::new(0),
                 by_status: Mutex::new(BTreeMap::new()),
+                dialect: config.dialect,
+                created: Mutex::new(std::collections::HashMap::new()),
             }),
         })
     }
@@ -412,11 +438,12 @@ impl ScimClient {
                 let page = self.inner.page_size;
                 let request = Request {
                     method: Method::GET,
-                    path: "ServiceProviderConfig",
+                    path: self.discovery_path("ServiceProviderConfig"),
                     query: &[],
                     body: None,
                     if_match: None,
                     idempotent: true,
+                    platform: false,
                 };
                 let caps = match self.execute(&request).await {
                     Ok(response) => {
@@ -450,11 +477,12 @@ impl ScimClient {
     pub async fn schemas(&self) -> Result<Option<Vec<SchemaDefinition>>, ScimError> {
         let request = Request {
             method: Method::GET,
-            path: "Schemas",
+            path: self.discovery_path("Schemas"),
             query: &[],
             body: None,
             if_match: None,
             idempotent: true,
+            platform: false,
         };
         match self.execute(&request).await {
             Ok(response) => {
@@ -489,11 +517,12 @@ impl ScimClient {
         }
         let request = Request {
             method: Method::GET,
-            path: R::KIND.endpoint(),
+            path: self.endpoint(R::KIND),
             query: &query,
             body: None,
             if_match: None,
             idempotent: true,
+            platform: false,
         };
         let response = self.execute(&request).await?;
         let list: ListResponse<R> = decode(&request, &response.body)?;
@@ -505,7 +534,7 @@ impl ScimClient {
 
     /// One resource by id.
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
-        let path = resource_path(R::KIND, id);
+        let path = resource_path(self.endpoint(R::KIND), id);
         let request = Request {
             method: Method::GET,
             path: &path,
@@ -513,6 +542,7 @@ impl ScimClient {
             body: None,
             if_match: None,
             idempotent: true,
+            platform: false,
         };
         let response = self.execute(&request).await?;
         with_etag(decode(&request, &response.body)?, &response.headers)
@@ -539,11 +569,12 @@ impl ScimClient {
         loop {
             let request = Request {
                 method: Method::POST,
-                path: R::KIND.endpoint(),
+                path: self.endpoint(R::KIND),
                 query: &[],
                 body: Some(body.clone()),
                 if_match: None,
                 idempotent: false,
+                platform: false,
             };
             match self.execute(&request).await {
                 Ok(response) if response.body.is_empty() => {
@@ -557,7 +588,7 @@ impl ScimClient {
                         })
                         .ok_or_else(|| ScimError::Decode {
                             method: "POST".into(),
-                            path: self.path_of(R::KIND.endpoint()),
+                            path: self.path_of(self.endpoint(R::KIND)),
                             message: "201 with no body, and the object cannot be found".into(),
                         });
                 }
@@ -592,7 +623,7 @@ impl ScimClient {
         version: Option<&str>,
         operations: &[PatchOperation],
     ) -> Result<Patched<R>, ScimError> {
-        let path = resource_path(R::KIND, id);
+        let path = resource_path(self.endpoint(R::KIND), id);
         let body = to_body(&PatchRequest::new(operations))?;
         let request = Request {
             method: Method::PATCH,
@@ -601,6 +632,7 @@ impl ScimClient {
             body: Some(body),
             if_match: version,
             idempotent: version.is_some(),
+            platform: false,
         };
         let response = self.execute(&request).await?;
         let version = etag(&response.headers);
@@ -622,7 +654,7 @@ impl ScimClient {
         version: Option<&str>,
         resource: &R,
     ) -> Result<R, ScimError> {
-        let path = resource_path(R::KIND, id);
+        let path = resource_path(self.endpoint(R::KIND), id);
         let request = Request {
             method: Method::PUT,
             path: &path,
@@ -630,6 +662,7 @@ impl ScimClient {
             body: Some(to_body(resource)?),
             if_match: version,
             idempotent: true,
+            platform: false,
         };
         let response = self.execute(&request).await?;
         with_etag(decode(&request, &response.body)?, &response.headers)
@@ -643,7 +676,7 @@ impl ScimClient {
         id: &str,
         version: Option<&str>,
     ) -> Result<(), ScimError> {
-        let path = resource_path(kind, id);
+        let path = resource_path(self.endpoint(kind), id);
         let request = Request {
             method: Method::DELETE,
             path: &path,
@@ -651,12 +684,43 @@ impl ScimClient {
             body: None,
             if_match: version,
             idempotent: true,
+            platform: false,
         };
         self.execute(&request).await.map(drop)
     }
 
     fn path_of(&self, relative: &str) -> String {
-        format!("{}{relative}", self.inner.base.path())
+        if relative.starts_with('/') {
+            relative.to_owned()
+        } else {
+            format!("{}{relative}", self.inner.base.path())
+        }
+    }
+
+    /// The server family.
+    #[must_use]
+    pub fn dialect(&self) -> Dialect {
+        self.inner.dialect
+    }
+
+    /// The collection endpoint of `kind`: `Users` (RFC 7644), `users` (Genesys, whose
+    /// documented paths are lower case; that other casings work is UNCONFIRMED).
+    #[must_use]
+    pub fn endpoint(&self, kind: ResourceKind) -> &'static str {
+        match (self.inner.dialect, kind) {
+            (Dialect::Scim, k) => k.endpoint(),
+            (Dialect::Genesys, ResourceKind::User) => "users",
+            (Dialect::Genesys, ResourceKind::Group) => "groups",
+        }
+    }
+
+    /// A discovery endpoint (`ServiceProviderConfig`, `Schemas`) as this dialect spells it.
+    fn discovery_path(&self, name: &'static str) -> &'static str {
+        match (self.inner.dialect, name) {
+            (Dialect::Genesys, "ServiceProviderConfig") => "serviceproviderconfig",
+            (Dialect::Genesys, "Schemas") => "schemas",
+            (_, other) => other,
+        }
     }
 
     /// Takes one retry from the budget, or ends with the error that wanted it.
@@ -692,7 +756,7 @@ impl ScimClient {
     }
 
     /// Sends `request` with rate limiting, auth, and retries per the policy.
-    async fn execute(&self, request: &Request<'_>) -> Result<Response, ScimError> {
+    pub(super) async fn execute(&self, request: &Request<'_>) -> Result<Response, ScimError> {
         let inner = &self.inner;
         let path = self.path_of(request.path);
         let method = request.method.as_str();
@@ -792,11 +856,16 @@ impl ScimClient {
         url: &Url,
         authorization: Option<&HeaderValue>,
     ) -> Result<Response, reqwest::Error> {
+        let media = if request.platform {
+            "application/json"
+        } else {
+            SCIM_JSON
+        };
         let mut builder = self
             .inner
             .http
             .request(request.method.clone(), url.clone())
-            .header(header::ACCEPT, SCIM_JSON);
+            .header(header::ACCEPT, media);
         if let Some(value) = authorization {
             builder = builder.header(header::AUTHORIZATION, value.clone());
         }
@@ -805,7 +874,7 @@ impl ScimClient {
         }
         if let Some(body) = &request.body {
             builder = builder
-                .header(header::CONTENT_TYPE, SCIM_JSON)
+                .header(header::CONTENT_TYPE, media)
                 .body(body.to_vec());
         }
         self.inner.requests.fetch_add(1, Ordering::Relaxed);
@@ -822,19 +891,22 @@ impl ScimClient {
     }
 }
 
-fn resource_path(kind: ResourceKind, id: &str) -> String {
+pub(super) fn resource_path(endpoint: &str, id: &str) -> String {
     // Ids are opaque: percent-encode anything that is not a plain path character.
     let encoded: String = url::form_urlencoded::byte_serialize(id.as_bytes()).collect();
-    format!("{}/{}", kind.endpoint(), encoded.replace('+', "%20"))
+    format!("{endpoint}/{}", encoded.replace('+', "%20"))
 }
 
-fn to_body<T: Serialize>(value: &T) -> Result<bytes_body::Body, ScimError> {
+pub(super) fn to_body<T: Serialize + ?Sized>(value: &T) -> Result<bytes_body::Body, ScimError> {
     serde_json::to_vec(value)
         .map(Into::into)
         .map_err(|e| ScimError::Config(format!("cannot encode a request body: {e}")))
 }
 
-fn decode<T: DeserializeOwned>(request: &Request<'_>, body: &[u8]) -> Result<T, ScimError> {
+pub(super) fn decode<T: DeserializeOwned>(
+    request: &Request<'_>,
+    body: &[u8],
+) -> Result<T, ScimError> {
     serde_json::from_slice(body).map_err(|e| ScimError::Decode {
         method: request.method.to_string(),
         path: request.path.to_owned(),
@@ -890,14 +962,8 @@ mod tests {
     /// Ids are encoded into the path; they can never add a segment or a query.
     #[test]
     fn ids_are_encoded() {
-        assert_eq!(
-            resource_path(ResourceKind::User, "a/b?c d"),
-            "Users/a%2Fb%3Fc%20d"
-        );
-        assert_eq!(
-            resource_path(ResourceKind::Group, "2819c223"),
-            "Groups/2819c223"
-        );
+        assert_eq!(resource_path("Users", "a/b?c d"), "Users/a%2Fb%3Fc%20d");
+        assert_eq!(resource_path("Groups", "2819c223"), "Groups/2819c223");
     }
 
     /// Page size: the override wins, else the server's maxResults capped at 1000, else 100.

@@ -10,6 +10,7 @@ pub mod client;
 pub mod error;
 pub mod limit;
 pub mod live;
+pub mod platform;
 pub mod retry;
 pub mod snapshot;
 pub mod wire;
@@ -17,7 +18,9 @@ pub mod wire;
 use std::future::Future;
 
 pub use auth::{Credentials, OAuthSettings, Secret};
-pub use client::{Capabilities, ClientConfig, ClientStats, Created, Patched, Resource, ScimClient};
+pub use client::{
+    Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
+};
 pub use error::ScimError;
 pub use live::{Live, LiveGroup, LiveUser};
 pub use snapshot::Snapshot;

@@ -1,0 +1,184 @@
+//! Genesys Cloud's Platform API: the calls beside SCIM that scimctl needs (groups, roles,
+//! grants, divisions), sent through the same loop as every SCIM request (rate limit, token,
+//! retry, counters), as plain JSON on the API host.
+//!
+//! Lists page with `pageSize`/`pageNumber` and answer `{entities, pageNumber, pageCount,
+//! total}` (genesys-api.md §4). Error bodies are `{message, code, status, …}` (§10), which
+//! [`super::wire::ErrorBody`] already reads.
+
+use std::collections::HashSet;
+
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
+
+use super::client::{Request, ScimClient, decode, to_body};
+use super::error::ScimError;
+
+/// Page size for Platform lists: the documented maximum of most list endpoints is 500
+/// (terraform-provider-genesyscloud pages groups by 500); 100 keeps each answer small.
+pub const PLATFORM_PAGE: usize = 100;
+
+/// One page of a Platform API list.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct EntityPage<T> {
+    #[serde(default = "Vec::new")]
+    entities: Vec<T>,
+    #[serde(default)]
+    page_count: Option<u64>,
+    #[serde(default)]
+    total: Option<u64>,
+}
+
+/// An entity with an id, so a listing can be checked for repeats.
+pub(crate) trait Entity {
+    /// Its id.
+    fn entity_id(&self) -> &str;
+}
+
+impl ScimClient {
+    /// Sends one Platform API request to `path` (absolute, e.g. `/api/v2/groups`) and
+    /// returns the body (empty for 202/204).
+    pub(crate) async fn platform_send<B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        idempotent: bool,
+    ) -> Result<Vec<u8>, ScimError> {
+        let request = Request {
+            method,
+            path,
+            query,
+            body: body.map(to_body).transpose()?,
+            if_match: None,
+            idempotent,
+            platform: true,
+        };
+        Ok(self.execute(&request).await?.body)
+    }
+
+    /// A Platform API request whose answer is JSON of type `T`.
+    pub(crate) async fn platform_json<T: DeserializeOwned, B: Serialize>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        body: Option<&B>,
+        idempotent: bool,
+    ) -> Result<T, ScimError> {
+        let request = Request {
+            method,
+            path,
+            query,
+            body: body.map(to_body).transpose()?,
+            if_match: None,
+            idempotent,
+            platform: true,
+        };
+        let response = self.execute(&request).await?;
+        decode(&request, &response.body)
+    }
+
+    /// Every entity of a paged Platform list at `path`, `extra` query parameters added to
+    /// each page. The first page tells the page count; the others are requested at once
+    /// (the client's concurrency and rate limit bound them). Ids must be unique and as many
+    /// as the total the first page gave, else the list is read again (a bounded number of
+    /// times), as SCIM listings are.
+    pub(crate) async fn platform_list<T>(
+        &self,
+        path: &'static str,
+        extra: &[(&'static str, String)],
+    ) -> Result<Vec<T>, ScimError>
+    where
+        T: DeserializeOwned + Entity + Send + 'static,
+    {
+        const ATTEMPTS: u32 = 4;
+        let mut why = String::new();
+        for _ in 0..ATTEMPTS {
+            match self.platform_list_once::<T>(path, extra).await? {
+                Ok(all) => return Ok(all),
+                Err(reason) => {
+                    tracing::info!(path, %reason, "list changed while read; reading again");
+                    why = reason;
+                }
+            }
+        }
+        Err(ScimError::Unstable {
+            endpoint: path,
+            attempts: ATTEMPTS,
+            why,
+        })
+    }
+
+    async fn platform_list_once<T>(
+        &self,
+        path: &'static str,
+        extra: &[(&'static str, String)],
+    ) -> Result<Result<Vec<T>, String>, ScimError>
+    where
+        T: DeserializeOwned + Entity + Send + 'static,
+    {
+        let query = |n: u64| {
+            let mut q = vec![
+                ("pageSize", PLATFORM_PAGE.to_string()),
+                ("pageNumber", n.to_string()),
+            ];
+            q.extend(extra.iter().cloned());
+            q
+        };
+        let first: EntityPage<T> = self
+            .platform_json(Method::GET, path, &query(1), None::<&()>, true)
+            .await?;
+        let pages = first.page_count.unwrap_or(1).max(1);
+        let total = first.total;
+        let mut all = first.entities;
+        let mut tasks = JoinSet::new();
+        for n in 2..=pages {
+            let client = self.clone();
+            let q = query(n);
+            tasks.spawn(async move {
+                let page: Result<EntityPage<T>, ScimError> = client
+                    .platform_json(Method::GET, path, &q, None::<&()>, true)
+                    .await;
+                (n, page)
+            });
+        }
+        let mut rest = Vec::new();
+        while let Some(joined) = tasks.join_next().await {
+            let (n, page) =
+                joined.map_err(|e| ScimError::Config(format!("listing task failed: {e}")))?;
+            rest.push((n, page?));
+        }
+        rest.sort_by_key(|(n, _)| *n);
+        for (_, page) in rest {
+            if page.total != total {
+                return Ok(Err(format!(
+                    "total was {total:?} on the first page and {:?} later",
+                    page.total
+                )));
+            }
+            all.extend(page.entities);
+        }
+        let mut seen = HashSet::with_capacity(all.len());
+        if let Some(id) = all
+            .iter()
+            .map(Entity::entity_id)
+            .find(|id| !seen.insert(*id))
+        {
+            return Ok(Err(format!("id {id} was listed twice")));
+        }
+        if let Some(total) = total
+            && total != all.len() as u64
+        {
+            return Ok(Err(format!(
+                "read {} entities, total is {total}",
+                all.len()
+            )));
+        }
+        Ok(Ok(all))
+    }
+}
