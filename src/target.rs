@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 
 use crate::model::{Config, OAuthClient, SecretSource, Target, ValueSource};
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
-use crate::scim::{ClientConfig, Credentials, OAuthSettings, ScimClient, ScimError, Secret};
+use crate::scim::{
+    ClientConfig, Credentials, Dialect, OAuthSettings, ScimClient, ScimError, Secret, genesys,
+};
 
 /// Where the sandbox keeps its state when `scimctl.yaml` names no path.
 pub const DEFAULT_SANDBOX_STATE: &str = ".scimctl/sandbox.json";
@@ -27,9 +29,6 @@ pub enum TargetError {
     /// The embedded sandbox did not start.
     #[error("sandbox: {0}")]
     Sandbox(#[from] sandbox::SandboxError),
-    /// A target kind whose issue has not landed yet.
-    #[error("target kind `{0}` is not implemented yet")]
-    NotImplemented(&'static str),
 }
 
 /// A client for the target, plus the embedded sandbox when that is the target (kept alive
@@ -121,8 +120,61 @@ async fn configure(
             };
             Ok((client, url.clone(), None))
         }
-        Some(Target::Genesys { .. }) => Err(TargetError::NotImplemented("genesys")),
+        Some(Target::Genesys {
+            region,
+            client_id,
+            client_secret,
+            api_url,
+            login_url,
+            requests_per_minute,
+        }) => {
+            let hosts = region.as_deref().and_then(genesys::region_hosts);
+            let api = api_url
+                .clone()
+                .or_else(|| hosts.as_ref().map(|h| h.0.clone()))
+                .ok_or_else(|| unknown_region(region.as_deref()))?;
+            // The SDKs derive the login host from the API host by replacing `api.` with
+            // `login.` (genesys-api.md §1); a host without that prefix (a private or test
+            // environment) is taken to serve both.
+            let login = login_url
+                .clone()
+                .or_else(|| hosts.map(|h| h.1))
+                .unwrap_or_else(|| api.replacen("://api.", "://login.", 1));
+            let api = api.trim_end_matches('/');
+            let mut client = ClientConfig::new(format!("{api}{}", genesys::SCIM_PATH));
+            client.dialect = Dialect::Genesys;
+            client.page_size = Some(genesys::PAGE_SIZE);
+            // 300 requests a minute per client-credentials token (genesys-api.md §9).
+            client.requests_per_minute =
+                Some(requests_per_minute.unwrap_or(genesys::REQUESTS_PER_MINUTE));
+            client.max_concurrency = 4;
+            client.credentials = Credentials::OAuth(OAuthSettings {
+                token_url: format!(
+                    "{}{}",
+                    login.trim_end_matches('/'),
+                    genesys::TOKEN_PATH
+                ),
+                client_id: match client_id {
+                    ValueSource::Literal(v) => v.clone(),
+                    ValueSource::Source(s) => read_secret(s, config_dir)?.expose().to_owned(),
+                },
+                client_secret: read_secret(client_secret, config_dir)?,
+                // Client-credentials clients are authorised by their roles; scopes do not
+                // apply to them (genesys-api.md §2).
+                scope: None,
+            });
+            Ok((client, format!("Genesys Cloud ({api})"), None))
+        }
     }
+}
+
+fn unknown_region(region: Option<&str>) -> TargetError {
+    TargetError::Client(ScimError::Config(match region {
+        Some(r) => format!(
+            "unknown Genesys Cloud region `{r}`: give its domain (e.g. mypurecloud.com) or set apiUrl and loginUrl"
+        ),
+        None => "a genesys target needs `region` or `apiUrl`".into(),
+    }))
 }
 
 async fn connect_sandbox(

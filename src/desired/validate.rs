@@ -382,9 +382,11 @@ impl Validator<'_> {
                         span,
                         "a genesys target needs `region` (e.g. mypurecloud.com) or `apiUrl`",
                     ),
-                    (Some(region), _) if !GENESYS_REGIONS.contains(&region.as_str()) => {
-                        let hint =
-                            crate::desired::yaml::suggest(region, GENESYS_REGIONS.iter().copied())
+                    (Some(region), _) if crate::scim::genesys::region_hosts(region).is_none() => {
+                        let known = crate::scim::genesys::REGIONS
+                            .iter()
+                            .flat_map(|(aws, domain)| [*aws, *domain]);
+                        let hint = crate::desired::yaml::suggest(region, known)
                                 .map(|s| format!(" (did you mean `{s}`?)"))
                                 .unwrap_or_default();
                         self.error(span, format!("unknown Genesys Cloud region `{region}`{hint}; give the domain, e.g. mypurecloud.com or euw2.pure.cloud, or set apiUrl"));
@@ -1050,26 +1052,6 @@ fn longest_chains(edges: &[Vec<(usize, Span)>]) -> Vec<Vec<usize>> {
 }
 
 /// Genesys Cloud region domains (genesys-api.md §1, region hosts table).
-const GENESYS_REGIONS: &[&str] = &[
-    "mypurecloud.com",
-    "use2.us-gov-pure.cloud",
-    "usw2.pure.cloud",
-    "cac1.pure.cloud",
-    "sae1.pure.cloud",
-    "mxc1.pure.cloud",
-    "mypurecloud.ie",
-    "euw2.pure.cloud",
-    "mypurecloud.de",
-    "euc2.pure.cloud",
-    "mec1.pure.cloud",
-    "aps1.pure.cloud",
-    "mypurecloud.jp",
-    "apne2.pure.cloud",
-    "mypurecloud.com.au",
-    "apne3.pure.cloud",
-    "edee1.eusc-pure.cloud",
-];
-
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())

@@ -1062,12 +1062,19 @@ fn prune_users(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) -> Result<
         {
             continue;
         }
+        // Genesys Cloud offboards deactivate-first: a deleted user loses its role grants for
+        // good (genesys-api.md §6), so an active user is only deactivated, and deleted by a
+        // later run once it is inactive.
+        let deactivate_first = policy == UserPrune::Delete
+            && matches!(config.target, Some(crate::model::Target::Genesys { .. }));
+        let active = if policy == UserPrune::Deactivate || deactivate_first {
+            parse_live(Kind::User, l)?.active != Some(false)
+        } else {
+            false
+        };
         let (action, edits, diff) = match policy {
-            UserPrune::Deactivate => {
-                let user = parse_live(Kind::User, l)?;
-                if user.active == Some(false) {
-                    continue;
-                }
+            UserPrune::Deactivate if !active => continue,
+            UserPrune::Deactivate | UserPrune::Delete if active => {
                 (
                     Action::Deactivate,
                     vec![Edit::Set {
@@ -1082,7 +1089,7 @@ fn prune_users(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) -> Result<
                     }],
                 )
             }
-            UserPrune::Delete | UserPrune::None => (Action::Delete, Vec::new(), Vec::new()),
+            _ => (Action::Delete, Vec::new(), Vec::new()),
         };
         plan.changes.push(Change {
             action,
@@ -1306,6 +1313,41 @@ mod tests {
             names_of(&a.edits),
             vec!["userName", "displayName", "department"]
         );
+    }
+
+    // Genesys Cloud offboards deactivate-first even under `prune: {users: delete}`: an active
+    // user absent from YAML is deactivated, and only an inactive one deleted.
+    #[test]
+    fn genesys_deletes_only_inactive_users() {
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example", "active": true}),
+                json!({"id": "b", "userName": "b@x.example", "active": false}),
+                json!({"id": "c", "userName": "c@x.example"}),
+            ],
+            &[],
+        );
+        let config = "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\n";
+        let genesys = desired_with(
+            &format!("{config}target: {{kind: genesys, region: mypurecloud.com, clientId: {{fromEnv: A}}, clientSecret: {{fromEnv: B}}}}\n"),
+            "users: []\n",
+        );
+        let actions = |plan: &crate::plan::Plan| -> Vec<(String, Action)> {
+            plan.changes.iter().map(|c| (c.key.clone(), c.action)).collect()
+        };
+        let plan = plan_ok(&genesys, &live, &PlanOptions::default());
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("a@x.example".to_owned(), Action::Deactivate),
+                ("c@x.example".to_owned(), Action::Deactivate),
+                ("b@x.example".to_owned(), Action::Delete),
+            ],
+            "{plan:#?}"
+        );
+        let scim = desired_with(config, "users: []\n");
+        let plan = plan_ok(&scim, &live, &PlanOptions::default());
+        assert!(plan.changes.iter().all(|c| c.action == Action::Delete), "{plan:#?}");
     }
 
     // Protected principals are never changed: not patched though they differ (a warning says

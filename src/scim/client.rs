@@ -261,7 +261,7 @@ struct Inner {
     dialect: Dialect,
     /// Objects this client created, and when: a read that misses one of them soon after is
     /// the server's eventual consistency, not a deletion (Genesys dialect only).
-    pub(super) created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
 }
 
 /// A request before it is sent: everything needed to send it again.
@@ -494,16 +494,48 @@ impl ScimClient {
                         "/Schemas is not a list of schemas; assuming every attribute is supported"
                     );
                 }
-                Ok(list.map(|l| l.resources))
+                Ok(list.map(|l| self.with_client_attributes(l.resources)))
             }
             Err(e) if e.is_not_found() || e.status().is_some_and(|s| s.as_u16() == 501) => Ok(None),
             Err(e) => Err(e),
         }
     }
 
+    /// Adds what this client layer stores beside SCIM: on Genesys Cloud, a group's
+    /// description, kept through the Platform API.
+    fn with_client_attributes(&self, mut schemas: Vec<SchemaDefinition>) -> Vec<SchemaDefinition> {
+        if self.dialect() == Dialect::Genesys
+            && let Some(group) = schemas
+                .iter_mut()
+                .find(|s| s.id.eq_ignore_ascii_case(wire::GROUP_SCHEMA))
+            && !group
+                .attributes
+                .iter()
+                .any(|a| a.name.eq_ignore_ascii_case("description"))
+        {
+            group.attributes.push(wire::SchemaAttribute {
+                name: "description".into(),
+                mutability: Some("readWrite".into()),
+            });
+        }
+        schemas
+    }
+
     /// One page of `R`, starting at the 1-based `start_index`.
     pub async fn list_page<R: Resource>(
         &self,
+        start_index: u64,
+        count: usize,
+        filter: Option<&str>,
+    ) -> Result<Page<R>, ScimError> {
+        self.list_page_at(self.endpoint(R::KIND), start_index, count, filter)
+            .await
+    }
+
+    /// One page of `R` from the list at `path` (relative to the base URL, or absolute).
+    pub(super) async fn list_page_at<R: Resource>(
+        &self,
+        path: &str,
         start_index: u64,
         count: usize,
         filter: Option<&str>,
@@ -517,7 +549,7 @@ impl ScimClient {
         }
         let request = Request {
             method: Method::GET,
-            path: self.endpoint(R::KIND),
+            path,
             query: &query,
             body: None,
             if_match: None,
@@ -534,6 +566,15 @@ impl ScimClient {
 
     /// One resource by id.
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
+        match (self.dialect(), R::KIND) {
+            (Dialect::Scim, _) => self.scim_get(id).await,
+            (Dialect::Genesys, ResourceKind::User) => self.settle(id, || self.scim_get(id)).await,
+            (Dialect::Genesys, ResourceKind::Group) => self.genesys_get_group(id).await,
+        }
+    }
+
+    /// One resource by id, over SCIM.
+    pub(super) async fn scim_get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
         let path = resource_path(self.endpoint(R::KIND), id);
         let request = Request {
             method: Method::GET,
@@ -551,6 +592,9 @@ impl ScimClient {
     /// The resource whose natural key (userName, displayName) equals `key`, compared
     /// case-insensitively as SCIM servers do; `None` when there is none.
     pub async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
+        if self.dialect() == Dialect::Genesys && R::KIND == ResourceKind::User {
+            return self.genesys_find_user(key).await;
+        }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
         let page = self.list_page::<R>(1, 10, Some(&filter)).await?;
         let mut exact = page
@@ -564,6 +608,20 @@ impl ScimClient {
     /// 502/504), it is never blindly resent: the object is first looked up by its natural
     /// key, and only sent again when it is not there.
     pub async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
+        match (self.dialect(), R::KIND) {
+            (Dialect::Scim, _) => self.scim_create(resource).await,
+            (Dialect::Genesys, ResourceKind::Group) => self.genesys_create_group(resource).await,
+            (Dialect::Genesys, ResourceKind::User) => {
+                let created = self.scim_create(resource).await?;
+                if let Some(id) = created.resource.id() {
+                    self.note_created(id);
+                }
+                Ok(created)
+            }
+        }
+    }
+
+    async fn scim_create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
         let body = to_body(resource)?;
         let mut lookups = 0;
         loop {
@@ -623,6 +681,25 @@ impl ScimClient {
         version: Option<&str>,
         operations: &[PatchOperation],
     ) -> Result<Patched<R>, ScimError> {
+        match (self.dialect(), R::KIND) {
+            (Dialect::Scim, _) => self.scim_patch(id, version, operations).await,
+            (Dialect::Genesys, ResourceKind::User) => {
+                self.settle(id, || self.scim_patch(id, version, operations))
+                    .await
+            }
+            (Dialect::Genesys, ResourceKind::Group) => {
+                self.genesys_patch_group(id, version, operations).await
+            }
+        }
+    }
+
+    /// A PATCH over SCIM, as is.
+    pub(super) async fn scim_patch<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        operations: &[PatchOperation],
+    ) -> Result<Patched<R>, ScimError> {
         let path = resource_path(self.endpoint(R::KIND), id);
         let body = to_body(&PatchRequest::new(operations))?;
         let request = Request {
@@ -654,6 +731,16 @@ impl ScimClient {
         version: Option<&str>,
         resource: &R,
     ) -> Result<R, ScimError> {
+        self.settle(id, || self.scim_replace(id, version, resource))
+            .await
+    }
+
+    async fn scim_replace<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        resource: &R,
+    ) -> Result<R, ScimError> {
         let path = resource_path(self.endpoint(R::KIND), id);
         let request = Request {
             method: Method::PUT,
@@ -676,6 +763,9 @@ impl ScimClient {
         id: &str,
         version: Option<&str>,
     ) -> Result<(), ScimError> {
+        if self.dialect() == Dialect::Genesys && kind == ResourceKind::Group {
+            return self.genesys_delete_group(id).await;
+        }
         let path = resource_path(self.endpoint(kind), id);
         let request = Request {
             method: Method::DELETE,
@@ -703,6 +793,21 @@ impl ScimClient {
         self.inner.dialect
     }
 
+    /// The retry policy.
+    pub(super) fn retry_policy(&self) -> &RetryPolicy {
+        &self.inner.retry
+    }
+
+    /// Ids this client created, and when.
+    pub(super) fn created_ids(
+        &self,
+    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, tokio::time::Instant>> {
+        self.inner
+            .created
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// The collection endpoint of `kind`: `Users` (RFC 7644), `users` (Genesys, whose
     /// documented paths are lower case; that other casings work is UNCONFIRMED).
     #[must_use]
@@ -724,7 +829,7 @@ impl ScimClient {
     }
 
     /// Takes one retry from the budget, or ends with the error that wanted it.
-    fn spend_retry(&self, error: ScimError) -> Result<(), ScimError> {
+    pub(super) fn spend_retry(&self, error: ScimError) -> Result<(), ScimError> {
         let budget = self.inner.retry.budget;
         let used = self.inner.retries_used.fetch_add(1, Ordering::Relaxed);
         if used >= budget {

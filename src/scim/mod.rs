@@ -8,6 +8,7 @@
 pub mod auth;
 pub mod client;
 pub mod error;
+pub mod genesys;
 pub mod limit;
 pub mod live;
 pub mod platform;

@@ -12,7 +12,8 @@ use std::collections::HashSet;
 
 use tokio::task::JoinSet;
 
-use super::client::{Capabilities, Resource, ScimClient};
+use super::client::{Capabilities, Dialect, Resource, ScimClient};
+use super::genesys;
 use super::error::ScimError;
 use super::live::{LiveGroup, LiveUser};
 
@@ -33,10 +34,18 @@ pub struct Snapshot {
 /// side by side.
 pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
     let caps = client.capabilities().await?;
-    let (users, groups) = tokio::join!(
-        list_all::<LiveUser>(client, &caps),
-        list_all::<LiveGroup>(client, &caps)
-    );
+    let (users, groups) = match client.dialect() {
+        Dialect::Scim => {
+            tokio::join!(
+                list_all::<LiveUser>(client, &caps),
+                list_all::<LiveGroup>(client, &caps)
+            )
+        }
+        Dialect::Genesys => tokio::join!(
+            genesys::list_users(client, &caps),
+            genesys::list_groups(client, &caps)
+        ),
+    };
     Ok(Snapshot {
         users: users?,
         groups: groups?,
@@ -48,18 +57,28 @@ pub async fn list_all<R: Resource>(
     client: &ScimClient,
     caps: &Capabilities,
 ) -> Result<Vec<R>, ScimError> {
+    list_all_at(client, client.endpoint(R::KIND), None, caps.page_size).await
+}
+
+/// Every resource of the list at `path` matching `filter`, consistent across pages.
+pub(super) async fn list_all_at<R: Resource>(
+    client: &ScimClient,
+    path: &'static str,
+    filter: Option<&'static str>,
+    page_size: usize,
+) -> Result<Vec<R>, ScimError> {
     let mut why = String::new();
     for attempt in 1..=LISTING_ATTEMPTS {
-        match read_once::<R>(client, caps.page_size).await? {
+        match read_once::<R>(client, path, filter, page_size).await? {
             Ok(all) => return Ok(all),
             Err(reason) => {
-                tracing::info!(endpoint = R::KIND.endpoint(), attempt, %reason, "listing changed while read; reading again");
+                tracing::info!(endpoint = path, attempt, %reason, "listing changed while read; reading again");
                 why = reason;
             }
         }
     }
     Err(ScimError::Unstable {
-        endpoint: R::KIND.endpoint(),
+        endpoint: path,
         attempts: LISTING_ATTEMPTS,
         why,
     })
@@ -68,9 +87,13 @@ pub async fn list_all<R: Resource>(
 /// One full read: `Ok(Ok(all))` when consistent, `Ok(Err(why))` when it must be read again.
 async fn read_once<R: Resource>(
     client: &ScimClient,
+    path: &'static str,
+    filter: Option<&'static str>,
     page_size: usize,
 ) -> Result<Result<Vec<R>, String>, ScimError> {
-    let first = client.list_page::<R>(1, page_size, None).await?;
+    let first = client
+        .list_page_at::<R>(path, 1, page_size, filter)
+        .await?;
     let total = first.total;
     let got = first.resources.len() as u64;
     if got >= total {
@@ -93,7 +116,7 @@ async fn read_once<R: Resource>(
             (
                 index,
                 start,
-                client.list_page::<R>(start, count, None).await,
+                client.list_page_at::<R>(path, start, count, filter).await,
             )
         });
         start += step;
