@@ -51,9 +51,6 @@ pub enum Error {
     /// The embedded sandbox failed.
     #[error("sandbox: {0}")]
     Sandbox(String),
-    /// A command whose issue has not landed yet.
-    #[error("`scimctl {0}` is not implemented yet")]
-    NotImplemented(&'static str),
     /// Reading or writing a local file failed.
     #[error("{}: {message}", path.display())]
     File {
@@ -111,8 +108,7 @@ impl Error {
             Error::Target(_) if self.is_credential() => ExitStatus::Invalid,
             Error::Load(_) | Error::Config(_) => ExitStatus::Invalid,
             Error::Refused(_) => ExitStatus::Refused,
-            Error::NotImplemented(_)
-            | Error::File { .. }
+            Error::File { .. }
             | Error::StaleSchemas(_)
             | Error::Overrides(_)
             | Error::Sandbox(_)

@@ -18,6 +18,7 @@
 pub mod apply;
 pub mod cli;
 pub mod desired;
+pub mod doctor;
 pub mod error;
 pub mod explain;
 pub mod export;

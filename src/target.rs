@@ -149,11 +149,7 @@ async fn configure(
                 Some(requests_per_minute.unwrap_or(genesys::REQUESTS_PER_MINUTE));
             client.max_concurrency = 4;
             client.credentials = Credentials::OAuth(OAuthSettings {
-                token_url: format!(
-                    "{}{}",
-                    login.trim_end_matches('/'),
-                    genesys::TOKEN_PATH
-                ),
+                token_url: format!("{}{}", login.trim_end_matches('/'), genesys::TOKEN_PATH),
                 client_id: match client_id {
                     ValueSource::Literal(v) => v.clone(),
                     ValueSource::Source(s) => read_secret(s, config_dir)?.expose().to_owned(),

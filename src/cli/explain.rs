@@ -29,7 +29,7 @@ pub(super) struct ExplainArgs<'a> {
 }
 
 /// An environment in which every secret source resolves, so validation leaves them alone.
-struct SecretsNotRead;
+pub(super) struct SecretsNotRead;
 
 impl desired::Environment for SecretsNotRead {
     fn var_is_set(&self, _: &str) -> bool {

@@ -206,9 +206,16 @@ pub enum Command {
     },
     /// Read-only checks of a target: auth, permissions, limits.
     Doctor {
+        /// Desired-state directory (its scimctl.yaml names the target; its YAML says which
+        /// permissions and divisions matter).
+        #[arg(default_value = "desired-state", value_name = "DIR")]
+        dir: PathBuf,
         /// Target override.
         #[command(flatten)]
         target: TargetArgs,
+        /// Output format.
+        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
+        format: ExplainFormat,
     },
     /// The embedded SCIM 2.0 server.
     Sandbox {
@@ -312,22 +319,6 @@ fn parse_rate_limit(s: &str) -> Result<crate::sandbox::RateLimit, String> {
         requests,
         window: std::time::Duration::from_secs(secs),
     })
-}
-
-impl Command {
-    fn name(&self) -> &'static str {
-        match self {
-            Command::Validate { .. } => "validate",
-            Command::Plan { .. } => "plan",
-            Command::Apply { .. } => "apply",
-            Command::Watch(_) => "watch",
-            Command::Export { .. } => "export",
-            Command::Explain { .. } => "explain",
-            Command::Schema { .. } => "schema",
-            Command::Doctor { .. } => "doctor",
-            Command::Sandbox { .. } => "sandbox serve",
-        }
-    }
 }
 
 /// Parses `args` and runs the command. Usage errors exit 64; `--help` and `--version` exit 0.
@@ -458,8 +449,50 @@ fn dispatch(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitS
             },
             err,
         ),
-        other => Err(Error::NotImplemented(other.name()).into()),
+        Command::Doctor {
+            dir,
+            target,
+            format,
+        } => doctor_cmd(dir, &target.overrides(), *format, out, err),
     }
+}
+
+/// `scimctl doctor`: connects, runs the read-only checks, prints the checklist; exit 1 when
+/// a check failed.
+fn doctor_cmd(
+    dir: &std::path::Path,
+    overrides: &crate::target::Overrides<'_>,
+    format: ExplainFormat,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    let loaded = desired::load_dir_with(dir, &explain::SecretsNotRead, desired::Limits::DEFAULT)
+        .map_err(Error::from)?;
+    loaded.warnings.write_text(err)?;
+    let state = loaded.state;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let report = runtime.block_on(async {
+        let connection = crate::target::connect(&state.config, dir, overrides).await?;
+        let report = crate::doctor::run(&connection.client, &connection.description, &state).await;
+        connection.close().await?;
+        Ok::<_, Error>(report)
+    })?;
+    match format {
+        ExplainFormat::Text => out.write_all(report.text().as_bytes())?,
+        ExplainFormat::Json => {
+            let document = serde_json::json!({"version": 1, "target": report.target, "checks": report.checks, "failed": report.failed()});
+            serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
+            writeln!(out)?;
+        }
+    }
+    out.flush()?;
+    Ok(if report.failed() {
+        ExitStatus::Failure
+    } else {
+        ExitStatus::Success
+    })
 }
 
 /// What `scimctl plan` was asked.
@@ -879,8 +912,7 @@ mod tests {
         let (status, out, _) = run_args(&["--help"]);
         assert_eq!(status, ExitStatus::Success);
         assert!(out.contains("validate"));
-        let (status, _, err) = run_args(&["doctor"]);
-        assert_eq!(status, ExitStatus::Failure);
-        assert_eq!(err, "error: `scimctl doctor` is not implemented yet\n");
+        let (status, _, _) = run_args(&["doctor", "--format", "yaml"]);
+        assert_eq!(status, ExitStatus::Usage);
     }
 }

@@ -376,33 +376,49 @@ impl Validator<'_> {
                 login_url,
                 requests_per_minute,
                 ..
-            }) => {
-                match (region, api_url) {
-                    (None, None) => self.error(
-                        span,
-                        "a genesys target needs `region` (e.g. mypurecloud.com) or `apiUrl`",
-                    ),
-                    (Some(region), _) if crate::scim::genesys::region_hosts(region).is_none() => {
-                        let known = crate::scim::genesys::REGIONS
-                            .iter()
-                            .flat_map(|(aws, domain)| [*aws, *domain]);
-                        let hint = crate::desired::yaml::suggest(region, known)
-                                .map(|s| format!(" (did you mean `{s}`?)"))
-                                .unwrap_or_default();
-                        self.error(span, format!("unknown Genesys Cloud region `{region}`{hint}; give the domain, e.g. mypurecloud.com or euw2.pure.cloud, or set apiUrl"));
-                    }
-                    _ => {}
-                }
-                for url in [api_url, login_url].into_iter().flatten() {
-                    if let Err(why) = check_base_url(url) {
-                        self.error(span, format!("target url {why}"));
-                    }
-                }
-                if *requests_per_minute == Some(0) {
-                    self.error(span, "requestsPerMinute must be at least 1");
-                }
-            }
+            }) => self.genesys_target(
+                span,
+                region.as_deref(),
+                api_url.as_deref(),
+                login_url.as_deref(),
+                *requests_per_minute,
+            ),
             Some(Target::Sandbox { .. }) | None => {}
+        }
+    }
+
+    /// The `target: {kind: genesys}` settings: a known region or an explicit API URL.
+    fn genesys_target(
+        &mut self,
+        span: Span,
+        region: Option<&str>,
+        api_url: Option<&str>,
+        login_url: Option<&str>,
+        requests_per_minute: Option<u32>,
+    ) {
+        match (region, api_url) {
+            (None, None) => self.error(
+                span,
+                "a genesys target needs `region` (e.g. mypurecloud.com) or `apiUrl`",
+            ),
+            (Some(region), _) if crate::scim::genesys::region_hosts(region).is_none() => {
+                let known = crate::scim::genesys::REGIONS
+                    .iter()
+                    .flat_map(|(aws, domain)| [*aws, *domain]);
+                let hint = crate::desired::yaml::suggest(region, known)
+                    .map(|s| format!(" (did you mean `{s}`?)"))
+                    .unwrap_or_default();
+                self.error(span, format!("unknown Genesys Cloud region `{region}`{hint}; give the domain, e.g. mypurecloud.com or euw2.pure.cloud, or set apiUrl"));
+            }
+            _ => {}
+        }
+        for url in [api_url, login_url].into_iter().flatten() {
+            if let Err(why) = check_base_url(url) {
+                self.error(span, format!("target url {why}"));
+            }
+        }
+        if requests_per_minute == Some(0) {
+            self.error(span, "requestsPerMinute must be at least 1");
         }
     }
 

@@ -1074,21 +1074,19 @@ fn prune_users(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) -> Result<
         };
         let (action, edits, diff) = match policy {
             UserPrune::Deactivate if !active => continue,
-            UserPrune::Deactivate | UserPrune::Delete if active => {
-                (
-                    Action::Deactivate,
-                    vec![Edit::Set {
-                        attr: Attr::Active,
-                        value: Value::Bool(false),
-                    }],
-                    vec![AttrDiff {
-                        attribute: "active".into(),
-                        before: Some(Value::Bool(true)),
-                        after: Some(Value::Bool(false)),
-                        ..AttrDiff::default()
-                    }],
-                )
-            }
+            UserPrune::Deactivate | UserPrune::Delete if active => (
+                Action::Deactivate,
+                vec![Edit::Set {
+                    attr: Attr::Active,
+                    value: Value::Bool(false),
+                }],
+                vec![AttrDiff {
+                    attribute: "active".into(),
+                    before: Some(Value::Bool(true)),
+                    after: Some(Value::Bool(false)),
+                    ..AttrDiff::default()
+                }],
+            ),
             _ => (Action::Delete, Vec::new(), Vec::new()),
         };
         plan.changes.push(Change {
@@ -1327,13 +1325,19 @@ mod tests {
             ],
             &[],
         );
-        let config = "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\n";
+        let config =
+            "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\n";
         let genesys = desired_with(
-            &format!("{config}target: {{kind: genesys, region: mypurecloud.com, clientId: {{fromEnv: A}}, clientSecret: {{fromEnv: B}}}}\n"),
+            &format!(
+                "{config}target: {{kind: genesys, region: mypurecloud.com, clientId: {{fromEnv: A}}, clientSecret: {{fromEnv: B}}}}\n"
+            ),
             "users: []\n",
         );
         let actions = |plan: &crate::plan::Plan| -> Vec<(String, Action)> {
-            plan.changes.iter().map(|c| (c.key.clone(), c.action)).collect()
+            plan.changes
+                .iter()
+                .map(|c| (c.key.clone(), c.action))
+                .collect()
         };
         let plan = plan_ok(&genesys, &live, &PlanOptions::default());
         assert_eq!(
@@ -1347,7 +1351,10 @@ mod tests {
         );
         let scim = desired_with(config, "users: []\n");
         let plan = plan_ok(&scim, &live, &PlanOptions::default());
-        assert!(plan.changes.iter().all(|c| c.action == Action::Delete), "{plan:#?}");
+        assert!(
+            plan.changes.iter().all(|c| c.action == Action::Delete),
+            "{plan:#?}"
+        );
     }
 
     // Protected principals are never changed: not patched though they differ (a warning says

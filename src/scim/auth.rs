@@ -107,6 +107,14 @@ impl Authenticator {
         matches!(self.credentials, Credentials::OAuth(_))
     }
 
+    /// The OAuth client id, if any (not a secret).
+    pub(crate) fn client_id(&self) -> Option<&str> {
+        match &self.credentials {
+            Credentials::OAuth(o) => Some(&o.client_id),
+            _ => None,
+        }
+    }
+
     /// Number of tokens fetched so far.
     pub(crate) fn tokens_fetched(&self) -> u64 {
         self.issued.load(Ordering::Relaxed)

@@ -168,6 +168,35 @@ pub struct ClientStats {
     pub tokens_fetched: u64,
     /// Time spent waiting for the client-side rate limit.
     pub rate_limit_wait: Duration,
+    /// The server's own rate-limit headers, as last seen (Genesys Cloud's
+    /// `inin-ratelimit-*`); `None` when no response carried them.
+    pub server_limit: Option<ServerLimit>,
+}
+
+/// A server's rate-limit window as its response headers describe it (Genesys Cloud sends
+/// `inin-ratelimit-allowed`, `-count` and `-reset`, genesys-api.md §9).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServerLimit {
+    /// Requests allowed per window.
+    pub allowed: u64,
+    /// Requests counted in the current window.
+    pub count: u64,
+    /// Seconds until the window resets.
+    pub reset_secs: u64,
+}
+
+impl ServerLimit {
+    /// Reads the `inin-ratelimit-*` headers; `None` unless `allowed` and `count` are there.
+    #[must_use]
+    pub fn from_headers(headers: &HeaderMap) -> Option<ServerLimit> {
+        let number =
+            |name: &str| -> Option<u64> { headers.get(name)?.to_str().ok()?.trim().parse().ok() };
+        Some(ServerLimit {
+            allowed: number("inin-ratelimit-allowed")?,
+            count: number("inin-ratelimit-count")?,
+            reset_secs: number("inin-ratelimit-reset").unwrap_or(0),
+        })
+    }
 }
 
 /// A SCIM resource type the client reads and writes.
@@ -259,6 +288,8 @@ struct Inner {
     rate_limited: AtomicU64,
     by_status: Mutex<BTreeMap<u16, u64>>,
     dialect: Dialect,
+    requests_per_minute: Option<u32>,
+    server_limit: Mutex<Option<ServerLimit>>,
     /// Objects this client created, and when: a read that misses one of them soon after is
     /// the server's eventual consistency, not a deletion (Genesys dialect only).
     created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
@@ -396,6 +427,8 @@ impl ScimClient {
                 rate_limited: AtomicU64::new(0),
                 by_status: Mutex::new(BTreeMap::new()),
                 dialect: config.dialect,
+                requests_per_minute: config.requests_per_minute,
+                server_limit: Mutex::new(None),
                 created: Mutex::new(std::collections::HashMap::new()),
             }),
         })
@@ -426,6 +459,10 @@ impl ScimClient {
                 .bucket
                 .as_ref()
                 .map_or(Duration::ZERO, TokenBucket::waited),
+            server_limit: *i
+                .server_limit
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
         }
     }
 
@@ -793,6 +830,18 @@ impl ScimClient {
         self.inner.dialect
     }
 
+    /// The client-side rate limit, if any.
+    #[must_use]
+    pub fn requests_per_minute(&self) -> Option<u32> {
+        self.inner.requests_per_minute
+    }
+
+    /// The OAuth client id, when the client authenticates with client credentials.
+    #[must_use]
+    pub fn oauth_client_id(&self) -> Option<&str> {
+        self.inner.auth.client_id()
+    }
+
     /// The retry policy.
     pub(super) fn retry_policy(&self) -> &RetryPolicy {
         &self.inner.retry
@@ -889,6 +938,12 @@ impl ScimClient {
             let error = match sent {
                 Ok(response) => {
                     self.count_status(response.status);
+                    if let Some(seen) = ServerLimit::from_headers(&response.headers) {
+                        *inner
+                            .server_limit
+                            .lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+                    }
                     tracing::debug!(
                         method,
                         path = %path,

@@ -139,12 +139,11 @@ pub(super) async fn list_users(
     let mut all = Vec::with_capacity(active.len() + inactive.len());
     for user in active.into_iter().chain(inactive) {
         let id = user.id().unwrap_or_default().to_owned();
-        match index.get(&id) {
-            Some(&at) => all[at] = user,
-            None => {
-                index.insert(id, all.len());
-                all.push(user);
-            }
+        if let Some(&at) = index.get(&id) {
+            all[at] = user;
+        } else {
+            index.insert(id, all.len());
+            all.push(user);
         }
     }
     Ok(all)
@@ -166,10 +165,12 @@ pub(super) async fn list_groups(
         .collect();
     scim?
         .into_iter()
-        .map(|group| match group.id().and_then(|id| descriptions.get(id)) {
-            None => Ok(group),
-            Some(description) => with_description(&group, Some(description)),
-        })
+        .map(
+            |group| match group.id().and_then(|id| descriptions.get(id)) {
+                None => Ok(group),
+                Some(description) => with_description(&group, Some(description)),
+            },
+        )
         .collect()
 }
 
@@ -214,7 +215,11 @@ impl ScimClient {
         loop {
             match call().await {
                 Err(e) if e.is_not_found() && self.settling(id) => {
-                    tracing::debug!(id, wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX), "not visible yet; reading again");
+                    tracing::debug!(
+                        id,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "not visible yet; reading again"
+                    );
                     tokio::time::sleep(wait).await;
                     wait = (wait * 2).min(Duration::from_secs(4));
                 }
@@ -342,10 +347,12 @@ impl ScimClient {
             let patched: Patched<R> = self
                 .settle(id, || self.scim_patch::<R>(id, version.as_deref(), &batch))
                 .await?;
-            version = patched
-                .version
-                .clone()
-                .or_else(|| patched.resource.as_ref().and_then(|r| r.version().map(str::to_owned)));
+            version = patched.version.clone().or_else(|| {
+                patched
+                    .resource
+                    .as_ref()
+                    .and_then(|r| r.version().map(str::to_owned))
+            });
             last = Some(patched);
         }
         if let Some(op) = description.last() {
@@ -533,7 +540,10 @@ mod tests {
         let mut ops: Vec<&PatchOperation> = vec![&external, &big];
         ops.extend(removes.iter());
         let batches = member_batches(&ops);
-        assert!(batches.iter().all(|b| weight(b) <= MEMBER_CHUNK), "{batches:?}");
+        assert!(
+            batches.iter().all(|b| weight(b) <= MEMBER_CHUNK),
+            "{batches:?}"
+        );
         assert_eq!(batches.iter().map(|b| weight(b)).sum::<usize>(), 150);
         assert_eq!(batches.len(), 3);
         assert_eq!(batches[0][0].path.as_deref(), Some("externalId"));

@@ -13,8 +13,8 @@ use std::collections::HashSet;
 use tokio::task::JoinSet;
 
 use super::client::{Capabilities, Dialect, Resource, ScimClient};
-use super::genesys;
 use super::error::ScimError;
+use super::genesys;
 use super::live::{LiveGroup, LiveUser};
 
 /// How many times a listing is read before it is declared unstable.
@@ -91,9 +91,7 @@ async fn read_once<R: Resource>(
     filter: Option<&'static str>,
     page_size: usize,
 ) -> Result<Result<Vec<R>, String>, ScimError> {
-    let first = client
-        .list_page_at::<R>(path, 1, page_size, filter)
-        .await?;
+    let first = client.list_page_at::<R>(path, 1, page_size, filter).await?;
     let total = first.total;
     let got = first.resources.len() as u64;
     if got >= total {

@@ -1,0 +1,628 @@
+//! `scimctl doctor`: read-only checks of a target, printed as a checklist, so that an
+//! operator can confirm on their own org what genesys-api.md marks UNCONFIRMED (page-size
+//! limits, rate-limit headers, what the OAuth client may do, which divisions it sees)
+//! before anything is written.
+//!
+//! Every request here is a GET (and the token request). A check that cannot be made says
+//! why and is skipped; a failed token stops the rest, which would all fail the same way.
+
+use std::collections::BTreeSet;
+use std::fmt::Write as _;
+
+use reqwest::Method;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::desired::DesiredState;
+use crate::scim::live::LiveUser;
+use crate::scim::platform::Entity;
+use crate::scim::{Dialect, ScimClient, ScimError};
+
+/// How a check came out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// As scimctl needs it.
+    Pass,
+    /// Works, with something to know or fix.
+    Warn,
+    /// scimctl cannot work this way.
+    Fail,
+    /// Not checked (it needed something that failed, or does not apply).
+    Skip,
+}
+
+impl Status {
+    /// The mark printed before the check.
+    #[must_use]
+    pub fn mark(self) -> &'static str {
+        match self {
+            Status::Pass => "ok",
+            Status::Warn => "warn",
+            Status::Fail => "FAIL",
+            Status::Skip => "skip",
+        }
+    }
+}
+
+/// One line of the checklist.
+#[derive(Clone, Debug, Serialize)]
+pub struct Check {
+    /// What was checked.
+    pub name: &'static str,
+    /// How it came out.
+    pub status: Status,
+    /// What was seen, and what to do when it is not a pass.
+    pub detail: String,
+}
+
+/// The whole checklist.
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    /// The target, as plans name it.
+    pub target: String,
+    /// The checks, in the order made.
+    pub checks: Vec<Check>,
+}
+
+impl Report {
+    /// Whether any check failed.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.checks.iter().any(|c| c.status == Status::Fail)
+    }
+
+    fn push(&mut self, name: &'static str, status: Status, detail: impl Into<String>) {
+        self.checks.push(Check {
+            name,
+            status,
+            detail: detail.into(),
+        });
+    }
+
+    /// The checklist for a terminal: one line per check.
+    #[must_use]
+    pub fn text(&self) -> String {
+        let width = self.checks.iter().map(|c| c.name.len()).max().unwrap_or(0);
+        let mut out = format!("doctor: {}\n", self.target);
+        for c in &self.checks {
+            let _ = writeln!(
+                out,
+                "  [{:<4}] {:<width$}  {}",
+                c.status.mark(),
+                c.name,
+                c.detail
+            );
+        }
+        let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
+        let _ = writeln!(
+            out,
+            "{} passed, {} warnings, {} failed, {} skipped",
+            count(Status::Pass),
+            count(Status::Warn),
+            count(Status::Fail),
+            count(Status::Skip)
+        );
+        out
+    }
+}
+
+/// The permissions scimctl's writes need on Genesys Cloud (genesys-api.md §2), for what
+/// `desired` manages.
+#[must_use]
+pub fn needed_permissions(desired: &DesiredState) -> BTreeSet<&'static str> {
+    let mut needed: BTreeSet<&'static str> = [
+        "directory:user:add",
+        "directory:user:edit",
+        "directory:user:delete",
+        "directory:user:view",
+        "directory:group:add",
+        "directory:group:edit",
+        "directory:group:delete",
+        "authorization:grant:add",
+        "authorization:grant:delete",
+        "authorization:grant:view",
+        "authorization:role:view",
+    ]
+    .into_iter()
+    .collect();
+    if desired.roles.iter().any(|r| r.permissions.is_some()) {
+        needed.extend([
+            "authorization:role:add",
+            "authorization:role:edit",
+            "authorization:role:delete",
+        ]);
+    }
+    if desired.users.iter().any(|u| u.routing_skills.is_some()) {
+        needed.insert("routing:skill:assign");
+    }
+    if desired.users.iter().any(|u| u.routing_languages.is_some()) {
+        needed.insert("routing:language:assign");
+    }
+    needed
+}
+
+/// Whether `held` (a `domain:entity:action` permission, any segment `*`) covers `wanted`.
+fn covers(held: &str, wanted: &str) -> bool {
+    if held == "*" {
+        return true;
+    }
+    let mut h = held.split(':');
+    let mut w = wanted.split(':');
+    loop {
+        match (h.next(), w.next()) {
+            (None, None) => return true,
+            (Some(a), Some(b)) if a == "*" || a.eq_ignore_ascii_case(b) => {}
+            _ => return false,
+        }
+    }
+}
+
+/// A role as the Platform API lists it, as far as the permission check reads it.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RolePolicies {
+    id: String,
+    #[serde(default)]
+    permission_policies: Vec<Policy>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Policy {
+    #[serde(default)]
+    domain: String,
+    #[serde(default)]
+    entity_name: String,
+    #[serde(default)]
+    action_set: Vec<String>,
+}
+
+impl Entity for RolePolicies {
+    fn entity_id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Division {
+    id: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default, rename = "homeDivision")]
+    home: bool,
+}
+
+impl Entity for Division {
+    fn entity_id(&self) -> &str {
+        &self.id
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct OAuthClientInfo {
+    #[serde(default)]
+    role_divisions: Vec<RoleDivision>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RoleDivision {
+    role_id: String,
+    #[serde(default)]
+    division_id: String,
+}
+
+/// A page total, read from a SCIM list or a Platform list.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Totals {
+    #[serde(default, alias = "totalResults")]
+    total: Option<u64>,
+    #[serde(default)]
+    items_per_page: Option<u64>,
+    #[serde(default, rename = "Resources")]
+    resources: Vec<Value>,
+}
+
+/// Why a read failed, in one line, with the permission it most likely needs on a 403.
+fn failure(e: &ScimError, permission: &str) -> String {
+    match e.status().map(|s| s.as_u16()) {
+        Some(403) => format!("403 forbidden: the OAuth client's role needs {permission}"),
+        _ => e.to_string(),
+    }
+}
+
+/// Runs every check against `client`. `desired` says what scimctl will manage (which
+/// permissions and divisions matter).
+pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> Report {
+    let mut report = Report {
+        target: target.to_owned(),
+        checks: Vec::new(),
+    };
+    match client.capabilities().await {
+        Err(e) => {
+            let name = if matches!(e, ScimError::Auth { .. }) {
+                "token"
+            } else {
+                "connection"
+            };
+            report.push(name, Status::Fail, e.to_string());
+            return report;
+        }
+        Ok(caps) => {
+            if client.stats().tokens_fetched > 0 {
+                report.push(
+                    "token",
+                    Status::Pass,
+                    "OAuth client credentials accepted (HTTP Basic at the token endpoint)",
+                );
+            }
+            let status = if caps.discovered && caps.patch {
+                Status::Pass
+            } else {
+                Status::Warn
+            };
+            report.push(
+                "serviceproviderconfig",
+                status,
+                format!(
+                    "patch {}, etag {}, bulk {}, sort {}, filter {}, page size used {}{}",
+                    yes(caps.patch),
+                    yes(caps.etag),
+                    yes(caps.bulk),
+                    yes(caps.sort),
+                    yes(caps.filter),
+                    caps.page_size,
+                    if caps.discovered {
+                        ""
+                    } else {
+                        " (no usable config: defaults assumed)"
+                    }
+                ),
+            );
+        }
+    }
+    schemas(client, &mut report).await;
+    users(client, &mut report).await;
+    if client.dialect() == Dialect::Genesys {
+        genesys(client, desired, &mut report).await;
+    }
+    let stats = client.stats();
+    match stats.server_limit {
+        Some(limit) => report.push(
+            "rate limit",
+            Status::Pass,
+            format!(
+                "inin-ratelimit headers seen: {} of {} used, window resets in {} s; scimctl sends at most {} a minute",
+                limit.count,
+                limit.allowed,
+                limit.reset_secs,
+                client.requests_per_minute().map_or_else(|| "unlimited".into(), |n| n.to_string())
+            ),
+        ),
+        None if client.dialect() == Dialect::Genesys => report.push(
+            "rate limit",
+            Status::Warn,
+            "no inin-ratelimit-* headers were seen; the 300/min default limit is assumed",
+        ),
+        None => {}
+    }
+    report
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+async fn schemas(client: &ScimClient, report: &mut Report) {
+    use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA};
+    match client.schemas().await {
+        Ok(Some(list)) => {
+            let has = |urn: &str| list.iter().any(|s| s.id.eq_ignore_ascii_case(urn));
+            let mut missing = Vec::new();
+            if !has(ENTERPRISE_SCHEMA) {
+                missing.push("enterprise User extension");
+            }
+            if client.dialect() == Dialect::Genesys && !has(GENESYS_SCHEMA) {
+                missing.push("Genesys User extension");
+            }
+            let status = if missing.is_empty() {
+                Status::Pass
+            } else {
+                Status::Warn
+            };
+            let mut detail = format!("{} schemas published", list.len());
+            if !missing.is_empty() {
+                let _ = write!(
+                    detail,
+                    "; missing: {} (its attributes are not written)",
+                    missing.join(", ")
+                );
+            }
+            report.push("schemas", status, detail);
+        }
+        Ok(None) => report.push(
+            "schemas",
+            Status::Warn,
+            "none published: every attribute is assumed supported",
+        ),
+        Err(e) => report.push("schemas", Status::Fail, e.to_string()),
+    }
+}
+
+async fn users(client: &ScimClient, report: &mut Report) {
+    let size = client.capabilities().await.map_or(25, |c| c.page_size);
+    let active = client.list_page::<LiveUser>(1, size, None).await;
+    let inactive = if client.dialect() == Dialect::Genesys {
+        Some(
+            client
+                .list_page::<LiveUser>(1, 1, Some("active eq false"))
+                .await,
+        )
+    } else {
+        None
+    };
+    match (active, inactive) {
+        (Err(e), _) | (_, Some(Err(e))) => {
+            report.push("users", Status::Fail, failure(&e, "directory:user:view"));
+        }
+        (Ok(page), inactive) => {
+            let mut detail = format!(
+                "{} users listed ({} on a page of {size})",
+                page.total,
+                page.resources.len()
+            );
+            if let Some(Ok(i)) = inactive {
+                detail = format!(
+                    "{} active and {} inactive users (two listings: the default one holds active users only); pages of {size}",
+                    page.total, i.total
+                );
+            }
+            report.push("users", Status::Pass, detail);
+        }
+    }
+}
+
+async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Report) {
+    page_limit(client, report).await;
+    let groups: Result<Totals, ScimError> = client
+        .platform_json(
+            Method::GET,
+            "/api/v2/groups",
+            &[("pageSize", "1".into())],
+            None::<&()>,
+            true,
+        )
+        .await;
+    match groups {
+        Ok(t) => report.push(
+            "groups",
+            Status::Pass,
+            format!(
+                "{} groups through the Platform API (SCIM cannot create or delete groups)",
+                t.total.unwrap_or(0)
+            ),
+        ),
+        Err(e) => report.push("groups", Status::Fail, failure(&e, "directory:group:view")),
+    }
+    let roles = client
+        .platform_list::<RolePolicies>(
+            "/api/v2/authorization/roles",
+            &[("userCount", "false".into())],
+        )
+        .await;
+    match &roles {
+        Ok(r) => report.push("roles", Status::Pass, format!("{} roles readable", r.len())),
+        Err(e) => report.push("roles", Status::Fail, failure(e, "authorization:role:view")),
+    }
+    divisions(client, desired, report).await;
+    permissions(client, desired, roles.ok().as_deref(), report).await;
+}
+
+/// The page-size rule (genesys-api.md §7): 25 with the default attributes, more only with
+/// the expensive ones excluded. Only the allowed forms are sent; nothing is provoked.
+async fn page_limit(client: &ScimClient, report: &mut Report) {
+    let excluded = "externalId,roles,urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingSkills,urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingLanguages";
+    let page: Result<Totals, ScimError> = client
+        .platform_json(
+            Method::GET,
+            "/api/v2/scim/v2/users",
+            &[
+                ("count", "100".into()),
+                ("excludedAttributes", excluded.into()),
+            ],
+            None::<&()>,
+            true,
+        )
+        .await;
+    match page {
+        Ok(t) => report.push(
+            "page size",
+            Status::Pass,
+            format!(
+                "pages of 25 with every attribute (the documented limit); a page of 100 without the expensive attributes gave {} users (itemsPerPage {})",
+                t.resources.len(),
+                t.items_per_page.map_or_else(|| "absent".into(), |n| n.to_string())
+            ),
+        ),
+        Err(e) if e.is_rate_limited() => report.push(
+            "page size",
+            Status::Warn,
+            "a page of 100 without the expensive attributes was answered 429: only pages of 25 work on this org",
+        ),
+        Err(e) => report.push("page size", Status::Warn, e.to_string()),
+    }
+}
+
+async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Report) {
+    let listed = client
+        .platform_list::<Division>("/api/v2/authorization/divisions", &[])
+        .await;
+    let visible = match listed {
+        Ok(d) => d,
+        Err(e) => {
+            report.push(
+                "divisions",
+                Status::Fail,
+                failure(&e, "authorization:division:view"),
+            );
+            return;
+        }
+    };
+    let mut used: BTreeSet<String> = desired
+        .users
+        .iter()
+        .filter_map(|u| u.division.as_ref().map(|d| d.value.to_string()))
+        .collect();
+    for user in &desired.users {
+        for grant in user.roles.iter().flatten() {
+            used.extend(grant.divisions.iter().flatten().map(ToString::to_string));
+        }
+    }
+    let missing: Vec<&String> = used
+        .iter()
+        .filter(|d| !visible.iter().any(|v| v.name.eq_ignore_ascii_case(d)))
+        .collect();
+    let home = visible
+        .iter()
+        .find(|d| d.home)
+        .map_or("none marked", |d| d.name.as_str());
+    let names: Vec<&str> = visible.iter().map(|d| d.name.as_str()).collect();
+    if missing.is_empty() {
+        report.push(
+            "divisions",
+            Status::Pass,
+            format!(
+                "{} visible (home: {home}): {}",
+                visible.len(),
+                names.join(", ")
+            ),
+        );
+    } else {
+        report.push(
+            "divisions",
+            Status::Fail,
+            format!(
+                "YAML names divisions this client cannot see: {}; grant the client's role on all divisions (*)",
+                missing.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        );
+    }
+}
+
+async fn permissions(
+    client: &ScimClient,
+    desired: &DesiredState,
+    roles: Option<&[RolePolicies]>,
+    report: &mut Report,
+) {
+    let Some(id) = client.oauth_client_id() else {
+        report.push("permissions", Status::Skip, "no OAuth client id");
+        return;
+    };
+    let Some(roles) = roles else {
+        report.push("permissions", Status::Skip, "the roles could not be read");
+        return;
+    };
+    let path = format!("/api/v2/oauth/clients/{id}");
+    let info: Result<OAuthClientInfo, ScimError> = client
+        .platform_json(Method::GET, &path, &[], None::<&()>, true)
+        .await;
+    let info = match info {
+        Ok(i) => i,
+        Err(e) => {
+            report.push(
+                "permissions",
+                Status::Warn,
+                format!(
+                    "cannot read this OAuth client's roles ({}); its write permissions are not verified",
+                    failure(&e, "oauth:client:view")
+                ),
+            );
+            return;
+        }
+    };
+    let held: Vec<String> = info
+        .role_divisions
+        .iter()
+        .filter_map(|rd| roles.iter().find(|r| r.id == rd.role_id))
+        .flat_map(|r| &r.permission_policies)
+        .flat_map(|p| {
+            p.action_set
+                .iter()
+                .map(move |a| format!("{}:{}:{a}", p.domain, p.entity_name))
+        })
+        .collect();
+    let lacking: Vec<&str> = needed_permissions(desired)
+        .into_iter()
+        .filter(|want| !held.iter().any(|h| covers(h, want)))
+        .collect();
+    let all_divisions = info.role_divisions.iter().any(|rd| rd.division_id == "*");
+    if lacking.is_empty() {
+        report.push(
+            "permissions",
+            if all_divisions {
+                Status::Pass
+            } else {
+                Status::Warn
+            },
+            format!(
+                "the client's {} role grant(s) cover every permission scimctl needs{}",
+                info.role_divisions.len(),
+                if all_divisions {
+                    ""
+                } else {
+                    "; none is on all divisions (*), so objects in other divisions stay invisible"
+                }
+            ),
+        );
+    } else {
+        report.push(
+            "permissions",
+            Status::Fail,
+            format!("the OAuth client's roles lack: {}", lacking.join(", ")),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Wildcards in any segment cover; other segments compare case-insensitively.
+    #[test]
+    fn permission_coverage() {
+        assert!(covers("*", "directory:user:add"));
+        assert!(covers("directory:*:*", "directory:user:add"));
+        assert!(covers("directory:user:*", "directory:user:add"));
+        assert!(covers("Directory:User:Add", "directory:user:add"));
+        assert!(!covers("directory:user:view", "directory:user:add"));
+        assert!(!covers("directory:group:*", "directory:user:add"));
+        assert!(!covers("directory:user", "directory:user:add"));
+    }
+
+    /// The checklist prints one line per check and a tally; a failure marks the report.
+    #[test]
+    fn text_and_failure() {
+        let mut report = Report {
+            target: "Genesys Cloud (https://api.example)".into(),
+            checks: Vec::new(),
+        };
+        report.push("token", Status::Pass, "accepted");
+        report.push("permissions", Status::Fail, "lack: directory:user:add");
+        assert!(report.failed());
+        let text = report.text();
+        assert!(text.contains("[ok  ] token"), "{text}");
+        assert!(
+            text.contains("[FAIL] permissions  lack: directory:user:add"),
+            "{text}"
+        );
+        assert!(
+            text.ends_with("1 passed, 0 warnings, 1 failed, 0 skipped\n"),
+            "{text}"
+        );
+    }
+}
