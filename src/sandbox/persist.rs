@@ -1,4 +1,5 @@
-//! The state file: `{"version":1,"users":[...],"groups":[...],"counter":n}`. Loading it at
+//! The state file: `{"version":1,"users":[...],"groups":[...],"counter":n}` (the Genesys
+//! flavour adds a `"genesys":{...}` section before `counter`). Loading it at
 //! start, streamed into the store a resource at a time (a corrupt file is an error naming the
 //! path, never a panic), writing it atomically and streamed from the stored JSON (temporary
 //! file in the same directory, fsync, rename, fsync of the directory), and the
