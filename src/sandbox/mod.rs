@@ -11,6 +11,9 @@
 //! peer answers 204); unknown attributes are kept rather than refused; the default list order
 //! is creation order (stable while paging) rather than by id; `count` defaults to 100; bulk and
 //! root-level search are not offered.
+//!
+//! [`Flavor::Genesys`] swaps the routing for an imitation of Genesys Cloud's SCIM and Platform
+//! APIs (module `genesys`) over the same store.
 
 mod auth;
 mod clock;
