@@ -286,6 +286,28 @@ pub struct ServeArgs {
     /// Seed of the fault decisions, for reproducible runs.
     #[arg(long, default_value_t = 0, value_name = "N")]
     pub seed: u64,
+    /// Which server to imitate: a standard SCIM 2.0 server, or Genesys Cloud (SCIM at
+    /// /api/v2/scim/v2 plus the Platform API subset; needs --oauth-client-id).
+    #[arg(long, value_enum, default_value_t = ServeFlavor::Standard)]
+    pub flavor: ServeFlavor,
+    /// Genesys flavour: milliseconds a newly created user or group stays invisible to reads.
+    #[arg(long, default_value_t = 0, value_name = "MS")]
+    pub read_lag_ms: u64,
+    /// Genesys flavour: a division besides Home (repeatable).
+    #[arg(long = "division", value_name = "NAME")]
+    pub divisions: Vec<String>,
+    /// Append one JSON line per request (method, path, status) to this file.
+    #[arg(long, value_name = "FILE")]
+    pub request_log: Option<PathBuf>,
+}
+
+/// `--flavor` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ServeFlavor {
+    /// A standard SCIM 2.0 server.
+    Standard,
+    /// Genesys Cloud.
+    Genesys,
 }
 
 fn parse_fraction(s: &str) -> Result<f64, String> {
@@ -785,6 +807,29 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
         },
         _ => SandboxAuth::None,
     };
+    let flavor = match args.flavor {
+        ServeFlavor::Standard => {
+            if args.read_lag_ms > 0 || !args.divisions.is_empty() {
+                return Err(Error::Config(
+                    "--read-lag-ms and --division need --flavor genesys".to_owned(),
+                )
+                .into());
+            }
+            sandbox::Flavor::Standard
+        }
+        ServeFlavor::Genesys => {
+            if !matches!(auth, SandboxAuth::OAuth { .. }) {
+                return Err(Error::Config(
+                    "--flavor genesys needs --oauth-client-id and --oauth-secret-env".to_owned(),
+                )
+                .into());
+            }
+            sandbox::Flavor::Genesys(sandbox::GenesysOptions {
+                read_lag: std::time::Duration::from_millis(args.read_lag_ms),
+                divisions: args.divisions.clone(),
+            })
+        }
+    };
     if !args.listen.ip().is_loopback() {
         tracing::warn!(
             "sandbox: listening on {}, which is not a loopback address",
@@ -804,6 +849,8 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
             drop_after_rate: args.drop_after_rate,
             seed: args.seed,
         },
+        flavor,
+        request_log: args.request_log.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

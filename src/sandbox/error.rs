@@ -61,6 +61,9 @@ pub enum SandboxError {
         /// Why.
         detail: String,
     },
+    /// The configuration cannot work (e.g. the Genesys flavour without OAuth).
+    #[error("sandbox: {0}")]
+    Config(String),
     /// The HTTP server stopped with an error.
     #[error("sandbox: server failed")]
     Serve(#[source] io::Error),

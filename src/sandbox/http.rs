@@ -26,6 +26,7 @@ use super::discovery::{Discovery, LIST_URN, list_of};
 use super::error::ScimError;
 use super::faults::{FaultInjector, RateWindow, Verdict};
 use super::filter::{AttrPath, Filter};
+use super::genesys::Genesys;
 use super::patch;
 use super::resource::{Projection, ResourceKind, etag, etag_matches};
 use super::stats::Stats;
@@ -54,10 +55,44 @@ pub(crate) enum Outcome {
 pub(crate) struct App {
     pub(crate) store: Arc<Store>,
     pub(crate) stats: Stats,
-    auth: Authenticator,
-    faults: FaultInjector,
+    pub(crate) auth: Authenticator,
+    pub(crate) faults: FaultInjector,
     latency: Duration,
     discovery: Discovery,
+    /// The Genesys Cloud flavour, which then routes every request.
+    pub(crate) genesys: Option<Genesys>,
+    /// Where each answered request is logged, if anywhere.
+    pub(crate) request_log: Option<RequestLog>,
+}
+
+/// The request log: one JSON line per answered request, written and flushed as it happens.
+#[derive(Debug)]
+pub(crate) struct RequestLog(std::sync::Mutex<std::fs::File>);
+
+impl RequestLog {
+    /// Opens `path` for appending (created if missing).
+    pub(crate) fn open(path: &std::path::Path) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)?;
+        Ok(RequestLog(std::sync::Mutex::new(file)))
+    }
+
+    fn write(&self, method: &Method, path: &str, status: u16) {
+        use std::io::Write as _;
+        let mut line = json!({"method": method.as_str(), "path": path, "status": status})
+            .to_string()
+            .into_bytes();
+        line.push(b'\n');
+        let mut file = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Err(error) = file.write_all(&line).and_then(|()| file.flush()) {
+            tracing::warn!(%error, "sandbox: request log not written");
+        }
+    }
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -133,13 +168,17 @@ fn is_write(route: &Route, method: &Method) -> bool {
     }
 }
 
-fn set_header(response: &mut Response, name: HeaderName, value: &str) {
+pub(crate) fn set_header(response: &mut Response, name: HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
 }
 
-fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Body>) -> Response {
+pub(crate) fn with_body(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Body>,
+) -> Response {
     let mut response = Response::new(body.into());
     *response.status_mut() = status;
     response
@@ -148,7 +187,7 @@ fn with_body(status: StatusCode, content_type: &'static str, body: impl Into<Bod
     response
 }
 
-fn scim_json(status: StatusCode, body: &Value) -> Response {
+pub(crate) fn scim_json(status: StatusCode, body: &Value) -> Response {
     with_body(
         status,
         SCIM_JSON,
@@ -172,7 +211,7 @@ fn method_not_allowed(allow: &str) -> Response {
     response
 }
 
-fn unauthorized(denied: Denied) -> Response {
+pub(crate) fn unauthorized(denied: Denied) -> Response {
     let (detail, challenge) = match denied {
         Denied::Missing => ("authentication required", "Bearer realm=\"SCIM\""),
         Denied::Invalid => ("invalid or expired token", "Bearer error=\"invalid_token\""),
@@ -182,13 +221,13 @@ fn unauthorized(denied: Denied) -> Response {
     response
 }
 
-fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
+pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
 /// Reads a JSON request body; SCIM bodies must say `application/scim+json` or
 /// `application/json` (the peer answers 415 otherwise, so the sandbox does too).
-async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
+pub(crate) async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
     let media = header(headers, &CONTENT_TYPE).map(|ct| {
         ct.split(';')
             .next()
@@ -386,7 +425,7 @@ fn list_response(page: &ListPage, kind: ResourceKind, projection: Option<&Projec
     with_body(StatusCode::OK, SCIM_JSON, out)
 }
 
-fn resource_response(
+pub(crate) fn resource_response(
     status: StatusCode,
     kind: ResourceKind,
     entry: &Entry,
@@ -437,6 +476,8 @@ impl App {
             faults: FaultInjector::new(faults),
             latency,
             discovery,
+            genesys: None,
+            request_log: None,
         }
     }
 
@@ -447,9 +488,19 @@ impl App {
         if !self.latency.is_zero() {
             tokio::time::sleep(self.latency).await;
         }
-        let outcome = self.dispatch(request).await;
+        let logged = self
+            .request_log
+            .as_ref()
+            .map(|_| (request.method().clone(), request.uri().path().to_owned()));
+        let outcome = match &self.genesys {
+            Some(genesys) => genesys.dispatch(self, request).await,
+            None => self.dispatch(request).await,
+        };
         if let Outcome::Respond(response) = &outcome {
             self.stats.status(response.status().as_u16());
+            if let (Some(log), Some((method, path))) = (&self.request_log, &logged) {
+                log.write(method, path, response.status().as_u16());
+            }
         }
         outcome
     }
@@ -496,7 +547,7 @@ impl App {
         }
     }
 
-    async fn token(&self, request: Request) -> Response {
+    pub(crate) async fn token(&self, request: Request) -> Response {
         if !self.auth.oauth() {
             return error_response(&ScimError::not_found(
                 "the sandbox is not configured for OAuth",

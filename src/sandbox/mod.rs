@@ -11,6 +11,9 @@
 //! peer answers 204); unknown attributes are kept rather than refused; the default list order
 //! is creation order (stable while paging) rather than by id; `count` defaults to 100; bulk and
 //! root-level search are not offered.
+//!
+//! [`Flavor::Genesys`] swaps the routing for an imitation of Genesys Cloud's SCIM and Platform
+//! APIs (module `genesys`) over the same store.
 
 mod auth;
 mod clock;
@@ -19,6 +22,7 @@ mod discovery;
 mod error;
 mod faults;
 mod filter;
+mod genesys;
 mod http;
 mod patch;
 mod persist;
@@ -67,6 +71,33 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// The wall clock stamped into `meta.created`/`lastModified` (default: the system clock).
     pub clock: Clock,
+    /// Which server the sandbox imitates (default: a standard SCIM 2.0 server).
+    pub flavor: Flavor,
+    /// When set, one JSON line per answered request is appended to this file
+    /// (`{"method":"GET","path":"/scim/v2/Users","status":200}`, path without the query),
+    /// flushed line by line so a test can read it while the server runs.
+    pub request_log: Option<PathBuf>,
+}
+
+/// Which server the sandbox imitates.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Flavor {
+    /// A standard SCIM 2.0 server at `/scim/v2` (the default).
+    #[default]
+    Standard,
+    /// Genesys Cloud: SCIM at `/api/v2/scim/v2` with Genesys's rules, plus the Platform API
+    /// subset for groups, roles, divisions and grants. Needs [`SandboxAuth::OAuth`].
+    Genesys(GenesysOptions),
+}
+
+/// Options of the Genesys Cloud flavour.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct GenesysOptions {
+    /// How long a user created over SCIM, or a group created over the Platform API, stays
+    /// invisible to reads (measured on `tokio::time`).
+    pub read_lag: Duration,
+    /// Divisions besides `Home` (which always exists and is the home division).
+    pub divisions: Vec<String>,
 }
 
 impl Default for SandboxConfig {
@@ -77,6 +108,8 @@ impl Default for SandboxConfig {
             auth: SandboxAuth::None,
             faults: Faults::default(),
             clock: Clock::system(),
+            flavor: Flavor::Standard,
+            request_log: None,
         }
     }
 }
@@ -107,6 +140,20 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Imitates `flavor`.
+    #[must_use]
+    pub fn with_flavor(mut self, flavor: Flavor) -> Self {
+        self.flavor = flavor;
+        self
+    }
+
+    /// Logs every request to `path` (one JSON line each).
+    #[must_use]
+    pub fn with_request_log(mut self, path: impl Into<PathBuf>) -> Self {
+        self.request_log = Some(path.into());
         self
     }
 }
@@ -190,7 +237,7 @@ pub struct RateLimit {
 /// A sandbox serving in the background. Call [`RunningSandbox::shutdown`] to stop it and flush
 /// the state file; dropping it stops the server too, with a best-effort final flush.
 pub struct RunningSandbox {
-    /// `http://127.0.0.1:PORT/scim/v2`.
+    /// `http://127.0.0.1:PORT/scim/v2` (Genesys flavour: `http://127.0.0.1:PORT/api/v2/scim/v2`).
     pub base_url: String,
     /// The address actually bound.
     pub addr: SocketAddr,
@@ -308,9 +355,34 @@ pub async fn start(
         .local_addr()
         .map_err(|source| SandboxError::Bind { addr, source })?;
     let origin = origin(bound);
-    let base_url = format!("{origin}/scim/v2");
+    let genesys = matches!(config.flavor, Flavor::Genesys(_));
+    if genesys && !matches!(config.auth, SandboxAuth::OAuth { .. }) {
+        return Err(SandboxError::Config(
+            "the genesys flavour needs OAuth client credentials".to_owned(),
+        ));
+    }
+    let request_log = match &config.request_log {
+        Some(path) => {
+            Some(
+                http::RequestLog::open(path).map_err(|source| SandboxError::WriteState {
+                    path: path.clone(),
+                    source,
+                })?,
+            )
+        }
+        None => None,
+    };
+    let base_url = if genesys {
+        format!("{origin}{}", genesys::SCIM_BASE)
+    } else {
+        format!("{origin}/scim/v2")
+    };
     let token_url = format!("{origin}/oauth/token");
-    let store = Arc::new(Store::new(base_url.clone(), config.clock.clone()));
+    let mut store = Store::new(base_url.clone(), config.clock.clone());
+    if genesys {
+        store.set_per_resource_versions();
+    }
+    let store = Arc::new(store);
 
     let persister = match config.state_path.clone() {
         Some(path) => {
@@ -329,12 +401,16 @@ pub async fn start(
         None => None,
     };
 
-    let app = Arc::new(App::new(
-        store.clone(),
-        config.auth,
-        config.faults,
-        &base_url,
-    ));
+    let mut app = App::new(store.clone(), config.auth.clone(), config.faults, &base_url);
+    if let Flavor::Genesys(options) = &config.flavor {
+        let client_id = match &config.auth {
+            SandboxAuth::OAuth { client_id, .. } => client_id.clone(),
+            _ => String::new(),
+        };
+        app.genesys = Some(genesys::Genesys::new(&store, options, &origin, client_id));
+    }
+    app.request_log = request_log;
+    let app = Arc::new(app);
     let router = Router::new().fallback(entry).with_state(app.clone());
     let (stop_server, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {

@@ -1,4 +1,5 @@
-//! The state file: `{"version":1,"users":[...],"groups":[...],"counter":n}`. Loading it at
+//! The state file: `{"version":1,"users":[...],"groups":[...],"counter":n}` (the Genesys
+//! flavour adds a `"genesys":{...}` section before `counter`). Loading it at
 //! start, streamed into the store a resource at a time (a corrupt file is an error naming the
 //! path, never a panic), writing it atomically and streamed from the stored JSON (temporary
 //! file in the same directory, fsync, rename, fsync of the directory), and the
@@ -78,7 +79,7 @@ pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
 const READ_BUFFER: usize = 256 * 1024;
 
 /// The state file's fields.
-const FIELDS: &[&str] = &["version", "users", "groups", "counter"];
+const FIELDS: &[&str] = &["version", "users", "groups", "genesys", "counter"];
 
 /// Reads the state file's object, handing each resource to `restore` as it is parsed; yields
 /// the `counter`. `refused` receives the reason when a resource or the version is refused
@@ -144,6 +145,12 @@ impl<'de> Visitor<'de> for StateSeed<'_, '_> {
                         refused: self.refused,
                     })?;
                 }
+                "genesys" => {
+                    if self.restore.extension.is_some() {
+                        return Err(de::Error::duplicate_field("genesys"));
+                    }
+                    self.restore.extension = Some(map.next_value::<Value>()?);
+                }
                 other => return Err(de::Error::unknown_field(other, FIELDS)),
             }
         }
@@ -194,7 +201,12 @@ pub(crate) fn encode(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()>
     write_list(out, &snapshot.users)?;
     out.write_all(b"],\"groups\":[")?;
     write_list(out, &snapshot.groups)?;
-    writeln!(out, "],\"counter\":{}}}", snapshot.counter)
+    out.write_all(b"]")?;
+    if let Some(extension) = &snapshot.extension {
+        out.write_all(b",\"genesys\":")?;
+        serde_json::to_writer(&mut *out, extension)?;
+    }
+    writeln!(out, ",\"counter\":{}}}", snapshot.counter)
 }
 
 fn write_list(out: &mut dyn Write, items: &[axum::body::Bytes]) -> io::Result<()> {

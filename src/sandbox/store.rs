@@ -355,6 +355,12 @@ pub struct Store {
     /// Bumped by every change; the persister compares it with what it last wrote.
     generation: AtomicU64,
     changed: Notify,
+    /// Each resource counts its own versions from 1 (Genesys Cloud) instead of sharing one
+    /// counter (the peer's way, the default).
+    per_resource_versions: bool,
+    /// Flavour-specific state saved in the state file beside the resources (`None` for the
+    /// standard flavour, whose file format stays as it was).
+    extension: RwLock<Option<Value>>,
 }
 
 impl std::fmt::Debug for Store {
@@ -386,7 +392,42 @@ impl Store {
             base_url: base_url.into(),
             generation: AtomicU64::new(0),
             changed: Notify::new(),
+            per_resource_versions: false,
+            extension: RwLock::new(None),
         }
+    }
+
+    /// Makes every resource count its own versions (1 at creation, +1 per change), as Genesys
+    /// Cloud does; call before sharing the store.
+    pub(crate) fn set_per_resource_versions(&mut self) {
+        self.per_resource_versions = true;
+    }
+
+    /// The version a resource gets next: its own +1 (or 1), or the shared counter's next.
+    fn next_version(&self, state: &mut State, current: Option<u64>) -> u64 {
+        state.counter += 1;
+        if self.per_resource_versions {
+            current.map_or(1, |v| v + 1)
+        } else {
+            state.counter
+        }
+    }
+
+    /// The flavour-specific state last set or loaded.
+    pub(crate) fn extension(&self) -> Option<Value> {
+        self.extension
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Replaces the flavour-specific state; it is saved with the next flush.
+    pub(crate) fn set_extension(&self, value: Value) {
+        *self
+            .extension
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = Some(value);
+        self.touched();
     }
 
     // A panic while holding the lock can only come from a bug in this module; the data is still
@@ -419,7 +460,8 @@ impl Store {
         format!("{}/{}/{id}", self.base_url, kind.endpoint())
     }
 
-    fn now(&self) -> String {
+    /// The clock's time, RFC 3339.
+    pub(crate) fn now(&self) -> String {
         format_rfc3339(self.clock.now())
     }
 
@@ -488,13 +530,13 @@ impl Store {
                 }
             },
         };
-        state.counter += 1;
+        let version = self.next_version(&mut state, None);
         let location = self.location(kind, &id);
         let stamp = Stamp {
             id: &id,
             created: &now,
             modified: &now,
-            version: state.counter,
+            version,
             location: &location,
         };
         let entry = Self::entry(kind, doc, &name.to_lowercase(), &stamp, None)?;
@@ -534,7 +576,7 @@ impl Store {
         if_match: Option<&str>,
     ) -> Result<Arc<Entry>, ScimError> {
         let (doc, _) = resource::prepare(body, kind)?;
-        self.modify(kind, id, if_match, |_| Ok(doc))
+        self.update(kind, id, if_match, false, |_| Ok(doc))
     }
 
     /// PATCH: applies every operation to a copy and stores it only if all succeed. A PATCH
@@ -546,7 +588,7 @@ impl Store {
         ops: &[PatchOp],
         if_match: Option<&str>,
     ) -> Result<Arc<Entry>, ScimError> {
-        self.modify(kind, id, if_match, |current| {
+        self.update(kind, id, if_match, false, |current| {
             let mut doc = current.clone();
             patch::apply(&mut doc, ops, kind)?;
             resource::normalize(&mut doc, kind);
@@ -555,12 +597,14 @@ impl Store {
     }
 
     /// Read-modify-write of one resource under the write lock. `change` gets the stored
-    /// document without `id`/`meta` and returns the new one.
-    fn modify(
+    /// document without `id`/`meta` and returns the new one; an unchanged document keeps its
+    /// version unless `always_bump`.
+    pub(crate) fn update(
         &self,
         kind: ResourceKind,
         id: &str,
         if_match: Option<&str>,
+        always_bump: bool,
         change: impl FnOnce(&Map<String, Value>) -> Result<Map<String, Value>, ScimError>,
     ) -> Result<Arc<Entry>, ScimError> {
         let now = self.now();
@@ -580,7 +624,7 @@ impl Store {
             .and_then(Value::as_str)
             .map_or_else(|| now.clone(), str::to_owned);
         let new = change(&old)?;
-        if new == old {
+        if new == old && !always_bump {
             return Ok(current);
         }
         let name = resource::validate(&new, kind)?;
@@ -596,13 +640,13 @@ impl Store {
         }
         let old_members = resource::member_values(&old);
         let members = resource::member_values(&new);
-        state.counter += 1;
+        let version = self.next_version(&mut state, Some(current.version));
         let location = self.location(kind, id);
         let stamp = Stamp {
             id,
             created: &created,
             modified: &now,
-            version: state.counter,
+            version,
             location: &location,
         };
         let entry = Self::entry(kind, &new, &name.to_lowercase(), &stamp, None)?;
@@ -662,13 +706,13 @@ impl Store {
                 .map_or_else(|| now.clone(), str::to_owned);
             let name = resource::validate(&doc, ResourceKind::Group)?;
             let new_members = resource::member_values(&doc);
-            state.counter += 1;
+            let version = self.next_version(&mut state, Some(group.version));
             let location = self.location(ResourceKind::Group, &group_id);
             let stamp = Stamp {
                 id: &group_id,
                 created: &created,
                 modified: &now,
-                version: state.counter,
+                version,
                 location: &location,
             };
             let entry = Self::entry(
@@ -899,6 +943,7 @@ impl Store {
             users: state.users.live().map(|e| e.json.clone()).collect(),
             groups: state.groups.live().map(|e| e.json.clone()).collect(),
             counter: state.counter,
+            extension: self.extension(),
         }
     }
 
@@ -913,6 +958,7 @@ impl Store {
             given_max: 0,
             read: [0, 0],
             unversioned: [Vec::new(), Vec::new()],
+            extension: None,
         }
     }
 }
@@ -936,6 +982,8 @@ pub(crate) struct Restore<'a> {
     read: [usize; 2],
     /// Slots (in creation order) of resources read without a version, users and groups.
     unversioned: [Vec<usize>; 2],
+    /// The flavour-specific state read, if any.
+    pub(crate) extension: Option<Value>,
 }
 
 fn slot_of(kind: ResourceKind) -> usize {
@@ -1038,6 +1086,14 @@ impl Restore<'_> {
         state.users = self.users;
         state.groups = self.groups;
         state.counter = state.counter.max(counter);
+        drop(state);
+        if let Some(extension) = self.extension {
+            *self
+                .store
+                .extension
+                .write()
+                .unwrap_or_else(PoisonError::into_inner) = Some(extension);
+        }
         Ok(())
     }
 }
@@ -1114,6 +1170,8 @@ pub(crate) struct Snapshot {
     pub(crate) users: Vec<Bytes>,
     pub(crate) groups: Vec<Bytes>,
     pub(crate) counter: u64,
+    /// Flavour-specific state, written only when set.
+    pub(crate) extension: Option<Value>,
 }
 
 fn is_creation_order(path: &AttrPath, core: &str) -> bool {

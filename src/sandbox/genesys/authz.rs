@@ -1,0 +1,312 @@
+//! The authorization subset of the Platform API: roles (CRUD), divisions (read), subjects'
+//! grants (read, bulk add, bulk remove) and the sandbox's own OAuth client. Division `*`
+//! stands for all divisions (read back as "All divisions"; UNCONFIRMED how Genesys names it).
+
+use axum::extract::Request;
+use axum::http::{Method, StatusCode};
+use axum::response::Response;
+use serde_json::{Value, json};
+
+use super::super::http::read_json;
+use super::super::resource::ResourceKind;
+use super::wire::{PlatformError, Route, empty, not_here, paged, platform_json, query_pairs};
+use super::{ALL_DIVISIONS, CLIENT_ROLE, Data, Division, Genesys, Role, lock, uuid};
+
+fn role_entity(role: &Role) -> Value {
+    json!({
+        "id": role.id,
+        "name": role.name,
+        "description": role.description,
+        "permissions": role.permissions,
+        "permissionPolicies": role.policies,
+        "default": role.default,
+        "base": false,
+        "selfUri": format!("/api/v2/authorization/roles/{}", role.id),
+    })
+}
+
+fn division_entity(division: &Division) -> Value {
+    json!({
+        "id": division.id,
+        "name": division.name,
+        "homeDivision": division.home,
+        "selfUri": format!("/api/v2/authorization/divisions/{}", division.id),
+    })
+}
+
+/// `{name, description, permissions, permissionPolicies}` of a role body.
+fn role_fields(body: &Value) -> Result<(String, String, Vec<Value>, Vec<Value>), PlatformError> {
+    let name = body
+        .get("name")
+        .and_then(Value::as_str)
+        .filter(|n| !n.trim().is_empty())
+        .ok_or_else(|| PlatformError::bad_request("name is required"))?
+        .to_owned();
+    let description = body
+        .get("description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    let list = |key: &str| -> Result<Vec<Value>, PlatformError> {
+        match body.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => Ok(items.clone()),
+            Some(_) => Err(PlatformError::bad_request(format!(
+                "{key} must be an array"
+            ))),
+        }
+    };
+    let policies = list("permissionPolicies")?;
+    for policy in &policies {
+        let ok = policy.get("domain").and_then(Value::as_str).is_some()
+            && policy.get("entityName").and_then(Value::as_str).is_some()
+            && policy.get("actionSet").is_some_and(Value::is_array);
+        if !ok {
+            return Err(PlatformError::invalid_value(
+                "each permission policy needs domain, entityName and actionSet",
+            ));
+        }
+    }
+    Ok((name, description, list("permissions")?, policies))
+}
+
+impl Genesys {
+    /// `/api/v2/authorization/roles[/{id}]`.
+    pub(super) async fn roles(
+        &self,
+        route: Route,
+        request: Request,
+    ) -> Result<Response, PlatformError> {
+        let pairs = query_pairs(&request);
+        let method = request.method().clone();
+        match (route, method) {
+            (Route::Roles, Method::GET) => {
+                let items = lock(&self.data).roles.iter().map(role_entity).collect();
+                Ok(platform_json(StatusCode::OK, &paged(&pairs, items)?))
+            }
+            (Route::Roles, Method::POST) => {
+                let (parts, body) = request.into_parts();
+                let body = read_json(&parts.headers, body).await?;
+                let (name, description, permissions, policies) = role_fields(&body)?;
+                let _writing = lock(&self.writes);
+                let role = self.change(|data| {
+                    if data.role_named(&name).is_some() {
+                        return Err(PlatformError::conflict(format!(
+                            "A role named {name:?} already exists"
+                        )));
+                    }
+                    let role = Role {
+                        id: uuid(),
+                        name,
+                        description,
+                        permissions,
+                        policies,
+                        default: false,
+                    };
+                    data.roles.push(role.clone());
+                    Ok(role)
+                })?;
+                Ok(platform_json(StatusCode::OK, &role_entity(&role)))
+            }
+            (Route::Role(id), Method::GET) => {
+                let data = lock(&self.data);
+                let role = data.role(&id).ok_or_else(|| role_missing(&id))?;
+                Ok(platform_json(StatusCode::OK, &role_entity(role)))
+            }
+            (Route::Role(id), Method::PUT) => {
+                let (parts, body) = request.into_parts();
+                let body = read_json(&parts.headers, body).await?;
+                let (name, description, permissions, policies) = role_fields(&body)?;
+                let _writing = lock(&self.writes);
+                let role = self.change(|data| {
+                    if data.role_named(&name).is_some_and(|r| r.id != id) {
+                        return Err(PlatformError::conflict(format!(
+                            "A role named {name:?} already exists"
+                        )));
+                    }
+                    let role = data
+                        .roles
+                        .iter_mut()
+                        .find(|r| r.id == id)
+                        .ok_or_else(|| role_missing(&id))?;
+                    role.name = name;
+                    role.description = description;
+                    role.permissions = permissions;
+                    role.policies = policies;
+                    Ok(role.clone())
+                })?;
+                Ok(platform_json(StatusCode::OK, &role_entity(&role)))
+            }
+            (Route::Role(id), Method::DELETE) => {
+                let _writing = lock(&self.writes);
+                self.change(|data| {
+                    let before = data.roles.len();
+                    data.roles.retain(|r| r.id != id);
+                    if data.roles.len() == before {
+                        return Err(role_missing(&id));
+                    }
+                    data.grants.retain(|g| g.role != id);
+                    Ok(())
+                })?;
+                Ok(empty(StatusCode::NO_CONTENT))
+            }
+            _ => Err(not_here(&request)),
+        }
+    }
+
+    /// `/api/v2/authorization/divisions` and `/api/v2/authorization/divisions/home`.
+    pub(super) fn divisions(
+        &self,
+        route: &Route,
+        request: &Request,
+    ) -> Result<Response, PlatformError> {
+        if request.method() != Method::GET {
+            return Err(not_here(request));
+        }
+        let data = lock(&self.data);
+        if *route == Route::HomeDivision {
+            return Ok(platform_json(StatusCode::OK, &division_entity(data.home())));
+        }
+        let items = data.divisions.iter().map(division_entity).collect();
+        Ok(platform_json(
+            StatusCode::OK,
+            &paged(&query_pairs(request), items)?,
+        ))
+    }
+
+    /// `/api/v2/authorization/subjects/{id}[/bulkadd|/bulkremove]`; subjects are users.
+    pub(super) async fn subjects(
+        &self,
+        route: Route,
+        request: Request,
+    ) -> Result<Response, PlatformError> {
+        let method = request.method().clone();
+        match (route, method) {
+            (Route::Subject(id), Method::GET) => {
+                let user = self
+                    .visible(ResourceKind::User, &id)
+                    .ok_or_else(|| PlatformError::not_found(format!("Subject {id} not found")))?;
+                let name = user
+                    .doc()
+                    .get("displayName")
+                    .cloned()
+                    .unwrap_or(Value::Null);
+                let data = lock(&self.data);
+                let grants: Vec<Value> = data
+                    .grants
+                    .iter()
+                    .filter(|g| g.subject == id)
+                    .map(|g| {
+                        let role = data.role(&g.role).map(|r| r.name.clone());
+                        let division = if g.division == ALL_DIVISIONS {
+                            Some("All divisions".to_owned())
+                        } else {
+                            data.division(&g.division).map(|d| d.name.clone())
+                        };
+                        json!({
+                            "subjectId": g.subject,
+                            "role": {"id": g.role, "name": role},
+                            "division": {"id": g.division, "name": division},
+                            "grantMadeAt": g.made_at,
+                        })
+                    })
+                    .collect();
+                Ok(platform_json(
+                    StatusCode::OK,
+                    &json!({"id": id, "name": name, "grants": grants}),
+                ))
+            }
+            (Route::Bulk { subject, add }, Method::POST) => {
+                let (parts, body) = request.into_parts();
+                let body = read_json(&parts.headers, body).await?;
+                self.bulk(&subject, add, &body)
+            }
+            _ => Err(not_here(&request)),
+        }
+    }
+
+    fn bulk(&self, subject: &str, add: bool, body: &Value) -> Result<Response, PlatformError> {
+        let Some(Value::Array(items)) = body.get("grants") else {
+            return Err(PlatformError::bad_request("grants is required"));
+        };
+        let _writing = lock(&self.writes);
+        if self.visible(ResourceKind::User, subject).is_none() {
+            return Err(PlatformError::not_found(format!(
+                "Subject {subject} not found"
+            )));
+        }
+        let now = self.now();
+        self.change(|data| {
+            let pairs = items
+                .iter()
+                .map(|item| grant_pair(data, item))
+                .collect::<Result<Vec<_>, _>>()?;
+            for (role, division) in pairs {
+                if add {
+                    data.grant(subject, &role, &division, &now);
+                } else {
+                    data.grants.retain(|g| {
+                        !(g.subject == subject && g.role == role && g.division == division)
+                    });
+                }
+            }
+            Ok::<(), PlatformError>(())
+        })?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    /// `/api/v2/oauth/clients/{id}`: the sandbox's one client, holding the `scimctl` role on
+    /// all divisions.
+    pub(super) fn oauth_client(
+        &self,
+        id: &str,
+        method: &Method,
+    ) -> Result<Response, PlatformError> {
+        if method != Method::GET || id != self.client_id {
+            return Err(PlatformError::not_found(format!(
+                "OAuth client {id} not found"
+            )));
+        }
+        let data = lock(&self.data);
+        let role = data
+            .role_named(CLIENT_ROLE)
+            .map(|r| r.id.clone())
+            .unwrap_or_default();
+        Ok(platform_json(
+            StatusCode::OK,
+            &json!({
+                "id": id,
+                "name": "scimctl sandbox",
+                "authorizedGrantType": "CLIENT-CREDENTIALS",
+                "roleDivisions": [{"roleId": role, "divisionId": ALL_DIVISIONS}],
+            }),
+        ))
+    }
+}
+
+fn role_missing(id: &str) -> PlatformError {
+    PlatformError::not_found(format!("Role {id} not found"))
+}
+
+/// `{roleId, divisionId}` checked against the known roles and divisions (`*` allowed).
+fn grant_pair(data: &Data, item: &Value) -> Result<(String, String), PlatformError> {
+    let role = item
+        .get("roleId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PlatformError::bad_request("each grant needs a roleId"))?;
+    let division = item
+        .get("divisionId")
+        .and_then(Value::as_str)
+        .ok_or_else(|| PlatformError::bad_request("each grant needs a divisionId"))?;
+    if data.role(role).is_none() {
+        return Err(PlatformError::bad_request(format!(
+            "no role with id {role}"
+        )));
+    }
+    if division != ALL_DIVISIONS && data.division(division).is_none() {
+        return Err(PlatformError::bad_request(format!(
+            "no division with id {division}"
+        )));
+    }
+    Ok((role.to_owned(), division.to_owned()))
+}
