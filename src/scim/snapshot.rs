@@ -12,9 +12,10 @@ use std::collections::HashSet;
 
 use tokio::task::JoinSet;
 
-use super::client::{Capabilities, Resource, ScimClient};
+use super::client::{Capabilities, Dialect, Resource, ScimClient};
 use super::error::ScimError;
 use super::live::{LiveGroup, LiveUser};
+use super::roles::PlatformRole;
 
 /// How many times a listing is read before it is declared unstable.
 const LISTING_ATTEMPTS: u32 = 4;
@@ -27,19 +28,31 @@ pub struct Snapshot {
     pub users: Vec<LiveUser>,
     /// All groups, in the server's order.
     pub groups: Vec<LiveGroup>,
+    /// Every role definition (Genesys Cloud, read through the Platform API); `None` when the
+    /// target does not manage role definitions (plain SCIM).
+    pub roles: Option<Vec<PlatformRole>>,
 }
 
 /// Reads the whole tenant: capabilities first (once per client), then users and groups
-/// side by side.
+/// side by side (and, on Genesys Cloud, the role definitions beside them).
 pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
     let caps = client.capabilities().await?;
-    let (users, groups) = tokio::join!(
+    let genesys = client.dialect() == Dialect::Genesys;
+    let (users, groups, roles) = tokio::join!(
         list_all::<LiveUser>(client, &caps),
-        list_all::<LiveGroup>(client, &caps)
+        list_all::<LiveGroup>(client, &caps),
+        async {
+            if genesys {
+                client.list_roles().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        }
     );
     Ok(Snapshot {
         users: users?,
         groups: groups?,
+        roles: roles?,
     })
 }
 
