@@ -303,3 +303,160 @@ pub fn role_matches(body: &RoleBody, permissions: bool, live: &PlatformRole) -> 
             || live_permissions(&live.permission_policies)
                 == live_permissions(&body.permission_policies))
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Action, Kind, Plan, PlanError, PlanOptions};
+    use crate::scim::{PlatformRole, Snapshot};
+
+    const ROLES: &str = r#"roles:
+  - name: Agent
+    description: Takes calls
+    permissions: ["routing:queue:join", "directory:user:view"]
+  - name: Lead
+    permissions: ["routing:queue:*"]
+    inherits: [Agent]
+  - name: Admin
+  - name: Viewer
+    description: Reads
+"#;
+
+    fn live(roles: &serde_json::Value) -> Snapshot {
+        let mut s = snapshot(&[], &[]);
+        s.roles = Some(serde_json::from_value::<Vec<PlatformRole>>(roles.clone()).expect("roles"));
+        s
+    }
+
+    fn tenant() -> Snapshot {
+        live(&json!([
+            {"id": "r-agent", "name": "agent", "description": "Takes calls",
+             "permissionPolicies": [
+                 {"domain": "directory", "entityName": "user", "actionSet": ["view"]},
+                 {"domain": "routing", "entityName": "queue", "actionSet": ["join"]}]},
+            {"id": "r-lead", "name": "Lead", "description": "Leads", "permissions": ["x"],
+             "permissionPolicies": [
+                 {"domain": "routing", "entityName": "queue", "actionSet": ["view"]}]},
+            {"id": "r-admin", "name": "Admin", "description": "All"},
+            {"id": "r-emp", "name": "employee", "default": true},
+            {"id": "r-old", "name": "Old"}
+        ]))
+    }
+
+    fn planned(config: &str, live: &Snapshot) -> Plan {
+        let config = if config.contains("safety") {
+            config.to_owned()
+        } else {
+            format!("{config}safety: {{maxDeletePercent: 100}}\n")
+        };
+        plan_ok(&desired_with(&config, ROLES), live, &PlanOptions::default())
+    }
+
+    // Matching is by name in any case; a case-only difference renames; inheritance is
+    // flattened; a role listed by name only is left alone; a missing managed role is
+    // created; the update keeps what is not written (the live description, general
+    // permissions).
+    #[test]
+    fn creates_updates_and_leaves_alone() {
+        let plan = planned("", &tenant());
+        let agent = change(&plan, Kind::Role, "Agent").expect("renamed");
+        assert_eq!(agent.action, Action::Patch);
+        assert_eq!(agent.diff.len(), 1, "only the name: {:?}", agent.diff);
+        let lead = change(&plan, Kind::Role, "Lead").expect("patched");
+        assert_eq!(
+            lead.diff[0].added,
+            ["directory:user:view", "routing:queue:*"],
+            "inherited, and `*` absorbs join"
+        );
+        assert_eq!(lead.diff[0].removed, ["routing:queue:view"]);
+        let crate::plan::Edit::Role { body, permissions } = &lead.edits[0] else {
+            panic!("a role body");
+        };
+        assert!(*permissions);
+        assert_eq!(body.description.as_deref(), Some("Leads"), "kept");
+        assert_eq!(body.permissions, ["x"], "kept");
+        assert!(
+            change(&plan, Kind::Role, "Admin").is_none(),
+            "listed by name only"
+        );
+        let viewer = change(&plan, Kind::Role, "Viewer").expect("created");
+        assert_eq!(viewer.action, Action::Create);
+        assert!(
+            plan.changes.iter().all(|c| c.action != Action::Delete),
+            "roles listed by default"
+        );
+        // Without role definitions on the target, nothing about roles is planned.
+        let scim_only = planned("", &snapshot(&[], &[]));
+        assert!(scim_only.is_empty(), "{scim_only:#?}");
+    }
+
+    // Ownership decides which absent roles go; built-in roles never; admin roles are held
+    // back; role deletes count against the brakes.
+    #[test]
+    fn deletes_follow_ownership_and_guards() {
+        let mut live = tenant();
+        if let Some(roles) = live.roles.as_mut() {
+            roles.retain(|r| r.name != "Admin");
+            roles.push(
+                serde_json::from_value(json!({"id": "r-root", "name": "Root"})).expect("a role"),
+            );
+        }
+        let plan = planned(
+            "ownership: {roles: all}\npolicy: {adminRoles: [Root]}\n",
+            &live,
+        );
+        let old = change(&plan, Kind::Role, "Old").expect("deleted");
+        assert_eq!((old.action, old.blocked.as_deref()), (Action::Delete, None));
+        assert!(change(&plan, Kind::Role, "employee").is_none(), "built-in");
+        let root = change(&plan, Kind::Role, "Root").expect("held");
+        assert!(
+            root.blocked
+                .as_deref()
+                .is_some_and(|r| r.contains("policy.adminRoles")),
+            "{root:#?}"
+        );
+        let prefix = planned("ownership: {roles: {selector: {namePrefix: ro}}}\n", &live);
+        assert!(change(&prefix, Kind::Role, "Old").is_none(), "not selected");
+        assert!(change(&prefix, Kind::Role, "Root").is_some());
+        let braked = planned(
+            "ownership: {roles: all}\nsafety: {maxDeleteCount: 1, maxDeletePercent: 100}\n",
+            &live,
+        );
+        assert_eq!(braked.summary().blocked, 2, "{braked:#?}");
+    }
+
+    // Two live roles answering to one managed name are an ambiguity, reported, not guessed.
+    #[test]
+    fn ambiguous_names_are_errors() {
+        let live = live(&json!([
+            {"id": "a1", "name": "Agent"}, {"id": "a2", "name": "AGENT"},
+            {"id": "d1", "name": "Admin"}, {"id": "d2", "name": "admin"}
+        ]));
+        let desired = desired_with("", ROLES);
+        match crate::plan::plan(&desired, &live, &PlanOptions::default()) {
+            Err(PlanError::Ambiguous(problems)) => {
+                assert_eq!(problems.len(), 1, "Admin is not managed: {problems:?}");
+                assert!(problems[0].contains("a1") && problems[0].contains("a2"));
+            }
+            other => panic!("expected an ambiguity: {other:?}"),
+        }
+    }
+
+    // Role changes render like the others and survive a saved plan.
+    #[test]
+    fn role_plans_render_and_round_trip() {
+        let plan = planned("ownership: {roles: all}\n", &tenant());
+        let mut text = Vec::new();
+        crate::plan::render::text(&plan, &mut text, false).expect("renders");
+        insta::assert_snapshot!("text_roles", String::from_utf8(text).expect("utf-8"));
+        let mut md = Vec::new();
+        crate::plan::render::markdown(&plan, &mut md).expect("renders");
+        insta::assert_snapshot!("markdown_roles", String::from_utf8(md).expect("utf-8"));
+        let doc = crate::plan::saved::PlanDocument::new(&plan, "0".repeat(64));
+        let json = serde_json::to_string(&doc).expect("json");
+        let read = crate::plan::saved::PlanDocument::from_json(&json).expect("reads");
+        assert_eq!(read.plan(), plan);
+    }
+}
