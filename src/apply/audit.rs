@@ -110,6 +110,7 @@ impl<'a> RunContext<'a> {
             kind: match op.kind {
                 crate::plan::Kind::User => "user",
                 crate::plan::Kind::Group => "group",
+                crate::plan::Kind::Role => "role",
             },
             key: &op.key,
             id: op.id.as_deref(),

@@ -22,16 +22,17 @@ use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
-use super::graph::{Graph, Step, StepKind};
+use super::graph::{Graph, Phase, Step, StepKind};
 use super::merge::{Merge, merge};
 use super::password;
 use crate::desired::DesiredState;
 use crate::model::PasswordSource;
+use crate::plan::roles::{merged_body, role_matches};
 use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions, Ref, Replanner, Resolve, Source};
 use crate::scim::wire::{Group, User};
 use crate::scim::{
-    Live, LiveGroup, LiveUser, Resource, ResourceKind, ScimError, ScimRead, ScimWrite, Secret,
-    Snapshot,
+    Live, LiveGroup, LiveUser, Resource, ResourceKind, RoleBody, ScimError, ScimRead, ScimWrite,
+    Secret, Snapshot,
 };
 
 /// What [`run`] carries out.
@@ -221,11 +222,18 @@ impl Fresh {
     }
 }
 
-fn resource_kind(kind: Kind) -> ResourceKind {
+/// The SCIM resource type of a kind; roles are no SCIM resource (their steps go to the
+/// Platform API instead, see `role_step`).
+fn resource_kind(kind: Kind) -> Result<ResourceKind, ScimError> {
     match kind {
-        Kind::User => ResourceKind::User,
-        Kind::Group => ResourceKind::Group,
+        Kind::User => Ok(ResourceKind::User),
+        Kind::Group => Ok(ResourceKind::Group),
+        Kind::Role => Err(not_scim()),
     }
+}
+
+fn not_scim() -> ScimError {
+    ScimError::Config("internal: a role definition is not a SCIM resource".into())
 }
 
 /// What the futures of one run share. They all run on the task that polls [`run`], so
@@ -326,6 +334,7 @@ where
                     Live::from_resource(&g).map_err(|e| decode(&e))?,
                 ))
             }),
+            Kind::Role => Err(not_scim()),
         };
         match fresh {
             Ok(f) => Ok(Some(f)),
@@ -353,11 +362,15 @@ where
                 p.version
                     .or_else(|| p.resource.and_then(|r| r.meta.version))
             }
+            Kind::Role => return Err(not_scim()),
         })
     }
 
     async fn step(&self, step: &Step) -> StepResult {
         let change = self.change(step);
+        if change.kind == Kind::Role {
+            return self.role_step(step.kind, change).await;
+        }
         match step.kind {
             StepKind::Create => self.create(step, change).await,
             StepKind::Link => {
@@ -485,13 +498,13 @@ where
         let mut version = change.version.clone();
         let mut attempt = 0;
         loop {
+            let kind = match resource_kind(change.kind) {
+                Ok(kind) => kind,
+                Err(e) => return StepResult::failed(e.to_string()),
+            };
             let error = match self
                 .client
-                .delete(
-                    resource_kind(change.kind),
-                    id,
-                    self.if_match(version.as_deref()),
-                )
+                .delete(kind, id, self.if_match(version.as_deref()))
                 .await
             {
                 Ok(()) => return StepResult::new(Outcome::Done, None),
@@ -553,6 +566,7 @@ where
                 let created = self.client.create(&group.with_schemas()).await;
                 created.map(|c| (c.resource.id, c.resource.meta.version, c.recovered, None))
             }
+            Kind::Role => Err(not_scim()),
         };
         match result {
             Ok((Some(id), version, recovered, generated)) => {
@@ -622,6 +636,7 @@ where
                 .find_by_key::<Group>(&change.key)
                 .await
                 .map(|g| g.map(|g| Live::from_resource(&g).map(Fresh::Group))),
+            Kind::Role => Err(not_scim()),
         };
         let fresh = match found {
             Ok(Some(Ok(f))) => f,
@@ -672,6 +687,117 @@ where
                 },
             );
         }
+        r
+    }
+}
+
+impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
+where
+    'a: 's,
+{
+    /// A role definition's create, whole-body update or delete (Platform API).
+    async fn role_step(&self, kind: StepKind, change: &Change) -> StepResult {
+        let role = change.edits.iter().find_map(|e| match e {
+            Edit::Role { body, permissions } => Some((body, *permissions)),
+            _ => None,
+        });
+        match (kind, role, change.id.as_deref()) {
+            (StepKind::Delete, _, Some(id)) => match self.client.delete_role(id).await {
+                Ok(()) => StepResult::new(Outcome::Done, None),
+                Err(e) if e.is_not_found() => {
+                    StepResult::new(Outcome::AlreadyDone, Some("already gone".into()))
+                }
+                Err(e) => StepResult::failed(e.to_string()),
+            },
+            (StepKind::Create, Some((body, permissions)), _) => {
+                match self.client.create_role(body).await {
+                    Ok(created) => {
+                        self.note_created(Kind::Role, &change.key, &created.id);
+                        let mut r = StepResult::new(Outcome::Done, None);
+                        r.id = Some(created.id);
+                        r
+                    }
+                    Err(e) if e.is_conflict() || e.is_ambiguous() => {
+                        self.adopt_role(change, body, permissions, &e).await
+                    }
+                    Err(e) => StepResult::failed(e.to_string()),
+                }
+            }
+            (StepKind::Update, Some((body, _)), Some(id)) => {
+                match self.client.update_role(id, body).await {
+                    Ok(_) => {
+                        let mut r = StepResult::new(Outcome::Done, None);
+                        r.id = Some(id.to_owned());
+                        r
+                    }
+                    Err(e) if e.is_not_found() => StepResult::failed(
+                        "deleted on the target since the plan; plan again to recreate it",
+                    ),
+                    Err(e) => StepResult::failed(e.to_string()),
+                }
+            }
+            _ => StepResult::failed("internal: a role change without its body or id"),
+        }
+    }
+
+    /// A role create met "name taken" (409 `general.conflict`) or lost its answer: find the
+    /// live role by name, and bring it in line when it differs.
+    async fn adopt_role(
+        &self,
+        change: &Change,
+        body: &RoleBody,
+        permissions: bool,
+        error: &ScimError,
+    ) -> StepResult {
+        let roles = match self.client.list_roles().await {
+            Ok(roles) => roles,
+            Err(e) => return StepResult::failed(format!("{error}; listing roles: {e}")),
+        };
+        let name = body.name.to_lowercase();
+        let mut hits = roles.into_iter().filter(|r| r.name.to_lowercase() == name);
+        let (live, more) = (hits.next(), hits.next());
+        let live = match (live, more) {
+            (Some(live), None) => live,
+            (None, _) => {
+                return StepResult::failed(format!(
+                    "{error}, but no role of that name can be found"
+                ));
+            }
+            (Some(_), Some(_)) => {
+                return StepResult::failed(format!(
+                    "{error}, and several roles have that name: plan again"
+                ));
+            }
+        };
+        self.note_created(Kind::Role, &change.key, &live.id);
+        let lost = !error.is_conflict();
+        if role_matches(body, permissions, &live) {
+            let mut r = if lost {
+                StepResult::new(
+                    Outcome::Done,
+                    Some("the answer was lost; found by name after the create".into()),
+                )
+            } else {
+                StepResult::new(
+                    Outcome::AlreadyDone,
+                    Some("it already existed, as desired".into()),
+                )
+            };
+            r.id = Some(live.id);
+            return r;
+        }
+        let policies = permissions.then(|| body.permission_policies.clone());
+        let merged = merged_body(&body.name, body.description.as_deref(), policies, &live);
+        let mut r = match self.client.update_role(&live.id, &merged).await {
+            Ok(_) => StepResult::new(
+                Outcome::Merged,
+                Some("it already existed: adopted and brought in line".into()),
+            ),
+            Err(e) => StepResult::failed(format!(
+                "{error}; it already existed, and bringing it in line failed: {e}"
+            )),
+        };
+        r.id = Some(live.id);
         r
     }
 }
@@ -735,10 +861,12 @@ struct Schedule<'g> {
     /// Per step: dependencies not yet succeeded (`usize::MAX`: skipped already).
     waiting: Vec<usize>,
     settled: Vec<bool>,
-    /// Non-destructive steps not yet settled; destructive ones wait for zero.
-    early_left: usize,
+    /// Per phase, steps not yet settled; a phase's steps wait until every earlier phase is
+    /// at zero.
+    left: [usize; Phase::ALL.len()],
     ready: VecDeque<usize>,
-    held: Vec<usize>,
+    /// Per phase, steps whose dependencies are met but whose phase has not come yet.
+    held: [Vec<usize>; Phase::ALL.len()],
     reports: HashMap<usize, Progress>,
     /// Set when no new step may start (the observer failed): the reason.
     stop: Option<String>,
@@ -746,14 +874,18 @@ struct Schedule<'g> {
 
 impl<'g> Schedule<'g> {
     fn new(graph: &'g Graph, plan: &'g Plan) -> Schedule<'g> {
+        let mut left = [0; Phase::ALL.len()];
+        for step in &graph.steps {
+            left[step.phase.index()] += 1;
+        }
         let mut schedule = Schedule {
             graph,
             plan,
             waiting: graph.steps.iter().map(|s| s.deps.len()).collect(),
             settled: vec![false; graph.steps.len()],
-            early_left: graph.steps.iter().filter(|s| !s.last).count(),
+            left,
             ready: VecDeque::new(),
-            held: Vec::new(),
+            held: Default::default(),
             reports: reports(graph, plan),
             stop: None,
         };
@@ -766,11 +898,7 @@ impl<'g> Schedule<'g> {
     }
 
     fn release(&mut self, s: usize) {
-        if self.graph.steps[s].last {
-            self.held.push(s);
-        } else {
-            self.ready.push_back(s);
-        }
+        self.held[self.graph.steps[s].phase.index()].push(s);
     }
 
     /// The next step to start, if one may start now.
@@ -778,8 +906,15 @@ impl<'g> Schedule<'g> {
         if self.stop.is_some() {
             return None;
         }
-        if self.ready.is_empty() && self.early_left == 0 {
-            self.ready.extend(self.held.drain(..));
+        // The current phase: the first with unsettled steps. Its held steps (and any of an
+        // earlier phase, though none can be left) may start.
+        let current = self
+            .left
+            .iter()
+            .position(|&n| n > 0)
+            .unwrap_or(Phase::ALL.len() - 1);
+        for phase in &mut self.held[..=current] {
+            self.ready.extend(phase.drain(..));
         }
         self.ready.pop_front()
     }
@@ -791,9 +926,7 @@ impl<'g> Schedule<'g> {
         while let Some((s, result)) = finished.pop() {
             self.settled[s] = true;
             let step = &self.graph.steps[s];
-            if !step.last {
-                self.early_left -= 1;
-            }
+            self.left[step.phase.index()] -= 1;
             let ok = result.outcome.succeeded();
             let change = &self.plan.changes[step.change];
             if let Some(p) = self.reports.get_mut(&step.change) {

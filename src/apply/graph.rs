@@ -2,6 +2,12 @@
 //! groups and roles, then create and patch users, then memberships, then deactivate and
 //! delete).
 //!
+//! Role definitions (Genesys Cloud) come in phases of their own: role creates and updates
+//! before any user or group step, since users' SCIM `roles` name roles that must exist, and
+//! role deletes after everything else. A phase only orders; it never skips. A user step that
+//! grants a role the run creates also depends on that create, so only it is skipped when the
+//! create fails.
+//!
 //! A create carries every attribute it can at once. What it cannot carry yet, a member or a
 //! manager that the same run creates, goes into a *link* step that patches the new object once
 //! both exist. A user whose manager is also new waits for the manager's create instead, so
@@ -11,7 +17,7 @@
 
 use std::collections::HashMap;
 
-use crate::plan::{Action, Change, Edit, Kind, Plan, Ref};
+use crate::plan::{Action, Change, Edit, Kind, Multi, Plan, Ref};
 
 /// What a step does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,8 +44,52 @@ pub(crate) struct Step {
     pub(crate) edits: Vec<Edit>,
     /// Steps that must succeed first.
     pub(crate) deps: Vec<usize>,
-    /// Whether it waits until every non-destructive step has finished.
-    pub(crate) last: bool,
+    /// When it may start: only once every step of the earlier phases has finished.
+    pub(crate) phase: Phase,
+}
+
+/// The phases of a run, in order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Phase {
+    /// Role creates and updates.
+    Roles,
+    /// User and group creates, links and patches.
+    Main,
+    /// User and group deactivations and deletes.
+    Prune,
+    /// Role deletes.
+    RoleDeletes,
+}
+
+impl Phase {
+    /// Every phase, in order.
+    pub(crate) const ALL: [Phase; 4] =
+        [Phase::Roles, Phase::Main, Phase::Prune, Phase::RoleDeletes];
+
+    /// Its position in [`Phase::ALL`].
+    pub(crate) fn index(self) -> usize {
+        self as usize
+    }
+}
+
+/// The role names a user change grants (`roles` values it adds or sets), lower-cased.
+fn granted_roles(edits: &[Edit]) -> impl Iterator<Item = String> + '_ {
+    edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::Add {
+                attr: Multi::Roles,
+                values,
+            }
+            | Edit::ReplaceAll {
+                attr: Multi::Roles,
+                values,
+            } => Some(values),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|v| v.get("value").and_then(serde_json::Value::as_str))
+        .map(str::to_lowercase)
 }
 
 /// The steps of a plan, blocked changes left out.
@@ -81,14 +131,43 @@ fn split_create(edits: &[Edit], carry_manager: bool) -> (Vec<Edit>, Vec<Edit>) {
     (now, later)
 }
 
+/// Adds the steps of `plan`'s unblocked role changes to `graph`; returns the role create
+/// steps by lower-cased name, for the user steps that grant those roles.
+fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
+    let mut role_creates: HashMap<String, usize> = HashMap::new();
+    for (i, c) in plan.changes.iter().enumerate() {
+        if c.blocked.is_some() || c.kind != Kind::Role {
+            continue;
+        }
+        let (kind, phase) = match c.action {
+            Action::Create => {
+                role_creates.insert(c.key.to_lowercase(), graph.steps.len());
+                (StepKind::Create, Phase::Roles)
+            }
+            Action::Delete | Action::Deactivate => (StepKind::Delete, Phase::RoleDeletes),
+            Action::Patch => (StepKind::Update, Phase::Roles),
+        };
+        graph.steps.push(Step {
+            change: i,
+            kind,
+            edits: c.edits.clone(),
+            deps: Vec::new(),
+            phase,
+        });
+    }
+    role_creates
+}
+
 impl Graph {
     /// Builds the steps of `plan`'s unblocked changes.
     pub(crate) fn new(plan: &Plan) -> Graph {
+        let mut graph = Graph::default();
+        let role_creates = role_steps(plan, &mut graph);
         let changes: Vec<(usize, &Change)> = plan
             .changes
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.blocked.is_none())
+            .filter(|(_, c)| c.blocked.is_none() && c.kind != Kind::Role)
             .collect();
         // The change that creates each new object.
         let created: HashMap<(Kind, String), usize> = changes
@@ -106,7 +185,6 @@ impl Graph {
         };
         let acyclic = acyclic_managers(&changes, new_manager);
 
-        let mut graph = Graph::default();
         let mut create_step: HashMap<usize, usize> = HashMap::new();
         // Creates first, so their step numbers are known to everything that refers to them.
         for &(i, c) in changes.iter().filter(|(_, c)| c.action == Action::Create) {
@@ -118,7 +196,7 @@ impl Graph {
                 kind: StepKind::Create,
                 edits: now,
                 deps: Vec::new(),
-                last: false,
+                phase: Phase::Main,
             });
             if !later.is_empty() {
                 graph.steps.push(Step {
@@ -126,7 +204,7 @@ impl Graph {
                     kind: StepKind::Link,
                     edits: later,
                     deps: Vec::new(),
-                    last: false,
+                    phase: Phase::Main,
                 });
             }
         }
@@ -139,13 +217,18 @@ impl Graph {
                 .and_then(|c| create_step.get(c))
                 .copied()
         };
+        let role_of = |name: String| role_creates.get(&name).copied();
         for s in 0..graph.steps.len() {
             let step = &graph.steps[s];
+            if step.phase == Phase::Roles {
+                continue;
+            }
             let mut deps: Vec<usize> = step
                 .edits
                 .iter()
                 .flat_map(Edit::refs)
                 .filter_map(step_of)
+                .chain(granted_roles(&step.edits).filter_map(role_of))
                 .filter(|&d| d != s)
                 .collect();
             if step.kind == StepKind::Link {
@@ -161,28 +244,35 @@ impl Graph {
                 .iter()
                 .flat_map(Edit::refs)
                 .filter_map(step_of)
+                .chain(granted_roles(&c.edits).filter_map(role_of))
                 .collect();
             deps.sort_unstable();
             deps.dedup();
+            let (kind, phase) = match c.action {
+                Action::Delete => (StepKind::Delete, Phase::Prune),
+                Action::Deactivate => (StepKind::Update, Phase::Prune),
+                Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
+            };
             graph.steps.push(Step {
                 change: i,
-                kind: if c.action == Action::Delete {
-                    StepKind::Delete
-                } else {
-                    StepKind::Update
-                },
+                kind,
                 edits: c.edits.clone(),
                 deps,
-                last: c.action.is_destructive(),
+                phase,
             });
         }
-        graph.dependants = vec![Vec::new(); graph.steps.len()];
-        for (s, step) in graph.steps.iter().enumerate() {
+        graph.link_dependants();
+        graph
+    }
+
+    /// Fills [`Graph::dependants`] from every step's dependencies.
+    fn link_dependants(&mut self) {
+        self.dependants = vec![Vec::new(); self.steps.len()];
+        for (s, step) in self.steps.iter().enumerate() {
             for &d in &step.deps {
-                graph.dependants[d].push(s);
+                self.dependants[d].push(s);
             }
         }
-        graph
     }
 }
 
@@ -339,7 +429,7 @@ mod tests {
             vec![find(1, StepKind::Create)]
         );
         let delete = find(6, StepKind::Delete);
-        assert!(g.steps[delete].last);
+        assert_eq!(g.steps[delete].phase, super::Phase::Prune);
         assert!(g.steps.iter().all(|s| s.change != 7), "blocked: not a step");
         assert!(g.dependants[find(1, StepKind::Create)].contains(&find(5, StepKind::Update)));
     }

@@ -35,6 +35,7 @@ fn edit_root(edit: &Edit) -> &'static str {
         | Edit::Remove { attr, .. }
         | Edit::ReplaceAll { attr, .. } => attr.name(),
         Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+        Edit::Role { .. } => "role",
     }
 }
 

@@ -19,8 +19,8 @@ use crate::plan::{Action, Kind, Plan, PlanOptions};
 use crate::scim::error::TransportKind;
 use crate::scim::wire::{PatchOpKind, ResourceKind, SchemaDefinition};
 use crate::scim::{
-    Capabilities, Created, Live, PatchOperation, Patched, Resource, ScimError, ScimRead, ScimWrite,
-    Secret, Snapshot,
+    Capabilities, Created, Live, PatchOperation, Patched, PlatformRole, Resource, RoleBody,
+    ScimError, ScimRead, ScimWrite, Secret, Snapshot,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -136,7 +136,7 @@ struct Request {
 
 impl Request {
     fn is_write(&self) -> bool {
-        matches!(self.method, "POST" | "PATCH" | "DELETE")
+        matches!(self.method, "POST" | "PATCH" | "PUT" | "DELETE")
     }
 
     fn is(&self, method: &str, kind: Kind, target: &str) -> bool {
@@ -149,6 +149,8 @@ impl Request {
 struct Faults {
     /// Lower-cased natural key → the status its create is answered with (nothing created).
     fail_create: HashMap<String, u16>,
+    /// Lower-cased role names → created by someone else just before our create arrives.
+    role_race: HashMap<String, Value>,
     /// Id → how many of its next PATCH requests are carried out, then answered with a timeout.
     lose_patch_answer: HashMap<String, usize>,
     /// Id → how many of its next PATCH requests time out before the fake acts on them.
@@ -167,6 +169,9 @@ struct Faults {
 struct State {
     users: Vec<Map<String, Value>>,
     groups: Vec<Map<String, Value>>,
+    /// Role definitions (Platform API), when the tenant has them (a Genesys Cloud org).
+    roles: Vec<Map<String, Value>>,
+    has_roles: bool,
     /// Writes so far: each one's `meta.version` is `W/"<writes>"`.
     writes: u64,
     /// Ids handed out so far.
@@ -191,6 +196,7 @@ fn natural_key(kind: Kind) -> &'static str {
     match kind {
         Kind::User => "userName",
         Kind::Group => "displayName",
+        Kind::Role => "name",
     }
 }
 
@@ -198,6 +204,7 @@ fn endpoint(kind: Kind, target: &str) -> String {
     match kind {
         Kind::User => format!("/Users/{target}"),
         Kind::Group => format!("/Groups/{target}"),
+        Kind::Role => format!("/api/v2/authorization/roles/{target}"),
     }
 }
 
@@ -244,6 +251,7 @@ impl State {
         match kind {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
+            Kind::Role => &mut self.roles,
         }
     }
 
@@ -276,6 +284,7 @@ impl State {
             let id = match kind {
                 Kind::User => format!("u{}", self.ids),
                 Kind::Group => format!("g{}", self.ids),
+                Kind::Role => format!("r{}", self.ids),
             };
             doc.insert("id".into(), Value::from(id.clone()));
             id
@@ -312,6 +321,12 @@ impl State {
             serde_json::value::to_raw_value(&Value::Object(d.clone())).expect("json")
         };
         Snapshot {
+            roles: self.has_roles.then(|| {
+                self.roles
+                    .iter()
+                    .map(|d| serde_json::from_value(Value::Object(d.clone())).expect("a role"))
+                    .collect()
+            }),
             users: self
                 .users
                 .iter()
@@ -427,6 +442,16 @@ impl Fake {
         }
         for g in groups {
             fake.insert(Kind::Group, g);
+        }
+        fake
+    }
+
+    /// A Genesys Cloud-like tenant: these users and role definitions (ids as given).
+    fn with_roles(users: &[Value], roles: &[Value]) -> Fake {
+        let fake = Fake::new(users, &[]);
+        fake.lock().has_roles = true;
+        for r in roles {
+            fake.insert(Kind::Role, r);
         }
         fake
     }
@@ -560,6 +585,10 @@ impl ScimRead for Fake {
         read
     }
 
+    async fn list_roles(&self) -> Result<Vec<PlatformRole>, ScimError> {
+        self.list_roles_now()
+    }
+
     async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
         let kind = kind_of(R::KIND);
         self.record("FIND", kind, key, None);
@@ -571,7 +600,109 @@ impl ScimRead for Fake {
     }
 }
 
+/// A stored role as the Platform API answers it (no `meta`).
+fn role_of(doc: &Map<String, Value>) -> Result<PlatformRole, ScimError> {
+    let mut doc = doc.clone();
+    doc.remove("meta");
+    parse_json(doc)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(doc: Map<String, Value>) -> Result<T, ScimError> {
+    serde_json::from_value(Value::Object(doc)).map_err(|e| ScimError::Config(e.to_string()))
+}
+
+impl Fake {
+    fn list_roles_now(&self) -> Result<Vec<PlatformRole>, ScimError> {
+        self.record("LIST", Kind::Role, "", None);
+        let s = self.lock();
+        if !s.has_roles {
+            return Err(ScimError::Config("no role definitions".into()));
+        }
+        s.roles.iter().map(role_of).collect()
+    }
+
+    fn create_role_now(&self, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        self.record("POST", Kind::Role, &body.name, None);
+        let mut s = self.lock();
+        let key = body.name.to_lowercase();
+        if let Some(&code) = s.faults.fail_create.get(&key) {
+            return Err(status(
+                "POST",
+                Kind::Role,
+                "",
+                code,
+                Some("general.conflict"),
+            ));
+        }
+        if let Some(other) = s.faults.role_race.remove(&key) {
+            s.insert(Kind::Role, other.as_object().expect("an object").clone());
+        }
+        if s.named(Kind::Role, &body.name).is_some() {
+            return Err(status(
+                "POST",
+                Kind::Role,
+                "",
+                409,
+                Some("general.conflict"),
+            ));
+        }
+        let Ok(Value::Object(doc)) = serde_json::to_value(body) else {
+            return Err(ScimError::Config("the fake takes JSON objects".into()));
+        };
+        let id = s.insert(Kind::Role, doc);
+        let at = s.position(Kind::Role, &id).expect("just stored");
+        role_of(&s.roles[at])
+    }
+
+    fn update_role_now(&self, id: &str, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        self.record("PUT", Kind::Role, id, None);
+        let mut s = self.lock();
+        let at = s
+            .position(Kind::Role, id)
+            .ok_or_else(|| status("PUT", Kind::Role, id, 404, None))?;
+        let Ok(Value::Object(mut doc)) = serde_json::to_value(body) else {
+            return Err(ScimError::Config("the fake takes JSON objects".into()));
+        };
+        doc.insert("id".into(), Value::from(id));
+        s.stamp(&mut doc);
+        s.roles[at] = doc;
+        role_of(&s.roles[at])
+    }
+
+    fn delete_role_now(&self, id: &str) -> Result<(), ScimError> {
+        self.record("DELETE", Kind::Role, id, None);
+        let mut s = self.lock();
+        let at = s
+            .position(Kind::Role, id)
+            .ok_or_else(|| status("DELETE", Kind::Role, id, 404, None))?;
+        s.roles.remove(at);
+        Ok(())
+    }
+}
+
 impl ScimWrite for Fake {
+    async fn create_role(&self, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        let yields = self
+            .lock()
+            .faults
+            .slow_create
+            .get(&body.name.to_lowercase())
+            .copied()
+            .unwrap_or(0);
+        for _ in 0..yields {
+            tokio::task::yield_now().await;
+        }
+        self.create_role_now(body)
+    }
+
+    async fn update_role(&self, id: &str, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        self.update_role_now(id, body)
+    }
+
+    async fn delete_role(&self, id: &str) -> Result<(), ScimError> {
+        self.delete_role_now(id)
+    }
+
     async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
         let kind = kind_of(R::KIND);
         let name = resource.natural_key().to_owned();
@@ -1777,4 +1908,218 @@ async fn a_requested_stop_starts_nothing_new() {
         3,
         "the skipped are heard too"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// Role definitions (Genesys Cloud)
+
+/// Roles owned as a whole, brakes off; two roles with permissions (one inheriting), a
+/// user granted one of them, a live user to deactivate, a live role to delete.
+fn role_fixture() -> (DesiredState, Fake) {
+    let desired = desired(
+        "ownership: {users: all, groups: all, roles: all}
+safety: {maxDeletePercent: 100, maxDeleteCount: 100}
+",
+        r#"roles:
+  - name: Agent
+    description: Takes calls
+    permissions: ["routing:queue:join", "directory:user:view"]
+  - name: Lead
+    description: Leads agents
+    permissions: ["routing:queue:*"]
+    inherits: [Agent]
+users:
+  - userName: ana@x.example
+    roles: [Agent]
+  - userName: bo@x.example
+groups:
+  - displayName: Ops
+"#,
+    );
+    let fake = Fake::with_roles(
+        &[json!({"id": "u-old", "userName": "old@x.example", "active": true})],
+        &[
+            json!({"id": "r-lead", "name": "Lead", "description": "Leads",
+                   "permissions": ["group_creation"],
+                   "permissionPolicies": [{"domain": "routing", "entityName": "queue",
+                                           "actionSet": ["view"]}]}),
+            json!({"id": "r-gone", "name": "Gone"}),
+            json!({"id": "r-emp", "name": "employee", "default": true}),
+        ],
+    );
+    (desired, fake)
+}
+
+fn role_doc(fake: &Fake, name: &str) -> PlatformRole {
+    role_of(&fake.doc(Kind::Role, name)).expect("a role")
+}
+
+// Role creates and updates come before every user and group write, role deletes after
+// everything else (the user deactivation too); built-in roles stay; inheritance is
+// flattened into the body; the update keeps the live general permissions.
+#[tokio::test]
+async fn roles_are_written_first_and_deleted_last() {
+    let (desired, fake) = role_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    let (report, heard) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(heard.finished.len(), report.ops.len(), "each op heard once");
+    let writes = fake.writes();
+    let position = |method: &str, kind: Kind, target: &str| {
+        writes
+            .iter()
+            .position(|w| w.is(method, kind, target))
+            .unwrap_or_else(|| panic!("{method} {kind} {target}: {writes:#?}"))
+    };
+    let role_writes = [
+        position("POST", Kind::Role, "Agent"),
+        position("PUT", Kind::Role, "r-lead"),
+    ];
+    let first_other = writes
+        .iter()
+        .position(|w| w.kind != Kind::Role)
+        .expect("user and group writes");
+    assert!(
+        role_writes.iter().all(|&p| p < first_other),
+        "roles first: {writes:#?}"
+    );
+    let delete = position("DELETE", Kind::Role, "r-gone");
+    assert_eq!(delete, writes.len() - 1, "role deletes last: {writes:#?}");
+    assert!(position("PATCH", Kind::User, "u-old") < delete);
+    assert_eq!(fake.count(Kind::Role, "employee"), 1, "built-in roles stay");
+    let lead = role_doc(&fake, "Lead");
+    assert_eq!(
+        lead.permissions,
+        ["group_creation"],
+        "general permissions kept"
+    );
+    assert_eq!(
+        crate::plan::roles::live_permissions(&lead.permission_policies),
+        ["directory:user:view", "routing:queue:*"]
+    );
+    assert_eq!(lead.description.as_deref(), Some("Leads agents"));
+    assert_eq!(op(&report, Kind::Role, "Gone").outcome, Outcome::Done);
+    // Planning again finds nothing to do.
+    let again = plan_of(&desired, &fake.peek(), &options);
+    assert!(again.is_empty(), "{again:#?}");
+}
+
+// A role create answered 409 (someone created the name meanwhile) adopts the live role:
+// re-read by name and brought in line with a PUT when it differs, left alone when not.
+#[tokio::test]
+async fn a_role_create_that_meets_a_taken_name_adopts_it() {
+    let (desired, fake) = role_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    fake.faults(|f| {
+        f.role_race.insert(
+            "agent".into(),
+            json!({"id": "r-theirs", "name": "AGENT", "description": "Takes calls",
+                   "permissionPolicies": [{"domain": "directory", "entityName": "user",
+                                           "actionSet": ["view", "edit"]}]}),
+        );
+    });
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    let agent = op(&report, Kind::Role, "Agent");
+    assert_eq!(agent.outcome, Outcome::Merged, "{agent:#?}");
+    assert!(detail(agent).contains("adopted"), "{agent:#?}");
+    assert_eq!(agent.id.as_deref(), Some("r-theirs"));
+    assert_eq!(fake.sent("LIST", Kind::Role, ""), 1);
+    assert_eq!(fake.sent("PUT", Kind::Role, "r-theirs"), 1);
+    let adopted = role_doc(&fake, "Agent");
+    assert_eq!(adopted.name, "Agent", "the desired name is written");
+    assert_eq!(
+        crate::plan::roles::live_permissions(&adopted.permission_policies),
+        ["directory:user:view", "routing:queue:join"]
+    );
+    assert_eq!(fake.count(Kind::Role, "agent"), 1, "no second role");
+    assert_eq!(
+        op(&report, Kind::User, "ana@x.example").outcome,
+        Outcome::Done
+    );
+
+    // Already as desired: adopted without a write.
+    let (desired, fake) = role_fixture();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    fake.faults(|f| {
+        f.role_race.insert(
+            "agent".into(),
+            json!({"id": "r-same", "name": "Agent", "description": "Takes calls",
+                   "permissionPolicies": [
+                       {"domain": "routing", "entityName": "queue", "actionSet": ["join"]},
+                       {"domain": "directory", "entityName": "user", "actionSet": ["view"]}]}),
+        );
+    });
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    let agent = op(&report, Kind::Role, "Agent");
+    assert_eq!(agent.outcome, Outcome::AlreadyDone, "{agent:#?}");
+    assert_eq!(fake.sent("PUT", Kind::Role, "r-same"), 0);
+}
+
+// A role create that fails is reported failed; the user granted that role is skipped
+// (its SCIM `roles` would name a missing role); nothing else is.
+#[tokio::test]
+async fn a_failed_role_create_skips_only_what_grants_it() {
+    let (desired, fake) = role_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    fake.faults(|f| {
+        f.fail_create.insert("agent".into(), 500);
+    });
+    let (report, heard) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    assert_eq!(op(&report, Kind::Role, "Agent").outcome, Outcome::Failed);
+    let ana = op(&report, Kind::User, "ana@x.example");
+    assert_eq!(ana.outcome, Outcome::Skipped, "{ana:#?}");
+    assert!(detail(ana).contains("role Agent"), "{ana:#?}");
+    for (kind, key) in [
+        (Kind::User, "bo@x.example"),
+        (Kind::Group, "Ops"),
+        (Kind::Role, "Lead"),
+        (Kind::User, "old@x.example"),
+        (Kind::Role, "Gone"),
+    ] {
+        assert!(
+            op(&report, kind, key).outcome.succeeded(),
+            "{kind} {key}: {report:#?}"
+        );
+    }
+    assert!(!report.all_succeeded());
+    assert_eq!(heard.finished.len(), report.ops.len());
 }

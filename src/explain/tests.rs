@@ -365,6 +365,7 @@ fn live_of<R: crate::scim::Resource>(json: &Value) -> Live<R> {
 /// instead of Support Team, and in a group desired state does not know; bo missing.
 fn snapshot() -> Snapshot {
     Snapshot {
+        roles: None,
         users: vec![
             live_of(
                 &json!({"id": "u-ana", "userName": "Ana@X.example", "active": false,

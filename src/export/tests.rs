@@ -12,6 +12,7 @@ mod properties;
 
 pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
     Snapshot {
+        roles: None,
         users: users
             .iter()
             .map(|u| serde_json::from_value::<LiveUser>(u.clone()).expect("user"))

@@ -2,7 +2,7 @@
 //! through `inherits` (product.md §3). Pure functions used by validation, the planner and
 //! `explain`.
 
-use std::collections::{BTreeMap, HashMap, HashSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
 use std::fmt;
 
 use super::role::Role;
@@ -170,6 +170,83 @@ pub fn effective_permissions(index: &RoleIndex<'_>, role: &str) -> Option<Vec<Gr
     Some(grants.into_values().collect())
 }
 
+/// A permission policy as Genesys Cloud groups permissions: every action a role has on one
+/// `(domain, entity)` pair. Pure data; the wire type lives in the client layer.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Policy {
+    /// The domain, or `*`.
+    pub domain: String,
+    /// The entity, or `*`.
+    pub entity: String,
+    /// The actions, sorted and de-duplicated; exactly `["*"]` when every action is allowed.
+    pub actions: Vec<String>,
+}
+
+/// Groups permission strings into policies: one per `(domain, entity)` in that order, with
+/// sorted, de-duplicated actions, and an action set holding `*` reduced to `*` alone. `*` by
+/// itself becomes domain `*`, entity `*`, actions `["*"]`: UNCONFIRMED that Genesys Cloud
+/// accepts a wildcard domain (genesys-api.md §4 documents `*` only for `entityName` and
+/// `actionSet`). Strings that do not parse are skipped (validation reports them).
+#[must_use]
+pub fn policies_of<'a>(permissions: impl IntoIterator<Item = &'a str>) -> Vec<Policy> {
+    let mut grouped: BTreeMap<(String, String), BTreeSet<String>> = BTreeMap::new();
+    for text in permissions {
+        let Ok(Permission {
+            segments: [domain, entity, action],
+        }) = Permission::parse(text)
+        else {
+            continue;
+        };
+        grouped.entry((domain, entity)).or_default().insert(action);
+    }
+    grouped
+        .into_iter()
+        .map(|((domain, entity), actions)| Policy {
+            domain,
+            entity,
+            actions: if actions.contains("*") {
+                vec!["*".to_owned()]
+            } else {
+                actions.into_iter().collect()
+            },
+        })
+        .collect()
+}
+
+/// The permission strings policies grant, sorted and de-duplicated: `domain:entity:action`
+/// per action, `domain:entity:*` for an action set that holds `*`, and `*` for the policy
+/// that allows everything. The inverse of [`policies_of`] on what it returns; used to compare
+/// a live role with desired state and to show a role's permissions.
+#[must_use]
+pub fn permissions_of<'a>(policies: impl IntoIterator<Item = &'a Policy>) -> Vec<String> {
+    let mut out = BTreeSet::new();
+    for p in policies {
+        let wild = p.actions.iter().any(|a| a == "*");
+        let actions: Vec<&str> = if wild {
+            vec!["*"]
+        } else {
+            p.actions.iter().map(String::as_str).collect()
+        };
+        for action in actions {
+            let permission = Permission {
+                segments: [p.domain.clone(), p.entity.clone(), action.to_owned()],
+            };
+            out.insert(permission.to_string());
+        }
+    }
+    out.into_iter().collect()
+}
+
+/// The effective permission strings of role `role` (its own and everything it inherits,
+/// transitively), as [`permissions_of`] spells them; `None` when the role is unknown.
+#[must_use]
+pub fn flattened_permissions(index: &RoleIndex<'_>, role: &str) -> Option<Vec<String>> {
+    let grants = effective_permissions(index, role)?;
+    Some(permissions_of(&policies_of(
+        grants.iter().map(|g| g.permission.as_str()),
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -277,5 +354,107 @@ mod tests {
         let index = RoleIndex::new(&roles);
         let grants = effective_permissions(&index, "B").unwrap();
         assert_eq!(grants.len(), 3);
+    }
+
+    // Permissions group by (domain, entity); `*` actions absorb the rest; `*` alone is the
+    // all-wildcard policy; strings that do not parse are skipped.
+    #[test]
+    fn policies_group_and_normalise() {
+        let policies = policies_of([
+            "directory:user:view",
+            "directory:user:edit",
+            "directory:user:view",
+            "routing:queue:*",
+            "routing:queue:join",
+            "bad",
+            "*",
+        ]);
+        let shape: Vec<(&str, &str, Vec<&str>)> = policies
+            .iter()
+            .map(|p| {
+                (
+                    p.domain.as_str(),
+                    p.entity.as_str(),
+                    p.actions.iter().map(String::as_str).collect(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("*", "*", vec!["*"]),
+                ("directory", "user", vec!["edit", "view"]),
+                ("routing", "queue", vec!["*"]),
+            ]
+        );
+        assert_eq!(
+            permissions_of(&policies),
+            [
+                "*",
+                "directory:user:edit",
+                "directory:user:view",
+                "routing:queue:*"
+            ]
+        );
+    }
+
+    // Flattening follows inheritance transitively into one canonical permission list.
+    #[test]
+    fn flattened_through_inheritance() {
+        let roles = [
+            role("Agent", &["routing:queue:view", "directory:user:view"], &[]),
+            role("Lead", &["routing:queue:*"], &["Agent"]),
+            role("Head", &[], &["Lead"]),
+        ];
+        let index = RoleIndex::new(&roles);
+        assert_eq!(
+            flattened_permissions(&index, "head").unwrap(),
+            ["directory:user:view", "routing:queue:*"]
+        );
+        assert!(flattened_permissions(&index, "nobody").is_none());
+    }
+
+    fn segment() -> impl proptest::strategy::Strategy<Value = String> {
+        proptest::prop_oneof![
+            2 => proptest::strategy::Just("*".to_owned()),
+            5 => proptest::sample::select(vec!["a", "b", "B", "c.d", "e_f"]).prop_map(str::to_owned),
+        ]
+    }
+
+    fn permission_text() -> impl proptest::strategy::Strategy<Value = String> {
+        use proptest::strategy::Strategy;
+        proptest::prop_oneof![
+            1 => proptest::strategy::Just("*".to_owned()),
+            12 => (segment(), segment(), segment()).prop_map(|(d, e, a)| format!("{d}:{e}:{a}")),
+        ]
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        // permissions → policies → permissions → policies is stable: the strings are a
+        // canonical form, and the policies they give are the ones they came from.
+        #[test]
+        fn round_trip_is_stable(perms in proptest::collection::vec(permission_text(), 0..12)) {
+            let policies = policies_of(perms.iter().map(String::as_str));
+            let text = permissions_of(&policies);
+            let again = policies_of(text.iter().map(String::as_str));
+            proptest::prop_assert_eq!(&again, &policies);
+            proptest::prop_assert_eq!(permissions_of(&again), text.clone());
+            let mut sorted = text.clone();
+            sorted.sort();
+            sorted.dedup();
+            proptest::prop_assert_eq!(sorted, text);
+            for p in &policies {
+                proptest::prop_assert!(!p.actions.is_empty());
+                proptest::prop_assert!(
+                    p.actions.windows(2).all(|w| w[0] < w[1]),
+                    "sorted, unique: {:?}", p.actions
+                );
+                proptest::prop_assert!(
+                    !p.actions.iter().any(|a| a == "*") || p.actions.len() == 1
+                );
+            }
+        }
     }
 }

@@ -921,6 +921,7 @@ pub(super) fn group_change(
                 let protected = match kind {
                     Kind::User => ctx.protected_users.contains(&name.to_lowercase()),
                     Kind::Group => ctx.protected_groups.contains(&name.to_lowercase()),
+                    Kind::Role => false,
                 };
                 if protected && !name.is_empty() {
                     continue;
@@ -1010,7 +1011,7 @@ pub(super) fn group_change(
 }
 
 /// Whether ownership covers an unmatched live object with this name and externalId.
-fn owned(mode: &OwnershipMode, name: &str, external_id: Option<&str>) -> bool {
+pub(super) fn owned(mode: &OwnershipMode, name: &str, external_id: Option<&str>) -> bool {
     match mode {
         OwnershipMode::Listed => false,
         OwnershipMode::All => true,
@@ -1180,6 +1181,7 @@ mod tests {
                 | Edit::Remove { attr, .. }
                 | Edit::ReplaceAll { attr, .. } => attr.name(),
                 Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+                Edit::Role { .. } => "role",
             })
             .collect()
     }

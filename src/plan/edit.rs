@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::scim::PatchOperation;
 use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, PatchOpKind, filter_literal};
+use crate::scim::{PatchOperation, RoleBody};
 
 /// The schema an attribute lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -198,15 +198,19 @@ pub enum Kind {
     User,
     /// A group.
     Group,
+    /// A role definition (Genesys Cloud, through the Platform API).
+    Role,
 }
 
 impl Kind {
-    /// `User` or `Group`, as SCIM member `type`s spell it.
+    /// `User` or `Group`, as SCIM member `type`s spell it (`Role` for roles, which are never
+    /// members).
     #[must_use]
     pub fn scim_type(self) -> &'static str {
         match self {
             Kind::User => "User",
             Kind::Group => "Group",
+            Kind::Role => "Role",
         }
     }
 }
@@ -216,6 +220,7 @@ impl std::fmt::Display for Kind {
         f.write_str(match self {
             Kind::User => "user",
             Kind::Group => "group",
+            Kind::Role => "role",
         })
     }
 }
@@ -289,6 +294,15 @@ pub enum Edit {
     RemoveMembers {
         /// The members.
         members: Vec<Ref>,
+    },
+    /// Writes a role definition as a whole (a Platform API POST or PUT, never a SCIM
+    /// PATCH): `body` is what is sent.
+    Role {
+        /// The whole role as it is to be.
+        body: RoleBody,
+        /// Whether desired state writes the permissions; when not, `body` carries the live
+        /// policies (or none, for a create), and an adopted role keeps its own.
+        permissions: bool,
     },
 }
 
@@ -402,6 +416,8 @@ impl Edit {
                     ))
                 })
                 .collect::<Result<Vec<_>, Unresolved>>()?,
+            // Not SCIM: the applier sends it to the Platform API.
+            Edit::Role { .. } => Vec::new(),
         })
     }
 
@@ -523,6 +539,8 @@ pub fn apply(
                     });
                 }
             }
+            // A role is no SCIM resource: its body is the whole object (see the applier).
+            Edit::Role { .. } => {}
         }
     }
     Ok(())

@@ -14,6 +14,9 @@ use super::{Kind, PlanError};
 pub(crate) struct Matched {
     pub(crate) users: Vec<Option<usize>>,
     pub(crate) groups: Vec<Option<usize>>,
+    /// Per desired role, its live role definition; all `None` when the target has no role
+    /// definitions (`Snapshot::roles` is `None`).
+    pub(crate) roles: Vec<Option<usize>>,
 }
 
 /// Live objects by lower-cased name and by externalId.
@@ -184,9 +187,14 @@ pub(crate) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Match
             previously: g.previously.iter().map(|p| p.value.as_str()).collect(),
         })
         .collect();
+    let roles = match &live.roles {
+        Some(roles) => super::roles::match_roles(desired, roles, &mut problems),
+        None => vec![None; desired.roles.len()],
+    };
     let matched = Matched {
         users: match_kind(Kind::User, &users, &live.users, &mut problems),
         groups: match_kind(Kind::Group, &groups, &live.groups, &mut problems),
+        roles,
     };
     if problems.is_empty() {
         Ok(matched)

@@ -12,6 +12,7 @@ pub mod edit;
 mod matching;
 pub mod render;
 pub mod replan;
+pub mod roles;
 mod safety;
 pub mod saved;
 #[cfg(test)]
@@ -129,7 +130,7 @@ pub struct AttrDiff {
 pub struct Change {
     /// What it does.
     pub action: Action,
-    /// User or group.
+    /// User, group or role.
     pub kind: Kind,
     /// The object's name (desired name; the live name for prunes).
     pub key: String,
@@ -211,8 +212,9 @@ impl Summary {
 /// The result of planning.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Plan {
-    /// Changes in a stable order: creates, patches, deactivations, deletes; groups before
-    /// users within each; then by name.
+    /// Changes in a stable order: creates, patches, deactivations, deletes; roles before
+    /// groups before users within each (role deletes after user and group deletes); then by
+    /// name.
     pub changes: Vec<Change>,
     /// Warnings, in a stable order.
     pub warnings: Vec<Warning>,
@@ -380,9 +382,17 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let matched = matching::match_all(desired, live)?;
     let mut plan = diff::diff(desired, live, &matched, options)?;
+    roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
     safety::apply_brakes(desired, live, &mut plan, options)?;
     plan.changes.sort_by(|a, b| {
-        let rank = |c: &Change| (c.action, c.kind == Kind::User, c.key.to_lowercase());
+        // Roles before groups before users; role deletes after every other delete.
+        let kind = |c: &Change| match (c.action, c.kind) {
+            (Action::Delete, Kind::Role) => 3,
+            (_, Kind::Role) => 0,
+            (_, Kind::Group) => 1,
+            (_, Kind::User) => 2,
+        };
+        let rank = |c: &Change| (c.action, kind(c), c.key.to_lowercase());
         rank(a).cmp(&rank(b)).then_with(|| a.id.cmp(&b.id))
     });
     plan.warnings.sort_by(|a, b| a.message.cmp(&b.message));

@@ -20,6 +20,7 @@ pub(super) fn apply_brakes(
 ) -> Result<(), PlanError> {
     actor_guard(plan, options);
     empty_guard(desired, plan);
+    admin_role_guard(desired, plan);
     last_admin_guard(desired, live, plan)?;
     threshold(desired, live, plan, options);
     Ok(())
@@ -49,6 +50,7 @@ fn empty_guard(desired: &DesiredState, plan: &mut Plan) {
     for (kind, empty) in [
         (Kind::User, desired.users.is_empty()),
         (Kind::Group, desired.groups.is_empty()),
+        (Kind::Role, desired.roles.is_empty()),
     ] {
         if !empty {
             continue;
@@ -68,6 +70,25 @@ fn empty_guard(desired: &DesiredState, plan: &mut Plan) {
                 format!(
                     "desired state lists no {kind}s: refusing to prune all {prunes} live {kind}s \
                      (an empty or misplaced directory looks the same)"
+                ),
+            );
+        }
+    }
+}
+
+/// A role named in `policy.adminRoles` is never deleted, whatever ownership says.
+fn admin_role_guard(desired: &DesiredState, plan: &mut Plan) {
+    let admin = &desired.config.policy.admin_roles;
+    for c in &mut plan.changes {
+        if c.kind == Kind::Role
+            && c.action.is_destructive()
+            && admin.iter().any(|r| r.value.eq_ignore_ascii_case(&c.key))
+        {
+            block(
+                c,
+                format!(
+                    "{:?} is an admin role (policy.adminRoles): it is never deleted",
+                    c.key
                 ),
             );
         }
@@ -151,6 +172,7 @@ fn last_admin_guard(
     let losing: HashSet<String> = plan
         .changes
         .iter()
+        .filter(|c| c.kind == Kind::User)
         .filter(|c| c.action.is_destructive() || admin.iter().any(|r| takes_role(c, r)))
         .filter_map(|c| c.id.clone())
         .collect();
@@ -180,6 +202,7 @@ fn last_admin_guard(
         for (role, holders) in orphaned {
             for c in &mut plan.changes {
                 let takes = c.blocked.is_none()
+                    && c.kind == Kind::User
                     && c.id.as_deref().is_some_and(|id| holders.contains(&id))
                     && (c.action.is_destructive() || takes_role(c, &role));
                 if takes {
@@ -263,10 +286,12 @@ fn managed(desired: &DesiredState, live: &Snapshot, kind: Kind, plan: &Plan) -> 
     let mode = match kind {
         Kind::User => &desired.config.ownership.users.value,
         Kind::Group => &desired.config.ownership.groups.value,
+        Kind::Role => &desired.config.ownership.roles.value,
     };
     let total = match kind {
         Kind::User => live.users.len(),
         Kind::Group => live.groups.len(),
+        Kind::Role => live.roles.as_ref().map_or(0, Vec::len),
     };
     if *mode == OwnershipMode::All {
         total
@@ -277,6 +302,7 @@ fn managed(desired: &DesiredState, live: &Snapshot, kind: Kind, plan: &Plan) -> 
             let named = match kind {
                 Kind::User => desired.users.len(),
                 Kind::Group => desired.groups.len(),
+                Kind::Role => desired.roles.len(),
             };
             let creates = plan
                 .changes
@@ -308,7 +334,7 @@ fn threshold(desired: &DesiredState, live: &Snapshot, plan: &mut Plan, options: 
     let max_count = safety.max_delete_count.value as usize;
     let percent = safety.max_delete_percent.value as usize;
     let mut over = Vec::new();
-    for kind in [Kind::User, Kind::Group] {
+    for kind in [Kind::User, Kind::Group, Kind::Role] {
         let n = plan
             .changes
             .iter()

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::desired::DesiredState;
-use crate::scim::{Live, LiveGroup, LiveUser, Resource, Snapshot};
+use crate::scim::{Live, LiveGroup, LiveUser, PlatformRole, Resource, Snapshot};
 
 use super::{Action, Kind, Plan, PlanOptions, Ref, Resolve, edit};
 
@@ -52,6 +52,7 @@ pub(super) fn live_group(json: &Value) -> LiveGroup {
 /// A snapshot of these users and groups (the server's JSON of each).
 pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
     Snapshot {
+        roles: None,
         users: users.iter().map(live_user).collect(),
         groups: groups.iter().map(live_group).collect(),
     }
@@ -92,6 +93,7 @@ struct Stored {
 struct Server {
     users: Vec<Stored>,
     groups: Vec<Stored>,
+    roles: Option<Vec<PlatformRole>>,
     writes: u64,
 }
 
@@ -107,7 +109,55 @@ impl Server {
         Server {
             users: live.users.iter().map(stored).collect(),
             groups: live.groups.iter().map(stored).collect(),
+            roles: live.roles.clone(),
             writes: 0,
+        }
+    }
+
+    /// Carries out a role change as the Platform API would: POST, whole-body PUT, DELETE.
+    fn role(&mut self, c: &super::Change) {
+        let roles = self
+            .roles
+            .as_mut()
+            .unwrap_or_else(|| panic!("the plan writes role {} on a target without roles", c.key));
+        let body = c.edits.iter().find_map(|e| match e {
+            super::Edit::Role { body, .. } => Some(body),
+            _ => None,
+        });
+        match (c.action, body, c.id.as_deref()) {
+            (Action::Create, Some(body), None) => {
+                self.writes += 1;
+                roles.push(PlatformRole {
+                    id: format!("new-role-{}", self.writes),
+                    name: body.name.clone(),
+                    description: body.description.clone(),
+                    permissions: body.permissions.clone(),
+                    permission_policies: body.permission_policies.clone(),
+                    default: false,
+                    base: false,
+                });
+            }
+            (Action::Patch, Some(body), Some(id)) => {
+                let role = roles
+                    .iter_mut()
+                    .find(|r| r.id == id)
+                    .unwrap_or_else(|| panic!("the plan writes role {id}, which is not live"));
+                role.name.clone_from(&body.name);
+                role.description.clone_from(&body.description);
+                role.permissions.clone_from(&body.permissions);
+                role.permission_policies
+                    .clone_from(&body.permission_policies);
+            }
+            (Action::Delete, None, Some(id)) => {
+                let before = roles.len();
+                roles.retain(|r| r.id != id);
+                assert_eq!(
+                    roles.len() + 1,
+                    before,
+                    "the plan deletes role {id}, not live"
+                );
+            }
+            _ => panic!("a role change the Platform API cannot take: {c:?}"),
         }
     }
 
@@ -115,6 +165,7 @@ impl Server {
         match kind {
             Kind::User => &mut self.users,
             Kind::Group => &mut self.groups,
+            Kind::Role => panic!("role definitions are no SCIM resources"),
         }
     }
 
@@ -174,6 +225,7 @@ impl Server {
             serde_json::value::to_raw_value(&Value::Object(s.doc.clone())).expect("json")
         };
         Snapshot {
+            roles: self.roles.clone(),
             users: self
                 .users
                 .iter()
@@ -222,7 +274,18 @@ fn assert_has_target(doc: &Map<String, Value>, edit: &super::Edit, key: &str) {
 /// that is not live, or sends what a server refuses: those are planner bugs.
 pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
     let mut server = Server::load(live);
-    let applied = || plan.changes.iter().filter(|c| c.blocked.is_none());
+    for c in plan
+        .changes
+        .iter()
+        .filter(|c| c.blocked.is_none() && c.kind == Kind::Role)
+    {
+        server.role(c);
+    }
+    let applied = || {
+        plan.changes
+            .iter()
+            .filter(|c| c.blocked.is_none() && c.kind != Kind::Role)
+    };
     let mut created = CreatedIds::default();
     for c in applied().filter(|c| c.action == Action::Create) {
         server.writes += 1;

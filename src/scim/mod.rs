@@ -13,6 +13,7 @@ pub mod limit;
 pub mod live;
 pub mod platform;
 pub mod retry;
+pub mod roles;
 pub mod snapshot;
 pub mod wire;
 
@@ -24,6 +25,7 @@ pub use client::{
 };
 pub use error::ScimError;
 pub use live::{Live, LiveGroup, LiveUser};
+pub use roles::{PermissionPolicy, PlatformRole, RoleBody};
 pub use snapshot::Snapshot;
 pub use wire::{PatchOperation, ResourceKind};
 
@@ -44,6 +46,16 @@ pub trait ScimRead {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<R>, ScimError>> + Send;
+    /// Every role definition, on a target that manages them (Genesys Cloud); an error
+    /// elsewhere.
+    fn list_roles(&self) -> impl Future<Output = Result<Vec<PlatformRole>, ScimError>> + Send {
+        async { Err(no_roles()) }
+    }
+}
+
+/// The error of a role call on a target without role definitions.
+fn no_roles() -> ScimError {
+    ScimError::Config("this target has no role definitions".into())
 }
 
 /// Writing a tenant. Only the applier holds one.
@@ -74,6 +86,28 @@ pub trait ScimWrite {
         id: &str,
         version: Option<&str>,
     ) -> impl Future<Output = Result<(), ScimError>> + Send;
+    /// Creates a role definition (Genesys Cloud); an error on other targets.
+    fn create_role(
+        &self,
+        body: &RoleBody,
+    ) -> impl Future<Output = Result<PlatformRole, ScimError>> + Send {
+        let _ = body;
+        async { Err(no_roles()) }
+    }
+    /// Replaces a role definition as a whole; an error on targets without them.
+    fn update_role(
+        &self,
+        id: &str,
+        body: &RoleBody,
+    ) -> impl Future<Output = Result<PlatformRole, ScimError>> + Send {
+        let _ = (id, body);
+        async { Err(no_roles()) }
+    }
+    /// Deletes a role definition; an error on targets without them.
+    fn delete_role(&self, id: &str) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = id;
+        async { Err(no_roles()) }
+    }
 }
 
 impl ScimRead for ScimClient {
@@ -91,6 +125,9 @@ impl ScimRead for ScimClient {
     }
     async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
         ScimClient::find_by_key(self, key).await
+    }
+    async fn list_roles(&self) -> Result<Vec<PlatformRole>, ScimError> {
+        ScimClient::list_roles(self).await
     }
 }
 
@@ -121,5 +158,14 @@ impl ScimWrite for ScimClient {
         version: Option<&str>,
     ) -> Result<(), ScimError> {
         ScimClient::delete(self, kind, id, version).await
+    }
+    async fn create_role(&self, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        ScimClient::create_role(self, body).await
+    }
+    async fn update_role(&self, id: &str, body: &RoleBody) -> Result<PlatformRole, ScimError> {
+        ScimClient::update_role(self, id, body).await
+    }
+    async fn delete_role(&self, id: &str) -> Result<(), ScimError> {
+        ScimClient::delete_role(self, id).await
     }
 }

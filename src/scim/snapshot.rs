@@ -16,6 +16,7 @@ use super::client::{Capabilities, Dialect, Resource, ScimClient};
 use super::error::ScimError;
 use super::genesys;
 use super::live::{LiveGroup, LiveUser};
+use super::roles::PlatformRole;
 
 /// How many times a listing is read before it is declared unstable.
 const LISTING_ATTEMPTS: u32 = 4;
@@ -28,27 +29,36 @@ pub struct Snapshot {
     pub users: Vec<LiveUser>,
     /// All groups, in the server's order.
     pub groups: Vec<LiveGroup>,
+    /// Every role definition (Genesys Cloud, read through the Platform API); `None` when the
+    /// target does not manage role definitions (plain SCIM).
+    pub roles: Option<Vec<PlatformRole>>,
 }
 
 /// Reads the whole tenant: capabilities first (once per client), then users and groups
-/// side by side.
+/// side by side (and, on Genesys Cloud, the role definitions beside them).
 pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
     let caps = client.capabilities().await?;
-    let (users, groups) = match client.dialect() {
+    let (users, groups, roles) = match client.dialect() {
         Dialect::Scim => {
-            tokio::join!(
+            let (users, groups) = tokio::join!(
                 list_all::<LiveUser>(client, &caps),
                 list_all::<LiveGroup>(client, &caps)
-            )
+            );
+            (users, groups, Ok(None))
         }
-        Dialect::Genesys => tokio::join!(
-            genesys::list_users(client, &caps),
-            genesys::list_groups(client, &caps)
-        ),
+        Dialect::Genesys => {
+            let (users, groups, roles) = tokio::join!(
+                genesys::list_users(client, &caps),
+                genesys::list_groups(client, &caps),
+                client.list_roles()
+            );
+            (users, groups, roles.map(Some))
+        }
     };
     Ok(Snapshot {
         users: users?,
         groups: groups?,
+        roles: roles?,
     })
 }
 

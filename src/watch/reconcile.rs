@@ -384,6 +384,7 @@ impl Reconciler {
         };
         let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
         let snapshot = crate::scim::Snapshot {
+            roles: None,
             users: vec![live],
             groups: Vec::new(),
         };

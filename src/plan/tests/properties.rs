@@ -34,7 +34,7 @@ use crate::plan::{
     ResourceSchema, Source, plan,
 };
 use crate::scim::wire::ENTERPRISE_SCHEMA;
-use crate::scim::{Resource, Snapshot};
+use crate::scim::{PermissionPolicy, PlatformRole, Resource, Snapshot};
 
 use super::{simulate, snapshot};
 
@@ -46,6 +46,18 @@ const GROUP_PREFIXES: [&str; 2] = ["Team", "Squad"];
 const ROLES: [&str; 3] = ["Agent", "Supervisor", "Admin"];
 /// Roles live users may hold: the desired ones and a case variant.
 const LIVE_ROLES: [&str; 4] = ["Agent", "Supervisor", "Admin", "admin"];
+/// Permissions roles may grant, desired or live; some overlap through wildcards.
+const PERMS: [&str; 6] = [
+    "directory:user:view",
+    "directory:user:edit",
+    "routing:queue:*",
+    "routing:queue:join",
+    "analytics:*:view",
+    "*",
+];
+/// Names of live roles desired state does not list; the first two are owned by the prefix
+/// selector.
+const EXTRA_ROLES: [&str; 3] = ["Old Agent", "Old Lead", "Partner"];
 /// Scalar values; two differ only in case (scalars compare case-sensitively).
 const WORDS: [&str; 3] = ["Alpha", "Beta", "alpha"];
 /// Email addresses; two differ only in case (emails compare case-insensitively).
@@ -164,10 +176,42 @@ struct ConfigSpec {
     thresholds: Option<(u32, u32)>,
 }
 
+/// One of [`ROLES`] as desired state writes it: permissions (indexes into [`PERMS`]),
+/// description, and which earlier roles it inherits (so there is no cycle).
+#[derive(Clone, Debug)]
+struct RoleSpec {
+    permissions: Option<Vec<usize>>,
+    description: Option<usize>,
+    inherits: Vec<bool>,
+}
+
+/// A live role definition: its name in another case or not, permissions (one policy each,
+/// so not in the planner's grouped shape), description, and whether it is a built-in role.
+#[derive(Clone, Debug)]
+struct LiveRole {
+    upper: bool,
+    permissions: Vec<usize>,
+    description: Option<usize>,
+    default: bool,
+}
+
+/// Role definitions of a Genesys-like target.
+#[derive(Clone, Debug)]
+struct Roles {
+    /// Per [`ROLES`] entry: desired definition, live definition.
+    slots: Vec<(RoleSpec, Option<LiveRole>)>,
+    /// Per [`EXTRA_ROLES`] entry: a live role desired state does not list.
+    extra: Vec<Option<LiveRole>>,
+    /// `ownership.roles`: 0 listed, 1 all, 2 name prefix `Old`.
+    own: u8,
+}
+
 #[derive(Clone, Debug)]
 struct World {
     users: Vec<UserSlot>,
     groups: Vec<GroupSlot>,
+    /// `None`: a plain SCIM target, without role definitions.
+    roles: Option<Roles>,
     config: ConfigSpec,
     /// Which of [`SUPPORTABLE`] the target has; `None`: everything.
     support: Option<Vec<bool>>,
@@ -316,17 +360,59 @@ fn config_spec() -> impl Strategy<Value = ConfigSpec> {
         )
 }
 
+fn live_role() -> impl Strategy<Value = LiveRole> {
+    (
+        any::<bool>(),
+        vec(0..PERMS.len(), 0..4),
+        word(),
+        prop_oneof![4 => Just(false), 1 => Just(true)],
+    )
+        .prop_map(|(upper, permissions, description, default)| LiveRole {
+            upper,
+            permissions,
+            description,
+            default,
+        })
+}
+
+fn role_spec() -> impl Strategy<Value = RoleSpec> {
+    (
+        option::weighted(0.6, vec(0..PERMS.len(), 0..4)),
+        option::weighted(0.4, 0..WORDS.len()),
+        vec(any::<bool>(), ROLES.len()),
+    )
+        .prop_map(|(permissions, description, inherits)| RoleSpec {
+            permissions,
+            description,
+            inherits,
+        })
+}
+
+fn roles() -> impl Strategy<Value = Roles> {
+    (
+        vec(
+            (role_spec(), option::weighted(0.6, live_role())),
+            ROLES.len(),
+        ),
+        vec(option::weighted(0.5, live_role()), EXTRA_ROLES.len()),
+        0..3_u8,
+    )
+        .prop_map(|(slots, extra, own)| Roles { slots, extra, own })
+}
+
 fn world() -> impl Strategy<Value = World> {
     (
         vec(user_slot(), 0..=MAX_USERS),
         vec(group_slot(), 0..=MAX_GROUPS),
+        option::weighted(0.5, roles()),
         config_spec(),
         option::weighted(0.25, vec(any::<bool>(), SUPPORTABLE.len())),
         option::weighted(0.2, 0..MAX_USERS),
     )
-        .prop_map(|(users, groups, config, support, actor)| World {
+        .prop_map(|(users, groups, roles, config, support, actor)| World {
             users,
             groups,
+            roles,
             config,
             support,
             actor,
@@ -555,7 +641,14 @@ impl World {
             ownership: Ownership {
                 users: sp(users),
                 groups: sp(groups),
-                roles: sp(OwnershipMode::Listed),
+                roles: sp(match self.roles.as_ref().map_or(0, |r| r.own) {
+                    0 => OwnershipMode::Listed,
+                    1 => OwnershipMode::All,
+                    _ => OwnershipMode::Selector(Selector {
+                        name_prefix: Some("Old".into()),
+                        ..Selector::default()
+                    }),
+                }),
             },
             collections: Collections {
                 group_members: mode(c.members_authoritative),
@@ -636,6 +729,11 @@ impl World {
                 1 => true,
                 _ => name.starts_with("team"),
             },
+            Kind::Role => match self.roles.as_ref().map_or(0, |r| r.own) {
+                0 => false,
+                1 => true,
+                _ => name.starts_with("old"),
+            },
         }
     }
 
@@ -643,6 +741,7 @@ impl World {
         let list = match kind {
             Kind::User => self.protected_users(),
             Kind::Group => self.protected_groups(),
+            Kind::Role => Vec::new(),
         };
         list.iter().any(|p| p.eq_ignore_ascii_case(name))
     }
@@ -662,12 +761,23 @@ impl World {
             .collect();
         let roles = ROLES
             .iter()
-            .map(|name| {
+            .enumerate()
+            .map(|(k, name)| {
+                let spec = self.roles.as_ref().map(|r| &r.slots[k].0);
                 sp(Role {
                     name: sp((*name).to_owned()),
-                    description: None,
-                    permissions: None,
-                    inherits: Vec::new(),
+                    description: spec
+                        .and_then(|s| s.description)
+                        .map(|w| sp(WORDS[w].to_owned())),
+                    permissions: spec
+                        .and_then(|s| s.permissions.as_ref())
+                        .map(|p| p.iter().map(|&i| sp(PERMS[i].to_owned())).collect()),
+                    inherits: spec.map_or_else(Vec::new, |s| {
+                        (0..k)
+                            .filter(|&j| s.inherits[j])
+                            .map(|j| sp(ROLES[j].to_owned()))
+                            .collect()
+                    }),
                     allow_denied_permissions: None,
                 })
             })
@@ -819,7 +929,49 @@ impl World {
             .enumerate()
             .filter_map(|(j, s)| s.live.as_ref().map(|a| self.live_group_json(j, a)))
             .collect();
-        snapshot(&users, &groups)
+        let mut live = snapshot(&users, &groups);
+        live.roles = self.roles.as_ref().map(Self::live_roles);
+        live
+    }
+
+    fn live_roles(roles: &Roles) -> Vec<PlatformRole> {
+        let role = |id: String, name: String, l: &LiveRole| PlatformRole {
+            id,
+            name,
+            description: l.description.map(|w| WORDS[w].to_owned()),
+            permissions: vec!["general_permission".to_owned()],
+            permission_policies: l
+                .permissions
+                .iter()
+                .map(|&p| {
+                    let parsed: Vec<&str> = if PERMS[p] == "*" {
+                        vec!["*", "*", "*"]
+                    } else {
+                        PERMS[p].split(':').collect()
+                    };
+                    PermissionPolicy::new(parsed[0], parsed[1], vec![parsed[2].to_owned()])
+                })
+                .collect(),
+            default: l.default,
+            base: false,
+        };
+        let mut out = Vec::new();
+        for (k, (_, live)) in roles.slots.iter().enumerate() {
+            if let Some(l) = live {
+                let name = if l.upper {
+                    ROLES[k].to_uppercase()
+                } else {
+                    ROLES[k].to_owned()
+                };
+                out.push(role(format!("lr{k}"), name, l));
+            }
+        }
+        for (k, live) in roles.extra.iter().enumerate() {
+            if let Some(l) = live {
+                out.push(role(format!("lx{k}"), EXTRA_ROLES[k].to_owned(), l));
+            }
+        }
+        out
     }
 
     fn options(&self) -> PlanOptions {
@@ -915,11 +1067,13 @@ fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'st
             }
             Some(out)
         }
+        Kind::Role => desired.role(key).map(|_| HashSet::from(["role"])),
     }
 }
 
 fn edit_attribute(edit: &Edit) -> &'static str {
     match edit {
+        Edit::Role { .. } => "role",
         Edit::Set { attr, .. } => attr.name(),
         Edit::SetManager { .. } => "manager",
         Edit::Add { attr, .. }
@@ -1005,13 +1159,27 @@ proptest! {
                     .iter()
                     .find(|g| g.id() == Some(id))
                     .map(|g| (g.natural_key().to_owned(), g.external_id().map(str::to_owned))),
+                Kind::Role => live
+                    .roles
+                    .iter()
+                    .flatten()
+                    .find(|r| r.id == id)
+                    .map(|r| (r.name.clone(), None)),
             }
         };
         for c in &plan.changes {
             let in_desired = match c.kind {
                 Kind::User => desired.user(&c.key).is_some(),
                 Kind::Group => desired.group(&c.key).is_some(),
+                Kind::Role => desired.role(&c.key).is_some(),
             };
+            let built_in = c.kind == Kind::Role
+                && live.roles.iter().flatten().any(|r| Some(&r.id) == c.id.as_ref() && r.default);
+            prop_assert!(
+                !(built_in && c.action == Action::Delete),
+                "a built-in role is deleted: {}",
+                show(&plan)
+            );
             let Some(id) = &c.id else {
                 prop_assert!(c.action == Action::Create && in_desired, "{c:?}");
                 continue;
@@ -1121,6 +1289,9 @@ proptest! {
         let mut reversed = live.clone();
         reversed.users.reverse();
         reversed.groups.reverse();
+        if let Some(roles) = reversed.roles.as_mut() {
+            roles.reverse();
+        }
         let again = crate::plan::plan(&desired, &reversed, &options)
             .map_err(|e| TestCaseError::fail(format!("reordered listing: {e}")))?;
         prop_assert_eq!(&again, &plan, "listing order changed the plan");
@@ -1136,10 +1307,23 @@ proptest! {
     #[test]
     fn desired_applied_to_empty_tenant_needs_nothing(world in world()) {
         let (desired, options) = (world.desired(), world.options());
-        let empty = Snapshot::default();
+        let empty = Snapshot {
+            roles: world.roles.as_ref().map(|_| Vec::new()),
+            ..Snapshot::default()
+        };
+        let managed_roles = if world.roles.is_some() {
+            desired
+                .roles
+                .iter()
+                .filter(|r| r.permissions.is_some() || r.description.is_some())
+                .count()
+        } else {
+            0
+        };
+        let objects = desired.users.len() + desired.groups.len() + managed_roles;
         let fresh = plan(&desired, &empty, &options)
             .map_err(|e| TestCaseError::fail(format!("planning against nothing failed: {e}")))?;
-        prop_assert_eq!(fresh.changes.len(), desired.users.len() + desired.groups.len());
+        prop_assert_eq!(fresh.changes.len(), objects);
         prop_assert!(
             fresh.changes.iter().all(|c| c.action == Action::Create && c.blocked.is_none()),
             "{}",
@@ -1149,13 +1333,14 @@ proptest! {
         let again = plan(&desired, &as_live, &options)
             .map_err(|e| TestCaseError::fail(format!("planning against d-as-live failed: {e}")))?;
         prop_assert!(again.is_empty(), "first: {}\nagain: {}", show(&fresh), show(&again));
-        prop_assert_eq!(again.unchanged, desired.users.len() + desired.groups.len());
+        prop_assert_eq!(again.unchanged, objects);
     }
 }
 
 // The generators reach what the properties are about: without this, a change to them could
 // leave the properties passing on nothing but trivial worlds.
 #[test]
+#[allow(clippy::too_many_lines)] // one list of what the worlds must reach, kept together
 fn worlds_cover_the_interesting_cases() {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{Config, TestRunner};
@@ -1186,6 +1371,9 @@ fn worlds_cover_the_interesting_cases() {
                 (Action::Deactivate, _) => "deactivate",
                 (Action::Delete, Kind::User) => "delete user",
                 (Action::Delete, Kind::Group) => "delete group",
+                (Action::Create, Kind::Role) => "create role",
+                (Action::Patch, Kind::Role) => "patch role",
+                (Action::Delete, Kind::Role) => "delete role",
             });
             if c.blocked.is_some() {
                 note("blocked");
@@ -1210,6 +1398,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::ReplaceAll { .. } => "replace all values",
                     Edit::AddMembers { .. } => "add members",
                     Edit::RemoveMembers { .. } => "remove members",
+                    Edit::Role { .. } => "role body",
                 });
             }
         }
@@ -1233,6 +1422,9 @@ fn worlds_cover_the_interesting_cases() {
         "deactivate",
         "delete user",
         "delete group",
+        "create role",
+        "patch role",
+        "delete role",
         "blocked",
         "rename user",
         "rename group",
