@@ -141,6 +141,44 @@ impl DesiredState {
         out
     }
 
+    /// [`Self::memberships`] for a target whose groups cannot contain groups (Genesys
+    /// Cloud): a member group is replaced by its own members, transitively, so the users of
+    /// a nested group become direct members of every group above it. Also returns the
+    /// (group, nested group) pairs that were flattened, for the plan to say so.
+    #[must_use]
+    pub fn flattened_memberships(
+        &self,
+    ) -> (BTreeMap<String, BTreeSet<String>>, Vec<(String, String)>) {
+        let direct = self.memberships();
+        let mut flattened = Vec::new();
+        let mut out = BTreeMap::new();
+        for (group, members) in &direct {
+            let mut users = BTreeSet::new();
+            let mut seen = BTreeSet::from([group.clone()]);
+            let mut stack: Vec<&String> = members.iter().collect();
+            while let Some(member) = stack.pop() {
+                match self.group(member) {
+                    Some(nested) => {
+                        let name = nested.display_name.as_str().to_owned();
+                        if members.contains(&name) {
+                            flattened.push((group.clone(), name.clone()));
+                        }
+                        if seen.insert(name.clone())
+                            && let Some(inner) = direct.get(&name)
+                        {
+                            stack.extend(inner.iter());
+                        }
+                    }
+                    None => {
+                        users.insert(member.clone());
+                    }
+                }
+            }
+            out.insert(group.clone(), users);
+        }
+        (out, flattened)
+    }
+
     /// Counts per kind, for summaries.
     #[must_use]
     pub fn counts(&self) -> Counts {

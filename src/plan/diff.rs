@@ -182,7 +182,7 @@ pub(super) fn diff(
         let change = user_change(&mut ctx, user, live_user, &mut plan.warnings)?;
         push(&mut plan, change);
     }
-    let memberships = desired.memberships();
+    let memberships = memberships(desired, &mut plan.warnings);
     for (i, group) in desired.groups.iter().enumerate() {
         let live_group = matched.groups[i].map(|l| &live.groups[l]);
         let members = memberships.get(group.display_name.value.as_str());
@@ -689,7 +689,20 @@ pub(super) fn user_change(
                 e.primary,
             )
         }));
-        let have_emails = live_contacts(&have.emails, &want);
+        let mut have_emails = live_contacts(&have.emails, &want);
+        if matches!(
+            ctx.desired.config.target,
+            Some(crate::model::Target::Genesys { .. })
+        ) {
+            // Genesys Cloud's `emails[type=other]` is the userName, kept by the server and
+            // read-only (genesys-api.md §3): neither compared nor ever removed.
+            have_emails.retain(|e| {
+                !e.value
+                    .get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| t.eq_ignore_ascii_case("other"))
+            });
+        }
         keyed_set(
             Multi::Emails,
             &want,
@@ -747,10 +760,20 @@ pub(super) fn user_change(
         && ctx.supported(Schema::Core, "roles", user.span)
     {
         if roles.iter().any(|r| r.divisions.is_some()) {
+            let genesys = matches!(
+                ctx.desired.config.target,
+                Some(crate::model::Target::Genesys { .. })
+            );
             warnings.push(Warning {
-                message: "role grants limited to divisions are managed by name only on a \
-                          SCIM target (divisions need the Genesys Cloud target)"
-                    .into(),
+                message: if genesys {
+                    "role grants limited to divisions are managed by role name only: SCIM \
+                     grants them in the home division (division-scoped grants are not \
+                     written yet)"
+                } else {
+                    "role grants limited to divisions are managed by name only on a SCIM \
+                     target (divisions need the Genesys Cloud target)"
+                }
+                .into(),
                 source: Some(Source::at(&ctx.desired.sources, user.span)),
             });
         }
@@ -1033,6 +1056,31 @@ fn selected(s: &Selector, name: &str, external_id: Option<&str>) -> bool {
         && s.external_id_prefix
             .as_ref()
             .is_none_or(|x| external_id.is_some_and(|e| e.starts_with(x.as_str())))
+}
+
+/// Desired group members. Genesys Cloud groups cannot contain groups, so there a member
+/// group's users become direct members (with a warning per nesting).
+pub(super) fn memberships(
+    desired: &DesiredState,
+    warnings: &mut Vec<Warning>,
+) -> BTreeMap<String, BTreeSet<String>> {
+    if !matches!(
+        desired.config.target,
+        Some(crate::model::Target::Genesys { .. })
+    ) {
+        return desired.memberships();
+    }
+    let (flat, nested) = desired.flattened_memberships();
+    for (group, inner) in nested {
+        let span = desired.group(&group).map(|g| g.span);
+        warnings.push(Warning {
+            message: format!(
+                "Genesys Cloud groups cannot contain groups: the members of `{inner}` are made direct members of `{group}`"
+            ),
+            source: span.map(|s| Source::at(&desired.sources, s)),
+        });
+    }
+    flat
 }
 
 fn unmatched(matched: &[Option<usize>], live: usize) -> Vec<bool> {

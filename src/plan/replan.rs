@@ -40,7 +40,7 @@ impl<'a> Replanner<'a> {
         Ok(Replanner {
             desired,
             ctx: Context::new(desired, live, &matched, options),
-            memberships: desired.memberships(),
+            memberships: super::diff::memberships(desired, &mut Vec::new()),
         })
     }
 

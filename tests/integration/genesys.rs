@@ -1,0 +1,317 @@
+//! The Genesys Cloud target end to end: the real binary against `sandbox serve --flavor
+//! genesys` (OAuth with Basic auth, lower-case paths, no SCIM group POST/DELETE, the Platform
+//! API subset, `invalidVers`, the 25-page rule, read-after-write lag), and the client on a
+//! paused clock through a storm of 429s with `Retry-After: 30`.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use scimctl::sandbox::{
+    self, Faults, Flavor, GenesysOptions, RateLimit, RunningSandbox, SandboxAuth, SandboxConfig,
+};
+use scimctl::scim::wire::User;
+use scimctl::scim::{
+    ClientConfig, Credentials, Dialect, OAuthSettings, ScimClient, ScimRead, Secret,
+};
+
+use crate::support::{DEMO_PASSWORD, run_bounded_with, scimctl, text};
+
+const CLIENT_ID: &str = "scimctl-genesys-tests";
+const SECRET: &str = "genesys-secret-4b1d-do-not-print";
+
+/// `sandbox serve --flavor genesys` on a free port, with a read lag and a request log; the
+/// server is killed by PID when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(dir: &Path) -> Server {
+    let mut child = scimctl()
+        .args([
+            "sandbox",
+            "serve",
+            "--flavor",
+            "genesys",
+            "--listen",
+            "127.0.0.1:0",
+            "--oauth-client-id",
+            CLIENT_ID,
+            "--oauth-secret-env",
+            "GENESYS_TEST_SECRET",
+            "--read-lag-ms",
+            "400",
+            "--division",
+            "Field Sales",
+        ])
+        .arg("--state")
+        .arg(dir.join("state.json"))
+        .arg("--request-log")
+        .arg(dir.join("requests.log"))
+        .env("GENESYS_TEST_SECRET", SECRET)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn sandbox serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let line = rx
+        .recv_timeout(Duration::from_secs(30))
+        .expect("sandbox printed its address");
+    let at = line.find("http://").expect("an URL in the first line");
+    let url = line[at..].split_whitespace().next().unwrap().to_owned();
+    // The API host is the URL's origin; SCIM lives under /api/v2/scim/v2 on it.
+    let origin = url.split("/api/").next().unwrap().to_owned();
+    Server { child, url: origin }
+}
+
+/// The example org, pointed at the Genesys sandbox with explicit API and login URLs.
+fn example_for(server: &Server, dir: &Path) -> std::path::PathBuf {
+    let ds = dir.join("desired-state");
+    copy_dir(Path::new("desired-state"), &ds);
+    let config = std::fs::read_to_string(ds.join("scimctl.yaml")).unwrap();
+    let target = format!(
+        "target:\n  kind: genesys\n  apiUrl: {0}\n  loginUrl: {0}\n  clientId: {CLIENT_ID}\n  clientSecret: {{fromEnv: GENESYS_TEST_SECRET}}\n  requestsPerMinute: 6000\n",
+        server.url
+    );
+    std::fs::write(ds.join("scimctl.yaml"), format!("{config}\n{target}")).unwrap();
+    ds
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let path = entry.path();
+        if path.is_dir() {
+            copy_dir(&path, &to.join(entry.file_name()));
+        } else {
+            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+        }
+    }
+}
+
+fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+    let output = run_bounded_with(
+        dir,
+        args,
+        &[
+            ("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD),
+            ("GENESYS_TEST_SECRET", SECRET),
+            ("SCIMCTL_OVERRIDES", "overrides.json"),
+        ],
+        Duration::from_secs(180),
+    );
+    let (out, err) = text(&output);
+    (output.status.code().unwrap_or(-1), out, err)
+}
+
+/// Whether genesys-api.md documents `method path` (ids replaced by `{id}`).
+fn documented(method: &str, path: &str) -> bool {
+    let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
+    let segments: Vec<&str> = path.split('/').skip(1).collect();
+    let shape: Vec<&str> = segments
+        .iter()
+        .map(|s| if id(s) && s.len() >= 16 { "{id}" } else { s })
+        .collect();
+    let shape = format!("/{}", shape.join("/"));
+    matches!(
+        (method, shape.as_str()),
+        ("POST", "/oauth/token")
+            | (
+                "GET",
+                "/api/v2/scim/v2/serviceproviderconfig"
+                    | "/api/v2/scim/v2/schemas"
+                    | "/api/v2/scim/v2/users"
+                    | "/api/v2/scim/v2/users/{id}"
+                    | "/api/v2/scim/v2/groups/{id}"
+                    | "/api/v2/scim/groups"
+                    | "/api/v2/groups"
+                    | "/api/v2/groups/{id}"
+                    | "/api/v2/authorization/roles"
+                    | "/api/v2/authorization/divisions"
+                    | "/api/v2/oauth/clients/{id}"
+            )
+            | (
+                "POST",
+                "/api/v2/scim/v2/users" | "/api/v2/groups" | "/api/v2/authorization/roles"
+            )
+            | (
+                "PATCH" | "PUT",
+                "/api/v2/scim/v2/users/{id}" | "/api/v2/scim/v2/groups/{id}"
+            )
+            | (
+                "DELETE",
+                "/api/v2/scim/v2/users/{id}" | "/api/v2/groups/{id}"
+            )
+            | (
+                "PUT" | "DELETE",
+                "/api/v2/authorization/roles/{id}" | "/api/v2/groups/{id}"
+            )
+    ) && !(method == "GET" && shape == "/api/v2/scim/v2/groups")
+}
+
+// Plan and apply of the example org converge on the Genesys flavour: the second plan is
+// empty, every request was one genesys-api.md documents (no SCIM group POST or DELETE, no
+// capitalised path, no filter-less v2 group list), and doctor passes.
+#[test]
+fn example_org_converges_on_genesys() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let ds = ds.to_str().unwrap();
+
+    let (code, out, err) = run(dir.path(), &["plan", ds]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("+ create role Supervisor"), "{out}");
+    assert!(
+        out.contains("Genesys Cloud groups cannot contain groups"),
+        "{out}"
+    );
+
+    let (code, out, err) = run(
+        dir.path(),
+        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(" 0 failed"), "{out}");
+
+    let (code, out, err) = run(dir.path(), &["plan", ds, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "the second plan is empty:\n{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+
+    let (code, out, err) = run(dir.path(), &["doctor", ds]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    for check in [
+        "token",
+        "users",
+        "groups",
+        "roles",
+        "divisions",
+        "permissions",
+        "rate limit",
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.contains("[ok  ]") && l.contains(check)),
+            "{check} passes:\n{out}"
+        );
+    }
+    assert!(!out.contains(SECRET) && !err.contains(SECRET));
+
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    let mut requests = 0;
+    for line in log.lines() {
+        let entry: serde_json::Value = serde_json::from_str(line).unwrap();
+        let (method, path) = (
+            entry["method"].as_str().unwrap(),
+            entry["path"].as_str().unwrap(),
+        );
+        assert!(
+            documented(method, path),
+            "undocumented call: {method} {path}"
+        );
+        requests += 1;
+    }
+    assert!(requests > 50, "{log}");
+    assert!(log.contains(r#""method":"POST","path":"/api/v2/groups""#));
+    assert!(log.contains(r#""method":"POST","path":"/api/v2/authorization/roles""#));
+}
+
+const STORM_WINDOW: Duration = Duration::from_secs(30);
+
+async fn storm_sandbox() -> RunningSandbox {
+    sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::OAuth {
+                client_id: CLIENT_ID.into(),
+                client_secret: SECRET.into(),
+                token_ttl: Duration::from_secs(3600),
+            },
+            faults: Faults {
+                rate_limit: Some(RateLimit {
+                    requests: 10,
+                    window: STORM_WINDOW,
+                }),
+                ..Faults::default()
+            },
+            ..SandboxConfig::default()
+        }
+        .with_flavor(Flavor::Genesys(GenesysOptions::default())),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap()
+}
+
+// A storm of 429s with `Retry-After: 30`: the server lets 10 requests through per 30 s
+// window and answers the rest 429 with the seconds left in the window. 40 user creates and a
+// full read need at least five windows; each wait is what the server asked, no more, so the
+// run ends within 1.25 s (rounding up to whole seconds, plus jitter) of a window's start.
+#[tokio::test(start_paused = true)]
+async fn a_429_storm_is_waited_out_exactly() {
+    let server = storm_sandbox().await;
+    let mut config = ClientConfig::new(server.base_url.clone());
+    config.dialect = Dialect::Genesys;
+    config.credentials = Credentials::OAuth(OAuthSettings {
+        token_url: server.token_url.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(SECRET),
+        scope: None,
+    });
+    // A paused clock would fire a request timeout while the server works.
+    config.timeout = None;
+    config.page_size = Some(25);
+    config.max_concurrency = 4;
+    config.jitter_seed = Some(3);
+    let client = ScimClient::new(config).unwrap();
+    let started = tokio::time::Instant::now();
+
+    let creates = (0..40).map(|i| {
+        let client = client.clone();
+        async move {
+            let user = User {
+                user_name: format!("agent{i:02}@northwind.example"),
+                display_name: Some(format!("Agent {i}")),
+                ..User::default()
+            };
+            client.create(&user).await
+        }
+    });
+    for created in futures_util::future::join_all(creates).await {
+        created.expect("every create completes");
+    }
+    // Schemas, config and the two user listings (two pages of active users, one inactive).
+    let snapshot = client.snapshot().await.expect("the read completes");
+    assert_eq!(snapshot.users.len(), 40);
+    let elapsed = started.elapsed();
+
+    let stats = server.stats();
+    // 43 limited requests at least (40 creates, 3 pages) need 5 windows: 4 waits of 30 s.
+    let floor = STORM_WINDOW * 4;
+    let past_boundary =
+        Duration::from_nanos(u64::try_from(elapsed.as_nanos() % STORM_WINDOW.as_nanos()).unwrap());
+    assert!(
+        elapsed >= floor && past_boundary <= Duration::from_millis(1_250),
+        "finished at {elapsed:?}: at least {floor:?}, and within 1.25 s of a window's start"
+    );
+    assert!(stats.status(429) > 0, "the storm happened");
+    let client_stats = client.stats();
+    assert_eq!(client_stats.rate_limited, stats.status(429));
+    server.shutdown().await.unwrap();
+}
