@@ -129,7 +129,13 @@ fn documented(method: &str, path: &str) -> bool {
         .iter()
         .map(|s| if id(s) && s.len() >= 16 { "{id}" } else { s })
         .collect();
-    let shape = format!("/{}", shape.join("/"));
+    let mut shape = format!("/{}", shape.join("/"));
+    // OAuth client ids are whatever the org chose, not UUIDs.
+    if let Some(client) = shape.strip_prefix("/api/v2/oauth/clients/")
+        && !client.contains('/')
+    {
+        shape = "/api/v2/oauth/clients/{id}".into();
+    }
     matches!(
         (method, shape.as_str()),
         ("POST", "/oauth/token")
