@@ -8,6 +8,9 @@ use crate::model::{Config, Group, License, Role, SourceMap, Spanned, User};
 
 use super::validate::{Collected, Indexes};
 
+/// Group displayName → member names (userNames and displayNames as defined).
+pub(crate) type Memberships = BTreeMap<String, BTreeSet<String>>;
+
 /// Valid desired state: every reference resolves, names are unique, no cycles.
 #[derive(Debug)]
 pub struct DesiredState {
@@ -112,7 +115,7 @@ impl DesiredState {
     /// `groups` name it, as (group displayName → member names as defined). Groups whose
     /// membership is written nowhere are absent (their membership is not managed).
     #[must_use]
-    pub fn memberships(&self) -> BTreeMap<String, BTreeSet<String>> {
+    pub fn memberships(&self) -> Memberships {
         let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
         for group in &self.groups {
             if let Some(members) = &group.members {
@@ -146,9 +149,7 @@ impl DesiredState {
     /// a nested group become direct members of every group above it. Also returns the
     /// (group, nested group) pairs that were flattened, for the plan to say so.
     #[must_use]
-    pub fn flattened_memberships(
-        &self,
-    ) -> (BTreeMap<String, BTreeSet<String>>, Vec<(String, String)>) {
+    pub fn flattened_memberships(&self) -> (Memberships, Vec<(String, String)>) {
         let direct = self.memberships();
         let mut flattened = Vec::new();
         let mut out = BTreeMap::new();

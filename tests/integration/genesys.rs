@@ -121,6 +121,39 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     (output.status.code().unwrap_or(-1), out, err)
 }
 
+/// The calls scimctl may make, each documented in genesys-api.md (§1, §2, §4, §5). Absent on
+/// purpose: POST and DELETE of SCIM groups (removed in 2021) and the v2 group list without a
+/// filter (required by the swagger).
+const DOCUMENTED: &[(&str, &str)] = &[
+    ("POST", "/oauth/token"),
+    ("GET", "/api/v2/scim/v2/serviceproviderconfig"),
+    ("GET", "/api/v2/scim/v2/schemas"),
+    ("GET", "/api/v2/scim/v2/users"),
+    ("GET", "/api/v2/scim/v2/users/{id}"),
+    ("POST", "/api/v2/scim/v2/users"),
+    ("PATCH", "/api/v2/scim/v2/users/{id}"),
+    ("PUT", "/api/v2/scim/v2/users/{id}"),
+    ("DELETE", "/api/v2/scim/v2/users/{id}"),
+    ("GET", "/api/v2/scim/v2/groups/{id}"),
+    ("PATCH", "/api/v2/scim/v2/groups/{id}"),
+    ("PUT", "/api/v2/scim/v2/groups/{id}"),
+    ("GET", "/api/v2/scim/groups"),
+    ("GET", "/api/v2/groups"),
+    ("POST", "/api/v2/groups"),
+    ("GET", "/api/v2/groups/{id}"),
+    ("PUT", "/api/v2/groups/{id}"),
+    ("DELETE", "/api/v2/groups/{id}"),
+    ("GET", "/api/v2/authorization/roles"),
+    ("POST", "/api/v2/authorization/roles"),
+    ("PUT", "/api/v2/authorization/roles/{id}"),
+    ("DELETE", "/api/v2/authorization/roles/{id}"),
+    ("GET", "/api/v2/authorization/divisions"),
+    ("GET", "/api/v2/authorization/subjects/{id}"),
+    ("POST", "/api/v2/authorization/subjects/{id}/bulkadd"),
+    ("POST", "/api/v2/authorization/subjects/{id}/bulkremove"),
+    ("GET", "/api/v2/oauth/clients/{id}"),
+];
+
 /// Whether genesys-api.md documents `method path` (ids replaced by `{id}`).
 fn documented(method: &str, path: &str) -> bool {
     let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
@@ -136,40 +169,7 @@ fn documented(method: &str, path: &str) -> bool {
     {
         shape = "/api/v2/oauth/clients/{id}".into();
     }
-    matches!(
-        (method, shape.as_str()),
-        ("POST", "/oauth/token")
-            | (
-                "GET",
-                "/api/v2/scim/v2/serviceproviderconfig"
-                    | "/api/v2/scim/v2/schemas"
-                    | "/api/v2/scim/v2/users"
-                    | "/api/v2/scim/v2/users/{id}"
-                    | "/api/v2/scim/v2/groups/{id}"
-                    | "/api/v2/scim/groups"
-                    | "/api/v2/groups"
-                    | "/api/v2/groups/{id}"
-                    | "/api/v2/authorization/roles"
-                    | "/api/v2/authorization/divisions"
-                    | "/api/v2/oauth/clients/{id}"
-            )
-            | (
-                "POST",
-                "/api/v2/scim/v2/users" | "/api/v2/groups" | "/api/v2/authorization/roles"
-            )
-            | (
-                "PATCH" | "PUT",
-                "/api/v2/scim/v2/users/{id}" | "/api/v2/scim/v2/groups/{id}"
-            )
-            | (
-                "DELETE",
-                "/api/v2/scim/v2/users/{id}" | "/api/v2/groups/{id}"
-            )
-            | (
-                "PUT" | "DELETE",
-                "/api/v2/authorization/roles/{id}" | "/api/v2/groups/{id}"
-            )
-    ) && !(method == "GET" && shape == "/api/v2/scim/v2/groups")
+    DOCUMENTED.contains(&(method, shape.as_str()))
 }
 
 // Plan and apply of the example org converge on the Genesys flavour: the second plan is
