@@ -16,7 +16,8 @@ use serde_json::Value;
 use crate::desired::DesiredState;
 use crate::scim::live::LiveUser;
 use crate::scim::platform::Entity;
-use crate::scim::{Dialect, ScimClient, ScimError};
+use crate::plan::roles::live_permissions;
+use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -155,32 +156,6 @@ fn covers(held: &str, wanted: &str) -> bool {
             (Some(a), Some(b)) if a == "*" || a.eq_ignore_ascii_case(b) => {}
             _ => return false,
         }
-    }
-}
-
-/// A role as the Platform API lists it, as far as the permission check reads it.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RolePolicies {
-    id: String,
-    #[serde(default)]
-    permission_policies: Vec<Policy>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Policy {
-    #[serde(default)]
-    domain: String,
-    #[serde(default)]
-    entity_name: String,
-    #[serde(default)]
-    action_set: Vec<String>,
-}
-
-impl Entity for RolePolicies {
-    fn entity_id(&self) -> &str {
-        &self.id
     }
 }
 
@@ -408,12 +383,7 @@ async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Repor
         ),
         Err(e) => report.push("groups", Status::Fail, failure(&e, "directory:group:view")),
     }
-    let roles = client
-        .platform_list::<RolePolicies>(
-            "/api/v2/authorization/roles",
-            &[("userCount", "false".into())],
-        )
-        .await;
+    let roles = client.list_roles().await;
     match &roles {
         Ok(r) => report.push("roles", Status::Pass, format!("{} roles readable", r.len())),
         Err(e) => report.push("roles", Status::Fail, failure(e, "authorization:role:view")),
@@ -516,7 +486,7 @@ async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Rep
 async fn permissions(
     client: &ScimClient,
     desired: &DesiredState,
-    roles: Option<&[RolePolicies]>,
+    roles: Option<&[PlatformRole]>,
     report: &mut Report,
 ) {
     let Some(id) = client.oauth_client_id() else {
@@ -549,12 +519,7 @@ async fn permissions(
         .role_divisions
         .iter()
         .filter_map(|rd| roles.iter().find(|r| r.id == rd.role_id))
-        .flat_map(|r| &r.permission_policies)
-        .flat_map(|p| {
-            p.action_set
-                .iter()
-                .map(move |a| format!("{}:{}:{a}", p.domain, p.entity_name))
-        })
+        .flat_map(|r| live_permissions(&r.permission_policies))
         .collect();
     let lacking: Vec<&str> = needed_permissions(desired)
         .into_iter()
