@@ -14,9 +14,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::desired::DesiredState;
+use crate::plan::roles::live_permissions;
 use crate::scim::live::LiveUser;
 use crate::scim::platform::Entity;
-use crate::plan::roles::live_permissions;
 use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
 /// How a check came out.

@@ -237,7 +237,10 @@ fn example_org_converges_on_genesys() {
     assert!(requests > 50, "{log}");
     // The read lag bit (a new object answered 404 at first) and was waited out: apply
     // reported no failure above.
-    assert!(log.contains(r#""status":404"#), "the read lag was exercised");
+    assert!(
+        log.contains(r#""status":404"#),
+        "the read lag was exercised"
+    );
     assert!(log.contains(r#""method":"POST","path":"/api/v2/groups""#));
     assert!(log.contains(r#""method":"POST","path":"/api/v2/authorization/roles""#));
 }

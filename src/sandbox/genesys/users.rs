@@ -716,9 +716,22 @@ impl Genesys {
         let entries = self.store.list(ResourceKind::User, &everyone).items;
         let data = lock(&self.data).clone();
         let by_active = list.filter.as_ref().is_none_or(|f| !mentions_active(f));
+        // Only what Genesys adds to a stored user (the other email, roles, groups, the default
+        // division) needs a user rendered before filtering; other filters match the stored
+        // document, and only the page asked for is rendered.
+        let rendered_filter = param(pairs, "filter").is_some_and(|f| {
+            let f = f.to_ascii_lowercase();
+            ["email", "roles", "groups", "division"]
+                .iter()
+                .any(|a| f.contains(a))
+        });
         let mut matched = Vec::new();
         for entry in entries.iter().filter(|e| !self.is_hidden(&e.id)) {
-            let doc = self.render_user(entry, &data);
+            let doc = if rendered_filter {
+                self.render_user(entry, &data)
+            } else {
+                entry.doc()
+            };
             if by_active && doc.get("active") == Some(&Value::Bool(false)) {
                 continue;
             }
@@ -727,7 +740,7 @@ impl Genesys {
                 .as_ref()
                 .is_none_or(|f| f.matches(&doc, USER_URN))
             {
-                matched.push(doc);
+                matched.push(entry);
             }
         }
         let total = matched.len();
@@ -735,7 +748,10 @@ impl Genesys {
             .into_iter()
             .skip(list.start_index - 1)
             .take(list.count)
-            .map(|doc| Value::Object(project(doc, list.projection.as_ref(), ResourceKind::User)))
+            .map(|entry| {
+                let doc = self.render_user(entry, &data);
+                Value::Object(project(doc, list.projection.as_ref(), ResourceKind::User))
+            })
             .collect();
         Ok(scim_json(
             StatusCode::OK,
