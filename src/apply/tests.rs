@@ -337,6 +337,7 @@ impl State {
                 .iter()
                 .map(|d| Live::from_raw(raw(d)).expect("a group"))
                 .collect(),
+            ..Snapshot::default()
         }
     }
 }
