@@ -193,3 +193,239 @@ pub(super) fn user_grants(
     });
     Some(UserGrants { scoped, change })
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::grant_subjects;
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Action, Edit, GrantRef, Kind, Multi, Plan, PlanOptions};
+    use crate::scim::{Division, Grant, PlatformRole, Snapshot};
+
+    const ROLES: &str =
+        "roles:\n  - name: Agent\n  - name: Wrap Up\n  - name: Extra\n  - name: Coach\n";
+
+    fn division(id: &str, name: &str, home: bool) -> Division {
+        Division {
+            id: id.into(),
+            name: name.into(),
+            home,
+        }
+    }
+
+    fn grant(role: (&str, &str), division: (&str, &str)) -> Grant {
+        Grant {
+            role_id: role.0.into(),
+            role_name: role.1.into(),
+            division_id: division.0.into(),
+            division_name: division.1.into(),
+        }
+    }
+
+    /// A Genesys-like tenant: user `a` holding Agent and Wrap Up (SCIM reads back every
+    /// role name), Wrap Up granted directly in Home and Old, Extra through SCIM; divisions
+    /// Home, Field Sales and Old.
+    fn tenant(roles: &[&str]) -> Snapshot {
+        let values: Vec<Value> = roles.iter().map(|r| json!({"value": r})).collect();
+        let mut s = snapshot(
+            &[json!({"id": "u-a", "userName": "a@x.example", "roles": values})],
+            &[],
+        );
+        s.roles = Some(
+            serde_json::from_value::<Vec<PlatformRole>>(json!([
+                {"id": "r-agent", "name": "Agent"},
+                {"id": "r-wrap", "name": "Wrap Up"},
+                {"id": "r-extra", "name": "Extra"}
+            ]))
+            .expect("roles"),
+        );
+        s.divisions = Some(vec![
+            division("d-home", "Home", true),
+            division("d-field", "Field Sales", false),
+            division("d-old", "Old", false),
+        ]);
+        s.grants = Some(
+            [(
+                "u-a".to_owned(),
+                vec![
+                    grant(("r-wrap", "Wrap Up"), ("d-home", "Home")),
+                    grant(("r-wrap", "Wrap Up"), ("d-old", "Old")),
+                    grant(("r-agent", "Agent"), ("d-old", "Old")),
+                ],
+            )]
+            .into(),
+        );
+        s
+    }
+
+    fn user(roles: &str) -> String {
+        format!("{ROLES}users:\n  - userName: a@x.example\n    roles: {roles}\n")
+    }
+
+    fn grants_of(plan: &Plan, key: &str) -> (Vec<String>, Vec<String>) {
+        let c = change(plan, Kind::User, key).expect("a change");
+        c.edits
+            .iter()
+            .find_map(|e| match e {
+                Edit::Grants { add, remove } => Some((
+                    add.iter().map(GrantRef::label).collect(),
+                    remove.iter().map(GrantRef::label).collect(),
+                )),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn scim_role_edits(plan: &Plan, key: &str) -> Vec<Edit> {
+        change(plan, Kind::User, key)
+            .map(|c| {
+                c.edits
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            Edit::Add {
+                                attr: Multi::Roles,
+                                ..
+                            } | Edit::Remove {
+                                attr: Multi::Roles,
+                                ..
+                            } | Edit::ReplaceAll {
+                                attr: Multi::Roles,
+                                ..
+                            }
+                        )
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    // Additive (the default) only adds the missing pair; authoritative also revokes the
+    // role's grant in a division YAML does not list, never another role's; the diff shows
+    // `Role @ Division`; no warning about divisions either way.
+    #[test]
+    fn additive_adds_authoritative_also_revokes() {
+        let yaml = user("[Agent, {name: Wrap Up, divisions: [Home, Field Sales]}]");
+        let live = tenant(&["Agent", "Wrap Up"]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (vec!["Wrap Up @ Field Sales".to_owned()], Vec::new())
+        );
+        let c = change(&plan, Kind::User, "a@x.example").expect("a change");
+        assert_eq!(c.action, Action::Patch);
+        let diff = c
+            .diff
+            .iter()
+            .find(|d| d.attribute == "roleGrants")
+            .expect("diff");
+        assert_eq!(diff.added, ["Wrap Up @ Field Sales"]);
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", &yaml);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (
+                vec!["Wrap Up @ Field Sales".to_owned()],
+                vec!["Wrap Up @ Old".to_owned()]
+            )
+        );
+        let Some(Edit::Grants { add, .. }) = change(&plan, Kind::User, "a@x.example")
+            .and_then(|c| c.edits.iter().find(|e| matches!(e, Edit::Grants { .. })))
+        else {
+            panic!("a grants edit");
+        };
+        assert_eq!(
+            (add[0].role_id.as_deref(), add[0].division_id.as_str()),
+            (Some("r-wrap"), "d-field")
+        );
+    }
+
+    // SCIM `roles` reads back Wrap Up (granted in some division): it is neither added by
+    // SCIM (which would grant it in Home) nor removed under authoritative mode; other roles
+    // are compared by name as before.
+    #[test]
+    fn scim_roles_leave_division_scoped_roles_alone() {
+        let yaml = user("[Agent, {name: Wrap Up, divisions: [Home, Old]}]");
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", &yaml);
+        let live = tenant(&["Agent", "Wrap Up", "Extra"]);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        assert_eq!(grants_of(&plan, "a@x.example"), (Vec::new(), Vec::new()));
+        let edits = scim_role_edits(&plan, "a@x.example");
+        assert_eq!(edits.len(), 1, "{edits:#?}");
+        assert!(
+            matches!(&edits[0], Edit::Remove { key, .. } if key.equals == "Extra"),
+            "{edits:#?}"
+        );
+        // The role missing from SCIM `roles` entirely is not added by name either.
+        let live = tenant(&["Agent"]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert!(plan.is_empty(), "{plan:#?}");
+    }
+
+    // A new user's grants name a role the run creates: no id yet (the applier resolves
+    // it); an unknown division is a warning and that pair is skipped.
+    #[test]
+    fn new_user_new_role_and_unknown_division() {
+        let yaml = format!(
+            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [Field Sales, Nowhere]}}]\n"
+        );
+        let live = tenant(&[]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        let c = change(&plan, Kind::User, "new@x.example").expect("a create");
+        assert_eq!(c.action, Action::Create);
+        let Some(Edit::Grants { add, remove }) =
+            c.edits.iter().find(|e| matches!(e, Edit::Grants { .. }))
+        else {
+            panic!("a grants edit: {c:#?}");
+        };
+        assert!(remove.is_empty());
+        assert_eq!(add.len(), 1);
+        assert_eq!(
+            (
+                add[0].role.as_str(),
+                add[0].role_id.as_deref(),
+                add[0].division_id.as_str()
+            ),
+            ("Coach", None, "d-field")
+        );
+        assert!(scim_role_edits(&plan, "new@x.example").is_empty(), "{c:#?}");
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.message.contains("\"Nowhere\" is not on the target")),
+            "{:#?}",
+            plan.warnings
+        );
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+    }
+
+    // Without divisions (plain SCIM) or without the user's grants read, roles stay managed
+    // by name with the old warning; only users with a role limited to divisions are read.
+    #[test]
+    fn falls_back_to_names_and_reads_only_whom_it_needs() {
+        let yaml = user("[{name: Wrap Up, divisions: [Field Sales]}]");
+        let desired = desired_with("", &yaml);
+        let mut live = tenant(&["Agent"]);
+        live.users.push(crate::plan::tests::live_user(
+            &json!({"id": "u-b", "userName": "b@x.example"}),
+        ));
+        assert_eq!(grant_subjects(&desired, &live), ["u-a"]);
+        live.grants = None;
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(grants_of(&plan, "a@x.example"), (Vec::new(), Vec::new()));
+        assert_eq!(scim_role_edits(&plan, "a@x.example").len(), 1);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.message.contains("managed by name only on a SCIM target")),
+            "{:#?}",
+            plan.warnings
+        );
+        live.divisions = None;
+        assert!(grant_subjects(&desired, &live).is_empty());
+    }
+}
