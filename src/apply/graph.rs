@@ -243,37 +243,7 @@ impl Graph {
             deps.dedup();
             graph.steps[s].deps = deps;
         }
-        for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
-            let edits: Vec<Edit> = c
-                .edits
-                .iter()
-                .filter(|e| !matches!(e, Edit::Grants { .. }))
-                .cloned()
-                .collect();
-            if edits.is_empty() && !c.edits.is_empty() {
-                continue; // grants only: their own step below
-            }
-            let mut deps: Vec<usize> = edits
-                .iter()
-                .flat_map(Edit::refs)
-                .filter_map(step_of)
-                .chain(granted_roles(&edits).filter_map(role_of))
-                .collect();
-            deps.sort_unstable();
-            deps.dedup();
-            let (kind, phase) = match c.action {
-                Action::Delete => (StepKind::Delete, Phase::Prune),
-                Action::Deactivate => (StepKind::Update, Phase::Prune),
-                Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
-            };
-            graph.steps.push(Step {
-                change: i,
-                kind,
-                edits,
-                deps,
-                phase,
-            });
-        }
+        update_steps(&changes, &step_of, &role_of, &mut graph);
         grant_steps(&changes, &create_step, &role_creates, &mut graph);
         graph.link_dependants();
         graph
@@ -287,6 +257,47 @@ impl Graph {
                 self.dependants[d].push(s);
             }
         }
+    }
+}
+
+/// Adds the steps of the changes to live objects (patches, deactivations, deletes), after
+/// the creates they refer to; grants have steps of their own.
+fn update_steps(
+    changes: &[(usize, &Change)],
+    step_of: &dyn Fn(&Ref) -> Option<usize>,
+    role_of: &dyn Fn(String) -> Option<usize>,
+    graph: &mut Graph,
+) {
+    for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
+        let edits: Vec<Edit> = c
+            .edits
+            .iter()
+            .filter(|e| !matches!(e, Edit::Grants { .. }))
+            .cloned()
+            .collect();
+        if edits.is_empty() && !c.edits.is_empty() {
+            continue; // grants only: their own step below
+        }
+        let mut deps: Vec<usize> = edits
+            .iter()
+            .flat_map(Edit::refs)
+            .filter_map(step_of)
+            .chain(granted_roles(&edits).filter_map(role_of))
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        let (kind, phase) = match c.action {
+            Action::Delete => (StepKind::Delete, Phase::Prune),
+            Action::Deactivate => (StepKind::Update, Phase::Prune),
+            Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
+        };
+        graph.steps.push(Step {
+            change: i,
+            kind,
+            edits,
+            deps,
+            phase,
+        });
     }
 }
 

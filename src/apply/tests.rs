@@ -2214,7 +2214,7 @@ async fn a_failed_role_create_skips_only_what_grants_it() {
 fn grant_fixture() -> (DesiredState, Fake) {
     let desired = desired(
         "collections: {userRoles: authoritative}\n",
-        r#"roles:
+        "roles:
   - name: Agent
   - name: Coach
     description: Coaches
@@ -2223,7 +2223,7 @@ users:
     roles: [{name: Agent, divisions: [Field]}]
   - userName: ana@x.example
     roles: [{name: Coach, divisions: [Field]}]
-"#,
+",
     );
     let fake = Fake::with_roles(
         &[

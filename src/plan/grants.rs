@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashSet};
 
 use crate::desired::DesiredState;
 use crate::model::{RoleGrant, Spanned};
-use crate::scim::{Grant, Resource, Snapshot};
+use crate::scim::{Division, Grant, Resource, Snapshot};
 
 use super::{AttrDiff, Edit, GrantRef};
 
@@ -47,6 +47,9 @@ pub fn grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
         .collect()
 }
 
+/// (lower-cased role name, division id) → grant; sorted, for a stable plan.
+type Pairs = BTreeMap<(String, String), GrantRef>;
+
 /// What the grants of one user come to.
 pub(super) struct UserGrants {
     /// Lower-cased names of the roles managed as grants (left out of SCIM `roles`).
@@ -79,9 +82,48 @@ pub(super) fn user_grants(
     if scoped.is_empty() {
         return None;
     }
+    let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
+    let have = held_pairs(held, &ids, roles, divisions);
+    let add: Vec<GrantRef> = want
+        .iter()
+        .filter(|(k, _)| !have.contains_key(*k))
+        .map(|(_, g)| g.clone())
+        .collect();
+    let remove: Vec<GrantRef> = if authoritative {
+        have.iter()
+            .filter(|(k, _)| !want.contains_key(*k))
+            .map(|(_, g)| g.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
+        (
+            AttrDiff {
+                attribute: "roleGrants".into(),
+                added: add.iter().map(GrantRef::label).collect(),
+                removed: remove.iter().map(GrantRef::label).collect(),
+                ..AttrDiff::default()
+            },
+            Edit::Grants { add, remove },
+        )
+    });
+    Some(UserGrants { scoped, change })
+}
+
+/// Per managed (lower-cased role, division id): the desired grant; and per role the
+/// desired roles limited to divisions resolve to: its live id (`None`: created by the run).
+/// Roles and divisions that cannot be resolved are warned about and skipped.
+fn wanted(
+    desired: &DesiredState,
+    live: &Snapshot,
+    divisions: &[Division],
+    roles: &[Spanned<RoleGrant>],
+    scoped: &HashSet<String>,
+    warn: &mut dyn FnMut(String),
+) -> (Pairs, BTreeMap<String, Option<String>>) {
     let home = divisions.iter().find(|d| d.home);
-    // (lower-cased role, division id) → the grant; sorted, for a stable plan.
-    let mut want: BTreeMap<(String, String), GrantRef> = BTreeMap::new();
+    let mut want = Pairs::new();
     let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
     for grant in roles
         .iter()
@@ -136,7 +178,17 @@ pub(super) fn user_grants(
                 });
         }
     }
-    let mut have: BTreeMap<(String, String), GrantRef> = BTreeMap::new();
+    (want, ids)
+}
+
+/// The user's direct grants of the roles in `ids`, keyed as [`wanted`] keys them.
+fn held_pairs(
+    held: &[Grant],
+    ids: &BTreeMap<String, Option<String>>,
+    roles: &[Spanned<RoleGrant>],
+    divisions: &[Division],
+) -> Pairs {
+    let mut have = Pairs::new();
     for g in held {
         let role = ids
             .iter()
@@ -167,31 +219,7 @@ pub(super) fn user_grants(
             },
         );
     }
-    let add: Vec<GrantRef> = want
-        .iter()
-        .filter(|(k, _)| !have.contains_key(*k))
-        .map(|(_, g)| g.clone())
-        .collect();
-    let remove: Vec<GrantRef> = if authoritative {
-        have.iter()
-            .filter(|(k, _)| !want.contains_key(*k))
-            .map(|(_, g)| g.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
-        (
-            AttrDiff {
-                attribute: "roleGrants".into(),
-                added: add.iter().map(GrantRef::label).collect(),
-                removed: remove.iter().map(GrantRef::label).collect(),
-                ..AttrDiff::default()
-            },
-            Edit::Grants { add, remove },
-        )
-    });
-    Some(UserGrants { scoped, change })
+    have
 }
 
 #[cfg(test)]

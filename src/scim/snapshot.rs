@@ -60,7 +60,7 @@ pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
                 genesys::list_users(client, &caps),
                 genesys::list_groups(client, &caps),
                 client.list_roles(),
-                client.list_divisions()
+                Box::pin(client.list_divisions())
             );
             (users, groups, roles.map(Some), divisions.map(Some))
         }
