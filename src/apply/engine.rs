@@ -31,8 +31,8 @@ use crate::plan::roles::{merged_body, role_matches};
 use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions, Ref, Replanner, Resolve, Source};
 use crate::scim::wire::{Group, User};
 use crate::scim::{
-    Live, LiveGroup, LiveUser, Resource, ResourceKind, RoleBody, ScimError, ScimRead, ScimWrite,
-    Secret, Snapshot,
+    GrantPair, Live, LiveGroup, LiveUser, Resource, ResourceKind, RoleBody, ScimError, ScimRead,
+    ScimWrite, Secret, Snapshot,
 };
 
 /// What [`run`] carries out.
@@ -400,6 +400,7 @@ where
                 .await
             }
             StepKind::Delete => self.delete(change).await,
+            StepKind::Grants => self.grants(step, change).await,
         }
     }
 
@@ -415,6 +416,8 @@ where
         let mut merged = false;
         let mut attempt = 0;
         loop {
+            // Grants have a step of their own (and a re-plan may bring them back).
+            sending.edits.retain(|e| !matches!(e, Edit::Grants { .. }));
             let ops = match sending.patch_operations(&self.created) {
                 Ok(ops) => ops,
                 Err(e) => return StepResult::failed(format!("internal: {e}")),
@@ -695,6 +698,68 @@ impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
 where
     'a: 's,
 {
+    /// A user's grants of roles in divisions (Platform API `bulkadd`, then `bulkremove`).
+    /// Roles the run created are resolved by name; the user is the live one, or the one the
+    /// change's create made.
+    async fn grants(&self, step: &Step, change: &Change) -> StepResult {
+        let user = match change.id.clone() {
+            Some(id) => Some(id),
+            None => self
+                .made
+                .borrow()
+                .get(&step.change)
+                .map(|(id, _)| id.clone()),
+        };
+        let Some(user) = user else {
+            return StepResult::failed("internal: grants for a user without an id");
+        };
+        let mut sent = 0;
+        for edit in &step.edits {
+            let Edit::Grants { add, remove } = edit else {
+                continue;
+            };
+            for (adding, grants) in [(true, add), (false, remove)] {
+                let mut pairs = Vec::with_capacity(grants.len());
+                for g in grants {
+                    let Some(role_id) = self.created.id_of(&g.role_ref()) else {
+                        return StepResult::failed(format!(
+                            "role {:?} has no id: its create did not happen",
+                            g.role
+                        ));
+                    };
+                    pairs.push(GrantPair {
+                        role_id,
+                        division_id: g.division_id.clone(),
+                    });
+                }
+                if pairs.is_empty() {
+                    continue;
+                }
+                let result = if adding {
+                    self.client.add_grants(&user, &pairs).await
+                } else {
+                    self.client.remove_grants(&user, &pairs).await
+                };
+                match result {
+                    Ok(()) => sent += pairs.len(),
+                    Err(e) if e.is_not_found() => return gone(change),
+                    Err(e) => {
+                        let what = if adding { "granting" } else { "revoking" };
+                        let done = if sent > 0 {
+                            format!(" ({sent} grant changes were made)")
+                        } else {
+                            String::new()
+                        };
+                        return StepResult::failed(format!("{what} roles in divisions: {e}{done}"));
+                    }
+                }
+            }
+        }
+        let mut r = StepResult::new(Outcome::Done, None);
+        r.id = Some(user);
+        r
+    }
+
     /// A role definition's create, whole-body update or delete (Platform API).
     async fn role_step(&self, kind: StepKind, change: &Change) -> StepResult {
         let role = change.edits.iter().find_map(|e| match e {
@@ -1095,9 +1160,28 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
         }
         return;
     }
-    if kind == StepKind::Create && result.outcome.succeeded() && !report.outcome.succeeded() {
-        // The link step was skipped before the create finished (a member's or the
-        // manager's create failed first): the object exists, its references do not.
+    if kind == StepKind::Grants {
+        if !result.outcome.succeeded() && report.outcome.succeeded() {
+            let created = if change.action == Action::Create {
+                "created, but "
+            } else {
+                ""
+            };
+            report.outcome = result.outcome;
+            report.detail = Some(format!(
+                "{created}its roles in divisions could not be granted: {}",
+                result.detail.unwrap_or_default()
+            ));
+        }
+        return;
+    }
+    if matches!(kind, StepKind::Create | StepKind::Update)
+        && result.outcome.succeeded()
+        && !report.outcome.succeeded()
+    {
+        // The link or grants step was skipped or failed before this step finished (a
+        // member's or the manager's create failed first): the object exists, its
+        // references do not.
         return;
     }
     report.outcome = result.outcome;

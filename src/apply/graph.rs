@@ -29,6 +29,9 @@ pub(crate) enum StepKind {
     Link,
     /// Patch (or deactivate) a live object.
     Update,
+    /// Grant and revoke a user's roles in divisions (Genesys Cloud Platform API), once the
+    /// user exists and the roles it names do.
+    Grants,
     /// Delete a live object.
     Delete,
 }
@@ -125,6 +128,8 @@ fn split_create(edits: &[Edit], carry_manager: bool) -> (Vec<Edit>, Vec<Edit>) {
             Edit::SetManager { to } if to.id.is_none() && !carry_manager => {
                 later.push(edit.clone());
             }
+            // A grants step of its own, once the user exists.
+            Edit::Grants { .. } => {}
             _ => now.push(edit.clone()),
         }
     }
@@ -238,29 +243,8 @@ impl Graph {
             deps.dedup();
             graph.steps[s].deps = deps;
         }
-        for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
-            let mut deps: Vec<usize> = c
-                .edits
-                .iter()
-                .flat_map(Edit::refs)
-                .filter_map(step_of)
-                .chain(granted_roles(&c.edits).filter_map(role_of))
-                .collect();
-            deps.sort_unstable();
-            deps.dedup();
-            let (kind, phase) = match c.action {
-                Action::Delete => (StepKind::Delete, Phase::Prune),
-                Action::Deactivate => (StepKind::Update, Phase::Prune),
-                Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
-            };
-            graph.steps.push(Step {
-                change: i,
-                kind,
-                edits: c.edits.clone(),
-                deps,
-                phase,
-            });
-        }
+        update_steps(&changes, &step_of, &role_of, &mut graph);
+        grant_steps(&changes, &create_step, &role_creates, &mut graph);
         graph.link_dependants();
         graph
     }
@@ -273,6 +257,82 @@ impl Graph {
                 self.dependants[d].push(s);
             }
         }
+    }
+}
+
+/// Adds the steps of the changes to live objects (patches, deactivations, deletes), after
+/// the creates they refer to; grants have steps of their own.
+fn update_steps(
+    changes: &[(usize, &Change)],
+    step_of: &dyn Fn(&Ref) -> Option<usize>,
+    role_of: &dyn Fn(String) -> Option<usize>,
+    graph: &mut Graph,
+) {
+    for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
+        let edits: Vec<Edit> = c
+            .edits
+            .iter()
+            .filter(|e| !matches!(e, Edit::Grants { .. }))
+            .cloned()
+            .collect();
+        if edits.is_empty() && !c.edits.is_empty() {
+            continue; // grants only: their own step below
+        }
+        let mut deps: Vec<usize> = edits
+            .iter()
+            .flat_map(Edit::refs)
+            .filter_map(step_of)
+            .chain(granted_roles(&edits).filter_map(role_of))
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        let (kind, phase) = match c.action {
+            Action::Delete => (StepKind::Delete, Phase::Prune),
+            Action::Deactivate => (StepKind::Update, Phase::Prune),
+            Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
+        };
+        graph.steps.push(Step {
+            change: i,
+            kind,
+            edits,
+            deps,
+            phase,
+        });
+    }
+}
+
+/// Adds a grants step per change that grants or revokes roles in divisions: after the
+/// user's create (a new user), and after the creates of the roles it grants that the run
+/// creates.
+fn grant_steps(
+    changes: &[(usize, &Change)],
+    create_step: &HashMap<usize, usize>,
+    role_creates: &HashMap<String, usize>,
+    graph: &mut Graph,
+) {
+    for &(i, c) in changes {
+        let Some(grants) = c.edits.iter().find(|e| matches!(e, Edit::Grants { .. })) else {
+            continue;
+        };
+        let Edit::Grants { add, remove } = grants else {
+            continue;
+        };
+        let mut deps: Vec<usize> = add
+            .iter()
+            .chain(remove)
+            .filter(|g| g.role_id.is_none())
+            .filter_map(|g| role_creates.get(&g.role.to_lowercase()).copied())
+            .chain(create_step.get(&i).copied())
+            .collect();
+        deps.sort_unstable();
+        deps.dedup();
+        graph.steps.push(Step {
+            change: i,
+            kind: StepKind::Grants,
+            edits: vec![grants.clone()],
+            deps,
+            phase: Phase::Main,
+        });
     }
 }
 

@@ -36,6 +36,7 @@ fn edit_root(edit: &Edit) -> &'static str {
         | Edit::ReplaceAll { attr, .. } => attr.name(),
         Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
         Edit::Role { .. } => "role",
+        Edit::Grants { .. } => "roleGrants",
     }
 }
 

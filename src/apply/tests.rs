@@ -136,7 +136,10 @@ struct Request {
 
 impl Request {
     fn is_write(&self) -> bool {
-        matches!(self.method, "POST" | "PATCH" | "PUT" | "DELETE")
+        matches!(
+            self.method,
+            "POST" | "PATCH" | "PUT" | "DELETE" | "GRANT" | "REVOKE"
+        )
     }
 
     fn is(&self, method: &str, kind: Kind, target: &str) -> bool {
@@ -172,6 +175,9 @@ struct State {
     /// Role definitions (Platform API), when the tenant has them (a Genesys Cloud org).
     roles: Vec<Map<String, Value>>,
     has_roles: bool,
+    /// Divisions (a Genesys Cloud org) and direct grants: (user id, role id, division id).
+    divisions: Vec<crate::scim::Division>,
+    grants: Vec<(String, String, String)>,
     /// Writes so far: each one's `meta.version` is `W/"<writes>"`.
     writes: u64,
     /// Ids handed out so far.
@@ -337,7 +343,42 @@ impl State {
                 .iter()
                 .map(|d| Live::from_raw(raw(d)).expect("a group"))
                 .collect(),
+            divisions: (!self.divisions.is_empty()).then(|| self.divisions.clone()),
+            grants: (!self.divisions.is_empty()).then(|| self.grant_map()),
         }
+    }
+
+    /// Every user's direct grants, names filled in as a subject read gives them.
+    fn grant_map(&self) -> HashMap<String, Vec<crate::scim::Grant>> {
+        let mut map: HashMap<String, Vec<crate::scim::Grant>> = self
+            .users
+            .iter()
+            .filter_map(|u| text(u, "id"))
+            .map(|id| (id.to_owned(), Vec::new()))
+            .collect();
+        for (user, role, division) in &self.grants {
+            let role_name = self
+                .roles
+                .iter()
+                .find(|r| text(r, "id") == Some(role.as_str()))
+                .and_then(|r| text(r, "name"))
+                .unwrap_or_default();
+            let division_name = self
+                .divisions
+                .iter()
+                .find(|d| d.id == *division)
+                .map(|d| d.name.clone())
+                .unwrap_or_default();
+            map.entry(user.clone())
+                .or_default()
+                .push(crate::scim::Grant {
+                    role_id: role.clone(),
+                    role_name: role_name.to_owned(),
+                    division_id: division.clone(),
+                    division_name,
+                });
+        }
+        map
     }
 }
 
@@ -680,7 +721,49 @@ impl Fake {
     }
 }
 
+impl Fake {
+    fn change_grants(
+        &self,
+        method: &'static str,
+        user: &str,
+        grants: &[crate::scim::GrantPair],
+    ) -> Result<(), ScimError> {
+        self.record(method, Kind::User, user, None);
+        let mut s = self.lock();
+        if s.position(Kind::User, user).is_none() {
+            return Err(status("POST", Kind::User, user, 404, None));
+        }
+        for g in grants {
+            let key = (user.to_owned(), g.role_id.clone(), g.division_id.clone());
+            if method == "GRANT" {
+                if !s.grants.contains(&key) {
+                    s.grants.push(key);
+                }
+            } else {
+                s.grants.retain(|k| *k != key);
+            }
+        }
+        Ok(())
+    }
+}
+
 impl ScimWrite for Fake {
+    async fn add_grants(
+        &self,
+        user_id: &str,
+        grants: &[crate::scim::GrantPair],
+    ) -> Result<(), ScimError> {
+        self.change_grants("GRANT", user_id, grants)
+    }
+
+    async fn remove_grants(
+        &self,
+        user_id: &str,
+        grants: &[crate::scim::GrantPair],
+    ) -> Result<(), ScimError> {
+        self.change_grants("REVOKE", user_id, grants)
+    }
+
     async fn create_role(&self, body: &RoleBody) -> Result<PlatformRole, ScimError> {
         let yields = self
             .lock()
@@ -2122,4 +2205,129 @@ async fn a_failed_role_create_skips_only_what_grants_it() {
     }
     assert!(!report.all_succeeded());
     assert_eq!(heard.finished.len(), report.ops.len());
+}
+
+// Division-scoped role grants (Genesys Cloud)
+
+/// Roles Agent (live) and Coach (created by the run); a live user granted Agent in Home
+/// who should also hold it in Field, and a new user granted the new Coach in Field.
+fn grant_fixture() -> (DesiredState, Fake) {
+    let desired = desired(
+        "collections: {userRoles: authoritative}\n",
+        "roles:
+  - name: Agent
+  - name: Coach
+    description: Coaches
+users:
+  - userName: old@x.example
+    roles: [{name: Agent, divisions: [Field]}]
+  - userName: ana@x.example
+    roles: [{name: Coach, divisions: [Field]}]
+",
+    );
+    let fake = Fake::with_roles(
+        &[
+            json!({"id": "u-old", "userName": "old@x.example", "active": true,
+                 "roles": [{"value": "Agent"}]}),
+        ],
+        &[json!({"id": "r-agent", "name": "Agent"})],
+    );
+    {
+        let mut s = fake.lock();
+        s.divisions = vec![
+            crate::scim::Division {
+                id: "d-home".into(),
+                name: "Home".into(),
+                home: true,
+            },
+            crate::scim::Division {
+                id: "d-field".into(),
+                name: "Field".into(),
+                home: false,
+            },
+        ];
+        s.grants
+            .push(("u-old".into(), "r-agent".into(), "d-home".into()));
+    }
+    (desired, fake)
+}
+
+// Grants go out after the role's create and the user's create, with the new role's id
+// learned at apply time; authoritative mode revokes the grant in a division YAML does not
+// list; SCIM `roles` is not written for them; planning again finds nothing.
+#[tokio::test]
+async fn grants_follow_the_creates_they_need() {
+    let (desired, fake) = grant_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    let (report, heard) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(heard.finished.len(), report.ops.len(), "each op heard once");
+    let writes = fake.writes();
+    let at = |method: &str, kind: Kind, target: &str| {
+        writes
+            .iter()
+            .position(|w| w.is(method, kind, target))
+            .unwrap_or_else(|| panic!("{method} {kind} {target}: {writes:#?}"))
+    };
+    let coach = fake.id(Kind::Role, "Coach");
+    let ana = fake.id(Kind::User, "ana@x.example");
+    let granted = at("GRANT", Kind::User, &ana);
+    assert!(at("POST", Kind::Role, "Coach") < granted);
+    assert!(at("POST", Kind::User, "ana@x.example") < granted);
+    assert!(at("GRANT", Kind::User, "u-old") < at("REVOKE", Kind::User, "u-old"));
+    assert_eq!(
+        fake.sent("PATCH", Kind::User, "u-old"),
+        0,
+        "no SCIM roles write"
+    );
+    let grants = fake.lock().grants.clone();
+    assert!(grants.contains(&(ana.clone(), coach, "d-field".into())));
+    assert!(grants.contains(&("u-old".into(), "r-agent".into(), "d-field".into())));
+    assert!(!grants.contains(&("u-old".into(), "r-agent".into(), "d-home".into())));
+    let again = plan_of(&desired, &fake.peek(), &options);
+    assert!(again.is_empty(), "{again:#?}");
+}
+
+// A role create that fails leaves the new user created but its grants skipped, reported
+// as such; the live user's grants of another role go out.
+#[tokio::test]
+async fn a_failed_role_create_skips_the_grants_of_it() {
+    let (desired, fake) = grant_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    fake.faults(|f| {
+        f.fail_create.insert("coach".into(), 500);
+    });
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    let ana = op(&report, Kind::User, "ana@x.example");
+    assert_eq!(ana.outcome, Outcome::Skipped, "{ana:#?}");
+    assert!(
+        detail(ana).contains("created, but its roles in divisions"),
+        "{ana:#?}"
+    );
+    assert_eq!(
+        fake.count(Kind::User, "ana@x.example"),
+        1,
+        "the user exists"
+    );
+    assert!(op(&report, Kind::User, "old@x.example").outcome.succeeded());
 }

@@ -121,7 +121,9 @@ pub(super) fn apply_cmd(
             (client.schemas().await?, None)
         } else {
             let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
-            (schemas?, Some(snapshot?))
+            let mut snapshot = snapshot?;
+            super::read_grants(&client, &state, &mut snapshot).await?;
+            (schemas?, Some(snapshot))
         };
         let options = PlanOptions {
             support: AttributeSupport::from_schemas(schemas.as_deref()),

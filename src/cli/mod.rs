@@ -555,7 +555,7 @@ fn plan_cmd(
         snapshot: live,
         target,
         ..
-    } = read_tenant(&state.config, args.dir, &args.target)?;
+    } = read_tenant(&state.config, args.dir, &args.target, Some(&state))?;
     let options = PlanOptions {
         support,
         allow_deletes: args.allow_deletes,
@@ -608,6 +608,7 @@ pub(crate) fn read_tenant(
     config: &crate::model::Config,
     dir: &std::path::Path,
     overrides: &crate::target::Overrides<'_>,
+    desired: Option<&crate::desired::DesiredState>,
 ) -> Result<TenantRead, Failure> {
     use crate::scim::ScimRead;
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -619,7 +620,11 @@ pub(crate) fn read_tenant(
         let read = async {
             let (schemas, snapshot) =
                 tokio::join!(connection.client.schemas(), connection.client.snapshot());
-            Ok::<_, Error>((schemas?, snapshot?))
+            let mut snapshot = snapshot?;
+            if let Some(desired) = desired {
+                read_grants(&connection.client, desired, &mut snapshot).await?;
+            }
+            Ok::<_, Error>((schemas?, snapshot))
         }
         .await;
         let target = connection.description.clone();
@@ -642,6 +647,20 @@ pub(crate) fn read_tenant(
         })
     })?;
     Ok(read)
+}
+
+/// Reads the direct role grants of the live users whose desired roles are limited to
+/// divisions (Genesys Cloud; one request per such user), into `snapshot`.
+pub(crate) async fn read_grants<C: crate::scim::ScimRead>(
+    client: &C,
+    desired: &crate::desired::DesiredState,
+    snapshot: &mut crate::scim::Snapshot,
+) -> Result<(), crate::scim::ScimError> {
+    let ids = crate::plan::grants::grant_subjects(desired, snapshot);
+    if !ids.is_empty() {
+        snapshot.grants = Some(client.read_grants(&ids).await?);
+    }
+    Ok(())
 }
 
 /// Desired state with the local overrides folded in (see [`crate::overrides`]).

@@ -381,6 +381,7 @@ fn snapshot() -> Snapshot {
             live_of(&json!({"id": "g-x", "displayName": "Book Club",
                 "members": [{"value": "u-ana"}]})),
         ],
+        ..Snapshot::default()
     }
 }
 

@@ -21,6 +21,7 @@ pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
             .iter()
             .map(|g| serde_json::from_value::<LiveGroup>(g.clone()).expect("group"))
             .collect(),
+        ..Snapshot::default()
     }
 }
 

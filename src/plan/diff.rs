@@ -759,7 +759,24 @@ pub(super) fn user_change(
     if let Some(roles) = &u.roles
         && ctx.supported(Schema::Core, "roles", user.span)
     {
-        if roles.iter().any(|r| r.divisions.is_some()) {
+        let authoritative =
+            ctx.desired.config.collections.user_roles == CollectionMode::Authoritative;
+        let source = Source::at(&ctx.desired.sources, user.span);
+        let grants = super::grants::user_grants(
+            ctx.desired,
+            ctx.live,
+            roles,
+            live.and_then(Live::id),
+            authoritative,
+            &mut |message| {
+                warnings.push(Warning {
+                    message,
+                    source: Some(source.clone()),
+                });
+            },
+        );
+        let scoped = grants.as_ref().map(|g| &g.scoped);
+        if grants.is_none() && roles.iter().any(|r| r.divisions.is_some()) {
             let genesys = matches!(
                 ctx.desired.config.target,
                 Some(crate::model::Target::Genesys { .. })
@@ -767,20 +784,22 @@ pub(super) fn user_change(
             warnings.push(Warning {
                 message: if genesys {
                     "role grants limited to divisions are managed by role name only: SCIM \
-                     grants them in the home division (division-scoped grants are not \
-                     written yet)"
+                     grants them in the home division (the user's grants could not be read)"
                 } else {
                     "role grants limited to divisions are managed by name only on a SCIM \
                      target (divisions need the Genesys Cloud target)"
                 }
                 .into(),
-                source: Some(Source::at(&ctx.desired.sources, user.span)),
+                source: Some(source),
             });
         }
+        // Roles managed as grants are left out of SCIM `roles` on both sides: SCIM would
+        // grant them in the home division, and reads back every role held in any division.
+        let by_name = |name: &str| scoped.is_none_or(|s| !s.contains(&name.to_lowercase()));
         let mut seen = HashSet::new();
         let want: Vec<Keyed> = roles
             .iter()
-            .filter(|r| seen.insert(r.name.to_lowercase()))
+            .filter(|r| by_name(&r.name) && seen.insert(r.name.to_lowercase()))
             .map(|r| Keyed {
                 key: ValueKey::new("value", &r.name),
                 value: json!({"value": r.name}),
@@ -790,14 +809,13 @@ pub(super) fn user_change(
         let have_roles: Vec<Keyed> = have
             .roles
             .iter()
+            .filter(|r| by_name(&r.value))
             .map(|r| Keyed {
                 key: ValueKey::new("value", &r.value),
                 value: json!({"value": r.value}),
                 label: r.value.clone(),
             })
             .collect();
-        let authoritative =
-            ctx.desired.config.collections.user_roles == CollectionMode::Authoritative;
         keyed_set(
             Multi::Roles,
             &want,
@@ -806,6 +824,10 @@ pub(super) fn user_change(
             authoritative,
             &mut d,
         );
+        if let Some((diff, edit)) = grants.and_then(|g| g.change) {
+            d.diff.push(diff);
+            d.edits.push(edit);
+        }
     }
 
     let desired = ctx.desired;
@@ -1230,6 +1252,7 @@ mod tests {
                 | Edit::ReplaceAll { attr, .. } => attr.name(),
                 Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
                 Edit::Role { .. } => "role",
+                Edit::Grants { .. } => "roleGrants",
             })
             .collect()
     }

@@ -237,6 +237,40 @@ pub struct Ref {
     pub id: Option<String>,
 }
 
+/// A role granted in one division (Genesys Cloud): names for people, ids for the Platform
+/// API.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GrantRef {
+    /// The role's name.
+    pub role: String,
+    /// The role's id; `None` when the same run creates the role (resolved at apply time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_id: Option<String>,
+    /// The division's name.
+    pub division: String,
+    /// The division's id.
+    pub division_id: String,
+}
+
+impl GrantRef {
+    /// How it shows in a diff: `Role @ Division`.
+    #[must_use]
+    pub fn label(&self) -> String {
+        format!("{} @ {}", self.role, self.division)
+    }
+
+    /// The role, as a reference to resolve.
+    #[must_use]
+    pub fn role_ref(&self) -> Ref {
+        Ref {
+            kind: Kind::Role,
+            name: self.role.clone(),
+            id: self.role_id.clone(),
+        }
+    }
+}
+
 /// One change to one attribute.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "edit", rename_all = "camelCase")]
@@ -303,6 +337,16 @@ pub enum Edit {
         /// Whether desired state writes the permissions; when not, `body` carries the live
         /// policies (or none, for a create), and an adopted role keeps its own.
         permissions: bool,
+    },
+    /// Grants and revokes roles in divisions (Genesys Cloud Platform API `bulkadd` and
+    /// `bulkremove` on the user as a subject, never a SCIM PATCH).
+    Grants {
+        /// Grants to add.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<GrantRef>,
+        /// Grants to remove.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<GrantRef>,
     },
 }
 
@@ -416,8 +460,8 @@ impl Edit {
                     ))
                 })
                 .collect::<Result<Vec<_>, Unresolved>>()?,
-            // Not SCIM: the applier sends it to the Platform API.
-            Edit::Role { .. } => Vec::new(),
+            // Not SCIM: the applier sends them to the Platform API.
+            Edit::Role { .. } | Edit::Grants { .. } => Vec::new(),
         })
     }
 
@@ -540,7 +584,8 @@ pub fn apply(
                 }
             }
             // A role is no SCIM resource: its body is the whole object (see the applier).
-            Edit::Role { .. } => {}
+            // Grants are no SCIM attribute (though SCIM `roles` reads the names back).
+            Edit::Role { .. } | Edit::Grants { .. } => {}
         }
     }
     Ok(())

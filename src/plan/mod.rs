@@ -9,6 +9,7 @@
 
 mod diff;
 pub mod edit;
+pub mod grants;
 mod matching;
 pub mod render;
 pub mod replan;
@@ -27,7 +28,7 @@ use crate::desired::DesiredState;
 use crate::model::{SourceMap, Span};
 use crate::scim::Snapshot;
 
-pub use edit::{Attr, Edit, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
+pub use edit::{Attr, Edit, GrantRef, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
 pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;
 

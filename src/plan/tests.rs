@@ -55,6 +55,7 @@ pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
         roles: None,
         users: users.iter().map(live_user).collect(),
         groups: groups.iter().map(live_group).collect(),
+        ..Snapshot::default()
     }
 }
 
@@ -236,6 +237,7 @@ impl Server {
                 .iter()
                 .map(|s| Live::from_raw(raw(s)).expect("a group"))
                 .collect(),
+            ..Snapshot::default()
         }
     }
 }

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod client;
 pub mod error;
 pub mod genesys;
+pub mod grants;
 pub mod limit;
 pub mod live;
 pub mod platform;
@@ -17,6 +18,7 @@ pub mod roles;
 pub mod snapshot;
 pub mod wire;
 
+use std::collections::HashMap;
 use std::future::Future;
 
 pub use auth::{Credentials, OAuthSettings, Secret};
@@ -24,6 +26,7 @@ pub use client::{
     Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
 };
 pub use error::ScimError;
+pub use grants::{Division, Grant, GrantPair};
 pub use live::{Live, LiveGroup, LiveUser};
 pub use roles::{PermissionPolicy, PlatformRole, RoleBody};
 pub use snapshot::Snapshot;
@@ -51,11 +54,24 @@ pub trait ScimRead {
     fn list_roles(&self) -> impl Future<Output = Result<Vec<PlatformRole>, ScimError>> + Send {
         async { Err(no_roles()) }
     }
+    /// The direct role grants of each of `user_ids` (Genesys Cloud); an error elsewhere.
+    fn read_grants(
+        &self,
+        user_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Vec<Grant>>, ScimError>> + Send {
+        let _ = user_ids;
+        async { Err(no_grants()) }
+    }
 }
 
 /// The error of a role call on a target without role definitions.
 fn no_roles() -> ScimError {
     ScimError::Config("this target has no role definitions".into())
+}
+
+/// The error of a grant call on a target without role grants.
+fn no_grants() -> ScimError {
+    ScimError::Config("this target has no role grants".into())
 }
 
 /// Writing a tenant. Only the applier holds one.
@@ -108,6 +124,25 @@ pub trait ScimWrite {
         let _ = id;
         async { Err(no_roles()) }
     }
+    /// Grants roles in divisions to user `user_id` (Genesys Cloud); an error elsewhere.
+    fn add_grants(
+        &self,
+        user_id: &str,
+        grants: &[GrantPair],
+    ) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = (user_id, grants);
+        async { Err(no_grants()) }
+    }
+    /// Takes grants of roles in divisions from user `user_id`; an error on targets without
+    /// them.
+    fn remove_grants(
+        &self,
+        user_id: &str,
+        grants: &[GrantPair],
+    ) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = (user_id, grants);
+        async { Err(no_grants()) }
+    }
 }
 
 impl ScimRead for ScimClient {
@@ -128,6 +163,12 @@ impl ScimRead for ScimClient {
     }
     async fn list_roles(&self) -> Result<Vec<PlatformRole>, ScimError> {
         ScimClient::list_roles(self).await
+    }
+    async fn read_grants(
+        &self,
+        user_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
+        ScimClient::read_grants(self, user_ids).await
     }
 }
 
@@ -167,5 +208,11 @@ impl ScimWrite for ScimClient {
     }
     async fn delete_role(&self, id: &str) -> Result<(), ScimError> {
         ScimClient::delete_role(self, id).await
+    }
+    async fn add_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
+        ScimClient::change_grants(self, user_id, true, grants).await
+    }
+    async fn remove_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
+        ScimClient::change_grants(self, user_id, false, grants).await
     }
 }

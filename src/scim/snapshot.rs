@@ -8,13 +8,14 @@
 //! such as scim2-server order by random id, so a create can shift pages), and the listing is
 //! read again, a bounded number of times.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use tokio::task::JoinSet;
 
 use super::client::{Capabilities, Dialect, Resource, ScimClient};
 use super::error::ScimError;
 use super::genesys;
+use super::grants::{Division, Grant};
 use super::live::{LiveGroup, LiveUser};
 use super::roles::PlatformRole;
 
@@ -32,33 +33,44 @@ pub struct Snapshot {
     /// Every role definition (Genesys Cloud, read through the Platform API); `None` when the
     /// target does not manage role definitions (plain SCIM).
     pub roles: Option<Vec<PlatformRole>>,
+    /// Every division (Genesys Cloud); `None` on plain SCIM.
+    pub divisions: Option<Vec<Division>>,
+    /// Direct role grants by user id (Genesys Cloud), read only for the users whose desired
+    /// roles are limited to divisions (see [`ScimClient::read_grants`]); `None` when none
+    /// were read.
+    pub grants: Option<HashMap<String, Vec<Grant>>>,
 }
 
 /// Reads the whole tenant: capabilities first (once per client), then users and groups
-/// side by side (and, on Genesys Cloud, the role definitions beside them).
+/// side by side (and, on Genesys Cloud, the role definitions and divisions beside them).
+/// Role grants cost a request per user and are read separately, for the users that need
+/// them ([`ScimClient::read_grants`]).
 pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
     let caps = client.capabilities().await?;
-    let (users, groups, roles) = match client.dialect() {
+    let (users, groups, roles, divisions) = match client.dialect() {
         Dialect::Scim => {
             let (users, groups) = tokio::join!(
                 list_all::<LiveUser>(client, &caps),
                 list_all::<LiveGroup>(client, &caps)
             );
-            (users, groups, Ok(None))
+            (users, groups, Ok(None), Ok(None))
         }
         Dialect::Genesys => {
-            let (users, groups, roles) = tokio::join!(
+            let (users, groups, roles, divisions) = tokio::join!(
                 genesys::list_users(client, &caps),
                 genesys::list_groups(client, &caps),
-                client.list_roles()
+                client.list_roles(),
+                Box::pin(client.list_divisions())
             );
-            (users, groups, roles.map(Some))
+            (users, groups, roles.map(Some), divisions.map(Some))
         }
     };
     Ok(Snapshot {
         users: users?,
         groups: groups?,
         roles: roles?,
+        divisions: divisions?,
+        grants: None,
     })
 }
 

@@ -243,7 +243,9 @@ impl Reconciler {
         let read = async {
             let capabilities = client.capabilities().await?;
             let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
-            Ok::<_, crate::scim::ScimError>((capabilities, schemas?, snapshot?))
+            let mut snapshot = snapshot?;
+            crate::cli::read_grants(client, &good.state, &mut snapshot).await?;
+            Ok::<_, crate::scim::ScimError>((capabilities, schemas?, snapshot))
         };
         let (capabilities, schemas, snapshot) = tokio::select! {
             read = read => read.map_err(|e| target_error(&e))?,
@@ -384,9 +386,8 @@ impl Reconciler {
         };
         let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
         let snapshot = crate::scim::Snapshot {
-            roles: None,
             users: vec![live],
-            groups: Vec::new(),
+            ..crate::scim::Snapshot::default()
         };
         let capabilities = client.capabilities().await.map_err(|e| failed(&e))?;
         let schemas = client.schemas().await.map_err(|e| failed(&e))?;

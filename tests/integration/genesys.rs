@@ -180,11 +180,26 @@ fn example_org_converges_on_genesys() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let ds = example_for(&server, dir.path());
+    // Priya also holds Wrap Up in Field Sales, a division that is not the home one.
+    let supervisors = ds.join("users").join("supervisors.yaml");
+    let yaml = std::fs::read_to_string(&supervisors).unwrap();
+    let (head, tail) = yaml.split_at(yaml.find("userName: priya.raman").unwrap());
+    let tail = tail.replacen(
+        "roles: [Supervisor, Queue Member, Wrap Up]",
+        "roles: [Supervisor, Queue Member, {name: Wrap Up, divisions: [Home, Field Sales]}]",
+        1,
+    );
+    std::fs::write(&supervisors, format!("{head}{tail}")).unwrap();
     let ds = ds.to_str().unwrap();
 
     let (code, out, err) = run(dir.path(), &["plan", ds]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("+ create role Supervisor"), "{out}");
+    assert!(out.contains("Wrap Up @ Field Sales"), "{out}");
+    assert!(
+        !out.contains("role grants limited to divisions"),
+        "grants are managed, not warned about:\n{out}"
+    );
     assert!(
         out.contains("Genesys Cloud groups cannot contain groups"),
         "{out}"
@@ -200,6 +215,8 @@ fn example_org_converges_on_genesys() {
     let (code, out, err) = run(dir.path(), &["plan", ds, "--detailed-exitcode"]);
     assert_eq!(code, 0, "the second plan is empty:\n{out}\n{err}");
     assert!(out.contains("No changes."), "{out}");
+
+    assert_division_grants(&server);
 
     let (code, out, err) = run(dir.path(), &["doctor", ds]);
     assert_eq!(code, 0, "{out}\n{err}");
@@ -243,6 +260,40 @@ fn example_org_converges_on_genesys() {
     );
     assert!(log.contains(r#""method":"POST","path":"/api/v2/groups""#));
     assert!(log.contains(r#""method":"POST","path":"/api/v2/authorization/roles""#));
+}
+
+/// Hannah holds Wrap Up in Home and Priya in Home and Field Sales, as direct Platform
+/// grants (read through `GET /api/v2/authorization/subjects/{id}`).
+fn assert_division_grants(server: &Server) {
+    let mut config = ClientConfig::new(format!("{}/api/v2/scim/v2", server.url));
+    config.dialect = Dialect::Genesys;
+    config.credentials = Credentials::OAuth(OAuthSettings {
+        token_url: format!("{}/oauth/token", server.url),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(SECRET),
+        scope: None,
+    });
+    let client = ScimClient::new(config).unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let wrap_up = |user: &str| {
+        runtime.block_on(async {
+            let found: Option<User> = client.find_by_key(user).await.unwrap();
+            let id = found.and_then(|u| u.id).expect("the user exists");
+            let grants = client.read_grants(std::slice::from_ref(&id)).await.unwrap();
+            let mut divisions: Vec<String> = grants[&id]
+                .iter()
+                .filter(|g| g.role_name == "Wrap Up")
+                .map(|g| g.division_name.clone())
+                .collect();
+            divisions.sort();
+            divisions
+        })
+    };
+    assert_eq!(wrap_up("hannah.berg@northwind.example"), ["Home"]);
+    assert_eq!(
+        wrap_up("priya.raman@northwind.example"),
+        ["Field Sales", "Home"]
+    );
 }
 
 const STORM_WINDOW: Duration = Duration::from_secs(30);

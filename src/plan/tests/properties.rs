@@ -1081,6 +1081,7 @@ fn edit_attribute(edit: &Edit) -> &'static str {
         | Edit::Remove { attr, .. }
         | Edit::ReplaceAll { attr, .. } => attr.name(),
         Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+        Edit::Grants { .. } => "roleGrants",
     }
 }
 
@@ -1399,6 +1400,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::AddMembers { .. } => "add members",
                     Edit::RemoveMembers { .. } => "remove members",
                     Edit::Role { .. } => "role body",
+                    Edit::Grants { .. } => "role grants",
                 });
             }
         }

@@ -1,0 +1,459 @@
+//! Role grants limited to divisions (Genesys Cloud): `roles: [{name: X, divisions: [D]}]`
+//! planned as Platform API grants of role X in division D rather than as a SCIM role name
+//! (which Genesys Cloud grants in the home division only, genesys-api.md §4).
+//!
+//! Grants are managed for a user when the snapshot holds the divisions (the Genesys target)
+//! and, for a live user, its direct grants ([`Snapshot::grants`], read by the caller for
+//! the users [`grant_subjects`] names). Only the roles that YAML limits to divisions are
+//! compared: desired pairs (role, division) are added; under `collections.userRoles:
+//! authoritative` the user's other direct grants of those roles are removed. Such roles are
+//! left out of the SCIM `roles` comparison on both sides. Pure.
+
+use std::collections::{BTreeMap, HashSet};
+
+use crate::desired::DesiredState;
+use crate::model::{RoleGrant, Spanned};
+use crate::scim::{Division, Grant, Resource, Snapshot};
+
+use super::{AttrDiff, Edit, GrantRef};
+
+/// The live ids of the users whose direct grants a plan of `desired` against `live` needs:
+/// on a target with divisions, the live users whose userName (case-insensitively) is a
+/// desired user's with at least one role limited to divisions.
+#[must_use]
+pub fn grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
+    if live.divisions.is_none() {
+        return Vec::new();
+    }
+    let scoped: HashSet<String> = desired
+        .users
+        .iter()
+        .filter(|u| {
+            u.value
+                .roles
+                .as_ref()
+                .is_some_and(|r| r.iter().any(|g| g.value.divisions.is_some()))
+        })
+        .map(|u| u.value.user_name.value.to_lowercase())
+        .collect();
+    if scoped.is_empty() {
+        return Vec::new();
+    }
+    live.users
+        .iter()
+        .filter(|u| scoped.contains(&u.natural_key().to_lowercase()))
+        .filter_map(|u| u.id())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// (lower-cased role name, division id) → grant; sorted, for a stable plan.
+type Pairs = BTreeMap<(String, String), GrantRef>;
+
+/// What the grants of one user come to.
+pub(super) struct UserGrants {
+    /// Lower-cased names of the roles managed as grants (left out of SCIM `roles`).
+    pub(super) scoped: HashSet<String>,
+    /// The `roleGrants` diff and its edit, when anything changes.
+    pub(super) change: Option<(AttrDiff, Edit)>,
+}
+
+/// The grants of a user whose desired roles are `roles` and whose live id is `live_id`
+/// (`None`: created by this plan); `None` when grants are not managed for it (no divisions
+/// in the snapshot, no grants read for the live user, or no role limited to divisions).
+pub(super) fn user_grants(
+    desired: &DesiredState,
+    live: &Snapshot,
+    roles: &[Spanned<RoleGrant>],
+    live_id: Option<&str>,
+    authoritative: bool,
+    warn: &mut dyn FnMut(String),
+) -> Option<UserGrants> {
+    let divisions = live.divisions.as_ref()?;
+    let held: &[Grant] = match live_id {
+        None => &[],
+        Some(id) => live.grants.as_ref()?.get(id)?,
+    };
+    let scoped: HashSet<String> = roles
+        .iter()
+        .filter(|r| r.value.divisions.is_some())
+        .map(|r| r.value.name.to_lowercase())
+        .collect();
+    if scoped.is_empty() {
+        return None;
+    }
+    let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
+    let have = held_pairs(held, &ids, roles, divisions);
+    let add: Vec<GrantRef> = want
+        .iter()
+        .filter(|(k, _)| !have.contains_key(*k))
+        .map(|(_, g)| g.clone())
+        .collect();
+    let remove: Vec<GrantRef> = if authoritative {
+        have.iter()
+            .filter(|(k, _)| !want.contains_key(*k))
+            .map(|(_, g)| g.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
+        (
+            AttrDiff {
+                attribute: "roleGrants".into(),
+                added: add.iter().map(GrantRef::label).collect(),
+                removed: remove.iter().map(GrantRef::label).collect(),
+                ..AttrDiff::default()
+            },
+            Edit::Grants { add, remove },
+        )
+    });
+    Some(UserGrants { scoped, change })
+}
+
+/// Per managed (lower-cased role, division id): the desired grant; and per role the
+/// desired roles limited to divisions resolve to: its live id (`None`: created by the run).
+/// Roles and divisions that cannot be resolved are warned about and skipped.
+fn wanted(
+    desired: &DesiredState,
+    live: &Snapshot,
+    divisions: &[Division],
+    roles: &[Spanned<RoleGrant>],
+    scoped: &HashSet<String>,
+    warn: &mut dyn FnMut(String),
+) -> (Pairs, BTreeMap<String, Option<String>>) {
+    let home = divisions.iter().find(|d| d.home);
+    let mut want = Pairs::new();
+    let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
+    for grant in roles
+        .iter()
+        .filter(|r| scoped.contains(&r.value.name.to_lowercase()))
+    {
+        let name = grant.value.name.to_string();
+        let lower = name.to_lowercase();
+        let role_id = if let Some(known) = ids.get(&lower) {
+            known.clone()
+        } else {
+            let live_role = live
+                .roles
+                .iter()
+                .flatten()
+                .find(|r| r.name.eq_ignore_ascii_case(&name));
+            let id = match (live_role, desired.role(&name)) {
+                (Some(r), _) => Some(r.id.clone()),
+                (None, Some(_)) => None,
+                (None, None) => {
+                    warn(format!(
+                        "role {name:?} is neither on the target nor in desired state: its \
+                         division grants are skipped"
+                    ));
+                    continue;
+                }
+            };
+            ids.insert(lower.clone(), id.clone());
+            id
+        };
+        // The plain `roles: [X]` beside `{name: X, divisions: […]}` is X in the home division.
+        let listed: Vec<String> = match &grant.value.divisions {
+            Some(list) => list.iter().map(ToString::to_string).collect(),
+            None => home.map(|h| vec![h.name.clone()]).unwrap_or_default(),
+        };
+        for division in listed {
+            let Some(d) = divisions
+                .iter()
+                .find(|d| d.name.eq_ignore_ascii_case(&division))
+            else {
+                warn(format!(
+                    "division {division:?} is not on the target: role {name:?} is not \
+                     granted in it"
+                ));
+                continue;
+            };
+            want.entry((lower.clone(), d.id.clone()))
+                .or_insert_with(|| GrantRef {
+                    role: name.clone(),
+                    role_id: role_id.clone(),
+                    division: d.name.clone(),
+                    division_id: d.id.clone(),
+                });
+        }
+    }
+    (want, ids)
+}
+
+/// The user's direct grants of the roles in `ids`, keyed as [`wanted`] keys them.
+fn held_pairs(
+    held: &[Grant],
+    ids: &BTreeMap<String, Option<String>>,
+    roles: &[Spanned<RoleGrant>],
+    divisions: &[Division],
+) -> Pairs {
+    let mut have = Pairs::new();
+    for g in held {
+        let role = ids
+            .iter()
+            .find(|(name, id)| {
+                id.as_deref() == Some(g.role_id.as_str()) || **name == g.role_name.to_lowercase()
+            })
+            .map(|(name, _)| name.clone());
+        let Some(role) = role else { continue };
+        let division = if g.division_name.is_empty() {
+            divisions
+                .iter()
+                .find(|d| d.id == g.division_id)
+                .map_or_else(|| g.division_id.clone(), |d| d.name.clone())
+        } else {
+            g.division_name.clone()
+        };
+        let shown = roles
+            .iter()
+            .find(|r| r.value.name.to_lowercase() == role)
+            .map_or_else(|| g.role_name.clone(), |r| r.value.name.to_string());
+        have.insert(
+            (role, g.division_id.clone()),
+            GrantRef {
+                role: shown,
+                role_id: Some(g.role_id.clone()),
+                division,
+                division_id: g.division_id.clone(),
+            },
+        );
+    }
+    have
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::{Value, json};
+
+    use super::grant_subjects;
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Action, Edit, GrantRef, Kind, Multi, Plan, PlanOptions};
+    use crate::scim::{Division, Grant, PlatformRole, Snapshot};
+
+    const ROLES: &str =
+        "roles:\n  - name: Agent\n  - name: Wrap Up\n  - name: Extra\n  - name: Coach\n";
+
+    fn division(id: &str, name: &str, home: bool) -> Division {
+        Division {
+            id: id.into(),
+            name: name.into(),
+            home,
+        }
+    }
+
+    fn grant(role: (&str, &str), division: (&str, &str)) -> Grant {
+        Grant {
+            role_id: role.0.into(),
+            role_name: role.1.into(),
+            division_id: division.0.into(),
+            division_name: division.1.into(),
+        }
+    }
+
+    /// A Genesys-like tenant: user `a` holding Agent and Wrap Up (SCIM reads back every
+    /// role name), Wrap Up granted directly in Home and Old, Extra through SCIM; divisions
+    /// Home, Field Sales and Old.
+    fn tenant(roles: &[&str]) -> Snapshot {
+        let values: Vec<Value> = roles.iter().map(|r| json!({"value": r})).collect();
+        let mut s = snapshot(
+            &[json!({"id": "u-a", "userName": "a@x.example", "roles": values})],
+            &[],
+        );
+        s.roles = Some(
+            serde_json::from_value::<Vec<PlatformRole>>(json!([
+                {"id": "r-agent", "name": "Agent"},
+                {"id": "r-wrap", "name": "Wrap Up"},
+                {"id": "r-extra", "name": "Extra"}
+            ]))
+            .expect("roles"),
+        );
+        s.divisions = Some(vec![
+            division("d-home", "Home", true),
+            division("d-field", "Field Sales", false),
+            division("d-old", "Old", false),
+        ]);
+        s.grants = Some(
+            [(
+                "u-a".to_owned(),
+                vec![
+                    grant(("r-wrap", "Wrap Up"), ("d-home", "Home")),
+                    grant(("r-wrap", "Wrap Up"), ("d-old", "Old")),
+                    grant(("r-agent", "Agent"), ("d-old", "Old")),
+                ],
+            )]
+            .into(),
+        );
+        s
+    }
+
+    fn user(roles: &str) -> String {
+        format!("{ROLES}users:\n  - userName: a@x.example\n    roles: {roles}\n")
+    }
+
+    fn grants_of(plan: &Plan, key: &str) -> (Vec<String>, Vec<String>) {
+        let c = change(plan, Kind::User, key).expect("a change");
+        c.edits
+            .iter()
+            .find_map(|e| match e {
+                Edit::Grants { add, remove } => Some((
+                    add.iter().map(GrantRef::label).collect(),
+                    remove.iter().map(GrantRef::label).collect(),
+                )),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    fn scim_role_edits(plan: &Plan, key: &str) -> Vec<Edit> {
+        change(plan, Kind::User, key)
+            .map(|c| {
+                c.edits
+                    .iter()
+                    .filter(|e| {
+                        matches!(
+                            e,
+                            Edit::Add {
+                                attr: Multi::Roles,
+                                ..
+                            } | Edit::Remove {
+                                attr: Multi::Roles,
+                                ..
+                            } | Edit::ReplaceAll {
+                                attr: Multi::Roles,
+                                ..
+                            }
+                        )
+                    })
+                    .cloned()
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    // Additive (the default) only adds the missing pair; authoritative also revokes the
+    // role's grant in a division YAML does not list, never another role's; the diff shows
+    // `Role @ Division`; no warning about divisions either way.
+    #[test]
+    fn additive_adds_authoritative_also_revokes() {
+        let yaml = user("[Agent, {name: Wrap Up, divisions: [Home, Field Sales]}]");
+        let live = tenant(&["Agent", "Wrap Up"]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (vec!["Wrap Up @ Field Sales".to_owned()], Vec::new())
+        );
+        let c = change(&plan, Kind::User, "a@x.example").expect("a change");
+        assert_eq!(c.action, Action::Patch);
+        let diff = c
+            .diff
+            .iter()
+            .find(|d| d.attribute == "roleGrants")
+            .expect("diff");
+        assert_eq!(diff.added, ["Wrap Up @ Field Sales"]);
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", &yaml);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (
+                vec!["Wrap Up @ Field Sales".to_owned()],
+                vec!["Wrap Up @ Old".to_owned()]
+            )
+        );
+        let Some(Edit::Grants { add, .. }) = change(&plan, Kind::User, "a@x.example")
+            .and_then(|c| c.edits.iter().find(|e| matches!(e, Edit::Grants { .. })))
+        else {
+            panic!("a grants edit");
+        };
+        assert_eq!(
+            (add[0].role_id.as_deref(), add[0].division_id.as_str()),
+            (Some("r-wrap"), "d-field")
+        );
+    }
+
+    // SCIM `roles` reads back Wrap Up (granted in some division): it is neither added by
+    // SCIM (which would grant it in Home) nor removed under authoritative mode; other roles
+    // are compared by name as before.
+    #[test]
+    fn scim_roles_leave_division_scoped_roles_alone() {
+        let yaml = user("[Agent, {name: Wrap Up, divisions: [Home, Old]}]");
+        let authoritative = desired_with("collections: {userRoles: authoritative}\n", &yaml);
+        let live = tenant(&["Agent", "Wrap Up", "Extra"]);
+        let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+        assert_eq!(grants_of(&plan, "a@x.example"), (Vec::new(), Vec::new()));
+        let edits = scim_role_edits(&plan, "a@x.example");
+        assert_eq!(edits.len(), 1, "{edits:#?}");
+        assert!(
+            matches!(&edits[0], Edit::Remove { key, .. } if key.equals == "Extra"),
+            "{edits:#?}"
+        );
+        // The role missing from SCIM `roles` entirely is not added by name either.
+        let live = tenant(&["Agent"]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert!(plan.is_empty(), "{plan:#?}");
+    }
+
+    // A new user's grants name a role the run creates: no id yet (the applier resolves
+    // it); an unknown division is a warning and that pair is skipped.
+    #[test]
+    fn new_user_new_role_and_unknown_division() {
+        let yaml = format!(
+            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [Field Sales, Nowhere]}}]\n"
+        );
+        let live = tenant(&[]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        let c = change(&plan, Kind::User, "new@x.example").expect("a create");
+        assert_eq!(c.action, Action::Create);
+        let Some(Edit::Grants { add, remove }) =
+            c.edits.iter().find(|e| matches!(e, Edit::Grants { .. }))
+        else {
+            panic!("a grants edit: {c:#?}");
+        };
+        assert!(remove.is_empty());
+        assert_eq!(add.len(), 1);
+        assert_eq!(
+            (
+                add[0].role.as_str(),
+                add[0].role_id.as_deref(),
+                add[0].division_id.as_str()
+            ),
+            ("Coach", None, "d-field")
+        );
+        assert!(scim_role_edits(&plan, "new@x.example").is_empty(), "{c:#?}");
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.message.contains("\"Nowhere\" is not on the target")),
+            "{:#?}",
+            plan.warnings
+        );
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+    }
+
+    // Without divisions (plain SCIM) or without the user's grants read, roles stay managed
+    // by name with the old warning; only users with a role limited to divisions are read.
+    #[test]
+    fn falls_back_to_names_and_reads_only_whom_it_needs() {
+        let yaml = user("[{name: Wrap Up, divisions: [Field Sales]}]");
+        let desired = desired_with("", &yaml);
+        let mut live = tenant(&["Agent"]);
+        live.users.push(crate::plan::tests::live_user(
+            &json!({"id": "u-b", "userName": "b@x.example"}),
+        ));
+        assert_eq!(grant_subjects(&desired, &live), ["u-a"]);
+        live.grants = None;
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(grants_of(&plan, "a@x.example"), (Vec::new(), Vec::new()));
+        assert_eq!(scim_role_edits(&plan, "a@x.example").len(), 1);
+        assert!(
+            plan.warnings
+                .iter()
+                .any(|w| w.message.contains("managed by name only on a SCIM target")),
+            "{:#?}",
+            plan.warnings
+        );
+        live.divisions = None;
+        assert!(grant_subjects(&desired, &live).is_empty());
+    }
+}
