@@ -117,7 +117,7 @@ fn main() {
             "genesys snapshot at 300 requests/min: {:.1} s, {} requests ({:.1} a minute), {} answered 429",
             elapsed.as_secs_f64(),
             stats.requests,
-            stats.requests as f64 / elapsed.as_secs_f64() * 60.0,
+            f64::from(u32::try_from(stats.requests).unwrap()) / elapsed.as_secs_f64() * 60.0,
             stats.rate_limited
         );
         server.shutdown().await.unwrap();

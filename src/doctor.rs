@@ -16,7 +16,6 @@ use serde_json::Value;
 use crate::desired::DesiredState;
 use crate::plan::roles::live_permissions;
 use crate::scim::live::LiveUser;
-use crate::scim::platform::Entity;
 use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
 /// How a check came out.
@@ -156,22 +155,6 @@ fn covers(held: &str, wanted: &str) -> bool {
             (Some(a), Some(b)) if a == "*" || a.eq_ignore_ascii_case(b) => {}
             _ => return false,
         }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Division {
-    id: String,
-    #[serde(default)]
-    name: String,
-    #[serde(default, rename = "homeDivision")]
-    home: bool,
-}
-
-impl Entity for Division {
-    fn entity_id(&self) -> &str {
-        &self.id
     }
 }
 
@@ -428,9 +411,7 @@ async fn page_limit(client: &ScimClient, report: &mut Report) {
 }
 
 async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Report) {
-    let listed = client
-        .platform_list::<Division>("/api/v2/authorization/divisions", &[])
-        .await;
+    let listed = client.list_divisions().await;
     let visible = match listed {
         Ok(d) => d,
         Err(e) => {
