@@ -193,8 +193,10 @@ fn encode_error(e: &serde_json::Error) -> ScimError {
 impl ScimClient {
     /// Remembers that this client created `id`, so that a 404 for it soon after is retried.
     pub(super) fn note_created(&self, id: &str) {
-        self.created_ids()
-            .insert(id.to_owned(), tokio::time::Instant::now());
+        let mut ids = self.created_ids();
+        // A long-running watch keeps one client: forget what is past the window.
+        ids.retain(|_, at| at.elapsed() < SETTLE_WINDOW);
+        ids.insert(id.to_owned(), tokio::time::Instant::now());
     }
 
     /// Whether `id` was created by this client within [`SETTLE_WINDOW`].

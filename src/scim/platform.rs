@@ -16,6 +16,26 @@ use tokio::task::JoinSet;
 use super::client::{Request, ScimClient, decode, to_body};
 use super::error::ScimError;
 
+/// A Platform API request: plain JSON, an absolute path, never `If-Match` (Platform writes
+/// carry their version in the body).
+fn platform_request<'a, B: Serialize>(
+    method: Method,
+    path: &'a str,
+    query: &'a [(&'a str, String)],
+    body: Option<&B>,
+    idempotent: bool,
+) -> Result<Request<'a>, ScimError> {
+    Ok(Request {
+        method,
+        path,
+        query,
+        body: body.map(to_body).transpose()?,
+        if_match: None,
+        idempotent,
+        platform: true,
+    })
+}
+
 /// Page size for Platform lists: the documented maximum of most list endpoints is 500
 /// (terraform-provider-genesyscloud pages groups by 500); 100 keeps each answer small.
 pub const PLATFORM_PAGE: usize = 100;
@@ -49,15 +69,7 @@ impl ScimClient {
         body: Option<&B>,
         idempotent: bool,
     ) -> Result<Vec<u8>, ScimError> {
-        let request = Request {
-            method,
-            path,
-            query,
-            body: body.map(to_body).transpose()?,
-            if_match: None,
-            idempotent,
-            platform: true,
-        };
+        let request = platform_request(method, path, query, body, idempotent)?;
         Ok(self.execute(&request).await?.body)
     }
 
@@ -70,15 +82,7 @@ impl ScimClient {
         body: Option<&B>,
         idempotent: bool,
     ) -> Result<T, ScimError> {
-        let request = Request {
-            method,
-            path,
-            query,
-            body: body.map(to_body).transpose()?,
-            if_match: None,
-            idempotent,
-            platform: true,
-        };
+        let request = platform_request(method, path, query, body, idempotent)?;
         let response = self.execute(&request).await?;
         decode(&request, &response.body)
     }

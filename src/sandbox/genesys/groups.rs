@@ -10,9 +10,9 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::super::error::ScimError;
-use super::super::http::{header, read_json, scim_json, set_header};
+use super::super::http::{header, read_json, scim_json};
 use super::super::patch;
-use super::super::resource::{self, GROUP_URN, Projection, ResourceKind, canonical};
+use super::super::resource::{self, GROUP_URN, ResourceKind, canonical};
 use super::super::store::{Entry, ListQuery};
 use super::users::{list_body, list_request, project, resource_answer};
 use super::wire::{
@@ -46,7 +46,7 @@ impl Genesys {
             }
             (Route::Group { id, .. }, Method::GET) => {
                 let if_none = header(request.headers(), &IF_NONE_MATCH).map(str::to_owned);
-                self.get_group(&id, &pairs, if_none.as_deref())
+                self.get_resource(ResourceKind::Group, &id, &pairs, if_none.as_deref())
             }
             (Route::Group { id, v1: false }, Method::PUT | Method::PATCH) => {
                 let patching = request.method() == Method::PATCH;
@@ -73,7 +73,7 @@ impl Genesys {
     }
 
     /// A group as SCIM returns it: no description; members are users with `type` and `$ref`.
-    fn render_group(&self, entry: &Entry) -> Map<String, Value> {
+    pub(super) fn render_group(&self, entry: &Entry) -> Map<String, Value> {
         let mut doc = entry.doc();
         let meta = doc.remove("meta");
         let modified = meta
@@ -146,36 +146,6 @@ impl Genesys {
             StatusCode::OK,
             &list_body(total, list.start_index, items),
         ))
-    }
-
-    fn get_group(
-        &self,
-        id: &str,
-        pairs: &[(String, String)],
-        if_none_match: Option<&str>,
-    ) -> Result<Response, Refusal> {
-        let projection = Projection::from_params(
-            param(pairs, "attributes"),
-            param(pairs, "excludedAttributes"),
-        )?;
-        let entry = self
-            .visible(ResourceKind::Group, id)
-            .ok_or_else(|| missing_group(id))?;
-        if if_none_match.is_some_and(|tag| resource::etag_matches(tag, entry.version)) {
-            let mut response = empty(StatusCode::NOT_MODIFIED);
-            set_header(
-                &mut response,
-                axum::http::header::ETAG,
-                &format!("\"{}\"", entry.version),
-            );
-            return Ok(response);
-        }
-        let doc = project(
-            self.render_group(&entry),
-            projection.as_ref(),
-            ResourceKind::Group,
-        );
-        Ok(resource_answer(StatusCode::OK, &doc, entry.version))
     }
 
     /// The stored form of a client's group view: supported attributes only, members that are

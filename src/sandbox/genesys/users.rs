@@ -596,7 +596,7 @@ impl Genesys {
             }
             (Route::User(id), Method::GET) => {
                 let if_none = header(request.headers(), &IF_NONE_MATCH).map(str::to_owned);
-                self.get_user(&id, &pairs, if_none.as_deref())
+                self.get_resource(ResourceKind::User, &id, &pairs, if_none.as_deref())
             }
             (Route::User(id), Method::PUT | Method::PATCH) => {
                 let patching = request.method() == Method::PATCH;
@@ -759,8 +759,11 @@ impl Genesys {
         ))
     }
 
-    fn get_user(
+    /// `GET` of one user or group: 404 while hidden by the read lag, 304 on a matching
+    /// `If-None-Match`, else Genesys's rendering of it, projected.
+    pub(super) fn get_resource(
         &self,
+        kind: ResourceKind,
         id: &str,
         pairs: &[(String, String)],
         if_none_match: Option<&str>,
@@ -769,16 +772,19 @@ impl Genesys {
             param(pairs, "attributes"),
             param(pairs, "excludedAttributes"),
         )?;
-        let entry = self
-            .visible(ResourceKind::User, id)
-            .ok_or_else(|| Self::missing_user(id))?;
+        let entry = self.visible(kind, id).ok_or_else(|| {
+            ScimError::not_found(format!("{} {id} not found", kind.resource_type()))
+        })?;
         if if_none_match.is_some_and(|tag| resource::etag_matches(tag, entry.version)) {
             let mut response = empty(StatusCode::NOT_MODIFIED);
             set_header(&mut response, ETAG, &format!("\"{}\"", entry.version));
             return Ok(response);
         }
-        let doc = self.render_user(&entry, &lock(&self.data).clone());
-        let doc = project(doc, projection.as_ref(), ResourceKind::User);
+        let doc = match kind {
+            ResourceKind::User => self.render_user(&entry, &lock(&self.data)),
+            ResourceKind::Group => self.render_group(&entry),
+        };
+        let doc = project(doc, projection.as_ref(), kind);
         Ok(resource_answer(StatusCode::OK, &doc, entry.version))
     }
 
