@@ -28,6 +28,7 @@ pub mod plan;
 pub mod sandbox;
 pub mod schema;
 pub mod scim;
+pub mod session;
 pub mod target;
 pub mod watch;
 pub mod webhook;

@@ -28,7 +28,9 @@ use super::password;
 use crate::desired::DesiredState;
 use crate::model::PasswordSource;
 use crate::plan::roles::{merged_body, role_matches};
-use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions, Ref, Replanner, Resolve, Source};
+use crate::plan::{
+    Action, Change, Edit, Kind, Plan, PlanOptions, Ref, Replanner, Resolve, Source, Vetted,
+};
 use crate::scim::wire::{Group, User};
 use crate::scim::{
     GrantPair, Live, LiveGroup, LiveUser, Resource, ResourceKind, RoleBody, ScimError, ScimRead,
@@ -38,8 +40,9 @@ use crate::scim::{
 /// What [`run`] carries out.
 #[derive(Debug)]
 pub struct Input<'a> {
-    /// The plan; it must hold no blocked change (the caller refuses those first).
-    pub plan: &'a Plan,
+    /// The plan, its safety rules evaluated against the live state ([`Vetted`]): blocked
+    /// changes are never carried out, whoever made the plan.
+    pub plan: &'a Vetted,
     /// The desired state it was made from (for re-planning and password sources).
     pub desired: &'a DesiredState,
     /// The options it was made with.

@@ -4,7 +4,7 @@
 pub mod audit;
 pub mod engine;
 mod graph;
-mod merge;
+pub(crate) mod merge;
 pub mod password;
 pub mod progress;
 pub mod record;

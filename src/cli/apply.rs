@@ -10,14 +10,15 @@ use std::path::Path;
 
 use super::Failure;
 use crate::apply::audit::{self, AuditLog};
-use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
+use crate::apply::engine::{Observer, OpReport, Outcome};
 use crate::apply::progress::{Progress, Tally};
 use crate::apply::record::{self, Recorder};
 use crate::error::{Error, ExitStatus};
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
-use crate::plan::{AttributeSupport, Plan, PlanOptions, render};
-use crate::scim::{ScimRead, Secret};
+use crate::plan::{Plan, PlanOptions, render};
+use crate::scim::Secret;
+use crate::session;
 
 /// What `scimctl apply` was asked.
 pub(super) struct ApplyArgs<'a> {
@@ -54,12 +55,11 @@ impl Observer for CliObserver<'_> {
     }
 }
 
-/// What was read before anything is written.
+/// What was read and decided before anything is written.
 struct Prepared {
-    plan: Plan,
+    live: session::LiveRead,
     options: PlanOptions,
-    snapshot: Option<crate::scim::Snapshot>,
-    etag: bool,
+    decision: session::Decision,
     checksum: String,
 }
 
@@ -81,18 +81,50 @@ fn read_saved(path: &Path, hash: &str) -> Result<PlanDocument, Error> {
     Ok(doc)
 }
 
+/// Reads the tenant and decides what may be written: the one pipeline ([`session`]), for a
+/// fresh plan and a saved one alike.
+async fn prepare(
+    client: &crate::scim::ScimClient,
+    loaded: &session::Loaded,
+    saved: Option<&PlanDocument>,
+    target: &str,
+    allow_deletes: Option<usize>,
+) -> Result<Prepared, Error> {
+    let live = session::read(client, Some(&loaded.state)).await?;
+    let options = PlanOptions {
+        support: live.support.clone(),
+        allow_deletes,
+        actor: None,
+    };
+    let source = saved.map_or(session::PlanSource::Fresh, session::PlanSource::Saved);
+    let mut decision = session::decide(&loaded.state, &live, source, &options)?;
+    decision.plan.add_warnings(loaded.notices.iter().cloned());
+    let checksum = match saved {
+        Some(doc) => doc.checksum.clone(),
+        None => {
+            PlanDocument::new(&decision.plan, loaded.hash.clone())
+                .with_target(target)
+                .checksum
+        }
+    };
+    Ok(Prepared {
+        live,
+        options,
+        decision,
+        checksum,
+    })
+}
+
 #[allow(clippy::too_many_lines)] // one command, read top to bottom
 pub(super) fn apply_cmd(
     args: &ApplyArgs<'_>,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    let folded = super::load_folded(args.dir, err)?;
-    let state = folded.state;
-    // Over the files as read: folding overrides in leaves this hash alone, so a plan saved
-    // before or after a termination is refused or accepted for the files alone.
-    let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
-    let saved = args.saved.map(|p| read_saved(p, &hash)).transpose()?;
+    let loaded = session::load(args.dir, &crate::overrides::default_path())?;
+    loaded.warnings.write_text(err)?;
+    let state = &loaded.state;
+    let saved = args.saved.map(|p| read_saved(p, &loaded.hash)).transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -115,41 +147,13 @@ pub(super) fn apply_cmd(
         let _ = runtime.block_on(connection.close());
         return Err(Error::Refused(refusal).into());
     }
-    let prepared = runtime.block_on(async {
-        let capabilities = client.capabilities().await?;
-        let (schemas, snapshot) = if saved.is_some() {
-            (client.schemas().await?, None)
-        } else {
-            let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
-            let mut snapshot = snapshot?;
-            super::read_grants(&client, &state, &mut snapshot).await?;
-            (schemas?, Some(snapshot))
-        };
-        let options = PlanOptions {
-            support: AttributeSupport::from_schemas(schemas.as_deref()),
-            allow_deletes: args.allow_deletes,
-            actor: None,
-        };
-        let (plan, checksum) = match (&saved, &snapshot) {
-            (Some(doc), _) => (doc.plan(), doc.checksum.clone()),
-            (None, Some(live)) => {
-                let mut plan = crate::plan::plan(&state, live, &options)?;
-                plan.warnings.extend(folded.notices.iter().cloned());
-                let checksum = PlanDocument::new(&plan, hash.clone())
-                    .with_target(&connection.description)
-                    .checksum;
-                (plan, checksum)
-            }
-            (None, None) => unreachable!("a fresh plan always reads a snapshot"),
-        };
-        Ok::<_, Error>(Prepared {
-            plan,
-            options,
-            snapshot,
-            etag: capabilities.etag,
-            checksum,
-        })
-    });
+    let prepared = runtime.block_on(prepare(
+        &client,
+        &loaded,
+        saved.as_ref(),
+        &connection.description,
+        args.allow_deletes,
+    ));
     let prepared = match prepared {
         Ok(p) => p,
         Err(e) => {
@@ -161,11 +165,12 @@ pub(super) fn apply_cmd(
         runtime.block_on(connection.close()).map_err(Error::from)
     };
 
-    let plan = &prepared.plan;
+    let plan: &Plan = &prepared.decision.plan;
     let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     render::text(plan, out, color)?;
+    write_saved_notes(&prepared.decision, out)?;
     out.flush()?;
-    if let Some(refusal) = reactivates_terminated(plan, &folded.overrides) {
+    if let Some(refusal) = reactivates_terminated(plan, &loaded.overrides) {
         close(&runtime, connection)?;
         return Err(Error::Refused(refusal).into());
     }
@@ -178,9 +183,10 @@ pub(super) fn apply_cmd(
         ))
         .into());
     }
-    if summary.changes() == 0 {
+    let failed_upfront = prepared.decision.failed.len();
+    if summary.changes() == 0 && failed_upfront == 0 {
         close(&runtime, connection)?;
-        forget_settled(&folded.path, &folded.settled)?;
+        forget_settled(&loaded.overrides_path, &loaded.settled)?;
         return Ok(ExitStatus::Success);
     }
     if !args.yes {
@@ -215,7 +221,7 @@ pub(super) fn apply_cmd(
     let actor = audit::actor();
     let commit = audit::git_commit(args.dir);
     let terminal = io::stderr().is_terminal();
-    let total = u64::try_from(summary.changes()).unwrap_or(u64::MAX);
+    let total = u64::try_from(summary.changes() + failed_upfront).unwrap_or(u64::MAX);
     let progress = if args.quiet {
         Progress::hidden(total)
     } else {
@@ -234,18 +240,15 @@ pub(super) fn apply_cmd(
         ),
         progress,
     };
-    let settings = Settings {
-        etag: prepared.etag,
-        ..Settings::default()
-    };
-    let input = Input {
-        plan,
-        desired: &state,
-        options: &prepared.options,
-        snapshot: prepared.snapshot.as_ref(),
-    };
     let started = tokio::time::Instant::now();
-    let report = runtime.block_on(engine::run(&client, &input, &settings, &mut observer));
+    let report = runtime.block_on(session::execute(
+        &client,
+        &prepared.decision,
+        state,
+        &prepared.options,
+        &prepared.live,
+        &mut observer,
+    ));
     let elapsed = started.elapsed();
     observer.progress.finish();
     let client_stats = client.stats();
@@ -308,6 +311,31 @@ pub(super) fn apply_cmd(
     } else {
         ExitStatus::Failure
     })
+}
+
+/// What of a saved plan is not carried out as saved: no longer needed, or overlapping what
+/// someone changed since (those fail).
+fn write_saved_notes(decision: &session::Decision, out: &mut dyn Write) -> io::Result<()> {
+    if decision.dropped.is_empty() && decision.failed.is_empty() {
+        return Ok(());
+    }
+    writeln!(
+        out,
+        "\nThe tenant changed since the plan was saved; of the saved plan:"
+    )?;
+    for note in &decision.dropped {
+        writeln!(out, "  not needed now: {note}")?;
+    }
+    for (change, why) in &decision.failed {
+        writeln!(
+            out,
+            "  fails: {} {} {:?}: {why}",
+            change.action.name(),
+            change.kind,
+            change.key
+        )?;
+    }
+    Ok(())
 }
 
 /// A refusal when `plan` (a saved one, made before a termination arrived) would activate a

@@ -59,7 +59,7 @@ pub(super) fn explain_cmd(
     let explanation = if args.live {
         let TenantRead {
             snapshot, target, ..
-        } = read_tenant(&state.config, args.dir, &args.target, None)?;
+        } = read_tenant(&state.config, args.dir, &args.target)?;
         let input = LiveInput {
             snapshot: &snapshot,
             target: &target,

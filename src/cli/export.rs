@@ -57,7 +57,7 @@ pub(super) fn export_cmd(
         snapshot,
         target: description,
         requests,
-    } = read_tenant(&Config::default(), Path::new("."), &args.target, None)?;
+    } = read_tenant(&Config::default(), Path::new("."), &args.target)?;
     let options = ExportOptions {
         filters: args.filters.clone(),
         support,

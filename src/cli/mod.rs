@@ -135,9 +135,11 @@ pub enum Command {
         /// Do not ask for confirmation (required when not on a terminal).
         #[arg(long)]
         yes: bool,
-        /// Lift the safety brakes when the plan has exactly N deactivations and deletes
-        /// (with `--plan`, give it to `plan` instead).
-        #[arg(long, value_name = "N", conflicts_with = "plan")]
+        /// Lift the safety brakes when the plan has exactly N destructive changes
+        /// (deactivations, deletes, and removals when they are over their own brake). With
+        /// `--plan` too: the brakes are evaluated again at apply time, and only this flag
+        /// lifts them.
+        #[arg(long, value_name = "N")]
         allow_deletes: Option<usize>,
         /// Audit log: one JSON line per operation, appended.
         #[arg(
@@ -547,25 +549,42 @@ fn plan_cmd(
     use crate::plan::{PlanOptions, render, saved::PlanDocument};
     use std::io::IsTerminal;
 
-    let Folded { state, notices, .. } = load_folded(args.dir, err)?;
-    // Over the files as read: folding overrides in leaves this hash alone.
-    let hash = crate::plan::saved::desired_hash_of(args.dir, &state.sources);
-    let TenantRead {
-        support,
-        snapshot: live,
-        target,
-        ..
-    } = read_tenant(&state.config, args.dir, &args.target, Some(&state))?;
+    let loaded = crate::session::load(args.dir, &crate::overrides::default_path())?;
+    loaded.warnings.write_text(err)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    let (target, live) = runtime.block_on(async {
+        let connection =
+            crate::target::connect(&loaded.state.config, args.dir, &args.target).await?;
+        let started = tokio::time::Instant::now();
+        let live = crate::session::read(&connection.client, Some(&loaded.state)).await;
+        let target = connection.description.clone();
+        let requests = connection.client.stats().requests;
+        connection.close().await?;
+        let live = live?;
+        log_read(&target, &live.snapshot, requests, started.elapsed());
+        Ok::<_, Error>((target, live))
+    })?;
     let options = PlanOptions {
-        support,
+        support: live.support.clone(),
         allow_deletes: args.allow_deletes,
         actor: None,
     };
-    let mut plan = crate::plan::plan(&state, &live, &options).map_err(Error::from)?;
-    plan.warnings.extend(notices);
+    let decision =
+        crate::session::decide(&loaded.state, &live, crate::session::PlanSource::Fresh, &options)
+            .map_err(Error::from)?;
+    let mut plan = decision.plan.into_plan();
+    plan.warnings.extend(loaded.notices);
+    let live_hash = crate::session::live_hash(&live.snapshot);
     drop(live);
+    let hash = loaded.hash;
     tracing::debug!(%target, changes = plan.changes.len(), "planned");
-    let document = || PlanDocument::new(&plan, hash.clone()).with_target(&target);
+    let document = || {
+        PlanDocument::new(&plan, hash.clone())
+            .with_target(&target)
+            .with_live_hash(live_hash.clone())
+    };
     if let Some(path) = args.save {
         let mut json = serde_json::to_vec_pretty(&document()).map_err(io::Error::other)?;
         json.push(b'\n');
@@ -603,45 +622,29 @@ pub(crate) struct TenantRead {
 }
 
 /// Connects to the target, reads its schemas and its whole tenant side by side, and closes
-/// the connection (an embedded sandbox saves its state), on a runtime of its own.
+/// the connection (an embedded sandbox saves its state), on a runtime of its own. For the
+/// commands that only read (`explain --live`, `export`); `plan` and `apply` read through
+/// [`crate::session`].
 pub(crate) fn read_tenant(
     config: &crate::model::Config,
     dir: &std::path::Path,
     overrides: &crate::target::Overrides<'_>,
-    desired: Option<&crate::desired::DesiredState>,
 ) -> Result<TenantRead, Failure> {
-    use crate::scim::ScimRead;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     let read = runtime.block_on(async {
         let connection = crate::target::connect(config, dir, overrides).await?;
         let started = tokio::time::Instant::now();
-        let read = async {
-            let (schemas, snapshot) =
-                tokio::join!(connection.client.schemas(), connection.client.snapshot());
-            let mut snapshot = snapshot?;
-            if let Some(desired) = desired {
-                read_grants(&connection.client, desired, &mut snapshot).await?;
-            }
-            Ok::<_, Error>((schemas?, snapshot))
-        }
-        .await;
+        let live = crate::session::read(&connection.client, None).await;
         let target = connection.description.clone();
         let requests = connection.client.stats().requests;
         connection.close().await?;
-        let (schemas, snapshot) = read?;
-        tracing::info!(
-            %target,
-            users = snapshot.users.len(),
-            groups = snapshot.groups.len(),
-            requests,
-            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            "read the live tenant"
-        );
+        let live = live?;
+        log_read(&target, &live.snapshot, requests, started.elapsed());
         Ok::<_, Error>(TenantRead {
-            support: crate::plan::AttributeSupport::from_schemas(schemas.as_deref()),
-            snapshot,
+            support: live.support,
+            snapshot: live.snapshot,
             target,
             requests,
         })
@@ -649,60 +652,21 @@ pub(crate) fn read_tenant(
     Ok(read)
 }
 
-/// Reads the direct role grants of the live users whose desired roles are limited to
-/// divisions (Genesys Cloud; one request per such user), into `snapshot`.
-pub(crate) async fn read_grants<C: crate::scim::ScimRead>(
-    client: &C,
-    desired: &crate::desired::DesiredState,
-    snapshot: &mut crate::scim::Snapshot,
-) -> Result<(), crate::scim::ScimError> {
-    let ids = crate::plan::grants::grant_subjects(desired, snapshot);
-    if !ids.is_empty() {
-        snapshot.grants = Some(client.read_grants(&ids).await?);
-    }
-    Ok(())
-}
-
-/// Desired state with the local overrides folded in (see [`crate::overrides`]).
-pub(crate) struct Folded {
-    /// The state as loaded, with terminated users made inactive.
-    pub(crate) state: desired::DesiredState,
-    /// The overrides file that was read.
-    pub(crate) path: PathBuf,
-    /// The overrides still open against this state.
-    pub(crate) overrides: crate::overrides::Overrides,
-    /// Users whose termination the YAML has caught up with (inactive, or not listed).
-    pub(crate) settled: Vec<String>,
-    /// The overrides' warnings, for the plan to carry (so a pull-request comment shows them).
-    pub(crate) notices: Vec<crate::plan::Warning>,
-}
-
-/// Loads `dir`, folds in the overrides file (`$SCIMCTL_OVERRIDES`, else
-/// `.scimctl/overrides.json`), and prints the loader's warnings as `path:line:col: warning:
-/// message`. The overrides' warnings are returned for the plan to carry: they are about what
-/// the plan does, and belong in its text, Markdown and JSON.
-pub(crate) fn load_folded(dir: &std::path::Path, err: &mut dyn Write) -> Result<Folded, Failure> {
-    let loaded = desired::load_dir(dir).map_err(Error::from)?;
-    let path = crate::overrides::default_path();
-    let mut overrides = crate::overrides::Overrides::load(&path).map_err(Error::from)?;
-    let mut state = loaded.state;
-    let settled = overrides.prune_settled(&state);
-    loaded.warnings.write_text(err)?;
-    let notices = overrides
-        .fold(&mut state)
-        .into_iter()
-        .map(|d| crate::plan::Warning {
-            message: d.message,
-            source: Some(crate::plan::Source::at(&state.sources, d.span)),
-        })
-        .collect();
-    Ok(Folded {
-        state,
-        path,
-        overrides,
-        settled,
-        notices,
-    })
+/// Logs one read of the whole tenant.
+fn log_read(
+    target: &str,
+    snapshot: &crate::scim::Snapshot,
+    requests: u64,
+    elapsed: std::time::Duration,
+) {
+    tracing::info!(
+        %target,
+        users = snapshot.users.len(),
+        groups = snapshot.groups.len(),
+        requests,
+        elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "read the live tenant"
+    );
 }
 
 /// An error from a command, or a failed write to the output streams.

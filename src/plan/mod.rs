@@ -17,7 +17,7 @@ pub mod roles;
 mod safety;
 pub mod saved;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::collections::HashSet;
 
@@ -385,6 +385,12 @@ pub fn plan(
     let mut plan = diff::diff(desired, live, &matched, options)?;
     roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
     safety::apply_brakes(desired, live, &mut plan, options)?;
+    order(&mut plan);
+    Ok(plan)
+}
+
+/// Puts changes and warnings in the plan's stable order.
+fn order(plan: &mut Plan) {
     plan.changes.sort_by(|a, b| {
         // Roles before groups before users; role deletes after every other delete.
         let kind = |c: &Change| match (c.action, c.kind) {
@@ -398,5 +404,58 @@ pub fn plan(
     });
     plan.warnings.sort_by(|a, b| a.message.cmp(&b.message));
     plan.warnings.dedup();
-    Ok(plan)
+}
+
+/// A plan whose safety rules were evaluated against the live state it is about to be applied
+/// to: the only form of plan the applier takes ([`crate::apply::engine::Input`]).
+///
+/// Whatever `blocked` fields a plan arrives with (a saved plan is input like any other),
+/// [`Vetted::new`] evaluates every rule again (protected principals, the actor, empty desired
+/// state, admin roles, the last admin, the thresholds and the removals that go with a blocked
+/// prune): a rule can only hold more back, never release what it holds.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Vetted(Plan);
+
+impl Vetted {
+    /// Evaluates the safety rules on `plan` for `desired` and `live`.
+    pub fn new(
+        desired: &DesiredState,
+        live: &Snapshot,
+        mut plan: Plan,
+        options: &PlanOptions,
+    ) -> Result<Vetted, PlanError> {
+        safety::apply_brakes(desired, live, &mut plan, options)?;
+        order(&mut plan);
+        Ok(Vetted(plan))
+    }
+
+    /// A plan taken as vetted, for the engine's own tests, which build plans by hand.
+    #[cfg(test)]
+    pub(crate) fn assume(plan: Plan) -> Vetted {
+        Vetted(plan)
+    }
+
+    /// The plan.
+    #[must_use]
+    pub fn plan(&self) -> &Plan {
+        &self.0
+    }
+
+    /// Adds warnings (they say what a plan does; no safety rule reads them).
+    pub fn add_warnings(&mut self, warnings: impl IntoIterator<Item = Warning>) {
+        self.0.warnings.extend(warnings);
+    }
+
+    /// The plan, for rendering or saving.
+    #[must_use]
+    pub fn into_plan(self) -> Plan {
+        self.0
+    }
+}
+
+impl std::ops::Deref for Vetted {
+    type Target = Plan;
+    fn deref(&self) -> &Plan {
+        &self.0
+    }
 }

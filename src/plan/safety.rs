@@ -18,17 +18,66 @@ pub(super) fn apply_brakes(
     plan: &mut Plan,
     options: &PlanOptions,
 ) -> Result<(), PlanError> {
+    protected_guard(desired, live, plan);
     actor_guard(plan, options);
     empty_guard(desired, plan);
     admin_role_guard(desired, plan);
     last_admin_guard(desired, live, plan)?;
-    threshold(desired, live, plan, options);
+    threshold(desired, live, plan, options)?;
+    cascade(plan);
     Ok(())
 }
 
 fn block(change: &mut super::Change, reason: String) {
     if change.blocked.is_none() {
         change.blocked = Some(reason);
+    }
+}
+
+/// `protected` principals are never changed. The planner never proposes a change to one; this
+/// holds back any that reaches the applier by another road (a saved plan edited by hand, a
+/// change assembled for one user).
+fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
+    let protected = &desired.config.protected;
+    if protected.users.is_empty() && protected.groups.is_empty() {
+        return;
+    }
+    let names = |list: &[crate::model::Spanned<String>]| -> HashSet<String> {
+        list.iter().map(|p| p.value.to_lowercase()).collect()
+    };
+    let (users, groups) = (names(&protected.users), names(&protected.groups));
+    // The live name of each changed object too: a change keyed by a new name (a rename) or
+    // by an id still writes the protected principal.
+    let touched: HashSet<&str> = plan.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    let mut live_names: HashMap<(Kind, &str), String> = HashMap::new();
+    for u in live.users.iter().filter(|u| u.id().is_some_and(|id| touched.contains(id))) {
+        live_names.insert(
+            (Kind::User, u.id().unwrap_or_default()),
+            u.natural_key().to_lowercase(),
+        );
+    }
+    for g in live.groups.iter().filter(|g| g.id().is_some_and(|id| touched.contains(id))) {
+        live_names.insert(
+            (Kind::Group, g.id().unwrap_or_default()),
+            g.natural_key().to_lowercase(),
+        );
+    }
+    for c in &mut plan.changes {
+        let set = match c.kind {
+            Kind::User => &users,
+            Kind::Group => &groups,
+            Kind::Role => continue,
+        };
+        let live_name = c.id.as_deref().and_then(|id| live_names.get(&(c.kind, id)));
+        if set.contains(&c.key.to_lowercase()) || live_name.is_some_and(|n| set.contains(n)) {
+            block(
+                c,
+                format!(
+                    "{} {:?} is protected (scimctl.yaml `protected`): scimctl never changes it",
+                    c.kind, c.key
+                ),
+            );
+        }
     }
 }
 
@@ -321,18 +370,20 @@ fn managed(desired: &DesiredState, live: &Snapshot, kind: Kind, plan: &Plan) -> 
     .max(1)
 }
 
-fn threshold(desired: &DesiredState, live: &Snapshot, plan: &mut Plan, options: &PlanOptions) {
+fn threshold(
+    desired: &DesiredState,
+    live: &Snapshot,
+    plan: &mut Plan,
+    options: &PlanOptions,
+) -> Result<(), PlanError> {
     let safety = &desired.config.safety;
+    let max_count = safety.max_delete_count.value as usize;
+    let percent = safety.max_delete_percent.value as usize;
     let destructive = plan
         .changes
         .iter()
         .filter(|c| c.action.is_destructive() && c.blocked.is_none())
         .count();
-    if destructive == 0 {
-        return;
-    }
-    let max_count = safety.max_delete_count.value as usize;
-    let percent = safety.max_delete_percent.value as usize;
     let mut over = Vec::new();
     for kind in [Kind::User, Kind::Group, Kind::Role] {
         let n = plan
@@ -355,23 +406,346 @@ fn threshold(desired: &DesiredState, live: &Snapshot, plan: &mut Plan, options: 
             ));
         }
     }
-    if over.is_empty() || options.allow_deletes == Some(destructive) {
-        return;
+    // Emptying groups (or stripping roles) while their members stay is as destructive as
+    // deactivating the members: removals that do not go with a prune of this plan have a
+    // brake of their own, over their own managed set.
+    let pruned = pruned_objects(plan, false);
+    let mut removals = Vec::new();
+    for what in [Removal::Members, Removal::Roles] {
+        let n = count_removals(plan, what, &pruned);
+        // A few removals are everyday edits (someone moves team); the brake holds only when
+        // there are both more than maxDeleteCount of them and more than the share.
+        if n <= max_count {
+            continue;
+        }
+        let of = managed_assignments(desired, live, plan, what)?;
+        if n * 100 > percent * of {
+            over.push(format!(
+                "{n} of {of} managed {} ({} %) is more than safety.maxDeletePercent ({percent} %)",
+                what.noun(),
+                per_mille_text(n, of)
+            ));
+            removals.push((what, n));
+        }
+    }
+    let units = destructive + removals.iter().map(|(_, n)| n).sum::<usize>();
+    if over.is_empty() || options.allow_deletes == Some(units) {
+        return Ok(());
     }
     let hint = match options.allow_deletes {
         Some(n) => format!(
-            "--allow-deletes {n} was given, but this plan has {destructive} destructive changes"
+            "--allow-deletes {n} was given, but this plan has {units} destructive changes"
         ),
-        None => format!("review them, then pass --allow-deletes {destructive}"),
+        None => format!("review them, then pass --allow-deletes {units}"),
     };
     let reason = format!("{}; {hint}", over.join("; "));
+    if destructive > 0 && over.len() > removals.len() {
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.action.is_destructive())
+        {
+            block(c, reason.clone());
+        }
+    }
+    for (what, _) in removals {
+        let pruned = pruned_objects(plan, false);
+        hold_removals(plan, |_| reason.clone(), |_, e| removal_held(e, what, &pruned));
+    }
+    Ok(())
+}
+
+/// Member or role removals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Removal {
+    Members,
+    Roles,
+}
+
+impl Removal {
+    fn noun(self) -> &'static str {
+        match self {
+            Removal::Members => "group memberships to remove",
+            Removal::Roles => "role assignments to remove",
+        }
+    }
+}
+
+/// (kind, lower-cased name) and ids of the objects a destructive change of the plan takes
+/// away; only the blocked ones with `blocked_only`.
+fn pruned_objects(plan: &Plan, blocked_only: bool) -> HashSet<(Kind, String)> {
+    let mut out = HashSet::new();
     for c in plan
         .changes
-        .iter_mut()
-        .filter(|c| c.action.is_destructive())
+        .iter()
+        .filter(|c| c.action.is_destructive() && (!blocked_only || c.blocked.is_some()))
     {
-        block(c, reason.clone());
+        out.insert((c.kind, c.key.to_lowercase()));
+        if let Some(id) = &c.id {
+            out.insert((c.kind, format!("\u{0}id:{id}")));
+        }
     }
+    out
+}
+
+fn is_pruned(pruned: &HashSet<(Kind, String)>, r: &super::Ref) -> bool {
+    pruned.contains(&(r.kind, r.name.to_lowercase()))
+        || r
+            .id
+            .as_ref()
+            .is_some_and(|id| pruned.contains(&(r.kind, format!("\u{0}id:{id}"))))
+}
+
+/// Of a removal edit, the part that `what` counts and that does not go with a prune.
+fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) -> Option<Edit> {
+    match (what, edit) {
+        (Removal::Members, Edit::RemoveMembers { members }) => {
+            let held: Vec<_> = members
+                .iter()
+                .filter(|m| !is_pruned(pruned, m))
+                .cloned()
+                .collect();
+            (!held.is_empty()).then_some(Edit::RemoveMembers { members: held })
+        }
+        (
+            Removal::Roles,
+            Edit::Remove {
+                attr: Multi::Roles,
+                ..
+            },
+        ) => Some(edit.clone()),
+        _ => None,
+    }
+}
+
+/// How many members or roles the plan's unblocked, non-destructive changes remove, leaving
+/// out those that go with a prune.
+fn count_removals(plan: &Plan, what: Removal, pruned: &HashSet<(Kind, String)>) -> usize {
+    plan.changes
+        .iter()
+        .filter(|c| c.blocked.is_none() && !c.action.is_destructive())
+        .filter(|c| !pruned.contains(&(c.kind, c.key.to_lowercase())))
+        .flat_map(|c| c.edits.iter())
+        .filter_map(|e| removal_held(e, what, pruned))
+        .map(|e| match e {
+            Edit::RemoveMembers { members } => members.len(),
+            _ => 1,
+        })
+        .sum()
+}
+
+/// The memberships (or role assignments) of the live objects ownership covers.
+fn managed_assignments(
+    desired: &DesiredState,
+    live: &Snapshot,
+    plan: &Plan,
+    what: Removal,
+) -> Result<usize, PlanError> {
+    let touched: HashSet<&str> = plan.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    let mut total = 0;
+    match what {
+        Removal::Members => {
+            let all = desired.config.ownership.groups.value == OwnershipMode::All;
+            let named: HashSet<String> = desired
+                .groups
+                .iter()
+                .map(|g| g.value.display_name.value.to_lowercase())
+                .collect();
+            for g in &live.groups {
+                let group = g.parse().map_err(|e| PlanError::Live {
+                    kind: Kind::Group,
+                    id: g.id().unwrap_or("?").to_owned(),
+                    error: e.to_string(),
+                })?;
+                let id = g.id().unwrap_or_default();
+                if all
+                    || touched.contains(id)
+                    || named.contains(&group.display_name.to_lowercase())
+                {
+                    total += group.members.len();
+                }
+            }
+        }
+        Removal::Roles => {
+            let all = desired.config.ownership.users.value == OwnershipMode::All;
+            let named: HashSet<String> = desired
+                .users
+                .iter()
+                .map(|u| u.value.user_name.value.to_lowercase())
+                .collect();
+            for u in &live.users {
+                let user = u.parse().map_err(|e| PlanError::Live {
+                    kind: Kind::User,
+                    id: u.id().unwrap_or("?").to_owned(),
+                    error: e.to_string(),
+                })?;
+                let id = u.id().unwrap_or_default();
+                if all || touched.contains(id) || named.contains(&user.user_name.to_lowercase()) {
+                    total += user.roles.len();
+                }
+            }
+        }
+    }
+    Ok(total.max(1))
+}
+
+/// Holds back, in every change not already blocked, the edits `held` picks out (returning
+/// the part to hold): the whole change when nothing else is left, else a row of its own for
+/// the same object, blocked with `reason`, beside the rest of the change.
+fn hold_removals(
+    plan: &mut Plan,
+    reason: impl Fn(&[Edit]) -> String,
+    held: impl Fn(&super::Change, &Edit) -> Option<Edit>,
+) {
+    let mut rows = Vec::new();
+    for c in plan.changes.iter_mut().filter(|c| c.blocked.is_none()) {
+        let picked: Vec<(usize, Edit)> = c
+            .edits
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| held(c, e).map(|h| (i, h)))
+            .collect();
+        if picked.is_empty() {
+            continue;
+        }
+        let mut kept = Vec::with_capacity(c.edits.len());
+        let mut taken = Vec::with_capacity(picked.len());
+        let mut picked = picked.into_iter().peekable();
+        for (i, edit) in std::mem::take(&mut c.edits).into_iter().enumerate() {
+            match picked.next_if(|(j, _)| *j == i) {
+                Some((_, part)) => {
+                    if let Some(rest) = remainder(&edit, &part) {
+                        kept.push(rest);
+                    }
+                    taken.push(part);
+                }
+                None => kept.push(edit),
+            }
+        }
+        let why = reason(&taken);
+        if kept.is_empty() {
+            c.edits = taken;
+            block(c, why);
+            continue;
+        }
+        let (kept_diff, taken_diff) = split_diff(&c.diff, &taken);
+        c.edits = kept;
+        c.diff = kept_diff;
+        let mut row = c.clone();
+        row.edits = taken;
+        row.diff = taken_diff;
+        row.blocked = Some(why);
+        rows.push(row);
+    }
+    plan.changes.extend(rows);
+}
+
+/// What is left of `edit` once `part` of it is held back.
+fn remainder(edit: &Edit, part: &Edit) -> Option<Edit> {
+    match (edit, part) {
+        (Edit::RemoveMembers { members }, Edit::RemoveMembers { members: held }) => {
+            let rest: Vec<_> = members
+                .iter()
+                .filter(|m| !held.contains(m))
+                .cloned()
+                .collect();
+            (!rest.is_empty()).then_some(Edit::RemoveMembers { members: rest })
+        }
+        _ => None,
+    }
+}
+
+/// The diff lines of a change split into what stays and what goes with the `taken` edits.
+fn split_diff(
+    diff: &[super::AttrDiff],
+    taken: &[Edit],
+) -> (Vec<super::AttrDiff>, Vec<super::AttrDiff>) {
+    let mut members = HashSet::new();
+    let mut roles = HashSet::new();
+    for e in taken {
+        match e {
+            Edit::RemoveMembers { members: m } => {
+                members.extend(m.iter().map(|r| r.name.to_lowercase()));
+            }
+            Edit::Remove {
+                attr: Multi::Roles,
+                key,
+            } => {
+                roles.insert(key.equals.to_lowercase());
+            }
+            _ => {}
+        }
+    }
+    let mut kept = Vec::new();
+    let mut went = Vec::new();
+    for d in diff {
+        let names = match d.attribute.split_once('[').map_or(d.attribute.as_str(), |p| p.0) {
+            "members" => &members,
+            "roles" => &roles,
+            _ => {
+                kept.push(d.clone());
+                continue;
+            }
+        };
+        let (gone, stay): (Vec<String>, Vec<String>) = d
+            .removed
+            .iter()
+            .cloned()
+            .partition(|n| names.contains(&n.to_lowercase()));
+        if !gone.is_empty() {
+            went.push(super::AttrDiff {
+                attribute: d.attribute.clone(),
+                removed: gone,
+                ..super::AttrDiff::default()
+            });
+        }
+        if !stay.is_empty() || !d.added.is_empty() {
+            kept.push(super::AttrDiff {
+                removed: stay,
+                ..d.clone()
+            });
+        }
+    }
+    (kept, went)
+}
+
+/// Holds back, with each blocked prune, the changes that exist only because of it: removing
+/// the user (or group) it would prune from groups. Without this, a plan whose deactivations
+/// are blocked would still empty their groups.
+fn cascade(plan: &mut Plan) {
+    let blocked = pruned_objects(plan, true);
+    if blocked.is_empty() {
+        return;
+    }
+    hold_removals(
+        plan,
+        |taken| {
+            let names: Vec<String> = taken
+                .iter()
+                .flat_map(|e| match e {
+                    Edit::RemoveMembers { members } => members.as_slice(),
+                    _ => &[],
+                })
+                .map(|m| format!("{} {}", m.kind, m.name))
+                .collect();
+            format!(
+                "goes with the blocked deactivation or delete of {}: the membership stays \
+                 until that prune is allowed",
+                names.join(", ")
+            )
+        },
+        |_, e| {
+            let Edit::RemoveMembers { members } = e else {
+                return None;
+            };
+            let held: Vec<_> = members
+                .iter()
+                .filter(|m| is_pruned(&blocked, m))
+                .cloned()
+                .collect();
+            (!held.is_empty()).then_some(Edit::RemoveMembers { members: held })
+        },
+    );
 }
 
 /// `n / of` as a percentage with one decimal, in integer arithmetic.
@@ -426,6 +800,142 @@ mod tests {
             &yaml,
         );
         (desired, snapshot(&users(live), &[]))
+    }
+
+    /// `n` live users `u0..` with ids `id-u0..`, all members of one live group `Team`.
+    fn team(n: usize) -> Snapshot {
+        let names: Vec<String> = (0..n).map(|i| format!("u{i}@x.example")).collect();
+        let refs: Vec<&str> = names.iter().map(String::as_str).collect();
+        let members: Vec<Value> = refs
+            .iter()
+            .map(|n| json!({"value": format!("id-{n}"), "type": "User"}))
+            .collect();
+        snapshot(
+            &users(&refs),
+            &[json!({"id": "g-team", "displayName": "Team", "members": members})],
+        )
+    }
+
+    /// The member names a change removes, by whether it is blocked.
+    fn removals(plan: &Plan, blocked: bool) -> Vec<String> {
+        let mut out: Vec<String> = plan
+            .changes
+            .iter()
+            .filter(|c| c.kind == Kind::Group && c.blocked.is_some() == blocked)
+            .flat_map(|c| c.edits.iter())
+            .filter_map(|e| match e {
+                crate::plan::Edit::RemoveMembers { members } => Some(members),
+                _ => None,
+            })
+            .flatten()
+            .map(|m| m.name.clone())
+            .collect();
+        out.sort();
+        out
+    }
+
+    // A blocked prune holds back the member removals that exist only because of it: the
+    // group keeps the members whose deactivation waits (the watch repro: groups emptied while
+    // their members' deactivations were blocked). Lifted, both go ahead together.
+    #[test]
+    fn member_removals_go_with_blocked_prunes() {
+        let live = team(10);
+        let desired = desired_with(
+            "ownership: {users: all}\nsafety: {maxDeletePercent: 10}\n",
+            "users:\n  - userName: u0@x.example\n  - userName: u1@x.example\n\
+             groups:\n  - displayName: Team\n    members: [u0@x.example, u1@x.example]\n",
+        );
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        assert_eq!(plan.summary().deactivate, 0, "{plan:#?}");
+        assert_eq!(plan.summary().blocked, 9, "8 deactivations and one removal row");
+        assert!(removals(&plan, false).is_empty(), "{plan:#?}");
+        let held: Vec<String> = (2..10).map(|i| format!("u{i}@x.example")).collect();
+        assert_eq!(removals(&plan, true), held);
+        let row = plan
+            .changes
+            .iter()
+            .find(|c| c.kind == Kind::Group)
+            .and_then(|c| c.blocked.as_deref())
+            .unwrap();
+        assert!(row.starts_with("goes with the blocked deactivation or delete of user u2@x.example"), "{row}");
+
+        let lifted = plan_ok(&desired, &live, &allowing(Some(8)));
+        assert_eq!(lifted.summary().blocked, 0, "{lifted:#?}");
+        assert_eq!(removals(&lifted, false), held);
+    }
+
+    // A plan that keeps the members but empties their group is as destructive as pruning
+    // them: more removals than maxDeleteCount and over the share of managed memberships are
+    // held back, in a row of their own, while the group's other edits go ahead.
+    #[test]
+    fn standalone_member_removals_have_a_brake() {
+        let live = team(40);
+        let mut yaml = String::from("users:\n");
+        for i in 0..40 {
+            yaml.push_str(&format!("  - userName: u{i}@x.example\n"));
+        }
+        yaml.push_str("groups:\n  - displayName: Team\n    description: kept small\n    members: [u0@x.example, u1@x.example]\n");
+        let desired = desired_with("", &yaml);
+        let plan = plan_ok(&desired, &live, &allowing(None));
+        assert_eq!(removals(&plan, true).len(), 38, "{plan:#?}");
+        assert!(removals(&plan, false).is_empty());
+        let reason = plan.changes.iter().find_map(|c| c.blocked.as_deref()).unwrap();
+        assert!(
+            reason.contains("38 of 40 managed group memberships to remove")
+                && reason.ends_with("pass --allow-deletes 38"),
+            "{reason}"
+        );
+        // The description edit is not held back with them.
+        let rest = plan
+            .changes
+            .iter()
+            .find(|c| c.kind == Kind::Group && c.blocked.is_none())
+            .unwrap();
+        assert!(rest.diff.iter().any(|d| d.attribute == "description"), "{rest:#?}");
+
+        let lifted = plan_ok(&desired, &live, &allowing(Some(38)));
+        assert_eq!(lifted.summary().blocked, 0);
+        assert_eq!(removals(&lifted, false).len(), 38);
+
+        // A few removals are an everyday edit: no brake.
+        let live = team(40);
+        let mut yaml = String::from("users:\n");
+        for i in 0..40 {
+            yaml.push_str(&format!("  - userName: u{i}@x.example\n"));
+        }
+        let members: Vec<String> = (3..40).map(|i| format!("u{i}@x.example")).collect();
+        yaml.push_str(&format!("groups:\n  - displayName: Team\n    members: [{}]\n", members.join(", ")));
+        let plan = plan_ok(&desired_with("", &yaml), &live, &allowing(None));
+        assert_eq!(plan.summary().blocked, 0, "{plan:#?}");
+        assert_eq!(removals(&plan, false).len(), 3);
+    }
+
+    // Changes to protected principals reach no tenant, whatever road they come by: a
+    // change assembled by hand (a saved plan edited) is held back when vetted.
+    #[test]
+    fn protected_principals_are_held_back_when_vetted() {
+        let live = snapshot(&users(&["admin@x.example", "a@x.example"]), &[]);
+        let desired = desired_with(
+            "protected: {users: [Admin@x.example]}\n",
+            "users:\n  - userName: a@x.example\n",
+        );
+        let mut plan = plan_ok(&desired, &live, &allowing(None));
+        assert!(plan.changes.is_empty(), "{plan:#?}");
+        plan.changes.push(crate::plan::Change {
+            action: Action::Deactivate,
+            kind: Kind::User,
+            key: "someone-else".into(),
+            id: Some("id-admin@x.example".into()),
+            version: None,
+            source: crate::plan::Source::Absent,
+            diff: Vec::new(),
+            edits: Vec::new(),
+            present: Vec::new(),
+            blocked: None,
+        });
+        let vetted = crate::plan::Vetted::new(&desired, &live, plan, &allowing(Some(1))).unwrap();
+        let reason = vetted.changes[0].blocked.as_deref().unwrap();
+        assert!(reason.contains("is protected"), "{reason}");
     }
 
     // More destructive changes than maxDeleteCount hold all of them back, with the reason and

@@ -38,6 +38,11 @@ pub struct PlanDocument {
     /// `apply --plan` can refuse to send it anywhere else. Covered by the checksum.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<String>,
+    /// SHA-256 of the tenant as read for the plan (`session::live_hash`): when the tenant
+    /// still hashes the same at apply time, the saved changes must be exactly the ones a plan
+    /// made then gives. Covered by the checksum.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub live_hash: Option<String>,
 }
 
 /// Why a saved plan cannot be used.
@@ -72,10 +77,12 @@ fn checksum(
     changes: &[Change],
     warnings: &[Warning],
     target: Option<&str>,
+    live_hash: Option<&str>,
 ) -> String {
-    let bytes = match target {
-        None => serde_json::to_vec(&(desired_hash, changes, warnings)),
-        Some(t) => serde_json::to_vec(&(desired_hash, changes, warnings, t)),
+    let bytes = match (target, live_hash) {
+        (None, None) => serde_json::to_vec(&(desired_hash, changes, warnings)),
+        (Some(t), None) => serde_json::to_vec(&(desired_hash, changes, warnings, t)),
+        (t, Some(l)) => serde_json::to_vec(&(desired_hash, changes, warnings, t, l)),
     }
     .unwrap_or_default();
     hex(&Sha256::digest(bytes))
@@ -134,7 +141,7 @@ impl PlanDocument {
     /// The document of `plan`, made from desired state with hash `desired_hash`.
     #[must_use]
     pub fn new(plan: &Plan, desired_hash: String) -> PlanDocument {
-        let checksum = checksum(&desired_hash, &plan.changes, &plan.warnings, None);
+        let checksum = checksum(&desired_hash, &plan.changes, &plan.warnings, None, None);
         PlanDocument {
             version: JSON_VERSION,
             summary: plan.summary(),
@@ -143,6 +150,7 @@ impl PlanDocument {
             changes: plan.changes.clone(),
             warnings: plan.warnings.clone(),
             target: None,
+            live_hash: None,
         }
     }
 
@@ -150,13 +158,26 @@ impl PlanDocument {
     #[must_use]
     pub fn with_target(mut self, target: &str) -> PlanDocument {
         self.target = Some(target.to_owned());
+        self.seal();
+        self
+    }
+
+    /// The same document, recording the hash of the tenant it was planned against.
+    #[must_use]
+    pub fn with_live_hash(mut self, live_hash: String) -> PlanDocument {
+        self.live_hash = Some(live_hash);
+        self.seal();
+        self
+    }
+
+    fn seal(&mut self) {
         self.checksum = checksum(
             &self.desired_hash,
             &self.changes,
             &self.warnings,
             self.target.as_deref(),
+            self.live_hash.as_deref(),
         );
-        self
     }
 
     /// Reads a saved plan, checking its version and checksum.
@@ -179,6 +200,7 @@ impl PlanDocument {
             &doc.changes,
             &doc.warnings,
             doc.target.as_deref(),
+            doc.live_hash.as_deref(),
         );
         if expected != doc.checksum {
             return Err(SavedPlanError::Checksum);

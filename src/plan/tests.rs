@@ -5,7 +5,7 @@
 //! The unit tests of one rule live next to the rule (`matching.rs`, `safety.rs`, `diff.rs`,
 //! `render.rs`, `saved.rs`); what is here is what they and the properties have in common.
 
-mod properties;
+pub(crate) mod properties;
 
 use std::collections::HashMap;
 
@@ -18,7 +18,7 @@ use super::{Action, Kind, Plan, PlanOptions, Ref, Resolve, edit};
 
 /// Desired state from in-memory YAML files (`scimctl.yaml` is the configuration); panics with
 /// the loader's report when it is invalid, since a fixture must be valid.
-pub(super) fn desired(files: &[(&str, &str)]) -> DesiredState {
+pub(crate) fn desired(files: &[(&str, &str)]) -> DesiredState {
     match crate::desired::load_texts(files) {
         Ok(loaded) => loaded.state,
         Err(crate::desired::LoadError::Invalid(report)) => {
@@ -31,7 +31,7 @@ pub(super) fn desired(files: &[(&str, &str)]) -> DesiredState {
 }
 
 /// Desired state from one `org.yaml` plus a `scimctl.yaml` (none when `config` is empty).
-pub(super) fn desired_with(config: &str, resources: &str) -> DesiredState {
+pub(crate) fn desired_with(config: &str, resources: &str) -> DesiredState {
     if config.is_empty() {
         desired(&[("org.yaml", resources)])
     } else {
@@ -40,17 +40,17 @@ pub(super) fn desired_with(config: &str, resources: &str) -> DesiredState {
 }
 
 /// A live user from the server's JSON.
-pub(super) fn live_user(json: &Value) -> LiveUser {
+pub(crate) fn live_user(json: &Value) -> LiveUser {
     Live::from_raw(serde_json::value::to_raw_value(json).expect("json")).expect("a user")
 }
 
 /// A live group from the server's JSON.
-pub(super) fn live_group(json: &Value) -> LiveGroup {
+pub(crate) fn live_group(json: &Value) -> LiveGroup {
     Live::from_raw(serde_json::value::to_raw_value(json).expect("json")).expect("a group")
 }
 
 /// A snapshot of these users and groups (the server's JSON of each).
-pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
+pub(crate) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
     Snapshot {
         roles: None,
         users: users.iter().map(live_user).collect(),
@@ -60,7 +60,7 @@ pub(super) fn snapshot(users: &[Value], groups: &[Value]) -> Snapshot {
 }
 
 /// Plans with the given options, panicking on a planning error.
-pub(super) fn plan_ok(desired: &DesiredState, live: &Snapshot, options: &PlanOptions) -> Plan {
+pub(crate) fn plan_ok(desired: &DesiredState, live: &Snapshot, options: &PlanOptions) -> Plan {
     super::plan(desired, live, options).expect("plans")
 }
 

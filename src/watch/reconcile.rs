@@ -12,13 +12,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::apply::audit::{self, AuditLog, RunContext};
-use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Settings};
+use crate::apply::engine::{Observer, OpReport, Outcome};
 use crate::apply::record::{self, Recorder};
 use crate::desired::{self, DesiredState, LoadError};
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
 use crate::plan::{AttributeSupport, Kind, PlanOptions};
-use crate::scim::{ScimRead, Secret};
+use crate::scim::Secret;
+use crate::session::{self, PlanSource};
 use crate::target::Connection;
 use crate::webhook::{Outcomes, TerminateError, Terminated};
 
@@ -240,24 +241,18 @@ impl Reconciler {
         let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
         // Reading a large tenant under a rate limit takes a while; a stop ends it at once
         // (nothing has been written yet).
-        let read = async {
-            let capabilities = client.capabilities().await?;
-            let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
-            let mut snapshot = snapshot?;
-            crate::cli::read_grants(client, &good.state, &mut snapshot).await?;
-            Ok::<_, crate::scim::ScimError>((capabilities, schemas?, snapshot))
-        };
-        let (capabilities, schemas, snapshot) = tokio::select! {
-            read = read => read.map_err(|e| target_error(&e))?,
+        let live = tokio::select! {
+            read = session::read(client, Some(&good.state)) => read.map_err(|e| target_error(&e))?,
             () = self.applier.stop.wait() => return Err(ReconcileError::Stopped),
         };
         let options = PlanOptions {
-            support: AttributeSupport::from_schemas(schemas.as_deref()),
+            support: live.support.clone(),
             allow_deletes: None,
             actor: None,
         };
-        let plan =
-            crate::plan::plan(&good.state, &snapshot, &options).map_err(|e| target_error(&e))?;
+        let decision = session::decide(&good.state, &live, PlanSource::Fresh, &options)
+            .map_err(|e| target_error(&e))?;
+        let plan: &crate::plan::Plan = &decision.plan;
         let summary = plan.summary();
         let count = |kind: Kind| {
             u64::try_from(plan.changes.iter().filter(|c| c.kind == kind).count()).unwrap_or(0)
@@ -271,7 +266,7 @@ impl Reconciler {
             blocked: summary.blocked,
             applied: 0,
             target: connection.description.clone(),
-            changes: changes_by_action(&plan),
+            changes: changes_by_action(plan),
             blocked_reason: plan.changes.iter().find_map(|c| c.blocked.clone()),
             outcomes: None,
         };
@@ -279,7 +274,7 @@ impl Reconciler {
             tracing::debug!("no drift");
             return Ok(reconciled);
         }
-        log_drift(&plan, self.applier.config.mode);
+        log_drift(plan, self.applier.config.mode);
         if self.applier.config.mode == Mode::Report || summary.changes() == 0 {
             return Ok(reconciled);
         }
@@ -287,12 +282,10 @@ impl Reconciler {
             return Err(ReconcileError::Stopped);
         }
 
-        let read = Read {
-            options: &options,
-            snapshot: &snapshot,
-            etag: capabilities.etag,
-        };
-        let (checksum, outcomes) = self.applier.apply(good, connection, &plan, &read).await?;
+        let (checksum, outcomes) = self
+            .applier
+            .apply(good, connection, &decision, &options, &live)
+            .await?;
         let failed = usize::try_from(outcomes.failed).unwrap_or(usize::MAX);
         let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
         reconciled.applied = summary.changes().saturating_sub(failed + skipped);
@@ -385,38 +378,36 @@ impl Reconciler {
             return Ok(Terminated::Accepted);
         };
         let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
-        let snapshot = crate::scim::Snapshot {
-            users: vec![live],
-            ..crate::scim::Snapshot::default()
-        };
         let capabilities = client.capabilities().await.map_err(|e| failed(&e))?;
         let schemas = client.schemas().await.map_err(|e| failed(&e))?;
-        let options = PlanOptions {
+        let live = session::LiveRead {
             support: AttributeSupport::from_schemas(schemas.as_deref()),
+            snapshot: crate::scim::Snapshot {
+                users: vec![live],
+                ..crate::scim::Snapshot::default()
+            },
+            etag: capabilities.etag,
+        };
+        let options = PlanOptions {
+            support: live.support.clone(),
             // The HRIS asked for exactly this deactivation.
             allow_deletes: Some(1),
             actor: None,
         };
-        let mut plan =
-            crate::plan::plan(&good.state, &snapshot, &options).map_err(|e| failed(&e))?;
-        plan.changes
-            .retain(|c| c.kind == Kind::User && c.key.eq_ignore_ascii_case(&key));
-        if plan.changes.is_empty() {
+        let decision =
+            session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
+                .map_err(|e| failed(&e))?;
+        if decision.plan.changes.is_empty() {
             return Ok(Terminated::AlreadyInactive);
         }
-        if plan.summary().blocked > 0 {
+        if decision.plan.summary().blocked > 0 {
             return Err(TerminateError::Failed(
                 "the deactivation is held back by a safety rule".into(),
             ));
         }
-        let read = Read {
-            options: &options,
-            snapshot: &snapshot,
-            etag: capabilities.etag,
-        };
         let (_, outcomes) = self
             .applier
-            .apply(good, connection, &plan, &read)
+            .apply(good, connection, &decision, &options, &live)
             .await
             .map_err(|e| failed(&e))?;
         if outcomes.failed + outcomes.skipped > 0 {
@@ -520,13 +511,6 @@ struct Applier {
     actor: String,
 }
 
-/// What the read before a plan found, for applying it.
-struct Read<'a> {
-    options: &'a PlanOptions,
-    snapshot: &'a crate::scim::Snapshot,
-    etag: bool,
-}
-
 impl Applier {
     /// Applies `plan` (made from `good` and `read`) with audit, metrics and the stop flag;
     /// returns the plan's checksum and how its operations ended.
@@ -534,10 +518,11 @@ impl Applier {
         &mut self,
         good: &Good,
         connection: &Connection,
-        plan: &crate::plan::Plan,
-        read: &Read<'_>,
+        decision: &session::Decision,
+        options: &PlanOptions,
+        live: &session::LiveRead,
     ) -> Result<(String, Outcomes), ReconcileError> {
-        let checksum = PlanDocument::new(plan, good.hash.clone())
+        let checksum = PlanDocument::new(&decision.plan, good.hash.clone())
             .with_target(&connection.description)
             .checksum;
         let commit = audit::git_commit(&self.config.dir);
@@ -555,17 +540,15 @@ impl Applier {
             metrics: &self.metrics,
             stop: &self.stop,
         };
-        let settings = Settings {
-            etag: read.etag,
-            ..Settings::default()
-        };
-        let input = Input {
-            plan,
-            desired: &good.state,
-            options: read.options,
-            snapshot: Some(read.snapshot),
-        };
-        let report = engine::run(&connection.client, &input, &settings, &mut observer).await;
+        let report = session::execute(
+            &connection.client,
+            decision,
+            &good.state,
+            options,
+            live,
+            &mut observer,
+        )
+        .await;
         if let Some((path, count)) = observer.recorder.delivered() {
             tracing::warn!(
                 count,

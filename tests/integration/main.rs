@@ -17,6 +17,7 @@ mod hostile;
 mod overrides;
 mod peer;
 mod plan;
+mod safety;
 mod sandbox;
 mod scenarios;
 mod support;

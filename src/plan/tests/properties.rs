@@ -207,7 +207,7 @@ struct Roles {
 }
 
 #[derive(Clone, Debug)]
-struct World {
+pub(crate) struct World {
     users: Vec<UserSlot>,
     groups: Vec<GroupSlot>,
     /// `None`: a plain SCIM target, without role definitions.
@@ -400,7 +400,7 @@ fn roles() -> impl Strategy<Value = Roles> {
         .prop_map(|(slots, extra, own)| Roles { slots, extra, own })
 }
 
-fn world() -> impl Strategy<Value = World> {
+pub(crate) fn world() -> impl Strategy<Value = World> {
     (
         vec(user_slot(), 0..=MAX_USERS),
         vec(group_slot(), 0..=MAX_GROUPS),
@@ -746,7 +746,7 @@ impl World {
         list.iter().any(|p| p.eq_ignore_ascii_case(name))
     }
 
-    fn desired(&self) -> DesiredState {
+    pub(crate) fn desired(&self) -> DesiredState {
         let users: Vec<Spanned<User>> = self
             .users
             .iter()
@@ -916,7 +916,7 @@ impl World {
         Value::Object(doc)
     }
 
-    fn live(&self) -> Snapshot {
+    pub(crate) fn live(&self) -> Snapshot {
         let users: Vec<Value> = self
             .users
             .iter()
@@ -974,7 +974,7 @@ impl World {
         out
     }
 
-    fn options(&self) -> PlanOptions {
+    pub(crate) fn options(&self) -> PlanOptions {
         PlanOptions {
             support: match &self.support {
                 None => AttributeSupport::all(),

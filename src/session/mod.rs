@@ -1,0 +1,290 @@
+//! The one reconcile pipeline: load the desired state (overrides folded in) → read the
+//! tenant → plan (fresh, saved, or one user's termination) → evaluate the safety rules against
+//! what was read → apply through the engine with the audit recorder.
+//!
+//! Every command that plans or writes goes through here: `plan`, `apply`, `apply --plan`,
+//! `watch` reconciles and the HRIS termination webhook. They are adapters that turn flags or
+//! events into calls and the results into output, exit codes or HTTP answers; none of them
+//! decides on its own what may be written. The decision is a [`Vetted`] plan, which only
+//! [`decide`] makes and which is the only plan the engine takes.
+
+mod saved;
+#[cfg(test)]
+mod tests;
+
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Report, Settings};
+use crate::desired::{self, DesiredState};
+use crate::error::Error;
+use crate::overrides::Overrides;
+use crate::plan::saved::PlanDocument;
+use crate::plan::{AttributeSupport, Kind, Plan, PlanOptions, Vetted, Warning};
+use crate::scim::{ScimClient, ScimError, ScimRead, Snapshot};
+
+pub use saved::Refusal;
+
+/// A desired state as loaded, with the local overrides (HRIS terminations) folded in.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The state, terminated users made inactive.
+    pub state: DesiredState,
+    /// The hash of the files as read (folding overrides in leaves it alone, so a plan saved
+    /// before or after a termination is accepted or refused for the files alone).
+    pub hash: String,
+    /// The loader's warnings.
+    pub warnings: desired::Report,
+    /// The overrides file that was read.
+    pub overrides_path: PathBuf,
+    /// The overrides still open against this state.
+    pub overrides: Overrides,
+    /// Users whose termination the YAML has caught up with (inactive, or not listed).
+    pub settled: Vec<String>,
+    /// The overrides' warnings, for the plan to carry.
+    pub notices: Vec<Warning>,
+}
+
+/// Loads `dir` and folds in the overrides file at `overrides_path`.
+pub fn load(dir: &Path, overrides_path: &Path) -> Result<Loaded, Error> {
+    let loaded = desired::load_dir(dir)?;
+    let mut overrides = Overrides::load(overrides_path)?;
+    let mut state = loaded.state;
+    let hash = crate::plan::saved::desired_hash_of(dir, &state.sources);
+    let settled = overrides.prune_settled(&state);
+    let notices = overrides
+        .fold(&mut state)
+        .into_iter()
+        .map(|d| Warning {
+            message: d.message,
+            source: Some(crate::plan::Source::at(&state.sources, d.span)),
+        })
+        .collect();
+    Ok(Loaded {
+        state,
+        hash,
+        warnings: loaded.warnings,
+        overrides_path: overrides_path.to_path_buf(),
+        overrides,
+        settled,
+        notices,
+    })
+}
+
+/// What one read of the tenant gives.
+#[derive(Debug)]
+pub struct LiveRead {
+    /// The attributes the target's `/Schemas` say it stores.
+    pub support: AttributeSupport,
+    /// Every user and group (and, on Genesys Cloud, roles, divisions and the grants the
+    /// desired state needs).
+    pub snapshot: Snapshot,
+    /// Whether the server supports ETags (`If-Match` is sent).
+    pub etag: bool,
+}
+
+/// Reads the target's capabilities, schemas and whole tenant, and the role grants of the
+/// users whose desired roles are limited to divisions (Genesys Cloud; `desired` `None`: no
+/// grants are read).
+pub async fn read(
+    client: &ScimClient,
+    desired: Option<&DesiredState>,
+) -> Result<LiveRead, ScimError> {
+    let capabilities = client.capabilities().await?;
+    let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
+    let mut snapshot = snapshot?;
+    if let Some(desired) = desired {
+        read_grants(client, desired, &mut snapshot).await?;
+    }
+    Ok(LiveRead {
+        support: AttributeSupport::from_schemas(schemas?.as_deref()),
+        snapshot,
+        etag: capabilities.etag,
+    })
+}
+
+/// Reads the direct role grants of the live users whose desired roles are limited to
+/// divisions (Genesys Cloud; one request per such user), into `snapshot`.
+pub async fn read_grants<C: ScimRead>(
+    client: &C,
+    desired: &DesiredState,
+    snapshot: &mut Snapshot,
+) -> Result<(), ScimError> {
+    let ids = crate::plan::grants::grant_subjects(desired, snapshot);
+    if !ids.is_empty() {
+        snapshot.grants = Some(client.read_grants(&ids).await?);
+    }
+    Ok(())
+}
+
+/// SHA-256 over everything a plan is computed from on the tenant's side: each user's and
+/// group's JSON as the server sent it, the roles, divisions and grants. Equal hashes mean
+/// the tenant is as it was; a saved plan records it ([`PlanDocument::live_hash`]).
+#[must_use]
+pub fn live_hash(snapshot: &Snapshot) -> String {
+    let mut hasher = Sha256::new();
+    let mut part = |tag: &str, bytes: &[u8]| {
+        hasher.update(tag.as_bytes());
+        hasher.update((bytes.len() as u64).to_le_bytes());
+        hasher.update(bytes);
+    };
+    for u in &snapshot.users {
+        part("u", u.raw().as_bytes());
+    }
+    for g in &snapshot.groups {
+        part("g", g.raw().as_bytes());
+    }
+    part("r", &serde_json::to_vec(&snapshot.roles).unwrap_or_default());
+    part("d", &serde_json::to_vec(&snapshot.divisions).unwrap_or_default());
+    let grants = snapshot.grants.as_ref().map(|g| {
+        let mut sorted: Vec<_> = g.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        sorted
+    });
+    part("G", &serde_json::to_vec(&grants).unwrap_or_default());
+    let digest = hasher.finalize();
+    digest.iter().fold(String::with_capacity(64), |mut s, b| {
+        use std::fmt::Write as _;
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// Where the plan to carry out comes from.
+#[derive(Clone, Copy, Debug)]
+pub enum PlanSource<'a> {
+    /// Planned now from the desired state and the tenant.
+    Fresh,
+    /// A plan saved by `plan --out`: it only selects, among what a fresh plan would do, what
+    /// may be done (see [`saved`]).
+    Saved(&'a PlanDocument),
+    /// An HRIS termination: only the deactivation of this user (by userName).
+    Termination(&'a str),
+}
+
+/// What may be written, and how it was decided.
+#[derive(Debug)]
+pub struct Decision {
+    /// The plan, its safety rules evaluated against the tenant as read.
+    pub plan: Vetted,
+    /// Changes of a saved plan that cannot be carried out because the object changed on the
+    /// target in a way that overlaps them: reported as failed operations.
+    pub failed: Vec<(crate::plan::Change, String)>,
+    /// Changes of a saved plan that are no longer needed (the tenant already has them, or a
+    /// fresh plan no longer proposes them): reported, not carried out.
+    pub dropped: Vec<String>,
+}
+
+/// Decides what may be written: plans afresh from `desired` and `live`, then, for a saved
+/// plan or a termination, keeps only what the source asks for; and evaluates every safety
+/// rule on the result. Pure: no I/O, no clock.
+pub fn decide(
+    desired: &DesiredState,
+    live: &LiveRead,
+    source: PlanSource<'_>,
+    options: &PlanOptions,
+) -> Result<Decision, DecideError> {
+    let fresh = crate::plan::plan(desired, &live.snapshot, options)?;
+    let (plan, failed, dropped) = match source {
+        PlanSource::Fresh => (fresh, Vec::new(), Vec::new()),
+        PlanSource::Saved(doc) => {
+            let authorized = saved::authorize(doc, &fresh, &live_hash(&live.snapshot))?;
+            (authorized.plan, authorized.failed, authorized.dropped)
+        }
+        PlanSource::Termination(user) => (termination(fresh, user), Vec::new(), Vec::new()),
+    };
+    let plan = Vetted::new(desired, &live.snapshot, plan, options)?;
+    Ok(Decision {
+        plan,
+        failed,
+        dropped,
+    })
+}
+
+/// Of a fresh plan, only what deactivates `user`: its `active: false` edit and nothing else
+/// (no manager, group or role edit, whose references may not resolve yet).
+fn termination(fresh: Plan, user: &str) -> Plan {
+    use crate::plan::{Attr, Edit};
+    let changes = fresh
+        .changes
+        .into_iter()
+        .filter(|c| c.kind == Kind::User && c.key.eq_ignore_ascii_case(user))
+        .filter_map(|mut c| {
+            c.edits.retain(|e| {
+                matches!(e, Edit::Set { attr: Attr::Active, value } if value.as_bool() == Some(false))
+            });
+            c.diff.retain(|d| d.attribute == "active");
+            (!c.edits.is_empty()).then_some(c)
+        })
+        .collect();
+    Plan {
+        changes,
+        warnings: fresh.warnings,
+        unchanged: 0,
+    }
+}
+
+/// Why no decision could be made.
+#[derive(Debug, thiserror::Error)]
+pub enum DecideError {
+    /// Planning failed.
+    #[error(transparent)]
+    Plan(#[from] crate::plan::PlanError),
+    /// A saved plan is not one this desired state and tenant could have produced.
+    #[error(transparent)]
+    Refused(#[from] Refusal),
+}
+
+impl From<DecideError> for Error {
+    fn from(e: DecideError) -> Error {
+        match e {
+            DecideError::Plan(e) => Error::Plan(e),
+            DecideError::Refused(r) => Error::Refused(r.to_string()),
+        }
+    }
+}
+
+/// Carries out `decision` on `client`: the operations a saved plan could not keep are
+/// reported failed first, then the engine applies the vetted plan. Every operation reaches
+/// `observer` (audit log, progress, metrics) once.
+pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
+    client: &C,
+    decision: &Decision,
+    desired: &DesiredState,
+    options: &PlanOptions,
+    live: &LiveRead,
+    observer: &mut dyn Observer,
+) -> Report {
+    let mut before = Vec::with_capacity(decision.failed.len());
+    for (change, why) in &decision.failed {
+        let op = OpReport {
+            action: change.action,
+            kind: change.kind,
+            key: change.key.clone(),
+            id: change.id.clone(),
+            before_version: change.version.clone(),
+            after_version: None,
+            outcome: Outcome::Failed,
+            detail: Some(why.clone()),
+        };
+        if let Err(e) = observer.finished(&op) {
+            tracing::error!(error = %e, "recording a failed operation");
+        }
+        before.push(op);
+    }
+    let settings = Settings {
+        etag: live.etag,
+        ..Settings::default()
+    };
+    let input = Input {
+        plan: &decision.plan,
+        desired,
+        options,
+        snapshot: Some(&live.snapshot),
+    };
+    let mut report = engine::run(client, &input, &settings, observer).await;
+    before.append(&mut report.ops);
+    report.ops = before;
+    report
+}
