@@ -62,7 +62,9 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
             g.natural_key().to_lowercase(),
         );
     }
-    for c in &mut plan.changes {
+    // Creates are allowed: `protected` keeps scimctl's hands off a principal that exists; the
+    // planner creates a protected user the YAML names and the tenant lacks, as before.
+    for c in plan.changes.iter_mut().filter(|c| c.action != Action::Create) {
         let set = match c.kind {
             Kind::User => &users,
             Kind::Group => &groups,

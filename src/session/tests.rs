@@ -230,7 +230,7 @@ fn object(c: &Change) -> (Kind, Action, String) {
     (c.kind, c.action, object)
 }
 
-/// Every edit as JSON atoms, members one by one.
+/// Every edit as JSON atoms, members and added values one by one.
 fn atoms(c: &Change) -> Vec<String> {
     let mut out = Vec::new();
     for e in &c.edits {
@@ -244,6 +244,16 @@ fn atoms(c: &Change) -> Vec<String> {
                         _ => Edit::RemoveMembers {
                             members: vec![m.clone()],
                         },
+                    };
+                    out.push(serde_json::to_string(&one).unwrap());
+                }
+            }
+            // Adding fewer of the values a fresh plan adds is doing less.
+            Edit::Add { attr, values } => {
+                for v in values {
+                    let one = Edit::Add {
+                        attr: *attr,
+                        values: vec![v.clone()],
                     };
                     out.push(serde_json::to_string(&one).unwrap());
                 }
@@ -292,7 +302,15 @@ fn check_never_more(plan_world: &World, now_world: &World, moved: bool, edits: &
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 192, ..ProptestConfig::default() })]
+    // Failing seeds are kept beside this file (`tests.proptest-regressions`), as in
+    // plan::tests::properties.
+    #![proptest_config(ProptestConfig {
+        cases: 192,
+        failure_persistence: Some(Box::new(
+            proptest::test_runner::FileFailurePersistence::WithSource("proptest-regressions"),
+        )),
+        ..ProptestConfig::default()
+    })]
 
     // For random desired and live states and random hand edits of the saved plan, `apply
     // --plan` never writes what a fresh plan with the same options would block or not plan,
