@@ -377,6 +377,7 @@ impl Reconciler {
             // Not on the tenant: the override keeps a later create inactive.
             return Ok(Terminated::Accepted);
         };
+        let inactive = live.active == Some(false);
         let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
         let capabilities = client.capabilities().await.map_err(|e| failed(&e))?;
         let schemas = client.schemas().await.map_err(|e| failed(&e))?;
@@ -398,12 +399,19 @@ impl Reconciler {
             session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
                 .map_err(|e| failed(&e))?;
         if decision.plan.changes.is_empty() {
-            return Ok(Terminated::AlreadyInactive);
+            if inactive {
+                return Ok(Terminated::AlreadyInactive);
+            }
+            // Active, yet nothing planned: the planner left the user alone (a protected user
+            // gets a warning and no change). Say so instead of claiming it is done.
+            let why = decision.plan.warnings.first().map_or_else(
+                || format!("no deactivation of {key} is planned"),
+                |w| w.message.clone(),
+            );
+            return Err(TerminateError::Refused(why));
         }
-        if decision.plan.summary().blocked > 0 {
-            return Err(TerminateError::Failed(
-                "the deactivation is held back by a safety rule".into(),
-            ));
+        if let Some(reason) = decision.plan.changes.iter().find_map(|c| c.blocked.clone()) {
+            return Err(TerminateError::Refused(reason));
         }
         let (_, outcomes) = self
             .applier

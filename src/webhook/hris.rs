@@ -73,6 +73,10 @@ pub enum TerminateError {
     /// may try again.
     #[error("cannot deactivate now: {0}")]
     Unavailable(String),
+    /// A safety rule holds the deactivation back, e.g. the user is `protected` (409). The
+    /// termination is recorded; a person has to decide. Trying again changes nothing.
+    #[error("the deactivation is held back by a safety rule: {0}")]
+    Refused(String),
 }
 
 impl TerminateError {
@@ -81,6 +85,7 @@ impl TerminateError {
             TerminateError::UnknownUser(_) => StatusCode::NOT_FOUND,
             TerminateError::Failed(_) => StatusCode::BAD_GATEWAY,
             TerminateError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            TerminateError::Refused(_) => StatusCode::CONFLICT,
         }
     }
 }

@@ -8,7 +8,7 @@
 use std::path::Path;
 
 use scimctl::plan::saved::PlanDocument;
-use scimctl::scim::{ScimClient, ScimRead};
+use scimctl::scim::{Resource, ScimClient, ScimRead};
 
 use crate::support::{bearer_client, bearer_sandbox, scimctl_with_token as scimctl};
 
@@ -109,13 +109,24 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     assert!(err.contains("blocked by a safety rule; nothing was written"), "{err}");
     assert_eq!(census(&client, tag).await, (31, 30), "nothing written");
 
-    // 2. A deactivation of the protected user added, the brake lifted at apply time.
+    // 2. A deactivation of the protected user added (its live id looked up, as an attacker
+    // with read access would), the brake lifted at apply time.
+    let boss = format!("boss@{tag}.example");
+    let boss_id = client
+        .snapshot()
+        .await
+        .unwrap()
+        .users
+        .iter()
+        .find(|u| u.natural_key() == boss)
+        .and_then(|u| u.id().map(str::to_owned))
+        .unwrap();
     std::fs::write(
         &forged,
         forge(&doc, |d| {
             let mut extra = d.changes.iter().find(|c| c.action.is_destructive()).unwrap().clone();
-            let boss = format!("boss@{tag}.example");
             extra.key.clone_from(&boss);
+            extra.id = Some(boss_id.clone());
             d.changes.push(extra);
             d.changes.iter_mut().for_each(|c| c.blocked = None);
         }),

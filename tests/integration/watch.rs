@@ -558,7 +558,8 @@ async fn terminate(base: &str, secret: &str, body: &str, signed_body: &str) -> (
 /// Outbound webhooks carry signed drift and applied events; an HRIS termination through
 /// watch deactivates the user at once, is recorded in the overrides file and the audit log,
 /// and later reconciles keep the user inactive although the YAML still lists them active.
-/// Tampered, replayed and unknown-user requests change nothing.
+/// Tampered, replayed and unknown-user requests change nothing; a protected user's
+/// termination is refused.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 #[allow(clippy::too_many_lines)] // one story, top to bottom
 async fn hris_termination_and_outbound_webhooks() {
@@ -575,7 +576,8 @@ async fn hris_termination_and_outbound_webhooks() {
         "scimctl.yaml",
         &format!(
             "watch:\n  webhooks:\n    urls: [{hook}]\n    secret: {{fromEnv: TEST_HOOK_SECRET}}\n  \
-             hris:\n    secret: {{fromEnv: TEST_HRIS_SECRET}}\n"
+             hris:\n    secret: {{fromEnv: TEST_HRIS_SECRET}}\n\
+             protected: {{users: [ana@w.example]}}\n"
         ),
     );
     write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Agent")]));
@@ -630,6 +632,15 @@ async fn hris_termination_and_outbound_webhooks() {
         "{audit}"
     );
 
+    // A protected user: the HRIS termination goes through the same safety rules as every
+    // other write, so it is refused (409) and ana stays active.
+    let body = r#"{"userName": "ana@w.example", "reason": "left"}"#;
+    let (status, text) = terminate(&watch.base, "hris-secret", body, body).await;
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("protected"), "{text}");
+    let ana: User = client.find_by_key("ana@w.example").await.unwrap().unwrap();
+    assert_ne!(ana.active, Some(false), "a protected user is never deactivated");
+
     // Later resyncs keep bo inactive; the YAML disagreeing is logged as a warning.
     let line = watch.reconciled("resync").await;
     assert!(line.contains("drift=0"), "{line}");
@@ -661,4 +672,98 @@ async fn hris_termination_and_outbound_webhooks() {
     );
     let applied = got.iter().find(|(v, _)| v["event"] == "applied").unwrap();
     assert_eq!(applied.0["outcomes"]["done"], 3, "{applied:?}");
+}
+
+/// Issue 14's watch repro: two of three user files moved away under `watch` (heal). The
+/// deactivations are over the brake, and so are the member removals that go with them: the
+/// team keeps all its members and nobody is deactivated, on the sandbox and on scim2-server.
+async fn blocked_prunes_keep_their_members(url: &str, token: &str, tag: &str) {
+    let client = bearer_client(url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(dir.join("users")).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        &format!(
+            "ownership: {{users: {{selector: {{nameSuffix: \"@{tag}.example\"}}}}}}\n\
+             safety: {{maxDeletePercent: 10}}\n"
+        ),
+    );
+    write(&dir, "groups.yaml", &format!("groups:\n  - displayName: {tag}-team\n"));
+    for file in 0..3 {
+        let mut yaml = String::from("users:\n");
+        for i in 0..10 {
+            let _ = writeln!(
+                yaml,
+                "  - userName: u{file}x{i}@{tag}.example\n    groups: [{tag}-team]"
+            );
+        }
+        write(&dir.join("users"), &format!("part{file}.yaml"), &yaml);
+    }
+    let census = || async {
+        let live = client.snapshot().await.unwrap();
+        let suffix = format!("@{tag}.example");
+        let active = live
+            .users
+            .iter()
+            .map(|u| u.parse().unwrap())
+            .filter(|u| u.user_name.ends_with(&suffix) && u.active != Some(false))
+            .count();
+        let members = live
+            .groups
+            .iter()
+            .map(|g| g.parse().unwrap())
+            .find(|g| g.display_name == format!("{tag}-team"))
+            .map_or(0, |g| g.members.len());
+        (active, members)
+    };
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        url,
+        token,
+        &["--interval", "1h"],
+        "scimctl=info",
+    );
+    let line = watch.reconciled("start").await;
+    assert!(line.contains("blocked=0"), "{line}");
+    assert_eq!(census().await, (30, 30));
+
+    let away = tmp.path().join("away");
+    std::fs::create_dir(&away).unwrap();
+    for file in 1..3 {
+        let name = format!("part{file}.yaml");
+        std::fs::rename(dir.join("users").join(&name), away.join(&name)).unwrap();
+    }
+    // 20 deactivations and the team's patch removing them: all held back, nothing applied,
+    // in the reconcile that sees both moves and in any that saw only the first.
+    let line = watch
+        .wait_for("a reconcile with both moves", |l| {
+            l.contains(" reconciled ") && l.contains("trigger=\"files\"") && l.contains("blocked=21")
+        })
+        .await;
+    assert!(line.contains("applied=0"), "{line}");
+    for l in watch.seen.iter().filter(|l| l.contains(" reconciled ") && l.contains("trigger=\"files\"")) {
+        assert!(l.contains("applied=0"), "{l}");
+    }
+    assert_eq!(census().await, (30, 30), "no deactivation and no member removal");
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_prunes_keep_their_members_under_watch() {
+    let token = "watch-cascade-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    blocked_prunes_keep_their_members(&running.base_url, token, "wcascade-sbx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn blocked_prunes_keep_their_members_under_watch_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let tag = format!("wcascade{}", std::process::id());
+    blocked_prunes_keep_their_members(&url, &token, &tag).await;
 }
