@@ -157,11 +157,22 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
         return Merge::Nothing;
     }
     let kept: HashSet<&str> = edits.iter().map(edit_root).collect();
+    // The diff says what is sent, no more: of a set diff, only the elements the plan meant to
+    // add or remove (else a second merge, after another conflict, would take the fresh
+    // diff's other elements as planned).
     let diff = fresh
         .diff
         .iter()
         .filter(|d| kept.contains(diff_root(d)))
         .cloned()
+        .map(|mut d| {
+            if !d.added.is_empty() || !d.removed.is_empty() {
+                let (added, removed) = planned_elements(planned, diff_root(&d));
+                d.added.retain(|n| added.contains(&n.to_lowercase()));
+                d.removed.retain(|n| removed.contains(&n.to_lowercase()));
+            }
+            d
+        })
         .collect();
     Merge::Send(Change {
         diff,
@@ -286,10 +297,20 @@ mod tests {
             edits: vec![members(&["ana"], &[]).1, members(&[], &["stranger"]).1],
             ..planned.clone()
         };
-        let Merge::Send(sent) = merge(&planned, Some(fresh)) else {
+        let Merge::Send(sent) = merge(&planned, Some(fresh.clone())) else {
             panic!("sends the add");
         };
         assert_eq!(sent.edits, vec![members(&["ana"], &[]).1]);
+        assert_eq!(
+            sent.diff[0].removed,
+            Vec::<String>::new(),
+            "the diff shows what is sent"
+        );
+        // Merged again after another conflict, against the same fresh change: still only ana.
+        let Merge::Send(again) = merge(&sent, Some(fresh)) else {
+            panic!("sends the add again");
+        };
+        assert_eq!(again.edits, vec![members(&["ana"], &[]).1]);
 
         let roles = |added: &[&str], removed: &[&str]| AttrDiff {
             attribute: "roles".into(),

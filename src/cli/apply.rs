@@ -96,7 +96,17 @@ async fn prepare(
         allow_deletes,
         actor: None,
     };
-    let source = saved.map_or(session::PlanSource::Fresh, session::PlanSource::Saved);
+    let terminated: Vec<String> = loaded
+        .overrides
+        .terminations()
+        .map(|t| t.user_name.clone())
+        .collect();
+    let source = saved.map_or(session::PlanSource::Fresh, |plan| {
+        session::PlanSource::Saved {
+            plan,
+            terminated: &terminated,
+        }
+    });
     let mut decision = session::decide(&loaded.state, &live, source, &options)?;
     decision.plan.add_warnings(loaded.notices.iter().cloned());
     let checksum = match saved {
@@ -124,7 +134,10 @@ pub(super) fn apply_cmd(
     let loaded = session::load(args.dir, &crate::overrides::default_path())?;
     loaded.warnings.write_text(err)?;
     let state = &loaded.state;
-    let saved = args.saved.map(|p| read_saved(p, &loaded.hash)).transpose()?;
+    let saved = args
+        .saved
+        .map(|p| read_saved(p, &loaded.hash))
+        .transpose()?;
 
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -170,7 +183,10 @@ pub(super) fn apply_cmd(
     render::text(plan, out, color)?;
     write_saved_notes(&prepared.decision, out)?;
     out.flush()?;
-    if let Some(refusal) = reactivates_terminated(plan, &loaded.overrides) {
+    // What the saved plan asked for, not what is carried out (that comes from a fresh plan,
+    // which never activates a terminated user): a person should hear it was stale.
+    let asked = saved.as_ref().map_or(&[][..], |d| d.changes.as_slice());
+    if let Some(refusal) = reactivates_terminated(asked, &loaded.overrides) {
         close(&runtime, connection)?;
         return Err(Error::Refused(refusal).into());
     }
@@ -338,11 +354,14 @@ fn write_saved_notes(decision: &session::Decision, out: &mut dyn Write) -> io::R
     Ok(())
 }
 
-/// A refusal when `plan` (a saved one, made before a termination arrived) would activate a
-/// user the HRIS webhook terminated. A fresh plan never does: the overrides are folded in.
-fn reactivates_terminated(plan: &Plan, overrides: &Overrides) -> Option<String> {
+/// A refusal when a saved plan's `changes` (made before a termination arrived) would activate
+/// a user the HRIS webhook terminated. A fresh plan never does: the overrides are folded in.
+fn reactivates_terminated(
+    changes: &[crate::plan::Change],
+    overrides: &Overrides,
+) -> Option<String> {
     use crate::plan::{Attr, Edit, Kind};
-    plan.changes.iter().find_map(|change| {
+    changes.iter().find_map(|change| {
         let termination = overrides.termination(&change.key)?;
         let activates = change.kind == Kind::User
             && change.edits.iter().any(|e| {

@@ -571,9 +571,13 @@ fn plan_cmd(
         allow_deletes: args.allow_deletes,
         actor: None,
     };
-    let decision =
-        crate::session::decide(&loaded.state, &live, crate::session::PlanSource::Fresh, &options)
-            .map_err(Error::from)?;
+    let decision = crate::session::decide(
+        &loaded.state,
+        &live,
+        crate::session::PlanSource::Fresh,
+        &options,
+    )
+    .map_err(Error::from)?;
     let mut plan = decision.plan.into_plan();
     plan.warnings.extend(loaded.notices);
     let live_hash = crate::session::live_hash(&live.snapshot);

@@ -48,15 +48,27 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
     let (users, groups) = (names(&protected.users), names(&protected.groups));
     // The live name of each changed object too: a change keyed by a new name (a rename) or
     // by an id still writes the protected principal.
-    let touched: HashSet<&str> = plan.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    let touched: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.id.as_deref())
+        .collect();
     let mut live_names: HashMap<(Kind, &str), String> = HashMap::new();
-    for u in live.users.iter().filter(|u| u.id().is_some_and(|id| touched.contains(id))) {
+    for u in live
+        .users
+        .iter()
+        .filter(|u| u.id().is_some_and(|id| touched.contains(id)))
+    {
         live_names.insert(
             (Kind::User, u.id().unwrap_or_default()),
             u.natural_key().to_lowercase(),
         );
     }
-    for g in live.groups.iter().filter(|g| g.id().is_some_and(|id| touched.contains(id))) {
+    for g in live
+        .groups
+        .iter()
+        .filter(|g| g.id().is_some_and(|id| touched.contains(id)))
+    {
         live_names.insert(
             (Kind::Group, g.id().unwrap_or_default()),
             g.natural_key().to_lowercase(),
@@ -64,7 +76,11 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
     }
     // Creates are allowed: `protected` keeps scimctl's hands off a principal that exists; the
     // planner creates a protected user the YAML names and the tenant lacks, as before.
-    for c in plan.changes.iter_mut().filter(|c| c.action != Action::Create) {
+    for c in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.action != Action::Create)
+    {
         let set = match c.kind {
             Kind::User => &users,
             Kind::Group => &groups,
@@ -435,9 +451,9 @@ fn threshold(
         return Ok(());
     }
     let hint = match options.allow_deletes {
-        Some(n) => format!(
-            "--allow-deletes {n} was given, but this plan has {units} destructive changes"
-        ),
+        Some(n) => {
+            format!("--allow-deletes {n} was given, but this plan has {units} destructive changes")
+        }
         None => format!("review them, then pass --allow-deletes {units}"),
     };
     let reason = format!("{}; {hint}", over.join("; "));
@@ -452,7 +468,11 @@ fn threshold(
     }
     for (what, _) in removals {
         let pruned = pruned_objects(plan, false);
-        hold_removals(plan, |_| reason.clone(), |_, e| removal_held(e, what, &pruned));
+        hold_removals(
+            plan,
+            |_| reason.clone(),
+            |_, e| removal_held(e, what, &pruned),
+        );
     }
     Ok(())
 }
@@ -492,8 +512,7 @@ fn pruned_objects(plan: &Plan, blocked_only: bool) -> HashSet<(Kind, String)> {
 
 fn is_pruned(pruned: &HashSet<(Kind, String)>, r: &super::Ref) -> bool {
     pruned.contains(&(r.kind, r.name.to_lowercase()))
-        || r
-            .id
+        || r.id
             .as_ref()
             .is_some_and(|id| pruned.contains(&(r.kind, format!("\u{0}id:{id}"))))
 }
@@ -512,8 +531,7 @@ fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) ->
         (
             Removal::Roles,
             Edit::Remove {
-                attr: Multi::Roles,
-                ..
+                attr: Multi::Roles, ..
             },
         ) => Some(edit.clone()),
         _ => None,
@@ -543,7 +561,11 @@ fn managed_assignments(
     plan: &Plan,
     what: Removal,
 ) -> Result<usize, PlanError> {
-    let touched: HashSet<&str> = plan.changes.iter().filter_map(|c| c.id.as_deref()).collect();
+    let touched: HashSet<&str> = plan
+        .changes
+        .iter()
+        .filter_map(|c| c.id.as_deref())
+        .collect();
     let mut total = 0;
     match what {
         Removal::Members => {
@@ -560,9 +582,7 @@ fn managed_assignments(
                     error: e.to_string(),
                 })?;
                 let id = g.id().unwrap_or_default();
-                if all
-                    || touched.contains(id)
-                    || named.contains(&group.display_name.to_lowercase())
+                if all || touched.contains(id) || named.contains(&group.display_name.to_lowercase())
                 {
                     total += group.members.len();
                 }
@@ -681,7 +701,11 @@ fn split_diff(
     let mut kept = Vec::new();
     let mut went = Vec::new();
     for d in diff {
-        let names = match d.attribute.split_once('[').map_or(d.attribute.as_str(), |p| p.0) {
+        let names = match d
+            .attribute
+            .split_once('[')
+            .map_or(d.attribute.as_str(), |p| p.0)
+        {
             "members" => &members,
             "roles" => &roles,
             _ => {
@@ -849,7 +873,11 @@ mod tests {
         );
         let plan = plan_ok(&desired, &live, &allowing(None));
         assert_eq!(plan.summary().deactivate, 0, "{plan:#?}");
-        assert_eq!(plan.summary().blocked, 9, "8 deactivations and one removal row");
+        assert_eq!(
+            plan.summary().blocked,
+            9,
+            "8 deactivations and one removal row"
+        );
         assert!(removals(&plan, false).is_empty(), "{plan:#?}");
         let held: Vec<String> = (2..10).map(|i| format!("u{i}@x.example")).collect();
         assert_eq!(removals(&plan, true), held);
@@ -859,7 +887,10 @@ mod tests {
             .find(|c| c.kind == Kind::Group)
             .and_then(|c| c.blocked.as_deref())
             .unwrap();
-        assert!(row.starts_with("goes with the blocked deactivation or delete of user u2@x.example"), "{row}");
+        assert!(
+            row.starts_with("goes with the blocked deactivation or delete of user u2@x.example"),
+            "{row}"
+        );
 
         let lifted = plan_ok(&desired, &live, &allowing(Some(8)));
         assert_eq!(lifted.summary().blocked, 0, "{lifted:#?}");
@@ -881,7 +912,11 @@ mod tests {
         let plan = plan_ok(&desired, &live, &allowing(None));
         assert_eq!(removals(&plan, true).len(), 38, "{plan:#?}");
         assert!(removals(&plan, false).is_empty());
-        let reason = plan.changes.iter().find_map(|c| c.blocked.as_deref()).unwrap();
+        let reason = plan
+            .changes
+            .iter()
+            .find_map(|c| c.blocked.as_deref())
+            .unwrap();
         assert!(
             reason.contains("38 of 40 managed group memberships to remove")
                 && reason.ends_with("pass --allow-deletes 38"),
@@ -893,7 +928,10 @@ mod tests {
             .iter()
             .find(|c| c.kind == Kind::Group && c.blocked.is_none())
             .unwrap();
-        assert!(rest.diff.iter().any(|d| d.attribute == "description"), "{rest:#?}");
+        assert!(
+            rest.diff.iter().any(|d| d.attribute == "description"),
+            "{rest:#?}"
+        );
 
         let lifted = plan_ok(&desired, &live, &allowing(Some(38)));
         assert_eq!(lifted.summary().blocked, 0);
@@ -906,7 +944,10 @@ mod tests {
             yaml.push_str(&format!("  - userName: u{i}@x.example\n"));
         }
         let members: Vec<String> = (3..40).map(|i| format!("u{i}@x.example")).collect();
-        yaml.push_str(&format!("groups:\n  - displayName: Team\n    members: [{}]\n", members.join(", ")));
+        yaml.push_str(&format!(
+            "groups:\n  - displayName: Team\n    members: [{}]\n",
+            members.join(", ")
+        ));
         let plan = plan_ok(&desired_with("", &yaml), &live, &allowing(None));
         assert_eq!(plan.summary().blocked, 0, "{plan:#?}");
         assert_eq!(removals(&plan, false).len(), 3);

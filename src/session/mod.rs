@@ -135,8 +135,14 @@ pub fn live_hash(snapshot: &Snapshot) -> String {
     for g in &snapshot.groups {
         part("g", g.raw().as_bytes());
     }
-    part("r", &serde_json::to_vec(&snapshot.roles).unwrap_or_default());
-    part("d", &serde_json::to_vec(&snapshot.divisions).unwrap_or_default());
+    part(
+        "r",
+        &serde_json::to_vec(&snapshot.roles).unwrap_or_default(),
+    );
+    part(
+        "d",
+        &serde_json::to_vec(&snapshot.divisions).unwrap_or_default(),
+    );
     let grants = snapshot.grants.as_ref().map(|g| {
         let mut sorted: Vec<_> = g.iter().collect();
         sorted.sort_by(|a, b| a.0.cmp(b.0));
@@ -158,7 +164,13 @@ pub enum PlanSource<'a> {
     Fresh,
     /// A plan saved by `plan --out`: it only selects, among what a fresh plan would do, what
     /// may be done (see [`saved`]).
-    Saved(&'a PlanDocument),
+    Saved {
+        /// The saved plan.
+        plan: &'a PlanDocument,
+        /// The users the overrides file terminated (folded into the desired state, but not
+        /// covered by the plan's `desiredHash`).
+        terminated: &'a [String],
+    },
     /// An HRIS termination: only the deactivation of this user (by userName).
     Termination(&'a str),
 }
@@ -188,8 +200,12 @@ pub fn decide(
     let fresh = crate::plan::plan(desired, &live.snapshot, options)?;
     let (plan, failed, dropped) = match source {
         PlanSource::Fresh => (fresh, Vec::new(), Vec::new()),
-        PlanSource::Saved(doc) => {
-            let authorized = saved::authorize(doc, &fresh, &live_hash(&live.snapshot))?;
+        PlanSource::Saved {
+            plan: doc,
+            terminated,
+        } => {
+            let hash = live_hash(&live.snapshot);
+            let authorized = saved::authorize(doc, &fresh, &live.snapshot, &hash, terminated)?;
             (authorized.plan, authorized.failed, authorized.dropped)
         }
         PlanSource::Termination(user) => (termination(fresh, user), Vec::new(), Vec::new()),

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::apply::merge::{Merge, merge};
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Action, Change, Edit, Kind, Plan};
+use crate::scim::{Resource, Snapshot};
 
 /// Why a saved plan is refused.
 #[derive(Debug, thiserror::Error)]
@@ -151,10 +152,7 @@ fn first_difference(
                     (None, Some(m)) => format!("leaves out {}", clip(m, 200)),
                     (None, None) => "repeats an edit".to_owned(),
                 };
-                return Some(format!(
-                    "its {action} of {} {what}",
-                    clip(name, 120)
-                ));
+                return Some(format!("its {action} of {} {what}", clip(name, 120)));
             }
             _ => {}
         }
@@ -164,29 +162,73 @@ fn first_difference(
 
 /// What of `doc` may be carried out, given `fresh` (planned now from the same desired state)
 /// and the hash of the tenant as read now.
+///
+/// `terminated` names the users an HRIS termination (the overrides file) made inactive. The
+/// override is not part of the files the plan's `desiredHash` covers, so a plan saved before
+/// it may lack their deactivation: their changes are left out of the comparison, and of what
+/// is carried out (the next plan shows them).
 pub(super) fn authorize(
     doc: &PlanDocument,
     fresh: &Plan,
+    live: &Snapshot,
     live_hash: &str,
+    terminated: &[String],
 ) -> Result<Authorized, Refusal> {
+    let is_terminated = |c: &Change| {
+        c.kind == Kind::User && terminated.iter().any(|t| t.eq_ignore_ascii_case(&c.key))
+    };
     if doc.live_hash.as_deref() == Some(live_hash) {
-        if let Some(difference) =
-            first_difference(&canonical(&doc.changes), &canonical(&fresh.changes))
-        {
+        let others = |changes: &[Change]| -> Vec<Change> {
+            changes
+                .iter()
+                .filter(|c| !is_terminated(c))
+                .cloned()
+                .collect()
+        };
+        if let Some(difference) = first_difference(
+            &canonical(&others(&doc.changes)),
+            &canonical(&others(&fresh.changes)),
+        ) {
             return Err(Refusal::Differs(difference));
         }
+        let mut dropped: Vec<String> = doc
+            .changes
+            .iter()
+            .filter(|c| is_terminated(c))
+            .map(|c| {
+                format!(
+                    "{}: terminated by the HRIS since the plan was saved; plan again",
+                    clip(&format!("{} {:?}", c.kind, c.key), 120)
+                )
+            })
+            .collect();
+        dropped.dedup();
         return Ok(Authorized {
-            plan: fresh.clone(),
+            plan: Plan {
+                changes: others(&fresh.changes),
+                warnings: fresh.warnings.clone(),
+                unchanged: fresh.unchanged,
+            },
             failed: Vec::new(),
-            dropped: Vec::new(),
+            dropped,
         });
     }
-    Ok(merge_moved(doc, fresh))
+    Ok(merge_moved(doc, fresh, live))
 }
 
 /// The saved plan against a tenant that moved since: each saved change as far as the fresh
 /// change of the same object and action goes.
-fn merge_moved(doc: &PlanDocument, fresh: &Plan) -> Authorized {
+fn merge_moved(doc: &PlanDocument, fresh: &Plan, live: &Snapshot) -> Authorized {
+    let ids: BTreeSet<(Kind, &str)> = live
+        .users
+        .iter()
+        .filter_map(|u| u.id().map(|id| (Kind::User, id)))
+        .chain(
+            live.groups
+                .iter()
+                .filter_map(|g| g.id().map(|id| (Kind::Group, id))),
+        )
+        .collect();
     // The saved rows of one object and action, as one change: what the plan meant to touch.
     let mut intents: BTreeMap<Target, Change> = BTreeMap::new();
     for c in &doc.changes {
@@ -214,6 +256,26 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan) -> Authorized {
             .filter(|f| Target::of(f) == *target || adopts(intent, f))
             .collect();
         let name = clip(&format!("{} {:?}", intent.kind, intent.key), 120);
+        let gone = intent.action != Action::Create
+            && intent.kind != Kind::Role
+            && intent
+                .id
+                .as_deref()
+                .is_some_and(|id| !ids.contains(&(intent.kind, id)));
+        if gone && intent.action.is_destructive() {
+            out.dropped.push(format!(
+                "{name}: already done (deleted on the target since the plan)"
+            ));
+            continue;
+        }
+        if gone {
+            // The change cannot be made, and recreating the object is for a new plan to show.
+            out.failed.push((
+                intent.clone(),
+                "deleted on the target since the plan; plan again to recreate it".to_owned(),
+            ));
+            continue;
+        }
         if rows.is_empty() {
             out.dropped.push(format!(
                 "{name}: the {} is not in a plan made now (the tenant changed since the plan)",
@@ -231,8 +293,12 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan) -> Authorized {
                 Merge::Nothing => out.dropped.push(format!(
                     "{name}: already as planned (the tenant changed since the plan)"
                 )),
+                // Sent against the version the plan was made against, where it had one: when
+                // the object moved since, the server's If-Match answer makes the applier
+                // re-read it and merge again at write time, and report the change `merged`.
                 Merge::Send(change) => out.plan.changes.push(Change {
                     blocked: row.blocked.clone(),
+                    version: intent.version.clone().or(change.version.clone()),
                     ..change
                 }),
                 Merge::Overlap(why) => out.failed.push((row.clone(), why)),

@@ -30,7 +30,8 @@ fn saved(plan: &Plan, live: &Snapshot) -> PlanDocument {
 fn forge(mut doc: PlanDocument, edit: impl FnOnce(&mut Vec<Change>)) -> PlanDocument {
     edit(&mut doc.changes);
     let live = doc.live_hash.clone().unwrap_or_default();
-    doc.with_target("http://127.0.0.1/scim").with_live_hash(live)
+    doc.with_target("http://127.0.0.1/scim")
+        .with_live_hash(live)
 }
 
 fn users(names: &[&str]) -> Vec<serde_json::Value> {
@@ -65,8 +66,16 @@ fn a_saved_plan_cannot_unblock_itself() {
             c.blocked = None;
         }
     });
-    let decision = decide(&desired, &read(live.clone(), &options), PlanSource::Saved(&doc), &options)
-        .unwrap();
+    let decision = decide(
+        &desired,
+        &read(live.clone(), &options),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &options,
+    )
+    .unwrap();
     assert_eq!(decision.plan.summary().blocked, 27);
     assert_eq!(decision.plan.summary().changes(), 0);
 
@@ -75,7 +84,16 @@ fn a_saved_plan_cannot_unblock_itself() {
         allow_deletes: Some(27),
         ..PlanOptions::default()
     };
-    let decision = decide(&desired, &read(live, &lifted), PlanSource::Saved(&doc), &lifted).unwrap();
+    let decision = decide(
+        &desired,
+        &read(live, &lifted),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &lifted,
+    )
+    .unwrap();
     assert_eq!(decision.plan.summary().deactivate, 27);
 }
 
@@ -99,9 +117,17 @@ fn a_saved_plan_cannot_add_a_change() {
         extra.id = Some("id-u0@x.example".into());
         changes.push(extra);
     });
-    let e = decide(&desired, &read(live, &options), PlanSource::Saved(&doc), &options)
-        .unwrap_err()
-        .to_string();
+    let e = decide(
+        &desired,
+        &read(live, &options),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
     assert!(
         e.contains("it would deactivate user \"u0@x.example\", which a plan made now does not"),
         "{e}"
@@ -132,9 +158,23 @@ fn a_forged_change_on_a_moved_tenant_is_dropped() {
     });
     let mut moved = live.clone();
     moved.users.truncate(29);
-    let decision = decide(&desired, &read(moved, &options), PlanSource::Saved(&doc), &options)
-        .unwrap();
-    assert!(decision.plan.changes.iter().all(|c| c.key != "u1@x.example"));
+    let decision = decide(
+        &desired,
+        &read(moved, &options),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &options,
+    )
+    .unwrap();
+    assert!(
+        decision
+            .plan
+            .changes
+            .iter()
+            .all(|c| c.key != "u1@x.example")
+    );
     assert_eq!(decision.dropped.len(), 1, "{:?}", decision.dropped);
 }
 
@@ -280,8 +320,15 @@ fn check_never_more(plan_world: &World, now_world: &World, moved: bool, edits: &
     let Ok(fresh) = crate::plan::plan(&desired, &live_now, &options) else {
         return;
     };
-    let Ok(decision) = decide(&desired, &read(live_now, &options), PlanSource::Saved(&doc), &options)
-    else {
+    let Ok(decision) = decide(
+        &desired,
+        &read(live_now, &options),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &options,
+    ) else {
         return; // refused: nothing is written
     };
     for c in decision.plan.changes.iter().filter(|c| c.blocked.is_none()) {
@@ -296,7 +343,10 @@ fn check_never_more(plan_world: &World, now_world: &World, moved: bool, edits: &
         );
         let allowed: Vec<String> = backing.iter().flat_map(|f| atoms(f)).collect();
         for atom in atoms(c) {
-            assert!(allowed.contains(&atom), "{atom} is written, beyond {allowed:?}");
+            assert!(
+                allowed.contains(&atom),
+                "{atom} is written, beyond {allowed:?}"
+            );
         }
     }
 }

@@ -395,9 +395,8 @@ impl Reconciler {
             allow_deletes: Some(1),
             actor: None,
         };
-        let decision =
-            session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
-                .map_err(|e| failed(&e))?;
+        let decision = session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
+            .map_err(|e| failed(&e))?;
         if decision.plan.changes.is_empty() {
             if inactive {
                 return Ok(Terminated::AlreadyInactive);

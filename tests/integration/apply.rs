@@ -252,10 +252,31 @@ async fn refusals_write_nothing() {
     assert!(err.contains("the plan was made against"), "{err}");
     other.shutdown().await.unwrap();
 
-    // The planned tenant: it applies, deletes included.
+    // The planned tenant, but the brake lifted only at plan time: the saved plan cannot lift
+    // it (a file anyone can edit), so the deletes are blocked again and nothing is written.
     let (code, out, err) = scimctl(
         dir.path(),
         &["apply", d, "--plan", p, "--target", &url, "--yes"],
+        token,
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("blocked by a safety rule"), "{err}");
+    assert_eq!(versions(&client).await, before);
+
+    // With --allow-deletes given to apply: it applies, deletes included.
+    let (code, out, err) = scimctl(
+        dir.path(),
+        &[
+            "apply",
+            d,
+            "--plan",
+            p,
+            "--target",
+            &url,
+            "--yes",
+            "--allow-deletes",
+            "2",
+        ],
         token,
     );
     assert_eq!(code, 0, "{out}\n{err}");

@@ -197,13 +197,15 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
                 format!("{p} Support"),
                 false
             ),
+            // dave's removal from Support goes with his blocked deactivation (issue 14).
+            ("patch".into(), "group".into(), format!("{p} Support"), true),
             ("patch".into(), "user".into(), name("alice"), false),
             ("patch".into(), "user".into(), name("carol.new"), false),
             ("deactivate".into(), "user".into(), name("dave"), true),
         ],
         "{plan:#}"
     );
-    assert_eq!(plan["summary"]["blocked"], 1);
+    assert_eq!(plan["summary"]["blocked"], 2);
     assert_eq!(plan["summary"]["create"], 2);
     // Exactly the attributes that differ, with before and after.
     let pa = change(&plan, &name("alice"));
@@ -231,7 +233,25 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
         .map(|v| v.as_str().unwrap().to_owned())
         .collect();
     removed.sort();
-    assert_eq!(removed, vec![name("dave"), name("frank")]);
+    assert_eq!(removed, vec![name("frank")]);
+    // dave stays a member until his deactivation is allowed: his removal is its own row.
+    let held = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == format!("{p} Support") && c.get("blocked").is_some())
+        .unwrap();
+    assert_eq!(
+        diff_of(held, "members")["removed"],
+        serde_json::json!([name("dave")])
+    );
+    assert!(
+        held["blocked"].as_str().unwrap().starts_with(&format!(
+            "goes with the blocked deactivation or delete of user {}",
+            name("dave")
+        )),
+        "{held:#}"
+    );
     let pb = change(&plan, &name("bob"));
     assert_eq!(diff_of(pb, "manager")["after"], name("alice"));
     let pd = change(&plan, &name("dave"));
@@ -296,7 +316,7 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
     assert!(out.contains("! BLOCKED deactivate user"), "{out}");
     assert!(
         out.trim_end().ends_with(
-            "Plan: 2 to create, 3 to patch, 0 to deactivate, 0 to delete, 1 blocked (2 unchanged)."
+            "Plan: 2 to create, 3 to patch, 0 to deactivate, 0 to delete, 2 blocked (2 unchanged)."
         ),
         "{out}"
     );

@@ -94,19 +94,31 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("BLOCKED deactivate"), "{out}");
     let doc = PlanDocument::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(doc.summary.blocked, 21, "20 deactivations and the team's removals");
+    assert_eq!(
+        doc.summary.blocked, 21,
+        "20 deactivations and the team's removals"
+    );
 
     // 1. The blocked fields deleted, the checksum recomputed.
     let forged = cwd.join("forged.json");
     std::fs::write(
         &forged,
-        forge(&doc, |d| d.changes.iter_mut().for_each(|c| c.blocked = None)),
+        forge(&doc, |d| {
+            d.changes.iter_mut().for_each(|c| c.blocked = None)
+        }),
     )
     .unwrap();
     let f = forged.to_str().unwrap();
-    let (code, out, err) = scimctl(cwd, &["apply", d, "--plan", f, "--target", url, "--yes"], token);
+    let (code, out, err) = scimctl(
+        cwd,
+        &["apply", d, "--plan", f, "--target", url, "--yes"],
+        token,
+    );
     assert_eq!(code, 4, "{out}\n{err}");
-    assert!(err.contains("blocked by a safety rule; nothing was written"), "{err}");
+    assert!(
+        err.contains("blocked by a safety rule; nothing was written"),
+        "{err}"
+    );
     assert_eq!(census(&client, tag).await, (31, 30), "nothing written");
 
     // 2. A deactivation of the protected user added (its live id looked up, as an attacker
@@ -124,7 +136,12 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     std::fs::write(
         &forged,
         forge(&doc, |d| {
-            let mut extra = d.changes.iter().find(|c| c.action.is_destructive()).unwrap().clone();
+            let mut extra = d
+                .changes
+                .iter()
+                .find(|c| c.action.is_destructive())
+                .unwrap()
+                .clone();
             extra.key.clone_from(&boss);
             extra.id = Some(boss_id.clone());
             d.changes.push(extra);
@@ -134,7 +151,17 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     .unwrap();
     let (code, out, err) = scimctl(
         cwd,
-        &["apply", d, "--plan", f, "--target", url, "--yes", "--allow-deletes", "20"],
+        &[
+            "apply",
+            d,
+            "--plan",
+            f,
+            "--target",
+            url,
+            "--yes",
+            "--allow-deletes",
+            "20",
+        ],
         token,
     );
     assert_eq!(code, 4, "{out}\n{err}");
@@ -145,7 +172,17 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     // their memberships, nothing else.
     let (code, out, err) = scimctl(
         cwd,
-        &["apply", d, "--plan", saved.to_str().unwrap(), "--target", url, "--yes", "--allow-deletes", "20"],
+        &[
+            "apply",
+            d,
+            "--plan",
+            saved.to_str().unwrap(),
+            "--target",
+            url,
+            "--yes",
+            "--allow-deletes",
+            "20",
+        ],
         token,
     );
     assert_eq!(code, 0, "{out}\n{err}");
@@ -182,7 +219,11 @@ async fn blocked_prunes_keep_their_memberships() {
     let (code, out, err) = scimctl(cwd, &["apply", d, "--target", url, "--yes"], TOKEN);
     assert_eq!(code, 0, "{out}\n{err}");
     org(&dir, "cascade", 10);
-    let (code, out, err) = scimctl(cwd, &["plan", d, "--target", url, "--format", "json"], TOKEN);
+    let (code, out, err) = scimctl(
+        cwd,
+        &["plan", d, "--target", url, "--format", "json"],
+        TOKEN,
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
     let group_rows: Vec<&serde_json::Value> = doc["changes"]
@@ -193,7 +234,9 @@ async fn blocked_prunes_keep_their_memberships() {
         .collect();
     assert!(!group_rows.is_empty());
     assert!(
-        group_rows.iter().all(|c| c["blocked"].as_str().is_some_and(|r| r.starts_with("goes with the blocked deactivation"))),
+        group_rows.iter().all(|c| c["blocked"]
+            .as_str()
+            .is_some_and(|r| r.starts_with("goes with the blocked deactivation"))),
         "{group_rows:#?}"
     );
     let (code, out, err) = scimctl(cwd, &["apply", d, "--target", url, "--yes"], TOKEN);

@@ -639,7 +639,11 @@ async fn hris_termination_and_outbound_webhooks() {
     assert_eq!(status, 409, "{text}");
     assert!(text.contains("protected"), "{text}");
     let ana: User = client.find_by_key("ana@w.example").await.unwrap().unwrap();
-    assert_ne!(ana.active, Some(false), "a protected user is never deactivated");
+    assert_ne!(
+        ana.active,
+        Some(false),
+        "a protected user is never deactivated"
+    );
 
     // Later resyncs keep bo inactive; the YAML disagreeing is logged as a warning.
     let line = watch.reconciled("resync").await;
@@ -690,7 +694,11 @@ async fn blocked_prunes_keep_their_members(url: &str, token: &str, tag: &str) {
              safety: {{maxDeletePercent: 10}}\n"
         ),
     );
-    write(&dir, "groups.yaml", &format!("groups:\n  - displayName: {tag}-team\n"));
+    write(
+        &dir,
+        "groups.yaml",
+        &format!("groups:\n  - displayName: {tag}-team\n"),
+    );
     for file in 0..3 {
         let mut yaml = String::from("users:\n");
         for i in 0..10 {
@@ -740,14 +748,24 @@ async fn blocked_prunes_keep_their_members(url: &str, token: &str, tag: &str) {
     // in the reconcile that sees both moves and in any that saw only the first.
     let line = watch
         .wait_for("a reconcile with both moves", |l| {
-            l.contains(" reconciled ") && l.contains("trigger=\"files\"") && l.contains("blocked=21")
+            l.contains(" reconciled ")
+                && l.contains("trigger=\"files\"")
+                && l.contains("blocked=21")
         })
         .await;
     assert!(line.contains("applied=0"), "{line}");
-    for l in watch.seen.iter().filter(|l| l.contains(" reconciled ") && l.contains("trigger=\"files\"")) {
+    for l in watch
+        .seen
+        .iter()
+        .filter(|l| l.contains(" reconciled ") && l.contains("trigger=\"files\""))
+    {
         assert!(l.contains("applied=0"), "{l}");
     }
-    assert_eq!(census().await, (30, 30), "no deactivation and no member removal");
+    assert_eq!(
+        census().await,
+        (30, 30),
+        "no deactivation and no member removal"
+    );
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
 }
