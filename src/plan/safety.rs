@@ -782,6 +782,8 @@ fn per_mille_text(n: usize, of: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use serde_json::{Value, json};
 
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
@@ -905,7 +907,7 @@ mod tests {
         let live = team(40);
         let mut yaml = String::from("users:\n");
         for i in 0..40 {
-            yaml.push_str(&format!("  - userName: u{i}@x.example\n"));
+            let _ = writeln!(yaml, "  - userName: u{i}@x.example");
         }
         yaml.push_str("groups:\n  - displayName: Team\n    description: kept small\n    members: [u0@x.example, u1@x.example]\n");
         let desired = desired_with("", &yaml);
@@ -941,13 +943,14 @@ mod tests {
         let live = team(40);
         let mut yaml = String::from("users:\n");
         for i in 0..40 {
-            yaml.push_str(&format!("  - userName: u{i}@x.example\n"));
+            let _ = writeln!(yaml, "  - userName: u{i}@x.example");
         }
         let members: Vec<String> = (3..40).map(|i| format!("u{i}@x.example")).collect();
-        yaml.push_str(&format!(
-            "groups:\n  - displayName: Team\n    members: [{}]\n",
+        let _ = writeln!(
+            yaml,
+            "groups:\n  - displayName: Team\n    members: [{}]",
             members.join(", ")
-        ));
+        );
         let plan = plan_ok(&desired_with("", &yaml), &live, &allowing(None));
         assert_eq!(plan.summary().blocked, 0, "{plan:#?}");
         assert_eq!(removals(&plan, false).len(), 3);

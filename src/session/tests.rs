@@ -228,6 +228,8 @@ enum HandEdit {
     DropEdits(usize),
     CopyEdits(usize, usize),
     Retarget(usize, usize),
+    /// A copy of change `.0` added, made a delete of the object change `.1` writes.
+    AddDelete(usize, usize),
 }
 
 fn hand_edit() -> impl Strategy<Value = HandEdit> {
@@ -237,6 +239,7 @@ fn hand_edit() -> impl Strategy<Value = HandEdit> {
         (0..20usize).prop_map(HandEdit::DropEdits),
         (0..20usize, 0..20usize).prop_map(|(a, b)| HandEdit::CopyEdits(a, b)),
         (0..20usize, 0..20usize).prop_map(|(a, b)| HandEdit::Retarget(a, b)),
+        (0..20usize, 0..20usize).prop_map(|(a, b)| HandEdit::AddDelete(a, b)),
     ]
 }
 
@@ -257,6 +260,15 @@ fn edit_plan(changes: &mut Vec<Change>, edit: &HandEdit) {
             let (id, key) = (changes[a % n].id.clone(), changes[a % n].key.clone());
             changes[b % n].id = id;
             changes[b % n].key = key;
+        }
+        HandEdit::AddDelete(a, b) => {
+            let mut extra = changes[a % n].clone();
+            extra.action = Action::Delete;
+            extra.kind = changes[b % n].kind;
+            extra.id.clone_from(&changes[b % n].id);
+            extra.key.clone_from(&changes[b % n].key);
+            extra.blocked = None;
+            changes.push(extra);
         }
     }
 }

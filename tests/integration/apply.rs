@@ -155,6 +155,7 @@ async fn example_org_converges_on_scim2_server() {
 /// Nothing is written without `--yes` off a terminal, with a blocked change, or from a
 /// saved plan whose desired state changed; the unchanged saved plan applies.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
 async fn refusals_write_nothing() {
     let token = "apply-guard-token";
     let running = crate::support::bearer_sandbox(token).await;

@@ -5,6 +5,7 @@
 //!   recomputed, a change added) writes nothing the brakes or `protected` hold back;
 //! - `watch` (heal) applies none of the member removals that go with blocked deactivations.
 
+use std::fmt::Write as _;
 use std::path::Path;
 
 use scimctl::plan::saved::PlanDocument;
@@ -32,13 +33,14 @@ fn org(dir: &Path, tag: &str, n: usize) {
     let mut users = format!("users:\n  - userName: boss@{tag}.example\n");
     let mut members = Vec::new();
     for i in 0..n {
-        users.push_str(&format!("  - userName: u{i}@{tag}.example\n"));
+        let _ = writeln!(users, "  - userName: u{i}@{tag}.example");
         members.push(format!("u{i}@{tag}.example"));
     }
-    users.push_str(&format!(
-        "groups:\n  - displayName: {tag}-team\n    members: [{}]\n",
+    let _ = writeln!(
+        users,
+        "groups:\n  - displayName: {tag}-team\n    members: [{}]",
         members.join(", ")
-    ));
+    );
     write(dir, "org.yaml", &users);
 }
 
@@ -71,6 +73,7 @@ fn forge(doc: &PlanDocument, edit: impl FnOnce(&mut PlanDocument)) -> String {
     serde_json::to_string_pretty(&forged).unwrap()
 }
 
+#[allow(clippy::too_many_lines)] // one story, top to bottom
 async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     let client = bearer_client(url, token, None);
     let work = tempfile::tempdir().unwrap();
@@ -104,7 +107,7 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
     std::fs::write(
         &forged,
         forge(&doc, |d| {
-            d.changes.iter_mut().for_each(|c| c.blocked = None)
+            d.changes.iter_mut().for_each(|c| c.blocked = None);
         }),
     )
     .unwrap();
