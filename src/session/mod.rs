@@ -163,7 +163,7 @@ pub enum PlanSource<'a> {
     /// Planned now from the desired state and the tenant.
     Fresh,
     /// A plan saved by `plan --out`: it only selects, among what a fresh plan would do, what
-    /// may be done (see [`saved`]).
+    /// may be done (see the `session::saved` module).
     Saved {
         /// The saved plan.
         plan: &'a PlanDocument,
