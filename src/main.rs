@@ -15,7 +15,10 @@ fn main() -> ExitCode {
 /// Logs go to stderr only; stdout carries results. `SCIMCTL_LOG` (tracing filter syntax)
 /// overrides the level chosen by `-v`/`-q`.
 fn init_logging() {
-    let args: Vec<String> = std::env::args().collect();
+    // `args_os`: a path that is not UTF-8 is an argument like any other (`args` panics on it).
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let verbosity = args
         .iter()
         .take_while(|a| *a != "--")

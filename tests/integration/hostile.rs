@@ -179,3 +179,23 @@ fn all_hostile_files_together() {
         "{stderr}"
     );
 }
+
+/// A directory argument that is not UTF-8 is a path like any other: validate says it is
+/// missing (exit 3) instead of panicking (exit 101) while counting `-v` flags.
+#[cfg(unix)]
+#[test]
+fn non_utf8_arguments_do_not_panic() {
+    use std::os::unix::ffi::OsStrExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .arg("validate")
+        .arg(std::ffi::OsStr::from_bytes(b"dir\xff"))
+        .arg("-v")
+        .current_dir(tmp.path())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert!(stderr.contains("dir\u{fffd}"), "names the directory: {stderr}");
+}
