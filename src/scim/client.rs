@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use super::auth::{Authenticator, Credentials};
 use super::error::{ScimError, TransportKind};
 use super::limit::{AdaptiveConcurrency, TokenBucket};
-use super::retry::{RetryPolicy, server_delay};
+use super::retry::{RetryBudget, RetryPolicy, server_delay};
 use super::wire::{
     self, Group, ListResponse, PatchOperation, PatchRequest, ResourceKind, SchemaDefinition,
     ServiceProviderConfig, User,
@@ -280,6 +280,9 @@ struct Inner {
     concurrency: AdaptiveConcurrency,
     retry: RetryPolicy,
     retries_used: AtomicU32,
+    /// The retry budget, on the clock that starts at `born`.
+    budget: Mutex<RetryBudget>,
+    born: tokio::time::Instant,
     page_size: Option<usize>,
     capabilities: tokio::sync::OnceCell<Capabilities>,
     jitter: Mutex<rand::rngs::StdRng>,
@@ -417,8 +420,11 @@ impl ScimClient {
                 auth: Authenticator::new(config.credentials),
                 bucket: config.requests_per_minute.map(TokenBucket::per_minute),
                 concurrency: AdaptiveConcurrency::new(config.max_concurrency),
+                budget: Mutex::new(RetryBudget::new(&config.retry, Duration::ZERO)),
                 retry: config.retry,
                 retries_used: AtomicU32::new(0),
+
+                born: tokio::time::Instant::now(),
                 page_size: config.page_size,
                 capabilities: tokio::sync::OnceCell::new(),
                 jitter: Mutex::new(jitter),
@@ -877,17 +883,33 @@ impl ScimClient {
         }
     }
 
+    /// The budget, brought up to the present.
+    fn budget(&self) -> (std::sync::MutexGuard<'_, RetryBudget>, Duration) {
+        let now = self.inner.born.elapsed();
+        let guard = self
+            .inner
+            .budget
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (guard, now)
+    }
+
     /// Takes one retry from the budget, or ends with the error that wanted it.
     pub(super) fn spend_retry(&self, error: ScimError) -> Result<(), ScimError> {
-        let budget = self.inner.retry.budget;
-        let used = self.inner.retries_used.fetch_add(1, Ordering::Relaxed);
-        if used >= budget {
-            self.inner.retries_used.fetch_sub(1, Ordering::Relaxed);
+        let paid = {
+            let (mut budget, now) = self.budget();
+            budget.withdraw(now)
+        };
+        if !paid {
+            let policy = &self.inner.retry;
             return Err(ScimError::BudgetExhausted {
-                budget,
+                budget: policy.budget,
+                percent: policy.budget_percent,
+                per_minute: policy.budget_per_minute,
                 last: Box::new(error),
             });
         }
+        self.inner.retries_used.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -924,6 +946,10 @@ impl ScimClient {
         }
         let mut attempt = 1;
         let mut refreshed = false;
+        {
+            let (mut budget, now) = self.budget();
+            budget.deposit(now);
+        }
         loop {
             if let Some(bucket) = &inner.bucket {
                 bucket.acquire().await;

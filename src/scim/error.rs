@@ -59,11 +59,18 @@ pub enum ScimError {
     /// The client's configuration is unusable (bad URL, plain http to a remote host).
     #[error("{0}")]
     Config(String),
-    /// The retry budget of this client is spent; the last error is attached.
-    #[error("retry budget exhausted ({budget} retries); last error: {last}")]
+    /// The retry budget of this client is spent for now; the last error is attached.
+    #[error(
+        "retry budget exhausted (the client retries at most {budget} in a burst, then {percent} \
+         % of its requests and {per_minute} a minute); last error: {last}"
+    )]
     BudgetExhausted {
-        /// The configured budget.
+        /// Most retries saved up.
         budget: u32,
+        /// Retries earned per 100 requests.
+        percent: u32,
+        /// Retries earned per minute.
+        per_minute: u32,
         /// The error that would have been retried.
         last: Box<ScimError>,
     },

@@ -19,9 +19,14 @@ pub struct RetryPolicy {
     pub cap: Duration,
     /// Most attempts for one request, the first included.
     pub max_attempts: u32,
-    /// Most retries over the client's lifetime (all requests together). A budget rather than
-    /// only a per-request maximum keeps an outage from multiplying load.
+    /// Most retries saved up in the budget (see [`RetryBudget`]). A budget rather than only a
+    /// per-request maximum keeps an outage from multiplying load.
     pub budget: u32,
+    /// Retries each request earns for the budget, in percent of a retry.
+    pub budget_percent: u32,
+    /// Retries the budget earns each minute whatever the traffic, so a quiet client can still
+    /// retry its few requests.
+    pub budget_per_minute: u32,
     /// A server asking to wait longer than this is not waited for: the error surfaces.
     pub max_server_delay: Duration,
 }
@@ -33,6 +38,8 @@ impl Default for RetryPolicy {
             cap: Duration::from_secs(30),
             max_attempts: 8,
             budget: 1_000,
+            budget_percent: 20,
+            budget_per_minute: 60,
             max_server_delay: Duration::from_secs(300),
         }
     }
@@ -76,6 +83,71 @@ impl RetryPolicy {
         let full = self.base.saturating_mul(1 << exp).min(self.cap);
         let half = full / 2;
         half + half.mul_f64(jitter.clamp(0.0, 1.0))
+    }
+}
+
+/// The retry budget over time, after tower's: every request deposits `budget_percent` of a
+/// retry, the clock deposits `budget_per_minute` retries a minute, the balance never exceeds
+/// `budget` (where it also starts), and every retry withdraws one. While a server keeps
+/// failing, retries fall to about a fifth of the requests; once it answers again the balance
+/// refills, so a long-running `watch` never spends it for good. Pure: the caller passes the
+/// time elapsed on its own (tokio) clock.
+#[derive(Clone, Debug)]
+pub struct RetryBudget {
+    /// Retries available, in hundredths.
+    balance: u64,
+    cap: u64,
+    per_request: u64,
+    per_minute: u64,
+    /// The clock reading the balance was last brought up to date at.
+    last: Duration,
+}
+
+impl RetryBudget {
+    /// A full budget for `policy`, at clock reading `now`.
+    #[must_use]
+    pub fn new(policy: &RetryPolicy, now: Duration) -> RetryBudget {
+        let cap = u64::from(policy.budget) * 100;
+        RetryBudget {
+            balance: cap,
+            cap,
+            per_request: u64::from(policy.budget_percent),
+            per_minute: u64::from(policy.budget_per_minute) * 100,
+            last: now,
+        }
+    }
+
+    fn refill(&mut self, now: Duration) {
+        let elapsed = now.saturating_sub(self.last);
+        let earned = u128::from(self.per_minute) * elapsed.as_millis() / 60_000;
+        if earned > 0 {
+            let earned = u64::try_from(earned).unwrap_or(u64::MAX);
+            self.balance = self.balance.saturating_add(earned).min(self.cap);
+            // Only whole hundredths are taken off the clock; the rest carries over.
+            let used_ms = u128::from(earned) * 60_000 / u128::from(self.per_minute.max(1));
+            self.last += Duration::from_millis(u64::try_from(used_ms).unwrap_or(u64::MAX));
+            if self.balance == self.cap {
+                self.last = now;
+            }
+        } else if self.per_minute == 0 {
+            self.last = now;
+        }
+    }
+
+    /// A request is being sent (its first attempt).
+    pub fn deposit(&mut self, now: Duration) {
+        self.refill(now);
+        self.balance = self.balance.saturating_add(self.per_request).min(self.cap);
+    }
+
+    /// Takes one retry; `false` when the budget cannot pay for it.
+    pub fn withdraw(&mut self, now: Duration) -> bool {
+        self.refill(now);
+        if self.balance < 100 {
+            return false;
+        }
+        self.balance -= 100;
+        true
     }
 }
 
@@ -126,6 +198,82 @@ mod tests {
             detail: None,
             retry_after,
         }
+    }
+
+    /// A simulated week of a long-running client, minute by minute on its own clock: ordinary
+    /// throttling (5 of 100 requests retried a minute) never spends the budget; an hour-long
+    /// outage (every request retried until refused) holds retries to about a fifth of the
+    /// requests plus the floor; after it the budget refills and retries are paid again.
+    #[test]
+    fn the_budget_is_a_rate_over_time() {
+        let policy = RetryPolicy::default();
+        let minute = Duration::from_secs(60);
+        let mut now = Duration::ZERO;
+        let mut budget = RetryBudget::new(&policy, now);
+        let week = 7 * 24 * 60;
+        let (outage_from, outage_to) = (3 * 24 * 60, 3 * 24 * 60 + 60);
+        let mut refused_outside = 0;
+        let (mut paid_in_outage, mut paid_last_minute) = (0u64, 0u64);
+        for m in 0..week {
+            let outage = (outage_from..outage_to).contains(&m);
+            let mut paid_this_minute = 0;
+            for r in 0..100 {
+                budget.deposit(now);
+                // In the outage every request is retried up to 7 times (all fail).
+                let retries = if outage { 7 } else { u32::from(r < 5) };
+                for _ in 0..retries {
+                    let paid = budget.withdraw(now);
+                    paid_this_minute += u64::from(paid);
+                    if !paid {
+                        if !outage {
+                            refused_outside += 1;
+                        }
+                        break;
+                    }
+                }
+            }
+            if outage {
+                paid_in_outage += paid_this_minute;
+                paid_last_minute = paid_this_minute;
+            }
+            now += minute;
+        }
+        assert_eq!(refused_outside, 0, "ordinary throttling never runs out");
+        // The outage spends the saved 1,000, then 20 per 100 requests plus 60 a minute: a
+        // sustained 80 retries a minute, not the 700 the requests asked for.
+        let most = 1_000 + 60 * (20 + 60);
+        assert!(paid_in_outage <= most, "{paid_in_outage} > {most}");
+        assert!(
+            paid_last_minute <= 81,
+            "{paid_last_minute} in the outage's last minute"
+        );
+        // After the outage: full again within the day.
+        let mut after = budget.clone();
+        assert!((0..1_000).all(|_| after.withdraw(now)), "refilled");
+    }
+
+    /// Without traffic the clock alone refills, and never above the cap.
+    #[test]
+    fn the_clock_refills_up_to_the_cap() {
+        let policy = RetryPolicy {
+            budget: 2,
+            budget_percent: 0,
+            budget_per_minute: 1,
+            ..RetryPolicy::default()
+        };
+        let mut b = RetryBudget::new(&policy, Duration::ZERO);
+        assert!(b.withdraw(Duration::ZERO) && b.withdraw(Duration::ZERO));
+        assert!(
+            !b.withdraw(Duration::from_secs(30)),
+            "half a retry is not a retry"
+        );
+        assert!(b.withdraw(Duration::from_secs(60)));
+        assert!(!b.withdraw(Duration::from_secs(61)));
+        let mut idle = b.clone();
+        assert!(
+            idle.withdraw(Duration::from_secs(3_600)) && idle.withdraw(Duration::from_secs(3_600))
+        );
+        assert!(!idle.withdraw(Duration::from_secs(3_600)), "capped at 2");
     }
 
     /// Backoff doubles from the base, is capped, and jitter moves it within [half, full].

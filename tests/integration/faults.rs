@@ -36,6 +36,8 @@ async fn start(faults: Faults, token_ttl: Duration) -> RunningSandbox {
     .unwrap()
 }
 
+/// A client whose retry budget earns nothing back (no share of requests, nothing per
+/// minute): `budget` is then a hard bound on its retries, which these tests check.
 fn client(sandbox: &RunningSandbox, page_size: usize, budget: u32) -> ScimClient {
     let mut config = ClientConfig::new(sandbox.base_url.clone());
     config.credentials = Credentials::OAuth(OAuthSettings {
@@ -49,6 +51,8 @@ fn client(sandbox: &RunningSandbox, page_size: usize, budget: u32) -> ScimClient
     config.jitter_seed = Some(7);
     config.retry = RetryPolicy {
         budget,
+        budget_percent: 0,
+        budget_per_minute: 0,
         max_attempts: 10,
         ..RetryPolicy::default()
     };
@@ -182,7 +186,7 @@ async fn retries_never_exceed_the_budget() {
     let err = client.snapshot().await.expect_err("nothing but 503");
     assert!(
         err.to_string()
-            .contains("retry budget exhausted (5 retries)"),
+            .contains("retry budget exhausted (the client retries at most 5 in a burst"),
         "{err}"
     );
     assert_eq!(client.stats().retries, 5);

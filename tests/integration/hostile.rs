@@ -197,5 +197,8 @@ fn non_utf8_arguments_do_not_panic() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert_eq!(output.status.code(), Some(3), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(stderr.contains("dir\u{fffd}"), "names the directory: {stderr}");
+    assert!(
+        stderr.contains("dir\u{fffd}"),
+        "names the directory: {stderr}"
+    );
 }
