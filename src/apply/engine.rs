@@ -162,6 +162,12 @@ pub trait Observer {
     /// (say, the audit log cannot be written) stops the run from starting anything new:
     /// what is in flight finishes, everything else is reported skipped with the reason.
     fn finished(&mut self, op: &OpReport) -> Result<(), String>;
+    /// The run will create users with generated passwords: make sure they can be delivered
+    /// (say, the password file can be created). Asked once, before anything is written; an
+    /// error starts nothing, and every operation is reported skipped with the reason.
+    fn prepare_passwords(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// A user was just created with a generated password: deliver it (once).
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String>;
     /// Asked before every start: `Some(reason)` (say, SIGTERM arrived) starts nothing new.
@@ -870,6 +876,21 @@ where
     }
 }
 
+/// Whether `plan` creates a user whose password is generated (and so must be delivered).
+#[must_use]
+pub fn generates_passwords(plan: &Plan, desired: &DesiredState) -> bool {
+    plan.changes.iter().any(|c| {
+        c.kind == Kind::User
+            && c.action == Action::Create
+            && c.blocked.is_none()
+            && desired.user(&c.key).is_some_and(|u| {
+                u.password
+                    .as_ref()
+                    .is_some_and(|p| matches!(p.value, PasswordSource::Generate))
+            })
+    })
+}
+
 fn user_had_password(desired: &DesiredState, key: &str) -> bool {
     desired.user(key).is_some_and(|u| u.password.is_some())
 }
@@ -1083,6 +1104,14 @@ pub async fn run<C: ScimRead + ScimWrite>(
     };
     let shared = &shared;
     let mut schedule = Schedule::new(&graph, input.plan);
+    if generates_passwords(input.plan, input.desired)
+        && let Err(why) = shared.observer.borrow_mut().prepare_passwords()
+    {
+        tracing::warn!(%why, "generated passwords could not be delivered: nothing is written");
+        schedule.stop = Some(format!(
+            "generated passwords could not be delivered, so nothing was written: {why}"
+        ));
+    }
     let mut running: FuturesUnordered<StepFuture<'_>> = FuturesUnordered::new();
     let in_flight = settings.in_flight.max(1);
     loop {

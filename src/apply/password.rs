@@ -221,6 +221,17 @@ impl PasswordDrop {
         }
     }
 
+    /// Creates the file now, before anything is written to the tenant, so a password
+    /// generated later can always be delivered: a file that already exists (or cannot be
+    /// created) is found while nothing has been created with a password nobody could read.
+    /// A reserved file that receives nothing is removed again when the drop is dropped.
+    pub fn reserve(&mut self) -> Result<(), PasswordError> {
+        if self.file.is_none() {
+            self.file = Some(create_private(&self.path)?);
+        }
+        Ok(())
+    }
+
     /// Appends `user_name`'s password, creating the file (and its parent directories) first if
     /// this is the first delivery. The line is written in one call and flushed.
     pub fn deliver(&mut self, user_name: &str, password: &Secret) -> Result<(), PasswordError> {
@@ -257,16 +268,25 @@ impl PasswordDrop {
         Ok(())
     }
 
-    /// The delivery file, once it has been created.
+    /// The delivery file, once a password was written to it.
     #[must_use]
     pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(|_| self.path.as_path())
+        (self.count > 0).then_some(self.path.as_path())
     }
 
     /// How many passwords have been delivered.
     #[must_use]
     pub fn count(&self) -> usize {
         self.count
+    }
+}
+
+impl Drop for PasswordDrop {
+    /// Removes a file this drop reserved and never wrote to: it would only mislead.
+    fn drop(&mut self) {
+        if self.count == 0 && self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -469,6 +489,41 @@ mod tests {
     }
 
     /// An existing file is never overwritten, and the error says so without any password.
+    #[test]
+    fn a_reserved_drop_is_made_early_and_removed_if_unused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("p.tsv");
+        let mut unused = PasswordDrop::new(path.clone());
+        unused.reserve().expect("reserve");
+        unused.reserve().expect("twice is once");
+        assert!(path.exists(), "made before any password");
+        let mut second = PasswordDrop::new(path.clone());
+        assert!(matches!(
+            second.reserve(),
+            Err(PasswordError::DropExists { .. })
+        ));
+        drop(unused);
+        assert!(
+            !path.exists(),
+            "an unused reservation leaves nothing behind"
+        );
+
+        let mut used = PasswordDrop::new(path.clone());
+        used.reserve().expect("reserve");
+        used.deliver("ann@example.com", &Secret::new("Aa1!aaaaaaaaaaaa"))
+            .expect("deliver");
+        drop(used);
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("kept"),
+            "ann@example.com\tAa1!aaaaaaaaaaaa\n"
+        );
+        drop(second);
+        assert!(
+            path.exists(),
+            "a drop that never made the file never removes it"
+        );
+    }
+
     #[test]
     fn drop_refuses_to_overwrite() {
         let dir = tempfile::tempdir().expect("tempdir");

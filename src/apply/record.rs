@@ -63,6 +63,12 @@ impl<'a> Recorder<'a> {
         Ok(())
     }
 
+    /// Makes sure generated passwords can be delivered before any is made: creates the
+    /// password file now (see [`PasswordDrop::reserve`]).
+    pub fn reserve_passwords(&mut self) -> Result<(), String> {
+        self.passwords.reserve().map_err(|e| e.to_string())
+    }
+
     /// Delivers one generated password.
     pub fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.passwords

@@ -1998,6 +1998,68 @@ async fn a_requested_stop_starts_nothing_new() {
     );
 }
 
+// 9c. Generated passwords that could not be delivered are never made: when the password
+// file cannot be prepared (it already exists, say), nothing is written at all.
+#[tokio::test]
+async fn an_undeliverable_password_writes_nothing() {
+    struct NoDrop(Heard, usize);
+    impl Observer for NoDrop {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.0.finished(op)
+        }
+        fn prepare_passwords(&mut self) -> Result<(), String> {
+            self.1 += 1;
+            Err("passwords.tsv already exists".to_owned())
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.0.deliver_password(user_name, password)
+        }
+    }
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+  - userName: b@x.example
+    password: generate
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut observer = NoDrop(Heard::default(), 0);
+    let report = run(&fake, &input, &with_etags(), &mut observer).await;
+    assert_eq!(observer.1, 1, "asked once");
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(report.ops.iter().all(|o| o.outcome == Outcome::Skipped));
+    assert!(detail(&report.ops[0]).contains("passwords.tsv already exists"));
+    assert!(observer.0.passwords.is_empty());
+
+    // Without a generated password the drop is never asked for.
+    let desired = desired_only_a();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut observer = NoDrop(Heard::default(), 0);
+    let report = run(&fake, &input, &with_etags(), &mut observer).await;
+    assert_eq!(observer.1, 0);
+    assert!(report.all_succeeded(), "{report:#?}");
+}
+
+fn desired_only_a() -> DesiredState {
+    desired("", "users:\n  - userName: a@x.example\n")
+}
+
 // ---------------------------------------------------------------------------------------
 // Role definitions (Genesys Cloud)
 

@@ -50,6 +50,10 @@ impl Observer for CliObserver<'_> {
         self.recorder.finished(op)
     }
 
+    fn prepare_passwords(&mut self) -> Result<(), String> {
+        self.recorder.reserve_passwords()
+    }
+
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.recorder.deliver_password(user_name, password)
     }
@@ -204,6 +208,18 @@ pub(super) fn apply_cmd(
         close(&runtime, connection)?;
         forget_settled(&loaded.overrides_path, &loaded.settled)?;
         return Ok(ExitStatus::Success);
+    }
+    if let Some(path) = args.password_file
+        && std::fs::symlink_metadata(path).is_ok()
+        && crate::apply::engine::generates_passwords(plan, state)
+    {
+        close(&runtime, connection)?;
+        return Err(Error::Refused(format!(
+            "the password file {} already exists and may hold passwords nobody has handed out \
+             yet; deliver and delete it, or name another with --password-file; nothing was written",
+            path.display()
+        ))
+        .into());
     }
     if !args.yes {
         let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();

@@ -601,6 +601,10 @@ impl Observer for WatchObserver<'_> {
         self.recorder.finished(op)
     }
 
+    fn prepare_passwords(&mut self) -> Result<(), String> {
+        self.recorder.reserve_passwords()
+    }
+
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.recorder.deliver_password(user_name, password)
     }

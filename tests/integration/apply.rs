@@ -455,3 +455,40 @@ async fn concurrent_edits_are_merged_or_reported() {
     assert_eq!(records.len(), 4);
     running.shutdown().await.unwrap();
 }
+
+/// A `--password-file` that already exists is found before anything is written (it may hold
+/// passwords nobody handed out yet, and a password generated for a created user must never be
+/// lost): exit 4, no user created, the file untouched. A run that generates no password does
+/// not care about the file.
+#[test]
+fn an_existing_password_file_stops_apply_before_any_write() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = example_dir();
+    let dir = dir.to_str().unwrap();
+    let drop = cwd.path().join("passwords.tsv");
+    std::fs::write(&drop, "earlier@example.com\tnot-yet-handed-out\n").unwrap();
+    let args = ["apply", dir, "--yes", "--password-file", "passwords.tsv"];
+    let (code, out, err) = scimctl(cwd.path(), &args, "");
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("passwords.tsv already exists"), "{err}");
+    assert!(err.contains("nothing was written"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(&drop).unwrap(),
+        "earlier@example.com\tnot-yet-handed-out\n"
+    );
+    let audit_log = cwd.path().join(".scimctl/audit.jsonl");
+    assert!(!audit_log.exists() || audit(&audit_log).is_empty());
+    let (code, out, err) = scimctl(cwd.path(), &["plan", dir, "--detailed-exitcode"], "");
+    assert_eq!(code, 2, "everything is still to create:\n{out}\n{err}");
+
+    // Delivered and deleted: the run goes ahead, into a file made before the first write.
+    std::fs::remove_file(&drop).unwrap();
+    let (code, out, err) = scimctl(cwd.path(), &args, "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(std::fs::read_to_string(&drop).unwrap().lines().count(), 3);
+
+    // Nothing left to create: the existing file does not matter.
+    let (code, out, err) = scimctl(cwd.path(), &args, "");
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+}
