@@ -94,7 +94,7 @@ async fn configure(
         {
             client.credentials = Credentials::Bearer(Secret::new(token));
         }
-        return Ok((client, url.to_owned(), None));
+        return Ok((client, crate::scim::shown_url(url), None));
     }
     match &config.target {
         None => connect_sandbox(&PathBuf::from(DEFAULT_SANDBOX_STATE)).await,
@@ -118,7 +118,7 @@ async fn configure(
                 (None, Some(oauth)) => Credentials::OAuth(oauth_settings(oauth, config_dir)?),
                 (None, None) => Credentials::None,
             };
-            Ok((client, url.clone(), None))
+            Ok((client, crate::scim::shown_url(url), None))
         }
         Some(Target::Genesys {
             region,
@@ -159,7 +159,11 @@ async fn configure(
                 // apply to them (genesys-api.md §2).
                 scope: None,
             });
-            Ok((client, format!("Genesys Cloud ({api})"), None))
+            Ok((
+                client,
+                format!("Genesys Cloud ({})", crate::scim::shown_url(api)),
+                None,
+            ))
         }
     }
 }

@@ -324,10 +324,42 @@ pub(super) struct Response {
     pub(super) body: Vec<u8>,
 }
 
+/// A URL as it may be shown or saved: the values of its query (`?access_token=...`, RFC 6750
+/// §2.3), its user name and password are replaced by `redacted` and its fragment dropped,
+/// because any of them may carry a credential. Text that does not parse as a URL is cut at
+/// the first `?`, `#` or `@` after the scheme.
+#[must_use]
+pub fn shown_url(raw: &str) -> String {
+    const REDACTED: &str = "redacted";
+    let Ok(mut url) = Url::parse(raw) else {
+        let (scheme, rest) = raw.split_once("://").unwrap_or(("", raw));
+        let cut = rest.find(['?', '#', '@']).unwrap_or(rest.len());
+        let tail = if cut < rest.len() { "…" } else { "" };
+        let sep = if scheme.is_empty() { "" } else { "://" };
+        return format!("{scheme}{sep}{}{tail}", &rest[..cut]);
+    };
+    if !url.username().is_empty() {
+        let _ = url.set_username(REDACTED);
+    }
+    if url.password().is_some() {
+        let _ = url.set_password(Some(REDACTED));
+    }
+    if url.query().is_some() {
+        let keys: Vec<String> = url.query_pairs().map(|(k, _)| k.into_owned()).collect();
+        let mut pairs = url.query_pairs_mut();
+        pairs.clear();
+        for key in &keys {
+            pairs.append_pair(key, REDACTED);
+        }
+    }
+    url.set_fragment(None);
+    url.to_string()
+}
+
 /// Checks a base URL: absolute, http(s), and `https` unless the host is loopback.
 pub fn check_url(raw: &str) -> Result<Url, ScimError> {
-    let url =
-        Url::parse(raw).map_err(|e| ScimError::Config(format!("invalid URL `{raw}`: {e}")))?;
+    let url = Url::parse(raw)
+        .map_err(|e| ScimError::Config(format!("invalid URL `{}`: {e}", shown_url(raw))))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
@@ -336,7 +368,8 @@ pub fn check_url(raw: &str) -> Result<Url, ScimError> {
             url.host_str().unwrap_or_default()
         ))),
         other => Err(ScimError::Config(format!(
-            "unsupported URL scheme `{other}` in `{raw}`"
+            "unsupported URL scheme `{other}` in `{}`",
+            shown_url(raw)
         ))),
     }
 }
@@ -1143,6 +1176,32 @@ mod tests {
         assert!(err.to_string().contains("https is required"), "{err}");
         assert!(check_url("ftp://x/").is_err());
         assert!(check_url("not a url").is_err());
+    }
+
+    /// Credentials in a URL (query values, user info, fragment) never reach what is shown.
+    #[test]
+    fn shown_urls_carry_no_credentials() {
+        assert_eq!(
+            shown_url("https://idp.example.com/scim/v2?access_token=TOPSECRET&x=1#TOPSECRET"),
+            "https://idp.example.com/scim/v2?access_token=redacted&x=redacted"
+        );
+        assert_eq!(
+            shown_url("https://bob:TOPSECRET@idp.example.com/v2"),
+            "https://redacted:redacted@idp.example.com/v2"
+        );
+        assert_eq!(
+            shown_url("https://idp.example.com/v2"),
+            "https://idp.example.com/v2"
+        );
+        let broken = shown_url("https://[bad host/v2?access_token=TOPSECRET");
+        assert!(!broken.contains("TOPSECRET"), "{broken}");
+        for raw in [
+            "ftp://x/?access_token=TOPSECRET",
+            "nope?access_token=TOPSECRET",
+        ] {
+            let err = check_url(raw).expect_err("refused").to_string();
+            assert!(!err.contains("TOPSECRET"), "{err}");
+        }
     }
 
     /// Ids are encoded into the path; they can never add a segment or a query.

@@ -24,6 +24,7 @@ use std::future::Future;
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{
     Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
+    shown_url,
 };
 pub use error::ScimError;
 pub use grants::{Division, Grant, GrantPair};

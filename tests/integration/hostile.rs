@@ -202,3 +202,46 @@ fn non_utf8_arguments_do_not_panic() {
         "names the directory: {stderr}"
     );
 }
+
+/// A credential in the target URL's query (`?access_token=...`, RFC 6750 §2.3) never reaches the terminal, the logs, the saved plan or the audit log: they show the URL with
+/// its query values redacted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_in_the_target_url_is_never_shown() {
+    let token = "url-query-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let base = running.base_url.clone();
+    let with_query = format!("{base}?access_token=TOPSECRET-QUERY");
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("ds");
+    fs::create_dir(&dir).unwrap();
+    fs::write(
+        dir.join("users.yaml"),
+        "users:\n  - userName: ann@url.example\n",
+    )
+    .unwrap();
+    let dir = dir.to_str().unwrap();
+    let url = &with_query;
+    let plan = ["-v", "plan", dir, "--target", url, "--out", "plan.json"];
+    let (code, out, err) = crate::support::scimctl_with_token(cwd.path(), &plan, token);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let saved = fs::read_to_string(cwd.path().join("plan.json")).unwrap();
+    assert!(saved.contains("redacted"), "{saved}");
+    let apply = ["-v", "apply", dir, "--target", url, "--yes"];
+    let (code, out2, err2) = crate::support::scimctl_with_token(cwd.path(), &apply, token);
+    assert_eq!(code, 0, "{out2}\n{err2}");
+    let audit = fs::read_to_string(cwd.path().join(".scimctl/audit.jsonl")).unwrap();
+    for (name, text) in [
+        ("plan stdout", &out),
+        ("plan stderr", &err),
+        ("saved plan", &saved),
+        ("apply stdout", &out2),
+        ("apply stderr", &err2),
+        ("audit log", &audit),
+    ] {
+        assert!(
+            !text.contains("TOPSECRET"),
+            "{name} shows the credential:\n{text}"
+        );
+    }
+    running.shutdown().await.unwrap();
+}
