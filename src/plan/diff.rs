@@ -177,13 +177,26 @@ pub(super) fn diff(
 ) -> Result<Plan, PlanError> {
     let mut ctx = Context::new(desired, live, matched, options);
     let mut plan = Plan::default();
+    let held = |kind: Kind, i: usize| {
+        matched
+            .held
+            .desired
+            .iter()
+            .any(|(k, j, _)| *k == kind && *j == i)
+    };
     for (i, user) in desired.users.iter().enumerate() {
+        if held(Kind::User, i) {
+            continue;
+        }
         let live_user = matched.users[i].map(|l| &live.users[l]);
         let change = user_change(&mut ctx, user, live_user, &mut plan.warnings)?;
         push(&mut plan, change);
     }
     let memberships = memberships(desired, &mut plan.warnings);
     for (i, group) in desired.groups.iter().enumerate() {
+        if held(Kind::Group, i) {
+            continue;
+        }
         let live_group = matched.groups[i].map(|l| &live.groups[l]);
         let members = memberships.get(group.display_name.value.as_str());
         let change = group_change(&mut ctx, group, live_group, members, &mut plan.warnings)?;
@@ -1105,10 +1118,14 @@ pub(super) fn memberships(
     flat
 }
 
-fn unmatched(matched: &[Option<usize>], live: usize) -> Vec<bool> {
+/// Per live object: whether no desired object matched it (and no ambiguous match holds it).
+fn unmatched(matched: &[Option<usize>], held: &[bool], live: usize) -> Vec<bool> {
     let mut free = vec![true; live];
     for i in matched.iter().flatten() {
         free[*i] = false;
+    }
+    for (i, _) in held.iter().enumerate().filter(|(_, h)| **h) {
+        free[i] = false;
     }
     free
 }
@@ -1119,7 +1136,7 @@ fn prune_users(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) -> Result<
     if policy == UserPrune::None {
         return Ok(());
     }
-    let free = unmatched(&matched.users, ctx.live.users.len());
+    let free = unmatched(&matched.users, &matched.held.users, ctx.live.users.len());
     for (i, l) in ctx.live.users.iter().enumerate() {
         if !free[i]
             || !owned(
@@ -1181,7 +1198,7 @@ fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) {
     if config.prune.groups == GroupPrune::None {
         return;
     }
-    let free = unmatched(&matched.groups, ctx.live.groups.len());
+    let free = unmatched(&matched.groups, &matched.held.groups, ctx.live.groups.len());
     for (i, l) in ctx.live.groups.iter().enumerate() {
         if !free[i]
             || !owned(

@@ -17,6 +17,28 @@ pub(crate) struct Matched {
     /// Per desired role, its live role definition; all `None` when the target has no role
     /// definitions (`Snapshot::roles` is `None`).
     pub(crate) roles: Vec<Option<usize>>,
+    /// Objects left out of a partial match ([`match_partial`]) because their match is
+    /// ambiguous: neither changed nor pruned, and nothing that refers to them is planned.
+    pub(crate) held: Held,
+}
+
+/// What a partial match leaves alone.
+#[derive(Debug, Default)]
+pub(crate) struct Held {
+    /// Desired objects (kind, position) with the reason their match is ambiguous.
+    pub(crate) desired: Vec<(Kind, usize, String)>,
+    /// Per live user: whether it is a candidate of an ambiguous match.
+    pub(crate) users: Vec<bool>,
+    /// Per live group: whether it is a candidate of an ambiguous match.
+    pub(crate) groups: Vec<bool>,
+}
+
+/// One ambiguity: which desired objects and which live candidates it involves.
+#[derive(Debug)]
+pub(crate) struct Problem {
+    wanted: Vec<usize>,
+    live: Vec<usize>,
+    message: String,
 }
 
 /// Live objects by lower-cased name and by externalId.
@@ -57,7 +79,7 @@ fn match_kind<R: Resource>(
     kind: Kind,
     wanted: &[Wanted<'_>],
     live: &[Live<R>],
-    problems: &mut Vec<String>,
+    problems: &mut Vec<Problem>,
 ) -> Vec<Option<usize>> {
     let index = Index::new(live);
     let describe = |i: usize| {
@@ -85,11 +107,15 @@ fn match_kind<R: Resource>(
         {
             if hits.len() > 1 {
                 let all: Vec<String> = hits.iter().map(|&i| describe(i)).collect();
-                problems.push(format!(
-                    "{kind} {:?}: externalId {e:?} is held by {}",
-                    w.name,
-                    all.join(" and ")
-                ));
+                problems.push(Problem {
+                    wanted: vec![n],
+                    live: hits.clone(),
+                    message: format!(
+                        "{kind} {:?}: externalId {e:?} is held by {}",
+                        w.name,
+                        all.join(" and ")
+                    ),
+                });
                 out.push(None);
                 continue;
             }
@@ -102,18 +128,26 @@ fn match_kind<R: Resource>(
                 match fit.as_slice() {
                     [one] => found = Some(*one),
                     [] => {
-                        problems.push(format!(
-                            "{kind} {:?}: the name is taken by {}, whose externalId differs from {:?}",
-                            w.name,
-                            describe(hits[0]),
-                            w.external_id.unwrap_or_default()
-                        ));
+                        problems.push(Problem {
+                            wanted: vec![n],
+                            live: hits.clone(),
+                            message: format!(
+                                "{kind} {:?}: the name is taken by {}, whose externalId differs from {:?}",
+                                w.name,
+                                describe(hits[0]),
+                                w.external_id.unwrap_or_default()
+                            ),
+                        });
                         out.push(None);
                         continue;
                     }
                     many => {
                         let all: Vec<String> = many.iter().map(|&i| describe(i)).collect();
-                        problems.push(format!("{kind} {:?} matches {}", w.name, all.join(" and ")));
+                        problems.push(Problem {
+                            wanted: vec![n],
+                            live: many.to_vec(),
+                            message: format!("{kind} {:?} matches {}", w.name, all.join(" and ")),
+                        });
                         out.push(None);
                         continue;
                     }
@@ -136,11 +170,15 @@ fn match_kind<R: Resource>(
                 [one] => found = Some(*one),
                 many => {
                     let all: Vec<String> = many.iter().map(|&i| describe(i)).collect();
-                    problems.push(format!(
-                        "{kind} {:?}: its previous names match {}",
-                        w.name,
-                        all.join(" and ")
-                    ));
+                    problems.push(Problem {
+                        wanted: vec![n],
+                        live: many.to_vec(),
+                        message: format!(
+                            "{kind} {:?}: its previous names match {}",
+                            w.name,
+                            all.join(" and ")
+                        ),
+                    });
                     out.push(None);
                     continue;
                 }
@@ -149,12 +187,16 @@ fn match_kind<R: Resource>(
         if let Some(i) = found
             && let Some(&other) = claimed.get(&i)
         {
-            problems.push(format!(
-                "{kind} {:?} and {kind} {:?} both match {}",
-                wanted[other].name,
-                w.name,
-                describe(i)
-            ));
+            problems.push(Problem {
+                wanted: vec![other, n],
+                live: vec![i],
+                message: format!(
+                    "{kind} {:?} and {kind} {:?} both match {}",
+                    wanted[other].name,
+                    w.name,
+                    describe(i)
+                ),
+            });
             out.push(None);
             continue;
         }
@@ -168,8 +210,68 @@ fn match_kind<R: Resource>(
 
 /// Matches every desired user and group (also used by `explain` to find one object live).
 pub(crate) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Matched, PlanError> {
-    let mut problems = Vec::new();
-    let users: Vec<Wanted<'_>> = desired
+    let (matched, problems) = match_each(desired, live);
+    if problems.is_empty() {
+        Ok(matched)
+    } else {
+        Err(PlanError::Ambiguous(problems))
+    }
+}
+
+/// Matches what can be matched: a user or group whose match is ambiguous is left out
+/// ([`Matched::held`]) with its live candidates, instead of failing the whole match. An
+/// ambiguous role still fails it (roles are few and shared by many users).
+pub(crate) fn match_partial(desired: &DesiredState, live: &Snapshot) -> Result<Matched, PlanError> {
+    let mut role_problems = Vec::new();
+    let roles = match &live.roles {
+        Some(roles) => super::roles::match_roles(desired, roles, &mut role_problems),
+        None => vec![None; desired.roles.len()],
+    };
+    if !role_problems.is_empty() {
+        return Err(PlanError::Ambiguous(role_problems));
+    }
+    let (users, groups) = wanted(desired);
+    let mut held = Held {
+        users: vec![false; live.users.len()],
+        groups: vec![false; live.groups.len()],
+        ..Held::default()
+    };
+    let mut matched = Matched {
+        roles,
+        ..Matched::default()
+    };
+    for (kind, wanted) in [(Kind::User, &users), (Kind::Group, &groups)] {
+        let mut problems = Vec::new();
+        let mut out = match kind {
+            Kind::User => match_kind(kind, wanted, &live.users, &mut problems),
+            _ => match_kind(kind, wanted, &live.groups, &mut problems),
+        };
+        let live_held = match kind {
+            Kind::User => &mut held.users,
+            _ => &mut held.groups,
+        };
+        for problem in problems {
+            for &w in &problem.wanted {
+                out[w] = None;
+                if !held.desired.iter().any(|(k, i, _)| *k == kind && *i == w) {
+                    held.desired.push((kind, w, problem.message.clone()));
+                }
+            }
+            for &l in &problem.live {
+                live_held[l] = true;
+            }
+        }
+        match kind {
+            Kind::User => matched.users = out,
+            _ => matched.groups = out,
+        }
+    }
+    matched.held = held;
+    Ok(matched)
+}
+
+fn wanted(desired: &DesiredState) -> (Vec<Wanted<'_>>, Vec<Wanted<'_>>) {
+    let users = desired
         .users
         .iter()
         .map(|u| Wanted {
@@ -178,7 +280,7 @@ pub(crate) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Match
             previously: u.previously.iter().map(|p| p.value.as_str()).collect(),
         })
         .collect();
-    let groups: Vec<Wanted<'_>> = desired
+    let groups = desired
         .groups
         .iter()
         .map(|g| Wanted {
@@ -187,20 +289,27 @@ pub(crate) fn match_all(desired: &DesiredState, live: &Snapshot) -> Result<Match
             previously: g.previously.iter().map(|p| p.value.as_str()).collect(),
         })
         .collect();
+    (users, groups)
+}
+
+fn match_each(desired: &DesiredState, live: &Snapshot) -> (Matched, Vec<String>) {
+    let mut messages = Vec::new();
+    let (users, groups) = wanted(desired);
     let roles = match &live.roles {
-        Some(roles) => super::roles::match_roles(desired, roles, &mut problems),
+        Some(roles) => super::roles::match_roles(desired, roles, &mut messages),
         None => vec![None; desired.roles.len()],
     };
+    let mut problems = Vec::new();
+    let users = match_kind(Kind::User, &users, &live.users, &mut problems);
+    let groups = match_kind(Kind::Group, &groups, &live.groups, &mut problems);
+    messages.extend(problems.into_iter().map(|p| p.message));
     let matched = Matched {
-        users: match_kind(Kind::User, &users, &live.users, &mut problems),
-        groups: match_kind(Kind::Group, &groups, &live.groups, &mut problems),
+        users,
+        groups,
         roles,
+        held: Held::default(),
     };
-    if problems.is_empty() {
-        Ok(matched)
-    } else {
-        Err(PlanError::Ambiguous(problems))
-    }
+    (matched, messages)
 }
 
 #[cfg(test)]

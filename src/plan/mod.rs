@@ -389,6 +389,173 @@ pub fn plan(
     Ok(plan)
 }
 
+/// A plan made around ambiguous matches ([`plan_partial`]).
+#[derive(Debug)]
+pub struct Partial {
+    /// What can be planned for everything else.
+    pub plan: Plan,
+    /// Objects left alone, each with why: an ambiguous match, or a change that refers to one.
+    pub held: Vec<Held>,
+}
+
+/// An object [`plan_partial`] leaves alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Held {
+    /// User or group.
+    pub kind: Kind,
+    /// Its userName or displayName (for a change, the change's key).
+    pub key: String,
+    /// Why it is held.
+    pub why: String,
+}
+
+/// Plans like [`plan`], except that a user or group whose match is ambiguous is held instead
+/// of failing the whole plan: it is neither changed nor pruned (its live candidates are left
+/// alone too), and any change that refers to it or to one of its candidates (a member added
+/// or removed, a manager set) is held with it. An ambiguous role still fails the plan.
+///
+/// `apply --plan` uses it so that one ambiguous object fails only the saved operations that
+/// involve it; `plan` and `apply` keep refusing an ambiguous tenant as a whole.
+pub fn plan_partial(
+    desired: &DesiredState,
+    live: &Snapshot,
+    options: &PlanOptions,
+) -> Result<Partial, PlanError> {
+    let matched = matching::match_partial(desired, live)?;
+    let mut plan = diff::diff(desired, live, &matched, options)?;
+    roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
+    let held = hold_back(desired, live, &matched.held, &mut plan);
+    safety::apply_brakes(desired, live, &mut plan, options)?;
+    order(&mut plan);
+    Ok(Partial { plan, held })
+}
+
+/// What is held and why: held objects by (kind, lower-cased name), held live candidates by id.
+#[derive(Debug, Default)]
+pub(crate) struct Holds {
+    names: std::collections::BTreeMap<(Kind, String), String>,
+    ids: std::collections::BTreeSet<String>,
+}
+
+impl Holds {
+    /// The holds of a partial match, and the held objects each with why.
+    pub(crate) fn new(
+        desired: &DesiredState,
+        live: &Snapshot,
+        held: &matching::Held,
+    ) -> (Holds, Vec<Held>) {
+        use crate::scim::Resource as _;
+        let mut holds = Holds::default();
+        let mut out = Vec::new();
+        for (kind, i, why) in &held.desired {
+            let key = match kind {
+                Kind::User => desired.users[*i].user_name.value.to_string(),
+                _ => desired.groups[*i].display_name.value.to_string(),
+            };
+            holds.names.insert((*kind, key.to_lowercase()), why.clone());
+            out.push(Held {
+                kind: *kind,
+                key,
+                why: why.clone(),
+            });
+        }
+        let users = held.users.iter().zip(&live.users).filter(|(h, _)| **h);
+        let groups = held.groups.iter().zip(&live.groups).filter(|(h, _)| **h);
+        holds.ids = users
+            .filter_map(|(_, l)| l.id())
+            .chain(groups.filter_map(|(_, l)| l.id()))
+            .map(str::to_owned)
+            .collect();
+        (holds, out)
+    }
+
+    /// Whether nothing is held.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.names.is_empty() && self.ids.is_empty()
+    }
+
+    /// Why the object `kind` `key` (live id `id`) is held, if it is.
+    pub(crate) fn object(&self, kind: Kind, key: &str, id: Option<&str>) -> Option<String> {
+        if let Some(why) = self.names.get(&(kind, key.to_lowercase())) {
+            return Some(why.clone());
+        }
+        id.filter(|id| self.ids.contains(*id))
+            .map(|_| "it is a candidate of an ambiguous match".to_owned())
+    }
+
+    /// Why `change` is held, if it is: its object is, or it refers to a held object.
+    pub(crate) fn change(&self, change: &Change) -> Option<String> {
+        if let Some(why) = self.object(change.kind, &change.key, change.id.as_deref()) {
+            return Some(why);
+        }
+        refs(change).find_map(|r| {
+            if let Some(why) = self.names.get(&(r.kind, r.name.to_lowercase())) {
+                return Some(format!("it refers to {} {:?}: {why}", r.kind, r.name));
+            }
+            r.id.as_deref()
+                .filter(|id| self.ids.contains(*id))
+                .map(|id| {
+                    format!(
+                        "it refers to live {} {id}, a candidate of an ambiguous match",
+                        r.kind
+                    )
+                })
+        })
+    }
+}
+
+/// Takes out of `plan` every change that refers to a held object (by name, or by the id of a
+/// held live candidate), and, in turn, every change that refers to an object whose creation
+/// was taken out. Returns the held objects and the held changes, each with the reason.
+fn hold_back(
+    desired: &DesiredState,
+    live: &Snapshot,
+    held: &matching::Held,
+    plan: &mut Plan,
+) -> Vec<Held> {
+    let (mut holds, mut out) = Holds::new(desired, live, held);
+    if holds.is_empty() {
+        return out;
+    }
+    loop {
+        let mut taken = false;
+        let mut kept = Vec::with_capacity(plan.changes.len());
+        for change in std::mem::take(&mut plan.changes) {
+            match holds.change(&change) {
+                Some(why) => {
+                    taken = true;
+                    if change.action == Action::Create {
+                        holds.names.insert(
+                            (change.kind, change.key.to_lowercase()),
+                            format!("its creation is held: {why}"),
+                        );
+                    }
+                    out.push(Held {
+                        kind: change.kind,
+                        key: change.key.clone(),
+                        why,
+                    });
+                }
+                None => kept.push(change),
+            }
+        }
+        plan.changes = kept;
+        if !taken {
+            break;
+        }
+    }
+    out
+}
+
+/// The users and groups a change refers to.
+fn refs(change: &Change) -> impl Iterator<Item = &Ref> {
+    change.edits.iter().flat_map(|e| match e {
+        Edit::SetManager { to } => std::slice::from_ref(to),
+        Edit::AddMembers { members } | Edit::RemoveMembers { members } => members.as_slice(),
+        _ => &[],
+    })
+}
+
 /// Puts changes and warnings in the plan's stable order.
 fn order(plan: &mut Plan) {
     plan.changes.sort_by(|a, b| {

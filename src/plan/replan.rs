@@ -10,16 +10,19 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::DesiredState;
-use crate::scim::{LiveGroup, LiveUser, Snapshot};
+use crate::scim::{LiveGroup, LiveUser, Resource as _, Snapshot};
 
 use super::diff::{self, Context};
-use super::{Change, Kind, PlanError, PlanOptions, matching};
+use super::{Change, Holds, Kind, PlanError, PlanOptions, matching};
 
 /// Answers "what does this one live object need now?" during an apply.
 pub struct Replanner<'a> {
     desired: &'a DesiredState,
     ctx: Context<'a>,
     memberships: BTreeMap<String, BTreeSet<String>>,
+    /// Objects whose match is ambiguous (and their live candidates): a re-plan that involves
+    /// one fails, and only that one.
+    holds: Holds,
 }
 
 impl std::fmt::Debug for Replanner<'_> {
@@ -36,11 +39,17 @@ impl<'a> Replanner<'a> {
         live: &'a Snapshot,
         options: &'a PlanOptions,
     ) -> Result<Replanner<'a>, PlanError> {
-        let matched = matching::match_all(desired, live)?;
+        let matched = match matching::match_all(desired, live) {
+            Ok(matched) => matched,
+            Err(PlanError::Ambiguous(_)) => matching::match_partial(desired, live)?,
+            Err(e) => return Err(e),
+        };
+        let (holds, _) = Holds::new(desired, live, &matched.held);
         Ok(Replanner {
             desired,
             ctx: Context::new(desired, live, &matched, options),
             memberships: super::diff::memberships(desired, &mut Vec::new()),
+            holds,
         })
     }
 
@@ -55,8 +64,33 @@ impl<'a> Replanner<'a> {
         let Some(user) = self.desired.user(key) else {
             return Ok(None);
         };
+        self.refuse_held(Kind::User, key, fresh.id())?;
         let mut warnings = Vec::new();
-        diff::user_change(&mut self.ctx, user, Some(fresh), &mut warnings)
+        let change = diff::user_change(&mut self.ctx, user, Some(fresh), &mut warnings)?;
+        self.check(change)
+    }
+
+    /// An error when the object is held (its match is ambiguous, or it is a candidate of
+    /// an ambiguous match).
+    fn refuse_held(&self, kind: Kind, key: &str, id: Option<&str>) -> Result<(), PlanError> {
+        match self.holds.object(kind, key, id) {
+            Some(why) => Err(PlanError::Ambiguous(vec![format!("{kind} {key:?}: {why}")])),
+            None => Ok(()),
+        }
+    }
+
+    /// `change`, unless it refers to a held object.
+    fn check(&self, change: Option<Change>) -> Result<Option<Change>, PlanError> {
+        match change {
+            Some(c) => match self.holds.change(&c) {
+                Some(why) => Err(PlanError::Ambiguous(vec![format!(
+                    "{} {:?}: {why}",
+                    c.kind, c.key
+                )])),
+                None => Ok(Some(c)),
+            },
+            None => Ok(None),
+        }
     }
 
     /// The change that brings `fresh` in line with the desired group named `key`.
@@ -65,8 +99,10 @@ impl<'a> Replanner<'a> {
             return Ok(None);
         };
         let members = self.memberships.get(group.display_name.value.as_str());
+        self.refuse_held(Kind::Group, key, fresh.id())?;
         let mut warnings = Vec::new();
-        diff::group_change(&mut self.ctx, group, Some(fresh), members, &mut warnings)
+        let change = diff::group_change(&mut self.ctx, group, Some(fresh), members, &mut warnings)?;
+        self.check(change)
     }
 }
 
@@ -132,5 +168,56 @@ mod tests {
             replanner.user("nobody@x.example", &done).expect("plans"),
             None
         );
+    }
+
+    // One ambiguous object fails only the re-plans that involve it: its own, a group that
+    // lists it, and a re-plan of its live candidate; everything else re-plans as usual.
+    // `plan_partial` holds the same objects and leaves the candidate unpruned.
+    #[test]
+    fn an_ambiguity_fails_only_what_involves_it() {
+        let desired = desired_with(
+            "ownership: {users: all, groups: all}\nsafety: {maxDeletePercent: 100, maxDeleteCount: 100}\n",
+            "users:\n  - userName: a@x.example\n    title: Lead\n\
+             \x20 - userName: b@x.example\n    externalId: hr-b\n\
+             groups:\n  - displayName: Ops\n    members: [a@x.example]\n\
+             \x20 - displayName: Pair\n    members: [a@x.example, b@x.example]\n",
+        );
+        let live = snapshot(
+            &[
+                json!({"id": "ua", "userName": "a@x.example", "title": "Agent"}),
+                json!({"id": "twin", "userName": "b@x.example", "externalId": "other"}),
+            ],
+            &[json!({"id": "g", "displayName": "Ops"})],
+        );
+        let options = PlanOptions::default();
+        assert!(crate::plan::plan(&desired, &live, &options).is_err());
+        let mut replanner = Replanner::new(&desired, &live, &options).expect("partial");
+        let a = live_user(&json!({"id": "ua", "userName": "a@x.example", "title": "Agent"}));
+        assert!(replanner.user("a@x.example", &a).expect("plans").is_some());
+        let ops = live_group(&json!({"id": "g", "displayName": "Ops"}));
+        assert!(replanner.group("Ops", &ops).expect("plans").is_some());
+        let twin =
+            live_user(&json!({"id": "twin", "userName": "b@x.example", "externalId": "other"}));
+        let err = replanner.user("b@x.example", &twin).expect_err("held");
+        assert!(err.to_string().contains("externalId differs"), "{err}");
+        let pair =
+            live_group(&json!({"id": "p", "displayName": "Pair", "members": [{"value": "ua"}]}));
+        let err = replanner.group("Pair", &pair).expect_err("lists b");
+        assert!(err.to_string().contains("refers to user"), "{err}");
+
+        let partial = crate::plan::plan_partial(&desired, &live, &options).expect("partial");
+        let keys: Vec<(&str, Action)> = partial
+            .plan
+            .changes
+            .iter()
+            .map(|c| (c.key.as_str(), c.action))
+            .collect();
+        assert_eq!(
+            keys,
+            [("Ops", Action::Patch), ("a@x.example", Action::Patch)],
+            "no create of b or Pair, no prune of the twin: {partial:#?}"
+        );
+        let held: Vec<&str> = partial.held.iter().map(|h| h.key.as_str()).collect();
+        assert_eq!(held, ["b@x.example", "Pair"]);
     }
 }

@@ -197,18 +197,21 @@ pub fn decide(
     source: PlanSource<'_>,
     options: &PlanOptions,
 ) -> Result<Decision, DecideError> {
-    let fresh = crate::plan::plan(desired, &live.snapshot, options)?;
     let (plan, failed, dropped) = match source {
-        PlanSource::Fresh => (fresh, Vec::new(), Vec::new()),
+        PlanSource::Fresh => (
+            crate::plan::plan(desired, &live.snapshot, options)?,
+            Vec::new(),
+            Vec::new(),
+        ),
         PlanSource::Saved {
             plan: doc,
             terminated,
-        } => {
-            let hash = live_hash(&live.snapshot);
-            let authorized = saved::authorize(doc, &fresh, &live.snapshot, &hash, terminated)?;
-            (authorized.plan, authorized.failed, authorized.dropped)
-        }
-        PlanSource::Termination(user) => (termination(fresh, user), Vec::new(), Vec::new()),
+        } => saved_plan(desired, live, doc, terminated, options)?,
+        PlanSource::Termination(user) => (
+            termination(crate::plan::plan(desired, &live.snapshot, options)?, user),
+            Vec::new(),
+            Vec::new(),
+        ),
     };
     let plan = Vetted::new(desired, &live.snapshot, plan, options)?;
     Ok(Decision {
@@ -216,6 +219,55 @@ pub fn decide(
         failed,
         dropped,
     })
+}
+
+/// A saved plan against the tenant as read now. When some object's match has become
+/// ambiguous since the plan (a third party created a twin, say), only the saved changes that
+/// involve it fail, with the reason; the rest is authorized against a plan made around it.
+type Authorized = (Plan, Vec<(crate::plan::Change, String)>, Vec<String>);
+
+fn saved_plan(
+    desired: &DesiredState,
+    live: &LiveRead,
+    doc: &PlanDocument,
+    terminated: &[String],
+    options: &PlanOptions,
+) -> Result<Authorized, DecideError> {
+    let hash = live_hash(&live.snapshot);
+    let partial = match crate::plan::plan(desired, &live.snapshot, options) {
+        Ok(fresh) => {
+            let a = saved::authorize(doc, &fresh, &live.snapshot, &hash, terminated)?;
+            return Ok((a.plan, a.failed, a.dropped));
+        }
+        Err(crate::plan::PlanError::Ambiguous(_)) => {
+            crate::plan::plan_partial(desired, &live.snapshot, options)?
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let held = |c: &crate::plan::Change| {
+        partial
+            .held
+            .iter()
+            .find(|h| h.kind == c.kind && h.key.eq_ignore_ascii_case(&c.key))
+    };
+    let mut failed = Vec::new();
+    let mut rest = doc.clone();
+    rest.changes.retain(|c| match held(c) {
+        Some(h) => {
+            failed.push((
+                c.clone(),
+                format!("cannot be matched unambiguously now: {}", h.why),
+            ));
+            false
+        }
+        None => true,
+    });
+    // The tenant moved (the plan was made when every match was clear), so the saved changes
+    // are merged against the partial plan, never taken as they were saved.
+    rest.live_hash = None;
+    let a = saved::authorize(&rest, &partial.plan, &live.snapshot, &hash, terminated)?;
+    failed.extend(a.failed);
+    Ok((a.plan, failed, a.dropped))
 }
 
 /// Of a fresh plan, only what deactivates `user`: its `active: false` edit and nothing else

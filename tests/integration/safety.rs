@@ -246,3 +246,110 @@ async fn blocked_prunes_keep_their_memberships() {
     assert_eq!(code, 4, "{out}\n{err}");
     assert_eq!(census(&client, "cascade").await, (31, 30));
 }
+
+/// Issue 14 item 6: a third party creates a user with a planned userName but another
+/// externalId between `plan --out` and `apply --plan`. Only the operations that involve it
+/// fail (its create, and the group that lists it); the other users and group are created.
+async fn one_ambiguity_fails_only_its_operations(url: &str, token: &str, tag: &str) {
+    use scimctl::scim::wire::User;
+    let client = bearer_client(url, token, None);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("desired-state");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let cwd = work.path();
+    let mut yaml = String::from("users:\n");
+    for i in 0..7 {
+        let _ = writeln!(
+            yaml,
+            "  - userName: u{i}@{tag}.example\n    externalId: hr-{tag}-{i}"
+        );
+    }
+    let _ = write!(
+        yaml,
+        "groups:\n  - displayName: {tag}-clear\n    members: [u0@{tag}.example, u1@{tag}.example]\n\
+         \x20 - displayName: {tag}-with-twin\n    members: [u2@{tag}.example, u3@{tag}.example]\n"
+    );
+    write(&dir, "org.yaml", &yaml);
+    let saved = cwd.join("plan.json");
+    let (code, out, err) = scimctl(
+        cwd,
+        &["plan", d, "--target", url, "--out", saved.to_str().unwrap()],
+        token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // The third party's user: the planned name, another externalId.
+    let twin = User {
+        user_name: format!("u3@{tag}.example"),
+        external_id: Some("someone-else".into()),
+        ..User::default()
+    }
+    .with_schemas();
+    let twin_id = client.create(&twin).await.unwrap().resource.id.unwrap();
+
+    let (code, out, err) = scimctl(
+        cwd,
+        &[
+            "apply",
+            d,
+            "--plan",
+            saved.to_str().unwrap(),
+            "--target",
+            url,
+            "--yes",
+        ],
+        token,
+    );
+    assert_eq!(code, 1, "one object failed:\n{out}\n{err}");
+    let failed: Vec<&str> = out.lines().filter(|l| l.starts_with("failed")).collect();
+    assert_eq!(failed.len(), 2, "the twin's create and its group:\n{out}");
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains(&format!("u3@{tag}.example")) && l.contains("externalId differs")),
+        "{out}"
+    );
+    assert!(
+        failed
+            .iter()
+            .any(|l| l.contains(&format!("{tag}-with-twin")) && l.contains("refers to user")),
+        "{out}"
+    );
+    assert!(out.contains("7 done"), "6 users and one group:\n{out}");
+
+    let snapshot = client.snapshot().await.unwrap();
+    let ours: Vec<User> = snapshot
+        .users
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .filter(|u: &User| u.user_name.ends_with(&format!("@{tag}.example")))
+        .collect();
+    assert_eq!(ours.len(), 7, "six created, the twin left alone");
+    let kept = ours
+        .iter()
+        .find(|u| u.id.as_deref() == Some(&twin_id))
+        .unwrap();
+    assert_eq!(kept.external_id.as_deref(), Some("someone-else"));
+    let groups: Vec<String> = snapshot
+        .groups
+        .iter()
+        .map(|g| g.natural_key().to_owned())
+        .filter(|n| n.starts_with(tag))
+        .collect();
+    assert_eq!(groups, [format!("{tag}-clear")]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ambiguity_fails_only_its_operations_on_the_sandbox() {
+    let sandbox = bearer_sandbox(TOKEN).await;
+    one_ambiguity_fails_only_its_operations(&sandbox.base_url, TOKEN, "amb-sbx").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_ambiguity_fails_only_its_operations_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    one_ambiguity_fails_only_its_operations(&url, &token, "amb-peer").await;
+}
