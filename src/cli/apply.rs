@@ -7,6 +7,8 @@
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Failure;
 use crate::apply::audit::{self, AuditLog};
@@ -36,6 +38,8 @@ pub(super) struct ApplyArgs<'a> {
 struct CliObserver<'a> {
     recorder: Recorder<'a>,
     progress: Progress,
+    /// Set by the first SIGINT or SIGTERM: nothing new starts.
+    interrupted: Arc<AtomicBool>,
 }
 
 impl Observer for CliObserver<'_> {
@@ -50,6 +54,12 @@ impl Observer for CliObserver<'_> {
         self.recorder.finished(op)
     }
 
+    fn stop_requested(&self) -> Option<String> {
+        self.interrupted
+            .load(Ordering::Relaxed)
+            .then(|| "interrupted by a signal before it started".to_owned())
+    }
+
     fn prepare_passwords(&mut self) -> Result<(), String> {
         self.recorder.reserve_passwords()
     }
@@ -57,6 +67,33 @@ impl Observer for CliObserver<'_> {
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.recorder.deliver_password(user_name, password)
     }
+}
+
+/// Listens for SIGINT and SIGTERM while operations run, as Terraform does: the first sets
+/// `interrupted` (what is in flight finishes and is recorded, nothing new starts, the rest is
+/// reported skipped, the summary is printed, exit 1); a second exits at once (130).
+fn interruptions(
+    runtime: &tokio::runtime::Runtime,
+    interrupted: &Arc<AtomicBool>,
+) -> io::Result<tokio::task::JoinHandle<()>> {
+    let mut signal = {
+        let _entered = runtime.enter();
+        super::ShutdownSignal::arm()?
+    };
+    let interrupted = Arc::clone(interrupted);
+    Ok(runtime.spawn(async move {
+        signal.next().await;
+        interrupted.store(true, Ordering::Relaxed);
+        tracing::warn!(
+            "interrupted: operations in flight finish and are recorded, nothing new starts; \
+             signal again to exit at once"
+        );
+        signal.next().await;
+        tracing::warn!("interrupted again: exiting now; the audit log has what finished");
+        // A second signal means now, as in Terraform: no unwinding through the run.
+        #[allow(clippy::disallowed_methods)]
+        std::process::exit(130);
+    }))
 }
 
 /// What was read and decided before anything is written.
@@ -271,7 +308,9 @@ pub(super) fn apply_cmd(
             record::password_path(args.audit_log, args.password_file),
         ),
         progress,
+        interrupted: Arc::new(AtomicBool::new(false)),
     };
+    let listener = interruptions(&runtime, &observer.interrupted)?;
     let started = tokio::time::Instant::now();
     let report = runtime.block_on(session::execute(
         &client,
@@ -282,6 +321,7 @@ pub(super) fn apply_cmd(
         &mut observer,
     ));
     let elapsed = started.elapsed();
+    listener.abort();
     observer.progress.finish();
     let client_stats = client.stats();
     let audit_error = observer.recorder.audit_error().map(str::to_owned);

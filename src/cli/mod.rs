@@ -890,8 +890,8 @@ impl ShutdownSignal {
         Ok(ShutdownSignal {})
     }
 
-    /// Resolves on the first signal.
-    pub(crate) async fn received(mut self) {
+    /// Resolves on the next signal; can be awaited again for the one after.
+    pub(crate) async fn next(&mut self) {
         #[cfg(unix)]
         tokio::select! {
             _ = self.term.recv() => {}
@@ -899,9 +899,13 @@ impl ShutdownSignal {
         }
         #[cfg(not(unix))]
         {
-            let _ = &mut self;
             let _ = tokio::signal::ctrl_c().await;
         }
+    }
+
+    /// Resolves on the first signal.
+    pub(crate) async fn received(mut self) {
+        self.next().await;
     }
 }
 

@@ -492,3 +492,106 @@ fn an_existing_password_file_stops_apply_before_any_write() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("No changes."), "{out}");
 }
+
+/// SIGINT during apply (issue 15): operations in flight finish and are recorded, nothing new
+/// starts, the rest is reported skipped, the summary is printed and the exit code is 1; every
+/// user on the tenant afterwards has its audit record. The signal is sent once the run has
+/// recorded its first operation (seen on stderr at -vv), so nothing waits on a timer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigint_stops_apply_with_a_summary_and_every_write_recorded() {
+    use std::fmt::Write as _;
+    use std::io::{BufRead, BufReader, Read};
+    use std::process::Stdio;
+
+    use scimctl::sandbox::{self, Faults, SandboxAuth, SandboxConfig};
+
+    let token = "sigint-token";
+    let running = sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::Bearer(token.into()),
+            faults: Faults {
+                latency: std::time::Duration::from_millis(100),
+                ..Faults::default()
+            },
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("ds");
+    std::fs::create_dir(&dir).unwrap();
+    let mut users = String::from("users:\n");
+    for i in 0..200 {
+        let _ = writeln!(users, "  - userName: u{i}@sigint.example");
+    }
+    write(&dir, "users.yaml", &users);
+    let mut child = crate::support::scimctl()
+        .args(["-vv", "apply", dir.to_str().unwrap(), "--yes"])
+        .args(["--target", &running.base_url])
+        .env("SCIMCTL_TOKEN", token)
+        .current_dir(cwd.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let stderr = child.stderr.take().unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let output = tokio::task::spawn_blocking(move || {
+        let mut lines = BufReader::new(stderr).lines();
+        let mut err = String::new();
+        for line in lines.by_ref() {
+            let line = line.unwrap();
+            err.push_str(&line);
+            err.push('\n');
+            if line.contains("operation finished") {
+                break;
+            }
+        }
+        let sent = std::process::Command::new("kill")
+            .args(["-INT", &pid.to_string()])
+            .status()
+            .unwrap();
+        assert!(sent.success());
+        for line in lines {
+            err.push_str(&line.unwrap());
+            err.push('\n');
+        }
+        let mut out = String::new();
+        stdout.read_to_string(&mut out).unwrap();
+        (child.wait().unwrap(), out, err)
+    });
+    let (status, out, err) = tokio::time::timeout(std::time::Duration::from_secs(60), output)
+        .await
+        .expect("apply ends after the signal")
+        .unwrap();
+    assert_eq!(status.code(), Some(1), "{out}\n{err}");
+    assert!(err.contains("interrupted"), "{err}");
+    assert!(out.contains("Applied to"), "the summary is printed:\n{out}");
+    let records = audit(&cwd.path().join(".scimctl/audit.jsonl"));
+    let done = records.iter().filter(|r| r["outcome"] == "done").count();
+    let skipped = records.iter().filter(|r| r["outcome"] == "skipped").count();
+    assert!(done >= 1 && skipped >= 1, "{done} done, {skipped} skipped");
+    assert_eq!(done + skipped, 200, "every operation has a record");
+    assert!(out.contains(&format!("{done} done")), "{out}");
+    assert!(
+        records
+            .iter()
+            .filter(|r| r["outcome"] == "skipped")
+            .all(|r| r["detail"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("interrupted")),
+        "the reason is recorded"
+    );
+    let client = bearer_client(&running.base_url, token, None);
+    let on_tenant = {
+        use scimctl::scim::ScimRead;
+        client.snapshot().await.unwrap().users.len()
+    };
+    assert_eq!(on_tenant, done, "every user on the tenant has its record");
+    running.shutdown().await.unwrap();
+}
