@@ -39,6 +39,9 @@ pub struct Connection {
     pub client: ScimClient,
     /// What the target is, for messages: a URL or `sandbox (<path>)`.
     pub description: String,
+    /// What the target is, for the one-writer lock: the description, with the embedded
+    /// sandbox's state file made absolute (two directories, two sandboxes).
+    pub lock_key: String,
     sandbox: Option<RunningSandbox>,
 }
 
@@ -64,11 +67,22 @@ pub async fn connect(
     if let Some(rpm) = overrides.requests_per_minute {
         client.requests_per_minute = Some(rpm);
     }
+    let lock_key = match (&sandbox, &config.target, overrides.url) {
+        (Some(_), Some(Target::Sandbox { path: Some(p) }), _) => sandbox_key(&config_dir.join(p)),
+        (Some(_), _, _) => sandbox_key(Path::new(DEFAULT_SANDBOX_STATE)),
+        (None, _, _) => description.clone(),
+    };
     Ok(Connection {
         client: ScimClient::new(client)?,
         description,
+        lock_key,
         sandbox,
     })
+}
+
+fn sandbox_key(state: &Path) -> String {
+    let state = std::path::absolute(state).unwrap_or_else(|_| state.to_path_buf());
+    format!("sandbox ({})", state.display())
 }
 
 /// What the command line says about the target, over `scimctl.yaml`.

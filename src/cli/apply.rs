@@ -31,6 +31,7 @@ pub(super) struct ApplyArgs<'a> {
     pub(super) allow_deletes: Option<usize>,
     pub(super) audit_log: &'a Path,
     pub(super) password_file: Option<&'a Path>,
+    pub(super) lock_timeout: std::time::Duration,
     pub(super) quiet: bool,
 }
 
@@ -201,6 +202,27 @@ pub(super) fn apply_cmd(
         let _ = runtime.block_on(connection.close());
         return Err(Error::Refused(refusal).into());
     }
+    // One writer per target, from the read to the last write (see session::lock).
+    let lock = runtime.block_on(session::lock::acquire(
+        &session::lock::default_dir(),
+        &connection.lock_key,
+        args.lock_timeout,
+        |holder| {
+            let _ = writeln!(
+                err,
+                "waiting up to {} s for another scimctl run writing to {} ({holder})...",
+                args.lock_timeout.as_secs(),
+                connection.description
+            );
+        },
+    ));
+    let _lock = match lock {
+        Ok(lock) => lock,
+        Err(e) => {
+            let _ = runtime.block_on(connection.close());
+            return Err(Error::Refused(e.to_string()).into());
+        }
+    };
     let prepared = runtime.block_on(prepare(
         &client,
         &loaded,

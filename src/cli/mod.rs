@@ -153,6 +153,10 @@ pub enum Command {
         /// under `.scimctl/`).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        /// How long to wait for another scimctl run writing to the same target (seconds, or
+        /// a duration such as 5m); 0: do not wait, exit 4.
+        #[arg(long, default_value = "5m", value_name = "SECS", value_parser = watch::parse_lock_timeout)]
+        lock_timeout: std::time::Duration,
     },
     /// Reconcile continuously on file changes and on a drift timer.
     Watch(watch::WatchArgs),
@@ -420,6 +424,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitS
             allow_deletes,
             audit_log,
             password_file,
+            lock_timeout,
         } => apply::apply_cmd(
             &apply::ApplyArgs {
                 dir,
@@ -429,6 +434,7 @@ fn dispatch(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> Result<ExitS
                 allow_deletes: *allow_deletes,
                 audit_log,
                 password_file: password_file.as_deref(),
+                lock_timeout: *lock_timeout,
                 quiet: cli.quiet,
             },
             out,

@@ -51,6 +51,18 @@ pub struct WatchArgs {
         value_name = "FILE"
     )]
     pub audit_log: PathBuf,
+    /// How long a reconcile that may write waits for another scimctl run writing to the same
+    /// target (seconds, or a duration such as 5m); 0: do not wait.
+    #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
+    pub lock_timeout: Duration,
+}
+
+/// `--lock-timeout`: whole seconds (`0`, `300`) or a duration (`5m`).
+pub(super) fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
+    match text.trim().parse::<u64>() {
+        Ok(secs) => Ok(Duration::from_secs(secs)),
+        Err(_) => parse_duration(text),
+    }
 }
 
 /// Parses `90s`, `5m`, `1h30m`, `250ms`: one or more numbers each with a unit.
@@ -115,6 +127,8 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
             requests_per_minute: args.target.requests_per_minute,
             audit_log: args.audit_log.clone(),
             overrides: crate::overrides::default_path(),
+            lock_dir: crate::session::lock::default_dir(),
+            lock_timeout: args.lock_timeout,
         },
         metrics.clone(),
         stop.clone(),

@@ -8,6 +8,7 @@
 //! decides on its own what may be written. The decision is a [`Vetted`] plan, which only
 //! [`decide`] makes and which is the only plan the engine takes.
 
+pub mod lock;
 mod saved;
 #[cfg(test)]
 mod tests;

@@ -76,6 +76,17 @@ pub struct Reconciled {
     pub outcomes: Option<(String, Outcomes)>,
 }
 
+/// Takes the target's lock for a write, logging once when another run holds it.
+async fn take_lock(
+    config: &Config,
+    target: &str,
+) -> Result<session::lock::TargetLock, session::lock::LockError> {
+    session::lock::acquire(&config.lock_dir, target, config.lock_timeout, |holder| {
+        tracing::warn!(%target, %holder, "waiting for another scimctl run writing to the target");
+    })
+    .await
+}
+
 /// Settings of the reconciler.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -91,6 +102,10 @@ pub struct Config {
     pub audit_log: PathBuf,
     /// The overrides file (HRIS terminations).
     pub overrides: PathBuf,
+    /// Where the one-writer-per-target locks live ([`session::lock`]).
+    pub lock_dir: PathBuf,
+    /// How long a write waits for another run holding the target's lock.
+    pub lock_timeout: std::time::Duration,
 }
 
 /// A valid desired state and the hash of its files.
@@ -239,6 +254,17 @@ impl Reconciler {
         let (connection, _) = self.connection.as_ref().ok_or(ReconcileError::Stopped)?;
         let client = &connection.client;
         let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
+        // One writer per target: held from the read to the last write, so another run's
+        // writes are either all seen or not yet begun. Report mode writes nothing.
+        let _lock = if self.applier.config.mode == Mode::Heal {
+            Some(
+                take_lock(&self.applier.config, &connection.lock_key)
+                    .await
+                    .map_err(|e| target_error(&e))?,
+            )
+        } else {
+            None
+        };
         // Reading a large tenant under a rate limit takes a while; a stop ends it at once
         // (nothing has been written yet).
         let live = tokio::select! {
@@ -371,6 +397,9 @@ impl Reconciler {
             return Err(TerminateError::Unavailable("not connected".into()));
         };
         let client = &connection.client;
+        let _lock = take_lock(&self.applier.config, &connection.lock_key)
+            .await
+            .map_err(|e| TerminateError::Unavailable(e.to_string()))?;
         let live: Option<crate::scim::wire::User> =
             client.find_by_key(&key).await.map_err(|e| failed(&e))?;
         let Some(live) = live else {

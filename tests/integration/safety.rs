@@ -353,3 +353,155 @@ async fn one_ambiguity_fails_only_its_operations_on_scim2_server() {
     };
     one_ambiguity_fails_only_its_operations(&url, &token, "amb-peer").await;
 }
+
+/// A lock held by another run: `apply --lock-timeout 0` exits 4 at once and writes nothing;
+/// with a timeout it says it waits, then gives up the same way; once the lock is free the
+/// apply goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lock_stops_apply_before_it_reads() {
+    use std::time::Duration;
+
+    use scimctl::session::lock;
+    let sandbox = bearer_sandbox(TOKEN).await;
+    let url = sandbox.base_url.clone();
+    let work = tempfile::tempdir().unwrap();
+    let locks = work.path().join("locks");
+    let dir = work.path().join("desired-state");
+    std::fs::create_dir(&dir).unwrap();
+    write(&dir, "org.yaml", "users:\n  - userName: ann@lock.example\n");
+    let d = dir.to_str().unwrap();
+    let key = scimctl::scim::shown_url(&url);
+    let held = lock::acquire(&locks, &key, Duration::ZERO, |_| panic!("free"))
+        .await
+        .unwrap();
+    let run = |timeout: &str| {
+        let output = crate::support::run_bounded_with(
+            work.path(),
+            &[
+                "apply",
+                d,
+                "--target",
+                &url,
+                "--yes",
+                "--lock-timeout",
+                timeout,
+            ],
+            &[
+                ("SCIMCTL_TOKEN", TOKEN),
+                ("SCIMCTL_LOCK_DIR", locks.to_str().unwrap()),
+            ],
+            Duration::from_secs(60),
+        );
+        let (out, err) = crate::support::text(&output);
+        (output.status.code().unwrap_or(-1), out, err)
+    };
+    let (code, out, err) = tokio::task::block_in_place(|| run("0"));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("another scimctl run is writing"), "{err}");
+    assert!(
+        err.contains(&format!("pid {}", std::process::id())),
+        "{err}"
+    );
+    assert!(err.contains("nothing was written"), "{err}");
+    let (code, out, err) = tokio::task::block_in_place(|| run("1"));
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(err.contains("waiting up to 1 s"), "{err}");
+    let client = bearer_client(&url, TOKEN, None);
+    assert!(
+        client.snapshot().await.unwrap().users.is_empty(),
+        "nothing written"
+    );
+
+    drop(held);
+    let (code, out, err) = tokio::task::block_in_place(|| run("0"));
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(client.snapshot().await.unwrap().users.len(), 1);
+    sandbox.shutdown().await.unwrap();
+}
+
+/// Issue 14 item 5's repro: two applies of an org with groups, started together against
+/// scim2-server (which allows duplicate displayNames). The second waits for the first, reads
+/// what it wrote and has nothing left to do: one of each group, every member in it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_applies_at_once_make_no_twins_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let tag = format!("twins{}", std::process::id());
+    let work = tempfile::tempdir().unwrap();
+    let locks = work.path().join("locks");
+    let dir = work.path().join("desired-state");
+    std::fs::create_dir(&dir).unwrap();
+    let mut yaml = String::from("users:\n");
+    for i in 0..20 {
+        let _ = writeln!(yaml, "  - userName: u{i}@{tag}.example");
+    }
+    yaml.push_str("groups:\n");
+    for g in 0..7 {
+        let members: Vec<String> = (0..20)
+            .filter(|i| i % 7 == g)
+            .map(|i| format!("u{i}@{tag}.example"))
+            .collect();
+        let _ = writeln!(
+            yaml,
+            "  - displayName: {tag}-g{g}\n    members: [{}]",
+            members.join(", ")
+        );
+    }
+    write(&dir, "org.yaml", &yaml);
+    let d = dir.to_str().unwrap().to_owned();
+    let runs: Vec<_> = (0..2)
+        .map(|n| {
+            let cwd = work.path().join(format!("run{n}"));
+            std::fs::create_dir(&cwd).unwrap();
+            let (d, url, token, locks) = (d.clone(), url.clone(), token.clone(), locks.clone());
+            std::thread::spawn(move || {
+                let output = crate::support::run_bounded_with(
+                    &cwd,
+                    &["apply", &d, "--target", &url, "--yes"],
+                    &[
+                        ("SCIMCTL_TOKEN", token.as_str()),
+                        ("SCIMCTL_LOCK_DIR", locks.to_str().unwrap()),
+                    ],
+                    std::time::Duration::from_secs(120),
+                );
+                let (out, err) = crate::support::text(&output);
+                (output.status.code(), out, err)
+            })
+        })
+        .collect();
+    let mut outputs = Vec::new();
+    for run in runs {
+        let (code, out, err) = run.join().unwrap();
+        assert_eq!(code, Some(0), "{out}\n{err}");
+        outputs.push(out);
+    }
+    // One run created everything; the other, after it, found nothing to do.
+    outputs.sort_by_key(|o| o.contains("No changes."));
+    assert!(
+        outputs[0].contains("27 done, 0 already done, 0 merged, 0 failed"),
+        "{}",
+        outputs[0]
+    );
+    assert!(outputs[1].contains("No changes."), "{}", outputs[1]);
+    let client = bearer_client(&url, &token, None);
+    let snapshot = client.snapshot().await.unwrap();
+    let groups: Vec<_> = snapshot
+        .groups
+        .iter()
+        .filter(|g| g.natural_key().starts_with(&tag))
+        .map(|g| g.parse().unwrap())
+        .collect();
+    assert_eq!(groups.len(), 7, "one of each group");
+    let members: usize = groups
+        .iter()
+        .map(|g: &scimctl::scim::wire::Group| g.members.len())
+        .sum();
+    assert_eq!(members, 20);
+    let users = snapshot
+        .users
+        .iter()
+        .filter(|u| u.natural_key().ends_with(&format!("@{tag}.example")))
+        .count();
+    assert_eq!(users, 20);
+}
