@@ -689,4 +689,215 @@ mod tests {
         gate.merged(3, 100);
         assert!(!gate.admit(3, 1), "a stopped gate stays stopped");
     }
+
+    /// Loads `dir` with the real environment; the error text (or the user count).
+    fn load_text(dir: &Path) -> Result<usize, String> {
+        match load_dir(dir) {
+            Ok(loaded) => Ok(loaded.state.users.len()),
+            Err(LoadError::Invalid(report)) => Err(report
+                .diagnostics()
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {}",
+                        report
+                            .sources()
+                            .path(d.span.file)
+                            .map_or(String::new(), |p| p.display().to_string()),
+                        d.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn users(dir: &Path, file: &str, names: &[&str]) {
+        let path = dir.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut text = String::from("users:\n");
+        for n in names {
+            text.push_str(&format!("  - userName: {n}@x.example\n"));
+        }
+        fs::write(path, text).unwrap();
+    }
+
+    #[cfg(unix)]
+    fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+
+    // A symlinked directory that stays inside is read; its files count once.
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_directory_inside_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "shared/c.yaml", &["c1", "c2"]);
+        users(&dir, "users/a.yaml", &["a1"]);
+        symlink("../shared", dir.join("users/contractors"));
+        symlink("a.yaml", dir.join("users/same.yaml"));
+        assert_eq!(load_text(&dir), Ok(3));
+    }
+
+    // A symlink leaving the directory, a dangling one and a loop are errors naming the path.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_leaving_dangling_or_looping_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "users/a.yaml", &["a1"]);
+        users(tmp.path(), "shared/c.yaml", &["c1"]);
+        fs::write(tmp.path().join("secret.yaml"), "Hunter2-Secret-Line\n").unwrap();
+        symlink("../../shared", dir.join("users/contractors"));
+        symlink(tmp.path().join("secret.yaml"), dir.join("users/x.yaml"));
+        symlink("nowhere", dir.join("users/gone.yaml"));
+        symlink("loop2", dir.join("users/loop1"));
+        symlink("loop1", dir.join("users/loop2"));
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("users/contractors: symlink leads outside"),
+            "{err}"
+        );
+        assert!(err.contains("users/x.yaml: symlink leads outside"), "{err}");
+        assert!(err.contains("users/gone.yaml: dangling symlink"), "{err}");
+        assert!(err.contains("users/loop1: cannot follow symlink"), "{err}");
+        assert!(!err.contains("Hunter2"), "{err}");
+    }
+
+    // A symlink back up the tree is followed once: no hang, no duplicate users.
+    #[cfg(unix)]
+    #[test]
+    fn a_cycle_is_read_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "users/a.yaml", &["a1"]);
+        symlink("..", dir.join("users/up"));
+        assert_eq!(load_text(&dir), Ok(1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_named_yaml_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "users/a.yaml", &["a1"]);
+        let made = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("users/x.yaml"))
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here
+        }
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("users/x.yaml: not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn too_deep_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok: PathBuf = (0..MAX_DEPTH).map(|i| format!("d{i}")).collect();
+        users(
+            tmp.path(),
+            &ok.join("a.yaml").display().to_string(),
+            &["a1"],
+        );
+        assert_eq!(load_text(tmp.path()), Ok(1));
+        users(
+            tmp.path(),
+            &ok.join("deeper/b.yaml").display().to_string(),
+            &["b1"],
+        );
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(
+            err.contains("deeper: directory is more than 32 levels deep"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn upper_case_extensions_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "a.YAML", &["a1"]);
+        users(tmp.path(), "b.YML", &["b1"]);
+        users(tmp.path(), "c.Yaml", &["c1"]);
+        fs::write(
+            tmp.path().join("SCIMCTL.YAML"),
+            "protected: {users: [a1@x.example]}\n",
+        )
+        .unwrap();
+        let loaded = load_dir(tmp.path()).unwrap();
+        assert_eq!(loaded.state.users.len(), 3);
+        assert_eq!(loaded.state.config.protected.users.len(), 1);
+    }
+
+    // A configuration that cannot be read is an error, never the defaults.
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_configuration_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "a.yaml", &["a1"]);
+        symlink("nowhere.yaml", tmp.path().join(CONFIG_FILE));
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("scimctl.yaml: dangling symlink"), "{err}");
+        fs::remove_file(tmp.path().join(CONFIG_FILE)).unwrap();
+        fs::create_dir(tmp.path().join(CONFIG_FILE)).unwrap();
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("scimctl.yaml: not a regular file"), "{err}");
+        fs::remove_dir(tmp.path().join(CONFIG_FILE)).unwrap();
+        fs::write(tmp.path().join(CONFIG_FILE), "{}\n").unwrap();
+        fs::write(tmp.path().join("scimctl.yml"), "{}\n").unwrap();
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("a second configuration file"), "{err}");
+    }
+
+    // fromFile: outside the directory, too large or missing is an error at the YAML position;
+    // an allowed directory is accepted.
+    #[test]
+    fn password_files_are_confined() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir_all(tmp.path().join("secrets")).unwrap();
+        fs::write(tmp.path().join("secrets/p"), "Pa55word-Secret!\n").unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("big"), "x".repeat(5 * 1024)).unwrap();
+        let yaml = "users:\n  - userName: a@x.example\n    password: {fromFile: /etc/passwd}\n  - userName: b@x.example\n    password: {fromFile: ../secrets/p}\n  - userName: c@x.example\n    password: {fromFile: big}\n";
+        fs::write(dir.join("u.yaml"), yaml).unwrap();
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("password file `/etc/passwd` is refused: it is outside"),
+            "{err}"
+        );
+        assert!(
+            err.contains("password file `../secrets/p` is refused: it is outside"),
+            "{err}"
+        );
+        assert!(
+            err.contains("password file `big` is refused: the file is larger than 4 KiB"),
+            "{err}"
+        );
+        fs::write(
+            dir.join("u.yaml"),
+            &yaml[..yaml.find("  - userName: c@").unwrap()],
+        )
+        .unwrap();
+        fs::write(
+            dir.join("u.yaml"),
+            fs::read_to_string(dir.join("u.yaml"))
+                .unwrap()
+                .replace("/etc/passwd", "../secrets/p"),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(CONFIG_FILE),
+            "secrets: {allowedDirs: [../secrets]}\n",
+        )
+        .unwrap();
+        assert_eq!(load_text(&dir), Ok(2));
+        fs::write(dir.join(CONFIG_FILE), "secrets: {allowedDirs: [../nope]}\n").unwrap();
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("secrets.allowedDirs: `../nope`: no such file"),
+            "{err}"
+        );
+    }
 }
