@@ -1,7 +1,7 @@
 //! Loading desired state: the only place that reads the desired-state directory.
 //!
 //! [`load_dir`] finds every `*.yaml`/`*.yml` file under the directory (recursively, skipping
-//! hidden entries and refusing, never skipping, anything it cannot read; see [`discover`]),
+//! hidden entries and refusing, never skipping, anything it cannot read; see `discover`),
 //! parses them in parallel, merges them in path order, reads `scimctl.yaml`,
 //! and validates the whole. It returns a [`DesiredState`] only when no error remains; every
 //! problem is reported at once with its `path:line:col`.
@@ -238,8 +238,9 @@ pub const MAX_DEPTH: usize = 32;
 
 /// Whether `name` is a YAML file name: `.yaml` or `.yml`, in any case.
 fn is_yaml_name(name: &str) -> bool {
-    let lower = name.to_ascii_lowercase();
-    lower.ends_with(".yaml") || lower.ends_with(".yml")
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
 }
 
 /// Whether `name` (at the top of the directory) names the configuration, in any case.
@@ -265,6 +266,7 @@ struct Found {
 /// - an entry with a YAML name that is not a regular file (a FIFO, socket or device), or a
 ///   configuration file that is not one, is an error;
 /// - a directory more than [`MAX_DEPTH`] levels down is an error.
+#[allow(clippy::too_many_lines)] // one walk, one decision per kind of entry
 fn discover(
     dir: &Path,
     root: &Path,
@@ -718,7 +720,9 @@ mod tests {
         fs::create_dir_all(path.parent().unwrap()).unwrap();
         let mut text = String::from("users:\n");
         for n in names {
-            text.push_str(&format!("  - userName: {n}@x.example\n"));
+            text.push_str("  - userName: ");
+            text.push_str(n);
+            text.push_str("@x.example\n");
         }
         fs::write(path, text).unwrap();
     }

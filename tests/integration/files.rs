@@ -1,6 +1,7 @@
 //! Issue 14 (3, 4): nothing under the directory is skipped without a word, and `fromFile`
 //! secrets stay inside the directory, small and one line, with errors that never show them.
 
+use std::fmt::Write as _;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
@@ -11,7 +12,7 @@ fn users(path: &Path, prefix: &str, n: usize) {
     fs::create_dir_all(path.parent().unwrap()).unwrap();
     let mut yaml = String::from("users:\n");
     for i in 0..n {
-        yaml.push_str(&format!("  - userName: {prefix}{i}@x.example\n"));
+        let _ = writeln!(yaml, "  - userName: {prefix}{i}@x.example");
     }
     fs::write(path, yaml).unwrap();
 }
