@@ -8,6 +8,7 @@
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 
+use crate::desired::confine::SecretDirs;
 use crate::model::{Config, OAuthClient, SecretSource, Target, ValueSource};
 use crate::sandbox::{self, RunningSandbox, SandboxConfig};
 use crate::scim::{
@@ -110,6 +111,7 @@ async fn configure(
         }
         return Ok((client, crate::scim::shown_url(url), None));
     }
+    let dirs = SecretDirs::for_config(config_dir, config);
     match &config.target {
         None => connect_sandbox(&PathBuf::from(DEFAULT_SANDBOX_STATE)).await,
         Some(Target::Sandbox { path }) => {
@@ -128,8 +130,10 @@ async fn configure(
             let mut client = ClientConfig::new(url.clone());
             client.requests_per_minute = *requests_per_minute;
             client.credentials = match (token, oauth) {
-                (Some(token), _) => Credentials::Bearer(read_secret(token, config_dir)?),
-                (None, Some(oauth)) => Credentials::OAuth(oauth_settings(oauth, config_dir)?),
+                (Some(token), _) => Credentials::Bearer(read_secret(token, config_dir, &dirs)?),
+                (None, Some(oauth)) => {
+                    Credentials::OAuth(oauth_settings(oauth, config_dir, &dirs)?)
+                }
                 (None, None) => Credentials::None,
             };
             Ok((client, crate::scim::shown_url(url), None))
@@ -166,9 +170,11 @@ async fn configure(
                 token_url: format!("{}{}", login.trim_end_matches('/'), genesys::TOKEN_PATH),
                 client_id: match client_id {
                     ValueSource::Literal(v) => v.clone(),
-                    ValueSource::Source(s) => read_secret(s, config_dir)?.expose().to_owned(),
+                    ValueSource::Source(s) => {
+                        read_secret(s, config_dir, &dirs)?.expose().to_owned()
+                    }
                 },
-                client_secret: read_secret(client_secret, config_dir)?,
+                client_secret: read_secret(client_secret, config_dir, &dirs)?,
                 // Client-credentials clients are authorised by their roles; scopes do not
                 // apply to them (genesys-api.md §2).
                 scope: None,
@@ -212,20 +218,29 @@ async fn connect_sandbox(
     ))
 }
 
-fn oauth_settings(oauth: &OAuthClient, dir: &Path) -> Result<OAuthSettings, TargetError> {
+fn oauth_settings(
+    oauth: &OAuthClient,
+    dir: &Path,
+    dirs: &SecretDirs,
+) -> Result<OAuthSettings, TargetError> {
     Ok(OAuthSettings {
         token_url: oauth.token_url.clone(),
         client_id: match &oauth.client_id {
             ValueSource::Literal(v) => v.clone(),
-            ValueSource::Source(s) => read_secret(s, dir)?.expose().to_owned(),
+            ValueSource::Source(s) => read_secret(s, dir, dirs)?.expose().to_owned(),
         },
-        client_secret: read_secret(&oauth.client_secret, dir)?,
+        client_secret: read_secret(&oauth.client_secret, dir, dirs)?,
         scope: oauth.scope.clone(),
     })
 }
 
-/// Reads a secret from its source. Errors name the variable or file, never a value.
-pub fn read_secret(source: &SecretSource, dir: &Path) -> Result<Secret, TargetError> {
+/// Reads a secret from its source. A `fromFile` path is relative to `dir` and must be in one
+/// of `dirs` (see [`SecretDirs::read`]). Errors name the variable or file, never a value.
+pub fn read_secret(
+    source: &SecretSource,
+    dir: &Path,
+    dirs: &SecretDirs,
+) -> Result<Secret, TargetError> {
     match source {
         SecretSource::FromEnv(var) => match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Secret::new(v)),
@@ -235,17 +250,9 @@ pub fn read_secret(source: &SecretSource, dir: &Path) -> Result<Secret, TargetEr
         },
         SecretSource::FromFile(path) => {
             let full = dir.join(path);
-            let text = std::fs::read_to_string(&full).map_err(|e| {
+            dirs.read(&full).map(Secret::new).map_err(|e| {
                 TargetError::Credential(format!("cannot read {}: {e}", full.display()))
-            })?;
-            let trimmed = text.trim_end_matches(['\r', '\n']);
-            if trimmed.is_empty() {
-                return Err(TargetError::Credential(format!(
-                    "{} is empty",
-                    full.display()
-                )));
-            }
-            Ok(Secret::new(trimmed))
+            })
         }
     }
 }
@@ -260,6 +267,7 @@ mod tests {
         let err = read_secret(
             &SecretSource::FromEnv("SCIMCTL_TEST_SURELY_UNSET".into()),
             Path::new("."),
+            &SecretDirs::default(),
         )
         .expect_err("unset");
         assert_eq!(
@@ -268,9 +276,19 @@ mod tests {
         );
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("token"), "abc\n").expect("write");
-        let secret =
-            read_secret(&SecretSource::FromFile("token".into()), dir.path()).expect("readable");
+        let (dirs, _) = SecretDirs::new(dir.path(), []);
+        let secret = read_secret(&SecretSource::FromFile("token".into()), dir.path(), &dirs)
+            .expect("readable");
         assert_eq!(secret.expose(), "abc");
+        // A file outside the directory (and any allowed directory) is refused.
+        let err = read_secret(
+            &SecretSource::FromFile("/etc/passwd".into()),
+            dir.path(),
+            &dirs,
+        )
+        .expect_err("outside");
+        assert!(err.to_string().contains("outside"), "{err}");
+        assert!(!err.to_string().contains("root:"), "{err}");
     }
 
     /// Plain http to a remote host is refused before anything is sent.

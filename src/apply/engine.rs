@@ -630,8 +630,8 @@ where
             return Ok(None);
         };
         let file = self.input.desired.sources.path(source.span.file);
-        let secret =
-            password::resolve(&source.value, file).map_err(|e| format!("initial password: {e}"))?;
+        let secret = password::resolve(&source.value, file, self.input.desired.secret_dirs())
+            .map_err(|e| format!("initial password: {e}"))?;
         Ok(Some((secret, source.value == PasswordSource::Generate)))
     }
 

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use rand::seq::SliceRandom;
 use rand::{CryptoRng, RngExt};
 
+use crate::desired::confine::{SecretDirs, SecretFileError};
 use crate::model::PasswordSource;
 use crate::scim::Secret;
 
@@ -48,13 +49,14 @@ pub enum PasswordError {
         /// The variable.
         var: String,
     },
-    /// `fromFile` names a file that cannot be read (or is not UTF-8).
+    /// `fromFile` names a file that cannot be used: missing, outside the allowed directories,
+    /// not a regular file, over 4 KiB, not UTF-8 or more than one line.
     #[error("cannot read password file {}: {cause}", path.display())]
     FileUnreadable {
         /// The file, resolved against the YAML file that names it.
         path: PathBuf,
-        /// What the operating system said; never the contents.
-        cause: io::Error,
+        /// Why; never the contents.
+        cause: SecretFileError,
     },
     /// `fromFile` names an empty file.
     #[error("password file {} is empty", path.display())]
@@ -151,8 +153,13 @@ pub fn meets_policy(password: &str) -> bool {
 ///
 /// `fromFile` paths are relative to the directory of `yaml_file`, the YAML file that names
 /// them (as validation resolves them); absolute paths, or a missing `yaml_file`, use the path
-/// as written. One trailing line break (`\n` or `\r\n`) is removed from the file's contents.
-pub fn resolve(source: &PasswordSource, yaml_file: Option<&Path>) -> Result<Secret, PasswordError> {
+/// as written. The file must be in one of `dirs` (see [`SecretDirs::read`]): a regular file of
+/// at most 4 KiB holding one line, whose trailing line break (`\n` or `\r\n`) is removed.
+pub fn resolve(
+    source: &PasswordSource,
+    yaml_file: Option<&Path>,
+    dirs: &SecretDirs,
+) -> Result<Secret, PasswordError> {
     match source {
         PasswordSource::Generate => Ok(generate()),
         PasswordSource::FromEnv(var) => match std::env::var(var) {
@@ -167,17 +174,11 @@ pub fn resolve(source: &PasswordSource, yaml_file: Option<&Path>) -> Result<Secr
         },
         PasswordSource::FromFile(path) => {
             let path = relative_to(yaml_file, path);
-            let text = match std::fs::read_to_string(&path) {
-                Ok(text) => text,
-                Err(cause) => return Err(PasswordError::FileUnreadable { path, cause }),
-            };
-            let value = text.strip_suffix('\n').map_or(text.as_str(), |rest| {
-                rest.strip_suffix('\r').unwrap_or(rest)
-            });
-            if value.is_empty() {
-                return Err(PasswordError::FileEmpty { path });
+            match dirs.read(&path) {
+                Ok(value) => Ok(Secret::new(value)),
+                Err(SecretFileError::Empty) => Err(PasswordError::FileEmpty { path }),
+                Err(cause) => Err(PasswordError::FileUnreadable { path, cause }),
             }
-            Ok(Secret::new(value))
         }
     }
 }
@@ -379,8 +380,10 @@ mod tests {
     /// `generate` resolves to a fresh password each time.
     #[test]
     fn resolve_generate() {
-        let a = resolve(&PasswordSource::Generate, None).expect("generated");
-        let b = resolve(&PasswordSource::Generate, None).expect("generated");
+        let a =
+            resolve(&PasswordSource::Generate, None, &SecretDirs::default()).expect("generated");
+        let b =
+            resolve(&PasswordSource::Generate, None, &SecretDirs::default()).expect("generated");
         assert!(meets_policy(a.expose()));
         assert_ne!(a, b);
     }
@@ -391,11 +394,21 @@ mod tests {
         // PATH is set in any environment that can run the tests; the process environment is
         // not modified here (set_var is unsafe and tests run in parallel).
         let path = std::env::var("PATH").expect("PATH is set");
-        let secret = resolve(&PasswordSource::FromEnv("PATH".into()), None).expect("set");
+        let secret = resolve(
+            &PasswordSource::FromEnv("PATH".into()),
+            None,
+            &SecretDirs::default(),
+        )
+        .expect("set");
         assert_eq!(secret.expose(), path);
 
         let var = "SCIMCTL_TEST_PASSWORD_SURELY_UNSET";
-        let err = resolve(&PasswordSource::FromEnv(var.into()), None).expect_err("unset");
+        let err = resolve(
+            &PasswordSource::FromEnv(var.into()),
+            None,
+            &SecretDirs::default(),
+        )
+        .expect_err("unset");
         assert_eq!(
             err.to_string(),
             format!("password environment variable `{var}` is not set (or is empty)")
@@ -412,12 +425,30 @@ mod tests {
             std::fs::write(dir.path().join("users/secrets").join(name), contents).expect("write");
             PasswordSource::FromFile(format!("secrets/{name}"))
         };
-        let read = |source| resolve(&source, Some(&yaml)).expect("readable");
+        let (dirs, _) = SecretDirs::new(dir.path(), []);
+        let read = |source| resolve(&source, Some(&yaml), &dirs).expect("readable");
 
         assert_eq!(read(file("lf", "Pa55word!\n")).expose(), "Pa55word!");
         assert_eq!(read(file("crlf", "Pa55word!\r\n")).expose(), "Pa55word!");
-        assert_eq!(read(file("two", "Pa55word!\n\n")).expose(), "Pa55word!\n");
         assert_eq!(read(file("none", " Pa55 word! ")).expose(), " Pa55 word! ");
+        // One line only: a second line (even an empty one) is refused, not sent.
+        let err = resolve(&file("two", "Pa55word!\n\n"), Some(&yaml), &dirs).expect_err("two");
+        assert!(err.to_string().contains("more than one line"), "{err}");
+        // Outside the directory, or too large: refused.
+        let outside = PasswordSource::FromFile("/etc/passwd".into());
+        let err = resolve(&outside, Some(&yaml), &dirs).expect_err("outside");
+        assert!(err.to_string().contains("outside"), "{err}");
+        let big = file("big", &"x".repeat(5000));
+        let err = resolve(&big, Some(&yaml), &dirs).expect_err("big");
+        assert!(err.to_string().contains("4 KiB"), "{err}");
+        // No directory to read from: every file is refused.
+        let err = resolve(
+            &file("lf", "Pa55word!\n"),
+            Some(&yaml),
+            &SecretDirs::default(),
+        )
+        .expect_err("no dirs");
+        assert!(err.to_string().contains("outside"), "{err}");
 
         // An absolute path is used as written.
         let absolute = dir.path().join("users/secrets/lf");
@@ -425,7 +456,7 @@ mod tests {
         assert_eq!(read(source).expose(), "Pa55word!");
 
         let empty = file("empty", "\n");
-        let err = resolve(&empty, Some(&yaml)).expect_err("empty");
+        let err = resolve(&empty, Some(&yaml), &dirs).expect_err("empty");
         assert!(matches!(err, PasswordError::FileEmpty { .. }), "{err}");
     }
 
@@ -443,7 +474,8 @@ mod tests {
             PasswordSource::FromFile("bad".into()),
             PasswordSource::FromFile("missing".into()),
         ] {
-            let err = resolve(&source, Some(&yaml)).expect_err("unusable");
+            let (dirs, _) = SecretDirs::new(dir.path(), []);
+            let err = resolve(&source, Some(&yaml), &dirs).expect_err("unusable");
             for shown in [err.to_string(), format!("{err:?}")] {
                 assert!(!shown.contains("Hunter2"), "{shown}");
                 assert!(shown.contains(&dir.path().display().to_string()), "{shown}");

@@ -267,9 +267,10 @@ impl Hooks {
                 hris: None,
             });
         };
+        let dirs = crate::desired::confine::SecretDirs::for_config(dir, config);
         let webhooks = match &config.watch.webhooks {
             Some(settings) if !settings.value.urls.is_empty() => {
-                let outbound = crate::webhook::outbound_config(&settings.value, dir)
+                let outbound = crate::webhook::outbound_config(&settings.value, dir, &dirs)
                     .map_err(|e| Error::Config(format!("watch.webhooks: {e}")))?;
                 let client = reqwest::Client::builder()
                     .timeout(Duration::from_secs(10))
@@ -283,7 +284,7 @@ impl Hooks {
             .watch
             .hris
             .as_ref()
-            .map(|settings| crate::webhook::hris_verifier(&settings.value, dir))
+            .map(|settings| crate::webhook::hris_verifier(&settings.value, dir, &dirs))
             .transpose()
             .map_err(|e| Error::Config(format!("watch.hris: {e}")))?;
         Ok(Hooks { webhooks, hris })

@@ -43,6 +43,7 @@ const CONFIG_KEYS: &[&str] = &[
     "protected",
     "policy",
     "watch",
+    "secrets",
 ];
 
 /// Decodes UTF-8, pointing at the first invalid byte otherwise.
@@ -330,6 +331,7 @@ pub(crate) fn parse_config_file(file: FileId, bytes: &[u8], limits: Limits) -> P
             "protected" => section(value, &mut config.protected, diagnostics),
             "policy" => section(value, &mut config.policy, diagnostics),
             "watch" => section(value, &mut config.watch, diagnostics),
+            "secrets" => section(value, &mut config.secrets, diagnostics),
             other => diagnostics.push(unknown_key(other, CONFIG_KEYS, key.span, "config")),
         }
     }

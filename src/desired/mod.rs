@@ -1,10 +1,12 @@
 //! Loading desired state: the only place that reads the desired-state directory.
 //!
 //! [`load_dir`] finds every `*.yaml`/`*.yml` file under the directory (recursively, skipping
-//! hidden entries), parses them in parallel, merges them in path order, reads `scimctl.yaml`,
+//! hidden entries and refusing, never skipping, anything it cannot read; see `discover`),
+//! parses them in parallel, merges them in path order, reads `scimctl.yaml`,
 //! and validates the whole. It returns a [`DesiredState`] only when no error remains; every
 //! problem is reported at once with its `path:line:col`.
 
+pub mod confine;
 mod diagnostic;
 mod document;
 mod intern;
@@ -13,7 +15,7 @@ mod state;
 pub mod validate;
 pub mod yaml;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::fs;
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -27,6 +29,7 @@ pub use yaml::Limits;
 
 use crate::model::{FileId, SourceMap, Span};
 
+use confine::{SecretDirs, io_reason};
 use document::ParsedFile;
 
 /// The configuration file's name, at the top of the directory.
@@ -84,14 +87,6 @@ impl Environment for ProcessEnvironment {
     }
 }
 
-fn io_reason(err: &std::io::Error) -> String {
-    match err.kind() {
-        std::io::ErrorKind::NotFound => "no such file".into(),
-        std::io::ErrorKind::PermissionDenied => "permission denied".into(),
-        _ => err.to_string().to_lowercase(),
-    }
-}
-
 /// Loads and validates `dir` with the real environment and default limits.
 pub fn load_dir(dir: &Path) -> Result<Loaded, LoadError> {
     load_dir_with(dir, &ProcessEnvironment, Limits::DEFAULT)
@@ -113,15 +108,17 @@ pub fn load_dir_with(
             why: "not a directory".into(),
         });
     }
+    let root = fs::canonicalize(dir).map_err(|e| LoadError::Directory {
+        path: dir.to_path_buf(),
+        why: io_reason(&e),
+    })?;
     let mut diagnostics = Vec::new();
     let mut sources = SourceMap::new();
-    let mut files = Vec::new();
-    discover(dir, &mut files, &mut diagnostics, &mut sources);
+    let Found {
+        mut files,
+        config: config_path,
+    } = discover(dir, &root, &mut diagnostics, &mut sources);
     files.sort();
-    let config_path = [CONFIG_FILE, "scimctl.yml"]
-        .iter()
-        .map(|n| dir.join(n))
-        .find(|p| p.is_file());
     let ids: Vec<FileId> = files.iter().map(|p| sources.add(p.clone())).collect();
 
     let mut collected = Collected::default();
@@ -159,7 +156,15 @@ pub fn load_dir_with(
         }
     }
 
-    let (found, indexes) = validate::check(&collected, &sources, env);
+    let allowed = &collected.config.secrets.allowed_dirs;
+    let (secret_dirs, bad_dirs) = SecretDirs::new(dir, allowed.iter().map(|d| d.value.as_str()));
+    for (i, why) in bad_dirs {
+        diagnostics.push(Diagnostic::error(
+            allowed[i].span,
+            format!("secrets.allowedDirs: `{}`: {why}", allowed[i].value),
+        ));
+    }
+    let (found, indexes) = validate::check(&collected, &sources, env, Some(&secret_dirs));
     diagnostics.extend(found);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
@@ -169,7 +174,8 @@ pub fn load_dir_with(
         all.extend(warnings);
         return Err(LoadError::Invalid(Report::new(sources, all)));
     }
-    let state = DesiredState::new(collected, sources.clone(), indexes);
+    let mut state = DesiredState::new(collected, sources.clone(), indexes);
+    state.set_secret_dirs(secret_dirs);
     Ok(Loaded {
         state,
         warnings: Report::new(sources, warnings),
@@ -213,7 +219,7 @@ pub(crate) fn load_texts(files: &[(&str, &str)]) -> Result<Loaded, LoadError> {
             diagnostics.extend(parsed.diagnostics);
         }
     }
-    let (found, indexes) = validate::check(&collected, &sources, &Empty);
+    let (found, indexes) = validate::check(&collected, &sources, &Empty, None);
     diagnostics.extend(found);
     let (errors, warnings): (Vec<_>, Vec<_>) =
         diagnostics.into_iter().partition(Diagnostic::is_error);
@@ -226,51 +232,174 @@ pub(crate) fn load_texts(files: &[(&str, &str)]) -> Result<Loaded, LoadError> {
     })
 }
 
-/// Collects `*.yaml` / `*.yml` files under `dir`, skipping hidden entries and the
-/// configuration file at the top. Symlinked directories are not followed (no loops); symlinked
-/// files are read.
+/// Most directory levels below the desired-state directory that are read; a deeper directory
+/// is an error rather than skipped.
+pub const MAX_DEPTH: usize = 32;
+
+/// Whether `name` is a YAML file name: `.yaml` or `.yml`, in any case.
+fn is_yaml_name(name: &str) -> bool {
+    Path::new(name)
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("yaml") || e.eq_ignore_ascii_case("yml"))
+}
+
+/// Whether `name` (at the top of the directory) names the configuration, in any case.
+fn is_config_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    lower == CONFIG_FILE || lower == "scimctl.yml"
+}
+
+/// What [`discover`] found: the resource files, and the configuration file if there is one.
+#[derive(Debug, Default)]
+struct Found {
+    files: Vec<PathBuf>,
+    config: Option<PathBuf>,
+}
+
+/// Collects the YAML files under `dir` (whose canonical form is `root`), skipping hidden
+/// entries, and finds the configuration file at the top. Nothing else is skipped silently:
+///
+/// - a symlink that stays inside the directory is followed, each real directory and file
+///   once (so a cycle ends, and a file reached twice is read once);
+/// - a symlink that leaves the directory (to a directory, or with a YAML name), a dangling
+///   symlink and a symlink loop are errors;
+/// - an entry with a YAML name that is not a regular file (a FIFO, socket or device), or a
+///   configuration file that is not one, is an error;
+/// - a directory more than [`MAX_DEPTH`] levels down is an error.
+#[allow(clippy::too_many_lines)] // one walk, one decision per kind of entry
 fn discover(
     dir: &Path,
-    files: &mut Vec<PathBuf>,
+    root: &Path,
     diagnostics: &mut Vec<Diagnostic>,
     sources: &mut SourceMap,
-) {
-    let mut pending = vec![(dir.to_path_buf(), 0_usize)];
-    while let Some((current, depth)) = pending.pop() {
+) -> Found {
+    let mut found = Found::default();
+    let mut problem = |path: PathBuf, message: String| {
+        let id = sources.add(path);
+        diagnostics.push(Diagnostic::error(Span::file(id), message));
+    };
+    let mut seen_dirs = HashSet::from([root.to_path_buf()]);
+    let mut seen_files = HashSet::new();
+    // (path as named, its canonical form, depth)
+    let mut pending = vec![(dir.to_path_buf(), root.to_path_buf(), 0_usize)];
+    while let Some((current, real_dir, depth)) = pending.pop() {
         let entries = match fs::read_dir(&current) {
             Ok(entries) => entries,
             Err(e) => {
-                let id = sources.add(current.clone());
-                diagnostics.push(Diagnostic::error(
-                    Span::file(id),
-                    format!("cannot read directory: {}", io_reason(&e)),
-                ));
+                problem(current, format!("cannot read directory: {}", io_reason(&e)));
                 continue;
             }
         };
-        for entry in entries.flatten() {
+        let mut entries: Vec<_> = entries
+            .filter_map(|entry| match entry {
+                Ok(entry) => Some(entry),
+                Err(e) => {
+                    problem(
+                        current.clone(),
+                        format!("cannot read directory: {}", io_reason(&e)),
+                    );
+                    None
+                }
+            })
+            .collect();
+        // Reverse order on the stack: directories are read in name order, so which of two
+        // names for one file is used does not depend on the filesystem.
+        entries.sort_by_key(|e| std::cmp::Reverse(e.file_name()));
+        for entry in entries {
             let name = entry.file_name();
             let name = name.to_string_lossy();
             if name.starts_with('.') {
                 continue;
             }
             let path = entry.path();
-            let Ok(kind) = entry.file_type() else {
+            let yaml = is_yaml_name(&name);
+            let is_config = depth == 0 && is_config_name(&name);
+            let Ok(kind) = entry.file_type().map_err(|e| {
+                problem(path.clone(), format!("cannot read: {}", io_reason(&e)));
+            }) else {
                 continue;
             };
-            if kind.is_dir() {
-                if depth < 32 {
-                    pending.push((path, depth + 1));
+            let (meta, real, leaves) = if kind.is_symlink() {
+                let real = match fs::canonicalize(&path) {
+                    Ok(real) => real,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                        problem(path, "dangling symlink: its target does not exist".into());
+                        continue;
+                    }
+                    Err(e) => {
+                        problem(path, format!("cannot follow symlink: {}", io_reason(&e)));
+                        continue;
+                    }
+                };
+                match fs::metadata(&real) {
+                    Ok(meta) => {
+                        let leaves = !real.starts_with(root);
+                        (meta, real, leaves)
+                    }
+                    Err(e) => {
+                        problem(path, format!("cannot follow symlink: {}", io_reason(&e)));
+                        continue;
+                    }
                 }
-                continue;
-            }
-            let is_yaml = name.ends_with(".yaml") || name.ends_with(".yml");
-            let is_config = depth == 0 && (name == CONFIG_FILE || name == "scimctl.yml");
-            if is_yaml && !is_config && (kind.is_file() || path.is_file()) {
-                files.push(path);
+            } else {
+                match entry.metadata() {
+                    Ok(meta) => (meta, real_dir.join(&*name), false),
+                    Err(e) => {
+                        problem(path, format!("cannot read: {}", io_reason(&e)));
+                        continue;
+                    }
+                }
+            };
+            let outside = || {
+                format!(
+                    "symlink leads outside the desired-state directory, to {}; scimctl reads \
+                     nothing outside it",
+                    real.display()
+                )
+            };
+            if meta.is_dir() && !is_config {
+                if leaves {
+                    problem(path, outside());
+                } else if depth >= MAX_DEPTH {
+                    problem(
+                        path,
+                        format!(
+                            "directory is more than {MAX_DEPTH} levels deep; scimctl reads \
+                             {MAX_DEPTH} levels"
+                        ),
+                    );
+                } else if seen_dirs.insert(real.clone()) {
+                    pending.push((path, real, depth + 1));
+                }
+                // A directory seen before (a symlink back up the tree, or a second name for
+                // one directory) has been or will be read under its first name.
+            } else if !(yaml || is_config) {
+                // Not YAML: not read, whatever it is.
+            } else if leaves {
+                problem(path, outside());
+            } else if !meta.is_file() {
+                problem(
+                    path,
+                    "not a regular file (a directory, FIFO, socket or device); scimctl reads \
+                     only regular YAML files"
+                        .into(),
+                );
+            } else if is_config {
+                if let Some(first) = &found.config {
+                    let first = first.display().to_string();
+                    problem(
+                        path,
+                        format!("a second configuration file; {first} is the configuration"),
+                    );
+                } else {
+                    found.config = Some(path);
+                }
+            } else if seen_files.insert(real) {
+                found.files.push(path);
             }
         }
     }
+    found
 }
 
 /// Reads a file, refusing anything over the size limit before reading it.
@@ -561,5 +690,218 @@ mod tests {
         });
         gate.merged(3, 100);
         assert!(!gate.admit(3, 1), "a stopped gate stays stopped");
+    }
+
+    /// Loads `dir` with the real environment; the error text (or the user count).
+    fn load_text(dir: &Path) -> Result<usize, String> {
+        match load_dir(dir) {
+            Ok(loaded) => Ok(loaded.state.users.len()),
+            Err(LoadError::Invalid(report)) => Err(report
+                .diagnostics()
+                .iter()
+                .map(|d| {
+                    format!(
+                        "{}: {}",
+                        report
+                            .sources()
+                            .path(d.span.file)
+                            .map_or(String::new(), |p| p.display().to_string()),
+                        d.message
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n")),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
+    fn users(dir: &Path, file: &str, names: &[&str]) {
+        let path = dir.join(file);
+        fs::create_dir_all(path.parent().unwrap()).unwrap();
+        let mut text = String::from("users:\n");
+        for n in names {
+            text.push_str("  - userName: ");
+            text.push_str(n);
+            text.push_str("@x.example\n");
+        }
+        fs::write(path, text).unwrap();
+    }
+
+    #[cfg(unix)]
+    fn symlink(target: impl AsRef<Path>, link: impl AsRef<Path>) {
+        std::os::unix::fs::symlink(target, link).unwrap();
+    }
+
+    // A symlinked directory that stays inside is read; its files count once.
+    #[cfg(unix)]
+    #[test]
+    fn symlinked_directory_inside_is_followed() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "shared/c.yaml", &["c1", "c2"]);
+        users(&dir, "users/a.yaml", &["a1"]);
+        symlink("../shared", dir.join("users/contractors"));
+        symlink("a.yaml", dir.join("users/same.yaml"));
+        assert_eq!(load_text(&dir), Ok(3));
+    }
+
+    // A symlink leaving the directory, a dangling one and a loop are errors naming the path.
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_leaving_dangling_or_looping_are_errors() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "users/a.yaml", &["a1"]);
+        users(tmp.path(), "shared/c.yaml", &["c1"]);
+        fs::write(tmp.path().join("secret.yaml"), "Hunter2-Secret-Line\n").unwrap();
+        symlink("../../shared", dir.join("users/contractors"));
+        symlink(tmp.path().join("secret.yaml"), dir.join("users/x.yaml"));
+        symlink("nowhere", dir.join("users/gone.yaml"));
+        symlink("loop2", dir.join("users/loop1"));
+        symlink("loop1", dir.join("users/loop2"));
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("users/contractors: symlink leads outside"),
+            "{err}"
+        );
+        assert!(err.contains("users/x.yaml: symlink leads outside"), "{err}");
+        assert!(err.contains("users/gone.yaml: dangling symlink"), "{err}");
+        assert!(err.contains("users/loop1: cannot follow symlink"), "{err}");
+        assert!(!err.contains("Hunter2"), "{err}");
+    }
+
+    // A symlink back up the tree is followed once: no hang, no duplicate users.
+    #[cfg(unix)]
+    #[test]
+    fn a_cycle_is_read_once() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        users(&dir, "users/a.yaml", &["a1"]);
+        symlink("..", dir.join("users/up"));
+        assert_eq!(load_text(&dir), Ok(1));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_fifo_named_yaml_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "users/a.yaml", &["a1"]);
+        let made = std::process::Command::new("mkfifo")
+            .arg(tmp.path().join("users/x.yaml"))
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no mkfifo here
+        }
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("users/x.yaml: not a regular file"), "{err}");
+    }
+
+    #[test]
+    fn too_deep_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        let ok: PathBuf = (0..MAX_DEPTH).map(|i| format!("d{i}")).collect();
+        users(
+            tmp.path(),
+            &ok.join("a.yaml").display().to_string(),
+            &["a1"],
+        );
+        assert_eq!(load_text(tmp.path()), Ok(1));
+        users(
+            tmp.path(),
+            &ok.join("deeper/b.yaml").display().to_string(),
+            &["b1"],
+        );
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(
+            err.contains("deeper: directory is more than 32 levels deep"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn upper_case_extensions_are_read() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "a.YAML", &["a1"]);
+        users(tmp.path(), "b.YML", &["b1"]);
+        users(tmp.path(), "c.Yaml", &["c1"]);
+        fs::write(
+            tmp.path().join("SCIMCTL.YAML"),
+            "protected: {users: [a1@x.example]}\n",
+        )
+        .unwrap();
+        let loaded = load_dir(tmp.path()).unwrap();
+        assert_eq!(loaded.state.users.len(), 3);
+        assert_eq!(loaded.state.config.protected.users.len(), 1);
+    }
+
+    // A configuration that cannot be read is an error, never the defaults.
+    #[cfg(unix)]
+    #[test]
+    fn an_unreadable_configuration_is_an_error() {
+        let tmp = tempfile::tempdir().unwrap();
+        users(tmp.path(), "a.yaml", &["a1"]);
+        symlink("nowhere.yaml", tmp.path().join(CONFIG_FILE));
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("scimctl.yaml: dangling symlink"), "{err}");
+        fs::remove_file(tmp.path().join(CONFIG_FILE)).unwrap();
+        fs::create_dir(tmp.path().join(CONFIG_FILE)).unwrap();
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("scimctl.yaml: not a regular file"), "{err}");
+        fs::remove_dir(tmp.path().join(CONFIG_FILE)).unwrap();
+        fs::write(tmp.path().join(CONFIG_FILE), "{}\n").unwrap();
+        fs::write(tmp.path().join("scimctl.yml"), "{}\n").unwrap();
+        let err = load_text(tmp.path()).unwrap_err();
+        assert!(err.contains("a second configuration file"), "{err}");
+    }
+
+    // fromFile: outside the directory, too large or missing is an error at the YAML position;
+    // an allowed directory is accepted.
+    #[test]
+    fn password_files_are_confined() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("state");
+        fs::create_dir_all(tmp.path().join("secrets")).unwrap();
+        fs::write(tmp.path().join("secrets/p"), "Pa55word-Secret!\n").unwrap();
+        fs::create_dir_all(&dir).unwrap();
+        fs::write(dir.join("big"), "x".repeat(5 * 1024)).unwrap();
+        let yaml = "users:\n  - userName: a@x.example\n    password: {fromFile: /etc/passwd}\n  - userName: b@x.example\n    password: {fromFile: ../secrets/p}\n  - userName: c@x.example\n    password: {fromFile: big}\n";
+        fs::write(dir.join("u.yaml"), yaml).unwrap();
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("password file `/etc/passwd` is refused: it is outside"),
+            "{err}"
+        );
+        assert!(
+            err.contains("password file `../secrets/p` is refused: it is outside"),
+            "{err}"
+        );
+        assert!(
+            err.contains("password file `big` is refused: the file is larger than 4 KiB"),
+            "{err}"
+        );
+        fs::write(
+            dir.join("u.yaml"),
+            &yaml[..yaml.find("  - userName: c@").unwrap()],
+        )
+        .unwrap();
+        fs::write(
+            dir.join("u.yaml"),
+            fs::read_to_string(dir.join("u.yaml"))
+                .unwrap()
+                .replace("/etc/passwd", "../secrets/p"),
+        )
+        .unwrap();
+        fs::write(
+            dir.join(CONFIG_FILE),
+            "secrets: {allowedDirs: [../secrets]}\n",
+        )
+        .unwrap();
+        assert_eq!(load_text(&dir), Ok(2));
+        fs::write(dir.join(CONFIG_FILE), "secrets: {allowedDirs: [../nope]}\n").unwrap();
+        let err = load_text(&dir).unwrap_err();
+        assert!(
+            err.contains("secrets.allowedDirs: `../nope`: no such file"),
+            "{err}"
+        );
     }
 }

@@ -6,6 +6,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use crate::model::permission::{Grant, RoleIndex, effective_permissions};
 use crate::model::{Config, Group, License, Role, SourceMap, Spanned, User};
 
+use super::confine::SecretDirs;
 use super::validate::{Collected, Indexes};
 
 /// Group displayName → member names (userNames and displayNames as defined).
@@ -28,6 +29,8 @@ pub struct DesiredState {
     pub licenses: Vec<Spanned<License>>,
     /// Positions by folded name, as validation built them from these very lists.
     index: Indexes,
+    /// Where `fromFile` secrets may be read from (none when not loaded from a directory).
+    secret_dirs: SecretDirs,
 }
 
 impl DesiredState {
@@ -48,7 +51,20 @@ impl DesiredState {
             roles,
             licenses,
             index,
+            secret_dirs: SecretDirs::default(),
         }
+    }
+
+    /// Where `fromFile` secrets may be read from: the desired-state directory and
+    /// `secrets.allowedDirs`. Empty (every file refused) when the state was not loaded from a
+    /// directory.
+    #[must_use]
+    pub fn secret_dirs(&self) -> &SecretDirs {
+        &self.secret_dirs
+    }
+
+    pub(crate) fn set_secret_dirs(&mut self, dirs: SecretDirs) {
+        self.secret_dirs = dirs;
     }
 
     /// The user with this userName (case-insensitive).

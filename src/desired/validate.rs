@@ -13,6 +13,7 @@ use crate::model::{
     Role, SecretSource, SourceMap, Span, Spanned, Target, Text, User,
 };
 
+use super::confine::SecretDirs;
 use super::diagnostic::Diagnostic;
 use super::names::{Matching, NameIndex, fold_eq};
 
@@ -49,7 +50,7 @@ const MAX_ROUTING_ENTRIES: usize = 50;
 
 /// Runs every check and returns all diagnostics (errors and warnings), unsorted.
 pub fn validate(state: &Collected, sources: &SourceMap, env: &dyn Environment) -> Vec<Diagnostic> {
-    check(state, sources, env).0
+    check(state, sources, env, None).0
 }
 
 /// [`validate`], also handing back the name indexes it built so the loaded state can keep them.
@@ -57,11 +58,13 @@ pub(crate) fn check(
     state: &Collected,
     sources: &SourceMap,
     env: &dyn Environment,
+    secret_dirs: Option<&SecretDirs>,
 ) -> (Vec<Diagnostic>, Indexes) {
     let mut v = Validator {
         state,
         sources,
         env,
+        secret_dirs,
         out: Vec::new(),
     };
     v.config();
@@ -121,6 +124,8 @@ struct Validator<'s> {
     state: &'s Collected,
     sources: &'s SourceMap,
     env: &'s dyn Environment,
+    /// Where `fromFile` secrets may be; `None` when validating without a directory.
+    secret_dirs: Option<&'s SecretDirs>,
     out: Vec<Diagnostic>,
 }
 
@@ -465,7 +470,16 @@ impl Validator<'_> {
                     format!("{what} secret: the file name is empty"),
                 );
             }
-            _ => {}
+            SecretSource::FromFile(path) => {
+                let resolved = self.resolve(secret.span, path);
+                if let Some(Err(why)) = self.secret_dirs.map(|d| d.check(&resolved)) {
+                    self.error(
+                        secret.span,
+                        format!("{what} secret file `{path}` is refused: {why}"),
+                    );
+                }
+            }
+            SecretSource::FromEnv(_) => {}
         }
     }
 
@@ -716,7 +730,12 @@ impl Validator<'_> {
             }
             PasswordSource::FromFile(path) => {
                 let resolved = self.resolve(password.span, path);
-                if let Err(why) = self.env.file_readable(&resolved) {
+                if let Some(Err(why)) = self.secret_dirs.map(|d| d.check(&resolved)) {
+                    self.error(
+                        password.span,
+                        format!("password file `{path}` is refused: {why}"),
+                    );
+                } else if let Err(why) = self.env.file_readable(&resolved) {
                     self.error(
                         password.span,
                         format!(

@@ -35,6 +35,20 @@ pub struct Config {
     /// `scimctl watch`: outbound webhooks and the inbound HRIS termination webhook.
     #[serde(default)]
     pub watch: Watch,
+    /// Where `{fromFile: PATH}` secrets may be read from.
+    #[serde(default)]
+    pub secrets: Secrets,
+}
+
+/// Where `{fromFile: PATH}` secrets may be read from: the desired-state directory, and these
+/// directories (for example a mounted secrets folder). Symlinks that leave them are refused.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Secrets {
+    /// More directories secret files may be in, relative to the desired-state directory or
+    /// absolute.
+    #[serde(default)]
+    pub allowed_dirs: Vec<Spanned<String>>,
 }
 
 /// The tenant scimctl reconciles, selected by `kind`.

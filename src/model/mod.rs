@@ -13,7 +13,7 @@ mod user;
 
 pub use config::{
     CollectionMode, Collections, Config, GroupPrune, HrisSettings, OAuthClient, Ownership,
-    OwnershipMode, Policy, Protected, Prune, Safety, Selector, Target, UserPrune, Watch,
+    OwnershipMode, Policy, Protected, Prune, Safety, Secrets, Selector, Target, UserPrune, Watch,
     WebhookSettings,
 };
 pub use group::Group;

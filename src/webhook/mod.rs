@@ -15,6 +15,7 @@ pub use signature::{Rejection, Verified, Verifier, sign};
 
 use std::path::Path;
 
+use crate::desired::confine::SecretDirs;
 use crate::model::{HrisSettings, WebhookSettings};
 use crate::target::{TargetError, read_secret};
 
@@ -24,11 +25,12 @@ use crate::target::{TargetError, read_secret};
 pub fn outbound_config(
     settings: &WebhookSettings,
     config_dir: &Path,
+    dirs: &SecretDirs,
 ) -> Result<WebhookConfig, TargetError> {
     let secret = settings
         .secret
         .as_ref()
-        .map(|s| read_secret(s, config_dir))
+        .map(|s| read_secret(s, config_dir, dirs))
         .transpose()?;
     Ok(WebhookConfig {
         urls: settings.urls.iter().map(|u| u.value.clone()).collect(),
@@ -39,8 +41,16 @@ pub fn outbound_config(
 
 /// The verifier for `watch.hris`, with the secret read (relative to `config_dir` for
 /// `fromFile`) and the default 5-minute window.
-pub fn hris_verifier(settings: &HrisSettings, config_dir: &Path) -> Result<Verifier, TargetError> {
-    Ok(Verifier::new(read_secret(&settings.secret, config_dir)?))
+pub fn hris_verifier(
+    settings: &HrisSettings,
+    config_dir: &Path,
+    dirs: &SecretDirs,
+) -> Result<Verifier, TargetError> {
+    Ok(Verifier::new(read_secret(
+        &settings.secret,
+        config_dir,
+        dirs,
+    )?))
 }
 
 #[cfg(test)]
@@ -59,19 +69,22 @@ mod tests {
             urls: vec![Spanned::unspanned("https://hooks.example.com/x".into())],
             secret: Some(secret.clone()),
         };
-        let config = outbound_config(&settings, dir.path()).unwrap();
+        let (dirs, _) = SecretDirs::new(dir.path(), []);
+        let config = outbound_config(&settings, dir.path(), &dirs).unwrap();
         assert_eq!(config.urls, ["https://hooks.example.com/x"]);
         let signed = sign(config.secret.as_ref().unwrap(), 1, b"{}");
         assert_eq!(
             signed,
             sign(&crate::scim::Secret::new("k3y-value"), 1, b"{}")
         );
-        let verifier = hris_verifier(&HrisSettings { secret }, dir.path()).unwrap();
+        let verifier = hris_verifier(&HrisSettings { secret }, dir.path(), &dirs).unwrap();
         assert!(verifier.verify(Some("1"), Some(&signed), b"{}", 1).is_ok());
         let missing = HrisSettings {
             secret: Spanned::unspanned(SecretSource::FromEnv("SCIMCTL_TEST_UNSET_HRIS".into())),
         };
-        let e = hris_verifier(&missing, dir.path()).unwrap_err().to_string();
+        let e = hris_verifier(&missing, dir.path(), &dirs)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("SCIMCTL_TEST_UNSET_HRIS"), "{e}");
     }
 }

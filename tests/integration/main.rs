@@ -12,6 +12,7 @@ mod example;
 mod explain;
 mod export;
 mod faults;
+mod files;
 mod genesys;
 mod hostile;
 mod overrides;

@@ -680,6 +680,7 @@ impl World {
                 ..Policy::default()
             },
             watch: crate::model::Watch::default(),
+            secrets: crate::model::Secrets::default(),
         }
     }
 
@@ -792,7 +793,7 @@ impl World {
         };
         let sources = SourceMap::new();
         let (found, indexes) =
-            crate::desired::validate::check(&collected, &sources, &NoEnvironment);
+            crate::desired::validate::check(&collected, &sources, &NoEnvironment, None);
         let errors: Vec<Diagnostic> = found.into_iter().filter(Diagnostic::is_error).collect();
         assert!(
             errors.is_empty(),
