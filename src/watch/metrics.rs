@@ -144,7 +144,7 @@ impl Metrics {
         if let Some(report) = &m.invalid {
             why.push(format!(
                 "the desired state is invalid; the last valid one (if any) stays in force:\n{}",
-                report.trim_end()
+                capped(report.trim_end(), READYZ_LINES)
             ));
         }
         if m.quarantined {
@@ -329,6 +329,24 @@ fn render_client(out: &mut String, stats: Option<&ClientStats>) {
     );
 }
 
+/// Lines of the validation report `/readyz` shows; `scimctl validate` lists them all.
+const READYZ_LINES: usize = 20;
+
+/// The first `most` lines of `text`, then how many more there are.
+fn capped(text: &str, most: usize) -> String {
+    let total = text.lines().count();
+    if total <= most {
+        return text.to_owned();
+    }
+    let mut shown: Vec<&str> = text.lines().take(most).collect();
+    let more = format!(
+        "... and {} more line(s): run `scimctl validate` for all of them",
+        total - most
+    );
+    shown.push(&more);
+    shown.join("\n")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,6 +403,20 @@ mod tests {
     }
 
     /// Ready only after a successful reconcile with a valid desired state, outside quarantine.
+    #[test]
+    fn readiness_caps_a_long_report() {
+        let metrics = Metrics::default();
+        let report: Vec<String> = (1..=200)
+            .map(|n| format!("users.yaml:{n}:1: bad"))
+            .collect();
+        metrics.desired_invalid(Some(report.join("\n")));
+        let why = metrics.readiness().expect_err("invalid").0.join("\n");
+        assert!(why.contains("users.yaml:20:1: bad"), "{why}");
+        assert!(!why.contains("users.yaml:21:1: bad"), "{why}");
+        assert!(why.contains("and 180 more line(s)"), "{why}");
+        assert!(why.lines().count() < 30, "{why}");
+    }
+
     #[test]
     fn readiness_names_every_reason() {
         let m = Metrics::default();
