@@ -16,6 +16,7 @@ use crate::apply::engine::{Observer, OpReport, Outcome};
 use crate::apply::progress::{Progress, Tally};
 use crate::apply::record::{self, Recorder};
 use crate::error::{Error, ExitStatus};
+use crate::model::escape;
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
 use crate::plan::{Plan, PlanOptions, render};
@@ -363,10 +364,10 @@ pub(super) fn apply_cmd(
             op.outcome.name(),
             op.action.name(),
             op.kind,
-            op.key
+            escape(&op.key)
         )?;
         match &op.detail {
-            Some(d) => writeln!(out, ": {d}")?,
+            Some(d) => writeln!(out, ": {}", escape(d))?,
             None => writeln!(out)?,
         }
     }
@@ -418,15 +419,16 @@ fn write_saved_notes(decision: &session::Decision, out: &mut dyn Write) -> io::R
         "\nThe tenant changed since the plan was saved; of the saved plan:"
     )?;
     for note in &decision.dropped {
-        writeln!(out, "  not needed now: {note}")?;
+        writeln!(out, "  not needed now: {}", escape(note))?;
     }
     for (change, why) in &decision.failed {
         writeln!(
             out,
-            "  fails: {} {} {:?}: {why}",
+            "  fails: {} {} {:?}: {}",
             change.action.name(),
             change.kind,
-            change.key
+            change.key,
+            escape(why)
         )?;
     }
     Ok(())

@@ -69,7 +69,13 @@ pub(super) fn explain_cmd(
         explain::explain(&state, subject, None).map_err(Error::from)?
     };
     match args.format {
-        ExplainFormat::Text => explain::render::text(&explanation, out)?,
+        ExplainFormat::Text => {
+            // Names come from YAML and the tenant: shown escaped, as every text output.
+            let mut text = Vec::new();
+            explain::render::text(&explanation, &mut text)?;
+            let text = String::from_utf8_lossy(&text);
+            out.write_all(crate::model::escape_lines(&text).as_bytes())?;
+        }
         ExplainFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &explanation.document())
                 .map_err(io::Error::other)?;

@@ -153,9 +153,11 @@ impl Report {
     #[must_use]
     pub fn line(&self, d: &Diagnostic) -> String {
         let location = self.sources.locate(d.span);
+        let location = crate::model::escape(&location.to_string()).into_owned();
+        let message = crate::model::escape_lines(&d.message);
         match d.severity {
-            Severity::Error => format!("{location}: {}", d.message),
-            Severity::Warning => format!("{location}: warning: {}", d.message),
+            Severity::Error => format!("{location}: {message}"),
+            Severity::Warning => format!("{location}: warning: {message}"),
         }
     }
 

@@ -138,6 +138,22 @@ impl Validator<'_> {
         self.out.push(Diagnostic::error(span, message));
     }
 
+    /// Names never hold control, bidirectional or zero-width characters: they would reach
+    /// terminals and tenants, and make two names look alike.
+    fn printable(&mut self, what: &str, name: &Spanned<crate::model::Text>) {
+        if let Some(c) = name.chars().find(|c| crate::model::is_unsafe_char(*c)) {
+            self.error(
+                name.span,
+                format!(
+                    "{what} `{}` holds the character U+{:04X}: control, bidirectional and \
+                     zero-width characters are not allowed in names",
+                    crate::model::escape(name.as_str()),
+                    u32::from(c)
+                ),
+            );
+        }
+    }
+
     fn warning(&mut self, span: Span, message: impl Into<String>) {
         self.out.push(Diagnostic::warning(span, message));
     }
@@ -489,6 +505,10 @@ impl Validator<'_> {
         let role_index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
         for user in &state.users {
             let name = &user.user_name;
+            self.printable("userName", name);
+            if let Some(display) = &user.display_name {
+                self.printable("displayName", display);
+            }
             if name.trim().is_empty() {
                 self.error(name.span, "userName must not be blank");
             } else if name.trim() != name.as_str() {
@@ -762,6 +782,7 @@ impl Validator<'_> {
         // Edges between groups (for cycles and depth), with the span of the reference.
         let mut nested: Vec<Vec<(usize, Span)>> = vec![Vec::new(); state.groups.len()];
         for (gi, group) in state.groups.iter().enumerate() {
+            self.printable("group displayName", &group.display_name);
             if group.display_name.trim().is_empty() {
                 self.error(group.display_name.span, "displayName must not be blank");
             }
@@ -926,6 +947,7 @@ impl Validator<'_> {
             .collect();
         let index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
         for role in &state.roles {
+            self.printable("role name", &role.name);
             let grants = effective_permissions(&index, &role.name).unwrap_or_default();
             let mut hits = Vec::new();
             for grant in &grants {

@@ -22,7 +22,7 @@ pub use role::{DeniedPermissionsOverride, Role};
 pub use source::{PasswordSource, SecretSource, ValueSource};
 pub use span::{FileId, Location, SourceMap, Span, Spanned};
 pub(crate) use span::{SPANNED_FIELDS, SPANNED_NAME};
-pub use text::Text;
+pub use text::{Text, escape, escape_lines, is_unsafe_char};
 pub use user::{Email, EmailType, PhoneNumber, PhoneType, Proficiency, RoleGrant, User};
 
 use schemars::JsonSchema;

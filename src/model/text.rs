@@ -200,11 +200,70 @@ impl JsonSchema for Text {
     }
 }
 
+/// Whether a character is unsafe to show a person as it is: a control character (Unicode
+/// general category Cc: C0, DEL and C1, which includes ESC and CR), a bidirectional embedding,
+/// override or isolate (U+202A–U+202E, U+2066–U+2069), or a zero-width character (U+200B–U+200D,
+/// U+2060, U+FEFF). Names holding one fail validation; text output shows them escaped.
+#[must_use]
+pub fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200b}'..='\u{200d}'
+                | '\u{2060}' | '\u{feff}'
+        )
+}
+
+/// A value from YAML or from the tenant as text output shows it: every character of
+/// [`is_unsafe_char`] as `\u{..}` (ESC is `\u{1b}`); everything else as
+/// it is, so ordinary values print unchanged. The one escaper of every text renderer (plans,
+/// apply reports, explain, diagnostics); JSON output stays raw, JSON escapes for itself.
+#[must_use]
+pub fn escape(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(is_unsafe_char) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for c in s.chars() {
+        if is_unsafe_char(c) {
+            let _ = fmt::Write::write_fmt(&mut out, format_args!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// [`escape`] for text of several lines: each line escaped, the line breaks kept.
+#[must_use]
+pub fn escape_lines(s: &str) -> Cow<'_, str> {
+    if !s.chars().any(|c| c != '\n' && is_unsafe_char(c)) {
+        return Cow::Borrowed(s);
+    }
+    Cow::Owned(s.split('\n').map(escape).collect::<Vec<_>>().join("\n"))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
 
     use super::*;
+
+    // Control, bidi and zero-width characters come out as `\u{..}`; plain text (including non-Latin letters) is borrowed untouched.
+    #[test]
+    fn escapes_unsafe_characters() {
+        assert_eq!(
+            escape("joe\r\x1b[1A\x1b[2K"),
+            "joe\\u{d}\\u{1b}[1A\\u{1b}[2K"
+        );
+        assert_eq!(
+            escape("a\u{202e}b\u{200b}c\u{feff}\u{9b}"),
+            "a\\u{202e}b\\u{200b}c\\u{feff}\\u{9b}"
+        );
+        assert!(matches!(escape("Zoë Ωμέγα"), Cow::Borrowed(_)));
+        assert!(!escape("x\n\ty").contains(['\n', '\t']));
+        assert_eq!(escape_lines("a\x1b\nb\r\n"), "a\\u{1b}\nb\\u{d}\n");
+    }
 
     // Text reads like a string: compares, hashes, looks up and prints as one.
     #[test]

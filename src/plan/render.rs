@@ -9,6 +9,7 @@ use serde_json::Value;
 use similar::{ChangeTag, TextDiff};
 
 use super::{Action, AttrDiff, Change, Plan};
+use crate::model::escape;
 
 /// The version of the JSON plan document.
 pub const JSON_VERSION: u32 = 1;
@@ -79,7 +80,7 @@ fn show(value: &Value) -> String {
 
 /// The lines an attribute diff contributes to the before and after pictures of its object.
 fn picture(diff: &AttrDiff, before: &mut String, after: &mut String) {
-    let name = &diff.attribute;
+    let name = escape(&diff.attribute);
     if let Some(b) = &diff.before {
         let _ = writeln!(before, "{name}: {}", show(b));
     }
@@ -87,10 +88,10 @@ fn picture(diff: &AttrDiff, before: &mut String, after: &mut String) {
         let _ = writeln!(after, "{name}: {}", show(a));
     }
     for r in &diff.removed {
-        let _ = writeln!(before, "{name}: {r}");
+        let _ = writeln!(before, "{name}: {}", escape(r));
     }
     for a in &diff.added {
-        let _ = writeln!(after, "{name}: {a}");
+        let _ = writeln!(after, "{name}: {}", escape(a));
     }
 }
 
@@ -142,11 +143,12 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
                 .unwrap_or_default(),
             change.kind,
             paint(BOLD),
-            change.key,
+            escape(&change.key),
             paint(RESET),
-            change.source
+            escape(&change.source.to_string())
         )?;
         if let Some(reason) = &change.blocked {
+            let reason = escape(reason);
             writeln!(out, "    {}reason: {reason}{}", paint(RED), paint(RESET))?;
         }
         for (sign, line) in diff_lines(change) {
@@ -156,8 +158,13 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
     }
     for w in &plan.warnings {
         match &w.source {
-            Some(s) => writeln!(out, "warning: {s}: {}", w.message)?,
-            None => writeln!(out, "warning: {}", w.message)?,
+            Some(s) => writeln!(
+                out,
+                "warning: {}: {}",
+                escape(&s.to_string()),
+                escape(&w.message)
+            )?,
+            None => writeln!(out, "warning: {}", escape(&w.message))?,
         }
     }
     if !plan.changes.is_empty() {
@@ -167,15 +174,16 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
 }
 
 fn md_cell(text: &str) -> String {
-    text.replace('\\', "\\\\")
+    escape(&text.replace('\n', " "))
+        .replace('\\', "\\\\")
         .replace('|', "\\|")
-        .replace('\n', " ")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }
 
 fn html(text: &str) -> String {
-    text.replace('&', "&amp;")
+    escape(text)
+        .replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
 }

@@ -245,3 +245,87 @@ async fn a_token_in_the_target_url_is_never_shown() {
     }
     running.shutdown().await.unwrap();
 }
+
+/// Terminal control sequences from the tenant never reach the terminal raw: a live userName
+/// holding `\r\e[1A\e[2K` (which would erase the line above, a `- delete` say) is shown
+/// escaped in the plan (text and Markdown) and in the apply report.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn control_sequences_from_the_tenant_are_escaped() {
+    use scimctl::scim::wire::User;
+    let token = "escape-token";
+    let running = crate::support::bearer_sandbox(token).await;
+    let url = running.base_url.clone();
+    let client = crate::support::bearer_client(&url, token, None);
+    let evil = "evil\r\x1b[1A\x1b[2K@esc.example";
+    client
+        .create(
+            &User {
+                user_name: evil.into(),
+                ..User::default()
+            }
+            .with_schemas(),
+        )
+        .await
+        .unwrap();
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("ds");
+    fs::create_dir(&dir).unwrap();
+    fs::write(
+        dir.join("scimctl.yaml"),
+        "ownership: {users: all}\nsafety: {maxDeletePercent: 100, maxDeleteCount: 10}\n",
+    )
+    .unwrap();
+    fs::write(
+        dir.join("users.yaml"),
+        "users:\n  - userName: ann@esc.example\n",
+    )
+    .unwrap();
+    let d = dir.to_str().unwrap();
+    for format in ["text", "markdown"] {
+        let args = ["plan", d, "--target", &url, "--format", format];
+        let (code, out, err) = crate::support::scimctl_with_token(cwd.path(), &args, token);
+        assert_eq!(code, 0, "{out}\n{err}");
+        assert!(out.contains("evil\\u{d}\\u{1b}[1A"), "{format}:\n{out}");
+        assert!(
+            !out.contains(['\x1b', '\r']),
+            "{format} shows it raw:\n{out:?}"
+        );
+    }
+    let args = ["apply", d, "--target", &url, "--yes"];
+    let (code, out, err) = crate::support::scimctl_with_token(cwd.path(), &args, token);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("deactivate"), "{out}");
+    assert!(
+        !out.contains(['\x1b', '\r']),
+        "the report shows it raw:\n{out:?}"
+    );
+    assert!(!err.contains('\x1b'), "{err:?}");
+    running.shutdown().await.unwrap();
+}
+
+/// A control, bidirectional or zero-width character in a name is a validation error at its
+/// `path:line:col` (exit 3), shown escaped.
+#[test]
+fn control_characters_in_names_are_refused() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = cwd.path().join("ds");
+    fs::create_dir(&dir).unwrap();
+    fs::write(
+        dir.join("users.yaml"),
+        "users:\n  - userName: \"a\\e[2K@x.example\"\n  - userName: b@x.example\n    displayName: \"B\\u202Eb\"\ngroups:\n  - displayName: \"G\\u200Bx\"\n",
+    )
+    .unwrap();
+    let output = run_bounded(
+        cwd.path(),
+        &["validate", dir.to_str().unwrap()],
+        Duration::from_secs(60),
+    );
+    let (out, err) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(all.contains("users.yaml:2:15"), "{all}");
+    assert!(all.contains("U+001B"), "{all}");
+    assert!(all.contains("U+202E"), "{all}");
+    assert!(all.contains("U+200B"), "{all}");
+    assert!(!all.contains('\x1b'), "{all:?}");
+}
