@@ -2042,7 +2042,7 @@ async fn an_undeliverable_password_writes_nothing() {
     assert!(observer.0.passwords.is_empty());
 
     // Without a generated password the drop is never asked for.
-    let desired = desired_only_a();
+    let desired = self::desired("", "users:\n  - userName: a@x.example\n");
     let plan = Vetted::assume(plan_of(&desired, &live, &options));
     let input = Input {
         plan: &plan,
@@ -2054,10 +2054,6 @@ async fn an_undeliverable_password_writes_nothing() {
     let report = run(&fake, &input, &with_etags(), &mut observer).await;
     assert_eq!(observer.1, 0);
     assert!(report.all_succeeded(), "{report:#?}");
-}
-
-fn desired_only_a() -> DesiredState {
-    desired("", "users:\n  - userName: a@x.example\n")
 }
 
 // ---------------------------------------------------------------------------------------
