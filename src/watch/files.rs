@@ -3,7 +3,7 @@
 //! and swap files count once.
 //!
 //! The directory can be replaced while watch runs: `git checkout`, git-sync and Kubernetes
-//! ConfigMap volumes delete and recreate it, or swap a symlink on its path. An inotify watch
+//! `ConfigMap` volumes delete and recreate it, or swap a symlink on its path. An inotify watch
 //! follows the inode it was put on, not the name, so after such a swap it would hear nothing
 //! more. [`watch`] therefore also watches the parents of the path's symlinks (and the path's
 //! own parent) without recursion, and re-resolves the path whenever one of those names is
@@ -116,9 +116,8 @@ enum Decision {
 fn decide(current: Option<&Identity>, now: io::Result<Identity>, forced: bool) -> Decision {
     match now {
         Ok(now) if forced || current != Some(&now) => Decision::Rearm(now),
-        Ok(_) => Decision::Keep,
         Err(_) if current.is_some() => Decision::Lost,
-        Err(_) => Decision::Keep,
+        Ok(_) | Err(_) => Decision::Keep,
     }
 }
 
@@ -154,7 +153,7 @@ fn touches_root(event: &notify::Event, root: &Path) -> bool {
     ) && event.paths.iter().any(|p| p == root)
 }
 
-/// A symlink created or renamed into place, such as the `..data` link a ConfigMap volume
+/// A symlink created or renamed into place, such as the `..data` link a `ConfigMap` volume
 /// swaps (hidden, so [`matters`] does not see it).
 fn swaps_symlink(event: &notify::Event) -> bool {
     matches!(
@@ -552,7 +551,7 @@ mod tests {
         ));
     }
 
-    /// The ConfigMap `..data` link is hidden, so only [`swaps_symlink`] sees it renamed.
+    /// The `ConfigMap` `..data` link is hidden, so only [`swaps_symlink`] sees it renamed.
     #[test]
     fn a_renamed_symlink_counts_even_when_hidden() {
         use notify::event::RenameMode;

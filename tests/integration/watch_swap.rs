@@ -1,6 +1,6 @@
 //! `scimctl watch` keeps hearing file changes after the desired-state directory is replaced:
 //! (a) deleted and recreated, (b) git-sync's symlink swap `current -> rev-X`, (c) a
-//! Kubernetes ConfigMap volume's `..data` swap. Each layout is swapped one way and back; the
+//! Kubernetes `ConfigMap` volume's `..data` swap. Each layout is swapped one way and back; the
 //! swap itself is reconciled, and an edit made afterwards reaches the tenant within 2 s.
 //!
 //! The drift timer is an hour, so only file events can apply anything. Progress is awaited
@@ -82,7 +82,7 @@ impl Watch {
                     }
                 }
                 Ok(None) => panic!("watch ended before {what}:\n{}", self.seen.join("\n")),
-                Err(_) => panic!("no {what} in time:\n{}", self.seen.join("\n")),
+                Err(elapsed) => panic!("no {what} in time ({elapsed}):\n{}", self.seen.join("\n")),
             }
         }
     }
@@ -272,7 +272,7 @@ async fn a_git_sync_symlink_swap_is_followed_both_ways() {
         .await;
 }
 
-/// (c) A ConfigMap volume: `org.yaml -> ..data/org.yaml`, `..data -> ..<timestamp>`, and the
+/// (c) A `ConfigMap` volume: `org.yaml -> ..data/org.yaml`, `..data -> ..<timestamp>`, and the
 /// kubelet swaps `..data` by renaming a new link over it. Discovery reads the file once
 /// (the hidden `..data` and timestamp directories are skipped, the visible link followed).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
