@@ -141,7 +141,9 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
         let config = reconciler.preload().await;
         Hooks::configure(config, &args.dir)
     })?;
-    let (_watcher, files) = watch::files::watch(&args.dir)
+    // The watcher re-arms itself from a task when the directory is replaced.
+    let (_watcher, files) = runtime
+        .block_on(async { watch::files::watch(&args.dir) })
         .map_err(|e| io::Error::other(format!("watching {}: {e}", args.dir.display())))?;
 
     let (sink, jobs) = LoopSink::new();

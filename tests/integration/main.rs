@@ -23,3 +23,4 @@ mod sandbox;
 mod scenarios;
 mod support;
 mod watch;
+mod watch_swap;
