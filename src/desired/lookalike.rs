@@ -122,7 +122,7 @@ pub(crate) fn find<'n>(count: usize, name: impl Fn(usize) -> &'n str) -> Vec<Fin
 }
 
 /// The name as a server compares it: NFKC, lower-cased, NFKC again (lower-casing can undo
-/// normalization, as NFKC_Casefold accounts for). ASCII is only lower-cased.
+/// normalization, as `NFKC_Casefold` accounts for). ASCII is only lower-cased.
 fn normalize(text: &str) -> String {
     if text.is_ascii() {
         return text.to_ascii_lowercase();
