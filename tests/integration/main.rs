@@ -15,6 +15,7 @@ mod faults;
 mod files;
 mod genesys;
 mod hostile;
+mod listener;
 mod lookalike;
 mod overrides;
 mod peer;
