@@ -688,7 +688,19 @@ impl ScimClient {
             return Ok(self.genesys_find_user(key).await?.into_iter().collect());
         }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
-        let page = self.list_page::<R>(1, 50, Some(&filter)).await?;
+        let page = if self.dialect() == Dialect::Genesys {
+            // Groups are listed through the list whose filter is documented as optional,
+            // 25 a page (genesys-api.md §7), as the snapshot does.
+            self.list_page_at::<R>(
+                super::genesys::GROUP_LIST_PATH,
+                1,
+                super::genesys::PAGE_SIZE,
+                Some(&filter),
+            )
+            .await?
+        } else {
+            self.list_page::<R>(1, 50, Some(&filter)).await?
+        };
         Ok(page
             .resources
             .into_iter()

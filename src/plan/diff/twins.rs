@@ -48,37 +48,11 @@ pub(super) fn merge(
     }
     let merge_members = !members_listed
         || ctx.desired.config.collections.group_members != CollectionMode::Authoritative;
-    let mut added: Vec<Ref> = Vec::new();
-    if merge_members {
-        let have = parse_live(Kind::Group, survivor)?;
-        let mut seen: HashSet<String> = have.members.iter().map(|m| m.value.clone()).collect();
-        seen.insert(keep.to_owned());
-        seen.extend(ids.iter().map(|id| (*id).to_owned()));
-        if let Some(c) = &change {
-            for e in &c.edits {
-                if let Edit::AddMembers { members } = e {
-                    seen.extend(members.iter().filter_map(|m| m.id.clone()));
-                }
-            }
-        }
-        for twin in &twins {
-            for m in parse_live(Kind::Group, twin)?.members {
-                if !seen.insert(m.value.clone()) {
-                    continue;
-                }
-                let (kind, shown) = match ctx.name_of(&m.value) {
-                    Some((kind, n)) => (kind, n.to_owned()),
-                    None if m.kind.as_deref() == Some("Group") => (Kind::Group, m.value.clone()),
-                    None => (Kind::User, m.value.clone()),
-                };
-                added.push(Ref {
-                    kind,
-                    name: shown,
-                    id: Some(m.value),
-                });
-            }
-        }
-    }
+    let added = if merge_members {
+        twin_members(ctx, survivor, &twins, &ids, change.as_ref())?
+    } else {
+        Vec::new()
+    };
     if !added.is_empty() {
         let c = change.get_or_insert_with(|| Change {
             action: Action::Patch,
@@ -141,6 +115,44 @@ pub(super) fn merge(
         });
     }
     Ok(change)
+}
+
+/// The members only the twins have (not the survivor, not already added by its change).
+fn twin_members(
+    ctx: &mut Context<'_>,
+    survivor: &Live<wire::Group>,
+    twins: &[&Live<wire::Group>],
+    ids: &[&str],
+    change: Option<&Change>,
+) -> Result<Vec<Ref>, PlanError> {
+    let have = parse_live(Kind::Group, survivor)?;
+    let mut seen: HashSet<String> = have.members.iter().map(|m| m.value.clone()).collect();
+    seen.insert(survivor.id().unwrap_or("?").to_owned());
+    seen.extend(ids.iter().map(|id| (*id).to_owned()));
+    for e in change.iter().flat_map(|c| &c.edits) {
+        if let Edit::AddMembers { members } = e {
+            seen.extend(members.iter().filter_map(|m| m.id.clone()));
+        }
+    }
+    let mut added = Vec::new();
+    for twin in twins {
+        for m in parse_live(Kind::Group, twin)?.members {
+            if !seen.insert(m.value.clone()) {
+                continue;
+            }
+            let (kind, shown) = match ctx.name_of(&m.value) {
+                Some((kind, n)) => (kind, n.to_owned()),
+                None if m.kind.as_deref() == Some("Group") => (Kind::Group, m.value.clone()),
+                None => (Kind::User, m.value.clone()),
+            };
+            added.push(Ref {
+                kind,
+                name: shown,
+                id: Some(m.value),
+            });
+        }
+    }
+    Ok(added)
 }
 
 #[cfg(test)]
