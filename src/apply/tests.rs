@@ -1378,7 +1378,9 @@ async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
 // ---------------------------------------------------------------------------------------
 // Create-then-verify: twins made by a concurrent run (issue 14, item 5)
 
-fn twin_fixture() -> (DesiredState, Fake) {
+/// Plans an org that creates group Ops (member a, created too) beside live user x, sets a
+/// fault for what a concurrent run does to Ops, and applies: the fake and the report.
+async fn apply_with_twin(set: impl FnOnce(&mut Faults)) -> (Fake, Report, Heard) {
     let desired = desired(
         "",
         "users:
@@ -1390,7 +1392,12 @@ groups:
 ",
     );
     let fake = Fake::new(&[json!({"id": "x", "userName": "x@x.example"})], &[]);
-    (desired, fake)
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    fake.faults(set);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    (fake, report, heard)
 }
 
 // The other run's twin has the lower id: this run moves its members there, deletes its own
@@ -1398,17 +1405,13 @@ groups:
 // members of both runs, and the report says what happened.
 #[tokio::test]
 async fn a_twin_with_a_lower_id_is_kept_and_ours_merged_into_it() {
-    let (desired, fake) = twin_fixture();
-    let options = PlanOptions::default();
-    let live = fake.peek();
-    let plan = plan_of(&desired, &live, &options);
-    fake.faults(|f| {
+    let (fake, report, heard) = apply_with_twin(|f| {
         f.twin_race.insert(
             "ops".into(),
             json!({"id": "g0", "displayName": "Ops", "members": [{"value": "x"}]}),
         );
-    });
-    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    })
+    .await;
     assert_eq!(fake.count(Kind::Group, "Ops"), 1, "no twin is left");
     let ops = op(&report, Kind::Group, "Ops");
     assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
@@ -1435,17 +1438,13 @@ async fn a_twin_with_a_lower_id_is_kept_and_ours_merged_into_it() {
 // This run's group has the lower id: the twin's members move into it and the twin goes.
 #[tokio::test]
 async fn a_twin_with_a_higher_id_is_merged_into_ours() {
-    let (desired, fake) = twin_fixture();
-    let options = PlanOptions::default();
-    let live = fake.peek();
-    let plan = plan_of(&desired, &live, &options);
-    fake.faults(|f| {
+    let (fake, report, _) = apply_with_twin(|f| {
         f.twin_race.insert(
             "ops".into(),
             json!({"id": "g-from-elsewhere", "displayName": "OPS", "members": [{"value": "x"}]}),
         );
-    });
-    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    })
+    .await;
     assert_eq!(fake.count(Kind::Group, "Ops"), 1);
     let ops = op(&report, Kind::Group, "Ops");
     let ours = fake.id(Kind::Group, "Ops");
@@ -1469,17 +1468,13 @@ async fn a_twin_with_a_higher_id_is_merged_into_ours() {
 // meets 404, finds the survivor by name and sets the members there.
 #[tokio::test]
 async fn a_group_merged_away_by_another_run_is_linked_on_the_survivor() {
-    let (desired, fake) = twin_fixture();
-    let options = PlanOptions::default();
-    let live = fake.peek();
-    let plan = plan_of(&desired, &live, &options);
-    fake.faults(|f| {
+    let (fake, report, _) = apply_with_twin(|f| {
         f.merged_away.insert(
             "ops".into(),
             json!({"id": "g0", "displayName": "Ops", "members": [{"value": "x"}]}),
         );
-    });
-    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    })
+    .await;
     let ops = op(&report, Kind::Group, "Ops");
     assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
     assert!(detail(ops).contains("into its twin g0"), "{ops:?}");

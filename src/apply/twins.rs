@@ -70,21 +70,16 @@ pub(crate) async fn settle<C: ScimRead + ScimWrite>(
     if others.is_empty() && id(survivor) == own {
         return Ok(None);
     }
-    let mut settled = Settled {
-        id: id(survivor).to_owned(),
-        version: survivor.meta.version.clone(),
-        deleted: Vec::new(),
-        moved: 0,
-    };
     let mut have = survivor.clone();
+    let (mut deleted, mut moved) = (Vec::new(), 0);
     for twin in others {
         let mut twin = twin.clone();
         for attempt in 1..=ATTEMPTS {
-            settled.moved += move_members(client, &mut have, &twin, etag).await?;
+            moved += move_members(client, &mut have, &twin, etag).await?;
             let version = twin.meta.version.as_deref().filter(|_| etag);
             match client.delete(ResourceKind::Group, id(&twin), version).await {
                 Ok(()) => {
-                    settled.deleted.push(id(&twin).to_owned());
+                    deleted.push(id(&twin).to_owned());
                     break;
                 }
                 // Another run that saw the same twins deleted it first.
@@ -101,8 +96,12 @@ pub(crate) async fn settle<C: ScimRead + ScimWrite>(
             }
         }
     }
-    settled.version = have.meta.version.clone();
-    Ok(Some(settled))
+    Ok(Some(Settled {
+        id: id(&have).to_owned(),
+        version: have.meta.version,
+        deleted,
+        moved,
+    }))
 }
 
 fn id(g: &Group) -> &str {
