@@ -1839,7 +1839,7 @@ groups:
         f.slow_create.insert("boss@x.example".into(), 2);
     });
     let options = PlanOptions {
-        actor: Some("bot@x.example".into()),
+        actors: vec!["bot@x.example".into()],
         ..PlanOptions::default()
     };
     let live = fake.peek();

@@ -19,7 +19,7 @@ use crate::error::{Error, ExitStatus};
 use crate::model::escape;
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
-use crate::plan::{Plan, PlanOptions, render};
+use crate::plan::{Plan, render};
 use crate::scim::Secret;
 use crate::session;
 
@@ -101,7 +101,6 @@ fn interruptions(
 /// What was read and decided before anything is written.
 struct Prepared {
     live: session::LiveRead,
-    options: PlanOptions,
     decision: session::Decision,
     checksum: String,
 }
@@ -134,11 +133,7 @@ async fn prepare(
     allow_deletes: Option<usize>,
 ) -> Result<Prepared, Error> {
     let live = session::read(client, Some(&loaded.state)).await?;
-    let options = PlanOptions {
-        support: live.support.clone(),
-        allow_deletes,
-        actor: None,
-    };
+    let options = session::options(&live, allow_deletes);
     let terminated: Vec<String> = loaded
         .overrides
         .terminations()
@@ -162,7 +157,6 @@ async fn prepare(
     };
     Ok(Prepared {
         live,
-        options,
         decision,
         checksum,
     })
@@ -339,7 +333,6 @@ pub(super) fn apply_cmd(
         &client,
         &prepared.decision,
         state,
-        &prepared.options,
         &prepared.live,
         &mut observer,
     ));

@@ -305,6 +305,10 @@ pub struct ServeArgs {
     /// Append one JSON line per request (method, path, status) to this file.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// Answer `GET /Me` with this user (the one the credentials belong to); without it `/Me`
+    /// answers 501, as most servers do.
+    #[arg(long, value_name = "USERNAME")]
+    pub me: Option<String>,
 }
 
 /// `--flavor` values.
@@ -552,7 +556,7 @@ fn plan_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    use crate::plan::{PlanOptions, render, saved::PlanDocument};
+    use crate::plan::{render, saved::PlanDocument};
     use std::io::IsTerminal;
 
     let loaded = crate::session::load(args.dir, &crate::overrides::default_path())?;
@@ -572,11 +576,7 @@ fn plan_cmd(
         log_read(&target, &live.snapshot, requests, started.elapsed());
         Ok::<_, Error>((target, live))
     })?;
-    let options = PlanOptions {
-        support: live.support.clone(),
-        allow_deletes: args.allow_deletes,
-        actor: None,
-    };
+    let options = crate::session::options(&live, args.allow_deletes);
     let decision = crate::session::decide(
         &loaded.state,
         &live,
@@ -844,6 +844,7 @@ fn sandbox_serve(args: &ServeArgs, out: &mut dyn Write) -> Result<ExitStatus, Fa
         },
         flavor,
         request_log: args.request_log.clone(),
+        me: args.me.clone(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -269,6 +269,10 @@ pub struct Safety {
     /// Most deletes + deactivations allowed in one plan. Default 25.
     #[serde(default = "Safety::default_count")]
     pub max_delete_count: Spanned<u32>,
+    /// The userName of the account scimctl's credentials belong to, when the target cannot
+    /// say (`GET /Me` unsupported): never deactivated, deleted or stripped of an admin role.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runs_as: Option<Spanned<String>>,
 }
 
 impl Safety {
@@ -285,6 +289,7 @@ impl Default for Safety {
         Safety {
             max_delete_percent: Safety::default_percent(),
             max_delete_count: Safety::default_count(),
+            runs_as: None,
         }
     }
 }

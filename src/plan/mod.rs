@@ -352,8 +352,9 @@ pub struct PlanOptions {
     pub support: AttributeSupport,
     /// `--allow-deletes N`: lifts the brakes when the plan has exactly N destructive changes.
     pub allow_deletes: Option<usize>,
-    /// The userName scimctl runs as, if known: never deactivated or deleted.
-    pub actor: Option<String>,
+    /// The userNames of the account scimctl runs as, when known (`safety.runsAs`, `GET /Me`):
+    /// never deactivated, deleted or stripped of an admin role.
+    pub actors: Vec<String>,
 }
 
 /// Why no plan could be made.

@@ -19,7 +19,7 @@ pub(super) fn apply_brakes(
     options: &PlanOptions,
 ) -> Result<(), PlanError> {
     protected_guard(desired, live, plan);
-    actor_guard(plan, options);
+    actor_guard(desired, live, plan, options)?;
     empty_guard(desired, plan);
     admin_role_guard(desired, plan);
     last_admin_guard(desired, live, plan)?;
@@ -99,18 +99,75 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
     }
 }
 
-fn actor_guard(plan: &mut Plan, options: &PlanOptions) {
-    let Some(actor) = &options.actor else { return };
-    for c in &mut plan.changes {
-        if c.kind == Kind::User && c.action.is_destructive() && c.key.eq_ignore_ascii_case(actor) {
-            block(
-                c,
-                format!(
-                    "{actor} is the account scimctl runs as; it is never deactivated or deleted"
-                ),
-            );
-        }
+/// The account scimctl runs as (`safety.runsAs`, or the user `GET /Me` names) is never
+/// deactivated, deleted or stripped of an admin role it holds: scimctl would lock itself out
+/// of the tenant halfway through a run. Matched by name and by live id, so a change keyed by a
+/// new name (a rename) is caught too. Its other changes go ahead.
+fn actor_guard(
+    desired: &DesiredState,
+    live: &Snapshot,
+    plan: &mut Plan,
+    options: &PlanOptions,
+) -> Result<(), PlanError> {
+    if options.actors.is_empty() {
+        return Ok(());
     }
+    let actors: HashSet<String> = options.actors.iter().map(|a| a.to_lowercase()).collect();
+    let admin: BTreeSet<String> = desired
+        .config
+        .policy
+        .admin_roles
+        .iter()
+        .map(|r| r.value.to_lowercase())
+        .collect();
+    // Each actor's live id, name and the admin roles it holds now.
+    let mut held: HashMap<&str, (String, Vec<String>)> = HashMap::new();
+    for l in &live.users {
+        let name = l.natural_key().to_lowercase();
+        let Some(id) = l.id().filter(|_| actors.contains(&name)) else {
+            continue;
+        };
+        let user = l.parse().map_err(|e| PlanError::Live {
+            kind: Kind::User,
+            id: id.to_owned(),
+            error: e.to_string(),
+        })?;
+        let roles = user
+            .roles
+            .iter()
+            .map(|r| r.value.to_lowercase())
+            .filter(|r| admin.contains(r))
+            .collect();
+        held.insert(id, (l.natural_key().to_owned(), roles));
+    }
+    // A create is not the account that runs scimctl: that one exists.
+    for c in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.kind == Kind::User && c.action != Action::Create)
+    {
+        let by_id = c.id.as_deref().and_then(|id| held.get(id));
+        let name = by_id.map_or(c.key.as_str(), |(name, _)| name.as_str());
+        if by_id.is_none() && !actors.contains(&c.key.to_lowercase()) {
+            continue;
+        }
+        let why = if c.action.is_destructive() || !active_after(c, true) {
+            format!("{name} is the account scimctl runs as; it is never deactivated or deleted")
+        } else if let Some(role) = by_id
+            .into_iter()
+            .flat_map(|(_, roles)| roles)
+            .find(|role| takes_role(c, role))
+        {
+            format!(
+                "{name} is the account scimctl runs as; it keeps admin role {role:?} \
+                 (policy.adminRoles), or scimctl would lock itself out"
+            )
+        } else {
+            continue;
+        };
+        block(c, why);
+    }
+    Ok(())
 }
 
 fn empty_guard(desired: &DesiredState, plan: &mut Plan) {
@@ -1306,7 +1363,7 @@ mod tests {
             &["k@x.example", "Bot@x.example", "p@x.example"],
         );
         let options = PlanOptions {
-            actor: Some("bot@X.example".into()),
+            actors: vec!["bot@X.example".into()],
             ..PlanOptions::default()
         };
         let plan = plan_ok(&desired, &live, &options);
@@ -1314,7 +1371,7 @@ mod tests {
             blocked(&plan),
             vec![(
                 "Bot@x.example",
-                "bot@X.example is the account scimctl runs as; it is never deactivated or deleted"
+                "Bot@x.example is the account scimctl runs as; it is never deactivated or deleted"
             )]
         );
         assert!(change(&plan, Kind::User, "p@x.example").is_some_and(|c| c.blocked.is_none()));
@@ -1327,6 +1384,55 @@ mod tests {
         assert!(
             blocked(&plan).is_empty(),
             "a patch of the actor is fine: {plan:#?}"
+        );
+    }
+
+    // The actor keeps every admin role it holds, and is found by live id, so a change keyed
+    // by a new name (a rename through externalId) that deactivates it is held back too.
+    #[test]
+    fn actor_keeps_its_admin_roles_and_a_rename_does_not_hide_it() {
+        let options = PlanOptions {
+            actors: vec!["bot@x.example".into()],
+            ..PlanOptions::default()
+        };
+        let live = snapshot(
+            &[
+                json!({"id": "id-bot", "userName": "bot@x.example", "externalId": "e-bot",
+                       "roles": [{"value": "admin"}, {"value": "agent"}]}),
+                json!({"id": "id-ann", "userName": "ann@x.example",
+                       "roles": [{"value": "admin"}]}),
+            ],
+            &[],
+        );
+        let config = "collections: {userRoles: authoritative}\npolicy: {adminRoles: [admin]}\n";
+        let desired = desired_with(
+            config,
+            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: bot@x.example\n    externalId: e-bot\n    roles: [agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
+        );
+        let plan = plan_ok(&desired, &live, &options);
+        assert_eq!(
+            blocked(&plan),
+            vec![(
+                "bot@x.example",
+                "bot@x.example is the account scimctl runs as; it keeps admin role \"admin\" \
+                 (policy.adminRoles), or scimctl would lock itself out"
+            )]
+        );
+        // Without the actor, the same removal goes ahead (ann still holds admin).
+        let free = plan_ok(&desired, &live, &PlanOptions::default());
+        assert!(blocked(&free).is_empty(), "{free:#?}");
+
+        let desired = desired_with(
+            config,
+            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: robot@x.example\n    externalId: e-bot\n    active: false\n    roles: [admin, agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
+        );
+        let plan = plan_ok(&desired, &live, &options);
+        assert_eq!(
+            blocked(&plan),
+            vec![(
+                "robot@x.example",
+                "bot@x.example is the account scimctl runs as; it is never deactivated or deleted"
+            )]
         );
     }
 }

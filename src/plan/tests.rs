@@ -477,7 +477,7 @@ groups:
     let options = PlanOptions {
         support: super::AttributeSupport::only(support),
         allow_deletes: None,
-        actor: Some("bot@x.example".into()),
+        actors: vec!["bot@x.example".into()],
     };
     plan_ok(&desired, &live, &options)
 }

@@ -63,6 +63,8 @@ pub(crate) struct App {
     pub(crate) genesys: Option<Genesys>,
     /// Where each answered request is logged, if anywhere.
     pub(crate) request_log: Option<RequestLog>,
+    /// Whose resource `GET /Me` answers ([`super::SandboxConfig::me`]).
+    pub(crate) me: Option<String>,
 }
 
 /// The request log: one JSON line per answered request, written and flushed as it happens.
@@ -105,6 +107,8 @@ enum Route {
     Search(ResourceKind),
     Resource(ResourceKind, String),
     NotImplemented(&'static str),
+    /// `/Me`: the authenticated subject's own resource.
+    Me,
     Unknown,
 }
 
@@ -153,7 +157,8 @@ fn route(path: &str) -> Route {
             ("schemas", []) => Route::Schemas(None),
             ("schemas", [urn]) => Route::Schemas(Some(urn.clone())),
             ("bulk", []) => Route::NotImplemented("Bulk"),
-            ("me", _) => Route::NotImplemented("/Me"),
+            ("me", []) => Route::Me,
+            ("me", _) => Route::NotImplemented("/Me sub-paths"),
             _ => Route::Unknown,
         },
     }
@@ -478,6 +483,7 @@ impl App {
             discovery,
             genesys: None,
             request_log: None,
+            me: None,
         }
     }
 
@@ -521,7 +527,7 @@ impl App {
                 "no SCIM endpoint at {}",
                 request.uri().path()
             ))),
-            Route::Collection(_) | Route::Search(_) | Route::Resource(..) => {
+            Route::Collection(_) | Route::Search(_) | Route::Resource(..) | Route::Me => {
                 return self.scim(route, request).await;
             }
         };
@@ -631,6 +637,9 @@ impl App {
             Verdict::Pass | Verdict::DropAfter => {
                 let response = match self.auth.check(request.headers(), now) {
                     Err(denied) => unauthorized(denied),
+                    Ok(()) if route == Route::Me => self
+                        .me(request.method())
+                        .unwrap_or_else(|e| error_response(&e)),
                     Ok(()) => self
                         .resource_request(route, request)
                         .await
@@ -647,6 +656,37 @@ impl App {
             add_rate_headers(&mut response, window);
         }
         Outcome::Respond(response)
+    }
+
+    /// `GET /Me`: the user [`App::me`] names, whole (404 while it does not exist); 501
+    /// without one, and for other methods.
+    fn me(&self, method: &Method) -> Result<Response, ScimError> {
+        if method != Method::GET {
+            return Err(ScimError::new(
+                501,
+                None,
+                "only GET /Me is supported by the sandbox",
+            ));
+        }
+        let Some(me) = &self.me else {
+            return Err(ScimError::new(
+                501,
+                None,
+                "/Me is not supported by the sandbox (see --me)",
+            ));
+        };
+        let entry = self
+            .store
+            .find_entry(ResourceKind::User, me)
+            .ok_or_else(|| {
+                ScimError::not_found(format!("the authenticated subject {me:?} has no User"))
+            })?;
+        Ok(resource_response(
+            StatusCode::OK,
+            ResourceKind::User,
+            &entry,
+            None,
+        ))
     }
 
     async fn resource_request(

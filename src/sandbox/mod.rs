@@ -77,6 +77,9 @@ pub struct SandboxConfig {
     /// (`{"method":"GET","path":"/scim/v2/Users","status":200}`, path without the query),
     /// flushed line by line so a test can read it while the server runs.
     pub request_log: Option<PathBuf>,
+    /// The userName the credentials belong to: `GET /Me` (RFC 7644 §3.11) answers that user
+    /// (404 while it does not exist). `None`: `/Me` answers 501, as most servers do.
+    pub me: Option<String>,
 }
 
 /// Which server the sandbox imitates.
@@ -110,6 +113,7 @@ impl Default for SandboxConfig {
             clock: Clock::system(),
             flavor: Flavor::Standard,
             request_log: None,
+            me: None,
         }
     }
 }
@@ -410,6 +414,7 @@ pub async fn start(
         app.genesys = Some(genesys::Genesys::new(&store, options, &origin, client_id));
     }
     app.request_log = request_log;
+    app.me.clone_from(&config.me);
     let app = Arc::new(app);
     let router = Router::new().fallback(entry).with_state(app.clone());
     let (stop_server, stopped) = oneshot::channel::<()>();

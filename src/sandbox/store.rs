@@ -917,10 +917,15 @@ impl Store {
     /// One resource by `userName` (users) or `displayName` (groups), case-insensitively.
     #[must_use]
     pub fn find(&self, kind: ResourceKind, name: &str) -> Option<Value> {
+        self.find_entry(kind, name).map(|e| Value::Object(e.doc()))
+    }
+
+    /// One resource's entry by `userName` (users) or `displayName` (groups), case-insensitively.
+    pub(crate) fn find_entry(&self, kind: ResourceKind, name: &str) -> Option<Arc<Entry>> {
         let state = self.read();
         let collection = state.collection(kind);
         let id = collection.by_name.get(name.to_lowercase().as_str())?;
-        collection.get(id).map(|e| Value::Object(e.doc()))
+        collection.get(id).cloned()
     }
 
     /// Every resource of `kind`, in creation order.

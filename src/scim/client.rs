@@ -547,6 +547,42 @@ impl ScimClient {
             .cloned()
     }
 
+    /// The userName of the account these credentials belong to, from `GET /Me` (RFC 7644
+    /// §3.11), or `None` when the server does not say. `/Me` is optional and most servers
+    /// answer 501; any error, a redirect (never followed) or a body without a plain `userName`
+    /// gives `None`, so it can only add protection, never fail a run. Not asked on Genesys
+    /// Cloud: its user-identity call (`/api/v2/users/me`) is documented as invalid for the
+    /// client-credentials grant scimctl uses, and a SCIM `/Me` is not documented there.
+    pub async fn runs_as(&self) -> Option<String> {
+        if self.dialect() == Dialect::Genesys {
+            return None;
+        }
+        let request = Request {
+            method: Method::GET,
+            path: "Me",
+            query: &[],
+            body: None,
+            if_match: None,
+            idempotent: true,
+            platform: false,
+        };
+        let response = match self.execute(&request).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::debug!(error = %e, "GET /Me: the account scimctl runs as is not known");
+                return None;
+            }
+        };
+        let name = serde_json::from_slice::<serde_json::Value>(&response.body)
+            .ok()
+            .and_then(|v| v.get("userName")?.as_str().map(str::to_owned))
+            .filter(|n| !n.is_empty() && n.len() <= 256 && !n.chars().any(char::is_control));
+        if name.is_none() {
+            tracing::warn!("GET /Me answered without a usable userName; ignoring it");
+        }
+        name
+    }
+
     /// The server's schemas (`/Schemas`, RFC 7643 §7); `None` when it publishes none (404,
     /// 501, or a body that is not a list of schemas), in which case callers assume every
     /// attribute is supported.

@@ -83,6 +83,9 @@ pub struct LiveRead {
     pub snapshot: Snapshot,
     /// Whether the server supports ETags (`If-Match` is sent).
     pub etag: bool,
+    /// The userName of the account the credentials belong to, when the server says
+    /// (`GET /Me`): the actor guard keeps it.
+    pub runs_as: Option<String>,
 }
 
 /// Reads the target's capabilities, schemas and whole tenant, and the role grants of the
@@ -93,7 +96,8 @@ pub async fn read(
     desired: Option<&DesiredState>,
 ) -> Result<LiveRead, ScimError> {
     let capabilities = client.capabilities().await?;
-    let (schemas, snapshot) = tokio::join!(client.schemas(), client.snapshot());
+    let (schemas, snapshot, runs_as) =
+        tokio::join!(client.schemas(), client.snapshot(), client.runs_as());
     let mut snapshot = snapshot?;
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;
@@ -102,7 +106,46 @@ pub async fn read(
         support: AttributeSupport::from_schemas(schemas?.as_deref()),
         snapshot,
         etag: capabilities.etag,
+        runs_as,
     })
+}
+
+/// What a termination of `user` is decided against: that one user as the target has it now
+/// (one lookup, so the answer comes within a second on any tenant), or the whole tenant when
+/// the user holds a `policy.adminRoles` role, so that the last-admin rule counts the other
+/// holders instead of refusing for want of them. `None`: the user is not on the target.
+pub async fn read_for_termination(
+    client: &ScimClient,
+    desired: &DesiredState,
+    user: &str,
+) -> Result<Option<LiveRead>, ScimError> {
+    let Some(found) = client.find_by_key::<crate::scim::wire::User>(user).await? else {
+        return Ok(None);
+    };
+    let admin = &desired.config.policy.admin_roles;
+    let holds_admin = found
+        .roles
+        .iter()
+        .any(|r| admin.iter().any(|a| a.value.eq_ignore_ascii_case(&r.value)));
+    if holds_admin {
+        return read(client, Some(desired)).await.map(Some);
+    }
+    let one = crate::scim::live::Live::from_resource(&found).map_err(|e| ScimError::Decode {
+        method: "GET".into(),
+        path: "Users".into(),
+        message: e.to_string(),
+    })?;
+    let capabilities = client.capabilities().await?;
+    let (schemas, runs_as) = tokio::join!(client.schemas(), client.runs_as());
+    Ok(Some(LiveRead {
+        support: AttributeSupport::from_schemas(schemas?.as_deref()),
+        snapshot: Snapshot {
+            users: vec![one],
+            ..Snapshot::default()
+        },
+        etag: capabilities.etag,
+        runs_as,
+    }))
 }
 
 /// Reads the direct role grants of the live users whose desired roles are limited to
@@ -187,6 +230,9 @@ pub struct Decision {
     /// Changes of a saved plan that are no longer needed (the tenant already has them, or a
     /// fresh plan no longer proposes them): reported, not carried out.
     pub dropped: Vec<String>,
+    /// The options the plan was vetted with, the actors added: the engine's re-plans after a
+    /// conflict use these.
+    pub options: PlanOptions,
 }
 
 /// Decides what may be written: plans afresh from `desired` and `live`, then, for a saved
@@ -198,28 +244,54 @@ pub fn decide(
     source: PlanSource<'_>,
     options: &PlanOptions,
 ) -> Result<Decision, DecideError> {
+    let options = with_actors(desired, live, options);
     let (plan, failed, dropped) = match source {
         PlanSource::Fresh => (
-            crate::plan::plan(desired, &live.snapshot, options)?,
+            crate::plan::plan(desired, &live.snapshot, &options)?,
             Vec::new(),
             Vec::new(),
         ),
         PlanSource::Saved {
             plan: doc,
             terminated,
-        } => saved_plan(desired, live, doc, terminated, options)?,
+        } => saved_plan(desired, live, doc, terminated, &options)?,
         PlanSource::Termination(user) => (
-            termination(crate::plan::plan(desired, &live.snapshot, options)?, user),
+            termination(crate::plan::plan(desired, &live.snapshot, &options)?, user),
             Vec::new(),
             Vec::new(),
         ),
     };
-    let plan = Vetted::new(desired, &live.snapshot, plan, options)?;
+    let plan = Vetted::new(desired, &live.snapshot, plan, &options)?;
     Ok(Decision {
         plan,
         failed,
         dropped,
+        options,
     })
+}
+
+/// The options every writer plans with: what the target stores, as read, and `--allow-deletes`.
+/// The actors are added by [`decide`] itself.
+#[must_use]
+pub fn options(live: &LiveRead, allow_deletes: Option<usize>) -> PlanOptions {
+    PlanOptions {
+        support: live.support.clone(),
+        allow_deletes,
+        actors: Vec::new(),
+    }
+}
+
+/// `options` with the account scimctl runs as added to its actors: `safety.runsAs` and what
+/// the target said (`GET /Me`). Here, so that no writer can leave the actor guard out.
+fn with_actors(desired: &DesiredState, live: &LiveRead, options: &PlanOptions) -> PlanOptions {
+    let mut options = options.clone();
+    let declared = desired.config.safety.runs_as.as_ref().map(|r| &r.value);
+    for name in declared.into_iter().chain(&live.runs_as) {
+        if !options.actors.iter().any(|a| a.eq_ignore_ascii_case(name)) {
+            options.actors.push(name.clone());
+        }
+    }
+    options
 }
 
 /// A saved plan against the tenant as read now. When some object's match has become
@@ -321,7 +393,6 @@ pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
     client: &C,
     decision: &Decision,
     desired: &DesiredState,
-    options: &PlanOptions,
     live: &LiveRead,
     observer: &mut dyn Observer,
 ) -> Report {
@@ -349,7 +420,7 @@ pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
     let input = Input {
         plan: &decision.plan,
         desired,
-        options,
+        options: &decision.options,
         snapshot: Some(&live.snapshot),
     };
     let mut report = engine::run(client, &input, &settings, observer).await;

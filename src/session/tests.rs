@@ -16,6 +16,7 @@ fn read(snapshot: Snapshot, options: &PlanOptions) -> LiveRead {
         support: options.support.clone(),
         snapshot,
         etag: true,
+        runs_as: None,
     }
 }
 

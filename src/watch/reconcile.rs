@@ -16,8 +16,8 @@ use crate::apply::engine::{Observer, OpReport, Outcome};
 use crate::apply::record::{self, Recorder};
 use crate::desired::{self, DesiredState, LoadError};
 use crate::overrides::Overrides;
+use crate::plan::Kind;
 use crate::plan::saved::PlanDocument;
-use crate::plan::{AttributeSupport, Kind, PlanOptions};
 use crate::scim::Secret;
 use crate::session::{self, PlanSource};
 use crate::target::Connection;
@@ -256,12 +256,14 @@ impl Reconciler {
         let target_error = |e: &dyn std::fmt::Display| ReconcileError::Target(e.to_string());
         // One writer per target: held from the read to the last write, so another run's
         // writes are either all seen or not yet begun. Report mode writes nothing.
+        // Waiting for another run's lock ends at once on a stop.
         let _lock = if self.applier.config.mode == Mode::Heal {
-            Some(
-                take_lock(&self.applier.config, &connection.lock_key)
-                    .await
-                    .map_err(|e| target_error(&e))?,
-            )
+            tokio::select! {
+                lock = take_lock(&self.applier.config, &connection.lock_key) => {
+                    Some(lock.map_err(|e| target_error(&e))?)
+                }
+                () = self.applier.stop.wait() => return Err(ReconcileError::Stopped),
+            }
         } else {
             None
         };
@@ -271,11 +273,7 @@ impl Reconciler {
             read = session::read(client, Some(&good.state)) => read.map_err(|e| target_error(&e))?,
             () = self.applier.stop.wait() => return Err(ReconcileError::Stopped),
         };
-        let options = PlanOptions {
-            support: live.support.clone(),
-            allow_deletes: None,
-            actor: None,
-        };
+        let options = session::options(&live, None);
         let decision = session::decide(&good.state, &live, PlanSource::Fresh, &options)
             .map_err(|e| target_error(&e))?;
         let plan: &crate::plan::Plan = &decision.plan;
@@ -310,7 +308,7 @@ impl Reconciler {
 
         let (checksum, outcomes) = self
             .applier
-            .apply(good, connection, &decision, &options, &live)
+            .apply(good, connection, &decision, &live)
             .await?;
         let failed = usize::try_from(outcomes.failed).unwrap_or(usize::MAX);
         let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
@@ -397,33 +395,30 @@ impl Reconciler {
             return Err(TerminateError::Unavailable("not connected".into()));
         };
         let client = &connection.client;
-        let _lock = take_lock(&self.applier.config, &connection.lock_key)
+        let _lock = tokio::select! {
+            lock = take_lock(&self.applier.config, &connection.lock_key) => {
+                lock.map_err(|e| TerminateError::Unavailable(e.to_string()))?
+            }
+            () = self.applier.stop.wait() => {
+                return Err(TerminateError::Unavailable("watch is shutting down".into()));
+            }
+        };
+        let live = session::read_for_termination(client, &good.state, &key)
             .await
-            .map_err(|e| TerminateError::Unavailable(e.to_string()))?;
-        let live: Option<crate::scim::wire::User> =
-            client.find_by_key(&key).await.map_err(|e| failed(&e))?;
+            .map_err(|e| failed(&e))?;
         let Some(live) = live else {
             // Not on the tenant: the override keeps a later create inactive.
             return Ok(Terminated::Accepted);
         };
-        let inactive = live.active == Some(false);
-        let live = crate::scim::live::Live::from_resource(&live).map_err(|e| failed(&e))?;
-        let capabilities = client.capabilities().await.map_err(|e| failed(&e))?;
-        let schemas = client.schemas().await.map_err(|e| failed(&e))?;
-        let live = session::LiveRead {
-            support: AttributeSupport::from_schemas(schemas.as_deref()),
-            snapshot: crate::scim::Snapshot {
-                users: vec![live],
-                ..crate::scim::Snapshot::default()
-            },
-            etag: capabilities.etag,
-        };
-        let options = PlanOptions {
-            support: live.support.clone(),
-            // The HRIS asked for exactly this deactivation.
-            allow_deletes: Some(1),
-            actor: None,
-        };
+        let inactive = live
+            .snapshot
+            .users
+            .iter()
+            .find(|u| crate::scim::Resource::natural_key(*u).eq_ignore_ascii_case(&key))
+            .and_then(|u| u.parse().ok())
+            .is_some_and(|u| u.active == Some(false));
+        // The HRIS asked for exactly this deactivation.
+        let options = session::options(&live, Some(1));
         let decision = session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
             .map_err(|e| failed(&e))?;
         if decision.plan.changes.is_empty() {
@@ -443,7 +438,7 @@ impl Reconciler {
         }
         let (_, outcomes) = self
             .applier
-            .apply(good, connection, &decision, &options, &live)
+            .apply(good, connection, &decision, &live)
             .await
             .map_err(|e| failed(&e))?;
         if outcomes.failed + outcomes.skipped > 0 {
@@ -555,7 +550,6 @@ impl Applier {
         good: &Good,
         connection: &Connection,
         decision: &session::Decision,
-        options: &PlanOptions,
         live: &session::LiveRead,
     ) -> Result<(String, Outcomes), ReconcileError> {
         let checksum = PlanDocument::new(&decision.plan, good.hash.clone())
@@ -580,7 +574,6 @@ impl Applier {
             &connection.client,
             decision,
             &good.state,
-            options,
             live,
             &mut observer,
         )

@@ -354,9 +354,9 @@ async fn one_ambiguity_fails_only_its_operations_on_scim2_server() {
     one_ambiguity_fails_only_its_operations(&url, &token, "amb-peer").await;
 }
 
-/// A lock held by another run: `apply --lock-timeout 0` exits 4 at once and writes nothing;
-/// with a timeout it says it waits, then gives up the same way; once the lock is free the
-/// apply goes ahead.
+/// A lock held by another run: `apply --lock-timeout 0` exits 4 at once and writes nothing,
+/// and so does `apply --plan` with a saved plan; with a timeout it says it waits, then gives
+/// up the same way; once the lock is free the apply goes ahead.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_lock_stops_apply_before_it_reads() {
     use std::time::Duration;
@@ -370,22 +370,13 @@ async fn a_held_lock_stops_apply_before_it_reads() {
     std::fs::create_dir(&dir).unwrap();
     write(&dir, "org.yaml", "users:\n  - userName: ann@lock.example\n");
     let d = dir.to_str().unwrap();
+    let saved = work.path().join("saved.json");
+    let s = saved.to_str().unwrap();
     let key = scimctl::scim::shown_url(&url);
-    let held = lock::acquire(&locks, &key, Duration::ZERO, |_| panic!("free"))
-        .await
-        .unwrap();
-    let run = |timeout: &str| {
+    let run = |args: &[&str]| {
         let output = crate::support::run_bounded_with(
             work.path(),
-            &[
-                "apply",
-                d,
-                "--target",
-                &url,
-                "--yes",
-                "--lock-timeout",
-                timeout,
-            ],
+            args,
             &[
                 ("SCIMCTL_TOKEN", TOKEN),
                 ("SCIMCTL_LOCK_DIR", locks.to_str().unwrap()),
@@ -395,15 +386,36 @@ async fn a_held_lock_stops_apply_before_it_reads() {
         let (out, err) = crate::support::text(&output);
         (output.status.code().unwrap_or(-1), out, err)
     };
-    let (code, out, err) = tokio::task::block_in_place(|| run("0"));
-    assert_eq!(code, 4, "{out}\n{err}");
-    assert!(err.contains("another scimctl run is writing"), "{err}");
-    assert!(
-        err.contains(&format!("pid {}", std::process::id())),
-        "{err}"
-    );
-    assert!(err.contains("nothing was written"), "{err}");
-    let (code, out, err) = tokio::task::block_in_place(|| run("1"));
+    let apply = |timeout: &str, plan: Option<&str>| {
+        let mut args = vec![
+            "apply",
+            d,
+            "--target",
+            &url,
+            "--yes",
+            "--lock-timeout",
+            timeout,
+        ];
+        args.extend(plan.map(|p| ["--plan", p]).into_iter().flatten());
+        tokio::task::block_in_place(|| run(&args))
+    };
+    // `plan` writes nothing and takes no lock.
+    let (code, out, err) = run(&["plan", d, "--target", &url, "--out", s]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let held = lock::acquire(&locks, &key, Duration::ZERO, |_| panic!("free"))
+        .await
+        .unwrap();
+    for plan in [None, Some(s)] {
+        let (code, out, err) = apply("0", plan);
+        assert_eq!(code, 4, "{plan:?}\n{out}\n{err}");
+        assert!(err.contains("another scimctl run is writing"), "{err}");
+        assert!(
+            err.contains(&format!("pid {}", std::process::id())),
+            "{err}"
+        );
+        assert!(err.contains("nothing was written"), "{err}");
+    }
+    let (code, out, err) = apply("1", None);
     assert_eq!(code, 4, "{out}\n{err}");
     assert!(err.contains("waiting up to 1 s"), "{err}");
     let client = bearer_client(&url, TOKEN, None);
@@ -413,7 +425,7 @@ async fn a_held_lock_stops_apply_before_it_reads() {
     );
 
     drop(held);
-    let (code, out, err) = tokio::task::block_in_place(|| run("0"));
+    let (code, out, err) = apply("0", Some(s));
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(client.snapshot().await.unwrap().users.len(), 1);
     sandbox.shutdown().await.unwrap();
@@ -612,4 +624,157 @@ async fn existing_twins_are_planned_as_a_merge_on_scim2_server() {
     let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
     want.sort_unstable();
     assert_eq!(members, want);
+}
+
+/// The userNames of this test's active users on the tenant, sorted.
+async fn active_users(client: &ScimClient, tag: &str) -> Vec<String> {
+    let suffix = format!("@{tag}.example");
+    let mut names: Vec<String> = client
+        .snapshot()
+        .await
+        .unwrap()
+        .users
+        .iter()
+        .map(|u| u.parse().unwrap())
+        .filter(|u| u.user_name.ends_with(&suffix) && u.active != Some(false))
+        .map(|u| u.user_name)
+        .collect();
+    names.sort();
+    names
+}
+
+/// The actor guard on `apply`, `apply --allow-deletes` and `apply --plan` (a forged plan): the
+/// account scimctl runs as is never deactivated, with every brake off. Who that is comes from
+/// the target's `GET /Me` (`declare` false) or from `safety.runsAs` (`declare` true, for
+/// servers that cannot say, like scim2-server).
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn the_account_scimctl_runs_as_is_kept(url: &str, token: &str, tag: &str, declare: bool) {
+    let client = bearer_client(url, token, None);
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("desired-state");
+    std::fs::create_dir(&dir).unwrap();
+    let d = dir.to_str().unwrap();
+    let cwd = work.path();
+    let [bot, ann, bo] = ["bot", "ann", "bo"].map(|n| format!("{n}@{tag}.example"));
+    let runs_as = if declare {
+        format!(", runsAs: {bot}")
+    } else {
+        String::new()
+    };
+    write(
+        &dir,
+        "scimctl.yaml",
+        &format!(
+            "ownership: {{users: {{selector: {{nameSuffix: \"@{tag}.example\"}}}}}}\n\
+             safety: {{maxDeletePercent: 100, maxDeleteCount: 100{runs_as}}}\n"
+        ),
+    );
+    let users = |names: &[&String]| {
+        let mut yaml = String::from("users:\n");
+        for n in names {
+            let _ = writeln!(yaml, "  - userName: {n}");
+        }
+        write(&dir, "org.yaml", &yaml);
+    };
+    users(&[&bot, &ann, &bo]);
+    let (code, out, err) = scimctl(cwd, &["apply", d, "--target", url, "--yes"], token);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let everyone = vec![ann.clone(), bo.clone(), bot.clone()];
+    assert_eq!(active_users(&client, tag).await, everyone);
+
+    // bot and bo leave the YAML: bo's deactivation is planned, bot's is held back.
+    users(&[&ann]);
+    let (code, out, err) = scimctl(
+        cwd,
+        &["plan", d, "--target", url, "--format", "json"],
+        token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let row = |key: &str| {
+        doc["changes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["key"] == key)
+            .unwrap_or_else(|| panic!("no row for {key}: {out}"))
+            .clone()
+    };
+    assert!(
+        row(&bot)["blocked"]
+            .as_str()
+            .is_some_and(|r| r.contains("the account scimctl runs as")),
+        "{out}"
+    );
+    assert!(row(&bo)["blocked"].is_null(), "{out}");
+
+    // apply, with and without --allow-deletes: refused, nothing written.
+    for extra in [&[][..], &["--allow-deletes", "2"][..]] {
+        let mut args = vec!["apply", d, "--target", url, "--yes"];
+        args.extend_from_slice(extra);
+        let (code, out, err) = scimctl(cwd, &args, token);
+        assert_eq!(code, 4, "{args:?}\n{out}\n{err}");
+        assert!(
+            out.contains("BLOCKED") && out.contains("the account scimctl runs as"),
+            "{out}\n{err}"
+        );
+        assert_eq!(active_users(&client, tag).await, everyone, "{args:?}");
+    }
+
+    // A saved plan with its blocked field deleted and the checksum recomputed.
+    let saved = cwd.join("saved.json");
+    let (code, out, err) = scimctl(
+        cwd,
+        &["plan", d, "--target", url, "--out", saved.to_str().unwrap()],
+        token,
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc = PlanDocument::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
+    let forged = cwd.join("forged.json");
+    std::fs::write(
+        &forged,
+        forge(&doc, |d| {
+            d.changes.iter_mut().for_each(|c| c.blocked = None);
+        }),
+    )
+    .unwrap();
+    let f = forged.to_str().unwrap();
+    let (code, out, err) = scimctl(
+        cwd,
+        &[
+            "apply",
+            d,
+            "--plan",
+            f,
+            "--target",
+            url,
+            "--yes",
+            "--allow-deletes",
+            "2",
+        ],
+        token,
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert_eq!(active_users(&client, tag).await, everyone, "forged plan");
+
+    // The guard holds back only the actor: bo alone goes.
+    users(&[&ann, &bot]);
+    let (code, out, err) = scimctl(cwd, &["apply", d, "--target", url, "--yes"], token);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert_eq!(active_users(&client, tag).await, vec![ann, bot]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_named_by_get_me_is_kept_on_the_sandbox() {
+    let sandbox = crate::support::bearer_sandbox_as(TOKEN, Some("bot@me-sbx.example")).await;
+    the_account_scimctl_runs_as_is_kept(&sandbox.base_url, TOKEN, "me-sbx", false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_account_declared_in_runs_as_is_kept_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let tag = format!("runsas{}", std::process::id());
+    the_account_scimctl_runs_as_is_kept(&url, &token, &tag, true).await;
 }

@@ -90,10 +90,19 @@ pub(crate) fn bearer_client(
 
 /// An in-memory sandbox on a free loopback port that wants `token` as a bearer token.
 pub(crate) async fn bearer_sandbox(token: &str) -> scimctl::sandbox::RunningSandbox {
+    bearer_sandbox_as(token, None).await
+}
+
+/// [`bearer_sandbox`] whose `GET /Me` names `me` as the token's user.
+pub(crate) async fn bearer_sandbox_as(
+    token: &str,
+    me: Option<&str>,
+) -> scimctl::sandbox::RunningSandbox {
     use scimctl::sandbox::{self, SandboxAuth, SandboxConfig};
     sandbox::start(
         SandboxConfig {
             auth: SandboxAuth::Bearer(token.into()),
+            me: me.map(str::to_owned),
             ..SandboxConfig::default()
         },
         "127.0.0.1:0".parse().unwrap(),

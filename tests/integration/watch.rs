@@ -785,3 +785,114 @@ async fn blocked_prunes_keep_their_members_under_watch_on_scim2_server() {
     let tag = format!("wcascade{}", std::process::id());
     blocked_prunes_keep_their_members(&url, &token, &tag).await;
 }
+
+/// The actor guard and the per-target lock on watch's two writers, reconciles and HRIS
+/// terminations. While another run holds the target's lock, the first reconcile waits and
+/// writes nothing, and so does a termination, until the lock is free. The account scimctl
+/// runs as (named by the sandbox's `GET /Me`) is neither deactivated by a termination (409)
+/// nor pruned by a reconcile, whose other prune goes ahead.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn the_actor_and_the_lock_hold_under_watch_and_hris() {
+    use scimctl::session::lock;
+    let token = "watch-actor-token";
+    let running = crate::support::bearer_sandbox_as(token, Some("bot@w.example")).await;
+    let url = running.base_url.clone();
+    let client = bearer_client(&url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    let locks = tmp.path().join("locks");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        "ownership: {users: all}\nsafety: {maxDeletePercent: 100, maxDeleteCount: 100}\n\
+         watch:\n  hris:\n    secret: {fromEnv: TEST_HRIS_SECRET}\n",
+    );
+    let everyone = [
+        ("ana", "Agent"),
+        ("bo", "Agent"),
+        ("bot", "Robot"),
+        ("cy", "Agent"),
+    ];
+    write(&dir, "org.yaml", &org(&everyone));
+    let active = || async {
+        let mut names: Vec<String> = client
+            .snapshot()
+            .await
+            .unwrap()
+            .users
+            .iter()
+            .map(|u| u.parse().unwrap())
+            .filter(|u| u.active != Some(false))
+            .map(|u| u.user_name)
+            .collect();
+        names.sort();
+        names
+    };
+
+    // Another run holds the lock: the start reconcile waits for it and writes nothing.
+    let key = scimctl::scim::shown_url(&url);
+    let held = lock::acquire(&locks, &key, Duration::ZERO, |_| panic!("free"))
+        .await
+        .unwrap();
+    let mut watch = Watch::start_with(
+        tmp.path(),
+        &dir,
+        &url,
+        token,
+        &["--interval", "1h"],
+        "scimctl=info",
+        &[
+            ("TEST_HRIS_SECRET", "hris-secret"),
+            ("SCIMCTL_LOCK_DIR", locks.to_str().unwrap()),
+        ],
+    );
+    let waiting = |l: &str| l.contains("waiting for another scimctl run writing to the target");
+    watch
+        .wait_for("a reconcile waiting for the lock", waiting)
+        .await;
+    assert!(active().await.is_empty(), "nothing written under the lock");
+    drop(held);
+    watch.reconciled("start").await;
+    let all = ["ana", "bo", "bot", "cy"].map(|n| format!("{n}@w.example"));
+    assert_eq!(active().await, all);
+
+    // The actor's termination: refused, bot stays active.
+    let body = r#"{"userName": "bot@w.example", "reason": "left"}"#;
+    let (status, text) = terminate(&watch.base, "hris-secret", body, body).await;
+    assert_eq!(status, 409, "{text}");
+    assert!(text.contains("the account scimctl runs as"), "{text}");
+
+    // A termination while another run holds the lock waits for it.
+    let held = lock::acquire(&locks, &key, LIMIT, |_| {}).await.unwrap();
+    let base = watch.base.clone();
+    let pending = tokio::spawn(async move {
+        let body = r#"{"userName": "bo@w.example"}"#;
+        terminate(&base, "hris-secret", body, body).await
+    });
+    watch
+        .wait_for("a termination waiting for the lock", waiting)
+        .await;
+    assert_eq!(active().await, all, "nothing written under the lock");
+    drop(held);
+    let (status, text) = tokio::time::timeout(LIMIT, pending).await.unwrap().unwrap();
+    assert_eq!(status, 200, "{text}");
+    let ana_bot_cy = ["ana", "bot", "cy"].map(|n| format!("{n}@w.example"));
+    assert_eq!(active().await, ana_bot_cy);
+
+    // bot and cy leave the YAML: cy is deactivated, bot is held back.
+    write(&dir, "org.yaml", &org(&[("ana", "Agent"), ("bo", "Agent")]));
+    let line = watch
+        .wait_for("a reconcile of the edit", |l| {
+            l.contains(" reconciled ") && l.contains("trigger=\"files\"")
+        })
+        .await;
+    assert!(line.contains("blocked=1"), "{line}");
+    assert_eq!(
+        active().await,
+        ["ana", "bot"].map(|n| format!("{n}@w.example"))
+    );
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+}

@@ -666,6 +666,7 @@ impl World {
             safety: Safety {
                 max_delete_percent: sp(percent),
                 max_delete_count: sp(count),
+                runs_as: None,
             },
             protected: Protected {
                 users: self.protected_users().into_iter().map(sp).collect(),
@@ -992,10 +993,12 @@ impl World {
                 ),
             },
             allow_deletes: None,
-            actor: self
+            actors: self
                 .actor
                 .filter(|&i| i < self.users.len())
-                .map(|i| self.live_user_name(i)),
+                .map(|i| self.live_user_name(i))
+                .into_iter()
+                .collect(),
         }
     }
 }
@@ -1280,6 +1283,42 @@ proptest! {
             prop_assert!(
                 !held(&live, role) || held(&after, role),
                 "admin role {role} lost its last active holder: {}",
+                show(&plan)
+            );
+        }
+    }
+
+    // The actor guard: the account scimctl runs as is still there, active, and holds every
+    // admin role it held, once the plan is applied (found by id, so a rename cannot hide it).
+    #[test]
+    fn the_actor_keeps_its_account_and_admin_roles(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let Some(actor) = options.actors.first() else { return Ok(()) };
+        let admin: Vec<&str> =
+            desired.config.policy.admin_roles.iter().map(|r| r.value.as_str()).collect();
+        let state = |u: &crate::scim::LiveUser| {
+            let user = u.parse().expect("live users parse");
+            let roles: Vec<String> = user
+                .roles
+                .iter()
+                .map(|r| r.value.to_lowercase())
+                .filter(|r| admin.iter().any(|a| a.eq_ignore_ascii_case(r)))
+                .collect();
+            (user.active != Some(false), roles)
+        };
+        let Some(before) = live.users.iter().find(|u| u.natural_key().eq_ignore_ascii_case(actor))
+        else { return Ok(()) };
+        let (was_active, held) = state(before);
+        let after = simulate(&plan, &live);
+        let now = after.users.iter().find(|u| u.id() == before.id());
+        prop_assert!(now.is_some(), "the actor {actor} is deleted: {}", show(&plan));
+        let (active, roles) = now.map(state).unwrap_or_default();
+        prop_assert!(!was_active || active, "the actor {actor} is deactivated: {}", show(&plan));
+        for role in held {
+            prop_assert!(
+                roles.contains(&role),
+                "the actor {actor} loses admin role {role}: {}",
                 show(&plan)
             );
         }
