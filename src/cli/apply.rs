@@ -394,11 +394,12 @@ pub(super) fn apply_cmd(
         }
         .into());
     }
-    Ok(if report.all_succeeded() {
-        ExitStatus::Success
-    } else {
-        ExitStatus::Failure
-    })
+    if !report.all_succeeded() {
+        return Ok(ExitStatus::Failure);
+    }
+    // Every change went through, so the YAML's word on the settled users is now the tenant's.
+    forget_settled(&loaded.overrides_path, &loaded.settled)?;
+    Ok(ExitStatus::Success)
 }
 
 /// What of a saved plan is not carried out as saved: no longer needed, or overlapping what

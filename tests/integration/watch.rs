@@ -896,3 +896,104 @@ async fn the_actor_and_the_lock_hold_under_watch_and_hris() {
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
 }
+
+/// Issue 15's termination flow end to end on scim2-server, in heal and in report mode: users
+/// with a manager and a group; a signed termination answers only after the user is inactive;
+/// later reconciles keep them inactive; once the YAML drops them, `apply` under
+/// `prune: {users: delete}` deletes the now inactive user and forgets the termination.
+async fn termination_end_to_end(url: &str, token: &str, tag: &str, mode: &str) {
+    let client = bearer_client(url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        &format!(
+            "ownership: {{users: {{selector: {{nameSuffix: \"@{tag}.example\"}}}}}}\n\
+             prune: {{users: delete}}\n\
+             safety: {{maxDeletePercent: 100, maxDeleteCount: 100}}\n\
+             watch:\n  hris:\n    secret: {{fromEnv: TEST_HRIS_SECRET}}\n"
+        ),
+    );
+    let [boss, r1, r2] = ["boss", "r1", "r2"].map(|n| format!("{n}@{tag}.example"));
+    let org = |reports: &[&String]| {
+        let mut yaml = format!("users:\n  - userName: {boss}\n");
+        for r in reports {
+            let _ = writeln!(
+                yaml,
+                "  - userName: {r}\n    manager: {boss}\n    groups: [{tag}-team]"
+            );
+        }
+        let _ = writeln!(yaml, "groups:\n  - displayName: {tag}-team");
+        write(&dir, "org.yaml", &yaml);
+    };
+    org(&[&r1, &r2]);
+    let apply = || {
+        let output = crate::support::run_bounded_with(
+            tmp.path(),
+            &["apply", dir.to_str().unwrap(), "--target", url, "--yes"],
+            &[("SCIMCTL_TOKEN", token)],
+            LIMIT,
+        );
+        let (out, err) = crate::support::text(&output);
+        assert_eq!(output.status.code(), Some(0), "{out}\n{err}");
+        out
+    };
+    tokio::task::block_in_place(apply);
+    let active = |name: String| {
+        let client = &client;
+        async move {
+            let user: Option<User> = client.find_by_key(&name).await.unwrap();
+            user.map(|u| u.active != Some(false))
+        }
+    };
+
+    let mut watch = Watch::start_with(
+        tmp.path(),
+        &dir,
+        url,
+        token,
+        &["--interval", "1s", "--mode", mode],
+        "scimctl=info",
+        &[("TEST_HRIS_SECRET", "hris-secret")],
+    );
+    watch.reconciled("start").await;
+    let body = format!(r#"{{"userName": "{r1}", "reason": "left"}}"#);
+    let (status, text) = terminate(&watch.base, "hris-secret", &body, &body).await;
+    assert_eq!(status, 200, "{mode}: {text}");
+    assert!(text.contains("\"deactivated\""), "{mode}: {text}");
+    // The answer comes after the write: the user is inactive now, not at the next resync.
+    assert_eq!(active(r1.clone()).await, Some(false), "{mode}");
+    assert_eq!(active(r2.clone()).await, Some(true), "{mode}");
+    watch.reconciled("resync").await;
+    watch.reconciled("resync").await;
+    assert_eq!(
+        active(r1.clone()).await,
+        Some(false),
+        "{mode}: stays inactive"
+    );
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+
+    // The YAML catches up by dropping r1: apply deletes the inactive user and settles the
+    // termination, so the overrides file no longer lists it.
+    org(&[&r2]);
+    let out = tokio::task::block_in_place(apply);
+    assert!(out.contains(&r1), "{out}");
+    assert_eq!(active(r1.clone()).await, None, "{mode}: deleted");
+    assert_eq!(active(r2.clone()).await, Some(true), "{mode}");
+    let overrides = std::fs::read_to_string(tmp.path().join(".scimctl/overrides.json")).unwrap();
+    assert!(!overrides.contains(&r1), "{overrides}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn termination_end_to_end_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    for mode in ["heal", "report"] {
+        let tag = format!("term{mode}{}", std::process::id());
+        termination_end_to_end(&url, &token, &tag, mode).await;
+    }
+}
