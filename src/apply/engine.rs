@@ -175,6 +175,77 @@ pub trait Observer {
     fn stop_requested(&self) -> Option<String> {
         None
     }
+    /// A step of `op` is about to write ([`Stage::Sending`]), or wrote and was answered while
+    /// the operation still has steps to go ([`Stage::Written`]; say, a group was created and
+    /// its members are pending). Heard before the step's first request goes out and before any
+    /// step that needs it starts, so a run killed at any point leaves a record of every write
+    /// it made (the audit log appends and flushes one here). `op` is the operation as far as
+    /// it got: for [`Stage::Sending`] its outcome means nothing yet. An error stops the run
+    /// from starting anything new, as in [`Observer::finished`] (a step not yet sent is
+    /// reported skipped). The operation's [`Observer::finished`] still follows.
+    fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+        let _ = (stage, step, op);
+        Ok(())
+    }
+}
+
+/// Where a step of an unfinished operation is, as [`Observer::step`] hears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// About to send its first request: the server may act on it any time from now.
+    Sending,
+    /// Answered and succeeded; the operation has further steps.
+    Written,
+}
+
+impl Stage {
+    /// As the audit log spells it (its `phase` field).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Sending => "sending",
+            Stage::Written => "written",
+        }
+    }
+}
+
+/// Which step of an operation [`Observer::step`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepName {
+    /// Creating the object.
+    Create,
+    /// Patching references (members, manager) into an object the run created.
+    Link,
+    /// Patching (or deactivating) a live object.
+    Update,
+    /// Granting and revoking roles in divisions.
+    Grants,
+    /// Deleting an object.
+    Delete,
+}
+
+impl StepName {
+    /// As the audit log spells it (its `step` field).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            StepName::Create => "create",
+            StepName::Link => "link",
+            StepName::Update => "update",
+            StepName::Grants => "grants",
+            StepName::Delete => "delete",
+        }
+    }
+
+    fn of(kind: StepKind) -> StepName {
+        match kind {
+            StepKind::Create => StepName::Create,
+            StepKind::Link => StepName::Link,
+            StepKind::Update => StepName::Update,
+            StepKind::Grants => StepName::Grants,
+            StepKind::Delete => StepName::Delete,
+        }
+    }
 }
 
 /// The result of one step.
@@ -938,7 +1009,46 @@ fn without_unresolved(mut change: Change, ids: &Created) -> Change {
 /// Per change: how its steps have ended so far.
 struct Progress {
     steps_left: usize,
+    /// Its steps (indices into the graph).
+    steps: Vec<usize>,
     report: OpReport,
+}
+
+/// The detail of a [`Stage::Written`] step: what the step did (its own detail when it has
+/// one) and what the operation still has to do, e.g. `created; members pending`.
+fn written_detail(
+    of: Kind,
+    done: StepKind,
+    detail: Option<String>,
+    pending: impl Iterator<Item = StepKind>,
+) -> String {
+    let did = detail.unwrap_or_else(|| {
+        match done {
+            StepKind::Create => "created",
+            StepKind::Link => "references set",
+            StepKind::Update => "patched",
+            StepKind::Grants => "roles in divisions granted",
+            StepKind::Delete => "deleted",
+        }
+        .to_owned()
+    });
+    let mut todo: Vec<&str> = pending
+        .map(|k| match k {
+            StepKind::Link if of == Kind::Group => "members",
+            StepKind::Link => "manager",
+            StepKind::Grants => "roles in divisions",
+            StepKind::Create => "create",
+            StepKind::Update => "patch",
+            StepKind::Delete => "delete",
+        })
+        .collect();
+    todo.sort_unstable();
+    todo.dedup();
+    if todo.is_empty() {
+        did
+    } else {
+        format!("{did}; {} pending", todo.join(", "))
+    }
 }
 
 type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'f>>;
@@ -1019,10 +1129,30 @@ impl<'g> Schedule<'g> {
             let ok = result.outcome.succeeded();
             let change = &self.plan.changes[step.change];
             if let Some(p) = self.reports.get_mut(&step.change) {
+                let (outcome, detail) = (result.outcome, result.detail.clone());
                 absorb(&mut p.report, step.kind, result, change);
                 p.steps_left -= 1;
-                if p.steps_left == 0
-                    && let Err(why) = observer.borrow_mut().finished(&p.report)
+                let heard = if p.steps_left == 0 {
+                    observer.borrow_mut().finished(&p.report)
+                } else if ok {
+                    // Recorded before any step that needs this one is released below.
+                    let pending = p
+                        .steps
+                        .iter()
+                        .filter(|&&other| !self.settled[other])
+                        .map(|&other| self.graph.steps[other].kind);
+                    let written = OpReport {
+                        outcome,
+                        detail: Some(written_detail(change.kind, step.kind, detail, pending)),
+                        ..p.report.clone()
+                    };
+                    observer
+                        .borrow_mut()
+                        .step(Stage::Written, StepName::of(step.kind), &written)
+                } else {
+                    Ok(())
+                };
+                if let Err(why) = heard
                     && self.stop.is_none()
                 {
                     tracing::error!(%why, "stopping: no new operation starts");
@@ -1126,6 +1256,21 @@ pub async fn run<C: ScimRead + ScimWrite>(
                 break;
             };
             let step = &graph.steps[s];
+            // Recorded before the first request goes out: whatever the server does from now
+            // on, a run killed at any point has a record naming the write.
+            if let Some(p) = schedule.reports.get(&step.change) {
+                let sending = shared.observer.borrow_mut().step(
+                    Stage::Sending,
+                    StepName::of(step.kind),
+                    &p.report,
+                );
+                if let Err(why) = sending {
+                    tracing::error!(%why, "stopping: no new operation starts");
+                    // Not started: skipped with the rest below.
+                    schedule.stop.get_or_insert(why);
+                    break;
+                }
+            }
             running.push(Box::pin(async move { (s, shared.step(step).await) }));
         }
         let Some((s, result)) = running.next().await else {
@@ -1140,12 +1285,13 @@ pub async fn run<C: ScimRead + ScimWrite>(
 /// One report per change that has steps, each counting the steps still to finish.
 fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
     let mut progress: HashMap<usize, Progress> = HashMap::new();
-    for step in &graph.steps {
+    for (s, step) in graph.steps.iter().enumerate() {
         let change = &plan.changes[step.change];
-        progress
+        let p = progress
             .entry(step.change)
             .or_insert_with(|| Progress {
                 steps_left: 0,
+                steps: Vec::new(),
                 report: OpReport {
                     action: change.action,
                     kind: change.kind,
@@ -1156,8 +1302,9 @@ fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
                     outcome: Outcome::Done,
                     detail: None,
                 },
-            })
-            .steps_left += 1;
+            });
+        p.steps_left += 1;
+        p.steps.push(s);
     }
     progress
 }
