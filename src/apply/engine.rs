@@ -1287,22 +1287,20 @@ fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
     let mut progress: HashMap<usize, Progress> = HashMap::new();
     for (s, step) in graph.steps.iter().enumerate() {
         let change = &plan.changes[step.change];
-        let p = progress
-            .entry(step.change)
-            .or_insert_with(|| Progress {
-                steps_left: 0,
-                steps: Vec::new(),
-                report: OpReport {
-                    action: change.action,
-                    kind: change.kind,
-                    key: change.key.clone(),
-                    id: change.id.clone(),
-                    before_version: change.version.clone(),
-                    after_version: None,
-                    outcome: Outcome::Done,
-                    detail: None,
-                },
-            });
+        let p = progress.entry(step.change).or_insert_with(|| Progress {
+            steps_left: 0,
+            steps: Vec::new(),
+            report: OpReport {
+                action: change.action,
+                kind: change.kind,
+                key: change.key.clone(),
+                id: change.id.clone(),
+                before_version: change.version.clone(),
+                after_version: None,
+                outcome: Outcome::Done,
+                detail: None,
+            },
+        });
         p.steps_left += 1;
         p.steps.push(s);
     }

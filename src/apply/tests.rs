@@ -2398,3 +2398,213 @@ async fn a_failed_role_create_skips_the_grants_of_it() {
     );
     assert!(op(&report, Kind::User, "old@x.example").outcome.succeeded());
 }
+
+// 10. Every write is heard as it happens (issue 15, item 3): before a step's request goes
+// out (`Sending`), and, while its operation has further steps, as soon as it was answered
+// (`Written`), before any step that needs it starts. A group created with new members is heard
+// created (with its id) before its members are patched in, so a run killed in between leaves a
+// record of it; its final record follows the link.
+#[tokio::test]
+async fn writes_are_heard_before_what_depends_on_them() {
+    use super::engine::{Stage, StepName};
+
+    /// Each notification, with the number of writes the fake had seen at that moment.
+    struct Order<'f> {
+        fake: &'f Fake,
+        events: Vec<(Option<(Stage, StepName)>, OpReport, usize)>,
+    }
+    impl Observer for Order<'_> {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            let writes = self.fake.writes().len();
+            self.events.push((None, op.clone(), writes));
+            Ok(())
+        }
+        fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+            let writes = self.fake.writes().len();
+            self.events.push((Some((stage, step)), op.clone(), writes));
+            Ok(())
+        }
+        fn deliver_password(&mut self, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    for in_flight in [1, 32] {
+        let desired = desired(
+            "",
+            "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+groups:
+  - displayName: Ops
+    members: [Ana@x.example, cy@x.example]
+  - displayName: Empty
+",
+        );
+        let fake = Fake::new(&[json!({"id": "u-old", "userName": "old@x.example"})], &[]);
+        let options = PlanOptions::default();
+        let live = fake.peek();
+        let plan = Vetted::assume(plan_of(&desired, &live, &options));
+        let input = Input {
+            plan: &plan,
+            desired: &desired,
+            options: &options,
+            snapshot: Some(&live),
+        };
+        let settings = Settings {
+            in_flight,
+            ..with_etags()
+        };
+        let mut order = Order {
+            fake: &fake,
+            events: Vec::new(),
+        };
+        let report = run(&fake, &input, &settings, &mut order).await;
+        assert!(report.all_succeeded(), "{report:#?}");
+        let events = order.events;
+        let writes = fake.writes();
+        let ops = fake.id(Kind::Group, "Ops");
+
+        // Every request was announced before it went out: the sending notification of its
+        // operation came while the fake had seen fewer writes.
+        for (i, w) in writes.iter().enumerate() {
+            let name = |o: &OpReport| match w.method {
+                "POST" => o.key.eq_ignore_ascii_case(&w.target),
+                _ => o.id.as_deref() == Some(w.target.as_str()),
+            };
+            assert!(
+                events.iter().any(|(stage, o, seen)| {
+                    matches!(stage, Some((Stage::Sending, _)))
+                        && o.kind == w.kind
+                        && name(o)
+                        && *seen <= i
+                }),
+                "in_flight {in_flight}: write {i} {w:?} was not announced: {events:#?}"
+            );
+        }
+
+        // The group's create is heard written, with its id and version, before its members
+        // are patched in; the final record comes after the patch.
+        let link = writes
+            .iter()
+            .position(|w| w.is("PATCH", Kind::Group, &ops))
+            .expect("the members are linked");
+        let written: Vec<_> = events
+            .iter()
+            .filter(|(stage, o, _)| matches!(stage, Some((Stage::Written, _))) && o.key == "Ops")
+            .collect();
+        assert_eq!(written.len(), 1, "in_flight {in_flight}: {events:#?}");
+        let (stage, partial, seen) = written[0];
+        assert_eq!(*stage, Some((Stage::Written, StepName::Create)));
+        assert!(
+            *seen <= link,
+            "heard before the link was sent: {seen} > {link}"
+        );
+        assert_eq!(partial.action, Action::Create);
+        assert_eq!(partial.outcome, Outcome::Done);
+        assert_eq!(partial.id.as_deref(), Some(ops.as_str()));
+        assert!(partial.after_version.is_some());
+        assert_eq!(detail(partial), "created; members pending");
+        let sending_link = events
+            .iter()
+            .position(|(stage, o, _)| {
+                *stage == Some((Stage::Sending, StepName::Link)) && o.key == "Ops"
+            })
+            .expect("the link is announced");
+        let written_at = events
+            .iter()
+            .position(|(stage, o, _)| {
+                *stage == Some((Stage::Written, StepName::Create)) && o.key == "Ops"
+            })
+            .expect("written");
+        assert!(written_at < sending_link, "{events:#?}");
+        assert_eq!(
+            events[sending_link].1.id.as_deref(),
+            Some(ops.as_str()),
+            "the link's announcement names the group"
+        );
+        let (_, last, seen) = events
+            .iter()
+            .rfind(|(_, o, _)| o.key == "Ops")
+            .expect("heard");
+        assert!(*seen > link, "the final record follows the link");
+        assert_eq!(last.outcome, Outcome::Done);
+        assert_eq!(detail(last), "");
+
+        // One-step operations have no written notification: their final record is it. Each
+        // operation is heard finished once.
+        for key in ["boss@x.example", "cy@x.example", "ana@x.example", "Empty"] {
+            let heard: Vec<_> = events.iter().filter(|(_, o, _)| o.key == key).collect();
+            assert!(
+                heard
+                    .iter()
+                    .all(|(s, ..)| !matches!(s, Some((Stage::Written, _)))),
+                "{key}: {heard:#?}"
+            );
+            assert_eq!(
+                heard.iter().filter(|(s, ..)| s.is_none()).count(),
+                1,
+                "{key}"
+            );
+            assert!(
+                matches!(heard[0].0, Some((Stage::Sending, _))),
+                "{key}: {heard:#?}"
+            );
+        }
+    }
+}
+
+// 10b. An observer that cannot record a step's announcement (the audit log is full) keeps the
+// step from being sent: nothing is written that has no record, and the rest is skipped.
+#[tokio::test]
+async fn an_unrecorded_announcement_sends_nothing() {
+    use super::engine::{Stage, StepName};
+
+    struct Full(Heard);
+    impl Observer for Full {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.0.finished(op)
+        }
+        fn step(&mut self, stage: Stage, _: StepName, _: &OpReport) -> Result<(), String> {
+            match stage {
+                Stage::Sending => Err("the audit log is full".to_owned()),
+                Stage::Written => Ok(()),
+            }
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.0.deliver_password(user_name, password)
+        }
+    }
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+groups:
+  - displayName: Ops
+    members: [a@x.example]
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut observer = Full(Heard::default());
+    let report = run(&fake, &input, &with_etags(), &mut observer).await;
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(
+        report
+            .ops
+            .iter()
+            .all(|o| o.outcome == Outcome::Skipped && detail(o).contains("the audit log is full")),
+        "{report:#?}"
+    );
+    assert_eq!(observer.0.finished.len(), 2);
+}

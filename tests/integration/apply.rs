@@ -46,6 +46,26 @@ fn audit(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// The operations' final records of an audit log (those without a `phase`), after checking
+/// that each write was announced first (a `sending` record of the same operation).
+fn final_records(path: &Path) -> Vec<Value> {
+    let all = audit(path);
+    for (i, r) in all.iter().enumerate() {
+        if r.get("phase").is_none() && r["outcome"] != "skipped" {
+            assert!(
+                all[..i].iter().any(|s| s["phase"] == "sending"
+                    && s["outcome"] == "pending"
+                    && s["kind"] == r["kind"]
+                    && s["key"] == r["key"]),
+                "no record before the write of {r}"
+            );
+        }
+    }
+    all.into_iter()
+        .filter(|r| r.get("phase").is_none())
+        .collect()
+}
+
 /// The README quickstart: `apply desired-state --yes` into a fresh embedded sandbox creates
 /// the org, records it in the audit log, delivers generated passwords to a private file and
 /// nowhere else; then `plan` shows no changes and a second apply writes nothing.
@@ -61,7 +81,7 @@ fn quickstart_apply_then_nothing_to_do() {
         "{out}"
     );
 
-    let records = audit(&cwd.path().join(".scimctl/audit.jsonl"));
+    let records = final_records(&cwd.path().join(".scimctl/audit.jsonl"));
     assert_eq!(records.len(), 48);
     assert!(records.iter().all(|r| r["outcome"] == "done"
         && r["action"] == "create"
@@ -451,7 +471,7 @@ async fn concurrent_edits_are_merged_or_reported() {
     want.sort_unstable();
     assert_eq!(members, want, "the planned member added, theirs kept");
 
-    let records = audit(&dir.path().join(".scimctl/audit.jsonl"));
+    let records = final_records(&dir.path().join(".scimctl/audit.jsonl"));
     assert_eq!(records.len(), 4);
     running.shutdown().await.unwrap();
 }
