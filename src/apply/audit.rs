@@ -1,9 +1,9 @@
 //! The audit log (product.md §5): one JSON line per attempted operation, appended to a local
 //! file and flushed before the next operation starts. Before that final record, each step
 //! that writes has a record of its own (`phase`, see [`AuditRecord::phase`]): one appended
-//! before its first request goes out, and, when the operation has further steps (a group's
-//! members after its create), one as soon as the server has answered, before any step that
-//! needs it starts. So a run killed at any point leaves a record of every object it touched.
+//! right before its first write goes out, and, when the operation has further steps (a
+//! group's members after its create), one as soon as the server has answered, before any step
+//! that needs it starts. A step that sends no write has neither. So a run killed at any point leaves a record of every object it touched.
 //!
 //! A record says who ran scimctl ([`actor`]), against which target, under which reviewed plan
 //! (its checksum) and which commit of the desired state ([`git_commit`]), what was attempted
@@ -83,7 +83,7 @@ pub struct AuditRecord<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,
     /// Left out on an operation's final record (every record scimctl wrote before this field
-    /// existed is one). `sending`: a step of the operation is about to send its first request
+    /// existed is one). `sending`: a step of the operation is about to send its first write
     /// (`outcome` is `pending`); `written`: the step was answered and succeeded while the
     /// operation has further steps (its final record follows).
     #[serde(skip_serializing_if = "Option::is_none")]

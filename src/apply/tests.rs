@@ -2748,3 +2748,135 @@ groups:
     );
     assert_eq!(observer.0.finished.len(), 2);
 }
+
+// 10c. Announced means sent (issue 15, item 3): a step is announced right before its first
+// write and only then. A create whose password file cannot be read sends nothing and has no
+// announcement (its failure is its only record); a patch the server refused (412) was sent, so
+// it was announced, whether the re-read then found an overlap (failed) or the change in place
+// (already done).
+#[tokio::test]
+async fn only_steps_that_send_a_write_are_announced() {
+    use super::engine::{Stage, StepName};
+
+    #[derive(Default)]
+    struct Steps {
+        events: Vec<(Option<(Stage, StepName)>, OpReport)>,
+    }
+    impl Observer for Steps {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.events.push((None, op.clone()));
+            Ok(())
+        }
+        fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+            self.events.push((Some((stage, step)), op.clone()));
+            Ok(())
+        }
+        fn deliver_password(&mut self, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    // The password file is there when the desired state loads and gone when apply reads it.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let secret = dir.path().join("nopw.txt");
+    std::fs::write(&secret, "Initial-Password-1").expect("written");
+    std::fs::write(
+        dir.path().join("org.yaml"),
+        "users:
+  - userName: b@x.example
+    title: Lead
+  - userName: e@x.example
+    title: Lead
+  - userName: nopw@x.example
+    password: {fromFile: nopw.txt}
+  - userName: new@x.example
+groups:
+  - displayName: Ops
+    members: [nopw@x.example, new@x.example]
+",
+    )
+    .expect("written");
+    let desired = crate::desired::load_dir(dir.path())
+        .unwrap_or_else(|e| panic!("fixture is invalid: {e}"))
+        .state;
+    std::fs::remove_file(&secret).expect("removed");
+    let fake = Fake::new(
+        &[
+            json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
+            json!({"id": "e", "userName": "e@x.example", "title": "Agent"}),
+        ],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    fake.tamper(Kind::User, "b", |d| {
+        d.insert("title".into(), json!("Manager"));
+    });
+    fake.tamper(Kind::User, "e", |d| {
+        d.insert("title".into(), json!("Lead"));
+    });
+    // The group's create is answered after the failing member's create gave up.
+    fake.faults(|f| {
+        f.slow_create.insert("ops".into(), 8);
+    });
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut steps = Steps::default();
+    let report = run(&fake, &input, &with_etags(), &mut steps).await;
+    let events = steps.events;
+    let of = |key: &str| -> Vec<Option<(Stage, StepName)>> {
+        events
+            .iter()
+            .filter(|(_, o)| o.key.eq_ignore_ascii_case(key))
+            .map(|(s, _)| *s)
+            .collect()
+    };
+
+    // Sent nothing: no announcement, one (failed) final record, no request of its own.
+    let nopw = op(&report, Kind::User, "nopw@x.example");
+    assert_eq!(nopw.outcome, Outcome::Failed, "{nopw:?}");
+    assert!(detail(nopw).contains("initial password"), "{nopw:?}");
+    assert_eq!(of("nopw@x.example"), vec![None], "{events:#?}");
+    assert_eq!(fake.count(Kind::User, "nopw@x.example"), 0);
+
+    // Sent and refused: announced once, then the final record.
+    let overlap = op(&report, Kind::User, "b@x.example");
+    assert_eq!(overlap.outcome, Outcome::Failed, "{overlap:?}");
+    assert_eq!(fake.sent("PATCH", Kind::User, "b"), 1);
+    let same = op(&report, Kind::User, "e@x.example");
+    assert_eq!(same.outcome, Outcome::AlreadyDone, "{same:?}");
+    assert_eq!(fake.sent("PATCH", Kind::User, "e"), 1);
+    for key in ["b@x.example", "e@x.example"] {
+        assert_eq!(
+            of(key),
+            vec![Some((Stage::Sending, StepName::Update)), None],
+            "{key}: {events:#?}"
+        );
+    }
+    assert_eq!(
+        of("new@x.example"),
+        vec![Some((Stage::Sending, StepName::Create)), None],
+        "{events:#?}"
+    );
+
+    // The group was created (announced), but its link never started (a member's create
+    // failed first), so the link was not announced and the create has no written record:
+    // its final record follows.
+    let group = op(&report, Kind::Group, "Ops");
+    assert_eq!(group.outcome, Outcome::Failed, "{group:?}");
+    assert!(
+        detail(group).contains("members could not be set"),
+        "{group:?}"
+    );
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1);
+    assert_eq!(
+        of("Ops"),
+        vec![Some((Stage::Sending, StepName::Create)), None],
+        "{events:#?}"
+    );
+}
