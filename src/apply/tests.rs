@@ -2545,13 +2545,16 @@ async fn a_failed_role_create_skips_the_grants_of_it() {
 // created (with its id) before its members are patched in, so a run killed in between leaves a
 // record of it; its final record follows the link.
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
 async fn writes_are_heard_before_what_depends_on_them() {
     use super::engine::{Stage, StepName};
 
-    /// Each notification, with the number of writes the fake had seen at that moment.
+    /// A notification (`None`: finished), with the number of writes the fake had seen then.
+    type Event = (Option<(Stage, StepName)>, OpReport, usize);
+    /// Each notification, in order.
     struct Order<'f> {
         fake: &'f Fake,
-        events: Vec<(Option<(Stage, StepName)>, OpReport, usize)>,
+        events: Vec<Event>,
     }
     impl Observer for Order<'_> {
         fn finished(&mut self, op: &OpReport) -> Result<(), String> {
@@ -2755,6 +2758,7 @@ groups:
 // it was announced, whether the re-read then found an overlap (failed) or the change in place
 // (already done).
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
 async fn only_steps_that_send_a_write_are_announced() {
     use super::engine::{Stage, StepName};
 

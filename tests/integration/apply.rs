@@ -5,7 +5,7 @@
 //! `meta.version` on both servers, so identical versions before and after mean no write
 //! landed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use scimctl::scim::wire::{Group, Reference, User};
@@ -49,13 +49,16 @@ fn audit(path: &Path) -> Vec<Value> {
 /// An operation's phase records, as `(phase, step)` in the order written.
 type Phases = Vec<(String, String)>;
 
+/// An operation in the audit log: kind, key and action.
+type Operation = (String, String, String);
+
 /// An audit log read per operation (kind, key and action): its final records (those without
 /// a `phase`, one per operation, in the order written) and, per operation, the phase records
 /// before its final one. Checks the shape every run leaves, whatever it did: each operation
 /// has exactly one final record and it is its last (no phase record is orphaned); a `sending`
 /// record is `pending` with a null `afterVersion`; a `written` record succeeded and follows a
 /// `sending` record of the same step.
-fn audit_by_operation(path: &Path) -> (Vec<Value>, BTreeMap<(String, String, String), Phases>) {
+fn audit_by_operation(path: &Path) -> (Vec<Value>, BTreeMap<Operation, Phases>) {
     let all = audit(path);
     let op = |r: &Value| {
         let field = |f: &str| {
@@ -65,17 +68,14 @@ fn audit_by_operation(path: &Path) -> (Vec<Value>, BTreeMap<(String, String, Str
         };
         (field("kind"), field("key"), field("action"))
     };
-    let mut phases: BTreeMap<(String, String, String), Phases> = BTreeMap::new();
-    let mut finished = BTreeMap::new();
+    let mut phases: BTreeMap<Operation, Phases> = BTreeMap::new();
+    let mut finished = BTreeSet::new();
     let mut finals = Vec::new();
     for r in &all {
         let id = op(r);
-        assert!(
-            !finished.contains_key(&id),
-            "a record after the final one: {r}"
-        );
+        assert!(!finished.contains(&id), "a record after the final one: {r}");
         let Some(phase) = r.get("phase") else {
-            finished.insert(id, ());
+            finished.insert(id);
             finals.push(r.clone());
             continue;
         };
@@ -102,7 +102,7 @@ fn audit_by_operation(path: &Path) -> (Vec<Value>, BTreeMap<(String, String, Str
         seen.push((phase.to_owned(), step.to_owned()));
     }
     for id in phases.keys() {
-        assert!(finished.contains_key(id), "no final record for {id:?}");
+        assert!(finished.contains(id), "no final record for {id:?}");
     }
     (finals, phases)
 }
