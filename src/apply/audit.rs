@@ -1,5 +1,9 @@
 //! The audit log (product.md §5): one JSON line per attempted operation, appended to a local
-//! file and flushed before the next operation starts.
+//! file and flushed before the next operation starts. Before that final record, each step
+//! that writes has a record of its own (`phase`, see [`AuditRecord::phase`]): one appended
+//! right before its first write goes out, and, when the operation has further steps (a
+//! group's members after its create), one as soon as the server has answered, before any step
+//! that needs it starts. A step that sends no write has neither. So a run killed at any point leaves a record of every object it touched.
 //!
 //! A record says who ran scimctl ([`actor`]), against which target, under which reviewed plan
 //! (its checksum) and which commit of the desired state ([`git_commit`]), what was attempted
@@ -78,6 +82,15 @@ pub struct AuditRecord<'a> {
     /// Why it failed or was skipped, in scimctl's words; never a secret.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub detail: Option<&'a str>,
+    /// Left out on an operation's final record (every record scimctl wrote before this field
+    /// existed is one). `sending`: a step of the operation is about to send its first write
+    /// (`outcome` is `pending`); `written`: the step was answered and succeeded while the
+    /// operation has further steps (its final record follows).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phase: Option<&'a str>,
+    /// With `phase`: which step (`create`, `link`, `update`, `grants`, `delete`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub step: Option<&'a str>,
 }
 
 /// What every record of one run shares: who, where, which plan, which commit.
@@ -118,7 +131,32 @@ impl<'a> RunContext<'a> {
             after_version: op.after_version.as_deref(),
             outcome: op.outcome.name(),
             detail: op.detail.as_deref(),
+            phase: None,
+            step: None,
         }
+    }
+
+    /// The record of a step of `op` before the operation finished
+    /// ([`crate::apply::engine::Observer::step`]), stamped now.
+    #[must_use]
+    pub fn step_record<'r>(
+        &self,
+        stage: crate::apply::engine::Stage,
+        step: crate::apply::engine::StepName,
+        op: &'r crate::apply::engine::OpReport,
+    ) -> AuditRecord<'r>
+    where
+        'a: 'r,
+    {
+        let mut record = self.record(op);
+        record.phase = Some(stage.name());
+        record.step = Some(step.name());
+        if stage == crate::apply::engine::Stage::Sending {
+            record.outcome = "pending";
+            record.after_version = None;
+            record.detail = None;
+        }
+        record
     }
 }
 
@@ -340,6 +378,8 @@ mod tests {
             after_version: Some("W/\"1\""),
             outcome,
             detail: None,
+            phase: None,
+            step: None,
         }
     }
 

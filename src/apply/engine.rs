@@ -176,6 +176,80 @@ pub trait Observer {
     fn stop_requested(&self) -> Option<String> {
         None
     }
+    /// A step of `op` is about to send its first write ([`Stage::Sending`]), or wrote and was
+    /// answered while the operation still has steps to go ([`Stage::Written`]; say, a group
+    /// was created and its members are pending). Heard right before that write goes out and
+    /// before any step that needs it starts, so a run killed at any point leaves a record of
+    /// every write it made (the audit log appends and flushes one here). A step that sends no
+    /// write (the object already had the planned values; it failed before sending) is heard
+    /// of neither way; nor is a step's second write. `op` is the operation as far as it got:
+    /// for [`Stage::Sending`] its outcome means nothing yet. An error stops the run from
+    /// starting anything new, as in [`Observer::finished`], and nothing more is sent: the
+    /// step not yet sent is reported skipped. The operation's [`Observer::finished`] still
+    /// follows.
+    fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+        let _ = (stage, step, op);
+        Ok(())
+    }
+}
+
+/// Where a step of an unfinished operation is, as [`Observer::step`] hears it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Stage {
+    /// About to send its first write: the server may act on it any time from now.
+    Sending,
+    /// Answered and succeeded; the operation has further steps.
+    Written,
+}
+
+impl Stage {
+    /// As the audit log spells it (its `phase` field).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Stage::Sending => "sending",
+            Stage::Written => "written",
+        }
+    }
+}
+
+/// Which step of an operation [`Observer::step`] is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum StepName {
+    /// Creating the object.
+    Create,
+    /// Patching references (members, manager) into an object the run created.
+    Link,
+    /// Patching (or deactivating) a live object.
+    Update,
+    /// Granting and revoking roles in divisions.
+    Grants,
+    /// Deleting an object.
+    Delete,
+}
+
+impl StepName {
+    /// As the audit log spells it (its `step` field).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            StepName::Create => "create",
+            StepName::Link => "link",
+            StepName::Update => "update",
+            StepName::Grants => "grants",
+            StepName::Delete => "delete",
+        }
+    }
+
+    fn of(kind: StepKind) -> StepName {
+        match kind {
+            StepKind::Create => StepName::Create,
+            StepKind::Link => StepName::Link,
+            StepKind::Update => StepName::Update,
+            StepKind::Grants => StepName::Grants,
+            StepKind::Delete => StepName::Delete,
+        }
+    }
 }
 
 /// The result of one step.
@@ -259,6 +333,32 @@ struct Shared<'a, 's, C> {
     fetched: &'s tokio::sync::OnceCell<Snapshot>,
     replanner: RefCell<Option<Replanner<'s>>>,
     observer: RefCell<&'a mut dyn Observer>,
+    /// Set when the observer could not record a step's announcement: why. No step sends
+    /// anything from then on.
+    refused: RefCell<Option<String>>,
+}
+
+/// Whether a step was announced ([`Stage::Sending`]) before its first write.
+#[derive(Clone, Debug, PartialEq, Eq)]
+enum Announced {
+    /// Not (yet): the step sent no write.
+    Not,
+    /// Heard; the step sent at least one write.
+    Sent,
+    /// Its announcement could not be recorded, so it sent nothing: the step counts as never
+    /// started (skipped with the rest).
+    Refused,
+}
+
+/// One step's announcement: made once, right before the step's first write request, so the
+/// audit log has a `sending` record for every step that wrote and for no other. A step that
+/// sends nothing (the object already had the planned values, a password source cannot be
+/// read, a dependency left no id) is never announced; its operation's final record says why.
+struct Herald {
+    step: StepName,
+    /// Its operation as far as it got when the step started.
+    op: OpReport,
+    announced: RefCell<Announced>,
 }
 
 impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
@@ -267,6 +367,41 @@ where
 {
     fn change(&self, step: &Step) -> &'a Change {
         &self.input.plan.changes[step.change]
+    }
+
+    /// Announces `herald`'s step before its first write (once; later writes of the step go
+    /// ahead). `Err` holds the step's result when the announcement could not be recorded (or
+    /// another one could not): nothing may be sent.
+    fn announce(&self, herald: &Herald) -> Result<(), StepResult> {
+        let refused = || {
+            StepResult::new(
+                Outcome::Skipped,
+                Some("not started: its announcement could not be recorded".into()),
+            )
+        };
+        match *herald.announced.borrow() {
+            Announced::Sent => return Ok(()),
+            Announced::Refused => return Err(refused()),
+            Announced::Not => {}
+        }
+        let heard = match self.refused.borrow().clone() {
+            Some(why) => Err(why),
+            None => self
+                .observer
+                .borrow_mut()
+                .step(Stage::Sending, herald.step, &herald.op),
+        };
+        match heard {
+            Ok(()) => {
+                *herald.announced.borrow_mut() = Announced::Sent;
+                Ok(())
+            }
+            Err(why) => {
+                self.refused.borrow_mut().get_or_insert(why);
+                *herald.announced.borrow_mut() = Announced::Refused;
+                Err(refused())
+            }
+        }
     }
 
     fn if_match<'v>(&self, version: Option<&'v str>) -> Option<&'v str> {
@@ -376,13 +511,13 @@ where
         })
     }
 
-    async fn step(&self, step: &Step) -> StepResult {
+    async fn step(&self, step: &Step, herald: &Herald) -> StepResult {
         let change = self.change(step);
         if change.kind == Kind::Role {
-            return self.role_step(step.kind, change).await;
+            return self.role_step(step.kind, change, herald).await;
         }
         match step.kind {
-            StepKind::Create => self.create(step, change).await,
+            StepKind::Create => self.create(step, change, herald).await,
             StepKind::Link => {
                 let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
                     return StepResult::failed("internal: the create left no id");
@@ -394,12 +529,12 @@ where
                     ..change.clone()
                 };
                 let r = self
-                    .update(change.kind, &id, version, sending, change)
+                    .update(change.kind, &id, version, sending, change, herald)
                     .await;
                 if r.outcome == Outcome::Failed
                     && change.kind == Kind::Group
                     && matches!(self.fetch(change.kind, &id).await, Ok(None))
-                    && let Some(r) = self.relink(step, change, &id).await
+                    && let Some(r) = self.relink(step, change, &id, herald).await
                 {
                     return r;
                 }
@@ -415,11 +550,12 @@ where
                     change.version.clone(),
                     change.clone(),
                     change,
+                    herald,
                 )
                 .await
             }
-            StepKind::Delete => self.delete(change).await,
-            StepKind::Grants => self.grants(step, change).await,
+            StepKind::Delete => self.delete(change, herald).await,
+            StepKind::Grants => self.grants(step, change, herald).await,
         }
     }
 
@@ -431,6 +567,7 @@ where
         mut version: Option<String>,
         mut sending: Change,
         planned: &Change,
+        herald: &Herald,
     ) -> StepResult {
         let mut merged = false;
         let mut attempt = 0;
@@ -443,6 +580,9 @@ where
             };
             if ops.is_empty() {
                 return StepResult::new(Outcome::AlreadyDone, None);
+            }
+            if let Err(r) = self.announce(herald) {
+                return r;
             }
             let error = match self.patch(kind, id, version.as_deref(), &ops).await {
                 Ok(after) => {
@@ -513,7 +653,7 @@ where
         }
     }
 
-    async fn delete(&self, change: &Change) -> StepResult {
+    async fn delete(&self, change: &Change, herald: &Herald) -> StepResult {
         let Some(id) = change.id.as_deref() else {
             return StepResult::failed("internal: a delete without an id");
         };
@@ -524,6 +664,9 @@ where
                 Ok(kind) => kind,
                 Err(e) => return StepResult::failed(e.to_string()),
             };
+            if let Err(r) = self.announce(herald) {
+                return r;
+            }
             let error = match self
                 .client
                 .delete(kind, id, self.if_match(version.as_deref()))
@@ -552,7 +695,7 @@ where
         }
     }
 
-    async fn create(&self, step: &Step, change: &Change) -> StepResult {
+    async fn create(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
         let mut doc = Map::new();
         if let Err(e) = crate::plan::edit::apply(&mut doc, &step.edits, &self.created) {
             return StepResult::failed(format!("internal: {e}"));
@@ -569,6 +712,9 @@ where
                     Err(e) => return StepResult::failed(e),
                 };
                 user.password = password.as_ref().map(|(p, _)| p.expose().to_owned());
+                if let Err(r) = self.announce(herald) {
+                    return r;
+                }
                 let created = self.client.create(&user.with_schemas()).await;
                 created.map(|c| {
                     let generated = password.filter(|(_, g)| *g).map(|(p, _)| p);
@@ -585,6 +731,9 @@ where
                     Ok(g) => g,
                     Err(e) => return StepResult::failed(format!("internal: {e}")),
                 };
+                if let Err(r) = self.announce(herald) {
+                    return r;
+                }
                 let created = self.client.create(&group.with_schemas()).await;
                 created.map(|c| (c.resource.id, c.resource.meta.version, c.recovered, None))
             }
@@ -633,7 +782,7 @@ where
                 }
             }
             Ok((None, ..)) => StepResult::failed("the server answered the create without an id"),
-            Err(e) if e.is_conflict() => self.adopt(step, change, &e).await,
+            Err(e) if e.is_conflict() => self.adopt(step, change, &e, herald).await,
             Err(e) => StepResult::failed(e.to_string()),
         }
     }
@@ -684,7 +833,13 @@ where
 
     /// A link step met 404 on the group this run created: a concurrent run may have merged
     /// it into a twin with a lower id. Goes on with that one, once.
-    async fn relink(&self, step: &Step, change: &Change, gone_id: &str) -> Option<StepResult> {
+    async fn relink(
+        &self,
+        step: &Step,
+        change: &Change,
+        gone_id: &str,
+        herald: &Herald,
+    ) -> Option<StepResult> {
         let settled = twins::settle(self.client, &change.key, gone_id, self.settings.etag)
             .await
             .ok()??;
@@ -702,7 +857,14 @@ where
             ..change.clone()
         };
         let mut r = self
-            .update(change.kind, &settled.id, settled.version, sending, change)
+            .update(
+                change.kind,
+                &settled.id,
+                settled.version,
+                sending,
+                change,
+                herald,
+            )
             .await;
         if r.outcome.succeeded() {
             r.outcome = Outcome::Merged;
@@ -730,7 +892,13 @@ where
     }
 
     /// A create met "already exists": take the live object over and bring it in line.
-    async fn adopt(&self, step: &Step, change: &Change, error: &ScimError) -> StepResult {
+    async fn adopt(
+        &self,
+        step: &Step,
+        change: &Change,
+        error: &ScimError,
+        herald: &Herald,
+    ) -> StepResult {
         let found = match change.kind {
             Kind::User => self
                 .client
@@ -781,7 +949,9 @@ where
             r.version = version;
             return r;
         };
-        let mut r = self.update(change.kind, &id, version, next, change).await;
+        let mut r = self
+            .update(change.kind, &id, version, next, change, herald)
+            .await;
         if r.outcome.succeeded() {
             r.outcome = Outcome::Merged;
             r.detail = Some(
@@ -804,7 +974,7 @@ where
     /// A user's grants of roles in divisions (Platform API `bulkadd`, then `bulkremove`).
     /// Roles the run created are resolved by name; the user is the live one, or the one the
     /// change's create made.
-    async fn grants(&self, step: &Step, change: &Change) -> StepResult {
+    async fn grants(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
         let user = match change.id.clone() {
             Some(id) => Some(id),
             None => self
@@ -838,6 +1008,9 @@ where
                 if pairs.is_empty() {
                     continue;
                 }
+                if let Err(r) = self.announce(herald) {
+                    return r;
+                }
                 let result = if adding {
                     self.client.add_grants(&user, &pairs).await
                 } else {
@@ -864,11 +1037,20 @@ where
     }
 
     /// A role definition's create, whole-body update or delete (Platform API).
-    async fn role_step(&self, kind: StepKind, change: &Change) -> StepResult {
+    async fn role_step(&self, kind: StepKind, change: &Change, herald: &Herald) -> StepResult {
         let role = change.edits.iter().find_map(|e| match e {
             Edit::Role { body, permissions } => Some((body, *permissions)),
             _ => None,
         });
+        let sends = matches!(
+            (kind, role, change.id.as_deref()),
+            (StepKind::Delete, _, Some(_))
+                | (StepKind::Create, Some(_), _)
+                | (StepKind::Update, Some(_), Some(_))
+        );
+        if sends && let Err(r) = self.announce(herald) {
+            return r;
+        }
         match (kind, role, change.id.as_deref()) {
             (StepKind::Delete, _, Some(id)) => match self.client.delete_role(id).await {
                 Ok(()) => StepResult::new(Outcome::Done, None),
@@ -1032,10 +1214,49 @@ fn without_unresolved(mut change: Change, ids: &Created) -> Change {
 /// Per change: how its steps have ended so far.
 struct Progress {
     steps_left: usize,
+    /// Its steps (indices into the graph).
+    steps: Vec<usize>,
     report: OpReport,
 }
 
-type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, StepResult)> + 'f>>;
+/// The detail of a [`Stage::Written`] step: what the step did (its own detail when it has
+/// one) and what the operation still has to do, e.g. `created; members pending`.
+fn written_detail(
+    of: Kind,
+    done: StepKind,
+    detail: Option<String>,
+    pending: impl Iterator<Item = StepKind>,
+) -> String {
+    let did = detail.unwrap_or_else(|| {
+        match done {
+            StepKind::Create => "created",
+            StepKind::Link => "references set",
+            StepKind::Update => "patched",
+            StepKind::Grants => "roles in divisions granted",
+            StepKind::Delete => "deleted",
+        }
+        .to_owned()
+    });
+    let mut todo: Vec<&str> = pending
+        .map(|k| match k {
+            StepKind::Link if of == Kind::Group => "members",
+            StepKind::Link => "manager",
+            StepKind::Grants => "roles in divisions",
+            StepKind::Create => "create",
+            StepKind::Update => "patch",
+            StepKind::Delete => "delete",
+        })
+        .collect();
+    todo.sort_unstable();
+    todo.dedup();
+    if todo.is_empty() {
+        did
+    } else {
+        format!("{did}; {} pending", todo.join(", "))
+    }
+}
+
+type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, Announced, StepResult)> + 'f>>;
 
 /// Which steps may start, and what each finished step means for the rest.
 struct Schedule<'g> {
@@ -1103,20 +1324,48 @@ impl<'g> Schedule<'g> {
     }
 
     /// Records step `s`'s result, skips what needed it if it failed, releases what now may
-    /// run, and tells `observer` of every operation that is complete.
-    fn settle(&mut self, s: usize, result: StepResult, observer: &RefCell<&mut dyn Observer>) {
-        let mut finished = vec![(s, result)];
-        while let Some((s, result)) = finished.pop() {
+    /// run, and tells `observer` of every operation that is complete, and of the step when it
+    /// `sent` a write and its operation has further steps.
+    fn settle(
+        &mut self,
+        s: usize,
+        result: StepResult,
+        sent: bool,
+        observer: &RefCell<&mut dyn Observer>,
+    ) {
+        let mut finished = vec![(s, result, sent)];
+        while let Some((s, result, sent)) = finished.pop() {
             self.settled[s] = true;
             let step = &self.graph.steps[s];
             self.left[step.phase.index()] -= 1;
             let ok = result.outcome.succeeded();
             let change = &self.plan.changes[step.change];
             if let Some(p) = self.reports.get_mut(&step.change) {
+                let (outcome, detail) = (result.outcome, result.detail.clone());
                 absorb(&mut p.report, step.kind, result, change);
                 p.steps_left -= 1;
-                if p.steps_left == 0
-                    && let Err(why) = observer.borrow_mut().finished(&p.report)
+                let heard = if p.steps_left == 0 {
+                    observer.borrow_mut().finished(&p.report)
+                } else if ok && sent {
+                    // Recorded before any step that needs this one is released below. (A
+                    // step that sent nothing was never announced: it has no record to end.)
+                    let pending = p
+                        .steps
+                        .iter()
+                        .filter(|&&other| !self.settled[other])
+                        .map(|&other| self.graph.steps[other].kind);
+                    let written = OpReport {
+                        outcome,
+                        detail: Some(written_detail(change.kind, step.kind, detail, pending)),
+                        ..p.report.clone()
+                    };
+                    observer
+                        .borrow_mut()
+                        .step(Stage::Written, StepName::of(step.kind), &written)
+                } else {
+                    Ok(())
+                };
+                if let Err(why) = heard
                     && self.stop.is_none()
                 {
                     tracing::error!(%why, "stopping: no new operation starts");
@@ -1139,7 +1388,7 @@ impl<'g> Schedule<'g> {
                         change.kind, change.key
                     );
                     self.waiting[d] = usize::MAX;
-                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why))));
+                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why)), false));
                 }
             }
         }
@@ -1158,6 +1407,7 @@ impl<'g> Schedule<'g> {
                 self.settle(
                     s,
                     StepResult::new(Outcome::Skipped, Some(why.clone())),
+                    false,
                     observer,
                 );
             }
@@ -1195,6 +1445,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         fetched: &fetched,
         replanner: RefCell::new(None),
         observer: RefCell::new(observer),
+        refused: RefCell::new(None),
     };
     let shared = &shared;
     let mut schedule = Schedule::new(&graph, input.plan);
@@ -1220,12 +1471,35 @@ pub async fn run<C: ScimRead + ScimWrite>(
                 break;
             };
             let step = &graph.steps[s];
-            running.push(Box::pin(async move { (s, shared.step(step).await) }));
+            // Announced (recorded) right before its first write goes out: whatever the
+            // server does from then on, a run killed at any point has a record naming it.
+            let herald = Herald {
+                step: StepName::of(step.kind),
+                op: schedule.reports.get(&step.change).map_or_else(
+                    || initial_report(&input.plan.changes[step.change]),
+                    |p| p.report.clone(),
+                ),
+                announced: RefCell::new(Announced::Not),
+            };
+            running.push(Box::pin(async move {
+                let result = shared.step(step, &herald).await;
+                (s, herald.announced.into_inner(), result)
+            }));
         }
-        let Some((s, result)) = running.next().await else {
+        let Some((s, announced, result)) = running.next().await else {
             break;
         };
-        schedule.settle(s, result, &shared.observer);
+        if schedule.stop.is_none()
+            && let Some(why) = shared.refused.borrow().clone()
+        {
+            tracing::error!(%why, "stopping: no new operation starts");
+            schedule.stop = Some(why);
+        }
+        if announced == Announced::Refused {
+            // It sent nothing: not started, skipped with the rest below.
+            continue;
+        }
+        schedule.settle(s, result, announced == Announced::Sent, &shared.observer);
     }
     schedule.skip_the_rest(&shared.observer);
     schedule.report()
@@ -1234,26 +1508,31 @@ pub async fn run<C: ScimRead + ScimWrite>(
 /// One report per change that has steps, each counting the steps still to finish.
 fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
     let mut progress: HashMap<usize, Progress> = HashMap::new();
-    for step in &graph.steps {
+    for (s, step) in graph.steps.iter().enumerate() {
         let change = &plan.changes[step.change];
-        progress
-            .entry(step.change)
-            .or_insert_with(|| Progress {
-                steps_left: 0,
-                report: OpReport {
-                    action: change.action,
-                    kind: change.kind,
-                    key: change.key.clone(),
-                    id: change.id.clone(),
-                    before_version: change.version.clone(),
-                    after_version: None,
-                    outcome: Outcome::Done,
-                    detail: None,
-                },
-            })
-            .steps_left += 1;
+        let p = progress.entry(step.change).or_insert_with(|| Progress {
+            steps_left: 0,
+            steps: Vec::new(),
+            report: initial_report(change),
+        });
+        p.steps_left += 1;
+        p.steps.push(s);
     }
     progress
+}
+
+/// An operation's report before any of its steps finished.
+fn initial_report(change: &Change) -> OpReport {
+    OpReport {
+        action: change.action,
+        kind: change.kind,
+        key: change.key.clone(),
+        id: change.id.clone(),
+        before_version: change.version.clone(),
+        after_version: None,
+        outcome: Outcome::Done,
+        detail: None,
+    }
 }
 
 /// Folds one step's result into its operation's report.

@@ -1,12 +1,13 @@
 //! What every real run does as operations finish, whoever runs it (`apply`, `watch`): each
-//! operation is appended to the audit log, then logged at debug level; generated passwords
+//! operation is appended to the audit log, then logged at debug level (and so is each step of
+//! an unfinished operation: before it sends, and once it is answered); generated passwords
 //! go to the run's password file. The callers add their own around it (progress, metrics, a
 //! stop).
 
 use std::path::{Path, PathBuf};
 
 use super::audit::{self, AuditLog, RunContext};
-use super::engine::OpReport;
+use super::engine::{OpReport, Stage, StepName};
 use super::password::{self, PasswordDrop};
 use crate::scim::Secret;
 
@@ -59,6 +60,25 @@ impl<'a> Recorder<'a> {
             kind = %op.kind,
             key = %op.key,
             "operation finished"
+        );
+        Ok(())
+    }
+
+    /// Appends a step of an unfinished operation to the audit log (see
+    /// [`crate::apply::engine::Observer::step`]), then logs it. An error stops the engine from
+    /// starting anything new.
+    pub fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+        if let Err(e) = self.audit.record(&self.run.step_record(stage, step, op)) {
+            self.audit_error.get_or_insert_with(|| e.to_string());
+            return Err(format!("the audit log cannot be written: {e}"));
+        }
+        tracing::debug!(
+            phase = stage.name(),
+            step = step.name(),
+            action = op.action.name(),
+            kind = %op.kind,
+            key = %op.key,
+            "step recorded"
         );
         Ok(())
     }

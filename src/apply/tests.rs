@@ -2538,3 +2538,349 @@ async fn a_failed_role_create_skips_the_grants_of_it() {
     );
     assert!(op(&report, Kind::User, "old@x.example").outcome.succeeded());
 }
+
+// 10. Every write is heard as it happens (issue 15, item 3): before a step's request goes
+// out (`Sending`), and, while its operation has further steps, as soon as it was answered
+// (`Written`), before any step that needs it starts. A group created with new members is heard
+// created (with its id) before its members are patched in, so a run killed in between leaves a
+// record of it; its final record follows the link.
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn writes_are_heard_before_what_depends_on_them() {
+    use super::engine::{Stage, StepName};
+
+    /// A notification (`None`: finished), with the number of writes the fake had seen then.
+    type Event = (Option<(Stage, StepName)>, OpReport, usize);
+    /// Each notification, in order.
+    struct Order<'f> {
+        fake: &'f Fake,
+        events: Vec<Event>,
+    }
+    impl Observer for Order<'_> {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            let writes = self.fake.writes().len();
+            self.events.push((None, op.clone(), writes));
+            Ok(())
+        }
+        fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+            let writes = self.fake.writes().len();
+            self.events.push((Some((stage, step)), op.clone(), writes));
+            Ok(())
+        }
+        fn deliver_password(&mut self, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    for in_flight in [1, 32] {
+        let desired = desired(
+            "",
+            "users:
+  - userName: boss@x.example
+  - userName: ana@x.example
+    manager: boss@x.example
+  - userName: cy@x.example
+groups:
+  - displayName: Ops
+    members: [Ana@x.example, cy@x.example]
+  - displayName: Empty
+",
+        );
+        let fake = Fake::new(&[json!({"id": "u-old", "userName": "old@x.example"})], &[]);
+        let options = PlanOptions::default();
+        let live = fake.peek();
+        let plan = Vetted::assume(plan_of(&desired, &live, &options));
+        let input = Input {
+            plan: &plan,
+            desired: &desired,
+            options: &options,
+            snapshot: Some(&live),
+        };
+        let settings = Settings {
+            in_flight,
+            ..with_etags()
+        };
+        let mut order = Order {
+            fake: &fake,
+            events: Vec::new(),
+        };
+        let report = run(&fake, &input, &settings, &mut order).await;
+        assert!(report.all_succeeded(), "{report:#?}");
+        let events = order.events;
+        let writes = fake.writes();
+        let ops = fake.id(Kind::Group, "Ops");
+
+        // Every request was announced before it went out: the sending notification of its
+        // operation came while the fake had seen fewer writes.
+        for (i, w) in writes.iter().enumerate() {
+            let name = |o: &OpReport| match w.method {
+                "POST" => o.key.eq_ignore_ascii_case(&w.target),
+                _ => o.id.as_deref() == Some(w.target.as_str()),
+            };
+            assert!(
+                events.iter().any(|(stage, o, seen)| {
+                    matches!(stage, Some((Stage::Sending, _)))
+                        && o.kind == w.kind
+                        && name(o)
+                        && *seen <= i
+                }),
+                "in_flight {in_flight}: write {i} {w:?} was not announced: {events:#?}"
+            );
+        }
+
+        // The group's create is heard written, with its id and version, before its members
+        // are patched in; the final record comes after the patch.
+        let link = writes
+            .iter()
+            .position(|w| w.is("PATCH", Kind::Group, &ops))
+            .expect("the members are linked");
+        let written: Vec<_> = events
+            .iter()
+            .filter(|(stage, o, _)| matches!(stage, Some((Stage::Written, _))) && o.key == "Ops")
+            .collect();
+        assert_eq!(written.len(), 1, "in_flight {in_flight}: {events:#?}");
+        let (stage, partial, seen) = written[0];
+        assert_eq!(*stage, Some((Stage::Written, StepName::Create)));
+        assert!(
+            *seen <= link,
+            "heard before the link was sent: {seen} > {link}"
+        );
+        assert_eq!(partial.action, Action::Create);
+        assert_eq!(partial.outcome, Outcome::Done);
+        assert_eq!(partial.id.as_deref(), Some(ops.as_str()));
+        assert!(partial.after_version.is_some());
+        assert_eq!(detail(partial), "created; members pending");
+        let sending_link = events
+            .iter()
+            .position(|(stage, o, _)| {
+                *stage == Some((Stage::Sending, StepName::Link)) && o.key == "Ops"
+            })
+            .expect("the link is announced");
+        let written_at = events
+            .iter()
+            .position(|(stage, o, _)| {
+                *stage == Some((Stage::Written, StepName::Create)) && o.key == "Ops"
+            })
+            .expect("written");
+        assert!(written_at < sending_link, "{events:#?}");
+        assert_eq!(
+            events[sending_link].1.id.as_deref(),
+            Some(ops.as_str()),
+            "the link's announcement names the group"
+        );
+        let (_, last, seen) = events
+            .iter()
+            .rfind(|(_, o, _)| o.key == "Ops")
+            .expect("heard");
+        assert!(*seen > link, "the final record follows the link");
+        assert_eq!(last.outcome, Outcome::Done);
+        assert_eq!(detail(last), "");
+
+        // One-step operations have no written notification: their final record is it. Each
+        // operation is heard finished once.
+        for key in ["boss@x.example", "cy@x.example", "ana@x.example", "Empty"] {
+            let heard: Vec<_> = events.iter().filter(|(_, o, _)| o.key == key).collect();
+            assert!(
+                heard
+                    .iter()
+                    .all(|(s, ..)| !matches!(s, Some((Stage::Written, _)))),
+                "{key}: {heard:#?}"
+            );
+            assert_eq!(
+                heard.iter().filter(|(s, ..)| s.is_none()).count(),
+                1,
+                "{key}"
+            );
+            assert!(
+                matches!(heard[0].0, Some((Stage::Sending, _))),
+                "{key}: {heard:#?}"
+            );
+        }
+    }
+}
+
+// 10b. An observer that cannot record a step's announcement (the audit log is full) keeps the
+// step from being sent: nothing is written that has no record, and the rest is skipped.
+#[tokio::test]
+async fn an_unrecorded_announcement_sends_nothing() {
+    use super::engine::{Stage, StepName};
+
+    struct Full(Heard);
+    impl Observer for Full {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.0.finished(op)
+        }
+        fn step(&mut self, stage: Stage, _: StepName, _: &OpReport) -> Result<(), String> {
+            match stage {
+                Stage::Sending => Err("the audit log is full".to_owned()),
+                Stage::Written => Ok(()),
+            }
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.0.deliver_password(user_name, password)
+        }
+    }
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+groups:
+  - displayName: Ops
+    members: [a@x.example]
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut observer = Full(Heard::default());
+    let report = run(&fake, &input, &with_etags(), &mut observer).await;
+    assert!(fake.writes().is_empty(), "{:?}", fake.writes());
+    assert!(
+        report
+            .ops
+            .iter()
+            .all(|o| o.outcome == Outcome::Skipped && detail(o).contains("the audit log is full")),
+        "{report:#?}"
+    );
+    assert_eq!(observer.0.finished.len(), 2);
+}
+
+// 10c. Announced means sent (issue 15, item 3): a step is announced right before its first
+// write and only then. A create whose password file cannot be read sends nothing and has no
+// announcement (its failure is its only record); a patch the server refused (412) was sent, so
+// it was announced, whether the re-read then found an overlap (failed) or the change in place
+// (already done).
+#[tokio::test]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn only_steps_that_send_a_write_are_announced() {
+    use super::engine::{Stage, StepName};
+
+    #[derive(Default)]
+    struct Steps {
+        events: Vec<(Option<(Stage, StepName)>, OpReport)>,
+    }
+    impl Observer for Steps {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.events.push((None, op.clone()));
+            Ok(())
+        }
+        fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+            self.events.push((Some((stage, step)), op.clone()));
+            Ok(())
+        }
+        fn deliver_password(&mut self, _: &str, _: &Secret) -> Result<(), String> {
+            Ok(())
+        }
+    }
+
+    // The password file is there when the desired state loads and gone when apply reads it.
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let secret = dir.path().join("nopw.txt");
+    std::fs::write(&secret, "Initial-Password-1").expect("written");
+    std::fs::write(
+        dir.path().join("org.yaml"),
+        "users:
+  - userName: b@x.example
+    title: Lead
+  - userName: e@x.example
+    title: Lead
+  - userName: nopw@x.example
+    password: {fromFile: nopw.txt}
+  - userName: new@x.example
+groups:
+  - displayName: Ops
+    members: [nopw@x.example, new@x.example]
+",
+    )
+    .expect("written");
+    let desired = crate::desired::load_dir(dir.path())
+        .unwrap_or_else(|e| panic!("fixture is invalid: {e}"))
+        .state;
+    std::fs::remove_file(&secret).expect("removed");
+    let fake = Fake::new(
+        &[
+            json!({"id": "b", "userName": "b@x.example", "title": "Agent"}),
+            json!({"id": "e", "userName": "e@x.example", "title": "Agent"}),
+        ],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    fake.tamper(Kind::User, "b", |d| {
+        d.insert("title".into(), json!("Manager"));
+    });
+    fake.tamper(Kind::User, "e", |d| {
+        d.insert("title".into(), json!("Lead"));
+    });
+    // The group's create is answered after the failing member's create gave up.
+    fake.faults(|f| {
+        f.slow_create.insert("ops".into(), 8);
+    });
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+    };
+    let mut steps = Steps::default();
+    let report = run(&fake, &input, &with_etags(), &mut steps).await;
+    let events = steps.events;
+    let of = |key: &str| -> Vec<Option<(Stage, StepName)>> {
+        events
+            .iter()
+            .filter(|(_, o)| o.key.eq_ignore_ascii_case(key))
+            .map(|(s, _)| *s)
+            .collect()
+    };
+
+    // Sent nothing: no announcement, one (failed) final record, no request of its own.
+    let nopw = op(&report, Kind::User, "nopw@x.example");
+    assert_eq!(nopw.outcome, Outcome::Failed, "{nopw:?}");
+    assert!(detail(nopw).contains("initial password"), "{nopw:?}");
+    assert_eq!(of("nopw@x.example"), vec![None], "{events:#?}");
+    assert_eq!(fake.count(Kind::User, "nopw@x.example"), 0);
+
+    // Sent and refused: announced once, then the final record.
+    let overlap = op(&report, Kind::User, "b@x.example");
+    assert_eq!(overlap.outcome, Outcome::Failed, "{overlap:?}");
+    assert_eq!(fake.sent("PATCH", Kind::User, "b"), 1);
+    let same = op(&report, Kind::User, "e@x.example");
+    assert_eq!(same.outcome, Outcome::AlreadyDone, "{same:?}");
+    assert_eq!(fake.sent("PATCH", Kind::User, "e"), 1);
+    for key in ["b@x.example", "e@x.example"] {
+        assert_eq!(
+            of(key),
+            vec![Some((Stage::Sending, StepName::Update)), None],
+            "{key}: {events:#?}"
+        );
+    }
+    assert_eq!(
+        of("new@x.example"),
+        vec![Some((Stage::Sending, StepName::Create)), None],
+        "{events:#?}"
+    );
+
+    // The group was created (announced), but its link never started (a member's create
+    // failed first), so the link was not announced and the create has no written record:
+    // its final record follows.
+    let group = op(&report, Kind::Group, "Ops");
+    assert_eq!(group.outcome, Outcome::Failed, "{group:?}");
+    assert!(
+        detail(group).contains("members could not be set"),
+        "{group:?}"
+    );
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1);
+    assert_eq!(
+        of("Ops"),
+        vec![Some((Stage::Sending, StepName::Create)), None],
+        "{events:#?}"
+    );
+}

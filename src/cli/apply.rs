@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Failure;
 use crate::apply::audit::{self, AuditLog};
-use crate::apply::engine::{Observer, OpReport, Outcome};
+use crate::apply::engine::{Observer, OpReport, Outcome, Stage, StepName};
 use crate::apply::progress::{Progress, Tally};
 use crate::apply::record::{self, Recorder};
 use crate::error::{Error, ExitStatus};
@@ -64,6 +64,10 @@ impl Observer for CliObserver<'_> {
 
     fn prepare_passwords(&mut self) -> Result<(), String> {
         self.recorder.reserve_passwords()
+    }
+
+    fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+        self.recorder.step(stage, step, op)
     }
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {

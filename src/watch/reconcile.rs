@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use crate::apply::audit::{self, AuditLog, RunContext};
-use crate::apply::engine::{Observer, OpReport, Outcome};
+use crate::apply::engine::{Observer, OpReport, Outcome, Stage, StepName};
 use crate::apply::record::{self, Recorder};
 use crate::desired::{self, DesiredState, LoadError};
 use crate::overrides::Overrides;
@@ -625,6 +625,10 @@ impl Observer for WatchObserver<'_> {
 
     fn prepare_passwords(&mut self) -> Result<(), String> {
         self.recorder.reserve_passwords()
+    }
+
+    fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+        self.recorder.step(stage, step, op)
     }
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {

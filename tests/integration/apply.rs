@@ -5,7 +5,7 @@
 //! `meta.version` on both servers, so identical versions before and after mean no write
 //! landed.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use scimctl::scim::wire::{Group, Reference, User};
@@ -46,6 +46,73 @@ fn audit(path: &Path) -> Vec<Value> {
         .collect()
 }
 
+/// An operation's phase records, as `(phase, step)` in the order written.
+type Phases = Vec<(String, String)>;
+
+/// An operation in the audit log: kind, key and action.
+type Operation = (String, String, String);
+
+/// An audit log read per operation (kind, key and action): its final records (those without
+/// a `phase`, one per operation, in the order written) and, per operation, the phase records
+/// before its final one. Checks the shape every run leaves, whatever it did: each operation
+/// has exactly one final record and it is its last (no phase record is orphaned); a `sending`
+/// record is `pending` with a null `afterVersion`; a `written` record succeeded and follows a
+/// `sending` record of the same step.
+fn audit_by_operation(path: &Path) -> (Vec<Value>, BTreeMap<Operation, Phases>) {
+    let all = audit(path);
+    let op = |r: &Value| {
+        let field = |f: &str| {
+            r[f].as_str()
+                .unwrap_or_else(|| panic!("no {f}: {r}"))
+                .to_owned()
+        };
+        (field("kind"), field("key"), field("action"))
+    };
+    let mut phases: BTreeMap<Operation, Phases> = BTreeMap::new();
+    let mut finished = BTreeSet::new();
+    let mut finals = Vec::new();
+    for r in &all {
+        let id = op(r);
+        assert!(!finished.contains(&id), "a record after the final one: {r}");
+        let Some(phase) = r.get("phase") else {
+            finished.insert(id);
+            finals.push(r.clone());
+            continue;
+        };
+        let (phase, step) = (phase.as_str().unwrap(), r["step"].as_str().unwrap());
+        let seen = phases.entry(id).or_default();
+        match phase {
+            "sending" => assert!(
+                r["outcome"] == "pending" && r["afterVersion"].is_null(),
+                "{r}"
+            ),
+            "written" => {
+                assert!(
+                    ["done", "merged"].contains(&r["outcome"].as_str().unwrap()),
+                    "{r}"
+                );
+                assert_eq!(
+                    seen.last(),
+                    Some(&("sending".to_owned(), step.to_owned())),
+                    "a written record follows its step's sending record: {r}"
+                );
+            }
+            other => panic!("phase {other:?}: {r}"),
+        }
+        seen.push((phase.to_owned(), step.to_owned()));
+    }
+    for id in phases.keys() {
+        assert!(finished.contains(id), "no final record for {id:?}");
+    }
+    (finals, phases)
+}
+
+fn phases(list: &[(&str, &str)]) -> Phases {
+    list.iter()
+        .map(|(p, s)| ((*p).to_owned(), (*s).to_owned()))
+        .collect()
+}
+
 /// The README quickstart: `apply desired-state --yes` into a fresh embedded sandbox creates
 /// the org, records it in the audit log, delivers generated passwords to a private file and
 /// nowhere else; then `plan` shows no changes and a second apply writes nothing.
@@ -61,11 +128,38 @@ fn quickstart_apply_then_nothing_to_do() {
         "{out}"
     );
 
-    let records = audit(&cwd.path().join(".scimctl/audit.jsonl"));
+    // One final record per operation, 48; before it, a record of each write as it went out
+    // (`sending`), and for a group, `written` once it was created, before its members (the
+    // example's 8 groups all have some) were linked. Users need one write each: a manager is
+    // created before the users who report to it and named in their creates.
+    let log = cwd.path().join(".scimctl/audit.jsonl");
+    let (records, ops) = audit_by_operation(&log);
     assert_eq!(records.len(), 48);
     assert!(records.iter().all(|r| r["outcome"] == "done"
         && r["action"] == "create"
         && r["planChecksum"].as_str().is_some_and(|c| c.len() == 64)));
+    assert_eq!(ops.len(), 48, "every operation wrote: {ops:?}");
+    for ((kind, key, _), seen) in &ops {
+        let want = match kind.as_str() {
+            "group" => phases(&[
+                ("sending", "create"),
+                ("written", "create"),
+                ("sending", "link"),
+            ]),
+            _ => phases(&[("sending", "create")]),
+        };
+        assert_eq!(*seen, want, "{kind} {key}");
+    }
+    let groups = records.iter().filter(|r| r["kind"] == "group").count();
+    assert_eq!(groups, 8);
+    let all = audit(&log);
+    assert_eq!(all.len(), 48 + 48 + 2 * groups, "no other record");
+    assert!(
+        all.iter()
+            .filter(|r| r["phase"] == "written")
+            .all(|r| r["detail"] == "created; members pending" && r["id"].is_string()),
+        "{all:?}"
+    );
 
     // Three users have `password: generate`: one private file, one line each.
     let drops: Vec<PathBuf> = std::fs::read_dir(cwd.path().join(".scimctl"))
@@ -107,11 +201,7 @@ fn quickstart_apply_then_nothing_to_do() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("No changes."), "{out}");
     assert_eq!(std::fs::read(&state).unwrap(), before, "no write");
-    assert_eq!(
-        audit(&cwd.path().join(".scimctl/audit.jsonl")).len(),
-        48,
-        "nothing applied, nothing audited"
-    );
+    assert_eq!(audit(&log), all, "nothing applied, nothing audited");
 }
 
 /// The example org into scim2-server converges: the plan afterwards is empty and a second
@@ -394,6 +484,7 @@ async fn concurrent_edits_are_merged_or_reported() {
         .await
         .unwrap();
 
+    let b_version = versions(&client).await[&ids["b"]].clone();
     let (code, out, err) = scimctl(
         dir.path(),
         &["apply", d, "--plan", p, "--target", &url, "--yes"],
@@ -451,8 +542,41 @@ async fn concurrent_edits_are_merged_or_reported() {
     want.sort_unstable();
     assert_eq!(members, want, "the planned member added, theirs kept");
 
-    let records = audit(&dir.path().join(".scimctl/audit.jsonl"));
+    // Four final records. The two operations that failed before anything was sent (the
+    // overlap and the deleted user, decided on re-reading the tenant) have nothing else; the
+    // two merged ones sent their patch and have its `sending` record first.
+    let (records, ops) = audit_by_operation(&dir.path().join(".scimctl/audit.jsonl"));
     assert_eq!(records.len(), 4);
+    let outcome = |key: &str| {
+        records
+            .iter()
+            .find(|r| r["key"] == key)
+            .unwrap_or_else(|| panic!("no record of {key}: {records:?}"))["outcome"]
+            .clone()
+    };
+    let sent = |kind: &str, key: &str| {
+        ops.get(&(kind.to_owned(), key.to_owned(), "patch".to_owned()))
+            .cloned()
+            .unwrap_or_default()
+    };
+    for key in ["b@m.example", "c@m.example"] {
+        assert_eq!(outcome(key), "failed");
+        assert_eq!(sent("user", key), phases(&[]), "{key} sent nothing");
+    }
+    assert_eq!(outcome("a@m.example"), "merged");
+    assert_eq!(outcome("Support"), "merged");
+    assert_eq!(
+        sent("user", "a@m.example"),
+        phases(&[("sending", "update")])
+    );
+    assert_eq!(sent("group", "Support"), phases(&[("sending", "update")]));
+    assert_eq!(ops.len(), 2, "{ops:?}");
+    // From the tenant's side: nothing of scimctl's reached b.
+    assert_eq!(
+        versions(&client).await[&ids["b"]],
+        b_version,
+        "no write to the failed user"
+    );
     running.shutdown().await.unwrap();
 }
 

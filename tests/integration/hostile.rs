@@ -3,8 +3,12 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
 use std::time::Duration;
+
+use serde_json::{Value, json};
 
 use crate::support::{run_bounded, text};
 
@@ -108,24 +112,91 @@ fn cases() -> Vec<Case> {
     ]
 }
 
-fn peak_child_rss_bytes() -> u64 {
+/// Set, to a directory, in the copy of this test binary that [`validate_measured`] starts:
+/// there [`measured_validate`] runs `scimctl validate desired` in it (elsewhere it does
+/// nothing) and leaves what it saw in [`MEASURED`].
+const MEASURE_DIR: &str = "SCIMCTL_TEST_MEASURE_DIR";
+const MEASURED: &str = "measured.json";
+
+/// `scimctl validate desired` in `cwd`, within 2 s: its exit code, standard error and peak
+/// resident set size in bytes. Run from a fresh copy of this test binary, whose
+/// `RUSAGE_CHILDREN` then covers that one scimctl; in this process it would cover every child
+/// any test in the binary ever reaped (an apply killed mid-run, a sandbox server), so it would
+/// measure them too.
+fn validate_measured(cwd: &Path) -> (Option<i32>, String, u64) {
+    let exe = std::env::current_exe().expect("the test binary");
+    let copy = Command::new(exe)
+        .args([
+            "hostile::measured_validate",
+            "--exact",
+            "--test-threads=1",
+            "--quiet",
+        ])
+        .env(MEASURE_DIR, cwd)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start a copy of the test binary");
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(copy.id()).expect("pid fits in i32"));
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(copy.wait_with_output());
+    });
+    let Ok(output) = rx.recv_timeout(Duration::from_secs(60)) else {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        panic!("the measuring copy of the test binary did not finish within 60 s");
+    };
+    let output = output.expect("wait for the measuring copy");
+    let (out, err) = text(&output);
+    assert!(
+        output.status.success(),
+        "the measuring copy failed:\n{out}\n{err}"
+    );
+    let measured: Value = serde_json::from_slice(&fs::read(cwd.join(MEASURED)).expect(MEASURED))
+        .expect("what the copy measured");
+    (
+        measured["code"]
+            .as_i64()
+            .and_then(|c| i32::try_from(c).ok()),
+        measured["stderr"].as_str().unwrap_or_default().to_owned(),
+        measured["peakRss"].as_u64().expect("peakRss"),
+    )
+}
+
+/// Not a test of its own: does nothing unless [`validate_measured`] started this process.
+#[test]
+fn measured_validate() {
+    let Some(dir) = std::env::var_os(MEASURE_DIR) else {
+        return;
+    };
+    let dir = PathBuf::from(dir);
+    let output = run_bounded(&dir, &["validate", "desired"], Duration::from_secs(2));
+    // This process is fresh and has reaped no other child.
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .expect("getrusage");
     // Linux reports ru_maxrss in KiB.
-    u64::try_from(usage.max_rss()).unwrap_or(0) * 1024
+    let peak = u64::try_from(usage.max_rss()).unwrap_or(0) * 1024;
+    let (_, stderr) = text(&output);
+    let measured = json!({"code": output.status.code(), "stderr": stderr, "peakRss": peak});
+    fs::write(
+        dir.join(MEASURED),
+        serde_json::to_vec(&measured).expect("JSON"),
+    )
+    .expect("write what was measured");
 }
 
-/// Each hostile file alone: exit 3, its located error, no panic, within 2 s.
+/// Each hostile file alone: exit 3, its located error, no panic, within 2 s and 200 MiB.
 #[test]
 fn each_hostile_file_fails_cleanly() {
+    let mut peak = (0, "");
     for case in cases() {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("desired");
         fs::create_dir(&dir).unwrap();
         fs::write(dir.join(case.name), &case.bytes).unwrap();
-        let output = run_bounded(tmp.path(), &["validate", "desired"], Duration::from_secs(2));
-        let (_, stderr) = text(&output);
-        assert_eq!(output.status.code(), Some(3), "{}: {stderr}", case.name);
+        let (code, stderr, rss) = validate_measured(tmp.path());
+        assert_eq!(code, Some(3), "{}: {stderr}", case.name);
         let expected = format!("desired{}{}", std::path::MAIN_SEPARATOR, case.expect);
         assert!(
             stderr.starts_with(&expected),
@@ -133,14 +204,13 @@ fn each_hostile_file_fails_cleanly() {
             case.name
         );
         assert!(!stderr.contains("panicked"), "{}: {stderr}", case.name);
+        peak = peak.max((rss, case.name));
     }
-    // RUSAGE_CHILDREN is the largest peak of any child this test process has waited for, so
-    // it bounds every hostile run above (other tests' children only make the check stricter).
-    let peak = peak_child_rss_bytes();
     assert!(
-        peak < 200 << 20,
-        "a hostile run peaked at {} MiB",
-        peak >> 20
+        peak.0 < 200 << 20,
+        "{} peaked at {} MiB",
+        peak.1,
+        peak.0 >> 20
     );
     all_hostile_files_together();
 }

@@ -7,6 +7,7 @@
 
 mod apply;
 mod apply_stress;
+mod audit_crash;
 mod cli;
 mod example;
 mod explain;

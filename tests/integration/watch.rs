@@ -298,11 +298,20 @@ async fn heals_edits_and_drift() {
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
     let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
-    assert_eq!(audit.lines().count(), 6, "{audit}");
-    for line in audit.lines() {
-        let record: serde_json::Value = serde_json::from_str(line).unwrap();
-        assert_eq!(record["outcome"], "done", "{line}");
+    // One final record per operation; each write was announced first (`phase: sending`).
+    let records: Vec<serde_json::Value> = audit
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let (finals, steps): (Vec<_>, Vec<_>) = records.iter().partition(|r| r.get("phase").is_none());
+    assert_eq!(finals.len(), 6, "{audit}");
+    for record in finals {
+        assert_eq!(record["outcome"], "done", "{record}");
     }
+    assert!(
+        steps.iter().filter(|r| r["phase"] == "sending").count() >= 6,
+        "{audit}"
+    );
 }
 
 /// Report mode: drift is found, logged and shown in metrics, and nothing is written.
@@ -411,8 +420,9 @@ async fn sigterm_mid_apply_finishes_in_flight_and_stops() {
     let records: Vec<serde_json::Value> = audit
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|r: &serde_json::Value| r.get("phase").is_none())
         .collect();
-    assert_eq!(records.len(), 401, "every operation is recorded once");
+    assert_eq!(records.len(), 401, "every operation has one final record");
     let users_done = records
         .iter()
         .filter(|r| r["kind"] == "user" && r["outcome"] == "done")
