@@ -88,16 +88,22 @@ pub struct LiveRead {
     pub runs_as: Option<String>,
 }
 
-/// Reads the target's capabilities, schemas and whole tenant, and the role grants of the
-/// users whose desired roles are limited to divisions (Genesys Cloud; `desired` `None`: no
-/// grants are read).
+/// Reads the target's capabilities, schemas and whole tenant, and, for a plan (`desired`
+/// given), who the credentials belong to (`GET /Me`) and the role grants of the users whose
+/// desired roles are limited to divisions (Genesys Cloud).
 pub async fn read(
     client: &ScimClient,
     desired: Option<&DesiredState>,
 ) -> Result<LiveRead, ScimError> {
     let capabilities = client.capabilities().await?;
-    let (schemas, snapshot, runs_as) =
-        tokio::join!(client.schemas(), client.snapshot(), client.runs_as());
+    // Who the credentials belong to matters only to a plan (the actor guard).
+    let runs_as = async {
+        match desired {
+            Some(_) => client.runs_as().await,
+            None => None,
+        }
+    };
+    let (schemas, snapshot, runs_as) = tokio::join!(client.schemas(), client.snapshot(), runs_as);
     let mut snapshot = snapshot?;
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;
