@@ -63,6 +63,9 @@ pub(crate) struct App {
     pub(crate) genesys: Option<Genesys>,
     /// Where each answered request is logged, if anywhere.
     pub(crate) request_log: Option<RequestLog>,
+    /// With a state file: the store generation the journal has made durable. A request is
+    /// answered only once every change made before its answer is durable.
+    pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// The request log: one JSON line per answered request, written and flushed as it happens.
@@ -478,6 +481,7 @@ impl App {
             discovery,
             genesys: None,
             request_log: None,
+            durable: None,
         }
     }
 
@@ -496,6 +500,9 @@ impl App {
             Some(genesys) => genesys.dispatch(self, request).await,
             None => self.dispatch(request).await,
         };
+        if let Some(durable) = &self.durable {
+            super::journal::wait_durable(durable, &self.store).await;
+        }
         if let Outcome::Respond(response) = &outcome {
             self.stats.status(response.status().as_u16());
             if let (Some(log), Some((method, path))) = (&self.request_log, &logged) {
