@@ -217,7 +217,7 @@ pub(crate) fn read(path: &Path) -> Result<Option<Read>, SandboxError> {
             break;
         };
         let (payload, size) = batch;
-        overlay.apply(payload).map_err(|e| corrupt(e))?;
+        overlay.apply(payload).map_err(corrupt)?;
         has_batches = true;
         pos += size;
     }

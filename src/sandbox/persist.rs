@@ -10,13 +10,10 @@ use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use rand::RngExt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use tokio::sync::{Mutex, oneshot};
 
 use super::clock::Clock;
 use super::error::SandboxError;
