@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use super::graph::{Graph, Phase, Step, StepKind};
 use super::merge::{Merge, merge};
 use super::password;
+use super::twins;
 use crate::desired::DesiredState;
 use crate::model::PasswordSource;
 use crate::plan::roles::{merged_body, role_matches};
@@ -392,8 +393,17 @@ where
                     version: version.clone(),
                     ..change.clone()
                 };
-                self.update(change.kind, &id, version, sending, change)
-                    .await
+                let r = self
+                    .update(change.kind, &id, version, sending, change)
+                    .await;
+                if r.outcome == Outcome::Failed
+                    && change.kind == Kind::Group
+                    && matches!(self.fetch(change.kind, &id).await, Ok(None))
+                    && let Some(r) = self.relink(step, change, &id).await
+                {
+                    return r;
+                }
+                r
             }
             StepKind::Update => {
                 let Some(id) = change.id.clone() else {
@@ -582,6 +592,14 @@ where
         };
         match result {
             Ok((Some(id), version, recovered, generated)) => {
+                if change.kind == Kind::Group {
+                    let mut r = self.verify_alone(step, change, id, version).await;
+                    if recovered && r.detail.is_none() {
+                        r.detail =
+                            Some("the answer was lost; found by name after the create".into());
+                    }
+                    return r;
+                }
                 self.note_created(change.kind, &change.key, &id);
                 self.made
                     .borrow_mut()
@@ -618,6 +636,82 @@ where
             Err(e) if e.is_conflict() => self.adopt(step, change, &e).await,
             Err(e) => StepResult::failed(e.to_string()),
         }
+    }
+
+    /// After a group create: makes sure it is the only group of its name, merging twins a
+    /// concurrent run made ([`twins::settle`]); the run goes on with the survivor.
+    async fn verify_alone(
+        &self,
+        step: &Step,
+        change: &Change,
+        id: String,
+        version: Option<String>,
+    ) -> StepResult {
+        let (id, version, outcome, detail) = match twins::settle(
+            self.client,
+            &change.key,
+            &id,
+            self.settings.etag,
+        )
+        .await
+        {
+            Ok(None) => (id, version, Outcome::Done, None),
+            Ok(Some(s)) => {
+                let detail = s.describe(&id);
+                (s.id, s.version, Outcome::Merged, Some(detail))
+            }
+            Err(e) => {
+                tracing::warn!(group = %change.key, error = %e, "could not check the new group for a twin");
+                (
+                    id,
+                    version,
+                    Outcome::Done,
+                    Some(format!("created; checking for a twin failed: {e}")),
+                )
+            }
+        };
+        self.note_created(change.kind, &change.key, &id);
+        self.made
+            .borrow_mut()
+            .insert(step.change, (id.clone(), version.clone()));
+        StepResult {
+            outcome,
+            detail,
+            id: Some(id),
+            version,
+        }
+    }
+
+    /// A link step met 404 on the group this run created: a concurrent run may have merged
+    /// it into a twin with a lower id. Goes on with that one, once.
+    async fn relink(&self, step: &Step, change: &Change, gone_id: &str) -> Option<StepResult> {
+        let settled = twins::settle(self.client, &change.key, gone_id, self.settings.etag)
+            .await
+            .ok()??;
+        if settled.id == gone_id {
+            return None;
+        }
+        self.note_created(change.kind, &change.key, &settled.id);
+        self.made
+            .borrow_mut()
+            .insert(step.change, (settled.id.clone(), settled.version.clone()));
+        let sending = Change {
+            edits: step.edits.clone(),
+            id: Some(settled.id.clone()),
+            version: settled.version.clone(),
+            ..change.clone()
+        };
+        let mut r = self
+            .update(change.kind, &settled.id, settled.version, sending, change)
+            .await;
+        if r.outcome.succeeded() {
+            r.outcome = Outcome::Merged;
+            r.detail = Some(format!(
+                "a concurrent run merged this run's group {gone_id} into its twin {}; members set there",
+                settled.id
+            ));
+        }
+        Some(r)
     }
 
     /// The user's initial password, and whether it was generated (and so must be

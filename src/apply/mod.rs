@@ -10,3 +10,4 @@ pub mod progress;
 pub mod record;
 #[cfg(test)]
 mod tests;
+mod twins;

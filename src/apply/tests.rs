@@ -169,6 +169,14 @@ struct Faults {
     slow_snapshot: usize,
     /// Id → how many of its next GETs someone else changes it right after it was read.
     churn_on_get: HashMap<String, usize>,
+    /// Lower-cased group names → a twin another run creates just before our create arrives,
+    /// on a server that allows duplicate displayNames (RFC 7643 gives Group.displayName no
+    /// uniqueness).
+    twin_race: HashMap<String, Value>,
+    /// Lower-cased group names → right after the applier's twin check, a concurrent run
+    /// deletes the group this run created and keeps this twin (it saw both, and its id is
+    /// lower).
+    merged_away: HashMap<String, Value>,
 }
 
 #[derive(Debug, Default)]
@@ -642,6 +650,25 @@ impl ScimRead for Fake {
             None => Ok(None),
         }
     }
+
+    async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
+        let kind = kind_of(R::KIND);
+        self.record("FIND", kind, key, None);
+        let mut s = self.lock();
+        let found = s
+            .collection(kind)
+            .iter()
+            .filter(|d| text(d, natural_key(kind)).is_some_and(|n| n.eq_ignore_ascii_case(key)))
+            .map(parse)
+            .collect();
+        if let Some(Value::Object(twin)) = s.faults.merged_away.remove(&key.to_lowercase()) {
+            s.collection(kind).retain(|d| {
+                !text(d, natural_key(kind)).is_some_and(|n| n.eq_ignore_ascii_case(key))
+            });
+            s.insert(kind, twin);
+        }
+        found
+    }
 }
 
 /// A stored role as the Platform API answers it (no `meta`).
@@ -807,7 +834,14 @@ impl ScimWrite for Fake {
         if let Some(&code) = s.faults.fail_create.get(&name.to_lowercase()) {
             return Err(status("POST", kind, "", code, None));
         }
-        if s.named(kind, &name).is_some() {
+        let twin = if kind == Kind::Group {
+            s.faults.twin_race.remove(&name.to_lowercase())
+        } else {
+            None
+        };
+        if let Some(Value::Object(twin)) = twin {
+            s.insert(kind, twin);
+        } else if s.named(kind, &name).is_some() {
             return Err(status("POST", kind, "", 409, Some("uniqueness")));
         }
         let Ok(Value::Object(mut doc)) = serde_json::to_value(resource) else {
@@ -1338,6 +1372,116 @@ async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
         heard_ops[0].outcome,
         Outcome::Failed,
         "the observer hears the same"
+    );
+}
+
+// ---------------------------------------------------------------------------------------
+// Create-then-verify: twins made by a concurrent run (issue 14, item 5)
+
+/// Plans an org that creates group Ops (member a, created too) beside live user x, sets a
+/// fault for what a concurrent run does to Ops, and applies: the fake and the report.
+async fn apply_with_twin(set: impl FnOnce(&mut Faults)) -> (Fake, Report, Heard) {
+    let desired = desired(
+        "",
+        "users:
+  - userName: a@x.example
+  - userName: x@x.example
+groups:
+  - displayName: Ops
+    members: [a@x.example]
+",
+    );
+    let fake = Fake::new(&[json!({"id": "x", "userName": "x@x.example"})], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    fake.faults(set);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    (fake, report, heard)
+}
+
+// The other run's twin has the lower id: this run moves its members there, deletes its own
+// group, and its link step sets the members on the survivor. One group is left, with the
+// members of both runs, and the report says what happened.
+#[tokio::test]
+async fn a_twin_with_a_lower_id_is_kept_and_ours_merged_into_it() {
+    let (fake, report, heard) = apply_with_twin(|f| {
+        f.twin_race.insert(
+            "ops".into(),
+            json!({"id": "g0", "displayName": "Ops", "members": [{"value": "x"}]}),
+        );
+    })
+    .await;
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1, "no twin is left");
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
+    assert_eq!(ops.id.as_deref(), Some("g0"));
+    assert!(
+        detail(ops).contains("merged 1 twin(s)") && detail(ops).contains("kept id g0"),
+        "{ops:?}"
+    );
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "a@x.example"), "x".to_owned()]
+    );
+    assert!(report.all_succeeded(), "{report:#?}");
+    assert_eq!(
+        heard
+            .finished
+            .iter()
+            .filter(|o| o.kind == Kind::Group)
+            .count(),
+        1
+    );
+}
+
+// This run's group has the lower id: the twin's members move into it and the twin goes.
+#[tokio::test]
+async fn a_twin_with_a_higher_id_is_merged_into_ours() {
+    let (fake, report, _) = apply_with_twin(|f| {
+        f.twin_race.insert(
+            "ops".into(),
+            json!({"id": "g-from-elsewhere", "displayName": "OPS", "members": [{"value": "x"}]}),
+        );
+    })
+    .await;
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1);
+    let ops = op(&report, Kind::Group, "Ops");
+    let ours = fake.id(Kind::Group, "Ops");
+    assert_ne!(ours, "g-from-elsewhere");
+    assert_eq!(ops.id.as_deref(), Some(ours.as_str()));
+    assert!(detail(ops).contains("kept this run's id"), "{ops:?}");
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "a@x.example"), "x".to_owned()]
+    );
+    // Every write kept its precondition: the twin's delete and the member move carry If-Match.
+    let unconditional: Vec<Request> = fake
+        .writes()
+        .into_iter()
+        .filter(|r| r.method != "POST" && r.if_match.is_none())
+        .collect();
+    assert!(unconditional.is_empty(), "{unconditional:#?}");
+}
+
+// A concurrent run saw both groups after this run's check and deleted ours: the link step
+// meets 404, finds the survivor by name and sets the members there.
+#[tokio::test]
+async fn a_group_merged_away_by_another_run_is_linked_on_the_survivor() {
+    let (fake, report, _) = apply_with_twin(|f| {
+        f.merged_away.insert(
+            "ops".into(),
+            json!({"id": "g0", "displayName": "Ops", "members": [{"value": "x"}]}),
+        );
+    })
+    .await;
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
+    assert!(detail(ops).contains("into its twin g0"), "{ops:?}");
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1);
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "a@x.example"), "x".to_owned()]
     );
 }
 
@@ -2042,7 +2186,7 @@ async fn an_undeliverable_password_writes_nothing() {
     assert!(observer.0.passwords.is_empty());
 
     // Without a generated password the drop is never asked for.
-    let desired = desired_only_a();
+    let desired = self::desired("", "users:\n  - userName: a@x.example\n");
     let plan = Vetted::assume(plan_of(&desired, &live, &options));
     let input = Input {
         plan: &plan,
@@ -2054,10 +2198,6 @@ async fn an_undeliverable_password_writes_nothing() {
     let report = run(&fake, &input, &with_etags(), &mut observer).await;
     assert_eq!(observer.1, 0);
     assert!(report.all_succeeded(), "{report:#?}");
-}
-
-fn desired_only_a() -> DesiredState {
-    desired("", "users:\n  - userName: a@x.example\n")
 }
 
 // ---------------------------------------------------------------------------------------

@@ -39,6 +39,10 @@ pub struct WatchArgs {
     /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
     pub listen: SocketAddr,
+    /// Connections served at once; a few more beyond it answer only /healthz and /readyz,
+    /// and connections past those are closed at once.
+    #[arg(long, default_value_t = watch::listener::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = parse_max_connections)]
+    pub max_connections: usize,
     /// Failed reconciles in a row before quarantine (retries every 30 minutes until one
     /// succeeds).
     #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
@@ -55,6 +59,16 @@ pub struct WatchArgs {
     /// target (seconds, or a duration such as 5m); 0: do not wait.
     #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
+}
+
+/// `--max-connections`: at least 1.
+fn parse_max_connections(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!(
+            "`{text}` is not a number of connections (1 or more)"
+        )),
+    }
 }
 
 /// `--lock-timeout`: whole seconds (`0`, `300`) or a duration (`5m`).
@@ -141,7 +155,9 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
         let config = reconciler.preload().await;
         Hooks::configure(config, &args.dir)
     })?;
-    let (_watcher, files) = watch::files::watch(&args.dir)
+    // The watcher re-arms itself from a task when the directory is replaced.
+    let (_watcher, files) = runtime
+        .block_on(async { watch::files::watch(&args.dir) })
         .map_err(|e| io::Error::other(format!("watching {}: {e}", args.dir.display())))?;
 
     let (sink, jobs) = LoopSink::new();
@@ -151,10 +167,12 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
         if let Some(verifier) = hooks.hris {
             app = app.merge(crate::webhook::router(Arc::new(verifier), Arc::new(sink)));
         }
+        let limits = watch::listener::Limits {
+            max_connections: args.max_connections,
+            ..watch::listener::Limits::default()
+        };
         runtime.spawn(async move {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(async move { stop.wait().await })
-                .await
+            watch::listener::serve(listener, app, limits, async move { stop.wait().await }).await;
         })
     };
     {
@@ -210,10 +228,8 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
     runtime.block_on(reconciler.close());
 
     stop.request();
-    match runtime.block_on(server) {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::error!(error = %e, "the HTTP server failed"),
-        Err(e) => tracing::error!(error = %e, "the HTTP server task failed"),
+    if let Err(e) = runtime.block_on(server) {
+        tracing::error!(error = %e, "the HTTP server task failed");
     }
     metrics.clear_webhooks();
     if let Some(webhooks) = hooks.webhooks.and_then(|w| Arc::try_unwrap(w).ok()) {

@@ -10,6 +10,7 @@ pub mod confine;
 mod diagnostic;
 mod document;
 mod intern;
+mod lookalike;
 mod names;
 mod state;
 pub mod validate;

@@ -15,6 +15,7 @@ use crate::model::{
 
 use super::confine::SecretDirs;
 use super::diagnostic::Diagnostic;
+use super::lookalike::{self, Finding};
 use super::names::{Matching, NameIndex, fold_eq};
 
 /// Facts about the machine that validation may ask, and nothing more: it never reads a
@@ -70,6 +71,7 @@ pub(crate) fn check(
     v.config();
     v.watch();
     let names = v.names();
+    v.lookalikes();
     v.users(&names);
     v.groups(&names);
     v.roles(&names);
@@ -319,6 +321,77 @@ impl Validator<'_> {
                 licenses,
             },
             previously,
+        }
+    }
+
+    /// Look-alike names of each kind (issue 14, item 7): equal once NFKC-normalized and
+    /// case-folded is an error, as a duplicate is; a confusable spelling, a name mixing
+    /// scripts or holding an invisible format character is a warning.
+    fn lookalikes(&mut self) {
+        let state = self.state;
+        self.lookalikes_of("userName", "user", state.users.len(), |i| {
+            &state.users[i].user_name
+        });
+        self.lookalikes_of("group", "group", state.groups.len(), |i| {
+            &state.groups[i].display_name
+        });
+        self.lookalikes_of("role", "role", state.roles.len(), |i| &state.roles[i].name);
+    }
+
+    fn lookalikes_of<'n>(
+        &mut self,
+        what: &str,
+        kind: &str,
+        count: usize,
+        name: impl Fn(usize) -> &'n Spanned<Text>,
+    ) {
+        for finding in lookalike::find(count, |i| name(i).as_str()) {
+            match finding {
+                Finding::Same { position, first } => {
+                    let (name, first) = (name(position), name(first));
+                    let msg = format!(
+                        "duplicate {what} `{}` (also at {}, written `{}`): the two are equal once \
+                         NFKC-normalized and case-folded, and servers treat them as one {kind}",
+                        lookalike::show(name),
+                        self.at(first.span),
+                        lookalike::show(first),
+                    );
+                    self.error(name.span, msg);
+                }
+                Finding::Confusable { position, first } => {
+                    let (name, first) = (name(position), name(first));
+                    let msg = format!(
+                        "{what} `{}` looks like {what} `{}` (at {}): their confusable skeletons \
+                         (Unicode UTS #39) are equal",
+                        lookalike::show(name),
+                        lookalike::show(first),
+                        self.at(first.span),
+                    );
+                    self.warning(name.span, msg);
+                }
+                Finding::MixedScripts { position, scripts } => {
+                    let name = name(position);
+                    let msg = format!(
+                        "{what} `{}` mixes scripts in one word ({}): it can pass for another name",
+                        lookalike::show(name),
+                        scripts.join(" and "),
+                    );
+                    self.warning(name.span, msg);
+                }
+                Finding::Invisible {
+                    position,
+                    character,
+                } => {
+                    let name = name(position);
+                    let msg = format!(
+                        "{what} `{}` holds the invisible format character U+{:04X}: it can pass \
+                         for another name",
+                        lookalike::show(name),
+                        u32::from(character),
+                    );
+                    self.warning(name.span, msg);
+                }
+            }
         }
     }
 

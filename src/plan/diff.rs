@@ -1,5 +1,7 @@
 //! Attribute-level comparison of matched objects, creates, memberships and prunes.
 
+mod twins;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use serde_json::{Value, json};
@@ -199,7 +201,15 @@ pub(super) fn diff(
         }
         let live_group = matched.groups[i].map(|l| &live.groups[l]);
         let members = memberships.get(group.display_name.value.as_str());
-        let change = group_change(&mut ctx, group, live_group, members, &mut plan.warnings)?;
+        let mut change = group_change(&mut ctx, group, live_group, members, &mut plan.warnings)?;
+        if let Some(t) = matched.twins.iter().find(|t| t.desired == i)
+            && let Some(survivor) = live_group
+        {
+            let listed = members.is_some();
+            change = twins::merge(
+                &mut ctx, group, survivor, &t.others, listed, change, &mut plan,
+            )?;
+        }
         push(&mut plan, change);
     }
     prune_users(&ctx, matched, &mut plan)?;
@@ -1198,7 +1208,11 @@ fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) {
     if config.prune.groups == GroupPrune::None {
         return;
     }
-    let free = unmatched(&matched.groups, &matched.held.groups, ctx.live.groups.len());
+    let mut free = unmatched(&matched.groups, &matched.held.groups, ctx.live.groups.len());
+    // Twins have rows of their own (`twins::merge`), or are left alone with a protected group.
+    for &o in matched.twins.iter().flat_map(|t| &t.others) {
+        free[o] = false;
+    }
     for (i, l) in ctx.live.groups.iter().enumerate() {
         if !free[i]
             || !owned(

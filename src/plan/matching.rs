@@ -20,6 +20,39 @@ pub(crate) struct Matched {
     /// Objects left out of a partial match ([`match_partial`]) because their match is
     /// ambiguous: neither changed nor pruned, and nothing that refers to them is planned.
     pub(crate) held: Held,
+    /// Desired groups that several live groups match by name alone (twins made by two runs
+    /// at once, or by hand): the one with the lowest id is the match, the others are merged
+    /// into it and deleted by explicit plan rows.
+    pub(crate) twins: Vec<Twins>,
+}
+
+/// One desired group's twins.
+#[derive(Debug)]
+pub(crate) struct Twins {
+    /// The desired group (position in desired order).
+    pub(crate) desired: usize,
+    /// The live groups that go: all but the match, in survivor order.
+    pub(crate) others: Vec<usize>,
+}
+
+/// Of live candidates that all carry one name, the survivor and the others, when they are
+/// twins: every one has an id and at most one externalId is set among them (two different
+/// externalIds are two different groups from elsewhere, not twins).
+fn twin_set<R: Resource>(live: &[Live<R>], candidates: &[usize]) -> Option<(usize, Vec<usize>)> {
+    let mut external = candidates
+        .iter()
+        .filter_map(|&i| live[i].external_id().filter(|e| !e.is_empty()));
+    let first = external.next();
+    if external.any(|e| Some(e) != first) {
+        return None;
+    }
+    let mut ids: Vec<(&str, usize)> = candidates
+        .iter()
+        .map(|&i| live[i].id().map(|id| (id, i)))
+        .collect::<Option<_>>()?;
+    ids.sort_by(|a, b| super::survivor_order(a.0, b.0));
+    let keep = ids[0].1;
+    Some((keep, ids[1..].iter().map(|(_, i)| *i).collect()))
 }
 
 /// What a partial match leaves alone.
@@ -80,6 +113,7 @@ fn match_kind<R: Resource>(
     wanted: &[Wanted<'_>],
     live: &[Live<R>],
     problems: &mut Vec<Problem>,
+    mut twins: Option<&mut Vec<Twins>>,
 ) -> Vec<Option<usize>> {
     let index = Index::new(live);
     let describe = |i: usize| {
@@ -142,14 +176,27 @@ fn match_kind<R: Resource>(
                         continue;
                     }
                     many => {
-                        let all: Vec<String> = many.iter().map(|&i| describe(i)).collect();
-                        problems.push(Problem {
-                            wanted: vec![n],
-                            live: many.to_vec(),
-                            message: format!("{kind} {:?} matches {}", w.name, all.join(" and ")),
-                        });
-                        out.push(None);
-                        continue;
+                        let set = twins.as_deref_mut().zip(twin_set(live, many));
+                        if let Some((twins, (keep, others))) = set {
+                            for &o in &others {
+                                claimed.insert(o, n);
+                            }
+                            twins.push(Twins { desired: n, others });
+                            found = Some(keep);
+                        } else {
+                            let all: Vec<String> = many.iter().map(|&i| describe(i)).collect();
+                            problems.push(Problem {
+                                wanted: vec![n],
+                                live: many.to_vec(),
+                                message: format!(
+                                    "{kind} {:?} matches {}",
+                                    w.name,
+                                    all.join(" and ")
+                                ),
+                            });
+                            out.push(None);
+                            continue;
+                        }
                     }
                 }
             }
@@ -243,8 +290,14 @@ pub(crate) fn match_partial(desired: &DesiredState, live: &Snapshot) -> Result<M
     for (kind, wanted) in [(Kind::User, &users), (Kind::Group, &groups)] {
         let mut problems = Vec::new();
         let mut out = match kind {
-            Kind::User => match_kind(kind, wanted, &live.users, &mut problems),
-            _ => match_kind(kind, wanted, &live.groups, &mut problems),
+            Kind::User => match_kind(kind, wanted, &live.users, &mut problems, None),
+            _ => match_kind(
+                kind,
+                wanted,
+                &live.groups,
+                &mut problems,
+                Some(&mut matched.twins),
+            ),
         };
         let live_held = match kind {
             Kind::User => &mut held.users,
@@ -300,14 +353,22 @@ fn match_each(desired: &DesiredState, live: &Snapshot) -> (Matched, Vec<String>)
         None => vec![None; desired.roles.len()],
     };
     let mut problems = Vec::new();
-    let users = match_kind(Kind::User, &users, &live.users, &mut problems);
-    let groups = match_kind(Kind::Group, &groups, &live.groups, &mut problems);
+    let mut twins = Vec::new();
+    let users = match_kind(Kind::User, &users, &live.users, &mut problems, None);
+    let groups = match_kind(
+        Kind::Group,
+        &groups,
+        &live.groups,
+        &mut problems,
+        Some(&mut twins),
+    );
     messages.extend(problems.into_iter().map(|p| p.message));
     let matched = Matched {
         users,
         groups,
         roles,
         held: Held::default(),
+        twins,
     };
     (matched, messages)
 }

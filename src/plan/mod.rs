@@ -382,11 +382,16 @@ pub fn plan(
     options: &PlanOptions,
 ) -> Result<Plan, PlanError> {
     let matched = matching::match_all(desired, live)?;
-    let mut plan = diff::diff(desired, live, &matched, options)?;
-    roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
-    safety::apply_brakes(desired, live, &mut plan, options)?;
-    order(&mut plan);
-    Ok(plan)
+    Ok(plan_matched(desired, live, &matched, options)?.plan)
+}
+
+/// The order in which twins (live groups sharing one name) are ranked: the first survives.
+/// Shorter ids first, then bytewise, so numeric ids compare as numbers; the planner and the
+/// applier's check after a create use it alike, so two runs that meet the same twins keep
+/// the same one.
+#[must_use]
+pub fn survivor_order(a: &str, b: &str) -> std::cmp::Ordering {
+    a.len().cmp(&b.len()).then_with(|| a.cmp(b))
 }
 
 /// A plan made around ambiguous matches ([`plan_partial`]).
@@ -422,7 +427,18 @@ pub fn plan_partial(
     options: &PlanOptions,
 ) -> Result<Partial, PlanError> {
     let matched = matching::match_partial(desired, live)?;
-    let mut plan = diff::diff(desired, live, &matched, options)?;
+    plan_matched(desired, live, &matched, options)
+}
+
+/// The steps [`plan`] and [`plan_partial`] share once objects are matched. A full match
+/// holds nothing, so `hold_back` leaves its plan as it is.
+fn plan_matched(
+    desired: &DesiredState,
+    live: &Snapshot,
+    matched: &Matched,
+    options: &PlanOptions,
+) -> Result<Partial, PlanError> {
+    let mut plan = diff::diff(desired, live, matched, options)?;
     roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
     let held = hold_back(desired, live, &matched.held, &mut plan);
     safety::apply_brakes(desired, live, &mut plan, options)?;

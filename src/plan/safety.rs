@@ -380,7 +380,12 @@ fn managed(desired: &DesiredState, live: &Snapshot, kind: Kind, plan: &Plan) -> 
                 .changes
                 .iter()
                 .filter(|c| c.kind == kind && c.id.is_some() && c.action.is_destructive())
-                .filter(|c| matches!(c.source, super::Source::Absent))
+                // A group delete written from YAML is a twin's (diff::twins): a live object
+                // beside the one desired state names, so managed like a prune.
+                .filter(|c| {
+                    matches!(c.source, super::Source::Absent)
+                        || (c.kind == Kind::Group && c.action == Action::Delete)
+                })
                 .count();
             named.saturating_sub(creates) + prunes
         }

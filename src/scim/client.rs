@@ -680,6 +680,34 @@ impl ScimClient {
         Ok(exact.next())
     }
 
+    /// Every resource whose natural key equals `key` case-insensitively: the twins a server
+    /// that allows duplicate displayNames may hold (up to 50; more is not a twin but a flood,
+    /// and the caller sees 50).
+    pub async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
+        if self.dialect() == Dialect::Genesys && R::KIND == ResourceKind::User {
+            return Ok(self.genesys_find_user(key).await?.into_iter().collect());
+        }
+        let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
+        let page = if self.dialect() == Dialect::Genesys {
+            // Groups are listed through the list whose filter is documented as optional,
+            // 25 a page (genesys-api.md §7), as the snapshot does.
+            self.list_page_at::<R>(
+                super::genesys::GROUP_LIST_PATH,
+                1,
+                super::genesys::PAGE_SIZE,
+                Some(&filter),
+            )
+            .await?
+        } else {
+            self.list_page::<R>(1, 50, Some(&filter)).await?
+        };
+        Ok(page
+            .resources
+            .into_iter()
+            .filter(|r| r.natural_key().eq_ignore_ascii_case(key))
+            .collect())
+    }
+
     /// Creates `resource`. If the POST's outcome is unknown (timeout, dropped connection,
     /// 502/504), it is never blindly resent: the object is first looked up by its natural
     /// key, and only sent again when it is not there.

@@ -57,7 +57,7 @@ pub const SCIM_PATH: &str = "/api/v2/scim/v2";
 /// Where the token endpoint lives under the login host.
 pub const TOKEN_PATH: &str = "/oauth/token";
 /// The SCIM group list whose filter is optional (§1, "v1-ish" family, same payloads).
-const GROUP_LIST_PATH: &str = "/api/v2/scim/groups";
+pub(super) const GROUP_LIST_PATH: &str = "/api/v2/scim/groups";
 /// Platform API groups.
 const PLATFORM_GROUPS: &str = "/api/v2/groups";
 /// The default client-side limit: 300 requests a minute per client-credentials token (§9).

@@ -50,6 +50,11 @@ pub trait ScimRead {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Option<R>, ScimError>> + Send;
+    /// Every resource with natural key `key`, case-insensitively (twins included).
+    fn find_all_by_key<R: Resource>(
+        &self,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<R>, ScimError>> + Send;
     /// Every role definition, on a target that manages them (Genesys Cloud); an error
     /// elsewhere.
     fn list_roles(&self) -> impl Future<Output = Result<Vec<PlatformRole>, ScimError>> + Send {
@@ -161,6 +166,9 @@ impl ScimRead for ScimClient {
     }
     async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
         ScimClient::find_by_key(self, key).await
+    }
+    async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
+        ScimClient::find_all_by_key(self, key).await
     }
     async fn list_roles(&self) -> Result<Vec<PlatformRole>, ScimError> {
         ScimClient::list_roles(self).await

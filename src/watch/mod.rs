@@ -11,6 +11,7 @@ pub mod controller;
 pub mod events;
 pub mod files;
 pub mod http;
+pub mod listener;
 pub mod metrics;
 pub mod reconcile;
 

@@ -1,13 +1,13 @@
 //! The inbound HRIS termination webhook: `POST /webhooks/hris/termination`.
 //!
 //! A request is checked in this order, and each check that fails answers with its own status
-//! and changes nothing: the body fits in [`MAX_BODY`] bytes (413), the signature and
-//! timestamp pass the [`Verifier`] on the raw bytes (401, or 409 for a replay), the body is a
-//! JSON object with a usable `userName` (400). Only then is the [`TerminationSink`] asked to
-//! act; it answers whether the user was deactivated, or why not (404 for a user scimctl does
-//! not know, 502/503 when the tenant could not be changed). This module owns the HTTP
-//! surface; what "terminate" means (deactivate through the applier, record the override) is
-//! the sink's business.
+//! and changes nothing: the body fits in [`MAX_BODY`] bytes (413) and arrives in time (408,
+//! the listener's body timeout), the signature and timestamp pass the [`Verifier`] on the raw
+//! bytes (401, or 409 for a replay), the body is a JSON object with a usable `userName`
+//! (400). Only then is the [`TerminationSink`] asked to act; it answers whether the user was
+//! deactivated, or why not (404 for a user scimctl does not know, 502/503 when the tenant
+//! could not be changed). This module owns the HTTP surface; what "terminate" means
+//! (deactivate through the applier, record the override) is the sink's business.
 //!
 //! The body is `{"userName": "...", "reason": "..."}`, `reason` optional. Other fields are
 //! ignored, so an HRIS that sends more (an employee id, an effective date) still works; the
@@ -156,9 +156,17 @@ async fn terminate(State(hris): State<Hris>, headers: HeaderMap, body: Body) -> 
     if declared.is_some_and(|n| n > MAX_BODY as u64) {
         return too_large();
     }
-    // Past the limit, or cut off: either way there is no whole body to check a signature on.
-    let Ok(body) = to_bytes(body, MAX_BODY).await else {
-        return too_large();
+    // Too slow (the listener's body timeout), past the limit, or cut off: either way there is
+    // no whole body to check a signature on.
+    let body = match to_bytes(body, MAX_BODY).await {
+        Ok(body) => body,
+        Err(e) if crate::watch::listener::timed_out(&e) => {
+            return error(
+                StatusCode::REQUEST_TIMEOUT,
+                "the body did not arrive in time",
+            );
+        }
+        Err(_) => return too_large(),
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verified = match hris.verifier.verify(

@@ -424,12 +424,39 @@ async fn a_held_lock_stops_apply_before_it_reads() {
 /// what it wrote and has nothing left to do: one of each group, every member in it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_applies_at_once_make_no_twins_on_scim2_server() {
-    let Some((url, token)) = crate::peer::peer() else {
+    let Some(outputs) = two_applies_at_once(true).await else {
         return;
     };
-    let tag = format!("twins{}", std::process::id());
+    // One run created everything; the other, after it, found nothing to do.
+    assert!(
+        outputs[0].contains("27 done, 0 already done, 0 merged, 0 failed"),
+        "{}",
+        outputs[0]
+    );
+    assert!(outputs[1].contains("No changes."), "{}", outputs[1]);
+}
+
+/// The same two applies from two machines (two lock directories, so the local lock cannot
+/// order them): both plan 7 group creates, both create, and the check after each create
+/// merges the twins into the lowest id. The tenant ends with one of each group and every
+/// member, whichever way the runs interleave.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_machines_at_once_merge_their_twins_on_scim2_server() {
+    let Some(outputs) = two_applies_at_once(false).await else {
+        return;
+    };
+    for out in &outputs {
+        assert!(out.contains(" 0 failed"), "{out}");
+    }
+}
+
+/// Starts two applies of one org together; with `one_lock`, both use the same lock
+/// directory. Checks the tenant holds one of each group with all 20 members and returns the
+/// two outputs, the one with changes first; `None` without a peer.
+async fn two_applies_at_once(one_lock: bool) -> Option<Vec<String>> {
+    let (url, token) = crate::peer::peer()?;
+    let tag = format!("twins{}{}", std::process::id(), u8::from(one_lock));
     let work = tempfile::tempdir().unwrap();
-    let locks = work.path().join("locks");
     let dir = work.path().join("desired-state");
     std::fs::create_dir(&dir).unwrap();
     let mut yaml = String::from("users:\n");
@@ -454,7 +481,12 @@ async fn two_applies_at_once_make_no_twins_on_scim2_server() {
         .map(|n| {
             let cwd = work.path().join(format!("run{n}"));
             std::fs::create_dir(&cwd).unwrap();
-            let (d, url, token, locks) = (d.clone(), url.clone(), token.clone(), locks.clone());
+            let locks = if one_lock {
+                work.path().join("locks")
+            } else {
+                cwd.join("locks")
+            };
+            let (d, url, token) = (d.clone(), url.clone(), token.clone());
             std::thread::spawn(move || {
                 let output = crate::support::run_bounded_with(
                     &cwd,
@@ -476,14 +508,7 @@ async fn two_applies_at_once_make_no_twins_on_scim2_server() {
         assert_eq!(code, Some(0), "{out}\n{err}");
         outputs.push(out);
     }
-    // One run created everything; the other, after it, found nothing to do.
     outputs.sort_by_key(|o| o.contains("No changes."));
-    assert!(
-        outputs[0].contains("27 done, 0 already done, 0 merged, 0 failed"),
-        "{}",
-        outputs[0]
-    );
-    assert!(outputs[1].contains("No changes."), "{}", outputs[1]);
     let client = bearer_client(&url, &token, None);
     let snapshot = client.snapshot().await.unwrap();
     let groups: Vec<_> = snapshot
@@ -492,16 +517,99 @@ async fn two_applies_at_once_make_no_twins_on_scim2_server() {
         .filter(|g| g.natural_key().starts_with(&tag))
         .map(|g| g.parse().unwrap())
         .collect();
-    assert_eq!(groups.len(), 7, "one of each group");
+    assert_eq!(groups.len(), 7, "one of each group: {outputs:#?}");
     let members: usize = groups
         .iter()
         .map(|g: &scimctl::scim::wire::Group| g.members.len())
         .sum();
-    assert_eq!(members, 20);
+    assert_eq!(members, 20, "{outputs:#?}");
     let users = snapshot
         .users
         .iter()
         .filter(|u| u.natural_key().ends_with(&format!("@{tag}.example")))
         .count();
     assert_eq!(users, 20);
+    Some(outputs)
+}
+
+/// Twins someone else made (two groups of one name on scim2-server) no longer fail every
+/// plan: `plan` shows the merge as rows (keep the lowest id, add the members only the twin
+/// has, delete the twin) under the brakes, and `apply` carries it out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn existing_twins_are_planned_as_a_merge_on_scim2_server() {
+    let Some((url, token)) = crate::peer::peer() else {
+        return;
+    };
+    let tag = format!("pretwin{}", std::process::id());
+    let client = bearer_client(&url, &token, None);
+    let mut ids = Vec::new();
+    for i in 0..2 {
+        let user = scimctl::scim::wire::User {
+            user_name: format!("m{i}@{tag}.example"),
+            ..Default::default()
+        };
+        let created = client.create(&user.with_schemas()).await.unwrap();
+        ids.push(created.resource.id.unwrap());
+    }
+    let mut twins = Vec::new();
+    for id in &ids {
+        let group = scimctl::scim::wire::Group {
+            display_name: format!("{tag}-team"),
+            members: vec![scimctl::scim::wire::Reference {
+                value: id.clone(),
+                kind: Some("User".into()),
+                display: None,
+            }],
+            ..Default::default()
+        };
+        let created = client.create(&group.with_schemas()).await.unwrap();
+        twins.push(created.resource.id.unwrap());
+    }
+    twins.sort_by(|a, b| scimctl::plan::survivor_order(a, b));
+    let work = tempfile::tempdir().unwrap();
+    let dir = work.path().join("desired-state");
+    std::fs::create_dir(&dir).unwrap();
+    write(
+        &dir,
+        "org.yaml",
+        &format!(
+            "users:\n  - userName: m0@{tag}.example\n  - userName: m1@{tag}.example\ngroups:\n  - displayName: {tag}-team\n"
+        ),
+    );
+    let d = dir.to_str().unwrap();
+    let env = [("SCIMCTL_TOKEN", token.as_str())];
+    let plan = crate::support::run_bounded_with(
+        work.path(),
+        &["plan", d, "--target", &url],
+        &env,
+        std::time::Duration::from_secs(60),
+    );
+    let (out, err) = crate::support::text(&plan);
+    assert_eq!(plan.status.code(), Some(0), "{out}\n{err}");
+    assert!(out.contains(&format!("keeps id {}", twins[0])), "{out}");
+    assert!(out.contains("BLOCKED"), "{out}");
+
+    write(&dir, "scimctl.yaml", "safety: {maxDeletePercent: 100}\n");
+    let apply = crate::support::run_bounded_with(
+        work.path(),
+        &["apply", d, "--target", &url, "--yes"],
+        &env,
+        std::time::Duration::from_secs(60),
+    );
+    let (out, err) = crate::support::text(&apply);
+    assert_eq!(apply.status.code(), Some(0), "{out}\n{err}");
+    let snapshot = client.snapshot().await.unwrap();
+    let left: Vec<scimctl::scim::wire::Group> = snapshot
+        .groups
+        .iter()
+        .filter(|g| g.natural_key() == format!("{tag}-team"))
+        .map(|g| g.parse().unwrap())
+        .collect();
+    assert_eq!(left.len(), 1, "{out}");
+    assert_eq!(left[0].id.as_deref(), Some(twins[0].as_str()));
+    let mut members: Vec<&str> = left[0].members.iter().map(|m| m.value.as_str()).collect();
+    members.sort_unstable();
+    let mut want: Vec<&str> = ids.iter().map(String::as_str).collect();
+    want.sort_unstable();
+    assert_eq!(members, want);
 }
