@@ -214,10 +214,22 @@ pub(crate) fn read(path: &Path) -> Result<Option<Read>, SandboxError> {
     let mut has_batches = false;
     while pos < bytes.len() {
         let Some(batch) = next_batch(&bytes[pos..]) else {
+            // Only the last batch can be torn: each is synced before the next is written,
+            // and a start cuts a torn tail off before appending. A whole batch after a bad one
+            // means the file was damaged, not cut short, and dropping the rest would lose
+            // answered writes.
+            if let Some(at) = later_batch(&bytes[pos..]) {
+                return Err(corrupt(format!(
+                    "the journal batch at byte {pos} is damaged, but a whole batch follows at                      byte {}",
+                    pos + at
+                )));
+            }
             break;
         };
         let (payload, size) = batch;
-        overlay.apply(payload).map_err(corrupt)?;
+        overlay
+            .apply(payload)
+            .map_err(|reason| corrupt(format!("journal batch at byte {pos}: {reason}")))?;
         has_batches = true;
         pos += size;
     }
@@ -230,15 +242,28 @@ pub(crate) fn read(path: &Path) -> Result<Option<Read>, SandboxError> {
 }
 
 /// The next whole batch in `bytes`: its payload and its size with the header line. `None`
-/// when it is cut short or its checksum does not match.
+/// when it is cut short, its header line is not one, or its checksum does not match.
 fn next_batch(bytes: &[u8]) -> Option<(&[u8], usize)> {
-    let end = bytes.iter().position(|b| *b == b'\n')?;
+    // A header line is short; a longer "line" is not one (and is not scanned further).
+    let end = bytes.iter().take(48).position(|b| *b == b'\n')?;
     let line = std::str::from_utf8(&bytes[..end]).ok()?;
     let (len, sum) = line.split_once(' ')?;
+    if !len.bytes().all(|b| b.is_ascii_digit()) || sum.len() != 16 {
+        return None;
+    }
     let len: usize = len.parse().ok()?;
     let sum = u64::from_str_radix(sum, 16).ok()?;
-    let payload = bytes.get(end + 1..end + 1 + len)?;
-    (checksum(payload) == sum).then_some((payload, end + 1 + len))
+    let size = (end + 1).checked_add(len)?;
+    let payload = bytes.get(end + 1..size)?;
+    (checksum(payload) == sum).then_some((payload, size))
+}
+
+/// Where the first whole batch after the start of `bytes` begins, if any: one starts after a
+/// newline, and a record line (`U {...}`) never reads as a batch header.
+fn later_batch(bytes: &[u8]) -> Option<usize> {
+    (1..bytes.len())
+        .filter(|&at| bytes[at - 1] == b'\n')
+        .find(|&at| next_batch(&bytes[at..]).is_some())
 }
 
 /// Encodes one batch (header line and payload) of `changes`.
@@ -290,8 +315,32 @@ pub(crate) struct Journal {
     has_batches: bool,
     /// The state file's size when last written (compaction waits for the journal to pass it).
     state_len: u64,
-    /// An append failed: the next step writes the whole store instead.
+    /// An append failed: nothing more is appended until the whole store is written instead.
     broken: bool,
+    /// The size past which the journal is compacted ([`COMPACT_AT`]; smaller in tests).
+    compact_at: u64,
+}
+
+/// Opens (creating it if needed) the journal file for appending, readable and writable by the
+/// owner only: it holds the same resources as the state file.
+fn open_file(path: &Path) -> io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.create(true).read(true).append(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let file = options.open(path)?;
+    // A journal left by an older version, or created by hand, may be more open than that.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        if file.metadata()?.permissions().mode() & 0o077 != 0 {
+            file.set_permissions(fs::Permissions::from_mode(0o600))?;
+        }
+    }
+    Ok(file)
 }
 
 impl Journal {
@@ -311,12 +360,7 @@ impl Journal {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             fs::create_dir_all(dir).map_err(failed)?;
         }
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .map_err(failed)?;
+        let file = open_file(&path).map_err(failed)?;
         let state_len = fs::metadata(state_path).map_or(0, |m| m.len());
         let mut journal = Journal {
             state_path: state_path.to_owned(),
@@ -327,6 +371,7 @@ impl Journal {
             has_batches: false,
             state_len,
             broken: false,
+            compact_at: COMPACT_AT,
         };
         match read {
             Some(read) if read.overlay.active => {
@@ -360,8 +405,13 @@ impl Journal {
         Ok(())
     }
 
-    /// Appends `changes` as one batch and syncs it.
+    /// Appends `changes` as one batch and syncs it. While the journal is broken (an earlier
+    /// append failed) nothing is appended: the next compaction writes the whole store, these
+    /// changes included.
     pub(crate) fn append(&mut self, changes: &Changes) -> io::Result<()> {
+        if self.broken {
+            return Ok(());
+        }
         let batch = encode_batch(changes);
         let written = self
             .file
@@ -380,7 +430,7 @@ impl Journal {
 
     /// Whether the journal should be folded into the state file now.
     fn wants_compaction(&self) -> bool {
-        self.broken || (self.len > COMPACT_AT && self.len > self.state_len)
+        self.broken || (self.len > self.compact_at && self.len > self.state_len)
     }
 
     /// Writes the whole store as the state file (superseding this epoch) and starts the next
@@ -390,6 +440,9 @@ impl Journal {
         snapshot.journal = self.epoch + 1;
         persist::write_atomic(&self.state_path, |out| persist::encode(&snapshot, out))?;
         self.state_len = fs::metadata(&self.state_path).map_or(0, |m| m.len());
+        // Until the next epoch's header is synced, the file may hold a torn header: nothing
+        // is appended to it (and a start ignores it: the state file supersedes its epoch).
+        self.broken = true;
         self.restart(self.epoch + 1)?;
         self.broken = false;
         Ok(())
@@ -402,7 +455,10 @@ impl Journal {
         if self.has_batches || self.broken || !self.state_path.exists() {
             self.compact(store)?;
         }
-        fs::remove_file(&self.path)?;
+        match fs::remove_file(&self.path) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
             && let Ok(dir) = File::open(dir)
         {
@@ -563,7 +619,8 @@ mod tests {
         })
         .expect("patched");
         journal.append(&live.drain_changes()).expect("batch 2");
-        live.delete(ResourceKind::User, &a.id, None).expect("deleted");
+        live.delete(ResourceKind::User, &a.id, None)
+            .expect("deleted");
         live.create(ResourceKind::User, json!({"userName": "a"}))
             .expect("a again, new id");
         live.set_extension(json!({"divisions": ["Home"]}));
@@ -737,7 +794,9 @@ mod tests {
                 let journal = fs::read(path_for(&state)).expect("journal");
                 let needle = format!("\"id\":\"{}\"", created.id);
                 assert!(
-                    journal.windows(needle.len()).any(|w| w == needle.as_bytes()),
+                    journal
+                        .windows(needle.len())
+                        .any(|w| w == needle.as_bytes()),
                     "u{i} answered before it was journaled"
                 );
             }));
@@ -756,5 +815,246 @@ mod tests {
         assert!(!path_for(&state).exists());
         let (loaded, _) = reload(&state);
         assert_eq!(loaded.count(ResourceKind::User), 200);
+    }
+
+    /// Writes a journal for `state` holding two batches (users `a`, then `b`); returns the
+    /// byte where the second batch starts.
+    fn two_batches(state: &Path) -> usize {
+        let live = store();
+        let mut journal = Journal::open(state, None, 0).expect("opens");
+        live.create(ResourceKind::User, json!({"userName": "a"}))
+            .expect("a");
+        journal.append(&live.drain_changes()).expect("batch 1");
+        let second = usize::try_from(journal.len).expect("small");
+        live.create(ResourceKind::User, json!({"userName": "b"}))
+            .expect("b");
+        journal.append(&live.drain_changes()).expect("batch 2");
+        second
+    }
+
+    fn corrupt_reason(state: &Path) -> String {
+        match read(&path_for(state)) {
+            Err(SandboxError::CorruptState { path, reason }) => {
+                assert_eq!(path, path_for(state), "the error names the journal");
+                reason
+            }
+            other => panic!("expected a corrupt journal, got {other:?}"),
+        }
+    }
+
+    // Damage before a whole batch is not a torn tail: dropping it would lose answered writes,
+    // so the start fails with an error naming the journal (and never panics). The same for a
+    // batch whose checksum is right but whose records are not, and for a bad header.
+    #[test]
+    fn damage_in_the_middle_is_an_error_naming_the_journal() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        let second = two_batches(&state);
+        let path = path_for(&state);
+        let whole = fs::read(&path).expect("journal");
+
+        // A flipped byte in the first batch's payload.
+        let mut bad = whole.clone();
+        bad[second - 3] ^= 0x20;
+        fs::write(&path, &bad).expect("written");
+        let reason = corrupt_reason(&state);
+        assert!(reason.contains("damaged"), "{reason}");
+        assert!(reason.contains(&format!("byte {second}")), "{reason}");
+
+        // A checksum that matches a payload of unknown records.
+        for payload in [
+            &b"Z {}\n"[..],
+            b"U {\"userName\":\"no id\"}\n",
+            b"U not json\n",
+            b"U\n",
+        ] {
+            let mut forged = header(0).into_bytes();
+            forged.extend_from_slice(
+                format!("{} {:016x}\n", payload.len(), checksum(payload)).as_bytes(),
+            );
+            forged.extend_from_slice(payload);
+            fs::write(&path, &forged).expect("written");
+            let reason = corrupt_reason(&state);
+            assert!(reason.starts_with("journal batch at byte"), "{reason}");
+        }
+
+        // A header that is not a journal's, or of a newer format.
+        for head in [
+            "{\"users\":[]}\n",
+            "scimctl-journal 2 0\n",
+            "scimctl-journal 1 x\n",
+        ] {
+            fs::write(&path, head).expect("written");
+            let reason = corrupt_reason(&state);
+            assert!(
+                reason.contains("journal") || reason.contains("header"),
+                "{reason}"
+            );
+        }
+
+        // Reading a damaged journal leaves it as it was, for a human to look at.
+        fs::write(&path, &bad).expect("written");
+        assert!(read(&path).is_err());
+        assert_eq!(fs::read(&path).expect("journal"), bad);
+    }
+
+    // Hostile batch headers (lengths past the end, past usize, not numbers, long lines) read
+    // as a torn tail: the whole batches before them replay, nothing panics.
+    #[test]
+    fn hostile_batch_headers_do_not_panic() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        two_batches(&state);
+        let path = path_for(&state);
+        let whole = fs::read(&path).expect("journal");
+        let long = format!("{}\n", "9".repeat(4096));
+        for tail in [
+            "18446744073709551615 0000000000000000\n",
+            "18446744073709551616 0000000000000000\nU {}\n",
+            "12 zzzzzzzzzzzzzzzz\n",
+            "-1 0000000000000000\n",
+            "\u{0}\u{0}\u{0}\u{0}",
+            long.as_str(),
+        ] {
+            let mut bytes = whole.clone();
+            bytes.extend_from_slice(tail.as_bytes());
+            fs::write(&path, &bytes).expect("written");
+            let read = read(&path)
+                .expect("a torn tail is no error")
+                .expect("journal");
+            assert_eq!(read.valid_len, whole.len() as u64, "{tail:?}");
+            assert_eq!(read.dropped, tail.len() as u64, "{tail:?}");
+            let (loaded, _) = reload(&state);
+            assert_eq!(loaded.count(ResourceKind::User), 2, "{tail:?}");
+            assert_eq!(fs::read(&path).expect("journal"), whole, "tail cut off");
+        }
+    }
+
+    // Loading is idempotent: starting again and again (each start reopening the journal, as
+    // after repeated crashes) gives the same store and leaves the journal byte for byte as it
+    // was; a journal replayed over a state file that already holds its changes changes nothing.
+    #[test]
+    fn replay_is_idempotent() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        let live = store();
+        let mut journal = Journal::open(&state, None, 0).expect("opens");
+        let a = live
+            .create(ResourceKind::User, json!({"userName": "a"}))
+            .expect("a");
+        live.create(
+            ResourceKind::Group,
+            json!({"displayName": "g", "members": [{"value": &*a.id}]}),
+        )
+        .expect("g");
+        journal.append(&live.drain_changes()).expect("batch 1");
+        journal.compact(&live).expect("snapshot");
+        live.update(ResourceKind::User, &a.id, None, false, |old| {
+            let mut new = old.clone();
+            new.insert("title".into(), json!("Lead"));
+            Ok(new)
+        })
+        .expect("patched");
+        live.create(ResourceKind::User, json!({"userName": "b"}))
+            .expect("b");
+        journal.append(&live.drain_changes()).expect("batch 2");
+        drop(journal);
+        let bytes = fs::read(path_for(&state)).expect("journal");
+
+        let (first, journal) = reload(&state);
+        drop(journal);
+        let (second, journal) = reload(&state);
+        drop(journal);
+        same(&live, &first);
+        same(&first, &second);
+        assert_eq!(fs::read(path_for(&state)).expect("journal"), bytes);
+
+        // The same batches once more on top (a batch journaled twice, as when a compaction's
+        // snapshot already held changes drained after it): still the same store.
+        let mut doubled = bytes.clone();
+        doubled.extend_from_slice(&bytes[header(1).len()..]);
+        fs::write(path_for(&state), &doubled).expect("written");
+        let (third, _) = reload(&state);
+        same(&live, &third);
+        let next = |s: &Store| {
+            s.create(ResourceKind::User, json!({"userName": "next"}))
+                .expect("next")
+                .version
+        };
+        assert_eq!(next(&third), next(&live), "the counter carries on once");
+    }
+
+    // The journal and the state file are readable by their owner only, and a journal left
+    // more open than that is closed up when it is opened.
+    #[cfg(unix)]
+    #[test]
+    fn files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &Path| fs::metadata(p).expect("exists").permissions().mode() & 0o777;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        let live = store();
+        let mut journal = Journal::open(&state, None, 0).expect("opens");
+        assert_eq!(mode(&path_for(&state)), 0o600);
+        live.create(ResourceKind::User, json!({"userName": "a"}))
+            .expect("a");
+        journal.append(&live.drain_changes()).expect("batch");
+        journal.compact(&live).expect("compacts");
+        assert_eq!(mode(&state), 0o600);
+        assert_eq!(mode(&path_for(&state)), 0o600);
+        drop(journal);
+        fs::set_permissions(path_for(&state), fs::Permissions::from_mode(0o644)).expect("chmod");
+        let (_, _journal) = reload(&state);
+        assert_eq!(mode(&path_for(&state)), 0o600);
+    }
+
+    // Past the size threshold (and the state file's size) the writer folds the journal into
+    // the state file, so the journal stays bounded however many writes come in; a crash at
+    // any point (here: reading the files while the writer runs) loses no answered write.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn writer_compacts_past_the_threshold() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let state = dir.path().join("state.json");
+        let live = Arc::new(store());
+        let mut journal = Journal::open(&state, None, 0).expect("opens");
+        journal.compact_at = 4 * 1024;
+        let (durable, durable_rx) = watch::channel(live.generation());
+        let (stop, stopped) = oneshot::channel();
+        let writer = tokio::spawn(run_writer(journal, live.clone(), durable, stopped));
+        let mut largest = 0;
+        for i in 0..300 {
+            live.create(
+                ResourceKind::User,
+                json!({"userName": format!("user{i:04}"), "title": "x".repeat(100)}),
+            )
+            .expect("created");
+            wait_durable(&durable_rx, &live).await;
+            largest = largest.max(fs::metadata(path_for(&state)).expect("journal").len());
+            if i % 50 == 49 {
+                // What a kill -9 now would leave behind.
+                let (crashed, _) = reload(&state);
+                assert_eq!(crashed.count(ResourceKind::User), i + 1);
+            }
+        }
+        let text = fs::read_to_string(&state).expect("a compaction wrote the state file");
+        let epoch: Value = serde_json::from_str(&text).expect("json");
+        assert!(
+            epoch["journal"].as_u64().expect("epoch") > 1,
+            "compacted more than once"
+        );
+        // A journal is compacted once it passes both the threshold and the state file.
+        let state_len = fs::metadata(&state).expect("state").len();
+        assert!(
+            largest < state_len.max(4 * 1024) + 2 * 1024,
+            "journal grew to {largest}"
+        );
+        stop.send(()).expect("writer running");
+        writer.await.expect("joins").expect("closes");
+        assert!(
+            !path_for(&state).exists(),
+            "a clean stop removes the journal"
+        );
+        let (loaded, _) = reload(&state);
+        assert_eq!(loaded.count(ResourceKind::User), 300);
     }
 }

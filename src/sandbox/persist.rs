@@ -24,7 +24,6 @@ use super::store::{Restore, Snapshot, Store};
 /// The state file format's version.
 const FORMAT_VERSION: u32 = 1;
 
-
 /// Reads `path` into `store` if the file exists. A missing file is an empty store.
 ///
 /// The file is parsed as it is read, and each resource goes into the store as soon as it is
@@ -106,7 +105,9 @@ pub(crate) fn load_with(
 const READ_BUFFER: usize = 256 * 1024;
 
 /// The state file's fields.
-const FIELDS: &[&str] = &["version", "journal", "users", "groups", "genesys", "counter"];
+const FIELDS: &[&str] = &[
+    "version", "journal", "users", "groups", "genesys", "counter",
+];
 
 /// Reads the state file's object, handing each resource to `restore` as it is parsed; yields
 /// the `counter`. `refused` receives the reason when a resource or the version is refused
@@ -229,7 +230,10 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         while let Some(mut resource) = seq.next_element::<Value>()? {
             if self.overlay.active && !self.overlay.is_empty() {
-                let id = resource.get("id").and_then(Value::as_str).unwrap_or_default();
+                let id = resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
                 match self.overlay.take(self.kind, id) {
                     Some(Some(newer)) => resource = newer,
                     Some(None) => continue,
@@ -285,6 +289,19 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{tag:016x}.tmp"))
 }
 
+/// Creates `path` (which must not exist) readable and writable by the owner only: the state
+/// file holds every user's attributes.
+fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// Writes what `write` produces to `path` so that a reader (or a crash) sees either the old or
 /// the new file, never a torn one: write a temporary file beside it (buffered), fsync it,
 /// rename it over `path`, fsync the directory. The directory is created if needed.
@@ -299,7 +316,7 @@ pub(crate) fn write_atomic(
     fs::create_dir_all(&dir)?;
     let temp = temp_path(path);
     let written = (|| {
-        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, File::create(&temp)?);
+        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, create_private(&temp)?);
         write(&mut out)?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;

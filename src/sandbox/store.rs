@@ -1036,7 +1036,6 @@ impl Store {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let state = self.read();
         Snapshot {
-            generation: self.generation(),
             users: state.users.live().map(|e| e.json.clone()).collect(),
             groups: state.groups.live().map(|e| e.json.clone()).collect(),
             counter: state.counter,
@@ -1264,7 +1263,6 @@ fn at(kind: ResourceKind, index: usize, mut error: ScimError) -> ScimError {
 /// A consistent copy of the store's contents (cheap: the JSON bytes are shared).
 #[derive(Debug)]
 pub(crate) struct Snapshot {
-    pub(crate) generation: u64,
     pub(crate) users: Vec<Bytes>,
     pub(crate) groups: Vec<Bytes>,
     pub(crate) counter: u64,
