@@ -361,6 +361,8 @@ impl Journal {
             fs::create_dir_all(dir).map_err(failed)?;
         }
         let file = open_file(&path).map_err(failed)?;
+        // The journal's name must survive a power loss too, not only its contents.
+        sync_dir(&path);
         let state_len = fs::metadata(state_path).map_or(0, |m| m.len());
         let mut journal = Journal {
             state_path: state_path.to_owned(),
@@ -459,12 +461,20 @@ impl Journal {
             Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
             _ => {}
         }
-        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
-            && let Ok(dir) = File::open(dir)
-        {
-            let _ = dir.sync_all();
-        }
+        sync_dir(&self.path);
         Ok(())
+    }
+}
+
+/// Syncs the directory holding `path`, so a file created or removed there stays so after a
+/// power loss. Not every platform lets a directory be synced; a failure is not reported.
+fn sync_dir(path: &Path) {
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    if let Ok(dir) = File::open(dir) {
+        let _ = dir.sync_all();
     }
 }
 
