@@ -105,6 +105,10 @@ impl Overlay {
     /// The journal's state of a resource read from the state file: `None` when the journal
     /// does not name it, `Some(None)` when it was deleted. A resource taken is not added again
     /// by [`Overlay::finish`].
+    #[allow(
+        clippy::option_option,
+        reason = "not journaled, deleted, or the journaled state: three cases"
+    )]
     pub(crate) fn take(&mut self, kind: ResourceKind, id: &str) -> Option<Option<Value>> {
         self.changes.remove(&(kind, id.to_owned()))
     }
@@ -279,15 +283,12 @@ pub(crate) fn encode_batch(changes: &Changes) -> Vec<u8> {
             ResourceKind::User => b'U',
             ResourceKind::Group => b'G',
         };
-        match &change.json {
-            Some(json) => {
-                payload.extend_from_slice(&[upper, b' ']);
-                payload.extend_from_slice(json);
-            }
-            None => {
-                payload.extend_from_slice(&[upper.to_ascii_lowercase(), b' ']);
-                payload.extend_from_slice(Value::from(&*change.id).to_string().as_bytes());
-            }
+        if let Some(json) = &change.json {
+            payload.extend_from_slice(&[upper, b' ']);
+            payload.extend_from_slice(json);
+        } else {
+            payload.extend_from_slice(&[upper.to_ascii_lowercase(), b' ']);
+            payload.extend_from_slice(Value::from(&*change.id).to_string().as_bytes());
         }
         payload.push(b'\n');
     }
@@ -457,9 +458,10 @@ impl Journal {
         if self.has_batches || self.broken || !self.state_path.exists() {
             self.compact(store)?;
         }
-        match fs::remove_file(&self.path) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
+        if let Err(e) = fs::remove_file(&self.path)
+            && e.kind() != io::ErrorKind::NotFound
+        {
+            return Err(e);
         }
         sync_dir(&self.path);
         Ok(())
@@ -718,7 +720,7 @@ mod tests {
             .create(ResourceKind::User, json!({"userName": "u", "title": "old"}))
             .expect("u");
         journal.append(&live.drain_changes()).expect("batch");
-        let stale = fs::read(path_for(&state)).expect("journal");
+        let old_journal = fs::read(path_for(&state)).expect("journal");
         live.update(ResourceKind::User, &user.id, None, false, |old| {
             let mut new = old.clone();
             new.insert("title".into(), json!("new"));
@@ -738,7 +740,7 @@ mod tests {
         same(&live, &loaded);
 
         // The old epoch's journal must not roll the user back.
-        fs::write(path_for(&state), &stale).expect("stale journal");
+        fs::write(path_for(&state), &old_journal).expect("stale journal");
         let (loaded, journal) = reload(&state);
         assert_eq!(
             loaded.find(ResourceKind::User, "u").expect("u")["title"],

@@ -387,26 +387,7 @@ pub async fn start(
     let store = Arc::new(store);
 
     let journal = match config.state_path.clone() {
-        Some(path) => {
-            let loading = store.clone();
-            let load_path = path.clone();
-            let journal = tokio::task::spawn_blocking(move || {
-                // The journal's changes are laid over the last snapshot, then the journal is
-                // reopened to append to (its torn tail, if any, cut off).
-                let mut read = journal::read(&journal::path_for(&load_path))?;
-                let mut empty = journal::Overlay::default();
-                let overlay = read.as_mut().map_or(&mut empty, |r| &mut r.overlay);
-                let epoch = persist::load_with(&load_path, &loading, overlay)?;
-                journal::Journal::open(&load_path, read, epoch)
-            })
-            .await
-            .map_err(|join| SandboxError::ReadState {
-                path: path.clone(),
-                source: std::io::Error::other(join.to_string()),
-            })??;
-            store.track_changes();
-            Some(journal)
-        }
+        Some(path) => Some(load(path, &store).await?),
         None => None,
     };
     let (durable, durable_rx) = tokio::sync::watch::channel(store.generation());
@@ -458,6 +439,28 @@ pub async fn start(
         stop_flusher,
         flusher,
     })
+}
+
+/// Loads the state file at `path` into `store` with its journal laid over it, and reopens the
+/// journal to append to (its torn tail, if any, cut off); from then on the store records its
+/// changes for the journal.
+async fn load(path: PathBuf, store: &Arc<Store>) -> Result<journal::Journal, SandboxError> {
+    let loading = store.clone();
+    let load_path = path.clone();
+    let journal = tokio::task::spawn_blocking(move || {
+        let mut read = journal::read(&journal::path_for(&load_path))?;
+        let mut empty = journal::Overlay::default();
+        let overlay = read.as_mut().map_or(&mut empty, |r| &mut r.overlay);
+        let epoch = persist::load_with(&load_path, &loading, overlay)?;
+        journal::Journal::open(&load_path, read, epoch)
+    })
+    .await
+    .map_err(|join| SandboxError::ReadState {
+        path,
+        source: std::io::Error::other(join.to_string()),
+    })??;
+    store.track_changes();
+    Ok(journal)
 }
 
 /// Runs a sandbox until `shutdown_signal` resolves (`scimctl sandbox serve`), then shuts it
