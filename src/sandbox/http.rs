@@ -65,6 +65,9 @@ pub(crate) struct App {
     pub(crate) request_log: Option<RequestLog>,
     /// Whose resource `GET /Me` answers ([`super::SandboxConfig::me`]).
     pub(crate) me: Option<String>,
+    /// With a state file: the store generation the journal has made durable. A request is
+    /// answered only once every change made before its answer is durable.
+    pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
 /// The request log: one JSON line per answered request, written and flushed as it happens.
@@ -484,6 +487,7 @@ impl App {
             genesys: None,
             request_log: None,
             me: None,
+            durable: None,
         }
     }
 
@@ -502,6 +506,9 @@ impl App {
             Some(genesys) => genesys.dispatch(self, request).await,
             None => self.dispatch(request).await,
         };
+        if let Some(durable) = &self.durable {
+            super::journal::wait_durable(durable, &self.store).await;
+        }
         if let Outcome::Respond(response) = &outcome {
             self.stats.status(response.status().as_u16());
             if let (Some(log), Some((method, path))) = (&self.request_log, &logged) {

@@ -24,6 +24,7 @@ mod faults;
 mod filter;
 mod genesys;
 mod http;
+mod journal;
 mod patch;
 mod persist;
 mod resource;
@@ -54,7 +55,6 @@ pub use store::{SeedIds, Store};
 
 use connection::{SeverableListener, Severer};
 use http::{App, Outcome};
-use persist::Persister;
 
 /// How long [`RunningSandbox::shutdown`] waits for requests in flight before cutting them off.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
@@ -62,8 +62,11 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// How to run a sandbox.
 #[derive(Clone, Debug)]
 pub struct SandboxConfig {
-    /// `None`: memory only. `Some`: loaded at start if the file exists, saved atomically after
-    /// changes (batched) and on shutdown.
+    /// `None`: memory only. `Some`: loaded at start if the file exists; every change is
+    /// appended to a journal beside it (`<file>.journal`) before the request that made it is
+    /// answered, so an answered write survives a crash of the process, and synced within
+    /// 0.2 s; the journal is folded into the file (written atomically) when it grows large and
+    /// on shutdown.
     pub state_path: Option<PathBuf>,
     /// What SCIM requests must present.
     pub auth: SandboxAuth,
@@ -388,22 +391,11 @@ pub async fn start(
     }
     let store = Arc::new(store);
 
-    let persister = match config.state_path.clone() {
-        Some(path) => {
-            let existed = path.exists();
-            let loading = store.clone();
-            let load_path = path.clone();
-            tokio::task::spawn_blocking(move || persist::load(&load_path, &loading))
-                .await
-                .map_err(|join| SandboxError::ReadState {
-                    path: path.clone(),
-                    source: std::io::Error::other(join.to_string()),
-                })??;
-            let on_disk = existed.then(|| store.generation());
-            Some(Arc::new(Persister::new(path, on_disk)))
-        }
+    let journal = match config.state_path.clone() {
+        Some(path) => Some(load(path, &store).await?),
         None => None,
     };
+    let (durable, durable_rx) = tokio::sync::watch::channel(store.generation());
 
     let mut app = App::new(store.clone(), config.auth.clone(), config.faults, &base_url);
     if let Flavor::Genesys(options) = &config.flavor {
@@ -415,6 +407,9 @@ pub async fn start(
     }
     app.request_log = request_log;
     app.me.clone_from(&config.me);
+    if journal.is_some() {
+        app.durable = Some(durable_rx);
+    }
     let app = Arc::new(app);
     let router = Router::new().fallback(entry).with_state(app.clone());
     let (stop_server, stopped) = oneshot::channel::<()>();
@@ -428,13 +423,13 @@ pub async fn start(
         })
         .await
     });
-    let (stop_flusher, flusher) = match persister {
-        Some(persister) => {
+    let (stop_flusher, flusher) = match journal {
+        Some(journal) => {
             let (stop, stopped) = oneshot::channel();
             (
                 Some(stop),
-                Some(tokio::spawn(persist::run_flusher(
-                    persister, store, stopped,
+                Some(tokio::spawn(journal::run_writer(
+                    journal, store, durable, stopped,
                 ))),
             )
         }
@@ -450,6 +445,28 @@ pub async fn start(
         stop_flusher,
         flusher,
     })
+}
+
+/// Loads the state file at `path` into `store` with its journal laid over it, and reopens the
+/// journal to append to (its torn tail, if any, cut off); from then on the store records its
+/// changes for the journal.
+async fn load(path: PathBuf, store: &Arc<Store>) -> Result<journal::Journal, SandboxError> {
+    let loading = store.clone();
+    let load_path = path.clone();
+    let journal = tokio::task::spawn_blocking(move || {
+        let mut read = journal::read(&journal::path_for(&load_path))?;
+        let mut empty = journal::Overlay::default();
+        let overlay = read.as_mut().map_or(&mut empty, |r| &mut r.overlay);
+        let epoch = persist::load_with(&load_path, &loading, overlay)?;
+        journal::Journal::open(&load_path, read, epoch)
+    })
+    .await
+    .map_err(|join| SandboxError::ReadState {
+        path,
+        source: std::io::Error::other(join.to_string()),
+    })??;
+    store.track_changes();
+    Ok(journal)
 }
 
 /// Runs a sandbox until `shutdown_signal` resolves (`scimctl sandbox serve`), then shuts it

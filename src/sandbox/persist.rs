@@ -2,43 +2,63 @@
 //! flavour adds a `"genesys":{...}` section before `counter`). Loading it at
 //! start, streamed into the store a resource at a time (a corrupt file is an error naming the
 //! path, never a panic), writing it atomically and streamed from the stored JSON (temporary
-//! file in the same directory, fsync, rename, fsync of the directory), and the
-//! background flusher that batches writes: after a change it waits [`FLUSH_INTERVAL`] for more,
-//! then writes once, so 2,000 creates cost a handful of rewrites rather than 2,000. The final
-//! flush happens when the flusher is told to stop.
+//! file in the same directory, fsync, rename, fsync of the directory). The file is the last
+//! snapshot; changes since are in the journal (module `journal`), which a load lays over it.
+//! `"journal":n` (written only when above 0) is the journal epoch the file supersedes.
 
 use std::fmt;
 use std::fs::{self, File};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::time::Duration;
 
 use rand::RngExt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
-use tokio::sync::{Mutex, oneshot};
 
 use super::clock::Clock;
 use super::error::SandboxError;
+use super::journal::Overlay;
 use super::resource::ResourceKind;
 use super::store::{Restore, Snapshot, Store};
 
 /// The state file format's version.
 const FORMAT_VERSION: u32 = 1;
 
-/// How long the flusher waits after a change before writing, to batch further changes.
-pub(crate) const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
-
 /// Reads `path` into `store` if the file exists. A missing file is an empty store.
 ///
 /// The file is parsed as it is read, and each resource goes into the store as soon as it is
 /// parsed, so neither the file nor a parsed tree of it is ever held whole: loading 100,000
 /// users needs little more memory than the store that results.
+#[cfg(test)]
 pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
+    load_with(path, store, &mut Overlay::default()).map(|_| ())
+}
+
+/// [`load`] with the journal's changes laid over the file (see [`Overlay`]): a resource the
+/// journal changed is read from the journal instead, one it deleted is skipped, the ones it
+/// created follow the file's, and the counter and extension are the journal's when it has
+/// them. An overlay older than the file (its epoch below the file's `journal`) is stale and
+/// ignored (`overlay.active` is then `false`). Returns the file's journal epoch.
+pub(crate) fn load_with(
+    path: &Path,
+    store: &Store,
+    overlay: &mut Overlay,
+) -> Result<u64, SandboxError> {
+    let corrupt = |reason: String| SandboxError::CorruptState {
+        path: path.to_owned(),
+        reason,
+    };
     let file = match File::open(path) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if overlay.is_empty() {
+                return Ok(0);
+            }
+            let mut restore = store.restore();
+            overlay.finish(&mut restore).map_err(corrupt)?;
+            restore.finish(overlay.counter).map_err(corrupt)?;
+            return Ok(0);
+        }
         Err(source) => {
             return Err(SandboxError::ReadState {
                 path: path.to_owned(),
@@ -46,17 +66,16 @@ pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
             });
         }
     };
-    let corrupt = |reason: String| SandboxError::CorruptState {
-        path: path.to_owned(),
-        reason,
-    };
     let mut restore = store.restore();
     let mut refused = None;
+    let mut epoch = 0;
     let mut reader =
         serde_json::Deserializer::from_reader(io::BufReader::with_capacity(READ_BUFFER, file));
     let read = StateSeed {
         restore: &mut restore,
         refused: &mut refused,
+        overlay: &mut *overlay,
+        epoch: &mut epoch,
     }
     .deserialize(&mut reader)
     .and_then(|counter| reader.end().map(|()| counter));
@@ -72,14 +91,23 @@ pub(crate) fn load(path: &Path, store: &Store) -> Result<(), SandboxError> {
         }
         (Err(e), None) => return Err(corrupt(e.to_string())),
     };
-    restore.finish(counter).map_err(corrupt)
+    let counter = if overlay.active {
+        overlay.finish(&mut restore).map_err(corrupt)?;
+        counter.max(overlay.counter)
+    } else {
+        counter
+    };
+    restore.finish(counter).map_err(corrupt)?;
+    Ok(epoch)
 }
 
 /// How much of the state file is read at a time.
 const READ_BUFFER: usize = 256 * 1024;
 
 /// The state file's fields.
-const FIELDS: &[&str] = &["version", "users", "groups", "genesys", "counter"];
+const FIELDS: &[&str] = &[
+    "version", "journal", "users", "groups", "genesys", "counter",
+];
 
 /// Reads the state file's object, handing each resource to `restore` as it is parsed; yields
 /// the `counter`. `refused` receives the reason when a resource or the version is refused
@@ -87,6 +115,8 @@ const FIELDS: &[&str] = &["version", "users", "groups", "genesys", "counter"];
 struct StateSeed<'r, 's> {
     restore: &'r mut Restore<'s>,
     refused: &'r mut Option<String>,
+    overlay: &'r mut Overlay,
+    epoch: &'r mut u64,
 }
 
 impl<'de> DeserializeSeed<'de> for StateSeed<'_, '_> {
@@ -123,6 +153,18 @@ impl<'de> Visitor<'de> for StateSeed<'_, '_> {
                     }
                     version = Some(found);
                 }
+                "journal" => {
+                    let found: u64 = map.next_value()?;
+                    *self.epoch = found;
+                    if self.overlay.epoch < found {
+                        if lists.iter().any(|seen| *seen) && !self.overlay.is_empty() {
+                            *self.refused =
+                                Some("`journal` must come before the resources".to_owned());
+                            return Err(de::Error::custom("journal after resources"));
+                        }
+                        self.overlay.active = false;
+                    }
+                }
                 "counter" => {
                     if counter.is_some() {
                         return Err(de::Error::duplicate_field("counter"));
@@ -143,6 +185,7 @@ impl<'de> Visitor<'de> for StateSeed<'_, '_> {
                         kind,
                         restore: self.restore,
                         refused: self.refused,
+                        overlay: self.overlay,
                     })?;
                 }
                 "genesys" => {
@@ -166,6 +209,7 @@ struct ListSeed<'r, 's> {
     kind: ResourceKind,
     restore: &'r mut Restore<'s>,
     refused: &'r mut Option<String>,
+    overlay: &'r mut Overlay,
 }
 
 impl<'de> DeserializeSeed<'de> for ListSeed<'_, '_> {
@@ -184,7 +228,18 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
     }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-        while let Some(resource) = seq.next_element::<Value>()? {
+        while let Some(mut resource) = seq.next_element::<Value>()? {
+            if self.overlay.active && !self.overlay.is_empty() {
+                let id = resource
+                    .get("id")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                match self.overlay.take(self.kind, id) {
+                    Some(Some(newer)) => resource = newer,
+                    Some(None) => continue,
+                    None => {}
+                }
+            }
             if let Err(reason) = self.restore.add(self.kind, &resource) {
                 *self.refused = Some(reason);
                 return Err(de::Error::custom("resource refused"));
@@ -197,7 +252,11 @@ impl<'de> Visitor<'de> for ListSeed<'_, '_> {
 /// Writes a snapshot as a state file; the resources' cached JSON is copied as is, one at a
 /// time, so no second copy of the store is built.
 pub(crate) fn encode(snapshot: &Snapshot, out: &mut dyn Write) -> io::Result<()> {
-    write!(out, "{{\"version\":{FORMAT_VERSION},\"users\":[")?;
+    write!(out, "{{\"version\":{FORMAT_VERSION},")?;
+    if snapshot.journal > 0 {
+        write!(out, "\"journal\":{},", snapshot.journal)?;
+    }
+    out.write_all(b"\"users\":[")?;
     write_list(out, &snapshot.users)?;
     out.write_all(b"],\"groups\":[")?;
     write_list(out, &snapshot.groups)?;
@@ -230,6 +289,19 @@ fn temp_path(path: &Path) -> PathBuf {
     path.with_file_name(format!(".{name}.{tag:016x}.tmp"))
 }
 
+/// Creates `path` (which must not exist) readable and writable by the owner only: the state
+/// file holds every user's attributes.
+fn create_private(path: &Path) -> io::Result<File> {
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    options.open(path)
+}
+
 /// Writes what `write` produces to `path` so that a reader (or a crash) sees either the old or
 /// the new file, never a torn one: write a temporary file beside it (buffered), fsync it,
 /// rename it over `path`, fsync the directory. The directory is created if needed.
@@ -244,7 +316,7 @@ pub(crate) fn write_atomic(
     fs::create_dir_all(&dir)?;
     let temp = temp_path(path);
     let written = (|| {
-        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, File::create(&temp)?);
+        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, create_private(&temp)?);
         write(&mut out)?;
         let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
         file.sync_all()?;
@@ -261,72 +333,6 @@ pub(crate) fn write_atomic(
         let _ = dir.sync_all();
     }
     Ok(())
-}
-
-/// Writes the store to one path, one write at a time, skipping writes when nothing changed.
-#[derive(Debug)]
-pub(crate) struct Persister {
-    path: PathBuf,
-    /// The store generation last written (`None`: nothing written yet).
-    written: Mutex<Option<u64>>,
-}
-
-impl Persister {
-    /// A persister for `path`, whose current contents match store generation `on_disk`
-    /// (`None` when the file does not exist yet: the first flush then writes it even if
-    /// nothing changed, so a stopped sandbox always leaves its state file behind).
-    pub(crate) fn new(path: PathBuf, on_disk: Option<u64>) -> Self {
-        Persister {
-            path,
-            written: Mutex::new(on_disk),
-        }
-    }
-
-    /// Writes the store if it changed since the last write.
-    pub(crate) async fn flush(&self, store: &Store) -> Result<(), SandboxError> {
-        let mut written = self.written.lock().await;
-        if *written == Some(store.generation()) {
-            return Ok(());
-        }
-        let snapshot = store.snapshot();
-        let generation = snapshot.generation;
-        let path = self.path.clone();
-        let result =
-            tokio::task::spawn_blocking(move || write_atomic(&path, |out| encode(&snapshot, out)))
-                .await
-                .unwrap_or_else(|join| Err(io::Error::other(join.to_string())));
-        result.map_err(|source| SandboxError::WriteState {
-            path: self.path.clone(),
-            source,
-        })?;
-        *written = Some(generation);
-        Ok(())
-    }
-}
-
-/// The background flusher: batches changes and writes at most once per [`FLUSH_INTERVAL`];
-/// on `stop` (or when its sender is dropped) it writes a last time and returns that result.
-pub(crate) async fn run_flusher(
-    persister: Arc<Persister>,
-    store: Arc<Store>,
-    mut stop: oneshot::Receiver<()>,
-) -> Result<(), SandboxError> {
-    loop {
-        tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            () = store.changed() => {}
-        }
-        tokio::select! {
-            biased;
-            _ = &mut stop => break,
-            () = tokio::time::sleep(FLUSH_INTERVAL) => {}
-        }
-        if let Err(error) = persister.flush(&store).await {
-            tracing::warn!(%error, "sandbox: state not saved; will retry after the next change");
-        }
-    }
-    persister.flush(&store).await
 }
 
 /// Writes a state file holding `users` and `groups` without starting a server, for benchmarks
@@ -564,59 +570,6 @@ mod tests {
             assert!(message.contains(needle), "{message}");
             assert!(matches!(err, SandboxError::CorruptState { .. }));
         }
-    }
-
-    // The flusher batches many changes into few writes and writes once more on stop.
-    #[tokio::test(start_paused = true)]
-    async fn flusher_batches() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("state.json");
-        let store = Arc::new(store());
-        let persister = Arc::new(Persister::new(path.clone(), Some(store.generation())));
-        let (stop, stopped) = oneshot::channel();
-        let task = tokio::spawn(run_flusher(persister.clone(), store.clone(), stopped));
-        for i in 0..300 {
-            store
-                .create(ResourceKind::User, json!({"userName": format!("u{i}")}))
-                .expect("created");
-            if i % 100 == 0 {
-                tokio::time::sleep(Duration::from_millis(30)).await;
-            }
-        }
-        tokio::time::sleep(FLUSH_INTERVAL * 3).await;
-        let first = fs::read(&path).expect("flushed in the background");
-        assert_eq!(
-            serde_json::from_slice::<Value>(&first).expect("json")["users"]
-                .as_array()
-                .map(Vec::len),
-            Some(300)
-        );
-        store
-            .create(ResourceKind::User, json!({"userName": "last"}))
-            .expect("created");
-        stop.send(()).expect("flusher running");
-        task.await.expect("joins").expect("final flush");
-        let last: Value = serde_json::from_slice(&fs::read(&path).expect("read")).expect("json");
-        assert_eq!(last["users"].as_array().map(Vec::len), Some(301));
-    }
-
-    // A state file that did not exist is written on the final flush even without changes.
-    #[tokio::test]
-    async fn first_flush_creates_the_file() {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let path = dir.path().join("fresh.json");
-        let store = store();
-        let persister = Persister::new(path.clone(), None);
-        persister.flush(&store).await.expect("written");
-        let written: Value =
-            serde_json::from_slice(&fs::read(&path).expect("exists")).expect("json");
-        assert_eq!(
-            written,
-            serde_json::json!({"version": 1, "users": [], "groups": [], "counter": 0})
-        );
-        fs::remove_file(&path).expect("removed");
-        persister.flush(&store).await.expect("nothing to do");
-        assert!(!path.exists(), "unchanged store is not rewritten");
     }
 
     // write_state_file seeds in bulk and the file loads.

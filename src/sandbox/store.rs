@@ -11,8 +11,8 @@
 
 use std::borrow::Cow;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use axum::body::Bytes;
 use rand::RngExt;
@@ -361,6 +361,43 @@ pub struct Store {
     /// Flavour-specific state saved in the state file beside the resources (`None` for the
     /// standard flavour, whose file format stays as it was).
     extension: RwLock<Option<Value>>,
+    /// Whether changes are recorded in `dirty` (only when a journal drains them).
+    tracking: AtomicBool,
+    /// What changed since the journal last drained: resources (recorded under the state's
+    /// write lock, so a drain under the read lock sees a consistent set) and the extension.
+    dirty: Mutex<Dirty>,
+}
+
+/// Changes not yet drained by the journal.
+#[derive(Debug, Default)]
+struct Dirty {
+    resources: Vec<(ResourceKind, Arc<str>)>,
+    extension: bool,
+}
+
+/// One resource's state as of a drain: its stored JSON, or `None` when it was deleted.
+#[derive(Debug)]
+pub(crate) struct Change {
+    pub(crate) kind: ResourceKind,
+    pub(crate) id: Arc<str>,
+    pub(crate) json: Option<Bytes>,
+}
+
+/// What [`Store::drain_changes`] returns: every resource changed since the last drain, as it
+/// is now, the version counter, the extension if it changed, and the generation they reflect.
+#[derive(Debug, Default)]
+pub(crate) struct Changes {
+    pub(crate) generation: u64,
+    pub(crate) resources: Vec<Change>,
+    pub(crate) counter: u64,
+    pub(crate) extension: Option<Value>,
+}
+
+impl Changes {
+    /// Nothing changed.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.resources.is_empty() && self.extension.is_none()
+    }
 }
 
 impl std::fmt::Debug for Store {
@@ -394,6 +431,55 @@ impl Store {
             changed: Notify::new(),
             per_resource_versions: false,
             extension: RwLock::new(None),
+            tracking: AtomicBool::new(false),
+            dirty: Mutex::new(Dirty::default()),
+        }
+    }
+
+    /// Starts recording changes for [`Store::drain_changes`] (the journal calls it once).
+    pub(crate) fn track_changes(&self) {
+        self.tracking.store(true, Ordering::Release);
+    }
+
+    /// Records a changed resource; call with the state's write lock held.
+    fn mark(&self, kind: ResourceKind, id: &Arc<str>) {
+        if self.tracking.load(Ordering::Acquire) {
+            self.dirty
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .resources
+                .push((kind, id.clone()));
+        }
+    }
+
+    /// Takes what changed since the last call, each resource as it is now (deleted: `None`).
+    /// Taken under the state's read lock, so the set is one consistent state; `generation`
+    /// is read under the same lock and so covers no change missing from the set.
+    pub(crate) fn drain_changes(&self) -> Changes {
+        let state = self.read();
+        let generation = self.generation();
+        let dirty = std::mem::take(&mut *self.dirty.lock().unwrap_or_else(PoisonError::into_inner));
+        let mut seen = std::collections::HashSet::with_capacity(dirty.resources.len());
+        let mut resources = Vec::with_capacity(dirty.resources.len());
+        for (kind, id) in dirty.resources {
+            if !seen.insert((kind, id.clone())) {
+                continue;
+            }
+            let json = state.collection(kind).get(&id).map(|e| e.json.clone());
+            resources.push(Change { kind, id, json });
+        }
+        let counter = state.counter;
+        drop(state);
+        let extension = if dirty.extension {
+            self.extension()
+        } else {
+            None
+        };
+        Changes {
+            generation,
+            resources,
+            counter,
+            extension,
         }
     }
 
@@ -427,6 +513,12 @@ impl Store {
             .extension
             .write()
             .unwrap_or_else(PoisonError::into_inner) = Some(value);
+        if self.tracking.load(Ordering::Acquire) {
+            self.dirty
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .extension = true;
+        }
         self.touched();
     }
 
@@ -541,6 +633,7 @@ impl Store {
         };
         let entry = Self::entry(kind, doc, &name.to_lowercase(), &stamp, None)?;
         let entry = state.collection_mut(kind).push(entry, &members);
+        self.mark(kind, &entry.id);
         drop(state);
         self.touched();
         Ok(entry)
@@ -653,6 +746,7 @@ impl Store {
         let entry = state
             .collection_mut(kind)
             .replace(&old_members, entry, &members);
+        self.mark(kind, &entry.id);
         drop(state);
         self.touched();
         Ok(entry)
@@ -680,6 +774,7 @@ impl Store {
             Vec::new()
         };
         state.collection_mut(kind).remove(id, &members);
+        self.mark(kind, &current.id);
         let containing: Vec<Arc<str>> = state
             .groups
             .by_member
@@ -723,6 +818,7 @@ impl Store {
                 None,
             )?;
             state.groups.replace(&old_members, entry, &new_members);
+            self.mark(ResourceKind::Group, &group_id);
         }
         drop(state);
         self.touched();
@@ -892,7 +988,8 @@ impl Store {
         let mut ids = SeedIds::default();
         for (kind, entry, members) in built {
             let id = entry.id.to_string();
-            state.collection_mut(kind).push(entry, &members);
+            let entry = state.collection_mut(kind).push(entry, &members);
+            self.mark(kind, &entry.id);
             match kind {
                 ResourceKind::User => ids.users.push(id),
                 ResourceKind::Group => ids.groups.push(id),
@@ -944,11 +1041,11 @@ impl Store {
     pub(crate) fn snapshot(&self) -> Snapshot {
         let state = self.read();
         Snapshot {
-            generation: self.generation(),
             users: state.users.live().map(|e| e.json.clone()).collect(),
             groups: state.groups.live().map(|e| e.json.clone()).collect(),
             counter: state.counter,
             extension: self.extension(),
+            journal: 0,
         }
     }
 
@@ -1171,12 +1268,13 @@ fn at(kind: ResourceKind, index: usize, mut error: ScimError) -> ScimError {
 /// A consistent copy of the store's contents (cheap: the JSON bytes are shared).
 #[derive(Debug)]
 pub(crate) struct Snapshot {
-    pub(crate) generation: u64,
     pub(crate) users: Vec<Bytes>,
     pub(crate) groups: Vec<Bytes>,
     pub(crate) counter: u64,
     /// Flavour-specific state, written only when set.
     pub(crate) extension: Option<Value>,
+    /// The journal epoch this snapshot supersedes (`0`: none; then not written).
+    pub(crate) journal: u64,
 }
 
 fn is_creation_order(path: &AttrPath, core: &str) -> bool {

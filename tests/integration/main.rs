@@ -23,6 +23,7 @@ mod peer;
 mod plan;
 mod safety;
 mod sandbox;
+mod sandbox_crash;
 mod scenarios;
 mod support;
 mod watch;
