@@ -1072,6 +1072,25 @@ mod tests {
             Some(json!({"displayName": "OPS"})),
         )
         .await;
+        assert_eq!(
+            reply.status, 201,
+            "group names need not be unique (RFC 7643 §4.2)"
+        );
+        let reply = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": "ann@x.example"})),
+        )
+        .await;
+        assert_eq!(reply.status, 201);
+        let reply = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": "ANN@x.example"})),
+        )
+        .await;
         assert_eq!(reply.status, 409);
         let reply = call(&app, "GET", "/scim/v2/Users?count=abc", None).await;
         assert_eq!(

@@ -388,6 +388,7 @@ pub async fn start(
     let mut store = Store::new(base_url.clone(), config.clock.clone());
     if genesys {
         store.set_per_resource_versions();
+        store.set_unique_group_names();
     }
     let store = Arc::new(store);
 

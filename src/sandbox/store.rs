@@ -121,7 +121,8 @@ struct Collection {
     order: Vec<Option<Arc<Entry>>>,
     tombstones: usize,
     by_id: HashMap<Arc<str>, usize>,
-    by_name: HashMap<Arc<str>, Arc<str>>,
+    /// Lower-cased name → ids (several only for groups, when names need not be unique).
+    by_name: HashMap<Arc<str>, IdSet>,
     by_external: HashMap<Arc<str>, IdSet>,
     /// Groups only: member `value` → ids of the groups listing it.
     by_member: HashMap<Box<str>, IdSet>,
@@ -155,12 +156,11 @@ impl Collection {
     fn name_taken(&self, name_key: &str, except: Option<&str>) -> bool {
         self.by_name
             .get(name_key)
-            .is_some_and(|id| Some(&**id) != except)
+            .is_some_and(|ids| ids.iter().any(|id| Some(&**id) != except))
     }
 
     fn index(&mut self, entry: &Entry, members: &[String]) {
-        self.by_name
-            .insert(entry.name_key.clone(), entry.id.clone());
+        index_add(&mut self.by_name, &entry.name_key, &entry.id);
         if let Some(external) = &entry.external_id {
             match self.by_external.get_mut(&**external) {
                 Some(set) => set.insert(&entry.id),
@@ -176,9 +176,7 @@ impl Collection {
     }
 
     fn unindex(&mut self, entry: &Entry, members: &[String]) {
-        if self.by_name.get(&*entry.name_key) == Some(&entry.id) {
-            self.by_name.remove(&*entry.name_key);
-        }
+        index_remove(&mut self.by_name, &entry.name_key, &entry.id);
         if let Some(external) = &entry.external_id {
             index_remove(&mut self.by_external, external, &entry.id);
         }
@@ -258,7 +256,12 @@ impl Collection {
             match key {
                 IndexKey::Id(id) => add(id),
                 IndexKey::Name(name) => {
-                    if let Some(id) = self.by_name.get(name.as_str()) {
+                    for id in self
+                        .by_name
+                        .get(name.as_str())
+                        .into_iter()
+                        .flat_map(IdSet::iter)
+                    {
                         add(id);
                     }
                 }
@@ -358,6 +361,12 @@ pub struct Store {
     /// Each resource counts its own versions from 1 (Genesys Cloud) instead of sharing one
     /// counter (the peer's way, the default).
     per_resource_versions: bool,
+    /// Whether a second group may not take a name in use. RFC 7643 §4.2 gives a group's
+    /// `displayName` no uniqueness, and servers such as scim2-server accept copies, so the
+    /// standard flavour accepts them too (the reading that breaks a client that assumes
+    /// otherwise); the Genesys flavour refuses them, as it always has (UNCONFIRMED for a real
+    /// org). `userName` is always unique.
+    unique_group_names: bool,
     /// Flavour-specific state saved in the state file beside the resources (`None` for the
     /// standard flavour, whose file format stays as it was).
     extension: RwLock<Option<Value>>,
@@ -430,6 +439,7 @@ impl Store {
             generation: AtomicU64::new(0),
             changed: Notify::new(),
             per_resource_versions: false,
+            unique_group_names: false,
             extension: RwLock::new(None),
             tracking: AtomicBool::new(false),
             dirty: Mutex::new(Dirty::default()),
@@ -485,6 +495,16 @@ impl Store {
 
     /// Makes every resource count its own versions (1 at creation, +1 per change), as Genesys
     /// Cloud does; call before sharing the store.
+    /// Refuses a group whose name is in use ([`Store::unique_group_names`]).
+    pub(crate) fn set_unique_group_names(&mut self) {
+        self.unique_group_names = true;
+    }
+
+    /// Whether a resource of `kind` must have a name no other has.
+    fn unique_names(&self, kind: ResourceKind) -> bool {
+        kind == ResourceKind::User || self.unique_group_names
+    }
+
     pub(crate) fn set_per_resource_versions(&mut self) {
         self.per_resource_versions = true;
     }
@@ -600,9 +620,10 @@ impl Store {
         let now = self.now();
         let members = resource::member_values(doc);
         let mut state = self.write();
-        if state
-            .collection(kind)
-            .name_taken(&name.to_lowercase(), None)
+        if self.unique_names(kind)
+            && state
+                .collection(kind)
+                .name_taken(&name.to_lowercase(), None)
         {
             return Err(ScimError::uniqueness(format!(
                 "a {} with {} {name:?} already exists",
@@ -721,9 +742,10 @@ impl Store {
             return Ok(current);
         }
         let name = resource::validate(&new, kind)?;
-        if state
-            .collection(kind)
-            .name_taken(&name.to_lowercase(), Some(id))
+        if self.unique_names(kind)
+            && state
+                .collection(kind)
+                .name_taken(&name.to_lowercase(), Some(id))
         {
             return Err(ScimError::uniqueness(format!(
                 "another {} has {} {name:?}",
@@ -926,9 +948,9 @@ impl Store {
                 HashMap::with_capacity(incoming.len());
             for item in &incoming {
                 let (kind, index) = (item.kind, item.index);
-                if state.collection(kind).name_taken(&item.name_key, None)
-                    || names.insert((kind, &item.name_key), index).is_some()
-                {
+                let taken = state.collection(kind).name_taken(&item.name_key, None)
+                    || names.insert((kind, &item.name_key), index).is_some();
+                if taken && self.unique_names(kind) {
                     let name = item.doc.get(kind.name_attr()).and_then(Value::as_str);
                     let detail = format!(
                         "{} {:?} is taken",
@@ -1021,7 +1043,11 @@ impl Store {
     pub(crate) fn find_entry(&self, kind: ResourceKind, name: &str) -> Option<Arc<Entry>> {
         let state = self.read();
         let collection = state.collection(kind);
-        let id = collection.by_name.get(name.to_lowercase().as_str())?;
+        let id = collection
+            .by_name
+            .get(name.to_lowercase().as_str())?
+            .iter()
+            .next()?;
         collection.get(id).cloned()
     }
 
@@ -1112,8 +1138,9 @@ impl Restore<'_> {
         let Some(id) = item.id.as_deref().filter(|id| !id.is_empty()) else {
             return Err(fail(ScimError::invalid_value("no id")));
         };
+        let unique = self.store.unique_names(kind);
         let collection = self.collection(kind);
-        if collection.name_taken(&item.name_key, None) {
+        if unique && collection.name_taken(&item.name_key, None) {
             let name = item.doc.get(kind.name_attr()).and_then(Value::as_str);
             let detail = format!(
                 "{} {:?} is taken",
@@ -1380,8 +1407,20 @@ mod tests {
             .create(ResourceKind::Group, json!({"displayName": "Ops"}))
             .expect("created");
         assert_eq!(g.version, 2);
+        // RFC 7643 §4.2: a group's displayName need not be unique; the standard flavour
+        // accepts a copy, the Genesys flavour refuses it.
+        let twin = s
+            .create(ResourceKind::Group, json!({"displayName": "ops"}))
+            .expect("group names need not be unique");
+        assert_ne!(twin.id, g.id);
+        let mut unique = store();
+        unique.set_unique_group_names();
+        unique
+            .create(ResourceKind::Group, json!({"displayName": "Ops"}))
+            .expect("created");
         assert_eq!(
-            s.create(ResourceKind::Group, json!({"displayName": "ops"}))
+            unique
+                .create(ResourceKind::Group, json!({"displayName": "ops"}))
                 .expect_err("dup")
                 .status,
             409

@@ -41,6 +41,7 @@ fn build(lag: Duration, faults: Faults) -> App {
         Clock::fixed(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
     );
     store.set_per_resource_versions();
+    store.set_unique_group_names();
     let store = Arc::new(store);
     let auth = SandboxAuth::OAuth {
         client_id: "cid".into(),
