@@ -113,13 +113,7 @@ fn actor_guard(
         return Ok(());
     }
     let actors: HashSet<String> = options.actors.iter().map(|a| a.to_lowercase()).collect();
-    let admin: BTreeSet<String> = desired
-        .config
-        .policy
-        .admin_roles
-        .iter()
-        .map(|r| r.value.to_lowercase())
-        .collect();
+    let admin = admin_roles(desired);
     // Each actor's live id, name and the admin roles it holds now.
     let mut held: HashMap<&str, (String, Vec<String>)> = HashMap::new();
     for l in &live.users {
@@ -277,19 +271,24 @@ fn grants_role(change: &super::Change, role: &str) -> bool {
         })
 }
 
-fn last_admin_guard(
-    desired: &DesiredState,
-    live: &Snapshot,
-    plan: &mut Plan,
-) -> Result<(), PlanError> {
-    // Ordered, so that a change held back for two roles always names the same one.
-    let admin: BTreeSet<String> = desired
+/// The `policy.adminRoles` names, lower-cased; ordered, so that a change held back for two
+/// roles always names the same one.
+fn admin_roles(desired: &DesiredState) -> BTreeSet<String> {
+    desired
         .config
         .policy
         .admin_roles
         .iter()
         .map(|r| r.value.to_lowercase())
-        .collect();
+        .collect()
+}
+
+fn last_admin_guard(
+    desired: &DesiredState,
+    live: &Snapshot,
+    plan: &mut Plan,
+) -> Result<(), PlanError> {
+    let admin = admin_roles(desired);
     if admin.is_empty() {
         return Ok(());
     }
