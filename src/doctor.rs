@@ -14,8 +14,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::desired::DesiredState;
+use crate::model::tenant::LiveUser;
 use crate::plan::roles::live_permissions;
-use crate::scim::live::LiveUser;
 use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
 /// How a check came out.

@@ -34,8 +34,8 @@ use crate::plan::{
 };
 use crate::scim::wire::{Group, User};
 use crate::scim::{
-    GrantPair, Live, LiveGroup, LiveUser, Resource, ResourceKind, RoleBody, ScimError, ScimRead,
-    ScimWrite, Secret, Snapshot,
+    GrantPair, Live, LiveGroup, LiveUser, Resource, RoleBody, ScimError, ScimRead, ScimWrite,
+    Secret, Snapshot,
 };
 
 /// What [`run`] carries out.
@@ -306,12 +306,11 @@ impl Fresh {
     }
 }
 
-/// The SCIM resource type of a kind; roles are no SCIM resource (their steps go to the
-/// Platform API instead, see `role_step`).
-fn resource_kind(kind: Kind) -> Result<ResourceKind, ScimError> {
+/// `kind`, when it is a SCIM resource; roles are none (their steps go to the Platform API
+/// instead, see `role_step`).
+fn resource_kind(kind: Kind) -> Result<Kind, ScimError> {
     match kind {
-        Kind::User => Ok(ResourceKind::User),
-        Kind::Group => Ok(ResourceKind::Group),
+        Kind::User | Kind::Group => Ok(kind),
         Kind::Role => Err(not_scim()),
     }
 }
@@ -574,7 +573,7 @@ where
         loop {
             // Grants have a step of their own (and a re-plan may bring them back).
             sending.edits.retain(|e| !matches!(e, Edit::Grants { .. }));
-            let ops = match sending.patch_operations(&self.created) {
+            let ops = match crate::scim::patch::change_operations(&sending, &self.created) {
                 Ok(ops) => ops,
                 Err(e) => return StepResult::failed(format!("internal: {e}")),
             };

@@ -17,7 +17,7 @@ use super::engine::{Input, Observer, OpReport, Outcome, Report, Settings, run};
 use crate::desired::DesiredState;
 use crate::plan::{Action, Kind, Plan, PlanOptions, Vetted};
 use crate::scim::error::TransportKind;
-use crate::scim::wire::{PatchOpKind, ResourceKind, SchemaDefinition};
+use crate::scim::wire::{PatchOpKind, SchemaDefinition};
 use crate::scim::{
     Capabilities, Created, Live, PatchOperation, Patched, PlatformRole, Resource, RoleBody,
     ScimError, ScimRead, ScimWrite, Secret, Snapshot,
@@ -201,13 +201,6 @@ struct State {
 /// An in-memory SCIM tenant.
 #[derive(Debug, Default)]
 struct Fake(Mutex<State>);
-
-fn kind_of(kind: ResourceKind) -> Kind {
-    match kind {
-        ResourceKind::User => Kind::User,
-        ResourceKind::Group => Kind::Group,
-    }
-}
 
 fn natural_key(kind: Kind) -> &'static str {
     match kind {
@@ -405,7 +398,7 @@ fn take(counter: &mut HashMap<String, usize>, key: &str) -> bool {
 }
 
 /// Applies PATCH operations as a server would, for the paths the planner sends
-/// ([`Edit::to_patch`](crate::plan::Edit::to_patch)): an attribute, optionally of an
+/// ([`edit_operations`](crate::scim::patch::edit_operations)): an attribute, optionally of an
 /// extension (`urn:…:name`), optionally narrowed by `[sub eq "literal"]`.
 fn apply_ops(doc: &mut Map<String, Value>, ops: &[PatchOperation]) -> Result<(), String> {
     for op in ops {
@@ -622,7 +615,7 @@ impl ScimRead for Fake {
     }
 
     async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
-        let kind = kind_of(R::KIND);
+        let kind = R::KIND;
         self.record("GET", kind, id, None);
         let mut s = self.lock();
         let at = s
@@ -642,7 +635,7 @@ impl ScimRead for Fake {
     }
 
     async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
-        let kind = kind_of(R::KIND);
+        let kind = R::KIND;
         self.record("FIND", kind, key, None);
         let mut s = self.lock();
         match s.named(kind, key) {
@@ -652,7 +645,7 @@ impl ScimRead for Fake {
     }
 
     async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
-        let kind = kind_of(R::KIND);
+        let kind = R::KIND;
         self.record("FIND", kind, key, None);
         let mut s = self.lock();
         let found = s
@@ -817,7 +810,7 @@ impl ScimWrite for Fake {
     }
 
     async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
-        let kind = kind_of(R::KIND);
+        let kind = R::KIND;
         let name = resource.natural_key().to_owned();
         let yields = self
             .lock()
@@ -863,7 +856,7 @@ impl ScimWrite for Fake {
         version: Option<&str>,
         operations: &[PatchOperation],
     ) -> Result<Patched<R>, ScimError> {
-        let kind = kind_of(R::KIND);
+        let kind = R::KIND;
         self.record("PATCH", kind, id, version);
         let mut s = self.lock();
         if take(&mut s.faults.drop_patch, id) {
@@ -898,13 +891,7 @@ impl ScimWrite for Fake {
         Err(ScimError::Config("the fake takes no PUT".into()))
     }
 
-    async fn delete(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        version: Option<&str>,
-    ) -> Result<(), ScimError> {
-        let kind = kind_of(kind);
+    async fn delete(&self, kind: Kind, id: &str, version: Option<&str>) -> Result<(), ScimError> {
         self.record("DELETE", kind, id, version);
         let mut s = self.lock();
         let at = s

@@ -9,8 +9,9 @@
 
 use serde_json::{Value, json};
 
+use crate::model::Kind;
 use crate::plan::survivor_order;
-use crate::scim::wire::{Group, PatchOpKind, PatchOperation, ResourceKind};
+use crate::scim::wire::{Group, PatchOpKind, PatchOperation};
 use crate::scim::{ScimError, ScimRead, ScimWrite};
 
 /// How often a write to a twin or the survivor is retried after it moved (412).
@@ -77,7 +78,7 @@ pub(crate) async fn settle<C: ScimRead + ScimWrite>(
         for attempt in 1..=ATTEMPTS {
             moved += move_members(client, &mut have, &twin, etag).await?;
             let version = twin.meta.version.as_deref().filter(|_| etag);
-            match client.delete(ResourceKind::Group, id(&twin), version).await {
+            match client.delete(Kind::Group, id(&twin), version).await {
                 Ok(()) => {
                     deleted.push(id(&twin).to_owned());
                     break;

@@ -653,7 +653,7 @@ pub(crate) fn read_tenant(
         let live = live?;
         log_read(&target, &live.snapshot, requests, started.elapsed());
         Ok::<_, Error>(TenantRead {
-            support: live.support,
+            support: live.capabilities.attributes,
             snapshot: live.snapshot,
             target,
             requests,

@@ -32,29 +32,8 @@ pub use live::{Difference, LiveDiff};
 /// Version of the JSON document; bumped when a field changes meaning or goes away.
 pub const VERSION: u32 = 1;
 
-/// What is explained.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A user, by `userName`.
-    User,
-    /// A group, by `displayName`.
-    Group,
-    /// A role, by name.
-    Role,
-}
-
-impl Kind {
-    /// The word used in messages.
-    #[must_use]
-    pub fn name(self) -> &'static str {
-        match self {
-            Kind::User => "user",
-            Kind::Group => "group",
-            Kind::Role => "role",
-        }
-    }
-}
+/// What is explained: a user by `userName`, a group by `displayName`, a role by name.
+pub use crate::model::Kind;
 
 /// Why a question cannot be answered.
 #[derive(Debug, thiserror::Error)]

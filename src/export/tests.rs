@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::desired::load_texts;
-use crate::plan::{PlanOptions, plan};
+use crate::plan::{PlanOptions, TargetCapabilities, plan};
 use crate::scim::{LiveGroup, LiveUser};
 
 mod properties;
@@ -47,7 +47,7 @@ pub(super) fn round_trip(export: &Export, live: &Snapshot, support: &AttributeSu
         Err(e) => panic!("{e}"),
     };
     let options = PlanOptions {
-        support: support.clone(),
+        target: TargetCapabilities::storing(support.clone()),
         ..PlanOptions::default()
     };
     let plan = plan(&loaded.state, live, &options).expect("plans");

@@ -1,13 +1,18 @@
-//! The desired-state domain: users, groups, roles, licenses and `scimctl.yaml`, with source
-//! positions. Pure data and pure functions only: no file, network or clock access.
+//! The domain: the desired state (users, groups, roles, licenses and `scimctl.yaml`, with
+//! source positions), the tenant as read ([`tenant`]), the kinds of object both hold
+//! ([`Kind`]) and what a target can store ([`capabilities`]). Pure data and pure functions
+//! only: no file, network or clock access.
 
+pub mod capabilities;
 mod config;
 mod group;
+mod kind;
 mod license;
 pub mod permission;
 mod role;
 mod source;
 mod span;
+pub mod tenant;
 mod text;
 mod user;
 
@@ -17,6 +22,7 @@ pub use config::{
     WebhookSettings,
 };
 pub use group::Group;
+pub use kind::Kind;
 pub use license::License;
 pub use role::{DeniedPermissionsOverride, Role};
 pub use source::{PasswordSource, SecretSource, ValueSource};

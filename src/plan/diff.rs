@@ -7,17 +7,16 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use serde_json::{Value, json};
 
 use crate::desired::DesiredState;
+use crate::model::tenant::{self, Live, MultiValue, Resource, Snapshot};
 use crate::model::{
     CollectionMode, GroupPrune, OwnershipMode, Selector, Span, Spanned, User as DesiredUser,
     UserPrune,
 };
-use crate::scim::wire::{self, MultiValue};
-use crate::scim::{Live, Resource, Snapshot};
 
 use super::matching::Matched;
 use super::{
     Action, Attr, AttrDiff, Change, Edit, Kind, Multi, Plan, PlanError, PlanOptions, Ref,
-    ResourceSchema, Schema, Source, ValueKey, Warning,
+    ResourceSchema, Schema, Source, TargetCapabilities, ValueKey, Warning,
 };
 
 /// Attributes YAML sets but the target cannot store: attribute → (objects, first place).
@@ -148,7 +147,7 @@ impl<'a> Context<'a> {
             .find(|(s, n, _)| *s == schema && *n == name)
             .map(|(_, _, ok)| *ok);
         let ok = known.unwrap_or_else(|| {
-            let ok = self.options.support.user_attr(schema, name);
+            let ok = super::user_attr(&self.options.target.attributes, schema, name);
             self.support_cache.push((schema, name, ok));
             ok
         });
@@ -161,7 +160,12 @@ impl<'a> Context<'a> {
     }
 
     fn group_supported(&mut self, name: &'static str, span: Span) -> bool {
-        if self.options.support.has(ResourceSchema::Group, name) {
+        if self
+            .options
+            .target
+            .attributes
+            .has(ResourceSchema::Group, name)
+        {
             return true;
         }
         let entry = self.unsupported.entry(name).or_insert((0, span));
@@ -194,7 +198,7 @@ pub(super) fn diff(
         let change = user_change(&mut ctx, user, live_user, &mut plan.warnings)?;
         push(&mut plan, change);
     }
-    let memberships = memberships(desired, &mut plan.warnings);
+    let memberships = memberships(desired, &options.target, &mut plan.warnings);
     for (i, group) in desired.groups.iter().enumerate() {
         if held(Kind::Group, i) {
             continue;
@@ -598,7 +602,7 @@ fn proficiencies(values: &[crate::model::Proficiency]) -> Vec<Keyed> {
         .collect()
 }
 
-fn live_proficiencies(values: &[wire::Proficiency]) -> Vec<Keyed> {
+fn live_proficiencies(values: &[tenant::Proficiency]) -> Vec<Keyed> {
     values
         .iter()
         .map(|p| Keyed {
@@ -613,7 +617,7 @@ fn live_proficiencies(values: &[wire::Proficiency]) -> Vec<Keyed> {
 pub(super) fn user_change(
     ctx: &mut Context<'_>,
     user: &Spanned<DesiredUser>,
-    live: Option<&Live<wire::User>>,
+    live: Option<&Live<tenant::User>>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Change>, PlanError> {
     let u = &user.value;
@@ -621,9 +625,9 @@ pub(super) fn user_change(
         .map(|l| parse_live(Kind::User, l))
         .transpose()?
         .unwrap_or_default();
-    let no_ent = wire::EnterpriseUser::default();
+    let no_ent = tenant::EnterpriseUser::default();
     let ent = have.enterprise.as_ref().unwrap_or(&no_ent);
-    let no_gen = wire::GenesysUser::default();
+    let no_gen = tenant::GenesysUser::default();
     let gen_ext = have.genesys.as_ref().unwrap_or(&no_gen);
     let mut d = Diffs::default();
 
@@ -713,12 +717,9 @@ pub(super) fn user_change(
             )
         }));
         let mut have_emails = live_contacts(&have.emails, &want);
-        if matches!(
-            ctx.desired.config.target,
-            Some(crate::model::Target::Genesys { .. })
-        ) {
-            // Genesys Cloud's `emails[type=other]` is the userName, kept by the server and
-            // read-only (genesys-api.md §3): neither compared nor ever removed.
+        if ctx.options.target.username_email {
+            // The server keeps the userName as `emails[type=other]`, read-only (Genesys
+            // Cloud, docs/genesys.md): neither compared nor ever removed.
             have_emails.retain(|e| {
                 !e.value
                     .get("type")
@@ -800,12 +801,8 @@ pub(super) fn user_change(
         );
         let scoped = grants.as_ref().map(|g| &g.scoped);
         if grants.is_none() && roles.iter().any(|r| r.divisions.is_some()) {
-            let genesys = matches!(
-                ctx.desired.config.target,
-                Some(crate::model::Target::Genesys { .. })
-            );
             warnings.push(Warning {
-                message: if genesys {
+                message: if ctx.options.target.divisions {
                     "role grants limited to divisions are managed by role name only: SCIM \
                      grants them in the home division (the user's grants could not be read)"
                 } else {
@@ -920,7 +917,7 @@ pub(super) fn user_change(
 pub(super) fn group_change(
     ctx: &mut Context<'_>,
     group: &Spanned<crate::model::Group>,
-    live: Option<&Live<wire::Group>>,
+    live: Option<&Live<tenant::Group>>,
     members: Option<&BTreeSet<String>>,
     warnings: &mut Vec<Warning>,
 ) -> Result<Option<Change>, PlanError> {
@@ -1103,16 +1100,14 @@ fn selected(s: &Selector, name: &str, external_id: Option<&str>) -> bool {
             .is_none_or(|x| external_id.is_some_and(|e| e.starts_with(x.as_str())))
 }
 
-/// Desired group members. Genesys Cloud groups cannot contain groups, so there a member
-/// group's users become direct members (with a warning per nesting).
+/// Desired group members. On a target whose groups cannot contain groups (Genesys Cloud), a
+/// member group's users become direct members (with a warning per nesting).
 pub(super) fn memberships(
     desired: &DesiredState,
+    target: &TargetCapabilities,
     warnings: &mut Vec<Warning>,
 ) -> BTreeMap<String, BTreeSet<String>> {
-    if !matches!(
-        desired.config.target,
-        Some(crate::model::Target::Genesys { .. })
-    ) {
+    if target.nested_groups {
         return desired.memberships();
     }
     let (flat, nested) = desired.flattened_memberships();
@@ -1163,8 +1158,8 @@ fn prune_users(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan) -> Result<
         // Genesys Cloud offboards deactivate-first: a deleted user loses its role grants for
         // good (genesys-api.md §6), so an active user is only deactivated, and deleted by a
         // later run once it is inactive.
-        let deactivate_first = policy == UserPrune::Delete
-            && matches!(config.target, Some(crate::model::Target::Genesys { .. }));
+        let deactivate_first =
+            policy == UserPrune::Delete && !ctx.options.target.delete_active_users;
         let active = if policy == UserPrune::Deactivate || deactivate_first {
             parse_live(Kind::User, l)?.active != Some(false)
         } else {
@@ -1248,9 +1243,8 @@ mod tests {
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
     use crate::plan::{
         Action, Attr, AttributeSupport, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
-        ValueKey,
+        TargetCapabilities, ValueKey,
     };
-    use crate::scim::wire::SchemaDefinition;
 
     const THREE: &str = "users:
   - userName: a@x.example
@@ -1266,7 +1260,7 @@ mod tests {
 
     fn supporting(support: AttributeSupport) -> PlanOptions {
         PlanOptions {
-            support,
+            target: TargetCapabilities::storing(support),
             ..PlanOptions::default()
         }
     }
@@ -1379,28 +1373,16 @@ mod tests {
         assert_eq!(names_of(&c.edits), vec!["userName"]);
     }
 
-    // The same from the target's `/Schemas`: missing and read-only attributes are
-    // unsupported, userName always is.
+    // The same with what a target's `/Schemas` give (`scim::wire::attribute_support` reads
+    // them): `title` read-only, so unsupported; names matched case-insensitively.
     #[test]
     fn support_from_schemas() {
-        let schemas: Vec<SchemaDefinition> = serde_json::from_value(json!([
-            {"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": [
-                {"name": "displayName"}, {"name": "title", "mutability": "readOnly"}]},
-            {"id": "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User", "attributes": [
-                {"name": "Department", "mutability": "readWrite"}]},
-            {"id": "urn:example:unrelated", "attributes": [{"name": "title"}]}
-        ]))
-        .expect("schemas");
-        let support = AttributeSupport::from_schemas(Some(&schemas));
-        assert!(support.has(ResourceSchema::User, "USERNAME"));
-        assert!(support.has(ResourceSchema::Enterprise, "department"));
-        assert!(!support.has(ResourceSchema::User, "title"));
-        assert!(support.has(ResourceSchema::Group, "displayName"));
-        assert!(!support.has(ResourceSchema::Group, "description"));
-        assert_eq!(
-            AttributeSupport::from_schemas(None),
-            AttributeSupport::all()
-        );
+        let support = AttributeSupport::only([
+            (ResourceSchema::User, "userName"),
+            (ResourceSchema::Group, "displayName"),
+            (ResourceSchema::User, "displayName"),
+            (ResourceSchema::Enterprise, "Department"),
+        ]);
 
         let desired = desired_with("", THREE);
         let plan = plan_ok(&desired, &snapshot(&[], &[]), &supporting(support));
@@ -1443,7 +1425,11 @@ mod tests {
                 .map(|c| (c.key.clone(), c.action))
                 .collect()
         };
-        let plan = plan_ok(&genesys, &live, &PlanOptions::default());
+        let options = PlanOptions {
+            target: crate::plan::tests::genesys_target(),
+            ..PlanOptions::default()
+        };
+        let plan = plan_ok(&genesys, &live, &options);
         assert_eq!(
             actions(&plan),
             vec![
@@ -1614,7 +1600,7 @@ mod tests {
     /// that a second plan finds nothing; returns the first plan's edits of `key`.
     fn settles(
         desired: &crate::desired::DesiredState,
-        live: &crate::scim::Snapshot,
+        live: &crate::model::tenant::Snapshot,
         key: &str,
     ) -> Vec<Edit> {
         let plan = plan_ok(desired, live, &PlanOptions::default());

@@ -4,14 +4,13 @@
 //! An [`Edit`] names a managed attribute ([`Attr`], [`Multi`]) rather than a raw SCIM path, and
 //! refers to other objects by [`Ref`] (kind, name and, once known, id), because a member or a
 //! manager may be created by the same plan. The same edits become a PATCH request
-//! ([`Edit::to_patch`]), the body of a create ([`apply`] on an empty object), or the server's
+//! (`scim::patch`, the client layer's wire mapping), the body of a create ([`apply`] on an empty object), or the server's
 //! response in the planner's property tests ([`apply`] on the live JSON).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
-use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, PatchOpKind, filter_literal};
-use crate::scim::{PatchOperation, RoleBody};
+use crate::model::tenant::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, RoleBody};
 
 /// The schema an attribute lives in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -176,10 +175,6 @@ impl ValueKey {
         }
     }
 
-    fn filter(&self) -> String {
-        format!("{} eq {}", self.sub, filter_literal(&self.equals))
-    }
-
     /// Whether a value of the attribute has this key (case-insensitively, as SCIM's `eq` on
     /// a case-insensitive string compares).
     #[must_use]
@@ -190,40 +185,7 @@ impl ValueKey {
     }
 }
 
-/// The kind of an object a plan refers to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Kind {
-    /// A user.
-    User,
-    /// A group.
-    Group,
-    /// A role definition (Genesys Cloud, through the Platform API).
-    Role,
-}
-
-impl Kind {
-    /// `User` or `Group`, as SCIM member `type`s spell it (`Role` for roles, which are never
-    /// members).
-    #[must_use]
-    pub fn scim_type(self) -> &'static str {
-        match self {
-            Kind::User => "User",
-            Kind::Group => "Group",
-            Kind::Role => "Role",
-        }
-    }
-}
-
-impl std::fmt::Display for Kind {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Kind::User => "user",
-            Kind::Group => "group",
-            Kind::Role => "role",
-        })
-    }
-}
+pub use crate::model::Kind;
 
 /// A reference to another object: a member or a manager.
 #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -376,7 +338,8 @@ impl Resolve for KnownIds {
     }
 }
 
-fn resolve(r: &Ref, resolver: &dyn Resolve) -> Result<String, Unresolved> {
+/// The id of `r`: its own, or one `resolver` knows.
+pub fn resolve(r: &Ref, resolver: &dyn Resolve) -> Result<String, Unresolved> {
     r.id.clone()
         .or_else(|| resolver.id_of(r))
         .ok_or_else(|| Unresolved {
@@ -385,86 +348,12 @@ fn resolve(r: &Ref, resolver: &dyn Resolve) -> Result<String, Unresolved> {
         })
 }
 
-fn member_value(r: &Ref, resolver: &dyn Resolve) -> Result<Value, Unresolved> {
+/// A group member value (`{value, type}`) for `r`.
+pub fn member_value(r: &Ref, resolver: &dyn Resolve) -> Result<Value, Unresolved> {
     Ok(json!({"value": resolve(r, resolver)?, "type": r.kind.scim_type()}))
 }
 
 impl Edit {
-    /// The SCIM PATCH operations for this edit. `present` says whether a single-valued
-    /// attribute is set live (an `add` then becomes a `replace`).
-    pub fn to_patch(
-        &self,
-        present: bool,
-        resolver: &dyn Resolve,
-    ) -> Result<Vec<PatchOperation>, Unresolved> {
-        let op = |op, path: String, value| PatchOperation {
-            op,
-            path: Some(path),
-            value,
-        };
-        let set = if present {
-            PatchOpKind::Replace
-        } else {
-            PatchOpKind::Add
-        };
-        Ok(match self {
-            Edit::Set { attr, value } => vec![op(set, attr.path(), Some(value.clone()))],
-            Edit::SetManager { to } => vec![op(
-                set,
-                Attr::Manager.path(),
-                Some(json!({"value": resolve(to, resolver)?})),
-            )],
-            Edit::Add { attr, values } => vec![op(
-                PatchOpKind::Add,
-                attr.path(),
-                Some(Value::Array(values.clone())),
-            )],
-            Edit::Replace { attr, key, value } => vec![op(
-                PatchOpKind::Replace,
-                format!("{}[{}]", attr.path(), key.filter()),
-                Some(value.clone()),
-            )],
-            Edit::Remove { attr, key } => vec![op(
-                PatchOpKind::Remove,
-                format!("{}[{}]", attr.path(), key.filter()),
-                None,
-            )],
-            // RFC 7644 §3.5.2.3: a replace without a value filter replaces all values.
-            Edit::ReplaceAll { attr, values } if values.is_empty() => {
-                vec![op(PatchOpKind::Remove, attr.path(), None)]
-            }
-            Edit::ReplaceAll { attr, values } => vec![op(
-                PatchOpKind::Replace,
-                attr.path(),
-                Some(Value::Array(values.clone())),
-            )],
-            Edit::AddMembers { members } => {
-                let values = members
-                    .iter()
-                    .map(|m| member_value(m, resolver))
-                    .collect::<Result<Vec<_>, _>>()?;
-                vec![op(
-                    PatchOpKind::Add,
-                    "members".into(),
-                    Some(Value::Array(values)),
-                )]
-            }
-            Edit::RemoveMembers { members } => members
-                .iter()
-                .map(|m| {
-                    let id = resolve(m, resolver)?;
-                    Ok(op(
-                        PatchOpKind::Remove,
-                        format!("members[value eq {}]", filter_literal(&id)),
-                        None,
-                    ))
-                })
-                .collect::<Result<Vec<_>, Unresolved>>()?,
-            // Not SCIM: the applier sends them to the Platform API.
-            Edit::Role { .. } | Edit::Grants { .. } => Vec::new(),
-        })
-    }
-
     /// The references this edit needs resolved before it can be sent.
     pub fn refs(&self) -> impl Iterator<Item = &Ref> {
         let (one, many): (Option<&Ref>, &[Ref]) = match self {
@@ -601,76 +490,6 @@ mod tests {
             name: name.into(),
             id: id.map(str::to_owned),
         }
-    }
-
-    // Each edit becomes the RFC 7644 operation a reader would expect.
-    #[test]
-    fn patch_operations() {
-        let ops = |edit: &Edit, present| {
-            serde_json::to_value(edit.to_patch(present, &KnownIds).expect("resolved"))
-                .expect("json")
-        };
-        let title = Edit::Set {
-            attr: Attr::Title,
-            value: json!("Lead"),
-        };
-        assert_eq!(
-            ops(&title, false),
-            json!([{"op": "add", "path": "title", "value": "Lead"}])
-        );
-        assert_eq!(ops(&title, true)[0]["op"], "replace");
-        let dept = Edit::Set {
-            attr: Attr::Department,
-            value: json!("Ops"),
-        };
-        assert_eq!(
-            ops(&dept, true)[0]["path"],
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
-        );
-        let email = Edit::Replace {
-            attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
-            value: json!({"value": "a@x", "type": "work"}),
-        };
-        assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
-        let all = Edit::ReplaceAll {
-            attr: Multi::PhoneNumbers,
-            values: vec![json!({"value": "+1"})],
-        };
-        assert_eq!(
-            ops(&all, true),
-            json!([{"op": "replace", "path": "phoneNumbers", "value": [{"value": "+1"}]}])
-        );
-        let none = Edit::ReplaceAll {
-            attr: Multi::RoutingSkills,
-            values: Vec::new(),
-        };
-        assert_eq!(
-            ops(&none, true),
-            json!([{"op": "remove",
-                    "path": "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingSkills"}])
-        );
-        let remove = Edit::RemoveMembers {
-            members: vec![user_ref("a", Some("id\"1")), user_ref("b", Some("2"))],
-        };
-        assert_eq!(
-            ops(&remove, true),
-            json!([
-                {"op": "remove", "path": r#"members[value eq "id\"1"]"#},
-                {"op": "remove", "path": r#"members[value eq "2"]"#}
-            ])
-        );
-        let pending = Edit::AddMembers {
-            members: vec![user_ref("new", None)],
-        };
-        assert_eq!(
-            pending.to_patch(true, &KnownIds).expect_err("no id"),
-            Unresolved {
-                kind: Kind::User,
-                name: "new".into()
-            }
-        );
-        assert_eq!(pending.refs().count(), 1);
     }
 
     // Applying edits to JSON behaves as a server applying the PATCH would.

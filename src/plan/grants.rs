@@ -12,8 +12,8 @@
 use std::collections::{BTreeMap, HashSet};
 
 use crate::desired::DesiredState;
+use crate::model::tenant::{Division, Grant, Resource, Snapshot};
 use crate::model::{RoleGrant, Spanned};
-use crate::scim::{Division, Grant, Resource, Snapshot};
 
 use super::{AttrDiff, Edit, GrantRef};
 
@@ -227,9 +227,9 @@ mod tests {
     use serde_json::{Value, json};
 
     use super::grant_subjects;
+    use crate::model::tenant::{Division, Grant, PlatformRole, Snapshot};
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
     use crate::plan::{Action, Edit, GrantRef, Kind, Multi, Plan, PlanOptions};
-    use crate::scim::{Division, Grant, PlatformRole, Snapshot};
 
     const ROLES: &str =
         "roles:\n  - name: Agent\n  - name: Wrap Up\n  - name: Extra\n  - name: Coach\n";

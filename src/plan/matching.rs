@@ -5,7 +5,7 @@
 use std::collections::HashMap;
 
 use crate::desired::DesiredState;
-use crate::scim::{Live, Resource, Snapshot};
+use crate::model::tenant::{Live, Resource, Snapshot};
 
 use super::{Kind, PlanError};
 

@@ -19,14 +19,13 @@ pub mod saved;
 #[cfg(test)]
 pub(crate) mod tests;
 
-use std::collections::HashSet;
-
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::desired::DesiredState;
+pub use crate::model::capabilities::{AttributeSupport, ResourceSchema, TargetCapabilities};
+use crate::model::tenant::Snapshot;
 use crate::model::{SourceMap, Span};
-use crate::scim::Snapshot;
 
 pub use edit::{Attr, Edit, GrantRef, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
 pub(crate) use matching::{Matched, match_all};
@@ -155,25 +154,6 @@ pub struct Change {
     pub blocked: Option<String>,
 }
 
-impl Change {
-    /// The PATCH operations of this change.
-    pub fn patch_operations(
-        &self,
-        resolver: &dyn Resolve,
-    ) -> Result<Vec<crate::scim::PatchOperation>, Unresolved> {
-        let mut ops = Vec::new();
-        for edit in &self.edits {
-            let present = match edit {
-                Edit::Set { attr, .. } => self.present.contains(attr),
-                Edit::SetManager { .. } => self.present.contains(&Attr::Manager),
-                _ => true,
-            };
-            ops.extend(edit.to_patch(present, resolver)?);
-        }
-        Ok(ops)
-    }
-}
-
 /// A warning the plan carries: something written in YAML that this target cannot manage, or
 /// an object left alone on purpose.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -253,103 +233,21 @@ impl Plan {
     }
 }
 
-/// Which attributes the target's schemas have (`/Schemas`, RFC 7643 §7). A server such as
-/// scim2-server refuses any attribute its schemas lack, so the planner does not write them
-/// and warns once instead.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct AttributeSupport {
-    /// `None`: the server did not say; everything is assumed supported.
-    known: Option<HashSet<(ResourceSchema, String)>>,
-}
-
-/// A schema of `/Schemas`, as far as the planner cares.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub enum ResourceSchema {
-    /// Core User.
-    User,
-    /// Core Group.
-    Group,
-    /// Enterprise User extension.
-    Enterprise,
-    /// Genesys Cloud User extension.
-    Genesys,
-}
-
-impl AttributeSupport {
-    /// Everything supported (the server publishes no schemas).
-    #[must_use]
-    pub fn all() -> AttributeSupport {
-        AttributeSupport { known: None }
-    }
-
-    /// Exactly these writable attributes: (schema, attribute name).
-    pub fn only<'a>(attrs: impl IntoIterator<Item = (ResourceSchema, &'a str)>) -> Self {
-        AttributeSupport {
-            known: Some(
-                attrs
-                    .into_iter()
-                    .map(|(s, a)| (s, a.to_ascii_lowercase()))
-                    .collect(),
-            ),
-        }
-    }
-
-    /// Whether `name` of `schema` can be written.
-    #[must_use]
-    pub fn has(&self, schema: ResourceSchema, name: &str) -> bool {
-        self.known
-            .as_ref()
-            .is_none_or(|k| k.contains(&(schema, name.to_ascii_lowercase())))
-    }
-
-    /// What `/Schemas` says; `None` (no schemas published) supports everything.
-    #[must_use]
-    pub fn from_schemas(schemas: Option<&[crate::scim::wire::SchemaDefinition]>) -> Self {
-        use crate::scim::wire::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, GROUP_SCHEMA, USER_SCHEMA};
-        let Some(schemas) = schemas else {
-            return AttributeSupport::all();
-        };
-        let mut known = HashSet::new();
-        for schema in schemas {
-            let which = [
-                (USER_SCHEMA, ResourceSchema::User),
-                (GROUP_SCHEMA, ResourceSchema::Group),
-                (ENTERPRISE_SCHEMA, ResourceSchema::Enterprise),
-                (GENESYS_SCHEMA, ResourceSchema::Genesys),
-            ]
-            .into_iter()
-            .find(|(urn, _)| urn.eq_ignore_ascii_case(&schema.id));
-            let Some((_, which)) = which else { continue };
-            for attr in schema.attributes.iter().filter(|a| a.writable()) {
-                known.insert((which, attr.name.to_ascii_lowercase()));
-            }
-        }
-        // `userName` and a group's `displayName` identify objects; a server that lists
-        // schemas without them is taken not to mean it.
-        for (s, a) in [
-            (ResourceSchema::User, "username"),
-            (ResourceSchema::Group, "displayname"),
-        ] {
-            known.insert((s, a.to_owned()));
-        }
-        AttributeSupport { known: Some(known) }
-    }
-
-    fn user_attr(&self, schema: Schema, name: &str) -> bool {
-        let s = match schema {
-            Schema::Core => ResourceSchema::User,
-            Schema::Enterprise => ResourceSchema::Enterprise,
-            Schema::Genesys => ResourceSchema::Genesys,
-        };
-        self.has(s, name)
-    }
+/// Whether the target stores user attribute `name` of `schema`.
+fn user_attr(support: &AttributeSupport, schema: Schema, name: &str) -> bool {
+    let s = match schema {
+        Schema::Core => ResourceSchema::User,
+        Schema::Enterprise => ResourceSchema::Enterprise,
+        Schema::Genesys => ResourceSchema::Genesys,
+    };
+    support.has(s, name)
 }
 
 /// Options of one planning run.
 #[derive(Clone, Debug, Default)]
 pub struct PlanOptions {
-    /// What the target can store.
-    pub support: AttributeSupport,
+    /// What the target can store and how it behaves, as read from the connection.
+    pub target: TargetCapabilities,
     /// `--allow-deletes N`: lifts the brakes when the plan has exactly N destructive changes.
     pub allow_deletes: Option<usize>,
     /// The userNames of the account scimctl runs as, when known (`safety.runsAs`, `GET /Me`):
@@ -461,7 +359,7 @@ impl Holds {
         live: &Snapshot,
         held: &matching::Held,
     ) -> (Holds, Vec<Held>) {
-        use crate::scim::Resource as _;
+        use crate::model::tenant::Resource as _;
         let mut holds = Holds::default();
         let mut out = Vec::new();
         for (kind, i, why) in &held.desired {

@@ -10,7 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::desired::DesiredState;
-use crate::scim::{LiveGroup, LiveUser, Resource as _, Snapshot};
+use crate::model::tenant::{LiveGroup, LiveUser, Resource as _, Snapshot};
 
 use super::diff::{self, Context};
 use super::{Change, Holds, Kind, PlanError, PlanOptions, matching};
@@ -48,7 +48,7 @@ impl<'a> Replanner<'a> {
         Ok(Replanner {
             desired,
             ctx: Context::new(desired, live, &matched, options),
-            memberships: super::diff::memberships(desired, &mut Vec::new()),
+            memberships: super::diff::memberships(desired, &options.target, &mut Vec::new()),
             holds,
         })
     }

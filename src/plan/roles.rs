@@ -16,7 +16,7 @@ use serde_json::Value;
 use crate::desired::DesiredState;
 use crate::model::Role;
 use crate::model::permission::{self, Policy, RoleIndex};
-use crate::scim::{PermissionPolicy, PlatformRole, RoleBody};
+use crate::model::tenant::{PermissionPolicy, PlatformRole, RoleBody};
 
 use super::{Action, AttrDiff, Change, Edit, Kind, Plan, Source};
 
@@ -308,9 +308,9 @@ pub fn role_matches(body: &RoleBody, permissions: bool, live: &PlatformRole) -> 
 mod tests {
     use serde_json::json;
 
+    use crate::model::tenant::{PlatformRole, Snapshot};
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
     use crate::plan::{Action, Kind, Plan, PlanError, PlanOptions};
-    use crate::scim::{PlatformRole, Snapshot};
 
     const ROLES: &str = r#"roles:
   - name: Agent

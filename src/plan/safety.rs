@@ -8,7 +8,7 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 
 use crate::desired::DesiredState;
 use crate::model::OwnershipMode;
-use crate::scim::{Resource, Snapshot};
+use crate::model::tenant::{Resource, Snapshot};
 
 use super::{Action, Attr, Edit, Kind, Multi, Plan, PlanError, PlanOptions};
 
@@ -347,7 +347,7 @@ fn last_admin_guard(
 }
 
 /// A live user as the last-admin guard sees it: id, whether active, roles.
-type Holder = (String, bool, Vec<crate::scim::wire::Reference>);
+type Holder = (String, bool, Vec<crate::model::tenant::Reference>);
 
 /// Each admin role that has active holders now but would have none once the changes not held
 /// back are applied, with those holders' ids.
@@ -365,7 +365,7 @@ fn orphaned_roles<'u>(
         .collect();
     let mut out = Vec::new();
     for role in admin {
-        let has = |roles: &[crate::scim::wire::Reference]| {
+        let has = |roles: &[crate::model::tenant::Reference]| {
             roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
         };
         let holders: Vec<&str> = users
@@ -847,9 +847,9 @@ mod tests {
 
     use serde_json::{Value, json};
 
+    use crate::model::tenant::Snapshot;
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
     use crate::plan::{Action, Kind, Plan, PlanOptions};
-    use crate::scim::Snapshot;
 
     fn users(names: &[&str]) -> Vec<Value> {
         names

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::desired::DesiredState;
-use crate::scim::{Live, LiveGroup, LiveUser, PlatformRole, Resource, Snapshot};
+use crate::model::tenant::{Live, LiveGroup, LiveUser, PlatformRole, Resource, Snapshot};
 
 use super::{Action, Kind, Plan, PlanOptions, Ref, Resolve, edit};
 
@@ -475,7 +475,7 @@ groups:
     support.push((super::ResourceSchema::Enterprise, "manager"));
     support.push((super::ResourceSchema::Group, "description"));
     let options = PlanOptions {
-        support: super::AttributeSupport::only(support),
+        target: super::TargetCapabilities::storing(super::AttributeSupport::only(support)),
         allow_deletes: None,
         actors: vec!["bot@x.example".into()],
     };
@@ -496,4 +496,16 @@ pub(super) fn empty_plan() -> Plan {
         &[],
     );
     plan_ok(&desired, &live, &PlanOptions::default())
+}
+
+/// What the client layer tells the planner about a Genesys Cloud target
+/// (`scim::client::Dialect::target_capabilities`, whose test checks the two agree).
+pub(crate) fn genesys_target() -> super::TargetCapabilities {
+    super::TargetCapabilities {
+        nested_groups: false,
+        delete_active_users: false,
+        username_email: true,
+        divisions: true,
+        ..super::TargetCapabilities::default()
+    }
 }

@@ -22,9 +22,11 @@ use super::error::{ScimError, TransportKind};
 use super::limit::{AdaptiveConcurrency, TokenBucket};
 use super::retry::{RetryBudget, RetryPolicy, server_delay};
 use super::wire::{
-    self, Group, ListResponse, PatchOperation, PatchRequest, ResourceKind, SchemaDefinition,
-    ServiceProviderConfig, User,
+    self, ListResponse, PatchOperation, PatchRequest, SchemaDefinition, ServiceProviderConfig,
 };
+use crate::model::Kind;
+use crate::model::capabilities::{AttributeSupport, TargetCapabilities};
+pub use crate::model::tenant::Resource;
 
 /// The media type of SCIM bodies (RFC 7644 §3.1).
 const SCIM_JSON: &str = "application/scim+json";
@@ -66,6 +68,31 @@ pub enum Dialect {
     /// API, member changes in chunks of 50, and reads retried while a new object is not yet
     /// visible.
     Genesys,
+}
+
+impl Dialect {
+    /// What the planner may assume about a server of this family: the behaviours the family
+    /// documents (docs/genesys.md for Genesys Cloud), what the server announced, and the
+    /// attributes its schemas list.
+    #[must_use]
+    pub fn target_capabilities(
+        self,
+        announced: &Capabilities,
+        attributes: AttributeSupport,
+    ) -> TargetCapabilities {
+        let genesys = self == Dialect::Genesys;
+        TargetCapabilities {
+            attributes,
+            nested_groups: !genesys,
+            delete_active_users: !genesys,
+            username_email: genesys,
+            divisions: genesys,
+            patch: announced.patch,
+            etag: announced.etag,
+            bulk: announced.bulk,
+            filter: announced.filter,
+        }
+    }
 }
 
 impl ClientConfig {
@@ -196,44 +223,6 @@ impl ServerLimit {
             count: number("inin-ratelimit-count")?,
             reset_secs: number("inin-ratelimit-reset").unwrap_or(0),
         })
-    }
-}
-
-/// A SCIM resource type the client reads and writes.
-pub trait Resource: Serialize + DeserializeOwned + Send + Sync + 'static {
-    /// Users or Groups.
-    const KIND: ResourceKind;
-    /// Server id.
-    fn id(&self) -> Option<&str>;
-    /// ETag of this copy.
-    fn version(&self) -> Option<&str>;
-    /// `userName` or `displayName`.
-    fn natural_key(&self) -> &str;
-}
-
-impl Resource for User {
-    const KIND: ResourceKind = ResourceKind::User;
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.meta.version.as_deref()
-    }
-    fn natural_key(&self) -> &str {
-        &self.user_name
-    }
-}
-
-impl Resource for Group {
-    const KIND: ResourceKind = ResourceKind::Group;
-    fn id(&self) -> Option<&str> {
-        self.id.as_deref()
-    }
-    fn version(&self) -> Option<&str> {
-        self.meta.version.as_deref()
-    }
-    fn natural_key(&self) -> &str {
-        &self.display_name
     }
 }
 
@@ -680,8 +669,11 @@ impl ScimClient {
     pub async fn get<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
         match (self.dialect(), R::KIND) {
             (Dialect::Scim, _) => self.scim_get(id).await,
-            (Dialect::Genesys, ResourceKind::User) => self.settle(id, || self.scim_get(id)).await,
-            (Dialect::Genesys, ResourceKind::Group) => self.genesys_get_group(id).await,
+            (Dialect::Genesys, Kind::Group) => self.genesys_get_group(id).await,
+            // Only users and groups are SCIM resources.
+            (Dialect::Genesys, Kind::User | Kind::Role) => {
+                self.settle(id, || self.scim_get(id)).await
+            }
         }
     }
 
@@ -704,7 +696,7 @@ impl ScimClient {
     /// The resource whose natural key (userName, displayName) equals `key`, compared
     /// case-insensitively as SCIM servers do; `None` when there is none.
     pub async fn find_by_key<R: Resource>(&self, key: &str) -> Result<Option<R>, ScimError> {
-        if self.dialect() == Dialect::Genesys && R::KIND == ResourceKind::User {
+        if self.dialect() == Dialect::Genesys && R::KIND == Kind::User {
             return self.genesys_find_user(key).await;
         }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
@@ -720,7 +712,7 @@ impl ScimClient {
     /// that allows duplicate displayNames may hold (up to 50; more is not a twin but a flood,
     /// and the caller sees 50).
     pub async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
-        if self.dialect() == Dialect::Genesys && R::KIND == ResourceKind::User {
+        if self.dialect() == Dialect::Genesys && R::KIND == Kind::User {
             return Ok(self.genesys_find_user(key).await?.into_iter().collect());
         }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
@@ -750,8 +742,8 @@ impl ScimClient {
     pub async fn create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
         match (self.dialect(), R::KIND) {
             (Dialect::Scim, _) => self.scim_create(resource).await,
-            (Dialect::Genesys, ResourceKind::Group) => self.genesys_create_group(resource).await,
-            (Dialect::Genesys, ResourceKind::User) => {
+            (Dialect::Genesys, Kind::Group) => self.genesys_create_group(resource).await,
+            (Dialect::Genesys, Kind::User | Kind::Role) => {
                 let created = self.scim_create(resource).await?;
                 if let Some(id) = created.resource.id() {
                     self.note_created(id);
@@ -823,11 +815,11 @@ impl ScimClient {
     ) -> Result<Patched<R>, ScimError> {
         match (self.dialect(), R::KIND) {
             (Dialect::Scim, _) => self.scim_patch(id, version, operations).await,
-            (Dialect::Genesys, ResourceKind::User) => {
+            (Dialect::Genesys, Kind::User | Kind::Role) => {
                 self.settle(id, || self.scim_patch(id, version, operations))
                     .await
             }
-            (Dialect::Genesys, ResourceKind::Group) => {
+            (Dialect::Genesys, Kind::Group) => {
                 self.genesys_patch_group(id, version, operations).await
             }
         }
@@ -899,11 +891,11 @@ impl ScimClient {
     /// done (see [`ScimError::is_not_found`]).
     pub async fn delete(
         &self,
-        kind: ResourceKind,
+        kind: Kind,
         id: &str,
         version: Option<&str>,
     ) -> Result<(), ScimError> {
-        if self.dialect() == Dialect::Genesys && kind == ResourceKind::Group {
+        if self.dialect() == Dialect::Genesys && kind == Kind::Group {
             return self.genesys_delete_group(id).await;
         }
         let path = resource_path(self.endpoint(kind), id);
@@ -963,11 +955,11 @@ impl ScimClient {
     /// The collection endpoint of `kind`: `Users` (RFC 7644), `users` (Genesys, whose
     /// documented paths are lower case; that other casings work is UNCONFIRMED).
     #[must_use]
-    pub fn endpoint(&self, kind: ResourceKind) -> &'static str {
+    pub fn endpoint(&self, kind: Kind) -> &'static str {
         match (self.inner.dialect, kind) {
-            (Dialect::Scim, k) => k.endpoint(),
-            (Dialect::Genesys, ResourceKind::User) => "users",
-            (Dialect::Genesys, ResourceKind::Group) => "groups",
+            (Dialect::Genesys, Kind::User) => "users",
+            (Dialect::Genesys, Kind::Group) => "groups",
+            (_, k) => k.endpoint(),
         }
     }
 
@@ -1228,6 +1220,39 @@ fn with_etag<R: Resource>(resource: R, headers: &HeaderMap) -> Result<R, ScimErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What a Genesys Cloud connection tells the planner is what the planner's own tests
+    /// assume of Genesys, plus what the server announced; plain SCIM is the default.
+    #[test]
+    fn each_dialect_gives_the_planner_its_behaviours() {
+        let announced = Capabilities {
+            etag: true,
+            bulk: true,
+            ..Capabilities::from_config(&ServiceProviderConfig::default(), None)
+        };
+        let genesys = Dialect::Genesys.target_capabilities(&announced, AttributeSupport::all());
+        assert_eq!(
+            genesys,
+            TargetCapabilities {
+                patch: announced.patch,
+                etag: true,
+                bulk: true,
+                filter: announced.filter,
+                ..crate::plan::tests::genesys_target()
+            }
+        );
+        let plain = Dialect::Scim.target_capabilities(&announced, AttributeSupport::all());
+        assert_eq!(
+            plain,
+            TargetCapabilities {
+                patch: announced.patch,
+                etag: true,
+                bulk: true,
+                filter: announced.filter,
+                ..TargetCapabilities::default()
+            }
+        );
+    }
 
     /// https everywhere, plain http only to loopback.
     #[test]

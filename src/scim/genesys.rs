@@ -24,10 +24,11 @@ use serde_json::{Value, json};
 
 use super::client::{Capabilities, Created, Patched, Resource, ScimClient, resource_path};
 use super::error::ScimError;
-use super::live::{LiveGroup, LiveUser};
 use super::platform::Entity;
 use super::snapshot::list_all_at;
-use super::wire::{self, PatchOpKind, PatchOperation, ResourceKind};
+use super::wire::{self, PatchOpKind, PatchOperation};
+use crate::model::Kind;
+use crate::model::tenant::{LiveGroup, LiveUser};
 
 /// AWS region names and their Genesys Cloud domains (§1; the last one only in the Terraform
 /// provider's table).
@@ -131,7 +132,7 @@ pub(super) async fn list_users(
     client: &ScimClient,
     caps: &Capabilities,
 ) -> Result<Vec<LiveUser>, ScimError> {
-    let endpoint = client.endpoint(ResourceKind::User);
+    let endpoint = client.endpoint(Kind::User);
     let active = list_all_at::<LiveUser>(client, endpoint, None, caps.page_size).await?;
     let inactive =
         list_all_at::<LiveUser>(client, endpoint, Some("active eq false"), caps.page_size).await?;

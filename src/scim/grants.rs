@@ -16,44 +16,17 @@ use tokio::task::JoinSet;
 use super::client::{ScimClient, resource_path};
 use super::error::ScimError;
 use super::platform::Entity;
+pub use crate::model::tenant::{Division, Grant};
 
 /// The Platform API collection of divisions.
 pub const DIVISIONS_PATH: &str = "/api/v2/authorization/divisions";
 /// The Platform API collection of subjects (users, groups, OAuth clients) and their grants.
 pub const SUBJECTS_PATH: &str = "/api/v2/authorization/subjects";
 
-/// A division as the Platform API lists it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Division {
-    /// Its id.
-    pub id: String,
-    /// Its name (`Home` for the home division of a new organisation).
-    #[serde(default)]
-    pub name: String,
-    /// Whether it is the organisation's home division.
-    #[serde(default, rename = "homeDivision")]
-    pub home: bool,
-}
-
 impl Entity for Division {
     fn entity_id(&self) -> &str {
         &self.id
     }
-}
-
-/// One direct grant of a role in a division to a user.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct Grant {
-    /// The role's id.
-    pub role_id: String,
-    /// The role's name, as the subject read gave it (empty when it gave none).
-    pub role_name: String,
-    /// The division's id (`*` for all divisions).
-    pub division_id: String,
-    /// The division's name, as the subject read gave it (empty when it gave none).
-    pub division_name: String,
 }
 
 /// `{id, name}` of a role or division inside a grant.

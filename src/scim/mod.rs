@@ -11,7 +11,7 @@ pub mod error;
 pub mod genesys;
 pub mod grants;
 pub mod limit;
-pub mod live;
+pub mod patch;
 pub mod platform;
 pub mod retry;
 pub mod roles;
@@ -21,6 +21,8 @@ pub mod wire;
 use std::collections::HashMap;
 use std::future::Future;
 
+use crate::model::Kind;
+pub use crate::model::tenant::{Live, LiveGroup, LiveUser};
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{
     Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
@@ -28,10 +30,9 @@ pub use client::{
 };
 pub use error::ScimError;
 pub use grants::{Division, Grant, GrantPair};
-pub use live::{Live, LiveGroup, LiveUser};
 pub use roles::{PermissionPolicy, PlatformRole, RoleBody};
 pub use snapshot::Snapshot;
-pub use wire::{PatchOperation, ResourceKind};
+pub use wire::PatchOperation;
 
 /// Reading a tenant.
 pub trait ScimRead {
@@ -104,7 +105,7 @@ pub trait ScimWrite {
     /// Deletes a resource, with `If-Match` when `version` is given.
     fn delete(
         &self,
-        kind: ResourceKind,
+        kind: Kind,
         id: &str,
         version: Option<&str>,
     ) -> impl Future<Output = Result<(), ScimError>> + Send;
@@ -201,12 +202,7 @@ impl ScimWrite for ScimClient {
     ) -> Result<R, ScimError> {
         ScimClient::replace(self, id, version, resource).await
     }
-    async fn delete(
-        &self,
-        kind: ResourceKind,
-        id: &str,
-        version: Option<&str>,
-    ) -> Result<(), ScimError> {
+    async fn delete(&self, kind: Kind, id: &str, version: Option<&str>) -> Result<(), ScimError> {
         ScimClient::delete(self, kind, id, version).await
     }
     async fn create_role(&self, body: &RoleBody) -> Result<PlatformRole, ScimError> {

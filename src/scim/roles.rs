@@ -1,111 +1,21 @@
 //! Genesys Cloud role definitions, which only the Platform API manages (genesys-api.md §4):
 //! `GET /api/v2/authorization/roles` (paged, `userCount=false` because counting is slow),
 //! `POST` to create, `PUT /{id}` to replace a role as a whole, `DELETE /{id}`.
-//!
-//! The wire types keep every field they do not model (`rest`), so that a role read and
-//! written back loses nothing scimctl does not manage: a permission policy's conditions and
-//! named resources survive an update that keeps the live policies.
+//! The role types themselves are the model's ([`crate::model::tenant`]).
 
 use reqwest::Method;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
 
 use super::client::{ScimClient, resource_path};
 use super::error::ScimError;
 use super::platform::Entity;
+pub use crate::model::tenant::{PermissionPolicy, PlatformRole, RoleBody};
 
 /// The Platform API collection of role definitions.
 pub const ROLES_PATH: &str = "/api/v2/authorization/roles";
 
-/// One permission policy of a role: `domain`, `entityName` and the actions it allows
-/// (`DomainPermissionPolicy`, genesys-api.md §4).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PermissionPolicy {
-    /// The permission domain, e.g. `directory`, or `*`.
-    pub domain: String,
-    /// The entity, e.g. `user`, or `*`.
-    pub entity_name: String,
-    /// The actions, e.g. `["add", "edit"]`, or `["*"]`.
-    #[serde(default)]
-    pub action_set: Vec<String>,
-    /// Every other field as the server sent it (`policyName`, `allowConditions`,
-    /// `resourceConditionNode`, `namedResources`, …).
-    #[serde(flatten)]
-    pub rest: Map<String, Value>,
-}
-
-impl PermissionPolicy {
-    /// A policy with no field beyond domain, entity and actions.
-    #[must_use]
-    pub fn new(domain: &str, entity_name: &str, action_set: Vec<String>) -> PermissionPolicy {
-        PermissionPolicy {
-            domain: domain.to_owned(),
-            entity_name: entity_name.to_owned(),
-            action_set,
-            rest: Map::new(),
-        }
-    }
-}
-
-/// A role definition as the Platform API lists it (`DomainOrganizationRole`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct PlatformRole {
-    /// Its id.
-    pub id: String,
-    /// Its name: what SCIM `roles[].value` refers to.
-    pub name: String,
-    /// Free text.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// "General" string permissions such as `group_creation`; kept as they are.
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// The permission policies.
-    #[serde(default)]
-    pub permission_policies: Vec<PermissionPolicy>,
-    /// A role Genesys Cloud ships (`employee`, `admin`, …): never deleted by scimctl.
-    #[serde(default)]
-    pub default: bool,
-    /// Whether the role is based on a shipped default role.
-    #[serde(default)]
-    pub base: bool,
-}
-
 impl Entity for PlatformRole {
     fn entity_id(&self) -> &str {
         &self.id
-    }
-}
-
-/// The body of a role create (POST) or replace (PUT): everything a PUT replaces.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RoleBody {
-    /// The role's name.
-    pub name: String,
-    /// Its description, left out when `None`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    /// General string permissions (kept from the live role on a replace).
-    #[serde(default)]
-    pub permissions: Vec<String>,
-    /// The permission policies.
-    #[serde(default)]
-    pub permission_policies: Vec<PermissionPolicy>,
-}
-
-impl PlatformRole {
-    /// The body that writes this role back unchanged.
-    #[must_use]
-    pub fn body(&self) -> RoleBody {
-        RoleBody {
-            name: self.name.clone(),
-            description: self.description.clone(),
-            permissions: self.permissions.clone(),
-            permission_policies: self.permission_policies.clone(),
-        }
     }
 }
 

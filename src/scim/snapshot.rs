@@ -8,38 +8,18 @@
 //! such as scim2-server order by random id, so a create can shift pages), and the listing is
 //! read again, a bounded number of times.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use tokio::task::JoinSet;
 
-use super::client::{Capabilities, Dialect, Resource, ScimClient};
+use super::client::{Capabilities, Dialect, ScimClient};
 use super::error::ScimError;
 use super::genesys;
-use super::grants::{Division, Grant};
-use super::live::{LiveGroup, LiveUser};
-use super::roles::PlatformRole;
+pub use crate::model::tenant::Snapshot;
+use crate::model::tenant::{LiveGroup, LiveUser, Resource};
 
 /// How many times a listing is read before it is declared unstable.
 const LISTING_ATTEMPTS: u32 = 4;
-
-/// Every user and group of the tenant, as read at (about) one moment, each kept as the
-/// server's JSON and parsed on demand (see [`super::live`]).
-#[derive(Clone, Debug, Default)]
-pub struct Snapshot {
-    /// All users, in the server's order.
-    pub users: Vec<LiveUser>,
-    /// All groups, in the server's order.
-    pub groups: Vec<LiveGroup>,
-    /// Every role definition (Genesys Cloud, read through the Platform API); `None` when the
-    /// target does not manage role definitions (plain SCIM).
-    pub roles: Option<Vec<PlatformRole>>,
-    /// Every division (Genesys Cloud); `None` on plain SCIM.
-    pub divisions: Option<Vec<Division>>,
-    /// Direct role grants by user id (Genesys Cloud), read only for the users whose desired
-    /// roles are limited to divisions (see [`ScimClient::read_grants`]); `None` when none
-    /// were read.
-    pub grants: Option<HashMap<String, Vec<Grant>>>,
-}
 
 /// Reads the whole tenant: capabilities first (once per client), then users and groups
 /// side by side (and, on Genesys Cloud, the role definitions and divisions beside them).

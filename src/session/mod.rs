@@ -20,9 +20,11 @@ use sha2::{Digest, Sha256};
 use crate::apply::engine::{self, Input, Observer, OpReport, Outcome, Report, Settings};
 use crate::desired::{self, DesiredState};
 use crate::error::Error;
+use crate::model::capabilities::TargetCapabilities;
 use crate::overrides::Overrides;
 use crate::plan::saved::PlanDocument;
-use crate::plan::{AttributeSupport, Kind, Plan, PlanOptions, Vetted, Warning};
+use crate::plan::{Kind, Plan, PlanOptions, Vetted, Warning};
+use crate::scim::wire::attribute_support;
 use crate::scim::{ScimClient, ScimError, ScimRead, Snapshot};
 
 pub use saved::Refusal;
@@ -76,13 +78,12 @@ pub fn load(dir: &Path, overrides_path: &Path) -> Result<Loaded, Error> {
 /// What one read of the tenant gives.
 #[derive(Debug)]
 pub struct LiveRead {
-    /// The attributes the target's `/Schemas` say it stores.
-    pub support: AttributeSupport,
+    /// What the target stores and how it behaves (its `/Schemas`, its
+    /// `/ServiceProviderConfig` and its family), as the planner is to assume it.
+    pub capabilities: TargetCapabilities,
     /// Every user and group (and, on Genesys Cloud, roles, divisions and the grants the
     /// desired state needs).
     pub snapshot: Snapshot,
-    /// Whether the server supports ETags (`If-Match` is sent).
-    pub etag: bool,
     /// The userName of the account the credentials belong to, when the server says
     /// (`GET /Me`): the actor guard keeps it.
     pub runs_as: Option<String>,
@@ -109,9 +110,10 @@ pub async fn read(
         read_grants(client, desired, &mut snapshot).await?;
     }
     Ok(LiveRead {
-        support: AttributeSupport::from_schemas(schemas?.as_deref()),
+        capabilities: client
+            .dialect()
+            .target_capabilities(&capabilities, attribute_support(schemas?.as_deref())),
         snapshot,
-        etag: capabilities.etag,
         runs_as,
     })
 }
@@ -136,7 +138,7 @@ pub async fn read_for_termination(
     if holds_admin {
         return read(client, Some(desired)).await.map(Some);
     }
-    let one = crate::scim::live::Live::from_resource(&found).map_err(|e| ScimError::Decode {
+    let one = crate::model::tenant::Live::from_resource(&found).map_err(|e| ScimError::Decode {
         method: "GET".into(),
         path: "Users".into(),
         message: e.to_string(),
@@ -144,12 +146,13 @@ pub async fn read_for_termination(
     let capabilities = client.capabilities().await?;
     let (schemas, runs_as) = tokio::join!(client.schemas(), client.runs_as());
     Ok(Some(LiveRead {
-        support: AttributeSupport::from_schemas(schemas?.as_deref()),
+        capabilities: client
+            .dialect()
+            .target_capabilities(&capabilities, attribute_support(schemas?.as_deref())),
         snapshot: Snapshot {
             users: vec![one],
             ..Snapshot::default()
         },
-        etag: capabilities.etag,
         runs_as,
     }))
 }
@@ -281,7 +284,7 @@ pub fn decide(
 #[must_use]
 pub fn options(live: &LiveRead, allow_deletes: Option<usize>) -> PlanOptions {
     PlanOptions {
-        support: live.support.clone(),
+        target: live.capabilities.clone(),
         allow_deletes,
         actors: Vec::new(),
     }
@@ -420,7 +423,7 @@ pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
         before.push(op);
     }
     let settings = Settings {
-        etag: live.etag,
+        etag: live.capabilities.etag,
         ..Settings::default()
     };
     let input = Input {

@@ -8,14 +8,16 @@ use super::{LiveRead, PlanSource, decide, live_hash};
 use crate::plan::saved::PlanDocument;
 use crate::plan::tests::properties::{World, world};
 use crate::plan::tests::{desired_with, snapshot};
-use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions};
+use crate::plan::{Action, Change, Edit, Kind, Plan, PlanOptions, TargetCapabilities};
 use crate::scim::Snapshot;
 
 fn read(snapshot: Snapshot, options: &PlanOptions) -> LiveRead {
     LiveRead {
-        support: options.support.clone(),
+        capabilities: TargetCapabilities {
+            etag: true,
+            ..options.target.clone()
+        },
         snapshot,
-        etag: true,
         runs_as: None,
     }
 }

@@ -468,7 +468,7 @@ async fn concurrent_edits_are_merged_or_reported() {
         .await
         .unwrap();
     client
-        .delete(scimctl::scim::ResourceKind::User, &ids["c"], None)
+        .delete(scimctl::model::Kind::User, &ids["c"], None)
         .await
         .unwrap();
     client

@@ -6,12 +6,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use scimctl::model::Kind;
 use scimctl::sandbox::{self, Faults, RateLimit, RunningSandbox, SandboxAuth, SandboxConfig};
 use scimctl::scim::retry::RetryPolicy;
 use scimctl::scim::wire::{PatchOpKind, User};
 use scimctl::scim::{
-    ClientConfig, Credentials, OAuthSettings, PatchOperation, Resource, ResourceKind, ScimClient,
-    ScimRead, Secret,
+    ClientConfig, Credentials, OAuthSettings, PatchOperation, Resource, ScimClient, ScimRead,
+    Secret,
 };
 use serde_json::{Value, json};
 
@@ -350,7 +351,7 @@ async fn deletes_dropped_after_acting_meet_404_on_retry() {
     let version = client.get::<User>(&ids[1]).await.unwrap().meta.version;
     assert!(version.is_some());
     for (id, version) in [(&ids[0], None), (&ids[1], version.as_deref())] {
-        match client.delete(ResourceKind::User, id, version).await {
+        match client.delete(Kind::User, id, version).await {
             Ok(()) => {}
             Err(e) => assert!(e.is_not_found(), "only a 404 may surface: {e}"),
         }

@@ -6,8 +6,9 @@
 
 use std::collections::BTreeSet;
 
+use scimctl::model::Kind;
 use scimctl::scim::wire::{EnterpriseUser, Group, MultiValue, PatchOpKind, Reference, User};
-use scimctl::scim::{PatchOperation, Resource, ResourceKind, ScimClient, ScimRead};
+use scimctl::scim::{PatchOperation, Resource, ScimClient, ScimRead};
 use serde_json::json;
 
 /// A user with core and enterprise attributes that both the RFC enterprise schema and the
@@ -187,14 +188,11 @@ pub(crate) async fn run_all(client: &ScimClient, prefix: &str) {
     assert_eq!(live_ada.natural_key(), fetched.user_name);
 
     // DELETE, then 404 for the object and for a second DELETE.
-    client
-        .delete(ResourceKind::User, &id, None)
-        .await
-        .expect("delete");
+    client.delete(Kind::User, &id, None).await.expect("delete");
     let gone = client.get::<User>(&id).await.expect_err("gone");
     assert!(gone.is_not_found(), "{gone}");
     let again = client
-        .delete(ResourceKind::User, &id, None)
+        .delete(Kind::User, &id, None)
         .await
         .expect_err("second delete");
     assert!(again.is_not_found(), "{again}");

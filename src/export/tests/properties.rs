@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 
 use super::super::*;
 use super::round_trip;
+use crate::scim::wire::attribute_support;
 use crate::scim::{ClientConfig, ScimClient, ScimRead};
 
 const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
@@ -322,7 +323,7 @@ fn run(world: &World) -> Result<(), TestCaseError> {
         let live = client.snapshot().await.expect("snapshot");
         let schemas = client.schemas().await.expect("schemas");
         sandbox.shutdown().await.expect("stop");
-        (live, AttributeSupport::from_schemas(schemas.as_deref()))
+        (live, attribute_support(schemas.as_deref()))
     });
     let filters = Filters {
         include: world

@@ -9,9 +9,8 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
+use crate::model::tenant::{self, Live, Resource};
 use crate::model::{CollectionMode, Spanned};
-use crate::scim::wire;
-use crate::scim::{Live, Resource};
 
 use super::{Context, parse_live};
 use crate::plan::{Action, AttrDiff, Change, Edit, Kind, Plan, PlanError, Ref, Source, Warning};
@@ -21,7 +20,7 @@ use crate::plan::{Action, AttrDiff, Change, Edit, Kind, Plan, PlanError, Ref, So
 pub(super) fn merge(
     ctx: &mut Context<'_>,
     group: &Spanned<crate::model::Group>,
-    survivor: &Live<wire::Group>,
+    survivor: &Live<tenant::Group>,
     others: &[usize],
     members_listed: bool,
     mut change: Option<Change>,
@@ -29,7 +28,7 @@ pub(super) fn merge(
 ) -> Result<Option<Change>, PlanError> {
     let name = group.value.display_name.value.to_string();
     let source = Source::at(&ctx.desired.sources, group.span);
-    let twins: Vec<&Live<wire::Group>> = others.iter().map(|&i| &ctx.live.groups[i]).collect();
+    let twins: Vec<&Live<tenant::Group>> = others.iter().map(|&i| &ctx.live.groups[i]).collect();
     let ids: Vec<&str> = twins.iter().filter_map(|t| t.id()).collect();
     let keep = survivor.id().unwrap_or("?");
     if ctx.protected_groups.contains(&name.to_lowercase())
@@ -120,8 +119,8 @@ pub(super) fn merge(
 /// The members only the twins have (not the survivor, not already added by its change).
 fn twin_members(
     ctx: &mut Context<'_>,
-    survivor: &Live<wire::Group>,
-    twins: &[&Live<wire::Group>],
+    survivor: &Live<tenant::Group>,
+    twins: &[&Live<tenant::Group>],
     ids: &[&str],
     change: Option<&Change>,
 ) -> Result<Vec<Ref>, PlanError> {

@@ -24,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::desired::validate::{Collected, Environment};
 use crate::desired::{DesiredState, Diagnostic};
+use crate::model::tenant::{ENTERPRISE_SCHEMA, PermissionPolicy, PlatformRole, Resource, Snapshot};
 use crate::model::{
     CollectionMode, Collections, Config, Email, EmailType, Group, GroupPrune, Ownership,
     OwnershipMode, PhoneNumber, PhoneType, Policy, Protected, Prune, Role, RoleGrant, Safety,
@@ -31,10 +32,8 @@ use crate::model::{
 };
 use crate::plan::{
     Action, AttributeSupport, Change, Edit, Kind, Multi, Plan, PlanError, PlanOptions,
-    ResourceSchema, Source, plan,
+    ResourceSchema, Source, TargetCapabilities, plan,
 };
-use crate::scim::wire::ENTERPRISE_SCHEMA;
-use crate::scim::{PermissionPolicy, PlatformRole, Resource, Snapshot};
 
 use super::{simulate, snapshot};
 
@@ -978,7 +977,7 @@ impl World {
 
     pub(crate) fn options(&self) -> PlanOptions {
         PlanOptions {
-            support: match &self.support {
+            target: TargetCapabilities::storing(match &self.support {
                 None => AttributeSupport::all(),
                 Some(mask) => AttributeSupport::only(
                     SUPPORTABLE
@@ -991,7 +990,7 @@ impl World {
                             (ResourceSchema::Group, "displayName"),
                         ]),
                 ),
-            },
+            }),
             allow_deletes: None,
             actors: self
                 .actor
@@ -1297,7 +1296,7 @@ proptest! {
         let Some(actor) = options.actors.first() else { return Ok(()) };
         let admin: Vec<&str> =
             desired.config.policy.admin_roles.iter().map(|r| r.value.as_str()).collect();
-        let state = |u: &crate::scim::LiveUser| {
+        let state = |u: &crate::model::tenant::LiveUser| {
             let user = u.parse().expect("live users parse");
             let roles: Vec<String> = user
                 .roles

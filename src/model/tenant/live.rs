@@ -1,7 +1,7 @@
 //! A live resource as a snapshot holds it: the server's JSON, kept as received, with the few
 //! keys that matching needs read out of it.
 //!
-//! A snapshot of 100,000 users parsed into [`User`](super::wire::User) values costs about
+//! A snapshot of 100,000 users parsed into [`User`](super::User) values costs about
 //! three times the JSON it came from (a `String` per attribute, vectors per multi-valued
 //! attribute, allocator overhead on each). The planner needs every resource's id, natural
 //! key, `externalId` and version to match, but the full attributes only of the resources
@@ -18,11 +18,11 @@ use serde::ser::Serializer;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use super::client::Resource;
-use super::wire::{self, ResourceKind};
+use super::resource::{Group, Resource, User};
+use crate::model::Kind;
 
-/// A live resource of type `R` (a [`User`](super::wire::User) or a
-/// [`Group`](super::wire::Group)) as listed by the server.
+/// A live resource of type `R` (a [`User`](super::User) or a
+/// [`Group`](super::Group)) as listed by the server.
 pub struct Live<R> {
     id: Option<Box<str>>,
     key: Box<str>,
@@ -134,7 +134,7 @@ impl<R> PartialEq for Live<R> {
 }
 
 impl<R: Resource> Resource for Live<R> {
-    const KIND: ResourceKind = R::KIND;
+    const KIND: Kind = R::KIND;
     fn id(&self) -> Option<&str> {
         self.id.as_deref()
     }
@@ -225,12 +225,11 @@ impl<'de: 'a, 'a> Deserialize<'de> for KeyText<'a> {
 /// Attributes are otherwise kept byte for byte; their order becomes sorted.
 fn compact(
     fields: &Fields<'_>,
-    kind: ResourceKind,
+    kind: Kind,
     version: Option<&str>,
 ) -> Result<Option<Box<RawValue>>, serde_json::Error> {
-    let dropped = |key: &str| {
-        matches!(key, "schemas" | "meta") || (kind == ResourceKind::User && key == "groups")
-    };
+    let dropped =
+        |key: &str| matches!(key, "schemas" | "meta") || (kind == Kind::User && key == "groups");
     if !fields.keys().any(|k| dropped(k)) {
         return Ok(None);
     }
@@ -257,14 +256,13 @@ fn compact(
 }
 
 /// A live user.
-pub type LiveUser = Live<wire::User>;
+pub type LiveUser = Live<User>;
 /// A live group.
-pub type LiveGroup = Live<wire::Group>;
+pub type LiveGroup = Live<Group>;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scim::wire::{Group, User};
 
     // Keys come out of any spelling servers use; the rest is parsed only on demand, with the
     // wire types' tolerance.
@@ -282,13 +280,13 @@ mod tests {
         assert_eq!(user.active, Some(true));
         assert_eq!(user.emails[0].primary, Some(true));
         // a listing holds them as they came
-        let list: wire::ListResponse<LiveGroup> = serde_json::from_str(
-            r#"{"totalResults": 1, "Resources": [{"id": "g", "displayName": "Ops", "members": [{"value": "u"}]}]}"#,
+        let list: Vec<LiveGroup> = serde_json::from_str(
+            r#"[{"id": "g", "displayName": "Ops", "members": [{"value": "u"}]}]"#,
         )
         .expect("list");
-        let group: Group = list.resources[0].parse().expect("group");
+        let group: Group = list[0].parse().expect("group");
         assert_eq!(group.members[0].value, "u");
-        assert_eq!(list.resources[0].natural_key(), "Ops");
+        assert_eq!(list[0].natural_key(), "Ops");
         // and a typed resource converts, keeping its version
         let mut typed = User {
             id: Some("u1".into()),

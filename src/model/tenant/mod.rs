@@ -1,0 +1,40 @@
+//! The tenant as read: a [`Snapshot`] of every user and group (each a [`Live`] resource,
+//! the server's JSON parsed on demand), and on Genesys Cloud the role definitions, divisions
+//! and direct grants beside them.
+//!
+//! This is what the planner compares desired state against. It is pure data: reading it
+//! from a server (HTTP, paging, retries) is the client layer's job (`scim::snapshot`), and
+//! so is turning a plan's edits into requests.
+
+pub(crate) mod lenient;
+mod live;
+mod platform;
+mod resource;
+
+use std::collections::HashMap;
+
+pub use live::{Live, LiveGroup, LiveUser};
+pub use platform::{Division, Grant, PermissionPolicy, PlatformRole, RoleBody};
+pub use resource::{
+    ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,
+    MultiValue, Proficiency, Reference, Resource, USER_SCHEMA, User,
+};
+
+/// Every user and group of the tenant, as read at (about) one moment, each kept as the
+/// server's JSON and parsed on demand (see [`Live`]).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// All users, in the server's order.
+    pub users: Vec<LiveUser>,
+    /// All groups, in the server's order.
+    pub groups: Vec<LiveGroup>,
+    /// Every role definition (Genesys Cloud, read through the Platform API); `None` when the
+    /// target does not manage role definitions (plain SCIM).
+    pub roles: Option<Vec<PlatformRole>>,
+    /// Every division (Genesys Cloud); `None` on plain SCIM.
+    pub divisions: Option<Vec<Division>>,
+    /// Direct role grants by user id (Genesys Cloud), read only for the users whose desired
+    /// roles are limited to divisions (`ScimClient::read_grants`); `None` when none
+    /// were read.
+    pub grants: Option<HashMap<String, Vec<Grant>>>,
+}

@@ -1,0 +1,199 @@
+//! A plan's edits as SCIM PATCH operations (RFC 7644 §3.5.2): the wire mapping of
+//! [`Edit`]s, kept in the client layer so that the planner knows attributes and values, not
+//! request bodies.
+//!
+//! Paths name the attribute with its schema URN for extension attributes
+//! (`urn:…:enterprise:2.0:User:department`), and pick one value of a multi-valued attribute
+//! with a value filter (`emails[type eq "work"]`, RFC 7644 §3.5.2 "valuePath"), the form the
+//! Genesys Cloud docs show as well. Member removal names the member by id
+//! (`members[value eq "id"]`).
+
+use serde_json::{Value, json};
+
+use super::wire::{PatchOpKind, PatchOperation, filter_literal};
+use crate::plan::edit::{member_value, resolve};
+use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey};
+
+/// The PATCH operations of a whole change, in the order of its edits.
+pub fn change_operations(
+    change: &Change,
+    resolver: &dyn Resolve,
+) -> Result<Vec<PatchOperation>, Unresolved> {
+    let mut ops = Vec::new();
+    for edit in &change.edits {
+        let present = match edit {
+            Edit::Set { attr, .. } => change.present.contains(attr),
+            Edit::SetManager { .. } => change.present.contains(&Attr::Manager),
+            _ => true,
+        };
+        ops.extend(edit_operations(edit, present, resolver)?);
+    }
+    Ok(ops)
+}
+
+/// The SCIM PATCH operations for one edit. `present` says whether a single-valued attribute
+/// is set live (an `add` then becomes a `replace`).
+pub fn edit_operations(
+    edit: &Edit,
+    present: bool,
+    resolver: &dyn Resolve,
+) -> Result<Vec<PatchOperation>, Unresolved> {
+    let op = |op, path: String, value| PatchOperation {
+        op,
+        path: Some(path),
+        value,
+    };
+    let set = if present {
+        PatchOpKind::Replace
+    } else {
+        PatchOpKind::Add
+    };
+    Ok(match edit {
+        Edit::Set { attr, value } => vec![op(set, attr.path(), Some(value.clone()))],
+        Edit::SetManager { to } => vec![op(
+            set,
+            Attr::Manager.path(),
+            Some(json!({"value": resolve(to, resolver)?})),
+        )],
+        Edit::Add { attr, values } => vec![op(
+            PatchOpKind::Add,
+            attr.path(),
+            Some(Value::Array(values.clone())),
+        )],
+        Edit::Replace { attr, key, value } => vec![op(
+            PatchOpKind::Replace,
+            format!("{}[{}]", attr.path(), value_filter(key)),
+            Some(value.clone()),
+        )],
+        Edit::Remove { attr, key } => vec![op(
+            PatchOpKind::Remove,
+            format!("{}[{}]", attr.path(), value_filter(key)),
+            None,
+        )],
+        // RFC 7644 §3.5.2.3: a replace without a value filter replaces all values.
+        Edit::ReplaceAll { attr, values } if values.is_empty() => {
+            vec![op(PatchOpKind::Remove, attr.path(), None)]
+        }
+        Edit::ReplaceAll { attr, values } => vec![op(
+            PatchOpKind::Replace,
+            attr.path(),
+            Some(Value::Array(values.clone())),
+        )],
+        Edit::AddMembers { members } => {
+            let values = members
+                .iter()
+                .map(|m| member_value(m, resolver))
+                .collect::<Result<Vec<_>, _>>()?;
+            vec![op(
+                PatchOpKind::Add,
+                "members".into(),
+                Some(Value::Array(values)),
+            )]
+        }
+        Edit::RemoveMembers { members } => members
+            .iter()
+            .map(|m| {
+                let id = resolve(m, resolver)?;
+                Ok(op(
+                    PatchOpKind::Remove,
+                    format!("members[value eq {}]", filter_literal(&id)),
+                    None,
+                ))
+            })
+            .collect::<Result<Vec<_>, Unresolved>>()?,
+        // Not SCIM: the applier sends them to the Platform API.
+        Edit::Role { .. } | Edit::Grants { .. } => Vec::new(),
+    })
+}
+
+/// `sub eq "value"`: the filter that picks one value of a multi-valued attribute.
+fn value_filter(key: &ValueKey) -> String {
+    format!("{} eq {}", key.sub, filter_literal(&key.equals))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::plan::edit::KnownIds;
+    use crate::plan::{Kind, Multi, Ref};
+
+    fn user_ref(name: &str, id: Option<&str>) -> Ref {
+        Ref {
+            kind: Kind::User,
+            name: name.into(),
+            id: id.map(str::to_owned),
+        }
+    }
+
+    // Each edit becomes the RFC 7644 operation a reader would expect.
+    #[test]
+    fn patch_operations() {
+        let ops = |edit: &Edit, present| {
+            serde_json::to_value(edit_operations(edit, present, &KnownIds).expect("resolved"))
+                .expect("json")
+        };
+        let title = Edit::Set {
+            attr: Attr::Title,
+            value: json!("Lead"),
+        };
+        assert_eq!(
+            ops(&title, false),
+            json!([{"op": "add", "path": "title", "value": "Lead"}])
+        );
+        assert_eq!(ops(&title, true)[0]["op"], "replace");
+        let dept = Edit::Set {
+            attr: Attr::Department,
+            value: json!("Ops"),
+        };
+        assert_eq!(
+            ops(&dept, true)[0]["path"],
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User:department"
+        );
+        let email = Edit::Replace {
+            attr: Multi::Emails,
+            key: ValueKey::new("type", "work"),
+            value: json!({"value": "a@x", "type": "work"}),
+        };
+        assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
+        let all = Edit::ReplaceAll {
+            attr: Multi::PhoneNumbers,
+            values: vec![json!({"value": "+1"})],
+        };
+        assert_eq!(
+            ops(&all, true),
+            json!([{"op": "replace", "path": "phoneNumbers", "value": [{"value": "+1"}]}])
+        );
+        let none = Edit::ReplaceAll {
+            attr: Multi::RoutingSkills,
+            values: Vec::new(),
+        };
+        assert_eq!(
+            ops(&none, true),
+            json!([{"op": "remove",
+                    "path": "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingSkills"}])
+        );
+        let remove = Edit::RemoveMembers {
+            members: vec![user_ref("a", Some("id\"1")), user_ref("b", Some("2"))],
+        };
+        assert_eq!(
+            ops(&remove, true),
+            json!([
+                {"op": "remove", "path": r#"members[value eq "id\"1"]"#},
+                {"op": "remove", "path": r#"members[value eq "2"]"#}
+            ])
+        );
+        let pending = Edit::AddMembers {
+            members: vec![user_ref("new", None)],
+        };
+        assert_eq!(
+            edit_operations(&pending, true, &KnownIds).expect_err("no id"),
+            Unresolved {
+                kind: Kind::User,
+                name: "new".into()
+            }
+        );
+        assert_eq!(pending.refs().count(), 1);
+    }
+}
