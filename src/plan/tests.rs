@@ -74,7 +74,7 @@ pub(super) fn change<'p>(plan: &'p Plan, kind: Kind, key: &str) -> Option<&'p su
 /// Ids of the objects a run creates, by kind and lower-cased name: what an applier learns
 /// from each create's response and uses for later references.
 #[derive(Debug, Default)]
-struct CreatedIds(HashMap<(Kind, String), String>);
+pub(crate) struct CreatedIds(HashMap<(Kind, String), String>);
 
 impl Resolve for CreatedIds {
     fn id_of(&self, r: &Ref) -> Option<String> {
@@ -275,6 +275,20 @@ fn assert_has_target(doc: &Map<String, Value>, edit: &super::Edit, key: &str) {
 /// `meta.version`. Blocked changes are not applied. Panics when the plan refers to an object
 /// that is not live, or sends what a server refuses: those are planner bugs.
 pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
+    simulate_with(plan, live, &|doc, change, created| {
+        for e in &change.edits {
+            assert_has_target(doc, e, &change.key);
+            edit::apply(doc, std::slice::from_ref(e), created).expect("every reference resolves");
+        }
+    })
+}
+
+/// How a simulated server applies one patch or deactivation to a resource's JSON.
+pub(crate) type Patcher<'a> = dyn Fn(&mut Map<String, Value>, &super::Change, &CreatedIds) + 'a;
+
+/// [`simulate`] with another way to apply patches, e.g. the PATCH requests the client layer
+/// would send, through the sandbox's independent PATCH engine.
+pub(crate) fn simulate_with(plan: &Plan, live: &Snapshot, patch: &Patcher<'_>) -> Snapshot {
     let mut server = Server::load(live);
     for c in plan
         .changes
@@ -306,11 +320,7 @@ pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
     for c in applied().filter(|c| matches!(c.action, Action::Patch | Action::Deactivate)) {
         let id = c.id.as_deref().expect("a patch names a live id");
         let mut doc = std::mem::take(server.find(c.kind, id));
-        for e in &c.edits {
-            assert_has_target(&doc, e, &c.key);
-            edit::apply(&mut doc, std::slice::from_ref(e), &created)
-                .expect("every reference resolves");
-        }
+        patch(&mut doc, c, &created);
         server.stamp(&mut doc);
         *server.find(c.kind, id) = doc;
     }

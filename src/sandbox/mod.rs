@@ -25,7 +25,7 @@ mod filter;
 mod genesys;
 mod http;
 mod journal;
-mod patch;
+pub(crate) mod patch;
 mod persist;
 mod resource;
 mod stats;

@@ -1013,7 +1013,7 @@ fn identity(c: &Change) -> (Action, Kind, String, Option<String>) {
 }
 
 /// Plans, treating an ambiguity as a legitimate outcome (`None`) that must list its problems.
-fn first_plan(
+pub(crate) fn first_plan(
     desired: &DesiredState,
     live: &Snapshot,
     options: &PlanOptions,
