@@ -198,21 +198,12 @@ fn fenced(lang: &str, body: &str) -> String {
 /// Markdown for a pull-request comment: the summary, a table of destructive and blocked
 /// changes first, then every change as a collapsed block. Stays under [`MARKDOWN_LIMIT`]
 /// characters, cutting whole entries and saying how many were cut.
-#[allow(clippy::too_many_lines)]
 pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     let s = plan.summary();
     let mut doc = String::new();
     let _ = writeln!(doc, "### scimctl plan\n\n{}\n", summary_line(plan));
     if plan.is_empty() {
-        let mut warnings_cut = 0usize;
-        for w in &plan.warnings {
-            let line = md_warning(w);
-            if doc.len() + line.len() < MARKDOWN_LIMIT - 400 {
-                doc.push_str(&line);
-            } else {
-                warnings_cut += 1;
-            }
-        }
+        let warnings_cut = md_warnings(&mut doc, plan, MARKDOWN_LIMIT - 400);
         if warnings_cut > 0 {
             let _ = writeln!(
                 doc,
@@ -229,44 +220,15 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     );
     // Reserve room for the closing note.
     let budget = MARKDOWN_LIMIT - 400;
-    let mut cut = 0usize;
     let destructive: Vec<&Change> = plan
         .changes
         .iter()
         .filter(|c| c.blocked.is_some() || c.action.is_destructive())
         .collect();
-    if !destructive.is_empty() {
-        let _ = writeln!(
-            doc,
-            "#### Destructive and blocked changes\n\n| action | kind | name | from | reason |\n|---|---|---|---|---|"
-        );
-        for c in &destructive {
-            let row = format!(
-                "| {} | {} | `{}` | {} | {} |\n",
-                md_verb(c),
-                c.kind,
-                md_cell(&c.key).replace('`', "'"),
-                md_cell(&c.source.to_string()),
-                md_cell(c.blocked.as_deref().unwrap_or(""))
-            );
-            if doc.len() + row.len() > budget / 2 {
-                cut += 1;
-                continue;
-            }
-            doc.push_str(&row);
-        }
-        doc.push('\n');
-    }
+    let cut = md_destructive_table(&mut doc, &destructive, budget / 2);
     let mut warnings_cut = 0usize;
     if !plan.warnings.is_empty() {
-        for w in &plan.warnings {
-            let line = md_warning(w);
-            if doc.len() + line.len() < budget / 2 {
-                doc.push_str(&line);
-            } else {
-                warnings_cut += 1;
-            }
-        }
+        warnings_cut = md_warnings(&mut doc, plan, budget / 2);
         doc.push('\n');
     }
     let _ = writeln!(doc, "#### Changes\n");
@@ -278,22 +240,7 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
     );
     let mut details_cut = 0usize;
     for c in ordered {
-        let mut body = String::new();
-        for (sign, line) in diff_lines(c) {
-            let _ = writeln!(body, "{sign} {line}");
-        }
-        let block = format!(
-            "<details><summary>{} {} <code>{}</code> ({})</summary>\n\n{}\n</details>\n\n",
-            html(&md_verb(c)),
-            c.kind,
-            html(&c.key),
-            html(&c.source.to_string()),
-            if body.is_empty() {
-                String::from("(no attribute changes)\n")
-            } else {
-                fenced("diff", &body)
-            }
-        );
+        let block = md_details(c);
         if doc.len() + block.len() > budget {
             details_cut += 1;
             continue;
@@ -309,6 +256,70 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         );
     }
     out.write_all(doc.as_bytes())
+}
+
+/// The plan's warnings, while `doc` stays under `limit`; returns how many did not fit.
+fn md_warnings(doc: &mut String, plan: &Plan, limit: usize) -> usize {
+    let mut cut = 0usize;
+    for w in &plan.warnings {
+        let line = md_warning(w);
+        if doc.len() + line.len() < limit {
+            doc.push_str(&line);
+        } else {
+            cut += 1;
+        }
+    }
+    cut
+}
+
+/// The table of destructive and blocked changes, rows while `doc` stays within `limit`;
+/// returns how many rows did not fit.
+fn md_destructive_table(doc: &mut String, destructive: &[&Change], limit: usize) -> usize {
+    if destructive.is_empty() {
+        return 0;
+    }
+    let _ = writeln!(
+        doc,
+        "#### Destructive and blocked changes\n\n| action | kind | name | from | reason |\n|---|---|---|---|---|"
+    );
+    let mut cut = 0usize;
+    for c in destructive {
+        let row = format!(
+            "| {} | {} | `{}` | {} | {} |\n",
+            md_verb(c),
+            c.kind,
+            md_cell(&c.key).replace('`', "'"),
+            md_cell(&c.source.to_string()),
+            md_cell(c.blocked.as_deref().unwrap_or(""))
+        );
+        if doc.len() + row.len() > limit {
+            cut += 1;
+            continue;
+        }
+        doc.push_str(&row);
+    }
+    doc.push('\n');
+    cut
+}
+
+/// One change as a collapsed block with its diff.
+fn md_details(c: &Change) -> String {
+    let mut body = String::new();
+    for (sign, line) in diff_lines(c) {
+        let _ = writeln!(body, "{sign} {line}");
+    }
+    format!(
+        "<details><summary>{} {} <code>{}</code> ({})</summary>\n\n{}\n</details>\n\n",
+        html(&md_verb(c)),
+        c.kind,
+        html(&c.key),
+        html(&c.source.to_string()),
+        if body.is_empty() {
+            String::from("(no attribute changes)\n")
+        } else {
+            fenced("diff", &body)
+        }
+    )
 }
 
 #[cfg(test)]

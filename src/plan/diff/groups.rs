@@ -1,0 +1,148 @@
+//! One group's comparison: `displayName`, `externalId`, `description` and members; then
+//! [`super::finish`] turns the differences into a change.
+
+use std::collections::{BTreeSet, HashSet};
+
+use serde_json::Value;
+
+use super::values::Diffs;
+use super::{Context, Object, finish, parse_live};
+use crate::model::tenant::{self, Live, Resource};
+use crate::model::{CollectionMode, Spanned};
+use crate::plan::{Attr, AttrDiff, Change, Edit, Kind, PlanError, Ref, Source, Warning};
+
+/// The change that makes `live` (or nothing, for a create) the group YAML describes, with
+/// `members` (already flattened where groups cannot nest), `None` when there is nothing to
+/// do.
+pub(in crate::plan) fn group_change(
+    ctx: &mut Context<'_>,
+    group: &Spanned<crate::model::Group>,
+    live: Option<&Live<tenant::Group>>,
+    members: Option<&BTreeSet<String>>,
+    warnings: &mut Vec<Warning>,
+) -> Result<Option<Change>, PlanError> {
+    let g = &group.value;
+    let parsed = live.map(|l| parse_live(Kind::Group, l)).transpose()?;
+    let have = parsed.unwrap_or_default();
+    let mut d = Diffs::default();
+    if live.is_none() {
+        d.edits.push(Edit::Set {
+            attr: Attr::DisplayName,
+            value: Value::from(g.display_name.value.to_string()),
+        });
+    } else if have.display_name != g.display_name.value {
+        d.set(
+            Attr::DisplayName,
+            Some(Value::from(have.display_name.clone())),
+            Value::from(g.display_name.value.to_string()),
+        );
+    }
+    if let Some(e) = &g.external_id
+        && ctx.group_supported("externalId", e.span)
+        && have.external_id.as_deref() != Some(e.value.as_str())
+    {
+        d.set(
+            Attr::ExternalId,
+            have.external_id.clone().map(Value::from),
+            Value::from(e.value.as_str()),
+        );
+    }
+    if let Some(desc) = &g.description
+        && ctx.group_supported("description", desc.span)
+        && have.description.as_deref() != Some(desc.value.as_str())
+    {
+        d.set(
+            Attr::Description,
+            have.description.clone().map(Value::from),
+            Value::from(desc.value.as_str()),
+        );
+    }
+    if let Some(members) = members {
+        member_changes(ctx, members, &have, &mut d);
+    }
+    // Protected by either name: a group matched under an old name or by externalId is still
+    // the protected live group.
+    let protected = ctx
+        .protected_groups
+        .contains(&g.display_name.value.to_lowercase())
+        || live.is_some_and(|l| {
+            ctx.protected_groups
+                .contains(&l.natural_key().to_lowercase())
+        });
+    let object = Object {
+        kind: Kind::Group,
+        key: g.display_name.value.to_string(),
+        source: Source::at(&ctx.desired.sources, group.span),
+        protected,
+    };
+    Ok(finish(object, live, d, false, warnings))
+}
+
+/// Members to add (by name, resolved to live ids or to objects this plan creates) and, when
+/// `groupMembers` is authoritative, live members to remove (never a protected one).
+fn member_changes(
+    ctx: &mut Context<'_>,
+    members: &BTreeSet<String>,
+    have: &tenant::Group,
+    d: &mut Diffs,
+) {
+    let want: Vec<Ref> = members
+        .iter()
+        .filter_map(|m| ctx.user_ref(m).or_else(|| ctx.group_ref(m)))
+        .collect();
+    let live_ids: HashSet<&str> = have.members.iter().map(|m| m.value.as_str()).collect();
+    let add: Vec<Ref> = want
+        .iter()
+        .filter(|r| r.id.as_deref().is_none_or(|id| !live_ids.contains(id)))
+        .cloned()
+        .collect();
+    let mut remove = Vec::new();
+    if ctx.desired.config.collections.group_members == CollectionMode::Authoritative {
+        let wanted: HashSet<&str> = want.iter().filter_map(|r| r.id.as_deref()).collect();
+        for m in &have.members {
+            if wanted.contains(m.value.as_str()) {
+                continue;
+            }
+            let (kind, name) = ctx.name_of(&m.value).unwrap_or((
+                if m.kind.as_deref() == Some("Group") {
+                    Kind::Group
+                } else {
+                    Kind::User
+                },
+                "",
+            ));
+            let protected = match kind {
+                Kind::User => ctx.protected_users.contains(&name.to_lowercase()),
+                Kind::Group => ctx.protected_groups.contains(&name.to_lowercase()),
+                Kind::Role => false,
+            };
+            if protected && !name.is_empty() {
+                continue;
+            }
+            remove.push(Ref {
+                kind,
+                name: if name.is_empty() {
+                    m.value.clone()
+                } else {
+                    name.to_owned()
+                },
+                id: Some(m.value.clone()),
+            });
+        }
+    }
+    if add.is_empty() && remove.is_empty() {
+        return;
+    }
+    d.diff.push(AttrDiff {
+        attribute: "members".into(),
+        added: add.iter().map(|r| r.name.clone()).collect(),
+        removed: remove.iter().map(|r| r.name.clone()).collect(),
+        ..AttrDiff::default()
+    });
+    if !add.is_empty() {
+        d.edits.push(Edit::AddMembers { members: add });
+    }
+    if !remove.is_empty() {
+        d.edits.push(Edit::RemoveMembers { members: remove });
+    }
+}

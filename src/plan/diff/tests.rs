@@ -1,0 +1,524 @@
+//! The planner's per-object comparisons, case by case.
+
+use serde_json::json;
+
+use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+use crate::plan::{
+    Action, Attr, AttributeSupport, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
+    TargetCapabilities, ValueKey,
+};
+
+const THREE: &str = "users:
+  - userName: a@x.example
+    title: Lead
+    department: Ops
+    displayName: A
+  - userName: b@x.example
+    title: Agent
+    department: Ops
+  - userName: c@x.example
+    title: Agent
+";
+
+fn supporting(support: AttributeSupport) -> PlanOptions {
+    PlanOptions {
+        target: TargetCapabilities::storing(support),
+        ..PlanOptions::default()
+    }
+}
+
+fn names_of(edits: &[Edit]) -> Vec<&'static str> {
+    edits
+        .iter()
+        .map(|e| match e {
+            Edit::Set { attr, .. } => attr.name(),
+            Edit::SetManager { .. } => "manager",
+            Edit::Add { attr, .. }
+            | Edit::Replace { attr, .. }
+            | Edit::Remove { attr, .. }
+            | Edit::ReplaceAll { attr, .. } => attr.name(),
+            Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+            Edit::Role { .. } => "role",
+            Edit::Grants { .. } => "roleGrants",
+        })
+        .collect()
+}
+
+// An attribute the target cannot store gives one warning for all objects that set it
+// (pointing at the first), and no edit, neither in creates nor in patches.
+// Skill names differing only in case are two skills, as validation and Genesys Cloud
+// have them: a tenant holding both plans to nothing, and renaming `billing` to `Billing`
+// replaces the one with the other, and the simulated server ends where desired.
+#[test]
+fn routing_skill_names_are_case_sensitive() {
+    let yaml = |skills: &str| {
+        format!("users:\n  - userName: a@x.example\n    routingSkills: [{skills}]\n")
+    };
+    let ext = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example", ext: {"routingSkills": [
+                {"name": "Billing", "proficiency": 3}, {"name": "billing", "proficiency": 4}
+            ]}}),
+        ],
+        &[],
+    );
+    let both = desired_with(
+        "",
+        &yaml("{name: Billing, proficiency: 3}, {name: billing, proficiency: 4}"),
+    );
+    assert!(plan_ok(&both, &live, &PlanOptions::default()).is_empty());
+
+    let one = desired_with("", &yaml("{name: Billing, proficiency: 3}"));
+    let plan = plan_ok(&one, &live, &PlanOptions::default());
+    let c = change(&plan, Kind::User, "a@x.example").expect("a patch of a");
+    let skills = c
+        .diff
+        .iter()
+        .find(|d| d.attribute == "routingSkills")
+        .unwrap_or_else(|| panic!("{c:#?}"));
+    assert_eq!(skills.removed, ["billing (4)"], "{c:#?}");
+    assert!(skills.added.is_empty(), "{c:#?}");
+    let after = crate::plan::tests::simulate(&plan, &live);
+    assert!(plan_ok(&one, &after, &PlanOptions::default()).is_empty());
+}
+
+#[test]
+fn unsupported_attributes_warn_once_and_are_not_written() {
+    let desired = desired_with("", THREE);
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "title": "Agent", "displayName": "Old"}),
+            json!({"id": "b", "userName": "b@x.example"}),
+        ],
+        &[],
+    );
+    let support = AttributeSupport::only([
+        (ResourceSchema::User, "userName"),
+        (ResourceSchema::User, "displayName"),
+    ]);
+    let plan = plan_ok(&desired, &live, &supporting(support));
+    let messages: Vec<(&str, String)> = plan
+        .warnings
+        .iter()
+        .map(|w| {
+            (
+                w.message.as_str(),
+                w.source
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        messages,
+        vec![
+            (
+                "`department` is set on 2 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                "org.yaml:4".to_owned()
+            ),
+            (
+                "`title` is set on 3 object(s) but the target's schemas have no such writable attribute: not managed on this target",
+                "org.yaml:3".to_owned()
+            ),
+        ]
+    );
+    let a = change(&plan, Kind::User, "a@x.example").expect("displayName differs");
+    assert_eq!(names_of(&a.edits), vec!["displayName"]);
+    assert!(
+        change(&plan, Kind::User, "b@x.example").is_none(),
+        "{plan:#?}"
+    );
+    let c = change(&plan, Kind::User, "c@x.example").expect("created");
+    assert_eq!(c.action, Action::Create);
+    assert_eq!(names_of(&c.edits), vec!["userName"]);
+}
+
+// The same with what a target's `/Schemas` give (`scim::wire::attribute_support` reads
+// them): `title` read-only, so unsupported; names matched case-insensitively.
+#[test]
+fn support_from_schemas() {
+    let support = AttributeSupport::only([
+        (ResourceSchema::User, "userName"),
+        (ResourceSchema::Group, "displayName"),
+        (ResourceSchema::User, "displayName"),
+        (ResourceSchema::Enterprise, "Department"),
+    ]);
+
+    let desired = desired_with("", THREE);
+    let plan = plan_ok(&desired, &snapshot(&[], &[]), &supporting(support));
+    assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+    assert!(
+        plan.warnings[0]
+            .message
+            .starts_with("`title` is set on 3 object(s)")
+    );
+    let a = change(&plan, Kind::User, "a@x.example").expect("created");
+    assert_eq!(
+        names_of(&a.edits),
+        vec!["userName", "displayName", "department"]
+    );
+}
+
+// Genesys Cloud offboards deactivate-first even under `prune: {users: delete}`: an active
+// user absent from YAML is deactivated, and only an inactive one deleted.
+#[test]
+fn genesys_deletes_only_inactive_users() {
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "active": true}),
+            json!({"id": "b", "userName": "b@x.example", "active": false}),
+            json!({"id": "c", "userName": "c@x.example"}),
+        ],
+        &[],
+    );
+    let config =
+        "ownership: {users: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\n";
+    let genesys = desired_with(
+        &format!(
+            "{config}target: {{kind: genesys, region: mypurecloud.com, clientId: {{fromEnv: A}}, clientSecret: {{fromEnv: B}}}}\n"
+        ),
+        "users: []\n",
+    );
+    let actions = |plan: &crate::plan::Plan| -> Vec<(String, Action)> {
+        plan.changes
+            .iter()
+            .map(|c| (c.key.clone(), c.action))
+            .collect()
+    };
+    let options = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let plan = plan_ok(&genesys, &live, &options);
+    assert_eq!(
+        actions(&plan),
+        vec![
+            ("a@x.example".to_owned(), Action::Deactivate),
+            ("c@x.example".to_owned(), Action::Deactivate),
+            ("b@x.example".to_owned(), Action::Delete),
+        ],
+        "{plan:#?}"
+    );
+    let scim = desired_with(config, "users: []\n");
+    let plan = plan_ok(&scim, &live, &PlanOptions::default());
+    assert!(
+        plan.changes.iter().all(|c| c.action == Action::Delete),
+        "{plan:#?}"
+    );
+}
+
+// Protected principals are never changed: not patched though they differ (a warning says
+// so), not pruned, not removed from a group whose members are authoritative.
+#[test]
+fn protected_objects_are_never_changed() {
+    let desired = desired_with(
+        "ownership: {users: all, groups: all}\nprune: {users: delete}\nsafety: {maxDeletePercent: 100}\nprotected: {users: [Root@x.example, keep@x.example], groups: [Admins]}\n",
+        "users:\n  - userName: root@x.example\n    title: Boss\n  - userName: a@x.example\ngroups:\n  - displayName: Ops\n    members: [a@x.example]\n  - displayName: Admins\n    members: [a@x.example]\n",
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "r", "userName": "root@x.example", "title": "Root"}),
+            json!({"id": "k", "userName": "keep@x.example"}),
+            json!({"id": "a", "userName": "a@x.example"}),
+            json!({"id": "x", "userName": "x@x.example"}),
+        ],
+        &[
+            json!({"id": "ops", "displayName": "Ops", "members": [
+                    {"value": "k"}, {"value": "x"}, {"value": "r"}]}),
+            json!({"id": "adm", "displayName": "Admins", "members": [{"value": "r"}]}),
+        ],
+    );
+    let plan = plan_ok(&desired, &live, &PlanOptions::default());
+    let touched: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|c| (c.key.as_str(), c.action))
+        .collect();
+    assert_eq!(
+        touched,
+        vec![("Ops", Action::Patch), ("x@x.example", Action::Delete)],
+        "{plan:#?}"
+    );
+    let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+    assert_eq!(
+        ops.edits,
+        vec![
+            Edit::AddMembers {
+                members: vec![Ref {
+                    kind: Kind::User,
+                    name: "a@x.example".into(),
+                    id: Some("a".into())
+                }]
+            },
+            Edit::RemoveMembers {
+                members: vec![Ref {
+                    kind: Kind::User,
+                    name: "x@x.example".into(),
+                    id: Some("x".into())
+                }]
+            },
+        ],
+        "keep and root stay members"
+    );
+    let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        warnings,
+        vec![
+            r#"group "Admins" is protected: not changed, though live differs"#,
+            r#"user "root@x.example" is protected: not changed, though live differs in title"#,
+        ]
+    );
+}
+
+// A protected group stays untouched when desired state reaches it under another name
+// (`previously`, or its externalId): protection follows the live object, as for users.
+#[test]
+fn protected_group_matched_under_another_name() {
+    let desired = desired_with(
+        "protected: {groups: [Old Ops, Legacy]}\n",
+        "groups:\n  - displayName: Ops\n    previously: [old ops]\n  - displayName: Sales\n    externalId: crm-1\n",
+    );
+    let live = snapshot(
+        &[],
+        &[
+            json!({"id": "o", "displayName": "Old Ops"}),
+            json!({"id": "l", "displayName": "Legacy", "externalId": "crm-1"}),
+        ],
+    );
+    let plan = plan_ok(&desired, &live, &PlanOptions::default());
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+    let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        warnings,
+        vec![
+            r#"group "Legacy" is protected: not changed, though live differs"#,
+            r#"group "Old Ops" is protected: not changed, though live differs"#,
+        ]
+    );
+}
+
+// Group members: authoritative adds and removes, additive only adds.
+#[test]
+fn members_authoritative_or_additive() {
+    let resources = "users:\n  - userName: a@x.example\n  - userName: b@x.example\n    groups: [Ops]\ngroups:\n  - displayName: Ops\n    members: [a@x.example, Sub]\n  - displayName: Sub\n";
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example"}),
+            json!({"id": "x", "userName": "x@x.example"}),
+        ],
+        &[json!({"id": "ops", "displayName": "Ops", "members": [
+                {"value": "a", "type": "User"}, {"value": "x", "type": "User"}, {"value": "gone"}]})],
+    );
+    // Members are added in name order (the union of `members` and users' `groups`).
+    let added = vec![
+        Ref {
+            kind: Kind::Group,
+            name: "Sub".into(),
+            id: None,
+        },
+        Ref {
+            kind: Kind::User,
+            name: "b@x.example".into(),
+            id: None,
+        },
+    ];
+    let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+    let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+    assert_eq!(
+        ops.edits,
+        vec![
+            Edit::AddMembers {
+                members: added.clone()
+            },
+            Edit::RemoveMembers {
+                members: vec![
+                    Ref {
+                        kind: Kind::User,
+                        name: "x@x.example".into(),
+                        id: Some("x".into())
+                    },
+                    Ref {
+                        kind: Kind::User,
+                        name: "gone".into(),
+                        id: Some("gone".into())
+                    },
+                ]
+            },
+        ]
+    );
+    assert_eq!(ops.diff[0].added, vec!["Sub", "b@x.example"]);
+    assert_eq!(ops.diff[0].removed, vec!["x@x.example", "gone"]);
+
+    let additive = desired_with("collections: {groupMembers: additive}\n", resources);
+    let plan = plan_ok(&additive, &live, &PlanOptions::default());
+    let ops = change(&plan, Kind::Group, "Ops").expect("patched");
+    assert_eq!(ops.edits, vec![Edit::AddMembers { members: added }]);
+    assert!(ops.diff[0].removed.is_empty());
+}
+
+/// Plans `desired` against `live`, applies the plan with the simulated server and checks
+/// that a second plan finds nothing; returns the first plan's edits of `key`.
+fn settles(
+    desired: &crate::desired::DesiredState,
+    live: &crate::model::tenant::Snapshot,
+    key: &str,
+) -> Vec<Edit> {
+    let plan = plan_ok(desired, live, &PlanOptions::default());
+    let after = crate::plan::tests::simulate(&plan, live);
+    let again = plan_ok(desired, &after, &PlanOptions::default());
+    assert!(again.is_empty(), "first: {plan:#?}\nagain: {again:#?}");
+    change(&plan, Kind::User, key)
+        .map(|c| c.edits.clone())
+        .unwrap_or_default()
+}
+
+// Desired contacts that share a key (a number listed twice, two work addresses) each get
+// their own key, so they do not fight over one live value from plan to plan.
+#[test]
+fn repeated_desired_contacts_settle() {
+    let desired = desired_with(
+        "",
+        "users:\n  - userName: a@x.example\n    phoneNumbers: [{value: '+14155550100'}, {value: '+14155550100', type: work}]\n    emails:\n      - {value: one@x.example, type: work}\n      - {value: two@x.example, type: work}\n      - {value: ONE@x.example}\n",
+    );
+    let live = snapshot(&[json!({"id": "a", "userName": "a@x.example"})], &[]);
+    assert_eq!(
+        settles(&desired, &live, "a@x.example"),
+        vec![
+            Edit::Add {
+                attr: Multi::Emails,
+                values: vec![
+                    json!({"value": "one@x.example", "type": "work"}),
+                    json!({"value": "two@x.example", "type": "work"}),
+                ]
+            },
+            Edit::Add {
+                attr: Multi::PhoneNumbers,
+                values: vec![json!({"value": "+14155550100"})]
+            },
+        ]
+    );
+    // Live as desired, in another case and order: nothing to do.
+    let live = snapshot(
+        &[json!({"id": "a", "userName": "a@x.example",
+                     "emails": [{"value": "TWO@x.example", "type": "Work"}, {"value": "one@x.example", "type": "work"}],
+                     "phoneNumbers": [{"value": "+14155550100", "type": "mobile"}]})],
+        &[],
+    );
+    assert!(plan_ok(&desired, &live, &PlanOptions::default()).is_empty());
+}
+
+// Live values that share a key (a role held twice, two work addresses) are settled in one
+// plan: all as desired is no change; otherwise the key's values are removed and the desired
+// one added, rather than all of them replaced by the same value.
+#[test]
+fn repeated_live_values_settle() {
+    let desired = desired_with(
+        "",
+        "roles:\n  - name: Agent\nusers:\n  - userName: a@x.example\n    roles: [Agent]\n    emails: [{value: a@x.example, type: work}]\n",
+    );
+    let live = snapshot(
+        &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "agent"}],
+                     "emails": [{"value": "a@x.example", "type": "work"}, {"value": "b@x.example", "type": "work"}]})],
+        &[],
+    );
+    assert_eq!(
+        settles(&desired, &live, "a@x.example"),
+        vec![
+            Edit::Remove {
+                attr: Multi::Emails,
+                key: ValueKey::new("type", "work")
+            },
+            Edit::Add {
+                attr: Multi::Emails,
+                values: vec![json!({"value": "a@x.example", "type": "work"})]
+            },
+        ]
+    );
+}
+
+// A removal or replacement targets exactly the values meant: by type where that is
+// exact, else by address, and when neither is (the same type and the same address both
+// held twice) the whole attribute is replaced, keeping the values that stay as they are.
+#[test]
+fn edits_target_exactly_the_values_meant() {
+    // Dropping `b (home)` by type would also drop `a (home)`, which stays: by address.
+    let desired = desired_with(
+        "",
+        "users:\n  - userName: u@x.example\n    emails: [{value: a@x.example}]\n",
+    );
+    let live = snapshot(
+        &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "b@x.example", "type": "home"}, {"value": "a@x.example", "type": "home"}]})],
+        &[],
+    );
+    assert_eq!(
+        settles(&desired, &live, "u@x.example"),
+        vec![Edit::Remove {
+            attr: Multi::Emails,
+            key: ValueKey::new("value", "b@x.example")
+        }]
+    );
+    // `v (work)` becomes `w (work)`; neither `type eq work` (z too) nor `value eq v`
+    // (v (home), which stays, too) picks it out alone.
+    let desired = desired_with(
+        "",
+        "users:\n  - userName: u@x.example\n    emails: [{value: z@x.example}, {value: w@x.example, type: work}, {value: v@x.example, type: home}]\n",
+    );
+    let live = snapshot(
+        &[json!({"id": "u", "userName": "u@x.example",
+                     "emails": [{"value": "v@x.example", "type": "work"},
+                                {"value": "z@x.example", "type": "work", "primary": true},
+                                {"value": "v@x.example", "type": "home"}]})],
+        &[],
+    );
+    assert_eq!(
+        settles(&desired, &live, "u@x.example"),
+        vec![Edit::ReplaceAll {
+            attr: Multi::Emails,
+            values: vec![
+                json!({"value": "w@x.example", "type": "work"}),
+                json!({"value": "z@x.example", "type": "work", "primary": true}),
+                json!({"value": "v@x.example", "type": "home"}),
+            ]
+        }]
+    );
+}
+
+// User roles: additive (the default) only adds, authoritative also removes; names
+// compare case-insensitively.
+#[test]
+fn roles_additive_or_authoritative() {
+    let resources = "roles:\n  - name: Agent\n  - name: Supervisor\n  - name: Admin\nusers:\n  - userName: a@x.example\n    roles: [agent, Supervisor]\n";
+    let live = snapshot(
+        &[json!({"id": "a", "userName": "a@x.example",
+                     "roles": [{"value": "Agent"}, {"value": "Admin"}]})],
+        &[],
+    );
+    let add = Edit::Add {
+        attr: Multi::Roles,
+        values: vec![json!({"value": "Supervisor"})],
+    };
+    let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
+    let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+    assert_eq!(a.edits, vec![add.clone()]);
+    assert_eq!(a.diff[0].added, vec!["Supervisor"]);
+
+    let authoritative = desired_with("collections: {userRoles: authoritative}\n", resources);
+    let plan = plan_ok(&authoritative, &live, &PlanOptions::default());
+    let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+    assert_eq!(
+        a.edits,
+        vec![
+            Edit::Remove {
+                attr: Multi::Roles,
+                key: ValueKey::new("value", "Admin")
+            },
+            add
+        ]
+    );
+    assert_eq!(a.diff[0].removed, vec!["Admin"]);
+    assert_eq!(Attr::Title.name(), "title");
+}
