@@ -13,11 +13,13 @@
 //! - [`webhook`]: signed outbound event webhooks and the inbound HRIS termination endpoint;
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
-//! - [`model`]: the domain types and pure functions over them.
+//! - [`model`]: the domain types and pure functions over them;
+//! - [`disk`]: advisory file locks and atomic file writes, for every module that keeps files.
 
 pub mod apply;
 pub mod cli;
 pub mod desired;
+pub mod disk;
 pub mod doctor;
 pub mod error;
 pub mod explain;

@@ -18,6 +18,11 @@ use crate::scim::{
 /// Where the sandbox keeps its state when `scimctl.yaml` names no path.
 pub const DEFAULT_SANDBOX_STATE: &str = ".scimctl/sandbox.json";
 
+/// How long a command using the embedded sandbox waits for its state file while another
+/// process (another `plan`, `apply` or `watch`, or `sandbox serve`) uses it: the default
+/// `--lock-timeout` of `apply`, so two runs in one directory take turns.
+pub const EMBEDDED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A failure to reach the configured target.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -200,12 +205,13 @@ fn unknown_region(region: Option<&str>) -> TargetError {
 async fn connect_sandbox(
     state: &Path,
 ) -> Result<(ClientConfig, String, Option<RunningSandbox>), TargetError> {
-    let running = sandbox::start(
+    let running = sandbox::start_waiting(
         SandboxConfig {
             state_path: Some(state.to_path_buf()),
             ..SandboxConfig::default()
         },
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        EMBEDDED_LOCK_WAIT,
     )
     .await?;
     let mut client = ClientConfig::new(running.base_url.clone());
