@@ -14,9 +14,11 @@
 //! - [`scim`]: the client layer, the only code that speaks HTTP to a tenant;
 //! - [`sandbox`]: the embedded SCIM 2.0 store, the default target and the test bed;
 //! - [`model`]: the domain types and pure functions over them;
+//! - [`backoff`]: the one retry delay schedule (exponential, capped, jittered);
 //! - [`disk`]: advisory file locks and atomic file writes, for every module that keeps files.
 
 pub mod apply;
+pub mod backoff;
 pub mod cli;
 pub mod desired;
 pub mod disk;

@@ -28,6 +28,7 @@ use super::live::{LiveGroup, LiveUser};
 use super::platform::Entity;
 use super::snapshot::list_all_at;
 use super::wire::{self, PatchOpKind, PatchOperation, ResourceKind};
+use crate::backoff::Backoff;
 
 /// AWS region names and their Genesys Cloud domains (§1; the last one only in the Terraform
 /// provider's table).
@@ -213,17 +214,21 @@ impl ScimClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ScimError>>,
     {
-        let mut wait = Duration::from_millis(250);
+        let backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut misses = 0;
         loop {
             match call().await {
                 Err(e) if e.is_not_found() && self.settling(id) => {
+                    misses += 1;
+                    // Unjittered: waiting on this client's own new object, not competing
+                    // with other clients, and the settle window is measured against it.
+                    let wait = backoff.ceiling(misses);
                     tracing::debug!(
                         id,
                         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "not visible yet; reading again"
                     );
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(4));
                 }
                 other => return other,
             }
