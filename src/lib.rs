@@ -2,7 +2,7 @@
 //! directory of YAML files.
 //!
 //! Layers, each depending only on the ones after it:
-//! - [`cli`]: the command line and exit codes (product.md §2);
+//! - [`cli`]: the command line and exit codes (docs/contract.md §2);
 //! - [`apply`]: running a plan against the tenant, with audit log, initial passwords and progress;
 //! - [`export`]: the live tenant written as desired-state YAML;
 //! - [`desired`]: loading and validating the desired-state directory (the only reader of it);

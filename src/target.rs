@@ -157,7 +157,7 @@ async fn configure(
                 .or_else(|| hosts.as_ref().map(|h| h.0.clone()))
                 .ok_or_else(|| unknown_region(region.as_deref()))?;
             // The SDKs derive the login host from the API host by replacing `api.` with
-            // `login.` (genesys-api.md §1); a host without that prefix (a private or test
+            // `login.` (docs/genesys.md §1); a host without that prefix (a private or test
             // environment) is taken to serve both.
             let login = login_url
                 .clone()
@@ -167,7 +167,7 @@ async fn configure(
             let mut client = ClientConfig::new(format!("{api}{}", genesys::SCIM_PATH));
             client.dialect = Dialect::Genesys;
             client.page_size = Some(genesys::PAGE_SIZE);
-            // 300 requests a minute per client-credentials token (genesys-api.md §9).
+            // 300 requests a minute per client-credentials token (docs/genesys.md §9).
             client.requests_per_minute =
                 Some(requests_per_minute.unwrap_or(genesys::REQUESTS_PER_MINUTE));
             client.max_concurrency = 4;
@@ -181,7 +181,7 @@ async fn configure(
                 },
                 client_secret: read_secret(client_secret, config_dir, &dirs)?,
                 // Client-credentials clients are authorised by their roles; scopes do not
-                // apply to them (genesys-api.md §2).
+                // apply to them (docs/genesys.md §2).
                 scope: None,
             });
             Ok((

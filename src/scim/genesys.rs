@@ -1,5 +1,5 @@
 //! Genesys Cloud's side of the client layer: where its SCIM differs from RFC 7644 and where
-//! the Platform API takes over (facts from genesys-api.md; the section is named at each use).
+//! the Platform API takes over (facts from docs/genesys.md; the section is named at each use).
 //!
 //! - Hosts: `https://api.<domain>` and `https://login.<domain>` per region (§1).
 //! - Users are listed in two passes, active and then `active eq false`, since the default list

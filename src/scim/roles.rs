@@ -1,4 +1,4 @@
-//! Genesys Cloud role definitions, which only the Platform API manages (genesys-api.md §4):
+//! Genesys Cloud role definitions, which only the Platform API manages (docs/genesys.md §4):
 //! `GET /api/v2/authorization/roles` (paged, `userCount=false` because counting is slow),
 //! `POST` to create, `PUT /{id}` to replace a role as a whole, `DELETE /{id}`.
 //!
@@ -18,7 +18,7 @@ use super::platform::Entity;
 pub const ROLES_PATH: &str = "/api/v2/authorization/roles";
 
 /// One permission policy of a role: `domain`, `entityName` and the actions it allows
-/// (`DomainPermissionPolicy`, genesys-api.md §4).
+/// (`DomainPermissionPolicy`, docs/genesys.md §4).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionPolicy {
