@@ -1,5 +1,5 @@
 //! `scimctl doctor`: read-only checks of a target, printed as a checklist, so that an
-//! operator can confirm on their own org what genesys-api.md marks UNCONFIRMED (page-size
+//! operator can confirm on their own org what docs/genesys.md marks UNCONFIRMED (page-size
 //! limits, rate-limit headers, what the OAuth client may do, which divisions it sees)
 //! before anything is written.
 //!
@@ -107,7 +107,7 @@ impl Report {
     }
 }
 
-/// The permissions scimctl's writes need on Genesys Cloud (genesys-api.md §2), for what
+/// The permissions scimctl's writes need on Genesys Cloud (docs/genesys.md §2), for what
 /// `desired` manages.
 #[must_use]
 pub fn needed_permissions(desired: &DesiredState) -> BTreeSet<&'static str> {
@@ -375,7 +375,7 @@ async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Repor
     permissions(client, desired, roles.ok().as_deref(), report).await;
 }
 
-/// The page-size rule (genesys-api.md §7): 25 with the default attributes, more only with
+/// The page-size rule (docs/genesys.md §7): 25 with the default attributes, more only with
 /// the expensive ones excluded. Only the allowed forms are sent; nothing is provoked.
 async fn page_limit(client: &ScimClient, report: &mut Report) {
     let excluded = "externalId,roles,urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingSkills,urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User:routingLanguages";

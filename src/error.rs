@@ -1,4 +1,4 @@
-//! The crate's error type and the exit-code table (product.md §2).
+//! The crate's error type and the exit-code table (docs/contract.md §2).
 //!
 //! | code | meaning |
 //! |------|---------|

@@ -16,13 +16,13 @@
 //! `active: true` is honoured.
 
 use std::collections::BTreeMap;
-use std::fs::OpenOptions;
-use std::io::{self, Write};
+use std::io;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
 use crate::desired::{DesiredState, Diagnostic};
+use crate::disk::atomic::{self, Mode};
 use crate::model::Spanned;
 
 /// Where the overrides file is unless `SCIMCTL_OVERRIDES` says otherwise, relative to the
@@ -149,34 +149,7 @@ impl Overrides {
         };
         let mut json = serde_json::to_vec_pretty(&form).map_err(|e| write_error(e.into()))?;
         json.push(b'\n');
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty());
-        if let Some(dir) = dir {
-            std::fs::create_dir_all(dir).map_err(write_error)?;
-        }
-        let name = path.file_name().map_or_else(
-            || "overrides.json".into(),
-            |n| n.to_string_lossy().into_owned(),
-        );
-        let tmp = dir
-            .unwrap_or(Path::new("."))
-            .join(format!(".{name}.{}.tmp", std::process::id()));
-        let written = (|| {
-            let mut options = OpenOptions::new();
-            options.write(true).create(true).truncate(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt;
-                options.mode(0o600);
-            }
-            let mut file = options.open(&tmp)?;
-            file.write_all(&json)?;
-            file.sync_all()?;
-            std::fs::rename(&tmp, path)
-        })();
-        if written.is_err() {
-            let _ = std::fs::remove_file(&tmp);
-        }
-        written.map_err(write_error)
+        atomic::write(path, Mode::Private, &json).map_err(write_error)
     }
 
     /// Records that `user_name` was terminated at `at` (RFC 3339, e.g.

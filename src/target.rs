@@ -18,6 +18,11 @@ use crate::scim::{
 /// Where the sandbox keeps its state when `scimctl.yaml` names no path.
 pub const DEFAULT_SANDBOX_STATE: &str = ".scimctl/sandbox.json";
 
+/// How long a command using the embedded sandbox waits for its state file while another
+/// process (another `plan`, `apply` or `watch`, or `sandbox serve`) uses it: the default
+/// `--lock-timeout` of `apply`, so two runs in one directory take turns.
+pub const EMBEDDED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(300);
+
 /// A failure to reach the configured target.
 #[derive(Debug, thiserror::Error)]
 pub enum TargetError {
@@ -152,7 +157,7 @@ async fn configure(
                 .or_else(|| hosts.as_ref().map(|h| h.0.clone()))
                 .ok_or_else(|| unknown_region(region.as_deref()))?;
             // The SDKs derive the login host from the API host by replacing `api.` with
-            // `login.` (genesys-api.md §1); a host without that prefix (a private or test
+            // `login.` (docs/genesys.md §1); a host without that prefix (a private or test
             // environment) is taken to serve both.
             let login = login_url
                 .clone()
@@ -162,7 +167,7 @@ async fn configure(
             let mut client = ClientConfig::new(format!("{api}{}", genesys::SCIM_PATH));
             client.dialect = Dialect::Genesys;
             client.page_size = Some(genesys::PAGE_SIZE);
-            // 300 requests a minute per client-credentials token (genesys-api.md §9).
+            // 300 requests a minute per client-credentials token (docs/genesys.md §9).
             client.requests_per_minute =
                 Some(requests_per_minute.unwrap_or(genesys::REQUESTS_PER_MINUTE));
             client.max_concurrency = 4;
@@ -176,7 +181,7 @@ async fn configure(
                 },
                 client_secret: read_secret(client_secret, config_dir, &dirs)?,
                 // Client-credentials clients are authorised by their roles; scopes do not
-                // apply to them (genesys-api.md §2).
+                // apply to them (docs/genesys.md §2).
                 scope: None,
             });
             Ok((
@@ -200,12 +205,13 @@ fn unknown_region(region: Option<&str>) -> TargetError {
 async fn connect_sandbox(
     state: &Path,
 ) -> Result<(ClientConfig, String, Option<RunningSandbox>), TargetError> {
-    let running = sandbox::start(
+    let running = sandbox::start_waiting(
         SandboxConfig {
             state_path: Some(state.to_path_buf()),
             ..SandboxConfig::default()
         },
         SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
+        EMBEDDED_LOCK_WAIT,
     )
     .await?;
     let mut client = ClientConfig::new(running.base_url.clone());

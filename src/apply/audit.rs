@@ -1,4 +1,4 @@
-//! The audit log (product.md §5): one JSON line per attempted operation, appended to a local
+//! The audit log (docs/contract.md §5): one JSON line per attempted operation, appended to a local
 //! file and flushed before the next operation starts. Before that final record, each step
 //! that writes has a record of its own (`phase`, see [`AuditRecord::phase`]): one appended
 //! right before its first write goes out, and, when the operation has further steps (a

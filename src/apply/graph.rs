@@ -1,4 +1,4 @@
-//! The order of an apply: a plan's changes as steps with dependencies (product.md §4: create
+//! The order of an apply: a plan's changes as steps with dependencies (docs/contract.md §4: create
 //! groups and roles, then create and patch users, then memberships, then deactivate and
 //! delete).
 //!

@@ -1,4 +1,4 @@
-//! Initial passwords (product.md §5): generated from a CSPRNG or read from the environment or a
+//! Initial passwords (docs/contract.md §5): generated from a CSPRNG or read from the environment or a
 //! file at apply time, and delivered once to a private file.
 //!
 //! A password is held in a [`Secret`] from the moment it is generated or read, so it cannot be

@@ -1,4 +1,4 @@
-//! Progress of a long apply, on stderr (product.md §5): a bar with counts and ETA on a
+//! Progress of a long apply, on stderr (docs/contract.md §5): a bar with counts and ETA on a
 //! terminal, a plain line at most every five seconds otherwise (CI logs, pipes), nothing
 //! under `-q`.
 //!

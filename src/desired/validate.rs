@@ -1,4 +1,4 @@
-//! Cross-file validation of desired state (product.md §5): every problem at once, each at the
+//! Cross-file validation of desired state (docs/contract.md §5): every problem at once, each at the
 //! `path:line:col` that causes it, before any network call.
 //!
 //! Pure: the only outside facts it needs (whether an environment variable is set, whether a
@@ -1181,7 +1181,7 @@ fn longest_chains(edges: &[Vec<(usize, Span)>]) -> Vec<Vec<usize>> {
     best.into_iter().map(Option::unwrap_or_default).collect()
 }
 
-/// Genesys Cloud region domains (genesys-api.md §1, region hosts table).
+/// Genesys Cloud region domains (docs/genesys.md §1, region hosts table).
 fn valid_env_name(name: &str) -> bool {
     !name.is_empty()
         && !name.starts_with(|c: char| c.is_ascii_digit())

@@ -1,5 +1,5 @@
 //! `scimctl.yaml`: the target, ownership, prune policy, safety thresholds, protected principals,
-//! policy options and `watch` settings (product.md §3–§5). Pure data with documented defaults.
+//! policy options and `watch` settings (docs/contract.md §3–§5). Pure data with documented defaults.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

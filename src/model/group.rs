@@ -1,4 +1,4 @@
-//! A group as written in desired state (product.md §3). Pure data.
+//! A group as written in desired state (docs/contract.md §3). Pure data.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};

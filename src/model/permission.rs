@@ -1,5 +1,5 @@
 //! Permissions: the `domain:entity:action` pattern language, and a role's effective permissions
-//! through `inherits` (product.md §3). Pure functions used by validation, the planner and
+//! through `inherits` (docs/contract.md §3). Pure functions used by validation, the planner and
 //! `explain`.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
@@ -185,7 +185,7 @@ pub struct Policy {
 /// Groups permission strings into policies: one per `(domain, entity)` in that order, with
 /// sorted, de-duplicated actions, and an action set holding `*` reduced to `*` alone. `*` by
 /// itself becomes domain `*`, entity `*`, actions `["*"]`: UNCONFIRMED that Genesys Cloud
-/// accepts a wildcard domain (genesys-api.md §4 documents `*` only for `entityName` and
+/// accepts a wildcard domain (docs/genesys.md §4 documents `*` only for `entityName` and
 /// `actionSet`). Strings that do not parse are skipped (validation reports them).
 #[must_use]
 pub fn policies_of<'a>(permissions: impl IntoIterator<Item = &'a str>) -> Vec<Policy> {

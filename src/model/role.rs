@@ -1,4 +1,4 @@
-//! A role as written in desired state (product.md §3). Pure data; permission logic lives in
+//! A role as written in desired state (docs/contract.md §3). Pure data; permission logic lives in
 //! [`super::permission`].
 
 use schemars::JsonSchema;

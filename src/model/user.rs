@@ -1,4 +1,4 @@
-//! A user as written in desired state (product.md §3).
+//! A user as written in desired state (docs/contract.md §3).
 //!
 //! Field names are the SCIM attribute names (RFC 7643 §4.1) in camelCase, plus the enterprise
 //! (`department`, `division`, `employeeNumber`, `manager`, `dateHire`) and Genesys extension

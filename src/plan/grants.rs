@@ -1,6 +1,6 @@
 //! Role grants limited to divisions (Genesys Cloud): `roles: [{name: X, divisions: [D]}]`
 //! planned as Platform API grants of role X in division D rather than as a SCIM role name
-//! (which Genesys Cloud grants in the home division only, genesys-api.md §4).
+//! (which Genesys Cloud grants in the home division only, docs/genesys.md §4).
 //!
 //! Grants are managed for a user when the snapshot holds the divisions (the Genesys target)
 //! and, for a live user, its direct grants ([`Snapshot::grants`], read by the caller for

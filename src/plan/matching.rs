@@ -1,4 +1,4 @@
-//! Matching desired objects to live ones (product.md §4): by `externalId` when both have
+//! Matching desired objects to live ones (docs/contract.md §4): by `externalId` when both have
 //! one, else by name case-insensitively, else by a `previously` name. Every ambiguity is an
 //! error, reported all at once; nothing is guessed.
 
@@ -107,7 +107,7 @@ struct Wanted<'a> {
     previously: Vec<&'a str>,
 }
 
-#[allow(clippy::too_many_lines)] // one pass per rule of product.md §4, kept together
+#[allow(clippy::too_many_lines)] // one pass per rule of docs/contract.md §4, kept together
 fn match_kind<R: Resource>(
     kind: Kind,
     wanted: &[Wanted<'_>],

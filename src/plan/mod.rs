@@ -1,7 +1,7 @@
 //! The planner: a pure function from desired state and a live snapshot to a [`Plan`].
 //!
 //! [`plan`] does no I/O and reads no clock; the same inputs give the same plan, byte for byte
-//! once rendered. It compares only attributes written in YAML, matches objects as product.md
+//! once rendered. It compares only attributes written in YAML, matches objects as docs/contract.md
 //! §4 says (externalId, then name case-insensitively, then `previously`), resolves member and
 //! manager names to live ids or to objects the plan creates, decides what ownership and the
 //! prune policy remove, and holds destructive changes behind the safety brakes as blocked

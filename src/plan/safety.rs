@@ -1,4 +1,4 @@
-//! Safety brakes (product.md §4): destructive changes above the configured share or count of
+//! Safety brakes (docs/contract.md §4): destructive changes above the configured share or count of
 //! the managed set, pruning everything because desired state is empty, removing the last
 //! active holder of an admin role, and touching the account scimctl runs as. Blocked changes
 //! stay in the plan as rows with the reason; `--allow-deletes N` lifts the threshold brake

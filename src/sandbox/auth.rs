@@ -53,7 +53,8 @@ pub(crate) struct Authenticator {
 
 /// Equal without an early exit, so timing does not reveal how much of a secret matched.
 fn same_secret(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0_u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    use subtle::ConstantTimeEq;
+    bool::from(a.ct_eq(b))
 }
 
 /// The credentials of an `Authorization: <scheme> <credentials>` header, scheme matched
@@ -172,45 +173,19 @@ impl Authenticator {
     }
 }
 
-/// `application/x-www-form-urlencoded` pairs (also used for query strings).
+/// `application/x-www-form-urlencoded` pairs (also used for query strings), decoded by
+/// `url::form_urlencoded` (WHATWG URL §5.1): `+` is a space, malformed escapes are kept as
+/// written, invalid UTF-8 becomes U+FFFD.
 pub(crate) fn parse_form(bytes: &[u8]) -> Vec<(String, String)> {
-    let text = String::from_utf8_lossy(bytes);
-    text.split('&')
-        .filter(|pair| !pair.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (percent_decode(k), percent_decode(v))
-        })
-        .collect()
+    url::form_urlencoded::parse(bytes).into_owned().collect()
 }
 
-/// Decodes `%XX` escapes and `+` (a space in forms and query strings). Malformed escapes are
-/// kept as written.
+/// Decodes `%XX` escapes and `+` (a space in forms and query strings) of one component, with
+/// the `percent-encoding` crate. Malformed escapes are kept as written.
 pub(crate) fn percent_decode(text: &str) -> String {
-    let bytes = text.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'+' => out.push(b' '),
-            b'%' => {
-                let hex = |c: u8| char::from(c).to_digit(16);
-                let hi = bytes.get(i + 1).copied().and_then(hex);
-                let lo = bytes.get(i + 2).copied().and_then(hex);
-                match (hi, lo) {
-                    (Some(hi), Some(lo)) => {
-                        out.push(u8::try_from(hi * 16 + lo).unwrap_or(b'?'));
-                        i += 3;
-                        continue;
-                    }
-                    _ => out.push(b'%'),
-                }
-            }
-            other => out.push(other),
-        }
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+    percent_encoding::percent_decode_str(&text.replace('+', " "))
+        .decode_utf8_lossy()
+        .into_owned()
 }
 
 /// Standard base64 (RFC 4648 §4), padding optional; `None` if malformed.
@@ -287,6 +262,25 @@ mod tests {
     }
 
     // Base64 and percent decoding handle padding, '+' and malformed escapes.
+    // The secret comparison (subtle) and the form decoding (url::form_urlencoded) on the
+    // cases the sandbox meets: escapes, `+`, empty values, bad UTF-8, lengths that differ.
+    #[test]
+    fn secrets_and_forms() {
+        assert!(same_secret(b"s3cr3t", b"s3cr3t"));
+        assert!(!same_secret(b"s3cr3t", b"s3cr3T"));
+        assert!(!same_secret(b"s3cr3t", b"s3cr3"));
+        assert!(same_secret(b"", b""));
+        assert_eq!(
+            parse_form(b"a=1+2%2B3&&b%20c=%E2%82%AC&d=%ff"),
+            vec![
+                ("a".to_owned(), "1 2+3".to_owned()),
+                ("b c".to_owned(), "\u{20ac}".to_owned()),
+                ("d".to_owned(), "\u{fffd}".to_owned()),
+            ]
+        );
+        assert_eq!(percent_decode("a&b=c%26"), "a&b=c&");
+    }
+
     #[test]
     fn decoding() {
         for raw in ["", "a", "ab", "abc", "abcd", "client:s3cr3t/+?"] {

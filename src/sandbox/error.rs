@@ -51,6 +51,22 @@ pub enum SandboxError {
         #[source]
         source: io::Error,
     },
+    /// Another process holds the state file (its lock, `<state>.lock`): two processes
+    /// sharing one state file would each save over the other's writes.
+    #[error(
+        "sandbox: state file {} is in use by another process ({holder}){}; stop that \
+         process or give this one another state file",
+        path.display(),
+        waited_note(*waited)
+    )]
+    StateLocked {
+        /// The state file.
+        path: PathBuf,
+        /// Who holds it, as its lock file says.
+        holder: String,
+        /// Seconds waited for it.
+        waited: u64,
+    },
     /// A resource given to a bulk seed was refused.
     #[error("sandbox: seed {kind} #{index} refused: {detail}")]
     Seed {
@@ -67,6 +83,15 @@ pub enum SandboxError {
     /// The HTTP server stopped with an error.
     #[error("sandbox: server failed")]
     Serve(#[source] io::Error),
+}
+
+/// ", waited N s" when the sandbox waited for the state file's lock, else nothing.
+fn waited_note(waited: u64) -> String {
+    if waited == 0 {
+        String::new()
+    } else {
+        format!("; waited {waited} s")
+    }
 }
 
 /// An RFC 7644 §3.12 error: what the sandbox answers when it refuses a request.

@@ -487,15 +487,13 @@ impl Journal {
 }
 
 /// Syncs the directory holding `path`, so a file created or removed there stays so after a
-/// power loss. Not every platform lets a directory be synced; a failure is not reported.
+/// power loss (see [`crate::disk::atomic::sync_dir`]).
 fn sync_dir(path: &Path) {
     let dir = match path.parent() {
         Some(dir) if !dir.as_os_str().is_empty() => dir,
         _ => Path::new("."),
     };
-    if let Ok(dir) = File::open(dir) {
-        let _ = dir.sync_all();
-    }
+    crate::disk::atomic::sync_dir(dir);
 }
 
 /// Runs blocking journal work off the async workers, handing the journal back.

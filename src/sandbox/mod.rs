@@ -34,7 +34,7 @@ mod store;
 use std::fmt;
 use std::future::Future;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,6 +53,7 @@ pub use resource::ResourceKind;
 pub use stats::{FaultCounts, MethodCounts, StatsSnapshot};
 pub use store::{SeedIds, Store};
 
+use crate::disk::{self, lock::FileLock, lock::FileLockError};
 use connection::{SeverableListener, Severer};
 use http::{App, Outcome};
 
@@ -66,7 +67,8 @@ pub struct SandboxConfig {
     /// appended to a journal beside it (`<file>.journal`) before the request that made it is
     /// answered, so an answered write survives a crash of the process, and synced within
     /// 0.2 s; the journal is folded into the file (written atomically) when it grows large and
-    /// on shutdown.
+    /// on shutdown. The file is locked (`<file>.lock`) while the sandbox runs: a second
+    /// process given the same file is refused, or waits (see [`start_waiting`]).
     pub state_path: Option<PathBuf>,
     /// What SCIM requests must present.
     pub auth: SandboxAuth,
@@ -350,11 +352,31 @@ fn origin(addr: SocketAddr) -> String {
 }
 
 /// Binds `addr` (port 0 picks a free port), loads the state file if configured, and serves in
-/// the background.
+/// the background. A state file another process is using (see [`start_waiting`]) is refused
+/// at once: what `scimctl sandbox serve` does.
 pub async fn start(
     config: SandboxConfig,
     addr: SocketAddr,
 ) -> Result<RunningSandbox, SandboxError> {
+    start_waiting(config, addr, Duration::ZERO).await
+}
+
+/// [`start`], waiting up to `wait` (tokio's clock) for a state file another process is using,
+/// with a warning naming the file and its holder while it waits: what the embedded sandbox of
+/// `plan` and `apply` does, so two runs in one directory take turns instead of failing.
+///
+/// The state file is locked (an OS lock on `<state>.lock`, see [`crate::disk::lock`]) from
+/// before it is loaded until the last write to it on shutdown: two processes serving one file
+/// would each save over the other's writes (the last save wins).
+pub async fn start_waiting(
+    config: SandboxConfig,
+    addr: SocketAddr,
+    wait: Duration,
+) -> Result<RunningSandbox, SandboxError> {
+    let state_lock = match &config.state_path {
+        Some(path) => Some(lock_state(path, wait).await?),
+        None => None,
+    };
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|source| SandboxError::Bind { addr, source })?;
@@ -427,12 +449,13 @@ pub async fn start(
     let (stop_flusher, flusher) = match journal {
         Some(journal) => {
             let (stop, stopped) = oneshot::channel();
-            (
-                Some(stop),
-                Some(tokio::spawn(journal::run_writer(
-                    journal, store, durable, stopped,
-                ))),
-            )
+            // The writer holds the lock until its last write, also when the sandbox is
+            // dropped without `shutdown`.
+            let writer = async move {
+                let _held = state_lock;
+                journal::run_writer(journal, store, durable, stopped).await
+            };
+            (Some(stop), Some(tokio::spawn(writer)))
         }
         None => (None, None),
     };
@@ -446,6 +469,51 @@ pub async fn start(
         stop_flusher,
         flusher,
     })
+}
+
+/// The lock file of the state file `path`: `<state>.lock` beside it.
+fn lock_path_for(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Locks the state file `path` (creating its directory if needed), waiting up to `wait`.
+async fn lock_state(path: &Path, wait: Duration) -> Result<FileLock, SandboxError> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|source| SandboxError::WriteState {
+            path: path.to_owned(),
+            source,
+        })?;
+    }
+    let note = format!(
+        "pid {} serving sandbox state {}",
+        std::process::id(),
+        path.display()
+    );
+    let waiting = |holder: &str| {
+        if !wait.is_zero() {
+            tracing::warn!(
+                "sandbox: state file {} is in use by another process ({holder}); \
+                 waiting up to {} s",
+                path.display(),
+                wait.as_secs()
+            );
+        }
+    };
+    disk::lock::acquire(&lock_path_for(path), &note, wait, waiting)
+        .await
+        .map_err(|e| match e {
+            FileLockError::Busy { holder, waited, .. } => SandboxError::StateLocked {
+                path: path.to_owned(),
+                holder,
+                waited: waited.as_secs(),
+            },
+            FileLockError::Io { path: lock, cause } => SandboxError::WriteState {
+                path: lock,
+                source: cause,
+            },
+        })
 }
 
 /// Loads the state file at `path` into `store` with its journal laid over it, and reopens the
@@ -629,6 +697,43 @@ mod tests {
             err.to_string().contains(&path.display().to_string()),
             "{err}"
         );
+    }
+
+    // A state file in use is refused at once by `start` (naming the file and its holder),
+    // waited for by `start_waiting`, and free again once its holder has shut down.
+    #[tokio::test]
+    async fn a_state_file_has_one_server_at_a_time() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("nested/state.json");
+        let config = || SandboxConfig::default().with_state_path(&path);
+        let first = start(config(), loopback()).await.expect("starts");
+        first
+            .store()
+            .create(ResourceKind::User, json!({"userName": "kept"}))
+            .expect("created");
+        let err = start(config(), loopback()).await.expect_err("in use");
+        assert!(matches!(err, SandboxError::StateLocked { .. }), "{err}");
+        let message = err.to_string();
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        assert!(
+            message.contains(&format!("pid {}", std::process::id())),
+            "{message}"
+        );
+        assert!(!message.contains("waited"), "{message}");
+        // A waiter takes over once the first has written its last change.
+        let waiter = tokio::spawn({
+            let config = config();
+            async move { start_waiting(config, loopback(), Duration::from_secs(60)).await }
+        });
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "waits while the file is in use");
+        first.shutdown().await.expect("stops");
+        let second = waiter
+            .await
+            .expect("joins")
+            .expect("starts after the first");
+        assert!(second.store().find(ResourceKind::User, "kept").is_some());
+        second.shutdown().await.expect("stops");
     }
 
     // serve() runs until its signal and then flushes.

@@ -7,11 +7,10 @@
 //! `"journal":n` (written only when above 0) is the journal epoch the file supersedes.
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs::File;
 use std::io::{self, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-use rand::RngExt;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
@@ -20,6 +19,7 @@ use super::error::SandboxError;
 use super::journal::Overlay;
 use super::resource::ResourceKind;
 use super::store::{Restore, Snapshot, Store};
+use crate::disk::atomic::{self, Mode};
 
 /// The state file format's version.
 const FORMAT_VERSION: u32 = 1;
@@ -276,63 +276,15 @@ fn write_list(out: &mut dyn Write, items: &[axum::body::Bytes]) -> io::Result<()
     Ok(())
 }
 
-/// How much of the state file is written at a time.
-const WRITE_BUFFER: usize = 256 * 1024;
-
-/// The temporary file a write of `path` goes through: hidden, in the same directory (so the
-/// rename is atomic), unique per write.
-fn temp_path(path: &Path) -> PathBuf {
-    let name = path
-        .file_name()
-        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    let tag: u64 = rand::rng().random();
-    path.with_file_name(format!(".{name}.{tag:016x}.tmp"))
-}
-
-/// Creates `path` (which must not exist) readable and writable by the owner only: the state
-/// file holds every user's attributes.
-fn create_private(path: &Path) -> io::Result<File> {
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    options.open(path)
-}
-
 /// Writes what `write` produces to `path` so that a reader (or a crash) sees either the old or
-/// the new file, never a torn one: write a temporary file beside it (buffered), fsync it,
-/// rename it over `path`, fsync the directory. The directory is created if needed.
+/// the new file, never a torn one, readable by the owner only (it holds every user's
+/// attributes): [`crate::disk::atomic`] (temporary file beside it, fsync, rename, fsync of the
+/// directory). The directory is created if needed.
 pub(crate) fn write_atomic(
     path: &Path,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let dir = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir.to_owned(),
-        _ => PathBuf::from("."),
-    };
-    fs::create_dir_all(&dir)?;
-    let temp = temp_path(path);
-    let written = (|| {
-        let mut out = io::BufWriter::with_capacity(WRITE_BUFFER, create_private(&temp)?);
-        write(&mut out)?;
-        let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = fs::remove_file(&temp);
-        return written;
-    }
-    // Make the rename itself durable. Not every platform or file system lets a directory be
-    // opened and synced; the data is already safe, so a failure here is not reported.
-    if let Ok(dir) = File::open(&dir) {
-        let _ = dir.sync_all();
-    }
-    Ok(())
+    atomic::write_with(path, Mode::Private, write)
 }
 
 /// Writes a state file holding `users` and `groups` without starting a server, for benchmarks
@@ -373,6 +325,8 @@ pub fn write_state_file(
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
+
     use serde_json::json;
 
     use super::*;
@@ -442,8 +396,8 @@ mod tests {
         io::Read::read_to_string(&mut reader, &mut old).expect("read");
         assert_eq!(old, "old");
         assert_eq!(fs::read(&path).expect("read"), b"new");
-        assert!(temp_path(&path).starts_with(dir.path()));
-        assert_ne!(temp_path(&path), temp_path(&path));
+        // That the temporary file is beside the target and unique per write is checked in
+        // `disk::atomic::tests::the_temporary_file_is_beside_the_target_and_unique`.
     }
 
     // Streaming load: fields in any order, resources without a version numbered after every

@@ -63,7 +63,7 @@ pub enum Dialect {
     /// RFC 7644 as written: `/Users`, `/Groups`, POST and DELETE of groups.
     #[default]
     Scim,
-    /// Genesys Cloud (genesys-api.md): lower-case SCIM paths under `/api/v2/scim/v2/`,
+    /// Genesys Cloud (docs/genesys.md): lower-case SCIM paths under `/api/v2/scim/v2/`,
     /// two-pass user listings, groups created, described and deleted through the Platform
     /// API, member changes in chunks of 50, and reads retried while a new object is not yet
     /// visible.
@@ -201,7 +201,7 @@ pub struct ClientStats {
 }
 
 /// A server's rate-limit window as its response headers describe it (Genesys Cloud sends
-/// `inin-ratelimit-allowed`, `-count` and `-reset`, genesys-api.md §9).
+/// `inin-ratelimit-allowed`, `-count` and `-reset`, docs/genesys.md §9).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct ServerLimit {
     /// Requests allowed per window.
@@ -718,7 +718,7 @@ impl ScimClient {
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
         let page = if self.dialect() == Dialect::Genesys {
             // Groups are listed through the list whose filter is documented as optional,
-            // 25 a page (genesys-api.md §7), as the snapshot does.
+            // 25 a page (docs/genesys.md §7), as the snapshot does.
             self.list_page_at::<R>(
                 super::genesys::GROUP_LIST_PATH,
                 1,

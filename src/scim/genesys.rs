@@ -1,5 +1,5 @@
 //! Genesys Cloud's side of the client layer: where its SCIM differs from RFC 7644 and where
-//! the Platform API takes over (facts from genesys-api.md; the section is named at each use).
+//! the Platform API takes over (facts from docs/genesys.md; the section is named at each use).
 //!
 //! - Hosts: `https://api.<domain>` and `https://login.<domain>` per region (§1).
 //! - Users are listed in two passes, active and then `active eq false`, since the default list
@@ -27,6 +27,7 @@ use super::error::ScimError;
 use super::platform::Entity;
 use super::snapshot::list_all_at;
 use super::wire::{self, PatchOpKind, PatchOperation};
+use crate::backoff::Backoff;
 use crate::model::Kind;
 use crate::model::tenant::{LiveGroup, LiveUser};
 
@@ -214,17 +215,21 @@ impl ScimClient {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, ScimError>>,
     {
-        let mut wait = Duration::from_millis(250);
+        let backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut misses = 0;
         loop {
             match call().await {
                 Err(e) if e.is_not_found() && self.settling(id) => {
+                    misses += 1;
+                    // Unjittered: waiting on this client's own new object, not competing
+                    // with other clients, and the settle window is measured against it.
+                    let wait = backoff.ceiling(misses);
                     tracing::debug!(
                         id,
                         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "not visible yet; reading again"
                     );
                     tokio::time::sleep(wait).await;
-                    wait = (wait * 2).min(Duration::from_secs(4));
                 }
                 other => return other,
             }

@@ -1,5 +1,5 @@
 //! Genesys Cloud divisions and role grants, which only the Platform API manages
-//! (genesys-api.md §4): `GET /api/v2/authorization/divisions` (paged), and per subject (a
+//! (docs/genesys.md §4): `GET /api/v2/authorization/divisions` (paged), and per subject (a
 //! user) `GET /api/v2/authorization/subjects/{id}` and `POST …/bulkadd|bulkremove` with
 //! `{"grants":[{"roleId","divisionId"}]}`.
 //!

@@ -3,7 +3,7 @@
 //! retry, counters), as plain JSON on the API host.
 //!
 //! Lists page with `pageSize`/`pageNumber` and answer `{entities, pageNumber, pageCount,
-//! total}` (genesys-api.md §4). Error bodies are `{message, code, status, …}` (§10), which
+//! total}` (docs/genesys.md §4). Error bodies are `{message, code, status, …}` (§10), which
 //! [`super::wire::ErrorBody`] already reads.
 
 use std::collections::HashSet;

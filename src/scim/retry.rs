@@ -9,6 +9,7 @@
 use std::time::Duration;
 
 use super::error::ScimError;
+use crate::backoff::Backoff;
 
 /// How failed requests are retried.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -75,14 +76,11 @@ impl RetryPolicy {
         }
     }
 
-    /// Exponential backoff with "equal jitter": half the capped delay is fixed, half random,
-    /// so a retry never comes instantly and never all at once.
+    /// Exponential backoff with "equal jitter" ([`crate::backoff::Backoff`]): half the capped
+    /// delay is fixed, half random, so a retry never comes instantly and never all at once.
     #[must_use]
     pub fn backoff(&self, attempt: u32, jitter: f64) -> Duration {
-        let exp = attempt.saturating_sub(1).min(20);
-        let full = self.base.saturating_mul(1 << exp).min(self.cap);
-        let half = full / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        Backoff::new(self.base, self.cap).delay(attempt, jitter)
     }
 }
 

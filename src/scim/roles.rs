@@ -1,4 +1,4 @@
-//! Genesys Cloud role definitions, which only the Platform API manages (genesys-api.md §4):
+//! Genesys Cloud role definitions, which only the Platform API manages (docs/genesys.md §4):
 //! `GET /api/v2/authorization/roles` (paged, `userCount=false` because counting is slow),
 //! `POST` to create, `PUT /{id}` to replace a role as a whole, `DELETE /{id}`.
 //! The role types themselves are the model's ([`crate::model::tenant`]).

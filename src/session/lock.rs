@@ -4,16 +4,16 @@
 //! Two runs that both read the tenant before either writes plan the same creates, and a
 //! server that allows duplicate names (scim2-server does) ends up with twins. The lock makes
 //! the second run wait (or give up after `--lock-timeout`), so it reads what the first wrote.
-//! It is an OS lock (`flock` on Unix): the kernel releases it when the process ends, however
-//! it ends, so a killed run never leaves a stale lock behind. It does not reach across
+//! It is an OS lock (`flock` on Unix, through [`crate::disk::lock`]): the kernel releases it
+//! when the process ends, however it ends, so a killed run never leaves a stale lock behind. It does not reach across
 //! machines: CI systems serialise applies with their own concurrency controls (see README).
 
-use std::fs::{File, OpenOptions};
-use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use sha2::{Digest, Sha256};
+
+use crate::disk::lock::{self, FileLock, FileLockError};
 
 /// Where lock files live unless `SCIMCTL_LOCK_DIR` says otherwise: the user's runtime
 /// directory, else a `scimctl-locks` directory in the system's temporary directory.
@@ -71,13 +71,7 @@ pub enum LockError {
 /// A held lock; released when dropped (or when the process ends).
 #[derive(Debug)]
 pub struct TargetLock {
-    file: File,
-}
-
-impl Drop for TargetLock {
-    fn drop(&mut self) {
-        let _ = self.file.unlock();
-    }
+    _lock: FileLock,
 }
 
 /// Takes the lock of `target` in `dir`, waiting up to `timeout` (tokio's clock) while another
@@ -89,62 +83,21 @@ pub async fn acquire(
     waiting: impl FnOnce(&str),
 ) -> Result<TargetLock, LockError> {
     let path = path_for(dir, target);
-    let io = |cause| LockError::Io {
+    create_private_dir(dir).map_err(|cause| LockError::Io {
         path: path.clone(),
         cause,
-    };
-    create_private_dir(dir).map_err(io)?;
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(io)?;
-    let started = tokio::time::Instant::now();
-    let mut waiting = Some(waiting);
-    loop {
-        match file.try_lock() {
-            Ok(()) => break,
-            Err(std::fs::TryLockError::WouldBlock) => {}
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
-        }
-        let holder = holder(&mut file);
-        if let Some(tell) = waiting.take() {
-            tell(&holder);
-        }
-        let waited = started.elapsed();
-        if waited >= timeout {
-            return Err(LockError::Busy {
-                target: target.to_owned(),
-                holder,
-                waited: waited.as_secs(),
-            });
-        }
-        tokio::time::sleep(Duration::from_millis(100).min(timeout.saturating_sub(waited))).await;
-    }
+    })?;
     // Who holds it, for whoever waits: the pid and the target (never a credential: the
     // description is redacted).
-    let note = format!("pid {} writing to {target}\n", std::process::id());
-    file.set_len(0)
-        .and_then(|()| file.seek(SeekFrom::Start(0)).map(|_| ()))
-        .and_then(|()| file.write_all(note.as_bytes()))
-        .and_then(|()| file.flush())
-        .map_err(io)?;
-    Ok(TargetLock { file })
-}
-
-/// What the lock file says about its holder, cut to one short line.
-fn holder(file: &mut File) -> String {
-    let mut text = String::new();
-    let _ = file
-        .seek(SeekFrom::Start(0))
-        .and_then(|_| file.take(200).read_to_string(&mut text));
-    let line = text.lines().next().unwrap_or_default().trim();
-    if line.is_empty() {
-        "holder unknown".to_owned()
-    } else {
-        line.chars().filter(|c| !c.is_control()).collect()
+    let note = format!("pid {} writing to {target}", std::process::id());
+    match lock::acquire(&path, &note, timeout, waiting).await {
+        Ok(lock) => Ok(TargetLock { _lock: lock }),
+        Err(FileLockError::Busy { holder, waited, .. }) => Err(LockError::Busy {
+            target: target.to_owned(),
+            holder,
+            waited: waited.as_secs(),
+        }),
+        Err(FileLockError::Io { path, cause }) => Err(LockError::Io { path, cause }),
     }
 }
 

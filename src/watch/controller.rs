@@ -98,12 +98,9 @@ impl Controller {
         if self.quarantined {
             return (self.backoff.quarantine_delay, transition);
         }
-        let doublings = self.failures.saturating_sub(1).min(30);
-        let wait = self
-            .backoff
-            .base
-            .saturating_mul(1 << doublings)
-            .min(self.backoff.cap);
+        // Unjittered: one reconciler per process, and its waits are reported as they are.
+        let wait = crate::backoff::Backoff::new(self.backoff.base, self.backoff.cap)
+            .ceiling(self.failures);
         (wait, transition)
     }
 }

@@ -17,12 +17,11 @@ pub mod reconcile;
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 
 pub use controller::{Backoff, Controller, Transition};
 pub use metrics::Metrics;
@@ -137,42 +136,41 @@ impl TerminationSink for LoopSink {
     }
 }
 
-/// A stop request shared by the signal handler, the loop and the engine.
-#[derive(Clone, Debug)]
+/// A stop request shared by the signal handler, the loop and the engine: a
+/// [`CancellationToken`] under the names the loop uses. Clones share one request.
+#[derive(Clone, Debug, Default)]
 pub struct Stop {
-    flag: Arc<AtomicBool>,
-    tx: Arc<watch::Sender<bool>>,
-    rx: watch::Receiver<bool>,
+    token: CancellationToken,
 }
 
-impl Default for Stop {
-    fn default() -> Stop {
-        let (tx, rx) = watch::channel(false);
-        Stop {
-            flag: Arc::new(AtomicBool::new(false)),
-            tx: Arc::new(tx),
-            rx,
-        }
+impl From<CancellationToken> for Stop {
+    /// A stop requested when `token` is cancelled (and that cancels it when requested).
+    fn from(token: CancellationToken) -> Stop {
+        Stop { token }
     }
 }
 
 impl Stop {
     /// Requests the stop.
     pub fn request(&self) {
-        self.flag.store(true, Ordering::Relaxed);
-        let _ = self.tx.send(true);
+        self.token.cancel();
     }
 
     /// Whether a stop was requested.
     #[must_use]
     pub fn requested(&self) -> bool {
-        self.flag.load(Ordering::Relaxed)
+        self.token.is_cancelled()
     }
 
     /// Resolves once a stop is requested.
     pub async fn wait(&self) {
-        let mut rx = self.rx.clone();
-        let _ = rx.wait_for(|stopped| *stopped).await;
+        self.token.cancelled().await;
+    }
+
+    /// The token underneath, for code that takes a [`CancellationToken`].
+    #[must_use]
+    pub fn token(&self) -> &CancellationToken {
+        &self.token
     }
 }
 

@@ -270,3 +270,22 @@ async fn terminations_are_carried_out_between_reconciles() {
     // start, the two terminations at 7 s, then the resync 300 s after the start.
     assert_eq!(fake.calls, [0, 7, 7, 300]);
 }
+
+/// A stop made from a cancellation token is requested when the token is cancelled, and a
+/// requested stop cancels the token: one request, whichever side makes it.
+#[tokio::test(start_paused = true)]
+async fn stop_is_a_cancellation_token() {
+    let token = tokio_util::sync::CancellationToken::new();
+    let stop = Stop::from(token.clone());
+    assert!(!stop.requested());
+    let waiting = tokio::spawn({
+        let stop = stop.clone();
+        async move { stop.wait().await }
+    });
+    token.cancel();
+    waiting.await.expect("the wait ends");
+    assert!(stop.requested());
+    let other = Stop::default();
+    other.request();
+    assert!(other.token().is_cancelled());
+}

@@ -146,14 +146,11 @@ impl Default for Backoff {
 
 impl Backoff {
     /// The wait after attempt `attempt` (1-based) failed: the capped exponential delay with
-    /// "equal jitter" (half fixed, half scaled by `jitter` in `[0, 1)`).
+    /// "equal jitter" (half fixed, half scaled by `jitter` in `[0, 1)`; see
+    /// [`crate::backoff::Backoff`]).
     #[must_use]
     pub fn delay(&self, attempt: u32, jitter: f64) -> Duration {
-        let doubled = self
-            .base
-            .saturating_mul(1u32 << attempt.saturating_sub(1).min(20));
-        let half = doubled.min(self.cap) / 2;
-        half + half.mul_f64(jitter.clamp(0.0, 1.0))
+        crate::backoff::Backoff::new(self.base, self.cap).delay(attempt, jitter)
     }
 }
 
@@ -388,7 +385,7 @@ impl Receiver {
                     return;
                 }
                 Attempt::Retry(asked) if attempt < attempts => {
-                    let jitter: f64 = rand::rng().random();
+                    let jitter = crate::backoff::Backoff::jitter();
                     let wait = self
                         .backoff
                         .delay(attempt, jitter)

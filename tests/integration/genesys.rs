@@ -121,7 +121,7 @@ fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     (output.status.code().unwrap_or(-1), out, err)
 }
 
-/// The calls scimctl may make, each documented in genesys-api.md (§1, §2, §4, §5). Absent on
+/// The calls scimctl may make, each documented in docs/genesys.md (§1, §2, §4, §5). Absent on
 /// purpose: POST and DELETE of SCIM groups (removed in 2021) and the v2 group list without a
 /// filter (required by the swagger).
 const DOCUMENTED: &[(&str, &str)] = &[
@@ -154,7 +154,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("GET", "/api/v2/oauth/clients/{id}"),
 ];
 
-/// Whether genesys-api.md documents `method path` (ids replaced by `{id}`).
+/// Whether docs/genesys.md documents `method path` (ids replaced by `{id}`).
 fn documented(method: &str, path: &str) -> bool {
     let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
@@ -173,7 +173,7 @@ fn documented(method: &str, path: &str) -> bool {
 }
 
 // Plan and apply of the example org converge on the Genesys flavour: the second plan is
-// empty, every request was one genesys-api.md documents (no SCIM group POST or DELETE, no
+// empty, every request was one docs/genesys.md documents (no SCIM group POST or DELETE, no
 // capitalised path, no filter-less v2 group list), and doctor passes.
 #[test]
 fn example_org_converges_on_genesys() {

@@ -24,6 +24,7 @@ mod plan;
 mod safety;
 mod sandbox;
 mod sandbox_crash;
+mod sandbox_lock;
 mod scenarios;
 mod support;
 mod watch;

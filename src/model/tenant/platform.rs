@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// One permission policy of a role: `domain`, `entityName` and the actions it allows
-/// (`DomainPermissionPolicy`, genesys-api.md §4).
+/// (`DomainPermissionPolicy`, docs/genesys.md §4).
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionPolicy {

@@ -34,7 +34,7 @@ pub(super) fn prune_users(
             continue;
         }
         // Genesys Cloud offboards deactivate-first: a deleted user loses its role grants for
-        // good (genesys-api.md §6), so an active user is only deactivated, and deleted by a
+        // good (docs/genesys.md §6), so an active user is only deactivated, and deleted by a
         // later run once it is inactive.
         let deactivate_first =
             policy == UserPrune::Delete && !ctx.options.target.delete_active_users;

@@ -146,7 +146,7 @@ pub(super) fn live_contacts(values: &[MultiValue], want: &[Keyed]) -> Vec<Keyed>
 }
 
 /// Whether two keys name the same value. Routing skill and language names (`name`) are
-/// case-sensitive on Genesys Cloud (genesys-api.md: "the case-sensitive skill name"), as
+/// case-sensitive on Genesys Cloud (docs/genesys.md §3), as
 /// validation treats them; types and values compare as SCIM's `eq` does, ignoring case.
 /// (Edits still target values case-insensitively, see [`ValueKey::matches`], so a filter
 /// that could also hit a differently cased twin falls back to a whole-list replace.)

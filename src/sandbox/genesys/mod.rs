@@ -4,7 +4,7 @@
 //! `invalidVers`, read-after-write lag) and the subset of the Platform API a provisioning
 //! client needs beside it (groups, roles, divisions, grants, the OAuth client), with
 //! Platform-style error bodies and the `inin-*` response headers. Facts come from
-//! `genesys-api.md`; behaviour marked UNCONFIRMED there is a choice made here, not a fact.
+//! `docs/genesys.md`; behaviour marked UNCONFIRMED there is a choice made here, not a fact.
 //!
 //! Users and groups live in the shared [`Store`] (per-resource versions); roles, divisions,
 //! grants and the Platform-only group fields live in [`Data`], saved as the state file's
@@ -210,7 +210,7 @@ impl Data {
             self.roles.push(Role {
                 id: uuid(),
                 name: CLIENT_ROLE.to_owned(),
-                description: "The sandbox OAuth client's role (genesys-api.md §2)".to_owned(),
+                description: "The sandbox OAuth client's role (docs/genesys.md §2)".to_owned(),
                 permissions: Vec::new(),
                 policies: vec![
                     serde_json::json!({"domain": "directory", "entityName": "user",
