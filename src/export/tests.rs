@@ -5,6 +5,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::desired::load_texts;
+use crate::model::{SecretSource, Text};
+use crate::plan::ResourceSchema;
 use crate::plan::{PlanOptions, plan};
 use crate::scim::{LiveGroup, LiveUser};
 
