@@ -2,7 +2,7 @@
 //! status (product.md §2).
 //!
 //! `run` writes results to `out` and diagnostics to `err`, and returns the exit status; the
-//! binary only wires it to the real streams. The flags live in [`args`](self::Cli) (clap
+//! binary only wires it to the real streams. The flags live in `args.rs` (clap
 //! derive), each command in a file of its own (`validate.rs`, `schema.rs`, `plan.rs`,
 //! `apply.rs`, `watch.rs`, `explain.rs`, `export.rs`, `doctor.rs`, `sandbox.rs`). The one
 //! tokio runtime of a run and the guard that closes a connection on every exit path are in
