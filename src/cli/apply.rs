@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Failure;
+use super::runtime::{self, Runtime, ShutdownSignal};
 use crate::apply::audit::{self, AuditLog};
 use crate::apply::engine::{Observer, OpReport, Outcome, Stage, StepName};
 use crate::apply::progress::{Progress, Tally};
@@ -84,7 +85,7 @@ fn interruptions(
 ) -> io::Result<tokio::task::JoinHandle<()>> {
     let mut signal = {
         let _entered = runtime.enter();
-        super::ShutdownSignal::arm()?
+        ShutdownSignal::arm()?
     };
     let interrupted = Arc::clone(interrupted);
     Ok(runtime.spawn(async move {
@@ -169,6 +170,7 @@ async fn prepare(
 #[allow(clippy::too_many_lines)] // one command, read top to bottom
 pub(super) fn apply_cmd(
     args: &ApplyArgs<'_>,
+    runtime: &Runtime,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
@@ -180,65 +182,45 @@ pub(super) fn apply_cmd(
         .map(|p| read_saved(p, &loaded.hash))
         .transpose()?;
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
-    let connection = runtime
-        .block_on(crate::target::connect(
-            &state.config,
-            args.dir,
-            &args.target,
-        ))
-        .map_err(Error::from)?;
+    let runtime = runtime.get()?;
+    // Declared before the connection so that it is released after it: the next writer must
+    // find an embedded sandbox's state saved.
+    let _lock: session::lock::TargetLock;
+    // Closed on every way out below: an embedded sandbox saves its state.
+    let connection = runtime::connect(runtime, &state.config, args.dir, &args.target)?;
     let client = connection.client.clone();
     if let Some(planned) = saved.as_ref().and_then(|d| d.target.as_deref())
         && planned != connection.description
     {
-        let refusal = format!(
+        return Err(Error::Refused(format!(
             "the plan was made against {planned}, not {}; nothing was written",
             connection.description
-        );
-        let _ = runtime.block_on(connection.close());
-        return Err(Error::Refused(refusal).into());
+        ))
+        .into());
     }
     // One writer per target, from the read to the last write (see session::lock).
-    let lock = runtime.block_on(session::lock::acquire(
-        &session::lock::default_dir(),
-        &connection.lock_key,
-        args.lock_timeout,
-        |holder| {
-            let _ = writeln!(
-                err,
-                "waiting up to {} s for another scimctl run writing to {} ({holder})...",
-                args.lock_timeout.as_secs(),
-                connection.description
-            );
-        },
-    ));
-    let _lock = match lock {
-        Ok(lock) => lock,
-        Err(e) => {
-            let _ = runtime.block_on(connection.close());
-            return Err(Error::Refused(e.to_string()).into());
-        }
-    };
+    _lock = runtime
+        .block_on(session::lock::acquire(
+            &session::lock::default_dir(),
+            &connection.lock_key,
+            args.lock_timeout,
+            |holder| {
+                let _ = writeln!(
+                    err,
+                    "waiting up to {} s for another scimctl run writing to {} ({holder})...",
+                    args.lock_timeout.as_secs(),
+                    connection.description
+                );
+            },
+        ))
+        .map_err(|e| Error::Refused(e.to_string()))?;
     let prepared = runtime.block_on(prepare(
         &client,
         &loaded,
         saved.as_ref(),
         &connection.description,
         args.allow_deletes,
-    ));
-    let prepared = match prepared {
-        Ok(p) => p,
-        Err(e) => {
-            let _ = runtime.block_on(connection.close());
-            return Err(e.into());
-        }
-    };
-    let close = |runtime: &tokio::runtime::Runtime, connection: crate::target::Connection| {
-        runtime.block_on(connection.close()).map_err(Error::from)
-    };
+    ))?;
 
     let plan: &Plan = &prepared.decision.plan;
     let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -249,12 +231,12 @@ pub(super) fn apply_cmd(
     // which never activates a terminated user): a person should hear it was stale.
     let asked = saved.as_ref().map_or(&[][..], |d| d.changes.as_slice());
     if let Some(refusal) = reactivates_terminated(asked, &loaded.overrides) {
-        close(&runtime, connection)?;
+        connection.close()?;
         return Err(Error::Refused(refusal).into());
     }
     let summary = plan.summary();
     if summary.blocked > 0 {
-        close(&runtime, connection)?;
+        connection.close()?;
         return Err(Error::Refused(format!(
             "{} change(s) are blocked by a safety rule; nothing was written",
             summary.blocked
@@ -263,7 +245,7 @@ pub(super) fn apply_cmd(
     }
     let failed_upfront = prepared.decision.failed.len();
     if summary.changes() == 0 && failed_upfront == 0 {
-        close(&runtime, connection)?;
+        connection.close()?;
         forget_settled(&loaded.overrides_path, &loaded.settled)?;
         return Ok(ExitStatus::Success);
     }
@@ -271,7 +253,7 @@ pub(super) fn apply_cmd(
         && std::fs::symlink_metadata(path).is_ok()
         && crate::apply::engine::generates_passwords(plan, state)
     {
-        close(&runtime, connection)?;
+        connection.close()?;
         return Err(Error::Refused(format!(
             "the password file {} already exists and may hold passwords nobody has handed out \
              yet; deliver and delete it, or name another with --password-file; nothing was written",
@@ -282,7 +264,7 @@ pub(super) fn apply_cmd(
     if !args.yes {
         let interactive = io::stdin().is_terminal() && io::stderr().is_terminal();
         if !interactive {
-            close(&runtime, connection)?;
+            connection.close()?;
             return Err(Error::Refused(
                 "not on a terminal: give --yes to apply without confirmation; nothing was written"
                     .into(),
@@ -299,7 +281,7 @@ pub(super) fn apply_cmd(
         let mut answer = String::new();
         io::stdin().lock().read_line(&mut answer)?;
         if answer.trim() != "yes" {
-            close(&runtime, connection)?;
+            connection.close()?;
             return Err(Error::Refused("apply cancelled; nothing was written".into()).into());
         }
     }
@@ -331,7 +313,7 @@ pub(super) fn apply_cmd(
         progress,
         interrupted: Arc::new(AtomicBool::new(false)),
     };
-    let listener = interruptions(&runtime, &observer.interrupted)?;
+    let listener = interruptions(runtime, &observer.interrupted)?;
     let started = tokio::time::Instant::now();
     let report = runtime.block_on(session::execute(
         &client,
@@ -351,7 +333,7 @@ pub(super) fn apply_cmd(
         .map(|(path, count)| (path.to_path_buf(), count));
     let description = connection.description.clone();
     drop(observer);
-    close(&runtime, connection)?;
+    connection.close()?;
 
     writeln!(out)?;
     for op in &report.ops {

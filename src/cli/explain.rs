@@ -12,7 +12,10 @@
 use std::io::{self, Write};
 use std::path::Path;
 
-use super::{ExplainFormat, ExplainKind, Failure, TenantRead, read_tenant};
+use super::Failure;
+use super::args::{ExplainFormat, ExplainKind};
+use super::runtime::Runtime;
+use super::tenant::{TenantRead, read_tenant};
 use crate::desired;
 use crate::error::{Error, ExitStatus};
 use crate::explain::{self, Kind, LiveInput};
@@ -43,6 +46,7 @@ impl desired::Environment for SecretsNotRead {
 
 pub(super) fn explain_cmd(
     args: &ExplainArgs<'_>,
+    runtime: &Runtime,
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
@@ -59,7 +63,7 @@ pub(super) fn explain_cmd(
     let explanation = if args.live {
         let TenantRead {
             snapshot, target, ..
-        } = read_tenant(&state.config, args.dir, &args.target)?;
+        } = read_tenant(runtime, &state.config, args.dir, &args.target)?;
         let input = LiveInput {
             snapshot: &snapshot,
             target: &target,

@@ -8,7 +8,9 @@
 use std::io::Write;
 use std::path::Path;
 
-use super::{Failure, TenantRead, read_tenant};
+use super::Failure;
+use super::runtime::Runtime;
+use super::tenant::{TenantRead, read_tenant};
 use crate::error::{Error, ExitStatus};
 use crate::export::write::{self, WriteError};
 use crate::export::{ExportOptions, Filters};
@@ -48,6 +50,7 @@ fn target_of(args: &ExportArgs<'_>) -> Option<Target> {
 
 pub(super) fn export_cmd(
     args: &ExportArgs<'_>,
+    runtime: &Runtime,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
     let started = tokio::time::Instant::now();
@@ -57,7 +60,7 @@ pub(super) fn export_cmd(
         snapshot,
         target: description,
         requests,
-    } = read_tenant(&Config::default(), Path::new("."), &args.target)?;
+    } = read_tenant(runtime, &Config::default(), Path::new("."), &args.target)?;
     let options = ExportOptions {
         filters: args.filters.clone(),
         support,

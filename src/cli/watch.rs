@@ -5,14 +5,12 @@
 //! starts no new one, closes the target (an embedded sandbox saves its state) and exits 0.
 
 use std::io::{self, Write};
-use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::Args;
-
-use super::{Failure, ShutdownSignal, TargetArgs};
+use super::Failure;
+use super::args::WatchArgs;
+use super::runtime::{Runtime, ShutdownSignal};
 use crate::desired::LoadError;
 use crate::error::{Error, ExitStatus};
 use crate::watch::events::WebhookEvents;
@@ -21,98 +19,12 @@ use crate::watch::{
 };
 use crate::webhook::{Verifier, Webhooks};
 
-/// `scimctl watch` arguments.
-#[derive(Debug, Args)]
-pub struct WatchArgs {
-    /// Desired-state directory.
-    #[arg(default_value = "desired-state", value_name = "DIR")]
-    pub dir: PathBuf,
-    /// Target override.
-    #[command(flatten)]
-    pub target: TargetArgs,
-    /// Drift resync interval: a number with a unit, e.g. 90s, 5m, 1h30m.
-    #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
-    pub interval: Duration,
-    /// `heal` applies the plan; `report` only logs it and shows it in metrics.
-    #[arg(long, value_enum, default_value_t = Mode::Heal)]
-    pub mode: Mode,
-    /// Address for /healthz, /readyz and /metrics (port 0 picks a free port).
-    #[arg(long, default_value = "127.0.0.1:9464", value_name = "ADDR")]
-    pub listen: SocketAddr,
-    /// Connections served at once; a few more beyond it answer only /healthz and /readyz,
-    /// and connections past those are closed at once.
-    #[arg(long, default_value_t = watch::listener::DEFAULT_MAX_CONNECTIONS, value_name = "N", value_parser = parse_max_connections)]
-    pub max_connections: usize,
-    /// Failed reconciles in a row before quarantine (retries every 30 minutes until one
-    /// succeeds).
-    #[arg(long, default_value_t = 5, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
-    pub quarantine_after: u32,
-    /// Audit log: one JSON line per operation, appended.
-    #[arg(
-        long,
-        env = "SCIMCTL_AUDIT_LOG",
-        default_value = ".scimctl/audit.jsonl",
-        value_name = "FILE"
-    )]
-    pub audit_log: PathBuf,
-    /// How long a reconcile that may write waits for another scimctl run writing to the same
-    /// target (seconds, or a duration such as 5m); 0: do not wait.
-    #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
-    pub lock_timeout: Duration,
-}
-
-/// `--max-connections`: at least 1.
-fn parse_max_connections(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(n) if n >= 1 => Ok(n),
-        _ => Err(format!(
-            "`{text}` is not a number of connections (1 or more)"
-        )),
-    }
-}
-
-/// `--lock-timeout`: whole seconds (`0`, `300`) or a duration (`5m`).
-pub(super) fn parse_lock_timeout(text: &str) -> Result<Duration, String> {
-    match text.trim().parse::<u64>() {
-        Ok(secs) => Ok(Duration::from_secs(secs)),
-        Err(_) => parse_duration(text),
-    }
-}
-
-/// Parses `90s`, `5m`, `1h30m`, `250ms`: one or more numbers each with a unit.
-pub(super) fn parse_duration(text: &str) -> Result<Duration, String> {
-    let bad = || format!("`{text}` is not a duration such as 30s, 5m or 1h30m");
-    let mut total = Duration::ZERO;
-    let mut rest = text.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).ok_or_else(bad)?;
-        let number: u64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(1),
-            "s" => Duration::from_secs(1),
-            "m" => Duration::from_secs(60),
-            "h" => Duration::from_secs(3600),
-            _ => return Err(bad()),
-        };
-        total =
-            total.saturating_add(unit.saturating_mul(u32::try_from(number).map_err(|_| bad())?));
-        rest = &rest[unit_len..];
-    }
-    if total.is_zero() {
-        return Err(format!("`{text}`: the interval must be longer than zero"));
-    }
-    Ok(total)
-}
-
 #[allow(clippy::too_many_lines)] // one command, read top to bottom
-pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitStatus, Failure> {
+pub(super) fn watch_cmd(
+    args: &WatchArgs,
+    runtime: &Runtime,
+    out: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
     if !args.dir.is_dir() {
         return Err(Error::Load(LoadError::Directory {
             path: args.dir.clone(),
@@ -120,9 +32,7 @@ pub(super) fn watch_cmd(args: &WatchArgs, out: &mut dyn Write) -> Result<ExitSta
         })
         .into());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime.get()?;
     let signal = runtime.block_on(async { ShutdownSignal::arm() })?;
     let listener = runtime
         .block_on(tokio::net::TcpListener::bind(args.listen))
@@ -312,14 +222,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
-        assert_eq!(parse_duration("1h30m"), Ok(Duration::from_secs(5400)));
-        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
-        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
-        for bad in ["", "5", "m", "5x", "0s", "-1s", "1.5m"] {
-            assert!(parse_duration(bad).is_err(), "{bad}");
-        }
+    fn humane_durations() {
         assert_eq!(humane(Duration::from_secs(300)), "5m");
         assert_eq!(humane(Duration::from_secs(90)), "90s");
         assert_eq!(humane(Duration::from_millis(1500)), "1500ms");

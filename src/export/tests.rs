@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 
 use super::*;
 use crate::desired::load_texts;
-use crate::plan::{PlanOptions, TargetCapabilities, plan};
+use crate::model::{SecretSource, Text};
+use crate::plan::{PlanOptions, ResourceSchema, TargetCapabilities, plan};
 use crate::scim::{LiveGroup, LiveUser};
 
 mod properties;

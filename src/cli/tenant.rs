@@ -1,0 +1,60 @@
+//! One read of the whole tenant for the commands that only read (`explain --live`, `export`;
+//! `plan` and `apply` read through [`crate::session`]), and the log line every read leaves.
+
+use super::Failure;
+use super::runtime::{self, Runtime};
+use crate::error::Error;
+
+/// What one read of the tenant gives a command.
+pub(crate) struct TenantRead {
+    /// The attributes the target's `/Schemas` say it stores.
+    pub(crate) support: crate::plan::AttributeSupport,
+    /// Every user and group.
+    pub(crate) snapshot: crate::scim::Snapshot,
+    /// The target, as plans name it.
+    pub(crate) target: String,
+    /// SCIM requests sent.
+    pub(crate) requests: u64,
+}
+
+/// Connects to the target, reads its schemas and its whole tenant side by side, and closes
+/// the connection (an embedded sandbox saves its state).
+pub(crate) fn read_tenant(
+    runtime: &Runtime,
+    config: &crate::model::Config,
+    dir: &std::path::Path,
+    overrides: &crate::target::Overrides<'_>,
+) -> Result<TenantRead, Failure> {
+    let runtime = runtime.get()?;
+    let connection = runtime::connect(runtime, config, dir, overrides)?;
+    let started = tokio::time::Instant::now();
+    let live = runtime.block_on(crate::session::read(&connection.client, None));
+    let target = connection.description.clone();
+    let requests = connection.client.stats().requests;
+    connection.close()?;
+    let live = live.map_err(Error::from)?;
+    log_read(&target, &live.snapshot, requests, started.elapsed());
+    Ok(TenantRead {
+        support: live.capabilities.attributes,
+        snapshot: live.snapshot,
+        target,
+        requests,
+    })
+}
+
+/// Logs one read of the whole tenant.
+pub(super) fn log_read(
+    target: &str,
+    snapshot: &crate::scim::Snapshot,
+    requests: u64,
+    elapsed: std::time::Duration,
+) {
+    tracing::info!(
+        %target,
+        users = snapshot.users.len(),
+        groups = snapshot.groups.len(),
+        requests,
+        elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        "read the live tenant"
+    );
+}

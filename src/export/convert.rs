@@ -1,0 +1,795 @@
+//! Conversion: a live [`Snapshot`] (SCIM JSON) to desired-state model values
+//! ([`Exported`]): only the attributes the planner manages, ids resolved to the names desired
+//! state uses, sorted by name case-insensitively, and every value desired state could not
+//! hold left out and explained in a warning. Knows nothing of files or YAML.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use super::filter::{Attribute, FilterKind, GroupAttr, UserAttr};
+use super::{DEFAULT_MAX_DEPTH, ExportOptions, Exported, MAX_ROUTING_ENTRIES};
+use crate::desired::validate::{check_date, check_email, check_phone};
+use crate::model::{
+    Email, EmailType, Group, PhoneNumber, PhoneType, Proficiency, Role, RoleGrant, Spanned, Text,
+    User,
+};
+use crate::plan::{AttributeSupport, ResourceSchema};
+use crate::scim::wire::{self, MultiValue};
+use crate::scim::{Resource, Snapshot};
+
+/// Problems found on the way, counted per kind with the first example.
+#[derive(Default)]
+struct Notes(BTreeMap<&'static str, (usize, String)>);
+
+impl Notes {
+    fn add(&mut self, what: &'static str, example: impl FnOnce() -> String) {
+        self.0
+            .entry(what)
+            .and_modify(|(n, _)| *n += 1)
+            .or_insert_with(|| (1, example()));
+    }
+
+    fn into_lines(self) -> Vec<String> {
+        self.0
+            .into_iter()
+            .map(|(what, (n, first))| {
+                if n == 1 {
+                    format!("{what}: {first}")
+                } else {
+                    format!("{what} ({n} times; first: {first})")
+                }
+            })
+            .collect()
+    }
+}
+
+fn text(s: &str) -> Spanned<Text> {
+    Spanned::unspanned(Text::from(s))
+}
+
+fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Case-insensitive, then exact, so the order is total and stable; compares character by
+/// character, so sorting 100,000 names allocates nothing.
+fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let primary = if a.is_ascii() && b.is_ascii() {
+        a.bytes()
+            .map(|c| c.to_ascii_lowercase())
+            .cmp(b.bytes().map(|c| c.to_ascii_lowercase()))
+    } else {
+        a.chars()
+            .flat_map(char::to_lowercase)
+            .cmp(b.chars().flat_map(char::to_lowercase))
+    };
+    primary.then_with(|| a.cmp(b))
+}
+
+/// `names` in [`name_order`], keeping the first of names equal once folded (as validation
+/// folds them: `str::to_lowercase`).
+fn sorted_distinct<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+    let exact: HashSet<&str> = names.into_iter().collect();
+    let mut names: Vec<&str> = exact.into_iter().collect();
+    names.sort_by(|a, b| name_order(a, b));
+    let mut seen = HashSet::new();
+    names.retain(|n| seen.insert(fold(n)));
+    names
+}
+
+/// The target's answer for every attribute an export writes, asked once per export rather
+/// than once per user.
+struct Supported(Vec<(ResourceSchema, &'static str, bool)>);
+
+impl Supported {
+    fn new(support: &AttributeSupport) -> Supported {
+        use ResourceSchema::{Enterprise, Genesys, Group, User};
+        let asked = [
+            (User, "displayName"),
+            (User, "externalId"),
+            (User, "active"),
+            (User, "title"),
+            (User, "emails"),
+            (User, "phoneNumbers"),
+            (User, "roles"),
+            (Enterprise, "department"),
+            (Enterprise, "division"),
+            (Enterprise, "employeeNumber"),
+            (Enterprise, "dateHire"),
+            (Enterprise, "manager"),
+            (Genesys, "routingSkills"),
+            (Genesys, "routingLanguages"),
+            (Group, "externalId"),
+            (Group, "description"),
+        ];
+        Supported(
+            asked
+                .into_iter()
+                .map(|(schema, name)| (schema, name, support.has(schema, name)))
+                .collect(),
+        )
+    }
+
+    fn has(&self, schema: ResourceSchema, name: &str) -> bool {
+        self.0
+            .iter()
+            .find(|(s, n, _)| *s == schema && *n == name)
+            .is_some_and(|(_, _, ok)| *ok)
+    }
+}
+
+/// How many live objects hold each folded name and each non-empty externalId.
+fn counts<R: Resource>(
+    live: &[crate::scim::Live<R>],
+) -> (HashMap<String, usize>, HashMap<&str, usize>) {
+    let mut names: HashMap<String, usize> = HashMap::with_capacity(live.len());
+    let mut external: HashMap<&str, usize> = HashMap::with_capacity(live.len());
+    for l in live {
+        *names.entry(fold(l.natural_key())).or_default() += 1;
+        if let Some(e) = l.external_id().filter(|e| !e.is_empty()) {
+            *external.entry(e).or_default() += 1;
+        }
+    }
+    (names, external)
+}
+
+fn user_value(user: &wire::User, attr: Attribute) -> Option<String> {
+    let ent = user.enterprise.as_ref();
+    match attr {
+        Attribute::User(a) => match a {
+            UserAttr::UserName => Some(user.user_name.clone()),
+            UserAttr::DisplayName => user.display_name.clone(),
+            UserAttr::ExternalId => user.external_id.clone(),
+            UserAttr::Title => user.title.clone(),
+            UserAttr::Department => ent.and_then(|e| e.department.clone()),
+            UserAttr::Division => ent.and_then(|e| e.division.clone()),
+            UserAttr::EmployeeNumber => ent.and_then(|e| e.employee_number.clone()),
+            UserAttr::Active => Some(user.active.unwrap_or(true).to_string()),
+        },
+        Attribute::Group(_) => None,
+    }
+}
+
+fn group_value(group: &wire::Group, attr: Attribute) -> Option<String> {
+    match attr {
+        Attribute::Group(GroupAttr::DisplayName) => Some(group.display_name.clone()),
+        Attribute::Group(GroupAttr::ExternalId) => group.external_id.clone(),
+        Attribute::User(_) => None,
+    }
+}
+
+/// Parses every live resource, on up to 4 threads: at 100,000 users, parsing the server's
+/// JSON is most of an export's CPU time. The order is kept.
+fn parse_all<R: Resource + Send>(
+    live: &[crate::scim::Live<R>],
+) -> Vec<Result<R, serde_json::Error>> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZero::get)
+        .min(4);
+    if threads < 2 || live.len() < 2_000 {
+        return live.iter().map(crate::scim::Live::parse).collect();
+    }
+    std::thread::scope(|scope| {
+        let parts: Vec<_> = live
+            .chunks(live.len().div_ceil(threads))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(crate::scim::Live::parse)
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        parts
+            .into_iter()
+            .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+            .collect()
+    })
+}
+
+/// A live object chosen for export: its id and parsed value.
+struct Chosen<'a, T> {
+    id: Option<&'a str>,
+    value: T,
+}
+
+/// Reads the snapshot into desired-state values (see the module docs).
+#[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
+#[must_use]
+pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
+    let mut notes = Notes::default();
+    let (user_names, user_external) = counts(&snapshot.users);
+    let (group_names, group_external) = counts(&snapshot.groups);
+
+    let mut users: Vec<Chosen<'_, wire::User>> = Vec::new();
+    for (live, parsed) in snapshot.users.iter().zip(parse_all(&snapshot.users)) {
+        let user = match parsed {
+            Ok(u) => u,
+            Err(e) => {
+                notes.add(
+                    "users not exported: the server's JSON cannot be read",
+                    || {
+                        format!(
+                            "{} (id {}): {e}",
+                            live.natural_key(),
+                            live.id().unwrap_or("?")
+                        )
+                    },
+                );
+                continue;
+            }
+        };
+        if !options
+            .filters
+            .keeps(FilterKind::User, |a| user_value(&user, a))
+        {
+            continue;
+        }
+        let name = user.user_name.as_str();
+        if name.trim().is_empty() || name.trim() != name {
+            notes.add(
+                "users not exported: blank userName, or one with leading or trailing spaces",
+                || format!("{name:?} (id {})", live.id().unwrap_or("?")),
+            );
+            continue;
+        }
+        if user_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
+            notes.add(
+                "users not exported: their userName is held by another live user too (case-insensitively), so no plan could tell them apart",
+                || name.to_owned(),
+            );
+            continue;
+        }
+        users.push(Chosen {
+            id: live.id(),
+            value: user,
+        });
+    }
+    let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
+    for (live, parsed) in snapshot.groups.iter().zip(parse_all(&snapshot.groups)) {
+        let group = match parsed {
+            Ok(g) => g,
+            Err(e) => {
+                notes.add(
+                    "groups not exported: the server's JSON cannot be read",
+                    || {
+                        format!(
+                            "{} (id {}): {e}",
+                            live.natural_key(),
+                            live.id().unwrap_or("?")
+                        )
+                    },
+                );
+                continue;
+            }
+        };
+        if !options
+            .filters
+            .keeps(FilterKind::Group, |a| group_value(&group, a))
+        {
+            continue;
+        }
+        let name = group.display_name.as_str();
+        if name.trim().is_empty() {
+            notes.add("groups not exported: blank displayName", || {
+                format!("id {}", live.id().unwrap_or("?"))
+            });
+            continue;
+        }
+        if group_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
+            notes.add(
+                "groups not exported: their displayName is held by another live group too (case-insensitively), so no plan could tell them apart",
+                || name.to_owned(),
+            );
+            continue;
+        }
+        groups.push(Chosen {
+            id: live.id(),
+            value: group,
+        });
+    }
+    users.sort_by(|a, b| name_order(&a.value.user_name, &b.value.user_name));
+    groups.sort_by(|a, b| name_order(&a.value.display_name, &b.value.display_name));
+
+    // Ids to the names desired state refers by. A member name that is both a user's and a
+    // group's cannot be written: validation refuses it as ambiguous.
+    let user_by_id: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| u.id.map(|id| (id, i)))
+        .collect();
+    let group_by_id: HashMap<&str, usize> = groups
+        .iter()
+        .enumerate()
+        .filter_map(|(i, g)| g.id.map(|id| (id, i)))
+        .collect();
+    let live_ids: HashSet<&str> = snapshot
+        .users
+        .iter()
+        .filter_map(Resource::id)
+        .chain(snapshot.groups.iter().filter_map(Resource::id))
+        .collect();
+    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.value.user_name)).collect();
+    let ambiguous: HashSet<String> = groups
+        .iter()
+        .map(|g| fold(&g.value.display_name))
+        .filter(|n| user_folds.contains(n))
+        .collect();
+
+    // From here on users are needed by id and name only: each parsed user is dropped as soon
+    // as it is converted, which at 100,000 users is most of the export's memory.
+    let user_keys: Vec<(Option<&str>, String)> = users
+        .iter()
+        .map(|c| (c.id, c.value.user_name.clone()))
+        .collect();
+    let support = &Supported::new(&options.support);
+    let ctx = UserContext {
+        support,
+        user_external: &user_external,
+        by_id: &user_by_id,
+        users: &user_keys,
+    };
+    let out_users: Vec<User> = users
+        .into_iter()
+        .map(|c| user_of(&c.value, c.id, &ctx, &mut notes))
+        .collect();
+
+    // Members, then nesting: cycles cannot be written and depth may need a policy.
+    let mut dropped_members = 0usize;
+    let mut members: Vec<Vec<(String, Option<usize>)>> = Vec::with_capacity(groups.len());
+    for g in &groups {
+        let mut list: Vec<(String, Option<usize>)> = Vec::new();
+        let mut seen = HashSet::new();
+        for m in &g.value.members {
+            let as_group = || group_by_id.get(m.value.as_str()).copied();
+            let as_user = || user_by_id.get(m.value.as_str()).copied();
+            let resolved = if m.kind.as_deref() == Some("Group") {
+                as_group()
+                    .map(|i| (groups[i].value.display_name.clone(), Some(i)))
+                    .or_else(|| as_user().map(|i| (user_keys[i].1.clone(), None)))
+            } else {
+                as_user()
+                    .map(|i| (user_keys[i].1.clone(), None))
+                    .or_else(|| as_group().map(|i| (groups[i].value.display_name.clone(), Some(i))))
+            };
+            let group_name = &g.value.display_name;
+            match resolved {
+                Some((name, _)) if ambiguous.contains(&fold(&name)) => {
+                    dropped_members += 1;
+                    notes.add(
+                        "group members left out: the name is both a user's and a group's, which desired state cannot refer to",
+                        || format!("{name} in {group_name}"),
+                    );
+                }
+                Some((name, nested)) => {
+                    if seen.insert(fold(&name)) {
+                        list.push((name, nested));
+                    }
+                }
+                None if live_ids.contains(m.value.as_str()) => {
+                    dropped_members += 1;
+                    notes.add(
+                        "group members left out: the member is not exported (filtered out, or skipped as above)",
+                        || format!("id {} in {group_name}", m.value),
+                    );
+                }
+                None => {
+                    dropped_members += 1;
+                    notes.add(
+                        "group members left out: the member is not in the tenant (a dangling reference)",
+                        || format!("id {} in {group_name}", m.value),
+                    );
+                }
+            }
+        }
+        members.push(list);
+    }
+    let dropped_cycles = break_cycles(&mut members, &groups, &mut notes);
+    let depth = deepest_nesting(&members);
+
+    let mut out_groups: Vec<Group> = Vec::with_capacity(groups.len());
+    for (g, list) in groups.iter().zip(members) {
+        let g = &g.value;
+        let mut names: Vec<String> = list.into_iter().map(|(n, _)| n).collect();
+        names.sort_by(|a, b| name_order(a, b));
+        let external_id = g
+            .external_id
+            .as_deref()
+            .filter(|e| !e.trim().is_empty() && support.has(ResourceSchema::Group, "externalId"));
+        let external_id = match external_id {
+            Some(e) if group_external.get(e).copied().unwrap_or(0) > 1 => {
+                notes.add(
+                    "group externalIds left out: held by more than one live group, so matching by it would be ambiguous",
+                    || format!("{e} of {}", g.display_name),
+                );
+                None
+            }
+            other => other,
+        };
+        out_groups.push(Group {
+            display_name: text(&g.display_name),
+            description: g
+                .description
+                .as_deref()
+                .filter(|_| support.has(ResourceSchema::Group, "description"))
+                .map(text),
+            external_id: external_id.map(text),
+            members: Some(names.iter().map(|n| text(n)).collect()),
+            previously: Vec::new(),
+        });
+    }
+
+    // Role names users hold, one spelling per folded name (the first in sort order).
+    let role_names = sorted_distinct(
+        out_users
+            .iter()
+            .flat_map(|u| u.roles.iter().flatten())
+            .map(|r| r.name.as_str()),
+    );
+    let roles = role_names
+        .into_iter()
+        .map(|name| Role {
+            name: text(name),
+            description: None,
+            permissions: None,
+            inherits: Vec::new(),
+            allow_denied_permissions: None,
+        })
+        .collect();
+
+    let dropped = dropped_members + dropped_cycles;
+    Exported {
+        users: out_users,
+        groups: out_groups,
+        roles,
+        additive_members: (dropped > 0).then(|| {
+            format!(
+                "{dropped} group member(s) could not be written (see the warnings of the export); \
+                 with authoritative members a plan would remove them"
+            )
+        }),
+        max_group_depth: (depth > DEFAULT_MAX_DEPTH)
+            .then(|| u32::try_from(depth).unwrap_or(u32::MAX)),
+        warnings: notes.into_lines(),
+    }
+}
+
+/// What [`user_of`] looks things up in.
+struct UserContext<'s, 'a> {
+    support: &'s Supported,
+    user_external: &'s HashMap<&'a str, usize>,
+    by_id: &'s HashMap<&'a str, usize>,
+    /// Exported users' ids and userNames, in export order.
+    users: &'s [(Option<&'a str>, String)],
+}
+
+/// One live user as desired state, with only what the planner manages and desired state can
+/// hold.
+#[allow(clippy::too_many_lines)] // one short block per attribute, in YAML order
+fn user_of(u: &wire::User, id: Option<&str>, ctx: &UserContext<'_, '_>, notes: &mut Notes) -> User {
+    let core = |name: &str| ctx.support.has(ResourceSchema::User, name);
+    let ent_has = |name: &str| ctx.support.has(ResourceSchema::Enterprise, name);
+    let gen_has = |name: &str| ctx.support.has(ResourceSchema::Genesys, name);
+    let ent = u.enterprise.as_ref();
+    let who = || u.user_name.clone();
+
+    let display_name = u
+        .display_name
+        .as_deref()
+        .filter(|d| !d.trim().is_empty() && core("displayName"))
+        .map(text);
+    let external_id = match u.external_id.as_deref() {
+        Some(e) if e.trim().is_empty() || !core("externalId") => None,
+        Some(e) if ctx.user_external.get(e).copied().unwrap_or(0) > 1 => {
+            notes.add(
+                "user externalIds left out: held by more than one live user, so matching by it would be ambiguous",
+                || format!("{e} of {}", u.user_name),
+            );
+            None
+        }
+        other => other.map(text),
+    };
+    let emails = if core("emails") {
+        match emails_of(&u.emails) {
+            Ok(e) => e,
+            Err(why) => {
+                notes.add("user emails left out (kept as they are live)", || {
+                    format!("{}: {why}", who())
+                });
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let phone_numbers = if core("phoneNumbers") {
+        match phones_of(&u.phone_numbers) {
+            Ok(p) => p,
+            Err(why) => {
+                notes.add(
+                    "user phone numbers left out (kept as they are live)",
+                    || format!("{}: {why}", who()),
+                );
+                None
+            }
+        }
+    } else {
+        None
+    };
+    let date_hire = match ent.and_then(|e| e.date_hire.as_deref()) {
+        Some(d) if ent_has("dateHire") => match check_date(d) {
+            Ok(()) => Some(text(d)),
+            Err(why) => {
+                notes.add("user dateHire left out (kept as it is live)", || {
+                    format!("{}: {d:?} {why}", who())
+                });
+                None
+            }
+        },
+        _ => None,
+    };
+    let manager = match ent.and_then(|e| e.manager.as_ref()) {
+        Some(m) if ent_has("manager") && !m.value.is_empty() => {
+            match ctx.by_id.get(m.value.as_str()) {
+                Some(&i) if ctx.users[i].0 == id => {
+                    notes.add("user managers left out: the user is their own manager", who);
+                    None
+                }
+                Some(&i) => Some(text(&ctx.users[i].1)),
+                None => {
+                    notes.add(
+                        "user managers left out (kept as they are live): the manager is not exported, or not in the tenant",
+                        || format!("{}: manager id {}", who(), m.value),
+                    );
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    let genesys = u.genesys.as_ref();
+    let mut routing = |field: &'static str, list: Option<&Vec<wire::Proficiency>>| {
+        let list = list.filter(|l| !l.is_empty() && gen_has(field))?;
+        match proficiencies_of(list) {
+            Ok(p) => Some(p),
+            Err(why) => {
+                notes.add(
+                    if field == "routingSkills" {
+                        "user routingSkills left out (kept as they are live)"
+                    } else {
+                        "user routingLanguages left out (kept as they are live)"
+                    },
+                    || format!("{}: {why}", who()),
+                );
+                None
+            }
+        }
+    };
+    let routing_skills = routing("routingSkills", genesys.map(|g| &g.routing_skills));
+    let routing_languages = routing("routingLanguages", genesys.map(|g| &g.routing_languages));
+    let roles = if core("roles") && !u.roles.is_empty() {
+        let names = sorted_distinct(
+            u.roles
+                .iter()
+                .map(|r| r.value.as_str())
+                .filter(|r| !r.trim().is_empty()),
+        );
+        (!names.is_empty()).then(|| {
+            names
+                .into_iter()
+                .map(|n| Spanned::unspanned(RoleGrant::named(n)))
+                .collect()
+        })
+    } else {
+        None
+    };
+    let scalar = |value: Option<&str>, supported: bool| value.filter(|_| supported).map(text);
+    User {
+        user_name: text(&u.user_name),
+        display_name,
+        external_id,
+        active: u.active.filter(|_| core("active")).map(Spanned::unspanned),
+        title: scalar(u.title.as_deref(), core("title")),
+        emails,
+        phone_numbers,
+        department: scalar(
+            ent.and_then(|e| e.department.as_deref()),
+            ent_has("department"),
+        ),
+        division: scalar(ent.and_then(|e| e.division.as_deref()), ent_has("division")),
+        employee_number: scalar(
+            ent.and_then(|e| e.employee_number.as_deref()),
+            ent_has("employeeNumber"),
+        ),
+        date_hire,
+        manager,
+        routing_skills,
+        routing_languages,
+        roles,
+        groups: None,
+        license: None,
+        password: None,
+        previously: Vec::new(),
+    }
+}
+
+/// Live emails as desired state, `Ok(None)` when there are none; `Err` when desired state
+/// could not hold them as they are (so they are better left unmanaged than changed).
+fn emails_of(values: &[MultiValue]) -> Result<Option<Vec<Spanned<Email>>>, String> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    contacts_check(values, "email")?;
+    for v in values {
+        check_email(&v.value).map_err(|why| format!("email {:?} {why}", v.value))?;
+    }
+    Ok(Some(
+        values
+            .iter()
+            .map(|v| {
+                let kind = v.kind.as_deref().and_then(EmailType::parse);
+                Spanned::unspanned(Email {
+                    value: Text::from(v.value.as_str()),
+                    kind,
+                    primary: v.primary.filter(|p| *p),
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// Live phone numbers as desired state (see [`emails_of`]).
+fn phones_of(values: &[MultiValue]) -> Result<Option<Vec<Spanned<PhoneNumber>>>, String> {
+    if values.is_empty() {
+        return Ok(None);
+    }
+    contacts_check(values, "phone number")?;
+    for v in values {
+        check_phone(&v.value).map_err(|why| format!("phone number {:?} {why}", v.value))?;
+    }
+    Ok(Some(
+        values
+            .iter()
+            .map(|v| {
+                Spanned::unspanned(PhoneNumber {
+                    value: Text::from(v.value.as_str()),
+                    kind: v.kind.as_deref().and_then(PhoneType::parse),
+                    primary: v.primary.filter(|p| *p),
+                })
+            })
+            .collect(),
+    ))
+}
+
+/// What emails and phone numbers share: one primary at most, no address twice (the planner
+/// keeps the first of a repeated address, and the other would then be removed).
+fn contacts_check(values: &[MultiValue], what: &str) -> Result<(), String> {
+    if values.iter().filter(|v| v.primary == Some(true)).count() > 1 {
+        return Err(format!("more than one {what} is primary"));
+    }
+    let mut seen = HashSet::new();
+    for v in values {
+        if !seen.insert(fold(&v.value)) {
+            return Err(format!("{what} {:?} is listed twice", v.value));
+        }
+    }
+    Ok(())
+}
+
+fn proficiencies_of(list: &[wire::Proficiency]) -> Result<Vec<Spanned<Proficiency>>, String> {
+    if list.len() > MAX_ROUTING_ENTRIES {
+        return Err(format!(
+            "{} entries; at most {MAX_ROUTING_ENTRIES}",
+            list.len()
+        ));
+    }
+    let mut seen = HashSet::new();
+    for p in list {
+        if p.name.trim().is_empty() {
+            return Err("a blank name".into());
+        }
+        if !(0.0..=5.0).contains(&p.proficiency) {
+            return Err(format!("{} has proficiency {}", p.name, p.proficiency));
+        }
+        // Names are case-sensitive (as validation and the planner have them): only an exact
+        // repeat is one skill listed twice.
+        if !seen.insert(p.name.as_str()) {
+            return Err(format!("{} is listed twice", p.name));
+        }
+    }
+    Ok(list
+        .iter()
+        .map(|p| {
+            Spanned::unspanned(Proficiency {
+                name: Text::from(p.name.as_str()),
+                proficiency: p.proficiency,
+            })
+        })
+        .collect())
+}
+
+/// Drops the member references that close a nesting cycle (validation refuses cycles), in a
+/// depth-first search in name order, so the same tenant always loses the same edges.
+/// Returns how many were dropped.
+fn break_cycles(
+    members: &mut [Vec<(String, Option<usize>)>],
+    groups: &[Chosen<'_, wire::Group>],
+    notes: &mut Notes,
+) -> usize {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let n = members.len();
+    let mut mark = vec![Mark::New; n];
+    let mut cut: Vec<(usize, usize)> = Vec::new();
+    for start in 0..n {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        mark[start] = Mark::Active;
+        let mut stack = vec![(start, 0usize)];
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            if let Some((_, child)) = members[node].get(*next) {
+                let position = *next;
+                *next += 1;
+                let Some(child) = *child else { continue };
+                match mark[child] {
+                    Mark::New => {
+                        mark[child] = Mark::Active;
+                        stack.push((child, 0));
+                    }
+                    Mark::Active => cut.push((node, position)),
+                    Mark::Done => {}
+                }
+            } else {
+                mark[node] = Mark::Done;
+                stack.pop();
+            }
+        }
+    }
+    // Remove from the back so earlier positions stay valid.
+    cut.sort_unstable();
+    for &(node, position) in cut.iter().rev() {
+        let (name, _) = members[node].remove(position);
+        notes.add(
+            "group members left out: the membership closes a nesting cycle, which desired state cannot hold",
+            || format!("{name} in {}", groups[node].value.display_name),
+        );
+    }
+    cut.len()
+}
+
+/// The longest chain of nested groups, counting the outermost as 1 (0 without groups).
+/// The graph has no cycles left.
+fn deepest_nesting(members: &[Vec<(String, Option<usize>)>]) -> usize {
+    let n = members.len();
+    let mut depth: Vec<Option<usize>> = vec![None; n];
+    for start in 0..n {
+        if depth[start].is_some() {
+            continue;
+        }
+        let mut stack = vec![(start, 0usize)];
+        while let Some(&mut (node, ref mut next)) = stack.last_mut() {
+            let children = &members[node];
+            if let Some((_, child)) = children.get(*next) {
+                *next += 1;
+                if let Some(c) = *child
+                    && depth[c].is_none()
+                {
+                    stack.push((c, 0));
+                }
+            } else {
+                let below = children
+                    .iter()
+                    .filter_map(|(_, c)| c.and_then(|c| depth[c]))
+                    .max()
+                    .unwrap_or(0);
+                depth[node] = Some(below + 1);
+                stack.pop();
+            }
+        }
+    }
+    depth.into_iter().flatten().max().unwrap_or(0)
+}

@@ -1,0 +1,388 @@
+//! Layout: which file holds what and how it is named (users by department, split at
+//! [`MAX_ENTRIES_PER_FILE`] entries or [`MAX_BYTES_PER_FILE`] bytes, then groups, roles and a
+//! `scimctl.yaml`), written through the one YAML writer. Takes [`Exported`] values; knows
+//! nothing of SCIM.
+
+use std::collections::BTreeMap;
+
+use super::{Export, ExportOptions, Exported, MAX_BYTES_PER_FILE, MAX_ENTRIES_PER_FILE};
+use crate::desired::yaml::{self, Emit, Writer};
+use crate::model::{EmailType, Group, PhoneType, SecretSource, Spanned, Target, Text, User};
+
+/// The file name part for a department: lower case, letters and digits kept, runs of
+/// anything else as one `-`, at most 60 characters.
+#[must_use]
+pub fn slug(department: &str) -> String {
+    let mut out = String::new();
+    for c in department.chars().flat_map(char::to_lowercase) {
+        if c.is_alphanumeric() {
+            out.push(c);
+        } else if !out.is_empty() && !out.ends_with('-') {
+            out.push('-');
+        }
+        if out.chars().count() >= 60 {
+            break;
+        }
+    }
+    out.trim_end_matches('-').to_owned()
+}
+
+/// The file of users without a department (or whose department has no letter or digit).
+pub const NO_DEPARTMENT: &str = "no-department";
+
+fn text_emit(t: &Spanned<Text>) -> Emit<'_> {
+    Emit::str(t.value.as_str())
+}
+
+fn push_opt<'a>(m: &mut Vec<(&'a str, Emit<'a>)>, key: &'a str, v: Option<&'a Spanned<Text>>) {
+    if let Some(v) = v {
+        m.push((key, text_emit(v)));
+    }
+}
+
+fn user_emit(u: &User) -> Emit<'_> {
+    let mut m: Vec<(&str, Emit<'_>)> = vec![("userName", text_emit(&u.user_name))];
+    push_opt(&mut m, "displayName", u.display_name.as_ref());
+    push_opt(&mut m, "externalId", u.external_id.as_ref());
+    if let Some(a) = &u.active {
+        m.push(("active", Emit::Bool(a.value)));
+    }
+    push_opt(&mut m, "title", u.title.as_ref());
+    if let Some(emails) = &u.emails {
+        m.push((
+            "emails",
+            Emit::List(
+                emails
+                    .iter()
+                    .map(|e| contact_emit(&e.value.value, e.kind.map(EmailType::name), e.primary))
+                    .collect(),
+            ),
+        ));
+    }
+    if let Some(phones) = &u.phone_numbers {
+        m.push((
+            "phoneNumbers",
+            Emit::List(
+                phones
+                    .iter()
+                    .map(|p| contact_emit(&p.value.value, p.kind.map(PhoneType::name), p.primary))
+                    .collect(),
+            ),
+        ));
+    }
+    push_opt(&mut m, "department", u.department.as_ref());
+    push_opt(&mut m, "division", u.division.as_ref());
+    push_opt(&mut m, "employeeNumber", u.employee_number.as_ref());
+    push_opt(&mut m, "dateHire", u.date_hire.as_ref());
+    push_opt(&mut m, "manager", u.manager.as_ref());
+    for (key, list) in [
+        ("routingSkills", &u.routing_skills),
+        ("routingLanguages", &u.routing_languages),
+    ] {
+        if let Some(list) = list {
+            m.push((
+                key,
+                Emit::List(
+                    list.iter()
+                        .map(|p| {
+                            Emit::FlowMap(vec![
+                                ("name", Emit::str(p.value.name.as_str())),
+                                ("proficiency", Emit::Number(p.value.proficiency)),
+                            ])
+                        })
+                        .collect(),
+                ),
+            ));
+        }
+    }
+    if let Some(roles) = &u.roles {
+        m.push((
+            "roles",
+            Emit::FlowList(
+                roles
+                    .iter()
+                    .map(|r| Emit::str(r.value.name.as_str()))
+                    .collect(),
+            ),
+        ));
+    }
+    Emit::Map(m)
+}
+
+fn contact_emit<'a>(value: &'a str, kind: Option<&'static str>, primary: Option<bool>) -> Emit<'a> {
+    let mut m = vec![("value", Emit::str(value))];
+    if let Some(k) = kind {
+        m.push(("type", Emit::str(k)));
+    }
+    if let Some(p) = primary {
+        m.push(("primary", Emit::Bool(p)));
+    }
+    Emit::FlowMap(m)
+}
+
+fn group_emit(g: &Group) -> Emit<'_> {
+    let mut m: Vec<(&str, Emit<'_>)> = vec![("displayName", text_emit(&g.display_name))];
+    push_opt(&mut m, "description", g.description.as_ref());
+    push_opt(&mut m, "externalId", g.external_id.as_ref());
+    if let Some(members) = &g.members {
+        m.push((
+            "members",
+            Emit::List(members.iter().map(text_emit).collect()),
+        ));
+    }
+    Emit::Map(m)
+}
+
+/// Items rendered one at a time into parts of at most [`MAX_ENTRIES_PER_FILE`] items and
+/// [`MAX_BYTES_PER_FILE`] bytes (a single larger item gets a part of its own): (body, items).
+fn chunks<'v, T: 'v>(
+    values: impl IntoIterator<Item = &'v T>,
+    emit: impl Fn(&'v T) -> Emit<'v>,
+) -> Vec<(String, usize)> {
+    let mut out: Vec<(String, usize)> = Vec::new();
+    for value in values {
+        let item = yaml::item(&emit(value));
+        let full = out.last().is_none_or(|(body, n)| {
+            *n >= MAX_ENTRIES_PER_FILE || body.len() + item.len() > MAX_BYTES_PER_FILE
+        });
+        if full {
+            out.push((String::new(), 0));
+        }
+        if let Some((body, n)) = out.last_mut() {
+            body.push_str(&item);
+            *n += 1;
+        }
+    }
+    out
+}
+
+/// Names the parts of one logical file: `base.yaml`, or `base-01.yaml`, `base-02.yaml`, ...
+fn part_names(base: &str, parts: usize) -> Vec<String> {
+    if parts <= 1 {
+        return vec![format!("{base}.yaml")];
+    }
+    let width = parts.to_string().len().max(2);
+    (1..=parts)
+        .map(|i| format!("{base}-{i:0width$}.yaml"))
+        .collect()
+}
+
+fn list_file(header: &str, key: &str, body: &str) -> String {
+    let mut w = Writer::new();
+    w.comment(header);
+    w.list_key(key);
+    w.items(body);
+    w.finish()
+}
+
+/// Lays desired-state values out as files (see the module docs). Deterministic.
+#[must_use]
+pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
+    let mut files = BTreeMap::new();
+    // Users by department file; the users are sorted, so each bucket is too.
+    let mut buckets: BTreeMap<String, Vec<&User>> = BTreeMap::new();
+    for u in &exported.users {
+        let slug = u
+            .department
+            .as_ref()
+            .map(|d| slug(d))
+            .filter(|s| !s.is_empty())
+            .unwrap_or_else(|| NO_DEPARTMENT.to_owned());
+        buckets.entry(slug).or_default().push(u);
+    }
+    let mut user_files = 0;
+    for (slug, users) in &buckets {
+        let mut departments: Vec<&str> = users
+            .iter()
+            .filter_map(|u| u.department.as_ref().map(|d| d.value.as_str()))
+            .collect();
+        departments.sort_unstable();
+        departments.dedup();
+        let without = users.iter().any(|u| u.department.is_none());
+        let mut who = String::new();
+        if !departments.is_empty() {
+            let list: Vec<String> = departments.iter().map(|d| format!("{d:?}")).collect();
+            who = format!("of department {}", list.join(", "));
+        }
+        if without {
+            who.push_str(if who.is_empty() {
+                "without a department"
+            } else {
+                " and without one"
+            });
+        }
+        let parts = chunks(users.iter().copied(), user_emit);
+        let count = parts.len();
+        let names = part_names(&format!("users/{slug}"), count);
+        for (i, (name, (body, n))) in names.into_iter().zip(parts).enumerate() {
+            let part = if count > 1 {
+                format!(", part {} of {count}", i + 1)
+            } else {
+                String::new()
+            };
+            let header = format!("Users {who} ({n} users{part}), exported by scimctl export.");
+            files.insert(name, list_file(&header, "users", &body));
+            user_files += 1;
+        }
+    }
+    if !exported.groups.is_empty() {
+        let parts = chunks(&exported.groups, group_emit);
+        for (name, (body, n)) in part_names("groups", parts.len()).into_iter().zip(parts) {
+            let header = format!(
+                "Groups ({n}), exported by scimctl export. Members are users by userName and\n\
+                 nested groups by displayName."
+            );
+            files.insert(name, list_file(&header, "groups", &body));
+        }
+    }
+    if !exported.roles.is_empty() {
+        let items: String = exported
+            .roles
+            .iter()
+            .map(|r| yaml::item(&Emit::Map(vec![("name", Emit::str(r.name.value.as_str()))])))
+            .collect();
+        let header = "The role names users hold, exported by scimctl export. A plain SCIM 2.0 target\n\
+                      exposes no role definitions, so no permissions are written: a role without\n\
+                      `permissions` leaves them unmanaged.";
+        files.insert("roles.yaml".to_owned(), list_file(header, "roles", &items));
+    }
+    files.insert("scimctl.yaml".to_owned(), config_file(exported, options));
+    Export {
+        files,
+        users: exported.users.len(),
+        user_files,
+        groups: exported.groups.len(),
+        roles: exported.roles.len(),
+        warnings: exported.warnings.clone(),
+    }
+}
+
+fn secret_emit(s: &SecretSource) -> Emit<'_> {
+    match s {
+        SecretSource::FromEnv(v) => Emit::FlowMap(vec![("fromEnv", Emit::str(v.as_str()))]),
+        SecretSource::FromFile(p) => Emit::FlowMap(vec![("fromFile", Emit::str(p.as_str()))]),
+    }
+}
+
+fn target_emit(target: &Target) -> Emit<'_> {
+    match target {
+        Target::Sandbox { path } => {
+            let mut m = vec![("kind", Emit::str("sandbox"))];
+            if let Some(p) = path {
+                m.push(("path", Emit::str(p.as_str())));
+            }
+            Emit::FlowMap(m)
+        }
+        Target::Scim {
+            url,
+            token,
+            requests_per_minute,
+            ..
+        } => {
+            let mut m = vec![
+                ("kind", Emit::str("scim")),
+                ("url", Emit::str(url.as_str())),
+            ];
+            if let Some(t) = token {
+                m.push(("token", secret_emit(t)));
+            }
+            if let Some(n) = requests_per_minute {
+                m.push(("requestsPerMinute", Emit::Number(f64::from(*n))));
+            }
+            Emit::FlowMap(m)
+        }
+        Target::Genesys { .. } => Emit::FlowMap(vec![("kind", Emit::str("genesys"))]),
+    }
+}
+
+fn config_file(exported: &Exported, options: &ExportOptions) -> String {
+    let mut w = Writer::new();
+    w.comment(&format!(
+        "scimctl configuration, generated by `scimctl export` from {}.\n\
+         `scimctl plan` on this directory against the same tenant shows no changes.",
+        options.description
+    ));
+    w.blank();
+    match &options.target {
+        None => w.comment(
+            "No `target:`: plan and apply use the embedded sandbox in .scimctl/sandbox.json of the\n\
+             working directory, which is what was exported. To point at a tenant, for example:\n  \
+             target: {kind: scim, url: \"https://idp.example.com/scim/v2\", token: {fromEnv: SCIMCTL_TOKEN}}",
+        ),
+        Some(t) => {
+            w.comment(
+                "The tenant this was exported from. Credentials are never written: a token is read\n\
+                 from the environment variable named here.",
+            );
+            w.entry("target", &target_emit(t));
+        }
+    }
+    w.blank();
+    w.comment(
+        "Only the objects listed in this directory are scimctl's; anything created in the tenant\n\
+         later is left alone. Once this directory is the source of truth, widen ownership one kind\n\
+         at a time, after reading the plan it gives (live objects absent from YAML are then pruned):\n  \
+         ownership: {users: all, groups: all, roles: listed}\n\
+         or only part of the tenant, e.g. users: {selector: {nameSuffix: \"@example.com\"}}.",
+    );
+    w.entry(
+        "ownership",
+        &Emit::FlowMap(vec![
+            ("users", Emit::str("listed")),
+            ("groups", Emit::str("listed")),
+            ("roles", Emit::str("listed")),
+        ]),
+    );
+    w.blank();
+    match &exported.additive_members {
+        None => w.comment(
+            "Group members in YAML are the whole truth for each group; user roles are only ever\n\
+             added, never stripped.",
+        ),
+        Some(why) => w.comment(&format!(
+            "Group members are additive: {why}.\n\
+             Make them authoritative once every member is listed."
+        )),
+    }
+    let members = if exported.additive_members.is_some() {
+        "additive"
+    } else {
+        "authoritative"
+    };
+    w.entry(
+        "collections",
+        &Emit::FlowMap(vec![
+            ("groupMembers", Emit::str(members)),
+            ("userRoles", Emit::str("additive")),
+        ]),
+    );
+    w.blank();
+    w.comment(
+        "Takes effect only where ownership is widened: a user absent from YAML is deactivated\n\
+         (reversible), and no group is deleted.",
+    );
+    w.entry(
+        "prune",
+        &Emit::FlowMap(vec![
+            ("users", Emit::str("deactivate")),
+            ("groups", Emit::str("none")),
+        ]),
+    );
+    if let Some(depth) = exported.max_group_depth {
+        w.blank();
+        w.comment(&format!(
+            "Groups are nested {depth} levels deep in the tenant, more than the default limit of 5."
+        ));
+        w.entry(
+            "policy",
+            &Emit::FlowMap(vec![("maxGroupDepth", Emit::Number(f64::from(depth)))]),
+        );
+    }
+    w.blank();
+    w.comment(
+        "Roles and licenses: a plain SCIM 2.0 target exposes no role definitions and no licenses.\n\
+         roles.yaml (when users hold roles) lists the role names only, without permissions, and\n\
+         no license is written.",
+    );
+    w.finish()
+}
