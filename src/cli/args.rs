@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::model::Kind;
 use crate::watch::{self, Mode};
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
@@ -190,7 +191,7 @@ pub enum Command {
     Explain {
         /// What to explain.
         #[arg(value_enum)]
-        kind: ExplainKind,
+        kind: Kind,
         /// Its name (userName, group displayName or role name; case-insensitive).
         name: String,
         /// Desired-state directory.
@@ -237,15 +238,21 @@ pub enum Command {
     },
 }
 
-/// Kinds `explain` understands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ExplainKind {
-    /// A user, by userName.
-    User,
-    /// A group, by displayName.
-    Group,
-    /// A role, by name.
-    Role,
+/// `explain`'s KIND is the model's [`Kind`], the one kind enum of scimctl; this says how
+/// the command line spells each.
+impl ValueEnum for Kind {
+    fn value_variants<'a>() -> &'a [Self] {
+        &[Kind::User, Kind::Group, Kind::Role]
+    }
+
+    fn to_possible_value(&self) -> Option<clap::builder::PossibleValue> {
+        let help = match self {
+            Kind::User => "A user, by userName",
+            Kind::Group => "A group, by displayName",
+            Kind::Role => "A role, by name",
+        };
+        Some(clap::builder::PossibleValue::new(self.name()).help(help))
+    }
 }
 
 /// `scimctl sandbox` subcommands.

@@ -13,7 +13,7 @@ use std::io::{self, Write};
 use std::path::Path;
 
 use super::Failure;
-use super::args::{ExplainFormat, ExplainKind};
+use super::args::ExplainFormat;
 use super::runtime::Runtime;
 use super::tenant::{TenantRead, read_tenant};
 use crate::desired;
@@ -22,7 +22,7 @@ use crate::explain::{self, Kind, LiveInput};
 
 /// What `scimctl explain` was asked.
 pub(super) struct ExplainArgs<'a> {
-    pub(super) kind: ExplainKind,
+    pub(super) kind: Kind,
     pub(super) name: &'a str,
     pub(super) dir: &'a Path,
     pub(super) format: ExplainFormat,
@@ -54,11 +54,7 @@ pub(super) fn explain_cmd(
         .map_err(Error::from)?;
     loaded.warnings.write_text(err)?;
     let state = loaded.state;
-    let kind = match args.kind {
-        ExplainKind::User => Kind::User,
-        ExplainKind::Group => Kind::Group,
-        ExplainKind::Role => Kind::Role,
-    };
+    let kind = args.kind;
     let subject = explain::find(&state, kind, args.name).map_err(Error::from)?;
     let explanation = if args.live {
         let TenantRead {

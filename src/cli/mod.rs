@@ -29,8 +29,8 @@ mod validate;
 mod watch;
 
 pub use args::{
-    Cli, Command, ExplainFormat, ExplainKind, PlanFormat, SandboxCommand, ServeArgs, ServeFlavor,
-    TargetArgs, ValidateFormat, WatchArgs,
+    Cli, Command, ExplainFormat, PlanFormat, SandboxCommand, ServeArgs, ServeFlavor, TargetArgs,
+    ValidateFormat, WatchArgs,
 };
 use runtime::Runtime;
 

@@ -5,9 +5,10 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use super::filter::{Attribute, FilterKind, GroupAttr, UserAttr};
+use super::filter::{Attribute, GroupAttr, UserAttr};
 use super::{DEFAULT_MAX_DEPTH, ExportOptions, Exported, MAX_ROUTING_ENTRIES};
 use crate::desired::validate::{check_date, check_email, check_phone};
+use crate::model::Kind;
 use crate::model::{
     Email, EmailType, Group, PhoneNumber, PhoneType, Proficiency, Role, RoleGrant, Spanned, Text,
     User,
@@ -218,10 +219,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
                 continue;
             }
         };
-        if !options
-            .filters
-            .keeps(FilterKind::User, |a| user_value(&user, a))
-        {
+        if !options.filters.keeps(Kind::User, |a| user_value(&user, a)) {
             continue;
         }
         let name = user.user_name.as_str();
@@ -264,7 +262,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
         };
         if !options
             .filters
-            .keeps(FilterKind::Group, |a| group_value(&group, a))
+            .keeps(Kind::Group, |a| group_value(&group, a))
         {
             continue;
         }

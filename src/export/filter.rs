@@ -9,14 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-/// The kind of object a filter applies to.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FilterKind {
-    /// Users.
-    User,
-    /// Groups.
-    Group,
-}
+use crate::model::Kind;
 
 /// A user attribute a filter can test.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -87,10 +80,10 @@ pub struct Filter {
 impl Filter {
     /// The kind of object this filter applies to.
     #[must_use]
-    pub fn kind(&self) -> FilterKind {
+    pub fn kind(&self) -> Kind {
         match self.attribute {
-            Attribute::User(_) => FilterKind::User,
-            Attribute::Group(_) => FilterKind::Group,
+            Attribute::User(_) => Kind::User,
+            Attribute::Group(_) => Kind::Group,
         }
     }
 
@@ -194,7 +187,7 @@ impl Filters {
     }
 
     /// Whether an object of `kind` whose attributes `value` answers is exported.
-    pub fn keeps(&self, kind: FilterKind, value: impl Fn(Attribute) -> Option<String>) -> bool {
+    pub fn keeps(&self, kind: Kind, value: impl Fn(Attribute) -> Option<String>) -> bool {
         let hit = |f: &Filter| f.matches(value(f.attribute).as_deref());
         let mut wanted = self.include.iter().filter(|f| f.kind() == kind).peekable();
         let chosen = wanted.peek().is_none() || wanted.any(hit);
@@ -266,10 +259,10 @@ mod tests {
                 _ => None,
             }
         };
-        assert!(filters.keeps(FilterKind::User, user("support", "a@x.example")));
-        assert!(filters.keeps(FilterKind::User, user("Sales", "a@x.example")));
-        assert!(!filters.keeps(FilterKind::User, user("Ops", "a@x.example")));
-        assert!(!filters.keeps(FilterKind::User, user("Sales", "a@contractor.example")));
-        assert!(filters.keeps(FilterKind::Group, |_| None));
+        assert!(filters.keeps(Kind::User, user("support", "a@x.example")));
+        assert!(filters.keeps(Kind::User, user("Sales", "a@x.example")));
+        assert!(!filters.keeps(Kind::User, user("Ops", "a@x.example")));
+        assert!(!filters.keeps(Kind::User, user("Sales", "a@contractor.example")));
+        assert!(filters.keeps(Kind::Group, |_| None));
     }
 }

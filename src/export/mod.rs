@@ -34,7 +34,7 @@ use crate::plan::AttributeSupport;
 use crate::scim::Snapshot;
 
 pub use convert::desired_of;
-pub use filter::{Attribute, Filter, FilterKind, Filters, GroupAttr, UserAttr};
+pub use filter::{Attribute, Filter, Filters, GroupAttr, UserAttr};
 pub use layout::{NO_DEPARTMENT, render, slug};
 
 /// Most users or groups written to one file: the loader parses files in parallel and caps
