@@ -23,9 +23,8 @@
 )]
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::sync::mpsc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -35,6 +34,11 @@ use tokio::time::Instant;
     reason = "shared by the benchmarks; this one seeds no state file"
 )]
 mod common;
+/// The watch start-up the integration tests use, so the benchmark starts watch the same way.
+#[path = "../tests/integration/support/watch.rs"]
+mod watch_process;
+
+use watch_process::{Spawned, WatchArgs, spawn_watch};
 
 const USERS: usize = 10_000;
 const PER_FILE: usize = 100;
@@ -73,33 +77,19 @@ struct Watch {
 
 impl Watch {
     fn start(cwd: &Path, dir: &Path, url: &str, interval: &str) -> Watch {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_scimctl"))
-            .arg("watch")
-            .arg(dir)
-            .args(["--target", url, "--listen", "127.0.0.1:0"])
-            .args(["--interval", interval])
-            .env("SCIMCTL_LOG", "scimctl=info")
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start scimctl watch");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap()
-            .to_owned();
         let (tx, lines) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
+        let Spawned { child, base } = spawn_watch(
+            &WatchArgs {
+                cwd,
+                dir,
+                url,
+                token: None,
+                log: "scimctl=info",
+                extra: &["--interval", interval],
+                env: &[],
+            },
+            move |line| tx.send(line).is_ok(),
+        );
         Watch { child, lines, base }
     }
 

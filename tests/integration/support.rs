@@ -1,5 +1,7 @@
 //! Running the built binary with a time limit, for the integration tests.
 
+pub(crate) mod watch;
+
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;

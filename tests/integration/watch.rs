@@ -6,9 +6,8 @@
 //! tenant is read through scimctl's client. Nothing sleeps.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use scimctl::scim::wire::{PatchOpKind, PatchOperation, User};
@@ -16,7 +15,8 @@ use scimctl::scim::{ScimClient, ScimRead};
 use serde_json::json;
 use tokio::sync::mpsc;
 
-use crate::support::{bearer_client, scimctl};
+use crate::support::bearer_client;
+use crate::support::watch::{Spawned, WatchArgs, spawn_watch};
 
 const LIMIT: Duration = Duration::from_secs(30);
 
@@ -42,41 +42,19 @@ impl Watch {
         log: &str,
         env: &[(&str, &str)],
     ) -> Watch {
-        let mut child = scimctl()
-            .arg("watch")
-            .arg(dir)
-            .args(["--target", url, "--listen", "127.0.0.1:0"])
-            .args(extra)
-            .env("SCIMCTL_TOKEN", token)
-            .env("SCIMCTL_LOG", log)
-            .envs(env.iter().copied())
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start scimctl watch");
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        let base = first
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no address in {first:?}"))
-            .to_owned();
         let (tx, lines) = mpsc::unbounded_channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = std::io::Read::read_to_string(&mut stdout, &mut rest);
-        });
+        let Spawned { child, base } = spawn_watch(
+            &WatchArgs {
+                cwd,
+                dir,
+                url,
+                token: Some(token),
+                log,
+                extra,
+                env,
+            },
+            move |line| tx.send(line).is_ok(),
+        );
         Watch {
             child: Some(child),
             lines,

@@ -7,9 +7,8 @@
 //! on watch's log lines with a deadline; nothing sleeps.
 
 use std::fmt::Write as _;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Stdio};
+use std::process::Child;
 use std::time::Duration;
 
 use scimctl::scim::ScimClient;
@@ -17,7 +16,8 @@ use scimctl::scim::wire::User;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::support::{bearer_client, scimctl};
+use crate::support::bearer_client;
+use crate::support::watch::{Spawned, WatchArgs, spawn_watch};
 
 const LIMIT: Duration = Duration::from_secs(30);
 /// The promise: an edit after a swap is applied within this.
@@ -32,33 +32,19 @@ struct Watch {
 
 impl Watch {
     fn start(cwd: &Path, dir: &Path, url: &str, token: &str) -> Watch {
-        let mut child = scimctl()
-            .arg("watch")
-            .arg(dir)
-            .args(["--target", url, "--listen", "127.0.0.1:0"])
-            .args(["--interval", "1h"])
-            .env("SCIMCTL_TOKEN", token)
-            .env("SCIMCTL_LOG", "scimctl=info")
-            .current_dir(cwd)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start scimctl watch");
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            let mut rest = String::new();
-            let _ = std::io::Read::read_to_string(&mut BufReader::new(stdout), &mut rest);
-        });
         let (tx, lines) = mpsc::unbounded_channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let Spawned { child, .. } = spawn_watch(
+            &WatchArgs {
+                cwd,
+                dir,
+                url,
+                token: Some(token),
+                log: "scimctl=info",
+                extra: &["--interval", "1h"],
+                env: &[],
+            },
+            move |line| tx.send(line).is_ok(),
+        );
         Watch {
             child,
             lines,
