@@ -406,6 +406,7 @@ mod tests {
             edits,
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         }
     }
 
@@ -422,6 +423,7 @@ mod tests {
     fn orders_by_dependency() {
         let mut blocked = change(Action::Delete, Kind::User, "held", Vec::new());
         blocked.blocked = Some("brake".into());
+        blocked.held_by = Some(crate::plan::Rule::Threshold);
         let plan = Plan {
             changes: vec![
                 change(

@@ -216,6 +216,7 @@ mod tests {
             edits,
             present: vec![Attr::Title],
             blocked: None,
+            held_by: None,
         }
     }
 

@@ -353,6 +353,7 @@ fn finish<R: Resource>(
             edits: d.edits,
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
     };
     if d.is_empty() {
@@ -393,5 +394,6 @@ fn finish<R: Resource>(
         edits: d.edits,
         present: d.present,
         blocked: None,
+        held_by: None,
     })
 }

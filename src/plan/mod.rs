@@ -149,9 +149,34 @@ pub struct Change {
     /// Attributes set live (so an edit of them is a `replace`, not an `add`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub present: Vec<Attr>,
-    /// Set when a safety rule holds the change back: the reason.
+    /// Set when a safety rule holds the change back: the reason, in words.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub blocked: Option<String>,
+    /// Which rule holds it back, set with `blocked` (absent in plans saved before rules were
+    /// named, whose `blocked` rows stay held all the same).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub held_by: Option<Rule>,
+}
+
+/// The safety rule that held a change back (docs/contract.md §4): the typed side of
+/// [`Change::blocked`], for code that acts on the rule and for machines reading JSON plans.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Rule {
+    /// A `protected` principal would be changed.
+    Protected,
+    /// The account scimctl runs as would be deactivated, deleted or lose an admin role.
+    Actor,
+    /// Desired state is empty while the tenant is not.
+    EmptyDesiredState,
+    /// A `policy.adminRoles` role would be taken away or deleted.
+    AdminRole,
+    /// The last holder of an admin role would lose it.
+    LastAdmin,
+    /// More would be removed than `safety` allows (share or count) without `--allow-deletes`.
+    Threshold,
+    /// The change only exists because of a prune that is itself held back.
+    Cascade,
 }
 
 /// A warning the plan carries: something written in YAML that this target cannot manage, or

@@ -420,6 +420,7 @@ mod tests {
             }],
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         };
         let plan = Plan {
             changes: (0..1500)

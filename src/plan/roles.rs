@@ -162,6 +162,7 @@ pub(super) fn plan_roles(
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
     }
 }
@@ -206,6 +207,7 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
         }],
         present: Vec::new(),
         blocked: None,
+        held_by: None,
     }
 }
 
@@ -286,6 +288,7 @@ fn update(wanted: &Wanted<'_>, live: &PlatformRole, source: Source) -> Option<Ch
         }],
         present: Vec::new(),
         blocked: None,
+        held_by: None,
     })
 }
 

@@ -10,7 +10,7 @@ use crate::desired::DesiredState;
 use crate::model::OwnershipMode;
 use crate::model::tenant::{Resource, Snapshot};
 
-use super::{Action, Attr, Edit, Kind, Multi, Plan, PlanError, PlanOptions};
+use super::{Action, Attr, Edit, Kind, Multi, Plan, PlanError, PlanOptions, Rule};
 
 pub(super) fn apply_brakes(
     desired: &DesiredState,
@@ -28,9 +28,10 @@ pub(super) fn apply_brakes(
     Ok(())
 }
 
-fn block(change: &mut super::Change, reason: String) {
+fn block(change: &mut super::Change, rule: Rule, reason: String) {
     if change.blocked.is_none() {
         change.blocked = Some(reason);
+        change.held_by = Some(rule);
     }
 }
 
@@ -90,6 +91,7 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
         if set.contains(&c.key.to_lowercase()) || live_name.is_some_and(|n| set.contains(n)) {
             block(
                 c,
+                Rule::Protected,
                 format!(
                     "{} {:?} is protected (scimctl.yaml `protected`): scimctl never changes it",
                     c.kind, c.key
@@ -159,7 +161,7 @@ fn actor_guard(
         } else {
             continue;
         };
-        block(c, why);
+        block(c, Rule::Actor, why);
     }
     Ok(())
 }
@@ -185,6 +187,7 @@ fn empty_guard(desired: &DesiredState, plan: &mut Plan) {
         {
             block(
                 c,
+                Rule::EmptyDesiredState,
                 format!(
                     "desired state lists no {kind}s: refusing to prune all {prunes} live {kind}s \
                      (an empty or misplaced directory looks the same)"
@@ -204,6 +207,7 @@ fn admin_role_guard(desired: &DesiredState, plan: &mut Plan) {
         {
             block(
                 c,
+                Rule::AdminRole,
                 format!(
                     "{:?} is an admin role (policy.adminRoles): it is never deleted",
                     c.key
@@ -332,6 +336,7 @@ fn last_admin_guard(
                     more = true;
                     block(
                         c,
+                        Rule::LastAdmin,
                         format!(
                             "would leave admin role {role:?} with no active holder \
                              (policy.adminRoles)"
@@ -524,13 +529,14 @@ fn threshold(
             .iter_mut()
             .filter(|c| c.action.is_destructive())
         {
-            block(c, reason.clone());
+            block(c, Rule::Threshold, reason.clone());
         }
     }
     for (what, _) in removals {
         let pruned = pruned_objects(plan, false);
         hold_removals(
             plan,
+            Rule::Threshold,
             |_| reason.clone(),
             |_, e| removal_held(e, what, &pruned),
         );
@@ -677,6 +683,7 @@ fn managed_assignments(
 /// the same object, blocked with `reason`, beside the rest of the change.
 fn hold_removals(
     plan: &mut Plan,
+    rule: Rule,
     reason: impl Fn(&[Edit]) -> String,
     held: impl Fn(&super::Change, &Edit) -> Option<Edit>,
 ) {
@@ -708,7 +715,7 @@ fn hold_removals(
         let why = reason(&taken);
         if kept.is_empty() {
             c.edits = taken;
-            block(c, why);
+            block(c, rule, why);
             continue;
         }
         let (kept_diff, taken_diff) = split_diff(&c.diff, &taken);
@@ -718,6 +725,7 @@ fn hold_removals(
         row.edits = taken;
         row.diff = taken_diff;
         row.blocked = Some(why);
+        row.held_by = Some(rule);
         rows.push(row);
     }
     plan.changes.extend(rows);
@@ -806,6 +814,7 @@ fn cascade(plan: &mut Plan) {
     }
     hold_removals(
         plan,
+        Rule::Cascade,
         |taken| {
             let names: Vec<String> = taken
                 .iter()
@@ -849,12 +858,21 @@ mod tests {
 
     use crate::model::tenant::Snapshot;
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
-    use crate::plan::{Action, Kind, Plan, PlanOptions};
+    use crate::plan::{Action, Kind, Plan, PlanOptions, Rule};
 
     fn users(names: &[&str]) -> Vec<Value> {
         names
             .iter()
             .map(|n| json!({"id": format!("id-{n}"), "userName": n}))
+            .collect()
+    }
+
+    /// The rule of each blocked change; every blocked change names one.
+    fn rules_of(plan: &Plan) -> Vec<Rule> {
+        plan.changes
+            .iter()
+            .filter(|c| c.blocked.is_some())
+            .map(|c| c.held_by.unwrap_or_else(|| panic!("no rule for {c:#?}")))
             .collect()
     }
 
@@ -1039,10 +1057,12 @@ mod tests {
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
         let vetted = crate::plan::Vetted::new(&desired, &live, plan, &allowing(Some(1))).unwrap();
         let reason = vetted.changes[0].blocked.as_deref().unwrap();
         assert!(reason.contains("is protected"), "{reason}");
+        assert_eq!(vetted.changes[0].held_by, Some(Rule::Protected));
     }
 
     // More destructive changes than maxDeleteCount hold all of them back, with the reason and
@@ -1107,6 +1127,7 @@ mod tests {
         let plan = plan_ok(&desired, &snap, &allowing(None));
         let held = blocked(&plan);
         assert_eq!(held.len(), 2, "{plan:#?}");
+        assert_eq!(rules_of(&plan), vec![Rule::Threshold, Rule::Threshold]);
         assert!(
             held[0].1.starts_with(
                 "2 of 10 managed users (20.0 %) is more than safety.maxDeletePercent (10 %)"
@@ -1156,6 +1177,7 @@ mod tests {
             let plan = plan_ok(&desired, &live, &allowing(allow));
             let held = blocked(&plan);
             assert_eq!(held.len(), 2, "{plan:#?}");
+            assert_eq!(rules_of(&plan), vec![Rule::EmptyDesiredState; 2]);
             assert!(held.iter().all(|(k, r)| k.ends_with("@x.example")
                 && r.starts_with(
                     "desired state lists no users: refusing to prune all 2 live users"

@@ -408,6 +408,7 @@ fn simulate_applies_like_a_server() {
     let mut blocked = plan.clone();
     for c in &mut blocked.changes {
         c.blocked = Some("held".into());
+        c.held_by = Some(super::Rule::Threshold);
     }
     assert_eq!(simulate(&blocked, &live).users, live.users);
 }

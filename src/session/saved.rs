@@ -298,6 +298,7 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan, live: &Snapshot) -> Authorized 
                 // re-read it and merge again at write time, and report the change `merged`.
                 Merge::Send(change) => out.plan.changes.push(Change {
                     blocked: row.blocked.clone(),
+                    held_by: row.held_by,
                     version: intent.version.clone().or(change.version.clone()),
                     ..change
                 }),

@@ -67,6 +67,7 @@ fn a_saved_plan_cannot_unblock_itself() {
     let doc = forge(saved(&plan, &live), |changes| {
         for c in changes {
             c.blocked = None;
+            c.held_by = None;
         }
     });
     let decision = decide(
@@ -157,6 +158,7 @@ fn a_forged_change_on_a_moved_tenant_is_dropped() {
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
     });
     let mut moved = live.clone();

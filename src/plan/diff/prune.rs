@@ -71,6 +71,7 @@ pub(super) fn prune_users(
             edits,
             present: vec![Attr::Active],
             blocked: None,
+            held_by: None,
         });
     }
     Ok(())
@@ -110,6 +111,7 @@ pub(super) fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
     }
 }

@@ -64,6 +64,7 @@ pub(super) fn merge(
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
         let names = added.iter().map(|r| r.name.clone());
         match c.diff.iter_mut().find(|d| d.attribute == "members") {
@@ -111,6 +112,7 @@ pub(super) fn merge(
             edits: Vec::new(),
             present: Vec::new(),
             blocked: None,
+            held_by: None,
         });
     }
     Ok(change)

@@ -1105,6 +1105,10 @@ proptest! {
     fn replanning_after_apply_is_empty(world in world()) {
         let (desired, live, options) = (world.desired(), world.live(), world.options());
         let Some(first) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        // Every held change names the rule that holds it, and only held changes do.
+        for c in &first.changes {
+            prop_assert_eq!(c.blocked.is_some(), c.held_by.is_some(), "{:#?}", c);
+        }
         let after = simulate(&first, &live);
         let second = plan(&desired, &after, &options)
             .map_err(|e| TestCaseError::fail(format!("replanning failed: {e}")))?;
