@@ -25,21 +25,6 @@ pub(crate) enum Merge {
     Overlap(String),
 }
 
-/// The attribute an edit writes, as a diff names it (before any `[`).
-fn edit_root(edit: &Edit) -> &'static str {
-    match edit {
-        Edit::Set { attr, .. } => attr.name(),
-        Edit::SetManager { .. } => "manager",
-        Edit::Add { attr, .. }
-        | Edit::Replace { attr, .. }
-        | Edit::Remove { attr, .. }
-        | Edit::ReplaceAll { attr, .. } => attr.name(),
-        Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
-        Edit::Role { .. } => "role",
-        Edit::Grants { .. } => "roleGrants",
-    }
-}
-
 fn diff_root(d: &AttrDiff) -> &str {
     d.attribute
         .split_once('[')
@@ -149,14 +134,14 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
     let edits: Vec<Edit> = fresh
         .edits
         .iter()
-        .filter(|e| roots.contains(edit_root(e)))
+        .filter(|e| roots.contains(e.attribute()))
         .cloned()
         .filter_map(|e| restrict(e, planned))
         .collect();
     if edits.is_empty() {
         return Merge::Nothing;
     }
-    let kept: HashSet<&str> = edits.iter().map(edit_root).collect();
+    let kept: HashSet<&str> = edits.iter().map(Edit::attribute).collect();
     // The diff says what is sent, no more: of a set diff, only the elements the plan meant to
     // add or remove (else a second merge, after another conflict, would take the fresh
     // diff's other elements as planned).

@@ -354,6 +354,23 @@ pub fn member_value(r: &Ref, resolver: &dyn Resolve) -> Result<Value, Unresolved
 }
 
 impl Edit {
+    /// The attribute this edit writes, as a diff names it: `title`, `emails`, `manager`,
+    /// `members`, `role` (a role definition) or `roleGrants`.
+    #[must_use]
+    pub fn attribute(&self) -> &'static str {
+        match self {
+            Edit::Set { attr, .. } => attr.name(),
+            Edit::SetManager { .. } => "manager",
+            Edit::Add { attr, .. }
+            | Edit::Replace { attr, .. }
+            | Edit::Remove { attr, .. }
+            | Edit::ReplaceAll { attr, .. } => attr.name(),
+            Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+            Edit::Role { .. } => "role",
+            Edit::Grants { .. } => "roleGrants",
+        }
+    }
+
     /// The references this edit needs resolved before it can be sent.
     pub fn refs(&self) -> impl Iterator<Item = &Ref> {
         let (one, many): (Option<&Ref>, &[Ref]) = match self {

@@ -20,28 +20,15 @@ const THREE: &str = "users:
     title: Agent
 ";
 
+fn names_of(edits: &[Edit]) -> Vec<&'static str> {
+    edits.iter().map(Edit::attribute).collect()
+}
+
 fn supporting(support: AttributeSupport) -> PlanOptions {
     PlanOptions {
         target: TargetCapabilities::storing(support),
         ..PlanOptions::default()
     }
-}
-
-fn names_of(edits: &[Edit]) -> Vec<&'static str> {
-    edits
-        .iter()
-        .map(|e| match e {
-            Edit::Set { attr, .. } => attr.name(),
-            Edit::SetManager { .. } => "manager",
-            Edit::Add { attr, .. }
-            | Edit::Replace { attr, .. }
-            | Edit::Remove { attr, .. }
-            | Edit::ReplaceAll { attr, .. } => attr.name(),
-            Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
-            Edit::Role { .. } => "role",
-            Edit::Grants { .. } => "roleGrants",
-        })
-        .collect()
 }
 
 // An attribute the target cannot store gives one warning for all objects that set it

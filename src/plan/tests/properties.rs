@@ -1074,20 +1074,6 @@ fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'st
     }
 }
 
-fn edit_attribute(edit: &Edit) -> &'static str {
-    match edit {
-        Edit::Role { .. } => "role",
-        Edit::Set { attr, .. } => attr.name(),
-        Edit::SetManager { .. } => "manager",
-        Edit::Add { attr, .. }
-        | Edit::Replace { attr, .. }
-        | Edit::Remove { attr, .. }
-        | Edit::ReplaceAll { attr, .. } => attr.name(),
-        Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
-        Edit::Grants { .. } => "roleGrants",
-    }
-}
-
 proptest! {
     // Failing seeds are kept beside this file (`properties.proptest-regressions`), not in a
     // top-level directory, and replayed on every run.
@@ -1244,7 +1230,7 @@ proptest! {
             prop_assert!(allowed.is_some(), "{} {} is not desired", c.kind, c.key);
             let allowed = allowed.unwrap_or_default();
             for edit in &c.edits {
-                let attr = edit_attribute(edit);
+                let attr = edit.attribute();
                 prop_assert!(
                     allowed.contains(attr),
                     "{} {} edits {attr}, which YAML does not write: {}",
