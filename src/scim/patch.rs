@@ -15,12 +15,40 @@ use crate::plan::edit::{member_value, resolve};
 use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey};
 
 /// The PATCH operations of a whole change, in the order of its edits.
+///
+/// A member the change both adds and removes is only added. That happens when the snapshot
+/// was read while another writer worked: the users were listed before that writer created
+/// them and the groups after it linked them, so the plan removes an id it could not name and
+/// adds, by name, a user whose create then finds that same id. Sending both would leave the
+/// outcome to the server's operation order (RFC 7644 applies them in sequence, so the
+/// remove wins and the desired member is lost).
 pub fn change_operations(
     change: &Change,
     resolver: &dyn Resolve,
 ) -> Result<Vec<PatchOperation>, Unresolved> {
+    let mut added = std::collections::HashSet::new();
+    for edit in &change.edits {
+        if let Edit::AddMembers { members } = edit {
+            for m in members {
+                added.insert(resolve(m, resolver)?);
+            }
+        }
+    }
     let mut ops = Vec::new();
     for edit in &change.edits {
+        if let Edit::RemoveMembers { members } = edit {
+            let mut kept = Vec::new();
+            for m in members {
+                if !added.contains(&resolve(m, resolver)?) {
+                    kept.push(m.clone());
+                }
+            }
+            if !kept.is_empty() {
+                let edit = Edit::RemoveMembers { members: kept };
+                ops.extend(edit_operations(&edit, true, resolver)?);
+            }
+            continue;
+        }
         let present = match edit {
             Edit::Set { attr, .. } => change.present.contains(attr),
             Edit::SetManager { .. } => change.present.contains(&Attr::Manager),
@@ -195,6 +223,50 @@ mod tests {
             }
         );
         assert_eq!(pending.refs().count(), 1);
+    }
+
+    /// A torn snapshot (users listed before another writer created them, groups after it
+    /// linked them) plans the removal of an id it cannot name and the addition, by name, of
+    /// the user that turns out to have that id. The request only adds it: a remove after the
+    /// add would drop a desired member (seen on scim2-server with two applies at once).
+    #[test]
+    fn a_member_both_added_and_removed_is_only_added() {
+        struct Adopted;
+        impl Resolve for Adopted {
+            fn id_of(&self, r: &Ref) -> Option<String> {
+                r.id.clone()
+                    .or_else(|| (r.name == "u0").then(|| "x".to_owned()))
+            }
+        }
+        let change = Change {
+            action: crate::plan::Action::Patch,
+            kind: Kind::Group,
+            key: "g0".into(),
+            id: Some("g".into()),
+            version: None,
+            source: crate::plan::Source::Absent,
+            diff: Vec::new(),
+            edits: vec![
+                Edit::AddMembers {
+                    members: vec![user_ref("u0", None)],
+                },
+                Edit::RemoveMembers {
+                    members: vec![user_ref("x", Some("x")), user_ref("y", Some("y"))],
+                },
+            ],
+            present: Vec::new(),
+            blocked: None,
+            held_by: None,
+        };
+        let ops = serde_json::to_value(change_operations(&change, &Adopted).expect("resolved"))
+            .expect("json");
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": "x", "type": "User"}]},
+                {"op": "remove", "path": r#"members[value eq "y"]"#}
+            ])
+        );
     }
 
     /// What a server running the sandbox's PATCH engine (written apart from the planner and
