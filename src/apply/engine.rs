@@ -640,6 +640,9 @@ where
                 }
                 Merge::Overlap(why) => return StepResult::failed(why),
                 Merge::Send(next) => {
+                    if self.settings.etag && fresh_version.is_none() {
+                        return StepResult::failed(unversioned(&error));
+                    }
                     if moved && next.edits == sending.edits && fresh_version == version {
                         // Nothing moved: the server refuses the change itself.
                         return StepResult::failed(error.to_string());
@@ -687,8 +690,14 @@ where
                 Ok(None) => {
                     return StepResult::new(Outcome::AlreadyDone, Some("gone when re-read".into()));
                 }
-                // Still absent from desired state: it goes, whatever changed.
-                Ok(Some(fresh)) => version = fresh.version().map(str::to_owned),
+                // Still absent from desired state: it goes, whatever changed, but never
+                // without a precondition once the server takes them.
+                Ok(Some(fresh)) => {
+                    version = fresh.version().map(str::to_owned);
+                    if self.settings.etag && version.is_none() {
+                        return StepResult::failed(unversioned(&error));
+                    }
+                }
                 Err(e) => return StepResult::failed(format!("{error}; re-reading it: {e}")),
             }
         }
@@ -1176,6 +1185,15 @@ fn decode(e: &serde_json::Error) -> ScimError {
         path: String::new(),
         message: e.to_string(),
     }
+}
+
+/// A write met a moved object and the re-read copy has no version to send: the write is not
+/// sent again without `If-Match` (a conditional write must not become an unconditional one).
+fn unversioned(error: &ScimError) -> String {
+    format!(
+        "{error}; the object was read again but carries no version, so the change is not sent \
+         without a precondition; plan again"
+    )
 }
 
 /// The object is gone: done for a deactivation, a failure for anything else.

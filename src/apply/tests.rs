@@ -7,7 +7,7 @@
 //! ends up with. The fake answers at once and yields only where a test asks it to, so every
 //! run is deterministic; nothing sleeps.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Mutex, MutexGuard};
 
 use reqwest::StatusCode;
@@ -177,6 +177,9 @@ struct Faults {
     /// deletes the group this run created and keeps this twin (it saw both, and its id is
     /// lower).
     merged_away: HashMap<String, Value>,
+    /// Ids read back (GET) without `meta.version`, as a server whose single-object reads
+    /// carry no version would answer.
+    unversioned_get: HashSet<String>,
 }
 
 #[derive(Debug, Default)]
@@ -621,7 +624,13 @@ impl ScimRead for Fake {
         let at = s
             .position(kind, id)
             .ok_or_else(|| status("GET", kind, id, 404, None))?;
-        let read = parse(&s.collection(kind)[at]);
+        let read = if s.faults.unversioned_get.contains(id) {
+            let mut doc = s.collection(kind)[at].clone();
+            doc.remove("meta");
+            parse(&doc)
+        } else {
+            parse(&s.collection(kind)[at])
+        };
         if take(&mut s.faults.churn_on_get, id) {
             let mut doc = std::mem::take(&mut s.collection(kind)[at]);
             s.stamp(&mut doc);
@@ -1167,6 +1176,66 @@ async fn a_failed_create_skips_what_needs_it() {
     assert_eq!(heard.finished.len(), report.ops.len());
     assert_eq!(report.count(Outcome::Failed), 2);
     assert_eq!(report.count(Outcome::Skipped), 1);
+}
+
+// A write refused because the object moved is sent again only with the fresh version: when
+// the re-read copy carries none, the operation fails and no PATCH or DELETE goes out
+// without If-Match (a conditional write never silently becomes an unconditional one).
+#[tokio::test]
+async fn a_moved_object_read_back_without_a_version_is_not_written_blind() {
+    let desired = desired(
+        "ownership: {users: all}
+prune: {users: delete}
+safety: {maxDeletePercent: 100, maxDeleteCount: 100}
+",
+        "users:
+  - userName: a@x.example
+    title: Lead
+",
+    );
+    let fake = Fake::new(
+        &[
+            json!({"id": "a", "userName": "a@x.example", "title": "Agent"}),
+            json!({"id": "d", "userName": "d@x.example", "active": false}),
+        ],
+        &[],
+    );
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    assert_eq!(plan.changes.len(), 2, "{plan:#?}");
+    for id in ["a", "d"] {
+        fake.tamper(Kind::User, id, |d| {
+            d.insert("nickName".into(), json!("moved"));
+        });
+    }
+    fake.faults(|f| {
+        f.unversioned_get.extend(["a".to_owned(), "d".to_owned()]);
+    });
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+    for (key, method, id) in [
+        ("a@x.example", "PATCH", "a"),
+        ("d@x.example", "DELETE", "d"),
+    ] {
+        let op = op(&report, Kind::User, key);
+        assert_eq!(op.outcome, Outcome::Failed, "{op:?}");
+        assert!(
+            detail(op).contains("not sent without a precondition"),
+            "{op:?}"
+        );
+        assert_eq!(
+            fake.sent(method, Kind::User, id),
+            1,
+            "{method} sent once, with If-Match"
+        );
+    }
+    assert_eq!(fake.doc(Kind::User, "a@x.example")["title"], "Agent");
+    assert!(
+        fake.peek()
+            .users
+            .iter()
+            .any(|u| u.natural_key() == "d@x.example")
+    );
 }
 
 // 3. Objects that moved between plan and write: a change to an attribute the plan does not

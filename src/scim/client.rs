@@ -1145,7 +1145,7 @@ impl ScimClient {
             builder = builder.header(header::AUTHORIZATION, value.clone());
         }
         if let Some(v) = request.if_match {
-            builder = builder.header(header::IF_MATCH, v);
+            builder = builder.header(header::IF_MATCH, if_match_value(v).as_ref());
         }
         if let Some(body) = &request.body {
             builder = builder
@@ -1194,6 +1194,24 @@ pub(super) fn decode<T: DeserializeOwned>(
     })
 }
 
+/// The `If-Match` value for a version: an entity tag as RFC 7232 §2.3 writes it, in double
+/// quotes. Servers that put a bare `meta.version` in the body (Genesys Cloud returns `42`,
+/// and documents the header as `"42"`) get it quoted; a value that already is an entity tag
+/// (`"42"`, `W/"42"`) or `*` goes as it is.
+pub(crate) fn if_match_value(version: &str) -> std::borrow::Cow<'_, str> {
+    let v = version.trim();
+    let tagged = v == "*"
+        || v.starts_with('"')
+        || v.strip_prefix("W/")
+            .or_else(|| v.strip_prefix("w/"))
+            .is_some_and(|t| t.starts_with('"'));
+    if tagged {
+        std::borrow::Cow::Borrowed(v)
+    } else {
+        std::borrow::Cow::Owned(format!("\"{v}\""))
+    }
+}
+
 fn etag(headers: &HeaderMap) -> Option<String> {
     headers
         .get(header::ETAG)
@@ -1220,6 +1238,22 @@ fn with_etag<R: Resource>(resource: R, headers: &HeaderMap) -> Result<R, ScimErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // A bare version is quoted; an entity tag, weak or strong, and `*` are left alone.
+    #[test]
+    fn if_match_is_always_an_entity_tag() {
+        for (version, sent) in [
+            ("42", "\"42\""),
+            (" 42 ", "\"42\""),
+            ("\"42\"", "\"42\""),
+            ("W/\"3\"", "W/\"3\""),
+            ("w/\"3\"", "w/\"3\""),
+            ("*", "*"),
+            ("W/abc", "\"W/abc\""),
+        ] {
+            assert_eq!(if_match_value(version), sent, "{version}");
+        }
+    }
 
     /// What a Genesys Cloud connection tells the planner is what the planner's own tests
     /// assume of Genesys, plus what the server announced; plain SCIM is the default.

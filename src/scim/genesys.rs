@@ -180,6 +180,11 @@ pub(super) async fn list_groups(
 fn with_description<R: Resource>(resource: &R, description: Option<&str>) -> Result<R, ScimError> {
     let mut value = serde_json::to_value(resource).map_err(|e| encode_error(&e))?;
     if let Some(object) = value.as_object_mut() {
+        // `meta` is not serialised (it is read-only): carry the version over, or the next
+        // write of this group would have no `If-Match` to send.
+        if let Some(version) = resource.version() {
+            object.insert("meta".into(), json!({ "version": version }));
+        }
         match description {
             Some(d) => object.insert("description".into(), Value::from(d)),
             None => object.remove("description"),
@@ -355,12 +360,23 @@ impl ScimClient {
             let patched: Patched<R> = self
                 .settle(id, || self.scim_patch::<R>(id, version.as_deref(), &batch))
                 .await?;
+            let had = version.is_some();
             version = patched.version.clone().or_else(|| {
                 patched
                     .resource
                     .as_ref()
                     .and_then(|r| r.version().map(str::to_owned))
             });
+            if had && version.is_none() {
+                // The answer named no version: the next batch must not go without one.
+                let group: R = self.scim_get(id).await?;
+                version = Some(group.version().map(str::to_owned).ok_or_else(|| {
+                    ScimError::Config(format!(
+                        "group {id} was read back without a version; the rest of its member \
+                         changes are not sent without If-Match"
+                    ))
+                })?);
+            }
             last = Some(patched);
         }
         if let Some(op) = description.last() {

@@ -262,6 +262,58 @@ fn example_org_converges_on_genesys() {
     assert!(log.contains(r#""method":"POST","path":"/api/v2/authorization/roles""#));
 }
 
+/// Edits after the first apply carry `If-Match` in the form the Genesys docs give (the version
+/// in double quotes): the simulator answers a bare `meta.version` with 400 `invalidVers`, so
+/// a client that copied `meta.version` into the header would have every update refused, or
+/// worse, retried without the precondition. Every PATCH here is accepted first time.
+#[test]
+fn edits_carry_the_version_in_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let path = ds.to_str().unwrap().to_owned();
+    let (code, out, err) = run(
+        dir.path(),
+        &["apply", &path, "--yes", "--password-file", "passwords.txt"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let before = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+
+    let agents = ds.join("users").join("agents-sales-billing.yaml");
+    let yaml = std::fs::read_to_string(&agents).unwrap();
+    std::fs::write(
+        &agents,
+        yaml.replacen("title: Sales Agent", "title: Senior Sales Agent", 1),
+    )
+    .unwrap();
+    let groups = ds.join("groups.yaml");
+    let yaml = std::fs::read_to_string(&groups).unwrap();
+    std::fs::write(
+        &groups,
+        yaml.replacen("      - priya.raman@northwind.example\n", "", 1),
+    )
+    .unwrap();
+    let (code, out, err) = run(dir.path(), &["apply", &path, "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("2 done, 0 already done, 0 merged, 0 failed"),
+        "{out}"
+    );
+
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    let writes: Vec<serde_json::Value> = log[before.len()..]
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &serde_json::Value| e["method"] == "PATCH")
+        .collect();
+    assert_eq!(writes.len(), 2, "{log}");
+    for w in &writes {
+        assert_eq!(w["status"], 200, "{w}");
+    }
+    let (code, out, err) = run(dir.path(), &["plan", &path, "--detailed-exitcode"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+}
+
 /// Hannah holds Wrap Up in Home and Priya in Home and Field Sales, as direct Platform
 /// grants (read through `GET /api/v2/authorization/subjects/{id}`).
 fn assert_division_grants(server: &Server) {

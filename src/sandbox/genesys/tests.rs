@@ -524,7 +524,8 @@ async fn pages_over_25_need_cheap_attributes() {
     assert_eq!(groups.status, 200);
 }
 
-// Integer versions, the quoted ETag, no meta.created, If-Match mismatch as 400 invalidVers.
+// Integer versions, the quoted ETag, no meta.created, If-Match mismatch as 400 invalidVers,
+// and only the quoted form of the current version matches.
 #[tokio::test]
 async fn versions_and_if_match() {
     let (app, token) = setup().await;
@@ -556,6 +557,23 @@ async fn versions_and_if_match() {
         assert_eq!(
             stale.body["schemas"][0],
             "urn:ietf:params:scim:api:messages:2.0:Error"
+        );
+    }
+    // The current version, but not in the documented quoted form: refused all the same.
+    for form in ["1", "W/\"1\"", "*", "\"1\", \"2\""] {
+        let bare = call_with(
+            &app,
+            &token,
+            "PATCH",
+            &uri,
+            Some(title.clone()),
+            &[("if-match", form)],
+        )
+        .await;
+        assert_eq!(
+            (bare.status, bare.scim_type()),
+            (400, Some("invalidVers")),
+            "{form}"
         );
     }
     let ok = call_with(

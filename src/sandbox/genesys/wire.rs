@@ -274,12 +274,14 @@ pub(super) fn invalid_version(current: u64) -> ScimError {
     )
 }
 
-/// Checks a SCIM `If-Match` header against `version`.
+/// Checks a SCIM `If-Match` header against `version`, the pessimistic way: the SDK docs
+/// describe the value as "the ETag of a resource in double quotes" (example `"42"`) while
+/// `meta.version` comes back bare (`42`), so only the exact quoted form matches. A bare
+/// version, a weak tag (`W/"42"`), a list or `*` is answered 400 `invalidVers`, which is
+/// what a client that copies `meta.version` into the header would meet on a strict server.
 pub(super) fn check_if_match(if_match: Option<&str>, version: u64) -> Result<(), ScimError> {
     match if_match {
-        Some(tag) if !super::super::resource::etag_matches(tag, version) => {
-            Err(invalid_version(version))
-        }
+        Some(tag) if tag.trim() != format!("\"{version}\"") => Err(invalid_version(version)),
         _ => Ok(()),
     }
 }
