@@ -1093,7 +1093,7 @@ impl ScimClient {
                         status: response.status,
                         scim_type: body.scim_type.clone(),
                         detail: body.description(),
-                        retry_after: server_delay(|name| {
+                        retry_after: server_delay(response.status.as_u16(), |name| {
                             response.headers.get(name).and_then(|v| v.to_str().ok())
                         }),
                     }

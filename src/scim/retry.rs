@@ -4,7 +4,7 @@
 //! the attempt number and a jitter draw in `[0, 1)`, and sleeps on tokio time itself.
 //! `Retry-After` is read in both RFC 9110 forms (delay seconds or an HTTP date; a date is
 //! measured against the response's own `Date` header, never the local clock), and Genesys
-//! Cloud's `inin-ratelimit-reset` (seconds) is honoured when `Retry-After` is absent.
+//! Cloud's `inin-ratelimit-reset` (seconds) is honoured on a 429 when `Retry-After` is absent.
 
 use std::time::Duration;
 
@@ -171,14 +171,23 @@ pub fn parse_retry_after(value: &str, response_date: Option<&str>) -> Option<u64
     Some(at.duration_since(now).map_or(0, |d| d.as_secs()))
 }
 
-/// The server-requested delay from a response's headers: `Retry-After`, else Genesys
-/// Cloud's `inin-ratelimit-reset` (seconds until the window resets). `header` looks a header up by lower-case name.
+/// The server-requested delay from an error response with status `status`: `Retry-After`
+/// (on any status, RFC 9110 §10.2.3), else, on a 429 only, Genesys Cloud's
+/// `inin-ratelimit-reset` (seconds until the rate window resets). Genesys sends the
+/// `inin-ratelimit-*` headers on every answer, so on a 502/503/504 the reset says nothing
+/// about when to retry: those keep the normal backoff (125 ms to 30 s) instead of waiting
+/// out a window of up to a minute. `header` looks a header up by lower-case name.
 #[must_use]
-pub fn server_delay<'a>(header: impl Fn(&str) -> Option<&'a str>) -> Option<u64> {
+pub fn server_delay<'a>(status: u16, header: impl Fn(&str) -> Option<&'a str>) -> Option<u64> {
     let text = header;
     text("retry-after")
         .and_then(|v| parse_retry_after(v, text("date")))
-        .or_else(|| text("inin-ratelimit-reset").and_then(|v| v.trim().parse().ok()))
+        .or_else(|| {
+            (status == 429)
+                .then(|| text("inin-ratelimit-reset"))
+                .flatten()
+                .and_then(|v| v.trim().parse().ok())
+        })
 }
 
 #[cfg(test)]
@@ -349,12 +358,17 @@ mod tests {
         assert_eq!(parse_retry_after("-3", None), None);
 
         let genesys = |name: &str| (name == "inin-ratelimit-reset").then_some("12");
-        assert_eq!(server_delay(genesys), Some(12));
+        assert_eq!(server_delay(429, genesys), Some(12));
+        // The rate window's reset is not a retry time for a server error.
+        for status in [500, 502, 503, 504] {
+            assert_eq!(server_delay(status, genesys), None, "{status}");
+        }
         let both = |name: &str| match name {
             "retry-after" => Some("4"),
             "inin-ratelimit-reset" => Some("12"),
             _ => None,
         };
-        assert_eq!(server_delay(both), Some(4));
+        assert_eq!(server_delay(429, both), Some(4));
+        assert_eq!(server_delay(503, both), Some(4));
     }
 }

@@ -430,3 +430,59 @@ async fn a_429_storm_is_waited_out_exactly() {
     assert_eq!(client_stats.rate_limited, stats.status(429));
     server.shutdown().await.unwrap();
 }
+
+// Genesys puts `inin-ratelimit-*` on every answer, 503s included; the reset (up to 60 s)
+// is the rate window's, not a retry time. A read through a 30 % rate of 503s retries on the
+// normal backoff (125 ms doubling, at most 30 s): without the distinction every 503 would
+// wait out the minute window, and this read would take minutes of (paused) time.
+#[tokio::test(start_paused = true)]
+async fn server_errors_retry_on_backoff_not_at_the_rate_window_reset() {
+    let server = sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::OAuth {
+                client_id: CLIENT_ID.into(),
+                client_secret: SECRET.into(),
+                token_ttl: Duration::from_secs(3600),
+            },
+            faults: Faults {
+                error_rate: 0.3,
+                error_status: Some(503),
+                seed: 7,
+                ..Faults::default()
+            },
+            ..SandboxConfig::default()
+        }
+        .with_flavor(Flavor::Genesys(GenesysOptions::default())),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let users: Vec<serde_json::Value> = (0..200)
+        .map(|i| serde_json::json!({"userName": format!("a{i:03}@northwind.example")}))
+        .collect();
+    server.store().seed(users, Vec::new()).unwrap();
+    let mut config = ClientConfig::new(server.base_url.clone());
+    config.dialect = Dialect::Genesys;
+    config.credentials = Credentials::OAuth(OAuthSettings {
+        token_url: server.token_url.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(SECRET),
+        scope: None,
+    });
+    config.timeout = None;
+    config.page_size = Some(25);
+    config.jitter_seed = Some(5);
+    let client = ScimClient::new(config).unwrap();
+    let started = tokio::time::Instant::now();
+    let snapshot = client.snapshot().await.expect("the read completes");
+    let elapsed = started.elapsed();
+    assert_eq!(snapshot.users.len(), 200);
+    let stats = server.stats();
+    assert!(stats.faults.errors >= 3, "503s were met: {stats:?}");
+    assert!(
+        elapsed < Duration::from_secs(30),
+        "{} retries of 503s took {elapsed:?} of paused time",
+        stats.faults.errors
+    );
+    server.shutdown().await.unwrap();
+}
