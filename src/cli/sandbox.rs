@@ -76,6 +76,7 @@ pub(super) fn sandbox_serve(
             drop_rate: args.drop_rate,
             drop_after_rate: args.drop_after_rate,
             seed: args.seed,
+            token_rate_limit: None,
         },
         flavor,
         request_log: args.request_log.clone(),

@@ -44,6 +44,8 @@ struct State {
     window_start: Option<Instant>,
     in_window: u32,
     errors: u64,
+    token_window_start: Option<Instant>,
+    token_in_window: u32,
 }
 
 /// Decides faults; one per sandbox.
@@ -68,8 +70,28 @@ impl FaultInjector {
                 window_start: None,
                 in_window: 0,
                 errors: 0,
+                token_window_start: None,
+                token_in_window: 0,
             }),
         }
+    }
+
+    /// Counts a token request arriving at `now` against [`Faults::token_rate_limit`]:
+    /// `Some(seconds)` to answer 429 with that `Retry-After`, `None` to serve it.
+    pub(crate) fn token_verdict(&self, now: Instant) -> Option<u64> {
+        let limit = self.faults.token_rate_limit?;
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let start = match state.token_window_start {
+            Some(start) if now < start + limit.window => start,
+            _ => {
+                state.token_in_window = 0;
+                state.token_window_start = Some(now);
+                now
+            }
+        };
+        state.token_in_window = state.token_in_window.saturating_add(1);
+        (state.token_in_window > limit.requests)
+            .then(|| ceil_secs((start + limit.window).saturating_duration_since(now)))
     }
 
     /// The verdict for one SCIM request arriving at `now`, and the rate window after counting

@@ -569,6 +569,18 @@ impl App {
         if request.method() != Method::POST {
             return method_not_allowed("POST");
         }
+        if let Some(retry_after) = self.faults.token_verdict(Instant::now()) {
+            self.stats.fault_rate_limited();
+            let mut response = with_body(
+                StatusCode::TOO_MANY_REQUESTS,
+                "application/json",
+                format!(
+                    r#"{{"message":"Rate limit exceeded the maximum. Retry the request in [{retry_after}] seconds","code":"too.many.requests.retry.after","status":429}}"#
+                ),
+            );
+            set_header(&mut response, RETRY_AFTER, &retry_after.to_string());
+            return response;
+        }
         let (parts, body) = request.into_parts();
         let Ok(form) = to_bytes(body, 64 * 1024).await else {
             return with_body(

@@ -232,6 +232,10 @@ pub struct Faults {
     pub drop_after_rate: f64,
     /// Seed of the `StdRng` that decides, so a run is reproducible.
     pub seed: u64,
+    /// A fixed window on the OAuth token endpoint, separate from `rate_limit`: more token
+    /// requests than allowed get 429 with `Retry-After`, as Genesys Cloud's login service
+    /// answers a client that asks for tokens too often.
+    pub token_rate_limit: Option<RateLimit>,
 }
 
 /// A fixed-window rate limit.

@@ -16,6 +16,13 @@ use tokio::time::Instant;
 
 use super::error::ScimError;
 
+/// Tries of one token request while the endpoint answers 429 or 503.
+const TOKEN_ATTEMPTS: u32 = 6;
+
+/// The longest wait for the token endpoint; a longer `Retry-After` ends the run with the
+/// error instead of stalling it.
+const TOKEN_WAIT_CAP: Duration = Duration::from_secs(120);
+
 /// A secret string: never printed, never serialised.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Secret(String);
@@ -173,19 +180,45 @@ impl Authenticator {
         if let Some(scope) = &settings.scope {
             form.push(("scope", scope));
         }
-        let response = http
-            .post(&settings.token_url)
-            .basic_auth(&settings.client_id, Some(settings.client_secret.expose()))
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| fail(super::client::transport_message(&e)))?;
-        let status = response.status();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| fail(super::client::transport_message(&e)))?;
+        // A token endpoint that rate-limits (Genesys Cloud's login service answers 429 with
+        // `Retry-After`) or is briefly unavailable is waited out, a few times, on tokio time;
+        // a refusal of the credentials is not retried.
+        let backoff = crate::backoff::Backoff::new(Duration::from_millis(500), TOKEN_WAIT_CAP);
+        let mut attempt = 0;
+        let (status, body) = loop {
+            attempt += 1;
+            let response = http
+                .post(&settings.token_url)
+                .basic_auth(&settings.client_id, Some(settings.client_secret.expose()))
+                .header(reqwest::header::ACCEPT, "application/json")
+                .form(&form)
+                .send()
+                .await
+                .map_err(|e| fail(super::client::transport_message(&e)))?;
+            let status = response.status();
+            let asked = super::retry::server_delay(status.as_u16(), |name| {
+                response.headers().get(name).and_then(|v| v.to_str().ok())
+            });
+            let body = response
+                .bytes()
+                .await
+                .map_err(|e| fail(super::client::transport_message(&e)))?;
+            let busy = matches!(status.as_u16(), 429 | 503);
+            let wait = asked.map_or_else(
+                || backoff.delay(attempt, crate::backoff::Backoff::jitter()),
+                Duration::from_secs,
+            );
+            if !busy || attempt >= TOKEN_ATTEMPTS || wait > TOKEN_WAIT_CAP {
+                break (status, body);
+            }
+            tracing::warn!(
+                status = status.as_u16(),
+                wait_s = wait.as_secs(),
+                attempt,
+                "the token endpoint asked to wait; asking again"
+            );
+            tokio::time::sleep(wait).await;
+        };
         if !status.is_success() {
             let detail = super::wire::ErrorBody::parse(&body)
                 .description()

@@ -128,6 +128,7 @@ async fn snapshot_is_exact_under_faults() {
         drop_rate: 0.05,
         drop_after_rate: 0.0,
         seed: 42,
+        token_rate_limit: None,
     };
     let token_lifetime = Duration::from_secs(5);
     let sandbox = start(faults, token_lifetime).await;

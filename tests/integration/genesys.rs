@@ -486,3 +486,57 @@ async fn server_errors_retry_on_backoff_not_at_the_rate_window_reset() {
     );
     server.shutdown().await.unwrap();
 }
+
+// The login service rate-limits token requests (429 with `Retry-After`): a second client
+// that asks for a token inside the window waits it out and carries on, where before one 429
+// on the token ended the run (or the watch cycle).
+#[tokio::test(start_paused = true)]
+async fn a_429_from_the_token_endpoint_is_waited_out() {
+    let window = Duration::from_secs(20);
+    let server = sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::OAuth {
+                client_id: CLIENT_ID.into(),
+                client_secret: SECRET.into(),
+                token_ttl: Duration::from_secs(3600),
+            },
+            faults: Faults {
+                token_rate_limit: Some(RateLimit {
+                    requests: 1,
+                    window,
+                }),
+                ..Faults::default()
+            },
+            ..SandboxConfig::default()
+        }
+        .with_flavor(Flavor::Genesys(GenesysOptions::default())),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let client = || {
+        let mut config = ClientConfig::new(server.base_url.clone());
+        config.dialect = Dialect::Genesys;
+        config.credentials = Credentials::OAuth(OAuthSettings {
+            token_url: server.token_url.clone(),
+            client_id: CLIENT_ID.into(),
+            client_secret: Secret::new(SECRET),
+            scope: None,
+        });
+        config.timeout = None;
+        config.page_size = Some(25);
+        ScimClient::new(config).unwrap()
+    };
+    let started = tokio::time::Instant::now();
+    for _ in 0..2 {
+        client().snapshot().await.expect("the read completes");
+    }
+    let stats = server.stats();
+    assert_eq!(stats.tokens_issued, 2, "{stats:?}");
+    assert!(
+        stats.faults.rate_limited >= 1,
+        "the token was refused once: {stats:?}"
+    );
+    assert!(started.elapsed() >= window, "{:?}", started.elapsed());
+    server.shutdown().await.unwrap();
+}
