@@ -1026,7 +1026,11 @@ where
                 };
                 match result {
                     Ok(()) => sent += pairs.len(),
-                    Err(e) if e.is_not_found() => return gone(change),
+                    // A 404 can name the role or division (the authorization cache lags
+                    // behind new ones): the user is gone only when a read says so.
+                    Err(e) if e.is_not_found() && self.user_gone(&user).await => {
+                        return gone(change);
+                    }
                     Err(e) => {
                         let what = if adding { "granting" } else { "revoking" };
                         let done = if sent > 0 {
@@ -1042,6 +1046,11 @@ where
         let mut r = StepResult::new(Outcome::Done, None);
         r.id = Some(user);
         r
+    }
+
+    /// Whether a read of user `id` answers 404 (any other answer, error or not, says no).
+    async fn user_gone(&self, id: &str) -> bool {
+        matches!(self.client.get::<User>(id).await, Err(e) if e.is_not_found())
     }
 
     /// A role definition's create, whole-body update or delete (Platform API).

@@ -312,6 +312,14 @@ pub struct ServeArgs {
     /// Genesys flavour: milliseconds a newly created user or group stays invisible to reads.
     #[arg(long, default_value_t = 0, value_name = "MS")]
     pub read_lag_ms: u64,
+    /// Genesys flavour: how many DELETEs of each group answer as if done and change nothing
+    /// (Genesys deletes groups asynchronously, and that can fail after the 200).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub group_delete_misses: u32,
+    /// Genesys flavour: milliseconds a newly created role answers 404 to `bulkadd` (the
+    /// authorization cache has not seen it yet).
+    #[arg(long, default_value_t = 1000, value_name = "MS")]
+    pub auth_cache_lag_ms: u64,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

@@ -55,6 +55,8 @@ pub(super) fn sandbox_serve(
             sandbox::Flavor::Genesys(sandbox::GenesysOptions {
                 read_lag: std::time::Duration::from_millis(args.read_lag_ms),
                 divisions: args.divisions.clone(),
+                group_delete_misses: args.group_delete_misses,
+                auth_cache_lag: std::time::Duration::from_millis(args.auth_cache_lag_ms),
             })
         }
     };

@@ -98,14 +98,33 @@ pub enum Flavor {
     Genesys(GenesysOptions),
 }
 
-/// Options of the Genesys Cloud flavour.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// Options of the Genesys Cloud flavour. The defaults take the pessimistic reading of what
+/// the public sources leave open (docs/genesys.md §4, §5).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GenesysOptions {
     /// How long a user created over SCIM, or a group created over the Platform API, stays
     /// invisible to reads (measured on `tokio::time`).
     pub read_lag: Duration,
     /// Divisions besides `Home` (which always exists and is the home division).
     pub divisions: Vec<String>,
+    /// How many `DELETE /api/v2/groups/{id}` of each group answer as if done and change
+    /// nothing (Genesys answers 200 and can fail asynchronously afterwards). Default 1.
+    pub group_delete_misses: u32,
+    /// How long a role created through the Platform API answers 404 to `bulkadd` (the
+    /// authorization service's cache has not seen it yet; measured on `tokio::time`).
+    /// Default 1 s.
+    pub auth_cache_lag: Duration,
+}
+
+impl Default for GenesysOptions {
+    fn default() -> Self {
+        GenesysOptions {
+            read_lag: Duration::ZERO,
+            divisions: Vec::new(),
+            group_delete_misses: 1,
+            auth_cache_lag: Duration::from_secs(1),
+        }
+    }
 }
 
 impl Default for SandboxConfig {

@@ -72,6 +72,9 @@ pub const MEMBER_CHUNK: usize = 50;
 /// Terraform provider waits up to 5 minutes (§9); a minute keeps a run from hanging on an
 /// object that really is gone.
 pub const SETTLE_WINDOW: Duration = Duration::from_secs(60);
+/// How long after a group DELETE the group is read to confirm it is gone (Genesys deletes
+/// asynchronously, §5; the Terraform provider polls for up to a minute).
+pub const DELETE_CHECK_DELAY: Duration = Duration::from_secs(1);
 /// Tries of a Platform write that meets a version mismatch (someone else changed the group).
 const VERSION_ATTEMPTS: u32 = 5;
 
@@ -90,7 +93,8 @@ pub fn region_hosts(region: &str) -> Option<(String, String)> {
     ))
 }
 
-/// A Platform API group, as far as scimctl reads it.
+/// A Platform API group: every field a `GroupUpdate` carries, so that a PUT can send each
+/// one back (a PUT may reset what it omits, §5).
 #[derive(Clone, Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PlatformGroup {
@@ -106,7 +110,59 @@ struct PlatformGroup {
     #[serde(default)]
     rules_visible: Option<bool>,
     #[serde(default)]
+    roles_enabled: Option<bool>,
+    #[serde(default)]
+    calls_enabled: Option<bool>,
+    #[serde(default)]
+    include_owners: Option<bool>,
+    /// Users (`{id, …}`); a PUT names them as `ownerIds`.
+    #[serde(default)]
+    owners: Option<Vec<Value>>,
+    #[serde(default)]
+    addresses: Option<Vec<Value>>,
+    #[serde(default)]
+    images: Option<Vec<Value>>,
+    #[serde(default)]
     version: Option<Value>,
+}
+
+impl PlatformGroup {
+    /// The `GroupUpdate` body that changes only the description: every other field as read.
+    /// A field the read did not return is left out rather than guessed.
+    fn update_body(&self, description: Option<&str>) -> Value {
+        let mut body = json!({
+            "name": self.name,
+            "description": description,
+            "type": self.kind.as_deref().unwrap_or("official"),
+            "visibility": self.visibility.as_deref().unwrap_or("public"),
+            "rulesVisible": self.rules_visible.unwrap_or(true),
+            "version": self.version,
+        });
+        let optional = [
+            ("rolesEnabled", self.roles_enabled.map(Value::Bool)),
+            ("callsEnabled", self.calls_enabled.map(Value::Bool)),
+            ("includeOwners", self.include_owners.map(Value::Bool)),
+            (
+                "ownerIds",
+                self.owners.as_ref().map(|owners| {
+                    owners
+                        .iter()
+                        .filter_map(|o| o.get("id").cloned())
+                        .collect::<Value>()
+                }),
+            ),
+            ("addresses", self.addresses.clone().map(Value::Array)),
+            ("images", self.images.clone().map(Value::Array)),
+        ];
+        if let Some(object) = body.as_object_mut() {
+            for (key, value) in optional {
+                if let Some(value) = value {
+                    object.insert(key.to_owned(), value);
+                }
+            }
+        }
+        body
+    }
 }
 
 impl Entity for PlatformGroup {
@@ -207,7 +263,7 @@ impl ScimClient {
     }
 
     /// Whether `id` was created by this client within [`SETTLE_WINDOW`].
-    fn settling(&self, id: &str) -> bool {
+    pub(super) fn settling(&self, id: &str) -> bool {
         self.created_ids()
             .get(id)
             .is_some_and(|at| at.elapsed() < SETTLE_WINDOW)
@@ -242,7 +298,7 @@ impl ScimClient {
     }
 
     /// Creates a group through the Platform API, then sets what SCIM holds (`externalId`,
-    /// members) and reads it back as SCIM. A name already taken adopts that group, as an
+    /// members) and the description (a PUT, since a create drops it), and reads it back. A name already taken adopts that group, as an
     /// unknown outcome does once the group is found by name.
     pub(super) async fn genesys_create_group<R: Resource>(
         &self,
@@ -252,11 +308,14 @@ impl ScimClient {
         let name = resource.natural_key();
         // `official` groups are the ones SCIM and the admin UI manage; `social` ones belong
         // to people. Public visibility matches what the admin UI creates by default.
+        // `rulesVisible` is required by `GroupCreate`, and `true` is what the Terraform
+        // provider and Genesys's own installers send. The description is not sent: the API
+        // drops it on create, so a PUT sets it below (§5).
         let body = json!({
             "name": name,
-            "description": value.get("description"),
             "type": "official",
             "visibility": "public",
+            "rulesVisible": true,
         });
         let mut lookups = 0;
         let (id, recovered) = loop {
@@ -309,6 +368,13 @@ impl ScimClient {
             self.genesys_patch_group::<wire::Group>(&id, None, &ops)
                 .await?;
         }
+        if let Some(description) = value
+            .get("description")
+            .and_then(Value::as_str)
+            .filter(|d| !d.is_empty())
+        {
+            self.set_group_description(&id, Some(description)).await?;
+        }
         let resource = self.genesys_get_group::<R>(&id).await?;
         Ok(Created {
             resource,
@@ -331,12 +397,37 @@ impl ScimClient {
         .await
     }
 
-    /// Deletes a group through the Platform API (SCIM has no group DELETE, §5).
+    /// Deletes a group through the Platform API (SCIM has no group DELETE, §5). Genesys
+    /// answers the DELETE at once and can fail afterwards, so the group is read again after
+    /// [`DELETE_CHECK_DELAY`]; one still there is deleted once more and checked again, as the
+    /// Terraform provider does, and one there after that is an error.
     pub(super) async fn genesys_delete_group(&self, id: &str) -> Result<(), ScimError> {
         let path = resource_path(PLATFORM_GROUPS, id);
-        self.platform_send::<()>(Method::DELETE, &path, &[], None, true)
-            .await
-            .map(drop)
+        for attempt in 1..=2 {
+            match self
+                .platform_send::<()>(Method::DELETE, &path, &[], None, true)
+                .await
+            {
+                Ok(_) => {}
+                // Gone already: the previous attempt took effect late.
+                Err(e) if e.is_not_found() && attempt > 1 => return Ok(()),
+                Err(e) => return Err(e),
+            }
+            tokio::time::sleep(DELETE_CHECK_DELAY).await;
+            match self
+                .platform_send::<()>(Method::GET, &path, &[], None, true)
+                .await
+            {
+                Err(e) if e.is_not_found() => return Ok(()),
+                Err(e) => return Err(e),
+                Ok(_) => tracing::debug!(id, attempt, "group still there after its delete"),
+            }
+        }
+        Err(ScimError::Config(format!(
+            "group {id} is still there after two deletes that were answered as done; Genesys \
+             deletes groups asynchronously and this one failed: delete it in the admin UI or \
+             run again"
+        )))
     }
 
     /// Sends a group PATCH the Genesys way: description changes through the Platform API,
@@ -398,8 +489,8 @@ impl ScimClient {
         }))
     }
 
-    /// Replaces a group's description with a Platform PUT of the whole group at its current
-    /// version, reading again when someone else moved it in between.
+    /// Replaces a group's description with a Platform PUT of the whole group as read, at its
+    /// current version, reading again when someone else moved it in between.
     async fn set_group_description(
         &self,
         id: &str,
@@ -409,14 +500,7 @@ impl ScimClient {
         let mut attempt = 1;
         loop {
             let group = self.platform_group(id).await?;
-            let body = json!({
-                "name": group.name,
-                "description": description,
-                "type": group.kind.as_deref().unwrap_or("official"),
-                "visibility": group.visibility.as_deref().unwrap_or("public"),
-                "rulesVisible": group.rules_visible,
-                "version": group.version,
-            });
+            let body = group.update_body(description);
             match self
                 .platform_send(Method::PUT, &path, &[], Some(&body), true)
                 .await

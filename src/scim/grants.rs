@@ -1,27 +1,35 @@
 //! Genesys Cloud divisions and role grants, which only the Platform API manages
 //! (docs/genesys.md §4): `GET /api/v2/authorization/divisions` (paged), and per subject (a
-//! user) `GET /api/v2/authorization/subjects/{id}` and `POST …/bulkadd|bulkremove` with
-//! `{"grants":[{"roleId","divisionId"}]}`.
+//! user) `GET /api/v2/authorization/subjects/{id}` and `POST …/bulkadd` with
+//! `{"grants":[{"roleId","divisionId"}]}` to add, and one
+//! `DELETE …/{id}/divisions/{divisionId}/roles/{roleId}` per grant to remove.
 //!
 //! A subject's grants include those it inherits through groups; only direct grants
 //! (`subjectId` is the user itself) are kept, as the Terraform provider does, so that a
 //! reconciler never tries to remove a grant the user holds through a group.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use super::client::{ScimClient, resource_path};
 use super::error::ScimError;
 use super::platform::Entity;
+use crate::backoff::Backoff;
 pub use crate::model::tenant::{Division, Grant};
 
 /// The Platform API collection of divisions.
 pub const DIVISIONS_PATH: &str = "/api/v2/authorization/divisions";
 /// The Platform API collection of subjects (users, groups, OAuth clients) and their grants.
 pub const SUBJECTS_PATH: &str = "/api/v2/authorization/subjects";
+/// How long a 404 from `bulkadd` is retried: long enough for the authorization cache to see
+/// a role or division created in the same run, short enough that a user who really is gone
+/// fails the step soon.
+pub const GRANT_SETTLE: Duration = Duration::from_secs(20);
 
 impl Entity for Division {
     fn entity_id(&self) -> &str {
@@ -128,29 +136,87 @@ impl ScimClient {
         Ok(all)
     }
 
-    /// Adds (`add`) or removes grants of user `user_id`. A user this client created moments
-    /// ago that answers 404 is tried again (eventual consistency, §9). Sent again after an
-    /// unknown outcome: adding a grant held, or removing one not held, changes nothing.
+    /// Adds (`add`) or removes grants of user `user_id`: see [`ScimClient::add_grants`] and
+    /// [`ScimClient::remove_grants`].
     pub async fn change_grants(
         &self,
         user_id: &str,
         add: bool,
         grants: &[GrantPair],
     ) -> Result<(), ScimError> {
+        if add {
+            self.add_grants(user_id, grants).await
+        } else {
+            self.remove_grants(user_id, grants).await
+        }
+    }
+
+    /// Grants roles in divisions to user `user_id` with one `bulkadd`. A 404 is retried with
+    /// backoff for [`GRANT_SETTLE`] (longer for a user this client created, §9): the
+    /// authorization service's cache lags behind a role or division created moments ago,
+    /// which the Terraform provider retries the same way (§4). Sent again after an unknown
+    /// outcome: adding a grant held changes nothing. A 404 that outlasts the retries is
+    /// returned; it does not by itself mean the user is gone.
+    pub async fn add_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
         if grants.is_empty() {
             return Ok(());
         }
-        let path = format!(
-            "{}/{}",
-            resource_path(SUBJECTS_PATH, user_id),
-            if add { "bulkadd" } else { "bulkremove" }
-        );
+        let path = format!("{}/bulkadd", resource_path(SUBJECTS_PATH, user_id));
         let body = Bulk { grants };
-        self.settle(user_id, || {
-            self.platform_send(Method::POST, &path, &[], Some(&body), true)
-        })
-        .await
-        .map(drop)
+        let started = Instant::now();
+        let backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut misses = 0;
+        loop {
+            match self
+                .platform_send(Method::POST, &path, &[], Some(&body), true)
+                .await
+            {
+                Err(e)
+                    if e.is_not_found()
+                        && (started.elapsed() < GRANT_SETTLE || self.settling(user_id)) =>
+                {
+                    misses += 1;
+                    let wait = backoff.ceiling(misses);
+                    tracing::debug!(
+                        user_id,
+                        wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
+                        "bulkadd answered 404; trying again"
+                    );
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other.map(drop),
+            }
+        }
+    }
+
+    /// Takes grants from user `user_id`, one `DELETE …/subjects/{id}/divisions/{d}/roles/{r}`
+    /// per pair, in order: `bulkremove` fails as a whole when any pair no longer exists, so
+    /// one stale pair would block the rest (§4; the Terraform provider removes one at a time
+    /// for that reason). A pair that answers 404 is not held any more, which is the goal.
+    pub async fn remove_grants(
+        &self,
+        user_id: &str,
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
+        let subject = resource_path(SUBJECTS_PATH, user_id);
+        for pair in grants {
+            let division = resource_path(&format!("{subject}/divisions"), &pair.division_id);
+            let path = resource_path(&format!("{division}/roles"), &pair.role_id);
+            match self
+                .platform_send::<()>(Method::DELETE, &path, &[], None, true)
+                .await
+            {
+                Ok(_) => {}
+                Err(e) if e.is_not_found() => tracing::debug!(
+                    user_id,
+                    role = pair.role_id,
+                    division = pair.division_id,
+                    "grant already gone"
+                ),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     }
 }
 

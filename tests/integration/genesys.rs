@@ -19,14 +19,15 @@ use scimctl::scim::{
 
 use crate::support::{DEMO_PASSWORD, run_bounded_with, scimctl, text};
 
-const CLIENT_ID: &str = "scimctl-genesys-tests";
-const SECRET: &str = "genesys-secret-4b1d-do-not-print";
+pub(crate) const CLIENT_ID: &str = "scimctl-genesys-tests";
+pub(crate) const SECRET: &str = "genesys-secret-4b1d-do-not-print";
 
 /// `sandbox serve --flavor genesys` on a free port, with a read lag and a request log; the
 /// server is killed by PID when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    url: String,
+    /// The API (and login) origin.
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -36,7 +37,7 @@ impl Drop for Server {
     }
 }
 
-fn serve(dir: &Path) -> Server {
+pub(crate) fn serve(dir: &Path) -> Server {
     let mut child = scimctl()
         .args([
             "sandbox",
@@ -81,7 +82,7 @@ fn serve(dir: &Path) -> Server {
 }
 
 /// The example org, pointed at the Genesys sandbox with explicit API and login URLs.
-fn example_for(server: &Server, dir: &Path) -> std::path::PathBuf {
+pub(crate) fn example_for(server: &Server, dir: &Path) -> std::path::PathBuf {
     let ds = dir.join("desired-state");
     copy_dir(Path::new("desired-state"), &ds);
     let config = std::fs::read_to_string(ds.join("scimctl.yaml")).unwrap();
@@ -106,7 +107,7 @@ fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {
     let output = run_bounded_with(
         dir,
         args,
@@ -151,11 +152,15 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("GET", "/api/v2/authorization/subjects/{id}"),
     ("POST", "/api/v2/authorization/subjects/{id}/bulkadd"),
     ("POST", "/api/v2/authorization/subjects/{id}/bulkremove"),
+    (
+        "DELETE",
+        "/api/v2/authorization/subjects/{id}/divisions/{id}/roles/{id}",
+    ),
     ("GET", "/api/v2/oauth/clients/{id}"),
 ];
 
 /// Whether docs/genesys.md documents `method path` (ids replaced by `{id}`).
-fn documented(method: &str, path: &str) -> bool {
+pub(crate) fn documented(method: &str, path: &str) -> bool {
     let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let shape: Vec<&str> = segments

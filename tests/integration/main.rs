@@ -15,6 +15,7 @@ mod export;
 mod faults;
 mod files;
 mod genesys;
+mod genesys_groups;
 mod hostile;
 mod listener;
 mod lookalike;

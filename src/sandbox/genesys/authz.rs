@@ -1,6 +1,8 @@
 //! The authorization subset of the Platform API: roles (CRUD), divisions (read), subjects'
-//! grants (read, bulk add, bulk remove) and the sandbox's own OAuth client. Division `*`
-//! stands for all divisions (read back as "All divisions"; UNCONFIRMED how Genesys names it).
+//! grants (read, bulk add, bulk remove, remove one) and the sandbox's own OAuth client. A new
+//! role answers 404 to `bulkadd` for a while (the authorization cache), and `bulkremove` fails
+//! whole when it names a grant not held. Division `*` stands for all divisions (read back as
+//! "All divisions"; UNCONFIRMED how Genesys names it).
 
 use axum::extract::Request;
 use axum::http::{Method, StatusCode};
@@ -106,6 +108,7 @@ impl Genesys {
                     data.roles.push(role.clone());
                     Ok(role)
                 })?;
+                self.note_new_role(&role.id);
                 Ok(platform_json(StatusCode::OK, &role_entity(&role)))
             }
             (Route::Role(id), Method::GET) => {
@@ -221,10 +224,45 @@ impl Genesys {
                 let body = read_json(&parts.headers, body).await?;
                 self.bulk(&subject, add, &body)
             }
+            (
+                Route::SubjectGrant {
+                    subject,
+                    division,
+                    role,
+                },
+                Method::DELETE,
+            ) => self.revoke(&subject, &division, &role),
             _ => Err(not_here(&request)),
         }
     }
 
+    /// `DELETE …/subjects/{s}/divisions/{d}/roles/{r}`: one grant; 404 when the subject does
+    /// not hold it (or is gone).
+    fn revoke(&self, subject: &str, division: &str, role: &str) -> Result<Response, PlatformError> {
+        let _writing = lock(&self.writes);
+        if self.visible(ResourceKind::User, subject).is_none() {
+            return Err(PlatformError::not_found(format!(
+                "Subject {subject} not found"
+            )));
+        }
+        self.change(|data| {
+            let before = data.grants.len();
+            data.grants
+                .retain(|g| !(g.subject == subject && g.role == role && g.division == division));
+            if data.grants.len() == before {
+                return Err(PlatformError::not_found(format!(
+                    "Subject {subject} holds no grant of role {role} in division {division}"
+                )));
+            }
+            Ok(())
+        })?;
+        Ok(empty(StatusCode::NO_CONTENT))
+    }
+
+    /// `bulkadd` or `bulkremove`, all or nothing: a role the authorization cache has not seen
+    /// yet answers 404 to `bulkadd` (the Terraform provider retries it); a `bulkremove` naming
+    /// a pair the subject does not hold fails as a whole with 404 (the provider: "the bulk
+    /// remove API returns failure if any roles/divisions no longer exist").
     fn bulk(&self, subject: &str, add: bool, body: &Value) -> Result<Response, PlatformError> {
         let Some(Value::Array(items)) = body.get("grants") else {
             return Err(PlatformError::bad_request("grants is required"));
@@ -236,11 +274,29 @@ impl Genesys {
             )));
         }
         let now = self.now();
-        self.change(|data| {
-            let pairs = items
+        let pairs = {
+            let data = lock(&self.data);
+            items
                 .iter()
-                .map(|item| grant_pair(data, item))
-                .collect::<Result<Vec<_>, _>>()?;
+                .map(|item| grant_pair(&data, item))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        if add && let Some((role, _)) = pairs.iter().find(|(role, _)| self.is_fresh_role(role)) {
+            return Err(PlatformError::not_found(format!("Role {role} not found")));
+        }
+        self.change(|data| {
+            if !add
+                && let Some((role, division)) = pairs.iter().find(|(role, division)| {
+                    !data
+                        .grants
+                        .iter()
+                        .any(|g| g.subject == subject && &g.role == role && &g.division == division)
+                })
+            {
+                return Err(PlatformError::not_found(format!(
+                    "Subject {subject} holds no grant of role {role} in division {division}"
+                )));
+            }
             for (role, division) in pairs {
                 if add {
                     data.grant(subject, &role, &division, &now);

@@ -1,7 +1,10 @@
 //! Groups, seen two ways: over SCIM (list with a required filter, GET/PUT/PATCH; no create or
 //! delete since Feb 2021; direct user members only) and over the Platform API (create,
 //! update with version checks, delete, members in chunks of at most 50). The same store entry
-//! backs both; `description`, `type` and `visibility` exist only on the Platform side.
+//! backs both; `description`, `type`, `visibility`, the `rulesVisible`, `rolesEnabled`,
+//! `callsEnabled` and `includeOwners` flags, owners and addresses exist only on the Platform
+//! side. A create needs `rulesVisible` and drops `description`; a PUT resets what it omits;
+//! the first DELETE of a group answers as if done and changes nothing (§5).
 
 use axum::extract::Request;
 use axum::http::header::{IF_MATCH, IF_NONE_MATCH};
@@ -253,6 +256,15 @@ impl Genesys {
             "state": "active",
             "version": entry.version,
             "memberCount": resource::member_values(&doc).len(),
+            "rulesVisible": info.rules_visible,
+            "rolesEnabled": info.roles_enabled,
+            "callsEnabled": info.calls_enabled,
+            "includeOwners": info.include_owners,
+            "owners": info.owners.iter().map(|id| json!({
+                "id": id,
+                "selfUri": format!("/api/v2/users/{id}"),
+            })).collect::<Vec<_>>(),
+            "addresses": info.addresses,
             "selfUri": format!("/api/v2/groups/{}", entry.id),
         });
         if let Some(description) = info.description {
@@ -306,6 +318,11 @@ impl Genesys {
             (Route::PlatformGroup(id), Method::DELETE) => {
                 let _writing = lock(&self.writes);
                 self.platform_group(&id)?;
+                // Genesys answers the delete at once and carries it out later, where it can
+                // fail (Terraform provider, DEVTOOLING-485): the first ones change nothing.
+                if self.misses_delete(&id) {
+                    return Ok(empty(StatusCode::NO_CONTENT));
+                }
                 self.store.delete(ResourceKind::Group, &id, None)?;
                 self.change(|data| data.groups.remove(&id));
                 Ok(empty(StatusCode::NO_CONTENT))
@@ -322,6 +339,7 @@ impl Genesys {
             .ok_or_else(|| PlatformError::bad_request("name is required"))?;
         let info = group_info(body, None)?;
         let _writing = lock(&self.writes);
+        self.check_owners(&info)?;
         let entry = self
             .store
             .create(ResourceKind::Group, json!({"displayName": name}))?;
@@ -342,6 +360,7 @@ impl Genesys {
             .to_owned();
         let current = lock(&self.data).groups.get(id).cloned().unwrap_or_default();
         let info = group_info(body, Some(&current))?;
+        self.check_owners(&info)?;
         let entry = self
             .store
             .update(ResourceKind::Group, id, None, true, |old| {
@@ -351,6 +370,20 @@ impl Genesys {
             })?;
         self.change(|data| data.groups.insert(id.to_owned(), info));
         Ok(platform_json(StatusCode::OK, &self.group_entity(&entry)))
+    }
+
+    /// Every owner must be a user.
+    fn check_owners(&self, info: &GroupInfo) -> Result<(), PlatformError> {
+        match info
+            .owners
+            .iter()
+            .find(|id| self.store.get_entry(ResourceKind::User, id).is_none())
+        {
+            Some(bad) => Err(PlatformError::bad_request(format!(
+                "no user with id {bad} (ownerIds)"
+            ))),
+            None => Ok(()),
+        }
     }
 
     /// `/api/v2/groups/{id}/individuals` and `/api/v2/groups/{id}/members`.
@@ -478,8 +511,23 @@ fn check_platform_version(body: &Value, current: u64) -> Result<(), PlatformErro
     }
 }
 
-/// `type`, `visibility` and `description` from a Platform body; required unless `current`
-/// supplies them.
+/// A boolean field of a Platform body, `None` when absent.
+fn flag(body: &Value, name: &str) -> Result<Option<bool>, PlatformError> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(PlatformError::bad_request(format!(
+            "{name} must be a boolean"
+        ))),
+    }
+}
+
+/// The Platform-only fields of a group body. Without `current` it is a `GroupCreate`: `type`,
+/// `visibility` and `rulesVisible` are required (as `name`, checked by the caller) and
+/// `description` is dropped, as the Terraform provider reports the API does. With `current`
+/// it is a `GroupUpdate`: `type` and `visibility` keep their values when omitted, and every
+/// other field omitted goes back to its default (false, empty, no description), the
+/// pessimistic reading of Terraform issue #262 (docs/genesys.md §5).
 fn group_info(body: &Value, current: Option<&GroupInfo>) -> Result<GroupInfo, PlatformError> {
     let pick = |name: &str,
                 allowed: &[&str],
@@ -502,15 +550,41 @@ fn group_info(body: &Value, current: Option<&GroupInfo>) -> Result<GroupInfo, Pl
         &["public", "owners", "members"],
         current.map(|c| &c.visibility),
     )?;
-    let description = match body.get("description") {
-        Some(Value::String(d)) => Some(d.clone()),
-        Some(Value::Null) => None,
-        None => current.and_then(|c| c.description.clone()),
-        Some(_) => return Err(PlatformError::bad_request("description must be a string")),
+    let rules_visible = match (flag(body, "rulesVisible")?, current) {
+        (Some(v), _) => v,
+        (None, Some(_)) => false,
+        (None, None) => return Err(PlatformError::bad_request("rulesVisible is required")),
+    };
+    let description = match (body.get("description"), current) {
+        (_, None) | (None | Some(Value::Null), Some(_)) => None,
+        (Some(Value::String(d)), Some(_)) => Some(d.clone()),
+        (Some(_), Some(_)) => {
+            return Err(PlatformError::bad_request("description must be a string"));
+        }
+    };
+    let owners = match body.get("ownerIds") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(ids)) => ids
+            .iter()
+            .map(|v| v.as_str().map(str::to_owned))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(|| PlatformError::bad_request("ownerIds must be strings"))?,
+        Some(_) => return Err(PlatformError::bad_request("ownerIds must be an array")),
+    };
+    let addresses = match body.get("addresses") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(_) => return Err(PlatformError::bad_request("addresses must be an array")),
     };
     Ok(GroupInfo {
         description,
         kind,
         visibility,
+        rules_visible,
+        roles_enabled: flag(body, "rolesEnabled")?.unwrap_or(false),
+        calls_enabled: flag(body, "callsEnabled")?.unwrap_or(false),
+        include_owners: flag(body, "includeOwners")?.unwrap_or(false),
+        owners,
+        addresses,
     })
 }

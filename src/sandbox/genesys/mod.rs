@@ -74,14 +74,30 @@ struct Grant {
     made_at: String,
 }
 
-/// The Platform-only fields of a group (the SCIM group has none of them).
+/// The Platform-only fields of a group (the SCIM group has none of them). The flags and
+/// lists default to false and empty, which is what a PUT that omits them leaves (§5).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 struct GroupInfo {
     #[serde(default)]
     description: Option<String>,
     #[serde(rename = "type")]
     kind: String,
     visibility: String,
+    #[serde(default)]
+    rules_visible: bool,
+    #[serde(default)]
+    roles_enabled: bool,
+    #[serde(default)]
+    calls_enabled: bool,
+    #[serde(default)]
+    include_owners: bool,
+    /// User ids.
+    #[serde(default)]
+    owners: Vec<String>,
+    /// `GroupContact` objects, kept as given.
+    #[serde(default)]
+    addresses: Vec<Value>,
 }
 
 impl Default for GroupInfo {
@@ -90,6 +106,12 @@ impl Default for GroupInfo {
             description: None,
             kind: "official".to_owned(),
             visibility: "public".to_owned(),
+            rules_visible: false,
+            roles_enabled: false,
+            calls_enabled: false,
+            include_owners: false,
+            owners: Vec::new(),
+            addresses: Vec::new(),
         }
     }
 }
@@ -259,6 +281,14 @@ pub(crate) struct Genesys {
     /// Resources invisible until the instant given (read-after-write lag), by id.
     hidden: Mutex<HashMap<String, Instant>>,
     lag: Duration,
+    /// DELETEs of each group answered without effect so far, by id.
+    delete_misses: Mutex<HashMap<String, u32>>,
+    /// How many DELETEs of each group to answer without effect.
+    group_delete_misses: u32,
+    /// Roles the authorization cache has not seen yet: `bulkadd` answers 404 until the
+    /// instant given, by role id.
+    fresh_roles: Mutex<HashMap<String, Instant>>,
+    auth_cache_lag: Duration,
     /// `http://host:port`.
     origin: String,
     client_id: String,
@@ -290,6 +320,10 @@ impl Genesys {
             writes: Mutex::new(()),
             hidden: Mutex::new(HashMap::new()),
             lag: options.read_lag,
+            delete_misses: Mutex::new(HashMap::new()),
+            group_delete_misses: options.group_delete_misses,
+            fresh_roles: Mutex::new(HashMap::new()),
+            auth_cache_lag: options.auth_cache_lag,
             origin: origin.to_owned(),
             client_id,
             windows: Mutex::new(HashMap::new()),
@@ -335,6 +369,40 @@ impl Genesys {
                 false
             }
             None => false,
+        }
+    }
+
+    /// Starts the authorization-cache lag of a new role.
+    fn note_new_role(&self, id: &str) {
+        if !self.auth_cache_lag.is_zero() {
+            lock(&self.fresh_roles).insert(id.to_owned(), Instant::now() + self.auth_cache_lag);
+        }
+    }
+
+    /// Whether role `id` is still unknown to the authorization cache.
+    fn is_fresh_role(&self, id: &str) -> bool {
+        let mut fresh = lock(&self.fresh_roles);
+        match fresh.get(id) {
+            Some(until) if Instant::now() < *until => true,
+            Some(_) => {
+                fresh.remove(id);
+                false
+            }
+            None => false,
+        }
+    }
+
+    /// Whether this DELETE of group `id` is one to answer without effect (the asynchronous
+    /// failure); counts it if so.
+    fn misses_delete(&self, id: &str) -> bool {
+        let mut misses = lock(&self.delete_misses);
+        let count = misses.entry(id.to_owned()).or_insert(0);
+        if *count < self.group_delete_misses {
+            *count += 1;
+            true
+        } else {
+            misses.remove(id);
+            false
         }
     }
 

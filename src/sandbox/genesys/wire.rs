@@ -50,6 +50,12 @@ pub(super) enum Route {
         subject: String,
         add: bool,
     },
+    /// `/api/v2/authorization/subjects/{subject}/divisions/{division}/roles/{role}`.
+    SubjectGrant {
+        subject: String,
+        division: String,
+        role: String,
+    },
     OAuthClient(String),
     Unknown,
 }
@@ -93,6 +99,21 @@ impl Route {
             ] => Route::Bulk {
                 subject: owned(id),
                 add: *op == "bulkadd",
+            },
+            [
+                "api",
+                "v2",
+                "authorization",
+                "subjects",
+                id,
+                "divisions",
+                division,
+                "roles",
+                role,
+            ] => Route::SubjectGrant {
+                subject: owned(id),
+                division: owned(division),
+                role: owned(role),
             },
             ["api", "v2", "oauth", "clients", id] => Route::OAuthClient(owned(id)),
             _ => Route::Unknown,
@@ -146,6 +167,7 @@ impl Route {
             Route::User(_) | Route::Group { .. } | Route::PlatformGroup(_) | Route::Role(_) => {
                 [Method::PUT, Method::PATCH, Method::DELETE].contains(method)
             }
+            Route::SubjectGrant { .. } => method == Method::DELETE,
             _ => false,
         }
     }
@@ -459,7 +481,9 @@ impl Genesys {
             Route::Individuals(_) | Route::Members(_) => self.group_members(route, request).await,
             Route::Roles | Route::Role(_) => self.roles(route, request).await,
             Route::Divisions | Route::HomeDivision => self.divisions(&route, &request),
-            Route::Subject(_) | Route::Bulk { .. } => self.subjects(route, request).await,
+            Route::Subject(_) | Route::Bulk { .. } | Route::SubjectGrant { .. } => {
+                self.subjects(route, request).await
+            }
             Route::OAuthClient(id) => self.oauth_client(&id, request.method()),
             _ => Err(not_here(&request)),
         }
