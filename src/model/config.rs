@@ -181,6 +181,11 @@ pub struct Collections {
     /// roles are not stripped by accident.
     #[serde(default = "CollectionMode::additive")]
     pub user_roles: CollectionMode,
+    /// A managed role's permissions (Genesys Cloud): `additive` (default) keeps live
+    /// permissions YAML does not cover, such as those Genesys backfills into existing roles;
+    /// `authoritative` removes them, so a permission dropped from YAML is taken away.
+    #[serde(default = "CollectionMode::additive")]
+    pub role_permissions: CollectionMode,
 }
 
 impl Default for Collections {
@@ -188,6 +193,7 @@ impl Default for Collections {
         Collections {
             group_members: CollectionMode::Authoritative,
             user_roles: CollectionMode::Additive,
+            role_permissions: CollectionMode::Additive,
         }
     }
 }
@@ -320,11 +326,21 @@ pub struct Policy {
     /// Roles that make a user an administrator; the plan never removes the last holder.
     #[serde(default)]
     pub admin_roles: Vec<Spanned<String>>,
+    /// The organisation's default roles, which every user holds unless told otherwise
+    /// (Genesys Cloud: `employee`, the default). Under `collections.userRoles:
+    /// authoritative` a user keeps them unless its `roles:` is written without them, and
+    /// then the plan names the role it takes away.
+    #[serde(default = "Policy::default_roles")]
+    pub default_roles: Vec<Spanned<String>>,
 }
 
 impl Policy {
     /// The default for `maxGroupDepth`.
     pub const DEFAULT_MAX_GROUP_DEPTH: u32 = 5;
+
+    fn default_roles() -> Vec<Spanned<String>> {
+        vec![Spanned::unspanned("employee".to_owned())]
+    }
 
     fn default_depth() -> Spanned<u32> {
         Spanned::unspanned(Policy::DEFAULT_MAX_GROUP_DEPTH)
@@ -337,6 +353,7 @@ impl Default for Policy {
             denied_permissions: Vec::new(),
             max_group_depth: Policy::default_depth(),
             admin_roles: Vec::new(),
+            default_roles: Policy::default_roles(),
         }
     }
 }

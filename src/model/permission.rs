@@ -84,6 +84,92 @@ impl Permission {
     }
 }
 
+impl Permission {
+    /// Whether this pattern grants everything `inner` grants: segment by segment, this one is
+    /// `*` or the same name (case-insensitively).
+    #[must_use]
+    pub fn covers(&self, inner: &Permission) -> bool {
+        self.segments
+            .iter()
+            .zip(&inner.segments)
+            .all(|(a, b)| a == "*" || a.eq_ignore_ascii_case(b))
+    }
+
+    /// Whether any segment is `*`.
+    #[must_use]
+    pub fn is_wildcard(&self) -> bool {
+        self.segments.iter().any(|s| s == "*")
+    }
+}
+
+/// How desired permission patterns compare with a live role's permissions, read after the
+/// server's own expansion of wildcards (docs/genesys.md §4).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Comparison {
+    /// Desired patterns the live role does not yet grant.
+    pub missing: Vec<String>,
+    /// Live permissions no desired pattern covers (a server backfill, a hand edit, or a
+    /// permission dropped from YAML).
+    pub extra: Vec<String>,
+}
+
+/// Compares desired patterns `want` with a live role's permissions `have`. `known` is every
+/// permission seen on any live role: the part of the server's catalogue scimctl can see
+/// (wildcards in it are ignored).
+///
+/// A desired pattern is granted when a live permission covers it (the live role still holds
+/// the wildcard as written), or, for a wildcard, when the live role holds at least one
+/// permission it matches and every known permission it matches: that is what the server's
+/// expansion of it leaves. A permission released after the expansion shows as missing, and
+/// the next write expands the wildcard again, so this converges. A live permission is extra
+/// when no desired pattern covers it. Strings that do not parse are compared as text.
+#[must_use]
+pub fn compare(want: &[String], have: &[String], known: &[String]) -> Comparison {
+    let parse = |list: &[String]| -> Vec<(String, Option<Permission>)> {
+        list.iter()
+            .map(|t| (t.clone(), Permission::parse(t).ok()))
+            .collect()
+    };
+    let (want, have, known) = (parse(want), parse(have), parse(known));
+    let held = |k: &Permission| {
+        have.iter()
+            .any(|(_, h)| h.as_ref().is_some_and(|h| h.covers(k)))
+    };
+    let granted = |text: &str, p: Option<&Permission>| {
+        let Some(p) = p else {
+            return have.iter().any(|(h, _)| h == text);
+        };
+        if held(p) {
+            return true;
+        }
+        p.is_wildcard()
+            && have
+                .iter()
+                .any(|(_, h)| h.as_ref().is_some_and(|h| p.covers(h)))
+            && known
+                .iter()
+                .filter_map(|(_, k)| k.as_ref())
+                .filter(|k| !k.is_wildcard() && p.covers(k))
+                .all(held)
+    };
+    let missing = want
+        .iter()
+        .filter(|(t, p)| !granted(t, p.as_ref()))
+        .map(|(t, _)| t.clone())
+        .collect();
+    let extra = have
+        .iter()
+        .filter(|(t, h)| {
+            !want.iter().any(|(w, p)| match (p, h) {
+                (Some(p), Some(h)) => p.covers(h),
+                _ => w == t,
+            })
+        })
+        .map(|(t, _)| t.clone())
+        .collect();
+    Comparison { missing, extra }
+}
+
 impl fmt::Display for Permission {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.segments.iter().all(|s| s == "*") {
@@ -412,6 +498,31 @@ mod tests {
             ["directory:user:view", "routing:queue:*"]
         );
         assert!(flattened_permissions(&index, "nobody").is_none());
+    }
+
+    // Compared after the server's expansion: a wildcard is granted by what its expansion
+    // leaves, literal wildcards still count, extras are listed, and a known permission the
+    // role lacks makes the wildcard missing again.
+    #[test]
+    fn compare_after_expansion() {
+        let s = |v: &[&str]| v.iter().map(|x| (*x).to_owned()).collect::<Vec<_>>();
+        let want = s(&["routing:queue:*", "directory:user:view"]);
+        let have = s(&[
+            "directory:user:view",
+            "routing:queue:join",
+            "routing:queue:view",
+            "routing:queueMember:view",
+        ]);
+        let c = compare(&want, &have, &have);
+        assert!(c.missing.is_empty(), "{c:?}");
+        assert_eq!(c.extra, ["routing:queueMember:view"]);
+        let mut known = have.clone();
+        known.push("routing:queue:edit".into());
+        assert_eq!(compare(&want, &have, &known).missing, ["routing:queue:*"]);
+        let literal = compare(&s(&["routing:queue:view"]), &s(&["routing:*:*"]), &[]);
+        assert!(literal.missing.is_empty() && literal.extra == ["routing:*:*"]);
+        let none = compare(&s(&["wfm:*:*"]), &have, &have);
+        assert_eq!(none.missing, ["wfm:*:*"], "nothing of it is held");
     }
 
     fn segment() -> impl proptest::strategy::Strategy<Value = String> {

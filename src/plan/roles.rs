@@ -6,14 +6,19 @@
 //! by name only (to be granted to users) is left as it is. Genesys Cloud has no role
 //! inheritance, so the permissions compared and written are the role's own and everything
 //! it inherits, flattened into policies ([`crate::model::permission::policies_of`]). Live
-//! roles are compared as permission strings, so policies that grant the same thing in
-//! another shape are no change.
+//! roles are compared as permission strings after the server's own expansion of wildcards
+//! ([`crate::model::permission::compare`]), so a wildcard Genesys expanded is no change.
+//! Live permissions YAML does not cover (Genesys backfills new ones into existing roles)
+//! are kept unless `collections.rolePermissions` is `authoritative`. Conditional policies
+//! (resource conditions, named resources), which YAML cannot write, are left out of the
+//! comparison and written back as they are on every replace.
 
 use std::collections::HashSet;
 
 use serde_json::Value;
 
 use crate::desired::DesiredState;
+use crate::model::CollectionMode;
 use crate::model::Role;
 use crate::model::permission::{self, Policy, RoleIndex};
 use crate::model::tenant::{PermissionPolicy, PlatformRole, RoleBody};
@@ -71,6 +76,32 @@ pub fn wire_policies(policies: &[Policy]) -> Vec<PermissionPolicy> {
         .collect()
 }
 
+/// Whether a live policy carries resource conditions or named resources (or allows
+/// conditions): YAML cannot write one, so it is kept as it is and not compared.
+#[must_use]
+pub fn conditional(policy: &PermissionPolicy) -> bool {
+    let rest = &policy.rest;
+    rest.get("resourceConditionNode")
+        .is_some_and(|n| !n.is_null())
+        || rest
+            .get("namedResources")
+            .and_then(Value::as_array)
+            .is_some_and(|n| !n.is_empty())
+        || rest.get("allowConditions").and_then(Value::as_bool) == Some(true)
+}
+
+/// The permission strings the unconditional live policies grant: what desired state is
+/// compared with.
+#[must_use]
+pub fn plain_permissions(policies: &[PermissionPolicy]) -> Vec<String> {
+    let plain: Vec<PermissionPolicy> = policies
+        .iter()
+        .filter(|p| !conditional(p))
+        .cloned()
+        .collect();
+    live_permissions(&plain)
+}
+
 /// The permission strings live policies grant (conditions and named resources aside).
 #[must_use]
 pub fn live_permissions(policies: &[PermissionPolicy]) -> Vec<String> {
@@ -106,11 +137,22 @@ impl<'a> Wanted<'a> {
         }
     }
 
-    fn policies(&self) -> Option<Vec<PermissionPolicy>> {
-        self.permissions
-            .as_ref()
-            .map(|p| wire_policies(&permission::policies_of(p.iter().map(String::as_str))))
+    /// The policies to write: the desired permissions and the live ones `kept`.
+    fn policies(&self, kept: &[String]) -> Option<Vec<PermissionPolicy>> {
+        self.permissions.as_ref().map(|p| {
+            wire_policies(&permission::policies_of(
+                p.iter().chain(kept).map(String::as_str),
+            ))
+        })
     }
+}
+
+/// What the planner compares a live role against besides desired state.
+struct Against<'a> {
+    /// Every concrete permission any live role grants unconditionally.
+    known: &'a [String],
+    /// `collections.rolePermissions`.
+    mode: CollectionMode,
 }
 
 /// Adds the role changes of a plan: creates, whole-body updates and owned deletes. Does
@@ -123,6 +165,16 @@ pub(super) fn plan_roles(
 ) {
     let Some(live) = live else { return };
     let index = RoleIndex::new(desired.roles.iter().map(|r| &r.value));
+    let mut known: Vec<String> = live
+        .iter()
+        .flat_map(|l| plain_permissions(&l.permission_policies))
+        .collect();
+    known.sort();
+    known.dedup();
+    let against = Against {
+        known: &known,
+        mode: desired.config.collections.role_permissions,
+    };
     for (i, role) in desired.roles.iter().enumerate() {
         if !managed(role) {
             continue;
@@ -131,7 +183,7 @@ pub(super) fn plan_roles(
         let source = Source::at(&desired.sources, role.span);
         let change = match matched.get(i).copied().flatten() {
             None => Some(create(&wanted, source)),
-            Some(l) => update(&wanted, &live[l], source),
+            Some(l) => update(&wanted, &live[l], &against, source),
         };
         match change {
             Some(c) => plan.changes.push(c),
@@ -191,7 +243,7 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
         name: wanted.name.to_owned(),
         description: wanted.description.map(str::to_owned),
         permissions: Vec::new(),
-        permission_policies: wanted.policies().unwrap_or_default(),
+        permission_policies: wanted.policies(&[]).unwrap_or_default(),
     };
     Change {
         action: Action::Create,
@@ -211,8 +263,14 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
     }
 }
 
-/// The attribute-level differences between a live role and what desired state writes.
-fn differences(wanted: &Wanted<'_>, live: &PlatformRole) -> Vec<AttrDiff> {
+/// The attribute-level differences between a live role and what desired state writes, and
+/// the live permissions to keep although YAML does not cover them.
+fn differences(
+    wanted: &Wanted<'_>,
+    live: &PlatformRole,
+    against: &Against<'_>,
+) -> (Vec<AttrDiff>, Vec<String>) {
+    let mut kept = Vec::new();
     let mut diff = Vec::new();
     if live.name != wanted.name {
         diff.push(AttrDiff {
@@ -233,24 +291,31 @@ fn differences(wanted: &Wanted<'_>, live: &PlatformRole) -> Vec<AttrDiff> {
         });
     }
     if let Some(want) = &wanted.permissions {
-        let have = live_permissions(&live.permission_policies);
-        let added: Vec<String> = want.iter().filter(|p| !have.contains(p)).cloned().collect();
-        let removed: Vec<String> = have.iter().filter(|p| !want.contains(p)).cloned().collect();
-        if !added.is_empty() || !removed.is_empty() {
+        let have = plain_permissions(&live.permission_policies);
+        let compared = permission::compare(want, &have, against.known);
+        let removed = if against.mode == CollectionMode::Authoritative {
+            compared.extra
+        } else {
+            kept = compared.extra;
+            Vec::new()
+        };
+        if !compared.missing.is_empty() || !removed.is_empty() {
             diff.push(AttrDiff {
                 attribute: "permissions".into(),
-                added,
+                added: compared.missing,
                 removed,
                 ..AttrDiff::default()
             });
         }
     }
-    diff
+    (diff, kept)
 }
 
 /// The whole-body replace that brings `live` in line with `wanted`: the desired name, the
 /// desired description if written else the live one, the flattened policies if written else
-/// the live ones, and the live general permissions.
+/// the live ones, and the live general permissions. Written policies are followed by the
+/// live conditional ones ([`conditional`]), which YAML cannot write: dropping them from a
+/// replace would leave the unconditional grant alone, widening access.
 #[must_use]
 pub(crate) fn merged_body(
     name: &str,
@@ -258,22 +323,44 @@ pub(crate) fn merged_body(
     policies: Option<Vec<PermissionPolicy>>,
     live: &PlatformRole,
 ) -> RoleBody {
+    let permission_policies = match policies {
+        Some(mut written) => {
+            written.extend(
+                live.permission_policies
+                    .iter()
+                    .filter(|p| conditional(p))
+                    .cloned(),
+            );
+            written
+        }
+        None => live.permission_policies.clone(),
+    };
     RoleBody {
         name: name.to_owned(),
         description: description
             .map(str::to_owned)
             .or_else(|| live.description.clone()),
         permissions: live.permissions.clone(),
-        permission_policies: policies.unwrap_or_else(|| live.permission_policies.clone()),
+        permission_policies,
     }
 }
 
-fn update(wanted: &Wanted<'_>, live: &PlatformRole, source: Source) -> Option<Change> {
-    let diff = differences(wanted, live);
+fn update(
+    wanted: &Wanted<'_>,
+    live: &PlatformRole,
+    against: &Against<'_>,
+    source: Source,
+) -> Option<Change> {
+    let (diff, kept) = differences(wanted, live, against);
     if diff.is_empty() {
         return None;
     }
-    let body = merged_body(wanted.name, wanted.description, wanted.policies(), live);
+    let body = merged_body(
+        wanted.name,
+        wanted.description,
+        wanted.policies(&kept),
+        live,
+    );
     Some(Change {
         action: Action::Patch,
         kind: Kind::Role,
@@ -293,8 +380,9 @@ fn update(wanted: &Wanted<'_>, live: &PlatformRole, source: Source) -> Option<Ch
 }
 
 /// Whether `live` already is what a role edit's `body` asks for (compared as the planner
-/// compares: name exactly, description when the body has one, permissions as strings when
-/// `permissions` is written). Used by the applier when it adopts a role that already exists.
+/// compares: name exactly, description when the body has one, and, when `permissions` is
+/// written, every written permission granted after the server's expansion; live extras are
+/// left to the next plan). Used by the applier when it adopts a role that already exists.
 #[must_use]
 pub fn role_matches(body: &RoleBody, permissions: bool, live: &PlatformRole) -> bool {
     live.name == body.name
@@ -302,9 +390,11 @@ pub fn role_matches(body: &RoleBody, permissions: bool, live: &PlatformRole) -> 
             .description
             .as_ref()
             .is_none_or(|d| live.description.as_deref().unwrap_or_default() == d.as_str())
-        && (!permissions
-            || live_permissions(&live.permission_policies)
-                == live_permissions(&body.permission_policies))
+        && (!permissions || {
+            let have = plain_permissions(&live.permission_policies);
+            let want = live_permissions(&body.permission_policies);
+            permission::compare(&want, &have, &have).missing.is_empty()
+        })
 }
 
 #[cfg(test)]
@@ -373,7 +463,10 @@ mod tests {
             ["directory:user:view", "routing:queue:*"],
             "inherited, and `*` absorbs join"
         );
-        assert_eq!(lead.diff[0].removed, ["routing:queue:view"]);
+        // Compared after expansion: `routing:queue:view` is part of what `routing:queue:*`
+        // grants, so it is not removed; the wildcard is still missing, as Lead lacks the
+        // `routing:queue:join` Agent shows the server knows.
+        assert!(lead.diff[0].removed.is_empty(), "{:?}", lead.diff);
         let crate::plan::Edit::Role { body, permissions } = &lead.edits[0] else {
             panic!("a role body");
         };
@@ -428,6 +521,65 @@ mod tests {
             &live,
         );
         assert_eq!(braked.summary().blocked, 2, "{braked:#?}");
+    }
+
+    // After the server's expansion: a wildcard role that reads back expanded is no change;
+    // a backfilled extra is kept (additive, the default) or removed (authoritative); a
+    // replace keeps the extra and the live conditional policy, which is never compared.
+    #[test]
+    fn compared_after_expansion_and_backfill() {
+        const WILD: &str = "roles:\n  - name: Queues\n    description: Q\n    permissions: [\"routing:queue:*\"]\n";
+        let tenant = |description: &str| {
+            live(&json!([
+                {"id": "r-q", "name": "Queues", "description": description,
+                 "permissionPolicies": [
+                     {"domain": "routing", "entityName": "queue", "actionSet": ["join", "view"]},
+                     {"domain": "routing", "entityName": "queueMember", "actionSet": ["view"]},
+                     {"domain": "directory", "entityName": "user", "actionSet": ["edit"],
+                      "resourceConditionNode": {"variableName": "division"}}]}
+            ]))
+        };
+        let desired = |config: &str| {
+            desired_with(
+                &format!("{config}safety: {{maxDeletePercent: 100}}\n"),
+                WILD,
+            )
+        };
+        let plan = plan_ok(&desired(""), &tenant("Q"), &PlanOptions::default());
+        assert!(plan.is_empty(), "expanded and backfilled: {plan:#?}");
+        let strict = plan_ok(
+            &desired("collections: {rolePermissions: authoritative}\n"),
+            &tenant("Q"),
+            &PlanOptions::default(),
+        );
+        let c = change(&strict, Kind::Role, "Queues").expect("the extra goes");
+        assert_eq!(c.diff[0].removed, ["routing:queueMember:view"]);
+        assert!(c.diff[0].added.is_empty(), "{:?}", c.diff);
+        let edited = plan_ok(&desired(""), &tenant("old"), &PlanOptions::default());
+        let c = change(&edited, Kind::Role, "Queues").expect("description");
+        let crate::plan::Edit::Role { body, .. } = &c.edits[0] else {
+            panic!("a role body");
+        };
+        let shape: Vec<(&str, &str, bool)> = body
+            .permission_policies
+            .iter()
+            .map(|p| {
+                (
+                    p.domain.as_str(),
+                    p.entity_name.as_str(),
+                    super::conditional(p),
+                )
+            })
+            .collect();
+        assert_eq!(
+            shape,
+            [
+                ("routing", "queue", false),
+                ("routing", "queueMember", false),
+                ("directory", "user", true)
+            ],
+            "the wildcard as written, the kept extra, the conditional policy"
+        );
     }
 
     // Two live roles answering to one managed name are an ambiguity, reported, not guessed.

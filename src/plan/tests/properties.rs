@@ -652,6 +652,7 @@ impl World {
             collections: Collections {
                 group_members: mode(c.members_authoritative),
                 user_roles: mode(c.roles_authoritative),
+                ..Collections::default()
             },
             prune: Prune {
                 users: [UserPrune::Deactivate, UserPrune::Delete, UserPrune::None]

@@ -12,7 +12,7 @@ use serde_json::{Value, json};
 use super::super::http::read_json;
 use super::super::resource::ResourceKind;
 use super::wire::{PlatformError, Route, empty, not_here, paged, platform_json, query_pairs};
-use super::{ALL_DIVISIONS, CLIENT_ROLE, Data, Division, Genesys, Role, lock, uuid};
+use super::{ALL_DIVISIONS, CLIENT_ROLE, Data, Division, Genesys, Role, catalogue, lock, uuid};
 
 fn role_entity(role: &Role) -> Value {
     json!({
@@ -69,6 +69,7 @@ fn role_fields(body: &Value) -> Result<(String, String, Vec<Value>, Vec<Value>),
             ));
         }
     }
+    let policies = catalogue::expand(&policies).map_err(PlatformError::invalid_value)?;
     Ok((name, description, list("permissions")?, policies))
 }
 
@@ -97,14 +98,16 @@ impl Genesys {
                             "A role named {name:?} already exists"
                         )));
                     }
-                    let role = Role {
+                    let mut role = Role {
                         id: uuid(),
                         name,
                         description,
                         permissions,
                         policies,
                         default: false,
+                        backfilled: false,
                     };
+                    role.backfilled = catalogue::backfill(&mut role.policies);
                     data.roles.push(role.clone());
                     Ok(role)
                 })?;
@@ -136,6 +139,9 @@ impl Genesys {
                     role.description = description;
                     role.permissions = permissions;
                     role.policies = policies;
+                    if !role.backfilled {
+                        role.backfilled = catalogue::backfill(&mut role.policies);
+                    }
                     Ok(role.clone())
                 })?;
                 Ok(platform_json(StatusCode::OK, &role_entity(&role)))

@@ -12,6 +12,7 @@
 //! Permissions are not enforced.
 
 mod authz;
+mod catalogue;
 mod groups;
 mod schemas;
 mod users;
@@ -53,6 +54,9 @@ struct Role {
     policies: Vec<Value>,
     #[serde(default)]
     default: bool,
+    /// Whether the backfill rule has run on this role (catalogue.rs): it runs once.
+    #[serde(default)]
+    backfilled: bool,
 }
 
 /// A division.
@@ -218,6 +222,7 @@ impl Data {
                 permissions: Vec::new(),
                 policies: vec![policy("directory", "user", &["view"])],
                 default: true,
+                backfilled: false,
             });
             self.roles.push(Role {
                 id: uuid(),
@@ -226,6 +231,7 @@ impl Data {
                 permissions: Vec::new(),
                 policies: vec![policy("*", "*", &["*"])],
                 default: true,
+                backfilled: false,
             });
         }
         if self.role_named(CLIENT_ROLE).is_none() {
@@ -249,6 +255,7 @@ impl Data {
                         "actionSet": ["assign"]}),
                 ],
                 default: false,
+                backfilled: false,
             });
         }
     }
