@@ -180,6 +180,9 @@ struct Faults {
     /// Ids read back (GET) without `meta.version`, as a server whose single-object reads
     /// carry no version would answer.
     unversioned_get: HashSet<String>,
+    /// User ids whose grant changes answer 404 although the user exists (a role or division
+    /// the authorization service does not know yet).
+    grant_not_found: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -762,7 +765,9 @@ impl Fake {
     ) -> Result<(), ScimError> {
         self.record(method, Kind::User, user, None);
         let mut s = self.lock();
-        if s.position(Kind::User, user).is_none() {
+        if s.position(Kind::User, user).is_none()
+            || s.faults.grant_not_found.iter().any(|u| u == user)
+        {
             return Err(status("POST", Kind::User, user, 404, None));
         }
         for g in grants {
@@ -2559,6 +2564,33 @@ async fn grants_follow_the_creates_they_need() {
     assert!(!grants.contains(&("u-old".into(), "r-agent".into(), "d-home".into())));
     let again = plan_of(&desired, &fake.peek(), &options);
     assert!(again.is_empty(), "{again:#?}");
+}
+
+// A grant answered 404 for a user who still exists (the role or division is what the server
+// did not find) fails the step as a failed grant, never as "deleted on the target".
+#[tokio::test]
+async fn a_grant_404_for_a_live_user_is_not_a_deletion() {
+    let (desired, fake) = grant_fixture();
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    fake.faults(|f| f.grant_not_found.push("u-old".into()));
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    let old = op(&report, Kind::User, "old@x.example");
+    assert_eq!(old.outcome, Outcome::Failed, "{old:#?}");
+    assert!(
+        detail(old).contains("granting roles in divisions"),
+        "{old:#?}"
+    );
+    assert!(!detail(old).contains("deleted on the target"), "{old:#?}");
 }
 
 // A role create that fails leaves the new user created but its grants skipped, reported

@@ -82,6 +82,7 @@ struct Grant {
 /// lists default to false and empty, which is what a PUT that omits them leaves (§5).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
+#[allow(clippy::struct_excessive_bools)] // the four flags are the API's own booleans
 struct GroupInfo {
     #[serde(default)]
     description: Option<String>,

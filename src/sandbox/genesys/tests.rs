@@ -1206,6 +1206,7 @@ async fn request_log_lines() {
 // Over TCP: the flavour refuses to start without OAuth; roles, grants, divisions, group
 // descriptions and versions survive a restart through the state file.
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one sandbox's life and the next one's, in order
 async fn state_file_keeps_genesys_data() {
     use super::super::{Flavor, SandboxConfig, SandboxError, start};
     let dir = tempfile::tempdir().expect("tempdir");
