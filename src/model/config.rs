@@ -326,10 +326,10 @@ pub struct Policy {
     /// Roles that make a user an administrator; the plan never removes the last holder.
     #[serde(default)]
     pub admin_roles: Vec<Spanned<String>>,
-    /// The organisation's default roles, which every user holds unless told otherwise
-    /// (Genesys Cloud: `employee`, the default). Under `collections.userRoles:
-    /// authoritative` a user keeps them unless its `roles:` is written without them, and
-    /// then the plan names the role it takes away.
+    /// The organisation's default roles, which every new user is given (Genesys Cloud:
+    /// `employee`, the default). Under `collections.userRoles: authoritative` a user keeps
+    /// them even when its `roles:` does not list them; only `roles: []` takes them away,
+    /// with a plan warning naming each. `[]` turns the guard off.
     #[serde(default = "Policy::default_roles")]
     pub default_roles: Vec<Spanned<String>>,
 }

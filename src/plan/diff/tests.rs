@@ -509,3 +509,61 @@ fn roles_additive_or_authoritative() {
     assert_eq!(a.diff[0].removed, vec!["Admin"]);
     assert_eq!(Attr::Title.name(), "title");
 }
+
+// Authoritative roles never take the org's default role away from a user whose `roles:`
+// simply does not mention it (every Genesys user gets `employee`); `roles: []` does, and
+// says so; an org that configures no default roles gets plain authoritative removal.
+#[test]
+fn authoritative_roles_keep_the_default_role() {
+    let roles = "roles:\n  - name: Agent\n  - name: Admin\n";
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example",
+                   "roles": [{"value": "Employee"}, {"value": "Admin"}]}),
+            json!({"id": "b", "userName": "b@x.example",
+                   "roles": [{"value": "employee"}, {"value": "Agent"}]}),
+        ],
+        &[],
+    );
+    let users = "users:\n  - userName: a@x.example\n    roles: [Agent]\n  - userName: b@x.example\n    roles: []\n";
+    let resources = format!("{roles}{users}");
+    let authoritative = "collections: {userRoles: authoritative}\n";
+    let plan = plan_ok(
+        &desired_with(authoritative, &resources),
+        &live,
+        &PlanOptions::default(),
+    );
+    let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+    assert_eq!(a.diff[0].removed, vec!["Admin"], "{a:#?}");
+    assert_eq!(a.diff[0].added, vec!["Agent"], "{a:#?}");
+    let b = change(&plan, Kind::User, "b@x.example").expect("patched");
+    assert_eq!(b.diff[0].removed, vec!["employee", "Agent"], "{b:#?}");
+    let warnings: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+    assert_eq!(
+        warnings,
+        [
+            r#"roles: [] takes the default role "employee" away (policy.defaultRoles); list it to keep it"#
+        ],
+    );
+    assert!(plan.warnings[0].source.is_some());
+
+    let none = format!("{authoritative}policy: {{defaultRoles: []}}\n");
+    let plan = plan_ok(
+        &desired_with(&none, &resources),
+        &live,
+        &PlanOptions::default(),
+    );
+    let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+    assert_eq!(a.diff[0].removed, vec!["Employee", "Admin"], "{a:#?}");
+    assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+
+    let listed =
+        "  - name: employee\nusers:\n  - userName: a@x.example\n    roles: [Agent, EMPLOYEE]\n";
+    let plan = plan_ok(
+        &desired_with(authoritative, &format!("{roles}{listed}")),
+        &live,
+        &PlanOptions::default(),
+    );
+    let a = change(&plan, Kind::User, "a@x.example").expect("patched");
+    assert_eq!(a.diff[0].removed, vec!["Admin"], "{a:#?}");
+}

@@ -312,10 +312,31 @@ fn roles_and_grants(
             label: r.name.to_string(),
         })
         .collect();
+    // The org's default roles (`policy.defaultRoles`, `employee` unless configured) are
+    // kept under authoritative roles: a `roles:` list that does not mention them is read as
+    // the roles to manage on top, not as a request to take basic access away. Only an empty
+    // list (`roles: []`, "no roles at all") removes them, and the plan says which.
+    let defaults = &ctx.desired.config.policy.default_roles;
+    let is_default = |name: &str| defaults.iter().any(|d| d.eq_ignore_ascii_case(name));
+    let wanted = |name: &str| roles.iter().any(|r| r.name.eq_ignore_ascii_case(name));
+    let strip_defaults = roles.is_empty();
+    if authoritative && strip_defaults {
+        for role in have.roles.iter().filter(|r| is_default(&r.value)) {
+            warnings.push(Warning {
+                message: format!(
+                    "roles: [] takes the default role {:?} away (policy.defaultRoles); \
+                     list it to keep it",
+                    role.value
+                ),
+                source: Some(Source::at(&ctx.desired.sources, user.span)),
+            });
+        }
+    }
     let have_roles: Vec<Keyed> = have
         .roles
         .iter()
         .filter(|r| by_name(&r.value))
+        .filter(|r| strip_defaults || !is_default(&r.value) || wanted(&r.value))
         .map(|r| Keyed {
             key: ValueKey::new("value", &r.value),
             value: json!({"value": r.value}),
