@@ -149,7 +149,8 @@ impl<'a> Wanted<'a> {
 
 /// What the planner compares a live role against besides desired state.
 struct Against<'a> {
-    /// Every concrete permission any live role grants unconditionally.
+    /// Every concrete permission any live role grants unconditionally or a desired role
+    /// names.
     known: &'a [String],
     /// `collections.rolePermissions`.
     mode: CollectionMode,
@@ -165,9 +166,21 @@ pub(super) fn plan_roles(
 ) {
     let Some(live) = live else { return };
     let index = RoleIndex::new(desired.roles.iter().map(|r| &r.value));
+    // The catalogue as far as scimctl can see it: what live roles grant, and the concrete
+    // permissions desired roles name (the server would refuse them if they did not exist).
+    // Leaving the desired ones out made a wildcard look granted by a role holding every
+    // *live* permission it matches, until this plan created a role with another one: the
+    // next plan then found the wildcard missing (a plan that did not converge).
     let mut known: Vec<String> = live
         .iter()
         .flat_map(|l| plain_permissions(&l.permission_policies))
+        .chain(
+            desired
+                .roles
+                .iter()
+                .filter_map(|r| permission::flattened_permissions(&index, r.name.as_str()))
+                .flatten(),
+        )
         .collect();
     known.sort();
     known.dedup();
@@ -580,6 +593,24 @@ mod tests {
             ],
             "the wildcard as written, the kept extra, the conditional policy"
         );
+    }
+
+    // A permission a desired role names is part of the catalogue even before any live role
+    // holds it: a wildcard role that lacks it is not yet expanded, and is written now rather
+    // than one plan later (found by the idempotence property).
+    #[test]
+    fn a_desired_permission_counts_toward_a_wildcard() {
+        const TWO: &str = "roles:\n  - name: All\n    permissions: [\"*\"]\n  - name: Reader\n    permissions: [\"directory:user:view\"]\n";
+        let tenant = live(&json!([
+            {"id": "r-all", "name": "All",
+             "permissionPolicies": [
+                 {"domain": "directory", "entityName": "user", "actionSet": ["edit"]}]}
+        ]));
+        let desired = desired_with("safety: {maxDeletePercent: 100}\n", TWO);
+        let plan = plan_ok(&desired, &tenant, &PlanOptions::default());
+        let all = change(&plan, Kind::Role, "All").expect("not yet expanded");
+        assert_eq!(all.diff[0].added, ["*"], "{:?}", all.diff);
+        assert!(change(&plan, Kind::Role, "Reader").is_some(), "created");
     }
 
     // Two live roles answering to one managed name are an ambiguity, reported, not guessed.
