@@ -320,6 +320,10 @@ pub struct ServeArgs {
     /// authorization cache has not seen it yet).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub auth_cache_lag_ms: u64,
+    /// Genesys flavour: requests a minute per token, announced in `inin-ratelimit-allowed`
+    /// and enforced with 429 and `Retry-After`.
+    #[arg(long, default_value_t = 300, value_name = "N")]
+    pub requests_per_minute: u32,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

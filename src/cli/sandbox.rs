@@ -57,6 +57,7 @@ pub(super) fn sandbox_serve(
                 divisions: args.divisions.clone(),
                 group_delete_misses: args.group_delete_misses,
                 auth_cache_lag: std::time::Duration::from_millis(args.auth_cache_lag_ms),
+                requests_per_minute: args.requests_per_minute,
             })
         }
     };

@@ -114,6 +114,9 @@ pub struct GenesysOptions {
     /// authorization service's cache has not seen it yet; measured on `tokio::time`).
     /// Default 1 s.
     pub auth_cache_lag: Duration,
+    /// Requests a minute per token, announced in `inin-ratelimit-allowed` and enforced with
+    /// 429 (Genesys's default is 300; an org can have it lowered, docs/genesys.md §9).
+    pub requests_per_minute: u32,
 }
 
 impl Default for GenesysOptions {
@@ -123,6 +126,7 @@ impl Default for GenesysOptions {
             divisions: Vec::new(),
             group_delete_misses: 1,
             auth_cache_lag: Duration::from_secs(1),
+            requests_per_minute: 300,
         }
     }
 }

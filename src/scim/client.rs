@@ -1020,6 +1020,27 @@ impl ScimClient {
             .or_default() += 1;
     }
 
+    /// Records the server's announced rate-limit window, and paces the bucket at it.
+    fn saw_limit(&self, headers: &HeaderMap) {
+        let Some(seen) = ServerLimit::from_headers(headers) else {
+            return;
+        };
+        let inner = &self.inner;
+        if let Some(bucket) = &inner.bucket
+            && let Some(pace) = bucket.follow(seen.allowed, seen.count, seen.reset_secs)
+        {
+            tracing::info!(
+                requests_per_minute = pace,
+                "pacing at the rate limit the server announces \
+                 (inin-ratelimit-allowed, capped at the configured one)"
+            );
+        }
+        *inner
+            .server_limit
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
+    }
+
     /// Sends `request` with rate limiting, auth, and retries per the policy.
     pub(super) async fn execute(&self, request: &Request<'_>) -> Result<Response, ScimError> {
         let inner = &self.inner;
@@ -1040,10 +1061,14 @@ impl ScimClient {
             budget.deposit(now);
         }
         loop {
+            // The slot first, then the token: a token taken by a request still queued for a
+            // slot would be spent later, in a cluster with others, and a server counting
+            // a window sees the burst the bucket exists to prevent (and a lowered
+            // announced limit could not reach requests already holding tokens).
+            let slot = inner.concurrency.acquire().await;
             if let Some(bucket) = &inner.bucket {
                 bucket.acquire().await;
             }
-            let slot = inner.concurrency.acquire().await;
             let auth = inner.auth.header(&inner.http).await?;
             let started = tokio::time::Instant::now();
             let sent = self
@@ -1053,12 +1078,7 @@ impl ScimClient {
             let error = match sent {
                 Ok(response) => {
                     self.count_status(response.status);
-                    if let Some(seen) = ServerLimit::from_headers(&response.headers) {
-                        *inner
-                            .server_limit
-                            .lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(seen);
-                    }
+                    self.saw_limit(&response.headers);
                     tracing::debug!(
                         method,
                         path = %path,

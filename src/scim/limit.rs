@@ -18,10 +18,14 @@ use tokio::time::Instant;
 /// that burst and collect 429s. This one holds a small burst (a fiftieth of the allowance, at
 /// least 1) and refills at the allowance minus the burst, so burst plus a minute's refill is
 /// the allowance itself: for 300 a minute, 6 at once and then 294 a minute (98 %).
+///
+/// The allowance follows the server's own announcement ([`TokenBucket::follow`]): an org
+/// whose limit was lowered (Genesys's `inin-ratelimit-allowed: 180`) is paced at that
+/// limit, never above the configured one, and a window the server says is used up is waited
+/// out instead of being spent on 429s.
 #[derive(Debug)]
 pub struct TokenBucket {
-    per_second: f64,
-    burst: f64,
+    configured: u32,
     state: Mutex<Bucket>,
     waited_ms: AtomicU64,
 }
@@ -30,6 +34,27 @@ pub struct TokenBucket {
 struct Bucket {
     tokens: f64,
     last: Instant,
+    /// Requests a minute now allowed: the configured rate or a lower one the server
+    /// announced.
+    allowance: u32,
+    per_second: f64,
+    burst: f64,
+    /// No request before this instant: the server said its window is used up.
+    hold_until: Option<Instant>,
+}
+
+/// The longest a used-up window is waited out on the server's word; a longer
+/// `inin-ratelimit-reset` is not believed (the 429 path still honours `Retry-After`).
+const MAX_HOLD: Duration = Duration::from_secs(60);
+
+/// Burst and refill per second for an allowance of `per_minute`.
+fn shape(per_minute: u32) -> (f64, f64) {
+    let per_minute = f64::from(per_minute.max(1));
+    let burst = (per_minute / 50.0).floor().max(1.0);
+    // With an allowance of 1 the refill would be 0: refill at half instead (one request
+    // every two minutes after the first), which still keeps any 60 s to one request.
+    let refill = (per_minute - burst).max(per_minute / 2.0);
+    (burst, refill / 60.0)
 }
 
 impl TokenBucket {
@@ -37,45 +62,95 @@ impl TokenBucket {
     /// full.
     #[must_use]
     pub fn per_minute(per_minute: u32) -> TokenBucket {
-        let per_minute = f64::from(per_minute.max(1));
-        let burst = (per_minute / 50.0).floor().max(1.0);
-        // With an allowance of 1 the refill would be 0: refill at half instead (one request
-        // every two minutes after the first), which still keeps any 60 s to one request.
-        let refill = (per_minute - burst).max(per_minute / 2.0);
+        let per_minute = per_minute.max(1);
+        let (burst, per_second) = shape(per_minute);
         TokenBucket {
-            per_second: refill / 60.0,
-            burst,
+            configured: per_minute,
             state: Mutex::new(Bucket {
                 tokens: burst,
                 last: Instant::now(),
+                allowance: per_minute,
+                per_second,
+                burst,
+                hold_until: None,
             }),
             waited_ms: AtomicU64::new(0),
         }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Bucket> {
+        self.state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Follows the server's announced window: `allowed` requests a minute, `count` of them
+    /// spent, `reset_secs` until it starts again. Paces at `min(configured, allowed)` from
+    /// now on, and when the window is used up holds every request until it resets (at most
+    /// a minute). Returns the new allowance when it changed, for the caller to report.
+    pub fn follow(&self, allowed: u64, count: u64, reset_secs: u64) -> Option<u32> {
+        let target = u32::try_from(allowed)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.configured);
+        let mut bucket = self.lock();
+        if count >= allowed && reset_secs > 0 {
+            let until = Instant::now() + Duration::from_secs(reset_secs).min(MAX_HOLD);
+            bucket.hold_until = Some(bucket.hold_until.map_or(until, |h| h.max(until)));
+        }
+        if target == bucket.allowance {
+            return None;
+        }
+        let (burst, per_second) = shape(target);
+        // Refill up to now at the old rate, then keep no more than the new burst.
+        let now = Instant::now();
+        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+        bucket.tokens = (bucket.tokens + elapsed * bucket.per_second)
+            .min(bucket.burst)
+            .min(burst);
+        bucket.last = now;
+        bucket.allowance = target;
+        bucket.burst = burst;
+        bucket.per_second = per_second;
+        Some(target)
+    }
+
+    /// The requests a minute the bucket paces at now.
+    #[must_use]
+    pub fn allowance(&self) -> u32 {
+        self.lock().allowance
     }
 
     /// Waits until a request may be sent, and takes its token.
     pub async fn acquire(&self) {
         loop {
             let wait = {
-                let mut bucket = self
-                    .state
-                    .lock()
-                    .unwrap_or_else(std::sync::PoisonError::into_inner);
+                let mut bucket = self.lock();
                 let now = Instant::now();
-                let elapsed = now.duration_since(bucket.last).as_secs_f64();
-                bucket.tokens = (bucket.tokens + elapsed * self.per_second).min(self.burst);
-                bucket.last = now;
-                // The refill is computed in floating point: a sleep of exactly the missing
-                // time can come back a rounding error short, and a wait that rounds to zero
-                // nanoseconds would spin (forever, on a paused clock). Accept that error and
-                // never wait less than a millisecond.
-                if bucket.tokens >= 1.0 - 1e-9 {
-                    bucket.tokens = (bucket.tokens - 1.0).max(0.0);
-                    return;
+                match bucket.hold_until {
+                    Some(until) if until > now => Some(until - now),
+                    _ => {
+                        bucket.hold_until = None;
+                        let elapsed = now.duration_since(bucket.last).as_secs_f64();
+                        bucket.tokens =
+                            (bucket.tokens + elapsed * bucket.per_second).min(bucket.burst);
+                        bucket.last = now;
+                        // The refill is computed in floating point: a sleep of exactly the
+                        // missing time can come back a rounding error short, and a wait that
+                        // rounds to zero nanoseconds would spin (forever, on a paused
+                        // clock). Accept that error and never wait less than a millisecond.
+                        if bucket.tokens >= 1.0 - 1e-9 {
+                            bucket.tokens = (bucket.tokens - 1.0).max(0.0);
+                            None
+                        } else {
+                            Some(
+                                Duration::from_secs_f64((1.0 - bucket.tokens) / bucket.per_second)
+                                    .max(Duration::from_millis(1)),
+                            )
+                        }
+                    }
                 }
-                Duration::from_secs_f64((1.0 - bucket.tokens) / self.per_second)
-                    .max(Duration::from_millis(1))
             };
+            let Some(wait) = wait else { return };
             self.waited_ms.fetch_add(
                 u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                 Ordering::Relaxed,
@@ -217,6 +292,50 @@ mod tests {
         let want = 4.0 * 60.0 / 59.0;
         assert!((want - 0.01..want + 0.01).contains(&elapsed), "{elapsed}");
         assert!(bucket.waited() >= Duration::from_secs(4));
+    }
+
+    /// The bucket follows a lower announced limit (never a higher one than configured),
+    /// and a window the server calls used up is waited out before the next request.
+    #[tokio::test(start_paused = true)]
+    async fn bucket_follows_the_server() {
+        let bucket = TokenBucket::per_minute(300);
+        assert_eq!(
+            bucket.follow(1000, 1, 60),
+            None,
+            "never above the configured"
+        );
+        assert_eq!(bucket.follow(60, 1, 60), Some(60));
+        assert_eq!(bucket.allowance(), 60);
+        assert_eq!(bucket.follow(60, 2, 60), None, "unchanged");
+        let start = Instant::now();
+        for _ in 0..5 {
+            bucket.acquire().await;
+        }
+        // A burst of 1 at 60 a minute, then one every 60/59 s.
+        let want = 4.0 * 60.0 / 59.0;
+        let elapsed = start.elapsed().as_secs_f64();
+        assert!((want - 0.01..want + 0.01).contains(&elapsed), "{elapsed}");
+        bucket.follow(60, 60, 20);
+        let held = Instant::now();
+        bucket.acquire().await;
+        assert!(
+            held.elapsed() >= Duration::from_secs(20),
+            "{:?}",
+            held.elapsed()
+        );
+        bucket.follow(60, 61, 3600);
+        let capped = Instant::now();
+        bucket.acquire().await;
+        assert!(
+            capped.elapsed() <= MAX_HOLD + Duration::from_secs(2),
+            "{:?}",
+            capped.elapsed()
+        );
+        assert_eq!(
+            bucket.follow(300, 1, 60),
+            Some(300),
+            "back up to the configured"
+        );
     }
 
     /// 300 a minute (Genesys's per-token limit): a burst of 6, then 294 a minute, so 100

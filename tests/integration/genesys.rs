@@ -54,6 +54,8 @@ pub(crate) fn serve(dir: &Path) -> Server {
             "400",
             "--division",
             "Field Sales",
+            "--requests-per-minute",
+            "6000",
         ])
         .arg("--state")
         .arg(dir.join("state.json"))
@@ -543,5 +545,72 @@ async fn a_429_from_the_token_endpoint_is_waited_out() {
         "the token was refused once: {stats:?}"
     );
     assert!(started.elapsed() >= window, "{:?}", started.elapsed());
+    server.shutdown().await.unwrap();
+}
+
+// An org whose limit was lowered (the SDK's trace-log example shows
+// `inin-ratelimit-allowed: 180`) is paced at what the server announces, not at the
+// configured 6000 a minute: 150 creates at once against an enforced 60 a minute cost (almost)
+// no 429s, where a client that ignored the header spent a 429 on nearly every request past
+// each window's 60th.
+#[tokio::test(start_paused = true)]
+async fn the_announced_rate_limit_is_followed() {
+    let server = sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::OAuth {
+                client_id: CLIENT_ID.into(),
+                client_secret: SECRET.into(),
+                token_ttl: Duration::from_secs(3600),
+            },
+            ..SandboxConfig::default()
+        }
+        .with_flavor(Flavor::Genesys(GenesysOptions {
+            requests_per_minute: 60,
+            ..GenesysOptions::default()
+        })),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let mut config = ClientConfig::new(server.base_url.clone());
+    config.dialect = Dialect::Genesys;
+    config.credentials = Credentials::OAuth(OAuthSettings {
+        token_url: server.token_url.clone(),
+        client_id: CLIENT_ID.into(),
+        client_secret: Secret::new(SECRET),
+        scope: None,
+    });
+    config.timeout = None;
+    config.requests_per_minute = Some(6000);
+    config.max_concurrency = 8;
+    let client = ScimClient::new(config).unwrap();
+    let started = tokio::time::Instant::now();
+    let creates = (0..150).map(|i| {
+        let client = &client;
+        async move {
+            let user = User {
+                user_name: format!("paced{i}@northwind.example"),
+                display_name: Some(format!("Paced {i}")),
+                ..User::default()
+            };
+            client.create(&user).await.expect("created")
+        }
+    });
+    futures_util::future::join_all(creates).await;
+    let refused = server.stats().faults.rate_limited;
+    assert!(
+        refused <= 2,
+        "{refused} requests answered 429 (client saw {}): {:?} {:?} {:?}",
+        client.stats().rate_limited,
+        client.stats(),
+        server.stats(),
+        started.elapsed()
+    );
+    // 150 requests at 60 a minute need two full windows and part of a third.
+    assert!(
+        started.elapsed() >= Duration::from_secs(120),
+        "{:?}",
+        started.elapsed()
+    );
     server.shutdown().await.unwrap();
 }

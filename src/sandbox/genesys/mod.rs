@@ -300,8 +300,11 @@ pub(crate) struct Genesys {
     /// `http://host:port`.
     origin: String,
     client_id: String,
-    /// Per-token request windows for the `inin-ratelimit-*` headers (no rate limit set).
+    /// Per-token request windows of a minute, announced in `inin-ratelimit-*` and enforced
+    /// (no rate-limit fault set).
     windows: Mutex<HashMap<String, (Instant, u32)>>,
+    /// Requests a minute per token before 429.
+    requests_per_minute: u32,
     discovery: schemas::Discovery,
 }
 
@@ -335,6 +338,7 @@ impl Genesys {
             origin: origin.to_owned(),
             client_id,
             windows: Mutex::new(HashMap::new()),
+            requests_per_minute: options.requests_per_minute.max(1),
             discovery: schemas::Discovery::new(&format!("{origin}{SCIM_BASE}")),
         };
         genesys.save(&lock(&genesys.data));

@@ -16,9 +16,6 @@ use super::super::faults::{RateWindow, Verdict};
 use super::super::http::{App, Outcome, error_response, set_header, unauthorized, with_body};
 use super::{Genesys, lock, uuid};
 
-/// The default `inin-ratelimit-allowed` (requests per minute per token).
-const ALLOWED_PER_MINUTE: u32 = 300;
-
 /// Where a request goes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(super) enum Route {
@@ -404,11 +401,22 @@ impl Genesys {
         }
         let now = Instant::now();
         let token = bearer(request.headers());
-        let (verdict, window) = if route.is_discovery() || route == Route::Unknown {
+        let (mut verdict, mut window) = if route.is_discovery() || route == Route::Unknown {
             (Verdict::Pass, None)
         } else {
             app.faults.decide(now, route.is_write(request.method()))
         };
+        // Without a rate-limit fault, the org's own per-token window applies, and is
+        // enforced: a client that ignores `inin-ratelimit-allowed` meets 429s.
+        if window.is_none() {
+            let own = self.token_window(&token, now);
+            if own.count > own.allowed && verdict == Verdict::Pass {
+                verdict = Verdict::RateLimited {
+                    retry_after: own.reset,
+                };
+            }
+            window = Some(own);
+        }
         let mut response = match verdict {
             Verdict::Drop => {
                 app.stats.fault_drop();
@@ -449,7 +457,7 @@ impl Genesys {
                 response
             }
         };
-        self.add_headers(&mut response, window, &token, now);
+        Self::add_headers(&mut response, window);
         Outcome::Respond(response)
     }
 
@@ -489,38 +497,40 @@ impl Genesys {
         }
     }
 
-    /// `inin-ratelimit-*` from the rate-limit fault's window when one is configured, else
-    /// from a 300-per-minute window per token (counted, not enforced); a fresh
-    /// `ININ-Correlation-Id`.
-    fn add_headers(
-        &self,
-        response: &mut Response,
-        window: Option<RateWindow>,
-        token: &str,
-        now: Instant,
-    ) {
-        let window = window.unwrap_or_else(|| {
-            let mut windows = lock(&self.windows);
-            let minute = std::time::Duration::from_secs(60);
-            let slot = windows.entry(token.to_owned()).or_insert((now, 0));
-            if now >= slot.0 + minute {
-                *slot = (now, 0);
-            }
-            slot.1 = slot.1.saturating_add(1);
-            let left = (slot.0 + minute).saturating_duration_since(now);
-            RateWindow {
-                count: slot.1,
-                allowed: ALLOWED_PER_MINUTE,
-                reset: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
-            }
-        });
-        let mut put = |name: &'static str, value: String| {
-            set_header(response, HeaderName::from_static(name), &value);
-        };
-        put("inin-ratelimit-allowed", window.allowed.to_string());
-        put("inin-ratelimit-count", window.count.to_string());
-        put("inin-ratelimit-reset", window.reset.to_string());
-        put("inin-correlation-id", uuid());
+    /// One more request in `token`'s window of a minute at the org's allowance
+    /// (`GenesysOptions::requests_per_minute`, 300 by default).
+    fn token_window(&self, token: &str, now: Instant) -> RateWindow {
+        let mut windows = lock(&self.windows);
+        let minute = std::time::Duration::from_secs(60);
+        let slot = windows.entry(token.to_owned()).or_insert((now, 0));
+        if now >= slot.0 + minute {
+            *slot = (now, 0);
+        }
+        slot.1 = slot.1.saturating_add(1);
+        let left = (slot.0 + minute).saturating_duration_since(now);
+        RateWindow {
+            count: slot.1,
+            allowed: self.requests_per_minute,
+            reset: (left.as_secs() + u64::from(left.subsec_nanos() > 0)).max(1),
+        }
+    }
+
+    /// `inin-ratelimit-*` from the window that counted the request (the rate-limit fault's,
+    /// or the token's own); a fresh `ININ-Correlation-Id`.
+    fn add_headers(response: &mut Response, window: Option<RateWindow>) {
+        if let Some(window) = window {
+            let mut put = |name: &'static str, value: String| {
+                set_header(response, HeaderName::from_static(name), &value);
+            };
+            put("inin-ratelimit-allowed", window.allowed.to_string());
+            put("inin-ratelimit-count", window.count.to_string());
+            put("inin-ratelimit-reset", window.reset.to_string());
+        }
+        set_header(
+            response,
+            HeaderName::from_static("inin-correlation-id"),
+            &uuid(),
+        );
     }
 }
 
