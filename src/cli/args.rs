@@ -320,6 +320,10 @@ pub struct ServeArgs {
     /// authorization cache has not seen it yet).
     #[arg(long, default_value_t = 1000, value_name = "MS")]
     pub auth_cache_lag_ms: u64,
+    /// Genesys flavour: answer single users and groups with a weak `ETag` (`W/"n"`) beside
+    /// the bare `meta.version` `n`, a server whose header and body disagree.
+    #[arg(long)]
+    pub weak_etags: bool,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

@@ -114,6 +114,10 @@ pub struct GenesysOptions {
     /// authorization service's cache has not seen it yet; measured on `tokio::time`).
     /// Default 1 s.
     pub auth_cache_lag: Duration,
+    /// Send weak `ETag` headers (`W/"n"`) on single users and groups, while `meta.version`
+    /// stays the bare `n`: a server whose header and body disagree, so that `doctor`'s
+    /// version/ETag probe can be seen to report `differs`. Default false (strong `"n"`).
+    pub weak_etags: bool,
 }
 
 impl Default for GenesysOptions {
@@ -123,6 +127,7 @@ impl Default for GenesysOptions {
             divisions: Vec::new(),
             group_delete_misses: 1,
             auth_cache_lag: Duration::from_secs(1),
+            weak_etags: false,
         }
     }
 }

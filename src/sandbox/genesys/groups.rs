@@ -233,7 +233,7 @@ impl Genesys {
         Ok(resource_answer(
             StatusCode::OK,
             &self.render_group(&entry),
-            entry.version,
+            &self.etag(entry.version),
         ))
     }
 

@@ -257,14 +257,11 @@ pub(super) fn list_body(total: usize, start_index: usize, items: Vec<Value>) -> 
     })
 }
 
-/// A single resource answer with Genesys's strong `ETag` (`"n"`).
-pub(super) fn resource_answer(
-    status: StatusCode,
-    doc: &Map<String, Value>,
-    version: u64,
-) -> Response {
+/// A single resource answer with its `ETag` (`etag`: Genesys's strong `"n"` unless the
+/// sandbox was told to send weak ones).
+pub(super) fn resource_answer(status: StatusCode, doc: &Map<String, Value>, etag: &str) -> Response {
     let mut response = scim_json(status, &Value::Object(doc.clone()));
-    set_header(&mut response, ETAG, &format!("\"{version}\""));
+    set_header(&mut response, ETAG, etag);
     response
 }
 
@@ -777,7 +774,7 @@ impl Genesys {
         })?;
         if if_none_match.is_some_and(|tag| resource::etag_matches(tag, entry.version)) {
             let mut response = empty(StatusCode::NOT_MODIFIED);
-            set_header(&mut response, ETAG, &format!("\"{}\"", entry.version));
+            set_header(&mut response, ETAG, &self.etag(entry.version));
             return Ok(response);
         }
         let doc = match kind {
@@ -785,7 +782,7 @@ impl Genesys {
             ResourceKind::Group => self.render_group(&entry),
         };
         let doc = project(doc, projection.as_ref(), kind);
-        Ok(resource_answer(StatusCode::OK, &doc, entry.version))
+        Ok(resource_answer(StatusCode::OK, &doc, &self.etag(entry.version)))
     }
 
     fn create_user(&self, body: Value) -> Result<Response, Refusal> {
@@ -811,7 +808,7 @@ impl Genesys {
         });
         self.hide(&entry.id);
         let doc = self.render_user(&entry, &lock(&self.data).clone());
-        let mut response = resource_answer(StatusCode::CREATED, &doc, entry.version);
+        let mut response = resource_answer(StatusCode::CREATED, &doc, &self.etag(entry.version));
         set_header(
             &mut response,
             LOCATION,
@@ -872,7 +869,7 @@ impl Genesys {
             }
         });
         let doc = self.render_user(&entry, &lock(&self.data).clone());
-        Ok(resource_answer(StatusCode::OK, &doc, entry.version))
+        Ok(resource_answer(StatusCode::OK, &doc, &self.etag(entry.version)))
     }
 
     fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<Response, Refusal> {
