@@ -272,6 +272,10 @@ impl Data {
                         "actionSet": ["assign"]}),
                     serde_json::json!({"domain": "routing", "entityName": "language",
                         "actionSet": ["assign"]}),
+                    serde_json::json!({"domain": "telephony", "entityName": "extension",
+                        "actionSet": ["assign"]}),
+                    serde_json::json!({"domain": "directory", "entityName": "user",
+                        "actionSet": ["setPassword"]}),
                 ],
                 default: false,
                 backfilled: false,
@@ -370,6 +374,24 @@ impl Genesys {
         } else {
             format!("\"{version}\"")
         }
+    }
+
+    /// `If-Match` against `version` (400 `invalidVers` unless it is `"version"`); with weak
+    /// ETags on, the weak form the server itself sent is accepted too.
+    fn check_version(
+        &self,
+        if_match: Option<&str>,
+        version: u64,
+    ) -> Result<(), super::error::ScimError> {
+        let tag = if_match.map(|t| {
+            let t = t.trim();
+            if self.weak_etags {
+                t.strip_prefix("W/").unwrap_or(t)
+            } else {
+                t
+            }
+        });
+        wire::check_if_match(tag, version)
     }
 
     /// Puts `data` into the store's state-file section.

@@ -20,7 +20,7 @@ use super::super::resource::{
 };
 use super::super::store::{Entry, ListQuery};
 use super::schemas::MAX_COUNT;
-use super::wire::{PlatformError, Refusal, Route, check_if_match, empty, not_here, param};
+use super::wire::{PlatformError, Refusal, Route, empty, not_here, param};
 use super::{Data, Genesys, lock};
 
 /// `phoneNumbers[].type` values Genesys accepts.
@@ -829,7 +829,7 @@ impl Genesys {
         let entry = self
             .visible(ResourceKind::User, id)
             .ok_or_else(|| Self::missing_user(id))?;
-        check_if_match(if_match, entry.version)?;
+        self.check_version(if_match, entry.version)?;
         let data = lock(&self.data).clone();
         let before = self.render_user(&entry, &data);
         let after = change(&before)?;
@@ -877,7 +877,7 @@ impl Genesys {
         let entry = self
             .visible(ResourceKind::User, id)
             .ok_or_else(|| Self::missing_user(id))?;
-        check_if_match(if_match, entry.version)?;
+        self.check_version(if_match, entry.version)?;
         self.store.delete(ResourceKind::User, id, None)?;
         self.forget_subject(id);
         Ok(empty(StatusCode::NO_CONTENT))
