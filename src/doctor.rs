@@ -263,9 +263,9 @@ struct Totals {
 fn failure(e: &ScimError, permission: Option<&str>) -> String {
     match (e.status().map(|s| s.as_u16()), permission) {
         (Some(403), Some(p)) => format!("403 forbidden: the OAuth client's role needs {p}"),
-        (Some(403), None) => format!(
-            "403 forbidden, although this call needs no permission (Genesys API docs): {e}"
-        ),
+        (Some(403), None) => {
+            format!("403 forbidden, although this call needs no permission (Genesys API docs): {e}")
+        }
         _ => e.to_string(),
     }
 }
@@ -570,7 +570,10 @@ async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Rep
 /// which "requires no permissions" and tells the client's `roleDivisions` [PY TokensApi.md,
 /// TokenInfo.md, OrgOAuthClient.md]; then `GET /api/v2/oauth/clients/{id}`, which needs
 /// `oauth:client:view` [PY OAuthApi.md]. Err: why neither could be read.
-async fn own_grants(client: &ScimClient, id: &str) -> Result<(OAuthClientInfo, &'static str), String> {
+async fn own_grants(
+    client: &ScimClient,
+    id: &str,
+) -> Result<(OAuthClientInfo, &'static str), String> {
     let me: Result<TokenInfo, ScimError> = client
         .platform_json(Method::GET, "/api/v2/tokens/me", &[], None::<&()>, true)
         .await;
@@ -578,7 +581,9 @@ async fn own_grants(client: &ScimClient, id: &str) -> Result<(OAuthClientInfo, &
         Ok(TokenInfo {
             oauth_client: Some(info),
         }) => return Ok((info, "/api/v2/tokens/me")),
-        Ok(TokenInfo { oauth_client: None }) => "/api/v2/tokens/me named no OAuth client".to_owned(),
+        Ok(TokenInfo { oauth_client: None }) => {
+            "/api/v2/tokens/me named no OAuth client".to_owned()
+        }
         Err(e) => format!("/api/v2/tokens/me: {}", failure(&e, None)),
     };
     let path = format!("/api/v2/oauth/clients/{id}");
@@ -723,7 +728,10 @@ mod tests {
         assert!(!none.contains("division:view"), "{none}");
         let some = failure(&e, Some("authorization:role:view"));
         assert!(some.ends_with("needs authorization:role:view"), "{some}");
-        assert_eq!(needing(&e, "authorization:role:view"), ["authorization:role:view"]);
+        assert_eq!(
+            needing(&e, "authorization:role:view"),
+            ["authorization:role:view"]
+        );
     }
 
     /// Extensions are `;ext=` in a tel URI, in any case.
@@ -747,9 +755,17 @@ mod tests {
                 detail: "12 active users".into(),
             }],
         };
-        report.push_needing("permissions", Status::Fail, "lack: x:y:z", vec!["x:y:z".into()]);
+        report.push_needing(
+            "permissions",
+            Status::Fail,
+            "lack: x:y:z",
+            vec!["x:y:z".into()],
+        );
         let text = report.text();
-        assert!(text.contains("  [not testable] deep paging  12 active users\n"), "{text}");
+        assert!(
+            text.contains("  [not testable] deep paging  12 active users\n"),
+            "{text}"
+        );
         let json = report.json();
         assert_eq!(json["probes"][0]["status"], "not testable");
         assert_eq!(json["checks"][0]["needed_permissions"][0], "x:y:z");

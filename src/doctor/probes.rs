@@ -101,7 +101,10 @@ pub(super) async fn run(client: &ScimClient) -> Vec<Probe> {
         }
     }
     push("members vs individuals", members(client).await);
-    push("serviceproviderconfig values", provider_config(client).await);
+    push(
+        "serviceproviderconfig values",
+        provider_config(client).await,
+    );
     push(
         "group put semantics",
         (
@@ -152,7 +155,9 @@ pub(super) fn classify_etag(version: Option<&str>, etag: Option<&str>) -> Verdic
         ),
         (Some(v), None) => (
             ProbeStatus::Differs,
-            format!("meta.version {v:?} but no ETag header: scimctl quotes the version, unconfirmed"),
+            format!(
+                "meta.version {v:?} but no ETag header: scimctl quotes the version, unconfirmed"
+            ),
         ),
         (Some(v), Some(tag)) if v == tag => (
             ProbeStatus::Confirmed,
@@ -237,7 +242,10 @@ async fn extension(client: &ScimClient, users: &[Value]) -> Verdict {
 }
 
 async fn deep_paging(client: &ScimClient, page: &Value) -> Verdict {
-    let total = page.get("totalResults").and_then(Value::as_u64).unwrap_or(0);
+    let total = page
+        .get("totalResults")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     if total <= DEEP {
         return not_testable(format!(
             "{total} active users: paging past {DEEP} needs more than {DEEP}"
@@ -247,7 +255,10 @@ async fn deep_paging(client: &ScimClient, page: &Value) -> Verdict {
         .platform_json(
             Method::GET,
             SCIM_USERS,
-            &[("startIndex", (DEEP + 1).to_string()), ("count", "1".into())],
+            &[
+                ("startIndex", (DEEP + 1).to_string()),
+                ("count", "1".into()),
+            ],
             None::<&()>,
             true,
         )
@@ -362,7 +373,10 @@ async fn members(client: &ScimClient) -> Verdict {
         .await;
     match (scim, direct) {
         (Ok(scim), Ok(direct)) => {
-            let listed = direct.get("entities").and_then(Value::as_array).map_or(0, Vec::len);
+            let listed = direct
+                .get("entities")
+                .and_then(Value::as_array)
+                .map_or(0, Vec::len);
             if direct.get("total").and_then(Value::as_u64).unwrap_or(0) > listed as u64 {
                 return not_testable(format!("group {id} has more than 100 direct members"));
             }
@@ -390,9 +404,8 @@ pub(super) fn classify_roles(
     direct: &BTreeSet<String>,
     inherited: &BTreeSet<String>,
 ) -> Verdict {
-    let lower = |s: &BTreeSet<String>| -> BTreeSet<String> {
-        s.iter().map(|n| n.to_lowercase()).collect()
-    };
+    let lower =
+        |s: &BTreeSet<String>| -> BTreeSet<String> { s.iter().map(|n| n.to_lowercase()).collect() };
     let (scim_l, direct_l) = (lower(scim), lower(direct));
     if scim_l == direct_l {
         return (
@@ -408,8 +421,14 @@ pub(super) fn classify_roles(
             ),
         );
     }
-    let extra: Vec<&String> = scim.iter().filter(|n| !direct_l.contains(&n.to_lowercase())).collect();
-    let missing: Vec<&String> = direct.iter().filter(|n| !scim_l.contains(&n.to_lowercase())).collect();
+    let extra: Vec<&String> = scim
+        .iter()
+        .filter(|n| !direct_l.contains(&n.to_lowercase()))
+        .collect();
+    let missing: Vec<&String> = direct
+        .iter()
+        .filter(|n| !scim_l.contains(&n.to_lowercase()))
+        .collect();
     let through_groups = extra
         .iter()
         .filter(|n| lower(inherited).contains(&n.to_lowercase()))
@@ -438,7 +457,11 @@ fn grant_names(user: &str, subject: &Value) -> (BTreeSet<String>, BTreeSet<Strin
         let Some(name) = grant.pointer("/role/name").and_then(Value::as_str) else {
             continue;
         };
-        if grant.get("subjectId").and_then(Value::as_str).is_none_or(|s| s == user) {
+        if grant
+            .get("subjectId")
+            .and_then(Value::as_str)
+            .is_none_or(|s| s == user)
+        {
             direct.insert(name.to_owned());
             if let Some(d) = grant.pointer("/division/id").and_then(Value::as_str) {
                 divisions.insert(d.to_owned());
@@ -454,7 +477,7 @@ async fn roles(client: &ScimClient, users: &[Value]) -> Verdict {
     const READS: usize = 5;
     let with_roles = users
         .iter()
-        .filter(|u| ids(u.get("roles"), "value").len() > 0)
+        .filter(|u| !ids(u.get("roles"), "value").is_empty())
         .take(READS);
     let mut best: Option<(usize, Verdict)> = None;
     for user in with_roles {
@@ -490,11 +513,14 @@ async fn roles(client: &ScimClient, users: &[Value]) -> Verdict {
     )
 }
 
-/// ServiceProviderConfig's `filter.maxResults`, `etag` and `patch`, printed; scimctl
+/// `ServiceProviderConfig`'s `filter.maxResults`, `etag` and `patch`, printed; scimctl
 /// needs PATCH and uses ETags.
 #[must_use]
 pub(super) fn classify_provider_config(spc: &Value) -> Verdict {
-    let flag = |key: &str| spc.pointer(&format!("/{key}/supported")).and_then(Value::as_bool);
+    let flag = |key: &str| {
+        spc.pointer(&format!("/{key}/supported"))
+            .and_then(Value::as_bool)
+    };
     let shown = |b: Option<bool>| b.map_or("absent", |b| if b { "yes" } else { "no" });
     let max = spc
         .pointer("/filter/maxResults")
@@ -544,8 +570,14 @@ mod tests {
     // The quoted version is the ETag: confirmed; a weak or unrelated tag differs.
     #[test]
     fn version_and_etag() {
-        assert_eq!(classify_etag(Some("42"), Some("\"42\"")).0, ProbeStatus::Confirmed);
-        assert_eq!(classify_etag(Some("\"42\""), Some("\"42\"")).0, ProbeStatus::Confirmed);
+        assert_eq!(
+            classify_etag(Some("42"), Some("\"42\"")).0,
+            ProbeStatus::Confirmed
+        );
+        assert_eq!(
+            classify_etag(Some("\"42\""), Some("\"42\"")).0,
+            ProbeStatus::Confirmed
+        );
         let (status, detail) = classify_etag(Some("42"), Some("W/\"42\""));
         assert_eq!(status, ProbeStatus::Differs);
         assert!(detail.contains("W/\"42\""), "{detail}");
@@ -559,14 +591,18 @@ mod tests {
         let with = json!({"id": "u1", GENESYS_SCHEMA: {"routingSkills": [{"name": "Sales"}]}});
         let without = json!({"id": "u1"});
         assert_eq!(
-            classify_extension(&[with.clone()], &[with.clone()]).0,
+            classify_extension(std::slice::from_ref(&with), std::slice::from_ref(&with)).0,
             ProbeStatus::Confirmed
         );
-        let (status, detail) = classify_extension(&[without.clone()], &[with]);
+        let (status, detail) = classify_extension(std::slice::from_ref(&without), &[with]);
         assert_eq!(status, ProbeStatus::Differs);
         assert!(detail.contains("explicitly"), "{detail}");
         assert_eq!(
-            classify_extension(&[without.clone()], &[without]).0,
+            classify_extension(
+                std::slice::from_ref(&without),
+                std::slice::from_ref(&without)
+            )
+            .0,
             ProbeStatus::NotTestable
         );
     }
@@ -581,7 +617,10 @@ mod tests {
         );
         let (status, detail) = classify_members("g", &set(&["a", "o"]), &set(&["a"]), &owners);
         assert_eq!(status, ProbeStatus::Differs);
-        assert!(detail.contains("1 not among /individuals (1 of them owners)"), "{detail}");
+        assert!(
+            detail.contains("1 not among /individuals (1 of them owners)"),
+            "{detail}"
+        );
     }
 
     // A role held through a group and listed in SCIM roles differs; names compare
@@ -592,16 +631,26 @@ mod tests {
             classify_roles("u", &set(&["Agent"]), &set(&["agent"]), &set(&[])).0,
             ProbeStatus::Confirmed
         );
-        let (status, detail) =
-            classify_roles("u", &set(&["Agent", "Lead"]), &set(&["Agent"]), &set(&["Lead"]));
+        let (status, detail) = classify_roles(
+            "u",
+            &set(&["Agent", "Lead"]),
+            &set(&["Agent"]),
+            &set(&["Lead"]),
+        );
         assert_eq!(status, ProbeStatus::Differs);
-        assert!(detail.contains("1 not granted directly (1 held through groups)"), "{detail}");
+        assert!(
+            detail.contains("1 not granted directly (1 held through groups)"),
+            "{detail}"
+        );
         let subject = json!({"grants": [
             {"subjectId": "u", "role": {"name": "Agent"}, "division": {"id": "d1"}},
             {"subjectId": "g", "role": {"name": "Lead"}, "division": {"id": "d1"}},
         ]});
         let (direct, inherited, divisions) = grant_names("u", &subject);
-        assert_eq!((direct, inherited, divisions), (set(&["Agent"]), set(&["Lead"]), 1));
+        assert_eq!(
+            (direct, inherited, divisions),
+            (set(&["Agent"]), set(&["Lead"]), 1)
+        );
     }
 
     // The three values are printed; PATCH or ETag unsupported differs.
@@ -614,6 +663,9 @@ mod tests {
         assert_eq!(detail, "filter.maxResults 100, etag yes, patch yes");
         let (status, detail) = classify_provider_config(&json!({"patch": {"supported": true}}));
         assert_eq!(status, ProbeStatus::Differs);
-        assert!(detail.starts_with("filter.maxResults absent, etag absent, patch yes"), "{detail}");
+        assert!(
+            detail.starts_with("filter.maxResults absent, etag absent, patch yes"),
+            "{detail}"
+        );
     }
 }

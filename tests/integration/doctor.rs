@@ -93,23 +93,26 @@ fn json_report_with_grants_from_tokens_me_and_probes() {
             method == "GET" || path == "/oauth/token",
             "doctor only reads: {method} {path}"
         );
-        assert!(documented(method, path), "undocumented call: {method} {path}");
+        assert!(
+            documented(method, path),
+            "undocumented call: {method} {path}"
+        );
     }
 
     let statuses = ["confirmed", "differs", "not testable"];
     let probes = report["probes"].as_array().unwrap();
     assert_eq!(probes.len(), 7, "{report:#}");
     for p in probes {
-        assert!(
-            statuses.contains(&p["status"].as_str().unwrap()),
-            "{p}"
-        );
+        assert!(statuses.contains(&p["status"].as_str().unwrap()), "{p}");
         assert!(!p["detail"].as_str().unwrap().is_empty(), "{p}");
     }
     // The simulator: bare meta.version, quoted ETag; skills in the default list; SCIM
     // roles are the direct grants; PATCH and ETag announced, maxResults 100.
     assert_eq!(probe(&report, "version vs etag")["status"], "confirmed");
-    assert_eq!(probe(&report, "extension in default list")["status"], "confirmed");
+    assert_eq!(
+        probe(&report, "extension in default list")["status"],
+        "confirmed"
+    );
     assert_eq!(probe(&report, "roles vs grants")["status"], "confirmed");
     let spc = probe(&report, "serviceproviderconfig values");
     assert_eq!(
@@ -121,7 +124,10 @@ fn json_report_with_grants_from_tokens_me_and_probes() {
     );
     let deep = probe(&report, "deep paging");
     assert_eq!(deep["status"], "not testable", "{deep}");
-    assert_eq!(probe(&report, "group put semantics")["status"], "not testable");
+    assert_eq!(
+        probe(&report, "group put semantics")["status"],
+        "not testable"
+    );
 
     // The text form lists the probes after the checks.
     let (code, out, err) = run(dir.path(), &["doctor", ds]);
@@ -169,13 +175,18 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
             .unwrap()
             .iter()
             .map(|p| {
-                let (domain, entity) = (p["domain"].as_str().unwrap(), p["entityName"].as_str().unwrap());
+                let (domain, entity) = (
+                    p["domain"].as_str().unwrap(),
+                    p["entityName"].as_str().unwrap(),
+                );
                 let actions: Vec<&Value> = p["actionSet"]
                     .as_array()
                     .unwrap()
                     .iter()
                     .filter(|a| {
-                        !drop.contains(&format!("{domain}:{entity}:{}", a.as_str().unwrap()).as_str())
+                        !drop.contains(
+                            &format!("{domain}:{entity}:{}", a.as_str().unwrap()).as_str(),
+                        )
                     })
                     .collect();
                 json!({"domain": domain, "entityName": entity, "actionSet": actions})
@@ -235,7 +246,11 @@ fn missing_extension_permission_is_named_exactly() {
     let agents = ds.join("users").join("agents-support.yaml");
     let yaml = std::fs::read_to_string(&agents).unwrap();
     assert!(yaml.contains(";ext=42"));
-    std::fs::write(&agents, yaml.replace("tel:+1-415-555-0142;ext=42", "+14155550142")).unwrap();
+    std::fs::write(
+        &agents,
+        yaml.replace("tel:+1-415-555-0142;ext=42", "+14155550142"),
+    )
+    .unwrap();
     let (code, report, err) = doctor_json(dir.path(), ds_str);
     assert_eq!(code, 0, "{report:#}\n{err}");
     assert_eq!(check(&report, "permissions")["status"], "pass");
@@ -254,5 +269,8 @@ fn etag_unlike_meta_version_differs() {
     assert_eq!(code, 0, "{report:#}\n{err}");
     let probe = probe(&report, "version vs etag");
     assert_eq!(probe["status"], "differs", "{probe}");
-    assert!(probe["detail"].as_str().unwrap().contains("W/\""), "{probe}");
+    assert!(
+        probe["detail"].as_str().unwrap().contains("W/\""),
+        "{probe}"
+    );
 }

@@ -19,8 +19,7 @@ use super::super::resource::{self, GROUP_URN, ResourceKind, canonical};
 use super::super::store::{Entry, ListQuery};
 use super::users::{list_body, list_request, project, resource_answer};
 use super::wire::{
-    PlatformError, Refusal, Route, empty, not_here, paged, param, platform_json,
-    query_pairs,
+    PlatformError, Refusal, Route, empty, not_here, paged, param, platform_json, query_pairs,
 };
 use super::{Genesys, GroupInfo, lock};
 

@@ -1131,16 +1131,25 @@ async fn oauth_client_needs_its_permission_and_tokens_me_does_not() {
     let me = call(&app, &token, "GET", "/api/v2/tokens/me", None).await;
     assert_eq!(me.status, 200);
     assert_eq!(me.body["OAuthClient"]["id"], "cid");
-    assert_eq!(me.body["OAuthClient"]["roleDivisions"][0]["divisionId"], "*");
+    assert_eq!(
+        me.body["OAuthClient"]["roleDivisions"][0]["divisionId"],
+        "*"
+    );
     assert_eq!(
         me.body["OAuthClient"]["roleDivisions"][0]["roleId"],
         scimctl["id"]
     );
     assert_eq!(me.body["authorizedScope"], json!([]));
 
-    let mut policies = scimctl["permissionPolicies"].as_array().expect("policies").clone();
+    let mut policies = scimctl["permissionPolicies"]
+        .as_array()
+        .expect("policies")
+        .clone();
     policies.push(json!({"domain": "oauth", "entityName": "client", "actionSet": ["view"]}));
-    let uri = format!("/api/v2/authorization/roles/{}", scimctl["id"].as_str().expect("id"));
+    let uri = format!(
+        "/api/v2/authorization/roles/{}",
+        scimctl["id"].as_str().expect("id")
+    );
     let put = call(
         &app,
         &token,

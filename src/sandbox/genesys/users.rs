@@ -259,7 +259,11 @@ pub(super) fn list_body(total: usize, start_index: usize, items: Vec<Value>) -> 
 
 /// A single resource answer with its `ETag` (`etag`: Genesys's strong `"n"` unless the
 /// sandbox was told to send weak ones).
-pub(super) fn resource_answer(status: StatusCode, doc: &Map<String, Value>, etag: &str) -> Response {
+pub(super) fn resource_answer(
+    status: StatusCode,
+    doc: &Map<String, Value>,
+    etag: &str,
+) -> Response {
     let mut response = scim_json(status, &Value::Object(doc.clone()));
     set_header(&mut response, ETAG, etag);
     response
@@ -782,7 +786,11 @@ impl Genesys {
             ResourceKind::Group => self.render_group(&entry),
         };
         let doc = project(doc, projection.as_ref(), kind);
-        Ok(resource_answer(StatusCode::OK, &doc, &self.etag(entry.version)))
+        Ok(resource_answer(
+            StatusCode::OK,
+            &doc,
+            &self.etag(entry.version),
+        ))
     }
 
     fn create_user(&self, body: Value) -> Result<Response, Refusal> {
@@ -869,7 +877,11 @@ impl Genesys {
             }
         });
         let doc = self.render_user(&entry, &lock(&self.data).clone());
-        Ok(resource_answer(StatusCode::OK, &doc, &self.etag(entry.version)))
+        Ok(resource_answer(
+            StatusCode::OK,
+            &doc,
+            &self.etag(entry.version),
+        ))
     }
 
     fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<Response, Refusal> {
