@@ -18,6 +18,10 @@ use crate::model::tenant::LiveUser;
 use crate::plan::roles::live_permissions;
 use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
+mod probes;
+
+pub use probes::{Probe, ProbeStatus};
+
 /// How a check came out.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -54,6 +58,10 @@ pub struct Check {
     pub status: Status,
     /// What was seen, and what to do when it is not a pass.
     pub detail: String,
+    /// The permissions the OAuth client's role lacks for this check, when that is why it
+    /// did not pass (named in `detail` too).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub needed_permissions: Vec<String>,
 }
 
 /// The whole checklist.
@@ -63,6 +71,8 @@ pub struct Report {
     pub target: String,
     /// The checks, in the order made.
     pub checks: Vec<Check>,
+    /// The probes of what the public Genesys material leaves open (Genesys targets only).
+    pub probes: Vec<Probe>,
 }
 
 impl Report {
@@ -73,11 +83,34 @@ impl Report {
     }
 
     fn push(&mut self, name: &'static str, status: Status, detail: impl Into<String>) {
+        self.push_needing(name, status, detail, Vec::new());
+    }
+
+    fn push_needing(
+        &mut self,
+        name: &'static str,
+        status: Status,
+        detail: impl Into<String>,
+        needed_permissions: Vec<String>,
+    ) {
         self.checks.push(Check {
             name,
             status,
             detail: detail.into(),
+            needed_permissions,
         });
+    }
+
+    /// The report as `doctor --format json` prints it (README "doctor" documents the shape).
+    #[must_use]
+    pub fn json(&self) -> Value {
+        serde_json::json!({
+            "version": 1,
+            "target": self.target,
+            "checks": self.checks,
+            "probes": self.probes,
+            "failed": self.failed(),
+        })
     }
 
     /// The checklist for a terminal: one line per check.
@@ -93,6 +126,19 @@ impl Report {
                 c.name,
                 c.detail
             );
+        }
+        if !self.probes.is_empty() {
+            let pwidth = self.probes.iter().map(|p| p.name.len()).max().unwrap_or(0);
+            out.push_str("probes (what the public Genesys docs leave open; send these back):\n");
+            for p in &self.probes {
+                let _ = writeln!(
+                    out,
+                    "  [{:<12}] {:<pwidth$}  {}",
+                    p.status.mark(),
+                    p.name,
+                    p.detail
+                );
+            }
         }
         let count = |s: Status| self.checks.iter().filter(|c| c.status == s).count();
         let _ = writeln!(
@@ -139,7 +185,25 @@ pub fn needed_permissions(desired: &DesiredState) -> BTreeSet<&'static str> {
     if desired.users.iter().any(|u| u.routing_languages.is_some()) {
         needed.insert("routing:language:assign");
     }
+    // PATCH and PUT of users list both [PY SCIMApi.md]; an extension is a phone number
+    // with `;ext=` (tel URI, RFC 3966).
+    if desired.users.iter().any(|u| {
+        u.phone_numbers
+            .iter()
+            .flatten()
+            .any(|p| sets_extension(p.value.value.as_str()))
+    }) {
+        needed.insert("telephony:extension:assign");
+    }
+    if desired.users.iter().any(|u| u.password.is_some()) {
+        needed.insert("directory:user:setPassword");
+    }
     needed
+}
+
+/// Whether a phone number value carries an extension (`tel:+1-415-555-0123;ext=12`).
+fn sets_extension(value: &str) -> bool {
+    value.to_ascii_lowercase().contains(";ext=")
 }
 
 /// Whether `held` (a `domain:entity:action` permission, any segment `*`) covers `wanted`.
@@ -165,6 +229,15 @@ struct OAuthClientInfo {
     role_divisions: Vec<RoleDivision>,
 }
 
+/// `TokenInfo` of `/api/v2/tokens/me`: only the client is read. The swagger key is
+/// `OAuthClient`; SDK docs also show `oAuthClient` (UNCONFIRMED which is on the wire), so
+/// both are read.
+#[derive(Debug, Deserialize)]
+struct TokenInfo {
+    #[serde(default, rename = "OAuthClient", alias = "oAuthClient")]
+    oauth_client: Option<OAuthClientInfo>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct RoleDivision {
@@ -185,11 +258,24 @@ struct Totals {
     resources: Vec<Value>,
 }
 
-/// Why a read failed, in one line, with the permission it most likely needs on a 403.
-fn failure(e: &ScimError, permission: &str) -> String {
-    match e.status().map(|s| s.as_u16()) {
-        Some(403) => format!("403 forbidden: the OAuth client's role needs {permission}"),
+/// Why a read failed, in one line, with the permission it needs on a 403 (`None`: the
+/// call needs no permission, so a 403 has another cause).
+fn failure(e: &ScimError, permission: Option<&str>) -> String {
+    match (e.status().map(|s| s.as_u16()), permission) {
+        (Some(403), Some(p)) => format!("403 forbidden: the OAuth client's role needs {p}"),
+        (Some(403), None) => {
+            format!("403 forbidden, although this call needs no permission (Genesys API docs): {e}")
+        }
         _ => e.to_string(),
+    }
+}
+
+/// The permission a failed read names, for the JSON report: only when it was refused.
+fn needing(e: &ScimError, permission: &str) -> Vec<String> {
+    if e.status().map(|s| s.as_u16()) == Some(403) {
+        vec![permission.to_owned()]
+    } else {
+        Vec::new()
     }
 }
 
@@ -199,6 +285,7 @@ pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> R
     let mut report = Report {
         target: target.to_owned(),
         checks: Vec::new(),
+        probes: Vec::new(),
     };
     match client.capabilities().await {
         Err(e) => {
@@ -247,6 +334,7 @@ pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> R
     users(client, &mut report).await;
     if client.dialect() == Dialect::Genesys {
         genesys(client, desired, &mut report).await;
+        report.probes = probes::run(client).await;
     }
     let stats = client.stats();
     match stats.server_limit {
@@ -325,7 +413,13 @@ async fn users(client: &ScimClient, report: &mut Report) {
     };
     match (active, inactive) {
         (Err(e), _) | (_, Some(Err(e))) => {
-            report.push("users", Status::Fail, failure(&e, "directory:user:view"));
+            // Current docs: "Requires no permissions"; 2019 docs: directory:user:view.
+            report.push_needing(
+                "users",
+                Status::Fail,
+                failure(&e, Some("directory:user:view")),
+                needing(&e, "directory:user:view"),
+            );
         }
         (Ok(page), inactive) => {
             let mut detail = format!(
@@ -364,12 +458,22 @@ async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Repor
                 t.total.unwrap_or(0)
             ),
         ),
-        Err(e) => report.push("groups", Status::Fail, failure(&e, "directory:group:view")),
+        Err(e) => report.push_needing(
+            "groups",
+            Status::Fail,
+            failure(&e, Some("directory:group:view")),
+            needing(&e, "directory:group:view"),
+        ),
     }
     let roles = client.list_roles().await;
     match &roles {
         Ok(r) => report.push("roles", Status::Pass, format!("{} roles readable", r.len())),
-        Err(e) => report.push("roles", Status::Fail, failure(e, "authorization:role:view")),
+        Err(e) => report.push_needing(
+            "roles",
+            Status::Fail,
+            failure(e, Some("authorization:role:view")),
+            needing(e, "authorization:role:view"),
+        ),
     }
     divisions(client, desired, report).await;
     permissions(client, desired, roles.ok().as_deref(), report).await;
@@ -415,11 +519,9 @@ async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Rep
     let visible = match listed {
         Ok(d) => d,
         Err(e) => {
-            report.push(
-                "divisions",
-                Status::Fail,
-                failure(&e, "authorization:division:view"),
-            );
+            // GET /api/v2/authorization/divisions "Requires no permissions" [PY
+            // AuthorizationApi.md], so no permission is named.
+            report.push("divisions", Status::Fail, failure(&e, None));
             return;
         }
     };
@@ -464,6 +566,39 @@ async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Rep
     }
 }
 
+/// The client's own role grants, and where they were read: `GET /api/v2/tokens/me` first,
+/// which "requires no permissions" and tells the client's `roleDivisions` [PY TokensApi.md,
+/// TokenInfo.md, OrgOAuthClient.md]; then `GET /api/v2/oauth/clients/{id}`, which needs
+/// `oauth:client:view` [PY OAuthApi.md]. Err: why neither could be read.
+async fn own_grants(
+    client: &ScimClient,
+    id: &str,
+) -> Result<(OAuthClientInfo, &'static str), String> {
+    let me: Result<TokenInfo, ScimError> = client
+        .platform_json(Method::GET, "/api/v2/tokens/me", &[], None::<&()>, true)
+        .await;
+    let why_me = match me {
+        Ok(TokenInfo {
+            oauth_client: Some(info),
+        }) => return Ok((info, "/api/v2/tokens/me")),
+        Ok(TokenInfo { oauth_client: None }) => {
+            "/api/v2/tokens/me named no OAuth client".to_owned()
+        }
+        Err(e) => format!("/api/v2/tokens/me: {}", failure(&e, None)),
+    };
+    let path = format!("/api/v2/oauth/clients/{id}");
+    let info: Result<OAuthClientInfo, ScimError> = client
+        .platform_json(Method::GET, &path, &[], None::<&()>, true)
+        .await;
+    match info {
+        Ok(i) => Ok((i, "/api/v2/oauth/clients/{id}")),
+        Err(e) => Err(format!(
+            "{why_me}; /api/v2/oauth/clients/{{id}}: {}",
+            failure(&e, Some("oauth:client:view"))
+        )),
+    }
+}
+
 async fn permissions(
     client: &ScimClient,
     desired: &DesiredState,
@@ -478,19 +613,14 @@ async fn permissions(
         report.push("permissions", Status::Skip, "the roles could not be read");
         return;
     };
-    let path = format!("/api/v2/oauth/clients/{id}");
-    let info: Result<OAuthClientInfo, ScimError> = client
-        .platform_json(Method::GET, &path, &[], None::<&()>, true)
-        .await;
-    let info = match info {
-        Ok(i) => i,
-        Err(e) => {
+    let (info, source) = match own_grants(client, id).await {
+        Ok(found) => found,
+        Err(why) => {
             report.push(
                 "permissions",
                 Status::Warn,
                 format!(
-                    "cannot read this OAuth client's roles ({}); its write permissions are not verified",
-                    failure(&e, "oauth:client:view")
+                    "cannot read this OAuth client's roles ({why}); its write permissions are not verified"
                 ),
             );
             return;
@@ -516,7 +646,7 @@ async fn permissions(
                 Status::Warn
             },
             format!(
-                "the client's {} role grant(s) cover every permission scimctl needs{}",
+                "the client's {} role grant(s) (read through {source}) cover every permission scimctl needs{}",
                 info.role_divisions.len(),
                 if all_divisions {
                     ""
@@ -526,10 +656,14 @@ async fn permissions(
             ),
         );
     } else {
-        report.push(
+        report.push_needing(
             "permissions",
             Status::Fail,
-            format!("the OAuth client's roles lack: {}", lacking.join(", ")),
+            format!(
+                "the OAuth client's roles (read through {source}) lack: {}",
+                lacking.join(", ")
+            ),
+            lacking.iter().map(|p| (*p).to_owned()).collect(),
         );
     }
 }
@@ -556,6 +690,7 @@ mod tests {
         let mut report = Report {
             target: "Genesys Cloud (https://api.example)".into(),
             checks: Vec::new(),
+            probes: Vec::new(),
         };
         report.push("token", Status::Pass, "accepted");
         report.push("permissions", Status::Fail, "lack: directory:user:add");
@@ -570,5 +705,70 @@ mod tests {
             text.ends_with("1 passed, 0 warnings, 1 failed, 0 skipped\n"),
             "{text}"
         );
+    }
+
+    fn forbidden() -> ScimError {
+        ScimError::Status {
+            method: "GET".into(),
+            path: "/api/v2/authorization/divisions".into(),
+            status: reqwest::StatusCode::FORBIDDEN,
+            scim_type: None,
+            detail: Some("missing permission".into()),
+            retry_after: None,
+        }
+    }
+
+    /// A 403 on a call that needs no permission (divisions) names none; one that does names
+    /// exactly that permission, in the text and in the JSON field.
+    #[test]
+    fn refusals_name_the_exact_permission() {
+        let e = forbidden();
+        let none = failure(&e, None);
+        assert!(none.contains("needs no permission"), "{none}");
+        assert!(!none.contains("division:view"), "{none}");
+        let some = failure(&e, Some("authorization:role:view"));
+        assert!(some.ends_with("needs authorization:role:view"), "{some}");
+        assert_eq!(
+            needing(&e, "authorization:role:view"),
+            ["authorization:role:view"]
+        );
+    }
+
+    /// Extensions are `;ext=` in a tel URI, in any case.
+    #[test]
+    fn phone_extensions() {
+        assert!(sets_extension("tel:+1-415-555-0123;ext=12"));
+        assert!(sets_extension("tel:+14155550123;EXT=7"));
+        assert!(!sets_extension("+14155550123"));
+    }
+
+    /// Probes print after the checks, one line each, with their status word; the JSON has
+    /// both lists and the needed permissions.
+    #[test]
+    fn probes_in_text_and_json() {
+        let mut report = Report {
+            target: "t".into(),
+            checks: Vec::new(),
+            probes: vec![Probe {
+                name: "deep paging",
+                status: ProbeStatus::NotTestable,
+                detail: "12 active users".into(),
+            }],
+        };
+        report.push_needing(
+            "permissions",
+            Status::Fail,
+            "lack: x:y:z",
+            vec!["x:y:z".into()],
+        );
+        let text = report.text();
+        assert!(
+            text.contains("  [not testable] deep paging  12 active users\n"),
+            "{text}"
+        );
+        let json = report.json();
+        assert_eq!(json["probes"][0]["status"], "not testable");
+        assert_eq!(json["checks"][0]["needed_permissions"][0], "x:y:z");
+        assert_eq!(json["failed"], true);
     }
 }

@@ -324,6 +324,10 @@ pub struct ServeArgs {
     /// and enforced with 429 and `Retry-After`.
     #[arg(long, default_value_t = 300, value_name = "N")]
     pub requests_per_minute: u32,
+    /// Genesys flavour: answer single users and groups with a weak `ETag` (`W/"n"`) beside
+    /// the bare `meta.version` `n`, a server whose header and body disagree.
+    #[arg(long)]
+    pub weak_etags: bool,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

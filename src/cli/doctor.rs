@@ -34,8 +34,7 @@ pub(super) fn doctor_cmd(
     match format {
         ExplainFormat::Text => out.write_all(report.text().as_bytes())?,
         ExplainFormat::Json => {
-            let document = serde_json::json!({"version": 1, "target": report.target, "checks": report.checks, "failed": report.failed()});
-            serde_json::to_writer_pretty(&mut *out, &document).map_err(io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *out, &report.json()).map_err(io::Error::other)?;
             writeln!(out)?;
         }
     }

@@ -37,9 +37,9 @@ pub(super) fn sandbox_serve(
     };
     let flavor = match args.flavor {
         ServeFlavor::Standard => {
-            if args.read_lag_ms > 0 || !args.divisions.is_empty() {
+            if args.read_lag_ms > 0 || !args.divisions.is_empty() || args.weak_etags {
                 return Err(Error::Config(
-                    "--read-lag-ms and --division need --flavor genesys".to_owned(),
+                    "--read-lag-ms, --division and --weak-etags need --flavor genesys".to_owned(),
                 )
                 .into());
             }
@@ -58,6 +58,7 @@ pub(super) fn sandbox_serve(
                 group_delete_misses: args.group_delete_misses,
                 auth_cache_lag: std::time::Duration::from_millis(args.auth_cache_lag_ms),
                 requests_per_minute: args.requests_per_minute,
+                weak_etags: args.weak_etags,
             })
         }
     };

@@ -117,6 +117,10 @@ pub struct GenesysOptions {
     /// Requests a minute per token, announced in `inin-ratelimit-allowed` and enforced with
     /// 429 (Genesys's default is 300; an org can have it lowered, docs/genesys.md §9).
     pub requests_per_minute: u32,
+    /// Send weak `ETag` headers (`W/"n"`) on single users and groups, while `meta.version`
+    /// stays the bare `n`: a server whose header and body disagree, so that `doctor`'s
+    /// version/ETag probe can be seen to report `differs`. Default false (strong `"n"`).
+    pub weak_etags: bool,
 }
 
 impl Default for GenesysOptions {
@@ -127,6 +131,7 @@ impl Default for GenesysOptions {
             group_delete_misses: 1,
             auth_cache_lag: Duration::from_secs(1),
             requests_per_minute: 300,
+            weak_etags: false,
         }
     }
 }

@@ -87,6 +87,23 @@ impl ScimClient {
         decode(&request, &response.body)
     }
 
+    /// A GET of `path` (absolute) answering JSON, with the answer's `ETag` header: what
+    /// `doctor` compares with the body's `meta.version`.
+    pub(crate) async fn get_json_tagged(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<(serde_json::Value, Option<String>), ScimError> {
+        let request = platform_request(Method::GET, path, query, None::<&()>, true)?;
+        let response = self.execute(&request).await?;
+        let etag = response
+            .headers
+            .get(reqwest::header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        Ok((decode(&request, &response.body)?, etag))
+    }
+
     /// Every entity of a paged Platform list at `path`, `extra` query parameters added to
     /// each page. The first page tells the page count; the others are requested at once
     /// (the client's concurrency and rate limit bound them). Ids must be unique and as many

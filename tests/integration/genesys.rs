@@ -38,6 +38,11 @@ impl Drop for Server {
 }
 
 pub(crate) fn serve(dir: &Path) -> Server {
+    serve_with(dir, &[])
+}
+
+/// [`serve`] with `extra` arguments to `sandbox serve` (e.g. `--weak-etags`).
+pub(crate) fn serve_with(dir: &Path, extra: &[&str]) -> Server {
     let mut child = scimctl()
         .args([
             "sandbox",
@@ -61,6 +66,7 @@ pub(crate) fn serve(dir: &Path) -> Server {
         .arg(dir.join("state.json"))
         .arg("--request-log")
         .arg(dir.join("requests.log"))
+        .args(extra)
         .env("GENESYS_TEST_SECRET", SECRET)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -159,6 +165,9 @@ const DOCUMENTED: &[(&str, &str)] = &[
         "/api/v2/authorization/subjects/{id}/divisions/{id}/roles/{id}",
     ),
     ("GET", "/api/v2/oauth/clients/{id}"),
+    // doctor: its own grants (no permission needed) and a group's direct members.
+    ("GET", "/api/v2/tokens/me"),
+    ("GET", "/api/v2/groups/{id}/individuals"),
 ];
 
 /// Whether docs/genesys.md documents `method path` (ids replaced by `{id}`).

@@ -9,6 +9,7 @@ mod apply;
 mod apply_stress;
 mod audit_crash;
 mod cli;
+mod doctor;
 mod example;
 mod explain;
 mod export;

@@ -1,5 +1,6 @@
 //! The authorization subset of the Platform API: roles (CRUD), divisions (read), subjects'
-//! grants (read, bulk add, bulk remove, remove one) and the sandbox's own OAuth client. A new
+//! grants (read, bulk add, bulk remove, remove one), the sandbox's own OAuth client (403
+//! without `oauth:client:view`) and `/api/v2/tokens/me` (no permission needed). A new
 //! role answers 404 to `bulkadd` for a while (the authorization cache), and `bulkremove` fails
 //! whole when it names a grant not held. Division `*` stands for all divisions (read back as
 //! "All divisions"; UNCONFIRMED how Genesys names it).
@@ -318,32 +319,83 @@ impl Genesys {
     }
 
     /// `/api/v2/oauth/clients/{id}`: the sandbox's one client, holding the `scimctl` role on
-    /// all divisions.
+    /// all divisions. Reading it needs `oauth:client:view` [PY OAuthApi.md], which the
+    /// client's seeded role lacks: the pessimistic reading, so this answers 403 unless the
+    /// role was given that permission. The 403 body's `code` is UNCONFIRMED.
     pub(super) fn oauth_client(
         &self,
         id: &str,
         method: &Method,
     ) -> Result<Response, PlatformError> {
-        if method != Method::GET || id != self.client_id {
+        if method != Method::GET {
             return Err(PlatformError::not_found(format!(
                 "OAuth client {id} not found"
             )));
         }
         let data = lock(&self.data);
-        let role = data
-            .role_named(CLIENT_ROLE)
-            .map(|r| r.id.clone())
-            .unwrap_or_default();
+        if !data.client_holds("oauth", "client", "view") {
+            return Err(PlatformError::new(
+                403,
+                "missing.permissions",
+                "You are missing the following permission(s): oauth:client:view",
+            ));
+        }
+        if id != self.client_id {
+            return Err(PlatformError::not_found(format!(
+                "OAuth client {id} not found"
+            )));
+        }
         Ok(platform_json(
             StatusCode::OK,
             &json!({
                 "id": id,
                 "name": "scimctl sandbox",
                 "authorizedGrantType": "CLIENT-CREDENTIALS",
-                "roleDivisions": [{"roleId": role, "divisionId": ALL_DIVISIONS}],
+                "roleDivisions": client_role_divisions(&data),
             }),
         ))
     }
+
+    /// `GET /api/v2/tokens/me`: `TokenInfo` of the caller's token, which "requires no
+    /// permissions" [PY TokensApi.md]: the organization, the (empty: client credentials)
+    /// authorized scope and the OAuth client with its `roleDivisions` [PY TokenInfo.md,
+    /// OrgOAuthClient.md]. The JSON key `OAuthClient` follows the swagger's spelling as the
+    /// brief gives it; some SDK docs show `oAuthClient` (UNCONFIRMED which is on the wire).
+    pub(super) fn tokens_me(&self, method: &Method) -> Result<Response, PlatformError> {
+        if method != Method::GET {
+            return Err(PlatformError::not_found(format!(
+                "No resource found at {method} /api/v2/tokens/me"
+            )));
+        }
+        let data = lock(&self.data);
+        let org = json!({"id": SANDBOX_ORG, "name": "scimctl sandbox org"});
+        Ok(platform_json(
+            StatusCode::OK,
+            &json!({
+                "organization": org,
+                "homeOrganization": org,
+                "authorizedScope": [],
+                "OAuthClient": {
+                    "id": self.client_id,
+                    "name": "scimctl sandbox",
+                    "roleDivisions": client_role_divisions(&data),
+                    "organization": org,
+                },
+            }),
+        ))
+    }
+}
+
+/// The id of the sandbox's organization.
+const SANDBOX_ORG: &str = "00000000-0000-4000-8000-000000000001";
+
+/// The OAuth client's grants: its role on all divisions.
+fn client_role_divisions(data: &Data) -> Value {
+    let role = data
+        .role_named(CLIENT_ROLE)
+        .map(|r| r.id.clone())
+        .unwrap_or_default();
+    json!([{"roleId": role, "divisionId": ALL_DIVISIONS}])
 }
 
 fn role_missing(id: &str) -> PlatformError {

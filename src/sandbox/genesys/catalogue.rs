@@ -41,7 +41,11 @@ pub(super) const CATALOGUE: &[(&str, &str, &[&str])] = &[
     ("conversation", "wrapup", &["add"]),
     ("directory", "group", &["add", "delete", "edit", "view"]),
     ("directory", "organization", &["delete", "edit"]),
-    ("directory", "user", &["add", "delete", "edit", "view"]),
+    (
+        "directory",
+        "user",
+        &["add", "delete", "edit", "setPassword", "view"],
+    ),
     ("oauth", "client", &["add", "delete", "edit", "view"]),
     ("quality", "evaluation", &["add", "edit", "view"]),
     ("recording", "recording", &["view"]),

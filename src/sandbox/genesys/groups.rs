@@ -19,8 +19,7 @@ use super::super::resource::{self, GROUP_URN, ResourceKind, canonical};
 use super::super::store::{Entry, ListQuery};
 use super::users::{list_body, list_request, project, resource_answer};
 use super::wire::{
-    PlatformError, Refusal, Route, check_if_match, empty, not_here, paged, param, platform_json,
-    query_pairs,
+    PlatformError, Refusal, Route, empty, not_here, paged, param, platform_json, query_pairs,
 };
 use super::{Genesys, GroupInfo, lock};
 
@@ -224,7 +223,7 @@ impl Genesys {
         let entry = self
             .visible(ResourceKind::Group, id)
             .ok_or_else(|| missing_group(id))?;
-        check_if_match(if_match, entry.version)?;
+        self.check_version(if_match, entry.version)?;
         let after = change(&self.render_group(&entry))?;
         let stored = self.group_to_stored(after)?;
         let entry = self
@@ -233,7 +232,7 @@ impl Genesys {
         Ok(resource_answer(
             StatusCode::OK,
             &self.render_group(&entry),
-            entry.version,
+            &self.etag(entry.version),
         ))
     }
 

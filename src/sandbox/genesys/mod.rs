@@ -176,6 +176,24 @@ impl Data {
         names
     }
 
+    /// Whether the OAuth client's role (`CLIENT_ROLE`) holds `domain:entity:action`; `*`
+    /// in a policy's domain, entity or action covers any.
+    fn client_holds(&self, domain: &str, entity: &str, action: &str) -> bool {
+        let is = |v: Option<&Value>, want: &str| {
+            v.and_then(Value::as_str)
+                .is_some_and(|s| s == "*" || s.eq_ignore_ascii_case(want))
+        };
+        self.role_named(CLIENT_ROLE).is_some_and(|role| {
+            role.policies.iter().any(|p| {
+                is(p.get("domain"), domain)
+                    && is(p.get("entityName"), entity)
+                    && p.get("actionSet")
+                        .and_then(Value::as_array)
+                        .is_some_and(|set| set.iter().any(|a| is(Some(a), action)))
+            })
+        })
+    }
+
     /// Adds a grant unless it exists.
     fn grant(&mut self, subject: &str, role: &str, division: &str, now: &str) {
         let exists = self
@@ -254,6 +272,10 @@ impl Data {
                         "actionSet": ["assign"]}),
                     serde_json::json!({"domain": "routing", "entityName": "language",
                         "actionSet": ["assign"]}),
+                    serde_json::json!({"domain": "telephony", "entityName": "extension",
+                        "actionSet": ["assign"]}),
+                    serde_json::json!({"domain": "directory", "entityName": "user",
+                        "actionSet": ["setPassword"]}),
                 ],
                 default: false,
                 backfilled: false,
@@ -297,6 +319,8 @@ pub(crate) struct Genesys {
     /// instant given, by role id.
     fresh_roles: Mutex<HashMap<String, Instant>>,
     auth_cache_lag: Duration,
+    /// Weak `ETag` headers beside bare versions (`GenesysOptions::weak_etags`).
+    weak_etags: bool,
     /// `http://host:port`.
     origin: String,
     client_id: String,
@@ -335,6 +359,7 @@ impl Genesys {
             group_delete_misses: options.group_delete_misses,
             fresh_roles: Mutex::new(HashMap::new()),
             auth_cache_lag: options.auth_cache_lag,
+            weak_etags: options.weak_etags,
             origin: origin.to_owned(),
             client_id,
             windows: Mutex::new(HashMap::new()),
@@ -343,6 +368,34 @@ impl Genesys {
         };
         genesys.save(&lock(&genesys.data));
         genesys
+    }
+
+    /// The `ETag` header of a resource at `version`: Genesys documents the quoted version
+    /// (`"42"`); `weak_etags` makes it `W/"42"`.
+    fn etag(&self, version: u64) -> String {
+        if self.weak_etags {
+            format!("W/\"{version}\"")
+        } else {
+            format!("\"{version}\"")
+        }
+    }
+
+    /// `If-Match` against `version` (400 `invalidVers` unless it is `"version"`); with weak
+    /// ETags on, the weak form the server itself sent is accepted too.
+    fn check_version(
+        &self,
+        if_match: Option<&str>,
+        version: u64,
+    ) -> Result<(), super::error::ScimError> {
+        let tag = if_match.map(|t| {
+            let t = t.trim();
+            if self.weak_etags {
+                t.strip_prefix("W/").unwrap_or(t)
+            } else {
+                t
+            }
+        });
+        wire::check_if_match(tag, version)
     }
 
     /// Puts `data` into the store's state-file section.

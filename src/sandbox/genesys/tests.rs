@@ -1108,11 +1108,62 @@ async fn roles_crud() {
     assert_eq!(call(&app, &token, "GET", &uri, None).await.status, 404);
     let got = call(&app, &token, "GET", &format!("{USERS}/{uid}"), None).await;
     assert!(got.body.get("roles").is_none());
+}
+
+// Reading the OAuth client needs `oauth:client:view`, which the client's seeded role lacks
+// (403, the pessimistic reading); `/api/v2/tokens/me` needs no permission and tells the same
+// role grants. Once the role holds the permission, the client reads as before.
+#[tokio::test]
+async fn oauth_client_needs_its_permission_and_tokens_me_does_not() {
+    let (app, token) = setup().await;
+    let list = call(&app, &token, "GET", "/api/v2/authorization/roles", None).await;
+    let scimctl = list.body["entities"][2].clone();
+    assert_eq!(scimctl["name"], "scimctl");
+    let refused = call(&app, &token, "GET", "/api/v2/oauth/clients/cid", None).await;
+    assert_eq!(refused.status, 403, "{:?}", refused.body);
+    assert!(
+        refused.body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("oauth:client:view")),
+        "{:?}",
+        refused.body
+    );
+    let me = call(&app, &token, "GET", "/api/v2/tokens/me", None).await;
+    assert_eq!(me.status, 200);
+    assert_eq!(me.body["OAuthClient"]["id"], "cid");
+    assert_eq!(
+        me.body["OAuthClient"]["roleDivisions"][0]["divisionId"],
+        "*"
+    );
+    assert_eq!(
+        me.body["OAuthClient"]["roleDivisions"][0]["roleId"],
+        scimctl["id"]
+    );
+    assert_eq!(me.body["authorizedScope"], json!([]));
+
+    let mut policies = scimctl["permissionPolicies"]
+        .as_array()
+        .expect("policies")
+        .clone();
+    policies.push(json!({"domain": "oauth", "entityName": "client", "actionSet": ["view"]}));
+    let uri = format!(
+        "/api/v2/authorization/roles/{}",
+        scimctl["id"].as_str().expect("id")
+    );
+    let put = call(
+        &app,
+        &token,
+        "PUT",
+        &uri,
+        Some(json!({"name": "scimctl", "permissionPolicies": policies})),
+    )
+    .await;
+    assert_eq!(put.status, 200, "{:?}", put.body);
     let client = call(&app, &token, "GET", "/api/v2/oauth/clients/cid", None).await;
+    assert_eq!(client.status, 200, "{:?}", client.body);
     assert_eq!(client.body["authorizedGrantType"], "CLIENT-CREDENTIALS");
     assert_eq!(client.body["roleDivisions"][0]["divisionId"], "*");
-    let scimctl = list.body["entities"][2]["id"].clone();
-    assert_eq!(client.body["roleDivisions"][0]["roleId"], scimctl);
+    assert_eq!(client.body["roleDivisions"][0]["roleId"], scimctl["id"]);
     assert_eq!(
         call(&app, &token, "GET", "/api/v2/oauth/clients/other", None)
             .await

@@ -20,7 +20,7 @@ use super::super::resource::{
 };
 use super::super::store::{Entry, ListQuery};
 use super::schemas::MAX_COUNT;
-use super::wire::{PlatformError, Refusal, Route, check_if_match, empty, not_here, param};
+use super::wire::{PlatformError, Refusal, Route, empty, not_here, param};
 use super::{Data, Genesys, lock};
 
 /// `phoneNumbers[].type` values Genesys accepts.
@@ -257,14 +257,15 @@ pub(super) fn list_body(total: usize, start_index: usize, items: Vec<Value>) -> 
     })
 }
 
-/// A single resource answer with Genesys's strong `ETag` (`"n"`).
+/// A single resource answer with its `ETag` (`etag`: Genesys's strong `"n"` unless the
+/// sandbox was told to send weak ones).
 pub(super) fn resource_answer(
     status: StatusCode,
     doc: &Map<String, Value>,
-    version: u64,
+    etag: &str,
 ) -> Response {
     let mut response = scim_json(status, &Value::Object(doc.clone()));
-    set_header(&mut response, ETAG, &format!("\"{version}\""));
+    set_header(&mut response, ETAG, etag);
     response
 }
 
@@ -777,7 +778,7 @@ impl Genesys {
         })?;
         if if_none_match.is_some_and(|tag| resource::etag_matches(tag, entry.version)) {
             let mut response = empty(StatusCode::NOT_MODIFIED);
-            set_header(&mut response, ETAG, &format!("\"{}\"", entry.version));
+            set_header(&mut response, ETAG, &self.etag(entry.version));
             return Ok(response);
         }
         let doc = match kind {
@@ -785,7 +786,11 @@ impl Genesys {
             ResourceKind::Group => self.render_group(&entry),
         };
         let doc = project(doc, projection.as_ref(), kind);
-        Ok(resource_answer(StatusCode::OK, &doc, entry.version))
+        Ok(resource_answer(
+            StatusCode::OK,
+            &doc,
+            &self.etag(entry.version),
+        ))
     }
 
     fn create_user(&self, body: Value) -> Result<Response, Refusal> {
@@ -811,7 +816,7 @@ impl Genesys {
         });
         self.hide(&entry.id);
         let doc = self.render_user(&entry, &lock(&self.data).clone());
-        let mut response = resource_answer(StatusCode::CREATED, &doc, entry.version);
+        let mut response = resource_answer(StatusCode::CREATED, &doc, &self.etag(entry.version));
         set_header(
             &mut response,
             LOCATION,
@@ -832,7 +837,7 @@ impl Genesys {
         let entry = self
             .visible(ResourceKind::User, id)
             .ok_or_else(|| Self::missing_user(id))?;
-        check_if_match(if_match, entry.version)?;
+        self.check_version(if_match, entry.version)?;
         let data = lock(&self.data).clone();
         let before = self.render_user(&entry, &data);
         let after = change(&before)?;
@@ -872,7 +877,11 @@ impl Genesys {
             }
         });
         let doc = self.render_user(&entry, &lock(&self.data).clone());
-        Ok(resource_answer(StatusCode::OK, &doc, entry.version))
+        Ok(resource_answer(
+            StatusCode::OK,
+            &doc,
+            &self.etag(entry.version),
+        ))
     }
 
     fn delete_user(&self, id: &str, if_match: Option<&str>) -> Result<Response, Refusal> {
@@ -880,7 +889,7 @@ impl Genesys {
         let entry = self
             .visible(ResourceKind::User, id)
             .ok_or_else(|| Self::missing_user(id))?;
-        check_if_match(if_match, entry.version)?;
+        self.check_version(if_match, entry.version)?;
         self.store.delete(ResourceKind::User, id, None)?;
         self.forget_subject(id);
         Ok(empty(StatusCode::NO_CONTENT))

@@ -54,6 +54,8 @@ pub(super) enum Route {
         role: String,
     },
     OAuthClient(String),
+    /// `/api/v2/tokens/me`: the token's own client and its role grants.
+    TokensMe,
     Unknown,
 }
 
@@ -113,6 +115,7 @@ impl Route {
                 role: owned(role),
             },
             ["api", "v2", "oauth", "clients", id] => Route::OAuthClient(owned(id)),
+            ["api", "v2", "tokens", "me"] => Route::TokensMe,
             _ => Route::Unknown,
         }
     }
@@ -493,6 +496,7 @@ impl Genesys {
                 self.subjects(route, request).await
             }
             Route::OAuthClient(id) => self.oauth_client(&id, request.method()),
+            Route::TokensMe => self.tokens_me(request.method()),
             _ => Err(not_here(&request)),
         }
     }
