@@ -70,6 +70,40 @@ pub(crate) struct App {
     pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
 }
 
+/// The body of a logged request as its shape: the JSON with every value replaced by its
+/// type (`"string"`, `"number"`, `"bool"`, `null`), except PATCH's `op` and `path`, which say
+/// what a request does and hold no secret. A password in a body is never written to the log;
+/// the check that a request carries its model's required fields reads the shape. Returns
+/// the request rebuilt with its body; `None` for a body that is empty or not JSON.
+async fn logged_body(request: Request) -> (Request, Option<Value>) {
+    fn shape(value: &Value) -> Value {
+        match value {
+            Value::Object(map) => Value::Object(
+                map.iter()
+                    .map(|(k, v)| {
+                        let kept = matches!(k.as_str(), "op" | "path") && v.is_string();
+                        (k.clone(), if kept { v.clone() } else { shape(v) })
+                    })
+                    .collect(),
+            ),
+            Value::Array(items) => Value::Array(items.iter().map(shape).collect()),
+            Value::String(_) => Value::from("string"),
+            Value::Number(_) => Value::from("number"),
+            Value::Bool(_) => Value::from("bool"),
+            Value::Null => Value::Null,
+        }
+    }
+    let (parts, body) = request.into_parts();
+    // Read whole (the handlers apply their own limits afterwards): the log is a test aid.
+    let Ok(bytes) = to_bytes(body, usize::MAX).await else {
+        return (Request::from_parts(parts, Body::empty()), None);
+    };
+    let shaped = serde_json::from_slice::<Value>(&bytes)
+        .ok()
+        .map(|v| shape(&v));
+    (Request::from_parts(parts, Body::from(bytes)), shaped)
+}
+
 /// The request log: one JSON line per answered request, written and flushed as it happens.
 #[derive(Debug)]
 pub(crate) struct RequestLog(std::sync::Mutex<std::fs::File>);
@@ -84,11 +118,13 @@ impl RequestLog {
         Ok(RequestLog(std::sync::Mutex::new(file)))
     }
 
-    fn write(&self, method: &Method, path: &str, status: u16) {
+    fn write(&self, method: &Method, path: &str, status: u16, body: Option<Value>) {
         use std::io::Write as _;
-        let mut line = json!({"method": method.as_str(), "path": path, "status": status})
-            .to_string()
-            .into_bytes();
+        let mut entry = json!({"method": method.as_str(), "path": path, "status": status});
+        if let Some(body) = body {
+            entry["body"] = body;
+        }
+        let mut line = entry.to_string().into_bytes();
         line.push(b'\n');
         let mut file = self
             .0
@@ -502,6 +538,11 @@ impl App {
             .request_log
             .as_ref()
             .map(|_| (request.method().clone(), request.uri().path().to_owned()));
+        let (request, shape) = if self.request_log.is_some() {
+            logged_body(request).await
+        } else {
+            (request, None)
+        };
         let outcome = match &self.genesys {
             Some(genesys) => genesys.dispatch(self, request).await,
             None => self.dispatch(request).await,
@@ -512,7 +553,7 @@ impl App {
         if let Outcome::Respond(response) = &outcome {
             self.stats.status(response.status().as_u16());
             if let (Some(log), Some((method, path))) = (&self.request_log, &logged) {
-                log.write(method, path, response.status().as_u16());
+                log.write(method, path, response.status().as_u16(), shape);
             }
         }
         outcome

@@ -9,6 +9,8 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+use serde_json::Value;
+
 use scimctl::sandbox::{
     self, Faults, Flavor, GenesysOptions, RateLimit, RunningSandbox, SandboxAuth, SandboxConfig,
 };
@@ -170,8 +172,45 @@ const DOCUMENTED: &[(&str, &str)] = &[
     ("GET", "/api/v2/groups/{id}/individuals"),
 ];
 
-/// Whether docs/genesys.md documents `method path` (ids replaced by `{id}`).
-pub(crate) fn documented(method: &str, path: &str) -> bool {
+/// Fields each write's body must carry, from the request model the Genesys SDK docs publish
+/// (docs/genesys.md, audit §1-§4): `a[].b` means every element of array `a` has `b`. PATCH
+/// bodies are checked apart: every operation has `op`, and a remove has `path` ("Required for
+/// a remove operation", ScimV2PatchOperation).
+const REQUIRED: &[(&str, &str, &[&str])] = &[
+    // ScimV2CreateUser: userName and displayName are required.
+    (
+        "POST",
+        "/api/v2/scim/v2/users",
+        &["userName", "displayName"],
+    ),
+    // ScimV2Group: displayName is required on PUT.
+    ("PUT", "/api/v2/scim/v2/groups/{id}", &["displayName"]),
+    // GroupCreate: name, type, rulesVisible and visibility are required.
+    (
+        "POST",
+        "/api/v2/groups",
+        &["name", "type", "rulesVisible", "visibility"],
+    ),
+    // GroupUpdate: version is required.
+    ("PUT", "/api/v2/groups/{id}", &["version"]),
+    // DomainOrganizationRoleCreate / -Update: name is required.
+    ("POST", "/api/v2/authorization/roles", &["name"]),
+    ("PUT", "/api/v2/authorization/roles/{id}", &["name"]),
+    // RoleDivisionGrants: grants, each a RoleDivision with roleId and divisionId.
+    (
+        "POST",
+        "/api/v2/authorization/subjects/{id}/bulkadd",
+        &["grants[].roleId", "grants[].divisionId"],
+    ),
+    (
+        "POST",
+        "/api/v2/authorization/subjects/{id}/bulkremove",
+        &["grants[].roleId", "grants[].divisionId"],
+    ),
+];
+
+/// `method path` with ids replaced by `{id}`.
+fn call_shape(path: &str) -> String {
     let id = |s: &str| !s.is_empty() && s.chars().all(|c| c.is_ascii_hexdigit() || c == '-');
     let segments: Vec<&str> = path.split('/').skip(1).collect();
     let shape: Vec<&str> = segments
@@ -185,7 +224,68 @@ pub(crate) fn documented(method: &str, path: &str) -> bool {
     {
         shape = "/api/v2/oauth/clients/{id}".into();
     }
-    DOCUMENTED.contains(&(method, shape.as_str()))
+    shape
+}
+
+/// Whether docs/genesys.md documents `method path` (ids replaced by `{id}`).
+pub(crate) fn documented(method: &str, path: &str) -> bool {
+    DOCUMENTED.contains(&(method, call_shape(path).as_str()))
+}
+
+/// Whether `body` has `field` (`a[].b`: every element of the array `a` has `b`, and there is
+/// at least one).
+fn has(body: &Value, field: &str) -> bool {
+    match field.split_once("[].") {
+        Some((array, rest)) => body[array]
+            .as_array()
+            .is_some_and(|items| !items.is_empty() && items.iter().all(|i| has(i, rest))),
+        None => body.get(field).is_some_and(|v| !v.is_null()),
+    }
+}
+
+/// Checks one request-log entry: the call is documented, and a write's body (logged as its
+/// shape, values replaced by their types) carries the required fields of its model.
+pub(crate) fn check_call(entry: &Value) -> Result<(), String> {
+    let (method, path) = (
+        entry["method"].as_str().unwrap_or_default(),
+        entry["path"].as_str().unwrap_or_default(),
+    );
+    if !documented(method, path) {
+        return Err(format!("undocumented call: {method} {path}"));
+    }
+    let shape = call_shape(path);
+    let body = &entry["body"];
+    if method == "PATCH" && shape.starts_with("/api/v2/scim/v2/") {
+        let ops = body["Operations"].as_array().filter(|o| !o.is_empty());
+        let Some(ops) = ops else {
+            return Err(format!("{method} {path} has no Operations: {body}"));
+        };
+        for op in ops {
+            let kind = op["op"].as_str().unwrap_or_default();
+            if !matches!(
+                kind.to_ascii_lowercase().as_str(),
+                "add" | "replace" | "remove"
+            ) {
+                return Err(format!(
+                    "{method} {path}: operation without a valid op: {op}"
+                ));
+            }
+            if kind.eq_ignore_ascii_case("remove") && !has(op, "path") {
+                return Err(format!("{method} {path}: a remove without a path: {op}"));
+            }
+        }
+        return Ok(());
+    }
+    for (m, p, fields) in REQUIRED {
+        if *m == method && *p == shape {
+            for field in *fields {
+                if !has(body, field) {
+                    return Err(format!("{method} {path} lacks required `{field}`: {body}"));
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 // Plan and apply of the example org converge on the Genesys flavour: the second plan is
@@ -255,18 +355,23 @@ fn example_org_converges_on_genesys() {
 
     let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
     let mut requests = 0;
+    let mut bodies = 0;
     for line in log.lines() {
         let entry: serde_json::Value = serde_json::from_str(line).unwrap();
-        let (method, path) = (
-            entry["method"].as_str().unwrap(),
-            entry["path"].as_str().unwrap(),
-        );
-        assert!(
-            documented(method, path),
-            "undocumented call: {method} {path}"
-        );
+        if let Err(e) = check_call(&entry) {
+            panic!("{e}");
+        }
+        bodies += usize::from(entry.get("body").is_some());
         requests += 1;
     }
+    assert!(
+        bodies > 20,
+        "write bodies were logged and checked: {bodies}"
+    );
+    assert!(
+        !log.contains(DEMO_PASSWORD),
+        "no password in the request log"
+    );
     assert!(requests > 50, "{log}");
     // The read lag bit (a new object answered 404 at first) and was waited out: apply
     // reported no failure above.
