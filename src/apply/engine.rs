@@ -573,7 +573,8 @@ where
         loop {
             // Grants have a step of their own (and a re-plan may bring them back).
             sending.edits.retain(|e| !matches!(e, Edit::Grants { .. }));
-            let ops = match crate::scim::patch::change_operations(&sending, &self.created) {
+            let paths = self.input.options.target.value_paths;
+            let ops = match crate::scim::patch::change_operations(&sending, &self.created, paths) {
                 Ok(ops) => ops,
                 Err(e) => return StepResult::failed(format!("internal: {e}")),
             };

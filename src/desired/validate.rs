@@ -751,6 +751,15 @@ impl Validator<'_> {
             }
             if self.is_genesys() && email.kind == Some(EmailType::Other) {
                 self.error(email.span, "on Genesys Cloud the `other` email is the read-only main address (the userName); use type `work`");
+            } else if let Some(kind) = email.kind.filter(|k| self.is_genesys() && !k.on_genesys()) {
+                self.error(
+                    email.span,
+                    format!(
+                        "Genesys Cloud refuses email type `{}`: it takes `work` (and `other`, \
+                         the read-only main address)",
+                        kind.name()
+                    ),
+                );
             }
         }
     }
@@ -769,6 +778,17 @@ impl Validator<'_> {
                 if primaries == 2 {
                     self.error(phone.span, "only one phone number may be primary");
                 }
+            }
+            if let Some(kind) = phone.kind.filter(|k| self.is_genesys() && !k.on_genesys()) {
+                self.error(
+                    phone.span,
+                    format!(
+                        "Genesys Cloud refuses phone type `{}`: it takes work, work2, work3, \
+                         work4, home, mobile, other, microsoftteams, zoomphone, eightbyeight \
+                         and ringcentral",
+                        kind.name()
+                    ),
+                );
             }
         }
     }
@@ -1631,6 +1651,39 @@ mod tests {
                 "{out:?}"
             );
             assert!(out[1].contains("needs a displayName"), "{out:?}");
+        }
+
+        // On a Genesys target the email and phone types Genesys refuses are errors at the
+        // value's position; the same YAML is fine for a plain SCIM target.
+        #[test]
+        fn genesys_contact_types() {
+            let yaml = "users:\n  - userName: a@x.example\n    displayName: A\n    emails:\n      - {value: a@home.example, type: home}\n      - {value: a@work.example, type: work}\n    phoneNumbers:\n      - {value: '+15550100', type: fax}\n      - {value: '+15550101', type: pager}\n      - {value: '+15550102', type: work4}\n      - {value: '+15550103', type: ringcentral}\n";
+            let config = Config {
+                target: Some(crate::model::Target::Genesys {
+                    region: Some("mypurecloud.com".into()),
+                    client_id: crate::model::ValueSource::Literal("id".into()),
+                    client_secret: crate::model::SecretSource::FromEnv("SECRET".into()),
+                    api_url: None,
+                    login_url: None,
+                    requests_per_minute: None,
+                }),
+                ..Config::default()
+            };
+            let out = check(yaml, config, &no_env());
+            assert_eq!(out.len(), 3, "{out:?}");
+            assert!(
+                out[0].starts_with("5:9 Error: Genesys Cloud refuses email type `home`"),
+                "{out:?}"
+            );
+            assert!(
+                out[1].starts_with("8:9 Error: Genesys Cloud refuses phone type `fax`"),
+                "{out:?}"
+            );
+            assert!(
+                out[2].starts_with("9:9 Error: Genesys Cloud refuses phone type `pager`"),
+                "{out:?}"
+            );
+            assert!(check(yaml, Config::default(), &no_env()).is_empty());
         }
 
         // Renames: a previously-name may not be another user's current name, and a dangling

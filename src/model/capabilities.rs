@@ -87,6 +87,49 @@ pub struct TargetCapabilities {
     pub bulk: bool,
     /// Filters are supported.
     pub filter: bool,
+    /// Which PATCH paths may pick out values of a multi-valued attribute.
+    pub value_paths: ValuePaths,
+}
+
+/// The PATCH paths a target takes for one value of a multi-valued attribute (RFC 7644
+/// §3.5.2 "valuePath"). The planner picks its edits by this, and the client layer writes them
+/// by it, so neither asks which server it talks to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ValuePaths {
+    /// RFC 7644 in full: any value filter (`emails[value eq "a@x"]`,
+    /// `routingSkills[name eq "Sales"]`), and a replace writes the whole value
+    /// (`emails[type eq "work"]`).
+    #[default]
+    AnyFilter,
+    /// Only the forms Genesys Cloud documents (docs/genesys.md §6): an email or phone number
+    /// picked out by `type`, replaced one sub-attribute at a time
+    /// (`emails[type eq "work"].value`) and removed whole (`emails[type eq "work"]`), and a
+    /// role removed by name (`roles[value eq "X"]`). Any other change to a multi-valued
+    /// attribute replaces the whole attribute.
+    TypeFilters,
+}
+
+impl ValuePaths {
+    /// Whether a filter on sub-attribute `sub` may pick out values of `attr` (its SCIM
+    /// name) for an edit that `removes` them (else replaces them).
+    #[must_use]
+    pub fn allows(self, attr: &str, sub: &str, removes: bool) -> bool {
+        match self {
+            ValuePaths::AnyFilter => true,
+            ValuePaths::TypeFilters => match attr {
+                "emails" | "phoneNumbers" => sub == "type",
+                "roles" => removes && sub == "value",
+                _ => false,
+            },
+        }
+    }
+
+    /// Whether a replace writes each sub-attribute (`emails[type eq "work"].value`) rather
+    /// than the whole value.
+    #[must_use]
+    pub fn sub_attributes(self) -> bool {
+        self == ValuePaths::TypeFilters
+    }
 }
 
 impl TargetCapabilities {
@@ -112,6 +155,7 @@ impl Default for TargetCapabilities {
             etag: false,
             bulk: false,
             filter: true,
+            value_paths: ValuePaths::AnyFilter,
         }
     }
 }

@@ -165,6 +165,13 @@ impl EmailType {
         }
     }
 
+    /// Whether Genesys Cloud takes this type: `work` or `other` (the Python SDK's
+    /// `ScimEmail` model, docs/genesys.md §3; `other` is then the read-only main address).
+    #[must_use]
+    pub fn on_genesys(self) -> bool {
+        matches!(self, EmailType::Work | EmailType::Other)
+    }
+
     /// The type a SCIM `type` names, ignoring case; `None` for one scimctl does not know.
     #[must_use]
     pub fn parse(text: &str) -> Option<EmailType> {
@@ -175,6 +182,14 @@ impl EmailType {
 }
 
 impl PhoneType {
+    /// Whether Genesys Cloud takes this type: all but the RFC 7643 `fax` and `pager` (the
+    /// Python SDK's `ScimPhoneNumber` model lists work, work2-4, home, mobile, other and the
+    /// four integrations; docs/genesys.md §3).
+    #[must_use]
+    pub fn on_genesys(self) -> bool {
+        !matches!(self, PhoneType::Fax | PhoneType::Pager)
+    }
+
     /// Every type, in declaration order.
     pub const ALL: [PhoneType; 13] = [
         PhoneType::Work,

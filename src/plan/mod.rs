@@ -23,7 +23,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::desired::DesiredState;
-pub use crate::model::capabilities::{AttributeSupport, ResourceSchema, TargetCapabilities};
+pub use crate::model::capabilities::{
+    AttributeSupport, ResourceSchema, TargetCapabilities, ValuePaths,
+};
 use crate::model::tenant::Snapshot;
 use crate::model::{SourceMap, Span};
 

@@ -25,7 +25,7 @@ use super::wire::{
     self, ListResponse, PatchOperation, PatchRequest, SchemaDefinition, ServiceProviderConfig,
 };
 use crate::model::Kind;
-use crate::model::capabilities::{AttributeSupport, TargetCapabilities};
+use crate::model::capabilities::{AttributeSupport, TargetCapabilities, ValuePaths};
 pub use crate::model::tenant::Resource;
 
 /// The media type of SCIM bodies (RFC 7644 §3.1).
@@ -91,6 +91,13 @@ impl Dialect {
             etag: announced.etag,
             bulk: announced.bulk,
             filter: announced.filter,
+            // Genesys documents only `type` filters with a sub-attribute (docs/genesys.md
+            // §6); other filter forms are unconfirmed there.
+            value_paths: if genesys {
+                ValuePaths::TypeFilters
+            } else {
+                ValuePaths::AnyFilter
+            },
         }
     }
 }

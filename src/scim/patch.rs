@@ -4,15 +4,17 @@
 //!
 //! Paths name the attribute with its schema URN for extension attributes
 //! (`urn:…:enterprise:2.0:User:department`), and pick one value of a multi-valued attribute
-//! with a value filter (`emails[type eq "work"]`, RFC 7644 §3.5.2 "valuePath"), the form the
-//! Genesys Cloud docs show as well. Member removal names the member by id
-//! (`members[value eq "id"]`).
+//! with a value filter (`emails[type eq "work"]`, RFC 7644 §3.5.2 "valuePath"). A replace
+//! writes the whole value there, or, for a target that takes only the forms Genesys Cloud
+//! documents ([`ValuePaths::TypeFilters`]), each sub-attribute
+//! (`emails[type eq "work"].value`, docs/genesys.md §6). Member removal names the member by
+//! id (`members[value eq "id"]`, the form Okta and Entra send).
 
 use serde_json::{Value, json};
 
 use super::wire::{PatchOpKind, PatchOperation, filter_literal};
 use crate::plan::edit::{member_value, resolve};
-use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey};
+use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey, ValuePaths};
 
 /// The PATCH operations of a whole change, in the order of its edits.
 ///
@@ -25,6 +27,7 @@ use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey};
 pub fn change_operations(
     change: &Change,
     resolver: &dyn Resolve,
+    paths: ValuePaths,
 ) -> Result<Vec<PatchOperation>, Unresolved> {
     let mut added = std::collections::HashSet::new();
     for edit in &change.edits {
@@ -45,7 +48,7 @@ pub fn change_operations(
             }
             if !kept.is_empty() {
                 let edit = Edit::RemoveMembers { members: kept };
-                ops.extend(edit_operations(&edit, true, resolver)?);
+                ops.extend(edit_operations(&edit, true, resolver, paths)?);
             }
             continue;
         }
@@ -54,17 +57,19 @@ pub fn change_operations(
             Edit::SetManager { .. } => change.present.contains(&Attr::Manager),
             _ => true,
         };
-        ops.extend(edit_operations(edit, present, resolver)?);
+        ops.extend(edit_operations(edit, present, resolver, paths)?);
     }
     Ok(ops)
 }
 
 /// The SCIM PATCH operations for one edit. `present` says whether a single-valued attribute
-/// is set live (an `add` then becomes a `replace`).
+/// is set live (an `add` then becomes a `replace`); `paths` how a replace of one value is
+/// written.
 pub fn edit_operations(
     edit: &Edit,
     present: bool,
     resolver: &dyn Resolve,
+    paths: ValuePaths,
 ) -> Result<Vec<PatchOperation>, Unresolved> {
     let op = |op, path: String, value| PatchOperation {
         op,
@@ -88,11 +93,16 @@ pub fn edit_operations(
             attr.path(),
             Some(Value::Array(values.clone())),
         )],
-        Edit::Replace { attr, key, value } => vec![op(
-            PatchOpKind::Replace,
-            format!("{}[{}]", attr.path(), value_filter(key)),
-            Some(value.clone()),
-        )],
+        Edit::Replace { attr, key, value } => {
+            let at = format!("{}[{}]", attr.path(), value_filter(key));
+            match value.as_object() {
+                Some(fields) if paths.sub_attributes() => sub_attribute_replaces(&at, key, fields)
+                    .into_iter()
+                    .map(|(path, v)| op(PatchOpKind::Replace, path, Some(v)))
+                    .collect(),
+                _ => vec![op(PatchOpKind::Replace, at, Some(value.clone()))],
+            }
+        }
         Edit::Remove { attr, key } => vec![op(
             PatchOpKind::Remove,
             format!("{}[{}]", attr.path(), value_filter(key)),
@@ -134,6 +144,27 @@ pub fn edit_operations(
     })
 }
 
+/// A replace of the value at `at` (`emails[type eq "work"]`) as one replace per
+/// sub-attribute (`emails[type eq "work"].value`), `value` first. The sub-attribute the
+/// filter tests is left out: the planner only replaces a value its key still names (it may
+/// differ in case only), and changing it first would make the filter miss the rest.
+/// Sub-attributes the new value does not carry are left as they are, where a whole-value
+/// replace would drop them; the planner does not compare what desired state leaves out.
+fn sub_attribute_replaces(
+    at: &str,
+    key: &ValueKey,
+    fields: &serde_json::Map<String, Value>,
+) -> Vec<(String, Value)> {
+    let mut subs: Vec<(&String, &Value)> = fields
+        .iter()
+        .filter(|(sub, _)| !sub.eq_ignore_ascii_case(&key.sub))
+        .collect();
+    subs.sort_by_key(|(sub, _)| (sub.as_str() != "value", sub.as_str()));
+    subs.into_iter()
+        .map(|(sub, v)| (format!("{at}.{sub}"), v.clone()))
+        .collect()
+}
+
 /// `sub eq "value"`: the filter that picks one value of a multi-valued attribute.
 fn value_filter(key: &ValueKey) -> String {
     format!("{} eq {}", key.sub, filter_literal(&key.equals))
@@ -159,8 +190,10 @@ mod tests {
     #[test]
     fn patch_operations() {
         let ops = |edit: &Edit, present| {
-            serde_json::to_value(edit_operations(edit, present, &KnownIds).expect("resolved"))
-                .expect("json")
+            serde_json::to_value(
+                edit_operations(edit, present, &KnownIds, ValuePaths::AnyFilter).expect("resolved"),
+            )
+            .expect("json")
         };
         let title = Edit::Set {
             attr: Attr::Title,
@@ -216,13 +249,60 @@ mod tests {
             members: vec![user_ref("new", None)],
         };
         assert_eq!(
-            edit_operations(&pending, true, &KnownIds).expect_err("no id"),
+            edit_operations(&pending, true, &KnownIds, ValuePaths::AnyFilter).expect_err("no id"),
             Unresolved {
                 kind: Kind::User,
                 name: "new".into()
             }
         );
         assert_eq!(pending.refs().count(), 1);
+    }
+
+    // On a target that takes only Genesys's documented forms, a keyed replace writes each
+    // sub-attribute (`value` first) through the `type` filter, never the whole value; removal
+    // stays whole, and a plain SCIM target keeps the whole-value replace.
+    #[test]
+    fn type_filtered_replace_writes_sub_attributes() {
+        let ops = |edit: &Edit, paths| {
+            serde_json::to_value(edit_operations(edit, true, &KnownIds, paths).expect("resolved"))
+                .expect("json")
+        };
+        let phone = Edit::Replace {
+            attr: Multi::PhoneNumbers,
+            key: ValueKey::new("type", "mobile"),
+            value: json!({"value": "+15550199", "type": "mobile", "primary": true}),
+        };
+        assert_eq!(
+            ops(&phone, ValuePaths::TypeFilters),
+            json!([
+                {"op": "replace", "path": r#"phoneNumbers[type eq "mobile"].value"#,
+                 "value": "+15550199"},
+                {"op": "replace", "path": r#"phoneNumbers[type eq "mobile"].primary"#,
+                 "value": true}
+            ])
+        );
+        assert_eq!(
+            ops(&phone, ValuePaths::AnyFilter),
+            json!([{"op": "replace", "path": r#"phoneNumbers[type eq "mobile"]"#,
+                    "value": {"value": "+15550199", "type": "mobile", "primary": true}}])
+        );
+        let email = Edit::Replace {
+            attr: Multi::Emails,
+            key: ValueKey::new("type", "work"),
+            value: json!({"value": "b@x", "type": "work"}),
+        };
+        assert_eq!(
+            ops(&email, ValuePaths::TypeFilters),
+            json!([{"op": "replace", "path": r#"emails[type eq "work"].value"#, "value": "b@x"}])
+        );
+        let remove = Edit::Remove {
+            attr: Multi::Emails,
+            key: ValueKey::new("type", "work"),
+        };
+        assert_eq!(
+            ops(&remove, ValuePaths::TypeFilters),
+            json!([{"op": "remove", "path": r#"emails[type eq "work"]"#}])
+        );
     }
 
     /// A torn snapshot (users listed before another writer created them, groups after it
@@ -258,8 +338,10 @@ mod tests {
             blocked: None,
             held_by: None,
         };
-        let ops = serde_json::to_value(change_operations(&change, &Adopted).expect("resolved"))
-            .expect("json");
+        let ops = serde_json::to_value(
+            change_operations(&change, &Adopted, ValuePaths::AnyFilter).expect("resolved"),
+        )
+        .expect("json");
         assert_eq!(
             ops,
             json!([
@@ -277,7 +359,8 @@ mod tests {
         change: &Change,
         created: &crate::plan::tests::CreatedIds,
     ) {
-        let ops = change_operations(change, created).expect("every reference resolves");
+        let ops = change_operations(change, created, ValuePaths::AnyFilter)
+            .expect("every reference resolves");
         let body = json!({"schemas": [super::super::wire::PATCH_OP_SCHEMA], "Operations": ops});
         let kind = match change.kind {
             Kind::User => crate::sandbox::ResourceKind::User,

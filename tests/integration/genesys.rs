@@ -175,7 +175,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
 /// Fields each write's body must carry, from the request model the Genesys SDK docs publish
 /// (docs/genesys.md, audit §1-§4): `a[].b` means every element of array `a` has `b`. PATCH
 /// bodies are checked apart: every operation has `op`, and a remove has `path` ("Required for
-/// a remove operation", ScimV2PatchOperation).
+/// a remove operation", `ScimV2PatchOperation`).
 const REQUIRED: &[(&str, &str, &[&str])] = &[
     // ScimV2CreateUser: userName and displayName are required.
     (

@@ -17,6 +17,7 @@ mod faults;
 mod files;
 mod genesys;
 mod genesys_groups;
+mod genesys_paths;
 mod hostile;
 mod listener;
 mod lookalike;

@@ -567,3 +567,71 @@ fn authoritative_roles_keep_the_default_role() {
     let a = change(&plan, Kind::User, "a@x.example").expect("patched");
     assert_eq!(a.diff[0].removed, vec!["Admin"], "{a:#?}");
 }
+
+// On a target that takes only `type` filters on emails and phone numbers (Genesys Cloud,
+// docs/genesys.md §6), a contact picked out by type is edited through its type; one that only
+// its address picks out, and a routing skill (no filter on extension attributes is
+// documented), is written by replacing the whole attribute. A plain SCIM target keeps the
+// narrow filters.
+#[test]
+fn value_filters_are_the_forms_the_target_takes() {
+    let desired = desired_with(
+        "ownership: {users: all}\n",
+        "users:\n  - userName: a@x.example\n    emails: [{value: new@x.example, type: work}]\n    phoneNumbers:\n      - {value: '+15550101', type: work}\n      - {value: '+15550199', type: work}\n    routingSkills: [{name: Sales, proficiency: 4}]\n",
+    );
+    let live = snapshot(
+        &[json!({"id": "a", "userName": "a@x.example",
+            "emails": [{"value": "old@x.example", "type": "work"}],
+            "phoneNumbers": [{"value": "+15550101", "type": "work"},
+                             {"value": "+15550102", "type": "work"}],
+            "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User":
+                {"routingSkills": [{"name": "Sales", "proficiency": 2},
+                                   {"name": "Billing", "proficiency": 1}]}})],
+        &[],
+    );
+    let edits = |options: &PlanOptions| -> Vec<Edit> {
+        let plan = plan_ok(&desired, &live, options);
+        assert_eq!(plan.changes.len(), 1, "{plan:#?}");
+        plan.changes[0].edits.clone()
+    };
+    let genesys = edits(&PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    });
+    assert!(
+        genesys.contains(&Edit::Replace {
+            attr: Multi::Emails,
+            key: ValueKey::new("type", "work"),
+            value: json!({"value": "new@x.example", "type": "work"}),
+        }),
+        "{genesys:#?}"
+    );
+    for attr in [Multi::PhoneNumbers, Multi::RoutingSkills] {
+        let of_attr: Vec<&Edit> = genesys
+            .iter()
+            .filter(|e| e.attribute() == attr.name())
+            .collect();
+        assert!(
+            matches!(of_attr.as_slice(), [Edit::ReplaceAll { .. }]),
+            "{attr:?}: {genesys:#?}"
+        );
+    }
+    let plain = edits(&PlanOptions::default());
+    assert!(
+        plain.contains(&Edit::Remove {
+            attr: Multi::PhoneNumbers,
+            key: ValueKey::new("value", "+15550102"),
+        }),
+        "{plain:#?}"
+    );
+    assert!(
+        plain.iter().any(|e| matches!(
+            e,
+            Edit::Replace {
+                attr: Multi::RoutingSkills,
+                ..
+            }
+        )),
+        "{plain:#?}"
+    );
+}

@@ -202,6 +202,7 @@ fn contacts(
             &have_emails,
             same_contact(true),
             true,
+            ctx.options.target.value_paths,
             d,
         );
     }
@@ -219,6 +220,7 @@ fn contacts(
             &have_phones,
             same_contact(false),
             true,
+            ctx.options.target.value_paths,
             d,
         );
     }
@@ -252,6 +254,7 @@ fn routing(ctx: &mut Context<'_>, user: &Spanned<DesiredUser>, have: &tenant::Us
                 &live_proficiencies(have_list),
                 same_proficiency,
                 true,
+                ctx.options.target.value_paths,
                 d,
             );
         }
@@ -349,6 +352,7 @@ fn roles_and_grants(
         &have_roles,
         |_, _| true,
         authoritative,
+        ctx.options.target.value_paths,
         d,
     );
     if let Some((diff, edit)) = grants.and_then(|g| g.change) {

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::model::Spanned;
 use crate::model::tenant::{self, MultiValue};
-use crate::plan::{Attr, AttrDiff, Edit, Multi, ValueKey};
+use crate::plan::{Attr, AttrDiff, Edit, Multi, ValueKey, ValuePaths};
 
 /// A scalar string attribute's comparison.
 pub(super) fn scalar(
@@ -176,6 +176,7 @@ pub(super) fn keyed_set(
     have: &[Keyed],
     same: impl Fn(&Value, &Value) -> bool,
     authoritative: bool,
+    paths: ValuePaths,
     out: &mut Diffs,
 ) {
     let mut keys: Vec<&ValueKey> = Vec::with_capacity(want.len());
@@ -228,15 +229,22 @@ pub(super) fn keyed_set(
         removed,
         ..AttrDiff::default()
     });
-    out.edits.extend(set_edits(attr, have, &fate, adds));
+    out.edits.extend(set_edits(attr, have, &fate, adds, paths));
 }
 
 /// The edits that give each live value its fate, then add `adds`: removals, then
 /// replacements, each through a value filter that picks out exactly the values meant at that
 /// point (checked against the list as the earlier edits leave it), then one add. When no
 /// filter is exact (the live set holds a type twice and an address twice, say), a filter
-/// would also hit a value that must stay, so the whole attribute is replaced instead.
-fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -> Vec<Edit> {
+/// would also hit a value that must stay, so the whole attribute is replaced instead. Only
+/// filters the target takes (`paths`) are used; where none fits, the same fallback applies.
+fn set_edits(
+    attr: Multi,
+    have: &[Keyed],
+    fate: &[Fate<'_>],
+    adds: Vec<Value>,
+    paths: ValuePaths,
+) -> Vec<Edit> {
     // The list as the server holds it while the edits apply: (live index, value).
     let mut list: Vec<(Option<usize>, Value)> = have
         .iter()
@@ -261,7 +269,7 @@ fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -
                 .all(|(p, (_, v))| k.matches(v) == targets.contains(&p))
         })
     };
-    let candidates = |h: &Keyed, alone: bool| {
+    let candidates = |h: &Keyed, alone: bool, removes: bool| {
         let mut keys = vec![h.key.clone()];
         if alone {
             for sub in ["value", "type", "name"] {
@@ -270,6 +278,7 @@ fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -
                 }
             }
         }
+        keys.retain(|k| paths.allows(attr.name(), &k.sub, removes));
         keys
     };
     let fallback = || {
@@ -293,7 +302,11 @@ fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -
             .filter(|(_, (origin, _))| origin.is_some_and(|o| group.contains(&o)))
             .map(|(p, _)| p)
             .collect();
-        let Some(key) = exact(&list, &targets, candidates(&have[i], group.len() == 1)) else {
+        let Some(key) = exact(
+            &list,
+            &targets,
+            candidates(&have[i], group.len() == 1, true),
+        ) else {
             return fallback();
         };
         list.retain(|(_, v)| !key.matches(v));
@@ -307,7 +320,7 @@ fn set_edits(attr: Multi, have: &[Keyed], fate: &[Fate<'_>], adds: Vec<Value>) -
         let Some(p) = list.iter().position(|(origin, _)| *origin == Some(i)) else {
             return fallback();
         };
-        let Some(key) = exact(&list, &[p], candidates(&have[i], true)) else {
+        let Some(key) = exact(&list, &[p], candidates(&have[i], true, false)) else {
             return fallback();
         };
         list[p] = (None, (*value).clone());

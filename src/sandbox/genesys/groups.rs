@@ -58,6 +58,7 @@ impl Genesys {
                 self.write_group(&id, if_match.as_deref(), |before| {
                     if patching {
                         let ops = patch::parse_body(&body)?;
+                        super::wire::check_documented_paths(&ops, ResourceKind::Group)?;
                         let mut after = before.clone();
                         patch::apply(&mut after, &ops, ResourceKind::Group)?;
                         Ok(after)

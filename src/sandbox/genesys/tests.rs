@@ -1520,3 +1520,173 @@ async fn grants_cache_lag_and_single_removal() {
     let held = call(&app, &token, "GET", &subject, None).await;
     assert_eq!(fresh_grants(&held), Some(0));
 }
+
+/// Sends `ops` as a PATCH onto `uri` and returns the answer.
+async fn patch_at(app: &App, token: &str, uri: &str, ops: Value) -> Reply {
+    call(app, token, "PATCH", uri, Some(patch(ops))).await
+}
+
+// Only the PATCH path forms Genesys documents (docs/genesys.md §6) get through: a whole
+// email or phone number replaced through its filter, a filter on another sub-attribute or on
+// an extension attribute, a role replaced through a filter, a sub-attribute without a filter
+// and a core-URN prefix are all 400 `invalidPath`, and leave the user as it was.
+#[tokio::test]
+async fn patch_paths_are_the_documented_forms() {
+    let (app, token) = setup().await;
+    let body = user_with(json!({
+        "emails": [{"type": "work", "value": "w@work.example"}],
+        "phoneNumbers": [{"type": "mobile", "value": "+15550100"}],
+        GENESYS_URN: {"routingSkills": [{"name": "Sales", "proficiency": 2}]}
+    }));
+    let id = create_user(&app, &token, body).await;
+    let uri = format!("{USERS}/{id}");
+    let skills = format!("{GENESYS_URN}:routingSkills");
+    for op in [
+        json!({"op": "replace", "path": "emails[type eq \"work\"]",
+               "value": {"type": "work", "value": "x@work.example"}}),
+        json!({"op": "replace", "path": "phoneNumbers[type eq \"mobile\"]",
+               "value": {"type": "mobile", "value": "+15550199"}}),
+        json!({"op": "add", "path": "phoneNumbers[type eq \"mobile\"]",
+               "value": {"type": "mobile", "value": "+15550199"}}),
+        json!({"op": "replace", "path": "emails[value eq \"w@work.example\"].value",
+               "value": "x@work.example"}),
+        json!({"op": "remove", "path": "phoneNumbers[value eq \"+15550100\"]"}),
+        json!({"op": "remove", "path": "emails[type eq \"work\"].value"}),
+        json!({"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].display",
+               "value": "mine"}),
+        json!({"op": "replace", "path": "emails[type ne \"work\"].value", "value": "x@y.example"}),
+        json!({"op": "replace", "path": format!("{skills}[name eq \"Sales\"]"),
+               "value": {"name": "Sales", "proficiency": 4}}),
+        json!({"op": "remove", "path": format!("{skills}[name eq \"Sales\"]")}),
+        json!({"op": "replace", "path": "roles[value eq \"employee\"]",
+               "value": {"value": "employee"}}),
+        json!({"op": "replace", "path": "emails.value", "value": "x@work.example"}),
+        json!({"op": "replace", "path": "urn:ietf:params:scim:schemas:core:2.0:User:title",
+               "value": "Lead"}),
+    ] {
+        let reply = patch_at(&app, &token, &uri, json!([op])).await;
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidPath")),
+            "{op}: {}",
+            reply.body
+        );
+    }
+    let unchanged = call(&app, &token, "GET", &uri, None).await;
+    assert_eq!(unchanged.body["meta"]["version"], "1", "{}", unchanged.body);
+
+    // The documented forms.
+    let reply = patch_at(
+        &app,
+        &token,
+        &uri,
+        json!([
+            {"op": "replace", "path": "emails[type eq \"work\"].value", "value": "x@work.example"},
+            {"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].value", "value": "+15550199"},
+            {"op": "replace", "path": "phoneNumbers[type eq \"mobile\"].primary", "value": true},
+            {"op": "replace", "path": "title", "value": "Lead"},
+            {"op": "replace", "path": format!("{ENTERPRISE_URN}:department"), "value": "Ops"},
+            {"op": "replace", "path": skills, "value": [{"name": "Sales", "proficiency": 4}]}
+        ]),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let work: Vec<&Value> = reply.body["emails"]
+        .as_array()
+        .expect("emails")
+        .iter()
+        .filter(|e| e["type"] == "work")
+        .collect();
+    assert_eq!(work, [&json!({"type": "work", "value": "x@work.example"})]);
+    assert_eq!(
+        reply.body["phoneNumbers"],
+        json!([{"type": "mobile", "value": "+15550199", "primary": true}])
+    );
+    assert_eq!(
+        reply.body[GENESYS_URN]["routingSkills"][0]["proficiency"],
+        4
+    );
+    let removed = patch_at(
+        &app,
+        &token,
+        &uri,
+        json!([{"op": "remove", "path": "phoneNumbers[type eq \"mobile\"]"}]),
+    )
+    .await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(
+        removed.body.get("phoneNumbers").is_none(),
+        "{}",
+        removed.body
+    );
+}
+
+// Group members are removed by id through `members[value eq "id"]` (what Okta and Entra
+// send); another filter, or a replace through it, is 400 `invalidPath`.
+#[tokio::test]
+async fn group_member_paths_are_the_documented_form() {
+    let (app, token) = setup().await;
+    let group = create_group(&app, &token, "Paths").await;
+    let uri = format!(
+        "/api/v2/scim/v2/groups/{}",
+        group["id"].as_str().expect("id")
+    );
+    let uid = create_user(&app, &token, user("ann")).await;
+    let add = json!([{"op": "add", "path": "members", "value": [{"value": uid}]}]);
+    assert_eq!(patch_at(&app, &token, &uri, add).await.status, 200);
+    for op in [
+        json!({"op": "remove", "path": "members[display eq \"ann\"]"}),
+        json!({"op": "replace", "path": format!("members[value eq \"{uid}\"]"),
+               "value": {"value": uid}}),
+        json!({"op": "remove", "path": format!("members[value eq \"{uid}\"].value")}),
+    ] {
+        let reply = patch_at(&app, &token, &uri, json!([op])).await;
+        assert_eq!(
+            (reply.status, reply.scim_type()),
+            (400, Some("invalidPath")),
+            "{op}: {}",
+            reply.body
+        );
+    }
+    let remove = json!([{"op": "remove", "path": format!("members[value eq \"{uid}\"]")}]);
+    let removed = patch_at(&app, &token, &uri, remove).await;
+    assert_eq!(removed.status, 200, "{}", removed.body);
+    assert!(removed.body.get("members").is_none(), "{}", removed.body);
+}
+
+// Email types other than work and other, and phone types outside Genesys's list, are 400
+// `invalidValue` on create, PUT and PATCH alike.
+#[tokio::test]
+async fn email_and_phone_types_outside_the_lists_are_refused() {
+    let (app, token) = setup().await;
+    let id = create_user(&app, &token, user("t")).await;
+    let uri = format!("{USERS}/{id}");
+    for extra in [
+        json!({"emails": [{"type": "home", "value": "t@home.example"}]}),
+        json!({"phoneNumbers": [{"type": "fax", "value": "+15550100"}]}),
+        json!({"phoneNumbers": [{"type": "pager", "value": "+15550100"}]}),
+    ] {
+        let mut created = user_with(extra.clone());
+        created["userName"] = json!("t2@example.com");
+        let mut replaced = user_with(extra.clone());
+        replaced["userName"] = json!("t@example.com");
+        let (attr, values) = extra
+            .as_object()
+            .and_then(|o| o.iter().next())
+            .expect("one attribute");
+        let add = patch(json!([{"op": "add", "path": attr, "value": values}]));
+        for (method, at, body) in [
+            ("POST", USERS, created),
+            ("PUT", uri.as_str(), replaced),
+            ("PATCH", uri.as_str(), add),
+        ] {
+            let reply = call(&app, &token, method, at, Some(body)).await;
+            assert_eq!(
+                (reply.status, reply.scim_type()),
+                (400, Some("invalidValue")),
+                "{method} {extra}: {}",
+                reply.body
+            );
+        }
+    }
+}

@@ -20,7 +20,7 @@ use super::super::resource::{
 };
 use super::super::store::{Entry, ListQuery};
 use super::schemas::MAX_COUNT;
-use super::wire::{PlatformError, Refusal, Route, empty, not_here, param};
+use super::wire::{PlatformError, Refusal, Route, check_documented_paths, empty, not_here, param};
 use super::{Data, Genesys, lock};
 
 /// `phoneNumbers[].type` values Genesys accepts.
@@ -607,6 +607,7 @@ impl Genesys {
                 if patching {
                     let ops = patch::parse_body(&body)?;
                     check_patch_paths(&ops)?;
+                    check_documented_paths(&ops, ResourceKind::User)?;
                     self.write_user(&id, if_match.as_deref(), Mode::Patch, |before| {
                         let mut after = before.clone();
                         patch::apply(&mut after, &ops, ResourceKind::User)?;

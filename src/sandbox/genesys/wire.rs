@@ -13,7 +13,10 @@ use tokio::time::Instant;
 use super::super::auth::{Denied, parse_form, percent_decode};
 use super::super::error::ScimError;
 use super::super::faults::{RateWindow, Verdict};
+use super::super::filter::{AttrPath, CompareOp, Filter, Literal};
 use super::super::http::{App, Outcome, error_response, set_header, unauthorized, with_body};
+use super::super::patch::{OpKind, PatchOp};
+use super::super::resource::{KNOWN_EXTENSIONS, ResourceKind};
 use super::{Genesys, lock, uuid};
 
 /// Where a request goes.
@@ -306,6 +309,92 @@ pub(super) fn check_if_match(if_match: Option<&str>, version: u64) -> Result<(),
         Some(tag) if tag.trim() != format!("\"{version}\"") => Err(invalid_version(version)),
         _ => Ok(()),
     }
+}
+
+/// The sub-attributes of an email or phone number (`ScimEmail`, `ScimPhoneNumber`: value,
+/// type, primary; a phone extension lives in the value as `tel:+1…;ext=…`).
+const CONTACT_SUBS: &[&str] = &["value", "type", "primary"];
+
+/// Refuses every PATCH path but the forms Genesys documents (docs/genesys.md §6), the
+/// pessimistic reading of "unconfirmed": a plain attribute name, an extension attribute
+/// under its full URN (users), an email or phone number picked out by `type` with a
+/// sub-attribute for add and replace (`emails[type eq "work"].value`) and whole for remove
+/// (`emails[type eq "work"]`), a role removed by name (`roles[value eq "X"]`), and a group
+/// member removed by id (`members[value eq "id"]`, what Okta and Entra send). Anything else
+/// (a whole-value replace through a filter, a filter on another sub-attribute, a filter on
+/// an extension attribute, a sub-attribute path) is 400 `invalidPath`.
+pub(super) fn check_documented_paths(ops: &[PatchOp], kind: ResourceKind) -> Result<(), ScimError> {
+    for op in ops {
+        let Some(path) = op.path.as_deref() else {
+            continue;
+        };
+        let refuse = |why: &str| {
+            Err(ScimError::invalid_path(format!(
+                "path `{path}` is not a form Genesys Cloud documents: {why}"
+            )))
+        };
+        let Some(open) = path.find('[') else {
+            let Some(parsed) = AttrPath::parse(path) else {
+                return refuse("not an attribute path");
+            };
+            if parsed.sub.is_some() {
+                return refuse("sub-attribute paths are documented only after a `type` filter");
+            }
+            let extension = parsed.urn.as_deref().is_some_and(|u| {
+                kind == ResourceKind::User
+                    && KNOWN_EXTENSIONS.iter().any(|k| k.eq_ignore_ascii_case(u))
+            });
+            if parsed.urn.is_some() && !extension {
+                return refuse("only extension attributes carry a URN prefix");
+            }
+            continue;
+        };
+        let Some(close) = path.rfind(']').filter(|&c| c > open) else {
+            return refuse("an unclosed value filter");
+        };
+        let attr = &path[..open];
+        let sub = match &path[close + 1..] {
+            "" => None,
+            rest => match rest.strip_prefix('.') {
+                Some(sub) => Some(sub),
+                None => return refuse("text after the value filter"),
+            },
+        };
+        let (key, subs, whole_remove): (&str, &[&str], bool) = match (kind, attr) {
+            (ResourceKind::User, "emails" | "phoneNumbers") => ("type", CONTACT_SUBS, true),
+            (ResourceKind::User, "roles") | (ResourceKind::Group, "members") => {
+                ("value", &[], true)
+            }
+            _ => {
+                return refuse(
+                    "value filters are documented only on emails, phoneNumbers, roles and members",
+                );
+            }
+        };
+        let on_key = match Filter::parse(&path[open + 1..close]) {
+            Ok(Filter::Compare {
+                path: p,
+                op: CompareOp::Eq,
+                value: Literal::Str { .. },
+            }) => p.urn.is_none() && p.sub.is_none() && p.attr == key,
+            _ => false,
+        };
+        if !on_key {
+            return refuse(&format!("{attr} is picked out by `{key} eq \"…\"` only"));
+        }
+        match (op.kind, sub) {
+            (OpKind::Remove, None) if whole_remove => {}
+            (OpKind::Add | OpKind::Replace, Some(sub)) if subs.contains(&sub) => {}
+            (OpKind::Remove, _) => return refuse("a remove names the whole value"),
+            (_, None) if !subs.is_empty() => {
+                return refuse(&format!(
+                    "add and replace write a sub-attribute ({attr}[…].value), not the whole value"
+                ));
+            }
+            _ => return refuse(&format!("{attr} values are only removed through a filter")),
+        }
+    }
+    Ok(())
 }
 
 /// A JSON answer from the Platform API.
