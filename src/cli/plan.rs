@@ -65,7 +65,7 @@ pub(super) fn plan_cmd(
     .map_err(Error::from)?;
     let mut plan = decision.plan.into_plan();
     plan.warnings.extend(loaded.notices);
-    let live_hash = crate::session::live_hash(&live.snapshot);
+    let live_hash = crate::session::live_hash(&live.snapshot, &loaded.state);
     drop(live);
     let hash = loaded.hash;
     tracing::debug!(%target, changes = plan.changes.len(), "planned");

@@ -255,6 +255,36 @@ fn lower_set<'a>(names: impl Iterator<Item = &'a str>) -> HashSet<String> {
 }
 
 /// Whether ownership covers an unmatched live object with this name and externalId.
+/// Whether a live user or group is in view of `desired`: owned by its ownership rules, named
+/// in desired state, or protected. What lies outside (another team's objects, another
+/// provisioner's) is never written by a plan of this desired state.
+pub(crate) fn in_view(
+    desired: &DesiredState,
+    kind: super::Kind,
+    name: &str,
+    external_id: Option<&str>,
+) -> bool {
+    let config = &desired.config;
+    let lower = name.to_lowercase();
+    let named = |n: &str| n.to_lowercase() == lower;
+    match kind {
+        super::Kind::User => {
+            owned(&config.ownership.users, name, external_id)
+                || desired.users.iter().any(|u| named(u.user_name.as_str()))
+                || config.protected.users.iter().any(|p| named(p.as_str()))
+        }
+        super::Kind::Group => {
+            owned(&config.ownership.groups, name, external_id)
+                || desired
+                    .groups
+                    .iter()
+                    .any(|g| named(g.display_name.as_str()))
+                || config.protected.groups.iter().any(|p| named(p.as_str()))
+        }
+        super::Kind::Role => true,
+    }
+}
+
 pub(super) fn owned(mode: &OwnershipMode, name: &str, external_id: Option<&str>) -> bool {
     match mode {
         OwnershipMode::Listed => false,

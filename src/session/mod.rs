@@ -171,22 +171,38 @@ pub async fn read_grants<C: ScimRead>(
     Ok(())
 }
 
-/// SHA-256 over everything a plan is computed from on the tenant's side: each user's and
-/// group's JSON as the server sent it, the roles, divisions and grants. Equal hashes mean
-/// the tenant is as it was; a saved plan records it ([`PlanDocument::live_hash`]).
+/// SHA-256 over what a plan of `desired` is computed from on the tenant's side: the JSON, as
+/// the server sent it, of each user and group in view of it (owned, named or protected:
+/// [`crate::plan::in_view`]), the roles, divisions and grants. Equal hashes mean the tenant
+/// is as it was for this desired state; a saved plan records it
+/// ([`PlanDocument::live_hash`]).
+///
+/// Objects out of view are left out so that another team's or another provisioner's writes
+/// elsewhere in a shared tenant do not make every saved plan "moved". That only widens the
+/// strict path, which carries out a fresh plan only when it is identical to the saved one:
+/// if something out of view did change the fresh plan, the difference is refused, never
+/// merged.
 #[must_use]
-pub fn live_hash(snapshot: &Snapshot) -> String {
+pub fn live_hash(snapshot: &Snapshot, desired: &DesiredState) -> String {
+    use crate::model::tenant::Resource as _;
     let mut hasher = Sha256::new();
     let mut part = |tag: &str, bytes: &[u8]| {
         hasher.update(tag.as_bytes());
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
+    let seen = |kind: Kind, key: &str, external_id: Option<&str>| {
+        crate::plan::in_view(desired, kind, key, external_id)
+    };
     for u in &snapshot.users {
-        part("u", u.raw().as_bytes());
+        if seen(Kind::User, u.natural_key(), u.external_id()) {
+            part("u", u.raw().as_bytes());
+        }
     }
     for g in &snapshot.groups {
-        part("g", g.raw().as_bytes());
+        if seen(Kind::Group, g.natural_key(), g.external_id()) {
+            part("g", g.raw().as_bytes());
+        }
     }
     part(
         "r",
@@ -315,7 +331,7 @@ fn saved_plan(
     terminated: &[String],
     options: &PlanOptions,
 ) -> Result<Authorized, DecideError> {
-    let hash = live_hash(&live.snapshot);
+    let hash = live_hash(&live.snapshot, desired);
     let partial = match crate::plan::plan(desired, &live.snapshot, options) {
         Ok(fresh) => {
             let a = saved::authorize(doc, &fresh, &live.snapshot, &hash, terminated)?;

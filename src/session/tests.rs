@@ -5,6 +5,7 @@ use proptest::prelude::*;
 use serde_json::json;
 
 use super::{LiveRead, PlanSource, decide, live_hash};
+use crate::desired::DesiredState;
 use crate::plan::saved::PlanDocument;
 use crate::plan::tests::properties::{World, world};
 use crate::plan::tests::{desired_with, snapshot};
@@ -23,10 +24,10 @@ fn read(snapshot: Snapshot, options: &PlanOptions) -> LiveRead {
 }
 
 /// A saved document of `plan`, made against `live`.
-fn saved(plan: &Plan, live: &Snapshot) -> PlanDocument {
+fn saved(plan: &Plan, live: &Snapshot, desired: &DesiredState) -> PlanDocument {
     PlanDocument::new(plan, "hash".into())
         .with_target("http://127.0.0.1/scim")
-        .with_live_hash(live_hash(live))
+        .with_live_hash(live_hash(live, desired))
 }
 
 /// Re-seals a document after a hand edit, as anyone who can write the file can.
@@ -64,7 +65,7 @@ fn a_saved_plan_cannot_unblock_itself() {
     let options = PlanOptions::default();
     let plan = crate::plan::plan(&desired, &live, &options).unwrap();
     assert_eq!(plan.summary().blocked, 27);
-    let doc = forge(saved(&plan, &live), |changes| {
+    let doc = forge(saved(&plan, &live, &desired), |changes| {
         for c in changes {
             c.blocked = None;
             c.held_by = None;
@@ -111,7 +112,7 @@ fn a_saved_plan_cannot_add_a_change() {
         ..PlanOptions::default()
     };
     let plan = crate::plan::plan(&desired, &live, &options).unwrap();
-    let doc = forge(saved(&plan, &live), |changes| {
+    let doc = forge(saved(&plan, &live, &desired), |changes| {
         let mut extra = changes
             .iter()
             .find(|c| c.action == Action::Deactivate)
@@ -138,6 +139,74 @@ fn a_saved_plan_cannot_add_a_change() {
     );
 }
 
+// A shared tenant: another team's user, out of this desired state's view (not owned, named
+// or protected), is created and edited between plan and apply. The tenant has not moved for
+// this plan, so a forged change is still refused as a whole rather than merged around (the
+// peer suite's forged-plan test met this when concurrent tests wrote to the shared server).
+#[test]
+fn writes_out_of_view_do_not_move_the_tenant() {
+    let desired = desired_with(
+        "ownership: {users: {selector: {nameSuffix: \"@x.example\"}}}\nprotected: {users: [u0@x.example]}\n",
+        "users:\n  - userName: u1@x.example\n",
+    );
+    let live = snapshot(
+        &users(&["u0@x.example", "u1@x.example", "u2@x.example"]),
+        &[],
+    );
+    let options = PlanOptions::default();
+    let plan = crate::plan::plan(&desired, &live, &options).unwrap();
+    let doc = forge(saved(&plan, &live, &desired), |changes| {
+        let mut extra = changes
+            .iter()
+            .find(|c| c.action == Action::Deactivate)
+            .expect("u2 is pruned")
+            .clone();
+        extra.key = "u0@x.example".into();
+        extra.id = Some("id-u0@x.example".into());
+        changes.push(extra);
+    });
+    let mut elsewhere = snapshot(
+        &users(&[
+            "u0@x.example",
+            "u1@x.example",
+            "u2@x.example",
+            "z@other.example",
+        ]),
+        &[],
+    );
+    assert_eq!(
+        live_hash(&elsewhere, &desired),
+        live_hash(&live, &desired),
+        "out of view"
+    );
+    let e = decide(
+        &desired,
+        &read(elsewhere.clone(), &options),
+        PlanSource::Saved {
+            plan: &doc,
+            terminated: &[],
+        },
+        &options,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        e.contains("it would deactivate user \"u0@x.example\", which a plan made now does not"),
+        "{e}"
+    );
+    // A write in view (u2, owned by the selector) does move it.
+    elsewhere.users = snapshot(
+        &[
+            json!({"id": "id-u0@x.example", "userName": "u0@x.example", "meta": {"version": "W/\"1\""}}),
+            json!({"id": "id-u1@x.example", "userName": "u1@x.example", "meta": {"version": "W/\"1\""}}),
+            json!({"id": "id-u2@x.example", "userName": "u2@x.example", "title": "moved", "meta": {"version": "W/\"2\""}}),
+        ],
+        &[],
+    )
+    .users;
+    assert_ne!(live_hash(&elsewhere, &desired), live_hash(&live, &desired));
+}
+
 // Once the tenant moved, a forged change cannot be refused by comparison; it is dropped
 // instead, because nothing fresh backs it.
 #[test]
@@ -145,7 +214,7 @@ fn a_forged_change_on_a_moved_tenant_is_dropped() {
     let (desired, live) = thirty();
     let options = PlanOptions::default();
     let plan = crate::plan::plan(&desired, &live, &options).unwrap();
-    let doc = forge(saved(&plan, &live), |changes| {
+    let doc = forge(saved(&plan, &live, &desired), |changes| {
         changes.clear();
         changes.push(Change {
             action: Action::Delete,
@@ -328,7 +397,7 @@ fn check_never_more(plan_world: &World, now_world: &World, moved: bool, edits: &
     let Ok(plan) = crate::plan::plan(&desired, &live_then, &options) else {
         return;
     };
-    let doc = forge(saved(&plan, &live_then), |changes| {
+    let doc = forge(saved(&plan, &live_then, &desired), |changes| {
         for e in edits {
             edit_plan(changes, e);
         }
