@@ -173,7 +173,7 @@ pub async fn read_grants<C: ScimRead>(
 
 /// SHA-256 over what a plan of `desired` is computed from on the tenant's side: the JSON, as
 /// the server sent it, of each user and group in view of it (owned, named or protected:
-/// [`crate::plan::in_view`]), the roles, divisions and grants. Equal hashes mean the tenant
+/// `plan::in_view`), the roles, divisions and grants. Equal hashes mean the tenant
 /// is as it was for this desired state; a saved plan records it
 /// ([`PlanDocument::live_hash`]).
 ///
