@@ -87,6 +87,7 @@ impl Dialect {
             delete_active_users: !genesys,
             username_email: genesys,
             divisions: genesys,
+            default_roles_unless_named: genesys,
             patch: announced.patch,
             etag: announced.etag,
             bulk: announced.bulk,

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::genesys::{CLIENT_ID, SECRET, documented, example_for, run, serve, serve_with};
+use crate::genesys::{SECRET, apply, documented, example_for, run, serve, serve_with, token};
 
 /// The request log's entries as `(method, path, status)`.
 fn requests(dir: &Path) -> Vec<(String, String, u64)> {
@@ -47,14 +47,6 @@ fn probe<'a>(report: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no probe {name}: {report:#}"))
-}
-
-fn apply(dir: &Path, ds: &str) {
-    let (code, out, err) = run(
-        dir,
-        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
-    );
-    assert_eq!(code, 0, "{out}\n{err}");
 }
 
 // The simulator refuses oauth/clients/{id} (the client lacks oauth:client:view), so doctor
@@ -143,17 +135,7 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{origin}/oauth/token"))
-            .basic_auth(CLIENT_ID, Some(SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = token["access_token"].as_str().unwrap().to_owned();
+        let bearer = token(&http, origin).await;
         let roles: Value = http
             .get(format!("{origin}/api/v2/authorization/roles"))
             .bearer_auth(&bearer)
