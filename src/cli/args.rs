@@ -328,6 +328,10 @@ pub struct ServeArgs {
     /// the bare `meta.version` `n`, a server whose header and body disagree.
     #[arg(long)]
     pub weak_etags: bool,
+    /// Genesys flavour: answer `GET /api/v2/tokens/me` without naming the OAuth client, so
+    /// `doctor` has to read the client's roles through `/api/v2/oauth/clients/{id}`.
+    #[arg(long)]
+    pub tokens_me_without_client: bool,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

@@ -37,9 +37,14 @@ pub(super) fn sandbox_serve(
     };
     let flavor = match args.flavor {
         ServeFlavor::Standard => {
-            if args.read_lag_ms > 0 || !args.divisions.is_empty() || args.weak_etags {
+            if args.read_lag_ms > 0
+                || !args.divisions.is_empty()
+                || args.weak_etags
+                || args.tokens_me_without_client
+            {
                 return Err(Error::Config(
-                    "--read-lag-ms, --division and --weak-etags need --flavor genesys".to_owned(),
+                    "--read-lag-ms, --division, --weak-etags and --tokens-me-without-client need --flavor genesys"
+                        .to_owned(),
                 )
                 .into());
             }
@@ -59,6 +64,7 @@ pub(super) fn sandbox_serve(
                 auth_cache_lag: std::time::Duration::from_millis(args.auth_cache_lag_ms),
                 requests_per_minute: args.requests_per_minute,
                 weak_etags: args.weak_etags,
+                tokens_me_without_client: args.tokens_me_without_client,
             })
         }
     };

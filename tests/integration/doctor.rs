@@ -130,8 +130,8 @@ fn json_report_with_grants_from_tokens_me_and_probes() {
 }
 
 /// Replaces the permission policies of the sandbox client's role `scimctl`, dropping the
-/// actions in `drop` (`domain:entity:action`).
-fn drop_client_permissions(origin: &str, drop: &[&str]) {
+/// actions in `drop` and adding those in `add` (`domain:entity:action`).
+fn edit_client_permissions(origin: &str, drop: &[&str], add: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
@@ -152,7 +152,7 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
             .find(|r| r["name"] == "scimctl")
             .unwrap()
             .clone();
-        let policies: Vec<Value> = role["permissionPolicies"]
+        let mut policies: Vec<Value> = role["permissionPolicies"]
             .as_array()
             .unwrap()
             .iter()
@@ -175,6 +175,11 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
             })
             .filter(|p| !p["actionSet"].as_array().unwrap().is_empty())
             .collect();
+        for permission in add {
+            let parts: Vec<&str> = permission.split(':').collect();
+            policies
+                .push(json!({"domain": parts[0], "entityName": parts[1], "actionSet": [parts[2]]}));
+        }
         let status = http
             .put(format!(
                 "{origin}/api/v2/authorization/roles/{}",
@@ -198,7 +203,7 @@ fn missing_extension_permission_is_named_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let ds = example_for(&server, dir.path());
-    drop_client_permissions(&server.url, &["telephony:extension:assign"]);
+    edit_client_permissions(&server.url, &["telephony:extension:assign"], &[]);
     let ds_str = ds.to_str().unwrap();
 
     let (code, report, err) = doctor_json(dir.path(), ds_str);
@@ -254,5 +259,51 @@ fn etag_unlike_meta_version_differs() {
     assert!(
         probe["detail"].as_str().unwrap().contains("W/\""),
         "{probe}"
+    );
+}
+
+// A token whose /api/v2/tokens/me does not name its OAuth client: doctor falls back to
+// /api/v2/oauth/clients/{id}. Without oauth:client:view that read is refused too, and the
+// check warns with both reasons and the permission it needs; once the client's role holds
+// it, the permissions are verified through the client read.
+#[test]
+fn permissions_fall_back_to_the_oauth_client_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--tokens-me-without-client"]);
+    let ds = example_for(&server, dir.path());
+    let ds = ds.to_str().unwrap();
+
+    let (code, report, err) = doctor_json(dir.path(), ds);
+    assert_eq!(code, 0, "a warning is not a failure: {report:#}\n{err}");
+    let permissions = check(&report, "permissions");
+    assert_eq!(permissions["status"], "warn", "{permissions}");
+    let detail = permissions["detail"].as_str().unwrap();
+    for says in [
+        "/api/v2/tokens/me named no OAuth client",
+        "oauth:client:view",
+        "not verified",
+    ] {
+        assert!(detail.contains(says), "{says}: {permissions}");
+    }
+
+    edit_client_permissions(&server.url, &[], &["oauth:client:view"]);
+    let before = requests(dir.path()).len();
+    let (code, report, err) = doctor_json(dir.path(), ds);
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    let permissions = check(&report, "permissions");
+    assert_eq!(permissions["status"], "pass", "{permissions}");
+    assert!(
+        permissions["detail"]
+            .as_str()
+            .unwrap()
+            .contains("read through /api/v2/oauth/clients/{id}"),
+        "{permissions}"
+    );
+    let calls = &requests(dir.path())[before..];
+    assert!(
+        calls
+            .iter()
+            .any(|(m, p, s)| m == "GET" && p.starts_with("/api/v2/oauth/clients/") && *s == 200),
+        "{calls:?}"
     );
 }
