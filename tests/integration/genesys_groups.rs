@@ -303,6 +303,50 @@ async fn grants_of(http: &reqwest::Client, server: &Server, bearer: &str) -> Vec
     grants
 }
 
+/// Removes Priya's grant of `role` in `division` through the Platform API, as an
+/// administrator would by hand.
+async fn remove_by_hand(
+    http: &reqwest::Client,
+    server: &Server,
+    bearer: &str,
+    role: &str,
+    division: &str,
+) {
+    let priya = user_id(http, server, bearer, "priya.raman@northwind.example").await;
+    let subject: Value = http
+        .get(format!(
+            "{}/api/v2/authorization/subjects/{priya}",
+            server.url
+        ))
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let grant = subject["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["role"]["name"] == role && g["division"]["name"] == division)
+        .unwrap_or_else(|| panic!("no {role} @ {division}: {subject}"));
+    let path = format!(
+        "{}/api/v2/authorization/subjects/{priya}/divisions/{}/roles/{}",
+        server.url,
+        grant["division"]["id"].as_str().unwrap(),
+        grant["role"]["id"].as_str().unwrap()
+    );
+    let status = http
+        .delete(path)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
 // The example org with authoritative user roles and two roles of Priya's granted in Home and
 // Field Sales converges, and Priya, created with roles, still got the org's default role
 // (Genesys grants `employee` on create only when no roles are named). Both grants are then
@@ -369,41 +413,13 @@ fn a_stale_grant_pair_does_not_block_the_others() {
     assert!(out.contains("Queue Member @ Field Sales"), "{out}");
 
     // By hand, between plan and apply: Wrap Up leaves Field Sales.
-    runtime.block_on(async {
-        let priya = user_id(&http, &server, &bearer, "priya.raman@northwind.example").await;
-        let subject: Value = http
-            .get(format!(
-                "{}/api/v2/authorization/subjects/{priya}",
-                server.url
-            ))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let grant = subject["grants"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|g| g["role"]["name"] == "Wrap Up" && g["division"]["name"] == "Field Sales")
-            .unwrap_or_else(|| panic!("no Wrap Up @ Field Sales: {subject}"));
-        let path = format!(
-            "{}/api/v2/authorization/subjects/{priya}/divisions/{}/roles/{}",
-            server.url,
-            grant["division"]["id"].as_str().unwrap(),
-            grant["role"]["id"].as_str().unwrap()
-        );
-        let status = http
-            .delete(path)
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .status();
-        assert!(status.is_success(), "{status}");
-    });
+    runtime.block_on(remove_by_hand(
+        &http,
+        &server,
+        &bearer,
+        "Wrap Up",
+        "Field Sales",
+    ));
 
     let (code, out, err) = run(
         dir.path(),

@@ -626,13 +626,13 @@ fn a_create_that_names_roles_names_the_default_roles_on_genesys() {
         );
         assert!(added(&plan, "b@x.example").is_empty(), "{mode}");
 
-        let plain = plan_ok(
+        let on_scim = plan_ok(
             &desired_with(&config, &resources),
             &live,
             &PlanOptions::default(),
         );
         assert_eq!(
-            added(&plain, "a@x.example"),
+            added(&on_scim, "a@x.example"),
             vec![json!({"value": "Agent"})]
         );
     }
