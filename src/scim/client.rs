@@ -1063,6 +1063,7 @@ impl ScimClient {
                 .extend_pairs(request.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let mut attempt = 1;
+        let mut paced = 0;
         let mut refreshed = false;
         {
             let (mut budget, now) = self.budget();
@@ -1136,6 +1137,12 @@ impl ScimClient {
                     }
                 }
             };
+            // A 429 that says when to come back counts against its own limit, not the
+            // attempts (RetryPolicy::max_paced).
+            let is_paced = error.is_paced();
+            if is_paced && paced >= inner.retry.max_paced {
+                return Err(error);
+            }
             let Some(delay) =
                 inner
                     .retry
@@ -1143,10 +1150,14 @@ impl ScimClient {
             else {
                 return Err(error);
             };
-            tracing::debug!(method, path = %path, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
+            tracing::debug!(method, path = %path, attempt, paced, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
             self.spend_retry(error)?;
             tokio::time::sleep(delay).await;
-            attempt += 1;
+            if is_paced {
+                paced += 1;
+            } else {
+                attempt += 1;
+            }
         }
     }
 }

@@ -18,8 +18,14 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Largest backoff delay (before jitter).
     pub cap: Duration,
-    /// Most attempts for one request, the first included.
+    /// Most attempts for one request, the first included, not counting the ones the server
+    /// paced (a 429 that said when to come back: see `max_paced`).
     pub max_attempts: u32,
+    /// Most 429s with a server-given delay (`Retry-After`, `inin-ratelimit-reset`) waited out
+    /// for one request. Kept apart from `max_attempts`: a server that says when to come back
+    /// is pacing the client, not failing, and under a long throttle with many requests in
+    /// flight one request can be sent back many windows in a row.
+    pub max_paced: u32,
     /// Most retries saved up in the budget (see [`RetryBudget`]). A budget rather than only a
     /// per-request maximum keeps an outage from multiplying load.
     pub budget: u32,
@@ -38,6 +44,7 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(250),
             cap: Duration::from_secs(30),
             max_attempts: 8,
+            max_paced: 64,
             budget: 1_000,
             budget_percent: 20,
             budget_per_minute: 60,
