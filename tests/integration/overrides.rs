@@ -36,6 +36,7 @@ fn scimctl(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// The whole story of one termination, from plan warning to settled override.
 #[test]
+#[allow(clippy::too_many_lines)] // one termination's whole story, read top to bottom
 fn termination_override_from_plan_to_settled() {
     let cwd = tempfile::tempdir().unwrap();
     let cwd = cwd.path();
