@@ -257,6 +257,14 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
         format: DoctorFormat,
     },
+    /// Print a shell completion script: `scimctl completions bash > /etc/bash_completion.d/scimctl`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `scimctl man > scimctl.1; man ./scimctl.1`.
+    Man,
     /// The embedded SCIM 2.0 server.
     Sandbox {
         /// What to do with the sandbox.

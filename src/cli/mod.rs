@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use crate::desired::LoadError;
 use crate::error::{Error, ExitStatus};
@@ -108,6 +108,7 @@ fn dispatch(
     match &cli.command {
         Command::Validate { dir, format } => validate::validate_cmd(dir, *format, out, err),
         Command::Schema { out: dir, check } => schema::schema_cmd(dir, *check, out),
+        generated @ (Command::Completions { .. } | Command::Man) => completions(generated, out),
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox::sandbox_serve(args, runtime, out),
@@ -204,6 +205,18 @@ fn dispatch(
             format,
         } => doctor::doctor_cmd(dir, &target.overrides(), *format, runtime, out, err),
     }
+}
+
+/// `completions SHELL` (by `clap_complete`) or `man` (by `clap_mangen`), on `out`.
+fn completions(command: &Command, out: &mut dyn Write) -> Result<ExitStatus, Failure> {
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "scimctl", out);
+        }
+        _ => clap_mangen::Man::new(Cli::command()).render(out)?,
+    }
+    out.flush()?;
+    Ok(ExitStatus::Success)
 }
 
 /// An error from a command, or a failed write to the output streams.

@@ -240,3 +240,65 @@ fn doctor_help_is_its_own() {
     assert!(!help.contains("indented chains"), "{help}");
     assert!(help.contains("checklist"), "{help}");
 }
+
+/// Completes the words of `line` with the script `scimctl completions bash` prints, run in a
+/// real bash: the candidates `COMPREPLY` holds for the last word.
+fn bash_complete(script: &Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let program = format!(
+        "source '{}'; COMP_WORDS=({}); COMP_CWORD={}; COMP_LINE='{}'; COMP_POINT=${{#COMP_LINE}}; \
+         _scimctl scimctl '{}' '{}'; printf '%s\\n' \"${{COMPREPLY[@]}}\"",
+        script.display(),
+        quoted.join(" "),
+        words.len() - 1,
+        words.join(" "),
+        words[words.len() - 1],
+        words[words.len() - 2],
+    );
+    let output = std::process::Command::new("bash")
+        .args(["--norc", "--noprofile", "-c", &program])
+        .output()
+        .expect("bash is installed");
+    let (stdout, stderr) = text(&output);
+    assert!(output.status.success(), "{stderr}");
+    stdout.split_whitespace().map(str::to_owned).collect()
+}
+
+/// `scimctl completions bash`: `scimctl pl<TAB>` completes to `plan`, and a flag of `plan`
+/// (`--detailed-exitcode`) is offered after `scimctl plan --det`.
+#[test]
+fn bash_completes_commands_and_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let output = scimctl().args(["completions", "bash"]).output().unwrap();
+    assert_eq!(output.status.code(), Some(0));
+    let script = tmp.path().join("scimctl.bash");
+    fs::write(&script, &output.stdout).unwrap();
+    assert_eq!(bash_complete(&script, &["scimctl", "pl"]), ["plan"]);
+    assert_eq!(
+        bash_complete(&script, &["scimctl", "plan", "--det"]),
+        ["--detailed-exitcode"]
+    );
+    for shell in ["zsh", "fish", "powershell"] {
+        let output = scimctl().args(["completions", shell]).output().unwrap();
+        assert_eq!(output.status.code(), Some(0), "{shell}");
+        assert!(
+            String::from_utf8_lossy(&output.stdout).contains("detailed-exitcode"),
+            "{shell}"
+        );
+    }
+}
+
+/// `scimctl man` prints a roff man page naming the commands.
+#[test]
+fn man_page_is_roff() {
+    let output = scimctl().arg("man").output().unwrap();
+    let (page, _) = text(&output);
+    assert_eq!(output.status.code(), Some(0));
+    assert!(
+        page.starts_with(".ie") || page.contains(".TH scimctl"),
+        "{page}"
+    );
+    for command in ["validate", "plan", "apply", "watch", "completions"] {
+        assert!(page.contains(command), "{command}: {page}");
+    }
+}
