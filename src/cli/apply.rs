@@ -474,7 +474,7 @@ fn throttling(stats: &crate::scim::ClientStats) -> Option<String> {
         return None;
     }
     Some(format!(
-        "Throttling: {} answered 429, {} retried, {waited:.1} s waiting for the client rate limit.",
+        "Throttling: {} answered 429, {} retried, {waited:.1} s (wall clock) with requests waiting for the client rate limit.",
         stats.rate_limited, stats.retries
     ))
 }
