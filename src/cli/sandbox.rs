@@ -97,7 +97,7 @@ pub(super) fn sandbox_serve(
     let stop = runtime.block_on(async { ShutdownSignal::arm() })?;
     let running = runtime
         .block_on(sandbox::start(config, args.listen))
-        .map_err(|e| Error::Sandbox(e.to_string()))?;
+        .map_err(|e| Error::Sandbox(crate::error::with_causes(&e)))?;
     // Stopped (its state saved) on every way out, a failed write of the URL line included.
     let running = Guard::new(runtime, running);
     writeln!(
