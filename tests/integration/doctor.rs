@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::genesys::{SECRET, apply, documented, example_for, run, serve, serve_with, token};
+use crate::genesys::{
+    SECRET, apply, documented, example_for, get_json, run, serve, serve_with, token,
+};
 
 /// The request log's entries as `(method, path, status)`.
 fn requests(dir: &Path) -> Vec<(String, String, u64)> {
@@ -136,15 +138,12 @@ fn edit_client_permissions(origin: &str, drop: &[&str], add: &[&str]) {
     runtime.block_on(async {
         let http = reqwest::Client::new();
         let bearer = token(&http, origin).await;
-        let roles: Value = http
-            .get(format!("{origin}/api/v2/authorization/roles"))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let roles = get_json(
+            &http,
+            &format!("{origin}/api/v2/authorization/roles"),
+            &bearer,
+        )
+        .await;
         let role = roles["entities"]
             .as_array()
             .unwrap()

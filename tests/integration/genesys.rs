@@ -165,6 +165,18 @@ pub(crate) async fn token(http: &reqwest::Client, origin: &str) -> String {
     reply["access_token"].as_str().unwrap().to_owned()
 }
 
+/// `GET url` with `bearer`, as JSON.
+pub(crate) async fn get_json(http: &reqwest::Client, url: &str, bearer: &str) -> Value {
+    http.get(url)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 /// The SCIM view of the user `user_name` at `origin`, through the filter Genesys documents.
 pub(crate) async fn scim_user(
     http: &reqwest::Client,

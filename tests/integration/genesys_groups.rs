@@ -15,36 +15,25 @@ use serde_json::{Value, json};
 
 use crate::genesys::{
     CLIENT_ID, SECRET, Server, apply, assert_no_changes, check_request_log, client_config,
-    example_for, run, scim_user, serve, token,
+    example_for, get_json, run, scim_user, serve, token,
 };
 
 /// The Platform view of the group named `name` on `server`, and a token.
 async fn platform_group(http: &reqwest::Client, server: &Server, name: &str) -> (Value, String) {
     let bearer = token(http, &server.url).await;
-    let list: Value = http
-        .get(format!("{}/api/v2/groups?pageSize=100", server.url))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(
+        http,
+        &format!("{}/api/v2/groups?pageSize=100", server.url),
+        &bearer,
+    )
+    .await;
     let id = list["entities"]
         .as_array()
         .and_then(|e| e.iter().find(|g| g["name"] == name))
         .and_then(|g| g["id"].as_str())
         .unwrap_or_else(|| panic!("no group {name}: {list}"))
         .to_owned();
-    let group: Value = http
-        .get(format!("{}/api/v2/groups/{id}", server.url))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let group = get_json(http, &format!("{}/api/v2/groups/{id}", server.url), &bearer).await;
     (group, bearer)
 }
 
@@ -264,18 +253,17 @@ async fn grants_survive_cache_lag_and_stale_pairs() {
     server.shutdown().await.unwrap();
 }
 
+/// Priya's id and her authorization subject (`GET /api/v2/authorization/subjects/{id}`).
+async fn priya(http: &reqwest::Client, server: &Server, bearer: &str) -> (String, Value) {
+    let id = user_id(http, server, bearer, "priya.raman@northwind.example").await;
+    let url = format!("{}/api/v2/authorization/subjects/{id}", server.url);
+    let subject = get_json(http, &url, bearer).await;
+    (id, subject)
+}
+
 /// Priya's grants on `server`: `(role, division)` names, sorted.
 async fn grants_of(http: &reqwest::Client, server: &Server, bearer: &str) -> Vec<(String, String)> {
-    let id = user_id(http, server, bearer, "priya.raman@northwind.example").await;
-    let subject: Value = http
-        .get(format!("{}/api/v2/authorization/subjects/{id}", server.url))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, subject) = priya(http, server, bearer).await;
     let mut grants: Vec<(String, String)> = subject["grants"]
         .as_array()
         .unwrap_or_else(|| panic!("no grants: {subject}"))
@@ -298,19 +286,7 @@ async fn remove_by_hand(
     role: &str,
     division: &str,
 ) {
-    let priya = user_id(http, server, bearer, "priya.raman@northwind.example").await;
-    let subject: Value = http
-        .get(format!(
-            "{}/api/v2/authorization/subjects/{priya}",
-            server.url
-        ))
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (priya, subject) = priya(http, server, bearer).await;
     let grant = subject["grants"]
         .as_array()
         .unwrap()
