@@ -251,7 +251,20 @@ fn push(plan: &mut Plan, change: Option<Change>) {
 }
 
 fn lower_set<'a>(names: impl Iterator<Item = &'a str>) -> HashSet<String> {
-    names.map(str::to_lowercase).collect()
+    names.map(|n| folded(n).into_owned()).collect()
+}
+
+/// `name` lowercased, without a copy when it has no uppercase ASCII letter and no non-ASCII
+/// character (nearly every userName): `View::contains` runs once per live object.
+fn folded(name: &str) -> std::borrow::Cow<'_, str> {
+    if name
+        .bytes()
+        .all(|b| b.is_ascii() && !b.is_ascii_uppercase())
+    {
+        std::borrow::Cow::Borrowed(name)
+    } else {
+        std::borrow::Cow::Owned(name.to_lowercase())
+    }
 }
 
 /// Which live users and groups are in view of a desired state: owned by its ownership rules,
@@ -299,11 +312,11 @@ impl<'a> View<'a> {
         match kind {
             super::Kind::User => {
                 owned(&ownership.users, name, external_id)
-                    || self.users.contains(&name.to_lowercase())
+                    || self.users.contains(folded(name).as_ref())
             }
             super::Kind::Group => {
                 owned(&ownership.groups, name, external_id)
-                    || self.groups.contains(&name.to_lowercase())
+                    || self.groups.contains(folded(name).as_ref())
             }
             super::Kind::Role => true,
         }

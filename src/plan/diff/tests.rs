@@ -708,3 +708,26 @@ fn value_filters_are_the_forms_the_target_takes() {
         "{plain:#?}"
     );
 }
+
+#[test]
+fn the_view_folds_case_with_and_without_a_copy() {
+    use std::borrow::Cow;
+    assert!(matches!(
+        super::folded("ana@northwind.example"),
+        Cow::Borrowed(_)
+    ));
+    assert_eq!(
+        super::folded("Ana@Northwind.example"),
+        "ana@northwind.example"
+    );
+    assert_eq!(
+        super::folded("ÉMILE@northwind.example"),
+        "émile@northwind.example"
+    );
+    let desired = desired_with("", "users:\n  - userName: Émile@Northwind.example\n");
+    let view = super::View::new(&desired);
+    for live in ["émile@northwind.example", "ÉMILE@NORTHWIND.EXAMPLE"] {
+        assert!(view.contains(Kind::User, live, None), "{live}");
+    }
+    assert!(!view.contains(Kind::User, "emile@northwind.example", None));
+}
