@@ -7,28 +7,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use crate::support::{DEMO_PASSWORD, run_bounded_with, scimctl, text};
-
-/// Copies the example org (`desired-state/`) into `to`, so a run never writes into the
-/// repository.
-fn copy_example(to: &Path) {
-    fn copy(from: &Path, to: &Path) {
-        fs::create_dir_all(to).unwrap();
-        for entry in fs::read_dir(from).unwrap() {
-            let entry = entry.unwrap();
-            let path = entry.path();
-            if path.is_dir() {
-                copy(&path, &to.join(entry.file_name()));
-            } else {
-                fs::copy(&path, to.join(entry.file_name())).unwrap();
-            }
-        }
-    }
-    copy(
-        &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state"),
-        to,
-    );
-}
+use crate::support::{DEMO_PASSWORD, copy_example, run_bounded_with, scimctl, text};
 
 /// `plan --format json | head`, `explain ... --format json | head -c 400`: stdout is closed
 /// before scimctl writes a byte (the read end of the pipe is gone before it starts), so

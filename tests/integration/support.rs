@@ -112,3 +112,24 @@ pub(crate) async fn bearer_sandbox_as(
     .await
     .unwrap()
 }
+
+/// Copies the example org (`desired-state/`) into `to`, so a run never writes into the
+/// repository.
+pub(crate) fn copy_example(to: &Path) {
+    fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to).unwrap();
+        for entry in std::fs::read_dir(from).unwrap() {
+            let entry = entry.unwrap();
+            let path = entry.path();
+            if path.is_dir() {
+                copy(&path, &to.join(entry.file_name()));
+            } else {
+                std::fs::copy(&path, to.join(entry.file_name())).unwrap();
+            }
+        }
+    }
+    copy(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state"),
+        to,
+    );
+}
