@@ -106,7 +106,7 @@ fn key_text<'n>(key: &'n Node<'_>) -> &'n str {
 }
 
 fn unknown_key(key: &str, known: &[&str], span: Span, file_kind: &str) -> Diagnostic {
-    let hint = if let Some(s) = yaml::suggest(key, known.iter().copied()) {
+    let hint = if let Some(s) = yaml::suggest_key(key, known.iter().copied()) {
         format!(" (did you mean `{s}`?)")
     } else if file_kind == "resource" && CONFIG_KEYS.contains(&key) {
         " (this belongs in scimctl.yaml)".to_owned()
@@ -175,12 +175,15 @@ fn one<T: for<'de> serde::Deserialize<'de> + Intern>(
     interner: &mut Interner,
     diagnostics: &mut Vec<Diagnostic>,
 ) {
-    match yaml::from_node::<Spanned<T>>(node) {
-        Ok(mut item) => {
-            item.intern(interner);
-            out.push(item);
-        }
-        Err(e) => diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message)),
+    // Every problem of the entry, not only the first; what could be read of a wrong entry is
+    // kept for the cross-file checks (the problems fail the load, so it is never planned).
+    let (item, errors) = yaml::from_node_all::<Spanned<T>>(node);
+    for e in errors {
+        diagnostics.push(Diagnostic::error(e.span.unwrap_or(node.span), e.message));
+    }
+    if let Some(mut item) = item {
+        item.intern(interner);
+        out.push(item);
     }
 }
 

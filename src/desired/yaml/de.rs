@@ -58,16 +58,35 @@ fn describe_unexpected(unexp: &de::Unexpected<'_>) -> String {
     }
 }
 
-/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo.
+/// The candidate closest to `word` by edit distance, if it is close enough to be a likely typo:
+/// at most one edit in four characters of the candidate (names of users, roles, groups).
 pub(crate) fn suggest<'c>(
     word: &str,
     candidates: impl IntoIterator<Item = &'c str>,
 ) -> Option<&'c str> {
+    closest(word, candidates, 4)
+}
+
+/// As [`suggest`], for the names of keys and fixed values, which are short and few: one edit
+/// in three characters (`emial` → `emails`, `grups` → `groups`).
+pub(crate) fn suggest_key<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+) -> Option<&'c str> {
+    closest(word, candidates, 3)
+}
+
+fn closest<'c>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'c str>,
+    chars_per_edit: usize,
+) -> Option<&'c str> {
     let word_lower = word.to_lowercase();
     candidates
         .into_iter()
-        .map(|c| (strsim::levenshtein(&word_lower, &c.to_lowercase()), c))
-        .filter(|(d, c)| *d <= (c.chars().count() / 4).max(1))
+        // Optimal string alignment: a swap of two neighbours (`titel`, `emial`) is one edit.
+        .map(|c| (strsim::osa_distance(&word_lower, &c.to_lowercase()), c))
+        .filter(|(d, c)| *d <= (c.chars().count() / chars_per_edit).max(1))
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -100,7 +119,7 @@ impl de::Error for DeError {
     }
 
     fn unknown_field(field: &str, expected: &'static [&'static str]) -> Self {
-        let hint = match suggest(field, expected.iter().copied()) {
+        let hint = match suggest_key(field, expected.iter().copied()) {
             Some(s) => format!(" (did you mean `{s}`?)"),
             None => format!("; expected one of {}", one_of(expected)),
         };
@@ -108,7 +127,7 @@ impl de::Error for DeError {
     }
 
     fn unknown_variant(variant: &str, expected: &'static [&'static str]) -> Self {
-        let hint = match suggest(variant, expected.iter().copied()) {
+        let hint = match suggest_key(variant, expected.iter().copied()) {
             Some(s) => format!(" (did you mean `{s}`?)"),
             None => String::new(),
         };
@@ -119,7 +138,7 @@ impl de::Error for DeError {
     }
 
     fn missing_field(field: &'static str) -> Self {
-        DeError::new(format!("missing required key `{field}`"))
+        DeError::new(format!("{MISSING} `{field}`"))
     }
 
     fn duplicate_field(field: &'static str) -> Self {
@@ -130,6 +149,98 @@ impl de::Error for DeError {
 /// Deserializes `T` from a node. Errors carry the position of the innermost offending value.
 pub fn from_node<'de, T: de::Deserialize<'de>>(node: &Node<'_>) -> Result<T, DeError> {
     T::deserialize(NodeDe { node }).map_err(|e: DeError| e.at(node.span))
+}
+
+thread_local! {
+    /// While [`from_node_all`] runs on this thread: the keys (by position) to read as if they
+    /// were not written.
+    static SKIP: std::cell::RefCell<Option<Vec<(u32, u32)>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Whether the key at `span` is left out by the [`from_node_all`] running on this thread.
+fn skipped(span: Span) -> bool {
+    SKIP.with(|s| {
+        s.borrow()
+            .as_ref()
+            .is_some_and(|skip| skip.contains(&(span.line, span.col)))
+    })
+}
+
+/// The start of the error for a required key that is not written.
+const MISSING: &str = "missing required key";
+
+/// At most this many attempts per node: each finds one wrong value.
+const MAX_ATTEMPTS: usize = 32;
+
+/// Deserializes `T` from a mapping node and reports every problem of it, not only the first:
+/// after each error (an unknown key, a wrong value), the node is read again without the key
+/// of its own that holds the error, until it reads or nothing more can be learnt. The value read without the wrong keys comes
+/// back too, so later checks (cross-references, formats) can still look at the rest of it;
+/// it is only ever used when the problems make the whole load fail.
+///
+/// A "missing required key" caused by leaving out a wrong key is not reported again.
+#[must_use]
+pub fn from_node_all<'de, T: de::Deserialize<'de>>(node: &Node<'_>) -> (Option<T>, Vec<DeError>) {
+    let NodeKind::Map(entries) = &node.kind else {
+        return match from_node(node) {
+            Ok(v) => (Some(v), Vec::new()),
+            Err(e) => (None, vec![e]),
+        };
+    };
+    let previous = SKIP.with(|s| s.replace(Some(Vec::new())));
+    let mut errors: Vec<DeError> = Vec::new();
+    let mut left_out: Vec<&str> = Vec::new();
+    let mut value = None;
+    for _ in 0..MAX_ATTEMPTS {
+        match from_node::<T>(node) {
+            Ok(v) => {
+                value = Some(v);
+                break;
+            }
+            Err(e) => {
+                let missing_left_out = left_out
+                    .iter()
+                    .any(|k| e.message == format!("{MISSING} `{k}`"));
+                // A missing key is about the whole mapping, whose position is its first key's:
+                // it is held by no entry.
+                let holder = if e.message.starts_with(MISSING) {
+                    None
+                } else {
+                    e.span.and_then(|span| holding_entry(entries, span))
+                };
+                if !missing_left_out {
+                    errors.push(e);
+                }
+                let Some(index) = holder else { break };
+                let (key, _) = &entries[index];
+                let pos = (key.span.line, key.span.col);
+                let fresh = SKIP.with(|s| {
+                    let mut s = s.borrow_mut();
+                    let skip = s.get_or_insert_with(Vec::new);
+                    let fresh = !skip.contains(&pos);
+                    skip.push(pos);
+                    fresh
+                });
+                if !fresh || missing_left_out {
+                    break;
+                }
+                if let NodeKind::Scalar { text, .. } = &key.kind {
+                    left_out.push(text);
+                }
+            }
+        }
+    }
+    SKIP.with(|s| s.replace(previous));
+    (value, errors)
+}
+
+/// Which of a mapping's entries holds the position `span`: the last whose key starts at or
+/// before it.
+fn holding_entry(entries: &[(Node<'_>, Node<'_>)], span: Span) -> Option<usize> {
+    let at = (span.line, span.col);
+    entries
+        .iter()
+        .rposition(|(key, _)| (key.span.line, key.span.col) <= at)
 }
 
 struct NodeDe<'n, 'a> {
@@ -440,14 +551,18 @@ impl<'de> MapAccess<'de> for MapDe<'_, '_> {
         &mut self,
         seed: K,
     ) -> Result<Option<K::Value>, DeError> {
-        match self.entries.next() {
-            None => Ok(None),
-            Some((key, value)) => {
-                self.value = Some(value);
-                seed.deserialize(NodeDe { node: key })
-                    .map(Some)
-                    .map_err(|e: DeError| e.at(key.span))
+        loop {
+            let Some((key, value)) = self.entries.next() else {
+                return Ok(None);
+            };
+            if skipped(key.span) {
+                continue;
             }
+            self.value = Some(value);
+            return seed
+                .deserialize(NodeDe { node: key })
+                .map(Some)
+                .map_err(|e: DeError| e.at(key.span));
         }
     }
 

@@ -24,8 +24,8 @@ mod de;
 mod read;
 mod write;
 
-pub(crate) use de::suggest;
-pub use de::{DeError, from_node};
+pub use de::{DeError, from_node, from_node_all};
+pub(crate) use de::{suggest, suggest_key};
 pub use read::{ItemSink, Limits, Node, NodeKind, SyntaxError, parse, parse_streaming};
 #[cfg(test)]
 pub(crate) use write::to_string;
