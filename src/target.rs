@@ -80,7 +80,7 @@ pub async fn connect(
     }
     let lock_key = match (&sandbox, &config.target, overrides.url) {
         (Some(_), Some(Target::Sandbox { path: Some(p) }), _) => sandbox_key(&config_dir.join(p)),
-        (Some(_), _, _) => sandbox_key(Path::new(DEFAULT_SANDBOX_STATE)),
+        (Some(_), _, _) => sandbox_key(&default_sandbox_state(config_dir)),
         (None, _, _) => description.clone(),
     };
     Ok(Connection {
@@ -89,6 +89,18 @@ pub async fn connect(
         lock_key,
         sandbox,
     })
+}
+
+/// Where the embedded sandbox keeps its state when `scimctl.yaml` does not say: beside the
+/// desired-state directory (`DIR/../.scimctl/sandbox.json`), whatever the current directory,
+/// so `cd elsewhere && scimctl plan /path/desired-state` plans against the same sandbox as
+/// `scimctl plan desired-state` from its parent.
+#[must_use]
+pub fn default_sandbox_state(config_dir: &Path) -> PathBuf {
+    match config_dir.parent() {
+        Some(parent) => parent.join(DEFAULT_SANDBOX_STATE),
+        None => config_dir.join(DEFAULT_SANDBOX_STATE),
+    }
 }
 
 fn sandbox_key(state: &Path) -> String {
@@ -124,12 +136,11 @@ async fn configure(
     }
     let dirs = SecretDirs::for_config(config_dir, config);
     match &config.target {
-        None => connect_sandbox(&PathBuf::from(DEFAULT_SANDBOX_STATE)).await,
+        None => connect_sandbox(&default_sandbox_state(config_dir)).await,
         Some(Target::Sandbox { path }) => {
-            let state = path.as_ref().map_or_else(
-                || PathBuf::from(DEFAULT_SANDBOX_STATE),
-                |p| config_dir.join(p),
-            );
+            let state = path
+                .as_ref()
+                .map_or_else(|| default_sandbox_state(config_dir), |p| config_dir.join(p));
             connect_sandbox(&state).await
         }
         Some(Target::Scim {

@@ -305,8 +305,8 @@ fn config_file(exported: &Exported, options: &ExportOptions) -> String {
     w.blank();
     match &options.target {
         None => w.comment(
-            "No `target:`: plan and apply use the embedded sandbox in .scimctl/sandbox.json of the\n\
-             working directory, which is what was exported. To point at a tenant, for example:\n  \
+            "No `target:`: plan and apply use the embedded sandbox in .scimctl/sandbox.json beside\n\
+             this directory. To point at a tenant, for example:\n  \
              target: {kind: scim, url: \"https://idp.example.com/scim/v2\", token: {fromEnv: SCIMCTL_TOKEN}}",
         ),
         Some(t) => {

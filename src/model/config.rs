@@ -11,7 +11,8 @@ use super::span::Spanned;
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Config {
-    /// Where the tenant is. Default: the embedded sandbox in `.scimctl/sandbox.json`.
+    /// Where the tenant is. Default: the embedded sandbox in `.scimctl/sandbox.json` beside the
+    /// desired-state directory.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target: Option<Target>,
     /// Which live objects scimctl may change, per kind.
@@ -62,8 +63,8 @@ pub struct Secrets {
 pub enum Target {
     /// The embedded SCIM store kept in a local JSON file (no tenant needed).
     Sandbox {
-        /// State file, relative to `scimctl.yaml`. Default `.scimctl/sandbox.json` in the
-        /// working directory.
+        /// State file, relative to `scimctl.yaml`. Default `.scimctl/sandbox.json` beside the
+        /// desired-state directory (in its parent), whatever the working directory.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         path: Option<String>,
     },

@@ -281,3 +281,36 @@ fn man_page_is_roff() {
         assert!(page.contains(command), "{command}: {page}");
     }
 }
+
+/// `cd elsewhere && scimctl plan /path/desired-state` uses the sandbox beside the directory
+/// (`/path/.scimctl/sandbox.json`), the one `apply` from the directory's parent wrote, not an
+/// empty one in the current directory; and the state file, which holds personal data, is
+/// readable by its owner only.
+#[test]
+fn the_sandbox_lives_beside_the_desired_state() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_example(&repo.join("desired-state"));
+    let elsewhere = tmp.path().join("elsewhere");
+    fs::create_dir_all(&elsewhere).unwrap();
+    let env = [("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD)];
+    let limit = Duration::from_secs(60);
+
+    let applied = run_bounded_with(&repo, &["apply", "desired-state", "--yes"], &env, limit);
+    assert!(applied.status.success(), "{:?}", text(&applied));
+    let state = repo.join(".scimctl/sandbox.json");
+    let mode = fs::metadata(&state).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
+
+    let dir = repo.join("desired-state");
+    let args = ["plan", dir.to_str().unwrap(), "--detailed-exitcode"];
+    let planned = run_bounded_with(&elsewhere, &args, &env, limit);
+    let (out, err) = text(&planned);
+    assert_eq!(planned.status.code(), Some(0), "{out}{err}");
+    assert!(out.contains("No changes"), "{out}");
+    assert!(
+        !elsewhere.join(".scimctl").exists(),
+        "no sandbox made where plan ran"
+    );
+}
