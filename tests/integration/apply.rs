@@ -14,8 +14,12 @@ use serde_json::{Value, json};
 
 use crate::support::{DEMO_PASSWORD, bearer_client, scimctl_with_token as scimctl};
 
-fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
+/// A copy of the example org in `cwd`: the embedded sandbox lives beside the directory, so
+/// each test needs its own copy (the repository's would share one sandbox between tests).
+fn example_dir(cwd: &Path) -> PathBuf {
+    let dir = cwd.join("desired-state");
+    crate::support::copy_example(&dir);
+    dir
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -119,7 +123,7 @@ fn phases(list: &[(&str, &str)]) -> Phases {
 #[test]
 fn quickstart_apply_then_nothing_to_do() {
     let cwd = tempfile::tempdir().unwrap();
-    let dir = example_dir();
+    let dir = example_dir(cwd.path());
     let dir = dir.to_str().unwrap();
     let (code, out, err) = scimctl(cwd.path(), &["apply", dir, "--yes"], "");
     assert_eq!(code, 0, "{out}\n{err}");
@@ -212,7 +216,7 @@ async fn example_org_converges_on_scim2_server() {
         return;
     };
     let cwd = tempfile::tempdir().unwrap();
-    let dir = example_dir();
+    let dir = example_dir(cwd.path());
     let dir = dir.to_str().unwrap();
     let (code, out, err) = scimctl(
         cwd.path(),
@@ -587,7 +591,7 @@ async fn concurrent_edits_are_merged_or_reported() {
 #[test]
 fn an_existing_password_file_stops_apply_before_any_write() {
     let cwd = tempfile::tempdir().unwrap();
-    let dir = example_dir();
+    let dir = example_dir(cwd.path());
     let dir = dir.to_str().unwrap();
     let drop = cwd.path().join("passwords.tsv");
     std::fs::write(&drop, "earlier@example.com\tnot-yet-handed-out\n").unwrap();

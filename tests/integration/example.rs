@@ -106,13 +106,14 @@ fn schema_check_passes_on_committed_files() {
     assert_eq!(stdout, "schemas: schemas are current\n");
 }
 
-/// The README quickstart: `plan desired-state` against a fresh embedded sandbox (state file in
-/// the working directory) plans the whole example org as creates, groups first, and leaves the
+/// The README quickstart: `plan desired-state` against a fresh embedded sandbox (state file
+/// beside the directory) plans the whole example org as creates, groups first, and leaves the
 /// sandbox's state file behind.
 #[test]
 fn quickstart_plan_against_a_fresh_sandbox() {
     let cwd = tempfile::tempdir().unwrap();
-    let dir = repo().join("desired-state");
+    let dir = cwd.path().join("desired-state");
+    crate::support::copy_example(&dir);
     let output = run_bounded_with(
         cwd.path(),
         &[

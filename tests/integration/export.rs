@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 
 use crate::support::{DEMO_PASSWORD, scimctl_with_token as scimctl};
 
-fn example_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state")
+/// A copy of the example org in `cwd` (the embedded sandbox lives beside it).
+fn example_dir(cwd: &Path) -> PathBuf {
+    let dir = cwd.join("desired-state");
+    crate::support::copy_example(&dir);
+    dir
 }
 
 /// Every file under `dir`, by path relative to it, with its bytes.
@@ -36,7 +39,7 @@ fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn example_org_round_trips_through_the_sandbox() {
     let cwd = tempfile::tempdir().unwrap();
-    let example = example_dir();
+    let example = example_dir(cwd.path());
     let (code, out, err) = scimctl(
         cwd.path(),
         &["apply", example.to_str().unwrap(), "--yes"],
