@@ -220,7 +220,9 @@ fn unknown_names() {
 #[test]
 fn live_against_the_embedded_sandbox_after_apply() {
     let cwd = tempfile::tempdir().unwrap();
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    // A copy: the embedded sandbox lives beside the directory.
+    let dir = cwd.path().join("desired-state");
+    crate::support::copy_example(&dir);
     let dir = dir.to_str().unwrap();
     let (code, out, err) = scimctl(cwd.path(), &["apply", dir, "--yes"], "");
     assert_eq!(code, 0, "{out}\n{err}");
