@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod engine;
+pub mod fingerprint;
 mod graph;
 pub(crate) mod merge;
 pub mod password;
