@@ -137,10 +137,11 @@ impl Fingerprints {
 
     /// Writes the whole file back atomically, mode 0600.
     pub fn save(&self) -> Result<(), FingerprintError> {
-        let bytes = serde_json::to_vec_pretty(&self.file).map_err(|e| FingerprintError::Format {
-            path: self.path.clone(),
-            why: e.to_string(),
-        })?;
+        let bytes =
+            serde_json::to_vec_pretty(&self.file).map_err(|e| FingerprintError::Format {
+                path: self.path.clone(),
+                why: e.to_string(),
+            })?;
         atomic::write(&self.path, Mode::Private, &bytes).map_err(|cause| FingerprintError::Io {
             path: self.path.clone(),
             cause,
@@ -318,7 +319,11 @@ mod tests {
         a.set("Alice", "$argon2id$a".into());
         a.save().expect("save");
         let mut b = Fingerprints::load(&path, "https://b").expect("load");
-        assert_eq!(b.get("alice"), None, "another target's fingerprints are its own");
+        assert_eq!(
+            b.get("alice"),
+            None,
+            "another target's fingerprints are its own"
+        );
         b.set("alice", "$argon2id$b".into());
         b.save().expect("save");
         let a = Fingerprints::load(&path, "https://a").expect("load");
