@@ -10,7 +10,7 @@
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
-use std::time::Instant;
+use tokio::time::Instant;
 
 use scimctl::apply::fingerprint::{self, Candidate};
 use scimctl::scim::Secret;
