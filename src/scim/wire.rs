@@ -79,7 +79,7 @@ impl SchemaAttribute {
 }
 
 /// One PATCH operation (RFC 7644 §3.5.2).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct PatchOperation {
     /// `add`, `replace` or `remove`.
     pub op: PatchOpKind,
@@ -89,6 +89,30 @@ pub struct PatchOperation {
     /// New value; absent for `remove`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<Value>,
+}
+
+impl std::fmt::Debug for PatchOperation {
+    /// Like a derived `Debug`, but the value of an operation that writes `password` (by path,
+    /// or as a key of a path-less object) is shown as `[redacted]`: a password rotation sends
+    /// one, and no log, error or panic may carry it.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let by_path = self
+            .path
+            .as_deref()
+            .is_some_and(|p| p.eq_ignore_ascii_case("password"));
+        let in_object = self.value.as_ref().is_some_and(|v| {
+            v.as_object()
+                .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("password")))
+        });
+        let mut d = f.debug_struct("PatchOperation");
+        d.field("op", &self.op).field("path", &self.path);
+        if by_path || in_object {
+            d.field("value", &"[redacted]");
+        } else {
+            d.field("value", &self.value);
+        }
+        d.finish()
+    }
 }
 
 /// PATCH operation kinds.
@@ -275,6 +299,31 @@ pub fn filter_literal(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_patch_operation_writing_a_password_never_shows_it() {
+        let by_path = PatchOperation {
+            op: PatchOpKind::Replace,
+            path: Some("password".into()),
+            value: Some(Value::String("Sup3r-secret-pw".into())),
+        };
+        let in_object = PatchOperation {
+            op: PatchOpKind::Replace,
+            path: None,
+            value: Some(serde_json::json!({"Password": "Sup3r-secret-pw", "title": "x"})),
+        };
+        for op in [&by_path, &in_object] {
+            let shown = format!("{op:?} {op:#?}");
+            assert!(!shown.contains("Sup3r-secret-pw"), "{shown}");
+            assert!(shown.contains("[redacted]"), "{shown}");
+        }
+        let title = PatchOperation {
+            op: PatchOpKind::Replace,
+            path: Some("title".into()),
+            value: Some(Value::String("Agent".into())),
+        };
+        assert!(format!("{title:?}").contains("Agent"));
+    }
 
     /// `/Schemas` say what can be written: missing and read-only attributes are not,
     /// `userName` and a group's `displayName` always are, names match case-insensitively,
