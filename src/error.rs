@@ -48,8 +48,8 @@ pub enum Error {
     /// A configuration value given on the command line or environment is unusable.
     #[error("{0}")]
     Config(String),
-    /// The embedded sandbox failed.
-    #[error("sandbox: {0}")]
+    /// The embedded sandbox failed (the message has its own `sandbox:` prefix and reason).
+    #[error("{0}")]
     Sandbox(String),
     /// Reading or writing a local file failed.
     #[error("{}: {message}", path.display())]
@@ -80,8 +80,22 @@ pub enum Error {
     #[error(transparent)]
     Overrides(#[from] crate::overrides::OverridesError),
     /// Committed JSON Schemas differ from the ones the code generates.
-    #[error("stale schema files: {}; run `scimctl schema` to regenerate", .0.join(", "))]
-    StaleSchemas(Vec<String>),
+    #[error("{0}; run `scimctl schema` to regenerate")]
+    StaleSchemas(crate::schema::Outdated),
+}
+
+/// `e`'s message followed by each of its causes' (`: reason`), for errors whose message
+/// leaves the operating system's reason to its source (`cannot listen on ADDR`, then
+/// `Address already in use`): the CLI prints one line, and it must say why.
+pub(crate) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        message.push_str(": ");
+        message.push_str(&c.to_string());
+        cause = c.source();
+    }
+    message
 }
 
 impl From<crate::scim::ScimError> for Error {
@@ -97,15 +111,19 @@ impl From<crate::target::TargetError> for Error {
 }
 
 impl Error {
-    fn is_credential(&self) -> bool {
-        matches!(self, Error::Target(t) if matches!(**t, crate::target::TargetError::Credential(_)))
+    /// A target credential that cannot be read, or a `--target` URL that is not one: a
+    /// configuration mistake, found before anything is contacted.
+    fn is_configuration(&self) -> bool {
+        use crate::target::TargetError;
+        matches!(self, Error::Target(t)
+            if matches!(**t, TargetError::Credential(_) | TargetError::InvalidUrl(_)))
     }
 
     /// The exit code this error ends the process with.
     #[must_use]
     pub fn exit_status(&self) -> ExitStatus {
         match self {
-            Error::Target(_) if self.is_credential() => ExitStatus::Invalid,
+            Error::Target(_) if self.is_configuration() => ExitStatus::Invalid,
             Error::Load(_) | Error::Config(_) => ExitStatus::Invalid,
             Error::Refused(_) => ExitStatus::Refused,
             Error::File { .. }

@@ -100,16 +100,50 @@ pub fn write(dir: &Path) -> Result<Vec<&'static str>, Error> {
     Ok(written)
 }
 
-/// The names of schemas in `dir` that are missing or differ from the generated ones.
+/// The schema files of a directory that are not the generated ones, by path.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Outdated {
+    /// Files that do not exist (or cannot be read).
+    pub missing: Vec<String>,
+    /// Files that exist and differ from the generated ones.
+    pub stale: Vec<String>,
+}
+
+impl Outdated {
+    /// Whether every schema file is current.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.missing.is_empty() && self.stale.is_empty()
+    }
+}
+
+impl std::fmt::Display for Outdated {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut parts = Vec::new();
+        if !self.missing.is_empty() {
+            parts.push(format!("missing schema files: {}", self.missing.join(", ")));
+        }
+        if !self.stale.is_empty() {
+            parts.push(format!("stale schema files: {}", self.stale.join(", ")));
+        }
+        f.write_str(&parts.join("; "))
+    }
+}
+
+/// The schemas in `dir` that are missing or differ from the generated ones.
 #[must_use]
-pub fn stale(dir: &Path) -> Vec<String> {
-    generate()
-        .into_iter()
-        .filter(|file| {
-            fs::read_to_string(dir.join(file.name)).ok().as_deref() != Some(file.content.as_str())
-        })
-        .map(|file| dir.join(file.name).display().to_string())
-        .collect()
+pub fn stale(dir: &Path) -> Outdated {
+    let mut outdated = Outdated::default();
+    for file in generate() {
+        let path = dir.join(file.name);
+        let shown = path.display().to_string();
+        match fs::read_to_string(&path) {
+            Ok(text) if text == file.content => {}
+            Ok(_) => outdated.stale.push(shown),
+            Err(_) => outdated.missing.push(shown),
+        }
+    }
+    outdated
 }
 
 #[cfg(test)]

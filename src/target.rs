@@ -32,8 +32,13 @@ pub enum TargetError {
     /// The client could not be built (bad URL, plain http to a remote host).
     #[error("target: {0}")]
     Client(#[from] ScimError),
+    /// `--target` (or `SCIMCTL_TARGET`) is not a usable base URL: a configuration mistake,
+    /// which exits 3 as the same URL in `scimctl.yaml` does.
+    #[error("--target: {0}")]
+    InvalidUrl(ScimError),
     /// The embedded sandbox did not start.
-    #[error("sandbox: {0}")]
+    /// (The sandbox's messages carry their own `sandbox:` prefix; the reason is added.)
+    #[error("{}", crate::error::with_causes(.0))]
     Sandbox(#[from] sandbox::SandboxError),
 }
 
@@ -107,6 +112,7 @@ async fn configure(
     override_url: Option<&str>,
 ) -> Result<(ClientConfig, String, Option<RunningSandbox>), TargetError> {
     if let Some(url) = override_url {
+        crate::scim::check_url(url).map_err(TargetError::InvalidUrl)?;
         let mut client = ClientConfig::new(url);
         if let Some(token) = std::env::var("SCIMCTL_TOKEN")
             .ok()

@@ -175,7 +175,9 @@ pub(super) fn apply_cmd(
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
     let loaded = session::load(args.dir, &crate::overrides::default_path())?;
-    loaded.warnings.write_text(err)?;
+    if !args.quiet {
+        loaded.warnings.write_text(err)?;
+    }
     let state = &loaded.state;
     let saved = args
         .saved
@@ -224,7 +226,11 @@ pub(super) fn apply_cmd(
 
     let plan: &Plan = &prepared.decision.plan;
     let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-    render::text(plan, out, color)?;
+    // Warnings are diagnostics: stderr, hidden by -q.
+    if !args.quiet {
+        render::warnings(plan, err)?;
+    }
+    render::text_without_warnings(plan, out, color)?;
     write_saved_notes(&prepared.decision, out)?;
     out.flush()?;
     // What the saved plan asked for, not what is carried out (that comes from a fresh plan,
@@ -468,7 +474,7 @@ fn throttling(stats: &crate::scim::ClientStats) -> Option<String> {
         return None;
     }
     Some(format!(
-        "Throttling: {} answered 429, {} retried, {waited:.1} s waiting for the client rate limit.",
+        "Throttling: {} answered 429, {} retried, {waited:.1} s (wall clock) with requests waiting for the client rate limit.",
         stats.rate_limited, stats.retries
     ))
 }

@@ -10,13 +10,31 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::model::Kind;
 use crate::watch::{self, Mode};
 
+/// The end of `scimctl --help`: the exit codes, and every environment variable the program
+/// reads (a test scans the sources for them, so a new one cannot be left out).
+const AFTER_HELP: &str = "\
+Exit codes: 0 ok / no changes, 1 runtime failure, 2 changes found (plan --detailed-exitcode),
+3 invalid desired state or configuration, 4 refused by a safety rule, 64 usage error.
+
+Environment:
+  SCIMCTL_TARGET               --target: a plain SCIM 2.0 base URL over scimctl.yaml's target
+  SCIMCTL_TOKEN                bearer token for --target (export also writes it as fromEnv)
+  SCIMCTL_REQUESTS_PER_MINUTE  --requests-per-minute
+  SCIMCTL_AUDIT_LOG            --audit-log of apply and watch
+  SCIMCTL_OVERRIDES            the overrides file (HRIS terminations; .scimctl/overrides.json)
+  SCIMCTL_ACTOR                who the audit log names; else github:$GITHUB_ACTOR, else
+                               $USER (or $USERNAME)
+  SCIMCTL_LOCK_DIR             where one-writer locks live; else $XDG_RUNTIME_DIR/scimctl,
+                               else scimctl-locks in the temporary directory
+  SCIMCTL_LOG                  log filter (tracing syntax, e.g. scimctl=debug), over -v/-q
+  NO_COLOR                     set: no colour, even on a terminal
+  and every variable a `fromEnv:` in the desired state or scimctl.yaml names.";
+
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
 #[derive(Debug, Parser)]
 #[command(name = "scimctl", version, about, long_about = None, propagate_version = true)]
-#[command(
-    after_help = "Exit codes: 0 ok / no changes, 1 runtime failure, 2 changes found (plan --detailed-exitcode),\n3 invalid desired state or configuration, 4 refused by a safety rule, 64 usage error."
-)]
+#[command(after_help = AFTER_HELP)]
 pub struct Cli {
     /// More log output on stderr (-v info, -vv debug, -vvv trace). Env `SCIMCTL_LOG` overrides.
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
@@ -70,6 +88,15 @@ pub enum ExplainFormat {
     /// Sections with indented chains, for a terminal.
     Text,
     /// One versioned JSON document.
+    Json,
+}
+
+/// Output format of `doctor`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum DoctorFormat {
+    /// A checklist, one line per check with its verdict, for a terminal.
+    Text,
+    /// One versioned JSON document with every check and its verdict.
     Json,
 }
 
@@ -227,9 +254,17 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
         /// Output format.
-        #[arg(long, value_enum, default_value_t = ExplainFormat::Text)]
-        format: ExplainFormat,
+        #[arg(long, value_enum, default_value_t = DoctorFormat::Text)]
+        format: DoctorFormat,
     },
+    /// Print a shell completion script: `scimctl completions bash > /etc/bash_completion.d/scimctl`.
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff): `scimctl man > scimctl.1; man ./scimctl.1`.
+    Man,
     /// The embedded SCIM 2.0 server.
     Sandbox {
         /// What to do with the sandbox.
@@ -328,6 +363,10 @@ pub struct ServeArgs {
     /// the bare `meta.version` `n`, a server whose header and body disagree.
     #[arg(long)]
     pub weak_etags: bool,
+    /// Genesys flavour: answer `GET /api/v2/tokens/me` without naming the OAuth client, so
+    /// `doctor` has to read the client's roles through `/api/v2/oauth/clients/{id}`.
+    #[arg(long)]
+    pub tokens_me_without_client: bool,
     /// Genesys flavour: a division besides Home (repeatable).
     #[arg(long = "division", value_name = "NAME")]
     pub divisions: Vec<String>,

@@ -3,7 +3,7 @@
 use std::io::{self, Write};
 
 use super::Failure;
-use super::args::ExplainFormat;
+use super::args::DoctorFormat;
 use super::explain::SecretsNotRead;
 use super::runtime::{self, Runtime};
 use crate::desired;
@@ -14,7 +14,7 @@ use crate::error::{Error, ExitStatus};
 pub(super) fn doctor_cmd(
     dir: &std::path::Path,
     overrides: &crate::target::Overrides<'_>,
-    format: ExplainFormat,
+    format: DoctorFormat,
     runtime: &Runtime,
     out: &mut dyn Write,
     err: &mut dyn Write,
@@ -32,9 +32,9 @@ pub(super) fn doctor_cmd(
     ));
     connection.close()?;
     match format {
-        ExplainFormat::Text => out.write_all(report.text().as_bytes())?,
-        ExplainFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &report.json()).map_err(io::Error::other)?;
+        DoctorFormat::Text => out.write_all(report.text().as_bytes())?,
+        DoctorFormat::Json => {
+            serde_json::to_writer_pretty(&mut *out, &report.json()).map_err(io::Error::from)?;
             writeln!(out)?;
         }
     }

@@ -78,7 +78,7 @@ pub(super) fn explain_cmd(
         }
         ExplainFormat::Json => {
             serde_json::to_writer_pretty(&mut *out, &explanation.document())
-                .map_err(io::Error::other)?;
+                .map_err(io::Error::from)?;
             writeln!(out)?;
         }
     }

@@ -10,7 +10,7 @@
 
 use std::io::{self, Write};
 
-use clap::Parser as _;
+use clap::{CommandFactory as _, Parser as _};
 
 use crate::desired::LoadError;
 use crate::error::{Error, ExitStatus};
@@ -29,8 +29,8 @@ mod validate;
 mod watch;
 
 pub use args::{
-    Cli, Command, ExplainFormat, PlanFormat, SandboxCommand, ServeArgs, ServeFlavor, TargetArgs,
-    ValidateFormat, WatchArgs,
+    Cli, Command, DoctorFormat, ExplainFormat, PlanFormat, SandboxCommand, ServeArgs, ServeFlavor,
+    TargetArgs, ValidateFormat, WatchArgs,
 };
 use runtime::Runtime;
 
@@ -71,8 +71,9 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
     let runtime = Runtime::lazy();
     match dispatch(cli, &runtime, out, err) {
         Ok(status) => status,
-        // A closed pipe (`scimctl ... | head`) is not an error worth a message.
-        Err(Failure::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => ExitStatus::Success,
+        // A closed pipe (`scimctl ... | head`) is not an error worth a message: the reader
+        // has all it wanted, and the program ends quietly with 0, as ripgrep does.
+        Err(Failure::Io(e)) if is_broken_pipe(&e) => ExitStatus::Success,
         Err(Failure::Io(e)) => {
             let _ = writeln!(err, "error: {e}");
             ExitStatus::Failure
@@ -87,6 +88,16 @@ pub fn execute(cli: &Cli, out: &mut dyn Write, err: &mut dyn Write) -> ExitStatu
     }
 }
 
+/// Whether `e` is a write to a closed pipe, also when a JSON serialiser wrapped it (writers
+/// convert its errors with `io::Error::from`, which keeps the kind; this also sees through
+/// one wrapped with `io::Error::other`).
+fn is_broken_pipe(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::BrokenPipe
+        || e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<serde_json::Error>())
+            .is_some_and(|json| json.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
+}
+
 /// Runs the command `cli` names.
 fn dispatch(
     cli: &Cli,
@@ -97,6 +108,7 @@ fn dispatch(
     match &cli.command {
         Command::Validate { dir, format } => validate::validate_cmd(dir, *format, out, err),
         Command::Schema { out: dir, check } => schema::schema_cmd(dir, *check, out),
+        generated @ (Command::Completions { .. } | Command::Man) => completions(generated, out),
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox::sandbox_serve(args, runtime, out),
@@ -115,6 +127,7 @@ fn dispatch(
                 save: save.as_deref(),
                 detailed_exitcode: *detailed_exitcode,
                 allow_deletes: *allow_deletes,
+                quiet: cli.quiet,
             },
             runtime,
             out,
@@ -192,6 +205,18 @@ fn dispatch(
             format,
         } => doctor::doctor_cmd(dir, &target.overrides(), *format, runtime, out, err),
     }
+}
+
+/// `completions SHELL` (by `clap_complete`) or `man` (by `clap_mangen`), on `out`.
+fn completions(command: &Command, out: &mut dyn Write) -> Result<ExitStatus, Failure> {
+    match command {
+        Command::Completions { shell } => {
+            clap_complete::generate(*shell, &mut Cli::command(), "scimctl", out);
+        }
+        _ => clap_mangen::Man::new(Cli::command()).render(out)?,
+    }
+    out.flush()?;
+    Ok(ExitStatus::Success)
 }
 
 /// An error from a command, or a failed write to the output streams.

@@ -19,6 +19,8 @@ pub(super) struct PlanArgs<'a> {
     pub(super) save: Option<&'a Path>,
     pub(super) detailed_exitcode: bool,
     pub(super) allow_deletes: Option<usize>,
+    /// `-q`: no warnings on stderr.
+    pub(super) quiet: bool,
 }
 
 /// Writes `bytes` to `path` atomically and durably ([`crate::disk::atomic`]), so a reader
@@ -42,7 +44,9 @@ pub(super) fn plan_cmd(
     use std::io::IsTerminal;
 
     let loaded = crate::session::load(args.dir, &crate::overrides::default_path())?;
-    loaded.warnings.write_text(err)?;
+    if !args.quiet {
+        loaded.warnings.write_text(err)?;
+    }
     let runtime = runtime.get()?;
     let connection = runtime::connect(runtime, &loaded.state.config, args.dir, &args.target)?;
     let started = tokio::time::Instant::now();
@@ -81,12 +85,17 @@ pub(super) fn plan_cmd(
     }
     match args.format {
         PlanFormat::Text => {
+            // Warnings are diagnostics: stderr, hidden by -q. (The Markdown and JSON documents
+            // carry them as data, said once, there.)
+            if !args.quiet {
+                render::warnings(&plan, err)?;
+            }
             let color = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-            render::text(&plan, out, color)?;
+            render::text_without_warnings(&plan, out, color)?;
         }
         PlanFormat::Markdown => render::markdown(&plan, out)?,
         PlanFormat::Json => {
-            serde_json::to_writer_pretty(&mut *out, &document()).map_err(io::Error::other)?;
+            serde_json::to_writer_pretty(&mut *out, &document()).map_err(io::Error::from)?;
             writeln!(out)?;
         }
     }

@@ -55,7 +55,7 @@ impl Closes for crate::sandbox::RunningSandbox {
     async fn close(self) -> Result<(), Error> {
         self.shutdown()
             .await
-            .map_err(|e| Error::Sandbox(e.to_string()))
+            .map_err(|e| Error::Sandbox(crate::error::with_causes(&e)))
     }
 }
 

@@ -37,9 +37,14 @@ pub(super) fn sandbox_serve(
     };
     let flavor = match args.flavor {
         ServeFlavor::Standard => {
-            if args.read_lag_ms > 0 || !args.divisions.is_empty() || args.weak_etags {
+            if args.read_lag_ms > 0
+                || !args.divisions.is_empty()
+                || args.weak_etags
+                || args.tokens_me_without_client
+            {
                 return Err(Error::Config(
-                    "--read-lag-ms, --division and --weak-etags need --flavor genesys".to_owned(),
+                    "--read-lag-ms, --division, --weak-etags and --tokens-me-without-client need --flavor genesys"
+                        .to_owned(),
                 )
                 .into());
             }
@@ -59,6 +64,7 @@ pub(super) fn sandbox_serve(
                 auth_cache_lag: std::time::Duration::from_millis(args.auth_cache_lag_ms),
                 requests_per_minute: args.requests_per_minute,
                 weak_etags: args.weak_etags,
+                tokens_me_without_client: args.tokens_me_without_client,
             })
         }
     };
@@ -91,7 +97,7 @@ pub(super) fn sandbox_serve(
     let stop = runtime.block_on(async { ShutdownSignal::arm() })?;
     let running = runtime
         .block_on(sandbox::start(config, args.listen))
-        .map_err(|e| Error::Sandbox(e.to_string()))?;
+        .map_err(|e| Error::Sandbox(crate::error::with_causes(&e)))?;
     // Stopped (its state saved) on every way out, a failed write of the URL line included.
     let running = Guard::new(runtime, running);
     writeln!(

@@ -749,7 +749,12 @@ impl Validator<'_> {
                     format!("email `{}` is listed twice", email.value.value),
                 );
             }
-            if self.is_genesys() && email.kind == Some(EmailType::Other) {
+            if self.is_genesys() && email.kind.is_none() {
+                self.error(
+                    email.span,
+                    "Genesys Cloud refuses an email without a type: add `type: work`",
+                );
+            } else if self.is_genesys() && email.kind == Some(EmailType::Other) {
                 self.error(email.span, "on Genesys Cloud the `other` email is the read-only main address (the userName); use type `work`");
             } else if let Some(kind) = email.kind.filter(|k| self.is_genesys() && !k.on_genesys()) {
                 self.error(
@@ -1657,7 +1662,7 @@ mod tests {
         // value's position; the same YAML is fine for a plain SCIM target.
         #[test]
         fn genesys_contact_types() {
-            let yaml = "users:\n  - userName: a@x.example\n    displayName: A\n    emails:\n      - {value: a@home.example, type: home}\n      - {value: a@work.example, type: work}\n    phoneNumbers:\n      - {value: '+15550100', type: fax}\n      - {value: '+15550101', type: pager}\n      - {value: '+15550102', type: work4}\n      - {value: '+15550103', type: ringcentral}\n";
+            let yaml = "users:\n  - userName: a@x.example\n    displayName: A\n    emails:\n      - {value: a@home.example, type: home}\n      - {value: a@work.example, type: work}\n      - {value: a@untyped.example}\n    phoneNumbers:\n      - {value: '+15550100', type: fax}\n      - {value: '+15550101', type: pager}\n      - {value: '+15550102', type: work4}\n      - {value: '+15550103', type: ringcentral}\n";
             let config = Config {
                 target: Some(crate::model::Target::Genesys {
                     region: Some("mypurecloud.com".into()),
@@ -1670,19 +1675,18 @@ mod tests {
                 ..Config::default()
             };
             let out = check(yaml, config, &no_env());
-            assert_eq!(out.len(), 3, "{out:?}");
-            assert!(
-                out[0].starts_with("5:9 Error: Genesys Cloud refuses email type `home`"),
-                "{out:?}"
-            );
-            assert!(
-                out[1].starts_with("8:9 Error: Genesys Cloud refuses phone type `fax`"),
-                "{out:?}"
-            );
-            assert!(
-                out[2].starts_with("9:9 Error: Genesys Cloud refuses phone type `pager`"),
-                "{out:?}"
-            );
+            assert_eq!(out.len(), 4, "{out:?}");
+            for expected in [
+                "5:9 Error: Genesys Cloud refuses email type `home`",
+                "7:9 Error: Genesys Cloud refuses an email without a type: add `type: work`",
+                "9:9 Error: Genesys Cloud refuses phone type `fax`",
+                "10:9 Error: Genesys Cloud refuses phone type `pager`",
+            ] {
+                assert!(
+                    out.iter().any(|l| l.starts_with(expected)),
+                    "{expected}: {out:?}"
+                );
+            }
             assert!(check(yaml, Config::default(), &no_env()).is_empty());
         }
 

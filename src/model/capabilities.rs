@@ -79,6 +79,10 @@ pub struct TargetCapabilities {
     pub username_email: bool,
     /// Role grants can be limited to divisions (Genesys Cloud's Platform API).
     pub divisions: bool,
+    /// A new user gets the org's default roles (`policy.defaultRoles`) only when its create
+    /// names no roles (Genesys Cloud, docs/genesys.md §4): a create that names roles names
+    /// the default roles too.
+    pub default_roles_unless_named: bool,
     /// PATCH is supported (RFC 7644 §3.5.2).
     pub patch: bool,
     /// ETags are supported: writes carry `If-Match`.
@@ -151,6 +155,7 @@ impl Default for TargetCapabilities {
             delete_active_users: true,
             username_email: false,
             divisions: false,
+            default_roles_unless_named: false,
             patch: true,
             etag: false,
             bulk: false,

@@ -29,7 +29,7 @@ pub use crate::model::capabilities::{
 use crate::model::tenant::Snapshot;
 use crate::model::{SourceMap, Span};
 
-pub(crate) use diff::in_view;
+pub(crate) use diff::View;
 pub use edit::{Attr, Edit, GrantRef, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
 pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;

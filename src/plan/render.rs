@@ -121,9 +121,47 @@ const YELLOW: &str = "\x1b[33m";
 const BOLD: &str = "\x1b[1m";
 const RESET: &str = "\x1b[0m";
 
-/// Text for a terminal or a log: one block per object, then the summary line. `color` adds
-/// ANSI colours (only ever on a terminal).
+/// Text for a terminal or a log: one block per object, the warnings, then the summary line.
+/// `color` adds ANSI colours (only ever on a terminal).
 pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    changes_text(plan, out, color)?;
+    warnings(plan, out)?;
+    summary_text(plan, out)
+}
+
+/// [`text`] without the warnings, for stdout when [`warnings`] go to stderr (the CLI keeps
+/// diagnostics off stdout, and `-q` hides them).
+pub fn text_without_warnings(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
+    changes_text(plan, out, color)?;
+    summary_text(plan, out)
+}
+
+/// The plan's warnings, one `warning: [source: ]message` line each.
+pub fn warnings(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    for w in &plan.warnings {
+        match &w.source {
+            Some(s) => writeln!(
+                out,
+                "warning: {}: {}",
+                escape(&s.to_string()),
+                escape(&w.message)
+            )?,
+            None => writeln!(out, "warning: {}", escape(&w.message))?,
+        }
+    }
+    Ok(())
+}
+
+/// The blank line after a non-empty plan, and the summary line.
+fn summary_text(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
+    if !plan.changes.is_empty() {
+        writeln!(out)?;
+    }
+    writeln!(out, "{}", summary_line(plan))
+}
+
+/// One block per change.
+fn changes_text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
     let paint = |code: &'static str| if color { code } else { "" };
     for change in &plan.changes {
         let (mark, verb) = marker(change);
@@ -156,21 +194,7 @@ pub fn text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()> {
             writeln!(out, "    {}{sign} {line}{}", paint(tint), paint(RESET))?;
         }
     }
-    for w in &plan.warnings {
-        match &w.source {
-            Some(s) => writeln!(
-                out,
-                "warning: {}: {}",
-                escape(&s.to_string()),
-                escape(&w.message)
-            )?,
-            None => writeln!(out, "warning: {}", escape(&w.message))?,
-        }
-    }
-    if !plan.changes.is_empty() {
-        writeln!(out)?;
-    }
-    writeln!(out, "{}", summary_line(plan))
+    Ok(())
 }
 
 fn md_cell(text: &str) -> String {

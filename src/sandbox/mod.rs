@@ -121,6 +121,10 @@ pub struct GenesysOptions {
     /// stays the bare `n`: a server whose header and body disagree, so that `doctor`'s
     /// version/ETag probe can be seen to report `differs`. Default false (strong `"n"`).
     pub weak_etags: bool,
+    /// Answer `GET /api/v2/tokens/me` without the `OAuthClient` part (a token whose info
+    /// does not name its client, the reading under which `doctor` must fall back to
+    /// `GET /api/v2/oauth/clients/{id}`). Default false.
+    pub tokens_me_without_client: bool,
 }
 
 impl Default for GenesysOptions {
@@ -132,6 +136,7 @@ impl Default for GenesysOptions {
             auth_cache_lag: Duration::from_secs(1),
             requests_per_minute: 300,
             weak_etags: false,
+            tokens_me_without_client: false,
         }
     }
 }

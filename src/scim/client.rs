@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 use super::auth::{Authenticator, Credentials};
 use super::error::{ScimError, TransportKind};
 use super::limit::{AdaptiveConcurrency, TokenBucket};
-use super::retry::{RetryBudget, RetryPolicy, server_delay};
+use super::retry::{RetryBudget, RetryPolicy, Tries, server_delay};
 use super::wire::{
     self, ListResponse, PatchOperation, PatchRequest, SchemaDefinition, ServiceProviderConfig,
 };
@@ -87,6 +87,7 @@ impl Dialect {
             delete_active_users: !genesys,
             username_email: genesys,
             divisions: genesys,
+            default_roles_unless_named: genesys,
             patch: announced.patch,
             etag: announced.etag,
             bulk: announced.bulk,
@@ -1061,7 +1062,7 @@ impl ScimClient {
             url.query_pairs_mut()
                 .extend_pairs(request.query.iter().map(|(k, v)| (*k, v.as_str())));
         }
-        let mut attempt = 1;
+        let mut tries = Tries::default();
         let mut refreshed = false;
         {
             let (mut budget, now) = self.budget();
@@ -1090,7 +1091,7 @@ impl ScimClient {
                         method,
                         path = %path,
                         status = response.status.as_u16(),
-                        attempt,
+                        attempt = tries.attempt,
                         ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
                         "scim request"
                     );
@@ -1138,14 +1139,13 @@ impl ScimClient {
             let Some(delay) =
                 inner
                     .retry
-                    .classify(&error, attempt, request.idempotent, self.jitter())
+                    .next(&error, &mut tries, request.idempotent, self.jitter())
             else {
                 return Err(error);
             };
-            tracing::debug!(method, path = %path, attempt, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
+            tracing::debug!(method, path = %path, attempt = tries.attempt, paced = tries.paced, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
             self.spend_retry(error)?;
             tokio::time::sleep(delay).await;
-            attempt += 1;
         }
     }
 }

@@ -191,6 +191,13 @@ impl ScimError {
         self.status() == Some(StatusCode::TOO_MANY_REQUESTS)
     }
 
+    /// Whether the server paced the request rather than failed it: a 429 that says when to
+    /// come back.
+    #[must_use]
+    pub fn is_paced(&self) -> bool {
+        matches!(self, ScimError::Status { status, retry_after: Some(_), .. } if status.as_u16() == 429)
+    }
+
     /// The delay the server asked for, in seconds.
     #[must_use]
     pub fn retry_after(&self) -> Option<u64> {

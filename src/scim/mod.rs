@@ -26,7 +26,7 @@ pub use crate::model::tenant::{Live, LiveGroup, LiveUser};
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{
     Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
-    shown_url,
+    check_url, shown_url,
 };
 pub use error::ScimError;
 pub use grants::{Division, Grant, GrantPair};

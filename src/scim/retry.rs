@@ -18,8 +18,14 @@ pub struct RetryPolicy {
     pub base: Duration,
     /// Largest backoff delay (before jitter).
     pub cap: Duration,
-    /// Most attempts for one request, the first included.
+    /// Most attempts for one request, the first included, not counting the ones the server
+    /// paced (a 429 that said when to come back: see `max_paced`).
     pub max_attempts: u32,
+    /// Most 429s with a server-given delay (`Retry-After`, `inin-ratelimit-reset`) waited out
+    /// for one request. Kept apart from `max_attempts`: a server that says when to come back
+    /// is pacing the client, not failing, and under a long throttle with many requests in
+    /// flight one request can be sent back many windows in a row.
+    pub max_paced: u32,
     /// Most retries saved up in the budget (see [`RetryBudget`]). A budget rather than only a
     /// per-request maximum keeps an outage from multiplying load.
     pub budget: u32,
@@ -38,6 +44,7 @@ impl Default for RetryPolicy {
             base: Duration::from_millis(250),
             cap: Duration::from_secs(30),
             max_attempts: 8,
+            max_paced: 64,
             budget: 1_000,
             budget_percent: 20,
             budget_per_minute: 60,
@@ -46,7 +53,50 @@ impl Default for RetryPolicy {
     }
 }
 
+/// What one request has been through: the attempt now being made (1-based, not counting
+/// paced ones) and how many 429s with a server-given delay it has waited out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Tries {
+    /// The attempt being made, the first is 1.
+    pub attempt: u32,
+    /// Paced 429s waited out so far.
+    pub paced: u32,
+}
+
+impl Default for Tries {
+    fn default() -> Tries {
+        Tries {
+            attempt: 1,
+            paced: 0,
+        }
+    }
+}
+
 impl RetryPolicy {
+    /// The wait before trying again after `error`, counting the try in `tries`: a 429 that
+    /// says when to come back ([`ScimError::is_paced`]) against `max_paced`, anything else
+    /// against `max_attempts`. `None` when the error must surface.
+    #[must_use]
+    pub fn next(
+        &self,
+        error: &ScimError,
+        tries: &mut Tries,
+        idempotent: bool,
+        jitter: f64,
+    ) -> Option<Duration> {
+        let paced = error.is_paced();
+        if paced && tries.paced >= self.max_paced {
+            return None;
+        }
+        let delay = self.classify(error, tries.attempt, idempotent, jitter)?;
+        if paced {
+            tries.paced += 1;
+        } else {
+            tries.attempt += 1;
+        }
+        Some(delay)
+    }
+
     /// The wait before attempt `attempt + 1`, after attempt `attempt` (1-based) failed with
     /// `error`; `None` when the error must surface. `idempotent` says whether the request may
     /// safely be sent twice. `jitter` is a uniform draw in `[0, 1)`.
@@ -307,6 +357,38 @@ mod tests {
             p.classify(&answer(503, None), 2, false, 1.0),
             Some(Duration::from_millis(500))
         );
+    }
+
+    /// Paced 429s have their own limit: they do not use up the attempts, and a 503 after
+    /// them still has every attempt; past `max_paced` the 429 surfaces.
+    #[test]
+    fn paced_waits_count_apart_from_attempts() {
+        let p = RetryPolicy {
+            max_attempts: 2,
+            max_paced: 3,
+            ..RetryPolicy::default()
+        };
+        let mut tries = Tries::default();
+        for _ in 0..3 {
+            assert!(
+                p.next(&answer(429, Some(5)), &mut tries, true, 0.0)
+                    .is_some()
+            );
+        }
+        assert_eq!(
+            tries,
+            Tries {
+                attempt: 1,
+                paced: 3
+            }
+        );
+        assert_eq!(p.next(&answer(429, Some(5)), &mut tries, true, 0.0), None);
+        assert!(p.next(&answer(503, None), &mut tries, true, 0.0).is_some());
+        assert_eq!(p.next(&answer(503, None), &mut tries, true, 0.0), None);
+        // A 429 without a delay is not pacing: it counts as an attempt.
+        let mut tries = Tries::default();
+        assert!(p.next(&answer(429, None), &mut tries, true, 0.0).is_some());
+        assert_eq!(p.next(&answer(429, None), &mut tries, true, 0.0), None);
     }
 
     /// Only safe failures are retried, and never past `max_attempts`.

@@ -173,7 +173,7 @@ pub async fn read_grants<C: ScimRead>(
 
 /// SHA-256 over what a plan of `desired` is computed from on the tenant's side: the JSON, as
 /// the server sent it, of each user and group in view of it (owned, named or protected:
-/// `plan::in_view`), the roles, divisions and grants. Equal hashes mean the tenant
+/// `plan::View`), the roles, divisions and grants. Equal hashes mean the tenant
 /// is as it was for this desired state; a saved plan records it
 /// ([`PlanDocument::live_hash`]).
 ///
@@ -191,9 +191,9 @@ pub fn live_hash(snapshot: &Snapshot, desired: &DesiredState) -> String {
         hasher.update((bytes.len() as u64).to_le_bytes());
         hasher.update(bytes);
     };
-    let seen = |kind: Kind, key: &str, external_id: Option<&str>| {
-        crate::plan::in_view(desired, kind, key, external_id)
-    };
+    let view = crate::plan::View::new(desired);
+    let seen =
+        |kind: Kind, key: &str, external_id: Option<&str>| view.contains(kind, key, external_id);
     for u in &snapshot.users {
         if seen(Kind::User, u.natural_key(), u.external_id()) {
             part("u", u.raw().as_bytes());

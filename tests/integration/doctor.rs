@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde_json::{Value, json};
 
-use crate::genesys::{CLIENT_ID, SECRET, documented, example_for, run, serve, serve_with};
+use crate::genesys::{
+    SECRET, apply, documented, example_for, get_json, run, serve, serve_with, token,
+};
 
 /// The request log's entries as `(method, path, status)`.
 fn requests(dir: &Path) -> Vec<(String, String, u64)> {
@@ -47,14 +49,6 @@ fn probe<'a>(report: &'a Value, name: &str) -> &'a Value {
         .iter()
         .find(|c| c["name"] == name)
         .unwrap_or_else(|| panic!("no probe {name}: {report:#}"))
-}
-
-fn apply(dir: &Path, ds: &str) {
-    let (code, out, err) = run(
-        dir,
-        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
-    );
-    assert_eq!(code, 0, "{out}\n{err}");
 }
 
 // The simulator refuses oauth/clients/{id} (the client lacks oauth:client:view), so doctor
@@ -138,31 +132,18 @@ fn json_report_with_grants_from_tokens_me_and_probes() {
 }
 
 /// Replaces the permission policies of the sandbox client's role `scimctl`, dropping the
-/// actions in `drop` (`domain:entity:action`).
-fn drop_client_permissions(origin: &str, drop: &[&str]) {
+/// actions in `drop` and adding those in `add` (`domain:entity:action`).
+fn edit_client_permissions(origin: &str, drop: &[&str], add: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{origin}/oauth/token"))
-            .basic_auth(CLIENT_ID, Some(SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let bearer = token["access_token"].as_str().unwrap().to_owned();
-        let roles: Value = http
-            .get(format!("{origin}/api/v2/authorization/roles"))
-            .bearer_auth(&bearer)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let bearer = token(&http, origin).await;
+        let roles = get_json(
+            &http,
+            &format!("{origin}/api/v2/authorization/roles"),
+            &bearer,
+        )
+        .await;
         let role = roles["entities"]
             .as_array()
             .unwrap()
@@ -170,7 +151,7 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
             .find(|r| r["name"] == "scimctl")
             .unwrap()
             .clone();
-        let policies: Vec<Value> = role["permissionPolicies"]
+        let mut policies: Vec<Value> = role["permissionPolicies"]
             .as_array()
             .unwrap()
             .iter()
@@ -193,6 +174,11 @@ fn drop_client_permissions(origin: &str, drop: &[&str]) {
             })
             .filter(|p| !p["actionSet"].as_array().unwrap().is_empty())
             .collect();
+        for permission in add {
+            let parts: Vec<&str> = permission.split(':').collect();
+            policies
+                .push(json!({"domain": parts[0], "entityName": parts[1], "actionSet": [parts[2]]}));
+        }
         let status = http
             .put(format!(
                 "{origin}/api/v2/authorization/roles/{}",
@@ -216,7 +202,7 @@ fn missing_extension_permission_is_named_exactly() {
     let dir = tempfile::tempdir().unwrap();
     let server = serve(dir.path());
     let ds = example_for(&server, dir.path());
-    drop_client_permissions(&server.url, &["telephony:extension:assign"]);
+    edit_client_permissions(&server.url, &["telephony:extension:assign"], &[]);
     let ds_str = ds.to_str().unwrap();
 
     let (code, report, err) = doctor_json(dir.path(), ds_str);
@@ -272,5 +258,51 @@ fn etag_unlike_meta_version_differs() {
     assert!(
         probe["detail"].as_str().unwrap().contains("W/\""),
         "{probe}"
+    );
+}
+
+// A token whose /api/v2/tokens/me does not name its OAuth client: doctor falls back to
+// /api/v2/oauth/clients/{id}. Without oauth:client:view that read is refused too, and the
+// check warns with both reasons and the permission it needs; once the client's role holds
+// it, the permissions are verified through the client read.
+#[test]
+fn permissions_fall_back_to_the_oauth_client_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--tokens-me-without-client"]);
+    let ds = example_for(&server, dir.path());
+    let ds = ds.to_str().unwrap();
+
+    let (code, report, err) = doctor_json(dir.path(), ds);
+    assert_eq!(code, 0, "a warning is not a failure: {report:#}\n{err}");
+    let permissions = check(&report, "permissions");
+    assert_eq!(permissions["status"], "warn", "{permissions}");
+    let detail = permissions["detail"].as_str().unwrap();
+    for says in [
+        "/api/v2/tokens/me named no OAuth client",
+        "oauth:client:view",
+        "not verified",
+    ] {
+        assert!(detail.contains(says), "{says}: {permissions}");
+    }
+
+    edit_client_permissions(&server.url, &[], &["oauth:client:view"]);
+    let before = requests(dir.path()).len();
+    let (code, report, err) = doctor_json(dir.path(), ds);
+    assert_eq!(code, 0, "{report:#}\n{err}");
+    let permissions = check(&report, "permissions");
+    assert_eq!(permissions["status"], "pass", "{permissions}");
+    assert!(
+        permissions["detail"]
+            .as_str()
+            .unwrap()
+            .contains("read through /api/v2/oauth/clients/{id}"),
+        "{permissions}"
+    );
+    let calls = &requests(dir.path())[before..];
+    assert!(
+        calls
+            .iter()
+            .any(|(m, p, s)| m == "GET" && p.starts_with("/api/v2/oauth/clients/") && *s == 200),
+        "{calls:?}"
     );
 }

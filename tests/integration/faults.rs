@@ -251,6 +251,35 @@ async fn rate_limit_waits_for_retry_after() {
     sandbox.shutdown().await.unwrap();
 }
 
+/// Under a long throttle with many requests in flight, one request can be sent back window
+/// after window: 12 reads at once against one request per 5 s window leave the last one
+/// answered 429 (with Retry-After) eleven times. A server that says when to come back is
+/// pacing, not failing: those waits do not use up the 8 attempts, and every read succeeds.
+#[tokio::test(start_paused = true)]
+async fn a_long_throttle_does_not_use_up_the_attempts() {
+    let faults = Faults {
+        rate_limit: Some(RateLimit {
+            requests: 1,
+            window: Duration::from_secs(5),
+        }),
+        ..Faults::default()
+    };
+    let sandbox = start(faults, Duration::from_secs(3600)).await;
+    let ids = seed(&sandbox, 12, 0);
+    let client = client(&sandbox, 10, 1_000);
+    client.capabilities().await.unwrap();
+    let reads = ids.iter().map(|id| {
+        let client = client.clone();
+        async move { client.get::<User>(id).await }
+    });
+    for read in futures_util::future::join_all(reads).await {
+        read.expect("every read completes");
+    }
+    let paced = sandbox.stats().faults.rate_limited;
+    assert!(paced > 8 * 2, "the throttle was long: {paced} 429s");
+    sandbox.shutdown().await.unwrap();
+}
+
 /// A create whose connection is dropped is looked up, not blindly resent: never a
 /// duplicate, whatever the drops hit (the POST or the lookups).
 #[tokio::test(start_paused = true)]

@@ -5,95 +5,42 @@
 //! The binary runs against `sandbox serve --flavor genesys`; the client tests run in process
 //! on a paused clock.
 
-use std::path::Path;
 use std::time::Duration;
 
 use scimctl::model::Kind;
 use scimctl::sandbox::{self, Flavor, GenesysOptions, RunningSandbox, SandboxAuth, SandboxConfig};
 use scimctl::scim::wire::{Group, User};
-use scimctl::scim::{
-    ClientConfig, Credentials, Dialect, GrantPair, OAuthSettings, RoleBody, ScimClient, Secret,
-};
+use scimctl::scim::{GrantPair, RoleBody, ScimClient};
 use serde_json::{Value, json};
 
-use crate::genesys::{CLIENT_ID, SECRET, Server, check_call, example_for, run, serve};
-
-/// A bearer token for raw Platform calls to `server`.
-async fn token(http: &reqwest::Client, origin: &str) -> String {
-    let reply: Value = http
-        .post(format!("{origin}/oauth/token"))
-        .basic_auth(CLIENT_ID, Some(SECRET))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    reply["access_token"].as_str().unwrap().to_owned()
-}
+use crate::genesys::{
+    CLIENT_ID, SECRET, Server, apply, assert_no_changes, check_request_log, client_config,
+    example_for, get_json, run, scim_user, serve, token,
+};
 
 /// The Platform view of the group named `name` on `server`, and a token.
 async fn platform_group(http: &reqwest::Client, server: &Server, name: &str) -> (Value, String) {
     let bearer = token(http, &server.url).await;
-    let list: Value = http
-        .get(format!("{}/api/v2/groups?pageSize=100", server.url))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let list = get_json(
+        http,
+        &format!("{}/api/v2/groups?pageSize=100", server.url),
+        &bearer,
+    )
+    .await;
     let id = list["entities"]
         .as_array()
         .and_then(|e| e.iter().find(|g| g["name"] == name))
         .and_then(|g| g["id"].as_str())
         .unwrap_or_else(|| panic!("no group {name}: {list}"))
         .to_owned();
-    let group: Value = http
-        .get(format!("{}/api/v2/groups/{id}", server.url))
-        .bearer_auth(&bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let group = get_json(http, &format!("{}/api/v2/groups/{id}", server.url), &bearer).await;
     (group, bearer)
 }
 
-/// The id of the user `user_name` through the SCIM filter Genesys documents.
+/// The id of the user `user_name` on `server`.
 async fn user_id(http: &reqwest::Client, server: &Server, bearer: &str, user_name: &str) -> String {
-    let found: Value = http
-        .get(format!("{}/api/v2/scim/v2/users", server.url))
-        .query(&[("filter", format!("userName eq \"{user_name}\""))])
-        .bearer_auth(bearer)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    found["Resources"][0]["id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no user {user_name}: {found}"))
-        .to_owned()
-}
-
-fn apply(dir: &Path, ds: &str) {
-    let (code, out, err) = run(
-        dir,
-        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
-    );
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains(" 0 failed"), "{out}");
-}
-
-fn assert_no_changes(dir: &Path, ds: &str) {
-    let (code, out, err) = run(dir, &["plan", ds, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "the plan is empty:\n{out}\n{err}");
-    assert!(out.contains("No changes."), "{out}");
+    let user = scim_user(http, &server.url, bearer, user_name).await;
+    user["id"].as_str().unwrap().to_owned()
 }
 
 // Groups created by apply get their description (a create drops it, so a PUT sets it) and
@@ -172,13 +119,7 @@ fn group_create_and_description_edit_keep_every_field() {
     assert_eq!(after["owners"][0]["id"], owner.as_str(), "{after}");
     assert_eq!(after["addresses"][0]["address"], "3001", "{after}");
 
-    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
-    for line in log.lines() {
-        let entry: Value = serde_json::from_str(line).unwrap();
-        if let Err(e) = check_call(&entry) {
-            panic!("{e}");
-        }
-    }
+    check_request_log(dir.path());
 }
 
 /// The Genesys flavour in process, with `options`.
@@ -201,17 +142,11 @@ async fn embedded(options: GenesysOptions) -> RunningSandbox {
 
 /// A fresh Genesys client of `server` (each one knows only what it created itself).
 fn client(server: &RunningSandbox) -> ScimClient {
-    let mut config = ClientConfig::new(server.base_url.clone());
-    config.dialect = Dialect::Genesys;
-    config.credentials = Credentials::OAuth(OAuthSettings {
-        token_url: server.token_url.clone(),
-        client_id: CLIENT_ID.into(),
-        client_secret: Secret::new(SECRET),
-        scope: None,
-    });
-    // A paused clock would fire a request timeout while the server works.
-    config.timeout = None;
-    ScimClient::new(config).unwrap()
+    ScimClient::new(client_config(
+        server.base_url.clone(),
+        server.token_url.clone(),
+    ))
+    .unwrap()
 }
 
 async fn new_group(client: &ScimClient, name: &str) -> String {
@@ -316,4 +251,179 @@ async fn grants_survive_cache_lag_and_stale_pairs() {
         .unwrap();
     assert_eq!(fresh(&held), 0);
     server.shutdown().await.unwrap();
+}
+
+/// Priya's id and her authorization subject (`GET /api/v2/authorization/subjects/{id}`).
+async fn priya(http: &reqwest::Client, server: &Server, bearer: &str) -> (String, Value) {
+    let id = user_id(http, server, bearer, "priya.raman@northwind.example").await;
+    let url = format!("{}/api/v2/authorization/subjects/{id}", server.url);
+    let subject = get_json(http, &url, bearer).await;
+    (id, subject)
+}
+
+/// Priya's grants on `server`: `(role, division)` names, sorted.
+async fn grants_of(http: &reqwest::Client, server: &Server, bearer: &str) -> Vec<(String, String)> {
+    let (_, subject) = priya(http, server, bearer).await;
+    let mut grants: Vec<(String, String)> = subject["grants"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no grants: {subject}"))
+        .iter()
+        .map(|g| {
+            let name = |v: &Value| v["name"].as_str().unwrap_or_default().to_owned();
+            (name(&g["role"]), name(&g["division"]))
+        })
+        .collect();
+    grants.sort();
+    grants
+}
+
+/// Removes Priya's grant of `role` in `division` through the Platform API, as an
+/// administrator would by hand.
+async fn remove_by_hand(
+    http: &reqwest::Client,
+    server: &Server,
+    bearer: &str,
+    role: &str,
+    division: &str,
+) {
+    let (priya, subject) = priya(http, server, bearer).await;
+    let grant = subject["grants"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|g| g["role"]["name"] == role && g["division"]["name"] == division)
+        .unwrap_or_else(|| panic!("no {role} @ {division}: {subject}"));
+    let path = format!(
+        "{}/api/v2/authorization/subjects/{priya}/divisions/{}/roles/{}",
+        server.url,
+        grant["division"]["id"].as_str().unwrap(),
+        grant["role"]["id"].as_str().unwrap()
+    );
+    let status = http
+        .delete(path)
+        .bearer_auth(bearer)
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+// The example org with authoritative user roles and two roles of Priya's granted in Home and
+// Field Sales converges, and Priya, created with roles, still got the org's default role
+// (Genesys grants `employee` on create only when no roles are named). Both grants are then
+// narrowed to Home in a saved plan, and before it is applied someone removes one of the two
+// Field Sales grants by hand: the stale pair does not block the other removal (Genesys's
+// `bulkremove` would fail whole), the run reports no failure, the default role survives, and
+// the next plan is empty. A stale pair that reaches the DELETE itself is covered in process by
+// `grants_survive_cache_lag_and_stale_pairs`.
+#[test]
+fn a_stale_grant_pair_does_not_block_the_others() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let config = ds.join("scimctl.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    assert!(yaml.contains("userRoles: additive"), "{yaml}");
+    std::fs::write(
+        &config,
+        yaml.replacen("userRoles: additive", "userRoles: authoritative", 1),
+    )
+    .unwrap();
+    let supervisors = ds.join("users").join("supervisors.yaml");
+    let yaml = std::fs::read_to_string(&supervisors).unwrap();
+    let (head, tail) = yaml.split_at(yaml.find("userName: priya.raman").unwrap());
+    let both = "divisions: [Home, Field Sales]";
+    let tail = tail.replacen(
+        "roles: [Supervisor, Queue Member, Wrap Up]",
+        &format!("roles: [Supervisor, {{name: Queue Member, {both}}}, {{name: Wrap Up, {both}}}]"),
+        1,
+    );
+    std::fs::write(&supervisors, format!("{head}{tail}")).unwrap();
+    let ds_str = ds.to_str().unwrap().to_owned();
+    apply(dir.path(), &ds_str);
+    assert_no_changes(dir.path(), &ds_str);
+
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bearer = runtime.block_on(token(&http, &server.url));
+    let before = runtime.block_on(grants_of(&http, &server, &bearer));
+    let field_sales = |grants: &[(String, String)]| -> Vec<String> {
+        grants
+            .iter()
+            .filter(|(_, d)| d == "Field Sales")
+            .map(|(r, _)| r.clone())
+            .collect()
+    };
+    assert_eq!(
+        field_sales(&before),
+        ["Queue Member", "Wrap Up"],
+        "{before:?}"
+    );
+    assert!(
+        before.contains(&("employee".into(), "Home".into())),
+        "{before:?}"
+    );
+
+    let narrowed = std::fs::read_to_string(&supervisors)
+        .unwrap()
+        .replace(both, "divisions: [Home]");
+    std::fs::write(&supervisors, narrowed).unwrap();
+    let (code, out, err) = run(dir.path(), &["plan", &ds_str, "--out", "plan.json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("Wrap Up @ Field Sales"), "{out}");
+    assert!(out.contains("Queue Member @ Field Sales"), "{out}");
+
+    // By hand, between plan and apply: Wrap Up leaves Field Sales.
+    runtime.block_on(remove_by_hand(
+        &http,
+        &server,
+        &bearer,
+        "Wrap Up",
+        "Field Sales",
+    ));
+
+    let (code, out, err) = run(
+        dir.path(),
+        &[
+            "apply",
+            &ds_str,
+            "--plan",
+            "plan.json",
+            "--yes",
+            "--password-file",
+            "passwords.txt",
+        ],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(" 0 failed"), "{out}");
+    assert_no_changes(dir.path(), &ds_str);
+
+    let after = runtime.block_on(grants_of(&http, &server, &bearer));
+    assert!(field_sales(&after).is_empty(), "{after:?}");
+    for kept in [
+        ("Queue Member", "Home"),
+        ("Wrap Up", "Home"),
+        ("employee", "Home"),
+    ] {
+        assert!(
+            after.contains(&(kept.0.into(), kept.1.into())),
+            "{kept:?} kept: {after:?}"
+        );
+    }
+    check_request_log(dir.path());
+    // Grants left one pair at a time: the hand-made removal and scimctl's one, both done;
+    // the pair already gone was not sent again (apply re-read the moved user) and nothing
+    // went through `bulkremove`, which fails whole on a missing pair.
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    let removals: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains(r#""method":"DELETE""#) && l.contains("/divisions/"))
+        .collect();
+    assert_eq!(removals.len(), 2, "{removals:#?}");
+    assert!(
+        removals.iter().all(|l| l.contains(r#""status":204"#)),
+        "{removals:#?}"
+    );
+    assert!(!log.contains("bulkremove"), "{log}");
 }

@@ -7,49 +7,15 @@ use std::path::Path;
 
 use serde_json::Value;
 
-use crate::genesys::{example_for, run, serve};
-
-fn apply(dir: &Path, ds: &str) {
-    let (code, out, err) = run(
-        dir,
-        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
-    );
-    assert_eq!(code, 0, "{out}\n{err}");
-    assert!(out.contains(" 0 failed"), "{out}");
-}
-
-fn assert_no_changes(dir: &Path, ds: &str) {
-    let (code, out, err) = run(dir, &["plan", ds, "--detailed-exitcode"]);
-    assert_eq!(code, 0, "the plan is empty:\n{out}\n{err}");
-    assert!(out.contains("No changes."), "{out}");
-}
+use crate::genesys::{apply, assert_no_changes, example_for, run, serve, token};
 
 /// The user `user_name` as SCIM reads it back from `origin`.
 fn scim_user(origin: &str, user_name: &str) -> Value {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();
-        let token: Value = http
-            .post(format!("{origin}/oauth/token"))
-            .basic_auth(crate::genesys::CLIENT_ID, Some(crate::genesys::SECRET))
-            .form(&[("grant_type", "client_credentials")])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let found: Value = http
-            .get(format!("{origin}/api/v2/scim/v2/users"))
-            .query(&[("filter", format!("userName eq \"{user_name}\""))])
-            .bearer_auth(token["access_token"].as_str().unwrap())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        found["Resources"][0].clone()
+        let bearer = token(&http, origin).await;
+        crate::genesys::scim_user(&http, origin, &bearer, user_name).await
     })
 }
 

@@ -5,6 +5,7 @@
 // Test helpers fail loudly: an unwrap here is an assertion.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod adoption;
 mod apply;
 mod apply_stress;
 mod audit_crash;

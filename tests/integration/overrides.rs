@@ -36,6 +36,7 @@ fn scimctl(cwd: &Path, args: &[&str]) -> (i32, String, String) {
 
 /// The whole story of one termination, from plan warning to settled override.
 #[test]
+#[allow(clippy::too_many_lines)] // one termination's whole story, read top to bottom
 fn termination_override_from_plan_to_settled() {
     let cwd = tempfile::tempdir().unwrap();
     let cwd = cwd.path();
@@ -102,10 +103,19 @@ fn termination_override_from_plan_to_settled() {
     let (code, out, err) = scimctl(cwd, &["plan", "desired"]);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("No changes."), "{out}");
+    // A diagnostic: on stderr, never in the plan on stdout.
     assert!(
-        out.lines()
+        err.lines()
             .any(|l| l.starts_with("warning: ") && l.ends_with(&format!("users.yaml:4: {WARNING}"))),
-        "{out}"
+        "{err}"
+    );
+    assert!(!out.contains(WARNING), "{out}");
+    let (code, out, err) = scimctl(cwd, &["plan", "desired", "-q"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("No changes."), "{out}");
+    assert!(
+        !err.contains(WARNING) && !out.contains(WARNING),
+        "-q hides it: {out}\n{err}"
     );
     let (code, out, err) = scimctl(cwd, &["plan", "desired", "--format", "markdown"]);
     assert_eq!(code, 0, "{out}\n{err}");

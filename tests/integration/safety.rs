@@ -608,7 +608,10 @@ async fn existing_twins_are_planned_as_a_merge_on_scim2_server() {
     );
     let (out, err) = crate::support::text(&plan);
     assert_eq!(plan.status.code(), Some(0), "{out}\n{err}");
-    assert!(out.contains(&format!("keeps id {}", twins[0])), "{out}");
+    assert!(
+        err.contains(&format!("keeps id {}", twins[0])),
+        "the twin warning is a diagnostic, on stderr:\n{err}"
+    );
     assert!(out.contains("BLOCKED"), "{out}");
 
     write(&dir, "scimctl.yaml", "safety: {maxDeletePercent: 100}\n");

@@ -568,6 +568,79 @@ fn authoritative_roles_keep_the_default_role() {
     assert_eq!(a.diff[0].removed, vec!["Admin"], "{a:#?}");
 }
 
+// Genesys Cloud gives a new user `employee` only when its create names no roles: a create
+// that names roles names the default roles too (labelled as such), in additive and
+// authoritative mode alike. Not when YAML lists no roles (the server grants them then), not
+// a default role the org does not define, and never on a plain SCIM target.
+#[test]
+fn a_create_that_names_roles_names_the_default_roles_on_genesys() {
+    let roles = "roles:\n  - name: Agent\n";
+    let users = "users:\n  - userName: a@x.example\n    roles: [Agent]\n  - userName: b@x.example\n    roles: []\n";
+    let resources = format!("{roles}{users}");
+    let mut live = snapshot(&[], &[]);
+    live.roles = Some(
+        ["employee", "Agent"]
+            .iter()
+            .map(|name| crate::model::tenant::PlatformRole {
+                id: format!("r-{name}"),
+                name: (*name).to_owned(),
+                ..crate::model::tenant::PlatformRole::default()
+            })
+            .collect(),
+    );
+    let genesys = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let added = |plan: &crate::plan::Plan, key: &str| -> Vec<serde_json::Value> {
+        let change = change(plan, Kind::User, key).expect("created");
+        assert_eq!(change.action, Action::Create);
+        change
+            .edits
+            .iter()
+            .filter_map(|e| match e {
+                Edit::Add {
+                    attr: Multi::Roles,
+                    values,
+                } => Some(values.clone()),
+                _ => None,
+            })
+            .flatten()
+            .collect()
+    };
+    for mode in ["additive", "authoritative"] {
+        let config = format!("collections: {{userRoles: {mode}}}\n");
+        let plan = plan_ok(&desired_with(&config, &resources), &live, &genesys);
+        assert_eq!(
+            added(&plan, "a@x.example"),
+            vec![json!({"value": "Agent"}), json!({"value": "employee"})],
+            "{mode}"
+        );
+        let a = change(&plan, Kind::User, "a@x.example").unwrap();
+        let roles = a.diff.iter().find(|d| d.attribute == "roles").unwrap();
+        assert!(
+            roles
+                .added
+                .contains(&"employee (policy.defaultRoles)".to_owned()),
+            "{roles:#?}"
+        );
+        assert!(added(&plan, "b@x.example").is_empty(), "{mode}");
+
+        let on_scim = plan_ok(
+            &desired_with(&config, &resources),
+            &live,
+            &PlanOptions::default(),
+        );
+        assert_eq!(
+            added(&on_scim, "a@x.example"),
+            vec![json!({"value": "Agent"})]
+        );
+    }
+    let undefined = "policy: {defaultRoles: [Basic]}\n";
+    let plan = plan_ok(&desired_with(undefined, &resources), &live, &genesys);
+    assert_eq!(added(&plan, "a@x.example"), vec![json!({"value": "Agent"})]);
+}
+
 // On a target that takes only `type` filters on emails and phone numbers (Genesys Cloud,
 // docs/genesys.md §6), a contact picked out by type is edited through its type; one that only
 // its address picks out, and a routing skill (no filter on extension attributes is

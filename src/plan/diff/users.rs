@@ -306,7 +306,7 @@ fn roles_and_grants(
     // grant them in the home division, and reads back every role held in any division.
     let by_name = |name: &str| scoped.is_none_or(|s| !s.contains(&name.to_lowercase()));
     let mut seen = HashSet::new();
-    let want: Vec<Keyed> = roles
+    let mut want: Vec<Keyed> = roles
         .iter()
         .filter(|r| by_name(&r.name) && seen.insert(r.name.to_lowercase()))
         .map(|r| Keyed {
@@ -323,6 +323,27 @@ fn roles_and_grants(
     let is_default = |name: &str| defaults.iter().any(|d| d.eq_ignore_ascii_case(name));
     let wanted = |name: &str| roles.iter().any(|r| r.name.eq_ignore_ascii_case(name));
     let strip_defaults = roles.is_empty();
+    // Genesys Cloud gives a new user the default roles only when the create names no roles:
+    // a create that names roles names the default roles as well, so the new user starts with
+    // the basic access every other user of the org has. A role the org does not define is
+    // left out (a misspelt `defaultRoles` entry must not fail every create).
+    if live.is_none() && ctx.options.target.default_roles_unless_named && !want.is_empty() {
+        let defined = |name: &str| {
+            ctx.live
+                .roles
+                .as_ref()
+                .is_none_or(|catalogue| catalogue.iter().any(|r| r.name.eq_ignore_ascii_case(name)))
+        };
+        for name in defaults.iter().filter(|d| !wanted(d) && defined(d)) {
+            if seen.insert(name.to_lowercase()) {
+                want.push(Keyed {
+                    key: ValueKey::new("value", name),
+                    value: json!({"value": name.value}),
+                    label: format!("{} (policy.defaultRoles)", name.value),
+                });
+            }
+        }
+    }
     if authoritative && strip_defaults {
         for role in have.roles.iter().filter(|r| is_default(&r.value)) {
             warnings.push(Warning {

@@ -369,20 +369,20 @@ impl Genesys {
         }
         let data = lock(&self.data);
         let org = json!({"id": SANDBOX_ORG, "name": "scimctl sandbox org"});
-        Ok(platform_json(
-            StatusCode::OK,
-            &json!({
+        let mut info = json!({
+            "organization": org,
+            "homeOrganization": org,
+            "authorizedScope": [],
+        });
+        if !self.tokens_me_without_client {
+            info["OAuthClient"] = json!({
+                "id": self.client_id,
+                "name": "scimctl sandbox",
+                "roleDivisions": client_role_divisions(&data),
                 "organization": org,
-                "homeOrganization": org,
-                "authorizedScope": [],
-                "OAuthClient": {
-                    "id": self.client_id,
-                    "name": "scimctl sandbox",
-                    "roleDivisions": client_role_divisions(&data),
-                    "organization": org,
-                },
-            }),
-        ))
+            });
+        }
+        Ok(platform_json(StatusCode::OK, &info))
     }
 }
 

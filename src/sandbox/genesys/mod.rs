@@ -321,6 +321,8 @@ pub(crate) struct Genesys {
     auth_cache_lag: Duration,
     /// Weak `ETag` headers beside bare versions (`GenesysOptions::weak_etags`).
     weak_etags: bool,
+    /// `GenesysOptions::tokens_me_without_client`.
+    tokens_me_without_client: bool,
     /// `http://host:port`.
     origin: String,
     client_id: String,
@@ -360,6 +362,7 @@ impl Genesys {
             fresh_roles: Mutex::new(HashMap::new()),
             auth_cache_lag: options.auth_cache_lag,
             weak_etags: options.weak_etags,
+            tokens_me_without_client: options.tokens_me_without_client,
             origin: origin.to_owned(),
             client_id,
             windows: Mutex::new(HashMap::new()),
