@@ -9,6 +9,7 @@ pub(crate) mod merge;
 pub mod password;
 pub mod progress;
 pub mod record;
+pub mod rotation;
 #[cfg(test)]
 mod tests;
 mod twins;
