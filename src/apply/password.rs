@@ -182,6 +182,20 @@ impl Default for PasswordPolicy {
     }
 }
 
+impl From<&crate::model::PasswordRules> for PasswordPolicy {
+    fn from(r: &crate::model::PasswordRules) -> Self {
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        PasswordPolicy {
+            min_length: n(r.min_length),
+            upper: n(r.upper),
+            lower: n(r.lower),
+            digit: n(r.digit),
+            symbol: n(r.symbol),
+            max_length: n(r.max_length),
+        }
+    }
+}
+
 impl PasswordPolicy {
     /// The rules `password` breaks, by name (`minLength`, `maxLength`, `upper`, `lower`,
     /// `digit`, `symbol`): what a report or a 422 answer may show. Never the value.

@@ -86,6 +86,10 @@ impl Environment for ProcessEnvironment {
         }
         fs::File::open(path).map(drop).map_err(|e| io_reason(&e))
     }
+
+    fn reads_passwords(&self) -> bool {
+        true
+    }
 }
 
 /// An environment in which every password source counts as resolvable, so that loading

@@ -379,3 +379,43 @@ async fn rotation_is_refused_where_password_change_is_not_supported() {
     assert!(patches, "apply did something");
     running.shutdown().await.unwrap();
 }
+
+/// `validate` checks every resolved password source against `policy.password` (defaults,
+/// and the limits scimctl.yaml sets) and reports the rules broken at the source's
+/// `path:line:col`, never the value.
+#[test]
+fn validate_checks_sources_against_the_password_policy() {
+    let cwd = tempfile::tempdir().unwrap();
+    let dir = desired(cwd.path(), "ownership: {users: listed}\n");
+    let d = dir.to_str().unwrap();
+    let weak = "weakpassword";
+    let output = run_bounded_with(
+        cwd.path(),
+        &["validate", d],
+        &[("PW_ROT", weak)],
+        Duration::from_secs(60),
+    );
+    let (out, err) = text(&output);
+    assert_eq!(output.status.code(), Some(3), "{out}\n{err}");
+    let all = format!("{out}{err}");
+    assert!(!all.contains(weak), "the value was shown: {all}");
+    assert!(
+        all.contains("users.yaml:4:15: the password in environment variable `PW_ROT` breaks policy.password: upper, digit, symbol"),
+        "{all}"
+    );
+    let r = run(cwd.path(), &["validate", d], Some(OLD), &[]);
+    assert_eq!(r.code, 0, "{}\n{}", r.out, r.err);
+    std::fs::write(
+        dir.join("scimctl.yaml"),
+        "ownership: {users: listed}\npolicy:\n  password: {minLength: 24, symbol: 3}\n",
+    )
+    .unwrap();
+    let r = run(cwd.path(), &["validate", d], Some(OLD), &[]);
+    assert_eq!(r.code, 3, "{}\n{}", r.out, r.err);
+    assert!(
+        format!("{}{}", r.out, r.err).contains("breaks policy.password: minLength, symbol"),
+        "{}\n{}",
+        r.out,
+        r.err
+    );
+}
