@@ -171,6 +171,14 @@ pub trait Observer {
     }
     /// A user was just created with a generated password: deliver it (once).
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String>;
+
+    /// The server accepted `password` for `user_name` from a `fromEnv`/`fromFile` source (a
+    /// create or a rotation): record its fingerprint so the next plan can tell whether the
+    /// source changed (issue 19). Only after the server said yes.
+    fn password_set(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+        let _ = (user_name, password);
+        Ok(())
+    }
     /// Asked before every start: `Some(reason)` (say, SIGTERM arrived) starts nothing new.
     /// What is in flight finishes; everything else is reported skipped with the reason.
     fn stop_requested(&self) -> Option<String> {
@@ -226,6 +234,8 @@ pub enum StepName {
     Grants,
     /// Deleting an object.
     Delete,
+    /// Setting a user's password again from its source.
+    Password,
 }
 
 impl StepName {
@@ -238,6 +248,7 @@ impl StepName {
             StepName::Update => "update",
             StepName::Grants => "grants",
             StepName::Delete => "delete",
+            StepName::Password => "password",
         }
     }
 
@@ -248,6 +259,7 @@ impl StepName {
             StepKind::Update => StepName::Update,
             StepKind::Grants => StepName::Grants,
             StepKind::Delete => StepName::Delete,
+            StepKind::Password => StepName::Password,
         }
     }
 }
@@ -555,6 +567,7 @@ where
             }
             StepKind::Delete => self.delete(change, herald).await,
             StepKind::Grants => self.grants(step, change, herald).await,
+            StepKind::Password => self.rotate(change, herald).await,
         }
     }
 
@@ -572,7 +585,10 @@ where
         let mut attempt = 0;
         loop {
             // Grants have a step of their own (and a re-plan may bring them back).
-            sending.edits.retain(|e| !matches!(e, Edit::Grants { .. }));
+            // So has a password (and a re-plan may bring one back).
+            sending
+                .edits
+                .retain(|e| !matches!(e, Edit::Grants { .. } | Edit::Password));
             let paths = self.input.options.target.value_paths;
             let ops = match crate::scim::patch::change_operations(&sending, &self.created, paths) {
                 Ok(ops) => ops,
@@ -726,12 +742,11 @@ where
                 }
                 let created = self.client.create(&user.with_schemas()).await;
                 created.map(|c| {
-                    let generated = password.filter(|(_, g)| *g).map(|(p, _)| p);
                     (
                         c.resource.id,
                         c.resource.meta.version,
                         c.recovered,
-                        generated,
+                        password,
                     )
                 })
             }
@@ -749,7 +764,7 @@ where
             Kind::Role => Err(not_scim()),
         };
         match result {
-            Ok((Some(id), version, recovered, generated)) => {
+            Ok((Some(id), version, recovered, password)) => {
                 if change.kind == Kind::Group {
                     let mut r = self.verify_alone(step, change, id, version).await;
                     if recovered && r.detail.is_none() {
@@ -764,7 +779,14 @@ where
                     .insert(step.change, (id.clone(), version.clone()));
                 let mut detail = recovered
                     .then(|| "the answer was lost; found by name after the create".to_owned());
-                if let Some(secret) = generated {
+                if let Some((secret, false)) = &password
+                    && let Err(e) = self.observer.borrow_mut().password_set(&change.key, secret)
+                {
+                    // The user exists with its password; only the next plan's knowledge of
+                    // it is missing (it will need --adopt-passwords for this user).
+                    tracing::warn!(user = %change.key, error = %e, "password fingerprint not recorded");
+                }
+                if let Some((secret, true)) = password {
                     let delivered = self
                         .observer
                         .borrow_mut()
@@ -883,6 +905,51 @@ where
             ));
         }
         Some(r)
+    }
+
+    /// Sets a live user's password again from its `fromEnv`/`fromFile` source, read now (a
+    /// plan carries no password), with a PATCH `replace` of `password` (write-only: RFC 7643
+    /// §4.1.1; on Genesys Cloud it needs `directory:user:setPassword`). No `If-Match`: the
+    /// password is not part of the versioned object a plan compared. The fingerprint is
+    /// recorded only once the server accepted it.
+    async fn rotate(&self, change: &Change, herald: &Herald) -> StepResult {
+        let Some(id) = change.id.clone() else {
+            return StepResult::failed("internal: a password rotation without an id");
+        };
+        let secret = match self.password(change) {
+            Ok(Some((secret, false))) => secret,
+            Ok(Some((_, true))) => {
+                return StepResult::failed("a generated password is never rotated");
+            }
+            Ok(None) => return StepResult::failed("the user has no password source"),
+            Err(e) => return StepResult::failed(e.replace("initial password", "password")),
+        };
+        let ops = [crate::scim::PatchOperation {
+            op: crate::scim::wire::PatchOpKind::Replace,
+            path: Some("password".into()),
+            value: Some(Value::String(secret.expose().to_owned())),
+        }];
+        if let Err(r) = self.announce(herald) {
+            return r;
+        }
+        match self.patch(change.kind, &id, None, &ops).await {
+            Ok(version) => {
+                let detail = match self
+                    .observer
+                    .borrow_mut()
+                    .password_set(&change.key, &secret)
+                {
+                    Ok(()) => "password set".to_owned(),
+                    Err(e) => format!("password set, but its fingerprint was not recorded: {e}"),
+                };
+                let mut r = StepResult::new(Outcome::Done, Some(detail));
+                r.id = Some(id);
+                r.version = version;
+                r
+            }
+            Err(e) if e.is_not_found() => gone(change),
+            Err(e) => StepResult::failed(format!("setting the password: {e}")),
+        }
     }
 
     /// The user's initial password, and whether it was generated (and so must be
@@ -1261,6 +1328,7 @@ fn written_detail(
             StepKind::Update => "patched",
             StepKind::Grants => "roles in divisions granted",
             StepKind::Delete => "deleted",
+            StepKind::Password => "password set",
         }
         .to_owned()
     });
@@ -1272,6 +1340,7 @@ fn written_detail(
             StepKind::Create => "create",
             StepKind::Update => "patch",
             StepKind::Delete => "delete",
+            StepKind::Password => "password",
         })
         .collect();
     todo.sort_unstable();
@@ -1604,6 +1673,18 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
                 "{created}its roles in divisions could not be granted: {}",
                 result.detail.unwrap_or_default()
             ));
+        }
+        return;
+    }
+    if kind == StepKind::Password {
+        if !result.outcome.succeeded() && report.outcome.succeeded() {
+            report.outcome = result.outcome;
+            report.detail = Some(format!(
+                "its password could not be set: {}",
+                result.detail.unwrap_or_default()
+            ));
+        } else if report.detail.is_none() {
+            report.detail = result.detail;
         }
         return;
     }

@@ -34,6 +34,9 @@ pub(crate) enum StepKind {
     Grants,
     /// Delete a live object.
     Delete,
+    /// Set a user's password again from its source (issue 19): a PATCH of its own, after the
+    /// user's other edits, carrying a value the plan never holds.
+    Password,
 }
 
 /// One unit of work.
@@ -128,8 +131,9 @@ fn split_create(edits: &[Edit], carry_manager: bool) -> (Vec<Edit>, Vec<Edit>) {
             Edit::SetManager { to } if to.id.is_none() && !carry_manager => {
                 later.push(edit.clone());
             }
-            // A grants step of its own, once the user exists.
-            Edit::Grants { .. } => {}
+            // A grants step of its own, once the user exists; a password is set by the
+            // create itself (a rotation is only planned for a live user).
+            Edit::Grants { .. } | Edit::Password => {}
             _ => now.push(edit.clone()),
         }
     }
@@ -245,6 +249,7 @@ impl Graph {
         }
         update_steps(&changes, &step_of, &role_of, &mut graph);
         grant_steps(&changes, &create_step, &role_creates, &mut graph);
+        password_steps(&changes, &mut graph);
         graph.link_dependants();
         graph
     }
@@ -272,11 +277,11 @@ fn update_steps(
         let edits: Vec<Edit> = c
             .edits
             .iter()
-            .filter(|e| !matches!(e, Edit::Grants { .. }))
+            .filter(|e| !matches!(e, Edit::Grants { .. } | Edit::Password))
             .cloned()
             .collect();
         if edits.is_empty() && !c.edits.is_empty() {
-            continue; // grants only: their own step below
+            continue; // grants or password only: their own steps below
         }
         let mut deps: Vec<usize> = edits
             .iter()
@@ -330,6 +335,30 @@ fn grant_steps(
             change: i,
             kind: StepKind::Grants,
             edits: vec![grants.clone()],
+            deps,
+            phase: Phase::Main,
+        });
+    }
+}
+
+/// Adds a password step per change that rotates a password: after the change's update step,
+/// if it has one (the update carries `If-Match`, which a password write first would make
+/// stale).
+fn password_steps(changes: &[(usize, &Change)], graph: &mut Graph) {
+    for &(i, c) in changes {
+        if c.action == Action::Create || !c.edits.contains(&Edit::Password) {
+            continue;
+        }
+        let deps: Vec<usize> = graph
+            .steps
+            .iter()
+            .position(|s| s.change == i && s.kind == StepKind::Update)
+            .into_iter()
+            .collect();
+        graph.steps.push(Step {
+            change: i,
+            kind: StepKind::Password,
+            edits: vec![Edit::Password],
             deps,
             phase: Phase::Main,
         });

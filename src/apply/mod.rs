@@ -3,11 +3,13 @@
 
 pub mod audit;
 pub mod engine;
+pub mod fingerprint;
 mod graph;
 pub(crate) mod merge;
 pub mod password;
 pub mod progress;
 pub mod record;
+pub mod rotation;
 #[cfg(test)]
 mod tests;
 mod twins;

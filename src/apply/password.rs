@@ -149,6 +149,85 @@ pub fn meets_policy(password: &str) -> bool {
     password.chars().count() >= MIN_LENGTH && lower && upper && digit && symbol
 }
 
+/// The complexity a password must have (`policy.password` in `scimctl.yaml`, issue 19):
+/// at least `min_length` and at most `max_length` characters, and at least the given number
+/// of uppercase letters, lowercase letters, digits and symbols (anything else that is not
+/// whitespace). The defaults are 12, 1, 1, 1, 1 and 128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PasswordPolicy {
+    /// Fewest characters.
+    pub min_length: usize,
+    /// Fewest uppercase letters.
+    pub upper: usize,
+    /// Fewest lowercase letters.
+    pub lower: usize,
+    /// Fewest digits.
+    pub digit: usize,
+    /// Fewest symbols.
+    pub symbol: usize,
+    /// Most characters.
+    pub max_length: usize,
+}
+
+impl Default for PasswordPolicy {
+    fn default() -> Self {
+        PasswordPolicy {
+            min_length: 12,
+            upper: 1,
+            lower: 1,
+            digit: 1,
+            symbol: 1,
+            max_length: 128,
+        }
+    }
+}
+
+impl From<&crate::model::PasswordRules> for PasswordPolicy {
+    fn from(r: &crate::model::PasswordRules) -> Self {
+        let n = |v: u32| usize::try_from(v).unwrap_or(usize::MAX);
+        PasswordPolicy {
+            min_length: n(r.min_length),
+            upper: n(r.upper),
+            lower: n(r.lower),
+            digit: n(r.digit),
+            symbol: n(r.symbol),
+            max_length: n(r.max_length),
+        }
+    }
+}
+
+impl PasswordPolicy {
+    /// The rules `password` breaks, by name (`minLength`, `maxLength`, `upper`, `lower`,
+    /// `digit`, `symbol`): what a report or a 422 answer may show. Never the value.
+    #[must_use]
+    pub fn violations(&self, password: &str) -> Vec<&'static str> {
+        let (mut upper, mut lower, mut digit, mut symbol, mut length) = (0, 0, 0, 0, 0);
+        for c in password.chars() {
+            length += 1;
+            if c.is_uppercase() {
+                upper += 1;
+            } else if c.is_lowercase() {
+                lower += 1;
+            } else if c.is_ascii_digit() {
+                digit += 1;
+            } else if !c.is_alphanumeric() && !c.is_whitespace() {
+                symbol += 1;
+            }
+        }
+        [
+            ("minLength", length < self.min_length),
+            ("maxLength", length > self.max_length),
+            ("upper", upper < self.upper),
+            ("lower", lower < self.lower),
+            ("digit", digit < self.digit),
+            ("symbol", symbol < self.symbol),
+        ]
+        .into_iter()
+        .filter_map(|(rule, broken)| broken.then_some(rule))
+        .collect()
+    }
+}
+
 /// The initial password a [`PasswordSource`] stands for, read now.
 ///
 /// `fromFile` paths are relative to the directory of `yaml_file`, the YAML file that names
@@ -591,5 +670,27 @@ mod tests {
             .expect_err("tab in password");
         assert!(!err.to_string().contains("Aa1!"), "{err}");
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn policy_names_each_broken_rule_and_generated_passwords_meet_the_default() {
+        let policy = PasswordPolicy::default();
+        assert!(policy.violations("Abcdefgh-123").is_empty());
+        assert_eq!(
+            policy.violations("short"),
+            ["minLength", "upper", "digit", "symbol"]
+        );
+        assert_eq!(policy.violations(&"aA1-".repeat(33)), ["maxLength"]);
+        assert_eq!(policy.violations("ABCDEFGHIJK1!"), ["lower"]);
+        let strict = PasswordPolicy {
+            digit: 3,
+            symbol: 2,
+            ..PasswordPolicy::default()
+        };
+        assert_eq!(strict.violations("Abcdefgh-123"), ["symbol"]);
+        for _ in 0..200 {
+            let pw = generate();
+            assert!(policy.violations(pw.expose()).is_empty());
+        }
     }
 }

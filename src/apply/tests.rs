@@ -601,6 +601,7 @@ impl ScimRead for Fake {
             sort: false,
             bulk: false,
             filter: true,
+            change_password: true,
             page_size: 100,
             discovered: true,
         })

@@ -35,6 +35,8 @@ pub(super) struct ApplyArgs<'a> {
     pub(super) password_file: Option<&'a Path>,
     pub(super) lock_timeout: std::time::Duration,
     pub(super) quiet: bool,
+    /// Password rotation: the fingerprint file, `--adopt-passwords`.
+    pub(super) passwords: &'a super::args::PasswordArgs,
 }
 
 /// Records each operation and draws progress as the engine reports them.
@@ -43,6 +45,8 @@ struct CliObserver<'a> {
     progress: Progress,
     /// Set by the first SIGINT or SIGTERM: nothing new starts.
     interrupted: Arc<AtomicBool>,
+    /// Where the fingerprint of each password the server accepts is recorded.
+    fingerprints: crate::apply::fingerprint::Fingerprints,
 }
 
 impl Observer for CliObserver<'_> {
@@ -73,6 +77,12 @@ impl Observer for CliObserver<'_> {
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.recorder.deliver_password(user_name, password)
+    }
+
+    fn password_set(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+        let phc = crate::apply::fingerprint::fingerprint(password).map_err(|e| e.to_string())?;
+        self.fingerprints.set(user_name, phc);
+        self.fingerprints.save().map_err(|e| e.to_string())
     }
 }
 
@@ -108,6 +118,7 @@ struct Prepared {
     live: session::LiveRead,
     decision: session::Decision,
     checksum: String,
+    fingerprints: crate::apply::fingerprint::Fingerprints,
 }
 
 fn read_saved(path: &Path, hash: &str) -> Result<PlanDocument, Error> {
@@ -134,11 +145,16 @@ async fn prepare(
     client: &crate::scim::ScimClient,
     loaded: &session::Loaded,
     saved: Option<&PlanDocument>,
-    target: &str,
+    target: (&str, &str),
     allow_deletes: Option<usize>,
+    fingerprints: &Path,
 ) -> Result<Prepared, Error> {
     let live = session::read(client, Some(&loaded.state)).await?;
-    let options = session::options(&live, allow_deletes);
+    let mut options = session::options(&live, allow_deletes);
+    // Saved plans carry no password: the sources are read and checked again now, and a
+    // rotation is carried out only if the fresh plan still has it.
+    let (fingerprints, passwords) = session::passwords(&loaded.state, fingerprints, target.1)?;
+    options.rotate_passwords = passwords.rotate;
     let terminated: Vec<String> = loaded
         .overrides
         .terminations()
@@ -151,12 +167,14 @@ async fn prepare(
         }
     });
     let mut decision = session::decide(&loaded.state, &live, source, &options)?;
+    session::creatable(&loaded.state, &decision.plan)?;
     decision.plan.add_warnings(loaded.notices.iter().cloned());
+    decision.plan.add_warnings(passwords.warnings);
     let checksum = match saved {
         Some(doc) => doc.checksum.clone(),
         None => {
             PlanDocument::new(&decision.plan, loaded.hash.clone())
-                .with_target(target)
+                .with_target(target.0)
                 .checksum
         }
     };
@@ -164,6 +182,7 @@ async fn prepare(
         live,
         decision,
         checksum,
+        fingerprints,
     })
 }
 
@@ -220,9 +239,14 @@ pub(super) fn apply_cmd(
         &client,
         &loaded,
         saved.as_ref(),
-        &connection.description,
+        (&connection.description, &connection.lock_key),
         args.allow_deletes,
+        &args.passwords.password_fingerprints,
     ))?;
+    let mut prepared = prepared;
+    if args.passwords.adopt_passwords {
+        adopt_passwords(&loaded.state, &mut prepared, err)?;
+    }
 
     let plan: &Plan = &prepared.decision.plan;
     let color = io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
@@ -318,6 +342,7 @@ pub(super) fn apply_cmd(
         ),
         progress,
         interrupted: Arc::new(AtomicBool::new(false)),
+        fingerprints: prepared.fingerprints,
     };
     let listener = interruptions(runtime, &observer.interrupted)?;
     let started = tokio::time::Instant::now();
@@ -392,6 +417,31 @@ pub(super) fn apply_cmd(
     // Every change went through, so the YAML's word on the settled users is now the tenant's.
     forget_settled(&loaded.overrides_path, &loaded.settled)?;
     Ok(ExitStatus::Success)
+}
+
+/// `--adopt-passwords`: records the current `fromEnv`/`fromFile` passwords of the live users
+/// without a fingerprint as set (the plan does not create them), before anything else.
+fn adopt_passwords(
+    state: &crate::desired::DesiredState,
+    prepared: &mut Prepared,
+    err: &mut dyn Write,
+) -> Result<(), Failure> {
+    let (adopt, warnings) =
+        crate::apply::rotation::adoptable(state, &prepared.decision.plan, &prepared.fingerprints);
+    prepared.decision.plan.add_warnings(warnings);
+    let path = prepared.fingerprints.path().to_path_buf();
+    let count = crate::apply::rotation::adopt(&mut prepared.fingerprints, &adopt).map_err(|e| {
+        Error::File {
+            path: path.clone(),
+            message: e.to_string(),
+        }
+    })?;
+    writeln!(
+        err,
+        "{count} password(s) adopted as set: their fingerprints are in {} (mode 0600).",
+        path.display()
+    )?;
+    Ok(())
 }
 
 /// What of a saved plan is not carried out as saved: no longer needed, or overlapping what

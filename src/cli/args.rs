@@ -21,6 +21,7 @@ Environment:
   SCIMCTL_TOKEN                bearer token for --target (export also writes it as fromEnv)
   SCIMCTL_REQUESTS_PER_MINUTE  --requests-per-minute
   SCIMCTL_AUDIT_LOG            --audit-log of apply and watch
+  SCIMCTL_PASSWORD_FINGERPRINTS  --password-fingerprints of plan and apply
   SCIMCTL_OVERRIDES            the overrides file (HRIS terminations; .scimctl/overrides.json)
   SCIMCTL_ACTOR                who the audit log names; else github:$GITHUB_ACTOR, else
                                $USER (or $USERNAME)
@@ -29,6 +30,26 @@ Environment:
   SCIMCTL_LOG                  log filter (tracing syntax, e.g. scimctl=debug), over -v/-q
   NO_COLOR                     set: no colour, even on a terminal
   and every variable a `fromEnv:` in the desired state or scimctl.yaml names.";
+
+/// Password rotation (issue 19): where the fingerprints of the passwords scimctl set are
+/// kept, and first-run adoption.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PasswordArgs {
+    /// The password fingerprint file (Argon2id hashes of the `fromEnv`/`fromFile` passwords
+    /// last set, per target and user; mode 0600).
+    #[arg(
+        long,
+        env = "SCIMCTL_PASSWORD_FINGERPRINTS",
+        default_value = ".scimctl/password-fingerprints.json",
+        value_name = "FILE"
+    )]
+    pub password_fingerprints: PathBuf,
+    /// Take the current `fromEnv`/`fromFile` passwords of live users that have no fingerprint
+    /// as already set (apply records them; plan counts them): for the first run against a
+    /// tenant whose passwords were set before scimctl kept fingerprints.
+    #[arg(long)]
+    pub adopt_passwords: bool,
+}
 
 /// Keep an identity tenant (Genesys Cloud, any SCIM 2.0 server) in line with a directory of
 /// YAML files.
@@ -154,6 +175,9 @@ pub enum Command {
         /// Lift the safety brakes when the plan has exactly N deactivations and deletes.
         #[arg(long, value_name = "N")]
         allow_deletes: Option<usize>,
+        /// Password rotation.
+        #[command(flatten)]
+        passwords: PasswordArgs,
     },
     /// Execute a plan (fresh or saved) against the tenant.
     Apply {
@@ -187,6 +211,9 @@ pub enum Command {
         /// under `.scimctl/`).
         #[arg(long, value_name = "FILE")]
         password_file: Option<PathBuf>,
+        /// Password rotation.
+        #[command(flatten)]
+        passwords: PasswordArgs,
         /// How long to wait for another scimctl run writing to the same target (seconds, or
         /// a duration such as 5m); 0: do not wait, exit 4.
         #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]

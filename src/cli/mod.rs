@@ -98,6 +98,42 @@ fn is_broken_pipe(e: &io::Error) -> bool {
             .is_some_and(|json| json.io_error_kind() == Some(io::ErrorKind::BrokenPipe))
 }
 
+/// `scimctl plan`, its flags turned into [`plan::PlanArgs`].
+fn plan_command(
+    cli: &Cli,
+    runtime: &Runtime,
+    out: &mut dyn Write,
+    err: &mut dyn Write,
+) -> Result<ExitStatus, Failure> {
+    let Command::Plan {
+        dir,
+        target,
+        format,
+        out: save,
+        detailed_exitcode,
+        allow_deletes,
+        passwords,
+    } = &cli.command
+    else {
+        unreachable!("plan_command is called for plan only")
+    };
+    plan::plan_cmd(
+        &plan::PlanArgs {
+            dir,
+            target: target.overrides(),
+            format: *format,
+            save: save.as_deref(),
+            detailed_exitcode: *detailed_exitcode,
+            allow_deletes: *allow_deletes,
+            quiet: cli.quiet,
+            passwords,
+        },
+        runtime,
+        out,
+        err,
+    )
+}
+
 /// Runs the command `cli` names.
 fn dispatch(
     cli: &Cli,
@@ -112,27 +148,7 @@ fn dispatch(
         Command::Sandbox {
             command: SandboxCommand::Serve(args),
         } => sandbox::sandbox_serve(args, runtime, out),
-        Command::Plan {
-            dir,
-            target,
-            format,
-            out: save,
-            detailed_exitcode,
-            allow_deletes,
-        } => plan::plan_cmd(
-            &plan::PlanArgs {
-                dir,
-                target: target.overrides(),
-                format: *format,
-                save: save.as_deref(),
-                detailed_exitcode: *detailed_exitcode,
-                allow_deletes: *allow_deletes,
-                quiet: cli.quiet,
-            },
-            runtime,
-            out,
-            err,
-        ),
+        Command::Plan { .. } => plan_command(cli, runtime, out, err),
         Command::Apply {
             dir,
             plan,
@@ -142,6 +158,7 @@ fn dispatch(
             audit_log,
             password_file,
             lock_timeout,
+            passwords,
         } => apply::apply_cmd(
             &apply::ApplyArgs {
                 dir,
@@ -153,6 +170,7 @@ fn dispatch(
                 password_file: password_file.as_deref(),
                 lock_timeout: *lock_timeout,
                 quiet: cli.quiet,
+                passwords,
             },
             runtime,
             out,

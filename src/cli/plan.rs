@@ -21,6 +21,8 @@ pub(super) struct PlanArgs<'a> {
     pub(super) allow_deletes: Option<usize>,
     /// `-q`: no warnings on stderr.
     pub(super) quiet: bool,
+    /// Password rotation: the fingerprint file, `--adopt-passwords`.
+    pub(super) passwords: &'a super::args::PasswordArgs,
 }
 
 /// Writes `bytes` to `path` atomically and durably ([`crate::disk::atomic`]), so a reader
@@ -55,11 +57,18 @@ pub(super) fn plan_cmd(
         Some(&loaded.state),
     ));
     let target = connection.description.clone();
+    let tenant = connection.lock_key.clone();
     let requests = connection.client.stats().requests;
     connection.close()?;
     let live = live.map_err(Error::from)?;
     log_read(&target, &live.snapshot, requests, started.elapsed());
-    let options = crate::session::options(&live, args.allow_deletes);
+    let mut options = crate::session::options(&live, args.allow_deletes);
+    let (store, passwords) = crate::session::passwords(
+        &loaded.state,
+        &args.passwords.password_fingerprints,
+        &tenant,
+    )?;
+    options.rotate_passwords = passwords.rotate;
     let decision = crate::session::decide(
         &loaded.state,
         &live,
@@ -68,7 +77,23 @@ pub(super) fn plan_cmd(
     )
     .map_err(Error::from)?;
     let mut plan = decision.plan.into_plan();
+    crate::session::creatable(&loaded.state, &plan)?;
     plan.warnings.extend(loaded.notices);
+    plan.warnings.extend(passwords.warnings);
+    if args.passwords.adopt_passwords {
+        let (adopt, warnings) = crate::apply::rotation::adoptable(&loaded.state, &plan, &store);
+        plan.warnings.extend(warnings);
+        if !adopt.is_empty() {
+            plan.warnings.push(crate::plan::Warning {
+                message: format!(
+                    "{} password(s) with no fingerprint would be adopted as set by \
+                     `apply --adopt-passwords` (plan records nothing)",
+                    adopt.len()
+                ),
+                source: None,
+            });
+        }
+    }
     let live_hash = crate::session::live_hash(&live.snapshot, &loaded.state);
     drop(live);
     let hash = loaded.hash;

@@ -91,6 +91,7 @@ pub(super) fn sandbox_serve(
         flavor,
         request_log: args.request_log.clone(),
         me: args.me.clone(),
+        change_password: true,
     };
     let runtime = runtime.get()?;
     // Armed before the address is printed: whoever reads it may signal at once.

@@ -86,6 +86,27 @@ impl Environment for ProcessEnvironment {
         }
         fs::File::open(path).map(drop).map_err(|e| io_reason(&e))
     }
+
+    fn reads_passwords(&self) -> bool {
+        true
+    }
+}
+
+/// An environment in which every password source counts as resolvable, so that loading
+/// for a plan reads no secret: a plan resolves a source only for a user it creates, or one
+/// whose password it checks for rotation (issue 20), and says then if it cannot.
+/// (A `fromFile` path is still checked against the allowed directories.)
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SecretsDeferred;
+
+impl Environment for SecretsDeferred {
+    fn var_is_set(&self, _: &str) -> bool {
+        true
+    }
+
+    fn file_readable(&self, _: &Path) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// Loads and validates `dir` with the real environment and default limits.

@@ -25,6 +25,12 @@ pub trait Environment: Sync {
     fn var_is_set(&self, name: &str) -> bool;
     /// `Ok` when the file exists and can be opened for reading; otherwise why not.
     fn file_readable(&self, path: &Path) -> Result<(), String>;
+    /// Whether validation may read a password source's value to check it against
+    /// `policy.password` (`validate` in the real environment: yes). The value is held in a
+    /// zeroized secret, and a report names the rules it breaks, never the value.
+    fn reads_passwords(&self) -> bool {
+        false
+    }
 }
 
 /// Everything read from the directory, before validation.
@@ -830,7 +836,47 @@ impl Validator<'_> {
         }
     }
 
+    /// The rules of `policy.password` a resolvable source's password breaks, reported at
+    /// the source (only when the environment lets validation read it).
+    fn complexity(&mut self, password: &Spanned<PasswordSource>) {
+        let Some(dirs) = self.secret_dirs else {
+            return;
+        };
+        if !self.env.reads_passwords() {
+            return;
+        }
+        let file = self.sources.path(password.span.file);
+        let Ok(secret) = crate::apply::password::resolve(&password.value, file, dirs) else {
+            return;
+        };
+        let policy =
+            crate::apply::password::PasswordPolicy::from(&self.state.config.policy.password);
+        let broken = policy.violations(secret.expose());
+        if !broken.is_empty() {
+            let what = match &password.value {
+                PasswordSource::FromEnv(var) => format!("environment variable `{var}`"),
+                PasswordSource::FromFile(path) => format!("file `{path}`"),
+                PasswordSource::Generate => return,
+            };
+            self.error(
+                password.span,
+                format!(
+                    "the password in {what} breaks policy.password: {}",
+                    broken.join(", ")
+                ),
+            );
+        }
+    }
+
     fn password(&mut self, password: &Spanned<PasswordSource>) {
+        let before = self.out.len();
+        self.source(password);
+        if self.out.len() == before {
+            self.complexity(password);
+        }
+    }
+
+    fn source(&mut self, password: &Spanned<PasswordSource>) {
         match &password.value {
             PasswordSource::Generate => {}
             PasswordSource::FromEnv(var) => {

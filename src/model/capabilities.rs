@@ -91,6 +91,9 @@ pub struct TargetCapabilities {
     pub bulk: bool,
     /// Filters are supported.
     pub filter: bool,
+    /// The server lets a client change a user's password (`changePassword.supported` in its
+    /// `/ServiceProviderConfig`): rotation is planned only then.
+    pub change_password: bool,
     /// Which PATCH paths may pick out values of a multi-valued attribute.
     pub value_paths: ValuePaths,
 }
@@ -160,6 +163,7 @@ impl Default for TargetCapabilities {
             etag: false,
             bulk: false,
             filter: true,
+            change_password: true,
             value_paths: ValuePaths::AnyFilter,
         }
     }

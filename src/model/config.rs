@@ -333,6 +333,63 @@ pub struct Policy {
     /// with a plan warning naming each. `[]` turns the guard off.
     #[serde(default = "Policy::default_roles")]
     pub default_roles: Vec<Spanned<String>>,
+    /// The complexity every `fromEnv`/`fromFile` password must have (`validate` checks each
+    /// source; the password-sync endpoint each password it receives).
+    #[serde(default)]
+    pub password: PasswordRules,
+}
+
+/// `policy.password`: at least `minLength` and at most `maxLength` characters, and at least
+/// so many uppercase letters, lowercase letters, digits and symbols (anything else that is
+/// not whitespace). Defaults: 12, 1, 1, 1, 1, 128.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PasswordRules {
+    /// Fewest characters (default 12).
+    #[serde(default = "PasswordRules::default_min")]
+    pub min_length: u32,
+    /// Fewest uppercase letters (default 1).
+    #[serde(default = "PasswordRules::one")]
+    pub upper: u32,
+    /// Fewest lowercase letters (default 1).
+    #[serde(default = "PasswordRules::one")]
+    pub lower: u32,
+    /// Fewest digits (default 1).
+    #[serde(default = "PasswordRules::one")]
+    pub digit: u32,
+    /// Fewest symbols (default 1).
+    #[serde(default = "PasswordRules::one")]
+    pub symbol: u32,
+    /// Most characters (default 128).
+    #[serde(default = "PasswordRules::default_max")]
+    pub max_length: u32,
+}
+
+impl PasswordRules {
+    fn default_min() -> u32 {
+        12
+    }
+
+    fn one() -> u32 {
+        1
+    }
+
+    fn default_max() -> u32 {
+        128
+    }
+}
+
+impl Default for PasswordRules {
+    fn default() -> Self {
+        PasswordRules {
+            min_length: PasswordRules::default_min(),
+            upper: 1,
+            lower: 1,
+            digit: 1,
+            symbol: 1,
+            max_length: PasswordRules::default_max(),
+        }
+    }
 }
 
 impl Policy {
@@ -355,6 +412,7 @@ impl Default for Policy {
             max_group_depth: Policy::default_depth(),
             admin_roles: Vec::new(),
             default_roles: Policy::default_roles(),
+            password: PasswordRules::default(),
         }
     }
 }

@@ -18,8 +18,8 @@ mod user;
 
 pub use config::{
     CollectionMode, Collections, Config, GroupPrune, HrisSettings, OAuthClient, Ownership,
-    OwnershipMode, Policy, Protected, Prune, Safety, Secrets, Selector, Target, UserPrune, Watch,
-    WebhookSettings,
+    OwnershipMode, PasswordRules, Policy, Protected, Prune, Safety, Secrets, Selector, Target,
+    UserPrune, Watch, WebhookSettings,
 };
 pub use group::Group;
 pub use kind::Kind;

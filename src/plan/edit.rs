@@ -310,6 +310,10 @@ pub enum Edit {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         remove: Vec<GrantRef>,
     },
+    /// Sets the user's password again because its `fromEnv`/`fromFile` source no longer
+    /// matches the fingerprint of the one last set (issue 19). Carries no value: the applier
+    /// resolves the source when it sends the change, so no plan ever holds a password.
+    Password,
 }
 
 /// A reference to an object that has no id yet.
@@ -368,6 +372,7 @@ impl Edit {
             Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
             Edit::Role { .. } => "role",
             Edit::Grants { .. } => "roleGrants",
+            Edit::Password => "password",
         }
     }
 
@@ -491,7 +496,8 @@ pub fn apply(
             }
             // A role is no SCIM resource: its body is the whole object (see the applier).
             // Grants are no SCIM attribute (though SCIM `roles` reads the names back).
-            Edit::Role { .. } | Edit::Grants { .. } => {}
+            // The password is write-only: nothing to show of it.
+            Edit::Role { .. } | Edit::Grants { .. } | Edit::Password => {}
         }
     }
     Ok(())

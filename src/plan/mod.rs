@@ -125,6 +125,9 @@ pub struct AttrDiff {
     /// Values a set loses.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub removed: Vec<String>,
+    /// A change shown without values (the password: `changed at source`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 /// One change to one object.
@@ -281,6 +284,10 @@ pub struct PlanOptions {
     /// The userNames of the account scimctl runs as, when known (`safety.runsAs`, `GET /Me`):
     /// never deactivated, deleted or stripped of an admin role.
     pub actors: Vec<String>,
+    /// The userNames (lower-cased) whose `fromEnv`/`fromFile` password no longer matches the
+    /// fingerprint of the one last set: each matched one gets a `password` edit. Worked out
+    /// outside the planner (it resolves secrets and hashes), see `apply::rotation`.
+    pub rotate_passwords: std::collections::BTreeSet<String>,
 }
 
 /// Why no plan could be made.

@@ -103,7 +103,8 @@ pub fn diff_lines(change: &Change) -> Vec<(char, String)> {
         picture(d, &mut before, &mut after);
     }
     let diff = TextDiff::from_lines(&before, &after);
-    diff.iter_all_changes()
+    let mut lines: Vec<(char, String)> = diff
+        .iter_all_changes()
         .filter_map(|c| {
             let sign = match c.tag() {
                 ChangeTag::Delete => '-',
@@ -112,7 +113,14 @@ pub fn diff_lines(change: &Change) -> Vec<(char, String)> {
             };
             Some((sign, c.value().trim_end_matches('\n').to_owned()))
         })
-        .collect()
+        .collect();
+    // Changes shown without values (a rotated password): `~ password (changed at source)`.
+    lines.extend(change.diff.iter().filter_map(|d| {
+        d.note
+            .as_ref()
+            .map(|note| ('~', format!("{} ({})", escape(&d.attribute), escape(note))))
+    }));
+    lines
 }
 
 const RED: &str = "\x1b[31m";
@@ -190,7 +198,11 @@ fn changes_text(plan: &Plan, out: &mut dyn Write, color: bool) -> io::Result<()>
             writeln!(out, "    {}reason: {reason}{}", paint(RED), paint(RESET))?;
         }
         for (sign, line) in diff_lines(change) {
-            let tint = if sign == '+' { GREEN } else { RED };
+            let tint = match sign {
+                '+' => GREEN,
+                '~' => YELLOW,
+                _ => RED,
+            };
             writeln!(out, "    {}{sign} {line}{}", paint(tint), paint(RESET))?;
         }
     }

@@ -489,6 +489,7 @@ groups:
         target: super::TargetCapabilities::storing(super::AttributeSupport::only(support)),
         allow_deletes: None,
         actors: vec!["bot@x.example".into()],
+        rotate_passwords: std::collections::BTreeSet::new(),
     };
     plan_ok(&desired, &live, &options)
 }

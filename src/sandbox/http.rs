@@ -527,6 +527,12 @@ impl App {
         }
     }
 
+    /// Sets what `/ServiceProviderConfig` says of `changePassword`.
+    pub(crate) fn set_change_password(&mut self, supported: bool) {
+        self.discovery.service_provider_config["changePassword"]["supported"] =
+            Value::Bool(supported);
+    }
+
     /// Handles one request: latency first, then routing; faults and auth apply to the SCIM
     /// resource endpoints only (discovery and `/oauth/token` stay clean).
     pub(crate) async fn handle(&self, request: Request) -> Outcome {

@@ -85,6 +85,11 @@ pub struct SandboxConfig {
     /// The userName the credentials belong to: `GET /Me` (RFC 7644 §3.11) answers that user
     /// (404 while it does not exist). `None`: `/Me` answers 501, as most servers do.
     pub me: Option<String>,
+    /// Whether `/ServiceProviderConfig` says `changePassword.supported: true` (the default:
+    /// a PATCH of `password` is accepted and, like a create's, never stored or returned).
+    /// `false` imitates a server that refuses password changes, so that scimctl's refusal
+    /// to plan a rotation there can be tested. The Genesys flavor keeps its own answer.
+    pub change_password: bool,
 }
 
 /// Which server the sandbox imitates.
@@ -152,6 +157,7 @@ impl Default for SandboxConfig {
             flavor: Flavor::Standard,
             request_log: None,
             me: None,
+            change_password: true,
         }
     }
 }
@@ -467,6 +473,7 @@ pub async fn start_waiting(
     }
     app.request_log = request_log;
     app.me.clone_from(&config.me);
+    app.set_change_password(config.change_password);
     if journal.is_some() {
         app.durable = Some(durable_rx);
     }

@@ -40,6 +40,14 @@ impl Secret {
     }
 }
 
+impl Drop for Secret {
+    /// Overwrites the value before its memory is freed, so a password or token does not
+    /// linger in freed heap pages.
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl std::fmt::Debug for Secret {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Secret([redacted])")

@@ -92,6 +92,7 @@ impl Dialect {
             etag: announced.etag,
             bulk: announced.bulk,
             filter: announced.filter,
+            change_password: announced.change_password,
             // Genesys documents only `type` filters with a sub-attribute (docs/genesys.md
             // §6); other filter forms are unconfirmed there.
             value_paths: if genesys {
@@ -136,6 +137,8 @@ pub struct Capabilities {
     pub bulk: bool,
     /// Filters are supported (lookups by natural key need them).
     pub filter: bool,
+    /// A user's password may be changed (`changePassword`).
+    pub change_password: bool,
     /// Page size used for listings.
     pub page_size: usize,
     /// Whether the values came from the server (false: it had no usable config).
@@ -157,6 +160,7 @@ impl Capabilities {
             sort: spc.sort.supported,
             bulk: spc.bulk.supported,
             filter: spc.filter.supported,
+            change_password: spc.change_password.supported,
             page_size: page_size
                 .or(server_max.map(|m| m.min(MAX_PAGE)))
                 .unwrap_or(DEFAULT_PAGE)
@@ -175,6 +179,8 @@ impl Capabilities {
             sort: false,
             bulk: false,
             filter: true,
+            // Not announced: a rotation is refused rather than sent blind.
+            change_password: false,
             page_size: page_size.unwrap_or(DEFAULT_PAGE).max(1),
             discovered: false,
         }
@@ -1299,6 +1305,7 @@ mod tests {
                 etag: true,
                 bulk: true,
                 filter: announced.filter,
+                change_password: announced.change_password,
                 ..crate::plan::tests::genesys_target()
             }
         );
@@ -1310,6 +1317,7 @@ mod tests {
                 etag: true,
                 bulk: true,
                 filter: announced.filter,
+                change_password: announced.change_password,
                 ..TargetCapabilities::default()
             }
         );

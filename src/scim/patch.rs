@@ -140,7 +140,8 @@ pub fn edit_operations(
             })
             .collect::<Result<Vec<_>, Unresolved>>()?,
         // Not SCIM: the applier sends them to the Platform API.
-        Edit::Role { .. } | Edit::Grants { .. } => Vec::new(),
+        // Not SCIM, or (the password) a step of its own that resolves the value.
+        Edit::Role { .. } | Edit::Grants { .. } | Edit::Password => Vec::new(),
     })
 }
 

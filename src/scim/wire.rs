@@ -227,6 +227,9 @@ pub struct ServiceProviderConfig {
     /// ETag support.
     #[serde(default)]
     pub etag: Supported,
+    /// Whether a client may change a user's password.
+    #[serde(default)]
+    pub change_password: Supported,
 }
 
 /// A `{supported: bool}` feature.

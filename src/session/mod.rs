@@ -51,7 +51,7 @@ pub struct Loaded {
 
 /// Loads `dir` and folds in the overrides file at `overrides_path`.
 pub fn load(dir: &Path, overrides_path: &Path) -> Result<Loaded, Error> {
-    let loaded = desired::load_dir(dir)?;
+    let loaded = desired::load_dir_with(dir, &desired::SecretsDeferred, desired::Limits::DEFAULT)?;
     let mut overrides = Overrides::load(overrides_path)?;
     let mut state = loaded.state;
     let hash = crate::plan::saved::desired_hash_of(dir, &state.sources);
@@ -73,6 +73,43 @@ pub fn load(dir: &Path, overrides_path: &Path) -> Result<Loaded, Error> {
         settled,
         notices,
     })
+}
+
+/// The password fingerprints of `target` in `path`, and which users' `fromEnv`/`fromFile`
+/// passwords changed at source since scimctl last set them (issue 19): the set goes into
+/// [`PlanOptions::rotate_passwords`], the warnings (unreadable sources) into the plan.
+pub fn passwords(
+    desired: &DesiredState,
+    path: &Path,
+    target: &str,
+) -> Result<
+    (
+        crate::apply::fingerprint::Fingerprints,
+        crate::apply::rotation::Check,
+    ),
+    Error,
+> {
+    let store =
+        crate::apply::fingerprint::Fingerprints::load(path, target).map_err(|e| Error::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let check = crate::apply::rotation::check(desired, &store);
+    Ok((store, check))
+}
+
+/// Refuses a plan that creates a user whose `fromEnv`/`fromFile` password cannot be read
+/// now: every such user, with the variable or file (never a value).
+pub fn creatable(desired: &DesiredState, plan: &Plan) -> Result<(), Error> {
+    let missing = crate::apply::rotation::unresolved_creates(desired, plan);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(Error::Config(format!(
+        "{} user(s) the plan creates have no readable password:\n  {}",
+        missing.len(),
+        missing.join("\n  ")
+    )))
 }
 
 /// What one read of the tenant gives.
@@ -303,6 +340,7 @@ pub fn options(live: &LiveRead, allow_deletes: Option<usize>) -> PlanOptions {
         target: live.capabilities.clone(),
         allow_deletes,
         actors: Vec::new(),
+        rotate_passwords: std::collections::BTreeSet::new(),
     }
 }
 

@@ -23,6 +23,7 @@ mod hostile;
 mod listener;
 mod lookalike;
 mod overrides;
+mod passwords;
 mod peer;
 mod plan;
 mod recipes;

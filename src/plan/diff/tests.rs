@@ -731,3 +731,64 @@ fn the_view_folds_case_with_and_without_a_copy() {
     }
     assert!(!view.contains(Kind::User, "emile@northwind.example", None));
 }
+
+/// A matched user in `rotate_passwords` gets one value-less `password` row and edit (no value
+/// anywhere in the plan's JSON); a user the plan creates, or one not in the set, gets none;
+/// a target without `changePassword` gets a warning instead of the row.
+#[test]
+fn changed_password_source_is_a_value_less_row() {
+    // Which users' sources changed is decided outside the planner (apply::rotation); the
+    // fixture needs no password source for the planner to act on the set.
+    let desired = desired_with(
+        "",
+        "users:\n  - userName: a@x.example\n  - userName: b@x.example\n  - userName: c@x.example\n",
+    );
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example"}),
+            json!({"id": "b", "userName": "b@x.example"}),
+        ],
+        &[],
+    );
+    let mut options = PlanOptions {
+        rotate_passwords: ["a@x.example", "c@x.example"]
+            .into_iter()
+            .map(str::to_owned)
+            .collect(),
+        ..PlanOptions::default()
+    };
+    let plan = plan_ok(&desired, &live, &options);
+    let rotated: Vec<&str> = plan
+        .changes
+        .iter()
+        .filter(|c| c.edits.contains(&Edit::Password))
+        .map(|c| c.key.as_str())
+        .collect();
+    assert_eq!(rotated, ["a@x.example"]);
+    let a = plan
+        .changes
+        .iter()
+        .find(|c| c.key == "a@x.example")
+        .expect("a row");
+    assert_eq!(a.action, Action::Patch);
+    assert_eq!(
+        serde_json::to_value(&a.diff).expect("json"),
+        json!([{"attribute": "password", "note": "changed at source"}])
+    );
+    assert!(plan.warnings.is_empty(), "{:?}", plan.warnings);
+
+    options.target.change_password = false;
+    let plan = plan_ok(&desired, &live, &options);
+    assert!(
+        plan.changes.iter().all(|c| c.key != "a@x.example"),
+        "{:?}",
+        plan.changes
+    );
+    assert!(
+        plan.warnings
+            .iter()
+            .any(|w| w.message.contains("a@x.example") && w.message.contains("changePassword")),
+        "{:?}",
+        plan.warnings
+    );
+}

@@ -14,7 +14,7 @@ use super::{Context, Object, finish, parse_live};
 use crate::model::tenant::{self, Live, Resource};
 use crate::model::{CollectionMode, RoleGrant, Spanned, User as DesiredUser};
 use crate::plan::{
-    Attr, AttrDiff, Change, Kind, Multi, PlanError, Schema, Source, ValueKey, Warning,
+    Attr, AttrDiff, Change, Edit, Kind, Multi, PlanError, Schema, Source, ValueKey, Warning,
 };
 
 /// The change that makes `live` (or nothing, for a create) the user YAML describes, `None`
@@ -42,6 +42,9 @@ pub(in crate::plan) fn user_change(
     {
         roles_and_grants(ctx, user, roles, live, &have, warnings, &mut d);
     }
+    if live.is_some() {
+        password(ctx, user, warnings, &mut d);
+    }
     let protected = ctx
         .protected_users
         .contains(&u.user_name.value.to_lowercase())
@@ -56,6 +59,38 @@ pub(in crate::plan) fn user_change(
         protected,
     };
     Ok(finish(object, live, d, deactivating, warnings))
+}
+
+/// `password` of a matched user whose source changed since it was last set (the caller
+/// worked that out: [`crate::plan::PlanOptions::rotate_passwords`]): a row without a value,
+/// or a warning when the target does not let a client change passwords.
+fn password(
+    ctx: &Context<'_>,
+    user: &Spanned<DesiredUser>,
+    warnings: &mut Vec<Warning>,
+    d: &mut Diffs,
+) {
+    let name = &user.value.user_name.value;
+    if !ctx.options.rotate_passwords.contains(&name.to_lowercase()) {
+        return;
+    }
+    if ctx.options.target.change_password {
+        d.diff.push(AttrDiff {
+            attribute: "password".into(),
+            note: Some("changed at source".into()),
+            ..AttrDiff::default()
+        });
+        d.edits.push(Edit::Password);
+    } else {
+        warnings.push(Warning {
+            message: format!(
+                "user {name:?}: the password changed at source, but the target does not let \
+                 clients change passwords (ServiceProviderConfig changePassword.supported is \
+                 false): not rotated"
+            ),
+            source: Some(Source::at(&ctx.desired.sources, user.span)),
+        });
+    }
 }
 
 /// `userName`: a create always sets it; a matched user is renamed when it differs other

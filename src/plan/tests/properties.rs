@@ -999,6 +999,7 @@ impl World {
                 .map(|i| self.live_user_name(i))
                 .into_iter()
                 .collect(),
+            rotate_passwords: std::collections::BTreeSet::new(),
         }
     }
 }
@@ -1430,6 +1431,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::Replace { .. } => "replace value",
                     Edit::Remove { .. } => "remove value",
                     Edit::ReplaceAll { .. } => "replace all values",
+                    Edit::Password => "password",
                     Edit::AddMembers { .. } => "add members",
                     Edit::RemoveMembers { .. } => "remove members",
                     Edit::Role { .. } => "role body",
