@@ -91,6 +91,7 @@ pub(super) fn sandbox_serve(
         flavor,
         request_log: args.request_log.clone(),
         me: args.me.clone(),
+        quirks: sandbox::Quirks::new(args.quirks.iter().copied()),
     };
     let runtime = runtime.get()?;
     // Armed before the address is printed: whoever reads it may signal at once.

@@ -25,6 +25,7 @@ mod lookalike;
 mod overrides;
 mod peer;
 mod plan;
+mod quirks;
 mod safety;
 mod sandbox;
 mod sandbox_crash;
