@@ -324,7 +324,12 @@ fn explained(
                 .query
                 .iter()
                 .map(|(name, _)| *name)
-                .filter(|n| matches!(*n, "filter" | "sortBy" | "attributes" | "excludedAttributes"))
+                .filter(|n| {
+                    matches!(
+                        *n,
+                        "filter" | "sortBy" | "attributes" | "excludedAttributes"
+                    )
+                })
                 .collect();
             if request.method == Method::PATCH {
                 parts.push("PATCH");
