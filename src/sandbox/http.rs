@@ -751,6 +751,16 @@ impl App {
         }
     }
 
+    /// [`Quirk::DropGroupMembersOnCreate`]: a group create loses its `members`.
+    fn drop_created_members(&self, kind: ResourceKind, body: &mut Value) {
+        if kind == ResourceKind::Group
+            && self.quirks.has(Quirk::DropGroupMembersOnCreate)
+            && let Some(group) = body.as_object_mut()
+        {
+            group.retain(|k, _| !k.eq_ignore_ascii_case("members"));
+        }
+    }
+
     /// [`App::drop_unstored`] for the values of a PATCH: whole-resource values, values of
     /// `emails` (the path's attribute name, filtered or not), and `emails[..].type` writes,
     /// which are dropped (the server has nowhere to keep them).
@@ -764,7 +774,10 @@ impl App {
         ops.retain(|op| {
             let path = op.get("path").and_then(Value::as_str).unwrap_or("");
             let lower = path.to_ascii_lowercase();
-            !(lower.starts_with("emails") && lower.ends_with(".type"))
+            !(lower.starts_with("emails")
+                && lower
+                    .rsplit_once('.')
+                    .is_some_and(|(_, last)| last == "type"))
         });
         for op in ops.iter_mut() {
             let path = op
@@ -816,6 +829,8 @@ impl App {
         ))
     }
 
+    // One arm per (route, method), each short; the quirks' hooks pushed it past 100 lines.
+    #[allow(clippy::too_many_lines)]
     async fn resource_request(
         &self,
         route: Route,
@@ -865,11 +880,7 @@ impl App {
                 let projection = projection()?;
                 let mut body = read_json(&parts.headers, body).await?;
                 self.drop_unstored(kind, &mut body);
-                if kind == ResourceKind::Group && self.quirks.has(Quirk::DropGroupMembersOnCreate) {
-                    if let Some(group) = body.as_object_mut() {
-                        group.retain(|k, _| !k.eq_ignore_ascii_case("members"));
-                    }
-                }
+                self.drop_created_members(kind, &mut body);
                 let entry = store.create(kind, body)?;
                 let mut response =
                     resource_response(StatusCode::CREATED, kind, &entry, projection.as_ref());
