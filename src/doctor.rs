@@ -314,13 +314,18 @@ pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> R
                 "serviceproviderconfig",
                 status,
                 format!(
-                    "patch {}, etag {}, bulk {}, sort {}, filter {}, page size used {}{}",
+                    "patch {}, etag {}, bulk {}, sort {}, filter {}, page size used {}{}{}",
                     yes(caps.patch),
                     yes(caps.etag),
                     yes(caps.bulk),
                     yes(caps.sort),
                     yes(caps.filter),
                     caps.page_size,
+                    if caps.filter || !caps.discovered {
+                        ""
+                    } else {
+                        " (lookups by name list and match locally, which costs a full listing each)"
+                    },
                     if caps.discovered {
                         ""
                     } else {

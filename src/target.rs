@@ -131,6 +131,9 @@ async fn configure(
             .filter(|t| !t.is_empty())
         {
             client.credentials = Credentials::Bearer(Secret::new(token));
+            client.credentials_source = Some("the token in SCIMCTL_TOKEN".to_owned());
+        } else {
+            client.credentials_source = Some("SCIMCTL_TOKEN (not set)".to_owned());
         }
         return Ok((client, crate::scim::shown_url(url), None));
     }

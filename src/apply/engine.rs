@@ -347,6 +347,9 @@ struct Shared<'a, 's, C> {
     /// Set when the observer could not record a step's announcement: why. No step sends
     /// anything from then on.
     refused: RefCell<Option<String>>,
+    /// Set once the server has been seen to drop the members of a group create (warned
+    /// once a run).
+    dropped_members: std::cell::Cell<bool>,
 }
 
 /// Whether a step was announced ([`Stage::Sending`]) before its first write.
@@ -758,8 +761,15 @@ where
                 if let Err(r) = self.announce(herald) {
                     return r;
                 }
-                let created = self.client.create(&group.with_schemas()).await;
-                created.map(|c| (c.resource.id, c.resource.meta.version, c.recovered, None))
+                let sent = group.with_schemas();
+                let created = self.client.create(&sent).await;
+                match created {
+                    Ok(c) => self
+                        .kept_members(&sent, c.resource)
+                        .await
+                        .map(|(id, version)| (id, version, c.recovered, None)),
+                    Err(e) => Err(e),
+                }
             }
             Kind::Role => Err(not_scim()),
         };
@@ -816,6 +826,41 @@ where
             Err(e) if e.is_conflict() => self.adopt(step, change, &e, herald).await,
             Err(e) => StepResult::failed(e.to_string()),
         }
+    }
+
+    /// After a group create: the members sent that the answer lacks (a server that answers
+    /// 201 and drops them) are added with one PATCH, so the run converges now rather than
+    /// on the next one; warned once a run. Returns the group's id and latest version.
+    async fn kept_members(
+        &self,
+        sent: &Group,
+        created: Group,
+    ) -> Result<(Option<String>, Option<String>), ScimError> {
+        let missing: Vec<Value> = sent
+            .members
+            .iter()
+            .filter(|m| !created.members.iter().any(|c| c.value == m.value))
+            .map(|m| serde_json::to_value(m).unwrap_or(Value::Null))
+            .collect();
+        let (Some(id), false) = (created.id.clone(), missing.is_empty()) else {
+            return Ok((created.id, created.meta.version));
+        };
+        if !self.dropped_members.replace(true) {
+            tracing::warn!(
+                group = %sent.display_name,
+                dropped = missing.len(),
+                "the server answered a group create without the members it was sent; adding them with a PATCH (and after every group create of this run)"
+            );
+        }
+        let ops = [crate::scim::PatchOperation {
+            op: crate::scim::wire::PatchOpKind::Add,
+            path: Some("members".into()),
+            value: Some(Value::Array(missing)),
+        }];
+        let version = self
+            .patch(Kind::Group, &id, created.meta.version.as_deref(), &ops)
+            .await?;
+        Ok((Some(id), version))
     }
 
     /// After a group create: makes sure it is the only group of its name, merging twins a
@@ -1542,6 +1587,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         replanner: RefCell::new(None),
         observer: RefCell::new(observer),
         refused: RefCell::new(None),
+        dropped_members: std::cell::Cell::new(false),
     };
     let shared = &shared;
     let mut schedule = Schedule::new(&graph, input.plan);

@@ -400,6 +400,10 @@ pub struct ServeArgs {
     /// Append one JSON line per request (method, path, status) to this file.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// Imitate a behaviour of other SCIM servers (repeatable): no-common-attributes,
+    /// no-filter, no-email-type, drop-group-members-on-create. Without any, the sandbox is strict and conformant.
+    #[arg(long = "quirk", value_name = "NAME")]
+    pub quirks: Vec<crate::sandbox::Quirk>,
     /// Answer `GET /Me` with this user (the one the credentials belong to); without it `/Me`
     /// answers 501, as most servers do.
     #[arg(long, value_name = "USERNAME")]

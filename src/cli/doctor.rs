@@ -19,10 +19,16 @@ pub(super) fn doctor_cmd(
     out: &mut dyn Write,
     err: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    let loaded = desired::load_dir_with(dir, &SecretsNotRead, desired::Limits::DEFAULT)
-        .map_err(Error::from)?;
-    loaded.warnings.write_text(err)?;
-    let state = loaded.state;
+    // `--target URL` names everything doctor needs; a directory only adds which
+    // permissions and divisions matter, so doctor runs without one.
+    let state = if overrides.url.is_some() && !dir.exists() {
+        desired::empty()
+    } else {
+        let loaded = desired::load_dir_with(dir, &SecretsNotRead, desired::Limits::DEFAULT)
+            .map_err(Error::from)?;
+        loaded.warnings.write_text(err)?;
+        loaded.state
+    };
     let runtime = runtime.get()?;
     let connection = runtime::connect(runtime, &state.config, dir, overrides)?;
     let report = runtime.block_on(crate::doctor::run(

@@ -92,6 +92,7 @@ pub(super) fn sandbox_serve(
         request_log: args.request_log.clone(),
         me: args.me.clone(),
         change_password: true,
+        quirks: sandbox::Quirks::new(args.quirks.iter().copied()),
     };
     let runtime = runtime.get()?;
     // Armed before the address is printed: whoever reads it may signal at once.

@@ -204,6 +204,25 @@ pub fn load_dir_with(
     })
 }
 
+/// An empty desired state with the default configuration: what `doctor --target URL`
+/// checks against when there is no desired-state directory.
+#[must_use]
+pub fn empty() -> DesiredState {
+    struct Nothing;
+    impl Environment for Nothing {
+        fn var_is_set(&self, _: &str) -> bool {
+            false
+        }
+        fn file_readable(&self, _: &Path) -> Result<(), String> {
+            Err("no such file".into())
+        }
+    }
+    let collected = Collected::default();
+    let sources = SourceMap::new();
+    let (_, indexes) = validate::check(&collected, &sources, &Nothing, None);
+    DesiredState::new(collected, sources, indexes)
+}
+
 /// Loads desired state from files held in memory, as [`load_dir`] would load a directory
 /// holding them: `(path, text)` pairs, where the path `scimctl.yaml` is the configuration.
 /// Paths are kept as given, so plans made from it name stable sources. No password source

@@ -57,6 +57,20 @@ impl AttributeSupport {
             .as_ref()
             .is_none_or(|k| k.contains(&(schema, name.to_ascii_lowercase())))
     }
+
+    /// Whether sub-attribute `sub` of `attr` (`emails`, `type`) can be written: yes unless
+    /// the schemas list sub-attributes of `attr` and `sub` is not among them.
+    #[must_use]
+    pub fn has_sub(&self, schema: ResourceSchema, attr: &str, sub: &str) -> bool {
+        let Some(known) = &self.known else {
+            return true;
+        };
+        let prefix = format!("{}.", attr.to_ascii_lowercase());
+        known.contains(&(schema, format!("{prefix}{}", sub.to_ascii_lowercase())))
+            || !known
+                .iter()
+                .any(|(s, a)| *s == schema && a.starts_with(&prefix))
+    }
 }
 
 /// Everything the planner may assume about the target it plans for. The default is a plain

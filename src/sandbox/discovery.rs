@@ -6,6 +6,7 @@ use serde_json::{Value, json};
 
 use super::resource::{ENTERPRISE_URN, GENESYS_URN, GROUP_URN, KNOWN_EXTENSIONS, USER_URN};
 use super::store::MAX_RESULTS;
+use super::{Quirk, Quirks};
 
 const SPC_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig";
 const RESOURCE_TYPE_URN: &str = "urn:ietf:params:scim:schemas:core:2.0:ResourceType";
@@ -33,7 +34,7 @@ pub(crate) fn list_of(resources: &[Value]) -> Value {
 }
 
 impl Discovery {
-    pub(crate) fn new(base_url: &str, bearer: bool) -> Self {
+    pub(crate) fn new(base_url: &str, bearer: bool, quirks: &Quirks) -> Self {
         let auth_schemes = if bearer {
             json!([{
                 "type": "oauthbearertoken",
@@ -50,7 +51,7 @@ impl Discovery {
             "documentationUri": "https://www.rfc-editor.org/info/rfc7644",
             "patch": {"supported": true},
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
-            "filter": {"supported": true, "maxResults": MAX_RESULTS},
+            "filter": {"supported": !quirks.has(Quirk::NoFilter), "maxResults": MAX_RESULTS},
             "changePassword": {"supported": false},
             "sort": {"supported": true},
             "etag": {"supported": true},
@@ -97,9 +98,15 @@ impl Discovery {
                 USER_URN,
                 "User",
                 "User Account",
-                &user_attributes(),
+                &with_quirks(user_attributes(), quirks),
             ),
-            schema(base_url, GROUP_URN, "Group", "Group", &group_attributes()),
+            schema(
+                base_url,
+                GROUP_URN,
+                "Group",
+                "Group",
+                &with_quirks(group_attributes(), quirks),
+            ),
             schema(
                 base_url,
                 ENTERPRISE_URN,
@@ -240,6 +247,23 @@ fn multi_valued(name: &'static str) -> Value {
     ])
 }
 
+/// `attributes` as a quirky server lists them: without the common `externalId`
+/// ([`Quirk::NoCommonAttributes`]), without the email `type` ([`Quirk::NoEmailType`]).
+fn with_quirks(mut attributes: Vec<Value>, quirks: &Quirks) -> Vec<Value> {
+    let named = |a: &Value, name: &str| a["name"].as_str() == Some(name);
+    if quirks.has(Quirk::NoCommonAttributes) {
+        attributes.retain(|a| !named(a, "externalId"));
+    }
+    if quirks.has(Quirk::NoEmailType) {
+        for emails in attributes.iter_mut().filter(|a| named(a, "emails")) {
+            if let Some(Value::Array(subs)) = emails.get_mut("subAttributes") {
+                subs.retain(|a| !named(a, "type"));
+            }
+        }
+    }
+    attributes
+}
+
 fn user_attributes() -> Vec<Value> {
     vec![
         attr("userName", "string").required().unique().simple(),
@@ -358,14 +382,14 @@ mod tests {
     // The service provider config announces exactly what the sandbox implements.
     #[test]
     fn service_provider_config() {
-        let open = Discovery::new("http://x/scim/v2", false);
+        let open = Discovery::new("http://x/scim/v2", false, &Quirks::default());
         let spc = &open.service_provider_config;
         assert_eq!(spc["patch"]["supported"], true);
         assert_eq!(spc["bulk"]["supported"], false);
         assert_eq!(spc["filter"]["maxResults"], 1000);
         assert_eq!(spc["changePassword"]["supported"], false);
         assert_eq!(spc["authenticationSchemes"], json!([]));
-        let secured = Discovery::new("http://x/scim/v2", true);
+        let secured = Discovery::new("http://x/scim/v2", true, &Quirks::default());
         assert_eq!(
             secured.service_provider_config["authenticationSchemes"][0]["type"],
             "oauthbearertoken"

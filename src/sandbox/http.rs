@@ -31,7 +31,7 @@ use super::patch;
 use super::resource::{Projection, ResourceKind, etag, etag_matches};
 use super::stats::Stats;
 use super::store::{Entry, ListPage, ListQuery, MAX_RESULTS, Store};
-use super::{Faults, SandboxAuth};
+use super::{Faults, Quirk, Quirks, SandboxAuth};
 
 /// The media type of every SCIM response (RFC 7644 §3.1).
 const SCIM_JSON: &str = "application/scim+json";
@@ -65,6 +65,8 @@ pub(crate) struct App {
     pub(crate) request_log: Option<RequestLog>,
     /// Whose resource `GET /Me` answers ([`super::SandboxConfig::me`]).
     pub(crate) me: Option<String>,
+    /// Behaviours of other servers imitated ([`super::SandboxConfig::quirks`]).
+    pub(crate) quirks: Quirks,
     /// With a state file: the store generation the journal has made durable. A request is
     /// answered only once every change made before its answer is durable.
     pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
@@ -438,6 +440,17 @@ impl ListParams {
     }
 }
 
+/// Removes `type` from an email value or a list of them.
+fn untype(emails: &mut Value) {
+    match emails {
+        Value::Array(values) => values.iter_mut().for_each(untype),
+        Value::Object(value) => {
+            value.retain(|k, _| !k.eq_ignore_ascii_case("type"));
+        }
+        _ => {}
+    }
+}
+
 fn list_response(page: &ListPage, kind: ResourceKind, projection: Option<&Projection>) -> Response {
     let size: usize = page.items.iter().map(|e| e.json.len() + 1).sum();
     let mut out = Vec::with_capacity(size + 192);
@@ -509,10 +522,11 @@ impl App {
         auth: SandboxAuth,
         faults: Faults,
         base_url: &str,
+        quirks: &Quirks,
     ) -> Self {
         let latency = faults.latency;
         let auth = Authenticator::new(auth);
-        let discovery = Discovery::new(base_url, auth.required());
+        let discovery = Discovery::new(base_url, auth.required(), quirks);
         App {
             store,
             stats: Stats::default(),
@@ -523,6 +537,7 @@ impl App {
             genesys: None,
             request_log: None,
             me: None,
+            quirks: quirks.clone(),
             durable: None,
         }
     }
@@ -724,6 +739,71 @@ impl App {
         Outcome::Respond(response)
     }
 
+    /// [`Quirk::NoFilter`]: any non-empty filter is refused with 501.
+    fn refuse_filter(&self, filter: Option<&str>) -> Result<(), ScimError> {
+        if self.quirks.has(Quirk::NoFilter) && filter.is_some_and(|f| !f.trim().is_empty()) {
+            return Err(ScimError::new(501, None, ""));
+        }
+        Ok(())
+    }
+
+    /// [`Quirk::NoEmailType`]: a user's emails lose their `type` before they are stored.
+    fn drop_unstored(&self, kind: ResourceKind, resource: &mut Value) {
+        if kind != ResourceKind::User || !self.quirks.has(Quirk::NoEmailType) {
+            return;
+        }
+        if let Some(emails) = resource.get_mut("emails") {
+            untype(emails);
+        }
+    }
+
+    /// [`Quirk::DropGroupMembersOnCreate`]: a group create loses its `members`.
+    fn drop_created_members(&self, kind: ResourceKind, body: &mut Value) {
+        if kind == ResourceKind::Group
+            && self.quirks.has(Quirk::DropGroupMembersOnCreate)
+            && let Some(group) = body.as_object_mut()
+        {
+            group.retain(|k, _| !k.eq_ignore_ascii_case("members"));
+        }
+    }
+
+    /// [`App::drop_unstored`] for the values of a PATCH: whole-resource values, values of
+    /// `emails` (the path's attribute name, filtered or not), and `emails[..].type` writes,
+    /// which are dropped (the server has nowhere to keep them).
+    fn drop_unstored_in_patch(&self, kind: ResourceKind, body: &mut Value) {
+        if kind != ResourceKind::User || !self.quirks.has(Quirk::NoEmailType) {
+            return;
+        }
+        let Some(Value::Array(ops)) = body.get_mut("Operations") else {
+            return;
+        };
+        ops.retain(|op| {
+            let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+            let lower = path.to_ascii_lowercase();
+            !(lower.starts_with("emails")
+                && lower
+                    .rsplit_once('.')
+                    .is_some_and(|(_, last)| last == "type"))
+        });
+        for op in ops.iter_mut() {
+            let path = op
+                .get("path")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            let Some(value) = op.get_mut("value") else {
+                continue;
+            };
+            if path.is_empty() {
+                if let Some(emails) = value.get_mut("emails") {
+                    untype(emails);
+                }
+            } else if path.starts_with("emails") && !path.contains('.') {
+                untype(value);
+            }
+        }
+    }
+
     /// `GET /Me`: the user [`App::me`] names, whole (404 while it does not exist); 501
     /// without one, and for other methods.
     fn me(&self, method: &Method) -> Result<Response, ScimError> {
@@ -755,6 +835,8 @@ impl App {
         ))
     }
 
+    // One arm per (route, method), each short; the quirks' hooks pushed it past 100 lines.
+    #[allow(clippy::too_many_lines)]
     async fn resource_request(
         &self,
         route: Route,
@@ -780,7 +862,9 @@ impl App {
         let method = parts.method.clone();
         match (route, method) {
             (Route::Collection(kind), Method::GET) => {
-                let (query, projection) = ListParams::from_query(&query)?.into_query()?;
+                let params = ListParams::from_query(&query)?;
+                self.refuse_filter(params.filter.as_deref())?;
+                let (query, projection) = params.into_query()?;
                 Ok(list_response(
                     &store.list(kind, &query),
                     kind,
@@ -789,7 +873,9 @@ impl App {
             }
             (Route::Search(kind), Method::POST) => {
                 let body = read_json(&parts.headers, body).await?;
-                let (query, projection) = ListParams::from_search(&body)?.into_query()?;
+                let params = ListParams::from_search(&body)?;
+                self.refuse_filter(params.filter.as_deref())?;
+                let (query, projection) = params.into_query()?;
                 Ok(list_response(
                     &store.list(kind, &query),
                     kind,
@@ -798,7 +884,9 @@ impl App {
             }
             (Route::Collection(kind), Method::POST) => {
                 let projection = projection()?;
-                let body = read_json(&parts.headers, body).await?;
+                let mut body = read_json(&parts.headers, body).await?;
+                self.drop_unstored(kind, &mut body);
+                self.drop_created_members(kind, &mut body);
                 let entry = store.create(kind, body)?;
                 let mut response =
                     resource_response(StatusCode::CREATED, kind, &entry, projection.as_ref());
@@ -827,7 +915,8 @@ impl App {
             }
             (Route::Resource(kind, id), Method::PUT) => {
                 let projection = projection()?;
-                let body = read_json(&parts.headers, body).await?;
+                let mut body = read_json(&parts.headers, body).await?;
+                self.drop_unstored(kind, &mut body);
                 let entry = store.replace(kind, &id, body, if_match)?;
                 Ok(resource_response(
                     StatusCode::OK,
@@ -838,7 +927,8 @@ impl App {
             }
             (Route::Resource(kind, id), Method::PATCH) => {
                 let projection = projection()?;
-                let body = read_json(&parts.headers, body).await?;
+                let mut body = read_json(&parts.headers, body).await?;
+                self.drop_unstored_in_patch(kind, &mut body);
                 let ops = patch::parse_body(&body)?;
                 let entry = store.patch(kind, &id, &ops, if_match)?;
                 Ok(resource_response(
@@ -895,7 +985,7 @@ mod tests {
             BASE,
             Clock::fixed(UNIX_EPOCH + Duration::from_secs(1_800_000_000)),
         ));
-        App::new(store, auth, faults, BASE)
+        App::new(store, auth, faults, BASE, &Quirks::default())
     }
 
     fn app() -> App {

@@ -27,6 +27,7 @@ mod http;
 mod journal;
 pub(crate) mod patch;
 mod persist;
+mod quirks;
 mod resource;
 mod stats;
 mod store;
@@ -49,6 +50,7 @@ use tokio::task::JoinHandle;
 pub use clock::Clock;
 pub use error::{SandboxError, ScimError};
 pub use persist::write_state_file;
+pub use quirks::{Quirk, Quirks};
 pub use resource::ResourceKind;
 pub use stats::{FaultCounts, MethodCounts, StatsSnapshot};
 pub use store::{SeedIds, Store};
@@ -90,6 +92,8 @@ pub struct SandboxConfig {
     /// `false` imitates a server that refuses password changes, so that scimctl's refusal
     /// to plan a rotation there can be tested. The Genesys flavor keeps its own answer.
     pub change_password: bool,
+    /// Behaviours of other servers to imitate (default none: strict and conformant).
+    pub quirks: Quirks,
 }
 
 /// Which server the sandbox imitates.
@@ -158,6 +162,7 @@ impl Default for SandboxConfig {
             request_log: None,
             me: None,
             change_password: true,
+            quirks: Quirks::default(),
         }
     }
 }
@@ -188,6 +193,13 @@ impl SandboxConfig {
     #[must_use]
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.clock = clock;
+        self
+    }
+
+    /// Runs with `quirks` (behaviours of other servers).
+    #[must_use]
+    pub fn with_quirks(mut self, quirks: Quirks) -> Self {
+        self.quirks = quirks;
         self
     }
 
@@ -463,7 +475,13 @@ pub async fn start_waiting(
     };
     let (durable, durable_rx) = tokio::sync::watch::channel(store.generation());
 
-    let mut app = App::new(store.clone(), config.auth.clone(), config.faults, &base_url);
+    let mut app = App::new(
+        store.clone(),
+        config.auth.clone(),
+        config.faults,
+        &base_url,
+        &config.quirks,
+    );
     if let Flavor::Genesys(options) = &config.flavor {
         let client_id = match &config.auth {
             SandboxAuth::OAuth { client_id, .. } => client_id.clone(),

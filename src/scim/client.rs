@@ -54,6 +54,9 @@ pub struct ClientConfig {
     pub jitter_seed: Option<u64>,
     /// Which server family this is: plain SCIM 2.0, or Genesys Cloud with its quirks.
     pub dialect: Dialect,
+    /// Where the credentials came from (`the token in SCIMCTL_TOKEN`), named in a 401 so
+    /// the user knows what to fix; never the credentials themselves.
+    pub credentials_source: Option<String>,
 }
 
 /// The server family a client speaks to. Business code never sees it: the client layer
@@ -119,6 +122,7 @@ impl ClientConfig {
             page_size: None,
             jitter_seed: None,
             dialect: Dialect::Scim,
+            credentials_source: None,
         }
     }
 }
@@ -299,6 +303,54 @@ struct Inner {
     /// Objects this client created, and when: a read that misses one of them soon after is
     /// the server's eventual consistency, not a deletion (Genesys dialect only).
     created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
+    /// [`ClientConfig::credentials_source`].
+    credentials_source: Option<String>,
+}
+
+/// An error answer's detail, completed where the server says too little: a 401 names
+/// where the credentials came from, and a 501 with no detail says what was refused (the
+/// message never carries the query, which may hold personal data, so it names its parts).
+fn explained(
+    status: StatusCode,
+    detail: Option<String>,
+    request: &Request<'_>,
+    credentials: Option<&str>,
+) -> Option<String> {
+    let detail = detail.filter(|d| !d.trim().is_empty());
+    match status.as_u16() {
+        401 => {
+            let hint = credentials.map(|c| format!("check {c}"));
+            match (detail, hint) {
+                (Some(d), Some(h)) => Some(format!("{d} ({h})")),
+                (d, h) => d.or(h),
+            }
+        }
+        501 if detail.is_none() => {
+            let mut parts: Vec<&str> = request
+                .query
+                .iter()
+                .map(|(name, _)| *name)
+                .filter(|n| {
+                    matches!(
+                        *n,
+                        "filter" | "sortBy" | "attributes" | "excludedAttributes"
+                    )
+                })
+                .collect();
+            if request.method == Method::PATCH {
+                parts.push("PATCH");
+            }
+            Some(if parts.is_empty() {
+                "not implemented by the server (it said nothing more)".to_owned()
+            } else {
+                format!(
+                    "not implemented by the server (it said nothing more); the request used: {}",
+                    parts.join(", ")
+                )
+            })
+        }
+        _ => detail,
+    }
 }
 
 /// A request before it is sent: everything needed to send it again.
@@ -472,6 +524,7 @@ impl ScimClient {
                 requests_per_minute: config.requests_per_minute,
                 server_limit: Mutex::new(None),
                 created: Mutex::new(std::collections::HashMap::new()),
+                credentials_source: config.credentials_source,
             }),
         })
     }
@@ -631,6 +684,7 @@ impl ScimClient {
             group.attributes.push(wire::SchemaAttribute {
                 name: "description".into(),
                 mutability: Some("readWrite".into()),
+                ..wire::SchemaAttribute::default()
             });
         }
         schemas
@@ -713,6 +767,11 @@ impl ScimClient {
         if self.dialect() == Dialect::Genesys && R::KIND == Kind::User {
             return self.genesys_find_user(key).await;
         }
+        if let Some(all) = self.unfiltered::<R>().await? {
+            return Ok(all
+                .into_iter()
+                .find(|r| r.natural_key().eq_ignore_ascii_case(key)));
+        }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
         let page = self.list_page::<R>(1, 10, Some(&filter)).await?;
         let mut exact = page
@@ -722,12 +781,34 @@ impl ScimClient {
         Ok(exact.next())
     }
 
+    /// On a SCIM server whose `/ServiceProviderConfig` says it does not filter, every `R`
+    /// (a lookup then lists and matches locally, as a refused `filter=` would fail it);
+    /// `None` where filters can be used.
+    async fn unfiltered<R: Resource>(&self) -> Result<Option<Vec<R>>, ScimError> {
+        if self.dialect() != Dialect::Scim {
+            return Ok(None);
+        }
+        let caps = self.capabilities().await?;
+        if caps.filter || !caps.discovered {
+            return Ok(None);
+        }
+        tracing::debug!(kind = %R::KIND, "the server does not filter; listing to look up");
+        super::snapshot::list_all::<R>(self, &caps).await.map(Some)
+    }
+
     /// Every resource whose natural key equals `key` case-insensitively: the twins a server
     /// that allows duplicate displayNames may hold (up to 50; more is not a twin but a flood,
     /// and the caller sees 50).
     pub async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
         if self.dialect() == Dialect::Genesys && R::KIND == Kind::User {
             return Ok(self.genesys_find_user(key).await?.into_iter().collect());
+        }
+        if let Some(all) = self.unfiltered::<R>().await? {
+            return Ok(all
+                .into_iter()
+                .filter(|r| r.natural_key().eq_ignore_ascii_case(key))
+                .take(50)
+                .collect());
         }
         let filter = format!("{} eq {}", R::KIND.natural_key(), wire::filter_literal(key));
         let page = if self.dialect() == Dialect::Genesys {
@@ -1121,12 +1202,18 @@ impl ScimClient {
                         inner.concurrency.on_rate_limited();
                     }
                     let body = wire::ErrorBody::parse(&response.body);
+                    let detail = explained(
+                        response.status,
+                        body.description(),
+                        request,
+                        inner.credentials_source.as_deref(),
+                    );
                     ScimError::Status {
                         method: method.to_owned(),
                         path: path.clone(),
                         status: response.status,
                         scim_type: body.scim_type.clone(),
-                        detail: body.description(),
+                        detail,
                         retry_after: server_delay(response.status.as_u16(), |name| {
                             response.headers.get(name).and_then(|v| v.to_str().ok())
                         }),

@@ -65,6 +65,9 @@ pub struct SchemaAttribute {
     /// `readOnly`, `readWrite`, `immutable` or `writeOnly` (default `readWrite`).
     #[serde(default)]
     pub mutability: Option<String>,
+    /// Its sub-attributes (complex attributes), as the server lists them.
+    #[serde(default)]
+    pub sub_attributes: Vec<SchemaAttribute>,
 }
 
 impl SchemaAttribute {
@@ -271,11 +274,17 @@ pub fn attribute_support(schemas: Option<&[SchemaDefinition]>) -> AttributeSuppo
         return AttributeSupport::all();
     };
     // `userName` and a group's `displayName` identify objects; a server that lists
-    // schemas without them is taken not to mean it.
-    let mut known = vec![
+    // schemas without them is taken not to mean it. `externalId` is a common attribute
+    // (RFC 7643 §3.1, like `id` and `meta`), which resource schemas need not list.
+    let mut known: Vec<(ResourceSchema, String)> = [
         (ResourceSchema::User, "userName"),
         (ResourceSchema::Group, "displayName"),
-    ];
+        (ResourceSchema::User, "externalId"),
+        (ResourceSchema::Group, "externalId"),
+    ]
+    .into_iter()
+    .map(|(s, a)| (s, a.to_owned()))
+    .collect();
     for schema in schemas {
         let which = [
             (USER_SCHEMA, ResourceSchema::User),
@@ -287,10 +296,14 @@ pub fn attribute_support(schemas: Option<&[SchemaDefinition]>) -> AttributeSuppo
         .find(|(urn, _)| urn.eq_ignore_ascii_case(&schema.id));
         let Some((_, which)) = which else { continue };
         for attr in schema.attributes.iter().filter(|a| a.writable()) {
-            known.push((which, attr.name.as_str()));
+            known.push((which, attr.name.clone()));
+            // Sub-attributes as `emails.type`; one listed with none says nothing of them.
+            for sub in attr.sub_attributes.iter().filter(|a| a.writable()) {
+                known.push((which, format!("{}.{}", attr.name, sub.name)));
+            }
         }
     }
-    AttributeSupport::only(known)
+    AttributeSupport::only(known.iter().map(|(s, a)| (*s, a.as_str())))
 }
 
 /// Quotes `value` as a SCIM filter string literal (RFC 7644 §3.4.2.2 uses JSON strings).
@@ -349,6 +362,27 @@ mod tests {
         assert!(support.has(ResourceSchema::Group, "displayName"));
         assert!(!support.has(ResourceSchema::Group, "description"));
         assert_eq!(attribute_support(None), AttributeSupport::all());
+    }
+
+    /// `externalId` is a common attribute (RFC 7643 §3.1): supported though no schema
+    /// lists it. Sub-attributes are read where listed.
+    #[test]
+    fn common_attributes_and_sub_attributes() {
+        let schemas: Vec<SchemaDefinition> = serde_json::from_value(serde_json::json!([
+            {"id": "urn:ietf:params:scim:schemas:core:2.0:User", "attributes": [
+                {"name": "emails", "subAttributes": [{"name": "value"}, {"name": "primary"}]},
+                {"name": "phoneNumbers"}]},
+            {"id": "urn:ietf:params:scim:schemas:core:2.0:Group", "attributes": [
+                {"name": "members"}]}
+        ]))
+        .expect("schemas");
+        let support = attribute_support(Some(&schemas));
+        assert!(support.has(ResourceSchema::User, "externalId"));
+        assert!(support.has(ResourceSchema::Group, "externalId"));
+        assert!(support.has_sub(ResourceSchema::User, "emails", "value"));
+        assert!(!support.has_sub(ResourceSchema::User, "emails", "type"));
+        assert!(support.has_sub(ResourceSchema::User, "phoneNumbers", "type"));
+        assert!(AttributeSupport::all().has_sub(ResourceSchema::User, "emails", "type"));
     }
 
     /// Error bodies of every shape give a status and a one-line description.

@@ -26,6 +26,7 @@ mod overrides;
 mod passwords;
 mod peer;
 mod plan;
+mod quirks;
 mod recipes;
 mod safety;
 mod sandbox;

@@ -213,13 +213,21 @@ fn contacts(
     if let Some(emails) = &u.emails
         && ctx.supported(Schema::Core, "emails", user.span)
     {
+        // A server whose schemas list the email sub-attributes without `type` does not
+        // store it: comparing it would plan the same change forever.
+        let typed = ctx.options.target.attributes.has_sub(
+            crate::plan::ResourceSchema::User,
+            "emails",
+            "type",
+        );
         let want = desired_contacts(emails.iter().map(|e| {
             (
                 e.value.value.as_str(),
-                e.kind.map(|k| k.name().to_owned()),
+                e.kind.filter(|_| typed).map(|k| k.name().to_owned()),
                 e.primary,
             )
         }));
+        let want = untyped_by_address(want, &have.emails);
         let mut have_emails = live_contacts(&have.emails, &want);
         if ctx.options.target.username_email {
             // The server keeps the userName as `emails[type=other]`, read-only (Genesys
@@ -259,6 +267,25 @@ fn contacts(
             d,
         );
     }
+}
+
+/// `want` with each value keyed by `type` re-keyed by its address where the live list holds
+/// that address untyped: the same value, missing only its type, is then replaced in place
+/// (or left alone) rather than removed and added again.
+fn untyped_by_address(mut want: Vec<Keyed>, live: &[tenant::MultiValue]) -> Vec<Keyed> {
+    for w in &mut want {
+        let Some(address) = w.value.get("value").and_then(Value::as_str) else {
+            continue;
+        };
+        if w.key.sub == "type"
+            && live
+                .iter()
+                .any(|l| l.kind.is_none() && l.value.eq_ignore_ascii_case(address))
+        {
+            w.key = ValueKey::new("value", address);
+        }
+    }
+    want
 }
 
 /// Routing skills and languages (the Genesys Cloud extension).

@@ -2,6 +2,8 @@
 //! plus one over TCP for the state file.
 
 use std::sync::Arc;
+
+use crate::sandbox::Quirks;
 use std::time::{Duration, UNIX_EPOCH};
 
 use axum::body::{Body, to_bytes};
@@ -48,7 +50,7 @@ fn build(lag: Duration, faults: Faults) -> App {
         client_secret: "csecret".into(),
         token_ttl: Duration::from_secs(3600),
     };
-    let mut app = App::new(store.clone(), auth, faults, ORIGIN);
+    let mut app = App::new(store.clone(), auth, faults, ORIGIN, &Quirks::default());
     let options = GenesysOptions {
         read_lag: lag,
         divisions: vec!["Sales".into()],
