@@ -723,6 +723,37 @@ where
         }
     }
 
+    /// After a user's create: records the fingerprint of a password from a source, or hands a
+    /// generated one to the observer for delivery (a failed delivery fails the step).
+    fn created_password(
+        &self,
+        key: &str,
+        password: Option<&(Secret, bool)>,
+        id: &str,
+    ) -> Option<StepResult> {
+        match password {
+            Some((secret, false)) => {
+                if let Err(e) = self.observer.borrow_mut().password_set(key, secret) {
+                    // The user exists with its password; only the next plan's knowledge of
+                    // it is missing (it will need --adopt-passwords for this user).
+                    tracing::warn!(user = %key, error = %e, "password fingerprint not recorded");
+                }
+                None
+            }
+            Some((secret, true)) => {
+                let delivered = self.observer.borrow_mut().deliver_password(key, secret);
+                delivered.err().map(|e| {
+                    let mut r = StepResult::failed(format!(
+                        "created, but the generated password could not be delivered: {e}"
+                    ));
+                    r.id = Some(id.to_owned());
+                    r
+                })
+            }
+            None => None,
+        }
+    }
+
     async fn create(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
         let mut doc = Map::new();
         if let Err(e) = crate::plan::edit::apply(&mut doc, &step.edits, &self.created) {
@@ -789,25 +820,8 @@ where
                     .insert(step.change, (id.clone(), version.clone()));
                 let mut detail = recovered
                     .then(|| "the answer was lost; found by name after the create".to_owned());
-                if let Some((secret, false)) = &password
-                    && let Err(e) = self.observer.borrow_mut().password_set(&change.key, secret)
-                {
-                    // The user exists with its password; only the next plan's knowledge of
-                    // it is missing (it will need --adopt-passwords for this user).
-                    tracing::warn!(user = %change.key, error = %e, "password fingerprint not recorded");
-                }
-                if let Some((secret, true)) = password {
-                    let delivered = self
-                        .observer
-                        .borrow_mut()
-                        .deliver_password(&change.key, &secret);
-                    if let Err(e) = delivered {
-                        let mut r = StepResult::failed(format!(
-                            "created, but the generated password could not be delivered: {e}"
-                        ));
-                        r.id = Some(id);
-                        return r;
-                    }
+                if let Some(failed) = self.created_password(&change.key, password.as_ref(), &id) {
+                    return failed;
                 }
                 if detail.is_none()
                     && change.kind == Kind::User

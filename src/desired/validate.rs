@@ -886,9 +886,14 @@ impl Validator<'_> {
                         format!("`{var}` is not a valid environment variable name"),
                     );
                 } else if !self.env.var_is_set(var) {
-                    self.error(
+                    // A warning: plan and apply read the variable only to create the user (or to
+                    // check it for rotation), so a pull-request job without the secret, or a
+                    // first look at the example org, can validate (issue 20).
+                    self.warning(
                         password.span,
-                        format!("password environment variable `{var}` is not set (or is empty)"),
+                        format!(
+                            "password environment variable `{var}` is not set (or is empty): creating this user will need it"
+                        ),
                     );
                 }
             }
@@ -1674,7 +1679,7 @@ mod tests {
                 out,
                 [
                     "11:15 Error: `BAD NAME` is not a valid environment variable name",
-                    "5:15 Error: password environment variable `UNSET_VAR` is not set (or is empty)",
+                    "5:15 Warning: password environment variable `UNSET_VAR` is not set (or is empty): creating this user will need it",
                     "9:15 Error: password file `org/users/d.txt` is not readable: no such file",
                 ]
             );

@@ -416,6 +416,17 @@ pub async fn start(
     start_waiting(config, addr, Duration::ZERO).await
 }
 
+/// Opens the request log the sandbox was asked to keep, if any.
+fn open_request_log(path: Option<&PathBuf>) -> Result<Option<http::RequestLog>, SandboxError> {
+    path.map(|path| {
+        http::RequestLog::open(path).map_err(|source| SandboxError::WriteState {
+            path: path.clone(),
+            source,
+        })
+    })
+    .transpose()
+}
+
 /// [`start`], waiting up to `wait` (tokio's clock) for a state file another process is using,
 /// with a warning naming the file and its holder while it waits: what the embedded sandbox of
 /// `plan` and `apply` does, so two runs in one directory take turns instead of failing.
@@ -445,17 +456,7 @@ pub async fn start_waiting(
             "the genesys flavour needs OAuth client credentials".to_owned(),
         ));
     }
-    let request_log = match &config.request_log {
-        Some(path) => {
-            Some(
-                http::RequestLog::open(path).map_err(|source| SandboxError::WriteState {
-                    path: path.clone(),
-                    source,
-                })?,
-            )
-        }
-        None => None,
-    };
+    let request_log = open_request_log(config.request_log.as_ref())?;
     let base_url = if genesys {
         format!("{origin}{}", genesys::SCIM_BASE)
     } else {
