@@ -134,6 +134,7 @@ mod tests {
                     ..Outcomes::default()
                 },
             )),
+            desired_invalid: false,
         };
         let got = events.for_reconcile(&done);
         assert_eq!(got.len(), 3, "{got:#?}");

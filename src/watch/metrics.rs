@@ -63,7 +63,8 @@ impl Metrics {
     }
 
     /// A reconcile finished: how it was triggered, its result (`success`, `failure`, or
-    /// `invalid`: no valid desired state yet), how long it took.
+    /// `invalid`: the files on disk are invalid, so only the last valid state, if any, was
+    /// reconciled), how long it took.
     pub fn reconciled(
         &self,
         trigger: &'static str,

@@ -214,6 +214,8 @@ pub async fn run_loop<R: Reconcile>(
             return;
         }
         let outcome = match &result {
+            // The last valid state was reconciled, but the files on disk are not applied.
+            Ok(r) if r.desired_invalid => "invalid",
             Ok(_) => "success",
             Err(ReconcileError::NoValidState) => "invalid",
             Err(_) => "failure",

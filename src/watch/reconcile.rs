@@ -74,6 +74,9 @@ pub struct Reconciled {
     pub blocked_reason: Option<String>,
     /// The checksum of the plan applied and how its operations ended, in heal mode.
     pub outcomes: Option<(String, Outcomes)>,
+    /// The files on disk were invalid: this reconciled the last valid desired state, and
+    /// counts as `result="invalid"`, not as a success.
+    pub desired_invalid: bool,
 }
 
 /// Takes the target's lock for a write, logging once when another run holds it.
@@ -125,6 +128,8 @@ pub struct Reconciler {
     override_warnings: Vec<String>,
     /// The files were loaded by [`Reconciler::preload`] for the next reconcile.
     preloaded: bool,
+    /// The last load found the files invalid (the last valid state, if any, is in force).
+    files_invalid: bool,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -157,6 +162,7 @@ impl Reconciler {
             last_good: None,
             override_warnings: Vec::new(),
             preloaded: false,
+            files_invalid: false,
         })
     }
 
@@ -191,6 +197,7 @@ impl Reconciler {
                     }
                 }
                 self.applier.metrics.desired_invalid(None);
+                self.files_invalid = false;
                 let mut state = loaded.state;
                 self.fold_overrides(&mut state)?;
                 let target = format!("{:?}", state.config.target);
@@ -217,6 +224,7 @@ impl Reconciler {
                     }
                 );
                 self.applier.metrics.desired_invalid(Some(report));
+                self.files_invalid = true;
             }
             (Ok(_), None) => unreachable!("a loaded state always has a hash"),
         }
@@ -293,6 +301,7 @@ impl Reconciler {
             changes: changes_by_action(plan),
             blocked_reason: plan.changes.iter().find_map(|c| c.blocked.clone()),
             outcomes: None,
+            desired_invalid: self.files_invalid,
         };
         if reconciled.drift == 0 {
             tracing::debug!("no drift");

@@ -239,6 +239,11 @@ async fn heals_edits_and_drift() {
         metrics.contains("scimctl_desired_state_valid 0"),
         "{metrics}"
     );
+    // The reconcile of the last valid state is not a success: the edit is not applied.
+    assert!(
+        metrics.contains("scimctl_reconciles_total{trigger=\"files\",result=\"invalid\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(
         title_of(&client, "ana").await.as_deref(),
         Some("Agent"),
