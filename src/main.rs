@@ -11,7 +11,7 @@ fn main() -> ExitCode {
     let status = match scimctl::cli::parse(std::env::args_os(), &mut stdout, &mut std::io::stderr())
     {
         Ok(cli) => {
-            init_logging(cli.log_level());
+            init_logging(cli.log_level(), cli.log_format);
             scimctl::cli::execute(&cli, &mut stdout, &mut std::io::stderr())
         }
         Err(status) => status,
@@ -21,17 +21,19 @@ fn main() -> ExitCode {
 }
 
 /// Logs go to stderr only; stdout carries results. `SCIMCTL_LOG` (tracing filter syntax)
-/// overrides `level`, the one `-v`/`-q` chose.
-fn init_logging(level: &str) {
+/// overrides `level`, the one `-v`/`-q` chose; `format` is `--log-format`.
+fn init_logging(level: &str, format: scimctl::cli::LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SCIMCTL_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(format!("scimctl={level}")));
     // Colour only for a person at a terminal: log files and CI logs get plain text.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none();
-    let _ = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(ansi)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    let _ = match format {
+        scimctl::cli::LogFormat::Text => builder.with_ansi(ansi).try_init(),
+        scimctl::cli::LogFormat::Json => builder.json().with_ansi(false).try_init(),
+    };
 }

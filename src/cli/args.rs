@@ -28,6 +28,7 @@ Environment:
   SCIMCTL_LOCK_DIR             where one-writer locks live; else $XDG_RUNTIME_DIR/scimctl,
                                else scimctl-locks in the temporary directory
   SCIMCTL_LOG                  log filter (tracing syntax, e.g. scimctl=debug), over -v/-q
+  SCIMCTL_LOG_FORMAT           --log-format: text or json
   NO_COLOR                     set: no colour, even on a terminal
   and every variable a `fromEnv:` in the desired state or scimctl.yaml names.";
 
@@ -63,6 +64,15 @@ pub struct Cli {
     /// Only errors on stderr.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
+    /// Log lines on stderr as text, or as one JSON object per line for log pipelines.
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        env = "SCIMCTL_LOG_FORMAT"
+    )]
+    pub log_format: LogFormat,
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -75,12 +85,23 @@ impl Cli {
     pub fn log_level(&self) -> &'static str {
         match (self.quiet, self.verbose) {
             (true, _) => "error",
+            // A daemon says what it did: each reconcile (drift, applied, blocked) at info.
+            (false, 0) if matches!(self.command, Command::Watch(_)) => "info",
             (false, 0) => "warn",
             (false, 1) => "info",
             (false, 2) => "debug",
             _ => "trace",
         }
     }
+}
+
+/// How log lines are written on stderr.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line (time, level, message, fields).
+    Json,
 }
 
 /// Output format of `validate`.
@@ -564,6 +585,8 @@ mod tests {
         };
         assert_eq!(level(&["validate"]), "warn");
         assert_eq!(level(&["-v", "validate"]), "info");
+        assert_eq!(level(&["watch"]), "info", "a daemon logs what it did");
+        assert_eq!(level(&["-q", "watch"]), "error");
         assert_eq!(level(&["validate", "--verbose"]), "info");
         assert_eq!(level(&["validate", "-vv"]), "debug");
         assert_eq!(level(&["validate", "-vvv"]), "trace");

@@ -29,8 +29,8 @@ mod validate;
 mod watch;
 
 pub use args::{
-    Cli, Command, DoctorFormat, ExplainFormat, PlanFormat, SandboxCommand, ServeArgs, ServeFlavor,
-    TargetArgs, ValidateFormat, WatchArgs,
+    Cli, Command, DoctorFormat, ExplainFormat, LogFormat, PlanFormat, SandboxCommand, ServeArgs,
+    ServeFlavor, TargetArgs, ValidateFormat, WatchArgs,
 };
 use runtime::Runtime;
 

@@ -314,3 +314,53 @@ fn the_sandbox_lives_beside_the_desired_state() {
         "no sandbox made where plan ran"
     );
 }
+
+/// `watch` says what each reconcile did at its default level (no `-v`), and
+/// `--log-format json` writes each log line as one JSON object for log pipelines.
+#[test]
+fn watch_logs_its_reconciles_as_json_by_default() {
+    use std::io::BufRead as _;
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired-state");
+    copy_example(&dir);
+    let mut child = scimctl()
+        .args(["watch", dir.to_str().unwrap(), "--listen", "127.0.0.1:0"])
+        .args(["--log-format", "json"])
+        .current_dir(tmp.path())
+        .env("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD)
+        .env_remove("SCIMCTL_LOG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, seen) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let mut reconciled = None;
+    let mut all = Vec::new();
+    while let Ok(line) = seen.recv_timeout(Duration::from_secs(60)) {
+        all.push(line.clone());
+        let event: serde_json::Value = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("not a JSON log line ({e}): {line}"));
+        if event["fields"]["message"] == "reconciled" {
+            reconciled = Some(event);
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let event = reconciled.unwrap_or_else(|| panic!("no reconcile logged:\n{}", all.join("\n")));
+    assert_eq!(event["level"], "INFO", "{event}");
+    assert_eq!(
+        event["fields"]["applied"], 48,
+        "the example org, created: {event}"
+    );
+}
