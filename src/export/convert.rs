@@ -300,11 +300,17 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
         .enumerate()
         .filter_map(|(i, g)| g.id.map(|id| (id, i)))
         .collect();
-    let live_ids: HashSet<&str> = snapshot
+    // Every live object by id, exported or not, so a member left out is named, not numbered.
+    let live_names: HashMap<&str, &str> = snapshot
         .users
         .iter()
-        .filter_map(Resource::id)
-        .chain(snapshot.groups.iter().filter_map(Resource::id))
+        .filter_map(|u| u.id().map(|id| (id, u.natural_key())))
+        .chain(
+            snapshot
+                .groups
+                .iter()
+                .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
+        )
         .collect();
     let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.value.user_name)).collect();
     let ambiguous: HashSet<String> = groups
@@ -363,11 +369,12 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
                         list.push((name, nested));
                     }
                 }
-                None if live_ids.contains(m.value.as_str()) => {
+                None if live_names.contains_key(m.value.as_str()) => {
                     dropped_members += 1;
+                    let name = live_names[m.value.as_str()];
                     notes.add(
                         "group members left out: the member is not exported (filtered out, or skipped as above)",
-                        || format!("id {} in {group_name}", m.value),
+                        || format!("{name} in {group_name}"),
                     );
                 }
                 None => {

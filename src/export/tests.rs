@@ -238,7 +238,11 @@ fn filters_and_dangling_references() {
         all.contains("not in the tenant (a dangling reference): id nobody in Ghosts"),
         "{all}"
     );
-    assert!(all.contains("the member is not exported"), "{all}");
+    // A member that exists but is not exported is named, not numbered.
+    assert!(
+        all.contains("the member is not exported (filtered out, or skipped as above) (2 times; first: Amy@x.example in Ghosts)"),
+        "{all}"
+    );
     assert!(e.additive_members.is_some());
     let out = render(&e, &options);
     assert!(
