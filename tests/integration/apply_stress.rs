@@ -45,14 +45,7 @@ impl Served {
             .stderr(Stdio::null())
             .spawn()
             .expect("start scimctl sandbox serve");
-        let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-        let mut line = String::new();
-        stdout.read_line(&mut line).expect("the URL line");
-        let url = line
-            .split_whitespace()
-            .find(|w| w.starts_with("http://"))
-            .unwrap_or_else(|| panic!("no URL in {line:?}"))
-            .to_owned();
+        let (stdout, url) = crate::support::served_url(&mut child);
         Served {
             child: Some(child),
             stdout: Some(stdout),

@@ -1,7 +1,7 @@
 //! Interop (issue 21): the real binary against `scimctl sandbox serve --quirk NAME`, each
 //! quirk a legal or common behaviour of another SCIM server that scimctl must cope with.
 
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 use std::process::{Child, ChildStdout, Stdio};
 use std::time::Duration;
@@ -45,14 +45,7 @@ fn serve(dir: &Path, quirks: &[&str], extra: &[&str]) -> Server {
         .stderr(Stdio::null())
         .spawn()
         .expect("start scimctl sandbox serve");
-    let mut stdout = BufReader::new(child.stdout.take().expect("piped"));
-    let mut line = String::new();
-    stdout.read_line(&mut line).expect("the URL line");
-    let url = line
-        .split_whitespace()
-        .find(|w| w.starts_with("http://"))
-        .unwrap_or_else(|| panic!("no URL in {line:?}"))
-        .to_owned();
+    let (stdout, url) = crate::support::served_url(&mut child);
     Server {
         child,
         _stdout: stdout,

@@ -133,3 +133,20 @@ pub(crate) fn copy_example(to: &Path) {
         to,
     );
 }
+
+/// The first stdout line of a spawned `scimctl sandbox serve` (or any server that announces
+/// itself so): the reader, kept so the pipe stays open, and the `http://` URL in the line.
+pub(crate) fn served_url(
+    child: &mut std::process::Child,
+) -> (std::io::BufReader<std::process::ChildStdout>, String) {
+    use std::io::BufRead as _;
+    let mut stdout = std::io::BufReader::new(child.stdout.take().expect("piped"));
+    let mut line = String::new();
+    stdout.read_line(&mut line).expect("the URL line");
+    let url = line
+        .split_whitespace()
+        .find(|w| w.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no URL in {line:?}"))
+        .to_owned();
+    (stdout, url)
+}
