@@ -51,6 +51,19 @@ pub struct Input<'a> {
     /// The snapshot it was made from; `None` for a saved plan, in which case a fresh
     /// snapshot is read the first time an object turns out to have moved.
     pub snapshot: Option<&'a Snapshot>,
+    /// The password the password-sync endpoint received for one user: its rotation sets this
+    /// value instead of reading the user's source.
+    pub pushed: Option<&'a Pushed>,
+}
+
+/// A password received by the password-sync endpoint for one user. Its `Debug` shows no
+/// value ([`Secret`]'s does not).
+#[derive(Clone, Debug)]
+pub struct Pushed {
+    /// The user, as the request named it (matched case-insensitively).
+    pub user_name: String,
+    /// The password (zeroized when dropped).
+    pub password: Secret,
 }
 
 /// How [`run`] behaves.
@@ -970,12 +983,18 @@ where
     /// plan carries no password), with a PATCH `replace` of `password` (write-only: RFC 7643
     /// §4.1.1; on Genesys Cloud it needs `directory:user:setPassword`). No `If-Match`: the
     /// password is not part of the versioned object a plan compared. The fingerprint is
-    /// recorded only once the server accepted it.
+    /// recorded only once the server accepted it. A password the password-sync endpoint
+    /// received for this user ([`Input::pushed`]) is set instead of the source's.
     async fn rotate(&self, change: &Change, herald: &Herald) -> StepResult {
         let Some(id) = change.id.clone() else {
             return StepResult::failed("internal: a password rotation without an id");
         };
-        let secret = match self.password(change) {
+        let pushed = self
+            .input
+            .pushed
+            .filter(|p| p.user_name.eq_ignore_ascii_case(&change.key))
+            .map(|p| Ok(Some((p.password.clone(), false))));
+        let secret = match pushed.unwrap_or_else(|| self.password(change)) {
             Ok(Some((secret, false))) => secret,
             Ok(Some((_, true))) => {
                 return StepResult::failed("a generated password is never rotated");

@@ -11,7 +11,7 @@
 
 use std::collections::BTreeSet;
 
-use super::fingerprint::{self, Candidate, Fingerprints};
+use super::fingerprint::{self, Candidate, Fingerprints, VerifyCache};
 use super::password;
 use crate::desired::DesiredState;
 use crate::model::{PasswordSource, Spanned, User};
@@ -50,11 +50,24 @@ fn resolve(
 }
 
 /// Resolves the source of every user that has a fingerprint in `store` and verifies it, in
-/// parallel on every core (Argon2id at OWASP parameters: about 30 ms each).
+/// parallel on every core (Argon2id at OWASP parameters: about 30 ms each), skipping the
+/// pairs `cache` has already seen match.
 #[must_use]
-pub fn check(desired: &DesiredState, store: &Fingerprints) -> Check {
-    let mut out = Check::default();
+pub fn check(desired: &DesiredState, store: &Fingerprints, cache: &mut VerifyCache) -> Check {
+    let (candidates, warnings) = candidates(desired, store);
+    Check {
+        rotate: cache.changed_at_source(candidates, fingerprint::threads()),
+        warnings,
+    }
+}
+
+/// What [`check`] verifies: every user with a fingerprint in `store` whose source resolves
+/// now, and a warning for each whose source cannot be read (the variable or file, never a
+/// value). Cheap: the Argon2 work is in the verification.
+#[must_use]
+pub fn candidates(desired: &DesiredState, store: &Fingerprints) -> (Vec<Candidate>, Vec<Warning>) {
     let mut candidates = Vec::new();
+    let mut warnings = Vec::new();
     for (user, source) in sourced(desired) {
         let name = &user.value.user_name.value;
         let Some(phc) = store.get(name) else {
@@ -66,7 +79,7 @@ pub fn check(desired: &DesiredState, store: &Fingerprints) -> Check {
                 password,
                 phc: phc.to_owned(),
             }),
-            Err(e) => out.warnings.push(Warning {
+            Err(e) => warnings.push(Warning {
                 message: format!(
                     "user {name:?}: its password source cannot be read ({e}), so whether it \
                      changed is not checked"
@@ -75,8 +88,7 @@ pub fn check(desired: &DesiredState, store: &Fingerprints) -> Check {
             }),
         }
     }
-    out.rotate = fingerprint::changed_at_source(&candidates, fingerprint::threads());
-    out
+    (candidates, warnings)
 }
 
 /// The userNames (lower-cased) `plan` creates.

@@ -103,6 +103,7 @@ async fn apply(
         desired,
         options,
         snapshot: snapshot.as_ref(),
+        pushed: None,
     };
     let mut heard = Heard::default();
     let report = run(fake, &input, settings, &mut heard).await;
@@ -2110,6 +2111,7 @@ async fn a_failing_observer_stops_new_work() {
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let settings = Settings {
         in_flight: 1,
@@ -2179,6 +2181,7 @@ async fn a_requested_stop_starts_nothing_new() {
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let settings = Settings {
         in_flight: 1,
@@ -2238,6 +2241,7 @@ async fn an_undeliverable_password_writes_nothing() {
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let mut observer = NoDrop(Heard::default(), 0);
     let report = run(&fake, &input, &with_etags(), &mut observer).await;
@@ -2255,6 +2259,7 @@ async fn an_undeliverable_password_writes_nothing() {
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let mut observer = NoDrop(Heard::default(), 0);
     let report = run(&fake, &input, &with_etags(), &mut observer).await;
@@ -2684,6 +2689,7 @@ groups:
             desired: &desired,
             options: &options,
             snapshot: Some(&live),
+            pushed: None,
         };
         let settings = Settings {
             in_flight,
@@ -2827,6 +2833,7 @@ groups:
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let mut observer = Full(Heard::default());
     let report = run(&fake, &input, &with_etags(), &mut observer).await;
@@ -2918,6 +2925,7 @@ groups:
         desired: &desired,
         options: &options,
         snapshot: Some(&live),
+        pushed: None,
     };
     let mut steps = Steps::default();
     let report = run(&fake, &input, &with_etags(), &mut steps).await;

@@ -153,7 +153,12 @@ async fn prepare(
     let mut options = session::options(&live, allow_deletes);
     // Saved plans carry no password: the sources are read and checked again now, and a
     // rotation is carried out only if the fresh plan still has it.
-    let (fingerprints, passwords) = session::passwords(&loaded.state, fingerprints, target.1)?;
+    let (fingerprints, passwords) = session::passwords(
+        &loaded.state,
+        fingerprints,
+        target.1,
+        &mut crate::apply::fingerprint::VerifyCache::default(),
+    )?;
     options.rotate_passwords = passwords.rotate;
     let terminated: Vec<String> = loaded
         .overrides

@@ -21,7 +21,7 @@ Environment:
   SCIMCTL_TOKEN                bearer token for --target (export also writes it as fromEnv)
   SCIMCTL_REQUESTS_PER_MINUTE  --requests-per-minute
   SCIMCTL_AUDIT_LOG            --audit-log of apply and watch
-  SCIMCTL_PASSWORD_FINGERPRINTS  --password-fingerprints of plan and apply
+  SCIMCTL_PASSWORD_FINGERPRINTS  --password-fingerprints of plan, apply and watch
   SCIMCTL_OVERRIDES            the overrides file (HRIS terminations; .scimctl/overrides.json)
   SCIMCTL_ACTOR                who the audit log names; else github:$GITHUB_ACTOR, else
                                $USER (or $USERNAME)
@@ -511,6 +511,16 @@ pub struct WatchArgs {
     /// target (seconds, or a duration such as 5m); 0: do not wait.
     #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
+    /// The password fingerprint file (Argon2id hashes of the passwords scimctl last set, per
+    /// target and user; mode 0600): read to find `fromEnv`/`fromFile` sources that changed,
+    /// written when a password is set. Put it on a persistent volume.
+    #[arg(
+        long,
+        env = "SCIMCTL_PASSWORD_FINGERPRINTS",
+        default_value = ".scimctl/password-fingerprints.json",
+        value_name = "FILE"
+    )]
+    pub password_fingerprints: PathBuf,
 }
 
 /// `--max-connections`: at least 1.

@@ -67,6 +67,7 @@ pub(super) fn plan_cmd(
         &loaded.state,
         &args.passwords.password_fingerprints,
         &tenant,
+        &mut crate::apply::fingerprint::VerifyCache::default(),
     )?;
     options.rotate_passwords = passwords.rotate;
     let decision = crate::session::decide(

@@ -53,6 +53,7 @@ pub(super) fn watch_cmd(
             overrides: crate::overrides::default_path(),
             lock_dir: crate::session::lock::default_dir(),
             lock_timeout: args.lock_timeout,
+            fingerprints: args.password_fingerprints.clone(),
         },
         metrics.clone(),
         stop.clone(),
@@ -75,7 +76,16 @@ pub(super) fn watch_cmd(
         let stop = stop.clone();
         let mut app = watch::http::router(metrics.clone());
         if let Some(verifier) = hooks.hris {
-            app = app.merge(crate::webhook::router(Arc::new(verifier), Arc::new(sink)));
+            app = app.merge(crate::webhook::router(
+                Arc::new(verifier),
+                Arc::new(sink.clone()),
+            ));
+        }
+        if let Some(verifier) = hooks.password_sync {
+            app = app.merge(crate::webhook::password::router(
+                Arc::new(verifier),
+                Arc::new(sink),
+            ));
         }
         let limits = watch::listener::Limits {
             max_connections: args.max_connections,
@@ -176,6 +186,7 @@ fn humane(d: Duration) -> String {
 struct Hooks {
     webhooks: Option<Arc<Webhooks>>,
     hris: Option<Verifier>,
+    password_sync: Option<Verifier>,
 }
 
 impl Hooks {
@@ -186,11 +197,13 @@ impl Hooks {
     ) -> Result<Hooks, Error> {
         let Some(config) = config else {
             tracing::warn!(
-                "webhooks and the HRIS endpoint stay off until watch restarts with a valid desired state"
+                "webhooks, the HRIS and the password-sync endpoints stay off until watch restarts \
+                 with a valid desired state"
             );
             return Ok(Hooks {
                 webhooks: None,
                 hris: None,
+                password_sync: None,
             });
         };
         let dirs = crate::desired::confine::SecretDirs::for_config(dir, config);
@@ -210,10 +223,21 @@ impl Hooks {
             .watch
             .hris
             .as_ref()
-            .map(|settings| crate::webhook::hris_verifier(&settings.value, dir, &dirs))
+            .map(|settings| crate::webhook::inbound_verifier(&settings.value, dir, &dirs))
             .transpose()
             .map_err(|e| Error::Config(format!("watch.hris: {e}")))?;
-        Ok(Hooks { webhooks, hris })
+        let password_sync = config
+            .watch
+            .password_sync
+            .as_ref()
+            .map(|settings| crate::webhook::inbound_verifier(&settings.value, dir, &dirs))
+            .transpose()
+            .map_err(|e| Error::Config(format!("watch.passwordSync: {e}")))?;
+        Ok(Hooks {
+            webhooks,
+            hris,
+            password_sync,
+        })
     }
 }
 

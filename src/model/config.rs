@@ -426,7 +426,11 @@ pub struct Watch {
     pub webhooks: Option<Spanned<WebhookSettings>>,
     /// The inbound HRIS termination webhook (`POST /webhooks/hris/termination`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub hris: Option<Spanned<HrisSettings>>,
+    pub hris: Option<Spanned<InboundWebhook>>,
+    /// The inbound password-sync endpoint (`POST /webhooks/password`), signed like the HRIS
+    /// endpoint with a secret of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub password_sync: Option<Spanned<InboundWebhook>>,
 }
 
 /// Outbound webhooks.
@@ -441,10 +445,10 @@ pub struct WebhookSettings {
     pub secret: Option<Spanned<SecretSource>>,
 }
 
-/// The inbound HRIS termination webhook.
+/// An inbound signed webhook (HRIS terminations, password sync): its key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct HrisSettings {
-    /// Key the HRIS signs requests with: `{fromEnv: VAR}` or `{fromFile: PATH}`.
+pub struct InboundWebhook {
+    /// Key the sender signs requests with: `{fromEnv: VAR}` or `{fromFile: PATH}`.
     pub secret: Spanned<SecretSource>,
 }

@@ -17,7 +17,7 @@ mod text;
 mod user;
 
 pub use config::{
-    CollectionMode, Collections, Config, GroupPrune, HrisSettings, OAuthClient, Ownership,
+    CollectionMode, Collections, Config, GroupPrune, InboundWebhook, OAuthClient, Ownership,
     OwnershipMode, PasswordRules, Policy, Protected, Prune, Safety, Secrets, Selector, Target,
     UserPrune, Watch, WebhookSettings,
 };

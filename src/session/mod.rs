@@ -82,6 +82,7 @@ pub fn passwords(
     desired: &DesiredState,
     path: &Path,
     target: &str,
+    cache: &mut crate::apply::fingerprint::VerifyCache,
 ) -> Result<
     (
         crate::apply::fingerprint::Fingerprints,
@@ -94,7 +95,7 @@ pub fn passwords(
             path: path.to_path_buf(),
             message: e.to_string(),
         })?;
-    let check = crate::apply::rotation::check(desired, &store);
+    let check = crate::apply::rotation::check(desired, &store, cache);
     Ok((store, check))
 }
 
@@ -155,11 +156,12 @@ pub async fn read(
     })
 }
 
-/// What a termination of `user` is decided against: that one user as the target has it now
+/// What a change to one `user` (an HRIS termination, a pushed password) is decided against:
+/// that one user as the target has it now
 /// (one lookup, so the answer comes within a second on any tenant), or the whole tenant when
 /// the user holds a `policy.adminRoles` role, so that the last-admin rule counts the other
 /// holders instead of refusing for want of them. `None`: the user is not on the target.
-pub async fn read_for_termination(
+pub async fn read_one_user(
     client: &ScimClient,
     desired: &DesiredState,
     user: &str,
@@ -279,6 +281,15 @@ pub enum PlanSource<'a> {
     },
     /// An HRIS termination: only the deactivation of this user (by userName).
     Termination(&'a str),
+    /// The password-sync endpoint: only setting this user's password (by userName) to the
+    /// one it received. The plan row carries no value; the engine takes it from
+    /// [`Decision::pushed`].
+    Password {
+        /// The user, as the request named it.
+        user: &'a str,
+        /// The password it received.
+        password: &'a crate::scim::Secret,
+    },
 }
 
 /// What may be written, and how it was decided.
@@ -295,6 +306,9 @@ pub struct Decision {
     /// The options the plan was vetted with, the actors added: the engine's re-plans after a
     /// conflict use these.
     pub options: PlanOptions,
+    /// A password received by the password-sync endpoint, for the one user whose rotation
+    /// the plan holds ([`PlanSource::Password`]); never serialised or printed.
+    pub pushed: Option<crate::apply::engine::Pushed>,
 }
 
 /// Decides what may be written: plans afresh from `desired` and `live`, then, for a saved
@@ -306,7 +320,8 @@ pub fn decide(
     source: PlanSource<'_>,
     options: &PlanOptions,
 ) -> Result<Decision, DecideError> {
-    let options = with_actors(desired, live, options);
+    let mut options = with_actors(desired, live, options);
+    let mut pushed = None;
     let (plan, failed, dropped) = match source {
         PlanSource::Fresh => (
             crate::plan::plan(desired, &live.snapshot, &options)?,
@@ -322,6 +337,18 @@ pub fn decide(
             Vec::new(),
             Vec::new(),
         ),
+        PlanSource::Password { user, password } => {
+            // Planned like a rotation from a changed source, so the planner's rules hold as
+            // they do there (protected users, targets that refuse password changes); then
+            // only that row is kept.
+            options.rotate_passwords = std::iter::once(user.to_lowercase()).collect();
+            let fresh = crate::plan::plan(desired, &live.snapshot, &options)?;
+            pushed = Some(crate::apply::engine::Pushed {
+                user_name: user.to_owned(),
+                password: password.clone(),
+            });
+            (only_password(fresh, user), Vec::new(), Vec::new())
+        }
     };
     let plan = Vetted::new(desired, &live.snapshot, plan, &options)?;
     Ok(Decision {
@@ -329,6 +356,7 @@ pub fn decide(
         failed,
         dropped,
         options,
+        pushed,
     })
 }
 
@@ -429,6 +457,33 @@ fn termination(fresh: Plan, user: &str) -> Plan {
     }
 }
 
+/// Of a fresh plan, only the password of `user`: its `Edit::Password` and nothing else.
+/// A user the plan would create is left out (a create sets the initial password from the
+/// desired state; the endpoint sets passwords of users that exist).
+fn only_password(fresh: Plan, user: &str) -> Plan {
+    use crate::plan::{Action, Edit};
+    let changes = fresh
+        .changes
+        .into_iter()
+        .filter(|c| {
+            c.kind == Kind::User && c.action != Action::Create && c.key.eq_ignore_ascii_case(user)
+        })
+        .filter_map(|mut c| {
+            c.edits.retain(|e| matches!(e, Edit::Password));
+            c.diff.retain(|d| d.attribute == "password");
+            // What is left is a patch, whatever the whole change was (a deactivation, say):
+            // the audit log and the summary must not call it more than it is.
+            c.action = Action::Patch;
+            (!c.edits.is_empty()).then_some(c)
+        })
+        .collect();
+    Plan {
+        changes,
+        warnings: fresh.warnings,
+        unchanged: 0,
+    }
+}
+
 /// Why no decision could be made.
 #[derive(Debug, thiserror::Error)]
 pub enum DecideError {
@@ -485,6 +540,7 @@ pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
         desired,
         options: &decision.options,
         snapshot: Some(&live.snapshot),
+        pushed: decision.pushed.as_ref(),
     };
     let mut report = engine::run(client, &input, &settings, observer).await;
     before.append(&mut report.ops);

@@ -294,6 +294,103 @@ fn a_termination_touches_one_attribute_of_one_user() {
     assert!(decision.plan.changes.iter().all(|c| c.blocked.is_some()));
 }
 
+/// A pushed password is the `password` row of one existing user and nothing else, whatever
+/// else the plan would do; it carries the value only in `Decision::pushed` (the plan has
+/// none); a protected user gets no row and a warning; a target that refuses password
+/// changes gets no row and a warning; a user the plan would create gets none.
+#[test]
+fn a_pushed_password_touches_one_password_of_one_existing_user() {
+    let live = snapshot(
+        &[json!({"id": "id-a", "userName": "a@x.example", "title": "Old", "active": true})],
+        &[],
+    );
+    let org = "users:\n  - userName: a@x.example\n    title: New\n    active: false\n  - userName: b@x.example\n";
+    let desired = desired_with("", org);
+    let options = PlanOptions {
+        target: TargetCapabilities {
+            change_password: true,
+            ..TargetCapabilities::default()
+        },
+        ..PlanOptions::default()
+    };
+    let secret = crate::scim::Secret::new("Pushed-passw0rd!");
+    let push = |user| PlanSource::Password {
+        user,
+        password: &secret,
+    };
+    let decision = decide(
+        &desired,
+        &read(live.clone(), &options),
+        push("A@x.example"),
+        &options,
+    )
+    .unwrap();
+    assert_eq!(decision.plan.changes.len(), 1, "{:#?}", decision.plan);
+    let change = &decision.plan.changes[0];
+    assert_eq!(
+        (change.action, change.key.as_str()),
+        (Action::Patch, "a@x.example")
+    );
+    assert_eq!(change.edits, [Edit::Password]);
+    assert!(!format!("{:?}", decision.plan).contains("Pushed-passw0rd!"));
+    assert!(!format!("{:?}", decision.pushed).contains("Pushed-passw0rd!"));
+    let pushed = decision.pushed.expect("the value travels beside the plan");
+    assert_eq!(pushed.user_name, "A@x.example");
+
+    let created = decide(
+        &desired,
+        &read(live.clone(), &options),
+        push("b@x.example"),
+        &options,
+    )
+    .unwrap();
+    assert!(created.plan.changes.is_empty(), "{:#?}", created.plan);
+
+    let protected = desired_with("protected: {users: [a@x.example]}\n", org);
+    let decision = decide(
+        &protected,
+        &read(live.clone(), &options),
+        push("a@x.example"),
+        &options,
+    )
+    .unwrap();
+    assert!(decision.plan.changes.is_empty(), "{:#?}", decision.plan);
+    assert!(
+        decision
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("protected")),
+        "{:#?}",
+        decision.plan.warnings
+    );
+
+    let refusing = PlanOptions {
+        target: TargetCapabilities {
+            change_password: false,
+            ..TargetCapabilities::default()
+        },
+        ..PlanOptions::default()
+    };
+    let decision = decide(
+        &desired,
+        &read(live, &refusing),
+        push("a@x.example"),
+        &refusing,
+    )
+    .unwrap();
+    assert!(decision.plan.changes.is_empty(), "{:#?}", decision.plan);
+    assert!(
+        decision
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("changePassword")),
+        "{:#?}",
+        decision.plan.warnings
+    );
+}
+
 /// A hand edit of a saved plan.
 #[derive(Clone, Debug)]
 enum HandEdit {

@@ -27,6 +27,8 @@ pub use controller::{Backoff, Controller, Transition};
 pub use metrics::Metrics;
 pub use reconcile::{Mode, ReconcileError, Reconciled, Reconciler};
 
+use crate::scim::Secret;
+use crate::webhook::password::{PasswordSet, PasswordSink, PasswordSyncError};
 use crate::webhook::{TerminateError, Terminated, TerminationSink};
 
 /// What started a reconcile.
@@ -76,6 +78,12 @@ pub trait Reconcile {
         user_name: &str,
         reason: Option<&str>,
     ) -> impl Future<Output = Result<Terminated, TerminateError>>;
+    /// A password from the password-sync endpoint, set between reconciles.
+    fn set_password(
+        &mut self,
+        user_name: &str,
+        password: Secret,
+    ) -> impl Future<Output = Result<PasswordSet, PasswordSyncError>>;
 }
 
 impl Reconcile for Reconciler {
@@ -90,31 +98,69 @@ impl Reconcile for Reconciler {
     ) -> impl Future<Output = Result<Terminated, TerminateError>> {
         Reconciler::terminate(self, user_name, reason)
     }
+
+    fn set_password(
+        &mut self,
+        user_name: &str,
+        password: Secret,
+    ) -> impl Future<Output = Result<PasswordSet, PasswordSyncError>> {
+        Reconciler::set_password(self, user_name, password)
+    }
 }
 
-/// A verified HRIS termination on its way from the HTTP handler to the loop.
+/// A verified webhook request on its way from the HTTP handler to the loop, which carries
+/// it out between reconciles (so it never races a reconcile's writes) and answers on `reply`.
 #[derive(Debug)]
-pub struct TerminationJob {
-    user_name: String,
-    reason: Option<String>,
-    reply: oneshot::Sender<Result<Terminated, TerminateError>>,
+pub enum Job {
+    /// An HRIS termination.
+    Terminate {
+        /// The user, as the HRIS wrote it.
+        user_name: String,
+        /// Why, if the HRIS said.
+        reason: Option<String>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<Terminated, TerminateError>>,
+    },
+    /// A password from the password-sync endpoint.
+    Password {
+        /// The user, as the sender wrote it.
+        user_name: String,
+        /// The password (zeroized when dropped; its `Debug` shows no value).
+        password: Secret,
+        /// Where the answer goes.
+        reply: oneshot::Sender<Result<PasswordSet, PasswordSyncError>>,
+    },
 }
 
-/// The [`TerminationSink`] of the HRIS endpoint: hands each termination to the loop, which
-/// carries it out between reconciles, and waits for the answer.
+/// The sink of the HRIS and password-sync endpoints: hands each request to the loop and
+/// waits for the answer.
 #[derive(Clone, Debug)]
 pub struct LoopSink {
-    jobs: mpsc::Sender<TerminationJob>,
+    jobs: mpsc::Sender<Job>,
 }
 
 impl LoopSink {
     /// A sink and the receiver [`run_loop`] takes jobs from.
     #[must_use]
-    pub fn new() -> (LoopSink, mpsc::Receiver<TerminationJob>) {
+    pub fn new() -> (LoopSink, mpsc::Receiver<Job>) {
         let (jobs, rx) = mpsc::channel(64);
         (LoopSink { jobs }, rx)
     }
+
+    /// Sends a job made around `reply` and waits for its answer; `gone` when the loop has
+    /// ended.
+    async fn ask<T, E>(
+        &self,
+        job: impl FnOnce(oneshot::Sender<Result<T, E>>) -> Job,
+        gone: impl Fn() -> E,
+    ) -> Result<T, E> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs.send(job(reply)).await.map_err(|_| gone())?;
+        answer.await.map_err(|_| gone())?
+    }
 }
+
+const SHUTTING_DOWN: &str = "watch is shutting down";
 
 impl TerminationSink for LoopSink {
     fn terminate<'a>(
@@ -122,17 +168,31 @@ impl TerminationSink for LoopSink {
         user_name: &'a str,
         reason: Option<&'a str>,
     ) -> Pin<Box<dyn Future<Output = Result<Terminated, TerminateError>> + Send + 'a>> {
-        Box::pin(async move {
-            let gone = || TerminateError::Unavailable("watch is shutting down".into());
-            let (reply, answer) = oneshot::channel();
-            let job = TerminationJob {
+        Box::pin(self.ask(
+            move |reply| Job::Terminate {
                 user_name: user_name.to_owned(),
                 reason: reason.map(str::to_owned),
                 reply,
-            };
-            self.jobs.send(job).await.map_err(|_| gone())?;
-            answer.await.map_err(|_| gone())?
-        })
+            },
+            || TerminateError::Unavailable(SHUTTING_DOWN.into()),
+        ))
+    }
+}
+
+impl PasswordSink for LoopSink {
+    fn set_password<'a>(
+        &'a self,
+        user_name: &'a str,
+        password: Secret,
+    ) -> Pin<Box<dyn Future<Output = Result<PasswordSet, PasswordSyncError>> + Send + 'a>> {
+        Box::pin(self.ask(
+            move |reply| Job::Password {
+                user_name: user_name.to_owned(),
+                password,
+                reply,
+            },
+            || PasswordSyncError::Unavailable(SHUTTING_DOWN.into()),
+        ))
     }
 }
 
@@ -189,14 +249,14 @@ pub struct NoEvents;
 impl Events for NoEvents {}
 
 /// Runs reconciles until `stop`: one at the start, then on settled file events, on the drift
-/// timer and on retries; HRIS terminations from `terminations` are carried out between
-/// reconciles. Returns when a stop is requested (after the reconcile in progress
+/// timer and on retries; webhook requests from `jobs` (HRIS terminations, passwords) are
+/// carried out between reconciles. Returns when a stop is requested (after the reconcile in progress
 /// has stopped starting operations and finished the ones in flight).
 #[allow(clippy::too_many_arguments)] // the loop's inputs, each used once
 pub async fn run_loop<R: Reconcile>(
     reconciler: &mut R,
     mut files: mpsc::UnboundedReceiver<()>,
-    mut terminations: mpsc::Receiver<TerminationJob>,
+    mut jobs: mpsc::Receiver<Job>,
     timing: Timing,
     metrics: &Metrics,
     events: &mut dyn Events,
@@ -247,13 +307,8 @@ pub async fn run_loop<R: Reconcile>(
                     }
                     break Trigger::Files;
                 }
-                Some(job) = terminations.recv() => {
-                    let result = reconciler.terminate(&job.user_name, job.reason.as_deref()).await;
-                    match &result {
-                        Ok(done) => tracing::warn!(user = %job.user_name, ?done, "HRIS termination carried out"),
-                        Err(e) => tracing::error!(user = %job.user_name, "HRIS termination: {e}"),
-                    }
-                    let _ = job.reply.send(result);
+                Some(job) = jobs.recv() => {
+                    carry_out(reconciler, job).await;
                     if stop.requested() {
                         return;
                     }
@@ -262,6 +317,37 @@ pub async fn run_loop<R: Reconcile>(
                 () = sleep_until_some(retry_at) => break Trigger::Retry,
             }
         };
+    }
+}
+
+/// Carries out one webhook job and answers it.
+async fn carry_out<R: Reconcile>(reconciler: &mut R, job: Job) {
+    match job {
+        Job::Terminate {
+            user_name,
+            reason,
+            reply,
+        } => {
+            let result = reconciler.terminate(&user_name, reason.as_deref()).await;
+            match &result {
+                Ok(done) => {
+                    tracing::warn!(user = %user_name, ?done, "HRIS termination carried out");
+                }
+                Err(e) => tracing::error!(user = %user_name, "HRIS termination: {e}"),
+            }
+            let _ = reply.send(result);
+        }
+        Job::Password {
+            user_name,
+            password,
+            reply,
+        } => {
+            let result = reconciler.set_password(&user_name, password).await;
+            if let Err(e) = &result {
+                tracing::warn!(user = %user_name, "password-sync: {e}");
+            }
+            let _ = reply.send(result);
+        }
     }
 }
 

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use crate::apply::audit::{self, AuditLog, RunContext};
 use crate::apply::engine::{Observer, OpReport, Outcome, Stage, StepName};
+use crate::apply::fingerprint::{Fingerprints, VerifyCache};
 use crate::apply::record::{self, Recorder};
 use crate::desired::{self, DesiredState, LoadError};
 use crate::overrides::Overrides;
@@ -21,6 +22,7 @@ use crate::plan::saved::PlanDocument;
 use crate::scim::Secret;
 use crate::session::{self, PlanSource};
 use crate::target::Connection;
+use crate::webhook::password::{PasswordSet, PasswordSyncError};
 use crate::webhook::{Outcomes, TerminateError, Terminated};
 
 use super::Stop;
@@ -109,6 +111,9 @@ pub struct Config {
     pub lock_dir: PathBuf,
     /// How long a write waits for another run holding the target's lock.
     pub lock_timeout: std::time::Duration,
+    /// The password fingerprints (issue 19): read to find passwords changed at source,
+    /// written when a password is set.
+    pub fingerprints: PathBuf,
 }
 
 /// A valid desired state and the hash of its files.
@@ -130,6 +135,9 @@ pub struct Reconciler {
     preloaded: bool,
     /// The last load found the files invalid (the last valid state, if any, is in force).
     files_invalid: bool,
+    /// The (fingerprint, password) pairs seen to match, so a resync does not pay Argon2
+    /// again for every user.
+    verified: VerifyCache,
 }
 
 impl std::fmt::Debug for Reconciler {
@@ -163,6 +171,7 @@ impl Reconciler {
             override_warnings: Vec::new(),
             preloaded: false,
             files_invalid: false,
+            verified: VerifyCache::default(),
         })
     }
 
@@ -281,9 +290,19 @@ impl Reconciler {
             read = session::read(client, Some(&good.state)) => read.map_err(|e| target_error(&e))?,
             () = self.applier.stop.wait() => return Err(ReconcileError::Stopped),
         };
-        let options = session::options(&live, None);
-        let decision = session::decide(&good.state, &live, PlanSource::Fresh, &options)
+        let mut options = session::options(&live, None);
+        let (mut fingerprints, passwords) = check_passwords(
+            &good.state,
+            &self.applier.config.fingerprints,
+            &connection.lock_key,
+            &mut self.verified,
+        )
+        .await
+        .map_err(|e| target_error(&e))?;
+        options.rotate_passwords = passwords.rotate;
+        let mut decision = session::decide(&good.state, &live, PlanSource::Fresh, &options)
             .map_err(|e| target_error(&e))?;
+        decision.plan.add_warnings(passwords.warnings);
         let plan: &crate::plan::Plan = &decision.plan;
         let summary = plan.summary();
         let count = |kind: Kind| {
@@ -317,7 +336,7 @@ impl Reconciler {
 
         let (checksum, outcomes) = self
             .applier
-            .apply(good, connection, &decision, &live)
+            .apply(good, connection, &decision, &live, Some(&mut fingerprints))
             .await?;
         let failed = usize::try_from(outcomes.failed).unwrap_or(usize::MAX);
         let skipped = usize::try_from(outcomes.skipped).unwrap_or(usize::MAX);
@@ -412,7 +431,7 @@ impl Reconciler {
                 return Err(TerminateError::Unavailable("watch is shutting down".into()));
             }
         };
-        let live = session::read_for_termination(client, &good.state, &key)
+        let live = session::read_one_user(client, &good.state, &key)
             .await
             .map_err(|e| failed(&e))?;
         let Some(live) = live else {
@@ -447,7 +466,7 @@ impl Reconciler {
         }
         let (_, outcomes) = self
             .applier
-            .apply(good, connection, &decision, &live)
+            .apply(good, connection, &decision, &live, None)
             .await
             .map_err(|e| failed(&e))?;
         if outcomes.failed + outcomes.skipped > 0 {
@@ -456,6 +475,127 @@ impl Reconciler {
             )));
         }
         Ok(Terminated::Deactivated)
+    }
+
+    /// A password from the password-sync endpoint, for a user of the desired state whose
+    /// password does not come from it (`generate`, or none): checked against
+    /// `policy.password`, compared with the fingerprint of the one last set (equal: nothing
+    /// is sent), then set through the one pipeline ([`PlanSource::Password`]: protected
+    /// users, targets that refuse password changes, the actor guard and the lock hold as for
+    /// any write) and its fingerprint recorded. In report mode too: the sender asked for it.
+    pub async fn set_password(
+        &mut self,
+        user_name: &str,
+        password: Secret,
+    ) -> Result<PasswordSet, PasswordSyncError> {
+        let key = self.password_user(user_name, &password)?;
+        self.connect()
+            .await
+            .map_err(|e| PasswordSyncError::Unavailable(e.to_string()))?;
+        let (Some(good), Some((connection, _))) = (self.last_good.as_ref(), &self.connection)
+        else {
+            return Err(PasswordSyncError::Unavailable("not connected".into()));
+        };
+        let failed = |e: &dyn std::fmt::Display| PasswordSyncError::Failed(e.to_string());
+        let mut store = Fingerprints::load(&self.applier.config.fingerprints, &connection.lock_key)
+            .map_err(|e| failed(&e))?;
+        if let Some(phc) = store.get(&key).map(str::to_owned) {
+            let probe = password.clone();
+            let same = tokio::task::spawn_blocking(move || {
+                crate::apply::fingerprint::matches(&phc, &probe)
+            })
+            .await
+            .map_err(|e| failed(&e))?;
+            if same {
+                return Ok(PasswordSet::Unchanged);
+            }
+        }
+        let _lock = tokio::select! {
+            lock = take_lock(&self.applier.config, &connection.lock_key) => {
+                lock.map_err(|e| PasswordSyncError::Unavailable(e.to_string()))?
+            }
+            () = self.applier.stop.wait() => {
+                return Err(PasswordSyncError::Unavailable("watch is shutting down".into()));
+            }
+        };
+        let live = session::read_one_user(&connection.client, &good.state, &key)
+            .await
+            .map_err(|e| failed(&e))?
+            .ok_or_else(|| {
+                PasswordSyncError::Refused(format!(
+                    "{key} is not on the target yet: the next reconcile creates it with its \
+                     initial password; send the password again after that"
+                ))
+            })?;
+        let options = session::options(&live, None);
+        let source = PlanSource::Password {
+            user: &key,
+            password: &password,
+        };
+        let decision =
+            session::decide(&good.state, &live, source, &options).map_err(|e| failed(&e))?;
+        if let Some(reason) = decision.plan.changes.iter().find_map(|c| c.blocked.clone()) {
+            return Err(PasswordSyncError::Refused(reason));
+        }
+        if decision.plan.changes.is_empty() {
+            // The planner left the password alone: a protected user, or a target that does
+            // not let clients change passwords. Its warning says which.
+            let why = decision.plan.warnings.first().map_or_else(
+                || format!("no password change of {key} is planned"),
+                |w| w.message.clone(),
+            );
+            return Err(PasswordSyncError::Refused(why));
+        }
+        let (_, outcomes) = self
+            .applier
+            .apply(good, connection, &decision, &live, Some(&mut store))
+            .await
+            .map_err(|e| failed(&e))?;
+        if outcomes.failed + outcomes.skipped > 0 {
+            return Err(PasswordSyncError::Failed(format!(
+                "the password of {key} was not set; see the audit log"
+            )));
+        }
+        Ok(PasswordSet::Set)
+    }
+
+    /// The desired-state userName a pushed password is for, once the user is managed, its
+    /// password does not come from the desired state, and the password meets
+    /// `policy.password`.
+    fn password_user(
+        &self,
+        user_name: &str,
+        password: &Secret,
+    ) -> Result<String, PasswordSyncError> {
+        let Some(good) = self.last_good.as_ref() else {
+            return Err(PasswordSyncError::Unavailable(
+                "no valid desired state is loaded yet".into(),
+            ));
+        };
+        let state = &good.state;
+        let Some(user) = state
+            .users
+            .iter()
+            .find(|u| u.value.user_name.value.eq_ignore_ascii_case(user_name))
+        else {
+            return Err(PasswordSyncError::UnknownUser(user_name.to_owned()));
+        };
+        if let Some(source) = &user.value.password
+            && source.value != crate::model::PasswordSource::Generate
+        {
+            // Two owners of one password would undo each other on every reconcile.
+            return Err(PasswordSyncError::Refused(format!(
+                "the password of {} comes from the desired state ({}); change it there",
+                user.value.user_name.value.as_str(),
+                crate::plan::Source::at(&state.sources, source.span)
+            )));
+        }
+        let broken = crate::apply::password::PasswordPolicy::from(&state.config.policy.password)
+            .violations(password.expose());
+        if !broken.is_empty() {
+            return Err(PasswordSyncError::Weak(broken));
+        }
+        Ok(user.value.user_name.value.to_string())
     }
 
     /// Connects on first use, and again when `scimctl.yaml`'s target changed.
@@ -497,6 +637,38 @@ impl Reconciler {
             .as_ref()
             .map(|(c, _)| c.description.as_str())
     }
+}
+
+/// The fingerprints of `target` in `path`, and which users' `fromEnv`/`fromFile` passwords
+/// changed at source: the one check `plan` and `apply` make ([`session::passwords`]), with
+/// Argon2 run off the async threads (so `/healthz` answers meanwhile) and the pairs `cache`
+/// has seen match not verified again.
+async fn check_passwords(
+    state: &DesiredState,
+    path: &std::path::Path,
+    target: &str,
+    cache: &mut VerifyCache,
+) -> Result<(Fingerprints, crate::apply::rotation::Check), String> {
+    let store = Fingerprints::load(path, target).map_err(|e| e.to_string())?;
+    let (candidates, warnings) = crate::apply::rotation::candidates(state, &store);
+    if candidates.is_empty() {
+        return Ok((
+            store,
+            crate::apply::rotation::Check {
+                rotate: std::collections::BTreeSet::new(),
+                warnings,
+            },
+        ));
+    }
+    let mut owned = std::mem::take(cache);
+    let (owned, rotate) = tokio::task::spawn_blocking(move || {
+        let rotate = owned.changed_at_source(candidates, crate::apply::fingerprint::threads());
+        (owned, rotate)
+    })
+    .await
+    .map_err(|e| format!("verifying password fingerprints: {e}"))?;
+    *cache = owned;
+    Ok((store, crate::apply::rotation::Check { rotate, warnings }))
 }
 
 /// The plan's changes by action, then kind; blocked ones under `blocked`.
@@ -554,12 +726,15 @@ struct Applier {
 impl Applier {
     /// Applies `plan` (made from `good` and `read`) with audit, metrics and the stop flag;
     /// returns the plan's checksum and how its operations ended.
+    /// `fingerprints` records each password the target accepts (`None`: the plan sets none,
+    /// as a termination's does not).
     async fn apply(
         &mut self,
         good: &Good,
         connection: &Connection,
         decision: &session::Decision,
         live: &session::LiveRead,
+        fingerprints: Option<&mut Fingerprints>,
     ) -> Result<(String, Outcomes), ReconcileError> {
         let checksum = PlanDocument::new(&decision.plan, good.hash.clone())
             .with_target(&connection.description)
@@ -578,6 +753,7 @@ impl Applier {
             ),
             metrics: &self.metrics,
             stop: &self.stop,
+            fingerprints,
         };
         let report = session::execute(
             &connection.client,
@@ -619,11 +795,12 @@ impl Applier {
     }
 }
 
-/// Audit, metrics and stop for the engine.
+/// Audit, metrics, stop and password fingerprints for the engine.
 struct WatchObserver<'a> {
     recorder: Recorder<'a>,
     metrics: &'a Metrics,
     stop: &'a Stop,
+    fingerprints: Option<&'a mut Fingerprints>,
 }
 
 impl Observer for WatchObserver<'_> {
@@ -642,6 +819,15 @@ impl Observer for WatchObserver<'_> {
 
     fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
         self.recorder.deliver_password(user_name, password)
+    }
+
+    fn password_set(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+        let Some(store) = self.fingerprints.as_deref_mut() else {
+            return Err("no fingerprint store for this run".into());
+        };
+        let phc = crate::apply::fingerprint::fingerprint(password).map_err(|e| e.to_string())?;
+        store.set(user_name, phc);
+        store.save().map_err(|e| e.to_string())
     }
 
     fn stop_requested(&self) -> Option<String> {

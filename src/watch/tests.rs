@@ -44,9 +44,22 @@ impl Reconcile for Scripted {
             Ok(Terminated::Deactivated)
         }
     }
+
+    async fn set_password(
+        &mut self,
+        user_name: &str,
+        _password: Secret,
+    ) -> Result<PasswordSet, PasswordSyncError> {
+        self.calls.push(self.start.elapsed().as_secs());
+        if user_name == "nobody" {
+            Err(PasswordSyncError::UnknownUser(user_name.into()))
+        } else {
+            Ok(PasswordSet::Set)
+        }
+    }
 }
 
-fn no_jobs() -> mpsc::Receiver<TerminationJob> {
+fn no_jobs() -> mpsc::Receiver<Job> {
     LoopSink::new().1
 }
 
@@ -234,10 +247,10 @@ async fn a_stop_while_waiting_ends_the_loop() {
     assert_eq!(fake.calls, [0]);
 }
 
-/// A termination arriving between reconciles is carried out at once, answered through the
-/// sink, and does not disturb the drift timer.
+/// A termination or a password arriving between reconciles is carried out at once, answered
+/// through the sink, and does not disturb the drift timer.
 #[tokio::test(start_paused = true)]
-async fn terminations_are_carried_out_between_reconciles() {
+async fn webhook_jobs_are_carried_out_between_reconciles() {
     let stop = Stop::default();
     let mut fake = Scripted {
         start: Instant::now(),
@@ -251,7 +264,10 @@ async fn terminations_are_carried_out_between_reconciles() {
         tokio::time::sleep(Duration::from_secs(7)).await;
         let first = sink.terminate("ana@x.example", Some("left")).await;
         let second = sink.terminate("nobody", None).await;
-        (first, second)
+        let password = sink
+            .set_password("ana@x.example", Secret::new("N3w-password-ok"))
+            .await;
+        (first, second, password)
     });
     let metrics = Metrics::default();
     run_loop(
@@ -264,11 +280,13 @@ async fn terminations_are_carried_out_between_reconciles() {
         &stop,
     )
     .await;
-    let (first, second) = hris.await.unwrap();
+    let (first, second, password) = hris.await.unwrap();
     assert_eq!(first, Ok(Terminated::Deactivated));
     assert_eq!(second, Err(TerminateError::UnknownUser("nobody".into())));
-    // start, the two terminations at 7 s, then the resync 300 s after the start.
-    assert_eq!(fake.calls, [0, 7, 7, 300]);
+    assert_eq!(password, Ok(PasswordSet::Set));
+    // start, the two terminations and the password at 7 s, then the resync 300 s after the
+    // start.
+    assert_eq!(fake.calls, [0, 7, 7, 7, 300]);
 }
 
 /// A stop made from a cancellation token is requested when the token is cancelled, and a

@@ -19,22 +19,21 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::body::{Body, to_bytes};
+use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode, header::CONTENT_LENGTH};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::signature::{Rejection, SIGNATURE_HEADER, TIMESTAMP_HEADER, Verifier};
+use super::inbound::{check_user_name, error, verified_body};
+use super::signature::Verifier;
 
 /// Where the endpoint is served.
 pub const TERMINATION_PATH: &str = "/webhooks/hris/termination";
 /// Largest accepted body, in bytes: a termination is a few hundred.
 pub const MAX_BODY: usize = 64 * 1024;
-/// Longest accepted `userName`, in characters.
-const MAX_USER_NAME: usize = 256;
 /// Longest accepted `reason`, in characters.
 const MAX_REASON: usize = 1000;
 
@@ -138,48 +137,19 @@ pub fn router_with_clock(
         })
 }
 
-fn error(status: StatusCode, message: impl std::fmt::Display) -> Response {
-    (status, axum::Json(json!({ "error": message.to_string() }))).into_response()
-}
-
 async fn terminate(State(hris): State<Hris>, headers: HeaderMap, body: Body) -> Response {
-    let too_large = || {
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format_args!("the body is larger than {} KiB", MAX_BODY / 1024),
-        )
-    };
-    let declared = headers
-        .get(CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > MAX_BODY as u64) {
-        return too_large();
-    }
-    // Too slow (the listener's body timeout), past the limit, or cut off: either way there is
-    // no whole body to check a signature on.
-    let body = match to_bytes(body, MAX_BODY).await {
-        Ok(body) => body,
-        Err(e) if crate::watch::listener::timed_out(&e) => {
-            return error(
-                StatusCode::REQUEST_TIMEOUT,
-                "the body did not arrive in time",
-            );
-        }
-        Err(_) => return too_large(),
-    };
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let verified = match hris.verifier.verify(
-        header(TIMESTAMP_HEADER),
-        header(SIGNATURE_HEADER),
-        &body,
+    let (body, verified) = match verified_body(
+        &hris.verifier,
+        &headers,
+        body,
+        MAX_BODY,
         (hris.now_unix)(),
-    ) {
+        "hris",
+    )
+    .await
+    {
         Ok(verified) => verified,
-        Err(rejection) => {
-            tracing::warn!(reason = %rejection, "hris: termination refused");
-            return rejected(&rejection);
-        }
+        Err(answer) => return answer,
     };
     let request = match parse(&body) {
         Ok(request) => request,
@@ -214,10 +184,6 @@ async fn terminate(State(hris): State<Hris>, headers: HeaderMap, body: Body) -> 
     }
 }
 
-fn rejected(rejection: &Rejection) -> Response {
-    error(rejection.status(), rejection)
-}
-
 /// The body as a request, or what is wrong with it.
 fn parse(body: &[u8]) -> Result<TerminationRequest, String> {
     let request: TerminationRequest = serde_json::from_slice(body).map_err(|e| {
@@ -225,18 +191,7 @@ fn parse(body: &[u8]) -> Result<TerminationRequest, String> {
             "the body is not a termination ({{\"userName\": \"...\", \"reason\": \"...\"}}): {e}"
         )
     })?;
-    let user_name = request.user_name.trim();
-    if user_name.is_empty() {
-        return Err("`userName` is empty".into());
-    }
-    if user_name.chars().count() > MAX_USER_NAME {
-        return Err(format!(
-            "`userName` is longer than {MAX_USER_NAME} characters"
-        ));
-    }
-    if user_name.chars().any(char::is_control) {
-        return Err("`userName` contains control characters".into());
-    }
+    check_user_name(&request.user_name)?;
     if let Some(reason) = &request.reason {
         if reason.chars().count() > MAX_REASON {
             return Err(format!("`reason` is longer than {MAX_REASON} characters"));
@@ -257,7 +212,7 @@ mod tests {
 
     use super::*;
     use crate::scim::Secret;
-    use crate::webhook::signature::sign;
+    use crate::webhook::signature::{SIGNATURE_HEADER, TIMESTAMP_HEADER, sign};
 
     const NOW: i64 = 1_795_000_000;
     const SECRET: &str = "hris-secret-77aa-never-printed";

@@ -1,12 +1,15 @@
 //! Webhooks: the signature scheme both directions share ([`signature`]), outbound event
-//! delivery ([`outbound`]), and the inbound HRIS termination endpoint ([`hris`]).
+//! delivery ([`outbound`]), the inbound HRIS termination endpoint ([`hris`]) and the
+//! password-sync endpoint ([`password`]).
 //!
 //! These are building blocks for `scimctl watch`: this module decides nothing about when
 //! events happen or how a termination is carried out. It never logs a secret, a signature,
 //! a body or a whole webhook URL.
 
 pub mod hris;
+mod inbound;
 pub mod outbound;
+pub mod password;
 pub mod signature;
 
 pub use hris::{TerminateError, Terminated, TerminationSink, router};
@@ -16,7 +19,7 @@ pub use signature::{Rejection, Verified, Verifier, sign};
 use std::path::Path;
 
 use crate::desired::confine::SecretDirs;
-use crate::model::{HrisSettings, WebhookSettings};
+use crate::model::{InboundWebhook, WebhookSettings};
 use crate::target::{TargetError, read_secret};
 
 /// The outbound settings of `scimctl.yaml`'s `watch.webhooks`, with the secret read (relative
@@ -39,10 +42,10 @@ pub fn outbound_config(
     })
 }
 
-/// The verifier for `watch.hris`, with the secret read (relative to `config_dir` for
-/// `fromFile`) and the default 5-minute window.
-pub fn hris_verifier(
-    settings: &HrisSettings,
+/// The verifier of an inbound endpoint (`watch.hris`, `watch.passwordSync`), with the secret
+/// read (relative to `config_dir` for `fromFile`) and the default 5-minute window.
+pub fn inbound_verifier(
+    settings: &InboundWebhook,
     config_dir: &Path,
     dirs: &SecretDirs,
 ) -> Result<Verifier, TargetError> {
@@ -77,12 +80,12 @@ mod tests {
             signed,
             sign(&crate::scim::Secret::new("k3y-value"), 1, b"{}")
         );
-        let verifier = hris_verifier(&HrisSettings { secret }, dir.path(), &dirs).unwrap();
+        let verifier = inbound_verifier(&InboundWebhook { secret }, dir.path(), &dirs).unwrap();
         assert!(verifier.verify(Some("1"), Some(&signed), b"{}", 1).is_ok());
-        let missing = HrisSettings {
+        let missing = InboundWebhook {
             secret: Spanned::unspanned(SecretSource::FromEnv("SCIMCTL_TEST_UNSET_HRIS".into())),
         };
-        let e = hris_verifier(&missing, dir.path(), &dirs)
+        let e = inbound_verifier(&missing, dir.path(), &dirs)
             .unwrap_err()
             .to_string();
         assert!(e.contains("SCIMCTL_TEST_UNSET_HRIS"), "{e}");
