@@ -418,7 +418,10 @@ fn the_example_org_works_with_a_clean_environment() {
     assert!(out.contains("Plan: 48 to create, 0 to patch"), "{out}");
     let (code, out, err) = clean(&with(&["apply", "desired-state", "--yes"]));
     assert_eq!(code, Some(0), "{out}{err}");
-    assert!(out.contains(": 48 done, 0 already done, 0 merged, 0 failed, 0 skipped"), "{out}");
+    assert!(
+        out.contains(": 48 done, 0 already done, 0 merged, 0 failed, 0 skipped"),
+        "{out}"
+    );
     let (code, out, err) = clean(&with(&["plan", "desired-state", "--detailed-exitcode"]));
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("No changes."), "{out}");

@@ -26,7 +26,10 @@ pub(crate) fn run_bounded_with(
     limit: Duration,
 ) -> Output {
     let mut command = scimctl();
-    command.args(args).envs(env.iter().copied()).current_dir(cwd);
+    command
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(cwd);
     run_command_bounded(command, args, limit)
 }
 
@@ -153,8 +156,15 @@ pub(crate) fn copy_example_with_env_password(to: &Path) {
         .expect("the example has its break-glass user");
     let (head, tail) = text.split_at(at);
     let line = "password: generate\n";
-    assert!(tail.contains(line), "the break-glass user generates its password");
-    let tail = tail.replacen(line, "password: {fromEnv: SCIMCTL_DEMO_BREAKGLASS_PASSWORD}\n", 1);
+    assert!(
+        tail.contains(line),
+        "the break-glass user generates its password"
+    );
+    let tail = tail.replacen(
+        line,
+        "password: {fromEnv: SCIMCTL_DEMO_BREAKGLASS_PASSWORD}\n",
+        1,
+    );
     std::fs::write(&file, format!("{head}{tail}")).unwrap();
 }
 
