@@ -434,4 +434,34 @@ fn the_example_org_works_with_a_clean_environment() {
     let (code, out, err) = clean(&["plan", "desired-state", "--detailed-exitcode"]);
     assert_eq!(code, Some(0), "{out}{err}");
     assert!(out.contains("No changes."), "{out}");
+
+    // The tour's last step: `watch` starts, announcing itself as the README shows.
+    let mut watch = scimctl()
+        .args(["watch", "desired-state", "--listen", "127.0.0.1:0"])
+        .current_dir(&repo)
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watch.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    // The README shows the default listener; this one picked a free port.
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = fs::read_to_string(readme).unwrap();
+    let shown = "watch: reconciling desired-state every 5m (heal); health, readiness and metrics at http://127.0.0.1:";
+    assert!(
+        readme.contains(&format!("# {shown}9464\n")),
+        "the README's tour shows the banner"
+    );
+    assert!(first.starts_with(shown), "{first}");
 }
