@@ -16,40 +16,60 @@ fn cli_cases() {
         .case("tests/cmd/*.toml");
 }
 
-/// A program the README's tour runs besides scimctl, found on PATH. trycmd skips a command
+/// A program a writing page (the README's tour) runs besides scimctl, found on PATH. trycmd skips a command
 /// whose program is not registered, without failing, so each one is registered here (and a
 /// missing one fails the test instead of hiding the block).
 fn on_path(name: &str) -> PathBuf {
     std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default())
         .map(|dir| dir.join(name))
         .find(|path| path.is_file())
-        .unwrap_or_else(|| panic!("the README's tour needs `{name}` on PATH"))
+        .unwrap_or_else(|| panic!("the docs' examples need `{name}` on PATH"))
 }
 
-/// The examples in `docs/*.md` run from the repository root, as a reader runs them from a
-/// clone: only commands that need no server and write nothing (validate, explain, ...).
+/// Pages whose examples write (they apply to the embedded sandbox, or edit a file): they run
+/// in a scratch copy of the example org, never from the repository root.
+const WRITING_PAGES: [&str; 2] = ["README.md", "docs/export.md"];
+
+/// The examples in the other `docs/*.md` run from the repository root, as a reader runs them
+/// from a clone: only commands that need no server and write nothing (validate, explain, ...).
 #[test]
 fn doc_examples() {
-    trycmd::TestCases::new()
-        .register_bin("scimctl", Path::new(env!("CARGO_BIN_EXE_scimctl")))
-        .case("docs/*.md");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let cases = trycmd::TestCases::new();
+    cases.register_bin("scimctl", Path::new(env!("CARGO_BIN_EXE_scimctl")));
+    let mut pages = 0;
+    for entry in std::fs::read_dir(root.join("docs")).unwrap() {
+        let path = entry.unwrap().path();
+        let page = format!("docs/{}", path.file_name().unwrap().to_string_lossy());
+        if page.ends_with(".md") && !WRITING_PAGES.contains(&page.as_str()) {
+            cases.case(&page);
+            pages += 1;
+        }
+    }
+    assert!(pages >= 10, "the docs pages were found: {pages}");
+    cases.run();
 }
 
-/// The README's five-minute tour writes (it applies to the embedded sandbox, and edits a
-/// file), so it runs on a copy: the README beside `README.in/desired-state`, a copy of the
-/// example org, with `README.out/` asking trycmd to run the whole file in a scratch copy of
-/// `README.in` (the repository's own `desired-state/` and `.scimctl/` are never touched).
+/// The writing pages, each copied beside `PAGE.in/desired-state` (a copy of the example org)
+/// and an empty `PAGE.out/`, which has trycmd run the whole page in a scratch copy of
+/// `PAGE.in`; the repository's own `desired-state/` and `.scimctl/` are never touched.
 #[test]
-fn readme_tour() {
+fn writing_doc_examples() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let tmp = tempfile::tempdir().unwrap();
-    std::fs::copy(root.join("README.md"), tmp.path().join("README.md")).unwrap();
-    crate::support::copy_example(&tmp.path().join("README.in/desired-state"));
-    std::fs::create_dir(tmp.path().join("README.out")).unwrap();
     let cases = trycmd::TestCases::new();
     cases
         .register_bin("scimctl", Path::new(env!("CARGO_BIN_EXE_scimctl")))
-        .register_bin("sed", on_path("sed"))
-        .case(tmp.path().join("README.md"));
+        .register_bin("sed", on_path("sed"));
+    for page in WRITING_PAGES {
+        let dir = tmp.path().join(page.replace('/', "-"));
+        let name = Path::new(page).file_name().unwrap();
+        let stem = Path::new(page).file_stem().unwrap().to_string_lossy();
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::copy(root.join(page), dir.join(name)).unwrap();
+        crate::support::copy_example(&dir.join(format!("{stem}.in/desired-state")));
+        std::fs::create_dir(dir.join(format!("{stem}.out"))).unwrap();
+        cases.case(dir.join(name));
+    }
     cases.run();
 }
