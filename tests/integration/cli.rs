@@ -41,7 +41,8 @@ fn doc_examples() {
     for entry in std::fs::read_dir(root.join("docs")).unwrap() {
         let path = entry.unwrap().path();
         let page = format!("docs/{}", path.file_name().unwrap().to_string_lossy());
-        if page.ends_with(".md") && !WRITING_PAGES.contains(&page.as_str()) {
+        let markdown = path.extension().is_some_and(|e| e == "md");
+        if markdown && !WRITING_PAGES.contains(&page.as_str()) {
             cases.case(&page);
             pages += 1;
         }
