@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # scimctl in a container: build with the locked dependencies, run as a non-root user on a small
-# runtime image. No secret is part of any layer: give them at run time (`-e VAR`), see README.md
+# runtime image. No secret is part of any layer: give them at run time (`-e VAR`), see docs/deployment.md
 # "Container".
 
 FROM rust:1-bookworm AS build

@@ -101,7 +101,7 @@ impl Report {
         });
     }
 
-    /// The report as `doctor --format json` prints it (README "doctor" documents the shape).
+    /// The report as `doctor --format json` prints it (docs/genesys.md, "doctor", documents the shape).
     #[must_use]
     pub fn json(&self) -> Value {
         serde_json::json!({

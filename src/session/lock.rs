@@ -6,7 +6,7 @@
 //! the second run wait (or give up after `--lock-timeout`), so it reads what the first wrote.
 //! It is an OS lock (`flock` on Unix, through [`crate::disk::lock`]): the kernel releases it
 //! when the process ends, however it ends, so a killed run never leaves a stale lock behind. It does not reach across
-//! machines: CI systems serialise applies with their own concurrency controls (see README).
+//! machines: CI systems serialise applies with their own concurrency controls (see docs/plans-and-safety.md, "One writer per target").
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -540,7 +540,7 @@ mod tests {
         }
     }
 
-    // Every variant's JSON shape, as the README documents it.
+    // Every variant's JSON shape, as docs/watch.md documents it.
     #[test]
     fn event_shapes() {
         let envelope = |event: &Event| {

@@ -295,7 +295,7 @@ mod tests {
             sign(&secret, 1_700_000_000, br#"{"a":1}"#),
             format!("v1={expected}")
         );
-        // The value the README's shell example computes:
+        // The value the shell example in docs/watch.md computes:
         // printf '%s.%s' 1700000000 '{"a":1}' | openssl dgst -sha256 -hmac Jefe -r
         assert_eq!(
             expected,

@@ -364,3 +364,104 @@ fn watch_logs_its_reconciles_as_json_by_default() {
         "the example org, created: {event}"
     );
 }
+
+/// Issue 20, item 6: the example org works outside cargo. The built binary, run as an
+/// installed one would be (from a copy of the repository's `desired-state/`, with an
+/// environment holding only PATH and HOME, so no password variable and nothing cargo sets):
+/// `validate` exits 0 without a warning; the quickstart's `plan` and `apply --yes` against a
+/// `scimctl sandbox serve` create the org, and the plan after it has no changes; the same
+/// holds for the embedded sandbox the README's tour uses.
+#[test]
+fn the_example_org_works_with_a_clean_environment() {
+    let tmp = tempfile::tempdir().unwrap();
+    let repo = tmp.path().join("repo");
+    copy_example(&repo.join("desired-state"));
+    let home = tmp.path().join("home");
+    fs::create_dir_all(&home).unwrap();
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let clean = |args: &[&str]| {
+        let mut command = scimctl();
+        command
+            .args(args)
+            .current_dir(&repo)
+            .env_clear()
+            .env("PATH", &path)
+            .env("HOME", &home);
+        let output = crate::support::run_command_bounded(command, args, Duration::from_secs(60));
+        let (out, err) = text(&output);
+        (output.status.code(), out, err)
+    };
+
+    let (code, out, err) = clean(&["validate", "desired-state"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.starts_with("desired-state: valid: "), "{out}");
+    assert_eq!(err, "", "no warning: every password source resolves");
+
+    let state = tmp.path().join("served.json");
+    let mut server = scimctl()
+        .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
+        .arg(&state)
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (_stdout, url) = crate::support::served_url(&mut server);
+    let target = ["--target", url.as_str()];
+    let with = |args: &[&'static str]| [args, &target[..]].concat();
+
+    let (code, out, err) = clean(&with(&["plan", "desired-state", "--detailed-exitcode"]));
+    assert_eq!(code, Some(2), "{out}{err}");
+    assert!(out.contains("Plan: 48 to create, 0 to patch"), "{out}");
+    let (code, out, err) = clean(&with(&["apply", "desired-state", "--yes"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(
+        out.contains(": 48 done, 0 already done, 0 merged, 0 failed, 0 skipped"),
+        "{out}"
+    );
+    let (code, out, err) = clean(&with(&["plan", "desired-state", "--detailed-exitcode"]));
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+
+    let (code, out, err) = clean(&["apply", "desired-state", "--yes"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains(": 48 done, 0 already done"), "{out}");
+    let (code, out, err) = clean(&["plan", "desired-state", "--detailed-exitcode"]);
+    assert_eq!(code, Some(0), "{out}{err}");
+    assert!(out.contains("No changes."), "{out}");
+
+    // The tour's last step: `watch` starts, announcing itself as the README shows.
+    let mut watch = scimctl()
+        .args(["watch", "desired-state", "--listen", "127.0.0.1:0"])
+        .current_dir(&repo)
+        .env_clear()
+        .env("PATH", &path)
+        .env("HOME", &home)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(watch.stdout.take().unwrap()),
+        &mut first,
+    )
+    .unwrap();
+    watch.kill().unwrap();
+    watch.wait().unwrap();
+    // The README shows the default listener; this one picked a free port.
+    let readme = Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+    let readme = fs::read_to_string(readme).unwrap();
+    let shown = "watch: reconciling desired-state every 5m (heal); health, readiness and metrics at http://127.0.0.1:";
+    assert!(
+        readme.contains(&format!("# {shown}9464\n")),
+        "the README's tour shows the banner"
+    );
+    assert!(first.starts_with(shown), "{first}");
+}

@@ -94,7 +94,9 @@ pub(crate) fn serve_with(dir: &Path, extra: &[&str]) -> Server {
 /// The example org, pointed at the Genesys sandbox with explicit API and login URLs.
 pub(crate) fn example_for(server: &Server, dir: &Path) -> std::path::PathBuf {
     let ds = dir.join("desired-state");
-    copy_dir(Path::new("desired-state"), &ds);
+    // The break-glass password from the environment, so the request log is checked for a
+    // secret that was sent.
+    crate::support::copy_example_with_env_password(&ds);
     let config = std::fs::read_to_string(ds.join("scimctl.yaml")).unwrap();
     let target = format!(
         "target:\n  kind: genesys\n  apiUrl: {0}\n  loginUrl: {0}\n  clientId: {CLIENT_ID}\n  clientSecret: {{fromEnv: GENESYS_TEST_SECRET}}\n  requestsPerMinute: 6000\n",
@@ -102,19 +104,6 @@ pub(crate) fn example_for(server: &Server, dir: &Path) -> std::path::PathBuf {
     );
     std::fs::write(ds.join("scimctl.yaml"), format!("{config}\n{target}")).unwrap();
     ds
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let path = entry.path();
-        if path.is_dir() {
-            copy_dir(&path, &to.join(entry.file_name()));
-        } else {
-            std::fs::copy(&path, to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 pub(crate) fn run(dir: &Path, args: &[&str]) -> (i32, String, String) {

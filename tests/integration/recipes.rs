@@ -20,7 +20,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, put};
 use serde_json::{Value, json};
 
-use crate::support::{DEMO_PASSWORD, copy_example};
+use crate::support::copy_example;
 
 const TOKEN: &str = "recipe-test-token";
 const MARKER: &str = "<!-- scimctl-plan -->";
@@ -213,9 +213,6 @@ impl Repo {
             .env_clear()
             .env("PATH", &self.path)
             .env("HOME", self.dir.parent().unwrap())
-            // The example org's one `fromEnv` initial password: a real pipeline adds it to the
-            // step's env from its secret store, as it does the OAuth credentials.
-            .env("SCIMCTL_DEMO_BREAKGLASS_PASSWORD", DEMO_PASSWORD)
             .envs(env)
             .output()
             .unwrap()

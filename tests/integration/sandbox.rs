@@ -53,6 +53,11 @@ fn serve(
         line.starts_with("sandbox: serving SCIM 2.0 at http://127.0.0.1:"),
         "{line}"
     );
+    // The whole line as docs/sandbox.md shows it: the SCIM base URL and the state file.
+    assert!(
+        line.ends_with(&format!("/scim/v2 (state {})\n", state.display())),
+        "{line}"
+    );
     let url = line.split_whitespace().nth(5).unwrap().to_owned();
     (child, url, stdout)
 }

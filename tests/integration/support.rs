@@ -25,10 +25,18 @@ pub(crate) fn run_bounded_with(
     env: &[(&str, &str)],
     limit: Duration,
 ) -> Output {
-    let child = scimctl()
+    let mut command = scimctl();
+    command
         .args(args)
         .envs(env.iter().copied())
-        .current_dir(cwd)
+        .current_dir(cwd);
+    run_command_bounded(command, args, limit)
+}
+
+/// Runs a prepared `scimctl` command (arguments, environment and directory set; `args` only
+/// names it in the failure) as [`run_bounded`] does.
+pub(crate) fn run_command_bounded(mut command: Command, args: &[&str], limit: Duration) -> Output {
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,7 +58,9 @@ pub(crate) fn run_bounded_with(
     }
 }
 
-/// The example org's demo password (`.cargo/config.toml` sets it for programs cargo runs).
+/// The break-glass password of [`copy_example_with_env_password`]'s copy, read from
+/// `SCIMCTL_DEMO_BREAKGLASS_PASSWORD`. (The example org itself generates every password, so
+/// it needs no variable; tests that pass this one to a plain copy pass something unused.)
 pub(crate) const DEMO_PASSWORD: &str = "demo-only-Passw0rd!";
 
 /// Runs `scimctl args...` in `cwd` with the demo password and `token` as `SCIMCTL_TOKEN`,
@@ -132,6 +142,30 @@ pub(crate) fn copy_example(to: &Path) {
         &Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state"),
         to,
     );
+}
+
+/// [`copy_example`], with the break-glass user's password read from the environment
+/// (`{fromEnv: SCIMCTL_DEMO_BREAKGLASS_PASSWORD}`) instead of generated: the form docs/desired-state.md
+/// documents for a real org, for tests of what a `fromEnv` source does.
+pub(crate) fn copy_example_with_env_password(to: &Path) {
+    copy_example(to);
+    let file = to.join("users/admins.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let at = text
+        .find("userName: breakglass.admin@northwind.example")
+        .expect("the example has its break-glass user");
+    let (head, tail) = text.split_at(at);
+    let line = "password: generate\n";
+    assert!(
+        tail.contains(line),
+        "the break-glass user generates its password"
+    );
+    let tail = tail.replacen(
+        line,
+        "password: {fromEnv: SCIMCTL_DEMO_BREAKGLASS_PASSWORD}\n",
+        1,
+    );
+    std::fs::write(&file, format!("{head}{tail}")).unwrap();
 }
 
 /// The first stdout line of a spawned `scimctl sandbox serve` (or any server that announces
