@@ -43,8 +43,14 @@ pub(crate) fn serve(dir: &Path) -> Server {
     serve_with(dir, &[])
 }
 
-/// [`serve`] with `extra` arguments to `sandbox serve` (e.g. `--weak-etags`).
+/// [`serve`] with `extra` arguments to `sandbox serve` (e.g. `--weak-etags`; a
+/// `--read-lag-ms` there replaces the default 400).
 pub(crate) fn serve_with(dir: &Path, extra: &[&str]) -> Server {
+    let lag = if extra.contains(&"--read-lag-ms") {
+        &[][..]
+    } else {
+        &["--read-lag-ms", "400"][..]
+    };
     let mut child = scimctl()
         .args([
             "sandbox",
@@ -57,13 +63,12 @@ pub(crate) fn serve_with(dir: &Path, extra: &[&str]) -> Server {
             CLIENT_ID,
             "--oauth-secret-env",
             "GENESYS_TEST_SECRET",
-            "--read-lag-ms",
-            "400",
             "--division",
             "Field Sales",
             "--requests-per-minute",
             "6000",
         ])
+        .args(lag)
         .arg("--state")
         .arg(dir.join("state.json"))
         .arg("--request-log")

@@ -206,6 +206,36 @@ fn changed_source_rotates_on_the_sandbox() {
     rotation_story(cwd.path(), &dir, &[], &[]);
 }
 
+/// The story against the Genesys Cloud simulator: OAuth, lower-case paths, and a
+/// ServiceProviderConfig that says `changePassword.supported: false` (the live value is
+/// unconfirmed), while Genesys documents setting `password` by PATCH with
+/// `directory:user:setPassword`; the simulator's request log holds no password.
+#[test]
+fn changed_source_rotates_on_the_genesys_simulator() {
+    let cwd = tempfile::tempdir().unwrap();
+    // No read lag: the story plans right after each apply, and waiting out a lag would
+    // mean sleeping (the lag's own handling is tested in genesys.rs).
+    let server = crate::genesys::serve_with(cwd.path(), &["--read-lag-ms", "0"]);
+    let target = format!(
+        "ownership: {{users: listed}}\ntarget:\n  kind: genesys\n  apiUrl: {0}\n  loginUrl: {0}\n  clientId: {1}\n  clientSecret: {{fromEnv: GENESYS_TEST_SECRET}}\n  requestsPerMinute: 6000\n",
+        server.url,
+        crate::genesys::CLIENT_ID
+    );
+    let dir = desired(cwd.path(), &target);
+    rotation_story(
+        cwd.path(),
+        &dir,
+        &[],
+        &[("GENESYS_TEST_SECRET", crate::genesys::SECRET)],
+    );
+    let log = cwd.path().join("requests.log");
+    assert!(
+        std::fs::read_to_string(&log).is_ok_and(|l| l.contains("PATCH")),
+        "the rotation is in the simulator's request log"
+    );
+    no_secret_in(&log);
+}
+
 /// The story against scim2-server, whose `changePassword` is supported.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn changed_source_rotates_on_scim2_server() {
