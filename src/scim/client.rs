@@ -1389,6 +1389,7 @@ mod tests {
             bulk: true,
             ..Capabilities::from_config(&ServiceProviderConfig::default(), None)
         };
+        assert!(!announced.change_password, "the server says no");
         let genesys = Dialect::Genesys.target_capabilities(&announced, AttributeSupport::all());
         assert_eq!(
             genesys,
@@ -1397,12 +1398,8 @@ mod tests {
                 etag: true,
                 bulk: true,
                 filter: announced.filter,
-                // Genesys documents setting `password` by PATCH and PUT of a user, which need
-                // `directory:user:setPassword` (genesys-api.md, from the SDK's SCIMApi docs;
-                // doctor checks the permission). What its ServiceProviderConfig says about
-                // `changePassword` was never seen live (UNCONFIRMED), so the documented
-                // behaviour wins over it there; the simulator says `false` to keep this honest.
-                change_password: announced.change_password || genesys,
+                // Documented for Genesys whatever the ServiceProviderConfig says.
+                change_password: true,
                 ..crate::plan::tests::genesys_target()
             }
         );
@@ -1414,12 +1411,7 @@ mod tests {
                 etag: true,
                 bulk: true,
                 filter: announced.filter,
-                // Genesys documents setting `password` by PATCH and PUT of a user, which need
-                // `directory:user:setPassword` (genesys-api.md, from the SDK's SCIMApi docs;
-                // doctor checks the permission). What its ServiceProviderConfig says about
-                // `changePassword` was never seen live (UNCONFIRMED), so the documented
-                // behaviour wins over it there; the simulator says `false` to keep this honest.
-                change_password: announced.change_password || genesys,
+                change_password: announced.change_password,
                 ..TargetCapabilities::default()
             }
         );
