@@ -530,14 +530,35 @@ async fn receiver(secret: &str, received: Received) -> String {
 /// POSTs a termination for `user` to watch's HRIS endpoint, signed with `secret` (or a
 /// tampered body when `tamper`); returns the status and body.
 async fn terminate(base: &str, secret: &str, body: &str, signed_body: &str) -> (u16, String) {
-    let timestamp = scimctl::apply::audit::now_unix();
+    let now = scimctl::apply::audit::now_unix();
+    post_signed(
+        base,
+        "/webhooks/hris/termination",
+        secret,
+        now,
+        body,
+        signed_body,
+    )
+    .await
+}
+
+/// POSTs `body` to watch's `path` with the signature of `signed_body` under `secret` at
+/// `timestamp`; returns the status and body.
+async fn post_signed(
+    base: &str,
+    path: &str,
+    secret: &str,
+    timestamp: i64,
+    body: &str,
+    signed_body: &str,
+) -> (u16, String) {
     let signature = scimctl::webhook::sign(
         &scimctl::scim::Secret::new(secret.to_owned()),
         timestamp,
         signed_body.as_bytes(),
     );
     let response = reqwest::Client::new()
-        .post(format!("{base}/webhooks/hris/termination"))
+        .post(format!("{base}{path}"))
         .header("X-Scimctl-Timestamp", timestamp.to_string())
         .header("X-Scimctl-Signature", signature)
         .header("Content-Type", "application/json")
@@ -988,5 +1009,244 @@ async fn termination_end_to_end_on_scim2_server() {
     for mode in ["heal", "report"] {
         let tag = format!("term{mode}{}", std::process::id());
         termination_end_to_end(&url, &token, &tag, mode).await;
+    }
+}
+
+/// Issue 19 under watch, against an in-process sandbox whose request counters show what
+/// reached the tenant: a changed `fromFile` source is rotated by the next reconcile; the password-sync endpoint sets a good signed password through the pipeline
+/// (one PATCH, fingerprint recorded, audit record without the value), answers `unchanged`
+/// for the same password without a single request to the tenant, and refuses tampered,
+/// stale, replayed, weak, unknown-user, protected-user and source-owned requests with
+/// nothing written. No password appears in watch's output at trace level, the audit log or
+/// the fingerprint file.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[allow(clippy::too_many_lines)] // one story, top to bottom
+async fn password_sync_and_rotation_under_watch() {
+    use scimctl::apply::fingerprint;
+    use scimctl::sandbox::{self, SandboxAuth, SandboxConfig};
+
+    const SOURCE_OLD: &str = "Fi1e-source-Passw0rd!";
+    const SOURCE_NEW: &str = "Fi1e-source-R0tated!!";
+    const PUSHED: &str = "Pushed-by-sync-0k!";
+    const WEAK: &str = "weakpassword";
+    let token = "pwsync-token";
+    let running = sandbox::start(
+        SandboxConfig {
+            auth: SandboxAuth::Bearer(token.into()),
+            ..SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    let url = running.base_url.clone();
+    let client = bearer_client(&url, token, None);
+    // The protected user exists already; scimctl never changes it.
+    client
+        .create(&User {
+            user_name: "prot@pw.example".into(),
+            ..User::default()
+        })
+        .await
+        .unwrap();
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        "ownership: {users: listed}\nprotected: {users: [prot@pw.example]}\n\
+         watch:\n  passwordSync:\n    secret: {fromEnv: TEST_PWSYNC_SECRET}\n",
+    );
+    write(&dir, "src.pw", SOURCE_OLD);
+    write(
+        &dir,
+        "org.yaml",
+        concat!(
+            "users:\n",
+            "  - userName: sync@pw.example\n",
+            "  - userName: prot@pw.example\n",
+            "  - userName: src@pw.example\n",
+            "    password: {fromFile: src.pw}\n",
+        ),
+    );
+    let mut watch = Watch::start_with(
+        tmp.path(),
+        &dir,
+        &url,
+        token,
+        &["--interval", "1h"],
+        "scimctl=trace",
+        &[("TEST_PWSYNC_SECRET", "pwsync-secret")],
+    );
+    let line = watch.reconciled("start").await;
+    assert!(line.contains("applied=2"), "{line}");
+    let fp = tmp.path().join(".scimctl/password-fingerprints.json");
+    let phc = |user: &str| -> Option<String> {
+        let stored: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(&fp).unwrap()).unwrap();
+        stored["targets"]
+            .as_object()
+            .unwrap()
+            .values()
+            .find_map(|t| t[user].as_str().map(str::to_owned))
+    };
+    let set_to = |user: &str, password: &str| {
+        phc(user).is_some_and(|p| {
+            fingerprint::matches(&p, &scimctl::scim::Secret::new(password.to_owned()))
+        })
+    };
+    assert!(
+        set_to("src@pw.example", SOURCE_OLD),
+        "the create recorded it"
+    );
+
+    // Rotation: the source file changes; the next reconcile sets the new password. Watch
+    // reacts to YAML files (a secret file is usually mounted elsewhere and is read at every
+    // drift resync), so a YAML edit triggers it here, without waiting for the timer.
+    let patches = running.stats().by_method.patch;
+    write(&dir, "src.pw", SOURCE_NEW);
+    write(&dir, "touch.yaml", "users: []\n");
+    let line = watch.reconciled("files").await;
+    assert!(line.contains("applied=1"), "{line}");
+    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert!(set_to("src@pw.example", SOURCE_NEW));
+
+    // The endpoint: a good request sets the password with one PATCH.
+    let sync = |body: String, secret: &'static str, at: i64| {
+        let base = watch.base.clone();
+        async move { post_signed(&base, "/webhooks/password", secret, at, &body, &body).await }
+    };
+    let body = |user: &str, password: &str| {
+        serde_json::json!({"userName": user, "password": password}).to_string()
+    };
+    let now = scimctl::apply::audit::now_unix;
+    let patches = running.stats().by_method.patch;
+    let good = body("Sync@pw.example", PUSHED);
+    let first = now();
+    let (status, text) = sync(good.clone(), "pwsync-secret", first).await;
+    assert_eq!(status, 200, "{text}");
+    assert!(text.contains("\"set\""), "{text}");
+    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert!(set_to("sync@pw.example", PUSHED), "fingerprint recorded");
+
+    // The same password again: `unchanged`, and not one request to the tenant.
+    let requests = running.stats().requests;
+    let (status, text) = sync(good.clone(), "pwsync-secret", now() + 1).await;
+    assert_eq!(
+        (status, text.contains("\"unchanged\"")),
+        (200, true),
+        "{text}"
+    );
+    assert_eq!(running.stats().requests, requests);
+
+    // Every refusal writes nothing.
+    let before = (running.stats().by_method.patch, std::fs::read(&fp).unwrap());
+    let tampered = body("sync@pw.example", "Tampered-passw0rd!");
+    let base = watch.base.clone();
+    let refusals = [
+        (
+            "tampered",
+            post_signed(
+                &base,
+                "/webhooks/password",
+                "pwsync-secret",
+                now(),
+                &tampered,
+                &good,
+            )
+            .await,
+            401,
+        ),
+        (
+            "stale",
+            sync(
+                body("sync@pw.example", "Stale-passw0rd-1!"),
+                "pwsync-secret",
+                now() - 600,
+            )
+            .await,
+            401,
+        ),
+        (
+            "other key",
+            sync(
+                body("sync@pw.example", "Other-passw0rd-1!"),
+                "hris-secret",
+                now(),
+            )
+            .await,
+            401,
+        ),
+        (
+            "replayed",
+            sync(good.clone(), "pwsync-secret", first).await,
+            409,
+        ),
+        (
+            "weak",
+            sync(body("sync@pw.example", WEAK), "pwsync-secret", now()).await,
+            422,
+        ),
+        (
+            "unknown",
+            sync(body("nobody@pw.example", PUSHED), "pwsync-secret", now()).await,
+            404,
+        ),
+        (
+            "protected",
+            sync(body("prot@pw.example", PUSHED), "pwsync-secret", now()).await,
+            409,
+        ),
+        (
+            "source-owned",
+            sync(body("src@pw.example", PUSHED), "pwsync-secret", now()).await,
+            409,
+        ),
+    ];
+    for (what, (status, text), want) in &refusals {
+        assert_eq!(status, want, "{what}: {text}");
+        for secret in [PUSHED, WEAK, "Tampered-passw0rd!"] {
+            assert!(
+                !text.contains(secret),
+                "{what}: the answer holds a password: {text}"
+            );
+        }
+    }
+    assert!(refusals[4].1.1.contains("digit"), "{}", refusals[4].1.1);
+    assert!(refusals[6].1.1.contains("protected"), "{}", refusals[6].1.1);
+    assert!(refusals[7].1.1.contains("org.yaml"), "{}", refusals[7].1.1);
+    assert_eq!(
+        (running.stats().by_method.patch, std::fs::read(&fp).unwrap()),
+        before,
+        "a refused request wrote nothing"
+    );
+
+    let (code, lines) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+    let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
+    assert!(
+        audit
+            .lines()
+            .any(|l| l.contains("sync@pw.example") && l.contains("password")),
+        "{audit}"
+    );
+    let fingerprints = std::fs::read_to_string(&fp).unwrap();
+    let output = lines.join("\n");
+    for secret in [
+        SOURCE_OLD,
+        SOURCE_NEW,
+        PUSHED,
+        WEAK,
+        "Tampered-passw0rd!",
+        "pwsync-secret",
+    ] {
+        for (name, text) in [
+            ("watch's output", &output),
+            ("the audit log", &audit),
+            ("the fingerprints", &fingerprints),
+        ] {
+            assert!(!text.contains(secret), "{name} holds a secret");
+        }
     }
 }
