@@ -207,7 +207,7 @@ fn changed_source_rotates_on_the_sandbox() {
 }
 
 /// The story against the Genesys Cloud simulator: OAuth, lower-case paths, and a
-/// ServiceProviderConfig that says `changePassword.supported: false` (the live value is
+/// `ServiceProviderConfig` that says `changePassword.supported: false` (the live value is
 /// unconfirmed), while Genesys documents setting `password` by PATCH with
 /// `directory:user:setPassword`; the simulator's request log holds no password.
 #[test]
