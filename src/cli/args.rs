@@ -421,6 +421,10 @@ pub struct ServeArgs {
     /// Append one JSON line per request (method, path, status) to this file.
     #[arg(long, value_name = "FILE")]
     pub request_log: Option<PathBuf>,
+    /// Say `changePassword.supported: false` and refuse a PATCH that sets `password`, as
+    /// servers that do not let clients change passwords do (plain flavour).
+    #[arg(long)]
+    pub no_change_password: bool,
     /// Imitate a behaviour of other SCIM servers (repeatable): no-common-attributes,
     /// no-filter, no-email-type, drop-group-members-on-create. Without any, the sandbox is strict and conformant.
     #[arg(long = "quirk", value_name = "NAME")]

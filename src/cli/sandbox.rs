@@ -91,7 +91,7 @@ pub(super) fn sandbox_serve(
         flavor,
         request_log: args.request_log.clone(),
         me: args.me.clone(),
-        change_password: true,
+        change_password: !args.no_change_password,
         quirks: sandbox::Quirks::new(args.quirks.iter().copied()),
     };
     let runtime = runtime.get()?;

@@ -67,6 +67,8 @@ pub(crate) struct App {
     pub(crate) me: Option<String>,
     /// Behaviours of other servers imitated ([`super::SandboxConfig::quirks`]).
     pub(crate) quirks: Quirks,
+    /// Whether a PATCH may set `password` ([`super::SandboxConfig::change_password`]).
+    change_password: bool,
     /// With a state file: the store generation the journal has made durable. A request is
     /// answered only once every change made before its answer is durable.
     pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
@@ -538,14 +540,44 @@ impl App {
             request_log: None,
             me: None,
             quirks: quirks.clone(),
+            change_password: true,
             durable: None,
         }
     }
 
-    /// Sets what `/ServiceProviderConfig` says of `changePassword`.
+    /// Sets what `/ServiceProviderConfig` says of `changePassword`, and holds to it: when
+    /// unsupported, a PATCH that sets `password` is refused whole (a client that ignores the
+    /// announcement finds out at once, rather than the sandbox accepting what it says it
+    /// does not do). A create may still set the initial password.
     pub(crate) fn set_change_password(&mut self, supported: bool) {
         self.discovery.service_provider_config["changePassword"]["supported"] =
             Value::Bool(supported);
+        self.change_password = supported;
+    }
+
+    /// Refuses a PATCH of a user that sets `password` (by path, or inside a path-less
+    /// value) when password changes are not supported.
+    fn refuse_password_change(&self, kind: ResourceKind, body: &Value) -> Result<(), ScimError> {
+        if self.change_password || kind != ResourceKind::User {
+            return Ok(());
+        }
+        let ops = body.get("Operations").and_then(Value::as_array);
+        let sets_password = ops.into_iter().flatten().any(|op| {
+            let path = op.get("path").and_then(Value::as_str).unwrap_or("");
+            path.eq_ignore_ascii_case("password")
+                || (path.is_empty()
+                    && op
+                        .get("value")
+                        .and_then(Value::as_object)
+                        .is_some_and(|v| v.keys().any(|k| k.eq_ignore_ascii_case("password"))))
+        });
+        if sets_password {
+            return Err(ScimError::mutability(
+                "this server does not let clients change passwords \
+                 (ServiceProviderConfig changePassword.supported is false)",
+            ));
+        }
+        Ok(())
     }
 
     /// Handles one request: latency first, then routing; faults and auth apply to the SCIM
@@ -928,6 +960,7 @@ impl App {
             (Route::Resource(kind, id), Method::PATCH) => {
                 let projection = projection()?;
                 let mut body = read_json(&parts.headers, body).await?;
+                self.refuse_password_change(kind, &body)?;
                 self.drop_unstored_in_patch(kind, &mut body);
                 let ops = patch::parse_body(&body)?;
                 let entry = store.patch(kind, &id, &ops, if_match)?;
@@ -1080,6 +1113,49 @@ mod tests {
         assert_eq!(route("/scim/v2/Users/a/b"), Route::Unknown);
         assert_eq!(route("/scim/v2"), Route::Unknown);
         assert_eq!(route("/scim/v2/Nope"), Route::Unknown);
+    }
+
+    // A sandbox that announces changePassword false holds to it: a PATCH that sets the
+    // password (by path or in a path-less value) is refused whole with 400 mutability, and
+    // nothing of it is applied; other PATCHes and a create's initial password still work.
+    #[tokio::test]
+    async fn password_changes_are_refused_when_not_supported() {
+        let mut app = app();
+        app.set_change_password(false);
+        let spc = call(&app, "GET", "/scim/v2/ServiceProviderConfig", None).await;
+        assert_eq!(spc.body["changePassword"]["supported"], false);
+        let created = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(json!({"userName": "pw@example.com", "password": "Init1al-pw!"})),
+        )
+        .await;
+        assert_eq!(created.status, 201);
+        let uri = format!(
+            "/scim/v2/Users/{}",
+            created.body["id"].as_str().expect("id")
+        );
+        let patch = |ops: Value| json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"], "Operations": ops});
+        for ops in [
+            json!([{"op": "replace", "path": "title", "value": "Lead"},
+                   {"op": "replace", "path": "password", "value": "N3w-passw0rd!"}]),
+            json!([{"op": "replace", "value": {"title": "Lead", "Password": "N3w-passw0rd!"}}]),
+        ] {
+            let refused = call(&app, "PATCH", &uri, Some(patch(ops))).await;
+            assert_eq!(refused.status, 400, "{}", refused.body);
+            assert_eq!(refused.body["scimType"], "mutability");
+        }
+        let read = call(&app, "GET", &uri, None).await;
+        assert!(
+            read.body.get("title").is_none(),
+            "nothing of a refused PATCH applies"
+        );
+        let title = json!([{"op": "replace", "path": "title", "value": "Lead"}]);
+        assert_eq!(
+            call(&app, "PATCH", &uri, Some(patch(title))).await.status,
+            200
+        );
     }
 
     // POST then GET: 201, Location, ETag, meta; password never returned; 404 after DELETE.
