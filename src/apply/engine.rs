@@ -239,6 +239,8 @@ impl Stage {
 pub enum StepName {
     /// Creating the object.
     Create,
+    /// Restoring a deleted user (Genesys Cloud) and bringing it in line.
+    Restore,
     /// Patching references (members, manager) into an object the run created.
     Link,
     /// Patching (or deactivating) a live object.
@@ -257,6 +259,7 @@ impl StepName {
     pub fn name(self) -> &'static str {
         match self {
             StepName::Create => "create",
+            StepName::Restore => "restore",
             StepName::Link => "link",
             StepName::Update => "update",
             StepName::Grants => "grants",
@@ -268,6 +271,7 @@ impl StepName {
     fn of(kind: StepKind) -> StepName {
         match kind {
             StepKind::Create => StepName::Create,
+            StepKind::Restore => StepName::Restore,
             StepKind::Link => StepName::Link,
             StepKind::Update => StepName::Update,
             StepKind::Grants => StepName::Grants,
@@ -545,6 +549,7 @@ where
         }
         match step.kind {
             StepKind::Create => self.create(step, change, herald).await,
+            StepKind::Restore => self.restore(step, change, herald).await,
             StepKind::Link => {
                 let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
                     return StepResult::failed("internal: the create left no id");
@@ -1045,6 +1050,69 @@ where
         Ok(Some((secret, source.value == PasswordSource::Generate)))
     }
 
+    /// Restores a deleted user (Genesys Cloud: `state` back to active, at the version the plan
+    /// read), reads it back over SCIM and brings it in line with a re-plan, as a create that
+    /// met "already exists" does; the grants step that follows gives back the roles in
+    /// divisions that deletion took. A restore answered with an error is still taken as done
+    /// when the user now reads back (an unknown outcome, or another run restored it first).
+    async fn restore(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+        let (Some(id), Some(version)) = (
+            change.id.clone(),
+            change
+                .version
+                .as_deref()
+                .and_then(|v| v.parse::<u64>().ok()),
+        ) else {
+            return StepResult::failed("internal: a restore without an id and a version");
+        };
+        if let Err(r) = self.announce(herald) {
+            return r;
+        }
+        let restored = self.client.restore_user(&id, version).await;
+        let fresh = match self.fetch(Kind::User, &id).await {
+            Ok(Some(fresh)) => fresh,
+            Ok(None) => {
+                return StepResult::failed(match restored {
+                    Err(e) => format!("restoring the deleted user: {e}"),
+                    Ok(()) => "restored, but the user cannot be read back".to_owned(),
+                });
+            }
+            Err(e) => return StepResult::failed(format!("restored; reading it back: {e}")),
+        };
+        let restore_detail = match &restored {
+            Ok(()) => "restored a deleted user",
+            Err(_) => "found restored already",
+        };
+        let fresh_version = fresh.version().map(str::to_owned);
+        self.note_created(change.kind, &change.key, &id);
+        self.made
+            .borrow_mut()
+            .insert(step.change, (id.clone(), fresh_version.clone()));
+        let next = match self.replan(change, &fresh).await {
+            Ok(next) => next,
+            Err(e) => return StepResult::failed(format!("restored; re-planning it: {e}")),
+        };
+        let Some(next) = next.map(|c| without_unresolved(c, &self.created)) else {
+            let mut r = StepResult::new(Outcome::Done, Some(restore_detail.into()));
+            r.id = Some(id);
+            r.version = fresh_version;
+            return r;
+        };
+        let mut r = self
+            .update(change.kind, &id, fresh_version, next, change, herald)
+            .await;
+        if r.outcome.succeeded() {
+            r.outcome = Outcome::Done;
+            r.detail = Some(format!("{restore_detail} and brought it in line"));
+        } else {
+            r.detail = Some(format!(
+                "{restore_detail}, but bringing it in line failed: {}",
+                r.detail.unwrap_or_default()
+            ));
+        }
+        r
+    }
+
     /// A create met "already exists": take the live object over and bring it in line.
     async fn adopt(
         &self,
@@ -1402,6 +1470,7 @@ fn written_detail(
     let did = detail.unwrap_or_else(|| {
         match done {
             StepKind::Create => "created",
+            StepKind::Restore => "restored",
             StepKind::Link => "references set",
             StepKind::Update => "patched",
             StepKind::Grants => "roles in divisions granted",
@@ -1416,6 +1485,7 @@ fn written_detail(
             StepKind::Link => "manager",
             StepKind::Grants => "roles in divisions",
             StepKind::Create => "create",
+            StepKind::Restore => "restore",
             StepKind::Update => "patch",
             StepKind::Delete => "delete",
             StepKind::Password => "password",
@@ -1742,7 +1812,7 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
     }
     if kind == StepKind::Grants {
         if !result.outcome.succeeded() && report.outcome.succeeded() {
-            let created = if change.action == Action::Create {
+            let created = if change.action.brings_in() {
                 "created, but "
             } else {
                 ""
@@ -1767,8 +1837,10 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
         }
         return;
     }
-    if matches!(kind, StepKind::Create | StepKind::Update)
-        && result.outcome.succeeded()
+    if matches!(
+        kind,
+        StepKind::Create | StepKind::Restore | StepKind::Update
+    ) && result.outcome.succeeded()
         && !report.outcome.succeeded()
     {
         // The link or grants step was skipped or failed before this step finished (a

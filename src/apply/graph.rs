@@ -24,6 +24,10 @@ use crate::plan::{Action, Change, Edit, Kind, Multi, Plan, Ref};
 pub(crate) enum StepKind {
     /// Create the object with [`Step::edits`].
     Create,
+    /// Restore a deleted user (Genesys Cloud), then bring it in line with what YAML
+    /// describes; [`Step::edits`] are its create's, for the order only (the step re-plans the
+    /// restored user).
+    Restore,
     /// Patch an object created earlier in the run with references that needed its id or
     /// another new object's id.
     Link,
@@ -154,7 +158,8 @@ fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
                 (StepKind::Create, Phase::Roles)
             }
             Action::Delete | Action::Deactivate => (StepKind::Delete, Phase::RoleDeletes),
-            Action::Patch => (StepKind::Update, Phase::Roles),
+            // Only users are restored; a role row never says so.
+            Action::Patch | Action::Restore => (StepKind::Update, Phase::Roles),
         };
         graph.steps.push(Step {
             change: i,
@@ -181,7 +186,7 @@ impl Graph {
         // The change that creates each new object.
         let created: HashMap<(Kind, String), usize> = changes
             .iter()
-            .filter(|(_, c)| c.action == Action::Create)
+            .filter(|(_, c)| c.action.brings_in())
             .map(|(i, c)| (name_key(c.kind, &c.key), *i))
             .collect();
         let new_manager = |c: &Change| {
@@ -196,13 +201,17 @@ impl Graph {
 
         let mut create_step: HashMap<usize, usize> = HashMap::new();
         // Creates first, so their step numbers are known to everything that refers to them.
-        for &(i, c) in changes.iter().filter(|(_, c)| c.action == Action::Create) {
+        for &(i, c) in changes.iter().filter(|(_, c)| c.action.brings_in()) {
             let carry = acyclic.get(&i).copied().unwrap_or(true);
             let (now, later) = split_create(&c.edits, carry);
             create_step.insert(i, graph.steps.len());
             graph.steps.push(Step {
                 change: i,
-                kind: StepKind::Create,
+                kind: if c.action == Action::Restore {
+                    StepKind::Restore
+                } else {
+                    StepKind::Create
+                },
                 edits: now,
                 deps: Vec::new(),
                 phase: Phase::Main,
@@ -273,7 +282,7 @@ fn update_steps(
     role_of: &dyn Fn(String) -> Option<usize>,
     graph: &mut Graph,
 ) {
-    for &(i, c) in changes.iter().filter(|(_, c)| c.action != Action::Create) {
+    for &(i, c) in changes.iter().filter(|(_, c)| !c.action.brings_in()) {
         let edits: Vec<Edit> = c
             .edits
             .iter()
@@ -294,7 +303,7 @@ fn update_steps(
         let (kind, phase) = match c.action {
             Action::Delete => (StepKind::Delete, Phase::Prune),
             Action::Deactivate => (StepKind::Update, Phase::Prune),
-            Action::Create | Action::Patch => (StepKind::Update, Phase::Main),
+            Action::Create | Action::Restore | Action::Patch => (StepKind::Update, Phase::Main),
         };
         graph.steps.push(Step {
             change: i,
@@ -346,7 +355,7 @@ fn grant_steps(
 /// stale).
 fn password_steps(changes: &[(usize, &Change)], graph: &mut Graph) {
     for &(i, c) in changes {
-        if c.action == Action::Create || !c.edits.contains(&Edit::Password) {
+        if c.action.brings_in() || !c.edits.contains(&Edit::Password) {
             continue;
         }
         let deps: Vec<usize> = graph
@@ -376,7 +385,7 @@ fn acyclic_managers(
     let mut edge: HashMap<usize, usize> = HashMap::new();
     let mut indegree: HashMap<usize, usize> = HashMap::new();
     for &(i, c) in changes {
-        if c.action != Action::Create || c.kind != Kind::User {
+        if !c.action.brings_in() || c.kind != Kind::User {
             continue;
         }
         if let Some(m) = new_manager(c).filter(|m| by_index.contains_key(m)) {

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::plan::{Action, AttrDiff, Change, Edit, Multi};
+use crate::plan::{AttrDiff, Change, Edit, Multi};
 
 /// What to do after a re-read.
 #[derive(Clone, Debug, PartialEq)]
@@ -109,7 +109,7 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
     };
     // An adopted object (a create answered "already exists"): the plan had no `before`, so
     // everything desired is sent.
-    if planned.action == Action::Create {
+    if planned.action.brings_in() {
         return Merge::Send(fresh);
     }
     for want in planned

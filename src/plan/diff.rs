@@ -208,7 +208,10 @@ pub(super) fn diff(
             continue;
         }
         let live_user = matched.users[i].map(|l| &live.users[l]);
-        let change = user_change(&mut ctx, user, live_user, &mut plan.warnings)?;
+        let mut change = user_change(&mut ctx, user, live_user, &mut plan.warnings)?;
+        if live_user.is_none() {
+            change = change.map(|c| restore_deleted(live, c));
+        }
         push(&mut plan, change);
     }
     let memberships = memberships(desired, &options.target, &mut plan.warnings);
@@ -241,6 +244,28 @@ pub(super) fn diff(
         });
     }
     Ok(plan)
+}
+
+/// A user create whose userName belongs to a user in the `deleted` state (Genesys Cloud)
+/// becomes a restore of that user: the create would be refused (its email is still taken),
+/// and a restored user keeps its id and history. The edits stay those of the create: the
+/// applier restores, reads the user back and re-plans it, and grants the roles in divisions
+/// the create would have granted, since deletion took every grant
+/// ([`crate::plan::Action::Restore`]).
+fn restore_deleted(live: &Snapshot, change: Change) -> Change {
+    let deleted = live
+        .deleted_users
+        .iter()
+        .find(|d| d.email.eq_ignore_ascii_case(&change.key));
+    match deleted {
+        Some(d) if change.action == Action::Create && change.kind == Kind::User => Change {
+            action: Action::Restore,
+            id: Some(d.id.clone()),
+            version: Some(d.version.to_string()),
+            ..change
+        },
+        _ => change,
+    }
 }
 
 fn push(plan: &mut Plan, change: Option<Change>) {

@@ -40,6 +40,10 @@ pub use replan::Replanner;
 pub enum Action {
     /// Create the object.
     Create,
+    /// Bring back a user in the `deleted` state (Genesys Cloud), whose email a create would
+    /// collide with, then set what YAML describes on it and grant its roles again (deletion
+    /// took them all).
+    Restore,
     /// Change some of its attributes.
     Patch,
     /// Set `active: false` (reversible).
@@ -56,11 +60,19 @@ impl Action {
         matches!(self, Action::Deactivate | Action::Delete)
     }
 
+    /// Whether the object is not live before the change (a create, or a restore of a deleted
+    /// user): it has no live attributes to compare, and objects that refer to it wait for it.
+    #[must_use]
+    pub fn brings_in(self) -> bool {
+        matches!(self, Action::Create | Action::Restore)
+    }
+
     /// Lower-case name, as in JSON plans.
     #[must_use]
     pub fn name(self) -> &'static str {
         match self {
             Action::Create => "create",
+            Action::Restore => "restore",
             Action::Patch => "patch",
             Action::Deactivate => "deactivate",
             Action::Delete => "delete",
@@ -201,6 +213,9 @@ pub struct Warning {
 pub struct Summary {
     /// Objects to create.
     pub create: usize,
+    /// Deleted users to restore (Genesys Cloud); left out of JSON when none.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub restore: usize,
     /// Objects to patch.
     pub patch: usize,
     /// Users to deactivate.
@@ -217,8 +232,13 @@ impl Summary {
     /// Changes that would be applied (blocked ones excluded).
     #[must_use]
     pub fn changes(&self) -> usize {
-        self.create + self.patch + self.deactivate + self.delete
+        self.create + self.restore + self.patch + self.deactivate + self.delete
     }
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's skip_serializing_if passes a reference
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// The result of planning.
@@ -249,6 +269,7 @@ impl Plan {
             }
             match c.action {
                 Action::Create => s.create += 1,
+                Action::Restore => s.restore += 1,
                 Action::Patch => s.patch += 1,
                 Action::Deactivate => s.deactivate += 1,
                 Action::Delete => s.delete += 1,
@@ -317,6 +338,27 @@ pub fn plan(
 ) -> Result<Plan, PlanError> {
     let matched = matching::match_all(desired, live)?;
     Ok(plan_matched(desired, live, &matched, options)?.plan)
+}
+
+/// The userNames of the desired users that no live user matches (those a plan would
+/// create), for the read of deleted users that would block those creates. An ambiguous match
+/// answers with the users matched around it (the plan itself reports the ambiguity).
+#[must_use]
+pub fn unmatched_users(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
+    let matched = match matching::match_all(desired, live) {
+        Ok(m) => m,
+        Err(_) => match matching::match_partial(desired, live) {
+            Ok(m) => m,
+            Err(_) => return Vec::new(),
+        },
+    };
+    desired
+        .users
+        .iter()
+        .zip(&matched.users)
+        .filter(|(_, m)| m.is_none())
+        .map(|(u, _)| u.user_name.value.to_string())
+        .collect()
 }
 
 /// The order in which twins (live groups sharing one name) are ranked: the first survives.
@@ -474,7 +516,7 @@ fn hold_back(
             match holds.change(&change) {
                 Some(why) => {
                     taken = true;
-                    if change.action == Action::Create {
+                    if change.action.brings_in() {
                         holds.names.insert(
                             (change.kind, change.key.to_lowercase()),
                             format!("its creation is held: {why}"),

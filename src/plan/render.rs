@@ -24,6 +24,7 @@ fn marker(change: &Change) -> (&'static str, &'static str) {
     }
     match change.action {
         Action::Create => ("+", "create"),
+        Action::Restore => ("+", "restore"),
         Action::Patch => ("~", "patch"),
         Action::Deactivate => ("-", "deactivate"),
         Action::Delete => ("-", "delete"),
@@ -60,9 +61,14 @@ pub fn summary_line(plan: &Plan) -> String {
     if plan.is_empty() {
         return format!("No changes. {} object(s) already as desired.", s.noop);
     }
-    let mut line = format!(
-        "Plan: {} to create, {} to patch, {} to deactivate, {} to delete",
-        s.create, s.patch, s.deactivate, s.delete
+    let mut line = format!("Plan: {} to create", s.create);
+    if s.restore > 0 {
+        let _ = write!(line, ", {} to restore", s.restore);
+    }
+    let _ = write!(
+        line,
+        ", {} to patch, {} to deactivate, {} to delete",
+        s.patch, s.deactivate, s.delete
     );
     if s.blocked > 0 {
         let _ = write!(line, ", {} blocked", s.blocked);
@@ -249,11 +255,19 @@ pub fn markdown(plan: &Plan, out: &mut dyn Write) -> io::Result<()> {
         }
         return out.write_all(doc.as_bytes());
     }
-    let _ = writeln!(
-        doc,
-        "| create | patch | deactivate | delete | blocked |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
-        s.create, s.patch, s.deactivate, s.delete, s.blocked
-    );
+    if s.restore > 0 {
+        let _ = writeln!(
+            doc,
+            "| create | restore | patch | deactivate | delete | blocked |\n|---:|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} | {} |\n",
+            s.create, s.restore, s.patch, s.deactivate, s.delete, s.blocked
+        );
+    } else {
+        let _ = writeln!(
+            doc,
+            "| create | patch | deactivate | delete | blocked |\n|---:|---:|---:|---:|---:|\n| {} | {} | {} | {} | {} |\n",
+            s.create, s.patch, s.deactivate, s.delete, s.blocked
+        );
+    }
     // Reserve room for the closing note.
     let budget = MARKDOWN_LIMIT - 400;
     let destructive: Vec<&Change> = plan

@@ -76,12 +76,10 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
         );
     }
     // Creates are allowed: `protected` keeps scimctl's hands off a principal that exists; the
-    // planner creates a protected user the YAML names and the tenant lacks, as before.
-    for c in plan
-        .changes
-        .iter_mut()
-        .filter(|c| c.action != Action::Create)
-    {
+    // planner creates a protected user the YAML names and the tenant lacks, as before. A
+    // restore is such a create (the user is gone from the tenant but for its email), and
+    // holding it back would leave what refers to the user dangling.
+    for c in plan.changes.iter_mut().filter(|c| !c.action.brings_in()) {
         let set = match c.kind {
             Kind::User => &users,
             Kind::Group => &groups,
@@ -396,7 +394,7 @@ fn orphaned_roles<'u>(
             })
             || plan.changes.iter().any(|c| {
                 c.kind == Kind::User
-                    && c.action == Action::Create
+                    && c.action.brings_in()
                     && c.blocked.is_none()
                     && active_after(c, true)
                     && grants_role(c, role)
@@ -435,7 +433,7 @@ fn managed(desired: &DesiredState, live: &Snapshot, kind: Kind, plan: &Plan) -> 
             let creates = plan
                 .changes
                 .iter()
-                .filter(|c| c.kind == kind && c.action == Action::Create)
+                .filter(|c| c.kind == kind && c.action.brings_in())
                 .count();
             let prunes = plan
                 .changes

@@ -95,6 +95,8 @@ struct Server {
     users: Vec<Stored>,
     groups: Vec<Stored>,
     roles: Option<Vec<PlatformRole>>,
+    /// Users in the `deleted` state (Genesys Cloud) not restored.
+    deleted: Vec<crate::model::tenant::DeletedUser>,
     writes: u64,
 }
 
@@ -111,6 +113,7 @@ impl Server {
             users: live.users.iter().map(stored).collect(),
             groups: live.groups.iter().map(stored).collect(),
             roles: live.roles.clone(),
+            deleted: live.deleted_users.clone(),
             writes: 0,
         }
     }
@@ -237,6 +240,7 @@ impl Server {
                 .iter()
                 .map(|s| Live::from_raw(raw(s)).expect("a group"))
                 .collect(),
+            deleted_users: self.deleted.clone(),
             ..Snapshot::default()
         }
     }
@@ -308,6 +312,27 @@ pub(crate) fn simulate_with(plan: &Plan, live: &Snapshot, patch: &Patcher<'_>) -
         let id = format!("new-{}-{}", c.kind, server.writes);
         let previous = created.0.insert((c.kind, c.key.to_lowercase()), id);
         assert!(previous.is_none(), "{} {} is created twice", c.kind, c.key);
+    }
+    // A restore brings the deleted user back under its id, as Genesys does: active, its
+    // email as userName, no roles; then its create edits make it what YAML describes.
+    for c in applied().filter(|c| c.action == Action::Restore) {
+        let id = c.id.clone().expect("a restore names the deleted user's id");
+        created.0.insert((c.kind, c.key.to_lowercase()), id);
+    }
+    for c in applied().filter(|c| c.action == Action::Restore) {
+        let id = c.id.clone().expect("a restore names the deleted user's id");
+        let at = server.deleted.iter().position(|d| d.id == id);
+        let deleted = server
+            .deleted
+            .remove(at.expect("the plan restores a deleted user"));
+        server.writes += 1;
+        let mut doc = Map::new();
+        doc.insert("userName".into(), Value::from(deleted.email));
+        doc.insert("active".into(), Value::from(true));
+        edit::apply(&mut doc, &c.edits, &created).expect("every reference resolves");
+        doc.insert("id".into(), Value::from(id.clone()));
+        server.stamp(&mut doc);
+        server.users.push(Stored { id, doc });
     }
     for c in applied().filter(|c| c.action == Action::Create) {
         let mut doc = Map::new();

@@ -7,6 +7,7 @@
 
 pub mod auth;
 pub mod client;
+pub mod deleted;
 pub mod error;
 pub mod genesys;
 pub mod grants;
@@ -22,7 +23,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crate::model::Kind;
-pub use crate::model::tenant::{Live, LiveGroup, LiveUser};
+pub use crate::model::tenant::{DeletedUser, Live, LiveGroup, LiveUser};
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{
     Capabilities, ClientConfig, ClientStats, Created, Dialect, Patched, Resource, ScimClient,
@@ -69,6 +70,20 @@ pub trait ScimRead {
         let _ = user_ids;
         async { Err(no_grants()) }
     }
+    /// The users in the `deleted` state whose email is one of `emails` (Genesys Cloud); an
+    /// error elsewhere.
+    fn find_deleted_users(
+        &self,
+        emails: &[String],
+    ) -> impl Future<Output = Result<Vec<DeletedUser>, ScimError>> + Send {
+        let _ = emails;
+        async { Err(no_deleted()) }
+    }
+}
+
+/// The error of a deleted-user call on a target without them.
+fn no_deleted() -> ScimError {
+    ScimError::Config("this target has no deleted users to restore".into())
 }
 
 /// The error of a role call on a target without role definitions.
@@ -140,6 +155,16 @@ pub trait ScimWrite {
         let _ = (user_id, grants);
         async { Err(no_grants()) }
     }
+    /// Restores the deleted user `id` at Platform `version` (Genesys Cloud); an error
+    /// elsewhere.
+    fn restore_user(
+        &self,
+        id: &str,
+        version: u64,
+    ) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = (id, version);
+        async { Err(no_deleted()) }
+    }
     /// Takes grants of roles in divisions from user `user_id`; an error on targets without
     /// them.
     fn remove_grants(
@@ -180,6 +205,9 @@ impl ScimRead for ScimClient {
     ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
         ScimClient::read_grants(self, user_ids).await
     }
+    async fn find_deleted_users(&self, emails: &[String]) -> Result<Vec<DeletedUser>, ScimError> {
+        ScimClient::find_deleted_users(self, emails).await
+    }
 }
 
 impl ScimWrite for ScimClient {
@@ -219,5 +247,8 @@ impl ScimWrite for ScimClient {
     }
     async fn remove_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
         ScimClient::change_grants(self, user_id, false, grants).await
+    }
+    async fn restore_user(&self, id: &str, version: u64) -> Result<(), ScimError> {
+        ScimClient::restore_user(self, id, version).await
     }
 }

@@ -51,6 +51,7 @@ pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
         roles: roles?,
         divisions: divisions?,
         grants: None,
+        deleted_users: Vec::new(),
     })
 }
 

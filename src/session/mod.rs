@@ -146,6 +146,9 @@ pub async fn read(
     let mut snapshot = snapshot?;
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;
+        if client.dialect() == crate::scim::Dialect::Genesys {
+            read_deleted_users(client, desired, &mut snapshot).await?;
+        }
     }
     Ok(LiveRead {
         capabilities: client
@@ -210,6 +213,21 @@ pub async fn read_grants<C: ScimRead>(
     Ok(())
 }
 
+/// Reads the users in the `deleted` state (Genesys Cloud) that desired users with no live
+/// match would collide with (one search per batch of their userNames), into `snapshot`: the
+/// planner restores them instead of creating (docs/genesys.md, "Deleted users").
+pub async fn read_deleted_users<C: ScimRead>(
+    client: &C,
+    desired: &DesiredState,
+    snapshot: &mut Snapshot,
+) -> Result<(), ScimError> {
+    let emails = crate::plan::unmatched_users(desired, snapshot);
+    if !emails.is_empty() {
+        snapshot.deleted_users = client.find_deleted_users(&emails).await?;
+    }
+    Ok(())
+}
+
 /// SHA-256 over what a plan of `desired` is computed from on the tenant's side: the JSON, as
 /// the server sent it, of each user and group in view of it (owned, named or protected:
 /// `plan::View`), the roles, divisions and grants. Equal hashes mean the tenant
@@ -257,6 +275,12 @@ pub fn live_hash(snapshot: &Snapshot, desired: &DesiredState) -> String {
         sorted
     });
     part("G", &serde_json::to_vec(&grants).unwrap_or_default());
+    if !snapshot.deleted_users.is_empty() {
+        part(
+            "D",
+            &serde_json::to_vec(&snapshot.deleted_users).unwrap_or_default(),
+        );
+    }
     let digest = hasher.finalize();
     digest.iter().fold(String::with_capacity(64), |mut s, b| {
         use std::fmt::Write as _;

@@ -256,7 +256,7 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan, live: &Snapshot) -> Authorized 
             .filter(|f| Target::of(f) == *target || adopts(intent, f))
             .collect();
         let name = clip(&format!("{} {:?}", intent.kind, intent.key), 120);
-        let gone = intent.action != Action::Create
+        let gone = !intent.action.brings_in()
             && intent.kind != Kind::Role
             && intent
                 .id
@@ -312,7 +312,7 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan, live: &Snapshot) -> Authorized 
 /// Whether fresh change `f` patches the object saved create `intent` meant to make: it was
 /// created since by someone else (the applier would adopt it just the same).
 fn adopts(intent: &Change, f: &Change) -> bool {
-    intent.action == Action::Create
+    intent.action.brings_in()
         && f.action == Action::Patch
         && f.kind == intent.kind
         && f.key.eq_ignore_ascii_case(&intent.key)

@@ -263,6 +263,9 @@ const DOCUMENTED: &[(&str, &str)] = &[
     // doctor: its own grants (no permission needed) and a group's direct members.
     ("GET", "/api/v2/tokens/me"),
     ("GET", "/api/v2/groups/{id}/individuals"),
+    // Deleted users (§6): found by the user search, restored by a state PATCH.
+    ("POST", "/api/v2/users/search"),
+    ("PATCH", "/api/v2/users/{id}"),
 ];
 
 /// Fields each write's body must carry, from the request model the Genesys SDK docs publish
@@ -284,6 +287,9 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         "/api/v2/groups",
         &["name", "type", "rulesVisible", "visibility"],
     ),
+    // UserSearchRequest: query; UpdateUser (a restore): state and version.
+    ("POST", "/api/v2/users/search", &["query"]),
+    ("PATCH", "/api/v2/users/{id}", &["state", "version"]),
     // GroupUpdate: version is required.
     ("PUT", "/api/v2/groups/{id}", &["version"]),
     // DomainOrganizationRoleCreate / -Update: name is required.

@@ -19,6 +19,7 @@ mod files;
 mod genesys;
 mod genesys_groups;
 mod genesys_paths;
+mod genesys_restore;
 mod hostile;
 mod listener;
 mod lookalike;

@@ -14,7 +14,7 @@ mod resource;
 use std::collections::HashMap;
 
 pub use live::{Live, LiveGroup, LiveUser};
-pub use platform::{Division, Grant, PermissionPolicy, PlatformRole, RoleBody};
+pub use platform::{DeletedUser, Division, Grant, PermissionPolicy, PlatformRole, RoleBody};
 pub use resource::{
     ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,
     MultiValue, Proficiency, Reference, Resource, USER_SCHEMA, User,
@@ -37,4 +37,8 @@ pub struct Snapshot {
     /// roles are limited to divisions (`ScimClient::read_grants`); `None` when none
     /// were read.
     pub grants: Option<HashMap<String, Vec<Grant>>>,
+    /// Users in the `deleted` state (Genesys Cloud) whose email a desired user would take,
+    /// read only for desired users with no live match (`ScimClient::find_deleted_users`);
+    /// empty elsewhere. The planner restores them instead of creating.
+    pub deleted_users: Vec<DeletedUser>,
 }

@@ -123,3 +123,17 @@ pub struct Grant {
     /// The division's name, as the subject read gave it (empty when it gave none).
     pub division_name: String,
 }
+
+/// A user in the `deleted` state on Genesys Cloud (docs/genesys.md, "Deleted users"): invisible
+/// to SCIM, but its email still taken, so a create of that userName fails until it is
+/// restored. Found with `POST /api/v2/users/search` (state `deleted`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeletedUser {
+    /// Its id (kept through deletion and restore).
+    pub id: String,
+    /// Its email, the SCIM `userName` it blocks.
+    pub email: String,
+    /// Its Platform `version`, which the restore `PATCH` must carry.
+    pub version: u64,
+}

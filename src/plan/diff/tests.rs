@@ -792,3 +792,64 @@ fn changed_password_source_is_a_value_less_row() {
         plan.warnings
     );
 }
+
+// A desired user with no live match whose userName belongs to a user in the `deleted` state
+// (Genesys Cloud) is restored, not created: the create would be refused. The restore keeps
+// the deleted user's id and version, carries the create's edits (roles included: deletion
+// took them), is counted and shown as its own action in every format, and the simulated
+// server ends where desired. A user with no deleted twin is still created; a protected one
+// is restored all the same, as a protected user YAML names and the tenant lacks is created.
+#[test]
+fn a_deleted_user_is_restored_not_created() {
+    let yaml = "roles:\n  - name: Agent\nusers:\n  - userName: Ana@x.example\n    title: Lead\n    roles: [Agent]\n  \
+                - userName: bo@x.example\n";
+    let desired = desired_with("", yaml);
+    let mut live = snapshot(&[], &[]);
+    live.deleted_users = vec![crate::model::tenant::DeletedUser {
+        id: "d-1".into(),
+        email: "ana@x.example".into(),
+        version: 4,
+    }];
+    let plan = plan_ok(&desired, &live, &PlanOptions::default());
+    let ana = change(&plan, Kind::User, "ana@x.example").expect("ana");
+    assert_eq!(ana.action, Action::Restore, "{ana:#?}");
+    assert_eq!(ana.id.as_deref(), Some("d-1"));
+    assert_eq!(ana.version.as_deref(), Some("4"));
+    assert!(names_of(&ana.edits).contains(&"roles"), "{ana:#?}");
+    let bo = change(&plan, Kind::User, "bo@x.example").expect("bo");
+    assert_eq!(bo.action, Action::Create);
+    let summary = plan.summary();
+    assert_eq!((summary.create, summary.restore), (1, 1));
+    assert_eq!(summary.changes(), 2);
+
+    let summary_text = crate::plan::render::summary_line(&plan);
+    assert!(
+        summary_text.contains("1 to create, 1 to restore,"),
+        "{summary_text}"
+    );
+    let mut text = Vec::new();
+    crate::plan::render::text(&plan, &mut text, false).expect("renders");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(text.contains("+ restore user Ana@x.example"), "{text}");
+    let mut md = Vec::new();
+    crate::plan::render::markdown(&plan, &mut md).expect("renders");
+    let md = String::from_utf8(md).expect("utf-8");
+    assert!(md.contains("| create | restore | patch"), "{md}");
+    let json = serde_json::to_value(&plan).expect("json");
+    assert_eq!(json["changes"][1]["action"], "restore", "{json}");
+    assert_eq!(
+        serde_json::to_value(summary).expect("json")["restore"],
+        1,
+        "{json}"
+    );
+
+    let after = crate::plan::tests::simulate(&plan, &live);
+    assert!(after.deleted_users.is_empty());
+    assert!(plan_ok(&desired, &after, &PlanOptions::default()).is_empty());
+
+    let protected = desired_with("protected:\n  users: [ana@x.example]\n", yaml);
+    let plan = plan_ok(&protected, &live, &PlanOptions::default());
+    let ana = change(&plan, Kind::User, "ana@x.example").expect("ana");
+    assert_eq!(ana.action, Action::Restore);
+    assert!(ana.blocked.is_none(), "{ana:#?}");
+}

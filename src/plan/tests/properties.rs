@@ -133,6 +133,9 @@ struct UserSlot {
     previously: bool,
     desired: Option<Attrs>,
     live: Option<Attrs>,
+    /// With no live user: whether a user of its live name is in the `deleted` state
+    /// (Genesys Cloud), which a create of that name must restore instead.
+    deleted: bool,
 }
 
 /// A group member: (is a group, slot).
@@ -288,14 +291,18 @@ fn user_slot() -> impl Strategy<Value = UserSlot> {
         any::<bool>(),
         option::weighted(0.8, attrs()),
         option::weighted(0.7, attrs()),
+        proptest::bool::weighted(0.3),
     )
-        .prop_map(|(domain, naming, previously, desired, live)| UserSlot {
-            domain,
-            naming,
-            previously,
-            desired,
-            live,
-        })
+        .prop_map(
+            |(domain, naming, previously, desired, live, deleted)| UserSlot {
+                domain,
+                naming,
+                previously,
+                desired,
+                live,
+                deleted,
+            },
+        )
 }
 
 fn group_attrs() -> impl Strategy<Value = GroupAttrs> {
@@ -933,6 +940,14 @@ impl World {
             .collect();
         let mut live = snapshot(&users, &groups);
         live.roles = self.roles.as_ref().map(Self::live_roles);
+        live.deleted_users = (0..self.users.len())
+            .filter(|&i| self.users[i].live.is_none() && self.users[i].deleted)
+            .map(|i| crate::model::tenant::DeletedUser {
+                id: format!("deleted-{i}"),
+                email: self.live_user_name(i),
+                version: 7,
+            })
+            .collect();
         live
     }
 
@@ -1183,6 +1198,15 @@ proptest! {
                 prop_assert!(c.action == Action::Create && in_desired, "{c:?}");
                 continue;
             };
+            // A restore writes a deleted user YAML names (and only that), like a create.
+            if c.action == Action::Restore {
+                let deleted = live.deleted_users.iter().find(|d| &d.id == id);
+                prop_assert!(
+                    in_desired && deleted.is_some_and(|d| d.email.eq_ignore_ascii_case(&c.key)),
+                    "{c:?}"
+                );
+                continue;
+            }
             let live_object = find(c.kind, id);
             prop_assert!(live_object.is_some(), "the plan writes {} {id}, not live", c.kind);
             let (name, external_id) = live_object.unwrap_or_default();
@@ -1400,6 +1424,7 @@ fn worlds_cover_the_interesting_cases() {
         for c in &plan.changes {
             note(match (c.action, c.kind) {
                 (Action::Create, Kind::User) => "create user",
+                (Action::Restore, _) => "restore user",
                 (Action::Create, Kind::Group) => "create group",
                 (Action::Patch, Kind::User) => "patch user",
                 (Action::Patch, Kind::Group) => "patch group",
@@ -1453,6 +1478,7 @@ fn worlds_cover_the_interesting_cases() {
     for what in [
         "ambiguous",
         "create user",
+        "restore user",
         "create group",
         "patch user",
         "patch group",

@@ -13,6 +13,7 @@
 
 mod authz;
 mod catalogue;
+mod deleted;
 mod groups;
 mod schemas;
 mod users;
@@ -132,6 +133,9 @@ struct Data {
     grants: Vec<Grant>,
     #[serde(default)]
     groups: BTreeMap<String, GroupInfo>,
+    /// Users in the `deleted` state (deleted.rs).
+    #[serde(default)]
+    deleted: Vec<deleted::Deleted>,
 }
 
 impl Data {

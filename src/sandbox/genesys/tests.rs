@@ -1692,3 +1692,104 @@ async fn email_and_phone_types_outside_the_lists_are_refused() {
         }
     }
 }
+
+// A deleted user leaves SCIM, loses its grants and keeps its email: a create of that
+// userName is refused (409) until the user, found by the Platform user search, is restored
+// at its version; it comes back under its id, active, in the Home division, with no role.
+#[tokio::test]
+async fn deleted_users_block_creates_until_restored() {
+    let (app, token) = setup().await;
+    let body = json!({"userName": "Del@x.example", "displayName": "Del", "title": "Agent",
+        "roles": [{"value": "Master Admin"}], ENTERPRISE_URN: {"division": "Sales"}});
+    let id = create_user(&app, &token, body).await;
+    let uri = format!("{USERS}/{id}");
+    assert_eq!(call(&app, &token, "DELETE", &uri, None).await.status, 204);
+    assert_eq!(call(&app, &token, "GET", &uri, None).await.status, 404);
+    let again = call(
+        &app,
+        &token,
+        "POST",
+        USERS,
+        Some(user_with(json!({"userName": "del@x.example"}))),
+    )
+    .await;
+    assert_eq!(
+        (again.status, again.scim_type()),
+        (409, Some("uniqueness")),
+        "{}",
+        again.body
+    );
+    assert!(
+        again.body.to_string().contains("general.conflict"),
+        "{}",
+        again.body
+    );
+
+    let search = |state: &str| {
+        json!({"pageSize": 25, "pageNumber": 1, "query": [
+            {"type": "EXACT", "fields": ["email"], "values": ["DEL@x.example", "other@x"]},
+            {"type": "EXACT", "fields": ["state"], "values": [state]}]})
+    };
+    let found = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/users/search",
+        Some(search("deleted")),
+    )
+    .await;
+    assert_eq!(found.status, 200, "{}", found.body);
+    assert_eq!(found.body["total"], 1, "{}", found.body);
+    let hit = &found.body["results"][0];
+    assert_eq!(
+        (hit["id"].as_str(), hit["state"].as_str()),
+        (Some(id.as_str()), Some("deleted"))
+    );
+    let version = hit["version"].as_u64().expect("a version");
+    let active = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/users/search",
+        Some(search("active")),
+    )
+    .await;
+    assert_eq!(active.body["total"], 0, "{}", active.body);
+    let fuzzy = json!({"query": [{"type": "QUERY_STRING", "fields": ["email"], "value": "del"}]});
+    let refused = call(&app, &token, "POST", "/api/v2/users/search", Some(fuzzy)).await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
+    let restore = |v: u64| json!({"state": "active", "version": v});
+    let platform = format!("/api/v2/users/{id}");
+    let stale = call(&app, &token, "PATCH", &platform, Some(restore(version + 1))).await;
+    assert_eq!(
+        (stale.status, stale.body["code"].as_str()),
+        (409, Some("general.conflict"))
+    );
+    let restored = call(&app, &token, "PATCH", &platform, Some(restore(version))).await;
+    assert_eq!(restored.status, 200, "{}", restored.body);
+    assert_eq!(restored.body["state"], "active");
+    let got = call(&app, &token, "GET", &uri, None).await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(
+        (got.body["title"].as_str(), got.body["active"].as_bool()),
+        (Some("Agent"), Some(true))
+    );
+    assert!(
+        role_names(&got).is_empty(),
+        "no role, not even employee: {}",
+        got.body
+    );
+    assert_eq!(got.body[ENTERPRISE_URN]["division"], "Home");
+    let twice = call(&app, &token, "PATCH", &platform, Some(restore(version))).await;
+    assert_eq!(twice.status, 400, "{}", twice.body);
+    let gone = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/users/search",
+        Some(search("deleted")),
+    )
+    .await;
+    assert_eq!(gone.body["total"], 0, "{}", gone.body);
+}

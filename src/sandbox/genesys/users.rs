@@ -1,7 +1,8 @@
 //! SCIM users as Genesys Cloud serves them: the supported attributes only (anything else is
 //! 400 `invalidValue`), the read-only `emails[type eq "other"]` (= `userName`) and `groups`,
 //! roles by name backed by grants, divisions by name, `dateHire` as a date, routing skills and
-//! languages (at most 50, proficiency 0–5), active-only default lists and the 25 rule.
+//! languages (at most 50, proficiency 0–5), active-only default lists and the 25 rule. A
+//! DELETE keeps the user in the `deleted` state (deleted.rs).
 
 use axum::extract::Request;
 use axum::http::header::{ETAG, IF_MATCH, IF_NONE_MATCH, LOCATION};
@@ -800,6 +801,15 @@ impl Genesys {
         };
         let _writing = lock(&self.writes);
         let (stored, roles) = to_stored(&lock(&self.data), &Map::new(), after, Mode::Create)?;
+        // A deleted user keeps its email (deleted.rs): Genesys answers `general.conflict`.
+        if let Some(name) = stored.get("userName").and_then(Value::as_str)
+            && self.deleted_email(name)
+        {
+            return Err(ScimError::uniqueness(format!(
+                "general.conflict: a deleted user has the email {name:?}; restore it instead"
+            ))
+            .into());
+        }
         let entry = self
             .store
             .create(ResourceKind::User, Value::Object(stored))?;
@@ -891,8 +901,10 @@ impl Genesys {
             .visible(ResourceKind::User, id)
             .ok_or_else(|| Self::missing_user(id))?;
         self.check_version(if_match, entry.version)?;
+        let doc = entry.doc();
         self.store.delete(ResourceKind::User, id, None)?;
         self.forget_subject(id);
+        self.keep_deleted(id, doc, entry.version + 1);
         Ok(empty(StatusCode::NO_CONTENT))
     }
 }

@@ -57,6 +57,10 @@ pub(super) enum Route {
         role: String,
     },
     OAuthClient(String),
+    /// `/api/v2/users/search` (POST).
+    UsersSearch,
+    /// `/api/v2/users/{id}` (PATCH: restore a deleted user).
+    PlatformUser(String),
     /// `/api/v2/tokens/me`: the token's own client and its role grants.
     TokensMe,
     Unknown,
@@ -119,6 +123,8 @@ impl Route {
             },
             ["api", "v2", "oauth", "clients", id] => Route::OAuthClient(owned(id)),
             ["api", "v2", "tokens", "me"] => Route::TokensMe,
+            ["api", "v2", "users", "search"] => Route::UsersSearch,
+            ["api", "v2", "users", id] => Route::PlatformUser(owned(id)),
             _ => Route::Unknown,
         }
     }
@@ -171,6 +177,7 @@ impl Route {
                 [Method::PUT, Method::PATCH, Method::DELETE].contains(method)
             }
             Route::SubjectGrant { .. } => method == Method::DELETE,
+            Route::PlatformUser(_) => method == Method::PATCH,
             _ => false,
         }
     }
@@ -586,6 +593,9 @@ impl Genesys {
             }
             Route::OAuthClient(id) => self.oauth_client(&id, request.method()),
             Route::TokensMe => self.tokens_me(request.method()),
+            Route::UsersSearch | Route::PlatformUser(_) => {
+                self.platform_users(route, request).await
+            }
             _ => Err(not_here(&request)),
         }
     }

@@ -1,0 +1,117 @@
+//! Genesys Cloud users in the `deleted` state (docs/genesys.md, "Deleted users"): the example
+//! org meets a tenant where one of its people was deleted before the first apply. Genesys
+//! keeps the deleted user's email, so a create of it fails on every run; scimctl finds it
+//! with the Platform user search, plans `restore`, restores it under its old id and gives
+//! back the roles deletion took (SCIM roles and a grant limited to a division), and the
+//! second plan is empty. The real binary runs against `sandbox serve --flavor genesys`.
+
+use serde_json::{Value, json};
+
+use crate::genesys::{
+    apply, assert_no_changes, check_request_log, example_for, run, scim_user, serve, token,
+};
+
+const PRIYA: &str = "priya.raman@northwind.example";
+
+/// Priya's id on the tenant, kept through her deletion.
+const OLD_ID: &str = "0c0ffee0-0000-4000-8000-00000000d1e7";
+
+/// A simulator state file in which Priya was deleted (by an admin, before scimctl ever ran):
+/// the `deleted` list of the Genesys section, as a SCIM DELETE leaves it.
+fn tenant_with_deleted_priya(dir: &std::path::Path) {
+    let state = json!({
+        "version": 1,
+        "users": [],
+        "groups": [],
+        "genesys": {"deleted": [{"id": OLD_ID, "version": 3, "doc": {
+            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "userName": PRIYA, "displayName": "Priya R.", "title": "Lead", "active": true}}]},
+        "counter": 3,
+    });
+    std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
+}
+
+#[test]
+fn example_org_restores_a_deleted_user() {
+    let dir = tempfile::tempdir().unwrap();
+    tenant_with_deleted_priya(dir.path());
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    // Priya also holds Wrap Up in Field Sales: a grant the grants step must give back.
+    let supervisors = ds.join("users").join("supervisors.yaml");
+    let yaml = std::fs::read_to_string(&supervisors).unwrap();
+    let (head, tail) = yaml.split_at(yaml.find(&format!("userName: {PRIYA}")).unwrap());
+    let tail = tail.replacen(
+        "roles: [Supervisor, Queue Member, Wrap Up]",
+        "roles: [Supervisor, Queue Member, {name: Wrap Up, divisions: [Home, Field Sales]}]",
+        1,
+    );
+    std::fs::write(&supervisors, format!("{head}{tail}")).unwrap();
+    let ds = ds.to_str().unwrap().to_owned();
+
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let old_id = OLD_ID;
+
+    let (code, out, err) = run(dir.path(), &["plan", &ds]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains(&format!("+ restore user {PRIYA}")), "{out}");
+    assert!(out.contains(" 1 to restore,"), "{out}");
+    assert!(!out.contains(&format!("+ create user {PRIYA}")), "{out}");
+    let (code, json_out, err) = run(dir.path(), &["plan", &ds, "--format", "json"]);
+    assert_eq!(code, 0, "{json_out}\n{err}");
+    assert!(
+        json_out.contains(r#""action": "restore""#) || json_out.contains(r#""action":"restore""#),
+        "{json_out}"
+    );
+
+    apply(dir.path(), &ds);
+    assert_no_changes(dir.path(), &ds);
+
+    let user = runtime.block_on(async {
+        let bearer = token(&http, &server.url).await;
+        let user = scim_user(&http, &server.url, &bearer, PRIYA).await;
+        let subject: Value = http
+            .get(format!(
+                "{}/api/v2/authorization/subjects/{old_id}",
+                server.url
+            ))
+            .bearer_auth(&bearer)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        (user, subject)
+    });
+    let (user, subject) = user;
+    assert_eq!(user["id"], old_id, "restored under its id: {user}");
+    assert_eq!(user["title"], "Support Team Lead, Tier 2", "{user}");
+    let roles: Vec<&str> = user["roles"]
+        .as_array()
+        .map(|r| r.iter().filter_map(|r| r["value"].as_str()).collect())
+        .unwrap_or_default();
+    for role in ["Supervisor", "Queue Member", "Wrap Up"] {
+        assert!(roles.contains(&role), "{role} given back: {user}");
+    }
+    let divisions: Vec<&str> = subject["grants"]
+        .as_array()
+        .map(|g| {
+            g.iter()
+                .filter(|g| g["role"]["name"] == "Wrap Up")
+                .filter_map(|g| g["division"]["name"].as_str())
+                .collect()
+        })
+        .unwrap_or_default();
+    assert!(divisions.contains(&"Field Sales"), "{subject}");
+
+    // Every call was a documented one, the search and the restore included.
+    check_request_log(dir.path());
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    assert!(log.contains(r#""path":"/api/v2/users/search""#), "{log}");
+    assert!(
+        log.contains(&format!(r#""path":"/api/v2/users/{old_id}""#)),
+        "{log}"
+    );
+}
