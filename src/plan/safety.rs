@@ -134,11 +134,12 @@ fn actor_guard(
             .collect();
         held.insert(id, (l.natural_key().to_owned(), roles));
     }
-    // A create is not the account that runs scimctl: that one exists.
+    // A create or a restore is not the account that runs scimctl: that one exists and is not
+    // deleted (a deleted user cannot sign in).
     for c in plan
         .changes
         .iter_mut()
-        .filter(|c| c.kind == Kind::User && c.action != Action::Create)
+        .filter(|c| c.kind == Kind::User && !c.action.brings_in())
     {
         let by_id = c.id.as_deref().and_then(|id| held.get(id));
         let name = by_id.map_or(c.key.as_str(), |(name, _)| name.as_str());

@@ -482,15 +482,18 @@ fn termination(fresh: Plan, user: &str) -> Plan {
 }
 
 /// Of a fresh plan, only the password of `user`: its `Edit::Password` and nothing else.
-/// A user the plan would create is left out (a create sets the initial password from the
-/// desired state; the endpoint sets passwords of users that exist).
+/// A user the plan would create or restore is left out (those get their password from the
+/// desired state, or keep their old one; the endpoint sets passwords of users that exist).
 fn only_password(fresh: Plan, user: &str) -> Plan {
     use crate::plan::{Action, Edit};
     let changes = fresh
         .changes
         .into_iter()
         .filter(|c| {
-            c.kind == Kind::User && c.action != Action::Create && c.key.eq_ignore_ascii_case(user)
+            // Users that exist and stay: not one the plan creates or restores.
+            c.kind == Kind::User
+                && matches!(c.action, Action::Patch | Action::Deactivate)
+                && c.key.eq_ignore_ascii_case(user)
         })
         .filter_map(|mut c| {
             c.edits.retain(|e| matches!(e, Edit::Password));
