@@ -107,6 +107,34 @@ pub struct Reference {
     /// Human-readable name the server may add.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+    /// The referenced resource's URI (`…/Users/2`), which some servers give instead of, or
+    /// beside, `type`.
+    #[serde(default, rename = "$ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+impl Reference {
+    /// For a group member, whether the server says it is a `User` or a `Group`: from `type`,
+    /// else from a `$ref` whose path names the `Users` or `Groups` endpoint; `None` when the
+    /// server says neither (members are then told apart by id alone).
+    #[must_use]
+    pub fn member_kind(&self) -> Option<crate::model::Kind> {
+        use crate::model::Kind;
+        match self.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("user") => return Some(Kind::User),
+            Some("group") => return Some(Kind::Group),
+            _ => {}
+        }
+        let path = self.reference.as_deref()?;
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let _id = segments.next()?;
+        match segments.next()? {
+            "Users" => Some(Kind::User),
+            "Groups" => Some(Kind::Group),
+            _ => None,
+        }
+    }
 }
 
 /// A routing skill or language of the Genesys extension.
