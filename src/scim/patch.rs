@@ -427,4 +427,47 @@ mod tests {
             );
         }
     }
+
+    // Adding group 1 while removing user 1 (ids unique only per type) sends both, and the
+    // removal names its type so the value filter does not take the new group too.
+    #[test]
+    fn a_removal_sharing_an_added_id_names_its_type() {
+        let group = Ref {
+            kind: Kind::Group,
+            name: "Team".into(),
+            id: Some("1".into()),
+        };
+        let change = Change {
+            action: crate::plan::Action::Patch,
+            kind: Kind::Group,
+            key: "Outer".into(),
+            id: Some("2".into()),
+            version: None,
+            source: crate::plan::Source::Absent,
+            diff: Vec::new(),
+            edits: vec![
+                Edit::AddMembers {
+                    members: vec![group],
+                },
+                Edit::RemoveMembers {
+                    members: vec![user_ref("ana", Some("1")), user_ref("bo", Some("3"))],
+                },
+            ],
+            present: Vec::new(),
+            blocked: None,
+            held_by: None,
+        };
+        let ops = serde_json::to_value(
+            change_operations(&change, &KnownIds, ValuePaths::AnyFilter).expect("resolved"),
+        )
+        .expect("json");
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": "1", "type": "Group"}]},
+                {"op": "remove", "path": r#"members[value eq "1" and type eq "User"]"#},
+                {"op": "remove", "path": r#"members[value eq "3"]"#}
+            ])
+        );
+    }
 }

@@ -429,4 +429,29 @@ mod tests {
             serde_json::from_str(r#"{"userName":"a","password":"x"}"#).expect("parses");
         assert_eq!(back.password, None);
     }
+
+    /// A member's kind comes from `type` (any case), else from a `$ref` naming `Users` or
+    /// `Groups`; neither says nothing.
+    #[test]
+    fn member_kind_from_type_or_ref() {
+        use crate::model::Kind;
+        let m = |v: serde_json::Value| serde_json::from_value::<Reference>(v).expect("member");
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "type": "group"})).member_kind(),
+            Some(Kind::Group)
+        );
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "https://h/scim/v2/Users/1"})).member_kind(),
+            Some(Kind::User)
+        );
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "../Groups/1"})).member_kind(),
+            Some(Kind::Group)
+        );
+        assert_eq!(m(serde_json::json!({"value": "1"})).member_kind(), None);
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "https://h/Other/1"})).member_kind(),
+            None
+        );
+    }
 }

@@ -167,3 +167,20 @@ fn member_changes(
         d.edits.push(Edit::RemoveMembers { members: remove });
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Typed members match only their own type; an untyped side matches by id alone.
+    #[test]
+    fn members_match_by_type_and_id() {
+        let live: HashSet<(Option<Kind>, &str)> =
+            [(Some(Kind::User), "1"), (None, "7")].into_iter().collect();
+        assert!(holds(&live, Some(Kind::User), "1"));
+        assert!(!holds(&live, Some(Kind::Group), "1"));
+        assert!(holds(&live, None, "1"));
+        assert!(holds(&live, Some(Kind::Group), "7"));
+        assert!(!holds(&live, Some(Kind::User), "2"));
+    }
+}
