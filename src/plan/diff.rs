@@ -47,7 +47,7 @@ pub(super) struct Context<'a> {
     protected_groups: HashSet<String>,
     unsupported: Unsupported,
     /// Live id → kind and name, for showing members removed.
-    names: Option<HashMap<&'a str, (Kind, &'a str)>>,
+    names: Option<HashMap<(Kind, &'a str), &'a str>>,
     /// Answers of [`Context::supported`] so far (a handful of attributes, asked per object).
     support_cache: Vec<(Schema, &'static str, bool)>,
     /// Objects created since the snapshot (kind, lower-cased name → id): an applier that
@@ -133,23 +133,33 @@ impl<'a> Context<'a> {
         })
     }
 
-    fn name_of(&mut self, id: &str) -> Option<(Kind, &'a str)> {
+    /// The live object with `id`, of `kind` when the server said which (ids may be unique
+    /// only per resource type); without a kind a group wins over a user with the same id,
+    /// as it always did.
+    fn name_of(&mut self, kind: Option<Kind>, id: &str) -> Option<(Kind, &'a str)> {
         let live = self.live;
         let names = self.names.get_or_insert_with(|| {
             let mut m = HashMap::with_capacity(live.users.len() + live.groups.len());
             for u in &live.users {
                 if let Some(id) = u.id() {
-                    m.insert(id, (Kind::User, u.natural_key()));
+                    m.insert((Kind::User, id), u.natural_key());
                 }
             }
             for g in &live.groups {
                 if let Some(id) = g.id() {
-                    m.insert(id, (Kind::Group, g.natural_key()));
+                    m.insert((Kind::Group, id), g.natural_key());
                 }
             }
             m
         });
-        names.get(id).copied()
+        let kinds: &[Kind] = match kind {
+            Some(Kind::User) => &[Kind::User],
+            Some(Kind::Group) => &[Kind::Group],
+            _ => &[Kind::Group, Kind::User],
+        };
+        kinds
+            .iter()
+            .find_map(|k| names.get(&(*k, id)).map(|n| (*k, *n)))
     }
 
     /// Whether the target stores `name` of `schema` for users; notes it when not.
@@ -234,6 +244,9 @@ pub(super) fn diff(
     }
     prune_users(&ctx, matched, &mut plan)?;
     prune_groups(&ctx, matched, &mut plan);
+    if let Some(warning) = shared_ids(live) {
+        plan.warnings.push(warning);
+    }
     for (attr, (count, span)) in &ctx.unsupported {
         plan.warnings.push(Warning {
             message: format!(
@@ -273,6 +286,26 @@ fn push(plan: &mut Plan, change: Option<Change>) {
         Some(c) => plan.changes.push(c),
         None => plan.unchanged += 1,
     }
+}
+
+/// A warning when a live user and a live group share an id: the server's ids are unique only
+/// per resource type (per-table integers, say), so a member's `value` alone does not say
+/// which one it is.
+fn shared_ids(live: &Snapshot) -> Option<Warning> {
+    let users: HashSet<&str> = live.users.iter().filter_map(|u| u.id()).collect();
+    let shared = live
+        .groups
+        .iter()
+        .filter_map(|g| g.id())
+        .filter(|id| users.contains(id))
+        .count();
+    (shared > 0).then(|| Warning {
+        message: format!(
+            "{shared} id(s) belong to both a user and a group: the server's ids are not unique \
+             across resource types; members are told apart by their type"
+        ),
+        source: None,
+    })
 }
 
 fn lower_set<'a>(names: impl Iterator<Item = &'a str>) -> HashSet<String> {

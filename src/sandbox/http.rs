@@ -529,6 +529,9 @@ impl App {
         let latency = faults.latency;
         let auth = Authenticator::new(auth);
         let discovery = Discovery::new(base_url, auth.required(), quirks);
+        if quirks.has(Quirk::IntegerIds) {
+            store.use_integer_ids();
+        }
         App {
             store,
             stats: Stats::default(),
@@ -789,6 +792,42 @@ impl App {
         }
     }
 
+    /// [`Quirk::IntegerIds`]: each written group member (in `members` of a resource, or a
+    /// PATCH value that is a list of members) gets `type` (`User` when absent) and a `$ref`
+    /// naming its endpoint, the only things that tell user 2 from group 2.
+    fn ref_members(&self, kind: ResourceKind, value: &mut Value) {
+        if kind != ResourceKind::Group || !self.quirks.has(Quirk::IntegerIds) {
+            return;
+        }
+        let list = match value {
+            Value::Object(resource) => match resource.get_mut("members") {
+                Some(Value::Array(list)) => list,
+                _ => return,
+            },
+            Value::Array(list) => list,
+            _ => return,
+        };
+        for member in list.iter_mut() {
+            let Some(m) = member.as_object_mut() else {
+                continue;
+            };
+            let Some(id) = m.get("value").and_then(Value::as_str).map(str::to_owned) else {
+                continue;
+            };
+            let group = m
+                .get("type")
+                .and_then(Value::as_str)
+                .is_some_and(|t| t.eq_ignore_ascii_case("Group"));
+            let (of, type_name) = if group {
+                (ResourceKind::Group, "Group")
+            } else {
+                (ResourceKind::User, "User")
+            };
+            m.insert("type".into(), Value::from(type_name));
+            m.insert("$ref".into(), Value::from(self.store.location(of, &id)));
+        }
+    }
+
     /// [`Quirk::DropGroupMembersOnCreate`]: a group create loses its `members`.
     fn drop_created_members(&self, kind: ResourceKind, body: &mut Value) {
         if kind == ResourceKind::Group
@@ -919,6 +958,7 @@ impl App {
                 let mut body = read_json(&parts.headers, body).await?;
                 self.drop_unstored(kind, &mut body);
                 self.drop_created_members(kind, &mut body);
+                self.ref_members(kind, &mut body);
                 let entry = store.create(kind, body)?;
                 let mut response =
                     resource_response(StatusCode::CREATED, kind, &entry, projection.as_ref());
@@ -949,6 +989,7 @@ impl App {
                 let projection = projection()?;
                 let mut body = read_json(&parts.headers, body).await?;
                 self.drop_unstored(kind, &mut body);
+                self.ref_members(kind, &mut body);
                 let entry = store.replace(kind, &id, body, if_match)?;
                 Ok(resource_response(
                     StatusCode::OK,
@@ -962,6 +1003,13 @@ impl App {
                 let mut body = read_json(&parts.headers, body).await?;
                 self.refuse_password_change(kind, &body)?;
                 self.drop_unstored_in_patch(kind, &mut body);
+                if let Some(Value::Array(ops)) = body.get_mut("Operations") {
+                    for op in ops.iter_mut() {
+                        if let Some(value) = op.get_mut("value") {
+                            self.ref_members(kind, value);
+                        }
+                    }
+                }
                 let ops = patch::parse_body(&body)?;
                 let entry = store.patch(kind, &id, &ops, if_match)?;
                 Ok(resource_response(

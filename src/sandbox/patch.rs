@@ -397,8 +397,15 @@ fn append(existing: &mut Vec<Value>, value: Value, attr: &str) {
     let by_value = attr.eq_ignore_ascii_case("members");
     for item in items {
         let duplicate = if by_value {
+            // Same value and, where both say it, the same type: ids may be unique only per
+            // resource type (`integer-ids`), so user 1 and group 1 are two members.
             let key = item.get("value");
-            key.is_some() && existing.iter().any(|e| e.get("value") == key)
+            let kind = |m: &Value| m.get("type").and_then(Value::as_str).map(str::to_lowercase);
+            key.is_some()
+                && existing.iter().any(|e| {
+                    e.get("value") == key
+                        && (kind(e).is_none() || kind(&item).is_none() || kind(e) == kind(&item))
+                })
         } else {
             existing.contains(&item)
         };

@@ -20,15 +20,20 @@ pub enum Quirk {
     NoEmailType,
     /// A group create is answered 201 but its `members` are dropped.
     DropGroupMembersOnCreate,
+    /// Ids are small integers counted per resource type (`"1"`, `"2"`, ... for users and,
+    /// separately, for groups), as with a per-table SQL key, so a user and a group can share
+    /// an id; group members carry `type` and `$ref`, which tell them apart.
+    IntegerIds,
 }
 
 impl Quirk {
     /// Every quirk, in the order the CLI lists them.
-    pub const ALL: [Quirk; 4] = [
+    pub const ALL: [Quirk; 5] = [
         Quirk::NoCommonAttributes,
         Quirk::NoFilter,
         Quirk::NoEmailType,
         Quirk::DropGroupMembersOnCreate,
+        Quirk::IntegerIds,
     ];
 
     /// The name given to `--quirk`.
@@ -39,6 +44,7 @@ impl Quirk {
             Quirk::NoFilter => "no-filter",
             Quirk::NoEmailType => "no-email-type",
             Quirk::DropGroupMembersOnCreate => "drop-group-members-on-create",
+            Quirk::IntegerIds => "integer-ids",
         }
     }
 }

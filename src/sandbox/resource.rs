@@ -259,12 +259,23 @@ pub(crate) fn normalize(doc: &mut Map<String, Value>, kind: ResourceKind) {
     if kind == ResourceKind::Group
         && let Some(Value::Array(members)) = doc.get_mut("members")
     {
+        // Keyed by (value, type): a server whose ids are unique only per resource type
+        // (`integer-ids`) may hold user 2 and group 2 in one group.
         let mut seen = std::collections::HashSet::new();
         members.retain(|m| match m.get("value").and_then(Value::as_str) {
-            Some(v) => seen.insert(v.to_owned()),
+            Some(v) => seen.insert((v.to_owned(), member_type(m))),
             None => true,
         });
     }
+}
+
+/// A member's `type`, lowercased (empty when absent).
+fn member_type(member: &Value) -> String {
+    member
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_ascii_lowercase()
 }
 
 /// The `schemas` a resource carries: its core schema first, then every extension holding
@@ -321,7 +332,7 @@ pub(crate) fn is_normal(doc: &Map<String, Value>, kind: ResourceKind) -> bool {
                 members.iter().all(|m| {
                     m.get("value")
                         .and_then(Value::as_str)
-                        .is_none_or(|v| seen.insert(v))
+                        .is_none_or(|v| seen.insert((v.to_owned(), member_type(m))))
                 })
             }
             _ => true,

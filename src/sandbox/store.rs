@@ -372,6 +372,9 @@ pub struct Store {
     extension: RwLock<Option<Value>>,
     /// Whether changes are recorded in `dirty` (only when a journal drains them).
     tracking: AtomicBool,
+    /// Ids are small integers counted per resource type (`integer-ids` quirk), so a user and
+    /// a group can share one.
+    integer_ids: AtomicBool,
     /// What changed since the journal last drained: resources (recorded under the state's
     /// write lock, so a drain under the read lock sees a consistent set) and the extension.
     dirty: Mutex<Dirty>,
@@ -426,6 +429,11 @@ fn new_id() -> String {
 }
 
 impl Store {
+    /// Gives new resources small integer ids counted per resource type (`integer-ids`).
+    pub(crate) fn use_integer_ids(&self) {
+        self.integer_ids.store(true, Ordering::Relaxed);
+    }
+
     /// An empty store whose resources live under `base_url`.
     pub(crate) fn new(base_url: impl Into<String>, clock: Clock) -> Self {
         Store {
@@ -442,6 +450,7 @@ impl Store {
             unique_group_names: false,
             extension: RwLock::new(None),
             tracking: AtomicBool::new(false),
+            integer_ids: AtomicBool::new(false),
             dirty: Mutex::new(Dirty::default()),
         }
     }
@@ -636,6 +645,13 @@ impl Store {
                 return Err(ScimError::uniqueness(format!("id {id:?} is taken")));
             }
             Some(id) => id,
+            None if self.integer_ids.load(Ordering::Relaxed) => {
+                let mut n = state.collection(kind).len() + 1;
+                while state.collection(kind).get(&n.to_string()).is_some() {
+                    n += 1;
+                }
+                n.to_string()
+            }
             None => loop {
                 let id = new_id();
                 if state.collection(kind).get(&id).is_none() {

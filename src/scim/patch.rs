@@ -29,26 +29,28 @@ pub fn change_operations(
     resolver: &dyn Resolve,
     paths: ValuePaths,
 ) -> Result<Vec<PatchOperation>, Unresolved> {
+    // Keyed by (type, id): on a server whose ids are unique only per resource type, adding
+    // group 2 while removing user 2 is two different members.
     let mut added = std::collections::HashSet::new();
     for edit in &change.edits {
         if let Edit::AddMembers { members } = edit {
             for m in members {
-                added.insert(resolve(m, resolver)?);
+                added.insert((m.kind, resolve(m, resolver)?));
             }
         }
     }
     let mut ops = Vec::new();
     for edit in &change.edits {
         if let Edit::RemoveMembers { members } = edit {
-            let mut kept = Vec::new();
             for m in members {
-                if !added.contains(&resolve(m, resolver)?) {
-                    kept.push(m.clone());
+                let id = resolve(m, resolver)?;
+                if added.contains(&(m.kind, id.clone())) {
+                    continue;
                 }
-            }
-            if !kept.is_empty() {
-                let edit = Edit::RemoveMembers { members: kept };
-                ops.extend(edit_operations(&edit, true, resolver, paths)?);
+                // The same id added as the other type: a filter on the value alone would
+                // remove both, so this one names the type too.
+                let typed = added.iter().any(|(_, a)| *a == id);
+                ops.push(member_removal(&id, typed.then(|| m.kind.scim_type())));
             }
             continue;
         }
@@ -60,6 +62,24 @@ pub fn change_operations(
         ops.extend(edit_operations(edit, present, resolver, paths)?);
     }
     Ok(ops)
+}
+
+/// The removal of member `id`, with its `type` in the filter when given
+/// (`members[value eq "2" and type eq "User"]`), for when the value alone is ambiguous.
+fn member_removal(id: &str, kind: Option<&str>) -> PatchOperation {
+    let filter = match kind {
+        Some(kind) => format!(
+            "value eq {} and type eq {}",
+            filter_literal(id),
+            filter_literal(kind)
+        ),
+        None => format!("value eq {}", filter_literal(id)),
+    };
+    PatchOperation {
+        op: PatchOpKind::Remove,
+        path: Some(format!("members[{filter}]")),
+        value: None,
+    }
 }
 
 /// The SCIM PATCH operations for one edit. `present` says whether a single-valued attribute
@@ -130,14 +150,7 @@ pub fn edit_operations(
         }
         Edit::RemoveMembers { members } => members
             .iter()
-            .map(|m| {
-                let id = resolve(m, resolver)?;
-                Ok(op(
-                    PatchOpKind::Remove,
-                    format!("members[value eq {}]", filter_literal(&id)),
-                    None,
-                ))
-            })
+            .map(|m| Ok(member_removal(&resolve(m, resolver)?, None)))
             .collect::<Result<Vec<_>, Unresolved>>()?,
         // Not SCIM: the applier sends them to the Platform API.
         // Not SCIM, or (the password) a step of its own that resolves the value.
@@ -413,5 +426,48 @@ mod tests {
                 "changes remain after the sandbox applied the plan: {unheld:#?}"
             );
         }
+    }
+
+    // Adding group 1 while removing user 1 (ids unique only per type) sends both, and the
+    // removal names its type so the value filter does not take the new group too.
+    #[test]
+    fn a_removal_sharing_an_added_id_names_its_type() {
+        let group = Ref {
+            kind: Kind::Group,
+            name: "Team".into(),
+            id: Some("1".into()),
+        };
+        let change = Change {
+            action: crate::plan::Action::Patch,
+            kind: Kind::Group,
+            key: "Outer".into(),
+            id: Some("2".into()),
+            version: None,
+            source: crate::plan::Source::Absent,
+            diff: Vec::new(),
+            edits: vec![
+                Edit::AddMembers {
+                    members: vec![group],
+                },
+                Edit::RemoveMembers {
+                    members: vec![user_ref("ana", Some("1")), user_ref("bo", Some("3"))],
+                },
+            ],
+            present: Vec::new(),
+            blocked: None,
+            held_by: None,
+        };
+        let ops = serde_json::to_value(
+            change_operations(&change, &KnownIds, ValuePaths::AnyFilter).expect("resolved"),
+        )
+        .expect("json");
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "members", "value": [{"value": "1", "type": "Group"}]},
+                {"op": "remove", "path": r#"members[value eq "1" and type eq "User"]"#},
+                {"op": "remove", "path": r#"members[value eq "3"]"#}
+            ])
+        );
     }
 }

@@ -428,6 +428,7 @@ async fn concurrent_edits_are_merged_or_reported() {
         value: ids[n].clone(),
         kind: Some("User".into()),
         display: None,
+        reference: None,
     };
     let group = Group {
         display_name: "Support".into(),

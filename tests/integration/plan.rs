@@ -118,6 +118,7 @@ async fn plan_scenario(url: &str, token: &str, p: &str) {
         value: u.id.clone().unwrap(),
         kind: Some("User".into()),
         display: None,
+        reference: None,
     };
     let support = Group {
         display_name: format!("{p} Support"),

@@ -275,8 +275,71 @@ fn the_example_org_converges_with_every_quirk() {
         "no-filter",
         "no-email-type",
         "drop-group-members-on-create",
+        "integer-ids",
     ];
     let server = serve(cwd.path(), &quirks, &[]);
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
+    converges(cwd.path(), &server, example.to_str().unwrap());
+}
+
+/// `integer-ids`: user and group ids are per-type integers, so user 1 and group 1 both
+/// exist. A group that holds user 1 where YAML wants group 1 (nested) is a change, not "No
+/// changes"; the plan warns that ids are shared; apply converges.
+#[test]
+fn members_are_told_apart_by_type_when_ids_collide() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = serve(cwd.path(), &["integer-ids"], &[]);
+    org(
+        cwd.path(),
+        "users:
+  - userName: ana@quirks.example
+groups:
+  - displayName: Team
+",
+    );
+    converges(cwd.path(), &server, "org");
+    org(
+        cwd.path(),
+        "users:
+  - userName: ana@quirks.example
+groups:
+  - displayName: Team
+  - displayName: Outer
+    members: [ana@quirks.example]
+",
+    );
+    converges(cwd.path(), &server, "org");
+    // Outer (group 2) holds user 1; YAML now wants group 1 (Team) instead.
+    org(
+        cwd.path(),
+        "users:
+  - userName: ana@quirks.example
+groups:
+  - displayName: Team
+  - displayName: Outer
+    members: [Team]
+",
+    );
+    let (code, plan, err) = run(cwd.path(), &server, &["plan", "org", "--detailed-exitcode"]);
+    assert_eq!(code, 2, "the member change is missed:\n{plan}\n{err}");
+    assert!(plan.contains("Team"), "{plan}");
+    assert!(plan.contains("ana@quirks.example"), "{plan}");
+    assert!(
+        format!("{plan}{err}").contains("not unique across resource types"),
+        "no warning:\n{plan}\n{err}"
+    );
+    converges(cwd.path(), &server, "org");
+    let (code, out, err) = run(cwd.path(), &server, &["export", "--out", "exported"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let exported = read_all(&cwd.path().join("exported"));
+    assert!(!exported.contains("members: [ana"), "{exported}");
+}
+
+/// The example org converges on a server whose ids collide across resource types.
+#[test]
+fn the_example_org_converges_with_integer_ids() {
+    let cwd = tempfile::tempdir().unwrap();
+    let server = serve(cwd.path(), &["integer-ids"], &[]);
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
     converges(cwd.path(), &server, example.to_str().unwrap());
 }

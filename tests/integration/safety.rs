@@ -581,6 +581,7 @@ async fn existing_twins_are_planned_as_a_merge_on_scim2_server() {
                 value: id.clone(),
                 kind: Some("User".into()),
                 display: None,
+                reference: None,
             }],
             ..Default::default()
         };

@@ -107,6 +107,34 @@ pub struct Reference {
     /// Human-readable name the server may add.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub display: Option<String>,
+    /// The referenced resource's URI (`…/Users/2`), which some servers give instead of, or
+    /// beside, `type`.
+    #[serde(default, rename = "$ref", skip_serializing_if = "Option::is_none")]
+    pub reference: Option<String>,
+}
+
+impl Reference {
+    /// For a group member, whether the server says it is a `User` or a `Group`: from `type`,
+    /// else from a `$ref` whose path names the `Users` or `Groups` endpoint; `None` when the
+    /// server says neither (members are then told apart by id alone).
+    #[must_use]
+    pub fn member_kind(&self) -> Option<crate::model::Kind> {
+        use crate::model::Kind;
+        match self.kind.as_deref().map(str::to_ascii_lowercase).as_deref() {
+            Some("user") => return Some(Kind::User),
+            Some("group") => return Some(Kind::Group),
+            _ => {}
+        }
+        let path = self.reference.as_deref()?;
+        let path = path.split(['?', '#']).next().unwrap_or(path);
+        let mut segments = path.trim_end_matches('/').rsplit('/');
+        let _id = segments.next()?;
+        match segments.next()? {
+            "Users" => Some(Kind::User),
+            "Groups" => Some(Kind::Group),
+            _ => None,
+        }
+    }
 }
 
 /// A routing skill or language of the Genesys extension.
@@ -400,5 +428,30 @@ mod tests {
         let back: User =
             serde_json::from_str(r#"{"userName":"a","password":"x"}"#).expect("parses");
         assert_eq!(back.password, None);
+    }
+
+    /// A member's kind comes from `type` (any case), else from a `$ref` naming `Users` or
+    /// `Groups`; neither says nothing.
+    #[test]
+    fn member_kind_from_type_or_ref() {
+        use crate::model::Kind;
+        let m = |v: serde_json::Value| serde_json::from_value::<Reference>(v).expect("member");
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "type": "group"})).member_kind(),
+            Some(Kind::Group)
+        );
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "https://h/scim/v2/Users/1"})).member_kind(),
+            Some(Kind::User)
+        );
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "../Groups/1"})).member_kind(),
+            Some(Kind::Group)
+        );
+        assert_eq!(m(serde_json::json!({"value": "1"})).member_kind(), None);
+        assert_eq!(
+            m(serde_json::json!({"value": "1", "$ref": "https://h/Other/1"})).member_kind(),
+            None
+        );
     }
 }

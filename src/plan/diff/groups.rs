@@ -78,6 +78,21 @@ pub(in crate::plan) fn group_change(
     Ok(finish(object, live, d, false, warnings))
 }
 
+/// Whether `keys` (members as (type, id), the type `None` when the server gave none) hold
+/// the member `kind`/`id`. Members are told apart by (type, id) when both sides have a type,
+/// since a server's ids may be unique only per resource type (user 2 and group 2); an
+/// untyped side matches by id alone, as before.
+fn holds(keys: &HashSet<(Option<Kind>, &str)>, kind: Option<Kind>, id: &str) -> bool {
+    match kind {
+        Some(k) => keys.contains(&(Some(k), id)) || keys.contains(&(None, id)),
+        None => {
+            keys.contains(&(None, id))
+                || keys.contains(&(Some(Kind::User), id))
+                || keys.contains(&(Some(Kind::Group), id))
+        }
+    }
+}
+
 /// Members to add (by name, resolved to live ids or to objects this plan creates) and, when
 /// `groupMembers` is authoritative, live members to remove (never a protected one).
 fn member_changes(
@@ -90,27 +105,33 @@ fn member_changes(
         .iter()
         .filter_map(|m| ctx.user_ref(m).or_else(|| ctx.group_ref(m)))
         .collect();
-    let live_ids: HashSet<&str> = have.members.iter().map(|m| m.value.as_str()).collect();
+    let live_keys: HashSet<(Option<Kind>, &str)> = have
+        .members
+        .iter()
+        .map(|m| (m.member_kind(), m.value.as_str()))
+        .collect();
     let add: Vec<Ref> = want
         .iter()
-        .filter(|r| r.id.as_deref().is_none_or(|id| !live_ids.contains(id)))
+        .filter(|r| {
+            r.id.as_deref()
+                .is_none_or(|id| !holds(&live_keys, Some(r.kind), id))
+        })
         .cloned()
         .collect();
     let mut remove = Vec::new();
     if ctx.desired.config.collections.group_members == CollectionMode::Authoritative {
-        let wanted: HashSet<&str> = want.iter().filter_map(|r| r.id.as_deref()).collect();
+        let wanted: HashSet<(Option<Kind>, &str)> = want
+            .iter()
+            .filter_map(|r| r.id.as_deref().map(|id| (Some(r.kind), id)))
+            .collect();
         for m in &have.members {
-            if wanted.contains(m.value.as_str()) {
+            let typed = m.member_kind();
+            if holds(&wanted, typed, &m.value) {
                 continue;
             }
-            let (kind, name) = ctx.name_of(&m.value).unwrap_or((
-                if m.kind.as_deref() == Some("Group") {
-                    Kind::Group
-                } else {
-                    Kind::User
-                },
-                "",
-            ));
+            let (kind, name) = ctx
+                .name_of(typed, &m.value)
+                .unwrap_or((typed.unwrap_or(Kind::User), ""));
             let protected = match kind {
                 Kind::User => ctx.protected_users.contains(&name.to_lowercase()),
                 Kind::Group => ctx.protected_groups.contains(&name.to_lowercase()),
@@ -144,5 +165,22 @@ fn member_changes(
     }
     if !remove.is_empty() {
         d.edits.push(Edit::RemoveMembers { members: remove });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Typed members match only their own type; an untyped side matches by id alone.
+    #[test]
+    fn members_match_by_type_and_id() {
+        let live: HashSet<(Option<Kind>, &str)> =
+            [(Some(Kind::User), "1"), (None, "7")].into_iter().collect();
+        assert!(holds(&live, Some(Kind::User), "1"));
+        assert!(!holds(&live, Some(Kind::Group), "1"));
+        assert!(holds(&live, None, "1"));
+        assert!(holds(&live, Some(Kind::Group), "7"));
+        assert!(!holds(&live, Some(Kind::User), "2"));
     }
 }

@@ -141,7 +141,7 @@ fn twin_members(
             if !seen.insert(m.value.clone()) {
                 continue;
             }
-            let (kind, shown) = match ctx.name_of(&m.value) {
+            let (kind, shown) = match ctx.name_of(m.member_kind(), &m.value) {
                 Some((kind, n)) => (kind, n.to_owned()),
                 None if m.kind.as_deref() == Some("Group") => (Kind::Group, m.value.clone()),
                 None => (Kind::User, m.value.clone()),

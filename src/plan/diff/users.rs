@@ -186,7 +186,7 @@ fn manager(ctx: &mut Context<'_>, u: &DesiredUser, have: &tenant::User, d: &mut 
     }
     let before = live_manager.map(|m| {
         let name = ctx
-            .name_of(&m.value)
+            .name_of(Some(Kind::User), &m.value)
             .map_or_else(|| m.value.clone(), |(_, n)| n.to_owned());
         Value::from(name)
     });
