@@ -56,7 +56,7 @@ struct Restore<'a> {
 
 impl ScimClient {
     /// The users in the `deleted` state whose email is one of `emails` (case-insensitively),
-    /// read with the Platform user search, [`EMAILS_PER_SEARCH`] emails a request. A search is
+    /// read with the Platform user search, `EMAILS_PER_SEARCH` emails a request. A search is
     /// a read: sent again after an unknown outcome.
     pub async fn find_deleted_users(
         &self,

@@ -6,7 +6,8 @@
 //! that fails answers with its own status and changes nothing:
 //!
 //! 1. the body fits in [`MAX_BODY`] bytes (413), arrives in time (408), and its signature and
-//!    timestamp verify on the raw bytes (401, 409 for a replay): [`super::inbound`];
+//!    timestamp verify on the raw bytes (401, 409 for a replay): the checks the HRIS endpoint
+//!    makes, in one shared function;
 //! 2. the body is a JSON object with a usable `userName` and a string `password` (400);
 //! 3. the [`PasswordSink`] decides: a user scimctl does not manage (404), a password that
 //!    breaks `policy.password` (422, naming the rules it breaks), a rule that holds it back
