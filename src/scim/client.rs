@@ -443,6 +443,37 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Attempts after which a [`hopeless`] failure is not retried again.
+const HOPELESS_ATTEMPTS: u32 = 2;
+
+/// Whether retrying `error` for `url` cannot help: nothing listens on a loopback port
+/// (connection refused), or the name does not resolve. One retry covers a server still
+/// starting; waiting out the whole backoff only hides the mistake.
+fn hopeless(error: &ScimError, url: &Url) -> bool {
+    let ScimError::Transport {
+        kind: TransportKind::Connect,
+        message,
+        ..
+    } = error
+    else {
+        return false;
+    };
+    let message = message.to_ascii_lowercase();
+    (is_loopback(url) && message.contains("refused"))
+        || message.contains("dns error")
+        || message.contains("failed to lookup address")
+        || message.contains("name or service not known")
+}
+
+/// `host:port` of `url`, for messages.
+fn authority(url: &Url) -> String {
+    match (url.host_str(), url.port_or_known_default()) {
+        (Some(host), Some(port)) => format!("{host}:{port}"),
+        (Some(host), None) => host.to_owned(),
+        _ => url.as_str().to_owned(),
+    }
+}
+
 /// A transport error's description: reqwest's message without the URL, plus its root cause.
 pub(crate) fn transport_message(e: &reqwest::Error) -> String {
     let mut message = if let Some(s) = e.status() {
@@ -1230,10 +1261,14 @@ impl ScimClient {
                         method: method.to_owned(),
                         path: path.clone(),
                         kind: transport_kind(&e),
-                        message: transport_message(&e),
+                        // The host, so that "connection refused" says whose.
+                        message: format!("{}: {}", authority(&url), transport_message(&e)),
                     }
                 }
             };
+            if tries.attempt >= HOPELESS_ATTEMPTS && hopeless(&error, &url) {
+                return Err(error);
+            }
             let Some(delay) =
                 inner
                     .retry
@@ -1241,7 +1276,20 @@ impl ScimClient {
             else {
                 return Err(error);
             };
-            tracing::debug!(method, path = %path, attempt = tries.attempt, paced = tries.paced, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
+            if matches!(error, ScimError::Transport { .. }) {
+                // Said at the default level: a target that cannot be reached is otherwise a
+                // silent wait.
+                tracing::warn!(
+                    target_host = %authority(&url),
+                    method,
+                    path = %path,
+                    attempt = tries.attempt,
+                    retry_in_s = delay.as_secs_f64(),
+                    "cannot reach the target ({error}); retrying"
+                );
+            } else {
+                tracing::debug!(method, path = %path, attempt = tries.attempt, paced = tries.paced, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
+            }
             self.spend_retry(error)?;
             tokio::time::sleep(delay).await;
         }
@@ -1363,6 +1411,60 @@ fn with_etag<R: Resource>(resource: R, headers: &HeaderMap) -> Result<R, ScimErr
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    // Nothing listening on a loopback port: one retry, then the error, which names the
+    // host and port; a remote host's refusal (or a timeout) keeps the whole backoff. The
+    // retry waits no time here (base 0), so the test does not sleep.
+    #[tokio::test]
+    async fn a_refused_loopback_port_is_given_up_after_one_retry() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        drop(listener);
+        let mut config = ClientConfig::new(format!("http://{addr}/scim/v2"));
+        config.retry = RetryPolicy {
+            base: Duration::ZERO,
+            cap: Duration::ZERO,
+            max_attempts: 6,
+            ..RetryPolicy::default()
+        };
+        let client = ScimClient::new(config).expect("client");
+        let error = client
+            .get::<wire::User>("1")
+            .await
+            .expect_err("nothing listens there");
+        let text = error.to_string();
+        assert!(text.contains(&addr.to_string()), "{text}");
+        assert!(text.to_ascii_lowercase().contains("refused"), "{text}");
+        assert_eq!(
+            client.stats().transport_errors,
+            2,
+            "one attempt and one retry"
+        );
+
+        let url = |u: &str| Url::parse(u).expect("url");
+        let refused = |message: &str| ScimError::Transport {
+            method: "GET".into(),
+            path: "/Users".into(),
+            kind: TransportKind::Connect,
+            message: message.into(),
+        };
+        let refusal = "scim.example.com:443: connect failed: Connection refused (os error 111)";
+        assert!(!hopeless(
+            &refused(refusal),
+            &url("https://scim.example.com/v2")
+        ));
+        assert!(hopeless(
+            &refused("nope.invalid:443: connect failed: dns error: failed to lookup address"),
+            &url("https://nope.invalid/v2")
+        ));
+        let timeout = ScimError::Transport {
+            method: "GET".into(),
+            path: "/Users".into(),
+            kind: TransportKind::Timeout,
+            message: "127.0.0.1:9: timed out".into(),
+        };
+        assert!(!hopeless(&timeout, &url("http://127.0.0.1:9/")));
+    }
 
     // A bare version is quoted; an entity tag, weak or strong, and `*` are left alone.
     #[test]
