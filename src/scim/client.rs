@@ -465,6 +465,38 @@ fn hopeless(error: &ScimError, url: &Url) -> bool {
         || message.contains("name or service not known")
 }
 
+/// Logs a retry: a transport failure at the default level (a target that cannot be reached
+/// is otherwise a silent wait), anything else (a 5xx, a 429) at debug.
+fn log_retry(error: &ScimError, url: &Url, tries: Tries, delay: Duration) {
+    if matches!(error, ScimError::Transport { .. }) {
+        tracing::warn!(
+            target_host = %authority(url),
+            attempt = tries.attempt,
+            retry_in_s = delay.as_secs_f64(),
+            "cannot reach the target ({error}); retrying"
+        );
+    } else {
+        tracing::debug!(
+            attempt = tries.attempt,
+            paced = tries.paced,
+            delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+            error = %error,
+            "retrying"
+        );
+    }
+}
+
+/// A transport failure of `method` `path` as an error naming the host (so that "connection
+/// refused" says whose).
+fn transport_error(method: &str, path: &str, url: &Url, e: &reqwest::Error) -> ScimError {
+    ScimError::Transport {
+        method: method.to_owned(),
+        path: path.to_owned(),
+        kind: transport_kind(e),
+        message: format!("{}: {}", authority(url), transport_message(e)),
+    }
+}
+
 /// `host:port` of `url`, for messages.
 fn authority(url: &Url) -> String {
     match (url.host_str(), url.port_or_known_default()) {
@@ -1257,13 +1289,7 @@ impl ScimClient {
                 }
                 Err(e) => {
                     inner.transport_errors.fetch_add(1, Ordering::Relaxed);
-                    ScimError::Transport {
-                        method: method.to_owned(),
-                        path: path.clone(),
-                        kind: transport_kind(&e),
-                        // The host, so that "connection refused" says whose.
-                        message: format!("{}: {}", authority(&url), transport_message(&e)),
-                    }
+                    transport_error(method, &path, &url, &e)
                 }
             };
             if tries.attempt >= HOPELESS_ATTEMPTS && hopeless(&error, &url) {
@@ -1276,20 +1302,7 @@ impl ScimClient {
             else {
                 return Err(error);
             };
-            if matches!(error, ScimError::Transport { .. }) {
-                // Said at the default level: a target that cannot be reached is otherwise a
-                // silent wait.
-                tracing::warn!(
-                    target_host = %authority(&url),
-                    method,
-                    path = %path,
-                    attempt = tries.attempt,
-                    retry_in_s = delay.as_secs_f64(),
-                    "cannot reach the target ({error}); retrying"
-                );
-            } else {
-                tracing::debug!(method, path = %path, attempt = tries.attempt, paced = tries.paced, delay_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), error = %error, "retrying");
-            }
+            log_retry(&error, &url, tries, delay);
             self.spend_retry(error)?;
             tokio::time::sleep(delay).await;
         }

@@ -33,7 +33,7 @@ pub(crate) fn peer() -> Option<(String, String)> {
 async fn scenarios_pass_against_scim2_server() {
     let Some((url, token)) = peer() else { return };
     let client = crate::support::bearer_client(&url, &token, Some(25));
-    scenarios::run_all(&client, "peer-scenarios").await;
+    Box::pin(scenarios::run_all(&client, "peer-scenarios")).await;
     assert_eq!(client.capabilities().await.unwrap().page_size, 25);
     let stats = client.stats();
     assert_eq!(stats.retries, 0, "{stats:?}");

@@ -17,7 +17,7 @@ async fn scenarios_pass_against_the_sandbox() {
     let token = "sandbox-scenario-token";
     let running = crate::support::bearer_sandbox(token).await;
     let client = crate::support::bearer_client(&running.base_url, token, Some(25));
-    scenarios::run_all(&client, "sandbox-scenarios").await;
+    Box::pin(scenarios::run_all(&client, "sandbox-scenarios")).await;
     assert_eq!(client.stats().retries, 0);
     // Pages were really fetched: 130 users at 25 a page, plus groups, plus discovery.
     assert!(running.stats().by_method.get >= 7, "{:?}", running.stats());
