@@ -1029,6 +1029,7 @@ async fn password_sync_and_rotation_under_watch() {
     const SOURCE_NEW: &str = "Fi1e-source-R0tated!!";
     const PUSHED: &str = "Pushed-by-sync-0k!";
     const WEAK: &str = "weakpassword";
+    const LATER: &str = "Later-push-under-l0ck!";
     let token = "pwsync-token";
     let running = sandbox::start(
         SandboxConfig {
@@ -1050,6 +1051,7 @@ async fn password_sync_and_rotation_under_watch() {
         .await
         .unwrap();
     let tmp = tempfile::tempdir().unwrap();
+    let locks = tmp.path().join("locks");
     let dir = tmp.path().join("desired");
     std::fs::create_dir_all(&dir).unwrap();
     write(
@@ -1077,7 +1079,10 @@ async fn password_sync_and_rotation_under_watch() {
         token,
         &["--interval", "1h"],
         "scimctl=trace",
-        &[("TEST_PWSYNC_SECRET", "pwsync-secret")],
+        &[
+            ("TEST_PWSYNC_SECRET", "pwsync-secret"),
+            ("SCIMCTL_LOCK_DIR", locks.to_str().unwrap()),
+        ],
     );
     let line = watch.reconciled("start").await;
     assert!(line.contains("applied=2"), "{line}");
@@ -1222,6 +1227,30 @@ async fn password_sync_and_rotation_under_watch() {
         "a refused request wrote nothing"
     );
 
+    // Another run holds the target's lock: the password waits for it and writes nothing
+    // meanwhile, then is set.
+    let key = scimctl::scim::shown_url(&url);
+    let held = scimctl::session::lock::acquire(&locks, &key, LIMIT, |_| {})
+        .await
+        .unwrap();
+    let patches = running.stats().by_method.patch;
+    let pending = tokio::spawn(sync(body("sync@pw.example", LATER), "pwsync-secret", now()));
+    watch
+        .wait_for("a password waiting for the lock", |l| {
+            l.contains("waiting for another scimctl run writing to the target")
+        })
+        .await;
+    assert_eq!(
+        running.stats().by_method.patch,
+        patches,
+        "nothing written under the lock"
+    );
+    drop(held);
+    let (status, text) = tokio::time::timeout(LIMIT, pending).await.unwrap().unwrap();
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert!(set_to("sync@pw.example", LATER));
+
     let (code, lines) = watch.terminate().await;
     assert_eq!(code, Some(0));
     let audit = std::fs::read_to_string(tmp.path().join(".scimctl/audit.jsonl")).unwrap();
@@ -1238,6 +1267,7 @@ async fn password_sync_and_rotation_under_watch() {
         SOURCE_NEW,
         PUSHED,
         WEAK,
+        LATER,
         "Tampered-passw0rd!",
         "pwsync-secret",
     ] {
