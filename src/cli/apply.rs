@@ -246,7 +246,7 @@ pub(super) fn apply_cmd(
         saved.as_ref(),
         (&connection.description, &connection.lock_key),
         args.allow_deletes,
-        &args.passwords.password_fingerprints,
+        &args.passwords.fingerprints.password_fingerprints,
     ))?;
     let mut prepared = prepared;
     if args.passwords.adopt_passwords {

@@ -32,19 +32,28 @@ Environment:
   NO_COLOR                     set: no colour, even on a terminal
   and every variable a `fromEnv:` in the desired state or scimctl.yaml names.";
 
-/// Password rotation (issue 19): where the fingerprints of the passwords scimctl set are
-/// kept, and first-run adoption.
+/// Where the fingerprints of the passwords scimctl set are kept (issue 19): one flag for
+/// `plan`, `apply` and `watch`.
 #[derive(Clone, Debug, clap::Args)]
-pub struct PasswordArgs {
-    /// The password fingerprint file (Argon2id hashes of the `fromEnv`/`fromFile` passwords
-    /// last set, per target and user; mode 0600).
+pub struct FingerprintArgs {
+    /// The password fingerprint file (Argon2id hashes of the passwords scimctl last set, per
+    /// target and user; mode 0600): read to find `fromEnv`/`fromFile` sources that changed,
+    /// written when a password is set. Under `watch`, put it on a persistent volume.
     #[arg(
         long,
         env = "SCIMCTL_PASSWORD_FINGERPRINTS",
-        default_value = ".scimctl/password-fingerprints.json",
+        default_value = crate::apply::fingerprint::DEFAULT_FINGERPRINTS,
         value_name = "FILE"
     )]
     pub password_fingerprints: PathBuf,
+}
+
+/// Password rotation (issue 19): where the fingerprints are kept, and first-run adoption.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PasswordArgs {
+    /// The fingerprint file.
+    #[command(flatten)]
+    pub fingerprints: FingerprintArgs,
     /// Take the current `fromEnv`/`fromFile` passwords of live users that have no fingerprint
     /// as already set (apply records them; plan counts them): for the first run against a
     /// tenant whose passwords were set before scimctl kept fingerprints.
@@ -515,16 +524,9 @@ pub struct WatchArgs {
     /// target (seconds, or a duration such as 5m); 0: do not wait.
     #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
     pub lock_timeout: Duration,
-    /// The password fingerprint file (Argon2id hashes of the passwords scimctl last set, per
-    /// target and user; mode 0600): read to find `fromEnv`/`fromFile` sources that changed,
-    /// written when a password is set. Put it on a persistent volume.
-    #[arg(
-        long,
-        env = "SCIMCTL_PASSWORD_FINGERPRINTS",
-        default_value = ".scimctl/password-fingerprints.json",
-        value_name = "FILE"
-    )]
-    pub password_fingerprints: PathBuf,
+    /// The password fingerprint file.
+    #[command(flatten)]
+    pub fingerprints: FingerprintArgs,
 }
 
 /// `--max-connections`: at least 1.

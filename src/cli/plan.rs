@@ -65,7 +65,7 @@ pub(super) fn plan_cmd(
     let mut options = crate::session::options(&live, args.allow_deletes);
     let (store, passwords) = crate::session::passwords(
         &loaded.state,
-        &args.passwords.password_fingerprints,
+        &args.passwords.fingerprints.password_fingerprints,
         &tenant,
         &mut crate::apply::fingerprint::VerifyCache::default(),
     )?;

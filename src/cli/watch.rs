@@ -53,7 +53,7 @@ pub(super) fn watch_cmd(
             overrides: crate::overrides::default_path(),
             lock_dir: crate::session::lock::default_dir(),
             lock_timeout: args.lock_timeout,
-            fingerprints: args.password_fingerprints.clone(),
+            fingerprints: args.fingerprints.password_fingerprints.clone(),
         },
         metrics.clone(),
         stop.clone(),

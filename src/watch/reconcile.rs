@@ -415,66 +415,88 @@ impl Reconciler {
         overrides.fold(&mut good.state);
         tracing::warn!(user = %key, reason = reason.unwrap_or("-"), "HRIS termination recorded");
 
-        self.connect()
-            .await
-            .map_err(|e| TerminateError::Unavailable(e.to_string()))?;
-        let (Some(good), Some((connection, _))) = (self.last_good.as_ref(), &self.connection)
-        else {
-            return Err(TerminateError::Unavailable("not connected".into()));
-        };
-        let client = &connection.client;
-        let _lock = tokio::select! {
-            lock = take_lock(&self.applier.config, &connection.lock_key) => {
-                lock.map_err(|e| TerminateError::Unavailable(e.to_string()))?
-            }
-            () = self.applier.stop.wait() => {
-                return Err(TerminateError::Unavailable("watch is shutting down".into()));
-            }
-        };
-        let live = session::read_one_user(client, &good.state, &key)
-            .await
-            .map_err(|e| failed(&e))?;
-        let Some(live) = live else {
-            // Not on the tenant: the override keeps a later create inactive.
-            return Ok(Terminated::Accepted);
-        };
-        let inactive = live
-            .snapshot
-            .users
-            .iter()
-            .find(|u| crate::scim::Resource::natural_key(*u).eq_ignore_ascii_case(&key))
-            .and_then(|u| u.parse().ok())
-            .is_some_and(|u| u.active == Some(false));
         // The HRIS asked for exactly this deactivation.
-        let options = session::options(&live, Some(1));
-        let decision = session::decide(&good.state, &live, PlanSource::Termination(&key), &options)
-            .map_err(|e| failed(&e))?;
-        if decision.plan.changes.is_empty() {
-            if inactive {
-                return Ok(Terminated::AlreadyInactive);
-            }
+        match self
+            .write_one_user(&key, PlanSource::Termination(&key), Some(1), None)
+            .await
+        {
+            Ok(OneUser::Applied) => Ok(Terminated::Deactivated),
+            // Not on the tenant: the override keeps a later create inactive.
+            Ok(OneUser::NotOnTarget) => Ok(Terminated::Accepted),
+            Ok(OneUser::NothingPlanned { inactive: true, .. }) => Ok(Terminated::AlreadyInactive),
             // Active, yet nothing planned: the planner left the user alone (a protected user
             // gets a warning and no change). Say so instead of claiming it is done.
-            let why = decision.plan.warnings.first().map_or_else(
-                || format!("no deactivation of {key} is planned"),
-                |w| w.message.clone(),
-            );
-            return Err(TerminateError::Refused(why));
+            Ok(OneUser::NothingPlanned { why, .. }) => {
+                Err(TerminateError::Refused(why.unwrap_or_else(|| {
+                    format!("no deactivation of {key} is planned")
+                })))
+            }
+            Err(OneUserError::Unavailable(e)) => Err(TerminateError::Unavailable(e)),
+            Err(OneUserError::Failed(e)) => Err(TerminateError::Failed(e)),
+            Err(OneUserError::Refused(e)) => Err(TerminateError::Refused(e)),
         }
+    }
+
+    /// A write of one user for a webhook, between reconciles: connects, takes the target's
+    /// lock (a stop ends the wait), reads that user, decides with `source` and applies what
+    /// is not held back. `fingerprints` records a password the target accepts.
+    async fn write_one_user(
+        &mut self,
+        key: &str,
+        source: PlanSource<'_>,
+        allow_deletes: Option<usize>,
+        fingerprints: Option<&mut Fingerprints>,
+    ) -> Result<OneUser, OneUserError> {
+        self.connect()
+            .await
+            .map_err(|e| OneUserError::Unavailable(e.to_string()))?;
+        let (Some(good), Some((connection, _))) = (self.last_good.as_ref(), &self.connection)
+        else {
+            return Err(OneUserError::Unavailable("not connected".into()));
+        };
+        let failed = |e: &dyn std::fmt::Display| OneUserError::Failed(e.to_string());
+        let _lock = tokio::select! {
+            lock = take_lock(&self.applier.config, &connection.lock_key) => {
+                lock.map_err(|e| OneUserError::Unavailable(e.to_string()))?
+            }
+            () = self.applier.stop.wait() => {
+                return Err(OneUserError::Unavailable("watch is shutting down".into()));
+            }
+        };
+        let Some(live) = session::read_one_user(&connection.client, &good.state, key)
+            .await
+            .map_err(|e| failed(&e))?
+        else {
+            return Ok(OneUser::NotOnTarget);
+        };
+        let options = session::options(&live, allow_deletes);
+        let decision =
+            session::decide(&good.state, &live, source, &options).map_err(|e| failed(&e))?;
         if let Some(reason) = decision.plan.changes.iter().find_map(|c| c.blocked.clone()) {
-            return Err(TerminateError::Refused(reason));
+            return Err(OneUserError::Refused(reason));
+        }
+        if decision.plan.changes.is_empty() {
+            let inactive = live
+                .snapshot
+                .users
+                .iter()
+                .find(|u| crate::scim::Resource::natural_key(*u).eq_ignore_ascii_case(key))
+                .and_then(|u| u.parse().ok())
+                .is_some_and(|u| u.active == Some(false));
+            let why = decision.plan.warnings.first().map(|w| w.message.clone());
+            return Ok(OneUser::NothingPlanned { inactive, why });
         }
         let (_, outcomes) = self
             .applier
-            .apply(good, connection, &decision, &live, None)
+            .apply(good, connection, &decision, &live, fingerprints)
             .await
             .map_err(|e| failed(&e))?;
         if outcomes.failed + outcomes.skipped > 0 {
-            return Err(TerminateError::Failed(format!(
-                "the deactivation of {key} did not succeed; see the audit log"
+            return Err(OneUserError::Failed(format!(
+                "the change to {key} did not succeed; see the audit log"
             )));
         }
-        Ok(Terminated::Deactivated)
+        Ok(OneUser::Applied)
     }
 
     /// A password from the password-sync endpoint, for a user of the desired state whose
@@ -492,8 +514,7 @@ impl Reconciler {
         self.connect()
             .await
             .map_err(|e| PasswordSyncError::Unavailable(e.to_string()))?;
-        let (Some(good), Some((connection, _))) = (self.last_good.as_ref(), &self.connection)
-        else {
+        let Some((connection, _)) = &self.connection else {
             return Err(PasswordSyncError::Unavailable("not connected".into()));
         };
         let failed = |e: &dyn std::fmt::Display| PasswordSyncError::Failed(e.to_string());
@@ -510,53 +531,30 @@ impl Reconciler {
                 return Ok(PasswordSet::Unchanged);
             }
         }
-        let _lock = tokio::select! {
-            lock = take_lock(&self.applier.config, &connection.lock_key) => {
-                lock.map_err(|e| PasswordSyncError::Unavailable(e.to_string()))?
-            }
-            () = self.applier.stop.wait() => {
-                return Err(PasswordSyncError::Unavailable("watch is shutting down".into()));
-            }
-        };
-        let live = session::read_one_user(&connection.client, &good.state, &key)
-            .await
-            .map_err(|e| failed(&e))?
-            .ok_or_else(|| {
-                PasswordSyncError::Refused(format!(
-                    "{key} is not on the target yet: the next reconcile creates it with its \
-                     initial password; send the password again after that"
-                ))
-            })?;
-        let options = session::options(&live, None);
         let source = PlanSource::Password {
             user: &key,
             password: &password,
         };
-        let decision =
-            session::decide(&good.state, &live, source, &options).map_err(|e| failed(&e))?;
-        if let Some(reason) = decision.plan.changes.iter().find_map(|c| c.blocked.clone()) {
-            return Err(PasswordSyncError::Refused(reason));
-        }
-        if decision.plan.changes.is_empty() {
+        match self
+            .write_one_user(&key, source, None, Some(&mut store))
+            .await
+        {
+            Ok(OneUser::Applied) => Ok(PasswordSet::Set),
+            Ok(OneUser::NotOnTarget) => Err(PasswordSyncError::Refused(format!(
+                "{key} is not on the target yet: the next reconcile creates it with its \
+                 initial password; send the password again after that"
+            ))),
             // The planner left the password alone: a protected user, or a target that does
             // not let clients change passwords. Its warning says which.
-            let why = decision.plan.warnings.first().map_or_else(
-                || format!("no password change of {key} is planned"),
-                |w| w.message.clone(),
-            );
-            return Err(PasswordSyncError::Refused(why));
+            Ok(OneUser::NothingPlanned { why, .. }) => {
+                Err(PasswordSyncError::Refused(why.unwrap_or_else(|| {
+                    format!("no password change of {key} is planned")
+                })))
+            }
+            Err(OneUserError::Unavailable(e)) => Err(PasswordSyncError::Unavailable(e)),
+            Err(OneUserError::Failed(e)) => Err(PasswordSyncError::Failed(e)),
+            Err(OneUserError::Refused(e)) => Err(PasswordSyncError::Refused(e)),
         }
-        let (_, outcomes) = self
-            .applier
-            .apply(good, connection, &decision, &live, Some(&mut store))
-            .await
-            .map_err(|e| failed(&e))?;
-        if outcomes.failed + outcomes.skipped > 0 {
-            return Err(PasswordSyncError::Failed(format!(
-                "the password of {key} was not set; see the audit log"
-            )));
-        }
-        Ok(PasswordSet::Set)
     }
 
     /// The desired-state userName a pushed password is for, once the user is managed, its
@@ -669,6 +667,27 @@ async fn check_passwords(
     .map_err(|e| format!("verifying password fingerprints: {e}"))?;
     *cache = owned;
     Ok((store, crate::apply::rotation::Check { rotate, warnings }))
+}
+
+/// What a webhook's write of one user came to ([`Reconciler::write_one_user`]).
+enum OneUser {
+    /// The plan was applied, every operation succeeded.
+    Applied,
+    /// The user is not on the target: nothing was decided.
+    NotOnTarget,
+    /// Nothing was planned; whether the user is inactive on the target, and the plan's first
+    /// warning (why the planner left it alone, if it said).
+    NothingPlanned { inactive: bool, why: Option<String> },
+}
+
+/// Why a webhook's write of one user did not happen.
+enum OneUserError {
+    /// Not now: not connected, shutting down, the lock not taken.
+    Unavailable(String),
+    /// Attempted and failed.
+    Failed(String),
+    /// A safety rule held it back.
+    Refused(String),
 }
 
 /// The plan's changes by action, then kind; blocked ones under `blocked`.

@@ -205,7 +205,6 @@ fn parse(body: &[u8]) -> Result<TerminationRequest, String> {
 
 #[cfg(test)]
 mod tests {
-    use std::net::SocketAddr;
     use std::sync::Mutex;
 
     use serde_json::Value;
@@ -257,14 +256,8 @@ mod tests {
         let sink = Arc::new(FakeSink::default());
         let verifier = Arc::new(Verifier::new(Secret::new(SECRET)));
         let app = router_with_clock(verifier, sink.clone(), || NOW);
-        let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0)))
-            .await
-            .unwrap();
-        let url = format!(
-            "http://{}{TERMINATION_PATH}",
-            listener.local_addr().unwrap()
-        );
-        tokio::spawn(async move { axum::serve(listener, app).await });
+        let addr = crate::webhook::inbound::serve_for_test(app).await;
+        let url = format!("http://{addr}{TERMINATION_PATH}");
         Server {
             url,
             sink,

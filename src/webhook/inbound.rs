@@ -90,3 +90,14 @@ pub(crate) fn check_user_name(user_name: &str) -> Result<(), String> {
     }
     Ok(())
 }
+
+/// Serves `app` on a free loopback port for a test; returns the address.
+#[cfg(test)]
+pub(crate) async fn serve_for_test(app: axum::Router) -> std::net::SocketAddr {
+    let listener = tokio::net::TcpListener::bind(std::net::SocketAddr::from(([127, 0, 0, 1], 0)))
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("a bound address");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    addr
+}
