@@ -604,17 +604,23 @@ where
     ) -> StepResult {
         let mut merged = false;
         let mut attempt = 0;
+        let mut missing: Vec<Ref> = Vec::new();
         loop {
             // Grants have a step of their own (and a re-plan may bring them back).
             // So has a password (and a re-plan may bring one back).
             sending
                 .edits
                 .retain(|e| !matches!(e, Edit::Grants { .. } | Edit::Password));
+            // Members whose create failed earlier in the run are left out; the rest is sent.
+            leave_out_failed_members(&mut sending, &self.created, &mut missing);
             let paths = self.input.options.target.value_paths;
             let ops = match crate::scim::patch::change_operations(&sending, &self.created, paths) {
                 Ok(ops) => ops,
                 Err(e) => return StepResult::failed(format!("internal: {e}")),
             };
+            if ops.is_empty() && !missing.is_empty() {
+                return StepResult::new(Outcome::Skipped, Some(needs(&missing)));
+            }
             if ops.is_empty() {
                 return StepResult::new(Outcome::AlreadyDone, None);
             }
@@ -623,7 +629,7 @@ where
             }
             let error = match self.patch(kind, id, version.as_deref(), &ops).await {
                 Ok(after) => {
-                    let mut r = if merged {
+                    let r = if merged {
                         StepResult::new(
                             Outcome::Merged,
                             Some("the object changed since the plan; the planned change was merged with it".into()),
@@ -631,6 +637,7 @@ where
                     } else {
                         StepResult::new(Outcome::Done, None)
                     };
+                    let mut r = short_of_members(r, "patched", &missing);
                     r.id = Some(id.to_owned());
                     r.version = after;
                     return r;
@@ -773,6 +780,19 @@ where
     }
 
     async fn create(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+        let Some((edits, missing)) = without_failed_members(&step.edits, &self.created) else {
+            return self.create_resolved(step, change, herald).await;
+        };
+        let trimmed = Step {
+            edits,
+            ..step.clone()
+        };
+        let r = self.create_resolved(&trimmed, change, herald).await;
+        short_of_members(r, "created", &missing)
+    }
+
+    /// [`Shared::create`], every reference of `step` resolved.
+    async fn create_resolved(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
         let mut doc = Map::new();
         if let Err(e) = crate::plan::edit::apply(&mut doc, &step.edits, &self.created) {
             return StepResult::failed(format!("internal: {e}"));
@@ -1431,6 +1451,68 @@ fn gone(planned: &Change) -> StepResult {
     }
 }
 
+/// `edits` without the members that have no id although the run has settled their creates
+/// (the step waited for them: [`crate::apply::graph::Step::after`]), and those members;
+/// `None` when every member resolves.
+fn without_failed_members(edits: &[Edit], ids: &Created) -> Option<(Vec<Edit>, Vec<Ref>)> {
+    let unresolved = |m: &Ref| ids.id_of(m).is_none();
+    let adds_unresolved =
+        |e: &Edit| matches!(e, Edit::AddMembers { members } if members.iter().any(unresolved));
+    if !edits.iter().any(adds_unresolved) {
+        return None;
+    }
+    let mut missing = Vec::new();
+    let kept = edits
+        .iter()
+        .filter_map(|e| match e {
+            Edit::AddMembers { members } => {
+                let (kept, left): (Vec<Ref>, Vec<Ref>) =
+                    members.iter().cloned().partition(|m| !unresolved(m));
+                missing.extend(left);
+                (!kept.is_empty()).then_some(Edit::AddMembers { members: kept })
+            }
+            other => Some(other.clone()),
+        })
+        .collect();
+    Some((kept, missing))
+}
+
+/// Takes out of `sending` the members whose create failed, adding them to `missing`.
+fn leave_out_failed_members(sending: &mut Change, ids: &Created, missing: &mut Vec<Ref>) {
+    if let Some((edits, left_out)) = without_failed_members(&sending.edits, ids) {
+        sending.edits = edits;
+        for r in left_out {
+            if !missing.contains(&r) {
+                missing.push(r);
+            }
+        }
+    }
+}
+
+/// Why members were left out: they name objects whose create did not succeed.
+fn needs(missing: &[Ref]) -> String {
+    let names: Vec<String> = missing
+        .iter()
+        .map(|m| format!("{} {}", m.kind, m.name))
+        .collect();
+    format!("needs {}, which did not succeed", names.join(", "))
+}
+
+/// `r`, failed when it succeeded without members that were left out.
+fn short_of_members(r: StepResult, done: &str, missing: &[Ref]) -> StepResult {
+    if missing.is_empty() || !r.outcome.succeeded() {
+        return r;
+    }
+    StepResult {
+        outcome: Outcome::Failed,
+        detail: Some(format!(
+            "{done}, but its members could not be set: {}",
+            needs(missing)
+        )),
+        ..r
+    }
+}
+
 /// Drops references to objects that have no id yet (a link step of the run adds them).
 fn without_unresolved(mut change: Change, ids: &Created) -> Change {
     change.edits = change
@@ -1529,7 +1611,11 @@ impl<'g> Schedule<'g> {
         let mut schedule = Schedule {
             graph,
             plan,
-            waiting: graph.steps.iter().map(|s| s.deps.len()).collect(),
+            waiting: graph
+                .steps
+                .iter()
+                .map(|s| s.deps.len() + s.after.len())
+                .collect(),
             settled: vec![false; graph.steps.len()],
             left,
             ready: VecDeque::new(),
@@ -1538,7 +1624,7 @@ impl<'g> Schedule<'g> {
             stop: None,
         };
         for (s, step) in graph.steps.iter().enumerate() {
-            if step.deps.is_empty() {
+            if step.deps.is_empty() && step.after.is_empty() {
                 schedule.release(s);
             }
         }
@@ -1632,7 +1718,25 @@ impl<'g> Schedule<'g> {
                         change.kind, change.key
                     );
                     self.waiting[d] = usize::MAX;
-                    finished.push((d, StepResult::new(Outcome::Skipped, Some(why)), false));
+                    // A link is the rest of a create that may stand: its members can no
+                    // longer be set, which fails the operation (a stop, below, only skips).
+                    let outcome = if self.graph.steps[d].kind == StepKind::Link {
+                        Outcome::Failed
+                    } else {
+                        Outcome::Skipped
+                    };
+                    finished.push((d, StepResult::new(outcome, Some(why)), false));
+                }
+            }
+            // Those that only wait for it go ahead either way (a failed member is left out
+            // of their write).
+            for &d in &self.graph.followers[s] {
+                if self.settled[d] || self.waiting[d] == usize::MAX {
+                    continue;
+                }
+                self.waiting[d] -= 1;
+                if self.waiting[d] == 0 {
+                    self.release(d);
                 }
             }
         }
@@ -1799,11 +1903,16 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
             } else {
                 "members"
             };
-            report.outcome = Outcome::Failed;
-            report.detail = Some(format!(
-                "created, but its {what} could not be set: {}",
-                result.detail.unwrap_or_default()
-            ));
+            let why = result.detail.unwrap_or_default();
+            if result.outcome == Outcome::Skipped {
+                // Created is created: the create stands (its `written` record says so) and
+                // only the link went unstarted, e.g. a stop came first.
+                report.outcome = Outcome::Skipped;
+                report.detail = Some(format!("created; its {what} were not set: {why}"));
+            } else {
+                report.outcome = Outcome::Failed;
+                report.detail = Some(format!("created, but its {what} could not be set: {why}"));
+            }
         } else if result.outcome == Outcome::Merged && report.outcome == Outcome::Done {
             report.outcome = Outcome::Merged;
             report.detail = result.detail;

@@ -8,10 +8,14 @@
 //! grants a role the run creates also depends on that create, so only it is skipped when the
 //! create fails.
 //!
-//! A create carries every attribute it can at once. What it cannot carry yet, a member or a
-//! manager that the same run creates, goes into a *link* step that patches the new object once
-//! both exist. A user whose manager is also new waits for the manager's create instead, so
-//! the reference rides in the create body; only managers that form a cycle fall back to a link.
+//! A create carries every attribute it can at once. A group whose members are users the same
+//! run creates waits for those creates and names them in its own (one write per group); a
+//! member whose create fails is left out and the group reported failed, naming it, instead of
+//! holding back the group and its other members. What a create cannot carry, a member that is
+//! a group the run creates (groups may nest in cycles), goes into a *link* step that patches
+//! the new object once both exist. A user whose manager is also new waits for the manager's
+//! create instead, so the reference rides in the create body; only managers that form a
+//! cycle fall back to a link.
 //! Steps that depend on nothing run as soon as the executor has room; deactivations and
 //! deletes wait until every other step has finished. Pure: no I/O.
 
@@ -54,6 +58,11 @@ pub(crate) struct Step {
     pub(crate) edits: Vec<Edit>,
     /// Steps that must succeed first.
     pub(crate) deps: Vec<usize>,
+    /// Steps that must have finished first, whatever their outcome: the creates of new
+    /// users a group's members name. A member whose create failed is left out of the write
+    /// (and the operation reported failed, naming it) rather than holding back the group
+    /// and every other member.
+    pub(crate) after: Vec<usize>,
     /// When it may start: only once every step of the earlier phases has finished.
     pub(crate) phase: Phase,
 }
@@ -109,6 +118,8 @@ pub(crate) struct Graph {
     pub(crate) steps: Vec<Step>,
     /// Per step, the steps that depend on it.
     pub(crate) dependants: Vec<Vec<usize>>,
+    /// Per step, the steps that wait for it to finish ([`Step::after`]).
+    pub(crate) followers: Vec<Vec<usize>>,
 }
 
 fn name_key(kind: Kind, name: &str) -> (Kind, String) {
@@ -116,15 +127,22 @@ fn name_key(kind: Kind, name: &str) -> (Kind, String) {
 }
 
 /// Splits `edits` of a create into what the create can carry (references to live objects,
-/// and managers whose create comes first) and what must wait for a link step.
-fn split_create(edits: &[Edit], carry_manager: bool) -> (Vec<Edit>, Vec<Edit>) {
+/// users the run creates first, and managers whose create comes first) and what must wait
+/// for a link step (members that are groups the run creates, which may form cycles).
+fn split_create(
+    edits: &[Edit],
+    carry_manager: bool,
+    carry_member: &dyn Fn(&Ref) -> bool,
+) -> (Vec<Edit>, Vec<Edit>) {
     let mut now = Vec::new();
     let mut later = Vec::new();
     for edit in edits {
         match edit {
             Edit::AddMembers { members } => {
-                let (known, new): (Vec<Ref>, Vec<Ref>) =
-                    members.iter().cloned().partition(|m| m.id.is_some());
+                let (known, new): (Vec<Ref>, Vec<Ref>) = members
+                    .iter()
+                    .cloned()
+                    .partition(|m| m.id.is_some() || carry_member(m));
                 if !known.is_empty() {
                     now.push(Edit::AddMembers { members: known });
                 }
@@ -165,6 +183,7 @@ fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
             change: i,
             kind,
             edits: c.edits.clone(),
+            after: Vec::new(),
             deps: Vec::new(),
             phase,
         });
@@ -198,12 +217,17 @@ impl Graph {
             })
         };
         let acyclic = acyclic_managers(&changes, new_manager);
+        // A user never waits for a group, so a group's create can always wait for the
+        // creates of its new user members and name them at once: one write per group
+        // instead of a create and a link (issue 21).
+        let carry_member =
+            |m: &Ref| m.kind == Kind::User && created.contains_key(&name_key(m.kind, &m.name));
 
         let mut create_step: HashMap<usize, usize> = HashMap::new();
         // Creates first, so their step numbers are known to everything that refers to them.
         for &(i, c) in changes.iter().filter(|(_, c)| c.action.brings_in()) {
             let carry = acyclic.get(&i).copied().unwrap_or(true);
-            let (now, later) = split_create(&c.edits, carry);
+            let (now, later) = split_create(&c.edits, carry, &carry_member);
             create_step.insert(i, graph.steps.len());
             graph.steps.push(Step {
                 change: i,
@@ -213,6 +237,7 @@ impl Graph {
                     StepKind::Create
                 },
                 edits: now,
+                after: Vec::new(),
                 deps: Vec::new(),
                 phase: Phase::Main,
             });
@@ -221,6 +246,7 @@ impl Graph {
                     change: i,
                     kind: StepKind::Link,
                     edits: later,
+                    after: Vec::new(),
                     deps: Vec::new(),
                     phase: Phase::Main,
                 });
@@ -241,20 +267,20 @@ impl Graph {
             if step.phase == Phase::Roles {
                 continue;
             }
-            let mut deps: Vec<usize> = step
-                .edits
-                .iter()
-                .flat_map(Edit::refs)
+            let link = step.kind == StepKind::Link;
+            let (hard, soft) = references(&step.edits, link);
+            let mut deps: Vec<usize> = hard
+                .into_iter()
                 .filter_map(step_of)
                 .chain(granted_roles(&step.edits).filter_map(role_of))
                 .filter(|&d| d != s)
                 .collect();
-            if step.kind == StepKind::Link {
+            if link {
                 deps.push(create_step[&step.change]);
             }
-            deps.sort_unstable();
-            deps.dedup();
-            graph.steps[s].deps = deps;
+            let after = sorted(soft.into_iter().filter_map(step_of).collect());
+            graph.steps[s].deps = sorted(deps);
+            graph.steps[s].after = after;
         }
         update_steps(&changes, &step_of, &role_of, &mut graph);
         grant_steps(&changes, &create_step, &role_creates, &mut graph);
@@ -263,15 +289,38 @@ impl Graph {
         graph
     }
 
-    /// Fills [`Graph::dependants`] from every step's dependencies.
+    /// Fills [`Graph::dependants`] and [`Graph::followers`] from every step's dependencies.
     fn link_dependants(&mut self) {
         self.dependants = vec![Vec::new(); self.steps.len()];
+        self.followers = vec![Vec::new(); self.steps.len()];
         for (s, step) in self.steps.iter().enumerate() {
             for &d in &step.deps {
                 self.dependants[d].push(s);
             }
+            for &d in &step.after {
+                self.followers[d].push(s);
+            }
         }
     }
+}
+
+/// The references of a step's edits: those it needs (`hard`: a manager, and anything a link
+/// step sends, which exists only to set them) and those it only waits for (`soft`: members
+/// a create or patch adds, left out of the write if their create fails).
+fn references(edits: &[Edit], link: bool) -> (Vec<&Ref>, Vec<&Ref>) {
+    let mut hard = Vec::new();
+    let mut soft = Vec::new();
+    for edit in edits {
+        let members = matches!(edit, Edit::AddMembers { .. }) && !link;
+        if members { &mut soft } else { &mut hard }.extend(edit.refs());
+    }
+    (hard, soft)
+}
+
+fn sorted(mut steps: Vec<usize>) -> Vec<usize> {
+    steps.sort_unstable();
+    steps.dedup();
+    steps
 }
 
 /// Adds the steps of the changes to live objects (patches, deactivations, deletes), after
@@ -292,14 +341,14 @@ fn update_steps(
         if edits.is_empty() && !c.edits.is_empty() {
             continue; // grants or password only: their own steps below
         }
-        let mut deps: Vec<usize> = edits
-            .iter()
-            .flat_map(Edit::refs)
+        let (hard, soft) = references(&edits, false);
+        let deps: Vec<usize> = hard
+            .into_iter()
             .filter_map(step_of)
             .chain(granted_roles(&edits).filter_map(role_of))
             .collect();
-        deps.sort_unstable();
-        deps.dedup();
+        let after = sorted(soft.into_iter().filter_map(step_of).collect());
+        let deps = sorted(deps);
         let (kind, phase) = match c.action {
             Action::Delete => (StepKind::Delete, Phase::Prune),
             Action::Deactivate => (StepKind::Update, Phase::Prune),
@@ -309,6 +358,7 @@ fn update_steps(
             change: i,
             kind,
             edits,
+            after,
             deps,
             phase,
         });
@@ -344,6 +394,7 @@ fn grant_steps(
             change: i,
             kind: StepKind::Grants,
             edits: vec![grants.clone()],
+            after: Vec::new(),
             deps,
             phase: Phase::Main,
         });
@@ -368,6 +419,7 @@ fn password_steps(changes: &[(usize, &Change)], graph: &mut Graph) {
             change: i,
             kind: StepKind::Password,
             edits: vec![Edit::Password],
+            after: Vec::new(),
             deps,
             phase: Phase::Main,
         });
@@ -454,9 +506,11 @@ mod tests {
         }
     }
 
-    // A new group's new members wait for a link; live members ride in the create; managers
-    // that are new come first; a cycle of managers falls back to links; patches wait for
-    // the creates they refer to; deletes are last; blocked changes are left out.
+    // A new group waits for the creates of its new user members (whatever their outcome)
+    // and carries them with its live members; a new group as a member waits for a link;
+    // managers that are new come first; a cycle of managers falls back to links; patches
+    // wait for the creates of the members they add; deletes are last; blocked changes are
+    // left out.
     #[test]
     fn orders_by_dependency() {
         let mut blocked = change(Action::Delete, Kind::User, "held", Vec::new());
@@ -477,6 +531,7 @@ mod tests {
                             members: vec![
                                 r(Kind::User, "old", Some("u-old")),
                                 r(Kind::User, "ana", None),
+                                r(Kind::Group, "sub", None),
                             ],
                         },
                     ],
@@ -495,6 +550,7 @@ mod tests {
                 ),
                 change(Action::Delete, Kind::Group, "old", Vec::new()),
                 blocked,
+                change(Action::Create, Kind::Group, "sub", Vec::new()),
             ],
             ..Plan::default()
         };
@@ -507,13 +563,21 @@ mod tests {
         };
         let ops = find(0, StepKind::Create);
         assert_eq!(g.steps[ops].deps, Vec::<usize>::new());
+        assert_eq!(g.steps[ops].after, vec![find(2, StepKind::Create)]);
         assert!(
-            matches!(&g.steps[ops].edits[1], Edit::AddMembers { members } if members.len() == 1 && members[0].id.is_some())
+            matches!(&g.steps[ops].edits[1], Edit::AddMembers { members }
+                if members.iter().map(|m| m.name.as_str()).collect::<Vec<_>>() == ["old", "ana"]),
+            "{:?}",
+            g.steps[ops].edits
         );
         let link = find(0, StepKind::Link);
-        let mut want = vec![ops, find(2, StepKind::Create)];
+        let mut want = vec![ops, find(8, StepKind::Create)];
         want.sort_unstable();
         assert_eq!(g.steps[link].deps, want);
+        assert!(g.steps[link].after.is_empty());
+        assert!(
+            matches!(&g.steps[link].edits[..], [Edit::AddMembers { members }] if members.len() == 1 && members[0].name == "sub")
+        );
         assert_eq!(
             g.steps[find(2, StepKind::Create)].deps,
             vec![find(1, StepKind::Create)],
@@ -524,13 +588,17 @@ mod tests {
             assert!(g.steps[create].deps.is_empty(), "a manager cycle is broken");
             assert_eq!(g.steps[find(c, StepKind::Link)].deps.len(), 2);
         }
-        assert_eq!(
-            g.steps[find(5, StepKind::Update)].deps,
-            vec![find(1, StepKind::Create)]
-        );
+        let sales = find(5, StepKind::Update);
+        assert!(g.steps[sales].deps.is_empty());
+        assert_eq!(g.steps[sales].after, vec![find(1, StepKind::Create)]);
+        assert!(g.followers[find(1, StepKind::Create)].contains(&sales));
         let delete = find(6, StepKind::Delete);
         assert_eq!(g.steps[delete].phase, super::Phase::Prune);
         assert!(g.steps.iter().all(|s| s.change != 7), "blocked: not a step");
-        assert!(g.dependants[find(1, StepKind::Create)].contains(&find(5, StepKind::Update)));
+        assert!(
+            g.dependants[find(2, StepKind::Create)].is_empty(),
+            "nothing needs ana"
+        );
+        assert_eq!(g.followers[find(2, StepKind::Create)], vec![ops]);
     }
 }

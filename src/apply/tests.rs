@@ -1068,24 +1068,25 @@ groups:
             .position(|r| r.is(method, kind, target))
             .unwrap_or_else(|| panic!("{method} {kind} {target} in {writes:#?}"))
     };
-    assert_eq!(writes.len(), 7, "{writes:#?}");
+    // One write per object: the group waits for its new members and names them in its
+    // create, so no PATCH links them afterwards.
+    assert_eq!(writes.len(), 6, "{writes:#?}");
     let group_create = at("POST", Kind::Group, "Ops");
-    for user in ["boss@x.example", "ana@x.example", "cy@x.example"] {
-        assert!(group_create < at("POST", Kind::User, user), "{writes:#?}");
+    for user in ["ana@x.example", "cy@x.example"] {
+        assert!(group_create > at("POST", Kind::User, user), "{writes:#?}");
     }
     assert!(at("POST", Kind::User, "boss@x.example") < at("POST", Kind::User, "ana@x.example"));
-    let link = at("PATCH", Kind::Group, &fake.id(Kind::Group, "Ops"));
-    assert!(
-        link > at("POST", Kind::User, "ana@x.example"),
-        "{writes:#?}"
+    assert_eq!(
+        fake.sent("PATCH", Kind::Group, &fake.id(Kind::Group, "Ops")),
+        0,
+        "the members rode in the create: {writes:#?}"
     );
-    assert!(link > at("POST", Kind::User, "cy@x.example"), "{writes:#?}");
     let mut last: Vec<usize> = vec![
         at("PATCH", Kind::User, "u-old"),
         at("DELETE", Kind::Group, "g-old"),
     ];
     last.sort_unstable();
-    assert_eq!(last, vec![5, 6], "prunes come last: {writes:#?}");
+    assert_eq!(last, vec![4, 5], "prunes come last: {writes:#?}");
     assert!(
         writes
             .iter()
@@ -1135,7 +1136,8 @@ groups:
 }
 
 // 2. A failed create fails only itself; what needs it is skipped, naming it; the rest goes
-// ahead. A group whose member could not be created is reported failed although it exists.
+// ahead. A group whose member could not be created is created with its other members and
+// reported failed, naming the one left out.
 #[tokio::test]
 async fn a_failed_create_skips_what_needs_it() {
     let (desired, fake) = skip_fixture();
@@ -1176,10 +1178,16 @@ async fn a_failed_create_skips_what_needs_it() {
         ops.id.as_deref(),
         Some(fake.id(Kind::Group, "Ops").as_str())
     );
+    assert!(!detail(ops).contains("cy@x.example"), "{ops:?}");
     assert_eq!(
         member_ids(&fake.doc(Kind::Group, "Ops")),
-        Vec::<String>::new(),
-        "the link step was not sent"
+        vec![fake.id(Kind::User, "cy@x.example")],
+        "the member whose create failed is left out, the other is set"
+    );
+    assert_eq!(
+        fake.sent("POST", Kind::Group, "Ops"),
+        1,
+        "the group was created once, with its members"
     );
     assert_eq!(heard.finished.len(), report.ops.len());
     assert_eq!(report.count(Outcome::Failed), 2);
@@ -1391,13 +1399,84 @@ groups:
     );
 }
 
-// 2b. The same when the member's create fails before the group's own create has finished:
-// the group's skipped link step must not be forgotten when the create then succeeds.
+// 2a. A patch of a live group waits for the creates of the members it adds and goes out
+// without the one whose create failed: the other new member and the removal still reach
+// the group, and the operation is reported failed, naming the member left out. A patch that
+// only adds such a member sends nothing and is skipped.
+#[tokio::test]
+async fn a_failed_member_create_leaves_only_itself_out_of_a_group_patch() {
+    let desired = desired(
+        "",
+        "users:
+  - userName: old@x.example
+  - userName: new1@x.example
+  - userName: new2@x.example
+groups:
+  - displayName: Ops
+    members: [new1@x.example, new2@x.example]
+  - displayName: Lone
+    members: [old@x.example, new2@x.example]
+",
+    );
+    let fake = Fake::new(
+        &[json!({"id": "u-old", "userName": "old@x.example"})],
+        &[
+            json!({"id": "g-ops", "displayName": "Ops", "members": [{"value": "u-old"}]}),
+            json!({"id": "g-lone", "displayName": "Lone", "members": [{"value": "u-old"}]}),
+        ],
+    );
+    fake.faults(|f| {
+        f.fail_create.insert("new2@x.example".into(), 500);
+    });
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    let (report, heard) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
+
+    assert_eq!(
+        op(&report, Kind::User, "new2@x.example").outcome,
+        Outcome::Failed
+    );
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Failed, "{ops:?}");
+    assert!(
+        detail(ops).starts_with("patched, but its members could not be set")
+            && detail(ops).contains("new2@x.example")
+            && !detail(ops).contains("new1@x.example"),
+        "{ops:?}"
+    );
+    assert_eq!(fake.sent("PATCH", Kind::Group, "g-ops"), 1);
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "new1@x.example")],
+        "the new member was added and the old one removed in the same patch"
+    );
+
+    let lone = op(&report, Kind::Group, "Lone");
+    assert_eq!(lone.outcome, Outcome::Skipped, "{lone:?}");
+    assert!(detail(lone).contains("new2@x.example"), "{lone:?}");
+    assert_eq!(fake.sent("PATCH", Kind::Group, "g-lone"), 0);
+    assert_eq!(heard.finished.len(), report.ops.len());
+}
+
+// 2b. A member that is a group the run creates rides in a link step after the group's
+// create. When that member's create fails before the group's own create has finished, the
+// group's failed link step must not be forgotten when the create then succeeds.
 #[tokio::test]
 async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
-    let (desired, fake) = skip_fixture();
+    let desired = desired(
+        "",
+        "users:
+  - userName: cy@x.example
+groups:
+  - displayName: Ops
+    members: [cy@x.example, Sub]
+  - displayName: Sub
+",
+    );
+    let fake = Fake::new(&[], &[]);
     fake.faults(|f| {
-        f.fail_create.insert("boss@x.example".into(), 500);
+        f.fail_create.insert("sub".into(), 500);
         f.slow_create.insert("ops".into(), 5);
     });
     let options = PlanOptions::default();
@@ -1422,14 +1501,20 @@ async fn a_member_failing_before_its_group_is_created_still_fails_the_group() {
         detail(ops).starts_with("created, but its members could not be set"),
         "{ops:?}"
     );
+    assert!(detail(ops).contains("Sub"), "{ops:?}");
     assert_eq!(
         ops.id.as_deref(),
         Some(fake.id(Kind::Group, "Ops").as_str())
     );
+    assert_eq!(
+        member_ids(&fake.doc(Kind::Group, "Ops")),
+        vec![fake.id(Kind::User, "cy@x.example")],
+        "the new user rode in the create"
+    );
     let heard_ops: Vec<&OpReport> = heard
         .finished
         .iter()
-        .filter(|o| o.kind == Kind::Group)
+        .filter(|o| o.kind == Kind::Group && o.key == "Ops")
         .collect();
     assert_eq!(heard_ops.len(), 1);
     assert_eq!(
@@ -1529,24 +1614,39 @@ async fn a_twin_with_a_higher_id_is_merged_into_ours() {
 }
 
 // A concurrent run saw both groups after this run's check and deleted ours: the link step
-// meets 404, finds the survivor by name and sets the members there.
+// (Ops has a member that is a group the run creates, set by a link) meets 404, finds the
+// survivor by name and sets the members there.
 #[tokio::test]
 async fn a_group_merged_away_by_another_run_is_linked_on_the_survivor() {
-    let (fake, report, _) = apply_with_twin(|f| {
+    let desired = desired(
+        "",
+        "users:
+  - userName: x@x.example
+groups:
+  - displayName: Ops
+    members: [x@x.example, Sub]
+  - displayName: Sub
+",
+    );
+    let fake = Fake::new(&[json!({"id": "x", "userName": "x@x.example"})], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = plan_of(&desired, &live, &options);
+    fake.faults(|f| {
         f.merged_away.insert(
             "ops".into(),
             json!({"id": "g0", "displayName": "Ops", "members": [{"value": "x"}]}),
         );
-    })
-    .await;
+    });
+    let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &with_etags()).await;
     let ops = op(&report, Kind::Group, "Ops");
     assert_eq!(ops.outcome, Outcome::Merged, "{ops:?}");
     assert!(detail(ops).contains("into its twin g0"), "{ops:?}");
     assert_eq!(fake.count(Kind::Group, "Ops"), 1);
-    assert_eq!(
-        member_ids(&fake.doc(Kind::Group, "Ops")),
-        vec![fake.id(Kind::User, "a@x.example"), "x".to_owned()]
-    );
+    assert_eq!(fake.id(Kind::Group, "Ops"), "g0");
+    let mut want = vec![fake.id(Kind::Group, "Sub"), "x".to_owned()];
+    want.sort();
+    assert_eq!(member_ids(&fake.doc(Kind::Group, "Ops")), want);
 }
 
 // 4. Creates answered 409 (the objects appeared after the plan): each is adopted, brought in
@@ -2065,7 +2165,6 @@ groups:
     };
     let (report, _) = apply(&fake, &desired, &plan, &options, Some(live), &settings).await;
     assert!(report.all_succeeded(), "{report:#?}");
-    let ops = fake.id(Kind::Group, "Ops");
     let writes: Vec<(&str, Kind, String)> = fake
         .writes()
         .into_iter()
@@ -2075,17 +2174,97 @@ groups:
     assert_eq!(
         writes,
         [
-            w("POST", Kind::Group, "Ops"),
             w("POST", Kind::User, "boss@x.example"),
             w("POST", Kind::User, "cy@x.example"),
             w("POST", Kind::User, "ana@x.example"),
-            w("PATCH", Kind::Group, &ops),
+            w("POST", Kind::Group, "Ops"),
             w("PATCH", Kind::User, "u-old"),
             w("DELETE", Kind::Group, "g-old"),
         ]
     );
     assert_eq!(member_ids(&fake.doc(Kind::Group, "Ops")).len(), 2);
     assert!(plan_of(&desired, &fake.peek(), &options).is_empty());
+}
+
+// 8b. A stop between a group's create and its link (a member that is a group the run
+// creates): created is created. The create's `written` record stands and the operation is
+// reported skipped, not failed, with the stop as the reason.
+#[tokio::test]
+async fn a_stop_before_a_link_skips_the_link_and_keeps_the_create() {
+    use super::engine::{Stage, StepName};
+    struct StopAfter {
+        heard: Heard,
+        written: Vec<OpReport>,
+    }
+    impl Observer for StopAfter {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.heard.finished(op)
+        }
+        fn step(&mut self, stage: Stage, step: StepName, op: &OpReport) -> Result<(), String> {
+            if stage == Stage::Written && step == StepName::Create {
+                self.written.push(op.clone());
+            }
+            Ok(())
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.heard.deliver_password(user_name, password)
+        }
+        fn stop_requested(&self) -> Option<String> {
+            (!self.heard.finished.is_empty()).then(|| "watch is shutting down".to_owned())
+        }
+    }
+    let desired = desired(
+        "",
+        "groups:
+  - displayName: Ops
+    members: [Sub]
+  - displayName: Sub
+",
+    );
+    let fake = Fake::new(&[], &[]);
+    let options = PlanOptions::default();
+    let live = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&live),
+        pushed: None,
+    };
+    let settings = Settings {
+        in_flight: 1,
+        ..with_etags()
+    };
+    let mut observer = StopAfter {
+        heard: Heard::default(),
+        written: Vec::new(),
+    };
+    let report = run(&fake, &input, &settings, &mut observer).await;
+    assert_eq!(fake.count(Kind::Group, "Ops"), 1);
+    assert_eq!(fake.count(Kind::Group, "Sub"), 1);
+    assert_eq!(
+        fake.sent("PATCH", Kind::Group, &fake.id(Kind::Group, "Ops")),
+        0,
+        "the link never started"
+    );
+    assert_eq!(
+        op(&report, Kind::Group, "Sub").outcome,
+        Outcome::Done,
+        "{report:#?}"
+    );
+    let ops = op(&report, Kind::Group, "Ops");
+    assert_eq!(ops.outcome, Outcome::Skipped, "{ops:?}");
+    assert_eq!(
+        detail(ops),
+        "created; its members were not set: not started: watch is shutting down"
+    );
+    assert_eq!(
+        ops.id.as_deref(),
+        Some(fake.id(Kind::Group, "Ops").as_str())
+    );
+    assert_eq!(observer.written.len(), 1, "the create was recorded written");
+    assert_eq!(observer.written[0].key, "Ops");
 }
 
 // 9. An observer that fails (the audit log cannot be written) stops new work: what was
@@ -2677,7 +2856,7 @@ async fn writes_are_heard_before_what_depends_on_them() {
   - userName: cy@x.example
 groups:
   - displayName: Ops
-    members: [Ana@x.example, cy@x.example]
+    members: [Ana@x.example, cy@x.example, Empty]
   - displayName: Empty
 ",
         );
