@@ -10,8 +10,15 @@
 //!    is the client's too. The bounds are at least 95 % of the limit and at most 1 % of
 //!    requests answered 429. One run: it is long, and its figures hardly vary.
 //!
-//! Run with `cargo bench --bench apply`; `SCIMCTL_BENCH_PART=creates` or `=throttled` runs one
-//! part only.
+//! 3. Groups: 10,000 users and 1,000 groups of 10 of them into an empty sandbox, one run: the
+//!    requests the client counted against the objects created. A group is created after its
+//!    members and names them, so the bound is one write per object (issue 21: a create and a
+//!    member PATCH per group before), plus the run's reads: discovery and listing, and the
+//!    twin check after each group create (`src/apply/twins.rs`: a GET by name, which finds
+//!    a group of the same name another machine's run created at the same time).
+//!
+//! Run with `cargo bench --bench apply`; `SCIMCTL_BENCH_PART=creates`, `=throttled` or
+//! `=groups` runs one part only.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -185,6 +192,57 @@ fn throttled() {
     );
 }
 
+const GROUPS: usize = 1_000;
+const GROUP_SIZE: usize = 10;
+/// The reads of a run into an empty sandbox besides the twin checks: `ServiceProviderConfig`,
+/// Schemas, `/Me`, and one page each of Users and Groups.
+const READS: u64 = 5;
+
+fn groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    write_desired(&dir, CREATE_USERS);
+    let mut yaml = String::from("groups:\n");
+    for g in 0..GROUPS {
+        let members: Vec<String> = (0..GROUP_SIZE)
+            .map(|m| {
+                format!(
+                    "agent{:06}@northwind.example",
+                    (g * GROUP_SIZE + m) % CREATE_USERS
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            yaml,
+            "  - displayName: Team {g:04}\n    members: [{}]",
+            members.join(", ")
+        );
+    }
+    std::fs::write(dir.join("groups.yaml"), yaml).unwrap();
+    std::fs::write(
+        dir.join("scimctl.yaml"),
+        "ownership: {users: listed, groups: listed}\n",
+    )
+    .unwrap();
+    let cwd = tmp.path().join("run");
+    std::fs::create_dir_all(&cwd).unwrap();
+    let (server, url) = common::serve(&cwd.join("sandbox.json"));
+    let applied = apply(&cwd, &dir, &url, &[]);
+    common::stop(server);
+    let objects = (CREATE_USERS + GROUPS) as u64;
+    let twin_checks = GROUPS as u64;
+    assert_eq!(applied.done, objects, "every object created");
+    println!(
+        "groups: {CREATE_USERS} users + {GROUPS} groups of {GROUP_SIZE} into an empty sandbox: \
+         {:.2} s end to end ({:.2} s applying), {} requests for {objects} objects; bound \
+         {objects} writes + {twin_checks} twin checks + {READS} reads: {}",
+        applied.wall_s,
+        applied.elapsed_s,
+        applied.requests,
+        verdict(applied.requests <= objects + twin_checks + READS)
+    );
+}
+
 fn main() {
     let part = std::env::var("SCIMCTL_BENCH_PART").unwrap_or_default();
     println!("apply benchmark (scimctl apply --yes against scimctl sandbox serve on loopback)");
@@ -193,5 +251,8 @@ fn main() {
     }
     if part.is_empty() || part == "throttled" {
         throttled();
+    }
+    if part.is_empty() || part == "groups" {
+        groups();
     }
 }
