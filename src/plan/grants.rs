@@ -7,12 +7,18 @@
 //! the users [`grant_subjects`] names). Only the roles that YAML limits to divisions are
 //! compared: desired pairs (role, division) are added; under `collections.userRoles:
 //! authoritative` the user's other direct grants of those roles are removed. Such roles are
-//! left out of the SCIM `roles` comparison on both sides. Pure.
+//! left out of the SCIM `roles` comparison on both sides.
+//!
+//! `divisions: ["*"]` is the grant in all divisions (division id `*`), compared as a pair of
+//! its own: it neither stands for nor is covered by grants in named divisions. A `*` grant
+//! held on the target is never revoked, authoritative mode included: it is what an org-wide
+//! administrator or integration runs on, and YAML that lists named divisions has not said
+//! to take it away; a warning says it was left. Pure.
 
 use std::collections::{BTreeMap, HashSet};
 
 use crate::desired::DesiredState;
-use crate::model::tenant::{Division, Grant, Resource, Snapshot};
+use crate::model::tenant::{ALL_DIVISIONS, Division, Grant, Resource, Snapshot};
 use crate::model::{RoleGrant, Spanned};
 
 use super::{AttrDiff, Edit, GrantRef};
@@ -92,6 +98,18 @@ pub(super) fn user_grants(
     let remove: Vec<GrantRef> = if authoritative {
         have.iter()
             .filter(|(k, _)| !want.contains_key(*k))
+            .filter(|(_, g)| {
+                let everywhere = g.division_id == ALL_DIVISIONS;
+                if everywhere {
+                    warn(format!(
+                        "role {:?} is granted in all divisions (\"*\") on the target, which \
+                         YAML does not list: an all-divisions grant is never revoked; remove \
+                         it by hand, or write divisions: [\"*\"] to manage it",
+                        g.role
+                    ));
+                }
+                !everywhere
+            })
             .map(|(_, g)| g.clone())
             .collect()
     } else {
@@ -159,6 +177,16 @@ fn wanted(
             None => home.map(|h| vec![h.name.clone()]).unwrap_or_default(),
         };
         for division in listed {
+            if division == ALL_DIVISIONS {
+                want.entry((lower.clone(), ALL_DIVISIONS.to_owned()))
+                    .or_insert_with(|| GrantRef {
+                        role: name.clone(),
+                        role_id: role_id.clone(),
+                        division: ALL_DIVISIONS.to_owned(),
+                        division_id: ALL_DIVISIONS.to_owned(),
+                    });
+                continue;
+            }
             let Some(d) = divisions
                 .iter()
                 .find(|d| d.name.eq_ignore_ascii_case(&division))
@@ -197,7 +225,10 @@ fn held_pairs(
             })
             .map(|(name, _)| name.clone());
         let Some(role) = role else { continue };
-        let division = if g.division_name.is_empty() {
+        // Shown as YAML writes it, whatever name the target gives the grant in all divisions.
+        let division = if g.division_id == ALL_DIVISIONS {
+            ALL_DIVISIONS.to_owned()
+        } else if g.division_name.is_empty() {
             divisions
                 .iter()
                 .find(|d| d.id == g.division_id)
@@ -429,6 +460,83 @@ mod tests {
             plan.warnings
         );
         assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+    }
+
+    // `divisions: ["*"]` is the grant in all divisions: wanted as division id `*` with no
+    // lookup (and no "not on the target" warning), converged when the target holds it
+    // whatever name it gives it, and never revoked: authoritative mode that lists named
+    // divisions leaves a held `*` grant and warns, naming the role; additive says nothing.
+    #[test]
+    fn all_divisions_is_a_grant_of_its_own_and_never_revoked() {
+        let everywhere = |role: (&str, &str)| grant(role, ("*", "All divisions"));
+        let yaml = format!(
+            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [\"*\"]}}]\n"
+        );
+        let plan = plan_ok(
+            &desired_with("", &yaml),
+            &tenant(&[]),
+            &PlanOptions::default(),
+        );
+        let c = change(&plan, Kind::User, "new@x.example").expect("a create");
+        let Some(Edit::Grants { add, remove }) =
+            c.edits.iter().find(|e| matches!(e, Edit::Grants { .. }))
+        else {
+            panic!("a grants edit: {c:#?}");
+        };
+        assert!(remove.is_empty());
+        assert_eq!(
+            add.iter()
+                .map(|g| (g.label(), g.division_id.as_str()))
+                .collect::<Vec<_>>(),
+            [("Coach @ *".to_owned(), "*")]
+        );
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+
+        // Held in all divisions and in Home; YAML says "*": nothing to do.
+        let mut live = tenant(&["Wrap Up"]);
+        let held = live
+            .grants
+            .as_mut()
+            .and_then(|g| g.get_mut("u-a"))
+            .expect("grants");
+        held.retain(|g| g.division_id == "d-home");
+        held.push(everywhere(("r-wrap", "Wrap Up")));
+        let authoritative = "collections: {userRoles: authoritative}\n";
+        let star = user("[{name: Wrap Up, divisions: [\"*\", Home]}]");
+        let plan = plan_ok(
+            &desired_with(authoritative, &star),
+            &live,
+            &PlanOptions::default(),
+        );
+        assert!(plan.is_empty(), "{plan:#?}");
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+
+        // YAML narrows Wrap Up to Field Sales: Home goes, `*` stays, with a warning.
+        let narrowed = user("[{name: Wrap Up, divisions: [Field Sales]}]");
+        let plan = plan_ok(
+            &desired_with(authoritative, &narrowed),
+            &live,
+            &PlanOptions::default(),
+        );
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (
+                vec!["Wrap Up @ Field Sales".to_owned()],
+                vec!["Wrap Up @ Home".to_owned()]
+            )
+        );
+        let warned: Vec<&str> = plan.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert_eq!(warned.len(), 1, "{warned:#?}");
+        assert!(
+            warned[0].contains("\"Wrap Up\" is granted in all divisions"),
+            "{warned:#?}"
+        );
+        let plan = plan_ok(&desired_with("", &narrowed), &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a@x.example"),
+            (vec!["Wrap Up @ Field Sales".to_owned()], Vec::new())
+        );
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
     }
 
     // Without divisions (plain SCIM) or without the user's grants read, roles stay managed

@@ -427,3 +427,145 @@ fn a_stale_grant_pair_does_not_block_the_others() {
     );
     assert!(!log.contains("bulkremove"), "{log}");
 }
+
+/// Grants Priya `role` in all divisions (`*`) through the Platform API, as an administrator
+/// would by hand.
+async fn grant_everywhere_by_hand(
+    http: &reqwest::Client,
+    server: &Server,
+    bearer: &str,
+    role: &str,
+) {
+    let (priya, _) = priya(http, server, bearer).await;
+    let roles = get_json(
+        http,
+        &format!("{}/api/v2/authorization/roles?pageSize=100", server.url),
+        bearer,
+    )
+    .await;
+    let role_id = roles["entities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == role)
+        .and_then(|r| r["id"].as_str())
+        .unwrap_or_else(|| panic!("no role {role}: {roles}"))
+        .to_owned();
+    let status = http
+        .post(format!(
+            "{}/api/v2/authorization/subjects/{priya}/bulkadd",
+            server.url
+        ))
+        .bearer_auth(bearer)
+        .json(&json!({"grants": [{"roleId": role_id, "divisionId": "*"}]}))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert!(status.is_success(), "{status}");
+}
+
+// `divisions: ["*"]` on the Genesys simulator (issue 18, item 4): Priya's Wrap Up in all
+// divisions is granted with division id `*` and converges, though the simulator reads the
+// grant back under a name of its own ("All divisions"). Under authoritative user roles, a
+// `*` grant YAML does not list (made by hand) and one YAML narrows to named divisions are
+// both left on the tenant, with a warning each, while a named division YAML drops is
+// revoked.
+#[test]
+fn all_divisions_grants_converge_and_are_never_revoked() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let config = ds.join("scimctl.yaml");
+    let yaml = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        yaml.replacen("userRoles: additive", "userRoles: authoritative", 1),
+    )
+    .unwrap();
+    let supervisors = ds.join("users").join("supervisors.yaml");
+    let yaml = std::fs::read_to_string(&supervisors).unwrap();
+    let (head, tail) = yaml.split_at(yaml.find("userName: priya.raman").unwrap());
+    let tail = tail.replacen(
+        "roles: [Supervisor, Queue Member, Wrap Up]",
+        "roles: [Supervisor, {name: Queue Member, divisions: [Home, Field Sales]}, {name: Wrap Up, divisions: [\"*\"]}]",
+        1,
+    );
+    std::fs::write(&supervisors, format!("{head}{tail}")).unwrap();
+    let ds_str = ds.to_str().unwrap().to_owned();
+    apply(dir.path(), &ds_str);
+    assert_no_changes(dir.path(), &ds_str);
+
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bearer = runtime.block_on(token(&http, &server.url));
+    let everywhere = |grants: &[(String, String)]| -> Vec<String> {
+        grants
+            .iter()
+            .filter(|(_, d)| d == "All divisions")
+            .map(|(r, _)| r.clone())
+            .collect()
+    };
+    let before = runtime.block_on(grants_of(&http, &server, &bearer));
+    assert_eq!(everywhere(&before), ["Wrap Up"], "{before:?}");
+
+    // By hand: Queue Member in all divisions. YAML: Wrap Up narrowed to Home, Queue Member
+    // to Home.
+    runtime.block_on(grant_everywhere_by_hand(
+        &http,
+        &server,
+        &bearer,
+        "Queue Member",
+    ));
+    let narrowed = std::fs::read_to_string(&supervisors)
+        .unwrap()
+        .replacen("divisions: [\"*\"]", "divisions: [Home]", 1)
+        .replacen("divisions: [Home, Field Sales]", "divisions: [Home]", 1);
+    std::fs::write(&supervisors, narrowed).unwrap();
+    let (code, out, err) = run(dir.path(), &["plan", &ds_str, "--format", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let priya = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == "priya.raman@northwind.example")
+        .unwrap_or_else(|| panic!("{plan:#}"));
+    let grants = priya["diff"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["attribute"] == "roleGrants")
+        .unwrap_or_else(|| panic!("{priya:#}"));
+    assert_eq!(grants["added"], json!(["Wrap Up @ Home"]), "{grants:#}");
+    assert_eq!(
+        grants["removed"],
+        json!(["Queue Member @ Field Sales"]),
+        "{grants:#}"
+    );
+    let warnings = plan["warnings"].to_string();
+    for role in ["Queue Member", "Wrap Up"] {
+        assert!(
+            warnings.contains(&format!("role \\\"{role}\\\" is granted in all divisions")),
+            "{role}: {warnings}"
+        );
+    }
+
+    apply(dir.path(), &ds_str);
+    let after = runtime.block_on(grants_of(&http, &server, &bearer));
+    assert_eq!(
+        everywhere(&after),
+        ["Queue Member", "Wrap Up"],
+        "both all-divisions grants stay: {after:?}"
+    );
+    assert!(
+        !after.contains(&("Queue Member".into(), "Field Sales".into())),
+        "{after:?}"
+    );
+    assert!(
+        after.contains(&("Wrap Up".into(), "Home".into())),
+        "{after:?}"
+    );
+    assert_no_changes(dir.path(), &ds_str);
+    check_request_log(dir.path());
+}

@@ -14,7 +14,9 @@ mod resource;
 use std::collections::HashMap;
 
 pub use live::{Live, LiveGroup, LiveUser};
-pub use platform::{DeletedUser, Division, Grant, PermissionPolicy, PlatformRole, RoleBody};
+pub use platform::{
+    ALL_DIVISIONS, DeletedUser, Division, Grant, PermissionPolicy, PlatformRole, RoleBody,
+};
 pub use resource::{
     ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,
     MultiValue, Proficiency, Reference, Resource, USER_SCHEMA, User,

@@ -96,6 +96,11 @@ impl PlatformRole {
     }
 }
 
+/// The division id that stands for every division of the organisation in a grant, as the
+/// Platform API and Genesys's Terraform provider take it (docs/genesys.md §4). How Genesys
+/// names it when a grant is read back is UNCONFIRMED, so only the id is relied on.
+pub const ALL_DIVISIONS: &str = "*";
+
 /// A division as the Platform API lists it.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
