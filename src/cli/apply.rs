@@ -177,11 +177,7 @@ async fn prepare(
     decision.plan.add_warnings(passwords.warnings);
     let checksum = match saved {
         Some(doc) => doc.checksum.clone(),
-        None => {
-            PlanDocument::new(&decision.plan, loaded.hash.clone())
-                .with_target(target.0)
-                .checksum
-        }
+        None => PlanDocument::checksum_for(&decision.plan, &loaded.hash, target.0),
     };
     Ok(Prepared {
         live,

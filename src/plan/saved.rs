@@ -79,13 +79,38 @@ fn checksum(
     target: Option<&str>,
     live_hash: Option<&str>,
 ) -> String {
-    let bytes = match (target, live_hash) {
-        (None, None) => serde_json::to_vec(&(desired_hash, changes, warnings)),
-        (Some(t), None) => serde_json::to_vec(&(desired_hash, changes, warnings, t)),
-        (t, Some(l)) => serde_json::to_vec(&(desired_hash, changes, warnings, t, l)),
+    // Streamed into the hash: the JSON of 100,000 changes is some 130 MB, which apply used
+    // to hold at once (issue 21, memory).
+    let mut hashing = Hashing(Sha256::new());
+    let written = match (target, live_hash) {
+        (None, None) => serde_json::to_writer(&mut hashing, &(desired_hash, changes, warnings)),
+        (Some(t), None) => {
+            serde_json::to_writer(&mut hashing, &(desired_hash, changes, warnings, t))
+        }
+        (t, Some(l)) => {
+            serde_json::to_writer(&mut hashing, &(desired_hash, changes, warnings, t, l))
+        }
+    };
+    if written.is_err() {
+        // As before: what cannot be serialized hashes as nothing (it never happens: every
+        // field is plain data).
+        return hex(&Sha256::digest([]));
     }
-    .unwrap_or_default();
-    hex(&Sha256::digest(bytes))
+    hex(&hashing.0.finalize())
+}
+
+/// A writer that feeds a SHA-256.
+struct Hashing(Sha256);
+
+impl std::io::Write for Hashing {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// The `/`-separated path of `path` relative to `root`.
@@ -152,6 +177,14 @@ impl PlanDocument {
             target: None,
             live_hash: None,
         }
+    }
+
+    /// The checksum `PlanDocument::new(plan, desired_hash).with_target(target)` carries,
+    /// without copying the plan into a document (apply and watch only need the checksum,
+    /// for the audit log).
+    #[must_use]
+    pub fn checksum_for(plan: &Plan, desired_hash: &str, target: &str) -> String {
+        checksum(desired_hash, &plan.changes, &plan.warnings, Some(target), None)
     }
 
     /// The same document, recording the target it was planned against.
@@ -251,6 +284,28 @@ mod tests {
         // Compact JSON is the same document.
         let compact = serde_json::to_string(&doc).expect("json");
         assert_eq!(PlanDocument::from_json(&compact).expect("reads"), doc);
+    }
+
+    // The checksum apply and watch record without building a document is the one the
+    // document carries, and it is the SHA-256 of the same JSON bytes as ever (a plan saved
+    // by an earlier build still verifies).
+    #[test]
+    fn the_streamed_checksum_is_the_documents() {
+        let plan = mixed_plan();
+        let hash = "ab".repeat(32);
+        let doc = PlanDocument::new(&plan, hash.clone()).with_target("https://t.example/scim");
+        assert_eq!(
+            PlanDocument::checksum_for(&plan, &hash, "https://t.example/scim"),
+            doc.checksum
+        );
+        let bytes = serde_json::to_vec(&(
+            &hash,
+            &plan.changes,
+            &plan.warnings,
+            "https://t.example/scim",
+        ))
+        .expect("json");
+        assert_eq!(doc.checksum, hex(&Sha256::digest(bytes)));
     }
 
     // Any edit of the changes, however small, breaks the checksum; so does dropping one, or

@@ -755,9 +755,8 @@ impl Applier {
         live: &session::LiveRead,
         fingerprints: Option<&mut Fingerprints>,
     ) -> Result<(String, Outcomes), ReconcileError> {
-        let checksum = PlanDocument::new(&decision.plan, good.hash.clone())
-            .with_target(&connection.description)
-            .checksum;
+        let checksum =
+            PlanDocument::checksum_for(&decision.plan, &good.hash, &connection.description);
         let commit = audit::git_commit(&self.config.dir);
         let mut observer = WatchObserver {
             recorder: Recorder::new(
