@@ -184,7 +184,13 @@ impl PlanDocument {
     /// for the audit log).
     #[must_use]
     pub fn checksum_for(plan: &Plan, desired_hash: &str, target: &str) -> String {
-        checksum(desired_hash, &plan.changes, &plan.warnings, Some(target), None)
+        checksum(
+            desired_hash,
+            &plan.changes,
+            &plan.warnings,
+            Some(target),
+            None,
+        )
     }
 
     /// The same document, recording the target it was planned against.
