@@ -78,6 +78,7 @@ pub async fn connect(
     if let Some(rpm) = overrides.requests_per_minute {
         client.requests_per_minute = Some(rpm);
     }
+    client.bulk = !overrides.no_bulk;
     let lock_key = match (&sandbox, &config.target, overrides.url) {
         (Some(_), Some(Target::Sandbox { path: Some(p) }), _) => sandbox_key(&config_dir.join(p)),
         (Some(_), _, _) => sandbox_key(&default_sandbox_state(config_dir)),
@@ -115,6 +116,8 @@ pub struct Overrides<'a> {
     pub url: Option<&'a str>,
     /// `--requests-per-minute N`: the client-side rate limit.
     pub requests_per_minute: Option<u32>,
+    /// `--no-bulk`: send each write alone even where the server takes `/Bulk`.
+    pub no_bulk: bool,
 }
 
 /// The client settings, description and embedded sandbox (if any) of the target.

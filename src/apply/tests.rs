@@ -602,6 +602,8 @@ impl ScimRead for Fake {
             etag: true,
             sort: false,
             bulk: false,
+            bulk_max_operations: 0,
+            bulk_max_payload: 0,
             filter: true,
             change_password: true,
             page_size: 100,

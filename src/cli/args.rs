@@ -169,6 +169,7 @@ impl TargetArgs {
         crate::target::Overrides {
             url: self.target.as_deref(),
             requests_per_minute: self.requests_per_minute,
+            no_bulk: false,
         }
     }
 }
@@ -248,6 +249,10 @@ pub enum Command {
         /// a duration such as 5m); 0: do not wait, exit 4.
         #[arg(long, default_value = "5m", value_name = "SECS", value_parser = parse_lock_timeout)]
         lock_timeout: std::time::Duration,
+        /// Send each write alone, even where the server announces `/Bulk` (by default
+        /// writes go in Bulk requests within its maxOperations and maxPayloadSize).
+        #[arg(long, env = "SCIMCTL_NO_BULK")]
+        no_bulk: bool,
     },
     /// Reconcile continuously on file changes and on a drift timer.
     Watch(WatchArgs),
@@ -434,8 +439,19 @@ pub struct ServeArgs {
     /// servers that do not let clients change passwords do (plain flavour).
     #[arg(long)]
     pub no_change_password: bool,
+    /// Do not announce `/Bulk` (and answer it 501), as servers without it do (plain
+    /// flavour; the Genesys flavour never has it).
+    #[arg(long)]
+    pub no_bulk: bool,
+    /// Most operations one `/Bulk` request may carry (announced as maxOperations).
+    #[arg(long, default_value_t = 1_000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub bulk_max_operations: u32,
+    /// Largest `/Bulk` request body in bytes (announced as maxPayloadSize).
+    #[arg(long, default_value_t = 1_048_576, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
+    pub bulk_max_payload: u32,
     /// Imitate a behaviour of other SCIM servers (repeatable): no-common-attributes,
-    /// no-filter, no-email-type, drop-group-members-on-create. Without any, the sandbox is strict and conformant.
+    /// no-filter, no-email-type, drop-group-members-on-create, integer-ids. Without any, the
+    /// sandbox is strict and conformant.
     #[arg(long = "quirk", value_name = "NAME")]
     pub quirks: Vec<crate::sandbox::Quirk>,
     /// Answer `GET /Me` with this user (the one the credentials belong to); without it `/Me`
@@ -495,6 +511,9 @@ pub struct WatchArgs {
     /// Target override.
     #[command(flatten)]
     pub target: TargetArgs,
+    /// Send each write alone, even where the server announces `/Bulk`.
+    #[arg(long, env = "SCIMCTL_NO_BULK")]
+    pub no_bulk: bool,
     /// Drift resync interval: a number with a unit, e.g. 90s, 5m, 1h30m.
     #[arg(long, default_value = "5m", value_name = "DURATION", value_parser = parse_duration)]
     pub interval: Duration,

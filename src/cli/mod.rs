@@ -159,11 +159,15 @@ fn dispatch(
             password_file,
             lock_timeout,
             passwords,
+            no_bulk,
         } => apply::apply_cmd(
             &apply::ApplyArgs {
                 dir,
                 saved: plan.as_deref(),
-                target: target.overrides(),
+                target: crate::target::Overrides {
+                    no_bulk: *no_bulk,
+                    ..target.overrides()
+                },
                 yes: *yes,
                 allow_deletes: *allow_deletes,
                 audit_log,

@@ -93,6 +93,10 @@ pub(super) fn sandbox_serve(
         me: args.me.clone(),
         change_password: !args.no_change_password,
         quirks: sandbox::Quirks::new(args.quirks.iter().copied()),
+        bulk: (!args.no_bulk).then(|| sandbox::BulkLimits {
+            max_operations: args.bulk_max_operations as usize,
+            max_payload: args.bulk_max_payload as usize,
+        }),
     };
     let runtime = runtime.get()?;
     // Armed before the address is printed: whoever reads it may signal at once.

@@ -49,6 +49,7 @@ pub(super) fn watch_cmd(
             mode: args.mode,
             target_url: args.target.target.clone(),
             requests_per_minute: args.target.requests_per_minute,
+            no_bulk: args.no_bulk,
             audit_log: args.audit_log.clone(),
             overrides: crate::overrides::default_path(),
             lock_dir: crate::session::lock::default_dir(),

@@ -1,6 +1,6 @@
 //! The discovery endpoints (RFC 7644 §4): `/ServiceProviderConfig`, `/ResourceTypes` and
 //! `/Schemas`, built once per sandbox. They describe what the sandbox actually does (PATCH,
-//! filter with `maxResults` 1000, sort, ETags; no bulk, no password change) and need no auth.
+//! filter with `maxResults` 1000, sort, ETags; no bulk until [`App::set_bulk`](super::http::App) says so) and need no auth.
 
 use serde_json::{Value, json};
 

@@ -69,6 +69,8 @@ pub(crate) struct App {
     pub(crate) quirks: Quirks,
     /// Whether a PATCH may set `password` ([`super::SandboxConfig::change_password`]).
     change_password: bool,
+    /// What `/Bulk` takes; `None`: not supported ([`super::SandboxConfig::bulk`]).
+    pub(crate) bulk: Option<super::BulkLimits>,
     /// With a state file: the store generation the journal has made durable. A request is
     /// answered only once every change made before its answer is durable.
     pub(crate) durable: Option<tokio::sync::watch::Receiver<u64>>,
@@ -141,7 +143,7 @@ impl RequestLog {
 }
 
 #[derive(Debug, PartialEq, Eq)]
-enum Route {
+pub(crate) enum Route {
     Token,
     ServiceProviderConfig,
     ResourceTypes(Option<String>),
@@ -152,10 +154,12 @@ enum Route {
     NotImplemented(&'static str),
     /// `/Me`: the authenticated subject's own resource.
     Me,
+    /// `/Bulk` (RFC 7644 §3.7).
+    Bulk,
     Unknown,
 }
 
-fn route(path: &str) -> Route {
+pub(crate) fn route(path: &str) -> Route {
     // `+` is a literal plus in a path, unlike in a query string.
     let segments: Vec<String> = path
         .split('/')
@@ -199,7 +203,7 @@ fn route(path: &str) -> Route {
             ("resourcetypes", [id]) => Route::ResourceTypes(Some(id.clone())),
             ("schemas", []) => Route::Schemas(None),
             ("schemas", [urn]) => Route::Schemas(Some(urn.clone())),
-            ("bulk", []) => Route::NotImplemented("Bulk"),
+            ("bulk", []) => Route::Bulk,
             ("me", []) => Route::Me,
             ("me", _) => Route::NotImplemented("/Me sub-paths"),
             _ => Route::Unknown,
@@ -212,6 +216,7 @@ fn is_write(route: &Route, method: &Method) -> bool {
     match route {
         Route::Collection(_) => method == Method::POST,
         Route::Resource(..) => [Method::PUT, Method::PATCH, Method::DELETE].contains(method),
+        Route::Bulk => method == Method::POST,
         _ => false,
     }
 }
@@ -544,6 +549,7 @@ impl App {
             me: None,
             quirks: quirks.clone(),
             change_password: true,
+            bulk: None,
             durable: None,
         }
     }
@@ -552,6 +558,11 @@ impl App {
     /// unsupported, a PATCH that sets `password` is refused whole (a client that ignores the
     /// announcement finds out at once, rather than the sandbox accepting what it says it
     /// does not do). A create may still set the initial password.
+    /// The `/ServiceProviderConfig` document, to adjust.
+    pub(crate) fn spc_mut(&mut self) -> &mut Value {
+        &mut self.discovery.service_provider_config
+    }
+
     pub(crate) fn set_change_password(&mut self, supported: bool) {
         self.discovery.service_provider_config["changePassword"]["supported"] =
             Value::Bool(supported);
@@ -631,7 +642,11 @@ impl App {
                 "no SCIM endpoint at {}",
                 request.uri().path()
             ))),
-            Route::Collection(_) | Route::Search(_) | Route::Resource(..) | Route::Me => {
+            Route::Collection(_)
+            | Route::Search(_)
+            | Route::Resource(..)
+            | Route::Me
+            | Route::Bulk => {
                 return self.scim(route, request).await;
             }
         };
@@ -755,6 +770,10 @@ impl App {
                     Err(denied) => unauthorized(denied),
                     Ok(()) if route == Route::Me => self
                         .me(request.method())
+                        .unwrap_or_else(|e| error_response(&e)),
+                    Ok(()) if route == Route::Bulk => self
+                        .bulk(request)
+                        .await
                         .unwrap_or_else(|e| error_response(&e)),
                     Ok(()) => self
                         .resource_request(route, request)
@@ -908,7 +927,7 @@ impl App {
 
     // One arm per (route, method), each short; the quirks' hooks pushed it past 100 lines.
     #[allow(clippy::too_many_lines)]
-    async fn resource_request(
+    pub(crate) async fn resource_request(
         &self,
         route: Route,
         request: Request,
@@ -1157,7 +1176,7 @@ mod tests {
             route("/scim/v2/ServiceProviderConfig"),
             Route::ServiceProviderConfig
         );
-        assert_eq!(route("/scim/v2/Bulk"), Route::NotImplemented("Bulk"));
+        assert_eq!(route("/scim/v2/Bulk"), Route::Bulk);
         assert_eq!(route("/scim/v2/Users/a/b"), Route::Unknown);
         assert_eq!(route("/scim/v2"), Route::Unknown);
         assert_eq!(route("/scim/v2/Nope"), Route::Unknown);

@@ -16,6 +16,7 @@
 //! APIs (module `genesys`) over the same store.
 
 mod auth;
+mod bulk;
 mod clock;
 mod connection;
 mod discovery;
@@ -47,6 +48,7 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+pub use bulk::BulkLimits;
 pub use clock::Clock;
 pub use error::{SandboxError, ScimError};
 pub use persist::write_state_file;
@@ -94,6 +96,9 @@ pub struct SandboxConfig {
     pub change_password: bool,
     /// Behaviours of other servers to imitate (default none: strict and conformant).
     pub quirks: Quirks,
+    /// What `/Bulk` takes (default: 1,000 operations, 1 MiB, as scim2-server); `None`: Bulk
+    /// is not announced and `/Bulk` answers 501. The Genesys flavour has none.
+    pub bulk: Option<BulkLimits>,
 }
 
 /// Which server the sandbox imitates.
@@ -163,6 +168,7 @@ impl Default for SandboxConfig {
             me: None,
             change_password: true,
             quirks: Quirks::default(),
+            bulk: Some(BulkLimits::default()),
         }
     }
 }
@@ -493,6 +499,12 @@ pub async fn start_waiting(
     app.request_log = request_log;
     app.me.clone_from(&config.me);
     app.set_change_password(config.change_password);
+    // Genesys Cloud has no SCIM Bulk.
+    app.set_bulk(
+        config
+            .bulk
+            .filter(|_| matches!(config.flavor, Flavor::Standard)),
+    );
     if journal.is_some() {
         app.durable = Some(durable_rx);
     }

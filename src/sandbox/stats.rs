@@ -52,6 +52,10 @@ pub struct StatsSnapshot {
     pub faults: FaultCounts,
     /// OAuth access tokens issued.
     pub tokens_issued: u64,
+    /// `/Bulk` requests answered 200, and the operations they carried out.
+    pub bulk_requests: u64,
+    /// Operations carried out by `/Bulk` requests (each as its single request would be).
+    pub bulk_operations: u64,
 }
 
 impl StatsSnapshot {
@@ -105,6 +109,13 @@ impl Stats {
 
     pub(crate) fn fault_rate_limited(&self) {
         self.update(|s| s.faults.rate_limited += 1);
+    }
+
+    pub(crate) fn bulk(&self, operations: usize) {
+        self.update(|s| {
+            s.bulk_requests += 1;
+            s.bulk_operations += u64::try_from(operations).unwrap_or(u64::MAX);
+        });
     }
 
     pub(crate) fn token_issued(&self) {

@@ -57,6 +57,9 @@ pub struct ClientConfig {
     /// Where the credentials came from (`the token in SCIMCTL_TOKEN`), named in a 401 so
     /// the user knows what to fix; never the credentials themselves.
     pub credentials_source: Option<String>,
+    /// Send writes in `/Bulk` requests when the server announces Bulk (plain SCIM only; see
+    /// [`super::bulk`]).
+    pub bulk: bool,
 }
 
 /// The server family a client speaks to. Business code never sees it: the client layer
@@ -128,6 +131,7 @@ impl ClientConfig {
             jitter_seed: None,
             dialect: Dialect::Scim,
             credentials_source: None,
+            bulk: false,
         }
     }
 }
@@ -144,6 +148,10 @@ pub struct Capabilities {
     pub sort: bool,
     /// `/Bulk` is supported.
     pub bulk: bool,
+    /// Most operations per `/Bulk` request (0 when unsupported).
+    pub bulk_max_operations: usize,
+    /// Largest `/Bulk` request body in bytes (0 when unsupported).
+    pub bulk_max_payload: usize,
     /// Filters are supported (lookups by natural key need them).
     pub filter: bool,
     /// A user's password may be changed (`changePassword`).
@@ -168,6 +176,8 @@ impl Capabilities {
             etag: spc.etag.supported,
             sort: spc.sort.supported,
             bulk: spc.bulk.supported,
+            bulk_max_operations: as_usize(spc.bulk.max_operations),
+            bulk_max_payload: as_usize(spc.bulk.max_payload_size),
             filter: spc.filter.supported,
             change_password: spc.change_password.supported,
             page_size: page_size
@@ -187,6 +197,8 @@ impl Capabilities {
             etag: false,
             sort: false,
             bulk: false,
+            bulk_max_operations: 0,
+            bulk_max_payload: 0,
             filter: true,
             // Not announced: a rotation is refused rather than sent blind.
             change_password: false,
@@ -194,6 +206,10 @@ impl Capabilities {
             discovered: false,
         }
     }
+}
+
+fn as_usize(n: Option<u64>) -> usize {
+    n.map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
 }
 
 /// Largest page requested even if the server allows more.
@@ -310,6 +326,10 @@ struct Inner {
     created: Mutex<std::collections::HashMap<String, tokio::time::Instant>>,
     /// [`ClientConfig::credentials_source`].
     credentials_source: Option<String>,
+    /// [`ClientConfig::bulk`].
+    want_bulk: bool,
+    /// Writes waiting for a Bulk request; `None` once the server turned out not to take them.
+    batcher: tokio::sync::OnceCell<Option<super::bulk::Batcher>>,
 }
 
 /// An error answer's detail, completed where the server says too little: a 401 names
@@ -593,6 +613,8 @@ impl ScimClient {
                 server_limit: Mutex::new(None),
                 created: Mutex::new(std::collections::HashMap::new()),
                 credentials_source: config.credentials_source,
+                want_bulk: config.bulk,
+                batcher: tokio::sync::OnceCell::new(),
             }),
         })
     }
@@ -929,7 +951,7 @@ impl ScimClient {
                 idempotent: false,
                 platform: false,
             };
-            match self.execute(&request).await {
+            match self.write(&request).await {
                 Ok(response) if response.body.is_empty() => {
                     // Some servers answer 201 with no body: read it back.
                     return self
@@ -1006,7 +1028,7 @@ impl ScimClient {
             idempotent: version.is_some(),
             platform: false,
         };
-        let response = self.execute(&request).await?;
+        let response = self.write(&request).await?;
         let version = etag(&response.headers);
         let resource = if response.body.is_empty() || response.status == StatusCode::NO_CONTENT {
             None
@@ -1046,7 +1068,7 @@ impl ScimClient {
             idempotent: true,
             platform: false,
         };
-        let response = self.execute(&request).await?;
+        let response = self.write(&request).await?;
         with_etag(decode(&request, &response.body)?, &response.headers)
     }
 
@@ -1071,10 +1093,47 @@ impl ScimClient {
             idempotent: true,
             platform: false,
         };
-        self.execute(&request).await.map(drop)
+        self.write(&request).await.map(drop)
     }
 
-    fn path_of(&self, relative: &str) -> String {
+    /// Sends a write: as an operation of a Bulk request when the client was asked to and
+    /// the server takes them, else alone.
+    async fn write(&self, request: &Request<'_>) -> Result<Response, ScimError> {
+        match self.batcher().await {
+            Some(batcher) => self.bulk_write(batcher, request).await,
+            None => self.execute(request).await,
+        }
+    }
+
+    /// The Bulk queue, set up on the first write from what the server announced.
+    pub(super) async fn batcher(&self) -> Option<&super::bulk::Batcher> {
+        if !self.inner.want_bulk || self.dialect() != Dialect::Scim {
+            return None;
+        }
+        self.inner
+            .batcher
+            .get_or_init(|| async {
+                let capabilities = self.capabilities().await.ok()?;
+                super::bulk::Limits::of(&capabilities).map(super::bulk::Batcher::new)
+            })
+            .await
+            .as_ref()
+    }
+
+    /// The Bulk queue, if the first write has set it up.
+    pub(super) fn batcher_now(&self) -> Option<&super::bulk::Batcher> {
+        self.inner.batcher.get().and_then(Option::as_ref)
+    }
+
+    /// How many writes go in one Bulk request (the server's `maxOperations`, at most
+    /// [`super::bulk::MOST_OPERATIONS`]); `None` when writes go alone.
+    pub async fn bulk_operations(&self) -> Option<usize> {
+        self.batcher()
+            .await
+            .map(super::bulk::Batcher::max_operations)
+    }
+
+    pub(super) fn path_of(&self, relative: &str) -> String {
         if relative.starts_with('/') {
             relative.to_owned()
         } else {

@@ -74,6 +74,19 @@ pub enum ScimError {
         /// The error that would have been retried.
         last: Box<ScimError>,
     },
+    /// The `/Bulk` request that carried this write failed as a whole (or its answer had no
+    /// result for it).
+    #[error("{method} {path} (sent in a Bulk request): {why}")]
+    BulkFailed {
+        /// The write's HTTP method.
+        method: String,
+        /// The write's URL path.
+        path: String,
+        /// Whether the server may have carried it out.
+        unsure: bool,
+        /// What failed.
+        why: String,
+    },
     /// A listing kept changing under us: totals or ids disagreed between pages.
     #[error("listing {endpoint} did not settle after {attempts} attempts: {why}")]
     Unstable {
@@ -155,6 +168,7 @@ impl ScimError {
             ScimError::Status { status, .. } => matches!(status.as_u16(), 502 | 504),
             ScimError::Transport { kind, .. } => *kind != TransportKind::Connect,
             ScimError::BudgetExhausted { last, .. } => last.is_ambiguous(),
+            ScimError::BulkFailed { unsure, .. } => *unsure,
             _ => false,
         }
     }

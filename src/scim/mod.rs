@@ -6,6 +6,7 @@
 //! (the applier only). Neither ever sees a 429, a token or a retry.
 
 pub mod auth;
+pub mod bulk;
 pub mod client;
 pub mod deleted;
 pub mod error;
@@ -165,6 +166,11 @@ pub trait ScimWrite {
         let _ = (id, version);
         async { Err(no_deleted()) }
     }
+    /// How many writes the client sends in one `/Bulk` request; `None` when it sends each
+    /// alone. The applier keeps at least this many operations in flight so requests fill.
+    fn bulk_operations(&self) -> impl Future<Output = Option<usize>> + Send {
+        async { None }
+    }
     /// Takes grants of roles in divisions from user `user_id`; an error on targets without
     /// them.
     fn remove_grants(
@@ -250,5 +256,8 @@ impl ScimWrite for ScimClient {
     }
     async fn restore_user(&self, id: &str, version: u64) -> Result<(), ScimError> {
         ScimClient::restore_user(self, id, version).await
+    }
+    async fn bulk_operations(&self) -> Option<usize> {
+        ScimClient::bulk_operations(self).await
     }
 }

@@ -253,6 +253,9 @@ pub struct Bulk {
     /// Most operations per bulk request.
     #[serde(default, deserialize_with = "lenient_opt_u64")]
     pub max_operations: Option<u64>,
+    /// Largest bulk request body, in bytes.
+    #[serde(default, deserialize_with = "lenient_opt_u64")]
+    pub max_payload_size: Option<u64>,
 }
 
 /// Filter settings.

@@ -558,10 +558,14 @@ pub async fn execute<C: ScimRead + crate::scim::ScimWrite>(
         }
         before.push(op);
     }
-    let settings = Settings {
+    let mut settings = Settings {
         etag: live.capabilities.etag,
         ..Settings::default()
     };
+    if let Some(n) = client.bulk_operations().await {
+        // Enough operations in flight to fill a Bulk request.
+        settings.in_flight = settings.in_flight.max(n);
+    }
     let input = Input {
         plan: &decision.plan,
         desired,

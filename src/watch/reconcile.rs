@@ -103,6 +103,8 @@ pub struct Config {
     pub target_url: Option<String>,
     /// `--requests-per-minute N`.
     pub requests_per_minute: Option<u32>,
+    /// `--no-bulk`.
+    pub no_bulk: bool,
     /// The audit log.
     pub audit_log: PathBuf,
     /// The overrides file (HRIS terminations).
@@ -615,6 +617,7 @@ impl Reconciler {
         let overrides = crate::target::Overrides {
             url: self.applier.config.target_url.as_deref(),
             requests_per_minute: self.applier.config.requests_per_minute,
+            no_bulk: self.applier.config.no_bulk,
         };
         let connection =
             crate::target::connect(&good.state.config, &self.applier.config.dir, &overrides)
