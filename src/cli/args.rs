@@ -21,6 +21,7 @@ Environment:
   SCIMCTL_TOKEN                bearer token for --target (export also writes it as fromEnv)
   SCIMCTL_REQUESTS_PER_MINUTE  --requests-per-minute
   SCIMCTL_AUDIT_LOG            --audit-log of apply and watch
+  SCIMCTL_NO_BULK              --no-bulk of apply and watch: each write alone, no /Bulk
   SCIMCTL_PASSWORD_FINGERPRINTS  --password-fingerprints of plan, apply and watch
   SCIMCTL_OVERRIDES            the overrides file (HRIS terminations; .scimctl/overrides.json)
   SCIMCTL_ACTOR                who the audit log names; else github:$GITHUB_ACTOR, else
@@ -361,6 +362,7 @@ pub enum SandboxCommand {
 
 /// Options of `scimctl sandbox serve`.
 #[derive(Debug, Args)]
+#[allow(clippy::struct_excessive_bools)] // one flag per server behaviour imitated
 pub struct ServeArgs {
     /// State file (JSON), loaded at start and saved atomically after changes.
     #[arg(long, default_value = ".scimctl/sandbox.json", value_name = "FILE")]
@@ -389,7 +391,8 @@ pub struct ServeArgs {
     /// Fault: fraction (0 to 1) of SCIM requests answered with an error status.
     #[arg(long, default_value_t = 0.0, value_name = "FRACTION", value_parser = parse_fraction)]
     pub error_rate: f64,
-    /// Fault: the status of injected errors (500 or 503); both, alternating, when absent.
+    /// Fault: the status of injected errors (500, 502, 503 or 504); 500 and 503,
+    /// alternating, when absent.
     #[arg(long, value_name = "STATUS", value_parser = parse_error_status)]
     pub error_status: Option<u16>,
     /// Fault: fraction (0 to 1) of SCIM requests whose connection is dropped unanswered.
@@ -479,8 +482,10 @@ fn parse_fraction(s: &str) -> Result<f64, String> {
 fn parse_error_status(s: &str) -> Result<u16, String> {
     match s {
         "500" => Ok(500),
+        "502" => Ok(502),
         "503" => Ok(503),
-        _ => Err(format!("`{s}` is not 500 or 503")),
+        "504" => Ok(504),
+        _ => Err(format!("`{s}` is not 500, 502, 503 or 504")),
     }
 }
 

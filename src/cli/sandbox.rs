@@ -14,7 +14,7 @@ pub(super) fn sandbox_serve(
     runtime: &Runtime,
     out: &mut dyn Write,
 ) -> Result<ExitStatus, Failure> {
-    use crate::sandbox::{self, Faults, SandboxAuth, SandboxConfig};
+    use crate::sandbox::{self, SandboxAuth, SandboxConfig};
 
     let secret = |var: &str| {
         std::env::var(var)
@@ -78,22 +78,13 @@ pub(super) fn sandbox_serve(
         state_path: Some(args.state.clone()),
         auth,
         clock: sandbox::Clock::system(),
-        faults: Faults {
-            latency: std::time::Duration::from_millis(args.latency_ms),
-            rate_limit: args.rate_limit,
-            error_rate: args.error_rate,
-            error_status: args.error_status,
-            drop_rate: args.drop_rate,
-            drop_after_rate: args.drop_after_rate,
-            seed: args.seed,
-            token_rate_limit: None,
-        },
+        faults: args.faults(),
         flavor,
         request_log: args.request_log.clone(),
         me: args.me.clone(),
         change_password: !args.no_change_password,
         quirks: sandbox::Quirks::new(args.quirks.iter().copied()),
-        bulk: (!args.no_bulk).then(|| sandbox::BulkLimits {
+        bulk: (!args.no_bulk).then_some(sandbox::BulkLimits {
             max_operations: args.bulk_max_operations as usize,
             max_payload: args.bulk_max_payload as usize,
         }),
@@ -121,4 +112,20 @@ pub(super) fn sandbox_serve(
         args.state.display()
     )?;
     Ok(ExitStatus::Success)
+}
+
+impl ServeArgs {
+    /// The injected faults the flags ask for.
+    fn faults(&self) -> crate::sandbox::Faults {
+        crate::sandbox::Faults {
+            latency: std::time::Duration::from_millis(self.latency_ms),
+            rate_limit: self.rate_limit,
+            error_rate: self.error_rate,
+            error_status: self.error_status,
+            drop_rate: self.drop_rate,
+            drop_after_rate: self.drop_after_rate,
+            seed: self.seed,
+            token_rate_limit: None,
+        }
+    }
 }

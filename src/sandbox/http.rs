@@ -214,9 +214,8 @@ pub(crate) fn route(path: &str) -> Route {
 /// Whether a request to `route` with `method` changes the store (`.search` does not).
 fn is_write(route: &Route, method: &Method) -> bool {
     match route {
-        Route::Collection(_) => method == Method::POST,
+        Route::Collection(_) | Route::Bulk => method == Method::POST,
         Route::Resource(..) => [Method::PUT, Method::PATCH, Method::DELETE].contains(method),
-        Route::Bulk => method == Method::POST,
         _ => false,
     }
 }
@@ -1902,5 +1901,104 @@ mod tests {
         .await;
         assert_eq!(removed.status, 200);
         assert!(removed.body.get("members").is_none());
+    }
+
+    /// `/Bulk`: operations carried out in order as their single requests would be, `bulkId`
+    /// references resolved, per-operation errors with string statuses, `bulkId` echoed for
+    /// POST only; over-limit requests refused whole with 413; `failOnErrors`; 501 without
+    /// Bulk.
+    #[tokio::test]
+    async fn bulk_requests() {
+        const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+        const PATCH: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+        let user =
+            |name: &str| json!({"schemas": [super::super::resource::USER_URN], "userName": name});
+        let bulk = |ops: Value| Some(json!({"schemas": [BULK], "Operations": ops}));
+        let mut app = app();
+        let off = call(&app, "POST", "/scim/v2/Bulk", bulk(json!([]))).await;
+        assert_eq!(off.status, 501);
+        app.set_bulk(Some(super::super::BulkLimits {
+            max_operations: 4,
+            max_payload: 4096,
+        }));
+        let spc = call(&app, "GET", "/scim/v2/ServiceProviderConfig", None).await;
+        assert_eq!(
+            spc.body["bulk"],
+            json!({"supported": true, "maxOperations": 4, "maxPayloadSize": 4096})
+        );
+
+        let reply = call(&app, "POST", "/scim/v2/Bulk", bulk(json!([
+            {"method": "POST", "bulkId": "u1", "path": "/Users", "data": user("ann")},
+            {"method": "POST", "bulkId": "g1", "path": "/Groups", "data": {
+                "schemas": [super::super::resource::GROUP_URN], "displayName": "G",
+                "members": [{"value": "bulkId:u1"}]}},
+            {"method": "POST", "bulkId": "u2", "path": "/Users", "data": user("ANN")},
+            {"method": "PATCH", "bulkId": "p1", "path": "/Users/bulkId:u1", "version": "W/\"999\"",
+             "data": {"schemas": [PATCH], "Operations": [{"op": "replace", "path": "title", "value": "x"}]}},
+        ]))).await;
+        assert_eq!(reply.status, 200, "{}", reply.body);
+        let ops = reply.body["Operations"].as_array().expect("results");
+        let statuses: Vec<&str> = ops
+            .iter()
+            .map(|o| o["status"].as_str().unwrap_or("?"))
+            .collect();
+        assert_eq!(statuses, ["201", "201", "409", "412"]);
+        let ann = ops[0]["response"]["id"].as_str().expect("id");
+        assert_eq!(ops[0]["bulkId"], "u1");
+        assert!(
+            ops[0]["location"]
+                .as_str()
+                .is_some_and(|l| l.ends_with(&format!("/Users/{ann}")))
+        );
+        assert!(ops[0]["version"].is_string());
+        assert_eq!(ops[1]["response"]["members"][0]["value"], ann);
+        assert_eq!(ops[2]["response"]["scimType"], "uniqueness");
+        assert!(
+            ops[3].get("bulkId").is_none(),
+            "only a POST's bulkId is echoed"
+        );
+
+        // Over maxOperations or maxPayloadSize: refused whole, nothing done.
+        let five: Vec<Value> = (0..5)
+            .map(|i| json!({"method": "POST", "bulkId": format!("b{i}"), "path": "/Users", "data": user(&format!("u{i}"))}))
+            .collect();
+        let refused = call(&app, "POST", "/scim/v2/Bulk", bulk(Value::Array(five))).await;
+        assert_eq!(refused.status, 413);
+        let big = call(&app, "POST", "/scim/v2/Bulk", bulk(json!([
+            {"method": "POST", "bulkId": "x", "path": "/Users", "data": user(&"x".repeat(5000))},
+        ]))).await;
+        assert_eq!(big.status, 413);
+        let users = call(&app, "GET", "/scim/v2/Users", None).await;
+        assert_eq!(users.body["totalResults"], 1);
+
+        // failOnErrors stops after that many failures; an unknown bulkId fails its operation.
+        let mut stop = bulk(json!([
+            {"method": "DELETE", "path": "/Users/nope"},
+            {"method": "DELETE", "path": format!("/Users/{ann}")},
+        ]))
+        .expect("body");
+        stop["failOnErrors"] = json!(1);
+        let stopped = call(&app, "POST", "/scim/v2/Bulk", Some(stop)).await;
+        let ops = stopped.body["Operations"].as_array().expect("results");
+        assert_eq!((ops.len(), ops[0]["status"].as_str()), (1, Some("404")));
+        let unknown = call(
+            &app,
+            "POST",
+            "/scim/v2/Bulk",
+            bulk(json!([
+                {"method": "DELETE", "path": "/Users/bulkId:nobody"},
+                {"method": "GET", "path": format!("/Users/{ann}")},
+            ])),
+        )
+        .await;
+        let ops = unknown.body["Operations"].as_array().expect("results");
+        assert_eq!(ops[0]["status"], "409");
+        assert_eq!(ops[1]["status"], "400");
+        assert_eq!(
+            call(&app, "GET", &format!("/scim/v2/Users/{ann}"), None)
+                .await
+                .status,
+            200
+        );
     }
 }

@@ -478,7 +478,7 @@ impl ScimClient {
             match by_id {
                 Some(i) => {
                     if let Some(p) = slots[i].take() {
-                        let answer = self.op_answer(&p, result);
+                        let answer = self.op_answer(&p, &result);
                         p.answer(answer);
                     }
                 }
@@ -495,7 +495,7 @@ impl ScimClient {
                 })
             });
             if let Some(p) = same.and_then(|i| slots[i].take()) {
-                let answer = self.op_answer(&p, result);
+                let answer = self.op_answer(&p, &result);
                 p.answer(answer);
             }
         }
@@ -506,7 +506,7 @@ impl ScimClient {
     }
 
     /// One operation's result as the single request's response, or its error.
-    fn op_answer(&self, p: &Pending, result: OpResult) -> Result<Response, ScimError> {
+    fn op_answer(&self, p: &Pending, result: &OpResult) -> Result<Response, ScimError> {
         let status = StatusCode::from_u16(result.status).unwrap_or(StatusCode::BAD_GATEWAY);
         let body = result
             .response
@@ -540,7 +540,7 @@ impl ScimClient {
             headers.insert(header::LOCATION, l);
         }
         let body = if body.is_empty() {
-            stand_in(p, &result)
+            stand_in(p, result)
         } else {
             body
         };
@@ -569,7 +569,7 @@ fn stand_in(p: &Pending, result: &OpResult) -> Vec<u8> {
         .trim_end_matches('/')
         .rsplit('/')
         .next()
-        .map(|s| percent_decode(s))
+        .map(percent_decode)
         .unwrap_or_default();
     if id.is_empty() {
         return Vec::new();
@@ -587,8 +587,7 @@ fn stand_in(p: &Pending, result: &OpResult) -> Vec<u8> {
 fn percent_decode(s: &str) -> String {
     url::form_urlencoded::parse(format!("x={s}").replace('+', "%2B").as_bytes())
         .next()
-        .map(|(_, v)| v.into_owned())
-        .unwrap_or_else(|| s.to_owned())
+        .map_or_else(|| s.to_owned(), |(_, v)| v.into_owned())
 }
 
 /// One operation's result in a Bulk response.

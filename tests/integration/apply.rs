@@ -210,8 +210,8 @@ fn quickstart_apply_then_nothing_to_do() {
     assert_eq!(audit(&log), all, "nothing applied, nothing audited");
 }
 
-/// The example org into scim2-server converges: the plan afterwards is empty and a second
-/// apply writes nothing. (The peer lacks some attributes; the plan warns and leaves them.)
+/// The example org into scim2-server converges, written in Bulk requests: the plan
+/// afterwards is empty and a second apply writes nothing. (The peer lacks some attributes; the plan warns and leaves them.)
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_org_converges_on_scim2_server() {
     let Some((url, token)) = crate::peer::peer() else {
@@ -230,6 +230,15 @@ async fn example_org_converges_on_scim2_server() {
         !out.contains("failed ") && out.contains(" 0 failed, 0 skipped"),
         "{out}"
     );
+    // scim2-server announces /Bulk: 48 objects in a few Bulk requests, with the reads and
+    // the twin checks of the new groups (one request each per object: about 60).
+    let requests: u64 = out
+        .split(" requests in ")
+        .next()
+        .and_then(|head| head.rsplit('(').next())
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no request count in the summary:\n{out}"));
+    assert!(requests <= 25, "{requests} requests:\n{out}");
     let (code, out, err) = scimctl(
         cwd.path(),
         &["plan", dir, "--target", &url, "--detailed-exitcode"],
@@ -645,6 +654,12 @@ async fn sigint_stops_apply_with_a_summary_and_every_write_recorded() {
                 latency: std::time::Duration::from_millis(100),
                 ..Faults::default()
             },
+            // Bulk requests of 5, so the run is many requests long and the signal lands
+            // while some operations have not started.
+            bulk: Some(sandbox::BulkLimits {
+                max_operations: 5,
+                ..sandbox::BulkLimits::default()
+            }),
             ..SandboxConfig::default()
         },
         "127.0.0.1:0".parse().unwrap(),

@@ -9,6 +9,7 @@ mod adoption;
 mod apply;
 mod apply_stress;
 mod audit_crash;
+mod bulk;
 mod cli;
 mod doctor;
 mod example;

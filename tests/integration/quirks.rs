@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use crate::support::{run_bounded_with, scimctl, text};
 
-const TOKEN: &str = "quirks-token-2b7e1f0c";
+pub(crate) const TOKEN: &str = "quirks-token-2b7e1f0c";
 const TOKEN_ENV: &str = "SCIMCTL_TEST_QUIRKS_TOKEN";
 
 /// A `scimctl sandbox serve` child with quirks, stopped (SIGTERM, then SIGKILL) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     _stdout: BufReader<ChildStdout>,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Drop for Server {
@@ -28,7 +28,7 @@ impl Drop for Server {
 
 /// Serves a memory-only sandbox (its state in `dir`) with `--quirk` for each of `quirks`
 /// and the `extra` flags.
-fn serve(dir: &Path, quirks: &[&str], extra: &[&str]) -> Server {
+pub(crate) fn serve(dir: &Path, quirks: &[&str], extra: &[&str]) -> Server {
     let mut command = scimctl();
     command
         .args(["sandbox", "serve", "--listen", "127.0.0.1:0", "--state"])
@@ -54,7 +54,7 @@ fn serve(dir: &Path, quirks: &[&str], extra: &[&str]) -> Server {
 }
 
 /// Runs `scimctl args... --target URL` in `cwd` with the token; (exit code, stdout, stderr).
-fn run(cwd: &Path, server: &Server, args: &[&str]) -> (i32, String, String) {
+pub(crate) fn run(cwd: &Path, server: &Server, args: &[&str]) -> (i32, String, String) {
     run_with_token(cwd, server, args, TOKEN)
 }
 
@@ -89,7 +89,7 @@ fn org(cwd: &Path, yaml: &str) {
 }
 
 /// Every file under `dir`, concatenated.
-fn read_all(dir: &Path) -> String {
+pub(crate) fn read_all(dir: &Path) -> String {
     let mut out = String::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let path = entry.unwrap().path();
@@ -108,7 +108,7 @@ fn read_all(dir: &Path) -> String {
 }
 
 /// Apply, then a plan that must find nothing to do.
-fn converges(cwd: &Path, server: &Server, dir: &str) -> String {
+pub(crate) fn converges(cwd: &Path, server: &Server, dir: &str) -> String {
     let (code, out, err) = run(cwd, server, &["apply", dir, "--yes"]);
     assert_eq!(code, 0, "apply: {out}\n{err}");
     let (code, plan, err2) = run(cwd, server, &["plan", dir, "--detailed-exitcode"]);

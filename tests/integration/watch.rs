@@ -369,7 +369,20 @@ async fn report_mode_only_reports() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_mid_apply_finishes_in_flight_and_stops() {
     let token = "watch-term-token";
-    let running = crate::support::bearer_sandbox(token).await;
+    // Bulk requests of 5 operations: the apply is many requests long.
+    let running = scimctl::sandbox::start(
+        scimctl::sandbox::SandboxConfig {
+            auth: scimctl::sandbox::SandboxAuth::Bearer(token.into()),
+            bulk: Some(scimctl::sandbox::BulkLimits {
+                max_operations: 5,
+                ..scimctl::sandbox::BulkLimits::default()
+            }),
+            ..scimctl::sandbox::SandboxConfig::default()
+        },
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
     let client = bearer_client(&running.base_url, token, None);
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("desired");
@@ -1109,12 +1122,17 @@ async fn password_sync_and_rotation_under_watch() {
     // Rotation: the source file changes; the next reconcile sets the new password. Watch
     // reacts to YAML files (a secret file is usually mounted elsewhere and is read at every
     // drift resync), so a YAML edit triggers it here, without waiting for the timer.
-    let patches = running.stats().by_method.patch;
+    // Writes alone or as operations of Bulk requests (the sandbox announces Bulk).
+    let writes = || {
+        let s = running.stats();
+        s.by_method.patch + s.bulk_operations
+    };
+    let patches = writes();
     write(&dir, "src.pw", SOURCE_NEW);
     write(&dir, "touch.yaml", "users: []\n");
     let line = watch.reconciled("files").await;
     assert!(line.contains("applied=1"), "{line}");
-    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert_eq!(writes(), patches + 1);
     assert!(set_to("src@pw.example", SOURCE_NEW));
 
     // The endpoint: a good request sets the password with one PATCH.
@@ -1126,13 +1144,13 @@ async fn password_sync_and_rotation_under_watch() {
         serde_json::json!({"userName": user, "password": password}).to_string()
     };
     let now = scimctl::apply::audit::now_unix;
-    let patches = running.stats().by_method.patch;
+    let patches = writes();
     let good = body("Sync@pw.example", PUSHED);
     let first = now();
     let (status, text) = sync(good.clone(), "pwsync-secret", first).await;
     assert_eq!(status, 200, "{text}");
     assert!(text.contains("\"set\""), "{text}");
-    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert_eq!(writes(), patches + 1);
     assert!(set_to("sync@pw.example", PUSHED), "fingerprint recorded");
 
     // The same password again: `unchanged`, and not one request to the tenant.
@@ -1146,7 +1164,7 @@ async fn password_sync_and_rotation_under_watch() {
     assert_eq!(running.stats().requests, requests);
 
     // Every refusal writes nothing.
-    let before = (running.stats().by_method.patch, std::fs::read(&fp).unwrap());
+    let before = (writes(), std::fs::read(&fp).unwrap());
     let tampered = body("sync@pw.example", "Tampered-passw0rd!");
     let base = watch.base.clone();
     let refusals = [
@@ -1222,7 +1240,7 @@ async fn password_sync_and_rotation_under_watch() {
     assert!(refusals[6].1.1.contains("protected"), "{}", refusals[6].1.1);
     assert!(refusals[7].1.1.contains("org.yaml"), "{}", refusals[7].1.1);
     assert_eq!(
-        (running.stats().by_method.patch, std::fs::read(&fp).unwrap()),
+        (writes(), std::fs::read(&fp).unwrap()),
         before,
         "a refused request wrote nothing"
     );
@@ -1233,22 +1251,18 @@ async fn password_sync_and_rotation_under_watch() {
     let held = scimctl::session::lock::acquire(&locks, &key, LIMIT, |_| {})
         .await
         .unwrap();
-    let patches = running.stats().by_method.patch;
+    let patches = writes();
     let pending = tokio::spawn(sync(body("sync@pw.example", LATER), "pwsync-secret", now()));
     watch
         .wait_for("a password waiting for the lock", |l| {
             l.contains("waiting for another scimctl run writing to the target")
         })
         .await;
-    assert_eq!(
-        running.stats().by_method.patch,
-        patches,
-        "nothing written under the lock"
-    );
+    assert_eq!(writes(), patches, "nothing written under the lock");
     drop(held);
     let (status, text) = tokio::time::timeout(LIMIT, pending).await.unwrap().unwrap();
     assert_eq!(status, 200, "{text}");
-    assert_eq!(running.stats().by_method.patch, patches + 1);
+    assert_eq!(writes(), patches + 1);
     assert!(set_to("sync@pw.example", LATER));
 
     let (code, lines) = watch.terminate().await;
