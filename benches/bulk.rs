@@ -137,13 +137,18 @@ async fn seeds(url: &str) -> Run {
             .unwrap();
         requests += 1;
         assert_eq!(found["totalResults"], 0, "{name} exists already");
+        // What scimctl sends for the same user.
         let body = json!({
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+            "schemas": [
+                "urn:ietf:params:scim:schemas:core:2.0:User",
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+            ],
             "userName": name,
             "displayName": format!("Agent {i}"),
             "emails": [{"value": name, "type": "work", "primary": true}],
             "title": "Support Agent",
             "active": true,
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Support"},
         });
         let created: Value = http
             .post(format!("{base}/Users"))

@@ -62,8 +62,20 @@ pub(crate) async fn settle<C: ScimRead + ScimWrite>(
     own: &str,
     etag: bool,
 ) -> Result<Option<Settled>, ScimError> {
-    let mut found: Vec<Group> = client.find_all_by_key::<Group>(name).await?;
+    let mut found: Vec<Group> = client.find_twins(name).await?;
     found.retain(|g| g.id.is_some());
+    if found.len() > 1 {
+        // Twins: their members are moved, so each is read whole.
+        let mut whole = Vec::with_capacity(found.len());
+        for g in &found {
+            match client.get::<Group>(id(g)).await {
+                Ok(g) => whole.push(g),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+        found = whole;
+    }
     found.sort_by(|a, b| survivor_order(id(a), id(b)));
     let Some((survivor, others)) = found.split_first() else {
         return Ok(None);

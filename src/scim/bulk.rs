@@ -20,7 +20,7 @@
 //! requests carry half as many operations, growing back after each success: a server that
 //! fails on large requests gets smaller ones.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use reqwest::header::{self, HeaderMap, HeaderValue};
@@ -340,7 +340,7 @@ impl ScimClient {
     /// for one) and answers as the single request would have been answered.
     pub(super) async fn bulk_write(
         &self,
-        batcher: &Batcher,
+        batcher: &Arc<Batcher>,
         request: &Request<'_>,
     ) -> Result<Response, ScimError> {
         if !batcher.fits(request) {
@@ -348,12 +348,12 @@ impl ScimClient {
         }
         let (joined, answer) = batcher.join(request);
         if let Some(full) = joined.full {
-            let client = self.clone();
-            tokio::spawn(async move { client.send_bulk(full).await });
+            let (client, batcher) = (self.clone(), batcher.clone());
+            tokio::spawn(async move { client.send_bulk(&batcher, full).await });
         }
         if joined.start_flusher {
-            let client = self.clone();
-            tokio::spawn(async move { client.flush().await });
+            let (client, batcher) = (self.clone(), batcher.clone());
+            tokio::spawn(async move { client.flush(&batcher).await });
         }
         answer.await.unwrap_or_else(|_| {
             Err(ScimError::BulkFailed {
@@ -366,25 +366,23 @@ impl ScimClient {
     }
 
     /// The flusher: waits until the queue is due, then sends it.
-    async fn flush(self) {
-        let Some(batcher) = self.batcher_now() else {
-            return;
-        };
+    async fn flush(self, batcher: &Batcher) {
         let chunks = loop {
             match batcher.due() {
                 Ok(chunks) => break chunks,
                 Err(wait) => tokio::time::sleep(wait).await,
             }
         };
-        let sends = chunks.into_iter().map(|c| self.send_bulk(c));
+        let sends = chunks.into_iter().map(|c| self.send_bulk(batcher, c));
         futures_util::future::join_all(sends).await;
     }
 
     /// Sends one Bulk request and hands each operation its answer.
-    fn send_bulk(
-        &self,
+    fn send_bulk<'a>(
+        &'a self,
+        batcher: &'a Batcher,
         chunk: Vec<Pending>,
-    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + '_>> {
+    ) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>> {
         Box::pin(async move {
             if chunk.is_empty() {
                 return;
@@ -400,13 +398,10 @@ impl ScimClient {
                 platform: false,
             };
             let sent = self.execute(&request).await;
-            let batcher = self.batcher_now();
             match sent {
                 Ok(response) => match parse_results(&response.body) {
                     Ok(results) => {
-                        if let Some(b) = batcher {
-                            b.grow();
-                        }
+                        batcher.grow();
                         self.answer_each(chunk, results);
                     }
                     Err(why) => self.fail_each(chunk, true, &format!("its answer: {why}")),
@@ -415,7 +410,11 @@ impl ScimClient {
                     tracing::debug!(operations = chunk.len(), "Bulk request too large; split");
                     let mut first = chunk;
                     let second = first.split_off(first.len() / 2);
-                    futures_util::future::join(self.send_bulk(first), self.send_bulk(second)).await;
+                    futures_util::future::join(
+                        self.send_bulk(batcher, first),
+                        self.send_bulk(batcher, second),
+                    )
+                    .await;
                 }
                 Err(e) if e.status() == Some(StatusCode::PAYLOAD_TOO_LARGE) => {
                     // One operation the server will not take in bulk: alone.
@@ -426,8 +425,8 @@ impl ScimClient {
                 }
                 Err(e) => {
                     let unsure = unsure(&e);
-                    if unsure && let Some(b) = batcher {
-                        b.shrink();
+                    if unsure {
+                        batcher.shrink();
                     }
                     tracing::warn!(operations = chunk.len(), error = %e, unsure, "a Bulk request failed as a whole");
                     self.fail_each(chunk, unsure, &e.to_string());
@@ -801,5 +800,121 @@ mod tests {
         assert!(!unsure(&status(501)));
         assert!(!unsure(&status(400)));
         assert!(!unsure(&status(413)));
+    }
+
+    /// Concurrent creates through a queue that believes the server takes 1 MiB, against a
+    /// sandbox that takes 4 KiB: the request is refused 413, split in halves until the halves
+    /// fit, and every user is created once.
+    #[tokio::test]
+    async fn a_request_refused_as_too_large_is_split_until_it_fits() {
+        use crate::scim::wire::User;
+        let sandbox = crate::sandbox::start(
+            crate::sandbox::SandboxConfig {
+                bulk: Some(crate::sandbox::BulkLimits {
+                    max_operations: 1_000,
+                    max_payload: 4_096,
+                }),
+                ..crate::sandbox::SandboxConfig::default()
+            },
+            "127.0.0.1:0".parse().expect("addr"),
+        )
+        .await
+        .expect("sandbox");
+        let client = ScimClient::new(crate::scim::ClientConfig::new(sandbox.base_url.clone()))
+            .expect("client");
+        let believed = Arc::new(Batcher::new(Limits {
+            max_operations: 100,
+            max_payload: 1 << 20,
+        }));
+        let bodies: Vec<String> = (0..40)
+            .map(|i| {
+                serde_json::json!({
+                    "schemas": [crate::scim::wire::USER_SCHEMA],
+                    "userName": format!("split{i:02}@x.example"),
+                    "displayName": "x".repeat(100),
+                })
+                .to_string()
+            })
+            .collect();
+        let writes = bodies.iter().map(|b| {
+            let (client, believed) = (&client, &believed);
+            async move {
+                client
+                    .bulk_write(believed, &request(Method::POST, "Users", Some(b)))
+                    .await
+            }
+        });
+        let answers = futures_util::future::join_all(writes).await;
+        for answer in answers {
+            let response = answer.expect("created");
+            assert_eq!(response.status, StatusCode::CREATED);
+            let user: User = serde_json::from_slice(&response.body).expect("a user");
+            assert!(user.id.is_some());
+        }
+        let stats = sandbox.stats();
+        assert!(stats.status(413) >= 1, "{stats:?}");
+        assert_eq!(
+            stats.bulk_operations, 40,
+            "each carried out once: {stats:?}"
+        );
+        let users = crate::scim::ScimRead::snapshot(&client)
+            .await
+            .expect("read");
+        assert_eq!(users.users.len(), 40);
+        sandbox.shutdown().await.expect("stopped");
+    }
+
+    /// A request that fails as a whole before anything was done (503) hands each operation
+    /// that error, not an unknown outcome; one whose answer is lost (a 502) hands each an
+    /// unknown outcome and halves the next requests.
+    #[tokio::test]
+    async fn failures_as_a_whole_reach_every_operation() {
+        for (status, unsure_wanted) in [(503_u16, false), (502, true)] {
+            let sandbox = crate::sandbox::start(
+                crate::sandbox::SandboxConfig {
+                    faults: crate::sandbox::Faults {
+                        error_rate: 1.0,
+                        error_status: Some(status),
+                        ..crate::sandbox::Faults::default()
+                    },
+                    ..crate::sandbox::SandboxConfig::default()
+                },
+                "127.0.0.1:0".parse().expect("addr"),
+            )
+            .await
+            .expect("sandbox");
+            let mut config = crate::scim::ClientConfig::new(sandbox.base_url.clone());
+            config.retry.max_attempts = 1;
+            let client = ScimClient::new(config).expect("client");
+            let batcher = Arc::new(Batcher::new(Limits {
+                max_operations: 8,
+                max_payload: 1 << 20,
+            }));
+            let writes = (0..3).map(|i| {
+                let (client, batcher) = (&client, &batcher);
+                async move {
+                    let path = format!("Users/u{i}");
+                    client
+                        .bulk_write(batcher, &request(Method::DELETE, &path, None))
+                        .await
+                }
+            });
+            for answer in futures_util::future::join_all(writes).await {
+                let Err(error) = answer else {
+                    panic!("{status}: an operation succeeded");
+                };
+                assert!(
+                    matches!(error, ScimError::BulkFailed { unsure, .. } if unsure == unsure_wanted),
+                    "{status}: {error}"
+                );
+                assert!(
+                    error.to_string().contains("sent in a Bulk request"),
+                    "{error}"
+                );
+            }
+            let cap = batcher.lock().cap;
+            assert_eq!(cap, if unsure_wanted { 4 } else { 8 }, "{status}");
+            sandbox.shutdown().await.expect("stopped");
+        }
     }
 }

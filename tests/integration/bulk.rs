@@ -240,12 +240,13 @@ async fn a_saved_plan_meeting_moved_objects_converges_in_bulk() {
     assert_eq!(code, 0, "{plan}");
 }
 
-/// Bulk requests that fail as a whole are split and sent again without duplicating a
-/// create: 30 % of requests are answered 502 before anything is done (a Bulk request with
+/// Bulk requests that fail as a whole are sent again without duplicating a create (the
+/// splitting itself, after a 413 or a failure as a whole, is covered by `scim::bulk`'s unit
+/// tests): 30 % of requests are answered 502 before anything is done (a Bulk request with
 /// its outcome unknown; reads are retried), or a quarter of the writes are carried out and
 /// their answer lost.
 #[test]
-fn bulk_requests_failing_whole_are_split_and_retried() {
+fn bulk_requests_failing_whole_are_retried_without_twins() {
     for (flags, what) in [
         (
             &[
@@ -268,12 +269,18 @@ fn bulk_requests_failing_whole_are_split_and_retried() {
         let server = serve_logged(cwd.path(), flags);
         let output = converges(cwd.path(), &server, "desired-state");
         let log = requests(cwd.path());
-        let sizes = bulk_sizes(&log);
-        assert!(sizes.len() >= 3, "{what}: {sizes:?}\n{output}");
-        assert!(
-            sizes.iter().any(|&n| n < sizes[0]),
-            "{what}: later requests are smaller: {sizes:?}"
-        );
+        let failed = log
+            .iter()
+            .filter(|e| is_bulk(e) && e["status"].as_u64() == Some(502))
+            .count();
+        let answered = log
+            .iter()
+            .filter(|e| is_bulk(e) && e["status"].as_u64() == Some(200))
+            .count();
+        assert!(answered >= 2, "{what}: {log:#?}\n{output}");
+        if what.starts_with("502") {
+            assert!(failed >= 1, "{what}: no Bulk request failed: {log:#?}");
+        }
         assert_no_twins(cwd.path(), &server);
     }
 }
