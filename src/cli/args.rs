@@ -453,8 +453,8 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 1_048_576, value_name = "BYTES", value_parser = clap::value_parser!(u32).range(1024..))]
     pub bulk_max_payload: u32,
     /// Imitate a behaviour of other SCIM servers (repeatable): no-common-attributes,
-    /// no-filter, no-email-type, drop-group-members-on-create, integer-ids. Without any, the
-    /// sandbox is strict and conformant.
+    /// no-filter, no-email-type, drop-group-members-on-create, integer-ids,
+    /// no-value-filter-patch. Without any, the sandbox is strict and conformant.
     #[arg(long = "quirk", value_name = "NAME")]
     pub quirks: Vec<crate::sandbox::Quirk>,
     /// Answer `GET /Me` with this user (the one the credentials belong to); without it `/Me`

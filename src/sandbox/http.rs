@@ -800,6 +800,61 @@ impl App {
         Ok(())
     }
 
+    /// [`Quirk::NoValueFilterPatch`]: a PATCH with any value-filter path is refused whole
+    /// (501, nothing applied); a `remove` of `members` whose value lists members removes just
+    /// those (rewritten here into the filters the store applies).
+    fn refuse_value_filters(&self, body: &mut Value) -> Result<(), ScimError> {
+        if !self.quirks.has(Quirk::NoValueFilterPatch) {
+            return Ok(());
+        }
+        let Some(Value::Array(ops)) = body.get_mut("Operations") else {
+            return Ok(());
+        };
+        let filtered = ops.iter().any(|op| {
+            op.get("path")
+                .and_then(Value::as_str)
+                .is_some_and(|p| p.contains('['))
+        });
+        if filtered {
+            return Err(ScimError::new(
+                501,
+                None,
+                "PATCH paths with a value filter are not supported",
+            ));
+        }
+        let mut out = Vec::with_capacity(ops.len());
+        for op in ops.drain(..) {
+            let removes_listed = op
+                .get("op")
+                .and_then(Value::as_str)
+                .is_some_and(|o| o.eq_ignore_ascii_case("remove"))
+                && op
+                    .get("path")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| p.trim().eq_ignore_ascii_case("members"))
+                && op.get("value").is_some_and(Value::is_array);
+            if !removes_listed {
+                out.push(op);
+                continue;
+            }
+            for member in op["value"].as_array().into_iter().flatten() {
+                let Some(id) = member.get("value").and_then(Value::as_str) else {
+                    continue;
+                };
+                let literal = Value::from(id).to_string();
+                let path = match member.get("type").and_then(Value::as_str) {
+                    Some(t) => {
+                        format!("members[value eq {literal} and type eq {}]", Value::from(t))
+                    }
+                    None => format!("members[value eq {literal}]"),
+                };
+                out.push(json!({"op": "remove", "path": path}));
+            }
+        }
+        *ops = out;
+        Ok(())
+    }
+
     /// [`Quirk::NoEmailType`]: a user's emails lose their `type` before they are stored.
     fn drop_unstored(&self, kind: ResourceKind, resource: &mut Value) {
         if kind != ResourceKind::User || !self.quirks.has(Quirk::NoEmailType) {
@@ -1028,6 +1083,7 @@ impl App {
                         }
                     }
                 }
+                self.refuse_value_filters(&mut body)?;
                 let ops = patch::parse_body(&body)?;
                 let entry = store.patch(kind, &id, &ops, if_match)?;
                 Ok(resource_response(

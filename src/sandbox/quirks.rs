@@ -24,16 +24,21 @@ pub enum Quirk {
     /// separately, for groups), as with a per-table SQL key, so a user and a group can share
     /// an id; group members carry `type` and `$ref`, which tell them apart.
     IntegerIds,
+    /// PATCH paths with a value filter (`members[value eq "x"]`, `emails[type eq "work"]`)
+    /// are refused with 501 and the whole request rolled back; `remove` of `members` with a
+    /// list of members as its value removes just those (the form Entra ID sends).
+    NoValueFilterPatch,
 }
 
 impl Quirk {
     /// Every quirk, in the order the CLI lists them.
-    pub const ALL: [Quirk; 5] = [
+    pub const ALL: [Quirk; 6] = [
         Quirk::NoCommonAttributes,
         Quirk::NoFilter,
         Quirk::NoEmailType,
         Quirk::DropGroupMembersOnCreate,
         Quirk::IntegerIds,
+        Quirk::NoValueFilterPatch,
     ];
 
     /// The name given to `--quirk`.
@@ -45,6 +50,7 @@ impl Quirk {
             Quirk::NoEmailType => "no-email-type",
             Quirk::DropGroupMembersOnCreate => "drop-group-members-on-create",
             Quirk::IntegerIds => "integer-ids",
+            Quirk::NoValueFilterPatch => "no-value-filter-patch",
         }
     }
 }

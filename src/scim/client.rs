@@ -328,8 +328,11 @@ struct Inner {
     credentials_source: Option<String>,
     /// [`ClientConfig::bulk`].
     want_bulk: bool,
+    /// Set once the server refused a PATCH path with a value filter: from then on `PATCH`es
+    /// are sent without them ([`super::unfiltered`]).
+    no_value_filters: std::sync::atomic::AtomicBool,
     /// Writes waiting for a Bulk request; `None` once the server turned out not to take them.
-    batcher: tokio::sync::OnceCell<Option<super::bulk::Batcher>>,
+    batcher: tokio::sync::OnceCell<Option<Arc<super::bulk::Batcher>>>,
 }
 
 /// An error answer's detail, completed where the server says too little: a 401 names
@@ -614,6 +617,7 @@ impl ScimClient {
                 created: Mutex::new(std::collections::HashMap::new()),
                 credentials_source: config.credentials_source,
                 want_bulk: config.bulk,
+                no_value_filters: std::sync::atomic::AtomicBool::new(false),
                 batcher: tokio::sync::OnceCell::new(),
             }),
         })
@@ -921,6 +925,41 @@ impl ScimClient {
             .collect())
     }
 
+    /// Every group named `name`, without its members where the server can leave them out
+    /// (`excludedAttributes=members`, RFC 7644 §3.4.2.5; a server that ignores it answers
+    /// them whole). Genesys Cloud and servers that cannot filter: as
+    /// [`ScimClient::find_all_by_key`].
+    pub async fn find_twins(&self, name: &str) -> Result<Vec<wire::Group>, ScimError> {
+        if self.dialect() != Dialect::Scim || !self.capabilities().await?.filter {
+            return self.find_all_by_key::<wire::Group>(name).await;
+        }
+        let query = [
+            ("startIndex", "1".to_owned()),
+            ("count", "50".to_owned()),
+            (
+                "filter",
+                format!("displayName eq {}", wire::filter_literal(name)),
+            ),
+            ("excludedAttributes", "members".to_owned()),
+        ];
+        let request = Request {
+            method: Method::GET,
+            path: self.endpoint(Kind::Group),
+            query: &query,
+            body: None,
+            if_match: None,
+            idempotent: true,
+            platform: false,
+        };
+        let response = self.execute(&request).await?;
+        let list: ListResponse<wire::Group> = decode(&request, &response.body)?;
+        Ok(list
+            .resources
+            .into_iter()
+            .filter(|g| g.display_name.eq_ignore_ascii_case(name))
+            .collect())
+    }
+
     /// Creates `resource`. If the POST's outcome is unknown (timeout, dropped connection,
     /// 502/504), it is never blindly resent: the object is first looked up by its natural
     /// key, and only sent again when it is not there.
@@ -1010,8 +1049,51 @@ impl ScimClient {
         }
     }
 
-    /// A PATCH over SCIM, as is.
+    /// A PATCH over SCIM. A plain SCIM server that refuses a value-filter path
+    /// (`members[value eq "x"]`: 501, or 400 blaming the path) gets the same change again in
+    /// the forms such servers take ([`super::unfiltered`]), and so does every later PATCH of
+    /// this client.
     pub(super) async fn scim_patch<R: Resource>(
+        &self,
+        id: &str,
+        version: Option<&str>,
+        operations: &[PatchOperation],
+    ) -> Result<Patched<R>, ScimError> {
+        use super::unfiltered;
+        if self.dialect() != Dialect::Scim || !unfiltered::has_value_filter(operations) {
+            return self.scim_patch_as_is(id, version, operations).await;
+        }
+        if !self.inner.no_value_filters.load(Ordering::Relaxed) {
+            match self.scim_patch_as_is(id, version, operations).await {
+                Err(e) if unfiltered::refused_filter(&e) => {
+                    if !self.inner.no_value_filters.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(
+                            error = %e,
+                            "the server refused a PATCH path with a value filter; from now on member removals go as one list and other changes to a multi-valued attribute replace it whole"
+                        );
+                    }
+                }
+                other => return other,
+            }
+        }
+        let current = if unfiltered::needs_current(operations) {
+            let resource: R = self.scim_get(id).await?;
+            Some(
+                serde_json::to_value(&resource).map_err(|e| ScimError::Decode {
+                    method: "GET".into(),
+                    path: self.path_of(&resource_path(self.endpoint(R::KIND), id)),
+                    message: e.to_string(),
+                })?,
+            )
+        } else {
+            None
+        };
+        let rewritten = unfiltered::without_value_filters(operations, current.as_ref());
+        self.scim_patch_as_is(id, version, &rewritten).await
+    }
+
+    /// A PATCH over SCIM, as is.
+    async fn scim_patch_as_is<R: Resource>(
         &self,
         id: &str,
         version: Option<&str>,
@@ -1106,7 +1188,7 @@ impl ScimClient {
     }
 
     /// The Bulk queue, set up on the first write from what the server announced.
-    pub(super) async fn batcher(&self) -> Option<&super::bulk::Batcher> {
+    pub(super) async fn batcher(&self) -> Option<&Arc<super::bulk::Batcher>> {
         if !self.inner.want_bulk || self.dialect() != Dialect::Scim {
             return None;
         }
@@ -1114,23 +1196,17 @@ impl ScimClient {
             .batcher
             .get_or_init(|| async {
                 let capabilities = self.capabilities().await.ok()?;
-                super::bulk::Limits::of(&capabilities).map(super::bulk::Batcher::new)
+                super::bulk::Limits::of(&capabilities)
+                    .map(|limits| Arc::new(super::bulk::Batcher::new(limits)))
             })
             .await
             .as_ref()
     }
 
-    /// The Bulk queue, if the first write has set it up.
-    pub(super) fn batcher_now(&self) -> Option<&super::bulk::Batcher> {
-        self.inner.batcher.get().and_then(Option::as_ref)
-    }
-
     /// How many writes go in one Bulk request (the server's `maxOperations`, at most
     /// [`super::bulk::MOST_OPERATIONS`]); `None` when writes go alone.
     pub async fn bulk_operations(&self) -> Option<usize> {
-        self.batcher()
-            .await
-            .map(super::bulk::Batcher::max_operations)
+        self.batcher().await.map(|b| b.max_operations())
     }
 
     pub(super) fn path_of(&self, relative: &str) -> String {

@@ -18,6 +18,7 @@ pub mod platform;
 pub mod retry;
 pub mod roles;
 pub mod snapshot;
+mod unfiltered;
 pub mod wire;
 
 use std::collections::HashMap;
@@ -58,6 +59,15 @@ pub trait ScimRead {
         &self,
         key: &str,
     ) -> impl Future<Output = Result<Vec<R>, ScimError>> + Send;
+    /// Every group named `name`, case-insensitively, for the check for twins after a create:
+    /// their ids and versions matter, their members only when there are twins (then each
+    /// is read whole), so a server that can leave them out is asked to.
+    fn find_twins(
+        &self,
+        name: &str,
+    ) -> impl Future<Output = Result<Vec<wire::Group>, ScimError>> + Send {
+        self.find_all_by_key::<wire::Group>(name)
+    }
     /// Every role definition, on a target that manages them (Genesys Cloud); an error
     /// elsewhere.
     fn list_roles(&self) -> impl Future<Output = Result<Vec<PlatformRole>, ScimError>> + Send {
@@ -201,6 +211,9 @@ impl ScimRead for ScimClient {
     }
     async fn find_all_by_key<R: Resource>(&self, key: &str) -> Result<Vec<R>, ScimError> {
         ScimClient::find_all_by_key(self, key).await
+    }
+    async fn find_twins(&self, name: &str) -> Result<Vec<wire::Group>, ScimError> {
+        ScimClient::find_twins(self, name).await
     }
     async fn list_roles(&self) -> Result<Vec<PlatformRole>, ScimError> {
         ScimClient::list_roles(self).await

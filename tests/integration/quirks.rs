@@ -109,7 +109,14 @@ pub(crate) fn read_all(dir: &Path) -> String {
 
 /// Apply, then a plan that must find nothing to do.
 pub(crate) fn converges(cwd: &Path, server: &Server, dir: &str) -> String {
-    let (code, out, err) = run(cwd, server, &["apply", dir, "--yes"]);
+    converges_with(cwd, server, dir, &[])
+}
+
+/// [`converges`], with `extra` flags for apply.
+fn converges_with(cwd: &Path, server: &Server, dir: &str, extra: &[&str]) -> String {
+    let mut args = vec!["apply", dir, "--yes"];
+    args.extend_from_slice(extra);
+    let (code, out, err) = run(cwd, server, &args);
     assert_eq!(code, 0, "apply: {out}\n{err}");
     let (code, plan, err2) = run(cwd, server, &["plan", dir, "--detailed-exitcode"]);
     assert_eq!(
@@ -276,10 +283,86 @@ fn the_example_org_converges_with_every_quirk() {
         "no-email-type",
         "drop-group-members-on-create",
         "integer-ids",
+        "no-value-filter-patch",
     ];
     let server = serve(cwd.path(), &quirks, &[]);
-    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("desired-state");
-    converges(cwd.path(), &server, example.to_str().unwrap());
+    let example = cwd.path().join("desired-state");
+    crate::support::copy_example(&example);
+    converges(cwd.path(), &server, "desired-state");
+    // Then changes that need PATCHes: a member dropped from a group, a work email changed.
+    let groups = example.join("groups.yaml");
+    let text = std::fs::read_to_string(&groups).unwrap();
+    let member = "      - sam.okafor@northwind.example\n";
+    assert!(
+        text.contains(member),
+        "the example org's Support group lists Sam"
+    );
+    std::fs::write(&groups, text.replace(member, "")).unwrap();
+    let users = example.join("users/agents-support.yaml");
+    let text = std::fs::read_to_string(&users).unwrap();
+    std::fs::write(
+        &users,
+        text.replace(
+            "{value: zoe.walsh@northwind.example",
+            "{value: zoe.w@northwind.example",
+        ),
+    )
+    .unwrap();
+    let said = converges(cwd.path(), &server, "desired-state");
+    assert!(said.contains("value filter"), "{said}");
+}
+
+/// `no-value-filter-patch`: the server refuses `members[value eq "x"]` and
+/// `emails[type eq "work"]` paths with 501 and rolls back the whole PATCH. scimctl sends the
+/// same change again without them (member removals as one list, emails replaced whole),
+/// keeps the request's other changes, warns once, and converges, in Bulk requests and alone.
+#[test]
+fn refused_value_filter_paths_are_sent_again_without_them() {
+    for extra in [&[][..], &["--no-bulk"][..]] {
+        let cwd = tempfile::tempdir().unwrap();
+        let server = serve(cwd.path(), &["no-value-filter-patch"], &[]);
+        org(
+            cwd.path(),
+            "users:
+  - userName: ha@quirks.example
+    title: Agent
+    emails:
+      - {value: ha@old.example, type: work, primary: true}
+      - {value: ha@home.example, type: home}
+  - userName: io@quirks.example
+groups:
+  - displayName: Pair
+    members: [ha@quirks.example, io@quirks.example]
+",
+        );
+        converges_with(cwd.path(), &server, "org", extra);
+        org(
+            cwd.path(),
+            "users:
+  - userName: ha@quirks.example
+    title: Lead
+    emails:
+      - {value: ha@new.example, type: work, primary: true}
+  - userName: io@quirks.example
+groups:
+  - displayName: Pair
+    members: [ha@quirks.example]
+",
+        );
+        let said = converges_with(cwd.path(), &server, "org", extra);
+        assert_eq!(
+            said.matches("refused a PATCH path with a value filter")
+                .count(),
+            1,
+            "warned once: {said}"
+        );
+        let (code, out, err) = run(cwd.path(), &server, &["export", "--out", "exported"]);
+        assert_eq!(code, 0, "{out}\n{err}");
+        let exported = read_all(&cwd.path().join("exported"));
+        assert!(exported.contains("ha@new.example") && !exported.contains("ha@old.example"));
+        assert!(!exported.contains("ha@home.example"), "{exported}");
+        assert!(exported.contains("title: Lead"), "{exported}");
+    }
 }
 
 /// `integer-ids`: user and group ids are per-type integers, so user 1 and group 1 both
