@@ -331,6 +331,8 @@ struct Inner {
     /// Set once the server refused a PATCH path with a value filter: from then on `PATCH`es
     /// are sent without them ([`super::unfiltered`]).
     no_value_filters: std::sync::atomic::AtomicBool,
+    /// Checks for group twins waiting to be asked together.
+    twin_checks: Arc<super::twin_checks::TwinChecks>,
     /// Writes waiting for a Bulk request; `None` once the server turned out not to take them.
     batcher: tokio::sync::OnceCell<Option<Arc<super::bulk::Batcher>>>,
 }
@@ -618,6 +620,7 @@ impl ScimClient {
                 credentials_source: config.credentials_source,
                 want_bulk: config.bulk,
                 no_value_filters: std::sync::atomic::AtomicBool::new(false),
+                twin_checks: Arc::default(),
                 batcher: tokio::sync::OnceCell::new(),
             }),
         })
@@ -929,17 +932,31 @@ impl ScimClient {
     /// (`excludedAttributes=members`, RFC 7644 §3.4.2.5; a server that ignores it answers
     /// them whole). Genesys Cloud and servers that cannot filter: as
     /// [`ScimClient::find_all_by_key`].
+    /// Checks asked within a moment of each other share one listing
+    /// ([`super::twin_checks`]).
     pub async fn find_twins(&self, name: &str) -> Result<Vec<wire::Group>, ScimError> {
         if self.dialect() != Dialect::Scim || !self.capabilities().await?.filter {
             return self.find_all_by_key::<wire::Group>(name).await;
         }
+        if let Some(found) = self.twins_together(&self.inner.twin_checks, name).await {
+            return Ok(found);
+        }
+        self.twins_listed(&[name]).await
+    }
+
+    /// The groups named any of `names` (at most 50 a name), without members; an error
+    /// when the listing may have been cut short.
+    pub(super) async fn twins_listed(&self, names: &[&str]) -> Result<Vec<wire::Group>, ScimError> {
+        let filter = names
+            .iter()
+            .map(|n| format!("displayName eq {}", wire::filter_literal(n)))
+            .collect::<Vec<_>>()
+            .join(" or ");
+        let count = (names.len() * 50).min(MAX_PAGE);
         let query = [
             ("startIndex", "1".to_owned()),
-            ("count", "50".to_owned()),
-            (
-                "filter",
-                format!("displayName eq {}", wire::filter_literal(name)),
-            ),
+            ("count", count.to_string()),
+            ("filter", filter),
             ("excludedAttributes", "members".to_owned()),
         ];
         let request = Request {
@@ -953,10 +970,18 @@ impl ScimClient {
         };
         let response = self.execute(&request).await?;
         let list: ListResponse<wire::Group> = decode(&request, &response.body)?;
+        let got = list.resources.len();
+        if usize::try_from(list.total_results).unwrap_or(usize::MAX) > got {
+            return Err(ScimError::Decode {
+                method: "GET".into(),
+                path: self.path_of(self.endpoint(Kind::Group)),
+                message: format!("the listing of groups by name was cut short at {got}"),
+            });
+        }
         Ok(list
             .resources
             .into_iter()
-            .filter(|g| g.display_name.eq_ignore_ascii_case(name))
+            .filter(|g| names.iter().any(|n| g.display_name.eq_ignore_ascii_case(n)))
             .collect())
     }
 

@@ -18,6 +18,7 @@ pub mod platform;
 pub mod retry;
 pub mod roles;
 pub mod snapshot;
+mod twin_checks;
 mod unfiltered;
 pub mod wire;
 
