@@ -201,6 +201,9 @@ fn route(path: &str) -> Route {
             ("schemas", []) => Route::Schemas(None),
             ("schemas", [urn]) => Route::Schemas(Some(urn.clone())),
             ("bulk", []) => Route::NotImplemented("Bulk"),
+            // RFC 7644 §3.4.3: a search of every resource type at once, which the sandbox
+            // does not offer; 501 says so (a 404 would say there is no such endpoint).
+            (".search", []) => Route::NotImplemented("Searching every resource type (/.search)"),
             ("me", []) => Route::Me,
             ("me", _) => Route::NotImplemented("/Me sub-paths"),
             _ => Route::Unknown,
@@ -1160,6 +1163,10 @@ mod tests {
             Route::ServiceProviderConfig
         );
         assert_eq!(route("/scim/v2/Bulk"), Route::NotImplemented("Bulk"));
+        assert!(matches!(
+            route("/scim/v2/.search"),
+            Route::NotImplemented(_)
+        ));
         assert_eq!(route("/scim/v2/Users/a/b"), Route::Unknown);
         assert_eq!(route("/scim/v2"), Route::Unknown);
         assert_eq!(route("/scim/v2/Nope"), Route::Unknown);
