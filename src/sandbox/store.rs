@@ -379,8 +379,8 @@ pub struct Store {
     /// What changed since the journal last drained: resources (recorded under the state's
     /// write lock, so a drain under the read lock sees a consistent set) and the extension.
     dirty: Mutex<Dirty>,
-    /// The attribute types creates, replaces and PATCHes are checked against: the HTTP layer's
-    /// `/Schemas` once it sets them, else those of a sandbox without quirks.
+    /// The attribute types that creates, replaces and PATCH requests are checked against: the
+    /// HTTP layer's `/Schemas` once it sets them, else those of a sandbox without quirks.
     types: RwLock<Option<Arc<Types>>>,
 }
 

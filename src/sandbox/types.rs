@@ -321,7 +321,7 @@ fn is_date_time(text: &str) -> bool {
             .unwrap_or(0)
     };
     let (year, month, day) = (number(0..4), number(5..7), number(8..10));
-    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let leap = year.is_multiple_of(4) && (!year.is_multiple_of(100) || year.is_multiple_of(400));
     let days = match month {
         2 if leap => 29,
         2 => 28,
@@ -340,7 +340,7 @@ fn is_base64(text: &str) -> bool {
         .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
         && data.len() % 4 != 1
         && padding <= 2
-        && (padding == 0 || text.len() % 4 == 0)
+        && (padding == 0 || text.len().is_multiple_of(4))
 }
 
 #[cfg(test)]
