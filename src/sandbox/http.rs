@@ -31,6 +31,7 @@ use super::patch;
 use super::resource::{Projection, ResourceKind, etag, etag_matches};
 use super::stats::Stats;
 use super::store::{Entry, ListPage, ListQuery, MAX_RESULTS, Store};
+use super::types::Types;
 use super::{Faults, Quirk, Quirks, SandboxAuth};
 
 /// The media type of every SCIM response (RFC 7644 §3.1).
@@ -204,6 +205,9 @@ pub(crate) fn route(path: &str) -> Route {
             ("schemas", []) => Route::Schemas(None),
             ("schemas", [urn]) => Route::Schemas(Some(urn.clone())),
             ("bulk", []) => Route::Bulk,
+            // RFC 7644 §3.4.3: a search of every resource type at once, which the sandbox
+            // does not offer; 501 says so (a 404 would say there is no such endpoint).
+            (".search", []) => Route::NotImplemented("Searching every resource type (/.search)"),
             ("me", []) => Route::Me,
             ("me", _) => Route::NotImplemented("/Me sub-paths"),
             _ => Route::Unknown,
@@ -533,6 +537,7 @@ impl App {
         let latency = faults.latency;
         let auth = Authenticator::new(auth);
         let discovery = Discovery::new(base_url, auth.required(), quirks);
+        store.set_types(Types::new(&discovery));
         if quirks.has(Quirk::IntegerIds) {
             store.use_integer_ids();
         }
@@ -1232,6 +1237,10 @@ mod tests {
             Route::ServiceProviderConfig
         );
         assert_eq!(route("/scim/v2/Bulk"), Route::Bulk);
+        assert!(matches!(
+            route("/scim/v2/.search"),
+            Route::NotImplemented(_)
+        ));
         assert_eq!(route("/scim/v2/Users/a/b"), Route::Unknown);
         assert_eq!(route("/scim/v2"), Route::Unknown);
         assert_eq!(route("/scim/v2/Nope"), Route::Unknown);
@@ -1603,6 +1612,108 @@ mod tests {
         );
         let missing = call(&app, "PUT", &uri, Some(json!({"userName": "carol"}))).await;
         assert_eq!(missing.status, 404);
+    }
+
+    // A value of the wrong type for /Schemas is refused, 400 invalidValue, by POST, PUT and
+    // PATCH alike, and nothing of it is stored; the same attributes with their types pass,
+    // and "True" strings still become booleans.
+    #[tokio::test]
+    async fn wrong_types_are_refused() {
+        let app = app();
+        let invalid = |reply: &Reply, what: &str| {
+            assert_eq!(
+                (reply.status, reply.scim_type()),
+                (400, Some("invalidValue")),
+                "{what}: {}",
+                reply.body
+            );
+        };
+        for body in [
+            json!({"userName": "dora", "name": "Dora"}),
+            json!({"userName": "dora", "emails": "dora@example.com"}),
+            json!({"userName": "dora", "emails": [{"value": "d@x", "primary": 1}]}),
+            json!({"userName": "dora", ENTERPRISE_URN: {"employeeNumber": 42}}),
+        ] {
+            invalid(
+                &call(&app, "POST", "/scim/v2/Users", Some(body.clone())).await,
+                "POST",
+            );
+        }
+        let listed = call(&app, "GET", "/scim/v2/Users", None).await;
+        assert_eq!(
+            listed.body["totalResults"], 0,
+            "no refused create was stored"
+        );
+
+        let created = call(
+            &app,
+            "POST",
+            "/scim/v2/Users",
+            Some(
+                json!({"userName": "dora", "name": {"givenName": "Dora"}, "active": "True",
+                "emails": [{"value": "d@x", "primary": true}],
+                ENTERPRISE_URN: {"employeeNumber": "42"}}),
+            ),
+        )
+        .await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["active"], true);
+        let uri = format!(
+            "/scim/v2/Users/{}",
+            created.body["id"].as_str().expect("id")
+        );
+        let put = call(
+            &app,
+            "PUT",
+            &uri,
+            Some(json!({"userName": "dora", "title": "Lead", "emails": "dora@example.com"})),
+        )
+        .await;
+        invalid(&put, "PUT");
+        let patch = |ops: Value| json!({"Operations": ops});
+        for ops in [
+            json!([{"op": "replace", "path": "name.givenName", "value": 5}]),
+            json!([{"op": "replace", "path": "title", "value": "Lead"},
+                   {"op": "add", "path": "emails", "value": [{"value": ["e@x"]}]}]),
+            json!([{"op": "replace", "path": "emails[value eq \"d@x\"].primary", "value": 3}]),
+            json!([{"op": "replace", "value": {"title": "Lead", "name": "Dora"}}]),
+            json!([{"op": "add", "path": format!("{ENTERPRISE_URN}:manager"), "value": "m"}]),
+        ] {
+            invalid(&call(&app, "PATCH", &uri, Some(patch(ops))).await, "PATCH");
+        }
+        let read = call(&app, "GET", &uri, None).await;
+        assert_eq!(read.header("etag"), Some("W/\"1\""), "nothing was stored");
+        assert_eq!(read.body["name"], json!({"givenName": "Dora"}));
+        assert_eq!(
+            read.body["emails"],
+            json!([{"value": "d@x", "primary": true}])
+        );
+        assert!(read.body.get("title").is_none());
+
+        let fine = call(
+            &app,
+            "PATCH",
+            &uri,
+            Some(patch(json!([
+                {"op": "replace", "path": "name.givenName", "value": "Dorothea"},
+                {"op": "add", "path": "emails", "value": [{"value": "e@x", "primary": "False"}]},
+                {"op": "add", "path": format!("{ENTERPRISE_URN}:manager"), "value": {"value": "m"}},
+            ]))),
+        )
+        .await;
+        assert_eq!(fine.status, 200, "{}", fine.body);
+        assert_eq!(
+            fine.body["emails"][1],
+            json!({"value": "e@x", "primary": false})
+        );
+        let put = call(
+            &app,
+            "PUT",
+            &uri,
+            Some(json!({"userName": "dora", "title": "Lead"})),
+        )
+        .await;
+        assert_eq!((put.status, &put.body["title"]), (200, &json!("Lead")));
     }
 
     // Discovery needs no auth; SCIM endpoints need the bearer token.

@@ -32,6 +32,7 @@ mod quirks;
 mod resource;
 mod stats;
 mod store;
+mod types;
 
 use std::fmt;
 use std::future::Future;

@@ -24,6 +24,7 @@ use super::error::ScimError;
 use super::filter::{AttrPath, Filter, IndexKey, leaves};
 use super::patch::{self, PatchOp};
 use super::resource::{self, ResourceKind, Stamp, etag_matches};
+use super::types::Types;
 
 /// Most resources one list page returns (`filter.maxResults` in `/ServiceProviderConfig`).
 pub(crate) const MAX_RESULTS: usize = 1000;
@@ -378,7 +379,16 @@ pub struct Store {
     /// What changed since the journal last drained: resources (recorded under the state's
     /// write lock, so a drain under the read lock sees a consistent set) and the extension.
     dirty: Mutex<Dirty>,
+    /// The attribute types that creates, replaces and PATCH requests are checked against: the
+    /// HTTP layer's `/Schemas` once it sets them, else those of a sandbox without quirks.
+    types: RwLock<Option<Arc<Types>>>,
 }
+
+/// The attribute types of a sandbox without quirks.
+static STANDARD_TYPES: std::sync::LazyLock<Arc<Types>> = std::sync::LazyLock::new(|| {
+    let discovery = super::discovery::Discovery::new("", false, &super::Quirks::default());
+    Arc::new(Types::new(&discovery))
+});
 
 /// Changes not yet drained by the journal.
 #[derive(Debug, Default)]
@@ -452,7 +462,18 @@ impl Store {
             tracking: AtomicBool::new(false),
             integer_ids: AtomicBool::new(false),
             dirty: Mutex::new(Dirty::default()),
+            types: RwLock::new(None),
         }
+    }
+
+    /// Checks writes against `types` from now on (the HTTP layer's own `/Schemas`).
+    pub(crate) fn set_types(&self, types: Types) {
+        *self.types.write().unwrap_or_else(PoisonError::into_inner) = Some(Arc::new(types));
+    }
+
+    fn types(&self) -> Arc<Types> {
+        let set = self.types.read().unwrap_or_else(PoisonError::into_inner);
+        set.as_ref().unwrap_or(&STANDARD_TYPES).clone()
     }
 
     /// Starts recording changes for [`Store::drain_changes`] (the journal calls it once).
@@ -613,9 +634,10 @@ impl Store {
     // -----------------------------------------------------------------------------------------
     // Operations behind the HTTP endpoints
 
-    /// POST: creates a resource from a request body.
+    /// POST: creates a resource from a request body, whose attributes must have their types.
     pub(crate) fn create(&self, kind: ResourceKind, body: Value) -> Result<Arc<Entry>, ScimError> {
         let (doc, name) = resource::prepare(body, kind)?;
+        self.types().check(&doc, kind)?;
         self.insert_prepared(kind, &doc, &name, None)
     }
 
@@ -697,7 +719,8 @@ impl Store {
         }
     }
 
-    /// PUT: full replace; `id` and `meta.created` are kept, everything omitted goes.
+    /// PUT: full replace; `id` and `meta.created` are kept, everything omitted goes. The
+    /// attributes must have their types.
     pub(crate) fn replace(
         &self,
         kind: ResourceKind,
@@ -706,11 +729,13 @@ impl Store {
         if_match: Option<&str>,
     ) -> Result<Arc<Entry>, ScimError> {
         let (doc, _) = resource::prepare(body, kind)?;
+        self.types().check(&doc, kind)?;
         self.update(kind, id, if_match, false, |_| Ok(doc))
     }
 
-    /// PATCH: applies every operation to a copy and stores it only if all succeed. A PATCH
-    /// that changes nothing keeps the version (as the peer does).
+    /// PATCH: applies every operation to a copy and stores it only if all succeed and every
+    /// value they changed has its type. A PATCH that changes nothing keeps the version (as the
+    /// peer does).
     pub(crate) fn patch(
         &self,
         kind: ResourceKind,
@@ -718,10 +743,12 @@ impl Store {
         ops: &[PatchOp],
         if_match: Option<&str>,
     ) -> Result<Arc<Entry>, ScimError> {
+        let types = self.types();
         self.update(kind, id, if_match, false, |current| {
             let mut doc = current.clone();
             patch::apply(&mut doc, ops, kind)?;
             resource::normalize(&mut doc, kind);
+            types.check_changes(&doc, current, kind)?;
             Ok(doc)
         })
     }

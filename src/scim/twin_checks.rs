@@ -124,8 +124,6 @@ mod tests {
     /// twins are found.
     #[tokio::test]
     async fn checks_asked_together_share_one_listing() {
-        use crate::scim::ScimRead as _;
-        use crate::scim::ScimWrite as _;
         let sandbox = crate::sandbox::start(
             crate::sandbox::SandboxConfig::default(),
             "127.0.0.1:0".parse().expect("addr"),
