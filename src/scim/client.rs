@@ -933,7 +933,7 @@ impl ScimClient {
     /// them whole). Genesys Cloud and servers that cannot filter: as
     /// [`ScimClient::find_all_by_key`].
     /// Checks asked within a moment of each other share one listing
-    /// ([`super::twin_checks`]).
+    /// (see `scim::twin_checks`).
     pub async fn find_twins(&self, name: &str) -> Result<Vec<wire::Group>, ScimError> {
         if self.dialect() != Dialect::Scim || !self.capabilities().await?.filter {
             return self.find_all_by_key::<wire::Group>(name).await;
