@@ -26,8 +26,6 @@
 
 use std::fmt::Write as _;
 use std::path::Path;
-use std::process::{Command, Stdio};
-use tokio::time::Instant;
 
 #[allow(
     dead_code,
@@ -62,69 +60,6 @@ fn write_desired(dir: &Path, users: usize) {
     }
 }
 
-/// What one apply printed: its summary figures.
-struct Applied {
-    wall_s: f64,
-    done: u64,
-    requests: u64,
-    elapsed_s: f64,
-    rate_limited: u64,
-}
-
-/// Runs `scimctl apply DIR --target URL --yes extra...` in `cwd` and reads its report.
-fn apply(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Applied {
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
-        .arg("apply")
-        .arg(dir)
-        .args(["--target", url, "--yes"])
-        .args(extra)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run scimctl apply");
-    let wall_s = started.elapsed().as_secs_f64();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "apply failed: {out}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let summary = out
-        .lines()
-        .find(|l| l.starts_with("Applied to "))
-        .unwrap_or_else(|| panic!("no summary in {out}"));
-    // "Applied to URL: N done, ... (R requests in S s)."
-    let number_before = |text: &str, word: &str| -> f64 {
-        let at = text
-            .find(word)
-            .unwrap_or_else(|| panic!("no {word:?} in {text}"));
-        text[..at]
-            .split_whitespace()
-            .next_back()
-            .and_then(|n| n.trim_start_matches('(').parse().ok())
-            .unwrap_or_else(|| panic!("no number before {word:?} in {text}"))
-    };
-    let rate_limited = out
-        .lines()
-        .find(|l| l.starts_with("Throttling: "))
-        .map_or(0.0, |l| number_before(l, " answered 429"));
-    #[allow(
-        clippy::cast_possible_truncation,
-        clippy::cast_sign_loss,
-        reason = "counts printed as integers"
-    )]
-    let count = |f: f64| f as u64;
-    Applied {
-        wall_s,
-        done: count(number_before(summary, " done,")),
-        requests: count(number_before(summary, " requests in")),
-        elapsed_s: number_before(summary, " s)."),
-        rate_limited: count(rate_limited),
-    }
-}
-
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
     values[values.len() / 2]
@@ -149,7 +84,7 @@ fn creates() {
             let cwd = tmp.path().join(format!("run-{}-{run}", extra.len()));
             std::fs::create_dir_all(&cwd).unwrap();
             let (server, url) = common::serve(&cwd.join("sandbox.json"));
-            let applied = apply(&cwd, &dir, &url, extra);
+            let applied = common::apply(&cwd, &dir, &url, extra);
             common::stop(server);
             assert_eq!(applied.done, CREATE_USERS as u64, "every user created");
             walls.push(applied.wall_s);
@@ -177,7 +112,7 @@ fn throttled() {
     );
     let rpm = LIMIT_PER_MINUTE.to_string();
     // Each write alone: in Bulk requests, 720 creates would be one request.
-    let applied = apply(
+    let applied = common::apply(
         tmp.path(),
         &dir,
         &url,
@@ -240,7 +175,7 @@ fn groups() {
     let cwd = tmp.path().join("run");
     std::fs::create_dir_all(&cwd).unwrap();
     let (server, url) = common::serve(&cwd.join("sandbox.json"));
-    let applied = apply(&cwd, &dir, &url, &[]);
+    let applied = common::apply(&cwd, &dir, &url, &[]);
     common::stop(server);
     let objects = (CREATE_USERS + GROUPS) as u64;
     let twin_checks = GROUPS as u64;

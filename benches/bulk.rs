@@ -79,41 +79,50 @@ struct Run {
     requests: u64,
 }
 
-/// `scimctl apply` with `extra` flags; the requests from its summary.
+/// `scimctl apply` with `extra` flags: its wall time and the requests of its summary.
 fn scimctl(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Run {
-    let started = Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
-        .arg("apply")
-        .arg(dir)
-        .args(["--target", url, "--yes"])
-        .args(extra)
-        .current_dir(cwd)
-        .stdin(Stdio::null())
-        .stderr(Stdio::piped())
-        .output()
-        .expect("run scimctl apply");
-    let wall_s = started.elapsed().as_secs_f64();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "apply failed: {out}\n{}",
-        String::from_utf8_lossy(&output.stderr)
+    let applied = common::apply(cwd, dir, url, extra);
+    assert_eq!(
+        applied.done,
+        (USERS + GROUPS) as u64,
+        "every object created"
     );
-    let summary = out
-        .lines()
-        .find(|l| l.starts_with("Applied to "))
-        .unwrap_or_else(|| panic!("no summary in {out}"));
-    assert!(
-        summary.contains(&format!("{} done", USERS + GROUPS)),
-        "{summary}"
-    );
-    let requests = summary
-        .split(" requests in ")
-        .next()
-        .and_then(|h| h.rsplit('(').next())
-        .and_then(|n| n.parse().ok())
-        .unwrap_or_else(|| panic!("no request count in {summary}"));
-    Run { wall_s, requests }
+    Run {
+        wall_s: applied.wall_s,
+        requests: applied.requests,
+    }
+}
+
+/// The seeds' step for one object: a GET that filters `endpoint` on `attr` for `name`
+/// (asserting nothing matches), then the POST of `body`; its id. Two requests.
+async fn check_then_create(
+    http: &reqwest::Client,
+    base: &str,
+    endpoint: &str,
+    (attr, name): (&str, &str),
+    body: &Value,
+) -> String {
+    let found: Value = http
+        .get(format!("{base}/{endpoint}"))
+        .query(&[("filter", format!("{attr} eq \"{name}\""))])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["totalResults"], 0, "{name} exists already");
+    let created: Value = http
+        .post(format!("{base}/{endpoint}"))
+        .header("content-type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    created["id"].as_str().expect("an id").to_owned()
 }
 
 /// The seeds' way: a uniqueness GET and a POST per object, one at a time.
@@ -121,22 +130,9 @@ async fn seeds(url: &str) -> Run {
     let http = reqwest::Client::new();
     let base = url.trim_end_matches('/');
     let started = Instant::now();
-    let mut requests = 0;
     let mut ids = Vec::with_capacity(USERS);
-    let scim = "application/scim+json";
     for i in 0..USERS {
         let name = user_name(i);
-        let found: Value = http
-            .get(format!("{base}/Users"))
-            .query(&[("filter", format!("userName eq \"{name}\""))])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        requests += 1;
-        assert_eq!(found["totalResults"], 0, "{name} exists already");
         // What scimctl sends for the same user.
         let body = json!({
             "schemas": [
@@ -150,33 +146,11 @@ async fn seeds(url: &str) -> Run {
             "active": true,
             "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Support"},
         });
-        let created: Value = http
-            .post(format!("{base}/Users"))
-            .header("content-type", scim)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        requests += 1;
-        ids.push(created["id"].as_str().expect("an id").to_owned());
+        ids.push(check_then_create(&http, base, "Users", ("userName", &name), &body).await);
     }
+    let per = USERS / GROUPS;
     for g in 0..GROUPS {
         let name = format!("Team {g:02}");
-        let found: Value = http
-            .get(format!("{base}/Groups"))
-            .query(&[("filter", format!("displayName eq \"{name}\""))])
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        requests += 1;
-        assert_eq!(found["totalResults"], 0, "{name} exists already");
-        let per = USERS / GROUPS;
         let members: Vec<Value> = ids[g * per..(g + 1) * per]
             .iter()
             .map(|id| json!({"value": id}))
@@ -186,20 +160,11 @@ async fn seeds(url: &str) -> Run {
             "displayName": name,
             "members": members,
         });
-        let status = http
-            .post(format!("{base}/Groups"))
-            .header("content-type", scim)
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap()
-            .status();
-        requests += 1;
-        assert!(status.is_success(), "{status}");
+        check_then_create(&http, base, "Groups", ("displayName", &name), &body).await;
     }
     Run {
         wall_s: started.elapsed().as_secs_f64(),
-        requests,
+        requests: 2 * (USERS + GROUPS) as u64,
     }
 }
 

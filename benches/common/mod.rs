@@ -64,3 +64,68 @@ pub(crate) fn seed_mode() -> Option<(usize, usize, std::path::PathBuf)> {
         state.into(),
     ))
 }
+
+/// What one apply printed: its summary figures.
+#[allow(dead_code, reason = "used by the apply and bulk benchmarks only")]
+pub(crate) struct Applied {
+    pub(crate) wall_s: f64,
+    pub(crate) done: u64,
+    pub(crate) requests: u64,
+    pub(crate) elapsed_s: f64,
+    pub(crate) rate_limited: u64,
+}
+
+/// Runs `scimctl apply DIR --target URL --yes extra...` in `cwd` and reads its report.
+#[allow(dead_code, reason = "used by the apply and bulk benchmarks only")]
+pub(crate) fn apply(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Applied {
+    let started = tokio::time::Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .arg("apply")
+        .arg(dir)
+        .args(["--target", url, "--yes"])
+        .args(extra)
+        .current_dir(cwd)
+        .stdin(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()
+        .expect("run scimctl apply");
+    let wall_s = started.elapsed().as_secs_f64();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "apply failed: {out}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let summary = out
+        .lines()
+        .find(|l| l.starts_with("Applied to "))
+        .unwrap_or_else(|| panic!("no summary in {out}"));
+    // "Applied to URL: N done, ... (R requests in S s)."
+    let number_before = |text: &str, word: &str| -> f64 {
+        let at = text
+            .find(word)
+            .unwrap_or_else(|| panic!("no {word:?} in {text}"));
+        text[..at]
+            .split_whitespace()
+            .next_back()
+            .and_then(|n| n.trim_start_matches('(').parse().ok())
+            .unwrap_or_else(|| panic!("no number before {word:?} in {text}"))
+    };
+    let rate_limited = out
+        .lines()
+        .find(|l| l.starts_with("Throttling: "))
+        .map_or(0.0, |l| number_before(l, " answered 429"));
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        reason = "counts printed as integers"
+    )]
+    let count = |f: f64| f as u64;
+    Applied {
+        wall_s,
+        done: count(number_before(summary, " done,")),
+        requests: count(number_before(summary, " requests in")),
+        elapsed_s: number_before(summary, " s)."),
+        rate_limited: count(rate_limited),
+    }
+}

@@ -87,8 +87,8 @@ impl Observer for Heard {
 
 /// Runs `plan` against `fake`. `fresh`: the plan was just made from the fake's snapshot
 /// (`apply`); otherwise it is a saved plan (`apply --plan`), which carries no snapshot.
-async fn apply(
-    fake: &Fake,
+async fn apply<C: ScimRead + ScimWrite>(
+    fake: &C,
     desired: &DesiredState,
     plan: &Plan,
     options: &PlanOptions,
@@ -3254,15 +3254,8 @@ async fn bulk_conflicts(url: &str, token: Option<&str>, prefix: &str) -> (String
         &format!("users:\n  - userName: {g_name}\n    title: Agent\n"),
     );
     let live = client.snapshot().await.expect("snapshot");
-    let plan = Vetted::assume(plan_of(&first, &live, &options));
-    let input = Input {
-        plan: &plan,
-        desired: &first,
-        options: &options,
-        snapshot: Some(&live),
-        pushed: None,
-    };
-    let report = run(&client, &input, &with_etags(), &mut Heard::default()).await;
+    let plan = plan_of(&first, &live, &options);
+    let (report, _) = apply(&client, &first, &plan, &options, Some(live), &with_etags()).await;
     assert!(report.all_succeeded(), "{report:#?}");
 
     let desired = desired(
@@ -3282,7 +3275,7 @@ groups:
         ),
     );
     let live = client.snapshot().await.expect("snapshot");
-    let plan = Vetted::assume(plan_of(&desired, &live, &options));
+    let plan = plan_of(&desired, &live, &options);
     // Behind the plan's back: e and the group are made, g is changed.
     let e: User =
         serde_json::from_value(json!({"userName": e_name, "title": "Agent"})).expect("user");
@@ -3317,14 +3310,15 @@ groups:
         .await
         .expect("patched");
 
-    let input = Input {
-        plan: &plan,
-        desired: &desired,
-        options: &options,
-        snapshot: Some(&live),
-        pushed: None,
-    };
-    let report = run(&client, &input, &with_etags(), &mut Heard::default()).await;
+    let (report, _) = apply(
+        &client,
+        &desired,
+        &plan,
+        &options,
+        Some(live),
+        &with_etags(),
+    )
+    .await;
     let user = op(&report, Kind::User, &e_name);
     assert_eq!(user.outcome, Outcome::Merged, "{user:?}");
     assert!(detail(user).contains("adopted"), "{user:?}");

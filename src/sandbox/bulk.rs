@@ -20,7 +20,7 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 use super::error::ScimError;
-use super::http::{App, Route, route, scim_json};
+use super::http::{App, Route, check_media, route, scim_json};
 
 const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
 const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
@@ -72,22 +72,7 @@ impl App {
             return Err(ScimError::new(405, None, "method not allowed; use POST"));
         }
         let (parts, body) = request.into_parts();
-        let media = parts
-            .headers
-            .get(CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(';').next())
-            .map(|v| v.trim().to_ascii_lowercase());
-        if !matches!(
-            media.as_deref(),
-            Some("application/scim+json" | "application/json")
-        ) {
-            return Err(ScimError::new(
-                415,
-                None,
-                "Content-Type must be application/scim+json or application/json",
-            ));
-        }
+        check_media(&parts.headers)?;
         let bytes = to_bytes(body, limits.max_payload).await.map_err(|_| {
             ScimError::new(
                 413,

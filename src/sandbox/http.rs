@@ -284,6 +284,20 @@ pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Option<&'
 /// Reads a JSON request body; SCIM bodies must say `application/scim+json` or
 /// `application/json` (the peer answers 415 otherwise, so the sandbox does too).
 pub(crate) async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, ScimError> {
+    check_media(headers)?;
+    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
+        ScimError::new(
+            413,
+            None,
+            format!("request body unreadable or over {MAX_BODY} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| ScimError::invalid_syntax(format!("invalid JSON: {e}")))
+}
+
+/// 415 unless the body is declared SCIM JSON or JSON.
+pub(crate) fn check_media(headers: &HeaderMap) -> Result<(), ScimError> {
     let media = header(headers, &CONTENT_TYPE).map(|ct| {
         ct.split(';')
             .next()
@@ -301,15 +315,7 @@ pub(crate) async fn read_json(headers: &HeaderMap, body: Body) -> Result<Value, 
             "Content-Type must be application/scim+json or application/json",
         ));
     }
-    let bytes = to_bytes(body, MAX_BODY).await.map_err(|_| {
-        ScimError::new(
-            413,
-            None,
-            format!("request body unreadable or over {MAX_BODY} bytes"),
-        )
-    })?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| ScimError::invalid_syntax(format!("invalid JSON: {e}")))
+    Ok(())
 }
 
 /// List parameters, from a query string or a `.search` body.

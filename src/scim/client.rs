@@ -813,21 +813,30 @@ impl ScimClient {
         if let Some(f) = filter {
             query.push(("filter", f.to_owned()));
         }
+        let list: ListResponse<R> = self.list_query(path, &query).await?;
+        Ok(Page {
+            total: list.total_results,
+            resources: list.resources,
+        })
+    }
+
+    /// A GET of the list at `path` with `query`.
+    async fn list_query<R: Resource>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+    ) -> Result<ListResponse<R>, ScimError> {
         let request = Request {
             method: Method::GET,
             path,
-            query: &query,
+            query,
             body: None,
             if_match: None,
             idempotent: true,
             platform: false,
         };
         let response = self.execute(&request).await?;
-        let list: ListResponse<R> = decode(&request, &response.body)?;
-        Ok(Page {
-            total: list.total_results,
-            resources: list.resources,
-        })
+        decode(&request, &response.body)
     }
 
     /// One resource by id.
@@ -959,17 +968,8 @@ impl ScimClient {
             ("filter", filter),
             ("excludedAttributes", "members".to_owned()),
         ];
-        let request = Request {
-            method: Method::GET,
-            path: self.endpoint(Kind::Group),
-            query: &query,
-            body: None,
-            if_match: None,
-            idempotent: true,
-            platform: false,
-        };
-        let response = self.execute(&request).await?;
-        let list: ListResponse<wire::Group> = decode(&request, &response.body)?;
+        let list: ListResponse<wire::Group> =
+            self.list_query(self.endpoint(Kind::Group), &query).await?;
         let got = list.resources.len();
         if usize::try_from(list.total_results).unwrap_or(usize::MAX) > got {
             return Err(ScimError::Decode {
