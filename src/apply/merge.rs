@@ -108,9 +108,32 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
         return Merge::Nothing;
     };
     // An adopted object (a create answered "already exists"): the plan had no `before`, so
-    // everything desired is sent.
+    // everything desired is sent, but nothing is taken away. Members and roles the object
+    // holds beyond the desired state were in no plan, so no brake, protected-principal or
+    // last-admin rule has seen their removal: the next plan shows it, vetted.
     if planned.action.brings_in() {
-        return Merge::Send(fresh);
+        let mut fresh = fresh;
+        fresh.edits.retain(|e| {
+            !matches!(
+                e,
+                Edit::RemoveMembers { .. }
+                    | Edit::Remove {
+                        attr: Multi::Roles,
+                        ..
+                    }
+            )
+        });
+        for d in &mut fresh.diff {
+            d.removed.clear();
+        }
+        fresh
+            .diff
+            .retain(|d| d.before.is_some() || d.after.is_some() || !d.added.is_empty());
+        return if fresh.edits.is_empty() {
+            Merge::Nothing
+        } else {
+            Merge::Send(fresh)
+        };
     }
     for want in planned
         .diff
@@ -333,5 +356,56 @@ mod tests {
             sent.edits, planned.edits,
             "Admin, granted by someone else, stays"
         );
+    }
+
+    /// A create answered "already exists" adopts the live object: everything desired is
+    /// sent, and the members and roles it holds beyond the desired state stay (their removal
+    /// was in no vetted plan).
+    #[test]
+    fn an_adopted_object_gains_and_loses_nothing_unvetted() {
+        let planned = Change {
+            action: Action::Create,
+            id: None,
+            version: None,
+            diff: vec![members(&["ann"], &[]).0],
+            edits: vec![members(&["ann"], &[]).1],
+            ..change(Vec::new())
+        };
+        let fresh = Change {
+            action: Action::Patch,
+            diff: vec![
+                members(&["ann"], &["breakglass"]).0,
+                AttrDiff {
+                    attribute: "roles".into(),
+                    removed: vec!["Admin".into()],
+                    ..AttrDiff::default()
+                },
+                title("Agent", "Lead").0,
+            ],
+            edits: vec![
+                members(&["ann"], &[]).1,
+                members(&[], &["breakglass"]).1,
+                Edit::Remove {
+                    attr: Multi::Roles,
+                    key: ValueKey::new("value", "Admin"),
+                },
+                title("Agent", "Lead").1,
+            ],
+            ..change(Vec::new())
+        };
+        let Merge::Send(sent) = merge(&planned, Some(fresh)) else {
+            panic!("sends what is desired");
+        };
+        assert_eq!(
+            sent.edits,
+            vec![members(&["ann"], &[]).1, title("Agent", "Lead").1],
+            "no removal"
+        );
+        assert!(
+            sent.diff.iter().all(|d| d.removed.is_empty()),
+            "{:?}",
+            sent.diff
+        );
+        assert_eq!(sent.diff.len(), 2, "{:?}", sent.diff);
     }
 }
