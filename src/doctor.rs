@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -280,8 +281,14 @@ fn needing(e: &ScimError, permission: &str) -> Vec<String> {
 }
 
 /// Runs every check against `client`. `desired` says what scimctl will manage (which
-/// permissions and divisions matter).
-pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> Report {
+/// permissions and divisions matter). `made` counts the checks and probes made so far, for
+/// a progress display.
+pub async fn run(
+    client: &ScimClient,
+    target: &str,
+    desired: &DesiredState,
+    made: &AtomicUsize,
+) -> Report {
     let mut report = Report {
         target: target.to_owned(),
         checks: Vec::new(),
@@ -335,11 +342,17 @@ pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> R
             );
         }
     }
+    let count = |report: &Report| made.store(report.checks.len(), Ordering::Relaxed);
+    count(&report);
     schemas(client, &mut report).await;
+    count(&report);
     users(client, &mut report).await;
+    count(&report);
     if client.dialect() == Dialect::Genesys {
         genesys(client, desired, &mut report).await;
+        count(&report);
         report.probes = probes::run(client).await;
+        made.store(report.checks.len() + report.probes.len(), Ordering::Relaxed);
     }
     let stats = client.stats();
     match stats.server_limit {
