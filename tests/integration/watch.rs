@@ -277,6 +277,26 @@ async fn heals_edits_and_drift() {
         assert!(metrics.lines().any(|l| l == line), "{line} in\n{metrics}");
     }
     assert!(metrics.contains("scimctl_http_requests_total{status=\"200\"}"));
+    // Every metric the Grafana dashboard queries is exported (the webhook ones once webhooks
+    // are configured: hris_termination_and_outbound_webhooks) and documented.
+    let watch_doc =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/watch.md"))
+            .unwrap();
+    let queried = dashboard_metrics();
+    assert!(queried.len() >= 15, "{queried:?}");
+    for name in &queried {
+        assert!(
+            name.starts_with(WEBHOOK) || exported(&metrics, name),
+            "the dashboard queries {name}, which watch does not export:\n{metrics}"
+        );
+        let documented = ["_bucket", "_sum", "_count"]
+            .iter()
+            .fold(name.as_str(), |n, suffix| n.trim_end_matches(suffix));
+        assert!(
+            watch_doc.contains(&format!("`{documented}")),
+            "{documented} is not in docs/watch.md"
+        );
+    }
 
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
@@ -685,6 +705,15 @@ async fn hris_termination_and_outbound_webhooks() {
         "{}",
         watch.seen.join("\n")
     );
+
+    // The dashboard's webhook panels query metrics this watch exports.
+    let (_, metrics) = watch.get("/metrics").await;
+    for name in dashboard_metrics()
+        .iter()
+        .filter(|n| n.starts_with(WEBHOOK))
+    {
+        assert!(exported(&metrics, name), "{name} is not in\n{metrics}");
+    }
 
     let (code, _) = watch.terminate().await;
     assert_eq!(code, Some(0));
@@ -1293,4 +1322,38 @@ async fn password_sync_and_rotation_under_watch() {
             assert!(!text.contains(secret), "{name} holds a secret");
         }
     }
+}
+
+/// The prefix of the metrics exported only when outbound webhooks are configured.
+const WEBHOOK: &str = "scimctl_webhook_";
+
+/// Every metric name the Grafana dashboard (`deploy/grafana/scimctl-watch.json`) queries.
+fn dashboard_metrics() -> std::collections::BTreeSet<String> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/grafana/scimctl-watch.json");
+    let dashboard: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("scimctl_") {
+                let tail = &rest[at..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.insert(tail[..end].to_owned());
+                rest = &tail[end..];
+            }
+        }
+    }
+    names
+}
+
+/// Whether the scrape `metrics` has a sample of `name`.
+fn exported(metrics: &str, name: &str) -> bool {
+    metrics.lines().any(|l| {
+        l.strip_prefix(name)
+            .is_some_and(|r| r.starts_with(['{', ' ']))
+    })
 }
