@@ -158,33 +158,43 @@ fn group_value(group: &wire::Group, attr: Attribute) -> Option<String> {
     }
 }
 
-/// Parses every live resource, on up to 4 threads: at 100,000 users, parsing the server's
-/// JSON is most of an export's CPU time. The order is kept.
+/// Parses live resources, on up to 4 threads: at 100,000 users, parsing the server's JSON is
+/// most of an export's CPU time. The order is kept.
 fn parse_all<R: Resource + Send>(
-    live: &[crate::scim::Live<R>],
+    live: &[&crate::scim::Live<R>],
 ) -> Vec<Result<R, serde_json::Error>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(4);
     if threads < 2 || live.len() < 2_000 {
-        return live.iter().map(crate::scim::Live::parse).collect();
+        return live.iter().map(|l| l.parse()).collect();
     }
     std::thread::scope(|scope| {
         let parts: Vec<_> = live
             .chunks(live.len().div_ceil(threads))
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(crate::scim::Live::parse)
-                        .collect::<Vec<_>>()
-                })
-            })
+            .map(|part| scope.spawn(move || part.iter().map(|l| l.parse()).collect::<Vec<_>>()))
             .collect();
         parts
             .into_iter()
             .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Users parsed at once: each pass over the users parses them this many at a time and keeps
+/// only what it needs of each, so that 100,000 parsed users are never held together.
+#[cfg(not(test))]
+const PARSE_CHUNK: usize = 8_192;
+/// Small in tests, so that their few hundred users span several parts.
+#[cfg(test)]
+const PARSE_CHUNK: usize = 64;
+
+/// A live user chosen for export, as the first pass keeps it: where it is in the snapshot,
+/// its id and its userName.
+struct UserKey<'a> {
+    index: usize,
+    id: Option<&'a str>,
+    name: String,
 }
 
 /// A live object chosen for export: its id and parsed value.
@@ -194,56 +204,74 @@ struct Chosen<'a, T> {
 }
 
 /// Reads the snapshot into desired-state values (see the module docs).
-#[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
 #[must_use]
 pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
+    let mut users = Vec::new();
+    let mut exported = convert(snapshot, options, &mut |u| users.push(u));
+    exported.users = users;
+    exported
+}
+
+/// [`desired_of`], handing each exported user to `sink` as soon as it is converted, in export
+/// order, rather than keeping them: the [`Exported`] it returns has no users.
+#[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
+pub(super) fn convert(
+    snapshot: &Snapshot,
+    options: &ExportOptions,
+    sink: &mut dyn FnMut(User),
+) -> Exported {
     let mut notes = Notes::default();
     let (user_names, user_external) = counts(&snapshot.users);
     let (group_names, group_external) = counts(&snapshot.groups);
 
-    let mut users: Vec<Chosen<'_, wire::User>> = Vec::new();
-    for (live, parsed) in snapshot.users.iter().zip(parse_all(&snapshot.users)) {
-        let user = match parsed {
-            Ok(u) => u,
-            Err(e) => {
+    let mut users: Vec<UserKey<'_>> = Vec::new();
+    for (at, part) in snapshot.users.chunks(PARSE_CHUNK).enumerate() {
+        let lives: Vec<&crate::scim::LiveUser> = part.iter().collect();
+        for (i, (live, parsed)) in part.iter().zip(parse_all(&lives)).enumerate() {
+            let user = match parsed {
+                Ok(u) => u,
+                Err(e) => {
+                    notes.add(
+                        "users not exported: the server's JSON cannot be read",
+                        || {
+                            format!(
+                                "{} (id {}): {e}",
+                                live.natural_key(),
+                                live.id().unwrap_or("?")
+                            )
+                        },
+                    );
+                    continue;
+                }
+            };
+            if !options.filters.keeps(Kind::User, |a| user_value(&user, a)) {
+                continue;
+            }
+            let name = user.user_name.as_str();
+            if name.trim().is_empty() || name.trim() != name {
                 notes.add(
-                    "users not exported: the server's JSON cannot be read",
-                    || {
-                        format!(
-                            "{} (id {}): {e}",
-                            live.natural_key(),
-                            live.id().unwrap_or("?")
-                        )
-                    },
+                    "users not exported: blank userName, or one with leading or trailing spaces",
+                    || format!("{name:?} (id {})", live.id().unwrap_or("?")),
                 );
                 continue;
             }
-        };
-        if !options.filters.keeps(Kind::User, |a| user_value(&user, a)) {
-            continue;
+            if user_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
+                notes.add(
+                    "users not exported: their userName is held by another live user too (case-insensitively), so no plan could tell them apart",
+                    || name.to_owned(),
+                );
+                continue;
+            }
+            users.push(UserKey {
+                index: at * PARSE_CHUNK + i,
+                id: live.id(),
+                name: user.user_name,
+            });
         }
-        let name = user.user_name.as_str();
-        if name.trim().is_empty() || name.trim() != name {
-            notes.add(
-                "users not exported: blank userName, or one with leading or trailing spaces",
-                || format!("{name:?} (id {})", live.id().unwrap_or("?")),
-            );
-            continue;
-        }
-        if user_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
-            notes.add(
-                "users not exported: their userName is held by another live user too (case-insensitively), so no plan could tell them apart",
-                || name.to_owned(),
-            );
-            continue;
-        }
-        users.push(Chosen {
-            id: live.id(),
-            value: user,
-        });
     }
     let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
-    for (live, parsed) in snapshot.groups.iter().zip(parse_all(&snapshot.groups)) {
+    let lives: Vec<&crate::scim::LiveGroup> = snapshot.groups.iter().collect();
+    for (live, parsed) in snapshot.groups.iter().zip(parse_all(&lives)) {
         let group = match parsed {
             Ok(g) => g,
             Err(e) => {
@@ -285,7 +313,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
             value: group,
         });
     }
-    users.sort_by(|a, b| name_order(&a.value.user_name, &b.value.user_name));
+    users.sort_by(|a, b| name_order(&a.name, &b.name));
     groups.sort_by(|a, b| name_order(&a.value.display_name, &b.value.display_name));
 
     // Ids to the names desired state refers by. A member name that is both a user's and a
@@ -312,19 +340,18 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
                 .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
         )
         .collect();
-    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.value.user_name)).collect();
+    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.name)).collect();
     let ambiguous: HashSet<String> = groups
         .iter()
         .map(|g| fold(&g.value.display_name))
         .filter(|n| user_folds.contains(n))
         .collect();
 
-    // From here on users are needed by id and name only: each parsed user is dropped as soon
-    // as it is converted, which at 100,000 users is most of the export's memory.
-    let user_keys: Vec<(Option<&str>, String)> = users
-        .iter()
-        .map(|c| (c.id, c.value.user_name.clone()))
-        .collect();
+    // From here on users are needed by id and name only: each user is parsed again as its
+    // turn comes and dropped as soon as it is converted, which at 100,000 users is most of
+    // the export's memory.
+    let (order, user_keys): (Vec<usize>, Vec<(Option<&str>, String)>) =
+        users.into_iter().map(|u| (u.index, (u.id, u.name))).unzip();
     let support = &Supported::new(&options.support);
     let ctx = UserContext {
         support,
@@ -332,10 +359,22 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
         by_id: &user_by_id,
         users: &user_keys,
     };
-    let out_users: Vec<User> = users
-        .into_iter()
-        .map(|c| user_of(&c.value, c.id, &ctx, &mut notes))
-        .collect();
+    let mut held_roles: HashSet<String> = HashSet::new();
+    for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
+        let lives: Vec<&crate::scim::LiveUser> = part.iter().map(|&i| &snapshot.users[i]).collect();
+        for (i, parsed) in parse_all(&lives).into_iter().enumerate() {
+            // It parsed in the first pass; the same JSON parses the same way.
+            let Ok(user) = parsed else { continue };
+            let id = user_keys[at * PARSE_CHUNK + i].0;
+            let converted = user_of(&user, id, &ctx, &mut notes);
+            for role in converted.roles.iter().flatten() {
+                if !held_roles.contains(role.name.as_str()) {
+                    held_roles.insert(role.name.as_str().to_owned());
+                }
+            }
+            sink(converted);
+        }
+    }
 
     // Members, then nesting: cycles cannot be written and depth may need a policy.
     let mut dropped_members = 0usize;
@@ -424,12 +463,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
     }
 
     // Role names users hold, one spelling per folded name (the first in sort order).
-    let role_names = sorted_distinct(
-        out_users
-            .iter()
-            .flat_map(|u| u.roles.iter().flatten())
-            .map(|r| r.name.as_str()),
-    );
+    let role_names = sorted_distinct(held_roles.iter().map(String::as_str));
     let roles = role_names
         .into_iter()
         .map(|name| Role {
@@ -443,7 +477,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
 
     let dropped = dropped_members + dropped_cycles;
     Exported {
-        users: out_users,
+        users: Vec::new(),
         groups: out_groups,
         roles,
         additive_members: (dropped > 0).then(|| {

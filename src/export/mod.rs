@@ -113,5 +113,29 @@ pub fn export(snapshot: &Snapshot, options: &ExportOptions) -> Export {
     export
 }
 
+/// [`export`] for a large tenant, as `scimctl export` runs it: each user is rendered as it is
+/// converted and each file handed to `put` (relative path, text) as soon as it is laid out,
+/// so neither the users' desired-state values nor the files' text are ever held together.
+/// The same files as [`export`], byte for byte; the [`Export`] returned has no `files`.
+pub fn export_into<E>(
+    snapshot: &Snapshot,
+    options: &ExportOptions,
+    put: &mut dyn FnMut(String, String) -> Result<(), E>,
+) -> Result<Export, E> {
+    let mut users = layout::UserFiles::default();
+    let exported = convert::convert(snapshot, options, &mut |u| users.add(&u));
+    let user_count = users.users();
+    let user_files = users.into_files(put)?;
+    layout::render_rest(&exported, options, put)?;
+    Ok(Export {
+        files: BTreeMap::new(),
+        users: user_count,
+        user_files,
+        groups: exported.groups.len(),
+        roles: exported.roles.len(),
+        warnings: exported.warnings,
+    })
+}
+
 #[cfg(test)]
 mod tests;
