@@ -158,27 +158,58 @@ fn group_value(group: &wire::Group, attr: Attribute) -> Option<String> {
     }
 }
 
-/// Parses live resources, on up to 4 threads: at 100,000 users, parsing the server's JSON is
-/// most of an export's CPU time. The order is kept.
-fn parse_all<R: Resource + Send>(
-    live: &[&crate::scim::Live<R>],
+/// Parses resources' JSON, on up to 4 threads: at 100,000 users, parsing the server's JSON
+/// is most of an export's CPU time. The order is kept.
+fn parse_all<R: serde::de::DeserializeOwned + Send>(
+    json: &[&str],
 ) -> Vec<Result<R, serde_json::Error>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(4);
-    if threads < 2 || live.len() < 2_000 {
-        return live.iter().map(|l| l.parse()).collect();
+    if threads < 2 || json.len() < 2_000 {
+        return json.iter().map(|j| serde_json::from_str(j)).collect();
     }
     std::thread::scope(|scope| {
-        let parts: Vec<_> = live
-            .chunks(live.len().div_ceil(threads))
-            .map(|part| scope.spawn(move || part.iter().map(|l| l.parse()).collect::<Vec<_>>()))
+        let parts: Vec<_> = json
+            .chunks(json.len().div_ceil(threads))
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|j| serde_json::from_str(j))
+                        .collect::<Vec<_>>()
+                })
+            })
             .collect();
         parts
             .into_iter()
             .flat_map(|p| p.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
             .collect()
     })
+}
+
+/// Where the users' JSON is read: in the snapshot, or taken out of it
+/// ([`crate::scim::Live::take_raw`]), by snapshot index, each freed as soon as its user is
+/// converted.
+pub(super) enum UsersJson {
+    /// In the snapshot, kept.
+    InPlace,
+    /// Taken out of the snapshot; `None` once converted.
+    Taken(Vec<Option<Box<serde_json::value::RawValue>>>),
+}
+
+impl UsersJson {
+    fn get<'s>(&'s self, snapshot: &'s Snapshot, i: usize) -> &'s str {
+        match self {
+            UsersJson::InPlace => snapshot.users[i].raw(),
+            UsersJson::Taken(json) => json[i].as_deref().map_or("{}", |j| j.get()),
+        }
+    }
+
+    fn free(&mut self, i: usize) {
+        if let UsersJson::Taken(json) = self {
+            json[i] = None;
+        }
+    }
 }
 
 /// Users parsed at once: each pass over the users parses them this many at a time and keeps
@@ -207,7 +238,9 @@ struct Chosen<'a, T> {
 #[must_use]
 pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
     let mut users = Vec::new();
-    let mut exported = convert(snapshot, options, &mut |u| users.push(u));
+    let mut exported = convert(snapshot, UsersJson::InPlace, options, &mut |u| {
+        users.push(u)
+    });
     exported.users = users;
     exported
 }
@@ -217,6 +250,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
 #[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
 pub(super) fn convert(
     snapshot: &Snapshot,
+    mut json: UsersJson,
     options: &ExportOptions,
     sink: &mut dyn FnMut(User),
 ) -> Exported {
@@ -226,8 +260,12 @@ pub(super) fn convert(
 
     let mut users: Vec<UserKey<'_>> = Vec::new();
     for (at, part) in snapshot.users.chunks(PARSE_CHUNK).enumerate() {
-        let lives: Vec<&crate::scim::LiveUser> = part.iter().collect();
-        for (i, (live, parsed)) in part.iter().zip(parse_all(&lives)).enumerate() {
+        let texts: Vec<&str> = (0..part.len())
+            .map(|i| json.get(snapshot, at * PARSE_CHUNK + i))
+            .collect();
+        let parsed_part = parse_all::<wire::User>(&texts);
+        drop(texts);
+        for (i, (live, parsed)) in part.iter().zip(parsed_part).enumerate() {
             let user = match parsed {
                 Ok(u) => u,
                 Err(e) => {
@@ -270,8 +308,10 @@ pub(super) fn convert(
         }
     }
     let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
-    let lives: Vec<&crate::scim::LiveGroup> = snapshot.groups.iter().collect();
-    for (live, parsed) in snapshot.groups.iter().zip(parse_all(&lives)) {
+    let texts: Vec<&str> = snapshot.groups.iter().map(|g| g.raw()).collect();
+    let parsed_groups = parse_all::<wire::Group>(&texts);
+    drop(texts);
+    for (live, parsed) in snapshot.groups.iter().zip(parsed_groups) {
         let group = match parsed {
             Ok(g) => g,
             Err(e) => {
@@ -361,8 +401,13 @@ pub(super) fn convert(
     };
     let mut held_roles: HashSet<String> = HashSet::new();
     for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
-        let lives: Vec<&crate::scim::LiveUser> = part.iter().map(|&i| &snapshot.users[i]).collect();
-        for (i, parsed) in parse_all(&lives).into_iter().enumerate() {
+        let texts: Vec<&str> = part.iter().map(|&i| json.get(snapshot, i)).collect();
+        let parsed_part = parse_all::<wire::User>(&texts);
+        drop(texts);
+        for &i in part {
+            json.free(i);
+        }
+        for (i, parsed) in parsed_part.into_iter().enumerate() {
             // It parsed in the first pass; the same JSON parses the same way.
             let Ok(user) = parsed else { continue };
             let id = user_keys[at * PARSE_CHUNK + i].0;

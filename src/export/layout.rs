@@ -135,9 +135,10 @@ fn group_emit(g: &Group) -> Emit<'_> {
 
 /// Rendered items laid into parts of at most [`MAX_ENTRIES_PER_FILE`] items and
 /// [`MAX_BYTES_PER_FILE`] bytes (a single larger item gets a part of its own): (body, items).
-fn chunks(items: impl IntoIterator<Item = String>) -> Vec<(String, usize)> {
+fn chunks<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
     for item in items {
+        let item = item.as_ref();
         let full = out.last().is_none_or(|(body, n)| {
             *n >= MAX_ENTRIES_PER_FILE || body.len() + item.len() > MAX_BYTES_PER_FILE
         });
@@ -145,7 +146,7 @@ fn chunks(items: impl IntoIterator<Item = String>) -> Vec<(String, usize)> {
             out.push((String::new(), 0));
         }
         if let Some((body, n)) = out.last_mut() {
-            body.push_str(&item);
+            body.push_str(item);
             *n += 1;
         }
     }
@@ -184,7 +185,20 @@ pub(super) struct UserFiles {
 struct Bucket {
     departments: BTreeSet<String>,
     without: bool,
-    items: Vec<String>,
+    /// The users' list items, one after the other.
+    items: String,
+    /// Where each item ends in `items`.
+    ends: Vec<usize>,
+}
+
+impl Bucket {
+    /// Each user's list item.
+    fn items(&self) -> impl Iterator<Item = &str> {
+        let starts = std::iter::once(0).chain(self.ends.iter().copied());
+        starts
+            .zip(self.ends.iter().copied())
+            .map(|(start, end)| &self.items[start..end])
+    }
 }
 
 impl UserFiles {
@@ -204,7 +218,8 @@ impl UserFiles {
             Some(_) => {}
             None => bucket.without = true,
         }
-        bucket.items.push(yaml::item(&user_emit(u)));
+        yaml::push_item(&mut bucket.items, &user_emit(u));
+        bucket.ends.push(bucket.items.len());
         self.users += 1;
     }
 
@@ -237,7 +252,7 @@ impl UserFiles {
                     " and without one"
                 });
             }
-            let parts = chunks(bucket.items);
+            let parts = chunks(bucket.items());
             let count = parts.len();
             let names = part_names(&format!("users/{slug}"), count);
             for (i, (name, (body, n))) in names.into_iter().zip(parts).enumerate() {

@@ -115,15 +115,24 @@ pub fn export(snapshot: &Snapshot, options: &ExportOptions) -> Export {
 
 /// [`export`] for a large tenant, as `scimctl export` runs it: each user is rendered as it is
 /// converted and each file handed to `put` (relative path, text) as soon as it is laid out,
-/// so neither the users' desired-state values nor the files' text are ever held together.
-/// The same files as [`export`], byte for byte; the [`Export`] returned has no `files`.
+/// so neither the users' desired-state values nor the files' text are ever held together;
+/// each user's JSON is taken out of `snapshot` and freed once the user is converted (its
+/// id and name stay). The same files as [`export`], byte for byte; the [`Export`] returned
+/// has no `files`.
 pub fn export_into<E>(
-    snapshot: &Snapshot,
+    snapshot: &mut Snapshot,
     options: &ExportOptions,
     put: &mut dyn FnMut(String, String) -> Result<(), E>,
 ) -> Result<Export, E> {
     let mut users = layout::UserFiles::default();
-    let exported = convert::convert(snapshot, options, &mut |u| users.add(&u));
+    let json = convert::UsersJson::Taken(
+        snapshot
+            .users
+            .iter_mut()
+            .map(|u| Some(u.take_raw()))
+            .collect(),
+    );
+    let exported = convert::convert(snapshot, json, options, &mut |u| users.add(&u));
     let user_count = users.users();
     let user_files = users.into_files(put)?;
     layout::render_rest(&exported, options, put)?;

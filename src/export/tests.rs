@@ -433,7 +433,7 @@ fn streamed(live: &Snapshot, options: &ExportOptions) -> Export {
         assert!(files.insert(name.clone(), text).is_none(), "{name} twice");
         Ok(())
     };
-    let out = export_into(live, options, &mut put).expect("nothing fails");
+    let out = export_into(&mut live.clone(), options, &mut put).expect("nothing fails");
     assert!(out.files.is_empty(), "handed out, not kept");
     Export { files, ..out }
 }
