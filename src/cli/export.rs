@@ -72,7 +72,8 @@ pub(super) fn export_cmd(
     // are rendered one by one as they are converted: at 100,000 users, holding them or the
     // files' text would be most of the export's memory.
     let mut stager = write::Stager::new(args.dir, args.force).map_err(write_error)?;
-    let export = crate::export::export_into(&mut snapshot, &options, &mut |rel, text| {
+    let spill = write::Spill::new(args.dir).map_err(write_error)?;
+    let export = crate::export::export_into(&mut snapshot, &options, spill, &mut |rel, text| {
         stager.stage(&rel, &text)
     })
     .map_err(write_error)?;

@@ -172,12 +172,54 @@ fn list_file(header: &str, key: &str, body: &str) -> String {
     w.finish()
 }
 
+/// Where the users' rendered list items wait until their files are laid out: appended one
+/// after another, read back by byte range. A `String` keeps them in memory; `scimctl export`
+/// keeps them in a temporary file ([`super::write::Spill`]), so that 100,000 users' YAML is
+/// not held in memory.
+pub trait ItemStore {
+    /// Why an item could not be kept or read back.
+    type Error;
+    /// Appends `text`.
+    fn append(&mut self, text: &str) -> Result<(), Self::Error>;
+    /// Bytes appended so far.
+    fn len(&self) -> u64;
+    /// Whether nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The text appended between `start` and `end`.
+    fn read(&mut self, start: u64, end: u64) -> Result<String, Self::Error>;
+}
+
+impl ItemStore for String {
+    type Error = std::convert::Infallible;
+
+    fn append(&mut self, text: &str) -> Result<(), Self::Error> {
+        self.push_str(text);
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.as_str().len() as u64
+    }
+
+    fn read(&mut self, start: u64, end: u64) -> Result<String, Self::Error> {
+        let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(self[at(start)..at(end)].to_owned())
+    }
+}
+
 /// The users of an export, each rendered as its YAML list item as it comes, by department
 /// file: what the user files are made of, without keeping the users themselves.
-#[derive(Debug, Default)]
-pub(super) struct UserFiles {
+#[derive(Debug)]
+pub(super) struct UserFiles<S: ItemStore> {
     buckets: BTreeMap<String, Bucket>,
     users: usize,
+    store: S,
+    /// The first item that could not be kept.
+    failed: Option<S::Error>,
+    /// The item being rendered (reused).
+    item: String,
 }
 
 /// The users of one department file.
@@ -185,23 +227,22 @@ pub(super) struct UserFiles {
 struct Bucket {
     departments: BTreeSet<String>,
     without: bool,
-    /// The users' list items, one after the other.
-    items: String,
-    /// Where each item ends in `items`.
-    ends: Vec<usize>,
+    /// Where each user's list item is in the store: (start, end).
+    items: Vec<(u64, u64)>,
 }
 
-impl Bucket {
-    /// Each user's list item.
-    fn items(&self) -> impl Iterator<Item = &str> {
-        let starts = std::iter::once(0).chain(self.ends.iter().copied());
-        starts
-            .zip(self.ends.iter().copied())
-            .map(|(start, end)| &self.items[start..end])
+impl<S: ItemStore> UserFiles<S> {
+    /// No users yet; their items go to `store`.
+    pub(super) fn new(store: S) -> UserFiles<S> {
+        UserFiles {
+            buckets: BTreeMap::new(),
+            users: 0,
+            store,
+            failed: None,
+            item: String::new(),
+        }
     }
-}
 
-impl UserFiles {
     /// Adds the next user (users come sorted, so each bucket is too).
     pub(super) fn add(&mut self, u: &User) {
         let slug = u
@@ -218,8 +259,15 @@ impl UserFiles {
             Some(_) => {}
             None => bucket.without = true,
         }
-        yaml::push_item(&mut bucket.items, &user_emit(u));
-        bucket.ends.push(bucket.items.len());
+        self.item.clear();
+        yaml::push_item(&mut self.item, &user_emit(u));
+        let start = self.store.len();
+        match self.store.append(&self.item) {
+            Ok(()) => bucket.items.push((start, self.store.len())),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+            }
+        }
         self.users += 1;
     }
 
@@ -230,10 +278,13 @@ impl UserFiles {
 
     /// Lays the users out as files, handing each (relative path, text) to `put` as soon as it
     /// is laid out; returns how many files there were.
-    pub(super) fn into_files<E>(
-        self,
+    pub(super) fn into_files<E: From<S::Error>>(
+        mut self,
         put: &mut dyn FnMut(String, String) -> Result<(), E>,
     ) -> Result<usize, E> {
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
         let mut user_files = 0;
         for (slug, bucket) in self.buckets {
             let mut who = String::new();
@@ -252,7 +303,23 @@ impl UserFiles {
                     " and without one"
                 });
             }
-            let parts = chunks(bucket.items());
+            let mut failed = None;
+            let store = &mut self.store;
+            let items =
+                bucket
+                    .items
+                    .iter()
+                    .map_while(|&(start, end)| match store.read(start, end) {
+                        Ok(item) => Some(item),
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    });
+            let parts = chunks(items);
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
             let count = parts.len();
             let names = part_names(&format!("users/{slug}"), count);
             for (i, (name, (body, n))) in names.into_iter().zip(parts).enumerate() {
@@ -274,7 +341,7 @@ impl UserFiles {
 #[must_use]
 pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
     let mut files = BTreeMap::new();
-    let mut users = UserFiles::default();
+    let mut users = UserFiles::new(String::new());
     for u in &exported.users {
         users.add(u);
     }

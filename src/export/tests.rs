@@ -426,16 +426,27 @@ fn config_names_the_target_without_secrets() {
     assert!(err.is_empty() || err.contains("1 problem"), "{err}");
 }
 
-/// What [`export_into`] hands out, gathered, with the rest of its answer.
+/// What [`export_into`] hands out, gathered, with the rest of its answer; the users kept in
+/// memory and in a spill file give the same.
 fn streamed(live: &Snapshot, options: &ExportOptions) -> Export {
-    let mut files = std::collections::BTreeMap::new();
-    let mut put = |name: String, text: String| -> Result<(), String> {
-        assert!(files.insert(name.clone(), text).is_none(), "{name} twice");
-        Ok(())
-    };
-    let out = export_into(&mut live.clone(), options, &mut put).expect("nothing fails");
-    assert!(out.files.is_empty(), "handed out, not kept");
-    Export { files, ..out }
+    fn run<S: ItemStore>(live: &Snapshot, options: &ExportOptions, store: S) -> Export
+    where
+        S::Error: std::error::Error + 'static,
+    {
+        let mut files = std::collections::BTreeMap::new();
+        let mut put = |name: String, text: String| -> Result<(), Box<dyn std::error::Error>> {
+            assert!(files.insert(name.clone(), text).is_none(), "{name} twice");
+            Ok(())
+        };
+        let out = export_into(&mut live.clone(), options, store, &mut put).expect("nothing fails");
+        assert!(out.files.is_empty(), "handed out, not kept");
+        Export { files, ..out }
+    }
+    let in_memory = run(live, options, String::new());
+    let dir = tempfile::tempdir().expect("tempdir");
+    let spill = write::Spill::new(dir.path()).expect("spill");
+    assert_eq!(run(live, options, spill), in_memory);
+    in_memory
 }
 
 // The streaming export `scimctl export` runs writes what `export` lays out, byte for byte:

@@ -168,6 +168,57 @@ impl Drop for Stager {
     }
 }
 
+/// The rendered users of an export waiting for their files to be laid out
+/// ([`super::layout::ItemStore`]): an unnamed temporary file in the export directory, gone
+/// when dropped (or when the process ends), which the loader never sees.
+#[derive(Debug)]
+pub struct Spill {
+    dir: PathBuf,
+    file: fs::File,
+    len: u64,
+}
+
+impl Spill {
+    /// A new, empty spill file in `dir` (which exists: [`Stager::new`] made it).
+    pub fn new(dir: &Path) -> Result<Spill, WriteError> {
+        let file = tempfile::tempfile_in(dir).map_err(io(dir))?;
+        Ok(Spill {
+            dir: dir.to_path_buf(),
+            file,
+            len: 0,
+        })
+    }
+}
+
+impl super::layout::ItemStore for Spill {
+    type Error = WriteError;
+
+    fn append(&mut self, text: &str) -> Result<(), WriteError> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(text.as_bytes(), self.len)
+            .map_err(io(&self.dir))?;
+        self.len += text.len() as u64;
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&mut self, start: u64, end: u64) -> Result<String, WriteError> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0; usize::try_from(end - start).unwrap_or(0)];
+        self.file
+            .read_exact_at(&mut bytes, start)
+            .map_err(io(&self.dir))?;
+        String::from_utf8(bytes).map_err(|e| WriteError::Io {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })
+    }
+}
+
 /// Every file the loader would read under `dir`: `*.yaml` and `*.yml`, skipping hidden
 /// entries, recursively.
 fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
