@@ -244,10 +244,10 @@ fn memory() {
     );
 }
 
-fn main() {
+fn main() -> std::process::ExitCode {
     if std::env::var_os("SCIMCTL_BENCH_MEASURE").is_some() {
         let args: Vec<String> = std::env::args().skip(1).collect();
-        common::measure_child(&args);
+        return common::measure_child(&args);
     }
     let part = std::env::var("SCIMCTL_BENCH_PART").unwrap_or_default();
     println!("apply benchmark (scimctl apply --yes against scimctl sandbox serve on loopback)");
@@ -263,4 +263,5 @@ fn main() {
     if part.is_empty() || part == "memory" {
         memory();
     }
+    std::process::ExitCode::SUCCESS
 }

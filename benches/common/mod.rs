@@ -114,9 +114,10 @@ pub(crate) fn apply_measured(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) 
 }
 
 /// In the wrapper process of [`apply_measured`]: runs scimctl with `args`, passing its output
-/// through, then prints its peak resident set and exits with its status.
+/// through, then prints its peak resident set; returns its status, for the wrapper to exit
+/// with.
 #[allow(dead_code, reason = "used by the apply benchmark only")]
-pub(crate) fn measure_child(args: &[String]) -> ! {
+pub(crate) fn measure_child(args: &[String]) -> std::process::ExitCode {
     let status = Command::new(env!("CARGO_BIN_EXE_scimctl"))
         .args(args)
         .stdin(Stdio::null())
@@ -125,7 +126,7 @@ pub(crate) fn measure_child(args: &[String]) -> ! {
     let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
         .expect("getrusage");
     println!("{PEAK_LINE}{}", usage.max_rss());
-    std::process::exit(status.code().unwrap_or(1));
+    std::process::ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1))
 }
 
 /// Runs an apply `command` in `cwd` and reads its report; also returns its standard output.

@@ -307,6 +307,65 @@ pub(super) fn convert(
             });
         }
     }
+    users.sort_by(|a, b| name_order(&a.name, &b.name));
+
+    // Ids to the names desired state refers by. A member name that is both a user's and a
+    // group's cannot be written: validation refuses it as ambiguous.
+    let user_by_id: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| u.id.map(|id| (id, i)))
+        .collect();
+    // Every live object by id, exported or not, so a member left out is named, not numbered.
+    let live_names: HashMap<&str, &str> = snapshot
+        .users
+        .iter()
+        .filter_map(|u| u.id().map(|id| (id, u.natural_key())))
+        .chain(
+            snapshot
+                .groups
+                .iter()
+                .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
+        )
+        .collect();
+    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.name)).collect();
+
+    // From here on users are needed by id and name only: each user is parsed again as its
+    // turn comes and dropped as soon as it is converted, which at 100,000 users is most of
+    // the export's memory.
+    let (order, user_keys): (Vec<usize>, Vec<(Option<&str>, String)>) =
+        users.into_iter().map(|u| (u.index, (u.id, u.name))).unzip();
+    let support = &Supported::new(&options.support);
+    let ctx = UserContext {
+        support,
+        user_external: &user_external,
+        by_id: &user_by_id,
+        users: &user_keys,
+    };
+    let mut held_roles: HashSet<String> = HashSet::new();
+    for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
+        let texts: Vec<&str> = part.iter().map(|&i| json.get(snapshot, i)).collect();
+        let parsed_part = parse_all::<wire::User>(&texts);
+        drop(texts);
+        for &i in part {
+            json.free(i);
+        }
+        for (i, parsed) in parsed_part.into_iter().enumerate() {
+            // It parsed in the first pass; the same JSON parses the same way.
+            let Ok(user) = parsed else { continue };
+            let id = user_keys[at * PARSE_CHUNK + i].0;
+            let converted = user_of(&user, id, &ctx, &mut notes);
+            for role in converted.roles.iter().flatten() {
+                if !held_roles.contains(role.name.as_str()) {
+                    held_roles.insert(role.name.as_str().to_owned());
+                }
+            }
+            sink(converted);
+        }
+    }
+
+    // Groups after the users' conversion, which frees the users' JSON: the two are never
+    // held together.
     let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
     let texts: Vec<&str> = snapshot.groups.iter().map(|g| g.raw()).collect();
     let parsed_groups = parse_all::<wire::Group>(&texts);
@@ -353,73 +412,17 @@ pub(super) fn convert(
             value: group,
         });
     }
-    users.sort_by(|a, b| name_order(&a.name, &b.name));
     groups.sort_by(|a, b| name_order(&a.value.display_name, &b.value.display_name));
-
-    // Ids to the names desired state refers by. A member name that is both a user's and a
-    // group's cannot be written: validation refuses it as ambiguous.
-    let user_by_id: HashMap<&str, usize> = users
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| u.id.map(|id| (id, i)))
-        .collect();
     let group_by_id: HashMap<&str, usize> = groups
         .iter()
         .enumerate()
         .filter_map(|(i, g)| g.id.map(|id| (id, i)))
         .collect();
-    // Every live object by id, exported or not, so a member left out is named, not numbered.
-    let live_names: HashMap<&str, &str> = snapshot
-        .users
-        .iter()
-        .filter_map(|u| u.id().map(|id| (id, u.natural_key())))
-        .chain(
-            snapshot
-                .groups
-                .iter()
-                .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
-        )
-        .collect();
-    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.name)).collect();
     let ambiguous: HashSet<String> = groups
         .iter()
         .map(|g| fold(&g.value.display_name))
         .filter(|n| user_folds.contains(n))
         .collect();
-
-    // From here on users are needed by id and name only: each user is parsed again as its
-    // turn comes and dropped as soon as it is converted, which at 100,000 users is most of
-    // the export's memory.
-    let (order, user_keys): (Vec<usize>, Vec<(Option<&str>, String)>) =
-        users.into_iter().map(|u| (u.index, (u.id, u.name))).unzip();
-    let support = &Supported::new(&options.support);
-    let ctx = UserContext {
-        support,
-        user_external: &user_external,
-        by_id: &user_by_id,
-        users: &user_keys,
-    };
-    let mut held_roles: HashSet<String> = HashSet::new();
-    for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
-        let texts: Vec<&str> = part.iter().map(|&i| json.get(snapshot, i)).collect();
-        let parsed_part = parse_all::<wire::User>(&texts);
-        drop(texts);
-        for &i in part {
-            json.free(i);
-        }
-        for (i, parsed) in parsed_part.into_iter().enumerate() {
-            // It parsed in the first pass; the same JSON parses the same way.
-            let Ok(user) = parsed else { continue };
-            let id = user_keys[at * PARSE_CHUNK + i].0;
-            let converted = user_of(&user, id, &ctx, &mut notes);
-            for role in converted.roles.iter().flatten() {
-                if !held_roles.contains(role.name.as_str()) {
-                    held_roles.insert(role.name.as_str().to_owned());
-                }
-            }
-            sink(converted);
-        }
-    }
 
     // Members, then nesting: cycles cannot be written and depth may need a policy.
     let mut dropped_members = 0usize;
