@@ -239,7 +239,7 @@ struct Chosen<'a, T> {
 pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
     let mut users = Vec::new();
     let mut exported = convert(snapshot, UsersJson::InPlace, options, &mut |u| {
-        users.push(u)
+        users.push(u);
     });
     exported.users = users;
     exported
@@ -367,7 +367,7 @@ pub(super) fn convert(
     // Groups after the users' conversion, which frees the users' JSON: the two are never
     // held together.
     let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
-    let texts: Vec<&str> = snapshot.groups.iter().map(|g| g.raw()).collect();
+    let texts: Vec<&str> = snapshot.groups.iter().map(crate::scim::Live::raw).collect();
     let parsed_groups = parse_all::<wire::Group>(&texts);
     drop(texts);
     for (live, parsed) in snapshot.groups.iter().zip(parsed_groups) {

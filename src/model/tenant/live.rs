@@ -95,12 +95,11 @@ impl<R: Resource> Live<R> {
         self.raw.get()
     }
 
-    /// Takes the JSON out, leaving an empty object and the keys read out of it: for a reader
-    /// done with the resource itself but not with its id and name (export frees each user's
-    /// JSON as soon as it is converted).
+    /// Takes the JSON out, leaving `null` and the keys read out of it: for a reader done with
+    /// the resource itself but not with its id and name (export frees each user's JSON as soon
+    /// as it is converted).
     pub fn take_raw(&mut self) -> Box<RawValue> {
-        let empty = RawValue::from_string("{}".to_owned()).expect("`{}` is JSON");
-        std::mem::replace(&mut self.raw, empty)
+        std::mem::replace(&mut self.raw, RawValue::NULL.to_owned())
     }
 
     /// `externalId`, if set.
