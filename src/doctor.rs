@@ -8,6 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
@@ -23,7 +24,7 @@ mod probes;
 pub use probes::{Probe, ProbeStatus};
 
 /// How a check came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// As scimctl needs it.
@@ -50,7 +51,7 @@ impl Status {
 }
 
 /// One line of the checklist.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Check {
     /// What was checked.
     pub name: &'static str,
@@ -64,8 +65,23 @@ pub struct Check {
     pub needed_permissions: Vec<String>,
 }
 
+/// `doctor --format json`: the checklist, versioned (`schemas/doctor.schema.json`).
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+pub struct Document<'a> {
+    /// Format version, 1.
+    pub version: u32,
+    /// The target, as plans name it.
+    pub target: &'a str,
+    /// The checks, in the order made.
+    pub checks: &'a [Check],
+    /// The probes of what the public Genesys material leaves open (Genesys targets only).
+    pub probes: &'a [Probe],
+    /// Whether any check failed (the exit status is then 1).
+    pub failed: bool,
+}
+
 /// The whole checklist.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Report {
     /// The target, as plans name it.
     pub target: String,
@@ -103,14 +119,14 @@ impl Report {
 
     /// The report as `doctor --format json` prints it (docs/genesys.md, "doctor", documents the shape).
     #[must_use]
-    pub fn json(&self) -> Value {
-        serde_json::json!({
-            "version": 1,
-            "target": self.target,
-            "checks": self.checks,
-            "probes": self.probes,
-            "failed": self.failed(),
-        })
+    pub fn json(&self) -> Document<'_> {
+        Document {
+            version: 1,
+            target: &self.target,
+            checks: &self.checks,
+            probes: &self.probes,
+            failed: self.failed(),
+        }
     }
 
     /// The checklist for a terminal: one line per check.
@@ -280,8 +296,14 @@ fn needing(e: &ScimError, permission: &str) -> Vec<String> {
 }
 
 /// Runs every check against `client`. `desired` says what scimctl will manage (which
-/// permissions and divisions matter).
-pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> Report {
+/// permissions and divisions matter). `made` counts the checks and probes made so far, for
+/// a progress display.
+pub async fn run(
+    client: &ScimClient,
+    target: &str,
+    desired: &DesiredState,
+    made: &AtomicUsize,
+) -> Report {
     let mut report = Report {
         target: target.to_owned(),
         checks: Vec::new(),
@@ -335,11 +357,17 @@ pub async fn run(client: &ScimClient, target: &str, desired: &DesiredState) -> R
             );
         }
     }
+    let count = |report: &Report| made.store(report.checks.len(), Ordering::Relaxed);
+    count(&report);
     schemas(client, &mut report).await;
+    count(&report);
     users(client, &mut report).await;
+    count(&report);
     if client.dialect() == Dialect::Genesys {
         genesys(client, desired, &mut report).await;
+        count(&report);
         report.probes = probes::run(client).await;
+        made.store(report.checks.len() + report.probes.len(), Ordering::Relaxed);
     }
     let stats = client.stats();
     match stats.server_limit {
@@ -771,7 +799,7 @@ mod tests {
             text.contains("  [not testable] deep paging  12 active users\n"),
             "{text}"
         );
-        let json = report.json();
+        let json = serde_json::to_value(report.json()).unwrap();
         assert_eq!(json["probes"][0]["status"], "not testable");
         assert_eq!(json["checks"][0]["needed_permissions"][0], "x:y:z");
         assert_eq!(json["failed"], true);

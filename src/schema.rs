@@ -1,5 +1,7 @@
-//! JSON Schemas of the desired-state files, generated from the Rust types (schemars), so that
-//! editors can complete and check YAML (`# yaml-language-server: $schema=...`).
+//! JSON Schemas generated from the Rust types (schemars): of the desired-state files, so that
+//! editors can complete and check YAML (`# yaml-language-server: $schema=...`), and of the JSON
+//! documents scimctl prints (plan and saved plan, validate, explain, doctor), so that CI jobs
+//! reading them can rely on their shape.
 //! Writes files only when asked; `check` compares without writing.
 
 use std::fs;
@@ -10,8 +12,12 @@ use schemars::Schema;
 use schemars::generate::SchemaSettings;
 use schemars::transform::RecursiveTransform;
 
+use crate::desired::ValidateDocument;
+use crate::doctor::Document as DoctorDocument;
 use crate::error::Error;
+use crate::explain::Document as ExplainDocument;
 use crate::model::{Config, ResourceFile};
+use crate::plan::saved::PlanDocument;
 
 /// One generated schema file.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,12 +28,26 @@ pub struct SchemaFile {
     pub content: String,
 }
 
-fn render<T: JsonSchema>(title: &str, description: &str) -> String {
+/// Whether a schema describes a file people write or a document scimctl prints.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// YAML read by scimctl: a present key must hold a value (see `desired::yaml`), so
+    /// optional fields are not nullable.
+    Input,
+    /// JSON scimctl prints: fields it prints as `null` (`validate`'s `counts` of an invalid
+    /// directory) are nullable, as printed.
+    Output,
+}
+
+fn render<T: JsonSchema>(title: &str, description: &str, side: Side) -> String {
     let mut settings = SchemaSettings::draft2020_12();
-    // A present key must hold a value (see desired::yaml), so optional fields are not nullable.
-    settings
-        .transforms
-        .push(Box::new(RecursiveTransform(strip_null)));
+    match side {
+        Side::Input => settings
+            .transforms
+            .push(Box::new(RecursiveTransform(strip_null))),
+        // As serde writes it: a field it leaves out when empty is not required.
+        Side::Output => settings = settings.for_serialize(),
+    }
     let mut schema = settings.into_generator().into_root_schema_for::<T>();
     schema.insert("title".into(), title.into());
     schema.insert("description".into(), description.into());
@@ -68,6 +88,7 @@ pub fn generate() -> Vec<SchemaFile> {
             content: render::<ResourceFile>(
                 "scimctl desired state",
                 "A desired-state YAML file: any of the lists users, groups, roles and licenses.",
+                Side::Input,
             ),
         },
         SchemaFile {
@@ -75,6 +96,39 @@ pub fn generate() -> Vec<SchemaFile> {
             content: render::<Config>(
                 "scimctl configuration",
                 "scimctl.yaml: target, ownership, collections, prune policy, safety, protected principals and policy.",
+                Side::Input,
+            ),
+        },
+        SchemaFile {
+            name: "plan.schema.json",
+            content: render::<PlanDocument>(
+                "scimctl plan",
+                "The JSON plan: `scimctl plan --format json`, and the saved plan of `plan --out` that `apply --plan` reads (version 1).",
+                Side::Output,
+            ),
+        },
+        SchemaFile {
+            name: "validate.schema.json",
+            content: render::<ValidateDocument>(
+                "scimctl validate report",
+                "`scimctl validate --format json`: whether the directory is valid, its counts and every diagnostic (version 1).",
+                Side::Output,
+            ),
+        },
+        SchemaFile {
+            name: "explain.schema.json",
+            content: render::<ExplainDocument<'static>>(
+                "scimctl explain report",
+                "`scimctl explain --format json`: why a user, group or role is as it is, tagged by `kind` (version 1).",
+                Side::Output,
+            ),
+        },
+        SchemaFile {
+            name: "doctor.schema.json",
+            content: render::<DoctorDocument<'static>>(
+                "scimctl doctor report",
+                "`scimctl doctor --format json`: the checks and probes of a target and whether any failed (version 1).",
+                Side::Output,
             ),
         },
     ]

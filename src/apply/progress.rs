@@ -256,7 +256,7 @@ fn lock(plain: &Mutex<Plain>) -> std::sync::MutexGuard<'_, Plain> {
 }
 
 /// A duration rounded to the second: `41s`, `3m20s`, `1h02m`.
-fn human(duration: Duration) -> String {
+pub(crate) fn human(duration: Duration) -> String {
     let seconds = (duration.as_millis() + 500) / 1000;
     match seconds {
         0..60 => format!("{seconds}s"),

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::Failure;
+use super::reading::ReadProgress;
 use super::runtime::{self, Runtime, ShutdownSignal};
 use crate::apply::audit::{self, AuditLog};
 use crate::apply::engine::{Observer, OpReport, Outcome, Stage, StepName};
@@ -236,7 +237,8 @@ pub(super) fn apply_cmd(
             },
         ))
         .map_err(|e| Error::Refused(e.to_string()))?;
-    let prepared = runtime.block_on(prepare(
+    let progress = ReadProgress::tenant(runtime.handle(), "apply", args.quiet, &client);
+    let mut prepared = runtime.block_on(prepare(
         &client,
         &loaded,
         saved.as_ref(),
@@ -244,7 +246,7 @@ pub(super) fn apply_cmd(
         args.allow_deletes,
         &args.passwords.fingerprints.password_fingerprints,
     ))?;
-    let mut prepared = prepared;
+    progress.finish();
     if args.passwords.adopt_passwords {
         adopt_passwords(&loaded.state, &mut prepared, err)?;
     }

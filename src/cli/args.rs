@@ -298,7 +298,7 @@ pub enum Command {
         #[command(flatten)]
         target: TargetArgs,
     },
-    /// Write the JSON Schemas of the YAML files.
+    /// Write the JSON Schemas of the YAML files and of the JSON outputs.
     Schema {
         /// Directory to write to.
         #[arg(long, default_value = "schemas", value_name = "DIR")]

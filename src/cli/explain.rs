@@ -15,7 +15,7 @@ use std::path::Path;
 use super::Failure;
 use super::args::ExplainFormat;
 use super::runtime::Runtime;
-use super::tenant::{TenantRead, read_tenant};
+use super::tenant::{Shown, TenantRead, read_tenant};
 use crate::desired;
 use crate::error::{Error, ExitStatus};
 use crate::explain::{self, Kind, LiveInput};
@@ -29,6 +29,8 @@ pub(super) struct ExplainArgs<'a> {
     /// Whether to read the tenant and compare.
     pub(super) live: bool,
     pub(super) target: crate::target::Overrides<'a>,
+    /// `-q`: no read progress.
+    pub(super) quiet: bool,
 }
 
 /// An environment in which every secret source resolves, so validation leaves them alone.
@@ -59,7 +61,16 @@ pub(super) fn explain_cmd(
     let explanation = if args.live {
         let TenantRead {
             snapshot, target, ..
-        } = read_tenant(runtime, &state.config, args.dir, &args.target)?;
+        } = read_tenant(
+            runtime,
+            &state.config,
+            args.dir,
+            &args.target,
+            Shown {
+                label: "explain",
+                quiet: args.quiet,
+            },
+        )?;
         let input = LiveInput {
             snapshot: &snapshot,
             target: &target,

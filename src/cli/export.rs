@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::Failure;
 use super::runtime::Runtime;
-use super::tenant::{TenantRead, read_tenant};
+use super::tenant::{Shown, TenantRead, read_tenant};
 use crate::error::{Error, ExitStatus};
 use crate::export::write::{self, WriteError};
 use crate::export::{ExportOptions, Filters};
@@ -60,7 +60,16 @@ pub(super) fn export_cmd(
         mut snapshot,
         target: description,
         requests,
-    } = read_tenant(runtime, &Config::default(), Path::new("."), &args.target)?;
+    } = read_tenant(
+        runtime,
+        &Config::default(),
+        Path::new("."),
+        &args.target,
+        Shown {
+            label: "export",
+            quiet: args.quiet,
+        },
+    )?;
     let options = ExportOptions {
         filters: args.filters.clone(),
         support,

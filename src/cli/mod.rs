@@ -21,6 +21,7 @@ mod doctor;
 mod explain;
 mod export;
 mod plan;
+mod reading;
 mod runtime;
 mod sandbox;
 mod schema;
@@ -196,6 +197,7 @@ fn dispatch(
                 format: *format,
                 live: *live || target.target.is_some(),
                 target: target.overrides(),
+                quiet: cli.quiet,
             },
             runtime,
             out,
@@ -225,7 +227,17 @@ fn dispatch(
             dir,
             target,
             format,
-        } => doctor::doctor_cmd(dir, &target.overrides(), *format, runtime, out, err),
+        } => doctor::doctor_cmd(
+            &doctor::DoctorArgs {
+                dir,
+                target: target.overrides(),
+                format: *format,
+                quiet: cli.quiet,
+            },
+            runtime,
+            out,
+            err,
+        ),
     }
 }
 

@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::Failure;
 use super::args::PlanFormat;
+use super::reading::ReadProgress;
 use super::runtime::{self, Runtime};
 use super::tenant::log_read;
 use crate::error::{Error, ExitStatus};
@@ -52,6 +53,7 @@ pub(super) fn plan_cmd(
     let runtime = runtime.get()?;
     let connection = runtime::connect(runtime, &loaded.state.config, args.dir, &args.target)?;
     let started = tokio::time::Instant::now();
+    let progress = ReadProgress::tenant(runtime.handle(), "plan", args.quiet, &connection.client);
     let live = runtime.block_on(crate::session::read(
         &connection.client,
         Some(&loaded.state),
@@ -61,6 +63,7 @@ pub(super) fn plan_cmd(
     let requests = connection.client.stats().requests;
     connection.close()?;
     let live = live.map_err(Error::from)?;
+    progress.finish();
     log_read(&target, &live.snapshot, requests, started.elapsed());
     let mut options = crate::session::options(&live, args.allow_deletes);
     let (store, passwords) = crate::session::passwords(

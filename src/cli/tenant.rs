@@ -2,8 +2,16 @@
 //! `plan` and `apply` read through [`crate::session`]), and the log line every read leaves.
 
 use super::Failure;
+use super::reading::ReadProgress;
 use super::runtime::{self, Runtime};
 use crate::error::Error;
+
+/// How a read shows its progress: the command's name on each line, and `-q`.
+#[derive(Clone, Copy)]
+pub(crate) struct Shown {
+    pub(crate) label: &'static str,
+    pub(crate) quiet: bool,
+}
 
 /// What one read of the tenant gives a command.
 pub(crate) struct TenantRead {
@@ -24,15 +32,23 @@ pub(crate) fn read_tenant(
     config: &crate::model::Config,
     dir: &std::path::Path,
     overrides: &crate::target::Overrides<'_>,
+    shown: Shown,
 ) -> Result<TenantRead, Failure> {
     let runtime = runtime.get()?;
     let connection = runtime::connect(runtime, config, dir, overrides)?;
     let started = tokio::time::Instant::now();
+    let progress = ReadProgress::tenant(
+        runtime.handle(),
+        shown.label,
+        shown.quiet,
+        &connection.client,
+    );
     let live = runtime.block_on(crate::session::read(&connection.client, None));
     let target = connection.description.clone();
     let requests = connection.client.stats().requests;
     connection.close()?;
     let live = live.map_err(Error::from)?;
+    progress.finish();
     log_read(&target, &live.snapshot, requests, started.elapsed());
     Ok(TenantRead {
         support: live.capabilities.attributes,

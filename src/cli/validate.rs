@@ -27,12 +27,12 @@ pub(super) fn validate_cmd(
                 .into());
             }
         };
-        let doc = serde_json::json!({
-            "version": 1,
-            "valid": valid,
-            "counts": counts,
-            "diagnostics": report.to_json(),
-        });
+        let doc = desired::ValidateDocument {
+            version: 1,
+            valid,
+            counts,
+            diagnostics: report.to_json(),
+        };
         writeln!(
             out,
             "{}",

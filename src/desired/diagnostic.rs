@@ -8,7 +8,9 @@ use serde::Serialize;
 use crate::model::{SourceMap, Span};
 
 /// How serious a problem is: errors stop everything, warnings are reported and allowed.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The desired state cannot be used.
@@ -64,8 +66,22 @@ pub struct Report {
     diagnostics: Vec<Diagnostic>,
 }
 
+/// `validate --format json`: whether the directory is valid, what it holds, and every
+/// diagnostic, versioned (`schemas/validate.schema.json`).
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+pub struct ValidateDocument {
+    /// Format version, 1.
+    pub version: u32,
+    /// Whether the directory loaded without errors (warnings allowed).
+    pub valid: bool,
+    /// Objects per kind; `null` when the directory is invalid.
+    pub counts: Option<super::Counts>,
+    /// Every error and warning, in file order.
+    pub diagnostics: Vec<JsonDiagnostic>,
+}
+
 /// One diagnostic in machine-readable form (`validate --format json`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct JsonDiagnostic {
     /// File path as given on the command line (joined with the file's place under it).
     pub path: Option<String>,

@@ -23,7 +23,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError, mpsc};
 
-pub use diagnostic::{Diagnostic, JsonDiagnostic, MAX_TEXT_LINES, Report, Severity};
+pub use diagnostic::{
+    Diagnostic, JsonDiagnostic, MAX_TEXT_LINES, Report, Severity, ValidateDocument,
+};
 pub use state::{Counts, DesiredState};
 pub use validate::{Collected, Environment};
 pub use yaml::Limits;

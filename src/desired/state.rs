@@ -209,7 +209,7 @@ impl DesiredState {
 }
 
 /// Number of objects per kind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct Counts {
     /// Users.
     pub users: usize,

@@ -13,7 +13,7 @@ use crate::scim::wire::GENESYS_SCHEMA;
 use crate::scim::{ScimClient, ScimError};
 
 /// How a probe came out.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub enum ProbeStatus {
     /// The org behaves as scimctl assumes.
     #[serde(rename = "confirmed")]
@@ -39,7 +39,7 @@ impl ProbeStatus {
 }
 
 /// One probe's outcome.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 pub struct Probe {
     /// What was probed.
     pub name: &'static str,

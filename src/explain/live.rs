@@ -17,7 +17,7 @@ use crate::scim::wire::{Group, User};
 use crate::scim::{Live, Resource, Snapshot};
 
 /// How the tenant compares with desired state for one object.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LiveDiff {
     /// The target that was read.
@@ -38,7 +38,7 @@ pub struct LiveDiff {
 
 /// One attribute that differs: a single value (`desired`, `live`), or a set (`onlyDesired`,
 /// `onlyLive`).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Difference {
     /// The attribute, as SCIM names it (`groups` and `holders` are derived).

@@ -54,7 +54,7 @@ pub enum ExplainError {
 }
 
 /// What an unknown name may have meant.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, schemars::JsonSchema)]
 pub enum Hint {
     /// Nothing close.
     None,
@@ -94,7 +94,7 @@ pub struct LiveInput<'a> {
 }
 
 /// Where something is written: a file and a 1-based line.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Origin {
     /// The file, as the desired-state directory was given.
     pub file: String,
@@ -109,7 +109,7 @@ impl std::fmt::Display for Origin {
 }
 
 /// What a link of a chain is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinkKind {
     /// A user.
@@ -125,7 +125,7 @@ pub enum LinkKind {
 /// One link of a chain. `source` is where the edge into this link is written (a `members`
 /// or `groups` entry, a user's `roles` entry, an `inherits` entry, a permission of a role);
 /// for the first link, where the object itself is defined.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Link {
     /// What the link is.
     pub kind: LinkKind,
@@ -137,7 +137,7 @@ pub struct Link {
 }
 
 /// A report, tagged by `kind` in JSON.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum Explanation {
     /// About a user.
@@ -149,7 +149,7 @@ pub enum Explanation {
 }
 
 /// The JSON document: the report with its `version`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, schemars::JsonSchema)]
 pub struct Document<'a> {
     /// [`VERSION`].
     pub version: u32,
@@ -170,7 +170,7 @@ impl Explanation {
 }
 
 /// Everything about one user.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserExplanation {
     /// The `userName`.
@@ -200,7 +200,7 @@ pub struct UserExplanation {
 }
 
 /// A role granted to a user.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct HeldRole {
     /// The role's name as defined.
@@ -216,7 +216,7 @@ pub struct HeldRole {
 }
 
 /// A user's license, what it allows, and whether the user's roles fit it.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseFit {
     /// The license's name.
@@ -234,7 +234,7 @@ pub struct LicenseFit {
 }
 
 /// One effective permission and how it is granted.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct EffectivePermission {
     /// The permission as the declaring role writes it.
@@ -247,7 +247,7 @@ pub struct EffectivePermission {
 }
 
 /// A group something belongs to.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Membership {
     /// The group's `displayName`.
@@ -259,7 +259,7 @@ pub struct Membership {
 }
 
 /// Everything about one group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct GroupExplanation {
     /// The `displayName`.
@@ -281,7 +281,7 @@ pub struct GroupExplanation {
 }
 
 /// A member of a group.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Member {
     /// `user` or `group`.
@@ -295,7 +295,7 @@ pub struct Member {
 }
 
 /// Everything about one role.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleExplanation {
     /// The role's name.
@@ -321,7 +321,7 @@ pub struct RoleExplanation {
 }
 
 /// A role related to another through `inherits`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RelatedRole {
     /// The role's name.
@@ -333,7 +333,7 @@ pub struct RelatedRole {
 }
 
 /// A user holding a role.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Holder {
     /// The user's `userName`.
@@ -345,7 +345,7 @@ pub struct Holder {
 }
 
 /// A license allowing a role.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LicenseRef {
     /// The license's name.

@@ -13,7 +13,19 @@ use serde_json::{Map, Value, json};
 use crate::model::tenant::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, RoleBody};
 
 /// The schema an attribute lives in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Schema {
     /// Core User or Group.
@@ -37,7 +49,19 @@ impl Schema {
 }
 
 /// A single-valued attribute scimctl manages.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Attr {
     /// `userName`.
@@ -104,7 +128,19 @@ impl Attr {
 }
 
 /// A multi-valued attribute scimctl manages as a keyed set.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub enum Multi {
     /// `emails`, keyed by `type`.
@@ -157,7 +193,9 @@ fn scim_path(schema: Schema, name: &str) -> String {
 
 /// How one value of a multi-valued attribute is picked out: the sub-attribute and its value,
 /// e.g. `type` = `work`.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct ValueKey {
     /// `type`, `value` or `name`.
     pub sub: String,
@@ -188,7 +226,9 @@ impl ValueKey {
 pub use crate::model::Kind;
 
 /// A reference to another object: a member or a manager.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Ref {
     /// User or group.
     pub kind: Kind,
@@ -201,7 +241,9 @@ pub struct Ref {
 
 /// A role granted in one division (Genesys Cloud): names for people, ids for the Platform
 /// API.
-#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "camelCase")]
 pub struct GrantRef {
     /// The role's name.
@@ -234,7 +276,7 @@ impl GrantRef {
 }
 
 /// One change to one attribute.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(tag = "edit", rename_all = "camelCase")]
 pub enum Edit {
     /// Sets a single-valued attribute (`add` when it is absent live, else `replace`).

@@ -35,7 +35,19 @@ pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;
 
 /// What a change does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone,
+    Copy,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Action {
     /// Create the object.
@@ -81,7 +93,7 @@ impl Action {
 }
 
 /// Where a change comes from.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase", tag = "from")]
 pub enum Source {
     /// The YAML entry of the object.
@@ -120,7 +132,7 @@ impl std::fmt::Display for Source {
 
 /// One attribute's difference, for people: scalar values before and after, or the values a
 /// set gains and loses.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct AttrDiff {
     /// The attribute as YAML spells it (`title`, `emails[work]`, `members`).
@@ -143,7 +155,7 @@ pub struct AttrDiff {
 }
 
 /// One change to one object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// What it does.
@@ -178,7 +190,7 @@ pub struct Change {
 
 /// The safety rule that held a change back (docs/contract.md §4): the typed side of
 /// [`Change::blocked`], for code that acts on the rule and for machines reading JSON plans.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub enum Rule {
     /// A `protected` principal would be changed.
@@ -199,7 +211,7 @@ pub enum Rule {
 
 /// A warning the plan carries: something written in YAML that this target cannot manage, or
 /// an object left alone on purpose.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Warning {
     /// The message.
     pub message: String,
@@ -209,7 +221,9 @@ pub struct Warning {
 }
 
 /// Counts per action.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 pub struct Summary {
     /// Objects to create.
     pub create: usize,

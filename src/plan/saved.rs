@@ -18,7 +18,7 @@ use super::render::JSON_VERSION;
 use super::{Change, Plan, Summary, Warning};
 
 /// The versioned JSON form of a plan.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PlanDocument {
     /// Format version ([`JSON_VERSION`]).

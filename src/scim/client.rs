@@ -335,6 +335,8 @@ struct Inner {
     twin_checks: Arc<super::twin_checks::TwinChecks>,
     /// Writes waiting for a Bulk request; `None` once the server turned out not to take them.
     batcher: tokio::sync::OnceCell<Option<Arc<super::bulk::Batcher>>>,
+    /// How far the reads of the whole tenant have got, for a progress display.
+    reading: Arc<super::reading::ReadCounts>,
 }
 
 /// An error answer's detail, completed where the server says too little: a 401 names
@@ -622,6 +624,7 @@ impl ScimClient {
                 no_value_filters: std::sync::atomic::AtomicBool::new(false),
                 twin_checks: Arc::default(),
                 batcher: tokio::sync::OnceCell::new(),
+                reading: Arc::default(),
             }),
         })
     }
@@ -630,6 +633,13 @@ impl ScimClient {
     #[must_use]
     pub fn base_url(&self) -> &Url {
         &self.inner.base
+    }
+
+    /// How far the reads of the whole tenant have got (users and groups listed, role grants
+    /// read), shared with every clone of this client: a progress display polls it.
+    #[must_use]
+    pub fn read_counts(&self) -> Arc<super::reading::ReadCounts> {
+        Arc::clone(&self.inner.reading)
     }
 
     /// Counters so far.

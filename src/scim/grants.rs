@@ -19,6 +19,7 @@ use tokio::time::Instant;
 use super::client::{ScimClient, resource_path};
 use super::error::ScimError;
 use super::platform::Entity;
+use super::reading::ReadKind;
 use crate::backoff::Backoff;
 pub use crate::model::tenant::{Division, Grant};
 
@@ -107,9 +108,12 @@ impl ScimClient {
         &self,
         user_ids: &[String],
     ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
+        let counts = self.read_counts();
+        counts.expect(ReadKind::Grants, user_ids.len() as u64);
         let mut tasks = JoinSet::new();
         for id in user_ids {
             let client = self.clone();
+            let counts = std::sync::Arc::clone(&counts);
             let id = id.clone();
             tasks.spawn(async move {
                 let path = resource_path(SUBJECTS_PATH, &id);
@@ -117,6 +121,7 @@ impl ScimClient {
                 let read: Result<Subject, ScimError> = client
                     .platform_json(Method::GET, &path, &query, None::<&()>, true)
                     .await;
+                counts.got(ReadKind::Grants, 1);
                 (id, read)
             });
         }

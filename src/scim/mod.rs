@@ -15,6 +15,7 @@ pub mod grants;
 pub mod limit;
 pub mod patch;
 pub mod platform;
+pub mod reading;
 pub mod retry;
 pub mod roles;
 pub mod snapshot;

@@ -15,6 +15,8 @@ use tokio::task::JoinSet;
 use super::client::{Capabilities, Dialect, ScimClient};
 use super::error::ScimError;
 use super::genesys;
+use super::reading::{ReadCounts, ReadKind};
+use crate::model::Kind;
 pub use crate::model::tenant::Snapshot;
 use crate::model::tenant::{LiveGroup, LiveUser, Resource};
 
@@ -97,8 +99,10 @@ async fn read_once<R: Resource>(
     let first = client.list_page_at::<R>(path, 1, page_size, filter).await?;
     let total = first.total;
     let got = first.resources.len() as u64;
+    let mut counted = Counted::new(client, R::KIND, total);
+    counted.got(got);
     if got >= total {
-        return Ok(check(first.resources, total));
+        return Ok(counted.keep_if(check(first.resources, total)));
     }
     if got == 0 {
         return Ok(Err(format!(
@@ -130,6 +134,7 @@ async fn read_once<R: Resource>(
         let (i, start, page) =
             joined.map_err(|e| ScimError::Config(format!("listing task failed: {e}")))?;
         let page = page?;
+        counted.got(page.resources.len() as u64);
         if page.total != total && problem.is_none() {
             problem = Some(format!(
                 "totalResults was {total} on the first page and {} at index {start}",
@@ -144,7 +149,59 @@ async fn read_once<R: Resource>(
     // Sized by what arrived, never by what the server claims.
     let mut all = Vec::with_capacity(pages.iter().flatten().map(Vec::len).sum());
     all.extend(pages.into_iter().flatten().flatten());
-    Ok(check(all, total))
+    Ok(counted.keep_if(check(all, total)))
+}
+
+/// One listing's share of the client's [`ReadCounts`]: taken back when the listing is not
+/// kept (it is read again, or the read failed), so a progress display never counts twice.
+/// Only users and groups are counted.
+struct Counted {
+    counts: std::sync::Arc<ReadCounts>,
+    kind: Option<ReadKind>,
+    total: u64,
+    read: u64,
+    kept: bool,
+}
+
+impl Counted {
+    fn new(client: &ScimClient, kind: Kind, total: u64) -> Counted {
+        let kind = match kind {
+            Kind::User => Some(ReadKind::Users),
+            Kind::Group => Some(ReadKind::Groups),
+            Kind::Role => None,
+        };
+        let counts = client.read_counts();
+        if let Some(kind) = kind {
+            counts.expect(kind, total);
+        }
+        Counted {
+            counts,
+            kind,
+            total,
+            read: 0,
+            kept: false,
+        }
+    }
+
+    fn got(&mut self, n: u64) {
+        self.read += n;
+        if let Some(kind) = self.kind {
+            self.counts.got(kind, n);
+        }
+    }
+
+    fn keep_if<T>(mut self, listing: Result<T, String>) -> Result<T, String> {
+        self.kept = listing.is_ok();
+        listing
+    }
+}
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        if let (false, Some(kind)) = (self.kept, self.kind) {
+            self.counts.forget(kind, self.total, self.read);
+        }
+    }
 }
 
 fn check<R: Resource>(all: Vec<R>, total: u64) -> Result<Vec<R>, String> {

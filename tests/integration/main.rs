@@ -29,6 +29,7 @@ mod passwords;
 mod peer;
 mod plan;
 mod quirks;
+mod reading;
 mod recipes;
 mod safety;
 mod sandbox;

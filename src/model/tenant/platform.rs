@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 
 /// One permission policy of a role: `domain`, `entityName` and the actions it allows
 /// (`DomainPermissionPolicy`, docs/genesys.md §4).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PermissionPolicy {
     /// The permission domain, e.g. `directory`, or `*`.
@@ -67,7 +67,7 @@ pub struct PlatformRole {
 }
 
 /// The body of a role create (POST) or replace (PUT): everything a PUT replaces.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RoleBody {
     /// The role's name.
