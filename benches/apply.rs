@@ -19,8 +19,14 @@
 //!    twin check after each group create (`src/apply/twins.rs`: a GET by name, which finds
 //!    a group of the same name another machine's run created at the same time).
 //!
-//! Run with `cargo bench --bench apply`; `SCIMCTL_BENCH_PART=creates`, `=throttled` or
-//! `=groups` runs one part only.
+//! 4. Memory: 100,000 users and 10,000 groups of 10 of them into an empty sandbox (`/Bulk`);
+//!    the apply runs under a small wrapper process (this binary re-run with
+//!    `SCIMCTL_BENCH_MEASURE`) whose only child it is, so the wrapper's `RUSAGE_CHILDREN`
+//!    maximum resident set is the apply's own peak. Median of 3 runs, a fresh server each;
+//!    the bound is 300 MB.
+//!
+//! Run with `cargo bench --bench apply`; `SCIMCTL_BENCH_PART=creates`, `=throttled`,
+//! `=groups` or `=memory` runs one part only.
 
 #![allow(clippy::print_stdout, clippy::unwrap_used, clippy::expect_used)]
 
@@ -146,32 +152,36 @@ const GROUP_SIZE: usize = 10;
 /// Schemas, `/Me`, and one page each of Users and Groups.
 const READS: u64 = 5;
 
-fn groups() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path().join("desired");
-    write_desired(&dir, CREATE_USERS);
-    let mut yaml = String::from("groups:\n");
-    for g in 0..GROUPS {
-        let members: Vec<String> = (0..GROUP_SIZE)
-            .map(|m| {
-                format!(
-                    "agent{:06}@northwind.example",
-                    (g * GROUP_SIZE + m) % CREATE_USERS
-                )
-            })
-            .collect();
-        let _ = writeln!(
-            yaml,
-            "  - displayName: Team {g:04}\n    members: [{}]",
-            members.join(", ")
-        );
+/// Writes `groups` groups of [`GROUP_SIZE`] of the `users` users of [`write_desired`], in
+/// files of [`PER_FILE`] groups, and claims groups as listed.
+fn write_groups(dir: &Path, groups: usize, users: usize) {
+    std::fs::create_dir_all(dir.join("groups")).unwrap();
+    for file in 0..groups.div_ceil(PER_FILE) {
+        let mut yaml = String::from("groups:\n");
+        for g in file * PER_FILE..((file + 1) * PER_FILE).min(groups) {
+            let members: Vec<String> = (0..GROUP_SIZE)
+                .map(|m| format!("agent{:06}@northwind.example", (g * GROUP_SIZE + m) % users))
+                .collect();
+            let _ = writeln!(
+                yaml,
+                "  - displayName: Team {g:05}\n    members: [{}]",
+                members.join(", ")
+            );
+        }
+        std::fs::write(dir.join(format!("groups/groups-{file:03}.yaml")), yaml).unwrap();
     }
-    std::fs::write(dir.join("groups.yaml"), yaml).unwrap();
     std::fs::write(
         dir.join("scimctl.yaml"),
         "ownership: {users: listed, groups: listed}\n",
     )
     .unwrap();
+}
+
+fn groups() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    write_desired(&dir, CREATE_USERS);
+    write_groups(&dir, GROUPS, CREATE_USERS);
     let cwd = tmp.path().join("run");
     std::fs::create_dir_all(&cwd).unwrap();
     let (server, url) = common::serve(&cwd.join("sandbox.json"));
@@ -191,7 +201,54 @@ fn groups() {
     );
 }
 
-fn main() {
+const MEMORY_USERS: usize = 100_000;
+const MEMORY_GROUPS: usize = 10_000;
+const MEMORY_RUNS: usize = 3;
+/// The issue's bound on the apply's peak resident set, in bytes.
+const MEMORY_BOUND: u64 = 300_000_000;
+
+fn memory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    write_desired(&dir, MEMORY_USERS);
+    write_groups(&dir, MEMORY_GROUPS, MEMORY_USERS);
+    let mut peaks = Vec::new();
+    let mut walls = Vec::new();
+    let mut requests = 0;
+    for run in 0..MEMORY_RUNS {
+        let cwd = tmp.path().join(format!("memory-{run}"));
+        std::fs::create_dir_all(&cwd).unwrap();
+        let (server, url) = common::serve(&cwd.join("sandbox.json"));
+        let (applied, peak_kib) = common::apply_measured(&cwd, &dir, &url, &[]);
+        common::stop(server);
+        assert_eq!(
+            applied.done,
+            (MEMORY_USERS + MEMORY_GROUPS) as u64,
+            "every object created"
+        );
+        peaks.push(peak_kib);
+        walls.push(applied.wall_s);
+        requests = applied.requests;
+    }
+    peaks.sort_unstable();
+    let peak = peaks[MEMORY_RUNS / 2];
+    println!(
+        "memory: {MEMORY_USERS} users + {MEMORY_GROUPS} groups of {GROUP_SIZE} into an empty \
+         sandbox: apply peak RSS median {} MiB ({} MB; max {} MiB), {:.2} s end to end, \
+         {requests} requests ({MEMORY_RUNS} runs); bound 300 MB: {}",
+        peak / 1024,
+        peak * 1024 / 1_000_000,
+        peaks[MEMORY_RUNS - 1] / 1024,
+        median(walls),
+        verdict(peak * 1024 <= MEMORY_BOUND)
+    );
+}
+
+fn main() -> std::process::ExitCode {
+    if std::env::var_os("SCIMCTL_BENCH_MEASURE").is_some() {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        return common::measure_child(&args);
+    }
     let part = std::env::var("SCIMCTL_BENCH_PART").unwrap_or_default();
     println!("apply benchmark (scimctl apply --yes against scimctl sandbox serve on loopback)");
     if part.is_empty() || part == "creates" {
@@ -203,4 +260,8 @@ fn main() {
     if part.is_empty() || part == "groups" {
         groups();
     }
+    if part.is_empty() || part == "memory" {
+        memory();
+    }
+    std::process::ExitCode::SUCCESS
 }

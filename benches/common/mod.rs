@@ -79,11 +79,59 @@ pub(crate) struct Applied {
 #[allow(dead_code, reason = "used by the apply and bulk benchmarks only")]
 pub(crate) fn apply(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Applied {
     let started = tokio::time::Instant::now();
-    let output = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_scimctl"));
+    command
         .arg("apply")
         .arg(dir)
         .args(["--target", url, "--yes"])
-        .args(extra)
+        .args(extra);
+    run_apply(cwd, command, started).0
+}
+
+/// Marks the line the measuring wrapper ([`measure_child`]) adds to its child's output.
+const PEAK_LINE: &str = "bench-wrapper peak KiB: ";
+
+/// [`apply`] through a wrapper process (this benchmark re-run with `SCIMCTL_BENCH_MEASURE`,
+/// answered by [`measure_child`]) whose only child is the apply, so that the wrapper's
+/// `RUSAGE_CHILDREN` maximum resident set is the apply's own peak. Returns it in KiB too.
+#[allow(dead_code, reason = "used by the apply benchmark only")]
+pub(crate) fn apply_measured(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> (Applied, u64) {
+    let started = tokio::time::Instant::now();
+    let mut command = Command::new(std::env::current_exe().expect("own path"));
+    command
+        .env("SCIMCTL_BENCH_MEASURE", "1")
+        .arg("apply")
+        .arg(dir)
+        .args(["--target", url, "--yes"])
+        .args(extra);
+    let (applied, out) = run_apply(cwd, command, started);
+    let peak = out
+        .lines()
+        .find_map(|l| l.strip_prefix(PEAK_LINE))
+        .and_then(|n| n.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the wrapper printed no peak: {out}"));
+    (applied, peak)
+}
+
+/// In the wrapper process of [`apply_measured`]: runs scimctl with `args`, passing its output
+/// through, then prints its peak resident set; returns its status, for the wrapper to exit
+/// with.
+#[allow(dead_code, reason = "used by the apply benchmark only")]
+pub(crate) fn measure_child(args: &[String]) -> std::process::ExitCode {
+    let status = Command::new(env!("CARGO_BIN_EXE_scimctl"))
+        .args(args)
+        .stdin(Stdio::null())
+        .status()
+        .expect("run scimctl");
+    let usage = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+        .expect("getrusage");
+    println!("{PEAK_LINE}{}", usage.max_rss());
+    std::process::ExitCode::from(u8::try_from(status.code().unwrap_or(1)).unwrap_or(1))
+}
+
+/// Runs an apply `command` in `cwd` and reads its report; also returns its standard output.
+fn run_apply(cwd: &Path, mut command: Command, started: tokio::time::Instant) -> (Applied, String) {
+    let output = command
         .current_dir(cwd)
         .stdin(Stdio::null())
         .stderr(Stdio::piped())
@@ -121,11 +169,12 @@ pub(crate) fn apply(cwd: &Path, dir: &Path, url: &str, extra: &[&str]) -> Applie
         reason = "counts printed as integers"
     )]
     let count = |f: f64| f as u64;
-    Applied {
+    let applied = Applied {
         wall_s,
         done: count(number_before(summary, " done,")),
         requests: count(number_before(summary, " requests in")),
         elapsed_s: number_before(summary, " s)."),
         rate_limited: count(rate_limited),
-    }
+    };
+    (applied, out.into_owned())
 }

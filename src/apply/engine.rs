@@ -396,7 +396,7 @@ impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
 where
     'a: 's,
 {
-    fn change(&self, step: &Step) -> &'a Change {
+    fn change(&self, step: &Step<'_>) -> &'a Change {
         &self.input.plan.changes[step.change]
     }
 
@@ -542,7 +542,7 @@ where
         })
     }
 
-    async fn step(&self, step: &Step, herald: &Herald) -> StepResult {
+    async fn step(&self, step: &Step<'_>, herald: &Herald) -> StepResult {
         let change = self.change(step);
         if change.kind == Kind::Role {
             return self.role_step(step.kind, change, herald).await;
@@ -555,7 +555,7 @@ where
                     return StepResult::failed("internal: the create left no id");
                 };
                 let sending = Change {
-                    edits: step.edits.clone(),
+                    edits: step.edits.to_vec(),
                     id: Some(id.clone()),
                     version: version.clone(),
                     ..change.clone()
@@ -779,12 +779,12 @@ where
         }
     }
 
-    async fn create(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+    async fn create(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
         let Some((edits, missing)) = without_failed_members(&step.edits, &self.created) else {
             return self.create_resolved(step, change, herald).await;
         };
         let trimmed = Step {
-            edits,
+            edits: std::borrow::Cow::Owned(edits),
             ..step.clone()
         };
         let r = self.create_resolved(&trimmed, change, herald).await;
@@ -792,7 +792,12 @@ where
     }
 
     /// [`Shared::create`], every reference of `step` resolved.
-    async fn create_resolved(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+    async fn create_resolved(
+        &self,
+        step: &Step<'_>,
+        change: &Change,
+        herald: &Herald,
+    ) -> StepResult {
         let mut doc = Map::new();
         if let Err(e) = crate::plan::edit::apply(&mut doc, &step.edits, &self.created) {
             return StepResult::failed(format!("internal: {e}"));
@@ -919,7 +924,7 @@ where
     /// concurrent run made ([`twins::settle`]); the run goes on with the survivor.
     async fn verify_alone(
         &self,
-        step: &Step,
+        step: &Step<'_>,
         change: &Change,
         id: String,
         version: Option<String>,
@@ -963,7 +968,7 @@ where
     /// it into a twin with a lower id. Goes on with that one, once.
     async fn relink(
         &self,
-        step: &Step,
+        step: &Step<'_>,
         change: &Change,
         gone_id: &str,
         herald: &Herald,
@@ -979,7 +984,7 @@ where
             .borrow_mut()
             .insert(step.change, (settled.id.clone(), settled.version.clone()));
         let sending = Change {
-            edits: step.edits.clone(),
+            edits: step.edits.to_vec(),
             id: Some(settled.id.clone()),
             version: settled.version.clone(),
             ..change.clone()
@@ -1075,7 +1080,7 @@ where
     /// met "already exists" does; the grants step that follows gives back the roles in
     /// divisions that deletion took. A restore answered with an error is still taken as done
     /// when the user now reads back (an unknown outcome, or another run restored it first).
-    async fn restore(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+    async fn restore(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
         let (Some(id), Some(version)) = (
             change.id.clone(),
             change
@@ -1136,7 +1141,7 @@ where
     /// A create met "already exists": take the live object over and bring it in line.
     async fn adopt(
         &self,
-        step: &Step,
+        step: &Step<'_>,
         change: &Change,
         error: &ScimError,
         herald: &Herald,
@@ -1216,7 +1221,7 @@ where
     /// A user's grants of roles in divisions (Platform API `bulkadd`, then `bulkremove`).
     /// Roles the run created are resolved by name; the user is the live one, or the one the
     /// change's create made.
-    async fn grants(&self, step: &Step, change: &Change, herald: &Herald) -> StepResult {
+    async fn grants(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
         let user = match change.id.clone() {
             Some(id) => Some(id),
             None => self
@@ -1229,7 +1234,7 @@ where
             return StepResult::failed("internal: grants for a user without an id");
         };
         let mut sent = 0;
-        for edit in &step.edits {
+        for edit in step.edits.iter() {
             let Edit::Grants { add, remove } = edit else {
                 continue;
             };
@@ -1586,7 +1591,7 @@ type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, Announced, StepResult)
 
 /// Which steps may start, and what each finished step means for the rest.
 struct Schedule<'g> {
-    graph: &'g Graph,
+    graph: &'g Graph<'g>,
     plan: &'g Plan,
     /// Per step: dependencies not yet succeeded (`usize::MAX`: skipped already).
     waiting: Vec<usize>,
@@ -1603,7 +1608,7 @@ struct Schedule<'g> {
 }
 
 impl<'g> Schedule<'g> {
-    fn new(graph: &'g Graph, plan: &'g Plan) -> Schedule<'g> {
+    fn new(graph: &'g Graph<'g>, plan: &'g Plan) -> Schedule<'g> {
         let mut left = [0; Phase::ALL.len()];
         for step in &graph.steps {
             left[step.phase.index()] += 1;
@@ -1855,7 +1860,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
 }
 
 /// One report per change that has steps, each counting the steps still to finish.
-fn reports(graph: &Graph, plan: &Plan) -> HashMap<usize, Progress> {
+fn reports(graph: &Graph<'_>, plan: &Plan) -> HashMap<usize, Progress> {
     let mut progress: HashMap<usize, Progress> = HashMap::new();
     for (s, step) in graph.steps.iter().enumerate() {
         let change = &plan.changes[step.change];

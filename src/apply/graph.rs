@@ -19,6 +19,7 @@
 //! Steps that depend on nothing run as soon as the executor has room; deactivations and
 //! deletes wait until every other step has finished. Pure: no I/O.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use crate::plan::{Action, Change, Edit, Kind, Multi, Plan, Ref};
@@ -49,13 +50,15 @@ pub(crate) enum StepKind {
 
 /// One unit of work.
 #[derive(Clone, Debug, PartialEq)]
-pub(crate) struct Step {
+pub(crate) struct Step<'p> {
     /// The change it belongs to (index into the plan's changes).
     pub(crate) change: usize,
     /// What it does.
     pub(crate) kind: StepKind,
-    /// The edits it sends.
-    pub(crate) edits: Vec<Edit>,
+    /// The edits it sends: the change's own, borrowed from the plan, when the step sends all
+    /// of them (most do: at 100,000 creates a copy would double the plan's edits in memory),
+    /// or the part of them it sends.
+    pub(crate) edits: Cow<'p, [Edit]>,
     /// Steps that must succeed first.
     pub(crate) deps: Vec<usize>,
     /// Steps that must have finished first, whatever their outcome: the creates of new
@@ -113,9 +116,9 @@ fn granted_roles(edits: &[Edit]) -> impl Iterator<Item = String> + '_ {
 
 /// The steps of a plan, blocked changes left out.
 #[derive(Debug, Default)]
-pub(crate) struct Graph {
+pub(crate) struct Graph<'p> {
     /// Steps; dependencies point to earlier or later indices alike.
-    pub(crate) steps: Vec<Step>,
+    pub(crate) steps: Vec<Step<'p>>,
     /// Per step, the steps that depend on it.
     pub(crate) dependants: Vec<Vec<usize>>,
     /// Per step, the steps that wait for it to finish ([`Step::after`]).
@@ -129,11 +132,22 @@ fn name_key(kind: Kind, name: &str) -> (Kind, String) {
 /// Splits `edits` of a create into what the create can carry (references to live objects,
 /// users the run creates first, and managers whose create comes first) and what must wait
 /// for a link step (members that are groups the run creates, which may form cycles).
-fn split_create(
-    edits: &[Edit],
+fn split_create<'p>(
+    edits: &'p [Edit],
     carry_manager: bool,
     carry_member: &dyn Fn(&Ref) -> bool,
-) -> (Vec<Edit>, Vec<Edit>) {
+) -> (Cow<'p, [Edit]>, Vec<Edit>) {
+    let carried_whole = edits.iter().all(|edit| match edit {
+        Edit::AddMembers { members } => {
+            !members.is_empty() && members.iter().all(|m| m.id.is_some() || carry_member(m))
+        }
+        Edit::SetManager { to } => to.id.is_some() || carry_manager,
+        Edit::Grants { .. } | Edit::Password => false,
+        _ => true,
+    });
+    if carried_whole {
+        return (Cow::Borrowed(edits), Vec::new());
+    }
     let mut now = Vec::new();
     let mut later = Vec::new();
     for edit in edits {
@@ -159,12 +173,12 @@ fn split_create(
             _ => now.push(edit.clone()),
         }
     }
-    (now, later)
+    (Cow::Owned(now), later)
 }
 
 /// Adds the steps of `plan`'s unblocked role changes to `graph`; returns the role create
 /// steps by lower-cased name, for the user steps that grant those roles.
-fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
+fn role_steps<'p>(plan: &'p Plan, graph: &mut Graph<'p>) -> HashMap<String, usize> {
     let mut role_creates: HashMap<String, usize> = HashMap::new();
     for (i, c) in plan.changes.iter().enumerate() {
         if c.blocked.is_some() || c.kind != Kind::Role {
@@ -182,7 +196,7 @@ fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
         graph.steps.push(Step {
             change: i,
             kind,
-            edits: c.edits.clone(),
+            edits: Cow::Borrowed(&c.edits),
             after: Vec::new(),
             deps: Vec::new(),
             phase,
@@ -191,9 +205,9 @@ fn role_steps(plan: &Plan, graph: &mut Graph) -> HashMap<String, usize> {
     role_creates
 }
 
-impl Graph {
+impl<'p> Graph<'p> {
     /// Builds the steps of `plan`'s unblocked changes.
-    pub(crate) fn new(plan: &Plan) -> Graph {
+    pub(crate) fn new(plan: &'p Plan) -> Graph<'p> {
         let mut graph = Graph::default();
         let role_creates = role_steps(plan, &mut graph);
         let changes: Vec<(usize, &Change)> = plan
@@ -245,7 +259,7 @@ impl Graph {
                 graph.steps.push(Step {
                     change: i,
                     kind: StepKind::Link,
-                    edits: later,
+                    edits: Cow::Owned(later),
                     after: Vec::new(),
                     deps: Vec::new(),
                     phase: Phase::Main,
@@ -325,19 +339,19 @@ fn sorted(mut steps: Vec<usize>) -> Vec<usize> {
 
 /// Adds the steps of the changes to live objects (patches, deactivations, deletes), after
 /// the creates they refer to; grants have steps of their own.
-fn update_steps(
-    changes: &[(usize, &Change)],
+fn update_steps<'p>(
+    changes: &[(usize, &'p Change)],
     step_of: &dyn Fn(&Ref) -> Option<usize>,
     role_of: &dyn Fn(String) -> Option<usize>,
-    graph: &mut Graph,
+    graph: &mut Graph<'p>,
 ) {
     for &(i, c) in changes.iter().filter(|(_, c)| !c.action.brings_in()) {
-        let edits: Vec<Edit> = c
-            .edits
-            .iter()
-            .filter(|e| !matches!(e, Edit::Grants { .. } | Edit::Password))
-            .cloned()
-            .collect();
+        let own_step = |e: &Edit| !matches!(e, Edit::Grants { .. } | Edit::Password);
+        let edits: Cow<'p, [Edit]> = if c.edits.iter().all(own_step) {
+            Cow::Borrowed(&c.edits)
+        } else {
+            Cow::Owned(c.edits.iter().filter(|e| own_step(e)).cloned().collect())
+        };
         if edits.is_empty() && !c.edits.is_empty() {
             continue; // grants or password only: their own steps below
         }
@@ -368,11 +382,11 @@ fn update_steps(
 /// Adds a grants step per change that grants or revokes roles in divisions: after the
 /// user's create (a new user), and after the creates of the roles it grants that the run
 /// creates.
-fn grant_steps(
-    changes: &[(usize, &Change)],
+fn grant_steps<'p>(
+    changes: &[(usize, &'p Change)],
     create_step: &HashMap<usize, usize>,
     role_creates: &HashMap<String, usize>,
-    graph: &mut Graph,
+    graph: &mut Graph<'p>,
 ) {
     for &(i, c) in changes {
         let Some(grants) = c.edits.iter().find(|e| matches!(e, Edit::Grants { .. })) else {
@@ -393,7 +407,7 @@ fn grant_steps(
         graph.steps.push(Step {
             change: i,
             kind: StepKind::Grants,
-            edits: vec![grants.clone()],
+            edits: Cow::Borrowed(std::slice::from_ref(grants)),
             after: Vec::new(),
             deps,
             phase: Phase::Main,
@@ -404,7 +418,7 @@ fn grant_steps(
 /// Adds a password step per change that rotates a password: after the change's update step,
 /// if it has one (the update carries `If-Match`, which a password write first would make
 /// stale).
-fn password_steps(changes: &[(usize, &Change)], graph: &mut Graph) {
+fn password_steps<'p>(changes: &[(usize, &'p Change)], graph: &mut Graph<'p>) {
     for &(i, c) in changes {
         if c.action.brings_in() || !c.edits.contains(&Edit::Password) {
             continue;
@@ -418,7 +432,7 @@ fn password_steps(changes: &[(usize, &Change)], graph: &mut Graph) {
         graph.steps.push(Step {
             change: i,
             kind: StepKind::Password,
-            edits: vec![Edit::Password],
+            edits: Cow::Owned(vec![Edit::Password]),
             after: Vec::new(),
             deps,
             phase: Phase::Main,

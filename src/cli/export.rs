@@ -57,7 +57,7 @@ pub(super) fn export_cmd(
     write::check_dir(args.dir, args.force).map_err(write_error)?;
     let TenantRead {
         support,
-        snapshot,
+        mut snapshot,
         target: description,
         requests,
     } = read_tenant(
@@ -77,15 +77,21 @@ pub(super) fn export_cmd(
         description: description.clone(),
     };
     let read_at = started.elapsed();
-    let export = crate::export::export(&snapshot, &options);
+    // Each file is written (to its temporary name) as soon as it is laid out, and the users
+    // are rendered one by one as they are converted: at 100,000 users, holding them or the
+    // files' text would be most of the export's memory.
+    let mut stager = write::Stager::new(args.dir, args.force).map_err(write_error)?;
+    let spill = write::Spill::new(args.dir).map_err(write_error)?;
+    let export = crate::export::export_into(&mut snapshot, &options, spill, &mut |rel, text| {
+        stager.stage(&rel, &text)
+    })
+    .map_err(write_error)?;
     drop(snapshot);
-    let rendered_at = started.elapsed();
-    write::write_files(args.dir, &export.files, args.force).map_err(write_error)?;
+    let written = stager.commit().map_err(write_error)?;
     tracing::debug!(
         read_ms = read_at.as_millis(),
-        render_ms = rendered_at.saturating_sub(read_at).as_millis(),
-        write_ms = started.elapsed().saturating_sub(rendered_at).as_millis(),
-        files = export.files.len(),
+        write_ms = started.elapsed().saturating_sub(read_at).as_millis(),
+        files = written.written,
         "exported"
     );
     if !args.quiet {

@@ -220,7 +220,7 @@ fn dispatch(
                 force: *force,
                 quiet: cli.quiet,
             },
-            runtime,
+            &Runtime::lazy_one_thread(),
             err,
         ),
         Command::Doctor {

@@ -158,24 +158,24 @@ fn group_value(group: &wire::Group, attr: Attribute) -> Option<String> {
     }
 }
 
-/// Parses every live resource, on up to 4 threads: at 100,000 users, parsing the server's
-/// JSON is most of an export's CPU time. The order is kept.
-fn parse_all<R: Resource + Send>(
-    live: &[crate::scim::Live<R>],
+/// Parses resources' JSON, on up to 4 threads: at 100,000 users, parsing the server's JSON
+/// is most of an export's CPU time. The order is kept.
+fn parse_all<R: serde::de::DeserializeOwned + Send>(
+    json: &[&str],
 ) -> Vec<Result<R, serde_json::Error>> {
     let threads = std::thread::available_parallelism()
         .map_or(1, std::num::NonZero::get)
         .min(4);
-    if threads < 2 || live.len() < 2_000 {
-        return live.iter().map(crate::scim::Live::parse).collect();
+    if threads < 2 || json.len() < 2_000 {
+        return json.iter().map(|j| serde_json::from_str(j)).collect();
     }
     std::thread::scope(|scope| {
-        let parts: Vec<_> = live
-            .chunks(live.len().div_ceil(threads))
+        let parts: Vec<_> = json
+            .chunks(json.len().div_ceil(threads))
             .map(|part| {
                 scope.spawn(move || {
                     part.iter()
-                        .map(crate::scim::Live::parse)
+                        .map(|j| serde_json::from_str(j))
                         .collect::<Vec<_>>()
                 })
             })
@@ -187,6 +187,47 @@ fn parse_all<R: Resource + Send>(
     })
 }
 
+/// Where the users' JSON is read: in the snapshot, or taken out of it
+/// ([`crate::scim::Live::take_raw`]), by snapshot index, each freed as soon as its user is
+/// converted.
+pub(super) enum UsersJson {
+    /// In the snapshot, kept.
+    InPlace,
+    /// Taken out of the snapshot; `None` once converted.
+    Taken(Vec<Option<Box<serde_json::value::RawValue>>>),
+}
+
+impl UsersJson {
+    fn get<'s>(&'s self, snapshot: &'s Snapshot, i: usize) -> &'s str {
+        match self {
+            UsersJson::InPlace => snapshot.users[i].raw(),
+            UsersJson::Taken(json) => json[i].as_deref().map_or("{}", |j| j.get()),
+        }
+    }
+
+    fn free(&mut self, i: usize) {
+        if let UsersJson::Taken(json) = self {
+            json[i] = None;
+        }
+    }
+}
+
+/// Users parsed at once: each pass over the users parses them this many at a time and keeps
+/// only what it needs of each, so that 100,000 parsed users are never held together.
+#[cfg(not(test))]
+const PARSE_CHUNK: usize = 8_192;
+/// Small in tests, so that their few hundred users span several parts.
+#[cfg(test)]
+const PARSE_CHUNK: usize = 64;
+
+/// A live user chosen for export, as the first pass keeps it: where it is in the snapshot,
+/// its id and its userName.
+struct UserKey<'a> {
+    index: usize,
+    id: Option<&'a str>,
+    name: String,
+}
+
 /// A live object chosen for export: its id and parsed value.
 struct Chosen<'a, T> {
     id: Option<&'a str>,
@@ -194,56 +235,142 @@ struct Chosen<'a, T> {
 }
 
 /// Reads the snapshot into desired-state values (see the module docs).
-#[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
 #[must_use]
 pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
+    let mut users = Vec::new();
+    let mut exported = convert(snapshot, UsersJson::InPlace, options, &mut |u| {
+        users.push(u);
+    });
+    exported.users = users;
+    exported
+}
+
+/// [`desired_of`], handing each exported user to `sink` as soon as it is converted, in export
+/// order, rather than keeping them: the [`Exported`] it returns has no users.
+#[allow(clippy::too_many_lines)] // one pass per kind, each step a few lines
+pub(super) fn convert(
+    snapshot: &Snapshot,
+    mut json: UsersJson,
+    options: &ExportOptions,
+    sink: &mut dyn FnMut(User),
+) -> Exported {
     let mut notes = Notes::default();
     let (user_names, user_external) = counts(&snapshot.users);
     let (group_names, group_external) = counts(&snapshot.groups);
 
-    let mut users: Vec<Chosen<'_, wire::User>> = Vec::new();
-    for (live, parsed) in snapshot.users.iter().zip(parse_all(&snapshot.users)) {
-        let user = match parsed {
-            Ok(u) => u,
-            Err(e) => {
+    let mut users: Vec<UserKey<'_>> = Vec::new();
+    for (at, part) in snapshot.users.chunks(PARSE_CHUNK).enumerate() {
+        let texts: Vec<&str> = (0..part.len())
+            .map(|i| json.get(snapshot, at * PARSE_CHUNK + i))
+            .collect();
+        let parsed_part = parse_all::<wire::User>(&texts);
+        drop(texts);
+        for (i, (live, parsed)) in part.iter().zip(parsed_part).enumerate() {
+            let user = match parsed {
+                Ok(u) => u,
+                Err(e) => {
+                    notes.add(
+                        "users not exported: the server's JSON cannot be read",
+                        || {
+                            format!(
+                                "{} (id {}): {e}",
+                                live.natural_key(),
+                                live.id().unwrap_or("?")
+                            )
+                        },
+                    );
+                    continue;
+                }
+            };
+            if !options.filters.keeps(Kind::User, |a| user_value(&user, a)) {
+                continue;
+            }
+            let name = user.user_name.as_str();
+            if name.trim().is_empty() || name.trim() != name {
                 notes.add(
-                    "users not exported: the server's JSON cannot be read",
-                    || {
-                        format!(
-                            "{} (id {}): {e}",
-                            live.natural_key(),
-                            live.id().unwrap_or("?")
-                        )
-                    },
+                    "users not exported: blank userName, or one with leading or trailing spaces",
+                    || format!("{name:?} (id {})", live.id().unwrap_or("?")),
                 );
                 continue;
             }
-        };
-        if !options.filters.keeps(Kind::User, |a| user_value(&user, a)) {
-            continue;
+            if user_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
+                notes.add(
+                    "users not exported: their userName is held by another live user too (case-insensitively), so no plan could tell them apart",
+                    || name.to_owned(),
+                );
+                continue;
+            }
+            users.push(UserKey {
+                index: at * PARSE_CHUNK + i,
+                id: live.id(),
+                name: user.user_name,
+            });
         }
-        let name = user.user_name.as_str();
-        if name.trim().is_empty() || name.trim() != name {
-            notes.add(
-                "users not exported: blank userName, or one with leading or trailing spaces",
-                || format!("{name:?} (id {})", live.id().unwrap_or("?")),
-            );
-            continue;
-        }
-        if user_names.get(&fold(name)).copied().unwrap_or(0) > 1 {
-            notes.add(
-                "users not exported: their userName is held by another live user too (case-insensitively), so no plan could tell them apart",
-                || name.to_owned(),
-            );
-            continue;
-        }
-        users.push(Chosen {
-            id: live.id(),
-            value: user,
-        });
     }
+    users.sort_by(|a, b| name_order(&a.name, &b.name));
+
+    // Ids to the names desired state refers by. A member name that is both a user's and a
+    // group's cannot be written: validation refuses it as ambiguous.
+    let user_by_id: HashMap<&str, usize> = users
+        .iter()
+        .enumerate()
+        .filter_map(|(i, u)| u.id.map(|id| (id, i)))
+        .collect();
+    // Every live object by id, exported or not, so a member left out is named, not numbered.
+    let live_names: HashMap<&str, &str> = snapshot
+        .users
+        .iter()
+        .filter_map(|u| u.id().map(|id| (id, u.natural_key())))
+        .chain(
+            snapshot
+                .groups
+                .iter()
+                .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
+        )
+        .collect();
+    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.name)).collect();
+
+    // From here on users are needed by id and name only: each user is parsed again as its
+    // turn comes and dropped as soon as it is converted, which at 100,000 users is most of
+    // the export's memory.
+    let (order, user_keys): (Vec<usize>, Vec<(Option<&str>, String)>) =
+        users.into_iter().map(|u| (u.index, (u.id, u.name))).unzip();
+    let support = &Supported::new(&options.support);
+    let ctx = UserContext {
+        support,
+        user_external: &user_external,
+        by_id: &user_by_id,
+        users: &user_keys,
+    };
+    let mut held_roles: HashSet<String> = HashSet::new();
+    for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
+        let texts: Vec<&str> = part.iter().map(|&i| json.get(snapshot, i)).collect();
+        let parsed_part = parse_all::<wire::User>(&texts);
+        drop(texts);
+        for &i in part {
+            json.free(i);
+        }
+        for (i, parsed) in parsed_part.into_iter().enumerate() {
+            // It parsed in the first pass; the same JSON parses the same way.
+            let Ok(user) = parsed else { continue };
+            let id = user_keys[at * PARSE_CHUNK + i].0;
+            let converted = user_of(&user, id, &ctx, &mut notes);
+            for role in converted.roles.iter().flatten() {
+                if !held_roles.contains(role.name.as_str()) {
+                    held_roles.insert(role.name.as_str().to_owned());
+                }
+            }
+            sink(converted);
+        }
+    }
+
+    // Groups after the users' conversion, which frees the users' JSON: the two are never
+    // held together.
     let mut groups: Vec<Chosen<'_, wire::Group>> = Vec::new();
-    for (live, parsed) in snapshot.groups.iter().zip(parse_all(&snapshot.groups)) {
+    let texts: Vec<&str> = snapshot.groups.iter().map(crate::scim::Live::raw).collect();
+    let parsed_groups = parse_all::<wire::Group>(&texts);
+    drop(texts);
+    for (live, parsed) in snapshot.groups.iter().zip(parsed_groups) {
         let group = match parsed {
             Ok(g) => g,
             Err(e) => {
@@ -285,56 +412,16 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
             value: group,
         });
     }
-    users.sort_by(|a, b| name_order(&a.value.user_name, &b.value.user_name));
     groups.sort_by(|a, b| name_order(&a.value.display_name, &b.value.display_name));
-
-    // Ids to the names desired state refers by. A member name that is both a user's and a
-    // group's cannot be written: validation refuses it as ambiguous.
-    let user_by_id: HashMap<&str, usize> = users
-        .iter()
-        .enumerate()
-        .filter_map(|(i, u)| u.id.map(|id| (id, i)))
-        .collect();
     let group_by_id: HashMap<&str, usize> = groups
         .iter()
         .enumerate()
         .filter_map(|(i, g)| g.id.map(|id| (id, i)))
         .collect();
-    // Every live object by id, exported or not, so a member left out is named, not numbered.
-    let live_names: HashMap<&str, &str> = snapshot
-        .users
-        .iter()
-        .filter_map(|u| u.id().map(|id| (id, u.natural_key())))
-        .chain(
-            snapshot
-                .groups
-                .iter()
-                .filter_map(|g| g.id().map(|id| (id, g.natural_key()))),
-        )
-        .collect();
-    let user_folds: HashSet<String> = users.iter().map(|u| fold(&u.value.user_name)).collect();
     let ambiguous: HashSet<String> = groups
         .iter()
         .map(|g| fold(&g.value.display_name))
         .filter(|n| user_folds.contains(n))
-        .collect();
-
-    // From here on users are needed by id and name only: each parsed user is dropped as soon
-    // as it is converted, which at 100,000 users is most of the export's memory.
-    let user_keys: Vec<(Option<&str>, String)> = users
-        .iter()
-        .map(|c| (c.id, c.value.user_name.clone()))
-        .collect();
-    let support = &Supported::new(&options.support);
-    let ctx = UserContext {
-        support,
-        user_external: &user_external,
-        by_id: &user_by_id,
-        users: &user_keys,
-    };
-    let out_users: Vec<User> = users
-        .into_iter()
-        .map(|c| user_of(&c.value, c.id, &ctx, &mut notes))
         .collect();
 
     // Members, then nesting: cycles cannot be written and depth may need a policy.
@@ -424,12 +511,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
     }
 
     // Role names users hold, one spelling per folded name (the first in sort order).
-    let role_names = sorted_distinct(
-        out_users
-            .iter()
-            .flat_map(|u| u.roles.iter().flatten())
-            .map(|r| r.name.as_str()),
-    );
+    let role_names = sorted_distinct(held_roles.iter().map(String::as_str));
     let roles = role_names
         .into_iter()
         .map(|name| Role {
@@ -443,7 +525,7 @@ pub fn desired_of(snapshot: &Snapshot, options: &ExportOptions) -> Exported {
 
     let dropped = dropped_members + dropped_cycles;
     Exported {
-        users: out_users,
+        users: Vec::new(),
         groups: out_groups,
         roles,
         additive_members: (dropped > 0).then(|| {

@@ -3,7 +3,7 @@
 //! `scimctl.yaml`), written through the one YAML writer. Takes [`Exported`] values; knows
 //! nothing of SCIM.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Export, ExportOptions, Exported, MAX_BYTES_PER_FILE, MAX_ENTRIES_PER_FILE};
 use crate::desired::yaml::{self, Emit, Writer};
@@ -133,15 +133,12 @@ fn group_emit(g: &Group) -> Emit<'_> {
     Emit::Map(m)
 }
 
-/// Items rendered one at a time into parts of at most [`MAX_ENTRIES_PER_FILE`] items and
+/// Rendered items laid into parts of at most [`MAX_ENTRIES_PER_FILE`] items and
 /// [`MAX_BYTES_PER_FILE`] bytes (a single larger item gets a part of its own): (body, items).
-fn chunks<'v, T: 'v>(
-    values: impl IntoIterator<Item = &'v T>,
-    emit: impl Fn(&'v T) -> Emit<'v>,
-) -> Vec<(String, usize)> {
+fn chunks<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Vec<(String, usize)> {
     let mut out: Vec<(String, usize)> = Vec::new();
-    for value in values {
-        let item = yaml::item(&emit(value));
+    for item in items {
+        let item = item.as_ref();
         let full = out.last().is_none_or(|(body, n)| {
             *n >= MAX_ENTRIES_PER_FILE || body.len() + item.len() > MAX_BYTES_PER_FILE
         });
@@ -149,7 +146,7 @@ fn chunks<'v, T: 'v>(
             out.push((String::new(), 0));
         }
         if let Some((body, n)) = out.last_mut() {
-            body.push_str(&item);
+            body.push_str(item);
             *n += 1;
         }
     }
@@ -175,64 +172,210 @@ fn list_file(header: &str, key: &str, body: &str) -> String {
     w.finish()
 }
 
-/// Lays desired-state values out as files (see the module docs). Deterministic.
-#[must_use]
-pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
-    let mut files = BTreeMap::new();
-    // Users by department file; the users are sorted, so each bucket is too.
-    let mut buckets: BTreeMap<String, Vec<&User>> = BTreeMap::new();
-    for u in &exported.users {
+/// Where the users' rendered list items wait until their files are laid out: appended one
+/// after another, read back by byte range. A `String` keeps them in memory; `scimctl export`
+/// keeps them in a temporary file ([`super::write::Spill`]), so that 100,000 users' YAML is
+/// not held in memory.
+pub trait ItemStore {
+    /// Why an item could not be kept or read back.
+    type Error;
+    /// Appends `text`.
+    fn append(&mut self, text: &str) -> Result<(), Self::Error>;
+    /// Bytes appended so far.
+    fn len(&self) -> u64;
+    /// Whether nothing was appended.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// The text appended between `start` and `end`.
+    fn read(&mut self, start: u64, end: u64) -> Result<String, Self::Error>;
+}
+
+impl ItemStore for String {
+    type Error = std::convert::Infallible;
+
+    fn append(&mut self, text: &str) -> Result<(), Self::Error> {
+        self.push_str(text);
+        Ok(())
+    }
+
+    fn len(&self) -> u64 {
+        self.as_str().len() as u64
+    }
+
+    fn read(&mut self, start: u64, end: u64) -> Result<String, Self::Error> {
+        let at = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        Ok(self[at(start)..at(end)].to_owned())
+    }
+}
+
+/// The users of an export, each rendered as its YAML list item as it comes, by department
+/// file: what the user files are made of, without keeping the users themselves.
+#[derive(Debug)]
+pub(super) struct UserFiles<S: ItemStore> {
+    buckets: BTreeMap<String, Bucket>,
+    users: usize,
+    store: S,
+    /// The first item that could not be kept.
+    failed: Option<S::Error>,
+    /// The item being rendered (reused).
+    item: String,
+}
+
+/// The users of one department file.
+#[derive(Debug, Default)]
+struct Bucket {
+    departments: BTreeSet<String>,
+    without: bool,
+    /// Where each user's list item is in the store: (start, end).
+    items: Vec<(u64, u64)>,
+}
+
+impl<S: ItemStore> UserFiles<S> {
+    /// No users yet; their items go to `store`.
+    pub(super) fn new(store: S) -> UserFiles<S> {
+        UserFiles {
+            buckets: BTreeMap::new(),
+            users: 0,
+            store,
+            failed: None,
+            item: String::new(),
+        }
+    }
+
+    /// Adds the next user (users come sorted, so each bucket is too).
+    pub(super) fn add(&mut self, u: &User) {
         let slug = u
             .department
             .as_ref()
             .map(|d| slug(d))
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| NO_DEPARTMENT.to_owned());
-        buckets.entry(slug).or_default().push(u);
+        let bucket = self.buckets.entry(slug).or_default();
+        match &u.department {
+            Some(d) if !bucket.departments.contains(d.value.as_str()) => {
+                bucket.departments.insert(d.value.as_str().to_owned());
+            }
+            Some(_) => {}
+            None => bucket.without = true,
+        }
+        self.item.clear();
+        yaml::push_item(&mut self.item, &user_emit(u));
+        let start = self.store.len();
+        match self.store.append(&self.item) {
+            Ok(()) => bucket.items.push((start, self.store.len())),
+            Err(e) => {
+                self.failed.get_or_insert(e);
+            }
+        }
+        self.users += 1;
     }
-    let mut user_files = 0;
-    for (slug, users) in &buckets {
-        let mut departments: Vec<&str> = users
-            .iter()
-            .filter_map(|u| u.department.as_ref().map(|d| d.value.as_str()))
-            .collect();
-        departments.sort_unstable();
-        departments.dedup();
-        let without = users.iter().any(|u| u.department.is_none());
-        let mut who = String::new();
-        if !departments.is_empty() {
-            let list: Vec<String> = departments.iter().map(|d| format!("{d:?}")).collect();
-            who = format!("of department {}", list.join(", "));
-        }
-        if without {
-            who.push_str(if who.is_empty() {
-                "without a department"
-            } else {
-                " and without one"
-            });
-        }
-        let parts = chunks(users.iter().copied(), user_emit);
-        let count = parts.len();
-        let names = part_names(&format!("users/{slug}"), count);
-        for (i, (name, (body, n))) in names.into_iter().zip(parts).enumerate() {
-            let part = if count > 1 {
-                format!(", part {} of {count}", i + 1)
-            } else {
-                String::new()
-            };
-            let header = format!("Users {who} ({n} users{part}), exported by scimctl export.");
-            files.insert(name, list_file(&header, "users", &body));
-            user_files += 1;
-        }
+
+    /// Users added.
+    pub(super) fn users(&self) -> usize {
+        self.users
     }
+
+    /// Lays the users out as files, handing each (relative path, text) to `put` as soon as it
+    /// is laid out; returns how many files there were.
+    pub(super) fn into_files<E: From<S::Error>>(
+        mut self,
+        put: &mut dyn FnMut(String, String) -> Result<(), E>,
+    ) -> Result<usize, E> {
+        if let Some(e) = self.failed {
+            return Err(e.into());
+        }
+        let mut user_files = 0;
+        for (slug, bucket) in self.buckets {
+            let mut who = String::new();
+            if !bucket.departments.is_empty() {
+                let list: Vec<String> = bucket
+                    .departments
+                    .iter()
+                    .map(|d| format!("{d:?}"))
+                    .collect();
+                who = format!("of department {}", list.join(", "));
+            }
+            if bucket.without {
+                who.push_str(if who.is_empty() {
+                    "without a department"
+                } else {
+                    " and without one"
+                });
+            }
+            let mut failed = None;
+            let store = &mut self.store;
+            let items =
+                bucket
+                    .items
+                    .iter()
+                    .map_while(|&(start, end)| match store.read(start, end) {
+                        Ok(item) => Some(item),
+                        Err(e) => {
+                            failed = Some(e);
+                            None
+                        }
+                    });
+            let parts = chunks(items);
+            if let Some(e) = failed {
+                return Err(e.into());
+            }
+            let count = parts.len();
+            let names = part_names(&format!("users/{slug}"), count);
+            for (i, (name, (body, n))) in names.into_iter().zip(parts).enumerate() {
+                let part = if count > 1 {
+                    format!(", part {} of {count}", i + 1)
+                } else {
+                    String::new()
+                };
+                let header = format!("Users {who} ({n} users{part}), exported by scimctl export.");
+                put(name, list_file(&header, "users", &body))?;
+                user_files += 1;
+            }
+        }
+        Ok(user_files)
+    }
+}
+
+/// Lays desired-state values out as files (see the module docs). Deterministic.
+#[must_use]
+pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
+    let mut files = BTreeMap::new();
+    let mut users = UserFiles::new(String::new());
+    for u in &exported.users {
+        users.add(u);
+    }
+    let mut put = |name: String, text: String| -> Result<(), std::convert::Infallible> {
+        files.insert(name, text);
+        Ok(())
+    };
+    let Ok(user_files) = users.into_files(&mut put);
+    let Ok(()) = render_rest(exported, options, &mut put);
+    Export {
+        files,
+        users: exported.users.len(),
+        user_files,
+        groups: exported.groups.len(),
+        roles: exported.roles.len(),
+        warnings: exported.warnings.clone(),
+    }
+}
+
+/// The files of an export besides the users': groups, role names and `scimctl.yaml`, each
+/// handed to `put` as soon as it is laid out.
+pub(super) fn render_rest<E>(
+    exported: &Exported,
+    options: &ExportOptions,
+    put: &mut dyn FnMut(String, String) -> Result<(), E>,
+) -> Result<(), E> {
     if !exported.groups.is_empty() {
-        let parts = chunks(&exported.groups, group_emit);
+        let parts = chunks(exported.groups.iter().map(|g| yaml::item(&group_emit(g))));
         for (name, (body, n)) in part_names("groups", parts.len()).into_iter().zip(parts) {
             let header = format!(
                 "Groups ({n}), exported by scimctl export. Members are users by userName and\n\
                  nested groups by displayName."
             );
-            files.insert(name, list_file(&header, "groups", &body));
+            put(name, list_file(&header, "groups", &body))?;
         }
     }
     if !exported.roles.is_empty() {
@@ -244,17 +387,9 @@ pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
         let header = "The role names users hold, exported by scimctl export. A plain SCIM 2.0 target\n\
                       exposes no role definitions, so no permissions are written: a role without\n\
                       `permissions` leaves them unmanaged.";
-        files.insert("roles.yaml".to_owned(), list_file(header, "roles", &items));
+        put("roles.yaml".to_owned(), list_file(header, "roles", &items))?;
     }
-    files.insert("scimctl.yaml".to_owned(), config_file(exported, options));
-    Export {
-        files,
-        users: exported.users.len(),
-        user_files,
-        groups: exported.groups.len(),
-        roles: exported.roles.len(),
-        warnings: exported.warnings.clone(),
-    }
+    put("scimctl.yaml".to_owned(), config_file(exported, options))
 }
 
 fn secret_emit(s: &SecretSource) -> Emit<'_> {

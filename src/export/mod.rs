@@ -35,7 +35,7 @@ use crate::scim::Snapshot;
 
 pub use convert::desired_of;
 pub use filter::{Attribute, Filter, Filters, GroupAttr, UserAttr};
-pub use layout::{NO_DEPARTMENT, render, slug};
+pub use layout::{ItemStore, NO_DEPARTMENT, render, slug};
 
 /// Most users or groups written to one file: the loader parses files in parallel and caps
 /// each at 8 MiB and half a million values, and smaller files make smaller diffs.
@@ -111,6 +111,41 @@ pub fn export(snapshot: &Snapshot, options: &ExportOptions) -> Export {
         "export built"
     );
     export
+}
+
+/// [`export`] for a large tenant, as `scimctl export` runs it: each user is rendered as it is
+/// converted and kept in `store` (a temporary file: [`write::Spill`]) until the files are
+/// laid out, and each file handed to `put` (relative path, text) as soon as it is laid out,
+/// so neither the users' desired-state values nor the files' text are ever held together;
+/// each user's JSON is taken out of `snapshot` and freed once the user is converted (its
+/// id and name stay). The same files as [`export`], byte for byte; the [`Export`] returned
+/// has no `files`.
+pub fn export_into<S: ItemStore, E: From<S::Error>>(
+    snapshot: &mut Snapshot,
+    options: &ExportOptions,
+    store: S,
+    put: &mut dyn FnMut(String, String) -> Result<(), E>,
+) -> Result<Export, E> {
+    let mut users = layout::UserFiles::new(store);
+    let json = convert::UsersJson::Taken(
+        snapshot
+            .users
+            .iter_mut()
+            .map(|u| Some(u.take_raw()))
+            .collect(),
+    );
+    let exported = convert::convert(snapshot, json, options, &mut |u| users.add(&u));
+    let user_count = users.users();
+    let user_files = users.into_files(put)?;
+    layout::render_rest(&exported, options, put)?;
+    Ok(Export {
+        files: BTreeMap::new(),
+        users: user_count,
+        user_files,
+        groups: exported.groups.len(),
+        roles: exported.roles.len(),
+        warnings: exported.warnings,
+    })
 }
 
 #[cfg(test)]

@@ -89,50 +89,134 @@ pub fn write_files(
     files: &BTreeMap<String, String>,
     force: bool,
 ) -> Result<Written, WriteError> {
-    check_dir(dir, force)?;
-    fs::create_dir_all(dir).map_err(io(dir))?;
-    let mut staged: Vec<(PathBuf, PathBuf)> = Vec::with_capacity(files.len());
-    let result = (|| {
-        for (rel, content) in files {
-            let path = dir.join(rel);
-            let parent = path.parent().unwrap_or(dir);
-            fs::create_dir_all(parent).map_err(io(parent))?;
-            let name = path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default();
-            let tmp = parent.join(format!(".{name}.export-tmp"));
-            let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
-            staged.push((tmp.clone(), path));
-            file.write_all(content.as_bytes()).map_err(io(&tmp))?;
-            file.sync_all().map_err(io(&tmp))?;
+    let mut stager = Stager::new(dir, force)?;
+    for (rel, content) in files {
+        stager.stage(rel, content)?;
+    }
+    stager.commit()
+}
+
+/// Files being written under a directory one at a time, each to a hidden temporary file,
+/// and put in place together by [`Stager::commit`] (see the module docs). Dropped before the
+/// commit, or after a file failed, it removes the temporary files: the directory keeps its
+/// old files, not half of the new ones.
+#[derive(Debug)]
+pub struct Stager {
+    dir: PathBuf,
+    force: bool,
+    /// (temporary file, final path) of every file staged so far.
+    staged: Vec<(PathBuf, PathBuf)>,
+}
+
+impl Stager {
+    /// Checks that `dir` may be written ([`check_dir`]) and creates it.
+    pub fn new(dir: &Path, force: bool) -> Result<Stager, WriteError> {
+        check_dir(dir, force)?;
+        fs::create_dir_all(dir).map_err(io(dir))?;
+        Ok(Stager {
+            dir: dir.to_path_buf(),
+            force,
+            staged: Vec::new(),
+        })
+    }
+
+    /// Writes `content` to the temporary file of `rel` (a relative path with `/`).
+    pub fn stage(&mut self, rel: &str, content: &str) -> Result<(), WriteError> {
+        let path = self.dir.join(rel);
+        let parent = path.parent().unwrap_or(&self.dir);
+        fs::create_dir_all(parent).map_err(io(parent))?;
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let tmp = parent.join(format!(".{name}.export-tmp"));
+        let mut file = fs::File::create(&tmp).map_err(io(&tmp))?;
+        self.staged.push((tmp.clone(), path));
+        file.write_all(content.as_bytes()).map_err(io(&tmp))?;
+        file.sync_all().map_err(io(&tmp))
+    }
+
+    /// Renames every staged file into place, then (forced) removes the stale YAML files.
+    pub fn commit(mut self) -> Result<Written, WriteError> {
+        let staged = std::mem::take(&mut self.staged);
+        for (tmp, path) in &staged {
+            fs::rename(tmp, path).map_err(io(path))?;
         }
-        Ok(())
-    })();
-    if let Err(e) = result {
-        for (tmp, _) in &staged {
+        let mut removed = 0;
+        if self.force {
+            let keep: std::collections::HashSet<&PathBuf> =
+                staged.iter().map(|(_, path)| path).collect();
+            let mut stale = Vec::new();
+            yaml_files(&self.dir, &mut stale).map_err(io(&self.dir))?;
+            for path in stale.into_iter().filter(|p| !keep.contains(p)) {
+                fs::remove_file(&path).map_err(io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(Written {
+            written: staged.len(),
+            removed,
+        })
+    }
+}
+
+impl Drop for Stager {
+    fn drop(&mut self) {
+        for (tmp, _) in &self.staged {
             let _ = fs::remove_file(tmp);
         }
-        return Err(e);
     }
-    for (tmp, path) in &staged {
-        fs::rename(tmp, path).map_err(io(path))?;
+}
+
+/// The rendered users of an export waiting for their files to be laid out
+/// ([`super::layout::ItemStore`]): an unnamed temporary file in the export directory, gone
+/// when dropped (or when the process ends), which the loader never sees.
+#[derive(Debug)]
+pub struct Spill {
+    dir: PathBuf,
+    file: fs::File,
+    len: u64,
+}
+
+impl Spill {
+    /// A new, empty spill file in `dir` (which exists: [`Stager::new`] made it).
+    pub fn new(dir: &Path) -> Result<Spill, WriteError> {
+        let file = tempfile::tempfile_in(dir).map_err(io(dir))?;
+        Ok(Spill {
+            dir: dir.to_path_buf(),
+            file,
+            len: 0,
+        })
     }
-    let mut removed = 0;
-    if force {
-        let keep: std::collections::HashSet<PathBuf> =
-            files.keys().map(|rel| dir.join(rel)).collect();
-        let mut stale = Vec::new();
-        yaml_files(dir, &mut stale).map_err(io(dir))?;
-        for path in stale.into_iter().filter(|p| !keep.contains(p)) {
-            fs::remove_file(&path).map_err(io(&path))?;
-            removed += 1;
-        }
+}
+
+impl super::layout::ItemStore for Spill {
+    type Error = WriteError;
+
+    fn append(&mut self, text: &str) -> Result<(), WriteError> {
+        use std::os::unix::fs::FileExt;
+        self.file
+            .write_all_at(text.as_bytes(), self.len)
+            .map_err(io(&self.dir))?;
+        self.len += text.len() as u64;
+        Ok(())
     }
-    Ok(Written {
-        written: files.len(),
-        removed,
-    })
+
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read(&mut self, start: u64, end: u64) -> Result<String, WriteError> {
+        use std::os::unix::fs::FileExt;
+        let mut bytes = vec![0; usize::try_from(end - start).unwrap_or(0)];
+        self.file
+            .read_exact_at(&mut bytes, start)
+            .map_err(io(&self.dir))?;
+        String::from_utf8(bytes).map_err(|e| WriteError::Io {
+            path: self.dir.clone(),
+            message: e.to_string(),
+        })
+    }
 }
 
 /// Every file the loader would read under `dir`: `*.yaml` and `*.yml`, skipping hidden

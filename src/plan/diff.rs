@@ -463,12 +463,17 @@ fn finish<R: Resource>(
     warnings: &mut Vec<Warning>,
 ) -> Option<Change> {
     let Some(l) = live else {
-        let mut diff = vec![AttrDiff {
+        // Sized exactly: a plan of 100,000 creates holds every one of these until it is
+        // carried out.
+        let mut diff = Vec::with_capacity(1 + d.diff.len());
+        diff.push(AttrDiff {
             attribute: object.kind.natural_key().into(),
             after: Some(Value::from(object.key.clone())),
             ..AttrDiff::default()
-        }];
+        });
         diff.extend(d.diff);
+        let mut edits = d.edits;
+        edits.shrink_to_fit();
         return Some(Change {
             action: Action::Create,
             kind: object.kind,
@@ -477,7 +482,7 @@ fn finish<R: Resource>(
             version: None,
             source: object.source,
             diff,
-            edits: d.edits,
+            edits,
             present: Vec::new(),
             blocked: None,
             held_by: None,

@@ -29,4 +29,4 @@ pub(crate) use de::{suggest, suggest_key};
 pub use read::{ItemSink, Limits, Node, NodeKind, SyntaxError, parse, parse_streaming};
 #[cfg(test)]
 pub(crate) use write::to_string;
-pub use write::{Emit, Writer, item};
+pub use write::{Emit, Writer, item, push_item};

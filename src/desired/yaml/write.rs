@@ -117,8 +117,13 @@ impl Writer {
 #[must_use]
 pub fn item(value: &Emit<'_>) -> String {
     let mut out = String::new();
-    list_item(&mut out, 2, value);
+    push_item(&mut out, value);
     out
+}
+
+/// [`item`], appended to `out`: many items kept in one string cost no allocation each.
+pub fn push_item(out: &mut String, value: &Emit<'_>) {
+    list_item(out, 2, value);
 }
 
 fn indent(out: &mut String, n: usize) {

@@ -95,6 +95,13 @@ impl<R: Resource> Live<R> {
         self.raw.get()
     }
 
+    /// Takes the JSON out, leaving `null` and the keys read out of it: for a reader done with
+    /// the resource itself but not with its id and name (export frees each user's JSON as soon
+    /// as it is converted).
+    pub fn take_raw(&mut self) -> Box<RawValue> {
+        std::mem::replace(&mut self.raw, RawValue::NULL.to_owned())
+    }
+
     /// `externalId`, if set.
     #[must_use]
     pub fn external_id(&self) -> Option<&str> {
