@@ -249,6 +249,11 @@ fn apply_target(
             for (key, inner) in values {
                 match schema {
                     None => apply_keyed(doc, op, key, inner, kind)?,
+                    // `schemas` belongs to the resource (RFC 7643 §3), which already names
+                    // the extension once it holds a value. Clients that serialise an extension
+                    // as an object of its own (scim2-models does) send it inside the value as
+                    // well; it is not an attribute of the extension and is not stored there.
+                    Some(_) if key.eq_ignore_ascii_case("schemas") => {}
                     Some(urn) => {
                         let mut path = AttrPath::parse(key)
                             .filter(|p| p.urn.is_none())
@@ -707,6 +712,33 @@ mod tests {
         .expect("removes");
         assert_eq!(d["schemas"], json!([USER_URN]));
         assert!(d.get(ENTERPRISE_URN).is_none() && d.get(GENESYS_URN).is_none());
+    }
+
+    // A whole extension sent with its own `schemas` inside (as scim2-models serialises one),
+    // with a path or without: the attributes are stored, the stray `schemas` is not, and the
+    // resource's `schemas` names the extension.
+    #[test]
+    fn stray_schemas_inside_an_extension_value_are_not_stored() {
+        let value =
+            json!({"schemas": [GENESYS_URN], "externalIds": [{"authority": "hr", "value": "7"}]});
+        for ops in [
+            json!([{"op": "add", "path": GENESYS_URN, "value": value}]),
+            json!([{"op": "add", "value": {GENESYS_URN: value}}]),
+            json!([{"op": "replace", "path": GENESYS_URN, "value": value}]),
+        ] {
+            let doc = patched(ops.clone());
+            assert_eq!(
+                doc[GENESYS_URN],
+                json!({"externalIds": [{"authority": "hr", "value": "7"}]}),
+                "{ops}"
+            );
+            assert!(
+                doc["schemas"]
+                    .as_array()
+                    .is_some_and(|s| s.contains(&json!(GENESYS_URN))),
+                "{ops}"
+            );
+        }
     }
 
     // The refusals the peer makes, with the same scimType.
