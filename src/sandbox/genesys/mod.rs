@@ -2,7 +2,7 @@
 //! `/api/v2/scim/v2` (lower-case paths, no group create/delete, the required group filter,
 //! active-only default user lists, the 25 rule, roles by name, integer versions with 400
 //! `invalidVers`, read-after-write lag) and the subset of the Platform API a provisioning
-//! client needs beside it (groups, roles, divisions, grants, the OAuth client), with
+//! client needs beside it (groups, roles, divisions, grants, licenses, the OAuth client), with
 //! Platform-style error bodies and the `inin-*` response headers. Facts come from
 //! `docs/genesys.md`; behaviour marked UNCONFIRMED there is a choice made here, not a fact.
 //!
@@ -15,6 +15,7 @@ mod authz;
 mod catalogue;
 mod deleted;
 mod groups;
+mod licenses;
 mod schemas;
 mod users;
 mod wire;
@@ -136,6 +137,12 @@ struct Data {
     /// Users in the `deleted` state (deleted.rs).
     #[serde(default)]
     deleted: Vec<deleted::Deleted>,
+    /// The org's license definitions (licenses.rs).
+    #[serde(default, rename = "licenseDefinitions")]
+    license_definitions: Vec<licenses::Definition>,
+    /// Which user holds which license, sorted.
+    #[serde(default, rename = "licenseAssignments")]
+    assignments: Vec<licenses::Assignment>,
 }
 
 impl Data {
@@ -217,6 +224,7 @@ impl Data {
     /// Seeds what a fresh org has: the home division (and `extra` divisions), the built-in
     /// roles `employee` and `Master Admin`, and the `scimctl` role of the OAuth client.
     fn seed(&mut self, extra: &[String]) {
+        self.seed_licenses();
         if !self.divisions.iter().any(|d| d.home) {
             self.divisions.insert(
                 0,
@@ -495,9 +503,12 @@ impl Genesys {
         format!("{}{SCIM_BASE}/{segment}/{id}", self.origin)
     }
 
-    /// A user's grants are gone with the user.
+    /// A user's grants and licenses are gone with the user.
     fn forget_subject(&self, id: &str) {
-        self.change(|data| data.grants.retain(|g| g.subject != id));
+        self.change(|data| {
+            data.grants.retain(|g| g.subject != id);
+            data.assignments.retain(|a| a.user != id);
+        });
         lock(&self.hidden).remove(id);
     }
 }

@@ -1793,3 +1793,170 @@ async fn deleted_users_block_creates_until_restored() {
     .await;
     assert_eq!(gone.body["total"], 0, "{}", gone.body);
 }
+
+// Licenses (issue 18, item 1): definitions by id, a batch whose entries succeed or fail on
+// their own under a 200, a users' page that lists only holders, and licenses that go with a
+// deleted user.
+#[tokio::test]
+async fn licenses_are_assigned_in_batches_and_read_back() {
+    let (app, token) = setup().await;
+    let definitions = call(&app, &token, "GET", "/api/v2/license/definitions", None).await;
+    assert_eq!(definitions.status, 200, "{}", definitions.body);
+    let ids: Vec<&str> = definitions
+        .body
+        .as_array()
+        .expect("a plain list")
+        .iter()
+        .filter_map(|d| d["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"cloudCX2") && ids.contains(&"cloudCX3"),
+        "{ids:?}"
+    );
+
+    let ann = create_user(&app, &token, user("ann")).await;
+    let bob = create_user(&app, &token, user("bob")).await;
+    let _cy = create_user(&app, &token, user("cy")).await;
+    let batch = json!({"assignments": [
+        {"licenseId": "cloudCX2", "userIdsAdd": [ann, bob, "no-such-user"]},
+        {"licenseId": "cloudCX3", "userIdsAdd": [ann]}
+    ]});
+    let reply = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/license/organization",
+        Some(batch),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    let results: Vec<(&str, &str)> = reply
+        .body
+        .as_array()
+        .expect("LicenseUpdateStatus list")
+        .iter()
+        .map(|s| {
+            (
+                s["userId"].as_str().unwrap_or(""),
+                s["result"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        results,
+        [
+            (ann.as_str(), "Success"),
+            (bob.as_str(), "Success"),
+            ("no-such-user", "UserNotFound"),
+            (ann.as_str(), "Success")
+        ]
+    );
+
+    // Only holders are listed; pages follow pageSize.
+    let page = call(
+        &app,
+        &token,
+        "GET",
+        "/api/v2/license/users?pageSize=1",
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert_eq!(
+        (page.body["total"].as_u64(), page.body["pageCount"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let all = call(
+        &app,
+        &token,
+        "GET",
+        "/api/v2/license/users?pageSize=100",
+        None,
+    )
+    .await;
+    let mut held: Vec<(String, Value)> = all.body["entities"]
+        .as_array()
+        .expect("entities")
+        .iter()
+        .map(|e| {
+            (
+                e["id"].as_str().unwrap_or("").to_owned(),
+                e["licenses"].clone(),
+            )
+        })
+        .collect();
+    held.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut expected = vec![
+        (ann.clone(), json!(["cloudCX2", "cloudCX3"])),
+        (bob.clone(), json!(["cloudCX2"])),
+    ];
+    expected.sort_by(|a, b| a.0.cmp(&b.0));
+    assert_eq!(held, expected);
+    let refused = call(
+        &app,
+        &token,
+        "GET",
+        "/api/v2/license/users?pageSize=101",
+        None,
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.body);
+
+    // An unknown license refuses the whole batch: nothing changes.
+    let bad = json!({"assignments": [
+        {"licenseId": "cloudCX2", "userIdsRemove": [ann]},
+        {"licenseId": "platinum", "userIdsAdd": [bob]}
+    ]});
+    let reply = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/license/organization",
+        Some(bad),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.body);
+    let one = call(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v2/license/users/{ann}"),
+        None,
+    )
+    .await;
+    assert_eq!(one.body["licenses"], json!(["cloudCX2", "cloudCX3"]));
+
+    // Removal, then a deleted user takes its licenses along.
+    let remove = json!({"assignments": [{"licenseId": "cloudCX2", "userIdsRemove": [ann]}]});
+    let reply = call(
+        &app,
+        &token,
+        "POST",
+        "/api/v2/license/organization",
+        Some(remove),
+    )
+    .await;
+    assert_eq!(reply.body[0]["result"], "Success");
+    let one = call(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v2/license/users/{ann}"),
+        None,
+    )
+    .await;
+    assert_eq!(one.body["licenses"], json!(["cloudCX3"]));
+    let deleted = call(&app, &token, "DELETE", &format!("{USERS}/{bob}"), None).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let all = call(&app, &token, "GET", "/api/v2/license/users", None).await;
+    assert_eq!(all.body["total"], 1, "{}", all.body);
+    let gone = call(
+        &app,
+        &token,
+        "GET",
+        &format!("/api/v2/license/users/{bob}"),
+        None,
+    )
+    .await;
+    assert_eq!(gone.status, 404, "{}", gone.body);
+}

@@ -63,6 +63,14 @@ pub(super) enum Route {
     PlatformUser(String),
     /// `/api/v2/tokens/me`: the token's own client and its role grants.
     TokensMe,
+    /// `/api/v2/license/definitions`.
+    LicenseDefinitions,
+    /// `/api/v2/license/users`.
+    LicenseUsers,
+    /// `/api/v2/license/users/{id}`.
+    LicenseUser(String),
+    /// `/api/v2/license/organization` (POST: the batch assignment).
+    LicenseOrganization,
     Unknown,
 }
 
@@ -124,6 +132,10 @@ impl Route {
             ["api", "v2", "oauth", "clients", id] => Route::OAuthClient(owned(id)),
             ["api", "v2", "tokens", "me"] => Route::TokensMe,
             ["api", "v2", "users", "search"] => Route::UsersSearch,
+            ["api", "v2", "license", "definitions"] => Route::LicenseDefinitions,
+            ["api", "v2", "license", "users"] => Route::LicenseUsers,
+            ["api", "v2", "license", "users", id] => Route::LicenseUser(owned(id)),
+            ["api", "v2", "license", "organization"] => Route::LicenseOrganization,
             ["api", "v2", "users", id] => Route::PlatformUser(owned(id)),
             _ => Route::Unknown,
         }
@@ -172,7 +184,8 @@ impl Route {
             | Route::PlatformGroups
             | Route::Roles
             | Route::Members(_)
-            | Route::Bulk { .. } => method == Method::POST,
+            | Route::Bulk { .. }
+            | Route::LicenseOrganization => method == Method::POST,
             Route::User(_) | Route::Group { .. } | Route::PlatformGroup(_) | Route::Role(_) => {
                 [Method::PUT, Method::PATCH, Method::DELETE].contains(method)
             }
@@ -596,6 +609,10 @@ impl Genesys {
             Route::UsersSearch | Route::PlatformUser(_) => {
                 self.platform_users(route, request).await
             }
+            Route::LicenseDefinitions
+            | Route::LicenseUsers
+            | Route::LicenseUser(_)
+            | Route::LicenseOrganization => self.licenses(route, request).await,
             _ => Err(not_here(&request)),
         }
     }
