@@ -1,11 +1,14 @@
 //! Bulk benchmark (issue 21): creating 1,000 users and 10 groups of 100 of them, side by side
-//! on the same server, three ways:
+//! on the same server, three ways, and the floor the server sets:
 //!
 //! - `seeds`: the provisioning programs scimctl replaces (`seeds.md` §5): for each user a
 //!   uniqueness GET (`filter=userName eq "..."`) and then a POST, one at a time; for each
 //!   group the same, its members named in the POST.
 //! - `scimctl --no-bulk`: `scimctl apply --yes --no-bulk`, each write a request of its own.
 //! - `scimctl`: `scimctl apply --yes`, writes in `/Bulk` requests (the server announces it).
+//! - `server floor`: the same creates as raw Bulk requests within the server's
+//!   `maxOperations` (users, then groups naming their ids), with no discovery, no read of the
+//!   tenant and no plan: the fastest any Bulk client could be on that server.
 //!
 //! Servers: python-scim's scim2-server (installed and started by
 //! `tests/peer/scim2-server.sh`, skipped with a notice when Python is missing) and
@@ -134,18 +137,7 @@ async fn seeds(url: &str) -> Run {
     for i in 0..USERS {
         let name = user_name(i);
         // What scimctl sends for the same user.
-        let body = json!({
-            "schemas": [
-                "urn:ietf:params:scim:schemas:core:2.0:User",
-                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
-            ],
-            "userName": name,
-            "displayName": format!("Agent {i}"),
-            "emails": [{"value": name, "type": "work", "primary": true}],
-            "title": "Support Agent",
-            "active": true,
-            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Support"},
-        });
+        let body = user_body(i);
         ids.push(check_then_create(&http, base, "Users", ("userName", &name), &body).await);
     }
     let per = USERS / GROUPS;
@@ -165,6 +157,115 @@ async fn seeds(url: &str) -> Run {
     Run {
         wall_s: started.elapsed().as_secs_f64(),
         requests: 2 * (USERS + GROUPS) as u64,
+    }
+}
+
+/// The user body scimctl sends (and the seeds, and the raw Bulk requests).
+fn user_body(i: usize) -> Value {
+    let name = user_name(i);
+    json!({
+        "schemas": [
+            "urn:ietf:params:scim:schemas:core:2.0:User",
+            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User",
+        ],
+        "userName": name,
+        "displayName": format!("Agent {i}"),
+        "emails": [{"value": name, "type": "work", "primary": true}],
+        "title": "Support Agent",
+        "active": true,
+        "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {"department": "Support"},
+    })
+}
+
+/// Sends `ops` (`(bulkId, path, data)`) as Bulk requests of at most `most` operations; the
+/// id of each created resource, in order.
+async fn raw_bulk_requests(
+    http: &reqwest::Client,
+    base: &str,
+    most: usize,
+    ops: Vec<(String, &str, Value)>,
+) -> (Vec<String>, u64) {
+    let mut ids = Vec::with_capacity(ops.len());
+    let mut requests = 0;
+    for chunk in ops.chunks(most) {
+        let operations: Vec<Value> = chunk
+            .iter()
+            .map(|(bulk_id, path, data)| {
+                json!({"method": "POST", "path": path, "bulkId": bulk_id, "data": data})
+            })
+            .collect();
+        let body = json!({
+            "schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+            "Operations": operations,
+        });
+        let answer: Value = http
+            .post(format!("{base}/Bulk"))
+            .header("content-type", "application/scim+json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        requests += 1;
+        for op in answer["Operations"].as_array().expect("a BulkResponse") {
+            let status = op["status"]
+                .as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| op["status"].to_string());
+            assert!(status.starts_with("201"), "not created: {op}");
+            let location = op["location"].as_str().expect("a location");
+            ids.push(location.rsplit('/').next().unwrap_or_default().to_owned());
+        }
+    }
+    (ids, requests)
+}
+
+/// The server's own floor: the same creates sent as raw Bulk requests (within the server's
+/// `maxOperations`), with no discovery, no read of the tenant and no plan. No Bulk client can
+/// be faster than this on the same server.
+async fn floor(url: &str) -> Run {
+    let http = reqwest::Client::new();
+    let base = url.trim_end_matches('/');
+    let config: Value = http
+        .get(format!("{base}/ServiceProviderConfig"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let most = config["bulk"]["maxOperations"]
+        .as_u64()
+        .and_then(|n| usize::try_from(n).ok())
+        .filter(|n| *n > 0)
+        .expect("the server announces Bulk");
+    let started = Instant::now();
+    let users = (0..USERS)
+        .map(|i| (format!("u{i}"), "/Users", user_body(i)))
+        .collect();
+    let (ids, mut requests) = raw_bulk_requests(&http, base, most, users).await;
+    let per = USERS / GROUPS;
+    let groups = (0..GROUPS)
+        .map(|g| {
+            let members: Vec<Value> = ids[g * per..(g + 1) * per]
+                .iter()
+                .map(|id| json!({"value": id}))
+                .collect();
+            let body = json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": format!("Team {g:02}"),
+                "members": members,
+            });
+            (format!("g{g}"), "/Groups", body)
+        })
+        .collect();
+    let (_, more) = raw_bulk_requests(&http, base, most, groups).await;
+    requests += more;
+    Run {
+        wall_s: started.elapsed().as_secs_f64(),
+        requests,
     }
 }
 
@@ -238,7 +339,7 @@ fn median(mut values: Vec<f64>) -> f64 {
     values[values.len() / 2]
 }
 
-/// Runs the three ways on `server`, [`RUNS`] times each; (way, median seconds, requests).
+/// Runs the four ways on `server`, [`RUNS`] times each; (way, median seconds, requests).
 fn compare(
     server: &mut dyn Server,
     runtime: &tokio::runtime::Runtime,
@@ -246,7 +347,7 @@ fn compare(
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("desired");
     write_desired(&dir);
-    let ways: [&'static str; 3] = ["seeds", "scimctl --no-bulk", "scimctl"];
+    let ways: [&'static str; 4] = ["seeds", "scimctl --no-bulk", "scimctl", "server floor"];
     let mut out = Vec::new();
     for way in ways {
         let mut walls = Vec::new();
@@ -260,6 +361,7 @@ fn compare(
             let result = match way {
                 "seeds" => runtime.block_on(seeds(&url)),
                 "scimctl --no-bulk" => scimctl(&cwd, &dir, &url, &["--no-bulk"]),
+                "server floor" => runtime.block_on(floor(&url)),
                 _ => scimctl(&cwd, &dir, &url, &[]),
             };
             server.stop(&cwd);
@@ -310,6 +412,13 @@ fn main() {
                 seeds / wall
             );
         }
+        let (_, floor, _) = rows[3];
+        println!(
+            "  no Bulk client can beat the server floor: at most {:.1}x the seeds' speed on this \
+             server; scimctl takes {:.0}% of its time in the server's floor",
+            seeds / floor,
+            100.0 * floor / rows[2].1
+        );
         if server.name().starts_with("scim2-server") {
             let (_, bulk, requests) = rows[2];
             let ok = seeds / bulk >= 5.0 && requests <= 60;
