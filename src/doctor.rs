@@ -509,7 +509,47 @@ async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Repor
         ),
     }
     divisions(client, desired, report).await;
+    licenses(client, report).await;
     permissions(client, desired, roles.ok().as_deref(), report).await;
+}
+
+/// Whether the client can read the org's license definitions and its users' licenses
+/// (`authorization:license:view`, or `authorization:grant:add`, which assigning needs anyway
+/// [.NET/PY SDK LicenseApi.md]).
+async fn licenses(client: &ScimClient, report: &mut Report) {
+    const NEEDS: &str = "authorization:license:view";
+    let read = match client.list_license_definitions().await {
+        Ok(definitions) => client
+            .list_user_licenses()
+            .await
+            .map(|holders| (definitions, holders)),
+        Err(e) => Err(e),
+    };
+    match read {
+        Ok((definitions, holders)) => {
+            let mut ids: Vec<&str> = definitions.iter().map(|d| d.id.as_str()).collect();
+            ids.sort_unstable();
+            let holders = holders.iter().filter(|u| !u.licenses.is_empty()).count();
+            report.push(
+                "licenses",
+                Status::Pass,
+                format!(
+                    "{} license definitions readable ({}); {holders} users hold a license",
+                    ids.len(),
+                    ids.join(", ")
+                ),
+            );
+        }
+        Err(e) => report.push_needing(
+            "licenses",
+            Status::Warn,
+            format!(
+                "{} (or authorization:grant:add); licenses cannot be read",
+                failure(&e, Some(NEEDS))
+            ),
+            needing(&e, NEEDS),
+        ),
+    }
 }
 
 /// The page-size rule (docs/genesys.md §7): 25 with the default attributes, more only with

@@ -12,6 +12,7 @@ pub mod deleted;
 pub mod error;
 pub mod genesys;
 pub mod grants;
+pub mod licenses;
 pub mod limit;
 pub mod patch;
 pub mod platform;

@@ -266,6 +266,9 @@ const DOCUMENTED: &[(&str, &str)] = &[
     // Deleted users (§6): found by the user search, restored by a state PATCH.
     ("POST", "/api/v2/users/search"),
     ("PATCH", "/api/v2/users/{id}"),
+    // Licenses (issue 18): doctor reads the definitions and the users' licenses.
+    ("GET", "/api/v2/license/definitions"),
+    ("GET", "/api/v2/license/users"),
 ];
 
 /// Fields each write's body must carry, from the request model the Genesys SDK docs publish
@@ -442,6 +445,7 @@ fn example_org_converges_on_genesys() {
         "groups",
         "roles",
         "divisions",
+        "licenses",
         "permissions",
         "rate limit",
     ] {

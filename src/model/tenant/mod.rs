@@ -15,7 +15,8 @@ use std::collections::HashMap;
 
 pub use live::{Live, LiveGroup, LiveUser};
 pub use platform::{
-    ALL_DIVISIONS, DeletedUser, Division, Grant, PermissionPolicy, PlatformRole, RoleBody,
+    ALL_DIVISIONS, DeletedUser, Division, Grant, LicenseDefinition, PermissionPolicy, PlatformRole,
+    RoleBody, UserLicenses,
 };
 pub use resource::{
     ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,

@@ -142,3 +142,24 @@ pub struct DeletedUser {
     /// Its Platform `version`, which the restore `PATCH` must carry.
     pub version: u64,
 }
+
+/// A license definition of a Genesys Cloud org (`LicenseDefinition`): known by its id, since
+/// the Platform API gives it no name (issue 18, item 1).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LicenseDefinition {
+    /// Its id, what a license assignment names.
+    pub id: String,
+    /// Free text.
+    #[serde(default)]
+    pub description: Option<String>,
+}
+
+/// The licenses one user holds (`UserLicenses`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UserLicenses {
+    /// The user's id.
+    pub id: String,
+    /// The ids of the license definitions it holds.
+    #[serde(default)]
+    pub licenses: Vec<String>,
+}
