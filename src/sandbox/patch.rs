@@ -249,11 +249,6 @@ fn apply_target(
             for (key, inner) in values {
                 match schema {
                     None => apply_keyed(doc, op, key, inner, kind)?,
-                    // `schemas` belongs to the resource (RFC 7643 §3), which already names
-                    // the extension once it holds a value. Clients that serialise an extension
-                    // as an object of its own (scim2-models does) send it inside the value as
-                    // well; it is not an attribute of the extension and is not stored there.
-                    Some(_) if key.eq_ignore_ascii_case("schemas") => {}
                     Some(urn) => {
                         let mut path = AttrPath::parse(key)
                             .filter(|p| p.urn.is_none())
@@ -715,8 +710,9 @@ mod tests {
     }
 
     // A whole extension sent with its own `schemas` inside (as scim2-models serialises one),
-    // with a path or without: the attributes are stored, the stray `schemas` is not, and the
-    // resource's `schemas` names the extension.
+    // with a path or without: the attributes are stored, the stray `schemas` is not (see
+    // `resource::normalize`, which every write goes through), and the resource's `schemas`
+    // names the extension.
     #[test]
     fn stray_schemas_inside_an_extension_value_are_not_stored() {
         let value =

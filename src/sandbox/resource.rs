@@ -237,6 +237,17 @@ pub(crate) fn prepare(
 /// members (same `value`) collapse, and `password` never stays.
 pub(crate) fn normalize(doc: &mut Map<String, Value>, kind: ResourceKind) {
     doc.remove("password");
+    // `schemas` belongs to the resource (RFC 7643 §3), which names each extension holding a
+    // value. Clients that serialise an extension as an object of its own (scim2-models does)
+    // send one inside the extension's value too, on create, replace or PATCH; it is not an
+    // attribute of the extension and is not stored there.
+    for (key, value) in doc.iter_mut() {
+        if is_urn(key)
+            && let Value::Object(extension) = value
+        {
+            extension.retain(|k, _| !k.eq_ignore_ascii_case("schemas"));
+        }
+    }
     doc.retain(|key, value| !(is_urn(key) && value.as_object().is_some_and(Map::is_empty)));
     let schemas: Vec<Value> = expected_schemas(doc, kind)
         .into_iter()
@@ -726,6 +737,29 @@ mod tests {
             Value::Object(m) => m,
             _ => unreachable!(),
         }
+    }
+
+    // A create or replace whose extension value carries its own `schemas` (as scim2-models
+    // serialises one) keeps the extension's attributes, not the stray key; an extension left
+    // with nothing else is dropped, and the resource's `schemas` names what holds data.
+    #[test]
+    fn stray_schemas_inside_extensions_are_not_kept() {
+        let (doc, _) = prepare(
+            json!({
+                "schemas": [USER_URN, GENESYS_URN, ENTERPRISE_URN],
+                "userName": "a@b.c",
+                GENESYS_URN: {"schemas": [GENESYS_URN], "externalIds": [{"authority": "hr", "value": "7"}]},
+                ENTERPRISE_URN: {"SCHEMAS": [ENTERPRISE_URN]},
+            }),
+            ResourceKind::User,
+        )
+        .expect("valid");
+        assert_eq!(
+            doc[GENESYS_URN],
+            json!({"externalIds": [{"authority": "hr", "value": "7"}]})
+        );
+        assert!(doc.get(ENTERPRISE_URN).is_none(), "{doc:?}");
+        assert_eq!(doc["schemas"], json!([USER_URN, GENESYS_URN]));
     }
 
     // POST bodies lose id/meta/password/groups, gain canonical spellings and a correct schemas list.
