@@ -979,6 +979,7 @@ impl Validator<'_> {
                     }
                 }
             }
+            self.group_settings(group, names);
         }
         let label = |i: usize| state.groups[i].display_name.value.clone();
         for cycle in find_cycles(&nested) {
@@ -1014,6 +1015,46 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A group's Genesys Cloud settings: owners are users of desired state, each once; on a
+    /// target that is not Genesys Cloud, a warning that the settings are not managed.
+    fn group_settings(&mut self, group: &crate::model::Group, names: &Names) {
+        let state = self.state;
+        let mut seen = BTreeSet::new();
+        for owner in group.owners.iter().flatten() {
+            if !seen.insert(fold(owner)) {
+                self.warning(
+                    owner.span,
+                    format!("owner `{}` is listed twice", owner.value),
+                );
+            } else if names.user(state, owner).is_none() {
+                let hint = if let Some(&i) = names.previously.get(&fold(owner)) {
+                    format!(" (it was renamed to `{}`)", *state.users[i].user_name)
+                } else {
+                    suggest_in(owner, state.users.iter().map(|u| u.user_name.as_str()))
+                };
+                self.error(
+                    owner.span,
+                    format!(
+                        "owner `{}` of group `{}` is not a user in desired state{hint}",
+                        owner.value, *group.display_name
+                    ),
+                );
+            }
+        }
+        if !self.is_genesys()
+            && let Some((setting, span)) = group.first_setting()
+        {
+            self.warning(
+                span,
+                format!(
+                    "`{setting}` is a Genesys Cloud group setting (as are type, visibility, \
+                     rulesVisible, rolesEnabled, callsEnabled, includeOwners and owners) and \
+                     the target is not Genesys Cloud: they are not managed and never sent"
+                ),
+            );
         }
     }
 

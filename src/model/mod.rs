@@ -21,7 +21,7 @@ pub use config::{
     OwnershipMode, PasswordRules, Policy, Protected, Prune, Safety, Secrets, Selector, Target,
     UserPrune, Watch, WebhookSettings,
 };
-pub use group::Group;
+pub use group::{Group, GroupType, GroupVisibility};
 pub use kind::Kind;
 pub use license::License;
 pub use role::{DeniedPermissionsOverride, Role};

@@ -93,6 +93,7 @@ impl Dialect {
             delete_active_users: !genesys,
             username_email: genesys,
             divisions: genesys,
+            group_settings: genesys,
             default_roles_unless_named: genesys,
             patch: announced.patch,
             etag: announced.etag,

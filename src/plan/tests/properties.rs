@@ -609,6 +609,13 @@ impl World {
             } else {
                 Vec::new()
             },
+            kind: None,
+            visibility: None,
+            rules_visible: None,
+            roles_enabled: None,
+            calls_enabled: None,
+            include_owners: None,
+            owners: None,
         }
     }
 
