@@ -1782,6 +1782,40 @@ mod tests {
             assert!(check(yaml, Config::default(), &no_env()).is_empty());
         }
 
+        // Group owners are users of desired state (path:line:col at the owner, with a hint
+        // for a renamed one), each once; the settings are fine on a Genesys target and a
+        // warning at the first one elsewhere, whose YAML is otherwise the same.
+        #[test]
+        fn group_settings_and_owners() {
+            let yaml = "users:\n  - userName: a@x.example\n    displayName: A\n    previously: [old@x.example]\ngroups:\n  - displayName: G\n    visibility: members\n    rolesEnabled: true\n    owners: [a@x.example, A@x.example, old@x.example, nobody@x.example]\n";
+            let genesys = Config {
+                target: Some(crate::model::Target::Genesys {
+                    region: Some("mypurecloud.com".into()),
+                    client_id: crate::model::ValueSource::Literal("id".into()),
+                    client_secret: crate::model::SecretSource::FromEnv("SECRET".into()),
+                    api_url: None,
+                    login_url: None,
+                    requests_per_minute: None,
+                }),
+                ..Config::default()
+            };
+            let out = check(yaml, genesys, &no_env());
+            assert_eq!(
+                out,
+                [
+                    "9:27 Warning: owner `A@x.example` is listed twice",
+                    "9:40 Error: owner `old@x.example` of group `G` is not a user in desired state (it was renamed to `a@x.example`)",
+                    "9:55 Error: owner `nobody@x.example` of group `G` is not a user in desired state",
+                ],
+            );
+            let plain = check(yaml, Config::default(), &no_env());
+            assert_eq!(plain.len(), 4, "{plain:?}");
+            assert!(
+                plain[0].starts_with("7:17 Warning: `visibility` is a Genesys Cloud group setting"),
+                "{plain:?}"
+            );
+        }
+
         // Renames: a previously-name may not be another user's current name, and a dangling
         // reference to an old name says what it became.
         #[test]

@@ -683,6 +683,53 @@ mod tests {
         assert_eq!(REGIONS.len(), 18);
     }
 
+    /// A PUT changes what the PATCH names and sends every other field as read, so a
+    /// server that resets what a PUT omits resets nothing; a removed description is `null`,
+    /// and a removed setting is not sent as a change at all.
+    #[test]
+    fn update_body_keeps_undeclared_fields() {
+        let read: PlatformGroup = serde_json::from_value(json!({
+            "id": "g1", "name": "Support", "description": "Queue", "type": "official",
+            "visibility": "public", "rulesVisible": true, "rolesEnabled": true,
+            "callsEnabled": false, "includeOwners": true,
+            "owners": [{"id": "u1", "selfUri": "/api/v2/users/u1"}],
+            "addresses": [{"address": "3001", "mediaType": "PHONE"}], "version": 7
+        }))
+        .expect("a Platform group");
+        let set = |path: &str, value: Option<Value>| PatchOperation {
+            op: if value.is_some() {
+                PatchOpKind::Replace
+            } else {
+                PatchOpKind::Remove
+            },
+            path: Some(path.into()),
+            value,
+        };
+        let ops = [
+            set("visibility", Some(json!("members"))),
+            set("ownerIds", Some(json!(["u2"]))),
+            set("rolesEnabled", None),
+        ];
+        let refs: Vec<&PatchOperation> = ops.iter().collect();
+        let body = read.update_body(&platform_changes(&refs));
+        assert_eq!(
+            body,
+            json!({
+                "name": "Support", "description": "Queue", "type": "official",
+                "visibility": "members", "rulesVisible": true, "rolesEnabled": true,
+                "callsEnabled": false, "includeOwners": true, "ownerIds": ["u2"],
+                "addresses": [{"address": "3001", "mediaType": "PHONE"}], "version": 7
+            })
+        );
+        let gone = [set("description", None)];
+        let refs: Vec<&PatchOperation> = gone.iter().collect();
+        let body = read.update_body(&platform_changes(&refs));
+        assert_eq!(body["description"], Value::Null);
+        assert_eq!(body["ownerIds"], json!(["u1"]), "owners as read");
+        assert!(refs.iter().all(|op| is_platform_field(op)));
+        assert!(!is_platform_field(&set("members", Some(json!([])))));
+    }
+
     fn add(n: usize) -> PatchOperation {
         PatchOperation {
             op: PatchOpKind::Add,

@@ -1468,6 +1468,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::RemoveMembers { .. } => "remove members",
                     Edit::Role { .. } => "role body",
                     Edit::Grants { .. } => "role grants",
+                    Edit::SetOwners { .. } => "owners",
                 });
             }
         }
