@@ -403,6 +403,30 @@ impl Validator<'_> {
 
     fn config(&mut self) {
         let config = &self.state.config;
+        if let Some(authority) = &config.match_by.external_id_authority {
+            if !self.is_genesys() {
+                self.error(
+                    authority.span,
+                    "matchBy.externalIdAuthority needs a Genesys Cloud target (`target: {kind: \
+                     genesys}`): plain SCIM users have no externalIds authorities; remove it to \
+                     match on the SCIM externalId",
+                );
+            } else if authority.trim().is_empty() {
+                self.error(
+                    authority.span,
+                    "matchBy.externalIdAuthority must not be blank",
+                );
+            } else if authority.starts_with("x-pc:") {
+                self.error(
+                    authority.span,
+                    format!(
+                        "matchBy.externalIdAuthority `{}`: authorities starting with `x-pc:` \
+                         belong to Genesys Cloud (its SCIM entry is read-only); name your own",
+                        authority.value
+                    ),
+                );
+            }
+        }
         for denied in &config.policy.denied_permissions {
             if let Err(e) = Permission::parse(denied) {
                 self.error(

@@ -239,6 +239,17 @@ pub(super) async fn list_users(
     let active = list_all_at::<LiveUser>(client, endpoint, None, caps.page_size).await?;
     let inactive =
         list_all_at::<LiveUser>(client, endpoint, Some("active eq false"), caps.page_size).await?;
+    let (active, inactive) = if client.external_id_authority().is_some() {
+        let view = |users: Vec<LiveUser>| -> Result<Vec<LiveUser>, ScimError> {
+            users
+                .into_iter()
+                .map(|u| client.authority_view(u))
+                .collect()
+        };
+        (view(active)?, view(inactive)?)
+    } else {
+        (active, inactive)
+    };
     let mut index: HashMap<String, usize> = HashMap::with_capacity(active.len() + inactive.len());
     let mut all = Vec::with_capacity(active.len() + inactive.len());
     for user in active.into_iter().chain(inactive) {
@@ -589,7 +600,7 @@ impl ScimClient {
                 .into_iter()
                 .find(|r| r.natural_key().eq_ignore_ascii_case(key))
             {
-                return Ok(Some(found));
+                return self.authority_view(found).map(Some);
             }
         }
         Ok(None)

@@ -188,12 +188,33 @@ pub struct GenesysUser {
     /// Routing languages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routing_languages: Vec<Proficiency>,
+    /// Ids of the user in other systems, one per authority (the SCIM one, prefixed
+    /// `x-pc:scimv2:v1`, is read-only).
+    #[serde(
+        default,
+        deserialize_with = "lenient_vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub external_ids: Vec<ExternalIdEntry>,
 }
 
 impl GenesysUser {
     fn is_empty(&self) -> bool {
-        self.routing_skills.is_empty() && self.routing_languages.is_empty()
+        self.routing_skills.is_empty()
+            && self.routing_languages.is_empty()
+            && self.external_ids.is_empty()
     }
+}
+
+/// One entry of the Genesys `externalIds`: an id of the user in the system `authority`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIdEntry {
+    /// The system the id belongs to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub authority: String,
+    /// The id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub value: String,
 }
 
 /// A SCIM User as read from and written to a server.
