@@ -174,6 +174,43 @@ impl ScimClient {
 mod tests {
     use super::*;
 
+    /// `matchBy.externalIdAuthority` needs a Genesys target, and a name of the user's own.
+    #[test]
+    fn authority_config_checks() {
+        let problems = |config: &str| -> String {
+            match crate::desired::load_texts(&[
+                ("scimctl.yaml", config),
+                ("org.yaml", "users: []\n"),
+            ]) {
+                Ok(_) => String::new(),
+                Err(crate::desired::LoadError::Invalid(report)) => {
+                    let mut text = Vec::new();
+                    report.write_text(&mut text).expect("renders");
+                    String::from_utf8_lossy(&text).into_owned()
+                }
+                Err(e) => e.to_string(),
+            }
+        };
+        let genesys = "target: {kind: genesys, region: mypurecloud.com, clientId: {fromEnv: A}, clientSecret: {fromEnv: B}}\n";
+        assert_eq!(
+            problems(&format!(
+                "{genesys}matchBy: {{externalIdAuthority: hris}}\n"
+            )),
+            ""
+        );
+        let plain = problems("matchBy: {externalIdAuthority: hris}\n");
+        assert!(
+            plain.contains(
+                "scimctl.yaml:1:32: matchBy.externalIdAuthority needs a Genesys Cloud target"
+            ),
+            "{plain}"
+        );
+        let theirs = problems(&format!(
+            "{genesys}matchBy: {{externalIdAuthority: 'x-pc:scimv2:v1'}}\n"
+        ));
+        assert!(theirs.contains("belong to Genesys Cloud"), "{theirs}");
+    }
+
     /// The planner sees the authority's value as `externalId`, whatever the SCIM one is,
     /// and no `externalId` at all without an entry; a write keeps the other authorities and
     /// leaves out Genesys's read-only ones.

@@ -7,8 +7,8 @@ use std::path::Path;
 use serde_json::{Value, json};
 
 use crate::genesys::{
-    Server, apply, assert_no_changes, check_request_log, example_for, get_json, run, scim_user,
-    serve, token,
+    Server, apply, assert_no_changes, check_request_log, client_config, example_for, get_json, run,
+    scim_user, serve, token,
 };
 
 const GROUP: &str = "Support Tier 1";
@@ -142,6 +142,114 @@ fn group_settings_are_managed_only_when_written() {
     assert_eq!(owners(&last), [priya.as_str()], "{last}");
     assert_eq!(last["visibility"], "members", "left alone: {last}");
     assert_eq!(last["rolesEnabled"], true, "{last}");
+
+    check_request_log(dir.path());
+}
+
+const GENESYS_EXT: &str = "urn:ietf:params:scim:schemas:extension:genesys:purecloud:2.0:User";
+
+/// The `externalIds` entry of `authority` of a SCIM user, if any.
+fn entry<'v>(user: &'v Value, authority: &str) -> Option<&'v str> {
+    user[GENESYS_EXT]["externalIds"]
+        .as_array()?
+        .iter()
+        .find(|e| e["authority"] == authority)?["value"]
+        .as_str()
+}
+
+// `matchBy: {externalIdAuthority: hris}`: another provisioner owns the SCIM externalId of a
+// live user that it named sam.legacy; scimctl finds that user by its `hris` entry (YAML
+// `externalId: hr-10010`) and renames it instead of creating a second Sam, never touching
+// the other provisioner's externalId. New users get their YAML externalId as an `hris`
+// entry and no SCIM externalId. The second plan is empty, and an export through a client
+// with the authority writes the `hris` value back as `externalId`.
+#[test]
+fn users_match_on_their_external_ids_authority() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let ds_str = ds.to_str().unwrap().to_owned();
+    let config = ds.join("scimctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}matchBy: {{externalIdAuthority: hris}}\n"),
+    )
+    .unwrap();
+
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let bearer = runtime.block_on(token(&http, &server.url));
+    let legacy = json!({
+        "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User", GENESYS_EXT],
+        "userName": "sam.legacy@northwind.example", "displayName": "Sam Okafor",
+        "externalId": "okta-00u1",
+        GENESYS_EXT: {"externalIds": [{"authority": "hris", "value": "hr-10010"}]}
+    });
+    let (status, body) = runtime.block_on(async {
+        let reply = http
+            .post(format!("{}/api/v2/scim/v2/users", server.url))
+            .bearer_auth(&bearer)
+            .json(&legacy)
+            .send()
+            .await
+            .unwrap();
+        (reply.status(), reply.text().await.unwrap())
+    });
+    assert_eq!(status.as_u16(), 201, "{body}");
+    // The simulator's read lag (400 ms): a new user is listed only after it.
+    std::thread::sleep(std::time::Duration::from_millis(900));
+
+    let (code, out, err) = run(dir.path(), &["plan", &ds_str, "--format", "json"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let plan: Value = serde_json::from_str(&out).unwrap();
+    let sam = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["key"] == SAM)
+        .unwrap_or_else(|| panic!("{out}"));
+    assert_eq!(
+        sam["action"], "patch",
+        "matched by hris, not created: {sam}"
+    );
+    assert!(
+        sam["diff"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|d| d["attribute"] != "externalId"),
+        "{sam}"
+    );
+    apply(dir.path(), &ds_str);
+    assert_no_changes(dir.path(), &ds_str);
+
+    let renamed = runtime.block_on(scim_user(&http, &server.url, &bearer, SAM));
+    assert_eq!(renamed["externalId"], "okta-00u1", "left alone: {renamed}");
+    assert_eq!(entry(&renamed, "hris"), Some("hr-10010"), "{renamed}");
+    let priya = runtime.block_on(scim_user(&http, &server.url, &bearer, PRIYA));
+    assert!(priya.get("externalId").is_none(), "{priya}");
+    let priya_hris = entry(&priya, "hris").unwrap_or_else(|| panic!("{priya}"));
+    assert!(priya_hris.starts_with("hr-"), "{priya}");
+
+    // An export through a client that knows the authority.
+    let mut client = client_config(
+        format!("{}/api/v2/scim/v2", server.url),
+        format!("{}/oauth/token", server.url),
+    );
+    client.external_id_authority = Some("hris".into());
+    // As the CLI configures a Genesys target (src/target.rs).
+    client.page_size = Some(25);
+    client.max_concurrency = 4;
+    client.requests_per_minute = Some(6000);
+    let client = scimctl::scim::ScimClient::new(client).unwrap();
+    let snapshot = runtime
+        .block_on(scimctl::scim::snapshot::snapshot(&client))
+        .unwrap();
+    let export = scimctl::export::export(&snapshot, &scimctl::export::ExportOptions::default());
+    let all: String = export.files.values().cloned().collect();
+    assert!(all.contains("externalId: hr-10010"), "{all}");
+    assert!(!all.contains("okta-00u1"), "{all}");
 
     check_request_log(dir.path());
 }

@@ -696,6 +696,7 @@ impl World {
             },
             watch: crate::model::Watch::default(),
             secrets: crate::model::Secrets::default(),
+            match_by: crate::model::MatchBy::default(),
         }
     }
 

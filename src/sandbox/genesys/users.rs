@@ -366,7 +366,7 @@ fn date_only(text: &str) -> Option<String> {
 }
 
 fn check_proficiencies(ext: &Map<String, Value>) -> Result<(), ScimError> {
-    for attr in GENESYS_ATTRS {
+    for attr in ["routingSkills", "routingLanguages"] {
         let Some(key) = key_ci(ext, attr) else {
             continue;
         };
@@ -571,7 +571,7 @@ fn check_external_ids(
     ext: &mut Map<String, Value>,
     before: &Map<String, Value>,
 ) -> Result<(), ScimError> {
-    let Some(list) = ext.remove("externalIds") else {
+    let Some(list) = key_ci(ext, "externalIds").and_then(|key| ext.remove(&key)) else {
         return Ok(());
     };
     let items = match list {
