@@ -190,6 +190,11 @@ async fn configure(
             let mut client = ClientConfig::new(format!("{api}{}", genesys::SCIM_PATH));
             client.dialect = Dialect::Genesys;
             client.page_size = Some(genesys::PAGE_SIZE);
+            client.external_id_authority = config
+                .match_by
+                .external_id_authority
+                .as_ref()
+                .map(|a| a.value.clone());
             // 300 requests a minute per client-credentials token (docs/genesys.md §9).
             client.requests_per_minute =
                 Some(requests_per_minute.unwrap_or(genesys::REQUESTS_PER_MINUTE));

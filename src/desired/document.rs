@@ -44,6 +44,7 @@ const CONFIG_KEYS: &[&str] = &[
     "policy",
     "watch",
     "secrets",
+    "matchBy",
 ];
 
 /// Decodes UTF-8, pointing at the first invalid byte otherwise.
@@ -335,6 +336,7 @@ pub(crate) fn parse_config_file(file: FileId, bytes: &[u8], limits: Limits) -> P
             "policy" => section(value, &mut config.policy, diagnostics),
             "watch" => section(value, &mut config.watch, diagnostics),
             "secrets" => section(value, &mut config.secrets, diagnostics),
+            "matchBy" => section(value, &mut config.match_by, diagnostics),
             other => diagnostics.push(unknown_key(other, CONFIG_KEYS, key.span, "config")),
         }
     }

@@ -159,12 +159,20 @@ impl Intern for Group {
             external_id,
             members,
             previously,
+            kind: _,
+            visibility: _,
+            rules_visible: _,
+            roles_enabled: _,
+            calls_enabled: _,
+            include_owners: _,
+            owners,
         } = self;
         display_name.intern(interner);
         description.intern(interner);
         external_id.intern(interner);
         members.intern(interner);
         previously.intern(interner);
+        owners.intern(interner);
     }
 }
 

@@ -403,6 +403,30 @@ impl Validator<'_> {
 
     fn config(&mut self) {
         let config = &self.state.config;
+        if let Some(authority) = &config.match_by.external_id_authority {
+            if !self.is_genesys() {
+                self.error(
+                    authority.span,
+                    "matchBy.externalIdAuthority needs a Genesys Cloud target (`target: {kind: \
+                     genesys}`): plain SCIM users have no externalIds authorities; remove it to \
+                     match on the SCIM externalId",
+                );
+            } else if authority.trim().is_empty() {
+                self.error(
+                    authority.span,
+                    "matchBy.externalIdAuthority must not be blank",
+                );
+            } else if authority.starts_with("x-pc:") {
+                self.error(
+                    authority.span,
+                    format!(
+                        "matchBy.externalIdAuthority `{}`: authorities starting with `x-pc:` \
+                         belong to Genesys Cloud (its SCIM entry is read-only); name your own",
+                        authority.value
+                    ),
+                );
+            }
+        }
         for denied in &config.policy.denied_permissions {
             if let Err(e) = Permission::parse(denied) {
                 self.error(
@@ -979,6 +1003,7 @@ impl Validator<'_> {
                     }
                 }
             }
+            self.group_settings(group, names);
         }
         let label = |i: usize| state.groups[i].display_name.value.clone();
         for cycle in find_cycles(&nested) {
@@ -1014,6 +1039,46 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+
+    /// A group's Genesys Cloud settings: owners are users of desired state, each once; on a
+    /// target that is not Genesys Cloud, a warning that the settings are not managed.
+    fn group_settings(&mut self, group: &crate::model::Group, names: &Names) {
+        let state = self.state;
+        let mut seen = BTreeSet::new();
+        for owner in group.owners.iter().flatten() {
+            if !seen.insert(fold(owner)) {
+                self.warning(
+                    owner.span,
+                    format!("owner `{}` is listed twice", owner.value),
+                );
+            } else if names.user(state, owner).is_none() {
+                let hint = if let Some(&i) = names.previously.get(&fold(owner)) {
+                    format!(" (it was renamed to `{}`)", *state.users[i].user_name)
+                } else {
+                    suggest_in(owner, state.users.iter().map(|u| u.user_name.as_str()))
+                };
+                self.error(
+                    owner.span,
+                    format!(
+                        "owner `{}` of group `{}` is not a user in desired state{hint}",
+                        owner.value, *group.display_name
+                    ),
+                );
+            }
+        }
+        if !self.is_genesys()
+            && let Some((setting, span)) = group.first_setting()
+        {
+            self.warning(
+                span,
+                format!(
+                    "`{setting}` is a Genesys Cloud group setting (as are type, visibility, \
+                     rulesVisible, rolesEnabled, callsEnabled, includeOwners and owners) and \
+                     the target is not Genesys Cloud: they are not managed and never sent"
+                ),
+            );
         }
     }
 
@@ -1739,6 +1804,40 @@ mod tests {
                 );
             }
             assert!(check(yaml, Config::default(), &no_env()).is_empty());
+        }
+
+        // Group owners are users of desired state (path:line:col at the owner, with a hint
+        // for a renamed one), each once; the settings are fine on a Genesys target and a
+        // warning at the first one elsewhere, whose YAML is otherwise the same.
+        #[test]
+        fn group_settings_and_owners() {
+            let yaml = "users:\n  - userName: a@x.example\n    displayName: A\n    previously: [old@x.example]\ngroups:\n  - displayName: G\n    visibility: members\n    rolesEnabled: true\n    owners: [a@x.example, A@x.example, old@x.example, nobody@x.example]\n";
+            let genesys = Config {
+                target: Some(crate::model::Target::Genesys {
+                    region: Some("mypurecloud.com".into()),
+                    client_id: crate::model::ValueSource::Literal("id".into()),
+                    client_secret: crate::model::SecretSource::FromEnv("SECRET".into()),
+                    api_url: None,
+                    login_url: None,
+                    requests_per_minute: None,
+                }),
+                ..Config::default()
+            };
+            let out = check(yaml, genesys, &no_env());
+            assert_eq!(
+                out,
+                [
+                    "9:27 Warning: owner `A@x.example` is listed twice",
+                    "9:40 Error: owner `old@x.example` of group `G` is not a user in desired state (it was renamed to `a@x.example`)",
+                    "9:55 Error: owner `nobody@x.example` of group `G` is not a user in desired state",
+                ],
+            );
+            let plain = check(yaml, Config::default(), &no_env());
+            assert_eq!(plain.len(), 4, "{plain:?}");
+            assert!(
+                plain[0].starts_with("7:17 Warning: `visibility` is a Genesys Cloud group setting"),
+                "{plain:?}"
+            );
         }
 
         // Renames: a previously-name may not be another user's current name, and a dangling

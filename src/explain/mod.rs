@@ -269,6 +269,10 @@ pub struct GroupExplanation {
     pub description: Option<String>,
     /// Where the group is defined.
     pub source: Option<Origin>,
+    /// The Genesys Cloud group settings written in YAML (`type`, `visibility`, the flags,
+    /// `owners`), in that order; the others are not managed. Left out of JSON when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<GroupSetting>,
     /// Whether its membership is written anywhere (and so managed).
     pub membership_managed: bool,
     /// Members, directly or through nested groups, nearest first.
@@ -278,6 +282,18 @@ pub struct GroupExplanation {
     /// Where the tenant differs, when it was read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub live: Option<LiveDiff>,
+}
+
+/// A Genesys Cloud group setting written in YAML.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSetting {
+    /// Its YAML name (`visibility`, `owners`, …).
+    pub name: String,
+    /// Its value as written: a word, `true`/`false`, or owners' userNames joined by `, `.
+    pub value: String,
+    /// Where it is written.
+    pub source: Option<Origin>,
 }
 
 /// A member of a group.
@@ -649,11 +665,46 @@ impl<'a> Context<'a> {
             name: group.display_name.to_string(),
             description: group.description.as_ref().map(|d| d.to_string()),
             source: start.source,
+            settings: self.group_settings(group),
             membership_managed: self.memberships.is_managed(g),
             members,
             parents: self.memberships_of(Node::Group(g)),
             live,
         })
+    }
+
+    /// The Genesys Cloud settings `group` writes, with where.
+    fn group_settings(&self, group: &crate::model::Group) -> Vec<GroupSetting> {
+        let mut out = Vec::new();
+        let mut push = |name: &str, value: String, span: Span| {
+            out.push(GroupSetting {
+                name: name.to_owned(),
+                value,
+                source: self.origin(span),
+            });
+        };
+        if let Some(k) = &group.kind {
+            push("type", k.value.as_str().to_owned(), k.span);
+        }
+        if let Some(v) = &group.visibility {
+            push("visibility", v.value.as_str().to_owned(), v.span);
+        }
+        for (name, flag) in [
+            ("rulesVisible", &group.rules_visible),
+            ("rolesEnabled", &group.roles_enabled),
+            ("callsEnabled", &group.calls_enabled),
+            ("includeOwners", &group.include_owners),
+        ] {
+            if let Some(f) = flag {
+                push(name, f.value.to_string(), f.span);
+            }
+        }
+        if let Some(owners) = &group.owners {
+            let names: Vec<&str> = owners.iter().map(|o| o.as_str()).collect();
+            let span = owners.first().map_or(group.display_name.span, |o| o.span);
+            push("owners", names.join(", "), span);
+        }
+        out
     }
 
     /// The chain from role `start` along a path of `inherits` steps.

@@ -211,6 +211,15 @@ fn group_text(group: &GroupExplanation, out: &mut dyn Write) -> io::Result<()> {
         group.description.as_deref(),
         group.source.as_ref(),
     )?;
+    if !group.settings.is_empty() {
+        section(out, "Settings", group.settings.len())?;
+        for s in &group.settings {
+            match &s.source {
+                Some(at) => writeln!(out, "  {}: {} ({at})", s.name, s.value)?,
+                None => writeln!(out, "  {}: {}", s.name, s.value)?,
+            }
+        }
+    }
     section(out, "Members", group.members.len())?;
     if !group.membership_managed {
         writeln!(

@@ -518,3 +518,49 @@ fn text_rendering() {
         assert!(text.contains(expected), "{expected:?} in\n{text}");
     }
 }
+
+// A group's Genesys Cloud settings: those written, each with its line, in a fixed order; none
+// written is no section and no JSON key.
+#[test]
+fn group_settings_with_their_lines() {
+    let yaml = "users:\n  - userName: ana@x.example\ngroups:\n  - displayName: Leads\n    owners: [ana@x.example]\n    visibility: members\n    rolesEnabled: true\n  - displayName: Plain\n";
+    let state = match crate::desired::load_texts(&[("org.yaml", yaml)]) {
+        Ok(loaded) => loaded.state,
+        Err(e) => panic!("fixture is invalid: {e}"),
+    };
+    let Explanation::Group(leads) = ask(&state, Kind::Group, "Leads", None) else {
+        panic!()
+    };
+    let settings: Vec<(&str, &str, u32)> = leads
+        .settings
+        .iter()
+        .map(|s| {
+            (
+                s.name.as_str(),
+                s.value.as_str(),
+                s.source.as_ref().map_or(0, |o| o.line),
+            )
+        })
+        .collect();
+    assert_eq!(
+        settings,
+        [
+            ("visibility", "members", 6),
+            ("rolesEnabled", "true", 7),
+            ("owners", "ana@x.example", 5)
+        ]
+    );
+    let mut out = Vec::new();
+    render::text(&Explanation::Group(leads), &mut out).unwrap();
+    let out = String::from_utf8(out).unwrap();
+    assert!(
+        out.contains("Settings (3)\n  visibility: members (org.yaml:6)\n"),
+        "{out}"
+    );
+    let Explanation::Group(plain) = ask(&state, Kind::Group, "Plain", None) else {
+        panic!()
+    };
+    assert!(plain.settings.is_empty());
+    let json = serde_json::to_value(&plain).unwrap();
+    assert!(json.get("settings").is_none(), "{json}");
+}

@@ -43,6 +43,51 @@ impl Notes {
     }
 }
 
+/// Writes into `out` the Genesys Cloud settings of a live group that differ from what a
+/// create gives a group whose YAML leaves them out: `type: official`, `visibility: public`
+/// and `rulesVisible: true`, which scimctl sends, and `false` for the three flags it does
+/// not send. What an omitted flag becomes on a real Genesys create is UNCONFIRMED (the
+/// simulator makes it `false`); leaving a setting out of YAML leaves it alone, so an export
+/// that omits one still reads back to an empty plan. Owners are written by `userName`, and
+/// all of them or none: a partial list would remove the owners left out.
+fn write_settings(
+    out: &mut Group,
+    live: &wire::GroupSettings,
+    owner_name: &dyn Fn(&str) -> Option<String>,
+    notes: &mut Notes,
+) {
+    use crate::model::{GroupType, GroupVisibility};
+    out.kind = match live.kind.as_deref() {
+        Some("social") => Some(Spanned::unspanned(GroupType::Social)),
+        _ => None,
+    };
+    out.visibility = match live.visibility.as_deref() {
+        Some("owners") => Some(Spanned::unspanned(GroupVisibility::Owners)),
+        Some("members") => Some(Spanned::unspanned(GroupVisibility::Members)),
+        _ => None,
+    };
+    out.rules_visible = (live.rules_visible == Some(false)).then(|| Spanned::unspanned(false));
+    let set = |flag: Option<bool>| (flag == Some(true)).then(|| Spanned::unspanned(true));
+    out.roles_enabled = set(live.roles_enabled);
+    out.calls_enabled = set(live.calls_enabled);
+    out.include_owners = set(live.include_owners);
+    let ids = live.owner_ids.as_deref().unwrap_or_default();
+    if ids.is_empty() {
+        return;
+    }
+    let names: Option<Vec<String>> = ids.iter().map(|id| owner_name(id)).collect();
+    match names {
+        Some(mut names) => {
+            names.sort_by(|a, b| name_order(a, b));
+            out.owners = Some(names.iter().map(|n| text(n)).collect());
+        }
+        None => notes.add(
+            "group owners left out: an owner is not exported (filtered out, skipped, or not in the tenant)",
+            || out.display_name.value.to_string(),
+        ),
+    }
+}
+
 fn text(s: &str) -> Spanned<Text> {
     Spanned::unspanned(Text::from(s))
 }
@@ -507,7 +552,18 @@ pub(super) fn convert(
             external_id: external_id.map(text),
             members: Some(names.iter().map(|n| text(n)).collect()),
             previously: Vec::new(),
+            kind: None,
+            visibility: None,
+            rules_visible: None,
+            roles_enabled: None,
+            calls_enabled: None,
+            include_owners: None,
+            owners: None,
         });
+        if let Some(out) = out_groups.last_mut() {
+            let owner_name = |id: &str| user_by_id.get(id).map(|&i| user_keys[i].1.clone());
+            write_settings(out, &g.settings, &owner_name, &mut notes);
+        }
     }
 
     // Role names users hold, one spelling per folded name (the first in sort order).

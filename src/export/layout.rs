@@ -124,6 +124,25 @@ fn group_emit(g: &Group) -> Emit<'_> {
     let mut m: Vec<(&str, Emit<'_>)> = vec![("displayName", text_emit(&g.display_name))];
     push_opt(&mut m, "description", g.description.as_ref());
     push_opt(&mut m, "externalId", g.external_id.as_ref());
+    if let Some(k) = &g.kind {
+        m.push(("type", Emit::str(k.value.as_str())));
+    }
+    if let Some(v) = &g.visibility {
+        m.push(("visibility", Emit::str(v.value.as_str())));
+    }
+    for (key, flag) in [
+        ("rulesVisible", &g.rules_visible),
+        ("rolesEnabled", &g.roles_enabled),
+        ("callsEnabled", &g.calls_enabled),
+        ("includeOwners", &g.include_owners),
+    ] {
+        if let Some(f) = flag {
+            m.push((key, Emit::Bool(f.value)));
+        }
+    }
+    if let Some(owners) = &g.owners {
+        m.push(("owners", Emit::List(owners.iter().map(text_emit).collect())));
+    }
     if let Some(members) = &g.members {
         m.push((
             "members",

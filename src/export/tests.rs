@@ -501,3 +501,58 @@ fn streamed_export_is_the_same() {
     };
     assert_eq!(streamed(&live, &options), export(&live, &options));
 }
+
+// A Genesys Cloud group's settings: those that differ from what a create gives an unwritten
+// setting are written (owners by userName), the rest left out, and the export plans to
+// nothing on a target with group settings. An owner the export leaves out drops the whole
+// owners list with a note, since a partial list would remove the others.
+#[test]
+fn genesys_group_settings_round_trip() {
+    let settings = |owners: &[&str]| {
+        json!({"type": "social", "visibility": "public", "rulesVisible": false,
+            "rolesEnabled": true, "callsEnabled": false, "includeOwners": false,
+            "ownerIds": owners})
+    };
+    let mut g = group("g1", "Leads", &[("u1", "User")]);
+    if let (Some(g), Some(s)) = (g.as_object_mut(), settings(&["u1"]).as_object()) {
+        g.extend(s.clone());
+    }
+    let live = snapshot(&[user("u1", "ana@x.example", &json!({}))], &[g.clone()]);
+    let e = export(&live, &ExportOptions::default());
+    let groups = &e.files["groups.yaml"];
+    assert!(
+        groups.contains(
+            "type: social\n    rulesVisible: false\n    rolesEnabled: true\n    owners:\n      - ana@x.example\n"
+        ),
+        "{groups}"
+    );
+    assert!(
+        !groups.contains("visibility") && !groups.contains("callsEnabled"),
+        "{groups}"
+    );
+    let files: Vec<(&str, &str)> = e
+        .files
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let loaded = load_texts(&files).expect("loads");
+    let options = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let plan = plan(&loaded.state, &live, &options).expect("plans");
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+
+    let mut dangling = g;
+    dangling["ownerIds"] = json!(["u1", "gone"]);
+    let live = snapshot(&[user("u1", "ana@x.example", &json!({}))], &[dangling]);
+    let e = export(&live, &ExportOptions::default());
+    assert!(!e.files["groups.yaml"].contains("owners"), "{:?}", e.files);
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.starts_with("group owners left out")),
+        "{:?}",
+        e.warnings
+    );
+}

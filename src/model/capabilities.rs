@@ -93,6 +93,10 @@ pub struct TargetCapabilities {
     pub username_email: bool,
     /// Role grants can be limited to divisions (Genesys Cloud's Platform API).
     pub divisions: bool,
+    /// Groups have Genesys Cloud's settings (`type`, `visibility`, `rulesVisible`,
+    /// `rolesEnabled`, `callsEnabled`, `includeOwners`, owners), read and written through its
+    /// Platform API. When false, YAML that sets them gets a warning and they are never sent.
+    pub group_settings: bool,
     /// A new user gets the org's default roles (`policy.defaultRoles`) only when its create
     /// names no roles (Genesys Cloud, docs/genesys.md §4): a create that names roles names
     /// the default roles too.
@@ -172,6 +176,7 @@ impl Default for TargetCapabilities {
             delete_active_users: true,
             username_email: false,
             divisions: false,
+            group_settings: false,
             default_roles_unless_named: false,
             patch: true,
             etag: false,

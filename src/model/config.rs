@@ -39,6 +39,21 @@ pub struct Config {
     /// Where `{fromFile: PATH}` secrets may be read from.
     #[serde(default)]
     pub secrets: Secrets,
+    /// What live users are matched on besides `userName`. Default: the SCIM `externalId`.
+    #[serde(default)]
+    pub match_by: MatchBy,
+}
+
+/// What live users are matched on besides `userName`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct MatchBy {
+    /// Genesys Cloud only: match users on the value of the `externalIds` entry (in the
+    /// Genesys user extension) whose `authority` is this name, compared exactly, instead of
+    /// the SCIM `externalId`; a user's YAML `externalId` is written as that entry and the
+    /// SCIM `externalId` is left to whoever owns it. A config error on other targets.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub external_id_authority: Option<Spanned<String>>,
 }
 
 /// Where `{fromFile: PATH}` secrets may be read from: the desired-state directory, and these

@@ -17,11 +17,11 @@ mod text;
 mod user;
 
 pub use config::{
-    CollectionMode, Collections, Config, GroupPrune, InboundWebhook, OAuthClient, Ownership,
-    OwnershipMode, PasswordRules, Policy, Protected, Prune, Safety, Secrets, Selector, Target,
-    UserPrune, Watch, WebhookSettings,
+    CollectionMode, Collections, Config, GroupPrune, InboundWebhook, MatchBy, OAuthClient,
+    Ownership, OwnershipMode, PasswordRules, Policy, Protected, Prune, Safety, Secrets, Selector,
+    Target, UserPrune, Watch, WebhookSettings,
 };
-pub use group::Group;
+pub use group::{Group, GroupType, GroupVisibility};
 pub use kind::Kind;
 pub use license::License;
 pub use role::{DeniedPermissionsOverride, Role};

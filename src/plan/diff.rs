@@ -46,6 +46,9 @@ pub(super) struct Context<'a> {
     protected_users: HashSet<String>,
     protected_groups: HashSet<String>,
     unsupported: Unsupported,
+    /// Genesys Cloud group settings YAML writes for a target without them: setting → (groups,
+    /// first place).
+    genesys_only: Unsupported,
     /// Live id → kind and name, for showing members removed.
     names: Option<HashMap<(Kind, &'a str), &'a str>>,
     /// Answers of [`Context::supported`] so far (a handful of attributes, asked per object).
@@ -88,6 +91,7 @@ impl<'a> Context<'a> {
             protected_users: lower_set(config.protected.users.iter().map(|p| p.value.as_str())),
             protected_groups: lower_set(config.protected.groups.iter().map(|p| p.value.as_str())),
             unsupported: BTreeMap::new(),
+            genesys_only: BTreeMap::new(),
             names: None,
             support_cache: Vec::new(),
             created: HashMap::new(),
@@ -182,6 +186,12 @@ impl<'a> Context<'a> {
         false
     }
 
+    /// Notes a group that writes Genesys Cloud setting `name` for a target without them.
+    fn note_genesys_only(&mut self, name: &'static str, span: Span) {
+        let entry = self.genesys_only.entry(name).or_insert((0, span));
+        entry.0 += 1;
+    }
+
     fn group_supported(&mut self, name: &'static str, span: Span) -> bool {
         if self
             .options
@@ -256,7 +266,22 @@ pub(super) fn diff(
             source: Some(Source::at(&desired.sources, *span)),
         });
     }
+    for (setting, (count, span)) in &ctx.genesys_only {
+        plan.warnings.push(Warning {
+            message: genesys_only_message(setting, *count),
+            source: Some(Source::at(&desired.sources, *span)),
+        });
+    }
     Ok(plan)
+}
+
+/// The warning for group settings YAML writes on a target that has none (plain SCIM).
+fn genesys_only_message(setting: &str, groups: usize) -> String {
+    format!(
+        "`{setting}` (and any other of type, visibility, rulesVisible, rolesEnabled, \
+         callsEnabled, includeOwners, owners) is set on {groups} group(s), but these are \
+         Genesys Cloud group settings and this target is plain SCIM: not managed, never sent"
+    )
 }
 
 /// A user create whose userName belongs to a user in the `deleted` state (Genesys Cloud)

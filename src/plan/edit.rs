@@ -86,6 +86,18 @@ pub enum Attr {
     DateHire,
     /// Enterprise `manager` (a reference to a user).
     Manager,
+    /// Genesys Cloud group `type` (a Platform API setting, never sent over SCIM).
+    GroupType,
+    /// Genesys Cloud group `visibility`.
+    Visibility,
+    /// Genesys Cloud group `rulesVisible`.
+    RulesVisible,
+    /// Genesys Cloud group `rolesEnabled`.
+    RolesEnabled,
+    /// Genesys Cloud group `callsEnabled`.
+    CallsEnabled,
+    /// Genesys Cloud group `includeOwners`.
+    IncludeOwners,
 }
 
 impl Attr {
@@ -104,7 +116,27 @@ impl Attr {
             Attr::Division => "division",
             Attr::DateHire => "dateHire",
             Attr::Manager => "manager",
+            Attr::GroupType => "type",
+            Attr::Visibility => "visibility",
+            Attr::RulesVisible => "rulesVisible",
+            Attr::RolesEnabled => "rolesEnabled",
+            Attr::CallsEnabled => "callsEnabled",
+            Attr::IncludeOwners => "includeOwners",
         }
+    }
+
+    /// Whether this is a Genesys Cloud group setting (written through the Platform API).
+    #[must_use]
+    pub fn is_group_setting(self) -> bool {
+        matches!(
+            self,
+            Attr::GroupType
+                | Attr::Visibility
+                | Attr::RulesVisible
+                | Attr::RolesEnabled
+                | Attr::CallsEnabled
+                | Attr::IncludeOwners
+        )
     }
 
     /// Where it lives.
@@ -333,6 +365,12 @@ pub enum Edit {
         /// The members.
         members: Vec<Ref>,
     },
+    /// Sets a Genesys Cloud group's owners to exactly these users (`ownerIds` in a Platform
+    /// API write, never a SCIM PATCH); none removes every owner.
+    SetOwners {
+        /// The owners.
+        owners: Vec<Ref>,
+    },
     /// Writes a role definition as a whole (a Platform API POST or PUT, never a SCIM
     /// PATCH): `body` is what is sent.
     Role {
@@ -357,6 +395,10 @@ pub enum Edit {
     /// resolves the source when it sends the change, so no plan ever holds a password.
     Password,
 }
+
+/// Where a group's owners are, by user id, in its JSON (the Genesys client layer joins the
+/// Platform API's settings into the SCIM group under their `GroupUpdate` names).
+pub const OWNER_IDS: &str = "ownerIds";
 
 /// A reference to an object that has no id yet.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -412,6 +454,7 @@ impl Edit {
             | Edit::Remove { attr, .. }
             | Edit::ReplaceAll { attr, .. } => attr.name(),
             Edit::AddMembers { .. } | Edit::RemoveMembers { .. } => "members",
+            Edit::SetOwners { .. } => "owners",
             Edit::Role { .. } => "role",
             Edit::Grants { .. } => "roleGrants",
             Edit::Password => "password",
@@ -423,6 +466,7 @@ impl Edit {
         let (one, many): (Option<&Ref>, &[Ref]) = match self {
             Edit::SetManager { to } => (Some(to), &[]),
             Edit::AddMembers { members } | Edit::RemoveMembers { members } => (None, members),
+            Edit::SetOwners { owners } => (None, owners),
             _ => (None, &[]),
         };
         one.into_iter().chain(many)
@@ -535,6 +579,13 @@ pub fn apply(
                             .is_some_and(|v| ids.iter().any(|id| id == v))
                     });
                 }
+            }
+            Edit::SetOwners { owners } => {
+                let ids = owners
+                    .iter()
+                    .map(|o| resolve(o, resolver).map(Value::String))
+                    .collect::<Result<Vec<_>, _>>()?;
+                doc.insert(OWNER_IDS.to_owned(), Value::Array(ids));
             }
             // A role is no SCIM resource: its body is the whole object (see the applier).
             // Grants are no SCIM attribute (though SCIM `roles` reads the names back).

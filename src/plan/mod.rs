@@ -30,7 +30,9 @@ use crate::model::tenant::Snapshot;
 use crate::model::{SourceMap, Span};
 
 pub(crate) use diff::View;
-pub use edit::{Attr, Edit, GrantRef, Kind, Multi, Ref, Resolve, Schema, Unresolved, ValueKey};
+pub use edit::{
+    Attr, Edit, GrantRef, Kind, Multi, OWNER_IDS, Ref, Resolve, Schema, Unresolved, ValueKey,
+};
 pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;
 
@@ -558,6 +560,7 @@ fn refs(change: &Change) -> impl Iterator<Item = &Ref> {
     change.edits.iter().flat_map(|e| match e {
         Edit::SetManager { to } => std::slice::from_ref(to),
         Edit::AddMembers { members } | Edit::RemoveMembers { members } => members.as_slice(),
+        Edit::SetOwners { owners } => owners.as_slice(),
         _ => &[],
     })
 }

@@ -543,6 +543,7 @@ pub(crate) fn genesys_target() -> super::TargetCapabilities {
         delete_active_users: false,
         username_email: true,
         divisions: true,
+        group_settings: true,
         default_roles_unless_named: true,
         value_paths: super::ValuePaths::TypeFilters,
         ..super::TargetCapabilities::default()

@@ -60,6 +60,11 @@ pub struct ClientConfig {
     /// Send writes in `/Bulk` requests when the server announces Bulk (plain SCIM only; see
     /// [`super::bulk`]).
     pub bulk: bool,
+    /// Genesys Cloud only (`matchBy.externalIdAuthority`): users are read with `externalId`
+    /// set to the value of their `externalIds` entry of this authority, and an `externalId`
+    /// written is written as that entry, so the layers above match and manage it without
+    /// knowing; the SCIM `externalId` is left alone.
+    pub external_id_authority: Option<String>,
 }
 
 /// The server family a client speaks to. Business code never sees it: the client layer
@@ -93,6 +98,7 @@ impl Dialect {
             delete_active_users: !genesys,
             username_email: genesys,
             divisions: genesys,
+            group_settings: genesys,
             default_roles_unless_named: genesys,
             patch: announced.patch,
             etag: announced.etag,
@@ -132,6 +138,7 @@ impl ClientConfig {
             dialect: Dialect::Scim,
             credentials_source: None,
             bulk: false,
+            external_id_authority: None,
         }
     }
 }
@@ -328,6 +335,8 @@ struct Inner {
     credentials_source: Option<String>,
     /// [`ClientConfig::bulk`].
     want_bulk: bool,
+    /// [`ClientConfig::external_id_authority`] (Genesys dialect only).
+    external_id_authority: Option<String>,
     /// Set once the server refused a PATCH path with a value filter: from then on `PATCH`es
     /// are sent without them ([`super::unfiltered`]).
     no_value_filters: std::sync::atomic::AtomicBool,
@@ -621,6 +630,9 @@ impl ScimClient {
                 created: Mutex::new(std::collections::HashMap::new()),
                 credentials_source: config.credentials_source,
                 want_bulk: config.bulk,
+                external_id_authority: config
+                    .external_id_authority
+                    .filter(|_| config.dialect == Dialect::Genesys),
                 no_value_filters: std::sync::atomic::AtomicBool::new(false),
                 twin_checks: Arc::default(),
                 batcher: tokio::sync::OnceCell::new(),
@@ -856,7 +868,8 @@ impl ScimClient {
             (Dialect::Genesys, Kind::Group) => self.genesys_get_group(id).await,
             // Only users and groups are SCIM resources.
             (Dialect::Genesys, Kind::User | Kind::Role) => {
-                self.settle(id, || self.scim_get(id)).await
+                let user = self.settle(id, || self.scim_get(id)).await?;
+                self.authority_view(user)
             }
         }
     }
@@ -1003,17 +1016,32 @@ impl ScimClient {
             (Dialect::Scim, _) => self.scim_create(resource).await,
             (Dialect::Genesys, Kind::Group) => self.genesys_create_group(resource).await,
             (Dialect::Genesys, Kind::User | Kind::Role) => {
-                let created = self.scim_create(resource).await?;
+                let created = match self.authority_body(resource)? {
+                    Some(body) => self.scim_create_body(resource, to_body(&body)?).await?,
+                    None => self.scim_create(resource).await?,
+                };
                 if let Some(id) = created.resource.id() {
                     self.note_created(id);
                 }
-                Ok(created)
+                Ok(Created {
+                    resource: self.authority_view(created.resource)?,
+                    recovered: created.recovered,
+                })
             }
         }
     }
 
     async fn scim_create<R: Resource>(&self, resource: &R) -> Result<Created<R>, ScimError> {
-        let body = to_body(resource)?;
+        self.scim_create_body(resource, to_body(resource)?).await
+    }
+
+    /// [`Self::scim_create`] of `resource` sending `body` (its JSON as the server is to
+    /// have it).
+    pub(super) async fn scim_create_body<R: Resource>(
+        &self,
+        resource: &R,
+        body: bytes_body::Body,
+    ) -> Result<Created<R>, ScimError> {
         let mut lookups = 0;
         loop {
             let request = Request {
@@ -1075,8 +1103,18 @@ impl ScimClient {
         match (self.dialect(), R::KIND) {
             (Dialect::Scim, _) => self.scim_patch(id, version, operations).await,
             (Dialect::Genesys, Kind::User | Kind::Role) => {
-                self.settle(id, || self.scim_patch(id, version, operations))
-                    .await
+                let mapped = self.authority_ops(id, operations).await?;
+                let operations = mapped.as_deref().unwrap_or(operations);
+                let patched: Patched<R> = self
+                    .settle(id, || self.scim_patch(id, version, operations))
+                    .await?;
+                Ok(Patched {
+                    version: patched.version,
+                    resource: patched
+                        .resource
+                        .map(|r| self.authority_view(r))
+                        .transpose()?,
+                })
             }
             (Dialect::Genesys, Kind::Group) => {
                 self.genesys_patch_group(id, version, operations).await
@@ -1256,6 +1294,13 @@ impl ScimClient {
     #[must_use]
     pub fn dialect(&self) -> Dialect {
         self.inner.dialect
+    }
+
+    /// The `externalIds` authority users are matched on (`matchBy.externalIdAuthority`),
+    /// if any.
+    #[must_use]
+    pub fn external_id_authority(&self) -> Option<&str> {
+        self.inner.external_id_authority.as_deref()
     }
 
     /// The client-side rate limit, if any.

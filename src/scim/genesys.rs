@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use reqwest::Method;
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::{Map, Value, json};
 
 use super::client::{Capabilities, Created, Patched, Resource, ScimClient, resource_path};
 use super::error::ScimError;
@@ -29,7 +29,7 @@ use super::snapshot::list_all_at;
 use super::wire::{self, PatchOpKind, PatchOperation};
 use crate::backoff::Backoff;
 use crate::model::Kind;
-use crate::model::tenant::{LiveGroup, LiveUser};
+use crate::model::tenant::{GroupSettings, LiveGroup, LiveUser};
 
 /// AWS region names and their Genesys Cloud domains (§1; the last one only in the Terraform
 /// provider's table).
@@ -126,13 +126,56 @@ struct PlatformGroup {
     version: Option<Value>,
 }
 
+/// The Platform-only fields scimctl manages on a group, as a PATCH names them (the
+/// `GroupUpdate` names): they go out in a Platform PUT, never over SCIM.
+const PLATFORM_FIELDS: [&str; 8] = [
+    "description",
+    "type",
+    "visibility",
+    "rulesVisible",
+    "rolesEnabled",
+    "callsEnabled",
+    "includeOwners",
+    "ownerIds",
+];
+
+/// Whether a PATCH operation is on a Platform-only field.
+fn is_platform_field(op: &PatchOperation) -> bool {
+    op.path
+        .as_deref()
+        .is_some_and(|p| PLATFORM_FIELDS.iter().any(|f| p.eq_ignore_ascii_case(f)))
+}
+
 impl PlatformGroup {
-    /// The `GroupUpdate` body that changes only the description: every other field as read.
-    /// A field the read did not return is left out rather than guessed.
-    fn update_body(&self, description: Option<&str>) -> Value {
+    /// The group's settings as the planner reads them (owners by user id).
+    fn settings(&self) -> GroupSettings {
+        GroupSettings {
+            kind: self.kind.clone(),
+            visibility: self.visibility.clone(),
+            rules_visible: self.rules_visible,
+            roles_enabled: self.roles_enabled,
+            calls_enabled: self.calls_enabled,
+            include_owners: self.include_owners,
+            owner_ids: Some(self.owner_ids()),
+        }
+    }
+
+    fn owner_ids(&self) -> Vec<String> {
+        self.owners
+            .iter()
+            .flatten()
+            .filter_map(|o| o.get("id").and_then(Value::as_str).map(str::to_owned))
+            .collect()
+    }
+
+    /// The `GroupUpdate` body that changes only what `changes` names (by `GroupUpdate`
+    /// field; a `null` description removes it): every other field as read, so that a PUT,
+    /// which may reset what it omits (§5), resets nothing YAML leaves out. A field the read
+    /// did not return is left out rather than guessed.
+    fn update_body(&self, changes: &Map<String, Value>) -> Value {
         let mut body = json!({
             "name": self.name,
-            "description": description,
+            "description": self.description,
             "type": self.kind.as_deref().unwrap_or("official"),
             "visibility": self.visibility.as_deref().unwrap_or("public"),
             "rulesVisible": self.rules_visible.unwrap_or(true),
@@ -159,6 +202,9 @@ impl PlatformGroup {
                 if let Some(value) = value {
                     object.insert(key.to_owned(), value);
                 }
+            }
+            for (key, value) in changes {
+                object.insert(key.clone(), value.clone());
             }
         }
         body
@@ -193,6 +239,17 @@ pub(super) async fn list_users(
     let active = list_all_at::<LiveUser>(client, endpoint, None, caps.page_size).await?;
     let inactive =
         list_all_at::<LiveUser>(client, endpoint, Some("active eq false"), caps.page_size).await?;
+    let (active, inactive) = if client.external_id_authority().is_some() {
+        let view = |users: Vec<LiveUser>| -> Result<Vec<LiveUser>, ScimError> {
+            users
+                .into_iter()
+                .map(|u| client.authority_view(u))
+                .collect()
+        };
+        (view(active)?, view(inactive)?)
+    } else {
+        (active, inactive)
+    };
     let mut index: HashMap<String, usize> = HashMap::with_capacity(active.len() + inactive.len());
     let mut all = Vec::with_capacity(active.len() + inactive.len());
     for user in active.into_iter().chain(inactive) {
@@ -208,7 +265,7 @@ pub(super) async fn list_users(
 }
 
 /// Every group: the SCIM list without a filter (members, `externalId`, version) joined by id
-/// with the Platform list (description).
+/// with the Platform list (description and settings).
 pub(super) async fn list_groups(
     client: &ScimClient,
     caps: &Capabilities,
@@ -217,34 +274,35 @@ pub(super) async fn list_groups(
         list_all_at::<LiveGroup>(client, GROUP_LIST_PATH, None, caps.page_size),
         client.platform_list::<PlatformGroup>(PLATFORM_GROUPS, &[])
     );
-    let descriptions: HashMap<String, String> = platform?
-        .into_iter()
-        .filter_map(|g| Some((g.id, g.description.filter(|d| !d.is_empty())?)))
-        .collect();
+    let platform: HashMap<String, PlatformGroup> =
+        platform?.into_iter().map(|g| (g.id.clone(), g)).collect();
     scim?
         .into_iter()
-        .map(
-            |group| match group.id().and_then(|id| descriptions.get(id)) {
-                None => Ok(group),
-                Some(description) => with_description(&group, Some(description)),
-            },
-        )
+        .map(|group| match group.id().and_then(|id| platform.get(id)) {
+            None => Ok(group),
+            Some(found) => with_platform(&group, found),
+        })
         .collect()
 }
 
-/// `resource` with `description` set (or removed).
-fn with_description<R: Resource>(resource: &R, description: Option<&str>) -> Result<R, ScimError> {
+/// `resource` with the Platform group's description (set, or removed when it has none) and
+/// settings, under their `GroupUpdate` names.
+fn with_platform<R: Resource>(resource: &R, platform: &PlatformGroup) -> Result<R, ScimError> {
     let mut value = serde_json::to_value(resource).map_err(|e| encode_error(&e))?;
+    let settings = serde_json::to_value(platform.settings()).map_err(|e| encode_error(&e))?;
     if let Some(object) = value.as_object_mut() {
         // `meta` is not serialised (it is read-only): carry the version over, or the next
         // write of this group would have no `If-Match` to send.
         if let Some(version) = resource.version() {
             object.insert("meta".into(), json!({ "version": version }));
         }
-        match description {
+        match platform.description.as_deref().filter(|d| !d.is_empty()) {
             Some(d) => object.insert("description".into(), Value::from(d)),
             None => object.remove("description"),
         };
+        if let Value::Object(settings) = settings {
+            object.extend(settings);
+        }
     }
     serde_json::from_value(value).map_err(|e| encode_error(&e))
 }
@@ -297,9 +355,11 @@ impl ScimClient {
         }
     }
 
-    /// Creates a group through the Platform API, then sets what SCIM holds (`externalId`,
-    /// members) and the description (a PUT, since a create drops it), and reads it back. A name already taken adopts that group, as an
-    /// unknown outcome does once the group is found by name.
+    /// Creates a group through the Platform API with the settings YAML writes, then sets what
+    /// SCIM holds (`externalId`, members) and the description (a PUT, since a create drops
+    /// it), and reads it back. A name already taken adopts that group, as an unknown outcome
+    /// does once the group is found by name; the adopted group's settings are then the
+    /// next plan's business.
     pub(super) async fn genesys_create_group<R: Resource>(
         &self,
         resource: &R,
@@ -311,12 +371,23 @@ impl ScimClient {
         // `rulesVisible` is required by `GroupCreate`, and `true` is what the Terraform
         // provider and Genesys's own installers send. The description is not sent: the API
         // drops it on create, so a PUT sets it below (§5).
-        let body = json!({
+        let mut body = json!({
             "name": name,
             "type": "official",
             "visibility": "public",
             "rulesVisible": true,
         });
+        // Settings YAML writes replace those defaults. `GroupCreate` takes the three flags
+        // and `ownerIds` too [PY GroupCreate.md, genesys-audit.md §4]; whether a real create
+        // applies every one of them is UNCONFIRMED, and the next plan would show any it
+        // dropped.
+        if let (Some(body), Some(given)) = (body.as_object_mut(), value.as_object()) {
+            for field in PLATFORM_FIELDS.iter().filter(|f| **f != "description") {
+                if let Some(v) = given.get(*field).filter(|v| !v.is_null()) {
+                    body.insert((*field).to_owned(), v.clone());
+                }
+            }
+        }
         let mut lookups = 0;
         let (id, recovered) = loop {
             match self
@@ -373,7 +444,8 @@ impl ScimClient {
             .and_then(Value::as_str)
             .filter(|d| !d.is_empty())
         {
-            self.set_group_description(&id, Some(description)).await?;
+            let changes = Map::from_iter([("description".to_owned(), Value::from(description))]);
+            self.put_platform_group(&id, &changes).await?;
         }
         let resource = self.genesys_get_group::<R>(&id).await?;
         Ok(Created {
@@ -382,11 +454,11 @@ impl ScimClient {
         })
     }
 
-    /// A group as SCIM has it, with its description from the Platform API.
+    /// A group as SCIM has it, with its description and settings from the Platform API.
     pub(super) async fn genesys_get_group<R: Resource>(&self, id: &str) -> Result<R, ScimError> {
         let scim: R = self.settle(id, || self.scim_get::<R>(id)).await?;
         let platform = self.platform_group(id).await?;
-        with_description(&scim, platform.description.as_deref())
+        with_platform(&scim, &platform)
     }
 
     async fn platform_group(&self, id: &str) -> Result<PlatformGroup, ScimError> {
@@ -430,21 +502,17 @@ impl ScimClient {
         )))
     }
 
-    /// Sends a group PATCH the Genesys way: description changes through the Platform API,
-    /// everything else over SCIM with at most [`MEMBER_CHUNK`] members per request, each
-    /// request carrying the version the previous one left.
+    /// Sends a group PATCH the Genesys way: the description and settings through one
+    /// Platform API PUT, everything else over SCIM with at most [`MEMBER_CHUNK`] members per
+    /// request, each request carrying the version the previous one left.
     pub(super) async fn genesys_patch_group<R: Resource>(
         &self,
         id: &str,
         version: Option<&str>,
         operations: &[PatchOperation],
     ) -> Result<Patched<R>, ScimError> {
-        let (description, scim): (Vec<&PatchOperation>, Vec<&PatchOperation>) =
-            operations.iter().partition(|op| {
-                op.path
-                    .as_deref()
-                    .is_some_and(|p| p.eq_ignore_ascii_case("description"))
-            });
+        let (platform, scim): (Vec<&PatchOperation>, Vec<&PatchOperation>) =
+            operations.iter().partition(|op| is_platform_field(op));
         let mut version = version.map(str::to_owned);
         let mut last = None;
         for batch in member_batches(&scim) {
@@ -470,12 +538,9 @@ impl ScimClient {
             }
             last = Some(patched);
         }
-        if let Some(op) = description.last() {
-            let text = match op.op {
-                PatchOpKind::Remove => None,
-                _ => op.value.as_ref().and_then(Value::as_str),
-            };
-            self.set_group_description(id, text).await?;
+        if !platform.is_empty() {
+            self.put_platform_group(id, &platform_changes(&platform))
+                .await?;
             // The Platform write moved the version; read the group back whole.
             let resource: R = self.genesys_get_group(id).await?;
             return Ok(Patched {
@@ -489,18 +554,19 @@ impl ScimClient {
         }))
     }
 
-    /// Replaces a group's description with a Platform PUT of the whole group as read, at its
-    /// current version, reading again when someone else moved it in between.
-    async fn set_group_description(
+    /// Changes a group's Platform fields (`changes`, by `GroupUpdate` name) with a PUT of
+    /// the whole group as read, at its current version, reading again when someone else
+    /// moved it in between.
+    async fn put_platform_group(
         &self,
         id: &str,
-        description: Option<&str>,
+        changes: &Map<String, Value>,
     ) -> Result<(), ScimError> {
         let path = resource_path(PLATFORM_GROUPS, id);
         let mut attempt = 1;
         loop {
             let group = self.platform_group(id).await?;
-            let body = group.update_body(description);
+            let body = group.update_body(changes);
             match self
                 .platform_send(Method::PUT, &path, &[], Some(&body), true)
                 .await
@@ -534,11 +600,36 @@ impl ScimClient {
                 .into_iter()
                 .find(|r| r.natural_key().eq_ignore_ascii_case(key))
             {
-                return Ok(Some(found));
+                return self.authority_view(found).map(Some);
             }
         }
         Ok(None)
     }
+}
+
+/// The Platform fields PATCH operations change, by `GroupUpdate` name (the last operation on
+/// a field wins; a removed description is `null`, a removed setting is left as it is).
+fn platform_changes(ops: &[&PatchOperation]) -> Map<String, Value> {
+    let mut changes = Map::new();
+    for op in ops {
+        let Some(field) = op
+            .path
+            .as_deref()
+            .and_then(|p| PLATFORM_FIELDS.iter().find(|f| p.eq_ignore_ascii_case(f)))
+        else {
+            continue;
+        };
+        match (op.op, &op.value) {
+            (PatchOpKind::Remove, _) | (_, None) if *field == "description" => {
+                changes.insert((*field).to_owned(), Value::Null);
+            }
+            (PatchOpKind::Remove, _) | (_, None) => {}
+            (_, Some(value)) => {
+                changes.insert((*field).to_owned(), value.clone());
+            }
+        }
+    }
+    changes
 }
 
 /// Splits PATCH operations so that no request adds or removes more than [`MEMBER_CHUNK`]
@@ -601,6 +692,53 @@ mod tests {
         assert_eq!(region_hosts("MyPureCloud.DE"), region_hosts("eu-central-1"));
         assert!(region_hosts("scim.mypurecloud.com").is_none());
         assert_eq!(REGIONS.len(), 18);
+    }
+
+    /// A PUT changes what the PATCH names and sends every other field as read, so a
+    /// server that resets what a PUT omits resets nothing; a removed description is `null`,
+    /// and a removed setting is not sent as a change at all.
+    #[test]
+    fn update_body_keeps_undeclared_fields() {
+        let read: PlatformGroup = serde_json::from_value(json!({
+            "id": "g1", "name": "Support", "description": "Queue", "type": "official",
+            "visibility": "public", "rulesVisible": true, "rolesEnabled": true,
+            "callsEnabled": false, "includeOwners": true,
+            "owners": [{"id": "u1", "selfUri": "/api/v2/users/u1"}],
+            "addresses": [{"address": "3001", "mediaType": "PHONE"}], "version": 7
+        }))
+        .expect("a Platform group");
+        let set = |path: &str, value: Option<Value>| PatchOperation {
+            op: if value.is_some() {
+                PatchOpKind::Replace
+            } else {
+                PatchOpKind::Remove
+            },
+            path: Some(path.into()),
+            value,
+        };
+        let ops = [
+            set("visibility", Some(json!("members"))),
+            set("ownerIds", Some(json!(["u2"]))),
+            set("rolesEnabled", None),
+        ];
+        let refs: Vec<&PatchOperation> = ops.iter().collect();
+        let body = read.update_body(&platform_changes(&refs));
+        assert_eq!(
+            body,
+            json!({
+                "name": "Support", "description": "Queue", "type": "official",
+                "visibility": "members", "rulesVisible": true, "rolesEnabled": true,
+                "callsEnabled": false, "includeOwners": true, "ownerIds": ["u2"],
+                "addresses": [{"address": "3001", "mediaType": "PHONE"}], "version": 7
+            })
+        );
+        let gone = [set("description", None)];
+        let refs: Vec<&PatchOperation> = gone.iter().collect();
+        let body = read.update_body(&platform_changes(&refs));
+        assert_eq!(body["description"], Value::Null);
+        assert_eq!(body["ownerIds"], json!(["u1"]), "owners as read");
+        assert!(refs.iter().all(|op| is_platform_field(op)));
+        assert!(!is_platform_field(&set("members", Some(json!([])))));
     }
 
     fn add(n: usize) -> PatchOperation {

@@ -6,6 +6,7 @@
 //! (the applier only). Neither ever sees a 429, a token or a retry.
 
 pub mod auth;
+mod authority;
 pub mod bulk;
 pub mod client;
 pub mod deleted;

@@ -152,6 +152,18 @@ pub fn edit_operations(
             .iter()
             .map(|m| Ok(member_removal(&resolve(m, resolver)?, None)))
             .collect::<Result<Vec<_>, Unresolved>>()?,
+        // Genesys Cloud owners: the client layer sends `ownerIds` to the Platform API.
+        Edit::SetOwners { owners } => {
+            let ids = owners
+                .iter()
+                .map(|o| resolve(o, resolver).map(Value::String))
+                .collect::<Result<Vec<_>, _>>()?;
+            vec![op(
+                PatchOpKind::Replace,
+                crate::plan::OWNER_IDS.into(),
+                Some(Value::Array(ids)),
+            )]
+        }
         // Not SCIM: the applier sends them to the Platform API.
         // Not SCIM, or (the password) a step of its own that resolves the value.
         Edit::Role { .. } | Edit::Grants { .. } | Edit::Password => Vec::new(),

@@ -14,8 +14,8 @@ use crate::model::tenant::lenient::{
     lenient_bool, lenient_opt_string, lenient_opt_u64, lenient_string, lenient_u64, lenient_vec,
 };
 pub use crate::model::tenant::{
-    ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,
-    MultiValue, Proficiency, Reference, USER_SCHEMA, User,
+    ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group,
+    GroupSettings, Meta, MultiValue, Proficiency, Reference, USER_SCHEMA, User,
 };
 
 /// Schema URN of a list response.

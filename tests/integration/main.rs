@@ -21,6 +21,7 @@ mod genesys;
 mod genesys_groups;
 mod genesys_paths;
 mod genesys_restore;
+mod genesys_settings;
 mod hostile;
 mod listener;
 mod lookalike;

@@ -19,8 +19,8 @@ pub use platform::{
     RoleBody, UserLicenses,
 };
 pub use resource::{
-    ENTERPRISE_SCHEMA, EnterpriseUser, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser, Group, Meta,
-    MultiValue, Proficiency, Reference, Resource, USER_SCHEMA, User,
+    ENTERPRISE_SCHEMA, EnterpriseUser, ExternalIdEntry, GENESYS_SCHEMA, GROUP_SCHEMA, GenesysUser,
+    Group, GroupSettings, Meta, MultiValue, Proficiency, Reference, Resource, USER_SCHEMA, User,
 };
 
 /// Every user and group of the tenant, as read at (about) one moment, each kept as the

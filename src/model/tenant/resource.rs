@@ -188,12 +188,33 @@ pub struct GenesysUser {
     /// Routing languages.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub routing_languages: Vec<Proficiency>,
+    /// Ids of the user in other systems, one per authority (the SCIM one, prefixed
+    /// `x-pc:scimv2:v1`, is read-only).
+    #[serde(
+        default,
+        deserialize_with = "lenient_vec",
+        skip_serializing_if = "Vec::is_empty"
+    )]
+    pub external_ids: Vec<ExternalIdEntry>,
 }
 
 impl GenesysUser {
     fn is_empty(&self) -> bool {
-        self.routing_skills.is_empty() && self.routing_languages.is_empty()
+        self.routing_skills.is_empty()
+            && self.routing_languages.is_empty()
+            && self.external_ids.is_empty()
     }
+}
+
+/// One entry of the Genesys `externalIds`: an id of the user in the system `authority`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExternalIdEntry {
+    /// The system the id belongs to.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub authority: String,
+    /// The id.
+    #[serde(default, deserialize_with = "lenient_string")]
+    pub value: String,
 }
 
 /// A SCIM User as read from and written to a server.
@@ -347,9 +368,57 @@ pub struct Group {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub members: Vec<Reference>,
+    /// Genesys Cloud group settings, read from and written to the Platform API (SCIM groups
+    /// have none); `None` elsewhere, and then never written.
+    #[serde(flatten)]
+    pub settings: GroupSettings,
     /// Server metadata; never written.
     #[serde(default, skip_serializing)]
     pub meta: Meta,
+}
+
+/// A Genesys Cloud group's settings, as its Platform API names them (`GroupUpdate`); the
+/// client layer joins them into the SCIM group it reads. Owners are user ids.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct GroupSettings {
+    /// `official` or `social`.
+    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// `public`, `owners` or `members`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visibility: Option<String>,
+    /// `rulesVisible`.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub rules_visible: Option<bool>,
+    /// `rolesEnabled`.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub roles_enabled: Option<bool>,
+    /// `callsEnabled`.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub calls_enabled: Option<bool>,
+    /// `includeOwners`.
+    #[serde(
+        default,
+        deserialize_with = "lenient_opt_bool",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub include_owners: Option<bool>,
+    /// The owners' user ids (`ownerIds` in a `GroupUpdate`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner_ids: Option<Vec<String>>,
 }
 
 impl Group {

@@ -57,6 +57,7 @@ pub(in crate::plan) fn group_change(
             Value::from(desc.value.as_str()),
         );
     }
+    settings_changes(ctx, g, &have.settings, &mut d);
     if let Some(members) = members {
         member_changes(ctx, members, &have, &mut d);
     }
@@ -76,6 +77,105 @@ pub(in crate::plan) fn group_change(
         protected,
     };
     Ok(finish(object, live, d, false, warnings))
+}
+
+/// The Genesys Cloud settings YAML writes that differ from the live group's (all of them for
+/// a create); on a target without them, a note for the warning and nothing else. A setting
+/// YAML leaves out is never compared, so it is left as it is.
+fn settings_changes(
+    ctx: &mut Context<'_>,
+    g: &crate::model::Group,
+    have: &tenant::GroupSettings,
+    d: &mut Diffs,
+) {
+    if !ctx.options.target.group_settings {
+        if let Some((name, span)) = g.first_setting() {
+            ctx.note_genesys_only(name, span);
+        }
+        return;
+    }
+    let text = |attr: Attr, want: Option<&'static str>, live: Option<&str>, d: &mut Diffs| {
+        if let Some(want) = want
+            && live != Some(want)
+        {
+            d.set(attr, live.map(Value::from), Value::from(want));
+        }
+    };
+    text(
+        Attr::GroupType,
+        g.kind.as_ref().map(|k| k.value.as_str()),
+        have.kind.as_deref(),
+        d,
+    );
+    text(
+        Attr::Visibility,
+        g.visibility.as_ref().map(|v| v.value.as_str()),
+        have.visibility.as_deref(),
+        d,
+    );
+    for (attr, want, live) in [
+        (Attr::RulesVisible, &g.rules_visible, have.rules_visible),
+        (Attr::RolesEnabled, &g.roles_enabled, have.roles_enabled),
+        (Attr::CallsEnabled, &g.calls_enabled, have.calls_enabled),
+        (Attr::IncludeOwners, &g.include_owners, have.include_owners),
+    ] {
+        if let Some(want) = want
+            && live != Some(want.value)
+        {
+            d.set(attr, live.map(Value::Bool), Value::Bool(want.value));
+        }
+    }
+    if let Some(owners) = &g.owners {
+        owner_changes(
+            ctx,
+            owners,
+            have.owner_ids.as_deref().unwrap_or_default(),
+            d,
+        );
+    }
+}
+
+/// The owners YAML names (users in desired state, by `userName`), compared with the live
+/// owners as sets of user ids; one edit that sets them all when they differ.
+fn owner_changes(
+    ctx: &mut Context<'_>,
+    owners: &[Spanned<crate::model::Text>],
+    live: &[String],
+    d: &mut Diffs,
+) {
+    let mut want: Vec<Ref> = Vec::with_capacity(owners.len());
+    for name in owners {
+        if let Some(r) = ctx.user_ref(name)
+            && !want.iter().any(|w| w.name == r.name)
+        {
+            want.push(r);
+        }
+    }
+    let live_ids: BTreeSet<&str> = live.iter().map(String::as_str).collect();
+    let want_ids: BTreeSet<&str> = want.iter().filter_map(|r| r.id.as_deref()).collect();
+    let added: Vec<String> = want
+        .iter()
+        .filter(|r| r.id.as_deref().is_none_or(|id| !live_ids.contains(id)))
+        .map(|r| r.name.clone())
+        .collect();
+    let removed: Vec<String> = live_ids
+        .iter()
+        .filter(|id| !want_ids.contains(*id))
+        .map(|id| {
+            ctx.name_of(Some(Kind::User), id)
+                .map_or_else(|| (*id).to_owned(), |(_, n)| n.to_owned())
+        })
+        .collect();
+    if added.is_empty() && removed.is_empty() {
+        return;
+    }
+    d.diff.push(AttrDiff {
+        attribute: "owners".into(),
+        added,
+        removed,
+        ..AttrDiff::default()
+    });
+    d.edits.push(Edit::SetOwners { owners: want });
 }
 
 /// Whether `keys` (members as (type, id), the type `None` when the server gave none) hold

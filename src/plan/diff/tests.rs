@@ -853,3 +853,75 @@ fn a_deleted_user_is_restored_not_created() {
     assert_eq!(ana.action, Action::Restore);
     assert!(ana.blocked.is_none(), "{ana:#?}");
 }
+
+// Genesys Cloud group settings: only what YAML writes is compared (a setting it leaves out
+// is never a row, whatever its live value), owners compare as sets of user ids (order and
+// case of names do not matter) and are one row naming who comes and who goes; a simulated
+// server that applies the plan ends where YAML says. On a plain SCIM target the same YAML
+// is one warning and no edit.
+#[test]
+fn group_settings_compare_only_what_yaml_writes() {
+    let live_groups = [json!({"id": "g", "displayName": "G", "type": "official",
+        "visibility": "public", "rulesVisible": true, "rolesEnabled": false,
+        "callsEnabled": true, "includeOwners": false, "ownerIds": ["a", "b"]})];
+    let live = snapshot(
+        &[
+            json!({"id": "a", "userName": "a@x.example"}),
+            json!({"id": "b", "userName": "b@x.example"}),
+            json!({"id": "c", "userName": "c@x.example"}),
+        ],
+        &live_groups,
+    );
+    let users =
+        "users:\n  - userName: a@x.example\n  - userName: b@x.example\n  - userName: c@x.example\n";
+    let genesys = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let same = desired_with(
+        "",
+        &format!(
+            "{users}groups:\n  - displayName: G\n    rolesEnabled: false\n    owners: [B@x.example, a@x.example]\n"
+        ),
+    );
+    assert!(plan_ok(&same, &live, &genesys).is_empty());
+    let unwritten = desired_with("", &format!("{users}groups:\n  - displayName: G\n"));
+    assert!(plan_ok(&unwritten, &live, &genesys).is_empty());
+
+    let changed = desired_with(
+        "",
+        &format!(
+            "{users}groups:\n  - displayName: G\n    visibility: members\n    type: official\n    callsEnabled: false\n    owners: [c@x.example, a@x.example]\n"
+        ),
+    );
+    let plan = plan_ok(&changed, &live, &genesys);
+    let c = change(&plan, Kind::Group, "G").expect("a patch");
+    assert_eq!(c.action, Action::Patch);
+    let rows: Vec<serde_json::Value> = c
+        .diff
+        .iter()
+        .map(|d| serde_json::to_value(d).unwrap())
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            json!({"attribute": "visibility", "before": "public", "after": "members"}),
+            json!({"attribute": "callsEnabled", "before": true, "after": false}),
+            json!({"attribute": "owners", "added": ["c@x.example"], "removed": ["b@x.example"]}),
+        ]
+    );
+    assert_eq!(names_of(&c.edits), ["visibility", "callsEnabled", "owners"]);
+    let after = crate::plan::tests::simulate(&plan, &live);
+    assert!(plan_ok(&changed, &after, &genesys).is_empty());
+
+    let plain = plan_ok(&changed, &live, &PlanOptions::default());
+    assert!(plain.changes.is_empty(), "{plain:#?}");
+    assert_eq!(plain.warnings.len(), 1, "{plain:#?}");
+    assert!(
+        plain.warnings[0]
+            .message
+            .contains("Genesys Cloud group settings")
+            && plain.warnings[0].message.starts_with("`type`"),
+        "{plain:#?}"
+    );
+}

@@ -609,6 +609,13 @@ impl World {
             } else {
                 Vec::new()
             },
+            kind: None,
+            visibility: None,
+            rules_visible: None,
+            roles_enabled: None,
+            calls_enabled: None,
+            include_owners: None,
+            owners: None,
         }
     }
 
@@ -689,6 +696,7 @@ impl World {
             },
             watch: crate::model::Watch::default(),
             secrets: crate::model::Secrets::default(),
+            match_by: crate::model::MatchBy::default(),
         }
     }
 
@@ -1461,6 +1469,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::RemoveMembers { .. } => "remove members",
                     Edit::Role { .. } => "role body",
                     Edit::Grants { .. } => "role grants",
+                    Edit::SetOwners { .. } => "owners",
                 });
             }
         }

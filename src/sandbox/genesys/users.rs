@@ -61,7 +61,12 @@ const ENTERPRISE_ATTRS: &[&str] = &[
     "employeeNumber",
     "dateHire",
 ];
-const GENESYS_ATTRS: &[&str] = &["routingSkills", "routingLanguages"];
+const GENESYS_ATTRS: &[&str] = &["routingSkills", "routingLanguages", "externalIds"];
+
+/// The authority of the `externalIds` entry Genesys keeps for SCIM itself: "Always includes
+/// an immutable SCIM authority prefixed with x-pc:scimv2:v1" (genesys-api.md §3). That it
+/// mirrors the SCIM `externalId`, and this exact spelling, are UNCONFIRMED guesses.
+const SCIM_AUTHORITY: &str = "x-pc:scimv2:v1";
 
 /// Attributes whose lookups make a page over 25 users too expensive (`(schema, name)`).
 const USER_EXPENSIVE: &[(&str, &str)] = &[
@@ -361,7 +366,7 @@ fn date_only(text: &str) -> Option<String> {
 }
 
 fn check_proficiencies(ext: &Map<String, Value>) -> Result<(), ScimError> {
-    for attr in GENESYS_ATTRS {
+    for attr in ["routingSkills", "routingLanguages"] {
         let Some(key) = key_ci(ext, attr) else {
             continue;
         };
@@ -544,8 +549,9 @@ pub(super) fn to_stored(
         None => None,
     };
     check_enterprise(&mut after, data)?;
-    if let Some(Value::Object(ext)) = after.get(GENESYS_URN) {
+    if let Some(Value::Object(ext)) = after.get_mut(GENESYS_URN) {
         check_proficiencies(ext)?;
+        check_external_ids(ext, before)?;
     }
     if after.get("active").is_none_or(Value::is_null) {
         after.insert("active".to_owned(), Value::Bool(true));
@@ -556,6 +562,61 @@ pub(super) fn to_stored(
     resource::normalize(&mut after, ResourceKind::User);
     resource::validate(&after, ResourceKind::User)?;
     Ok((after, roles))
+}
+
+/// `externalIds` of a write: `{authority, value}` entries, both non-empty strings, one per
+/// authority. The `x-pc:` entries are Genesys's own: one sent back as read is dropped (it is
+/// derived again on every read), any other is refused as read-only.
+fn check_external_ids(
+    ext: &mut Map<String, Value>,
+    before: &Map<String, Value>,
+) -> Result<(), ScimError> {
+    let Some(list) = key_ci(ext, "externalIds").and_then(|key| ext.remove(&key)) else {
+        return Ok(());
+    };
+    let items = match list {
+        Value::Null => Vec::new(),
+        Value::Array(items) => items,
+        _ => return Err(ScimError::invalid_value("externalIds must be an array")),
+    };
+    let read: Vec<&Value> = before
+        .get(GENESYS_URN)
+        .and_then(|e| e.get("externalIds"))
+        .and_then(Value::as_array)
+        .map(|a| a.iter().collect())
+        .unwrap_or_default();
+    let mut kept: Vec<Value> = Vec::new();
+    for item in items {
+        let field = |name: &str| {
+            item.get(name)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let (Some(authority), Some(value)) = (field("authority"), field("value")) else {
+            return Err(ScimError::invalid_value(
+                "every externalIds entry needs a non-empty authority and value",
+            ));
+        };
+        if authority.starts_with("x-pc:") {
+            if read.contains(&&item) {
+                continue;
+            }
+            return Err(ScimError::mutability(format!(
+                "externalIds authority {authority:?} is read-only"
+            )));
+        }
+        if kept.iter().any(|k| k["authority"] == authority.as_str()) {
+            return Err(ScimError::invalid_value(format!(
+                "externalIds names authority {authority:?} twice"
+            )));
+        }
+        kept.push(json!({"authority": authority, "value": value}));
+    }
+    if !kept.is_empty() {
+        ext.insert("externalIds".to_owned(), Value::Array(kept));
+    }
+    Ok(())
 }
 
 /// Refuses PATCH operations on read-only paths before they are applied.
@@ -686,6 +747,19 @@ impl Genesys {
             .collect();
         if !groups.is_empty() {
             doc.insert("groups".to_owned(), Value::Array(groups));
+        }
+        if let Some(external) = doc.get("externalId").cloned().filter(Value::is_string) {
+            let ext = doc
+                .entry(GENESYS_URN.to_owned())
+                .or_insert_with(|| json!({}));
+            if let Some(ext) = ext.as_object_mut() {
+                let list = ext
+                    .entry("externalIds".to_owned())
+                    .or_insert_with(|| json!([]));
+                if let Some(list) = list.as_array_mut() {
+                    list.insert(0, json!({"authority": SCIM_AUTHORITY, "value": external}));
+                }
+            }
         }
         if let Some(Value::Object(ext)) = doc.get_mut(ENTERPRISE_URN) {
             ext.entry("division")
