@@ -474,7 +474,7 @@ fn finish<R: Resource>(
         diff.extend(d.diff);
         let mut edits = d.edits;
         edits.shrink_to_fit();
-        return Some(Change {
+        let mut change = Change {
             action: Action::Create,
             kind: object.kind,
             key: object.key,
@@ -486,7 +486,12 @@ fn finish<R: Resource>(
             present: Vec::new(),
             blocked: None,
             held_by: None,
-        });
+            derived: false,
+        };
+        // A plan of 100,000 creates holds every one of these until it is carried out: its
+        // rows are told by its edits when they can be (`Change::rows`).
+        change.derive_rows();
+        return Some(change);
     };
     if d.is_empty() {
         return None;
@@ -527,5 +532,6 @@ fn finish<R: Resource>(
         present: d.present,
         blocked: None,
         held_by: None,
+        derived: false,
     })
 }

@@ -228,6 +228,7 @@ pub(super) fn plan_roles(
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
     }
 }
@@ -273,6 +274,7 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
         present: Vec::new(),
         blocked: None,
         held_by: None,
+        derived: false,
     }
 }
 
@@ -389,6 +391,7 @@ fn update(
         present: Vec::new(),
         blocked: None,
         held_by: None,
+        derived: false,
     })
 }
 

@@ -351,6 +351,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         };
         let ops = serde_json::to_value(
             change_operations(&change, &Adopted, ValuePaths::AnyFilter).expect("resolved"),
@@ -456,6 +457,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         };
         let ops = serde_json::to_value(
             change_operations(&change, &KnownIds, ValuePaths::AnyFilter).expect("resolved"),
