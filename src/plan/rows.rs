@@ -40,6 +40,10 @@ impl Change {
 
     /// Drops the rows of a create when its edits tell them exactly (checked here).
     pub(super) fn derive_rows(&mut self) {
+        #[cfg(test)]
+        if KEEP_ROWS.with(std::cell::Cell::get) {
+            return;
+        }
         if self.derived || !matches!(self.kind, Kind::User | Kind::Group) {
             return;
         }
@@ -48,6 +52,22 @@ impl Change {
             self.derived = true;
         }
     }
+}
+
+#[cfg(test)]
+thread_local! {
+    /// Tests only: when set, the planner keeps every create's rows stored, as it always did
+    /// before rows were derived, to compare with.
+    static KEEP_ROWS: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Tests only: `f` with every create's rows kept stored by the planner.
+#[cfg(test)]
+pub(crate) fn keeping_rows<T>(f: impl FnOnce() -> T) -> T {
+    KEEP_ROWS.with(|k| k.set(true));
+    let out = f();
+    KEEP_ROWS.with(|k| k.set(false));
+    out
 }
 
 /// The rows of a create of `kind` named `key` with `edits`: the natural key, then a row per
@@ -164,5 +184,83 @@ impl Serialize for Change {
             None => s.skip_field("heldBy")?,
         }
         s.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::keeping_rows;
+    use crate::plan::tests::{desired_with, genesys_target, plan_ok, snapshot};
+    use crate::plan::{Action, Kind, PlanOptions};
+
+    const RESOURCES: &str = r#"
+users:
+  - userName: ann@x.example
+    displayName: Ann
+    title: Lead
+    active: true
+    emails: [{value: ann@x.example, type: work, primary: true}, {value: ann@home.example}]
+    phoneNumbers: [{value: "+14155550100", type: mobile}]
+    routingSkills: [{name: Billing, proficiency: 3}, {name: Sales, proficiency: 4.5}]
+  - userName: bob@x.example
+    manager: ann@x.example
+    employeeNumber: "7"
+    department: Support
+groups:
+  - displayName: Ops
+    description: Operations
+    externalId: ops-1
+    members: [ann@x.example, bob@x.example, Sub]
+  - displayName: Sub
+"#;
+
+    // Creates of users and groups keep no rows of their own: their edits tell them, and
+    // the rows, the changes and the JSON are those of the plan that stores every row.
+    #[test]
+    fn creates_derive_the_rows_the_planner_built() {
+        for genesys in [false, true] {
+            let options = PlanOptions {
+                target: if genesys {
+                    genesys_target()
+                } else {
+                    PlanOptions::default().target
+                },
+                ..PlanOptions::default()
+            };
+            let desired = desired_with("", RESOURCES);
+            let live = snapshot(&[], &[]);
+            let derived = plan_ok(&desired, &live, &options);
+            let stored = keeping_rows(|| plan_ok(&desired, &live, &options));
+            assert_eq!(derived.changes.len(), 4, "{derived:#?}");
+            for (d, s) in derived.changes.iter().zip(&stored.changes) {
+                assert!(d.action == Action::Create && matches!(d.kind, Kind::User | Kind::Group));
+                // On Genesys Cloud, Ann's create also names the default role, labelled
+                // `(policy.defaultRoles)`, which its edit does not say: her rows stay stored.
+                let told = !(genesys && d.key == "ann@x.example");
+                assert_eq!(d.derived, told, "{d:#?}");
+                assert_eq!(d.diff.is_empty(), told, "{d:#?}");
+                assert!(!s.derived && !s.diff.is_empty(), "{s:#?}");
+                assert_eq!(d.rows(), s.rows());
+                assert_eq!(d, s);
+            }
+            assert_eq!(
+                serde_json::to_string(&derived).unwrap(),
+                serde_json::to_string(&stored).unwrap()
+            );
+        }
+    }
+
+    // A change made from a derived one keeps the rows the planner built, whatever is later
+    // done to its edits.
+    #[test]
+    fn rows_mut_stores_the_rows_before_edits_change() {
+        let desired = desired_with("", RESOURCES);
+        let plan = plan_ok(&desired, &snapshot(&[], &[]), &PlanOptions::default());
+        let mut c = plan.changes[0].clone();
+        let rows = c.rows().into_owned();
+        c.rows_mut();
+        assert!(!c.derived);
+        c.edits.clear();
+        assert_eq!(c.rows(), rows);
     }
 }
