@@ -342,7 +342,7 @@ mod tests {
             edits: vec![
                 Edit::Remove {
                     attr: Multi::Roles,
-                    key: ValueKey::new("value", "Admin"),
+                    key: Box::new(ValueKey::new("value", "Admin")),
                 },
                 Edit::Add {
                     attr: Multi::Roles,
@@ -389,7 +389,7 @@ mod tests {
                 members(&[], &["breakglass"]).1,
                 Edit::Remove {
                     attr: Multi::Roles,
-                    key: ValueKey::new("value", "Admin"),
+                    key: Box::new(ValueKey::new("value", "Admin")),
                 },
                 title("Agent", "Lead").1,
             ],

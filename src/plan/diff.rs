@@ -206,6 +206,10 @@ pub(super) fn diff(
 ) -> Result<Plan, PlanError> {
     let mut ctx = Context::new(desired, live, matched, options);
     let mut plan = Plan::default();
+    // At most one change per desired object before prunes: reserved once, not grown by
+    // doubling (which, at 100,000 creates, held the old and the new buffer at once).
+    plan.changes
+        .reserve_exact(desired.users.len() + desired.groups.len());
     let held = |kind: Kind, i: usize| {
         matched
             .held

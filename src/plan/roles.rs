@@ -268,7 +268,7 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
         source,
         diff,
         edits: vec![Edit::Role {
-            body,
+            body: Box::new(body),
             permissions: wanted.permissions.is_some(),
         }],
         present: Vec::new(),
@@ -385,7 +385,7 @@ fn update(
         source,
         diff,
         edits: vec![Edit::Role {
-            body,
+            body: Box::new(body),
             permissions: wanted.permissions.is_some(),
         }],
         present: Vec::new(),

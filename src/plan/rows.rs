@@ -234,11 +234,7 @@ groups:
             assert_eq!(derived.changes.len(), 4, "{derived:#?}");
             for (d, s) in derived.changes.iter().zip(&stored.changes) {
                 assert!(d.action == Action::Create && matches!(d.kind, Kind::User | Kind::Group));
-                // On Genesys Cloud, Ann's create also names the default role, labelled
-                // `(policy.defaultRoles)`, which its edit does not say: her rows stay stored.
-                let told = !(genesys && d.key == "ann@x.example");
-                assert_eq!(d.derived, told, "{d:#?}");
-                assert_eq!(d.diff.is_empty(), told, "{d:#?}");
+                assert!(d.derived && d.diff.is_empty(), "{d:#?}");
                 assert!(!s.derived && !s.diff.is_empty(), "{s:#?}");
                 assert_eq!(d.rows(), s.rows());
                 assert_eq!(d, s);
@@ -262,5 +258,14 @@ groups:
         assert!(!c.derived);
         c.edits.clear();
         assert_eq!(c.rows(), rows);
+    }
+
+    // Every edit takes the room of the biggest variant, and a plan of 100,000 creates
+    // holds six or so per create until it is carried out: the rare big ones (a role's
+    // body, a value filter) are boxed so that this does not creep back up (it was 104).
+    #[test]
+    fn edits_stay_small() {
+        let size = std::mem::size_of::<crate::plan::Edit>();
+        assert!(size <= 64, "Edit is {size} bytes");
     }
 }

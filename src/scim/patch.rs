@@ -228,7 +228,7 @@ mod tests {
         );
         let email = Edit::Replace {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
             value: json!({"value": "a@x", "type": "work"}),
         };
         assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
@@ -283,7 +283,7 @@ mod tests {
         };
         let phone = Edit::Replace {
             attr: Multi::PhoneNumbers,
-            key: ValueKey::new("type", "mobile"),
+            key: Box::new(ValueKey::new("type", "mobile")),
             value: json!({"value": "+15550199", "type": "mobile", "primary": true}),
         };
         assert_eq!(
@@ -302,7 +302,7 @@ mod tests {
         );
         let email = Edit::Replace {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
             value: json!({"value": "b@x", "type": "work"}),
         };
         assert_eq!(
@@ -311,7 +311,7 @@ mod tests {
         );
         let remove = Edit::Remove {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
         };
         assert_eq!(
             ops(&remove, ValuePaths::TypeFilters),
