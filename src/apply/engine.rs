@@ -554,10 +554,13 @@ where
                 let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
                     return StepResult::failed("internal: the create left no id");
                 };
+                // The rows stay the whole change's, as planned (not told by these edits).
                 let sending = Change {
                     edits: step.edits.to_vec(),
                     id: Some(id.clone()),
                     version: version.clone(),
+                    diff: change.rows().into_owned(),
+                    derived: false,
                     ..change.clone()
                 };
                 let r = self
@@ -983,10 +986,13 @@ where
         self.made
             .borrow_mut()
             .insert(step.change, (settled.id.clone(), settled.version.clone()));
+        // The rows stay the whole change's, as planned (not told by these edits).
         let sending = Change {
             edits: step.edits.to_vec(),
             id: Some(settled.id.clone()),
             version: settled.version.clone(),
+            diff: change.rows().into_owned(),
+            derived: false,
             ..change.clone()
         };
         let mut r = self
@@ -1485,6 +1491,7 @@ fn without_failed_members(edits: &[Edit], ids: &Created) -> Option<(Vec<Edit>, V
 /// Takes out of `sending` the members whose create failed, adding them to `missing`.
 fn leave_out_failed_members(sending: &mut Change, ids: &Created, missing: &mut Vec<Ref>) {
     if let Some((edits, left_out)) = without_failed_members(&sending.edits, ids) {
+        sending.rows_mut();
         sending.edits = edits;
         for r in left_out {
             if !missing.contains(&r) {
@@ -1520,6 +1527,8 @@ fn short_of_members(r: StepResult, done: &str, missing: &[Ref]) -> StepResult {
 
 /// Drops references to objects that have no id yet (a link step of the run adds them).
 fn without_unresolved(mut change: Change, ids: &Created) -> Change {
+    // The rows stay those planned, whatever references are left out of the edits.
+    change.rows_mut();
     change.edits = change
         .edits
         .into_iter()

@@ -511,6 +511,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         }
     }
 

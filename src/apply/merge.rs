@@ -39,7 +39,7 @@ fn show(v: Option<&Value>) -> String {
 fn planned_elements(planned: &Change, root: &str) -> (HashSet<String>, HashSet<String>) {
     let mut added = HashSet::new();
     let mut removed = HashSet::new();
-    for d in planned.diff.iter().filter(|d| diff_root(d) == root) {
+    for d in planned.rows().iter().filter(|d| diff_root(d) == root) {
         added.extend(d.added.iter().map(|s| s.to_lowercase()));
         removed.extend(d.removed.iter().map(|s| s.to_lowercase()));
     }
@@ -113,6 +113,11 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
     // last-admin rule has seen their removal: the next plan shows it, vetted.
     if planned.action.brings_in() {
         let mut fresh = fresh;
+        let rows = fresh.rows_mut();
+        for d in rows.iter_mut() {
+            d.removed.clear();
+        }
+        rows.retain(|d| d.before.is_some() || d.after.is_some() || !d.added.is_empty());
         fresh.edits.retain(|e| {
             !matches!(
                 e,
@@ -123,24 +128,19 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
                     }
             )
         });
-        for d in &mut fresh.diff {
-            d.removed.clear();
-        }
-        fresh
-            .diff
-            .retain(|d| d.before.is_some() || d.after.is_some() || !d.added.is_empty());
         return if fresh.edits.is_empty() {
             Merge::Nothing
         } else {
             Merge::Send(fresh)
         };
     }
-    for want in planned
-        .diff
+    let planned_rows = planned.rows();
+    let fresh_rows = fresh.rows();
+    for want in planned_rows
         .iter()
         .filter(|d| d.added.is_empty() && d.removed.is_empty())
     {
-        let Some(now) = fresh.diff.iter().find(|d| d.attribute == want.attribute) else {
+        let Some(now) = fresh_rows.iter().find(|d| d.attribute == want.attribute) else {
             continue; // already as desired
         };
         if now.before != want.before {
@@ -153,7 +153,7 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
             ));
         }
     }
-    let roots: HashSet<&str> = planned.diff.iter().map(diff_root).collect();
+    let roots: HashSet<&str> = planned_rows.iter().map(diff_root).collect();
     let edits: Vec<Edit> = fresh
         .edits
         .iter()
@@ -168,8 +168,7 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
     // The diff says what is sent, no more: of a set diff, only the elements the plan meant to
     // add or remove (else a second merge, after another conflict, would take the fresh
     // diff's other elements as planned).
-    let diff = fresh
-        .diff
+    let diff = fresh_rows
         .iter()
         .filter(|d| kept.contains(diff_root(d)))
         .cloned()
@@ -182,9 +181,11 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
             d
         })
         .collect();
+    drop(fresh_rows);
     Merge::Send(Change {
         diff,
         edits,
+        derived: false,
         ..fresh
     })
 }
@@ -225,6 +226,7 @@ mod tests {
             present: vec![Attr::Title],
             blocked: None,
             held_by: None,
+            derived: false,
         }
     }
 
@@ -340,7 +342,7 @@ mod tests {
             edits: vec![
                 Edit::Remove {
                     attr: Multi::Roles,
-                    key: ValueKey::new("value", "Admin"),
+                    key: Box::new(ValueKey::new("value", "Admin")),
                 },
                 Edit::Add {
                     attr: Multi::Roles,
@@ -387,7 +389,7 @@ mod tests {
                 members(&[], &["breakglass"]).1,
                 Edit::Remove {
                     attr: Multi::Roles,
-                    key: ValueKey::new("value", "Admin"),
+                    key: Box::new(ValueKey::new("value", "Admin")),
                 },
                 title("Agent", "Lead").1,
             ],

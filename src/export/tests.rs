@@ -54,7 +54,7 @@ pub(super) fn round_trip(export: &Export, live: &Snapshot, support: &AttributeSu
     let plan = plan(&loaded.state, live, &options).expect("plans");
     plan.changes
         .iter()
-        .map(|c| format!("{:?} {} {:?}", c.action, c.key, c.diff))
+        .map(|c| format!("{:?} {} {:?}", c.action, c.key, c.rows()))
         .collect::<Vec<_>>()
         .join("\n")
 }

@@ -216,6 +216,10 @@ pub(super) fn diff(
 ) -> Result<Plan, PlanError> {
     let mut ctx = Context::new(desired, live, matched, options);
     let mut plan = Plan::default();
+    // At most one change per desired object before prunes: reserved once, not grown by
+    // doubling (which, at 100,000 creates, held the old and the new buffer at once).
+    plan.changes
+        .reserve_exact(desired.users.len() + desired.groups.len());
     let held = |kind: Kind, i: usize| {
         matched
             .held
@@ -499,7 +503,7 @@ fn finish<R: Resource>(
         diff.extend(d.diff);
         let mut edits = d.edits;
         edits.shrink_to_fit();
-        return Some(Change {
+        let mut change = Change {
             action: Action::Create,
             kind: object.kind,
             key: object.key,
@@ -511,7 +515,12 @@ fn finish<R: Resource>(
             present: Vec::new(),
             blocked: None,
             held_by: None,
-        });
+            derived: false,
+        };
+        // A plan of 100,000 creates holds every one of these until it is carried out: its
+        // rows are told by its edits when they can be (`Change::rows`).
+        change.derive_rows();
+        return Some(change);
     };
     if d.is_empty() {
         return None;
@@ -552,5 +561,6 @@ fn finish<R: Resource>(
         present: d.present,
         blocked: None,
         held_by: None,
+        derived: false,
     })
 }

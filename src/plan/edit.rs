@@ -334,8 +334,9 @@ pub enum Edit {
     Replace {
         /// The attribute.
         attr: Multi,
-        /// Which values.
-        key: ValueKey,
+        /// Which values (boxed: most edits are `Set`s and `Add`s, and the plan of a big
+        /// org holds millions of edits, each as big as the biggest variant).
+        key: Box<ValueKey>,
         /// The new value.
         value: Value,
     },
@@ -343,8 +344,8 @@ pub enum Edit {
     Remove {
         /// The attribute.
         attr: Multi,
-        /// Which values.
-        key: ValueKey,
+        /// Which values (boxed, as for `Replace`).
+        key: Box<ValueKey>,
     },
     /// Replaces every value of a multi-valued attribute with `values` (none: removes the
     /// attribute). Used only when no value filter picks out exactly the values a change
@@ -374,8 +375,8 @@ pub enum Edit {
     /// Writes a role definition as a whole (a Platform API POST or PUT, never a SCIM
     /// PATCH): `body` is what is sent.
     Role {
-        /// The whole role as it is to be.
-        body: RoleBody,
+        /// The whole role as it is to be (boxed: a rare edit, and a big one).
+        body: Box<RoleBody>,
         /// Whether desired state writes the permissions; when not, `body` carries the live
         /// policies (or none, for a create), and an adopted role keeps its own.
         permissions: bool,
@@ -629,12 +630,12 @@ mod tests {
             },
             Edit::Replace {
                 attr: Multi::Emails,
-                key: ValueKey::new("type", "WORK"),
+                key: Box::new(ValueKey::new("type", "WORK")),
                 value: json!({"value": "b@x", "type": "work"}),
             },
             Edit::Remove {
                 attr: Multi::Emails,
-                key: ValueKey::new("type", "home"),
+                key: Box::new(ValueKey::new("type", "home")),
             },
             Edit::AddMembers {
                 members: vec![user_ref("m", Some("m1")), user_ref("m", Some("m1"))],

@@ -14,6 +14,7 @@ mod matching;
 pub mod render;
 pub mod replan;
 pub mod roles;
+mod rows;
 mod safety;
 pub mod saved;
 #[cfg(test)]
@@ -156,8 +157,9 @@ pub struct AttrDiff {
     pub note: Option<String>,
 }
 
-/// One change to one object.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+/// One change to one object. Serialised, compared and rendered with its rows
+/// ([`Change::rows`]), whether stored or told by its edits (`rows.rs`).
+#[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
     /// What it does.
@@ -174,7 +176,8 @@ pub struct Change {
     pub version: Option<String>,
     /// Why: the YAML entry, or absence from desired state.
     pub source: Source,
-    /// What changes, attribute by attribute.
+    /// What changes, attribute by attribute: read it with [`Change::rows`], change it with
+    /// [`Change::rows_mut`]. Empty when `derived`.
     pub diff: Vec<AttrDiff>,
     /// The edits to send (for a create: the attributes of the new object).
     pub edits: Vec<Edit>,
@@ -188,6 +191,11 @@ pub struct Change {
     /// named, whose `blocked` rows stay held all the same).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub held_by: Option<Rule>,
+    /// Set by the planner on a create whose rows its edits tell exactly: `diff` is empty
+    /// and [`Change::rows`] derives them. Never serialised (a saved plan stores its rows).
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub derived: bool,
 }
 
 /// The safety rule that held a change back (docs/contract.md §4): the typed side of

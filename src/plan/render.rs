@@ -105,7 +105,8 @@ fn picture(diff: &AttrDiff, before: &mut String, after: &mut String) {
 #[must_use]
 pub fn diff_lines(change: &Change) -> Vec<(char, String)> {
     let (mut before, mut after) = (String::new(), String::new());
-    for d in &change.diff {
+    let rows = change.rows();
+    for d in rows.iter() {
         picture(d, &mut before, &mut after);
     }
     let diff = TextDiff::from_lines(&before, &after);
@@ -121,7 +122,7 @@ pub fn diff_lines(change: &Change) -> Vec<(char, String)> {
         })
         .collect();
     // Changes shown without values (a rotated password): `~ password (changed at source)`.
-    lines.extend(change.diff.iter().filter_map(|d| {
+    lines.extend(rows.iter().filter_map(|d| {
         d.note
             .as_ref()
             .map(|note| ('~', format!("{} ({})", escape(&d.attribute), escape(note))))
@@ -471,6 +472,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         };
         let plan = Plan {
             changes: (0..1500)

@@ -228,6 +228,7 @@ pub(super) fn plan_roles(
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
     }
 }
@@ -267,12 +268,13 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
         source,
         diff,
         edits: vec![Edit::Role {
-            body,
+            body: Box::new(body),
             permissions: wanted.permissions.is_some(),
         }],
         present: Vec::new(),
         blocked: None,
         held_by: None,
+        derived: false,
     }
 }
 
@@ -383,12 +385,13 @@ fn update(
         source,
         diff,
         edits: vec![Edit::Role {
-            body,
+            body: Box::new(body),
             permissions: wanted.permissions.is_some(),
         }],
         present: Vec::new(),
         blocked: None,
         held_by: None,
+        derived: false,
     })
 }
 

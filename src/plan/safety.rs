@@ -697,6 +697,8 @@ fn hold_removals(
         if picked.is_empty() {
             continue;
         }
+        // The edits are split below: the rows stay those the planner built.
+        c.rows_mut();
         let mut kept = Vec::with_capacity(c.edits.len());
         let mut taken = Vec::with_capacity(picked.len());
         let mut picked = picked.into_iter().peekable();
@@ -1057,6 +1059,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
         let vetted = crate::plan::Vetted::new(&desired, &live, plan, &allowing(Some(1))).unwrap();
         let reason = vetted.changes[0].blocked.as_deref().unwrap();

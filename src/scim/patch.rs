@@ -240,7 +240,7 @@ mod tests {
         );
         let email = Edit::Replace {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
             value: json!({"value": "a@x", "type": "work"}),
         };
         assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
@@ -295,7 +295,7 @@ mod tests {
         };
         let phone = Edit::Replace {
             attr: Multi::PhoneNumbers,
-            key: ValueKey::new("type", "mobile"),
+            key: Box::new(ValueKey::new("type", "mobile")),
             value: json!({"value": "+15550199", "type": "mobile", "primary": true}),
         };
         assert_eq!(
@@ -314,7 +314,7 @@ mod tests {
         );
         let email = Edit::Replace {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
             value: json!({"value": "b@x", "type": "work"}),
         };
         assert_eq!(
@@ -323,7 +323,7 @@ mod tests {
         );
         let remove = Edit::Remove {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
         };
         assert_eq!(
             ops(&remove, ValuePaths::TypeFilters),
@@ -363,6 +363,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         };
         let ops = serde_json::to_value(
             change_operations(&change, &Adopted, ValuePaths::AnyFilter).expect("resolved"),
@@ -468,6 +469,7 @@ mod tests {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         };
         let ops = serde_json::to_value(
             change_operations(&change, &KnownIds, ValuePaths::AnyFilter).expect("resolved"),

@@ -467,10 +467,10 @@ fn termination(fresh: Plan, user: &str) -> Plan {
         .into_iter()
         .filter(|c| c.kind == Kind::User && c.key.eq_ignore_ascii_case(user))
         .filter_map(|mut c| {
+            c.rows_mut().retain(|d| d.attribute == "active");
             c.edits.retain(|e| {
                 matches!(e, Edit::Set { attr: Attr::Active, value } if value.as_bool() == Some(false))
             });
-            c.diff.retain(|d| d.attribute == "active");
             (!c.edits.is_empty()).then_some(c)
         })
         .collect();
@@ -496,8 +496,8 @@ fn only_password(fresh: Plan, user: &str) -> Plan {
                 && c.key.eq_ignore_ascii_case(user)
         })
         .filter_map(|mut c| {
+            c.rows_mut().retain(|d| d.attribute == "password");
             c.edits.retain(|e| matches!(e, Edit::Password));
-            c.diff.retain(|d| d.attribute == "password");
             // What is left is a patch, whatever the whole change was (a deactivation, say):
             // the audit log and the summary must not call it more than it is.
             c.action = Action::Patch;

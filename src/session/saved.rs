@@ -235,8 +235,8 @@ fn merge_moved(doc: &PlanDocument, fresh: &Plan, live: &Snapshot) -> Authorized 
         intents
             .entry(Target::of(c))
             .and_modify(|whole| {
+                whole.rows_mut().extend(c.rows().iter().cloned());
                 whole.edits.extend(c.edits.iter().cloned());
-                whole.diff.extend(c.diff.iter().cloned());
             })
             .or_insert_with(|| c.clone());
     }

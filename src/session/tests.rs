@@ -228,6 +228,7 @@ fn a_forged_change_on_a_moved_tenant_is_dropped() {
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
     });
     let mut moved = live.clone();

@@ -72,6 +72,7 @@ pub(super) fn prune_users(
             present: vec![Attr::Active],
             blocked: None,
             held_by: None,
+            derived: false,
         });
     }
     Ok(())
@@ -112,6 +113,7 @@ pub(super) fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
     }
 }

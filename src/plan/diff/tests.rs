@@ -416,7 +416,7 @@ fn repeated_live_values_settle() {
         vec![
             Edit::Remove {
                 attr: Multi::Emails,
-                key: ValueKey::new("type", "work")
+                key: Box::new(ValueKey::new("type", "work"))
             },
             Edit::Add {
                 attr: Multi::Emails,
@@ -445,7 +445,7 @@ fn edits_target_exactly_the_values_meant() {
         settles(&desired, &live, "u@x.example"),
         vec![Edit::Remove {
             attr: Multi::Emails,
-            key: ValueKey::new("value", "b@x.example")
+            key: Box::new(ValueKey::new("value", "b@x.example"))
         }]
     );
     // `v (work)` becomes `w (work)`; neither `type eq work` (z too) nor `value eq v`
@@ -501,7 +501,7 @@ fn roles_additive_or_authoritative() {
         vec![
             Edit::Remove {
                 attr: Multi::Roles,
-                key: ValueKey::new("value", "Admin")
+                key: Box::new(ValueKey::new("value", "Admin"))
             },
             add
         ]
@@ -674,7 +674,7 @@ fn value_filters_are_the_forms_the_target_takes() {
     assert!(
         genesys.contains(&Edit::Replace {
             attr: Multi::Emails,
-            key: ValueKey::new("type", "work"),
+            key: Box::new(ValueKey::new("type", "work")),
             value: json!({"value": "new@x.example", "type": "work"}),
         }),
         "{genesys:#?}"
@@ -693,7 +693,7 @@ fn value_filters_are_the_forms_the_target_takes() {
     assert!(
         plain.contains(&Edit::Remove {
             attr: Multi::PhoneNumbers,
-            key: ValueKey::new("value", "+15550102"),
+            key: Box::new(ValueKey::new("value", "+15550102")),
         }),
         "{plain:#?}"
     );

@@ -65,11 +65,13 @@ pub(super) fn merge(
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
         let names = added.iter().map(|r| r.name.clone());
-        match c.diff.iter_mut().find(|d| d.attribute == "members") {
+        let rows = c.rows_mut();
+        match rows.iter_mut().find(|d| d.attribute == "members") {
             Some(d) => d.added.extend(names),
-            None => c.diff.push(AttrDiff {
+            None => rows.push(AttrDiff {
                 attribute: "members".into(),
                 added: names.collect(),
                 ..AttrDiff::default()
@@ -113,6 +115,7 @@ pub(super) fn merge(
             present: Vec::new(),
             blocked: None,
             held_by: None,
+            derived: false,
         });
     }
     Ok(change)

@@ -313,7 +313,10 @@ fn set_edits(
         for j in group {
             done[j] = true;
         }
-        edits.push(Edit::Remove { attr, key });
+        edits.push(Edit::Remove {
+            attr,
+            key: Box::new(key),
+        });
     }
     for (i, f) in fate.iter().enumerate() {
         let Fate::Replace(value) = f else { continue };
@@ -326,11 +329,14 @@ fn set_edits(
         list[p] = (None, (*value).clone());
         edits.push(Edit::Replace {
             attr,
-            key,
+            key: Box::new(key),
             value: (*value).clone(),
         });
     }
     if !adds.is_empty() {
+        // Sized exactly: a plan of 100,000 creates holds every one until it is carried out.
+        let mut adds = adds;
+        adds.shrink_to_fit();
         edits.push(Edit::Add { attr, values: adds });
     }
     edits

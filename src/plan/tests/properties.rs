@@ -1162,6 +1162,34 @@ proptest! {
         }
     }
 
+    // A create's rows told by its edits (`Change::rows`) are exactly those the planner
+    // built: the plan equals, change by change, as JSON and as text, the one that keeps
+    // every row stored.
+    #[test]
+    fn derived_rows_are_the_built_ones(world in world()) {
+        let (desired, live, options) = (world.desired(), world.live(), world.options());
+        let Some(derived) = first_plan(&desired, &live, &options)? else { return Ok(()) };
+        let stored = crate::plan::rows::keeping_rows(|| first_plan(&desired, &live, &options))?
+            .expect("the same inputs plan the same way");
+        prop_assert_eq!(derived.changes.len(), stored.changes.len());
+        for (d, s) in derived.changes.iter().zip(&stored.changes) {
+            prop_assert!(!s.derived);
+            prop_assert!(!d.derived || d.diff.is_empty());
+            prop_assert_eq!(d.rows(), s.rows(), "{:#?}", d);
+            prop_assert_eq!(d, s);
+        }
+        prop_assert_eq!(
+            serde_json::to_string(&derived).expect("json"),
+            serde_json::to_string(&stored).expect("json")
+        );
+        let text = |p: &Plan| {
+            let mut out = Vec::new();
+            crate::plan::render::text(p, &mut out, false).expect("text");
+            out
+        };
+        prop_assert_eq!(text(&derived), text(&stored));
+    }
+
     // Ownership and protection: every change (blocked ones too, since --allow-deletes may
     // release them) is to a desired object or to an owned, unprotected live one, and no group
     // loses a protected member.
