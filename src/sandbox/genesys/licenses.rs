@@ -147,7 +147,7 @@ fn wanted(data: &Data, body: &Value) -> Result<Vec<Wanted>, PlatformError> {
     Ok(out)
 }
 
-fn user_licenses(origin: &str, user: &str, licenses: Vec<String>) -> Value {
+fn user_licenses(origin: &str, user: &str, licenses: &[String]) -> Value {
     json!({
         "id": user,
         "licenses": licenses,
@@ -189,7 +189,7 @@ impl Genesys {
                 let licenses = lock(&self.data).licenses_of(&id);
                 Ok(platform_json(
                     StatusCode::OK,
-                    &user_licenses(&self.origin, &id, licenses),
+                    &user_licenses(&self.origin, &id, &licenses),
                 ))
             }
             (Route::LicenseOrganization, Method::POST) => {
@@ -217,7 +217,7 @@ impl Genesys {
         let items = holders
             .into_iter()
             .filter(|user| self.visible(ResourceKind::User, user).is_some())
-            .map(|user| user_licenses(&self.origin, user, data.licenses_of(user)))
+            .map(|user| user_licenses(&self.origin, user, &data.licenses_of(user)))
             .collect();
         Ok(platform_json(StatusCode::OK, &paged(&pairs, items)?))
     }
@@ -236,9 +236,7 @@ impl Genesys {
                 .iter()
                 .zip(exists)
                 .map(|(w, exists)| {
-                    let result = if !exists {
-                        "UserNotFound"
-                    } else {
+                    let result = if exists {
                         let assignment = Assignment {
                             user: w.user.clone(),
                             license: w.license.clone(),
@@ -252,6 +250,8 @@ impl Genesys {
                             data.assignments.retain(|a| a != &assignment);
                         }
                         "Success"
+                    } else {
+                        "UserNotFound"
                     };
                     json!({"userId": w.user, "licenseId": w.license, "result": result})
                 })

@@ -1901,15 +1901,25 @@ async fn licenses_are_assigned_in_batches_and_read_back() {
     )
     .await;
     assert_eq!(refused.status, 400, "{}", refused.body);
+    licenses_are_refused_whole_and_go_with_deleted_users(&app, &token, &ann, &bob).await;
+}
 
+/// The rest of [`licenses_are_assigned_in_batches_and_read_back`]: `ann` holds `cloudCX2` and
+/// `cloudCX3`, `bob` `cloudCX2`.
+async fn licenses_are_refused_whole_and_go_with_deleted_users(
+    app: &App,
+    token: &str,
+    ann: &str,
+    bob: &str,
+) {
     // An unknown license refuses the whole batch: nothing changes.
     let bad = json!({"assignments": [
         {"licenseId": "cloudCX2", "userIdsRemove": [ann]},
         {"licenseId": "platinum", "userIdsAdd": [bob]}
     ]});
     let reply = call(
-        &app,
-        &token,
+        app,
+        token,
         "POST",
         "/api/v2/license/organization",
         Some(bad),
@@ -1917,8 +1927,8 @@ async fn licenses_are_assigned_in_batches_and_read_back() {
     .await;
     assert_eq!(reply.status, 400, "{}", reply.body);
     let one = call(
-        &app,
-        &token,
+        app,
+        token,
         "GET",
         &format!("/api/v2/license/users/{ann}"),
         None,
@@ -1929,8 +1939,8 @@ async fn licenses_are_assigned_in_batches_and_read_back() {
     // Removal, then a deleted user takes its licenses along.
     let remove = json!({"assignments": [{"licenseId": "cloudCX2", "userIdsRemove": [ann]}]});
     let reply = call(
-        &app,
-        &token,
+        app,
+        token,
         "POST",
         "/api/v2/license/organization",
         Some(remove),
@@ -1938,21 +1948,21 @@ async fn licenses_are_assigned_in_batches_and_read_back() {
     .await;
     assert_eq!(reply.body[0]["result"], "Success");
     let one = call(
-        &app,
-        &token,
+        app,
+        token,
         "GET",
         &format!("/api/v2/license/users/{ann}"),
         None,
     )
     .await;
     assert_eq!(one.body["licenses"], json!(["cloudCX3"]));
-    let deleted = call(&app, &token, "DELETE", &format!("{USERS}/{bob}"), None).await;
+    let deleted = call(app, token, "DELETE", &format!("{USERS}/{bob}"), None).await;
     assert_eq!(deleted.status, 204, "{}", deleted.body);
-    let all = call(&app, &token, "GET", "/api/v2/license/users", None).await;
+    let all = call(app, token, "GET", "/api/v2/license/users", None).await;
     assert_eq!(all.body["total"], 1, "{}", all.body);
     let gone = call(
-        &app,
-        &token,
+        app,
+        token,
         "GET",
         &format!("/api/v2/license/users/{bob}"),
         None,
