@@ -401,7 +401,8 @@ impl Validator<'_> {
         }
     }
 
-    fn config(&mut self) {
+    /// `matchBy.externalIdAuthority`: only on a Genesys target, and a name of the user's own.
+    fn match_by(&mut self) {
         let config = &self.state.config;
         if let Some(authority) = &config.match_by.external_id_authority {
             if !self.is_genesys() {
@@ -427,6 +428,11 @@ impl Validator<'_> {
                 );
             }
         }
+    }
+
+    fn config(&mut self) {
+        let config = &self.state.config;
+        self.match_by();
         for denied in &config.policy.denied_permissions {
             if let Err(e) = Permission::parse(denied) {
                 self.error(

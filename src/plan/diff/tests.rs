@@ -914,14 +914,14 @@ fn group_settings_compare_only_what_yaml_writes() {
     let after = crate::plan::tests::simulate(&plan, &live);
     assert!(plan_ok(&changed, &after, &genesys).is_empty());
 
-    let plain = plan_ok(&changed, &live, &PlanOptions::default());
-    assert!(plain.changes.is_empty(), "{plain:#?}");
-    assert_eq!(plain.warnings.len(), 1, "{plain:#?}");
+    let on_scim = plan_ok(&changed, &live, &PlanOptions::default());
+    assert!(on_scim.changes.is_empty(), "{on_scim:#?}");
+    assert_eq!(on_scim.warnings.len(), 1, "{on_scim:#?}");
     assert!(
-        plain.warnings[0]
+        on_scim.warnings[0]
             .message
             .contains("Genesys Cloud group settings")
-            && plain.warnings[0].message.starts_with("`type`"),
-        "{plain:#?}"
+            && on_scim.warnings[0].message.starts_with("`type`"),
+        "{on_scim:#?}"
     );
 }
