@@ -210,10 +210,10 @@ async fn raw_bulk_requests(
             .unwrap();
         requests += 1;
         for op in answer["Operations"].as_array().expect("a BulkResponse") {
+            // RFC 7644 §3.7.3 gives `status` as a string; some servers send a number.
             let status = op["status"]
                 .as_str()
-                .map(str::to_owned)
-                .unwrap_or_else(|| op["status"].to_string());
+                .map_or_else(|| op["status"].to_string(), str::to_owned);
             assert!(status.starts_with("201"), "not created: {op}");
             let location = op["location"].as_str().expect("a location");
             ids.push(location.rsplit('/').next().unwrap_or_default().to_owned());
