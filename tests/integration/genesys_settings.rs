@@ -198,7 +198,7 @@ fn users_match_on_their_external_ids_authority() {
     });
     assert_eq!(status.as_u16(), 201, "{body}");
     // The simulator's read lag (400 ms): a new user is listed only after it.
-    runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(900)));
+    runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(900)).await });
 
     let (code, out, err) = run(dir.path(), &["plan", &ds_str, "--format", "json"]);
     assert_eq!(code, 0, "{out}\n{err}");
