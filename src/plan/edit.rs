@@ -334,8 +334,9 @@ pub enum Edit {
     Replace {
         /// The attribute.
         attr: Multi,
-        /// Which values (boxed: most edits are `Set`s and `Add`s, and the plan of a big
-        /// org holds millions of edits, each as big as the biggest variant).
+        /// Which values.
+        // Boxed: most edits are `Set`s and `Add`s, and the plan of a big org holds millions
+        // of edits, each as big as the biggest variant.
         key: Box<ValueKey>,
         /// The new value.
         value: Value,
@@ -344,7 +345,8 @@ pub enum Edit {
     Remove {
         /// The attribute.
         attr: Multi,
-        /// Which values (boxed, as for `Replace`).
+        /// Which values.
+        // Boxed, as for `Replace`.
         key: Box<ValueKey>,
     },
     /// Replaces every value of a multi-valued attribute with `values` (none: removes the
@@ -375,7 +377,8 @@ pub enum Edit {
     /// Writes a role definition as a whole (a Platform API POST or PUT, never a SCIM
     /// PATCH): `body` is what is sent.
     Role {
-        /// The whole role as it is to be (boxed: a rare edit, and a big one).
+        /// The whole role as it is to be.
+        // Boxed: a rare edit, and a big one.
         body: Box<RoleBody>,
         /// Whether desired state writes the permissions; when not, `body` carries the live
         /// policies (or none, for a create), and an adopted role keeps its own.

@@ -157,8 +157,9 @@ pub struct AttrDiff {
     pub note: Option<String>,
 }
 
-/// One change to one object. Serialised, compared and rendered with its rows
-/// ([`Change::rows`]), whether stored or told by its edits (`rows.rs`).
+/// One change to one object.
+// Serialised, compared and rendered with its rows (`Change::rows`), whether stored or told by
+// its edits (`rows.rs`). Plain comments here: doc comments become the JSON Schema's text.
 #[derive(Clone, Debug, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Change {
@@ -176,8 +177,9 @@ pub struct Change {
     pub version: Option<String>,
     /// Why: the YAML entry, or absence from desired state.
     pub source: Source,
-    /// What changes, attribute by attribute: read it with [`Change::rows`], change it with
-    /// [`Change::rows_mut`]. Empty when `derived`.
+    /// What changes, attribute by attribute.
+    // In memory: read it with `Change::rows`, change it with `Change::rows_mut`; it is empty
+    // when `derived`. Serialised plans always carry the rows.
     pub diff: Vec<AttrDiff>,
     /// The edits to send (for a create: the attributes of the new object).
     pub edits: Vec<Edit>,
