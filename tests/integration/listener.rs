@@ -84,11 +84,11 @@ async fn healthz_answers_while_slow_clients_hold_every_connection() {
         .unwrap_or_else(|| panic!("no address in {first:?}"))
         .parse()
         .unwrap();
-    assert!(
-        get(addr, "/healthz")
-            .await
-            .is_some_and(|a| a.starts_with("HTTP/1.1 200"))
-    );
+    // No request before the slow clients: the listener frees a connection's slot only after
+    // the client has seen it closed, so a slot an earlier request held could still be taken
+    // when the first slow clients arrive, and one of the connections counted as over the
+    // limit below would get it and be held for the regular header timeout. The answer at the
+    // end checks /healthz.
 
     // The 4 regular slots, the 8 reserve slots and 20 more, each with half a request line.
     let started = Instant::now();
