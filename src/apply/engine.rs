@@ -554,15 +554,7 @@ where
                 let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
                     return StepResult::failed("internal: the create left no id");
                 };
-                // The rows stay the whole change's, as planned (not told by these edits).
-                let sending = Change {
-                    edits: step.edits.to_vec(),
-                    id: Some(id.clone()),
-                    version: version.clone(),
-                    diff: change.rows().into_owned(),
-                    derived: false,
-                    ..change.clone()
-                };
+                let sending = part_of(change, &step.edits, &id, version.clone());
                 let r = self
                     .update(change.kind, &id, version, sending, change, herald)
                     .await;
@@ -986,15 +978,7 @@ where
         self.made
             .borrow_mut()
             .insert(step.change, (settled.id.clone(), settled.version.clone()));
-        // The rows stay the whole change's, as planned (not told by these edits).
-        let sending = Change {
-            edits: step.edits.to_vec(),
-            id: Some(settled.id.clone()),
-            version: settled.version.clone(),
-            diff: change.rows().into_owned(),
-            derived: false,
-            ..change.clone()
-        };
+        let sending = part_of(change, &step.edits, &settled.id, settled.version.clone());
         let mut r = self
             .update(
                 change.kind,
@@ -1526,6 +1510,19 @@ fn short_of_members(r: StepResult, done: &str, missing: &[Ref]) -> StepResult {
 }
 
 /// Drops references to objects that have no id yet (a link step of the run adds them).
+/// The part of planned `change` that one step sends (`edits`), to the object `id` at
+/// `version`. Its rows stay the whole change's, as planned: these edits do not tell them.
+fn part_of(change: &Change, edits: &[Edit], id: &str, version: Option<String>) -> Change {
+    Change {
+        edits: edits.to_vec(),
+        id: Some(id.to_owned()),
+        version,
+        diff: change.rows().into_owned(),
+        derived: false,
+        ..change.clone()
+    }
+}
+
 fn without_unresolved(mut change: Change, ids: &Created) -> Change {
     // The rows stay those planned, whatever references are left out of the edits.
     change.rows_mut();
@@ -1611,7 +1608,8 @@ struct Schedule<'g> {
     ready: VecDeque<usize>,
     /// Per phase, steps whose dependencies are met but whose phase has not come yet.
     held: [Vec<usize>; Phase::ALL.len()],
-    reports: HashMap<usize, Progress>,
+    /// Per change (by index into the plan), its report; `None` for a change without steps.
+    reports: Vec<Option<Progress>>,
     /// Set when no new step may start (the observer failed): the reason.
     stop: Option<String>,
 }
@@ -1684,7 +1682,7 @@ impl<'g> Schedule<'g> {
             self.left[step.phase.index()] -= 1;
             let ok = result.outcome.succeeded();
             let change = &self.plan.changes[step.change];
-            if let Some(p) = self.reports.get_mut(&step.change) {
+            if let Some(p) = self.reports[step.change].as_mut() {
                 let (outcome, detail) = (result.outcome, result.detail.clone());
                 absorb(&mut p.report, step.kind, result, change);
                 p.steps_left -= 1;
@@ -1777,14 +1775,14 @@ impl<'g> Schedule<'g> {
     }
 
     fn report(self) -> Report {
-        let mut ops: Vec<(usize, OpReport)> = self
-            .reports
-            .into_iter()
-            .map(|(c, p)| (c, p.report))
-            .collect();
-        ops.sort_by_key(|(c, _)| *c);
+        // In the plan's order already; `filter_map` collects in place, so the reports are not
+        // held twice at the end of a big run (issue 21, memory).
         Report {
-            ops: ops.into_iter().map(|(_, r)| r).collect(),
+            ops: self
+                .reports
+                .into_iter()
+                .filter_map(|p| p.map(|p| p.report))
+                .collect(),
         }
     }
 }
@@ -1838,7 +1836,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
             // server does from then on, a run killed at any point has a record naming it.
             let herald = Herald {
                 step: StepName::of(step.kind),
-                op: schedule.reports.get(&step.change).map_or_else(
+                op: schedule.reports[step.change].as_ref().map_or_else(
                     || initial_report(&input.plan.changes[step.change]),
                     |p| p.report.clone(),
                 ),
@@ -1869,11 +1867,12 @@ pub async fn run<C: ScimRead + ScimWrite>(
 }
 
 /// One report per change that has steps, each counting the steps still to finish.
-fn reports(graph: &Graph<'_>, plan: &Plan) -> HashMap<usize, Progress> {
-    let mut progress: HashMap<usize, Progress> = HashMap::new();
+fn reports(graph: &Graph<'_>, plan: &Plan) -> Vec<Option<Progress>> {
+    let mut progress: Vec<Option<Progress>> = Vec::new();
+    progress.resize_with(plan.changes.len(), || None);
     for (s, step) in graph.steps.iter().enumerate() {
         let change = &plan.changes[step.change];
-        let p = progress.entry(step.change).or_insert_with(|| Progress {
+        let p = progress[step.change].get_or_insert_with(|| Progress {
             steps_left: 0,
             steps: Vec::new(),
             report: initial_report(change),
