@@ -265,6 +265,11 @@ pub enum Command {
         /// Directory to write; must be new or empty unless --force.
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
+        /// Read the tenant that this desired-state directory's scimctl.yaml names (a Genesys
+        /// Cloud org, OAuth, a sandbox file), and write the same target into the export.
+        /// Without it: --target, or the embedded sandbox.
+        #[arg(long, value_name = "DIR")]
+        from: Option<PathBuf>,
         /// Export only objects matching one of these: `[user.|group.]ATTRIBUTE=GLOB`, e.g.
         /// `department=Support` or `group.displayName=Support*` (case-insensitive; `*`, `?`).
         #[arg(long, value_name = "FILTER")]

@@ -9,12 +9,14 @@ use std::io::Write;
 use std::path::Path;
 
 use super::Failure;
+use super::explain::SecretsNotRead;
 use super::runtime::Runtime;
 use super::tenant::{Shown, TenantRead, read_tenant};
+use crate::desired;
 use crate::error::{Error, ExitStatus};
 use crate::export::write::{self, WriteError};
 use crate::export::{ExportOptions, Filters};
-use crate::model::{Config, SecretSource, Target};
+use crate::model::{Config, SecretSource, Target, ValueSource};
 
 /// Warnings printed before the rest are only counted.
 const MAX_WARNINGS: usize = 50;
@@ -22,6 +24,8 @@ const MAX_WARNINGS: usize = 50;
 /// What `scimctl export` was asked.
 pub(super) struct ExportArgs<'a> {
     pub(super) dir: &'a Path,
+    /// `--from DIR`: the desired-state directory whose `scimctl.yaml` names the tenant.
+    pub(super) from: Option<&'a Path>,
     pub(super) target: crate::target::Overrides<'a>,
     pub(super) filters: Filters,
     pub(super) force: bool,
@@ -48,6 +52,89 @@ fn target_of(args: &ExportArgs<'_>) -> Option<Target> {
     })
 }
 
+/// The tenant `--from DIR` names, as the export's own `scimctl.yaml` is to name it from
+/// another directory: relative paths (a sandbox file, `fromFile` secrets) made absolute,
+/// and the directories of those secrets, for `secrets.allowedDirs`. No `target:` there means
+/// the embedded sandbox beside DIR, which is named by its path.
+fn relocated(target: Option<&Target>, from: &Path) -> (Target, Vec<String>) {
+    fn absolute(p: &Path) -> std::path::PathBuf {
+        std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf())
+    }
+    fn secret(s: &SecretSource, from: &Path, dirs: &mut Vec<String>) -> SecretSource {
+        match s {
+            SecretSource::FromEnv(_) => s.clone(),
+            SecretSource::FromFile(p) => {
+                let file = absolute(&from.join(p));
+                if let Some(dir) = file.parent() {
+                    let dir = dir.display().to_string();
+                    if !dirs.contains(&dir) {
+                        dirs.push(dir);
+                    }
+                }
+                SecretSource::FromFile(file.display().to_string())
+            }
+        }
+    }
+    fn value(v: &ValueSource, from: &Path, dirs: &mut Vec<String>) -> ValueSource {
+        match v {
+            ValueSource::Literal(_) => v.clone(),
+            ValueSource::Source(s) => ValueSource::Source(secret(s, from, dirs)),
+        }
+    }
+    let mut dirs = Vec::new();
+    let target = match target {
+        None => Target::Sandbox {
+            path: Some(
+                absolute(&crate::target::default_sandbox_state(from))
+                    .display()
+                    .to_string(),
+            ),
+        },
+        Some(Target::Sandbox { path }) => Target::Sandbox {
+            path: Some(
+                absolute(&path.as_deref().map_or_else(
+                    || crate::target::default_sandbox_state(from),
+                    |p| from.join(p),
+                ))
+                .display()
+                .to_string(),
+            ),
+        },
+        Some(Target::Scim {
+            url,
+            token,
+            oauth,
+            requests_per_minute,
+        }) => Target::Scim {
+            url: url.clone(),
+            token: token.as_ref().map(|t| secret(t, from, &mut dirs)),
+            oauth: oauth.as_ref().map(|o| crate::model::OAuthClient {
+                token_url: o.token_url.clone(),
+                client_id: value(&o.client_id, from, &mut dirs),
+                client_secret: secret(&o.client_secret, from, &mut dirs),
+                scope: o.scope.clone(),
+            }),
+            requests_per_minute: *requests_per_minute,
+        },
+        Some(Target::Genesys {
+            region,
+            client_id,
+            client_secret,
+            api_url,
+            login_url,
+            requests_per_minute,
+        }) => Target::Genesys {
+            region: region.clone(),
+            client_id: value(client_id, from, &mut dirs),
+            client_secret: secret(client_secret, from, &mut dirs),
+            api_url: api_url.clone(),
+            login_url: login_url.clone(),
+            requests_per_minute: *requests_per_minute,
+        },
+    };
+    (target, dirs)
+}
+
 pub(super) fn export_cmd(
     args: &ExportArgs<'_>,
     runtime: &Runtime,
@@ -55,6 +142,17 @@ pub(super) fn export_cmd(
 ) -> Result<ExitStatus, Failure> {
     let started = tokio::time::Instant::now();
     write::check_dir(args.dir, args.force).map_err(write_error)?;
+    let (config, config_dir) = match args.from {
+        Some(from) => {
+            let loaded = desired::load_dir_with(from, &SecretsNotRead, desired::Limits::DEFAULT)
+                .map_err(Error::from)?;
+            if !args.quiet {
+                loaded.warnings.write_text(err)?;
+            }
+            (loaded.state.config, from)
+        }
+        None => (Config::default(), Path::new(".")),
+    };
     let TenantRead {
         support,
         mut snapshot,
@@ -62,19 +160,35 @@ pub(super) fn export_cmd(
         requests,
     } = read_tenant(
         runtime,
-        &Config::default(),
-        Path::new("."),
+        &config,
+        config_dir,
         &args.target,
         Shown {
             label: "export",
             quiet: args.quiet,
         },
     )?;
+    // `--target URL` names the tenant whatever `--from` says, as for every command.
+    let (target, secret_dirs) = match args.from {
+        Some(from) if args.target.url.is_none() => {
+            let (target, dirs) = relocated(config.target.as_ref(), from);
+            (Some(target), dirs)
+        }
+        _ => (target_of(args), Vec::new()),
+    };
+    let external_id_authority = config
+        .match_by
+        .external_id_authority
+        .as_ref()
+        .filter(|_| args.target.url.is_none())
+        .map(|a| a.value.clone());
     let options = ExportOptions {
         filters: args.filters.clone(),
         support,
-        target: target_of(args),
+        target,
         description: description.clone(),
+        external_id_authority,
+        secret_dirs,
     };
     let read_at = started.elapsed();
     // Each file is written (to its temporary name) as soon as it is laid out, and the users
@@ -126,4 +240,73 @@ pub(super) fn export_cmd(
         )?;
     }
     Ok(ExitStatus::Success)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // A Genesys target read from `ds/`: the secret file is named by its absolute path and
+    // its directory is allowed; a variable and a literal client id stay as written.
+    #[test]
+    fn a_genesys_target_is_written_so_it_works_from_the_export() {
+        let target = Target::Genesys {
+            region: Some("euw2.pure.cloud".into()),
+            client_id: ValueSource::Literal("0a1b".into()),
+            client_secret: SecretSource::FromFile("secrets/genesys".into()),
+            api_url: None,
+            login_url: None,
+            requests_per_minute: Some(300),
+        };
+        let from = Path::new("/srv/org/ds");
+        let (written, dirs) = relocated(Some(&target), from);
+        assert_eq!(
+            written,
+            Target::Genesys {
+                region: Some("euw2.pure.cloud".into()),
+                client_id: ValueSource::Literal("0a1b".into()),
+                client_secret: SecretSource::FromFile("/srv/org/ds/secrets/genesys".into()),
+                api_url: None,
+                login_url: None,
+                requests_per_minute: Some(300),
+            }
+        );
+        assert_eq!(dirs, ["/srv/org/ds/secrets"]);
+
+        let scim = Target::Scim {
+            url: "https://idp.example/scim/v2".into(),
+            token: Some(SecretSource::FromEnv("TOKEN".into())),
+            oauth: None,
+            requests_per_minute: None,
+        };
+        let (written, dirs) = relocated(Some(&scim), from);
+        assert_eq!(written, scim);
+        assert!(dirs.is_empty());
+    }
+
+    // No target in the directory is its own sandbox, beside it: the export names that file,
+    // since from another directory the default would be another sandbox.
+    #[test]
+    fn the_default_sandbox_is_named_by_its_path() {
+        let (written, dirs) = relocated(None, Path::new("/srv/org/ds"));
+        assert_eq!(
+            written,
+            Target::Sandbox {
+                path: Some("/srv/org/.scimctl/sandbox.json".into())
+            }
+        );
+        assert!(dirs.is_empty());
+        let (written, _) = relocated(
+            Some(&Target::Sandbox {
+                path: Some("state.json".into()),
+            }),
+            Path::new("/srv/org/ds"),
+        );
+        assert_eq!(
+            written,
+            Target::Sandbox {
+                path: Some("/srv/org/ds/state.json".into())
+            }
+        );
+    }
 }

@@ -206,12 +206,14 @@ fn dispatch(
         Command::Export {
             target,
             out: dir,
+            from,
             include,
             exclude,
             force,
         } => export::export_cmd(
             &export::ExportArgs {
                 dir,
+                from: from.as_deref(),
                 target: target.overrides(),
                 filters: crate::export::Filters {
                     include: include.clone(),

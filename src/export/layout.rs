@@ -7,7 +7,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::{Export, ExportOptions, Exported, MAX_BYTES_PER_FILE, MAX_ENTRIES_PER_FILE};
 use crate::desired::yaml::{self, Emit, Writer};
-use crate::model::{EmailType, Group, PhoneType, SecretSource, Spanned, Target, Text, User};
+use crate::model::{
+    EmailType, Group, OAuthClient, PhoneType, SecretSource, Spanned, Target, Text, User,
+    ValueSource,
+};
 
 /// The file name part for a department: lower case, letters and digits kept, runs of
 /// anything else as one `-`, at most 60 characters.
@@ -418,20 +421,41 @@ fn secret_emit(s: &SecretSource) -> Emit<'_> {
     }
 }
 
+fn value_emit(v: &ValueSource) -> Emit<'_> {
+    match v {
+        ValueSource::Literal(text) => Emit::str(text.as_str()),
+        ValueSource::Source(s) => secret_emit(s),
+    }
+}
+
+fn oauth_emit(oauth: &OAuthClient) -> Emit<'_> {
+    let mut m = vec![
+        ("tokenUrl", Emit::str(oauth.token_url.as_str())),
+        ("clientId", value_emit(&oauth.client_id)),
+        ("clientSecret", secret_emit(&oauth.client_secret)),
+    ];
+    if let Some(scope) = &oauth.scope {
+        m.push(("scope", Emit::str(scope.as_str())));
+    }
+    Emit::FlowMap(m)
+}
+
+/// The `target:` entry: every setting the tenant was read with. Secrets are references
+/// (`fromEnv`/`fromFile`) by construction: a literal one is refused when YAML is read.
 fn target_emit(target: &Target) -> Emit<'_> {
-    match target {
+    let (mut m, requests_per_minute) = match target {
         Target::Sandbox { path } => {
             let mut m = vec![("kind", Emit::str("sandbox"))];
             if let Some(p) = path {
                 m.push(("path", Emit::str(p.as_str())));
             }
-            Emit::FlowMap(m)
+            (m, None)
         }
         Target::Scim {
             url,
             token,
+            oauth,
             requests_per_minute,
-            ..
         } => {
             let mut m = vec![
                 ("kind", Emit::str("scim")),
@@ -440,13 +464,38 @@ fn target_emit(target: &Target) -> Emit<'_> {
             if let Some(t) = token {
                 m.push(("token", secret_emit(t)));
             }
-            if let Some(n) = requests_per_minute {
-                m.push(("requestsPerMinute", Emit::Number(f64::from(*n))));
+            if let Some(o) = oauth {
+                m.push(("oauth", oauth_emit(o)));
             }
-            Emit::FlowMap(m)
+            (m, *requests_per_minute)
         }
-        Target::Genesys { .. } => Emit::FlowMap(vec![("kind", Emit::str("genesys"))]),
+        Target::Genesys {
+            region,
+            client_id,
+            client_secret,
+            api_url,
+            login_url,
+            requests_per_minute,
+        } => {
+            let mut m = vec![("kind", Emit::str("genesys"))];
+            if let Some(r) = region {
+                m.push(("region", Emit::str(r.as_str())));
+            }
+            m.push(("clientId", value_emit(client_id)));
+            m.push(("clientSecret", secret_emit(client_secret)));
+            if let Some(u) = api_url {
+                m.push(("apiUrl", Emit::str(u.as_str())));
+            }
+            if let Some(u) = login_url {
+                m.push(("loginUrl", Emit::str(u.as_str())));
+            }
+            (m, *requests_per_minute)
+        }
+    };
+    if let Some(n) = requests_per_minute {
+        m.push(("requestsPerMinute", Emit::Number(f64::from(n))));
     }
+    Emit::FlowMap(m)
 }
 
 fn config_file(exported: &Exported, options: &ExportOptions) -> String {
@@ -470,6 +519,34 @@ fn config_file(exported: &Exported, options: &ExportOptions) -> String {
             );
             w.entry("target", &target_emit(t));
         }
+    }
+    if !options.secret_dirs.is_empty() {
+        w.blank();
+        w.comment("Where the target's `fromFile` secrets are, as in the configuration read.");
+        w.entry(
+            "secrets",
+            &Emit::FlowMap(vec![(
+                "allowedDirs",
+                Emit::FlowList(
+                    options
+                        .secret_dirs
+                        .iter()
+                        .map(|d| Emit::str(d.as_str()))
+                        .collect(),
+                ),
+            )]),
+        );
+    }
+    if let Some(authority) = &options.external_id_authority {
+        w.blank();
+        w.comment(
+            "Users are matched on their `externalIds` entry of this authority, as in the\n\
+             configuration the tenant was read with: each user's `externalId` here is that entry.",
+        );
+        w.entry(
+            "matchBy",
+            &Emit::FlowMap(vec![("externalIdAuthority", Emit::str(authority.as_str()))]),
+        );
     }
     w.blank();
     w.comment(

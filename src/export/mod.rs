@@ -62,6 +62,11 @@ pub struct ExportOptions {
     pub target: Option<Target>,
     /// What the target is, for the comments of `scimctl.yaml` (a URL or `sandbox (path)`).
     pub description: String,
+    /// The `matchBy.externalIdAuthority` the tenant was read with, written back so that the
+    /// exported `externalId`s (that authority's entries) are read the same way.
+    pub external_id_authority: Option<String>,
+    /// Directories `target:`'s `fromFile` secrets are in, for `secrets.allowedDirs` (absolute).
+    pub secret_dirs: Vec<String>,
 }
 
 /// Desired state read off a live tenant, sorted, ready to render.

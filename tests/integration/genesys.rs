@@ -457,6 +457,27 @@ fn example_org_converges_on_genesys() {
     }
     assert!(!out.contains(SECRET) && !err.contains(SECRET));
 
+    // Export through the CLI from the directory that names the org: the export names the
+    // same org (the secret by its variable only) and reads back to an empty plan.
+    let exported = dir.path().join("exported");
+    let exported = exported.to_str().unwrap();
+    let (code, out, err) = run(dir.path(), &["export", "--from", ds, "--out", exported]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let config = std::fs::read_to_string(Path::new(exported).join("scimctl.yaml")).unwrap();
+    assert!(
+        config.contains("kind: genesys")
+            && config.contains("clientSecret: {fromEnv: GENESYS_TEST_SECRET}")
+            && config.contains(&server.url),
+        "{config}"
+    );
+    assert!(!config.contains(SECRET), "{config}");
+    let (code, out, err) = run(dir.path(), &["plan", exported, "--detailed-exitcode"]);
+    assert_eq!(
+        code, 0,
+        "the export reads back to an empty plan:\n{out}\n{err}"
+    );
+    assert!(out.contains("No changes."), "{out}");
+
     let (requests, bodies) = check_request_log(dir.path());
     let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
     assert!(

@@ -249,6 +249,28 @@ fn users_match_on_their_external_ids_authority() {
     let all: String = export.files.values().cloned().collect();
     assert!(all.contains("externalId: hr-10010"), "{all}");
     assert!(!all.contains("okta-00u1"), "{all}");
+    // The same through the CLI: `--from` reads with the directory's authority and writes it
+    // into the export's scimctl.yaml, so the export plans empty.
+    let exported = dir.path().join("exported");
+    let exported = exported.to_str().unwrap();
+    let (code, out, err) = run(
+        dir.path(),
+        &["export", "--from", &ds_str, "--out", exported],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    let read = |file: &str| std::fs::read_to_string(Path::new(exported).join(file)).unwrap();
+    assert!(
+        read("scimctl.yaml").contains("matchBy: {externalIdAuthority: hris}"),
+        "{}",
+        read("scimctl.yaml")
+    );
+    let users: String = std::fs::read_dir(Path::new(exported).join("users"))
+        .unwrap()
+        .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(users.contains("externalId: hr-10010"), "{users}");
+    assert!(!users.contains("okta-00u1"), "{users}");
+    assert_no_changes(dir.path(), exported);
 
     check_request_log(dir.path());
 }
