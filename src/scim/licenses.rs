@@ -9,12 +9,15 @@
 //! either way. The largest `pageSize` it takes is not documented either; the Platform page
 //! size used everywhere (100) is what the simulator allows.
 
+use std::time::Duration;
+
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
 use super::client::ScimClient;
 use super::error::ScimError;
 use super::platform::Entity;
+use crate::backoff::Backoff;
 pub use crate::model::tenant::{LicenseDefinition, LiveLicenses, UserLicenses};
 
 /// The org's license definitions.
@@ -173,7 +176,61 @@ impl ScimClient {
     /// answer's statuses. A 200 does not mean every entry was carried out: the caller checks
     /// each status. Sent again after an unknown outcome (through the client's retries):
     /// giving a license held, or taking one not held, changes nothing (UNCONFIRMED).
+    ///
+    /// Entries answered `UserNotFound` for a user this client created moments ago are sent
+    /// again, with backoff, while the user settles (a new user is not visible everywhere at
+    /// once, as for grants, §9); their last answer is the one returned.
     pub async fn assign_licenses(
+        &self,
+        batch: &[LicenseAssignment],
+    ) -> Result<Vec<LicenseUpdateStatus>, ScimError> {
+        let backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
+        let mut statuses = self.post_licenses(batch).await?;
+        let mut misses = 0;
+        loop {
+            let settling = |s: &LicenseUpdateStatus| {
+                s.result.eq_ignore_ascii_case("UserNotFound") && self.settling(&s.user_id)
+            };
+            let again: Vec<LicenseAssignment> = batch
+                .iter()
+                .filter_map(|e| {
+                    let keep = |id: &String| {
+                        statuses.iter().any(|s| {
+                            s.user_id == *id && s.license_id == e.license_id && settling(s)
+                        })
+                    };
+                    let part = LicenseAssignment {
+                        license_id: e.license_id.clone(),
+                        user_ids_add: e.user_ids_add.iter().filter(|i| keep(i)).cloned().collect(),
+                        user_ids_remove: e
+                            .user_ids_remove
+                            .iter()
+                            .filter(|i| keep(i))
+                            .cloned()
+                            .collect(),
+                    };
+                    (part.user_ids() > 0).then_some(part)
+                })
+                .collect();
+            if again.is_empty() {
+                return Ok(statuses);
+            }
+            misses += 1;
+            tokio::time::sleep(backoff.ceiling(misses)).await;
+            let answered = self.post_licenses(&again).await?;
+            for a in answered {
+                match statuses
+                    .iter_mut()
+                    .find(|s| s.user_id == a.user_id && s.license_id == a.license_id)
+                {
+                    Some(s) => *s = a,
+                    None => statuses.push(a),
+                }
+            }
+        }
+    }
+
+    async fn post_licenses(
         &self,
         batch: &[LicenseAssignment],
     ) -> Result<Vec<LicenseUpdateStatus>, ScimError> {
