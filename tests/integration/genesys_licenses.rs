@@ -47,27 +47,6 @@ fn desired(dir: &Path, url: &str, n: usize, config: &str) -> String {
 /// Who holds which license on the simulator: userName → sorted license ids.
 async fn holders(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<String>> {
     let bearer = token(http, url).await;
-    let mut names = BTreeMap::new();
-    let mut page = 1;
-    loop {
-        let users: Value = get(
-            http,
-            &format!("{url}/api/v2/scim/v2/users?startIndex={page}&count=100"),
-            &bearer,
-        )
-        .await;
-        let list = users["Resources"].as_array().cloned().unwrap_or_default();
-        for u in &list {
-            names.insert(
-                u["id"].as_str().unwrap().to_owned(),
-                u["userName"].as_str().unwrap().to_owned(),
-            );
-        }
-        if list.len() < 100 {
-            break;
-        }
-        page += 100;
-    }
     let mut out = BTreeMap::new();
     let mut number = 1;
     loop {
@@ -87,7 +66,9 @@ async fn holders(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<Stri
                 .map(|l| l.as_str().unwrap().to_owned())
                 .collect();
             ids.sort();
-            out.insert(names.get(id).cloned().unwrap_or_else(|| id.to_owned()), ids);
+            let user = get(http, &format!("{url}/api/v2/scim/v2/users/{id}"), &bearer).await;
+            let name = user["userName"].as_str().unwrap_or(id).to_owned();
+            out.insert(name, ids);
         }
         if entities.len() < 100 {
             break;
@@ -171,6 +152,7 @@ fn licenses_are_assigned_in_batches_and_follow_ownership() {
     assert!(out.contains(" 0 failed"), "{out}");
     let held = runtime.block_on(holders(&http, &url));
     assert_eq!(held.len(), 130, "{held:?}");
+    assert!(held.keys().all(|k| k.ends_with("@x.example")), "{held:?}");
     assert!(held.values().all(|l| l == &["cloudCX2"]), "{held:?}");
     let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
     let posts = log
