@@ -3431,12 +3431,13 @@ groups:
 // refused user's license.
 #[tokio::test]
 async fn licenses_go_out_in_batches_and_each_result_counts() {
+    use std::fmt::Write as _;
     let mut yaml = String::from(
         "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx2\n  - name: Basic\n    allowedRoles: []\n    genesysLicense: cx1\nusers:\n",
     );
     let mut live = Vec::new();
     for i in 0..150 {
-        yaml.push_str(&format!("  - userName: u{i}@x.example\n    license: Pro\n"));
+        let _ = writeln!(yaml, "  - userName: u{i}@x.example\n    license: Pro");
         if i < 120 {
             live.push(json!({"id": format!("id{i}"), "userName": format!("u{i}@x.example"), "active": true}));
         }

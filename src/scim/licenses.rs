@@ -122,16 +122,14 @@ pub fn batches(entries: &[LicenseAssignment]) -> Vec<Vec<LicenseAssignment>> {
         };
         for (adding, id) in ids {
             if room == 0 {
-                if part.user_ids() > 0 {
-                    if let Some(last) = out.last_mut() {
-                        last.push(std::mem::replace(
-                            &mut part,
-                            LicenseAssignment {
-                                license_id: entry.license_id.clone(),
-                                ..LicenseAssignment::default()
-                            },
-                        ));
-                    }
+                if part.user_ids() > 0
+                    && let Some(last) = out.last_mut()
+                {
+                    let next = LicenseAssignment {
+                        license_id: entry.license_id.clone(),
+                        ..LicenseAssignment::default()
+                    };
+                    last.push(std::mem::replace(&mut part, next));
                 }
                 out.push(Vec::new());
                 room = MOST_USER_IDS;

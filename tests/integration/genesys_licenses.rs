@@ -5,6 +5,7 @@
 //! away under `all`; removals beyond the brakes are held back; the second plan is empty.
 
 use std::collections::BTreeMap;
+use std::fmt::Write as _;
 use std::path::Path;
 
 use serde_json::{Value, json};
@@ -29,9 +30,10 @@ fn desired(dir: &Path, url: &str, n: usize, config: &str) -> String {
     std::fs::create_dir_all(&ds).unwrap();
     let mut users = String::from("users:\n");
     for i in 0..n {
-        users.push_str(&format!(
-            "  - userName: u{i}@x.example\n    displayName: User {i}\n    license: Pro\n"
-        ));
+        let _ = writeln!(
+            users,
+            "  - userName: u{i}@x.example\n    displayName: User {i}\n    license: Pro"
+        );
     }
     std::fs::write(ds.join("org.yaml"), format!("{LICENSES}{users}")).unwrap();
     std::fs::write(

@@ -102,15 +102,15 @@ where
             ready.push((i, user));
         }
         for (i, user) in &ready {
-            let heard = match self.refused.borrow().clone() {
-                Some(why) => Err(why),
-                None => {
-                    let mut op = initial_report(&self.input.plan.changes[*i]);
-                    op.id = Some(user.clone());
-                    self.observer
-                        .borrow_mut()
-                        .step(Stage::Sending, StepName::Licenses, &op)
-                }
+            let refused = self.refused.borrow().clone();
+            let heard = if let Some(why) = refused {
+                Err(why)
+            } else {
+                let mut op = initial_report(&self.input.plan.changes[*i]);
+                op.id = Some(user.clone());
+                self.observer
+                    .borrow_mut()
+                    .step(Stage::Sending, StepName::Licenses, &op)
             };
             if let Err(why) = heard {
                 self.refused.borrow_mut().get_or_insert(why);
