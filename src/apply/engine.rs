@@ -22,6 +22,8 @@ use futures_util::stream::FuturesUnordered;
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+mod licenses;
+
 use super::graph::{Graph, Phase, Step, StepKind};
 use super::merge::{Merge, merge};
 use super::password;
@@ -247,6 +249,8 @@ pub enum StepName {
     Update,
     /// Granting and revoking roles in divisions.
     Grants,
+    /// Giving and taking licenses (a batch over the run's users).
+    Licenses,
     /// Deleting an object.
     Delete,
     /// Setting a user's password again from its source.
@@ -263,6 +267,7 @@ impl StepName {
             StepName::Link => "link",
             StepName::Update => "update",
             StepName::Grants => "grants",
+            StepName::Licenses => "licenses",
             StepName::Delete => "delete",
             StepName::Password => "password",
         }
@@ -275,6 +280,7 @@ impl StepName {
             StepKind::Link => StepName::Link,
             StepKind::Update => StepName::Update,
             StepKind::Grants => StepName::Grants,
+            StepKind::Licenses => StepName::Licenses,
             StepKind::Delete => StepName::Delete,
             StepKind::Password => StepName::Password,
         }
@@ -367,6 +373,9 @@ struct Shared<'a, 's, C> {
     /// Set once the server has been seen to drop the members of a group create (warned
     /// once a run).
     dropped_members: std::cell::Cell<bool>,
+    /// The license batch of the run: sent by the first license step that starts, read by
+    /// every license step (see the `licenses` module).
+    licenses: licenses::Batch,
 }
 
 /// Whether a step was announced ([`Stage::Sending`]) before its first write.
@@ -583,6 +592,7 @@ where
             }
             StepKind::Delete => self.delete(change, herald).await,
             StepKind::Grants => self.grants(step, change, herald).await,
+            StepKind::Licenses => self.licenses(step, herald).await,
             StepKind::Password => self.rotate(change, herald).await,
         }
     }
@@ -603,9 +613,12 @@ where
         loop {
             // Grants have a step of their own (and a re-plan may bring them back).
             // So has a password (and a re-plan may bring one back).
-            sending
-                .edits
-                .retain(|e| !matches!(e, Edit::Grants { .. } | Edit::Password));
+            sending.edits.retain(|e| {
+                !matches!(
+                    e,
+                    Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password
+                )
+            });
             // Members whose create failed earlier in the run are left out; the rest is sent.
             leave_out_failed_members(&mut sending, &self.created, &mut missing);
             let paths = self.input.options.target.value_paths;
@@ -1567,6 +1580,7 @@ fn written_detail(
             StepKind::Link => "references set",
             StepKind::Update => "patched",
             StepKind::Grants => "roles in divisions granted",
+            StepKind::Licenses => "licenses assigned",
             StepKind::Delete => "deleted",
             StepKind::Password => "password set",
         }
@@ -1577,6 +1591,7 @@ fn written_detail(
             StepKind::Link if of == Kind::Group => "members",
             StepKind::Link => "manager",
             StepKind::Grants => "roles in divisions",
+            StepKind::Licenses => "licenses",
             StepKind::Create => "create",
             StepKind::Restore => "restore",
             StepKind::Update => "patch",
@@ -1807,6 +1822,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         observer: RefCell::new(observer),
         refused: RefCell::new(None),
         dropped_members: std::cell::Cell::new(false),
+        licenses: licenses::Batch::new(&graph),
     };
     let shared = &shared;
     let mut schedule = Schedule::new(&graph, input.plan);
@@ -1942,6 +1958,21 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
             report.outcome = result.outcome;
             report.detail = Some(format!(
                 "{created}its roles in divisions could not be granted: {}",
+                result.detail.unwrap_or_default()
+            ));
+        }
+        return;
+    }
+    if kind == StepKind::Licenses {
+        if !result.outcome.succeeded() && report.outcome.succeeded() {
+            let created = if change.action.brings_in() {
+                "created, but "
+            } else {
+                ""
+            };
+            report.outcome = result.outcome;
+            report.detail = Some(format!(
+                "{created}its licenses could not be assigned: {}",
                 result.detail.unwrap_or_default()
             ));
         }

@@ -46,6 +46,9 @@ pub(crate) enum StepKind {
     /// Set a user's password again from its source (issue 19): a PATCH of its own, after the
     /// user's other edits, carrying a value the plan never holds.
     Password,
+    /// Give and take a user's Genesys Cloud licenses: sent with every other license step of
+    /// the run in batches (`POST /api/v2/license/organization`), once the users exist.
+    Licenses,
 }
 
 /// One unit of work.
@@ -77,6 +80,8 @@ pub(crate) enum Phase {
     Roles,
     /// User and group creates, links and patches.
     Main,
+    /// License assignments, batched over the run's users once they all exist.
+    Licenses,
     /// User and group deactivations and deletes.
     Prune,
     /// Role deletes.
@@ -85,8 +90,13 @@ pub(crate) enum Phase {
 
 impl Phase {
     /// Every phase, in order.
-    pub(crate) const ALL: [Phase; 4] =
-        [Phase::Roles, Phase::Main, Phase::Prune, Phase::RoleDeletes];
+    pub(crate) const ALL: [Phase; 5] = [
+        Phase::Roles,
+        Phase::Main,
+        Phase::Licenses,
+        Phase::Prune,
+        Phase::RoleDeletes,
+    ];
 
     /// Its position in [`Phase::ALL`].
     pub(crate) fn index(self) -> usize {
@@ -142,7 +152,7 @@ fn split_create<'p>(
             !members.is_empty() && members.iter().all(|m| m.id.is_some() || carry_member(m))
         }
         Edit::SetManager { to } => to.id.is_some() || carry_manager,
-        Edit::Grants { .. } | Edit::Password => false,
+        Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password => false,
         _ => true,
     });
     if carried_whole {
@@ -169,7 +179,7 @@ fn split_create<'p>(
             }
             // A grants step of its own, once the user exists; a password is set by the
             // create itself (a rotation is only planned for a live user).
-            Edit::Grants { .. } | Edit::Password => {}
+            Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password => {}
             _ => now.push(edit.clone()),
         }
     }
@@ -299,6 +309,7 @@ impl<'p> Graph<'p> {
         update_steps(&changes, &step_of, &role_of, &mut graph);
         grant_steps(&changes, &create_step, &role_creates, &mut graph);
         password_steps(&changes, &mut graph);
+        license_steps(&changes, &create_step, &mut graph);
         graph.link_dependants();
         graph
     }
@@ -346,7 +357,12 @@ fn update_steps<'p>(
     graph: &mut Graph<'p>,
 ) {
     for &(i, c) in changes.iter().filter(|(_, c)| !c.action.brings_in()) {
-        let own_step = |e: &Edit| !matches!(e, Edit::Grants { .. } | Edit::Password);
+        let own_step = |e: &Edit| {
+            !matches!(
+                e,
+                Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password
+            )
+        };
         let edits: Cow<'p, [Edit]> = if c.edits.iter().all(own_step) {
             Cow::Borrowed(&c.edits)
         } else {
@@ -411,6 +427,29 @@ fn grant_steps<'p>(
             after: Vec::new(),
             deps,
             phase: Phase::Main,
+        });
+    }
+}
+
+/// Adds a license step per change that gives or takes licenses: in a phase of its own, so
+/// that every license change of the run is known (and every user exists) when the first is
+/// sent, and after the user's create (a new user).
+fn license_steps<'p>(
+    changes: &[(usize, &'p Change)],
+    create_step: &HashMap<usize, usize>,
+    graph: &mut Graph<'p>,
+) {
+    for &(i, c) in changes {
+        let Some(licenses) = c.edits.iter().find(|e| matches!(e, Edit::Licenses { .. })) else {
+            continue;
+        };
+        graph.steps.push(Step {
+            change: i,
+            kind: StepKind::Licenses,
+            edits: Cow::Borrowed(std::slice::from_ref(licenses)),
+            after: Vec::new(),
+            deps: create_step.get(&i).copied().into_iter().collect(),
+            phase: Phase::Licenses,
         });
     }
 }

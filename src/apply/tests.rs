@@ -184,6 +184,9 @@ struct Faults {
     /// User ids whose grant changes answer 404 although the user exists (a role or division
     /// the authorization service does not know yet).
     grant_not_found: Vec<String>,
+    /// User ids whose license changes the batch answers with a failing result (200 all the
+    /// same), as an org out of seats would.
+    license_refused: Vec<String>,
 }
 
 #[derive(Debug, Default)]
@@ -196,6 +199,12 @@ struct State {
     /// Divisions (a Genesys Cloud org) and direct grants: (user id, role id, division id).
     divisions: Vec<crate::scim::Division>,
     grants: Vec<(String, String, String)>,
+    /// Whether the tenant assigns licenses (a Genesys Cloud org), and who holds which:
+    /// (user id, license id).
+    has_licenses: bool,
+    licenses: Vec<(String, String)>,
+    /// The number of user ids in each license batch received.
+    license_batches: Vec<usize>,
     /// Writes so far: each one's `meta.version` is `W/"<writes>"`.
     writes: u64,
     /// Ids handed out so far.
@@ -357,6 +366,28 @@ impl State {
             divisions: (!self.divisions.is_empty()).then(|| self.divisions.clone()),
             grants: (!self.divisions.is_empty()).then(|| self.grant_map()),
             deleted_users: Vec::new(),
+            licenses: self.has_licenses.then(|| self.license_state()),
+        }
+    }
+
+    /// The org's licenses as a read gives them: definitions `cx1`…`cx3`.
+    fn license_state(&self) -> crate::model::tenant::LiveLicenses {
+        let mut held: HashMap<String, Vec<String>> = HashMap::new();
+        for (user, license) in &self.licenses {
+            held.entry(user.clone()).or_default().push(license.clone());
+        }
+        for list in held.values_mut() {
+            list.sort();
+        }
+        crate::model::tenant::LiveLicenses {
+            definitions: ["cx1", "cx2", "cx3"]
+                .iter()
+                .map(|id| crate::model::tenant::LicenseDefinition {
+                    id: (*id).to_owned(),
+                    description: None,
+                })
+                .collect(),
+            held,
         }
     }
 
@@ -790,6 +821,46 @@ impl Fake {
 }
 
 impl ScimWrite for Fake {
+    async fn assign_licenses(
+        &self,
+        batch: &[crate::scim::LicenseAssignment],
+    ) -> Result<Vec<crate::scim::LicenseUpdateStatus>, ScimError> {
+        self.record("LICENSE", Kind::User, "batch", None);
+        let mut s = self.lock();
+        let n = batch
+            .iter()
+            .map(crate::scim::LicenseAssignment::user_ids)
+            .sum();
+        assert!(n <= crate::scim::licenses::MOST_USER_IDS, "a batch of {n}");
+        s.license_batches.push(n);
+        let mut out = Vec::new();
+        for e in batch {
+            for (adding, users) in [(true, &e.user_ids_add), (false, &e.user_ids_remove)] {
+                for user in users {
+                    let result = if s.position(Kind::User, user).is_none() {
+                        "UserNotFound"
+                    } else if s.faults.license_refused.contains(user) {
+                        "LicenseLimitExceeded"
+                    } else {
+                        let key = (user.clone(), e.license_id.clone());
+                        s.licenses.retain(|k| *k != key);
+                        if adding {
+                            s.licenses.push(key);
+                        }
+                        "Success"
+                    };
+                    out.push(
+                        serde_json::from_value(json!({
+                            "userId": user, "licenseId": e.license_id, "result": result
+                        }))
+                        .expect("a status"),
+                    );
+                }
+            }
+        }
+        Ok(out)
+    }
+
     async fn add_grants(
         &self,
         user_id: &str,
@@ -3351,4 +3422,74 @@ groups:
     let live = client.snapshot().await.expect("snapshot");
     assert!(plan_of(&desired, &live, &options).is_empty());
     (group_id, ops)
+}
+
+// Licenses (issue 18, item 1): every license change of the run goes out in batches of at
+// most 100 user ids, after the creates of the users they name; a 200 whose entry for one
+// user failed fails that user's operation (never "done"), the others are done; a license no
+// YAML license maps stays under `ownership.licenses: listed`; planning again finds only the
+// refused user's license.
+#[tokio::test]
+async fn licenses_go_out_in_batches_and_each_result_counts() {
+    use std::fmt::Write as _;
+    let mut yaml = String::from(
+        "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx2\n  - name: Basic\n    allowedRoles: []\n    genesysLicense: cx1\nusers:\n",
+    );
+    let mut live = Vec::new();
+    for i in 0..150 {
+        let _ = writeln!(yaml, "  - userName: u{i}@x.example\n    license: Pro");
+        if i < 120 {
+            live.push(json!({"id": format!("id{i}"), "userName": format!("u{i}@x.example"), "active": true}));
+        }
+    }
+    let desired = desired("", &yaml);
+    let fake = Fake::new(&live, &[]);
+    {
+        let mut s = fake.lock();
+        s.has_licenses = true;
+        // Unmapped (stays), mapped but not this user's (goes), and the wanted one (kept).
+        s.licenses.push(("id0".into(), "cx3".into()));
+        s.licenses.push(("id1".into(), "cx1".into()));
+        s.licenses.push(("id2".into(), "cx2".into()));
+        s.faults.license_refused.push("id7".into());
+    }
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = plan_of(&desired, &snapshot, &options);
+    let (report, _) = apply(
+        &fake,
+        &desired,
+        &plan,
+        &options,
+        Some(snapshot),
+        &Settings::default(),
+    )
+    .await;
+    let refused = op(&report, Kind::User, "u7@x.example");
+    assert_eq!(refused.outcome, Outcome::Failed, "{refused:#?}");
+    assert!(
+        detail(refused).contains("LicenseLimitExceeded"),
+        "{refused:#?}"
+    );
+    for key in ["u0@x.example", "u1@x.example", "u149@x.example"] {
+        let o = op(&report, Kind::User, key);
+        assert!(o.outcome.succeeded(), "{o:#?}");
+    }
+    let batches = fake.lock().license_batches.clone();
+    // 149 gains of cx2 (u2 holds it) and 1 loss of cx1: 150 ids in two requests.
+    assert_eq!(batches.iter().sum::<usize>(), 150, "{batches:?}");
+    assert!(
+        batches.len() >= 2 && batches.iter().all(|&n| n <= 100),
+        "{batches:?}"
+    );
+    let held = fake.lock().licenses.clone();
+    assert!(
+        held.contains(&("id0".into(), "cx3".into())),
+        "unmapped stays"
+    );
+    assert!(!held.contains(&("id1".into(), "cx1".into())), "mapped goes");
+    assert!(!held.iter().any(|(u, _)| u == "id7"), "refused: nothing");
+    let again = plan_of(&desired, &fake.peek(), &options);
+    let left: Vec<&str> = again.changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(left, ["u7@x.example"], "{again:#?}");
 }

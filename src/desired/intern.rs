@@ -198,10 +198,12 @@ impl Intern for License {
             name,
             description,
             allowed_roles,
+            genesys_license,
         } = self;
         name.intern(interner);
         description.intern(interner);
         allowed_roles.intern(interner);
+        genesys_license.intern(interner);
     }
 }
 

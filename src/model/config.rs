@@ -146,6 +146,12 @@ pub struct Ownership {
     /// Roles scimctl owns. Default `listed`.
     #[serde(default)]
     pub roles: Spanned<OwnershipMode>,
+    /// Genesys Cloud licenses of the users desired state names and gives a `license`:
+    /// `listed` (default) manages only the license definitions some YAML license maps
+    /// (`genesysLicense`), `all` removes every other license such a user holds too, a
+    /// selector manages the definitions whose id it selects.
+    #[serde(default)]
+    pub licenses: Spanned<OwnershipMode>,
 }
 
 /// How much of the live tenant scimctl owns for one kind.

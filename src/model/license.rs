@@ -17,4 +17,9 @@ pub struct License {
     pub description: Option<Spanned<Text>>,
     /// The only roles a user holding this license may be granted.
     pub allowed_roles: Vec<Spanned<Text>>,
+    /// Genesys Cloud only: the id of the license definition (`/api/v2/license/definitions`)
+    /// this license is, so that a user's `license` is assigned on the target for real. Without
+    /// it, and on plain SCIM targets, the license stays a local rule about roles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub genesys_license: Option<Spanned<Text>>,
 }

@@ -394,6 +394,17 @@ pub enum Edit {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         remove: Vec<GrantRef>,
     },
+    /// Gives and takes a user's Genesys Cloud licenses (Platform API
+    /// `POST /api/v2/license/organization`, in batches over every user of the run, never a
+    /// SCIM PATCH).
+    Licenses {
+        /// Licenses to give.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        add: Vec<crate::plan::licenses::LicenseRef>,
+        /// Licenses to take away.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        remove: Vec<crate::plan::licenses::LicenseRef>,
+    },
     /// Sets the user's password again because its `fromEnv`/`fromFile` source no longer
     /// matches the fingerprint of the one last set (issue 19). Carries no value: the applier
     /// resolves the source when it sends the change, so no plan ever holds a password.
@@ -461,6 +472,7 @@ impl Edit {
             Edit::SetOwners { .. } => "owners",
             Edit::Role { .. } => "role",
             Edit::Grants { .. } => "roleGrants",
+            Edit::Licenses { .. } => "license",
             Edit::Password => "password",
         }
     }
@@ -594,7 +606,8 @@ pub fn apply(
             // A role is no SCIM resource: its body is the whole object (see the applier).
             // Grants are no SCIM attribute (though SCIM `roles` reads the names back).
             // The password is write-only: nothing to show of it.
-            Edit::Role { .. } | Edit::Grants { .. } | Edit::Password => {}
+            // Licenses are no SCIM attribute either.
+            Edit::Role { .. } | Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password => {}
         }
     }
     Ok(())

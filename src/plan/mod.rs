@@ -10,6 +10,7 @@
 mod diff;
 pub mod edit;
 pub mod grants;
+pub mod licenses;
 mod matching;
 pub mod render;
 pub mod replan;
@@ -354,6 +355,14 @@ pub enum PlanError {
         /// The parse error.
         error: String,
     },
+    /// YAML licenses map license definitions the org does not have (Genesys Cloud).
+    #[error("{} license(s) name an unknown license definition:\n{}\n  the org's license definitions: {known}", .unknown.len(), .unknown.iter().map(|u| format!("  {u}")).collect::<Vec<_>>().join("\n"))]
+    UnknownLicense {
+        /// Each, with where it is written.
+        unknown: Vec<String>,
+        /// The ids the org knows, comma-separated.
+        known: String,
+    },
 }
 
 /// Plans the changes that make `live` match `desired`.
@@ -440,7 +449,9 @@ fn plan_matched(
     matched: &Matched,
     options: &PlanOptions,
 ) -> Result<Partial, PlanError> {
+    licenses::check(desired, live)?;
     let mut plan = diff::diff(desired, live, matched, options)?;
+    plan.warnings.extend(licenses::unassignable(desired, live));
     roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
     let held = hold_back(desired, live, &matched.held, &mut plan);
     safety::apply_brakes(desired, live, &mut plan, options)?;

@@ -111,6 +111,11 @@ pub(crate) fn create_rows(kind: Kind, key: &str, edits: &[Edit]) -> Option<Vec<A
                 added: add.iter().map(super::GrantRef::label).collect(),
                 ..AttrDiff::default()
             },
+            Edit::Licenses { add, remove } if remove.is_empty() => AttrDiff {
+                attribute: "license".into(),
+                added: add.iter().map(super::licenses::LicenseRef::label).collect(),
+                ..AttrDiff::default()
+            },
             _ => return None,
         };
         rows.push(row);

@@ -494,7 +494,7 @@ fn threshold(
     // brake of their own, over their own managed set.
     let pruned = pruned_objects(plan, false);
     let mut removals = Vec::new();
-    for what in [Removal::Members, Removal::Roles] {
+    for what in [Removal::Members, Removal::Roles, Removal::Licenses] {
         let n = count_removals(plan, what, &pruned);
         // A few removals are everyday edits (someone moves team); the brake holds only when
         // there are both more than maxDeleteCount of them and more than the share.
@@ -548,6 +548,8 @@ fn threshold(
 enum Removal {
     Members,
     Roles,
+    /// Genesys Cloud licenses taken from users.
+    Licenses,
 }
 
 impl Removal {
@@ -555,6 +557,7 @@ impl Removal {
         match self {
             Removal::Members => "group memberships to remove",
             Removal::Roles => "role assignments to remove",
+            Removal::Licenses => "license assignments to remove",
         }
     }
 }
@@ -600,6 +603,12 @@ fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) ->
                 attr: Multi::Roles, ..
             },
         ) => Some(edit.clone()),
+        (Removal::Licenses, Edit::Licenses { remove, .. }) if !remove.is_empty() => {
+            Some(Edit::Licenses {
+                add: Vec::new(),
+                remove: remove.clone(),
+            })
+        }
         _ => None,
     }
 }
@@ -615,6 +624,7 @@ fn count_removals(plan: &Plan, what: Removal, pruned: &HashSet<(Kind, String)>) 
         .filter_map(|e| removal_held(e, what, pruned))
         .map(|e| match e {
             Edit::RemoveMembers { members } => members.len(),
+            Edit::Licenses { remove, .. } => remove.len(),
             _ => 1,
         })
         .sum()
@@ -670,6 +680,25 @@ fn managed_assignments(
                 let id = u.id().unwrap_or_default();
                 if all || touched.contains(id) || named.contains(&user.user_name.to_lowercase()) {
                     total += user.roles.len();
+                }
+            }
+        }
+        Removal::Licenses => {
+            // The licenses held by the live users desired state names (those whose licenses
+            // the plan manages).
+            let named: HashSet<String> = desired
+                .users
+                .iter()
+                .filter(|u| u.value.license.is_some())
+                .map(|u| u.value.user_name.value.to_lowercase())
+                .collect();
+            if let Some(licenses) = &live.licenses {
+                for u in &live.users {
+                    use crate::model::tenant::Resource as _;
+                    let id = u.id().unwrap_or_default();
+                    if touched.contains(id) || named.contains(&u.natural_key().to_lowercase()) {
+                        total += licenses.of(id).len();
+                    }
                 }
             }
         }
@@ -743,6 +772,17 @@ fn remainder(edit: &Edit, part: &Edit) -> Option<Edit> {
                 .collect();
             (!rest.is_empty()).then_some(Edit::RemoveMembers { members: rest })
         }
+        (Edit::Licenses { add, remove }, Edit::Licenses { remove: held, .. }) => {
+            let rest: Vec<_> = remove
+                .iter()
+                .filter(|l| !held.contains(l))
+                .cloned()
+                .collect();
+            (!add.is_empty() || !rest.is_empty()).then(|| Edit::Licenses {
+                add: add.clone(),
+                remove: rest,
+            })
+        }
         _ => None,
     }
 }
@@ -754,8 +794,12 @@ fn split_diff(
 ) -> (Vec<super::AttrDiff>, Vec<super::AttrDiff>) {
     let mut members = HashSet::new();
     let mut roles = HashSet::new();
+    let mut licenses = HashSet::new();
     for e in taken {
         match e {
+            Edit::Licenses { remove, .. } => {
+                licenses.extend(remove.iter().map(|l| l.label().to_lowercase()));
+            }
             Edit::RemoveMembers { members: m } => {
                 members.extend(m.iter().map(|r| r.name.to_lowercase()));
             }
@@ -778,6 +822,7 @@ fn split_diff(
         {
             "members" => &members,
             "roles" => &roles,
+            "license" => &licenses,
             _ => {
                 kept.push(d.clone());
                 continue;

@@ -29,6 +29,7 @@ use std::collections::HashMap;
 use std::future::Future;
 
 use crate::model::Kind;
+use crate::model::tenant::LiveLicenses;
 pub use crate::model::tenant::{DeletedUser, Live, LiveGroup, LiveUser};
 pub use auth::{Credentials, OAuthSettings, Secret};
 pub use client::{
@@ -37,6 +38,7 @@ pub use client::{
 };
 pub use error::ScimError;
 pub use grants::{Division, Grant, GrantPair};
+pub use licenses::{LicenseAssignment, LicenseUpdateStatus};
 pub use roles::{PermissionPolicy, PlatformRole, RoleBody};
 pub use snapshot::Snapshot;
 pub use wire::PatchOperation;
@@ -94,6 +96,15 @@ pub trait ScimRead {
         let _ = emails;
         async { Err(no_deleted()) }
     }
+    /// The license definitions and who holds which (Genesys Cloud); an error elsewhere.
+    fn read_licenses(&self) -> impl Future<Output = Result<LiveLicenses, ScimError>> + Send {
+        async { Err(no_licenses()) }
+    }
+}
+
+/// The error of a license call on a target without assignable licenses.
+fn no_licenses() -> ScimError {
+    ScimError::Config("this target cannot assign licenses".into())
 }
 
 /// The error of a deleted-user call on a target without them.
@@ -195,6 +206,15 @@ pub trait ScimWrite {
         let _ = (user_id, grants);
         async { Err(no_grants()) }
     }
+    /// Sends one batch of license assignments (at most `licenses::MOST_USER_IDS` user ids)
+    /// and returns each entry's status (Genesys Cloud); an error elsewhere.
+    fn assign_licenses(
+        &self,
+        batch: &[LicenseAssignment],
+    ) -> impl Future<Output = Result<Vec<LicenseUpdateStatus>, ScimError>> + Send {
+        let _ = batch;
+        async { Err(no_licenses()) }
+    }
 }
 
 impl ScimRead for ScimClient {
@@ -230,6 +250,9 @@ impl ScimRead for ScimClient {
     }
     async fn find_deleted_users(&self, emails: &[String]) -> Result<Vec<DeletedUser>, ScimError> {
         ScimClient::find_deleted_users(self, emails).await
+    }
+    async fn read_licenses(&self) -> Result<LiveLicenses, ScimError> {
+        ScimClient::read_licenses(self).await
     }
 }
 
@@ -276,5 +299,11 @@ impl ScimWrite for ScimClient {
     }
     async fn bulk_operations(&self) -> Option<usize> {
         ScimClient::bulk_operations(self).await
+    }
+    async fn assign_licenses(
+        &self,
+        batch: &[LicenseAssignment],
+    ) -> Result<Vec<LicenseUpdateStatus>, ScimError> {
+        ScimClient::assign_licenses(self, batch).await
     }
 }

@@ -166,7 +166,9 @@ pub fn edit_operations(
         }
         // Not SCIM: the applier sends them to the Platform API.
         // Not SCIM, or (the password) a step of its own that resolves the value.
-        Edit::Role { .. } | Edit::Grants { .. } | Edit::Password => Vec::new(),
+        Edit::Role { .. } | Edit::Grants { .. } | Edit::Licenses { .. } | Edit::Password => {
+            Vec::new()
+        }
     })
 }
 

@@ -54,6 +54,7 @@ pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
         divisions: divisions?,
         grants: None,
         deleted_users: Vec::new(),
+        licenses: None,
     })
 }
 

@@ -148,6 +148,7 @@ pub async fn read(
         read_grants(client, desired, &mut snapshot).await?;
         if client.dialect() == crate::scim::Dialect::Genesys {
             read_deleted_users(client, desired, &mut snapshot).await?;
+            read_licenses(client, desired, &mut snapshot).await?;
         }
     }
     Ok(LiveRead {
@@ -209,6 +210,19 @@ pub async fn read_grants<C: ScimRead>(
     let ids = crate::plan::grants::grant_subjects(desired, snapshot);
     if !ids.is_empty() {
         snapshot.grants = Some(client.read_grants(&ids).await?);
+    }
+    Ok(())
+}
+
+/// Reads the org's license definitions and who holds which (Genesys Cloud), into
+/// `snapshot`, when and only when some YAML license maps a definition (`genesysLicense`).
+pub async fn read_licenses<C: ScimRead>(
+    client: &C,
+    desired: &DesiredState,
+    snapshot: &mut Snapshot,
+) -> Result<(), ScimError> {
+    if crate::plan::licenses::mapped(desired) {
+        snapshot.licenses = Some(client.read_licenses().await?);
     }
     Ok(())
 }
@@ -275,6 +289,12 @@ pub fn live_hash(snapshot: &Snapshot, desired: &DesiredState) -> String {
         sorted
     });
     part("G", &serde_json::to_vec(&grants).unwrap_or_default());
+    if let Some(licenses) = &snapshot.licenses {
+        let mut held: Vec<_> = licenses.held.iter().collect();
+        held.sort();
+        let ids: Vec<&str> = licenses.definitions.iter().map(|d| d.id.as_str()).collect();
+        part("L", &serde_json::to_vec(&(ids, held)).unwrap_or_default());
+    }
     if !snapshot.deleted_users.is_empty() {
         part(
             "D",

@@ -141,4 +141,18 @@ fn quickstart_plan_against_a_fresh_sandbox() {
     assert!(changes.iter().all(|c| c["action"] == "create"));
     assert!(changes[..8].iter().all(|c| c["kind"] == "group"));
     assert!(cwd.path().join(".scimctl/sandbox.json").exists());
+    // The example maps its licenses to Genesys definitions; the plain SCIM sandbox cannot
+    // assign them, which the plan says once, and no change assigns one.
+    let license_warnings = plan["warnings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|w| {
+            w["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("cannot assign licenses"))
+        })
+        .count();
+    assert_eq!(license_warnings, 1, "{stdout}");
+    assert!(!stdout.contains("\"license\""), "no license row: {stdout}");
 }

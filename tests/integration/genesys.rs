@@ -266,9 +266,11 @@ const DOCUMENTED: &[(&str, &str)] = &[
     // Deleted users (§6): found by the user search, restored by a state PATCH.
     ("POST", "/api/v2/users/search"),
     ("PATCH", "/api/v2/users/{id}"),
-    // Licenses (issue 18): doctor reads the definitions and the users' licenses.
+    // Licenses (issue 18): doctor and plans read the definitions and the users' licenses;
+    // apply assigns them in batches.
     ("GET", "/api/v2/license/definitions"),
     ("GET", "/api/v2/license/users"),
+    ("POST", "/api/v2/license/organization"),
 ];
 
 /// Fields each write's body must carry, from the request model the Genesys SDK docs publish
@@ -308,6 +310,13 @@ const REQUIRED: &[(&str, &str, &[&str])] = &[
         "POST",
         "/api/v2/authorization/subjects/{id}/bulkremove",
         &["grants[].roleId", "grants[].divisionId"],
+    ),
+    // LicenseBatchAssignmentRequest: assignments, each a LicenseAssignmentRequest naming its
+    // licenseId.
+    (
+        "POST",
+        "/api/v2/license/organization",
+        &["assignments[].licenseId"],
     ),
 ];
 
@@ -414,6 +423,9 @@ fn example_org_converges_on_genesys() {
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("+ create role Supervisor"), "{out}");
     assert!(out.contains("Wrap Up @ Field Sales"), "{out}");
+    // The example's licenses name definitions: each user is given its license for real.
+    assert!(out.contains("Standard Agent (cloudCX1)"), "{out}");
+    assert!(!err.contains("cannot assign licenses"), "{err}");
     assert!(
         !out.contains("role grants limited to divisions")
             && !err.contains("role grants limited to divisions"),
@@ -497,6 +509,7 @@ fn example_org_converges_on_genesys() {
     );
     assert!(log.contains(r#""method":"POST","path":"/api/v2/groups""#));
     assert!(log.contains(r#""method":"POST","path":"/api/v2/authorization/roles""#));
+    assert!(log.contains(r#""method":"POST","path":"/api/v2/license/organization""#));
 }
 
 /// Edits after the first apply carry `If-Match` in the form the Genesys docs give (the version

@@ -19,6 +19,7 @@ mod faults;
 mod files;
 mod genesys;
 mod genesys_groups;
+mod genesys_licenses;
 mod genesys_paths;
 mod genesys_restore;
 mod genesys_settings;

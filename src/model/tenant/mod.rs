@@ -44,4 +44,30 @@ pub struct Snapshot {
     /// read only for desired users with no live match (`ScimClient::find_deleted_users`);
     /// empty elsewhere. The planner restores them instead of creating.
     pub deleted_users: Vec<DeletedUser>,
+    /// The org's license definitions and the licenses each user holds (Genesys Cloud), read
+    /// only when some YAML license maps a definition (`genesysLicense`); `None` otherwise.
+    pub licenses: Option<LiveLicenses>,
+}
+
+/// The license definitions of a Genesys Cloud org and who holds which (issue 18, item 1).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LiveLicenses {
+    /// Every definition of the org.
+    pub definitions: Vec<LicenseDefinition>,
+    /// Per user id, the ids of the definitions it holds (sorted); a user missing holds none.
+    pub held: HashMap<String, Vec<String>>,
+}
+
+impl LiveLicenses {
+    /// The definitions user `id` holds.
+    #[must_use]
+    pub fn of(&self, id: &str) -> &[String] {
+        self.held.get(id).map_or(&[], Vec::as_slice)
+    }
+
+    /// Whether the org defines license `id`.
+    #[must_use]
+    pub fn defines(&self, id: &str) -> bool {
+        self.definitions.iter().any(|d| d.id == id)
+    }
 }

@@ -42,6 +42,15 @@ pub(in crate::plan) fn user_change(
     {
         roles_and_grants(ctx, user, roles, live, &have, warnings, &mut d);
     }
+    if let Some((diff, edit)) = crate::plan::licenses::user_licenses(
+        ctx.desired,
+        ctx.live.licenses.as_ref(),
+        u,
+        live.and_then(Live::id),
+    ) {
+        d.diff.push(diff);
+        d.edits.push(edit);
+    }
     if live.is_some() {
         password(ctx, user, warnings, &mut d);
     }

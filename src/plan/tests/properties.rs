@@ -662,6 +662,7 @@ impl World {
                         ..Selector::default()
                     }),
                 }),
+                licenses: sp(OwnershipMode::Listed),
             },
             collections: Collections {
                 group_members: mode(c.members_authoritative),
@@ -1497,6 +1498,7 @@ fn worlds_cover_the_interesting_cases() {
                     Edit::RemoveMembers { .. } => "remove members",
                     Edit::Role { .. } => "role body",
                     Edit::Grants { .. } => "role grants",
+                    Edit::Licenses { .. } => "licenses",
                     Edit::SetOwners { .. } => "owners",
                 });
             }

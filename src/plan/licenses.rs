@@ -1,0 +1,188 @@
+//! Genesys Cloud licenses (issue 18, item 1): a YAML license that names a license definition
+//! (`genesysLicense: cloudCX2`) is assigned for real to the users whose `license` it is.
+//!
+//! Managed only when the snapshot holds the org's licenses ([`Snapshot::licenses`], read by
+//! the caller when [`mapped`] says so, on Genesys Cloud only), and only for the desired users
+//! that have a `license`. For such a user the mapped definition is added when not held; of
+//! the definitions it holds and should not, `ownership.licenses` decides which go: `listed`
+//! takes away only definitions some YAML license maps, `all` every one, a selector those it
+//! selects by id besides the mapped ones. A user without `license` keeps what it holds. On a
+//! target without licenses (plain SCIM) a mapped license stays the local rule about roles,
+//! and the plan says so once. Pure.
+
+use std::collections::BTreeSet;
+
+use crate::desired::DesiredState;
+use crate::model::tenant::{LiveLicenses, Snapshot};
+use crate::model::{OwnershipMode, Spanned, User};
+
+use super::{AttrDiff, Edit, PlanError, Warning};
+
+/// Whether some YAML license names a license definition (what makes the client read them).
+#[must_use]
+pub fn mapped(desired: &DesiredState) -> bool {
+    desired
+        .licenses
+        .iter()
+        .any(|l| l.value.genesys_license.is_some())
+}
+
+/// A license definition as a plan names it: the YAML license that maps it (or the id again
+/// when none does) and its id.
+#[derive(
+    Clone,
+    Debug,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
+pub struct LicenseRef {
+    /// The YAML license's name, or the definition id when no YAML license maps it.
+    pub name: String,
+    /// The license definition's id (what `POST /api/v2/license/organization` names).
+    pub id: String,
+}
+
+impl LicenseRef {
+    /// How it shows in a diff: `Name (id)`, or the id alone.
+    #[must_use]
+    pub fn label(&self) -> String {
+        if self.name == self.id {
+            self.id.clone()
+        } else {
+            format!("{} ({})", self.name, self.id)
+        }
+    }
+}
+
+/// The YAML license name that maps definition `id`, if one does.
+fn name_of(desired: &DesiredState, id: &str) -> Option<String> {
+    desired
+        .licenses
+        .iter()
+        .find(|l| l.value.genesys_license.as_ref().is_some_and(|g| **g == *id))
+        .map(|l| l.value.name.to_string())
+}
+
+/// `id` as a plan names it.
+#[must_use]
+pub fn license_ref(desired: &DesiredState, id: &str) -> LicenseRef {
+    LicenseRef {
+        name: name_of(desired, id).unwrap_or_else(|| id.to_owned()),
+        id: id.to_owned(),
+    }
+}
+
+/// Refuses a plan whose YAML maps a license to a definition the org does not have: every such
+/// license, with where it is written and the ids the org knows.
+pub(super) fn check(desired: &DesiredState, live: &Snapshot) -> Result<(), PlanError> {
+    let Some(licenses) = &live.licenses else {
+        return Ok(());
+    };
+    let known: Vec<&str> = licenses.definitions.iter().map(|d| d.id.as_str()).collect();
+    let unknown: Vec<String> = desired
+        .licenses
+        .iter()
+        .filter_map(|l| l.value.genesys_license.as_ref())
+        .filter(|g| !licenses.defines(g))
+        .map(|g| {
+            let file = desired
+                .sources
+                .path(g.span.file)
+                .map_or_else(|| "desired state".to_owned(), |p| p.display().to_string());
+            format!(
+                "{file}:{}:{}: genesysLicense {:?} is not a license definition of the org",
+                g.span.line, g.span.col, g.value
+            )
+        })
+        .collect();
+    if unknown.is_empty() {
+        return Ok(());
+    }
+    Err(PlanError::UnknownLicense {
+        unknown,
+        known: known.join(", "),
+    })
+}
+
+/// The warning of a plan on a target that cannot assign licenses, when YAML maps some.
+pub(super) fn unassignable(desired: &DesiredState, live: &Snapshot) -> Option<Warning> {
+    if live.licenses.is_some() {
+        return None;
+    }
+    let names: Vec<&Spanned<crate::model::License>> = desired
+        .licenses
+        .iter()
+        .filter(|l| l.value.genesys_license.is_some())
+        .collect();
+    let first = names.first()?;
+    Some(Warning {
+        message: format!(
+            "license(s) {} name a Genesys Cloud license definition (genesysLicense), but this \
+             target cannot assign licenses: they stay a local rule about roles",
+            names
+                .iter()
+                .map(|l| format!("{:?}", l.value.name.to_string()))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        source: Some(super::Source::at(&desired.sources, first.span)),
+    })
+}
+
+/// Whether `ownership.licenses` lets the plan take definition `id` from a user.
+fn owned(desired: &DesiredState, id: &str) -> bool {
+    match &desired.config.ownership.licenses.value {
+        OwnershipMode::All => true,
+        mode => name_of(desired, id).is_some() || super::diff::owned(mode, id, None),
+    }
+}
+
+/// The license change of desired `user` (live id `live_id`, `None` for a create): the row and
+/// the edit, or `None` when nothing changes or licenses are not managed for it.
+pub(super) fn user_licenses(
+    desired: &DesiredState,
+    licenses: Option<&LiveLicenses>,
+    user: &User,
+    live_id: Option<&str>,
+) -> Option<(AttrDiff, Edit)> {
+    let licenses = licenses?;
+    let name = user.license.as_ref()?;
+    let want: Option<String> = desired
+        .license(name)
+        .and_then(|l| l.value.genesys_license.as_ref())
+        .map(|g| g.value.to_string());
+    let held: BTreeSet<&str> = live_id
+        .map(|id| licenses.of(id))
+        .unwrap_or_default()
+        .iter()
+        .map(String::as_str)
+        .collect();
+    let add: Vec<LicenseRef> = want
+        .iter()
+        .filter(|w| !held.contains(w.as_str()))
+        .map(|w| license_ref(desired, w))
+        .collect();
+    let remove: Vec<LicenseRef> = held
+        .iter()
+        .filter(|h| want.as_deref() != Some(**h) && owned(desired, h))
+        .map(|h| license_ref(desired, h))
+        .collect();
+    if add.is_empty() && remove.is_empty() {
+        return None;
+    }
+    Some((
+        AttrDiff {
+            attribute: "license".into(),
+            added: add.iter().map(LicenseRef::label).collect(),
+            removed: remove.iter().map(LicenseRef::label).collect(),
+            ..AttrDiff::default()
+        },
+        Edit::Licenses { add, remove },
+    ))
+}
