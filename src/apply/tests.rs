@@ -356,6 +356,7 @@ impl State {
                 .collect(),
             divisions: (!self.divisions.is_empty()).then(|| self.divisions.clone()),
             grants: (!self.divisions.is_empty()).then(|| self.grant_map()),
+            group_grants: None,
             deleted_users: Vec::new(),
         }
     }

@@ -559,6 +559,7 @@ pub(super) fn convert(
             calls_enabled: None,
             include_owners: None,
             owners: None,
+            roles: None,
         });
         if let Some(out) = out_groups.last_mut() {
             let owner_name = |id: &str| user_by_id.get(id).map(|&i| user_keys[i].1.clone());
