@@ -665,6 +665,148 @@ mod tests {
         assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
     }
 
+    fn genesys() -> PlanOptions {
+        PlanOptions {
+            target: crate::plan::tests::genesys_target(),
+            ..PlanOptions::default()
+        }
+    }
+
+    fn group_grants_of(plan: &Plan, key: &str) -> (Vec<String>, Vec<String>) {
+        let c = change(plan, Kind::Group, key).expect("a change");
+        c.edits
+            .iter()
+            .find_map(|e| match e {
+                Edit::Grants { add, remove } => Some((
+                    add.iter().map(GrantRef::label).collect(),
+                    remove.iter().map(GrantRef::label).collect(),
+                )),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The tenant with group `Leads` (`g-leads`), roles not enabled, holding Extra in Home.
+    fn with_group(roles_enabled: bool) -> Snapshot {
+        let mut live = tenant(&[]);
+        let more = crate::plan::tests::snapshot(
+            &[],
+            &[json!({"id": "g-leads", "displayName": "Leads", "rolesEnabled": roles_enabled})],
+        );
+        live.groups = more.groups;
+        live.group_grants = Some(
+            [(
+                "g-leads".to_owned(),
+                vec![grant(("r-extra", "Extra"), ("d-home", "Home"))],
+            )]
+            .into(),
+        );
+        live
+    }
+
+    // Group roles: a plain name is the home division, `{name, divisions}` limits it; the
+    // group without rolesEnabled gets it set first in the same change; a grant YAML does not
+    // list is kept under `ownership.groups: listed` and revoked under `all`; a group the run
+    // creates gets rolesEnabled and its grants (no removal).
+    #[test]
+    fn group_roles_are_grants_and_switch_roles_on() {
+        let groups = "groups:\n  - displayName: Leads\n    roles: [Agent, {name: Wrap Up, divisions: [Field Sales]}]\n  - displayName: New\n    roles: [Agent]\n";
+        let yaml = format!("{ROLES}{groups}");
+        let plan = plan_ok(&desired_with("", &yaml), &with_group(false), &genesys());
+        assert_eq!(
+            group_grants_of(&plan, "Leads"),
+            (
+                vec![
+                    "Agent @ Home".to_owned(),
+                    "Wrap Up @ Field Sales".to_owned()
+                ],
+                Vec::new()
+            )
+        );
+        let leads = change(&plan, Kind::Group, "Leads").expect("a change");
+        assert_eq!(leads.action, Action::Patch);
+        let first = leads.edits.first().expect("edits");
+        assert!(
+            matches!(first, Edit::Set { attr: crate::plan::Attr::RolesEnabled, value } if value == &Value::Bool(true)),
+            "{leads:#?}"
+        );
+        let new = change(&plan, Kind::Group, "New").expect("a create");
+        assert_eq!(new.action, Action::Create);
+        assert_eq!(group_grants_of(&plan, "New").0, ["Agent @ Home"]);
+        assert!(new.rows().iter().any(|r| r.attribute == "rolesEnabled"));
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+
+        // Enabled already: only the grants; under `all` Extra goes.
+        let all = desired_with("ownership: {groups: all}\nprune: {groups: none}\n", &yaml);
+        let plan = plan_ok(&all, &with_group(true), &genesys());
+        assert_eq!(
+            group_grants_of(&plan, "Leads"),
+            (
+                vec![
+                    "Agent @ Home".to_owned(),
+                    "Wrap Up @ Field Sales".to_owned()
+                ],
+                vec!["Extra @ Home".to_owned()]
+            )
+        );
+        let leads = change(&plan, Kind::Group, "Leads").expect("a change");
+        assert!(
+            !leads.edits.iter().any(|e| matches!(e, Edit::Set { .. })),
+            "{leads:#?}"
+        );
+
+        // Converged: nothing to do under listed or all.
+        let mut live = with_group(true);
+        live.group_grants = Some(
+            [(
+                "g-leads".to_owned(),
+                vec![
+                    grant(("r-agent", "Agent"), ("d-home", "Home")),
+                    grant(("r-wrap", "Wrap Up"), ("d-field", "Field Sales")),
+                ],
+            )]
+            .into(),
+        );
+        let only = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    roles: [Agent, {{name: Wrap Up, divisions: [Field Sales]}}]\n"
+        );
+        let plan = plan_ok(
+            &desired_with("ownership: {groups: all}\nprune: {groups: none}\n", &only),
+            &live,
+            &genesys(),
+        );
+        assert!(plan.is_empty(), "{plan:#?}");
+    }
+
+    // Plain SCIM: the group's roles are not compared and one warning says so.
+    #[test]
+    fn group_roles_on_plain_scim_warn_once() {
+        let yaml = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    rolesEnabled: true\n    roles: [Agent]\n  - displayName: Other\n    roles: [Coach]\n"
+        );
+        let live =
+            crate::plan::tests::snapshot(&[], &[json!({"id": "g-leads", "displayName": "Leads"})]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert!(change(&plan, Kind::Group, "Leads").is_none(), "{plan:#?}");
+        let other = change(&plan, Kind::Group, "Other").expect("a create");
+        assert!(!other.edits.iter().any(|e| matches!(
+            e,
+            Edit::Grants { .. }
+                | Edit::Set {
+                    attr: crate::plan::Attr::RolesEnabled,
+                    ..
+                }
+        )));
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+        assert!(
+            plan.warnings[0]
+                .message
+                .contains("`roles` is set on 2 group(s)"),
+            "{:#?}",
+            plan.warnings
+        );
+    }
+
     // Without divisions (plain SCIM) or without the user's grants read, roles stay managed
     // by name with the old warning; only users with a role limited to divisions are read.
     #[test]
