@@ -92,12 +92,17 @@ fn grant_by_hand(
             .and_then(|r| r["id"].as_str())
             .unwrap_or_else(|| panic!("no role {role}: {roles}"))
             .to_owned();
-        let home = get_json(
+        let divisions = get_json(
             &http,
-            &format!("{}/api/v2/authorization/divisions/home", server.url),
+            &format!("{}/api/v2/authorization/divisions", server.url),
             &bearer,
         )
         .await;
+        let home = divisions["entities"]
+            .as_array()
+            .and_then(|e| e.iter().find(|d| d["name"] == "Home"))
+            .cloned()
+            .unwrap_or_else(|| panic!("no home division: {divisions}"));
         http.post(format!(
             "{}/api/v2/authorization/subjects/{group}/bulkadd",
             server.url
