@@ -144,6 +144,18 @@ pub async fn read(
     };
     let (schemas, snapshot, runs_as) = tokio::join!(client.schemas(), client.snapshot(), runs_as);
     let mut snapshot = snapshot?;
+    if desired.is_none() && client.dialect() == crate::scim::Dialect::Genesys {
+        // An export or a live explain: the roles granted to every group (one read each).
+        let ids: Vec<String> = snapshot
+            .groups
+            .iter()
+            .filter_map(|g| crate::model::tenant::Resource::id(g))
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            snapshot.group_grants = Some(client.read_group_grants(&ids).await?);
+        }
+    }
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;
         if client.dialect() == crate::scim::Dialect::Genesys {
