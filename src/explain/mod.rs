@@ -553,6 +553,35 @@ impl<'a> Context<'a> {
             .collect()
     }
 
+    /// The user's own role grants (chains start at `start`), then those of the groups it
+    /// is in (Genesys Cloud; chains start with the membership's), each with the group.
+    fn held_grants(
+        &self,
+        user: &'a crate::model::User,
+        start: &Link,
+        groups: &[Membership],
+    ) -> Vec<HeldGrant<'a>> {
+        let mut held: Vec<HeldGrant<'a>> = user
+            .roles
+            .iter()
+            .flatten()
+            .map(|grant| (vec![start.clone()], None, grant))
+            .collect();
+        for membership in groups {
+            let Some(group) = self.state.group(&membership.group) else {
+                continue;
+            };
+            for grant in group.value.roles.iter().flatten() {
+                held.push((
+                    membership.chain.clone(),
+                    Some(membership.group.clone()),
+                    grant,
+                ));
+            }
+        }
+        held
+    }
+
     fn user(&self, u: usize, live: Option<LiveInput<'_>>) -> Result<UserExplanation, ExplainError> {
         let user = &self.state.users[u];
         let start = self.node_start(Node::User(u));
@@ -571,30 +600,7 @@ impl<'a> Context<'a> {
         // Per permission: the best grant so far and the other direct roles granting it.
         let mut permissions: BTreeMap<String, EffectivePermission> = BTreeMap::new();
         let groups = self.memberships_of(Node::User(u));
-        // The user's own roles, then those of the groups it is in (Genesys Cloud).
-        let mut held: Vec<(
-            Vec<Link>,
-            Option<String>,
-            &crate::model::Spanned<crate::model::RoleGrant>,
-        )> = user
-            .roles
-            .iter()
-            .flatten()
-            .map(|grant| (vec![start.clone()], None, grant))
-            .collect();
-        for membership in &groups {
-            let Some(group) = self.state.group(&membership.group) else {
-                continue;
-            };
-            for grant in group.roles.iter().flatten() {
-                held.push((
-                    membership.chain.clone(),
-                    Some(membership.group.clone()),
-                    grant,
-                ));
-            }
-        }
-        for (prefix, via_group, grant) in held {
+        for (prefix, via_group, grant) in self.held_grants(user, &start, &groups) {
             let Some(r) = role_index(self.state, &grant.name) else {
                 continue;
             };
@@ -889,3 +895,11 @@ fn granted_role(chain: &[Link]) -> String {
         .map(|l| l.name.clone())
         .unwrap_or_default()
 }
+
+/// A role grant as the user holds it: the chain that leads to it, the group it comes
+/// through (if any) and the `roles` entry.
+type HeldGrant<'a> = (
+    Vec<Link>,
+    Option<String>,
+    &'a crate::model::Spanned<crate::model::RoleGrant>,
+);

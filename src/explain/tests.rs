@@ -585,8 +585,7 @@ users:
     roles: [Agent]
 ";
     let state = crate::desired::load_texts(&[("org.yaml", org)])
-        .map(|l| l.state)
-        .unwrap_or_else(|_| panic!("fixture loads"));
+        .map_or_else(|_| panic!("fixture loads"), |l| l.state);
     let ana = user(&state, "ana@x.example");
     let via: Vec<(&str, Option<&str>)> = ana
         .roles

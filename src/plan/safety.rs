@@ -1340,7 +1340,7 @@ mod tests {
         );
         // Bob is in the group too: root may go.
         let desired = desired_with(
-            &config,
+            config,
             &format!(
                 "{ADMIN}{users}groups:\n  - displayName: Admins\n    members: [bob@x.example]\n"
             ),

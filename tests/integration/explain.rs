@@ -120,8 +120,11 @@ fn known_warning_only(stderr: &str) -> String {
             !(l.starts_with("desired-state/groups.yaml:")
                 && l.contains("role grants to groups cannot be written there"))
         })
-        .map(|l| format!("{l}\n"))
-        .collect()
+        .fold(String::new(), |mut out, l| {
+            out.push_str(l);
+            out.push('\n');
+            out
+        })
 }
 
 /// A role: who holds it and through what, what it inherits, which licenses allow it.
