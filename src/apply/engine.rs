@@ -1221,9 +1221,9 @@ impl<'a, 's, C: ScimRead + ScimWrite> Shared<'a, 's, C>
 where
     'a: 's,
 {
-    /// A user's grants of roles in divisions (Platform API `bulkadd`, then `bulkremove`).
-    /// Roles the run created are resolved by name; the user is the live one, or the one the
-    /// change's create made.
+    /// A user's or group's grants of roles in divisions (Platform API `bulkadd`, then
+    /// `bulkremove`; a group's with `subjectType=PC_GROUP`). Roles the run created are
+    /// resolved by name; the subject is the live one, or the one the change's create made.
     async fn grants(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
         let user = match change.id.clone() {
             Some(id) => Some(id),
@@ -1261,16 +1261,19 @@ where
                 if let Err(r) = self.announce(herald) {
                     return r;
                 }
-                let result = if adding {
-                    self.client.add_grants(&user, &pairs).await
-                } else {
-                    self.client.remove_grants(&user, &pairs).await
+                let group = change.kind == Kind::Group;
+                let result = match (group, adding) {
+                    (false, true) => self.client.add_grants(&user, &pairs).await,
+                    (false, false) => self.client.remove_grants(&user, &pairs).await,
+                    // Roles granted to a group (`PC_GROUP`).
+                    (true, true) => self.client.add_group_grants(&user, &pairs).await,
+                    (true, false) => self.client.remove_group_grants(&user, &pairs).await,
                 };
                 match result {
                     Ok(()) => sent += pairs.len(),
                     // A 404 can name the role or division (the authorization cache lags
-                    // behind new ones): the user is gone only when a read says so.
-                    Err(e) if e.is_not_found() && self.user_gone(&user).await => {
+                    // behind new ones): the subject is gone only when a read says so.
+                    Err(e) if e.is_not_found() && self.subject_gone(change.kind, &user).await => {
                         return gone(change);
                     }
                     Err(e) => {
@@ -1293,6 +1296,15 @@ where
     /// Whether a read of user `id` answers 404 (any other answer, error or not, says no).
     async fn user_gone(&self, id: &str) -> bool {
         matches!(self.client.get::<User>(id).await, Err(e) if e.is_not_found())
+    }
+
+    /// Whether a read of the user or group `id` answers 404.
+    async fn subject_gone(&self, kind: Kind, id: &str) -> bool {
+        if kind == Kind::Group {
+            matches!(self.client.get::<Group>(id).await, Err(e) if e.is_not_found())
+        } else {
+            self.user_gone(id).await
+        }
     }
 
     /// A role definition's create, whole-body update or delete (Platform API).

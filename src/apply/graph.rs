@@ -396,8 +396,8 @@ fn update_steps<'p>(
 }
 
 /// Adds a grants step per change that grants or revokes roles in divisions: after the
-/// user's create (a new user), and after the creates of the roles it grants that the run
-/// creates.
+/// user's or group's create (a new one), a group's update (its settings), and after the
+/// creates of the roles it grants that the run creates.
 fn grant_steps<'p>(
     changes: &[(usize, &'p Change)],
     create_step: &HashMap<usize, usize>,
@@ -417,6 +417,15 @@ fn grant_steps<'p>(
             .filter(|g| g.role_id.is_none())
             .filter_map(|g| role_creates.get(&g.role.to_lowercase()).copied())
             .chain(create_step.get(&i).copied())
+            // A group's own update first: it switches `rolesEnabled` on, which the grants
+            // need (Genesys grants roles only to such groups).
+            .chain(
+                graph
+                    .steps
+                    .iter()
+                    .position(|s| s.change == i && s.kind == StepKind::Update)
+                    .filter(|_| c.kind == Kind::Group),
+            )
             .collect();
         deps.sort_unstable();
         deps.dedup();

@@ -365,6 +365,7 @@ impl State {
                 .collect(),
             divisions: (!self.divisions.is_empty()).then(|| self.divisions.clone()),
             grants: (!self.divisions.is_empty()).then(|| self.grant_map()),
+            group_grants: None,
             deleted_users: Vec::new(),
             licenses: self.has_licenses.then(|| self.license_state()),
         }

@@ -166,7 +166,9 @@ impl Intern for Group {
             calls_enabled: _,
             include_owners: _,
             owners,
+            roles,
         } = self;
+        roles.intern(interner);
         display_name.intern(interner);
         description.intern(interner);
         external_id.intern(interner);

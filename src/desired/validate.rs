@@ -73,6 +73,7 @@ pub(crate) fn check(
         env,
         secret_dirs,
         out: Vec::new(),
+        group_roles_warned: false,
     };
     v.config();
     v.watch();
@@ -135,6 +136,8 @@ struct Validator<'s> {
     /// Where `fromFile` secrets may be; `None` when validating without a directory.
     secret_dirs: Option<&'s SecretDirs>,
     out: Vec<Diagnostic>,
+    /// Whether the warning that groups' roles are not written (not Genesys Cloud) was given.
+    group_roles_warned: bool,
 }
 
 fn fold(name: &str) -> String {
@@ -729,6 +732,9 @@ impl Validator<'_> {
                     }
                 }
             }
+            if let Some(license) = license {
+                self.roles_through_groups(user, license);
+            }
             let mut seen_groups = BTreeSet::new();
             for group in user.groups.iter().flatten() {
                 if !seen_groups.insert(fold(group)) {
@@ -1074,7 +1080,9 @@ impl Validator<'_> {
                 );
             }
         }
+        self.group_roles(group);
         if !self.is_genesys()
+            && group.roles.is_none()
             && let Some((setting, span)) = group.first_setting()
         {
             self.warning(
@@ -1084,6 +1092,107 @@ impl Validator<'_> {
                      rulesVisible, rolesEnabled, callsEnabled, includeOwners and owners) and \
                      the target is not Genesys Cloud: they are not managed and never sent"
                 ),
+            );
+        }
+    }
+
+    /// The license check for the roles `user` holds through the groups it is a direct member
+    /// of (listed there, or naming them in `groups:`): each must be one `license` allows.
+    fn roles_through_groups(&mut self, user: &User, license: &crate::model::License) {
+        let state = self.state;
+        let name = fold(&user.user_name);
+        let in_group = |g: &crate::model::Group| {
+            g.members.iter().flatten().any(|m| fold(m) == name)
+                || user
+                    .groups
+                    .iter()
+                    .flatten()
+                    .any(|n| fold(n) == fold(&g.display_name))
+        };
+        for group in state
+            .groups
+            .iter()
+            .filter(|g| g.roles.is_some() && in_group(g))
+        {
+            for grant in group.roles.iter().flatten() {
+                if license
+                    .allowed_roles
+                    .iter()
+                    .any(|r| fold_eq(r, &grant.name))
+                {
+                    continue;
+                }
+                let list = license
+                    .allowed_roles
+                    .iter()
+                    .map(|r| r.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ");
+                let span = user
+                    .license
+                    .as_ref()
+                    .map_or(user.user_name.span, |l| l.span);
+                self.error(
+                    span,
+                    format!(
+                        "`{}` holds role `{}` through group `{}`, which license `{}` does not \
+                         allow (allowed: {list})",
+                        *user.user_name, grant.name, *group.display_name, *license.name
+                    ),
+                );
+            }
+        }
+    }
+
+    /// The roles granted to a group: known roles, each once, divisions a non-empty list (as
+    /// for a user); `rolesEnabled: false` beside them is a contradiction. On a target that
+    /// is not Genesys Cloud, one warning for all groups (at the first) that they are not
+    /// written, which stands for the group's settings too.
+    fn group_roles(&mut self, group: &crate::model::Group) {
+        let Some(roles) = &group.roles else { return };
+        let state = self.state;
+        let role_index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
+        let mut seen = BTreeSet::new();
+        for grant in roles {
+            if !seen.insert(fold(&grant.name)) {
+                self.warning(grant.span, format!("role `{}` is listed twice", grant.name));
+                continue;
+            }
+            if role_index.get(&grant.name).is_none() {
+                let hint = suggest_in(&grant.name, state.roles.iter().map(|r| r.name.as_str()));
+                self.error(grant.span, format!("unknown role `{}`{hint}", grant.name));
+                continue;
+            }
+            if let Some(divisions) = &grant.divisions
+                && (divisions.is_empty() || divisions.iter().any(|d| d.trim().is_empty()))
+            {
+                self.error(
+                    grant.span,
+                    "divisions must be a non-empty list of division names",
+                );
+            }
+        }
+        if let Some(enabled) = &group.roles_enabled
+            && !enabled.value
+            && !roles.is_empty()
+        {
+            self.error(
+                enabled.span,
+                format!(
+                    "group `{}` grants roles but sets rolesEnabled: false; Genesys Cloud grants \
+                     roles only to groups with rolesEnabled (leave it out: the plan turns it on)",
+                    *group.display_name
+                ),
+            );
+        }
+        if !self.is_genesys() && !self.group_roles_warned {
+            self.group_roles_warned = true;
+            let span = roles.first().map_or(group.display_name.span, |r| r.span);
+            self.warning(
+                span,
+                "groups grant roles (`roles`), but the target is not Genesys Cloud: role grants \
+                 to groups cannot be written there, so they (and the groups' Genesys Cloud \
+                 settings) are not managed and never sent",
             );
         }
     }

@@ -8,8 +8,8 @@
 //! How chains are chosen: a permission reached in several ways is listed once, with the
 //! shortest chain (ties go to the role written first on the user), and the other roles of
 //! the user that also grant it are named in `alsoVia`. Memberships and holders likewise get
-//! one shortest chain each. Groups carry no roles in desired state (roles are granted to
-//! users, and inherited between roles), so no role chain passes through a group.
+//! one shortest chain each. A group may grant roles (Genesys Cloud): a user holds them through
+//! its membership, shown as user → group → role, and their permissions count.
 
 mod graph;
 mod live;
@@ -208,8 +208,13 @@ pub struct HeldRole {
     /// Divisions the grant is limited to, if written.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub divisions: Option<Vec<String>>,
-    /// User → role, with the `roles` entry.
+    /// User → role, with the `roles` entry; for a role held through a group, user → group
+    /// (with the membership's entry) → role (with the group's `roles` entry).
     pub chain: Vec<Link>,
+    /// The group the role is granted to, when the user holds it through one (Genesys Cloud
+    /// `PC_GROUP` grants); absent for the user's own roles.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub via_group: Option<String>,
     /// Whether the user's license allows it (absent when the user has no license).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub allowed_by_license: Option<bool>,
@@ -273,6 +278,10 @@ pub struct GroupExplanation {
     /// `owners`), in that order; the others are not managed. Left out of JSON when none.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub settings: Vec<GroupSetting>,
+    /// The roles granted to the group (Genesys Cloud), which its members hold through it.
+    /// Left out of JSON when none are written.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub roles: Vec<HeldRole>,
     /// Whether its membership is written anywhere (and so managed).
     pub membership_managed: bool,
     /// Members, directly or through nested groups, nearest first.
@@ -544,6 +553,35 @@ impl<'a> Context<'a> {
             .collect()
     }
 
+    /// The user's own role grants (chains start at `start`), then those of the groups it
+    /// is in (Genesys Cloud; chains start with the membership's), each with the group.
+    fn held_grants(
+        &self,
+        user: &'a crate::model::User,
+        start: &Link,
+        groups: &[Membership],
+    ) -> Vec<HeldGrant<'a>> {
+        let mut held: Vec<HeldGrant<'a>> = user
+            .roles
+            .iter()
+            .flatten()
+            .map(|grant| (vec![start.clone()], None, grant))
+            .collect();
+        for membership in groups {
+            let Some(group) = self.state.group(&membership.group) else {
+                continue;
+            };
+            for grant in group.value.roles.iter().flatten() {
+                held.push((
+                    membership.chain.clone(),
+                    Some(membership.group.clone()),
+                    grant,
+                ));
+            }
+        }
+        held
+    }
+
     fn user(&self, u: usize, live: Option<LiveInput<'_>>) -> Result<UserExplanation, ExplainError> {
         let user = &self.state.users[u];
         let start = self.node_start(Node::User(u));
@@ -561,12 +599,14 @@ impl<'a> Context<'a> {
         let mut roles = Vec::new();
         // Per permission: the best grant so far and the other direct roles granting it.
         let mut permissions: BTreeMap<String, EffectivePermission> = BTreeMap::new();
-        for grant in user.roles.iter().flatten() {
+        let groups = self.memberships_of(Node::User(u));
+        for (prefix, via_group, grant) in self.held_grants(user, &start, &groups) {
             let Some(r) = role_index(self.state, &grant.name) else {
                 continue;
             };
             let role_name = self.state.roles[r].name.to_string();
-            let chain = vec![start.clone(), self.role_link(r, grant.span)];
+            let mut chain = prefix;
+            chain.push(self.role_link(r, grant.span));
             for permission in self.permissions_of(r, &chain) {
                 match permissions.get_mut(&permission.permission) {
                     None => {
@@ -575,11 +615,13 @@ impl<'a> Context<'a> {
                     Some(best) if permission.chain.len() < best.chain.len() => {
                         let previous = std::mem::replace(best, permission);
                         best.also_via = previous.also_via;
-                        best.also_via.push(previous.chain[1].name.clone());
+                        best.also_via.push(granted_role(&previous.chain));
                         best.also_via.retain(|r| *r != role_name);
                     }
                     Some(best) => {
-                        if best.chain[1].name != role_name && !best.also_via.contains(&role_name) {
+                        if granted_role(&best.chain) != role_name
+                            && !best.also_via.contains(&role_name)
+                        {
                             best.also_via.push(role_name.clone());
                         }
                     }
@@ -593,6 +635,7 @@ impl<'a> Context<'a> {
                     .as_ref()
                     .map(|d| d.iter().map(ToString::to_string).collect()),
                 chain,
+                via_group,
             });
         }
         let license = license.map(|(assigned, lic)| {
@@ -623,7 +666,7 @@ impl<'a> Context<'a> {
             roles,
             license,
             permissions: permissions.into_values().collect(),
-            groups: self.memberships_of(Node::User(u)),
+            groups,
             live,
         })
     }
@@ -661,11 +704,30 @@ impl<'a> Context<'a> {
             Some(input) => Some(live::group(self, g, input)?),
             None => None,
         };
+        let roles = group
+            .roles
+            .iter()
+            .flatten()
+            .filter_map(|grant| {
+                let r = role_index(self.state, &grant.name)?;
+                Some(HeldRole {
+                    role: self.state.roles[r].name.to_string(),
+                    divisions: grant
+                        .divisions
+                        .as_ref()
+                        .map(|d| d.iter().map(ToString::to_string).collect()),
+                    chain: vec![start.clone(), self.role_link(r, grant.span)],
+                    via_group: None,
+                    allowed_by_license: None,
+                })
+            })
+            .collect();
         Ok(GroupExplanation {
             name: group.display_name.to_string(),
             description: group.description.as_ref().map(|d| d.to_string()),
             source: start.source,
             settings: self.group_settings(group),
+            roles,
             membership_managed: self.memberships.is_managed(g),
             members,
             parents: self.memberships_of(Node::Group(g)),
@@ -824,3 +886,20 @@ impl<'a> Context<'a> {
         out
     }
 }
+
+/// The role a permission's chain is granted through: its first role link.
+fn granted_role(chain: &[Link]) -> String {
+    chain
+        .iter()
+        .find(|l| l.kind == LinkKind::Role)
+        .map(|l| l.name.clone())
+        .unwrap_or_default()
+}
+
+/// A role grant as the user holds it: the chain that leads to it, the group it comes
+/// through (if any) and the `roles` entry.
+type HeldGrant<'a> = (
+    Vec<Link>,
+    Option<String>,
+    &'a crate::model::Spanned<crate::model::RoleGrant>,
+);

@@ -169,7 +169,10 @@ fn user_text(user: &UserExplanation, out: &mut dyn Write) -> io::Result<()> {
     }
     let mut lines = Vec::new();
     for role in &user.roles {
-        let mut line = role.role.clone();
+        let mut line = match &role.via_group {
+            Some(group) => format!("{} via group {group}", role.role),
+            None => role.role.clone(),
+        };
         if let Some(divisions) = &role.divisions {
             line = format!("{line} (divisions: {})", divisions.join(", "));
         }
@@ -237,11 +240,25 @@ fn group_text(group: &GroupExplanation, out: &mut dyn Write) -> io::Result<()> {
         chain(out, &member.chain, 4, Direction::Down, true)?;
     }
     memberships(out, "Member of", &group.parents)?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Roles: groups carry no roles in desired state; roles are granted to users"
-    )?;
+    if group.roles.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "Roles: none granted to the group (Genesys Cloud groups may grant roles)"
+        )?;
+    } else {
+        section(out, "Roles", group.roles.len())?;
+        for role in &group.roles {
+            let mut line = role.role.clone();
+            if let Some(divisions) = &role.divisions {
+                line = format!("{line} (divisions: {})", divisions.join(", "));
+            }
+            match role.chain.last().and_then(|l| l.source.as_ref()) {
+                Some(at) => writeln!(out, "  {line} ({at})")?,
+                None => writeln!(out, "  {line}")?,
+            }
+        }
+    }
     if let Some(diff) = &group.live {
         live(out, diff)?;
     }

@@ -564,3 +564,58 @@ fn group_settings_with_their_lines() {
     let json = serde_json::to_value(&plain).unwrap();
     assert!(json.get("settings").is_none(), "{json}");
 }
+
+// A role granted to a group (Genesys Cloud) is held by its members: explain of the member
+// shows it "via group" with the group's `roles` entry as the source, its permissions count,
+// and the license check counts it; explain of the group lists its roles.
+#[test]
+fn roles_through_groups() {
+    let org = "\
+roles:
+  - name: Agent
+    permissions: [\"routing:queue:view\"]
+  - name: Coach
+    permissions: [\"quality:evaluation:view\"]
+groups:
+  - displayName: Coaches
+    members: [ana@x.example]
+    roles: [Coach]
+users:
+  - userName: ana@x.example
+    roles: [Agent]
+";
+    let state = crate::desired::load_texts(&[("org.yaml", org)])
+        .map_or_else(|_| panic!("fixture loads"), |l| l.state);
+    let ana = user(&state, "ana@x.example");
+    let via: Vec<(&str, Option<&str>)> = ana
+        .roles
+        .iter()
+        .map(|r| (r.role.as_str(), r.via_group.as_deref()))
+        .collect();
+    assert_eq!(via, [("Agent", None), ("Coach", Some("Coaches"))]);
+    let coach = &ana.roles[1];
+    assert_eq!(
+        coach.chain.len(),
+        3,
+        "user → group → role: {:#?}",
+        coach.chain
+    );
+    assert_eq!(coach.chain[2].source.as_ref().map(|o| o.line), Some(9));
+    assert!(
+        ana.permissions
+            .iter()
+            .any(|p| p.permission == "quality:evaluation:view"),
+        "{:#?}",
+        ana.permissions
+    );
+    let mut text = Vec::new();
+    render::text(&ask(&state, Kind::User, "ana@x.example", None), &mut text).expect("renders");
+    let text = String::from_utf8(text).expect("utf-8");
+    assert!(text.contains("Coach via group Coaches"), "{text}");
+    assert!(text.contains("org.yaml:9"), "{text}");
+    let Explanation::Group(group) = ask(&state, Kind::Group, "Coaches", None) else {
+        panic!("a group");
+    };
+    assert_eq!(group.roles.len(), 1);
+    assert_eq!(group.roles[0].role, "Coach");
+}

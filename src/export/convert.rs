@@ -88,6 +88,59 @@ fn write_settings(
     }
 }
 
+/// The roles granted to live group `id` (Genesys Cloud, read into
+/// [`Snapshot::group_grants`]), as YAML writes them: a role held in the home division alone
+/// is its name, otherwise `{name, divisions}` (`*` for all divisions); sorted by name. A grant
+/// whose role or division has no name is left out.
+fn group_roles(snapshot: &Snapshot, id: &str) -> Vec<RoleGrant> {
+    let Some(grants) = snapshot.group_grants.as_ref().and_then(|g| g.get(id)) else {
+        return Vec::new();
+    };
+    let divisions = snapshot.divisions.as_deref().unwrap_or_default();
+    let mut by_role: std::collections::BTreeMap<String, (String, Vec<String>)> =
+        std::collections::BTreeMap::new();
+    for g in grants {
+        let role = snapshot
+            .roles
+            .iter()
+            .flatten()
+            .find(|r| r.id == g.role_id)
+            .map_or_else(|| g.role_name.clone(), |r| r.name.clone());
+        let division = if g.division_id == crate::model::tenant::ALL_DIVISIONS {
+            crate::model::tenant::ALL_DIVISIONS.to_owned()
+        } else {
+            divisions
+                .iter()
+                .find(|d| d.id == g.division_id)
+                .map_or_else(|| g.division_name.clone(), |d| d.name.clone())
+        };
+        if role.is_empty() || division.is_empty() {
+            continue;
+        }
+        let entry = by_role
+            .entry(fold(&role))
+            .or_insert_with(|| (role.clone(), Vec::new()));
+        if !entry.1.contains(&division) {
+            entry.1.push(division);
+        }
+    }
+    let home = divisions.iter().find(|d| d.home).map(|d| d.name.as_str());
+    by_role
+        .into_values()
+        .map(|(name, mut list)| {
+            if list.len() == 1 && Some(list[0].as_str()) == home {
+                RoleGrant::named(name.as_str())
+            } else {
+                list.sort_by(|a, b| name_order(a, b));
+                RoleGrant {
+                    name: Text::from(name.as_str()),
+                    divisions: Some(list.iter().map(|d| Text::from(d.as_str())).collect()),
+                }
+            }
+        })
+        .collect()
+}
+
 fn text(s: &str) -> Spanned<Text> {
     Spanned::unspanned(Text::from(s))
 }
@@ -524,8 +577,17 @@ pub(super) fn convert(
     let depth = deepest_nesting(&members);
 
     let mut out_groups: Vec<Group> = Vec::with_capacity(groups.len());
-    for (g, list) in groups.iter().zip(members) {
-        let g = &g.value;
+    for (chosen, list) in groups.iter().zip(members) {
+        let g = &chosen.value;
+        let group_roles = chosen
+            .id
+            .map(|id| group_roles(snapshot, id))
+            .unwrap_or_default();
+        for role in &group_roles {
+            if !held_roles.contains(role.name.as_str()) {
+                held_roles.insert(role.name.as_str().to_owned());
+            }
+        }
         let mut names: Vec<String> = list.into_iter().map(|(n, _)| n).collect();
         names.sort_by(|a, b| name_order(a, b));
         let external_id = g
@@ -559,6 +621,8 @@ pub(super) fn convert(
             calls_enabled: None,
             include_owners: None,
             owners: None,
+            roles: (!group_roles.is_empty())
+                .then(|| group_roles.into_iter().map(Spanned::unspanned).collect()),
         });
         if let Some(out) = out_groups.last_mut() {
             let owner_name = |id: &str| user_by_id.get(id).map(|&i| user_keys[i].1.clone());

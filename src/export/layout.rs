@@ -146,6 +146,25 @@ fn group_emit(g: &Group) -> Emit<'_> {
     if let Some(owners) = &g.owners {
         m.push(("owners", Emit::List(owners.iter().map(text_emit).collect())));
     }
+    if let Some(roles) = &g.roles {
+        // A name, or `{name, divisions}` when the grant is not the home division alone.
+        fn role(r: &crate::model::RoleGrant) -> Emit<'_> {
+            match &r.divisions {
+                None => Emit::str(r.name.as_str()),
+                Some(divisions) => Emit::FlowMap(vec![
+                    ("name", Emit::str(r.name.as_str())),
+                    (
+                        "divisions",
+                        Emit::FlowList(divisions.iter().map(|d| Emit::str(d.as_str())).collect()),
+                    ),
+                ]),
+            }
+        }
+        m.push((
+            "roles",
+            Emit::List(roles.iter().map(|r| role(&r.value)).collect()),
+        ));
+    }
     if let Some(members) = &g.members {
         m.push((
             "members",

@@ -556,3 +556,79 @@ fn genesys_group_settings_round_trip() {
         e.warnings
     );
 }
+
+// Roles granted to a group (Genesys Cloud `PC_GROUP` grants) are exported on the group: a
+// role held in the home division alone by name, others with their divisions (`*` as is),
+// and the export plans to nothing on a Genesys target.
+#[test]
+fn group_role_grants_round_trip() {
+    use crate::model::tenant::{Division, Grant, PlatformRole};
+    let mut g = group("g1", "Leads", &[("u1", "User")]);
+    g["rolesEnabled"] = json!(true);
+    let mut live = snapshot(&[user("u1", "ana@x.example", &json!({}))], &[g]);
+    live.roles = Some(
+        serde_json::from_value::<Vec<PlatformRole>>(json!([
+            {"id": "r-agent", "name": "Agent"},
+            {"id": "r-wrap", "name": "Wrap Up"}
+        ]))
+        .expect("roles"),
+    );
+    let division = |id: &str, name: &str, home: bool| Division {
+        id: id.into(),
+        name: name.into(),
+        home,
+    };
+    live.divisions = Some(vec![
+        division("d-home", "Home", true),
+        division("d-field", "Field Sales", false),
+    ]);
+    let grant = |role: &str, division: &str| Grant {
+        role_id: role.into(),
+        role_name: String::new(),
+        division_id: division.into(),
+        division_name: String::new(),
+    };
+    live.group_grants = Some(
+        [(
+            "g1".to_owned(),
+            vec![
+                grant("r-agent", "d-home"),
+                grant("r-wrap", "d-field"),
+                grant("r-wrap", "*"),
+            ],
+        )]
+        .into(),
+    );
+    let e = export(&live, &ExportOptions::default());
+    let groups = &e.files["groups.yaml"];
+    assert!(groups.contains("rolesEnabled: true"), "{groups}");
+    assert!(groups.contains("- Agent"), "{groups}");
+    assert!(groups.contains("Wrap Up"), "{groups}");
+    let files: Vec<(&str, &str)> = e
+        .files
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let loaded = load_texts(&files).expect("loads");
+    let leads = loaded.state.group("Leads").expect("exported");
+    let roles: Vec<String> = leads
+        .value
+        .roles
+        .iter()
+        .flatten()
+        .map(|r| format!("{}:{:?}", r.value.name, r.value.divisions))
+        .collect();
+    assert_eq!(
+        roles,
+        [
+            "Agent:None".to_owned(),
+            "Wrap Up:Some([\"*\", \"Field Sales\"])".to_owned()
+        ]
+    );
+    let options = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let plan = plan(&loaded.state, &live, &options).expect("plans");
+    assert!(plan.changes.is_empty(), "{plan:#?}");
+}

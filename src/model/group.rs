@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::span::Spanned;
 use super::text::Text;
+use super::user::RoleGrant;
 
 /// One group of the tenant.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -49,6 +50,13 @@ pub struct Group {
     /// as a set. Managed only when written (`[]` removes every owner).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub owners: Option<Vec<Spanned<Text>>>,
+    /// Genesys Cloud: roles granted to the group (subject type `PC_GROUP`), which its members
+    /// hold through it; the same forms as a user's roles (a name is the home division,
+    /// `{name, divisions}` limits it, `divisions: ["*"]` is all divisions). Needs
+    /// `rolesEnabled: true`, which the plan sets when the group lacks it. Managed only when
+    /// written; plain SCIM targets cannot grant roles to groups (a warning, never sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub roles: Option<Vec<Spanned<RoleGrant>>>,
 }
 
 impl Group {

@@ -281,6 +281,13 @@ pub(super) fn diff(
 
 /// The warning for group settings YAML writes on a target that has none (plain SCIM).
 fn genesys_only_message(setting: &str, groups: usize) -> String {
+    if setting == "roles" {
+        return format!(
+            "`roles` is set on {groups} group(s), but role grants to groups (and the other \
+             Genesys Cloud group settings) cannot be written on this target, which is plain \
+             SCIM: not managed, never sent"
+        );
+    }
     format!(
         "`{setting}` (and any other of type, visibility, rulesVisible, rolesEnabled, \
          callsEnabled, includeOwners, owners) is set on {groups} group(s), but these are \

@@ -253,6 +253,132 @@ fn held_pairs(
     have
 }
 
+/// The live ids of the groups whose role grants (subject type `PC_GROUP`) a plan of
+/// `desired` against `live` needs: on a target with divisions, every live group when a
+/// desired group declares `roles` (to compare them) or `policy.adminRoles` is set (the
+/// last-admin guard counts admins through groups); none otherwise. One subject read each.
+#[must_use]
+pub fn group_grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
+    if live.divisions.is_none() {
+        return Vec::new();
+    }
+    let declares = desired.groups.iter().any(|g| g.value.roles.is_some());
+    if !declares && desired.config.policy.admin_roles.is_empty() {
+        return Vec::new();
+    }
+    live.groups
+        .iter()
+        .filter_map(|g| g.id())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// What a group's role grants come to: the `roleGrants` diff and its edit, when anything
+/// changes.
+pub(super) struct GroupGrants {
+    /// The diff row and the edit.
+    pub(super) change: Option<(AttrDiff, Edit)>,
+}
+
+/// The grants of a group whose desired roles are `roles` (every one a grant: a plain name
+/// is the home division) and whose live id is `live_id` (`None`: created by this plan).
+/// With `prune` (the group is owned by `ownership.groups`: `all`, or a selector that takes
+/// it) the group's other grants are revoked, an all-divisions grant excepted as for users;
+/// otherwise they are kept. `None` when grants are not managed: no divisions (plain SCIM), or
+/// the live group's grants were not read.
+pub(super) fn group_grants(
+    desired: &DesiredState,
+    live: &Snapshot,
+    roles: &[Spanned<RoleGrant>],
+    live_id: Option<&str>,
+    prune: bool,
+    warn: &mut dyn FnMut(String),
+) -> Option<GroupGrants> {
+    let divisions = live.divisions.as_ref()?;
+    let held: &[Grant] = match live_id {
+        None => &[],
+        Some(id) => live
+            .group_grants
+            .as_ref()?
+            .get(id)
+            .map_or(&[], Vec::as_slice),
+    };
+    let scoped: HashSet<String> = roles.iter().map(|r| r.value.name.to_lowercase()).collect();
+    let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
+    let mut have = held_pairs(held, &ids, roles, divisions);
+    if prune {
+        // The grants of roles YAML does not name, keyed by the live role's name.
+        for g in held {
+            let named = ids.iter().any(|(name, id)| {
+                id.as_deref() == Some(g.role_id.as_str()) || *name == g.role_name.to_lowercase()
+            });
+            if named {
+                continue;
+            }
+            let role = live
+                .roles
+                .iter()
+                .flatten()
+                .find(|r| r.id == g.role_id)
+                .map_or_else(|| g.role_name.clone(), |r| r.name.clone());
+            let division = if g.division_id == ALL_DIVISIONS {
+                ALL_DIVISIONS.to_owned()
+            } else {
+                divisions
+                    .iter()
+                    .find(|d| d.id == g.division_id)
+                    .map_or_else(|| g.division_name.clone(), |d| d.name.clone())
+            };
+            have.insert(
+                (role.to_lowercase(), g.division_id.clone()),
+                GrantRef {
+                    role,
+                    role_id: Some(g.role_id.clone()),
+                    division,
+                    division_id: g.division_id.clone(),
+                },
+            );
+        }
+    }
+    let add: Vec<GrantRef> = want
+        .iter()
+        .filter(|(k, _)| !have.contains_key(*k))
+        .map(|(_, g)| g.clone())
+        .collect();
+    let remove: Vec<GrantRef> = if prune {
+        have.iter()
+            .filter(|(k, _)| !want.contains_key(*k))
+            .filter(|(_, g)| {
+                let everywhere = g.division_id == ALL_DIVISIONS;
+                if everywhere {
+                    warn(format!(
+                        "the group holds role {:?} in all divisions (\"*\"), which YAML does \
+                         not list: an all-divisions grant is never revoked; remove it by hand, \
+                         or write divisions: [\"*\"] to manage it",
+                        g.role
+                    ));
+                }
+                !everywhere
+            })
+            .map(|(_, g)| g.clone())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
+        (
+            AttrDiff {
+                attribute: "roleGrants".into(),
+                added: add.iter().map(GrantRef::label).collect(),
+                removed: remove.iter().map(GrantRef::label).collect(),
+                ..AttrDiff::default()
+            },
+            Edit::Grants { add, remove },
+        )
+    });
+    Some(GroupGrants { change })
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::{Value, json};
@@ -537,6 +663,148 @@ mod tests {
             (vec!["Wrap Up @ Field Sales".to_owned()], Vec::new())
         );
         assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+    }
+
+    fn genesys() -> PlanOptions {
+        PlanOptions {
+            target: crate::plan::tests::genesys_target(),
+            ..PlanOptions::default()
+        }
+    }
+
+    fn group_grants_of(plan: &Plan, key: &str) -> (Vec<String>, Vec<String>) {
+        let c = change(plan, Kind::Group, key).expect("a change");
+        c.edits
+            .iter()
+            .find_map(|e| match e {
+                Edit::Grants { add, remove } => Some((
+                    add.iter().map(GrantRef::label).collect(),
+                    remove.iter().map(GrantRef::label).collect(),
+                )),
+                _ => None,
+            })
+            .unwrap_or_default()
+    }
+
+    /// The tenant with group `Leads` (`g-leads`), roles not enabled, holding Extra in Home.
+    fn with_group(roles_enabled: bool) -> Snapshot {
+        let mut live = tenant(&[]);
+        let more = crate::plan::tests::snapshot(
+            &[],
+            &[json!({"id": "g-leads", "displayName": "Leads", "rolesEnabled": roles_enabled})],
+        );
+        live.groups = more.groups;
+        live.group_grants = Some(
+            [(
+                "g-leads".to_owned(),
+                vec![grant(("r-extra", "Extra"), ("d-home", "Home"))],
+            )]
+            .into(),
+        );
+        live
+    }
+
+    // Group roles: a plain name is the home division, `{name, divisions}` limits it; the
+    // group without rolesEnabled gets it set first in the same change; a grant YAML does not
+    // list is kept under `ownership.groups: listed` and revoked under `all`; a group the run
+    // creates gets rolesEnabled and its grants (no removal).
+    #[test]
+    fn group_roles_are_grants_and_switch_roles_on() {
+        let groups = "groups:\n  - displayName: Leads\n    roles: [Agent, {name: Wrap Up, divisions: [Field Sales]}]\n  - displayName: New\n    roles: [Agent]\n";
+        let yaml = format!("{ROLES}{groups}");
+        let plan = plan_ok(&desired_with("", &yaml), &with_group(false), &genesys());
+        assert_eq!(
+            group_grants_of(&plan, "Leads"),
+            (
+                vec![
+                    "Agent @ Home".to_owned(),
+                    "Wrap Up @ Field Sales".to_owned()
+                ],
+                Vec::new()
+            )
+        );
+        let leads = change(&plan, Kind::Group, "Leads").expect("a change");
+        assert_eq!(leads.action, Action::Patch);
+        let first = leads.edits.first().expect("edits");
+        assert!(
+            matches!(first, Edit::Set { attr: crate::plan::Attr::RolesEnabled, value } if value == &Value::Bool(true)),
+            "{leads:#?}"
+        );
+        let new = change(&plan, Kind::Group, "New").expect("a create");
+        assert_eq!(new.action, Action::Create);
+        assert_eq!(group_grants_of(&plan, "New").0, ["Agent @ Home"]);
+        assert!(new.rows().iter().any(|r| r.attribute == "rolesEnabled"));
+        assert!(plan.warnings.is_empty(), "{:#?}", plan.warnings);
+
+        // Enabled already: only the grants; under `all` Extra goes.
+        let all = desired_with("ownership: {groups: all}\nprune: {groups: none}\n", &yaml);
+        let plan = plan_ok(&all, &with_group(true), &genesys());
+        assert_eq!(
+            group_grants_of(&plan, "Leads"),
+            (
+                vec![
+                    "Agent @ Home".to_owned(),
+                    "Wrap Up @ Field Sales".to_owned()
+                ],
+                vec!["Extra @ Home".to_owned()]
+            )
+        );
+        let leads = change(&plan, Kind::Group, "Leads").expect("a change");
+        assert!(
+            !leads.edits.iter().any(|e| matches!(e, Edit::Set { .. })),
+            "{leads:#?}"
+        );
+
+        // Converged: nothing to do under listed or all.
+        let mut live = with_group(true);
+        live.group_grants = Some(
+            [(
+                "g-leads".to_owned(),
+                vec![
+                    grant(("r-agent", "Agent"), ("d-home", "Home")),
+                    grant(("r-wrap", "Wrap Up"), ("d-field", "Field Sales")),
+                ],
+            )]
+            .into(),
+        );
+        let only = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    roles: [Agent, {{name: Wrap Up, divisions: [Field Sales]}}]\n"
+        );
+        let plan = plan_ok(
+            &desired_with("ownership: {groups: all}\nprune: {groups: none}\n", &only),
+            &live,
+            &genesys(),
+        );
+        assert!(plan.is_empty(), "{plan:#?}");
+    }
+
+    // Plain SCIM: the group's roles are not compared and one warning says so.
+    #[test]
+    fn group_roles_on_plain_scim_warn_once() {
+        let yaml = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    rolesEnabled: true\n    roles: [Agent]\n  - displayName: Other\n    roles: [Coach]\n"
+        );
+        let live =
+            crate::plan::tests::snapshot(&[], &[json!({"id": "g-leads", "displayName": "Leads"})]);
+        let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
+        assert!(change(&plan, Kind::Group, "Leads").is_none(), "{plan:#?}");
+        let other = change(&plan, Kind::Group, "Other").expect("a create");
+        assert!(!other.edits.iter().any(|e| matches!(
+            e,
+            Edit::Grants { .. }
+                | Edit::Set {
+                    attr: crate::plan::Attr::RolesEnabled,
+                    ..
+                }
+        )));
+        assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+        assert!(
+            plan.warnings[0]
+                .message
+                .contains("`roles` is set on 2 group(s)"),
+            "{:#?}",
+            plan.warnings
+        );
     }
 
     // Without divisions (plain SCIM) or without the user's grants read, roles stay managed

@@ -295,14 +295,18 @@ fn last_admin_guard(
     if admin.is_empty() {
         return Ok(());
     }
-    let losing: HashSet<String> = plan
-        .changes
-        .iter()
-        .filter(|c| c.kind == Kind::User)
-        .filter(|c| c.action.is_destructive() || admin.iter().any(|r| takes_role(c, r)))
-        .filter_map(|c| c.id.clone())
-        .collect();
-    if losing.is_empty() {
+    let through = admin_groups(&admin, live);
+    let losing = plan.changes.iter().any(|c| match c.kind {
+        Kind::User => {
+            c.id.is_some() && (c.action.is_destructive() || admin.iter().any(|r| takes_role(c, r)))
+        }
+        Kind::Group => {
+            c.id.as_deref()
+                .is_some_and(|id| through.iter().any(|g| g.id == id))
+        }
+        Kind::Role => false,
+    });
+    if !losing {
         return Ok(());
     }
     // Every live user's id, whether active, and roles (read here, but only when the plan
@@ -323,24 +327,30 @@ fn last_admin_guard(
     // Holding one change back can take away a role another relied on gaining, so this runs
     // until nothing more is held back (each round holds back at least one more change).
     loop {
-        let orphaned = orphaned_roles(&admin, &users, plan);
+        let orphaned = orphaned_roles(&admin, &users, &through, plan);
         let mut more = false;
         for (role, holders) in orphaned {
+            let why = format!(
+                "would leave admin role {role:?} with no active holder (policy.adminRoles)"
+            );
             for c in &mut plan.changes {
                 let takes = c.blocked.is_none()
-                    && c.kind == Kind::User
-                    && c.id.as_deref().is_some_and(|id| holders.contains(&id))
-                    && (c.action.is_destructive() || takes_role(c, &role));
+                    && match c.kind {
+                        Kind::User => {
+                            c.id.as_deref().is_some_and(|id| holders.contains(&id))
+                                && (c.action.is_destructive() || takes_role(c, &role))
+                        }
+                        Kind::Group => through.iter().any(|g| {
+                            c.id.as_deref() == Some(g.id.as_str())
+                                && g.roles.contains(&role)
+                                && g.members.iter().any(|m| holders.contains(&m.as_str()))
+                                && group_takes(c, &role, &g.members)
+                        }),
+                        Kind::Role => false,
+                    };
                 if takes {
                     more = true;
-                    block(
-                        c,
-                        Rule::LastAdmin,
-                        format!(
-                            "would leave admin role {role:?} with no active holder \
-                             (policy.adminRoles)"
-                        ),
-                    );
+                    block(c, Rule::LastAdmin, why.clone());
                 }
             }
         }
@@ -350,14 +360,90 @@ fn last_admin_guard(
     }
 }
 
+/// A live group that grants admin roles (Genesys Cloud, read into
+/// [`Snapshot::group_grants`]): its members hold them through it.
+struct AdminGroup {
+    id: String,
+    /// The `policy.adminRoles` it grants, lower-cased.
+    roles: BTreeSet<String>,
+    /// Its members' ids (users; a group in a group is not followed).
+    members: Vec<String>,
+}
+
+/// The live groups that grant an admin role, with their members.
+fn admin_groups(admin: &BTreeSet<String>, live: &Snapshot) -> Vec<AdminGroup> {
+    let Some(grants) = &live.group_grants else {
+        return Vec::new();
+    };
+    let role_name = |g: &crate::model::tenant::Grant| {
+        live.roles
+            .iter()
+            .flatten()
+            .find(|r| r.id == g.role_id)
+            .map_or_else(|| g.role_name.to_lowercase(), |r| r.name.to_lowercase())
+    };
+    let mut out = Vec::new();
+    for group in &live.groups {
+        let Some(id) = group.id() else { continue };
+        let roles: BTreeSet<String> = grants
+            .get(id)
+            .into_iter()
+            .flatten()
+            .map(role_name)
+            .filter(|r| admin.contains(r))
+            .collect();
+        if roles.is_empty() {
+            continue;
+        }
+        let Ok(parsed) = group.parse() else { continue };
+        out.push(AdminGroup {
+            id: id.to_owned(),
+            roles,
+            members: parsed.members.into_iter().map(|m| m.value).collect(),
+        });
+    }
+    out
+}
+
+/// Whether a group change takes admin role `role` from some of `members`: deletes the group,
+/// revokes the role's grant, or removes one of them.
+fn group_takes(change: &super::Change, role: &str, members: &[String]) -> bool {
+    change.action.is_destructive()
+        || change.edits.iter().any(|e| match e {
+            Edit::Grants { remove, .. } => remove.iter().any(|g| g.role.eq_ignore_ascii_case(role)),
+            Edit::RemoveMembers { members: gone } => gone
+                .iter()
+                .any(|m| m.id.as_ref().is_some_and(|id| members.contains(id))),
+            _ => false,
+        })
+}
+
+/// Whether user `id` still holds `role` through a group once the changes not held back are
+/// applied: still a member of a group that still grants it.
+fn held_through(id: &str, role: &str, through: &[AdminGroup], plan: &Plan) -> bool {
+    through.iter().any(|g| {
+        if !g.roles.contains(role) || !g.members.iter().any(|m| m == id) {
+            return false;
+        }
+        let one = [id.to_owned()];
+        !plan.changes.iter().any(|c| {
+            c.kind == Kind::Group
+                && c.blocked.is_none()
+                && c.id.as_deref() == Some(g.id.as_str())
+                && group_takes(c, role, &one)
+        })
+    })
+}
+
 /// A live user as the last-admin guard sees it: id, whether active, roles.
 type Holder = (String, bool, Vec<crate::model::tenant::Reference>);
 
-/// Each admin role that has active holders now but would have none once the changes not held
-/// back are applied, with those holders' ids.
+/// Each admin role that has active holders now (directly or through a group) but would have
+/// none once the changes not held back are applied, with those holders' ids.
 fn orphaned_roles<'u>(
     admin: &BTreeSet<String>,
     users: &'u [Holder],
+    through: &[AdminGroup],
     plan: &Plan,
 ) -> Vec<(String, Vec<&'u str>)> {
     // The user changes that go ahead, by live id.
@@ -372,9 +458,14 @@ fn orphaned_roles<'u>(
         let has = |roles: &[crate::model::tenant::Reference]| {
             roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
         };
+        let via_now = |id: &str| {
+            through
+                .iter()
+                .any(|g| g.roles.contains(role) && g.members.iter().any(|m| m == id))
+        };
         let holders: Vec<&str> = users
             .iter()
-            .filter(|(_, active, roles)| *active && has(roles))
+            .filter(|(id, active, roles)| *active && (has(roles) || via_now(id)))
             .map(|(id, _, _)| id.as_str())
             .collect();
         if holders.is_empty() {
@@ -382,24 +473,24 @@ fn orphaned_roles<'u>(
         }
         // An active account still holds it once the plan is applied: a live user the plan
         // leaves alone, one whose change keeps or grants the role and leaves the account
-        // active, or a created one.
-        let held_after = users
-            .iter()
-            .any(|(id, active, roles)| match applied.get(id.as_str()) {
-                None => *active && has(roles),
+        // active, one still in a group that still grants it, or a created one.
+        let held_after = users.iter().any(|(id, active, roles)| {
+            let via = || held_through(id, role, through, plan);
+            match applied.get(id.as_str()) {
+                None => *active && (has(roles) || via()),
                 Some(c) => {
                     c.action != Action::Delete
                         && active_after(c, *active)
-                        && ((has(roles) && !takes_role(c, role)) || grants_role(c, role))
+                        && ((has(roles) && !takes_role(c, role)) || grants_role(c, role) || via())
                 }
-            })
-            || plan.changes.iter().any(|c| {
-                c.kind == Kind::User
-                    && c.action.brings_in()
-                    && c.blocked.is_none()
-                    && active_after(c, true)
-                    && grants_role(c, role)
-            });
+            }
+        }) || plan.changes.iter().any(|c| {
+            c.kind == Kind::User
+                && c.action.brings_in()
+                && c.blocked.is_none()
+                && active_after(c, true)
+                && grants_role(c, role)
+        });
         if !held_after {
             out.push((role.clone(), holders));
         }
@@ -1243,6 +1334,79 @@ mod tests {
         format!(
             "ownership: {{users: all}}\npolicy: {{adminRoles: [admin]}}\nsafety: {{maxDeletePercent: 100}}\n{extra}"
         )
+    }
+
+    // An admin who holds the role only through a group (a `PC_GROUP` grant, Genesys Cloud)
+    // counts: with no other holder, removing them from the group, deactivating them, or
+    // deleting the group is held back; a second member of the group releases the removal.
+    #[test]
+    fn last_admin_through_a_group_is_kept() {
+        let tenant = |members: &[&str]| {
+            let members: Vec<Value> = members
+                .iter()
+                .map(|m| json!({"value": m, "type": "User"}))
+                .collect();
+            let mut live = snapshot(
+                &[
+                    json!({"id": "r", "userName": "root@x.example"}),
+                    json!({"id": "b", "userName": "bob@x.example"}),
+                ],
+                &[json!({"id": "g", "displayName": "Admins", "members": members})],
+            );
+            live.group_grants = Some(
+                [(
+                    "g".to_owned(),
+                    vec![crate::model::tenant::Grant {
+                        role_id: "r-admin".into(),
+                        role_name: "Admin".into(),
+                        division_id: "d-home".into(),
+                        division_name: "Home".into(),
+                    }],
+                )]
+                .into(),
+            );
+            live
+        };
+        let config = "ownership: {users: listed, groups: all}\npolicy: {adminRoles: [admin]}\nsafety: {maxDeletePercent: 100}\n";
+        let users = "users:\n  - userName: root@x.example\n  - userName: bob@x.example\n";
+        // Admins is emptied of root, the only holder: held back.
+        let desired = desired_with(
+            config,
+            &format!("{ADMIN}{users}groups:\n  - displayName: Admins\n    members: []\n"),
+        );
+        let plan = plan_ok(&desired, &tenant(&["r"]), &allowing(None));
+        assert_eq!(
+            blocked(&plan),
+            vec![(
+                "Admins",
+                r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#
+            )],
+            "{plan:#?}"
+        );
+        // Bob is in the group too: root may go.
+        let desired = desired_with(
+            config,
+            &format!(
+                "{ADMIN}{users}groups:\n  - displayName: Admins\n    members: [bob@x.example]\n"
+            ),
+        );
+        let plan = plan_ok(&desired, &tenant(&["r", "b"]), &allowing(None));
+        assert!(blocked(&plan).is_empty(), "{plan:#?}");
+        let admins = change(&plan, Kind::Group, "Admins").expect("root leaves the group");
+        assert!(admins.blocked.is_none());
+        // Root absent from YAML (ownership users: all): the deactivation is held back, as for
+        // a direct holder.
+        let config = admin_config("");
+        let desired = desired_with(
+            &config,
+            &format!("{ADMIN}users:\n  - userName: bob@x.example\n"),
+        );
+        let plan = plan_ok(&desired, &tenant(&["r"]), &allowing(None));
+        assert_eq!(
+            blocked(&plan).first().map(|(k, _)| *k),
+            Some("root@x.example"),
+            "{plan:#?}"
+        );
     }
 
     // The last active holder of a `policy.adminRoles` role is neither deactivated nor stripped

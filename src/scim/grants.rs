@@ -79,6 +79,11 @@ struct Bulk<'a> {
     grants: &'a [GrantPair],
 }
 
+/// The query that makes a subject a group.
+fn pc_group() -> [(&'static str, String); 1] {
+    [("subjectType", "PC_GROUP".to_owned())]
+}
+
 /// The direct grants of subject `user` in `subject` (grants whose `subjectId` is someone
 /// else, a group the user is in, are left out).
 fn direct(user: &str, subject: Subject) -> Vec<Grant> {
@@ -163,27 +168,38 @@ impl ScimClient {
     /// outcome: adding a grant held changes nothing. A 404 that outlasts the retries is
     /// returned; it does not by itself mean the user is gone.
     pub async fn add_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
+        self.bulk_add(user_id, &[], grants).await
+    }
+
+    /// `bulkadd` to subject `subject` with `query`, 404s retried as [`ScimClient::add_grants`]
+    /// says.
+    async fn bulk_add(
+        &self,
+        subject: &str,
+        query: &[(&str, String)],
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
         if grants.is_empty() {
             return Ok(());
         }
-        let path = format!("{}/bulkadd", resource_path(SUBJECTS_PATH, user_id));
+        let path = format!("{}/bulkadd", resource_path(SUBJECTS_PATH, subject));
         let body = Bulk { grants };
         let started = Instant::now();
         let backoff = Backoff::new(Duration::from_millis(250), Duration::from_secs(4));
         let mut misses = 0;
         loop {
             match self
-                .platform_send(Method::POST, &path, &[], Some(&body), true)
+                .platform_send(Method::POST, &path, query, Some(&body), true)
                 .await
             {
                 Err(e)
                     if e.is_not_found()
-                        && (started.elapsed() < GRANT_SETTLE || self.settling(user_id)) =>
+                        && (started.elapsed() < GRANT_SETTLE || self.settling(subject)) =>
                 {
                     misses += 1;
                     let wait = backoff.ceiling(misses);
                     tracing::debug!(
-                        user_id,
+                        subject,
                         wait_ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX),
                         "bulkadd answered 404; trying again"
                     );
@@ -192,6 +208,76 @@ impl ScimClient {
                 other => return other.map(drop),
             }
         }
+    }
+
+    /// The role grants made to each group in `group_ids` (subject type `PC_GROUP`), one
+    /// subject read per group, all at once as [`ScimClient::read_grants`] reads users'. A
+    /// group that is gone (404) is left out of the answer.
+    pub async fn read_group_grants(
+        &self,
+        group_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
+        self.read_grants(group_ids).await
+    }
+
+    /// Grants roles in divisions to group `group_id`: one
+    /// `POST …/subjects/{id}/bulkadd?subjectType=PC_GROUP`, 404s retried as for a user (a
+    /// group created moments ago, a new role). The group needs `rolesEnabled`; the planner
+    /// orders that setting first.
+    pub async fn add_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
+        self.bulk_add(group_id, &pc_group(), grants).await
+    }
+
+    /// Takes grants from group `group_id` with one
+    /// `POST …/subjects/{id}/bulkremove?subjectType=PC_GROUP`. `bulkremove` fails as a whole
+    /// when a pair is not held (§4): on a 404 the group's grants are read again and the pairs
+    /// it still holds are removed once more (none left: done).
+    pub async fn remove_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
+        if grants.is_empty() {
+            return Ok(());
+        }
+        let path = format!("{}/bulkremove", resource_path(SUBJECTS_PATH, group_id));
+        let query = pc_group();
+        match self
+            .platform_send(Method::POST, &path, &query, Some(&Bulk { grants }), true)
+            .await
+        {
+            Err(e) if e.is_not_found() => {}
+            other => return other.map(drop),
+        }
+        let held = self
+            .read_grants(&[group_id.to_owned()])
+            .await?
+            .remove(group_id)
+            .unwrap_or_default();
+        let left: Vec<GrantPair> = grants
+            .iter()
+            .filter(|p| {
+                held.iter()
+                    .any(|g| g.role_id == p.role_id && g.division_id == p.division_id)
+            })
+            .cloned()
+            .collect();
+        if left.is_empty() {
+            return Ok(());
+        }
+        self.platform_send(
+            Method::POST,
+            &path,
+            &query,
+            Some(&Bulk { grants: &left }),
+            true,
+        )
+        .await
+        .map(drop)
     }
 
     /// Takes grants from user `user_id`, one `DELETE …/subjects/{id}/divisions/{d}/roles/{r}`

@@ -87,6 +87,15 @@ pub trait ScimRead {
         let _ = user_ids;
         async { Err(no_grants()) }
     }
+    /// The role grants made to each of `group_ids` (subject type `PC_GROUP`, Genesys
+    /// Cloud); an error elsewhere.
+    fn read_group_grants(
+        &self,
+        group_ids: &[String],
+    ) -> impl Future<Output = Result<HashMap<String, Vec<Grant>>, ScimError>> + Send {
+        let _ = group_ids;
+        async { Err(no_grants()) }
+    }
     /// The users in the `deleted` state whose email is one of `emails` (Genesys Cloud); an
     /// error elsewhere.
     fn find_deleted_users(
@@ -181,6 +190,26 @@ pub trait ScimWrite {
         let _ = (user_id, grants);
         async { Err(no_grants()) }
     }
+    /// Grants roles in divisions to group `group_id` (subject type `PC_GROUP`, Genesys
+    /// Cloud); an error elsewhere.
+    fn add_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = (group_id, grants);
+        async { Err(no_grants()) }
+    }
+    /// Takes grants of roles in divisions from group `group_id`; an error on targets without
+    /// them.
+    fn remove_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> impl Future<Output = Result<(), ScimError>> + Send {
+        let _ = (group_id, grants);
+        async { Err(no_grants()) }
+    }
     /// Restores the deleted user `id` at Platform `version` (Genesys Cloud); an error
     /// elsewhere.
     fn restore_user(
@@ -248,6 +277,12 @@ impl ScimRead for ScimClient {
     ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
         ScimClient::read_grants(self, user_ids).await
     }
+    async fn read_group_grants(
+        &self,
+        group_ids: &[String],
+    ) -> Result<HashMap<String, Vec<Grant>>, ScimError> {
+        ScimClient::read_group_grants(self, group_ids).await
+    }
     async fn find_deleted_users(&self, emails: &[String]) -> Result<Vec<DeletedUser>, ScimError> {
         ScimClient::find_deleted_users(self, emails).await
     }
@@ -293,6 +328,20 @@ impl ScimWrite for ScimClient {
     }
     async fn remove_grants(&self, user_id: &str, grants: &[GrantPair]) -> Result<(), ScimError> {
         ScimClient::change_grants(self, user_id, false, grants).await
+    }
+    async fn add_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
+        ScimClient::add_group_grants(self, group_id, grants).await
+    }
+    async fn remove_group_grants(
+        &self,
+        group_id: &str,
+        grants: &[GrantPair],
+    ) -> Result<(), ScimError> {
+        ScimClient::remove_group_grants(self, group_id, grants).await
     }
     async fn restore_user(&self, id: &str, version: u64) -> Result<(), ScimError> {
         ScimClient::restore_user(self, id, version).await

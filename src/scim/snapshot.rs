@@ -53,6 +53,7 @@ pub async fn snapshot(client: &ScimClient) -> Result<Snapshot, ScimError> {
         roles: roles?,
         divisions: divisions?,
         grants: None,
+        group_grants: None,
         deleted_users: Vec::new(),
         licenses: None,
     })

@@ -144,6 +144,18 @@ pub async fn read(
     };
     let (schemas, snapshot, runs_as) = tokio::join!(client.schemas(), client.snapshot(), runs_as);
     let mut snapshot = snapshot?;
+    if desired.is_none() && client.dialect() == crate::scim::Dialect::Genesys {
+        // An export or a live explain: the roles granted to every group (one read each).
+        let ids: Vec<String> = snapshot
+            .groups
+            .iter()
+            .filter_map(|g| crate::model::tenant::Resource::id(g))
+            .map(str::to_owned)
+            .collect();
+        if !ids.is_empty() {
+            snapshot.group_grants = Some(client.read_group_grants(&ids).await?);
+        }
+    }
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;
         if client.dialect() == crate::scim::Dialect::Genesys {
@@ -201,7 +213,9 @@ pub async fn read_one_user(
 }
 
 /// Reads the direct role grants of the live users whose desired roles are limited to
-/// divisions (Genesys Cloud; one request per such user), into `snapshot`.
+/// divisions (Genesys Cloud; one request per such user), and those of the live groups when
+/// desired groups declare roles or `policy.adminRoles` is set (one request per group), into
+/// `snapshot`.
 pub async fn read_grants<C: ScimRead>(
     client: &C,
     desired: &DesiredState,
@@ -210,6 +224,12 @@ pub async fn read_grants<C: ScimRead>(
     let ids = crate::plan::grants::grant_subjects(desired, snapshot);
     if !ids.is_empty() {
         snapshot.grants = Some(client.read_grants(&ids).await?);
+    }
+    // Role grants made to groups (`PC_GROUP`): when YAML gives groups roles, or the
+    // last-admin guard must count admins through groups.
+    let groups = crate::plan::grants::group_grant_subjects(desired, snapshot);
+    if !groups.is_empty() {
+        snapshot.group_grants = Some(client.read_group_grants(&groups).await?);
     }
     Ok(())
 }
@@ -294,6 +314,12 @@ pub fn live_hash(snapshot: &Snapshot, desired: &DesiredState) -> String {
         held.sort();
         let ids: Vec<&str> = licenses.definitions.iter().map(|d| d.id.as_str()).collect();
         part("L", &serde_json::to_vec(&(ids, held)).unwrap_or_default());
+    }
+    // Only when read, so that the hash of a tenant without group grants is as it was.
+    if let Some(g) = &snapshot.group_grants {
+        let mut sorted: Vec<_> = g.iter().collect();
+        sorted.sort_by(|a, b| a.0.cmp(b.0));
+        part("P", &serde_json::to_vec(&sorted).unwrap_or_default());
     }
     if !snapshot.deleted_users.is_empty() {
         part(

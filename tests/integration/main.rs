@@ -18,6 +18,7 @@ mod export;
 mod faults;
 mod files;
 mod genesys;
+mod genesys_group_roles;
 mod genesys_groups;
 mod genesys_licenses;
 mod genesys_paths;

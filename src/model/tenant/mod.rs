@@ -40,6 +40,10 @@ pub struct Snapshot {
     /// roles are limited to divisions (`ScimClient::read_grants`); `None` when none
     /// were read.
     pub grants: Option<HashMap<String, Vec<Grant>>>,
+    /// Role grants made to groups (subject type `PC_GROUP`, Genesys Cloud) by group id, read
+    /// for the live groups when a desired group declares roles or `policy.adminRoles` is set
+    /// (`ScimClient::read_group_grants`); `None` when none were read.
+    pub group_grants: Option<HashMap<String, Vec<Grant>>>,
     /// Users in the `deleted` state (Genesys Cloud) whose email a desired user would take,
     /// read only for desired users with no live match (`ScimClient::find_deleted_users`);
     /// empty elsewhere. The planner restores them instead of creating.

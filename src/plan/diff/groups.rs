@@ -58,6 +58,7 @@ pub(in crate::plan) fn group_change(
         );
     }
     settings_changes(ctx, g, &have.settings, &mut d);
+    role_grant_changes(ctx, group, live, &have.settings, &mut d, warnings);
     if let Some(members) = members {
         member_changes(ctx, members, &have, &mut d);
     }
@@ -89,7 +90,14 @@ fn settings_changes(
     d: &mut Diffs,
 ) {
     if !ctx.options.target.group_settings {
-        if let Some((name, span)) = g.first_setting() {
+        // Roles granted to the group say it all: one note, settings or not.
+        if let Some(first) = g
+            .roles
+            .as_ref()
+            .map(|r| r.first().map_or(g.display_name.span, |r| r.span))
+        {
+            ctx.note_genesys_only("roles", first);
+        } else if let Some((name, span)) = g.first_setting() {
             ctx.note_genesys_only(name, span);
         }
         return;
@@ -133,6 +141,66 @@ fn settings_changes(
             d,
         );
     }
+}
+
+/// The role grants YAML gives the group (Genesys Cloud, subject type `PC_GROUP`), compared
+/// with the live group's grants as [`crate::plan::grants::group_grants`] says; when roles
+/// are to be granted and the group does not have `rolesEnabled` (live, or as YAML writes it),
+/// the same change switches it on first: Genesys grants roles only to such groups.
+fn role_grant_changes(
+    ctx: &mut Context<'_>,
+    group: &Spanned<crate::model::Group>,
+    live: Option<&Live<tenant::Group>>,
+    have: &tenant::GroupSettings,
+    d: &mut Diffs,
+    warnings: &mut Vec<Warning>,
+) {
+    let g = &group.value;
+    let Some(roles) = &g.roles else { return };
+    if !ctx.options.target.group_settings {
+        return; // noted by settings_changes
+    }
+    let prune = live.is_some_and(|l| {
+        super::owned(
+            &ctx.desired.config.ownership.groups.value,
+            l.natural_key(),
+            l.external_id(),
+        )
+    });
+    let source = Source::at(&ctx.desired.sources, group.span);
+    let grants = crate::plan::grants::group_grants(
+        ctx.desired,
+        ctx.live,
+        roles,
+        live.and_then(Live::id),
+        prune,
+        &mut |message| {
+            warnings.push(Warning {
+                message,
+                source: Some(source.clone()),
+            });
+        },
+    );
+    let Some(grants) = grants else {
+        warnings.push(Warning {
+            message: "the group's role grants could not be read: its roles are not compared".into(),
+            source: Some(source),
+        });
+        return;
+    };
+    let Some((row, edit)) = grants.change else {
+        return;
+    };
+    let adds = matches!(&edit, Edit::Grants { add, .. } if !add.is_empty());
+    if adds && g.roles_enabled.is_none() && have.roles_enabled != Some(true) {
+        d.set(
+            Attr::RolesEnabled,
+            have.roles_enabled.map(Value::Bool),
+            Value::Bool(true),
+        );
+    }
+    d.diff.push(row);
+    d.edits.push(edit);
 }
 
 /// The owners YAML names (users in desired state, by `userName`), compared with the live

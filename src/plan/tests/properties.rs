@@ -616,6 +616,7 @@ impl World {
             calls_enabled: None,
             include_owners: None,
             owners: None,
+            roles: None,
         }
     }
 

@@ -12,7 +12,9 @@ use serde_json::{Value, json};
 
 use super::super::http::read_json;
 use super::super::resource::ResourceKind;
-use super::wire::{PlatformError, Route, empty, not_here, paged, platform_json, query_pairs};
+use super::wire::{
+    PlatformError, Route, empty, not_here, paged, param, parse_query, platform_json, query_pairs,
+};
 use super::{ALL_DIVISIONS, CLIENT_ROLE, Data, Division, Genesys, Role, catalogue, lock, uuid};
 
 fn role_entity(role: &Role) -> Value {
@@ -184,7 +186,8 @@ impl Genesys {
         ))
     }
 
-    /// `/api/v2/authorization/subjects/{id}[/bulkadd|/bulkremove]`; subjects are users.
+    /// `/api/v2/authorization/subjects/{id}[/bulkadd|/bulkremove]`; subjects are users, and
+    /// groups (`?subjectType=PC_GROUP` on the bulk calls).
     pub(super) async fn subjects(
         &self,
         route: Route,
@@ -192,44 +195,17 @@ impl Genesys {
     ) -> Result<Response, PlatformError> {
         let method = request.method().clone();
         match (route, method) {
-            (Route::Subject(id), Method::GET) => {
-                let user = self
-                    .visible(ResourceKind::User, &id)
-                    .ok_or_else(|| PlatformError::not_found(format!("Subject {id} not found")))?;
-                let name = user
-                    .doc()
-                    .get("displayName")
-                    .cloned()
-                    .unwrap_or(Value::Null);
-                let data = lock(&self.data);
-                let grants: Vec<Value> = data
-                    .grants
-                    .iter()
-                    .filter(|g| g.subject == id)
-                    .map(|g| {
-                        let role = data.role(&g.role).map(|r| r.name.clone());
-                        let division = if g.division == ALL_DIVISIONS {
-                            Some("All divisions".to_owned())
-                        } else {
-                            data.division(&g.division).map(|d| d.name.clone())
-                        };
-                        json!({
-                            "subjectId": g.subject,
-                            "role": {"id": g.role, "name": role},
-                            "division": {"id": g.division, "name": division},
-                            "grantMadeAt": g.made_at,
-                        })
-                    })
-                    .collect();
-                Ok(platform_json(
-                    StatusCode::OK,
-                    &json!({"id": id, "name": name, "grants": grants}),
-                ))
-            }
+            (Route::Subject(id), Method::GET) => self.subject(&id),
             (Route::Bulk { subject, add }, Method::POST) => {
                 let (parts, body) = request.into_parts();
+                let group = param(&parse_query(parts.uri.query()), "subjectType")
+                    .is_some_and(|t| t.eq_ignore_ascii_case("PC_GROUP"));
                 let body = read_json(&parts.headers, body).await?;
-                self.bulk(&subject, add, &body)
+                if group {
+                    self.group_bulk(&subject, add, &body)
+                } else {
+                    self.bulk(&subject, add, &body)
+                }
             }
             (
                 Route::SubjectGrant {
@@ -241,6 +217,77 @@ impl Genesys {
             ) => self.revoke(&subject, &division, &role),
             _ => Err(not_here(&request)),
         }
+    }
+
+    /// `GET …/subjects/{id}`: a user's grants, its own and, with the group's id as
+    /// `subjectId`, those it holds through the groups it is a direct member of (the
+    /// Terraform provider filters on `subjectId` for that reason, §4); or a group's grants.
+    /// Whether a group needs `rolesEnabled` for its members to hold its grants is
+    /// UNCONFIRMED: the simulator counts them only while it is on.
+    fn subject(&self, id: &str) -> Result<Response, PlatformError> {
+        let (entry, groups) = if let Some(user) = self.visible(ResourceKind::User, id) {
+            let groups = self.groups_of(id);
+            (user, groups)
+        } else if let Some(group) = self.visible(ResourceKind::Group, id) {
+            (group, Vec::new())
+        } else {
+            return Err(PlatformError::not_found(format!("Subject {id} not found")));
+        };
+        let name = entry
+            .doc()
+            .get("displayName")
+            .cloned()
+            .unwrap_or(Value::Null);
+        let data = lock(&self.data);
+        let through: Vec<&str> = groups
+            .iter()
+            .map(String::as_str)
+            .filter(|g| data.groups.get(*g).is_some_and(|i| i.roles_enabled))
+            .collect();
+        let grants: Vec<Value> = data
+            .grants
+            .iter()
+            .filter(|g| g.subject == id || through.contains(&g.subject.as_str()))
+            .map(|g| {
+                let role = data.role(&g.role).map(|r| r.name.clone());
+                let division = if g.division == ALL_DIVISIONS {
+                    Some("All divisions".to_owned())
+                } else {
+                    data.division(&g.division).map(|d| d.name.clone())
+                };
+                json!({
+                    "subjectId": g.subject,
+                    "role": {"id": g.role, "name": role},
+                    "division": {"id": g.division, "name": division},
+                    "grantMadeAt": g.made_at,
+                })
+            })
+            .collect();
+        Ok(platform_json(
+            StatusCode::OK,
+            &json!({"id": id, "name": name, "grants": grants}),
+        ))
+    }
+
+    /// `bulkadd` or `bulkremove` with `subjectType=PC_GROUP`: grants made to group
+    /// `group`, all or nothing as for a user. A group without `rolesEnabled` is refused with
+    /// 400 (Genesys grants roles only to such groups, genesys-api.md §4; the status and code
+    /// of the refusal are UNCONFIRMED, the hard reading). A group id sent without the
+    /// subject type is looked up as a user and answers 404.
+    fn group_bulk(&self, group: &str, add: bool, body: &Value) -> Result<Response, PlatformError> {
+        if self.visible(ResourceKind::Group, group).is_none() {
+            return Err(PlatformError::not_found(format!("Group {group} not found")));
+        }
+        let enabled = lock(&self.data)
+            .groups
+            .get(group)
+            .is_some_and(|i| i.roles_enabled);
+        if add && !enabled {
+            return Err(PlatformError::bad_request(format!(
+                "group {group} does not have rolesEnabled: roles cannot be granted to it"
+            )));
+        }
+        self.bulk_for(group, add, body)
     }
 
     /// `DELETE …/subjects/{s}/divisions/{d}/roles/{r}`: one grant; 404 when the subject does
@@ -271,15 +318,20 @@ impl Genesys {
     /// a pair the subject does not hold fails as a whole with 404 (the provider: "the bulk
     /// remove API returns failure if any roles/divisions no longer exist").
     fn bulk(&self, subject: &str, add: bool, body: &Value) -> Result<Response, PlatformError> {
-        let Some(Value::Array(items)) = body.get("grants") else {
-            return Err(PlatformError::bad_request("grants is required"));
-        };
-        let _writing = lock(&self.writes);
         if self.visible(ResourceKind::User, subject).is_none() {
             return Err(PlatformError::not_found(format!(
                 "Subject {subject} not found"
             )));
         }
+        self.bulk_for(subject, add, body)
+    }
+
+    /// The grants of a `bulkadd` or `bulkremove` to a subject known to exist.
+    fn bulk_for(&self, subject: &str, add: bool, body: &Value) -> Result<Response, PlatformError> {
+        let Some(Value::Array(items)) = body.get("grants") else {
+            return Err(PlatformError::bad_request("grants is required"));
+        };
+        let _writing = lock(&self.writes);
         let now = self.now();
         let pairs = {
             let data = lock(&self.data);

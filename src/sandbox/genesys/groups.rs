@@ -324,7 +324,11 @@ impl Genesys {
                     return Ok(empty(StatusCode::NO_CONTENT));
                 }
                 self.store.delete(ResourceKind::Group, &id, None)?;
-                self.change(|data| data.groups.remove(&id));
+                // The grants made to the group go with it.
+                self.change(|data| {
+                    data.grants.retain(|g| g.subject != id);
+                    data.groups.remove(&id)
+                });
                 Ok(empty(StatusCode::NO_CONTENT))
             }
             _ => Err(not_here(&request)),

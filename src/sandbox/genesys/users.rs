@@ -695,7 +695,7 @@ impl Genesys {
     }
 
     /// Ids of the visible groups listing `user` as a member.
-    fn groups_of(&self, user: &str) -> Vec<String> {
+    pub(super) fn groups_of(&self, user: &str) -> Vec<String> {
         let Ok(filter) = Filter::parse(&format!(
             "members[value eq {}]",
             serde_json::to_string(user).unwrap_or_default()

@@ -435,11 +435,12 @@ pub(super) fn empty(status: StatusCode) -> Response {
 
 /// A query string's pairs.
 pub(super) fn query_pairs(request: &Request) -> Vec<(String, String)> {
-    request
-        .uri()
-        .query()
-        .map(|q| parse_form(q.as_bytes()))
-        .unwrap_or_default()
+    parse_query(request.uri().query())
+}
+
+/// The pairs of a query string (none when there is none).
+pub(super) fn parse_query(query: Option<&str>) -> Vec<(String, String)> {
+    query.map(|q| parse_form(q.as_bytes())).unwrap_or_default()
 }
 
 /// One query parameter, name matched case-insensitively.
