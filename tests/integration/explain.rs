@@ -102,7 +102,7 @@ fn supervisor_text() {
     for expected in [
         "user sam.okafor@northwind.example (Sam Okafor)\n  defined at desired-state/users/supervisors.yaml:4\n",
         "\nRoles (3)\n  Supervisor    desired-state/users/supervisors.yaml:15\n",
-        "\nLicense Supervisor  (assigned at desired-state/users/supervisors.yaml:16, defined at desired-state/licenses.yaml:8)\n",
+        "\nLicense Supervisor  (assigned at desired-state/users/supervisors.yaml:16, defined at desired-state/licenses.yaml:11)\n",
         "\nEffective permissions (18)\n",
         "    → inherits role Agent                desired-state/roles.yaml:42\n    → grants conversation:call:accept    desired-state/roles.yaml:8\n",
     ] {
