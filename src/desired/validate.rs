@@ -73,7 +73,6 @@ pub(crate) fn check(
         env,
         secret_dirs,
         out: Vec::new(),
-        group_roles_warned: false,
     };
     v.config();
     v.watch();
@@ -136,8 +135,6 @@ struct Validator<'s> {
     /// Where `fromFile` secrets may be; `None` when validating without a directory.
     secret_dirs: Option<&'s SecretDirs>,
     out: Vec<Diagnostic>,
-    /// Whether the warning that groups' roles are not written (not Genesys Cloud) was given.
-    group_roles_warned: bool,
 }
 
 fn fold(name: &str) -> String {
@@ -1082,7 +1079,6 @@ impl Validator<'_> {
         }
         self.group_roles(group);
         if !self.is_genesys()
-            && group.roles.is_none()
             && let Some((setting, span)) = group.first_setting()
         {
             self.warning(
@@ -1183,16 +1179,6 @@ impl Validator<'_> {
                      roles only to groups with rolesEnabled (leave it out: the plan turns it on)",
                     *group.display_name
                 ),
-            );
-        }
-        if !self.is_genesys() && !self.group_roles_warned {
-            self.group_roles_warned = true;
-            let span = roles.first().map_or(group.display_name.span, |r| r.span);
-            self.warning(
-                span,
-                "groups grant roles (`roles`), but the target is not Genesys Cloud: role grants \
-                 to groups cannot be written there, so they (and the groups' Genesys Cloud \
-                 settings) are not managed and never sent",
             );
         }
     }

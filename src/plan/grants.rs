@@ -778,6 +778,83 @@ mod tests {
         assert!(plan.is_empty(), "{plan:#?}");
     }
 
+    // Revoking role grants is as destructive as removing members: past maxDeleteCount and
+    // over the share of the managed grants, a group's and a user's revocations are held back
+    // in a blocked row of their own, while the grants to add go ahead; --allow-deletes with
+    // their number lets them through.
+    #[test]
+    fn grant_revocations_have_a_brake() {
+        let mut live = with_group(true);
+        let held = [
+            grant(("r-extra", "Extra"), ("d-home", "Home")),
+            grant(("r-extra", "Extra"), ("d-old", "Old")),
+            grant(("r-extra", "Extra"), ("d-field", "Field Sales")),
+            grant(("r-wrap", "Wrap Up"), ("d-old", "Old")),
+            grant(("r-wrap", "Wrap Up"), ("d-field", "Field Sales")),
+        ];
+        live.group_grants = Some([("g-leads".to_owned(), held.to_vec())].into());
+        let yaml = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    roles: [Agent]\nusers:\n  - userName: a@x.example\n    roles: [Agent]\n"
+        );
+        let config = "ownership: {groups: all, users: all}\nprune: {groups: none}\n\
+                      safety: {maxDeleteCount: 2, maxDeletePercent: 10}\n";
+        let desired = desired_with(config, &yaml);
+        let plan = plan_ok(&desired, &live, &genesys());
+        let revoked = |blocked: bool| -> Vec<String> {
+            let mut out: Vec<String> = plan
+                .changes
+                .iter()
+                .filter(|c| c.blocked.is_some() == blocked)
+                .flat_map(|c| c.edits.iter())
+                .filter_map(|e| match e {
+                    Edit::Grants { remove, .. } => Some(remove),
+                    _ => None,
+                })
+                .flatten()
+                .map(GrantRef::label)
+                .collect();
+            out.sort();
+            out
+        };
+        // The group's five, of eight managed grants (the user's three count as managed but
+        // stay: user roles are additive by default).
+        assert_eq!(revoked(true).len(), 5, "{plan:#?}");
+        assert!(revoked(false).is_empty(), "{plan:#?}");
+        let reason = plan
+            .changes
+            .iter()
+            .find_map(|c| c.blocked.as_deref())
+            .expect("a blocked row");
+        assert!(
+            reason.contains("5 of 8 managed role grants to revoke")
+                && reason.ends_with("pass --allow-deletes 5"),
+            "{reason}"
+        );
+        // The grants to add are not held back with them.
+        assert_eq!(group_grants_of(&plan, "Leads").0, ["Agent @ Home"]);
+        let blocked_rows: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.blocked.is_some())
+            .collect();
+        assert!(
+            blocked_rows
+                .iter()
+                .all(|c| c.rows().iter().all(|r| r.added.is_empty())),
+            "{blocked_rows:#?}"
+        );
+
+        let lifted = plan_ok(
+            &desired,
+            &live,
+            &PlanOptions {
+                allow_deletes: Some(5),
+                ..genesys()
+            },
+        );
+        assert_eq!(lifted.summary().blocked, 0, "{lifted:#?}");
+    }
+
     // Plain SCIM: the group's roles are not compared and one warning says so.
     #[test]
     fn group_roles_on_plain_scim_warn_once() {

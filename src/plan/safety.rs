@@ -585,7 +585,12 @@ fn threshold(
     // brake of their own, over their own managed set.
     let pruned = pruned_objects(plan, false);
     let mut removals = Vec::new();
-    for what in [Removal::Members, Removal::Roles, Removal::Licenses] {
+    for what in [
+        Removal::Members,
+        Removal::Roles,
+        Removal::Licenses,
+        Removal::Grants,
+    ] {
         let n = count_removals(plan, what, &pruned);
         // A few removals are everyday edits (someone moves team); the brake holds only when
         // there are both more than maxDeleteCount of them and more than the share.
@@ -641,6 +646,8 @@ enum Removal {
     Roles,
     /// Genesys Cloud licenses taken from users.
     Licenses,
+    /// Genesys Cloud role grants (in divisions) revoked from users and groups.
+    Grants,
 }
 
 impl Removal {
@@ -649,6 +656,7 @@ impl Removal {
             Removal::Members => "group memberships to remove",
             Removal::Roles => "role assignments to remove",
             Removal::Licenses => "license assignments to remove",
+            Removal::Grants => "role grants to revoke",
         }
     }
 }
@@ -700,6 +708,12 @@ fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) ->
                 remove: remove.clone(),
             })
         }
+        (Removal::Grants, Edit::Grants { remove, .. }) if !remove.is_empty() => {
+            Some(Edit::Grants {
+                add: Vec::new(),
+                remove: remove.clone(),
+            })
+        }
         _ => None,
     }
 }
@@ -716,6 +730,7 @@ fn count_removals(plan: &Plan, what: Removal, pruned: &HashSet<(Kind, String)>) 
         .map(|e| match e {
             Edit::RemoveMembers { members } => members.len(),
             Edit::Licenses { remove, .. } => remove.len(),
+            Edit::Grants { remove, .. } => remove.len(),
             _ => 1,
         })
         .sum()
@@ -774,6 +789,7 @@ fn managed_assignments(
                 }
             }
         }
+        Removal::Grants => total = managed_grants(desired, live, &touched),
         Removal::Licenses => {
             // The licenses held by the live users desired state names (those whose licenses
             // the plan manages).
@@ -795,6 +811,46 @@ fn managed_assignments(
         }
     }
     Ok(total.max(1))
+}
+
+/// The live role grants (Genesys Cloud) of the users and groups a plan may change: those
+/// desired state names, those the plan touches, and every one of a kind owned `all`.
+fn managed_grants(desired: &DesiredState, live: &Snapshot, touched: &HashSet<&str>) -> usize {
+    use crate::model::tenant::Resource as _;
+    let users_all = desired.config.ownership.users.value == OwnershipMode::All;
+    let groups_all = desired.config.ownership.groups.value == OwnershipMode::All;
+    let users: HashSet<String> = desired
+        .users
+        .iter()
+        .map(|u| u.value.user_name.value.to_lowercase())
+        .collect();
+    let groups: HashSet<String> = desired
+        .groups
+        .iter()
+        .map(|g| g.value.display_name.value.to_lowercase())
+        .collect();
+    let mut total = 0;
+    if let Some(grants) = &live.grants {
+        for u in &live.users {
+            let id = u.id().unwrap_or_default();
+            if users_all || touched.contains(id) || users.contains(&u.natural_key().to_lowercase())
+            {
+                total += grants.get(id).map_or(0, Vec::len);
+            }
+        }
+    }
+    if let Some(grants) = &live.group_grants {
+        for g in &live.groups {
+            let id = g.id().unwrap_or_default();
+            if groups_all
+                || touched.contains(id)
+                || groups.contains(&g.natural_key().to_lowercase())
+            {
+                total += grants.get(id).map_or(0, Vec::len);
+            }
+        }
+    }
+    total
 }
 
 /// Holds back, in every change not already blocked, the edits `held` picks out (returning
@@ -863,6 +919,17 @@ fn remainder(edit: &Edit, part: &Edit) -> Option<Edit> {
                 .collect();
             (!rest.is_empty()).then_some(Edit::RemoveMembers { members: rest })
         }
+        (Edit::Grants { add, remove }, Edit::Grants { remove: held, .. }) => {
+            let rest: Vec<_> = remove
+                .iter()
+                .filter(|g| !held.contains(g))
+                .cloned()
+                .collect();
+            (!add.is_empty() || !rest.is_empty()).then(|| Edit::Grants {
+                add: add.clone(),
+                remove: rest,
+            })
+        }
         (Edit::Licenses { add, remove }, Edit::Licenses { remove: held, .. }) => {
             let rest: Vec<_> = remove
                 .iter()
@@ -886,8 +953,12 @@ fn split_diff(
     let mut members = HashSet::new();
     let mut roles = HashSet::new();
     let mut licenses = HashSet::new();
+    let mut grants = HashSet::new();
     for e in taken {
         match e {
+            Edit::Grants { remove, .. } => {
+                grants.extend(remove.iter().map(|g| g.label().to_lowercase()));
+            }
             Edit::Licenses { remove, .. } => {
                 licenses.extend(remove.iter().map(|l| l.label().to_lowercase()));
             }
@@ -914,6 +985,7 @@ fn split_diff(
             "members" => &members,
             "roles" => &roles,
             "license" => &licenses,
+            "roleGrants" => &grants,
             _ => {
                 kept.push(d.clone());
                 continue;

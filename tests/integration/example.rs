@@ -34,14 +34,7 @@ fn example_org_is_valid() {
         .unwrap();
     let (stdout, stderr) = text(&output);
     assert_eq!(output.status.code(), Some(0), "{stderr}");
-    // One warning only: the example org's group that grants a role (Genesys Cloud), whose
-    // grants a plain SCIM target cannot take (issue 18, item 2).
-    let warnings: Vec<&str> = stderr.lines().collect();
-    assert_eq!(warnings.len(), 1, "{stderr}");
-    assert!(
-        warnings[0].contains("groups.yaml:") && warnings[0].contains("role grants to groups"),
-        "{stderr}"
-    );
+    assert_eq!(stderr, "", "the example org should not even warn");
     assert!(
         stdout.starts_with("desired-state: valid: ")
             && stdout.contains(" users, 8 groups, 8 roles, 3 licenses"),

@@ -108,23 +108,7 @@ fn supervisor_text() {
     ] {
         assert!(out.contains(expected), "{expected:?} in\n{out}");
     }
-    assert!(known_warning_only(&err).is_empty(), "{err}");
-}
-
-/// `stderr` without the one warning the example org gives on a plain SCIM target (its
-/// Quality Assurance group grants a role, issue 18 item 2); any other line stays.
-fn known_warning_only(stderr: &str) -> String {
-    stderr
-        .lines()
-        .filter(|l| {
-            !(l.starts_with("desired-state/groups.yaml:")
-                && l.contains("role grants to groups cannot be written there"))
-        })
-        .fold(String::new(), |mut out, l| {
-            out.push_str(l);
-            out.push('\n');
-            out
-        })
+    assert!(err.is_empty(), "{err}");
 }
 
 /// A role: who holds it and through what, what it inherits, which licenses allow it.
@@ -214,7 +198,7 @@ fn unknown_names() {
     let (code, out, err) = scimctl(root, &["explain", "role", "Supervsor"], "");
     assert_eq!((code, out.as_str()), (1, ""));
     assert_eq!(
-        known_warning_only(&err),
+        err,
         "error: no role named `Supervsor` in the desired state (did you mean `Supervisor`?)\n"
     );
     let (code, _, err) = scimctl(
