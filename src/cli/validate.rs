@@ -59,7 +59,47 @@ pub(super) fn validate_cmd(
         files,
         if files == 1 { "file" } else { "files" }
     )?;
+    for note in platform_notes(&loaded.state) {
+        writeln!(out, "note: {note}")?;
+    }
     Ok(ExitStatus::Success)
+}
+
+/// What desired state declares that only a Genesys Cloud target carries out, when the
+/// configured target is another: information about the target, on stdout with the summary
+/// (not a warning: the files are right, and the example org, which declares both, validates
+/// without a word on stderr). `plan` warns about the same once, against the target it reads.
+fn platform_notes(state: &desired::DesiredState) -> Vec<String> {
+    if matches!(
+        state.config.target,
+        Some(crate::model::Target::Genesys { .. })
+    ) {
+        return Vec::new();
+    }
+    let mut notes = Vec::new();
+    let mapped = state
+        .licenses
+        .iter()
+        .filter(|l| l.value.genesys_license.is_some())
+        .count();
+    if mapped > 0 {
+        notes.push(format!(
+            "{mapped} license(s) name a Genesys Cloud license definition (genesysLicense), which \
+             only a Genesys Cloud target assigns; on this target they stay a local rule about roles"
+        ));
+    }
+    let granting = state
+        .groups
+        .iter()
+        .filter(|g| g.value.roles.as_ref().is_some_and(|r| !r.is_empty()))
+        .count();
+    if granting > 0 {
+        notes.push(format!(
+            "{granting} group(s) grant roles, which only a Genesys Cloud target writes; on this \
+             target they are not managed and never sent"
+        ));
+    }
+    notes
 }
 
 fn strip_path(e: &LoadError, dir: &std::path::Path) -> String {

@@ -40,6 +40,15 @@ fn example_org_is_valid() {
             && stdout.contains(" users, 8 groups, 8 roles, 3 licenses"),
         "{stdout}"
     );
+    // What the embedded sandbox will not carry out is information on stdout (issue 18): the
+    // licenses mapped to Genesys definitions and the group that grants a role.
+    let notes: Vec<&str> = stdout.lines().filter(|l| l.starts_with("note: ")).collect();
+    assert_eq!(notes.len(), 2, "{stdout}");
+    assert!(
+        notes[0].contains("3 license(s)") && notes[0].contains("local rule"),
+        "{stdout}"
+    );
+    assert!(notes[1].contains("1 group(s) grant roles"), "{stdout}");
 }
 
 /// The example org with its break-glass password read `fromEnv` (the form the docs show for a
