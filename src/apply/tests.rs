@@ -3494,3 +3494,74 @@ async fn licenses_go_out_in_batches_and_each_result_counts() {
     let left: Vec<&str> = again.changes.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(left, ["u7@x.example"], "{again:#?}");
 }
+
+// A stop after the license batch went out (SIGTERM in watch, say): every license step whose
+// write was in that batch is reported with the batch's result, never "skipped", and a user
+// the batch refused is still failed.
+#[tokio::test]
+async fn a_stop_after_the_license_batch_reports_what_it_carried() {
+    use super::engine::{Stage, StepName};
+    struct StopAfter(Heard);
+    impl Observer for StopAfter {
+        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
+            self.0.finished(op)
+        }
+        fn step(&mut self, _: Stage, _: StepName, _: &OpReport) -> Result<(), String> {
+            Ok(())
+        }
+        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
+            self.0.deliver_password(user_name, password)
+        }
+        fn stop_requested(&self) -> Option<String> {
+            (!self.0.finished.is_empty()).then(|| "shutting down".to_owned())
+        }
+    }
+    let desired = desired(
+        "",
+        "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx2\nusers:\n  - userName: a@x.example\n    license: Pro\n  - userName: b@x.example\n    license: Pro\n  - userName: c@x.example\n    license: Pro\n",
+    );
+    let live: Vec<Value> = ["a", "b", "c"]
+        .iter()
+        .map(|n| json!({"id": format!("id-{n}"), "userName": format!("{n}@x.example"), "active": true}))
+        .collect();
+    let fake = Fake::new(&live, &[]);
+    {
+        let mut s = fake.lock();
+        s.has_licenses = true;
+        s.licenses.push(("id-z".into(), "cx2".into()));
+        s.faults.license_refused.push("id-c".into());
+    }
+    let options = PlanOptions::default();
+    let snapshot = fake.peek();
+    let plan = Vetted::assume(plan_of(&desired, &snapshot, &options));
+    assert_eq!(plan.changes.len(), 3, "{plan:#?}");
+    let input = Input {
+        plan: &plan,
+        desired: &desired,
+        options: &options,
+        snapshot: Some(&snapshot),
+        pushed: None,
+    };
+    let settings = Settings {
+        in_flight: 1,
+        ..Settings::default()
+    };
+    let mut observer = StopAfter(Heard::default());
+    let report = run(&fake, &input, &settings, &mut observer).await;
+    assert_eq!(
+        fake.lock().license_batches,
+        [3],
+        "one batch carried all three"
+    );
+    for key in ["a@x.example", "b@x.example"] {
+        let o = op(&report, Kind::User, key);
+        assert_eq!(o.outcome, Outcome::Done, "{report:#?}");
+        assert_eq!(o.id.as_deref(), Some(format!("id-{}", &key[..1]).as_str()));
+    }
+    let refused = op(&report, Kind::User, "c@x.example");
+    assert_eq!(refused.outcome, Outcome::Failed, "{report:#?}");
+    assert_eq!(observer.0.finished.len(), 3, "each is heard once");
+    let again = plan_of(&desired, &fake.peek(), &options);
+    let left: Vec<&str> = again.changes.iter().map(|c| c.key.as_str()).collect();
+    assert_eq!(left, ["c@x.example"], "{again:#?}");
+}

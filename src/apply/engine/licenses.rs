@@ -10,7 +10,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{Announced, Herald, Outcome, Shared, Stage, StepName, StepResult, initial_report};
+use super::{
+    Announced, Herald, Observer, Outcome, Schedule, Shared, Stage, StepName, StepResult,
+    initial_report,
+};
 use crate::apply::graph::{Graph, Step, StepKind};
 use crate::plan::Edit;
 use crate::scim::licenses::batches;
@@ -71,6 +74,33 @@ where
         let mut r = StepResult::new(mine.outcome, mine.detail.clone());
         r.id = self.user_id(step.change);
         r
+    }
+
+    /// After the run stopped: settles with its batch result every license step that had not
+    /// read it yet. The batch carried their writes, so "not started" would be untrue; those
+    /// the batch did not carry are left to be skipped with the rest.
+    pub(super) fn settle_unread_licenses(
+        &self,
+        schedule: &mut Schedule<'_>,
+        observer: &std::cell::RefCell<&mut dyn Observer>,
+    ) {
+        let Some(sent) = self.licenses.sent.get() else {
+            return;
+        };
+        for (s, step) in schedule.graph.steps.iter().enumerate() {
+            if step.kind != StepKind::Licenses
+                || schedule.settled[s]
+                || schedule.waiting[s] == usize::MAX
+            {
+                continue;
+            }
+            let Some(mine) = sent.get(&step.change).filter(|m| m.announced) else {
+                continue;
+            };
+            let mut r = StepResult::new(mine.outcome, mine.detail.clone());
+            r.id = self.user_id(step.change);
+            schedule.settle(s, r, true, observer);
+        }
     }
 
     /// The live id of the user of change `i`: its own, or the one its create made.
