@@ -125,9 +125,14 @@ impl RequestLog {
         Ok(RequestLog(std::sync::Mutex::new(file)))
     }
 
-    fn write(&self, method: &Method, path: &str, status: u16, body: Option<Value>) {
+    /// Logs one answered request: its method, path, query string (when it has one), status
+    /// and the shape of its body.
+    fn write(&self, method: &Method, uri: &axum::http::Uri, status: u16, body: Option<Value>) {
         use std::io::Write as _;
-        let mut entry = json!({"method": method.as_str(), "path": path, "status": status});
+        let mut entry = json!({"method": method.as_str(), "path": uri.path(), "status": status});
+        if let Some(query) = uri.query() {
+            entry["query"] = Value::from(logged_query(query));
+        }
         if let Some(body) = body {
             entry["body"] = body;
         }
@@ -141,6 +146,28 @@ impl RequestLog {
             tracing::warn!(%error, "sandbox: request log not written");
         }
     }
+}
+
+/// A query string as the request log keeps it: the value of a parameter whose name suggests a
+/// credential (`access_token`, `client_secret`, a password or key) is replaced, so that a
+/// careless client's secret never reaches the log.
+fn logged_query(query: &str) -> String {
+    query
+        .split('&')
+        .map(|pair| {
+            let name = pair.split_once('=').map_or(pair, |(n, _)| n);
+            let lower = name.to_ascii_lowercase();
+            let secret = ["token", "secret", "password", "key", "auth"]
+                .iter()
+                .any(|s| lower.contains(s));
+            if secret && pair.contains('=') {
+                format!("{name}=(redacted)")
+            } else {
+                pair.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[derive(Debug, PartialEq, Eq)]
@@ -614,7 +641,7 @@ impl App {
         let logged = self
             .request_log
             .as_ref()
-            .map(|_| (request.method().clone(), request.uri().path().to_owned()));
+            .map(|_| (request.method().clone(), request.uri().clone()));
         let (request, shape) = if self.request_log.is_some() {
             logged_body(request).await
         } else {
@@ -629,8 +656,8 @@ impl App {
         }
         if let Outcome::Respond(response) = &outcome {
             self.stats.status(response.status().as_u16());
-            if let (Some(log), Some((method, path))) = (&self.request_log, &logged) {
-                log.write(method, path, response.status().as_u16(), shape);
+            if let (Some(log), Some((method, uri))) = (&self.request_log, &logged) {
+                log.write(method, uri, response.status().as_u16(), shape);
             }
         }
         outcome

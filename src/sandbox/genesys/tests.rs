@@ -1231,7 +1231,8 @@ async fn rate_limit_fault() {
     assert_eq!(limited.header("inin-ratelimit-count"), Some("2"));
 }
 
-// One JSON line per request, path without the query.
+// One JSON line per request, the query string apart from the path (the request-log checks
+// read `subjectType` there), a credential in it never written.
 #[tokio::test]
 async fn request_log_lines() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -1241,6 +1242,14 @@ async fn request_log_lines() {
     let token = token(&app).await;
     call(&app, &token, "GET", &format!("{USERS}?count=5"), None).await;
     call(&app, &token, "GET", "/scim/v2/Users", None).await;
+    call(
+        &app,
+        &token,
+        "GET",
+        &format!("{USERS}?access_token=hunter2&count=1"),
+        None,
+    )
+    .await;
     let text = std::fs::read_to_string(&path).expect("log");
     let lines: Vec<Value> = text
         .lines()
@@ -1250,8 +1259,10 @@ async fn request_log_lines() {
         lines,
         [
             json!({"method": "POST", "path": "/oauth/token", "status": 200}),
-            json!({"method": "GET", "path": USERS, "status": 200}),
+            json!({"method": "GET", "path": USERS, "query": "count=5", "status": 200}),
             json!({"method": "GET", "path": "/scim/v2/Users", "status": 404}),
+            json!({"method": "GET", "path": USERS, "query": "access_token=(redacted)&count=1",
+                   "status": 200}),
         ]
     );
 }
