@@ -354,6 +354,18 @@ fn has(body: &Value, field: &str) -> bool {
     }
 }
 
+/// Checks the query string of a call: the grant calls take only `subjectType`, and only the
+/// subject types the Platform API documents (`PC_USER` the default, `PC_GROUP`).
+fn check_query(method: &str, shape: &str, query: &str) -> Result<(), String> {
+    if !(shape.ends_with("/bulkadd") || shape.ends_with("/bulkremove")) {
+        return Ok(());
+    }
+    match query.split_once('=') {
+        Some(("subjectType", "PC_GROUP" | "PC_USER")) => Ok(()),
+        _ => Err(format!("{method} {shape}?{query}: an undocumented query")),
+    }
+}
+
 /// Checks one request-log entry: the call is documented, and a write's body (logged as its
 /// shape, values replaced by their types) carries the required fields of its model.
 pub(crate) fn check_call(entry: &Value) -> Result<(), String> {
@@ -365,6 +377,9 @@ pub(crate) fn check_call(entry: &Value) -> Result<(), String> {
         return Err(format!("undocumented call: {method} {path}"));
     }
     let shape = call_shape(path);
+    if let Some(query) = entry.get("query").and_then(Value::as_str) {
+        check_query(method, &shape, query)?;
+    }
     let body = &entry["body"];
     if method == "PATCH" && shape.starts_with("/api/v2/scim/v2/") {
         let ops = body["Operations"].as_array().filter(|o| !o.is_empty());

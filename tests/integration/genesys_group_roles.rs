@@ -203,9 +203,15 @@ fn example_group_grants_converge_and_switch_roles_on() {
     let (requests, _) = check_request_log(dir.path());
     assert!(requests > 50);
     let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    let grant: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|e| e["path"] == format!("/api/v2/authorization/subjects/{qa_id}/bulkadd"))
+        .collect();
+    assert!(!grant.is_empty(), "the group grant went out");
     assert!(
-        log.contains(&format!("/api/v2/authorization/subjects/{qa_id}/bulkadd")),
-        "the group grant went out"
+        grant.iter().all(|e| e["query"] == "subjectType=PC_GROUP"),
+        "a group's grant names its subject type: {grant:?}"
     );
 }
 
