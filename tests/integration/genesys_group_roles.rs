@@ -16,7 +16,11 @@ use crate::genesys::{
 };
 
 /// The Platform group named `name`.
-fn platform_group(runtime: &tokio::runtime::Runtime, server: &Server, name: &str) -> Value {
+pub(crate) fn platform_group(
+    runtime: &tokio::runtime::Runtime,
+    server: &Server,
+    name: &str,
+) -> Value {
     let http = reqwest::Client::new();
     runtime.block_on(async {
         let bearer = token(&http, &server.url).await;
@@ -35,7 +39,7 @@ fn platform_group(runtime: &tokio::runtime::Runtime, server: &Server, name: &str
 }
 
 /// The grants subject `id` holds, as `(subjectId, role name, division name)`.
-fn grants_of(
+pub(crate) fn grants_of(
     runtime: &tokio::runtime::Runtime,
     server: &Server,
     id: &str,

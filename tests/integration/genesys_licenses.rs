@@ -47,7 +47,7 @@ fn desired(dir: &Path, url: &str, n: usize, config: &str) -> String {
 }
 
 /// Who holds which license on the simulator: userName → sorted license ids.
-async fn holders(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<String>> {
+pub(crate) async fn holders(http: &reqwest::Client, url: &str) -> BTreeMap<String, Vec<String>> {
     let bearer = token(http, url).await;
     let mut out = BTreeMap::new();
     let mut number = 1;
@@ -92,7 +92,7 @@ async fn get(http: &reqwest::Client, url: &str, bearer: &str) -> Value {
 }
 
 /// Gives `license` to the users `names` behind scimctl's back (an admin in the UI).
-async fn give(http: &reqwest::Client, url: &str, names: &[String], license: &str) {
+pub(crate) async fn give(http: &reqwest::Client, url: &str, names: &[String], license: &str) {
     let bearer = token(http, url).await;
     let mut ids = Vec::new();
     for name in names {

@@ -24,6 +24,7 @@ mod genesys_licenses;
 mod genesys_paths;
 mod genesys_restore;
 mod genesys_settings;
+mod genesys_writers;
 mod hostile;
 mod listener;
 mod lookalike;

@@ -21,10 +21,10 @@ use crate::support::watch::{Spawned, WatchArgs, spawn_watch};
 const LIMIT: Duration = Duration::from_secs(30);
 
 /// A running `scimctl watch` whose stderr lines arrive on a channel.
-struct Watch {
+pub(crate) struct Watch {
     child: Option<Child>,
     lines: mpsc::UnboundedReceiver<String>,
-    seen: Vec<String>,
+    pub(crate) seen: Vec<String>,
     base: String,
 }
 
@@ -33,7 +33,7 @@ impl Watch {
         Watch::start_with(cwd, dir, url, token, extra, log, &[])
     }
 
-    fn start_with(
+    pub(crate) fn start_with(
         cwd: &Path,
         dir: &Path,
         url: &str,
@@ -64,7 +64,7 @@ impl Watch {
     }
 
     /// The next log line for which `want` holds, within [`LIMIT`].
-    async fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn wait_for(&mut self, what: &str, want: impl Fn(&str) -> bool) -> String {
         let deadline = tokio::time::Instant::now() + LIMIT;
         loop {
             match tokio::time::timeout_at(deadline, self.lines.recv()).await {
@@ -84,7 +84,7 @@ impl Watch {
     }
 
     /// The next `reconciled` line of `trigger`.
-    async fn reconciled(&mut self, trigger: &str) -> String {
+    pub(crate) async fn reconciled(&mut self, trigger: &str) -> String {
         let needle = format!("trigger=\"{trigger}\"");
         self.wait_for(&format!("a {trigger} reconcile"), |l| {
             l.contains(" reconciled ") && l.contains(&needle)
@@ -98,7 +98,7 @@ impl Watch {
     }
 
     /// SIGTERM; waits (bounded) for the exit and returns its code and the last log lines.
-    async fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+    pub(crate) async fn terminate(mut self) -> (Option<i32>, Vec<String>) {
         let mut child = self.child.take().unwrap();
         let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).unwrap());
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();

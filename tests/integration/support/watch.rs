@@ -1,8 +1,8 @@
 //! Starting `scimctl watch` as a child process: one start-up for the watch integration tests
 //! and the watch benchmark (which includes this file with `#[path]`). It passes the arguments
-//! every run gives (`--target`, a free loopback `--listen`), reads the listen address from
-//! the first stdout line, keeps draining stdout, and hands each stderr line to a callback on
-//! a thread of its own. Std only, so a benchmark without an async runtime can use it.
+//! every run gives (`--target` unless the directory names its target, a free loopback
+//! `--listen`), reads the listen address from the first stdout line, keeps draining stdout,
+//! and hands each stderr line to a callback on a thread of its own. Std only, so a benchmark without an async runtime can use it.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -14,7 +14,7 @@ pub(crate) struct WatchArgs<'a> {
     pub(crate) cwd: &'a Path,
     /// The desired-state directory.
     pub(crate) dir: &'a Path,
-    /// The target's base URL.
+    /// The target's base URL; empty: no `--target`, the target `scimctl.yaml` names.
     pub(crate) url: &'a str,
     /// A bearer token for the target (`SCIMCTL_TOKEN`), if it needs one.
     pub(crate) token: Option<&'a str>,
@@ -41,7 +41,7 @@ pub(crate) fn spawn_watch(
     command
         .arg("watch")
         .arg(args.dir)
-        .args(["--target", args.url, "--listen", "127.0.0.1:0"])
+        .args(["--listen", "127.0.0.1:0"])
         .args(args.extra)
         .env("SCIMCTL_LOG", args.log)
         .envs(args.env.iter().copied())
@@ -49,6 +49,9 @@ pub(crate) fn spawn_watch(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if !args.url.is_empty() {
+        command.args(["--target", args.url]);
+    }
     if let Some(token) = args.token {
         command.env("SCIMCTL_TOKEN", token);
     }
