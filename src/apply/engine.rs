@@ -1961,7 +1961,13 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
         }
         return;
     }
-    if kind == StepKind::Grants {
+    // A later step of the same operation: what it was to do, for a failure's detail.
+    let later = match kind {
+        StepKind::Grants => Some("its roles in divisions could not be granted"),
+        StepKind::Licenses => Some("its licenses could not be assigned"),
+        _ => None,
+    };
+    if let Some(what) = later {
         if !result.outcome.succeeded() && report.outcome.succeeded() {
             let created = if change.action.brings_in() {
                 "created, but "
@@ -1970,22 +1976,7 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
             };
             report.outcome = result.outcome;
             report.detail = Some(format!(
-                "{created}its roles in divisions could not be granted: {}",
-                result.detail.unwrap_or_default()
-            ));
-        }
-        return;
-    }
-    if kind == StepKind::Licenses {
-        if !result.outcome.succeeded() && report.outcome.succeeded() {
-            let created = if change.action.brings_in() {
-                "created, but "
-            } else {
-                ""
-            };
-            report.outcome = result.outcome;
-            report.detail = Some(format!(
-                "{created}its licenses could not be assigned: {}",
+                "{created}{what}: {}",
                 result.detail.unwrap_or_default()
             ));
         }

@@ -688,25 +688,7 @@ impl Validator<'_> {
                 }
                 found
             });
-            let mut seen_roles = BTreeSet::new();
-            for grant in user.roles.iter().flatten() {
-                if !seen_roles.insert(fold(&grant.name)) {
-                    self.warning(grant.span, format!("role `{}` is listed twice", grant.name));
-                    continue;
-                }
-                if role_index.get(&grant.name).is_none() {
-                    let hint = suggest_in(&grant.name, state.roles.iter().map(|r| r.name.as_str()));
-                    self.error(grant.span, format!("unknown role `{}`{hint}", grant.name));
-                    continue;
-                }
-                if let Some(divisions) = &grant.divisions
-                    && (divisions.is_empty() || divisions.iter().any(|d| d.trim().is_empty()))
-                {
-                    self.error(
-                        grant.span,
-                        "divisions must be a non-empty list of division names",
-                    );
-                }
+            for grant in self.grant_list(user.roles.iter().flatten(), &role_index) {
                 if let Some(license) = license {
                     let allowed = license
                         .allowed_roles
@@ -1140,16 +1122,18 @@ impl Validator<'_> {
         }
     }
 
-    /// The roles granted to a group: known roles, each once, divisions a non-empty list (as
-    /// for a user); `rolesEnabled: false` beside them is a contradiction. On a target that
-    /// is not Genesys Cloud, one warning for all groups (at the first) that they are not
-    /// written, which stands for the group's settings too.
-    fn group_roles(&mut self, group: &crate::model::Group) {
-        let Some(roles) = &group.roles else { return };
+    /// Checks a list of role grants, a user's or a group's: each role known and listed once,
+    /// its divisions (when written) a non-empty list. Returns the grants of known roles, each
+    /// once, for the checks that only one of them has.
+    fn grant_list<'g>(
+        &mut self,
+        grants: impl IntoIterator<Item = &'g Spanned<crate::model::RoleGrant>>,
+        role_index: &RoleIndex<'_>,
+    ) -> Vec<&'g Spanned<crate::model::RoleGrant>> {
         let state = self.state;
-        let role_index = RoleIndex::new(state.roles.iter().map(|r| &r.value));
         let mut seen = BTreeSet::new();
-        for grant in roles {
+        let mut known = Vec::new();
+        for grant in grants {
             if !seen.insert(fold(&grant.name)) {
                 self.warning(grant.span, format!("role `{}` is listed twice", grant.name));
                 continue;
@@ -1167,7 +1151,19 @@ impl Validator<'_> {
                     "divisions must be a non-empty list of division names",
                 );
             }
+            known.push(grant);
         }
+        known
+    }
+
+    /// The roles granted to a group: known roles, each once, divisions a non-empty list (as
+    /// for a user); `rolesEnabled: false` beside them is a contradiction. On a target that
+    /// is not Genesys Cloud, one warning for all groups (at the first) that they are not
+    /// written, which stands for the group's settings too.
+    fn group_roles(&mut self, group: &crate::model::Group) {
+        let Some(roles) = &group.roles else { return };
+        let role_index = RoleIndex::new(self.state.roles.iter().map(|r| &r.value));
+        self.grant_list(roles, &role_index);
         if let Some(enabled) = &group.roles_enabled
             && !enabled.value
             && !roles.is_empty()

@@ -90,12 +90,25 @@ pub(super) fn user_grants(
     }
     let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
     let have = held_pairs(held, &ids, roles, divisions);
+    let change = compare(&want, &have, authoritative, warn);
+    Some(UserGrants { scoped, change })
+}
+
+/// The `roleGrants` diff and edit that turn `have` into `want`, a user's or a group's alike;
+/// `None` when nothing changes. Grants `want` lacks are revoked only with `revoke`, and a
+/// grant in all divisions never is (warned about instead).
+fn compare(
+    want: &Pairs,
+    have: &Pairs,
+    revoke: bool,
+    warn: &mut dyn FnMut(String),
+) -> Option<(AttrDiff, Edit)> {
     let add: Vec<GrantRef> = want
         .iter()
         .filter(|(k, _)| !have.contains_key(*k))
         .map(|(_, g)| g.clone())
         .collect();
-    let remove: Vec<GrantRef> = if authoritative {
+    let remove: Vec<GrantRef> = if revoke {
         have.iter()
             .filter(|(k, _)| !want.contains_key(*k))
             .filter(|(_, g)| {
@@ -115,7 +128,7 @@ pub(super) fn user_grants(
     } else {
         Vec::new()
     };
-    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
+    (!add.is_empty() || !remove.is_empty()).then(|| {
         (
             AttrDiff {
                 attribute: "roleGrants".into(),
@@ -125,8 +138,7 @@ pub(super) fn user_grants(
             },
             Edit::Grants { add, remove },
         )
-    });
-    Some(UserGrants { scoped, change })
+    })
 }
 
 /// Per managed (lower-cased role, division id): the desired grant; and per role the
@@ -340,42 +352,7 @@ pub(super) fn group_grants(
             );
         }
     }
-    let add: Vec<GrantRef> = want
-        .iter()
-        .filter(|(k, _)| !have.contains_key(*k))
-        .map(|(_, g)| g.clone())
-        .collect();
-    let remove: Vec<GrantRef> = if prune {
-        have.iter()
-            .filter(|(k, _)| !want.contains_key(*k))
-            .filter(|(_, g)| {
-                let everywhere = g.division_id == ALL_DIVISIONS;
-                if everywhere {
-                    warn(format!(
-                        "the group holds role {:?} in all divisions (\"*\"), which YAML does \
-                         not list: an all-divisions grant is never revoked; remove it by hand, \
-                         or write divisions: [\"*\"] to manage it",
-                        g.role
-                    ));
-                }
-                !everywhere
-            })
-            .map(|(_, g)| g.clone())
-            .collect()
-    } else {
-        Vec::new()
-    };
-    let change = (!add.is_empty() || !remove.is_empty()).then(|| {
-        (
-            AttrDiff {
-                attribute: "roleGrants".into(),
-                added: add.iter().map(GrantRef::label).collect(),
-                removed: remove.iter().map(GrantRef::label).collect(),
-                ..AttrDiff::default()
-            },
-            Edit::Grants { add, remove },
-        )
-    });
+    let change = compare(&want, &have, prune, warn);
     Some(GroupGrants { change })
 }
 
