@@ -257,6 +257,19 @@ fn export_writes_licenses_and_reads_back_empty() {
     let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
     let url = server.url.clone();
     let ds = desired(dir.path(), &url, 5, "");
+    // A work email each, as real users have: a user created without one exports a main
+    // address of type `other`, which desired state refuses on Genesys Cloud.
+    let org = Path::new(&ds).join("org.yaml");
+    let mut yaml = std::fs::read_to_string(&org).unwrap();
+    for i in 0..5 {
+        yaml = yaml.replace(
+            &format!("displayName: User {i}\n"),
+            &format!(
+                "displayName: User {i}\n    emails: [{{value: u{i}@x.example, type: work, primary: true}}]\n"
+            ),
+        );
+    }
+    std::fs::write(&org, yaml).unwrap();
     let (code, out) = apply(dir.path(), &ds);
     assert_eq!(code, 0, "{out}");
     let http = reqwest::Client::new();
