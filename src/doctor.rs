@@ -19,6 +19,7 @@ use crate::model::tenant::LiveUser;
 use crate::plan::roles::live_permissions;
 use crate::scim::{Dialect, PlatformRole, ScimClient, ScimError};
 
+mod licenses;
 mod probes;
 
 pub use probes::{Probe, ProbeStatus};
@@ -509,14 +510,24 @@ async fn genesys(client: &ScimClient, desired: &DesiredState, report: &mut Repor
         ),
     }
     divisions(client, desired, report).await;
-    licenses(client, report).await;
-    permissions(client, desired, roles.ok().as_deref(), report).await;
+    let definitions = licenses(client, report).await;
+    let held = permissions(client, desired, roles.ok().as_deref(), report).await;
+    let (status, detail, needed) = licenses::classify(
+        &licenses::mapped_ids(desired),
+        definitions.as_deref(),
+        held.as_deref().map_err(String::as_str),
+    );
+    report.push_needing("license assignment", status, detail, needed);
 }
 
 /// Whether the client can read the org's license definitions and its users' licenses
 /// (`authorization:license:view`, or `authorization:grant:add`, which assigning needs anyway
 /// [.NET/PY SDK LicenseApi.md]).
-async fn licenses(client: &ScimClient, report: &mut Report) {
+/// The definitions, when they could be read.
+async fn licenses(
+    client: &ScimClient,
+    report: &mut Report,
+) -> Option<Vec<crate::scim::licenses::LicenseDefinition>> {
     const NEEDS: &str = "authorization:license:view";
     let read = match client.list_license_definitions().await {
         Ok(definitions) => client
@@ -539,16 +550,20 @@ async fn licenses(client: &ScimClient, report: &mut Report) {
                     ids.join(", ")
                 ),
             );
+            Some(definitions)
         }
-        Err(e) => report.push_needing(
-            "licenses",
-            Status::Warn,
-            format!(
-                "{} (or authorization:grant:add); licenses cannot be read",
-                failure(&e, Some(NEEDS))
-            ),
-            needing(&e, NEEDS),
-        ),
+        Err(e) => {
+            report.push_needing(
+                "licenses",
+                Status::Warn,
+                format!(
+                    "{} (or authorization:grant:add); licenses cannot be read",
+                    failure(&e, Some(NEEDS))
+                ),
+                needing(&e, NEEDS),
+            );
+            None
+        }
     }
 }
 
@@ -672,19 +687,21 @@ async fn own_grants(
     }
 }
 
+/// The `permissions` check; gives the permissions the client's role grants hold, or why
+/// they could not be read.
 async fn permissions(
     client: &ScimClient,
     desired: &DesiredState,
     roles: Option<&[PlatformRole]>,
     report: &mut Report,
-) {
+) -> Result<Vec<String>, String> {
     let Some(id) = client.oauth_client_id() else {
         report.push("permissions", Status::Skip, "no OAuth client id");
-        return;
+        return Err("no OAuth client id".into());
     };
     let Some(roles) = roles else {
         report.push("permissions", Status::Skip, "the roles could not be read");
-        return;
+        return Err("the roles could not be read".into());
     };
     let (info, source) = match own_grants(client, id).await {
         Ok(found) => found,
@@ -696,7 +713,7 @@ async fn permissions(
                     "cannot read this OAuth client's roles ({why}); its write permissions are not verified"
                 ),
             );
-            return;
+            return Err(why);
         }
     };
     let held: Vec<String> = info
@@ -739,6 +756,7 @@ async fn permissions(
             lacking.iter().map(|p| (*p).to_owned()).collect(),
         );
     }
+    Ok(held)
 }
 
 #[cfg(test)]

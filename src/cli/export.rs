@@ -219,11 +219,14 @@ pub(super) fn export_cmd(
                 export.warnings.len() - MAX_WARNINGS
             )?;
         }
-        let roles = if export.roles > 0 {
+        let mut roles = if export.roles > 0 {
             format!(", {} role names", export.roles)
         } else {
             String::new()
         };
+        if export.licenses > 0 {
+            roles.push_str(&format!(", {} licenses", export.licenses));
+        }
         writeln!(
             err,
             "Exported {} users in {} {}, {} groups{roles} to {} ({requests} requests in {:.2} s).",

@@ -12,7 +12,8 @@ use serde_json::Value;
 
 use super::graph::{Node, role_index};
 use super::{Context, ExplainError, LiveInput};
-use crate::plan::{Kind, Matched, PlanError, match_all};
+use crate::plan::licenses::{LicenseRef, license_ref, mapped, user_licenses};
+use crate::plan::{Edit, Kind, Matched, PlanError, match_all};
 use crate::scim::wire::{Group, User};
 use crate::scim::{Live, Resource, Snapshot};
 
@@ -34,6 +35,33 @@ pub struct LiveDiff {
     /// What could not be compared, and live facts outside desired state.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// A user's Genesys Cloud licenses, when the target's were read (explain user only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub licenses: Option<UserLicenses>,
+}
+
+/// The license definitions a live user holds (Genesys Cloud), the one its YAML license maps,
+/// and what a plan would change: the planner's own decision
+/// ([`crate::plan::licenses::user_licenses`]), so the two always agree.
+#[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UserLicenses {
+    /// The definitions the live user holds, each named as a plan names it (the YAML license
+    /// that maps it, or its id).
+    pub held: Vec<LicenseRef>,
+    /// The definition the user's YAML license maps (`genesysLicense`), if it maps one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped: Option<LicenseRef>,
+    /// Whether the live user holds the mapped definition (absent when none is mapped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mapped_held: Option<bool>,
+    /// Whether a plan manages this user's licenses: some YAML license maps a definition and
+    /// the user has a `license`. Otherwise it keeps what it holds.
+    pub managed: bool,
+    /// The definitions a plan would assign.
+    pub add: Vec<LicenseRef>,
+    /// The definitions a plan would take away (which `ownership.licenses` decides).
+    pub remove: Vec<LicenseRef>,
 }
 
 /// One attribute that differs: a single value (`desired`, `live`), or a set (`onlyDesired`,
@@ -66,6 +94,7 @@ impl LiveDiff {
             compared: Vec::new(),
             differences: Vec::new(),
             notes: Vec::new(),
+            licenses: None,
         }
     }
 
@@ -193,6 +222,7 @@ pub(super) fn user(
     let desired = &ctx.state.users[u];
     let Some(l) = matched.users.get(u).copied().flatten() else {
         diff.notes.push(NOT_LIVE.to_owned());
+        user_licenses_of(ctx, u, None, input.snapshot, &mut diff);
         return Ok(diff);
     };
     let live = &input.snapshot.users[l];
@@ -237,7 +267,84 @@ pub(super) fn user(
         }
     }
     user_groups(ctx, u, live, &matched, input.snapshot, &mut diff)?;
+    user_licenses_of(ctx, u, live.id(), input.snapshot, &mut diff);
     Ok(diff)
+}
+
+/// The user's licenses (Genesys Cloud): what the live user `id` holds (`None`: not on the
+/// target yet) and what a plan would change, decided by the planner itself. On a target
+/// whose licenses were not read (plain SCIM), a note when the user's license maps a
+/// definition, which there stays a local rule about roles.
+fn user_licenses_of(
+    ctx: &Context<'_>,
+    u: usize,
+    id: Option<&str>,
+    snapshot: &Snapshot,
+    diff: &mut LiveDiff,
+) {
+    let state = ctx.state;
+    let user = &state.users[u];
+    let wanted = user
+        .license
+        .as_ref()
+        .and_then(|name| state.license(name))
+        .and_then(|l| l.value.genesys_license.as_ref())
+        .map(|g| license_ref(state, g.as_str()));
+    let Some(licenses) = &snapshot.licenses else {
+        if let Some(w) = &wanted {
+            diff.notes.push(format!(
+                "license {} maps a Genesys Cloud license definition, but this target cannot \
+                 assign licenses: it stays a local rule about roles",
+                w.label()
+            ));
+        }
+        return;
+    };
+    let held: Vec<LicenseRef> = id
+        .map(|id| licenses.of(id))
+        .unwrap_or_default()
+        .iter()
+        .map(|h| license_ref(state, h))
+        .collect();
+    // A plan reads licenses only when some YAML license maps a definition, and changes them
+    // only for users with a `license`.
+    let managed = mapped(state) && user.license.is_some();
+    let (add, remove) = if managed {
+        match user_licenses(state, Some(licenses), user, id) {
+            Some((_, Edit::Licenses { add, remove })) => (add, remove),
+            _ => (Vec::new(), Vec::new()),
+        }
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    if managed {
+        diff.compared.push("license".to_owned());
+        if !add.is_empty() || !remove.is_empty() {
+            diff.differences.push(Difference {
+                attribute: "license".to_owned(),
+                desired: None,
+                live: None,
+                only_desired: add.iter().map(LicenseRef::label).collect(),
+                only_live: remove.iter().map(LicenseRef::label).collect(),
+            });
+        }
+    } else if !held.is_empty() {
+        diff.notes.push(if user.license.is_none() {
+            "the user has no `license` in desired state: a plan leaves the licenses it holds alone"
+                .to_owned()
+        } else {
+            "no YAML license maps a license definition (genesysLicense): a plan leaves licenses alone"
+                .to_owned()
+        });
+    }
+    diff.licenses = Some(UserLicenses {
+        mapped_held: wanted.as_ref().map(|w| held.contains(w)),
+        mapped: wanted,
+        held,
+        managed,
+        add,
+        remove,
+    });
 }
 
 /// Direct group memberships of a user, desired against live. Live groups whose membership

@@ -27,7 +27,7 @@ use crate::model::permission::{RoleIndex, effective_permissions};
 use crate::scim::Snapshot;
 
 use graph::{Inheritance, Memberships, Node, Reached, role_index};
-pub use live::{Difference, LiveDiff};
+pub use live::{Difference, LiveDiff, UserLicenses};
 
 /// Version of the JSON document; bumped when a field changes meaning or goes away.
 pub const VERSION: u32 = 1;

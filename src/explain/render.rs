@@ -6,7 +6,7 @@ use std::io::{self, Write};
 
 use super::{
     EffectivePermission, Explanation, GroupExplanation, LicenseFit, Link, LinkKind, LiveDiff,
-    Membership, Origin, RoleExplanation, UserExplanation,
+    Membership, Origin, RoleExplanation, UserExplanation, UserLicenses,
 };
 
 /// Writes the report as text.
@@ -308,6 +308,45 @@ fn role_text(role: &RoleExplanation, out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// A live user's licenses: what it holds, whether it holds its license's definition, and
+/// what a plan would change.
+fn live_licenses(out: &mut dyn Write, licenses: &UserLicenses) -> io::Result<()> {
+    let labels = |list: &[crate::plan::licenses::LicenseRef]| {
+        list.iter()
+            .map(|l| l.label())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    if licenses.held.is_empty() {
+        writeln!(out, "  licenses held: none")?;
+    } else {
+        writeln!(out, "  licenses held: {}", labels(&licenses.held))?;
+    }
+    if let Some(mapped) = &licenses.mapped {
+        let held = if licenses.mapped_held == Some(true) {
+            "held"
+        } else {
+            "not held"
+        };
+        writeln!(out, "  its license maps {}: {held}", mapped.label())?;
+    }
+    if licenses.managed {
+        let mut changes = Vec::new();
+        if !licenses.add.is_empty() {
+            changes.push(format!("assign {}", labels(&licenses.add)));
+        }
+        if !licenses.remove.is_empty() {
+            changes.push(format!("remove {}", labels(&licenses.remove)));
+        }
+        if changes.is_empty() {
+            writeln!(out, "  a plan changes no license")?;
+        } else {
+            writeln!(out, "  a plan would {}", changes.join(" and "))?;
+        }
+    }
+    Ok(())
+}
+
 fn live(out: &mut dyn Write, diff: &LiveDiff) -> io::Result<()> {
     writeln!(out)?;
     match &diff.id {
@@ -333,6 +372,9 @@ fn live(out: &mut dyn Write, diff: &LiveDiff) -> io::Result<()> {
             parts.push(format!("live only: {}", d.only_live.join(", ")));
         }
         writeln!(out, "  ~ {}: {}", d.attribute, parts.join("; "))?;
+    }
+    if let Some(licenses) = &diff.licenses {
+        live_licenses(out, licenses)?;
     }
     for note in &diff.notes {
         writeln!(out, "  note: {note}")?;

@@ -619,3 +619,243 @@ users:
     assert_eq!(group.roles.len(), 1);
     assert_eq!(group.roles[0].role, "Coach");
 }
+
+/// Licenses mapped to Genesys Cloud definitions (issue 18, item 1), with the default
+/// `ownership.licenses: listed`.
+const LICENSED: &str = "\
+roles:
+  - name: Agent
+licenses:
+  - name: Standard
+    genesysLicense: cloudCX1
+    allowedRoles: [Agent]
+  - name: Pro
+    genesysLicense: cloudCX2
+    allowedRoles: [Agent]
+users:
+  - userName: ana@x.example
+    license: Standard
+  - userName: bo@x.example
+    license: Pro
+  - userName: cy@x.example
+  - userName: di@x.example
+    license: Standard
+";
+
+fn licensed_state(yaml: &str) -> DesiredState {
+    licensed_state_with(yaml, "")
+}
+
+fn licensed_state_with(yaml: &str, config: &str) -> DesiredState {
+    let mut files = vec![("org.yaml", yaml)];
+    if !config.is_empty() {
+        files.push(("scimctl.yaml", config));
+    }
+    match crate::desired::load_texts(&files) {
+        Ok(loaded) => loaded.state,
+        Err(crate::desired::LoadError::Invalid(report)) => {
+            let mut text = Vec::new();
+            report.write_text(&mut text).expect("report renders");
+            panic!("fixture is invalid:\n{}", String::from_utf8_lossy(&text));
+        }
+        Err(e) => panic!("fixture is invalid: {e}"),
+    }
+}
+
+/// ana holds Pro's definition and one no YAML license maps, bo holds Pro's, cy (no
+/// `license`) Standard's; di is not on the target.
+fn licensed_snapshot() -> Snapshot {
+    let users = ["ana", "bo", "cy"]
+        .iter()
+        .map(|n| live_of(&json!({"id": format!("u-{n}"), "userName": format!("{n}@x.example")})))
+        .collect();
+    let held = [
+        ("u-ana", vec!["cloudCX2", "cloudCX3"]),
+        ("u-bo", vec!["cloudCX2"]),
+        ("u-cy", vec!["cloudCX1"]),
+    ]
+    .into_iter()
+    .map(|(id, l)| (id.to_owned(), l.into_iter().map(str::to_owned).collect()))
+    .collect();
+    Snapshot {
+        users,
+        licenses: Some(crate::model::tenant::LiveLicenses {
+            definitions: ["cloudCX1", "cloudCX2", "cloudCX3"]
+                .iter()
+                .map(|id| crate::model::tenant::LicenseDefinition {
+                    id: (*id).to_owned(),
+                    description: None,
+                })
+                .collect(),
+            held,
+        }),
+        ..Snapshot::default()
+    }
+}
+
+fn live_licenses(state: &DesiredState, snapshot: &Snapshot, name: &str) -> LiveDiff {
+    let input = LiveInput {
+        snapshot,
+        target: "genesys",
+    };
+    let Explanation::User(user) = ask(state, Kind::User, name, Some(input)) else {
+        panic!()
+    };
+    user.live.expect("live")
+}
+
+// What the tenant holds, whether the mapped definition is held, and what a plan would do:
+// the same additions and removals as the planner's own rows, for every user.
+#[test]
+fn live_licenses_agree_with_the_plan() {
+    let state = licensed_state(LICENSED);
+    let snapshot = licensed_snapshot();
+    let ana = live_licenses(&state, &snapshot, "ana@x.example");
+    let l = ana.licenses.clone().expect("licenses read");
+    let labels = |list: &[crate::plan::licenses::LicenseRef]| {
+        list.iter().map(|r| r.label()).collect::<Vec<_>>()
+    };
+    assert_eq!(labels(&l.held), ["Pro (cloudCX2)", "cloudCX3"]);
+    assert_eq!(
+        l.mapped.as_ref().map(|m| m.label()).as_deref(),
+        Some("Standard (cloudCX1)")
+    );
+    assert_eq!(l.mapped_held, Some(false));
+    assert!(l.managed);
+    // listed: cloudCX3 is no YAML license's, so it stays.
+    assert_eq!(labels(&l.add), ["Standard (cloudCX1)"]);
+    assert_eq!(labels(&l.remove), ["Pro (cloudCX2)"]);
+    assert!(ana.compared.contains(&"license".to_owned()));
+    let diff = ana
+        .differences
+        .iter()
+        .find(|d| d.attribute == "license")
+        .unwrap();
+    assert_eq!(
+        (diff.only_desired.clone(), diff.only_live.clone()),
+        (
+            vec!["Standard (cloudCX1)".to_owned()],
+            vec!["Pro (cloudCX2)".to_owned()]
+        )
+    );
+
+    let bo = live_licenses(&state, &snapshot, "bo@x.example");
+    let l = bo.licenses.expect("licenses read");
+    assert_eq!(
+        (l.mapped_held, l.add.len(), l.remove.len()),
+        (Some(true), 0, 0)
+    );
+    assert!(bo.differences.iter().all(|d| d.attribute != "license"));
+
+    let cy = live_licenses(&state, &snapshot, "cy@x.example");
+    let l = cy.licenses.expect("licenses read");
+    assert!(!l.managed && l.mapped.is_none() && l.add.is_empty() && l.remove.is_empty());
+    assert_eq!(labels(&l.held), ["Standard (cloudCX1)"]);
+    assert!(!cy.compared.contains(&"license".to_owned()));
+    assert!(
+        cy.notes.iter().any(|n| n.contains("no `license`")),
+        "{:?}",
+        cy.notes
+    );
+
+    let di = live_licenses(&state, &snapshot, "di@x.example");
+    let l = di.licenses.expect("licenses read");
+    assert!(l.held.is_empty());
+    assert_eq!(labels(&l.add), ["Standard (cloudCX1)"]);
+
+    // The planner's rows say the same, user by user.
+    let plan =
+        crate::plan::plan(&state, &snapshot, &crate::plan::PlanOptions::default()).expect("plans");
+    for name in [
+        "ana@x.example",
+        "bo@x.example",
+        "cy@x.example",
+        "di@x.example",
+    ] {
+        let explained = live_licenses(&state, &snapshot, name).licenses.unwrap();
+        let planned = plan
+            .changes
+            .iter()
+            .filter(|c| c.key.eq_ignore_ascii_case(name))
+            .flat_map(|c| &c.edits)
+            .find_map(|e| match e {
+                crate::plan::Edit::Licenses { add, remove } => Some((add.clone(), remove.clone())),
+                _ => None,
+            })
+            .unwrap_or_default();
+        assert_eq!((explained.add, explained.remove), planned, "{name}");
+    }
+
+    // Under `ownership.licenses: all` the unmapped definition goes too, as the plan says.
+    let all = licensed_state_with(LICENSED, "ownership: {licenses: all}\n");
+    let l = live_licenses(&all, &snapshot, "ana@x.example")
+        .licenses
+        .unwrap();
+    assert_eq!(labels(&l.remove), ["Pro (cloudCX2)", "cloudCX3"]);
+}
+
+// The text form of the licenses, and the JSON keys.
+#[test]
+fn live_licenses_text_and_json() {
+    let state = licensed_state(LICENSED);
+    let snapshot = licensed_snapshot();
+    let input = LiveInput {
+        snapshot: &snapshot,
+        target: "genesys",
+    };
+    let explanation = ask(&state, Kind::User, "ana@x.example", Some(input));
+    let mut out = Vec::new();
+    render::text(&explanation, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    for expected in [
+        "  compared: userName, groups, license\n",
+        "  ~ license: desired only: Standard (cloudCX1); live only: Pro (cloudCX2)\n",
+        "  licenses held: Pro (cloudCX2), cloudCX3\n",
+        "  its license maps Standard (cloudCX1): not held\n",
+        "  a plan would assign Standard (cloudCX1) and remove Pro (cloudCX2)\n",
+    ] {
+        assert!(text.contains(expected), "{expected:?} in\n{text}");
+    }
+    let doc = serde_json::to_value(explanation.document()).unwrap();
+    let l = &doc["live"]["licenses"];
+    assert_eq!(l["held"][0], json!({"name": "Pro", "id": "cloudCX2"}));
+    assert_eq!(l["mapped"]["id"], "cloudCX1");
+    assert_eq!(l["mappedHeld"], false);
+    assert_eq!(l["managed"], true);
+    assert_eq!(l["add"][0]["id"], "cloudCX1");
+    assert_eq!(l["remove"][0]["id"], "cloudCX2");
+
+    let bo = ask(&state, Kind::User, "bo@x.example", Some(input));
+    let mut out = Vec::new();
+    render::text(&bo, &mut out).unwrap();
+    let text = String::from_utf8(out).unwrap();
+    assert!(
+        text.contains("  its license maps Pro (cloudCX2): held\n  a plan changes no license\n"),
+        "{text}"
+    );
+}
+
+// A target whose licenses were not read (plain SCIM): no licenses, and a note for a user
+// whose license maps a definition; none for a user without one.
+#[test]
+fn live_licenses_on_a_target_without_them() {
+    let state = licensed_state(LICENSED);
+    let mut snapshot = licensed_snapshot();
+    snapshot.licenses = None;
+    let ana = live_licenses(&state, &snapshot, "ana@x.example");
+    assert!(ana.licenses.is_none());
+    assert!(!ana.compared.contains(&"license".to_owned()));
+    assert!(
+        ana.notes
+            .iter()
+            .any(|n| n.contains("Standard (cloudCX1)") && n.contains("cannot assign licenses")),
+        "{:?}",
+        ana.notes
+    );
+    let cy = live_licenses(&state, &snapshot, "cy@x.example");
+    assert!(
+        cy.licenses.is_none() && cy.notes.is_empty(),
+        "{:?}",
+        cy.notes
+    );
+}

@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::filter::{Attribute, GroupAttr, UserAttr};
+use super::licenses::LicenseUse;
 use super::{DEFAULT_MAX_DEPTH, ExportOptions, Exported, MAX_ROUTING_ENTRIES};
 use crate::desired::validate::{check_date, check_email, check_phone};
 use crate::model::Kind;
@@ -19,10 +20,10 @@ use crate::scim::{Resource, Snapshot};
 
 /// Problems found on the way, counted per kind with the first example.
 #[derive(Default)]
-struct Notes(BTreeMap<&'static str, (usize, String)>);
+pub(super) struct Notes(BTreeMap<&'static str, (usize, String)>);
 
 impl Notes {
-    fn add(&mut self, what: &'static str, example: impl FnOnce() -> String) {
+    pub(super) fn add(&mut self, what: &'static str, example: impl FnOnce() -> String) {
         self.0
             .entry(what)
             .and_modify(|(n, _)| *n += 1)
@@ -141,17 +142,17 @@ fn group_roles(snapshot: &Snapshot, id: &str) -> Vec<RoleGrant> {
         .collect()
 }
 
-fn text(s: &str) -> Spanned<Text> {
+pub(super) fn text(s: &str) -> Spanned<Text> {
     Spanned::unspanned(Text::from(s))
 }
 
-fn fold(s: &str) -> String {
+pub(super) fn fold(s: &str) -> String {
     s.to_lowercase()
 }
 
 /// Case-insensitive, then exact, so the order is total and stable; compares character by
 /// character, so sorting 100,000 names allocates nothing.
-fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
+pub(super) fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
     let primary = if a.is_ascii() && b.is_ascii() {
         a.bytes()
             .map(|c| c.to_ascii_lowercase())
@@ -166,7 +167,7 @@ fn name_order(a: &str, b: &str) -> std::cmp::Ordering {
 
 /// `names` in [`name_order`], keeping the first of names equal once folded (as validation
 /// folds them: `str::to_lowercase`).
-fn sorted_distinct<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
+pub(super) fn sorted_distinct<'a>(names: impl IntoIterator<Item = &'a str>) -> Vec<&'a str> {
     let exact: HashSet<&str> = names.into_iter().collect();
     let mut names: Vec<&str> = exact.into_iter().collect();
     names.sort_by(|a, b| name_order(a, b));
@@ -441,6 +442,7 @@ pub(super) fn convert(
         users: &user_keys,
     };
     let mut held_roles: HashSet<String> = HashSet::new();
+    let mut licenses = LicenseUse::default();
     for (at, part) in order.chunks(PARSE_CHUNK).enumerate() {
         let texts: Vec<&str> = part.iter().map(|&i| json.get(snapshot, i)).collect();
         let parsed_part = parse_all::<wire::User>(&texts);
@@ -452,7 +454,9 @@ pub(super) fn convert(
             // It parsed in the first pass; the same JSON parses the same way.
             let Ok(user) = parsed else { continue };
             let id = user_keys[at * PARSE_CHUNK + i].0;
-            let converted = user_of(&user, id, &ctx, &mut notes);
+            let mut converted = user_of(&user, id, &ctx, &mut notes);
+            converted.license =
+                licenses.user(snapshot.licenses.as_ref(), id, &converted, &mut notes);
             for role in converted.roles.iter().flatten() {
                 if !held_roles.contains(role.name.as_str()) {
                     held_roles.insert(role.name.as_str().to_owned());
@@ -590,6 +594,8 @@ pub(super) fn convert(
         }
         let mut names: Vec<String> = list.into_iter().map(|(n, _)| n).collect();
         names.sort_by(|a, b| name_order(a, b));
+        let granted: Vec<String> = group_roles.iter().map(|r| r.name.to_string()).collect();
+        licenses.group(&names, &granted);
         let external_id = g
             .external_id
             .as_deref()
@@ -648,6 +654,7 @@ pub(super) fn convert(
         users: Vec::new(),
         groups: out_groups,
         roles,
+        licenses: licenses.licenses(snapshot.licenses.as_ref()),
         additive_members: (dropped > 0).then(|| {
             format!(
                 "{dropped} group member(s) could not be written (see the warnings of the export); \

@@ -8,7 +8,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::{Export, ExportOptions, Exported, MAX_BYTES_PER_FILE, MAX_ENTRIES_PER_FILE};
 use crate::desired::yaml::{self, Emit, Writer};
 use crate::model::{
-    EmailType, Group, OAuthClient, PhoneType, SecretSource, Spanned, Target, Text, User,
+    EmailType, Group, License, OAuthClient, PhoneType, SecretSource, Spanned, Target, Text, User,
     ValueSource,
 };
 
@@ -109,6 +109,7 @@ fn user_emit(u: &User) -> Emit<'_> {
             ),
         ));
     }
+    push_opt(&mut m, "license", u.license.as_ref());
     Emit::Map(m)
 }
 
@@ -398,6 +399,7 @@ pub fn render(exported: &Exported, options: &ExportOptions) -> Export {
         user_files,
         groups: exported.groups.len(),
         roles: exported.roles.len(),
+        licenses: exported.licenses.len(),
         warnings: exported.warnings.clone(),
     }
 }
@@ -430,7 +432,33 @@ pub(super) fn render_rest<E>(
                       `permissions` leaves them unmanaged.";
         put("roles.yaml".to_owned(), list_file(header, "roles", &items))?;
     }
+    if !exported.licenses.is_empty() {
+        let items: String = exported
+            .licenses
+            .iter()
+            .map(|l| yaml::item(&license_emit(l)))
+            .collect();
+        let header = "The Genesys Cloud license definitions the exported users hold, exported by scimctl\n\
+                      export: each named by its id (a definition has no name), `allowedRoles` the\n\
+                      roles its holders hold. A user holding several definitions has no `license`\n\
+                      (YAML gives one per user), and plans leave its licenses alone.";
+        put(
+            "licenses.yaml".to_owned(),
+            list_file(header, "licenses", &items),
+        )?;
+    }
     put("scimctl.yaml".to_owned(), config_file(exported, options))
+}
+
+fn license_emit(l: &License) -> Emit<'_> {
+    let mut m: Vec<(&str, Emit<'_>)> = vec![("name", text_emit(&l.name))];
+    push_opt(&mut m, "description", l.description.as_ref());
+    push_opt(&mut m, "genesysLicense", l.genesys_license.as_ref());
+    m.push((
+        "allowedRoles",
+        Emit::FlowList(l.allowed_roles.iter().map(text_emit).collect()),
+    ));
+    Emit::Map(m)
 }
 
 fn secret_emit(s: &SecretSource) -> Emit<'_> {
@@ -635,10 +663,19 @@ fn config_file(exported: &Exported, options: &ExportOptions) -> String {
         );
     }
     w.blank();
-    w.comment(
-        "Roles and licenses: a plain SCIM 2.0 target exposes no role definitions and no licenses.\n\
-         roles.yaml (when users hold roles) lists the role names only, without permissions, and\n\
-         no license is written.",
-    );
+    if exported.licenses.is_empty() {
+        w.comment(
+            "Roles and licenses: a plain SCIM 2.0 target exposes no role definitions and no licenses.\n\
+             roles.yaml (when users hold roles) lists the role names only, without permissions, and\n\
+             no license is written.",
+        );
+    } else {
+        w.comment(
+            "Roles and licenses: roles.yaml lists the role names only, without permissions.\n\
+             licenses.yaml maps each license definition the exported users hold, and a user holding\n\
+             one has it as `license`; ownership.licenses is left `listed` (the default), so a plan\n\
+             takes from such a user only the definitions licenses.yaml maps.",
+        );
+    }
     w.finish()
 }

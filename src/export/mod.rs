@@ -25,11 +25,12 @@
 mod convert;
 mod filter;
 mod layout;
+mod licenses;
 pub mod write;
 
 use std::collections::BTreeMap;
 
-use crate::model::{Group, Role, Target, User};
+use crate::model::{Group, License, Role, Target, User};
 use crate::plan::AttributeSupport;
 use crate::scim::Snapshot;
 
@@ -78,6 +79,9 @@ pub struct Exported {
     pub groups: Vec<Group>,
     /// The role names users hold (no permissions: a SCIM target does not expose them).
     pub roles: Vec<Role>,
+    /// One license per license definition the exported users hold (Genesys Cloud), by id;
+    /// empty when the target has no licenses.
+    pub licenses: Vec<License>,
     /// Why group members must be additive (some could not be named), if they must.
     pub additive_members: Option<String>,
     /// The deepest group nesting, when deeper than the default limit of 5.
@@ -99,6 +103,8 @@ pub struct Export {
     pub groups: usize,
     /// Role names written.
     pub roles: usize,
+    /// Licenses written.
+    pub licenses: usize,
     /// What was left out and why.
     pub warnings: Vec<String>,
 }
@@ -149,6 +155,7 @@ pub fn export_into<S: ItemStore, E: From<S::Error>>(
         user_files,
         groups: exported.groups.len(),
         roles: exported.roles.len(),
+        licenses: exported.licenses.len(),
         warnings: exported.warnings,
     })
 }

@@ -632,3 +632,157 @@ fn group_role_grants_round_trip() {
     let plan = plan(&loaded.state, &live, &options).expect("plans");
     assert!(plan.changes.is_empty(), "{plan:#?}");
 }
+
+// Genesys Cloud licenses: one YAML license per definition an exported user holds (named by
+// id, with the definition's description), allowedRoles covering the roles its holders hold
+// directly and through groups; a user holding one definition has it as `license`, a user
+// holding several has none (and a warning says so), a definition the org does not list is
+// left out. The export loads and plans empty under `listed` and under `all`.
+#[test]
+fn licenses_round_trip() {
+    use crate::model::tenant::{Grant, LicenseDefinition, LiveLicenses, PlatformRole};
+    let roles = |names: &[&str]| json!({"roles": names.iter().map(|n| json!({"value": n})).collect::<Vec<_>>()});
+    let mut g = group("g1", "Leads", &[("u2", "User")]);
+    g["rolesEnabled"] = json!(true);
+    let mut live = snapshot(
+        &[
+            user("u1", "ana@x.example", &roles(&["Agent"])),
+            user("u2", "bo@x.example", &roles(&["Agent"])),
+            user("u3", "cy@x.example", &roles(&["Supervisor"])),
+            user("u4", "di@x.example", &json!({})),
+            user("u5", "ed@x.example", &json!({})),
+        ],
+        &[g],
+    );
+    live.roles = Some(
+        serde_json::from_value::<Vec<PlatformRole>>(json!([
+            {"id": "r-agent", "name": "Agent"},
+            {"id": "r-sup", "name": "Supervisor"},
+            {"id": "r-lead", "name": "Lead"}
+        ]))
+        .expect("roles"),
+    );
+    live.group_grants = Some(
+        [(
+            "g1".to_owned(),
+            vec![Grant {
+                role_id: "r-lead".into(),
+                role_name: String::new(),
+                division_id: "d-home".into(),
+                division_name: String::new(),
+            }],
+        )]
+        .into(),
+    );
+    live.divisions = Some(vec![crate::model::tenant::Division {
+        id: "d-home".into(),
+        name: "Home".into(),
+        home: true,
+    }]);
+    let definition = |id: &str, description: Option<&str>| LicenseDefinition {
+        id: id.into(),
+        description: description.map(str::to_owned),
+    };
+    let held = |list: &[(&str, &[&str])]| {
+        list.iter()
+            .map(|(u, l)| ((*u).to_owned(), l.iter().map(|s| (*s).to_owned()).collect()))
+            .collect()
+    };
+    live.licenses = Some(LiveLicenses {
+        definitions: vec![
+            definition("cloudCX1", Some("Genesys Cloud CX 1")),
+            definition("cloudCX2", None),
+            definition("unused", None),
+        ],
+        held: held(&[
+            ("u1", &["cloudCX1"]),
+            ("u2", &["cloudCX1"]),
+            ("u3", &["cloudCX1", "cloudCX2"]),
+            ("u4", &["retired"]),
+        ]),
+    });
+    let e = export(&live, &ExportOptions::default());
+    assert_eq!(e.licenses, 2, "{:#?}", e.files);
+    let licenses = &e.files["licenses.yaml"];
+    assert!(
+        licenses.contains(
+            "  - name: cloudCX1\n    description: Genesys Cloud CX 1\n    genesysLicense: cloudCX1\n    allowedRoles: [Agent, Lead, Supervisor]\n"
+        ),
+        "{licenses}"
+    );
+    assert!(
+        licenses.contains(
+            "  - name: cloudCX2\n    genesysLicense: cloudCX2\n    allowedRoles: [Supervisor]\n"
+        ),
+        "{licenses}"
+    );
+    assert!(
+        !licenses.contains("unused") && !licenses.contains("retired"),
+        "{licenses}"
+    );
+    let users: String = e
+        .files
+        .iter()
+        .filter(|(k, _)| k.starts_with("users/"))
+        .map(|(_, v)| v.as_str())
+        .collect();
+    assert_eq!(users.matches("license: cloudCX1").count(), 2, "{users}");
+    assert!(
+        !users.contains("license: cloudCX2") && !users.contains("retired"),
+        "{users}"
+    );
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.contains("several license definitions") && w.contains("cy@x.example")),
+        "{:?}",
+        e.warnings
+    );
+    assert!(
+        e.warnings
+            .iter()
+            .any(|w| w.contains("retired of di@x.example")),
+        "{:?}",
+        e.warnings
+    );
+    assert!(
+        e.files["scimctl.yaml"].contains("licenses.yaml maps"),
+        "{}",
+        e.files["scimctl.yaml"]
+    );
+
+    let options = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    for ownership in ["", "ownership: {licenses: all}\n"] {
+        let mut files: Vec<(&str, String)> = e
+            .files
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.clone()))
+            .collect();
+        if !ownership.is_empty() {
+            for (name, text) in &mut files {
+                if *name == "scimctl.yaml" {
+                    *text = text.replace(
+                        "ownership: {users: listed, groups: listed, roles: listed}\n",
+                        ownership,
+                    );
+                    assert!(text.contains("licenses: all"), "{text}");
+                }
+            }
+        }
+        let files: Vec<(&str, &str)> = files.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let loaded = match load_texts(&files) {
+            Ok(l) => l,
+            Err(crate::desired::LoadError::Invalid(report)) => {
+                let mut text = Vec::new();
+                report.write_text(&mut text).unwrap();
+                panic!("does not load:\n{}", String::from_utf8_lossy(&text));
+            }
+            Err(err) => panic!("{err}"),
+        };
+        let plan = plan(&loaded.state, &live, &options).expect("plans");
+        assert!(plan.changes.is_empty(), "{ownership}: {plan:#?}");
+    }
+}

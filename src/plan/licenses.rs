@@ -145,7 +145,7 @@ fn owned(desired: &DesiredState, id: &str) -> bool {
 
 /// The license change of desired `user` (live id `live_id`, `None` for a create): the row and
 /// the edit, or `None` when nothing changes or licenses are not managed for it.
-pub(super) fn user_licenses(
+pub(crate) fn user_licenses(
     desired: &DesiredState,
     licenses: Option<&LiveLicenses>,
     user: &User,

@@ -129,7 +129,8 @@ pub struct LiveRead {
 
 /// Reads the target's capabilities, schemas and whole tenant, and, for a plan (`desired`
 /// given), who the credentials belong to (`GET /Me`) and the role grants of the users whose
-/// desired roles are limited to divisions (Genesys Cloud).
+/// desired roles are limited to divisions (Genesys Cloud); without `desired` (an export or a
+/// live explain) on Genesys Cloud, every group's role grants and the org's licenses.
 pub async fn read(
     client: &ScimClient,
     desired: Option<&DesiredState>,
@@ -155,6 +156,8 @@ pub async fn read(
         if !ids.is_empty() {
             snapshot.group_grants = Some(client.read_group_grants(&ids).await?);
         }
+        // And the org's licenses: export writes them, explain shows who holds which.
+        snapshot.licenses = Some(client.read_licenses().await?);
     }
     if let Some(desired) = desired {
         read_grants(client, desired, &mut snapshot).await?;

@@ -133,7 +133,7 @@ fn json_report_with_grants_from_tokens_me_and_probes() {
 
 /// Replaces the permission policies of the sandbox client's role `scimctl`, dropping the
 /// actions in `drop` and adding those in `add` (`domain:entity:action`).
-fn edit_client_permissions(origin: &str, drop: &[&str], add: &[&str]) {
+pub(crate) fn edit_client_permissions(origin: &str, drop: &[&str], add: &[&str]) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(async {
         let http = reqwest::Client::new();

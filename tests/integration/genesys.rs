@@ -474,6 +474,7 @@ fn example_org_converges_on_genesys() {
         "divisions",
         "licenses",
         "permissions",
+        "license assignment",
         "rate limit",
     ] {
         assert!(
@@ -498,6 +499,22 @@ fn example_org_converges_on_genesys() {
         "{config}"
     );
     assert!(!config.contains(SECRET), "{config}");
+    // The example org's licenses: one per definition its users hold, each user its own.
+    let licenses = std::fs::read_to_string(Path::new(exported).join("licenses.yaml")).unwrap();
+    let users = std::fs::read_dir(Path::new(exported).join("users"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect::<String>();
+    // Agents (cloudCX1) and supervisors (cloudCX2) are given theirs by the apply above; the
+    // administrators' cloudCX3 is written exactly when they hold it (they are protected).
+    for id in ["cloudCX1", "cloudCX2", "cloudCX3"] {
+        let mapped = licenses.contains(&format!("genesysLicense: {id}"));
+        let held = users.contains(&format!("license: {id}"));
+        assert_eq!(mapped, held, "{id}:\n{licenses}");
+        if id != "cloudCX3" {
+            assert!(held, "{id}:\n{users}");
+        }
+    }
     let (code, out, err) = run(dir.path(), &["plan", exported, "--detailed-exitcode"]);
     assert_eq!(
         code, 0,

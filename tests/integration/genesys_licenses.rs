@@ -234,3 +234,128 @@ fn license_removals_beyond_the_brakes_are_held_back() {
         "{held:?}"
     );
 }
+
+fn doctor_check(dir: &Path, ds: &str, name: &str) -> (i32, Value) {
+    let (code, out, err) = run(dir, &["doctor", ds, "--format", "json"]);
+    let report: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
+    let check = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no check {name}: {report:#}"))
+        .clone();
+    (code, check)
+}
+
+// Users holding two definitions (given behind scimctl's back) are exported without a
+// `license`, the others with theirs; licenses.yaml maps every definition held; the export
+// plans empty, under `ownership.licenses: listed` as written and under `all` too.
+#[test]
+fn export_writes_licenses_and_reads_back_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
+    let url = server.url.clone();
+    let ds = desired(dir.path(), &url, 5, "");
+    // A work email each, as real users have: a user created without one exports a main
+    // address of type `other`, which desired state refuses on Genesys Cloud.
+    let org = Path::new(&ds).join("org.yaml");
+    let mut yaml = std::fs::read_to_string(&org).unwrap();
+    for i in 0..5 {
+        yaml = yaml.replace(
+            &format!("displayName: User {i}\n"),
+            &format!(
+                "displayName: User {i}\n    emails: [{{value: u{i}@x.example, type: work, primary: true}}]\n"
+            ),
+        );
+    }
+    std::fs::write(&org, yaml).unwrap();
+    let (code, out) = apply(dir.path(), &ds);
+    assert_eq!(code, 0, "{out}");
+    let http = reqwest::Client::new();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let two: Vec<String> = (0..2).map(|i| format!("u{i}@x.example")).collect();
+    runtime.block_on(give(&http, &url, &two, "cloudCX3"));
+
+    let exported = dir.path().join("exported");
+    let exported = exported.to_str().unwrap();
+    let (code, out, err) = run(dir.path(), &["export", "--from", &ds, "--out", exported]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(err.contains("holds several license definitions"), "{err}");
+    let licenses = std::fs::read_to_string(Path::new(exported).join("licenses.yaml")).unwrap();
+    assert!(licenses.contains("genesysLicense: cloudCX2"), "{licenses}");
+    assert!(licenses.contains("genesysLicense: cloudCX3"), "{licenses}");
+    let users = std::fs::read_dir(Path::new(exported).join("users"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect::<String>();
+    assert_eq!(users.matches("license: cloudCX2").count(), 3, "{users}");
+    assert!(!users.contains("license: cloudCX3"), "{users}");
+    assert_no_changes(dir.path(), exported);
+
+    let config = Path::new(exported).join("scimctl.yaml");
+    let text = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(
+        &config,
+        format!("{text}ownership: {{licenses: all}}\n").replace(
+            "ownership: {users: listed, groups: listed, roles: listed}\n",
+            "",
+        ),
+    )
+    .unwrap();
+    let text = std::fs::read_to_string(&config).unwrap();
+    assert!(text.contains("licenses: all"), "{text}");
+    assert_no_changes(dir.path(), exported);
+}
+
+// doctor says whether the client may assign the mapped licenses, from reads alone: a pass
+// with the simulator's role (it holds authorization:grant:add), a failure naming exactly
+// that permission once the role lacks it, a failure for a definition the org does not have,
+// and a skip when YAML maps none. Every call doctor makes is a GET.
+#[test]
+fn doctor_checks_license_assignment() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
+    let url = server.url.clone();
+    let ds = desired(dir.path(), &url, 2, "");
+    let (code, check) = doctor_check(dir.path(), &ds, "license assignment");
+    assert_eq!(code, 0, "{check}");
+    assert_eq!(check["status"], "pass", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("not tried"),
+        "{check}"
+    );
+
+    crate::doctor::edit_client_permissions(&url, &["authorization:grant:add"], &[]);
+    let (code, check) = doctor_check(dir.path(), &ds, "license assignment");
+    assert_eq!(code, 1, "{check}");
+    assert_eq!(check["status"], "fail", "{check}");
+    assert_eq!(
+        check["needed_permissions"],
+        json!(["authorization:grant:add"])
+    );
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    assert!(
+        !log.contains(r#""method":"POST","path":"/api/v2/license"#),
+        "doctor assigns nothing"
+    );
+
+    let org = Path::new(&ds).join("org.yaml");
+    let yaml = std::fs::read_to_string(&org).unwrap();
+    std::fs::write(&org, yaml.replace("cloudCX1", "cloudCX9")).unwrap();
+    let (_, check) = doctor_check(dir.path(), &ds, "license assignment");
+    assert_eq!(check["status"], "fail", "{check}");
+    assert!(
+        check["detail"].as_str().unwrap().contains("cloudCX9"),
+        "{check}"
+    );
+
+    std::fs::write(
+        &org,
+        yaml.replace("    genesysLicense: cloudCX2\n", "")
+            .replace("    genesysLicense: cloudCX1\n", ""),
+    )
+    .unwrap();
+    let (_, check) = doctor_check(dir.path(), &ds, "license assignment");
+    assert_eq!(check["status"], "skip", "{check}");
+}
