@@ -135,6 +135,15 @@ fn relocated(target: Option<&Target>, from: &Path) -> (Target, Vec<String>) {
     (target, dirs)
 }
 
+/// `", N what"` for the summary line; nothing when there are none.
+fn counted(n: usize, what: &str) -> String {
+    if n > 0 {
+        format!(", {n} {what}")
+    } else {
+        String::new()
+    }
+}
+
 pub(super) fn export_cmd(
     args: &ExportArgs<'_>,
     runtime: &Runtime,
@@ -219,14 +228,11 @@ pub(super) fn export_cmd(
                 export.warnings.len() - MAX_WARNINGS
             )?;
         }
-        let mut roles = if export.roles > 0 {
-            format!(", {} role names", export.roles)
-        } else {
-            String::new()
-        };
-        if export.licenses > 0 {
-            roles.push_str(&format!(", {} licenses", export.licenses));
-        }
+        let roles = format!(
+            "{}{}",
+            counted(export.roles, "role names"),
+            counted(export.licenses, "licenses")
+        );
         writeln!(
             err,
             "Exported {} users in {} {}, {} groups{roles} to {} ({requests} requests in {:.2} s).",

@@ -2,7 +2,7 @@
 //! without changing the tenant.
 //!
 //! `POST /api/v2/license/organization` "requires ANY permissions: authorization:grant:add"
-//! [.NET SDK 244.0.0 LicenseApi.md, PostLicenseOrganization]. There is no read-only form of
+//! [.NET SDK 244.0.0 `LicenseApi.md`, `PostLicenseOrganization`]. There is no read-only form of
 //! that call (a batch with no entries is still a write request, and doctor only reads), so
 //! the check establishes what it can from reads alone:
 //! - every `genesysLicense` names a definition the org lists (else plans are refused);

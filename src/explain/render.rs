@@ -313,7 +313,7 @@ fn role_text(role: &RoleExplanation, out: &mut dyn Write) -> io::Result<()> {
 fn live_licenses(out: &mut dyn Write, licenses: &UserLicenses) -> io::Result<()> {
     let labels = |list: &[crate::plan::licenses::LicenseRef]| {
         list.iter()
-            .map(|l| l.label())
+            .map(crate::plan::licenses::LicenseRef::label)
             .collect::<Vec<_>>()
             .join(", ")
     };

@@ -713,11 +713,16 @@ fn live_licenses_agree_with_the_plan() {
     let ana = live_licenses(&state, &snapshot, "ana@x.example");
     let l = ana.licenses.clone().expect("licenses read");
     let labels = |list: &[crate::plan::licenses::LicenseRef]| {
-        list.iter().map(|r| r.label()).collect::<Vec<_>>()
+        list.iter()
+            .map(crate::plan::licenses::LicenseRef::label)
+            .collect::<Vec<_>>()
     };
     assert_eq!(labels(&l.held), ["Pro (cloudCX2)", "cloudCX3"]);
     assert_eq!(
-        l.mapped.as_ref().map(|m| m.label()).as_deref(),
+        l.mapped
+            .as_ref()
+            .map(crate::plan::licenses::LicenseRef::label)
+            .as_deref(),
         Some("Standard (cloudCX1)")
     );
     assert_eq!(l.mapped_held, Some(false));

@@ -639,6 +639,7 @@ fn group_role_grants_round_trip() {
 // holding several has none (and a warning says so), a definition the org does not list is
 // left out. The export loads and plans empty under `listed` and under `all`.
 #[test]
+#[allow(clippy::too_many_lines)] // one tenant, its export, and both ownership modes
 fn licenses_round_trip() {
     use crate::model::tenant::{Grant, LicenseDefinition, LiveLicenses, PlatformRole};
     let roles = |names: &[&str]| json!({"roles": names.iter().map(|n| json!({"value": n})).collect::<Vec<_>>()});

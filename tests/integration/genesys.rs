@@ -414,6 +414,26 @@ pub(crate) fn check_call(entry: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The example org's licenses in its export at `exported`: one YAML license per definition
+/// its users hold, and each user its own.
+fn assert_exported_licenses(exported: &Path) {
+    let licenses = std::fs::read_to_string(exported.join("licenses.yaml")).unwrap();
+    let users = std::fs::read_dir(exported.join("users"))
+        .unwrap()
+        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
+        .collect::<String>();
+    // Agents (cloudCX1) and supervisors (cloudCX2) are given theirs by the apply above; the
+    // administrators' cloudCX3 is written exactly when they hold it (they are protected).
+    for id in ["cloudCX1", "cloudCX2", "cloudCX3"] {
+        let mapped = licenses.contains(&format!("genesysLicense: {id}"));
+        let carried = users.contains(&format!("license: {id}"));
+        assert_eq!(mapped, carried, "{id}:\n{licenses}");
+        if id != "cloudCX3" {
+            assert!(carried, "{id}:\n{users}");
+        }
+    }
+}
+
 // Plan and apply of the example org converge on the Genesys flavour: the second plan is
 // empty, every request was one docs/genesys.md documents (no SCIM group POST or DELETE, no
 // capitalised path, no filter-less v2 group list), and doctor passes.
@@ -499,22 +519,7 @@ fn example_org_converges_on_genesys() {
         "{config}"
     );
     assert!(!config.contains(SECRET), "{config}");
-    // The example org's licenses: one per definition its users hold, each user its own.
-    let licenses = std::fs::read_to_string(Path::new(exported).join("licenses.yaml")).unwrap();
-    let users = std::fs::read_dir(Path::new(exported).join("users"))
-        .unwrap()
-        .map(|f| std::fs::read_to_string(f.unwrap().path()).unwrap())
-        .collect::<String>();
-    // Agents (cloudCX1) and supervisors (cloudCX2) are given theirs by the apply above; the
-    // administrators' cloudCX3 is written exactly when they hold it (they are protected).
-    for id in ["cloudCX1", "cloudCX2", "cloudCX3"] {
-        let mapped = licenses.contains(&format!("genesysLicense: {id}"));
-        let held = users.contains(&format!("license: {id}"));
-        assert_eq!(mapped, held, "{id}:\n{licenses}");
-        if id != "cloudCX3" {
-            assert!(held, "{id}:\n{users}");
-        }
-    }
+    assert_exported_licenses(Path::new(exported));
     let (code, out, err) = run(dir.path(), &["plan", exported, "--detailed-exitcode"]);
     assert_eq!(
         code, 0,
