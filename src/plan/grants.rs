@@ -48,28 +48,26 @@ pub fn grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
     }
     let matched = super::matching::match_all(desired, live)
         .or_else(|_| super::matching::match_partial(desired, live));
-    let mut ids: Vec<&str> = match matched {
-        Ok(m) => m
-            .users
+    let mut ids: Vec<&str> = if let Ok(m) = matched {
+        m.users
             .iter()
             .zip(&scoped)
             .filter_map(|(m, &s)| m.filter(|_| s))
             .filter_map(|i| live.users[i].id())
-            .collect(),
-        Err(_) => {
-            let names: HashSet<String> = desired
-                .users
-                .iter()
-                .zip(&scoped)
-                .filter(|(_, s)| **s)
-                .map(|(u, _)| u.value.user_name.value.to_lowercase())
-                .collect();
-            live.users
-                .iter()
-                .filter(|u| names.contains(&u.natural_key().to_lowercase()))
-                .filter_map(|u| u.id())
-                .collect()
-        }
+            .collect()
+    } else {
+        let names: HashSet<String> = desired
+            .users
+            .iter()
+            .zip(&scoped)
+            .filter(|(_, s)| **s)
+            .map(|(u, _)| u.value.user_name.value.to_lowercase())
+            .collect();
+        live.users
+            .iter()
+            .filter(|u| names.contains(&u.natural_key().to_lowercase()))
+            .filter_map(|u| u.id())
+            .collect()
     };
     // In listing order, as before.
     let order: std::collections::HashMap<&str, usize> = live
@@ -655,7 +653,8 @@ mod tests {
 
     // A live user the run renames (matched by a `previously` name or by externalId) is a
     // grant subject under its old name, so its grants are compared in the run that renames
-    // it rather than in the next (found by the planner's property test).
+    // it rather than in the next (the planner's property test, which plans what the client
+    // reads, needs it for one run to converge).
     #[test]
     fn renamed_users_are_grant_subjects() {
         let yaml = format!(
