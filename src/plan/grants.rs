@@ -24,33 +24,61 @@ use crate::model::{RoleGrant, Spanned};
 use super::{AttrDiff, Edit, GrantRef};
 
 /// The live ids of the users whose direct grants a plan of `desired` against `live` needs:
-/// on a target with divisions, the live users whose userName (case-insensitively) is a
-/// desired user's with at least one role limited to divisions.
+/// on a target with divisions, the live users the planner matches (by externalId, userName
+/// or a `previously` name) to a desired user with at least one role limited to divisions, so
+/// that a user renamed by the run has its grants compared in that run, not the next one;
+/// when matching fails, those whose userName (case-insensitively) is such a user's.
 #[must_use]
 pub fn grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
     if live.divisions.is_none() {
         return Vec::new();
     }
-    let scoped: HashSet<String> = desired
+    let scoped: Vec<bool> = desired
         .users
         .iter()
-        .filter(|u| {
+        .map(|u| {
             u.value
                 .roles
                 .as_ref()
                 .is_some_and(|r| r.iter().any(|g| g.value.divisions.is_some()))
         })
-        .map(|u| u.value.user_name.value.to_lowercase())
         .collect();
-    if scoped.is_empty() {
+    if !scoped.contains(&true) {
         return Vec::new();
     }
-    live.users
+    let matched = super::matching::match_all(desired, live)
+        .or_else(|_| super::matching::match_partial(desired, live));
+    let mut ids: Vec<&str> = if let Ok(m) = matched {
+        m.users
+            .iter()
+            .zip(&scoped)
+            .filter_map(|(m, &s)| m.filter(|_| s))
+            .filter_map(|i| live.users[i].id())
+            .collect()
+    } else {
+        let names: HashSet<String> = desired
+            .users
+            .iter()
+            .zip(&scoped)
+            .filter(|(_, s)| **s)
+            .map(|(u, _)| u.value.user_name.value.to_lowercase())
+            .collect();
+        live.users
+            .iter()
+            .filter(|u| names.contains(&u.natural_key().to_lowercase()))
+            .filter_map(|u| u.id())
+            .collect()
+    };
+    // In listing order, as before.
+    let order: std::collections::HashMap<&str, usize> = live
+        .users
         .iter()
-        .filter(|u| scoped.contains(&u.natural_key().to_lowercase()))
-        .filter_map(|u| u.id())
-        .map(str::to_owned)
-        .collect()
+        .enumerate()
+        .filter_map(|(i, u)| u.id().map(|id| (id, i)))
+        .collect();
+    ids.sort_by_key(|id| order.get(id).copied());
+    ids.dedup();
+    ids.into_iter().map(str::to_owned).collect()
 }
 
 /// (lower-cased role name, division id) → grant; sorted, for a stable plan.
@@ -171,7 +199,16 @@ fn wanted(
                 .find(|r| r.name.eq_ignore_ascii_case(&name));
             let id = match (live_role, desired.role(&name)) {
                 (Some(r), _) => Some(r.id.clone()),
-                (None, Some(_)) => None,
+                // Created by the run only when desired state manages its definition.
+                (None, Some(role)) if live.roles.is_some() && super::roles::managed(role) => None,
+                (None, Some(_)) => {
+                    warn(format!(
+                        "role {name:?} is not on the target, and desired state lists it by \
+                         name only (no permissions or description), so no run creates it: \
+                         its division grants are skipped"
+                    ));
+                    continue;
+                }
                 (None, None) => {
                     warn(format!(
                         "role {name:?} is neither on the target nor in desired state: its \
@@ -528,12 +565,13 @@ mod tests {
         assert!(plan.is_empty(), "{plan:#?}");
     }
 
-    // A new user's grants name a role the run creates: no id yet (the applier resolves
-    // it); an unknown division is a warning and that pair is skipped.
+    // A new user's grants name a role the run creates (Coach, which desired state defines):
+    // no id yet (the applier resolves it); an unknown division is a warning and that pair is
+    // skipped.
     #[test]
     fn new_user_new_role_and_unknown_division() {
         let yaml = format!(
-            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [Field Sales, Nowhere]}}]\n"
+            "{ROLES}    description: Coaches\nusers:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [Field Sales, Nowhere]}}]\n"
         );
         let live = tenant(&[]);
         let plan = plan_ok(&desired_with("", &yaml), &live, &PlanOptions::default());
@@ -565,6 +603,53 @@ mod tests {
         assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
     }
 
+    // A role listed by name only (no permissions, no description) that the target lacks is
+    // created by no run: a grant of it, to a user or a group, is skipped with a warning
+    // rather than planned with a role id that never comes (found by the planner's property
+    // test, whose simulated Platform API refused such a grant).
+    #[test]
+    fn a_role_no_run_creates_is_not_granted() {
+        let yaml = format!(
+            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [Field Sales]}}]\ngroups:\n  - displayName: Coaches\n    roles: [Coach, Agent]\n"
+        );
+        let plan = plan_ok(&desired_with("", &yaml), &tenant(&[]), &genesys());
+        assert!(change(&plan, Kind::Role, "Coach").is_none(), "{plan:#?}");
+        let c = change(&plan, Kind::User, "new@x.example").expect("a create");
+        assert!(
+            !c.edits.iter().any(|e| matches!(e, Edit::Grants { .. })),
+            "{c:#?}"
+        );
+        assert_eq!(group_grants_of(&plan, "Coaches").0, ["Agent @ Home"]);
+        let skipped = plan
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("\"Coach\" is not on the target"))
+            .count();
+        assert_eq!(skipped, 2, "{:#?}", plan.warnings);
+    }
+
+    // A live user the run renames (matched by a `previously` name or by externalId) is a
+    // grant subject under its old name, so its grants are compared in the run that renames
+    // it rather than in the next (the planner's property test, which plans what the client
+    // reads, needs it for one run to converge).
+    #[test]
+    fn renamed_users_are_grant_subjects() {
+        let yaml = format!(
+            "{ROLES}users:\n  - userName: a2@x.example\n    previously: [a@x.example]\n    roles: [{{name: Wrap Up, divisions: [Field Sales]}}]\n  - userName: c@x.example\n    externalId: hr-c\n    roles: [{{name: Agent, divisions: [Old]}}]\n"
+        );
+        let desired = desired_with("", &yaml);
+        let mut live = tenant(&["Wrap Up"]);
+        live.users.push(crate::plan::tests::live_user(
+            &json!({"id": "u-c", "userName": "old-c@x.example", "externalId": "hr-c"}),
+        ));
+        assert_eq!(grant_subjects(&desired, &live), ["u-a", "u-c"]);
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        assert_eq!(
+            grants_of(&plan, "a2@x.example"),
+            (vec!["Wrap Up @ Field Sales".to_owned()], Vec::new())
+        );
+    }
+
     // `divisions: ["*"]` is the grant in all divisions: wanted as division id `*` with no
     // lookup (and no "not on the target" warning), converged when the target holds it
     // whatever name it gives it, and never revoked: authoritative mode that lists named
@@ -573,7 +658,7 @@ mod tests {
     fn all_divisions_is_a_grant_of_its_own_and_never_revoked() {
         let everywhere = |role: (&str, &str)| grant(role, ("*", "All divisions"));
         let yaml = format!(
-            "{ROLES}users:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [\"*\"]}}]\n"
+            "{ROLES}    description: Coaches\nusers:\n  - userName: new@x.example\n    roles: [{{name: Coach, divisions: [\"*\"]}}]\n"
         );
         let plan = plan_ok(
             &desired_with("", &yaml),

@@ -25,8 +25,9 @@ use crate::model::tenant::{PermissionPolicy, PlatformRole, RoleBody};
 
 use super::{Action, AttrDiff, Change, Edit, Kind, Plan, Source};
 
-/// Whether desired state manages this role's definition.
-fn managed(role: &Role) -> bool {
+/// Whether desired state manages this role's definition (and so creates it when the target
+/// lacks it).
+pub(super) fn managed(role: &Role) -> bool {
     role.permissions.is_some() || role.description.is_some()
 }
 

@@ -12,7 +12,9 @@ use std::collections::HashMap;
 use serde_json::{Map, Value, json};
 
 use crate::desired::DesiredState;
-use crate::model::tenant::{Live, LiveGroup, LiveUser, PlatformRole, Resource, Snapshot};
+use crate::model::tenant::{
+    Division, Grant, Live, LiveGroup, LiveLicenses, LiveUser, PlatformRole, Resource, Snapshot,
+};
 
 use super::{Action, Kind, Plan, PlanOptions, Ref, Resolve, edit};
 
@@ -89,14 +91,22 @@ struct Stored {
     doc: Map<String, Value>,
 }
 
-/// The tenant of [`simulate`]: resources as JSON in listing order, and a write counter that
-/// gives fresh ids and versions.
+/// The tenant of [`simulate`]: resources as JSON in listing order, the Platform API's side
+/// of a Genesys Cloud org (role definitions, divisions, role grants of users and groups,
+/// licenses), and a write counter that gives fresh ids and versions.
 struct Server {
     users: Vec<Stored>,
     groups: Vec<Stored>,
     roles: Option<Vec<PlatformRole>>,
+    divisions: Option<Vec<Division>>,
+    /// Role grants by user id, and by group id (subject type `PC_GROUP`).
+    grants: Option<HashMap<String, Vec<Grant>>>,
+    group_grants: Option<HashMap<String, Vec<Grant>>>,
+    licenses: Option<LiveLicenses>,
     /// Users in the `deleted` state (Genesys Cloud) not restored.
     deleted: Vec<crate::model::tenant::DeletedUser>,
+    /// Ids of the roles the plan deleted: their grants went with them.
+    deleted_roles: Vec<String>,
     writes: u64,
 }
 
@@ -113,8 +123,140 @@ impl Server {
             users: live.users.iter().map(stored).collect(),
             groups: live.groups.iter().map(stored).collect(),
             roles: live.roles.clone(),
+            divisions: live.divisions.clone(),
+            grants: live.grants.clone(),
+            group_grants: live.group_grants.clone(),
+            licenses: live.licenses.clone(),
             deleted: live.deleted_users.clone(),
+            deleted_roles: Vec::new(),
             writes: 0,
+        }
+    }
+
+    /// Carries out a change's role grants and licenses as the Platform API would, on the
+    /// user or group `id` (created or restored objects resolved to their new ids): grants are
+    /// (role, division) tuples added (`bulkadd`, which needs `rolesEnabled` on a group) and
+    /// removed (`bulkremove`); licenses are definition ids given and taken
+    /// (`POST /api/v2/license/organization`, which knows only the org's definitions).
+    /// Revoking what is not held, or naming a role or division that does not exist, is a
+    /// planner bug.
+    fn platform(&mut self, c: &super::Change, id: &str) {
+        for e in &c.edits {
+            match e {
+                super::Edit::Grants { add, remove } => self.grant(c, id, add, remove),
+                super::Edit::Licenses { add, remove } => {
+                    assert_eq!(c.kind, Kind::User, "licenses of a {}: {c:?}", c.kind);
+                    let licenses = self
+                        .licenses
+                        .as_mut()
+                        .unwrap_or_else(|| panic!("{}: licenses on a target without", c.key));
+                    let mut held = licenses.held.remove(id).unwrap_or_default();
+                    for l in add {
+                        assert!(
+                            licenses.defines(&l.id),
+                            "{}: license {} is no definition of the org",
+                            c.key,
+                            l.id
+                        );
+                        if !held.contains(&l.id) {
+                            held.push(l.id.clone());
+                        }
+                    }
+                    for l in remove {
+                        let at = held.iter().position(|h| *h == l.id);
+                        held.remove(at.unwrap_or_else(|| {
+                            panic!("{}: takes license {} it does not hold", c.key, l.id)
+                        }));
+                    }
+                    held.sort();
+                    if !held.is_empty() {
+                        licenses.held.insert(id.to_owned(), held);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn grant(
+        &mut self,
+        c: &super::Change,
+        id: &str,
+        add: &[super::GrantRef],
+        remove: &[super::GrantRef],
+    ) {
+        if !add.is_empty() && c.kind == Kind::Group {
+            let doc = &self
+                .groups
+                .iter()
+                .find(|s| s.id == id)
+                .unwrap_or_else(|| panic!("grants to group {id}, which is not live"))
+                .doc;
+            assert_eq!(
+                doc.get("rolesEnabled"),
+                Some(&Value::Bool(true)),
+                "{}: roles granted to a group without rolesEnabled",
+                c.key
+            );
+        }
+        let roles = self.roles.as_deref().unwrap_or_default();
+        let divisions = self.divisions.as_deref().unwrap_or_default();
+        let resolve = |g: &super::GrantRef| -> Grant {
+            let role = roles
+                .iter()
+                .find(|r| {
+                    g.role_id
+                        .as_ref()
+                        .map_or_else(|| r.name.eq_ignore_ascii_case(&g.role), |id| r.id == *id)
+                })
+                .unwrap_or_else(|| panic!("{}: grant of role {g:?}, which is not live", c.key));
+            let division = if g.division_id == crate::model::tenant::ALL_DIVISIONS {
+                "All divisions".to_owned()
+            } else {
+                divisions
+                    .iter()
+                    .find(|d| d.id == g.division_id)
+                    .unwrap_or_else(|| panic!("{}: grant in division {g:?}, not live", c.key))
+                    .name
+                    .clone()
+            };
+            Grant {
+                role_id: role.id.clone(),
+                role_name: role.name.clone(),
+                division_id: g.division_id.clone(),
+                division_name: division,
+            }
+        };
+        // A revoked grant of a role the plan deleted went with the role.
+        let gone = |g: &&super::GrantRef| {
+            g.role_id
+                .as_ref()
+                .is_some_and(|id| self.deleted_roles.contains(id))
+        };
+        let (add, remove): (Vec<Grant>, Vec<Grant>) = (
+            add.iter().map(resolve).collect(),
+            remove.iter().filter(|g| !gone(g)).map(resolve).collect(),
+        );
+        let map = match c.kind {
+            Kind::User => &mut self.grants,
+            Kind::Group => &mut self.group_grants,
+            Kind::Role => panic!("grants to a role: {c:?}"),
+        };
+        let held = map
+            .get_or_insert_with(HashMap::new)
+            .entry(id.to_owned())
+            .or_default();
+        let same = |a: &Grant, b: &Grant| a.role_id == b.role_id && a.division_id == b.division_id;
+        for g in remove {
+            let at = held.iter().position(|h| same(h, &g));
+            held.remove(
+                at.unwrap_or_else(|| panic!("{}: revokes {g:?}, which it does not hold", c.key)),
+            );
+        }
+        for g in add {
+            if !held.iter().any(|h| same(h, &g)) {
+                held.push(g);
+            }
         }
     }
 
@@ -160,6 +302,16 @@ impl Server {
                     before,
                     "the plan deletes role {id}, not live"
                 );
+                // Its grants, to users and groups, go with it.
+                for grants in [&mut self.grants, &mut self.group_grants]
+                    .into_iter()
+                    .flatten()
+                {
+                    for held in grants.values_mut() {
+                        held.retain(|g| g.role_id != id);
+                    }
+                }
+                self.deleted_roles.push(id.to_owned());
             }
             _ => panic!("a role change the Platform API cannot take: {c:?}"),
         }
@@ -207,6 +359,16 @@ impl Server {
             before,
             "the plan deletes {kind} {id}, not live"
         );
+        let grants = match kind {
+            Kind::User => &mut self.grants,
+            _ => &mut self.group_grants,
+        };
+        if let Some(grants) = grants {
+            grants.remove(id);
+        }
+        if let (Kind::User, Some(licenses)) = (kind, &mut self.licenses) {
+            licenses.held.remove(id);
+        }
         let mut touched = Vec::new();
         for (i, g) in self.groups.iter_mut().enumerate() {
             if let Some(Value::Array(members)) = g.doc.get_mut("members") {
@@ -240,8 +402,11 @@ impl Server {
                 .iter()
                 .map(|s| Live::from_raw(raw(s)).expect("a group"))
                 .collect(),
+            divisions: self.divisions.clone(),
+            grants: self.grants.clone(),
+            group_grants: self.group_grants.clone(),
             deleted_users: self.deleted.clone(),
-            ..Snapshot::default()
+            licenses: self.licenses.clone(),
         }
     }
 }
@@ -275,8 +440,11 @@ fn assert_has_target(doc: &Map<String, Value>, edit: &super::Edit, key: &str) {
 /// a fresh id and `meta.version`; references between objects created in the same run resolve
 /// to those ids), then patches and deactivations (the edits applied to the server's JSON as
 /// RFC 7644 §3.5.2 says, with [`edit::apply`]; a replace whose filter matches nothing fails),
-/// then deletes (which also drop the deleted object from group members). Every write bumps
-/// `meta.version`. Blocked changes are not applied. Panics when the plan refers to an object
+/// then deletes (which also drop the deleted object from group members, and its role grants
+/// and licenses). Role definitions are written before everything else; role grants (of
+/// users and groups) and licenses are carried out after each object's SCIM write, as the
+/// Platform API would (see `Server::platform`). Every write bumps `meta.version`. Blocked
+/// changes are not applied. Panics when the plan refers to an object
 /// that is not live, or sends what a server refuses: those are planner bugs.
 pub(super) fn simulate(plan: &Plan, live: &Snapshot) -> Snapshot {
     simulate_with(plan, live, &|doc, change, created| {
@@ -332,7 +500,11 @@ pub(crate) fn simulate_with(plan: &Plan, live: &Snapshot, patch: &Patcher<'_>) -
         edit::apply(&mut doc, &c.edits, &created).expect("every reference resolves");
         doc.insert("id".into(), Value::from(id.clone()));
         server.stamp(&mut doc);
-        server.users.push(Stored { id, doc });
+        server.users.push(Stored {
+            id: id.clone(),
+            doc,
+        });
+        server.platform(c, &id);
     }
     for c in applied().filter(|c| c.action == Action::Create) {
         let mut doc = Map::new();
@@ -340,7 +512,11 @@ pub(crate) fn simulate_with(plan: &Plan, live: &Snapshot, patch: &Patcher<'_>) -
         let id = created.0[&(c.kind, c.key.to_lowercase())].clone();
         doc.insert("id".into(), Value::from(id.clone()));
         server.stamp(&mut doc);
-        server.collection(c.kind).push(Stored { id, doc });
+        server.collection(c.kind).push(Stored {
+            id: id.clone(),
+            doc,
+        });
+        server.platform(c, &id);
     }
     for c in applied().filter(|c| matches!(c.action, Action::Patch | Action::Deactivate)) {
         let id = c.id.as_deref().expect("a patch names a live id");
@@ -348,6 +524,7 @@ pub(crate) fn simulate_with(plan: &Plan, live: &Snapshot, patch: &Patcher<'_>) -
         patch(&mut doc, c, &created);
         server.stamp(&mut doc);
         *server.find(c.kind, id) = doc;
+        server.platform(c, id);
     }
     for c in applied().filter(|c| c.action == Action::Delete) {
         server.delete(c.kind, c.id.as_deref().expect("a delete names a live id"));

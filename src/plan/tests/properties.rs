@@ -15,7 +15,7 @@
 //! live side may use the same name, another case, an old name listed in `previously`, or an
 //! unrelated name (matched only by `externalId`, if at all).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use proptest::collection::vec;
 use proptest::option;
@@ -24,9 +24,12 @@ use serde_json::{Map, Value, json};
 
 use crate::desired::validate::{Collected, Environment};
 use crate::desired::{DesiredState, Diagnostic};
-use crate::model::tenant::{ENTERPRISE_SCHEMA, PermissionPolicy, PlatformRole, Resource, Snapshot};
+use crate::model::tenant::{
+    Division, ENTERPRISE_SCHEMA, Grant, LicenseDefinition, LiveLicenses, PermissionPolicy,
+    PlatformRole, Resource, Snapshot,
+};
 use crate::model::{
-    CollectionMode, Collections, Config, Email, EmailType, Group, GroupPrune, Ownership,
+    CollectionMode, Collections, Config, Email, EmailType, Group, GroupPrune, License, Ownership,
     OwnershipMode, PhoneNumber, PhoneType, Policy, Protected, Prune, Role, RoleGrant, Safety,
     Selector, SourceMap, Spanned, User, UserPrune,
 };
@@ -65,6 +68,25 @@ const EMAIL_TYPES: [EmailType; 3] = [EmailType::Work, EmailType::Home, EmailType
 /// Email types as servers send them, one in another case.
 const LIVE_EMAIL_TYPES: [&str; 4] = ["work", "home", "other", "Work"];
 const PHONES: [&str; 2] = ["+14155550100", "+14155550111"];
+/// Divisions of a Genesys-like target (id, name); the first is the home division.
+const DIVISIONS: [(&str, &str); 2] = [("d-home", "Home"), ("d-field", "Field")];
+/// How a desired grant names its divisions (an index into this): a plain role name (the home
+/// division), one division, both, or all divisions (`"*"`).
+const SCOPES: [Option<&[&str]>; 4] = [
+    None,
+    Some(&["Field"]),
+    Some(&["home", "Field"]),
+    Some(&["*"]),
+];
+/// The org's license definitions (Genesys-like targets); YAML maps the first two, and the
+/// licenses selector (`ownership.licenses: {namePrefix: def-e}`) takes the last.
+const DEFINITIONS: [&str; 3] = ["def-basic", "def-full", "def-extra"];
+/// YAML licenses: name, the roles it allows (indexes into [`ROLES`]), the definition it maps.
+const LICENSES: [(&str, &[usize], Option<usize>); 3] = [
+    ("Basic", &[0], Some(0)),
+    ("Full", &[0, 1, 2], Some(1)),
+    ("Local", &[0, 1, 2], None),
+];
 const PHONE_TYPES: [PhoneType; 3] = [PhoneType::Work, PhoneType::Mobile, PhoneType::Home];
 const LIVE_PHONE_TYPES: [&str; 3] = ["work", "mobile", "home"];
 /// Attributes a target may lack (`AttributeSupport::only`).
@@ -110,7 +132,19 @@ struct Attrs {
     manager: Option<usize>,
     /// Group slots (desired side only: the `groups:` sugar).
     groups: Option<Vec<usize>>,
+    /// Genesys-like targets, desired side: per entry of `roles`, an index into [`SCOPES`]
+    /// (cycled); live side: direct grants (see [`LiveGrant`]).
+    scopes: Vec<usize>,
+    grants: Vec<LiveGrant>,
+    /// Genesys-like targets: the YAML license (an index into [`LICENSES`], desired side) and
+    /// the definitions held (indexes into [`DEFINITIONS`], live side).
+    license: Option<usize>,
+    held: Vec<usize>,
 }
+
+/// A live role grant: a role (an index into [`ROLES`] then [`EXTRA_ROLES`]; only live roles
+/// are granted) in a division (an index into [`DIVISIONS`], or all divisions past them).
+type LiveGrant = (usize, usize);
 
 /// How the live side of a slot is named, relative to the desired name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -146,6 +180,12 @@ struct GroupAttrs {
     external_id: u8,
     description: Option<usize>,
     members: Option<Vec<Member>>,
+    /// Genesys-like targets, desired side: `roles` as (index into [`ROLES`], index into
+    /// [`SCOPES`]); live side: the grants the group holds.
+    roles: Option<Vec<(usize, usize)>>,
+    grants: Vec<LiveGrant>,
+    /// `rolesEnabled` (desired: written, never `false` beside roles; live: as the org has it).
+    roles_enabled: Option<bool>,
 }
 
 #[derive(Clone, Debug)]
@@ -206,6 +246,10 @@ struct Roles {
     extra: Vec<Option<LiveRole>>,
     /// `ownership.roles`: 0 listed, 1 all, 2 name prefix `Old`.
     own: u8,
+    /// Which of [`DEFINITIONS`] the org has (one YAML maps may be missing: a plan error).
+    definitions: Vec<bool>,
+    /// `ownership.licenses`: 0 listed, 1 all, 2 name prefix `def-e`.
+    own_licenses: u8,
 }
 
 #[derive(Clone, Debug)]
@@ -253,11 +297,19 @@ fn attrs() -> impl Strategy<Value = Attrs> {
             option::of(0..MAX_USERS),
             option::of(vec(0..MAX_GROUPS, 0..3)),
         ),
+        (
+            vec(prop_oneof![1 => Just(0_usize), 1 => 1..SCOPES.len()], 1..3),
+            // Mostly of the roles desired users hold, so revocations come up.
+            vec((0..ROLES.len(), 0..=DIVISIONS.len()), 1..4),
+            option::of(0..LICENSES.len()),
+            vec(0..DEFINITIONS.len(), 0..3),
+        ),
     )
         .prop_map(
             |(
                 (external_id, display_name, title, department, division, employee_number),
                 (active, emails, phones, roles, manager, groups),
+                (scopes, grants, license, held),
             )| Attrs {
                 external_id,
                 display_name,
@@ -271,8 +323,19 @@ fn attrs() -> impl Strategy<Value = Attrs> {
                 roles,
                 manager,
                 groups,
+                scopes,
+                grants,
+                license,
+                held,
             },
         )
+}
+
+fn live_grants() -> impl Strategy<Value = Vec<LiveGrant>> {
+    vec(
+        (0..ROLES.len() + EXTRA_ROLES.len(), 0..=DIVISIONS.len()),
+        0..3,
+    )
 }
 
 fn naming() -> impl Strategy<Value = Naming> {
@@ -310,12 +373,29 @@ fn group_attrs() -> impl Strategy<Value = GroupAttrs> {
         prop_oneof![4 => Just(0_u8), 4 => Just(1), 1 => Just(2)],
         word(),
         option::of(vec((any::<bool>(), 0..MAX_USERS), 0..5)),
+        option::weighted(
+            0.5,
+            vec(
+                (
+                    0..ROLES.len(),
+                    prop_oneof![3 => Just(0_usize), 1 => 1..SCOPES.len()],
+                ),
+                0..3,
+            ),
+        ),
+        live_grants(),
+        option::of(any::<bool>()),
     )
-        .prop_map(|(external_id, description, members)| GroupAttrs {
-            external_id,
-            description,
-            members,
-        })
+        .prop_map(
+            |(external_id, description, members, roles, grants, roles_enabled)| GroupAttrs {
+                external_id,
+                description,
+                members,
+                roles,
+                grants,
+                roles_enabled,
+            },
+        )
 }
 
 fn group_slot() -> impl Strategy<Value = GroupSlot> {
@@ -402,8 +482,16 @@ fn roles() -> impl Strategy<Value = Roles> {
         ),
         vec(option::weighted(0.5, live_role()), EXTRA_ROLES.len()),
         0..3_u8,
+        vec(proptest::bool::weighted(0.93), DEFINITIONS.len()),
+        0..3_u8,
     )
-        .prop_map(|(slots, extra, own)| Roles { slots, extra, own })
+        .prop_map(|(slots, extra, own, definitions, own_licenses)| Roles {
+            slots,
+            extra,
+            own,
+            definitions,
+            own_licenses,
+        })
 }
 
 pub(crate) fn world() -> impl Strategy<Value = World> {
@@ -556,7 +644,15 @@ impl World {
             roles: a.roles.as_ref().map(|roles| {
                 roles
                     .iter()
-                    .map(|&r| sp(RoleGrant::named(ROLES[r % ROLES.len()])))
+                    .enumerate()
+                    .map(|(n, &r)| {
+                        let scope = if self.roles.is_some() {
+                            a.scopes[n % a.scopes.len()]
+                        } else {
+                            0
+                        };
+                        sp(role_grant(r % ROLES.len(), scope))
+                    })
                     .collect()
             }),
             groups: a.groups.as_ref().map(|groups| {
@@ -574,7 +670,7 @@ impl World {
                     })
                     .collect()
             }),
-            license: None,
+            license: self.license(i, a).map(|l| sp(LICENSES[l].0)),
             password: None,
             previously: if slot.previously {
                 vec![sp(self.old_user_name(i))]
@@ -612,12 +708,51 @@ impl World {
             kind: None,
             visibility: None,
             rules_visible: None,
-            roles_enabled: None,
+            roles_enabled: self
+                .roles
+                .as_ref()
+                .and(a.roles_enabled)
+                .filter(|&on| on || a.roles.as_ref().is_none_or(Vec::is_empty))
+                .map(sp),
             calls_enabled: None,
             include_owners: None,
             owners: None,
-            roles: None,
+            roles: self.group_roles(a).map(|roles| {
+                roles
+                    .iter()
+                    .map(|&(r, scope)| sp(role_grant(r, scope)))
+                    .collect()
+            }),
         }
+    }
+
+    /// The roles desired group attributes grant (Genesys-like targets only), as (index into
+    /// [`ROLES`], index into [`SCOPES`]).
+    fn group_roles<'a>(&self, a: &'a GroupAttrs) -> Option<&'a Vec<(usize, usize)>> {
+        self.roles.as_ref().and(a.roles.as_ref())
+    }
+
+    /// The YAML license of desired user `i` (Genesys-like targets only): the one drawn, or
+    /// `Full` when the drawn one does not allow a role the user holds, directly or through a
+    /// desired group it is a direct member of (validation refuses that).
+    fn license(&self, i: usize, a: &Attrs) -> Option<usize> {
+        self.roles.as_ref()?;
+        let drawn = a.license?;
+        let mut held: Vec<usize> = a.roles.iter().flatten().map(|&r| r % ROLES.len()).collect();
+        for (j, slot) in self.groups.iter().enumerate() {
+            let Some(g) = &slot.desired else { continue };
+            let listed = g.members.iter().flatten().any(|&m| m == (false, i));
+            let joins = a.groups.iter().flatten().any(|&k| k == j);
+            if listed || joins {
+                held.extend(self.group_roles(g).into_iter().flatten().map(|&(r, _)| r));
+            }
+        }
+        let allowed = LICENSES[drawn].1;
+        Some(if held.iter().all(|r| allowed.contains(r)) {
+            drawn
+        } else {
+            1
+        })
     }
 
     fn config(&self) -> Config {
@@ -663,7 +798,14 @@ impl World {
                         ..Selector::default()
                     }),
                 }),
-                licenses: sp(OwnershipMode::Listed),
+                licenses: sp(match self.roles.as_ref().map_or(0, |r| r.own_licenses) {
+                    0 => OwnershipMode::Listed,
+                    1 => OwnershipMode::All,
+                    _ => OwnershipMode::Selector(Selector {
+                        name_prefix: Some("def-e".into()),
+                        ..Selector::default()
+                    }),
+                }),
             },
             collections: Collections {
                 group_members: mode(c.members_authoritative),
@@ -756,6 +898,20 @@ impl World {
         }
     }
 
+    /// Whether `ownership.licenses` lets a plan take definition `id` from a user: the mapped
+    /// ones always, the rest under `all`, and those the selector takes.
+    fn owns_license(&self, id: &str) -> bool {
+        let mapped = LICENSES
+            .iter()
+            .any(|l| l.2.is_some_and(|d| DEFINITIONS[d] == id));
+        mapped
+            || match self.roles.as_ref().map_or(0, |r| r.own_licenses) {
+                0 => false,
+                1 => true,
+                _ => id.starts_with("def-e"),
+            }
+    }
+
     fn is_protected(&self, kind: Kind, name: &str) -> bool {
         let list = match kind {
             Kind::User => self.protected_users(),
@@ -801,11 +957,26 @@ impl World {
                 })
             })
             .collect();
+        let licenses = if self.roles.is_some() {
+            LICENSES
+                .iter()
+                .map(|&(name, allowed, definition)| {
+                    sp(License {
+                        name: sp(name),
+                        description: None,
+                        allowed_roles: allowed.iter().map(|&r| sp(ROLES[r])).collect(),
+                        genesys_license: definition.map(|d| sp(DEFINITIONS[d])),
+                    })
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
         let collected = Collected {
             users,
             groups,
             roles,
-            licenses: Vec::new(),
+            licenses,
             config: self.config(),
             target_span: None,
         };
@@ -916,6 +1087,17 @@ impl World {
         if let Some(w) = a.description {
             doc.insert("description".into(), Value::from(WORDS[w]));
         }
+        if self.roles.is_some() {
+            // Genesys grants roles only to a group with rolesEnabled.
+            let enabled = if self.live_grants(&a.grants).is_empty() {
+                a.roles_enabled
+            } else {
+                Some(true)
+            };
+            if let Some(on) = enabled {
+                doc.insert("rolesEnabled".into(), Value::from(on));
+            }
+        }
         if let Some(members) = &a.members {
             let members: Vec<Value> = members
                 .iter()
@@ -935,7 +1117,57 @@ impl World {
         Value::Object(doc)
     }
 
+    /// The tenant as the client reads it for desired state: [`World::tenant`] with only
+    /// the role grants and licenses the client reads (see [`read`]).
     pub(crate) fn live(&self) -> Snapshot {
+        read(&self.desired(), self.tenant())
+    }
+
+    /// The grants `list` describes that the tenant can hold (of live roles only), once each.
+    fn live_grants(&self, list: &[LiveGrant]) -> Vec<Grant> {
+        let Some(roles) = &self.roles else {
+            return Vec::new();
+        };
+        let mut out: Vec<Grant> = Vec::new();
+        for &(r, d) in list {
+            let role = if r < ROLES.len() {
+                roles.slots[r].1.as_ref().map(|l| {
+                    let name = if l.upper {
+                        ROLES[r].to_uppercase()
+                    } else {
+                        ROLES[r].to_owned()
+                    };
+                    (format!("lr{r}"), name)
+                })
+            } else {
+                let k = r - ROLES.len();
+                roles.extra[k]
+                    .as_ref()
+                    .map(|_| (format!("lx{k}"), EXTRA_ROLES[k].to_owned()))
+            };
+            let Some((role_id, role_name)) = role else {
+                continue;
+            };
+            let (division_id, division_name) = DIVISIONS.get(d).copied().unwrap_or(("*", "*"));
+            if out
+                .iter()
+                .any(|g| g.role_id == role_id && g.division_id == division_id)
+            {
+                continue;
+            }
+            out.push(Grant {
+                role_id,
+                role_name,
+                division_id: division_id.to_owned(),
+                division_name: division_name.to_owned(),
+            });
+        }
+        out
+    }
+
+    /// The whole tenant: on a Genesys-like target, with its divisions, every role grant of
+    /// every live user and group, and the org's licenses.
+    pub(crate) fn tenant(&self) -> Snapshot {
         let users: Vec<Value> = self
             .users
             .iter()
@@ -958,6 +1190,60 @@ impl World {
                 version: 7,
             })
             .collect();
+        if let Some(roles) = &self.roles {
+            live.divisions = Some(
+                DIVISIONS
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &(id, name))| Division {
+                        id: id.to_owned(),
+                        name: name.to_owned(),
+                        home: k == 0,
+                    })
+                    .collect(),
+            );
+            let users = self.users.iter().enumerate();
+            live.grants = Some(
+                users
+                    .clone()
+                    .filter_map(|(i, s)| s.live.as_ref().map(|a| (format!("lu{i}"), a)))
+                    .map(|(id, a)| (id, self.live_grants(&a.grants)))
+                    .collect(),
+            );
+            live.group_grants = Some(
+                self.groups
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, s)| s.live.as_ref().map(|a| (format!("lg{j}"), a)))
+                    .map(|(id, a)| (id, self.live_grants(&a.grants)))
+                    .collect(),
+            );
+            let defined = |&d: &usize| roles.definitions[d];
+            live.licenses = Some(LiveLicenses {
+                definitions: (0..DEFINITIONS.len())
+                    .filter(defined)
+                    .map(|d| LicenseDefinition {
+                        id: DEFINITIONS[d].to_owned(),
+                        description: None,
+                    })
+                    .collect(),
+                held: users
+                    .filter_map(|(i, s)| s.live.as_ref().map(|a| (format!("lu{i}"), a)))
+                    .map(|(id, a)| {
+                        let mut held: Vec<String> = a
+                            .held
+                            .iter()
+                            .filter(|&&d| defined(&d))
+                            .map(|&d| DEFINITIONS[d].to_owned())
+                            .collect();
+                        held.sort();
+                        held.dedup();
+                        (id, held)
+                    })
+                    .filter(|(_, held)| !held.is_empty())
+                    .collect(),
+            });
+        }
         live
     }
 
@@ -1002,21 +1288,25 @@ impl World {
     }
 
     pub(crate) fn options(&self) -> PlanOptions {
+        let mut target = TargetCapabilities::storing(match &self.support {
+            None => AttributeSupport::all(),
+            Some(mask) => AttributeSupport::only(
+                SUPPORTABLE
+                    .iter()
+                    .zip(mask)
+                    .filter(|(_, has)| **has)
+                    .map(|(attr, _)| *attr)
+                    .chain([
+                        (ResourceSchema::User, "userName"),
+                        (ResourceSchema::Group, "displayName"),
+                    ]),
+            ),
+        });
+        // A Genesys-like target: groups with settings (rolesEnabled) and divisions.
+        target.group_settings = self.roles.is_some();
+        target.divisions = self.roles.is_some();
         PlanOptions {
-            target: TargetCapabilities::storing(match &self.support {
-                None => AttributeSupport::all(),
-                Some(mask) => AttributeSupport::only(
-                    SUPPORTABLE
-                        .iter()
-                        .zip(mask)
-                        .filter(|(_, has)| **has)
-                        .map(|(attr, _)| *attr)
-                        .chain([
-                            (ResourceSchema::User, "userName"),
-                            (ResourceSchema::Group, "displayName"),
-                        ]),
-                ),
-            }),
+            target,
             allow_deletes: None,
             actors: self
                 .actor
@@ -1029,6 +1319,42 @@ impl World {
     }
 }
 
+/// A role grant as YAML writes it: [`ROLES`] entry `r` in the divisions [`SCOPES`] entry
+/// `scope` names.
+fn role_grant(r: usize, scope: usize) -> RoleGrant {
+    RoleGrant {
+        name: ROLES[r].into(),
+        divisions: SCOPES[scope].map(|list| list.iter().map(|&d| d.into()).collect()),
+    }
+}
+
+/// What the client reads of `tenant` to plan `desired` (`session::read_grants` and
+/// `read_licenses`): the direct grants of the users and the grants of the groups the planner
+/// names as subjects (none read: `None`), and the licenses only when YAML maps one.
+pub(crate) fn read(desired: &DesiredState, mut tenant: Snapshot) -> Snapshot {
+    let pick = |all: Option<HashMap<String, Vec<Grant>>>,
+                ids: Vec<String>|
+     -> Option<HashMap<String, Vec<Grant>>> {
+        let all = all.unwrap_or_default();
+        (!ids.is_empty()).then(|| {
+            ids.into_iter()
+                .map(|id| {
+                    let held = all.get(&id).cloned().unwrap_or_default();
+                    (id, held)
+                })
+                .collect()
+        })
+    };
+    let users = crate::plan::grants::grant_subjects(desired, &tenant);
+    tenant.grants = pick(tenant.grants.take(), users);
+    let groups = crate::plan::grants::group_grant_subjects(desired, &tenant);
+    tenant.group_grants = pick(tenant.group_grants.take(), groups);
+    if !crate::plan::licenses::mapped(desired) {
+        tenant.licenses = None;
+    }
+    tenant
+}
+
 /// A plan as JSON, for failure messages.
 fn show(plan: &Plan) -> String {
     serde_json::to_string_pretty(plan).unwrap_or_default()
@@ -1039,16 +1365,46 @@ fn identity(c: &Change) -> (Action, Kind, String, Option<String>) {
     (c.action, c.kind, c.key.to_lowercase(), c.id.clone())
 }
 
-/// Plans, treating an ambiguity as a legitimate outcome (`None`) that must list its problems.
+/// Plans, treating an ambiguity as a legitimate outcome (`None`) that must list its problems,
+/// and so a YAML license mapped to a definition the org lacks, exactly when one is.
 pub(crate) fn first_plan(
     desired: &DesiredState,
     live: &Snapshot,
     options: &PlanOptions,
 ) -> Result<Option<Plan>, TestCaseError> {
+    let missing: Vec<&str> = match &live.licenses {
+        Some(org) => desired
+            .licenses
+            .iter()
+            .filter_map(|l| l.value.genesys_license.as_ref())
+            .map(|g| g.value.as_str())
+            .filter(|g| !org.defines(g))
+            .collect(),
+        None => Vec::new(),
+    };
     match plan(desired, live, options) {
-        Ok(p) => Ok(Some(p)),
+        Ok(p) => {
+            prop_assert!(
+                missing.is_empty(),
+                "planned with unknown licenses {missing:?}"
+            );
+            Ok(Some(p))
+        }
         Err(PlanError::Ambiguous(problems)) => {
             prop_assert!(!problems.is_empty(), "an ambiguity lists its problems");
+            Ok(None)
+        }
+        Err(PlanError::UnknownLicense { unknown, .. }) => {
+            prop_assert_eq!(
+                unknown.len(),
+                missing.len(),
+                "{:?} for {:?}",
+                unknown,
+                missing
+            );
+            for (line, id) in unknown.iter().zip(&missing) {
+                prop_assert!(line.contains(&format!("{id:?}")), "{line} names {id}");
+            }
             Ok(None)
         }
         Err(e) => Err(TestCaseError::fail(format!("planning failed: {e}"))),
@@ -1073,6 +1429,8 @@ fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'st
                 ("employeeNumber", u.employee_number.is_some()),
                 ("manager", u.manager.is_some()),
                 ("roles", u.roles.is_some()),
+                ("roleGrants", u.roles.is_some()),
+                ("license", u.license.is_some()),
             ] {
                 if set {
                     out.insert(name);
@@ -1088,6 +1446,13 @@ fn written(desired: &DesiredState, kind: Kind, key: &str) -> Option<HashSet<&'st
             }
             if g.description.is_some() {
                 out.insert("description");
+            }
+            if g.roles.is_some() {
+                out.insert("roleGrants");
+            }
+            // Switched on for roles when the live group lacks it.
+            if g.roles.is_some() || g.roles_enabled.is_some() {
+                out.insert("rolesEnabled");
             }
             if desired
                 .memberships()
@@ -1122,7 +1487,7 @@ proptest! {
         for c in &first.changes {
             prop_assert_eq!(c.blocked.is_some(), c.held_by.is_some(), "{:#?}", c);
         }
-        let after = simulate(&first, &live);
+        let after = read(&desired, simulate(&first, &world.tenant()));
         let second = plan(&desired, &after, &options)
             .map_err(|e| TestCaseError::fail(format!("replanning failed: {e}")))?;
         let held: Vec<_> = first
@@ -1140,13 +1505,14 @@ proptest! {
             );
         } else {
             // Only what takes something away is ever held back: a prune, a role, or (the
-            // removal brake, and removals held with a blocked prune) group members.
+            // removal brakes, and removals held with a blocked prune) group members, role
+            // grants and licenses.
             for c in first.changes.iter().filter(|c| c.blocked.is_some()) {
-                let takes_away = c.edits.iter().any(|e| {
-                    matches!(
-                        e,
-                        Edit::Remove { attr: Multi::Roles, .. } | Edit::RemoveMembers { .. }
-                    )
+                let takes_away = c.edits.iter().any(|e| match e {
+                    Edit::Remove { attr: Multi::Roles, .. } | Edit::RemoveMembers { .. } => true,
+                    Edit::Grants { remove, .. } => !remove.is_empty(),
+                    Edit::Licenses { remove, .. } => !remove.is_empty(),
+                    _ => false,
                 });
                 prop_assert!(c.action.is_destructive() || takes_away, "{c:?}");
             }
@@ -1314,22 +1680,79 @@ proptest! {
                     "additive members lose a value: {}",
                     show(&plan)
                 );
+                match edit {
+                    Edit::Grants { remove, .. } if !remove.is_empty() => {
+                        prop_assert!(
+                            remove.iter().all(|g| g.division_id != "*"),
+                            "an all-divisions grant is revoked: {}",
+                            show(&plan)
+                        );
+                        // A user's under authoritative roles; a group's when ownership of
+                        // groups takes the live group.
+                        let allowed = match c.kind {
+                            Kind::User => config.user_roles == CollectionMode::Authoritative,
+                            _ => live
+                                .groups
+                                .iter()
+                                .find(|g| g.id() == c.id.as_deref())
+                                .is_some_and(|g| {
+                                    world.owns(Kind::Group, g.natural_key(), g.external_id())
+                                }),
+                        };
+                        prop_assert!(allowed, "{} {} loses role grants: {}", c.kind, c.key, show(&plan));
+                    }
+                    Edit::Licenses { remove, .. } => {
+                        for l in remove {
+                            prop_assert!(
+                                world.owns_license(&l.id),
+                                "{} loses license {}, not owned: {}",
+                                c.key,
+                                l.id,
+                                show(&plan)
+                            );
+                        }
+                    }
+                    _ => {}
+                }
             }
         }
     }
 
     // The last-admin guard: an admin role with an active holder before the plan still has
-    // one after it is applied.
+    // one after it is applied, holding it directly or through a group that grants it.
     #[test]
     fn admin_roles_keep_an_active_holder(world in world()) {
         let (desired, live, options) = (world.desired(), world.live(), world.options());
         let Some(plan) = first_plan(&desired, &live, &options)? else { return Ok(()) };
-        let after = simulate(&plan, &live);
+        let before = world.tenant();
+        let after = simulate(&plan, &before);
+        let live = before;
         let held = |tenant: &Snapshot, role: &str| {
+            let granted = |g: &Grant| {
+                let name = tenant
+                    .roles
+                    .iter()
+                    .flatten()
+                    .find(|r| r.id == g.role_id)
+                    .map_or(g.role_name.as_str(), |r| r.name.as_str());
+                name.eq_ignore_ascii_case(role)
+            };
+            let through: HashSet<String> = tenant
+                .groups
+                .iter()
+                .filter(|g| {
+                    g.id()
+                        .and_then(|id| tenant.group_grants.as_ref()?.get(id))
+                        .is_some_and(|grants| grants.iter().any(granted))
+                })
+                .flat_map(|g| g.parse().expect("live groups parse").members)
+                .map(|m| m.value)
+                .collect();
             tenant.users.iter().any(|u| {
                 let user = u.parse().expect("live users parse");
                 user.active != Some(false)
-                    && user.roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
+                    && (user.roles.iter().any(|r| r.value.eq_ignore_ascii_case(role))
+                        || u.id().is_some_and(|id| through.contains(id)))
             })
         };
         for role in desired.config.policy.admin_roles.iter().map(|r| r.value.as_str()) {
@@ -1404,10 +1827,17 @@ proptest! {
     #[test]
     fn desired_applied_to_empty_tenant_needs_nothing(world in world()) {
         let (desired, options) = (world.desired(), world.options());
-        let empty = Snapshot {
+        // On a Genesys-like target, the org's divisions and license definitions stay.
+        let tenant = world.tenant();
+        let empty = read(&desired, Snapshot {
             roles: world.roles.as_ref().map(|_| Vec::new()),
+            divisions: tenant.divisions,
+            licenses: tenant.licenses.map(|l| LiveLicenses {
+                definitions: l.definitions,
+                held: HashMap::new(),
+            }),
             ..Snapshot::default()
-        };
+        });
         let managed_roles = if world.roles.is_some() {
             desired
                 .roles
@@ -1418,15 +1848,23 @@ proptest! {
             0
         };
         let objects = desired.users.len() + desired.groups.len() + managed_roles;
-        let fresh = plan(&desired, &empty, &options)
-            .map_err(|e| TestCaseError::fail(format!("planning against nothing failed: {e}")))?;
+        let fresh = match plan(&desired, &empty, &options) {
+            // Refused exactly when a YAML license maps a definition the org lacks.
+            Err(PlanError::UnknownLicense { .. }) => {
+                prop_assert!(first_plan(&desired, &empty, &options)?.is_none());
+                return Ok(());
+            }
+            other => other.map_err(|e| {
+                TestCaseError::fail(format!("planning against nothing failed: {e}"))
+            })?,
+        };
         prop_assert_eq!(fresh.changes.len(), objects);
         prop_assert!(
             fresh.changes.iter().all(|c| c.action == Action::Create && c.blocked.is_none()),
             "{}",
             show(&fresh)
         );
-        let as_live = simulate(&fresh, &empty);
+        let as_live = read(&desired, simulate(&fresh, &empty));
         let again = plan(&desired, &as_live, &options)
             .map_err(|e| TestCaseError::fail(format!("planning against d-as-live failed: {e}")))?;
         prop_assert!(again.is_empty(), "first: {}\nagain: {}", show(&fresh), show(&again));
@@ -1454,9 +1892,16 @@ fn worlds_cover_the_interesting_cases() {
     for _ in 0..400 {
         let world = strategy.new_tree(&mut runner).expect("a world").current();
         let (desired, live, options) = (world.desired(), world.live(), world.options());
-        let Ok(plan) = plan(&desired, &live, &options) else {
-            *seen.entry("ambiguous").or_default() += 1;
-            continue;
+        let plan = match plan(&desired, &live, &options) {
+            Ok(plan) => plan,
+            Err(PlanError::UnknownLicense { .. }) => {
+                *seen.entry("unknown license").or_default() += 1;
+                continue;
+            }
+            Err(_) => {
+                *seen.entry("ambiguous").or_default() += 1;
+                continue;
+            }
         };
         let mut note = |what| *seen.entry(what).or_default() += 1;
         for c in &plan.changes {
@@ -1477,6 +1922,45 @@ fn worlds_cover_the_interesting_cases() {
                 note("blocked");
             }
             for e in &c.edits {
+                let live_group = c.kind == Kind::Group && c.id.is_some();
+                match e {
+                    Edit::Grants { add, remove } => {
+                        let whose = if c.kind == Kind::Group {
+                            "group"
+                        } else {
+                            "user"
+                        };
+                        if !add.is_empty() {
+                            note(if whose == "group" {
+                                "group grant added"
+                            } else {
+                                "user grant added"
+                            });
+                        }
+                        if !remove.is_empty() {
+                            note(if whose == "group" {
+                                "group grant revoked"
+                            } else {
+                                "user grant revoked"
+                            });
+                        }
+                    }
+                    Edit::Licenses { add, remove } => {
+                        if !add.is_empty() {
+                            note("license added");
+                        }
+                        if !remove.is_empty() {
+                            note("license removed");
+                        }
+                        if remove.iter().any(|l| l.id == DEFINITIONS[2]) {
+                            note("unmapped license removed");
+                        }
+                    }
+                    Edit::Set { attr, .. } if live_group && attr.name() == "rolesEnabled" => {
+                        note("rolesEnabled switched on");
+                    }
+                    _ => {}
+                }
                 note(match e {
                     Edit::Set { attr, .. } if attr.name() == "userName" && c.id.is_some() => {
                         "rename user"
@@ -1542,6 +2026,15 @@ fn worlds_cover_the_interesting_cases() {
         "protected warning",
         "unsupported warning",
         "empty plan",
+        "group grant added",
+        "group grant revoked",
+        "user grant added",
+        "user grant revoked",
+        "rolesEnabled switched on",
+        "license added",
+        "license removed",
+        "unmapped license removed",
+        "unknown license",
     ] {
         assert!(
             seen.get(what).copied().unwrap_or(0) > 0,
