@@ -418,10 +418,15 @@ mod tests {
         fn planned_patches_converge_through_an_independent_patch_engine(
             world in crate::plan::tests::properties::world()
         ) {
-            use crate::plan::tests::properties::first_plan;
+            use crate::plan::tests::properties::{first_plan, read};
             let (desired, live, options) = (world.desired(), world.live(), world.options());
             let Some(first) = first_plan(&desired, &live, &options)? else { return Ok(()) };
-            let after = crate::plan::tests::simulate_with(&first, &live, &through_the_sandbox);
+            // Planned on what the client reads, applied to the whole tenant, read again: as
+            // the planner's own properties do.
+            let after = read(
+                &desired,
+                crate::plan::tests::simulate_with(&first, &world.tenant(), &through_the_sandbox),
+            );
             let second = crate::plan::plan(&desired, &after, &options)
                 .map_err(|e| proptest::test_runner::TestCaseError::fail(e.to_string()))?;
             let held = |plan: &crate::plan::Plan| -> Vec<(Kind, String)> {
