@@ -42,7 +42,7 @@ pub struct LiveDiff {
 
 /// The license definitions a live user holds (Genesys Cloud), the one its YAML license maps,
 /// and what a plan would change: the planner's own decision
-/// ([`crate::plan::licenses::user_licenses`]), so the two always agree.
+/// (`plan::licenses::user_licenses`), so the two always agree.
 #[derive(Clone, Debug, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct UserLicenses {
