@@ -458,18 +458,30 @@ async fn two_machines_at_once_merge_their_twins_on_scim2_server() {
     let Some((url, token)) = crate::peer::peer() else {
         return;
     };
-    for out in &two_applies_at_once(&url, &token, false).await {
-        assert!(out.contains(" 0 failed"), "{out}");
-    }
+    no_run_failed(&two_applies_at_once(&url, &token, false).await);
 }
 
 /// The same on the sandbox, which accepts copies of a group name as RFC 7643 allows.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_machines_at_once_merge_their_twins_on_the_sandbox() {
     let sandbox = bearer_sandbox(TOKEN).await;
-    for out in &two_applies_at_once(&sandbox.base_url, TOKEN, false).await {
-        assert!(out.contains(" 0 failed"), "{out}");
+    no_run_failed(&two_applies_at_once(&sandbox.base_url, TOKEN, false).await);
+}
+
+/// Each of two runs on two machines either applied with no failure or, when the other had
+/// finished before it read the tenant (an interleaving as good as any), found nothing to do;
+/// at least one of them applied.
+fn no_run_failed(outputs: &[String]) {
+    for out in outputs {
+        assert!(
+            out.contains(" 0 failed") || out.contains("No changes."),
+            "{out}"
+        );
     }
+    assert!(
+        outputs.iter().any(|o| o.contains(" 0 failed")),
+        "{outputs:#?}"
+    );
 }
 
 /// Starts two applies of one org together; with `one_lock`, both use the same lock
