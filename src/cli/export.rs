@@ -167,6 +167,7 @@ pub(super) fn export_cmd(
         mut snapshot,
         target: description,
         requests,
+        username_email,
     } = read_tenant(
         runtime,
         &config,
@@ -198,6 +199,7 @@ pub(super) fn export_cmd(
         description: description.clone(),
         external_id_authority,
         secret_dirs,
+        username_email,
     };
     let read_at = started.elapsed();
     // Each file is written (to its temporary name) as soon as it is laid out, and the users

@@ -23,6 +23,9 @@ pub(crate) struct TenantRead {
     pub(crate) target: String,
     /// SCIM requests sent.
     pub(crate) requests: u64,
+    /// Whether the target keeps each user's userName as its read-only `other` email
+    /// (Genesys Cloud).
+    pub(crate) username_email: bool,
 }
 
 /// Connects to the target, reads its schemas and its whole tenant side by side, and closes
@@ -51,6 +54,7 @@ pub(crate) fn read_tenant(
     progress.finish();
     log_read(&target, &live.snapshot, requests, started.elapsed());
     Ok(TenantRead {
+        username_email: live.capabilities.username_email,
         support: live.capabilities.attributes,
         snapshot: live.snapshot,
         target,

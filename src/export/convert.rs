@@ -440,6 +440,7 @@ pub(super) fn convert(
         user_external: &user_external,
         by_id: &user_by_id,
         users: &user_keys,
+        username_email: options.username_email,
     };
     let mut held_roles: HashSet<String> = HashSet::new();
     let mut licenses = LicenseUse::default();
@@ -674,6 +675,8 @@ struct UserContext<'s, 'a> {
     by_id: &'s HashMap<&'a str, usize>,
     /// Exported users' ids and userNames, in export order.
     users: &'s [(Option<&'a str>, String)],
+    /// The target keeps the userName as the read-only `other` email (Genesys Cloud).
+    username_email: bool,
 }
 
 /// One live user as desired state, with only what the planner manages and desired state can
@@ -703,7 +706,25 @@ fn user_of(u: &wire::User, id: Option<&str>, ctx: &UserContext<'_, '_>, notes: &
         other => other.map(text),
     };
     let emails = if core("emails") {
-        match emails_of(&u.emails) {
+        // Genesys Cloud lists the userName as a read-only `other` email, primary: desired
+        // state may not write it (validation refuses it) and plans never compare it.
+        let written: Vec<MultiValue>;
+        let listed = if ctx.username_email {
+            written = u
+                .emails
+                .iter()
+                .filter(|e| {
+                    !e.kind
+                        .as_deref()
+                        .is_some_and(|k| k.eq_ignore_ascii_case("other"))
+                })
+                .cloned()
+                .collect();
+            &written
+        } else {
+            &u.emails
+        };
+        match emails_of(listed) {
             Ok(e) => e,
             Err(why) => {
                 notes.add("user emails left out (kept as they are live)", || {

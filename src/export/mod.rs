@@ -68,6 +68,10 @@ pub struct ExportOptions {
     pub external_id_authority: Option<String>,
     /// Directories `target:`'s `fromFile` secrets are in, for `secrets.allowedDirs` (absolute).
     pub secret_dirs: Vec<String>,
+    /// The target keeps each user's userName as its read-only `other` email (Genesys Cloud):
+    /// that email is not exported (desired state may not write it, and plans never compare
+    /// it).
+    pub username_email: bool,
 }
 
 /// Desired state read off a live tenant, sorted, ready to render.

@@ -787,3 +787,57 @@ fn licenses_round_trip() {
         assert!(plan.changes.is_empty(), "{ownership}: {plan:#?}");
     }
 }
+
+// Genesys Cloud lists every user's userName as a read-only `other` email, primary beside a
+// primary work email: on such a target the export leaves it out (desired state may not write
+// it, plans never compare it), so the work email is kept and a user with no other address
+// has none. Elsewhere an `other` email is an email like any.
+#[test]
+fn the_username_email_of_genesys_is_not_exported() {
+    let live = snapshot(
+        &[
+            user(
+                "u1",
+                "a@x.example",
+                &json!({"emails": [{"value": "a@x.example", "type": "other", "primary": true},
+                                   {"value": "a.work@x.example", "type": "work", "primary": true}]}),
+            ),
+            user(
+                "u2",
+                "b@x.example",
+                &json!({"emails": [{"value": "b@x.example", "type": "other", "primary": true}]}),
+            ),
+        ],
+        &[],
+    );
+    let genesys = ExportOptions {
+        username_email: true,
+        ..ExportOptions::default()
+    };
+    let e = desired_of(&live, &genesys);
+    let emails: Vec<Vec<(String, Option<&str>)>> = e
+        .users
+        .iter()
+        .map(|u| {
+            u.emails
+                .iter()
+                .flatten()
+                .map(|m| (m.value.value.to_string(), m.value.kind.map(|k| k.name())))
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        emails,
+        [vec![("a.work@x.example".to_owned(), Some("work"))], vec![]],
+        "{e:#?}"
+    );
+    assert!(e.users[1].emails.is_none());
+    let plain = desired_of(&live, &ExportOptions::default());
+    let kinds: Vec<Option<&str>> = plain.users[1]
+        .emails
+        .iter()
+        .flatten()
+        .map(|m| m.value.kind.map(|k| k.name()))
+        .collect();
+    assert_eq!(kinds, [Some("other")], "{plain:#?}");
+}
