@@ -822,7 +822,12 @@ fn the_username_email_of_genesys_is_not_exported() {
             u.emails
                 .iter()
                 .flatten()
-                .map(|m| (m.value.value.to_string(), m.value.kind.map(|k| k.name())))
+                .map(|m| {
+                    (
+                        m.value.value.to_string(),
+                        m.value.kind.map(crate::model::EmailType::name),
+                    )
+                })
                 .collect()
         })
         .collect();
@@ -837,7 +842,7 @@ fn the_username_email_of_genesys_is_not_exported() {
         .emails
         .iter()
         .flatten()
-        .map(|m| m.value.kind.map(|k| k.name()))
+        .map(|m| m.value.kind.map(crate::model::EmailType::name))
         .collect();
     assert_eq!(kinds, [Some("other")], "{plain:#?}");
 }
