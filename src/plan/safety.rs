@@ -102,7 +102,8 @@ fn protected_guard(desired: &DesiredState, live: &Snapshot, plan: &mut Plan) {
 /// The account scimctl runs as (`safety.runsAs`, or the user `GET /Me` names) is never
 /// deactivated, deleted or stripped of an admin role it holds: scimctl would lock itself out
 /// of the tenant halfway through a run. Matched by name and by live id, so a change keyed by a
-/// new name (a rename) is caught too. Its other changes go ahead.
+/// new name (a rename) is caught too. Its other edits go ahead: of a change that also takes
+/// an admin role, only that removal is held back, in a row of its own.
 fn actor_guard(
     desired: &DesiredState,
     live: &Snapshot,
@@ -135,7 +136,7 @@ fn actor_guard(
         held.insert(id, (l.natural_key().to_owned(), roles));
     }
     // A create or a restore is not the account that runs scimctl: that one exists and is not
-    // deleted (a deleted user cannot sign in).
+    // deleted (a deleted user cannot sign in). Its deactivation or delete is held back whole.
     for c in plan
         .changes
         .iter_mut()
@@ -143,25 +144,43 @@ fn actor_guard(
     {
         let by_id = c.id.as_deref().and_then(|id| held.get(id));
         let name = by_id.map_or(c.key.as_str(), |(name, _)| name.as_str());
-        if by_id.is_none() && !actors.contains(&c.key.to_lowercase()) {
-            continue;
-        }
-        let why = if c.action.is_destructive() || !active_after(c, true) {
-            format!("{name} is the account scimctl runs as; it is never deactivated or deleted")
-        } else if let Some(role) = by_id
-            .into_iter()
-            .flat_map(|(_, roles)| roles)
-            .find(|role| takes_role(c, role))
+        if (by_id.is_some() || actors.contains(&c.key.to_lowercase()))
+            && (c.action.is_destructive() || !active_after(c, true))
         {
+            let why = format!(
+                "{name} is the account scimctl runs as; it is never deactivated or deleted"
+            );
+            block(c, Rule::Actor, why);
+        }
+    }
+    // Of any other change, only the removal of an admin role it holds.
+    let roles_of = |c: &super::Change| {
+        c.id.as_deref()
+            .filter(|_| c.kind == Kind::User && !c.action.brings_in())
+            .and_then(|id| held.get(id))
+    };
+    hold_removals(
+        plan,
+        Rule::Actor,
+        |c, taken| {
+            let (name, roles) = roles_of(c).expect("only an actor's edits are picked");
+            let role = roles
+                .iter()
+                .find(|r| taken.iter().any(|e| edit_takes_role(e, r)))
+                .map_or("", String::as_str);
             format!(
                 "{name} is the account scimctl runs as; it keeps admin role {role:?} \
                  (policy.adminRoles), or scimctl would lock itself out"
             )
-        } else {
-            continue;
-        };
-        block(c, Rule::Actor, why);
-    }
+        },
+        |c, e| {
+            let (_, roles) = roles_of(c)?;
+            roles
+                .iter()
+                .any(|r| edit_takes_role(e, r))
+                .then(|| e.clone())
+        },
+    );
     Ok(())
 }
 
@@ -219,23 +238,27 @@ fn admin_role_guard(desired: &DesiredState, plan: &mut Plan) {
 /// Whether a change takes admin role `role` away from its user: removes it by name or (were
 /// roles ever replaced as a whole) leaves it out.
 fn takes_role(change: &super::Change, role: &str) -> bool {
+    change.kind == Kind::User && change.edits.iter().any(|e| edit_takes_role(e, role))
+}
+
+/// Whether a user's edit takes role `role` away: `takes_role` for one edit.
+fn edit_takes_role(edit: &Edit, role: &str) -> bool {
     let named = |v: &serde_json::Value| {
         v.get("value")
             .and_then(serde_json::Value::as_str)
             .is_some_and(|n| n.eq_ignore_ascii_case(role))
     };
-    change.kind == Kind::User
-        && change.edits.iter().any(|e| match e {
-            Edit::Remove {
-                attr: Multi::Roles,
-                key,
-            } => key.equals.eq_ignore_ascii_case(role),
-            Edit::ReplaceAll {
-                attr: Multi::Roles,
-                values,
-            } => !values.iter().any(named),
-            _ => false,
-        })
+    match edit {
+        Edit::Remove {
+            attr: Multi::Roles,
+            key,
+        } => key.equals.eq_ignore_ascii_case(role),
+        Edit::ReplaceAll {
+            attr: Multi::Roles,
+            values,
+        } => !values.iter().any(named),
+        _ => false,
+    }
 }
 
 /// Whether the user a change writes is active once it is applied: as the change sets it, else
@@ -286,6 +309,10 @@ fn admin_roles(desired: &DesiredState) -> BTreeSet<String> {
         .collect()
 }
 
+/// Each `policy.adminRoles` role keeps an active holder (directly or through a group): a
+/// holder's deactivation or delete, or the delete of a group that grants it to them, is held
+/// back whole; of other changes, only the edits that take the role (a role removal, a
+/// membership, a group's grant), in a row of their own.
 fn last_admin_guard(
     desired: &DesiredState,
     live: &Snapshot,
@@ -326,35 +353,53 @@ fn last_admin_guard(
     }
     // Holding one change back can take away a role another relied on gaining, so this runs
     // until nothing more is held back (each round holds back at least one more change).
+    let held = |plan: &Plan| plan.changes.iter().filter(|c| c.blocked.is_some()).count();
     loop {
         let orphaned = orphaned_roles(&admin, &users, &through, plan);
-        let mut more = false;
+        let before = held(plan);
         for (role, holders) in orphaned {
             let why = format!(
                 "would leave admin role {role:?} with no active holder (policy.adminRoles)"
             );
-            for c in &mut plan.changes {
-                let takes = c.blocked.is_none()
-                    && match c.kind {
-                        Kind::User => {
-                            c.id.as_deref().is_some_and(|id| holders.contains(&id))
-                                && (c.action.is_destructive() || takes_role(c, &role))
-                        }
-                        Kind::Group => through.iter().any(|g| {
-                            c.id.as_deref() == Some(g.id.as_str())
-                                && g.roles.contains(&role)
-                                && g.members.iter().any(|m| holders.contains(&m.as_str()))
-                                && group_takes(c, &role, &g.members)
-                        }),
-                        Kind::Role => false,
-                    };
-                if takes {
-                    more = true;
+            let holder = |c: &super::Change| {
+                c.kind == Kind::User && c.id.as_deref().is_some_and(|id| holders.contains(&id))
+            };
+            // A live group that grants the role to some of the holders.
+            let grants_them = |c: &super::Change| {
+                c.kind == Kind::Group
+                    && through.iter().any(|g| {
+                        c.id.as_deref() == Some(g.id.as_str())
+                            && g.roles.contains(&role)
+                            && g.members.iter().any(|m| holders.contains(&m.as_str()))
+                    })
+            };
+            // A holder's deactivation or delete, or the delete of such a group, is held back
+            // whole.
+            for c in plan.changes.iter_mut().filter(|c| c.blocked.is_none()) {
+                if (holder(c) && (c.action.is_destructive() || !active_after(c, true)))
+                    || (grants_them(c) && c.action.is_destructive())
+                {
                     block(c, Rule::LastAdmin, why.clone());
                 }
             }
+            // Of any other change, only the edits that take the role from a holder: the rest
+            // of the change goes ahead.
+            hold_removals(
+                plan,
+                Rule::LastAdmin,
+                |_, _| why.clone(),
+                |c, e| {
+                    if holder(c) {
+                        edit_takes_role(e, &role).then(|| e.clone())
+                    } else if grants_them(c) {
+                        group_edit_takes(e, &role, &holders)
+                    } else {
+                        None
+                    }
+                },
+            );
         }
-        if !more {
+        if held(plan) == before {
             return Ok(());
         }
     }
@@ -407,15 +452,39 @@ fn admin_groups(admin: &BTreeSet<String>, live: &Snapshot) -> Vec<AdminGroup> {
 
 /// Whether a group change takes admin role `role` from some of `members`: deletes the group,
 /// revokes the role's grant, or removes one of them.
-fn group_takes(change: &super::Change, role: &str, members: &[String]) -> bool {
+fn group_takes(change: &super::Change, role: &str, members: &[&str]) -> bool {
     change.action.is_destructive()
-        || change.edits.iter().any(|e| match e {
-            Edit::Grants { remove, .. } => remove.iter().any(|g| g.role.eq_ignore_ascii_case(role)),
-            Edit::RemoveMembers { members: gone } => gone
+        || change
+            .edits
+            .iter()
+            .any(|e| group_edit_takes(e, role, members).is_some())
+}
+
+/// The part of a group's edit that takes admin role `role` from some of `members`: the
+/// revocation of the role's grant, or the removal of those members.
+fn group_edit_takes(edit: &Edit, role: &str, members: &[&str]) -> Option<Edit> {
+    match edit {
+        Edit::Grants { remove, .. } => {
+            let taken: Vec<_> = remove
                 .iter()
-                .any(|m| m.id.as_ref().is_some_and(|id| members.contains(id))),
-            _ => false,
-        })
+                .filter(|g| g.role.eq_ignore_ascii_case(role))
+                .cloned()
+                .collect();
+            (!taken.is_empty()).then_some(Edit::Grants {
+                add: Vec::new(),
+                remove: taken,
+            })
+        }
+        Edit::RemoveMembers { members: gone } => {
+            let taken: Vec<_> = gone
+                .iter()
+                .filter(|m| m.id.as_deref().is_some_and(|id| members.contains(&id)))
+                .cloned()
+                .collect();
+            (!taken.is_empty()).then_some(Edit::RemoveMembers { members: taken })
+        }
+        _ => None,
+    }
 }
 
 /// Whether user `id` still holds `role` through a group once the changes not held back are
@@ -425,7 +494,7 @@ fn held_through(id: &str, role: &str, through: &[AdminGroup], plan: &Plan) -> bo
         if !g.roles.contains(role) || !g.members.iter().any(|m| m == id) {
             return false;
         }
-        let one = [id.to_owned()];
+        let one = [id];
         !plan.changes.iter().any(|c| {
             c.kind == Kind::Group
                 && c.blocked.is_none()
@@ -632,7 +701,7 @@ fn threshold(
         hold_removals(
             plan,
             Rule::Threshold,
-            |_| reason.clone(),
+            |_, _| reason.clone(),
             |_, e| removal_held(e, what, &pruned),
         );
     }
@@ -859,7 +928,7 @@ fn managed_grants(desired: &DesiredState, live: &Snapshot, touched: &HashSet<&st
 fn hold_removals(
     plan: &mut Plan,
     rule: Rule,
-    reason: impl Fn(&[Edit]) -> String,
+    reason: impl Fn(&super::Change, &[Edit]) -> String,
     held: impl Fn(&super::Change, &Edit) -> Option<Edit>,
 ) {
     let mut rows = Vec::new();
@@ -889,7 +958,7 @@ fn hold_removals(
                 None => kept.push(edit),
             }
         }
-        let why = reason(&taken);
+        let why = reason(c, &taken);
         if kept.is_empty() {
             c.edits = taken;
             block(c, rule, why);
@@ -1024,7 +1093,7 @@ fn cascade(plan: &mut Plan) {
     hold_removals(
         plan,
         Rule::Cascade,
-        |taken| {
+        |_, taken| {
             let names: Vec<String> = taken
                 .iter()
                 .flat_map(|e| match e {
@@ -1067,7 +1136,9 @@ mod tests {
 
     use crate::model::tenant::Snapshot;
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
-    use crate::plan::{Action, Kind, Plan, PlanOptions, Rule};
+    use crate::plan::{Action, Attr, Edit, Kind, Multi, Plan, PlanOptions, Rule};
+
+    use super::{edit_takes_role, grants_role, takes_role};
 
     fn users(names: &[&str]) -> Vec<Value> {
         names
@@ -1517,8 +1588,15 @@ mod tests {
                 "{ADMIN}users:\n  - userName: root@x.example\n    roles: [Agent]\n  - userName: agent@x.example\n  - userName: idle@x.example\n"
             ),
         );
+        // Only the removal is held back, in a row of its own: root gains Agent.
+        let root_held = |plan: &Plan| {
+            plan.changes
+                .iter()
+                .find(|c| c.key == "root@x.example" && c.blocked.is_some())
+                .cloned()
+        };
         let plan = plan_ok(&desired, &live, &allowing(None));
-        let root = change(&plan, Kind::User, "root@x.example").expect("root is patched");
+        let root = root_held(&plan).expect("root's removal is held back");
         assert_eq!(root.action, Action::Patch);
         assert!(
             root.blocked
@@ -1526,9 +1604,15 @@ mod tests {
                 .is_some_and(|r| r.contains("no active holder")),
             "{root:#?}"
         );
+        assert!(takes_role(&root, "admin") && !grants_role(&root, "agent"));
+        let gains = change(&plan, Kind::User, "root@x.example").expect("root is patched");
+        assert!(
+            gains.blocked.is_none() && grants_role(gains, "agent"),
+            "{plan:#?}"
+        );
         // --allow-deletes is about counts; it does not release this.
         let plan = plan_ok(&desired, &live, &allowing(Some(0)));
-        assert!(change(&plan, Kind::User, "root@x.example").is_some_and(|c| c.blocked.is_some()));
+        assert!(root_held(&plan).is_some());
         // Someone else gains the role in the same plan: nothing is held back.
         let desired = desired_with(
             &admin_config("collections: {userRoles: authoritative}\n"),
@@ -1546,10 +1630,7 @@ mod tests {
             ),
         );
         let plan = plan_ok(&desired, &live, &allowing(None));
-        assert!(
-            change(&plan, Kind::User, "root@x.example").is_some_and(|c| c.blocked.is_some()),
-            "{plan:#?}"
-        );
+        assert!(root_held(&plan).is_some(), "{plan:#?}");
         // Gained by an inactive account that the same plan activates: released.
         let desired = desired_with(
             &admin_config("collections: {userRoles: authoritative}\n"),
@@ -1600,12 +1681,13 @@ mod tests {
         );
     }
 
-    // A role gained in a change that is itself held back is not gained: here b would take
-    // over Supervisor from a while giving up Admin, its only holder; both are held back.
+    // Only what takes the role is held back: b gives up Admin, whose only holder it is (held
+    // back in a row of its own), and takes over Supervisor from a. That gain goes ahead, so
+    // a, the other Supervisor, may be deactivated; and b's title changes.
     #[test]
-    fn held_back_changes_gain_nothing() {
+    fn a_change_held_back_in_part_keeps_the_rest() {
         let config = "policy: {adminRoles: [Admin, Supervisor]}\ncollections: {userRoles: authoritative}\nsafety: {maxDeletePercent: 100}\n";
-        let resources = "roles:\n  - name: Admin\n  - name: Supervisor\nusers:\n  - userName: a@x.example\n    active: false\n  - userName: b@x.example\n    roles: [Supervisor]\n";
+        let resources = "roles:\n  - name: Admin\n  - name: Supervisor\nusers:\n  - userName: a@x.example\n    active: false\n  - userName: b@x.example\n    title: Lead\n    roles: [Supervisor]\n";
         let live = snapshot(
             &[
                 json!({"id": "a", "userName": "a@x.example", "roles": [{"value": "Supervisor"}]}),
@@ -1616,18 +1698,104 @@ mod tests {
         let plan = plan_ok(&desired_with(config, resources), &live, &allowing(None));
         assert_eq!(
             blocked(&plan),
-            vec![
-                (
-                    "b@x.example",
-                    r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#
-                ),
-                (
-                    "a@x.example",
-                    r#"would leave admin role "supervisor" with no active holder (policy.adminRoles)"#
-                ),
-            ],
+            vec![(
+                "b@x.example",
+                r#"would leave admin role "admin" with no active holder (policy.adminRoles)"#
+            )],
             "{plan:#?}"
         );
+        let rows = |key: &str, held: bool| -> Vec<Vec<Edit>> {
+            plan.changes
+                .iter()
+                .filter(|c| c.key == key && c.blocked.is_some() == held)
+                .map(|c| c.edits.clone())
+                .collect()
+        };
+        let held_b = rows("b@x.example", true);
+        assert_eq!(held_b.len(), 1);
+        assert!(matches!(
+            held_b[0].as_slice(),
+            [Edit::Remove { attr: Multi::Roles, key }] if key.equals == "Admin"
+        ));
+        let b = rows("b@x.example", false);
+        assert_eq!(b.len(), 1, "{plan:#?}");
+        assert!(grants_role(
+            plan.changes
+                .iter()
+                .find(|c| c.key == "b@x.example" && c.blocked.is_none())
+                .expect("b's other edits"),
+            "supervisor"
+        ));
+        assert!(b[0].iter().any(|e| matches!(
+            e,
+            Edit::Set {
+                attr: Attr::Title,
+                ..
+            }
+        )));
+        assert!(!b[0].iter().any(|e| edit_takes_role(e, "admin")));
+        let a = change(&plan, Kind::User, "a@x.example").expect("a is deactivated");
+        assert_eq!((a.action, a.blocked.is_none()), (Action::Deactivate, true));
+        // The held row shows only its own line of the diff; the rest keeps the others.
+        let held_row = plan
+            .changes
+            .iter()
+            .find(|c| c.key == "b@x.example" && c.blocked.is_some())
+            .expect("held row");
+        let lines = |c: &crate::plan::Change| -> Vec<String> {
+            c.rows().iter().map(|d| d.attribute.clone()).collect()
+        };
+        assert_eq!(lines(held_row), vec!["roles".to_owned()]);
+    }
+
+    // The same holds for the account scimctl runs as: its admin role stays, its other
+    // edits go ahead; its deactivation is held back whole.
+    #[test]
+    fn the_actor_keeps_its_admin_role_and_gets_its_other_edits() {
+        let options = PlanOptions {
+            actors: vec!["bot@x.example".into()],
+            ..PlanOptions::default()
+        };
+        let live = snapshot(
+            &[
+                json!({"id": "id-bot", "userName": "bot@x.example", "roles": [{"value": "admin"}]}),
+                json!({"id": "id-ann", "userName": "ann@x.example", "roles": [{"value": "admin"}]}),
+            ],
+            &[],
+        );
+        let config = "collections: {userRoles: authoritative}\npolicy: {adminRoles: [admin]}\n";
+        let desired = desired_with(
+            config,
+            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: bot@x.example\n    title: Robot\n    roles: [agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
+        );
+        let plan = plan_ok(&desired, &live, &options);
+        let bot: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.key == "bot@x.example")
+            .collect();
+        assert_eq!(bot.len(), 2, "{plan:#?}");
+        let (held, free): (Vec<_>, Vec<_>) = bot.into_iter().partition(|c| c.blocked.is_some());
+        assert_eq!(held[0].held_by, Some(Rule::Actor));
+        assert!(matches!(
+            held[0].edits.as_slice(),
+            [Edit::Remove { attr: Multi::Roles, key }] if key.equals == "admin"
+        ));
+        assert!(
+            held[0]
+                .blocked
+                .as_deref()
+                .is_some_and(|r| r.contains(r#"keeps admin role "admin""#))
+        );
+        assert!(grants_role(free[0], "agent"));
+        assert!(free[0].edits.iter().any(|e| matches!(
+            e,
+            Edit::Set {
+                attr: Attr::Title,
+                ..
+            }
+        )));
+        assert!(!takes_role(free[0], "admin"));
     }
 
     // The same inputs give the same plan: a change held back for two roles names the same
