@@ -981,37 +981,30 @@ fn hold_removals(
 fn remainder(edit: &Edit, part: &Edit) -> Option<Edit> {
     match (edit, part) {
         (Edit::RemoveMembers { members }, Edit::RemoveMembers { members: held }) => {
-            let rest: Vec<_> = members
-                .iter()
-                .filter(|m| !held.contains(m))
-                .cloned()
-                .collect();
+            let rest = unheld(members, held);
             (!rest.is_empty()).then_some(Edit::RemoveMembers { members: rest })
         }
         (Edit::Grants { add, remove }, Edit::Grants { remove: held, .. }) => {
-            let rest: Vec<_> = remove
-                .iter()
-                .filter(|g| !held.contains(g))
-                .cloned()
-                .collect();
-            (!add.is_empty() || !rest.is_empty()).then(|| Edit::Grants {
+            let remove = unheld(remove, held);
+            (!add.is_empty() || !remove.is_empty()).then(|| Edit::Grants {
                 add: add.clone(),
-                remove: rest,
+                remove,
             })
         }
         (Edit::Licenses { add, remove }, Edit::Licenses { remove: held, .. }) => {
-            let rest: Vec<_> = remove
-                .iter()
-                .filter(|l| !held.contains(l))
-                .cloned()
-                .collect();
-            (!add.is_empty() || !rest.is_empty()).then(|| Edit::Licenses {
+            let remove = unheld(remove, held);
+            (!add.is_empty() || !remove.is_empty()).then(|| Edit::Licenses {
                 add: add.clone(),
-                remove: rest,
+                remove,
             })
         }
         _ => None,
     }
+}
+
+/// The removals of `all` that are not `held`.
+fn unheld<T: Clone + PartialEq>(all: &[T], held: &[T]) -> Vec<T> {
+    all.iter().filter(|x| !held.contains(x)).cloned().collect()
 }
 
 /// The diff lines of a change split into what stays and what goes with the `taken` edits.
