@@ -144,6 +144,38 @@ pub(crate) fn assert_no_changes(dir: &Path, ds: &str) {
     assert!(out.contains("No changes."), "{out}");
 }
 
+/// Saves the plan of `ds`, which must hold `blocked` rows back, unblocks every row and
+/// re-seals the file (as anyone who can write it can), and applies it with `apply --plan`:
+/// refused with exit 4 before anything is written. Returns what the simulator's request log
+/// gained meanwhile, for the caller to check.
+pub(crate) fn apply_forged_plan(dir: &Path, ds: &str, blocked: usize) -> String {
+    let saved = dir.join("saved.json");
+    let (code, out, err) = run(dir, &["plan", ds, "--out", saved.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let doc =
+        scimctl::plan::saved::PlanDocument::from_json(&std::fs::read_to_string(&saved).unwrap())
+            .unwrap();
+    assert_eq!(doc.summary.blocked, blocked, "{out}");
+    let path = dir.join("forged.json");
+    let forged = crate::support::forge(&doc, |d| {
+        d.changes.iter_mut().for_each(|c| c.blocked = None);
+    });
+    std::fs::write(&path, forged).unwrap();
+    let log = dir.join("requests.log");
+    let before = std::fs::read_to_string(&log).unwrap();
+    let (code, out, err) = run(
+        dir,
+        &["apply", ds, "--plan", path.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(code, 4, "{out}\n{err}");
+    assert!(
+        err.contains("blocked by a safety rule; nothing was written"),
+        "{err}"
+    );
+    let after = std::fs::read_to_string(&log).unwrap();
+    after[before.len()..].to_owned()
+}
+
 /// A bearer token from the simulator at `origin`, for raw Platform calls.
 pub(crate) async fn token(http: &reqwest::Client, origin: &str) -> String {
     let reply: Value = http

@@ -6,9 +6,7 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
-use scimctl::plan::saved::PlanDocument;
-
-use crate::genesys::{CLIENT_ID, SECRET, Server, run, serve_with};
+use crate::genesys::{CLIENT_ID, SECRET, Server, apply_forged_plan, run, serve_with};
 use crate::genesys_group_roles::{grants_of, platform_group};
 use crate::genesys_licenses::{give, holders};
 use crate::watch::Watch;
@@ -131,31 +129,9 @@ fn a_forged_plan_releases_no_license_removal() {
     assert_eq!(code, 0, "{out}\n{err}");
     runtime.block_on(give(&http, &server.url, &everyone(), "cloudCX3"));
 
-    let saved = dir.path().join("saved.json");
-    let (code, out, err) = run(dir.path(), &["plan", &ds, "--out", saved.to_str().unwrap()]);
-    assert_eq!(code, 0, "{out}\n{err}");
-    let doc = PlanDocument::from_json(&std::fs::read_to_string(&saved).unwrap()).unwrap();
-    assert_eq!(doc.summary.blocked, USERS, "{out}");
-    let mut forged = doc.clone();
-    forged.changes.iter_mut().for_each(|c| c.blocked = None);
-    let target = forged.target.clone().unwrap();
-    let live = forged.live_hash.clone().unwrap();
-    let forged = forged.with_target(&target).with_live_hash(live);
-    let path = dir.path().join("forged.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&forged).unwrap()).unwrap();
-    let before = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
-    let (code, out, err) = run(
-        dir.path(),
-        &["apply", &ds, "--plan", path.to_str().unwrap(), "--yes"],
-    );
-    assert_eq!(code, 4, "{out}\n{err}");
+    let sent = apply_forged_plan(dir.path(), &ds, USERS);
     assert!(
-        err.contains("blocked by a safety rule; nothing was written"),
-        "{err}"
-    );
-    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
-    assert!(
-        !log[before.len()..].contains("/api/v2/license/organization"),
+        !sent.contains("/api/v2/license/organization"),
         "no license request was sent"
     );
     let held = runtime.block_on(holders(&http, &server.url));

@@ -11,7 +11,7 @@ use std::path::Path;
 use scimctl::plan::saved::PlanDocument;
 use scimctl::scim::{Resource, ScimClient, ScimRead};
 
-use crate::support::{bearer_client, bearer_sandbox, scimctl_with_token as scimctl};
+use crate::support::{bearer_client, bearer_sandbox, forge, scimctl_with_token as scimctl};
 
 const TOKEN: &str = "safety-token";
 
@@ -61,16 +61,6 @@ async fn census(client: &ScimClient, tag: &str) -> (usize, usize) {
         .find(|g| g.display_name == format!("{tag}-team"))
         .map_or(0, |g| g.members.len());
     (active, members)
-}
-
-/// Re-seals `doc` after `edit`, as anyone who can write the file can.
-fn forge(doc: &PlanDocument, edit: impl FnOnce(&mut PlanDocument)) -> String {
-    let mut forged = doc.clone();
-    edit(&mut forged);
-    let target = forged.target.clone().unwrap();
-    let live = forged.live_hash.clone().unwrap();
-    let forged = forged.with_target(&target).with_live_hash(live);
-    serde_json::to_string_pretty(&forged).unwrap()
 }
 
 #[allow(clippy::too_many_lines)] // one story, top to bottom

@@ -184,3 +184,16 @@ pub(crate) fn served_url(
         .to_owned();
     (stdout, url)
 }
+
+/// Re-seals `doc` after `edit`, as anyone who can write the file can.
+pub(crate) fn forge(
+    doc: &scimctl::plan::saved::PlanDocument,
+    edit: impl FnOnce(&mut scimctl::plan::saved::PlanDocument),
+) -> String {
+    let mut forged = doc.clone();
+    edit(&mut forged);
+    let target = forged.target.clone().unwrap();
+    let live = forged.live_hash.clone().unwrap();
+    let forged = forged.with_target(&target).with_live_hash(live);
+    serde_json::to_string_pretty(&forged).unwrap()
+}
