@@ -1357,3 +1357,76 @@ fn exported(metrics: &str, name: &str) -> bool {
             .is_some_and(|r| r.starts_with(['{', ' ']))
     })
 }
+
+/// Under watch, the rule that keeps an admin role holds back only the removal of that role:
+/// the reconcile still writes the rest of the same user's change. `bot` (the account `GET /Me`
+/// names) and `ana` lose Admin in YAML and get new titles and Agent. Both titles and both
+/// Agent roles land; bot keeps Admin (the account scimctl runs as), so ana, no longer the
+/// only other holder that matters, loses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_role_guards_hold_back_only_the_removal_under_watch() {
+    let token = "watch-split-token";
+    let running = crate::support::bearer_sandbox_as(token, Some("bot@w.example")).await;
+    let url = running.base_url.clone();
+    let client = bearer_client(&url, token, None);
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("desired");
+    std::fs::create_dir_all(&dir).unwrap();
+    write(
+        &dir,
+        "scimctl.yaml",
+        "ownership: {users: all}\ncollections: {userRoles: authoritative}\n\
+         policy: {adminRoles: [Admin]}\nsafety: {maxDeletePercent: 100, maxDeleteCount: 100}\n",
+    );
+    let org = |bot: (&str, &str), ana: (&str, &str)| {
+        format!(
+            "roles:\n  - name: Admin\n  - name: Agent\nusers:\n  \
+             - userName: bot@w.example\n    title: {}\n    roles: [{}]\n  \
+             - userName: ana@w.example\n    title: {}\n    roles: [{}]\n",
+            bot.0, bot.1, ana.0, ana.1
+        )
+    };
+    write(
+        &dir,
+        "org.yaml",
+        &org(("Robot", "Admin"), ("Agent", "Admin")),
+    );
+    let mut watch = Watch::start(
+        tmp.path(),
+        &dir,
+        &url,
+        token,
+        &["--interval", "1h"],
+        "scimctl=info",
+    );
+    let line = watch.reconciled("start").await;
+    assert!(line.contains("blocked=0"), "{line}");
+
+    write(
+        &dir,
+        "org.yaml",
+        &org(("Chief Robot", "Agent"), ("Lead", "Agent")),
+    );
+    let line = watch
+        .wait_for("a reconcile of the edit", |l| {
+            l.contains(" reconciled ") && l.contains("trigger=\"files\"")
+        })
+        .await;
+    assert!(line.contains("blocked=1"), "{line}");
+    for (name, title, held) in [
+        ("bot", "Chief Robot", &["Admin", "Agent"][..]),
+        ("ana", "Lead", &["Agent"][..]),
+    ] {
+        let user: User = client
+            .find_by_key(&format!("{name}@w.example"))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(user.title.as_deref(), Some(title), "{name}");
+        let mut roles: Vec<&str> = user.roles.iter().map(|r| r.value.as_str()).collect();
+        roles.sort_unstable();
+        assert_eq!(roles, held, "{name}");
+    }
+    let (code, _) = watch.terminate().await;
+    assert_eq!(code, Some(0));
+}
