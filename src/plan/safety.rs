@@ -163,11 +163,14 @@ fn actor_guard(
         plan,
         Rule::Actor,
         |c, taken| {
-            let (name, roles) = roles_of(c).expect("only an actor's edits are picked");
-            let role = roles
-                .iter()
-                .find(|r| taken.iter().any(|e| edit_takes_role(e, r)))
-                .map_or("", String::as_str);
+            // Only an actor's edits are picked, so `roles_of` always finds it here.
+            let (name, role) = roles_of(c).map_or((c.key.as_str(), ""), |(name, roles)| {
+                let role = roles
+                    .iter()
+                    .find(|r| taken.iter().any(|e| edit_takes_role(e, r)))
+                    .map_or("", String::as_str);
+                (name.as_str(), role)
+            });
             format!(
                 "{name} is the account scimctl runs as; it keeps admin role {role:?} \
                  (policy.adminRoles), or scimctl would lock itself out"
