@@ -705,7 +705,11 @@ fn threshold(
             plan,
             Rule::Threshold,
             |_, _| reason.clone(),
-            |_, e| removal_held(e, what, &pruned),
+            |c, e| {
+                counted(c, &pruned)
+                    .then(|| removal_held(e, what, &pruned))
+                    .flatten()
+            },
         );
     }
     Ok(())
@@ -790,13 +794,19 @@ fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) ->
     }
 }
 
+/// Whether the removals of change `c` count toward (and are held by) the removal brake: not
+/// those of a deactivation or delete, nor of any change to an object the plan prunes; they go
+/// with that prune, under the prune brake.
+fn counted(c: &super::Change, pruned: &HashSet<(Kind, String)>) -> bool {
+    !c.action.is_destructive() && !pruned.contains(&(c.kind, c.key.to_lowercase()))
+}
+
 /// How many members or roles the plan's unblocked, non-destructive changes remove, leaving
 /// out those that go with a prune.
 fn count_removals(plan: &Plan, what: Removal, pruned: &HashSet<(Kind, String)>) -> usize {
     plan.changes
         .iter()
-        .filter(|c| c.blocked.is_none() && !c.action.is_destructive())
-        .filter(|c| !pruned.contains(&(c.kind, c.key.to_lowercase())))
+        .filter(|c| c.blocked.is_none() && counted(c, pruned))
         .flat_map(|c| c.edits.iter())
         .filter_map(|e| removal_held(e, what, pruned))
         .map(|e| match e {
@@ -1673,6 +1683,43 @@ mod tests {
                 "x@x.example",
                 r#"would leave admin role "security" with no active holder (policy.adminRoles)"#
             )],
+            "{plan:#?}"
+        );
+    }
+
+    // The removal brake counts neither the removals of a deactivation nor those of an
+    // object the plan prunes, and so holds none of them: a's role goes with its (allowed)
+    // deactivation, while b's two removals are over the brake and held.
+    #[test]
+    fn removals_that_go_with_an_allowed_deactivation_are_not_held() {
+        let config = "ownership: {users: listed}\ncollections: {userRoles: authoritative}\nsafety: {maxDeleteCount: 1, maxDeletePercent: 50}\n";
+        let resources = "roles:\n  - name: X\n  - name: Y\nusers:\n  - userName: a@x.example\n    active: false\n    roles: []\n  - userName: b@x.example\n    roles: []\n  - userName: c@x.example\n  - userName: d@x.example\n";
+        let live = snapshot(
+            &[
+                json!({"id": "a", "userName": "a@x.example", "roles": [{"value": "X"}]}),
+                json!({"id": "b", "userName": "b@x.example", "roles": [{"value": "X"}, {"value": "Y"}]}),
+                json!({"id": "c", "userName": "c@x.example"}),
+                json!({"id": "d", "userName": "d@x.example"}),
+            ],
+            &[],
+        );
+        let plan = plan_ok(&desired_with(config, resources), &live, &allowing(None));
+        let a: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.key == "a@x.example")
+            .collect();
+        assert_eq!(a.len(), 1, "{plan:#?}");
+        assert_eq!(
+            (a[0].action, a[0].blocked.is_none()),
+            (Action::Deactivate, true)
+        );
+        assert!(takes_role(a[0], "x"), "{plan:#?}");
+        let held = blocked(&plan);
+        assert_eq!(held.len(), 1, "{plan:#?}");
+        assert_eq!(held[0].0, "b@x.example");
+        assert!(
+            held[0].1.contains("2 of 3 managed role assignments"),
             "{plan:#?}"
         );
     }
