@@ -1890,7 +1890,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         }
         schedule.settle(s, result, announced == Announced::Sent, &shared.observer);
     }
-    shared.settle_unread_licenses(&mut schedule, &shared.observer);
+    shared.settle_unread_licenses(&mut schedule);
     schedule.skip_the_rest(&shared.observer);
     schedule.report()
 }

@@ -68,6 +68,8 @@ struct Heard {
     passwords: Vec<String>,
     /// Fail from the n-th finished operation on, as an audit log whose disk filled would.
     refuse_after: Option<usize>,
+    /// Ask the run to stop once n operations have finished (SIGTERM in watch).
+    stop_after: Option<usize>,
 }
 
 impl Observer for Heard {
@@ -82,6 +84,12 @@ impl Observer for Heard {
     fn deliver_password(&mut self, user_name: &str, _password: &Secret) -> Result<(), String> {
         self.passwords.push(user_name.to_owned());
         Ok(())
+    }
+
+    fn stop_requested(&self) -> Option<String> {
+        self.stop_after
+            .is_some_and(|n| self.finished.len() >= n)
+            .then(|| "shutting down".to_owned())
     }
 }
 
@@ -2402,21 +2410,6 @@ async fn a_failing_observer_stops_new_work() {
 // new starts, the rest is skipped with the reason.
 #[tokio::test]
 async fn a_requested_stop_starts_nothing_new() {
-    struct StopAfter {
-        heard: Heard,
-        after: usize,
-    }
-    impl Observer for StopAfter {
-        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
-            self.heard.finished(op)
-        }
-        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
-            self.heard.deliver_password(user_name, password)
-        }
-        fn stop_requested(&self) -> Option<String> {
-            (self.heard.finished.len() >= self.after).then(|| "shutting down".to_owned())
-        }
-    }
     let desired = desired(
         "",
         "users:
@@ -2441,9 +2434,9 @@ async fn a_requested_stop_starts_nothing_new() {
         in_flight: 1,
         ..with_etags()
     };
-    let mut observer = StopAfter {
-        heard: Heard::default(),
-        after: 1,
+    let mut observer = Heard {
+        stop_after: Some(1),
+        ..Heard::default()
     };
     let report = run(&fake, &input, &settings, &mut observer).await;
     assert_eq!(fake.writes().len(), 1, "one create, then the stop");
@@ -2454,11 +2447,7 @@ async fn a_requested_stop_starts_nothing_new() {
         "{report:#?}"
     );
     assert!(detail(&report.ops[2]).contains("shutting down"));
-    assert_eq!(
-        observer.heard.finished.len(),
-        3,
-        "the skipped are heard too"
-    );
+    assert_eq!(observer.finished.len(), 3, "the skipped are heard too");
 }
 
 // 9c. Generated passwords that could not be delivered are never made: when the password
@@ -3500,22 +3489,6 @@ async fn licenses_go_out_in_batches_and_each_result_counts() {
 // the batch refused is still failed.
 #[tokio::test]
 async fn a_stop_after_the_license_batch_reports_what_it_carried() {
-    use super::engine::{Stage, StepName};
-    struct StopAfter(Heard);
-    impl Observer for StopAfter {
-        fn finished(&mut self, op: &OpReport) -> Result<(), String> {
-            self.0.finished(op)
-        }
-        fn step(&mut self, _: Stage, _: StepName, _: &OpReport) -> Result<(), String> {
-            Ok(())
-        }
-        fn deliver_password(&mut self, user_name: &str, password: &Secret) -> Result<(), String> {
-            self.0.deliver_password(user_name, password)
-        }
-        fn stop_requested(&self) -> Option<String> {
-            (!self.0.finished.is_empty()).then(|| "shutting down".to_owned())
-        }
-    }
     let desired = desired(
         "",
         "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx2\nusers:\n  - userName: a@x.example\n    license: Pro\n  - userName: b@x.example\n    license: Pro\n  - userName: c@x.example\n    license: Pro\n",
@@ -3546,7 +3519,10 @@ async fn a_stop_after_the_license_batch_reports_what_it_carried() {
         in_flight: 1,
         ..Settings::default()
     };
-    let mut observer = StopAfter(Heard::default());
+    let mut observer = Heard {
+        stop_after: Some(1),
+        ..Heard::default()
+    };
     let report = run(&fake, &input, &settings, &mut observer).await;
     assert_eq!(
         fake.lock().license_batches,
@@ -3560,7 +3536,7 @@ async fn a_stop_after_the_license_batch_reports_what_it_carried() {
     }
     let refused = op(&report, Kind::User, "c@x.example");
     assert_eq!(refused.outcome, Outcome::Failed, "{report:#?}");
-    assert_eq!(observer.0.finished.len(), 3, "each is heard once");
+    assert_eq!(observer.finished.len(), 3, "each is heard once");
     let again = plan_of(&desired, &fake.peek(), &options);
     let left: Vec<&str> = again.changes.iter().map(|c| c.key.as_str()).collect();
     assert_eq!(left, ["c@x.example"], "{again:#?}");

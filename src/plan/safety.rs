@@ -1144,7 +1144,7 @@ mod tests {
     use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
     use crate::plan::{Action, Attr, Edit, Kind, Multi, Plan, PlanOptions, Rule};
 
-    use super::{edit_takes_role, grants_role, takes_role};
+    use super::{grants_role, takes_role};
 
     fn users(names: &[&str]) -> Vec<Value> {
         names
@@ -1595,14 +1595,10 @@ mod tests {
             ),
         );
         // Only the removal is held back, in a row of its own: root gains Agent.
-        let root_held = |plan: &Plan| {
-            plan.changes
-                .iter()
-                .find(|c| c.key == "root@x.example" && c.blocked.is_some())
-                .cloned()
-        };
+        let root_held = |plan: &Plan| !rows_of(plan, "root@x.example").0.is_empty();
         let plan = plan_ok(&desired, &live, &allowing(None));
-        let root = root_held(&plan).expect("root's removal is held back");
+        let (held, gains) = rows_of(&plan, "root@x.example");
+        let root = held.first().expect("root's removal is held back");
         assert_eq!(root.action, Action::Patch);
         assert!(
             root.blocked
@@ -1610,15 +1606,11 @@ mod tests {
                 .is_some_and(|r| r.contains("no active holder")),
             "{root:#?}"
         );
-        assert!(takes_role(&root, "admin") && !grants_role(&root, "agent"));
-        let gains = change(&plan, Kind::User, "root@x.example").expect("root is patched");
-        assert!(
-            gains.blocked.is_none() && grants_role(gains, "agent"),
-            "{plan:#?}"
-        );
+        assert!(takes_role(root, "admin") && !grants_role(root, "agent"));
+        assert!(grants_role(gains, "agent"), "{plan:#?}");
         // --allow-deletes is about counts; it does not release this.
         let plan = plan_ok(&desired, &live, &allowing(Some(0)));
-        assert!(root_held(&plan).is_some());
+        assert!(root_held(&plan));
         // Someone else gains the role in the same plan: nothing is held back.
         let desired = desired_with(
             &admin_config("collections: {userRoles: authoritative}\n"),
@@ -1636,7 +1628,7 @@ mod tests {
             ),
         );
         let plan = plan_ok(&desired, &live, &allowing(None));
-        assert!(root_held(&plan).is_some(), "{plan:#?}");
+        assert!(root_held(&plan), "{plan:#?}");
         // Gained by an inactive account that the same plan activates: released.
         let desired = desired_with(
             &admin_config("collections: {userRoles: authoritative}\n"),
@@ -1747,98 +1739,51 @@ mod tests {
             )],
             "{plan:#?}"
         );
-        let rows = |key: &str, held: bool| -> Vec<Vec<Edit>> {
-            plan.changes
-                .iter()
-                .filter(|c| c.key == key && c.blocked.is_some() == held)
-                .map(|c| c.edits.clone())
-                .collect()
-        };
-        let held_b = rows("b@x.example", true);
-        assert_eq!(held_b.len(), 1);
-        assert!(matches!(
-            held_b[0].as_slice(),
-            [Edit::Remove { attr: Multi::Roles, key }] if key.equals == "Admin"
-        ));
-        let b = rows("b@x.example", false);
-        assert_eq!(b.len(), 1, "{plan:#?}");
-        assert!(grants_role(
-            plan.changes
-                .iter()
-                .find(|c| c.key == "b@x.example" && c.blocked.is_none())
-                .expect("b's other edits"),
-            "supervisor"
-        ));
-        assert!(b[0].iter().any(|e| matches!(
-            e,
-            Edit::Set {
-                attr: Attr::Title,
-                ..
-            }
-        )));
-        assert!(!b[0].iter().any(|e| edit_takes_role(e, "admin")));
-        let a = change(&plan, Kind::User, "a@x.example").expect("a is deactivated");
-        assert_eq!((a.action, a.blocked.is_none()), (Action::Deactivate, true));
-        // The held row shows only its own line of the diff; the rest keeps the others.
-        let held_row = plan
-            .changes
-            .iter()
-            .find(|c| c.key == "b@x.example" && c.blocked.is_some())
-            .expect("held row");
-        let lines = |c: &crate::plan::Change| -> Vec<String> {
-            c.rows().iter().map(|d| d.attribute.clone()).collect()
-        };
-        assert_eq!(lines(held_row), vec!["roles".to_owned()]);
-    }
-
-    // The same holds for the account scimctl runs as: its admin role stays, its other
-    // edits go ahead; its deactivation is held back whole.
-    #[test]
-    fn the_actor_keeps_its_admin_role_and_gets_its_other_edits() {
-        let options = PlanOptions {
-            actors: vec!["bot@x.example".into()],
-            ..PlanOptions::default()
-        };
-        let live = snapshot(
-            &[
-                json!({"id": "id-bot", "userName": "bot@x.example", "roles": [{"value": "admin"}]}),
-                json!({"id": "id-ann", "userName": "ann@x.example", "roles": [{"value": "admin"}]}),
-            ],
-            &[],
-        );
-        let config = "collections: {userRoles: authoritative}\npolicy: {adminRoles: [admin]}\n";
-        let desired = desired_with(
-            config,
-            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: bot@x.example\n    title: Robot\n    roles: [agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
-        );
-        let plan = plan_ok(&desired, &live, &options);
-        let bot: Vec<_> = plan
-            .changes
-            .iter()
-            .filter(|c| c.key == "bot@x.example")
-            .collect();
-        assert_eq!(bot.len(), 2, "{plan:#?}");
-        let (held, free): (Vec<_>, Vec<_>) = bot.into_iter().partition(|c| c.blocked.is_some());
-        assert_eq!(held[0].held_by, Some(Rule::Actor));
+        let (held, free) = rows_of(&plan, "b@x.example");
         assert!(matches!(
             held[0].edits.as_slice(),
-            [Edit::Remove { attr: Multi::Roles, key }] if key.equals == "admin"
+            [Edit::Remove { attr: Multi::Roles, key }] if key.equals == "Admin"
         ));
+        // The held row shows only its own line of the diff; the rest keeps the others.
+        let lines: Vec<String> = held[0].rows().iter().map(|d| d.attribute.clone()).collect();
+        assert_eq!(lines, ["roles"]);
         assert!(
-            held[0]
-                .blocked
-                .as_deref()
-                .is_some_and(|r| r.contains(r#"keeps admin role "admin""#))
+            grants_role(free, "supervisor") && sets_title(free),
+            "{plan:#?}"
         );
-        assert!(grants_role(free[0], "agent"));
-        assert!(free[0].edits.iter().any(|e| matches!(
-            e,
-            Edit::Set {
-                attr: Attr::Title,
-                ..
-            }
-        )));
-        assert!(!takes_role(free[0], "admin"));
+        assert!(!takes_role(free, "admin"));
+        let a = change(&plan, Kind::User, "a@x.example").expect("a is deactivated");
+        assert_eq!((a.action, a.blocked.is_none()), (Action::Deactivate, true));
+    }
+
+    /// The rows of user `key`: the held ones, and the one change that goes ahead.
+    fn rows_of<'p>(
+        plan: &'p Plan,
+        key: &str,
+    ) -> (Vec<&'p crate::plan::Change>, &'p crate::plan::Change) {
+        let (held, free): (Vec<_>, Vec<_>) = plan
+            .changes
+            .iter()
+            .filter(|c| c.key == key)
+            .partition(|c| c.blocked.is_some());
+        assert_eq!(
+            free.len(),
+            1,
+            "{key} has one change that goes ahead: {plan:#?}"
+        );
+        (held, free[0])
+    }
+
+    fn sets_title(change: &crate::plan::Change) -> bool {
+        change.edits.iter().any(|e| {
+            matches!(
+                e,
+                Edit::Set {
+                    attr: Attr::Title,
+                    ..
+                }
+            )
+        })
     }
 
     // The same inputs give the same plan: a change held back for two roles names the same
@@ -1902,8 +1847,9 @@ mod tests {
         );
     }
 
-    // The actor keeps every admin role it holds, and is found by live id, so a change keyed
-    // by a new name (a rename through externalId) that deactivates it is held back too.
+    // The actor keeps every admin role it holds (only that removal is held back: its new
+    // title goes ahead), and is found by live id, so a change keyed by a new name (a rename
+    // through externalId) that deactivates it is held back too, whole.
     #[test]
     fn actor_keeps_its_admin_roles_and_a_rename_does_not_hide_it() {
         let options = PlanOptions {
@@ -1922,7 +1868,7 @@ mod tests {
         let config = "collections: {userRoles: authoritative}\npolicy: {adminRoles: [admin]}\n";
         let desired = desired_with(
             config,
-            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: bot@x.example\n    externalId: e-bot\n    roles: [agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
+            "roles:\n  - name: admin\n  - name: agent\nusers:\n  - userName: bot@x.example\n    externalId: e-bot\n    title: Robot\n    roles: [agent]\n  - userName: ann@x.example\n    roles: [admin]\n",
         );
         let plan = plan_ok(&desired, &live, &options);
         assert_eq!(
@@ -1933,6 +1879,10 @@ mod tests {
                  (policy.adminRoles), or scimctl would lock itself out"
             )]
         );
+        let (held, free) = rows_of(&plan, "bot@x.example");
+        assert_eq!(held[0].held_by, Some(Rule::Actor));
+        assert!(takes_role(held[0], "admin") && !sets_title(held[0]));
+        assert!(sets_title(free) && !takes_role(free, "admin"), "{plan:#?}");
         // Without the actor, the same removal goes ahead (ann still holds admin).
         let free = plan_ok(&desired, &live, &PlanOptions::default());
         assert!(blocked(&free).is_empty(), "{free:#?}");

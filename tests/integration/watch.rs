@@ -142,12 +142,15 @@ fn org(titles: &[(&str, &str)]) -> String {
 }
 
 async fn title_of(client: &ScimClient, name: &str) -> Option<String> {
-    let user: User = client
+    user_of(client, name).await.title
+}
+
+async fn user_of(client: &ScimClient, name: &str) -> User {
+    client
         .find_by_key(&format!("{name}@w.example"))
         .await
         .unwrap()
-        .unwrap_or_else(|| panic!("{name} is not on the tenant"));
-    user.title
+        .unwrap_or_else(|| panic!("{name} is not on the tenant"))
 }
 
 async fn set_title(client: &ScimClient, name: &str, title: &str) {
@@ -1407,21 +1410,13 @@ async fn admin_role_guards_hold_back_only_the_removal_under_watch() {
         "org.yaml",
         &org(("Chief Robot", "Agent"), ("Lead", "Agent")),
     );
-    let line = watch
-        .wait_for("a reconcile of the edit", |l| {
-            l.contains(" reconciled ") && l.contains("trigger=\"files\"")
-        })
-        .await;
+    let line = watch.reconciled("files").await;
     assert!(line.contains("blocked=1"), "{line}");
     for (name, title, held) in [
         ("bot", "Chief Robot", &["Admin", "Agent"][..]),
         ("ana", "Lead", &["Agent"][..]),
     ] {
-        let user: User = client
-            .find_by_key(&format!("{name}@w.example"))
-            .await
-            .unwrap()
-            .unwrap();
+        let user = user_of(&client, name).await;
         assert_eq!(user.title.as_deref(), Some(title), "{name}");
         let mut roles: Vec<&str> = user.roles.iter().map(|r| r.value.as_str()).collect();
         roles.sort_unstable();

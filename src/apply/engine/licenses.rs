@@ -11,8 +11,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{
-    Announced, Herald, Observer, Outcome, Schedule, Shared, Stage, StepName, StepResult,
-    initial_report,
+    Announced, Herald, Outcome, Schedule, Shared, Stage, StepName, StepResult, initial_report,
 };
 use crate::apply::graph::{Graph, Step, StepKind};
 use crate::plan::Edit;
@@ -79,11 +78,7 @@ where
     /// After the run stopped: settles with its batch result every license step that had not
     /// read it yet. The batch carried their writes, so "not started" would be untrue; those
     /// the batch did not carry are left to be skipped with the rest.
-    pub(super) fn settle_unread_licenses(
-        &self,
-        schedule: &mut Schedule<'_>,
-        observer: &std::cell::RefCell<&mut dyn Observer>,
-    ) {
+    pub(super) fn settle_unread_licenses(&self, schedule: &mut Schedule<'_>) {
         let Some(sent) = self.licenses.sent.get() else {
             return;
         };
@@ -99,7 +94,7 @@ where
             };
             let mut r = StepResult::new(mine.outcome, mine.detail.clone());
             r.id = self.user_id(step.change);
-            schedule.settle(s, r, true, observer);
+            schedule.settle(s, r, true, &self.observer);
         }
     }
 

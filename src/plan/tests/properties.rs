@@ -769,14 +769,16 @@ impl World {
                 ..Selector::default()
             }),
         };
-        let groups = match c.own_groups {
+        // Listed, all, or the names that start with `prefix`.
+        let owned = |n: u8, prefix: &str| match n {
             0 => OwnershipMode::Listed,
             1 => OwnershipMode::All,
             _ => OwnershipMode::Selector(Selector {
-                name_prefix: Some("Team".into()),
+                name_prefix: Some(prefix.into()),
                 ..Selector::default()
             }),
         };
+        let groups = owned(c.own_groups, "Team");
         let mode = |authoritative| {
             if authoritative {
                 CollectionMode::Authoritative
@@ -790,22 +792,11 @@ impl World {
             ownership: Ownership {
                 users: sp(users),
                 groups: sp(groups),
-                roles: sp(match self.roles.as_ref().map_or(0, |r| r.own) {
-                    0 => OwnershipMode::Listed,
-                    1 => OwnershipMode::All,
-                    _ => OwnershipMode::Selector(Selector {
-                        name_prefix: Some("Old".into()),
-                        ..Selector::default()
-                    }),
-                }),
-                licenses: sp(match self.roles.as_ref().map_or(0, |r| r.own_licenses) {
-                    0 => OwnershipMode::Listed,
-                    1 => OwnershipMode::All,
-                    _ => OwnershipMode::Selector(Selector {
-                        name_prefix: Some("def-e".into()),
-                        ..Selector::default()
-                    }),
-                }),
+                roles: sp(owned(self.roles.as_ref().map_or(0, |r| r.own), "Old")),
+                licenses: sp(owned(
+                    self.roles.as_ref().map_or(0, |r| r.own_licenses),
+                    "def-e",
+                )),
             },
             collections: Collections {
                 group_members: mode(c.members_authoritative),
