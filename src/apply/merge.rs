@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use serde_json::Value;
 
-use crate::plan::{AttrDiff, Change, Edit, Multi};
+use crate::plan::{AttrDiff, Change, Complex, Edit, Multi};
 
 /// What to do after a re-read.
 #[derive(Clone, Debug, PartialEq)]
@@ -74,7 +74,7 @@ fn restrict(edit: Edit, planned: &Change) -> Option<Edit> {
             values,
         } => {
             let (added, _) = planned_elements(planned, "roles");
-            let values: Vec<Value> = values
+            let values: Vec<Complex> = values
                 .into_iter()
                 .filter(|v| {
                     v.get("value")
@@ -195,7 +195,9 @@ mod tests {
     use serde_json::json;
 
     use super::{Merge, merge};
-    use crate::plan::{Action, Attr, AttrDiff, Change, Edit, Kind, Multi, Ref, Source, ValueKey};
+    use crate::plan::{
+        Action, Attr, AttrDiff, Change, Complex, Edit, Kind, Multi, Ref, Source, ValueKey,
+    };
 
     fn title(before: &str, after: &str) -> (AttrDiff, Edit) {
         (
@@ -333,7 +335,7 @@ mod tests {
             diff: vec![roles(&["Agent"], &[])],
             edits: vec![Edit::Add {
                 attr: Multi::Roles,
-                values: vec![json!({"value": "Agent"})],
+                values: vec![Complex::of(json!({"value": "Agent"}))],
             }],
             ..planned
         };
@@ -346,7 +348,7 @@ mod tests {
                 },
                 Edit::Add {
                     attr: Multi::Roles,
-                    values: vec![json!({"value": "Agent"})],
+                    values: vec![Complex::of(json!({"value": "Agent"}))],
                 },
             ],
             ..planned.clone()

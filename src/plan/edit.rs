@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 use crate::model::tenant::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, RoleBody};
 
+mod complex;
+pub use complex::Complex;
+
 /// The schema an attribute lives in.
 #[derive(
     Clone,
@@ -249,8 +252,17 @@ impl ValueKey {
     /// a case-insensitive string compares).
     #[must_use]
     pub fn matches(&self, item: &Value) -> bool {
-        item.get(&self.sub)
-            .and_then(Value::as_str)
+        self.matches_sub(item.get(&self.sub))
+    }
+
+    /// [`ValueKey::matches`] for a value a plan holds.
+    #[must_use]
+    pub fn picks(&self, item: &Complex) -> bool {
+        self.matches_sub(item.get(&self.sub))
+    }
+
+    fn matches_sub(&self, sub: Option<&Value>) -> bool {
+        sub.and_then(Value::as_str)
             .is_some_and(|s| s.eq_ignore_ascii_case(&self.equals))
     }
 }
@@ -327,8 +339,8 @@ pub enum Edit {
     Add {
         /// The attribute.
         attr: Multi,
-        /// The values, as complex values.
-        values: Vec<Value>,
+        /// The values.
+        values: Vec<Complex>,
     },
     /// Replaces the values with `key` by `value`.
     Replace {
@@ -339,7 +351,7 @@ pub enum Edit {
         // of edits, each as big as the biggest variant.
         key: Box<ValueKey>,
         /// The new value.
-        value: Value,
+        value: Complex,
     },
     /// Removes the values with `key`.
     Remove {
@@ -356,7 +368,7 @@ pub enum Edit {
         /// The attribute.
         attr: Multi,
         /// Its new values, in order.
-        values: Vec<Value>,
+        values: Vec<Complex>,
     },
     /// Adds group members.
     AddMembers {
@@ -538,7 +550,7 @@ pub fn apply(
                         *list = Value::Array(Vec::new());
                     }
                     if let Value::Array(items) = list {
-                        items.extend(values.iter().cloned());
+                        items.extend(values.iter().map(Complex::to_value));
                     }
                 }
             }
@@ -547,7 +559,7 @@ pub fn apply(
                     container(doc, attr.schema(), false).and_then(|c| c.get_mut(attr.name()))
                 {
                     for item in items.iter_mut().filter(|i| key.matches(i)) {
-                        *item = value.clone();
+                        *item = value.to_value();
                     }
                 }
             }
@@ -566,7 +578,8 @@ pub fn apply(
                     if values.is_empty() {
                         c.remove(attr.name());
                     } else {
-                        c.insert(attr.name().to_owned(), Value::Array(values.clone()));
+                        let values = values.iter().map(Complex::to_value).collect();
+                        c.insert(attr.name().to_owned(), Value::Array(values));
                     }
                 }
             }
@@ -640,14 +653,14 @@ mod tests {
             Edit::Add {
                 attr: Multi::Emails,
                 values: vec![
-                    json!({"value": "a@x", "type": "work"}),
-                    json!({"value": "h@x", "type": "home"}),
+                    Complex::of(json!({"value": "a@x", "type": "work"})),
+                    Complex::of(json!({"value": "h@x", "type": "home"})),
                 ],
             },
             Edit::Replace {
                 attr: Multi::Emails,
                 key: Box::new(ValueKey::new("type", "WORK")),
-                value: json!({"value": "b@x", "type": "work"}),
+                value: Complex::of(json!({"value": "b@x", "type": "work"})),
             },
             Edit::Remove {
                 attr: Multi::Emails,
@@ -677,7 +690,7 @@ mod tests {
         assert_eq!(doc["members"], json!([]));
         let all = |values: Vec<Value>| Edit::ReplaceAll {
             attr: Multi::Emails,
-            values,
+            values: values.into_iter().map(Complex::of).collect(),
         };
         let two = vec![
             json!({"value": "c@x"}),

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use serde::ser::{Serialize, SerializeStruct, Serializer};
 use serde_json::Value;
 
-use super::{AttrDiff, Change, Edit, Kind, Multi};
+use super::{AttrDiff, Change, Complex, Edit, Kind, Multi};
 
 impl Change {
     /// The attribute-level rows: the stored ones, or those of a create told by its edits.
@@ -124,7 +124,7 @@ pub(crate) fn create_rows(kind: Kind, key: &str, edits: &[Edit]) -> Option<Vec<A
 }
 
 /// How a value a create adds shows in its row, as the planner labels it.
-fn label(attr: Multi, value: &Value) -> Option<String> {
+fn label(attr: Multi, value: &Complex) -> Option<String> {
     let text = |key: &str| value.get(key).and_then(Value::as_str);
     match attr {
         Multi::Emails | Multi::PhoneNumbers => {

@@ -246,7 +246,7 @@ fn takes_role(change: &super::Change, role: &str) -> bool {
 
 /// Whether a user's edit takes role `role` away: `takes_role` for one edit.
 fn edit_takes_role(edit: &Edit, role: &str) -> bool {
-    let named = |v: &serde_json::Value| {
+    let named = |v: &super::Complex| {
         v.get("value")
             .and_then(serde_json::Value::as_str)
             .is_some_and(|n| n.eq_ignore_ascii_case(role))

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::wire::{PatchOpKind, PatchOperation, filter_literal};
 use crate::plan::edit::{member_value, resolve};
-use crate::plan::{Attr, Change, Edit, Resolve, Unresolved, ValueKey, ValuePaths};
+use crate::plan::{Attr, Change, Complex, Edit, Resolve, Unresolved, ValueKey, ValuePaths};
 
 /// The PATCH operations of a whole change, in the order of its edits.
 ///
@@ -108,19 +108,16 @@ pub fn edit_operations(
             Attr::Manager.path(),
             Some(json!({"value": resolve(to, resolver)?})),
         )],
-        Edit::Add { attr, values } => vec![op(
-            PatchOpKind::Add,
-            attr.path(),
-            Some(Value::Array(values.clone())),
-        )],
+        Edit::Add { attr, values } => vec![op(PatchOpKind::Add, attr.path(), Some(array(values)))],
         Edit::Replace { attr, key, value } => {
             let at = format!("{}[{}]", attr.path(), value_filter(key));
-            match value.as_object() {
-                Some(fields) if paths.sub_attributes() => sub_attribute_replaces(&at, key, fields)
+            if paths.sub_attributes() {
+                sub_attribute_replaces(&at, key, value)
                     .into_iter()
                     .map(|(path, v)| op(PatchOpKind::Replace, path, Some(v)))
-                    .collect(),
-                _ => vec![op(PatchOpKind::Replace, at, Some(value.clone()))],
+                    .collect()
+            } else {
+                vec![op(PatchOpKind::Replace, at, Some(value.to_value()))]
             }
         }
         Edit::Remove { attr, key } => vec![op(
@@ -132,11 +129,9 @@ pub fn edit_operations(
         Edit::ReplaceAll { attr, values } if values.is_empty() => {
             vec![op(PatchOpKind::Remove, attr.path(), None)]
         }
-        Edit::ReplaceAll { attr, values } => vec![op(
-            PatchOpKind::Replace,
-            attr.path(),
-            Some(Value::Array(values.clone())),
-        )],
+        Edit::ReplaceAll { attr, values } => {
+            vec![op(PatchOpKind::Replace, attr.path(), Some(array(values)))]
+        }
         Edit::AddMembers { members } => {
             let values = members
                 .iter()
@@ -178,19 +173,20 @@ pub fn edit_operations(
 /// differ in case only), and changing it first would make the filter miss the rest.
 /// Sub-attributes the new value does not carry are left as they are, where a whole-value
 /// replace would drop them; the planner does not compare what desired state leaves out.
-fn sub_attribute_replaces(
-    at: &str,
-    key: &ValueKey,
-    fields: &serde_json::Map<String, Value>,
-) -> Vec<(String, Value)> {
-    let mut subs: Vec<(&String, &Value)> = fields
+fn sub_attribute_replaces(at: &str, key: &ValueKey, fields: &Complex) -> Vec<(String, Value)> {
+    let mut subs: Vec<(&str, &Value)> = fields
         .iter()
         .filter(|(sub, _)| !sub.eq_ignore_ascii_case(&key.sub))
         .collect();
-    subs.sort_by_key(|(sub, _)| (sub.as_str() != "value", sub.as_str()));
+    subs.sort_by_key(|(sub, _)| (*sub != "value", *sub));
     subs.into_iter()
         .map(|(sub, v)| (format!("{at}.{sub}"), v.clone()))
         .collect()
+}
+
+/// Complex values as a JSON array.
+fn array(values: &[Complex]) -> Value {
+    Value::Array(values.iter().map(Complex::to_value).collect())
 }
 
 /// `sub eq "value"`: the filter that picks one value of a multi-valued attribute.
@@ -243,12 +239,12 @@ mod tests {
         let email = Edit::Replace {
             attr: Multi::Emails,
             key: Box::new(ValueKey::new("type", "work")),
-            value: json!({"value": "a@x", "type": "work"}),
+            value: Complex::of(json!({"value": "a@x", "type": "work"})),
         };
         assert_eq!(ops(&email, true)[0]["path"], r#"emails[type eq "work"]"#);
         let all = Edit::ReplaceAll {
             attr: Multi::PhoneNumbers,
-            values: vec![json!({"value": "+1"})],
+            values: vec![Complex::of(json!({"value": "+1"}))],
         };
         assert_eq!(
             ops(&all, true),
@@ -298,7 +294,7 @@ mod tests {
         let phone = Edit::Replace {
             attr: Multi::PhoneNumbers,
             key: Box::new(ValueKey::new("type", "mobile")),
-            value: json!({"value": "+15550199", "type": "mobile", "primary": true}),
+            value: Complex::of(json!({"value": "+15550199", "type": "mobile", "primary": true})),
         };
         assert_eq!(
             ops(&phone, ValuePaths::TypeFilters),
@@ -317,7 +313,7 @@ mod tests {
         let email = Edit::Replace {
             attr: Multi::Emails,
             key: Box::new(ValueKey::new("type", "work")),
-            value: json!({"value": "b@x", "type": "work"}),
+            value: Complex::of(json!({"value": "b@x", "type": "work"})),
         };
         assert_eq!(
             ops(&email, ValuePaths::TypeFilters),

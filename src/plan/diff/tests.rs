@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
 use crate::plan::{
-    Action, Attr, AttributeSupport, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
+    Action, Attr, AttributeSupport, Complex, Edit, Kind, Multi, PlanOptions, Ref, ResourceSchema,
     TargetCapabilities, ValueKey,
 };
 
@@ -376,13 +376,13 @@ fn repeated_desired_contacts_settle() {
             Edit::Add {
                 attr: Multi::Emails,
                 values: vec![
-                    json!({"value": "one@x.example", "type": "work"}),
-                    json!({"value": "two@x.example", "type": "work"}),
+                    Complex::of(json!({"value": "one@x.example", "type": "work"})),
+                    Complex::of(json!({"value": "two@x.example", "type": "work"})),
                 ]
             },
             Edit::Add {
                 attr: Multi::PhoneNumbers,
-                values: vec![json!({"value": "+14155550100"})]
+                values: vec![Complex::of(json!({"value": "+14155550100"}))]
             },
         ]
     );
@@ -420,7 +420,7 @@ fn repeated_live_values_settle() {
             },
             Edit::Add {
                 attr: Multi::Emails,
-                values: vec![json!({"value": "a@x.example", "type": "work"})]
+                values: vec![Complex::of(json!({"value": "a@x.example", "type": "work"}))]
             },
         ]
     );
@@ -466,9 +466,9 @@ fn edits_target_exactly_the_values_meant() {
         vec![Edit::ReplaceAll {
             attr: Multi::Emails,
             values: vec![
-                json!({"value": "w@x.example", "type": "work"}),
-                json!({"value": "z@x.example", "type": "work", "primary": true}),
-                json!({"value": "v@x.example", "type": "home"}),
+                Complex::of(json!({"value": "w@x.example", "type": "work"})),
+                Complex::of(json!({"value": "z@x.example", "type": "work", "primary": true})),
+                Complex::of(json!({"value": "v@x.example", "type": "home"})),
             ]
         }]
     );
@@ -486,7 +486,7 @@ fn roles_additive_or_authoritative() {
     );
     let add = Edit::Add {
         attr: Multi::Roles,
-        values: vec![json!({"value": "Supervisor"})],
+        values: vec![Complex::of(json!({"value": "Supervisor"}))],
     };
     let plan = plan_ok(&desired_with("", resources), &live, &PlanOptions::default());
     let a = change(&plan, Kind::User, "a@x.example").expect("patched");
@@ -592,7 +592,7 @@ fn a_create_that_names_roles_names_the_default_roles_on_genesys() {
         target: crate::plan::tests::genesys_target(),
         ..PlanOptions::default()
     };
-    let added = |plan: &crate::plan::Plan, key: &str| -> Vec<serde_json::Value> {
+    let added = |plan: &crate::plan::Plan, key: &str| -> Vec<Complex> {
         let change = change(plan, Kind::User, key).expect("created");
         assert_eq!(change.action, Action::Create);
         change
@@ -613,7 +613,10 @@ fn a_create_that_names_roles_names_the_default_roles_on_genesys() {
         let plan = plan_ok(&desired_with(&config, &resources), &live, &genesys);
         assert_eq!(
             added(&plan, "a@x.example"),
-            vec![json!({"value": "Agent"}), json!({"value": "employee"})],
+            vec![
+                Complex::of(json!({"value": "Agent"})),
+                Complex::of(json!({"value": "employee"}))
+            ],
             "{mode}"
         );
         let a = change(&plan, Kind::User, "a@x.example").unwrap();
@@ -633,12 +636,15 @@ fn a_create_that_names_roles_names_the_default_roles_on_genesys() {
         );
         assert_eq!(
             added(&on_scim, "a@x.example"),
-            vec![json!({"value": "Agent"})]
+            vec![Complex::of(json!({"value": "Agent"}))]
         );
     }
     let undefined = "policy: {defaultRoles: [Basic]}\n";
     let plan = plan_ok(&desired_with(undefined, &resources), &live, &genesys);
-    assert_eq!(added(&plan, "a@x.example"), vec![json!({"value": "Agent"})]);
+    assert_eq!(
+        added(&plan, "a@x.example"),
+        vec![Complex::of(json!({"value": "Agent"}))]
+    );
 }
 
 // On a target that takes only `type` filters on emails and phone numbers (Genesys Cloud,
@@ -675,7 +681,7 @@ fn value_filters_are_the_forms_the_target_takes() {
         genesys.contains(&Edit::Replace {
             attr: Multi::Emails,
             key: Box::new(ValueKey::new("type", "work")),
-            value: json!({"value": "new@x.example", "type": "work"}),
+            value: Complex::of(json!({"value": "new@x.example", "type": "work"})),
         }),
         "{genesys:#?}"
     );

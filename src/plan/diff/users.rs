@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::values::{
     Diffs, Keyed, desired_contacts, keyed_set, live_contacts, live_proficiencies, proficiencies,
@@ -14,7 +14,8 @@ use super::{Context, Object, finish, parse_live};
 use crate::model::tenant::{self, Live, Resource};
 use crate::model::{CollectionMode, RoleGrant, Spanned, User as DesiredUser};
 use crate::plan::{
-    Attr, AttrDiff, Change, Edit, Kind, Multi, PlanError, Schema, Source, ValueKey, Warning,
+    Attr, AttrDiff, Change, Complex, Edit, Kind, Multi, PlanError, Schema, Source, ValueKey,
+    Warning,
 };
 
 /// The change that makes `live` (or nothing, for a create) the user YAML describes, `None`
@@ -382,7 +383,7 @@ fn roles_and_grants(
         .filter(|r| by_name(&r.name) && seen.insert(r.name.to_lowercase()))
         .map(|r| Keyed {
             key: ValueKey::new("value", &r.name),
-            value: json!({"value": r.name}),
+            value: Complex::new([("value", Value::from(r.name.as_str()))]),
             label: r.name.to_string(),
         })
         .collect();
@@ -409,7 +410,7 @@ fn roles_and_grants(
             if seen.insert(name.to_lowercase()) {
                 want.push(Keyed {
                     key: ValueKey::new("value", name),
-                    value: json!({"value": name.value}),
+                    value: Complex::new([("value", Value::from(name.value.as_str()))]),
                     label: format!("{} (policy.defaultRoles)", name.value),
                 });
             }
@@ -434,7 +435,7 @@ fn roles_and_grants(
         .filter(|r| strip_defaults || !is_default(&r.value) || wanted(&r.value))
         .map(|r| Keyed {
             key: ValueKey::new("value", &r.value),
-            value: json!({"value": r.value}),
+            value: Complex::new([("value", Value::from(r.value.as_str()))]),
             label: r.value.clone(),
         })
         .collect();

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::model::Spanned;
 use crate::model::tenant::{self, MultiValue};
-use crate::plan::{Attr, AttrDiff, Edit, Multi, ValueKey, ValuePaths};
+use crate::plan::{Attr, AttrDiff, Complex, Edit, Multi, ValueKey, ValuePaths};
 
 /// A scalar string attribute's comparison.
 pub(super) fn scalar(
@@ -63,22 +63,17 @@ impl Diffs {
 /// One keyed value of a multi-valued attribute, desired or live.
 pub(super) struct Keyed {
     pub(super) key: ValueKey,
-    pub(super) value: Value,
+    pub(super) value: Complex,
     /// How it shows in a diff.
     pub(super) label: String,
 }
 
 /// A contact (email or phone number) as SCIM writes it.
-fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Value {
-    let mut v = serde_json::Map::new();
-    v.insert("value".into(), Value::from(value));
-    if let Some(t) = kind {
-        v.insert("type".into(), Value::from(t));
-    }
-    if let Some(p) = primary {
-        v.insert("primary".into(), Value::from(p));
-    }
-    Value::Object(v)
+fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Complex {
+    let value = Some(("value", Value::from(value)));
+    let kind = kind.map(|t| ("type", Value::from(t)));
+    let primary = primary.map(|p| ("primary", Value::from(p)));
+    Complex::new([value, kind, primary].into_iter().flatten())
 }
 
 fn contact_label(value: &str, kind: Option<&str>) -> String {
@@ -163,7 +158,7 @@ fn same_key(a: &ValueKey, b: &ValueKey) -> bool {
 #[derive(Clone, Copy)]
 enum Fate<'a> {
     Keep,
-    Replace(&'a Value),
+    Replace(&'a Complex),
     Remove,
 }
 
@@ -174,7 +169,7 @@ pub(super) fn keyed_set(
     attr: Multi,
     want: &[Keyed],
     have: &[Keyed],
-    same: impl Fn(&Value, &Value) -> bool,
+    same: impl Fn(&Complex, &Complex) -> bool,
     authoritative: bool,
     paths: ValuePaths,
     out: &mut Diffs,
@@ -242,16 +237,16 @@ fn set_edits(
     attr: Multi,
     have: &[Keyed],
     fate: &[Fate<'_>],
-    adds: Vec<Value>,
+    adds: Vec<Complex>,
     paths: ValuePaths,
 ) -> Vec<Edit> {
     // The list as the server holds it while the edits apply: (live index, value).
-    let mut list: Vec<(Option<usize>, Value)> = have
+    let mut list: Vec<(Option<usize>, Complex)> = have
         .iter()
         .enumerate()
         .map(|(i, h)| (Some(i), h.value.clone()))
         .collect();
-    let intended: Vec<Value> = have
+    let intended: Vec<Complex> = have
         .iter()
         .zip(fate)
         .filter_map(|(h, f)| match f {
@@ -262,13 +257,14 @@ fn set_edits(
         .chain(adds.iter().cloned())
         .collect();
     // A filter that matches exactly the entries of `list` at positions `targets`.
-    let exact = |list: &[(Option<usize>, Value)], targets: &[usize], candidates: Vec<ValueKey>| {
-        candidates.into_iter().find(|k| {
-            list.iter()
-                .enumerate()
-                .all(|(p, (_, v))| k.matches(v) == targets.contains(&p))
-        })
-    };
+    let exact =
+        |list: &[(Option<usize>, Complex)], targets: &[usize], candidates: Vec<ValueKey>| {
+            candidates.into_iter().find(|k| {
+                list.iter()
+                    .enumerate()
+                    .all(|(p, (_, v))| k.picks(v) == targets.contains(&p))
+            })
+        };
     let candidates = |h: &Keyed, alone: bool, removes: bool| {
         let mut keys = vec![h.key.clone()];
         if alone {
@@ -309,7 +305,7 @@ fn set_edits(
         ) else {
             return fallback();
         };
-        list.retain(|(_, v)| !key.matches(v));
+        list.retain(|(_, v)| !key.picks(v));
         for j in group {
             done[j] = true;
         }
@@ -344,9 +340,9 @@ fn set_edits(
 
 /// Whether two contact values agree: same value (emails case-insensitively) and, where the
 /// desired one says, the same `type` and `primary`.
-pub(super) fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) -> bool {
+pub(super) fn same_contact(case_insensitive: bool) -> impl Fn(&Complex, &Complex) -> bool {
     move |live, want| {
-        let text = |v: &Value| {
+        let text = |v: &Complex| {
             v.get("value")
                 .and_then(Value::as_str)
                 .unwrap_or("")
@@ -375,8 +371,8 @@ pub(super) fn same_contact(case_insensitive: bool) -> impl Fn(&Value, &Value) ->
     }
 }
 
-pub(super) fn same_proficiency(live: &Value, want: &Value) -> bool {
-    let p = |v: &Value| v.get("proficiency").and_then(Value::as_f64).unwrap_or(-1.0);
+pub(super) fn same_proficiency(live: &Complex, want: &Complex) -> bool {
+    let p = |v: &Complex| v.get("proficiency").and_then(Value::as_f64).unwrap_or(-1.0);
     (p(live) - p(want)).abs() < 1e-9
 }
 
@@ -385,10 +381,18 @@ pub(super) fn proficiencies(values: &[crate::model::Proficiency]) -> Vec<Keyed> 
         .iter()
         .map(|p| Keyed {
             key: ValueKey::new("name", &p.name),
-            value: json!({"name": p.name, "proficiency": p.proficiency}),
+            value: proficiency(&p.name, p.proficiency),
             label: format!("{} ({})", p.name, p.proficiency),
         })
         .collect()
+}
+
+/// A routing skill or language as SCIM writes it.
+fn proficiency(name: &str, proficiency: f64) -> Complex {
+    Complex::new([
+        ("name", Value::from(name)),
+        ("proficiency", json!(proficiency)),
+    ])
 }
 
 pub(super) fn live_proficiencies(values: &[tenant::Proficiency]) -> Vec<Keyed> {
@@ -396,7 +400,7 @@ pub(super) fn live_proficiencies(values: &[tenant::Proficiency]) -> Vec<Keyed> {
         .iter()
         .map(|p| Keyed {
             key: ValueKey::new("name", &p.name),
-            value: json!({"name": p.name, "proficiency": p.proficiency}),
+            value: proficiency(&p.name, p.proficiency),
             label: format!("{} ({})", p.name, p.proficiency),
         })
         .collect()
