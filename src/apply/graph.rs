@@ -533,7 +533,6 @@ fn acyclic_managers(
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
 
     use super::{Graph, StepKind};
     use crate::plan::{Action, Change, Edit, Kind, Plan, Ref, Source};
@@ -588,7 +587,7 @@ mod tests {
                     vec![
                         Edit::Set {
                             attr: crate::plan::Attr::DisplayName,
-                            value: json!("ops"),
+                            value: crate::plan::Scalar::from("ops"),
                         },
                         Edit::AddMembers {
                             members: vec![

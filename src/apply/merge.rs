@@ -209,7 +209,7 @@ mod tests {
             },
             Edit::Set {
                 attr: Attr::Title,
-                value: json!(after),
+                value: crate::plan::Scalar::from(after),
             },
         )
     }
@@ -278,7 +278,7 @@ mod tests {
             },
             Edit::Set {
                 attr: Attr::DisplayName,
-                value: json!("Ours"),
+                value: crate::plan::Scalar::from("Ours"),
             },
         );
         let fresh = change(vec![title("Agent", "Lead"), display.clone()]);

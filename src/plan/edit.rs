@@ -13,7 +13,9 @@ use serde_json::{Map, Value, json};
 use crate::model::tenant::{ENTERPRISE_SCHEMA, GENESYS_SCHEMA, RoleBody};
 
 mod complex;
+mod scalar;
 pub use complex::Complex;
+pub use scalar::Scalar;
 
 /// The schema an attribute lives in.
 #[derive(
@@ -328,7 +330,7 @@ pub enum Edit {
         /// The attribute.
         attr: Attr,
         /// Its new value.
-        value: Value,
+        value: Scalar,
     },
     /// Points `manager` at a user.
     SetManager {
@@ -532,7 +534,7 @@ pub fn apply(
         match edit {
             Edit::Set { attr, value } => {
                 if let Some(c) = container(doc, attr.schema(), true) {
-                    c.insert(attr.name().to_owned(), value.clone());
+                    c.insert(attr.name().to_owned(), value.to_value());
                 }
             }
             Edit::SetManager { to } => {
@@ -645,7 +647,7 @@ mod tests {
         let edits = vec![
             Edit::Set {
                 attr: Attr::Division,
-                value: json!("Home"),
+                value: crate::plan::Scalar::from("Home"),
             },
             Edit::SetManager {
                 to: user_ref("boss", Some("b1")),

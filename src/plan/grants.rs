@@ -789,7 +789,7 @@ mod tests {
         assert_eq!(leads.action, Action::Patch);
         let first = leads.edits.first().expect("edits");
         assert!(
-            matches!(first, Edit::Set { attr: crate::plan::Attr::RolesEnabled, value } if value == &Value::Bool(true)),
+            matches!(first, Edit::Set { attr: crate::plan::Attr::RolesEnabled, value } if value.as_bool() == Some(true)),
             "{leads:#?}"
         );
         let new = change(&plan, Kind::Group, "New").expect("a create");

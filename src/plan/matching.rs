@@ -405,7 +405,7 @@ mod tests {
             c.edits,
             vec![Edit::Set {
                 attr: Attr::UserName,
-                value: json!("ana@x.example")
+                value: crate::plan::Scalar::from("ana@x.example")
             }]
         );
         assert_eq!(c.present, vec![Attr::UserName], "a rename is a replace");
@@ -437,7 +437,7 @@ mod tests {
             bo.edits,
             vec![Edit::Set {
                 attr: Attr::ExternalId,
-                value: json!("hr-2")
+                value: crate::plan::Scalar::from("hr-2")
             }],
             "userName differs only in case: not patched"
         );
@@ -457,7 +457,7 @@ mod tests {
             c.edits,
             vec![Edit::Set {
                 attr: Attr::DisplayName,
-                value: json!("Sales Team")
+                value: crate::plan::Scalar::from("Sales Team")
             }]
         );
     }
@@ -489,7 +489,7 @@ mod tests {
             group.edits,
             vec![Edit::Set {
                 attr: Attr::DisplayName,
-                value: json!("Billing")
+                value: crate::plan::Scalar::from("Billing")
             }]
         );
         // The current name wins over a previous one when both are live.

@@ -33,8 +33,8 @@ use crate::model::{SourceMap, Span};
 
 pub(crate) use diff::View;
 pub use edit::{
-    Attr, Complex, Edit, GrantRef, Kind, Multi, OWNER_IDS, Ref, Resolve, Schema, Unresolved,
-    ValueKey,
+    Attr, Complex, Edit, GrantRef, Kind, Multi, OWNER_IDS, Ref, Resolve, Scalar, Schema,
+    Unresolved, ValueKey,
 };
 pub(crate) use matching::{Matched, match_all};
 pub use replan::Replanner;

@@ -467,7 +467,7 @@ mod tests {
             }],
             edits: vec![Edit::Set {
                 attr: crate::plan::Attr::Title,
-                value: json!(format!("Agent {i}")),
+                value: crate::plan::Scalar::from(format!("Agent {i}").as_str()),
             }],
             present: Vec::new(),
             blocked: None,

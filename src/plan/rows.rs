@@ -85,7 +85,7 @@ pub(crate) fn create_rows(kind: Kind, key: &str, edits: &[Edit]) -> Option<Vec<A
             Edit::Set { attr, .. } if attr.name() == kind.natural_key() => continue,
             Edit::Set { attr, value } => AttrDiff {
                 attribute: attr.name().to_owned(),
-                after: Some(value.clone()),
+                after: Some(value.to_value()),
                 ..AttrDiff::default()
             },
             Edit::SetManager { to } => AttrDiff {

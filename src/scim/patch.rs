@@ -102,7 +102,7 @@ pub fn edit_operations(
         PatchOpKind::Add
     };
     Ok(match edit {
-        Edit::Set { attr, value } => vec![op(set, attr.path(), Some(value.clone()))],
+        Edit::Set { attr, value } => vec![op(set, attr.path(), Some(value.to_value()))],
         Edit::SetManager { to } => vec![op(
             set,
             Attr::Manager.path(),
@@ -221,7 +221,7 @@ mod tests {
         };
         let title = Edit::Set {
             attr: Attr::Title,
-            value: json!("Lead"),
+            value: crate::plan::Scalar::from("Lead"),
         };
         assert_eq!(
             ops(&title, false),
@@ -230,7 +230,7 @@ mod tests {
         assert_eq!(ops(&title, true)[0]["op"], "replace");
         let dept = Edit::Set {
             attr: Attr::Department,
-            value: json!("Ops"),
+            value: crate::plan::Scalar::from("Ops"),
         };
         assert_eq!(
             ops(&dept, true)[0]["path"],

@@ -279,7 +279,7 @@ fn a_termination_touches_one_attribute_of_one_user() {
     assert_eq!(decision.plan.changes.len(), 1, "{:#?}", decision.plan);
     let change = &decision.plan.changes[0];
     assert_eq!(change.edits.len(), 1);
-    assert!(matches!(&change.edits[0], Edit::Set { value, .. } if value == &json!(false)));
+    assert!(matches!(&change.edits[0], Edit::Set { value, .. } if value.as_bool() == Some(false)));
 
     let protected = desired_with(
         "protected: {users: [a@x.example]}\n",

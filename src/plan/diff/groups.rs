@@ -9,7 +9,7 @@ use super::values::Diffs;
 use super::{Context, Object, finish, parse_live};
 use crate::model::tenant::{self, Live, Resource};
 use crate::model::{CollectionMode, Spanned};
-use crate::plan::{Attr, AttrDiff, Change, Edit, Kind, PlanError, Ref, Source, Warning};
+use crate::plan::{Attr, AttrDiff, Change, Edit, Kind, PlanError, Ref, Scalar, Source, Warning};
 
 /// The change that makes `live` (or nothing, for a create) the group YAML describes, with
 /// `members` (already flattened where groups cannot nest), `None` when there is nothing to
@@ -28,13 +28,13 @@ pub(in crate::plan) fn group_change(
     if live.is_none() {
         d.edits.push(Edit::Set {
             attr: Attr::DisplayName,
-            value: Value::from(g.display_name.value.to_string()),
+            value: Scalar::from(&g.display_name.value),
         });
     } else if have.display_name != g.display_name.value {
         d.set(
             Attr::DisplayName,
             Some(Value::from(have.display_name.clone())),
-            Value::from(g.display_name.value.to_string()),
+            Scalar::from(&g.display_name.value),
         );
     }
     if let Some(e) = &g.external_id
@@ -44,7 +44,7 @@ pub(in crate::plan) fn group_change(
         d.set(
             Attr::ExternalId,
             have.external_id.clone().map(Value::from),
-            Value::from(e.value.as_str()),
+            Scalar::from(&e.value),
         );
     }
     if let Some(desc) = &g.description
@@ -54,7 +54,7 @@ pub(in crate::plan) fn group_change(
         d.set(
             Attr::Description,
             have.description.clone().map(Value::from),
-            Value::from(desc.value.as_str()),
+            Scalar::from(&desc.value),
         );
     }
     settings_changes(ctx, g, &have.settings, &mut d);
@@ -106,7 +106,7 @@ fn settings_changes(
         if let Some(want) = want
             && live != Some(want)
         {
-            d.set(attr, live.map(Value::from), Value::from(want));
+            d.set(attr, live.map(Value::from), Scalar::from(want));
         }
     };
     text(
@@ -130,7 +130,7 @@ fn settings_changes(
         if let Some(want) = want
             && live != Some(want.value)
         {
-            d.set(attr, live.map(Value::Bool), Value::Bool(want.value));
+            d.set(attr, live.map(Value::Bool), Scalar::Bool(want.value));
         }
     }
     if let Some(owners) = &g.owners {
@@ -196,7 +196,7 @@ fn role_grant_changes(
         d.set(
             Attr::RolesEnabled,
             have.roles_enabled.map(Value::Bool),
-            Value::Bool(true),
+            Scalar::Bool(true),
         );
     }
     d.diff.push(row);

@@ -49,7 +49,7 @@ pub(super) fn prune_users(
                 Action::Deactivate,
                 vec![Edit::Set {
                     attr: Attr::Active,
-                    value: Value::Bool(false),
+                    value: crate::plan::Scalar::Bool(false),
                 }],
                 vec![AttrDiff {
                     attribute: "active".into(),

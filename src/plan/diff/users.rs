@@ -14,8 +14,8 @@ use super::{Context, Object, finish, parse_live};
 use crate::model::tenant::{self, Live, Resource};
 use crate::model::{CollectionMode, RoleGrant, Spanned, User as DesiredUser};
 use crate::plan::{
-    Attr, AttrDiff, Change, Complex, Edit, Kind, Multi, PlanError, Schema, Source, ValueKey,
-    Warning,
+    Attr, AttrDiff, Change, Complex, Edit, Kind, Multi, PlanError, Scalar, Schema, Source,
+    ValueKey, Warning,
 };
 
 /// The change that makes `live` (or nothing, for a create) the user YAML describes, `None`
@@ -106,7 +106,7 @@ fn password(
 /// `userName`: a create always sets it; a matched user is renamed when it differs other
 /// than in case (userName compares case-insensitively, RFC 7643 §4.1.1).
 fn user_name(u: &DesiredUser, matched: bool, have: &tenant::User, d: &mut Diffs) {
-    let want = Value::from(u.user_name.value.to_string());
+    let want = Scalar::from(&u.user_name.value);
     if !matched {
         d.edits.push(crate::plan::Edit::Set {
             attr: Attr::UserName,
@@ -170,12 +170,12 @@ fn active(
         d.set(
             Attr::Active,
             Some(Value::from(live_active)),
-            Value::from(active.value),
+            Scalar::Bool(active.value),
         );
         return !active.value;
     }
     if !matched {
-        d.set(Attr::Active, None, Value::from(active.value));
+        d.set(Attr::Active, None, Scalar::Bool(active.value));
     }
     false
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use super::Context;
 use crate::model::Spanned;
 use crate::model::tenant::{self, MultiValue};
-use crate::plan::{Attr, AttrDiff, Complex, Edit, Multi, ValueKey, ValuePaths};
+use crate::plan::{Attr, AttrDiff, Complex, Edit, Multi, Scalar, ValueKey, ValuePaths};
 
 /// A scalar string attribute's comparison.
 pub(super) fn scalar(
@@ -26,11 +26,7 @@ pub(super) fn scalar(
     if have == Some(want.value.as_str()) {
         return;
     }
-    out.set(
-        attr,
-        have.map(Value::from),
-        Value::from(want.value.as_str()),
-    );
+    out.set(attr, have.map(Value::from), Scalar::from(&want.value));
 }
 
 /// Diffs and edits being collected for one object.
@@ -42,14 +38,14 @@ pub(super) struct Diffs {
 }
 
 impl Diffs {
-    pub(super) fn set(&mut self, attr: Attr, before: Option<Value>, after: Value) {
+    pub(super) fn set(&mut self, attr: Attr, before: Option<Value>, after: Scalar) {
         if before.is_some() {
             self.present.push(attr);
         }
         self.diff.push(AttrDiff {
             attribute: attr.name().to_owned(),
             before,
-            after: Some(after.clone()),
+            after: Some(after.to_value()),
             ..AttrDiff::default()
         });
         self.edits.push(Edit::Set { attr, value: after });
