@@ -311,18 +311,105 @@ impl StepResult {
     }
 }
 
-/// Ids of the objects the run created, by kind and lower-cased name.
-#[derive(Debug, Default)]
-struct Created(RefCell<HashMap<(Kind, String), String>>);
+/// What the run created: per change, the id and version its create (or restore, or
+/// adoption) left, for the change's later steps; found by kind and name for the references
+/// (members, managers) of other changes to objects created in the same run.
+///
+/// One slot per change and a name index borrowed from the plan: at 100,000 creates a map of
+/// copied names, beside a second map of ids per change, cost ~35 MB (issue 21).
+struct Created<'p> {
+    /// The changes that bring an object in, by kind and name (case-insensitively).
+    by_name: HashMap<(Kind, Caseless<'p>), usize>,
+    /// Per change: the id and version it left.
+    made: RefCell<Vec<Option<Made>>>,
+}
 
-impl Resolve for Created {
+/// The id and version a change's create left.
+#[derive(Clone, Debug)]
+struct Made {
+    id: Box<str>,
+    version: Option<Box<str>>,
+}
+
+impl<'p> Created<'p> {
+    fn new(plan: &'p Plan) -> Created<'p> {
+        let mut by_name = HashMap::new();
+        for (i, c) in plan.changes.iter().enumerate() {
+            if c.action.brings_in() {
+                by_name.entry((c.kind, Caseless(&c.key))).or_insert(i);
+            }
+        }
+        Created {
+            by_name,
+            made: RefCell::new(vec![None; plan.changes.len()]),
+        }
+    }
+
+    /// Records what change `i` left.
+    fn note(&self, i: usize, id: &str, version: Option<&str>) {
+        if let Some(slot) = self.made.borrow_mut().get_mut(i) {
+            *slot = Some(Made {
+                id: id.into(),
+                version: version.map(Into::into),
+            });
+        }
+    }
+
+    /// The id and version change `i` left, if it did.
+    fn of(&self, i: usize) -> Option<(String, Option<String>)> {
+        let made = self.made.borrow();
+        let m = made.get(i)?.as_ref()?;
+        Some((m.id.to_string(), m.version.as_deref().map(str::to_owned)))
+    }
+
+    /// Every object created so far: kind, name, id.
+    fn all(&self, plan: &Plan) -> Vec<(Kind, String, String)> {
+        let made = self.made.borrow();
+        self.by_name
+            .values()
+            .filter_map(|&i| {
+                let m = made.get(i)?.as_ref()?;
+                let c = &plan.changes[i];
+                Some((c.kind, c.key.clone(), m.id.to_string()))
+            })
+            .collect()
+    }
+}
+
+impl Resolve for Created<'_> {
     fn id_of(&self, r: &Ref) -> Option<String> {
         r.id.clone().or_else(|| {
-            self.0
-                .borrow()
-                .get(&(r.kind, r.name.to_lowercase()))
-                .cloned()
+            let i = *self.by_name.get(&(r.kind, Caseless(&r.name)))?;
+            self.of(i).map(|(id, _)| id)
         })
+    }
+}
+
+/// A name compared and hashed as its lower-case form (`str::to_lowercase`), without making
+/// that form.
+#[derive(Clone, Copy, Debug)]
+struct Caseless<'a>(&'a str);
+
+impl Caseless<'_> {
+    fn lower(&self) -> impl Iterator<Item = char> + '_ {
+        self.0.chars().flat_map(char::to_lowercase)
+    }
+}
+
+impl PartialEq for Caseless<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.lower().eq(other.lower())
+    }
+}
+
+impl Eq for Caseless<'_> {}
+
+impl std::hash::Hash for Caseless<'_> {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        for c in self.lower() {
+            state.write_u32(u32::from(c));
+        }
+        state.write_u8(0xff);
     }
 }
 
@@ -360,9 +447,7 @@ struct Shared<'a, 's, C> {
     client: &'a C,
     input: &'a Input<'a>,
     settings: &'a Settings,
-    created: Created,
-    /// Per change: the id and version its create left (for its link step).
-    made: RefCell<HashMap<usize, (String, Option<String>)>>,
+    created: Created<'a>,
     /// A snapshot read during the run, when the plan came without one.
     fetched: &'s tokio::sync::OnceCell<Snapshot>,
     replanner: RefCell<Option<Replanner<'s>>>,
@@ -448,13 +533,12 @@ where
         if self.settings.etag { version } else { None }
     }
 
-    fn note_created(&self, kind: Kind, name: &str, id: &str) {
-        self.created
-            .0
-            .borrow_mut()
-            .insert((kind, name.to_lowercase()), id.to_owned());
+    /// Records the id and version change `i`'s create (or restore, or adoption) left.
+    fn note_created(&self, i: usize, id: &str, version: Option<&str>) {
+        self.created.note(i, id, version);
+        let change = &self.input.plan.changes[i];
         if let Some(r) = self.replanner.borrow_mut().as_mut() {
-            r.note_created(kind, name, id);
+            r.note_created(change.kind, &change.key, id);
         }
     }
 
@@ -477,8 +561,8 @@ where
         }
         let mut replanner = Replanner::new(self.input.desired, snapshot, self.input.options)
             .map_err(|e| e.to_string())?;
-        for ((kind, name), id) in self.created.0.borrow().iter() {
-            replanner.note_created(*kind, name, id);
+        for (kind, name, id) in self.created.all(self.input.plan) {
+            replanner.note_created(kind, &name, &id);
         }
         *self.replanner.borrow_mut() = Some(replanner);
         Ok(())
@@ -554,13 +638,13 @@ where
     async fn step(&self, step: &Step<'_>, herald: &Herald) -> StepResult {
         let change = self.change(step);
         if change.kind == Kind::Role {
-            return self.role_step(step.kind, change, herald).await;
+            return self.role_step(step, change, herald).await;
         }
         match step.kind {
             StepKind::Create => self.create(step, change, herald).await,
             StepKind::Restore => self.restore(step, change, herald).await,
             StepKind::Link => {
-                let Some((id, version)) = self.made.borrow().get(&step.change).cloned() else {
+                let Some((id, version)) = self.created.of(step.change) else {
                     return StepResult::failed("internal: the create left no id");
                 };
                 let sending = part_of(change, &step.edits, &id, version.clone());
@@ -865,10 +949,7 @@ where
                     }
                     return r;
                 }
-                self.note_created(change.kind, &change.key, &id);
-                self.made
-                    .borrow_mut()
-                    .insert(step.change, (id.clone(), version.clone()));
+                self.note_created(step.change, &id, version.as_deref());
                 let mut detail = recovered
                     .then(|| "the answer was lost; found by name after the create".to_owned());
                 if let Some(failed) = self.created_password(&change.key, password.as_ref(), &id) {
@@ -960,10 +1041,7 @@ where
                 )
             }
         };
-        self.note_created(change.kind, &change.key, &id);
-        self.made
-            .borrow_mut()
-            .insert(step.change, (id.clone(), version.clone()));
+        self.note_created(step.change, &id, version.as_deref());
         StepResult {
             outcome,
             detail,
@@ -987,10 +1065,7 @@ where
         if settled.id == gone_id {
             return None;
         }
-        self.note_created(change.kind, &change.key, &settled.id);
-        self.made
-            .borrow_mut()
-            .insert(step.change, (settled.id.clone(), settled.version.clone()));
+        self.note_created(step.change, &settled.id, settled.version.as_deref());
         let sending = part_of(change, &step.edits, &settled.id, settled.version.clone());
         let mut r = self
             .update(
@@ -1112,10 +1187,7 @@ where
             Err(_) => "found restored already",
         };
         let fresh_version = fresh.version().map(str::to_owned);
-        self.note_created(change.kind, &change.key, &id);
-        self.made
-            .borrow_mut()
-            .insert(step.change, (id.clone(), fresh_version.clone()));
+        self.note_created(step.change, &id, fresh_version.as_deref());
         let next = match self.replan(change, &fresh).await {
             Ok(next) => next,
             Err(e) => return StepResult::failed(format!("restored; re-planning it: {e}")),
@@ -1182,10 +1254,7 @@ where
             return StepResult::failed(format!("{error}; the existing object has no id"));
         };
         let version = version.map(str::to_owned);
-        self.note_created(change.kind, &change.key, &id);
-        self.made
-            .borrow_mut()
-            .insert(step.change, (id.clone(), version.clone()));
+        self.note_created(step.change, &id, version.as_deref());
         let next = match self.replan(change, &fresh).await {
             Ok(next) => next,
             Err(e) => return StepResult::failed(format!("{error}; re-planning it: {e}")),
@@ -1227,11 +1296,7 @@ where
     async fn grants(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
         let user = match change.id.clone() {
             Some(id) => Some(id),
-            None => self
-                .made
-                .borrow()
-                .get(&step.change)
-                .map(|(id, _)| id.clone()),
+            None => self.created.of(step.change).map(|(id, _)| id),
         };
         let Some(user) = user else {
             return StepResult::failed("internal: grants for a user without an id");
@@ -1308,7 +1373,8 @@ where
     }
 
     /// A role definition's create, whole-body update or delete (Platform API).
-    async fn role_step(&self, kind: StepKind, change: &Change, herald: &Herald) -> StepResult {
+    async fn role_step(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
+        let kind = step.kind;
         let role = change.edits.iter().find_map(|e| match e {
             Edit::Role { body, permissions } => Some((body, *permissions)),
             _ => None,
@@ -1333,13 +1399,13 @@ where
             (StepKind::Create, Some((body, permissions)), _) => {
                 match self.client.create_role(body).await {
                     Ok(created) => {
-                        self.note_created(Kind::Role, &change.key, &created.id);
+                        self.note_created(step.change, &created.id, None);
                         let mut r = StepResult::new(Outcome::Done, None);
                         r.id = Some(created.id);
                         r
                     }
                     Err(e) if e.is_conflict() || e.is_ambiguous() => {
-                        self.adopt_role(change, body, permissions, &e).await
+                        self.adopt_role(step.change, body, permissions, &e).await
                     }
                     Err(e) => StepResult::failed(e.to_string()),
                 }
@@ -1365,7 +1431,7 @@ where
     /// live role by name, and bring it in line when it differs.
     async fn adopt_role(
         &self,
-        change: &Change,
+        i: usize,
         body: &RoleBody,
         permissions: bool,
         error: &ScimError,
@@ -1390,7 +1456,7 @@ where
                 ));
             }
         };
-        self.note_created(Kind::Role, &change.key, &live.id);
+        self.note_created(i, &live.id, None);
         let lost = !error.is_conflict();
         if role_matches(body, permissions, &live) {
             let mut r = if lost {
@@ -1827,8 +1893,7 @@ pub async fn run<C: ScimRead + ScimWrite>(
         client,
         input,
         settings,
-        created: Created::default(),
-        made: RefCell::new(HashMap::new()),
+        created: Created::new(input.plan),
         fetched: &fetched,
         replanner: RefCell::new(None),
         observer: RefCell::new(observer),

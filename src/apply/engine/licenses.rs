@@ -103,7 +103,7 @@ where
         self.input.plan.changes[i]
             .id
             .clone()
-            .or_else(|| self.made.borrow().get(&i).map(|(id, _)| id.clone()))
+            .or_else(|| self.created.of(i).map(|(id, _)| id))
     }
 
     /// Announces every operation with a license change whose user exists, then sends their
