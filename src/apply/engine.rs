@@ -635,50 +635,58 @@ where
         })
     }
 
-    async fn step(&self, step: &Step<'_>, herald: &Herald) -> StepResult {
+    /// Carries out one step. Each kind's future is boxed on its own, in a plain function (an
+    /// async one keeps room for the unboxed future all the same): an async fn's state is as
+    /// big as its biggest branch, and with the HTTP client's futures inside, one step holding
+    /// every kind's took ~50 KB, times the hundreds of steps a Bulk request keeps in flight
+    /// (issue 21).
+    fn step<'f>(&'f self, step: &'f Step<'_>, herald: &'f Herald) -> Boxed<'f, StepResult> {
         let change = self.change(step);
         if change.kind == Kind::Role {
-            return self.role_step(step, change, herald).await;
+            return Box::pin(self.role_step(step, change, herald));
         }
         match step.kind {
-            StepKind::Create => self.create(step, change, herald).await,
-            StepKind::Restore => self.restore(step, change, herald).await,
-            StepKind::Link => {
-                let Some((id, version)) = self.created.of(step.change) else {
-                    return StepResult::failed("internal: the create left no id");
-                };
-                let sending = part_of(change, &step.edits, &id, version.clone());
-                let r = self
-                    .update(change.kind, &id, version, sending, change, herald)
-                    .await;
-                if r.outcome == Outcome::Failed
-                    && change.kind == Kind::Group
-                    && matches!(self.fetch(change.kind, &id).await, Ok(None))
-                    && let Some(r) = self.relink(step, change, &id, herald).await
-                {
-                    return r;
-                }
-                r
-            }
-            StepKind::Update => {
-                let Some(id) = change.id.clone() else {
-                    return StepResult::failed("internal: a patch without an id");
-                };
-                self.update(
+            StepKind::Create => Box::pin(self.create(step, change, herald)),
+            StepKind::Restore => Box::pin(self.restore(step, change, herald)),
+            StepKind::Link => Box::pin(self.link(step, change, herald)),
+            StepKind::Update => match change.id.as_deref() {
+                Some(id) => Box::pin(self.update(
                     change.kind,
-                    &id,
+                    id,
                     change.version.clone(),
                     change.clone(),
                     change,
                     herald,
-                )
-                .await
-            }
-            StepKind::Delete => self.delete(change, herald).await,
-            StepKind::Grants => self.grants(step, change, herald).await,
-            StepKind::Licenses => self.licenses(step, herald).await,
-            StepKind::Password => self.rotate(change, herald).await,
+                )),
+                None => Box::pin(std::future::ready(StepResult::failed(
+                    "internal: a patch without an id",
+                ))),
+            },
+            StepKind::Delete => Box::pin(self.delete(change, herald)),
+            StepKind::Grants => Box::pin(self.grants(step, change, herald)),
+            StepKind::Licenses => Box::pin(self.licenses(step, herald)),
+            StepKind::Password => Box::pin(self.rotate(change, herald)),
         }
+    }
+
+    /// A create's link step: sets what the create could not carry (members that are groups
+    /// the run creates, a manager created later) on the object the create made.
+    async fn link(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
+        let Some((id, version)) = self.created.of(step.change) else {
+            return StepResult::failed("internal: the create left no id");
+        };
+        let sending = part_of(change, &step.edits, &id, version.clone());
+        let r = self
+            .update(change.kind, &id, version, sending, change, herald)
+            .await;
+        if r.outcome == Outcome::Failed
+            && change.kind == Kind::Group
+            && matches!(self.fetch(change.kind, &id).await, Ok(None))
+            && let Some(r) = Box::pin(self.relink(step, change, &id, herald)).await
+        {
+            return r;
+        }
+        r
     }
 
     /// Sends `sending` to object `id`, merging with a fresh copy when it moved.
@@ -872,15 +880,19 @@ where
     }
 
     async fn create(&self, step: &Step<'_>, change: &Change, herald: &Herald) -> StepResult {
-        let Some((edits, missing)) = without_failed_members(&step.edits, &self.created) else {
-            return self.create_resolved(step, change, herald).await;
-        };
-        let trimmed = Step {
-            edits: std::borrow::Cow::Owned(edits),
-            ..step.clone()
-        };
-        let r = self.create_resolved(&trimmed, change, herald).await;
-        short_of_members(r, "created", &missing)
+        let trimmed = without_failed_members(&step.edits, &self.created).map(|(edits, missing)| {
+            let trimmed = Step {
+                edits: std::borrow::Cow::Owned(edits),
+                ..step.clone()
+            };
+            (trimmed, missing)
+        });
+        let sending = trimmed.as_ref().map_or(step, |(s, _)| s);
+        let r = self.create_resolved(sending, change, herald).await;
+        match &trimmed {
+            Some((_, missing)) => short_of_members(r, "created", missing),
+            None => r,
+        }
     }
 
     /// [`Shared::create`], every reference of `step` resolved.
@@ -930,8 +942,8 @@ where
                 let sent = group.with_schemas();
                 let created = self.client.create(&sent).await;
                 match created {
-                    Ok(c) => self
-                        .kept_members(&sent, c.resource)
+                    // Boxed, as the rare paths below: see `step`.
+                    Ok(c) => Box::pin(self.kept_members(&sent, c.resource))
                         .await
                         .map(|(id, version)| (id, version, c.recovered, None)),
                     Err(e) => Err(e),
@@ -942,7 +954,7 @@ where
         match result {
             Ok((Some(id), version, recovered, password)) => {
                 if change.kind == Kind::Group {
-                    let mut r = self.verify_alone(step, change, id, version).await;
+                    let mut r = Box::pin(self.verify_alone(step, change, id, version)).await;
                     if recovered && r.detail.is_none() {
                         r.detail =
                             Some("the answer was lost; found by name after the create".into());
@@ -969,7 +981,7 @@ where
                 }
             }
             Ok((None, ..)) => StepResult::failed("the server answered the create without an id"),
-            Err(e) if e.is_conflict() => self.adopt(step, change, &e, herald).await,
+            Err(e) if e.is_conflict() => Box::pin(self.adopt(step, change, &e, herald)).await,
             Err(e) => StepResult::failed(e.to_string()),
         }
     }
@@ -1686,7 +1698,10 @@ fn written_detail(
     }
 }
 
-type StepFuture<'f> = Pin<Box<dyn Future<Output = (usize, Announced, StepResult)> + 'f>>;
+type StepFuture<'f> = Boxed<'f, (usize, Announced, StepResult)>;
+
+/// A boxed future.
+type Boxed<'f, T> = Pin<Box<dyn Future<Output = T> + 'f>>;
 
 /// Which steps may start, and what each finished step means for the rest.
 struct Schedule<'g> {
