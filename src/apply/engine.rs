@@ -133,8 +133,8 @@ pub struct OpReport {
     pub action: Action,
     /// User or group.
     pub kind: Kind,
-    /// Its name.
-    pub key: String,
+    /// Its name (shared with the plan's change: no copy per operation).
+    pub key: crate::model::Text,
     /// Its id (for creates: the new id, when known).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -370,7 +370,7 @@ impl<'p> Created<'p> {
             .filter_map(|&i| {
                 let m = made.get(i)?.as_ref()?;
                 let c = &plan.changes[i];
-                Some((c.kind, c.key.clone(), m.id.to_string()))
+                Some((c.kind, c.key.to_string(), m.id.to_string()))
             })
             .collect()
     }

@@ -113,7 +113,7 @@ impl<'a> Context<'a> {
 
     fn user_ref(&self, name: &str) -> Option<Ref> {
         let i = self.desired.user_index(name)?;
-        let name = self.desired.users[i].user_name.value.to_string();
+        let name = self.desired.users[i].user_name.value.clone();
         let id = self.user_ids[i]
             .map(str::to_owned)
             .or_else(|| self.created_id(Kind::User, &name));
@@ -126,7 +126,7 @@ impl<'a> Context<'a> {
 
     fn group_ref(&self, name: &str) -> Option<Ref> {
         let i = self.desired.group_index(name)?;
-        let name = self.desired.groups[i].display_name.value.to_string();
+        let name = self.desired.groups[i].display_name.value.clone();
         let id = self.group_ids[i]
             .map(str::to_owned)
             .or_else(|| self.created_id(Kind::Group, &name));
@@ -481,7 +481,7 @@ fn unmatched(matched: &[Option<usize>], held: &[bool], live: usize) -> Vec<bool>
 struct Object {
     kind: Kind,
     /// Its natural key as YAML writes it.
-    key: String,
+    key: crate::model::Text,
     /// Where YAML describes it.
     source: Source,
     /// A protected object is never changed; a difference is a warning.
@@ -504,7 +504,7 @@ fn finish<R: Resource>(
         let mut diff = Vec::with_capacity(1 + d.diff.len());
         diff.push(AttrDiff {
             attribute: object.kind.natural_key().into(),
-            after: Some(Value::from(object.key.clone())),
+            after: Some(Value::from(object.key.as_str())),
             ..AttrDiff::default()
         });
         diff.extend(d.diff);

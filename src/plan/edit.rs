@@ -278,8 +278,9 @@ pub use crate::model::Kind;
 pub struct Ref {
     /// User or group.
     pub kind: Kind,
-    /// Its userName or displayName, for people and for resolving objects created by the plan.
-    pub name: String,
+    /// Its userName or displayName, for people and for resolving objects created by the plan
+    /// (shared with desired state: a group of thousands holds no copy of each name).
+    pub name: crate::model::Text,
     /// Its live id; `None` when the same plan creates it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -315,7 +316,7 @@ impl GrantRef {
     pub fn role_ref(&self) -> Ref {
         Ref {
             kind: Kind::Role,
-            name: self.role.clone(),
+            name: self.role.as_str().into(),
             id: self.role_id.clone(),
         }
     }
@@ -461,7 +462,7 @@ pub fn resolve(r: &Ref, resolver: &dyn Resolve) -> Result<String, Unresolved> {
         .or_else(|| resolver.id_of(r))
         .ok_or_else(|| Unresolved {
             kind: r.kind,
-            name: r.name.clone(),
+            name: r.name.to_string(),
         })
 }
 

@@ -170,7 +170,7 @@ pub struct Change {
     /// User, group or role.
     pub kind: Kind,
     /// The object's name (desired name; the live name for prunes).
-    pub key: String,
+    pub key: crate::model::Text,
     /// Live id; `None` for creates.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<String>,
@@ -562,7 +562,7 @@ fn hold_back(
                     }
                     out.push(Held {
                         kind: change.kind,
-                        key: change.key.clone(),
+                        key: change.key.to_string(),
                         why,
                     });
                 }

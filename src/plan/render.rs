@@ -448,7 +448,7 @@ mod tests {
         let change = |action, i: usize| Change {
             action,
             kind: Kind::User,
-            key: format!("user{i:04}@x.example"),
+            key: format!("user{i:04}@x.example").into(),
             id: (action != Action::Create).then(|| format!("id-{i}")),
             version: None,
             source: if action == Action::Create {

@@ -220,7 +220,7 @@ pub(super) fn plan_roles(
         plan.changes.push(Change {
             action: Action::Delete,
             kind: Kind::Role,
-            key: l.name.clone(),
+            key: l.name.as_str().into(),
             id: Some(l.id.clone()),
             version: None,
             source: Source::Absent,
@@ -263,7 +263,7 @@ fn create(wanted: &Wanted<'_>, source: Source) -> Change {
     Change {
         action: Action::Create,
         kind: Kind::Role,
-        key: wanted.name.to_owned(),
+        key: wanted.name.into(),
         id: None,
         version: None,
         source,
@@ -380,7 +380,7 @@ fn update(
     Some(Change {
         action: Action::Patch,
         kind: Kind::Role,
-        key: wanted.name.to_owned(),
+        key: wanted.name.into(),
         id: Some(live.id.clone()),
         version: None,
         source,

@@ -90,7 +90,7 @@ pub(crate) fn create_rows(kind: Kind, key: &str, edits: &[Edit]) -> Option<Vec<A
             },
             Edit::SetManager { to } => AttrDiff {
                 attribute: "manager".into(),
-                after: Some(Value::from(to.name.clone())),
+                after: Some(Value::from(to.name.as_str())),
                 ..AttrDiff::default()
             },
             Edit::Add { attr, values } => AttrDiff {
@@ -103,7 +103,7 @@ pub(crate) fn create_rows(kind: Kind, key: &str, edits: &[Edit]) -> Option<Vec<A
             },
             Edit::AddMembers { members } => AttrDiff {
                 attribute: "members".into(),
-                added: members.iter().map(|m| m.name.clone()).collect(),
+                added: members.iter().map(|m| m.name.to_string()).collect(),
                 ..AttrDiff::default()
             },
             Edit::Grants { add, remove } if remove.is_empty() => AttrDiff {

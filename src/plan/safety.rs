@@ -1221,7 +1221,7 @@ mod tests {
                 _ => None,
             })
             .flatten()
-            .map(|m| m.name.clone())
+            .map(|m| m.name.to_string())
             .collect();
         out.sort();
         out

@@ -135,7 +135,7 @@ async fn forged_plans_are_refused(url: &str, token: &str, tag: &str) {
                 .find(|c| c.action.is_destructive())
                 .unwrap()
                 .clone();
-            extra.key.clone_from(&boss);
+            extra.key = boss.as_str().into();
             extra.id = Some(boss_id.clone());
             d.changes.push(extra);
             d.changes.iter_mut().for_each(|c| c.blocked = None);

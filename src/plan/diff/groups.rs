@@ -73,7 +73,7 @@ pub(in crate::plan) fn group_change(
         });
     let object = Object {
         kind: Kind::Group,
-        key: g.display_name.value.to_string(),
+        key: g.display_name.value.clone(),
         source: Source::at(&ctx.desired.sources, group.span),
         protected,
     };
@@ -224,7 +224,7 @@ fn owner_changes(
     let added: Vec<String> = want
         .iter()
         .filter(|r| r.id.as_deref().is_none_or(|id| !live_ids.contains(id)))
-        .map(|r| r.name.clone())
+        .map(|r| r.name.to_string())
         .collect();
     let removed: Vec<String> = live_ids
         .iter()
@@ -311,9 +311,9 @@ fn member_changes(
             remove.push(Ref {
                 kind,
                 name: if name.is_empty() {
-                    m.value.clone()
+                    m.value.as_str().into()
                 } else {
-                    name.to_owned()
+                    name.into()
                 },
                 id: Some(m.value.clone()),
             });
@@ -324,8 +324,8 @@ fn member_changes(
     }
     d.diff.push(AttrDiff {
         attribute: "members".into(),
-        added: add.iter().map(|r| r.name.clone()).collect(),
-        removed: remove.iter().map(|r| r.name.clone()).collect(),
+        added: add.iter().map(|r| r.name.to_string()).collect(),
+        removed: remove.iter().map(|r| r.name.to_string()).collect(),
         ..AttrDiff::default()
     });
     if !add.is_empty() {

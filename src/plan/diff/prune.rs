@@ -63,7 +63,7 @@ pub(super) fn prune_users(
         plan.changes.push(Change {
             action,
             kind: Kind::User,
-            key: l.natural_key().to_owned(),
+            key: l.natural_key().into(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
             source: Source::Absent,
@@ -104,7 +104,7 @@ pub(super) fn prune_groups(ctx: &Context<'_>, matched: &Matched, plan: &mut Plan
         plan.changes.push(Change {
             action: Action::Delete,
             kind: Kind::Group,
-            key: l.natural_key().to_owned(),
+            key: l.natural_key().into(),
             id: l.id().map(str::to_owned),
             version: l.version().map(str::to_owned),
             source: Source::Absent,

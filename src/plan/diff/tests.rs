@@ -171,7 +171,7 @@ fn genesys_deletes_only_inactive_users() {
     let actions = |plan: &crate::plan::Plan| -> Vec<(String, Action)> {
         plan.changes
             .iter()
-            .map(|c| (c.key.clone(), c.action))
+            .map(|c| (c.key.to_string(), c.action))
             .collect()
     };
     let options = PlanOptions {

@@ -56,7 +56,7 @@ pub(super) fn merge(
         let c = change.get_or_insert_with(|| Change {
             action: Action::Patch,
             kind: Kind::Group,
-            key: name.clone(),
+            key: name.as_str().into(),
             id: survivor.id().map(str::to_owned),
             version: survivor.version().map(str::to_owned),
             source: source.clone(),
@@ -67,7 +67,7 @@ pub(super) fn merge(
             held_by: None,
             derived: false,
         });
-        let names = added.iter().map(|r| r.name.clone());
+        let names = added.iter().map(|r| r.name.to_string());
         let rows = c.rows_mut();
         match rows.iter_mut().find(|d| d.attribute == "members") {
             Some(d) => d.added.extend(names),
@@ -102,7 +102,7 @@ pub(super) fn merge(
         plan.changes.push(Change {
             action: Action::Delete,
             kind: Kind::Group,
-            key: twin.natural_key().to_owned(),
+            key: twin.natural_key().into(),
             id: twin.id().map(str::to_owned),
             version: twin.version().map(str::to_owned),
             source: source.clone(),
@@ -151,7 +151,7 @@ fn twin_members(
             };
             added.push(Ref {
                 kind,
-                name: shown,
+                name: shown.into(),
                 id: Some(m.value),
             });
         }

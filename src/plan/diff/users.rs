@@ -64,7 +64,7 @@ pub(in crate::plan) fn user_change(
         });
     let object = Object {
         kind: Kind::User,
-        key: u.user_name.value.to_string(),
+        key: u.user_name.value.clone(),
         source: Source::at(&ctx.desired.sources, user.span),
         protected,
     };
@@ -206,7 +206,7 @@ fn manager(ctx: &mut Context<'_>, u: &DesiredUser, have: &tenant::User, d: &mut 
     d.diff.push(AttrDiff {
         attribute: "manager".into(),
         before,
-        after: Some(Value::from(to.name.clone())),
+        after: Some(Value::from(to.name.as_str())),
         ..AttrDiff::default()
     });
     d.edits.push(crate::plan::Edit::SetManager { to });

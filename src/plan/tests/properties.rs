@@ -1383,7 +1383,7 @@ fn parts(c: &Change, after: &Snapshot) -> Vec<(Action, Kind, String, Option<Stri
         };
         let name = live.unwrap_or(r.name.as_str());
         crate::plan::Ref {
-            name: name.to_lowercase(),
+            name: name.to_lowercase().into(),
             id: None,
             ..r.clone()
         }
