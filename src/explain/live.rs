@@ -311,7 +311,7 @@ fn user_licenses_of(
     let managed = mapped(state) && user.license.is_some();
     let (add, remove) = if managed {
         match user_licenses(state, Some(licenses), user, id) {
-            Some((_, Edit::Licenses { add, remove })) => (add, remove),
+            Some((_, Edit::Licenses { add, remove })) => (add.into_vec(), remove.into_vec()),
             _ => (Vec::new(), Vec::new()),
         }
     } else {

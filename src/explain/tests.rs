@@ -784,7 +784,9 @@ fn live_licenses_agree_with_the_plan() {
             .filter(|c| c.key.eq_ignore_ascii_case(name))
             .flat_map(|c| &c.edits)
             .find_map(|e| match e {
-                crate::plan::Edit::Licenses { add, remove } => Some((add.clone(), remove.clone())),
+                crate::plan::Edit::Licenses { add, remove } => {
+                    Some((add.to_vec(), remove.to_vec()))
+                }
                 _ => None,
             })
             .unwrap_or_default();

@@ -401,24 +401,32 @@ pub enum Edit {
     },
     /// Grants and revokes roles in divisions (Genesys Cloud Platform API `bulkadd` and
     /// `bulkremove` on the user as a subject, never a SCIM PATCH).
+    // Their lists are boxed slices, not vectors: every edit is as big as the biggest variant,
+    // and a plan of 100,000 creates holds over half a million edits (issue 21).
     Grants {
         /// Grants to add.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        add: Vec<GrantRef>,
+        #[serde(default, skip_serializing_if = "<[GrantRef]>::is_empty")]
+        add: Box<[GrantRef]>,
         /// Grants to remove.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        remove: Vec<GrantRef>,
+        #[serde(default, skip_serializing_if = "<[GrantRef]>::is_empty")]
+        remove: Box<[GrantRef]>,
     },
     /// Gives and takes a user's Genesys Cloud licenses (Platform API
     /// `POST /api/v2/license/organization`, in batches over every user of the run, never a
     /// SCIM PATCH).
     Licenses {
         /// Licenses to give.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        add: Vec<crate::plan::licenses::LicenseRef>,
+        #[serde(
+            default,
+            skip_serializing_if = "<[crate::plan::licenses::LicenseRef]>::is_empty"
+        )]
+        add: Box<[crate::plan::licenses::LicenseRef]>,
         /// Licenses to take away.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        remove: Vec<crate::plan::licenses::LicenseRef>,
+        #[serde(
+            default,
+            skip_serializing_if = "<[crate::plan::licenses::LicenseRef]>::is_empty"
+        )]
+        remove: Box<[crate::plan::licenses::LicenseRef]>,
     },
     /// Sets the user's password again because its `fromEnv`/`fromFile` source no longer
     /// matches the fingerprint of the one last set (issue 19). Carries no value: the applier

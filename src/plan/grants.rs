@@ -164,7 +164,10 @@ fn compare(
                 removed: remove.iter().map(GrantRef::label).collect(),
                 ..AttrDiff::default()
             },
-            Edit::Grants { add, remove },
+            Edit::Grants {
+                add: add.into(),
+                remove: remove.into(),
+            },
         )
     })
 }

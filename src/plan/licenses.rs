@@ -183,6 +183,9 @@ pub(crate) fn user_licenses(
             removed: remove.iter().map(LicenseRef::label).collect(),
             ..AttrDiff::default()
         },
-        Edit::Licenses { add, remove },
+        Edit::Licenses {
+            add: add.into(),
+            remove: remove.into(),
+        },
     ))
 }

@@ -474,8 +474,8 @@ fn group_edit_takes(edit: &Edit, role: &str, members: &[&str]) -> Option<Edit> {
                 .cloned()
                 .collect();
             (!taken.is_empty()).then_some(Edit::Grants {
-                add: Vec::new(),
-                remove: taken,
+                add: Box::default(),
+                remove: taken.into(),
             })
         }
         Edit::RemoveMembers { members: gone } => {
@@ -780,13 +780,13 @@ fn removal_held(edit: &Edit, what: Removal, pruned: &HashSet<(Kind, String)>) ->
         ) => Some(edit.clone()),
         (Removal::Licenses, Edit::Licenses { remove, .. }) if !remove.is_empty() => {
             Some(Edit::Licenses {
-                add: Vec::new(),
+                add: Box::default(),
                 remove: remove.clone(),
             })
         }
         (Removal::Grants, Edit::Grants { remove, .. }) if !remove.is_empty() => {
             Some(Edit::Grants {
-                add: Vec::new(),
+                add: Box::default(),
                 remove: remove.clone(),
             })
         }
@@ -1001,14 +1001,14 @@ fn remainder(edit: &Edit, part: &Edit) -> Option<Edit> {
             let remove = unheld(remove, held);
             (!add.is_empty() || !remove.is_empty()).then(|| Edit::Grants {
                 add: add.clone(),
-                remove,
+                remove: remove.into(),
             })
         }
         (Edit::Licenses { add, remove }, Edit::Licenses { remove: held, .. }) => {
             let remove = unheld(remove, held);
             (!add.is_empty() || !remove.is_empty()).then(|| Edit::Licenses {
                 add: add.clone(),
-                remove,
+                remove: remove.into(),
             })
         }
         _ => None,

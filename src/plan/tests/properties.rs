@@ -1411,28 +1411,28 @@ fn parts(c: &Change, after: &Snapshot) -> Vec<(Action, Kind, String, Option<Stri
                 };
                 out.extend(add.iter().map(|g| {
                     json(&Edit::Grants {
-                        add: vec![named(g)],
-                        remove: Vec::new(),
+                        add: vec![named(g)].into(),
+                        remove: Box::default(),
                     })
                 }));
                 out.extend(remove.iter().map(|g| {
                     json(&Edit::Grants {
-                        add: Vec::new(),
-                        remove: vec![named(g)],
+                        add: Box::default(),
+                        remove: vec![named(g)].into(),
                     })
                 }));
             }
             Edit::Licenses { add, remove } => {
                 out.extend(add.iter().map(|l| {
                     json(&Edit::Licenses {
-                        add: vec![l.clone()],
-                        remove: Vec::new(),
+                        add: vec![l.clone()].into(),
+                        remove: Box::default(),
                     })
                 }));
                 out.extend(remove.iter().map(|l| {
                     json(&Edit::Licenses {
-                        add: Vec::new(),
-                        remove: vec![l.clone()],
+                        add: Box::default(),
+                        remove: vec![l.clone()].into(),
                     })
                 }));
             }
