@@ -73,6 +73,8 @@ impl Default for Span {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SourceMap {
     files: Vec<PathBuf>,
+    /// Each path as shown (a plan's every change names its file: shared, not made anew).
+    shown: Vec<crate::model::Text>,
     /// SHA-256 of each file's bytes as read, once it has been read.
     digests: Vec<Option<[u8; 32]>>,
 }
@@ -90,6 +92,7 @@ impl SourceMap {
     /// Never in practice: more than four billion files cannot be loaded.
     pub fn add(&mut self, path: PathBuf) -> FileId {
         let id = u32::try_from(self.files.len()).unwrap_or(u32::MAX - 1);
+        self.shown.push(path.display().to_string().into());
         self.files.push(path);
         self.digests.push(None);
         FileId(id)
@@ -109,6 +112,12 @@ impl SourceMap {
             .iter()
             .zip(&self.digests)
             .map(|(p, d)| (p.as_path(), d.as_ref()))
+    }
+
+    /// The path of a file as shown to people, if the id is known.
+    #[must_use]
+    pub fn shown(&self, id: FileId) -> Option<&crate::model::Text> {
+        self.shown.get(id.0 as usize)
     }
 
     /// The path of a file, if the id is known.

@@ -104,7 +104,7 @@ pub enum Source {
     /// The YAML entry of the object.
     Yaml {
         /// The file, as given on the command line.
-        file: String,
+        file: crate::model::Text,
         /// 1-based line.
         line: u32,
     },
@@ -118,8 +118,8 @@ impl Source {
     pub fn at(sources: &SourceMap, span: Span) -> Source {
         Source::Yaml {
             file: sources
-                .path(span.file)
-                .map_or_else(|| "desired state".to_owned(), |p| p.display().to_string()),
+                .shown(span.file)
+                .map_or_else(|| "desired state".into(), Clone::clone),
             line: span.line,
         }
     }
