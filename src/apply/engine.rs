@@ -1650,9 +1650,39 @@ fn without_unresolved(mut change: Change, ids: &Created) -> Change {
 /// Per change: how its steps have ended so far.
 struct Progress {
     steps_left: usize,
-    /// Its steps (indices into the graph).
-    steps: Vec<usize>,
     report: OpReport,
+}
+
+/// The steps of each change (indices into the graph), by change: one array for them all,
+/// as a vector per change cost an allocation per operation (issue 21).
+struct StepsOf {
+    /// Where each change's steps start in `steps`; one entry more than there are changes.
+    start: Vec<usize>,
+    steps: Vec<usize>,
+}
+
+impl StepsOf {
+    fn new(graph: &Graph<'_>, changes: usize) -> StepsOf {
+        let mut start = vec![0; changes + 1];
+        for step in &graph.steps {
+            start[step.change + 1] += 1;
+        }
+        for i in 0..changes {
+            start[i + 1] += start[i];
+        }
+        let mut next = start.clone();
+        let mut steps = vec![0; graph.steps.len()];
+        for (s, step) in graph.steps.iter().enumerate() {
+            steps[next[step.change]] = s;
+            next[step.change] += 1;
+        }
+        StepsOf { start, steps }
+    }
+
+    /// The steps of change `change`.
+    fn of(&self, change: usize) -> &[usize] {
+        &self.steps[self.start[change]..self.start[change + 1]]
+    }
 }
 
 /// The detail of a [`Stage::Written`] step: what the step did (its own detail when it has
@@ -1718,6 +1748,7 @@ struct Schedule<'g> {
     held: [Vec<usize>; Phase::ALL.len()],
     /// Per change (by index into the plan), its report; `None` for a change without steps.
     reports: Vec<Option<Progress>>,
+    steps_of: StepsOf,
     /// Set when no new step may start (the observer failed): the reason.
     stop: Option<String>,
 }
@@ -1741,6 +1772,7 @@ impl<'g> Schedule<'g> {
             ready: VecDeque::new(),
             held: Default::default(),
             reports: reports(graph, plan),
+            steps_of: StepsOf::new(graph, plan.changes.len()),
             stop: None,
         };
         for (s, step) in graph.steps.iter().enumerate() {
@@ -1799,8 +1831,9 @@ impl<'g> Schedule<'g> {
                 } else if ok && sent {
                     // Recorded before any step that needs this one is released below. (A
                     // step that sent nothing was never announced: it has no record to end.)
-                    let pending = p
-                        .steps
+                    let pending = self
+                        .steps_of
+                        .of(step.change)
                         .iter()
                         .filter(|&&other| !self.settled[other])
                         .map(|&other| self.graph.steps[other].kind);
@@ -1979,15 +2012,13 @@ pub async fn run<C: ScimRead + ScimWrite>(
 fn reports(graph: &Graph<'_>, plan: &Plan) -> Vec<Option<Progress>> {
     let mut progress: Vec<Option<Progress>> = Vec::new();
     progress.resize_with(plan.changes.len(), || None);
-    for (s, step) in graph.steps.iter().enumerate() {
+    for step in &graph.steps {
         let change = &plan.changes[step.change];
         let p = progress[step.change].get_or_insert_with(|| Progress {
             steps_left: 0,
-            steps: Vec::new(),
             report: initial_report(change),
         });
         p.steps_left += 1;
-        p.steps.push(s);
     }
     progress
 }
