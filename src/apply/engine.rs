@@ -385,8 +385,8 @@ impl Resolve for Created<'_> {
     }
 }
 
-/// A name compared and hashed as its lower-case form (`str::to_lowercase`), without making
-/// that form.
+/// A name compared and hashed as its lower-case form, character by character
+/// (`char::to_lowercase`), without making that form.
 #[derive(Clone, Copy, Debug)]
 struct Caseless<'a>(&'a str);
 
@@ -2118,4 +2118,29 @@ fn absorb(report: &mut OpReport, kind: StepKind, result: StepResult, change: &Ch
     }
     report.outcome = result.outcome;
     report.detail = result.detail;
+}
+
+#[cfg(test)]
+mod caseless_tests {
+    use std::hash::BuildHasher;
+
+    use super::Caseless;
+
+    // Equal names hash equally, whatever their case, so the index of created objects finds a
+    // member written `ANA@X.EXAMPLE` under the create of `ana@x.example`.
+    #[test]
+    fn names_equal_but_for_case_are_one_key() {
+        let hasher = std::collections::hash_map::RandomState::new();
+        for (a, b) in [
+            ("ana@x.example", "ANA@X.Example"),
+            ("Ärzte", "äRZTE"),
+            ("", ""),
+        ] {
+            assert_eq!(Caseless(a), Caseless(b), "{a} {b}");
+            assert_eq!(hasher.hash_one(Caseless(a)), hasher.hash_one(Caseless(b)));
+        }
+        for (a, b) in [("ana", "anna"), ("ana", "ana "), ("ab", "a")] {
+            assert_ne!(Caseless(a), Caseless(b), "{a} {b}");
+        }
+    }
 }
