@@ -65,7 +65,7 @@ pub(super) struct Keyed {
 }
 
 /// A contact (email or phone number) as SCIM writes it.
-fn contact_json(value: &str, kind: Option<&str>, primary: Option<bool>) -> Complex {
+fn contact(value: &str, kind: Option<&str>, primary: Option<bool>) -> Complex {
     let value = Some(("value", Value::from(value)));
     let kind = kind.map(|t| ("type", Value::from(t)));
     let primary = primary.map(|p| ("primary", Value::from(p)));
@@ -105,7 +105,7 @@ pub(super) fn desired_contacts<'a>(
             };
             Keyed {
                 key,
-                value: contact_json(value, kind.as_deref(), *primary),
+                value: contact(value, kind.as_deref(), *primary),
                 label: contact_label(value, kind.as_deref()),
             }
         })
@@ -129,7 +129,7 @@ pub(super) fn live_contacts(values: &[MultiValue], want: &[Keyed]) -> Vec<Keyed>
             };
             Keyed {
                 key,
-                value: contact_json(&m.value, m.kind.as_deref(), m.primary),
+                value: contact(&m.value, m.kind.as_deref(), m.primary),
                 label: contact_label(&m.value, m.kind.as_deref()),
             }
         })

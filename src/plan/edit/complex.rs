@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{self, MapAccess, Visitor};
+use serde::de::{MapAccess, Visitor};
 use serde::ser::SerializeMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::{Map, Value};
@@ -138,7 +138,7 @@ impl<'de> Deserialize<'de> for Complex {
                 Ok(Complex::new(fields))
             }
         }
-        deserializer.deserialize_map(V).map_err(de::Error::custom)
+        deserializer.deserialize_map(V)
     }
 }
 
