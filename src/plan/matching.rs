@@ -290,7 +290,11 @@ pub(crate) fn match_partial(desired: &DesiredState, live: &Snapshot) -> Result<M
     for (kind, wanted) in [(Kind::User, &users), (Kind::Group, &groups)] {
         let mut problems = Vec::new();
         let mut out = match kind {
-            Kind::User => match_kind(kind, wanted, &live.users, &mut problems, None),
+            Kind::User => {
+                let out = match_kind(kind, wanted, &live.users, &mut problems, None);
+                deleted_ambiguities(wanted, &out, live, &mut problems);
+                out
+            }
             _ => match_kind(
                 kind,
                 wanted,
@@ -321,6 +325,56 @@ pub(crate) fn match_partial(desired: &DesiredState, live: &Snapshot) -> Result<M
     }
     matched.held = held;
     Ok(matched)
+}
+
+/// Per desired user, its live match among the live users alone: `None` when there is none
+/// or when it is ambiguous.
+pub(crate) fn match_users(desired: &DesiredState, live: &Snapshot) -> Vec<Option<usize>> {
+    let (users, _) = wanted(desired);
+    match_kind(Kind::User, &users, &live.users, &mut Vec::new(), None)
+}
+
+/// Desired users that match no live user and whose userName is the email of more than one
+/// user in the `deleted` state (Genesys Cloud): which one to restore cannot be told, so the
+/// match is ambiguous, as it is when two live users match. Restoring either would bring back
+/// an account's history (and, after the restore's re-plan, its roles) that may be the wrong
+/// person's, so nothing is guessed.
+fn deleted_ambiguities(
+    wanted: &[Wanted<'_>],
+    matched: &[Option<usize>],
+    live: &Snapshot,
+    problems: &mut Vec<Problem>,
+) {
+    if live.deleted_users.len() < 2 {
+        return;
+    }
+    let mut by_email: HashMap<String, Vec<&str>> = HashMap::new();
+    for d in &live.deleted_users {
+        by_email
+            .entry(d.email.to_ascii_lowercase())
+            .or_default()
+            .push(&d.id);
+    }
+    for (n, w) in wanted.iter().enumerate() {
+        if matched[n].is_some() {
+            continue;
+        }
+        if let Some(ids) = by_email
+            .get(&w.name.to_ascii_lowercase())
+            .filter(|ids| ids.len() > 1)
+        {
+            problems.push(Problem {
+                wanted: vec![n],
+                live: Vec::new(),
+                message: format!(
+                    "user {:?} is the email of {} deleted users (ids {ids:?}): restore the one \
+                     to keep by hand; scimctl does not choose",
+                    w.name,
+                    ids.len()
+                ),
+            });
+        }
+    }
 }
 
 fn wanted(desired: &DesiredState) -> (Vec<Wanted<'_>>, Vec<Wanted<'_>>) {
@@ -354,7 +408,9 @@ fn match_each(desired: &DesiredState, live: &Snapshot) -> (Matched, Vec<String>)
     };
     let mut problems = Vec::new();
     let mut twins = Vec::new();
-    let users = match_kind(Kind::User, &users, &live.users, &mut problems, None);
+    let users_wanted = users;
+    let users = match_kind(Kind::User, &users_wanted, &live.users, &mut problems, None);
+    deleted_ambiguities(&users_wanted, &users, live, &mut problems);
     let groups = match_kind(
         Kind::Group,
         &groups,

@@ -377,21 +377,15 @@ pub fn plan(
 }
 
 /// The userNames of the desired users that no live user matches (those a plan would
-/// create), for the read of deleted users that would block those creates. An ambiguous match
-/// answers with the users matched around it (the plan itself reports the ambiguity).
+/// create), for the read of deleted users that would block those creates. A user whose match
+/// is ambiguous is among them (the plan itself reports the ambiguity); users in the `deleted`
+/// state already in `live` play no part, so a second read asks for the same users.
 #[must_use]
 pub fn unmatched_users(desired: &DesiredState, live: &Snapshot) -> Vec<String> {
-    let matched = match matching::match_all(desired, live) {
-        Ok(m) => m,
-        Err(_) => match matching::match_partial(desired, live) {
-            Ok(m) => m,
-            Err(_) => return Vec::new(),
-        },
-    };
     desired
         .users
         .iter()
-        .zip(&matched.users)
+        .zip(matching::match_users(desired, live))
         .filter(|(_, m)| m.is_none())
         .map(|(u, _)| u.user_name.value.to_string())
         .collect()

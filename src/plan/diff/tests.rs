@@ -860,6 +860,59 @@ fn a_deleted_user_is_restored_not_created() {
     assert!(ana.blocked.is_none(), "{ana:#?}");
 }
 
+// Two users in the `deleted` state that share the email of a user YAML names (a hostile or
+// odd tenant): which one to restore cannot be told, so the match is ambiguous. A full plan
+// refuses it, naming both ids; a partial plan (apply --plan) holds that user alone and still
+// creates the others; the user stays among those a later read of deleted users asks for.
+#[test]
+fn two_deleted_users_of_one_email_are_ambiguous() {
+    let yaml = "users:\n  - userName: Ana@x.example\n  - userName: bo@x.example\n";
+    let desired = desired_with("", yaml);
+    let mut live = snapshot(&[], &[]);
+    let deleted = |id: &str, email: &str| crate::model::tenant::DeletedUser {
+        id: id.into(),
+        email: email.into(),
+        version: 1,
+    };
+    live.deleted_users = vec![
+        deleted("d-1", "ana@x.example"),
+        deleted("d-2", "ANA@x.example"),
+        deleted("d-3", "cy@x.example"),
+    ];
+    let err = crate::plan::plan(&desired, &live, &PlanOptions::default()).expect_err("ambiguous");
+    let crate::plan::PlanError::Ambiguous(problems) = &err else {
+        panic!("{err}");
+    };
+    assert_eq!(problems.len(), 1, "{problems:?}");
+    assert!(
+        problems[0].contains("Ana@x.example")
+            && problems[0].contains("d-1")
+            && problems[0].contains("d-2"),
+        "{problems:?}"
+    );
+
+    let partial =
+        crate::plan::plan_partial(&desired, &live, &PlanOptions::default()).expect("partial");
+    assert_eq!(partial.held.len(), 1, "{:?}", partial.held);
+    assert_eq!(partial.held[0].key, "Ana@x.example");
+    assert!(change(&partial.plan, Kind::User, "ana@x.example").is_none());
+    let bo = change(&partial.plan, Kind::User, "bo@x.example").expect("bo");
+    assert_eq!(bo.action, Action::Create);
+    assert_eq!(
+        crate::plan::unmatched_users(&desired, &live),
+        ["Ana@x.example", "bo@x.example"]
+    );
+
+    // One deleted user of that email is restored, as before.
+    live.deleted_users.remove(1);
+    let plan = plan_ok(&desired, &live, &PlanOptions::default());
+    let ana = change(&plan, Kind::User, "ana@x.example").expect("ana");
+    assert_eq!(
+        (ana.action, ana.id.as_deref()),
+        (Action::Restore, Some("d-1"))
+    );
+}
+
 // Genesys Cloud group settings: only what YAML writes is compared (a setting it leaves out
 // is never a row, whatever its live value), owners compare as sets of user ids (order and
 // case of names do not matter) and are one row naming who comes and who goes; a simulated
