@@ -23,6 +23,9 @@ const EMAILS_PER_SEARCH: usize = 25;
 /// Results per page of the search (`pageSize`; the documented maximum is UNCONFIRMED, the
 /// SDK examples use 25 to 100).
 const SEARCH_PAGE: u32 = 100;
+/// Pages of one search after which the answer is refused: 10,000 results for 25 emails is
+/// not a tenant but a server that pages without end (a hostile or broken `pageCount`).
+const MAX_SEARCH_PAGES: u32 = 100;
 
 /// One user of a search answer (`UsersSearchResponse.results[]`).
 #[derive(Debug, Deserialize)]
@@ -63,9 +66,22 @@ impl ScimClient {
         emails: &[String],
     ) -> Result<Vec<DeletedUser>, ScimError> {
         let mut found = Vec::new();
+        // Every id any page has named, deleted or not: a page that names none anew ends the
+        // search, so a server that repeats its pages cannot keep it going.
+        let mut seen = std::collections::HashSet::new();
         for chunk in emails.chunks(EMAILS_PER_SEARCH) {
             let mut page = 1;
             loop {
+                if page > MAX_SEARCH_PAGES {
+                    return Err(ScimError::Decode {
+                        method: Method::POST.to_string(),
+                        path: USERS_SEARCH_PATH.to_owned(),
+                        message: format!(
+                            "more than {MAX_SEARCH_PAGES} pages of users for {} email(s)",
+                            chunk.len()
+                        ),
+                    });
+                }
                 let body = json!({
                     "pageSize": SEARCH_PAGE,
                     "pageNumber": page,
@@ -77,7 +93,11 @@ impl ScimClient {
                 let answer: SearchPage = self
                     .platform_json(Method::POST, USERS_SEARCH_PATH, &[], Some(&body), true)
                     .await?;
-                let last = answer.page_count.is_none_or(|n| page >= n) || answer.results.is_empty();
+                let mut fresh = false;
+                for user in &answer.results {
+                    fresh |= seen.insert(user.id.clone());
+                }
+                let last = answer.page_count.is_none_or(|n| page >= n) || !fresh;
                 for user in answer.results {
                     // Only what the criteria asked for, whatever the server made of them.
                     let deleted = user.state.as_deref() == Some("deleted");
@@ -116,5 +136,83 @@ impl ScimClient {
         self.platform_send(Method::PATCH, &path, &[], Some(&body), false)
             .await
             .map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use axum::Json;
+    use axum::extract::State;
+    use serde_json::Value;
+
+    use super::*;
+    use crate::scim::client::ClientConfig;
+
+    /// A loopback server whose user search answers `page(n)` to the n-th request, counting
+    /// them; the client's base is its SCIM root, so Platform paths land on the same host.
+    async fn search_server(
+        page: fn(u32) -> Value,
+    ) -> (ScimClient, Arc<AtomicU32>, tokio::task::JoinHandle<()>) {
+        let calls = Arc::new(AtomicU32::new(0));
+        let app = axum::Router::new()
+            .route(
+                USERS_SEARCH_PATH,
+                axum::routing::post(move |State(calls): State<Arc<AtomicU32>>| async move {
+                    Json(page(calls.fetch_add(1, Ordering::SeqCst) + 1))
+                }),
+            )
+            .with_state(Arc::clone(&calls));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let server = tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("serve");
+        });
+        let client = ScimClient::new(ClientConfig::new(format!("http://{addr}/api/v2/scim/v2")))
+            .expect("client");
+        (client, calls, server)
+    }
+
+    // A server that repeats one page under an endless pageCount ends the search after the
+    // first page that names no user anew (the deleted user found once), and one that names
+    // new users on every page is refused after MAX_SEARCH_PAGES pages, instead of being
+    // asked without end. Users not in the `deleted` state, or of emails not asked for, are
+    // never taken, whatever the server says.
+    #[tokio::test]
+    async fn a_search_that_pages_without_end_is_bounded() {
+        let (client, calls, server) = search_server(|_| {
+            serde_json::json!({"pageCount": 1_000_000, "results": [
+                {"id": "d-1", "email": "Ana@x.example", "state": "deleted", "version": 2},
+                {"id": "a-1", "email": "ana@x.example", "state": "active", "version": 5},
+                {"id": "d-9", "email": "other@x.example", "state": "deleted", "version": 1},
+            ]})
+        })
+        .await;
+        let found = client
+            .find_deleted_users(&["ana@x.example".to_owned()])
+            .await
+            .expect("found");
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!((found[0].id.as_str(), found[0].version), ("d-1", 2));
+        assert_eq!(calls.load(Ordering::SeqCst), 2, "the repeated page ends it");
+        server.abort();
+
+        let (client, calls, server) = search_server(|n| {
+            serde_json::json!({"pageCount": 1_000_000, "results": [
+                {"id": format!("d-{n}"), "email": "ana@x.example", "state": "deleted"},
+            ]})
+        })
+        .await;
+        let error = client
+            .find_deleted_users(&["ana@x.example".to_owned()])
+            .await
+            .expect_err("refused");
+        assert!(error.to_string().contains("more than 100 pages"), "{error}");
+        assert_eq!(calls.load(Ordering::SeqCst), MAX_SEARCH_PAGES);
+        server.abort();
     }
 }
