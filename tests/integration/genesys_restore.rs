@@ -17,15 +17,22 @@ const PRIYA: &str = "priya.raman@northwind.example";
 const OLD_ID: &str = "0c0ffee0-0000-4000-8000-00000000d1e7";
 
 /// A simulator state file in which Priya was deleted (by an admin, before scimctl ever ran):
-/// the `deleted` list of the Genesys section, as a SCIM DELETE leaves it.
-fn tenant_with_deleted_priya(dir: &std::path::Path) {
+/// the `deleted` list of the Genesys section, as a SCIM DELETE leaves it, with one entry per
+/// id in `ids`.
+fn tenant_with_deleted_priya(dir: &std::path::Path, ids: &[&str]) {
+    let deleted: Vec<Value> = ids
+        .iter()
+        .map(|id| {
+            json!({"id": id, "version": 3, "doc": {
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
+                "userName": PRIYA, "displayName": "Priya R.", "title": "Lead", "active": true}})
+        })
+        .collect();
     let state = json!({
         "version": 1,
         "users": [],
         "groups": [],
-        "genesys": {"deleted": [{"id": OLD_ID, "version": 3, "doc": {
-            "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
-            "userName": PRIYA, "displayName": "Priya R.", "title": "Lead", "active": true}}]},
+        "genesys": {"deleted": deleted},
         "counter": 3,
     });
     std::fs::write(dir.join("state.json"), state.to_string()).unwrap();
@@ -34,7 +41,7 @@ fn tenant_with_deleted_priya(dir: &std::path::Path) {
 #[test]
 fn example_org_restores_a_deleted_user() {
     let dir = tempfile::tempdir().unwrap();
-    tenant_with_deleted_priya(dir.path());
+    tenant_with_deleted_priya(dir.path(), &[OLD_ID]);
     let server = serve(dir.path());
     let ds = example_for(&server, dir.path());
     // Priya also holds Wrap Up in Field Sales: a grant the grants step must give back.
@@ -67,6 +74,19 @@ fn example_org_restores_a_deleted_user() {
 
     apply(dir.path(), &ds);
     assert_no_changes(dir.path(), &ds);
+    // The converged org, read back by export from the directory that names it, plans empty.
+    let exported = dir.path().join("exported");
+    let exported = exported.to_str().unwrap();
+    let (code, out, err) = run(dir.path(), &["export", "--from", &ds, "--out", exported]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let users = std::fs::read_dir(std::path::Path::new(exported).join("users")).unwrap();
+    assert!(
+        users
+            .filter_map(|f| std::fs::read_to_string(f.unwrap().path()).ok())
+            .any(|yaml| yaml.contains(PRIYA)),
+        "the restored user is exported"
+    );
+    assert_no_changes(dir.path(), exported);
 
     let user = runtime.block_on(async {
         let bearer = token(&http, &server.url).await;
@@ -114,4 +134,40 @@ fn example_org_restores_a_deleted_user() {
         log.contains(&format!(r#""path":"/api/v2/users/{old_id}""#)),
         "{log}"
     );
+}
+
+/// Two deleted accounts carry Priya's email (a tenant scimctl did not shape): which one is
+/// hers cannot be told, so neither is restored. `plan` and `apply` refuse the ambiguous match,
+/// naming both ids, and the apply writes nothing: no restore, no create, no other change.
+#[test]
+fn two_deleted_accounts_of_one_email_are_not_guessed_between() {
+    const OTHER_ID: &str = "0c0ffee0-0000-4000-8000-00000000d1e8";
+    let dir = tempfile::tempdir().unwrap();
+    tenant_with_deleted_priya(dir.path(), &[OLD_ID, OTHER_ID]);
+    let server = serve(dir.path());
+    let ds = example_for(&server, dir.path());
+    let ds = ds.to_str().unwrap();
+
+    let (code, out, err) = run(dir.path(), &["plan", ds]);
+    assert_eq!(code, 1, "{out}\n{err}");
+    for needle in [PRIYA, OLD_ID, OTHER_ID, "deleted users"] {
+        assert!(err.contains(needle), "{needle}: {err}");
+    }
+    let (code, out, err) = run(
+        dir.path(),
+        &["apply", ds, "--yes", "--password-file", "passwords.txt"],
+    );
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(err.contains(OTHER_ID), "{err}");
+
+    check_request_log(dir.path());
+    let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
+    for line in log.lines() {
+        let entry: Value = serde_json::from_str(line).unwrap();
+        let (method, path) = (entry["method"].as_str(), entry["path"].as_str());
+        let read = method == Some("GET")
+            || path == Some("/oauth/token")
+            || path == Some("/api/v2/users/search");
+        assert!(read, "nothing is written: {entry}");
+    }
 }
