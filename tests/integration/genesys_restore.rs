@@ -8,8 +8,9 @@
 use serde_json::{Value, json};
 
 use crate::genesys::{
-    apply, assert_no_changes, check_request_log, example_for, run, scim_user, serve, token,
+    SECRET, apply, assert_no_changes, check_request_log, example_for, run, scim_user, serve, token,
 };
+use crate::watch::Watch;
 
 const PRIYA: &str = "priya.raman@northwind.example";
 
@@ -138,7 +139,8 @@ fn example_org_restores_a_deleted_user() {
 
 /// Two deleted accounts carry Priya's email (a tenant scimctl did not shape): which one is
 /// hers cannot be told, so neither is restored. `plan` and `apply` refuse the ambiguous match,
-/// naming both ids, and the apply writes nothing: no restore, no create, no other change.
+/// naming both ids, as does a `watch` reconcile, and nothing is written: no restore, no create,
+/// no other change.
 #[test]
 fn two_deleted_accounts_of_one_email_are_not_guessed_between() {
     const OTHER_ID: &str = "0c0ffee0-0000-4000-8000-00000000d1e8";
@@ -159,6 +161,24 @@ fn two_deleted_accounts_of_one_email_are_not_guessed_between() {
     );
     assert_eq!(code, 1, "{out}\n{err}");
     assert!(err.contains(OTHER_ID), "{err}");
+    // watch, the other writer that plans afresh: its reconcile fails the same way.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut watch = Watch::start_with(
+        dir.path(),
+        std::path::Path::new(ds),
+        "",
+        "",
+        &["--interval", "1h"],
+        "scimctl=info",
+        &[("GENESYS_TEST_SECRET", SECRET)],
+    );
+    let line =
+        runtime.block_on(watch.wait_for("a failed reconcile", |l| l.contains("reconcile failed")));
+    assert!(line.contains("cannot be matched unambiguously"), "{line}");
+    let line = runtime.block_on(watch.wait_for("the ids", |l| l.contains(PRIYA)));
+    assert!(line.contains(OLD_ID) && line.contains(OTHER_ID), "{line}");
+    let (code, rest) = runtime.block_on(watch.terminate());
+    assert_eq!(code, Some(0), "{rest:#?}");
 
     check_request_log(dir.path());
     let log = std::fs::read_to_string(dir.path().join("requests.log")).unwrap();
