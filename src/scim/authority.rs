@@ -20,15 +20,21 @@ fn external_ids_path() -> String {
     format!("{GENESYS_SCHEMA}:externalIds")
 }
 
-/// The value of the entry of `authority` in a user's JSON, compared exactly.
+/// The value of the entry of `authority` in a user's JSON, compared exactly. Entries of
+/// that authority that disagree (two values, or one without a value: a tenant scimctl did
+/// not shape) give none: which is the user's cannot be told, so the user neither matches
+/// nor is owned by either, instead of by whichever the server listed first. A plan that
+/// writes the YAML value then leaves one entry.
 fn entry_value<'v>(user: &'v Map<String, Value>, authority: &str) -> Option<&'v str> {
-    user.get(GENESYS_SCHEMA)?
+    let mut values = user
+        .get(GENESYS_SCHEMA)?
         .get("externalIds")?
         .as_array()?
         .iter()
-        .find(|e| e.get("authority").and_then(Value::as_str) == Some(authority))?
-        .get("value")?
-        .as_str()
+        .filter(|e| e.get("authority").and_then(Value::as_str) == Some(authority))
+        .map(|e| e.get("value").and_then(Value::as_str));
+    let first = values.next()??;
+    values.all(|v| v == Some(first)).then_some(first)
 }
 
 /// A user's JSON as the planner sees it under `authority`: `externalId` is the entry's
@@ -243,5 +249,21 @@ mod tests {
             with_entry(list, "hris", None),
             [json!({"authority": "badge", "value": "B-9"})]
         );
+
+        // Two entries of the authority: one value twice is that value; two values (in
+        // either order) or a value and none are no value, and a write leaves one entry.
+        let twice = |a: Value, b: Value| {
+            let mut user = json!({"userName": "a@x.example",
+                GENESYS_SCHEMA: {"externalIds": [a, {"authority": "badge", "value": "B-9"}, b]}});
+            view(user.as_object_mut().unwrap(), "hris");
+            user.get("externalId").cloned()
+        };
+        let hris = |v: &str| json!({"authority": "hris", "value": v});
+        assert_eq!(twice(hris("E-17"), hris("E-17")), Some(json!("E-17")));
+        assert_eq!(twice(hris("E-17"), hris("E-99")), None);
+        assert_eq!(twice(hris("E-99"), hris("E-17")), None);
+        assert_eq!(twice(hris("E-17"), json!({"authority": "hris"})), None);
+        let both = [hris("E-17"), hris("E-99")];
+        assert_eq!(with_entry(&both, "hris", Some("E-17")), [hris("E-17")]);
     }
 }
