@@ -141,41 +141,8 @@ impl ScimClient {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicU32, Ordering};
-
-    use axum::Json;
-    use axum::extract::State;
-    use serde_json::Value;
-
     use super::*;
-    use crate::scim::client::ClientConfig;
-
-    /// A loopback server whose user search answers `page(n)` to the n-th request, counting
-    /// them; the client's base is its SCIM root, so Platform paths land on the same host.
-    async fn search_server(
-        page: fn(u32) -> Value,
-    ) -> (ScimClient, Arc<AtomicU32>, tokio::task::JoinHandle<()>) {
-        let calls = Arc::new(AtomicU32::new(0));
-        let app = axum::Router::new()
-            .route(
-                USERS_SEARCH_PATH,
-                axum::routing::post(move |State(calls): State<Arc<AtomicU32>>| async move {
-                    Json(page(calls.fetch_add(1, Ordering::SeqCst) + 1))
-                }),
-            )
-            .with_state(Arc::clone(&calls));
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let addr = listener.local_addr().expect("addr");
-        let server = tokio::spawn(async move {
-            axum::serve(listener, app).await.expect("serve");
-        });
-        let client = ScimClient::new(ClientConfig::new(format!("http://{addr}/api/v2/scim/v2")))
-            .expect("client");
-        (client, calls, server)
-    }
+    use crate::scim::test_server::TestServer;
 
     // A server that repeats one page under an endless pageCount ends the search after the
     // first page that names no user anew (the deleted user found once), and one that names
@@ -184,35 +151,35 @@ mod tests {
     // never taken, whatever the server says.
     #[tokio::test]
     async fn a_search_that_pages_without_end_is_bounded() {
-        let (client, calls, server) = search_server(|_| {
-            serde_json::json!({"pageCount": 1_000_000, "results": [
+        let server = TestServer::start(USERS_SEARCH_PATH, |_| {
+            json!({"pageCount": 1_000_000, "results": [
                 {"id": "d-1", "email": "Ana@x.example", "state": "deleted", "version": 2},
                 {"id": "a-1", "email": "ana@x.example", "state": "active", "version": 5},
                 {"id": "d-9", "email": "other@x.example", "state": "deleted", "version": 1},
             ]})
         })
         .await;
-        let found = client
+        let found = server
+            .client
             .find_deleted_users(&["ana@x.example".to_owned()])
             .await
             .expect("found");
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!((found[0].id.as_str(), found[0].version), ("d-1", 2));
-        assert_eq!(calls.load(Ordering::SeqCst), 2, "the repeated page ends it");
-        server.abort();
+        assert_eq!(server.calls(), 2, "the repeated page ends it");
 
-        let (client, calls, server) = search_server(|n| {
-            serde_json::json!({"pageCount": 1_000_000, "results": [
+        let server = TestServer::start(USERS_SEARCH_PATH, |n| {
+            json!({"pageCount": 1_000_000, "results": [
                 {"id": format!("d-{n}"), "email": "ana@x.example", "state": "deleted"},
             ]})
         })
         .await;
-        let error = client
+        let error = server
+            .client
             .find_deleted_users(&["ana@x.example".to_owned()])
             .await
             .expect_err("refused");
         assert!(error.to_string().contains("more than 100 pages"), "{error}");
-        assert_eq!(calls.load(Ordering::SeqCst), MAX_SEARCH_PAGES);
-        server.abort();
+        assert_eq!(server.calls(), MAX_SEARCH_PAGES);
     }
 }

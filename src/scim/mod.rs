@@ -21,6 +21,8 @@ pub mod reading;
 pub mod retry;
 pub mod roles;
 pub mod snapshot;
+#[cfg(test)]
+mod test_server;
 mod twin_checks;
 mod unfiltered;
 pub mod wire;

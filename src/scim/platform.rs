@@ -40,6 +40,10 @@ fn platform_request<'a, B: Serialize>(
 /// (terraform-provider-genesyscloud pages groups by 500); 100 keeps each answer small.
 pub const PLATFORM_PAGE: usize = 100;
 
+/// Pages of one Platform list beyond which the list is refused: a million entities at
+/// [`PLATFORM_PAGE`] a page, far past any org's divisions, groups, roles or licensed users.
+const MAX_PLATFORM_PAGES: u64 = 10_000;
+
 /// One page of a Platform API list.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -156,6 +160,21 @@ impl ScimClient {
             .await?;
         let pages = first.page_count.unwrap_or(1).max(1);
         let total = first.total;
+        // The page count is the server's word; it is believed only as far as the total and
+        // the first page's size bear it out (and never past MAX_PLATFORM_PAGES), so a hostile
+        // or broken `pageCount` cannot make the client ask without end.
+        let per_page = (first.entities.len() as u64).max(1);
+        let borne = total.map_or(MAX_PLATFORM_PAGES, |t| t.div_ceil(per_page).max(1));
+        if pages > borne.min(MAX_PLATFORM_PAGES) {
+            return Ok(Err(format!(
+                "{pages} pages announced for {} ({} on the first page)",
+                total.map_or_else(
+                    || "an unstated total".to_owned(),
+                    |t| format!("{t} entities")
+                ),
+                first.entities.len()
+            )));
+        }
         let mut all = first.entities;
         let mut tasks = JoinSet::new();
         for n in 2..=pages {
@@ -201,5 +220,52 @@ impl ScimClient {
             )));
         }
         Ok(Ok(all))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::grants::DIVISIONS_PATH;
+    use crate::scim::test_server::TestServer;
+
+    // A first page announcing far more pages than its total bears out is not believed: the
+    // list is read again a bounded number of times and then refused, instead of the client
+    // asking for a billion pages. A list whose pages agree with its total reads whole.
+    #[tokio::test]
+    async fn a_page_count_the_total_does_not_bear_out_is_refused() {
+        let server = TestServer::start(DIVISIONS_PATH, |_| {
+            json!({"pageCount": 1_000_000_000u64, "total": 1,
+                "entities": [{"id": "d-1", "name": "Home", "homeDivision": true}]})
+        })
+        .await;
+        let error = server.client.list_divisions().await.expect_err("refused");
+        assert!(
+            matches!(error, ScimError::Unstable { .. })
+                && error.to_string().contains("1000000000 pages"),
+            "{error}"
+        );
+        assert_eq!(server.calls(), 4, "one first page per attempt");
+
+        // No total: the hard cap still holds.
+        let server = TestServer::start(
+            DIVISIONS_PATH,
+            |_| json!({"pageCount": 20_000, "entities": [{"id": "d-1", "name": "Home"}]}),
+        )
+        .await;
+        server.client.list_divisions().await.expect_err("refused");
+        assert_eq!(server.calls(), 4);
+
+        let server = TestServer::start(DIVISIONS_PATH, |n| {
+            json!({"pageCount": 3, "total": 201,
+                "entities": (0..if n < 3 { 100 } else { 1 })
+                    .map(|i| json!({"id": format!("d-{n}-{i}"), "name": "D"}))
+                    .collect::<Vec<_>>()})
+        })
+        .await;
+        let all = server.client.list_divisions().await.expect("read");
+        assert_eq!((all.len(), server.calls()), (201, 3));
     }
 }
