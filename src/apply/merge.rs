@@ -97,6 +97,43 @@ fn restrict(edit: Edit, planned: &Change) -> Option<Edit> {
                 key,
             })
         }
+        Edit::Grants { add, remove } => {
+            let (added, removed) = planned_elements(planned, "roleGrants");
+            let add = only(add, |g| keep(&added, &g.label()));
+            let remove = only(remove, |g| keep(&removed, &g.label()));
+            (!add.is_empty() || !remove.is_empty()).then_some(Edit::Grants { add, remove })
+        }
+        Edit::Licenses { add, remove } => {
+            let (added, removed) = planned_elements(planned, "license");
+            let add = only(add, |l| keep(&added, &l.label()));
+            let remove = only(remove, |l| keep(&removed, &l.label()));
+            (!add.is_empty() || !remove.is_empty()).then_some(Edit::Licenses { add, remove })
+        }
+        other => Some(other),
+    }
+}
+
+/// The elements of `list` for which `keep` holds.
+fn only<T>(list: Box<[T]>, keep: impl Fn(&T) -> bool) -> Box<[T]> {
+    list.into_vec().into_iter().filter(|x| keep(x)).collect()
+}
+
+/// `edit` without what it takes away: an adopted object's member and role removals go, and
+/// so do its revoked grants and licenses; `None` when nothing is left.
+fn without_removals(edit: Edit) -> Option<Edit> {
+    match edit {
+        Edit::RemoveMembers { .. }
+        | Edit::Remove {
+            attr: Multi::Roles, ..
+        } => None,
+        Edit::Grants { add, .. } => (!add.is_empty()).then(|| Edit::Grants {
+            add,
+            remove: Box::default(),
+        }),
+        Edit::Licenses { add, .. } => (!add.is_empty()).then(|| Edit::Licenses {
+            add,
+            remove: Box::default(),
+        }),
         other => Some(other),
     }
 }
@@ -108,9 +145,10 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
         return Merge::Nothing;
     };
     // An adopted object (a create answered "already exists"): the plan had no `before`, so
-    // everything desired is sent, but nothing is taken away. Members and roles the object
-    // holds beyond the desired state were in no plan, so no brake, protected-principal or
-    // last-admin rule has seen their removal: the next plan shows it, vetted.
+    // everything desired is sent, but nothing is taken away. Members, roles, grants and
+    // licenses the object holds beyond the desired state were in no plan, so no brake,
+    // protected-principal or last-admin rule has seen their removal: the next plan shows
+    // it, vetted.
     if planned.action.brings_in() {
         let mut fresh = fresh;
         let rows = fresh.rows_mut();
@@ -118,16 +156,10 @@ pub(crate) fn merge(planned: &Change, fresh: Option<Change>) -> Merge {
             d.removed.clear();
         }
         rows.retain(|d| d.before.is_some() || d.after.is_some() || !d.added.is_empty());
-        fresh.edits.retain(|e| {
-            !matches!(
-                e,
-                Edit::RemoveMembers { .. }
-                    | Edit::Remove {
-                        attr: Multi::Roles,
-                        ..
-                    }
-            )
-        });
+        fresh.edits = std::mem::take(&mut fresh.edits)
+            .into_iter()
+            .filter_map(without_removals)
+            .collect();
         return if fresh.edits.is_empty() {
             Merge::Nothing
         } else {
@@ -411,5 +443,112 @@ mod tests {
             sent.diff
         );
         assert_eq!(sent.diff.len(), 2, "{:?}", sent.diff);
+    }
+
+    fn grant(role: &str, division: &str) -> crate::plan::GrantRef {
+        crate::plan::GrantRef {
+            role: role.into(),
+            role_id: Some(format!("r-{role}")),
+            division: division.into(),
+            division_id: format!("d-{division}"),
+        }
+    }
+
+    fn license(name: &str, id: &str) -> crate::plan::licenses::LicenseRef {
+        crate::plan::licenses::LicenseRef {
+            name: name.into(),
+            id: id.into(),
+        }
+    }
+
+    /// A row of `attribute` and its edit, as the planner makes them.
+    fn grants(add: &[(&str, &str)], remove: &[(&str, &str)]) -> (AttrDiff, Edit) {
+        let add: Box<[_]> = add.iter().map(|(r, d)| grant(r, d)).collect();
+        let remove: Box<[_]> = remove.iter().map(|(r, d)| grant(r, d)).collect();
+        (
+            AttrDiff {
+                attribute: "roleGrants".into(),
+                added: add.iter().map(crate::plan::GrantRef::label).collect(),
+                removed: remove.iter().map(crate::plan::GrantRef::label).collect(),
+                ..AttrDiff::default()
+            },
+            Edit::Grants { add, remove },
+        )
+    }
+
+    fn licenses(add: &[(&str, &str)], remove: &[(&str, &str)]) -> (AttrDiff, Edit) {
+        let add: Box<[_]> = add.iter().map(|(n, i)| license(n, i)).collect();
+        let remove: Box<[_]> = remove.iter().map(|(n, i)| license(n, i)).collect();
+        (
+            AttrDiff {
+                attribute: "license".into(),
+                added: add
+                    .iter()
+                    .map(crate::plan::licenses::LicenseRef::label)
+                    .collect(),
+                removed: remove
+                    .iter()
+                    .map(crate::plan::licenses::LicenseRef::label)
+                    .collect(),
+                ..AttrDiff::default()
+            },
+            Edit::Licenses { add, remove },
+        )
+    }
+
+    /// Grants and licenses merge as members and roles do: of a fresh change, only what the
+    /// plan meant to give or take is sent, so a license or grant someone gave the user after
+    /// the plan (which the fresh plan would take away) stays, and the row shows what is sent.
+    /// An adopted object loses none of its grants or licenses either.
+    #[test]
+    fn grants_and_licenses_send_only_what_was_planned() {
+        let planned = change(vec![
+            licenses(&[("Pro", "cx2")], &[]),
+            grants(&[("Coach", "Home")], &[]),
+        ]);
+        let fresh = change(vec![
+            licenses(&[("Pro", "cx2")], &[("Basic", "cx3")]),
+            grants(&[("Coach", "Home")], &[("Admin", "Sales")]),
+        ]);
+        let Merge::Send(sent) = merge(&planned, Some(fresh.clone())) else {
+            panic!("sends the planned part");
+        };
+        assert_eq!(
+            sent.edits,
+            vec![
+                licenses(&[("Pro", "cx2")], &[]).1,
+                grants(&[("Coach", "Home")], &[]).1
+            ]
+        );
+        assert!(
+            sent.diff.iter().all(|d| d.removed.is_empty()),
+            "{:?}",
+            sent.diff
+        );
+
+        // A planned revocation that still applies is sent; nothing else is.
+        let planned = change(vec![licenses(&[], &[("Basic", "cx3")])]);
+        let Merge::Send(sent) = merge(&planned, Some(fresh.clone())) else {
+            panic!("sends the planned part");
+        };
+        assert_eq!(sent.edits, vec![licenses(&[], &[("Basic", "cx3")]).1]);
+
+        let adopted = Change {
+            action: Action::Create,
+            id: None,
+            version: None,
+            ..change(vec![licenses(&[("Pro", "cx2")], &[])])
+        };
+        let Merge::Send(sent) = merge(&adopted, Some(fresh)) else {
+            panic!("sends what is desired");
+        };
+        assert_eq!(
+            sent.edits,
+            vec![
+                licenses(&[("Pro", "cx2")], &[]).1,
+                grants(&[("Coach", "Home")], &[]).1
+            ],
+            "no removal"
+        );
     }
 }
