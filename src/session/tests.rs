@@ -482,6 +482,39 @@ fn atoms(c: &Change) -> Vec<String> {
                     out.push(serde_json::to_string(&one).unwrap());
                 }
             }
+            // So is giving or taking fewer of the grants and licenses it gives or takes.
+            Edit::Grants { add, remove } => {
+                for g in add {
+                    let one = Edit::Grants {
+                        add: Box::new([g.clone()]),
+                        remove: Box::default(),
+                    };
+                    out.push(serde_json::to_string(&one).unwrap());
+                }
+                for g in remove {
+                    let one = Edit::Grants {
+                        add: Box::default(),
+                        remove: Box::new([g.clone()]),
+                    };
+                    out.push(serde_json::to_string(&one).unwrap());
+                }
+            }
+            Edit::Licenses { add, remove } => {
+                for l in add {
+                    let one = Edit::Licenses {
+                        add: Box::new([l.clone()]),
+                        remove: Box::default(),
+                    };
+                    out.push(serde_json::to_string(&one).unwrap());
+                }
+                for l in remove {
+                    let one = Edit::Licenses {
+                        add: Box::default(),
+                        remove: Box::new([l.clone()]),
+                    };
+                    out.push(serde_json::to_string(&one).unwrap());
+                }
+            }
             other => out.push(serde_json::to_string(other).unwrap()),
         }
     }
