@@ -444,6 +444,11 @@ fn admin_groups(admin: &BTreeSet<String>, live: &Snapshot) -> Vec<AdminGroup> {
             continue;
         }
         let Ok(parsed) = group.parse() else { continue };
+        if parsed.settings.roles_enabled == Some(false) {
+            // Genesys grants a group's roles to its members only while roles are enabled on
+            // it: with them off, its members hold nothing through it.
+            continue;
+        }
         out.push(AdminGroup {
             id: id.to_owned(),
             roles,
@@ -464,9 +469,14 @@ fn group_takes(change: &super::Change, role: &str, members: &[&str]) -> bool {
 }
 
 /// The part of a group's edit that takes admin role `role` from some of `members`: the
-/// revocation of the role's grant, or the removal of those members.
+/// revocation of the role's grant, the removal of those members, or switching the group's
+/// `rolesEnabled` off (which takes every role it grants from every member).
 fn group_edit_takes(edit: &Edit, role: &str, members: &[&str]) -> Option<Edit> {
     match edit {
+        Edit::Set {
+            attr: Attr::RolesEnabled,
+            value: super::Scalar::Bool(false),
+        } => Some(edit.clone()),
         Edit::Grants { remove, .. } => {
             let taken: Vec<_> = remove
                 .iter()
@@ -1029,8 +1039,12 @@ fn split_diff(
     let mut roles = HashSet::new();
     let mut licenses = HashSet::new();
     let mut grants = HashSet::new();
+    let mut whole = HashSet::new();
     for e in taken {
         match e {
+            Edit::Set { attr, .. } => {
+                whole.insert(attr.name());
+            }
             Edit::Grants { remove, .. } => {
                 grants.extend(remove.iter().map(|g| g.label().to_lowercase()));
             }
@@ -1052,6 +1066,10 @@ fn split_diff(
     let mut kept = Vec::new();
     let mut went = Vec::new();
     for d in diff {
+        if whole.contains(d.attribute.as_str()) {
+            went.push(d.clone());
+            continue;
+        }
         let names = match d
             .attribute
             .split_once('[')
@@ -1485,37 +1503,40 @@ mod tests {
         )
     }
 
+    /// Root and bob, and group Admins (of `members`) holding a `PC_GROUP` grant of Admin.
+    fn admins_group_tenant(members: &[&str]) -> Snapshot {
+        let members: Vec<Value> = members
+            .iter()
+            .map(|m| json!({"value": m, "type": "User"}))
+            .collect();
+        let mut live = snapshot(
+            &[
+                json!({"id": "r", "userName": "root@x.example"}),
+                json!({"id": "b", "userName": "bob@x.example"}),
+            ],
+            &[json!({"id": "g", "displayName": "Admins", "members": members})],
+        );
+        live.group_grants = Some(
+            [(
+                "g".to_owned(),
+                vec![crate::model::tenant::Grant {
+                    role_id: "r-admin".into(),
+                    role_name: "Admin".into(),
+                    division_id: "d-home".into(),
+                    division_name: "Home".into(),
+                }],
+            )]
+            .into(),
+        );
+        live
+    }
+
     // An admin who holds the role only through a group (a `PC_GROUP` grant, Genesys Cloud)
     // counts: with no other holder, removing them from the group, deactivating them, or
     // deleting the group is held back; a second member of the group releases the removal.
     #[test]
     fn last_admin_through_a_group_is_kept() {
-        let tenant = |members: &[&str]| {
-            let members: Vec<Value> = members
-                .iter()
-                .map(|m| json!({"value": m, "type": "User"}))
-                .collect();
-            let mut live = snapshot(
-                &[
-                    json!({"id": "r", "userName": "root@x.example"}),
-                    json!({"id": "b", "userName": "bob@x.example"}),
-                ],
-                &[json!({"id": "g", "displayName": "Admins", "members": members})],
-            );
-            live.group_grants = Some(
-                [(
-                    "g".to_owned(),
-                    vec![crate::model::tenant::Grant {
-                        role_id: "r-admin".into(),
-                        role_name: "Admin".into(),
-                        division_id: "d-home".into(),
-                        division_name: "Home".into(),
-                    }],
-                )]
-                .into(),
-            );
-            live
-        };
+        let tenant = admins_group_tenant;
         let config = "ownership: {users: listed, groups: all}\npolicy: {adminRoles: [admin]}\nsafety: {maxDeletePercent: 100}\n";
         let users = "users:\n  - userName: root@x.example\n  - userName: bob@x.example\n";
         // Admins is emptied of root, the only holder: held back.
@@ -1555,6 +1576,64 @@ mod tests {
             blocked(&plan).first().map(|(k, _)| *k),
             Some("root@x.example"),
             "{plan:#?}"
+        );
+    }
+
+    // On Genesys Cloud, switching the group's rolesEnabled off takes the role from every
+    // member: held back in a row of its own, while the group's other edits go ahead. And a
+    // group whose roles are off grants nothing, so its members are not holders.
+    #[test]
+    fn a_group_whose_roles_go_off_takes_the_admin_role() {
+        let tenant = admins_group_tenant;
+        let users = "users:\n  - userName: root@x.example\n  - userName: bob@x.example\n";
+        let genesys = PlanOptions {
+            target: crate::plan::tests::genesys_target(),
+            ..allowing(None)
+        };
+        let config = "ownership: {users: listed, groups: listed}\npolicy: {adminRoles: [admin]}\n";
+        let desired = desired_with(
+            config,
+            &format!(
+                "{ADMIN}{users}groups:\n  - displayName: Admins\n    rolesEnabled: false\n    visibility: members\n"
+            ),
+        );
+        let mut live = tenant(&["r"]);
+        live.groups[0] = crate::plan::tests::live_group(&json!({
+            "id": "g", "displayName": "Admins", "members": [{"value": "r", "type": "User"}],
+            "rolesEnabled": true, "visibility": "public"}));
+        let plan = plan_ok(&desired, &live, &genesys);
+        let rows: Vec<_> = plan
+            .changes
+            .iter()
+            .filter(|c| c.key.as_str() == "Admins")
+            .map(|c| {
+                let attrs: Vec<&str> = c.edits.iter().map(Edit::attribute).collect();
+                (c.blocked.is_some(), attrs)
+            })
+            .collect();
+        assert!(
+            rows.contains(&(true, vec!["rolesEnabled"]))
+                && rows.contains(&(false, vec!["visibility"])),
+            "{plan:#?}"
+        );
+        // A group whose roles are off grants nothing: root's deactivation is held, the group's
+        // grant notwithstanding (ownership users: all drops root).
+        let mut live = tenant(&["r", "b"]);
+        live.users.push(crate::plan::tests::live_user(
+            &json!({"id": "c", "userName": "cy@x.example", "roles": [{"value": "Admin"}]}),
+        ));
+        live.groups[0] = crate::plan::tests::live_group(&json!({
+            "id": "g", "displayName": "Admins",
+            "members": [{"value": "b", "type": "User"}], "rolesEnabled": false}));
+        let desired = desired_with(
+            &admin_config(""),
+            &format!("{ADMIN}users:\n  - userName: bob@x.example\n  - userName: root@x.example\n"),
+        );
+        let plan = plan_ok(&desired, &live, &genesys);
+        assert_eq!(
+            blocked(&plan).first().map(|(k, _)| *k),
+            Some("cy@x.example"),
+            "bob holds nothing through a group with roles off: {plan:#?}"
         );
     }
 

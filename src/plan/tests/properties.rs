@@ -1587,12 +1587,17 @@ proptest! {
                 show(&second)
             );
         } else {
-            // Only what takes something away is ever held back: a prune, a role, or (the
+            // Only what takes something away is ever held back: a prune, a role, (the
             // removal brakes, and removals held with a blocked prune) group members, role
-            // grants and licenses.
+            // grants and licenses, or a group's roles switched off (which takes every role
+            // it grants from its members).
             for c in first.changes.iter().filter(|c| c.blocked.is_some()) {
                 let takes_away = c.edits.iter().any(|e| match e {
                     Edit::Remove { attr: Multi::Roles, .. } | Edit::RemoveMembers { .. } => true,
+                    Edit::Set {
+                        attr: crate::plan::Attr::RolesEnabled,
+                        value: crate::plan::Scalar::Bool(false),
+                    } => true,
                     Edit::Grants { remove, .. } => !remove.is_empty(),
                     Edit::Licenses { remove, .. } => !remove.is_empty(),
                     _ => false,
