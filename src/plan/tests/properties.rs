@@ -1593,8 +1593,9 @@ proptest! {
             // it grants from its members).
             for c in first.changes.iter().filter(|c| c.blocked.is_some()) {
                 let takes_away = c.edits.iter().any(|e| match e {
-                    Edit::Remove { attr: Multi::Roles, .. } | Edit::RemoveMembers { .. } => true,
-                    Edit::Set {
+                    Edit::Remove { attr: Multi::Roles, .. }
+                    | Edit::RemoveMembers { .. }
+                    | Edit::Set {
                         attr: crate::plan::Attr::RolesEnabled,
                         value: crate::plan::Scalar::Bool(false),
                     } => true,
