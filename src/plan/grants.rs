@@ -330,6 +330,8 @@ pub fn group_grant_subjects(desired: &DesiredState, live: &Snapshot) -> Vec<Stri
 pub(super) struct GroupGrants {
     /// The diff row and the edit.
     pub(super) change: Option<(AttrDiff, Edit)>,
+    /// Whether the group is to hold any grant YAML gives it (held already, or given now).
+    pub(super) wanted: bool,
 }
 
 /// The grants of a group whose desired roles are `roles` (every one a grant: a plain name
@@ -392,8 +394,9 @@ pub(super) fn group_grants(
             );
         }
     }
+    let wanted = !want.is_empty();
     let change = compare(&want, &have, prune, warn);
-    Some(GroupGrants { change })
+    Some(GroupGrants { change, wanted })
 }
 
 #[cfg(test)]
@@ -819,6 +822,20 @@ mod tests {
             !leads.edits.iter().any(|e| matches!(e, Edit::Set { .. })),
             "{leads:#?}"
         );
+
+        // Every grant held, but roles switched off by hand (so the members hold nothing):
+        // switched back on, and nothing else.
+        let held = desired_with(
+            "",
+            &format!("{ROLES}groups:\n  - displayName: Leads\n    roles: [Extra]\n"),
+        );
+        let plan = plan_ok(&held, &with_group(false), &genesys());
+        let leads = change(&plan, Kind::Group, "Leads").expect("roles switched on");
+        assert!(
+            matches!(leads.edits.as_slice(), [Edit::Set { attr: crate::plan::Attr::RolesEnabled, value }] if value.as_bool() == Some(true)),
+            "{leads:#?}"
+        );
+        assert!(plan_ok(&held, &with_group(true), &genesys()).is_empty());
 
         // Converged: nothing to do under listed or all.
         let mut live = with_group(true);

@@ -144,9 +144,9 @@ fn settings_changes(
 }
 
 /// The role grants YAML gives the group (Genesys Cloud, subject type `PC_GROUP`), compared
-/// with the live group's grants as [`crate::plan::grants::group_grants`] says; when roles
-/// are to be granted and the group does not have `rolesEnabled` (live, or as YAML writes it),
-/// the same change switches it on first: Genesys grants roles only to such groups.
+/// with the live group's grants as [`crate::plan::grants::group_grants`] says; when the group
+/// is to hold any grant and does not have `rolesEnabled` (live, or as YAML writes it), the
+/// same change switches it on first: Genesys grants roles only to such groups.
 fn role_grant_changes(
     ctx: &mut Context<'_>,
     group: &Spanned<crate::model::Group>,
@@ -188,19 +188,20 @@ fn role_grant_changes(
         });
         return;
     };
-    let Some((row, edit)) = grants.change else {
-        return;
-    };
-    let adds = matches!(&edit, Edit::Grants { add, .. } if !add.is_empty());
-    if adds && g.roles_enabled.is_none() && have.roles_enabled != Some(true) {
+    // Roles on whenever the group is to hold a grant: for the grants given now, and for
+    // those it holds while someone switched its roles off (its members then hold nothing).
+    let adds = matches!(&grants.change, Some((_, Edit::Grants { add, .. })) if !add.is_empty());
+    if (adds || grants.wanted) && g.roles_enabled.is_none() && have.roles_enabled != Some(true) {
         d.set(
             Attr::RolesEnabled,
             have.roles_enabled.map(Value::Bool),
             Scalar::Bool(true),
         );
     }
-    d.diff.push(row);
-    d.edits.push(edit);
+    if let Some((row, edit)) = grants.change {
+        d.diff.push(row);
+        d.edits.push(edit);
+    }
 }
 
 /// The owners YAML names (users in desired state, by `userName`), compared with the live
