@@ -627,12 +627,30 @@ async fn divisions(client: &ScimClient, desired: &DesiredState, report: &mut Rep
         .iter()
         .filter(|d| !visible.iter().any(|v| v.name.eq_ignore_ascii_case(d)))
         .collect();
-    let home = visible
+    let homes: Vec<&str> = visible
         .iter()
-        .find(|d| d.home)
-        .map_or("none marked", |d| d.name.as_str());
+        .filter(|d| d.home)
+        .map(|d| d.name.as_str())
+        .collect();
+    let home = match homes.as_slice() {
+        [] => "none marked".to_owned(),
+        [one] => (*one).to_owned(),
+        many => format!("{} marked: {}", many.len(), many.join(", ")),
+    };
     let names: Vec<&str> = visible.iter().map(|d| d.name.as_str()).collect();
-    if missing.is_empty() {
+    if missing.is_empty() && homes.len() != 1 {
+        // A plain role name is a grant in the home division: with none, or several, plan
+        // leaves such roles' grants alone (plan::grants).
+        report.push(
+            "divisions",
+            Status::Warn,
+            format!(
+                "{} visible, but not one home division (home: {home}): roles given by name \
+                 alone in grants are left as they are",
+                visible.len()
+            ),
+        );
+    } else if missing.is_empty() {
         report.push(
             "divisions",
             Status::Pass,
@@ -773,6 +791,59 @@ mod tests {
         assert!(!covers("directory:user:view", "directory:user:add"));
         assert!(!covers("directory:group:*", "directory:user:add"));
         assert!(!covers("directory:user", "directory:user:add"));
+    }
+
+    /// A plain role name is a grant in the home division, so a target that marks none, or
+    /// several, is a warning (plan leaves those grants alone); exactly one is a pass.
+    #[tokio::test]
+    async fn divisions_warn_without_one_home() {
+        let desired = crate::desired::load_texts(&[("org.yaml", "users: []\n")])
+            .expect("loads")
+            .state;
+        let answers: [(fn(u32) -> serde_json::Value, Status, &str); 3] = [
+            (
+                |_| {
+                    serde_json::json!({"pageCount": 1, "total": 2, "entities": [
+                    {"id": "a", "name": "Home"}, {"id": "b", "name": "Sales"}]})
+                },
+                Status::Warn,
+                "home: none marked",
+            ),
+            (
+                |_| {
+                    serde_json::json!({"pageCount": 1, "total": 2, "entities": [
+                    {"id": "a", "name": "Home", "homeDivision": true},
+                    {"id": "b", "name": "Sales", "homeDivision": true}]})
+                },
+                Status::Warn,
+                "home: 2 marked: Home, Sales",
+            ),
+            (
+                |_| {
+                    serde_json::json!({"pageCount": 1, "total": 2, "entities": [
+                    {"id": "a", "name": "Home", "homeDivision": true},
+                    {"id": "b", "name": "Sales"}]})
+                },
+                Status::Pass,
+                "home: Home",
+            ),
+        ];
+        for (answer, status, says) in answers {
+            let server = crate::scim::test_server::TestServer::start(
+                crate::scim::grants::DIVISIONS_PATH,
+                answer,
+            )
+            .await;
+            let mut report = Report {
+                target: "Genesys Cloud".into(),
+                checks: Vec::new(),
+                probes: Vec::new(),
+            };
+            divisions(&server.client, &desired, &mut report).await;
+            let check = &report.checks[0];
+            assert_eq!(check.status, status, "{}", check.detail);
+            assert!(check.detail.contains(says), "{}", check.detail);
+        }
     }
 
     /// The checklist prints one line per check and a tally; a failure marks the report.

@@ -116,8 +116,9 @@ pub(super) fn user_grants(
     if scoped.is_empty() {
         return None;
     }
-    let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
-    let have = held_pairs(held, &ids, roles, divisions);
+    let (want, ids, unplaced) = wanted(desired, live, divisions, roles, &scoped, warn);
+    let mut have = held_pairs(held, &ids, roles, divisions);
+    have.retain(|(role, _), _| !unplaced.contains(role));
     let change = compare(&want, &have, authoritative, warn);
     Some(UserGrants { scoped, change })
 }
@@ -174,7 +175,10 @@ fn compare(
 
 /// Per managed (lower-cased role, division id): the desired grant; and per role the
 /// desired roles limited to divisions resolve to: its live id (`None`: created by the run).
-/// Roles and divisions that cannot be resolved are warned about and skipped.
+/// Roles and divisions that cannot be resolved are warned about and skipped. The third part
+/// names the roles (lower-cased) whose grants must be left exactly as they are: a plain name
+/// is the home division, and when the target marks no division as home, or several, where
+/// that is cannot be told, so the role's grants are neither given nor revoked.
 fn wanted(
     desired: &DesiredState,
     live: &Snapshot,
@@ -182,8 +186,10 @@ fn wanted(
     roles: &[Spanned<RoleGrant>],
     scoped: &HashSet<String>,
     warn: &mut dyn FnMut(String),
-) -> (Pairs, BTreeMap<String, Option<String>>) {
-    let home = divisions.iter().find(|d| d.home);
+) -> (Pairs, BTreeMap<String, Option<String>>, HashSet<String>) {
+    let homes = divisions.iter().filter(|d| d.home).count();
+    let home = divisions.iter().find(|d| d.home).filter(|_| homes == 1);
+    let mut unplaced = HashSet::new();
     let mut want = Pairs::new();
     let mut ids: BTreeMap<String, Option<String>> = BTreeMap::new();
     for grant in roles
@@ -224,9 +230,16 @@ fn wanted(
             id
         };
         // The plain `roles: [X]` beside `{name: X, divisions: […]}` is X in the home division.
-        let listed: Vec<String> = match &grant.value.divisions {
-            Some(list) => list.iter().map(ToString::to_string).collect(),
-            None => home.map(|h| vec![h.name.clone()]).unwrap_or_default(),
+        let listed: Vec<String> = match (&grant.value.divisions, home) {
+            (Some(list), _) => list.iter().map(ToString::to_string).collect(),
+            (None, Some(h)) => vec![h.name.clone()],
+            (None, None) => {
+                warn(format!(
+                    "the target marks {homes} division(s) as home, not one: where role                      {name:?} given by name alone belongs cannot be told, so its grants are                      left as they are"
+                ));
+                unplaced.insert(lower);
+                continue;
+            }
         };
         for division in listed {
             if division == ALL_DIVISIONS {
@@ -258,7 +271,8 @@ fn wanted(
                 });
         }
     }
-    (want, ids)
+    want.retain(|(role, _), _| !unplaced.contains(role));
+    (want, ids, unplaced)
 }
 
 /// The user's direct grants of the roles in `ids`, keyed as [`wanted`] keys them.
@@ -358,7 +372,7 @@ pub(super) fn group_grants(
             .map_or(&[], Vec::as_slice),
     };
     let scoped: HashSet<String> = roles.iter().map(|r| r.value.name.to_lowercase()).collect();
-    let (want, ids) = wanted(desired, live, divisions, roles, &scoped, warn);
+    let (want, ids, unplaced) = wanted(desired, live, divisions, roles, &scoped, warn);
     let mut have = held_pairs(held, &ids, roles, divisions);
     if prune {
         // The grants of roles YAML does not name, keyed by the live role's name.
@@ -394,6 +408,7 @@ pub(super) fn group_grants(
             );
         }
     }
+    have.retain(|(role, _), _| !unplaced.contains(role));
     let wanted = !want.is_empty();
     let change = compare(&want, &have, prune, warn);
     Some(GroupGrants { change, wanted })
@@ -770,6 +785,69 @@ mod tests {
             .into(),
         );
         live
+    }
+
+    // A target that marks no division as home, or two: a plain role name cannot be placed,
+    // so that role's grants are left exactly as they are, even where the group's or the
+    // user's other grants are revoked, and the plan says why. Named divisions still work.
+    #[test]
+    fn no_single_home_division_leaves_plain_grants_alone() {
+        let all = "ownership: {groups: all}\nprune: {groups: none}\n";
+        let yaml = format!(
+            "{ROLES}groups:\n  - displayName: Leads\n    roles: [Extra, {{name: Agent, divisions: [Field Sales]}}]\n"
+        );
+        for homes in [&[][..], &["d-home", "d-field"][..]] {
+            let mut live = with_group(true);
+            for d in live.divisions.iter_mut().flatten() {
+                d.home = homes.contains(&d.id.as_str());
+            }
+            let plan = plan_ok(&desired_with(all, &yaml), &live, &genesys());
+            assert_eq!(
+                group_grants_of(&plan, "Leads"),
+                (vec!["Agent @ Field Sales".to_owned()], Vec::new()),
+                "Extra @ Home stays: {plan:#?}"
+            );
+            assert!(
+                plan.warnings.iter().any(|w| w.message.contains(&format!(
+                    "marks {} division(s) as home, not one",
+                    homes.len()
+                )) && w.message.contains("\"Extra\"")),
+                "{:#?}",
+                plan.warnings
+            );
+        }
+        // The user's grants alike: authoritative, Wrap Up by name and in Field Sales keeps
+        // its Home and Old grants, while Agent's unlisted Old grant goes.
+        let user = "users:\n  - userName: a@x.example\n    roles: [Wrap Up, {name: Wrap Up, divisions: [Field Sales]}, {name: Agent, divisions: [Field Sales]}]\n";
+        let mut live = tenant(&[]);
+        for d in live.divisions.iter_mut().flatten() {
+            d.home = false;
+        }
+        let desired = desired_with(
+            "collections: {userRoles: authoritative}\n",
+            &format!("{ROLES}{user}"),
+        );
+        let plan = plan_ok(&desired, &live, &genesys());
+        let a = change(&plan, Kind::User, "a@x.example").expect("a change");
+        let grants = a
+            .edits
+            .iter()
+            .find_map(|e| match e {
+                Edit::Grants { add, remove } => Some((
+                    add.iter().map(GrantRef::label).collect::<Vec<_>>(),
+                    remove.iter().map(GrantRef::label).collect::<Vec<_>>(),
+                )),
+                _ => None,
+            })
+            .expect("grants");
+        assert_eq!(
+            grants,
+            (
+                vec!["Agent @ Field Sales".to_owned()],
+                vec!["Agent @ Old".to_owned()]
+            ),
+            "{a:#?}"
+        );
     }
 
     // Group roles: a plain name is the home division, `{name, divisions}` limits it; the

@@ -22,7 +22,7 @@ pub mod retry;
 pub mod roles;
 pub mod snapshot;
 #[cfg(test)]
-mod test_server;
+pub(crate) mod test_server;
 mod twin_checks;
 mod unfiltered;
 pub mod wire;
