@@ -797,10 +797,11 @@ mod tests {
     /// several, is a warning (plan leaves those grants alone); exactly one is a pass.
     #[tokio::test]
     async fn divisions_warn_without_one_home() {
+        type Answer = fn(u32) -> serde_json::Value;
         let desired = crate::desired::load_texts(&[("org.yaml", "users: []\n")])
             .expect("loads")
             .state;
-        let answers: [(fn(u32) -> serde_json::Value, Status, &str); 3] = [
+        let answers: [(Answer, Status, &str); 3] = [
             (
                 |_| {
                     serde_json::json!({"pageCount": 1, "total": 2, "entities": [
