@@ -135,6 +135,42 @@ pub(super) fn unassignable(desired: &DesiredState, live: &Snapshot) -> Option<Wa
     })
 }
 
+/// The warning of a plan that meets licenses held under ids the org's definitions do not
+/// list (a definition withdrawn, or a tenant scimctl did not shape), which
+/// `ownership.licenses` would otherwise take: they are left as they are, because a license
+/// batch that names an unknown license is refused whole, and would fail every other user's
+/// change in it, on every run.
+pub(super) fn undefined_held(desired: &DesiredState, live: &Snapshot) -> Option<Warning> {
+    let licenses = live.licenses.as_ref()?;
+    let mut ids = BTreeSet::new();
+    let mut users = 0;
+    for held in licenses.held.values() {
+        let mut any = false;
+        for id in held {
+            if !licenses.defines(id) && owned(desired, id) {
+                ids.insert(id.as_str());
+                any = true;
+            }
+        }
+        users += usize::from(any);
+    }
+    let first: Vec<String> = ids.iter().take(5).map(|id| format!("{id:?}")).collect();
+    (!ids.is_empty()).then(|| Warning {
+        message: format!(
+            "{users} user(s) hold license(s) {}{} that the org's license definitions do not \
+             list: ownership.licenses would take them, but they are left as they are (a \
+             license request naming an unknown license is refused whole)",
+            first.join(", "),
+            if ids.len() > first.len() {
+                format!(" and {} more", ids.len() - first.len())
+            } else {
+                String::new()
+            }
+        ),
+        source: None,
+    })
+}
+
 /// Whether `ownership.licenses` lets the plan take definition `id` from a user.
 fn owned(desired: &DesiredState, id: &str) -> bool {
     match &desired.config.ownership.licenses.value {
@@ -168,9 +204,10 @@ pub(crate) fn user_licenses(
         .filter(|w| !held.contains(w.as_str()))
         .map(|w| license_ref(desired, w))
         .collect();
+    // A license no definition lists is left alone (see `undefined_held`).
     let remove: Vec<LicenseRef> = held
         .iter()
-        .filter(|h| want.as_deref() != Some(**h) && owned(desired, h))
+        .filter(|h| want.as_deref() != Some(**h) && owned(desired, h) && licenses.defines(h))
         .map(|h| license_ref(desired, h))
         .collect();
     if add.is_empty() && remove.is_empty() {
@@ -188,4 +225,65 @@ pub(crate) fn user_licenses(
             remove: remove.into(),
         },
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use crate::model::tenant::{LicenseDefinition, LiveLicenses};
+    use crate::plan::tests::{change, desired_with, plan_ok, snapshot};
+    use crate::plan::{Edit, Kind, PlanOptions};
+
+    // Under `ownership.licenses: all`, a license the user holds under an id no definition
+    // lists (an empty one too) is left alone, with one warning for the plan, while a defined
+    // license YAML does not give still goes: a batch naming an unknown license would fail
+    // every other change in it.
+    #[test]
+    fn licenses_no_definition_lists_are_left_alone() {
+        let desired = desired_with(
+            "ownership: {licenses: all}\n",
+            "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx1\n\
+             users:\n  - userName: a@x.example\n    license: Pro\n",
+        );
+        let mut live = snapshot(&[json!({"id": "u0", "userName": "a@x.example"})], &[]);
+        live.licenses = Some(LiveLicenses {
+            definitions: ["cx1", "cx2"]
+                .map(|id| LicenseDefinition {
+                    id: id.into(),
+                    description: None,
+                })
+                .into(),
+            held: [(
+                "u0".to_owned(),
+                vec![String::new(), "cx2".into(), "legacyX".into()],
+            )]
+            .into(),
+        });
+        let plan = plan_ok(&desired, &live, &PlanOptions::default());
+        let a = change(&plan, Kind::User, "a@x.example").expect("a change");
+        let Some(Edit::Licenses { add, remove }) =
+            a.edits.iter().find(|e| matches!(e, Edit::Licenses { .. }))
+        else {
+            panic!("{a:#?}");
+        };
+        let ids = |l: &[super::LicenseRef]| l.iter().map(|l| l.id.clone()).collect::<Vec<_>>();
+        assert_eq!(
+            (ids(add), ids(remove)),
+            (vec!["cx1".to_owned()], vec!["cx2".to_owned()])
+        );
+        let warned: Vec<_> = plan
+            .warnings
+            .iter()
+            .filter(|w| w.message.contains("definitions do not list"))
+            .collect();
+        assert_eq!(warned.len(), 1, "{:#?}", plan.warnings);
+        assert!(
+            warned[0]
+                .message
+                .starts_with("1 user(s) hold license(s) \"\", \"legacyX\""),
+            "{}",
+            warned[0].message
+        );
+    }
 }

@@ -447,6 +447,8 @@ fn plan_matched(
     licenses::check(desired, live)?;
     let mut plan = diff::diff(desired, live, matched, options)?;
     plan.warnings.extend(licenses::unassignable(desired, live));
+    plan.warnings
+        .extend(licenses::undefined_held(desired, live));
     roles::plan_roles(desired, live.roles.as_deref(), &matched.roles, &mut plan);
     let held = hold_back(desired, live, &matched.held, &mut plan);
     safety::apply_brakes(desired, live, &mut plan, options)?;
