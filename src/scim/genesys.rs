@@ -171,17 +171,17 @@ impl PlatformGroup {
     /// The `GroupUpdate` body that changes only what `changes` names (by `GroupUpdate`
     /// field; a `null` description removes it): every other field as read, so that a PUT,
     /// which may reset what it omits (§5), resets nothing YAML leaves out. A field the read
-    /// did not return is left out rather than guessed.
+    /// did not return is left out rather than guessed. `type` is never sent: `GroupUpdate`
+    /// has no such field (PY GroupUpdate.md), a group's type is fixed at its create.
     fn update_body(&self, changes: &Map<String, Value>) -> Value {
         let mut body = json!({
             "name": self.name,
             "description": self.description,
-            "type": self.kind.as_deref().unwrap_or("official"),
-            "visibility": self.visibility.as_deref().unwrap_or("public"),
-            "rulesVisible": self.rules_visible.unwrap_or(true),
             "version": self.version,
         });
         let optional = [
+            ("visibility", self.visibility.clone().map(Value::String)),
+            ("rulesVisible", self.rules_visible.map(Value::Bool)),
             ("rolesEnabled", self.roles_enabled.map(Value::Bool)),
             ("callsEnabled", self.calls_enabled.map(Value::Bool)),
             ("includeOwners", self.include_owners.map(Value::Bool)),
@@ -203,7 +203,7 @@ impl PlatformGroup {
                     object.insert(key.to_owned(), value);
                 }
             }
-            for (key, value) in changes {
+            for (key, value) in changes.iter().filter(|(k, _)| k.as_str() != "type") {
                 object.insert(key.clone(), value.clone());
             }
         }
@@ -726,7 +726,7 @@ mod tests {
         assert_eq!(
             body,
             json!({
-                "name": "Support", "description": "Queue", "type": "official",
+                "name": "Support", "description": "Queue",
                 "visibility": "members", "rulesVisible": true, "rolesEnabled": true,
                 "callsEnabled": false, "includeOwners": true, "ownerIds": ["u2"],
                 "addresses": [{"address": "3001", "mediaType": "PHONE"}], "version": 7

@@ -57,7 +57,7 @@ pub(in crate::plan) fn group_change(
             Scalar::from(&desc.value),
         );
     }
-    settings_changes(ctx, g, &have.settings, &mut d);
+    settings_changes(ctx, group, live.is_some(), &have.settings, &mut d, warnings);
     role_grant_changes(ctx, group, live, &have.settings, &mut d, warnings);
     if let Some(members) = members {
         member_changes(ctx, members, &have, &mut d);
@@ -85,10 +85,13 @@ pub(in crate::plan) fn group_change(
 /// YAML leaves out is never compared, so it is left as it is.
 fn settings_changes(
     ctx: &mut Context<'_>,
-    g: &crate::model::Group,
+    group: &Spanned<crate::model::Group>,
+    exists: bool,
     have: &tenant::GroupSettings,
     d: &mut Diffs,
+    warnings: &mut Vec<Warning>,
 ) {
+    let g = &group.value;
     if !ctx.options.target.group_settings {
         // Roles granted to the group say it all: one note, settings or not.
         if let Some(first) = g
@@ -109,12 +112,29 @@ fn settings_changes(
             d.set(attr, live.map(Value::from), Scalar::from(want));
         }
     };
-    text(
-        Attr::GroupType,
-        g.kind.as_ref().map(|k| k.value.as_str()),
-        have.kind.as_deref(),
-        d,
-    );
+    // A group's type is set when it is created and never after: `GroupUpdate` has no
+    // `type` (PY GroupUpdate.md) and the Terraform provider replaces the group to change
+    // it. So a live group of another type is a warning, not an edit that every run would
+    // send again to no effect.
+    match (&g.kind, have.kind.as_deref(), exists) {
+        (Some(want), Some(live), true) if live != want.value.as_str() => {
+            warnings.push(Warning {
+                message: format!(
+                    "group {:?} is of type {live:?} on the target, and a group's type cannot be \
+                     changed once it exists: recreate the group, or write type: {live}",
+                    g.display_name.value.as_str()
+                ),
+                source: Some(Source::at(&ctx.desired.sources, want.span)),
+            });
+        }
+        (want, live, false) => text(
+            Attr::GroupType,
+            want.as_ref().map(|k| k.value.as_str()),
+            live,
+            d,
+        ),
+        _ => {}
+    }
     text(
         Attr::Visibility,
         g.visibility.as_ref().map(|v| v.value.as_str()),

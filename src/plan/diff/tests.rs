@@ -860,6 +860,37 @@ fn a_deleted_user_is_restored_not_created() {
     assert!(ana.blocked.is_none(), "{ana:#?}");
 }
 
+// A group's type is fixed when it is created (Genesys has no `type` in `GroupUpdate`): a
+// create sends the written type, while a live group of another type gets a warning naming
+// the file and line, and no edit that every run would send again.
+#[test]
+fn a_live_groups_type_is_warned_about_not_patched() {
+    let genesys = PlanOptions {
+        target: crate::plan::tests::genesys_target(),
+        ..PlanOptions::default()
+    };
+    let live = snapshot(
+        &[],
+        &[json!({"id": "g", "displayName": "G", "type": "official", "visibility": "public"})],
+    );
+    let desired = desired_with(
+        "",
+        "groups:\n  - displayName: G\n    type: social\n  - displayName: New\n    type: social\n",
+    );
+    let plan = plan_ok(&desired, &live, &genesys);
+    assert!(change(&plan, Kind::Group, "G").is_none(), "{plan:#?}");
+    let new = change(&plan, Kind::Group, "New").expect("a create");
+    assert!(names_of(&new.edits).contains(&"type"), "{new:#?}");
+    assert_eq!(plan.warnings.len(), 1, "{:#?}", plan.warnings);
+    let w = &plan.warnings[0];
+    assert!(
+        w.message.contains("cannot be changed once it exists")
+            && w.message.contains("\"official\""),
+        "{w:#?}"
+    );
+    assert!(w.source.is_some(), "{w:#?}");
+}
+
 // Two users in the `deleted` state that share the email of a user YAML names (a hostile or
 // odd tenant): which one to restore cannot be told, so the match is ambiguous. A full plan
 // refuses it, naming both ids; a partial plan (apply --plan) holds that user alone and still

@@ -529,9 +529,11 @@ fn flag(body: &Value, name: &str) -> Result<Option<bool>, PlatformError> {
 /// The Platform-only fields of a group body. Without `current` it is a `GroupCreate`: `type`,
 /// `visibility` and `rulesVisible` are required (as `name`, checked by the caller) and
 /// `description` is dropped, as the Terraform provider reports the API does. With `current`
-/// it is a `GroupUpdate`: `type` and `visibility` keep their values when omitted, and every
-/// other field omitted goes back to its default (false, empty, no description), the
-/// pessimistic reading of Terraform issue #262 (docs/genesys.md §5).
+/// it is a `GroupUpdate`: it has no `type` (PY GroupUpdate.md), so a `type` sent is ignored
+/// and the group keeps the one it was created with (a client that plans a type change meets a
+/// plan that never empties); `visibility` keeps its value when omitted, and every other field
+/// omitted goes back to its default (false, empty, no description), the pessimistic reading
+/// of Terraform issue #262 (docs/genesys.md §5).
 fn group_info(body: &Value, current: Option<&GroupInfo>) -> Result<GroupInfo, PlatformError> {
     let pick = |name: &str,
                 allowed: &[&str],
@@ -548,7 +550,10 @@ fn group_info(body: &Value, current: Option<&GroupInfo>) -> Result<GroupInfo, Pl
                 .ok_or_else(|| PlatformError::bad_request(format!("{name} is required"))),
         }
     };
-    let kind = pick("type", &["official", "social"], current.map(|c| &c.kind))?;
+    let kind = match current {
+        Some(c) => c.kind.clone(),
+        None => pick("type", &["official", "social"], None)?,
+    };
     let visibility = pick(
         "visibility",
         &["public", "owners", "members"],

@@ -1389,7 +1389,8 @@ async fn state_file_keeps_genesys_data() {
 }
 
 // GroupCreate needs name, type, visibility and rulesVisible, and drops the description;
-// GET returns the flags, owners and addresses; a PUT resets every field it omits.
+// GET returns the flags, owners and addresses; a PUT resets every field it omits and cannot
+// change the type.
 #[tokio::test]
 async fn platform_group_fields_and_pessimistic_put() {
     let (app, token) = setup().await;
@@ -1460,6 +1461,11 @@ async fn platform_group_fields_and_pessimistic_put() {
     let cleared = json!({"name": "Ops", "version": 2});
     let put = call(&app, &token, "PUT", &uri, Some(cleared)).await;
     assert!(put.body.get("description").is_none(), "{}", put.body);
+    // GroupUpdate has no type: one sent is ignored, the group keeps its create's.
+    let retype = json!({"name": "Ops", "type": "social", "version": 3});
+    let put = call(&app, &token, "PUT", &uri, Some(retype)).await;
+    assert_eq!(put.status, 200, "{}", put.body);
+    assert_eq!(put.body["type"], "official", "{}", put.body);
 }
 
 // A new role answers 404 to bulkadd until the authorization cache has seen it (tokio time);
