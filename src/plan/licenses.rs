@@ -189,20 +189,23 @@ pub(crate) fn user_licenses(
 ) -> Option<(AttrDiff, Edit)> {
     let licenses = licenses?;
     let name = user.license.as_ref()?;
-    let want: Option<String> = desired
-        .license(name)
-        .and_then(|l| l.value.genesys_license.as_ref())
-        .map(|g| g.value.to_string());
+    // Named by the user's own license: two YAML licenses may map one definition.
+    let wanted: Option<LicenseRef> = desired.license(name).and_then(|l| {
+        l.value.genesys_license.as_ref().map(|g| LicenseRef {
+            name: l.value.name.to_string(),
+            id: g.value.to_string(),
+        })
+    });
+    let want = wanted.as_ref().map(|w| w.id.clone());
     let held: BTreeSet<&str> = live_id
         .map(|id| licenses.of(id))
         .unwrap_or_default()
         .iter()
         .map(String::as_str)
         .collect();
-    let add: Vec<LicenseRef> = want
-        .iter()
-        .filter(|w| !held.contains(w.as_str()))
-        .map(|w| license_ref(desired, w))
+    let add: Vec<LicenseRef> = wanted
+        .into_iter()
+        .filter(|w| !held.contains(w.id.as_str()))
         .collect();
     // A license no definition lists is left alone (see `undefined_held`).
     let remove: Vec<LicenseRef> = held
@@ -238,13 +241,15 @@ mod tests {
     // Under `ownership.licenses: all`, a license the user holds under an id no definition
     // lists (an empty one too) is left alone, with one warning for the plan, while a defined
     // license YAML does not give still goes: a batch naming an unknown license would fail
-    // every other change in it.
+    // every other change in it. The license given is named by the user's own license, though
+    // another YAML license maps the same definition first.
     #[test]
     fn licenses_no_definition_lists_are_left_alone() {
         let desired = desired_with(
             "ownership: {licenses: all}\n",
             "licenses:\n  - name: Pro\n    allowedRoles: []\n    genesysLicense: cx1\n\
-             users:\n  - userName: a@x.example\n    license: Pro\n",
+             \x20 - name: Elite\n    allowedRoles: []\n    genesysLicense: cx1\n\
+             users:\n  - userName: a@x.example\n    license: Elite\n",
         );
         let mut live = snapshot(&[json!({"id": "u0", "userName": "a@x.example"})], &[]);
         live.licenses = Some(LiveLicenses {
@@ -262,6 +267,11 @@ mod tests {
         });
         let plan = plan_ok(&desired, &live, &PlanOptions::default());
         let a = change(&plan, Kind::User, "a@x.example").expect("a change");
+        assert_eq!(
+            a.diff[0].added,
+            ["Elite (cx1)"],
+            "the user's own license names it"
+        );
         let Some(Edit::Licenses { add, remove }) =
             a.edits.iter().find(|e| matches!(e, Edit::Licenses { .. }))
         else {
