@@ -9,12 +9,13 @@
 //! either way. The largest `pageSize` it takes is not documented either; the Platform page
 //! size used everywhere (100) is what the simulator allows.
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use reqwest::Method;
 use serde::{Deserialize, Serialize};
 
-use super::client::ScimClient;
+use super::client::{ScimClient, resource_path};
 use super::error::ScimError;
 use super::platform::Entity;
 use crate::backoff::Backoff;
@@ -211,7 +212,7 @@ impl ScimClient {
                 })
                 .collect();
             if again.is_empty() {
-                return Ok(statuses);
+                return self.settle_licenses(batch, statuses).await;
             }
             misses += 1;
             tokio::time::sleep(backoff.ceiling(misses)).await;
@@ -228,6 +229,63 @@ impl ScimClient {
         }
     }
 
+    /// The statuses of `batch`, with each failed entry (other than a user still settling)
+    /// checked against what the user holds now, read with `GET /api/v2/license/users/{id}`:
+    /// an entry whose change is in place counts as carried out. A batch is sent again after
+    /// an unknown outcome, and a server may answer the second sending "already assigned" (or
+    /// "not assigned") for what the first carried out (UNCONFIRMED: the simulator does); a
+    /// change in place is not a failure, whatever the answer said. One read per user, only
+    /// for users with a failed entry; a read that fails leaves the entry failed.
+    async fn settle_licenses(
+        &self,
+        batch: &[LicenseAssignment],
+        mut statuses: Vec<LicenseUpdateStatus>,
+    ) -> Result<Vec<LicenseUpdateStatus>, ScimError> {
+        let failed: BTreeSet<String> = statuses
+            .iter()
+            .filter(|s| !s.succeeded() && !s.result.eq_ignore_ascii_case("UserNotFound"))
+            .map(|s| s.user_id.clone())
+            .collect();
+        for user in failed {
+            let Ok(Some(held)) = self.licenses_of_user(&user).await else {
+                continue;
+            };
+            for s in statuses
+                .iter_mut()
+                .filter(|s| s.user_id == user && !s.succeeded())
+            {
+                let asked = batch.iter().find(|e| e.license_id == s.license_id);
+                let adding = asked.is_some_and(|e| e.user_ids_add.contains(&user));
+                let removing = asked.is_some_and(|e| e.user_ids_remove.contains(&user));
+                let holds = held.contains(&s.license_id);
+                if (adding && holds) || (removing && !holds) {
+                    tracing::info!(
+                        user = %user,
+                        license = %s.license_id,
+                        answered = %s.result,
+                        "license change found in place after a failed answer"
+                    );
+                    "Success".clone_into(&mut s.result);
+                }
+            }
+        }
+        Ok(statuses)
+    }
+
+    /// The license ids user `id` holds now (`GET /api/v2/license/users/{id}`); `None` when
+    /// the user is not there (404).
+    pub async fn licenses_of_user(&self, id: &str) -> Result<Option<Vec<String>>, ScimError> {
+        let path = resource_path(USERS_PATH, id);
+        match self
+            .platform_json::<UserLicenses, ()>(Method::GET, &path, &[], None, true)
+            .await
+        {
+            Ok(user) => Ok(Some(user.licenses)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
     async fn post_licenses(
         &self,
         batch: &[LicenseAssignment],
@@ -240,5 +298,84 @@ impl ScimClient {
             true,
         )
         .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::Json;
+    use axum::routing::{get, post};
+    use serde_json::json;
+
+    use super::*;
+    use crate::scim::test_server::TestServer;
+
+    // A failed entry whose change the user's licenses show in place (the answer to a batch
+    // sent again after a lost 200, say) counts as carried out; one that is not in place, or
+    // whose user cannot be read, stays failed; a success is never read back.
+    #[tokio::test]
+    async fn failed_entries_already_in_place_are_carried_out() {
+        let app = axum::Router::new()
+            .route(
+                ORGANIZATION_PATH,
+                post(|| async {
+                    Json(json!([
+                        {"userId": "u1", "licenseId": "cx2", "result": "AlreadyAssigned"},
+                        {"userId": "u2", "licenseId": "cx2", "result": "LicenseLimitExceeded"},
+                        {"userId": "u3", "licenseId": "cx3", "result": "NotAssigned"},
+                        {"userId": "u4", "licenseId": "cx2", "result": "AlreadyAssigned"},
+                        {"userId": "u5", "licenseId": "cx2", "result": "Success"},
+                    ]))
+                }),
+            )
+            .route(
+                "/api/v2/license/users/{id}",
+                get(
+                    |axum::extract::Path(id): axum::extract::Path<String>| async move {
+                        let held = match id.as_str() {
+                            "u1" => vec!["cx2"],
+                            "u2" | "u3" => vec!["cx1"],
+                            "u5" => panic!("a success is not read back"),
+                            _ => return (axum::http::StatusCode::NOT_FOUND, Json(json!({}))),
+                        };
+                        (
+                            axum::http::StatusCode::OK,
+                            Json(json!({"id": id, "licenses": held})),
+                        )
+                    },
+                ),
+            );
+        let server = TestServer::routes(app).await;
+        let batch = [
+            LicenseAssignment {
+                license_id: "cx2".into(),
+                user_ids_add: vec!["u1".into(), "u2".into(), "u4".into(), "u5".into()],
+                user_ids_remove: Vec::new(),
+            },
+            LicenseAssignment {
+                license_id: "cx3".into(),
+                user_ids_add: Vec::new(),
+                user_ids_remove: vec!["u3".into()],
+            },
+        ];
+        let statuses = server
+            .client
+            .assign_licenses(&batch)
+            .await
+            .expect("answered");
+        let done: Vec<(&str, bool)> = statuses
+            .iter()
+            .map(|s| (s.user_id.as_str(), s.succeeded()))
+            .collect();
+        assert_eq!(
+            done,
+            [
+                ("u1", true),
+                ("u2", false),
+                ("u3", true),
+                ("u4", false),
+                ("u5", true)
+            ]
+        );
     }
 }

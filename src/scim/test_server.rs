@@ -1,5 +1,5 @@
 //! A loopback server for the client's unit tests: one route, answering JSON the test makes
-//! from the request's number, counting requests. The client's base is the server's SCIM
+//! from the request's number, counting requests; or the routes a test builds. The client's base is the server's SCIM
 //! root (`/api/v2/scim/v2`), so Platform API paths land on the same host, as on Genesys.
 
 use std::sync::Arc;
@@ -30,6 +30,15 @@ impl TestServer {
                 }),
             )
             .with_state(Arc::clone(&calls));
+        TestServer::serve(app, calls).await
+    }
+
+    /// Serves the routes of `app` as they are (its request count stays 0).
+    pub(crate) async fn routes(app: axum::Router) -> TestServer {
+        TestServer::serve(app, Arc::default()).await
+    }
+
+    async fn serve(app: axum::Router, calls: Arc<AtomicU32>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");

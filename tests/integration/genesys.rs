@@ -302,6 +302,7 @@ const DOCUMENTED: &[(&str, &str)] = &[
     // apply assigns them in batches.
     ("GET", "/api/v2/license/definitions"),
     ("GET", "/api/v2/license/users"),
+    ("GET", "/api/v2/license/users/{id}"),
     ("POST", "/api/v2/license/organization"),
 ];
 

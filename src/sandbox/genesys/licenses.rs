@@ -223,7 +223,10 @@ impl Genesys {
     }
 
     /// `POST /api/v2/license/organization`: each change carried out or refused on its own,
-    /// one `LicenseUpdateStatus` each, 200 in any case once the batch itself is valid.
+    /// one `LicenseUpdateStatus` each, 200 in any case once the batch itself is valid. Giving
+    /// a license held, or taking one not held, is answered as a failure (`AlreadyAssigned`,
+    /// `NotAssigned`; UNCONFIRMED spellings), the reading that breaks a client that resends
+    /// a batch after a lost answer and believes the second answer.
     fn assign_licenses(&self, body: &Value) -> Result<Response, PlatformError> {
         let _writing = lock(&self.writes);
         let wanted = wanted(&lock(&self.data), body)?;
@@ -241,15 +244,19 @@ impl Genesys {
                             user: w.user.clone(),
                             license: w.license.clone(),
                         };
-                        if w.add {
-                            if !data.assignments.contains(&assignment) {
-                                data.assignments.push(assignment);
-                                data.assignments.sort();
-                            }
-                        } else {
+                        let held = data.assignments.contains(&assignment);
+                        if w.add && held {
+                            "AlreadyAssigned"
+                        } else if w.add {
+                            data.assignments.push(assignment);
+                            data.assignments.sort();
+                            "Success"
+                        } else if held {
                             data.assignments.retain(|a| a != &assignment);
+                            "Success"
+                        } else {
+                            "NotAssigned"
                         }
-                        "Success"
                     } else {
                         "UserNotFound"
                     };

@@ -1921,6 +1921,41 @@ async fn licenses_are_assigned_in_batches_and_read_back() {
     licenses_are_refused_whole_and_go_with_deleted_users(&app, &token, &ann, &bob).await;
 }
 
+/// Part of [`licenses_are_assigned_in_batches_and_read_back`]: `bob` holds `cloudCX2` only.
+async fn redundant_changes_are_answered_as_failures(app: &App, token: &str, bob: &str) {
+    // Giving a license held, or taking one not held, is answered as a failure and changes
+    // nothing (the reading that breaks a client believing the answer to a resent batch).
+    let again = json!({"assignments": [
+        {"licenseId": "cloudCX2", "userIdsAdd": [bob]},
+        {"licenseId": "cloudCX3", "userIdsRemove": [bob]}
+    ]});
+    let reply = call(
+        app,
+        token,
+        "POST",
+        "/api/v2/license/organization",
+        Some(again),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.body);
+    assert_eq!(
+        reply.body,
+        json!([
+            {"userId": bob, "licenseId": "cloudCX2", "result": "AlreadyAssigned"},
+            {"userId": bob, "licenseId": "cloudCX3", "result": "NotAssigned"}
+        ])
+    );
+    let one = call(
+        app,
+        token,
+        "GET",
+        &format!("/api/v2/license/users/{bob}"),
+        None,
+    )
+    .await;
+    assert_eq!(one.body["licenses"], json!(["cloudCX2"]), "{}", one.body);
+}
+
 /// The rest of [`licenses_are_assigned_in_batches_and_read_back`]: `ann` holds `cloudCX2` and
 /// `cloudCX3`, `bob` `cloudCX2`.
 async fn licenses_are_refused_whole_and_go_with_deleted_users(
@@ -1929,6 +1964,7 @@ async fn licenses_are_refused_whole_and_go_with_deleted_users(
     ann: &str,
     bob: &str,
 ) {
+    redundant_changes_are_answered_as_failures(app, token, bob).await;
     // An unknown license refuses the whole batch: nothing changes.
     let bad = json!({"assignments": [
         {"licenseId": "cloudCX2", "userIdsRemove": [ann]},
