@@ -93,6 +93,16 @@ async fn get(http: &reqwest::Client, url: &str, bearer: &str) -> Value {
 
 /// Gives `license` to the users `names` behind scimctl's back (an admin in the UI).
 pub(crate) async fn give(http: &reqwest::Client, url: &str, names: &[String], license: &str) {
+    assign(http, url, names, license, "userIdsAdd").await;
+}
+
+/// Takes `license` from the users `names` behind scimctl's back.
+pub(crate) async fn take(http: &reqwest::Client, url: &str, names: &[String], license: &str) {
+    assign(http, url, names, license, "userIdsRemove").await;
+}
+
+/// One license request naming `names` in `field` (`userIdsAdd` or `userIdsRemove`).
+async fn assign(http: &reqwest::Client, url: &str, names: &[String], license: &str, field: &str) {
     let bearer = token(http, url).await;
     let mut ids = Vec::new();
     for name in names {
@@ -111,7 +121,7 @@ pub(crate) async fn give(http: &reqwest::Client, url: &str, names: &[String], li
     let answer: Value = http
         .post(format!("{url}/api/v2/license/organization"))
         .bearer_auth(&bearer)
-        .json(&json!({"assignments": [{"licenseId": license, "userIdsAdd": ids}]}))
+        .json(&json!({"assignments": [{"licenseId": license, field: ids}]}))
         .send()
         .await
         .unwrap()

@@ -1,6 +1,7 @@
 //! Licenses and groups' role grants (issue 18) on the writers other than a plain `apply`:
-//! `watch` assigns both and keeps the removal brakes on both, and a saved plan forged to
-//! release held-back license removals writes nothing (`apply --plan`). The real binary
+//! `watch` assigns both and keeps the removal brakes on both, a saved plan forged to release
+//! held-back license removals writes nothing, and a saved plan applied after the tenant moved
+//! takes no license it did not plan to take (`apply --plan`). The real binary
 //! against `sandbox serve --flavor genesys`.
 
 use std::fmt::Write as _;
@@ -8,7 +9,7 @@ use std::path::Path;
 
 use crate::genesys::{CLIENT_ID, SECRET, Server, apply_forged_plan, run, serve_with};
 use crate::genesys_group_roles::{grants_of, platform_group};
-use crate::genesys_licenses::{give, holders};
+use crate::genesys_licenses::{give, holders, take};
 use crate::watch::Watch;
 
 /// How many users the desired state has.
@@ -139,4 +140,42 @@ fn a_forged_plan_releases_no_license_removal() {
         held.values().all(|l| l == &["cloudCX2", "cloudCX3"]),
         "{held:?}"
     );
+}
+
+// apply --plan after the tenant moved: the saved plan gives u0 its license back; before it is
+// applied, an admin gives u0 another license, which a fresh plan would take away (licenses
+// owned: all). The merge carries out what was saved, no more: u0 gets cloudCX2 and keeps
+// cloudCX3, and the report shows no removal.
+#[test]
+fn a_saved_plan_takes_no_license_given_after_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
+    let ds = desired(dir.path(), &server.url, "[Coach]");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let http = reqwest::Client::new();
+    let (code, out, err) = run(dir.path(), &["apply", &ds, "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    let u0 = ["u0@x.example".to_owned()];
+    runtime.block_on(take(&http, &server.url, &u0, "cloudCX2"));
+    let saved = dir.path().join("saved.json");
+    let (code, out, err) = run(dir.path(), &["plan", &ds, "--out", saved.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        out.contains("+ license: Pro (cloudCX2)") && !out.contains("- license"),
+        "{out}"
+    );
+
+    runtime.block_on(give(&http, &server.url, &u0, "cloudCX3"));
+    let (code, out, err) = run(
+        dir.path(),
+        &["apply", &ds, "--plan", saved.to_str().unwrap(), "--yes"],
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(!out.contains("cloudCX3"), "no removal is reported: {out}");
+    let held = runtime.block_on(holders(&http, &server.url));
+    assert_eq!(held["u0@x.example"], ["cloudCX2", "cloudCX3"], "{held:?}");
+    // A fresh plan now proposes the removal, for review.
+    let (code, out, err) = run(dir.path(), &["plan", &ds]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(out.contains("cloudCX3"), "{out}");
 }
