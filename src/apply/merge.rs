@@ -3,8 +3,8 @@
 //! When an object moved between plan and write, the applier re-plans it
 //! ([`Replanner`](crate::plan::Replanner)) and sends only the part of the fresh change that
 //! carries out what was planned: attributes the plan did not touch are left as the other
-//! writer left them (an unmanaged attribute is never in a change anyway), members and roles
-//! the plan did not add or remove stay as they are, and a single-valued attribute that the
+//! writer left them (an unmanaged attribute is never in a change anyway), members, roles,
+//! role grants and licenses the plan did not add or remove stay as they are, and a single-valued attribute that the
 //! other writer changed to something else than the plan's `before` is an overlap: that
 //! operation fails, reported with both values. Pure.
 
@@ -46,8 +46,8 @@ fn planned_elements(planned: &Change, root: &str) -> (HashSet<String>, HashSet<S
     (added, removed)
 }
 
-/// Keeps of `edit` only the members or roles the plan meant to add or remove; `None` when
-/// nothing is left.
+/// Keeps of `edit` only the members, roles, grants or licenses the plan meant to add or
+/// remove; `None` when nothing is left.
 fn restrict(edit: Edit, planned: &Change) -> Option<Edit> {
     let keep = |names: &HashSet<String>, name: &str| names.contains(&name.to_lowercase());
     match edit {
