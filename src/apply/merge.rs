@@ -461,38 +461,42 @@ mod tests {
         }
     }
 
-    /// A row of `attribute` and its edit, as the planner makes them.
-    fn grants(add: &[(&str, &str)], remove: &[(&str, &str)]) -> (AttrDiff, Edit) {
-        let add: Box<[_]> = add.iter().map(|(r, d)| grant(r, d)).collect();
-        let remove: Box<[_]> = remove.iter().map(|(r, d)| grant(r, d)).collect();
+    /// The `attribute` row giving `add` and taking `remove`, labelled by `label`, and the edit
+    /// `edit` makes of them, as the planner makes them.
+    fn given_and_taken<T>(
+        attribute: &str,
+        (add, remove): (Box<[T]>, Box<[T]>),
+        label: fn(&T) -> String,
+        edit: fn(Box<[T]>, Box<[T]>) -> Edit,
+    ) -> (AttrDiff, Edit) {
         (
             AttrDiff {
-                attribute: "roleGrants".into(),
-                added: add.iter().map(crate::plan::GrantRef::label).collect(),
-                removed: remove.iter().map(crate::plan::GrantRef::label).collect(),
+                attribute: attribute.into(),
+                added: add.iter().map(label).collect(),
+                removed: remove.iter().map(label).collect(),
                 ..AttrDiff::default()
             },
-            Edit::Grants { add, remove },
+            edit(add, remove),
+        )
+    }
+
+    fn grants(add: &[(&str, &str)], remove: &[(&str, &str)]) -> (AttrDiff, Edit) {
+        let refs = |l: &[(&str, &str)]| l.iter().map(|(r, d)| grant(r, d)).collect();
+        given_and_taken(
+            "roleGrants",
+            (refs(add), refs(remove)),
+            crate::plan::GrantRef::label,
+            |add, remove| Edit::Grants { add, remove },
         )
     }
 
     fn licenses(add: &[(&str, &str)], remove: &[(&str, &str)]) -> (AttrDiff, Edit) {
-        let add: Box<[_]> = add.iter().map(|(n, i)| license(n, i)).collect();
-        let remove: Box<[_]> = remove.iter().map(|(n, i)| license(n, i)).collect();
-        (
-            AttrDiff {
-                attribute: "license".into(),
-                added: add
-                    .iter()
-                    .map(crate::plan::licenses::LicenseRef::label)
-                    .collect(),
-                removed: remove
-                    .iter()
-                    .map(crate::plan::licenses::LicenseRef::label)
-                    .collect(),
-                ..AttrDiff::default()
-            },
-            Edit::Licenses { add, remove },
+        let refs = |l: &[(&str, &str)]| l.iter().map(|(n, i)| license(n, i)).collect();
+        given_and_taken(
+            "license",
+            (refs(add), refs(remove)),
+            crate::plan::licenses::LicenseRef::label,
+            |add, remove| Edit::Licenses { add, remove },
         )
     }
 

@@ -484,41 +484,39 @@ fn atoms(c: &Change) -> Vec<String> {
             }
             // So is giving or taking fewer of the grants and licenses it gives or takes.
             Edit::Grants { add, remove } => {
-                for g in add {
-                    let one = Edit::Grants {
-                        add: Box::new([g.clone()]),
-                        remove: Box::default(),
-                    };
-                    out.push(serde_json::to_string(&one).unwrap());
-                }
-                for g in remove {
-                    let one = Edit::Grants {
-                        add: Box::default(),
-                        remove: Box::new([g.clone()]),
-                    };
-                    out.push(serde_json::to_string(&one).unwrap());
-                }
+                out.extend(one_by_one(add, remove, |add, remove| Edit::Grants {
+                    add,
+                    remove,
+                }));
             }
             Edit::Licenses { add, remove } => {
-                for l in add {
-                    let one = Edit::Licenses {
-                        add: Box::new([l.clone()]),
-                        remove: Box::default(),
-                    };
-                    out.push(serde_json::to_string(&one).unwrap());
-                }
-                for l in remove {
-                    let one = Edit::Licenses {
-                        add: Box::default(),
-                        remove: Box::new([l.clone()]),
-                    };
-                    out.push(serde_json::to_string(&one).unwrap());
-                }
+                out.extend(one_by_one(add, remove, |add, remove| Edit::Licenses {
+                    add,
+                    remove,
+                }));
             }
             other => out.push(serde_json::to_string(other).unwrap()),
         }
     }
     out
+}
+
+/// The atoms of an edit that gives `add` and takes `remove`: one edit per element.
+fn one_by_one<T: Clone>(
+    add: &[T],
+    remove: &[T],
+    edit: impl Fn(Box<[T]>, Box<[T]>) -> Edit,
+) -> Vec<String> {
+    let given = add
+        .iter()
+        .map(|x| edit(Box::new([x.clone()]), Box::default()));
+    let taken = remove
+        .iter()
+        .map(|x| edit(Box::default(), Box::new([x.clone()])));
+    given
+        .chain(taken)
+        .map(|one| serde_json::to_string(&one).unwrap())
+        .collect()
 }
 
 fn check_never_more(plan_world: &World, now_world: &World, moved: bool, edits: &[HandEdit]) {

@@ -63,6 +63,16 @@ fn coach_grants(runtime: &tokio::runtime::Runtime, server: &Server) -> Vec<(Stri
         .collect()
 }
 
+/// A simulator with the desired state of [`desired`] (the group granting Coach) applied.
+fn applied() -> (tempfile::TempDir, Server, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
+    let ds = desired(dir.path(), &server.url, "[Coach]");
+    let (code, out, err) = run(dir.path(), &["apply", &ds, "--yes"]);
+    assert_eq!(code, 0, "{out}\n{err}");
+    (dir, server, ds)
+}
+
 // watch, with the target its directory names: the start reconcile gives every user its
 // license and the group its grant (switching rolesEnabled on). Then 40 licenses given behind
 // its back and the group's roles taken out of YAML: the 40 license removals are beyond the
@@ -121,13 +131,9 @@ fn watch_carries_licenses_and_group_grants_and_keeps_the_brakes() {
 // stays where it was.
 #[test]
 fn a_forged_plan_releases_no_license_removal() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
-    let ds = desired(dir.path(), &server.url, "[Coach]");
+    let (dir, server, ds) = applied();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();
-    let (code, out, err) = run(dir.path(), &["apply", &ds, "--yes"]);
-    assert_eq!(code, 0, "{out}\n{err}");
     runtime.block_on(give(&http, &server.url, &everyone(), "cloudCX3"));
 
     let sent = apply_forged_plan(dir.path(), &ds, USERS);
@@ -148,13 +154,9 @@ fn a_forged_plan_releases_no_license_removal() {
 // cloudCX3, and the report shows no removal.
 #[test]
 fn a_saved_plan_takes_no_license_given_after_it() {
-    let dir = tempfile::tempdir().unwrap();
-    let server = serve_with(dir.path(), &["--read-lag-ms", "0"]);
-    let ds = desired(dir.path(), &server.url, "[Coach]");
+    let (dir, server, ds) = applied();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let http = reqwest::Client::new();
-    let (code, out, err) = run(dir.path(), &["apply", &ds, "--yes"]);
-    assert_eq!(code, 0, "{out}\n{err}");
     let u0 = ["u0@x.example".to_owned()];
     runtime.block_on(take(&http, &server.url, &u0, "cloudCX2"));
     let saved = dir.path().join("saved.json");

@@ -210,8 +210,7 @@ fn role_grant_changes(
     };
     // Roles on whenever the group is to hold a grant: for the grants given now, and for
     // those it holds while someone switched its roles off (its members then hold nothing).
-    let adds = matches!(&grants.change, Some((_, Edit::Grants { add, .. })) if !add.is_empty());
-    if (adds || grants.wanted) && g.roles_enabled.is_none() && have.roles_enabled != Some(true) {
+    if grants.wanted && g.roles_enabled.is_none() && have.roles_enabled != Some(true) {
         d.set(
             Attr::RolesEnabled,
             have.roles_enabled.map(Value::Bool),
