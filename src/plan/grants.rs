@@ -942,6 +942,53 @@ mod tests {
     // over the share of the managed grants, a group's and a user's revocations are held back
     // in a blocked row of their own, while the grants to add go ahead; --allow-deletes with
     // their number lets them through.
+    // A role delete would take the role from every holder, so when a brake holds back the
+    // revocation of a grant of that role, the delete is held too (`cascade`): otherwise the
+    // held row would promise a grant the apply took away with the role.
+    #[test]
+    fn a_role_whose_revocation_is_held_is_not_deleted() {
+        let yaml = "roles:\n  - name: Agent\n  - name: Wrap Up\n  - name: Coach\n  - name: Lead\n\
+                    groups:\n  - displayName: Leads\n    roles: []\n";
+        let config = "ownership: {groups: all, roles: all}\nprune: {groups: none}\n\
+                      safety: {maxDeleteCount: 2, maxDeletePercent: 50}\n";
+        // Three grants of Extra to revoke (beyond the brakes); one role of three to delete
+        // (within them).
+        let mut live = with_group(true);
+        live.group_grants = Some(
+            [(
+                "g-leads".to_owned(),
+                [
+                    ("d-home", "Home"),
+                    ("d-old", "Old"),
+                    ("d-field", "Field Sales"),
+                ]
+                .map(|d| grant(("r-extra", "Extra"), d))
+                .to_vec(),
+            )]
+            .into(),
+        );
+        let plan = plan_ok(&desired_with(config, yaml), &live, &genesys());
+        let held: Vec<(Kind, &str, Option<crate::plan::Rule>)> = plan
+            .changes
+            .iter()
+            .filter(|c| c.blocked.is_some())
+            .map(|c| (c.kind, c.key.as_str(), c.held_by))
+            .collect();
+        assert!(
+            held.contains(&(Kind::Group, "Leads", Some(crate::plan::Rule::Threshold)))
+                && held.contains(&(Kind::Role, "Extra", Some(crate::plan::Rule::Cascade))),
+            "{plan:#?}"
+        );
+        let extra = change(&plan, Kind::Role, "Extra").expect("the delete");
+        assert!(
+            extra
+                .blocked
+                .as_deref()
+                .is_some_and(|b| b.contains("take it from Leads")),
+            "{extra:#?}"
+        );
+    }
+
     #[test]
     fn grant_revocations_have_a_brake() {
         let mut live = with_group(true);

@@ -219,7 +219,8 @@ pub enum Rule {
     LastAdmin,
     /// More would be removed than `safety` allows (share or count) without `--allow-deletes`.
     Threshold,
-    /// The change only exists because of a prune that is itself held back.
+    /// The change only exists because of a prune that is itself held back, or (a role
+    /// delete) would carry out a removal that is held back.
     Cascade,
 }
 

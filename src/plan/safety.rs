@@ -25,6 +25,7 @@ pub(super) fn apply_brakes(
     last_admin_guard(desired, live, plan)?;
     threshold(desired, live, plan, options)?;
     cascade(plan);
+    keep_roles_of_held_removals(plan);
     Ok(())
 }
 
@@ -1144,6 +1145,49 @@ fn cascade(plan: &mut Plan) {
             (!held.is_empty()).then_some(Edit::RemoveMembers { members: held })
         },
     );
+}
+
+/// Holds back the delete of a role whose removal from someone is itself held back (a role
+/// grant's revocation or a user's role removal, by any rule): deleting the role takes it from
+/// everyone who holds it, so it would carry out the very removals a rule kept, and the held
+/// row would promise what the apply undid. The role stays until those removals may go.
+fn keep_roles_of_held_removals(plan: &mut Plan) {
+    let mut kept: HashMap<String, Vec<String>> = HashMap::new();
+    for c in plan.changes.iter().filter(|c| c.blocked.is_some()) {
+        for e in &c.edits {
+            let roles: Vec<&str> = match e {
+                Edit::Grants { remove, .. } => remove.iter().map(|g| g.role.as_str()).collect(),
+                Edit::Remove {
+                    attr: Multi::Roles,
+                    key,
+                } => vec![key.equals.as_str()],
+                _ => Vec::new(),
+            };
+            for role in roles {
+                let holders = kept.entry(role.to_lowercase()).or_default();
+                if !holders.contains(&c.key.to_string()) {
+                    holders.push(c.key.to_string());
+                }
+            }
+        }
+    }
+    if kept.is_empty() {
+        return;
+    }
+    for c in plan
+        .changes
+        .iter_mut()
+        .filter(|c| c.kind == Kind::Role && c.action == Action::Delete && c.blocked.is_none())
+    {
+        if let Some(holders) = kept.get(&c.key.to_lowercase()) {
+            let why = format!(
+                "deleting the role would take it from {}, whose removal of it is held back: \
+                 the role stays until that removal may go",
+                holders.join(", ")
+            );
+            block(c, Rule::Cascade, why);
+        }
+    }
 }
 
 /// `n / of` as a percentage with one decimal, in integer arithmetic.
